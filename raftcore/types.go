@@ -155,7 +155,8 @@ type Message struct {
 	// Entries; in MsgVote/MsgPreVote the candidate's last entry; in a
 	// rejected MsgAppResp LogTerm is the term at RejectHint. In an accepted
 	// MsgAppResp, Index is the follower's last matching index; in
-	// MsgReadIndexResp, the read index.
+	// MsgReadIndexResp, the read index; in MsgTransferLeader, the id of
+	// the node to hand leadership to.
 	LogTerm uint64
 	Index   uint64
 	Commit  uint64
