@@ -17,11 +17,11 @@ import (
 
 // testNode is one member: its durable disk and its volatile incarnation.
 type testNode struct {
-	id      uint64
-	disk    *MemoryStorage
-	node    *Node // nil while crashed
+	id   uint64
+	disk *MemoryStorage
+	node *Node // nil while crashed
 	// ready is the Ready being processed (taken, not yet persisted).
-	ready *Ready
+	ready   *Ready
 	applied uint64
 	// appliedCS is the membership as of the applied index (for snapshots).
 	appliedCS ConfState

@@ -141,10 +141,10 @@ type raft struct {
 	// ReadIndex state (leader): the heartbeat round counter, requests
 	// waiting for a round, and requests waiting for the leader's first
 	// commit in its term.
-	heartbeatSeq       uint64
-	pendingReads       []readRequest
-	readsBeforeCommit  []readRequest
-	readStates         []ReadState
+	heartbeatSeq      uint64
+	pendingReads      []readRequest
+	readsBeforeCommit []readRequest
+	readStates        []ReadState
 }
 
 func newRaft(c *Config) (*raft, error) {
