@@ -76,6 +76,8 @@ type schedule struct {
 	steps         int
 	weights       [numActions]int
 	compactEvery  uint64
+	// Protocol options varied across runs.
+	preVote, checkQuorum, oneEntryPerMsg bool
 }
 
 func drawSchedule(t *rapid.T, voters, total int, faults, confChanges bool) schedule {
@@ -99,6 +101,9 @@ func drawSchedule(t *rapid.T, voters, total int, faults, confChanges bool) sched
 	if confChanges {
 		w[actConfChange] = 2
 	}
+	s.preVote = rapid.Bool().Draw(t, "preVote")
+	s.checkQuorum = rapid.Bool().Draw(t, "checkQuorum")
+	s.oneEntryPerMsg = rapid.Bool().Draw(t, "oneEntryPerMsg")
 	if rapid.Bool().Draw(t, "compaction") {
 		w[actCompact] = 1
 		s.compactEvery = uint64(rapid.IntRange(3, 20).Draw(t, "compactEvery"))
@@ -122,7 +127,12 @@ func (s schedule) pick(rng interface{ IntN(int) int }) action {
 }
 
 func runSchedule(t *rapid.T, s schedule) *cluster {
-	c := newCluster(t.Fatalf, s.seed, s.voters, s.total, nil)
+	c := newCluster(t.Fatalf, s.seed, s.voters, s.total, func(cfg *Config) {
+		cfg.PreVote, cfg.CheckQuorum = s.preVote, s.checkQuorum
+		if s.oneEntryPerMsg {
+			cfg.MaxSizePerMsg = 1
+		}
+	})
 	c.compactEvery = s.compactEvery
 	rng := rand.New(rand.NewPCG(s.seed, 42))
 	node := func() uint64 { return uint64(1 + rng.IntN(s.total)) }

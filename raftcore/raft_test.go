@@ -802,3 +802,93 @@ func TestStepRejectsInvalidMessages(t *testing.T) {
 		t.Errorf("response from stranger: %v", err)
 	}
 }
+
+// TestFigure8 replays figure 8 of the Raft paper: a leader must not commit
+// an entry of an earlier term by counting replicas, or a later leader may
+// overwrite it. The harness's checks (committed entries never change,
+// leader completeness) fail the test if that rule is broken.
+func TestFigure8(t *testing.T) {
+	c := newCluster(t.Fatalf, 1, 5, 5, func(cfg *Config) {
+		cfg.PreVote, cfg.CheckQuorum = false, false
+		cfg.MaxSizePerMsg = 1 // one entry per append, so entries travel alone
+	})
+	c.elect(1)
+	base := c.r(1).log.lastIndex()
+
+	// (a) 1 leads and replicates entry A only to 2.
+	c.group[3], c.group[4], c.group[5] = 1, 1, 1
+	_ = c.nodes[1].node.Propose([]byte("A"))
+	c.stabilize()
+	if c.r(2).log.lastIndex() != base+1 {
+		t.Fatal("2 did not receive A")
+	}
+
+	// (b) 1 crashes; 5 wins with 3 and 4 and appends its no-op at base+1,
+	// which reaches nobody.
+	c.crash(1)
+	c.group[2] = 2
+	c.nodes[5].node.Campaign()
+	c.stabilizeUntil(func() bool { return c.r(5).state == StateLeader })
+	c.group[5] = 3
+	c.stabilize()
+
+	// (c) 1 restarts and wins with 2, 3 and 4; it replicates A (old term)
+	// to 3, so A is on a majority — but its own no-op reaches nobody.
+	c.restart(1)
+	c.group[1], c.group[2] = 1, 1
+	term1 := uint64(0)
+	for attempt := 0; attempt < 3 && term1 == 0; attempt++ {
+		// 3 and 4 voted for 5 in its term: 1 may need a second try.
+		c.nodes[1].node.Campaign()
+		for i := 0; i < 200; i++ {
+			for _, id := range c.ids {
+				c.processReadyFully(id)
+			}
+			if c.r(1).state == StateLeader {
+				term1 = c.r(1).term
+			}
+			if len(c.inflight) == 0 {
+				break
+			}
+			// Strip 1's own-term entries from its appends: they never
+			// arrive, while the older entry A does.
+			if m := &c.inflight[0]; term1 != 0 && m.From == 1 && m.Type == MsgApp {
+				m.Entries = slices.DeleteFunc(slices.Clone(m.Entries), func(e Entry) bool { return e.Term == term1 })
+			}
+			c.deliver(0, false)
+		}
+	}
+	if term1 == 0 {
+		t.Fatalf("1 did not win:\n%s", c.describe())
+	}
+	if got := c.r(3).log.lastIndex(); got != base+1 {
+		t.Fatalf("3 should hold A at %d, its log ends at %d", base+1, got)
+	}
+	if _, ok := c.committedAt[base+1]; ok {
+		t.Fatalf("A (an entry of an earlier term) was committed by counting replicas")
+	}
+
+	// (d) 1 crashes; 5 wins with 2, 3, 4 (its last term is higher) and
+	// overwrites A everywhere — allowed, because A was never committed.
+	c.crash(1)
+	c.heal()
+	c.group[1] = 1
+	// 5 still believes it leads its old term; the first exchange tells it
+	// otherwise, after which it campaigns in a new term.
+	for i := 0; i < 5 && !(c.r(5).state == StateLeader && c.r(5).term > term1); i++ {
+		_ = c.nodes[5].node.Step(Message{Type: MsgHeartbeatResp, From: 2, To: 5, Term: c.r(2).term})
+		c.nodes[5].node.Campaign()
+		c.stabilize()
+	}
+	if c.leader() != 5 || c.r(5).term <= term1 {
+		t.Fatalf("5 did not win:\n%s", c.describe())
+	}
+	if e := c.committedAt[base+1]; string(e.Data) == "A" {
+		t.Fatalf("A committed at %d", base+1)
+	}
+	for _, id := range []uint64{2, 3, 4} {
+		if got, want := mustTerm(c.r(id), base+1), mustTerm(c.r(5), base+1); got != want {
+			t.Fatalf("node %d has term %d at %d, leader 5 has %d", id, got, base+1, want)
+		}
+	}
+}
