@@ -1,0 +1,494 @@
+package node
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/cairndb/cairn/raftcore"
+)
+
+// RaftLog is the durable raft log the core writes through (logstore.Log in
+// production, an in-memory log in tests and the simulator). Reads go
+// through the raftcore.Storage half.
+type RaftLog interface {
+	raftcore.Storage
+	// Save makes hs and ents durable (one fsync), replacing any suffix
+	// of the log from ents[0].Index.
+	Save(hs raftcore.HardState, ents []raftcore.Entry) error
+	// ApplySnapshot replaces the log with a snapshot from the leader.
+	ApplySnapshot(snap raftcore.Snapshot) error
+	// CreateSnapshot records a snapshot of the state machine at index.
+	CreateSnapshot(index uint64, cs raftcore.ConfState, data []byte) (raftcore.Snapshot, error)
+	// Compact discards the entries before index.
+	Compact(index uint64) error
+}
+
+// StateMachine is what the raft log drives: the replicated application.
+// Apply is called once per committed normal entry, in index order, and
+// must be deterministic: every member computes the same results.
+type StateMachine interface {
+	// Apply applies the command data committed at index and returns the
+	// result for the member that proposed it.
+	Apply(index, term uint64, data []byte) any
+	// AppliedIndex is the last index whose effects are durable in the
+	// state machine; after a restart, entries after it are applied again.
+	AppliedIndex() uint64
+	// Snapshot serializes the state machine at its applied index.
+	Snapshot() ([]byte, error)
+	// Restore replaces the state machine with a snapshot's.
+	Restore(data []byte, index uint64) error
+}
+
+// ErrStopped is returned for requests the core can no longer answer.
+var ErrStopped = errors.New("node: member stopped")
+
+// ErrNoLeader is returned when a request needs a leader and none is known.
+var ErrNoLeader = errors.New("node: no leader")
+
+// Event is an input to the Core.
+type Event interface{ isEvent() }
+
+// EvTick advances the core's logical clock by one raft tick.
+type EvTick struct{}
+
+// EvMessage delivers a raft message from a peer.
+type EvMessage struct{ Msg raftcore.Message }
+
+// EvPropose asks to replicate and apply a command. The core answers with a
+// Reply carrying ReqID once the command is applied (or fails).
+type EvPropose struct {
+	ReqID uint64
+	Data  []byte
+}
+
+// EvProposeConfChange asks for a membership change.
+type EvProposeConfChange struct {
+	ReqID uint64
+	CC    raftcore.ConfChange
+}
+
+// EvRead asks for a linearizable read barrier: the Reply comes when the
+// state machine has applied everything committed before the request
+// arrived, so a read served then is linearizable.
+type EvRead struct{ ReqID uint64 }
+
+// EvCancel forgets a request (its caller gave up); no Reply is sent.
+type EvCancel struct{ ReqID uint64 }
+
+// EvSnapshotStatus reports whether a snapshot sent to a peer arrived.
+type EvSnapshotStatus struct {
+	To     uint64
+	Failed bool
+}
+
+// EvUnreachable reports that a message to a peer could not be sent.
+type EvUnreachable struct{ To uint64 }
+
+// EvTransferLeader asks the leader to hand leadership to To.
+type EvTransferLeader struct{ To uint64 }
+
+func (EvTick) isEvent()              {}
+func (EvMessage) isEvent()           {}
+func (EvPropose) isEvent()           {}
+func (EvProposeConfChange) isEvent() {}
+func (EvRead) isEvent()              {}
+func (EvCancel) isEvent()            {}
+func (EvSnapshotStatus) isEvent()    {}
+func (EvUnreachable) isEvent()       {}
+func (EvTransferLeader) isEvent()    {}
+
+// Reply is the answer to a request event.
+type Reply struct {
+	ReqID  uint64
+	Result any
+	Err    error
+}
+
+// Effects is what the core asks its driver to do after a Step: send
+// messages (in order), deliver replies.
+type Effects struct {
+	Messages []raftcore.Message
+	Replies  []Reply
+	// LeaderChanged is set when the known leader changed; Leader is it.
+	LeaderChanged bool
+	Leader        uint64
+}
+
+// CoreConfig configures a Core.
+type CoreConfig struct {
+	ID            uint64
+	ElectionTick  int
+	HeartbeatTick int
+	// SnapshotCount is how many applied entries trigger a snapshot.
+	SnapshotCount uint64
+	// CatchUpEntries is how many entries a snapshot keeps in the log for
+	// slow followers (so that they need not receive a whole snapshot).
+	CatchUpEntries uint64
+	// Peers are the initial voters, for a new cluster (empty to join).
+	Peers []raftcore.Peer
+	Rand  *rand.Rand
+}
+
+// Core is the single-threaded heart of a member: raft, the log and the
+// state machine, stepped by events with effects out. It performs its disk
+// I/O through the RaftLog and StateMachine it is given (which use an
+// injected file system) and nothing else: no goroutines, no clock, no
+// network. The production driver runs it in one goroutine; the simulator
+// runs many of them in one event loop.
+type Core struct {
+	cfg  CoreConfig
+	raft *raftcore.Node
+	log  RaftLog
+	sm   StateMachine
+
+	applied       uint64
+	smApplied     uint64 // the state machine's durable index at start
+	snapshotIndex uint64
+	confState     raftcore.ConfState
+	lead          uint64
+	role          raftcore.StateType
+
+	// proposals waiting for their entry to be applied, by request id.
+	waiting map[uint64]bool
+	// Reads wait in two groups: those not yet covered by a ReadIndex
+	// round, and those of the round in flight (its context is readSeq).
+	readsQueued   []uint64
+	readsInFlight []uint64
+	readSeq       uint64
+	// readsReady wait for the state machine to reach readIndex.
+	readsReady []readBatch
+	// readRoundTicks counts ticks since the read round started; a round
+	// that takes an election timeout was lost and is retried.
+	readRoundTicks int
+
+	out Effects
+	err error // a fatal storage error: the core stops
+}
+
+type readBatch struct {
+	index uint64
+	ids   []uint64
+}
+
+// NewCore starts a core on a log and state machine (both possibly holding
+// state from before a restart).
+func NewCore(cfg CoreConfig, log RaftLog, sm StateMachine) (*Core, error) {
+	if cfg.SnapshotCount == 0 {
+		cfg.SnapshotCount = DefaultSnapshotCount
+	}
+	if cfg.CatchUpEntries == 0 {
+		cfg.CatchUpEntries = min(cfg.SnapshotCount, 5000)
+	}
+	snap, err := log.Snapshot()
+	if err != nil {
+		return nil, fmt.Errorf("node: read snapshot: %w", err)
+	}
+	if sm.AppliedIndex() < snap.Metadata.Index {
+		// The state machine is older than the log's snapshot (it was
+		// lost, or this is a fresh data dir with a restored snapshot).
+		if err := sm.Restore(snap.Data, snap.Metadata.Index); err != nil {
+			return nil, fmt.Errorf("node: restore snapshot at %d: %w", snap.Metadata.Index, err)
+		}
+	}
+	// Raft replays the log from the snapshot on: entries the state
+	// machine already holds are skipped (see applyEntry), but their
+	// membership changes are tracked again.
+	applied := snap.Metadata.Index
+	rn, err := raftcore.NewNode(raftcore.Config{
+		ID:              cfg.ID,
+		ElectionTick:    cfg.ElectionTick,
+		HeartbeatTick:   cfg.HeartbeatTick,
+		Storage:         log,
+		Applied:         applied,
+		MaxSizePerMsg:   1 << 20,
+		MaxInflightMsgs: 256,
+		CheckQuorum:     true,
+		PreVote:         true,
+		Rand:            cfg.Rand,
+	}, cfg.Peers)
+	if err != nil {
+		return nil, err
+	}
+	c := &Core{
+		cfg:           cfg,
+		raft:          rn,
+		log:           log,
+		sm:            sm,
+		applied:       applied,
+		smApplied:     sm.AppliedIndex(),
+		snapshotIndex: snap.Metadata.Index,
+		confState:     snap.Metadata.ConfState,
+		waiting:       map[uint64]bool{},
+	}
+	return c, nil
+}
+
+// Status returns raft's status.
+func (c *Core) Status() raftcore.Status { return c.raft.Status() }
+
+// Leader is the member this core believes leads, or 0.
+func (c *Core) Leader() uint64 { return c.lead }
+
+// Err is the fatal error that stopped the core, if any.
+func (c *Core) Err() error { return c.err }
+
+// Step processes one event and then all the work it caused.
+func (c *Core) Step(ev Event) {
+	if c.err != nil {
+		switch ev := ev.(type) {
+		case EvPropose:
+			c.reply(ev.ReqID, nil, c.err)
+		case EvRead:
+			c.reply(ev.ReqID, nil, c.err)
+		case EvProposeConfChange:
+			c.reply(ev.ReqID, nil, c.err)
+		}
+		return
+	}
+	switch ev := ev.(type) {
+	case EvTick:
+		c.raft.Tick()
+		if len(c.readsInFlight) > 0 {
+			c.readRoundTicks++
+			if c.readRoundTicks >= c.cfg.ElectionTick {
+				c.retryReadRound()
+			}
+		}
+	case EvMessage:
+		_ = c.raft.Step(ev.Msg) // invalid or stale messages are dropped
+	case EvPropose:
+		data := make([]byte, 8, 8+len(ev.Data))
+		binary.BigEndian.PutUint64(data, ev.ReqID)
+		data = append(data, ev.Data...)
+		if err := c.raft.Propose(data); err != nil {
+			c.reply(ev.ReqID, nil, c.proposeError(err))
+		} else {
+			c.waiting[ev.ReqID] = true
+		}
+	case EvProposeConfChange:
+		cc := ev.CC
+		// The request id travels in the context's first 8 bytes.
+		ctx := make([]byte, 8, 8+len(cc.Context))
+		binary.BigEndian.PutUint64(ctx, ev.ReqID)
+		cc.Context = append(ctx, cc.Context...)
+		if err := c.raft.ProposeConfChange(cc); err != nil {
+			c.reply(ev.ReqID, nil, c.proposeError(err))
+		} else {
+			c.waiting[ev.ReqID] = true
+		}
+	case EvRead:
+		c.readsQueued = append(c.readsQueued, ev.ReqID)
+		c.maybeStartReadRound()
+	case EvCancel:
+		delete(c.waiting, ev.ReqID)
+	case EvSnapshotStatus:
+		c.raft.ReportSnapshot(ev.To, ev.Failed)
+	case EvUnreachable:
+		c.raft.ReportUnreachable(ev.To)
+	case EvTransferLeader:
+		c.raft.TransferLeader(ev.To)
+	}
+	c.drain()
+}
+
+func (c *Core) proposeError(err error) error {
+	if c.lead == 0 {
+		return ErrNoLeader
+	}
+	return err
+}
+
+// TakeEffects returns and clears the effects accumulated so far.
+func (c *Core) TakeEffects() Effects {
+	e := c.out
+	c.out = Effects{}
+	return e
+}
+
+func (c *Core) reply(id uint64, result any, err error) {
+	c.out.Replies = append(c.out.Replies, Reply{ReqID: id, Result: result, Err: err})
+}
+
+// maybeStartReadRound issues one ReadIndex for all queued reads, if no
+// round is in flight: many concurrent reads share one heartbeat round.
+func (c *Core) maybeStartReadRound() {
+	if len(c.readsInFlight) > 0 || len(c.readsQueued) == 0 {
+		return
+	}
+	c.readSeq++
+	var rctx [8]byte
+	binary.BigEndian.PutUint64(rctx[:], c.readSeq)
+	if err := c.raft.ReadIndex(rctx[:]); err != nil {
+		for _, id := range c.readsQueued {
+			c.reply(id, nil, c.proposeError(err))
+		}
+		c.readsQueued = nil
+		return
+	}
+	c.readsInFlight, c.readsQueued = c.readsQueued, nil
+	c.readRoundTicks = 0
+}
+
+// retryReadRound puts the reads of the round in flight back in the queue.
+func (c *Core) retryReadRound() {
+	c.readsQueued = append(c.readsInFlight, c.readsQueued...)
+	c.readsInFlight = nil
+	c.maybeStartReadRound()
+}
+
+// drain carries out every Ready raft has.
+func (c *Core) drain() {
+	for c.err == nil && c.raft.HasReady() {
+		rd, err := c.raft.Ready()
+		if err != nil {
+			c.fail(err)
+			return
+		}
+		if err := c.handleReady(rd); err != nil {
+			c.fail(err)
+			return
+		}
+		c.raft.Advance()
+	}
+}
+
+func (c *Core) fail(err error) {
+	c.err = fmt.Errorf("node: member %x stopped: %w", c.cfg.ID, err)
+	for id := range c.waiting {
+		c.reply(id, nil, c.err)
+	}
+	c.waiting = map[uint64]bool{}
+	for _, id := range append(c.readsQueued, c.readsInFlight...) {
+		c.reply(id, nil, c.err)
+	}
+	for _, b := range c.readsReady {
+		for _, id := range b.ids {
+			c.reply(id, nil, c.err)
+		}
+	}
+	c.readsQueued, c.readsInFlight, c.readsReady = nil, nil, nil
+}
+
+func (c *Core) handleReady(rd raftcore.Ready) error {
+	if rd.SoftState != nil {
+		if rd.SoftState.Lead != c.lead {
+			c.out.LeaderChanged, c.out.Leader = true, rd.SoftState.Lead
+		}
+		leaderChanged := rd.SoftState.Lead != c.lead
+		c.lead, c.role = rd.SoftState.Lead, rd.SoftState.State
+		if leaderChanged {
+			// The round may never complete: retry it with the new leader.
+			c.retryReadRound()
+		}
+	}
+	// 1. A leader's appends go out while it writes its own log.
+	c.out.Messages = append(c.out.Messages, rd.Messages...)
+	// 2. Persist.
+	if !rd.Snapshot.IsEmpty() {
+		if err := c.log.ApplySnapshot(rd.Snapshot); err != nil {
+			return fmt.Errorf("save snapshot at %d: %w", rd.Snapshot.Metadata.Index, err)
+		}
+	}
+	if len(rd.Entries) > 0 || !rd.HardState.IsEmpty() {
+		if err := c.log.Save(rd.HardState, rd.Entries); err != nil {
+			return fmt.Errorf("save entries: %w", err)
+		}
+	}
+	// 3. Messages that promise what was just persisted.
+	c.out.Messages = append(c.out.Messages, rd.MessagesAfterPersist...)
+	// 4. Apply.
+	if !rd.Snapshot.IsEmpty() {
+		s := rd.Snapshot
+		if err := c.sm.Restore(s.Data, s.Metadata.Index); err != nil {
+			return fmt.Errorf("restore snapshot at %d: %w", s.Metadata.Index, err)
+		}
+		c.applied, c.snapshotIndex, c.confState = s.Metadata.Index, s.Metadata.Index, s.Metadata.ConfState
+	}
+	for _, e := range rd.CommittedEntries {
+		c.applyEntry(e)
+	}
+	for _, rs := range rd.ReadStates {
+		c.onReadState(rs)
+	}
+	c.releaseReads()
+	c.maybeStartReadRound()
+	return c.maybeSnapshot()
+}
+
+func (c *Core) applyEntry(e raftcore.Entry) {
+	c.applied = e.Index
+	switch e.Type {
+	case raftcore.EntryNormal:
+		if len(e.Data) < 8 {
+			return // a leader's no-op
+		}
+		if e.Index <= c.smApplied {
+			return // durable in the state machine before a restart
+		}
+		id := binary.BigEndian.Uint64(e.Data)
+		result := c.sm.Apply(e.Index, e.Term, e.Data[8:])
+		if c.waiting[id] {
+			delete(c.waiting, id)
+			c.reply(id, result, nil)
+		}
+	case raftcore.EntryConfChange:
+		var cc raftcore.ConfChange
+		if err := cc.UnmarshalBinary(e.Data); err != nil {
+			return
+		}
+		next, err := c.confState.WithChange(cc)
+		if err == nil {
+			c.confState = next
+		}
+		if len(cc.Context) >= 8 {
+			id := binary.BigEndian.Uint64(cc.Context)
+			if c.waiting[id] {
+				delete(c.waiting, id)
+				c.reply(id, c.confState, err)
+			}
+		}
+	}
+}
+
+func (c *Core) onReadState(rs raftcore.ReadState) {
+	if len(rs.RequestCtx) != 8 || binary.BigEndian.Uint64(rs.RequestCtx) != c.readSeq || len(c.readsInFlight) == 0 {
+		return // an answer to a round we already gave up on
+	}
+	c.readsReady = append(c.readsReady, readBatch{index: rs.Index, ids: c.readsInFlight})
+	c.readsInFlight = nil
+}
+
+func (c *Core) releaseReads() {
+	n := 0
+	for n < len(c.readsReady) && c.readsReady[n].index <= c.applied {
+		for _, id := range c.readsReady[n].ids {
+			c.reply(id, nil, nil)
+		}
+		n++
+	}
+	c.readsReady = c.readsReady[n:]
+}
+
+// maybeSnapshot takes a snapshot every SnapshotCount applied entries and
+// compacts the log, keeping CatchUpEntries for slow followers.
+func (c *Core) maybeSnapshot() error {
+	if c.applied-c.snapshotIndex < c.cfg.SnapshotCount {
+		return nil
+	}
+	data, err := c.sm.Snapshot()
+	if err != nil {
+		return fmt.Errorf("snapshot state machine at %d: %w", c.applied, err)
+	}
+	if _, err := c.log.CreateSnapshot(c.applied, c.confState, data); err != nil {
+		return fmt.Errorf("create snapshot at %d: %w", c.applied, err)
+	}
+	c.snapshotIndex = c.applied
+	if c.applied > c.cfg.CatchUpEntries {
+		if err := c.log.Compact(c.applied - c.cfg.CatchUpEntries); err != nil && !errors.Is(err, raftcore.ErrCompacted) {
+			return fmt.Errorf("compact log at %d: %w", c.applied-c.cfg.CatchUpEntries, err)
+		}
+	}
+	return nil
+}

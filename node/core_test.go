@@ -1,0 +1,286 @@
+package node
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cairndb/cairn/raftcore"
+)
+
+// memLog is a RaftLog on raftcore.MemoryStorage, for tests.
+type memLog struct{ *raftcore.MemoryStorage }
+
+func (m memLog) Save(hs raftcore.HardState, ents []raftcore.Entry) error {
+	if err := m.Append(ents); err != nil {
+		return err
+	}
+	if !hs.IsEmpty() {
+		m.SetHardState(hs)
+	}
+	return nil
+}
+
+// mapSM is a tiny replicated map: commands are "key=value".
+type mapSM struct {
+	data    map[string]string
+	applied uint64
+}
+
+func newMapSM() *mapSM { return &mapSM{data: map[string]string{}} }
+
+func (s *mapSM) Apply(index, term uint64, cmd []byte) any {
+	k, v, _ := strings.Cut(string(cmd), "=")
+	old := s.data[k]
+	s.data[k] = v
+	s.applied = index
+	return old
+}
+
+func (s *mapSM) AppliedIndex() uint64 { return s.applied }
+
+func (s *mapSM) Snapshot() ([]byte, error) { return json.Marshal(s.data) }
+
+func (s *mapSM) Restore(data []byte, index uint64) error {
+	s.data = map[string]string{}
+	s.applied = index
+	if len(data) == 0 {
+		return nil
+	}
+	return json.Unmarshal(data, &s.data)
+}
+
+type coreMember struct {
+	core *Core
+	log  memLog
+	sm   *mapSM
+	up   bool
+}
+
+type coreCluster struct {
+	t       *testing.T
+	members map[uint64]*coreMember
+	queue   []raftcore.Message
+	replies map[uint64]Reply
+	nextReq uint64
+	cut     map[uint64]bool // members cut off from the network
+	cfg     CoreConfig
+}
+
+func newCoreCluster(t *testing.T, n int, snapshotCount uint64) *coreCluster {
+	c := &coreCluster{t: t, members: map[uint64]*coreMember{}, replies: map[uint64]Reply{}, cut: map[uint64]bool{}}
+	var peers []raftcore.Peer
+	for i := 1; i <= n; i++ {
+		peers = append(peers, raftcore.Peer{ID: uint64(i)})
+	}
+	c.cfg = CoreConfig{ElectionTick: 10, HeartbeatTick: 1, SnapshotCount: snapshotCount, CatchUpEntries: 2, Peers: peers}
+	for i := 1; i <= n; i++ {
+		m := &coreMember{log: memLog{raftcore.NewMemoryStorage()}, sm: newMapSM()}
+		c.members[uint64(i)] = m
+		c.start(uint64(i))
+	}
+	return c
+}
+
+func (c *coreCluster) start(id uint64) {
+	m := c.members[id]
+	cfg := c.cfg
+	cfg.ID = id
+	cfg.Rand = rand.New(rand.NewPCG(uint64(id), 7))
+	core, err := NewCore(cfg, m.log, m.sm)
+	if err != nil {
+		c.t.Fatalf("start %d: %v", id, err)
+	}
+	m.core, m.up = core, true
+}
+
+func (c *coreCluster) step(id uint64, ev Event) {
+	m := c.members[id]
+	if !m.up {
+		return
+	}
+	m.core.Step(ev)
+	eff := m.core.TakeEffects()
+	for _, msg := range eff.Messages {
+		if !c.cut[msg.From] && !c.cut[msg.To] {
+			c.queue = append(c.queue, msg)
+		}
+	}
+	for _, r := range eff.Replies {
+		c.replies[r.ReqID] = r
+	}
+}
+
+func (c *coreCluster) settle() {
+	for i := 0; i < 10000 && len(c.queue) > 0; i++ {
+		msg := c.queue[0]
+		c.queue = c.queue[1:]
+		c.step(msg.To, EvMessage{Msg: msg})
+	}
+}
+
+func (c *coreCluster) tick(n int) {
+	for range n {
+		for _, id := range slices.Sorted(maps.Keys(c.members)) {
+			c.step(id, EvTick{})
+		}
+		c.settle()
+	}
+}
+
+func (c *coreCluster) leader() uint64 {
+	for id, m := range c.members {
+		if m.up && m.core.Status().SoftState.State == raftcore.StateLeader {
+			return id
+		}
+	}
+	return 0
+}
+
+func (c *coreCluster) waitLeader() uint64 {
+	for range 100 {
+		if l := c.leader(); l != 0 {
+			return l
+		}
+		c.tick(1)
+	}
+	c.t.Fatal("no leader")
+	return 0
+}
+
+func (c *coreCluster) propose(id uint64, cmd string) Reply {
+	c.nextReq++
+	req := c.nextReq
+	c.step(id, EvPropose{ReqID: req, Data: []byte(cmd)})
+	for range 50 {
+		c.settle()
+		if r, ok := c.replies[req]; ok {
+			return r
+		}
+		c.tick(1)
+	}
+	c.t.Fatalf("no reply to %q at %d", cmd, id)
+	return Reply{}
+}
+
+func TestCoreReplicatesAndReplies(t *testing.T) {
+	c := newCoreCluster(t, 3, 1000)
+	lead := c.waitLeader()
+	if r := c.propose(lead, "a=1"); r.Err != nil || r.Result != "" {
+		t.Fatalf("put at leader: %+v", r)
+	}
+	follower := lead%3 + 1
+	if r := c.propose(follower, "a=2"); r.Err != nil || r.Result != "1" {
+		t.Fatalf("put forwarded by follower: %+v (want previous value 1)", r)
+	}
+	c.tick(3)
+	for id, m := range c.members {
+		if m.sm.data["a"] != "2" {
+			t.Fatalf("member %d has a=%q", id, m.sm.data["a"])
+		}
+	}
+}
+
+func TestCoreReadBarrier(t *testing.T) {
+	c := newCoreCluster(t, 3, 1000)
+	lead := c.waitLeader()
+	c.propose(lead, "k=v")
+	follower := lead%3 + 1
+	// Many reads share one ReadIndex round.
+	for i := range 5 {
+		c.step(follower, EvRead{ReqID: uint64(100 + i)})
+	}
+	c.settle()
+	for i := range 5 {
+		r, ok := c.replies[uint64(100+i)]
+		if !ok || r.Err != nil {
+			t.Fatalf("read %d: %+v %v", i, r, ok)
+		}
+	}
+	if c.members[follower].sm.data["k"] != "v" {
+		t.Fatal("read released before the follower applied the write")
+	}
+}
+
+func TestCoreReadRetriedAfterLostRound(t *testing.T) {
+	c := newCoreCluster(t, 3, 1000)
+	lead := c.waitLeader()
+	follower := lead%3 + 1
+	c.step(follower, EvRead{ReqID: 7})
+	c.queue = nil // the ReadIndex request is lost
+	c.tick(25)
+	if r, ok := c.replies[7]; !ok || r.Err != nil {
+		t.Fatalf("lost read round was not retried: %+v %v", r, ok)
+	}
+}
+
+func TestCoreSnapshotCatchesUpLaggingMember(t *testing.T) {
+	c := newCoreCluster(t, 3, 5)
+	lead := c.waitLeader()
+	lagging := lead%3 + 1
+	c.cut[lagging] = true
+	for i := range 30 {
+		if r := c.propose(lead, fmt.Sprintf("k%d=%d", i, i)); r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	if snap, _ := c.members[lead].log.Snapshot(); snap.Metadata.Index == 0 {
+		t.Fatal("leader took no snapshot")
+	}
+	if first, _ := c.members[lead].log.FirstIndex(); first < 10 {
+		t.Fatalf("leader log not compacted: first index %d", first)
+	}
+	delete(c.cut, lagging)
+	c.tick(30)
+	if got, want := c.members[lagging].sm.data, c.members[lead].sm.data; !maps.Equal(got, want) {
+		t.Fatalf("lagging member has %d keys, leader %d", len(got), len(want))
+	}
+}
+
+func TestCoreRestartReplaysLog(t *testing.T) {
+	c := newCoreCluster(t, 3, 1000)
+	lead := c.waitLeader()
+	for i := range 5 {
+		c.propose(lead, fmt.Sprintf("k%d=v", i))
+	}
+	c.tick(2)
+	victim := lead%3 + 1
+	// Crash: the state machine here is volatile, so it restarts empty and
+	// is rebuilt from the log.
+	m := c.members[victim]
+	m.up = false
+	m.sm = newMapSM()
+	c.start(victim)
+	c.tick(5)
+	if got, want := m.sm.data, c.members[lead].sm.data; !maps.Equal(got, want) {
+		t.Fatalf("restarted member has %v, want %v", got, want)
+	}
+}
+
+func TestCoreConfChange(t *testing.T) {
+	c := newCoreCluster(t, 3, 1000)
+	lead := c.waitLeader()
+	victim := lead%3 + 1
+	c.step(lead, EvProposeConfChange{ReqID: 55, CC: raftcore.ConfChange{Type: raftcore.RemoveNode, NodeID: victim}})
+	c.settle()
+	r, ok := c.replies[55]
+	if !ok || r.Err != nil {
+		t.Fatalf("conf change reply: %+v %v", r, ok)
+	}
+	cs := r.Result.(raftcore.ConfState)
+	if slices.Contains(cs.Voters, victim) || len(cs.Voters) != 2 {
+		t.Fatalf("voters after removal: %v", cs.Voters)
+	}
+}
+
+func TestCoreProposalWithoutLeader(t *testing.T) {
+	c := newCoreCluster(t, 3, 1000)
+	c.step(1, EvPropose{ReqID: 9, Data: []byte("x=1")})
+	if r := c.replies[9]; r.Err != ErrNoLeader {
+		t.Fatalf("proposal with no leader: %+v", r)
+	}
+}
