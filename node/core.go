@@ -150,6 +150,9 @@ type Core struct {
 	lead          uint64
 	role          raftcore.StateType
 
+	// proposals fed since the last Run, proposed together.
+	proposals   [][]byte
+	proposalIDs []uint64
 	// proposals waiting for their entry to be applied, by request id.
 	waiting map[uint64]bool
 	// Reads wait in two groups: those not yet covered by a ReadIndex
@@ -234,9 +237,18 @@ func (c *Core) Leader() uint64 { return c.lead }
 // Err is the fatal error that stopped the core, if any.
 func (c *Core) Err() error { return c.err }
 
-// Step processes one event and then all the work it caused.
+// Step processes one event and then all the work it caused: Feed then Run.
 func (c *Core) Step(ev Event) {
+	c.Feed(ev)
+	c.Run()
+}
+
+// Feed takes one event without doing the work it causes yet. Feeding many
+// events and then calling Run once is how concurrent proposals become one
+// raft append and one fsync (group commit).
+func (c *Core) Feed(ev Event) {
 	if c.err != nil {
+		// Stopped: answer requests at once.
 		switch ev := ev.(type) {
 		case EvPropose:
 			c.reply(ev.ReqID, nil, c.err)
@@ -261,12 +273,8 @@ func (c *Core) Step(ev Event) {
 	case EvPropose:
 		data := make([]byte, 8, 8+len(ev.Data))
 		binary.BigEndian.PutUint64(data, ev.ReqID)
-		data = append(data, ev.Data...)
-		if err := c.raft.Propose(data); err != nil {
-			c.reply(ev.ReqID, nil, c.proposeError(err))
-		} else {
-			c.waiting[ev.ReqID] = true
-		}
+		c.proposals = append(c.proposals, append(data, ev.Data...))
+		c.proposalIDs = append(c.proposalIDs, ev.ReqID)
 	case EvProposeConfChange:
 		cc := ev.CC
 		// The request id travels in the context's first 8 bytes.
@@ -289,6 +297,26 @@ func (c *Core) Step(ev Event) {
 		c.raft.ReportUnreachable(ev.To)
 	case EvTransferLeader:
 		c.raft.TransferLeader(ev.To)
+	}
+}
+
+// Run proposes the batch of commands fed since the last Run, then carries
+// out every Ready raft has.
+func (c *Core) Run() {
+	if c.err != nil {
+		return
+	}
+	if len(c.proposals) > 0 {
+		if err := c.raft.Propose(c.proposals...); err != nil {
+			for _, id := range c.proposalIDs {
+				c.reply(id, nil, c.proposeError(err))
+			}
+		} else {
+			for _, id := range c.proposalIDs {
+				c.waiting[id] = true
+			}
+		}
+		c.proposals, c.proposalIDs = nil, nil
 	}
 	c.drain()
 }
@@ -360,6 +388,10 @@ func (c *Core) fail(err error) {
 		c.reply(id, nil, c.err)
 	}
 	c.waiting = map[uint64]bool{}
+	for _, id := range c.proposalIDs {
+		c.reply(id, nil, c.err)
+	}
+	c.proposals, c.proposalIDs = nil, nil
 	for _, id := range append(c.readsQueued, c.readsInFlight...) {
 		c.reply(id, nil, c.err)
 	}

@@ -1,0 +1,227 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cairndb/cairn/raftcore"
+)
+
+// Transport carries raft messages between members. Send must not block for
+// long: it queues messages and delivers them in order per peer, reporting
+// failures back through the driver's ReportUnreachable and
+// ReportSnapshot.
+type Transport interface {
+	Send(msgs []raftcore.Message)
+}
+
+// Driver runs a Core for production: one goroutine owns the core, a
+// ticker drives its clock, and callers on any goroutine make requests that
+// wait for their replies. Events that arrive while the core is busy (in an
+// fsync, say) are fed together on the next turn, which is what batches
+// concurrent writes into one raft append and one fsync.
+type Driver struct {
+	core      *Core
+	transport Transport
+	tick      time.Duration
+
+	events chan Event
+	nextID atomic.Uint64
+
+	mu      sync.Mutex
+	waiters map[uint64]chan Reply
+	leader  atomic.Uint64
+
+	stop     chan struct{}
+	done     chan struct{}
+	stopOnce sync.Once
+}
+
+// maxBatch bounds the events fed in one turn, so a flood of requests still
+// lets the core make progress on each.
+const maxBatch = 4096
+
+// NewDriver wraps core; Start runs it.
+func NewDriver(core *Core, transport Transport, tick time.Duration) *Driver {
+	return &Driver{
+		core:      core,
+		transport: transport,
+		tick:      tick,
+		events:    make(chan Event, maxBatch),
+		waiters:   map[uint64]chan Reply{},
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
+	}
+}
+
+// Start runs the core's goroutine.
+func (d *Driver) Start() { go d.loop() }
+
+// Stop stops the core's goroutine and fails the requests still waiting.
+func (d *Driver) Stop() {
+	d.stopOnce.Do(func() { close(d.stop) })
+	<-d.done
+}
+
+func (d *Driver) loop() {
+	defer close(d.done)
+	ticker := time.NewTicker(d.tick)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-d.stop:
+			d.failAll(ErrStopped)
+			return
+		case <-ticker.C:
+			d.core.Feed(EvTick{})
+		case ev := <-d.events:
+			d.core.Feed(ev)
+		}
+		// Take everything else already waiting, then do the work once.
+	more:
+		for n := 0; n < maxBatch; n++ {
+			select {
+			case ev := <-d.events:
+				d.core.Feed(ev)
+			default:
+				break more
+			}
+		}
+		d.core.Run()
+		d.dispatch(d.core.TakeEffects())
+	}
+}
+
+func (d *Driver) dispatch(eff Effects) {
+	if eff.LeaderChanged {
+		d.leader.Store(eff.Leader)
+	}
+	if len(eff.Messages) > 0 {
+		d.transport.Send(eff.Messages)
+	}
+	if len(eff.Replies) == 0 {
+		return
+	}
+	d.mu.Lock()
+	for _, r := range eff.Replies {
+		if ch, ok := d.waiters[r.ReqID]; ok {
+			delete(d.waiters, r.ReqID)
+			ch <- r
+		}
+	}
+	d.mu.Unlock()
+}
+
+func (d *Driver) failAll(err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for id, ch := range d.waiters {
+		ch <- Reply{ReqID: id, Err: err}
+		delete(d.waiters, id)
+	}
+}
+
+// Leader is the member this one believes leads (0 if none).
+func (d *Driver) Leader() uint64 { return d.leader.Load() }
+
+// Receive hands the driver a message from a peer.
+func (d *Driver) Receive(m raftcore.Message) { d.post(EvMessage{Msg: m}) }
+
+// ReportUnreachable tells raft a message to id could not be sent.
+func (d *Driver) ReportUnreachable(id uint64) { d.post(EvUnreachable{To: id}) }
+
+// ReportSnapshot tells raft whether a snapshot reached id.
+func (d *Driver) ReportSnapshot(id uint64, failed bool) {
+	d.post(EvSnapshotStatus{To: id, Failed: failed})
+}
+
+// post queues an event, dropping it if the member is stopping.
+func (d *Driver) post(ev Event) {
+	select {
+	case d.events <- ev:
+	case <-d.stop:
+	}
+}
+
+// request sends a request event built around a fresh id and waits for its
+// reply or for ctx to end.
+func (d *Driver) request(ctx context.Context, build func(id uint64) Event) (any, error) {
+	id := d.nextID.Add(1)
+	ch := make(chan Reply, 1)
+	d.mu.Lock()
+	d.waiters[id] = ch
+	d.mu.Unlock()
+	select {
+	case d.events <- build(id):
+	case <-ctx.Done():
+		d.forget(id)
+		return nil, ctx.Err()
+	case <-d.stop:
+		d.forget(id)
+		return nil, ErrStopped
+	}
+	select {
+	case r := <-ch:
+		return r.Result, r.Err
+	case <-ctx.Done():
+		d.forget(id)
+		d.post(EvCancel{ReqID: id})
+		return nil, ctx.Err()
+	case <-d.done:
+		return nil, ErrStopped
+	}
+}
+
+func (d *Driver) forget(id uint64) {
+	d.mu.Lock()
+	delete(d.waiters, id)
+	d.mu.Unlock()
+}
+
+// Propose replicates cmd and returns the state machine's result for it.
+// An error from ctx means the outcome is unknown: the command may still be
+// applied.
+func (d *Driver) Propose(ctx context.Context, cmd []byte) (any, error) {
+	return d.request(ctx, func(id uint64) Event { return EvPropose{ReqID: id, Data: cmd} })
+}
+
+// ReadBarrier returns once a linearizable read may be served from the
+// local state machine.
+func (d *Driver) ReadBarrier(ctx context.Context) error {
+	_, err := d.request(ctx, func(id uint64) Event { return EvRead{ReqID: id} })
+	return err
+}
+
+// ProposeConfChange changes the membership by one member and returns the
+// membership after it.
+func (d *Driver) ProposeConfChange(ctx context.Context, cc raftcore.ConfChange) (raftcore.ConfState, error) {
+	res, err := d.request(ctx, func(id uint64) Event { return EvProposeConfChange{ReqID: id, CC: cc} })
+	if err != nil {
+		return raftcore.ConfState{}, err
+	}
+	cs, ok := res.(raftcore.ConfState)
+	if !ok {
+		return raftcore.ConfState{}, fmt.Errorf("node: conf change result %T", res)
+	}
+	return cs, nil
+}
+
+// TransferLeadership asks the leader to hand leadership to id and waits
+// until this member sees a new leader or ctx ends.
+func (d *Driver) TransferLeadership(ctx context.Context, id uint64) error {
+	d.post(EvTransferLeader{To: id})
+	for {
+		if d.Leader() == id {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(errors.New("node: leadership transfer did not finish"), ctx.Err())
+		case <-time.After(d.tick):
+		}
+	}
+}

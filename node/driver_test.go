@@ -1,0 +1,160 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cairndb/cairn/raftcore"
+)
+
+// localNet is an in-process Transport: one queue and pump goroutine per
+// destination; a full queue drops the message, as a congested network
+// would.
+type localNet struct {
+	mu      sync.Mutex
+	drivers map[uint64]*Driver
+	queues  map[uint64]chan raftcore.Message
+	wg      sync.WaitGroup
+}
+
+type localEndpoint struct {
+	net *localNet
+	id  uint64
+}
+
+func (e localEndpoint) Send(msgs []raftcore.Message) {
+	for _, m := range msgs {
+		e.net.mu.Lock()
+		q := e.net.queues[m.To]
+		e.net.mu.Unlock()
+		select {
+		case q <- m:
+		default:
+			e.net.drivers[e.id].ReportUnreachable(m.To)
+		}
+		if m.Type == raftcore.MsgSnap {
+			e.net.drivers[e.id].ReportSnapshot(m.To, false)
+		}
+	}
+}
+
+func (n *localNet) add(id uint64, d *Driver) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	q := make(chan raftcore.Message, 1024)
+	n.drivers[id], n.queues[id] = d, q
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		for m := range q {
+			d.Receive(m)
+		}
+	}()
+}
+
+func (n *localNet) close() {
+	n.mu.Lock()
+	for _, q := range n.queues {
+		close(q)
+	}
+	n.mu.Unlock()
+	n.wg.Wait()
+}
+
+func startDrivers(t *testing.T, n int) (map[uint64]*Driver, map[uint64]*mapSM) {
+	t.Helper()
+	net := &localNet{drivers: map[uint64]*Driver{}, queues: map[uint64]chan raftcore.Message{}}
+	var peers []raftcore.Peer
+	for i := 1; i <= n; i++ {
+		peers = append(peers, raftcore.Peer{ID: uint64(i)})
+	}
+	drivers := map[uint64]*Driver{}
+	sms := map[uint64]*mapSM{}
+	for i := 1; i <= n; i++ {
+		id := uint64(i)
+		sm := newMapSM()
+		core, err := NewCore(CoreConfig{ID: id, ElectionTick: 10, HeartbeatTick: 1, Peers: peers, SnapshotCount: 100,
+			Rand: rand.New(rand.NewPCG(id, 1))}, memLog{raftcore.NewMemoryStorage()}, sm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := NewDriver(core, localEndpoint{net, id}, 2*time.Millisecond)
+		drivers[id], sms[id] = d, sm
+		net.add(id, d)
+	}
+	for _, d := range drivers {
+		d.Start()
+	}
+	t.Cleanup(func() {
+		for _, d := range drivers {
+			d.Stop()
+		}
+		net.close()
+	})
+	return drivers, sms
+}
+
+func TestDriverConcurrentProposals(t *testing.T) {
+	drivers, _ := startDrivers(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// Wait for a leader.
+	for drivers[1].Leader() == 0 {
+		select {
+		case <-ctx.Done():
+			t.Fatal("no leader")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	const clients, perClient = 16, 50
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d := drivers[uint64(c%3+1)]
+			for i := range perClient {
+				if _, err := d.Propose(ctx, fmt.Appendf(nil, "c%d=%d", c, i)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	// A read barrier on each member sees every write.
+	for id, d := range drivers {
+		if err := d.ReadBarrier(ctx); err != nil {
+			t.Fatalf("read barrier at %d: %v", id, err)
+		}
+	}
+}
+
+func TestDriverStopFailsWaiters(t *testing.T) {
+	drivers, _ := startDrivers(t, 1)
+	d := drivers[1]
+	d.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if _, err := d.Propose(ctx, []byte("a=1")); err != ErrStopped {
+		t.Fatalf("propose after stop: %v", err)
+	}
+}
+
+func TestDriverContextCancel(t *testing.T) {
+	drivers, _ := startDrivers(t, 3)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := drivers[1].Propose(ctx, []byte("a=1")); err != context.Canceled {
+		t.Fatalf("propose with canceled context: %v", err)
+	}
+}
