@@ -1,0 +1,298 @@
+package node
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+
+	"github.com/cairndb/cairn/raftcore"
+)
+
+// Member is one member of the cluster as operators see it.
+type Member struct {
+	ID         uint64
+	Name       string
+	PeerURLs   []string
+	ClientURLs []string
+	IsLearner  bool
+}
+
+// Errors of membership changes, in etcd's words.
+var (
+	ErrMemberExists     = errors.New("node: member ID already exists")
+	ErrMemberNotFound   = errors.New("node: member not found")
+	ErrPeerURLExists    = errors.New("node: peer URL already exists")
+	ErrMemberNotLearner = errors.New("node: can only promote a learner member")
+	ErrIDRemoved        = errors.New("node: ID removed")
+	ErrTooManyLearners  = errors.New("node: too many learner members in cluster")
+	ErrMemberBadURLs    = errors.New("node: given member URLs are invalid")
+	errMemberDecode     = errors.New("node: decode member")
+)
+
+const (
+	// maxLearners is how many learners a cluster may have at once (as in
+	// etcd: one catching up at a time).
+	maxLearners = 1
+	// memberEncodingFormat is the first byte of an encoded Member.
+	memberEncodingFormat = byte(1)
+)
+
+// encodeMember is the conf-change context of a member: the format byte,
+// then uvarint-length-prefixed fields.
+func encodeMember(m Member) []byte {
+	b := []byte{memberEncodingFormat}
+	b = binary.AppendUvarint(b, m.ID)
+	b = appendString(b, m.Name)
+	b = appendStrings(b, m.PeerURLs)
+	b = appendStrings(b, m.ClientURLs)
+	if m.IsLearner {
+		b = append(b, 1)
+	} else {
+		b = append(b, 0)
+	}
+	return b
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendStrings(b []byte, ss []string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(ss)))
+	for _, s := range ss {
+		b = appendString(b, s)
+	}
+	return b
+}
+
+func decodeMember(b []byte) (Member, error) {
+	var m Member
+	if len(b) == 0 || b[0] != memberEncodingFormat {
+		return m, fmt.Errorf("%w: unknown format", errMemberDecode)
+	}
+	r := reader{b: b[1:]}
+	m.ID = r.uvarint()
+	m.Name = r.string()
+	m.PeerURLs = r.strings()
+	m.ClientURLs = r.strings()
+	m.IsLearner = r.byte() == 1
+	if r.err == nil && len(r.b) != 0 {
+		r.err = fmt.Errorf("%w: %d trailing bytes", errMemberDecode, len(r.b))
+	}
+	return m, r.err
+}
+
+// reader decodes uvarint-framed fields; the first error sticks.
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.err = fmt.Errorf("%w: bad varint", errMemberDecode)
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) byte() byte {
+	if r.err != nil {
+		return 0
+	}
+	if len(r.b) == 0 {
+		r.err = fmt.Errorf("%w: truncated", errMemberDecode)
+		return 0
+	}
+	c := r.b[0]
+	r.b = r.b[1:]
+	return c
+}
+
+func (r *reader) string() string {
+	n := r.uvarint()
+	if r.err != nil {
+		return ""
+	}
+	if n > uint64(len(r.b)) {
+		r.err = fmt.Errorf("%w: string of %d bytes exceeds the %d remaining", errMemberDecode, n, len(r.b))
+		return ""
+	}
+	s := string(r.b[:n])
+	r.b = r.b[n:]
+	return s
+}
+
+func (r *reader) strings() []string {
+	n := r.uvarint()
+	if r.err != nil {
+		return nil
+	}
+	if n > uint64(len(r.b)) {
+		r.err = fmt.Errorf("%w: %d strings exceed the %d bytes remaining", errMemberDecode, n, len(r.b))
+		return nil
+	}
+	var out []string
+	for i := uint64(0); i < n && r.err == nil; i++ {
+		out = append(out, r.string())
+	}
+	return out
+}
+
+// Members is the membership registry, kept in step with raft's committed
+// conf changes: the server reads it to answer MemberList and to know its
+// peers' addresses. It is safe for concurrent use.
+type Members struct {
+	mu      sync.RWMutex
+	members map[uint64]Member
+	// removed ids can never come back (a removed member must not rejoin
+	// with its old log).
+	removed map[uint64]bool
+}
+
+// NewMembers returns an empty registry.
+func NewMembers() *Members {
+	return &Members{members: map[uint64]Member{}, removed: map[uint64]bool{}}
+}
+
+// ValidateChange checks a proposed change against the registry before it
+// is proposed, so that bad requests fail fast with a clear error.
+func (ms *Members) ValidateChange(cc raftcore.ConfChange, m Member) error {
+	ms.mu.RLock()
+	defer ms.mu.RUnlock()
+	if ms.removed[cc.NodeID] {
+		return ErrIDRemoved
+	}
+	cur, exists := ms.members[cc.NodeID]
+	switch cc.Type {
+	case raftcore.AddVoter:
+		if exists && cur.IsLearner {
+			return nil // promotion
+		}
+		if exists {
+			return ErrMemberExists
+		}
+		return ms.checkNewURLs(m)
+	case raftcore.AddLearner:
+		if exists {
+			return ErrMemberExists
+		}
+		learners := 0
+		for _, x := range ms.members {
+			if x.IsLearner {
+				learners++
+			}
+		}
+		if learners >= maxLearners {
+			return ErrTooManyLearners
+		}
+		return ms.checkNewURLs(m)
+	case raftcore.RemoveNode:
+		if !exists {
+			return ErrMemberNotFound
+		}
+	}
+	return nil
+}
+
+func (ms *Members) checkNewURLs(m Member) error {
+	if len(m.PeerURLs) == 0 {
+		return ErrMemberBadURLs
+	}
+	for _, x := range ms.members {
+		for _, u := range m.PeerURLs {
+			if slices.Contains(x.PeerURLs, u) {
+				return ErrPeerURLExists
+			}
+		}
+	}
+	return nil
+}
+
+// Apply records a committed conf change. Changes that raft rejected as
+// invalid for its configuration are ignored here too, so that the
+// registry never disagrees with raft.
+func (ms *Members) Apply(cc raftcore.ConfChange, ctx []byte) {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	switch cc.Type {
+	case raftcore.AddVoter, raftcore.AddLearner:
+		if cur, ok := ms.members[cc.NodeID]; ok {
+			if cc.Type == raftcore.AddVoter {
+				cur.IsLearner = false
+				ms.members[cc.NodeID] = cur
+			}
+			return
+		}
+		m, err := decodeMember(ctx)
+		if err != nil {
+			m = Member{} // an unnamed member with no URLs (still tracked)
+		}
+		m.ID = cc.NodeID
+		m.IsLearner = cc.Type == raftcore.AddLearner
+		ms.members[cc.NodeID] = m
+	case raftcore.RemoveNode:
+		delete(ms.members, cc.NodeID)
+		ms.removed[cc.NodeID] = true
+	}
+}
+
+// Update changes a member's peer URLs (MemberUpdate).
+func (ms *Members) Update(id uint64, peerURLs []string) error {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	m, ok := ms.members[id]
+	if !ok {
+		return ErrMemberNotFound
+	}
+	m.PeerURLs = slices.Clone(peerURLs)
+	ms.members[id] = m
+	return nil
+}
+
+// SetClientURLs records the client URLs a member publishes when it starts.
+func (ms *Members) SetClientURLs(id uint64, name string, urls []string) {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	if m, ok := ms.members[id]; ok {
+		m.Name = name
+		m.ClientURLs = slices.Clone(urls)
+		ms.members[id] = m
+	}
+}
+
+// Get returns one member.
+func (ms *Members) Get(id uint64) (Member, bool) {
+	ms.mu.RLock()
+	defer ms.mu.RUnlock()
+	m, ok := ms.members[id]
+	return m, ok
+}
+
+// List returns the members sorted by id.
+func (ms *Members) List() []Member {
+	ms.mu.RLock()
+	defer ms.mu.RUnlock()
+	out := make([]Member, 0, len(ms.members))
+	for _, m := range ms.members {
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// IsRemoved reports whether id was removed from the cluster.
+func (ms *Members) IsRemoved(id uint64) bool {
+	ms.mu.RLock()
+	defer ms.mu.RUnlock()
+	return ms.removed[id]
+}
