@@ -1,0 +1,149 @@
+package logstore
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+
+	"github.com/cairndb/cairn/internal/fsx"
+)
+
+// A segment file is a header followed by records, preallocated with zeros
+// so that appends do not change the file size (an fsync of data alone is
+// cheaper than one that also changes the size):
+//
+//	magic   [8]byte "CAIRNWAL"
+//	version uint32  little endian
+//	unused  uint32
+//	records ...
+//	zeros   ... (the preallocated, unwritten rest)
+//
+// Its name, %016x-%016x.wal, is its sequence number and the index of the
+// first entry it may hold.
+
+const (
+	segmentMagic      = "CAIRNWAL"
+	segmentVersion    = 1
+	segmentHeaderSize = 16
+	segmentExt        = ".wal"
+	tmpExt            = ".tmp"
+)
+
+func segmentName(seq, firstIndex uint64) string {
+	return fmt.Sprintf("%016x-%016x%s", seq, firstIndex, segmentExt)
+}
+
+// parseSegmentName returns the sequence and first index of a segment
+// file name, or ok=false if name is not one.
+func parseSegmentName(name string) (seq, firstIndex uint64, ok bool) {
+	if !strings.HasSuffix(name, segmentExt) || len(name) != 16+1+16+len(segmentExt) {
+		return 0, 0, false
+	}
+	if _, err := fmt.Sscanf(name, "%016x-%016x.wal", &seq, &firstIndex); err != nil {
+		return 0, 0, false
+	}
+	return seq, firstIndex, true
+}
+
+func segmentHeader() []byte {
+	h := make([]byte, segmentHeaderSize)
+	copy(h, segmentMagic)
+	binary.LittleEndian.PutUint32(h[8:], segmentVersion)
+	return h
+}
+
+// checkSegmentHeader validates a segment's first bytes.
+func checkSegmentHeader(path string, h []byte) error {
+	if len(h) < segmentHeaderSize {
+		return fmt.Errorf("logstore: %s: %w: file of %d bytes is shorter than a segment header", path, ErrCorrupt, len(h))
+	}
+	if !bytes.Equal(h[:8], []byte(segmentMagic)) {
+		return fmt.Errorf("logstore: %s: %w: not a cairn WAL segment (magic %q)", path, ErrBadFormat, h[:8])
+	}
+	if v := binary.LittleEndian.Uint32(h[8:]); v != segmentVersion {
+		return fmt.Errorf("logstore: %s: %w: segment format version %d, this build reads version %d", path, ErrBadFormat, v, segmentVersion)
+	}
+	return nil
+}
+
+// segment is the open segment being appended to.
+type segment struct {
+	f          fsx.File
+	path       string
+	seq        uint64
+	firstIndex uint64
+	size       int64 // preallocated size
+	tail       int64 // offset of the next record
+}
+
+// createSegment writes a new segment atomically: a temporary file with the
+// header and the first records (metadata, hard state), preallocated,
+// fsynced, then renamed into place and the directory fsynced.
+func createSegment(fsys fsx.FS, dir string, seq, firstIndex uint64, size int64, first []byte) (*segment, error) {
+	name := segmentName(seq, firstIndex)
+	path := filepath.Join(dir, name)
+	tmp := path + tmpExt
+	f, err := fsx.Create(fsys, tmp)
+	if err != nil {
+		return nil, fmt.Errorf("logstore: create segment %s: %w", tmp, err)
+	}
+	content := append(segmentHeader(), first...)
+	size = max(size, int64(len(content)))
+	err = func() error {
+		if err := f.Truncate(size); err != nil {
+			return err
+		}
+		if _, err := f.WriteAt(content, 0); err != nil {
+			return err
+		}
+		return f.Sync()
+	}()
+	if err == nil {
+		err = fsys.Rename(tmp, path)
+	}
+	if err == nil {
+		err = fsys.SyncDir(dir)
+	}
+	if err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("logstore: create segment %s: %w", path, err)
+	}
+	return &segment{f: f, path: path, seq: seq, firstIndex: firstIndex, size: size, tail: int64(len(content))}, nil
+}
+
+// readWhole reads a whole file.
+func readWhole(fsys fsx.FS, path string) ([]byte, error) {
+	f, err := fsx.Open(fsys, path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	size, err := f.Size()
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, size)
+	if _, err := io.ReadFull(io.NewSectionReader(f, 0, size), b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// findValidRecord reports whether any valid record starts in b at or after
+// offset from: used to tell a torn tail (nothing valid follows) from
+// corruption in the middle of the log (valid records follow).
+func findValidRecord(b []byte, from int) (int, bool) {
+	for off := from; off+recordHeaderSize < len(b); off++ {
+		n := binary.LittleEndian.Uint32(b[off:])
+		if n == 0 || n > MaxRecordSize || int(n) > len(b)-off-recordHeaderSize {
+			continue
+		}
+		if _, _, _, err := readRecord(b[off:]); err == nil {
+			return off, true
+		}
+	}
+	return 0, false
+}

@@ -1,0 +1,158 @@
+package logstore
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/cairndb/cairn/internal/fsx"
+	"github.com/cairndb/cairn/raftcore"
+)
+
+// A snapshot file, %016x-%016x.snap (term, index), holds one encoded
+// raftcore.Snapshot:
+//
+//	magic   [8]byte "CAIRNSNP"
+//	version uint32  little endian
+//	crc     uint32  little endian: CRC-32C of the payload
+//	length  uint64  little endian: payload bytes
+//	payload raftcore.AppendSnapshot encoding
+//
+// It is written to a temporary file, fsynced, renamed into place and the
+// directory fsynced, so a crash leaves either the old set of snapshots or
+// the new one, never a half-written file under a real name.
+
+const (
+	snapMagic      = "CAIRNSNP"
+	snapVersion    = 1
+	snapHeaderSize = 24
+	snapExt        = ".snap"
+)
+
+type snapInfo struct {
+	term, index uint64
+	name        string
+}
+
+func snapName(term, index uint64) string {
+	return fmt.Sprintf("%016x-%016x%s", term, index, snapExt)
+}
+
+func parseSnapName(name string) (snapInfo, bool) {
+	if !strings.HasSuffix(name, snapExt) || len(name) != 16+1+16+len(snapExt) {
+		return snapInfo{}, false
+	}
+	var s snapInfo
+	if _, err := fmt.Sscanf(name, "%016x-%016x.snap", &s.term, &s.index); err != nil {
+		return snapInfo{}, false
+	}
+	s.name = name
+	return s, true
+}
+
+func encodeSnapFile(s raftcore.Snapshot) []byte {
+	payload := raftcore.AppendSnapshot(make([]byte, snapHeaderSize, snapHeaderSize+len(s.Data)+64), s)
+	h := payload[:snapHeaderSize]
+	copy(h, snapMagic)
+	binary.LittleEndian.PutUint32(h[8:], snapVersion)
+	binary.LittleEndian.PutUint32(h[12:], crc32.Checksum(payload[snapHeaderSize:], crcTable))
+	binary.LittleEndian.PutUint64(h[16:], uint64(len(payload)-snapHeaderSize))
+	return payload
+}
+
+func decodeSnapFile(path string, b []byte) (raftcore.Snapshot, error) {
+	if len(b) < snapHeaderSize {
+		return raftcore.Snapshot{}, fmt.Errorf("logstore: snapshot %s: %w: %d bytes, shorter than the header", path, ErrCorrupt, len(b))
+	}
+	if !bytes.Equal(b[:8], []byte(snapMagic)) {
+		return raftcore.Snapshot{}, fmt.Errorf("logstore: snapshot %s: %w: not a cairn snapshot file", path, ErrBadFormat)
+	}
+	if v := binary.LittleEndian.Uint32(b[8:]); v != snapVersion {
+		return raftcore.Snapshot{}, fmt.Errorf("logstore: snapshot %s: %w: format version %d, this build reads %d", path, ErrBadFormat, v, snapVersion)
+	}
+	n := binary.LittleEndian.Uint64(b[16:])
+	if n != uint64(len(b)-snapHeaderSize) {
+		return raftcore.Snapshot{}, fmt.Errorf("logstore: snapshot %s: %w: header says %d payload bytes, file has %d", path, ErrCorrupt, n, len(b)-snapHeaderSize)
+	}
+	payload := b[snapHeaderSize:]
+	if want, got := binary.LittleEndian.Uint32(b[12:]), crc32.Checksum(payload, crcTable); want != got {
+		return raftcore.Snapshot{}, fmt.Errorf("logstore: snapshot %s: %w: checksum %08x, expected %08x", path, ErrCorrupt, got, want)
+	}
+	var s raftcore.Snapshot
+	if err := s.UnmarshalBinary(payload); err != nil {
+		return raftcore.Snapshot{}, fmt.Errorf("logstore: snapshot %s: %w: %v", path, ErrCorrupt, err)
+	}
+	return s, nil
+}
+
+// writeSnapFile saves s durably and atomically under its final name.
+func writeSnapFile(fsys fsx.FS, dir string, s raftcore.Snapshot) (snapInfo, error) {
+	info := snapInfo{term: s.Metadata.Term, index: s.Metadata.Index, name: snapName(s.Metadata.Term, s.Metadata.Index)}
+	path := filepath.Join(dir, info.name)
+	tmp := path + tmpExt
+	err := func() error {
+		f, err := fsx.Create(fsys, tmp)
+		if err != nil {
+			return err
+		}
+		if _, err := f.Write(encodeSnapFile(s)); err != nil {
+			_ = f.Close()
+			return err
+		}
+		if err := f.Sync(); err != nil {
+			_ = f.Close()
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+		if err := fsys.Rename(tmp, path); err != nil {
+			return err
+		}
+		return fsys.SyncDir(dir)
+	}()
+	if err != nil {
+		return snapInfo{}, fmt.Errorf("logstore: write snapshot %s: %w", path, err)
+	}
+	return info, nil
+}
+
+// listSnaps returns the snapshot files in dir, oldest first; stray
+// temporary files from a crash are removed.
+func listSnaps(fsys fsx.FS, dir string) ([]snapInfo, error) {
+	names, err := fsys.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("logstore: list snapshots in %s: %w", dir, err)
+	}
+	var out []snapInfo
+	for _, n := range names {
+		if strings.HasSuffix(n, tmpExt) {
+			_ = fsys.Remove(filepath.Join(dir, n))
+			continue
+		}
+		if s, ok := parseSnapName(n); ok {
+			out = append(out, s)
+		}
+	}
+	slices.SortFunc(out, func(a, b snapInfo) int {
+		if a.index != b.index {
+			return cmpUint(a.index, b.index)
+		}
+		return cmpUint(a.term, b.term)
+	})
+	return out, nil
+}
+
+func cmpUint(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
