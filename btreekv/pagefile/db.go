@@ -1,0 +1,467 @@
+package pagefile
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/cairndb/cairn/internal/fsx"
+)
+
+// DefaultPageSize is the size of a page.
+const DefaultPageSize = 4096
+
+// Errors of the page file API.
+var (
+	ErrClosed        = errors.New("pagefile: database is closed")
+	ErrTxDone        = errors.New("pagefile: transaction already committed or rolled back")
+	ErrTxReadOnly    = errors.New("pagefile: transaction is read-only")
+	ErrBucketMissing = errors.New("pagefile: bucket does not exist")
+	ErrKeyRequired   = errors.New("pagefile: key must not be empty")
+	ErrReadersOpen   = errors.New("pagefile: read transactions are open")
+)
+
+// Options configures Open.
+type Options struct {
+	// FS is the file system; fsx.OS{} if nil.
+	FS fsx.FS
+	// PageSize for a new file (an existing file keeps its own).
+	PageSize int
+	// CacheNodes bounds the decoded nodes kept in memory (default 65536).
+	CacheNodes int
+}
+
+// DB is an open page file.
+type DB struct {
+	fs       fsx.FS
+	path     string
+	f        fsx.File
+	pageSize int
+
+	// writeMu admits one write transaction at a time.
+	writeMu sync.Mutex
+
+	// mu guards the fields below and is held only briefly: readers never
+	// wait for a writer's I/O.
+	mu       sync.Mutex
+	meta     meta
+	freelist *freelist
+	readers  map[uint64]int // open read transactions by txid
+	closed   bool
+
+	cache nodeCache
+}
+
+// Open opens the page file at path, creating it if it does not exist.
+func Open(path string, opts Options) (*DB, error) {
+	if opts.FS == nil {
+		opts.FS = fsx.OS{}
+	}
+	if opts.PageSize == 0 {
+		opts.PageSize = DefaultPageSize
+	}
+	if opts.PageSize < 512 || opts.PageSize&(opts.PageSize-1) != 0 {
+		return nil, fmt.Errorf("pagefile: page size %d must be a power of two >= 512", opts.PageSize)
+	}
+	if opts.CacheNodes <= 0 {
+		opts.CacheNodes = 65536
+	}
+	db := &DB{fs: opts.FS, path: path, pageSize: opts.PageSize, readers: map[uint64]int{}}
+	db.cache.init(opts.CacheNodes)
+	f, err := opts.FS.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("pagefile: open %s: %w", path, err)
+	}
+	db.f = f
+	size, err := f.Size()
+	if err == nil && size == 0 {
+		err = db.initialize()
+	}
+	if err == nil {
+		err = db.load()
+	}
+	if err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("pagefile: open %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// initialize writes an empty database: two meta pages and an empty
+// freelist page.
+func (db *DB) initialize() error {
+	ps := db.pageSize
+	fl := make([]byte, ps)
+	newFreelist().encode(fl, ps)
+	buf := make([]byte, 0, 3*ps)
+	buf = append(buf, meta{pageSize: uint32(ps), txid: 0, freelist: 2, hwm: 3}.encode(ps)...)
+	buf = append(buf, meta{pageSize: uint32(ps), txid: 1, freelist: 2, hwm: 3}.encode(ps)...)
+	buf = append(buf, fl...)
+	if _, err := db.f.WriteAt(buf, 0); err != nil {
+		return err
+	}
+	if err := db.f.Sync(); err != nil {
+		return err
+	}
+	return db.fs.SyncDir(filepath.Dir(db.path))
+}
+
+// load reads the meta pages and the freelist.
+func (db *DB) load() error {
+	var best meta
+	var errs []error
+	found := false
+	for id := pgid(0); id < 2; id++ {
+		m, err := db.readMeta(id)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !found || m.txid > best.txid {
+			best, found = m, true
+		}
+	}
+	if !found {
+		return fmt.Errorf("no valid meta page: %w", errors.Join(errs...))
+	}
+	if int(best.pageSize) != db.pageSize {
+		db.pageSize = int(best.pageSize)
+	}
+	db.meta = best
+	fl, err := db.readFreelist(best.freelist, best.hwm)
+	if err != nil {
+		return err
+	}
+	db.freelist = fl
+	return nil
+}
+
+// readMeta reads meta page id, trying the configured page size and the
+// size the page itself records.
+func (db *DB) readMeta(id pgid) (meta, error) {
+	try := func(ps int) (meta, error) {
+		b := make([]byte, ps)
+		n, err := db.f.ReadAt(b, int64(id)*int64(ps))
+		if err != nil && !(errors.Is(err, io.EOF) && n == ps) {
+			return meta{}, fmt.Errorf("%w %d: short file: %v", ErrCorrupt, id, err)
+		}
+		m, err := decodeMeta(b, id)
+		if err == nil && int(m.pageSize) != ps {
+			return meta{}, fmt.Errorf("page size %d", m.pageSize)
+		}
+		return m, err
+	}
+	m, err := try(db.pageSize)
+	if err == nil {
+		return m, nil
+	}
+	for ps := 512; ps <= 64<<10; ps *= 2 {
+		if ps == db.pageSize {
+			continue
+		}
+		if m2, err2 := try(ps); err2 == nil {
+			return m2, nil
+		}
+	}
+	return meta{}, err
+}
+
+// readRun reads the page run starting at id (the header tells how many
+// pages follow).
+func (db *DB) readRun(id pgid, hwm pgid, want pageType) ([]byte, pageHeader, error) {
+	if id < 2 || id >= hwm {
+		return nil, pageHeader{}, fmt.Errorf("%w: page id %d out of range [2, %d)", ErrCorrupt, id, hwm)
+	}
+	ps := int64(db.pageSize)
+	b := make([]byte, ps)
+	if _, err := db.f.ReadAt(b, int64(id)*ps); err != nil {
+		return nil, pageHeader{}, fmt.Errorf("%w %d: read: %v", ErrCorrupt, id, err)
+	}
+	h := pageHeader{overflow: uint32(b[12]) | uint32(b[13])<<8 | uint32(b[14])<<16 | uint32(b[15])<<24}
+	if h.overflow > 0 {
+		if id+pgid(h.overflow) >= hwm {
+			return nil, pageHeader{}, fmt.Errorf("%w %d: overflow of %d pages runs past the end of the file", ErrCorrupt, id, h.overflow)
+		}
+		full := make([]byte, ps*int64(h.overflow+1))
+		copy(full, b)
+		if _, err := db.f.ReadAt(full[ps:], (int64(id)+1)*ps); err != nil {
+			return nil, pageHeader{}, fmt.Errorf("%w %d: read overflow: %v", ErrCorrupt, id, err)
+		}
+		b = full
+	}
+	h, err := checkPage(b, id, want)
+	if err != nil {
+		return nil, h, err
+	}
+	return b, h, nil
+}
+
+func (db *DB) readFreelist(id, hwm pgid) (*freelist, error) {
+	b, h, err := db.readRun(id, hwm, pageFreelist)
+	if err != nil {
+		return nil, err
+	}
+	return decodeFreelist(b, id, h, hwm)
+}
+
+// readNode returns the committed node at id (shared, read-only).
+func (db *DB) readNode(id, hwm pgid) (*node, error) {
+	if n := db.cache.get(id); n != nil {
+		return n, nil
+	}
+	b, h, err := db.readRun(id, hwm, pageBranch)
+	if err != nil {
+		return nil, err
+	}
+	n, err := decodeNode(b, id, h, hwm)
+	if err != nil {
+		return nil, err
+	}
+	db.cache.put(id, n)
+	return n, nil
+}
+
+// Begin starts a transaction. Only one writable transaction runs at a
+// time (Begin(true) waits for the previous one); read transactions never
+// wait.
+func (db *DB) Begin(writable bool) (*Tx, error) {
+	if writable {
+		db.writeMu.Lock()
+	}
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.closed {
+		if writable {
+			db.writeMu.Unlock()
+		}
+		return nil, ErrClosed
+	}
+	tx := &Tx{db: db, meta: db.meta, writable: writable}
+	if writable {
+		// Pages freed by commits up to the oldest open reader's txid can
+		// no longer be reached: reuse them.
+		oldest := db.meta.txid
+		for t := range db.readers {
+			oldest = min(oldest, t)
+		}
+		db.freelist.release(oldest)
+		tx.freelist = db.freelist.copy()
+		tx.buckets = map[string]*Bucket{}
+	} else {
+		db.readers[tx.meta.txid]++
+	}
+	return tx, nil
+}
+
+// View runs fn in a read transaction.
+func (db *DB) View(fn func(*Tx) error) error {
+	tx, err := db.Begin(false)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	return fn(tx)
+}
+
+// Update runs fn in a write transaction and commits it if fn succeeds.
+func (db *DB) Update(fn func(*Tx) error) error {
+	tx, err := db.Begin(true)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// Stats describes the file.
+type Stats struct {
+	PageSize     int
+	FilePages    uint64 // pages in the file (high-water mark)
+	FreePages    int    // reusable now
+	PendingPages int    // freed, waiting for readers to finish
+	InUsePages   uint64
+	FileSize     int64
+	TxID         uint64
+}
+
+// Stats returns current statistics.
+func (db *DB) Stats() Stats {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	s := Stats{
+		PageSize:     db.pageSize,
+		FilePages:    db.meta.hwm,
+		FreePages:    len(db.freelist.free),
+		PendingPages: db.freelist.pendingCount(),
+		TxID:         db.meta.txid,
+	}
+	s.InUsePages = s.FilePages - uint64(s.FreePages) - uint64(s.PendingPages)
+	if sz, err := db.f.Size(); err == nil {
+		s.FileSize = sz
+	}
+	return s
+}
+
+// Close closes the file. Open transactions must be finished first.
+func (db *DB) Close() error {
+	db.writeMu.Lock()
+	defer db.writeMu.Unlock()
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.closed {
+		return nil
+	}
+	db.closed = true
+	return db.f.Close()
+}
+
+// Path returns the file's path.
+func (db *DB) Path() string { return db.path }
+
+// Defragment rewrites the database compactly into a new file and swaps it
+// in atomically (write to a temporary file, fsync, rename, fsync the
+// directory). It needs exclusive use: it fails if read transactions are
+// open, and holds off writers while it runs.
+func (db *DB) Defragment() error {
+	db.writeMu.Lock()
+	defer db.writeMu.Unlock()
+	db.mu.Lock()
+	open := len(db.readers)
+	closed := db.closed
+	db.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	if open > 0 {
+		return ErrReadersOpen
+	}
+	tmpPath := db.path + ".defrag"
+	if err := db.fs.Remove(tmpPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("pagefile: defragment: %w", err)
+	}
+	dst, err := Open(tmpPath, Options{FS: db.fs, PageSize: db.pageSize})
+	if err != nil {
+		return fmt.Errorf("pagefile: defragment: %w", err)
+	}
+	if err := db.copyTo(dst); err != nil {
+		_ = dst.Close()
+		return fmt.Errorf("pagefile: defragment: %w", err)
+	}
+	if err := dst.Close(); err != nil {
+		return fmt.Errorf("pagefile: defragment: %w", err)
+	}
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if err := db.f.Close(); err != nil {
+		return fmt.Errorf("pagefile: defragment: close: %w", err)
+	}
+	if err := db.fs.Rename(tmpPath, db.path); err != nil {
+		return fmt.Errorf("pagefile: defragment: swap: %w", err)
+	}
+	if err := db.fs.SyncDir(filepath.Dir(db.path)); err != nil {
+		return fmt.Errorf("pagefile: defragment: sync dir: %w", err)
+	}
+	f, err := db.fs.OpenFile(db.path, os.O_RDWR, 0)
+	if err != nil {
+		db.closed = true
+		return fmt.Errorf("pagefile: defragment: reopen: %w", err)
+	}
+	db.f = f
+	db.cache.reset()
+	if err := db.load(); err != nil {
+		db.closed = true
+		return fmt.Errorf("pagefile: defragment: reload: %w", err)
+	}
+	return nil
+}
+
+// copyTo copies every bucket into dst in key order, in batches.
+func (db *DB) copyTo(dst *DB) error {
+	src, err := db.beginUnlocked()
+	if err != nil {
+		return err
+	}
+	defer src.Rollback()
+	names, err := src.BucketNames()
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		b := src.Bucket(name)
+		c := b.Cursor()
+		k, v := c.First()
+		for k != nil {
+			err := dst.Update(func(tx *Tx) error {
+				out, err := tx.CreateBucketIfNotExists(name)
+				if err != nil {
+					return err
+				}
+				for n := 0; k != nil && n < 10000; n++ {
+					if err := out.Put(k, v); err != nil {
+						return err
+					}
+					k, v = c.Next()
+				}
+				return c.Err()
+			})
+			if err != nil {
+				return err
+			}
+		}
+		if err := c.Err(); err != nil {
+			return err
+		}
+		if err := dst.Update(func(tx *Tx) error { _, err := tx.CreateBucketIfNotExists(name); return err }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// beginUnlocked starts a read transaction while the caller holds writeMu.
+func (db *DB) beginUnlocked() (*Tx, error) { return db.Begin(false) }
+
+// nodeCache keeps decoded committed nodes by page id.
+type nodeCache struct {
+	mu    sync.RWMutex
+	m     map[pgid]*node
+	limit int
+}
+
+func (c *nodeCache) init(limit int) { c.limit, c.m = limit, make(map[pgid]*node) }
+
+func (c *nodeCache) get(id pgid) *node {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.m[id]
+}
+
+func (c *nodeCache) put(id pgid, n *node) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= c.limit {
+		// Evict about half, arbitrarily (map order): cheap and good
+		// enough for a cache whose misses cost one page read.
+		i := 0
+		for k := range c.m {
+			if i%2 == 0 {
+				delete(c.m, k)
+			}
+			i++
+		}
+	}
+	c.m[id] = n
+}
+
+func (c *nodeCache) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m = make(map[pgid]*node)
+}

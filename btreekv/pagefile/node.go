@@ -1,0 +1,187 @@
+package pagefile
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"sort"
+)
+
+// node is a B+tree node in memory. Leaves hold sorted keys and their
+// values. Branches hold one key per child: a separator no greater than any
+// key in that child and greater than every key in the previous one (the
+// first child's key is never compared: everything smaller than the second
+// separator goes to the first child).
+//
+// Nodes read from committed pages are shared by every transaction and
+// never modified; a write transaction works on copies (see tx.writable).
+type node struct {
+	id       pgid // page it was read from or written to; 0 if never written
+	leaf     bool
+	keys     [][]byte
+	vals     [][]byte // leaf
+	children []child  // branch
+	// owner is the write transaction that copied this node and may change
+	// it, nil for a shared committed node.
+	owner *Tx
+	// diskPages is the length of the page run at id.
+	diskPages int
+}
+
+// child is a branch's reference to a child: a page, and the child node
+// once loaded (always set for a child the writer changed).
+type child struct {
+	id   pgid
+	node *node
+}
+
+// search returns the index of the first key >= key, and whether it is
+// equal.
+func (n *node) search(key []byte) (int, bool) {
+	i := sort.Search(len(n.keys), func(i int) bool { return bytes.Compare(n.keys[i], key) >= 0 })
+	return i, i < len(n.keys) && bytes.Equal(n.keys[i], key)
+}
+
+// childIndex returns which child of a branch may hold key: the last child
+// whose separator is <= key (the first separator is never compared).
+func (n *node) childIndex(key []byte) int {
+	return sort.Search(len(n.keys)-1, func(i int) bool { return bytes.Compare(n.keys[i+1], key) > 0 })
+}
+
+// size is the node's encoded size (header included).
+func (n *node) size() int {
+	s := pageHeaderSize
+	for i, k := range n.keys {
+		s += uvarintLen(uint64(len(k))) + len(k)
+		if n.leaf {
+			s += uvarintLen(uint64(len(n.vals[i]))) + len(n.vals[i])
+		} else {
+			s += childIDSize
+		}
+	}
+	return s
+}
+
+// childIDSize is the space budgeted for a child id in a branch: the
+// largest a uvarint of a page id below 2^63 takes. Children get their
+// final ids only at commit, after sizes were decided.
+const childIDSize = 9
+
+func uvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
+}
+
+// encode writes the node into a page run of the given size (a multiple of
+// the page size); children must already have page ids.
+func (n *node) encode(buf []byte, pageSize int) {
+	typ := pageBranch
+	if n.leaf {
+		typ = pageLeaf
+	}
+	putHeader(buf, pageHeader{typ: typ, count: uint32(len(n.keys)), overflow: uint32(len(buf)/pageSize - 1)})
+	p := buf[pageHeaderSize:pageHeaderSize]
+	for i, k := range n.keys {
+		p = binary.AppendUvarint(p, uint64(len(k)))
+		p = append(p, k...)
+		if n.leaf {
+			p = binary.AppendUvarint(p, uint64(len(n.vals[i])))
+			p = append(p, n.vals[i]...)
+		} else {
+			p = binary.AppendUvarint(p, n.children[i].id)
+		}
+	}
+	clear(buf[pageHeaderSize+len(p):])
+	sealPage(buf)
+}
+
+// decodeNode parses a checked node page run. Keys and values alias b.
+func decodeNode(b []byte, id pgid, h pageHeader, hwm pgid) (*node, error) {
+	n := &node{id: id, leaf: h.typ == pageLeaf, diskPages: int(h.overflow) + 1}
+	if h.count > uint32(len(b)) {
+		return nil, fmt.Errorf("%w %d: %d elements cannot fit in %d bytes", ErrCorrupt, id, h.count, len(b))
+	}
+	n.keys = make([][]byte, h.count)
+	if n.leaf {
+		n.vals = make([][]byte, h.count)
+	} else {
+		n.children = make([]child, h.count)
+	}
+	p := b[pageHeaderSize:]
+	field := func(what string) ([]byte, error) {
+		l, k := binary.Uvarint(p)
+		if k <= 0 || l > uint64(len(p)-k) {
+			return nil, fmt.Errorf("%w %d: bad %s length", ErrCorrupt, id, what)
+		}
+		f := p[k : k+int(l) : k+int(l)]
+		p = p[k+int(l):]
+		return f, nil
+	}
+	var err error
+	for i := range n.keys {
+		if n.keys[i], err = field("key"); err != nil {
+			return nil, err
+		}
+		// A branch's first key is not a separator: only check the rest.
+		if i > 0 && (n.leaf || i > 1) && bytes.Compare(n.keys[i-1], n.keys[i]) >= 0 {
+			return nil, fmt.Errorf("%w %d: keys out of order at %d", ErrCorrupt, id, i)
+		}
+		if n.leaf {
+			if n.vals[i], err = field("value"); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		c, k := binary.Uvarint(p)
+		if k <= 0 {
+			return nil, fmt.Errorf("%w %d: bad child id", ErrCorrupt, id)
+		}
+		if c < 2 || c >= hwm {
+			return nil, fmt.Errorf("%w %d: child page %d out of range [2, %d)", ErrCorrupt, id, c, hwm)
+		}
+		n.children[i].id = c
+		p = p[k:]
+	}
+	if !n.leaf && h.count == 0 {
+		return nil, fmt.Errorf("%w %d: branch without children", ErrCorrupt, id)
+	}
+	return n, nil
+}
+
+// clone returns a private, writable copy of n owned by tx.
+func (n *node) clone(tx *Tx) *node {
+	c := &node{id: n.id, leaf: n.leaf, owner: tx, diskPages: n.diskPages}
+	c.keys = append(make([][]byte, 0, len(n.keys)+1), n.keys...)
+	if n.leaf {
+		c.vals = append(make([][]byte, 0, len(n.vals)+1), n.vals...)
+	} else {
+		c.children = append(make([]child, 0, len(n.children)+1), n.children...)
+	}
+	return c
+}
+
+// splitPoint returns where to split a node that is too large, so that the
+// left part fills close to one page; 0 if it cannot be split.
+func (n *node) splitPoint(pageSize int) int {
+	if len(n.keys) < 2 {
+		return 0
+	}
+	s := pageHeaderSize
+	for i, k := range n.keys {
+		e := uvarintLen(uint64(len(k))) + len(k)
+		if n.leaf {
+			e += uvarintLen(uint64(len(n.vals[i]))) + len(n.vals[i])
+		} else {
+			e += childIDSize
+		}
+		if s+e > pageSize && i > 0 {
+			return i
+		}
+		s += e
+	}
+	return len(n.keys) - 1
+}

@@ -1,0 +1,168 @@
+// Package pagefile is a crash-safe, copy-on-write B+tree stored in a file
+// of fixed-size pages: the storage layer under cairn's MVCC engine.
+//
+// # Layout
+//
+// Pages 0 and 1 are meta pages; every other page belongs to a tree node,
+// the freelist, or is free. A node that does not fit in one page (a leaf
+// holding a large value) spans a run of contiguous pages: its "overflow".
+//
+//	page 0: meta (even transaction ids)
+//	page 1: meta (odd transaction ids)
+//	page n: node or freelist, each page run starting with a 16-byte header:
+//	        crc32c | type | 3 unused | element count | overflow pages
+//
+// Every page run carries a CRC-32C of its contents, so a damaged page is
+// reported (ErrCorrupt, naming the page) instead of being read as data.
+//
+// # Copy on write
+//
+// A write transaction never changes a page that the last committed tree
+// uses. It copies each node it changes into memory, and at commit writes
+// the changed nodes to free pages, then the freelist, fsyncs, and only
+// then writes the meta page (of the other slot) pointing at the new root,
+// and fsyncs again. Open picks the valid meta page with the highest
+// transaction id, so a crash at any point leaves the last committed tree
+// intact: either the new meta page made it, or the old one is still there
+// and everything the new one pointed to was written to pages the old tree
+// considered free.
+//
+// # Readers
+//
+// A read transaction pins the meta page it started with and sees exactly
+// that tree; it never blocks the writer. Pages that a commit frees go to a
+// pending list tagged with the commit's transaction id, and are reused
+// only once no open reader can still reach them.
+package pagefile
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+)
+
+// ErrCorrupt is wrapped by errors about damaged pages.
+var ErrCorrupt = errors.New("pagefile: corrupt page")
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+type pgid = uint64
+
+type pageType uint8
+
+const (
+	pageMeta pageType = iota + 1
+	pageBranch
+	pageLeaf
+	pageFreelist
+)
+
+func (t pageType) String() string {
+	switch t {
+	case pageMeta:
+		return "meta"
+	case pageBranch:
+		return "branch"
+	case pageLeaf:
+		return "leaf"
+	case pageFreelist:
+		return "freelist"
+	}
+	return fmt.Sprintf("pageType(%d)", uint8(t))
+}
+
+const pageHeaderSize = 16
+
+// pageHeader is the first 16 bytes of a page run.
+type pageHeader struct {
+	typ      pageType
+	count    uint32
+	overflow uint32
+}
+
+func putHeader(b []byte, h pageHeader) {
+	b[4] = byte(h.typ)
+	b[5], b[6], b[7] = 0, 0, 0
+	binary.LittleEndian.PutUint32(b[8:], h.count)
+	binary.LittleEndian.PutUint32(b[12:], h.overflow)
+}
+
+// sealPage writes the checksum of a finished page run.
+func sealPage(b []byte) {
+	binary.LittleEndian.PutUint32(b[0:], crc32.Checksum(b[4:], crcTable))
+}
+
+// checkPage validates the checksum and type of the page run b read at id.
+func checkPage(b []byte, id pgid, want pageType) (pageHeader, error) {
+	if len(b) < pageHeaderSize {
+		return pageHeader{}, fmt.Errorf("%w %d: short read of %d bytes", ErrCorrupt, id, len(b))
+	}
+	h := pageHeader{typ: pageType(b[4]), count: binary.LittleEndian.Uint32(b[8:]), overflow: binary.LittleEndian.Uint32(b[12:])}
+	if got, stored := crc32.Checksum(b[4:], crcTable), binary.LittleEndian.Uint32(b); got != stored {
+		return h, fmt.Errorf("%w %d: checksum %08x, expected %08x", ErrCorrupt, id, got, stored)
+	}
+	if want != 0 && h.typ != want && !(want == pageBranch && h.typ == pageLeaf) {
+		return h, fmt.Errorf("%w %d: %s page where a %s page was expected", ErrCorrupt, id, h.typ, want)
+	}
+	return h, nil
+}
+
+// meta is the root of everything: which tree and freelist are current.
+type meta struct {
+	pageSize uint32
+	txid     uint64
+	root     pgid // root node of the bucket directory (0: empty)
+	freelist pgid
+	hwm      pgid // high-water mark: pages [0, hwm) exist in the file
+}
+
+const (
+	metaMagic   = 0xCA12_B7EE
+	metaVersion = 1
+	metaSize    = pageHeaderSize + 48
+)
+
+func (m meta) encode(pageSize int) []byte {
+	b := make([]byte, pageSize)
+	putHeader(b, pageHeader{typ: pageMeta})
+	p := b[pageHeaderSize:]
+	binary.LittleEndian.PutUint32(p[0:], metaMagic)
+	binary.LittleEndian.PutUint32(p[4:], metaVersion)
+	binary.LittleEndian.PutUint32(p[8:], m.pageSize)
+	binary.LittleEndian.PutUint64(p[16:], m.txid)
+	binary.LittleEndian.PutUint64(p[24:], m.root)
+	binary.LittleEndian.PutUint64(p[32:], m.freelist)
+	binary.LittleEndian.PutUint64(p[40:], m.hwm)
+	sealPage(b)
+	return b
+}
+
+// decodeMeta validates and decodes a meta page.
+func decodeMeta(b []byte, id pgid) (meta, error) {
+	if _, err := checkPage(b, id, pageMeta); err != nil {
+		return meta{}, err
+	}
+	p := b[pageHeaderSize:]
+	if binary.LittleEndian.Uint32(p[0:]) != metaMagic {
+		return meta{}, fmt.Errorf("%w: %w %d: not a cairn page file", ErrBadFormat, ErrCorrupt, id)
+	}
+	if v := binary.LittleEndian.Uint32(p[4:]); v != metaVersion {
+		return meta{}, fmt.Errorf("%w: meta page %d has format version %d, this build reads %d", ErrBadFormat, id, v, metaVersion)
+	}
+	m := meta{
+		pageSize: binary.LittleEndian.Uint32(p[8:]),
+		txid:     binary.LittleEndian.Uint64(p[16:]),
+		root:     binary.LittleEndian.Uint64(p[24:]),
+		freelist: binary.LittleEndian.Uint64(p[32:]),
+		hwm:      binary.LittleEndian.Uint64(p[40:]),
+	}
+	if m.hwm < 2 || m.root >= m.hwm || m.freelist >= m.hwm {
+		return meta{}, fmt.Errorf("%w %d: meta points outside the file (root %d, freelist %d, %d pages)", ErrCorrupt, id, m.root, m.freelist, m.hwm)
+	}
+	return m, nil
+}
+
+// ErrBadFormat is wrapped by errors about files that are not page files
+// of a version this build reads.
+var ErrBadFormat = errors.New("pagefile: not a cairn page file of a known version")
