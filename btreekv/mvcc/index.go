@@ -1,0 +1,202 @@
+package mvcc
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/google/btree"
+)
+
+// Revision names one change: Main is the store revision of the write
+// transaction, Sub the change's position inside it.
+type Revision struct {
+	Main int64
+	Sub  int64
+}
+
+// Less orders revisions.
+func (r Revision) Less(o Revision) bool {
+	return r.Main < o.Main || (r.Main == o.Main && r.Sub < o.Sub)
+}
+
+// revBytes is the backend key of a revision: big endian, so byte order is
+// revision order.
+func revBytes(r Revision) []byte {
+	b := make([]byte, 16)
+	binary.BigEndian.PutUint64(b, uint64(r.Main))
+	binary.BigEndian.PutUint64(b[8:], uint64(r.Sub))
+	return b
+}
+
+func bytesRev(b []byte) (Revision, error) {
+	if len(b) != 16 {
+		return Revision{}, fmt.Errorf("mvcc: revision key of %d bytes", len(b))
+	}
+	return Revision{Main: int64(binary.BigEndian.Uint64(b)), Sub: int64(binary.BigEndian.Uint64(b[8:]))}, nil
+}
+
+// generation is one life of a key: from its creation to its deletion.
+type generation struct {
+	created Revision
+	// verBase is the version before revs[0] (compaction drops old revs
+	// but versions keep counting from the creation).
+	verBase int64
+	revs    []Revision
+	// tombstone is the deletion that ended the generation (zero: alive).
+	tombstone Revision
+}
+
+func (g *generation) ended() bool { return g.tombstone != (Revision{}) }
+
+// keyIndex is the history of one key, oldest generation first.
+type keyIndex struct {
+	key  []byte
+	gens []generation
+}
+
+func (ki *keyIndex) Less(than btree.Item) bool {
+	return bytes.Compare(ki.key, than.(*keyIndex).key) < 0
+}
+
+// put records a write of the key at rev.
+func (ki *keyIndex) put(rev Revision) {
+	if n := len(ki.gens); n == 0 || ki.gens[n-1].ended() {
+		ki.gens = append(ki.gens, generation{created: rev})
+	}
+	g := &ki.gens[len(ki.gens)-1]
+	g.revs = append(g.revs, rev)
+}
+
+// restore records a write recovered from the backend with its version
+// and creation revision (the generation may have lost older revisions to
+// compaction).
+func (ki *keyIndex) restore(rev, created Revision, version int64) {
+	if n := len(ki.gens); n == 0 || ki.gens[n-1].ended() || ki.gens[n-1].created != created {
+		ki.gens = append(ki.gens, generation{created: created, verBase: version - 1})
+	}
+	g := &ki.gens[len(ki.gens)-1]
+	g.revs = append(g.revs, rev)
+}
+
+// tombstone records the key's deletion at rev.
+func (ki *keyIndex) tombstone(rev Revision) {
+	if n := len(ki.gens); n > 0 && !ki.gens[n-1].ended() {
+		ki.gens[n-1].tombstone = rev
+	}
+}
+
+// alive reports whether the key exists now.
+func (ki *keyIndex) alive() bool {
+	n := len(ki.gens)
+	return n > 0 && !ki.gens[n-1].ended()
+}
+
+// get returns the revision of the key's value as of store revision at,
+// with its creation revision and version; ok is false if the key did not
+// exist then.
+func (ki *keyIndex) get(at int64) (rev, created Revision, version int64, ok bool) {
+	for i := len(ki.gens) - 1; i >= 0; i-- {
+		g := &ki.gens[i]
+		if g.created.Main > at {
+			continue
+		}
+		if g.ended() && g.tombstone.Main <= at {
+			return Revision{}, Revision{}, 0, false
+		}
+		for j := len(g.revs) - 1; j >= 0; j-- {
+			if g.revs[j].Main <= at {
+				return g.revs[j], g.created, g.verBase + int64(j) + 1, true
+			}
+		}
+		return Revision{}, Revision{}, 0, false
+	}
+	return Revision{}, Revision{}, 0, false
+}
+
+// compact drops the history no read at or after rev can see, and returns
+// the revisions whose backend records must go. It reports whether the
+// key has no history left.
+func (ki *keyIndex) compact(rev int64) (drop []Revision, empty bool) {
+	kept := ki.gens[:0]
+	for _, g := range ki.gens {
+		if g.ended() && g.tombstone.Main <= rev {
+			// Deleted at or before rev: nothing of it is visible.
+			drop = append(drop, g.revs...)
+			drop = append(drop, g.tombstone)
+			continue
+		}
+		// Keep the newest revision at or below rev, and all after it.
+		k := 0
+		for k+1 < len(g.revs) && g.revs[k+1].Main <= rev {
+			k++
+		}
+		if k > 0 {
+			drop = append(drop, g.revs[:k]...)
+			g.verBase += int64(k)
+			g.revs = append([]Revision(nil), g.revs[k:]...)
+		}
+		kept = append(kept, g)
+	}
+	ki.gens = kept
+	return drop, len(kept) == 0
+}
+
+// since returns every revision of the key after rev (for watch catch-up).
+func (ki *keyIndex) since(rev int64) []Revision {
+	var out []Revision
+	for _, g := range ki.gens {
+		for _, r := range g.revs {
+			if r.Main > rev {
+				out = append(out, r)
+			}
+		}
+		if g.ended() && g.tombstone.Main > rev {
+			out = append(out, g.tombstone)
+		}
+	}
+	return out
+}
+
+// index maps keys to their histories, ordered by key.
+type index struct {
+	tree *btree.BTree
+}
+
+func newIndex() *index { return &index{tree: btree.New(32)} }
+
+func (x *index) lookup(key []byte) *keyIndex {
+	if it := x.tree.Get(&keyIndex{key: key}); it != nil {
+		return it.(*keyIndex)
+	}
+	return nil
+}
+
+func (x *index) getOrCreate(key []byte) *keyIndex {
+	if ki := x.lookup(key); ki != nil {
+		return ki
+	}
+	ki := &keyIndex{key: append([]byte(nil), key...)}
+	x.tree.ReplaceOrInsert(ki)
+	return ki
+}
+
+// visit calls fn for every key in [key, end) in order (end semantics as
+// in the API: empty end is the single key, "\x00" is every key >= key).
+func (x *index) visit(key, end []byte, fn func(*keyIndex) bool) {
+	switch {
+	case len(end) == 0:
+		if ki := x.lookup(key); ki != nil {
+			fn(ki)
+		}
+	case len(end) == 1 && end[0] == 0:
+		x.tree.AscendGreaterOrEqual(&keyIndex{key: key}, func(it btree.Item) bool { return fn(it.(*keyIndex)) })
+	default:
+		x.tree.AscendRange(&keyIndex{key: key}, &keyIndex{key: end}, func(it btree.Item) bool { return fn(it.(*keyIndex)) })
+	}
+}
+
+// all calls fn for every key in order.
+func (x *index) all(fn func(*keyIndex) bool) {
+	x.tree.Ascend(func(it btree.Item) bool { return fn(it.(*keyIndex)) })
+}

@@ -1,0 +1,726 @@
+// Package mvcc is cairn's multi-version key-value store: every change gets
+// a revision, reads can ask for any revision not yet compacted, and a
+// watcher can follow every change after a revision.
+//
+// Values live in the page file (package pagefile), keyed by revision, so
+// the history of the whole store is one ordered sequence of records:
+//
+//	bucket "key":  revision (16 bytes) -> flag + encoded KeyValue
+//	               (flag 'p' for a put, 't' for a deletion tombstone)
+//	bucket "meta": applied raft index and term, compacted revision
+//	bucket "lease": lease id -> TTL
+//
+// An in-memory index (a B-tree from google/btree) maps each key to its
+// generations of revisions; it is rebuilt from the "key" bucket on open.
+//
+// Writes are batched into page-file transactions: the store commits when
+// a batch is large enough or when the caller asks (Commit, on a timer in
+// the server). The applied raft index is written in the same page-file
+// transaction as the changes it covers, so after a crash the store's
+// ConsistentIndex says exactly which log entries it holds and the server
+// replays the raft log from there. Reads see uncommitted changes through
+// an in-memory overlay of the records written since the last commit.
+package mvcc
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"slices"
+	"sort"
+	"sync"
+
+	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/btreekv/pagefile"
+	"github.com/cairndb/cairn/internal/fsx"
+)
+
+// Errors of reads and compactions.
+var (
+	ErrCompacted     = errors.New("mvcc: required revision has been compacted")
+	ErrFutureRev     = errors.New("mvcc: required revision is a future revision")
+	ErrEmptyKey      = errors.New("mvcc: key is not provided")
+	ErrKeyNotFound   = errors.New("mvcc: key not found (ignore_value or ignore_lease needs an existing key)")
+	ErrLeaseNotFound = errors.New("mvcc: lease not found")
+)
+
+var (
+	bucketKey   = []byte("key")
+	bucketMeta  = []byte("meta")
+	bucketLease = []byte("lease")
+
+	metaConsistentIndex = []byte("consistent_index")
+	metaCompacted       = []byte("compacted_revision")
+)
+
+const (
+	flagPut       = 'p'
+	flagTombstone = 't'
+)
+
+// Options configures Open.
+type Options struct {
+	FS fsx.FS
+	// BatchLimit is how many changes are buffered before the store
+	// commits to the page file on its own (default 10000).
+	BatchLimit int
+	// PageSize of a new page file.
+	PageSize int
+}
+
+// Store is the multi-version store. Its methods are safe for concurrent
+// use; writes are expected from one goroutine (the server's apply loop).
+type Store struct {
+	db   *pagefile.DB
+	opts Options
+
+	mu          sync.RWMutex
+	idx         *index
+	currentRev  int64
+	compactRev  int64
+	appliedIdx  uint64 // raft index of the last applied write (maybe not durable)
+	appliedTerm uint64
+	durableIdx  uint64 // raft index committed to the page file
+
+	// The open page-file write transaction and what it holds.
+	batch   *pagefile.Tx
+	pending int
+	overlay map[Revision][]byte // records written in the open batch
+
+	leases    map[int64]int64               // id -> TTL
+	leaseKeys map[int64]map[string]struct{} // id -> attached keys
+	keyLease  map[string]int64              // key -> its lease
+	watch     watchers
+}
+
+// Open opens (or creates) the store in the page file at path.
+func Open(path string, opts Options) (*Store, error) {
+	if opts.BatchLimit <= 0 {
+		opts.BatchLimit = 10000
+	}
+	db, err := pagefile.Open(path, pagefile.Options{FS: opts.FS, PageSize: opts.PageSize})
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{db: db, opts: opts, idx: newIndex(), overlay: map[Revision][]byte{},
+		leases: map[int64]int64{}, leaseKeys: map[int64]map[string]struct{}{}, keyLease: map[string]int64{}}
+	s.watch.init()
+	if err := s.load(); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("mvcc: open %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// load rebuilds the index, revisions and leases from the page file.
+func (s *Store) load() error {
+	err := s.db.Update(func(tx *pagefile.Tx) error {
+		for _, b := range [][]byte{bucketKey, bucketMeta, bucketLease} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return s.db.View(func(tx *pagefile.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if v, err := meta.Get(metaConsistentIndex); err != nil {
+			return err
+		} else if len(v) == 16 {
+			s.durableIdx = binary.BigEndian.Uint64(v)
+			s.appliedTerm = binary.BigEndian.Uint64(v[8:])
+			s.appliedIdx = s.durableIdx
+		}
+		if v, err := meta.Get(metaCompacted); err != nil {
+			return err
+		} else if len(v) == 8 {
+			s.compactRev = int64(binary.BigEndian.Uint64(v))
+			s.currentRev = s.compactRev
+		}
+		c := tx.Bucket(bucketKey).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			rev, err := bytesRev(k)
+			if err != nil {
+				return err
+			}
+			kv, tomb, err := decodeRecord(v)
+			if err != nil {
+				return fmt.Errorf("revision %v: %w", rev, err)
+			}
+			ki := s.idx.getOrCreate(kv.Key)
+			if tomb {
+				ki.tombstone(rev)
+			} else {
+				ki.restore(rev, Revision{Main: kv.CreateRevision}, kv.Version)
+			}
+			s.currentRev = max(s.currentRev, rev.Main)
+			s.trackLease(kv, tomb)
+		}
+		if err := c.Err(); err != nil {
+			return err
+		}
+		lc := tx.Bucket(bucketLease).Cursor()
+		for k, v := lc.First(); k != nil; k, v = lc.Next() {
+			if len(k) != 8 || len(v) != 8 {
+				return fmt.Errorf("%w: lease record", pagefile.ErrCorrupt)
+			}
+			s.leases[int64(binary.BigEndian.Uint64(k))] = int64(binary.BigEndian.Uint64(v))
+		}
+		return lc.Err()
+	})
+}
+
+// trackLease keeps the lease -> keys map in step with the latest version
+// of each key (called in revision order).
+func (s *Store) trackLease(kv api.KeyValue, tomb bool) {
+	k := string(kv.Key)
+	if old, ok := s.keyLease[k]; ok {
+		delete(s.leaseKeys[old], k)
+		if len(s.leaseKeys[old]) == 0 {
+			delete(s.leaseKeys, old)
+		}
+		delete(s.keyLease, k)
+	}
+	if !tomb && kv.Lease != 0 {
+		if s.leaseKeys[kv.Lease] == nil {
+			s.leaseKeys[kv.Lease] = map[string]struct{}{}
+		}
+		s.leaseKeys[kv.Lease][k] = struct{}{}
+		s.keyLease[k] = kv.Lease
+	}
+}
+
+// Close commits pending changes and closes the page file.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err := s.commitLocked()
+	if cerr := s.db.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Rev returns the current revision.
+func (s *Store) Rev() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.currentRev
+}
+
+// CompactRev returns the revision of the last compaction.
+func (s *Store) CompactRev() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.compactRev
+}
+
+// ConsistentIndex is the raft index of the last write that is durable in
+// the page file: after a restart the server replays the log after it.
+func (s *Store) ConsistentIndex() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.durableIdx
+}
+
+// AppliedIndex is the raft index of the last write applied (durable or
+// not).
+func (s *Store) AppliedIndex() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.appliedIdx
+}
+
+// DB exposes the page file (for defragment, stats and snapshots).
+func (s *Store) DB() *pagefile.DB { return s.db }
+
+// --- records ------------------------------------------------------------------
+
+func encodeRecord(kv api.KeyValue, tomb bool) []byte {
+	flag := byte(flagPut)
+	if tomb {
+		flag = flagTombstone
+	}
+	b := make([]byte, 0, 1+len(kv.Key)+len(kv.Value)+32)
+	b = append(b, flag)
+	b = binary.AppendUvarint(b, uint64(len(kv.Key)))
+	b = append(b, kv.Key...)
+	b = binary.AppendVarint(b, kv.CreateRevision)
+	b = binary.AppendVarint(b, kv.ModRevision)
+	b = binary.AppendVarint(b, kv.Version)
+	b = binary.AppendVarint(b, kv.Lease)
+	b = binary.AppendUvarint(b, uint64(len(kv.Value)))
+	return append(b, kv.Value...)
+}
+
+func decodeRecord(b []byte) (api.KeyValue, bool, error) {
+	bad := func(what string) (api.KeyValue, bool, error) {
+		return api.KeyValue{}, false, fmt.Errorf("%w: bad record %s", pagefile.ErrCorrupt, what)
+	}
+	if len(b) == 0 || (b[0] != flagPut && b[0] != flagTombstone) {
+		return bad("flag")
+	}
+	tomb := b[0] == flagTombstone
+	p := b[1:]
+	var kv api.KeyValue
+	bytesField := func() ([]byte, bool) {
+		n, k := binary.Uvarint(p)
+		if k <= 0 || n > uint64(len(p)-k) {
+			return nil, false
+		}
+		f := p[k : k+int(n) : k+int(n)]
+		p = p[k+int(n):]
+		return f, true
+	}
+	varint := func() (int64, bool) {
+		v, k := binary.Varint(p)
+		if k <= 0 {
+			return 0, false
+		}
+		p = p[k:]
+		return v, true
+	}
+	var ok bool
+	if kv.Key, ok = bytesField(); !ok {
+		return bad("key")
+	}
+	for _, f := range []*int64{&kv.CreateRevision, &kv.ModRevision, &kv.Version, &kv.Lease} {
+		if *f, ok = varint(); !ok {
+			return bad("number")
+		}
+	}
+	if kv.Value, ok = bytesField(); !ok || len(p) != 0 {
+		return bad("value")
+	}
+	if len(kv.Value) == 0 {
+		kv.Value = nil
+	}
+	return kv, tomb, nil
+}
+
+// --- batching -------------------------------------------------------------------
+
+func (s *Store) batchTx() (*pagefile.Tx, error) {
+	if s.batch == nil {
+		tx, err := s.db.Begin(true)
+		if err != nil {
+			return nil, err
+		}
+		s.batch = tx
+	}
+	return s.batch, nil
+}
+
+// Commit makes every applied change durable in the page file, with the
+// applied raft index. The server calls it on a short interval.
+func (s *Store) Commit() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.commitLocked()
+}
+
+func (s *Store) commitLocked() error {
+	if s.batch == nil {
+		return nil
+	}
+	meta := s.batch.Bucket(bucketMeta)
+	var ci [16]byte
+	binary.BigEndian.PutUint64(ci[:], s.appliedIdx)
+	binary.BigEndian.PutUint64(ci[8:], s.appliedTerm)
+	if err := meta.Put(metaConsistentIndex, ci[:]); err != nil {
+		return err
+	}
+	tx := s.batch
+	s.batch = nil
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("mvcc: commit: %w", err)
+	}
+	s.durableIdx = s.appliedIdx
+	s.pending = 0
+	clear(s.overlay)
+	return nil
+}
+
+func (s *Store) putRecord(rev Revision, rec []byte) error {
+	tx, err := s.batchTx()
+	if err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketKey).Put(revBytes(rev), rec); err != nil {
+		return err
+	}
+	s.overlay[rev] = rec
+	s.pending++
+	return nil
+}
+
+// readRecord fetches the record of rev: from the open batch's overlay, or
+// from the committed page file through a read transaction.
+func (s *Store) readRecord(rtx *pagefile.Tx, rev Revision) (api.KeyValue, bool, error) {
+	if rec, ok := s.overlay[rev]; ok {
+		return decodeRecord(rec)
+	}
+	v, err := rtx.Bucket(bucketKey).Get(revBytes(rev))
+	if err != nil {
+		return api.KeyValue{}, false, err
+	}
+	if v == nil {
+		return api.KeyValue{}, false, fmt.Errorf("%w: index names revision %v but the page file has no record", pagefile.ErrCorrupt, rev)
+	}
+	return decodeRecord(v)
+}
+
+// --- reads ------------------------------------------------------------------------
+
+// RangeOptions shape a read.
+type RangeOptions struct {
+	Limit     int64
+	Rev       int64
+	CountOnly bool
+	KeysOnly  bool
+}
+
+// RangeResult is a read's answer.
+type RangeResult struct {
+	KVs   []api.KeyValue
+	Count int64
+	Rev   int64
+}
+
+// Range reads the keys in [key, end) as of ro.Rev (0: now).
+func (s *Store) Range(key, end []byte, ro RangeOptions) (*RangeResult, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.rangeLocked(key, end, ro, s.currentRev)
+}
+
+func (s *Store) rangeLocked(key, end []byte, ro RangeOptions, current int64) (*RangeResult, error) {
+	if len(key) == 0 {
+		return nil, ErrEmptyKey
+	}
+	rev := ro.Rev
+	if rev <= 0 {
+		rev = current
+	}
+	if rev > current {
+		return nil, fmt.Errorf("%w: %d > current %d", ErrFutureRev, rev, current)
+	}
+	if rev < s.compactRev {
+		return nil, fmt.Errorf("%w: %d < compacted %d", ErrCompacted, rev, s.compactRev)
+	}
+	res := &RangeResult{Rev: current}
+	var revs []Revision
+	s.idx.visit(key, end, func(ki *keyIndex) bool {
+		if r, _, _, ok := ki.get(rev); ok {
+			res.Count++
+			if !ro.CountOnly && (ro.Limit <= 0 || int64(len(revs)) < ro.Limit) {
+				revs = append(revs, r)
+			}
+		}
+		return true
+	})
+	if ro.CountOnly || len(revs) == 0 {
+		return res, nil
+	}
+	rtx, err := s.db.Begin(false)
+	if err != nil {
+		return nil, err
+	}
+	defer rtx.Rollback()
+	res.KVs = make([]api.KeyValue, len(revs))
+	for i, r := range revs {
+		kv, _, err := s.readRecord(rtx, r)
+		if err != nil {
+			return nil, err
+		}
+		if ro.KeysOnly {
+			kv.Value = nil
+		}
+		res.KVs[i] = kv
+	}
+	return res, nil
+}
+
+// --- writes -------------------------------------------------------------------------
+
+// TxnWrite is one write transaction: every change in it gets the same main
+// revision. Reads inside it see its own changes. End finishes it.
+type TxnWrite struct {
+	s       *Store
+	rev     int64 // the revision its changes get
+	sub     int64
+	changes []api.Event
+	index   uint64
+	term    uint64
+}
+
+// Write starts a write transaction applying raft entry (index, term). It
+// holds the store's lock until End.
+func (s *Store) Write(index, term uint64) *TxnWrite {
+	s.mu.Lock()
+	return &TxnWrite{s: s, rev: s.currentRev + 1, index: index, term: term}
+}
+
+// Rev is the revision the transaction's changes get.
+func (tw *TxnWrite) Rev() int64 { return tw.rev }
+
+// Range reads as of the transaction's own state.
+func (tw *TxnWrite) Range(key, end []byte, ro RangeOptions) (*RangeResult, error) {
+	cur := tw.s.currentRev
+	if len(tw.changes) > 0 {
+		cur = tw.rev
+	}
+	res, err := tw.s.rangeLocked(key, end, ro, cur)
+	if res != nil {
+		res.Rev = tw.s.currentRev
+		if len(tw.changes) > 0 {
+			res.Rev = tw.rev
+		}
+	}
+	return res, err
+}
+
+// Put writes key = value with lease. It returns the previous version of
+// the key (nil if it did not exist).
+func (tw *TxnWrite) Put(key, value []byte, lease int64) (*api.KeyValue, error) {
+	s := tw.s
+	if len(key) == 0 {
+		return nil, ErrEmptyKey
+	}
+	if lease != 0 {
+		if _, ok := s.leases[lease]; !ok {
+			return nil, ErrLeaseNotFound
+		}
+	}
+	prev, err := tw.current(key)
+	if err != nil {
+		return nil, err
+	}
+	rev := Revision{Main: tw.rev, Sub: tw.sub}
+	kv := api.KeyValue{Key: bytes.Clone(key), ModRevision: tw.rev, Version: 1, CreateRevision: tw.rev, Lease: lease}
+	kv.Value = bytes.Clone(value)
+	if prev != nil {
+		kv.CreateRevision = prev.CreateRevision
+		kv.Version = prev.Version + 1
+	}
+	if err := s.putRecord(rev, encodeRecord(kv, false)); err != nil {
+		return nil, err
+	}
+	s.idx.getOrCreate(key).put(rev)
+	s.trackLease(kv, false)
+	tw.sub++
+	tw.changes = append(tw.changes, api.Event{Type: api.EventPut, Kv: kv, PrevKv: prev})
+	return prev, nil
+}
+
+// current returns the key's latest version as the transaction sees it.
+func (tw *TxnWrite) current(key []byte) (*api.KeyValue, error) {
+	ki := tw.s.idx.lookup(key)
+	if ki == nil || !ki.alive() {
+		return nil, nil
+	}
+	r, _, _, _ := ki.get(tw.rev)
+	rtx, err := tw.s.db.Begin(false)
+	if err != nil {
+		return nil, err
+	}
+	defer rtx.Rollback()
+	kv, _, err := tw.s.readRecord(rtx, r)
+	if err != nil {
+		return nil, err
+	}
+	return &kv, nil
+}
+
+// DeleteRange deletes the keys in [key, end) and returns their last
+// versions.
+func (tw *TxnWrite) DeleteRange(key, end []byte) ([]api.KeyValue, error) {
+	s := tw.s
+	if len(key) == 0 {
+		return nil, ErrEmptyKey
+	}
+	var keys [][]byte
+	s.idx.visit(key, end, func(ki *keyIndex) bool {
+		if ki.alive() {
+			keys = append(keys, ki.key)
+		}
+		return true
+	})
+	var prevs []api.KeyValue
+	for _, k := range keys {
+		prev, err := tw.current(k)
+		if err != nil {
+			return nil, err
+		}
+		rev := Revision{Main: tw.rev, Sub: tw.sub}
+		kv := api.KeyValue{Key: bytes.Clone(k), ModRevision: tw.rev}
+		if err := s.putRecord(rev, encodeRecord(kv, true)); err != nil {
+			return nil, err
+		}
+		s.idx.lookup(k).tombstone(rev)
+		s.trackLease(kv, true)
+		tw.sub++
+		tw.changes = append(tw.changes, api.Event{Type: api.EventDelete, Kv: kv, PrevKv: prev})
+		prevs = append(prevs, *prev)
+	}
+	return prevs, nil
+}
+
+// End finishes the transaction: the revision advances if anything
+// changed, watchers get the events, and the batch is committed to the page
+// file if it is large enough.
+func (tw *TxnWrite) End() error {
+	s := tw.s
+	defer s.mu.Unlock()
+	if tw.index != 0 {
+		s.appliedIdx, s.appliedTerm = tw.index, tw.term
+	}
+	if len(tw.changes) > 0 {
+		s.currentRev = tw.rev
+		s.watch.notify(s, tw.changes, tw.rev)
+	}
+	if s.pending >= s.opts.BatchLimit {
+		return s.commitLocked()
+	}
+	if tw.index != 0 && s.batch == nil {
+		// Nothing else opened a batch: record the applied index anyway,
+		// in a small commit of its own, at the next Commit.
+		if _, err := s.batchTx(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// --- compaction -------------------------------------------------------------------------
+
+// Compact discards the history before rev: reads below rev fail with
+// ErrCompacted from now on. It removes the records in batches of
+// batchSize per page-file commit so writes are not stalled long.
+func (s *Store) Compact(rev int64) error {
+	s.mu.Lock()
+	if rev <= s.compactRev {
+		s.mu.Unlock()
+		return fmt.Errorf("%w: %d <= compacted %d", ErrCompacted, rev, s.compactRev)
+	}
+	if rev > s.currentRev {
+		s.mu.Unlock()
+		return fmt.Errorf("%w: %d > current %d", ErrFutureRev, rev, s.currentRev)
+	}
+	var drop []Revision
+	var emptied []*keyIndex
+	s.idx.all(func(ki *keyIndex) bool {
+		d, empty := ki.compact(rev)
+		drop = append(drop, d...)
+		if empty {
+			emptied = append(emptied, ki)
+		}
+		return true
+	})
+	for _, ki := range emptied {
+		s.idx.tree.Delete(ki)
+	}
+	s.compactRev = rev
+	s.watch.onCompact(rev)
+	err := s.writeCompactRev(rev)
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(drop, func(a, b Revision) int {
+		if a.Less(b) {
+			return -1
+		}
+		if b.Less(a) {
+			return 1
+		}
+		return 0
+	})
+	const batchSize = 1000
+	for len(drop) > 0 {
+		n := min(batchSize, len(drop))
+		part := drop[:n]
+		drop = drop[n:]
+		s.mu.Lock()
+		tx, err := s.batchTx()
+		if err == nil {
+			b := tx.Bucket(bucketKey)
+			for _, r := range part {
+				if err = b.Delete(revBytes(r)); err != nil {
+					break
+				}
+				delete(s.overlay, r)
+			}
+		}
+		if err == nil {
+			err = s.commitLocked()
+		}
+		s.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("mvcc: compact: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) writeCompactRev(rev int64) error {
+	tx, err := s.batchTx()
+	if err != nil {
+		return err
+	}
+	var v [8]byte
+	binary.BigEndian.PutUint64(v[:], uint64(rev))
+	return tx.Bucket(bucketMeta).Put(metaCompacted, v[:])
+}
+
+// --- hash -------------------------------------------------------------------------------
+
+// Hash returns a CRC-32C over every record the store holds at or below
+// rev and above the compacted revision, in revision order, with the
+// compacted revision: equal on every member at the same revision.
+func (s *Store) Hash(rev int64) (hash uint32, compactRev int64, err error) {
+	s.mu.Lock()
+	if rev <= 0 {
+		rev = s.currentRev
+	}
+	if rev > s.currentRev {
+		s.mu.Unlock()
+		return 0, 0, ErrFutureRev
+	}
+	compactRev = s.compactRev
+	if err := s.commitLocked(); err != nil {
+		s.mu.Unlock()
+		return 0, 0, err
+	}
+	s.mu.Unlock()
+	h := crc32.New(crc32.MakeTable(crc32.Castagnoli))
+	var cr [8]byte
+	binary.BigEndian.PutUint64(cr[:], uint64(compactRev))
+	h.Write(cr[:])
+	upper := revBytes(Revision{Main: rev + 1})
+	lower := revBytes(Revision{Main: compactRev + 1})
+	err = s.db.View(func(tx *pagefile.Tx) error {
+		c := tx.Bucket(bucketKey).Cursor()
+		for k, v := c.Seek(lower); k != nil && bytes.Compare(k, upper) < 0; k, v = c.Next() {
+			h.Write(k)
+			h.Write(v)
+		}
+		return c.Err()
+	})
+	return h.Sum32(), compactRev, err
+}
+
+// keysInOrder returns the sorted keys of a set.
+func keysInOrder(m map[string]struct{}) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

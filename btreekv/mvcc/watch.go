@@ -1,0 +1,280 @@
+package mvcc
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/btreekv/pagefile"
+)
+
+// WatchResponse is one delivery to a watcher: events in revision order,
+// or a progress notification (no events), or the watcher's cancellation.
+type WatchResponse struct {
+	WatchID int64
+	Events  []api.Event
+	// Revision is the store revision the response is current to.
+	Revision int64
+	// Canceled says the watcher ends here; CompactRevision is set when it
+	// ended because the history it needed was compacted.
+	Canceled        bool
+	CompactRevision int64
+}
+
+// WatchOptions shape a watcher.
+type WatchOptions struct {
+	// StartRev is the first revision to deliver (0: from now on).
+	StartRev int64
+	PrevKV   bool
+	// NoPut and NoDelete filter out those events.
+	NoPut, NoDelete bool
+	// Buffer is the channel capacity (default 128 responses).
+	Buffer int
+}
+
+// Watcher receives every change to a key or range from a revision on, in
+// revision order, none missing and none twice.
+//
+// A watcher that keeps up ("synced") gets events as writes happen. One
+// whose channel is full, or that started in the past, falls behind
+// ("unsynced") and is caught up from the page file by SyncWatchers, which
+// the server calls periodically; writes never wait for a slow watcher.
+type Watcher struct {
+	ID   int64
+	key  []byte
+	end  []byte
+	opts WatchOptions
+	ch   chan WatchResponse
+	// next is the first revision not yet delivered.
+	next     int64
+	synced   bool
+	canceled bool
+	// compacted is set when history the watcher needs was compacted.
+	compacted int64
+}
+
+// C returns the channel the watcher's responses arrive on; it is closed
+// when the watcher is canceled.
+func (w *Watcher) C() <-chan WatchResponse { return w.ch }
+
+type watchers struct {
+	nextID int64
+	all    map[int64]*Watcher
+}
+
+func (ws *watchers) init() { ws.all = map[int64]*Watcher{} }
+
+// CompactedError says a watch asked for history that was compacted.
+type CompactedError struct{ CompactRev int64 }
+
+func (e *CompactedError) Error() string {
+	return fmt.Sprintf("mvcc: required revision has been compacted (compacted at %d)", e.CompactRev)
+}
+
+func (e *CompactedError) Unwrap() error { return ErrCompacted }
+
+// Watch starts a watcher on [key, end) (end as in Range).
+func (s *Store) Watch(key, end []byte, opts WatchOptions) (*Watcher, error) {
+	if len(key) == 0 {
+		return nil, ErrEmptyKey
+	}
+	if opts.Buffer <= 0 {
+		opts.Buffer = 128
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if opts.StartRev > 0 && opts.StartRev <= s.compactRev {
+		return nil, &CompactedError{CompactRev: s.compactRev}
+	}
+	s.watch.nextID++
+	w := &Watcher{ID: s.watch.nextID, key: bytes.Clone(key), end: bytes.Clone(end), opts: opts,
+		ch: make(chan WatchResponse, opts.Buffer), next: opts.StartRev}
+	if w.next <= 0 {
+		w.next = s.currentRev + 1
+	}
+	w.synced = w.next > s.currentRev
+	s.watch.all[w.ID] = w
+	return w, nil
+}
+
+// CancelWatch stops a watcher and closes its channel.
+func (s *Store) CancelWatch(w *Watcher) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cancelLocked(w)
+}
+
+func (s *Store) cancelLocked(w *Watcher) {
+	if w.canceled {
+		return
+	}
+	w.canceled = true
+	delete(s.watch.all, w.ID)
+	close(w.ch)
+}
+
+func (w *Watcher) matches(key []byte) bool {
+	switch {
+	case len(w.end) == 0:
+		return bytes.Equal(key, w.key)
+	case len(w.end) == 1 && w.end[0] == 0:
+		return bytes.Compare(key, w.key) >= 0
+	}
+	return bytes.Compare(key, w.key) >= 0 && bytes.Compare(key, w.end) < 0
+}
+
+func (w *Watcher) filter(evs []api.Event) []api.Event {
+	var out []api.Event
+	for _, ev := range evs {
+		if !w.matches(ev.Kv.Key) || (w.opts.NoPut && ev.Type == api.EventPut) || (w.opts.NoDelete && ev.Type == api.EventDelete) {
+			continue
+		}
+		if !w.opts.PrevKV {
+			ev.PrevKv = nil
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+// notify delivers a write transaction's events (revision rev) to the
+// synced watchers; one whose channel is full falls behind.
+func (ws *watchers) notify(s *Store, changes []api.Event, rev int64) {
+	for _, w := range ws.all {
+		if !w.synced || rev < w.next {
+			continue // behind, or starting at a future revision
+		}
+		evs := w.filter(changes)
+		if len(evs) == 0 {
+			w.next = rev + 1
+			continue
+		}
+		select {
+		case w.ch <- WatchResponse{WatchID: w.ID, Events: evs, Revision: rev}:
+			w.next = rev + 1
+		default:
+			w.synced = false // catch up from the page file later
+		}
+	}
+}
+
+// onCompact marks the watchers that need history now gone.
+func (ws *watchers) onCompact(rev int64) {
+	for _, w := range ws.all {
+		if !w.synced && w.next <= rev {
+			w.compacted = rev
+		}
+	}
+}
+
+// SyncWatchers catches up watchers that fell behind, reading their events
+// from the page file (at most maxRevs revisions per watcher per call). It
+// reports how many are still behind. The server calls it periodically.
+func (s *Store) SyncWatchers(maxRevs int64) (behind int, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var lagging []*Watcher
+	for _, w := range s.watch.all {
+		if !w.synced {
+			lagging = append(lagging, w)
+		}
+	}
+	if len(lagging) == 0 {
+		return 0, nil
+	}
+	// History is read from the page file: make the open batch visible.
+	if err := s.commitLocked(); err != nil {
+		return len(lagging), err
+	}
+	rtx, err := s.db.Begin(false)
+	if err != nil {
+		return len(lagging), err
+	}
+	defer rtx.Rollback()
+	for _, w := range lagging {
+		if w.compacted != 0 {
+			select {
+			case w.ch <- WatchResponse{WatchID: w.ID, Canceled: true, CompactRevision: w.compacted, Revision: s.currentRev}:
+				s.cancelLocked(w)
+			default:
+				behind++
+			}
+			continue
+		}
+		last := min(s.currentRev, w.next+maxRevs-1)
+		evs, err := s.history(rtx, w, w.next, last)
+		if err != nil {
+			return behind, err
+		}
+		resp := WatchResponse{WatchID: w.ID, Events: evs, Revision: last}
+		if len(evs) > 0 {
+			select {
+			case w.ch <- resp:
+			default:
+				behind++
+				continue
+			}
+		}
+		w.next = last + 1
+		if w.next > s.currentRev {
+			w.synced = true
+		} else {
+			behind++
+		}
+	}
+	return behind, nil
+}
+
+// history reads the events in revisions [from, to] that w wants.
+func (s *Store) history(rtx *pagefile.Tx, w *Watcher, from, to int64) ([]api.Event, error) {
+	var evs []api.Event
+	c := rtx.Bucket(bucketKey).Cursor()
+	end := revBytes(Revision{Main: to + 1})
+	for k, v := c.Seek(revBytes(Revision{Main: from})); k != nil && bytes.Compare(k, end) < 0; k, v = c.Next() {
+		kv, tomb, err := decodeRecord(v)
+		if err != nil {
+			return nil, err
+		}
+		if !w.matches(kv.Key) {
+			continue
+		}
+		ev := api.Event{Type: api.EventPut, Kv: kv}
+		if tomb {
+			ev.Type = api.EventDelete
+		}
+		if (w.opts.NoPut && ev.Type == api.EventPut) || (w.opts.NoDelete && ev.Type == api.EventDelete) {
+			continue
+		}
+		if w.opts.PrevKV {
+			rev, _ := bytesRev(k)
+			if ki := s.idx.lookup(kv.Key); ki != nil {
+				if pr, _, _, ok := ki.get(rev.Main - 1); ok {
+					prev, _, err := s.readRecord(rtx, pr)
+					if err != nil {
+						return nil, err
+					}
+					ev.PrevKv = &prev
+				}
+			}
+		}
+		evs = append(evs, ev)
+	}
+	return evs, c.Err()
+}
+
+// RequestProgress sends w a progress notification (the current revision,
+// no events) if it is synced: everything before that revision has been
+// delivered.
+func (s *Store) RequestProgress(w *Watcher) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !w.synced || w.canceled {
+		return false
+	}
+	select {
+	case w.ch <- WatchResponse{WatchID: w.ID, Revision: s.currentRev}:
+		return true
+	default:
+		return false
+	}
+}
