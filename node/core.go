@@ -32,6 +32,10 @@ type StateMachine interface {
 	// Apply applies the command data committed at index and returns the
 	// result for the member that proposed it.
 	Apply(index, term uint64, data []byte) any
+	// Skip records that the entry at index (a leader's no-op or a
+	// membership change) was applied without touching the state, so that
+	// AppliedIndex keeps up with the log.
+	Skip(index, term uint64)
 	// AppliedIndex is the last index whose effects are durable in the
 	// state machine; after a restart, entries after it are applied again.
 	AppliedIndex() uint64
@@ -453,11 +457,12 @@ func (c *Core) applyEntry(e raftcore.Entry) {
 	c.applied = e.Index
 	switch e.Type {
 	case raftcore.EntryNormal:
-		if len(e.Data) < 8 {
-			return // a leader's no-op
-		}
 		if e.Index <= c.smApplied {
 			return // durable in the state machine before a restart
+		}
+		if len(e.Data) < 8 {
+			c.sm.Skip(e.Index, e.Term) // a leader's no-op
+			return
 		}
 		id := binary.BigEndian.Uint64(e.Data)
 		result := c.sm.Apply(e.Index, e.Term, e.Data[8:])
@@ -473,6 +478,9 @@ func (c *Core) applyEntry(e raftcore.Entry) {
 		next, err := c.confState.WithChange(cc)
 		if err == nil {
 			c.confState = next
+		}
+		if e.Index > c.smApplied {
+			c.sm.Skip(e.Index, e.Term)
 		}
 		if len(cc.Context) >= 8 {
 			id := binary.BigEndian.Uint64(cc.Context)
