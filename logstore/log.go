@@ -67,7 +67,8 @@ type Options struct {
 	Create bool
 	// SegmentSize is the preallocated size of a segment.
 	SegmentSize int64
-	// KeepSnapshots is how many snapshot files to keep (at least 2).
+	// KeepSnapshots is how many snapshot files to keep: at least 2, 0
+	// means DefaultKeepSnapshots.
 	KeepSnapshots int
 	// Metadata is stored in every segment (the server records the
 	// cluster and member ids there); a log created with other metadata
@@ -87,12 +88,14 @@ type Log struct {
 	snapDir string
 	log     *slog.Logger
 
-	// mu guards everything below except the sync state.
+	// mu guards everything below except the sync state. Lock order:
+	// syncMu before mu.
 	mu       sync.Mutex
 	mem      *raftcore.MemoryStorage
 	hs       raftcore.HardState // last hard state written
 	seg      *segment
-	segments []segInfo // every segment on disk, oldest first (last is seg)
+	retired  []fsx.File // segments moved past (already fsynced), closed by the next syncer
+	segments []segInfo  // every segment on disk, oldest first (last is seg)
 	snaps    []snapInfo
 	buf      []byte
 	written  uint64 // number of writes done
@@ -102,7 +105,7 @@ type Log struct {
 	// covered. Callers whose write is already covered skip their fsync:
 	// that is group commit.
 	syncMu sync.Mutex
-	synced uint64
+	synced uint64 // guarded by syncMu
 }
 
 type segInfo struct {
@@ -119,8 +122,11 @@ func Open(opts Options) (*Log, error) {
 	if opts.SegmentSize <= 0 {
 		opts.SegmentSize = DefaultSegmentSize
 	}
-	if opts.KeepSnapshots < 2 {
+	if opts.KeepSnapshots == 0 {
 		opts.KeepSnapshots = DefaultKeepSnapshots
+	}
+	if opts.KeepSnapshots < 2 {
+		return nil, fmt.Errorf("logstore: open %s: KeepSnapshots is %d, must be at least 2 (a corrupt newest snapshot falls back to the previous one)", opts.Dir, opts.KeepSnapshots)
 	}
 	logger := opts.Logger
 	if logger == nil {
@@ -149,32 +155,39 @@ func Open(opts Options) (*Log, error) {
 	return l, nil
 }
 
+// replayState is what recovery carries from record to record.
+type replayState struct {
+	// snap is the snapshot the in-memory log starts from.
+	snap raftcore.Snapshot
+	// temps are snapshots that exist only as temporary files: either a
+	// crash interrupted their writing (they are deleted), or it came
+	// between an install's WAL marker and the file's rename (the marker
+	// finishes the install).
+	temps []snapInfo
+	// meta is the log's metadata, from the first segment's first record.
+	meta []byte
+}
+
 // recover loads the newest valid snapshot and replays the segments.
 func (l *Log) recover() error {
 	fsys := l.opts.FS
-	snaps, err := listSnaps(fsys, l.snapDir)
+	snaps, temps, err := listSnaps(fsys, l.snapDir)
 	if err != nil {
 		return err
 	}
 	l.snaps = snaps
-	var snap raftcore.Snapshot
+	st := &replayState{temps: temps}
 	for i := len(snaps) - 1; i >= 0; i-- {
 		path := filepath.Join(l.snapDir, snaps[i].name)
-		b, err := readWhole(fsys, path)
+		snap, err := loadSnapFile(fsys, path, snaps[i])
 		if err == nil {
-			snap, err = decodeSnapFile(path, b)
-		}
-		if err == nil && (snap.Metadata.Index != snaps[i].index || snap.Metadata.Term != snaps[i].term) {
-			err = fmt.Errorf("logstore: snapshot %s: %w: holds term %d index %d", path, ErrCorrupt, snap.Metadata.Term, snap.Metadata.Index)
-		}
-		if err == nil {
+			st.snap = snap
 			break
 		}
 		l.log.Warn("logstore: skipping unreadable snapshot, falling back to an older one", "file", path, "err", err)
-		snap = raftcore.Snapshot{}
 	}
-	if !snap.IsEmpty() {
-		if err := l.mem.ApplySnapshot(snap); err != nil {
+	if !st.snap.IsEmpty() {
+		if err := l.mem.ApplySnapshot(st.snap); err != nil {
 			return fmt.Errorf("logstore: load snapshot: %w", err)
 		}
 	}
@@ -203,31 +216,46 @@ func (l *Log) recover() error {
 		}
 	}
 	if len(l.segments) == 0 {
-		if !snap.IsEmpty() {
-			l.hs = raftcore.HardState{Term: snap.Metadata.Term, Commit: snap.Metadata.Index}
-			l.mem.SetHardState(l.hs)
-		}
 		seg, err := createSegment(fsys, l.walDir, 0, l.lastIndex()+1, l.opts.SegmentSize, l.segmentPrologue())
 		if err != nil {
 			return err
 		}
 		l.seg = seg
 		l.segments = []segInfo{{seq: 0, firstIndex: seg.firstIndex, name: filepath.Base(seg.path)}}
-		return nil
-	}
-	var meta []byte
-	for i, s := range l.segments {
-		last := i == len(l.segments)-1
-		if err := l.replaySegment(s, last, snap, &meta); err != nil {
-			return err
+	} else {
+		for i, s := range l.segments {
+			if err := l.replaySegment(s, i == len(l.segments)-1, st); err != nil {
+				return err
+			}
 		}
+		if st.meta != nil && l.opts.Metadata != nil && string(st.meta) != string(l.opts.Metadata) {
+			return fmt.Errorf("logstore: %s: %w: log belongs to %q, not %q", l.opts.Dir, ErrBadFormat, st.meta, l.opts.Metadata)
+		}
+		l.opts.Metadata = st.meta
 	}
-	if meta != nil && l.opts.Metadata != nil && string(meta) != string(l.opts.Metadata) {
-		return fmt.Errorf("logstore: %s: %w: log belongs to %q, not %q", l.opts.Dir, ErrBadFormat, meta, l.opts.Metadata)
+	// Temporary snapshot files no marker claimed were never installed.
+	for _, t := range st.temps {
+		_ = fsys.Remove(filepath.Join(l.snapDir, t.name+tmpExt))
 	}
-	l.opts.Metadata = meta
+	// A snapshot is committed by definition; a hard state older than it
+	// (a crash cut the record written with the install, or the log is new)
+	// is raised to it, as raft requires commit >= the snapshot index.
+	l.hs = raiseToSnapshot(l.hs, st.snap.Metadata)
 	l.mem.SetHardState(l.hs)
 	return nil
+}
+
+// raiseToSnapshot returns hs moved up to cover snapshot m: commit at least
+// its index, term at least its term (a new term carries no vote).
+func raiseToSnapshot(hs raftcore.HardState, m raftcore.SnapshotMetadata) raftcore.HardState {
+	if m.Index == 0 {
+		return hs
+	}
+	if hs.Term < m.Term {
+		hs.Term, hs.Vote = m.Term, 0
+	}
+	hs.Commit = max(hs.Commit, m.Index)
+	return hs
 }
 
 func (l *Log) lastIndex() uint64 {
@@ -243,7 +271,7 @@ func (l *Log) segmentPrologue() []byte {
 }
 
 // replaySegment applies one segment's records to the in-memory log.
-func (l *Log) replaySegment(s segInfo, last bool, snap raftcore.Snapshot, meta *[]byte) error {
+func (l *Log) replaySegment(s segInfo, last bool, st *replayState) error {
 	path := filepath.Join(l.walDir, s.name)
 	b, err := readWhole(l.opts.FS, path)
 	if err != nil {
@@ -255,25 +283,17 @@ func (l *Log) replaySegment(s segInfo, last bool, snap raftcore.Snapshot, meta *
 	off := segmentHeaderSize
 	for {
 		t, payload, n, err := readRecord(b[off:])
-		if errors.Is(err, errEnd) {
-			break
-		}
-		if err != nil {
-			if _, more := findValidRecord(b, off+1); more || !last {
-				return fmt.Errorf("logstore: %s offset %d: %w: %v", path, off, ErrCorrupt, err)
+		if err == nil {
+			if err := l.replayRecord(t, payload, st); err != nil {
+				return fmt.Errorf("logstore: %s offset %d: %w", path, off, err)
 			}
-			// A torn tail: the last write, cut short by the crash, was
-			// never acknowledged. Zero it so appends start clean.
-			l.log.Warn("logstore: cutting off a torn write at the tail of the log", "file", path, "offset", off, "bytes", len(b)-off, "err", err)
-			if err := zeroTail(l.opts.FS, path, int64(off), int64(len(b))); err != nil {
-				return err
-			}
-			break
+			off += n
+			continue
 		}
-		if err := l.replayRecord(t, payload, snap, meta); err != nil {
-			return fmt.Errorf("logstore: %s offset %d: %w", path, off, err)
+		if err := l.checkEnd(path, b, off, last, err); err != nil {
+			return err
 		}
-		off += n
+		break
 	}
 	if last {
 		f, err := l.opts.FS.OpenFile(path, os.O_RDWR, 0)
@@ -285,7 +305,66 @@ func (l *Log) replaySegment(s segInfo, last bool, snap raftcore.Snapshot, meta *
 	return nil
 }
 
-func zeroTail(fsys fsx.FS, path string, from, to int64) error {
+// checkEnd decides what the bytes of segment b from off on are, where no
+// valid record starts (readErr says why). Zeros to the end: the
+// preallocated, unwritten rest of the segment. Anything else in a segment
+// that newer ones follow is corruption: it was fsynced complete before the
+// next segment was created. In the last segment it is a torn write —
+// never acknowledged, cut off and logged — when nothing valid follows, or
+// when what follows is valid but the damaged bytes show a write that never
+// reached the disk (see looksUnwritten): the disk may persist the pages of
+// unsynced writes in any order. A damaged record followed by valid ones,
+// with no such sign, is corruption.
+func (l *Log) checkEnd(path string, b []byte, off int, last bool, readErr error) error {
+	lastByte := lastNonZero(b)
+	if lastByte < off {
+		return nil
+	}
+	if errors.Is(readErr, errEnd) {
+		readErr = errors.New("zeros where a record should start, with data after them")
+	}
+	if !last {
+		return fmt.Errorf("logstore: %s offset %d: %w: %v (newer segments follow, so this one was complete)", path, off, ErrCorrupt, readErr)
+	}
+	next, more := findValidRecord(b, off+1, lastByte+1)
+	if more && !looksUnwritten(b, off, next) {
+		return fmt.Errorf("logstore: %s offset %d: %w: %v (valid records follow at offset %d)", path, off, ErrCorrupt, readErr, next)
+	}
+	// Zero the torn bytes so appends start clean and the next recovery
+	// does not see them again.
+	l.log.Warn("logstore: cutting off a torn write at the tail of the log",
+		"file", path, "offset", off, "bytes", lastByte+1-off, "unacknowledged_records_after", more, "err", readErr)
+	return zeroRange(l.opts.FS, path, int64(off), int64(lastByte+1))
+}
+
+// looksUnwritten reports whether the damaged bytes b[from:to] show a write
+// that never reached the disk: a record header of zeros (no record has
+// one: its length is at least 1), or a whole 512-byte sector of zeros.
+// A flipped bit leaves neither, so it is reported, not cut off.
+func looksUnwritten(b []byte, from, to int) bool {
+	const sector = 512
+	if allZero(b[from:min(from+recordHeaderSize, to)]) {
+		return true
+	}
+	for s := (from + sector - 1) / sector * sector; s+sector <= to; s += sector {
+		if allZero(b[s : s+sector]) {
+			return true
+		}
+	}
+	return false
+}
+
+// lastNonZero returns the offset of the last non-zero byte of b, or -1.
+func lastNonZero(b []byte) int {
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] != 0 {
+			return i
+		}
+	}
+	return -1
+}
+
+func zeroRange(fsys fsx.FS, path string, from, to int64) error {
 	f, err := fsys.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return fmt.Errorf("logstore: open %s: %w", path, err)
@@ -300,13 +379,13 @@ func zeroTail(fsys fsx.FS, path string, from, to int64) error {
 	return nil
 }
 
-func (l *Log) replayRecord(t recordType, payload []byte, snap raftcore.Snapshot, meta *[]byte) error {
+func (l *Log) replayRecord(t recordType, payload []byte, st *replayState) error {
 	switch t {
 	case recMetadata:
-		if *meta == nil {
-			*meta = append([]byte{}, payload...)
-		} else if string(*meta) != string(payload) {
-			return fmt.Errorf("%w: metadata %q differs from the log's %q", ErrCorrupt, payload, *meta)
+		if st.meta == nil {
+			st.meta = append([]byte{}, payload...)
+		} else if string(st.meta) != string(payload) {
+			return fmt.Errorf("%w: metadata %q differs from the log's %q", ErrCorrupt, payload, st.meta)
 		}
 	case recHardState:
 		var hs raftcore.HardState
@@ -315,23 +394,23 @@ func (l *Log) replayRecord(t recordType, payload []byte, snap raftcore.Snapshot,
 		}
 		l.hs = hs
 	case recSnapshot:
-		var m raftcore.SnapshotMetadata
-		d := payload
-		idx, term, err := decodeSnapMarker(d)
+		index, term, err := decodeSnapMarker(payload)
 		if err != nil {
 			return err
 		}
-		m.Index, m.Term = idx, term
-		switch {
-		case m.Index > snap.Metadata.Index:
-			return fmt.Errorf("%w: the log installed snapshot %d (term %d) but that snapshot file is missing or unreadable", ErrCorrupt, m.Index, m.Term)
-		case m.Index == snap.Metadata.Index:
-			// The log was replaced by this snapshot here: drop what
-			// came before (possibly entries that conflict with it).
-			if err := l.resetToSnapshot(); err != nil {
+		if index > st.snap.Metadata.Index {
+			// The install's marker is durable but the snapshot file was
+			// not yet renamed, or is unreadable.
+			snap, err := l.finishInstall(st, index, term)
+			if err != nil {
 				return err
 			}
+			st.snap = snap
 		}
+		// The log was replaced by a snapshot here: every entry replayed
+		// so far is obsolete (if the snapshot loaded is a newer one, its
+		// own entries come later in the log).
+		return l.resetToSnapshot(st.snap)
 	case recEntries:
 		ents, err := decodeEntries(payload)
 		if err != nil {
@@ -340,16 +419,15 @@ func (l *Log) replayRecord(t recordType, payload []byte, snap raftcore.Snapshot,
 		if len(ents) == 0 {
 			return nil
 		}
-		if last := l.lastIndex(); ents[0].Index > last+1 {
-			first, _ := l.mem.FirstIndex()
-			if ents[len(ents)-1].Index >= first {
-				return fmt.Errorf("%w: entries start at %d but the log ends at %d (a gap)", ErrCorrupt, ents[0].Index, last)
-			}
+		first, _ := l.mem.FirstIndex()
+		if last := l.lastIndex(); ents[0].Index > last+1 && ents[len(ents)-1].Index >= first {
+			return fmt.Errorf("%w: entries start at %d but the log ends at %d (a gap)", ErrCorrupt, ents[0].Index, last)
 		}
-		if first, _ := l.mem.FirstIndex(); ents[0].Index <= first && l.lastIndex() >= first {
-			// The record replaced the log from an index the snapshot now
-			// covers: everything after the snapshot point goes.
-			if err := l.resetToSnapshot(); err != nil {
+		if ents[0].Index < first && l.lastIndex() >= first {
+			// The record replaced the log from an index the snapshot
+			// now covers: every entry after the snapshot goes, even if
+			// none of the record's own entries outlive the snapshot.
+			if err := l.resetToSnapshot(st.snap); err != nil {
 				return err
 			}
 		}
@@ -359,16 +437,42 @@ func (l *Log) replayRecord(t recordType, payload []byte, snap raftcore.Snapshot,
 			e.Data = slices.Clone(e.Data)
 			own[i] = e
 		}
+		// Append replaces the suffix from own[0] (a new leader's
+		// overwrite) and ignores what the snapshot covers.
 		if err := l.mem.Append(own); err != nil {
 			return fmt.Errorf("%w: %v", ErrCorrupt, err)
 		}
+	default:
+		return fmt.Errorf("%w: unexpected record type %v", ErrCorrupt, t)
 	}
 	return nil
 }
 
-// resetToSnapshot empties the in-memory log back to its snapshot.
-func (l *Log) resetToSnapshot() error {
-	snap, _ := l.mem.Snapshot()
+// finishInstall completes the install of snapshot (term, index) whose WAL
+// marker recovery met: its file must exist, or still be a temporary file
+// (renamed now).
+func (l *Log) finishInstall(st *replayState, index, term uint64) (raftcore.Snapshot, error) {
+	want := snapInfo{term: term, index: index, name: snapName(term, index)}
+	i := slices.IndexFunc(st.temps, func(s snapInfo) bool { return s == want })
+	if i < 0 {
+		return raftcore.Snapshot{}, fmt.Errorf("%w: the log installed snapshot %d (term %d) but that snapshot file is missing or unreadable", ErrCorrupt, index, term)
+	}
+	st.temps = slices.Delete(st.temps, i, i+1)
+	snap, err := loadSnapFile(l.opts.FS, filepath.Join(l.snapDir, want.name+tmpExt), want)
+	if err != nil {
+		return raftcore.Snapshot{}, fmt.Errorf("%w: the log installed snapshot %d (term %d): %v", ErrCorrupt, index, term, err)
+	}
+	if err := publishSnap(l.opts.FS, l.snapDir, want); err != nil {
+		return raftcore.Snapshot{}, err
+	}
+	l.log.Warn("logstore: finished installing a snapshot a crash interrupted", "index", index, "term", term)
+	l.snaps = append(l.snaps, want)
+	slices.SortFunc(l.snaps, func(a, b snapInfo) int { return cmpUint(a.index, b.index) })
+	return snap, nil
+}
+
+// resetToSnapshot empties the in-memory log back to snap.
+func (l *Log) resetToSnapshot(snap raftcore.Snapshot) error {
 	l.mem = raftcore.NewMemoryStorage()
 	if snap.IsEmpty() {
 		return nil
@@ -429,24 +533,45 @@ func decodeSnapMarker(b []byte) (index, term uint64, err error) {
 }
 
 // --- writing ----------------------------------------------------------------
+//
+// Writes and fsyncs are separate steps so that concurrent callers share
+// fsyncs (group commit). A caller writes its records under mu — cheap, a
+// copy into the page cache — and takes the number of its write. It then
+// queues on syncMu; whoever holds it fsyncs everything written so far and
+// records the write count that fsync covered. A caller whose write an
+// earlier fsync already covered returns without one. While one fsync
+// runs, later callers write and wait, and the next fsync covers them all.
+//
+// Reads (the raftcore.Storage methods) see a write as soon as it is
+// written; a Save returns only once its fsync has returned. After a
+// failed write or fsync the log refuses everything (reopening it recovers
+// what is durable): the kernel may have dropped the unsynced pages, so
+// nothing written since the last good fsync can be trusted.
 
 // Save makes hs and ents durable with one fsync (shared with concurrent
-// callers), replacing any suffix of the log from ents[0].Index. An empty
-// hs is not written.
+// callers), replacing any suffix of the log from ents[0].Index — a new
+// leader's overwrite. Entries must be consecutive and may start at any
+// index up to LastIndex()+1; those a snapshot covers are ignored. An
+// empty hs, or one equal to the last saved, is not written again. Save
+// returns once everything written before it is durable, too.
 func (l *Log) Save(hs raftcore.HardState, ents []raftcore.Entry) error {
 	l.mu.Lock()
-	if err := l.writeLocked(hs, ents); err != nil {
-		l.mu.Unlock()
-		return err
-	}
+	err := l.writeLocked(hs, ents)
 	mine := l.written
 	l.mu.Unlock()
+	if err != nil {
+		return err
+	}
 	return l.syncTo(mine)
 }
 
 func (l *Log) writeLocked(hs raftcore.HardState, ents []raftcore.Entry) error {
 	if l.err != nil {
 		return l.err
+	}
+	ents, err := l.checkEntries(ents)
+	if err != nil {
+		return err
 	}
 	buf := l.buf[:0]
 	if len(ents) > 0 {
@@ -479,8 +604,33 @@ func (l *Log) writeLocked(hs raftcore.HardState, ents []raftcore.Entry) error {
 	return nil
 }
 
+// checkEntries validates a batch before anything is written (a refused
+// batch leaves the log usable) and drops the entries a snapshot covers.
+func (l *Log) checkEntries(ents []raftcore.Entry) ([]raftcore.Entry, error) {
+	if len(ents) == 0 {
+		return nil, nil
+	}
+	for i := 1; i < len(ents); i++ {
+		if ents[i].Index != ents[i-1].Index+1 {
+			return nil, fmt.Errorf("logstore: save: entry index %d follows %d: entries must be consecutive", ents[i].Index, ents[i-1].Index)
+		}
+	}
+	if last := l.lastIndex(); ents[0].Index > last+1 {
+		return nil, fmt.Errorf("logstore: save: entries start at %d but the log ends at %d: a gap", ents[0].Index, last)
+	}
+	first, _ := l.mem.FirstIndex()
+	switch {
+	case ents[len(ents)-1].Index < first:
+		return nil, nil
+	case ents[0].Index < first:
+		return ents[first-ents[0].Index:], nil
+	}
+	return ents, nil
+}
+
 // writeRecords writes buf at the tail of the current segment, moving to a
-// new segment first if it does not fit.
+// new segment first if it does not fit. firstIndex is the index of the
+// first entry buf holds, or would hold (the new segment's name).
 func (l *Log) writeRecords(buf []byte, firstIndex uint64) error {
 	seg := l.seg
 	if seg.tail+int64(len(buf)) > seg.size && seg.tail > segmentHeaderSize+int64(len(l.segmentPrologue())) {
@@ -497,14 +647,14 @@ func (l *Log) writeRecords(buf []byte, firstIndex uint64) error {
 }
 
 // rollover makes the current segment durable and starts the next one.
+// The old file is not closed here — a syncer may be fsyncing it at this
+// moment — but handed to the next syncer to close.
 func (l *Log) rollover(firstIndex uint64) error {
 	old := l.seg
 	if err := old.f.Sync(); err != nil {
 		return l.fail(fmt.Errorf("logstore: sync %s: %w", old.path, err))
 	}
-	if err := old.f.Close(); err != nil {
-		return l.fail(fmt.Errorf("logstore: close %s: %w", old.path, err))
-	}
+	l.retired = append(l.retired, old.f)
 	seg, err := createSegment(l.opts.FS, l.walDir, old.seq+1, firstIndex, l.opts.SegmentSize, l.segmentPrologue())
 	if err != nil {
 		return l.fail(err)
@@ -528,7 +678,7 @@ func (l *Log) syncTo(mine uint64) error {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
 	if l.synced >= mine {
-		return nil // a fsync that started after our write covered it
+		return nil // an fsync that started after our write covered it
 	}
 	l.mu.Lock()
 	if l.err != nil {
@@ -536,10 +686,16 @@ func (l *Log) syncTo(mine uint64) error {
 		return l.err
 	}
 	target, f, path := l.written, l.seg.f, l.seg.path
+	retired := l.retired
+	l.retired = nil
 	l.mu.Unlock()
-	// Earlier segments were synced when we moved past them, so syncing
-	// the current one covers every write up to target.
-	if err := f.Sync(); err != nil {
+	// Earlier segments were fsynced when the log moved past them, so
+	// syncing the current one covers every write up to target.
+	err := f.Sync()
+	for _, r := range retired {
+		_ = r.Close() // fsynced at rollover; nothing is lost if close fails
+	}
+	if err != nil {
 		l.mu.Lock()
 		err = l.fail(fmt.Errorf("logstore: sync %s: %w", path, err))
 		l.mu.Unlock()
@@ -549,62 +705,102 @@ func (l *Log) syncTo(mine uint64) error {
 	return nil
 }
 
-// ApplySnapshot replaces the log with a snapshot received from the leader:
-// the snapshot file is saved, then a marker in the WAL records that the
-// log restarts after it.
+// ApplySnapshot replaces the log with a snapshot received from the leader
+// (raft's Ready.Snapshot): the entries it covers and every entry after it
+// are discarded, and the hard state is raised to cover it (commit at least
+// its index). The WAL marker is the commit point: the snapshot is written
+// to a temporary file and fsynced, then the marker (with the raised hard
+// state) is written and fsynced, then the file is renamed into place. A
+// crash before the marker is durable leaves the old log; after it,
+// recovery finishes the rename.
 func (l *Log) ApplySnapshot(snap raftcore.Snapshot) error {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.err != nil {
+		l.mu.Unlock()
 		return l.err
 	}
 	if cur, _ := l.mem.Snapshot(); snap.Metadata.Index <= cur.Metadata.Index {
+		l.mu.Unlock()
 		return raftcore.ErrSnapshotOutOfDate
 	}
-	info, err := writeSnapFile(l.opts.FS, l.snapDir, snap)
+	info, err := writeSnapTemp(l.opts.FS, l.snapDir, snap)
 	if err != nil {
+		l.mu.Unlock()
 		return err
 	}
-	l.snaps = append(l.snaps, info)
+	hs := raiseToSnapshot(l.hs, snap.Metadata)
 	buf := appendRecord(l.buf[:0], recSnapshot, func(b []byte) []byte {
 		return encodeSnapMarker(b, snap.Metadata.Index, snap.Metadata.Term)
 	})
+	if hs != l.hs {
+		buf = appendRecord(buf, recHardState, func(b []byte) []byte { return raftcore.AppendHardState(b, hs) })
+	}
+	l.buf = buf
 	if err := l.writeRecords(buf, snap.Metadata.Index+1); err != nil {
+		l.mu.Unlock()
 		return err
 	}
-	if err := l.seg.f.Sync(); err != nil {
-		return l.fail(fmt.Errorf("logstore: sync %s: %w", l.seg.path, err))
-	}
 	l.written++
-	l.synced = l.written
+	mine := l.written
 	if err := l.mem.ApplySnapshot(snap); err != nil {
+		err = l.fail(err)
+		l.mu.Unlock()
+		return err
+	}
+	l.hs = hs
+	l.mem.SetHardState(hs)
+	l.mu.Unlock()
+
+	if err := l.syncTo(mine); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := publishSnap(l.opts.FS, l.snapDir, info); err != nil {
 		return l.fail(err)
 	}
+	l.snaps = append(l.snaps, info)
 	return l.purgeLocked()
 }
 
 // CreateSnapshot records a snapshot of the state machine at index (with
-// membership cs) taken by the application; the entries after it stay.
+// membership cs) taken by the application, as MemoryStorage.CreateSnapshot
+// does: the entries after it stay, and so do the ones before it until
+// Compact. The snapshot file is durable when it returns.
 func (l *Log) CreateSnapshot(index uint64, cs raftcore.ConfState, data []byte) (raftcore.Snapshot, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.err != nil {
 		return raftcore.Snapshot{}, l.err
 	}
-	snap, err := l.mem.CreateSnapshot(index, cs, data)
+	if cur, _ := l.mem.Snapshot(); index <= cur.Metadata.Index {
+		return raftcore.Snapshot{}, raftcore.ErrSnapshotOutOfDate
+	}
+	if index > l.lastIndex() {
+		return raftcore.Snapshot{}, raftcore.ErrUnavailable
+	}
+	term, err := l.mem.Term(index)
 	if err != nil {
 		return raftcore.Snapshot{}, err
 	}
+	snap := raftcore.Snapshot{Metadata: raftcore.SnapshotMetadata{Index: index, Term: term, ConfState: cs}, Data: data}
+	// The file first: the log shows the snapshot only once it is durable.
 	info, err := writeSnapFile(l.opts.FS, l.snapDir, snap)
 	if err != nil {
 		return raftcore.Snapshot{}, err
 	}
 	l.snaps = append(l.snaps, info)
+	if snap, err = l.mem.CreateSnapshot(index, cs, data); err != nil {
+		return raftcore.Snapshot{}, l.fail(err)
+	}
 	return snap, l.purgeLocked()
 }
 
-// Compact discards from memory the entries before index (which must be
-// covered by a snapshot, or raft will not find them for slow followers).
+// Compact discards from memory the entries before index, as
+// MemoryStorage.Compact does (index must be covered by a snapshot, or raft
+// will not find them for slow followers). The WAL segments are purged by
+// CreateSnapshot and ApplySnapshot; after a restart the log starts at the
+// newest snapshot.
 func (l *Log) Compact(index uint64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -632,8 +828,10 @@ func (l *Log) purgeLocked() error {
 	}
 	keepFrom := l.snaps[len(l.snaps)-2].index
 	removed := 0
-	// Segment i holds entries below segments[i+1].firstIndex; the last
-	// segment is never removed.
+	// Every entry of the log at or after segments[i+1].firstIndex is in
+	// segment i+1 or later (the batch that started it replaced the suffix
+	// from there), so segment i holds nothing past keepFrom when
+	// segments[i+1].firstIndex <= keepFrom+1. The last segment stays.
 	for removed+1 < len(l.segments) && l.segments[removed+1].firstIndex <= keepFrom+1 {
 		path := filepath.Join(l.walDir, l.segments[removed].name)
 		if err := fsys.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -651,14 +849,20 @@ func (l *Log) purgeLocked() error {
 }
 
 // Close closes the log. Everything Save returned for is already durable.
+// The raftcore.Storage reads keep working on the in-memory log.
 func (l *Log) Close() error {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.seg == nil {
 		return nil
 	}
 	err := l.seg.f.Close()
-	l.seg = nil
+	for _, r := range l.retired {
+		_ = r.Close()
+	}
+	l.seg, l.retired = nil, nil
 	if l.err == nil {
 		l.err = ErrClosed
 	}

@@ -315,28 +315,29 @@ func TestModel(t *testing.T) {
 		dir := t.TempDir()
 		l := openTest(t, dir, int64(rapid.SampledFrom([]int{512, 4096, 1 << 20}).Draw(rt, "segSize")))
 		model := raftcore.NewMemoryStorage()
-		term := uint64(1)
+		term, commit := uint64(1), uint64(0)
 		for range rapid.IntRange(1, 40).Draw(rt, "ops") {
 			first, _ := model.FirstIndex()
 			last, _ := model.LastIndex()
 			switch rapid.IntRange(0, 5).Draw(rt, "op") {
-			case 0, 1: // append, maybe overwriting a suffix
-				from := uint64(rapid.IntRange(int(first), int(last+1)).Draw(rt, "from"))
+			case 0, 1: // append, maybe overwriting an uncommitted suffix
+				from := uint64(rapid.IntRange(int(max(first, commit+1)), int(last+1)).Draw(rt, "from"))
 				if rapid.Bool().Draw(rt, "newTerm") {
 					term++
 				}
 				es := ents(from, uint64(rapid.IntRange(1, 5).Draw(rt, "n")), term, rapid.IntRange(0, 300).Draw(rt, "size"))
-				hs := raftcore.HardState{Term: term, Vote: 1, Commit: min(first, from-1)}
+				commit = uint64(rapid.IntRange(int(commit), int(es[len(es)-1].Index)).Draw(rt, "commit"))
+				hs := raftcore.HardState{Term: term, Vote: 1, Commit: commit}
 				if err := l.Save(hs, es); err != nil {
 					rt.Fatal(err)
 				}
 				_ = model.Append(es)
 				model.SetHardState(hs)
-			case 2: // snapshot + compact
-				if last < first {
+			case 2: // snapshot of applied (committed) entries + compact
+				if commit < first {
 					continue
 				}
-				idx := uint64(rapid.IntRange(int(first), int(last)).Draw(rt, "snapAt"))
+				idx := uint64(rapid.IntRange(int(first), int(commit)).Draw(rt, "snapAt"))
 				data := []byte(fmt.Sprintf("s%d", idx))
 				if _, err := l.CreateSnapshot(idx, raftcore.ConfState{Voters: []uint64{1}}, data); err != nil {
 					rt.Fatal(err)
@@ -347,6 +348,7 @@ func TestModel(t *testing.T) {
 			case 3: // snapshot from a leader
 				idx := last + uint64(rapid.IntRange(1, 10).Draw(rt, "ahead"))
 				term++
+				commit = idx
 				snap := raftcore.Snapshot{Metadata: raftcore.SnapshotMetadata{Index: idx, Term: term, ConfState: raftcore.ConfState{Voters: []uint64{1}}}, Data: []byte("x")}
 				if err := l.ApplySnapshot(snap); err != nil {
 					rt.Fatal(err)

@@ -73,9 +73,8 @@ func appendRecord(b []byte, t recordType, fill func([]byte) []byte) []byte {
 }
 
 // readRecord decodes the record at the front of b. It returns the type,
-// the payload (aliasing b) and the record's total size. A zero length
-// (preallocated, never written space) is reported as io.EOF-like end with
-// size 0 and errEnd.
+// the payload (aliasing b) and the record's total size. A header of zeros
+// (preallocated, never written space) is reported as errEnd.
 func readRecord(b []byte) (recordType, []byte, int, error) {
 	if len(b) < recordHeaderSize {
 		if allZero(b) {
@@ -111,6 +110,12 @@ func readRecord(b []byte) (recordType, []byte, int, error) {
 var errEnd = errors.New("end of records")
 
 func allZero(b []byte) bool {
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b) != 0 {
+			return false
+		}
+		b = b[8:]
+	}
 	for _, c := range b {
 		if c != 0 {
 			return false

@@ -132,11 +132,11 @@ func readWhole(fsys fsx.FS, path string) ([]byte, error) {
 	return b, nil
 }
 
-// findValidRecord reports whether any valid record starts in b at or after
-// offset from: used to tell a torn tail (nothing valid follows) from
-// corruption in the middle of the log (valid records follow).
-func findValidRecord(b []byte, from int) (int, bool) {
-	for off := from; off+recordHeaderSize < len(b); off++ {
+// findValidRecord returns the offset of the first valid record that starts
+// in b at an offset in [from, limit): used to tell a torn tail (nothing
+// valid follows) from damage in the middle of the log.
+func findValidRecord(b []byte, from, limit int) (int, bool) {
+	for off := from; off < limit && off+recordHeaderSize < len(b); off++ {
 		n := binary.LittleEndian.Uint32(b[off:])
 		if n == 0 || n > MaxRecordSize || int(n) > len(b)-off-recordHeaderSize {
 			continue

@@ -91,9 +91,20 @@ func decodeSnapFile(path string, b []byte) (raftcore.Snapshot, error) {
 
 // writeSnapFile saves s durably and atomically under its final name.
 func writeSnapFile(fsys fsx.FS, dir string, s raftcore.Snapshot) (snapInfo, error) {
+	info, err := writeSnapTemp(fsys, dir, s)
+	if err != nil {
+		return snapInfo{}, err
+	}
+	return info, publishSnap(fsys, dir, info)
+}
+
+// writeSnapTemp writes s to its temporary name and fsyncs it; publishSnap
+// then gives it its real name. Between the two, the snapshot exists only
+// as a temporary file, which recovery deletes unless the WAL holds a
+// marker for it (see Log.ApplySnapshot).
+func writeSnapTemp(fsys fsx.FS, dir string, s raftcore.Snapshot) (snapInfo, error) {
 	info := snapInfo{term: s.Metadata.Term, index: s.Metadata.Index, name: snapName(s.Metadata.Term, s.Metadata.Index)}
-	path := filepath.Join(dir, info.name)
-	tmp := path + tmpExt
+	tmp := filepath.Join(dir, info.name+tmpExt)
 	err := func() error {
 		f, err := fsx.Create(fsys, tmp)
 		if err != nil {
@@ -110,28 +121,62 @@ func writeSnapFile(fsys fsx.FS, dir string, s raftcore.Snapshot) (snapInfo, erro
 		if err := f.Close(); err != nil {
 			return err
 		}
-		if err := fsys.Rename(tmp, path); err != nil {
-			return err
-		}
+		// The temporary file's name must be durable too: an install's
+		// WAL marker may refer to it (see Log.ApplySnapshot).
 		return fsys.SyncDir(dir)
 	}()
 	if err != nil {
-		return snapInfo{}, fmt.Errorf("logstore: write snapshot %s: %w", path, err)
+		return snapInfo{}, fmt.Errorf("logstore: write snapshot %s: %w", tmp, err)
 	}
 	return info, nil
 }
 
-// listSnaps returns the snapshot files in dir, oldest first; stray
-// temporary files from a crash are removed.
-func listSnaps(fsys fsx.FS, dir string) ([]snapInfo, error) {
+// publishSnap renames a snapshot's temporary file to its real name and
+// makes the rename durable.
+func publishSnap(fsys fsx.FS, dir string, info snapInfo) error {
+	path := filepath.Join(dir, info.name)
+	if err := fsys.Rename(path+tmpExt, path); err != nil {
+		return fmt.Errorf("logstore: publish snapshot %s: %w", path, err)
+	}
+	if err := fsys.SyncDir(dir); err != nil {
+		return fmt.Errorf("logstore: publish snapshot %s: sync %s: %w", path, dir, err)
+	}
+	return nil
+}
+
+// loadSnapFile reads and checks the snapshot file at path, which must hold
+// the snapshot its name says.
+func loadSnapFile(fsys fsx.FS, path string, want snapInfo) (raftcore.Snapshot, error) {
+	b, err := readWhole(fsys, path)
+	if err != nil {
+		return raftcore.Snapshot{}, fmt.Errorf("logstore: read snapshot %s: %w", path, err)
+	}
+	snap, err := decodeSnapFile(path, b)
+	if err != nil {
+		return raftcore.Snapshot{}, err
+	}
+	if snap.Metadata.Index != want.index || snap.Metadata.Term != want.term {
+		return raftcore.Snapshot{}, fmt.Errorf("logstore: snapshot %s: %w: holds term %d index %d", path, ErrCorrupt, snap.Metadata.Term, snap.Metadata.Index)
+	}
+	return snap, nil
+}
+
+// listSnaps returns the snapshot files in dir, oldest first, and the
+// snapshots that exist only as temporary files (a crash interrupted their
+// writing or their installation).
+func listSnaps(fsys fsx.FS, dir string) (snaps, temps []snapInfo, err error) {
 	names, err := fsys.ReadDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("logstore: list snapshots in %s: %w", dir, err)
+		return nil, nil, fmt.Errorf("logstore: list snapshots in %s: %w", dir, err)
 	}
 	var out []snapInfo
 	for _, n := range names {
-		if strings.HasSuffix(n, tmpExt) {
-			_ = fsys.Remove(filepath.Join(dir, n))
+		if base, ok := strings.CutSuffix(n, tmpExt); ok {
+			if s, ok := parseSnapName(base); ok {
+				temps = append(temps, s)
+			} else {
+				_ = fsys.Remove(filepath.Join(dir, n)) // not ours to keep
+			}
 			continue
 		}
 		if s, ok := parseSnapName(n); ok {
@@ -144,7 +189,7 @@ func listSnaps(fsys fsx.FS, dir string) ([]snapInfo, error) {
 		}
 		return cmpUint(a.term, b.term)
 	})
-	return out, nil
+	return out, temps, nil
 }
 
 func cmpUint(a, b uint64) int {
