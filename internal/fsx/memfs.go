@@ -187,7 +187,7 @@ func (m *MemFS) FlipBit(name string, offset int64, bit uint) error {
 		return fmt.Errorf("fsx: flip bit: offset %d outside %s (%d bytes)", offset, name, len(f.data))
 	}
 	f.data[offset] ^= 1 << (bit % 8)
-	if offset < int64(len(f.synced)) {
+	if offset < int64(len(f.synced)) && &f.synced[0] != &f.data[0] {
 		f.synced[offset] ^= 1 << (bit % 8)
 	}
 	return nil
@@ -624,7 +624,11 @@ func (h *memHandle) Sync() error {
 	if err := h.fs.injected("sync"); err != nil {
 		return &fs.PathError{Op: "sync", Path: h.name, Err: err}
 	}
-	h.f.synced = slices.Clone(h.f.data)
+	// Replay the writes since the last sync onto the durable copy: the
+	// cost is what was written, not the file's size.
+	for _, w := range h.f.pending {
+		h.f.synced = applyWrite(h.f.synced, w)
+	}
 	h.f.pending = nil
 	h.fs.syncs++
 	return nil
