@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -394,9 +395,11 @@ func (s slowFS) OpenFile(name string, flag int, perm fs.FileMode) (fsx.File, err
 	return slowFile{f, s.syncs}, nil
 }
 
+// Sync takes 0 to 4 ms: varied, so that an fsync in one goroutine can
+// outlast operations on the same file in another.
 func (f slowFile) Sync() error {
 	f.syncs.Add(1)
-	time.Sleep(2 * time.Millisecond)
+	time.Sleep(time.Duration(rand.IntN(4000)) * time.Microsecond)
 	return f.File.Sync()
 }
 
