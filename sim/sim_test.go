@@ -1,0 +1,70 @@
+package sim
+
+import (
+	"flag"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+)
+
+var (
+	seedFlag  = flag.Uint64("seed", 0, "run only this seed")
+	seedsFlag = flag.Int("seeds", 0, "number of seeds to sweep (default 8, or CAIRN_SIM_SEEDS)")
+)
+
+func seedCount() int {
+	if *seedsFlag > 0 {
+		return *seedsFlag
+	}
+	if n, err := strconv.Atoi(os.Getenv("CAIRN_SIM_SEEDS")); err == nil && n > 0 {
+		return n
+	}
+	if os.Getenv("CAIRN_SHORT") != "" {
+		return 2
+	}
+	return 8
+}
+
+// TestSeeds runs `go test ./sim -seed N` for one seed, or a sweep of
+// -seeds K (default 8) starting at 1.
+func TestSeeds(t *testing.T) {
+	seeds := []uint64{}
+	if *seedFlag != 0 {
+		seeds = append(seeds, *seedFlag)
+	} else {
+		for i := 1; i <= seedCount(); i++ {
+			seeds = append(seeds, uint64(i))
+		}
+	}
+	var virtual time.Duration
+	start := time.Now()
+	for _, seed := range seeds {
+		w, err := New(DefaultConfig(seed))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Run(); err != nil {
+			t.Fatalf("%v\nreplay with: go test ./sim -run TestSeeds -seed %d", err, seed)
+		}
+		virtual += time.Duration(w.now) * time.Millisecond
+		t.Logf("seed %d: %d operations, trace %016x", seed, w.Operations(), w.TraceHash())
+	}
+	t.Logf("%d seeds clean; %.1f simulated cluster-seconds per wall second", len(seeds), virtual.Seconds()/time.Since(start).Seconds())
+}
+
+func TestSameSeedSameTrace(t *testing.T) {
+	run := func() uint64 {
+		w, err := New(DefaultConfig(7))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Run(); err != nil {
+			t.Fatal(err)
+		}
+		return w.TraceHash()
+	}
+	if a, b := run(), run(); a != b {
+		t.Fatalf("seed 7 gave trace %016x, then %016x", a, b)
+	}
+}
