@@ -1,6 +1,6 @@
 // Package logstore is cairn's write-ahead log: it makes durable what each
 // raft Ready says to persist — entries, hard state, snapshots — and gives
-// it back after a crash.
+// it back after a crash. A *Log implements raftcore.Storage.
 //
 // On disk, a log directory holds two subdirectories:
 //
@@ -8,10 +8,17 @@
 //	       entries, hard states and snapshot markers, CRC-32C checked
 //	snap/  snapshots %016x-%016x.snap (term, index), CRC-32C checked
 //
-// Appends go to the last segment; when it is full a new one is created
-// (preallocated, header written, fsynced, renamed into place). Every new
-// segment starts with the current hard state, so old segments can be
-// deleted once a snapshot covers their entries.
+// Writing: Save(hs, ents) writes one batch and returns once it is durable;
+// concurrent callers share fsyncs (group commit). ApplySnapshot installs a
+// snapshot from the leader (the log is replaced by it); CreateSnapshot
+// records one the application took, and Compact drops the entries before
+// it from memory. Appends go to the last segment; when it is full a new one
+// is created (preallocated, header written, fsynced, renamed into place,
+// directory fsynced). Every new segment starts with the current hard
+// state, so old segments can be deleted once a snapshot covers their
+// entries: segments wholly below the second-newest snapshot are purged (so
+// that a corrupt newest snapshot can fall back to the previous one), and
+// only the newest KeepSnapshots snapshot files are kept.
 //
 // Recovery reads the newest valid snapshot, then every segment in order.
 // A torn record at the tail of the last segment — a write the crash cut
@@ -19,9 +26,12 @@
 // damage is an ErrCorrupt naming the file and offset: the log never skips
 // a record silently.
 //
-// The entries since the last snapshot are kept in memory (a
-// raftcore.MemoryStorage), so raft's reads never touch the disk; the cost
-// is bounded by the snapshot interval (the server's --snapshot-count).
+// Memory: the entries since the newest snapshot (and those before it
+// until Compact) are kept in memory, in a raftcore.MemoryStorage, so
+// raft's reads never touch the disk. Each costs its data plus about 48
+// bytes, so the total is bounded by the snapshot interval: with the
+// server's --snapshot-count of 100,000 entries of 1 KiB, about 110 MB.
+// Recovery reads one segment at a time (SegmentSize bytes) on top of that.
 package logstore
 
 import (

@@ -443,23 +443,60 @@ func TestFailedSyncPoisonsTheLog(t *testing.T) {
 	}
 }
 
+// FuzzReadRecord: any bytes decode to a record or a clear error, never a
+// panic or an allocation beyond the input's size. The payload decoders
+// also get the raw bytes, which the checksum would otherwise keep from
+// them.
 func FuzzReadRecord(f *testing.F) {
 	f.Add(appendRecord(nil, recEntries, func(b []byte) []byte { return appendEntriesPayload(b, ents(1, 2, 1, 5)) }))
 	f.Add(appendRecord(nil, recHardState, func(b []byte) []byte { return raftcore.AppendHardState(b, raftcore.HardState{Term: 2}) }))
+	f.Add(appendRecord(nil, recSnapshot, func(b []byte) []byte { return encodeSnapMarker(b, 7, 3) }))
+	f.Add(appendEntriesPayload(nil, ents(4, 3, 2, 9)))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
+		check := func(payload []byte) {
+			if es, err := decodeEntries(payload); err == nil {
+				for i := 1; i < len(es); i++ {
+					if es[i].Index != es[i-1].Index+1 {
+						t.Fatalf("decoded entries %d then %d", es[i-1].Index, es[i].Index)
+					}
+				}
+			} else if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("entries error %v is not ErrCorrupt", err)
+			}
+			if _, _, err := decodeSnapMarker(payload); err != nil && !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("marker error %v is not ErrCorrupt", err)
+			}
+		}
+		check(b)
 		typ, payload, n, err := readRecord(b)
 		if err != nil {
+			if !errors.Is(err, errTorn) && !errors.Is(err, errEnd) {
+				t.Fatalf("record error %v is neither torn nor end", err)
+			}
 			return
 		}
-		if n > len(b) || len(payload) > n {
-			t.Fatalf("record of %d bytes from %d", n, len(b))
+		if n > len(b) || len(payload) >= n || typ < recEntries || typ > recMetadata {
+			t.Fatalf("record of %d bytes, payload %d, type %v from %d bytes", n, len(payload), typ, len(b))
 		}
-		switch typ {
-		case recEntries:
-			_, _ = decodeEntries(payload)
-		case recSnapshot:
-			_, _, _ = decodeSnapMarker(payload)
+		check(payload)
+	})
+}
+
+// FuzzDecodeSnapFile: any bytes decode to a snapshot or a clear error.
+func FuzzDecodeSnapFile(f *testing.F) {
+	f.Add(encodeSnapFile(raftcore.Snapshot{Metadata: raftcore.SnapshotMetadata{Index: 3, Term: 2, ConfState: raftcore.ConfState{Voters: []uint64{1, 2}}}, Data: []byte("state")}))
+	f.Add([]byte(snapMagic))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := decodeSnapFile("fuzz.snap", b)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrBadFormat) {
+				t.Fatalf("error %v is neither ErrCorrupt nor ErrBadFormat", err)
+			}
+			return
+		}
+		if len(s.Data) > len(b) {
+			t.Fatalf("%d bytes of data from a %d-byte file", len(s.Data), len(b))
 		}
 	})
 }
