@@ -23,6 +23,12 @@ var (
 	ErrBucketMissing = errors.New("pagefile: bucket does not exist")
 	ErrKeyRequired   = errors.New("pagefile: key must not be empty")
 	ErrReadersOpen   = errors.New("pagefile: read transactions are open")
+	// ErrNeedsReopen is wrapped by the error of every write transaction
+	// after a commit failed while writing or syncing its meta page: the
+	// file may or may not hold that commit, so writing on would risk
+	// overwriting pages it uses. Reopening the file settles which meta
+	// page is valid.
+	ErrNeedsReopen = errors.New("pagefile: a commit failed at its meta page; reopen the database")
 )
 
 // Options configures Open.
@@ -52,6 +58,13 @@ type DB struct {
 	freelist *freelist
 	readers  map[uint64]int // open read transactions by txid
 	closed   bool
+	// broken is set when a commit failed at its meta page (see
+	// ErrNeedsReopen); reads go on, writes are refused.
+	broken error
+	// swapping is set while Defragment replaces the file: new readers
+	// wait on readersChanged until it is done.
+	swapping       bool
+	readersChanged *sync.Cond
 
 	cache nodeCache
 }
@@ -71,6 +84,7 @@ func Open(path string, opts Options) (*DB, error) {
 		opts.CacheNodes = 65536
 	}
 	db := &DB{fs: opts.FS, path: path, pageSize: opts.PageSize, readers: map[uint64]int{}}
+	db.readersChanged = sync.NewCond(&db.mu)
 	db.cache.init(opts.CacheNodes)
 	f, err := opts.FS.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
@@ -234,11 +248,17 @@ func (db *DB) Begin(writable bool) (*Tx, error) {
 	}
 	db.mu.Lock()
 	defer db.mu.Unlock()
-	if db.closed {
+	for db.swapping && !writable {
+		db.readersChanged.Wait()
+	}
+	if db.closed || (writable && db.broken != nil) {
 		if writable {
 			db.writeMu.Unlock()
 		}
-		return nil, ErrClosed
+		if db.closed {
+			return nil, ErrClosed
+		}
+		return nil, fmt.Errorf("%w: %w", ErrNeedsReopen, db.broken)
 	}
 	tx := &Tx{db: db, meta: db.meta, writable: writable}
 	if writable {
@@ -326,20 +346,29 @@ func (db *DB) Close() error {
 func (db *DB) Path() string { return db.path }
 
 // Defragment rewrites the database compactly into a new file and swaps it
-// in atomically (write to a temporary file, fsync, rename, fsync the
-// directory). It needs exclusive use: it fails if read transactions are
-// open, and holds off writers while it runs.
+// in atomically: the live data is copied, in key order, into a temporary
+// file through ordinary transactions (so it is built as crash-safely as
+// any other file), and then renamed over the database, and the directory
+// synced. A crash at any point leaves either the old file or the new one,
+// both holding the same data.
+//
+// Writers wait while it runs. Readers may run during the copy; the swap
+// itself waits for them to finish and holds off new ones for its short
+// duration. Defragment fails with ErrReadersOpen if a read transaction is
+// already open when it is called (likely the caller's own, which the swap
+// would wait for forever).
 func (db *DB) Defragment() error {
 	db.writeMu.Lock()
 	defer db.writeMu.Unlock()
 	db.mu.Lock()
-	open := len(db.readers)
-	closed := db.closed
+	open, closed, broken := len(db.readers), db.closed, db.broken
 	db.mu.Unlock()
-	if closed {
+	switch {
+	case closed:
 		return ErrClosed
-	}
-	if open > 0 {
+	case broken != nil:
+		return fmt.Errorf("pagefile: defragment: %w: %w", ErrNeedsReopen, broken)
+	case open > 0:
 		return ErrReadersOpen
 	}
 	tmpPath := db.path + ".defrag"
@@ -352,39 +381,54 @@ func (db *DB) Defragment() error {
 	}
 	if err := db.copyTo(dst); err != nil {
 		_ = dst.Close()
+		_ = db.fs.Remove(tmpPath)
 		return fmt.Errorf("pagefile: defragment: %w", err)
 	}
 	if err := dst.Close(); err != nil {
 		return fmt.Errorf("pagefile: defragment: %w", err)
 	}
+	// The swap: no reader may be between pages of the old file when the
+	// page ids start naming pages of the new one.
 	db.mu.Lock()
 	defer db.mu.Unlock()
-	if err := db.f.Close(); err != nil {
-		return fmt.Errorf("pagefile: defragment: close: %w", err)
+	db.swapping = true
+	defer func() {
+		db.swapping = false
+		db.readersChanged.Broadcast()
+	}()
+	for len(db.readers) > 0 {
+		db.readersChanged.Wait()
+	}
+	// Open the new file before the rename so that a failure leaves the
+	// database as it was; after the rename the path names the new file
+	// and the handle opened here reads it.
+	f, err := db.fs.OpenFile(tmpPath, os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("pagefile: defragment: open copy: %w", err)
 	}
 	if err := db.fs.Rename(tmpPath, db.path); err != nil {
+		_ = f.Close()
 		return fmt.Errorf("pagefile: defragment: swap: %w", err)
 	}
-	if err := db.fs.SyncDir(filepath.Dir(db.path)); err != nil {
-		return fmt.Errorf("pagefile: defragment: sync dir: %w", err)
-	}
-	f, err := db.fs.OpenFile(db.path, os.O_RDWR, 0)
-	if err != nil {
-		db.closed = true
-		return fmt.Errorf("pagefile: defragment: reopen: %w", err)
-	}
+	old := db.f
 	db.f = f
+	_ = old.Close()
 	db.cache.reset()
 	if err := db.load(); err != nil {
 		db.closed = true
 		return fmt.Errorf("pagefile: defragment: reload: %w", err)
+	}
+	// Until the directory is synced a crash may bring back the old file,
+	// which holds the same data: an error here loses nothing.
+	if err := db.fs.SyncDir(filepath.Dir(db.path)); err != nil {
+		return fmt.Errorf("pagefile: defragment: sync dir: %w", err)
 	}
 	return nil
 }
 
 // copyTo copies every bucket into dst in key order, in batches.
 func (db *DB) copyTo(dst *DB) error {
-	src, err := db.beginUnlocked()
+	src, err := db.Begin(false)
 	if err != nil {
 		return err
 	}
@@ -424,9 +468,6 @@ func (db *DB) copyTo(dst *DB) error {
 	}
 	return nil
 }
-
-// beginUnlocked starts a read transaction while the caller holds writeMu.
-func (db *DB) beginUnlocked() (*Tx, error) { return db.Begin(false) }
 
 // nodeCache keeps decoded committed nodes by page id.
 type nodeCache struct {

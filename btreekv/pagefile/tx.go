@@ -652,6 +652,9 @@ func (tx *Tx) Rollback() {
 	defer db.mu.Unlock()
 	if db.readers[tx.meta.txid]--; db.readers[tx.meta.txid] <= 0 {
 		delete(db.readers, tx.meta.txid)
+		if db.swapping {
+			db.readersChanged.Broadcast()
+		}
 	}
 }
 
@@ -761,12 +764,16 @@ func (tx *Tx) Commit() error {
 	if err := db.f.Sync(); err != nil {
 		return fmt.Errorf("pagefile: commit: sync: %w", err)
 	}
+	// From here on a failure leaves the file ambiguous: the new meta page
+	// may or may not be on disk. The next commit would reuse this one's
+	// pages (the freelist in memory does not know about it), so refuse
+	// further writes until a reopen reads which meta page is valid.
 	m := meta{pageSize: uint32(ps), txid: newTxid, root: dirRoot, freelist: flID, hwm: max(tx.meta.hwm, tx.hwm)}
 	if _, err := db.f.WriteAt(m.encode(ps), int64(newTxid%2)*int64(ps)); err != nil {
-		return fmt.Errorf("pagefile: commit: write meta: %w", err)
+		return db.fail(fmt.Errorf("pagefile: commit: write meta: %w", err))
 	}
 	if err := db.f.Sync(); err != nil {
-		return fmt.Errorf("pagefile: commit: sync meta: %w", err)
+		return db.fail(fmt.Errorf("pagefile: commit: sync meta: %w", err))
 	}
 	// 4. Publish: the written nodes become shared committed nodes.
 	for _, n := range written {
@@ -797,4 +804,15 @@ func cmpPgid(a, b pgid) int {
 func (db *DB) readRunHeader(id, hwm pgid) (pageHeader, error) {
 	_, h, err := db.readRun(id, hwm, 0)
 	return h, err
+}
+
+// fail records a commit failure that makes further writes unsafe (see
+// ErrNeedsReopen) and returns err.
+func (db *DB) fail(err error) error {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.broken == nil {
+		db.broken = err
+	}
+	return err
 }
