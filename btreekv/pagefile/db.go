@@ -86,42 +86,62 @@ func Open(path string, opts Options) (*DB, error) {
 	db := &DB{fs: opts.FS, path: path, pageSize: opts.PageSize, readers: map[uint64]int{}}
 	db.readersChanged = sync.NewCond(&db.mu)
 	db.cache.init(opts.CacheNodes)
-	f, err := opts.FS.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err := initializeIfEmpty(opts.FS, path, opts.PageSize); err != nil {
+		return nil, fmt.Errorf("pagefile: open %s: %w", path, err)
+	}
+	f, err := opts.FS.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return nil, fmt.Errorf("pagefile: open %s: %w", path, err)
 	}
 	db.f = f
-	size, err := f.Size()
-	if err == nil && size == 0 {
-		err = db.initialize()
-	}
-	if err == nil {
-		err = db.load()
-	}
-	if err != nil {
+	if err := db.load(); err != nil {
 		_ = f.Close()
 		return nil, fmt.Errorf("pagefile: open %s: %w", path, err)
 	}
 	return db, nil
 }
 
-// initialize writes an empty database: two meta pages and an empty
-// freelist page.
-func (db *DB) initialize() error {
-	ps := db.pageSize
+// initializeIfEmpty creates an empty database at path (two meta pages and
+// an empty freelist page) if there is no file there or only an empty one.
+// It builds the file under a temporary name and renames it into place, so
+// a crash during creation never leaves a half-written file at path that
+// Open would refuse.
+func initializeIfEmpty(fsys fsx.FS, path string, ps int) error {
+	switch info, err := fsys.Stat(path); {
+	case err == nil && info.Size() > 0:
+		return nil
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return err
+	}
 	fl := make([]byte, ps)
 	newFreelist().encode(fl, ps)
 	buf := make([]byte, 0, 3*ps)
 	buf = append(buf, meta{pageSize: uint32(ps), txid: 0, freelist: 2, hwm: 3}.encode(ps)...)
 	buf = append(buf, meta{pageSize: uint32(ps), txid: 1, freelist: 2, hwm: 3}.encode(ps)...)
 	buf = append(buf, fl...)
-	if _, err := db.f.WriteAt(buf, 0); err != nil {
+	tmp := path + ".init"
+	f, err := fsys.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
 		return err
 	}
-	if err := db.f.Sync(); err != nil {
-		return err
+	_, err = f.WriteAt(buf, 0)
+	if err == nil {
+		err = f.Sync()
 	}
-	return db.fs.SyncDir(filepath.Dir(db.path))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = fsys.Rename(tmp, path)
+	}
+	if err == nil {
+		err = fsys.SyncDir(filepath.Dir(path))
+	}
+	if err != nil {
+		_ = fsys.Remove(tmp)
+		return fmt.Errorf("create: %w", err)
+	}
+	return nil
 }
 
 // load reads the meta pages and the freelist.

@@ -702,3 +702,32 @@ func TestDefragmentWhileReading(t *testing.T) {
 		}
 	}
 }
+
+// TestCrashWhileCreating: a crash while a new file is being created
+// leaves no file, or an empty one, or a complete empty database: Open
+// always succeeds afterwards.
+func TestCrashWhileCreating(t *testing.T) {
+	for seed := range uint64(20) {
+		for _, op := range []string{"write", "sync", "rename", "syncdir"} {
+			disk := fsx.NewMem()
+			// An empty file already at the path (created by an earlier
+			// attempt, its directory entry durable).
+			f, _ := fsx.Create(disk, "/db")
+			_ = f.Close()
+			_ = disk.SyncDir("/")
+			disk.FailNext(op, errors.New("power cut"))
+			if db, err := Open("/db", Options{FS: disk, PageSize: 512}); err == nil {
+				_ = db.Close()
+			}
+			disk = disk.Crash(fsx.TearUnsynced, rand.New(rand.NewPCG(seed, 3)))
+			db, err := Open("/db", Options{FS: disk, PageSize: 512})
+			if err != nil {
+				t.Fatalf("seed %d, crash at %s: open after crash: %v", seed, op, err)
+			}
+			if err := db.Update(func(tx *Tx) error { _, err := tx.CreateBucketIfNotExists([]byte("b")); return err }); err != nil {
+				t.Fatalf("seed %d, crash at %s: write after crash: %v", seed, op, err)
+			}
+			_ = db.Close()
+		}
+	}
+}

@@ -462,7 +462,9 @@ func (b *Bucket) Cursor() *Cursor { return &Cursor{t: b.t} }
 
 // Cursor walks a bucket in key order. Positioning methods return the key
 // and value there, or nil at the end; after a nil key, Err tells whether
-// the walk ended or failed.
+// the walk ended or failed. A cursor holds the path from the root to its
+// position: after a Put or Delete in its bucket (in a write transaction)
+// that path may be stale, so position it again (First, Last, Seek).
 type Cursor struct {
 	t     *tree
 	stack []frame
