@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/anishathalye/porcupine"
+
+	"github.com/cairndb/cairn/api"
 )
 
 var (
@@ -35,6 +37,7 @@ func check(history []porcupine.Operation, model Model, timeout time.Duration, vi
 	if err := validateHistory(history, model); err != nil {
 		return porcupine.LinearizationInfo{}, err
 	}
+	history = withoutUnknownReads(history)
 	var result porcupine.CheckResult
 	var info porcupine.LinearizationInfo
 	if verbose {
@@ -82,6 +85,41 @@ func validateHistory(history []porcupine.Operation, model Model) error {
 		}
 	}
 	return nil
+}
+
+// withoutUnknownReads leaves out the operations whose outcome is unknown
+// and that cannot change the store (reads, and transactions that only
+// read): they constrain nothing, yet every such operation could be placed
+// anywhere after its call, which multiplies the checker's search.
+func withoutUnknownReads(history []porcupine.Operation) []porcupine.Operation {
+	kept := make([]porcupine.Operation, 0, len(history))
+	for _, op := range history {
+		out, isOutcome := op.Output.(Outcome)
+		req, isRequest := op.Input.(api.RequestOp)
+		if isOutcome && isRequest && out.Unknown && readOnly(req) {
+			continue
+		}
+		kept = append(kept, op)
+	}
+	return kept
+}
+
+// readOnly reports whether req can never change the store.
+func readOnly(req api.RequestOp) bool {
+	switch {
+	case req.Range != nil:
+		return true
+	case req.Txn != nil:
+		for _, branch := range [][]api.RequestOp{req.Txn.Success, req.Txn.Failure} {
+			for _, op := range branch {
+				if !readOnly(op) {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	return false
 }
 
 func writeVisualization(model porcupine.Model, info porcupine.LinearizationInfo, dir string) (string, error) {

@@ -33,6 +33,7 @@ func ChangeLog(history []porcupine.Operation, start Start, timeout time.Duration
 	if err != nil {
 		return nil, err
 	}
+	history = withoutUnknownReads(history)
 	info, err := check(history, model, timeout, vizDir, true)
 	if err != nil {
 		return nil, err
@@ -84,14 +85,16 @@ type Watch struct {
 // or delivered twice, and every event matches the write at its revision.
 // upTo is the revision through which the stream is known complete (the
 // last event's revision, or a later progress notification's); 0 means the
-// last event's revision. log must be in revision order.
+// highest revision among the events. log must be in revision order.
 func CheckWatch(log []Change, w Watch, events []api.Event, upTo int64) error {
 	if w.StartRevision < 1 {
 		return fmt.Errorf("linearizability: watch: start revision %d, want >= 1", w.StartRevision)
 	}
 	watched := keyRange{w.Key, w.RangeEnd}
-	if upTo == 0 && len(events) > 0 {
-		upTo = events[len(events)-1].Kv.ModRevision
+	if upTo == 0 {
+		for _, ev := range events {
+			upTo = max(upTo, ev.Kv.ModRevision)
+		}
 	}
 
 	// The stream on its own: in range, in order, within [start, upTo].
