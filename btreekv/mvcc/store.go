@@ -44,6 +44,11 @@ var (
 	ErrEmptyKey      = errors.New("mvcc: key is not provided")
 	ErrKeyNotFound   = errors.New("mvcc: key not found (ignore_value or ignore_lease needs an existing key)")
 	ErrLeaseNotFound = errors.New("mvcc: lease not found")
+	// ErrStoreFailed is wrapped by the errors of every write after a
+	// write to the page file failed: the store's memory may hold changes
+	// the file lost, so it must be reopened (and the raft log replayed
+	// from its ConsistentIndex).
+	ErrStoreFailed = errors.New("mvcc: a page-file write failed; reopen the store")
 )
 
 var (
@@ -93,6 +98,10 @@ type Store struct {
 	leaseKeys map[int64]map[string]struct{} // id -> attached keys
 	keyLease  map[string]int64              // key -> its lease
 	watch     watchers
+
+	// failed is the page-file error that stopped writes (see
+	// ErrStoreFailed).
+	failed error
 }
 
 // Open opens (or creates) the store in the page file at path.
@@ -127,7 +136,8 @@ func (s *Store) load() error {
 	if err != nil {
 		return err
 	}
-	return s.db.View(func(tx *pagefile.Tx) error {
+	var orphans []Revision
+	err = s.db.View(func(tx *pagefile.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if v, err := meta.Get(metaConsistentIndex); err != nil {
 			return err
@@ -154,6 +164,11 @@ func (s *Store) load() error {
 			}
 			ki := s.idx.getOrCreate(kv.Key)
 			if tomb {
+				if !ki.alive() {
+					// Left by a compaction interrupted after it removed
+					// the generation's puts: finish the job below.
+					orphans = append(orphans, rev)
+				}
 				ki.tombstone(rev)
 			} else {
 				ki.restore(rev, Revision{Main: kv.CreateRevision}, kv.Version)
@@ -173,6 +188,14 @@ func (s *Store) load() error {
 		}
 		return lc.Err()
 	})
+	if err != nil || s.compactRev == 0 {
+		return err
+	}
+	// A crash may have interrupted the last compaction, which removes
+	// records in several page-file commits after recording the compacted
+	// revision: redo it (removing what is left is idempotent).
+	drop := append(s.compactIndex(s.compactRev), orphans...)
+	return s.removeRevisions(drop)
 }
 
 // trackLease keeps the lease -> keys map in step with the latest version
@@ -200,6 +223,10 @@ func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	err := s.commitLocked()
+	if s.batch != nil {
+		s.batch.Rollback()
+		s.batch = nil
+	}
 	if cerr := s.db.Close(); err == nil {
 		err = cerr
 	}
@@ -305,11 +332,33 @@ func decodeRecord(b []byte) (api.KeyValue, bool, error) {
 
 // --- batching -------------------------------------------------------------------
 
+// usable reports whether the store still accepts writes.
+func (s *Store) usable() error {
+	if s.failed != nil {
+		return fmt.Errorf("%w: %w", ErrStoreFailed, s.failed)
+	}
+	return nil
+}
+
+// fail records a page-file error after which the store's memory and file
+// may disagree, and returns it.
+func (s *Store) fail(err error) error {
+	if s.failed == nil {
+		s.failed = err
+	}
+	return err
+}
+
+// batchTx returns the open page-file write transaction, beginning one if
+// needed: changes accumulate in it until commitLocked.
 func (s *Store) batchTx() (*pagefile.Tx, error) {
+	if err := s.usable(); err != nil {
+		return nil, err
+	}
 	if s.batch == nil {
 		tx, err := s.db.Begin(true)
 		if err != nil {
-			return nil, err
+			return nil, s.fail(err)
 		}
 		s.batch = tx
 	}
@@ -325,6 +374,9 @@ func (s *Store) Commit() error {
 }
 
 func (s *Store) commitLocked() error {
+	if err := s.usable(); err != nil {
+		return err
+	}
 	if s.batch == nil {
 		return nil
 	}
@@ -333,12 +385,12 @@ func (s *Store) commitLocked() error {
 	binary.BigEndian.PutUint64(ci[:], s.appliedIdx)
 	binary.BigEndian.PutUint64(ci[8:], s.appliedTerm)
 	if err := meta.Put(metaConsistentIndex, ci[:]); err != nil {
-		return err
+		return s.fail(err)
 	}
 	tx := s.batch
 	s.batch = nil
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("mvcc: commit: %w", err)
+		return s.fail(fmt.Errorf("mvcc: commit: %w", err))
 	}
 	s.durableIdx = s.appliedIdx
 	s.pending = 0
@@ -352,7 +404,7 @@ func (s *Store) putRecord(rev Revision, rec []byte) error {
 		return err
 	}
 	if err := tx.Bucket(bucketKey).Put(revBytes(rev), rec); err != nil {
-		return err
+		return s.fail(err)
 	}
 	s.overlay[rev] = rec
 	s.pending++
@@ -360,11 +412,16 @@ func (s *Store) putRecord(rev Revision, rec []byte) error {
 }
 
 // readRecord fetches the record of rev: from the open batch's overlay, or
-// from the committed page file through a read transaction.
+// from the committed page file through a read transaction. The caller
+// holds the store's lock.
 func (s *Store) readRecord(rtx *pagefile.Tx, rev Revision) (api.KeyValue, bool, error) {
 	if rec, ok := s.overlay[rev]; ok {
 		return decodeRecord(rec)
 	}
+	return readCommitted(rtx, rev)
+}
+
+func readCommitted(rtx *pagefile.Tx, rev Revision) (api.KeyValue, bool, error) {
 	v, err := rtx.Bucket(bucketKey).Get(revBytes(rev))
 	if err != nil {
 		return api.KeyValue{}, false, err
@@ -393,25 +450,55 @@ type RangeResult struct {
 }
 
 // Range reads the keys in [key, end) as of ro.Rev (0: now).
+//
+// The store's lock is held only to decide which revisions to read (from
+// the in-memory index) and to pin a page-file snapshot; the records are
+// read after it is released, so a long read does not hold up writes.
 func (s *Store) Range(key, end []byte, ro RangeOptions) (*RangeResult, error) {
 	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.rangeLocked(key, end, ro, s.currentRev)
+	res, revs, err := s.rangeRevs(key, end, ro, s.currentRev)
+	var f *fetcher
+	if err == nil && len(revs) > 0 {
+		f, err = s.newFetcher(revs)
+	}
+	s.mu.RUnlock()
+	if err != nil || f == nil {
+		return res, err
+	}
+	defer f.close()
+	return res, f.fill(res, revs, ro.KeysOnly)
 }
 
+// rangeLocked is Range for a caller that holds the store's lock (a write
+// transaction), as of store revision current.
 func (s *Store) rangeLocked(key, end []byte, ro RangeOptions, current int64) (*RangeResult, error) {
+	res, revs, err := s.rangeRevs(key, end, ro, current)
+	if err != nil || len(revs) == 0 {
+		return res, err
+	}
+	f, err := s.newFetcher(revs)
+	if err != nil {
+		return nil, err
+	}
+	defer f.close()
+	return res, f.fill(res, revs, ro.KeysOnly)
+}
+
+// rangeRevs answers a read from the index: the count, and the revisions
+// of the records to return (up to the limit).
+func (s *Store) rangeRevs(key, end []byte, ro RangeOptions, current int64) (*RangeResult, []Revision, error) {
 	if len(key) == 0 {
-		return nil, ErrEmptyKey
+		return nil, nil, ErrEmptyKey
 	}
 	rev := ro.Rev
 	if rev <= 0 {
 		rev = current
 	}
 	if rev > current {
-		return nil, fmt.Errorf("%w: %d > current %d", ErrFutureRev, rev, current)
+		return nil, nil, fmt.Errorf("%w: %d > current %d", ErrFutureRev, rev, current)
 	}
 	if rev < s.compactRev {
-		return nil, fmt.Errorf("%w: %d < compacted %d", ErrCompacted, rev, s.compactRev)
+		return nil, nil, fmt.Errorf("%w: %d < compacted %d", ErrCompacted, rev, s.compactRev)
 	}
 	res := &RangeResult{Rev: current}
 	var revs []Revision
@@ -424,27 +511,64 @@ func (s *Store) rangeLocked(key, end []byte, ro RangeOptions, current int64) (*R
 		}
 		return true
 	})
-	if ro.CountOnly || len(revs) == 0 {
-		return res, nil
-	}
+	return res, revs, nil
+}
+
+// fetcher reads the records of a set of revisions as they were when it
+// was made: those of the open batch are copied from the overlay, the rest
+// are read from a page-file snapshot that later commits and compactions
+// do not change.
+type fetcher struct {
+	rtx *pagefile.Tx
+	mem map[Revision][]byte
+}
+
+// newFetcher is called with the store's lock held.
+func (s *Store) newFetcher(revs []Revision) (*fetcher, error) {
 	rtx, err := s.db.Begin(false)
 	if err != nil {
 		return nil, err
 	}
-	defer rtx.Rollback()
+	f := &fetcher{rtx: rtx}
+	if len(s.overlay) > 0 {
+		for _, r := range revs {
+			if rec, ok := s.overlay[r]; ok {
+				if f.mem == nil {
+					f.mem = map[Revision][]byte{}
+				}
+				f.mem[r] = rec // records are never modified
+			}
+		}
+	}
+	return f, nil
+}
+
+func (f *fetcher) get(r Revision) (api.KeyValue, error) {
+	if rec, ok := f.mem[r]; ok {
+		kv, _, err := decodeRecord(rec)
+		return kv, err
+	}
+	kv, _, err := readCommitted(f.rtx, r)
+	return kv, err
+}
+
+// fill reads the records of revs into res.
+func (f *fetcher) fill(res *RangeResult, revs []Revision, keysOnly bool) error {
 	res.KVs = make([]api.KeyValue, len(revs))
 	for i, r := range revs {
-		kv, _, err := s.readRecord(rtx, r)
+		kv, err := f.get(r)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if ro.KeysOnly {
+		if keysOnly {
 			kv.Value = nil
 		}
 		res.KVs[i] = kv
 	}
-	return res, nil
+	return nil
 }
+
+func (f *fetcher) close() { f.rtx.Rollback() }
 
 // --- writes -------------------------------------------------------------------------
 
@@ -471,24 +595,16 @@ func (tw *TxnWrite) Rev() int64 { return tw.rev }
 
 // Range reads as of the transaction's own state.
 func (tw *TxnWrite) Range(key, end []byte, ro RangeOptions) (*RangeResult, error) {
-	cur := tw.s.currentRev
-	if len(tw.changes) > 0 {
-		cur = tw.rev
-	}
-	res, err := tw.s.rangeLocked(key, end, ro, cur)
-	if res != nil {
-		res.Rev = tw.s.currentRev
-		if len(tw.changes) > 0 {
-			res.Rev = tw.rev
-		}
-	}
-	return res, err
+	return tw.rangeAt(key, end, ro)
 }
 
 // Put writes key = value with lease. It returns the previous version of
 // the key (nil if it did not exist).
 func (tw *TxnWrite) Put(key, value []byte, lease int64) (*api.KeyValue, error) {
 	s := tw.s
+	if err := s.usable(); err != nil {
+		return nil, err
+	}
 	if len(key) == 0 {
 		return nil, ErrEmptyKey
 	}
@@ -525,12 +641,16 @@ func (tw *TxnWrite) current(key []byte) (*api.KeyValue, error) {
 		return nil, nil
 	}
 	r, _, _, _ := ki.get(tw.rev)
+	if rec, ok := tw.s.overlay[r]; ok {
+		kv, _, err := decodeRecord(rec)
+		return &kv, err
+	}
 	rtx, err := tw.s.db.Begin(false)
 	if err != nil {
 		return nil, err
 	}
 	defer rtx.Rollback()
-	kv, _, err := tw.s.readRecord(rtx, r)
+	kv, _, err := readCommitted(rtx, r)
 	if err != nil {
 		return nil, err
 	}
@@ -541,6 +661,9 @@ func (tw *TxnWrite) current(key []byte) (*api.KeyValue, error) {
 // versions.
 func (tw *TxnWrite) DeleteRange(key, end []byte) ([]api.KeyValue, error) {
 	s := tw.s
+	if err := s.usable(); err != nil {
+		return nil, err
+	}
 	if len(key) == 0 {
 		return nil, ErrEmptyKey
 	}
@@ -577,6 +700,11 @@ func (tw *TxnWrite) DeleteRange(key, end []byte) ([]api.KeyValue, error) {
 func (tw *TxnWrite) End() error {
 	s := tw.s
 	defer s.mu.Unlock()
+	if err := s.usable(); err != nil {
+		// Some of the changes may be missing from the page file: publish
+		// none of them.
+		return err
+	}
 	if tw.index != 0 {
 		s.appliedIdx, s.appliedTerm = tw.index, tw.term
 	}
@@ -600,10 +728,19 @@ func (tw *TxnWrite) End() error {
 // --- compaction -------------------------------------------------------------------------
 
 // Compact discards the history before rev: reads below rev fail with
-// ErrCompacted from now on. It removes the records in batches of
-// batchSize per page-file commit so writes are not stalled long.
+// ErrCompacted from now on, and watchers that still needed it are
+// canceled. Reads at rev and later are unchanged: for every key the
+// version current at rev is kept, unless it is a deletion.
+//
+// The index is compacted at once; the records are then removed from the
+// page file in batches of compactBatch, each its own commit, so that
+// writes interleave with a large compaction instead of waiting for it.
 func (s *Store) Compact(rev int64) error {
 	s.mu.Lock()
+	if err := s.usable(); err != nil {
+		s.mu.Unlock()
+		return err
+	}
 	if rev <= s.compactRev {
 		s.mu.Unlock()
 		return fmt.Errorf("%w: %d <= compacted %d", ErrCompacted, rev, s.compactRev)
@@ -612,6 +749,24 @@ func (s *Store) Compact(rev int64) error {
 		s.mu.Unlock()
 		return fmt.Errorf("%w: %d > current %d", ErrFutureRev, rev, s.currentRev)
 	}
+	drop := s.compactIndex(rev)
+	s.compactRev = rev
+	s.watch.onCompact(rev)
+	err := s.writeCompactRev(rev)
+	s.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("mvcc: compact: %w", err)
+	}
+	return s.removeRevisions(drop)
+}
+
+// compactBatch is how many records one page-file commit of a compaction
+// removes.
+const compactBatch = 1000
+
+// compactIndex drops from the index the history no read at rev or later
+// can see, and returns the revisions whose records must go, sorted.
+func (s *Store) compactIndex(rev int64) []Revision {
 	var drop []Revision
 	var emptied []*keyIndex
 	s.idx.all(func(ki *keyIndex) bool {
@@ -625,13 +780,6 @@ func (s *Store) Compact(rev int64) error {
 	for _, ki := range emptied {
 		s.idx.tree.Delete(ki)
 	}
-	s.compactRev = rev
-	s.watch.onCompact(rev)
-	err := s.writeCompactRev(rev)
-	s.mu.Unlock()
-	if err != nil {
-		return err
-	}
 	slices.SortFunc(drop, func(a, b Revision) int {
 		if a.Less(b) {
 			return -1
@@ -641,9 +789,14 @@ func (s *Store) Compact(rev int64) error {
 		}
 		return 0
 	})
-	const batchSize = 1000
+	return drop
+}
+
+// removeRevisions deletes records from the page file, compactBatch per
+// commit, taking the store's lock for one batch at a time.
+func (s *Store) removeRevisions(drop []Revision) error {
 	for len(drop) > 0 {
-		n := min(batchSize, len(drop))
+		n := min(compactBatch, len(drop))
 		part := drop[:n]
 		drop = drop[n:]
 		s.mu.Lock()
@@ -652,6 +805,7 @@ func (s *Store) Compact(rev int64) error {
 			b := tx.Bucket(bucketKey)
 			for _, r := range part {
 				if err = b.Delete(revBytes(r)); err != nil {
+					err = s.fail(err)
 					break
 				}
 				delete(s.overlay, r)
@@ -675,7 +829,24 @@ func (s *Store) writeCompactRev(rev int64) error {
 	}
 	var v [8]byte
 	binary.BigEndian.PutUint64(v[:], uint64(rev))
-	return tx.Bucket(bucketMeta).Put(metaCompacted, v[:])
+	if err := tx.Bucket(bucketMeta).Put(metaCompacted, v[:]); err != nil {
+		return s.fail(err)
+	}
+	return nil
+}
+
+// Defragment commits what is pending and rewrites the page file compactly
+// (see pagefile.DB.Defragment). Reads and writes wait while it runs.
+func (s *Store) Defragment() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.commitLocked(); err != nil {
+		return err
+	}
+	if err := s.db.Defragment(); err != nil {
+		return fmt.Errorf("mvcc: %w", err)
+	}
+	return nil
 }
 
 // --- hash -------------------------------------------------------------------------------

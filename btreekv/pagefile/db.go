@@ -22,7 +22,6 @@ var (
 	ErrTxReadOnly    = errors.New("pagefile: transaction is read-only")
 	ErrBucketMissing = errors.New("pagefile: bucket does not exist")
 	ErrKeyRequired   = errors.New("pagefile: key must not be empty")
-	ErrReadersOpen   = errors.New("pagefile: read transactions are open")
 	// ErrNeedsReopen is wrapped by the error of every write transaction
 	// after a commit failed while writing or syncing its meta page: the
 	// file may or may not hold that commit, so writing on would risk
@@ -373,23 +372,20 @@ func (db *DB) Path() string { return db.path }
 // both holding the same data.
 //
 // Writers wait while it runs. Readers may run during the copy; the swap
-// itself waits for them to finish and holds off new ones for its short
-// duration. Defragment fails with ErrReadersOpen if a read transaction is
-// already open when it is called (likely the caller's own, which the swap
-// would wait for forever).
+// itself waits for the open ones to finish and holds off new ones for its
+// short duration. So the calling goroutine must not hold a transaction
+// open across the call: the swap would wait for it forever.
 func (db *DB) Defragment() error {
 	db.writeMu.Lock()
 	defer db.writeMu.Unlock()
 	db.mu.Lock()
-	open, closed, broken := len(db.readers), db.closed, db.broken
+	closed, broken := db.closed, db.broken
 	db.mu.Unlock()
 	switch {
 	case closed:
 		return ErrClosed
 	case broken != nil:
 		return fmt.Errorf("pagefile: defragment: %w: %w", ErrNeedsReopen, broken)
-	case open > 0:
-		return ErrReadersOpen
 	}
 	tmpPath := db.path + ".defrag"
 	if err := db.fs.Remove(tmpPath); err != nil && !errors.Is(err, fs.ErrNotExist) {

@@ -1,0 +1,406 @@
+package mvcc
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	"github.com/cairndb/cairn/api"
+)
+
+// Errors of transactions and of the requests inside them.
+var (
+	// ErrDuplicateKey is returned for a transaction that writes one key
+	// twice (two puts, or a put inside a deleted range).
+	ErrDuplicateKey = errors.New("mvcc: duplicate key given in txn request")
+	// ErrTooManyOps is returned for a branch with more operations than
+	// the limit given to CheckTxn.
+	ErrTooManyOps = errors.New("mvcc: too many operations in txn request")
+	// ErrValueProvided is returned for a put with ignore_value and a value.
+	ErrValueProvided = errors.New("mvcc: value is provided (ignore_value is set)")
+	// ErrLeaseProvided is returned for a put with ignore_lease and a lease.
+	ErrLeaseProvided = errors.New("mvcc: lease is provided (ignore_lease is set)")
+	// ErrEmptyOp is returned for a transaction operation with no request.
+	ErrEmptyOp = errors.New("mvcc: txn operation with no request")
+)
+
+// Txn applies a TxnRequest as raft entry (index, term). Like etcd, it is
+// all or nothing, in three steps:
+//
+//  1. decide: the compares of the transaction, and of the nested
+//     transactions on the branch taken, are evaluated against the state
+//     before the transaction: which branch runs never depends on the
+//     transaction's own writes;
+//  2. check: every operation on the chosen path is validated (keys,
+//     leases, ignore_value/ignore_lease, revisions of reads), so that a
+//     bad request fails before anything is written;
+//  3. run: the operations are applied in order, all at one revision.
+//
+// A transaction that writes nothing does not advance the revision.
+func (s *Store) Txn(index, term uint64, req *api.TxnRequest) (*api.TxnResponse, error) {
+	if err := CheckTxn(req, 0); err != nil {
+		return nil, err
+	}
+	tw := s.Write(index, term)
+	resp, err := tw.txn(req)
+	if endErr := tw.End(); err == nil {
+		err = endErr
+	}
+	return resp, err
+}
+
+// txnPath is the outcome of step 1: which branch a transaction takes, and
+// the paths of the nested transactions in that branch.
+type txnPath struct {
+	succeeded bool
+	nested    map[int]*txnPath // by position in the branch taken
+}
+
+func branch(req *api.TxnRequest, succeeded bool) []api.RequestOp {
+	if succeeded {
+		return req.Success
+	}
+	return req.Failure
+}
+
+func (tw *TxnWrite) txn(req *api.TxnRequest) (*api.TxnResponse, error) {
+	if err := tw.s.usable(); err != nil {
+		return nil, err
+	}
+	path, err := tw.decide(req)
+	if err != nil {
+		return nil, err
+	}
+	if err := tw.check(req, path); err != nil {
+		return nil, err
+	}
+	return tw.run(req, path)
+}
+
+// decide evaluates the compares of req and of the nested transactions on
+// the path it takes.
+func (tw *TxnWrite) decide(req *api.TxnRequest) (*txnPath, error) {
+	ok, err := tw.compares(req.Compare)
+	if err != nil {
+		return nil, err
+	}
+	p := &txnPath{succeeded: ok}
+	for i, op := range branch(req, ok) {
+		if op.Txn == nil {
+			continue
+		}
+		np, err := tw.decide(op.Txn)
+		if err != nil {
+			return nil, err
+		}
+		if p.nested == nil {
+			p.nested = map[int]*txnPath{}
+		}
+		p.nested[i] = np
+	}
+	return p, nil
+}
+
+// check validates the operations on path before any of them runs.
+func (tw *TxnWrite) check(req *api.TxnRequest, p *txnPath) error {
+	for i, op := range branch(req, p.succeeded) {
+		var err error
+		switch {
+		case op.Range != nil:
+			err = tw.s.checkRange(op.Range)
+		case op.Put != nil:
+			err = tw.checkPut(op.Put)
+		case op.DeleteRange != nil:
+			if len(op.DeleteRange.Key) == 0 {
+				err = ErrEmptyKey
+			}
+		case op.Txn != nil:
+			err = tw.check(op.Txn, p.nested[i])
+		default:
+			err = ErrEmptyOp
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkRange validates a read against the store's revisions.
+func (s *Store) checkRange(r *api.RangeRequest) error {
+	switch {
+	case len(r.Key) == 0:
+		return ErrEmptyKey
+	case r.Revision > s.currentRev:
+		return fmt.Errorf("%w: %d > current %d", ErrFutureRev, r.Revision, s.currentRev)
+	case r.Revision > 0 && r.Revision < s.compactRev:
+		return fmt.Errorf("%w: %d < compacted %d", ErrCompacted, r.Revision, s.compactRev)
+	}
+	return nil
+}
+
+// checkPut validates a put against the state before the write
+// transaction (a transaction never writes one key twice, so that is the
+// state the put will see).
+func (tw *TxnWrite) checkPut(req *api.PutRequest) error {
+	s := tw.s
+	if len(req.Key) == 0 {
+		return ErrEmptyKey
+	}
+	if req.IgnoreValue && len(req.Value) != 0 {
+		return ErrValueProvided
+	}
+	if req.IgnoreLease && req.Lease != 0 {
+		return ErrLeaseProvided
+	}
+	if req.IgnoreValue || req.IgnoreLease {
+		if ki := s.idx.lookup(req.Key); ki == nil || !ki.alive() {
+			return ErrKeyNotFound
+		}
+	}
+	if req.Lease != 0 {
+		if _, ok := s.leases[req.Lease]; !ok {
+			return ErrLeaseNotFound
+		}
+	}
+	return nil
+}
+
+// run applies the operations on path, in order.
+func (tw *TxnWrite) run(req *api.TxnRequest, p *txnPath) (*api.TxnResponse, error) {
+	ops := branch(req, p.succeeded)
+	resp := &api.TxnResponse{Succeeded: p.succeeded, Responses: make([]api.ResponseOp, len(ops))}
+	for i, op := range ops {
+		switch {
+		case op.Range != nil:
+			r, err := rangeRequest(op.Range, tw.rangeAt)
+			if err != nil {
+				return nil, err
+			}
+			resp.Responses[i].Range = r
+		case op.Put != nil:
+			r, err := tw.put(op.Put)
+			if err != nil {
+				return nil, err
+			}
+			resp.Responses[i].Put = r
+		case op.DeleteRange != nil:
+			r, err := tw.deleteRange(op.DeleteRange)
+			if err != nil {
+				return nil, err
+			}
+			resp.Responses[i].DeleteRange = r
+		case op.Txn != nil:
+			r, err := tw.run(op.Txn, p.nested[i])
+			if err != nil {
+				return nil, err
+			}
+			resp.Responses[i].Txn = r
+		}
+	}
+	resp.Header.Revision = tw.readRev()
+	return resp, nil
+}
+
+// readRev is the revision the transaction's reads see: its own, once it
+// has written something.
+func (tw *TxnWrite) readRev() int64 {
+	if len(tw.changes) > 0 {
+		return tw.rev
+	}
+	return tw.s.currentRev
+}
+
+// rangeAt reads as the transaction sees the store: with its own writes.
+func (tw *TxnWrite) rangeAt(key, end []byte, ro RangeOptions) (*RangeResult, error) {
+	return tw.s.rangeLocked(key, end, ro, tw.readRev())
+}
+
+// compares evaluates a transaction's guards against the state before the
+// transaction.
+func (tw *TxnWrite) compares(cmps []api.Compare) (bool, error) {
+	for _, c := range cmps {
+		if len(c.Key) == 0 {
+			return false, ErrEmptyKey
+		}
+		res, err := tw.s.rangeLocked(c.Key, c.RangeEnd, RangeOptions{}, tw.s.currentRev)
+		if err != nil {
+			return false, err
+		}
+		if len(res.KVs) == 0 {
+			// A missing key compares as zero values; a value compare on
+			// a missing key fails.
+			if c.Target == api.CompareValue || !compareOne(c, api.KeyValue{}) {
+				return false, nil
+			}
+			continue
+		}
+		for _, kv := range res.KVs {
+			if !compareOne(c, kv) {
+				return false, nil
+			}
+		}
+	}
+	return true, nil
+}
+
+func compareOne(c api.Compare, kv api.KeyValue) bool {
+	var r int
+	switch c.Target {
+	case api.CompareVersion:
+		r = cmpInt(kv.Version, c.Version)
+	case api.CompareCreate:
+		r = cmpInt(kv.CreateRevision, c.CreateRevision)
+	case api.CompareMod:
+		r = cmpInt(kv.ModRevision, c.ModRevision)
+	case api.CompareLease:
+		r = cmpInt(kv.Lease, c.Lease)
+	case api.CompareValue:
+		r = bytes.Compare(kv.Value, c.Value)
+	default:
+		return false
+	}
+	switch c.Result {
+	case api.CompareEqual:
+		return r == 0
+	case api.CompareGreater:
+		return r > 0
+	case api.CompareLess:
+		return r < 0
+	case api.CompareNotEqual:
+		return r != 0
+	}
+	return false
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// --- validation before proposing ------------------------------------------------
+
+// CheckTxn validates a transaction's shape before it is proposed (the
+// store checks it again when applying): with etcd's rules, no key is put
+// twice and no key is put inside a range the transaction deletes,
+// counting the operations of nested transactions (a put in a nested
+// transaction's success branch may repeat one in its failure branch: only
+// one of them runs); deleted ranges may overlap each other. If maxOps > 0,
+// no branch may hold more than maxOps operations nor the transaction more
+// than maxOps compares.
+func CheckTxn(req *api.TxnRequest, maxOps int) error {
+	if err := checkOpCounts(req, maxOps); err != nil {
+		return err
+	}
+	for _, ops := range [][]api.RequestOp{req.Success, req.Failure} {
+		if _, err := branchWrites(ops); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkOpCounts(req *api.TxnRequest, maxOps int) error {
+	if maxOps <= 0 {
+		return nil
+	}
+	if n := max(len(req.Compare), len(req.Success), len(req.Failure)); n > maxOps {
+		return fmt.Errorf("%w (%d > %d)", ErrTooManyOps, n, maxOps)
+	}
+	for _, ops := range [][]api.RequestOp{req.Success, req.Failure} {
+		for _, op := range ops {
+			if op.Txn != nil {
+				if err := checkOpCounts(op.Txn, maxOps); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// writeSet is what one branch writes: the keys it puts and the ranges it
+// deletes.
+type writeSet struct {
+	puts map[string]bool
+	dels []keyRange
+}
+
+// keyRange is [key, end) with the API's conventions for end.
+type keyRange struct{ key, end []byte }
+
+func (r keyRange) contains(k []byte) bool {
+	switch {
+	case len(r.end) == 0:
+		return bytes.Equal(k, r.key)
+	case len(r.end) == 1 && r.end[0] == 0:
+		return bytes.Compare(k, r.key) >= 0
+	}
+	return bytes.Compare(k, r.key) >= 0 && bytes.Compare(k, r.end) < 0
+}
+
+func (ws *writeSet) deletes(k []byte) bool {
+	for _, r := range ws.dels {
+		if r.contains(k) {
+			return true
+		}
+	}
+	return false
+}
+
+// branchWrites collects a branch's writes, failing on a duplicate.
+func branchWrites(ops []api.RequestOp) (*writeSet, error) {
+	ws := &writeSet{puts: map[string]bool{}}
+	// This level's deletes first: a put anywhere in the branch, nested
+	// or not, before or after them, must stay outside them.
+	for _, op := range ops {
+		if op.DeleteRange != nil {
+			ws.dels = append(ws.dels, keyRange{op.DeleteRange.Key, op.DeleteRange.RangeEnd})
+		}
+	}
+	for _, op := range ops {
+		if op.Txn == nil {
+			continue
+		}
+		then, err := branchWrites(op.Txn.Success)
+		if err != nil {
+			return nil, err
+		}
+		els, err := branchWrites(op.Txn.Failure)
+		if err != nil {
+			return nil, err
+		}
+		for k := range then.puts {
+			if ws.puts[k] || ws.deletes([]byte(k)) {
+				return nil, ErrDuplicateKey
+			}
+		}
+		for k := range els.puts {
+			if (ws.puts[k] && !then.puts[k]) || ws.deletes([]byte(k)) {
+				return nil, ErrDuplicateKey
+			}
+		}
+		for _, sub := range []*writeSet{then, els} {
+			for k := range sub.puts {
+				ws.puts[k] = true
+			}
+			ws.dels = append(ws.dels, sub.dels...)
+		}
+	}
+	for _, op := range ops {
+		if op.Put == nil {
+			continue
+		}
+		k := string(op.Put.Key)
+		if ws.puts[k] || ws.deletes(op.Put.Key) {
+			return nil, ErrDuplicateKey
+		}
+		ws.puts[k] = true
+	}
+	return ws, nil
+}
