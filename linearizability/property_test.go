@@ -193,7 +193,7 @@ func checkGenerated(t *rapid.T, model Model, g generated) {
 
 func TestPropertyKVModel(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		n := rapid.IntRange(1, scale(200)).Draw(t, "n")
+		n := rapid.IntRange(1, 200).Draw(t, "n")
 		g := generateHistory(t, n, []string{"a", "b", "c", "d"}, false, true)
 		checkGenerated(t, KVModel(), g)
 	})

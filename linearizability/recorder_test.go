@@ -43,6 +43,15 @@ func TestRecorderLifecycle(t *testing.T) {
 	if err := rec.Return(done, putResp(3)); err == nil {
 		t.Error("finishing an operation twice was accepted")
 	}
+	if err := rec.Unknown(lost); err == nil {
+		t.Error("marking an unknown operation unknown again was accepted")
+	}
+	if err := rec.Discard(lost); err != nil {
+		t.Errorf("discarding an unknown operation that never applied: %v", err)
+	}
+	if n := len(rec.Operations()); n != 2 {
+		t.Errorf("got %d operations after discarding the unknown one, want 2", n)
+	}
 	if err := rec.Unknown(OpID(99)); err == nil {
 		t.Error("finishing a missing operation was accepted")
 	}
