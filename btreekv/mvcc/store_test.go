@@ -47,13 +47,17 @@ func (m *mvModel) apply(puts map[string]string, dels []string) {
 			kv.CreateRevision, kv.Version = prev.CreateRevision, prev.Version+1
 		}
 		cur[k] = kv
-		m.events = append(m.events, api.Event{Type: api.EventPut, Kv: kv})
+		ev := api.Event{Type: api.EventPut, Kv: kv}
+		if ok {
+			ev.PrevKv = &prev
+		}
+		m.events = append(m.events, ev)
 		changed = true
 	}
 	for _, k := range dels {
-		if _, ok := cur[k]; ok {
+		if prev, ok := cur[k]; ok {
 			delete(cur, k)
-			m.events = append(m.events, api.Event{Type: api.EventDelete, Kv: api.KeyValue{Key: []byte(k), ModRevision: rev}})
+			m.events = append(m.events, api.Event{Type: api.EventDelete, Kv: api.KeyValue{Key: []byte(k), ModRevision: rev}, PrevKv: &prev})
 			changed = true
 		}
 	}
@@ -233,8 +237,9 @@ func TestWatchDeliversEveryEventInOrder(t *testing.T) {
 				break
 			}
 		}
-		if !reflect.DeepEqual(got, m.events) && !(len(got) == 0 && len(m.events) == 0) {
-			rt.Fatalf("watch delivered %d events, want %d:\n got %v\nwant %v", len(got), len(m.events), got, m.events)
+		want := watchExpect(m, watchSpec{key: "\x00", end: "\x00", start: 1})
+		if !reflect.DeepEqual(got, want) && !(len(got) == 0 && len(want) == 0) {
+			rt.Fatalf("watch delivered %d events, want %d:\n got %v\nwant %v", len(got), len(want), got, want)
 		}
 	})
 }

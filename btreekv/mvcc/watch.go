@@ -170,52 +170,57 @@ func (ws *watchers) onCompact(rev int64) {
 // SyncWatchers catches up watchers that fell behind, reading their events
 // from the page file (at most maxRevs revisions per watcher per call). It
 // reports how many are still behind. The server calls it periodically.
+//
+// It works in three steps so that writes go on while it reads: under the
+// store's lock it picks each lagging watcher's window of revisions, makes
+// the open batch durable and pins a page-file snapshot; without the lock
+// it scans the windows in that snapshot; under the lock again it adds the
+// previous versions watchers asked for and delivers. Writes made in the
+// meantime are after every window, and a lagging watcher gets none of
+// them until it has caught up, so nothing is missed or sent twice.
 func (s *Store) SyncWatchers(maxRevs int64) (behind int, err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var lagging []*Watcher
-	for _, w := range s.watch.all {
-		if !w.synced {
-			lagging = append(lagging, w)
-		}
-	}
-	if len(lagging) == 0 {
-		return 0, nil
-	}
-	// History is read from the page file: make the open batch visible.
-	if err := s.commitLocked(); err != nil {
-		return len(lagging), err
-	}
-	rtx, err := s.db.Begin(false)
-	if err != nil {
-		return len(lagging), err
+	maxRevs = max(maxRevs, 1)
+	jobs, rtx, err := s.planCatchUp(maxRevs)
+	if err != nil || rtx == nil {
+		return len(jobs), err
 	}
 	defer rtx.Rollback()
-	for _, w := range lagging {
-		if w.compacted != 0 {
-			select {
-			case w.ch <- WatchResponse{WatchID: w.ID, Canceled: true, CompactRevision: w.compacted, Revision: s.currentRev}:
-				s.cancelLocked(w)
-			default:
+	for i := range jobs {
+		j := &jobs[i]
+		if j.events, err = scanHistory(rtx, j.w, j.from, j.to); err != nil {
+			return len(jobs), err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range jobs {
+		j := &jobs[i]
+		w := j.w
+		switch {
+		case w.canceled || w.synced || w.next != j.from:
+			continue // canceled, or moved on by another call
+		case w.compacted != 0:
+			// Compacted while we read: the window may be whole, but
+			// the watcher is canceled all the same, simply.
+			if !s.sendCompacted(w) {
 				behind++
 			}
 			continue
 		}
-		last := min(s.currentRev, w.next+maxRevs-1)
-		evs, err := s.history(rtx, w, w.next, last)
-		if err != nil {
-			return behind, err
+		if w.opts.PrevKV {
+			if err := s.addPrevKVs(rtx, j.events); err != nil {
+				return behind, err
+			}
 		}
-		resp := WatchResponse{WatchID: w.ID, Events: evs, Revision: last}
-		if len(evs) > 0 {
+		if len(j.events) > 0 {
 			select {
-			case w.ch <- resp:
+			case w.ch <- WatchResponse{WatchID: w.ID, Events: j.events, Revision: j.to}:
 			default:
 				behind++
 				continue
 			}
 		}
-		w.next = last + 1
+		w.next = j.to + 1
 		if w.next > s.currentRev {
 			w.synced = true
 		} else {
@@ -225,8 +230,58 @@ func (s *Store) SyncWatchers(maxRevs int64) (behind int, err error) {
 	return behind, nil
 }
 
-// history reads the events in revisions [from, to] that w wants.
-func (s *Store) history(rtx *pagefile.Tx, w *Watcher, from, to int64) ([]api.Event, error) {
+// catchUp is one lagging watcher's window of revisions [from, to].
+type catchUp struct {
+	w        *Watcher
+	from, to int64
+	events   []api.Event
+}
+
+// planCatchUp is SyncWatchers' first step, under the store's lock. It
+// returns a nil snapshot if there is nothing to read.
+func (s *Store) planCatchUp(maxRevs int64) ([]catchUp, *pagefile.Tx, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var jobs []catchUp
+	for _, w := range s.watch.all {
+		switch {
+		case w.synced:
+		case w.compacted != 0:
+			s.sendCompacted(w)
+		default:
+			jobs = append(jobs, catchUp{w: w, from: w.next, to: min(s.currentRev, w.next+maxRevs-1)})
+		}
+	}
+	if len(jobs) == 0 {
+		return nil, nil, nil
+	}
+	// History is read from the page file: make the open batch part of it.
+	if err := s.commitLocked(); err != nil {
+		return jobs, nil, err
+	}
+	rtx, err := s.db.Begin(false)
+	if err != nil {
+		return jobs, nil, err
+	}
+	return jobs, rtx, nil
+}
+
+// sendCompacted tells w that the history it needs is gone and cancels it;
+// false if its channel is full (it is tried again on the next call).
+func (s *Store) sendCompacted(w *Watcher) bool {
+	select {
+	case w.ch <- WatchResponse{WatchID: w.ID, Canceled: true, CompactRevision: w.compacted, Revision: s.currentRev}:
+		s.cancelLocked(w)
+		return true
+	default:
+		return false
+	}
+}
+
+// scanHistory reads the events in revisions [from, to] that w wants from
+// a page-file snapshot. It uses only w's fixed settings, so it runs
+// without the store's lock.
+func scanHistory(rtx *pagefile.Tx, w *Watcher, from, to int64) ([]api.Event, error) {
 	var evs []api.Event
 	c := rtx.Bucket(bucketKey).Cursor()
 	end := revBytes(Revision{Main: to + 1})
@@ -245,21 +300,29 @@ func (s *Store) history(rtx *pagefile.Tx, w *Watcher, from, to int64) ([]api.Eve
 		if (w.opts.NoPut && ev.Type == api.EventPut) || (w.opts.NoDelete && ev.Type == api.EventDelete) {
 			continue
 		}
-		if w.opts.PrevKV {
-			rev, _ := bytesRev(k)
-			if ki := s.idx.lookup(kv.Key); ki != nil {
-				if pr, _, _, ok := ki.get(rev.Main - 1); ok {
-					prev, _, err := s.readRecord(rtx, pr)
-					if err != nil {
-						return nil, err
-					}
-					ev.PrevKv = &prev
-				}
-			}
-		}
 		evs = append(evs, ev)
 	}
 	return evs, c.Err()
+}
+
+// addPrevKVs sets each event's previous version of its key, found through
+// the index (under the store's lock) and read from the snapshot, which
+// holds every revision up to the windows' ends.
+func (s *Store) addPrevKVs(rtx *pagefile.Tx, evs []api.Event) error {
+	for i := range evs {
+		ki := s.idx.lookup(evs[i].Kv.Key)
+		if ki == nil {
+			continue
+		}
+		if pr, _, _, ok := ki.get(evs[i].Kv.ModRevision - 1); ok {
+			prev, _, err := readCommitted(rtx, pr)
+			if err != nil {
+				return err
+			}
+			evs[i].PrevKv = &prev
+		}
+	}
+	return nil
 }
 
 // RequestProgress sends w a progress notification (the current revision,
@@ -277,4 +340,24 @@ func (s *Store) RequestProgress(w *Watcher) bool {
 	default:
 		return false
 	}
+}
+
+// NotifyProgress sends a progress notification to every synced watcher
+// with room in its channel (the server calls it on its progress interval)
+// and returns how many got one.
+func (s *Store) NotifyProgress() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, w := range s.watch.all {
+		if !w.synced {
+			continue
+		}
+		select {
+		case w.ch <- WatchResponse{WatchID: w.ID, Revision: s.currentRev}:
+			n++
+		default:
+		}
+	}
+	return n
 }
