@@ -67,6 +67,7 @@ func (m *mvModel) apply(puts map[string]string, dels []string) {
 }
 
 func checkAgainstModel(t *rapid.T, s *Store, m *mvModel) {
+	sub := drawSubRange(t)
 	if s.Rev() != m.rev() {
 		t.Fatalf("store at revision %d, model at %d", s.Rev(), m.rev())
 	}
@@ -94,6 +95,61 @@ func checkAgainstModel(t *rapid.T, s *Store, m *mvModel) {
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("range at %d:\n got %v\nwant %v", r, got, want)
 		}
+		checkSubRange(t, s, m, r, sub)
+	}
+}
+
+// subRange is a read of part of the key space with options.
+type subRange struct {
+	key, end            string
+	limit               int64
+	keysOnly, countOnly bool
+}
+
+func drawSubRange(t *rapid.T) subRange {
+	q := subRange{
+		key:       rapid.SampledFrom([]string{"a", "b", "c", "d", "e"}).Draw(t, "rkey"),
+		end:       rapid.SampledFrom([]string{"", "c", "d", "z", "\x00"}).Draw(t, "rend"),
+		limit:     int64(rapid.IntRange(0, 3).Draw(t, "limit")),
+		keysOnly:  rapid.Bool().Draw(t, "keysOnly"),
+		countOnly: rapid.IntRange(0, 4).Draw(t, "countOnly") == 0,
+	}
+	return q
+}
+
+// checkSubRange compares one ranged read at revision r with the model.
+func checkSubRange(t *rapid.T, s *Store, m *mvModel, r int64, q subRange) {
+	in := func(k string) bool {
+		switch q.end {
+		case "":
+			return k == q.key
+		case "\x00":
+			return k >= q.key
+		}
+		return k >= q.key && k < q.end
+	}
+	var want []api.KeyValue
+	for _, k := range slices.Sorted(maps.Keys(m.states[r])) {
+		if in(k) {
+			kv := m.states[r][k]
+			if q.keysOnly {
+				kv.Value = nil
+			}
+			want = append(want, kv)
+		}
+	}
+	count := int64(len(want))
+	if q.countOnly {
+		want = nil
+	} else if q.limit > 0 && int64(len(want)) > q.limit {
+		want = want[:q.limit]
+	}
+	res, err := s.Range([]byte(q.key), []byte(q.end), RangeOptions{Rev: r, Limit: q.limit, KeysOnly: q.keysOnly, CountOnly: q.countOnly})
+	if err != nil {
+		t.Fatalf("range %+v at %d: %v", q, r, err)
+	}
+	if res.Count != count || len(res.KVs) != len(want) || (len(want) > 0 && !reflect.DeepEqual(res.KVs, want)) {
+		t.Fatalf("range %+v at %d: count %d, %v; want count %d, %v", q, r, res.Count, res.KVs, count, want)
 	}
 }
 
@@ -168,7 +224,7 @@ func TestStoreModel(t *testing.T) {
 				s = openMem(t, disk, 5)
 			case 9: // crash: uncommitted changes are lost; the store says how far it got
 				ci := s.ConsistentIndex()
-				disk = disk.Crash(fsx.LoseUnsynced, rand.New(rand.NewPCG(1, 2)))
+				disk = disk.Crash(fsx.TearUnsynced, rand.New(rand.NewPCG(rapid.Uint64().Draw(rt, "tear"), 2)))
 				s = openMem(t, disk, 5)
 				if got := s.ConsistentIndex(); got != ci {
 					rt.Fatalf("consistent index %d after crash, %d before", got, ci)
