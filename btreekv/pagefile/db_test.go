@@ -742,3 +742,88 @@ func TestCrashWhileCreating(t *testing.T) {
 		}
 	}
 }
+
+// TestDamagedDirectoryIsNotAMissingBucket: when the bucket directory
+// cannot be read, Bucket does not answer "no such bucket"; the bucket it
+// returns reports the damage.
+func TestDamagedDirectoryIsNotAMissingBucket(t *testing.T) {
+	disk := fsx.NewMem()
+	db, _ := Open("/db", Options{FS: disk, PageSize: 512})
+	_ = db.Update(func(tx *Tx) error {
+		b, _ := tx.CreateBucketIfNotExists([]byte("b"))
+		return b.Put([]byte("k"), []byte("v"))
+	})
+	dir := db.meta.root
+	_ = db.Close()
+	if err := disk.FlipBit("/db", int64(dir)*512+20, 0); err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open("/db", Options{FS: disk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = db.View(func(tx *Tx) error {
+		b := tx.Bucket([]byte("b"))
+		if b == nil {
+			t.Fatal("damaged directory read as a missing bucket")
+		}
+		if _, err := b.Get([]byte("k")); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("get: %v, want ErrCorrupt", err)
+		}
+		c := b.Cursor()
+		if k, _ := c.First(); k != nil || !errors.Is(c.Err(), ErrCorrupt) {
+			t.Errorf("cursor: %q, %v", k, c.Err())
+		}
+		return nil
+	})
+}
+
+// TestCorruptionKinds: each kind of damage the reader checks for is an
+// ErrCorrupt naming what is wrong.
+func TestCorruptionKinds(t *testing.T) {
+	const ps = 512
+	leaf := make([]byte, ps)
+	(&node{leaf: true, keys: [][]byte{[]byte("a")}, vals: [][]byte{[]byte("1")}}).encode(leaf, ps)
+	branchTo := func(second pgid) []byte {
+		b := make([]byte, ps)
+		(&node{keys: [][]byte{[]byte("a"), []byte("m")}, children: []child{{id: 3}, {id: second}}}).encode(b, ps)
+		return b
+	}
+	flipped := slices.Clone(leaf)
+	flipped[40] ^= 1
+	tests := []struct {
+		name   string
+		decode func() error
+		want   string
+	}{
+		{"bad checksum", func() error { _, err := checkPage(flipped, 9, pageLeaf); return err }, "checksum"},
+		{"leaf where a freelist is expected", func() error { _, err := checkPage(leaf, 9, pageFreelist); return err }, "leaf page where a freelist page was expected"},
+		{"child page id past the end", func() error {
+			b := branchTo(500)
+			h, err := checkPage(b, 9, pageBranch)
+			if err != nil {
+				return err
+			}
+			_, err = decodeNode(b, 9, h, 100)
+			return err
+		}, "out of range"},
+		{"child pointing at a meta page", func() error {
+			b := branchTo(1)
+			h, _ := checkPage(b, 9, pageBranch)
+			_, err := decodeNode(b, 9, h, 100)
+			return err
+		}, "out of range"},
+		{"short page", func() error { _, err := checkPage(leaf[:10], 9, pageLeaf); return err }, "short"},
+	}
+	for _, tt := range tests {
+		err := tt.decode()
+		if !errors.Is(err, ErrCorrupt) || !bytes.Contains([]byte(err.Error()), []byte(tt.want)) {
+			t.Errorf("%s: %v, want ErrCorrupt saying %q", tt.name, err, tt.want)
+		}
+	}
+	// A page id outside the file, through the reader.
+	db, _ := Open("/db", Options{FS: fsx.NewMem(), PageSize: ps})
+	if _, err := db.readNode(1000, db.meta.hwm); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("read of page 1000 in a %d-page file: %v", db.meta.hwm, err)
+	}
+}

@@ -96,7 +96,7 @@ func (f *freelist) encode(buf []byte, pageSize int) {
 }
 
 func decodeFreelist(b []byte, id pgid, h pageHeader, hwm pgid) (*freelist, error) {
-	if uint64(h.count)*8 > uint64(len(b)-pageHeaderSize) {
+	if len(b) < pageHeaderSize || uint64(h.count)*8 > uint64(len(b)-pageHeaderSize) {
 		return nil, fmt.Errorf("%w %d: freelist of %d pages does not fit", ErrCorrupt, id, h.count)
 	}
 	f := newFreelist()

@@ -102,6 +102,9 @@ func (n *node) encode(buf []byte, pageSize int) {
 // decodeNode parses a checked node page run. Keys and values alias b.
 func decodeNode(b []byte, id pgid, h pageHeader, hwm pgid) (*node, error) {
 	n := &node{id: id, leaf: h.typ == pageLeaf, diskPages: int(h.overflow) + 1}
+	if len(b) < pageHeaderSize {
+		return nil, fmt.Errorf("%w %d: node of %d bytes is shorter than a page header", ErrCorrupt, id, len(b))
+	}
 	if h.count > uint32(len(b)) {
 		return nil, fmt.Errorf("%w %d: %d elements cannot fit in %d bytes", ErrCorrupt, id, h.count, len(b))
 	}

@@ -330,6 +330,9 @@ type Bucket struct {
 	tx   *Tx
 	name []byte
 	t    *tree
+	// err is why the bucket could not be looked up (a damaged bucket
+	// directory); every method reports it.
+	err error
 }
 
 func decodeRoot(v []byte) (pgid, error) {
@@ -340,8 +343,15 @@ func decodeRoot(v []byte) (pgid, error) {
 }
 
 // Bucket returns the named bucket, or nil if it does not exist.
+//
+// If the lookup itself fails (the bucket directory is damaged), the
+// returned bucket is not nil: each of its methods reports the error, so
+// a damaged file is never mistaken for a missing bucket.
 func (tx *Tx) Bucket(name []byte) *Bucket {
-	b, _ := tx.bucket(name)
+	b, err := tx.bucket(name)
+	if err != nil {
+		return &Bucket{tx: tx, name: slices.Clone(name), err: err}
+	}
 	return b
 }
 
@@ -428,6 +438,9 @@ func (tx *Tx) checkWrite() error {
 // Get returns the value of key, or nil if it is absent. The value is valid
 // for the life of the database; it must not be modified.
 func (b *Bucket) Get(key []byte) ([]byte, error) {
+	if b.err != nil {
+		return nil, b.err
+	}
 	if b.tx.done {
 		return nil, ErrTxDone
 	}
@@ -437,6 +450,9 @@ func (b *Bucket) Get(key []byte) ([]byte, error) {
 
 // Put sets key to val (both are copied).
 func (b *Bucket) Put(key, val []byte) error {
+	if b.err != nil {
+		return b.err
+	}
 	if err := b.tx.checkWrite(); err != nil {
 		return err
 	}
@@ -448,6 +464,9 @@ func (b *Bucket) Put(key, val []byte) error {
 
 // Delete removes key; deleting a missing key is not an error.
 func (b *Bucket) Delete(key []byte) error {
+	if b.err != nil {
+		return b.err
+	}
 	if err := b.tx.checkWrite(); err != nil {
 		return err
 	}
@@ -456,7 +475,7 @@ func (b *Bucket) Delete(key []byte) error {
 }
 
 // Cursor returns a cursor over the bucket, in key order.
-func (b *Bucket) Cursor() *Cursor { return &Cursor{t: b.t} }
+func (b *Bucket) Cursor() *Cursor { return &Cursor{t: b.t, lookupErr: b.err} }
 
 // --- cursor -------------------------------------------------------------------
 
@@ -469,6 +488,8 @@ type Cursor struct {
 	t     *tree
 	stack []frame
 	err   error
+	// lookupErr is the error of the bucket's lookup, if it failed.
+	lookupErr error
 }
 
 type frame struct {
@@ -516,6 +537,10 @@ func (c *Cursor) descend(n *node, last bool) error {
 }
 
 func (c *Cursor) start() (*node, bool) {
+	if c.lookupErr != nil {
+		c.err = c.lookupErr
+		return nil, false
+	}
 	if c.t.tx.done {
 		c.err = ErrTxDone
 		return nil, false
