@@ -293,6 +293,9 @@ func TestModel(t *testing.T) {
 			if got := dump(t, db); !equalModel(got, committed) {
 				rt.Fatalf("database differs from model:\n got %v\nwant %v", summary(got), summary(committed))
 			}
+			if err := db.Check(); err != nil {
+				rt.Fatalf("check: %v", err)
+			}
 			st := db.Stats()
 			if st.InUsePages > st.FilePages {
 				rt.Fatalf("stats: %+v", st)
@@ -357,6 +360,9 @@ func TestCrashAtEveryStepOfCommit(t *testing.T) {
 		db2, err := Open("/db", Options{FS: recovered})
 		if err != nil {
 			t.Fatalf("step %d: recover: %v", step, err)
+		}
+		if err := db2.Check(); err != nil {
+			t.Fatalf("step %d: check after recovery: %v", step, err)
 		}
 		got := dump(t, db2)
 		switch {
@@ -825,5 +831,46 @@ func TestCorruptionKinds(t *testing.T) {
 	db, _ := Open("/db", Options{FS: fsx.NewMem(), PageSize: ps})
 	if _, err := db.readNode(1000, db.meta.hwm); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("read of page 1000 in a %d-page file: %v", db.meta.hwm, err)
+	}
+}
+
+// TestCheckFindsLeaksAndSharedPages damages the freelist's bookkeeping
+// and expects Check to notice.
+func TestCheckFindsLeaksAndSharedPages(t *testing.T) {
+	setup := func() *DB {
+		db, _ := Open("/db", Options{FS: fsx.NewMem(), PageSize: 512})
+		for round := range 3 {
+			_ = db.Update(func(tx *Tx) error {
+				b, _ := tx.CreateBucketIfNotExists([]byte("b"))
+				for i := range 100 {
+					_ = b.Put([]byte(fmt.Sprintf("k%03d", i)), []byte(fmt.Sprint(round)))
+				}
+				return nil
+			})
+		}
+		if err := db.Check(); err != nil {
+			t.Fatalf("healthy file: %v", err)
+		}
+		return db
+	}
+	// Touch one key so the commit writes the freelist, after tampering.
+	commitWith := func(db *DB, tamper func(f *freelist)) {
+		tx, _ := db.Begin(true)
+		_ = tx.Bucket([]byte("b")).Put([]byte("k000"), []byte("x"))
+		tamper(tx.freelist)
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db := setup()
+	commitWith(db, func(f *freelist) { f.free = f.free[1:] })
+	if err := db.Check(); !errors.Is(err, ErrCorrupt) || !bytes.Contains([]byte(err.Error()), []byte("leaked")) {
+		t.Errorf("page dropped from the freelist: %v", err)
+	}
+	db = setup()
+	root := db.meta.root
+	commitWith(db, func(f *freelist) { f.free = append(f.free, root); slices.Sort(f.free) })
+	if err := db.Check(); !errors.Is(err, ErrCorrupt) || !bytes.Contains([]byte(err.Error()), []byte("used by both")) {
+		t.Errorf("page in use listed as free: %v", err)
 	}
 }
