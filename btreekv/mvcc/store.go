@@ -1,25 +1,3 @@
-// Package mvcc is cairn's multi-version key-value store: every change gets
-// a revision, reads can ask for any revision not yet compacted, and a
-// watcher can follow every change after a revision.
-//
-// Values live in the page file (package pagefile), keyed by revision, so
-// the history of the whole store is one ordered sequence of records:
-//
-//	bucket "key":  revision (16 bytes) -> flag + encoded KeyValue
-//	               (flag 'p' for a put, 't' for a deletion tombstone)
-//	bucket "meta": applied raft index and term, compacted revision
-//	bucket "lease": lease id -> TTL
-//
-// An in-memory index (a B-tree from google/btree) maps each key to its
-// generations of revisions; it is rebuilt from the "key" bucket on open.
-//
-// Writes are batched into page-file transactions: the store commits when
-// a batch is large enough or when the caller asks (Commit, on a timer in
-// the server). The applied raft index is written in the same page-file
-// transaction as the changes it covers, so after a crash the store's
-// ConsistentIndex says exactly which log entries it holds and the server
-// replays the raft log from there. Reads see uncommitted changes through
-// an in-memory overlay of the records written since the last commit.
 package mvcc
 
 import (

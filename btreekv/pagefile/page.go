@@ -1,38 +1,3 @@
-// Package pagefile is a crash-safe, copy-on-write B+tree stored in a file
-// of fixed-size pages: the storage layer under cairn's MVCC engine.
-//
-// # Layout
-//
-// Pages 0 and 1 are meta pages; every other page belongs to a tree node,
-// the freelist, or is free. A node that does not fit in one page (a leaf
-// holding a large value) spans a run of contiguous pages: its "overflow".
-//
-//	page 0: meta (even transaction ids)
-//	page 1: meta (odd transaction ids)
-//	page n: node or freelist, each page run starting with a 16-byte header:
-//	        crc32c | type | 3 unused | element count | overflow pages
-//
-// Every page run carries a CRC-32C of its contents, so a damaged page is
-// reported (ErrCorrupt, naming the page) instead of being read as data.
-//
-// # Copy on write
-//
-// A write transaction never changes a page that the last committed tree
-// uses. It copies each node it changes into memory, and at commit writes
-// the changed nodes to free pages, then the freelist, fsyncs, and only
-// then writes the meta page (of the other slot) pointing at the new root,
-// and fsyncs again. Open picks the valid meta page with the highest
-// transaction id, so a crash at any point leaves the last committed tree
-// intact: either the new meta page made it, or the old one is still there
-// and everything the new one pointed to was written to pages the old tree
-// considered free.
-//
-// # Readers
-//
-// A read transaction pins the meta page it started with and sees exactly
-// that tree; it never blocks the writer. Pages that a commit frees go to a
-// pending list tagged with the commit's transaction id, and are reused
-// only once no open reader can still reach them.
 package pagefile
 
 import (

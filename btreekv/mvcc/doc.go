@@ -1,0 +1,56 @@
+// Package mvcc is cairn's multi-version key-value store: every change gets
+// a revision, reads can ask for any revision not yet compacted, and a
+// watcher can follow every change after a revision.
+//
+// # Revisions
+//
+// The store's revision counts write transactions: each Put, DeleteRange,
+// Txn or lease revoke that changes something advances it by one, and
+// every change inside it gets the revision (main, sub) — main the new
+// store revision, sub its position in the transaction. A key's version
+// counts its puts since it was created; deleting it writes a tombstone and
+// ends that "generation" of the key, and a later put starts a new one
+// (version 1, create revision = that put's).
+//
+// # Storage
+//
+// Records live in the page file (package pagefile), keyed by revision, so
+// the history of the whole store is one ordered sequence:
+//
+//	bucket "key":   revision (16 bytes, big endian) -> flag + encoded KeyValue
+//	                (flag 'p' for a put, 't' for a deletion tombstone)
+//	bucket "meta":  applied raft index and term, compacted revision
+//	bucket "lease": lease id -> TTL
+//
+// An in-memory index (a B-tree from google/btree) maps each key to its
+// generations, each a list of revisions ending, if the key was deleted,
+// with the tombstone's. A read at revision R looks up, for each key in
+// the range, the newest revision <= R in the generation alive at R, and
+// fetches those records. The index is rebuilt from the "key" bucket on
+// open.
+//
+// Compact(R) drops from the index every revision no read at R or later
+// can see — for each key, everything older than its version current at
+// R, and whole generations deleted at or before R — then deletes their
+// records from the page file in small batches.
+//
+// # Durability and the consistent index
+//
+// Writes are batched into page-file transactions: the store commits when
+// a batch reaches Options.BatchLimit changes or when the caller calls
+// Commit (the server does, on an interval). The applied raft index and
+// term are written in the same page-file transaction as the changes they
+// cover, so after a crash ConsistentIndex says exactly which log entries
+// the store holds, and the server replays the raft log after it. Reads
+// see uncommitted changes through an in-memory overlay of the records
+// written since the last commit.
+//
+// # Watch
+//
+// A watcher receives, in revision order, every event in its key range
+// from its start revision on. Watchers that keep up get each write
+// transaction's events as it ends; one that falls behind (its channel is
+// full, or it started in the past) is caught up from the page file by
+// SyncWatchers, which the server calls periodically; writes never wait
+// for a slow watcher.
+package mvcc

@@ -1,0 +1,101 @@
+// Package pagefile is a crash-safe, copy-on-write B+tree stored in a file
+// of fixed-size pages: the storage layer under cairn's MVCC engine. It
+// holds named buckets of sorted keys; it commits a transaction's changes
+// atomically and durably; readers see consistent snapshots while one
+// writer works.
+//
+// # The file
+//
+// The file is an array of pages (4 KiB by default), named by their index,
+// the page id:
+//
+//	page 0   meta page, written by transactions with even ids
+//	page 1   meta page, written by transactions with odd ids
+//	page 2.. nodes of the trees, the freelist, or free pages
+//
+// Every page run (one page, or several contiguous ones for a node too
+// large for one) starts with a 16-byte header:
+//
+//	crc32c (4) | type (1) | unused (3) | element count (4) | overflow pages (4)
+//
+// The CRC-32C covers the whole run after its own four bytes, so a torn or
+// damaged page is reported as ErrCorrupt, naming the page, instead of
+// being read as data. The type (meta, branch, leaf, freelist) is checked
+// against what the reader expected, and every page id read from the file
+// is checked to lie inside it.
+//
+// A meta page records the page size, the transaction id, the root of the
+// bucket directory, the freelist's page and the high-water mark (how many
+// pages the file has).
+//
+// # The tree
+//
+// Each bucket is a B+tree, and so is the bucket directory, which maps a
+// bucket's name to its tree's root page. Leaves hold sorted keys with
+// their values. A branch holds one separator key per child: child i
+// holds the keys in [key i, key i+1) — the first child's separator is
+// never compared, it takes everything below the second. To find a key,
+// walk from the root, taking in each branch the last child whose
+// separator is not greater than the key.
+//
+// Insertion adds the key to its leaf; a node that no longer fits in a
+// page is split near a page's worth, and its parent gets a separator for
+// the new right part (the first key of that part). A root that splits
+// gets a new root above it: the tree grows at the top, so all leaves stay
+// at the same depth. A single entry larger than a page keeps a leaf to
+// itself, spanning a run of "overflow" pages.
+//
+// Deletion removes the key from its leaf. An emptied node is dropped from
+// its parent; a node under a quarter full is merged with a neighbour when
+// the two fit in one page. A root branch left with one child is replaced
+// by that child. Separators are never raised on delete: a separator only
+// needs to be a lower bound of its child's keys.
+//
+// # Copy on write
+//
+// A write transaction never changes a page that the last committed tree
+// uses. The first time it changes a node it copies it into memory
+// ("writable"), and so every node on the path from the root down to it:
+// the new tree shares every untouched subtree with the old one. The
+// pages of the replaced nodes are recorded as freed by the transaction.
+//
+// Commit:
+//
+//  1. gives each changed node a page (children before parents, so each
+//     parent can record its children's new page ids) — a free page, or a
+//     new one past the end of the file;
+//  2. writes those pages and the new freelist;
+//  3. syncs the file;
+//  4. writes the meta page of the other slot (transaction id + 1) that
+//     points at the new root and freelist;
+//  5. syncs again.
+//
+// Open reads both meta pages and picks the valid one with the higher
+// transaction id. A crash before step 5 completes leaves the old meta
+// page valid, and everything the old tree uses untouched (the commit only
+// wrote to pages the old tree considers free); a crash after it leaves
+// the new tree complete. Either way the file holds a whole committed
+// tree: there is no recovery to run. If the meta page's own write or
+// sync fails, whether the commit happened is unknown until the file is
+// reopened, so the database refuses writes until then (ErrNeedsReopen).
+//
+// # Free pages and readers
+//
+// A read transaction pins the meta page current when it began and sees
+// exactly that tree, reading nodes through a cache of decoded committed
+// nodes (immutable, so shared by every transaction). It never waits for
+// the writer, and the writer never waits for it. That is safe only if no
+// page a reader can reach is overwritten while it reads: pages freed by
+// the commit with transaction id T were part of tree T-1, so readers of
+// trees before T may still reach them. They wait in a pending list tagged
+// T and become reusable once every open reader began at T or later. The
+// freelist on disk lists free and pending pages together: after a
+// restart there are no readers, so all of them are free.
+//
+// # Maintenance
+//
+// Check walks the whole file and verifies that every page is used once or
+// free, and that every tree is well ordered and balanced. Defragment
+// copies the live data into a new, compact file and renames it over the
+// old one. Stats counts pages in use, free and pending.
+package pagefile
