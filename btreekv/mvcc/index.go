@@ -55,9 +55,8 @@ type keyIndex struct {
 	gens []generation
 }
 
-func (ki *keyIndex) Less(than btree.Item) bool {
-	return bytes.Compare(ki.key, than.(*keyIndex).key) < 0
-}
+// keyLess orders key histories by key.
+func keyLess(a, b *keyIndex) bool { return bytes.Compare(a.key, b.key) < 0 }
 
 // put records a write of the key at rev.
 func (ki *keyIndex) put(rev Revision) {
@@ -160,16 +159,14 @@ func (ki *keyIndex) since(rev int64) []Revision {
 
 // index maps keys to their histories, ordered by key.
 type index struct {
-	tree *btree.BTree
+	tree *btree.BTreeG[*keyIndex]
 }
 
-func newIndex() *index { return &index{tree: btree.New(32)} }
+func newIndex() *index { return &index{tree: btree.NewG(32, keyLess)} }
 
 func (x *index) lookup(key []byte) *keyIndex {
-	if it := x.tree.Get(&keyIndex{key: key}); it != nil {
-		return it.(*keyIndex)
-	}
-	return nil
+	ki, _ := x.tree.Get(&keyIndex{key: key})
+	return ki
 }
 
 func (x *index) getOrCreate(key []byte) *keyIndex {
@@ -190,13 +187,13 @@ func (x *index) visit(key, end []byte, fn func(*keyIndex) bool) {
 			fn(ki)
 		}
 	case len(end) == 1 && end[0] == 0:
-		x.tree.AscendGreaterOrEqual(&keyIndex{key: key}, func(it btree.Item) bool { return fn(it.(*keyIndex)) })
+		x.tree.AscendGreaterOrEqual(&keyIndex{key: key}, fn)
 	default:
-		x.tree.AscendRange(&keyIndex{key: key}, &keyIndex{key: end}, func(it btree.Item) bool { return fn(it.(*keyIndex)) })
+		x.tree.AscendRange(&keyIndex{key: key}, &keyIndex{key: end}, fn)
 	}
 }
 
 // all calls fn for every key in order.
 func (x *index) all(fn func(*keyIndex) bool) {
-	x.tree.Ascend(func(it btree.Item) bool { return fn(it.(*keyIndex)) })
+	x.tree.Ascend(fn)
 }

@@ -35,7 +35,11 @@ func (f *freelist) allocate(n int) pgid {
 		}
 		if run == n {
 			start := id - pgid(n) + 1
-			f.free = slices.Delete(f.free, i-n+1, i+1)
+			if i+1 == n {
+				f.free = f.free[n:] // the common case, one page: O(1)
+			} else {
+				f.free = slices.Delete(f.free, i-n+1, i+1)
+			}
 			return start
 		}
 	}
