@@ -1,0 +1,124 @@
+package pagefile
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/cairndb/cairn/internal/fsx"
+)
+
+// benchKeys is the key space: 10^5 keys (10^6 with CAIRN_LONG=1).
+func benchKeys() int {
+	if os.Getenv("CAIRN_LONG") != "" {
+		return 1_000_000
+	}
+	return 100_000
+}
+
+func benchKey(i int) []byte { return []byte(fmt.Sprintf("key%08d", i)) }
+
+// loaded opens a file on the real disk holding n keys of 256 B values.
+func loaded(b *testing.B, n int) *DB {
+	b.Helper()
+	db, err := Open(filepath.Join(b.TempDir(), "db"), Options{FS: fsx.OS{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	val := make([]byte, 256)
+	for start := 0; start < n; start += 10_000 {
+		err := db.Update(func(tx *Tx) error {
+			bk, err := tx.CreateBucketIfNotExists([]byte("b"))
+			if err != nil {
+				return err
+			}
+			for i := start; i < min(n, start+10_000); i++ {
+				if err := bk.Put(benchKey(i), val); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	return db
+}
+
+// BenchmarkPutCommit: random overwrites of 256 B values, committed (two
+// fsyncs) every batch puts.
+func BenchmarkPutCommit(b *testing.B) {
+	for _, batch := range []int{1, 100, 10_000} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			n := benchKeys()
+			db := loaded(b, n)
+			defer db.Close()
+			rng := rand.New(rand.NewPCG(1, 2))
+			val := make([]byte, 256)
+			b.ResetTimer()
+			for done := 0; done < b.N; {
+				err := db.Update(func(tx *Tx) error {
+					bk := tx.Bucket([]byte("b"))
+					for j := 0; j < batch && done < b.N; j++ {
+						if err := bk.Put(benchKey(rng.IntN(n)), val); err != nil {
+							return err
+						}
+						done++
+					}
+					return nil
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "puts/s")
+		})
+	}
+}
+
+// BenchmarkGet: random point reads, one read transaction each.
+func BenchmarkGet(b *testing.B) {
+	n := benchKeys()
+	db := loaded(b, n)
+	defer db.Close()
+	rng := rand.New(rand.NewPCG(1, 2))
+	b.ResetTimer()
+	for range b.N {
+		err := db.View(func(tx *Tx) error {
+			v, err := tx.Bucket([]byte("b")).Get(benchKey(rng.IntN(n)))
+			if err == nil && len(v) != 256 {
+				err = fmt.Errorf("value of %d bytes", len(v))
+			}
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "gets/s")
+}
+
+// BenchmarkScan: a cursor over every key.
+func BenchmarkScan(b *testing.B) {
+	n := benchKeys()
+	db := loaded(b, n)
+	defer db.Close()
+	b.ResetTimer()
+	for range b.N {
+		_ = db.View(func(tx *Tx) error {
+			c := tx.Bucket([]byte("b")).Cursor()
+			seen := 0
+			for k, _ := c.First(); k != nil; k, _ = c.Next() {
+				seen++
+			}
+			if seen != n {
+				b.Fatalf("scanned %d keys", seen)
+			}
+			return c.Err()
+		})
+	}
+	b.ReportMetric(float64(b.N)*float64(n)/b.Elapsed().Seconds(), "keys/s")
+}
