@@ -162,6 +162,7 @@ func TestStoreModel(t *testing.T) {
 		m := newModel()
 		keys := []string{"a", "b", "c", "d"}
 		index := uint64(0)
+		revAt := map[uint64]int64{0: 0} // store revision after each applied raft index
 		for range 10 * rapid.IntRange(1, 6).Draw(rt, "ops/10") {
 			index++
 			switch rapid.IntRange(0, 9).Draw(rt, "op") {
@@ -222,12 +223,38 @@ func TestStoreModel(t *testing.T) {
 			case 8:
 				_ = s.Close()
 				s = openMem(t, disk, 5)
-			case 9: // crash: uncommitted changes are lost; the store says how far it got
-				ci := s.ConsistentIndex()
+			case 9: // crash, maybe cutting a commit short
+				ciBefore, applied := s.ConsistentIndex(), s.AppliedIndex()
+				cut := rapid.IntRange(0, 3).Draw(rt, "cut")
+				switch cut {
+				case 0:
+					disk.FailNext("write", errors.New("power cut"))
+				case 1:
+					disk.FailNext("sync", errors.New("power cut"))
+				case 2: // the meta page's sync
+					syncs := 0
+					d := disk
+					d.OnSync = func(string) {
+						if syncs++; syncs == 2 {
+							d.FailNext("sync", errors.New("power cut"))
+						}
+					}
+				}
+				if cut < 3 {
+					_ = s.Commit()
+				}
 				disk = disk.Crash(fsx.TearUnsynced, rand.New(rand.NewPCG(rapid.Uint64().Draw(rt, "tear"), 2)))
+				disk.OnSync = nil
 				s = openMem(t, disk, 5)
-				if got := s.ConsistentIndex(); got != ci {
-					rt.Fatalf("consistent index %d after crash, %d before", got, ci)
+				// The store holds exactly the entries up to its
+				// consistent index: the last durable one, or the cut
+				// commit's if it reached the disk.
+				ci := s.ConsistentIndex()
+				if ci != ciBefore && (cut == 3 || ci != applied) {
+					rt.Fatalf("consistent index %d after crash; %d durable before, %d applied", ci, ciBefore, applied)
+				}
+				if s.Rev() != revAt[ci] {
+					rt.Fatalf("revision %d after crash at consistent index %d, which followed revision %d", s.Rev(), ci, revAt[ci])
 				}
 				// Replaying the lost entries is the server's job; here
 				// the model is cut back to what the store kept.
@@ -235,7 +262,15 @@ func TestStoreModel(t *testing.T) {
 				if m.compact > s.Rev() || s.CompactRev() < m.compact {
 					m.compact = s.CompactRev()
 				}
+				for i := range revAt {
+					if i > ci {
+						delete(revAt, i)
+					}
+				}
 				index = ci
+			}
+			if s.AppliedIndex() == index {
+				revAt[index] = m.rev()
 			}
 			checkAgainstModel(rt, s, m)
 		}
