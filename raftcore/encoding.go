@@ -151,7 +151,7 @@ func (m Message) EncodedSize() int {
 		n += e.EncodedSize()
 	}
 	if m.Snapshot != nil {
-		n += len(AppendSnapshotMetadata(nil, m.Snapshot.Metadata)) + bytesSize(m.Snapshot.Data)
+		n += m.Snapshot.EncodedSize()
 	}
 	return n + bytesSize(m.Context)
 }
@@ -172,17 +172,21 @@ func (d *decoder) fail(format string, args ...any) {
 	}
 }
 
-func (d *decoder) uvarint(field string) uint64 {
+func (d *decoder) uvarint(field string) uint64 { return d.uvarintOf(field, "") }
+
+// uvarintOf reads a varint; field and suffix name it in an error (kept
+// apart so that naming costs nothing unless decoding fails).
+func (d *decoder) uvarintOf(field, suffix string) uint64 {
 	if d.err != nil {
 		return 0
 	}
 	v, n := binary.Uvarint(d.b[d.off:])
 	switch {
 	case n == 0:
-		d.fail("%s: truncated", field)
+		d.fail("%s%s: truncated", field, suffix)
 		return 0
 	case n < 0:
-		d.fail("%s: varint overflows 64 bits", field)
+		d.fail("%s%s: varint overflows 64 bits", field, suffix)
 		return 0
 	}
 	d.off += n
@@ -203,7 +207,9 @@ func (d *decoder) byte(field string) byte {
 }
 
 func (d *decoder) bytes(field string) []byte {
-	n := d.uvarint(field + " length")
+	// The label is only formatted on failure: building "field length"
+	// here would allocate on every byte string decoded.
+	n := d.uvarintOf(field, " length")
 	if d.err != nil {
 		return nil
 	}
