@@ -829,40 +829,50 @@ func (s *Store) Defragment() error {
 
 // --- hash -------------------------------------------------------------------------------
 
-// Hash returns a CRC-32C over every record the store holds at or below
-// rev and above the compacted revision, in revision order, with the
-// compacted revision: equal on every member at the same revision.
+// Hash returns a CRC-32C over the compacted revision and every record
+// the store holds above it and at or below rev (0: the current revision),
+// in revision order, with the compacted revision it covers. Members that
+// applied the same log agree on it; it is how they check each other.
 func (s *Store) Hash(rev int64) (hash uint32, compactRev int64, err error) {
 	s.mu.Lock()
 	if rev <= 0 {
 		rev = s.currentRev
 	}
-	if rev > s.currentRev {
-		s.mu.Unlock()
-		return 0, 0, ErrFutureRev
-	}
 	compactRev = s.compactRev
-	if err := s.commitLocked(); err != nil {
-		s.mu.Unlock()
-		return 0, 0, err
+	switch {
+	case rev > s.currentRev:
+		err = fmt.Errorf("%w: %d > current %d", ErrFutureRev, rev, s.currentRev)
+	case rev < compactRev:
+		err = fmt.Errorf("%w: %d < compacted %d", ErrCompacted, rev, compactRev)
+	default:
+		// The records are read from the page file: commit what is in
+		// memory, and pin the snapshot before a later compaction can
+		// remove anything from it.
+		err = s.commitLocked()
+	}
+	var rtx *pagefile.Tx
+	if err == nil {
+		rtx, err = s.db.Begin(false)
 	}
 	s.mu.Unlock()
-	h := crc32.New(crc32.MakeTable(crc32.Castagnoli))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer rtx.Rollback()
+	h := crc32.New(castagnoli)
 	var cr [8]byte
 	binary.BigEndian.PutUint64(cr[:], uint64(compactRev))
 	h.Write(cr[:])
 	upper := revBytes(Revision{Main: rev + 1})
-	lower := revBytes(Revision{Main: compactRev + 1})
-	err = s.db.View(func(tx *pagefile.Tx) error {
-		c := tx.Bucket(bucketKey).Cursor()
-		for k, v := c.Seek(lower); k != nil && bytes.Compare(k, upper) < 0; k, v = c.Next() {
-			h.Write(k)
-			h.Write(v)
-		}
-		return c.Err()
-	})
-	return h.Sum32(), compactRev, err
+	c := rtx.Bucket(bucketKey).Cursor()
+	for k, v := c.Seek(revBytes(Revision{Main: compactRev + 1})); k != nil && bytes.Compare(k, upper) < 0; k, v = c.Next() {
+		h.Write(k)
+		h.Write(v)
+	}
+	return h.Sum32(), compactRev, c.Err()
 }
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // keysInOrder returns the sorted keys of a set.
 func keysInOrder(m map[string]struct{}) []string {

@@ -447,6 +447,12 @@ func TestHashEqualAcrossReplicas(t *testing.T) {
 	if h, _, _ := b.Hash(0); h == ha {
 		t.Fatal("hash did not change with the store")
 	}
+	if _, _, err := b.Hash(5); !errors.Is(err, ErrCompacted) {
+		t.Fatalf("hash below the compaction: %v", err)
+	}
+	if _, _, err := b.Hash(b.Rev() + 1); !errors.Is(err, ErrFutureRev) {
+		t.Fatalf("hash of a future revision: %v", err)
+	}
 }
 
 func TestRangeRequestSortLimitFilter(t *testing.T) {
