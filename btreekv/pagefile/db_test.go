@@ -991,3 +991,25 @@ func TestCrashDuringRandomCommits(t *testing.T) {
 		}
 	})
 }
+
+func TestEmptyCommitWritesNothingAndPanicsReleaseTheWriter(t *testing.T) {
+	disk := fsx.NewMem()
+	db, _ := Open("/db", Options{FS: disk, PageSize: 512})
+	_ = db.Update(func(tx *Tx) error { _, err := tx.CreateBucketIfNotExists([]byte("b")); return err })
+	syncs, _ := disk.Syncs()
+	txid := db.Stats().TxID
+	err := db.Update(func(tx *Tx) error {
+		_, err := tx.Bucket([]byte("b")).Get([]byte("k"))
+		return err
+	})
+	if after, _ := disk.Syncs(); err != nil || after != syncs || db.Stats().TxID != txid {
+		t.Fatalf("read-only update: err %v, %d syncs, txid %d -> %d", err, after-syncs, txid, db.Stats().TxID)
+	}
+	func() {
+		defer func() { _ = recover() }()
+		_ = db.Update(func(tx *Tx) error { panic("boom") })
+	}()
+	if err := db.Update(func(tx *Tx) error { return tx.Bucket([]byte("b")).Put([]byte("k"), []byte("v")) }); err != nil {
+		t.Fatalf("write after a panicking update: %v", err)
+	}
+}

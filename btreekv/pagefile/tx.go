@@ -762,6 +762,9 @@ func (tx *Tx) Commit() error {
 	if tx.dir != nil && tx.dir.loaded {
 		dirRoot = tx.writeTree(tx.dir.root, &writes, &written)
 	}
+	if len(writes) == 0 && len(tx.freed) == 0 && dirRoot == tx.meta.root {
+		return nil // nothing changed: nothing to write
+	}
 	// 2. The freelist: the old one's pages are freed, this commit's freed
 	// pages become pending under the new txid.
 	newTxid := tx.meta.txid + 1
