@@ -140,3 +140,46 @@ func TestRangeSortTargetWithoutOrderSortsAscending(t *testing.T) {
 		t.Fatalf("sorted by value: %s, want bca", got)
 	}
 }
+
+// TestLeaseAttachmentFollowsTheKeysCurrentVersion: a key belongs to the
+// lease of its current version; overwriting it without the lease or
+// deleting it detaches it, and the attachments survive a reopen.
+func TestLeaseAttachmentFollowsTheKeysCurrentVersion(t *testing.T) {
+	disk := fsx.NewMem()
+	s := openMem(t, disk, 2)
+	if err := s.LeaseGrant(1, 1, 7, 60); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.LeaseGrant(2, 1, 7, 60); !errors.Is(err, ErrLeaseExists) {
+		t.Fatalf("second grant of 7: %v", err)
+	}
+	if err := s.LeaseGrant(3, 1, 0, 60); !errors.Is(err, ErrLeaseIDZero) {
+		t.Fatalf("grant of 0: %v", err)
+	}
+	for i, k := range []string{"a", "b", "c"} {
+		if _, err := s.Put(uint64(10+i), 1, &api.PutRequest{Key: []byte(k), Lease: 7}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, _ = s.Put(20, 1, &api.PutRequest{Key: []byte("a"), Value: []byte("no lease")})
+	_, _ = s.DeleteRange(21, 1, &api.DeleteRangeRequest{Key: []byte("b")})
+	_, _ = s.Put(22, 1, &api.PutRequest{Key: []byte("c"), Value: []byte("keeps it"), IgnoreLease: true})
+	check := func(when string) {
+		got := s.Leases()
+		if len(got) != 1 || got[0].ID != 7 || len(got[0].Keys) != 1 || got[0].Keys[0] != "c" {
+			t.Fatalf("%s: leases %+v, want 7 holding c", when, got)
+		}
+	}
+	check("before reopen")
+	_ = s.Close()
+	s = openMem(t, disk, 2)
+	check("after reopen")
+	keys, err := s.LeaseRevoke(30, 1, 7)
+	if err != nil || len(keys) != 1 || keys[0] != "c" {
+		t.Fatalf("revoke: %v %v", keys, err)
+	}
+	res, _ := s.Range([]byte("a"), []byte{0}, RangeOptions{})
+	if len(res.KVs) != 1 || string(res.KVs[0].Key) != "a" {
+		t.Fatalf("after revoke: %v", res.KVs)
+	}
+}
