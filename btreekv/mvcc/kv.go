@@ -35,6 +35,11 @@ func rangeRequest(req *api.RangeRequest, read rangeFunc) (*api.RangeResponse, er
 	case sorted:
 		ro.Limit = 0
 	}
+	// Sorting by value needs the values, even for a keys-only answer.
+	stripValues := sorted && req.SortTarget == api.SortByValue && req.KeysOnly
+	if stripValues {
+		ro.KeysOnly = false
+	}
 	res, err := read(req.Key, req.RangeEnd, ro)
 	if err != nil {
 		return nil, err
@@ -68,6 +73,11 @@ func rangeRequest(req *api.RangeRequest, read rangeFunc) (*api.RangeResponse, er
 	}
 	if req.Limit > 0 && int64(len(kvs)) > req.Limit {
 		kvs = kvs[:req.Limit]
+	}
+	if stripValues {
+		for i := range kvs {
+			kvs[i].Value = nil
+		}
 	}
 	resp.Kvs = kvs
 	resp.More = int64(len(kvs)) < res.Count

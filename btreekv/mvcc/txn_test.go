@@ -139,6 +139,14 @@ func TestRangeSortTargetWithoutOrderSortsAscending(t *testing.T) {
 	if got != "bca" {
 		t.Fatalf("sorted by value: %s, want bca", got)
 	}
+	resp, _ = s.RangeRequest(&api.RangeRequest{Key: []byte("a"), RangeEnd: []byte("z"), SortTarget: api.SortByValue, SortOrder: api.SortDescend, KeysOnly: true})
+	got = ""
+	for _, kv := range resp.Kvs {
+		got += string(kv.Key) + string(kv.Value)
+	}
+	if got != "acb" {
+		t.Fatalf("keys only, sorted by value descending: %s, want acb", got)
+	}
 }
 
 // TestLeaseAttachmentFollowsTheKeysCurrentVersion: a key belongs to the
