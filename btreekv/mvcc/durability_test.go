@@ -55,7 +55,7 @@ func overwrite(t *testing.T, s *Store, keys, rounds int) {
 // its batches; reopening finishes it: the file ends up holding exactly
 // what an uninterrupted compaction leaves.
 func TestInterruptedCompactionIsFinishedOnOpen(t *testing.T) {
-	const keys, rounds = 300, 8 // 2,400 superseded revisions: 3 batches
+	const keys, rounds = 300, 8 // 2,100 superseded revisions and 150 tombstones
 	ref := openMem(t, fsx.NewMem(), 100000)
 	overwrite(t, ref, keys, rounds)
 	if err := ref.Compact(ref.Rev() - 50); err != nil {
@@ -65,6 +65,7 @@ func TestInterruptedCompactionIsFinishedOnOpen(t *testing.T) {
 
 	disk := fsx.NewMem()
 	s := openMem(t, disk, 100000)
+	s.compactKeys = 70 // several index steps, each with several batches
 	overwrite(t, s, keys, rounds)
 	if err := s.Commit(); err != nil {
 		t.Fatal(err)
@@ -143,6 +144,7 @@ func TestFailedCommitStopsWrites(t *testing.T) {
 // -race.
 func TestReadsDuringWritesSeeWholeRevisions(t *testing.T) {
 	s := openMem(t, fsx.NewMem(), 7)
+	s.compactKeys, s.compactBatch = 3, 4
 	const keys = 20
 	writeAll := func(i int) {
 		var ops []api.RequestOp
@@ -156,7 +158,7 @@ func TestReadsDuringWritesSeeWholeRevisions(t *testing.T) {
 	writeAll(1)
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
-	errs := make(chan error, 3)
+	errs := make(chan error, 4)
 	for range 3 {
 		wg.Add(1)
 		go func() {
@@ -185,13 +187,27 @@ func TestReadsDuringWritesSeeWholeRevisions(t *testing.T) {
 			}
 		}()
 	}
+	// A compactor steps through the keys while writes go on.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if rev := s.Rev() - 5; rev > s.CompactRev() {
+				if err := s.Compact(rev); err != nil && !errors.Is(err, ErrCompacted) {
+					errs <- err
+					return
+				}
+			}
+		}
+	}()
 	for i := 2; i <= 200; i++ {
 		writeAll(i)
 		switch i % 50 {
-		case 10:
-			if err := s.Compact(s.Rev() - 5); err != nil {
-				t.Error(err)
-			}
 		case 20:
 			if err := s.Commit(); err != nil {
 				t.Error(err)
@@ -206,6 +222,9 @@ func TestReadsDuringWritesSeeWholeRevisions(t *testing.T) {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
+		t.Fatal(err)
+	}
+	if err := s.DB().Check(); err != nil {
 		t.Fatal(err)
 	}
 }

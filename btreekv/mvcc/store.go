@@ -80,6 +80,9 @@ type Store struct {
 	// failed is the page-file error that stopped writes (see
 	// ErrStoreFailed).
 	failed error
+
+	// The sizes of a compaction's steps (constants; tests shrink them).
+	compactKeys, compactBatch int
 }
 
 // Open opens (or creates) the store in the page file at path.
@@ -92,7 +95,8 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{db: db, opts: opts, idx: newIndex(), overlay: map[Revision][]byte{},
-		leases: map[int64]int64{}, leaseKeys: map[int64]map[string]struct{}{}, keyLease: map[string]int64{}}
+		leases: map[int64]int64{}, leaseKeys: map[int64]map[string]struct{}{}, keyLease: map[string]int64{},
+		compactKeys: defaultCompactKeys, compactBatch: defaultCompactBatch}
 	s.watch.init()
 	if err := s.load(); err != nil {
 		_ = db.Close()
@@ -172,8 +176,8 @@ func (s *Store) load() error {
 	// A crash may have interrupted the last compaction, which removes
 	// records in several page-file commits after recording the compacted
 	// revision: redo it (removing what is left is idempotent).
-	drop := append(s.compactIndex(s.compactRev), orphans...)
-	return s.removeRevisions(drop)
+	drop, _ := s.compactIndex(s.compactRev, nil, 0)
+	return s.removeRevisions(append(drop, orphans...))
 }
 
 // trackLease keeps the lease -> keys map in step with the latest version
@@ -710,9 +714,13 @@ func (tw *TxnWrite) End() error {
 // canceled. Reads at rev and later are unchanged: for every key the
 // version current at rev is kept, unless it is a deletion.
 //
-// The index is compacted at once; the records are then removed from the
-// page file in batches of compactBatch, each its own commit, so that
-// writes interleave with a large compaction instead of waiting for it.
+// The work is done in small steps so that writes interleave with a large
+// compaction instead of waiting for it: the index is compacted
+// compactKeys keys at a time, and the records those keys no longer need
+// are removed from the page file compactBatch per commit, each step
+// taking the store's lock on its own. That is safe because a compaction
+// at rev only drops revisions no read at rev or later can see, whatever
+// is written meanwhile.
 func (s *Store) Compact(rev int64) error {
 	s.mu.Lock()
 	if err := s.usable(); err != nil {
@@ -727,7 +735,6 @@ func (s *Store) Compact(rev int64) error {
 		s.mu.Unlock()
 		return fmt.Errorf("%w: %d > current %d", ErrFutureRev, rev, s.currentRev)
 	}
-	drop := s.compactIndex(rev)
 	s.compactRev = rev
 	s.watch.onCompact(rev)
 	err := s.writeCompactRev(rev)
@@ -735,26 +742,60 @@ func (s *Store) Compact(rev int64) error {
 	if err != nil {
 		return fmt.Errorf("mvcc: compact: %w", err)
 	}
-	return s.removeRevisions(drop)
+	return s.compactFrom(rev, nil)
 }
 
-// compactBatch is how many records one page-file commit of a compaction
-// removes.
-const compactBatch = 1000
+const (
+	// defaultCompactKeys is how many keys one step of a compaction
+	// compacts in the index.
+	defaultCompactKeys = 10000
+	// defaultCompactBatch is how many records one page-file commit of a
+	// compaction removes.
+	defaultCompactBatch = 1000
+)
+
+// compactFrom compacts the keys from key from (nil: the first) on, a step
+// at a time.
+func (s *Store) compactFrom(rev int64, from []byte) error {
+	for {
+		s.mu.Lock()
+		drop, next := s.compactIndex(rev, from, s.compactKeys)
+		s.mu.Unlock()
+		if err := s.removeRevisions(drop); err != nil {
+			return err
+		}
+		if next == nil {
+			return nil
+		}
+		from = next
+	}
+}
 
 // compactIndex drops from the index the history no read at rev or later
-// can see, and returns the revisions whose records must go, sorted.
-func (s *Store) compactIndex(rev int64) []Revision {
-	var drop []Revision
+// can see, for up to n keys from key from (nil: the first; n <= 0: all
+// keys). It returns the revisions whose records must go, sorted, and the
+// key to continue from (nil when done).
+func (s *Store) compactIndex(rev int64, from []byte, n int) (drop []Revision, next []byte) {
 	var emptied []*keyIndex
-	s.idx.all(func(ki *keyIndex) bool {
+	seen := 0
+	step := func(ki *keyIndex) bool {
+		if n > 0 && seen == n {
+			next = ki.key
+			return false
+		}
+		seen++
 		d, empty := ki.compact(rev)
 		drop = append(drop, d...)
 		if empty {
 			emptied = append(emptied, ki)
 		}
 		return true
-	})
+	}
+	if from == nil {
+		s.idx.tree.Ascend(step)
+	} else {
+		s.idx.tree.AscendGreaterOrEqual(&keyIndex{key: from}, step)
+	}
 	for _, ki := range emptied {
 		s.idx.tree.Delete(ki)
 	}
@@ -767,14 +808,14 @@ func (s *Store) compactIndex(rev int64) []Revision {
 		}
 		return 0
 	})
-	return drop
+	return drop, next
 }
 
 // removeRevisions deletes records from the page file, compactBatch per
 // commit, taking the store's lock for one batch at a time.
 func (s *Store) removeRevisions(drop []Revision) error {
 	for len(drop) > 0 {
-		n := min(compactBatch, len(drop))
+		n := min(s.compactBatch, len(drop))
 		part := drop[:n]
 		drop = drop[n:]
 		s.mu.Lock()

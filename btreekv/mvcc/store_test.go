@@ -68,6 +68,9 @@ func (m *mvModel) apply(puts map[string]string, dels []string) {
 
 func checkAgainstModel(t *rapid.T, s *Store, m *mvModel) {
 	sub := drawSubRange(t)
+	if err := s.DB().Check(); err != nil {
+		t.Fatalf("page file: %v", err)
+	}
 	if s.Rev() != m.rev() {
 		t.Fatalf("store at revision %d, model at %d", s.Rev(), m.rev())
 	}
@@ -159,6 +162,8 @@ func TestStoreModel(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		disk := fsx.NewMem()
 		s := openMem(t, disk, rapid.IntRange(1, 20).Draw(rt, "batch"))
+		s.compactKeys = rapid.IntRange(1, 5).Draw(rt, "compactKeys")
+		s.compactBatch = rapid.IntRange(1, 5).Draw(rt, "compactBatch")
 		m := newModel()
 		keys := []string{"a", "b", "c", "d"}
 		index := uint64(0)

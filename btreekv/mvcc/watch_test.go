@@ -94,6 +94,7 @@ func (lw *liveWatcher) drain(t *rapid.T, m *mvModel) {
 func TestWatchersAgainstModel(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		s := openMem(t, fsx.NewMem(), rapid.IntRange(1, 10).Draw(rt, "batch"))
+		s.compactKeys, s.compactBatch = 2, 3
 		m := newModel()
 		keys := []string{"a", "b", "c", "d", "e"}
 		var watchers []*liveWatcher
