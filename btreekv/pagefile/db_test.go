@@ -28,42 +28,50 @@ func (m model) clone() model {
 // dump reads the whole database, checking cursor order both ways.
 func dump(t testing.TB, db *DB) model {
 	t.Helper()
-	out := model{}
+	var out model
 	err := db.View(func(tx *Tx) error {
-		names, err := tx.BucketNames()
-		if err != nil {
-			return err
-		}
-		for _, name := range names {
-			kv := map[string]string{}
-			c := tx.Bucket(name).Cursor()
-			var fwd []string
-			for k, v := c.First(); k != nil; k, v = c.Next() {
-				kv[string(k)] = string(v)
-				fwd = append(fwd, string(k))
-			}
-			if c.Err() != nil {
-				return c.Err()
-			}
-			if !slices.IsSorted(fwd) {
-				return fmt.Errorf("bucket %s: keys out of order", name)
-			}
-			var back []string
-			for k, _ := c.Last(); k != nil; k, _ = c.Prev() {
-				back = append(back, string(k))
-			}
-			slices.Reverse(back)
-			if !slices.Equal(fwd, back) {
-				return fmt.Errorf("bucket %s: backward walk differs from forward", name)
-			}
-			out[string(name)] = kv
-		}
-		return nil
+		var err error
+		out, err = dumpTx(tx)
+		return err
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// dumpTx reads everything a transaction sees.
+func dumpTx(tx *Tx) (model, error) {
+	out := model{}
+	names, err := tx.BucketNames()
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range names {
+		kv := map[string]string{}
+		c := tx.Bucket(name).Cursor()
+		var fwd []string
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			kv[string(k)] = string(v)
+			fwd = append(fwd, string(k))
+		}
+		if c.Err() != nil {
+			return nil, c.Err()
+		}
+		if !slices.IsSorted(fwd) {
+			return nil, fmt.Errorf("bucket %s: keys out of order", name)
+		}
+		var back []string
+		for k, _ := c.Last(); k != nil; k, _ = c.Prev() {
+			back = append(back, string(k))
+		}
+		slices.Reverse(back)
+		if !slices.Equal(fwd, back) {
+			return nil, fmt.Errorf("bucket %s: backward walk differs from forward", name)
+		}
+		out[string(name)] = kv
+	}
+	return out, nil
 }
 
 func equalModel(a, b model) bool {
@@ -231,14 +239,50 @@ func TestModel(t *testing.T) {
 			rt.Fatal(err)
 		}
 		committed := model{}
+		// Readers opened along the way, with the state they must keep
+		// seeing while later commits reuse freed pages.
+		type reader struct {
+			tx   *Tx
+			want model
+		}
+		var readers []reader
+		closeReader := func(i int) {
+			r := readers[i]
+			got, err := dumpTx(r.tx)
+			if err != nil {
+				rt.Fatalf("old reader: %v", err)
+			}
+			if !equalModel(got, r.want) {
+				rt.Fatalf("reader of txid %d sees %v, began with %v", r.tx.meta.txid, summary(got), summary(r.want))
+			}
+			r.tx.Rollback()
+			readers = slices.Delete(readers, i, i+1)
+		}
+		closeReaders := func() {
+			for len(readers) > 0 {
+				closeReader(0)
+			}
+		}
 		for range rapid.IntRange(1, 25).Draw(rt, "txs") {
-			switch rapid.IntRange(0, 9).Draw(rt, "what") {
+			switch rapid.IntRange(0, 11).Draw(rt, "what") {
+			case 10: // open a reader
+				tx, err := db.Begin(false)
+				if err != nil {
+					rt.Fatal(err)
+				}
+				readers = append(readers, reader{tx, committed.clone()})
+			case 11: // check and close a reader
+				if len(readers) > 0 {
+					closeReader(rapid.IntRange(0, len(readers)-1).Draw(rt, "reader"))
+				}
 			case 0: // reopen
+				closeReaders()
 				_ = db.Close()
 				if db, err = Open("/db", Options{FS: disk}); err != nil {
 					rt.Fatal(err)
 				}
 			case 1: // crash and recover
+				closeReaders()
 				disk = disk.Crash(fsx.TearUnsynced, rand.New(rand.NewPCG(rapid.Uint64().Draw(rt, "tear"), 1)))
 				if db, err = Open("/db", Options{FS: disk}); err != nil {
 					rt.Fatalf("recover: %v", err)
@@ -302,6 +346,7 @@ func TestModel(t *testing.T) {
 				rt.Fatalf("stats: %+v", st)
 			}
 		}
+		closeReaders()
 		_ = db.Close()
 	})
 }
