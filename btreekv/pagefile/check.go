@@ -46,7 +46,7 @@ func (db *DB) Check() error {
 		}
 	}
 	if tx.meta.root != 0 {
-		if _, err := c.walk(tx.meta.root, nil, nil, "the bucket directory"); err != nil {
+		if _, err := c.walk(tx.meta.root, nil, nil, -1, "the bucket directory"); err != nil {
 			return err
 		}
 	}
@@ -62,7 +62,7 @@ func (db *DB) Check() error {
 		if b.t.rootID == 0 {
 			continue
 		}
-		if _, err := c.walk(b.t.rootID, nil, nil, fmt.Sprintf("bucket %q", name)); err != nil {
+		if _, err := c.walk(b.t.rootID, nil, nil, -1, fmt.Sprintf("bucket %q", name)); err != nil {
 			return err
 		}
 	}
@@ -95,11 +95,15 @@ func (c *checker) mark(id pgid, n int, what string) error {
 }
 
 // walk checks the subtree at id, whose keys must lie in [lo, hi) (nil: no
-// bound), and returns its height (1 for a leaf).
-func (c *checker) walk(id pgid, lo, hi []byte, what string) (int, error) {
+// bound) and whose root must be at level (-1: any), and returns its
+// height (1 for a leaf).
+func (c *checker) walk(id pgid, lo, hi []byte, level int, what string) (int, error) {
 	n, err := c.db.readNode(id, c.hwm)
 	if err != nil {
 		return 0, err
+	}
+	if level >= 0 && int(n.level) != level {
+		return 0, fmt.Errorf("%w %d: node of %s at level %d where level %d was expected", ErrCorrupt, id, what, n.level, level)
 	}
 	if err := c.mark(id, n.pages(), what); err != nil {
 		return 0, err
@@ -132,7 +136,7 @@ func (c *checker) walk(id pgid, lo, hi []byte, what string) (int, error) {
 		if i+1 < len(n.keys) {
 			chi = n.keys[i+1]
 		}
-		h, err := c.walk(n.children[i].id, clo, chi, what)
+		h, err := c.walk(n.children[i].id, clo, chi, int(n.level)-1, what)
 		if err != nil {
 			return 0, err
 		}

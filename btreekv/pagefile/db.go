@@ -258,6 +258,20 @@ func (db *DB) readNode(id, hwm pgid) (*node, error) {
 	return n, nil
 }
 
+// readChild returns the committed child i of branch n, checking that it
+// is one level below n: with levels strictly decreasing on every path, a
+// damaged file cannot send a reader around a cycle or to uneven depths.
+func (db *DB) readChild(n *node, i int, hwm pgid) (*node, error) {
+	c, err := db.readNode(n.children[i].id, hwm)
+	if err != nil {
+		return nil, err
+	}
+	if c.level+1 != n.level {
+		return nil, fmt.Errorf("%w %d: node at level %d is a child of page %d at level %d", ErrCorrupt, c.id, c.level, n.id, n.level)
+	}
+	return c, nil
+}
+
 // Begin starts a transaction. Only one writable transaction runs at a
 // time (Begin(true) waits for the previous one); read transactions never
 // wait.

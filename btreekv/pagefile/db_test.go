@@ -606,7 +606,7 @@ func FuzzDecodePage(f *testing.F) {
 	buf := make([]byte, 512)
 	n.encode(buf, 512)
 	f.Add(buf)
-	br := &node{keys: [][]byte{[]byte("a"), []byte("m")}, children: []child{{id: 3}, {id: 4}}}
+	br := &node{level: 1, keys: [][]byte{[]byte("a"), []byte("m")}, children: []child{{id: 3}, {id: 4}}}
 	buf2 := make([]byte, 512)
 	br.encode(buf2, 512)
 	f.Add(buf2)
@@ -882,7 +882,7 @@ func TestCorruptionKinds(t *testing.T) {
 	(&node{leaf: true, keys: [][]byte{[]byte("a")}, vals: [][]byte{[]byte("1")}}).encode(leaf, ps)
 	branchTo := func(second pgid) []byte {
 		b := make([]byte, ps)
-		(&node{keys: [][]byte{[]byte("a"), []byte("m")}, children: []child{{id: 3}, {id: second}}}).encode(b, ps)
+		(&node{level: 1, keys: [][]byte{[]byte("a"), []byte("m")}, children: []child{{id: 3}, {id: second}}}).encode(b, ps)
 		return b
 	}
 	flipped := slices.Clone(leaf)
@@ -910,6 +910,13 @@ func TestCorruptionKinds(t *testing.T) {
 			return err
 		}, "out of range"},
 		{"short page", func() error { _, err := checkPage(leaf[:10], 9, pageLeaf); return err }, "short"},
+		{"leaf above level 0", func() error {
+			b := make([]byte, ps)
+			(&node{leaf: true, level: 1, keys: [][]byte{[]byte("a")}, vals: [][]byte{nil}}).encode(b, ps)
+			h, _ := checkPage(b, 9, pageBranch)
+			_, err := decodeNode(b, 9, h, 100)
+			return err
+		}, "leaf page at level 1"},
 	}
 	for _, tt := range tests {
 		err := tt.decode()

@@ -16,13 +16,18 @@
 // Every page run (one page, or several contiguous ones for a node too
 // large for one) starts with a 16-byte header:
 //
-//	crc32c (4) | type (1) | unused (3) | element count (4) | overflow pages (4)
+//	crc32c (4) | type (1) | level (1) | unused (2) | element count (4) | overflow pages (4)
 //
 // The CRC-32C covers the whole run after its own four bytes, so a torn or
 // damaged page is reported as ErrCorrupt, naming the page, instead of
-// being read as data. The type (meta, branch, leaf, freelist) is checked
-// against what the reader expected, and every page id read from the file
-// is checked to lie inside it.
+// being read as data. Past the checksum, the structure is checked too, so
+// that even a page damaged consistently with its checksum (by a bug, say)
+// is an error and never a panic, a loop or a wrong answer read as right:
+// the type (meta, branch, leaf, freelist) must be what the reader
+// expected; a node's level (0 for a leaf, one more than its children's
+// for a branch) must be one below its parent's, which rules out cycles
+// and uneven depths; every page id read from the file must lie inside it;
+// lengths must fit their page and keys must be in order.
 //
 // A meta page records the page size, the transaction id, the root of the
 // bucket directory, the freelist's page and the high-water mark (how many

@@ -16,8 +16,11 @@ import (
 // Nodes read from committed pages are shared by every transaction and
 // never modified; a write transaction works on copies (see tx.writable).
 type node struct {
-	id       pgid // page it was read from or written to; 0 if never written
-	leaf     bool
+	id   pgid // page it was read from or written to; 0 if never written
+	leaf bool
+	// level is the node's height above the leaves: 0 for a leaf, one
+	// more than its children's for a branch.
+	level    uint8
 	keys     [][]byte
 	vals     [][]byte // leaf
 	children []child  // branch
@@ -83,7 +86,7 @@ func (n *node) encode(buf []byte, pageSize int) {
 	if n.leaf {
 		typ = pageLeaf
 	}
-	putHeader(buf, pageHeader{typ: typ, count: uint32(len(n.keys)), overflow: uint32(len(buf)/pageSize - 1)})
+	putHeader(buf, pageHeader{typ: typ, level: n.level, count: uint32(len(n.keys)), overflow: uint32(len(buf)/pageSize - 1)})
 	p := buf[pageHeaderSize:pageHeaderSize]
 	for i, k := range n.keys {
 		p = binary.AppendUvarint(p, uint64(len(k)))
@@ -101,9 +104,12 @@ func (n *node) encode(buf []byte, pageSize int) {
 
 // decodeNode parses a checked node page run. Keys and values alias b.
 func decodeNode(b []byte, id pgid, h pageHeader, hwm pgid) (*node, error) {
-	n := &node{id: id, leaf: h.typ == pageLeaf, diskPages: int(h.overflow) + 1}
+	n := &node{id: id, leaf: h.typ == pageLeaf, level: h.level, diskPages: int(h.overflow) + 1}
 	if len(b) < pageHeaderSize {
 		return nil, fmt.Errorf("%w %d: node of %d bytes is shorter than a page header", ErrCorrupt, id, len(b))
+	}
+	if n.leaf != (n.level == 0) {
+		return nil, fmt.Errorf("%w %d: %s page at level %d", ErrCorrupt, id, h.typ, h.level)
 	}
 	if h.count > uint32(len(b)) {
 		return nil, fmt.Errorf("%w %d: %d elements cannot fit in %d bytes", ErrCorrupt, id, h.count, len(b))
@@ -157,7 +163,7 @@ func decodeNode(b []byte, id pgid, h pageHeader, hwm pgid) (*node, error) {
 
 // clone returns a private, writable copy of n owned by tx.
 func (n *node) clone(tx *Tx) *node {
-	c := &node{id: n.id, leaf: n.leaf, owner: tx, diskPages: n.diskPages}
+	c := &node{id: n.id, leaf: n.leaf, level: n.level, owner: tx, diskPages: n.diskPages}
 	c.keys = append(make([][]byte, 0, len(n.keys)+1), n.keys...)
 	if n.leaf {
 		c.vals = append(make([][]byte, 0, len(n.vals)+1), n.vals...)

@@ -41,14 +41,18 @@ const pageHeaderSize = 16
 
 // pageHeader is the first 16 bytes of a page run.
 type pageHeader struct {
-	typ      pageType
+	typ pageType
+	// level is a node's height above the leaves (0 for a leaf): a
+	// branch's children are one level below it, which rules out cycles
+	// and unequal depths in a damaged file.
+	level    uint8
 	count    uint32
 	overflow uint32
 }
 
 func putHeader(b []byte, h pageHeader) {
 	b[4] = byte(h.typ)
-	b[5], b[6], b[7] = 0, 0, 0
+	b[5], b[6], b[7] = h.level, 0, 0
 	binary.LittleEndian.PutUint32(b[8:], h.count)
 	binary.LittleEndian.PutUint32(b[12:], h.overflow)
 }
@@ -63,7 +67,7 @@ func checkPage(b []byte, id pgid, want pageType) (pageHeader, error) {
 	if len(b) < pageHeaderSize {
 		return pageHeader{}, fmt.Errorf("%w %d: short read of %d bytes", ErrCorrupt, id, len(b))
 	}
-	h := pageHeader{typ: pageType(b[4]), count: binary.LittleEndian.Uint32(b[8:]), overflow: binary.LittleEndian.Uint32(b[12:])}
+	h := pageHeader{typ: pageType(b[4]), level: b[5], count: binary.LittleEndian.Uint32(b[8:]), overflow: binary.LittleEndian.Uint32(b[12:])}
 	if got, stored := crc32.Checksum(b[4:], crcTable), binary.LittleEndian.Uint32(b); got != stored {
 		return h, fmt.Errorf("%w %d: checksum %08x, expected %08x", ErrCorrupt, id, got, stored)
 	}
@@ -84,7 +88,7 @@ type meta struct {
 
 const (
 	metaMagic   = 0xCA12_B7EE
-	metaVersion = 1
+	metaVersion = 2
 	metaSize    = pageHeaderSize + 48
 )
 

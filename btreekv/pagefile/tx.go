@@ -68,7 +68,7 @@ func (t *tree) childNode(n *node, i int) (*node, error) {
 	if c := n.children[i].node; c != nil {
 		return c, nil
 	}
-	return t.tx.db.readNode(n.children[i].id, t.tx.meta.hwm)
+	return t.tx.db.readChild(n, i, t.tx.meta.hwm)
 }
 
 func (t *tree) get(key []byte) ([]byte, bool, error) {
@@ -144,7 +144,7 @@ func (t *tree) put(key, val []byte) error {
 	}
 	for len(splits) > 0 {
 		// The root split: grow the tree by one level.
-		nr := &node{owner: t.tx, keys: [][]byte{t.root.keys[0]}, children: []child{{node: t.root}}}
+		nr := &node{owner: t.tx, level: t.root.level + 1, keys: [][]byte{t.root.keys[0]}, children: []child{{node: t.root}}}
 		for _, s := range splits {
 			nr.keys = append(nr.keys, s.key)
 			nr.children = append(nr.children, child{node: s.node})
@@ -196,7 +196,7 @@ func (t *tree) splitIfNeeded(n *node) []split {
 		if p == 0 {
 			break
 		}
-		right := &node{leaf: cur.leaf, owner: t.tx}
+		right := &node{leaf: cur.leaf, level: cur.level, owner: t.tx}
 		right.keys = slices.Clone(cur.keys[p:])
 		cur.keys = cur.keys[:p:p]
 		if cur.leaf {
@@ -312,9 +312,17 @@ func (tx *Tx) freeTree(id pgid) error {
 	if err != nil {
 		return err
 	}
+	return tx.freeSubtree(n)
+}
+
+func (tx *Tx) freeSubtree(n *node) error {
 	if !n.leaf {
-		for _, c := range n.children {
-			if err := tx.freeTree(c.id); err != nil {
+		for i := range n.children {
+			c, err := tx.db.readChild(n, i, tx.meta.hwm)
+			if err != nil {
+				return err
+			}
+			if err := tx.freeSubtree(c); err != nil {
 				return err
 			}
 		}
