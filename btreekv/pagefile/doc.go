@@ -22,12 +22,12 @@
 // damaged page is reported as ErrCorrupt, naming the page, instead of
 // being read as data. Past the checksum, the structure is checked too, so
 // that even a page damaged consistently with its checksum (by a bug, say)
-// is an error and never a panic, a loop or a wrong answer read as right:
-// the type (meta, branch, leaf, freelist) must be what the reader
+// gives an error, never a panic or an endless loop: the type (meta, branch, leaf, freelist) must be what the reader
 // expected; a node's level (0 for a leaf, one more than its children's
 // for a branch) must be one below its parent's, which rules out cycles
 // and uneven depths; every page id read from the file must lie inside it;
-// lengths must fit their page and keys must be in order.
+// lengths must fit their page and keys must be in order within a node.
+// Check verifies the rest (order across nodes, every page accounted for).
 //
 // A meta page records the page size, the transaction id, the root of the
 // bucket directory, the freelist's page and the high-water mark (how many
