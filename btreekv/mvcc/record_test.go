@@ -7,6 +7,7 @@ import (
 
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/btreekv/pagefile"
+	"github.com/cairndb/cairn/internal/fsx"
 )
 
 func TestRecordRoundTrip(t *testing.T) {
@@ -45,4 +46,20 @@ func FuzzDecodeRecord(f *testing.F) {
 			t.Fatalf("re-encoding changed the record: %+v -> %+v (%v)", kv, kv2, err)
 		}
 	})
+}
+
+// TestReadResultsBelongToTheCaller: changing a value a read returned
+// does not change what the store holds.
+func TestReadResultsBelongToTheCaller(t *testing.T) {
+	s := openMem(t, fsx.NewMem(), 1)
+	_, _ = s.Put(1, 1, &api.PutRequest{Key: []byte("k"), Value: []byte("value")})
+	_ = s.Commit()
+	for range 2 {
+		res, err := s.Range([]byte("k"), nil, RangeOptions{})
+		if err != nil || len(res.KVs) != 1 || string(res.KVs[0].Value) != "value" {
+			t.Fatalf("read %v, %v", res, err)
+		}
+		res.KVs[0].Value[0] = 'X'
+		res.KVs[0].Key[0] = 'X'
+	}
 }

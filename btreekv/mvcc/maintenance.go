@@ -1,0 +1,215 @@
+package mvcc
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"slices"
+
+	"github.com/cairndb/cairn/btreekv/pagefile"
+)
+
+// Compact discards the history before rev: reads below rev fail with
+// ErrCompacted from now on, and watchers that still needed it are
+// canceled. Reads at rev and later are unchanged: for every key the
+// version current at rev is kept, unless it is a deletion.
+//
+// The work is done in small steps so that writes interleave with a large
+// compaction instead of waiting for it: the index is compacted
+// compactKeys keys at a time, and the records those keys no longer need
+// are removed from the page file compactBatch per commit, each step
+// taking the store's lock on its own. That is safe because a compaction
+// at rev only drops revisions no read at rev or later can see, whatever
+// is written meanwhile.
+func (s *Store) Compact(rev int64) error {
+	s.mu.Lock()
+	if err := s.usable(); err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	if rev <= s.compactRev {
+		s.mu.Unlock()
+		return fmt.Errorf("%w: %d <= compacted %d", ErrCompacted, rev, s.compactRev)
+	}
+	if rev > s.currentRev {
+		s.mu.Unlock()
+		return fmt.Errorf("%w: %d > current %d", ErrFutureRev, rev, s.currentRev)
+	}
+	s.compactRev = rev
+	s.watch.onCompact(rev)
+	err := s.writeCompactRev(rev)
+	s.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("mvcc: compact: %w", err)
+	}
+	return s.compactFrom(rev, nil)
+}
+
+const (
+	// defaultCompactKeys is how many keys one step of a compaction
+	// compacts in the index.
+	defaultCompactKeys = 10000
+	// defaultCompactBatch is how many records one page-file commit of a
+	// compaction removes.
+	defaultCompactBatch = 1000
+)
+
+// compactFrom compacts the keys from key from (nil: the first) on, a step
+// at a time.
+func (s *Store) compactFrom(rev int64, from []byte) error {
+	for {
+		s.mu.Lock()
+		drop, next := s.compactIndex(rev, from, s.compactKeys)
+		s.mu.Unlock()
+		if err := s.removeRevisions(drop); err != nil {
+			return err
+		}
+		if next == nil {
+			return nil
+		}
+		from = next
+	}
+}
+
+// compactIndex drops from the index the history no read at rev or later
+// can see, for up to n keys from key from (nil: the first; n <= 0: all
+// keys). It returns the revisions whose records must go, sorted, and the
+// key to continue from (nil when done).
+func (s *Store) compactIndex(rev int64, from []byte, n int) (drop []Revision, next []byte) {
+	var emptied []*keyIndex
+	seen := 0
+	step := func(ki *keyIndex) bool {
+		if n > 0 && seen == n {
+			next = ki.key
+			return false
+		}
+		seen++
+		d, empty := ki.compact(rev)
+		drop = append(drop, d...)
+		if empty {
+			emptied = append(emptied, ki)
+		}
+		return true
+	}
+	if from == nil {
+		s.idx.tree.Ascend(step)
+	} else {
+		s.idx.tree.AscendGreaterOrEqual(&keyIndex{key: from}, step)
+	}
+	for _, ki := range emptied {
+		s.idx.tree.Delete(ki)
+	}
+	slices.SortFunc(drop, func(a, b Revision) int {
+		if a.Less(b) {
+			return -1
+		}
+		if b.Less(a) {
+			return 1
+		}
+		return 0
+	})
+	return drop, next
+}
+
+// removeRevisions deletes records from the page file, compactBatch per
+// commit, taking the store's lock for one batch at a time.
+func (s *Store) removeRevisions(drop []Revision) error {
+	for len(drop) > 0 {
+		n := min(s.compactBatch, len(drop))
+		part := drop[:n]
+		drop = drop[n:]
+		s.mu.Lock()
+		tx, err := s.batchTx()
+		if err == nil {
+			b := tx.Bucket(bucketKey)
+			for _, r := range part {
+				if err = b.Delete(revBytes(r)); err != nil {
+					err = s.fail(err)
+					break
+				}
+				delete(s.overlay, r)
+			}
+		}
+		if err == nil {
+			err = s.commitLocked()
+		}
+		s.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("mvcc: compact: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) writeCompactRev(rev int64) error {
+	tx, err := s.batchTx()
+	if err != nil {
+		return err
+	}
+	var v [8]byte
+	binary.BigEndian.PutUint64(v[:], uint64(rev))
+	if err := tx.Bucket(bucketMeta).Put(metaCompacted, v[:]); err != nil {
+		return s.fail(err)
+	}
+	return nil
+}
+
+// Defragment commits what is pending and rewrites the page file compactly
+// (see pagefile.DB.Defragment). Reads and writes wait while it runs.
+func (s *Store) Defragment() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.commitLocked(); err != nil {
+		return err
+	}
+	if err := s.db.Defragment(); err != nil {
+		return fmt.Errorf("mvcc: %w", err)
+	}
+	return nil
+}
+
+// Hash returns a CRC-32C over the compacted revision and every record
+// the store holds above it and at or below rev (0: the current revision),
+// in revision order, with the compacted revision it covers. Members that
+// applied the same log agree on it; it is how they check each other.
+func (s *Store) Hash(rev int64) (hash uint32, compactRev int64, err error) {
+	s.mu.Lock()
+	if rev <= 0 {
+		rev = s.currentRev
+	}
+	compactRev = s.compactRev
+	switch {
+	case rev > s.currentRev:
+		err = fmt.Errorf("%w: %d > current %d", ErrFutureRev, rev, s.currentRev)
+	case rev < compactRev:
+		err = fmt.Errorf("%w: %d < compacted %d", ErrCompacted, rev, compactRev)
+	default:
+		// The records are read from the page file: commit what is in
+		// memory, and pin the snapshot before a later compaction can
+		// remove anything from it.
+		err = s.commitLocked()
+	}
+	var rtx *pagefile.Tx
+	if err == nil {
+		rtx, err = s.db.Begin(false)
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return 0, 0, err
+	}
+	defer rtx.Rollback()
+	h := crc32.New(castagnoli)
+	var cr [8]byte
+	binary.BigEndian.PutUint64(cr[:], uint64(compactRev))
+	h.Write(cr[:])
+	upper := revBytes(Revision{Main: rev + 1})
+	c := rtx.Bucket(bucketKey).Cursor()
+	for k, v := c.Seek(revBytes(Revision{Main: compactRev + 1})); k != nil && bytes.Compare(k, upper) < 0; k, v = c.Next() {
+		h.Write(k)
+		h.Write(v)
+	}
+	return h.Sum32(), compactRev, c.Err()
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
