@@ -96,8 +96,10 @@ func (tw *TxnWrite) leaseRevoke(id int64) ([]string, error) {
 
 // Lease is a lease as the store keeps it.
 type Lease struct {
-	ID   int64
-	TTL  int64
+	ID int64
+	// TTL is the granted time to live, in seconds.
+	TTL int64
+	// Keys are the keys attached to the lease, sorted.
 	Keys []string
 }
 

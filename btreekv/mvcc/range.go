@@ -23,17 +23,24 @@ func readCommitted(rtx *pagefile.Tx, rev Revision) (api.KeyValue, bool, error) {
 
 // RangeOptions shape a read.
 type RangeOptions struct {
-	Limit     int64
-	Rev       int64
+	// Limit caps the keys returned (0: no limit); Count still counts all.
+	Limit int64
+	// Rev is the revision to read at (0 or less: the current one).
+	Rev int64
+	// CountOnly returns the count and no keys.
 	CountOnly bool
-	KeysOnly  bool
+	// KeysOnly returns the keys without their values.
+	KeysOnly bool
 }
 
 // RangeResult is a read's answer.
 type RangeResult struct {
-	KVs   []api.KeyValue
+	// KVs are the keys found, in key order.
+	KVs []api.KeyValue
+	// Count is how many keys the range holds, ignoring the limit.
 	Count int64
-	Rev   int64
+	// Rev is the store revision the read was served at.
+	Rev int64
 }
 
 // Range reads the keys in [key, end) as of ro.Rev (0: now).

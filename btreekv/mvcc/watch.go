@@ -12,7 +12,9 @@ import (
 // or a progress notification (no events), or the watcher's cancellation.
 type WatchResponse struct {
 	WatchID int64
-	Events  []api.Event
+	// Events are the changes delivered, in revision order (none for a
+	// progress notification or a cancellation).
+	Events []api.Event
 	// Revision is the store revision the response is current to.
 	Revision int64
 	// Canceled says the watcher ends here; CompactRevision is set when it
@@ -67,10 +69,12 @@ func (ws *watchers) init() { ws.all = map[int64]*Watcher{} }
 // CompactedError says a watch asked for history that was compacted.
 type CompactedError struct{ CompactRev int64 }
 
+// Error describes the compaction.
 func (e *CompactedError) Error() string {
 	return fmt.Sprintf("mvcc: required revision has been compacted (compacted at %d)", e.CompactRev)
 }
 
+// Unwrap makes errors.Is(err, ErrCompacted) hold.
 func (e *CompactedError) Unwrap() error { return ErrCompacted }
 
 // Watch starts a watcher on [key, end) (end as in Range).

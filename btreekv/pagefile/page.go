@@ -23,6 +23,7 @@ const (
 	pageFreelist
 )
 
+// String names the page type in errors.
 func (t pageType) String() string {
 	switch t {
 	case pageMeta:
