@@ -28,21 +28,45 @@ type mvModel struct {
 	states  []map[string]api.KeyValue // states[r] = keys at revision r
 	events  []api.Event               // every change, in order
 	compact int64
+	leases  map[int64]int64 // id -> TTL
 }
 
-func newModel() *mvModel { return &mvModel{states: []map[string]api.KeyValue{{}}} }
+func newModel() *mvModel {
+	return &mvModel{states: []map[string]api.KeyValue{{}}, leases: map[int64]int64{}}
+}
+
+// leaseList is the model's answer to Store.Leases: each lease with the
+// keys whose current version carries it.
+func (m *mvModel) leaseList() []Lease {
+	out := []Lease{}
+	for _, id := range slices.Sorted(maps.Keys(m.leases)) {
+		l := Lease{ID: id, TTL: m.leases[id], Keys: []string{}}
+		for _, k := range slices.Sorted(maps.Keys(m.states[m.rev()])) {
+			if m.states[m.rev()][k].Lease == id {
+				l.Keys = append(l.Keys, k)
+			}
+		}
+		out = append(out, l)
+	}
+	return out
+}
 
 func (m *mvModel) rev() int64 { return int64(len(m.states) - 1) }
 
 // apply records one write transaction: puts and deletes at the next
 // revision.
 func (m *mvModel) apply(puts map[string]string, dels []string) {
+	m.applyLeased(puts, 0, dels)
+}
+
+// applyLeased is apply with the puts attaching lease.
+func (m *mvModel) applyLeased(puts map[string]string, lease int64, dels []string) {
 	cur := maps.Clone(m.states[len(m.states)-1])
 	rev := m.rev() + 1
 	changed := false
 	for _, k := range slices.Sorted(maps.Keys(puts)) {
 		prev, ok := cur[k]
-		kv := api.KeyValue{Key: []byte(k), Value: []byte(puts[k]), ModRevision: rev, CreateRevision: rev, Version: 1}
+		kv := api.KeyValue{Key: []byte(k), Value: []byte(puts[k]), ModRevision: rev, CreateRevision: rev, Version: 1, Lease: lease}
 		if ok {
 			kv.CreateRevision, kv.Version = prev.CreateRevision, prev.Version+1
 		}
@@ -168,9 +192,51 @@ func TestStoreModel(t *testing.T) {
 		keys := []string{"a", "b", "c", "d"}
 		index := uint64(0)
 		revAt := map[uint64]int64{0: 0} // store revision after each applied raft index
+		leasesAt := map[uint64]map[int64]int64{0: {}}
 		for range 10 * rapid.IntRange(1, 6).Draw(rt, "ops/10") {
 			index++
-			switch rapid.IntRange(0, 9).Draw(rt, "op") {
+			switch rapid.IntRange(0, 12).Draw(rt, "op") {
+			case 10: // grant
+				id := int64(rapid.IntRange(1, 3).Draw(rt, "lease"))
+				err := s.LeaseGrant(index, 1, id, 10+id)
+				if _, exists := m.leases[id]; exists != errors.Is(err, ErrLeaseExists) || (!exists && err != nil) {
+					rt.Fatalf("grant %d (exists=%v): %v", id, exists, err)
+				}
+				m.leases[id] = 10 + id
+			case 11: // put attached to a lease
+				id := int64(rapid.IntRange(1, 3).Draw(rt, "lease"))
+				k := rapid.SampledFrom(keys).Draw(rt, "key")
+				_, err := s.Put(index, 1, &api.PutRequest{Key: []byte(k), Value: []byte("leased"), Lease: id})
+				if _, exists := m.leases[id]; !exists {
+					if !errors.Is(err, ErrLeaseNotFound) {
+						rt.Fatalf("put with missing lease %d: %v", id, err)
+					}
+					break
+				}
+				if err != nil {
+					rt.Fatal(err)
+				}
+				m.applyLeased(map[string]string{k: "leased"}, id, nil)
+			case 12: // revoke: the lease's keys go at one revision
+				id := int64(rapid.IntRange(1, 3).Draw(rt, "lease"))
+				_, err := s.LeaseRevoke(index, 1, id)
+				if _, exists := m.leases[id]; !exists {
+					if !errors.Is(err, ErrLeaseNotFound) {
+						rt.Fatalf("revoke of missing lease %d: %v", id, err)
+					}
+					break
+				}
+				if err != nil {
+					rt.Fatal(err)
+				}
+				var dels []string
+				for _, l := range m.leaseList() {
+					if l.ID == id {
+						dels = l.Keys
+					}
+				}
+				m.apply(nil, dels)
+				delete(m.leases, id)
 			case 0, 1, 2:
 				k, v := rapid.SampledFrom(keys).Draw(rt, "key"), fmt.Sprint(rapid.IntRange(0, 99).Draw(rt, "val"))
 				if _, err := s.Put(index, 1, &api.PutRequest{Key: []byte(k), Value: []byte(v)}); err != nil {
@@ -270,12 +336,18 @@ func TestStoreModel(t *testing.T) {
 				for i := range revAt {
 					if i > ci {
 						delete(revAt, i)
+						delete(leasesAt, i)
 					}
 				}
+				m.leases = maps.Clone(leasesAt[ci])
 				index = ci
 			}
 			if s.AppliedIndex() == index {
 				revAt[index] = m.rev()
+				leasesAt[index] = maps.Clone(m.leases)
+			}
+			if got, want := s.Leases(), m.leaseList(); !reflect.DeepEqual(normalizeLeases(got), want) {
+				rt.Fatalf("leases %+v, want %+v", got, want)
 			}
 			checkAgainstModel(rt, s, m)
 		}
@@ -484,4 +556,16 @@ func TestRangeRequestSortLimitFilter(t *testing.T) {
 	if resp.Count != 3 || len(resp.Kvs) != 0 {
 		t.Fatalf("count only: %+v", resp)
 	}
+}
+
+// normalizeLeases makes empty key lists comparable with the model's.
+func normalizeLeases(ls []Lease) []Lease {
+	out := []Lease{}
+	for _, l := range ls {
+		if l.Keys == nil {
+			l.Keys = []string{}
+		}
+		out = append(out, l)
+	}
+	return out
 }
