@@ -2,10 +2,15 @@ package mvcc
 
 import (
 	"errors"
+	"fmt"
+	"maps"
+	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/internal/fsx"
+	"pgregory.net/rapid"
 )
 
 func put(k, v string) api.RequestOp {
@@ -190,4 +195,194 @@ func TestLeaseAttachmentFollowsTheKeysCurrentVersion(t *testing.T) {
 	if len(res.KVs) != 1 || string(res.KVs[0].Key) != "a" {
 		t.Fatalf("after revoke: %v", res.KVs)
 	}
+}
+
+// txnGen draws random transactions over a few keys: compares on every
+// target, branches of puts, deletes and reads, nested transactions; no
+// key written twice on a path (etcd's rule), so CheckTxn accepts them.
+type txnGen struct {
+	t    *rapid.T
+	keys []string
+	rev  int64
+}
+
+func (g *txnGen) txn(depth int, free []string) *api.TxnRequest {
+	req := &api.TxnRequest{}
+	for range rapid.IntRange(0, 2).Draw(g.t, "compares") {
+		c := api.Compare{
+			Key:    []byte(rapid.SampledFrom(g.keys).Draw(g.t, "ckey")),
+			Target: api.CompareTarget(rapid.IntRange(0, 4).Draw(g.t, "target")),
+			Result: api.CompareResult(rapid.IntRange(0, 3).Draw(g.t, "result")),
+		}
+		switch c.Target {
+		case api.CompareVersion:
+			c.Version = int64(rapid.IntRange(0, 3).Draw(g.t, "version"))
+		case api.CompareCreate:
+			c.CreateRevision = int64(rapid.IntRange(0, int(g.rev)+1).Draw(g.t, "create"))
+		case api.CompareMod:
+			c.ModRevision = int64(rapid.IntRange(0, int(g.rev)+1).Draw(g.t, "mod"))
+		case api.CompareValue:
+			c.Value = []byte(rapid.SampledFrom([]string{"", "0", "1", "2"}).Draw(g.t, "cvalue"))
+		case api.CompareLease:
+			c.Lease = int64(rapid.IntRange(0, 1).Draw(g.t, "clease"))
+		}
+		req.Compare = append(req.Compare, c)
+	}
+	req.Success = g.branch(depth, free)
+	req.Failure = g.branch(depth, free)
+	return req
+}
+
+// branch draws operations writing only keys in free, each at most once.
+func (g *txnGen) branch(depth int, free []string) []api.RequestOp {
+	free = slices.Clone(free)
+	var ops []api.RequestOp
+	for range rapid.IntRange(0, 3).Draw(g.t, "ops") {
+		switch rapid.IntRange(0, 3).Draw(g.t, "kind") {
+		case 0: // read
+			ops = append(ops, api.RequestOp{Range: &api.RangeRequest{Key: []byte("a"), RangeEnd: []byte{0}}})
+		case 1, 2: // put or delete of a key not yet written
+			if len(free) == 0 {
+				continue
+			}
+			i := rapid.IntRange(0, len(free)-1).Draw(g.t, "wkey")
+			k := free[i]
+			free = slices.Delete(free, i, i+1)
+			if rapid.Bool().Draw(g.t, "put") {
+				ops = append(ops, put(k, fmt.Sprint(rapid.IntRange(0, 2).Draw(g.t, "value"))))
+			} else {
+				ops = append(ops, del(k, ""))
+			}
+		case 3: // nested, writing keys this branch leaves alone
+			if depth < 2 && len(free) > 0 {
+				n := rapid.IntRange(0, len(free)).Draw(g.t, "nestedKeys")
+				ops = append(ops, api.RequestOp{Txn: g.txn(depth+1, free[:n])})
+				free = free[n:]
+			}
+		}
+	}
+	return ops
+}
+
+// modelTxn runs req on a copy of the state cur (all at revision rev),
+// with the compares judged against before: the transaction's response
+// and the state after it.
+func modelTxn(req *api.TxnRequest, before, cur map[string]api.KeyValue, rev int64) (*api.TxnResponse, bool) {
+	ok := true
+	for _, c := range req.Compare {
+		kv, exists := before[string(c.Key)]
+		if !exists && c.Target == api.CompareValue {
+			ok = false
+			break
+		}
+		if !compareOne(c, kv) {
+			ok = false
+			break
+		}
+	}
+	ops := req.Failure
+	if ok {
+		ops = req.Success
+	}
+	resp := &api.TxnResponse{Succeeded: ok}
+	wrote := false
+	for _, op := range ops {
+		var r api.ResponseOp
+		switch {
+		case op.Range != nil:
+			var kvs []api.KeyValue
+			for _, k := range slices.Sorted(maps.Keys(cur)) {
+				kvs = append(kvs, cur[k])
+			}
+			r.Range = &api.RangeResponse{Kvs: kvs, Count: int64(len(kvs))}
+		case op.Put != nil:
+			k := string(op.Put.Key)
+			kv := api.KeyValue{Key: []byte(k), Value: op.Put.Value, CreateRevision: rev, ModRevision: rev, Version: 1}
+			if prev, exists := cur[k]; exists {
+				kv.CreateRevision, kv.Version = prev.CreateRevision, prev.Version+1
+			}
+			cur[k] = kv
+			wrote = true
+			r.Put = &api.PutResponse{}
+		case op.DeleteRange != nil:
+			k := string(op.DeleteRange.Key)
+			n := int64(0)
+			if _, exists := cur[k]; exists {
+				delete(cur, k)
+				n, wrote = 1, true
+			}
+			r.DeleteRange = &api.DeleteRangeResponse{Deleted: n}
+		case op.Txn != nil:
+			var w bool
+			r.Txn, w = modelTxn(op.Txn, before, cur, rev)
+			wrote = wrote || w
+		}
+		resp.Responses = append(resp.Responses, r)
+	}
+	return resp, wrote
+}
+
+// sameTxnAnswer compares a store's response with the model's, ignoring
+// headers.
+func sameTxnAnswer(got, want *api.TxnResponse) bool {
+	if got.Succeeded != want.Succeeded || len(got.Responses) != len(want.Responses) {
+		return false
+	}
+	for i, w := range want.Responses {
+		g := got.Responses[i]
+		switch {
+		case w.Range != nil:
+			if g.Range == nil || g.Range.Count != w.Range.Count || (w.Range.Count > 0 && !reflect.DeepEqual(g.Range.Kvs, w.Range.Kvs)) {
+				return false
+			}
+		case w.Put != nil:
+			if g.Put == nil {
+				return false
+			}
+		case w.DeleteRange != nil:
+			if g.DeleteRange == nil || g.DeleteRange.Deleted != w.DeleteRange.Deleted {
+				return false
+			}
+		case w.Txn != nil:
+			if g.Txn == nil || !sameTxnAnswer(g.Txn, w.Txn) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// TestTxnAgainstModel runs random transactions (compares on every
+// target, nested transactions, reads after writes inside them) and
+// checks each response and every revision's state against the model.
+func TestTxnAgainstModel(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		s := openMem(t, fsx.NewMem(), rapid.IntRange(1, 10).Draw(rt, "batch"))
+		m := newModel()
+		keys := []string{"a", "b", "c", "d"}
+		for i := range rapid.IntRange(1, 30).Draw(rt, "txns") {
+			g := &txnGen{t: rt, keys: keys, rev: m.rev()}
+			req := g.txn(0, keys)
+			if err := CheckTxn(req, 0); err != nil {
+				rt.Fatalf("generated txn refused: %v", err)
+			}
+			before := m.states[m.rev()]
+			after := maps.Clone(before)
+			want, wrote := modelTxn(req, before, after, m.rev()+1)
+			got, err := s.Txn(uint64(i+1), 1, req)
+			if err != nil {
+				rt.Fatal(err)
+			}
+			if !sameTxnAnswer(got, want) {
+				rt.Fatalf("txn %+v:\n got %+v\nwant %+v", req, got, want)
+			}
+			if wrote {
+				m.states = append(m.states, after)
+			}
+			if got.Header.Revision != m.rev() {
+				rt.Fatalf("txn header at revision %d, model at %d", got.Header.Revision, m.rev())
+			}
+			checkAgainstModel(rt, s, m)
+		}
+	})
 }
