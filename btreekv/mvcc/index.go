@@ -20,6 +20,17 @@ func (r Revision) Less(o Revision) bool {
 	return r.Main < o.Main || (r.Main == o.Main && r.Sub < o.Sub)
 }
 
+// cmpRev orders revisions for slices.SortFunc.
+func cmpRev(a, b Revision) int {
+	switch {
+	case a.Less(b):
+		return -1
+	case b.Less(a):
+		return 1
+	}
+	return 0
+}
+
 // revBytes is the backend key of a revision: big endian, so byte order is
 // revision order.
 func revBytes(r Revision) []byte {

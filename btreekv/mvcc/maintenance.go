@@ -100,15 +100,7 @@ func (s *Store) compactIndex(rev int64, from []byte, n int) (drop []Revision, ne
 	for _, ki := range emptied {
 		s.idx.tree.Delete(ki)
 	}
-	slices.SortFunc(drop, func(a, b Revision) int {
-		if a.Less(b) {
-			return -1
-		}
-		if b.Less(a) {
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(drop, cmpRev)
 	return drop, next
 }
 

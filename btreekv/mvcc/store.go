@@ -63,6 +63,9 @@ type Store struct {
 	appliedIdx  uint64 // raft index of the last applied write (maybe not durable)
 	appliedTerm uint64
 	durableIdx  uint64 // raft index committed to the page file
+	// durableRev is the revision up to which every record is in the
+	// page file (later ones are in the overlay).
+	durableRev int64
 
 	// The open page-file write transaction and what it holds.
 	batch   *pagefile.Tx
@@ -167,8 +170,12 @@ func (s *Store) load() error {
 		}
 		return lc.Err()
 	})
-	if err != nil || s.compactRev == 0 {
+	if err != nil {
 		return err
+	}
+	s.durableRev = s.currentRev
+	if s.compactRev == 0 {
+		return nil
 	}
 	// A crash may have interrupted the last compaction, which removes
 	// records in several page-file commits after recording the compacted
@@ -308,6 +315,7 @@ func (s *Store) commitLocked() error {
 		return s.fail(fmt.Errorf("mvcc: commit: %w", err))
 	}
 	s.durableIdx = s.appliedIdx
+	s.durableRev = s.currentRev
 	s.pending = 0
 	clear(s.overlay)
 	return nil

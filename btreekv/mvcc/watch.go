@@ -3,6 +3,7 @@ package mvcc
 import (
 	"bytes"
 	"fmt"
+	"slices"
 
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/btreekv/pagefile"
@@ -176,12 +177,14 @@ func (ws *watchers) onCompact(rev int64) {
 // reports how many are still behind. The server calls it periodically.
 //
 // It works in three steps so that writes go on while it reads: under the
-// store's lock it picks each lagging watcher's window of revisions, makes
-// the open batch durable and pins a page-file snapshot; without the lock
-// it scans the windows in that snapshot; under the lock again it adds the
-// previous versions watchers asked for and delivers. Writes made in the
-// meantime are after every window, and a lagging watcher gets none of
-// them until it has caught up, so nothing is missed or sent twice.
+// store's lock it picks each lagging watcher's window of revisions, pins
+// a page-file snapshot (which holds every revision up to the last
+// commit) and copies the later records still in memory; without the lock
+// it scans the windows; under the lock again it adds the previous
+// versions watchers asked for and delivers. Writes made in the meantime
+// are after every window, and a lagging watcher gets none of them until
+// it has caught up, so nothing is missed or sent twice. It never forces a
+// commit, so a slow watcher does not cost writers any fsyncs.
 func (s *Store) SyncWatchers(maxRevs int64) (behind int, err error) {
 	maxRevs = max(maxRevs, 1)
 	jobs, rtx, err := s.planCatchUp(maxRevs)
@@ -191,7 +194,7 @@ func (s *Store) SyncWatchers(maxRevs int64) (behind int, err error) {
 	defer rtx.Rollback()
 	for i := range jobs {
 		j := &jobs[i]
-		if j.events, err = scanHistory(rtx, j.w, j.from, j.to); err != nil {
+		if j.events, err = j.scan(rtx); err != nil {
 			return len(jobs), err
 		}
 	}
@@ -212,7 +215,7 @@ func (s *Store) SyncWatchers(maxRevs int64) (behind int, err error) {
 			continue
 		}
 		if w.opts.PrevKV {
-			if err := s.addPrevKVs(rtx, j.events); err != nil {
+			if err := s.addPrevKVs(j.events); err != nil {
 				return behind, err
 			}
 		}
@@ -234,11 +237,21 @@ func (s *Store) SyncWatchers(maxRevs int64) (behind int, err error) {
 	return behind, nil
 }
 
-// catchUp is one lagging watcher's window of revisions [from, to].
+// catchUp is one lagging watcher's window of revisions [from, to]: the
+// part up to durable is read from the snapshot, the records after it
+// were copied from memory.
 type catchUp struct {
 	w        *Watcher
 	from, to int64
+	durable  int64
+	recent   []revRecord
 	events   []api.Event
+}
+
+// revRecord is a record with its revision.
+type revRecord struct {
+	rev Revision
+	rec []byte
 }
 
 // planCatchUp is SyncWatchers' first step, under the store's lock. It
@@ -253,15 +266,26 @@ func (s *Store) planCatchUp(maxRevs int64) ([]catchUp, *pagefile.Tx, error) {
 		case w.compacted != 0:
 			s.sendCompacted(w)
 		default:
-			jobs = append(jobs, catchUp{w: w, from: w.next, to: min(s.currentRev, w.next+maxRevs-1)})
+			jobs = append(jobs, catchUp{w: w, from: w.next, to: min(s.currentRev, w.next+maxRevs-1), durable: s.durableRev})
 		}
 	}
 	if len(jobs) == 0 {
 		return nil, nil, nil
 	}
-	// History is read from the page file: make the open batch part of it.
-	if err := s.commitLocked(); err != nil {
-		return jobs, nil, err
+	// The records of the open batch, in revision order (they are never
+	// modified, so sharing them is safe).
+	var recent []revRecord
+	for rev, rec := range s.overlay {
+		recent = append(recent, revRecord{rev, rec})
+	}
+	slices.SortFunc(recent, func(a, b revRecord) int { return cmpRev(a.rev, b.rev) })
+	for i := range jobs {
+		j := &jobs[i]
+		for _, r := range recent {
+			if r.rev.Main >= j.from && r.rev.Main <= j.to {
+				j.recent = append(j.recent, r)
+			}
+		}
 	}
 	rtx, err := s.db.Begin(false)
 	if err != nil {
@@ -282,49 +306,83 @@ func (s *Store) sendCompacted(w *Watcher) bool {
 	}
 }
 
-// scanHistory reads the events in revisions [from, to] that w wants from
-// a page-file snapshot. It uses only w's fixed settings, so it runs
-// without the store's lock.
-func scanHistory(rtx *pagefile.Tx, w *Watcher, from, to int64) ([]api.Event, error) {
+// scan reads the events of the window that the watcher wants: the
+// committed ones from a page-file snapshot, then the copied recent ones.
+// It uses only the watcher's fixed settings, so it runs without the
+// store's lock.
+func (j *catchUp) scan(rtx *pagefile.Tx) ([]api.Event, error) {
 	var evs []api.Event
-	c := rtx.Bucket(bucketKey).Cursor()
-	end := revBytes(Revision{Main: to + 1})
-	for k, v := c.Seek(revBytes(Revision{Main: from})); k != nil && bytes.Compare(k, end) < 0; k, v = c.Next() {
-		kv, tomb, err := decodeRecord(v)
+	add := func(rec []byte) error {
+		kv, tomb, err := decodeRecord(rec)
 		if err != nil {
+			return err
+		}
+		if ev, ok := j.w.wants(kv, tomb); ok {
+			evs = append(evs, ev)
+		}
+		return nil
+	}
+	if last := min(j.to, j.durable); j.from <= last {
+		c := rtx.Bucket(bucketKey).Cursor()
+		end := revBytes(Revision{Main: last + 1})
+		for k, v := c.Seek(revBytes(Revision{Main: j.from})); k != nil && bytes.Compare(k, end) < 0; k, v = c.Next() {
+			if err := add(v); err != nil {
+				return nil, err
+			}
+		}
+		if err := c.Err(); err != nil {
 			return nil, err
 		}
-		if !w.matches(kv.Key) {
-			continue
-		}
-		ev := api.Event{Type: api.EventPut, Kv: kv}
-		if tomb {
-			ev.Type = api.EventDelete
-		}
-		if (w.opts.NoPut && ev.Type == api.EventPut) || (w.opts.NoDelete && ev.Type == api.EventDelete) {
-			continue
-		}
-		evs = append(evs, ev)
 	}
-	return evs, c.Err()
+	for _, r := range j.recent {
+		if err := add(r.rec); err != nil {
+			return nil, err
+		}
+	}
+	return evs, nil
+}
+
+// wants turns a record into the event w receives, if it wants it.
+func (w *Watcher) wants(kv api.KeyValue, tomb bool) (api.Event, bool) {
+	ev := api.Event{Type: api.EventPut, Kv: kv}
+	if tomb {
+		ev.Type = api.EventDelete
+	}
+	if !w.matches(kv.Key) || (w.opts.NoPut && ev.Type == api.EventPut) || (w.opts.NoDelete && ev.Type == api.EventDelete) {
+		return api.Event{}, false
+	}
+	return ev, true
 }
 
 // addPrevKVs sets each event's previous version of its key, found through
-// the index (under the store's lock) and read from the snapshot, which
-// holds every revision up to the windows' ends.
-func (s *Store) addPrevKVs(rtx *pagefile.Tx, evs []api.Event) error {
+// the index and read from memory or the page file (under the store's
+// lock, which keeps a compaction from removing it meanwhile: the previous
+// version of an event after the compacted revision is kept).
+func (s *Store) addPrevKVs(evs []api.Event) error {
+	var revs []Revision
+	var at []int
 	for i := range evs {
-		ki := s.idx.lookup(evs[i].Kv.Key)
-		if ki == nil {
-			continue
-		}
-		if pr, _, _, ok := ki.get(evs[i].Kv.ModRevision - 1); ok {
-			prev, _, err := readCommitted(rtx, pr)
-			if err != nil {
-				return err
+		if ki := s.idx.lookup(evs[i].Kv.Key); ki != nil {
+			if pr, _, _, ok := ki.get(evs[i].Kv.ModRevision - 1); ok {
+				revs = append(revs, pr)
+				at = append(at, i)
 			}
-			evs[i].PrevKv = &prev
 		}
+	}
+	if len(revs) == 0 {
+		return nil
+	}
+	f, err := s.newFetcher(revs)
+	if err != nil {
+		return err
+	}
+	defer f.close()
+	for n, r := range revs {
+		prev, err := f.get(r)
+		if err != nil {
+			return err
+		}
+		evs[at[n]].PrevKv = &prev
 	}
 	return nil
 }

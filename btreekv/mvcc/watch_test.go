@@ -249,3 +249,33 @@ func TestWatcherCatchesUpWhileWritesGoOn(t *testing.T) {
 		}
 	}
 }
+
+// TestCatchUpCostsNoFsync: a lagging watcher is caught up from committed
+// history and from the changes still in memory, without forcing a commit.
+func TestCatchUpCostsNoFsync(t *testing.T) {
+	disk := fsx.NewMem()
+	s := openMem(t, disk, 7) // commits every 7 changes on its own
+	for i := 1; i <= 10; i++ {
+		_, _ = s.Put(uint64(i), 1, &api.PutRequest{Key: []byte("k"), Value: []byte(fmt.Sprint(i))})
+	}
+	// Started in the past: it needs revisions 1-7 from the page file and
+	// 8-10 from memory.
+	w, _ := s.Watch([]byte("k"), nil, WatchOptions{StartRev: 1, PrevKV: true})
+	syncs, _ := disk.Syncs()
+	behind, err := s.SyncWatchers(100)
+	if err != nil || behind != 0 {
+		t.Fatalf("sync: %d behind, %v", behind, err)
+	}
+	if after, _ := disk.Syncs(); after != syncs {
+		t.Fatalf("catching up cost %d fsyncs", after-syncs)
+	}
+	r := <-w.C()
+	if len(r.Events) != 10 {
+		t.Fatalf("%d events", len(r.Events))
+	}
+	for i, ev := range r.Events {
+		if string(ev.Kv.Value) != fmt.Sprint(i+1) || (i > 0) != (ev.PrevKv != nil) || (i > 0 && string(ev.PrevKv.Value) != fmt.Sprint(i)) {
+			t.Fatalf("event %d: %+v prev %+v", i, ev, ev.PrevKv)
+		}
+	}
+}
