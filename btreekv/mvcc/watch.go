@@ -11,6 +11,8 @@ import (
 
 // WatchResponse is one delivery to a watcher: events in revision order,
 // or a progress notification (no events), or the watcher's cancellation.
+// Watchers of the same change share its events' byte slices: treat them
+// as read-only.
 type WatchResponse struct {
 	WatchID int64
 	// Events are the changes delivered, in revision order (none for a
@@ -128,10 +130,17 @@ func (w *Watcher) matches(key []byte) bool {
 	return bytes.Compare(key, w.key) >= 0 && bytes.Compare(key, w.end) < 0
 }
 
+// wanted reports whether w receives ev: its key is in w's range and its
+// type is not filtered out.
+func (w *Watcher) wanted(ev api.Event) bool {
+	return w.matches(ev.Kv.Key) && !(w.opts.NoPut && ev.Type == api.EventPut) && !(w.opts.NoDelete && ev.Type == api.EventDelete)
+}
+
+// filter returns the events of a write transaction that w receives.
 func (w *Watcher) filter(evs []api.Event) []api.Event {
 	var out []api.Event
 	for _, ev := range evs {
-		if !w.matches(ev.Kv.Key) || (w.opts.NoPut && ev.Type == api.EventPut) || (w.opts.NoDelete && ev.Type == api.EventDelete) {
+		if !w.wanted(ev) {
 			continue
 		}
 		if !w.opts.PrevKV {
@@ -348,10 +357,7 @@ func (w *Watcher) wants(kv api.KeyValue, tomb bool) (api.Event, bool) {
 	if tomb {
 		ev.Type = api.EventDelete
 	}
-	if !w.matches(kv.Key) || (w.opts.NoPut && ev.Type == api.EventPut) || (w.opts.NoDelete && ev.Type == api.EventDelete) {
-		return api.Event{}, false
-	}
-	return ev, true
+	return ev, w.wanted(ev)
 }
 
 // addPrevKVs sets each event's previous version of its key, found through
