@@ -111,7 +111,7 @@ func BenchmarkFileSize(b *testing.B) {
 		if err := s.Compact(s.Rev()); err != nil {
 			b.Fatal(err)
 		}
-		if err := s.DB().Defragment(); err != nil {
+		if err := s.Defragment(); err != nil {
 			b.Fatal(err)
 		}
 		b.ReportMetric(float64(loaded)/(1<<20), "MiB-loaded")

@@ -249,7 +249,9 @@ func (s *Store) AppliedIndex() uint64 {
 	return s.appliedIdx
 }
 
-// DB exposes the page file (for defragment, stats and snapshots).
+// DB exposes the page file, for its statistics and checks. Write to it
+// and defragment it only through the store (Store.Defragment): the store
+// keeps a page-file write transaction open between commits.
 func (s *Store) DB() *pagefile.DB { return s.db }
 
 // --- batching -------------------------------------------------------------------

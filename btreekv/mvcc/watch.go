@@ -200,12 +200,17 @@ func (s *Store) SyncWatchers(maxRevs int64) (behind int, err error) {
 	if err != nil || rtx == nil {
 		return len(jobs), err
 	}
-	defer rtx.Rollback()
 	for i := range jobs {
 		j := &jobs[i]
 		if j.events, err = j.scan(rtx); err != nil {
-			return len(jobs), err
+			break
 		}
+	}
+	// Release the snapshot before taking the lock again: Defragment
+	// holds the lock while it waits for snapshots to be released.
+	rtx.Rollback()
+	if err != nil {
+		return len(jobs), err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
