@@ -18,7 +18,9 @@ import (
 // Writers wait while it runs. Readers may run during the copy; the swap
 // itself waits for the open ones to finish and holds off new ones for its
 // short duration. So the calling goroutine must not hold a transaction
-// open across the call: the swap would wait for it forever.
+// open across the call, and no goroutine may wait for a write
+// transaction while it holds a read transaction open: the swap would
+// wait for that reader forever.
 func (db *DB) Defragment() error {
 	db.writeMu.Lock()
 	defer db.writeMu.Unlock()
