@@ -337,6 +337,7 @@ func TestModel(t *testing.T) {
 			if got := dump(t, db); !equalModel(got, committed) {
 				rt.Fatalf("database differs from model:\n got %v\nwant %v", summary(got), summary(committed))
 			}
+			checkSeek(rt, db, committed)
 			if err := db.Check(); err != nil {
 				rt.Fatalf("check: %v", err)
 			}
@@ -443,5 +444,47 @@ func TestEmptyCommitWritesNothingAndPanicsReleaseTheWriter(t *testing.T) {
 	}()
 	if err := db.Update(func(tx *Tx) error { return tx.Bucket([]byte("b")).Put([]byte("k"), []byte("v")) }); err != nil {
 		t.Fatalf("write after a panicking update: %v", err)
+	}
+}
+
+// checkSeek seeks a random key in each bucket and steps both ways from
+// there, comparing with the model's sorted keys.
+func checkSeek(t *rapid.T, db *DB, m model) {
+	err := db.View(func(tx *Tx) error {
+		for _, name := range slices.Sorted(maps.Keys(m)) { // in order: draws must replay
+			kv := m[name]
+			keys := slices.Sorted(maps.Keys(kv))
+			target := fmt.Sprintf("k%03d", rapid.IntRange(0, 151).Draw(t, "seek"))
+			if rapid.Bool().Draw(t, "between") {
+				target += "x" // falls between two keys
+			}
+			i, _ := slices.BinarySearch(keys, target)
+			c := tx.Bucket([]byte(name)).Cursor()
+			k, v := c.Seek([]byte(target))
+			if i == len(keys) {
+				if k != nil {
+					t.Fatalf("seek %s past the end gave %s", target, k)
+				}
+				continue
+			}
+			if string(k) != keys[i] || string(v) != kv[keys[i]] {
+				t.Fatalf("seek %s: %q, want %q", target, k, keys[i])
+			}
+			k, _ = c.Prev()
+			if (i == 0) != (k == nil) || (i > 0 && string(k) != keys[i-1]) {
+				t.Fatalf("prev after seek %s: %q", target, k)
+			}
+			if i == 0 {
+				continue // the cursor fell off the start
+			}
+			c.Next()
+			if k, _ = c.Next(); (i+1 == len(keys)) != (k == nil) || (i+1 < len(keys) && string(k) != keys[i+1]) {
+				t.Fatalf("next, next after seek %s and prev: %q", target, k)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
