@@ -157,6 +157,56 @@ func (c *coder) str(v *string) {
 	}
 }
 
+// u32 codes a uint32 as a uvarint, rejecting values that overflow it.
+func (c *coder) u32(v *uint32) {
+	x := uint64(*v)
+	c.uvarint(&x)
+	if c.dec && c.err == nil {
+		if x > math.MaxUint32 {
+			c.fail("value %d overflows 32 bits", x)
+			return
+		}
+		*v = uint32(x)
+	}
+}
+
+// strs codes a list of strings (decoded empty as nil).
+func (c *coder) strs(s *[]string) {
+	n := c.count(len(*s), 1)
+	if c.dec {
+		if n == 0 {
+			*s = nil
+			return
+		}
+		*s = make([]string, n)
+	}
+	for i := range *s {
+		c.str(&(*s)[i])
+		if c.err != nil {
+			return
+		}
+	}
+}
+
+// bytesList codes a list of byte strings (decoded empty as nil, and each
+// empty element as nil, as bytes does).
+func (c *coder) bytesList(s *[][]byte) {
+	n := c.count(len(*s), 1)
+	if c.dec {
+		if n == 0 {
+			*s = nil
+			return
+		}
+		*s = make([][]byte, n)
+	}
+	for i := range *s {
+		c.bytes(&(*s)[i])
+		if c.err != nil {
+			return
+		}
+	}
+}
+
 // count encodes a list length; on decode it checks that n elements of at
 // least minSize bytes fit in what is left.
 func (c *coder) count(n int, minSize int) int {
@@ -191,6 +241,24 @@ func enum[T ~uint8](c *coder, v *T, maxValue T) {
 			return
 		}
 		*v = T(b)
+	}
+}
+
+// enumList codes a slice of one-byte enums, each at most maxValue.
+func enumList[T ~uint8](c *coder, s *[]T, maxValue T) {
+	n := c.count(len(*s), 1)
+	if c.dec {
+		if n == 0 {
+			*s = nil
+			return
+		}
+		*s = make([]T, n)
+	}
+	for i := range *s {
+		enum(c, &(*s)[i], maxValue)
+		if c.err != nil {
+			return
+		}
 	}
 }
 

@@ -16,6 +16,28 @@ func genBytes(t *rapid.T, label string) []byte {
 	return b
 }
 
+// genList draws up to 3 elements with gen; an empty list is nil, as the
+// codec decodes it.
+func genList[T any](t *rapid.T, label string, gen func(*rapid.T) T) []T {
+	n := rapid.IntRange(0, 3).Draw(t, label)
+	if n == 0 {
+		return nil
+	}
+	out := make([]T, n)
+	for i := range out {
+		out[i] = gen(t)
+	}
+	return out
+}
+
+func genStr(t *rapid.T) string { return rapid.StringN(0, 12, -1).Draw(t, "s") }
+
+func genStrs(t *rapid.T, label string) []string { return genList(t, label, genStr) }
+
+func genBytesList(t *rapid.T, label string) [][]byte {
+	return genList(t, label, func(t *rapid.T) []byte { return genBytes(t, "b") })
+}
+
 func genKV(t *rapid.T) KeyValue {
 	return KeyValue{Key: genBytes(t, "key"), CreateRevision: rapid.Int64().Draw(t, "c"), ModRevision: rapid.Int64().Draw(t, "m"),
 		Version: rapid.Int64().Draw(t, "v"), Value: genBytes(t, "value"), Lease: rapid.Int64().Draw(t, "l")}
