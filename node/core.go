@@ -45,6 +45,14 @@ type StateMachine interface {
 	Restore(data []byte, index uint64) error
 }
 
+// ConfChangeApplier is implemented by a state machine that tracks
+// membership (the member registry): it is called for each committed
+// membership change instead of Skip, with the context the proposer gave
+// (for a bootstrap peer, the raftcore.Peer's Context).
+type ConfChangeApplier interface {
+	ApplyConfChange(index, term uint64, cc raftcore.ConfChange, context []byte)
+}
+
 // ErrStopped is returned for requests the core can no longer answer.
 var ErrStopped = errors.New("node: member stopped")
 
@@ -147,6 +155,12 @@ type Core struct {
 	log  RaftLog
 	sm   StateMachine
 
+	// tag marks the entries this incarnation of the member proposed: a
+	// random number drawn at start. Followers forward proposals to the
+	// leader, so an entry proposed here may be applied anywhere; only the
+	// member whose tag it carries answers for it, and a restarted member
+	// (new tag) never mistakes its old entries for new requests.
+	tag           uint64
 	applied       uint64
 	smApplied     uint64 // the state machine's durable index at start
 	snapshotIndex uint64
@@ -203,6 +217,12 @@ func NewCore(cfg CoreConfig, log RaftLog, sm StateMachine) (*Core, error) {
 	// machine already holds are skipped (see applyEntry), but their
 	// membership changes are tracked again.
 	applied := snap.Metadata.Index
+	// Bootstrap membership changes carry the same header as proposed
+	// ones (all zero: nobody waits for them).
+	peers := make([]raftcore.Peer, len(cfg.Peers))
+	for i, p := range cfg.Peers {
+		peers[i] = raftcore.Peer{ID: p.ID, Context: append(make([]byte, headerSize), p.Context...)}
+	}
 	rn, err := raftcore.NewNode(raftcore.Config{
 		ID:              cfg.ID,
 		ElectionTick:    cfg.ElectionTick,
@@ -214,7 +234,7 @@ func NewCore(cfg CoreConfig, log RaftLog, sm StateMachine) (*Core, error) {
 		CheckQuorum:     true,
 		PreVote:         true,
 		Rand:            cfg.Rand,
-	}, cfg.Peers)
+	}, peers)
 	if err != nil {
 		return nil, err
 	}
@@ -228,6 +248,11 @@ func NewCore(cfg CoreConfig, log RaftLog, sm StateMachine) (*Core, error) {
 		snapshotIndex: snap.Metadata.Index,
 		confState:     snap.Metadata.ConfState,
 		waiting:       map[uint64]bool{},
+	}
+	if cfg.Rand != nil {
+		c.tag = cfg.Rand.Uint64()
+	} else {
+		c.tag = rand.Uint64()
 	}
 	return c, nil
 }
@@ -275,16 +300,12 @@ func (c *Core) Feed(ev Event) {
 	case EvMessage:
 		_ = c.raft.Step(ev.Msg) // invalid or stale messages are dropped
 	case EvPropose:
-		data := make([]byte, 8, 8+len(ev.Data))
-		binary.BigEndian.PutUint64(data, ev.ReqID)
-		c.proposals = append(c.proposals, append(data, ev.Data...))
+		c.proposals = append(c.proposals, append(c.requestHeader(ev.ReqID), ev.Data...))
 		c.proposalIDs = append(c.proposalIDs, ev.ReqID)
 	case EvProposeConfChange:
 		cc := ev.CC
-		// The request id travels in the context's first 8 bytes.
-		ctx := make([]byte, 8, 8+len(cc.Context))
-		binary.BigEndian.PutUint64(ctx, ev.ReqID)
-		cc.Context = append(ctx, cc.Context...)
+		// The request header travels at the start of the context.
+		cc.Context = append(c.requestHeader(ev.ReqID), cc.Context...)
 		if err := c.raft.ProposeConfChange(cc); err != nil {
 			c.reply(ev.ReqID, nil, c.proposeError(err))
 		} else {
@@ -323,6 +344,28 @@ func (c *Core) Run() {
 		c.proposals, c.proposalIDs = nil, nil
 	}
 	c.drain()
+}
+
+// headerSize is the length of the header the core puts before every
+// command and conf change context it proposes: the proposer's tag and the
+// request id, 8 bytes each.
+const headerSize = 16
+
+func (c *Core) requestHeader(reqID uint64) []byte {
+	h := make([]byte, headerSize, headerSize+64)
+	binary.BigEndian.PutUint64(h, c.tag)
+	binary.BigEndian.PutUint64(h[8:], reqID)
+	return h
+}
+
+// ownRequest returns the request id in header h if this incarnation of
+// the member proposed it and still waits for it.
+func (c *Core) ownRequest(h []byte) (uint64, bool) {
+	if len(h) < headerSize || binary.BigEndian.Uint64(h) != c.tag {
+		return 0, false
+	}
+	id := binary.BigEndian.Uint64(h[8:])
+	return id, c.waiting[id]
 }
 
 func (c *Core) proposeError(err error) error {
@@ -460,13 +503,12 @@ func (c *Core) applyEntry(e raftcore.Entry) {
 		if e.Index <= c.smApplied {
 			return // durable in the state machine before a restart
 		}
-		if len(e.Data) < 8 {
+		if len(e.Data) < headerSize {
 			c.sm.Skip(e.Index, e.Term) // a leader's no-op
 			return
 		}
-		id := binary.BigEndian.Uint64(e.Data)
-		result := c.sm.Apply(e.Index, e.Term, e.Data[8:])
-		if c.waiting[id] {
+		result := c.sm.Apply(e.Index, e.Term, e.Data[headerSize:])
+		if id, ok := c.ownRequest(e.Data); ok {
 			delete(c.waiting, id)
 			c.reply(id, result, nil)
 		}
@@ -480,14 +522,19 @@ func (c *Core) applyEntry(e raftcore.Entry) {
 			c.confState = next
 		}
 		if e.Index > c.smApplied {
-			c.sm.Skip(e.Index, e.Term)
-		}
-		if len(cc.Context) >= 8 {
-			id := binary.BigEndian.Uint64(cc.Context)
-			if c.waiting[id] {
-				delete(c.waiting, id)
-				c.reply(id, c.confState, err)
+			var body []byte
+			if len(cc.Context) >= headerSize {
+				body = cc.Context[headerSize:]
 			}
+			if ca, ok := c.sm.(ConfChangeApplier); ok && err == nil {
+				ca.ApplyConfChange(e.Index, e.Term, cc, body)
+			} else {
+				c.sm.Skip(e.Index, e.Term)
+			}
+		}
+		if id, ok := c.ownRequest(cc.Context); ok {
+			delete(c.waiting, id)
+			c.reply(id, c.confState, err)
 		}
 	}
 }

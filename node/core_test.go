@@ -68,13 +68,15 @@ type coreCluster struct {
 	members map[uint64]*coreMember
 	queue   []raftcore.Message
 	replies map[uint64]Reply
-	nextReq uint64
+	// byMember holds every reply by the member that gave it.
+	byMember map[uint64][]Reply
+	nextReq  uint64
 	cut     map[uint64]bool // members cut off from the network
 	cfg     CoreConfig
 }
 
 func newCoreCluster(t *testing.T, n int, snapshotCount uint64) *coreCluster {
-	c := &coreCluster{t: t, members: map[uint64]*coreMember{}, replies: map[uint64]Reply{}, cut: map[uint64]bool{}}
+	c := &coreCluster{t: t, members: map[uint64]*coreMember{}, replies: map[uint64]Reply{}, byMember: map[uint64][]Reply{}, cut: map[uint64]bool{}}
 	var peers []raftcore.Peer
 	for i := 1; i <= n; i++ {
 		peers = append(peers, raftcore.Peer{ID: uint64(i)})
@@ -114,6 +116,7 @@ func (c *coreCluster) step(id uint64, ev Event) {
 	}
 	for _, r := range eff.Replies {
 		c.replies[r.ReqID] = r
+		c.byMember[id] = append(c.byMember[id], r)
 	}
 }
 
@@ -184,6 +187,31 @@ func TestCoreReplicatesAndReplies(t *testing.T) {
 		if m.sm.data["a"] != "2" {
 			t.Fatalf("member %d has a=%q", id, m.sm.data["a"])
 		}
+	}
+}
+
+// Request ids are chosen by each member's driver, so two members can use
+// the same id at once; a follower's proposal is applied on every member,
+// and only its proposer may answer it.
+func TestCoreSameRequestIDOnTwoMembers(t *testing.T) {
+	c := newCoreCluster(t, 3, 1000)
+	lead := c.waitLeader()
+	follower := lead%3 + 1
+	c.propose(lead, "f=old-f")
+	c.propose(lead, "l=old-l")
+	c.byMember = map[uint64][]Reply{}
+	c.step(follower, EvPropose{ReqID: 7, Data: []byte("f=1")})
+	c.step(lead, EvPropose{ReqID: 7, Data: []byte("l=1")})
+	c.tick(3)
+	for _, id := range []uint64{lead, follower} {
+		got := c.byMember[id]
+		want := map[uint64]string{lead: "old-l", follower: "old-f"}[id]
+		if len(got) != 1 || got[0].ReqID != 7 || got[0].Err != nil || got[0].Result != want {
+			t.Fatalf("member %d replied %+v; want exactly one reply to its own request 7, result %q", id, got, want)
+		}
+	}
+	if c.members[follower].sm.data["f"] != "1" || c.members[lead].sm.data["l"] != "1" {
+		t.Fatal("a proposal was not applied")
 	}
 }
 
