@@ -71,8 +71,8 @@ type coreCluster struct {
 	// byMember holds every reply by the member that gave it.
 	byMember map[uint64][]Reply
 	nextReq  uint64
-	cut     map[uint64]bool // members cut off from the network
-	cfg     CoreConfig
+	cut      map[uint64]bool // members cut off from the network
+	cfg      CoreConfig
 }
 
 func newCoreCluster(t *testing.T, n int, snapshotCount uint64) *coreCluster {
