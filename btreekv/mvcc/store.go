@@ -74,6 +74,7 @@ type Store struct {
 
 	leases    map[int64]int64               // id -> TTL
 	leaseKeys map[int64]map[string]struct{} // id -> attached keys
+	aux       map[string][]byte             // the auxiliary table (aux.go)
 	keyLease  map[string]int64              // key -> its lease
 	watch     watchers
 
@@ -108,7 +109,7 @@ func Open(path string, opts Options) (*Store, error) {
 // load rebuilds the index, revisions and leases from the page file.
 func (s *Store) load() error {
 	err := s.db.Update(func(tx *pagefile.Tx) error {
-		for _, b := range [][]byte{bucketKey, bucketMeta, bucketLease} {
+		for _, b := range [][]byte{bucketKey, bucketMeta, bucketLease, bucketAux} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -159,6 +160,9 @@ func (s *Store) load() error {
 			s.trackLease(kv, tomb)
 		}
 		if err := c.Err(); err != nil {
+			return err
+		}
+		if err := s.loadAux(tx); err != nil {
 			return err
 		}
 		lc := tx.Bucket(bucketLease).Cursor()
