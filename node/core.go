@@ -486,7 +486,9 @@ func (c *Core) handleReady(rd raftcore.Ready) error {
 		c.applied, c.snapshotIndex, c.confState = s.Metadata.Index, s.Metadata.Index, s.Metadata.ConfState
 	}
 	for _, e := range rd.CommittedEntries {
-		c.applyEntry(e)
+		if err := c.applyEntry(e); err != nil {
+			return err
+		}
 	}
 	for _, rs := range rd.ReadStates {
 		c.onReadState(rs)
@@ -496,18 +498,34 @@ func (c *Core) handleReady(rd raftcore.Ready) error {
 	return c.maybeSnapshot()
 }
 
-func (c *Core) applyEntry(e raftcore.Entry) {
+// failer is implemented by a state machine that can fail for reasons of
+// its own (a storage error), after which the member must stop.
+type failer interface{ Err() error }
+
+func (c *Core) smErr() error {
+	if f, ok := c.sm.(failer); ok {
+		return f.Err()
+	}
+	return nil
+}
+
+func (c *Core) applyEntry(e raftcore.Entry) error {
 	c.applied = e.Index
 	switch e.Type {
 	case raftcore.EntryNormal:
 		if e.Index <= c.smApplied {
-			return // durable in the state machine before a restart
+			return nil // durable in the state machine before a restart
 		}
 		if len(e.Data) < headerSize {
 			c.sm.Skip(e.Index, e.Term) // a leader's no-op
-			return
+			return c.smErr()
 		}
 		result := c.sm.Apply(e.Index, e.Term, e.Data[headerSize:])
+		if err := c.smErr(); err != nil {
+			// The proposer learns only that the member stopped: the
+			// entry is committed and will be applied after a restart.
+			return err
+		}
 		if id, ok := c.ownRequest(e.Data); ok {
 			delete(c.waiting, id)
 			c.reply(id, result, nil)
@@ -515,7 +533,7 @@ func (c *Core) applyEntry(e raftcore.Entry) {
 	case raftcore.EntryConfChange:
 		var cc raftcore.ConfChange
 		if err := cc.UnmarshalBinary(e.Data); err != nil {
-			return
+			return nil // raft itself refused it: nothing to apply
 		}
 		next, err := c.confState.WithChange(cc)
 		if err == nil {
@@ -532,11 +550,15 @@ func (c *Core) applyEntry(e raftcore.Entry) {
 				c.sm.Skip(e.Index, e.Term)
 			}
 		}
+		if serr := c.smErr(); serr != nil {
+			return serr
+		}
 		if id, ok := c.ownRequest(cc.Context); ok {
 			delete(c.waiting, id)
 			c.reply(id, c.confState, err)
 		}
 	}
+	return nil
 }
 
 func (c *Core) onReadState(rs raftcore.ReadState) {

@@ -1,14 +1,20 @@
 package node
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
 
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/btreekv/mvcc"
 	"github.com/cairndb/cairn/internal/fsx"
+	"github.com/cairndb/cairn/raftcore"
 )
 
 // requestKind is the first byte of a command in the raft log: which API
@@ -22,6 +28,9 @@ const (
 	kindCompaction
 	kindLeaseGrant
 	kindLeaseRevoke
+	kindMemberAttrs  // a member publishes its name and client URLs
+	kindMemberUpdate // a member's peer URLs change
+	kindAlarm        // an alarm raised or cleared
 )
 
 // EncodeRequest encodes an API write request as a raft log command.
@@ -40,6 +49,12 @@ func EncodeRequest(req api.Message) ([]byte, error) {
 		kind = kindLeaseGrant
 	case *api.LeaseRevokeRequest:
 		kind = kindLeaseRevoke
+	case *api.Member:
+		kind = kindMemberAttrs
+	case *api.MemberUpdateRequest:
+		kind = kindMemberUpdate
+	case *api.AlarmRequest:
+		kind = kindAlarm
 	default:
 		return nil, fmt.Errorf("node: %T is not a write request", req)
 	}
@@ -54,16 +69,36 @@ type ApplyResult struct {
 	Err  error
 }
 
-// KVState is the replicated key-value state machine: the MVCC store,
-// driven by the raft log.
+// KVState is the replicated state machine of a member: the MVCC store
+// (keys, leases) and the server's own replicated records kept beside it
+// in the store's auxiliary table (membership, alarms), all driven by the
+// raft log. Reads may come from any goroutine; Apply, ApplyConfChange,
+// Skip and Restore come from the core's.
 type KVState struct {
-	fs    fsx.FS
-	path  string
-	opts  mvcc.Options
-	store *mvcc.Store
+	fs   fsx.FS
+	path string
+	opts mvcc.Options
+
+	// store is replaced by Restore; readers load it once per request.
+	store   atomic.Pointer[mvcc.Store]
+	members *Members
+	// alarms are the raised alarms, by member and type.
+	alarmMu sync.RWMutex
+	alarms  map[api.AlarmMember]bool
+
+	// OnLease, if set, is told of every lease granted (ttl > 0) or
+	// revoked (ttl 0) as it is applied, so the lessor can keep time.
+	OnLease func(id, ttl int64)
+	// OnRestore, if set, is called after a snapshot replaced the state.
+	OnRestore func()
+	// fatal is the first storage failure: after it the member must stop.
+	fatal error
 }
 
-var _ StateMachine = (*KVState)(nil)
+var (
+	_ StateMachine      = (*KVState)(nil)
+	_ ConfChangeApplier = (*KVState)(nil)
+)
 
 // OpenKVState opens the store in the page file at path.
 func OpenKVState(fs fsx.FS, path string) (*KVState, error) {
@@ -72,23 +107,141 @@ func OpenKVState(fs fsx.FS, path string) (*KVState, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &KVState{fs: fs, path: path, opts: opts, store: s}, nil
+	k := &KVState{fs: fs, path: path, opts: opts}
+	k.store.Store(s)
+	if err := k.loadAux(); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	return k, nil
 }
 
-// Store is the MVCC store, for reads.
-func (k *KVState) Store() *mvcc.Store { return k.store }
+// Store is the MVCC store, for reads. A snapshot install replaces it, so
+// load it once per request.
+func (k *KVState) Store() *mvcc.Store { return k.store.Load() }
+
+// Members is the membership registry.
+func (k *KVState) Members() *Members { return k.members }
+
+// Alarms returns the raised alarms, sorted by member then type.
+func (k *KVState) Alarms() []api.AlarmMember {
+	k.alarmMu.RLock()
+	defer k.alarmMu.RUnlock()
+	out := make([]api.AlarmMember, 0, len(k.alarms))
+	for a := range k.alarms {
+		out = append(out, a)
+	}
+	slices.SortFunc(out, func(a, b api.AlarmMember) int {
+		if a.MemberID != b.MemberID {
+			return cmp.Compare(a.MemberID, b.MemberID)
+		}
+		return cmp.Compare(a.Alarm, b.Alarm)
+	})
+	return out
+}
+
+// HasAlarm reports whether any member has alarm t raised.
+func (k *KVState) HasAlarm(t api.AlarmType) bool {
+	k.alarmMu.RLock()
+	defer k.alarmMu.RUnlock()
+	for a := range k.alarms {
+		if a.Alarm == t {
+			return true
+		}
+	}
+	return false
+}
 
 // Close closes the store.
-func (k *KVState) Close() error { return k.store.Close() }
+func (k *KVState) Close() error { return k.Store().Close() }
+
+// Err is the storage failure that stopped the state machine, if any.
+func (k *KVState) Err() error { return k.fatal }
+
+// Aux keys of the records kept beside the key space.
+const (
+	auxMember  = "member/"  // + 16 hex digits of the id: an encoded Member
+	auxRemoved = "removed/" // + 16 hex digits: a removed member's id
+	auxAlarm   = "alarm/"   // + 16 hex digits of the member + "/" + alarm number
+)
+
+func auxIDKey(prefix string, id uint64) []byte { return []byte(fmt.Sprintf("%s%016x", prefix, id)) }
+
+// loadAux rebuilds membership and alarms from the store.
+func (k *KVState) loadAux() error {
+	s := k.Store()
+	ms := NewMembers()
+	for _, r := range s.Aux([]byte(auxMember)) {
+		m, err := decodeMember(r.Value)
+		if err != nil {
+			return fmt.Errorf("node: member record %s: %w", r.Key, err)
+		}
+		ms.members[m.ID] = m
+	}
+	for _, r := range s.Aux([]byte(auxRemoved)) {
+		id, err := strconv.ParseUint(string(r.Key[len(auxRemoved):]), 16, 64)
+		if err != nil {
+			return fmt.Errorf("node: removed-member record %q: %w", r.Key, err)
+		}
+		ms.removed[id] = true
+	}
+	alarms := map[api.AlarmMember]bool{}
+	for _, r := range s.Aux([]byte(auxAlarm)) {
+		var id uint64
+		var t uint8
+		if _, err := fmt.Sscanf(string(r.Key[len(auxAlarm):]), "%016x/%d", &id, &t); err != nil {
+			return fmt.Errorf("node: alarm record %q: %w", r.Key, err)
+		}
+		alarms[api.AlarmMember{MemberID: id, Alarm: api.AlarmType(t)}] = true
+	}
+	k.members = ms
+	k.alarmMu.Lock()
+	k.alarms = alarms
+	k.alarmMu.Unlock()
+	return nil
+}
 
 // Apply implements StateMachine.
 func (k *KVState) Apply(index, term uint64, data []byte) any {
 	resp, err := k.apply(index, term, data)
+	if err != nil && k.fatal == nil {
+		if serr := k.Store().Err(); serr != nil {
+			// Not the request's fault: the page file failed. The member
+			// must stop rather than answer differently from the others.
+			k.fatal = fmt.Errorf("node: apply index %d: %w", index, serr)
+		}
+	}
 	return ApplyResult{Resp: resp, Err: err}
 }
 
+// ApplyConfChange implements ConfChangeApplier: the registry follows
+// raft's membership, and the change is recorded in the store with its
+// index.
+func (k *KVState) ApplyConfChange(index, term uint64, cc raftcore.ConfChange, context []byte) {
+	k.members.Apply(cc, context)
+	tw := k.Store().Write(index, term)
+	var err error
+	switch cc.Type {
+	case raftcore.AddVoter, raftcore.AddLearner:
+		if m, ok := k.members.Get(cc.NodeID); ok {
+			err = tw.PutAux(auxIDKey(auxMember, m.ID), encodeMember(m))
+		}
+	case raftcore.RemoveNode:
+		err = tw.PutAux(auxIDKey(auxMember, cc.NodeID), nil)
+		if err == nil {
+			err = tw.PutAux(auxIDKey(auxRemoved, cc.NodeID), []byte{1})
+		}
+	}
+	if endErr := tw.End(); err == nil {
+		err = endErr
+	}
+	if err != nil && k.fatal == nil {
+		k.fatal = fmt.Errorf("node: apply membership change at index %d: %w", index, err)
+	}
+}
+
 func (k *KVState) apply(index, term uint64, data []byte) (api.Message, error) {
-	s := k.store
+	s := k.Store()
 	if len(data) == 0 {
 		return nil, errors.New("node: empty command")
 	}
@@ -140,6 +293,9 @@ func (k *KVState) apply(index, term uint64, data []byte) (api.Message, error) {
 		if err := s.LeaseGrant(index, term, req.ID, req.TTL); err != nil {
 			return nil, err
 		}
+		if k.OnLease != nil {
+			k.OnLease(req.ID, req.TTL)
+		}
 		return &api.LeaseGrantResponse{Header: api.ResponseHeader{Revision: s.Rev()}, ID: req.ID, TTL: req.TTL}, nil
 	case kindLeaseRevoke:
 		var req api.LeaseRevokeRequest
@@ -149,7 +305,32 @@ func (k *KVState) apply(index, term uint64, data []byte) (api.Message, error) {
 		if _, err := s.LeaseRevoke(index, term, req.ID); err != nil {
 			return nil, err
 		}
+		if k.OnLease != nil {
+			k.OnLease(req.ID, 0)
+		}
 		return &api.LeaseRevokeResponse{Header: api.ResponseHeader{Revision: s.Rev()}}, nil
+	case kindMemberAttrs:
+		var req api.Member
+		if err := decode(&req); err != nil {
+			return nil, err
+		}
+		return nil, k.updateMember(index, term, req.ID, func(m *Member) {
+			m.Name, m.ClientURLs = req.Name, slices.Clone(req.ClientURLs)
+		})
+	case kindMemberUpdate:
+		var req api.MemberUpdateRequest
+		if err := decode(&req); err != nil {
+			return nil, err
+		}
+		return nil, k.updateMember(index, term, req.ID, func(m *Member) {
+			m.PeerURLs = slices.Clone(req.PeerURLs)
+		})
+	case kindAlarm:
+		var req api.AlarmRequest
+		if err := decode(&req); err != nil {
+			return nil, err
+		}
+		return k.applyAlarm(index, term, &req)
 	}
 	// Record the index of a command we do not understand, so that a
 	// restart does not apply it again, and fail it.
@@ -157,16 +338,71 @@ func (k *KVState) apply(index, term uint64, data []byte) (api.Message, error) {
 	return nil, fmt.Errorf("node: command at index %d has unknown kind %d", index, data[0])
 }
 
+// updateMember changes one member's record (if it is still a member).
+func (k *KVState) updateMember(index, term uint64, id uint64, change func(*Member)) error {
+	tw := k.Store().Write(index, term)
+	var err error
+	if m, ok := k.members.Get(id); ok {
+		change(&m)
+		k.members.put(m)
+		err = tw.PutAux(auxIDKey(auxMember, id), encodeMember(m))
+	} else {
+		err = ErrMemberNotFound
+	}
+	if endErr := tw.End(); endErr != nil {
+		return endErr
+	}
+	return err
+}
+
+func (k *KVState) applyAlarm(index, term uint64, req *api.AlarmRequest) (api.Message, error) {
+	tw := k.Store().Write(index, term)
+	a := api.AlarmMember{MemberID: req.MemberID, Alarm: req.Alarm}
+	key := []byte(fmt.Sprintf("%s%016x/%d", auxAlarm, a.MemberID, a.Alarm))
+	var err error
+	resp := &api.AlarmResponse{}
+	k.alarmMu.Lock()
+	switch req.Action {
+	case api.AlarmActivate:
+		if a.Alarm != api.AlarmNone {
+			err = tw.PutAux(key, []byte{1})
+			k.alarms[a] = true
+			resp.Alarms = []api.AlarmMember{a}
+		}
+	case api.AlarmDeactivate:
+		for x := range k.alarms {
+			if (a.MemberID == 0 || x.MemberID == a.MemberID) && (a.Alarm == api.AlarmNone || x.Alarm == a.Alarm) {
+				xkey := []byte(fmt.Sprintf("%s%016x/%d", auxAlarm, x.MemberID, x.Alarm))
+				if e := tw.PutAux(xkey, nil); e != nil && err == nil {
+					err = e
+				}
+				delete(k.alarms, x)
+				resp.Alarms = append(resp.Alarms, x)
+			}
+		}
+	}
+	k.alarmMu.Unlock()
+	if endErr := tw.End(); err == nil {
+		err = endErr
+	}
+	resp.Header.Revision = k.Store().Rev()
+	return resp, err
+}
+
 // Skip implements StateMachine.
-func (k *KVState) Skip(index, term uint64) { _ = k.store.Write(index, term).End() }
+func (k *KVState) Skip(index, term uint64) {
+	if err := k.Store().Write(index, term).End(); err != nil && k.fatal == nil {
+		k.fatal = fmt.Errorf("node: record applied index %d: %w", index, err)
+	}
+}
 
 // AppliedIndex implements StateMachine: the index durable in the store.
-func (k *KVState) AppliedIndex() uint64 { return k.store.ConsistentIndex() }
+func (k *KVState) AppliedIndex() uint64 { return k.Store().ConsistentIndex() }
 
 // Snapshot implements StateMachine: the whole page file, after committing
 // everything applied.
 func (k *KVState) Snapshot() ([]byte, error) {
-	if err := k.store.Commit(); err != nil {
+	if err := k.Store().Commit(); err != nil {
 		return nil, err
 	}
 	f, err := fsx.Open(k.fs, k.path)
@@ -191,7 +427,7 @@ func (k *KVState) Restore(data []byte, index uint64) error {
 	if len(data) == 0 {
 		return fmt.Errorf("node: restore at %d: empty snapshot", index)
 	}
-	if err := k.store.Close(); err != nil {
+	if err := k.Store().Close(); err != nil {
 		return fmt.Errorf("node: restore: close store: %w", err)
 	}
 	tmp := k.path + ".restore"
@@ -218,9 +454,15 @@ func (k *KVState) Restore(data []byte, index uint64) error {
 	if err != nil {
 		return fmt.Errorf("node: restore snapshot at %d: reopen: %w", index, err)
 	}
-	k.store = s
+	k.store.Store(s)
 	if got := s.ConsistentIndex(); got != index {
 		return fmt.Errorf("node: restored snapshot holds index %d, raft says %d", got, index)
+	}
+	if err := k.loadAux(); err != nil {
+		return fmt.Errorf("node: restore snapshot at %d: %w", index, err)
+	}
+	if k.OnRestore != nil {
+		k.OnRestore()
 	}
 	return nil
 }

@@ -246,6 +246,13 @@ func (ms *Members) Apply(cc raftcore.ConfChange, ctx []byte) {
 	}
 }
 
+// put replaces a member's record.
+func (ms *Members) put(m Member) {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	ms.members[m.ID] = m
+}
+
 // Update changes a member's peer URLs (MemberUpdate).
 func (ms *Members) Update(id uint64, peerURLs []string) error {
 	ms.mu.Lock()

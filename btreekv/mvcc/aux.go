@@ -78,3 +78,12 @@ func (s *Store) loadAux(tx *pagefile.Tx) error {
 	}
 	return nil
 }
+
+// Err is the page-file failure that stopped the store's writes, or nil.
+// After it, the store must be closed and reopened (and the raft log
+// replayed from ConsistentIndex).
+func (s *Store) Err() error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.usable()
+}
