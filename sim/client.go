@@ -1,62 +1,33 @@
 package sim
 
 import (
+	"errors"
 	"fmt"
-	"math"
-	"os"
-	"path/filepath"
-	"time"
-
-	"github.com/anishathalye/porcupine"
 
 	"github.com/cairndb/cairn/api"
-	"github.com/cairndb/cairn/btreekv/mvcc"
+	"github.com/cairndb/cairn/linearizability"
 	"github.com/cairndb/cairn/node"
 	"github.com/cairndb/cairn/raftcore"
 )
 
-// kvInput is a client operation on one key.
-type kvInput struct {
-	op     string // "get", "put", "cas"
-	key    string
-	value  string // put: the value; cas: the new value
-	expect string // cas: the value it requires
-}
-
-// kvOutput is what the client saw.
-type kvOutput struct {
-	value   string // get
-	found   bool   // get
-	ok      bool   // cas succeeded
-	unknown bool   // timed out: may or may not have happened
-}
-
-// client issues one operation at a time, with a timeout.
+// client issues one operation at a time, with a timeout, and records each
+// in the world's linearizability.Recorder.
 type client struct {
 	id      int
 	seq     uint64
 	pending *pendingOp
 }
 
+// pendingOp is the operation a client is waiting for.
 type pendingOp struct {
 	reqID  uint64
 	member uint64
-	input  kvInput
-	call   int64
-	opIdx  int // in History.ops
+	req    api.RequestOp
+	op     linearizability.OpID
 }
 
-// mvccNow reads at the current revision.
-var mvccNow = mvcc.RangeOptions{}
-
-// History records the client operations of a run.
-type History struct {
-	ops       []porcupine.Operation
-	probe     uint64
-	probeDone bool
-}
-
-func newHistory() *History { return &History{} }
+// probeReqID is the request id of the liveness probe (no client has it).
+const probeReqID = 1 << 62
 
 func (w *World) clientIssue(c *client) {
 	if w.healed {
@@ -73,53 +44,64 @@ func (w *World) clientIssue(c *client) {
 		return
 	}
 	m := up[w.rng.IntN(len(up))]
-	key := fmt.Sprintf("k%d", w.rng.IntN(w.cfg.Keys))
+	key := []byte(fmt.Sprintf("k%d", w.rng.IntN(w.cfg.Keys)))
 	c.seq++
 	reqID := uint64(c.id+1)<<32 | c.seq
-	in := kvInput{key: key}
+	value := []byte(fmt.Sprintf("c%d-%d", c.id, c.seq))
+	var req api.RequestOp
 	var ev node.Event
-	switch w.rng.IntN(3) {
-	case 0:
-		in.op = "get"
-		ev = node.EvRead{ReqID: reqID}
-	case 1:
-		in.op, in.value = "put", fmt.Sprintf("c%d-%d", c.id, c.seq)
-		data, _ := node.EncodeRequest(&api.PutRequest{Key: []byte(key), Value: []byte(in.value)})
-		ev = node.EvPropose{ReqID: reqID, Data: data}
-	default:
-		in.op, in.value = "cas", fmt.Sprintf("c%d-%d", c.id, c.seq)
-		in.expect = w.casExpectation(key)
-		data, _ := node.EncodeRequest(&api.TxnRequest{
-			Compare: []api.Compare{{Key: []byte(key), Target: api.CompareValue, Result: api.CompareEqual, Value: []byte(in.expect)}},
-			Success: []api.RequestOp{{Put: &api.PutRequest{Key: []byte(key), Value: []byte(in.value)}}},
-		})
+	propose := func(msg api.Message) {
+		data, err := node.EncodeRequest(msg)
+		if err != nil {
+			panic(fmt.Sprintf("sim: encode %T: %v", msg, err))
+		}
 		ev = node.EvPropose{ReqID: reqID, Data: data}
 	}
-	h := w.history
-	h.ops = append(h.ops, porcupine.Operation{ClientId: c.id, Input: in, Call: w.now})
-	c.pending = &pendingOp{reqID: reqID, member: m.id, input: in, call: w.now, opIdx: len(h.ops) - 1}
+	switch w.rng.IntN(7) {
+	case 0, 1:
+		req.Range = &api.RangeRequest{Key: key}
+		ev = node.EvRead{ReqID: reqID}
+	case 2, 3:
+		req.Put = &api.PutRequest{Key: key, Value: value}
+		propose(req.Put)
+	case 4:
+		req.DeleteRange = &api.DeleteRangeRequest{Key: key}
+		propose(req.DeleteRange)
+	default:
+		txn := &api.TxnRequest{
+			Compare: []api.Compare{{Key: key, Target: api.CompareValue, Result: api.CompareEqual, Value: w.casExpectation(key)}},
+			Success: []api.RequestOp{{Put: &api.PutRequest{Key: key, Value: value}}},
+		}
+		if w.rng.IntN(2) == 0 {
+			txn.Failure = []api.RequestOp{{Range: &api.RangeRequest{Key: key}}}
+		}
+		req.Txn = txn
+		propose(txn)
+	}
+	c.pending = &pendingOp{reqID: reqID, member: m.id, req: req, op: w.rec.Call(c.id, req)}
 	w.schedule(requestTimeout, evTimeout, uint64(c.id), raftcore.Message{Index: reqID})
 	w.step(m, ev)
 }
 
-// casExpectation picks a value a CAS may expect: often the key's latest
-// value as some member knows it, so that some of them succeed.
-func (w *World) casExpectation(key string) string {
+// casExpectation picks a value a compare-and-swap may expect: often the
+// key's latest value as some member knows it, so that some succeed.
+func (w *World) casExpectation(key []byte) []byte {
 	for _, m := range w.members {
 		if !m.up {
 			continue
 		}
-		res, err := m.kv.Store().Range([]byte(key), nil, mvccNow)
+		res, err := m.kv.Store().Range(key, nil, mvccNow)
 		if err == nil && len(res.KVs) == 1 && w.rng.IntN(4) != 0 {
-			return string(res.KVs[0].Value)
+			return res.KVs[0].Value
 		}
 	}
-	return "none"
+	return []byte("none")
 }
 
+// clientReply handles a member's answer to a request.
 func (w *World) clientReply(m *member, r node.Reply) {
-	if r.ReqID == w.history.probe && r.Err == nil {
-		w.history.probeDone = true
+	if r.ReqID == probeReqID {
+		w.probeDone = w.probeDone || r.Err == nil
 		return
 	}
 	c := w.clientOf(r.ReqID)
@@ -128,38 +110,78 @@ func (w *World) clientReply(m *member, r node.Reply) {
 	}
 	p := c.pending
 	c.pending = nil
-	op := &w.history.ops[p.opIdx]
-	if r.Err != nil {
-		// The request was refused before it was proposed (no leader,
-		// dropped): it certainly did not happen.
-		op.Input = nil
-	} else {
-		out := kvOutput{}
-		switch p.input.op {
-		case "get":
-			res, err := m.kv.Store().Range([]byte(p.input.key), nil, mvccNow)
-			if err != nil {
-				op.Input = nil
-				break
-			}
-			if len(res.KVs) == 1 {
-				out.value, out.found = string(res.KVs[0].Value), true
-			}
-		case "put":
-			if ar := r.Result.(node.ApplyResult); ar.Err != nil {
-				op.Input = nil // rejected deterministically, no effect
-			}
-		case "cas":
-			ar := r.Result.(node.ApplyResult)
-			if ar.Err != nil {
-				op.Input = nil
-			} else {
-				out.ok = ar.Resp.(*api.TxnResponse).Succeeded
-			}
-		}
-		op.Output, op.Return = out, w.now
-	}
+	resp, how := w.response(m, p, r)
+	w.finish(p, resp, how)
 	w.schedule(int64(1+w.rng.IntN(50)), evClient, uint64(c.id), raftcore.Message{})
+}
+
+// outcome is how an operation ended for its client.
+type outcome uint8
+
+const (
+	returned  outcome = iota // with a response
+	unknown                  // the client cannot tell whether it happened
+	discarded                // certainly did not happen
+)
+
+// response turns a member's reply into the client's view of it.
+func (w *World) response(m *member, p *pendingOp, r node.Reply) (api.ResponseOp, outcome) {
+	var resp api.ResponseOp
+	if r.Err != nil {
+		// Refused before it was proposed: it did not happen. Any other
+		// error (the member stopped with the request in flight) leaves
+		// the outcome open.
+		if errors.Is(r.Err, node.ErrNoLeader) || errors.Is(r.Err, raftcore.ErrProposalDropped) || p.req.Range != nil {
+			return resp, discarded
+		}
+		return resp, unknown
+	}
+	if p.req.Range != nil {
+		// The read barrier passed: serve the read from the local store.
+		rr, err := m.kv.Store().RangeRequest(p.req.Range)
+		if err != nil {
+			return resp, discarded
+		}
+		resp.Range = rr
+		return resp, returned
+	}
+	ar, ok := r.Result.(node.ApplyResult)
+	if !ok {
+		panic(fmt.Sprintf("sim: reply to request %d holds %T, want node.ApplyResult", r.ReqID, r.Result))
+	}
+	if ar.Err != nil {
+		return resp, discarded // rejected deterministically: no effect
+	}
+	switch msg := ar.Resp.(type) {
+	case *api.PutResponse:
+		resp.Put = msg
+	case *api.DeleteRangeResponse:
+		resp.DeleteRange = msg
+	case *api.TxnResponse:
+		resp.Txn = msg
+	default:
+		panic(fmt.Sprintf("sim: request %d answered with %T", r.ReqID, ar.Resp))
+	}
+	return resp, returned
+}
+
+// finish records the end of a client's operation.
+func (w *World) finish(p *pendingOp, resp api.ResponseOp, how outcome) {
+	var err error
+	switch how {
+	case returned:
+		err = w.rec.Return(p.op, resp)
+	case unknown:
+		err = w.rec.Unknown(p.op)
+	case discarded:
+		err = w.rec.Discard(p.op)
+	}
+	if err != nil {
+		panic(fmt.Sprintf("sim: %v", err))
+	}
+	if how == returned {
+		w.completed++
+	}
 }
 
 func (w *World) clientTimeout(c *client, reqID uint64) {
@@ -168,13 +190,11 @@ func (w *World) clientTimeout(c *client, reqID uint64) {
 	}
 	p := c.pending
 	c.pending = nil
-	op := &w.history.ops[p.opIdx]
-	if p.input.op == "get" {
-		op.Input = nil // a read that never returned changed nothing
-	} else {
-		// It may still happen, at any time from now on.
-		op.Output, op.Return = kvOutput{unknown: true}, math.MaxInt64/2
+	how := unknown // a write may still happen, at any time from now on
+	if p.req.Range != nil {
+		how = discarded // a read that never returned changed nothing
 	}
+	w.finish(p, api.ResponseOp{}, how)
 	if m := w.member(p.member); m.up {
 		w.step(m, node.EvCancel{ReqID: reqID})
 	}
@@ -189,108 +209,11 @@ func (w *World) clientOf(reqID uint64) *client {
 	return w.clients[i]
 }
 
-// kvModel is a register per key; an unknown outcome may or may not have
-// happened, so the model is nondeterministic.
-var kvModel = porcupine.NondeterministicModel{
-	Partition: func(history []porcupine.Operation) [][]porcupine.Operation {
-		byKey := map[string][]porcupine.Operation{}
-		var keys []string
-		for _, op := range history {
-			k := op.Input.(kvInput).key
-			if _, ok := byKey[k]; !ok {
-				keys = append(keys, k)
-			}
-			byKey[k] = append(byKey[k], op)
-		}
-		out := make([][]porcupine.Operation, 0, len(keys))
-		for _, k := range keys {
-			out = append(out, byKey[k])
-		}
-		return out
-	},
-	Init: func() []any { return []any{registerState{}} },
-	Step: func(state, input, output any) []any {
-		s, in, out := state.(registerState), input.(kvInput), output.(kvOutput)
-		switch in.op {
-		case "get":
-			if out.found == s.set && (!out.found || out.value == s.value) {
-				return []any{s}
-			}
-			return nil
-		case "put":
-			next := registerState{set: true, value: in.value}
-			if out.unknown {
-				return []any{s, next}
-			}
-			return []any{next}
-		case "cas":
-			holds := s.set && s.value == in.expect
-			next := registerState{set: true, value: in.value}
-			switch {
-			case out.unknown && holds:
-				return []any{s, next}
-			case out.unknown:
-				return []any{s}
-			case out.ok && holds:
-				return []any{next}
-			case !out.ok && !holds:
-				return []any{s}
-			}
-			return nil
-		}
-		return nil
-	},
-	DescribeOperation: func(input, output any) string {
-		in, out := input.(kvInput), output.(kvOutput)
-		switch {
-		case out.unknown:
-			return fmt.Sprintf("%s(%s, %s) -> ?", in.op, in.key, in.value)
-		case in.op == "get":
-			return fmt.Sprintf("get(%s) -> %q found=%v", in.key, out.value, out.found)
-		case in.op == "cas":
-			return fmt.Sprintf("cas(%s, %q -> %q) -> %v", in.key, in.expect, in.value, out.ok)
-		}
-		return fmt.Sprintf("put(%s, %q)", in.key, in.value)
-	},
-}
-
-type registerState struct {
-	set   bool
-	value string
-}
-
-// checkLinearizable runs porcupine over the client history; on failure it
-// writes the visualization to a file named in the error.
+// checkLinearizable runs porcupine over the client history; on failure
+// the error names the file holding the visualization.
 func (w *World) checkLinearizable() error {
-	var ops []porcupine.Operation
-	for _, op := range w.history.ops {
-		if op.Input == nil || op.Output == nil {
-			continue
-		}
-		ops = append(ops, op)
-	}
-	model := kvModel.ToModel()
-	res, info := porcupine.CheckOperationsVerbose(model, ops, 30*time.Second)
-	switch res {
-	case porcupine.Ok:
-		return nil
-	case porcupine.Unknown:
-		return fmt.Errorf("linearizability check timed out on %d operations", len(ops))
-	}
-	path := filepath.Join(os.TempDir(), fmt.Sprintf("cairn-sim-seed-%d.html", w.cfg.Seed))
-	if err := porcupine.VisualizePath(model, info, path); err != nil {
-		return fmt.Errorf("history of %d operations is not linearizable (visualization failed: %v)", len(ops), err)
-	}
-	return fmt.Errorf("history of %d operations is not linearizable; see %s", len(ops), path)
+	return linearizability.Check(w.rec.Operations(), linearizability.KVModel(), checkTimeout, w.cfg.VizDir)
 }
 
-// Operations returns how many client operations the run completed.
-func (w *World) Operations() int {
-	n := 0
-	for _, op := range w.history.ops {
-		if op.Input != nil && op.Output != nil {
-			n++
-		}
-	}
-	return n
-}
+// Operations returns how many client operations completed with a response.
+func (w *World) Operations() int { return w.completed }

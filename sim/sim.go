@@ -20,9 +20,12 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/btreekv/mvcc"
 	"github.com/cairndb/cairn/internal/fsx"
+	"github.com/cairndb/cairn/linearizability"
 	"github.com/cairndb/cairn/logstore"
 	"github.com/cairndb/cairn/node"
 	"github.com/cairndb/cairn/raftcore"
@@ -39,6 +42,9 @@ type Config struct {
 	Keys int
 	// Faults enables crashes, partitions and message loss.
 	Faults bool
+	// VizDir is where a failed linearizability check writes porcupine's
+	// visualization (os.TempDir() when empty).
+	VizDir string
 }
 
 // DefaultConfig is a 3-member run of 20 virtual seconds with faults.
@@ -51,7 +57,15 @@ const (
 	requestTimeout = 600 // a client gives up after this long
 	minLatency     = 1
 	maxLatency     = 8
+	// checkTimeout bounds porcupine's search; a run that needs more is
+	// reported as a failure (the history is too hard to decide).
+	checkTimeout = 30 * time.Second
+	// traceTail is how many of the last events a failure report shows.
+	traceTail = 40
 )
+
+// mvccNow reads at the current revision.
+var mvccNow = mvcc.RangeOptions{}
 
 // event is something that happens at a virtual time.
 type event struct {
@@ -113,15 +127,22 @@ type World struct {
 	group    map[uint64]int
 	dropRate float64
 	clients  []*client
-	history  *History
-	trace    uint64 // running hash of every event processed
+	rec      *linearizability.Recorder
+	// completed counts client operations that returned a response.
+	completed int
+	probeDone bool
+	trace     uint64 // running hash of every event processed
+	// tail holds the last traceTail events, for the failure report.
+	tail     [traceTail]event
+	events   uint64
 	faultLog []string
 	healed   bool
 }
 
 // New builds a world; Run runs it.
 func New(cfg Config) (*World, error) {
-	w := &World{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, 0x51)), group: map[uint64]int{}, history: newHistory()}
+	w := &World{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, 0x51)), group: map[uint64]int{}}
+	w.rec = linearizability.NewRecorder(func() int64 { return w.now })
 	for i := 1; i <= cfg.Members; i++ {
 		w.peers = append(w.peers, raftcore.Peer{ID: uint64(i)})
 	}
@@ -188,8 +209,16 @@ func (w *World) Run() error {
 	return nil
 }
 
+// failure wraps a failed check with what is needed to understand and
+// replay it: the seed, the fault schedule and the last events.
 func (w *World) failure(err error) error {
-	return fmt.Errorf("sim seed %d: %w\nfaults:\n  %s", w.cfg.Seed, err, strings.Join(w.faultLog, "\n  "))
+	var tail []string
+	n := min(w.events, traceTail)
+	for i := w.events - n; i < w.events; i++ {
+		tail = append(tail, w.tail[i%traceTail].String())
+	}
+	return fmt.Errorf("sim seed %d: %w\nfaults:\n  %s\nlast %d events:\n  %s",
+		w.cfg.Seed, err, strings.Join(w.faultLog, "\n  "), n, strings.Join(tail, "\n  "))
 }
 
 // TraceHash is a digest of every event the run processed: two runs of the
@@ -216,6 +245,28 @@ func (w *World) record(e *event) {
 	binary.LittleEndian.PutUint64(b[32:], w.trace)
 	h.Write(b[:])
 	w.trace = h.Sum64()
+	w.tail[w.events%traceTail] = *e
+	w.events++
+}
+
+// String describes an event for the failure report.
+func (e event) String() string {
+	switch e.kind {
+	case evTick:
+		return fmt.Sprintf("%6dms tick %d", e.at, e.who)
+	case evDeliver:
+		return fmt.Sprintf("%6dms deliver %s %d->%d term %d index %d commit %d reject %v",
+			e.at, e.msg.Type, e.msg.From, e.msg.To, e.msg.Term, e.msg.Index, e.msg.Commit, e.msg.Reject)
+	case evClient:
+		return fmt.Sprintf("%6dms client %d issues", e.at, e.who)
+	case evTimeout:
+		return fmt.Sprintf("%6dms client %d times out request %x", e.at, e.who, e.msg.Index)
+	case evFault:
+		return fmt.Sprintf("%6dms nemesis", e.at)
+	case evRestart:
+		return fmt.Sprintf("%6dms restart %d", e.at, e.who)
+	}
+	return fmt.Sprintf("%6dms event %d", e.at, e.kind)
 }
 
 func (w *World) handle(e *event) {
@@ -278,7 +329,7 @@ func (w *World) send(from *member, msg raftcore.Message) {
 	}
 	delay := int64(minLatency + w.rng.IntN(maxLatency-minLatency+1))
 	w.schedule(delay, evDeliver, to, msg)
-	if w.dropRate > 0 && w.rng.Float64() < w.dropRate/2 {
+	if w.dropRate > 0 && w.rng.Float64() < w.dropRate/2 && msg.Type != raftcore.MsgProp {
 		w.schedule(delay+int64(w.rng.IntN(20)), evDeliver, to, msg) // a duplicate
 	}
 }
@@ -350,11 +401,9 @@ func (w *World) checkProgress() error {
 		for _, m := range w.members {
 			if m.core.Status().SoftState.State == raftcore.StateLeader {
 				data, _ := node.EncodeRequest(&api.PutRequest{Key: []byte("liveness"), Value: []byte("ok")})
-				id := uint64(1 << 40)
-				w.history.probe = id
-				w.step(m, node.EvPropose{ReqID: id, Data: data})
+				w.step(m, node.EvPropose{ReqID: probeReqID, Data: data})
 				w.runUntil(w.now + 1000)
-				if w.history.probeDone {
+				if w.probeDone {
 					return nil
 				}
 			}
