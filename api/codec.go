@@ -11,8 +11,10 @@ import (
 // raft log. Each message type lists its fields once, in order, in a
 // fields method; the same list drives encoding and decoding, so the two
 // cannot disagree. Integers are varints (zigzag for signed), byte strings
-// a uvarint length then the bytes, booleans and enums one byte, optional
-// messages a presence byte, lists a uvarint count.
+// a uvarint length then the bytes (strings alike), booleans and enums one
+// byte, a uint32 a uvarint checked to fit, optional messages a presence
+// byte, lists a uvarint count, and a message with exactly one of several
+// fields set (RequestOp, WatchRequest) a tag byte naming the field.
 //
 // Decoding any byte string returns a message or an error wrapping
 // ErrDecode; it never panics, and never allocates more than the input
