@@ -58,6 +58,11 @@ type Config struct {
 	// DisableProposalForwarding makes followers drop proposals instead of
 	// forwarding them to the leader.
 	DisableProposalForwarding bool
+	// UnsafeCommitAnyTerm is for mutation testing only: the leader commits
+	// entries of earlier terms by counting replicas, the bug of figure 8
+	// of the Raft paper (a committed entry can then be overwritten).
+	// Never set it in production.
+	UnsafeCommitAnyTerm bool
 	// Rand is the source of election jitter; required, so that runs are
 	// reproducible.
 	Rand *rand.Rand
@@ -128,6 +133,7 @@ type raft struct {
 	checkQuorum               bool
 	preVote                   bool
 	disableForwarding         bool
+	unsafeCommitAnyTerm       bool
 	rand                      *rand.Rand
 
 	maxMsgSize       uint64
@@ -160,19 +166,20 @@ func newRaft(c *Config) (*raft, error) {
 		return nil, err
 	}
 	r := &raft{
-		id:                c.ID,
-		lead:              None,
-		log:               log,
-		electionTimeout:   c.ElectionTick,
-		heartbeatTimeout:  c.HeartbeatTick,
-		checkQuorum:       c.CheckQuorum,
-		preVote:           c.PreVote,
-		disableForwarding: c.DisableProposalForwarding,
-		rand:              c.Rand,
-		maxMsgSize:        c.MaxSizePerMsg,
-		maxCommittedSize:  c.MaxCommittedSizePerReady,
-		maxInflight:       c.MaxInflightMsgs,
-		maxInflightBytes:  c.MaxInflightBytes,
+		id:                  c.ID,
+		lead:                None,
+		log:                 log,
+		electionTimeout:     c.ElectionTick,
+		heartbeatTimeout:    c.HeartbeatTick,
+		checkQuorum:         c.CheckQuorum,
+		preVote:             c.PreVote,
+		disableForwarding:   c.DisableProposalForwarding,
+		rand:                c.Rand,
+		unsafeCommitAnyTerm: c.UnsafeCommitAnyTerm,
+		maxMsgSize:          c.MaxSizePerMsg,
+		maxCommittedSize:    c.MaxCommittedSizePerReady,
+		maxInflight:         c.MaxInflightMsgs,
+		maxInflightBytes:    c.MaxInflightBytes,
 	}
 	// Membership: the snapshot's, then every change in the log after it.
 	r.configs.restore(cs)
@@ -998,7 +1005,11 @@ func (r *raft) maybeCommit() bool {
 	slices.Sort(matches)
 	// With n voters sorted ascending, the quorum-th highest is at n-q.
 	mci := matches[len(matches)-r.quorum()]
-	if !r.log.maybeCommit(mci, r.term) {
+	term := r.term
+	if r.unsafeCommitAnyTerm {
+		term = r.log.zeroTermOnOutOfBounds(mci) // the figure 8 bug, on purpose
+	}
+	if !r.log.maybeCommit(mci, term) {
 		return false
 	}
 	r.onCommit()

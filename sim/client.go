@@ -79,6 +79,11 @@ func (w *World) clientIssue(c *client) {
 		propose(txn)
 	}
 	c.pending = &pendingOp{reqID: reqID, member: m.id, req: req, op: w.rec.Call(c.id, req)}
+	if req.Range != nil && w.cfg.Mutation == StaleReads {
+		// The bug on purpose: no read barrier, the local store answers.
+		w.clientReply(m, node.Reply{ReqID: reqID})
+		return
+	}
 	w.schedule(requestTimeout, evTimeout, uint64(c.id), raftcore.Message{Index: reqID})
 	w.step(m, ev)
 }

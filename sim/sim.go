@@ -42,10 +42,26 @@ type Config struct {
 	Keys int
 	// Faults enables crashes, partitions and message loss.
 	Faults bool
+	// Mutation breaks a safety rule on purpose (NoMutation normally).
+	Mutation Mutation
 	// VizDir is where a failed linearizability check writes porcupine's
 	// visualization (os.TempDir() when empty).
 	VizDir string
 }
+
+// Mutation names a bug the simulator can inject, so that a test can check
+// that the checks catch it.
+type Mutation uint8
+
+const (
+	// NoMutation runs the real code unchanged.
+	NoMutation Mutation = iota
+	// StaleReads serves every read from the chosen member's local store at
+	// once, without a ReadIndex round: serializable reads passed off as
+	// linearizable. A lagging follower or a deposed leader then answers
+	// with old data.
+	StaleReads
+)
 
 // DefaultConfig is a 3-member run of 20 virtual seconds with faults.
 func DefaultConfig(seed uint64) Config {
