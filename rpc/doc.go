@@ -1,0 +1,99 @@
+// Package rpc is cairn's binary RPC over TCP: framing, multiplexed calls
+// and streams, deadlines and cancellation, flow control, keepalive and
+// TLS. Servers register handlers per Method; clients use a Conn (one
+// connection) or a Client (several endpoints with failover).
+//
+// # Wire format
+//
+// A connection starts with a hello from each side: the 8 bytes
+// "CAIRNRPC" and a big-endian u16 protocol version (1). A peer that sends
+// anything else is not a cairn endpoint, or speaks another version, and
+// the connection is closed with an error saying which. With TLS the hello
+// is sent inside TLS; a TLS server that receives a plain-text hello
+// answers, in plain text, with version 0 ("speak TLS to me") and closes,
+// so the client can say exactly what is wrong.
+//
+// After the hello, both sides exchange frames:
+//
+//	u32 length   of what follows (kind through payload), big-endian
+//	u8  kind
+//	u64 stream   the call or stream the frame belongs to; 0 = the connection
+//	u16 method   request and open only, else 0
+//	    payload  depends on kind
+//
+// The kinds, and their payloads:
+//
+//	1  request   client→server  a unary call: uvarint timeout (µs, 0 = none), body
+//	2  response  server→client  the call's result: body
+//	3  open      client→server  open a stream: uvarint timeout, uvarint window
+//	4  message   both ways      one stream message: body
+//	5  end       both ways      clean end of the sender's direction of a stream
+//	6  error     server→client  error end of a call or stream: u16 code, message
+//	7  cancel    both ways      abort a call or stream in both directions
+//	8  window    both ways      grant the sender more stream credit: uvarint bytes
+//	9  ping      both ways      keepalive probe: 8 opaque bytes (stream 0)
+//	10 pong      both ways      the same 8 bytes back (stream 0)
+//	11 goaway    server→client  the connection is closing: u16 code, message (stream 0)
+//
+// Streams are numbered by the client: odd ids, increasing (on the wire,
+// not just when allocated). Servers never open streams. A body may hold
+// up to MaxFrameSize bytes, so the length field is at most MaxFrameSize +
+// FrameOverhead; it is checked before anything is allocated. An oversized
+// or malformed frame, an unknown kind, a frame for a stream that was never
+// opened, or a reused id is a protocol violation: the server logs it and
+// closes that connection (and only that one). Frames for a stream that
+// has finished on the receiving side are dropped: they may cross a cancel
+// on the wire.
+//
+// # Calls
+//
+// A unary call is a request answered by one response or error frame. The
+// timeout is the time left before the caller's deadline; the handler's
+// context gets the same deadline. If the caller gives up first it sends a
+// cancel, which cancels the handler's context; nothing is sent back. An
+// unknown method gets CodeUnimplemented, a call beyond MaxStreams gets
+// CodeResourceExhausted, a response too large for a frame gets
+// CodeResourceExhausted: all for that call only.
+//
+// # Streams
+//
+// The client sends open (with its own receive window); the server
+// answers with a window frame granting its window, then both sides send
+// messages. Each direction ends on its own with end (clean: the
+// receiver's Recv returns io.EOF) or, from the server, error. When the
+// server's handler returns, the server ends its direction (end if the
+// handler returned nil, error otherwise) and, if the client is still
+// sending, follows with a cancel meaning "nobody is listening any more".
+// A cancel at any other time aborts the stream both ways.
+//
+// Flow control is per stream and counted in bytes: a message costs its
+// length plus 16. A sender may send while its credit (the window the
+// receiver granted, minus what it has sent since) is positive, so at most
+// one window plus one message is ever unread at the receiver; the
+// receiver grants credit back (window frames) as the application takes
+// messages with Recv, once half a window has been taken. A slow reader
+// therefore blocks the sender rather than growing a buffer. Unary bodies
+// are not flow-controlled; MaxStreams bounds them.
+//
+// # Connections
+//
+// Each connection has one reader goroutine, which decodes frames and
+// dispatches them without ever blocking on the application (unary
+// handlers and stream handlers run in their own goroutines), and one
+// writer goroutine: senders encode frames into a shared buffer and the
+// writer hands the whole buffer to the connection in one Write, so under
+// load many frames share a system call. A keepalive goroutine sends a
+// ping when nothing has arrived for KeepAliveInterval and closes the
+// connection when nothing at all has arrived for KeepAliveTimeout. When
+// a connection dies every pending call and stream on it fails with
+// CodeUnavailable, and Conn.Done is closed.
+//
+// # Errors
+//
+// Errors crossing the wire are *Error: a Code and a message. Codes 1..99
+// are this package's (CodeUnavailable and so on); codes from 100 belong to
+// applications and pass through untouched: a handler error with a method
+// RPCCode() uint16 travels with that code. Context errors map to
+// CodeCanceled and CodeDeadlineExceeded, and errors.Is matches them
+// against context.Canceled and context.DeadlineExceeded.
+package rpc

@@ -1,0 +1,249 @@
+package rpc
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"time"
+)
+
+// Method names a procedure; services choose the numbers, rpc routes on them.
+type Method uint16
+
+// frameKind is the one-byte kind of a frame. The values are part of the
+// wire format: never renumber.
+type frameKind uint8
+
+const (
+	kindRequest  frameKind = 1  // client → server: unary call (timeout, body)
+	kindResponse frameKind = 2  // server → client: unary result (body)
+	kindOpen     frameKind = 3  // client → server: open a stream (timeout, window)
+	kindMessage  frameKind = 4  // either way: one stream message (body)
+	kindEnd      frameKind = 5  // either way: clean end of the sender's direction
+	kindError    frameKind = 6  // server → client: error end of a call or stream (code, message)
+	kindCancel   frameKind = 7  // either way: abort the call or stream in both directions
+	kindWindow   frameKind = 8  // either way: grant the peer more stream credit (bytes)
+	kindPing     frameKind = 9  // either way: keepalive probe (8 opaque bytes)
+	kindPong     frameKind = 10 // either way: answer to a ping (the same 8 bytes)
+	kindGoAway   frameKind = 11 // server → client: closing the connection (code, message)
+	lastKind               = kindGoAway
+)
+
+var kindNames = [...]string{
+	kindRequest: "request", kindResponse: "response", kindOpen: "open",
+	kindMessage: "message", kindEnd: "end", kindError: "error",
+	kindCancel: "cancel", kindWindow: "window", kindPing: "ping",
+	kindPong: "pong", kindGoAway: "goaway",
+}
+
+func (k frameKind) String() string {
+	if k >= 1 && k <= lastKind {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+const (
+	// lengthSize is the u32 length prefix; the length counts what follows.
+	lengthSize = 4
+	// headerSize is kind (u8) + stream id (u64) + method (u16).
+	headerSize = 1 + 8 + 2
+	// maxPrefix is the most a kind puts in the payload before its body:
+	// an open frame's two uvarints.
+	maxPrefix = 2 * binary.MaxVarintLen64
+	// FrameOverhead is how far a frame's length field may exceed its body:
+	// a frame carrying a body of n bytes has length ≤ n + FrameOverhead.
+	FrameOverhead = headerSize + maxPrefix
+	// maxWindowGrant bounds one window update (and an open frame's window).
+	maxWindowGrant = 1 << 32
+)
+
+// errMalformed is wrapped by every error about a frame's contents (as
+// opposed to I/O errors while reading it).
+var errMalformed = errors.New("rpc: malformed frame")
+
+// frame is one decoded frame. Which fields are meaningful depends on kind;
+// the others are zero.
+type frame struct {
+	kind    frameKind
+	stream  uint64        // 0 for connection frames (ping, pong, goaway)
+	method  Method        // request and open only
+	timeout time.Duration // request, open: time the caller will wait; 0 = no deadline
+	window  uint64        // window: credit granted; open: the opener's receive window
+	code    Code          // error, goaway
+	ping    uint64        // ping, pong: opaque value echoed back
+	body    []byte        // request, response, message: the body; error, goaway: the message
+}
+
+// appendFrame appends the encoding of f to b.
+func appendFrame(b []byte, f *frame) []byte {
+	start := len(b)
+	b = append(b, 0, 0, 0, 0, byte(f.kind))
+	b = binary.BigEndian.AppendUint64(b, f.stream)
+	b = binary.BigEndian.AppendUint16(b, uint16(f.method))
+	switch f.kind {
+	case kindRequest:
+		b = binary.AppendUvarint(b, timeoutMicros(f.timeout))
+		b = append(b, f.body...)
+	case kindOpen:
+		b = binary.AppendUvarint(b, timeoutMicros(f.timeout))
+		b = binary.AppendUvarint(b, f.window)
+	case kindResponse, kindMessage:
+		b = append(b, f.body...)
+	case kindError, kindGoAway:
+		b = binary.BigEndian.AppendUint16(b, uint16(f.code))
+		b = append(b, f.body...)
+	case kindWindow:
+		b = binary.AppendUvarint(b, f.window)
+	case kindPing, kindPong:
+		b = binary.BigEndian.AppendUint64(b, f.ping)
+	}
+	binary.BigEndian.PutUint32(b[start:], uint32(len(b)-start-lengthSize))
+	return b
+}
+
+// timeoutMicros is a timeout on the wire: microseconds rounded up, so a
+// tiny positive timeout never becomes "none".
+func timeoutMicros(d time.Duration) uint64 {
+	if d <= 0 {
+		return 0
+	}
+	return uint64((d + time.Microsecond - 1) / time.Microsecond)
+}
+
+// frameReader decodes frames from a byte stream.
+type frameReader struct {
+	r       io.Reader
+	maxBody int
+	hdr     [lengthSize + headerSize]byte
+}
+
+// read decodes the next frame. The length is checked against the limit
+// before the payload is allocated, so a hostile length costs nothing; the
+// payload is allocated fresh and the frame's body aliases it (the caller
+// owns it). Errors wrapping errMalformed are protocol violations; others
+// come from the reader (io.EOF between frames is a clean end).
+func (fr *frameReader) read() (frame, error) {
+	if _, err := io.ReadFull(fr.r, fr.hdr[:lengthSize]); err != nil {
+		return frame{}, err
+	}
+	length := uint64(binary.BigEndian.Uint32(fr.hdr[:lengthSize]))
+	if length < headerSize {
+		return frame{}, fmt.Errorf("%w: length %d is shorter than the %d-byte header", errMalformed, length, headerSize)
+	}
+	if limit := uint64(fr.maxBody) + FrameOverhead; length > limit {
+		return frame{}, fmt.Errorf("%w: frame of %d bytes exceeds limit %d", errMalformed, length, limit)
+	}
+	if _, err := io.ReadFull(fr.r, fr.hdr[lengthSize:]); err != nil {
+		return frame{}, noEOF(err)
+	}
+	f := frame{
+		kind:   frameKind(fr.hdr[lengthSize]),
+		stream: binary.BigEndian.Uint64(fr.hdr[lengthSize+1:]),
+		method: Method(binary.BigEndian.Uint16(fr.hdr[lengthSize+9:])),
+	}
+	if f.kind < 1 || f.kind > lastKind {
+		return frame{}, fmt.Errorf("%w: unknown kind %d", errMalformed, uint8(f.kind))
+	}
+	payload := make([]byte, length-headerSize)
+	if _, err := io.ReadFull(fr.r, payload); err != nil {
+		return frame{}, noEOF(err)
+	}
+	if err := f.decodePayload(payload, fr.maxBody); err != nil {
+		return frame{}, fmt.Errorf("%w: %s frame on stream %d: %v", errMalformed, f.kind, f.stream, err)
+	}
+	return f, nil
+}
+
+// noEOF turns io.EOF inside a frame into io.ErrUnexpectedEOF: only an EOF
+// between frames is a clean end.
+func noEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// decodePayload checks the header fields against the kind and fills the
+// kind's fields from the payload.
+func (f *frame) decodePayload(p []byte, maxBody int) error {
+	connLevel := f.kind == kindPing || f.kind == kindPong || f.kind == kindGoAway
+	switch {
+	case connLevel && f.stream != 0:
+		return errors.New("connection frame must use stream 0")
+	case !connLevel && f.stream == 0:
+		return errors.New("stream 0 is reserved for connection frames")
+	case f.kind != kindRequest && f.kind != kindOpen && f.method != 0:
+		return fmt.Errorf("method %d set on a frame that carries none", f.method)
+	}
+	var err error
+	switch f.kind {
+	case kindRequest:
+		if f.timeout, p, err = readTimeout(p); err != nil {
+			return err
+		}
+		f.body = p
+	case kindOpen:
+		if f.timeout, p, err = readTimeout(p); err != nil {
+			return err
+		}
+		if f.window, p, err = readWindow(p); err != nil {
+			return err
+		}
+		if len(p) != 0 {
+			return fmt.Errorf("%d trailing bytes", len(p))
+		}
+	case kindResponse, kindMessage:
+		f.body = p
+	case kindEnd, kindCancel:
+		if len(p) != 0 {
+			return fmt.Errorf("%d bytes of payload, want none", len(p))
+		}
+	case kindError, kindGoAway:
+		if len(p) < 2 {
+			return fmt.Errorf("%d bytes of payload, want at least a 2-byte code", len(p))
+		}
+		f.code = Code(binary.BigEndian.Uint16(p))
+		f.body = p[2:]
+	case kindWindow:
+		if f.window, p, err = readWindow(p); err != nil {
+			return err
+		}
+		if len(p) != 0 {
+			return fmt.Errorf("%d trailing bytes", len(p))
+		}
+	case kindPing, kindPong:
+		if len(p) != 8 {
+			return fmt.Errorf("%d bytes of payload, want 8", len(p))
+		}
+		f.ping = binary.BigEndian.Uint64(p)
+	}
+	if len(f.body) > maxBody {
+		return fmt.Errorf("body of %d bytes exceeds limit %d", len(f.body), maxBody)
+	}
+	return nil
+}
+
+func readTimeout(p []byte) (time.Duration, []byte, error) {
+	us, n := binary.Uvarint(p)
+	if n <= 0 {
+		return 0, nil, errors.New("bad timeout varint")
+	}
+	if us > math.MaxInt64/uint64(time.Microsecond) {
+		return math.MaxInt64, p[n:], nil // longer than anyone will wait: clamp
+	}
+	return time.Duration(us) * time.Microsecond, p[n:], nil
+}
+
+func readWindow(p []byte) (uint64, []byte, error) {
+	w, n := binary.Uvarint(p)
+	if n <= 0 {
+		return 0, nil, errors.New("bad window varint")
+	}
+	if w == 0 || w > maxWindowGrant {
+		return 0, nil, fmt.Errorf("window %d outside 1..%d", w, uint64(maxWindowGrant))
+	}
+	return w, p[n:], nil
+}

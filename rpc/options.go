@@ -1,0 +1,111 @@
+package rpc
+
+import (
+	"crypto/tls"
+	"log/slog"
+	"time"
+)
+
+// DefaultMaxFrameSize is the default limit on the body a frame may carry:
+// a request, response or stream message body, or an error message. The
+// frame on the wire may be up to FrameOverhead bytes longer (its header
+// and varint prefixes). Larger bodies are refused with
+// CodeResourceExhausted before they are sent; a peer that sends one
+// anyway is violating the protocol and loses its connection. Both ends
+// should use the same limit.
+const DefaultMaxFrameSize = 2 << 20
+
+// Defaults for the options below.
+const (
+	DefaultMaxStreams        = 1024
+	DefaultStreamWindow      = 1 << 20
+	DefaultKeepAliveInterval = 10 * time.Second
+	DefaultKeepAliveTimeout  = 20 * time.Second
+	DefaultDialTimeout       = 5 * time.Second
+)
+
+// maxOptionBytes caps MaxFrameSize and StreamWindow so that window
+// arithmetic stays far from overflow.
+const maxOptionBytes = 1 << 30
+
+// ServerOptions configures a Server. The zero value is usable.
+type ServerOptions struct {
+	// TLS, if set, makes the server speak TLS; nil means plain TCP.
+	TLS *tls.Config
+	// MaxFrameSize bounds a message body (see DefaultMaxFrameSize).
+	MaxFrameSize int
+	// MaxStreams bounds the calls and streams running at once on one
+	// connection (default 1024); one more is refused with
+	// CodeResourceExhausted.
+	MaxStreams int
+	// StreamWindow is the flow-control window of each stream this side
+	// receives on, in bytes (default 1 MiB): the peer may have that much
+	// unread before it must wait.
+	StreamWindow int
+	// KeepAliveInterval: ping the peer when nothing arrived for this long
+	// (default 10s).
+	KeepAliveInterval time.Duration
+	// KeepAliveTimeout: close the connection when nothing at all arrived
+	// for this long (default 20s). It also bounds the handshake.
+	KeepAliveTimeout time.Duration
+	// Logger receives protocol violations and connection events; nil
+	// discards them.
+	Logger *slog.Logger
+}
+
+// DialOptions configures a client connection. The zero value is usable.
+type DialOptions struct {
+	// TLS, if set, makes the connection speak TLS; nil means plain TCP.
+	// An empty ServerName is filled from the address.
+	TLS *tls.Config
+	// MaxFrameSize, StreamWindow, KeepAliveInterval, KeepAliveTimeout: as
+	// in ServerOptions.
+	MaxFrameSize      int
+	StreamWindow      int
+	KeepAliveInterval time.Duration
+	KeepAliveTimeout  time.Duration
+	// DialTimeout bounds the TCP connect and the handshake (default 5s).
+	DialTimeout time.Duration
+}
+
+// connOptions are the settings one connection runs with, either side.
+type connOptions struct {
+	maxBody           int
+	window            int
+	maxStreams        int
+	keepAliveInterval time.Duration
+	keepAliveTimeout  time.Duration
+	logger            *slog.Logger
+}
+
+func withDefault[T int | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+func (o ServerOptions) conn() connOptions {
+	c := connOptions{
+		maxBody:           min(withDefault(o.MaxFrameSize, DefaultMaxFrameSize), maxOptionBytes),
+		window:            min(withDefault(o.StreamWindow, DefaultStreamWindow), maxOptionBytes),
+		maxStreams:        withDefault(o.MaxStreams, DefaultMaxStreams),
+		keepAliveInterval: withDefault(o.KeepAliveInterval, DefaultKeepAliveInterval),
+		keepAliveTimeout:  withDefault(o.KeepAliveTimeout, DefaultKeepAliveTimeout),
+		logger:            o.Logger,
+	}
+	if c.logger == nil {
+		c.logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+func (o DialOptions) conn() connOptions {
+	return connOptions{
+		maxBody:           min(withDefault(o.MaxFrameSize, DefaultMaxFrameSize), maxOptionBytes),
+		window:            min(withDefault(o.StreamWindow, DefaultStreamWindow), maxOptionBytes),
+		keepAliveInterval: withDefault(o.KeepAliveInterval, DefaultKeepAliveInterval),
+		keepAliveTimeout:  withDefault(o.KeepAliveTimeout, DefaultKeepAliveTimeout),
+		logger:            slog.New(slog.DiscardHandler),
+	}
+}
