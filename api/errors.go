@@ -63,6 +63,7 @@ const (
 	CodeTooManyLearners        Code = 307
 	CodeMemberIDMismatch       Code = 308
 	CodeClusterIDMismatch      Code = 309
+	CodeMemberRemoved          Code = 310
 )
 
 // Authentication and authorization.
@@ -199,6 +200,7 @@ var (
 	ErrTooManyLearners        = sentinel(CodeTooManyLearners)
 	ErrMemberIDMismatch       = sentinel(CodeMemberIDMismatch)
 	ErrClusterIDMismatch      = sentinel(CodeClusterIDMismatch)
+	ErrMemberRemoved          = sentinel(CodeMemberRemoved)
 
 	ErrRootUserNotExist     = sentinel(CodeRootUserNotExist)
 	ErrRootRoleNotExist     = sentinel(CodeRootRoleNotExist)
@@ -293,6 +295,8 @@ func codeInfo(c Code) codeText {
 		return codeText{"MemberIDMismatch", "etcdserver: member ID mismatch"}
 	case CodeClusterIDMismatch:
 		return codeText{"ClusterIDMismatch", "etcdserver: cluster ID mismatch"}
+	case CodeMemberRemoved:
+		return codeText{"MemberRemoved", "etcdserver: the member has been permanently removed from the cluster"}
 
 	case CodeRootUserNotExist:
 		return codeText{"RootUserNotExist", "etcdserver: root user does not exist"}
