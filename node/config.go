@@ -50,6 +50,9 @@ type Config struct {
 	AdvertiseClientURLs      []url.URL
 	ListenPeerURLs           []url.URL
 	InitialAdvertisePeerURLs []url.URL
+	// ListenMetricsURLs serve /health and /metrics over plain HTTP (none
+	// if empty).
+	ListenMetricsURLs []url.URL
 	// InitialCluster maps member name to its peer URLs.
 	InitialCluster      map[string][]url.URL
 	InitialClusterState ClusterState

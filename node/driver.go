@@ -29,8 +29,13 @@ type Driver struct {
 	transport Transport
 	tick      time.Duration
 
-	events chan Event
-	nextID atomic.Uint64
+	events  chan Event
+	inspect chan func(*Core)
+	nextID  atomic.Uint64
+
+	// OnLeaderChange, if set before Start, is called on the core's
+	// goroutine when the known leader changes (0: none known).
+	OnLeaderChange func(leader uint64)
 
 	mu      sync.Mutex
 	waiters map[uint64]chan Reply
@@ -52,6 +57,7 @@ func NewDriver(core *Core, transport Transport, tick time.Duration) *Driver {
 		transport: transport,
 		tick:      tick,
 		events:    make(chan Event, maxBatch),
+		inspect:   make(chan func(*Core)),
 		waiters:   map[uint64]chan Reply{},
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
@@ -80,6 +86,8 @@ func (d *Driver) loop() {
 			d.core.Feed(EvTick{})
 		case ev := <-d.events:
 			d.core.Feed(ev)
+		case fn := <-d.inspect:
+			fn(d.core)
 		}
 		// Take everything else already waiting, then do the work once.
 	more:
@@ -99,6 +107,9 @@ func (d *Driver) loop() {
 func (d *Driver) dispatch(eff Effects) {
 	if eff.LeaderChanged {
 		d.leader.Store(eff.Leader)
+		if d.OnLeaderChange != nil {
+			d.OnLeaderChange(eff.Leader)
+		}
 	}
 	if len(eff.Messages) > 0 {
 		d.transport.Send(eff.Messages)
@@ -123,6 +134,40 @@ func (d *Driver) failAll(err error) {
 		ch <- Reply{ReqID: id, Err: err}
 		delete(d.waiters, id)
 	}
+}
+
+// Inspect runs fn on the core's goroutine, between turns, and waits for
+// it: the way to read the core's state (raft status) or to do work that
+// must not race with applying entries (copying the store's file).
+func (d *Driver) Inspect(ctx context.Context, fn func(*Core)) error {
+	done := make(chan struct{})
+	wrapped := func(c *Core) { fn(c); close(done) }
+	select {
+	case d.inspect <- wrapped:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-d.done:
+		return ErrStopped
+	}
+	<-done
+	return nil
+}
+
+// Status returns raft's status, read on the core's goroutine.
+func (d *Driver) Status(ctx context.Context) (raftcore.Status, error) {
+	var st raftcore.Status
+	err := d.Inspect(ctx, func(c *Core) { st = c.Status() })
+	return st, err
+}
+
+// Err is the error that stopped the core, if it stopped on its own (a
+// storage failure); read on the core's goroutine.
+func (d *Driver) Err() error {
+	var err error
+	if d.Inspect(context.Background(), func(c *Core) { err = c.Err() }) != nil {
+		return ErrStopped
+	}
+	return err
 }
 
 // Leader is the member this one believes leads (0 if none).

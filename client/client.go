@@ -1,0 +1,198 @@
+// Package client is the Go library applications use to talk to a cairn
+// cluster: KV (get, put, delete, transactions, compaction), Watch, Lease,
+// Cluster and Maintenance, in the spirit of etcd's clientv3.
+//
+//	c, err := client.New(client.Config{Endpoints: []string{"127.0.0.1:2379"}})
+//	if err != nil { ... }
+//	defer c.Close()
+//	_, err = c.Put(ctx, "greeting", "hello")
+//	resp, err := c.Get(ctx, "greeting")
+//	fmt.Printf("%s\n", resp.Kvs[0].Value)
+//
+// Calls go to one member and move to the next when it cannot be reached
+// or cannot serve the call (not the leader for a leader-only call, no
+// leader known). Errors are the typed errors of package api: test them
+// with errors.Is (errors.Is(err, api.ErrCompacted)).
+package client
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/rpc"
+)
+
+// Config configures a Client.
+type Config struct {
+	// Endpoints are the members' client addresses: host:port, or
+	// http://host:port / https://host:port URLs.
+	Endpoints []string
+	// DialTimeout bounds connecting to one member (default 5s).
+	DialTimeout time.Duration
+	// TLS, when set, is used for every endpoint (https:// endpoints
+	// without it use the system's roots).
+	TLS *tls.Config
+	// ConnsPerEndpoint is how many connections to keep to each member
+	// (default 1); many concurrent callers spread over them.
+	ConnsPerEndpoint int
+}
+
+// Client is a connection to a cluster. It is safe for concurrent use.
+type Client struct {
+	cfg       Config
+	endpoints []string
+	rpc       *rpc.Client
+	dial      rpc.DialOptions
+
+	mu     sync.Mutex
+	single map[string]*rpc.Client // per-endpoint clients for member-specific calls
+	rot    int                    // rotation position for leader-only streams
+}
+
+// New returns a client for cfg. It does not connect until the first call.
+func New(cfg Config) (*Client, error) {
+	if len(cfg.Endpoints) == 0 {
+		return nil, errors.New("client: no endpoints given")
+	}
+	var eps []string
+	useTLS := cfg.TLS != nil
+	for _, e := range cfg.Endpoints {
+		for _, part := range strings.Split(e, ",") {
+			part = strings.TrimSpace(part)
+			if part == "" {
+				continue
+			}
+			addr, secure, err := ParseEndpoint(part)
+			if err != nil {
+				return nil, err
+			}
+			useTLS = useTLS || secure
+			eps = append(eps, addr)
+		}
+	}
+	if len(eps) == 0 {
+		return nil, errors.New("client: no endpoints given")
+	}
+	dial := rpc.DialOptions{DialTimeout: cfg.DialTimeout, TLS: cfg.TLS}
+	if useTLS && dial.TLS == nil {
+		dial.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	rc, err := rpc.NewClient(eps, rpc.ClientOptions{DialOptions: dial, ConnsPerEndpoint: cfg.ConnsPerEndpoint})
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	return &Client{cfg: cfg, endpoints: eps, rpc: rc, dial: dial, single: map[string]*rpc.Client{}}, nil
+}
+
+// ParseEndpoint turns an endpoint (host:port or an http/https URL) into
+// an address, saying whether it asks for TLS.
+func ParseEndpoint(e string) (addr string, useTLS bool, err error) {
+	if strings.Contains(e, "://") {
+		u, err := url.Parse(e)
+		if err != nil {
+			return "", false, fmt.Errorf("client: endpoint %q: %w", e, err)
+		}
+		switch u.Scheme {
+		case "http", "unix":
+		case "https":
+			useTLS = true
+		default:
+			return "", false, fmt.Errorf("client: endpoint %q: scheme must be http or https", e)
+		}
+		e = u.Host
+	}
+	if _, port, err := splitHostPort(e); err != nil || port == "" {
+		return "", false, fmt.Errorf("client: endpoint %q is not host:port", e)
+	}
+	return e, useTLS, nil
+}
+
+func splitHostPort(hp string) (string, string, error) {
+	i := strings.LastIndex(hp, ":")
+	if i < 0 {
+		return "", "", errors.New("missing port")
+	}
+	return hp[:i], hp[i+1:], nil
+}
+
+// Endpoints are the member addresses the client uses.
+func (c *Client) Endpoints() []string { return append([]string(nil), c.endpoints...) }
+
+// Close closes every connection.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	for _, s := range c.single {
+		_ = s.Close()
+	}
+	c.single = map[string]*rpc.Client{}
+	c.mu.Unlock()
+	return c.rpc.Close()
+}
+
+// retryElsewhere says which errors mean "another member may serve this":
+// the member is not the leader, knows none, or is stopping.
+func retryElsewhere(err error) bool {
+	err = toError(err)
+	return errors.Is(err, api.ErrNotLeader) || errors.Is(err, api.ErrNoLeader) || errors.Is(err, api.ErrStopped)
+}
+
+// call makes a unary call with failover and decodes the response.
+func (c *Client) call(ctx context.Context, method uint16, req api.Message, resp api.Message) error {
+	b, err := c.rpc.Call(ctx, rpc.Method(method), api.Marshal(req), retryElsewhere)
+	return decodeReply(b, err, resp)
+}
+
+// callAt makes a unary call to one endpoint, without failover.
+func (c *Client) callAt(ctx context.Context, endpoint string, method uint16, req api.Message, resp api.Message) error {
+	rc, err := c.endpointClient(endpoint)
+	if err != nil {
+		return err
+	}
+	b, err := rc.Call(ctx, rpc.Method(method), api.Marshal(req), nil)
+	return decodeReply(b, err, resp)
+}
+
+func (c *Client) endpointClient(endpoint string) (*rpc.Client, error) {
+	addr, _, err := ParseEndpoint(endpoint)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if rc, ok := c.single[addr]; ok {
+		return rc, nil
+	}
+	rc, err := rpc.NewClient([]string{addr}, rpc.ClientOptions{DialOptions: c.dial})
+	if err != nil {
+		return nil, err
+	}
+	c.single[addr] = rc
+	return rc, nil
+}
+
+func decodeReply(b []byte, err error, resp api.Message) error {
+	if err != nil {
+		return toError(err)
+	}
+	if err := api.Unmarshal(b, resp); err != nil {
+		return fmt.Errorf("client: malformed response: %w", err)
+	}
+	return nil
+}
+
+// toError turns a remote error carrying an API code into the API's typed
+// error, so errors.Is(err, api.ErrX) works; transport errors stay *rpc.Error.
+func toError(err error) error {
+	var re *rpc.Error
+	if errors.As(err, &re) && re.Code >= 100 {
+		return api.ErrorFromCode(uint16(re.Code), re.Message)
+	}
+	return err
+}

@@ -1,0 +1,127 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/rpc"
+)
+
+// Grant creates a lease of ttl seconds.
+func (c *Client) Grant(ctx context.Context, ttl int64) (*api.LeaseGrantResponse, error) {
+	resp := &api.LeaseGrantResponse{}
+	return resp, c.call(ctx, api.MethodLeaseGrant, &api.LeaseGrantRequest{TTL: ttl}, resp)
+}
+
+// Revoke ends a lease at once, deleting its keys.
+func (c *Client) Revoke(ctx context.Context, id int64) (*api.LeaseRevokeResponse, error) {
+	resp := &api.LeaseRevokeResponse{}
+	return resp, c.call(ctx, api.MethodLeaseRevoke, &api.LeaseRevokeRequest{ID: id}, resp)
+}
+
+// TimeToLive reports a lease's remaining and granted TTL (TTL -1: no such
+// lease), and its keys when withKeys.
+func (c *Client) TimeToLive(ctx context.Context, id int64, withKeys bool) (*api.LeaseTimeToLiveResponse, error) {
+	resp := &api.LeaseTimeToLiveResponse{}
+	return resp, c.call(ctx, api.MethodLeaseTimeToLive, &api.LeaseTimeToLiveRequest{ID: id, Keys: withKeys}, resp)
+}
+
+// Leases lists every lease.
+func (c *Client) Leases(ctx context.Context) (*api.LeaseLeasesResponse, error) {
+	resp := &api.LeaseLeasesResponse{}
+	return resp, c.call(ctx, api.MethodLeaseLeases, &api.LeaseLeasesRequest{}, resp)
+}
+
+// ErrLeaseExpired is returned by KeepAliveOnce, and ends a KeepAlive
+// channel, when the lease no longer exists.
+var ErrLeaseExpired = errors.New("client: lease expired or revoked")
+
+// KeepAliveOnce renews a lease once.
+func (c *Client) KeepAliveOnce(ctx context.Context, id int64) (*api.LeaseKeepAliveResponse, error) {
+	for {
+		resp, err := c.keepAliveRound(ctx, id)
+		if err == nil || !retryElsewhere(err) || ctx.Err() != nil {
+			return resp, err
+		}
+		if !sleepCtx(ctx, 50*time.Millisecond) {
+			return nil, ctx.Err()
+		}
+	}
+}
+
+func (c *Client) keepAliveRound(ctx context.Context, id int64) (*api.LeaseKeepAliveResponse, error) {
+	st, err := c.rpc.NewStream(ctx, rpc.Method(api.MethodLeaseKeepAlive))
+	if err != nil {
+		return nil, toError(err)
+	}
+	defer st.Close()
+	if err := st.Send(api.Marshal(&api.LeaseKeepAliveRequest{ID: id})); err != nil {
+		return nil, toError(err)
+	}
+	b, err := st.Recv()
+	if err != nil {
+		c.rotateOnNotLeader(err)
+		return nil, toError(err)
+	}
+	resp := &api.LeaseKeepAliveResponse{}
+	if err := api.Unmarshal(b, resp); err != nil {
+		return nil, err
+	}
+	if resp.TTL <= 0 {
+		return resp, ErrLeaseExpired
+	}
+	return resp, nil
+}
+
+// rotateOnNotLeader moves the client to another member when one refused
+// a leader-only stream.
+func (c *Client) rotateOnNotLeader(err error) {
+	if retryElsewhere(toError(err)) {
+		eps := c.rpc.Endpoints()
+		if len(eps) > 1 {
+			// Try the members in turn: Pin the one after the current.
+			c.mu.Lock()
+			c.rot = (c.rot + 1) % len(eps)
+			next := eps[c.rot]
+			c.mu.Unlock()
+			c.rpc.Pin(next)
+		}
+	}
+}
+
+// KeepAlive keeps a lease alive until ctx ends, renewing it at a third of
+// its TTL, and reports each renewal on the returned channel (dropping
+// reports the caller does not read in time). The channel closes when ctx
+// ends or the lease is gone.
+func (c *Client) KeepAlive(ctx context.Context, id int64) (<-chan *api.LeaseKeepAliveResponse, error) {
+	first, err := c.KeepAliveOnce(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan *api.LeaseKeepAliveResponse, 1)
+	out <- first
+	go func() {
+		defer close(out)
+		ttl := first.TTL
+		for {
+			if !sleepCtx(ctx, max(time.Duration(ttl)*time.Second/3, 200*time.Millisecond)) {
+				return
+			}
+			resp, err := c.KeepAliveOnce(ctx, id)
+			if errors.Is(err, ErrLeaseExpired) || ctx.Err() != nil {
+				return
+			}
+			if err != nil {
+				continue // try again soon: the lease has TTL to spare
+			}
+			ttl = resp.TTL
+			select {
+			case out <- resp:
+			default:
+			}
+		}
+	}()
+	return out, nil
+}

@@ -1,0 +1,159 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/rpc"
+)
+
+// WatchResponse is one batch of events (or a progress notification, or
+// the end of the watch) on a WatchChan.
+type WatchResponse struct {
+	Header api.ResponseHeader
+	Events []api.Event
+	// CompactRevision is set when the watch ended because the revisions
+	// it asked for were compacted away.
+	CompactRevision int64
+	// Canceled is set on the last response of a watch that ended; Err
+	// says why.
+	Canceled bool
+	// Created is set on the response confirming the watch started.
+	Created bool
+	err     error
+}
+
+// Err is why the watch ended, if it did.
+func (r *WatchResponse) Err() error { return r.err }
+
+// IsProgressNotify reports a progress notification: no events, the
+// header's revision says how far the watch has seen.
+func (r *WatchResponse) IsProgressNotify() bool {
+	return len(r.Events) == 0 && !r.Canceled && !r.Created && r.CompactRevision == 0
+}
+
+// WatchChan delivers a watch's responses; it is closed when the watch
+// ends (ctx done, or a Canceled response).
+type WatchChan <-chan WatchResponse
+
+// Watch watches key (or a range, with WithPrefix/WithRange/WithFromKey)
+// from revision WithRev on (default: changes after now). Events arrive
+// in revision order, none missing and none twice: when the stream to a
+// member breaks, the watch resumes on another member from the revision
+// after the last one delivered. The channel closes when ctx ends or the
+// watch is canceled (compaction of revisions it still needs).
+func (c *Client) Watch(ctx context.Context, key string, opts ...OpOption) WatchChan {
+	op := newOp(opGet, key, opts)
+	out := make(chan WatchResponse, 16)
+	go c.runWatch(ctx, op, out)
+	return out
+}
+
+func (c *Client) runWatch(ctx context.Context, op Op, out chan<- WatchResponse) {
+	defer close(out)
+	next := op.rev // the next revision wanted; 0 = from now
+	created := false
+	for ctx.Err() == nil {
+		st, err := c.rpc.NewStream(ctx, rpc.Method(api.MethodWatch))
+		if err == nil {
+			req := &api.WatchRequest{Create: &api.WatchCreateRequest{Key: op.key, RangeEnd: op.end,
+				StartRevision: next, ProgressNotify: op.progress, Filters: op.filters, PrevKv: op.prevKV}}
+			err = st.Send(api.Marshal(req))
+		}
+		if err != nil {
+			if !sleepCtx(ctx, 100*time.Millisecond) {
+				return
+			}
+			continue
+		}
+		done, resumeAt := c.pumpWatch(ctx, st, out, &created, next)
+		st.Close()
+		if done {
+			return
+		}
+		next = resumeAt
+		if !sleepCtx(ctx, 50*time.Millisecond) {
+			return
+		}
+	}
+}
+
+// pumpWatch forwards one stream's responses; it returns done when the
+// watch is over, else the revision to resume from.
+func (c *Client) pumpWatch(ctx context.Context, st *rpc.Stream, out chan<- WatchResponse, created *bool, next int64) (bool, int64) {
+	for {
+		b, err := st.Recv()
+		if err != nil {
+			if errors.Is(err, io.EOF) || ctx.Err() != nil {
+				return ctx.Err() != nil, next
+			}
+			return false, next // the member failed: resume elsewhere
+		}
+		var r api.WatchResponse
+		if err := api.Unmarshal(b, &r); err != nil {
+			return false, next
+		}
+		resp := WatchResponse{Header: r.Header, Events: r.Events, CompactRevision: r.CompactRevision, Canceled: r.Canceled}
+		if r.Created {
+			if r.Canceled {
+				resp.err = watchError(&r)
+				deliver(ctx, out, resp)
+				return true, next
+			}
+			if *created {
+				continue // a resumed watch: the caller saw the first creation
+			}
+			*created = true
+			resp.Created = true
+			if next == 0 {
+				next = r.Header.Revision + 1
+			}
+		}
+		if n := len(r.Events); n > 0 {
+			next = r.Events[n-1].Kv.ModRevision + 1
+		} else if !r.Created && !r.Canceled && r.Header.Revision >= next {
+			next = r.Header.Revision + 1 // progress: everything up to it was seen
+		}
+		if r.Canceled {
+			resp.err = watchError(&r)
+			deliver(ctx, out, resp)
+			return true, next
+		}
+		if !deliver(ctx, out, resp) {
+			return true, next
+		}
+	}
+}
+
+func watchError(r *api.WatchResponse) error {
+	if r.CompactRevision != 0 {
+		return api.Errorf(api.CodeCompacted, "watch canceled: revisions before %d are compacted", r.CompactRevision)
+	}
+	if r.CancelReason != "" {
+		return api.Errorf(api.CodeWatchCanceled, "watch canceled: %s", r.CancelReason)
+	}
+	return api.ErrWatchCanceled
+}
+
+func deliver(ctx context.Context, out chan<- WatchResponse, r WatchResponse) bool {
+	select {
+	case out <- r:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -1,0 +1,99 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/cairndb/cairn/internal/metrics"
+)
+
+// serverMetrics are the member's Prometheus metrics.
+type serverMetrics struct {
+	reg                *metrics.Registry
+	proposalsCommitted *metrics.Counter
+	proposalsFailed    *metrics.Counter
+	proposalsPending   atomic.Int64
+	leaderChanges      *metrics.Counter
+	// term is the raft term, refreshed on every leader change.
+	term atomic.Uint64
+}
+
+func newServerMetrics(s *Server) *serverMetrics {
+	reg := metrics.NewRegistry()
+	m := &serverMetrics{
+		reg:                reg,
+		proposalsCommitted: reg.NewCounter("cairn_server_proposals_committed_total", "Proposals committed and applied by this member's requests."),
+		proposalsFailed:    reg.NewCounter("cairn_server_proposals_failed_total", "Proposals that failed (no leader, timeout, stopped)."),
+		leaderChanges:      reg.NewCounter("cairn_server_leader_changes_seen_total", "Leader changes this member has seen."),
+	}
+	reg.NewGaugeFunc("cairn_server_proposals_pending", "Proposals waiting to be applied.", func() float64 {
+		return float64(m.proposalsPending.Load())
+	})
+	reg.NewGaugeFunc("cairn_server_has_leader", "1 if this member knows a leader, else 0.", func() float64 {
+		if s.driver != nil && s.driver.Leader() != 0 {
+			return 1
+		}
+		return 0
+	})
+	reg.NewGaugeFunc("cairn_server_is_leader", "1 if this member is the leader, else 0.", func() float64 {
+		if s.driver != nil && s.driver.Leader() == s.id {
+			return 1
+		}
+		return 0
+	})
+	reg.NewGaugeFunc("cairn_server_term", "The raft term this member last saw a leader change in.", func() float64 {
+		return float64(m.term.Load())
+	})
+	reg.NewGaugeFunc("cairn_server_applied_index", "The raft index applied to the store.", func() float64 {
+		return float64(s.state.Store().AppliedIndex())
+	})
+	reg.NewGaugeFunc("cairn_mvcc_db_total_size_in_bytes", "Size of the store's page file.", func() float64 {
+		return float64(s.state.Store().DB().Stats().FileSize)
+	})
+	reg.NewGaugeFunc("cairn_mvcc_revision", "The store's current revision.", func() float64 {
+		return float64(s.state.Store().Rev())
+	})
+	return m
+}
+
+// httpHandler serves /health and /metrics.
+func (s *Server) httpHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		_ = s.metrics.reg.WriteText(w)
+	})
+	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {
+		healthy, reason := s.health(r.Context())
+		w.Header().Set("Content-Type", "application/json")
+		if !healthy {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		fmt.Fprintf(w, "{\"health\":\"%v\",\"reason\":%q}\n", healthy, reason)
+	})
+	return mux
+}
+
+// health reports whether the member can serve a linearizable read now:
+// it knows a leader, has no alarm, and a read barrier completes within a
+// second.
+func (s *Server) health(ctx context.Context) (bool, string) {
+	if err := s.Err(); err != nil {
+		return false, err.Error()
+	}
+	if s.driver.Leader() == 0 {
+		return false, "no leader"
+	}
+	if alarms := s.state.Alarms(); len(alarms) > 0 {
+		return false, fmt.Sprintf("alarm %s raised on member %016x", alarms[0].Alarm, alarms[0].MemberID)
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if err := s.driver.ReadBarrier(ctx); err != nil {
+		return false, "linearizable read failed: " + err.Error()
+	}
+	return true, ""
+}

@@ -1,0 +1,677 @@
+package node
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/internal/fsx"
+	"github.com/cairndb/cairn/logstore"
+	"github.com/cairndb/cairn/raftcore"
+	"github.com/cairndb/cairn/rpc"
+)
+
+// Version is the server version members report.
+const Version = "0.1.0"
+
+// ServerOptions are the parts of a server that are not flags: injected
+// listeners (tests start members on ports the system chose), TLS
+// configurations, the logger.
+type ServerOptions struct {
+	// ClientListeners and PeerListeners, when set, are used instead of
+	// listening on the configured URLs.
+	ClientListeners []net.Listener
+	PeerListeners   []net.Listener
+	// ClientTLS and PeerTLS serve https:// URLs; PeerClientTLS is used
+	// to dial other members' https:// peer URLs.
+	ClientTLS, PeerTLS, PeerClientTLS *tls.Config
+	// MetricsListener serves /health and /metrics (none if nil and
+	// Config.ListenMetricsURLs is empty).
+	MetricsListener net.Listener
+	Logger          *slog.Logger
+}
+
+// Server is one running member: the raft core with its driver, the WAL
+// and the store on disk, the peer transport, and the client services.
+type Server struct {
+	cfg       Config
+	opts      ServerOptions
+	log       *slog.Logger
+	id        uint64
+	clusterID uint64
+
+	wal       *logstore.Log
+	state     *KVState
+	core      *Core
+	driver    *Driver
+	lessor    *Lessor
+	transport *peerTransport
+	metrics   *serverMetrics
+
+	clientRPC, peerRPC *rpc.Server
+	clientLns, peerLns []net.Listener
+	httpSrv            *http.Server
+	httpLn             net.Listener
+
+	// watches are the open watch streams, ended when a snapshot install
+	// replaces the store under them.
+	watchMu sync.Mutex
+	watches map[*watchSession]struct{}
+
+	rand   *lockedRand
+	stop   chan struct{}
+	wg     sync.WaitGroup
+	once   sync.Once
+	fatal  atomic.Pointer[error]
+	doneCh chan struct{}
+}
+
+// lockedRand is a random source safe for concurrent use (lease and member
+// ids).
+type lockedRand struct {
+	mu sync.Mutex
+	r  *rand.Rand
+}
+
+func (l *lockedRand) Int64() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.r.Int64()
+}
+
+func (l *lockedRand) Uint64() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.r.Uint64()
+}
+
+// Data dir layout.
+const (
+	memberDir = "member"
+	walDir    = "wal"
+	dbFile    = "db"
+)
+
+// ticksPerElection and the heartbeat interval give raft its clock.
+func (c *Config) ticks() (election, heartbeat int) {
+	return int(c.ElectionTimeout / c.HeartbeatInterval), 1
+}
+
+// NewServer opens (or creates) the member's data dir, listens, and starts
+// the member. On error nothing is left running; a new data dir it created
+// is removed, so a failed first start leaves no trace.
+func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	s = &Server{cfg: cfg, opts: opts, log: logger, watches: map[*watchSession]struct{}{},
+		stop: make(chan struct{}), doneCh: make(chan struct{}),
+		rand: &lockedRand{r: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(os.Getpid())))}}
+	// Listen first: a port in use must fail before anything is written.
+	if err := s.listen(); err != nil {
+		return nil, err
+	}
+	fresh := false
+	srv := s // s is nil by the time a failed return runs the deferred cleanup
+	defer func() {
+		if err != nil {
+			srv.closeListeners()
+			if srv.wal != nil {
+				_ = srv.wal.Close()
+			}
+			if srv.state != nil {
+				_ = srv.state.Close()
+			}
+			if fresh {
+				_ = os.RemoveAll(filepath.Join(cfg.DataDir, memberDir))
+			}
+		}
+	}()
+	memberPath := filepath.Join(cfg.DataDir, memberDir)
+	_, statErr := os.Stat(filepath.Join(memberPath, walDir))
+	restart := statErr == nil
+	var peers []raftcore.Peer
+	initialURLs := map[uint64][]string{}
+	if restart {
+		if err := s.openExisting(memberPath); err != nil {
+			return nil, err
+		}
+	} else {
+		fresh = true
+		if err := os.MkdirAll(memberPath, 0o700); err != nil {
+			return nil, fmt.Errorf("--data-dir %s: %w", cfg.DataDir, err)
+		}
+		peers, initialURLs, err = s.bootstrapIDs()
+		if err != nil {
+			return nil, err
+		}
+		meta := fmt.Sprintf("cluster=%016x member=%016x", s.clusterID, s.id)
+		s.wal, err = logstore.Open(logstore.Options{FS: fsx.OS{}, Dir: filepath.Join(memberPath, walDir), Create: true,
+			Metadata: []byte(meta), Logger: logger})
+		if err != nil {
+			return nil, fmt.Errorf("open write-ahead log: %w", err)
+		}
+	}
+	s.state, err = OpenKVState(fsx.OS{}, filepath.Join(memberPath, dbFile))
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	s.metrics = newServerMetrics(s)
+	s.lessor = NewLessor(0)
+	s.resetLessor()
+	s.state.OnLease = func(id, ttl int64) {
+		if ttl > 0 {
+			_, _ = s.lessor.Grant(id, ttl, time.Now())
+		} else {
+			_, _ = s.lessor.Revoke(id)
+		}
+	}
+	s.state.OnRestore = func() {
+		s.resetLessor()
+		s.endWatches(errors.New("node: the member installed a snapshot; watch again from your last revision"))
+	}
+	election, heartbeat := cfg.ticks()
+	s.core, err = NewCore(CoreConfig{
+		ID: s.id, ElectionTick: election, HeartbeatTick: heartbeat,
+		SnapshotCount: cfg.SnapshotCount, Peers: peers,
+		Rand: rand.New(rand.NewPCG(s.id, uint64(time.Now().UnixNano()))),
+	}, s.wal, s.state)
+	if err != nil {
+		return nil, fmt.Errorf("start raft: %w", err)
+	}
+	s.transport = newPeerTransport(s, initialURLs)
+	s.driver = NewDriver(s.core, s.transport, cfg.HeartbeatInterval)
+	s.driver.OnLeaderChange = s.onLeaderChange
+	s.transport.driver = s.driver
+	s.clientRPC = rpc.NewServer(rpc.ServerOptions{TLS: opts.ClientTLS, Logger: logger,
+		MaxFrameSize: max(rpc.DefaultMaxFrameSize, cfg.MaxRequestBytes+64<<10)})
+	s.registerClientServices()
+	s.peerRPC = rpc.NewServer(rpc.ServerOptions{TLS: opts.PeerTLS, Logger: logger, MaxFrameSize: peerMaxFrame})
+	s.transport.register(s.peerRPC)
+	s.driver.Start()
+	s.serve()
+	s.startBackground()
+	logger.Info("cairn member serving", "name", cfg.Name, "id", fmt.Sprintf("%016x", s.id),
+		"cluster", fmt.Sprintf("%016x", s.clusterID), "clients", strings.Join(s.ClientAddrs(), ","),
+		"peers", joinURLs(cfg.ListenPeerURLs), "data-dir", cfg.DataDir, "restarted", restart)
+	return s, nil
+}
+
+// bootstrapIDs computes the member and cluster ids of a new data dir: from
+// --initial-cluster for a new cluster, or by asking the running members
+// for a member that was added with this member's peer URLs.
+func (s *Server) bootstrapIDs() ([]raftcore.Peer, map[uint64][]string, error) {
+	cfg := &s.cfg
+	urls := map[uint64][]string{}
+	if cfg.InitialClusterState == ClusterStateExisting {
+		return nil, urls, s.joinExisting(urls)
+	}
+	var peers []raftcore.Peer
+	var ids []uint64
+	names := make([]string, 0, len(cfg.InitialCluster))
+	for name := range cfg.InitialCluster {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		us := cfg.InitialCluster[name]
+		id := MemberID(us, cfg.InitialClusterToken)
+		m := Member{ID: id, Name: name, PeerURLs: urlStrings(us)}
+		if name == cfg.Name {
+			s.id = id
+		}
+		ids = append(ids, id)
+		urls[id] = m.PeerURLs
+		peers = append(peers, raftcore.Peer{ID: id, Context: encodeMember(m)})
+	}
+	s.clusterID = ClusterID(ids)
+	return peers, urls, nil
+}
+
+// joinExisting asks the members named in --initial-cluster for the
+// membership, and finds this member (added with MemberAdd) by its peer
+// URLs. The members' peer URLs go into urls: this member must answer the
+// leader before it has applied the membership from the log.
+func (s *Server) joinExisting(urls map[uint64][]string) error {
+	mine := urlStrings(s.cfg.InitialAdvertisePeerURLs)
+	var lastErr error
+	for name, us := range s.cfg.InitialCluster {
+		if name == s.cfg.Name {
+			continue
+		}
+		for _, u := range us {
+			list, clusterID, err := s.fetchMembers(u.String())
+			if err != nil {
+				lastErr = err
+				continue
+			}
+			for _, m := range list {
+				urls[m.ID] = m.PeerURLs
+			}
+			for _, m := range list {
+				if slices.Equal(sortedCopy(m.PeerURLs), mine) {
+					s.id, s.clusterID = m.ID, clusterID
+					return nil
+				}
+			}
+			return fmt.Errorf("--initial-cluster-state existing: the cluster has no member with peer URLs %s; add it first (ctl member add %s --peer-urls=%s)",
+				strings.Join(mine, ","), s.cfg.Name, strings.Join(mine, ","))
+		}
+	}
+	if lastErr == nil {
+		lastErr = errors.New("no other member in --initial-cluster")
+	}
+	return fmt.Errorf("--initial-cluster-state existing: cannot reach the cluster: %w", lastErr)
+}
+
+func sortedCopy(ss []string) []string {
+	out := slices.Clone(ss)
+	slices.Sort(out)
+	return out
+}
+
+// openExisting reopens a data dir: its ids come from the log's metadata.
+func (s *Server) openExisting(memberPath string) error {
+	var err error
+	s.wal, err = logstore.Open(logstore.Options{FS: fsx.OS{}, Dir: filepath.Join(memberPath, walDir), Logger: s.log})
+	if err != nil {
+		return fmt.Errorf("open write-ahead log in --data-dir %s: %w", s.cfg.DataDir, err)
+	}
+	var cluster, member uint64
+	if _, err := fmt.Sscanf(string(s.wal.Metadata()), "cluster=%x member=%x", &cluster, &member); err != nil {
+		return fmt.Errorf("--data-dir %s: the log's metadata %q is not a cairn member's: %w", s.cfg.DataDir, s.wal.Metadata(), err)
+	}
+	s.id, s.clusterID = member, cluster
+	if s.cfg.InitialClusterState == ClusterStateNew {
+		// A data dir of another cluster (or another member) is refused
+		// rather than silently joined.
+		if want := MemberID(s.cfg.InitialAdvertisePeerURLs, s.cfg.InitialClusterToken); want != member {
+			return fmt.Errorf("--data-dir %s belongs to member %016x of cluster %016x, not to %q (member %016x); use the right --data-dir or --name",
+				s.cfg.DataDir, member, cluster, s.cfg.Name, want)
+		}
+	}
+	return nil
+}
+
+// listen opens every listener, or none.
+func (s *Server) listen() error {
+	var err error
+	s.clientLns, err = listenAll(s.opts.ClientListeners, s.cfg.ListenClientURLs, "--listen-client-urls")
+	if err != nil {
+		return err
+	}
+	s.peerLns, err = listenAll(s.opts.PeerListeners, s.cfg.ListenPeerURLs, "--listen-peer-urls")
+	if err != nil {
+		s.closeListeners()
+		return err
+	}
+	s.httpLn = s.opts.MetricsListener
+	if s.httpLn == nil && len(s.cfg.ListenMetricsURLs) > 0 {
+		u := s.cfg.ListenMetricsURLs[0]
+		s.httpLn, err = net.Listen("tcp", u.Host)
+		if err != nil {
+			s.closeListeners()
+			return fmt.Errorf("--listen-metrics-urls %s: %w", u.String(), err)
+		}
+	}
+	return nil
+}
+
+func listenAll(given []net.Listener, urls []url.URL, flag string) ([]net.Listener, error) {
+	if len(given) > 0 {
+		return given, nil
+	}
+	var out []net.Listener
+	for _, u := range urls {
+		l, err := net.Listen("tcp", u.Host)
+		if err != nil {
+			for _, o := range out {
+				_ = o.Close()
+			}
+			return nil, fmt.Errorf("%s %s: %w", flag, u.String(), err)
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+func (s *Server) closeListeners() {
+	for _, l := range append(slices.Clone(s.clientLns), s.peerLns...) {
+		_ = l.Close()
+	}
+	if s.httpLn != nil {
+		_ = s.httpLn.Close()
+	}
+}
+
+// serve starts the rpc servers and the HTTP endpoint on their listeners.
+func (s *Server) serve() {
+	for _, l := range s.clientLns {
+		s.goServe(func() error { return s.clientRPC.Serve(l) })
+	}
+	for _, l := range s.peerLns {
+		s.goServe(func() error { return s.peerRPC.Serve(l) })
+	}
+	if s.httpLn != nil {
+		s.httpSrv = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
+		s.goServe(func() error { return s.httpSrv.Serve(s.httpLn) })
+	}
+}
+
+func (s *Server) goServe(serve func() error) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := serve(); err != nil && !errors.Is(err, rpc.ErrServerClosed) && !errors.Is(err, http.ErrServerClosed) {
+			select {
+			case <-s.stop:
+			default:
+				s.log.Error("listener failed", "err", err)
+			}
+		}
+	}()
+}
+
+// ID is this member's id.
+func (s *Server) ID() uint64 { return s.id }
+
+// ClusterID is the cluster's id.
+func (s *Server) ClusterID() uint64 { return s.clusterID }
+
+// ClientAddrs are the addresses the client services listen on.
+func (s *Server) ClientAddrs() []string {
+	out := make([]string, len(s.clientLns))
+	for i, l := range s.clientLns {
+		out[i] = l.Addr().String()
+	}
+	return out
+}
+
+// Leader is the member this one believes leads, 0 if none.
+func (s *Server) Leader() uint64 { return s.driver.Leader() }
+
+// Done is closed when the server has stopped (Stop, or a fatal error).
+func (s *Server) Done() <-chan struct{} { return s.doneCh }
+
+// Err is the fatal error that stopped the server, if any.
+func (s *Server) Err() error {
+	if p := s.fatal.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Stop shuts the member down: a leader first hands leadership to another
+// voter if it can (so the cluster does not wait an election timeout),
+// then listeners close, the core stops and the store is committed and
+// closed.
+func (s *Server) Stop() {
+	s.once.Do(func() {
+		if s.driver.Leader() == s.id && s.Err() == nil {
+			s.transferLeadershipOnStop()
+		}
+		close(s.stop)
+		s.closeListeners()
+		s.clientRPC.Close()
+		s.peerRPC.Close()
+		if s.httpSrv != nil {
+			_ = s.httpSrv.Close()
+		}
+		s.endWatches(api.ErrStopped)
+		s.driver.Stop()
+		s.transport.stop()
+		s.wg.Wait()
+		if err := s.state.Store().Commit(); err != nil && s.Err() == nil {
+			s.log.Warn("final store commit failed; the log will be replayed on restart", "err", err)
+		}
+		_ = s.state.Close()
+		_ = s.wal.Close()
+		close(s.doneCh)
+	})
+}
+
+// failed stops the server because it cannot go on safely (storage
+// failure, removal from the cluster).
+func (s *Server) failed(err error) {
+	if s.fatal.CompareAndSwap(nil, &err) {
+		s.log.Error("member stopping", "err", err)
+		go s.Stop()
+	}
+}
+
+func (s *Server) transferLeadershipOnStop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*s.cfg.ElectionTimeout)
+	defer cancel()
+	st, err := s.driver.Status(ctx)
+	if err != nil {
+		return
+	}
+	var best uint64
+	var bestMatch uint64
+	for id, pr := range st.Progress {
+		if id != s.id && !pr.IsLearner && pr.Match >= bestMatch {
+			best, bestMatch = id, pr.Match
+		}
+	}
+	if best == 0 {
+		return
+	}
+	if err := s.driver.TransferLeadership(ctx, best); err == nil {
+		s.log.Info("handed leadership over before stopping", "to", fmt.Sprintf("%016x", best))
+	}
+}
+
+// onLeaderChange runs on the core's goroutine.
+func (s *Server) onLeaderChange(leader uint64) {
+	if leader == s.id {
+		s.lessor.Promote(time.Now())
+	} else {
+		s.lessor.Demote()
+	}
+	s.metrics.leaderChanges.Inc()
+	s.metrics.term.Store(s.core.Status().HardState.Term)
+}
+
+// resetLessor rebuilds the lessor from the store's leases (at start and
+// after a snapshot install).
+func (s *Server) resetLessor() {
+	for _, id := range s.lessor.Leases() {
+		_, _ = s.lessor.Revoke(id)
+	}
+	now := time.Now()
+	for _, l := range s.state.Store().Leases() {
+		_, _ = s.lessor.Grant(l.ID, l.TTL, now)
+	}
+}
+
+// startBackground runs the member's periodic work: committing the store,
+// catching up slow watchers, progress notifications, lease expiry,
+// publishing this member's name and client URLs, and watching for a
+// fatal error or removal.
+func (s *Server) startBackground() {
+	s.every(100*time.Millisecond, func() {
+		if err := s.state.Store().Commit(); err != nil {
+			s.failed(fmt.Errorf("commit store: %w", err))
+		}
+	})
+	s.every(50*time.Millisecond, func() {
+		if _, err := s.state.Store().SyncWatchers(1000); err != nil {
+			s.log.Warn("catching up watchers failed", "err", err)
+		}
+	})
+	s.every(10*time.Minute, func() { s.state.Store().NotifyProgress() })
+	s.every(500*time.Millisecond, s.expireLeases)
+	s.every(time.Second, func() {
+		if err := s.driver.Err(); err != nil {
+			s.failed(err)
+		} else if s.state.Members().IsRemoved(s.id) {
+			s.failed(errors.New("node: this member was removed from the cluster"))
+		}
+	})
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.publish()
+	}()
+	if s.cfg.AutoCompactionMode != "" {
+		s.startAutoCompaction()
+	}
+}
+
+func (s *Server) every(d time.Duration, fn func()) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.stop:
+				return
+			case <-t.C:
+				fn()
+			}
+		}
+	}()
+}
+
+// publish records this member's name and client URLs in the cluster's
+// membership, retrying until it succeeds or the server stops.
+func (s *Server) publish() {
+	m := &api.Member{ID: s.id, Name: s.cfg.Name, ClientURLs: urlStrings(s.cfg.AdvertiseClientURLs)}
+	cmd, err := EncodeRequest(m)
+	if err != nil {
+		panic(err) // api.Member is a write request
+	}
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*s.cfg.ElectionTimeout)
+		res, err := s.driver.Propose(ctx, cmd)
+		cancel()
+		if err == nil {
+			if r, ok := res.(ApplyResult); ok && r.Err != nil {
+				s.log.Warn("publishing member attributes", "err", r.Err)
+			}
+			s.log.Info("published member", "name", s.cfg.Name, "id", fmt.Sprintf("%016x", s.id), "client-urls", strings.Join(m.ClientURLs, ","))
+			return
+		}
+		select {
+		case <-s.stop:
+			return
+		case <-time.After(s.cfg.HeartbeatInterval):
+		}
+	}
+}
+
+// expireLeases proposes the revocation of expired leases (leader only).
+func (s *Server) expireLeases() {
+	if s.driver.Leader() != s.id {
+		return
+	}
+	for _, id := range s.lessor.Expired(time.Now(), 64) {
+		cmd, _ := EncodeRequest(&api.LeaseRevokeRequest{ID: id})
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ElectionTimeout)
+		_, err := s.driver.Propose(ctx, cmd)
+		cancel()
+		if err != nil {
+			s.log.Debug("revoking expired lease", "lease", id, "err", err)
+			return
+		}
+	}
+}
+
+// startAutoCompaction compacts the history periodically: in "periodic"
+// mode keeping the revisions of the retention period, in "revision" mode
+// keeping the last N revisions.
+func (s *Server) startAutoCompaction() {
+	mode, retention := s.cfg.AutoCompactionMode, s.cfg.AutoCompactionRetention
+	var keepRevs int64
+	var period time.Duration
+	switch mode {
+	case "revision":
+		n, err := strconv.ParseInt(retention, 10, 64)
+		if err != nil || n <= 0 {
+			s.log.Error("auto-compaction disabled: --auto-compaction-retention must be a positive number of revisions", "value", retention)
+			return
+		}
+		keepRevs = n
+		period = 5 * time.Minute
+	case "periodic":
+		d, err := parseRetention(retention)
+		if err != nil {
+			s.log.Error("auto-compaction disabled", "err", err)
+			return
+		}
+		period = d
+	}
+	// Periodic mode samples the revision every tenth of the period and
+	// compacts to the sample taken one period ago.
+	type sample struct {
+		at  time.Time
+		rev int64
+	}
+	var samples []sample
+	step := max(period/10, time.Second)
+	if mode == "revision" {
+		step = min(period, time.Minute)
+	}
+	s.every(step, func() {
+		if s.driver.Leader() != s.id {
+			return
+		}
+		st := s.state.Store()
+		var target int64
+		if mode == "revision" {
+			target = st.Rev() - keepRevs
+		} else {
+			now := time.Now()
+			samples = append(samples, sample{now, st.Rev()})
+			for len(samples) > 0 && now.Sub(samples[0].at) >= period {
+				target = samples[0].rev
+				samples = samples[1:]
+			}
+		}
+		if target <= st.CompactRev() {
+			return
+		}
+		cmd, _ := EncodeRequest(&api.CompactionRequest{Revision: target})
+		ctx, cancel := context.WithTimeout(context.Background(), 5*s.cfg.ElectionTimeout)
+		defer cancel()
+		if _, err := s.driver.Propose(ctx, cmd); err != nil {
+			s.log.Warn("auto-compaction failed", "revision", target, "err", err)
+		} else {
+			s.log.Info("auto-compacted", "revision", target)
+		}
+	})
+}
+
+// parseRetention reads a periodic retention: a Go duration ("30m") or a
+// bare number of hours ("1").
+func parseRetention(v string) (time.Duration, error) {
+	if n, err := strconv.ParseFloat(v, 64); err == nil && n > 0 {
+		return time.Duration(n * float64(time.Hour)), nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("--auto-compaction-retention %q is not a positive duration or number of hours", v)
+	}
+	return d, nil
+}

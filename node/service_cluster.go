@@ -1,0 +1,244 @@
+package node
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/raftcore"
+	"github.com/cairndb/cairn/rpc"
+)
+
+// The Cluster and Maintenance services.
+
+func (s *Server) memberList() []api.Member { return toAPIMembers(s.state.Members().List()) }
+
+func (s *Server) serveMemberAdd(ctx context.Context, req *api.MemberAddRequest) (api.Message, error) {
+	urls, err := ParseURLs(strings.Join(req.PeerURLs, ","))
+	if err != nil || len(urls) == 0 {
+		return nil, api.Errorf(api.CodeMemberBadURLs, "member peer URLs %q: %v", req.PeerURLs, err)
+	}
+	m := Member{PeerURLs: urlStrings(urls), IsLearner: req.IsLearner}
+	// The id mixes in the time, so a member re-added with the URLs of a
+	// removed one gets a new id (a removed id never comes back).
+	m.ID = MemberID(urls, fmt.Sprintf("%s/%d", s.cfg.InitialClusterToken, time.Now().UnixNano()))
+	cc := raftcore.ConfChange{Type: raftcore.AddVoter, NodeID: m.ID, Context: encodeMember(m)}
+	if req.IsLearner {
+		cc.Type = raftcore.AddLearner
+	}
+	if err := s.state.Members().ValidateChange(cc, m); err != nil {
+		return nil, err
+	}
+	if err := s.confChange(ctx, cc); err != nil {
+		return nil, err
+	}
+	return &api.MemberAddResponse{Header: s.header(), Member: toAPIMembers([]Member{m})[0], Members: s.memberList()}, nil
+}
+
+func (s *Server) confChange(ctx context.Context, cc raftcore.ConfChange) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.requestTimeout())
+		defer cancel()
+	}
+	_, err := s.driver.ProposeConfChange(ctx, cc)
+	return err
+}
+
+func (s *Server) serveMemberRemove(ctx context.Context, req *api.MemberRemoveRequest) (api.Message, error) {
+	cc := raftcore.ConfChange{Type: raftcore.RemoveNode, NodeID: req.ID}
+	if err := s.state.Members().ValidateChange(cc, Member{}); err != nil {
+		return nil, err
+	}
+	if err := s.confChange(ctx, cc); err != nil {
+		return nil, err
+	}
+	return &api.MemberRemoveResponse{Header: s.header(), Members: s.memberList()}, nil
+}
+
+func (s *Server) serveMemberUpdate(ctx context.Context, req *api.MemberUpdateRequest) (api.Message, error) {
+	urls, err := ParseURLs(strings.Join(req.PeerURLs, ","))
+	if err != nil || len(urls) == 0 {
+		return nil, api.Errorf(api.CodeMemberBadURLs, "member peer URLs %q: %v", req.PeerURLs, err)
+	}
+	if _, ok := s.state.Members().Get(req.ID); !ok {
+		return nil, api.ErrMemberNotFound
+	}
+	upd := &api.MemberUpdateRequest{ID: req.ID, PeerURLs: urlStrings(urls)}
+	if _, err := s.propose(ctx, upd); err != nil {
+		return nil, err
+	}
+	return &api.MemberUpdateResponse{Header: s.header(), Members: s.memberList()}, nil
+}
+
+func (s *Server) serveMemberList(ctx context.Context, req *api.MemberListRequest) (api.Message, error) {
+	if req.Linearizable {
+		if err := s.readBarrier(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return &api.MemberListResponse{Header: s.header(), Members: s.memberList()}, nil
+}
+
+// serveMemberPromote makes a learner a voter once it has caught up (its
+// log within 10% of the leader's), so that promoting it cannot stall the
+// cluster.
+func (s *Server) serveMemberPromote(ctx context.Context, req *api.MemberPromoteRequest) (api.Message, error) {
+	m, ok := s.state.Members().Get(req.ID)
+	if !ok {
+		return nil, api.ErrMemberNotFound
+	}
+	if !m.IsLearner {
+		return nil, api.ErrMemberNotLearner
+	}
+	if s.driver.Leader() != s.id {
+		return nil, api.ErrNotLeader
+	}
+	st, err := s.driver.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pr, ok := st.Progress[req.ID]
+	leaderMatch := st.Progress[s.id].Match
+	if !ok || pr.Match*10 < leaderMatch*9 {
+		return nil, api.Errorf(api.CodeLearnerNotReady, "learner %016x has %d of the leader's %d entries; promote it once it has caught up", req.ID, pr.Match, leaderMatch)
+	}
+	if err := s.confChange(ctx, raftcore.ConfChange{Type: raftcore.AddVoter, NodeID: req.ID}); err != nil {
+		return nil, err
+	}
+	return &api.MemberPromoteResponse{Header: s.header(), Members: s.memberList()}, nil
+}
+
+func (s *Server) serveAlarm(ctx context.Context, req *api.AlarmRequest) (api.Message, error) {
+	if req.Action == api.AlarmGet {
+		resp := &api.AlarmResponse{Header: s.header()}
+		for _, a := range s.state.Alarms() {
+			if (req.MemberID == 0 || a.MemberID == req.MemberID) && (req.Alarm == api.AlarmNone || a.Alarm == req.Alarm) {
+				resp.Alarms = append(resp.Alarms, a)
+			}
+		}
+		return resp, nil
+	}
+	resp, err := s.propose(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	r := resp.(*api.AlarmResponse)
+	s.fillHeader(&r.Header)
+	return r, nil
+}
+
+func (s *Server) serveStatus(ctx context.Context, req *api.StatusRequest) (api.Message, error) {
+	st, err := s.driver.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	stats := s.state.Store().DB().Stats()
+	resp := &api.StatusResponse{
+		Header:           s.header(),
+		Version:          Version,
+		DbSize:           stats.FileSize,
+		DbSizeInUse:      int64(stats.InUsePages) * int64(stats.PageSize),
+		Leader:           st.SoftState.Lead,
+		RaftIndex:        st.HardState.Commit,
+		RaftTerm:         st.HardState.Term,
+		RaftAppliedIndex: st.Applied,
+	}
+	for _, id := range st.ConfState.Learners {
+		if id == s.id {
+			resp.IsLearner = true
+		}
+	}
+	for _, a := range s.state.Alarms() {
+		resp.Errors = append(resp.Errors, fmt.Sprintf("memberID:%016x alarm:%s", a.MemberID, a.Alarm))
+	}
+	return resp, nil
+}
+
+func (s *Server) serveDefragment(ctx context.Context, req *api.DefragmentRequest) (api.Message, error) {
+	if err := s.state.Store().Defragment(); err != nil {
+		return nil, fmt.Errorf("defragment: %w", err)
+	}
+	return &api.DefragmentResponse{Header: s.header()}, nil
+}
+
+func (s *Server) serveHash(ctx context.Context, req *api.HashRequest) (api.Message, error) {
+	h, _, err := s.state.Store().Hash(0)
+	if err != nil {
+		return nil, err
+	}
+	return &api.HashResponse{Header: s.header(), Hash: h}, nil
+}
+
+func (s *Server) serveHashKV(ctx context.Context, req *api.HashKVRequest) (api.Message, error) {
+	st := s.state.Store()
+	rev := req.Revision
+	if rev == 0 {
+		rev = st.Rev()
+	}
+	h, compacted, err := st.Hash(rev)
+	if err != nil {
+		return nil, err
+	}
+	return &api.HashKVResponse{Header: s.header(), Hash: h, CompactRevision: compacted, HashRevision: rev}, nil
+}
+
+// SnapshotChecksumSize is the length of the SHA-256 checksum that ends a
+// snapshot stream: the data is the store's page file, then its checksum.
+const SnapshotChecksumSize = sha256.Size
+
+// serveSnapshot streams a consistent copy of the store: the page file as
+// of this moment (taken between two applied entries), then its SHA-256.
+func (s *Server) serveSnapshot(ctx context.Context, st *rpc.Stream) error {
+	if _, err := st.Recv(); err != nil {
+		return err
+	}
+	var data []byte
+	var copyErr error
+	if err := s.driver.Inspect(ctx, func(*Core) {
+		store := s.state.Store()
+		if copyErr = store.Commit(); copyErr != nil {
+			return
+		}
+		data, copyErr = os.ReadFile(s.state.path)
+	}); err != nil {
+		return err
+	}
+	if copyErr != nil {
+		return fmt.Errorf("snapshot: %w", copyErr)
+	}
+	sum := sha256.Sum256(data)
+	data = append(data, sum[:]...)
+	const chunk = 1 << 20
+	for off := 0; off < len(data); off += chunk {
+		end := min(off+chunk, len(data))
+		resp := &api.SnapshotResponse{Header: s.header(), RemainingBytes: uint64(len(data) - end), Blob: data[off:end], Version: Version}
+		if err := st.Send(api.Marshal(resp)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Server) serveMoveLeader(ctx context.Context, req *api.MoveLeaderRequest) (api.Message, error) {
+	if s.driver.Leader() != s.id {
+		return nil, api.ErrNotLeader
+	}
+	m, ok := s.state.Members().Get(req.TargetID)
+	if !ok || m.IsLearner || req.TargetID == s.id {
+		return nil, api.Errorf(api.CodeBadLeaderTransferee, "member %016x cannot take over leadership (not a voting member, or already leader)", req.TargetID)
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.requestTimeout())
+		defer cancel()
+	}
+	if err := s.driver.TransferLeadership(ctx, req.TargetID); err != nil {
+		return nil, err
+	}
+	return &api.MoveLeaderResponse{Header: s.header()}, nil
+}

@@ -1,0 +1,119 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/rpc"
+)
+
+// The Lease service. Grants and revocations go through raft; keep-alives
+// and time-to-live questions are answered by the leader, which alone keeps
+// the leases' clocks (other members answer ErrNotLeader and the client
+// moves on).
+
+func (s *Server) serveLeaseGrant(ctx context.Context, req *api.LeaseGrantRequest) (api.Message, error) {
+	if req.TTL > MaxLeaseTTL {
+		return nil, api.ErrLeaseTTLTooLarge
+	}
+	if req.ID < 0 {
+		return nil, api.Errorf(api.CodeInvalidArgument, "lease id %d is negative", req.ID)
+	}
+	if err := s.checkSpace(ctx); err != nil {
+		return nil, err
+	}
+	grant := *req
+	grant.TTL = max(grant.TTL, MinLeaseTTL)
+	if grant.ID == 0 {
+		grant.ID = s.rand.Int64()&(1<<62-1) | 1<<32 // positive, never 0
+	}
+	resp, err := s.propose(ctx, &grant)
+	if err != nil {
+		return nil, err
+	}
+	r := resp.(*api.LeaseGrantResponse)
+	s.fillHeader(&r.Header)
+	return r, nil
+}
+
+func (s *Server) serveLeaseRevoke(ctx context.Context, req *api.LeaseRevokeRequest) (api.Message, error) {
+	resp, err := s.propose(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	r := resp.(*api.LeaseRevokeResponse)
+	s.fillHeader(&r.Header)
+	return r, nil
+}
+
+// serveLeaseKeepAlive renews leases for as long as the client sends
+// requests. A lease that does not exist (expired, revoked) is answered
+// with TTL 0.
+func (s *Server) serveLeaseKeepAlive(ctx context.Context, st *rpc.Stream) error {
+	for {
+		b, err := st.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var req api.LeaseKeepAliveRequest
+		if err := api.Unmarshal(b, &req); err != nil {
+			return api.Errorf(api.CodeInvalidArgument, "malformed keep-alive: %v", err)
+		}
+		if s.driver.Leader() != s.id {
+			return api.ErrNotLeader
+		}
+		resp := &api.LeaseKeepAliveResponse{Header: s.header(), ID: req.ID}
+		ttl, err := s.lessor.Renew(req.ID, time.Now())
+		switch {
+		case errors.Is(err, ErrLeaseNotFound):
+			resp.TTL = 0
+		case err != nil:
+			return toAPIError(err)
+		default:
+			resp.TTL = ttl
+		}
+		if err := st.Send(api.Marshal(resp)); err != nil {
+			return err
+		}
+	}
+}
+
+func (s *Server) serveLeaseTimeToLive(ctx context.Context, req *api.LeaseTimeToLiveRequest) (api.Message, error) {
+	if s.driver.Leader() != s.id {
+		return nil, api.ErrNotLeader
+	}
+	resp := &api.LeaseTimeToLiveResponse{Header: s.header(), ID: req.ID}
+	granted, remaining, _, err := s.lessor.TimeToLive(req.ID, time.Now())
+	if errors.Is(err, ErrLeaseNotFound) {
+		resp.TTL = -1
+		return resp, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	resp.TTL, resp.GrantedTTL = remaining, granted
+	if req.Keys {
+		for _, l := range s.state.Store().Leases() {
+			if l.ID == req.ID {
+				for _, k := range l.Keys {
+					resp.Keys = append(resp.Keys, []byte(k))
+				}
+			}
+		}
+	}
+	return resp, nil
+}
+
+func (s *Server) serveLeaseLeases(ctx context.Context, req *api.LeaseLeasesRequest) (api.Message, error) {
+	resp := &api.LeaseLeasesResponse{Header: s.header()}
+	for _, l := range s.state.Store().Leases() {
+		resp.Leases = append(resp.Leases, api.LeaseStatus{ID: l.ID})
+	}
+	return resp, nil
+}

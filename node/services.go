@@ -1,0 +1,236 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/btreekv/mvcc"
+	"github.com/cairndb/cairn/raftcore"
+	"github.com/cairndb/cairn/rpc"
+)
+
+// This file holds the plumbing of the client services: decoding requests,
+// encoding responses, and turning internal errors into the API's typed
+// errors. The services themselves are in service_*.go.
+
+// apiMessage is a pointer to an API message type.
+type apiMessage[T any] interface {
+	*T
+	api.Message
+}
+
+// unary adapts a typed handler to the rpc layer.
+func unary[Req any, PReq apiMessage[Req]](s *Server, handle func(context.Context, PReq) (api.Message, error)) rpc.UnaryHandler {
+	return func(ctx context.Context, b []byte) ([]byte, error) {
+		req := PReq(new(Req))
+		if err := api.Unmarshal(b, req); err != nil {
+			return nil, api.Errorf(api.CodeInvalidArgument, "malformed %T: %v", req, err)
+		}
+		resp, err := handle(ctx, req)
+		if err != nil {
+			return nil, toAPIError(err)
+		}
+		return api.Marshal(resp), nil
+	}
+}
+
+// header is the response header of this member, now.
+func (s *Server) header() api.ResponseHeader {
+	h := api.ResponseHeader{ClusterID: s.clusterID, MemberID: s.id}
+	if s.state != nil {
+		h.Revision = s.state.Store().Rev()
+	}
+	if s.core != nil {
+		h.RaftTerm = s.metrics.term.Load()
+	}
+	return h
+}
+
+// toAPIError maps the errors of the layers below onto the API's typed
+// errors, which keep their meaning across the wire.
+func toAPIError(err error) error {
+	var apiErr *api.Error
+	if errors.As(err, &apiErr) {
+		return err
+	}
+	var rpcErr *rpc.Error
+	if errors.As(err, &rpcErr) {
+		return err
+	}
+	table := []struct {
+		from error
+		to   api.Code
+	}{
+		{mvcc.ErrCompacted, api.CodeCompacted},
+		{mvcc.ErrFutureRev, api.CodeFutureRev},
+		{mvcc.ErrEmptyKey, api.CodeEmptyKey},
+		{mvcc.ErrKeyNotFound, api.CodeKeyNotFound},
+		{mvcc.ErrLeaseNotFound, api.CodeLeaseNotFound},
+		{mvcc.ErrLeaseExists, api.CodeLeaseExist},
+		{mvcc.ErrDuplicateKey, api.CodeDuplicateKey},
+		{mvcc.ErrTooManyOps, api.CodeTooManyOps},
+		{mvcc.ErrValueProvided, api.CodeValueProvided},
+		{mvcc.ErrLeaseProvided, api.CodeLeaseProvided},
+		{mvcc.ErrEmptyOp, api.CodeInvalidArgument},
+		{mvcc.ErrLeaseIDZero, api.CodeInvalidArgument},
+		{ErrLeaseNotFound, api.CodeLeaseNotFound},
+		{ErrLeaseExists, api.CodeLeaseExist},
+		{ErrLeaseTTLTooLarge, api.CodeLeaseTTLTooLarge},
+		{ErrNotPrimary, api.CodeNotLeader},
+		{ErrNoLeader, api.CodeNoLeader},
+		{ErrStopped, api.CodeStopped},
+		{ErrMemberExists, api.CodeMemberExist},
+		{ErrMemberNotFound, api.CodeMemberNotFound},
+		{ErrPeerURLExists, api.CodePeerURLExist},
+		{ErrMemberNotLearner, api.CodeMemberNotLearner},
+		{ErrIDRemoved, api.CodeMemberNotFound},
+		{ErrTooManyLearners, api.CodeTooManyLearners},
+		{ErrMemberBadURLs, api.CodeMemberBadURLs},
+		{context.DeadlineExceeded, api.CodeTimeout},
+	}
+	for _, t := range table {
+		if errors.Is(err, t.from) {
+			return api.Errorf(t.to, "%v", err)
+		}
+	}
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	return fmt.Errorf("node: %w", err)
+}
+
+// propose replicates a write request and returns its response.
+func (s *Server) propose(ctx context.Context, req api.Message) (api.Message, error) {
+	cmd, err := EncodeRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	if len(cmd) > s.cfg.MaxRequestBytes {
+		return nil, api.Errorf(api.CodeRequestTooLarge, "request of %d bytes is larger than --max-request-bytes %d", len(cmd), s.cfg.MaxRequestBytes)
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.requestTimeout())
+		defer cancel()
+	}
+	s.metrics.proposalsPending.Add(1)
+	var res any
+	err = s.untilLeader(ctx, func() error {
+		var err error
+		res, err = s.driver.Propose(ctx, cmd)
+		return err
+	})
+	s.metrics.proposalsPending.Add(-1)
+	if err != nil {
+		s.metrics.proposalsFailed.Inc()
+		if errors.Is(err, context.DeadlineExceeded) && s.driver.Leader() == 0 {
+			return nil, api.ErrNoLeader
+		}
+		return nil, err
+	}
+	s.metrics.proposalsCommitted.Inc()
+	r, ok := res.(ApplyResult)
+	if !ok {
+		return nil, fmt.Errorf("node: unexpected apply result %T", res)
+	}
+	if r.Err != nil {
+		return nil, r.Err
+	}
+	return r.Resp, nil
+}
+
+// untilLeader runs try, and again while it fails because no leader could
+// take it (an election or a leadership transfer is under way: nothing was
+// proposed, so trying again is safe), until ctx ends.
+func (s *Server) untilLeader(ctx context.Context, try func() error) error {
+	for {
+		err := try()
+		if !errors.Is(err, ErrNoLeader) && !errors.Is(err, raftcore.ErrProposalDropped) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return api.ErrNoLeader
+		case <-s.stop:
+			return api.ErrStopped
+		case <-time.After(s.cfg.HeartbeatInterval):
+		}
+	}
+}
+
+// requestTimeout bounds a request whose caller gave no deadline.
+func (s *Server) requestTimeout() time.Duration {
+	return 5*time.Second + 2*s.cfg.ElectionTimeout
+}
+
+// readBarrier waits until a linearizable read may be served locally.
+func (s *Server) readBarrier(ctx context.Context) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.requestTimeout())
+		defer cancel()
+	}
+	err := s.untilLeader(ctx, func() error { return s.driver.ReadBarrier(ctx) })
+	if errors.Is(err, context.DeadlineExceeded) && s.driver.Leader() == 0 {
+		return api.ErrNoLeader
+	}
+	return err
+}
+
+// checkSpace refuses writes that would grow the store while the NOSPACE
+// alarm is raised, and raises it when the store passes its quota.
+func (s *Server) checkSpace(ctx context.Context) error {
+	if s.state.HasAlarm(api.AlarmNoSpace) {
+		return api.ErrNoSpace
+	}
+	size := s.state.Store().DB().Stats().FileSize
+	if size <= s.cfg.QuotaBackendBytes {
+		return nil
+	}
+	_, err := s.propose(ctx, &api.AlarmRequest{Action: api.AlarmActivate, MemberID: s.id, Alarm: api.AlarmNoSpace})
+	if err != nil {
+		s.log.Warn("raising the NOSPACE alarm failed", "err", err)
+	} else {
+		s.log.Warn("backend quota exceeded: NOSPACE alarm raised; writes are refused until space is freed and the alarm disarmed",
+			"size", size, "quota", s.cfg.QuotaBackendBytes)
+	}
+	return api.ErrNoSpace
+}
+
+// registerClientServices installs every client service on the client rpc
+// server.
+func (s *Server) registerClientServices() {
+	r := s.clientRPC
+	m := func(id uint16) rpc.Method { return rpc.Method(id) }
+	// KV.
+	r.HandleUnary(m(api.MethodRange), unary(s, s.serveRange))
+	r.HandleUnary(m(api.MethodPut), unary(s, s.servePut))
+	r.HandleUnary(m(api.MethodDeleteRange), unary(s, s.serveDeleteRange))
+	r.HandleUnary(m(api.MethodTxn), unary(s, s.serveTxn))
+	r.HandleUnary(m(api.MethodCompact), unary(s, s.serveCompact))
+	// Watch.
+	r.HandleStream(m(api.MethodWatch), s.serveWatch)
+	// Lease.
+	r.HandleUnary(m(api.MethodLeaseGrant), unary(s, s.serveLeaseGrant))
+	r.HandleUnary(m(api.MethodLeaseRevoke), unary(s, s.serveLeaseRevoke))
+	r.HandleStream(m(api.MethodLeaseKeepAlive), s.serveLeaseKeepAlive)
+	r.HandleUnary(m(api.MethodLeaseTimeToLive), unary(s, s.serveLeaseTimeToLive))
+	r.HandleUnary(m(api.MethodLeaseLeases), unary(s, s.serveLeaseLeases))
+	// Cluster.
+	r.HandleUnary(m(api.MethodMemberAdd), unary(s, s.serveMemberAdd))
+	r.HandleUnary(m(api.MethodMemberRemove), unary(s, s.serveMemberRemove))
+	r.HandleUnary(m(api.MethodMemberUpdate), unary(s, s.serveMemberUpdate))
+	r.HandleUnary(m(api.MethodMemberList), unary(s, s.serveMemberList))
+	r.HandleUnary(m(api.MethodMemberPromote), unary(s, s.serveMemberPromote))
+	// Maintenance.
+	r.HandleUnary(m(api.MethodAlarm), unary(s, s.serveAlarm))
+	r.HandleUnary(m(api.MethodStatus), unary(s, s.serveStatus))
+	r.HandleUnary(m(api.MethodDefragment), unary(s, s.serveDefragment))
+	r.HandleUnary(m(api.MethodHash), unary(s, s.serveHash))
+	r.HandleUnary(m(api.MethodHashKV), unary(s, s.serveHashKV))
+	r.HandleStream(m(api.MethodSnapshot), s.serveSnapshot)
+	r.HandleUnary(m(api.MethodMoveLeader), unary(s, s.serveMoveLeader))
+}

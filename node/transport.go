@@ -1,0 +1,511 @@
+package node
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/raftcore"
+	"github.com/cairndb/cairn/rpc"
+)
+
+// Peer methods: member-to-member traffic on the peer listener.
+const (
+	// methodRaft is a stream of message batches from one member to
+	// another; its first message is a streamHeader.
+	methodRaft rpc.Method = 1000
+	// methodRaftSnapshot carries one MsgSnap: a streamHeader, the message
+	// without its data, then the data in chunks.
+	methodRaftSnapshot rpc.Method = 1001
+	// methodPeerMembers answers a joining member with the membership.
+	methodPeerMembers rpc.Method = 1002
+)
+
+const (
+	// peerMaxFrame bounds a peer frame: a batch of raft messages is cut
+	// at peerBatchBytes, but one entry may be as large as a request.
+	peerMaxFrame = 16 << 20
+	// peerBatchBytes is where a batch of messages is cut.
+	peerBatchBytes = 1 << 20
+	// peerQueue is how many messages wait for one peer before new ones
+	// are dropped (raft retransmits what is lost).
+	peerQueue = 4096
+	// snapshotChunk is the size of a snapshot's data chunks.
+	snapshotChunk = 1 << 20
+)
+
+// streamHeader opens a peer stream: the sender's cluster and member ids
+// and the receiver's, so a member never takes messages meant for another
+// cluster or member.
+func streamHeader(cluster, from, to uint64) []byte {
+	b := make([]byte, 24)
+	binary.BigEndian.PutUint64(b, cluster)
+	binary.BigEndian.PutUint64(b[8:], from)
+	binary.BigEndian.PutUint64(b[16:], to)
+	return b
+}
+
+// peerTransport sends raft messages to the other members, one sender
+// goroutine and one stream per peer, and receives theirs.
+type peerTransport struct {
+	s       *Server
+	driver  *Driver
+	initial map[uint64][]string // peer URLs from --initial-cluster
+
+	mu      sync.Mutex
+	peers   map[uint64]*peerSender
+	stopped bool
+	wg      sync.WaitGroup
+}
+
+func newPeerTransport(s *Server, initial map[uint64][]string) *peerTransport {
+	return &peerTransport{s: s, initial: initial, peers: map[uint64]*peerSender{}}
+}
+
+// Send queues msgs for their peers; it never blocks.
+func (t *peerTransport) Send(msgs []raftcore.Message) {
+	for _, m := range msgs {
+		p := t.peer(m.To)
+		if p == nil {
+			continue
+		}
+		if m.Type == raftcore.MsgSnap {
+			t.wg.Add(1)
+			go func() {
+				defer t.wg.Done()
+				p.sendSnapshot(m)
+			}()
+			continue
+		}
+		select {
+		case p.queue <- m:
+		default:
+			go t.driver.ReportUnreachable(m.To)
+		}
+	}
+}
+
+func (t *peerTransport) peer(id uint64) *peerSender {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stopped {
+		return nil
+	}
+	p, ok := t.peers[id]
+	if !ok {
+		p = &peerSender{t: t, id: id, queue: make(chan raftcore.Message, peerQueue), stop: make(chan struct{})}
+		t.peers[id] = p
+		t.wg.Add(1)
+		go func() {
+			defer t.wg.Done()
+			p.run()
+		}()
+	}
+	return p
+}
+
+func (t *peerTransport) stop() {
+	t.mu.Lock()
+	t.stopped = true
+	for _, p := range t.peers {
+		close(p.stop)
+	}
+	t.mu.Unlock()
+	t.wg.Wait()
+}
+
+// addrOf returns a peer's address and whether it speaks TLS.
+func (t *peerTransport) addrOf(id uint64) (string, bool, error) {
+	urls := t.initial[id]
+	if m, ok := t.s.state.Members().Get(id); ok && len(m.PeerURLs) > 0 {
+		urls = m.PeerURLs
+	}
+	if len(urls) == 0 {
+		return "", false, fmt.Errorf("no peer URL known for member %016x", id)
+	}
+	u, err := url.Parse(urls[0])
+	if err != nil {
+		return "", false, fmt.Errorf("member %016x peer URL %q: %w", id, urls[0], err)
+	}
+	return u.Host, u.Scheme == "https", nil
+}
+
+func (t *peerTransport) dial(ctx context.Context, id uint64) (*rpc.Conn, error) {
+	addr, useTLS, err := t.addrOf(id)
+	if err != nil {
+		return nil, err
+	}
+	opts := rpc.DialOptions{MaxFrameSize: peerMaxFrame, DialTimeout: time.Second}
+	if useTLS {
+		opts.TLS = t.s.opts.PeerClientTLS
+		if opts.TLS == nil {
+			return nil, fmt.Errorf("member %016x has an https peer URL but no peer TLS is configured", id)
+		}
+	}
+	return rpc.Dial(ctx, addr, opts)
+}
+
+// peerSender owns the connection and raft stream to one peer.
+type peerSender struct {
+	t     *peerTransport
+	id    uint64
+	queue chan raftcore.Message
+	stop  chan struct{}
+
+	mu     sync.Mutex
+	conn   *rpc.Conn
+	stream *rpc.Stream
+	buf    []byte
+}
+
+func (p *peerSender) run() {
+	defer p.close()
+	for {
+		var m raftcore.Message
+		select {
+		case <-p.stop:
+			return
+		case m = <-p.queue:
+		}
+		batch := []raftcore.Message{m}
+		size := m.EncodedSize()
+	more:
+		for size < peerBatchBytes {
+			select {
+			case m := <-p.queue:
+				batch = append(batch, m)
+				size += m.EncodedSize()
+			default:
+				break more
+			}
+		}
+		if err := p.send(batch); err != nil {
+			p.t.s.log.Debug("peer unreachable", "peer", fmt.Sprintf("%016x", p.id), "err", err)
+			p.t.driver.ReportUnreachable(p.id)
+			// Back off a little so a dead peer costs no busy loop.
+			select {
+			case <-p.stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+}
+
+// send writes one batch: a uvarint count, then each message with its
+// length.
+func (p *peerSender) send(batch []raftcore.Message) error {
+	st, err := p.raftStream()
+	if err != nil {
+		return err
+	}
+	b := binary.AppendUvarint(p.buf[:0], uint64(len(batch)))
+	for _, m := range batch {
+		b = binary.AppendUvarint(b, uint64(m.EncodedSize()))
+		b = raftcore.AppendMessage(b, m)
+	}
+	p.buf = b
+	if err := st.Send(b); err != nil {
+		p.reset()
+		return err
+	}
+	return nil
+}
+
+func (p *peerSender) connection() (*rpc.Conn, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.conn != nil {
+		select {
+		case <-p.conn.Done():
+			p.conn, p.stream = nil, nil
+		default:
+			return p.conn, nil
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	c, err := p.t.dial(ctx, p.id)
+	if err != nil {
+		return nil, err
+	}
+	p.conn = c
+	return c, nil
+}
+
+func (p *peerSender) raftStream() (*rpc.Stream, error) {
+	c, err := p.connection()
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stream != nil {
+		return p.stream, nil
+	}
+	st, err := c.NewStream(context.Background(), methodRaft)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Send(streamHeader(p.t.s.clusterID, p.t.s.id, p.id)); err != nil {
+		st.Close()
+		return nil, err
+	}
+	p.stream = st
+	go p.watchStream(st)
+	return st, nil
+}
+
+// watchStream waits for the peer to end the raft stream: it only does so
+// on error, and one error matters — the peer saying this member was
+// removed from the cluster, which it may never learn from its own log.
+func (p *peerSender) watchStream(st *rpc.Stream) {
+	_, err := st.Recv()
+	if err == nil || errors.Is(err, io.EOF) {
+		return
+	}
+	if api.CodeOf(toAPIErrorFromRemote(err)) == api.CodeMemberRemoved {
+		p.t.s.failed(fmt.Errorf("node: member %016x says this member was removed from the cluster", p.id))
+	}
+}
+
+// toAPIErrorFromRemote turns a remote error carrying an API code into
+// the API's typed error.
+func toAPIErrorFromRemote(err error) error {
+	var re *rpc.Error
+	if errors.As(err, &re) && re.Code >= 100 {
+		return api.ErrorFromCode(uint16(re.Code), re.Message)
+	}
+	return err
+}
+
+func (p *peerSender) reset() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stream != nil {
+		p.stream.Close()
+		p.stream = nil
+	}
+}
+
+func (p *peerSender) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stream != nil {
+		p.stream.Close()
+	}
+	if p.conn != nil {
+		_ = p.conn.Close()
+	}
+}
+
+// sendSnapshot streams one MsgSnap and reports the outcome to raft.
+func (p *peerSender) sendSnapshot(m raftcore.Message) {
+	err := p.streamSnapshot(m)
+	if err != nil {
+		p.t.s.log.Warn("sending snapshot failed", "peer", fmt.Sprintf("%016x", p.id), "err", err)
+	}
+	p.t.driver.ReportSnapshot(p.id, err != nil)
+}
+
+func (p *peerSender) streamSnapshot(m raftcore.Message) error {
+	c, err := p.connection()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	st, err := c.NewStream(ctx, methodRaftSnapshot)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	data := m.Snapshot.Data
+	head := m
+	snap := *m.Snapshot
+	snap.Data = nil
+	head.Snapshot = &snap
+	if err := st.Send(streamHeader(p.t.s.clusterID, p.t.s.id, p.id)); err != nil {
+		return err
+	}
+	hb := binary.AppendUvarint(nil, uint64(len(data)))
+	if err := st.Send(raftcore.AppendMessage(hb, head)); err != nil {
+		return err
+	}
+	for off := 0; off < len(data); off += snapshotChunk {
+		if err := st.Send(data[off:min(off+snapshotChunk, len(data))]); err != nil {
+			return err
+		}
+	}
+	if err := st.CloseSend(); err != nil {
+		return err
+	}
+	if _, err := st.Recv(); !errors.Is(err, io.EOF) {
+		return fmt.Errorf("peer did not take the snapshot: %w", err)
+	}
+	return nil
+}
+
+// register installs the peer methods on the peer rpc server.
+func (t *peerTransport) register(srv *rpc.Server) {
+	srv.HandleStream(methodRaft, t.serveRaft)
+	srv.HandleStream(methodRaftSnapshot, t.serveSnapshot)
+	srv.HandleUnary(methodPeerMembers, t.serveMembers)
+}
+
+// checkHeader validates a peer stream's header.
+func (t *peerTransport) checkHeader(b []byte) (from uint64, err error) {
+	if len(b) != 24 {
+		return 0, api.Errorf(api.CodeInvalidArgument, "peer stream header of %d bytes, want 24", len(b))
+	}
+	cluster, from, to := binary.BigEndian.Uint64(b), binary.BigEndian.Uint64(b[8:]), binary.BigEndian.Uint64(b[16:])
+	if cluster != t.s.clusterID {
+		return 0, api.Errorf(api.CodeClusterIDMismatch, "message from cluster %016x, this is cluster %016x", cluster, t.s.clusterID)
+	}
+	if to != t.s.id {
+		return 0, api.Errorf(api.CodeMemberIDMismatch, "message for member %016x, this is member %016x", to, t.s.id)
+	}
+	if t.s.state.Members().IsRemoved(from) {
+		return 0, api.Errorf(api.CodeMemberRemoved, "member %016x was removed from the cluster", from)
+	}
+	return from, nil
+}
+
+func (t *peerTransport) serveRaft(ctx context.Context, st *rpc.Stream) error {
+	h, err := st.Recv()
+	if err != nil {
+		return err
+	}
+	from, err := t.checkHeader(h)
+	if err != nil {
+		return err
+	}
+	for {
+		b, err := st.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		n, k := binary.Uvarint(b)
+		if k <= 0 || n > uint64(len(b)) {
+			return api.Errorf(api.CodeInvalidArgument, "bad raft batch from %016x", from)
+		}
+		b = b[k:]
+		for range n {
+			size, k := binary.Uvarint(b)
+			if k <= 0 || size > uint64(len(b)-k) {
+				return api.Errorf(api.CodeInvalidArgument, "bad raft batch from %016x", from)
+			}
+			m, _, err := raftcore.DecodeMessage(b[k : k+int(size)])
+			if err != nil {
+				return api.Errorf(api.CodeInvalidArgument, "raft message from %016x: %v", from, err)
+			}
+			if m.From != from {
+				return api.Errorf(api.CodeInvalidArgument, "raft message claims to be from %016x on %016x's stream", m.From, from)
+			}
+			b = b[k+int(size):]
+			t.driver.Receive(m)
+		}
+	}
+}
+
+func (t *peerTransport) serveSnapshot(ctx context.Context, st *rpc.Stream) error {
+	h, err := st.Recv()
+	if err != nil {
+		return err
+	}
+	from, err := t.checkHeader(h)
+	if err != nil {
+		return err
+	}
+	b, err := st.Recv()
+	if err != nil {
+		return err
+	}
+	size, k := binary.Uvarint(b)
+	if k <= 0 {
+		return api.Errorf(api.CodeInvalidArgument, "bad snapshot header from %016x", from)
+	}
+	m, _, err := raftcore.DecodeMessage(b[k:])
+	if err != nil || m.Type != raftcore.MsgSnap || m.Snapshot == nil || m.From != from {
+		return api.Errorf(api.CodeInvalidArgument, "bad snapshot message from %016x: %v", from, err)
+	}
+	const maxSnapshot = 1 << 40
+	if size > maxSnapshot {
+		return api.Errorf(api.CodeInvalidArgument, "snapshot of %d bytes is too large", size)
+	}
+	data := make([]byte, 0, min(size, 64<<20))
+	for {
+		chunk, err := st.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if uint64(len(data)+len(chunk)) > size {
+			return api.Errorf(api.CodeInvalidArgument, "snapshot from %016x longer than announced (%d bytes)", from, size)
+		}
+		data = append(data, chunk...)
+	}
+	if uint64(len(data)) != size {
+		return api.Errorf(api.CodeInvalidArgument, "snapshot from %016x: got %d of %d bytes", from, len(data), size)
+	}
+	m.Snapshot.Data = data
+	t.driver.Receive(m)
+	return nil
+}
+
+// serveMembers answers a joining member: the cluster id and the members.
+func (t *peerTransport) serveMembers(ctx context.Context, req []byte) ([]byte, error) {
+	resp := &api.MemberListResponse{Header: t.s.header(), Members: toAPIMembers(t.s.state.Members().List())}
+	return api.Marshal(resp), nil
+}
+
+// fetchMembers asks the member at peer URL u for the membership.
+func (s *Server) fetchMembers(raw string) ([]Member, uint64, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, 0, err
+	}
+	opts := rpc.DialOptions{DialTimeout: 2 * time.Second}
+	if u.Scheme == "https" {
+		opts.TLS = s.opts.PeerClientTLS
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := rpc.Dial(ctx, u.Host, opts)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer c.Close()
+	b, err := c.Call(ctx, methodPeerMembers, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	var resp api.MemberListResponse
+	if err := api.Unmarshal(b, &resp); err != nil {
+		return nil, 0, err
+	}
+	out := make([]Member, len(resp.Members))
+	for i, m := range resp.Members {
+		out[i] = Member{ID: m.ID, Name: m.Name, PeerURLs: m.PeerURLs, ClientURLs: m.ClientURLs, IsLearner: m.IsLearner}
+	}
+	return out, resp.Header.ClusterID, nil
+}
+
+func toAPIMembers(ms []Member) []api.Member {
+	out := make([]api.Member, len(ms))
+	for i, m := range ms {
+		out[i] = api.Member{ID: m.ID, Name: m.Name, PeerURLs: m.PeerURLs, ClientURLs: m.ClientURLs, IsLearner: m.IsLearner}
+	}
+	return out
+}
