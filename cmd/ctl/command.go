@@ -1,0 +1,142 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"strings"
+)
+
+// command is one ctl command: its name ("get", or "lease grant" for a
+// command of a group), its arguments, and setup, which registers the
+// command's flags and returns the action that runs once they are parsed.
+type command struct {
+	name    string
+	args    string // the positional arguments, as the usage line shows them
+	summary string
+	minArgs int
+	maxArgs int // -1: no limit
+	setup   func(fs *flag.FlagSet) action
+}
+
+// action runs a command with its positional arguments.
+type action func(e *env, args []string) error
+
+// commands lists every command, in the order help shows them.
+func commands() []command {
+	return []command{
+		putCommand(), getCommand(), delCommand(), txnCommand(), watchCommand(), compactionCommand(),
+		leaseGrantCommand(), leaseRevokeCommand(), leaseTimeToLiveCommand(), leaseListCommand(), leaseKeepAliveCommand(),
+		memberListCommand(), memberAddCommand(), memberRemoveCommand(), memberUpdateCommand(), memberPromoteCommand(),
+		endpointStatusCommand(), endpointHealthCommand(), endpointHashKVCommand(),
+		snapshotSaveCommand(), snapshotStatusCommand(),
+		defragCommand(), moveLeaderCommand(), alarmListCommand(), alarmDisarmCommand(), versionCommand(),
+	}
+}
+
+// usage is the command's usage line.
+func (c *command) usage() string {
+	u := "ctl " + c.name
+	if c.args != "" {
+		u += " " + c.args
+	}
+	return u + " [flags]"
+}
+
+// argCount describes how many arguments the command takes.
+func (c *command) argCount() string {
+	plural := func(n int) string {
+		if n == 1 {
+			return "1 argument"
+		}
+		return fmt.Sprintf("%d arguments", n)
+	}
+	switch {
+	case c.maxArgs < 0:
+		return "at least " + plural(c.minArgs)
+	case c.minArgs == c.maxArgs && c.minArgs == 0:
+		return "no arguments"
+	case c.minArgs == c.maxArgs:
+		return plural(c.minArgs)
+	default:
+		return fmt.Sprintf("%d to %d arguments", c.minArgs, c.maxArgs)
+	}
+}
+
+// help is the text of 'ctl COMMAND -h': usage, summary and the command's
+// own flags (not the global ones).
+func (c *command) help() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Usage: %s\n\n%s\n", c.usage(), c.summary)
+	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+	c.setup(fs)
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	if n > 0 {
+		b.WriteString("\nFlags:\n")
+		fs.SetOutput(&b)
+		fs.PrintDefaults()
+	}
+	return b.String()
+}
+
+// parseInterspersed parses flags placed anywhere among the positional
+// arguments (the flag package alone stops at the first positional one)
+// and returns the positional arguments. Everything after "--" is
+// positional, so values starting with '-' can be given.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// usageError is a wrong command line: exit status 2 and a usage line.
+type usageError struct {
+	msg   string
+	usage string
+}
+
+func (e *usageError) Error() string { return e.msg }
+
+// usageErrorf returns a usageError with the given usage line.
+func usageErrorf(usage, format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...), usage: usage}
+}
+
+// helpRequest is -h, --help or 'help': print text and exit 0.
+type helpRequest struct{ text string }
+
+func (h *helpRequest) Error() string { return "help requested" }
+
+// stringList is a flag holding a comma-separated list.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+// Set splits a comma-separated value, dropping empty items.
+func (l *stringList) Set(v string) error {
+	*l = nil
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
+}
+
+// badUsage is a usage error found by a command's action (flags that
+// cannot go together, a malformed argument); run adds the usage line.
+func badUsage(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"strconv"
+
+	"github.com/cairndb/cairn/client"
+)
+
+func leaseGrantCommand() command {
+	return command{name: "lease grant", args: "TTL", minArgs: 1, maxArgs: 1,
+		summary: "Create a lease of TTL seconds; prints its ID",
+		setup: func(fs *flag.FlagSet) action {
+			return func(e *env, args []string) error {
+				ttl, err := strconv.ParseInt(args[0], 10, 64)
+				if err != nil || ttl <= 0 {
+					return badUsage("TTL %q is not a positive number of seconds", args[0])
+				}
+				c, err := e.client()
+				if err != nil {
+					return err
+				}
+				ctx, cancel := e.request()
+				defer cancel()
+				resp, err := c.Grant(ctx, ttl)
+				if err != nil {
+					return fmt.Errorf("granting a lease: %w", err)
+				}
+				e.p.leaseGrant(resp)
+				return nil
+			}
+		}}
+}
+
+// leaseIDArg parses the ID argument of a lease command as a usage error.
+func leaseIDArg(s string) (int64, error) {
+	id, err := parseLeaseID(s)
+	if err != nil {
+		return 0, badUsage("%v", err)
+	}
+	return id, nil
+}
+
+func leaseRevokeCommand() command {
+	return command{name: "lease revoke", args: "ID", minArgs: 1, maxArgs: 1,
+		summary: "Revoke lease ID (hex), deleting the keys attached to it",
+		setup: func(fs *flag.FlagSet) action {
+			return func(e *env, args []string) error {
+				id, err := leaseIDArg(args[0])
+				if err != nil {
+					return err
+				}
+				c, err := e.client()
+				if err != nil {
+					return err
+				}
+				ctx, cancel := e.request()
+				defer cancel()
+				resp, err := c.Revoke(ctx, id)
+				if err != nil {
+					return fmt.Errorf("revoking lease %016x: %w", id, err)
+				}
+				e.p.leaseRevoke(id, resp)
+				return nil
+			}
+		}}
+}
+
+func leaseTimeToLiveCommand() command {
+	return command{name: "lease timetolive", args: "ID", minArgs: 1, maxArgs: 1,
+		summary: "Show lease ID's granted and remaining TTL",
+		setup: func(fs *flag.FlagSet) action {
+			var keys bool
+			fs.BoolVar(&keys, "keys", false, "also list the keys attached to the lease")
+			return func(e *env, args []string) error {
+				id, err := leaseIDArg(args[0])
+				if err != nil {
+					return err
+				}
+				c, err := e.client()
+				if err != nil {
+					return err
+				}
+				ctx, cancel := e.request()
+				defer cancel()
+				resp, err := c.TimeToLive(ctx, id, keys)
+				if err != nil {
+					return fmt.Errorf("lease %016x: %w", id, err)
+				}
+				if resp.ID == 0 {
+					resp.ID = id
+				}
+				e.p.timeToLive(resp, keys)
+				return nil
+			}
+		}}
+}
+
+func leaseListCommand() command {
+	return command{name: "lease list", minArgs: 0, maxArgs: 0,
+		summary: "List the live leases",
+		setup: func(fs *flag.FlagSet) action {
+			return func(e *env, _ []string) error {
+				c, err := e.client()
+				if err != nil {
+					return err
+				}
+				ctx, cancel := e.request()
+				defer cancel()
+				resp, err := c.Leases(ctx)
+				if err != nil {
+					return fmt.Errorf("listing leases: %w", err)
+				}
+				e.p.leases(resp)
+				return nil
+			}
+		}}
+}
+
+func leaseKeepAliveCommand() command {
+	return command{name: "lease keep-alive", args: "ID", minArgs: 1, maxArgs: 1,
+		summary: "Keep lease ID alive until interrupted, printing each renewal",
+		setup: func(fs *flag.FlagSet) action {
+			var once bool
+			fs.BoolVar(&once, "once", false, "renew once and exit")
+			return func(e *env, args []string) error {
+				id, err := leaseIDArg(args[0])
+				if err != nil {
+					return err
+				}
+				c, err := e.client()
+				if err != nil {
+					return err
+				}
+				if once {
+					ctx, cancel := e.request()
+					defer cancel()
+					resp, err := c.KeepAliveOnce(ctx, id)
+					if err != nil {
+						return leaseLost(id, err)
+					}
+					e.p.keepAlive(resp)
+					return nil
+				}
+				ch, err := c.KeepAlive(e.ctx, id)
+				if err != nil {
+					return leaseLost(id, err)
+				}
+				for resp := range ch {
+					e.p.keepAlive(resp)
+				}
+				if e.ctx.Err() != nil {
+					return nil // interrupted
+				}
+				return fmt.Errorf("lease %016x expired or revoked", id)
+			}
+		}}
+}
+
+// leaseLost words a keep-alive failure.
+func leaseLost(id int64, err error) error {
+	if errors.Is(err, client.ErrLeaseExpired) {
+		return fmt.Errorf("lease %016x expired or revoked", id)
+	}
+	return fmt.Errorf("keeping lease %016x alive: %w", id, err)
+}

@@ -1,0 +1,252 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/cairndb/cairn/api"
+)
+
+// leaseGrant prints "lease ID granted with TTL(Ns)".
+func (p *printer) leaseGrant(resp *api.LeaseGrantResponse) {
+	if p.format == formatJSON {
+		p.json(resp)
+		return
+	}
+	p.printf("lease %016x granted with TTL(%ds)\n", resp.ID, resp.TTL)
+}
+
+// leaseRevoke prints "lease ID revoked".
+func (p *printer) leaseRevoke(id int64, resp *api.LeaseRevokeResponse) {
+	if p.format == formatJSON {
+		p.json(resp)
+		return
+	}
+	p.printf("lease %016x revoked\n", id)
+}
+
+// timeToLive prints a lease's granted and remaining TTL, and its keys
+// when asked.
+func (p *printer) timeToLive(resp *api.LeaseTimeToLiveResponse, withKeys bool) {
+	if p.format == formatJSON {
+		p.json(resp)
+		return
+	}
+	if resp.TTL == -1 {
+		p.printf("lease %016x already expired\n", resp.ID)
+		return
+	}
+	line := fmt.Sprintf("lease %016x granted with TTL(%ds), remaining(%ds)", resp.ID, resp.GrantedTTL, resp.TTL)
+	if withKeys {
+		keys := make([]string, len(resp.Keys))
+		for i, k := range resp.Keys {
+			keys[i] = p.bytes(k)
+		}
+		line += fmt.Sprintf(", attached keys(%v)", keys)
+	}
+	p.printf("%s\n", line)
+}
+
+// leases prints "found N leases" and one id a line.
+func (p *printer) leases(resp *api.LeaseLeasesResponse) {
+	if p.format == formatJSON {
+		p.json(resp)
+		return
+	}
+	p.printf("found %d leases\n", len(resp.Leases))
+	for _, l := range resp.Leases {
+		p.printf("%016x\n", l.ID)
+	}
+}
+
+// keepAlive prints one renewal.
+func (p *printer) keepAlive(resp *api.LeaseKeepAliveResponse) {
+	if p.format == formatJSON {
+		p.json(resp)
+		return
+	}
+	p.printf("lease %016x keepalived with TTL(%d)\n", resp.ID, resp.TTL)
+}
+
+// memberRow is a member as list prints it: ID, STATUS, NAME, PEER ADDRS,
+// CLIENT ADDRS, IS LEARNER.
+func memberRow(m api.Member) []string {
+	status := "started"
+	if m.Name == "" {
+		status = "unstarted"
+	}
+	return []string{fmt.Sprintf("%016x", m.ID), status, m.Name, strings.Join(m.PeerURLs, ","),
+		strings.Join(m.ClientURLs, ","), fmt.Sprint(m.IsLearner)}
+}
+
+// memberList prints one member a line, or a table.
+func (p *printer) memberList(resp *api.MemberListResponse) {
+	switch p.format {
+	case formatJSON:
+		p.json(resp)
+	case formatTable:
+		rows := make([][]string, len(resp.Members))
+		for i, m := range resp.Members {
+			rows[i] = memberRow(m)
+		}
+		p.table([]string{"ID", "STATUS", "NAME", "PEER ADDRS", "CLIENT ADDRS", "IS LEARNER"}, rows)
+	default:
+		for _, m := range resp.Members {
+			p.printf("%s\n", strings.Join(memberRow(m), ", "))
+		}
+	}
+}
+
+// memberAdd prints the new member's id and the cmd/node flags that start
+// it: its name, the initial cluster including it, its peer URLs and
+// --initial-cluster-state=existing.
+func (p *printer) memberAdd(name string, resp *api.MemberAddResponse) {
+	if p.format == formatJSON {
+		p.json(resp)
+		return
+	}
+	as := ""
+	if resp.Member.IsLearner {
+		as = " as a learner"
+	}
+	p.printf("Member %016x added%s to cluster %016x\n\n", resp.Member.ID, as, resp.Header.ClusterID)
+	var initial []string
+	for _, m := range resp.Members {
+		n := m.Name
+		if m.ID == resp.Member.ID {
+			n = name
+		}
+		if n == "" {
+			continue // another member not started yet: it has no name to list
+		}
+		for _, u := range m.PeerURLs {
+			initial = append(initial, n+"="+u)
+		}
+	}
+	p.printf("Start it with these flags of cmd/node:\n")
+	p.printf("--name=%s\n", name)
+	p.printf("--initial-cluster=%s\n", strings.Join(initial, ","))
+	p.printf("--initial-advertise-peer-urls=%s\n", strings.Join(resp.Member.PeerURLs, ","))
+	p.printf("--initial-cluster-state=existing\n")
+}
+
+// memberChanged prints "Member ID <verb> cluster CLUSTER" for remove,
+// update and promote.
+func (p *printer) memberChanged(id uint64, verb string, header api.ResponseHeader, resp any) {
+	if p.format == formatJSON {
+		p.json(resp)
+		return
+	}
+	p.printf("Member %016x %s cluster %016x\n", id, verb, header.ClusterID)
+}
+
+// alarms prints each alarm as "memberID:ID alarm:NAME".
+func (p *printer) alarms(resp *api.AlarmResponse) {
+	if p.format == formatJSON {
+		p.json(resp)
+		return
+	}
+	for _, a := range resp.Alarms {
+		p.printf("memberID:%016x alarm:%s\n", a.MemberID, a.Alarm)
+	}
+}
+
+// moveLeader prints the transfer.
+func (p *printer) moveLeader(from, to uint64, resp *api.MoveLeaderResponse) {
+	if p.format == formatJSON {
+		p.json(resp)
+		return
+	}
+	p.printf("Leadership transferred from %016x to %016x\n", from, to)
+}
+
+// statusRow is an endpoint's status as status prints it.
+func statusRow(s endpointStatus) []string {
+	r := s.Status
+	return []string{s.Endpoint, fmt.Sprintf("%016x", r.Header.MemberID), r.Version, humanBytes(r.DbSize),
+		fmt.Sprint(r.Leader != 0 && r.Leader == r.Header.MemberID), fmt.Sprint(r.IsLearner),
+		fmt.Sprint(r.RaftTerm), fmt.Sprint(r.RaftIndex), fmt.Sprint(r.RaftAppliedIndex), strings.Join(r.Errors, ", ")}
+}
+
+// endpointStatus prints one endpoint a line, or a table.
+func (p *printer) endpointStatus(ss []endpointStatus) {
+	switch p.format {
+	case formatJSON:
+		p.json(ss)
+	case formatTable:
+		rows := make([][]string, len(ss))
+		for i, s := range ss {
+			rows[i] = statusRow(s)
+		}
+		p.table([]string{"ENDPOINT", "ID", "VERSION", "DB SIZE", "IS LEADER", "IS LEARNER", "RAFT TERM",
+			"RAFT INDEX", "RAFT APPLIED INDEX", "ERRORS"}, rows)
+	default:
+		for _, s := range ss {
+			p.printf("%s\n", strings.Join(statusRow(s), ", "))
+		}
+	}
+}
+
+// endpointHealth prints each endpoint's health: in simple format the
+// healthy ones on stdout and the unhealthy ones on stderr, as etcdctl.
+func (p *printer) endpointHealth(hs []endpointHealth, stderr io.Writer) {
+	switch p.format {
+	case formatJSON:
+		p.json(hs)
+	case formatTable:
+		rows := make([][]string, len(hs))
+		for i, h := range hs {
+			rows[i] = []string{h.Endpoint, fmt.Sprint(h.Health), h.Took, h.Error}
+		}
+		p.table([]string{"ENDPOINT", "HEALTH", "TOOK", "ERROR"}, rows)
+	default:
+		for _, h := range hs {
+			if h.Health {
+				p.printf("%s is healthy: successfully committed proposal: took = %s\n", h.Endpoint, h.Took)
+			} else {
+				fmt.Fprintf(stderr, "%s is unhealthy: failed to commit proposal: %s\n", h.Endpoint, h.Error)
+			}
+		}
+	}
+}
+
+// endpointHashKV prints each endpoint's hash, hash revision and compact
+// revision.
+func (p *printer) endpointHashKV(hs []endpointHash) {
+	switch p.format {
+	case formatJSON:
+		p.json(hs)
+	case formatTable:
+		rows := make([][]string, len(hs))
+		for i, h := range hs {
+			rows[i] = []string{h.Endpoint, fmt.Sprint(h.HashKV.Hash), fmt.Sprint(h.HashKV.HashRevision), fmt.Sprint(h.HashKV.CompactRevision)}
+		}
+		p.table([]string{"ENDPOINT", "HASH", "HASH REVISION", "COMPACT REVISION"}, rows)
+	default:
+		for _, h := range hs {
+			p.printf("%s, %d, %d, %d\n", h.Endpoint, h.HashKV.Hash, h.HashKV.HashRevision, h.HashKV.CompactRevision)
+		}
+	}
+}
+
+// snapshotSaved prints where the snapshot went.
+func (p *printer) snapshotSaved(path string) {
+	if p.format == formatJSON {
+		p.json(map[string]string{"path": path})
+		return
+	}
+	p.printf("Snapshot saved at %s\n", path)
+}
+
+// snapshotStatus prints a snapshot file's SHA-256 and size.
+func (p *printer) snapshotStatus(s snapshotStatus) {
+	switch p.format {
+	case formatJSON:
+		p.json(s)
+	case formatTable:
+		p.table([]string{"SHA256", "TOTAL SIZE"}, [][]string{{s.SHA256, humanBytes(s.TotalSize)}})
+	default:
+		p.printf("%s, %s\n", s.SHA256, humanBytes(s.TotalSize))
+	}
+}
