@@ -261,3 +261,75 @@ func TestDialErrors(t *testing.T) {
 		}
 	})
 }
+
+func TestPingIsAnsweredWithPong(t *testing.T) {
+	addr, _, _ := startServer(t, ServerOptions{})
+	conn := rawDial(t, addr)
+	conn.Write(appendFrame(nil, &frame{kind: kindPing, ping: 0x1234567890}))
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	fr := frameReader{r: conn, maxBody: DefaultMaxFrameSize}
+	f, err := fr.read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.kind != kindPong || f.ping != 0x1234567890 {
+		t.Fatalf("got %+v, want a pong with the ping's payload", f)
+	}
+}
+
+func TestStreamWindowOverrunClosesConn(t *testing.T) {
+	const limit = 64 << 10
+	addr, _, _ := startServer(t, ServerOptions{MaxFrameSize: limit, StreamWindow: 128 << 10})
+	conn := rawDial(t, addr)
+	// mWaitCtx's stream handler never reads; ignore the server's window
+	// grant and send far more than it.
+	var out []byte
+	out = appendFrame(out, &frame{kind: kindOpen, stream: 1, method: mWaitCtx, window: 1 << 20})
+	for range 10 {
+		out = appendFrame(out, &frame{kind: kindMessage, stream: 1, body: make([]byte, limit)})
+	}
+	go conn.Write(out)
+	expectClosed(t, conn)
+}
+
+func TestPeerThatDoesNotReadIsCutOff(t *testing.T) {
+	addr, _, _ := startServer(t, ServerOptions{MaxFrameSize: 64 << 10})
+	conn := rawDial(t, addr)
+	if tc, ok := conn.(*net.TCPConn); ok {
+		tc.SetReadBuffer(4 << 10)
+	}
+	// Send pings forever and never read the pongs.
+	pings := bytes.Repeat(appendFrame(nil, &frame{kind: kindPing, ping: 1}), 4096)
+	conn.SetWriteDeadline(time.Now().Add(20 * time.Second))
+	for written := 0; written < 1<<30; written += len(pings) {
+		if _, err := conn.Write(pings); err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatal("server kept reading pings it could not answer")
+			}
+			return // the server closed the connection
+		}
+	}
+	t.Fatal("server accepted 1 GiB of pings without our reading a pong")
+}
+
+func TestLateFramesForFinishedCallsAreIgnored(t *testing.T) {
+	addr, _, _ := startServer(t, ServerOptions{})
+	conn := rawDial(t, addr)
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	fr := frameReader{r: conn, maxBody: DefaultMaxFrameSize}
+	conn.Write(appendFrame(nil, &frame{kind: kindRequest, stream: 1, method: mEcho, body: []byte("a")}))
+	if f, err := fr.read(); err != nil || f.kind != kindResponse {
+		t.Fatalf("response: %+v, %v", f, err)
+	}
+	// A cancel that crossed the response, and a window update for a
+	// stream the server already finished, are not violations.
+	var late []byte
+	late = appendFrame(late, &frame{kind: kindCancel, stream: 1})
+	late = appendFrame(late, &frame{kind: kindWindow, stream: 1, window: 10})
+	late = appendFrame(late, &frame{kind: kindRequest, stream: 3, method: mEcho, body: []byte("b")})
+	conn.Write(late)
+	if f, err := fr.read(); err != nil || f.kind != kindResponse || string(f.body) != "b" {
+		t.Fatalf("second response: %+v, %v", f, err)
+	}
+}

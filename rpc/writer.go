@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"fmt"
 	"runtime"
 	"sync"
 	"time"
@@ -70,11 +71,26 @@ func (s *session) push(f *frame, wait bool) error {
 	}
 	first := len(q.buf) == 0
 	q.buf = appendFrame(q.buf, f)
+	flooded := len(q.buf) > s.hardQueueLimit()
 	q.mu.Unlock()
+	if flooded {
+		// Only control frames get past queueLimit, and a peer that keeps
+		// provoking them (pings, refused calls) without reading our
+		// answers would grow the queue without end.
+		s.protocolViolation(fmt.Errorf("peer is not reading: write queue over %d bytes", s.hardQueueLimit()))
+		return s.err()
+	}
 	if first {
 		s.wakeWriter()
 	}
 	return nil
+}
+
+// hardQueueLimit is the queue size that means the peer has stopped
+// reading: a full queue of data frames, one more large frame, and room for
+// many control frames on top.
+func (s *session) hardQueueLimit() int {
+	return 2*queueLimit + s.opts.maxBody + FrameOverhead
 }
 
 // pushOpen registers e under the next stream id (stored in *id) and
