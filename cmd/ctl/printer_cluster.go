@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 
 	"github.com/cairndb/cairn/api"
@@ -124,6 +125,7 @@ func (p *printer) memberAdd(name string, resp *api.MemberAddResponse) {
 			initial = append(initial, n+"="+u)
 		}
 	}
+	sort.Strings(initial)
 	p.printf("Start it with these flags of cmd/node:\n")
 	p.printf("--name=%s\n", name)
 	p.printf("--initial-cluster=%s\n", strings.Join(initial, ","))
