@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/node"
+	"github.com/cairndb/cairn/rpc"
 )
 
 // testCluster is a cluster of members running in this process on
@@ -42,7 +44,8 @@ func loopback(t *testing.T) net.Listener {
 func httpURL(l net.Listener) url.URL { return url.URL{Scheme: "http", Host: l.Addr().String()} }
 
 // startCluster starts n members of a new cluster and waits for a leader.
-func startCluster(t *testing.T, n int) *testCluster {
+// With clientTLS, members serve clients over TLS on https:// URLs.
+func startCluster(t *testing.T, n int, clientTLS *tls.Config) *testCluster {
 	t.Helper()
 	var peerLns, clientLns []net.Listener
 	initial := map[string][]url.URL{}
@@ -59,6 +62,9 @@ func startCluster(t *testing.T, n int) *testCluster {
 		cfg.ListenPeerURLs = []url.URL{httpURL(peerLns[i])}
 		cfg.InitialAdvertisePeerURLs = cfg.ListenPeerURLs
 		cfg.ListenClientURLs = []url.URL{httpURL(clientLns[i])}
+		if clientTLS != nil {
+			cfg.ListenClientURLs[0].Scheme = "https"
+		}
 		cfg.AdvertiseClientURLs = cfg.ListenClientURLs
 		cfg.InitialCluster = initial
 		cfg.HeartbeatInterval = 10 * time.Millisecond
@@ -66,13 +72,18 @@ func startCluster(t *testing.T, n int) *testCluster {
 		s, err := node.NewServer(cfg, node.ServerOptions{
 			ClientListeners: []net.Listener{clientLns[i]},
 			PeerListeners:   []net.Listener{peerLns[i]},
+			ClientTLS:       clientTLS,
 			Logger:          slog.New(slog.NewTextHandler(io.Discard, nil)),
 		})
 		if err != nil {
 			t.Fatalf("starting member %d: %v", i, err)
 		}
 		c.servers = append(c.servers, s)
-		c.endpoints = append(c.endpoints, clientLns[i].Addr().String())
+		ep := cfg.AdvertiseClientURLs[0].Host // as users write it: host:port
+		if clientTLS != nil {
+			ep = cfg.AdvertiseClientURLs[0].String() // https://host:port
+		}
+		c.endpoints = append(c.endpoints, ep)
 		t.Cleanup(s.Stop)
 	}
 	deadline := time.Now().Add(10 * time.Second)
@@ -140,7 +151,7 @@ func (c *testCluster) revision(t *testing.T) int64 {
 }
 
 func TestClusterThroughCtl(t *testing.T) {
-	c := startCluster(t, 3)
+	c := startCluster(t, 3, nil)
 	t.Run("kv", func(t *testing.T) { testKV(t, c) })
 	t.Run("txn", func(t *testing.T) { testTxn(t, c) })
 	t.Run("watch", func(t *testing.T) { testWatch(t, c) })
@@ -160,6 +171,9 @@ func testKV(t *testing.T, c *testCluster) {
 	c.ctl(t, "", "put", "--", "kv/dash", "-x").ok(t, "put after --", "OK\n")
 
 	c.ctl(t, "", "get", "kv/a").ok(t, "get", "kv/a\none\n")
+	if r := c.ctl(t, "", "get", "", "--prefix", "--keys-only"); r.code != exitOK || !strings.Contains(r.stdout, "kv/a\nkv/b\n") {
+		t.Errorf(`get "" --prefix: exit %d, %q, %q`, r.code, r.stdout, r.stderr)
+	}
 	c.ctl(t, "", "get", "kv/missing").ok(t, "get missing", "")
 	c.ctl(t, "", "get", "kv/a", "kv/c").ok(t, "get range", "kv/a\none\nkv/b\n2\n")
 	c.ctl(t, "", "get", "kv/", "--prefix", "--keys-only").ok(t, "get --prefix --keys-only", "kv/a\nkv/b\nkv/c\nkv/dash\n")
@@ -435,6 +449,10 @@ func testMaintenance(t *testing.T, c *testCluster) {
 	c.ctl(t, "", "compaction", fmt.Sprint(rev), "--physical").ok(t, "compaction", fmt.Sprintf("compacted revision %d\n", rev))
 	c.ctl(t, "", "get", "compact/k", fmt.Sprintf("--rev=%d", old)).fails(t, "get a compacted revision", exitError, "compacted")
 
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	c.ctlContext(t, ctx, "", "watch", "compact/k", fmt.Sprintf("--rev=%d", old)).fails(t, "watch from a compacted revision", exitError, "compacted")
+
 	var out, errb bytes.Buffer
 	code := runContext(context.Background(), []string{"--endpoints=" + c.endpoints[2], "defrag"}, strings.NewReader(""), &out, &errb)
 	if code != exitOK || out.String() != "Finished defragmenting member["+c.endpoints[2]+"]\n" {
@@ -464,5 +482,31 @@ func testMaintenance(t *testing.T, c *testCluster) {
 			t.Fatalf("leader is %x after move-leader to %s", c.servers[0].Leader(), target)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestTLSFlags(t *testing.T) {
+	certFile, keyFile, err := rpc.SelfSignedCert(t.TempDir(), []string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serverTLS, err := rpc.ServerTLSConfig(certFile, keyFile, "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := startCluster(t, 1, serverTLS)
+	if !strings.HasPrefix(c.endpoints[0], "https://") {
+		t.Fatalf("endpoint %q is not https", c.endpoints[0])
+	}
+	c.ctl(t, "", "--cacert="+certFile, "put", "k", "v").ok(t, "put over TLS with --cacert", "OK\n")
+	c.ctl(t, "", "get", "k", "--insecure-skip-tls-verify").ok(t, "get over TLS without verifying", "k\nv\n")
+	c.ctl(t, "", "--dial-timeout=500ms", "--command-timeout=1s", "get", "k").fails(t, "TLS without the CA", exitError, "certificate")
+	// A plain endpoint given the TLS flags says what is wrong.
+	plain := startCluster(t, 1, nil)
+	var out, errb bytes.Buffer
+	code := runContext(context.Background(), []string{"--endpoints=" + plain.endpoints[0], "--cacert=" + certFile,
+		"--dial-timeout=500ms", "--command-timeout=1s", "get", "k"}, strings.NewReader(""), &out, &errb)
+	if code != exitError || !strings.Contains(errb.String(), "does not speak TLS") {
+		t.Errorf("TLS to a plain member: exit %d, %q, %q", code, out.String(), errb.String())
 	}
 }

@@ -201,6 +201,17 @@ func lookup(args []string) (*command, int, error) {
 		}
 	}
 	if len(subs) > 0 {
+		if len(args) > 1 && (args[1] == "-h" || args[1] == "--help" || args[1] == "help") {
+			var b strings.Builder
+			fmt.Fprintf(&b, "Usage: ctl %s COMMAND [flags] [arguments]\n\nCommands:\n", args[0])
+			for _, c := range cmds {
+				if strings.HasPrefix(c.name, args[0]+" ") {
+					summary, _, _ := strings.Cut(c.summary, "\n")
+					fmt.Fprintf(&b, "  %-30s %s\n", c.name+" "+c.args, summary)
+				}
+			}
+			return nil, 0, &helpRequest{text: b.String()}
+		}
 		what := "no " + args[0] + " command given"
 		if len(args) > 1 {
 			what = fmt.Sprintf("unknown %s command %q", args[0], args[1])

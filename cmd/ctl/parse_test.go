@@ -142,6 +142,11 @@ func TestHelp(t *testing.T) {
 		!strings.Contains(stdout, "-sort-by") || strings.Contains(stdout, "-endpoints") {
 		t.Errorf("get -h: exit %d, %q", code, stdout)
 	}
+	code, stdout, _ = runOffline("lease", "-h")
+	if code != exitOK || !strings.HasPrefix(stdout, "Usage: ctl lease COMMAND") || !strings.Contains(stdout, "lease keep-alive ID") ||
+		strings.Contains(stdout, "member list") {
+		t.Errorf("lease -h: exit %d, %q", code, stdout)
+	}
 	code, stdout, _ = runOffline("version")
 	if code != exitOK || stdout != "ctl version: "+version+"\n" {
 		t.Errorf("version: exit %d, %q", code, stdout)
