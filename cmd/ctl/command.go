@@ -107,6 +107,7 @@ type usageError struct {
 	usage string
 }
 
+// Error returns the message.
 func (e *usageError) Error() string { return e.msg }
 
 // usageErrorf returns a usageError with the given usage line.
@@ -117,11 +118,13 @@ func usageErrorf(usage, format string, args ...any) error {
 // helpRequest is -h, --help or 'help': print text and exit 0.
 type helpRequest struct{ text string }
 
+// Error says help was asked for; run prints the text instead.
 func (h *helpRequest) Error() string { return "help requested" }
 
 // stringList is a flag holding a comma-separated list.
 type stringList []string
 
+// String joins the list with commas.
 func (l *stringList) String() string { return strings.Join(*l, ",") }
 
 // Set splits a comma-separated value, dropping empty items.

@@ -110,7 +110,7 @@ type env struct {
 // newEnv checks the global flags and prepares the environment of a
 // command.
 func newEnv(ctx context.Context, g *globals, stdin io.Reader, stdout, stderr io.Writer) (*env, error) {
-	usage := "ctl [global flags] COMMAND [flags] [arguments]"
+	usage := mainUsageLine
 	switch g.writeOut {
 	case formatSimple, formatJSON, formatTable:
 	default:

@@ -69,6 +69,9 @@ const (
 // version is ctl's version, printed by the version command.
 const version = "0.1.0"
 
+// mainUsageLine is the usage line of ctl as a whole.
+const mainUsageLine = "ctl [global flags] COMMAND [flags] [arguments]"
+
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
@@ -146,11 +149,11 @@ func parse(args []string) (*invocation, error) {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, &helpRequest{text: mainUsage(gfs)}
 		}
-		return nil, usageErrorf("ctl [global flags] COMMAND [flags] [arguments]", "%v", err)
+		return nil, usageErrorf(mainUsageLine, "%v", err)
 	}
 	rest := gfs.Args()
 	if len(rest) == 0 {
-		return nil, usageErrorf("ctl [global flags] COMMAND [flags] [arguments]", "no command given (try 'ctl help')")
+		return nil, usageErrorf(mainUsageLine, "no command given (try 'ctl help')")
 	}
 	if rest[0] == "help" {
 		return nil, &helpRequest{text: mainUsage(gfs)}
@@ -218,13 +221,13 @@ func lookup(args []string) (*command, int, error) {
 		}
 		return nil, 0, usageErrorf(fmt.Sprintf("ctl %s {%s} ...", args[0], strings.Join(subs, "|")), "%s", what)
 	}
-	return nil, 0, usageErrorf("ctl [global flags] COMMAND [flags] [arguments]", "unknown command %q (try 'ctl help')", args[0])
+	return nil, 0, usageErrorf(mainUsageLine, "unknown command %q (try 'ctl help')", args[0])
 }
 
 // mainUsage is the text of 'ctl help'.
 func mainUsage(gfs *flag.FlagSet) string {
 	var b strings.Builder
-	b.WriteString("Usage: ctl [global flags] COMMAND [flags] [arguments]\n\nCommands:\n")
+	b.WriteString("Usage: " + mainUsageLine + "\n\nCommands:\n")
 	for _, c := range commands() {
 		summary, _, _ := strings.Cut(c.summary, "\n")
 		fmt.Fprintf(&b, "  %-30s %s\n", c.name+" "+c.args, summary)

@@ -253,6 +253,7 @@ func TestRenderTableWidths(t *testing.T) {
 // failWriter fails every write.
 type failWriter struct{}
 
+// Write fails.
 func (failWriter) Write([]byte) (int, error) { return 0, errors.New("broken pipe") }
 
 func TestPrinterKeepsFirstWriteError(t *testing.T) {

@@ -183,6 +183,7 @@ type lockedWriter struct {
 	w  io.Writer
 }
 
+// Write writes b whole before any other goroutine's write.
 func (l *lockedWriter) Write(b []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
