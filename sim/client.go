@@ -16,6 +16,10 @@ type client struct {
 	id      int
 	seq     uint64
 	pending *pendingOp
+	// final clients only read, once per key, after the faults healed.
+	final bool
+	// returned says the client's last operation returned a response.
+	returned bool
 }
 
 // pendingOp is the operation a client is waiting for.
@@ -24,100 +28,11 @@ type pendingOp struct {
 	member uint64
 	req    api.RequestOp
 	op     linearizability.OpID
-}
-
-// probeReqID is the request id of the liveness probe (no client has it).
-const probeReqID = 1 << 62
-
-func (w *World) clientIssue(c *client) {
-	if w.healed {
-		return
-	}
-	var up []*member
-	for _, m := range w.members {
-		if m.up {
-			up = append(up, m)
-		}
-	}
-	if len(up) == 0 {
-		w.schedule(50, evClient, uint64(c.id), raftcore.Message{})
-		return
-	}
-	m := up[w.rng.IntN(len(up))]
-	key := []byte(fmt.Sprintf("k%d", w.rng.IntN(w.cfg.Keys)))
-	c.seq++
-	reqID := uint64(c.id+1)<<32 | c.seq
-	value := []byte(fmt.Sprintf("c%d-%d", c.id, c.seq))
-	var req api.RequestOp
-	var ev node.Event
-	propose := func(msg api.Message) {
-		data, err := node.EncodeRequest(msg)
-		if err != nil {
-			panic(fmt.Sprintf("sim: encode %T: %v", msg, err))
-		}
-		ev = node.EvPropose{ReqID: reqID, Data: data}
-	}
-	switch w.rng.IntN(7) {
-	case 0, 1:
-		req.Range = &api.RangeRequest{Key: key}
-		ev = node.EvRead{ReqID: reqID}
-	case 2, 3:
-		req.Put = &api.PutRequest{Key: key, Value: value}
-		propose(req.Put)
-	case 4:
-		req.DeleteRange = &api.DeleteRangeRequest{Key: key}
-		propose(req.DeleteRange)
-	default:
-		txn := &api.TxnRequest{
-			Compare: []api.Compare{{Key: key, Target: api.CompareValue, Result: api.CompareEqual, Value: w.casExpectation(key)}},
-			Success: []api.RequestOp{{Put: &api.PutRequest{Key: key, Value: value}}},
-		}
-		if w.rng.IntN(2) == 0 {
-			txn.Failure = []api.RequestOp{{Range: &api.RangeRequest{Key: key}}}
-		}
-		req.Txn = txn
-		propose(txn)
-	}
-	c.pending = &pendingOp{reqID: reqID, member: m.id, req: req, op: w.rec.Call(c.id, req)}
-	if req.Range != nil && w.cfg.Mutation == StaleReads {
-		// The bug on purpose: no read barrier, the local store answers.
-		w.clientReply(m, node.Reply{ReqID: reqID})
-		return
-	}
-	w.schedule(requestTimeout, evTimeout, uint64(c.id), raftcore.Message{Index: reqID})
-	w.step(m, ev)
-}
-
-// casExpectation picks a value a compare-and-swap may expect: often the
-// key's latest value as some member knows it, so that some succeed.
-func (w *World) casExpectation(key []byte) []byte {
-	for _, m := range w.members {
-		if !m.up {
-			continue
-		}
-		res, err := m.kv.Store().Range(key, nil, mvccNow)
-		if err == nil && len(res.KVs) == 1 && w.rng.IntN(4) != 0 {
-			return res.KVs[0].Value
-		}
-	}
-	return []byte("none")
-}
-
-// clientReply handles a member's answer to a request.
-func (w *World) clientReply(m *member, r node.Reply) {
-	if r.ReqID == probeReqID {
-		w.probeDone = w.probeDone || r.Err == nil
-		return
-	}
-	c := w.clientOf(r.ReqID)
-	if c == nil || c.pending == nil || c.pending.reqID != r.ReqID {
-		return // a reply after the client gave up
-	}
-	p := c.pending
-	c.pending = nil
-	resp, how := w.response(m, p, r)
-	w.finish(p, resp, how)
-	w.schedule(int64(1+w.rng.IntN(50)), evClient, uint64(c.id), raftcore.Message{})
+	// resp and how are the answer, once the member gave it; the client
+	// sees it when it arrives (evReply).
+	resp     api.ResponseOp
+	how      outcome
+	answered bool
 }
 
 // outcome is how an operation ended for its client.
@@ -128,6 +43,125 @@ const (
 	unknown                  // the client cannot tell whether it happened
 	discarded                // certainly did not happen
 )
+
+// clientLatency is the one-way latency between a client and a member.
+func (w *World) clientLatency() int64 { return 1 + int64(w.rng.IntN(3)) }
+
+// requestOf builds a random request on key and the event that asks a
+// member for it.
+func (w *World) requestOf(c *client, key []byte, reqID uint64) (api.RequestOp, node.Event) {
+	var req api.RequestOp
+	value := []byte(fmt.Sprintf("c%d-%d", c.id, c.seq))
+	propose := func(msg api.Message) node.Event {
+		data, err := node.EncodeRequest(msg)
+		if err != nil {
+			panic(fmt.Sprintf("sim: encode %T: %v", msg, err))
+		}
+		return node.EvPropose{ReqID: reqID, Data: data}
+	}
+	switch w.rng.IntN(7) {
+	case 0, 1:
+		req.Range = &api.RangeRequest{Key: key}
+		return req, node.EvRead{ReqID: reqID}
+	case 2, 3:
+		req.Put = &api.PutRequest{Key: key, Value: value}
+		return req, propose(req.Put)
+	case 4:
+		req.DeleteRange = &api.DeleteRangeRequest{Key: key}
+		return req, propose(req.DeleteRange)
+	}
+	txn := &api.TxnRequest{
+		Compare: []api.Compare{{Key: key, Target: api.CompareValue, Result: api.CompareEqual, Value: w.casExpectation(key)}},
+		Success: []api.RequestOp{{Put: &api.PutRequest{Key: key, Value: value}}},
+	}
+	if w.rng.IntN(2) == 0 {
+		txn.Failure = []api.RequestOp{{Range: &api.RangeRequest{Key: key}}}
+	}
+	req.Txn = txn
+	return req, propose(txn)
+}
+
+func (w *World) clientIssue(c *client) {
+	if w.healed {
+		return
+	}
+	m := w.pickUp(false)
+	if m == nil {
+		w.schedule(50, event{kind: evClient, who: uint64(c.id)})
+		return
+	}
+	c.seq++
+	reqID := uint64(c.id+1)<<32 | c.seq
+	req, ev := w.requestOf(c, []byte(fmt.Sprintf("k%d", w.rng.IntN(w.cfg.Keys))), reqID)
+	w.call(c, m, reqID, req, ev)
+}
+
+// call sends a request to member m and starts its timeout.
+func (w *World) call(c *client, m *member, reqID uint64, req api.RequestOp, ev node.Event) {
+	c.pending = &pendingOp{reqID: reqID, member: m.id, req: req, op: w.rec.Call(c.id, req)}
+	w.schedule(requestTimeout, event{kind: evTimeout, who: uint64(c.id), arg: reqID})
+	if req.Range != nil && w.cfg.Mutation == StaleReads {
+		// The bug on purpose: no read barrier, the local store answers.
+		w.clientReply(m, node.Reply{ReqID: reqID})
+		return
+	}
+	w.schedule(w.clientLatency(), event{kind: evInput, who: m.id, input: ev})
+}
+
+// casExpectation picks a value a compare-and-swap may expect: often the
+// key's latest value as some member knows it, so that some succeed.
+func (w *World) casExpectation(key []byte) []byte {
+	for _, m := range w.members {
+		if m.state != stateUp {
+			continue
+		}
+		res, err := m.sm.kv.Store().Range(key, nil, mvccNow)
+		if err == nil && len(res.KVs) == 1 && w.rng.IntN(4) != 0 {
+			return res.KVs[0].Value
+		}
+	}
+	return []byte("none")
+}
+
+// clientReply handles a member's answer to a request: the member serves
+// it now, the client hears of it after the member's fsyncs and the
+// network.
+func (w *World) clientReply(m *member, r node.Reply) {
+	switch {
+	case r.ReqID == probeReqID:
+		w.probeDone = w.probeDone || r.Err == nil
+		return
+	case r.ReqID&(confReqBase|compactReqBase) != 0:
+		return // the nemesis learns of its changes as they commit
+	}
+	c := w.clientOf(r.ReqID)
+	if c == nil || c.pending == nil || c.pending.reqID != r.ReqID || c.pending.answered {
+		return // a reply after the client gave up
+	}
+	p := c.pending
+	p.resp, p.how = w.response(m, p, r)
+	p.answered = true
+	w.schedule(m.cost+w.clientLatency(), event{kind: evReply, who: uint64(c.id), arg: r.ReqID})
+}
+
+// clientHears delivers an answer to its client.
+func (w *World) clientHears(c *client, reqID uint64) {
+	p := c.pending
+	if p == nil || p.reqID != reqID {
+		return // the client gave up first
+	}
+	c.pending = nil
+	c.returned = p.how == returned
+	w.finish(p, p.resp, p.how)
+	w.next(c)
+}
+
+// next schedules a client's next operation.
+func (w *World) next(c *client) {
+	if !c.final {
+		w.schedule(int64(1+w.rng.IntN(50)), event{kind: evClient, who: uint64(c.id)})
+	}
+}
 
 // response turns a member's reply into the client's view of it.
 func (w *World) response(m *member, p *pendingOp, r node.Reply) (api.ResponseOp, outcome) {
@@ -143,7 +177,7 @@ func (w *World) response(m *member, p *pendingOp, r node.Reply) (api.ResponseOp,
 	}
 	if p.req.Range != nil {
 		// The read barrier passed: serve the read from the local store.
-		rr, err := m.kv.Store().RangeRequest(p.req.Range)
+		rr, err := m.sm.kv.Store().RangeRequest(p.req.Range)
 		if err != nil {
 			return resp, discarded
 		}
@@ -152,7 +186,8 @@ func (w *World) response(m *member, p *pendingOp, r node.Reply) (api.ResponseOp,
 	}
 	ar, ok := r.Result.(node.ApplyResult)
 	if !ok {
-		panic(fmt.Sprintf("sim: reply to request %d holds %T, want node.ApplyResult", r.ReqID, r.Result))
+		w.fail("reply to request %x holds %T, want node.ApplyResult", r.ReqID, r.Result)
+		return resp, unknown
 	}
 	if ar.Err != nil {
 		return resp, discarded // rejected deterministically: no effect
@@ -165,7 +200,8 @@ func (w *World) response(m *member, p *pendingOp, r node.Reply) (api.ResponseOp,
 	case *api.TxnResponse:
 		resp.Txn = msg
 	default:
-		panic(fmt.Sprintf("sim: request %d answered with %T", r.ReqID, ar.Resp))
+		w.fail("request %x answered with %T", r.ReqID, ar.Resp)
+		return resp, unknown
 	}
 	return resp, returned
 }
@@ -182,7 +218,7 @@ func (w *World) finish(p *pendingOp, resp api.ResponseOp, how outcome) {
 		err = w.rec.Discard(p.op)
 	}
 	if err != nil {
-		panic(fmt.Sprintf("sim: %v", err))
+		w.fail("record: %v", err)
 	}
 	if how == returned {
 		w.completed++
@@ -194,16 +230,16 @@ func (w *World) clientTimeout(c *client, reqID uint64) {
 		return
 	}
 	p := c.pending
-	c.pending = nil
+	c.pending, c.returned = nil, false
 	how := unknown // a write may still happen, at any time from now on
 	if p.req.Range != nil {
 		how = discarded // a read that never returned changed nothing
 	}
 	w.finish(p, api.ResponseOp{}, how)
-	if m := w.member(p.member); m.up {
+	if m := w.member(p.member); m.state == stateUp {
 		w.step(m, node.EvCancel{ReqID: reqID})
 	}
-	w.schedule(int64(1+w.rng.IntN(50)), evClient, uint64(c.id), raftcore.Message{})
+	w.next(c)
 }
 
 func (w *World) clientOf(reqID uint64) *client {
@@ -212,6 +248,38 @@ func (w *World) clientOf(reqID uint64) *client {
 		return nil
 	}
 	return w.clients[i]
+}
+
+// finalReads reads every key once more after the cluster healed and
+// settled, through the same linearizable path, so that the checker sees
+// the final value of every key: a lost write shows as a final read that
+// misses it.
+func (w *World) finalReads() error {
+	c := &client{id: len(w.clients), final: true}
+	w.clients = append(w.clients, c)
+	for k := 0; k < w.cfg.Keys; k++ {
+		key := []byte(fmt.Sprintf("k%d", k))
+		done := false
+		for attempt := 0; attempt < 20 && !done && w.fatal == nil; attempt++ {
+			m := w.pickUp(false)
+			if m == nil || !w.conf.isVoter(m.id) && !w.conf.isLearner(m.id) {
+				w.runUntil(w.now + 100)
+				continue
+			}
+			c.seq++
+			reqID := uint64(c.id+1)<<32 | c.seq
+			req := api.RequestOp{Range: &api.RangeRequest{Key: key}}
+			w.call(c, m, reqID, req, node.EvRead{ReqID: reqID})
+			for c.pending != nil && w.fatal == nil {
+				w.runUntil(w.now + 10)
+			}
+			done = c.returned
+		}
+		if !done && w.fatal == nil {
+			return fmt.Errorf("final read of %q: no member answered in 20 attempts; members: %s", key, w.describeMembers())
+		}
+	}
+	return nil
 }
 
 // checkLinearizable runs porcupine over the client history; on failure

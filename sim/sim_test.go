@@ -27,7 +27,7 @@ func seedCount() int {
 }
 
 // TestSeeds runs `go test ./sim -seed N` for one seed, or a sweep of
-// -seeds K (default 8) starting at 1.
+// -seeds K (default 8) starting at 1. Every failing seed is reported.
 func TestSeeds(t *testing.T) {
 	seeds := []uint64{}
 	if *seedFlag != 0 {
@@ -39,18 +39,25 @@ func TestSeeds(t *testing.T) {
 	}
 	var virtual time.Duration
 	start := time.Now()
+	failed := 0
 	for _, seed := range seeds {
 		w, err := New(DefaultConfig(seed))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if err := w.Run(); err != nil {
-			t.Fatalf("%v\nreplay with: go test ./sim -run TestSeeds -seed %d", err, seed)
+			failed++
+			t.Errorf("%v\nreplay with: go test ./sim -run TestSeeds -seed %d", err, seed)
+			continue
 		}
-		virtual += time.Duration(w.now) * time.Millisecond
-		t.Logf("seed %d: %d operations, trace %016x", seed, w.Operations(), w.TraceHash())
+		virtual += time.Duration(w.Now()) * time.Millisecond
+		if testing.Verbose() {
+			t.Logf("seed %d: %d members, %d operations, trace %016x; nemesis: %s",
+				seed, w.cfg.Members, w.Operations(), w.TraceHash(), w.nemesis.describe())
+		}
 	}
-	t.Logf("%d seeds clean; %.1f simulated cluster-seconds per wall second", len(seeds), virtual.Seconds()/time.Since(start).Seconds())
+	t.Logf("%d of %d seeds clean; %.1f simulated cluster-seconds per wall second",
+		len(seeds)-failed, len(seeds), virtual.Seconds()/time.Since(start).Seconds())
 }
 
 func TestSameSeedSameTrace(t *testing.T) {

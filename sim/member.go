@@ -1,0 +1,325 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"runtime/debug"
+	"strings"
+	"syscall"
+
+	"github.com/cairndb/cairn/btreekv/pagefile"
+	"github.com/cairndb/cairn/internal/fsx"
+	"github.com/cairndb/cairn/logstore"
+	"github.com/cairndb/cairn/node"
+	"github.com/cairndb/cairn/raftcore"
+)
+
+// memberState is where a member is in its life.
+type memberState uint8
+
+const (
+	stateUp      memberState = iota + 1
+	stateDown                // crashed; a restart is scheduled
+	stateStopped             // its core stopped on a storage error (disk full)
+	stateDead                // its disk is corrupt: it never runs again
+	stateRemoved             // removed from the cluster and shut down
+)
+
+func (s memberState) String() string {
+	return [...]string{"?", "up", "down", "stopped", "dead", "removed"}[s]
+}
+
+// member is one cluster member: its disk survives crashes, everything
+// else is rebuilt from the disk on restart.
+type member struct {
+	id uint64
+	// initial members bootstrap the cluster; the others join it.
+	initial     bool
+	disk        *fsx.MemFS
+	log         *logstore.Log
+	sm          *appliedState
+	core        *node.Core
+	state       memberState
+	incarnation uint64
+
+	// busyUntil is when the member finishes its current work (fsyncs
+	// take virtual time); inputs arriving earlier wait until then.
+	busyUntil int64
+	// cost is the fsync time charged to the step in progress.
+	cost int64
+	// syncLatency is the range of one fsync's latency, in ms (slow disk).
+	syncLatency [2]int64
+	// crashAtSync > 0 crashes the member at its crashAtSync-th next fsync
+	// (before it happens); crashInSnapshot arms that for the next
+	// snapshot it receives.
+	crashAtSync     int
+	crashInSnapshot bool
+	// diskFull says the disk was made to fill up; flip describes the
+	// last bit flipped at rest, flipFiles lists the files damaged so far.
+	// They explain a stop with an error that says so.
+	diskFull  bool
+	flip      string
+	flipFiles []string
+	// flipped records the durable log before a bit was flipped at rest,
+	// to check after restart that nothing acknowledged was forgotten.
+	flipped *durableLog
+	// durable is what the log held at the last crash between steps (nil
+	// after a crash in the middle of a write).
+	durable *durableLog
+
+	watchers []*watchStream
+}
+
+// durableLog is what a member's log held when it went down.
+type durableLog struct {
+	lastIndex uint64
+	hs        raftcore.HardState
+}
+
+// Where a member keeps its data on its disk.
+const (
+	logDir = "/m/log"
+	dbPath = "/m/db"
+)
+
+// crashPoint is the panic value that unwinds a member's step when it
+// crashes in the middle of an fsync.
+type crashPoint struct{}
+
+func (w *World) member(id uint64) *member { return w.members[id-1] }
+
+// addMember creates the next member with an empty disk and starts it.
+func (w *World) addMember(initial bool) (*member, error) {
+	m := &member{id: uint64(len(w.members) + 1), initial: initial, disk: fsx.NewMem()}
+	w.members = append(w.members, m)
+	if err := w.start(m); err != nil {
+		return nil, err
+	}
+	w.watchersFor(m)
+	return m, nil
+}
+
+// start opens a member's log and store from its disk and starts its core.
+func (w *World) start(m *member) (err error) {
+	m.disk.OnSync = func(string) { w.onSync(m) }
+	m.incarnation++
+	m.busyUntil, m.cost = w.now, 0
+	crashed := w.protect(m, "start", func() {
+		err = w.open(m)
+	})
+	if crashed {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	m.state = stateUp
+	m.sm.replaced = false // a restore while starting: the watchers connect to its store
+	w.schedule(int64(w.rng.IntN(tickMillis)), event{kind: evTick, who: m.id, arg: m.incarnation})
+	w.resumeWatchers(m)
+	return nil
+}
+
+func (w *World) open(m *member) error {
+	var err error
+	if m.log, err = logstore.Open(logstore.Options{FS: w.fs(m), Dir: logDir, Create: true, SegmentSize: 1 << 16}); err != nil {
+		return fmt.Errorf("member %d: open log: %w", m.id, err)
+	}
+	kv, err := node.OpenKVState(w.fs(m), dbPath)
+	if err != nil {
+		return fmt.Errorf("member %d: open store: %w", m.id, err)
+	}
+	m.sm = w.newAppliedState(m, kv)
+	var peers []raftcore.Peer
+	if m.initial {
+		peers = w.initial
+	}
+	m.core, err = node.NewCore(node.CoreConfig{
+		ID: m.id, ElectionTick: electionTicks, HeartbeatTick: 1, SnapshotCount: 50, CatchUpEntries: 10,
+		Peers: peers, Rand: rand.New(rand.NewPCG(w.rng.Uint64(), m.id)),
+	}, m.log, m.sm)
+	if err != nil {
+		return fmt.Errorf("member %d: start: %w", m.id, err)
+	}
+	return nil
+}
+
+// restart brings a down or stopped member back from its disk.
+func (w *World) restart(m *member) {
+	w.logFault("restart %d", m.id)
+	m.state = stateDown
+	err := w.start(m)
+	switch {
+	case err == nil && m.state == stateUp && m.flipped != nil:
+		w.checkFlipSurvived(m)
+	case err == nil:
+	case m.flipExplains(err):
+		// The injected damage was detected: the member refuses to run,
+		// and is replaced (see nemesis).
+		w.logFault("member %d refuses to start after %s: %v", m.id, m.flip, err)
+		m.state = stateDead
+	default:
+		w.fail("member %d cannot restart: %v", m.id, err)
+	}
+}
+
+// checkFlipSurvived checks that a member restarted after a bit flip at
+// rest still holds everything its log held durably before: a flipped bit
+// must be detected, never taken for a torn write and cut off.
+func (w *World) checkFlipSurvived(m *member) {
+	before := m.flipped
+	m.flipped = nil
+	last, err := m.log.LastIndex()
+	if err != nil {
+		w.fail("member %d: log last index after restart: %v", m.id, err)
+		return
+	}
+	hs, _, err := m.log.InitialState()
+	if err != nil {
+		w.fail("member %d: log state after restart: %v", m.id, err)
+		return
+	}
+	if last < before.lastIndex || hs.Term < before.hs.Term || hs.Term == before.hs.Term && hs.Vote != before.hs.Vote {
+		w.fail("member %d restarted after %s, but its log forgot durable state: last index %d -> %d, hard state %+v -> %+v",
+			m.id, m.flip, before.lastIndex, last, before.hs, hs)
+	}
+}
+
+// onSync charges an fsync's latency to the step in progress, and crashes
+// the member there if a crash point is armed.
+func (w *World) onSync(m *member) {
+	if m.syncLatency[1] > 0 {
+		m.cost += m.syncLatency[0] + w.rng.Int64N(m.syncLatency[1]-m.syncLatency[0]+1)
+	}
+	if m.crashAtSync > 0 {
+		m.crashAtSync--
+		if m.crashAtSync == 0 {
+			panic(crashPoint{})
+		}
+	}
+}
+
+// protect runs f, part of member m's work. A crash point inside it
+// crashes m (and protect reports true); any other panic is a bug, which
+// fails the run.
+func (w *World) protect(m *member, what string, f func()) (crashed bool) {
+	defer func() {
+		switch r := recover(); r.(type) {
+		case nil:
+		case crashPoint:
+			m.durable = nil
+			w.crash(m, fmt.Sprintf("in an fsync during %s", what), fsx.LoseUnsynced)
+			crashed = true
+		default:
+			w.fail("member %d panicked during %s: %v\n%s", m.id, what, r, debug.Stack())
+			m.state = stateDead
+			crashed = true
+		}
+	}()
+	f()
+	return false
+}
+
+// step feeds a member an input and carries out the effects: messages go
+// out and replies come back once its fsyncs are done.
+func (w *World) step(m *member, ev node.Event) {
+	if m.state != stateUp {
+		return // lost: the client times out, raft retries
+	}
+	if w.now < m.busyUntil {
+		w.schedule(m.busyUntil-w.now, event{kind: evInput, who: m.id, input: ev})
+		return
+	}
+	what := fmt.Sprintf("%T", ev)
+	installing := false
+	if msg, ok := ev.(node.EvMessage); ok && msg.Msg.Type == raftcore.MsgSnap {
+		what = "snapshot install"
+		if m.crashInSnapshot {
+			m.crashInSnapshot, installing = false, true
+			m.crashAtSync = 1 + w.rng.IntN(4)
+		}
+	}
+	m.cost = 0
+	if w.protect(m, what, func() { m.core.Step(ev) }) {
+		return
+	}
+	if installing {
+		m.crashAtSync = 0 // the install made fewer fsyncs than that
+	}
+	eff := m.core.TakeEffects()
+	m.busyUntil = w.now + m.cost
+	for _, msg := range eff.Messages {
+		w.send(m, msg, m.cost)
+	}
+	for _, r := range eff.Replies {
+		w.clientReply(m, r)
+	}
+	if m.sm.replaced {
+		w.storeReplaced(m)
+	}
+	w.drainWatchers(m, false)
+	if err := m.core.Err(); err != nil {
+		w.stopped(m, err)
+	}
+}
+
+// stopped handles a core that stopped itself on a storage error: right
+// when its disk was made to fill up or was damaged, a bug otherwise. A
+// member whose disk is damaged never runs again (it is replaced); one
+// whose disk filled up restarts once the nemesis frees space.
+func (w *World) stopped(m *member, err error) {
+	switch {
+	case m.flipExplains(err):
+		w.logFault("member %d detected %s at run time: %v", m.id, m.flip, err)
+		m.state = stateDead
+	case m.diskFull && errors.Is(err, syscall.ENOSPC):
+		w.logFault("member %d stopped on a full disk: %v", m.id, err)
+		m.state = stateStopped
+	default:
+		w.fail("member %d stopped with no injected fault to explain it: %v", m.id, err)
+		m.state = stateDead
+	}
+	m.incarnation++
+	w.endWatchers(m)
+}
+
+// flipExplains reports whether err reports the damage of a bit flipped at
+// rest: it names the file, or it is the corruption error of the component
+// that owns the file.
+func (m *member) flipExplains(err error) bool {
+	for _, name := range m.flipFiles {
+		switch {
+		case strings.Contains(err.Error(), name),
+			strings.HasPrefix(name, logDir+"/") && errors.Is(err, logstore.ErrCorrupt),
+			name == dbPath && errors.Is(err, pagefile.ErrCorrupt):
+			return true
+		}
+	}
+	return false
+}
+
+// crashBetweenSteps crashes a member that is not in the middle of a write:
+// everything its log acknowledged is durable.
+func (w *World) crashBetweenSteps(m *member, why string, mode fsx.CrashMode) {
+	m.durable = nil
+	last, err1 := m.log.LastIndex()
+	hs, _, err2 := m.log.InitialState()
+	if err1 == nil && err2 == nil {
+		m.durable = &durableLog{lastIndex: last, hs: hs}
+	}
+	w.crash(m, why, mode)
+}
+
+// crash simulates a power failure of member m.
+func (w *World) crash(m *member, why string, mode fsx.CrashMode) {
+	w.logFault("crash %d %s (mode %d)", m.id, why, mode)
+	m.state = stateDown
+	m.incarnation++
+	m.crashAtSync, m.crashInSnapshot = 0, false
+	m.disk = m.disk.Crash(mode, w.rng)
+	w.endWatchers(m)
+	if !w.healed {
+		w.schedule(200+int64(w.rng.IntN(3000)), event{kind: evRestart, who: m.id, arg: m.incarnation})
+	}
+}

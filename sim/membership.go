@@ -1,0 +1,156 @@
+package sim
+
+import (
+	"slices"
+
+	"github.com/cairndb/cairn/node"
+	"github.com/cairndb/cairn/raftcore"
+)
+
+// confTracker follows the cluster's committed membership (as members
+// apply conf changes) and drives one membership change at a time: it
+// proposes it to the leader and retries until it commits or it gives up.
+type confTracker struct {
+	voters, learners []uint64
+	plan             *confPlan
+	nextReq          uint64
+}
+
+// confPlan is a membership change in progress.
+type confPlan struct {
+	cc       raftcore.ConfChange
+	reqID    uint64
+	attempts int
+}
+
+// Request ids: clients use (client+1)<<32 | seq; these ranges are apart.
+const (
+	confReqBase    = 1 << 60
+	compactReqBase = 1 << 59
+	probeReqID     = 1 << 62
+)
+
+func (c *confTracker) isVoter(id uint64) bool   { return slices.Contains(c.voters, id) }
+func (c *confTracker) isLearner(id uint64) bool { return slices.Contains(c.learners, id) }
+
+// committed records a conf change the first time a member applies it.
+func (c *confTracker) committed(w *World, index uint64, cc raftcore.ConfChange) {
+	cs, err := raftcore.ConfState{Voters: c.voters, Learners: c.learners}.WithChange(cc)
+	switch {
+	case index <= uint64(len(w.initial)):
+		// The bootstrap entries: the initial voters.
+		c.voters, c.learners = cs.Voters, cs.Learners
+	case err != nil:
+		w.logFault("conf change %s %d at index %d ignored: %v", cc.Type, cc.NodeID, index, err)
+	default:
+		c.voters, c.learners = cs.Voters, cs.Learners
+		w.logFault("conf change %s %d committed at index %d: voters %v learners %v", cc.Type, cc.NodeID, index, c.voters, c.learners)
+	}
+	if c.plan != nil && c.plan.cc.Type == cc.Type && c.plan.cc.NodeID == cc.NodeID {
+		c.plan = nil
+	}
+	if cc.Type == raftcore.RemoveNode && err == nil {
+		// The removed member shuts down, as a server does once it
+		// learns it was removed.
+		if m := w.member(cc.NodeID); m.state != stateDead {
+			m.state = stateRemoved
+			m.incarnation++
+			w.endWatchers(m)
+		}
+	}
+}
+
+// propose starts a membership change, unless one is in progress.
+func (c *confTracker) propose(w *World, cc raftcore.ConfChange) bool {
+	if c.plan != nil {
+		return false
+	}
+	c.plan = &confPlan{cc: cc}
+	w.logFault("propose %s %d", cc.Type, cc.NodeID)
+	c.try(w)
+	return true
+}
+
+func (c *confTracker) try(w *World) {
+	c.nextReq++
+	p := c.plan
+	p.reqID = confReqBase | c.nextReq
+	p.attempts++
+	if m := w.leader(); m != nil {
+		w.step(m, node.EvProposeConfChange{ReqID: p.reqID, CC: p.cc})
+	}
+	w.schedule(1000, event{kind: evConfTimeout, arg: p.reqID})
+}
+
+// timeout retries a change that has not committed, or gives up on it.
+func (c *confTracker) timeout(w *World, reqID uint64) {
+	p := c.plan
+	if p == nil || p.reqID != reqID {
+		return
+	}
+	if p.attempts >= 5 || w.healed {
+		w.logFault("gave up on %s %d", p.cc.Type, p.cc.NodeID)
+		c.plan = nil
+		return
+	}
+	c.try(w)
+}
+
+// changeMembership takes the next step of the membership nemesis: replace
+// a dead member, promote a caught-up learner, remove a voter when there are
+// more than at the start, or add a fresh member as a learner.
+func (w *World) changeMembership() {
+	c := &w.conf
+	if c.plan != nil {
+		return
+	}
+	for _, id := range append(slices.Clone(c.voters), c.learners...) {
+		if w.member(id).state == stateDead {
+			c.propose(w, raftcore.ConfChange{Type: raftcore.RemoveNode, NodeID: id})
+			return
+		}
+	}
+	lead := w.leader()
+	if lead == nil {
+		return
+	}
+	st := lead.core.Status()
+	for _, id := range c.learners {
+		if pr, ok := st.Progress[id]; ok && pr.Match+5 >= st.HardState.Commit && w.member(id).state == stateUp {
+			c.propose(w, raftcore.ConfChange{Type: raftcore.AddVoter, NodeID: id})
+			return
+		}
+	}
+	if len(c.voters) > w.cfg.Members {
+		victim := c.voters[w.rng.IntN(len(c.voters))]
+		if w.canLose(w.member(victim)) || w.member(victim).state != stateUp {
+			c.propose(w, raftcore.ConfChange{Type: raftcore.RemoveNode, NodeID: victim})
+		}
+		return
+	}
+	if len(c.learners) > 0 || len(w.members) >= w.cfg.Members+6 {
+		return
+	}
+	m, err := w.addMember(false)
+	if err != nil {
+		w.fail("add member: %v", err)
+		return
+	}
+	w.logFault("new member %d starts empty", m.id)
+	c.propose(w, raftcore.ConfChange{Type: raftcore.AddLearner, NodeID: m.id})
+}
+
+// canLose reports whether member m may go down now without leaving its
+// voters without a quorum (a learner always may).
+func (w *World) canLose(m *member) bool {
+	if !w.conf.isVoter(m.id) {
+		return true
+	}
+	down := 0
+	for _, id := range w.conf.voters {
+		if x := w.member(id); x.state != stateUp || x.crashAtSync > 0 || x.crashInSnapshot || x.diskFull {
+			down++
+		}
+	}
+	return down+1 <= (len(w.conf.voters)-1)/2
+}
