@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"pgregory.net/rapid"
 )
 
 func countRequest(n int) []byte { return []byte{byte(n >> 8), byte(n)} }
@@ -313,4 +315,46 @@ func TestStreamLargeMessages(t *testing.T) {
 	if _, err := s.Recv(); err != io.EOF {
 		t.Fatalf("Recv = %v", err)
 	}
+}
+
+// TestStreamDeliversEverythingInOrder is a property: whatever the windows
+// and message sizes, an echo stream returns every message, in order, and
+// then io.EOF.
+func TestStreamDeliversEverythingInOrder(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		srvWindow := rapid.IntRange(1, 64<<10).Draw(rt, "serverWindow")
+		cliWindow := rapid.IntRange(1, 64<<10).Draw(rt, "clientWindow")
+		sizes := rapid.SliceOfN(rapid.IntRange(0, 32<<10), 0, 40).Draw(rt, "sizes")
+		addr, _, _ := startServer(t, ServerOptions{StreamWindow: srvWindow})
+		c := dialT(t, addr, DialOptions{StreamWindow: cliWindow})
+		s, err := c.NewStream(context.Background(), mEchoStream)
+		if err != nil {
+			rt.Fatal(err)
+		}
+		sendErr := make(chan error, 1)
+		go func() {
+			for i, n := range sizes {
+				if err := s.Send(bytes.Repeat([]byte{byte(i)}, n)); err != nil {
+					sendErr <- err
+					return
+				}
+			}
+			sendErr <- s.CloseSend()
+		}()
+		for i, n := range sizes {
+			msg, err := s.Recv()
+			if err != nil {
+				rt.Fatalf("Recv %d: %v", i, err)
+			}
+			if !bytes.Equal(msg, bytes.Repeat([]byte{byte(i)}, n)) {
+				rt.Fatalf("message %d: %d bytes, want %d bytes of %d", i, len(msg), n, i)
+			}
+		}
+		if _, err := s.Recv(); err != io.EOF {
+			rt.Fatalf("Recv after the last = %v, want io.EOF", err)
+		}
+		if err := <-sendErr; err != nil {
+			rt.Fatal(err)
+		}
+	})
 }
