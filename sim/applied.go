@@ -86,7 +86,10 @@ type appliedState struct {
 	replaced bool
 }
 
-var _ node.StateMachine = (*appliedState)(nil)
+var (
+	_ node.StateMachine      = (*appliedState)(nil)
+	_ node.ConfChangeApplier = (*appliedState)(nil)
+)
 
 func (w *World) newAppliedState(m *member, kv *node.KVState) *appliedState {
 	s := &appliedState{w: w, m: m, kv: kv}
@@ -121,16 +124,38 @@ func (s *appliedState) contents() (map[string]api.KeyValue, int64) {
 // Apply implements node.StateMachine.
 func (s *appliedState) Apply(index, term uint64, data []byte) any {
 	res := s.kv.Apply(index, term, data)
+	if s.kv.Err() != nil {
+		return res // a storage failure: the member stops here
+	}
 	s.applied(index, term, raftcore.EntryNormal, data)
 	s.observeChange(index)
 	return res
 }
 
-// Skip implements node.StateMachine. The skipped entry (a leader's no-op
-// or a membership change) is read back from the log, to chain it and to
-// learn the membership changes that commit.
+// Err is the storage failure that stopped the state machine (the core
+// checks it after every call).
+func (s *appliedState) Err() error { return s.kv.Err() }
+
+// ApplyConfChange implements node.ConfChangeApplier.
+func (s *appliedState) ApplyConfChange(index, term uint64, cc raftcore.ConfChange, context []byte) {
+	s.kv.ApplyConfChange(index, term, cc, context)
+	if s.kv.Err() == nil {
+		s.appliedFromLog(index, term)
+	}
+}
+
+// Skip implements node.StateMachine.
 func (s *appliedState) Skip(index, term uint64) {
 	s.kv.Skip(index, term)
+	if s.kv.Err() == nil {
+		s.appliedFromLog(index, term)
+	}
+}
+
+// appliedFromLog records an entry applied without its data (a leader's
+// no-op or a membership change), reading it back from the log, to chain
+// it and to learn the membership changes that commit.
+func (s *appliedState) appliedFromLog(index, term uint64) {
 	ents, err := s.m.log.Entries(index, index+1, 1<<30)
 	if err != nil || len(ents) != 1 {
 		s.w.fail("member %d: read skipped entry %d back: %v", s.m.id, index, err)

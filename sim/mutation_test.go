@@ -5,7 +5,7 @@ import (
 )
 
 // A simulator whose checks pass on a broken system proves nothing. These
-// tests run the default sweep (8 seeds, even with CAIRN_SHORT) with one
+// tests run the default sweep (at least 8 seeds, even with CAIRN_SHORT) with one
 // safety rule broken on purpose and require some seed to fail. Each stops
 // at the first seed caught.
 

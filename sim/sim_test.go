@@ -10,7 +10,7 @@ import (
 
 var (
 	seedFlag  = flag.Uint64("seed", 0, "run only this seed")
-	seedsFlag = flag.Int("seeds", 0, "number of seeds to sweep (default 8, or CAIRN_SIM_SEEDS)")
+	seedsFlag = flag.Int("seeds", 0, "number of seeds to sweep (default 16, or CAIRN_SIM_SEEDS)")
 )
 
 func seedCount() int {
@@ -23,11 +23,11 @@ func seedCount() int {
 	if os.Getenv("CAIRN_SHORT") != "" {
 		return 2
 	}
-	return 8
+	return 16
 }
 
 // TestSeeds runs `go test ./sim -seed N` for one seed, or a sweep of
-// -seeds K (default 8) starting at 1. Every failing seed is reported.
+// -seeds K (default 16) starting at 1. Every failing seed is reported.
 func TestSeeds(t *testing.T) {
 	seeds := []uint64{}
 	if *seedFlag != 0 {
