@@ -143,9 +143,23 @@ func retryElsewhere(err error) bool {
 	return errors.Is(err, api.ErrNotLeader) || errors.Is(err, api.ErrNoLeader) || errors.Is(err, api.ErrStopped)
 }
 
-// call makes a unary call with failover and decodes the response.
+// retryRead also moves a read on when its member died before answering:
+// a read may safely run twice. Writes are not retried then: the member
+// may have applied the write before it died, and a second attempt could
+// apply it twice.
+func retryRead(err error) bool {
+	return retryElsewhere(err) || rpc.ErrorCode(err) == rpc.CodeUnavailable
+}
+
+// call makes a unary write call with failover and decodes the response.
 func (c *Client) call(ctx context.Context, method uint16, req api.Message, resp api.Message) error {
 	b, err := c.rpc.Call(ctx, rpc.Method(method), api.Marshal(req), retryElsewhere)
+	return decodeReply(b, err, resp)
+}
+
+// callRead makes a unary read call with failover and decodes the response.
+func (c *Client) callRead(ctx context.Context, method uint16, req api.Message, resp api.Message) error {
+	b, err := c.rpc.Call(ctx, rpc.Method(method), api.Marshal(req), retryRead)
 	return decodeReply(b, err, resp)
 }
 

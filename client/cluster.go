@@ -14,7 +14,7 @@ import (
 // MemberList lists the cluster's members.
 func (c *Client) MemberList(ctx context.Context) (*api.MemberListResponse, error) {
 	resp := &api.MemberListResponse{}
-	return resp, c.call(ctx, api.MethodMemberList, &api.MemberListRequest{Linearizable: true}, resp)
+	return resp, c.callRead(ctx, api.MethodMemberList, &api.MemberListRequest{Linearizable: true}, resp)
 }
 
 // MemberAdd adds a voting member with the given peer URLs; start it
@@ -77,7 +77,7 @@ func (c *Client) MoveLeader(ctx context.Context, target uint64) (*api.MoveLeader
 // AlarmList lists the raised alarms.
 func (c *Client) AlarmList(ctx context.Context) (*api.AlarmResponse, error) {
 	resp := &api.AlarmResponse{}
-	return resp, c.call(ctx, api.MethodAlarm, &api.AlarmRequest{Action: api.AlarmGet}, resp)
+	return resp, c.callRead(ctx, api.MethodAlarm, &api.AlarmRequest{Action: api.AlarmGet}, resp)
 }
 
 // AlarmDisarm clears alarms (all of them for a zero AlarmMember).

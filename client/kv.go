@@ -17,7 +17,7 @@ func (c *Client) Put(ctx context.Context, key, val string, opts ...OpOption) (*a
 // WithFromKey). Reads are linearizable unless WithSerializable is given.
 func (c *Client) Get(ctx context.Context, key string, opts ...OpOption) (*api.RangeResponse, error) {
 	resp := &api.RangeResponse{}
-	return resp, c.call(ctx, api.MethodRange, OpGet(key, opts...).rangeRequest(), resp)
+	return resp, c.callRead(ctx, api.MethodRange, OpGet(key, opts...).rangeRequest(), resp)
 }
 
 // Delete deletes key (or a range of keys).
@@ -39,7 +39,9 @@ func (c *Client) Do(ctx context.Context, op Op) (api.ResponseOp, error) {
 	var err error
 	switch op.kind {
 	case opGet:
-		out.Range, err = c.Get(ctx, string(op.key), withOp(op))
+		resp := &api.RangeResponse{}
+		err = c.callRead(ctx, api.MethodRange, op.rangeRequest(), resp)
+		out.Range = resp
 	case opPut:
 		resp := &api.PutResponse{}
 		err = c.call(ctx, api.MethodPut, op.putRequest(), resp)
@@ -57,9 +59,6 @@ func (c *Client) Do(ctx context.Context, op Op) (api.ResponseOp, error) {
 	}
 	return out, err
 }
-
-// withOp copies a built operation's settings into another.
-func withOp(src Op) OpOption { return func(op *Op) { *op = src } }
 
 // Cmp is one condition of a transaction. Build it with Compare and one of
 // Value, Version, CreateRevision, ModRevision or LeaseValue.

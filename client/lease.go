@@ -25,13 +25,13 @@ func (c *Client) Revoke(ctx context.Context, id int64) (*api.LeaseRevokeResponse
 // lease), and its keys when withKeys.
 func (c *Client) TimeToLive(ctx context.Context, id int64, withKeys bool) (*api.LeaseTimeToLiveResponse, error) {
 	resp := &api.LeaseTimeToLiveResponse{}
-	return resp, c.call(ctx, api.MethodLeaseTimeToLive, &api.LeaseTimeToLiveRequest{ID: id, Keys: withKeys}, resp)
+	return resp, c.callRead(ctx, api.MethodLeaseTimeToLive, &api.LeaseTimeToLiveRequest{ID: id, Keys: withKeys}, resp)
 }
 
 // Leases lists every lease.
 func (c *Client) Leases(ctx context.Context) (*api.LeaseLeasesResponse, error) {
 	resp := &api.LeaseLeasesResponse{}
-	return resp, c.call(ctx, api.MethodLeaseLeases, &api.LeaseLeasesRequest{}, resp)
+	return resp, c.callRead(ctx, api.MethodLeaseLeases, &api.LeaseLeasesRequest{}, resp)
 }
 
 // ErrLeaseExpired is returned by KeepAliveOnce, and ends a KeepAlive

@@ -156,8 +156,7 @@ func (c *Client) moveOn(ep *endpoint) {
 }
 
 // Call makes a unary call with failover. It tries the current endpoint;
-// if that fails with CodeUnavailable (could not connect, or the
-// connection died before a response) or retry(err) is true (retry may be
+// if it could not connect to it, or retry(err) is true (retry may be
 // nil), it moves to the next endpoint and tries again, until ctx ends or
 // every endpoint has failed once in this call; then it returns the last
 // error. Other errors are returned at once.
@@ -173,17 +172,23 @@ func (c *Client) Call(ctx context.Context, m Method, req []byte, retry func(erro
 			return nil, lastErr
 		}
 		conn, err := c.connTo(ctx, ep)
+		sent := false
 		if err == nil {
 			var resp []byte
 			resp, err = conn.Call(ctx, m, req)
 			if err == nil {
 				return resp, nil
 			}
+			sent = true
 		}
 		if ctx.Err() != nil {
 			return nil, err
 		}
-		if ErrorCode(err) != CodeUnavailable && (retry == nil || !retry(err)) {
+		// A call that never reached a connection is safe to make
+		// elsewhere; one that was sent may have run, so only retry
+		// decides (a read may go again, a write must not).
+		unsentFailure := !sent && ErrorCode(err) == CodeUnavailable
+		if !unsentFailure && (retry == nil || !retry(err)) {
 			return nil, err
 		}
 		lastErr = err

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestParseFlagsDefaults(t *testing.T) {
+	o, err := parseFlags(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := o.cfg
+	if c.Name != "default" || c.DataDir != "default.node" || c.ListenClientURLs[0].Host != "127.0.0.1:2379" ||
+		c.ListenPeerURLs[0].Host != "127.0.0.1:2380" || c.InitialCluster["default"][0].Host != "127.0.0.1:2380" {
+		t.Fatalf("defaults: %+v", c)
+	}
+	o, err = parseFlags([]string{"--name", "m1", "--listen-peer-urls", "http://127.0.0.1:12380"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.cfg.DataDir != "m1.node" || o.cfg.InitialAdvertisePeerURLs[0].Host != "127.0.0.1:12380" || o.cfg.InitialCluster["m1"][0].Host != "127.0.0.1:12380" {
+		t.Fatalf("derived defaults: %+v", o.cfg)
+	}
+}
+
+// Bad flags get one clear line naming the flag.
+func TestParseFlagsErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--listen-client-urls", "127.0.0.1:2379"}, "scheme missing"},
+		{[]string{"--initial-cluster-state", "maybe"}, "--initial-cluster-state must be new or existing"},
+		{[]string{"--name", "x"}, ""}, // fine: the initial cluster defaults to x
+		{[]string{"--initial-cluster", "a=http://127.0.0.1:1"}, `--initial-cluster has no member named "default"`},
+		{[]string{"--heartbeat-interval", "500"}, "--election-timeout"},
+		{[]string{"--snapshot-count", "0"}, "--snapshot-count must be positive"},
+		{[]string{"--auto-compaction-mode", "hourly", "--auto-compaction-retention", "1"}, "--auto-compaction-mode must be periodic or revision"},
+		{[]string{"stray"}, `unexpected argument "stray"`},
+		{[]string{"--dev-cluster", "12"}, "--dev-cluster must be between 1 and 9"},
+	} {
+		_, err := parseFlags(tc.args, io.Discard)
+		if tc.want == "" {
+			if err != nil {
+				t.Errorf("%v: %v", tc.args, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: got %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// A port in use fails with one line, exit 1, and writes nothing.
+func TestRunPortInUse(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	dir := filepath.Join(t.TempDir(), "data")
+	var out strings.Builder
+	code := run(context.Background(), []string{"--data-dir", dir, "--listen-client-urls", "http://" + l.Addr().String(),
+		"--listen-peer-urls", "http://127.0.0.1:0"}, &out)
+	if code != 1 || !strings.Contains(out.String(), "address already in use") || strings.Count(out.String(), "\n") != 1 {
+		t.Fatalf("exit %d, output %q", code, out.String())
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("data dir written: %v", err)
+	}
+}
