@@ -179,7 +179,7 @@ func (c *Client) Call(ctx context.Context, m Method, req []byte, retry func(erro
 			if err == nil {
 				return resp, nil
 			}
-			sent = true
+			sent = !NotSent(err)
 		}
 		if ctx.Err() != nil {
 			return nil, err

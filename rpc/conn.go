@@ -167,6 +167,18 @@ func (c *clientCall) handle(f *frame) error {
 
 func (c *clientCall) fail(err *Error) { c.done <- callResult{err: err} }
 
+// markUnsent flags a transport error as happening before the request was
+// queued.
+func markUnsent(err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		c := *e
+		c.unsent = true
+		return &c
+	}
+	return err
+}
+
 // Call makes a unary call. ctx's deadline travels to the server (the
 // handler's context gets it); if ctx ends first, a cancel is sent and
 // ctx's error returned. Remote errors are *Error; a dead connection gives
@@ -185,7 +197,7 @@ func (c *Conn) Call(ctx context.Context, m Method, req []byte) ([]byte, error) {
 	}
 	call := &clientCall{s: c.s, done: make(chan callResult, 1)}
 	if err := c.s.pushOpen(call, &call.id, &frame{kind: kindRequest, method: m, timeout: timeout, body: req}); err != nil {
-		return nil, err
+		return nil, markUnsent(err)
 	}
 	id := call.id
 	select {

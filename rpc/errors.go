@@ -65,6 +65,17 @@ type Error struct {
 	// cause is the local error behind a locally made *Error (a dial or
 	// TLS failure); it is reachable through errors.As/Is but never sent.
 	cause error
+	// unsent marks a local failure that happened before the request
+	// was queued on a connection: the server cannot have seen it.
+	unsent bool
+}
+
+// NotSent reports whether err is a failure from before the request left
+// this process (no connection, connection already closing): the server
+// cannot have run it, so it is safe to make the call elsewhere.
+func NotSent(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.unsent
 }
 
 // Error returns the message; transport codes are prefixed with their name
