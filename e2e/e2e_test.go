@@ -358,3 +358,43 @@ func TestNodeRejectsBadFlags(t *testing.T) {
 		t.Fatalf("bad flags wrote %d files", len(entries))
 	}
 }
+
+// The README's in-process three-member cluster: `node --dev-cluster 3`
+// and ctl against its three endpoints.
+func TestDevClusterQuickStart(t *testing.T) {
+	if !portsFree(2379, 2380, 22379, 22380, 32379, 32380) {
+		t.Skip("the dev cluster's ports are in use on this machine")
+	}
+	nodeBin, _ := binaries(t)
+	dir := t.TempDir()
+	m := &member{t: t, stderr: &syncBuffer{}, done: make(chan error, 1)}
+	m.cmd = exec.Command(nodeBin, "--dev-cluster", "3")
+	m.cmd.Dir = dir
+	m.cmd.Stderr = m.stderr
+	if err := m.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { m.done <- m.cmd.Wait() }()
+	t.Cleanup(m.kill)
+	eps := "--endpoints=127.0.0.1:2379,127.0.0.1:22379,127.0.0.1:32379"
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, code := ctlCode(t, "", eps, "put", "foo", "bar"); code == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dev cluster never took a write:\n%s", m.stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if out := ctl(t, "", eps, "get", "foo"); out != "foo\nbar\n" {
+		t.Fatalf("get printed %q", out)
+	}
+	if out := ctl(t, "", eps, "member", "list", "-w", "table"); strings.Count(out, "started") != 3 && strings.Count(out, "127.0.0.1") < 6 {
+		t.Fatalf("member list:\n%s", out)
+	}
+	if out := ctl(t, "", eps, "endpoint", "status", "-w", "table"); strings.Count(out, "127.0.0.1:") != 3 {
+		t.Fatalf("endpoint status:\n%s", out)
+	}
+	m.stop()
+}
