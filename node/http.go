@@ -17,6 +17,8 @@ type serverMetrics struct {
 	proposalsFailed    *metrics.Counter
 	proposalsPending   atomic.Int64
 	leaderChanges      *metrics.Counter
+	walFsync           *metrics.Histogram
+	backendFsync       *metrics.Histogram
 	// term is the raft term, refreshed on every leader change.
 	term atomic.Uint64
 }
@@ -28,6 +30,10 @@ func newServerMetrics(s *Server) *serverMetrics {
 		proposalsCommitted: reg.NewCounter("cairn_server_proposals_committed_total", "Proposals committed and applied by this member's requests."),
 		proposalsFailed:    reg.NewCounter("cairn_server_proposals_failed_total", "Proposals that failed (no leader, timeout, stopped)."),
 		leaderChanges:      reg.NewCounter("cairn_server_leader_changes_seen_total", "Leader changes this member has seen."),
+		walFsync: reg.NewHistogram("cairn_disk_wal_fsync_duration_seconds", "Latency of the write-ahead log's fsyncs.",
+			metrics.ExponentialBuckets(0.0001, 2, 16)),
+		backendFsync: reg.NewHistogram("cairn_disk_backend_commit_duration_seconds", "Latency of the store's fsyncs (page-file commits).",
+			metrics.ExponentialBuckets(0.0001, 2, 16)),
 	}
 	reg.NewGaugeFunc("cairn_server_proposals_pending", "Proposals waiting to be applied.", func() float64 {
 		return float64(m.proposalsPending.Load())
@@ -48,12 +54,21 @@ func newServerMetrics(s *Server) *serverMetrics {
 		return float64(m.term.Load())
 	})
 	reg.NewGaugeFunc("cairn_server_applied_index", "The raft index applied to the store.", func() float64 {
+		if s.state == nil {
+			return 0
+		}
 		return float64(s.state.Store().AppliedIndex())
 	})
 	reg.NewGaugeFunc("cairn_mvcc_db_total_size_in_bytes", "Size of the store's page file.", func() float64 {
+		if s.state == nil {
+			return 0
+		}
 		return float64(s.state.Store().DB().Stats().FileSize)
 	})
 	reg.NewGaugeFunc("cairn_mvcc_revision", "The store's current revision.", func() float64 {
+		if s.state == nil {
+			return 0
+		}
 		return float64(s.state.Store().Rev())
 	})
 	return m

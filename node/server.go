@@ -146,13 +146,16 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 			}
 		}
 	}()
+	s.metrics = newServerMetrics(s)
+	walFS := timedFS{FS: fsx.OS{}, syncs: s.metrics.walFsync}
+	dbFS := timedFS{FS: fsx.OS{}, syncs: s.metrics.backendFsync}
 	memberPath := filepath.Join(cfg.DataDir, memberDir)
 	_, statErr := os.Stat(filepath.Join(memberPath, walDir))
 	restart := statErr == nil
 	var peers []raftcore.Peer
 	initialURLs := map[uint64][]string{}
 	if restart {
-		if err := s.openExisting(memberPath); err != nil {
+		if err := s.openExisting(walFS, memberPath); err != nil {
 			return nil, err
 		}
 	} else {
@@ -165,17 +168,16 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 			return nil, err
 		}
 		meta := fmt.Sprintf("cluster=%016x member=%016x", s.clusterID, s.id)
-		s.wal, err = logstore.Open(logstore.Options{FS: fsx.OS{}, Dir: filepath.Join(memberPath, walDir), Create: true,
+		s.wal, err = logstore.Open(logstore.Options{FS: walFS, Dir: filepath.Join(memberPath, walDir), Create: true,
 			Metadata: []byte(meta), Logger: logger})
 		if err != nil {
 			return nil, fmt.Errorf("open write-ahead log: %w", err)
 		}
 	}
-	s.state, err = OpenKVState(fsx.OS{}, filepath.Join(memberPath, dbFile))
+	s.state, err = OpenKVState(dbFS, filepath.Join(memberPath, dbFile))
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	s.metrics = newServerMetrics(s)
 	s.lessor = NewLessor(0)
 	s.resetLessor()
 	s.state.OnLease = func(id, ttl int64) {
@@ -290,9 +292,9 @@ func sortedCopy(ss []string) []string {
 }
 
 // openExisting reopens a data dir: its ids come from the log's metadata.
-func (s *Server) openExisting(memberPath string) error {
+func (s *Server) openExisting(walFS fsx.FS, memberPath string) error {
 	var err error
-	s.wal, err = logstore.Open(logstore.Options{FS: fsx.OS{}, Dir: filepath.Join(memberPath, walDir), Logger: s.log})
+	s.wal, err = logstore.Open(logstore.Options{FS: walFS, Dir: filepath.Join(memberPath, walDir), Logger: s.log})
 	if err != nil {
 		return fmt.Errorf("open write-ahead log in --data-dir %s: %w", s.cfg.DataDir, err)
 	}

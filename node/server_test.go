@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -493,5 +494,60 @@ func TestServerQuotaRaisesNoSpace(t *testing.T) {
 	}
 	if alarms, _ := cl.AlarmList(ctx); len(alarms.Alarms) != 0 {
 		t.Fatalf("alarms after disarm: %+v", alarms)
+	}
+}
+
+func TestServerHealthAndMetrics(t *testing.T) {
+	pl, cl, ml := listen(t), listen(t), listen(t)
+	cfg := node.DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.ListenPeerURLs = []url.URL{mustURL(t, pl)}
+	cfg.InitialAdvertisePeerURLs = cfg.ListenPeerURLs
+	cfg.ListenClientURLs = []url.URL{mustURL(t, cl)}
+	cfg.AdvertiseClientURLs = cfg.ListenClientURLs
+	cfg.InitialCluster = map[string][]url.URL{cfg.Name: cfg.ListenPeerURLs}
+	cfg.HeartbeatInterval, cfg.ElectionTimeout = 10*time.Millisecond, 100*time.Millisecond
+	s, err := node.NewServer(cfg, node.ServerOptions{Logger: quietLogger(), PeerListeners: []net.Listener{pl},
+		ClientListeners: []net.Listener{cl}, MetricsListener: ml})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	base := "http://" + ml.Addr().String()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(base + "/health")
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 && strings.Contains(string(body), `"health":"true"`) {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never healthy: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ctx := ctxT(t)
+	c, err := client.New(client.Config{Endpoints: []string{cl.Addr().String()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Put(ctx, "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"cairn_server_is_leader 1", "cairn_server_proposals_committed_total 1",
+		"cairn_disk_wal_fsync_duration_seconds_count", "cairn_disk_backend_commit_duration_seconds_count", "cairn_mvcc_revision 1"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q:\n%s", want, body)
+		}
 	}
 }
