@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -548,6 +549,86 @@ func TestServerHealthAndMetrics(t *testing.T) {
 		"cairn_disk_wal_fsync_duration_seconds_count", "cairn_disk_backend_commit_duration_seconds_count", "cairn_mvcc_revision 1"} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q:\n%s", want, body)
+		}
+	}
+}
+
+// A snapshot saved from one cluster seeds a new one: every member restored
+// from it serves the data, under new ids.
+func TestServerSnapshotRestore(t *testing.T) {
+	old := newTestCluster(t, 1)
+	old.leader()
+	ctx := ctxT(t)
+	cl := old.client()
+	for i := range 50 {
+		if _, err := cl.Put(ctx, fmt.Sprintf("k%02d", i), "v"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snapPath := filepath.Join(t.TempDir(), "snap.db")
+	f, err := os.Create(snapPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Snapshot(ctx, "", f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	oldCluster := old.servers[0].ClusterID()
+
+	// Build three data dirs from the snapshot, then start them.
+	c := &testCluster{t: t}
+	initial := map[string][]url.URL{}
+	var clientLns []net.Listener
+	for i := range 3 {
+		pl, cln := listen(t), listen(t)
+		c.peerLns = append(c.peerLns, pl)
+		clientLns = append(clientLns, cln)
+		initial[fmt.Sprintf("r%d", i)] = []url.URL{mustURL(t, pl)}
+	}
+	for i := range 3 {
+		cfg := node.DefaultConfig()
+		cfg.Name = fmt.Sprintf("r%d", i)
+		cfg.DataDir = t.TempDir()
+		cfg.ListenPeerURLs = initial[cfg.Name]
+		cfg.InitialAdvertisePeerURLs = cfg.ListenPeerURLs
+		cfg.ListenClientURLs = []url.URL{mustURL(t, clientLns[i])}
+		cfg.AdvertiseClientURLs = cfg.ListenClientURLs
+		cfg.InitialCluster = initial
+		cfg.InitialClusterToken = "restored"
+		cfg.HeartbeatInterval, cfg.ElectionTimeout = 10*time.Millisecond, 100*time.Millisecond
+		if err := node.RestoreSnapshot(snapPath, cfg); err != nil {
+			t.Fatal(err)
+		}
+		c.cfgs = append(c.cfgs, cfg)
+	}
+	if err := node.RestoreSnapshot(snapPath, c.cfgs[0]); err == nil {
+		t.Fatal("restored over an existing member")
+	}
+	c.servers = make([]*node.Server, 3)
+	for i := range 3 {
+		c.start(i, clientLns[i], c.peerLns[i])
+	}
+	t.Cleanup(c.stopAll)
+	c.leader()
+	if c.servers[0].ClusterID() == oldCluster {
+		t.Fatal("restored cluster kept the old cluster id")
+	}
+	rc := c.client()
+	resp, err := rc.Get(ctx, "k", client.WithPrefix(), client.WithCountOnly())
+	if err != nil || resp.Count != 50 {
+		t.Fatalf("restored data: %+v %v", resp, err)
+	}
+	if _, err := rc.Put(ctx, "new", "1"); err != nil {
+		t.Fatal(err)
+	}
+	list, err := rc.MemberList(ctx)
+	if err != nil || len(list.Members) != 3 {
+		t.Fatalf("members: %+v %v", list, err)
+	}
+	for _, m := range list.Members {
+		if m.Name[0] != 'r' {
+			t.Fatalf("old member %+v survived the restore", m)
 		}
 	}
 }

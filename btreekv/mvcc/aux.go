@@ -56,6 +56,13 @@ func (tw *TxnWrite) PutAux(key, value []byte) error {
 func (s *Store) Aux(prefix []byte) []AuxRecord {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	return s.auxLocked(prefix)
+}
+
+// Aux reads the auxiliary table as of the transaction's own changes.
+func (tw *TxnWrite) Aux(prefix []byte) []AuxRecord { return tw.s.auxLocked(prefix) }
+
+func (s *Store) auxLocked(prefix []byte) []AuxRecord {
 	var out []AuxRecord
 	for k, v := range s.aux {
 		if strings.HasPrefix(k, string(prefix)) {
@@ -86,4 +93,12 @@ func (s *Store) Err() error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.usable()
+}
+
+// AppliedTerm is the raft term of the last applied entry (with
+// AppliedIndex, where the store's history stands in the raft log).
+func (s *Store) AppliedTerm() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.appliedTerm
 }
