@@ -69,6 +69,8 @@ type member struct {
 	durable *durableLog
 
 	watchers []*watchStream
+	// commit is the commit index the leader-churn nemesis last saw.
+	commit uint64
 }
 
 // durableLog is what a member's log held when it went down.
@@ -248,6 +250,7 @@ func (w *World) step(m *member, ev node.Event) {
 		m.crashAtSync = 0 // the install made fewer fsyncs than that
 	}
 	eff := m.core.TakeEffects()
+	w.churn(m, eff)
 	m.busyUntil = w.now + m.cost
 	for _, msg := range eff.Messages {
 		w.send(m, msg, m.cost)

@@ -8,6 +8,7 @@ import (
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/internal/fsx"
 	"github.com/cairndb/cairn/node"
+	"github.com/cairndb/cairn/raftcore"
 )
 
 // fault is one kind of thing the nemesis does.
@@ -29,13 +30,14 @@ const (
 	fFlipBit                      // a bit flips in a file of a crashed member
 	fCompact                      // the store's history is compacted
 	fPowerLoss                    // every member loses power at once
+	fLeaderChurn                  // leaders cut off as they are elected or commit
 	numFaults
 )
 
 var faultNames = [numFaults]string{
 	"crash", "crash-leader", "crash-mid-write", "crash-in-snapshot", "partition", "lossy",
 	"heal-network", "slow-link", "transfer-leader", "membership", "slow-disk", "disk-full",
-	"flip-bit", "compact", "power-loss",
+	"flip-bit", "compact", "power-loss", "leader-churn",
 }
 
 // nemesis is the seed's choice of faults: a few are always on, each other
@@ -43,6 +45,9 @@ var faultNames = [numFaults]string{
 // and in combination.
 type nemesis struct {
 	enabled []fault
+	// churn is set when fLeaderChurn is enabled: it acts on events (see
+	// churn), not on the nemesis's clock.
+	churn bool
 	// compactReq numbers compaction requests.
 	compactReq uint64
 }
@@ -52,6 +57,8 @@ func (n *nemesis) init(w *World) {
 		switch f {
 		case fCrash, fPartition, fHealNetwork:
 			n.enabled = append(n.enabled, f)
+		case fLeaderChurn:
+			n.churn = w.rng.IntN(3) == 0
 		default:
 			if w.rng.IntN(2) == 0 {
 				n.enabled = append(n.enabled, f)
@@ -67,6 +74,9 @@ func (n *nemesis) describe() string {
 	var names []string
 	for _, f := range n.enabled {
 		names = append(names, faultNames[f])
+	}
+	if n.churn {
+		names = append(names, faultNames[fLeaderChurn])
 	}
 	return strings.Join(names, ", ")
 }
@@ -142,6 +152,39 @@ func (n *nemesis) act(w *World) {
 				w.crashBetweenSteps(m, "(power loss)", w.crashMode())
 			}
 		}
+	}
+}
+
+// churn is the part of the nemesis that watches the cluster: it sometimes
+// cuts a leader off the moment it is elected (before its first appends
+// leave) or the moment its commit index moves (before the next appends
+// leave). Leaders that come and go with entries half replicated are where
+// a broken commit rule shows. It runs after each step of a member, before
+// its messages go out.
+func (w *World) churn(m *member, eff node.Effects) {
+	if !w.nemesis.churn || w.healed || m.state != stateUp {
+		return
+	}
+	st := m.core.Status()
+	if st.SoftState.State != raftcore.StateLeader {
+		return
+	}
+	elected := eff.LeaderChanged && eff.Leader == m.id
+	committed := st.HardState.Commit > m.commit
+	m.commit = st.HardState.Commit
+	if !(elected && w.rng.IntN(3) == 0 || committed && w.rng.IntN(30) == 0) {
+		return
+	}
+	w.net.cut = map[link]bool{}
+	for _, id := range w.runningIDs() {
+		if id != m.id {
+			w.net.cut[link{m.id, id}], w.net.cut[link{id, m.id}] = true, true
+		}
+	}
+	if elected {
+		w.logFault("isolate %d as it is elected", m.id)
+	} else {
+		w.logFault("isolate leader %d as it commits %d", m.id, m.commit)
 	}
 }
 
