@@ -28,7 +28,7 @@ func commands() []command {
 		leaseGrantCommand(), leaseRevokeCommand(), leaseTimeToLiveCommand(), leaseListCommand(), leaseKeepAliveCommand(),
 		memberListCommand(), memberAddCommand(), memberRemoveCommand(), memberUpdateCommand(), memberPromoteCommand(),
 		endpointStatusCommand(), endpointHealthCommand(), endpointHashKVCommand(),
-		snapshotSaveCommand(), snapshotStatusCommand(),
+		snapshotSaveCommand(), snapshotStatusCommand(), snapshotRestoreCommand(),
 		defragCommand(), moveLeaderCommand(), alarmListCommand(), alarmDisarmCommand(), versionCommand(),
 	}
 }

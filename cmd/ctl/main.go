@@ -36,6 +36,7 @@
 //	endpoint hashkv                  show each endpoint's key-value history hash
 //	snapshot save FILE               copy a member's store into FILE
 //	snapshot status FILE             show a snapshot file's size and SHA-256
+//	snapshot restore FILE            create a new cluster member's data dir from a snapshot
 //	defrag                           defragment each endpoint's store
 //	move-leader TARGET_ID            hand leadership to another member
 //	alarm list                       list the raised alarms
