@@ -615,7 +615,6 @@ func (s *Server) startAutoCompaction() {
 			return
 		}
 		keepRevs = n
-		period = 5 * time.Minute
 	case "periodic":
 		d, err := parseRetention(retention)
 		if err != nil {
@@ -633,7 +632,9 @@ func (s *Server) startAutoCompaction() {
 	var samples []sample
 	step := max(period/10, time.Second)
 	if mode == "revision" {
-		step = min(period, time.Minute)
+		// Checked often (a few election timeouts): compacting to N
+		// revisions behind is cheap when there is little to remove.
+		step = 5 * s.cfg.ElectionTimeout
 	}
 	s.every(step, func() {
 		if s.driver.Leader() != s.id {

@@ -632,3 +632,31 @@ func TestServerSnapshotRestore(t *testing.T) {
 		}
 	}
 }
+
+func TestServerAutoCompactionByRevision(t *testing.T) {
+	c := newTestClusterWith(t, 1, func(cfg *node.Config) {
+		cfg.AutoCompactionMode, cfg.AutoCompactionRetention = "revision", "5"
+	})
+	c.leader()
+	ctx := ctxT(t)
+	cl := c.client()
+	for i := range 20 {
+		if _, err := cl.Put(ctx, "k", fmt.Sprint(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := cl.Get(ctx, "k", client.WithRev(10))
+		if errors.Is(err, api.ErrCompacted) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("revision 10 of 20 not compacted with retention 5: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := cl.Get(ctx, "k", client.WithRev(18)); err != nil {
+		t.Fatalf("revision 18 is within the retention: %v", err)
+	}
+}

@@ -162,6 +162,21 @@ type peerSender struct {
 	conn   *rpc.Conn
 	stream *rpc.Stream
 	buf    []byte
+	// lastWarn is when the last "unreachable" warning was logged: one
+	// every unreachableWarnEvery, not one per failed batch.
+	lastWarn time.Time
+}
+
+const unreachableWarnEvery = 10 * time.Second
+
+func (p *peerSender) logUnreachable(err error) {
+	if time.Since(p.lastWarn) < unreachableWarnEvery {
+		p.t.s.log.Debug("peer unreachable", "peer", fmt.Sprintf("%016x", p.id), "err", err)
+		return
+	}
+	p.lastWarn = time.Now()
+	addr, _, _ := p.t.addrOf(p.id)
+	p.t.s.log.Warn("cannot reach peer; retrying", "peer", fmt.Sprintf("%016x", p.id), "addr", addr, "err", err)
 }
 
 func (p *peerSender) run() {
@@ -186,7 +201,7 @@ func (p *peerSender) run() {
 			}
 		}
 		if err := p.send(batch); err != nil {
-			p.t.s.log.Debug("peer unreachable", "peer", fmt.Sprintf("%016x", p.id), "err", err)
+			p.logUnreachable(err)
 			p.t.driver.ReportUnreachable(p.id)
 			// Back off a little so a dead peer costs no busy loop.
 			select {
