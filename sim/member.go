@@ -1,10 +1,12 @@
 package sim
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -255,6 +257,9 @@ func (w *World) step(m *member, ev node.Event) {
 	for _, msg := range eff.Messages {
 		w.send(m, msg, m.cost)
 	}
+	// Replies of one step leave together; order them, since the core
+	// may list them in map order (Core.fail does).
+	slices.SortStableFunc(eff.Replies, func(a, b node.Reply) int { return cmp.Compare(a.ReqID, b.ReqID) })
 	for _, r := range eff.Replies {
 		w.clientReply(m, r)
 	}

@@ -19,7 +19,9 @@ import (
 // append message, no pre-vote and no check-quorum. It checks that every
 // node applies the same entry at every index.
 type RaftConfig struct {
-	Seed    uint64
+	// Seed decides everything random in the run.
+	Seed uint64
+	// Members is the number of nodes (all voters).
 	Members int
 	// Duration is the length of the run, in virtual milliseconds.
 	Duration int64

@@ -6,12 +6,13 @@
 //
 // A run has a faulty period, in which a nemesis chosen per seed crashes
 // members (losing or tearing unsynced writes, or in the middle of an
-// fsync, or while a snapshot is installed), partitions the network
-// (symmetric, one-way, bridge, ring), drops, duplicates and delays
-// messages, slows and fills disks, flips bits at rest, transfers
-// leadership and changes the membership, while clients issue reads,
-// writes, deletes and compare-and-swaps with timeouts and watchers follow
-// the changes. Then everything heals, and the run checks:
+// fsync, or while a snapshot is installed, or all at once), partitions
+// the network (symmetric, one-way, bridge, ring, or around a leader the
+// moment it is elected or commits), drops, duplicates and delays
+// messages, slows and fills disks, flips bits at rest, compacts the
+// history, transfers leadership and changes the membership, while clients
+// issue reads, writes, deletes and compare-and-swaps with timeouts and
+// watchers follow the changes. Then everything heals, and the run checks:
 //
 //   - liveness: a write commits within a bound after healing;
 //   - the client history is linearizable (porcupine, through package
@@ -23,6 +24,10 @@
 //     the stores hash equal at the end;
 //   - every watch stream delivers every change to its keys, in order,
 //     once, across restarts of its member.
+//
+// RunRaft is a smaller simulation of bare raftcore nodes, fast enough for
+// a harsher nemesis. Both can run with a bug injected on purpose (Mutation,
+// RaftConfig.Raft) so that tests check that the checks catch it.
 //
 // `go test ./sim -seed N` replays one seed; see sim_test.go for sweeps.
 package sim
@@ -43,9 +48,11 @@ import (
 
 // Config describes one simulated run.
 type Config struct {
+	// Seed decides everything random in the run.
 	Seed uint64
 	// Members is the initial cluster size (0: 3 or 5, chosen by the seed).
 	Members int
+	// Clients is how many clients issue operations concurrently.
 	Clients int
 	// Duration is the faulty part of the run, in virtual milliseconds.
 	Duration int64
