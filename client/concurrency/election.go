@@ -33,7 +33,7 @@ func NewElection(s *Session, prefix string) *Election {
 // has its value replaced. When Campaign fails it leaves the queue.
 func (e *Election) Campaign(ctx context.Context, value string) error {
 	key := queueKey(e.prefix, e.s.Lease())
-	rev, _, resp, err := enqueue(ctx, e.s, e.prefix, key, value)
+	rev, head, resp, err := enqueue(ctx, e.s, e.prefix, key, value)
 	if err != nil {
 		return fmt.Errorf("concurrency: campaigning in %q: %w", e.name(), err)
 	}
@@ -46,6 +46,9 @@ func (e *Election) Campaign(ctx context.Context, value string) error {
 				return err
 			}
 		}
+	}
+	if head != nil && head.CreateRevision == e.rev {
+		return nil // first in the queue: leading already
 	}
 	wctx, cancel := untilSessionEnds(ctx, e.s)
 	defer cancel()
@@ -60,7 +63,9 @@ func (e *Election) Campaign(ctx context.Context, value string) error {
 		_ = e.Resign(ctx)
 		return fmt.Errorf("concurrency: campaigning in %q: %w", e.name(), err)
 	}
-	e.hdr = hdr
+	if hdr != nil {
+		e.hdr = hdr
+	}
 	return nil
 }
 

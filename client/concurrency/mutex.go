@@ -52,7 +52,9 @@ func (m *Mutex) Lock(ctx context.Context) error {
 		_ = m.leave(ctx)
 		return fmt.Errorf("concurrency: locking %q: %w", m.name(), err)
 	}
-	m.hdr = hdr
+	if hdr != nil {
+		m.hdr = hdr
+	}
 	return nil
 }
 

@@ -91,8 +91,14 @@ func enqueue(ctx context.Context, s *Session, prefix, key, val string) (rev int6
 // waitDeletes waits until no key under prefix has a create revision at
 // most maxCreateRev: everyone queued ahead has left. It waits for one key
 // at a time, the last one ahead, so that a release wakes only the next
-// waiter. It returns the header of the read that found the way clear.
+// waiter. It returns the header of the read that found the way clear
+// (nil if no read was needed).
 func waitDeletes(ctx context.Context, c *client.Client, prefix string, maxCreateRev int64) (*api.ResponseHeader, error) {
+	if maxCreateRev < 1 {
+		// Nothing is created before revision 1; and a zero bound would
+		// mean "no bound" to the server.
+		return nil, nil
+	}
 	for {
 		resp, err := c.Get(ctx, prefix, lastBefore(prefix, maxCreateRev)...)
 		if err != nil {

@@ -29,7 +29,8 @@ func commands() []command {
 		memberListCommand(), memberAddCommand(), memberRemoveCommand(), memberUpdateCommand(), memberPromoteCommand(),
 		endpointStatusCommand(), endpointHealthCommand(), endpointHashKVCommand(),
 		snapshotSaveCommand(), snapshotStatusCommand(), snapshotRestoreCommand(),
-		defragCommand(), moveLeaderCommand(), alarmListCommand(), alarmDisarmCommand(), versionCommand(),
+		defragCommand(), moveLeaderCommand(), alarmListCommand(), alarmDisarmCommand(),
+		lockCommand(), electCommand(), versionCommand(),
 	}
 }
 

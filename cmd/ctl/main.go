@@ -41,6 +41,8 @@
 //	move-leader TARGET_ID            hand leadership to another member
 //	alarm list                       list the raised alarms
 //	alarm disarm                     clear every alarm
+//	lock NAME [COMMAND ARGS...]      hold a distributed lock (while COMMAND runs, or until interrupted)
+//	elect NAME [PROPOSAL]            campaign to lead election NAME (-l: print each leader)
 //	version                          print ctl's version
 //
 // Lease and member IDs are written in hexadecimal, as ctl prints them.
