@@ -2,6 +2,8 @@ package node
 
 import (
 	"encoding/binary"
+	"maps"
+	"slices"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -431,7 +433,8 @@ func (c *Core) drain() {
 
 func (c *Core) fail(err error) {
 	c.err = fmt.Errorf("node: member %x stopped: %w", c.cfg.ID, err)
-	for id := range c.waiting {
+	// In request order, so that a simulated run replays exactly.
+	for _, id := range slices.Sorted(maps.Keys(c.waiting)) {
 		c.reply(id, nil, c.err)
 	}
 	c.waiting = map[uint64]bool{}
