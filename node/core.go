@@ -2,11 +2,11 @@ package node
 
 import (
 	"encoding/binary"
-	"maps"
-	"slices"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/cairndb/cairn/raftcore"
 )
