@@ -98,7 +98,8 @@ func histogramRows(h *Histogram, rows int) []Bucket {
 	if h.Count() == 0 || rows < 1 {
 		return nil
 	}
-	lo, hi := float64(max(h.Min(), 1)), float64(h.Max())
+	lo := float64(max(h.Min(), 1))
+	hi := max(float64(h.Max()), lo)
 	if hi <= lo*1.01 {
 		return []Bucket{{LowMs: lo / 1e6, HighMs: hi / 1e6, Count: h.Count()}}
 	}

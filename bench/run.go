@@ -153,7 +153,7 @@ func (r *run) measure(ctx context.Context, w workload) (time.Duration, error) {
 				t0 := time.Now()
 				err := w.op(runCtx, r, wk)
 				lat := time.Since(t0)
-				if err != nil && runCtx.Err() != nil {
+				if err != nil && (runCtx.Err() != nil || r.pastDeadline()) {
 					return // cut short by the end of the run: not counted
 				}
 				r.rec.record(t0.Sub(r.base), lat, err)
@@ -167,6 +167,12 @@ func (r *run) measure(ctx context.Context, w workload) (time.Duration, error) {
 		return 0, fmt.Errorf("bench: run of %s interrupted: %w", w.name(), err)
 	}
 	return elapsed, nil
+}
+
+// pastDeadline says the run's duration is up. An operation can fail on
+// its context's deadline a moment before the context itself says so.
+func (r *run) pastDeadline() bool {
+	return r.cfg.Duration > 0 && time.Since(r.base) >= r.cfg.Duration
 }
 
 // result builds the run's Result from what the recorder collected.
