@@ -23,6 +23,7 @@ func short() bool { return os.Getenv("CAIRN_SHORT") != "" || testing.Short() }
 // loopback ports.
 type testCluster struct {
 	t         *testing.T
+	servers   []*node.Server
 	endpoints []string
 }
 
@@ -86,6 +87,7 @@ func newTestCluster(t *testing.T, n int) *testCluster {
 			agree = agree && lead != 0 && s.Leader() == lead
 		}
 		if agree {
+			c.servers = servers
 			return c
 		}
 		if time.Now().After(deadline) {

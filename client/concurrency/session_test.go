@@ -80,3 +80,19 @@ func TestSession(t *testing.T) {
 		}
 	})
 }
+
+// TestSessionDoneWhenUnreachable stops the whole cluster: the session
+// cannot renew its lease, and must say so once a TTL has passed without
+// a renewal, since the lease may have expired by then.
+func TestSessionDoneWhenUnreachable(t *testing.T) {
+	c := newTestCluster(t, 3)
+	s := c.session(c.client(), concurrency.WithTTL(3))
+	for _, srv := range c.servers {
+		srv.Stop()
+	}
+	select {
+	case <-s.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("Done still open 10s after the cluster stopped (TTL 3s)")
+	}
+}
