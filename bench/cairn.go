@@ -88,6 +88,18 @@ func (k cairnConn) Get(ctx context.Context, key []byte, o GetOptions) (int, erro
 	return len(resp.Kvs), nil
 }
 
+func (k cairnConn) ModRevisions(ctx context.Context, prefix []byte) (map[string]int64, error) {
+	resp, err := k.c.Get(ctx, string(prefix), client.WithPrefix(), client.WithKeysOnly())
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]int64, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		out[string(kv.Key)] = kv.ModRevision
+	}
+	return out, nil
+}
+
 func (k cairnConn) CAS(ctx context.Context, key, val []byte, modRev int64) (CASResult, error) {
 	ks := string(key)
 	resp, err := k.c.Txn(ctx).

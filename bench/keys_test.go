@@ -119,3 +119,25 @@ func TestRotate(t *testing.T) {
 		t.Errorf("rotate changed its input: %v", eps)
 	}
 }
+
+func TestOwnKeysAreDisjoint(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		clients := rapid.IntRange(1, 50).Draw(t, "clients")
+		space := rapid.IntRange(clients, 500).Draw(t, "space")
+		r := &run{cfg: Config{Clients: clients, KeySpace: space, Sequential: rapid.Bool().Draw(t, "seq")}}
+		owner := map[int]int{}
+		for id := range clients {
+			w := &worker{id: id, rng: rand.New(rand.NewPCG(1, uint64(id)))}
+			for range 20 {
+				k := ownKey(r, w)
+				if k < 0 || k >= space {
+					t.Fatalf("key %d outside [0, %d)", k, space)
+				}
+				if o, ok := owner[k]; ok && o != id {
+					t.Fatalf("key %d used by clients %d and %d", k, o, id)
+				}
+				owner[k] = id
+			}
+		}
+	})
+}

@@ -123,7 +123,7 @@ func WriteComparison(w io.Writer, a, b []Result) error {
 	if len(a) == 0 && len(b) == 0 {
 		return errors.New("bench: no results to compare")
 	}
-	nameA, nameB := sideName(a, "a"), sideName(b, "b")
+	nameA, nameB := sideName(a, "A"), sideName(b, "B")
 	var labels []string
 	for _, rs := range [][]Result{a, b} {
 		for _, r := range rs {
@@ -196,4 +196,36 @@ func ratio(a, b *Result, f func(*Result) float64) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.2f", f(a)/f(b))
+}
+
+// WriteNotes lists, per label, what each side's run (the one with the
+// median QPS) noted and the errors it met — what a table cannot show.
+func WriteNotes(w io.Writer, a, b []Result) error {
+	var sb strings.Builder
+	seen := map[string]bool{}
+	for _, rs := range [][]Result{a, b} {
+		for _, r := range rs {
+			if seen[r.Label] {
+				continue
+			}
+			seen[r.Label] = true
+			for _, side := range []*Result{medianRun(a, r.Label), medianRun(b, r.Label)} {
+				if side == nil {
+					continue
+				}
+				for _, n := range side.Notes {
+					fmt.Fprintf(&sb, "%s, %s: %s\n", r.Label, side.Target, n)
+				}
+				if side.Errors > 0 {
+					fmt.Fprintf(&sb, "%s, %s: %d errors", r.Label, side.Target, side.Errors)
+					if len(side.ErrorSamples) > 0 {
+						fmt.Fprintf(&sb, ", most often %q", side.ErrorSamples[0].Message)
+					}
+					sb.WriteString("\n")
+				}
+			}
+		}
+	}
+	_, err := io.WriteString(w, sb.String())
+	return err
 }

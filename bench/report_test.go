@@ -221,3 +221,19 @@ func TestProgressLine(t *testing.T) {
 		t.Errorf("progress without total shows a fraction: %q", got)
 	}
 }
+
+func TestWriteNotes(t *testing.T) {
+	a := sampleResult("txn", "cairn", 10, 1)
+	a.Notes = []string{"5 conflicts"}
+	b := sampleResult("txn", "etcd", 10, 1)
+	b.Errors = 3
+	b.ErrorSamples = []ErrorSample{{Message: "leader changed", Count: 3}}
+	var buf bytes.Buffer
+	if err := WriteNotes(&buf, []Result{*a}, []Result{*b}); err != nil {
+		t.Fatal(err)
+	}
+	want := "txn, cairn: 5 conflicts\ntxn, etcd: 3 errors, most often \"leader changed\"\n"
+	if buf.String() != want {
+		t.Fatalf("notes:\n%s\nwant:\n%s", buf.String(), want)
+	}
+}

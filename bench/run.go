@@ -71,6 +71,7 @@ type worker struct {
 	key   []byte
 	val   []byte
 	revs  map[int]int64 // txn-put: the last mod revision seen per key
+	next  int           // txn-put: the next of its own keys, in order
 	lease int64         // lease-keepalive: the lease this client renews
 }
 

@@ -54,6 +54,9 @@ func TestEveryWorkloadAgainstACluster(t *testing.T) {
 				t.Errorf("%s: %s", tc.workload, n)
 			}
 		}
+		if tc.workload == "txn-put" && !strings.Contains(strings.Join(res.Notes, ";"), "60 swaps, 0 conflicts") {
+			t.Errorf("txn-put on disjoint keys after reading their revisions: %v", res.Notes)
+		}
 		if tc.workload == "watch" && (res.Writes == nil || res.Writes.Ops != 60) {
 			t.Errorf("watch: writes %+v, want 60 puts", res.Writes)
 		}
@@ -88,7 +91,8 @@ func (c flakyConn) Put(context.Context, []byte, []byte) (int64, error) {
 	}
 	return 1, nil
 }
-func (flakyConn) Get(context.Context, []byte, bench.GetOptions) (int, error) { return 1, nil }
+func (flakyConn) Get(context.Context, []byte, bench.GetOptions) (int, error)     { return 1, nil }
+func (flakyConn) ModRevisions(context.Context, []byte) (map[string]int64, error) { return nil, nil }
 func (flakyConn) CAS(context.Context, []byte, []byte, int64) (bench.CASResult, error) {
 	return bench.CASResult{}, nil
 }

@@ -27,6 +27,9 @@ type Conn interface {
 	// Get reads key (every key starting with key, with o.Prefix) and
 	// returns how many keys it found.
 	Get(ctx context.Context, key []byte, o GetOptions) (n int, err error)
+	// ModRevisions reads every key starting with prefix (every key, for
+	// an empty prefix) and returns each one's mod revision.
+	ModRevisions(ctx context.Context, prefix []byte) (map[string]int64, error)
 	// CAS puts key = val if key's mod revision is modRev (0: the key does
 	// not exist), else reads key, in one transaction.
 	CAS(ctx context.Context, key, val []byte, modRev int64) (CASResult, error)

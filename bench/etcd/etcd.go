@@ -133,12 +133,21 @@ func (c *conn) Get(ctx context.Context, key []byte, o bench.GetOptions) (int, er
 	if o.Prefix {
 		key, end = prefixRange(key)
 	}
-	msg, err := c.ch.unary(ctx, methodRange, rangeRequest(key, end, o.Serializable))
+	msg, err := c.ch.unary(ctx, methodRange, rangeRequest(key, end, o.Serializable, false))
 	if err != nil {
 		return 0, err
 	}
 	r, err := decodeRange(msg)
 	return r.n, err
+}
+
+func (c *conn) ModRevisions(ctx context.Context, prefix []byte) (map[string]int64, error) {
+	key, end := prefixRange(prefix)
+	msg, err := c.ch.unary(ctx, methodRange, rangeRequest(key, end, false, true))
+	if err != nil {
+		return nil, err
+	}
+	return decodeModRevisions(msg)
 }
 
 func (c *conn) CAS(ctx context.Context, key, val []byte, modRev int64) (bench.CASResult, error) {

@@ -219,6 +219,9 @@ func TestConnAgainstFake(t *testing.T) {
 	if n, err := c.Get(ctx, []byte("k"), bench.GetOptions{Prefix: true, Serializable: true}); err != nil || n != 2 {
 		t.Fatalf("prefix get: %d %v", n, err)
 	}
+	if revs, err := c.ModRevisions(ctx, []byte("k")); err != nil || len(revs) != 2 || revs["k1"] != 1 || revs["k2"] != 2 {
+		t.Fatalf("mod revisions: %v %v", revs, err)
+	}
 	// A CAS with a stale revision fails and learns the current one; then
 	// it succeeds.
 	res, err := c.CAS(ctx, []byte("k1"), []byte("v3"), 0)
@@ -272,6 +275,9 @@ func TestWorkloadsAgainstFake(t *testing.T) {
 		}
 		if res.Ops == 0 || res.Errors != 0 || res.Target != "etcd" {
 			t.Errorf("%s: %d ops, %d errors %v on %s", w, res.Ops, res.Errors, res.ErrorSamples, res.Target)
+		}
+		if w == "txn-put" && !strings.Contains(strings.Join(res.Notes, ";"), " 0 conflicts") {
+			t.Errorf("txn-put: %v", res.Notes)
 		}
 	}
 }

@@ -10,8 +10,8 @@ import (
 
 // Field numbers of the requests.
 const (
-	rangeKey, rangeEnd, rangeSerializable = 1, 2, 7 // RangeRequest
-	putKey, putValue                      = 1, 2    // PutRequest
+	rangeKey, rangeEnd, rangeSerializable, rangeKeysOnly = 1, 2, 7, 8 // RangeRequest
+	putKey, putValue                                     = 1, 2       // PutRequest
 
 	// Compare: result (EQUAL = 0), target (MOD = 2), key, and the
 	// mod_revision member of the target_union oneof.
@@ -36,7 +36,7 @@ const (
 
 	rangeKvs = 2 // RangeResponse
 
-	kvModRevision, kvValue = 3, 5 // mvccpb.KeyValue
+	kvKey, kvModRevision, kvValue = 1, 3, 5 // mvccpb.KeyValue
 
 	txnSucceeded, txnResponses = 2, 3 // TxnResponse
 	responseOpRange            = 1    // ResponseOp oneof
@@ -58,10 +58,11 @@ func putRequest(key, val []byte) []byte {
 	return appendBytes(appendBytes(nil, putKey, key), putValue, val)
 }
 
-func rangeRequest(key, end []byte, serializable bool) []byte {
+func rangeRequest(key, end []byte, serializable, keysOnly bool) []byte {
 	b := appendBytes(nil, rangeKey, key)
 	b = appendBytes(b, rangeEnd, end)
-	return appendBool(b, rangeSerializable, serializable)
+	b = appendBool(b, rangeSerializable, serializable)
+	return appendBool(b, rangeKeysOnly, keysOnly)
 }
 
 // casRequest is the transaction: if mod_revision(key) = modRev then put
@@ -73,7 +74,7 @@ func casRequest(key, val []byte, modRev int64) []byte {
 	cmp = appendIntAlways(cmp, cmpModRevision, modRev)
 	b := appendMessage(nil, txnCompare, cmp)
 	b = appendMessage(b, txnSuccess, appendMessage(nil, requestOpPut, putRequest(key, val)))
-	return appendMessage(b, txnFailure, appendMessage(nil, requestOpRange, rangeRequest(key, nil, false)))
+	return appendMessage(b, txnFailure, appendMessage(nil, requestOpRange, rangeRequest(key, nil, false, false)))
 }
 
 func leaseGrantRequest(ttl int64) []byte { return appendInt(nil, leaseGrantTTL, ttl) }
@@ -153,6 +154,31 @@ type txnResult struct {
 	revision  int64
 	succeeded bool
 	rng       rangeResult // of the first response, when it is a range
+}
+
+// decodeModRevisions returns the mod revision of every key of a
+// RangeResponse.
+func decodeModRevisions(msg []byte) (map[string]int64, error) {
+	out := map[string]int64{}
+	err := eachField(msg, func(f field) error {
+		if f.num != rangeKvs || f.wire != wireBytes {
+			return nil
+		}
+		var key []byte
+		var mod int64
+		err := eachField(f.data, func(kv field) error {
+			switch kv.num {
+			case kvKey:
+				key = kv.data
+			case kvModRevision:
+				mod = int64(kv.n)
+			}
+			return nil
+		})
+		out[string(key)] = mod
+		return err
+	})
+	return out, err
 }
 
 func decodeTxn(msg []byte) (txnResult, error) {

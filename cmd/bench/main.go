@@ -53,7 +53,7 @@ Workloads: ` + strings.Join(bench.Workloads(), ", ") + `
   mixed            --read-ratio reads, the rest puts
 
 compare reads two files of --json results and prints QPS, p50 and p99 side
-by side with the ratios A/B.
+by side with the ratios A/B, then the runs' notes and errors.
 
 Flags:
 `
@@ -237,6 +237,11 @@ func compare(args []string, stdout, stderr io.Writer) int {
 	if err := bench.WriteComparison(stdout, sides[0], sides[1]); err != nil {
 		fmt.Fprintf(stderr, "%v\n", err)
 		return 1
+	}
+	var notes strings.Builder
+	_ = bench.WriteNotes(&notes, sides[0], sides[1])
+	if notes.Len() > 0 {
+		fmt.Fprintf(stdout, "\n%s", notes.String())
 	}
 	return 0
 }
