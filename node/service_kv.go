@@ -120,6 +120,7 @@ type watchSession struct {
 	mu       sync.Mutex
 	store    *mvcc.Store
 	watchers map[int64]*mvcc.Watcher
+	closed   bool // set under mu before the session waits for its forwarders
 	ended    chan error
 	endOnce  sync.Once
 	wg       sync.WaitGroup
@@ -147,6 +148,7 @@ func (s *Server) serveWatch(ctx context.Context, st *rpc.Stream) error {
 		delete(s.watches, w)
 		s.watchMu.Unlock()
 		w.mu.Lock()
+		w.closed = true
 		for _, x := range w.watchers {
 			w.store.CancelWatch(x)
 		}
@@ -226,14 +228,20 @@ func (w *watchSession) create(c *api.WatchCreateRequest) error {
 		return w.send(resp)
 	}
 	// Register before the creation answer goes out so a cancel racing
-	// it finds the watcher.
+	// it finds the watcher; a session already ending takes no more.
 	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		w.store.CancelWatch(x)
+		return nil
+	}
 	w.watchers[x.ID] = x
+	w.wg.Add(1)
 	w.mu.Unlock()
 	if err := w.send(&api.WatchResponse{Header: w.s.header(), WatchID: x.ID, Created: true}); err != nil {
+		w.wg.Done()
 		return err
 	}
-	w.wg.Add(1)
 	go w.forward(x)
 	return nil
 }
