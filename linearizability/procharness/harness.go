@@ -1,0 +1,261 @@
+package procharness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/cairndb/cairn/client"
+	"github.com/cairndb/cairn/linearizability"
+)
+
+// Config configures a Run. Zero fields take the defaults named.
+type Config struct {
+	// NodeBinary is a built cmd/node; empty builds one (the current
+	// directory must be inside the cairn module).
+	NodeBinary string
+	// Dir holds the members' data dirs, their logs and, on a violation,
+	// the visualization. Empty makes a temporary directory, removed
+	// after a clean run unless KeepData is set.
+	Dir string
+	// KeepData keeps Dir after a clean run (it is always kept after a
+	// failed one).
+	KeepData bool
+	// Duration is how long the clients and the nemesis run (20s).
+	Duration time.Duration
+	// Clients is the number of concurrent clients (5).
+	Clients int
+	// Keys is the number of keys they share (3).
+	Keys int
+	// Seed seeds the clients' and the nemesis's choices. Real processes
+	// run on real time, so a seed does not replay a run exactly.
+	Seed uint64
+	// OpTimeout bounds each client operation (1s).
+	OpTimeout time.Duration
+	// FaultInterval is the mean calm between faults (2s).
+	FaultInterval time.Duration
+	// Faults are the fault kinds to inject (all of FaultKinds).
+	Faults []FaultKind
+	// HeartbeatMS and ElectionMS are the members' --heartbeat-interval
+	// and --election-timeout (50 and 500).
+	HeartbeatMS, ElectionMS int
+	// CheckTimeout bounds the linearizability check (2m).
+	CheckTimeout time.Duration
+	// Log receives progress lines (nothing when nil).
+	Log io.Writer
+}
+
+func (c Config) withDefaults() Config {
+	if c.Duration == 0 {
+		c.Duration = 20 * time.Second
+	}
+	if c.Clients == 0 {
+		c.Clients = 5
+	}
+	if c.Keys == 0 {
+		c.Keys = 3
+	}
+	if c.OpTimeout == 0 {
+		c.OpTimeout = time.Second
+	}
+	if c.FaultInterval == 0 {
+		c.FaultInterval = 2 * time.Second
+	}
+	if len(c.Faults) == 0 {
+		c.Faults = FaultKinds
+	}
+	if c.HeartbeatMS == 0 {
+		c.HeartbeatMS = 50
+	}
+	if c.ElectionMS == 0 {
+		c.ElectionMS = 500
+	}
+	if c.CheckTimeout == 0 {
+		c.CheckTimeout = 2 * time.Minute
+	}
+	if c.Log == nil {
+		c.Log = io.Discard
+	}
+	return c
+}
+
+// Result is what a Run did.
+type Result struct {
+	// Dir is where the data dirs, logs and any visualization are (gone
+	// if it was temporary and the run was clean).
+	Dir string
+	// Ops counts the clients' operations by outcome.
+	Ops OpCounts
+	// Faults are the faults injected, in order.
+	Faults []FaultEvent
+	// Net counts what the proxy did with peer connections.
+	Net NetStats
+	// CheckTimedOut says the checker gave up before deciding (no
+	// violation was found in that time).
+	CheckTimedOut bool
+	// Elapsed is the wall time of the whole run.
+	Elapsed time.Duration
+}
+
+// Summary describes the result in a few lines.
+func (r Result) Summary() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "operations: %d (ok %d, unknown %d, failed %d)\n", r.Ops.Total(), r.Ops.OK, r.Ops.Unknown, r.Ops.Failed)
+	counts := map[FaultKind]int{}
+	for _, f := range r.Faults {
+		counts[f.Kind]++
+	}
+	fmt.Fprintf(&b, "faults: %d (", len(r.Faults))
+	for i, k := range FaultKinds {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s %d", k, counts[k])
+	}
+	b.WriteString(")\n")
+	fmt.Fprintf(&b, "peer connections: %d forwarded, %d refused, %d severed, %d unidentified\n",
+		r.Net.Accepted, r.Net.Refused, r.Net.Severed, r.Net.Unidentified)
+	if r.CheckTimedOut {
+		b.WriteString("linearizability: check timed out (inconclusive)\n")
+	}
+	fmt.Fprintf(&b, "elapsed: %v; dir: %s\n", r.Elapsed.Round(time.Millisecond), r.Dir)
+	return b.String()
+}
+
+// ErrNotLive is wrapped by Run's error when the healed cluster accepts
+// no write in time.
+var ErrNotLive = errors.New("cluster accepted no write after the faults healed")
+
+// Run starts a cluster, runs the clients and the nemesis for
+// cfg.Duration, heals, checks liveness and linearizability, and stops the
+// cluster. The error wraps linearizability.ErrNotLinearizable (naming the
+// visualization file) on a violation; it also reports a cluster that does
+// not accept a write within 10s of healing, and any failure to set up.
+func Run(ctx context.Context, cfg Config) (res Result, err error) {
+	cfg = cfg.withDefaults()
+	start := time.Now()
+	defer func() { res.Elapsed = time.Since(start) }()
+	if runtime.GOOS != "linux" {
+		return res, fmt.Errorf("procharness: needs Linux (it reads /proc to tell members' connections apart), not %s", runtime.GOOS)
+	}
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(cfg.Log, "%7.3fs "+format+"\n", append([]any{time.Since(start).Seconds()}, args...)...)
+	}
+
+	dir, temporary := cfg.Dir, cfg.Dir == ""
+	if temporary {
+		if dir, err = os.MkdirTemp("", "cairn-procharness-"); err != nil {
+			return res, fmt.Errorf("procharness: %w", err)
+		}
+	} else if err = os.MkdirAll(dir, 0o755); err != nil {
+		return res, fmt.Errorf("procharness: %w", err)
+	}
+	res.Dir = dir
+	defer func() {
+		if err == nil && temporary && !cfg.KeepData {
+			os.RemoveAll(dir)
+		}
+	}()
+
+	bin := cfg.NodeBinary
+	if bin == "" {
+		logf("building cmd/node")
+		if bin, err = BuildNode(dir); err != nil {
+			return res, err
+		}
+	}
+	c, err := newCluster(clusterOptions{bin: bin, dir: dir, size: 3, heartbeatMS: cfg.HeartbeatMS, electionMS: cfg.ElectionMS})
+	if err != nil {
+		return res, err
+	}
+	defer func() {
+		if stopErr := c.stop(); stopErr != nil && err == nil {
+			err = stopErr
+		}
+		res.Net = c.net.Stats()
+	}()
+	logf("starting %s in %s", strings.Join(c.names(), ", "), dir)
+	if err := c.start(30 * time.Second); err != nil {
+		return res, err
+	}
+
+	clock := linearizability.NewWallClock()
+	rec := linearizability.NewRecorder(clock)
+	keys := make([]string, cfg.Keys)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("key%d", i)
+	}
+	w := &workload{rec: rec, endpoints: c.endpoints(), keys: keys, opTimeout: cfg.OpTimeout, clients: cfg.Clients}
+	nem := &nemesis{c: c, rng: newRand(cfg.Seed, 0), kinds: cfg.Faults, interval: cfg.FaultInterval,
+		since: func() time.Duration { return time.Duration(clock()) }, logf: logf}
+
+	logf("running %d clients on %d keys for %v (seed %d)", cfg.Clients, cfg.Keys, cfg.Duration, cfg.Seed)
+	runCtx, cancel := context.WithTimeout(ctx, cfg.Duration)
+	nemDone := make(chan struct{})
+	go func() {
+		defer close(nemDone)
+		nem.run(runCtx)
+	}()
+	werr := w.run(runCtx, cfg.Seed)
+	cancel()
+	<-nemDone
+	res.Faults = nem.events
+	res.Ops = w.snapshotCounts()
+	if werr != nil {
+		return res, werr
+	}
+
+	logf("healing; %d operations so far", res.Ops.Total())
+	if err := c.healAll(); err != nil {
+		return res, err
+	}
+	if err := checkLiveness(ctx, c.endpoints(), 10*time.Second); err != nil {
+		return res, err
+	}
+	if err := w.finalReads(ctx, 10*time.Second); err != nil {
+		return res, err
+	}
+	res.Ops = w.snapshotCounts()
+
+	logf("checking %d operations", res.Ops.Total())
+	err = linearizability.Check(rec.Operations(), linearizability.KVModel(), cfg.CheckTimeout, dir)
+	if errors.Is(err, linearizability.ErrCheckTimeout) {
+		res.CheckTimedOut = true
+		logf("%v", err)
+		return res, nil
+	}
+	if err != nil {
+		return res, fmt.Errorf("procharness: %w (member logs in %s)", err, dir)
+	}
+	logf("linearizable")
+	return res, nil
+}
+
+// checkLiveness writes until one write succeeds, failing after within.
+func checkLiveness(ctx context.Context, endpoints []string, within time.Duration) error {
+	cli, err := client.New(client.Config{Endpoints: endpoints, DialTimeout: time.Second})
+	if err != nil {
+		return fmt.Errorf("procharness: liveness: %w", err)
+	}
+	defer cli.Close()
+	deadline := time.Now().Add(within)
+	var last error
+	for time.Now().Before(deadline) {
+		wctx, cancel := context.WithTimeout(ctx, time.Second)
+		_, last = cli.Put(wctx, "procharness-liveness", time.Now().String())
+		cancel()
+		if last == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("procharness: %w within %v (last error: %v)", ErrNotLive, within, last)
+}

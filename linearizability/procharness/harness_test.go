@@ -1,0 +1,60 @@
+package procharness
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// processTestEnv enables TestProcessCluster, which builds cmd/node and
+// runs three real member processes under faults for about 20 seconds.
+const processTestEnv = "CAIRN_PROCESS_TEST"
+
+// TestProcessCluster runs the harness: real processes, kill -9, SIGSTOP,
+// partitions, then liveness and linearizability checks. Set
+// CAIRN_PROCESS_SEED to pick the seed and CAIRN_PROCESS_DURATION (a Go
+// duration) to change the length.
+func TestProcessCluster(t *testing.T) {
+	if os.Getenv(processTestEnv) != "1" {
+		t.Skipf("set %s=1 to run three cmd/node processes under kill -9, SIGSTOP and partitions (about 30s)", processTestEnv)
+	}
+	cfg := Config{Duration: 20 * time.Second, Seed: uint64(time.Now().UnixNano()), Log: testLog{t}}
+	if s := os.Getenv("CAIRN_PROCESS_SEED"); s != "" {
+		seed, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("CAIRN_PROCESS_SEED=%q: %v", s, err)
+		}
+		cfg.Seed = seed
+	}
+	if s := os.Getenv("CAIRN_PROCESS_DURATION"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			t.Fatalf("CAIRN_PROCESS_DURATION=%q: %v", s, err)
+		}
+		cfg.Duration = d
+	}
+	res, err := Run(context.Background(), cfg)
+	t.Logf("seed %d\n%s", cfg.Seed, res.Summary())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Ops.OK == 0 {
+		t.Fatal("no operation succeeded")
+	}
+	if len(res.Faults) == 0 {
+		t.Fatal("no fault was injected")
+	}
+	if res.Net.Unidentified != 0 {
+		t.Fatalf("%d peer connections could not be traced to a member", res.Net.Unidentified)
+	}
+}
+
+// testLog writes the harness's progress lines to the test log.
+type testLog struct{ t *testing.T }
+
+func (l testLog) Write(p []byte) (int, error) {
+	l.t.Log(string(p[:len(p)-1]))
+	return len(p), nil
+}

@@ -1,0 +1,177 @@
+package procharness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/cairndb/cairn/client"
+)
+
+// FaultKind names a fault the nemesis injects.
+type FaultKind string
+
+// The faults of the nemesis.
+const (
+	// FaultKill kills a member with SIGKILL, then restarts it from its
+	// data dir.
+	FaultKill FaultKind = "kill"
+	// FaultPause stops a member with SIGSTOP, then resumes it with
+	// SIGCONT.
+	FaultPause FaultKind = "pause"
+	// FaultPartition cuts a member off from the others through the proxy
+	// (clients still reach it), then heals.
+	FaultPartition FaultKind = "partition"
+	// FaultIsolateLeader partitions whichever member leads.
+	FaultIsolateLeader FaultKind = "isolate-leader"
+)
+
+// FaultKinds lists every fault kind.
+var FaultKinds = []FaultKind{FaultKill, FaultPause, FaultPartition, FaultIsolateLeader}
+
+// FaultEvent is one fault the nemesis injected.
+type FaultEvent struct {
+	Kind   FaultKind
+	Member string
+	// Start is when it began, since the run started (the recorder's
+	// clock, which is also the visualization's time axis); Held is how
+	// long it lasted.
+	Start, Held time.Duration
+	// Err says what went wrong injecting or healing it, if anything.
+	Err error
+}
+
+func (e FaultEvent) String() string {
+	s := fmt.Sprintf("%8.3fs %-14s %s for %v", e.Start.Seconds(), e.Kind, e.Member, e.Held.Round(time.Millisecond))
+	if e.Err != nil {
+		s += " (" + e.Err.Error() + ")"
+	}
+	return s
+}
+
+// nemesis injects one fault at a time into a cluster.
+type nemesis struct {
+	c        *cluster
+	rng      *rand.Rand
+	kinds    []FaultKind
+	interval time.Duration // mean time between faults
+	since    func() time.Duration
+	logf     func(format string, args ...any)
+	events   []FaultEvent
+}
+
+// run injects faults until ctx ends, then heals everything. Each round
+// waits some calm (0.5 to 1.5 times the interval), then holds one fault
+// for 2 to 5 seconds and undoes it.
+func (n *nemesis) run(ctx context.Context) {
+	for {
+		calm := time.Duration(float64(n.interval) * (0.5 + n.rng.Float64()))
+		if !sleepCtx(ctx, calm) {
+			return
+		}
+		kind := n.kinds[n.rng.IntN(len(n.kinds))]
+		hold := 2*time.Second + time.Duration(n.rng.Int64N(int64(3*time.Second)))
+		e := n.inject(ctx, kind, hold)
+		n.events = append(n.events, e)
+		n.logf("nemesis: %s", e)
+	}
+}
+
+// inject applies one fault, holds it (or until ctx ends), and undoes it.
+func (n *nemesis) inject(ctx context.Context, kind FaultKind, hold time.Duration) FaultEvent {
+	e := FaultEvent{Kind: kind, Start: n.since()}
+	var victim *process
+	if kind == FaultIsolateLeader {
+		victim = n.leader(ctx)
+		if victim == nil {
+			e.Err = errors.New("no leader found; isolated a random member")
+		}
+	}
+	if victim == nil {
+		victim = n.c.members[n.rng.IntN(len(n.c.members))]
+	}
+	e.Member = victim.name
+	var undo func() error
+	switch kind {
+	case FaultKill:
+		if err := victim.kill(); err != nil {
+			e.Err = err
+			return e
+		}
+		undo = func() error { return victim.start(30 * time.Second) }
+	case FaultPause:
+		if err := victim.pause(); err != nil {
+			e.Err = err
+			return e
+		}
+		undo = victim.resume
+	case FaultPartition, FaultIsolateLeader:
+		var others []string
+		for _, m := range n.c.members {
+			if m != victim {
+				others = append(others, m.name)
+			}
+		}
+		n.c.net.Partition([]string{victim.name}, others)
+		undo = func() error { n.c.net.Heal(); return nil }
+	}
+	sleepCtx(ctx, hold)
+	if err := undo(); err != nil {
+		e.Err = errors.Join(e.Err, err)
+	}
+	e.Held = n.since() - e.Start
+	return e
+}
+
+// leader asks each running member for its status and returns the one
+// that says it leads, nil when none does.
+func (n *nemesis) leader(ctx context.Context) *process {
+	for _, m := range n.c.members {
+		if !m.running() || m.isPaused() {
+			continue
+		}
+		cli, err := client.New(client.Config{Endpoints: []string{m.client}, DialTimeout: 500 * time.Millisecond})
+		if err != nil {
+			continue
+		}
+		sctx, cancel := context.WithTimeout(ctx, time.Second)
+		st, err := cli.Status(sctx, m.client)
+		cancel()
+		cli.Close()
+		if err == nil && st.Leader != 0 && st.Leader == st.Header.MemberID {
+			return m
+		}
+	}
+	return nil
+}
+
+// healAll undoes whatever a fault may have left: heals the network,
+// resumes paused members and restarts dead ones.
+func (c *cluster) healAll() error {
+	c.net.Heal()
+	var errs []error
+	for _, m := range c.members {
+		switch {
+		case m.isPaused():
+			errs = append(errs, m.resume())
+		case !m.running():
+			errs = append(errs, m.start(30*time.Second))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// sleepCtx sleeps for d or until ctx ends, reporting whether it slept
+// the whole time.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
