@@ -44,6 +44,12 @@ type Config struct {
 	// HeartbeatMS and ElectionMS are the members' --heartbeat-interval
 	// and --election-timeout (50 and 500).
 	HeartbeatMS, ElectionMS int
+	// SerializableReads makes the clients' gets serializable: a member
+	// answers from its own store without asking the leader, so a member
+	// cut off from the others serves stale values. It is a deliberate
+	// mistake, to show that the check catches stale reads; a run with it
+	// should fail once partitions happen.
+	SerializableReads bool
 	// CheckTimeout bounds the linearizability check (2m).
 	CheckTimeout time.Duration
 	// Log receives progress lines (nothing when nil).
@@ -190,7 +196,8 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	for i := range keys {
 		keys[i] = fmt.Sprintf("key%d", i)
 	}
-	w := &workload{rec: rec, endpoints: c.endpoints(), keys: keys, opTimeout: cfg.OpTimeout, clients: cfg.Clients}
+	w := &workload{rec: rec, endpoints: c.endpoints(), keys: keys, opTimeout: cfg.OpTimeout, clients: cfg.Clients,
+		serializable: cfg.SerializableReads}
 	nem := &nemesis{c: c, rng: newRand(cfg.Seed, 0), kinds: cfg.Faults, interval: cfg.FaultInterval,
 		since: func() time.Duration { return time.Duration(clock()) }, logf: logf}
 

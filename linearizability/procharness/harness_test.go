@@ -2,10 +2,13 @@ package procharness
 
 import (
 	"context"
+	"errors"
 	"os"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/cairndb/cairn/linearizability"
 )
 
 // processTestEnv enables TestProcessCluster, which builds cmd/node and
@@ -57,4 +60,21 @@ type testLog struct{ t *testing.T }
 func (l testLog) Write(p []byte) (int, error) {
 	l.t.Log(string(p[:len(p)-1]))
 	return len(p), nil
+}
+
+// TestProcessClusterCatchesStaleReads shows that the harness can fail:
+// with serializable reads, a partitioned member answers reads from its
+// own, stale, store, and the check must find the violation.
+func TestProcessClusterCatchesStaleReads(t *testing.T) {
+	if os.Getenv(processTestEnv) != "1" {
+		t.Skipf("set %s=1 to run three cmd/node processes with deliberately stale reads (about 30s)", processTestEnv)
+	}
+	cfg := Config{Duration: 20 * time.Second, Seed: 1, Log: testLog{t}, Dir: t.TempDir(),
+		Faults: []FaultKind{FaultPartition, FaultIsolateLeader}, SerializableReads: true}
+	res, err := Run(context.Background(), cfg)
+	t.Logf("%s", res.Summary())
+	if !errors.Is(err, linearizability.ErrNotLinearizable) {
+		t.Fatalf("stale reads under partitions passed the check (err %v)", err)
+	}
+	t.Logf("caught, as expected: %v", err)
 }

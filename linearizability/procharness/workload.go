@@ -41,6 +41,9 @@ type workload struct {
 	keys      []string
 	opTimeout time.Duration
 	clients   int
+	// serializable makes gets serializable (answered from the member's
+	// own store, possibly stale) instead of linearizable.
+	serializable bool
 
 	mu     sync.Mutex
 	counts OpCounts
@@ -117,7 +120,11 @@ func (c *kvClient) get(ctx context.Context, key string) {
 	req := api.RequestOp{Range: &api.RangeRequest{Key: []byte(key)}}
 	id := c.w.rec.Call(c.id, req)
 	opCtx, cancel := context.WithTimeout(ctx, c.w.opTimeout)
-	resp, err := c.cli.Get(opCtx, key)
+	var opts []client.OpOption
+	if c.w.serializable {
+		opts = append(opts, client.WithSerializable())
+	}
+	resp, err := c.cli.Get(opCtx, key, opts...)
 	cancel()
 	if err == nil && len(resp.Kvs) > 0 {
 		c.seen[key] = string(resp.Kvs[0].Value)
