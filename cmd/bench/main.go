@@ -22,6 +22,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -68,6 +69,7 @@ type options struct {
 	dialTimeout time.Duration
 	jsonOut     bool
 	plot        string
+	cpuProfile  string
 }
 
 // newFlags defines the flags on a new FlagSet writing into o.
@@ -102,6 +104,7 @@ func newFlags(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&o.dialTimeout, "dial-timeout", 5*time.Second, "time allowed to connect to a member")
 	fs.BoolVar(&o.jsonOut, "json", false, "write the result as one line of JSON instead of text")
 	fs.StringVar(&o.plot, "plot", "", "also write an SVG plot of the run to this file")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (the client side) to this file")
 	return fs
 }
 
@@ -128,7 +131,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 	if tty {
 		o.cfg.Progress = stderr
 	}
+	stopProfile, err := startProfile(o.cpuProfile)
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return 1
+	}
 	res, err := bench.Run(ctx, target, workload, o.cfg)
+	if perr := stopProfile(); perr != nil && err == nil {
+		err = perr
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "%v\n", err)
 		return 1
@@ -197,6 +208,29 @@ func (o *options) resolve() (bench.Target, error) {
 		return etcd.Target{DialTimeout: o.dialTimeout}, nil
 	}
 	return nil, fmt.Errorf("--target %q: want cairn or etcd", o.target)
+}
+
+// startProfile starts a CPU profile into path (none if path is empty)
+// and returns the function that ends it.
+func startProfile(path string) (stop func() error, err error) {
+	if path == "" {
+		return func() error { return nil }, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile %s: %w", path, err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("cpu profile %s: %w", path, err)
+		}
+		return nil
+	}, nil
 }
 
 func writePlot(path string, res *bench.Result) error {
