@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"sort"
 	"strings"
 	"time"
 
@@ -97,6 +98,11 @@ type Result struct {
 	Dir string
 	// Ops counts the clients' operations by outcome.
 	Ops OpCounts
+	// Errors counts the clients' errors by kind ("timeout", or the
+	// error's code).
+	Errors map[string]int
+	// Resolved says what became of the writes of unknown outcome.
+	Resolved Resolved
 	// Faults are the faults injected, in order.
 	Faults []FaultEvent
 	// Net counts what the proxy did with peer connections.
@@ -112,6 +118,19 @@ type Result struct {
 func (r Result) Summary() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "operations: %d (ok %d, unknown %d, failed %d)\n", r.Ops.Total(), r.Ops.OK, r.Ops.Unknown, r.Ops.Failed)
+	fmt.Fprintf(&b, "unknown writes: %d applied, %d never applied (left out of the check)\n", r.Resolved.Applied, r.Resolved.NotApplied)
+	if len(r.Errors) > 0 {
+		kinds := make([]string, 0, len(r.Errors))
+		for k := range r.Errors {
+			kinds = append(kinds, k)
+		}
+		sort.Strings(kinds)
+		b.WriteString("client errors:")
+		for _, k := range kinds {
+			fmt.Fprintf(&b, " %s %d;", k, r.Errors[k])
+		}
+		b.WriteString("\n")
+	}
 	counts := map[FaultKind]int{}
 	for _, f := range r.Faults {
 		counts[f.Kind]++
@@ -132,6 +151,9 @@ func (r Result) Summary() string {
 	fmt.Fprintf(&b, "elapsed: %v; dir: %s\n", r.Elapsed.Round(time.Millisecond), r.Dir)
 	return b.String()
 }
+
+// keyPrefix starts the name of every key the clients use.
+const keyPrefix = "key"
 
 // ErrNotLive is wrapped by Run's error when the healed cluster accepts
 // no write in time.
@@ -194,7 +216,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	rec := linearizability.NewRecorder(clock)
 	keys := make([]string, cfg.Keys)
 	for i := range keys {
-		keys[i] = fmt.Sprintf("key%d", i)
+		keys[i] = fmt.Sprintf("%s%d", keyPrefix, i)
 	}
 	w := &workload{rec: rec, endpoints: c.endpoints(), keys: keys, opTimeout: cfg.OpTimeout, clients: cfg.Clients,
 		serializable: cfg.SerializableReads}
@@ -227,7 +249,11 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	if err := w.finalReads(ctx, 10*time.Second); err != nil {
 		return res, err
 	}
+	if res.Resolved, err = w.resolveUnknownWrites(ctx, keyPrefix, 30*time.Second); err != nil {
+		return res, err
+	}
 	res.Ops = w.snapshotCounts()
+	res.Errors = w.errorCounts()
 
 	logf("checking %d operations", res.Ops.Total())
 	err = linearizability.Check(rec.Operations(), linearizability.KVModel(), cfg.CheckTimeout, dir)

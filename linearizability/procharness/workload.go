@@ -2,7 +2,9 @@ package procharness
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -47,8 +49,12 @@ type workload struct {
 
 	mu     sync.Mutex
 	counts OpCounts
-	nextID int // next client id for a client whose last operation is unknown
-	values int // unique values handed out
+	errors map[string]int // errors by kind (errorKind)
+	// unknownWrites are the writes of unknown outcome, by the unique
+	// value each would have written.
+	unknownWrites map[string]linearizability.OpID
+	nextID        int // next client id for a client whose last operation is unknown
+	values        int // unique values handed out
 }
 
 // kvClient is one sequential client: it has one operation in flight at a
@@ -129,7 +135,7 @@ func (c *kvClient) get(ctx context.Context, key string) {
 	if err == nil && len(resp.Kvs) > 0 {
 		c.seen[key] = string(resp.Kvs[0].Value)
 	}
-	c.finish(id, api.ResponseOp{Range: resp}, err, true)
+	c.finish(id, api.ResponseOp{Range: resp}, err, "")
 }
 
 // put writes a unique value to key and records the write.
@@ -142,7 +148,7 @@ func (c *kvClient) put(ctx context.Context, key, value string) {
 	if err == nil {
 		c.seen[key] = value
 	}
-	c.finish(id, api.ResponseOp{Put: resp}, err, false)
+	c.finish(id, api.ResponseOp{Put: resp}, err, value)
 }
 
 // cas writes value to key if key still holds the value this client last
@@ -170,13 +176,14 @@ func (c *kvClient) cas(ctx context.Context, key, value string) {
 			c.seen[key] = string(resp.Responses[0].Range.Kvs[0].Value)
 		}
 	}
-	c.finish(id, api.ResponseOp{Txn: resp}, err, false)
+	c.finish(id, api.ResponseOp{Txn: resp}, err, value)
 }
 
 // finish records how operation id ended. An error means the outcome is
-// unknown, unless the request was never sent; after an unknown outcome
-// the client continues under a new id.
-func (c *kvClient) finish(id linearizability.OpID, resp api.ResponseOp, err error, read bool) {
+// unknown, unless the request was never sent; after a write of unknown
+// outcome the client continues under a new id. written is the unique
+// value a write would write ("" for a read).
+func (c *kvClient) finish(id linearizability.OpID, resp api.ResponseOp, err error, written string) {
 	var n OpCounts
 	switch {
 	case err == nil:
@@ -192,10 +199,39 @@ func (c *kvClient) finish(id linearizability.OpID, resp api.ResponseOp, err erro
 	c.w.mu.Lock()
 	defer c.w.mu.Unlock()
 	c.w.counts.add(n)
-	if err != nil && !rpc.NotSent(err) && !read {
+	if err == nil {
+		return
+	}
+	if c.w.errors == nil {
+		c.w.errors = map[string]int{}
+	}
+	c.w.errors[errorKind(err)]++
+	if n.Unknown > 0 && written != "" {
+		if c.w.unknownWrites == nil {
+			c.w.unknownWrites = map[string]linearizability.OpID{}
+		}
+		c.w.unknownWrites[written] = id
 		c.id = c.w.nextID
 		c.w.nextID++
 	}
+}
+
+// errorKind names the kind of a client error for the summary: the API
+// error's code, the transport's code, or "timeout".
+func errorKind(err error) string {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || rpc.ErrorCode(err) == rpc.CodeDeadlineExceeded:
+		return "timeout"
+	case api.CodeOf(err) != 0:
+		return api.CodeOf(err).String()
+	case rpc.ErrorCode(err) != 0:
+		kind := rpc.ErrorCode(err).String()
+		if rpc.NotSent(err) {
+			kind += " (not sent)"
+		}
+		return kind
+	}
+	return "other"
 }
 
 // finalReads reads every key once more after the cluster healed, so the
@@ -225,6 +261,12 @@ func (w *workload) finalReads(ctx context.Context, timeout time.Duration) error 
 		}
 	}
 	return nil
+}
+
+func (w *workload) errorCounts() map[string]int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return maps.Clone(w.errors)
 }
 
 func (w *workload) snapshotCounts() OpCounts {
