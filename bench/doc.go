@@ -8,8 +8,8 @@
 //     bounded relative error, cheap to record into and to merge.
 //   - Limiter (limiter.go): paces operations to a rate (--rate).
 //   - Target and Conn (target.go): the system under test, behind a small
-//     interface (put, get, compare-and-swap, watch, lease grant and
-//     keep-alive) so the same workloads can run against cairn (cairn.go)
+//     interface (put, get, revisions, compare-and-swap, watch, lease grant
+//     and keep-alive) so the same workloads can run against cairn (cairn.go)
 //     and other stores (package bench/etcd speaks etcd's gRPC protocol).
 //   - Workloads (workload_*.go): put, range, txn-put, watch,
 //     lease-keepalive and mixed.
@@ -18,6 +18,11 @@
 //     duration is reached.
 //   - Result (result.go, report.go, plot.go): the summary as text, JSON
 //     lines for scripts, a side-by-side comparison table and an SVG plot.
+//
+// Around it: cmd/bench is the command; bench/compare.sh runs the same
+// workloads against local 3-member cairn and etcd clusters and prints
+// them side by side; package bench/benchtest starts an in-process cluster
+// for tests and profiling benchmarks. README.md has the measured numbers.
 //
 // Like etcd's benchmark tool, many clients (goroutines issuing one
 // request at a time) share fewer connections: client i uses connection
