@@ -213,7 +213,7 @@ echo "cairn: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo "this t
 if [ "$have_etcd" = 1 ]; then
 	echo "etcd:  $("$ETCD" --version | head -1), driven by cmd/bench's own gRPC client (net/http HTTP/2, not grpc-go)"
 else
-	echo "etcd:  not installed, cairn alone"
+	echo "etcd:  not run (no etcd binary on PATH, or ETCD=none): cairn alone"
 fi
 echo
 "$work/bench" compare "$out/cairn.jsonl" "$out/etcd.jsonl"
