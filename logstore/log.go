@@ -197,7 +197,7 @@ func (l *Log) recover() error {
 		l.log.Warn("logstore: skipping unreadable snapshot, falling back to an older one", "file", path, "err", err)
 	}
 	if !st.snap.IsEmpty() {
-		if err := l.mem.ApplySnapshot(st.snap); err != nil {
+		if err := l.mem.ApplySnapshot(withoutData(st.snap)); err != nil {
 			return fmt.Errorf("logstore: load snapshot: %w", err)
 		}
 	}
@@ -487,7 +487,15 @@ func (l *Log) resetToSnapshot(snap raftcore.Snapshot) error {
 	if snap.IsEmpty() {
 		return nil
 	}
-	return l.mem.ApplySnapshot(snap)
+	return l.mem.ApplySnapshot(withoutData(snap))
+}
+
+// withoutData is snap without its data: the in-memory log keeps only a
+// snapshot's metadata, and Snapshot reads the data back from its file when
+// raft needs to send it (a store's snapshot can be as large as the store).
+func withoutData(snap raftcore.Snapshot) raftcore.Snapshot {
+	snap.Data = nil
+	return snap
 }
 
 func appendEntriesPayload(b []byte, ents []raftcore.Entry) []byte {
@@ -752,7 +760,7 @@ func (l *Log) ApplySnapshot(snap raftcore.Snapshot) error {
 	}
 	l.written++
 	mine := l.written
-	if err := l.mem.ApplySnapshot(snap); err != nil {
+	if err := l.mem.ApplySnapshot(withoutData(snap)); err != nil {
 		err = l.fail(err)
 		l.mu.Unlock()
 		return err
@@ -800,9 +808,10 @@ func (l *Log) CreateSnapshot(index uint64, cs raftcore.ConfState, data []byte) (
 		return raftcore.Snapshot{}, err
 	}
 	l.snaps = append(l.snaps, info)
-	if snap, err = l.mem.CreateSnapshot(index, cs, data); err != nil {
+	if snap, err = l.mem.CreateSnapshot(index, cs, nil); err != nil {
 		return raftcore.Snapshot{}, l.fail(err)
 	}
+	snap.Data = data
 	return snap, l.purgeLocked()
 }
 
@@ -913,4 +922,17 @@ func (l *Log) FirstIndex() (uint64, error) { return l.mem.FirstIndex() }
 func (l *Log) LastIndex() (uint64, error) { return l.mem.LastIndex() }
 
 // Snapshot implements raftcore.Storage.
-func (l *Log) Snapshot() (raftcore.Snapshot, error) { return l.mem.Snapshot() }
+func (l *Log) Snapshot() (raftcore.Snapshot, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s, err := l.mem.Snapshot()
+	if err != nil || s.IsEmpty() {
+		return s, err
+	}
+	for i := len(l.snaps) - 1; i >= 0; i-- {
+		if info := l.snaps[i]; info.index == s.Metadata.Index {
+			return loadSnapFile(l.opts.FS, filepath.Join(l.snapDir, info.name), info)
+		}
+	}
+	return raftcore.Snapshot{}, fmt.Errorf("logstore: snapshot at index %d: %w: its file is not published", s.Metadata.Index, ErrCorrupt)
+}
