@@ -98,9 +98,9 @@ type Result struct {
 	Dir string
 	// Ops counts the clients' operations by outcome.
 	Ops OpCounts
-	// Errors counts the clients' errors by kind ("timeout", or the
+	// Errors describes the clients' errors by kind ("timeout", or the
 	// error's code).
-	Errors map[string]int
+	Errors map[string]ErrorStat
 	// Resolved says what became of the writes of unknown outcome.
 	Resolved Resolved
 	// Faults are the faults injected, in order.
@@ -125,11 +125,11 @@ func (r Result) Summary() string {
 			kinds = append(kinds, k)
 		}
 		sort.Strings(kinds)
-		b.WriteString("client errors:")
+		b.WriteString("client errors:\n")
 		for _, k := range kinds {
-			fmt.Fprintf(&b, " %s %d;", k, r.Errors[k])
+			e := r.Errors[k]
+			fmt.Fprintf(&b, "  %s: %d from %.3fs to %.3fs (first: %s)\n", k, e.Count, e.First.Seconds(), e.Last.Seconds(), e.Example)
 		}
-		b.WriteString("\n")
 	}
 	counts := map[FaultKind]int{}
 	for _, f := range r.Faults {
@@ -219,7 +219,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		keys[i] = fmt.Sprintf("%s%d", keyPrefix, i)
 	}
 	w := &workload{rec: rec, endpoints: c.endpoints(), keys: keys, opTimeout: cfg.OpTimeout, clients: cfg.Clients,
-		serializable: cfg.SerializableReads}
+		since: func() time.Duration { return time.Duration(clock()) }, serializable: cfg.SerializableReads}
 	nem := &nemesis{c: c, rng: newRand(cfg.Seed, 0), kinds: cfg.Faults, interval: cfg.FaultInterval,
 		since: func() time.Duration { return time.Duration(clock()) }, logf: logf}
 
@@ -253,7 +253,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		return res, err
 	}
 	res.Ops = w.snapshotCounts()
-	res.Errors = w.errorCounts()
+	res.Errors = w.errorStats()
 
 	logf("checking %d operations", res.Ops.Total())
 	err = linearizability.Check(rec.Operations(), linearizability.KVModel(), cfg.CheckTimeout, dir)

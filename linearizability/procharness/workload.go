@@ -49,7 +49,8 @@ type workload struct {
 
 	mu     sync.Mutex
 	counts OpCounts
-	errors map[string]int // errors by kind (errorKind)
+	errors map[string]ErrorStat // errors by kind (errorKind)
+	since  func() time.Duration // time since the run started
 	// unknownWrites are the writes of unknown outcome, by the unique
 	// value each would have written.
 	unknownWrites map[string]linearizability.OpID
@@ -203,9 +204,16 @@ func (c *kvClient) finish(id linearizability.OpID, resp api.ResponseOp, err erro
 		return
 	}
 	if c.w.errors == nil {
-		c.w.errors = map[string]int{}
+		c.w.errors = map[string]ErrorStat{}
 	}
-	c.w.errors[errorKind(err)]++
+	kind, now := errorKind(err), c.w.since()
+	st, ok := c.w.errors[kind]
+	if !ok {
+		st = ErrorStat{First: now, Example: err.Error()}
+	}
+	st.Count++
+	st.Last = now
+	c.w.errors[kind] = st
 	if n.Unknown > 0 && written != "" {
 		if c.w.unknownWrites == nil {
 			c.w.unknownWrites = map[string]linearizability.OpID{}
@@ -263,7 +271,18 @@ func (w *workload) finalReads(ctx context.Context, timeout time.Duration) error 
 	return nil
 }
 
-func (w *workload) errorCounts() map[string]int {
+// ErrorStat describes the client errors of one kind.
+type ErrorStat struct {
+	Count int
+	// First and Last are when the first and last happened, since the
+	// run started.
+	First, Last time.Duration
+	// Example is the first one's message.
+	Example string
+}
+
+// errorStats returns the errors by kind.
+func (w *workload) errorStats() map[string]ErrorStat {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return maps.Clone(w.errors)
