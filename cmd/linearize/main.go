@@ -60,7 +60,7 @@ func parseFlags(args []string, stderr io.Writer) (procharness.Config, bool, erro
 	fs.StringVar(&cfg.NodeBinary, "node-bin", "", "a built cmd/node (default: build one)")
 	fs.DurationVar(&cfg.OpTimeout, "op-timeout", time.Second, "timeout of each client operation")
 	fs.DurationVar(&cfg.FaultInterval, "fault-interval", 2*time.Second, "mean calm between faults")
-	faults := fs.String("faults", joinKinds(procharness.FaultKinds), "comma-separated fault kinds to inject")
+	faults := fs.String("faults", joinKinds(procharness.FaultKinds()), "comma-separated fault kinds to inject")
 	quiet := fs.Bool("quiet", false, "print only the summary")
 	if err := fs.Parse(args); err != nil {
 		return cfg, false, err
@@ -100,14 +100,14 @@ func parseKinds(s string) ([]procharness.FaultKind, error) {
 			continue
 		}
 		found := false
-		for _, k := range procharness.FaultKinds {
+		for _, k := range procharness.FaultKinds() {
 			if string(k) == part {
 				kinds = append(kinds, k)
 				found = true
 			}
 		}
 		if !found {
-			return nil, fmt.Errorf("--faults: unknown fault %q (known: %s)", part, joinKinds(procharness.FaultKinds))
+			return nil, fmt.Errorf("--faults: unknown fault %q (known: %s)", part, joinKinds(procharness.FaultKinds()))
 		}
 	}
 	if len(kinds) == 0 {

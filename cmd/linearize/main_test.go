@@ -16,7 +16,7 @@ func TestParseFlags(t *testing.T) {
 		check   func(t *testing.T, cfg procharness.Config)
 	}{
 		{args: nil, check: func(t *testing.T, cfg procharness.Config) {
-			if len(cfg.Faults) != len(procharness.FaultKinds) || cfg.Seed == 0 || cfg.Clients != 5 {
+			if len(cfg.Faults) != len(procharness.FaultKinds()) || cfg.Seed == 0 || cfg.Clients != 5 {
 				t.Errorf("defaults: %+v", cfg)
 			}
 		}},

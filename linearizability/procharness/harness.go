@@ -74,7 +74,7 @@ func (c Config) withDefaults() Config {
 		c.FaultInterval = 2 * time.Second
 	}
 	if len(c.Faults) == 0 {
-		c.Faults = FaultKinds
+		c.Faults = FaultKinds()
 	}
 	if c.HeartbeatMS == 0 {
 		c.HeartbeatMS = 50
@@ -136,7 +136,7 @@ func (r Result) Summary() string {
 		counts[f.Kind]++
 	}
 	fmt.Fprintf(&b, "faults: %d (", len(r.Faults))
-	for i, k := range FaultKinds {
+	for i, k := range FaultKinds() {
 		if i > 0 {
 			b.WriteString(", ")
 		}

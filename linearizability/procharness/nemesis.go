@@ -26,10 +26,25 @@ const (
 	FaultPartition FaultKind = "partition"
 	// FaultIsolateLeader partitions whichever member leads.
 	FaultIsolateLeader FaultKind = "isolate-leader"
+	// FaultKillLeader kills whichever member leads, then restarts it.
+	FaultKillLeader FaultKind = "kill-leader"
+	// FaultPauseLeader pauses whichever member leads, then resumes it.
+	FaultPauseLeader FaultKind = "pause-leader"
+	// FaultSlow delays every link to and from a member by 50 to 250ms,
+	// then heals.
+	FaultSlow FaultKind = "slow"
 )
 
 // FaultKinds lists every fault kind.
-var FaultKinds = []FaultKind{FaultKill, FaultPause, FaultPartition, FaultIsolateLeader}
+func FaultKinds() []FaultKind {
+	return []FaultKind{FaultKill, FaultPause, FaultPartition, FaultIsolateLeader,
+		FaultKillLeader, FaultPauseLeader, FaultSlow}
+}
+
+// targetsLeader reports whether kind picks the leader as its victim.
+func (k FaultKind) targetsLeader() bool {
+	return k == FaultIsolateLeader || k == FaultKillLeader || k == FaultPauseLeader
+}
 
 // FaultEvent is one fault the nemesis injected.
 type FaultEvent struct {
@@ -83,10 +98,10 @@ func (n *nemesis) run(ctx context.Context) {
 func (n *nemesis) inject(ctx context.Context, kind FaultKind, hold time.Duration) FaultEvent {
 	e := FaultEvent{Kind: kind, Start: n.since()}
 	var victim *process
-	if kind == FaultIsolateLeader {
+	if kind.targetsLeader() {
 		victim = n.leader(ctx)
 		if victim == nil {
-			e.Err = errors.New("no leader found; isolated a random member")
+			e.Err = errors.New("no leader found; chose a random member")
 		}
 	}
 	if victim == nil {
@@ -95,13 +110,13 @@ func (n *nemesis) inject(ctx context.Context, kind FaultKind, hold time.Duration
 	e.Member = victim.name
 	var undo func() error
 	switch kind {
-	case FaultKill:
+	case FaultKill, FaultKillLeader:
 		if err := victim.kill(); err != nil {
 			e.Err = err
 			return e
 		}
 		undo = func() error { return victim.start(30 * time.Second) }
-	case FaultPause:
+	case FaultPause, FaultPauseLeader:
 		if err := victim.pause(); err != nil {
 			e.Err = err
 			return e
@@ -116,6 +131,19 @@ func (n *nemesis) inject(ctx context.Context, kind FaultKind, hold time.Duration
 		}
 		n.c.net.Partition([]string{victim.name}, others)
 		undo = func() error { n.c.net.Heal(); return nil }
+	case FaultSlow:
+		d := 50*time.Millisecond + time.Duration(n.rng.Int64N(int64(200*time.Millisecond)))
+		for _, m := range n.c.members {
+			if m != victim {
+				n.c.net.Delay(victim.name, m.name, d)
+				n.c.net.Delay(m.name, victim.name, d)
+			}
+		}
+		e.Member += fmt.Sprintf(" by %v", d)
+		undo = func() error { n.c.net.Heal(); return nil }
+	default:
+		e.Err = fmt.Errorf("procharness: unknown fault kind %q", kind)
+		return e
 	}
 	sleepCtx(ctx, hold)
 	if err := undo(); err != nil {
