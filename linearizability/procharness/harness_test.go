@@ -18,7 +18,7 @@ const processTestEnv = "CAIRN_PROCESS_TEST"
 // TestProcessCluster runs the harness: real processes, kill -9, SIGSTOP,
 // partitions, then liveness and linearizability checks. Set
 // CAIRN_PROCESS_SEED to pick the seed and CAIRN_PROCESS_DURATION (a Go
-// duration) to change the length.
+// duration) to change the length; CAIRN_SHORT=1 shortens it to 10s.
 func TestProcessCluster(t *testing.T) {
 	if os.Getenv(processTestEnv) != "1" {
 		t.Skipf("set %s=1 to run three cmd/node processes under kill -9, SIGSTOP and partitions (about 30s)", processTestEnv)
@@ -30,6 +30,9 @@ func TestProcessCluster(t *testing.T) {
 			t.Fatalf("CAIRN_PROCESS_SEED=%q: %v", s, err)
 		}
 		cfg.Seed = seed
+	}
+	if os.Getenv("CAIRN_SHORT") != "" {
+		cfg.Duration = 10 * time.Second
 	}
 	if s := os.Getenv("CAIRN_PROCESS_DURATION"); s != "" {
 		d, err := time.ParseDuration(s)

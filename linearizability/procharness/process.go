@@ -188,8 +188,32 @@ func freeAddr() (string, error) {
 
 // cluster is three members whose peer traffic goes through a Net.
 type cluster struct {
+	// members is set once, by newCluster after the proxy's listeners
+	// run; the proxy reads it through byPid, under mu.
+	mu      sync.Mutex
 	members []*process
 	net     *Net
+}
+
+// identify names the member that opened conn, a peer connection accepted
+// by the proxy.
+func (c *cluster) identify(conn net.Conn) (string, error) {
+	c.mu.Lock()
+	members := c.members
+	c.mu.Unlock()
+	var pids []int
+	byPid := map[int]string{}
+	for _, m := range members {
+		if pid := m.pid(); pid != 0 {
+			pids = append(pids, pid)
+			byPid[pid] = m.name
+		}
+	}
+	pid, err := PeerProcess(conn, pids)
+	if err != nil {
+		return "", err
+	}
+	return byPid[pid], nil
 }
 
 // clusterOptions shape the members' command lines.
@@ -205,21 +229,7 @@ type clusterOptions struct {
 // of them; start starts the members.
 func newCluster(o clusterOptions) (*cluster, error) {
 	c := &cluster{}
-	c.net = NewNet(func(conn net.Conn) (string, error) {
-		var pids []int
-		byPid := map[int]string{}
-		for _, m := range c.members {
-			if pid := m.pid(); pid != 0 {
-				pids = append(pids, pid)
-				byPid[pid] = m.name
-			}
-		}
-		pid, err := PeerProcess(conn, pids)
-		if err != nil {
-			return "", err
-		}
-		return byPid[pid], nil
-	})
+	c.net = NewNet(c.identify)
 	var initial []string
 	var peers, proxies []string
 	for i := range o.size {
@@ -238,6 +248,7 @@ func newCluster(o clusterOptions) (*cluster, error) {
 		proxies = append(proxies, proxy)
 		initial = append(initial, name+"=http://"+proxy)
 	}
+	var members []*process
 	for i := range o.size {
 		name := fmt.Sprintf("m%d", i+1)
 		client, err := freeAddr()
@@ -245,7 +256,7 @@ func newCluster(o clusterOptions) (*cluster, error) {
 			c.net.Close()
 			return nil, err
 		}
-		c.members = append(c.members, &process{
+		members = append(members, &process{
 			name:    name,
 			bin:     o.bin,
 			dir:     o.dir,
@@ -266,6 +277,9 @@ func newCluster(o clusterOptions) (*cluster, error) {
 			},
 		})
 	}
+	c.mu.Lock()
+	c.members = members
+	c.mu.Unlock()
 	return c, nil
 }
 
