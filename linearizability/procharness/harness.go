@@ -235,6 +235,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	<-nemDone
 	res.Faults = nem.events
 	res.Ops = w.snapshotCounts()
+	res.Errors = w.errorStats()
 	if werr != nil {
 		return res, werr
 	}
@@ -243,30 +244,35 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	if err := c.healAll(); err != nil {
 		return res, err
 	}
-	if err := checkLiveness(ctx, c.endpoints(), 10*time.Second); err != nil {
-		return res, err
+	// A cluster that does not come back is reported, and its history is
+	// still checked (without the final reads and the resolution of
+	// unknown writes, which need it to answer).
+	liveErr := checkLiveness(ctx, c.endpoints(), 10*time.Second)
+	if liveErr == nil {
+		if err := w.finalReads(ctx, 10*time.Second); err != nil {
+			return res, err
+		}
+		if res.Resolved, err = w.resolveUnknownWrites(ctx, keyPrefix, 30*time.Second); err != nil {
+			return res, err
+		}
+		res.Ops = w.snapshotCounts()
+	} else {
+		logf("%v", liveErr)
 	}
-	if err := w.finalReads(ctx, 10*time.Second); err != nil {
-		return res, err
-	}
-	if res.Resolved, err = w.resolveUnknownWrites(ctx, keyPrefix, 30*time.Second); err != nil {
-		return res, err
-	}
-	res.Ops = w.snapshotCounts()
-	res.Errors = w.errorStats()
 
 	logf("checking %d operations", res.Ops.Total())
-	err = linearizability.Check(rec.Operations(), linearizability.KVModel(), cfg.CheckTimeout, dir)
-	if errors.Is(err, linearizability.ErrCheckTimeout) {
+	checkErr := linearizability.Check(rec.Operations(), linearizability.KVModel(), cfg.CheckTimeout, dir)
+	switch {
+	case errors.Is(checkErr, linearizability.ErrCheckTimeout):
 		res.CheckTimedOut = true
-		logf("%v", err)
-		return res, nil
+		logf("%v", checkErr)
+		checkErr = nil
+	case checkErr != nil:
+		checkErr = fmt.Errorf("procharness: %w (member logs in %s)", checkErr, dir)
+	default:
+		logf("linearizable")
 	}
-	if err != nil {
-		return res, fmt.Errorf("procharness: %w (member logs in %s)", err, dir)
-	}
-	logf("linearizable")
-	return res, nil
+	return res, errors.Join(checkErr, liveErr)
 }
 
 // checkLiveness writes until one write succeeds, failing after within.
