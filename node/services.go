@@ -127,7 +127,10 @@ func (s *Server) propose(ctx context.Context, req api.Message) (api.Message, err
 	if err != nil {
 		s.metrics.proposalsFailed.Inc()
 		if errors.Is(err, context.DeadlineExceeded) && s.driver.Leader() == 0 {
-			return nil, api.ErrNoLeader
+			// The proposal may have reached a leader before it was lost:
+			// its outcome is unknown, so this must not be an error the
+			// client retries elsewhere (ErrNoLeader is).
+			return nil, api.ErrTimeoutDueToLeaderFail
 		}
 		return nil, err
 	}
