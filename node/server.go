@@ -255,34 +255,46 @@ func (s *Server) bootstrapIDs() ([]raftcore.Peer, map[uint64][]string, error) {
 // leader before it has applied the membership from the log.
 func (s *Server) joinExisting(urls map[uint64][]string) error {
 	mine := urlStrings(s.cfg.InitialAdvertisePeerURLs)
+	// A member that has not applied the MemberAdd yet does not list this
+	// member: ask every member, for a few election timeouts.
+	deadline := time.Now().Add(max(5*s.cfg.ElectionTimeout, 2*time.Second))
 	var lastErr error
-	for name, us := range s.cfg.InitialCluster {
-		if name == s.cfg.Name {
-			continue
-		}
-		for _, u := range us {
-			list, clusterID, err := s.fetchMembers(u.String())
-			if err != nil {
-				lastErr = err
+	for {
+		reached := false
+		for name, us := range s.cfg.InitialCluster {
+			if name == s.cfg.Name {
 				continue
 			}
-			for _, m := range list {
-				urls[m.ID] = m.PeerURLs
-			}
-			for _, m := range list {
-				if slices.Equal(sortedCopy(m.PeerURLs), mine) {
-					s.id, s.clusterID = m.ID, clusterID
-					return nil
+			for _, u := range us {
+				list, clusterID, err := s.fetchMembers(u.String())
+				if err != nil {
+					lastErr = err
+					continue
+				}
+				reached = true
+				for _, m := range list {
+					urls[m.ID] = m.PeerURLs
+				}
+				for _, m := range list {
+					if slices.Equal(sortedCopy(m.PeerURLs), mine) {
+						s.id, s.clusterID = m.ID, clusterID
+						return nil
+					}
 				}
 			}
-			return fmt.Errorf("--initial-cluster-state existing: the cluster has no member with peer URLs %s; add it first (ctl member add %s --peer-urls=%s)",
-				strings.Join(mine, ","), s.cfg.Name, strings.Join(mine, ","))
 		}
+		if time.Now().After(deadline) {
+			if reached {
+				return fmt.Errorf("--initial-cluster-state existing: the cluster has no member with peer URLs %s; add it first (ctl member add %s --peer-urls=%s)",
+					strings.Join(mine, ","), s.cfg.Name, strings.Join(mine, ","))
+			}
+			if lastErr == nil {
+				lastErr = errors.New("no other member in --initial-cluster")
+			}
+			return fmt.Errorf("--initial-cluster-state existing: cannot reach the cluster: %w", lastErr)
+		}
+		time.Sleep(s.cfg.HeartbeatInterval)
 	}
-	if lastErr == nil {
-		lastErr = errors.New("no other member in --initial-cluster")
-	}
-	return fmt.Errorf("--initial-cluster-state existing: cannot reach the cluster: %w", lastErr)
 }
 
 func sortedCopy(ss []string) []string {
