@@ -21,7 +21,7 @@
 //
 // Around it: cmd/bench is the command; bench/compare.sh runs the same
 // workloads against local 3-member cairn and etcd clusters and prints
-// them side by side; package bench/benchtest starts an in-process cluster
+// them side by side; package node/nodetest starts an in-process cluster
 // for tests and profiling benchmarks. README.md has the measured numbers.
 //
 // Like etcd's benchmark tool, many clients (goroutines issuing one

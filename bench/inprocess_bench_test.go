@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/cairndb/cairn/bench"
-	"github.com/cairndb/cairn/bench/benchtest"
+	"github.com/cairndb/cairn/node/nodetest"
 )
 
 // These benchmarks run workloads against a 3-member cluster in this
@@ -19,7 +19,7 @@ import (
 // 10 ms heartbeats, the benchmark's own goroutines on the same cores).
 
 func benchmarkInProcess(b *testing.B, workload string, cfg bench.Config) {
-	c := benchtest.StartCluster(b, 3)
+	c := nodetest.Start(b, 3, nodetest.Options{})
 	cfg.Endpoints = c.Endpoints()
 	cfg.LeaderFirst = true
 	cfg.Total = int64(b.N)

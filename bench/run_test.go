@@ -9,11 +9,11 @@ import (
 	"time"
 
 	"github.com/cairndb/cairn/bench"
-	"github.com/cairndb/cairn/bench/benchtest"
+	"github.com/cairndb/cairn/node/nodetest"
 )
 
 func TestEveryWorkloadAgainstACluster(t *testing.T) {
-	c := benchtest.StartCluster(t, 3)
+	c := nodetest.Start(t, 3, nodetest.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	base := bench.Config{Endpoints: c.Endpoints(), Clients: 6, Conns: 2, Total: 60, KeySpace: 100,
@@ -64,7 +64,7 @@ func TestEveryWorkloadAgainstACluster(t *testing.T) {
 }
 
 func TestRunForADuration(t *testing.T) {
-	c := benchtest.StartCluster(t, 1)
+	c := nodetest.Start(t, 1, nodetest.Options{})
 	res, err := bench.Run(context.Background(), bench.Cairn{}, "put",
 		bench.Config{Endpoints: c.Endpoints(), Clients: 2, Duration: 200 * time.Millisecond})
 	if err != nil {

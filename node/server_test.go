@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -18,170 +17,26 @@ import (
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/client"
 	"github.com/cairndb/cairn/node"
+	"github.com/cairndb/cairn/node/nodetest"
 )
 
-// testCluster runs members in this process on loopback ports.
-type testCluster struct {
-	t       *testing.T
-	cfgs    []node.Config
-	servers []*node.Server
-	peerLns []net.Listener
-}
-
-func listen(t *testing.T) net.Listener {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l
-}
-
-func mustURL(t *testing.T, l net.Listener) url.URL {
-	u, err := url.Parse("http://" + l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return *u
-}
-
-// newTestCluster starts n members of a new cluster.
-func newTestCluster(t *testing.T, n int) *testCluster {
+// newTestCluster starts n members of a new cluster that snapshot every
+// 100 entries.
+func newTestCluster(t *testing.T, n int) *nodetest.Cluster {
 	t.Helper()
 	return newTestClusterWith(t, n, nil)
 }
 
 // newTestClusterWith starts n members, letting change adjust each
 // member's configuration.
-func newTestClusterWith(t *testing.T, n int, change func(*node.Config)) *testCluster {
+func newTestClusterWith(t *testing.T, n int, change func(*node.Config)) *nodetest.Cluster {
 	t.Helper()
-	c := &testCluster{t: t}
-	initial := map[string][]url.URL{}
-	var clientLns []net.Listener
-	for i := range n {
-		pl, cl := listen(t), listen(t)
-		c.peerLns = append(c.peerLns, pl)
-		clientLns = append(clientLns, cl)
-		initial[fmt.Sprintf("m%d", i)] = []url.URL{mustURL(t, pl)}
-	}
-	for i := range n {
-		cfg := node.DefaultConfig()
-		cfg.Name = fmt.Sprintf("m%d", i)
-		cfg.DataDir = t.TempDir()
-		cfg.ListenPeerURLs = []url.URL{mustURL(t, c.peerLns[i])}
-		cfg.InitialAdvertisePeerURLs = cfg.ListenPeerURLs
-		cfg.ListenClientURLs = []url.URL{mustURL(t, clientLns[i])}
-		cfg.AdvertiseClientURLs = cfg.ListenClientURLs
-		cfg.InitialCluster = initial
-		cfg.HeartbeatInterval = 10 * time.Millisecond
-		cfg.ElectionTimeout = 100 * time.Millisecond
+	return nodetest.Start(t, n, nodetest.Options{Configure: func(i int, cfg *node.Config) {
 		cfg.SnapshotCount = 100
 		if change != nil {
-			change(&cfg)
+			change(cfg)
 		}
-		c.cfgs = append(c.cfgs, cfg)
-	}
-	c.servers = make([]*node.Server, n)
-	for i := range n {
-		c.start(i, clientLns[i], c.peerLns[i])
-	}
-	t.Cleanup(c.stopAll)
-	return c
-}
-
-func quietLogger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
-
-func (c *testCluster) start(i int, cl, pl net.Listener) {
-	c.t.Helper()
-	opts := node.ServerOptions{Logger: quietLogger()}
-	if os.Getenv("CAIRN_TEST_LOG") != "" {
-		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("member", i)
-	}
-	if cl != nil {
-		opts.ClientListeners = []net.Listener{cl}
-		opts.PeerListeners = []net.Listener{pl}
-	}
-	s, err := node.NewServer(c.cfgs[i], opts)
-	if err != nil {
-		c.t.Fatalf("start member %d: %v", i, err)
-	}
-	c.servers[i] = s
-}
-
-// restart starts a stopped member again from its data dir, on its ports.
-func (c *testCluster) restart(i int) {
-	c.t.Helper()
-	var err error
-	for range 50 { // the old listeners may take a moment to be released
-		var s *node.Server
-		s, err = node.NewServer(c.cfgs[i], node.ServerOptions{Logger: quietLogger()})
-		if err == nil {
-			c.servers[i] = s
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	c.t.Fatalf("restart member %d: %v", i, err)
-}
-
-func (c *testCluster) stopAll() {
-	for _, s := range c.servers {
-		if s != nil {
-			s.Stop()
-		}
-	}
-}
-
-func (c *testCluster) endpoints() []string {
-	var eps []string
-	for _, cfg := range c.cfgs {
-		eps = append(eps, cfg.AdvertiseClientURLs[0].Host)
-	}
-	return eps
-}
-
-func (c *testCluster) client(eps ...string) *client.Client {
-	c.t.Helper()
-	if len(eps) == 0 {
-		eps = c.endpoints()
-	}
-	cl, err := client.New(client.Config{Endpoints: eps, DialTimeout: time.Second})
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	c.t.Cleanup(func() { cl.Close() })
-	return cl
-}
-
-// leader waits for a leader every running member agrees on.
-func (c *testCluster) leader() int {
-	c.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		var lead uint64
-		agree := true
-		for _, s := range c.servers {
-			if s == nil {
-				continue
-			}
-			if lead == 0 {
-				lead = s.Leader()
-			}
-			agree = agree && lead != 0 && s.Leader() == lead
-		}
-		if agree {
-			for i, s := range c.servers {
-				if s != nil && s.ID() == lead {
-					return i
-				}
-			}
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	c.t.Fatal("no leader agreed on")
-	return -1
+	}})
 }
 
 func ctxT(t *testing.T) context.Context {
@@ -192,15 +47,15 @@ func ctxT(t *testing.T) context.Context {
 
 func TestServerKVAcrossCluster(t *testing.T) {
 	c := newTestCluster(t, 3)
-	c.leader()
+	c.Leader()
 	ctx := ctxT(t)
-	cl := c.client()
+	cl := c.Client()
 	if _, err := cl.Put(ctx, "a", "1"); err != nil {
 		t.Fatal(err)
 	}
 	// Every member serves the write, linearizably, through its own port.
-	for _, ep := range c.endpoints() {
-		one := c.client(ep)
+	for _, ep := range c.Endpoints() {
+		one := c.Client(ep)
 		resp, err := one.Get(ctx, "a")
 		if err != nil || len(resp.Kvs) != 1 || string(resp.Kvs[0].Value) != "1" {
 			t.Fatalf("get at %s: %+v %v", ep, resp, err)
@@ -246,9 +101,9 @@ func TestServerKVAcrossCluster(t *testing.T) {
 
 func TestServerWatchAndLease(t *testing.T) {
 	c := newTestCluster(t, 3)
-	c.leader()
+	c.Leader()
 	ctx := ctxT(t)
-	cl := c.client()
+	cl := c.Client()
 	wch := cl.Watch(ctx, "w/", client.WithPrefix())
 	if r := <-wch; !r.Created {
 		t.Fatalf("first watch response %+v", r)
@@ -274,8 +129,8 @@ func TestServerWatchAndLease(t *testing.T) {
 	if len(r.Events) != 1 || r.Events[0].Type != api.EventDelete {
 		t.Fatalf("watch got %+v, want the lease's key deleted", r)
 	}
-	for _, ep := range c.endpoints() {
-		resp, err := c.client(ep).Get(ctx, "w/x")
+	for _, ep := range c.Endpoints() {
+		resp, err := c.Client(ep).Get(ctx, "w/x")
 		if err != nil || len(resp.Kvs) != 0 {
 			t.Fatalf("key of expired lease at %s: %+v %v", ep, resp, err)
 		}
@@ -299,17 +154,16 @@ func TestServerWatchAndLease(t *testing.T) {
 
 func TestServerLeaderFailover(t *testing.T) {
 	c := newTestCluster(t, 3)
-	lead := c.leader()
+	lead := c.Leader()
 	ctx := ctxT(t)
-	cl := c.client()
+	cl := c.Client()
 	for i := range 20 {
 		if _, err := cl.Put(ctx, fmt.Sprintf("k%02d", i), "v"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	c.servers[lead].Stop()
-	c.servers[lead] = nil
-	newLead := c.leader()
+	c.StopMember(lead)
+	newLead := c.Leader()
 	if newLead == lead {
 		t.Fatal("stopped member still leads")
 	}
@@ -322,8 +176,8 @@ func TestServerLeaderFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The old leader restarts from its data dir and catches up.
-	c.restart(lead)
-	one := c.client(c.endpoints()[lead])
+	c.StartMember(lead)
+	one := c.Client(c.Endpoints()[lead])
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		resp, err := one.Get(ctx, "after", client.WithSerializable())
@@ -339,41 +193,26 @@ func TestServerLeaderFailover(t *testing.T) {
 
 func TestServerMemberAddAndRemove(t *testing.T) {
 	c := newTestCluster(t, 3)
-	c.leader()
+	c.Leader()
 	ctx := ctxT(t)
-	cl := c.client()
+	cl := c.Client()
 	if _, err := cl.Put(ctx, "before-join", "1"); err != nil {
 		t.Fatal(err)
 	}
-	pl, clientL := listen(t), listen(t)
-	peerURL := mustURL(t, pl)
-	added, err := cl.MemberAdd(ctx, []string{peerURL.String()})
+	joiner := c.AddMember("m3")
+	cfg := c.Configs[joiner]
+	added, err := cl.MemberAdd(ctx, []string{cfg.InitialAdvertisePeerURLs[0].String()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(added.Members) != 4 {
 		t.Fatalf("after add: %d members", len(added.Members))
 	}
-	cfg := c.cfgs[0]
-	cfg.Name = "m3"
-	cfg.DataDir = t.TempDir()
-	cfg.ListenPeerURLs = []url.URL{peerURL}
-	cfg.InitialAdvertisePeerURLs = cfg.ListenPeerURLs
-	cfg.ListenClientURLs = []url.URL{mustURL(t, clientL)}
-	cfg.AdvertiseClientURLs = cfg.ListenClientURLs
-	cfg.InitialClusterState = node.ClusterStateExisting
-	initial := map[string][]url.URL{"m3": {peerURL}}
-	for name, us := range c.cfgs[0].InitialCluster {
-		initial[name] = us
+	c.StartMember(joiner)
+	if c.Servers[joiner].ID() != added.Member.ID {
+		t.Fatalf("joined as %x, added as %x", c.Servers[joiner].ID(), added.Member.ID)
 	}
-	cfg.InitialCluster = initial
-	c.cfgs = append(c.cfgs, cfg)
-	c.servers = append(c.servers, nil)
-	c.start(3, clientL, pl)
-	if c.servers[3].ID() != added.Member.ID {
-		t.Fatalf("joined as %x, added as %x", c.servers[3].ID(), added.Member.ID)
-	}
-	one := c.client(cfg.AdvertiseClientURLs[0].Host)
+	one := c.Client(cfg.AdvertiseClientURLs[0].Host)
 	resp, err := one.Get(ctx, "before-join")
 	if err != nil || len(resp.Kvs) != 1 {
 		t.Fatalf("new member's read: %+v %v", resp, err)
@@ -404,11 +243,11 @@ func TestServerMemberAddAndRemove(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case <-c.servers[3].Done():
+	case <-c.Servers[joiner].Done():
 	case <-time.After(10 * time.Second):
 		t.Fatal("removed member still running")
 	}
-	c.servers[3] = nil
+	c.Servers[joiner] = nil
 	if _, err := cl.Put(ctx, "after-remove", "1"); err != nil {
 		t.Fatal(err)
 	}
@@ -416,12 +255,11 @@ func TestServerMemberAddAndRemove(t *testing.T) {
 
 func TestServerLaggingMemberCatchesUpBySnapshot(t *testing.T) {
 	c := newTestCluster(t, 3)
-	lead := c.leader()
+	lead := c.Leader()
 	ctx := ctxT(t)
 	lag := (lead + 1) % 3
-	c.servers[lag].Stop()
-	c.servers[lag] = nil
-	cl := c.client(c.endpoints()[lead])
+	c.StopMember(lag)
+	cl := c.Client(c.Endpoints()[lead])
 	// SnapshotCount is 100: 400 writes compact the log past what the
 	// stopped member has.
 	for i := range 400 {
@@ -429,8 +267,8 @@ func TestServerLaggingMemberCatchesUpBySnapshot(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c.restart(lag)
-	one := c.client(c.endpoints()[lag])
+	c.StartMember(lag)
+	one := c.Client(c.Endpoints()[lag])
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		resp, err := one.Get(ctx, "k", client.WithPrefix(), client.WithCountOnly(), client.WithSerializable())
@@ -443,8 +281,8 @@ func TestServerLaggingMemberCatchesUpBySnapshot(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	h := map[uint32]bool{}
-	for _, ep := range c.endpoints() {
-		r, err := c.client(ep).HashKV(ctx, ep, 0)
+	for _, ep := range c.Endpoints() {
+		r, err := c.Client(ep).HashKV(ctx, ep, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -457,16 +295,15 @@ func TestServerLaggingMemberCatchesUpBySnapshot(t *testing.T) {
 
 func TestServerRefusesAnotherMembersDataDir(t *testing.T) {
 	c := newTestCluster(t, 1)
-	c.leader()
-	c.servers[0].Stop()
-	c.servers[0] = nil
-	cfg := c.cfgs[0]
-	other := listen(t)
+	c.Leader()
+	c.StopMember(0)
+	cfg := c.Configs[0]
+	other := nodetest.Listen(t)
 	cfg.Name = "intruder"
-	cfg.ListenPeerURLs = []url.URL{mustURL(t, other)}
+	cfg.ListenPeerURLs = []url.URL{nodetest.URL(other)}
 	cfg.InitialAdvertisePeerURLs = cfg.ListenPeerURLs
 	cfg.InitialCluster = map[string][]url.URL{"intruder": cfg.ListenPeerURLs}
-	_, err := node.NewServer(cfg, node.ServerOptions{Logger: quietLogger(), PeerListeners: []net.Listener{other}, ClientListeners: []net.Listener{listen(t)}})
+	_, err := node.NewServer(cfg, node.ServerOptions{Logger: nodetest.Logger("test"), PeerListeners: []net.Listener{other}, ClientListeners: []net.Listener{nodetest.Listen(t)}})
 	if err == nil || !strings.Contains(err.Error(), "belongs to member") {
 		t.Fatalf("started on another member's data dir: %v", err)
 	}
@@ -474,9 +311,9 @@ func TestServerRefusesAnotherMembersDataDir(t *testing.T) {
 
 func TestServerQuotaRaisesNoSpace(t *testing.T) {
 	tc := newTestClusterWith(t, 1, func(cfg *node.Config) { cfg.QuotaBackendBytes = 1 })
-	tc.leader()
+	tc.Leader()
 	ctx := ctxT(t)
-	cl := tc.client()
+	cl := tc.Client()
 	if _, err := cl.Put(ctx, "k", "v"); !errors.Is(err, api.ErrNoSpace) {
 		t.Fatalf("put over quota: %v", err)
 	}
@@ -499,16 +336,16 @@ func TestServerQuotaRaisesNoSpace(t *testing.T) {
 }
 
 func TestServerHealthAndMetrics(t *testing.T) {
-	pl, cl, ml := listen(t), listen(t), listen(t)
+	pl, cl, ml := nodetest.Listen(t), nodetest.Listen(t), nodetest.Listen(t)
 	cfg := node.DefaultConfig()
 	cfg.DataDir = t.TempDir()
-	cfg.ListenPeerURLs = []url.URL{mustURL(t, pl)}
+	cfg.ListenPeerURLs = []url.URL{nodetest.URL(pl)}
 	cfg.InitialAdvertisePeerURLs = cfg.ListenPeerURLs
-	cfg.ListenClientURLs = []url.URL{mustURL(t, cl)}
+	cfg.ListenClientURLs = []url.URL{nodetest.URL(cl)}
 	cfg.AdvertiseClientURLs = cfg.ListenClientURLs
 	cfg.InitialCluster = map[string][]url.URL{cfg.Name: cfg.ListenPeerURLs}
 	cfg.HeartbeatInterval, cfg.ElectionTimeout = 10*time.Millisecond, 100*time.Millisecond
-	s, err := node.NewServer(cfg, node.ServerOptions{Logger: quietLogger(), PeerListeners: []net.Listener{pl},
+	s, err := node.NewServer(cfg, node.ServerOptions{Logger: nodetest.Logger("test"), PeerListeners: []net.Listener{pl},
 		ClientListeners: []net.Listener{cl}, MetricsListener: ml})
 	if err != nil {
 		t.Fatal(err)
@@ -557,9 +394,9 @@ func TestServerHealthAndMetrics(t *testing.T) {
 // from it serves the data, under new ids.
 func TestServerSnapshotRestore(t *testing.T) {
 	old := newTestCluster(t, 1)
-	old.leader()
+	old.Leader()
 	ctx := ctxT(t)
-	cl := old.client()
+	cl := old.Client()
 	for i := range 50 {
 		if _, err := cl.Put(ctx, fmt.Sprintf("k%02d", i), "v"); err != nil {
 			t.Fatal(err)
@@ -574,47 +411,28 @@ func TestServerSnapshotRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	oldCluster := old.servers[0].ClusterID()
+	oldCluster := old.Servers[0].ClusterID()
+
+	oldMember := old.Servers[0].ID()
 
 	// Build three data dirs from the snapshot, then start them.
-	c := &testCluster{t: t}
-	initial := map[string][]url.URL{}
-	var clientLns []net.Listener
-	for i := range 3 {
-		pl, cln := listen(t), listen(t)
-		c.peerLns = append(c.peerLns, pl)
-		clientLns = append(clientLns, cln)
-		initial[fmt.Sprintf("r%d", i)] = []url.URL{mustURL(t, pl)}
-	}
-	for i := range 3 {
-		cfg := node.DefaultConfig()
-		cfg.Name = fmt.Sprintf("r%d", i)
-		cfg.DataDir = t.TempDir()
-		cfg.ListenPeerURLs = initial[cfg.Name]
-		cfg.InitialAdvertisePeerURLs = cfg.ListenPeerURLs
-		cfg.ListenClientURLs = []url.URL{mustURL(t, clientLns[i])}
-		cfg.AdvertiseClientURLs = cfg.ListenClientURLs
-		cfg.InitialCluster = initial
+	c := nodetest.New(t, 3, nodetest.Options{Configure: func(i int, cfg *node.Config) {
 		cfg.InitialClusterToken = "restored"
-		cfg.HeartbeatInterval, cfg.ElectionTimeout = 10*time.Millisecond, 100*time.Millisecond
+	}})
+	for _, cfg := range c.Configs {
 		if err := node.RestoreSnapshot(snapPath, cfg); err != nil {
 			t.Fatal(err)
 		}
-		c.cfgs = append(c.cfgs, cfg)
 	}
-	if err := node.RestoreSnapshot(snapPath, c.cfgs[0]); err == nil {
+	if err := node.RestoreSnapshot(snapPath, c.Configs[0]); err == nil {
 		t.Fatal("restored over an existing member")
 	}
-	c.servers = make([]*node.Server, 3)
-	for i := range 3 {
-		c.start(i, clientLns[i], c.peerLns[i])
-	}
-	t.Cleanup(c.stopAll)
-	c.leader()
-	if c.servers[0].ClusterID() == oldCluster {
+	c.StartAll()
+	c.Leader()
+	if c.Servers[0].ClusterID() == oldCluster {
 		t.Fatal("restored cluster kept the old cluster id")
 	}
-	rc := c.client()
+	rc := c.Client()
 	resp, err := rc.Get(ctx, "k", client.WithPrefix(), client.WithCountOnly())
 	if err != nil || resp.Count != 50 {
 		t.Fatalf("restored data: %+v %v", resp, err)
@@ -627,7 +445,7 @@ func TestServerSnapshotRestore(t *testing.T) {
 		t.Fatalf("members: %+v %v", list, err)
 	}
 	for _, m := range list.Members {
-		if m.Name[0] != 'r' {
+		if m.ID == oldMember {
 			t.Fatalf("old member %+v survived the restore", m)
 		}
 	}
@@ -637,9 +455,9 @@ func TestServerAutoCompactionByRevision(t *testing.T) {
 	c := newTestClusterWith(t, 1, func(cfg *node.Config) {
 		cfg.AutoCompactionMode, cfg.AutoCompactionRetention = "revision", "5"
 	})
-	c.leader()
+	c.Leader()
 	ctx := ctxT(t)
-	cl := c.client()
+	cl := c.Client()
 	for i := range 20 {
 		if _, err := cl.Put(ctx, "k", fmt.Sprint(i)); err != nil {
 			t.Fatal(err)

@@ -87,7 +87,7 @@ func TestSession(t *testing.T) {
 func TestSessionDoneWhenUnreachable(t *testing.T) {
 	c := newTestCluster(t, 3)
 	s := c.session(c.client(), concurrency.WithTTL(3))
-	for _, srv := range c.servers {
+	for _, srv := range c.Servers {
 		srv.Stop()
 	}
 	select {

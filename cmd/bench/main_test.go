@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/cairndb/cairn/bench"
-	"github.com/cairndb/cairn/bench/benchtest"
+	"github.com/cairndb/cairn/node/nodetest"
 )
 
 func runCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -23,7 +23,7 @@ func runCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {
 }
 
 func TestCommandAgainstACluster(t *testing.T) {
-	c := benchtest.StartCluster(t, 3)
+	c := nodetest.Start(t, 3, nodetest.Options{})
 	eps := strings.Join(c.Endpoints(), ",")
 	dir := t.TempDir()
 	plot := filepath.Join(dir, "put.svg")

@@ -8,10 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -22,6 +18,7 @@ import (
 
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/node"
+	"github.com/cairndb/cairn/node/nodetest"
 	"github.com/cairndb/cairn/rpc"
 )
 
@@ -29,78 +26,15 @@ import (
 // loopback ports the system chose.
 type testCluster struct {
 	servers   []*node.Server
-	endpoints []string
+	endpoints []string // as users write them: host:port, or https:// URLs
 }
-
-func loopback(t *testing.T) net.Listener {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l
-}
-
-func httpURL(l net.Listener) url.URL { return url.URL{Scheme: "http", Host: l.Addr().String()} }
 
 // startCluster starts n members of a new cluster and waits for a leader.
 // With clientTLS, members serve clients over TLS on https:// URLs.
 func startCluster(t *testing.T, n int, clientTLS *tls.Config) *testCluster {
 	t.Helper()
-	var peerLns, clientLns []net.Listener
-	initial := map[string][]url.URL{}
-	for i := range n {
-		peerLns = append(peerLns, loopback(t))
-		clientLns = append(clientLns, loopback(t))
-		initial[fmt.Sprintf("m%d", i)] = []url.URL{httpURL(peerLns[i])}
-	}
-	c := &testCluster{}
-	for i := range n {
-		cfg := node.DefaultConfig()
-		cfg.Name = fmt.Sprintf("m%d", i)
-		cfg.DataDir = t.TempDir()
-		cfg.ListenPeerURLs = []url.URL{httpURL(peerLns[i])}
-		cfg.InitialAdvertisePeerURLs = cfg.ListenPeerURLs
-		cfg.ListenClientURLs = []url.URL{httpURL(clientLns[i])}
-		if clientTLS != nil {
-			cfg.ListenClientURLs[0].Scheme = "https"
-		}
-		cfg.AdvertiseClientURLs = cfg.ListenClientURLs
-		cfg.InitialCluster = initial
-		cfg.HeartbeatInterval = 10 * time.Millisecond
-		cfg.ElectionTimeout = 100 * time.Millisecond
-		s, err := node.NewServer(cfg, node.ServerOptions{
-			ClientListeners: []net.Listener{clientLns[i]},
-			PeerListeners:   []net.Listener{peerLns[i]},
-			ClientTLS:       clientTLS,
-			Logger:          slog.New(slog.NewTextHandler(io.Discard, nil)),
-		})
-		if err != nil {
-			t.Fatalf("starting member %d: %v", i, err)
-		}
-		c.servers = append(c.servers, s)
-		ep := cfg.AdvertiseClientURLs[0].Host // as users write it: host:port
-		if clientTLS != nil {
-			ep = cfg.AdvertiseClientURLs[0].String() // https://host:port
-		}
-		c.endpoints = append(c.endpoints, ep)
-		t.Cleanup(s.Stop)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		lead := c.servers[0].Leader()
-		agree := lead != 0
-		for _, s := range c.servers {
-			agree = agree && s.Leader() == lead
-		}
-		if agree {
-			return c
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no leader elected in 10s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	c := nodetest.Start(t, n, nodetest.Options{ClientTLS: clientTLS})
+	return &testCluster{servers: c.Servers, endpoints: c.Endpoints()}
 }
 
 // result is one ctl run's outcome.
