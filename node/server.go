@@ -73,6 +73,9 @@ type Server struct {
 	watchMu sync.Mutex
 	watches map[*watchSession]struct{}
 
+	// dbSize is the store file's size as of the last commit (quota).
+	dbSize atomic.Int64
+
 	rand   *lockedRand
 	stop   chan struct{}
 	wg     sync.WaitGroup
@@ -522,10 +525,13 @@ func (s *Server) resetLessor() {
 // publishing this member's name and client URLs, and watching for a
 // fatal error or removal.
 func (s *Server) startBackground() {
+	s.dbSize.Store(s.state.Store().DB().Stats().FileSize)
 	s.every(100*time.Millisecond, func() {
-		if err := s.state.Store().Commit(); err != nil {
+		store := s.state.Store()
+		if err := store.Commit(); err != nil {
 			s.failed(fmt.Errorf("commit store: %w", err))
 		}
+		s.dbSize.Store(store.DB().Stats().FileSize)
 	})
 	s.every(50*time.Millisecond, func() {
 		if _, err := s.state.Store().SyncWatchers(1000); err != nil {

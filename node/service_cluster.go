@@ -40,11 +40,6 @@ func (s *Server) serveMemberAdd(ctx context.Context, req *api.MemberAddRequest) 
 }
 
 func (s *Server) confChange(ctx context.Context, cc raftcore.ConfChange) error {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.requestTimeout())
-		defer cancel()
-	}
 	_, err := s.driver.ProposeConfChange(ctx, cc)
 	return err
 }
@@ -123,13 +118,7 @@ func (s *Server) serveAlarm(ctx context.Context, req *api.AlarmRequest) (api.Mes
 		}
 		return resp, nil
 	}
-	resp, err := s.propose(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	r := resp.(*api.AlarmResponse)
-	s.fillHeader(&r.Header)
-	return r, nil
+	return s.propose(ctx, req)
 }
 
 func (s *Server) serveStatus(ctx context.Context, req *api.StatusRequest) (api.Message, error) {
@@ -231,11 +220,6 @@ func (s *Server) serveMoveLeader(ctx context.Context, req *api.MoveLeaderRequest
 	m, ok := s.state.Members().Get(req.TargetID)
 	if !ok || m.IsLearner || req.TargetID == s.id {
 		return nil, api.Errorf(api.CodeBadLeaderTransferee, "member %016x cannot take over leadership (not a voting member, or already leader)", req.TargetID)
-	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.requestTimeout())
-		defer cancel()
 	}
 	if err := s.driver.TransferLeadership(ctx, req.TargetID); err != nil {
 		return nil, err

@@ -38,26 +38,14 @@ func (s *Server) servePut(ctx context.Context, req *api.PutRequest) (api.Message
 	if err := s.checkSpace(ctx); err != nil {
 		return nil, err
 	}
-	resp, err := s.propose(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	r := resp.(*api.PutResponse)
-	s.fillHeader(&r.Header)
-	return r, nil
+	return s.propose(ctx, req)
 }
 
 func (s *Server) serveDeleteRange(ctx context.Context, req *api.DeleteRangeRequest) (api.Message, error) {
 	if len(req.Key) == 0 {
 		return nil, api.ErrEmptyKey
 	}
-	resp, err := s.propose(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	r := resp.(*api.DeleteRangeResponse)
-	s.fillHeader(&r.Header)
-	return r, nil
+	return s.propose(ctx, req)
 }
 
 func (s *Server) serveTxn(ctx context.Context, req *api.TxnRequest) (api.Message, error) {
@@ -69,13 +57,7 @@ func (s *Server) serveTxn(ctx context.Context, req *api.TxnRequest) (api.Message
 			return nil, err
 		}
 	}
-	resp, err := s.propose(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	r := resp.(*api.TxnResponse)
-	s.fillHeader(&r.Header)
-	return r, nil
+	return s.propose(ctx, req)
 }
 
 // txnWrites reports whether any branch of a transaction puts a key (the
@@ -92,22 +74,7 @@ func txnWrites(req *api.TxnRequest) bool {
 }
 
 func (s *Server) serveCompact(ctx context.Context, req *api.CompactionRequest) (api.Message, error) {
-	resp, err := s.propose(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	r := resp.(*api.CompactionResponse)
-	s.fillHeader(&r.Header)
-	return r, nil
-}
-
-// fillHeader completes a header the store filled with its revision.
-func (s *Server) fillHeader(h *api.ResponseHeader) {
-	rev := h.Revision
-	*h = s.header()
-	if rev != 0 {
-		h.Revision = rev
-	}
+	return s.propose(ctx, req)
 }
 
 // watchSession is one client's watch stream: the watchers it created and

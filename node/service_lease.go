@@ -30,23 +30,11 @@ func (s *Server) serveLeaseGrant(ctx context.Context, req *api.LeaseGrantRequest
 	if grant.ID == 0 {
 		grant.ID = s.rand.Int64()&(1<<62-1) | 1<<32 // positive, never 0
 	}
-	resp, err := s.propose(ctx, &grant)
-	if err != nil {
-		return nil, err
-	}
-	r := resp.(*api.LeaseGrantResponse)
-	s.fillHeader(&r.Header)
-	return r, nil
+	return s.propose(ctx, &grant)
 }
 
 func (s *Server) serveLeaseRevoke(ctx context.Context, req *api.LeaseRevokeRequest) (api.Message, error) {
-	resp, err := s.propose(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	r := resp.(*api.LeaseRevokeResponse)
-	s.fillHeader(&r.Header)
-	return r, nil
+	return s.propose(ctx, req)
 }
 
 // serveLeaseKeepAlive renews leases for as long as the client sends

@@ -25,6 +25,12 @@ type apiMessage[T any] interface {
 // unary adapts a typed handler to the rpc layer.
 func unary[Req any, PReq apiMessage[Req]](s *Server, handle func(context.Context, PReq) (api.Message, error)) rpc.UnaryHandler {
 	return func(ctx context.Context, b []byte) ([]byte, error) {
+		if _, ok := ctx.Deadline(); !ok {
+			// A caller that gave no deadline still gets an answer.
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, s.requestTimeout())
+			defer cancel()
+		}
 		req := PReq(new(Req))
 		if err := api.Unmarshal(b, req); err != nil {
 			return nil, api.Errorf(api.CodeInvalidArgument, "malformed %T: %v", req, err)
@@ -111,11 +117,6 @@ func (s *Server) propose(ctx context.Context, req api.Message) (api.Message, err
 	if len(cmd) > s.cfg.MaxRequestBytes {
 		return nil, api.Errorf(api.CodeRequestTooLarge, "request of %d bytes is larger than --max-request-bytes %d", len(cmd), s.cfg.MaxRequestBytes)
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.requestTimeout())
-		defer cancel()
-	}
 	s.metrics.proposalsPending.Add(1)
 	var res any
 	err = s.untilLeader(ctx, func() error {
@@ -142,7 +143,37 @@ func (s *Server) propose(ctx context.Context, req api.Message) (api.Message, err
 	if r.Err != nil {
 		return nil, r.Err
 	}
+	s.completeHeader(r.Resp)
 	return r.Resp, nil
+}
+
+// completeHeader fills in the header of a write's response, whose
+// revision the store set, with this member's ids and term.
+func (s *Server) completeHeader(resp api.Message) {
+	var h *api.ResponseHeader
+	switch r := resp.(type) {
+	case *api.PutResponse:
+		h = &r.Header
+	case *api.DeleteRangeResponse:
+		h = &r.Header
+	case *api.TxnResponse:
+		h = &r.Header
+	case *api.CompactionResponse:
+		h = &r.Header
+	case *api.LeaseGrantResponse:
+		h = &r.Header
+	case *api.LeaseRevokeResponse:
+		h = &r.Header
+	case *api.AlarmResponse:
+		h = &r.Header
+	default:
+		return
+	}
+	rev := h.Revision
+	*h = s.header()
+	if rev != 0 {
+		h.Revision = rev
+	}
 }
 
 // untilLeader runs try, and again while it fails because no leader could
@@ -171,11 +202,6 @@ func (s *Server) requestTimeout() time.Duration {
 
 // readBarrier waits until a linearizable read may be served locally.
 func (s *Server) readBarrier(ctx context.Context) error {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.requestTimeout())
-		defer cancel()
-	}
 	err := s.untilLeader(ctx, func() error { return s.driver.ReadBarrier(ctx) })
 	if errors.Is(err, context.DeadlineExceeded) && s.driver.Leader() == 0 {
 		return api.ErrNoLeader
@@ -184,12 +210,14 @@ func (s *Server) readBarrier(ctx context.Context) error {
 }
 
 // checkSpace refuses writes that would grow the store while the NOSPACE
-// alarm is raised, and raises it when the store passes its quota.
+// alarm is raised, and raises it when the store passes its quota. The
+// size is the one measured after the last store commit (refreshed every
+// commit interval), so a write costs no file-system call here.
 func (s *Server) checkSpace(ctx context.Context) error {
 	if s.state.HasAlarm(api.AlarmNoSpace) {
 		return api.ErrNoSpace
 	}
-	size := s.state.Store().DB().Stats().FileSize
+	size := s.dbSize.Load()
 	if size <= s.cfg.QuotaBackendBytes {
 		return nil
 	}
