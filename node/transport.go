@@ -374,6 +374,16 @@ func (t *peerTransport) register(srv *rpc.Server) {
 	srv.HandleUnary(methodPeerMembers, t.serveMembers)
 }
 
+// acceptStream reads and checks a peer stream's header, returning the
+// sending member.
+func (t *peerTransport) acceptStream(st *rpc.Stream) (uint64, error) {
+	h, err := st.Recv()
+	if err != nil {
+		return 0, err
+	}
+	return t.checkHeader(h)
+}
+
 // checkHeader validates a peer stream's header.
 func (t *peerTransport) checkHeader(b []byte) (from uint64, err error) {
 	if len(b) != 24 {
@@ -393,11 +403,7 @@ func (t *peerTransport) checkHeader(b []byte) (from uint64, err error) {
 }
 
 func (t *peerTransport) serveRaft(ctx context.Context, st *rpc.Stream) error {
-	h, err := st.Recv()
-	if err != nil {
-		return err
-	}
-	from, err := t.checkHeader(h)
+	from, err := t.acceptStream(st)
 	if err != nil {
 		return err
 	}
@@ -433,11 +439,7 @@ func (t *peerTransport) serveRaft(ctx context.Context, st *rpc.Stream) error {
 }
 
 func (t *peerTransport) serveSnapshot(ctx context.Context, st *rpc.Stream) error {
-	h, err := st.Recv()
-	if err != nil {
-		return err
-	}
-	from, err := t.checkHeader(h)
+	from, err := t.acceptStream(st)
 	if err != nil {
 		return err
 	}
