@@ -1,24 +1,19 @@
 package node
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
 	"sort"
 	"sync"
 
+	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/raftcore"
 )
 
-// Member is one member of the cluster as operators see it.
-type Member struct {
-	ID         uint64
-	Name       string
-	PeerURLs   []string
-	ClientURLs []string
-	IsLearner  bool
-}
+// Member is one member of the cluster as operators see it: the API's
+// type, so the registry, the raft log and the Cluster service share it.
+type Member = api.Member
 
 // Errors of membership changes, in etcd's words.
 var (
@@ -40,33 +35,10 @@ const (
 	memberEncodingFormat = byte(1)
 )
 
-// encodeMember is the conf-change context of a member: the format byte,
-// then uvarint-length-prefixed fields.
+// encodeMember is the conf-change context of a member (and its record
+// in the store): a format byte, then the API encoding of Member.
 func encodeMember(m Member) []byte {
-	b := []byte{memberEncodingFormat}
-	b = binary.AppendUvarint(b, m.ID)
-	b = appendString(b, m.Name)
-	b = appendStrings(b, m.PeerURLs)
-	b = appendStrings(b, m.ClientURLs)
-	if m.IsLearner {
-		b = append(b, 1)
-	} else {
-		b = append(b, 0)
-	}
-	return b
-}
-
-func appendString(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
-}
-
-func appendStrings(b []byte, ss []string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(ss)))
-	for _, s := range ss {
-		b = appendString(b, s)
-	}
-	return b
+	return api.AppendMarshal([]byte{memberEncodingFormat}, &m)
 }
 
 func decodeMember(b []byte) (Member, error) {
@@ -74,78 +46,10 @@ func decodeMember(b []byte) (Member, error) {
 	if len(b) == 0 || b[0] != memberEncodingFormat {
 		return m, fmt.Errorf("%w: unknown format", errMemberDecode)
 	}
-	r := reader{b: b[1:]}
-	m.ID = r.uvarint()
-	m.Name = r.string()
-	m.PeerURLs = r.strings()
-	m.ClientURLs = r.strings()
-	m.IsLearner = r.byte() == 1
-	if r.err == nil && len(r.b) != 0 {
-		r.err = fmt.Errorf("%w: %d trailing bytes", errMemberDecode, len(r.b))
+	if err := api.Unmarshal(b[1:], &m); err != nil {
+		return Member{}, fmt.Errorf("%w: %w", errMemberDecode, err)
 	}
-	return m, r.err
-}
-
-// reader decodes uvarint-framed fields; the first error sticks.
-type reader struct {
-	b   []byte
-	err error
-}
-
-func (r *reader) uvarint() uint64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.err = fmt.Errorf("%w: bad varint", errMemberDecode)
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *reader) byte() byte {
-	if r.err != nil {
-		return 0
-	}
-	if len(r.b) == 0 {
-		r.err = fmt.Errorf("%w: truncated", errMemberDecode)
-		return 0
-	}
-	c := r.b[0]
-	r.b = r.b[1:]
-	return c
-}
-
-func (r *reader) string() string {
-	n := r.uvarint()
-	if r.err != nil {
-		return ""
-	}
-	if n > uint64(len(r.b)) {
-		r.err = fmt.Errorf("%w: string of %d bytes exceeds the %d remaining", errMemberDecode, n, len(r.b))
-		return ""
-	}
-	s := string(r.b[:n])
-	r.b = r.b[n:]
-	return s
-}
-
-func (r *reader) strings() []string {
-	n := r.uvarint()
-	if r.err != nil {
-		return nil
-	}
-	if n > uint64(len(r.b)) {
-		r.err = fmt.Errorf("%w: %d strings exceed the %d bytes remaining", errMemberDecode, n, len(r.b))
-		return nil
-	}
-	var out []string
-	for i := uint64(0); i < n && r.err == nil; i++ {
-		out = append(out, r.string())
-	}
-	return out
+	return m, nil
 }
 
 // Members is the membership registry, kept in step with raft's committed

@@ -15,7 +15,7 @@ import (
 
 // The Cluster and Maintenance services.
 
-func (s *Server) memberList() []api.Member { return toAPIMembers(s.state.Members().List()) }
+func (s *Server) memberList() []api.Member { return s.state.Members().List() }
 
 func (s *Server) serveMemberAdd(ctx context.Context, req *api.MemberAddRequest) (api.Message, error) {
 	urls, err := ParseURLs(strings.Join(req.PeerURLs, ","))
@@ -36,7 +36,7 @@ func (s *Server) serveMemberAdd(ctx context.Context, req *api.MemberAddRequest) 
 	if err := s.confChange(ctx, cc); err != nil {
 		return nil, err
 	}
-	return &api.MemberAddResponse{Header: s.header(), Member: toAPIMembers([]Member{m})[0], Members: s.memberList()}, nil
+	return &api.MemberAddResponse{Header: s.header(), Member: m, Members: s.memberList()}, nil
 }
 
 func (s *Server) confChange(ctx context.Context, cc raftcore.ConfChange) error {

@@ -483,7 +483,7 @@ func (t *peerTransport) serveSnapshot(ctx context.Context, st *rpc.Stream) error
 
 // serveMembers answers a joining member: the cluster id and the members.
 func (t *peerTransport) serveMembers(ctx context.Context, req []byte) ([]byte, error) {
-	resp := &api.MemberListResponse{Header: t.s.header(), Members: toAPIMembers(t.s.state.Members().List())}
+	resp := &api.MemberListResponse{Header: t.s.header(), Members: t.s.state.Members().List()}
 	return api.Marshal(resp), nil
 }
 
@@ -512,17 +512,5 @@ func (s *Server) fetchMembers(raw string) ([]Member, uint64, error) {
 	if err := api.Unmarshal(b, &resp); err != nil {
 		return nil, 0, err
 	}
-	out := make([]Member, len(resp.Members))
-	for i, m := range resp.Members {
-		out[i] = Member{ID: m.ID, Name: m.Name, PeerURLs: m.PeerURLs, ClientURLs: m.ClientURLs, IsLearner: m.IsLearner}
-	}
-	return out, resp.Header.ClusterID, nil
-}
-
-func toAPIMembers(ms []Member) []api.Member {
-	out := make([]api.Member, len(ms))
-	for i, m := range ms {
-		out[i] = api.Member{ID: m.ID, Name: m.Name, PeerURLs: m.PeerURLs, ClientURLs: m.ClientURLs, IsLearner: m.IsLearner}
-	}
-	return out
+	return resp.Members, resp.Header.ClusterID, nil
 }
