@@ -188,6 +188,10 @@ func (c *Conn) Call(ctx context.Context, m Method, req []byte) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	token := Token(ctx)
+	if len(token) > MaxTokenSize {
+		return nil, errorf(CodeInvalidArgument, "token of %d bytes exceeds the limit of %d", len(token), MaxTokenSize)
+	}
 	if len(req) > c.s.opts.maxBody {
 		return nil, errorf(CodeResourceExhausted, "request of %d bytes exceeds the limit of %d", len(req), c.s.opts.maxBody)
 	}
@@ -196,7 +200,7 @@ func (c *Conn) Call(ctx context.Context, m Method, req []byte) ([]byte, error) {
 		return nil, err
 	}
 	call := &clientCall{s: c.s, done: make(chan callResult, 1)}
-	if err := c.s.pushOpen(call, &call.id, &frame{kind: kindRequest, method: m, timeout: timeout, body: req}); err != nil {
+	if err := c.s.pushOpen(call, &call.id, &frame{kind: kindRequest, method: m, timeout: timeout, token: token, body: req}); err != nil {
 		return nil, markUnsent(err)
 	}
 	id := call.id
@@ -237,9 +241,13 @@ func (c *Conn) NewStream(ctx context.Context, m Method) (*Stream, error) {
 	if err != nil {
 		return nil, err
 	}
+	token := Token(ctx)
+	if len(token) > MaxTokenSize {
+		return nil, errorf(CodeInvalidArgument, "token of %d bytes exceeds the limit of %d", len(token), MaxTokenSize)
+	}
 	sctx, cancel := context.WithCancel(ctx)
 	st := newStream(c.s, m, sctx, cancel, true, 0)
-	if err := c.s.pushOpen(st, &st.id, &frame{kind: kindOpen, method: m, timeout: timeout, window: uint64(st.window)}); err != nil {
+	if err := c.s.pushOpen(st, &st.id, &frame{kind: kindOpen, method: m, timeout: timeout, token: token, window: uint64(st.window)}); err != nil {
 		cancel()
 		return nil, err
 	}

@@ -6,7 +6,7 @@
 // # Wire format
 //
 // A connection starts with a hello from each side: the 8 bytes
-// "CAIRNRPC" and a big-endian u16 protocol version (1). A peer that sends
+// "CAIRNRPC" and a big-endian u16 protocol version (2). A peer that sends
 // anything else is not a cairn endpoint, or speaks another version, and
 // the connection is closed with an error saying which. With TLS the hello
 // is sent inside TLS; a TLS server that receives a plain-text hello
@@ -23,9 +23,9 @@
 //
 // The kinds, and their payloads:
 //
-//	1  request   client→server  a unary call: uvarint timeout (µs, 0 = none), body
+//	1  request   client→server  a unary call: uvarint timeout (µs, 0 = none), token, body
 //	2  response  server→client  the call's result: body
-//	3  open      client→server  open a stream: uvarint timeout, uvarint window
+//	3  open      client→server  open a stream: uvarint timeout, token, uvarint window
 //	4  message   both ways      one stream message: body
 //	5  end       both ways      clean end of the sender's direction of a stream
 //	6  error     server→client  error end of a call or stream: u16 code, message
@@ -34,6 +34,11 @@
 //	9  ping      both ways      keepalive probe: 8 opaque bytes (stream 0)
 //	10 pong      both ways      the same 8 bytes back (stream 0)
 //	11 goaway    server→client  the connection is closing: u16 code, message (stream 0)
+//
+// A token is a uvarint length (at most MaxTokenSize) and that many bytes:
+// the caller's credential (WithToken), handed to the handler (Token). The
+// verified TLS client certificate of the connection reaches handlers too
+// (PeerCertificate).
 //
 // Streams are numbered by the client: odd ids, increasing (on the wire,
 // not just when allocated). Servers never open streams. A body may hold

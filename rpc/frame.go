@@ -17,9 +17,9 @@ type Method uint16
 type frameKind uint8
 
 const (
-	kindRequest  frameKind = 1  // client → server: unary call (timeout, body)
+	kindRequest  frameKind = 1  // client → server: unary call (timeout, token, body)
 	kindResponse frameKind = 2  // server → client: unary result (body)
-	kindOpen     frameKind = 3  // client → server: open a stream (timeout, window)
+	kindOpen     frameKind = 3  // client → server: open a stream (timeout, token, window)
 	kindMessage  frameKind = 4  // either way: one stream message (body)
 	kindEnd      frameKind = 5  // either way: clean end of the sender's direction
 	kindError    frameKind = 6  // server → client: error end of a call or stream (code, message)
@@ -50,9 +50,12 @@ const (
 	lengthSize = 4
 	// headerSize is kind (u8) + stream id (u64) + method (u16).
 	headerSize = 1 + 8 + 2
+	// MaxTokenSize bounds the credential a request or stream open carries
+	// (see WithToken).
+	MaxTokenSize = 4096
 	// maxPrefix is the most a kind puts in the payload before its body:
-	// an open frame's two uvarints.
-	maxPrefix = 2 * binary.MaxVarintLen64
+	// an open frame's three uvarints and its token.
+	maxPrefix = 3*binary.MaxVarintLen64 + MaxTokenSize
 	// FrameOverhead is how far a frame's length field may exceed its body:
 	// a frame carrying a body of n bytes has length ≤ n + FrameOverhead.
 	FrameOverhead = headerSize + maxPrefix
@@ -71,6 +74,7 @@ type frame struct {
 	stream  uint64        // 0 for connection frames (ping, pong, goaway)
 	method  Method        // request and open only
 	timeout time.Duration // request, open: time the caller will wait; 0 = no deadline
+	token   string        // request, open: the caller's credential (see WithToken); "" = none
 	window  uint64        // window: credit granted; open: the opener's receive window
 	code    Code          // error, goaway
 	ping    uint64        // ping, pong: opaque value echoed back
@@ -86,9 +90,11 @@ func appendFrame(b []byte, f *frame) []byte {
 	switch f.kind {
 	case kindRequest:
 		b = binary.AppendUvarint(b, timeoutMicros(f.timeout))
+		b = appendToken(b, f.token)
 		b = append(b, f.body...)
 	case kindOpen:
 		b = binary.AppendUvarint(b, timeoutMicros(f.timeout))
+		b = appendToken(b, f.token)
 		b = binary.AppendUvarint(b, f.window)
 	case kindResponse, kindMessage:
 		b = append(b, f.body...)
@@ -184,9 +190,15 @@ func (f *frame) decodePayload(p []byte, maxBody int) error {
 		if f.timeout, p, err = readTimeout(p); err != nil {
 			return err
 		}
+		if f.token, p, err = readToken(p); err != nil {
+			return err
+		}
 		f.body = p
 	case kindOpen:
 		if f.timeout, p, err = readTimeout(p); err != nil {
+			return err
+		}
+		if f.token, p, err = readToken(p); err != nil {
 			return err
 		}
 		if f.window, p, err = readWindow(p); err != nil {
@@ -235,6 +247,25 @@ func readTimeout(p []byte) (time.Duration, []byte, error) {
 		return math.MaxInt64, p[n:], nil // longer than anyone will wait: clamp
 	}
 	return time.Duration(us) * time.Microsecond, p[n:], nil
+}
+
+// appendToken appends a token as a uvarint length and its bytes.
+func appendToken(b []byte, token string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(token)))
+	return append(b, token...)
+}
+
+func readToken(p []byte) (string, []byte, error) {
+	n, k := binary.Uvarint(p)
+	switch {
+	case k <= 0:
+		return "", nil, errors.New("bad token length varint")
+	case n > MaxTokenSize:
+		return "", nil, fmt.Errorf("token of %d bytes exceeds limit %d", n, MaxTokenSize)
+	case n > uint64(len(p)-k):
+		return "", nil, fmt.Errorf("token of %d bytes but only %d bytes follow", n, len(p)-k)
+	}
+	return string(p[k : k+int(n)]), p[k+int(n):], nil
 }
 
 func readWindow(p []byte) (uint64, []byte, error) {

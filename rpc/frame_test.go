@@ -22,7 +22,8 @@ func sampleFrames() []frame {
 		{kind: kindRequest, stream: 1, method: 7, timeout: 1500 * time.Millisecond, body: []byte("req")},
 		{kind: kindRequest, stream: 3, method: 0xffff, body: []byte{}},
 		{kind: kindResponse, stream: 1, body: []byte("resp")},
-		{kind: kindOpen, stream: 5, method: 9, timeout: time.Microsecond, window: 1 << 20},
+		{kind: kindOpen, stream: 5, method: 9, timeout: time.Microsecond, token: "tok", window: 1 << 20},
+		{kind: kindRequest, stream: 7, method: 2, token: string(bytes.Repeat([]byte("t"), MaxTokenSize)), body: []byte("r")},
 		{kind: kindMessage, stream: 5, body: bytes.Repeat([]byte("m"), testMaxBody)},
 		{kind: kindEnd, stream: 5},
 		{kind: kindError, stream: 1, code: CodeDeadlineExceeded, body: []byte("too slow")},
@@ -101,6 +102,7 @@ func TestFrameRoundTripProperty(t *testing.T) {
 		case kindRequest, kindOpen:
 			f.method = Method(rapid.Uint16().Draw(t, "method"))
 			f.timeout = time.Duration(rapid.Int64Range(0, int64(100*time.Hour)).Draw(t, "us")) * time.Microsecond
+			f.token = rapid.StringN(0, 64, MaxTokenSize).Draw(t, "token")
 		}
 		switch kind {
 		case kindRequest, kindResponse, kindMessage:
@@ -154,11 +156,15 @@ func TestReadFrameMalformed(t *testing.T) {
 		{"request on stream 0", rawFrame(byte(kindRequest), 0, 1, uv(0)), errMalformed},
 		{"request without timeout", rawFrame(byte(kindRequest), 1, 1, nil), errMalformed},
 		{"request with bad varint", rawFrame(byte(kindRequest), 1, 1, []byte{0x80}), errMalformed},
-		{"request body over limit", rawFrame(byte(kindRequest), 1, 1, append(uv(0), make([]byte, testMaxBody+1)...)), errMalformed},
+		{"request body over limit", rawFrame(byte(kindRequest), 1, 1, append(append(uv(0), uv(0)...), make([]byte, testMaxBody+1)...)), errMalformed},
+		{"request without token length", rawFrame(byte(kindRequest), 1, 1, uv(0)), errMalformed},
+		{"request token over limit", rawFrame(byte(kindRequest), 1, 1, append(append(uv(0), uv(MaxTokenSize+1)...), make([]byte, MaxTokenSize+1)...)), errMalformed},
+		{"request token truncated", rawFrame(byte(kindRequest), 1, 1, append(append(uv(0), uv(10)...), "abc"...)), errMalformed},
 		{"response with method", rawFrame(byte(kindResponse), 1, 3, nil), errMalformed},
-		{"open without window", rawFrame(byte(kindOpen), 1, 1, uv(0)), errMalformed},
-		{"open with zero window", rawFrame(byte(kindOpen), 1, 1, append(uv(0), uv(0)...)), errMalformed},
-		{"open with trailing bytes", rawFrame(byte(kindOpen), 1, 1, append(append(uv(0), uv(5)...), 1)), errMalformed},
+		{"open without token length", rawFrame(byte(kindOpen), 1, 1, uv(0)), errMalformed},
+		{"open without window", rawFrame(byte(kindOpen), 1, 1, append(uv(0), uv(0)...)), errMalformed},
+		{"open with zero window", rawFrame(byte(kindOpen), 1, 1, append(append(uv(0), uv(0)...), uv(0)...)), errMalformed},
+		{"open with trailing bytes", rawFrame(byte(kindOpen), 1, 1, append(append(append(uv(0), uv(0)...), uv(5)...), 1)), errMalformed},
 		{"end with payload", rawFrame(byte(kindEnd), 1, 0, []byte{1}), errMalformed},
 		{"cancel with payload", rawFrame(byte(kindCancel), 1, 0, []byte{1}), errMalformed},
 		{"error without code", rawFrame(byte(kindError), 1, 0, []byte{1}), errMalformed},

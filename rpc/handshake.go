@@ -18,7 +18,7 @@ import (
 var magic = [8]byte{'C', 'A', 'I', 'R', 'N', 'R', 'P', 'C'}
 
 const (
-	protocolVersion    = 1
+	protocolVersion    = 2
 	versionTLSRequired = 0
 	helloSize          = len(magic) + 2
 )

@@ -154,7 +154,7 @@ func (s *Server) serveConn(raw net.Conn) {
 		raw.Close()
 		return
 	}
-	sess := newSession(s.ctx, conn, br, s.conn, s, peer)
+	sess := newSession(withPeerCertificate(s.ctx, conn), conn, br, s.conn, s, peer)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -256,7 +256,7 @@ func (s *Server) accept(sess *session, f *frame) error {
 		if uh == nil {
 			return s.refuse(sess, f, errorf(CodeUnimplemented, "no unary handler for method %d", f.method))
 		}
-		ctx, cancel := handlerContext(sess.ctx, f.timeout)
+		ctx, cancel := callContext(sess.ctx, f)
 		call := &serverCall{sess: sess, id: f.stream, cancel: cancel}
 		if err := sess.claimPeerID(f.stream, call); err != nil {
 			cancel()
@@ -269,7 +269,7 @@ func (s *Server) accept(sess *session, f *frame) error {
 	if sh == nil {
 		return s.refuse(sess, f, errorf(CodeUnimplemented, "no stream handler for method %d", f.method))
 	}
-	ctx, cancel := handlerContext(sess.ctx, f.timeout)
+	ctx, cancel := callContext(sess.ctx, f)
 	st := newStream(sess, f.method, ctx, cancel, false, f.window)
 	st.id = f.stream
 	if err := sess.claimPeerID(f.stream, st); err != nil {
