@@ -13,6 +13,12 @@
 // or cannot serve the call (not the leader for a leader-only call, no
 // leader known). Errors are the typed errors of package api: test them
 // with errors.Is (errors.Is(err, api.ErrCompacted)).
+//
+// On a cluster with authentication on, set Config.Username and
+// Config.Password: the client authenticates and sends its token with
+// every call, renewing it when the cluster no longer accepts it. The
+// users, roles and permissions themselves are managed with AuthEnable,
+// UserAdd, RoleAdd, RoleGrantPermission and the other methods of auth.go.
 package client
 
 import (
@@ -20,6 +26,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"strings"
 	"sync"
@@ -42,6 +49,10 @@ type Config struct {
 	// ConnsPerEndpoint is how many connections to keep to each member
 	// (default 1); many concurrent callers spread over them.
 	ConnsPerEndpoint int
+	// Username and Password, when Username is set, are the user the
+	// client acts as on a cluster with authentication on.
+	Username string
+	Password string
 }
 
 // Client is a connection to a cluster. It is safe for concurrent use.
@@ -50,13 +61,18 @@ type Client struct {
 	endpoints []string
 	rpc       *rpc.Client
 	dial      rpc.DialOptions
+	creds     *credentials // nil: no user configured
 
 	mu     sync.Mutex
 	single map[string]*rpc.Client // per-endpoint clients for member-specific calls
 	rot    int                    // rotation position for leader-only streams
 }
 
-// New returns a client for cfg. It does not connect until the first call.
+// New returns a client for cfg. Without a Username it does not connect
+// until the first call. With one it authenticates at once (within
+// DialTimeout), so that a wrong name or password fails here; if no
+// member can be reached yet, it returns the client and authenticates on
+// the first call instead.
 func New(cfg Config) (*Client, error) {
 	if len(cfg.Endpoints) == 0 {
 		return nil, errors.New("client: no endpoints given")
@@ -88,7 +104,32 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
-	return &Client{cfg: cfg, endpoints: eps, rpc: rc, dial: dial, single: map[string]*rpc.Client{}}, nil
+	c := &Client{cfg: cfg, endpoints: eps, rpc: rc, dial: dial, single: map[string]*rpc.Client{}}
+	if cfg.Username != "" {
+		c.creds = newCredentials(cfg.Username, cfg.Password)
+		if err := c.authenticateEarly(); err != nil {
+			_ = c.Close()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// authenticateEarly gets the client's first token. Only the cluster's
+// refusal is an error: a cluster that cannot be reached yet may be by the
+// first call.
+func (c *Client) authenticateEarly() error {
+	timeout := c.cfg.DialTimeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	_, err := c.token(ctx)
+	if err != nil && api.CodeOf(toError(err)) != 0 {
+		return err
+	}
+	return nil
 }
 
 // ParseEndpoint turns an endpoint (host:port or an http/https URL) into
@@ -151,26 +192,57 @@ func retryRead(err error) bool {
 	return retryElsewhere(err) || rpc.ErrorCode(err) == rpc.CodeUnavailable
 }
 
-// call makes a unary write call with failover and decodes the response.
+// call makes a unary write call with failover, as the client's user,
+// and decodes the response.
 func (c *Client) call(ctx context.Context, method uint16, req api.Message, resp api.Message) error {
-	b, err := c.rpc.Call(ctx, rpc.Method(method), api.Marshal(req), retryElsewhere)
-	return decodeReply(b, err, resp)
+	return c.authed(ctx, func(ctx context.Context) error {
+		return c.invoke(ctx, method, req, resp, retryElsewhere)
+	})
 }
 
-// callRead makes a unary read call with failover and decodes the response.
+// callRead makes a unary read call with failover, as the client's user,
+// and decodes the response.
 func (c *Client) callRead(ctx context.Context, method uint16, req api.Message, resp api.Message) error {
-	b, err := c.rpc.Call(ctx, rpc.Method(method), api.Marshal(req), retryRead)
+	return c.authed(ctx, func(ctx context.Context) error {
+		return c.invoke(ctx, method, req, resp, retryRead)
+	})
+}
+
+// invoke makes a unary call with failover (retry says which errors may go
+// to another member) and decodes the response. It attaches no token.
+func (c *Client) invoke(ctx context.Context, method uint16, req api.Message, resp api.Message, retry func(error) bool) error {
+	b, err := c.rpc.Call(ctx, rpc.Method(method), api.Marshal(req), retry)
 	return decodeReply(b, err, resp)
 }
 
-// callAt makes a unary call to one endpoint, without failover.
+// callAt makes a unary call to one endpoint, without failover, as the
+// client's user.
 func (c *Client) callAt(ctx context.Context, endpoint string, method uint16, req api.Message, resp api.Message) error {
 	rc, err := c.endpointClient(endpoint)
 	if err != nil {
 		return err
 	}
-	b, err := rc.Call(ctx, rpc.Method(method), api.Marshal(req), nil)
-	return decodeReply(b, err, resp)
+	return c.authed(ctx, func(ctx context.Context) error {
+		b, err := rc.Call(ctx, rpc.Method(method), api.Marshal(req), nil)
+		return decodeReply(b, err, resp)
+	})
+}
+
+// openStream opens a stream of method on rc and sends its first message.
+// A member that refuses the stream (a stale token, permission denied)
+// may end it before the message goes out: Send then fails with io.EOF,
+// and the stream is returned all the same, for its Recv to report the
+// refusal.
+func openStream(ctx context.Context, rc *rpc.Client, method uint16, first api.Message) (*rpc.Stream, error) {
+	st, err := rc.NewStream(ctx, rpc.Method(method))
+	if err != nil {
+		return nil, toError(err)
+	}
+	if err := st.Send(api.Marshal(first)); err != nil && !errors.Is(err, io.EOF) {
+		st.Close()
+		return nil, toError(err)
+	}
+	return st, nil
 }
 
 func (c *Client) endpointClient(endpoint string) (*rpc.Client, error) {

@@ -102,14 +102,25 @@ func (c *Client) Snapshot(ctx context.Context, endpoint string, w io.Writer) (in
 			return 0, err
 		}
 	}
-	st, err := rc.NewStream(ctx, rpc.Method(api.MethodSnapshot))
+	// A member checks the token when the stream opens, before it sends
+	// any data, so a retry for a stale token never writes into w twice.
+	var n int64
+	err := c.authed(ctx, func(ctx context.Context) error {
+		var err error
+		n, err = snapshotFrom(ctx, rc, w)
+		return err
+	})
+	return n, err
+}
+
+// snapshotFrom streams one snapshot from rc into w, checking its
+// checksum, and returns the number of bytes written.
+func snapshotFrom(ctx context.Context, rc *rpc.Client, w io.Writer) (int64, error) {
+	st, err := openStream(ctx, rc, api.MethodSnapshot, &api.SnapshotRequest{})
 	if err != nil {
-		return 0, toError(err)
+		return 0, err
 	}
 	defer st.Close()
-	if err := st.Send(api.Marshal(&api.SnapshotRequest{})); err != nil {
-		return 0, toError(err)
-	}
 	h := sha256.New()
 	var tail []byte // the last bytes seen: the checksum once the stream ends
 	var n int64

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/cairndb/cairn/api"
-	"github.com/cairndb/cairn/rpc"
 )
 
 // Grant creates a lease of ttl seconds.
@@ -51,22 +50,25 @@ func (c *Client) KeepAliveOnce(ctx context.Context, id int64) (*api.LeaseKeepAli
 	}
 }
 
+// keepAliveRound renews a lease once over a stream of its own, as the
+// client's user.
 func (c *Client) keepAliveRound(ctx context.Context, id int64) (*api.LeaseKeepAliveResponse, error) {
-	st, err := c.rpc.NewStream(ctx, rpc.Method(api.MethodLeaseKeepAlive))
-	if err != nil {
-		return nil, toError(err)
-	}
-	defer st.Close()
-	if err := st.Send(api.Marshal(&api.LeaseKeepAliveRequest{ID: id})); err != nil {
-		return nil, toError(err)
-	}
-	b, err := st.Recv()
-	if err != nil {
-		c.rotateOnNotLeader(err)
-		return nil, toError(err)
-	}
 	resp := &api.LeaseKeepAliveResponse{}
-	if err := api.Unmarshal(b, resp); err != nil {
+	err := c.authed(ctx, func(ctx context.Context) error {
+		st, err := openStream(ctx, c.rpc, api.MethodLeaseKeepAlive, &api.LeaseKeepAliveRequest{ID: id})
+		if err != nil {
+			c.rotateOnNotLeader(err)
+			return err
+		}
+		defer st.Close()
+		b, err := st.Recv()
+		if err != nil {
+			c.rotateOnNotLeader(err)
+			return toError(err)
+		}
+		return api.Unmarshal(b, resp)
+	})
+	if err != nil {
 		return nil, err
 	}
 	if resp.TTL <= 0 {

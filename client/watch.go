@@ -43,8 +43,11 @@ type WatchChan <-chan WatchResponse
 // from revision WithRev on (default: changes after now). Events arrive
 // in revision order, none missing and none twice: when the stream to a
 // member breaks, the watch resumes on another member from the revision
-// after the last one delivered. The channel closes when ctx ends or the
-// watch is canceled (compaction of revisions it still needs).
+// after the last one delivered (with a new token, if the member refused
+// the client's as stale). The channel closes when ctx ends or the watch
+// is canceled: compaction of revisions it still needs, or the cluster
+// refusing the user (permission denied, wrong password), which the last
+// response's Err reports.
 func (c *Client) Watch(ctx context.Context, key string, opts ...OpOption) WatchChan {
 	op := newOp(opGet, key, opts)
 	out := make(chan WatchResponse, 16)
@@ -56,52 +59,72 @@ func (c *Client) runWatch(ctx context.Context, op Op, out chan<- WatchResponse) 
 	defer close(out)
 	next := op.rev // the next revision wanted; 0 = from now
 	created := false
+	var tok string
+	renew := false // the cluster refused tok as stale
 	for ctx.Err() == nil {
-		st, err := c.rpc.NewStream(ctx, rpc.Method(api.MethodWatch))
-		if err == nil {
-			req := &api.WatchRequest{Create: &api.WatchCreateRequest{Key: op.key, RangeEnd: op.end,
-				StartRevision: next, ProgressNotify: op.progress, Filters: op.filters, PrevKv: op.prevKV}}
-			err = st.Send(api.Marshal(req))
+		var err error
+		if renew {
+			tok, err = c.renewToken(ctx, tok)
+		} else {
+			tok, err = c.token(ctx)
 		}
 		if err != nil {
+			if isAuthError(err) { // the user can no longer authenticate
+				deliver(ctx, out, WatchResponse{Canceled: true, err: err})
+				return
+			}
 			if !sleepCtx(ctx, 100*time.Millisecond) {
 				return
 			}
 			continue
 		}
-		done, resumeAt := c.pumpWatch(ctx, st, out, &created, next)
-		st.Close()
-		if done {
+		renew = false
+		req := &api.WatchRequest{Create: &api.WatchCreateRequest{Key: op.key, RangeEnd: op.end,
+			StartRevision: next, ProgressNotify: op.progress, Filters: op.filters, PrevKv: op.prevKV}}
+		st, err := openStream(c.withToken(ctx, tok), c.rpc, api.MethodWatch, req)
+		done, pause := false, 100*time.Millisecond
+		if err == nil {
+			done, next, err = c.pumpWatch(ctx, st, out, &created, next)
+			st.Close()
+			pause = 50 * time.Millisecond
+		}
+		switch {
+		case done:
+			return
+		case c.staleToken(err, tok):
+			renew = true // resume with a new token
+		case isAuthError(err): // refused: permission denied, ...
+			deliver(ctx, out, WatchResponse{Canceled: true, err: toError(err)})
 			return
 		}
-		next = resumeAt
-		if !sleepCtx(ctx, 50*time.Millisecond) {
+		if !sleepCtx(ctx, pause) {
 			return
 		}
 	}
 }
 
 // pumpWatch forwards one stream's responses; it returns done when the
-// watch is over, else the revision to resume from.
-func (c *Client) pumpWatch(ctx context.Context, st *rpc.Stream, out chan<- WatchResponse, created *bool, next int64) (bool, int64) {
+// watch is over, else the revision to resume from and the error that
+// ended the stream.
+func (c *Client) pumpWatch(ctx context.Context, st *rpc.Stream, out chan<- WatchResponse, created *bool, next int64) (bool, int64, error) {
 	for {
 		b, err := st.Recv()
 		if err != nil {
 			if errors.Is(err, io.EOF) || ctx.Err() != nil {
-				return ctx.Err() != nil, next
+				return ctx.Err() != nil, next, nil
 			}
-			return false, next // the member failed: resume elsewhere
+			return false, next, err // the member failed or refused: resume elsewhere, or end
 		}
 		var r api.WatchResponse
 		if err := api.Unmarshal(b, &r); err != nil {
-			return false, next
+			return false, next, err
 		}
 		resp := WatchResponse{Header: r.Header, Events: r.Events, CompactRevision: r.CompactRevision, Canceled: r.Canceled}
 		if r.Created {
 			if r.Canceled {
 				resp.err = watchError(&r)
 				deliver(ctx, out, resp)
-				return true, next
+				return true, next, nil
 			}
 			if *created {
 				continue // a resumed watch: the caller saw the first creation
@@ -120,10 +143,10 @@ func (c *Client) pumpWatch(ctx context.Context, st *rpc.Stream, out chan<- Watch
 		if r.Canceled {
 			resp.err = watchError(&r)
 			deliver(ctx, out, resp)
-			return true, next
+			return true, next, nil
 		}
 		if !deliver(ctx, out, resp) {
-			return true, next
+			return true, next, nil
 		}
 	}
 }
