@@ -111,24 +111,7 @@ func stepPerKey(s store, req api.RequestOp, out Outcome) []any {
 // partitionByKey splits a single-key history into one history per key, in
 // key order.
 func partitionByKey(history []porcupine.Operation) [][]porcupine.Operation {
-	byKey := make(map[string][]porcupine.Operation)
-	for _, op := range history {
-		key := ""
-		if req, ok := op.Input.(api.RequestOp); ok {
-			key = string(requestKey(req))
-		}
-		byKey[key] = append(byKey[key], op)
-	}
-	keys := make([]string, 0, len(byKey))
-	for k := range byKey {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	parts := make([][]porcupine.Operation, 0, len(keys))
-	for _, k := range keys {
-		parts = append(parts, byKey[k])
-	}
-	return parts
+	return partitionBy(history, func(req api.RequestOp) string { return string(requestKey(req)) })
 }
 
 // requestKey returns the first key a request names.
