@@ -30,6 +30,11 @@ func commands() []command {
 		endpointStatusCommand(), endpointHealthCommand(), endpointHashKVCommand(),
 		snapshotSaveCommand(), snapshotStatusCommand(), snapshotRestoreCommand(),
 		defragCommand(), moveLeaderCommand(), alarmListCommand(), alarmDisarmCommand(),
+		authEnableCommand(), authDisableCommand(), authStatusCommand(),
+		userAddCommand(), userGetCommand(), userListCommand(), userDeleteCommand(), userPasswdCommand(),
+		userGrantRoleCommand(), userRevokeRoleCommand(),
+		roleAddCommand(), roleGetCommand(), roleListCommand(), roleDeleteCommand(),
+		roleGrantPermissionCommand(), roleRevokePermissionCommand(),
 		lockCommand(), electCommand(), versionCommand(),
 	}
 }

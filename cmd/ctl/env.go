@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -28,6 +29,7 @@ type globals struct {
 	key            string
 	insecureSkip   bool
 	user           string
+	password       string
 }
 
 // defaultGlobals returns the globals' default values.
@@ -53,7 +55,8 @@ func (g *globals) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.cert, "cert", g.cert, "client certificate `file` (PEM)")
 	fs.StringVar(&g.key, "key", g.key, "client key `file` (PEM)")
 	fs.BoolVar(&g.insecureSkip, "insecure-skip-tls-verify", g.insecureSkip, "accept any member certificate (testing only)")
-	fs.StringVar(&g.user, "user", g.user, "`name[:password]` to authenticate as (not supported yet)")
+	fs.StringVar(&g.user, "user", g.user, "`name[:password]` to authenticate as (the password is asked for when not given)")
+	fs.StringVar(&g.password, "password", g.password, "the `password` of --user (then --user is the name alone, and may hold ':')")
 }
 
 // endpointList splits --endpoints.
@@ -105,6 +108,11 @@ type env struct {
 	p      *printer
 	tls    *tls.Config
 	cli    *client.Client
+	// lines reads stdin line by line for passwords (see auth_password.go).
+	lines *bufio.Reader
+	// user and password are --user's, once credentials has read them.
+	user, password string
+	credsRead      bool
 }
 
 // newEnv checks the global flags and prepares the environment of a
@@ -122,8 +130,17 @@ func newEnv(ctx context.Context, g *globals, stdin io.Reader, stdout, stderr io.
 	if g.dialTimeout <= 0 || g.commandTimeout <= 0 {
 		return nil, usageErrorf(usage, "--dial-timeout and --command-timeout must be positive")
 	}
+	if g.password != "" && g.user == "" {
+		return nil, usageErrorf(usage, "--password given without --user")
+	}
 	if g.user != "" {
-		return nil, errors.New("--user: auth not supported yet")
+		name := g.user
+		if g.password == "" {
+			name, _, _ = strings.Cut(g.user, ":")
+		}
+		if name == "" {
+			return nil, usageErrorf(usage, "--user %q: the user name is empty", g.user)
+		}
 	}
 	tc, err := g.tlsConfig()
 	if err != nil {
@@ -148,7 +165,12 @@ func (e *env) client() (*client.Client, error) {
 // newClient returns a client for the given endpoints with the global
 // dial and TLS settings; the caller closes it.
 func (e *env) newClient(endpoints []string) (*client.Client, error) {
-	return client.New(client.Config{Endpoints: endpoints, DialTimeout: e.g.dialTimeout, TLS: e.tls})
+	user, password, err := e.credentials()
+	if err != nil {
+		return nil, err
+	}
+	return client.New(client.Config{Endpoints: endpoints, DialTimeout: e.g.dialTimeout, TLS: e.tls,
+		Username: user, Password: password})
 }
 
 // request returns a context for one request, bounded by --command-timeout.

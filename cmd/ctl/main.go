@@ -10,8 +10,9 @@
 // (comma-separated host:port or http(s):// URLs, default 127.0.0.1:2379),
 // --dial-timeout, --command-timeout, -w/--write-out (simple, json or
 // table), --hex, the TLS flags --cacert, --cert, --key and
-// --insecure-skip-tls-verify, and --user (authentication is not supported
-// yet).
+// --insecure-skip-tls-verify, and --user name[:password] (with
+// --password, or else the password asked for on a terminal or read as a
+// line of stdin) to act as a user of a cluster with authentication on.
 //
 // Commands:
 //
@@ -41,6 +42,16 @@
 //	move-leader TARGET_ID            hand leadership to another member
 //	alarm list                       list the raised alarms
 //	alarm disarm                     clear every alarm
+//	auth enable|disable|status       turn authentication on or off, or show whether it is on
+//	user add NAME[:PASSWORD]         create a user (--no-password; --interactive=false: password from stdin)
+//	user get|delete NAME             show a user's roles (--detail: and permissions), or delete the user
+//	user list                        list the users
+//	user passwd NAME                 change a user's password
+//	user grant-role|revoke-role NAME ROLE  grant a role to a user, or take it away
+//	role add|get|delete NAME         create a role, show its permissions, or delete it
+//	role list                        list the roles
+//	role grant-permission NAME TYPE KEY [END]  let a role read, write or readwrite keys (--prefix, --from-key)
+//	role revoke-permission NAME KEY [END]      remove a role's permission on a range
 //	lock NAME [COMMAND ARGS...]      hold a distributed lock (while COMMAND runs, or until interrupted)
 //	elect NAME [PROPOSAL]            campaign to lead election NAME (-l: print each leader)
 //	version                          print ctl's version

@@ -103,7 +103,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"watch", "-i", "k"}, exitUsage, "watch -i takes its watches from stdin", ""},
 		{[]string{"snapshot", "save", "f", "--endpoints=a:1,b:2"}, exitUsage, "give exactly one endpoint", ""},
 		{[]string{"endpoint", "hashkv", "--rev=-2"}, exitUsage, "--rev -2 is negative", ""},
-		{[]string{"--user=root", "get", "a"}, exitError, "--user: auth not supported yet", ""},
+		{[]string{"--password=x", "get", "a"}, exitUsage, "--password given without --user", ""},
 		{[]string{"--cert=c.pem", "get", "a"}, exitError, "--cert and --key must be given together", ""},
 		{[]string{"snapshot", "status", "/nonexistent/snap.db"}, exitError, "snapshot status: open /nonexistent/snap.db", ""},
 		{[]string{"get", "a"}, exitError, "connection refused", ""},

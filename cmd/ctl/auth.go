@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+
+	"github.com/cairndb/cairn/client"
+)
+
+// The auth, user and role commands manage authentication as etcdctl's
+// do: a root user with the root role first, then auth enable; from then
+// on every command names its user with --user.
+
+// do runs one request with the client and a context bounded by
+// --command-timeout.
+func (e *env) do(f func(ctx context.Context, c *client.Client) error) error {
+	c, err := e.client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := e.request()
+	defer cancel()
+	return f(ctx, c)
+}
+
+func authEnableCommand() command {
+	return command{name: "auth enable", minArgs: 0, maxArgs: 0,
+		summary: "Turn authentication on (user root must exist and hold role root)",
+		setup: func(fs *flag.FlagSet) action {
+			return func(e *env, _ []string) error {
+				return e.do(func(ctx context.Context, c *client.Client) error {
+					resp, err := c.AuthEnable(ctx)
+					if err != nil {
+						return fmt.Errorf("enabling authentication: %w", err)
+					}
+					e.p.done(resp, "Authentication Enabled")
+					return nil
+				})
+			}
+		}}
+}
+
+func authDisableCommand() command {
+	return command{name: "auth disable", minArgs: 0, maxArgs: 0,
+		summary: "Turn authentication off (as root)",
+		setup: func(fs *flag.FlagSet) action {
+			return func(e *env, _ []string) error {
+				return e.do(func(ctx context.Context, c *client.Client) error {
+					resp, err := c.AuthDisable(ctx)
+					if err != nil {
+						return fmt.Errorf("disabling authentication: %w", err)
+					}
+					e.p.done(resp, "Authentication Disabled")
+					return nil
+				})
+			}
+		}}
+}
+
+func authStatusCommand() command {
+	return command{name: "auth status", minArgs: 0, maxArgs: 0,
+		summary: "Show whether authentication is on, and the revision of users, roles and permissions",
+		setup: func(fs *flag.FlagSet) action {
+			return func(e *env, _ []string) error {
+				return e.do(func(ctx context.Context, c *client.Client) error {
+					resp, err := c.AuthStatus(ctx)
+					if err != nil {
+						return fmt.Errorf("reading the authentication status: %w", err)
+					}
+					e.p.authStatus(resp)
+					return nil
+				})
+			}
+		}}
+}

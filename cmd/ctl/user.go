@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"strings"
+
+	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/client"
+)
+
+func userAddCommand() command {
+	return command{name: "user add", args: "NAME[:PASSWORD]", minArgs: 1, maxArgs: 1,
+		summary: "Create a user; without :PASSWORD the password is asked for (or read from stdin)",
+		setup: func(fs *flag.FlagSet) action {
+			var noPassword, interactive bool
+			fs.BoolVar(&noPassword, "no-password", false, "create a user who cannot log in with a password (only with a client certificate)")
+			fs.BoolVar(&interactive, "interactive", true, "ask for the password twice on a terminal; false: read it as a line of stdin")
+			return func(e *env, args []string) error {
+				name, password, hasPassword := strings.Cut(args[0], ":")
+				if name == "" {
+					return badUsage("the user name is empty")
+				}
+				if noPassword && hasPassword {
+					return badUsage("a password was given with --no-password")
+				}
+				c, err := e.client() // --user's password is read before the new one
+				if err != nil {
+					return err
+				}
+				if !noPassword && !hasPassword {
+					if password, err = e.newPassword(name, interactive); err != nil {
+						return err
+					}
+				}
+				ctx, cancel := e.request()
+				defer cancel()
+				var resp *api.UserAddResponse
+				if noPassword {
+					resp, err = c.UserAddNoPassword(ctx, name)
+				} else {
+					resp, err = c.UserAdd(ctx, name, password)
+				}
+				if err != nil {
+					return fmt.Errorf("adding user %s: %w", name, err)
+				}
+				e.p.done(resp, "User "+name+" created")
+				return nil
+			}
+		}}
+}
+
+func userGetCommand() command {
+	return command{name: "user get", args: "NAME", minArgs: 1, maxArgs: 1,
+		summary: "Show the roles of a user (--detail: and their permissions)",
+		setup: func(fs *flag.FlagSet) action {
+			var detail bool
+			fs.BoolVar(&detail, "detail", false, "also show each role's permissions")
+			return func(e *env, args []string) error {
+				return e.do(func(ctx context.Context, c *client.Client) error {
+					resp, err := c.UserGet(ctx, args[0])
+					if err != nil {
+						return fmt.Errorf("reading user %s: %w", args[0], err)
+					}
+					var roles []roleDetail
+					for _, r := range resp.Roles {
+						if !detail {
+							break
+						}
+						rr, err := c.RoleGet(ctx, r)
+						if err != nil {
+							return fmt.Errorf("reading role %s of user %s: %w", r, args[0], err)
+						}
+						roles = append(roles, roleDetail{Role: r, Perm: rr.Perm})
+					}
+					e.p.userGet(args[0], resp, detail, roles)
+					return nil
+				})
+			}
+		}}
+}
+
+func userListCommand() command {
+	return command{name: "user list", minArgs: 0, maxArgs: 0,
+		summary: "List the users",
+		setup: func(fs *flag.FlagSet) action {
+			return func(e *env, _ []string) error {
+				return e.do(func(ctx context.Context, c *client.Client) error {
+					resp, err := c.UserList(ctx)
+					if err != nil {
+						return fmt.Errorf("listing users: %w", err)
+					}
+					e.p.names(resp, "USER", resp.Users)
+					return nil
+				})
+			}
+		}}
+}
+
+func userDeleteCommand() command {
+	return command{name: "user delete", args: "NAME", minArgs: 1, maxArgs: 1,
+		summary: "Delete a user",
+		setup: func(fs *flag.FlagSet) action {
+			return func(e *env, args []string) error {
+				return e.do(func(ctx context.Context, c *client.Client) error {
+					resp, err := c.UserDelete(ctx, args[0])
+					if err != nil {
+						return fmt.Errorf("deleting user %s: %w", args[0], err)
+					}
+					e.p.done(resp, "User "+args[0]+" deleted")
+					return nil
+				})
+			}
+		}}
+}
+
+func userPasswdCommand() command {
+	return command{name: "user passwd", args: "NAME", minArgs: 1, maxArgs: 1,
+		summary: "Change a user's password (asked for, or read from stdin)",
+		setup: func(fs *flag.FlagSet) action {
+			var interactive bool
+			fs.BoolVar(&interactive, "interactive", true, "ask for the password twice on a terminal; false: read it as a line of stdin")
+			return func(e *env, args []string) error {
+				c, err := e.client()
+				if err != nil {
+					return err
+				}
+				password, err := e.newPassword(args[0], interactive)
+				if err != nil {
+					return err
+				}
+				ctx, cancel := e.request()
+				defer cancel()
+				resp, err := c.UserChangePassword(ctx, args[0], password)
+				if err != nil {
+					return fmt.Errorf("changing the password of user %s: %w", args[0], err)
+				}
+				e.p.done(resp, "Password updated")
+				return nil
+			}
+		}}
+}
+
+func userGrantRoleCommand() command {
+	return command{name: "user grant-role", args: "NAME ROLE", minArgs: 2, maxArgs: 2,
+		summary: "Grant role ROLE to user NAME",
+		setup: func(fs *flag.FlagSet) action {
+			return func(e *env, args []string) error {
+				return e.do(func(ctx context.Context, c *client.Client) error {
+					resp, err := c.UserGrantRole(ctx, args[0], args[1])
+					if err != nil {
+						return fmt.Errorf("granting role %s to user %s: %w", args[1], args[0], err)
+					}
+					e.p.done(resp, "Role "+args[1]+" is granted to user "+args[0])
+					return nil
+				})
+			}
+		}}
+}
+
+func userRevokeRoleCommand() command {
+	return command{name: "user revoke-role", args: "NAME ROLE", minArgs: 2, maxArgs: 2,
+		summary: "Take role ROLE away from user NAME",
+		setup: func(fs *flag.FlagSet) action {
+			return func(e *env, args []string) error {
+				return e.do(func(ctx context.Context, c *client.Client) error {
+					resp, err := c.UserRevokeRole(ctx, args[0], args[1])
+					if err != nil {
+						return fmt.Errorf("revoking role %s from user %s: %w", args[1], args[0], err)
+					}
+					e.p.done(resp, "Role "+args[1]+" is revoked from user "+args[0])
+					return nil
+				})
+			}
+		}}
+}
