@@ -108,7 +108,9 @@ func TestPrintAuth(t *testing.T) {
 		{"status table", formatTable, func(p *printer) { p.authStatus(&api.AuthStatusResponse{AuthRevision: 1}) },
 			"+---------+---------------+\n| ENABLED | AUTH REVISION |\n+---------+---------------+\n| false   | 1             |\n+---------+---------------+\n"},
 		{"done", formatSimple, func(p *printer) { p.done(&api.RoleAddResponse{}, "Role r created") }, "Role r created\n"},
-		{"done json", formatJSON, func(p *printer) { p.done(&api.RoleAddResponse{Header: api.ResponseHeader{Revision: 3}}, "Role r created") },
+		{"done json", formatJSON, func(p *printer) {
+			p.done(&api.RoleAddResponse{Header: api.ResponseHeader{Revision: 3}}, "Role r created")
+		},
 			`{"Header":{"ClusterID":0,"MemberID":0,"Revision":3,"RaftTerm":0}}` + "\n"},
 		{"user list", formatSimple, func(p *printer) { p.names(nil, "USER", []string{"alice", "root"}) }, "alice\nroot\n"},
 		{"role list table", formatTable, func(p *printer) { p.names(nil, "ROLE", []string{"root"}) },
