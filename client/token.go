@@ -83,13 +83,23 @@ func (c *Client) renewToken(ctx context.Context, stale string) (string, error) {
 	return c.fetchToken(ctx)
 }
 
+// authenticateAttempts bounds how often fetchToken asks for a token when
+// users or roles keep changing while the cluster checks the password.
+const authenticateAttempts = 3
+
 // fetchToken authenticates and keeps the answer; the caller holds the
 // lock. A cluster with auth off answers ErrAuthNotEnabled: the client
 // then sends no token until the cluster asks for one.
 func (c *Client) fetchToken(ctx context.Context) (string, error) {
 	cr := c.creds
 	resp := &api.AuthenticateResponse{}
-	err := c.invoke(ctx, api.MethodAuthenticate, &api.AuthenticateRequest{Name: cr.name, Password: cr.password}, resp, retryRead)
+	var err error
+	for range authenticateAttempts {
+		err = c.invoke(ctx, api.MethodAuthenticate, &api.AuthenticateRequest{Name: cr.name, Password: cr.password}, resp, retryRead)
+		if !errors.Is(err, api.ErrAuthOldRevision) {
+			break // the cluster changed users or roles while checking the password: ask again
+		}
+	}
 	switch {
 	case errors.Is(err, api.ErrAuthNotEnabled):
 		resp.Token = ""

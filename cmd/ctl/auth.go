@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 
+	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/client"
 )
 
@@ -26,11 +28,18 @@ func (e *env) do(f func(ctx context.Context, c *client.Client) error) error {
 
 func authEnableCommand() command {
 	return command{name: "auth enable", minArgs: 0, maxArgs: 0,
-		summary: "Turn authentication on (user root must exist and hold role root)",
+		summary: "Turn authentication on (user root must exist; it is given role root if it lacks it)",
 		setup: func(fs *flag.FlagSet) action {
 			return func(e *env, _ []string) error {
 				return e.do(func(ctx context.Context, c *client.Client) error {
 					resp, err := c.AuthEnable(ctx)
+					if errors.Is(err, api.ErrRootRoleNotExist) {
+						// As etcdctl: give user root the root role, then enable.
+						if _, err := c.UserGrantRole(ctx, "root", "root"); err != nil {
+							return fmt.Errorf("enabling authentication: granting role root to user root: %w", err)
+						}
+						resp, err = c.AuthEnable(ctx)
+					}
 					if err != nil {
 						return fmt.Errorf("enabling authentication: %w", err)
 					}
