@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 
 	"github.com/cairndb/cairn/api"
@@ -119,4 +120,62 @@ func BenchmarkFileSize(b *testing.B) {
 		b.ReportMetric(float64(s.DB().Stats().FileSize)/(1<<20), "MiB-defragmented")
 		_ = s.Close()
 	}
+}
+
+// openKeys is the key space of BenchmarkOpen: 10^6 keys, as in the
+// restart comparison with etcd (bench/restart.sh).
+const openKeys = 1_000_000
+
+// BenchmarkOpen: reopening a store of 10^6 keys with 256 B values (8 B
+// keys, one revision each), which rebuilds the in-memory index by
+// scanning the page file. It also reports the Go heap the open store
+// holds per key (the index, lease maps and page cache together). The
+// store is built once per call of the function; run it with -benchtime
+// 3x or so:
+//
+//	go test -run '^$' -bench Open -benchtime 3x ./btreekv/mvcc
+func BenchmarkOpen(b *testing.B) {
+	dir := b.TempDir()
+	path := filepath.Join(dir, "db")
+	s, err := Open(path, Options{FS: fsx.OS{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	val := make([]byte, 256)
+	for i := range openKeys {
+		if _, err := s.Put(uint64(i+1), 1, &api.PutRequest{Key: []byte(fmt.Sprintf("%08d", i)), Value: val}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	var heap uint64
+	for i := 0; i < b.N; i++ {
+		s, err := Open(path, Options{FS: fsx.OS{}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if i == b.N-1 {
+			b.StopTimer()
+			heap = liveHeap()
+			b.StartTimer()
+		}
+		if got := s.Rev(); got != openKeys {
+			b.Fatalf("reopened at revision %d, want %d", got, openKeys)
+		}
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(heap)/openKeys, "heap-B/key")
+}
+
+// liveHeap is the Go heap in use after a collection.
+func liveHeap() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
 }

@@ -102,6 +102,19 @@ func (ki *keyIndex) alive() bool {
 	return n > 0 && !ki.gens[n-1].ended()
 }
 
+// last returns the revision of the key's current value, with its
+// creation revision and version; ok is false if the key does not exist.
+func (ki *keyIndex) last() (rev, created Revision, version int64, ok bool) {
+	if !ki.alive() {
+		return Revision{}, Revision{}, 0, false
+	}
+	g := &ki.gens[len(ki.gens)-1]
+	if len(g.revs) == 0 {
+		return Revision{}, Revision{}, 0, false
+	}
+	return g.revs[len(g.revs)-1], g.created, g.verBase + int64(len(g.revs)), true
+}
+
 // get returns the revision of the key's value as of store revision at,
 // with its creation revision and version; ok is false if the key did not
 // exist then.
@@ -184,6 +197,11 @@ func (x *index) getOrCreate(key []byte) *keyIndex {
 	if ki := x.lookup(key); ki != nil {
 		return ki
 	}
+	return x.insert(key)
+}
+
+// insert adds an empty history for key, which must not be in the index.
+func (x *index) insert(key []byte) *keyIndex {
 	ki := &keyIndex{key: append([]byte(nil), key...)}
 	x.tree.ReplaceOrInsert(ki)
 	return ki

@@ -76,7 +76,7 @@ func (tw *TxnWrite) leaseRevoke(id int64) ([]string, error) {
 	}
 	keys := keysInOrder(s.leaseKeys[id])
 	for _, k := range keys {
-		if _, err := tw.DeleteRange([]byte(k), nil); err != nil {
+		if _, _, err := tw.deleteKeys([]byte(k), nil, false); err != nil {
 			return nil, err
 		}
 	}

@@ -33,10 +33,35 @@ func encodeRecord(kv api.KeyValue, tomb bool) []byte {
 	return append(b, kv.Value...)
 }
 
+// recordKey returns the key of n bytes inside an encoded record.
+func recordKey(rec []byte, n int) []byte {
+	var l [binary.MaxVarintLen64]byte
+	off := 1 + binary.PutUvarint(l[:], uint64(n))
+	return rec[off : off+n : off+n]
+}
+
+// recordValue returns the value inside an encoded record of value (nil
+// if value is nil).
+func recordValue(rec, value []byte) []byte {
+	if value == nil {
+		return nil
+	}
+	return rec[len(rec)-len(value):]
+}
+
 // decodeRecord decodes a record, reporting whether it is a tombstone; any
 // malformed record is an ErrCorrupt. The result does not alias b (which
 // may be a page shared by every reader): callers may keep or change it.
 func decodeRecord(b []byte) (api.KeyValue, bool, error) {
+	if len(b) == 0 {
+		return parseRecord(b)
+	}
+	return parseRecord(bytes.Clone(b))
+}
+
+// parseRecord is decodeRecord without the copy: the key and value alias
+// b.
+func parseRecord(b []byte) (api.KeyValue, bool, error) {
 	bad := func(what string) (api.KeyValue, bool, error) {
 		return api.KeyValue{}, false, fmt.Errorf("%w: bad record %s", pagefile.ErrCorrupt, what)
 	}
@@ -44,7 +69,7 @@ func decodeRecord(b []byte) (api.KeyValue, bool, error) {
 		return bad("flag")
 	}
 	tomb := b[0] == flagTombstone
-	p := bytes.Clone(b[1:])
+	p := b[1:]
 	var kv api.KeyValue
 	bytesField := func() ([]byte, bool) {
 		n, k := binary.Uvarint(p)

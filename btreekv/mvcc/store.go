@@ -141,7 +141,9 @@ func (s *Store) load() error {
 			if err != nil {
 				return err
 			}
-			kv, tomb, err := decodeRecord(v)
+			// The record is only looked at here (the index copies the
+			// key), so it may alias the page.
+			kv, tomb, err := parseRecord(v)
 			if err != nil {
 				return fmt.Errorf("revision %v: %w", rev, err)
 			}
@@ -191,20 +193,30 @@ func (s *Store) load() error {
 // trackLease keeps the lease -> keys map in step with the latest version
 // of each key (called in revision order).
 func (s *Store) trackLease(kv api.KeyValue, tomb bool) {
-	k := string(kv.Key)
-	if old, ok := s.keyLease[k]; ok {
-		delete(s.leaseKeys[old], k)
+	lease := kv.Lease
+	if tomb {
+		lease = 0
+	}
+	// Lookups with string(kv.Key) do not copy the key: only a new
+	// attachment does.
+	old, had := s.keyLease[string(kv.Key)]
+	if old == lease {
+		return // unchanged (and most keys have no lease)
+	}
+	if had {
+		delete(s.leaseKeys[old], string(kv.Key))
 		if len(s.leaseKeys[old]) == 0 {
 			delete(s.leaseKeys, old)
 		}
-		delete(s.keyLease, k)
+		delete(s.keyLease, string(kv.Key))
 	}
-	if !tomb && kv.Lease != 0 {
-		if s.leaseKeys[kv.Lease] == nil {
-			s.leaseKeys[kv.Lease] = map[string]struct{}{}
+	if lease != 0 {
+		k := string(kv.Key)
+		if s.leaseKeys[lease] == nil {
+			s.leaseKeys[lease] = map[string]struct{}{}
 		}
-		s.leaseKeys[kv.Lease][k] = struct{}{}
-		s.keyLease[k] = kv.Lease
+		s.leaseKeys[lease][k] = struct{}{}
+		s.keyLease[k] = lease
 	}
 }
 

@@ -223,11 +223,11 @@ func (tw *TxnWrite) compares(cmps []api.Compare) (bool, error) {
 		if len(c.Key) == 0 {
 			return false, ErrEmptyKey
 		}
-		res, err := tw.s.rangeLocked(c.Key, c.RangeEnd, RangeOptions{}, tw.s.currentRev)
+		kvs, err := tw.compared(c)
 		if err != nil {
 			return false, err
 		}
-		if len(res.KVs) == 0 {
+		if len(kvs) == 0 {
 			// A missing key compares as zero values; a value compare on
 			// a missing key fails.
 			if c.Target == api.CompareValue || !compareOne(c, api.KeyValue{}) {
@@ -235,13 +235,35 @@ func (tw *TxnWrite) compares(cmps []api.Compare) (bool, error) {
 			}
 			continue
 		}
-		for _, kv := range res.KVs {
+		for _, kv := range kvs {
 			if !compareOne(c, kv) {
 				return false, nil
 			}
 		}
 	}
 	return true, nil
+}
+
+// compared returns the current versions of the keys a compare looks at
+// (the transaction has written nothing yet). Only a value compare reads
+// their records: the revisions, version and lease are in the index.
+func (tw *TxnWrite) compared(c api.Compare) ([]api.KeyValue, error) {
+	s := tw.s
+	if c.Target == api.CompareValue {
+		res, err := s.rangeLocked(c.Key, c.RangeEnd, RangeOptions{}, s.currentRev)
+		if err != nil {
+			return nil, err
+		}
+		return res.KVs, nil
+	}
+	var kvs []api.KeyValue
+	s.idx.visit(c.Key, c.RangeEnd, func(ki *keyIndex) bool {
+		if kv, _, ok := s.latest(ki); ok {
+			kvs = append(kvs, kv)
+		}
+		return true
+	})
+	return kvs, nil
 }
 
 func compareOne(c api.Compare, kv api.KeyValue) bool {

@@ -65,6 +65,22 @@ func (w *Watcher) C() <-chan WatchResponse { return w.ch }
 type watchers struct {
 	nextID int64
 	all    map[int64]*Watcher
+	// prevKV counts the watchers in all that want previous versions.
+	prevKV int
+}
+
+// wantPrev reports whether a watcher wants the previous versions of key's
+// changes (so a write must read them).
+func (ws *watchers) wantPrev(key []byte) bool {
+	if ws.prevKV == 0 {
+		return false
+	}
+	for _, w := range ws.all {
+		if w.opts.PrevKV && w.matches(key) {
+			return true
+		}
+	}
+	return false
 }
 
 func (ws *watchers) init() { ws.all = map[int64]*Watcher{} }
@@ -101,6 +117,9 @@ func (s *Store) Watch(key, end []byte, opts WatchOptions) (*Watcher, error) {
 	}
 	w.synced = w.next > s.currentRev
 	s.watch.all[w.ID] = w
+	if opts.PrevKV {
+		s.watch.prevKV++
+	}
 	return w, nil
 }
 
@@ -117,6 +136,9 @@ func (s *Store) cancelLocked(w *Watcher) {
 	}
 	w.canceled = true
 	delete(s.watch.all, w.ID)
+	if w.opts.PrevKV {
+		s.watch.prevKV--
+	}
 	close(w.ch)
 }
 

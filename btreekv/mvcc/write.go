@@ -35,6 +35,15 @@ func (tw *TxnWrite) Range(key, end []byte, ro RangeOptions) (*RangeResult, error
 // Put writes key = value with lease. It returns the previous version of
 // the key (nil if it did not exist).
 func (tw *TxnWrite) Put(key, value []byte, lease int64) (*api.KeyValue, error) {
+	return tw.write(key, value, lease, true)
+}
+
+// write is Put, reading the previous version's record only if wantPrev or
+// a watcher of the key asks for previous versions (otherwise the previous
+// version returned is nil). Everything else a put needs of the key's
+// current version (creation revision, version) is in the index, so a
+// plain put reads nothing from the page file.
+func (tw *TxnWrite) write(key, value []byte, lease int64, wantPrev bool) (*api.KeyValue, error) {
 	s := tw.s
 	if err := s.usable(); err != nil {
 		return nil, err
@@ -47,85 +56,137 @@ func (tw *TxnWrite) Put(key, value []byte, lease int64) (*api.KeyValue, error) {
 			return nil, ErrLeaseNotFound
 		}
 	}
-	prev, err := tw.current(key)
-	if err != nil {
-		return nil, err
+	ki := s.idx.lookup(key)
+	kv := api.KeyValue{Key: key, Value: value, ModRevision: tw.rev, Version: 1, CreateRevision: tw.rev, Lease: lease}
+	var prev *api.KeyValue
+	if cur, r, ok := s.latest(ki); ok {
+		kv.CreateRevision = cur.CreateRevision
+		kv.Version = cur.Version + 1
+		if wantPrev || s.watch.wantPrev(key) {
+			p, err := tw.record(r)
+			if err != nil {
+				return nil, err
+			}
+			prev = &p
+		}
 	}
 	rev := Revision{Main: tw.rev, Sub: tw.sub}
-	kv := api.KeyValue{Key: bytes.Clone(key), ModRevision: tw.rev, Version: 1, CreateRevision: tw.rev, Lease: lease}
-	kv.Value = bytes.Clone(value)
-	if prev != nil {
-		kv.CreateRevision = prev.CreateRevision
-		kv.Version = prev.Version + 1
-	}
-	if err := s.putRecord(rev, encodeRecord(kv, false)); err != nil {
+	rec := encodeRecord(kv, false)
+	// The event's key and value share the record's bytes (neither is
+	// ever modified), not the caller's.
+	kv.Key, kv.Value = recordKey(rec, len(key)), recordValue(rec, value)
+	if err := s.putRecord(rev, rec); err != nil {
 		return nil, err
 	}
-	s.idx.getOrCreate(key).put(rev)
+	if ki == nil {
+		ki = s.idx.insert(key)
+	}
+	ki.put(rev)
 	s.trackLease(kv, false)
 	tw.sub++
 	tw.changes = append(tw.changes, api.Event{Type: api.EventPut, Kv: kv, PrevKv: prev})
 	return prev, nil
 }
 
-// current returns the key's latest version as the transaction sees it.
+// latest returns the current version of ki's key without its value, and
+// the revision of its record: everything comes from the index and the
+// lease map, nothing from the page file. ok is false if the key does not
+// exist now.
+func (s *Store) latest(ki *keyIndex) (kv api.KeyValue, rev Revision, ok bool) {
+	if ki == nil {
+		return api.KeyValue{}, Revision{}, false
+	}
+	rev, created, version, ok := ki.last()
+	if !ok {
+		return api.KeyValue{}, Revision{}, false
+	}
+	kv = api.KeyValue{Key: ki.key, CreateRevision: created.Main, ModRevision: rev.Main, Version: version}
+	if len(s.keyLease) > 0 {
+		kv.Lease = s.keyLease[string(ki.key)]
+	}
+	return kv, rev, true
+}
+
+// current returns the key's latest version as the transaction sees it,
+// value included.
 func (tw *TxnWrite) current(key []byte) (*api.KeyValue, error) {
-	ki := tw.s.idx.lookup(key)
-	if ki == nil || !ki.alive() {
+	_, r, ok := tw.s.latest(tw.s.idx.lookup(key))
+	if !ok {
 		return nil, nil
 	}
-	r, _, _, _ := ki.get(tw.rev)
-	if rec, ok := tw.s.overlay[r]; ok {
-		kv, _, err := decodeRecord(rec)
-		return &kv, err
-	}
-	rtx, err := tw.s.db.Begin(false)
-	if err != nil {
-		return nil, err
-	}
-	defer rtx.Rollback()
-	kv, _, err := readCommitted(rtx, r)
+	kv, err := tw.record(r)
 	if err != nil {
 		return nil, err
 	}
 	return &kv, nil
 }
 
+// record reads the record of revision r: from the open batch, or from
+// the page file.
+func (tw *TxnWrite) record(r Revision) (api.KeyValue, error) {
+	if rec, ok := tw.s.overlay[r]; ok {
+		kv, _, err := decodeRecord(rec)
+		return kv, err
+	}
+	rtx, err := tw.s.db.Begin(false)
+	if err != nil {
+		return api.KeyValue{}, err
+	}
+	defer rtx.Rollback()
+	kv, _, err := readCommitted(rtx, r)
+	return kv, err
+}
+
 // DeleteRange deletes the keys in [key, end) and returns their last
 // versions.
 func (tw *TxnWrite) DeleteRange(key, end []byte) ([]api.KeyValue, error) {
+	_, prevs, err := tw.deleteKeys(key, end, true)
+	return prevs, err
+}
+
+// deleteKeys is DeleteRange returning how many keys it deleted, and their
+// last versions only if wantPrev (it reads a key's last version only then
+// or if a watcher of the key asks for previous versions).
+func (tw *TxnWrite) deleteKeys(key, end []byte, wantPrev bool) (int64, []api.KeyValue, error) {
 	s := tw.s
 	if err := s.usable(); err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 	if len(key) == 0 {
-		return nil, ErrEmptyKey
+		return 0, nil, ErrEmptyKey
 	}
-	var keys [][]byte
+	var live []*keyIndex
 	s.idx.visit(key, end, func(ki *keyIndex) bool {
 		if ki.alive() {
-			keys = append(keys, ki.key)
+			live = append(live, ki)
 		}
 		return true
 	})
 	var prevs []api.KeyValue
-	for _, k := range keys {
-		prev, err := tw.current(k)
-		if err != nil {
-			return nil, err
+	for _, ki := range live {
+		_, r, _ := s.latest(ki)
+		var prev *api.KeyValue
+		if wantPrev || s.watch.wantPrev(ki.key) {
+			p, err := tw.record(r)
+			if err != nil {
+				return 0, nil, err
+			}
+			prev = &p
 		}
 		rev := Revision{Main: tw.rev, Sub: tw.sub}
-		kv := api.KeyValue{Key: bytes.Clone(k), ModRevision: tw.rev}
+		kv := api.KeyValue{Key: bytes.Clone(ki.key), ModRevision: tw.rev}
 		if err := s.putRecord(rev, encodeRecord(kv, true)); err != nil {
-			return nil, err
+			return 0, nil, err
 		}
-		s.idx.lookup(k).tombstone(rev)
+		ki.tombstone(rev)
 		s.trackLease(kv, true)
 		tw.sub++
 		tw.changes = append(tw.changes, api.Event{Type: api.EventDelete, Kv: kv, PrevKv: prev})
-		prevs = append(prevs, *prev)
+		if wantPrev {
+			prevs = append(prevs, *prev)
+		}
 	}
-	return prevs, nil
+	return int64(len(live)), prevs, nil
 }
 
 // End finishes the transaction: the revision advances if anything
@@ -189,7 +250,7 @@ func (tw *TxnWrite) put(req *api.PutRequest) (*api.PutResponse, error) {
 			lease = cur.Lease
 		}
 	}
-	prev, err := tw.Put(req.Key, value, lease)
+	prev, err := tw.write(req.Key, value, lease, req.PrevKv)
 	if err != nil {
 		return nil, err
 	}
@@ -211,7 +272,7 @@ func (s *Store) DeleteRange(index, term uint64, req *api.DeleteRangeRequest) (*a
 }
 
 func (tw *TxnWrite) deleteRange(req *api.DeleteRangeRequest) (*api.DeleteRangeResponse, error) {
-	prevs, err := tw.DeleteRange(req.Key, req.RangeEnd)
+	deleted, prevs, err := tw.deleteKeys(req.Key, req.RangeEnd, req.PrevKv)
 	if err != nil {
 		return nil, err
 	}
@@ -219,7 +280,7 @@ func (tw *TxnWrite) deleteRange(req *api.DeleteRangeRequest) (*api.DeleteRangeRe
 	if len(tw.changes) > 0 {
 		rev = tw.rev
 	}
-	resp := &api.DeleteRangeResponse{Header: api.ResponseHeader{Revision: rev}, Deleted: int64(len(prevs))}
+	resp := &api.DeleteRangeResponse{Header: api.ResponseHeader{Revision: rev}, Deleted: deleted}
 	if req.PrevKv {
 		resp.PrevKvs = prevs
 	}

@@ -89,6 +89,8 @@ type hookFS struct {
 	before func(op string)
 	// log, if set, records each write's offset and each sync (-1).
 	log *[]int64
+	// off is the offset of the write before is called for.
+	off int64
 }
 
 type hookFile struct {
@@ -97,6 +99,7 @@ type hookFile struct {
 }
 
 func (f hookFile) WriteAt(p []byte, off int64) (int, error) {
+	f.fs.off = off
 	f.fs.before("write")
 	if f.fs.log != nil {
 		*f.fs.log = append(*f.fs.log, off)
@@ -169,27 +172,25 @@ func TestFailedMetaSyncNeedsReopen(t *testing.T) {
 			if err := put(db, "k", "1"); err != nil {
 				t.Fatal(err)
 			}
-			// The meta page is the last write and the last sync of a
-			// commit: count the calls of a dry run, then fail the last.
-			calls := 0
-			hook := &hookFS{MemFS: disk, before: func(o string) {
-				if o == op {
-					calls++
-				}
-			}}
-			db.f = hookFile{File: db.f, fs: hook}
 			if err := put(db, "k", "2"); err != nil {
 				t.Fatal(err)
 			}
-			last := calls
-			calls = 0
+			// The meta page is the one written below page 2, and its
+			// sync the second of a commit: fail that one.
+			syncs := 0
+			hook := &hookFS{MemFS: disk}
 			hook.before = func(o string) {
-				if o == op {
-					if calls++; calls == last {
+				switch {
+				case o != op:
+				case o == "write" && hook.off < 2*512:
+					disk.FailNext(op, errors.New("injected"))
+				case o == "sync":
+					if syncs++; syncs == 2 {
 						disk.FailNext(op, errors.New("injected"))
 					}
 				}
 			}
+			db.f = hookFile{File: db.f, fs: hook}
 			if err := put(db, "k", "3"); err == nil {
 				t.Fatal("commit succeeded through a failed meta " + op)
 			}

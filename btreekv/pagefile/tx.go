@@ -44,10 +44,12 @@ func (tx *Tx) Rollback() {
 	}
 }
 
-// pendingWrite is a page run to write at commit.
+// pendingWrite is a page run to write at commit: pages [id, id+pages),
+// filled in by encode.
 type pendingWrite struct {
-	id  pgid
-	buf []byte
+	id     pgid
+	pages  int
+	encode func(buf []byte)
 }
 
 // allocate finds a run of n pages: free ones, or new ones at the end.
@@ -64,7 +66,8 @@ func (tx *Tx) allocate(n int) pgid {
 }
 
 // writeTree assigns pages to every node of the tree this transaction
-// changed (children first) and returns the new root page.
+// changed (children first, so that a branch knows its children's pages
+// when it is encoded) and returns the new root page.
 func (tx *Tx) writeTree(n *node, out *[]pendingWrite, written *[]*node) pgid {
 	if n == nil {
 		return 0
@@ -83,11 +86,34 @@ func (tx *Tx) writeTree(n *node, out *[]pendingWrite, written *[]*node) pgid {
 	pages := (n.size() + ps - 1) / ps
 	n.id = tx.allocate(pages)
 	n.diskPages = pages
-	buf := make([]byte, pages*ps)
-	n.encode(buf, ps)
-	*out = append(*out, pendingWrite{n.id, buf})
+	*out = append(*out, pendingWrite{n.id, pages, func(buf []byte) { n.encode(buf, ps) }})
 	*written = append(*written, n)
 	return n.id
+}
+
+// writePages encodes and writes the page runs, sorted by page: runs that
+// follow each other on disk go out in one write.
+func (db *DB) writePages(writes []pendingWrite) error {
+	ps := db.pageSize
+	slices.SortFunc(writes, func(a, b pendingWrite) int { return cmpPgid(a.id, b.id) })
+	for i := 0; i < len(writes); {
+		j, pages := i+1, writes[i].pages
+		for j < len(writes) && writes[j].id == writes[i].id+pgid(pages) {
+			pages += writes[j].pages
+			j++
+		}
+		buf := make([]byte, pages*ps)
+		off := 0
+		for _, w := range writes[i:j] {
+			w.encode(buf[off : off+w.pages*ps])
+			off += w.pages * ps
+		}
+		if _, err := db.f.WriteAt(buf, int64(writes[i].id)*int64(ps)); err != nil {
+			return fmt.Errorf("pagefile: commit: write pages %d-%d: %w", writes[i].id, writes[i].id+pgid(pages)-1, err)
+		}
+		i = j
+	}
+	return nil
 }
 
 // Commit writes the transaction's changes durably and atomically.
@@ -140,15 +166,11 @@ func (tx *Tx) Commit() error {
 	ps := db.pageSize
 	flPages := (tx.freelist.encodedSize() + ps - 1) / ps
 	flID := tx.allocate(flPages)
-	flBuf := make([]byte, flPages*ps)
-	tx.freelist.encode(flBuf, ps)
-	writes = append(writes, pendingWrite{flID, flBuf})
+	fl := tx.freelist
+	writes = append(writes, pendingWrite{flID, flPages, func(buf []byte) { fl.encode(buf, ps) }})
 	// 3. Write and sync the pages, then the meta page, then sync again.
-	slices.SortFunc(writes, func(a, b pendingWrite) int { return cmpPgid(a.id, b.id) })
-	for _, w := range writes {
-		if _, err := db.f.WriteAt(w.buf, int64(w.id)*int64(ps)); err != nil {
-			return fmt.Errorf("pagefile: commit: write page %d: %w", w.id, err)
-		}
+	if err := db.writePages(writes); err != nil {
+		return err
 	}
 	if err := db.f.Sync(); err != nil {
 		return fmt.Errorf("pagefile: commit: sync: %w", err)
