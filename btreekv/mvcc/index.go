@@ -181,30 +181,72 @@ func (ki *keyIndex) since(rev int64) []Revision {
 	return out
 }
 
-// index maps keys to their histories, ordered by key.
+// index maps keys to their histories: a B-tree ordered by key for ranges,
+// and a hash map beside it for the single-key lookups of puts, deletes,
+// compares and gets, which would otherwise pay a tree descent (a cache
+// miss or two per level) each.
 type index struct {
 	tree *btree.BTreeG[*keyIndex]
+	keys map[string]*keyIndex
 }
 
-func newIndex() *index { return &index{tree: btree.NewG(32, keyLess)} }
+func newIndex() *index {
+	return &index{tree: btree.NewG(32, keyLess), keys: map[string]*keyIndex{}}
+}
 
 func (x *index) lookup(key []byte) *keyIndex {
-	ki, _ := x.tree.Get(&keyIndex{key: key})
-	return ki
-}
-
-func (x *index) getOrCreate(key []byte) *keyIndex {
-	if ki := x.lookup(key); ki != nil {
-		return ki
-	}
-	return x.insert(key)
+	return x.keys[string(key)]
 }
 
 // insert adds an empty history for key, which must not be in the index.
 func (x *index) insert(key []byte) *keyIndex {
 	ki := &keyIndex{key: append([]byte(nil), key...)}
 	x.tree.ReplaceOrInsert(ki)
+	x.keys[string(key)] = ki
 	return ki
+}
+
+// remove drops a key's history.
+func (x *index) remove(ki *keyIndex) {
+	x.tree.Delete(ki)
+	delete(x.keys, string(ki.key))
+}
+
+// indexLoader fills an empty index from the records in revision order
+// (Open's scan). It works on the tree alone and fills the hash map at the
+// end, made at its final size at once: while a scan inserts keys, it
+// would otherwise grow many times over. Keys that come in increasing
+// order (as a sequential load wrote them) need no lookup at all.
+type indexLoader struct {
+	x     *index
+	max   *keyIndex // the greatest key inserted so far
+	probe keyIndex  // reused lookup key
+}
+
+func (l *indexLoader) getOrCreate(key []byte) *keyIndex {
+	if l.max != nil && bytes.Compare(key, l.max.key) <= 0 {
+		l.probe.key = key
+		ki, ok := l.x.tree.Get(&l.probe)
+		l.probe.key = nil
+		if ok {
+			return ki
+		}
+	}
+	ki := &keyIndex{key: bytes.Clone(key)}
+	l.x.tree.ReplaceOrInsert(ki)
+	if l.max == nil || bytes.Compare(key, l.max.key) > 0 {
+		l.max = ki
+	}
+	return ki
+}
+
+// finish fills the hash map from the tree.
+func (l *indexLoader) finish() {
+	l.x.keys = make(map[string]*keyIndex, l.x.tree.Len())
+	l.x.tree.Ascend(func(ki *keyIndex) bool {
+		l.x.keys[string(ki.key)] = ki
+		return true
+	})
 }
 
 // visit calls fn for every key in [key, end) in order (end semantics as

@@ -98,7 +98,7 @@ func (s *Store) compactIndex(rev int64, from []byte, n int) (drop []Revision, ne
 		s.idx.tree.AscendGreaterOrEqual(&keyIndex{key: from}, step)
 	}
 	for _, ki := range emptied {
-		s.idx.tree.Delete(ki)
+		s.idx.remove(ki)
 	}
 	slices.SortFunc(drop, cmpRev)
 	return drop, next

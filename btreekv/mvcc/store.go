@@ -48,7 +48,15 @@ type Options struct {
 	BatchLimit int
 	// PageSize of a new page file.
 	PageSize int
+	// CacheNodes bounds the page file's cache of decoded nodes (default
+	// 8192: 32 MiB of 4 KiB pages). Reads of records not in it cost a
+	// pread from the operating system's page cache; the store's own
+	// index never needs the page file.
+	CacheNodes int
 }
+
+// defaultCacheNodes is the default of Options.CacheNodes.
+const defaultCacheNodes = 8192
 
 // Store is the multi-version store. Its methods are safe for concurrent
 // use; writes are expected from one goroutine (the server's apply loop).
@@ -91,7 +99,10 @@ func Open(path string, opts Options) (*Store, error) {
 	if opts.BatchLimit <= 0 {
 		opts.BatchLimit = 10000
 	}
-	db, err := pagefile.Open(path, pagefile.Options{FS: opts.FS, PageSize: opts.PageSize})
+	if opts.CacheNodes <= 0 {
+		opts.CacheNodes = defaultCacheNodes
+	}
+	db, err := pagefile.Open(path, pagefile.Options{FS: opts.FS, PageSize: opts.PageSize, CacheNodes: opts.CacheNodes})
 	if err != nil {
 		return nil, err
 	}
@@ -120,6 +131,7 @@ func (s *Store) load() error {
 		return err
 	}
 	var orphans []Revision
+	loader := &indexLoader{x: s.idx}
 	err = s.db.View(func(tx *pagefile.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if v, err := meta.Get(metaConsistentIndex); err != nil {
@@ -147,7 +159,7 @@ func (s *Store) load() error {
 			if err != nil {
 				return fmt.Errorf("revision %v: %w", rev, err)
 			}
-			ki := s.idx.getOrCreate(kv.Key)
+			ki := loader.getOrCreate(kv.Key)
 			if tomb {
 				if !ki.alive() {
 					// Left by a compaction interrupted after it removed
@@ -179,6 +191,7 @@ func (s *Store) load() error {
 	if err != nil {
 		return err
 	}
+	loader.finish()
 	s.durableRev = s.currentRev
 	if s.compactRev == 0 {
 		return nil
