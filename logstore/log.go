@@ -8,6 +8,13 @@
 //	       entries, hard states and snapshot markers, CRC-32C checked
 //	snap/  snapshots %016x-%016x.snap (term, index), CRC-32C checked
 //
+// A snapshot here is metadata: the index and term up to which the state
+// machine holds the log's effects durably, the membership there, and at
+// most MaxSnapshotData bytes of the application's. The state machine keeps
+// its own data (cairn's store commits its applied index with it), so
+// recording a snapshot copies nothing, and a follower that needs the
+// state is sent it from the leader's store, not from here.
+//
 // Writing: Save(hs, ents) writes one batch and returns once it is durable;
 // concurrent callers share fsyncs (group commit). ApplySnapshot installs a
 // snapshot from the leader (the log is replaced by it); CreateSnapshot
@@ -32,6 +39,7 @@
 // bytes, so the total is bounded by the snapshot interval: with the
 // server's --snapshot-count of 100,000 entries of 1 KiB, about 110 MB.
 // Recovery reads one segment at a time (SegmentSize bytes) on top of that.
+// The newest snapshot is kept in memory too (it is small).
 package logstore
 
 import (
@@ -194,10 +202,13 @@ func (l *Log) recover() error {
 			st.snap = snap
 			break
 		}
+		if errors.Is(err, errSnapshotWithStore) {
+			return err
+		}
 		l.log.Warn("logstore: skipping unreadable snapshot, falling back to an older one", "file", path, "err", err)
 	}
 	if !st.snap.IsEmpty() {
-		if err := l.mem.ApplySnapshot(withoutData(st.snap)); err != nil {
+		if err := l.mem.ApplySnapshot(st.snap); err != nil {
 			return fmt.Errorf("logstore: load snapshot: %w", err)
 		}
 	}
@@ -487,15 +498,7 @@ func (l *Log) resetToSnapshot(snap raftcore.Snapshot) error {
 	if snap.IsEmpty() {
 		return nil
 	}
-	return l.mem.ApplySnapshot(withoutData(snap))
-}
-
-// withoutData is snap without its data: the in-memory log keeps only a
-// snapshot's metadata, and Snapshot reads the data back from its file when
-// raft needs to send it (a store's snapshot can be as large as the store).
-func withoutData(snap raftcore.Snapshot) raftcore.Snapshot {
-	snap.Data = nil
-	return snap
+	return l.mem.ApplySnapshot(snap)
 }
 
 func appendEntriesPayload(b []byte, ents []raftcore.Entry) []byte {
@@ -737,6 +740,10 @@ func (l *Log) ApplySnapshot(snap raftcore.Snapshot) error {
 		l.mu.Unlock()
 		return l.err
 	}
+	if len(snap.Data) > MaxSnapshotData {
+		l.mu.Unlock()
+		return fmt.Errorf("logstore: install snapshot at %d: %d bytes of data, more than the %d a snapshot may carry", snap.Metadata.Index, len(snap.Data), MaxSnapshotData)
+	}
 	if cur, _ := l.mem.Snapshot(); snap.Metadata.Index <= cur.Metadata.Index {
 		l.mu.Unlock()
 		return raftcore.ErrSnapshotOutOfDate
@@ -760,7 +767,7 @@ func (l *Log) ApplySnapshot(snap raftcore.Snapshot) error {
 	}
 	l.written++
 	mine := l.written
-	if err := l.mem.ApplySnapshot(withoutData(snap)); err != nil {
+	if err := l.mem.ApplySnapshot(snap); err != nil {
 		err = l.fail(err)
 		l.mu.Unlock()
 		return err
@@ -781,15 +788,19 @@ func (l *Log) ApplySnapshot(snap raftcore.Snapshot) error {
 	return l.purgeLocked()
 }
 
-// CreateSnapshot records a snapshot of the state machine at index (with
-// membership cs) taken by the application, as MemoryStorage.CreateSnapshot
-// does: the entries after it stay, and so do the ones before it until
-// Compact. The snapshot file is durable when it returns.
+// CreateSnapshot records that the state machine holds everything up to
+// index durably (with membership cs and at most MaxSnapshotData bytes of
+// data of the application's), as MemoryStorage.CreateSnapshot does: the
+// entries after it stay, and so do the ones before it until Compact. The
+// snapshot file is durable when it returns.
 func (l *Log) CreateSnapshot(index uint64, cs raftcore.ConfState, data []byte) (raftcore.Snapshot, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.err != nil {
 		return raftcore.Snapshot{}, l.err
+	}
+	if len(data) > MaxSnapshotData {
+		return raftcore.Snapshot{}, fmt.Errorf("logstore: create snapshot at %d: %d bytes of data, more than the %d a snapshot may carry", index, len(data), MaxSnapshotData)
 	}
 	if cur, _ := l.mem.Snapshot(); index <= cur.Metadata.Index {
 		return raftcore.Snapshot{}, raftcore.ErrSnapshotOutOfDate
@@ -808,10 +819,9 @@ func (l *Log) CreateSnapshot(index uint64, cs raftcore.ConfState, data []byte) (
 		return raftcore.Snapshot{}, err
 	}
 	l.snaps = append(l.snaps, info)
-	if snap, err = l.mem.CreateSnapshot(index, cs, nil); err != nil {
+	if snap, err = l.mem.CreateSnapshot(index, cs, data); err != nil {
 		return raftcore.Snapshot{}, l.fail(err)
 	}
-	snap.Data = data
 	return snap, l.purgeLocked()
 }
 
@@ -921,18 +931,10 @@ func (l *Log) FirstIndex() (uint64, error) { return l.mem.FirstIndex() }
 // LastIndex implements raftcore.Storage.
 func (l *Log) LastIndex() (uint64, error) { return l.mem.LastIndex() }
 
-// Snapshot implements raftcore.Storage.
+// Snapshot implements raftcore.Storage: the newest snapshot, from memory
+// (a snapshot is only metadata and a little data, so the log keeps it).
 func (l *Log) Snapshot() (raftcore.Snapshot, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	s, err := l.mem.Snapshot()
-	if err != nil || s.IsEmpty() {
-		return s, err
-	}
-	for i := len(l.snaps) - 1; i >= 0; i-- {
-		if info := l.snaps[i]; info.index == s.Metadata.Index {
-			return loadSnapFile(l.opts.FS, filepath.Join(l.snapDir, info.name), info)
-		}
-	}
-	return raftcore.Snapshot{}, fmt.Errorf("logstore: snapshot at index %d: %w: its file is not published", s.Metadata.Index, ErrCorrupt)
+	return l.mem.Snapshot()
 }

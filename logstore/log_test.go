@@ -219,6 +219,46 @@ func TestBadInput(t *testing.T) {
 			t.Fatalf("err = %v", err)
 		}
 	})
+	t.Run("old snapshot holding a copy of the store", func(t *testing.T) {
+		// A data dir of a cairn whose snapshots held the store (format 1)
+		// is refused with an error that says so, not read as metadata nor
+		// skipped in favour of an older snapshot.
+		dir := t.TempDir()
+		l := openTest(t, dir, 4096)
+		_ = l.Save(raftcore.HardState{Term: 1, Commit: 3}, ents(1, 3, 1, 10))
+		if _, err := l.CreateSnapshot(3, raftcore.ConfState{Voters: []uint64{1}}, nil); err != nil {
+			t.Fatal(err)
+		}
+		_ = l.Close()
+		path := filepath.Join(dir, "snap", snapName(1, 3))
+		b, _ := os.ReadFile(path)
+		b[8] = snapVersionWithStore
+		_ = os.WriteFile(path, b, 0o644)
+		_, err := Open(Options{Dir: dir})
+		if !errors.Is(err, ErrBadFormat) || !strings.Contains(err.Error(), "version 1") || !strings.Contains(err.Error(), "copy of the store") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("snapshot data over the limit", func(t *testing.T) {
+		l := openTest(t, t.TempDir(), 4096)
+		defer l.Close()
+		_ = l.Save(raftcore.HardState{Term: 1, Commit: 3}, ents(1, 3, 1, 10))
+		big := make([]byte, MaxSnapshotData+1)
+		if _, err := l.CreateSnapshot(3, raftcore.ConfState{Voters: []uint64{1}}, big); err == nil || !strings.Contains(err.Error(), "more than") {
+			t.Fatalf("create: err = %v", err)
+		}
+		snap := raftcore.Snapshot{Metadata: raftcore.SnapshotMetadata{Index: 9, Term: 2, ConfState: raftcore.ConfState{Voters: []uint64{1}}}, Data: big}
+		if err := l.ApplySnapshot(snap); err == nil || !strings.Contains(err.Error(), "more than") {
+			t.Fatalf("apply: err = %v", err)
+		}
+		// Refused before anything was written: the log is still usable.
+		if _, err := l.CreateSnapshot(3, raftcore.ConfState{Voters: []uint64{1}}, []byte("small")); err != nil {
+			t.Fatal(err)
+		}
+		if s, _ := l.Snapshot(); s.Metadata.Index != 3 || string(s.Data) != "small" {
+			t.Fatalf("snapshot %+v", s)
+		}
+	})
 	t.Run("foreign metadata", func(t *testing.T) {
 		dir := t.TempDir()
 		l, _ := Open(Options{Dir: dir, Create: true, Metadata: []byte("cluster-a")})

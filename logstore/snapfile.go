@@ -22,16 +22,37 @@ import (
 //	length  uint64  little endian: payload bytes
 //	payload raftcore.AppendSnapshot encoding
 //
+// The snapshot is its metadata (index, term, membership) and at most
+// MaxSnapshotData bytes of the application's: never a copy of the state
+// machine, which keeps its own data durably with the index it covers, and
+// which the server streams from the store itself when a follower needs it.
+// Version 1 files, written by cairn before that change, held a whole copy
+// of the store; this build refuses them with a clear error rather than
+// taking their data for something else.
+//
 // It is written to a temporary file, fsynced, renamed into place and the
 // directory fsynced, so a crash leaves either the old set of snapshots or
 // the new one, never a half-written file under a real name.
 
 const (
-	snapMagic      = "CAIRNSNP"
-	snapVersion    = 1
-	snapHeaderSize = 24
-	snapExt        = ".snap"
+	snapMagic   = "CAIRNSNP"
+	snapVersion = 2
+	// snapVersionWithStore is the old format whose data was a copy of the
+	// store.
+	snapVersionWithStore = 1
+	snapHeaderSize       = 24
+	snapExt              = ".snap"
 )
+
+// MaxSnapshotData bounds the application data a snapshot may carry: a
+// snapshot records where the state machine stands, not the state itself.
+const MaxSnapshotData = 1 << 20
+
+// errSnapshotWithStore is the error for a snapshot file of the old format,
+// which held a copy of the store: recovery stops on it rather than falling
+// back to an older snapshot (all of that data dir's are of that format).
+var errSnapshotWithStore = fmt.Errorf("%w: format version %d, written by an older cairn, holds a copy of the store; this build keeps only metadata in snapshots (version %d) and cannot read this data dir: start the member from a new one (restore a `ctl snapshot save` backup, or let it rejoin)",
+	ErrBadFormat, snapVersionWithStore, snapVersion)
 
 type snapInfo struct {
 	term, index uint64
@@ -71,7 +92,9 @@ func decodeSnapFile(path string, b []byte) (raftcore.Snapshot, error) {
 	if !bytes.Equal(b[:8], []byte(snapMagic)) {
 		return raftcore.Snapshot{}, fmt.Errorf("logstore: snapshot %s: %w: not a cairn snapshot file", path, ErrBadFormat)
 	}
-	if v := binary.LittleEndian.Uint32(b[8:]); v != snapVersion {
+	if v := binary.LittleEndian.Uint32(b[8:]); v == snapVersionWithStore {
+		return raftcore.Snapshot{}, fmt.Errorf("logstore: snapshot %s: %w", path, errSnapshotWithStore)
+	} else if v != snapVersion {
 		return raftcore.Snapshot{}, fmt.Errorf("logstore: snapshot %s: %w: format version %d, this build reads %d", path, ErrBadFormat, v, snapVersion)
 	}
 	n := binary.LittleEndian.Uint64(b[16:])

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"math/rand/v2"
 	"slices"
@@ -21,7 +22,9 @@ type RaftLog interface {
 	Save(hs raftcore.HardState, ents []raftcore.Entry) error
 	// ApplySnapshot replaces the log with a snapshot from the leader.
 	ApplySnapshot(snap raftcore.Snapshot) error
-	// CreateSnapshot records a snapshot of the state machine at index.
+	// CreateSnapshot records that the state machine holds everything up
+	// to index durably (the core passes no data: the state machine keeps
+	// its own).
 	CreateSnapshot(index uint64, cs raftcore.ConfState, data []byte) (raftcore.Snapshot, error)
 	// Compact discards the entries before index.
 	Compact(index uint64) error
@@ -41,10 +44,48 @@ type StateMachine interface {
 	// AppliedIndex is the last index whose effects are durable in the
 	// state machine; after a restart, entries after it are applied again.
 	AppliedIndex() uint64
-	// Snapshot serializes the state machine at its applied index.
-	Snapshot() ([]byte, error)
-	// Restore replaces the state machine with a snapshot's.
-	Restore(data []byte, index uint64) error
+	// Persist makes everything applied durable, so that AppliedIndex is
+	// the last index applied. A raft snapshot is then only a record in
+	// the log that the state machine holds the entries up to that index:
+	// taking one copies nothing.
+	Persist() error
+	// OpenSnapshot opens a copy of the state as of the last index applied
+	// (made durable first), for a member that lags too far behind to be
+	// sent entries. Entries applied later do not change it: the caller
+	// streams it to the member while the state machine goes on, and
+	// closes it.
+	OpenSnapshot() (SnapshotSource, error)
+	// Restore replaces the state with the snapshot at index that a
+	// leader sent. The transport hands the snapshot's data to the state
+	// machine (KVState.ReceiveSnapshot) before it delivers the MsgSnap,
+	// and the state machine keeps it on disk until it is installed, so
+	// the core passes only the index. After a crash the core calls
+	// Restore again when it finds the log's snapshot newer than the
+	// state machine.
+	Restore(index uint64) error
+}
+
+// SnapshotSource is a point-in-time copy of a state machine's data, as of
+// one applied index, that can be streamed to another member.
+type SnapshotSource interface {
+	// Index and Term are those of the last entry the copy holds.
+	Index() uint64
+	Term() uint64
+	// Size is the number of bytes WriteTo writes.
+	Size() int64
+	// WriteTo writes the copy to w, a chunk at a time.
+	io.WriterTo
+	// Close releases the copy.
+	io.Closer
+}
+
+// receivedSnapshotDropper is implemented by a state machine that keeps
+// the snapshots leaders sent on disk until it installs them (see
+// StateMachine.Restore). Once the core has started, and installed the
+// log's snapshot if the state machine was behind it, the ones left will
+// never be installed: NewCore has them dropped.
+type receivedSnapshotDropper interface {
+	DropReceivedSnapshots() error
 }
 
 // ConfChangeApplier is implemented by a state machine that tracks
@@ -209,10 +250,16 @@ func NewCore(cfg CoreConfig, log RaftLog, sm StateMachine) (*Core, error) {
 		return nil, fmt.Errorf("node: read snapshot: %w", err)
 	}
 	if sm.AppliedIndex() < snap.Metadata.Index {
-		// The state machine is older than the log's snapshot (it was
-		// lost, or this is a fresh data dir with a restored snapshot).
-		if err := sm.Restore(snap.Data, snap.Metadata.Index); err != nil {
+		// The state machine is older than the log's snapshot: a crash
+		// came after the log recorded a snapshot from the leader, before
+		// the state machine installed it.
+		if err := sm.Restore(snap.Metadata.Index); err != nil {
 			return nil, fmt.Errorf("node: restore snapshot at %d: %w", snap.Metadata.Index, err)
+		}
+	}
+	if d, ok := sm.(receivedSnapshotDropper); ok {
+		if err := d.DropReceivedSnapshots(); err != nil {
+			return nil, fmt.Errorf("node: drop the snapshots received before the restart: %w", err)
 		}
 	}
 	// Raft replays the log from the snapshot on: entries the state
@@ -483,7 +530,7 @@ func (c *Core) handleReady(rd raftcore.Ready) error {
 	// 4. Apply.
 	if !rd.Snapshot.IsEmpty() {
 		s := rd.Snapshot
-		if err := c.sm.Restore(s.Data, s.Metadata.Index); err != nil {
+		if err := c.sm.Restore(s.Metadata.Index); err != nil {
 			return fmt.Errorf("restore snapshot at %d: %w", s.Metadata.Index, err)
 		}
 		c.applied, c.snapshotIndex, c.confState = s.Metadata.Index, s.Metadata.Index, s.Metadata.ConfState
@@ -536,7 +583,13 @@ func (c *Core) applyEntry(e raftcore.Entry) error {
 	case raftcore.EntryConfChange:
 		var cc raftcore.ConfChange
 		if err := cc.UnmarshalBinary(e.Data); err != nil {
-			return nil // raft itself refused it: nothing to apply
+			// Raft itself refused it: nothing to apply, but the state
+			// machine's index follows the log, as for every entry (a
+			// snapshot sent from it must be at the index applied).
+			if e.Index > c.smApplied {
+				c.sm.Skip(e.Index, e.Term)
+			}
+			return c.smErr()
 		}
 		next, err := c.confState.WithChange(cc)
 		if err == nil {
@@ -584,16 +637,22 @@ func (c *Core) releaseReads() {
 }
 
 // maybeSnapshot takes a snapshot every SnapshotCount applied entries and
-// compacts the log, keeping CatchUpEntries for slow followers.
+// compacts the log, keeping CatchUpEntries for slow followers. Taking a
+// snapshot is making the state machine durable and recording its index
+// (and the membership there) in the log: no copy of the state.
 func (c *Core) maybeSnapshot() error {
 	if c.applied-c.snapshotIndex < c.cfg.SnapshotCount {
 		return nil
 	}
-	data, err := c.sm.Snapshot()
-	if err != nil {
-		return fmt.Errorf("snapshot state machine at %d: %w", c.applied, err)
+	if err := c.sm.Persist(); err != nil {
+		return fmt.Errorf("persist state machine at %d: %w", c.applied, err)
 	}
-	if _, err := c.log.CreateSnapshot(c.applied, c.confState, data); err != nil {
+	if got := c.sm.AppliedIndex(); got < c.applied {
+		// The log's snapshot would claim state the state machine does
+		// not hold: after a restart nothing would bring it back.
+		return fmt.Errorf("snapshot at %d: the state machine holds only up to index %d", c.applied, got)
+	}
+	if _, err := c.log.CreateSnapshot(c.applied, c.confState, nil); err != nil {
 		return fmt.Errorf("create snapshot at %d: %w", c.applied, err)
 	}
 	c.snapshotIndex = c.applied
@@ -603,4 +662,42 @@ func (c *Core) maybeSnapshot() error {
 		}
 	}
 	return nil
+}
+
+// OpenSnapshot prepares a MsgSnap that raft asked to send, for the
+// transport: it opens a copy of the state machine as of the last index
+// applied (StateMachine.OpenSnapshot) and returns m rewritten to describe
+// that copy — its index and term, and the membership at that index — with
+// the copy to stream after it. Call it on the core's goroutine, between
+// steps (Driver.Inspect); the caller closes the source.
+//
+// Raft chose the log's snapshot, at an index the state machine has
+// reached, possibly long ago; the copy is at the index applied now, at or
+// past it. The follower installs the copy at the copy's index and answers
+// that it holds the log up to there, so the leader goes on from the
+// entries after it — still in its log, since it compacts only below its
+// own snapshots. Sending the log snapshot's index with a newer copy would
+// make the follower apply again entries the copy already holds.
+func (c *Core) OpenSnapshot(m raftcore.Message) (raftcore.Message, SnapshotSource, error) {
+	if c.err != nil {
+		return m, nil, c.err
+	}
+	if m.Type != raftcore.MsgSnap || m.Snapshot == nil {
+		return m, nil, fmt.Errorf("node: open snapshot for a %v message", m.Type)
+	}
+	src, err := c.sm.OpenSnapshot()
+	if err != nil {
+		return m, nil, fmt.Errorf("node: open snapshot for member %x: %w", m.To, err)
+	}
+	if src.Index() != c.applied || src.Index() < m.Snapshot.Metadata.Index {
+		_ = src.Close()
+		return m, nil, fmt.Errorf("node: open snapshot for member %x: the state machine's copy is at index %d, the member applied %d (log snapshot %d)",
+			m.To, src.Index(), c.applied, m.Snapshot.Metadata.Index)
+	}
+	m.Snapshot = &raftcore.Snapshot{Metadata: raftcore.SnapshotMetadata{
+		Index:     src.Index(),
+		Term:      src.Term(),
+		ConfState: raftcore.ConfState{Voters: slices.Clone(c.confState.Voters), Learners: slices.Clone(c.confState.Learners)},
+	}}
+	return m, src, nil
 }

@@ -3,10 +3,12 @@ package node
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/cairndb/cairn/raftcore"
@@ -27,34 +29,73 @@ func (m memLog) Save(hs raftcore.HardState, ents []raftcore.Entry) error {
 
 // mapSM is a tiny replicated map: commands are "key=value".
 type mapSM struct {
-	data    map[string]string
-	applied uint64
+	data          map[string]string
+	applied, term uint64
+
+	// received are the snapshots a transport handed over, by index; a
+	// transport goroutine writes them.
+	mu       sync.Mutex
+	received map[uint64][]byte
 }
 
-func newMapSM() *mapSM { return &mapSM{data: map[string]string{}} }
+func newMapSM() *mapSM { return &mapSM{data: map[string]string{}, received: map[uint64][]byte{}} }
 
 func (s *mapSM) Apply(index, term uint64, cmd []byte) any {
 	k, v, _ := strings.Cut(string(cmd), "=")
 	old := s.data[k]
 	s.data[k] = v
-	s.applied = index
+	s.applied, s.term = index, term
 	return old
 }
 
 func (s *mapSM) AppliedIndex() uint64 { return s.applied }
 
-func (s *mapSM) Skip(index, term uint64) { s.applied = index }
+func (s *mapSM) Skip(index, term uint64) { s.applied, s.term = index, term }
 
-func (s *mapSM) Snapshot() ([]byte, error) { return json.Marshal(s.data) }
+func (s *mapSM) Persist() error { return nil }
 
-func (s *mapSM) Restore(data []byte, index uint64) error {
+func (s *mapSM) OpenSnapshot() (SnapshotSource, error) {
+	b, err := json.Marshal(s.data)
+	return &bytesSnapshot{index: s.applied, term: s.term, data: b}, err
+}
+
+func (s *mapSM) ReceiveSnapshot(index uint64, size int64, r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.received[index] = b
+	return nil
+}
+
+func (s *mapSM) Restore(index uint64) error {
+	s.mu.Lock()
+	b, ok := s.received[index]
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("no snapshot received for index %d", index)
+	}
 	s.data = map[string]string{}
 	s.applied = index
-	if len(data) == 0 {
-		return nil
-	}
-	return json.Unmarshal(data, &s.data)
+	return json.Unmarshal(b, &s.data)
 }
+
+// bytesSnapshot is a SnapshotSource held in memory.
+type bytesSnapshot struct {
+	index, term uint64
+	data        []byte
+}
+
+func (s *bytesSnapshot) Index() uint64 { return s.index }
+func (s *bytesSnapshot) Term() uint64  { return s.term }
+func (s *bytesSnapshot) Size() int64   { return int64(len(s.data)) }
+func (s *bytesSnapshot) WriteTo(w io.Writer) (int64, error) {
+	n, err := w.Write(s.data)
+	return int64(n), err
+}
+func (s *bytesSnapshot) Close() error { return nil }
 
 type coreMember struct {
 	core *Core
@@ -107,9 +148,15 @@ func (c *coreCluster) step(id uint64, ev Event) {
 	if !m.up {
 		return
 	}
+	if msg, ok := ev.(EvMessage); ok && msg.Msg.Type == raftcore.MsgSnap {
+		ev = EvMessage{Msg: unpackSnapshot(c.t, m.sm, msg.Msg)}
+	}
 	m.core.Step(ev)
 	eff := m.core.TakeEffects()
 	for _, msg := range eff.Messages {
+		if msg.Type == raftcore.MsgSnap {
+			msg = packSnapshot(c.t, m.core, msg)
+		}
 		if !c.cut[msg.From] && !c.cut[msg.To] {
 			c.queue = append(c.queue, msg)
 		}

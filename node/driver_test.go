@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -17,8 +18,12 @@ import (
 type localNet struct {
 	mu      sync.Mutex
 	drivers map[uint64]*Driver
+	sms     map[uint64]*mapSM
 	queues  map[uint64]chan raftcore.Message
 	wg      sync.WaitGroup
+	// snapshots counts the snapshot senders, which must finish before
+	// the queues close.
+	snapshots sync.WaitGroup
 }
 
 type localEndpoint struct {
@@ -31,14 +36,45 @@ func (e localEndpoint) Send(msgs []raftcore.Message) {
 		e.net.mu.Lock()
 		q := e.net.queues[m.To]
 		e.net.mu.Unlock()
+		if m.Type == raftcore.MsgSnap {
+			// As the peer transport does: open the copy on the core's
+			// goroutine (Send runs on it, so from another one), hand the
+			// data to the receiver, then deliver the message.
+			e.net.snapshots.Add(1)
+			go func() {
+				defer e.net.snapshots.Done()
+				e.sendSnapshot(m, q)
+			}()
+			continue
+		}
 		select {
 		case q <- m:
 		default:
 			e.net.drivers[e.id].ReportUnreachable(m.To)
 		}
-		if m.Type == raftcore.MsgSnap {
-			e.net.drivers[e.id].ReportSnapshot(m.To, false)
-		}
+	}
+}
+
+func (e localEndpoint) sendSnapshot(m raftcore.Message, q chan raftcore.Message) {
+	d := e.net.drivers[e.id]
+	var src SnapshotSource
+	var err error
+	if ierr := d.Inspect(context.Background(), func(c *Core) { m, src, err = c.OpenSnapshot(m) }); ierr != nil || err != nil {
+		d.ReportSnapshot(m.To, true)
+		return
+	}
+	defer src.Close()
+	pr, pw := io.Pipe()
+	go func() { _, err := src.WriteTo(pw); pw.CloseWithError(err) }()
+	if err := e.net.sms[m.To].ReceiveSnapshot(m.Snapshot.Metadata.Index, src.Size(), pr); err != nil {
+		d.ReportSnapshot(m.To, true)
+		return
+	}
+	select {
+	case q <- m:
+		d.ReportSnapshot(m.To, false)
+	default:
+		d.ReportSnapshot(m.To, true)
 	}
 }
 
@@ -57,6 +93,7 @@ func (n *localNet) add(id uint64, d *Driver) {
 }
 
 func (n *localNet) close() {
+	n.snapshots.Wait()
 	n.mu.Lock()
 	for _, q := range n.queues {
 		close(q)
@@ -67,7 +104,7 @@ func (n *localNet) close() {
 
 func startDrivers(t *testing.T, n int) (map[uint64]*Driver, map[uint64]*mapSM) {
 	t.Helper()
-	net := &localNet{drivers: map[uint64]*Driver{}, queues: map[uint64]chan raftcore.Message{}}
+	net := &localNet{drivers: map[uint64]*Driver{}, sms: map[uint64]*mapSM{}, queues: map[uint64]chan raftcore.Message{}}
 	var peers []raftcore.Peer
 	for i := 1; i <= n; i++ {
 		peers = append(peers, raftcore.Peer{ID: uint64(i)})
@@ -84,6 +121,7 @@ func startDrivers(t *testing.T, n int) (map[uint64]*Driver, map[uint64]*mapSM) {
 		}
 		d := NewDriver(core, localEndpoint{net, id}, 2*time.Millisecond)
 		drivers[id], sms[id] = d, sm
+		net.sms[id] = sm
 		net.add(id, d)
 	}
 	for _, d := range drivers {

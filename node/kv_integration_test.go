@@ -78,12 +78,18 @@ func (c *kvCluster) step(id uint64, ev Event) {
 		return
 	}
 	m := c.members[id]
+	if msg, ok := ev.(EvMessage); ok && msg.Msg.Type == raftcore.MsgSnap {
+		ev = EvMessage{Msg: unpackSnapshot(c.t, m.kv, msg.Msg)}
+	}
 	m.core.Step(ev)
 	if err := m.core.Err(); err != nil {
 		c.t.Fatalf("member %d failed: %v", id, err)
 	}
 	eff := m.core.TakeEffects()
 	for _, msg := range eff.Messages {
+		if msg.Type == raftcore.MsgSnap && !c.down[msg.To] {
+			msg = packSnapshot(c.t, m.core, msg)
+		}
 		if !c.down[msg.To] {
 			c.queue = append(c.queue, msg)
 		}

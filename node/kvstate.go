@@ -4,8 +4,6 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -93,6 +91,9 @@ type KVState struct {
 	OnRestore func()
 	// fatal is the first storage failure: after it the member must stop.
 	fatal error
+	// receiving numbers the snapshot receptions, for their temporary
+	// files (see ReceiveSnapshot).
+	receiving atomic.Uint64
 }
 
 var (
@@ -113,6 +114,7 @@ func OpenKVState(fs fsx.FS, path string) (*KVState, error) {
 		_ = s.Close()
 		return nil, err
 	}
+	k.removePartialSnapshots()
 	return k, nil
 }
 
@@ -398,71 +400,3 @@ func (k *KVState) Skip(index, term uint64) {
 
 // AppliedIndex implements StateMachine: the index durable in the store.
 func (k *KVState) AppliedIndex() uint64 { return k.Store().ConsistentIndex() }
-
-// Snapshot implements StateMachine: the whole page file, after committing
-// everything applied.
-func (k *KVState) Snapshot() ([]byte, error) {
-	if err := k.Store().Commit(); err != nil {
-		return nil, err
-	}
-	f, err := fsx.Open(k.fs, k.path)
-	if err != nil {
-		return nil, fmt.Errorf("node: snapshot: %w", err)
-	}
-	defer f.Close()
-	size, err := f.Size()
-	if err != nil {
-		return nil, fmt.Errorf("node: snapshot: %w", err)
-	}
-	data := make([]byte, size)
-	if _, err := f.ReadAt(data, 0); err != nil {
-		return nil, fmt.Errorf("node: snapshot: read %s: %w", k.path, err)
-	}
-	return data, nil
-}
-
-// Restore implements StateMachine: the page file is replaced atomically by
-// the snapshot's (written to a temporary file, synced, renamed).
-func (k *KVState) Restore(data []byte, index uint64) error {
-	if len(data) == 0 {
-		return fmt.Errorf("node: restore at %d: empty snapshot", index)
-	}
-	if err := k.Store().Close(); err != nil {
-		return fmt.Errorf("node: restore: close store: %w", err)
-	}
-	tmp := k.path + ".restore"
-	f, err := k.fs.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err == nil {
-		_, err = f.WriteAt(data, 0)
-		if err == nil {
-			err = f.Sync()
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-	}
-	if err == nil {
-		err = k.fs.Rename(tmp, k.path)
-	}
-	if err == nil {
-		err = k.fs.SyncDir(filepath.Dir(k.path))
-	}
-	if err != nil {
-		return fmt.Errorf("node: restore snapshot at %d: %w", index, err)
-	}
-	s, err := mvcc.Open(k.path, k.opts)
-	if err != nil {
-		return fmt.Errorf("node: restore snapshot at %d: reopen: %w", index, err)
-	}
-	k.store.Store(s)
-	if got := s.ConsistentIndex(); got != index {
-		return fmt.Errorf("node: restored snapshot holds index %d, raft says %d", got, index)
-	}
-	if err := k.loadAux(); err != nil {
-		return fmt.Errorf("node: restore snapshot at %d: %w", index, err)
-	}
-	if k.OnRestore != nil {
-		k.OnRestore()
-	}
-	return nil
-}

@@ -98,18 +98,15 @@ func RestoreSnapshot(snapshotPath string, cfg Config) (err error) {
 	if err := store.Commit(); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
-	data, err := os.ReadFile(dbPath)
-	if err != nil {
-		return fmt.Errorf("restore: %w", err)
-	}
-	// The log starts with a snapshot at the store's index, holding the
-	// store itself (a member that joins later may need it).
+	// The log starts with a snapshot at the store's index: the store holds
+	// everything up to it (a member that needs the store is sent a copy
+	// of it, streamed from a read transaction).
 	wal, err := logstore.Open(logstore.Options{FS: fsx.OS{}, Dir: filepath.Join(memberPath, walDir), Create: true,
 		Metadata: []byte(fmt.Sprintf("cluster=%016x member=%016x", clusterID, self))})
 	if err != nil {
 		return fmt.Errorf("restore: create log: %w", err)
 	}
-	snap := raftcore.Snapshot{Data: data, Metadata: raftcore.SnapshotMetadata{Index: index, Term: term,
+	snap := raftcore.Snapshot{Metadata: raftcore.SnapshotMetadata{Index: index, Term: term,
 		ConfState: raftcore.ConfState{Voters: slices.Sorted(slices.Values(ids))}}}
 	if err := wal.ApplySnapshot(snap); err != nil {
 		_ = wal.Close()

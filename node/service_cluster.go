@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -186,31 +185,30 @@ func (s *Server) serveSnapshot(ctx context.Context, st *rpc.Stream) error {
 	if _, err := st.Recv(); err != nil {
 		return err
 	}
-	var data []byte
-	var copyErr error
-	if err := s.driver.Inspect(ctx, func(*Core) {
-		store := s.state.Store()
-		if copyErr = store.Commit(); copyErr != nil {
-			return
-		}
-		data, copyErr = os.ReadFile(s.state.path)
-	}); err != nil {
+	// The copy is opened on the core's goroutine, where nothing is being
+	// applied, and streamed from a read transaction while the member goes
+	// on: a chunk of memory, whatever the size of the store.
+	var src SnapshotSource
+	var openErr error
+	if err := s.driver.Inspect(ctx, func(*Core) { src, openErr = s.state.OpenSnapshot() }); err != nil {
 		return err
 	}
-	if copyErr != nil {
-		return fmt.Errorf("snapshot: %w", copyErr)
+	if openErr != nil {
+		return fmt.Errorf("snapshot: %w", openErr)
 	}
-	sum := sha256.Sum256(data)
-	data = append(data, sum[:]...)
-	const chunk = 1 << 20
-	for off := 0; off < len(data); off += chunk {
-		end := min(off+chunk, len(data))
-		resp := &api.SnapshotResponse{Header: s.header(), RemainingBytes: uint64(len(data) - end), Blob: data[off:end], Version: Version}
-		if err := st.Send(api.Marshal(resp)); err != nil {
-			return err
-		}
+	defer src.Close()
+	// The data, then its SHA-256: the client checks the one against the
+	// other (RemainingBytes counts both).
+	left := uint64(src.Size()) + sha256.Size
+	w := newChunkSender(func(b []byte) error {
+		left -= uint64(len(b))
+		resp := &api.SnapshotResponse{Header: s.header(), RemainingBytes: left, Blob: b, Version: Version}
+		return st.Send(api.Marshal(resp))
+	})
+	if _, err := src.WriteTo(w); err != nil {
+		return fmt.Errorf("snapshot: %w", err)
 	}
-	return nil
+	return w.Finish()
 }
 
 func (s *Server) serveMoveLeader(ctx context.Context, req *api.MoveLeaderRequest) (api.Message, error) {

@@ -21,7 +21,8 @@ const (
 	// another; its first message is a streamHeader.
 	methodRaft rpc.Method = 1000
 	// methodRaftSnapshot carries one MsgSnap: a streamHeader, the message
-	// without its data, then the data in chunks.
+	// without its data, then the data in chunks and its checksum (see
+	// snapshot_stream.go).
 	methodRaftSnapshot rpc.Method = 1001
 	// methodPeerMembers answers a joining member with the membership.
 	methodPeerMembers rpc.Method = 1002
@@ -38,6 +39,10 @@ const (
 	peerQueue = 4096
 	// snapshotChunk is the size of a snapshot's data chunks.
 	snapshotChunk = 1 << 20
+	// snapshotTimeout bounds the sending of one snapshot.
+	snapshotTimeout = 10 * time.Minute
+	// maxSnapshot bounds the size of a snapshot a member accepts.
+	maxSnapshot = 1 << 40
 )
 
 // streamHeader opens a peer stream: the sender's cluster and member ids
@@ -329,34 +334,54 @@ func (p *peerSender) sendSnapshot(m raftcore.Message) {
 	p.t.driver.ReportSnapshot(p.id, err != nil)
 }
 
+// streamSnapshot sends a copy of the store, opened on the core's goroutine
+// (Core.OpenSnapshot) at the index applied, with the MsgSnap rewritten to
+// that index. The copy is read from the store's page file a chunk at a
+// time while the member goes on.
 func (p *peerSender) streamSnapshot(m raftcore.Message) error {
+	ctx, cancel := context.WithTimeout(context.Background(), snapshotTimeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-p.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	c, err := p.connection()
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
+	var src SnapshotSource
+	var openErr error
+	if err := p.t.driver.Inspect(ctx, func(core *Core) { m, src, openErr = core.OpenSnapshot(m) }); err != nil {
+		return err
+	}
+	if openErr != nil {
+		return openErr
+	}
+	defer src.Close()
 	st, err := c.NewStream(ctx, methodRaftSnapshot)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	data := m.Snapshot.Data
-	head := m
-	snap := *m.Snapshot
-	snap.Data = nil
-	head.Snapshot = &snap
 	if err := st.Send(streamHeader(p.t.s.clusterID, p.t.s.id, p.id)); err != nil {
 		return err
 	}
-	hb := binary.AppendUvarint(nil, uint64(len(data)))
-	if err := st.Send(raftcore.AppendMessage(hb, head)); err != nil {
+	size := src.Size()
+	hb := binary.AppendUvarint(nil, uint64(size))
+	if err := st.Send(raftcore.AppendMessage(hb, m)); err != nil {
 		return err
 	}
-	for off := 0; off < len(data); off += snapshotChunk {
-		if err := st.Send(data[off:min(off+snapshotChunk, len(data))]); err != nil {
-			return err
-		}
+	w := newChunkSender(st.Send)
+	if n, err := src.WriteTo(w); err != nil {
+		return err
+	} else if n != size {
+		return fmt.Errorf("snapshot copy of %d bytes, %d announced", n, size)
+	}
+	if err := w.Finish(); err != nil {
+		return err
 	}
 	if err := st.CloseSend(); err != nil {
 		return err
@@ -438,6 +463,10 @@ func (t *peerTransport) serveRaft(ctx context.Context, st *rpc.Stream) error {
 	}
 }
 
+// serveSnapshot receives a MsgSnap and its data, which goes straight to a
+// file (KVState.ReceiveSnapshot); the message is delivered to raft only
+// once the data is durable, so installing it needs nothing more from the
+// leader.
 func (t *peerTransport) serveSnapshot(ctx context.Context, st *rpc.Stream) error {
 	from, err := t.acceptStream(st)
 	if err != nil {
@@ -455,28 +484,16 @@ func (t *peerTransport) serveSnapshot(ctx context.Context, st *rpc.Stream) error
 	if err != nil || m.Type != raftcore.MsgSnap || m.Snapshot == nil || m.From != from {
 		return api.Errorf(api.CodeInvalidArgument, "bad snapshot message from %016x: %v", from, err)
 	}
-	const maxSnapshot = 1 << 40
 	if size > maxSnapshot {
 		return api.Errorf(api.CodeInvalidArgument, "snapshot of %d bytes is too large", size)
 	}
-	data := make([]byte, 0, min(size, 64<<20))
-	for {
-		chunk, err := st.Recv()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		if uint64(len(data)+len(chunk)) > size {
-			return api.Errorf(api.CodeInvalidArgument, "snapshot from %016x longer than announced (%d bytes)", from, size)
-		}
-		data = append(data, chunk...)
+	index := m.Snapshot.Metadata.Index
+	r := newChunkReceiver(st.Recv, int64(size))
+	if err := t.s.state.ReceiveSnapshot(index, int64(size), r); err != nil {
+		t.s.log.Warn("receiving snapshot failed", "from", fmt.Sprintf("%016x", from), "index", index, "err", err)
+		return fmt.Errorf("snapshot at %d from %016x: %w", index, from, err)
 	}
-	if uint64(len(data)) != size {
-		return api.Errorf(api.CodeInvalidArgument, "snapshot from %016x: got %d of %d bytes", from, len(data), size)
-	}
-	m.Snapshot.Data = data
+	m.Snapshot.Data = nil
 	t.driver.Receive(m)
 	return nil
 }

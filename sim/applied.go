@@ -167,12 +167,18 @@ func (s *appliedState) appliedFromLog(index, term uint64) {
 // AppliedIndex implements node.StateMachine.
 func (s *appliedState) AppliedIndex() uint64 { return s.kv.AppliedIndex() }
 
-// Snapshot implements node.StateMachine.
-func (s *appliedState) Snapshot() ([]byte, error) { return s.kv.Snapshot() }
+// Persist implements node.StateMachine.
+func (s *appliedState) Persist() error { return s.kv.Persist() }
+
+// OpenSnapshot implements node.StateMachine.
+func (s *appliedState) OpenSnapshot() (node.SnapshotSource, error) { return s.kv.OpenSnapshot() }
+
+// DropReceivedSnapshots drops the snapshots received before a restart.
+func (s *appliedState) DropReceivedSnapshots() error { return s.kv.DropReceivedSnapshots() }
 
 // Restore implements node.StateMachine.
-func (s *appliedState) Restore(data []byte, index uint64) error {
-	if err := s.kv.Restore(data, index); err != nil {
+func (s *appliedState) Restore(index uint64) error {
+	if err := s.kv.Restore(index); err != nil {
 		return err
 	}
 	s.resetTo(index)

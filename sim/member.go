@@ -245,13 +245,20 @@ func (w *World) step(m *member, ev node.Event) {
 		}
 	}
 	m.cost = 0
-	if w.protect(m, what, func() { m.core.Step(ev) }) {
+	if w.protect(m, what, func() {
+		if ev, ok := w.receiveSnapshot(m, ev); ok {
+			m.core.Step(ev)
+		}
+	}) {
 		return
 	}
 	if installing {
 		m.crashAtSync = 0 // the install made fewer fsyncs than that
 	}
-	eff := m.core.TakeEffects()
+	eff, crashed := w.takeEffects(m)
+	if crashed {
+		return
+	}
 	w.churn(m, eff)
 	m.busyUntil = w.now + m.cost
 	for _, msg := range eff.Messages {

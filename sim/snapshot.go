@@ -1,0 +1,73 @@
+package sim
+
+import (
+	"bytes"
+
+	"github.com/cairndb/cairn/node"
+	"github.com/cairndb/cairn/raftcore"
+)
+
+// Snapshots between simulated members. A real transport streams a
+// snapshot's data after its MsgSnap (node/transport.go); here the leader's
+// copy of its store is read whole when the message leaves and travels in
+// the message's Data, and the receiving member stores it
+// (KVState.ReceiveSnapshot) before the message reaches its core, as the
+// transport does. The stores are small, and the copy is opened where the
+// transport opens it: on the leader's core, between steps.
+
+// takeEffects takes the effects of member m's step, each MsgSnap with the
+// copy of m's store it announces. It reports whether m crashed opening a
+// copy (which commits the store: an fsync).
+func (w *World) takeEffects(m *member) (node.Effects, bool) {
+	eff := m.core.TakeEffects()
+	crashed := w.protect(m, "snapshot send", func() {
+		out := eff.Messages[:0:0]
+		for _, msg := range eff.Messages {
+			if msg.Type == raftcore.MsgSnap {
+				var ok bool
+				if msg, ok = w.packSnapshot(m, msg); !ok {
+					continue
+				}
+			}
+			out = append(out, msg)
+		}
+		eff.Messages = out
+	})
+	return eff, crashed
+}
+
+// packSnapshot opens the copy of m's store a MsgSnap announces and puts it
+// in the message. If the copy cannot be opened (the store failed), the
+// snapshot is reported failed, as the transport would.
+func (w *World) packSnapshot(m *member, msg raftcore.Message) (raftcore.Message, bool) {
+	out, src, err := m.core.OpenSnapshot(msg)
+	if err == nil {
+		defer src.Close()
+		var buf bytes.Buffer
+		if _, err = src.WriteTo(&buf); err == nil {
+			out.Snapshot.Data = buf.Bytes()
+			return out, true
+		}
+	}
+	w.logFault("member %d cannot send a snapshot to %d: %v", m.id, msg.To, err)
+	w.schedule(1, event{kind: evInput, who: m.id, input: node.EvSnapshotStatus{To: msg.To, Failed: true}})
+	return msg, false
+}
+
+// receiveSnapshot stores the data of a MsgSnap arriving at m and returns
+// the message without it, for m's core. If m cannot store it (its disk is
+// full), the message is dropped: ok is false.
+func (w *World) receiveSnapshot(m *member, ev node.Event) (node.Event, bool) {
+	in, isMsg := ev.(node.EvMessage)
+	if !isMsg || in.Msg.Type != raftcore.MsgSnap || in.Msg.Snapshot == nil {
+		return ev, true
+	}
+	snap := *in.Msg.Snapshot
+	if err := m.sm.kv.ReceiveSnapshot(snap.Metadata.Index, int64(len(snap.Data)), bytes.NewReader(snap.Data)); err != nil {
+		w.logFault("member %d cannot store the snapshot at %d: %v", m.id, snap.Metadata.Index, err)
+		return ev, false
+	}
+	snap.Data = nil
+	in.Msg.Snapshot = &snap
+	return in, true
+}
