@@ -43,7 +43,13 @@ type SimpleTokens struct {
 	ttl time.Duration
 	mu  sync.Mutex
 	m   map[string]simpleToken
+	// sweepAt is the size at which Add next drops expired tokens (twice
+	// the size after the last sweep, so sweeping costs O(1) per token).
+	sweepAt int
 }
+
+// minSweep is the fewest tokens worth a sweep.
+const minSweep = 64
 
 type simpleToken struct {
 	id      Identity
@@ -53,14 +59,19 @@ type simpleToken struct {
 // NewSimpleTokens returns an empty table of tokens that live ttl after
 // their last use.
 func NewSimpleTokens(ttl time.Duration) *SimpleTokens {
-	return &SimpleTokens{ttl: ttl, m: map[string]simpleToken{}}
+	return &SimpleTokens{ttl: ttl, m: map[string]simpleToken{}, sweepAt: minSweep}
 }
 
-// Add records a token issued at now.
+// Add records a token issued at now; now and then it forgets the
+// expired ones.
 func (t *SimpleTokens) Add(token string, id Identity, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.m[token] = simpleToken{id: id, expires: now.Add(t.ttl)}
+	if len(t.m) >= t.sweepAt {
+		t.expireLocked(now)
+		t.sweepAt = max(2*len(t.m), minSweep)
+	}
 }
 
 // Lookup returns the identity of a live token and extends its life; an
@@ -86,6 +97,10 @@ func (t *SimpleTokens) Lookup(token string, now time.Time) (Identity, error) {
 func (t *SimpleTokens) Expire(now time.Time) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	return t.expireLocked(now)
+}
+
+func (t *SimpleTokens) expireLocked(now time.Time) int {
 	n := 0
 	for k, st := range t.m {
 		if !now.Before(st.expires) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -38,6 +39,13 @@ func TestSimpleTokensExpireUnlessUsed(t *testing.T) {
 	ts.Add("b", id, t0.Add(5*time.Second))
 	if n := ts.Expire(t0.Add(12 * time.Second)); n != 1 || ts.Len() != 1 {
 		t.Fatalf("expire dropped %d, %d left", n, ts.Len())
+	}
+	// Adding many tokens over time keeps only the live ones around.
+	for i := range 1000 {
+		ts.Add(fmt.Sprint(i), id, t0.Add(time.Duration(i)*time.Second))
+	}
+	if ts.Len() > 2*minSweep+20 {
+		t.Fatalf("%d tokens kept, most of them expired", ts.Len())
 	}
 }
 

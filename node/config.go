@@ -65,6 +65,16 @@ type Config struct {
 	HeartbeatInterval time.Duration
 	ElectionTimeout   time.Duration
 
+	// AuthToken is the kind of token Authenticate hands out: "simple"
+	// (random, learned by every member through raft, kept in memory) or
+	// "signed" (self-contained, HMAC-signed with the cluster's key).
+	// AuthTokenTTL is a simple token's life since its last use, a signed
+	// token's life. AuthPasswordCost is the PBKDF2 iteration count of new
+	// password hashes. Zero values mean the defaults.
+	AuthToken        string
+	AuthTokenTTL     time.Duration
+	AuthPasswordCost int
+
 	// AutoCompactionMode is "periodic" or "revision" ("" disables it).
 	AutoCompactionMode      string
 	AutoCompactionRetention string
@@ -91,6 +101,9 @@ func DefaultConfig() Config {
 		MaxTxnOps:                DefaultMaxTxnOps,
 		HeartbeatInterval:        DefaultHeartbeatInterval,
 		ElectionTimeout:          DefaultElectionTimeout,
+		AuthToken:                DefaultAuthToken,
+		AuthTokenTTL:             DefaultAuthTokenTTL,
+		AuthPasswordCost:         DefaultAuthPasswordCost,
 	}
 }
 
@@ -209,7 +222,7 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("--auto-compaction-mode must be periodic or revision, not %q", c.AutoCompactionMode)
 	}
-	return nil
+	return c.validateAuth()
 }
 
 func sameURLs(a, b []url.URL) bool {

@@ -91,6 +91,8 @@ type KVState struct {
 	OnRestore func()
 	// fatal is the first storage failure: after it the member must stop.
 	fatal error
+	// auth is the replicated auth state (auth_apply.go).
+	auth kvAuth
 	// receiving numbers the snapshot receptions, for their temporary
 	// files (see ReceiveSnapshot).
 	receiving atomic.Uint64
@@ -169,7 +171,7 @@ const (
 
 func auxIDKey(prefix string, id uint64) []byte { return []byte(fmt.Sprintf("%s%016x", prefix, id)) }
 
-// loadAux rebuilds membership and alarms from the store.
+// loadAux rebuilds membership, alarms and the auth state from the store.
 func (k *KVState) loadAux() error {
 	s := k.Store()
 	ms := NewMembers()
@@ -200,12 +202,12 @@ func (k *KVState) loadAux() error {
 	k.alarmMu.Lock()
 	k.alarms = alarms
 	k.alarmMu.Unlock()
-	return nil
+	return k.loadAuth(s)
 }
 
 // Apply implements StateMachine.
 func (k *KVState) Apply(index, term uint64, data []byte) any {
-	resp, err := k.apply(index, term, data)
+	resp, err := k.applyAuthorized(index, term, data)
 	if err != nil && k.fatal == nil {
 		if serr := k.Store().Err(); serr != nil {
 			// Not the request's fault: the page file failed. The member

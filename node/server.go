@@ -68,6 +68,9 @@ type Server struct {
 	httpSrv            *http.Server
 	httpLn             net.Listener
 
+	// auth holds the simple tokens this member knows (auth.go).
+	auth serverAuth
+
 	// watches are the open watch streams, ended when a snapshot install
 	// replaces the store under them.
 	watchMu sync.Mutex
@@ -190,6 +193,7 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 			_, _ = s.lessor.Revoke(id)
 		}
 	}
+	s.initAuth()
 	s.state.OnRestore = func() {
 		s.resetLessor()
 		s.endWatches(errors.New("node: the member installed a snapshot; watch again from your last revision"))

@@ -17,6 +17,9 @@ import (
 func (s *Server) memberList() []api.Member { return s.state.Members().List() }
 
 func (s *Server) serveMemberAdd(ctx context.Context, req *api.MemberAddRequest) (api.Message, error) {
+	if err := s.authorizeAdmin(ctx, "MemberAdd"); err != nil {
+		return nil, err
+	}
 	urls, err := ParseURLs(strings.Join(req.PeerURLs, ","))
 	if err != nil || len(urls) == 0 {
 		return nil, api.Errorf(api.CodeMemberBadURLs, "member peer URLs %q: %v", req.PeerURLs, err)
@@ -44,6 +47,9 @@ func (s *Server) confChange(ctx context.Context, cc raftcore.ConfChange) error {
 }
 
 func (s *Server) serveMemberRemove(ctx context.Context, req *api.MemberRemoveRequest) (api.Message, error) {
+	if err := s.authorizeAdmin(ctx, "MemberRemove"); err != nil {
+		return nil, err
+	}
 	cc := raftcore.ConfChange{Type: raftcore.RemoveNode, NodeID: req.ID}
 	if err := s.state.Members().ValidateChange(cc, Member{}); err != nil {
 		return nil, err
@@ -55,6 +61,9 @@ func (s *Server) serveMemberRemove(ctx context.Context, req *api.MemberRemoveReq
 }
 
 func (s *Server) serveMemberUpdate(ctx context.Context, req *api.MemberUpdateRequest) (api.Message, error) {
+	if err := s.authorizeAdmin(ctx, "MemberUpdate"); err != nil {
+		return nil, err
+	}
 	urls, err := ParseURLs(strings.Join(req.PeerURLs, ","))
 	if err != nil || len(urls) == 0 {
 		return nil, api.Errorf(api.CodeMemberBadURLs, "member peer URLs %q: %v", req.PeerURLs, err)
@@ -82,6 +91,9 @@ func (s *Server) serveMemberList(ctx context.Context, req *api.MemberListRequest
 // log within 10% of the leader's), so that promoting it cannot stall the
 // cluster.
 func (s *Server) serveMemberPromote(ctx context.Context, req *api.MemberPromoteRequest) (api.Message, error) {
+	if err := s.authorizeAdmin(ctx, "MemberPromote"); err != nil {
+		return nil, err
+	}
 	m, ok := s.state.Members().Get(req.ID)
 	if !ok {
 		return nil, api.ErrMemberNotFound
@@ -109,6 +121,9 @@ func (s *Server) serveMemberPromote(ctx context.Context, req *api.MemberPromoteR
 
 func (s *Server) serveAlarm(ctx context.Context, req *api.AlarmRequest) (api.Message, error) {
 	if req.Action == api.AlarmGet {
+		if err := s.authorizeUser(ctx, "Alarm"); err != nil {
+			return nil, err
+		}
 		resp := &api.AlarmResponse{Header: s.header()}
 		for _, a := range s.state.Alarms() {
 			if (req.MemberID == 0 || a.MemberID == req.MemberID) && (req.Alarm == api.AlarmNone || a.Alarm == req.Alarm) {
@@ -117,7 +132,7 @@ func (s *Server) serveAlarm(ctx context.Context, req *api.AlarmRequest) (api.Mes
 		}
 		return resp, nil
 	}
-	return s.propose(ctx, req)
+	return s.proposeAs(ctx, req)
 }
 
 func (s *Server) serveStatus(ctx context.Context, req *api.StatusRequest) (api.Message, error) {
@@ -148,6 +163,9 @@ func (s *Server) serveStatus(ctx context.Context, req *api.StatusRequest) (api.M
 }
 
 func (s *Server) serveDefragment(ctx context.Context, req *api.DefragmentRequest) (api.Message, error) {
+	if err := s.authorizeAdmin(ctx, "Defragment"); err != nil {
+		return nil, err
+	}
 	if err := s.state.Store().Defragment(); err != nil {
 		return nil, fmt.Errorf("defragment: %w", err)
 	}
@@ -155,6 +173,9 @@ func (s *Server) serveDefragment(ctx context.Context, req *api.DefragmentRequest
 }
 
 func (s *Server) serveHash(ctx context.Context, req *api.HashRequest) (api.Message, error) {
+	if err := s.authorizeAdmin(ctx, "Hash"); err != nil {
+		return nil, err
+	}
 	h, _, err := s.state.Store().Hash(0)
 	if err != nil {
 		return nil, err
@@ -163,6 +184,9 @@ func (s *Server) serveHash(ctx context.Context, req *api.HashRequest) (api.Messa
 }
 
 func (s *Server) serveHashKV(ctx context.Context, req *api.HashKVRequest) (api.Message, error) {
+	if err := s.authorizeAdmin(ctx, "HashKV"); err != nil {
+		return nil, err
+	}
 	st := s.state.Store()
 	rev := req.Revision
 	if rev == 0 {
@@ -182,6 +206,9 @@ const SnapshotChecksumSize = sha256.Size
 // serveSnapshot streams a consistent copy of the store: the page file as
 // of this moment (taken between two applied entries), then its SHA-256.
 func (s *Server) serveSnapshot(ctx context.Context, st *rpc.Stream) error {
+	if err := s.authorizeAdmin(ctx, "Snapshot"); err != nil {
+		return err
+	}
 	if _, err := st.Recv(); err != nil {
 		return err
 	}
@@ -212,6 +239,9 @@ func (s *Server) serveSnapshot(ctx context.Context, st *rpc.Stream) error {
 }
 
 func (s *Server) serveMoveLeader(ctx context.Context, req *api.MoveLeaderRequest) (api.Message, error) {
+	if err := s.authorizeAdmin(ctx, "MoveLeader"); err != nil {
+		return nil, err
+	}
 	if s.driver.Leader() != s.id {
 		return nil, api.ErrNotLeader
 	}

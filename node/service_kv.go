@@ -19,6 +19,10 @@ func (s *Server) serveRange(ctx context.Context, req *api.RangeRequest) (api.Mes
 			return nil, err
 		}
 	}
+	// Checked after the ReadIndex wait above (if any).
+	if err := s.authorizeRead(ctx, "Range", req.Key, req.RangeEnd, false); err != nil {
+		return nil, err
+	}
 	resp, err := s.state.Store().RangeRequest(req)
 	if err != nil {
 		return nil, err
@@ -38,14 +42,14 @@ func (s *Server) servePut(ctx context.Context, req *api.PutRequest) (api.Message
 	if err := s.checkSpace(ctx); err != nil {
 		return nil, err
 	}
-	return s.propose(ctx, req)
+	return s.proposeAs(ctx, req)
 }
 
 func (s *Server) serveDeleteRange(ctx context.Context, req *api.DeleteRangeRequest) (api.Message, error) {
 	if len(req.Key) == 0 {
 		return nil, api.ErrEmptyKey
 	}
-	return s.propose(ctx, req)
+	return s.proposeAs(ctx, req)
 }
 
 func (s *Server) serveTxn(ctx context.Context, req *api.TxnRequest) (api.Message, error) {
@@ -57,7 +61,7 @@ func (s *Server) serveTxn(ctx context.Context, req *api.TxnRequest) (api.Message
 			return nil, err
 		}
 	}
-	return s.propose(ctx, req)
+	return s.proposeAs(ctx, req)
 }
 
 // txnWrites reports whether any branch of a transaction puts a key (the
@@ -74,7 +78,7 @@ func txnWrites(req *api.TxnRequest) bool {
 }
 
 func (s *Server) serveCompact(ctx context.Context, req *api.CompactionRequest) (api.Message, error) {
-	return s.propose(ctx, req)
+	return s.proposeAs(ctx, req)
 }
 
 // watchSession is one client's watch stream: the watchers it created and
@@ -136,6 +140,9 @@ func (s *Server) serveWatch(ctx context.Context, st *rpc.Stream) error {
 			if err := api.Unmarshal(b, &req); err != nil {
 				w.end(api.Errorf(api.CodeInvalidArgument, "malformed watch request: %v", err))
 				return
+			}
+			if req.Create != nil && s.refuseWatch(ctx, w, req.Create) {
+				continue
 			}
 			if err := w.handle(&req); err != nil {
 				w.end(err)

@@ -30,17 +30,20 @@ func (s *Server) serveLeaseGrant(ctx context.Context, req *api.LeaseGrantRequest
 	if grant.ID == 0 {
 		grant.ID = s.rand.Int64()&(1<<62-1) | 1<<32 // positive, never 0
 	}
-	return s.propose(ctx, &grant)
+	return s.proposeAs(ctx, &grant)
 }
 
 func (s *Server) serveLeaseRevoke(ctx context.Context, req *api.LeaseRevokeRequest) (api.Message, error) {
-	return s.propose(ctx, req)
+	return s.proposeAs(ctx, req)
 }
 
 // serveLeaseKeepAlive renews leases for as long as the client sends
 // requests. A lease that does not exist (expired, revoked) is answered
 // with TTL 0.
 func (s *Server) serveLeaseKeepAlive(ctx context.Context, st *rpc.Stream) error {
+	if err := s.authorizeUser(ctx, "LeaseKeepAlive"); err != nil {
+		return err
+	}
 	for {
 		b, err := st.Recv()
 		if errors.Is(err, io.EOF) {
@@ -76,6 +79,9 @@ func (s *Server) serveLeaseTimeToLive(ctx context.Context, req *api.LeaseTimeToL
 	if s.driver.Leader() != s.id {
 		return nil, api.ErrNotLeader
 	}
+	if err := s.authorizeLeaseTimeToLive(ctx, req); err != nil {
+		return nil, err
+	}
 	resp := &api.LeaseTimeToLiveResponse{Header: s.header(), ID: req.ID}
 	granted, remaining, _, err := s.lessor.TimeToLive(req.ID, time.Now())
 	if errors.Is(err, ErrLeaseNotFound) {
@@ -99,8 +105,15 @@ func (s *Server) serveLeaseTimeToLive(ctx context.Context, req *api.LeaseTimeToL
 }
 
 func (s *Server) serveLeaseLeases(ctx context.Context, req *api.LeaseLeasesRequest) (api.Message, error) {
+	visible, err := s.leaseFilter(ctx)
+	if err != nil {
+		return nil, err
+	}
 	resp := &api.LeaseLeasesResponse{Header: s.header()}
 	for _, l := range s.state.Store().Leases() {
+		if !visible(l.Keys) {
+			continue
+		}
 		resp.Leases = append(resp.Leases, api.LeaseStatus{ID: l.ID})
 	}
 	return resp, nil

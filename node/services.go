@@ -114,12 +114,19 @@ func (s *Server) propose(ctx context.Context, req api.Message) (api.Message, err
 	if err != nil {
 		return nil, err
 	}
+	return s.proposeCommand(ctx, cmd)
+}
+
+// proposeCommand replicates an encoded command (made by the caller
+// proposeAs put in ctx, if any) and returns its response.
+func (s *Server) proposeCommand(ctx context.Context, cmd []byte) (api.Message, error) {
+	cmd = authedCommand(ctx, cmd)
 	if len(cmd) > s.cfg.MaxRequestBytes {
 		return nil, api.Errorf(api.CodeRequestTooLarge, "request of %d bytes is larger than --max-request-bytes %d", len(cmd), s.cfg.MaxRequestBytes)
 	}
 	s.metrics.proposalsPending.Add(1)
 	var res any
-	err = s.untilLeader(ctx, func() error {
+	err := s.untilLeader(ctx, func() error {
 		var err error
 		res, err = s.driver.Propose(ctx, cmd)
 		return err
@@ -264,4 +271,6 @@ func (s *Server) registerClientServices() {
 	r.HandleUnary(m(api.MethodHashKV), unary(s, s.serveHashKV))
 	r.HandleStream(m(api.MethodSnapshot), s.serveSnapshot)
 	r.HandleUnary(m(api.MethodMoveLeader), unary(s, s.serveMoveLeader))
+	// Auth.
+	s.registerAuthServices()
 }

@@ -32,6 +32,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cairndb/cairn/auth"
 	"github.com/cairndb/cairn/node"
 	"github.com/cairndb/cairn/rpc"
 )
@@ -119,6 +120,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.peerTrustedCA, "peer-trusted-ca-file", "", "CA file for peer certificates")
 	fs.BoolVar(&o.peerClientCertAuth, "peer-client-cert-auth", false, "require peer certificates signed by --peer-trusted-ca-file")
 	fs.BoolVar(&o.peerAutoTLS, "peer-auto-tls", false, "serve peer TLS with a generated self-signed certificate")
+	fs.StringVar(&c.AuthToken, "auth-token", c.AuthToken, "auth token kind: simple (random, kept in the members' memory) or signed (self-contained, HMAC-SHA256 with the cluster's key)")
+	authTTL := fs.Int("auth-token-ttl", int(c.AuthTokenTTL/time.Second), "seconds a simple token lives unused (a signed token lives this long at all)")
+	fs.IntVar(&c.AuthPasswordCost, "auth-password-cost", c.AuthPasswordCost, "PBKDF2-HMAC-SHA256 iterations of new password hashes (the default takes about 50 ms)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.IntVar(&o.devCluster, "dev-cluster", 0, "start a local cluster of this many members in one process (for trying cairn)")
 	if err := fs.Parse(args); err != nil {
@@ -149,6 +153,16 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if *heartbeat <= 0 || *election <= 0 {
 		return nil, errors.New("--heartbeat-interval and --election-timeout must be positive (milliseconds)")
+	}
+	if *authTTL <= 0 {
+		return nil, fmt.Errorf("--auth-token-ttl must be a positive number of seconds, not %d", *authTTL)
+	}
+	c.AuthTokenTTL = time.Duration(*authTTL) * time.Second
+	if c.AuthPasswordCost < 1 || c.AuthPasswordCost > auth.MaxIterations {
+		return nil, fmt.Errorf("--auth-password-cost must be between 1 and %d iterations, not %d", auth.MaxIterations, c.AuthPasswordCost)
+	}
+	if c.AuthToken != auth.TokenSimple && c.AuthToken != auth.TokenSigned {
+		return nil, fmt.Errorf("--auth-token must be %s or %s, not %q", auth.TokenSimple, auth.TokenSigned, c.AuthToken)
 	}
 	c.HeartbeatInterval = time.Duration(*heartbeat) * time.Millisecond
 	c.ElectionTimeout = time.Duration(*election) * time.Millisecond

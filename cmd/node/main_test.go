@@ -44,6 +44,10 @@ func TestParseFlagsErrors(t *testing.T) {
 		{[]string{"--auto-compaction-mode", "hourly", "--auto-compaction-retention", "1"}, "--auto-compaction-mode must be periodic or revision"},
 		{[]string{"stray"}, `unexpected argument "stray"`},
 		{[]string{"--dev-cluster", "12"}, "--dev-cluster must be between 1 and 9"},
+		{[]string{"--auth-token", "jwt"}, `--auth-token must be simple or signed, not "jwt"`},
+		{[]string{"--auth-token", "signed", "--auth-token-ttl", "60", "--auth-password-cost", "1000"}, ""},
+		{[]string{"--auth-token-ttl", "0"}, "--auth-token-ttl must be a positive number of seconds"},
+		{[]string{"--auth-password-cost", "0"}, "--auth-password-cost must be between 1 and"},
 	} {
 		_, err := parseFlags(tc.args, io.Discard)
 		if tc.want == "" {

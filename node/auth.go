@@ -1,0 +1,213 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/auth"
+	"github.com/cairndb/cairn/rpc"
+)
+
+// Enforcement of authentication on the client services. When auth is on,
+// every call names its user: by a token (rpc.WithToken on the client),
+// else by the common name of the verified TLS client certificate of its
+// connection. The checks:
+//
+//   - writes (Put, DeleteRange, Txn, Compact, LeaseGrant, LeaseRevoke,
+//     alarm changes) go through raft wrapped with the user and the
+//     token's revision (proposeAs); every member checks them when it
+//     applies them (auth_apply.go);
+//   - reads (Range, Watch creation, LeaseTimeToLive with keys, the
+//     leases listed) are checked on the serving member, after the
+//     ReadIndex wait that makes its state current;
+//   - administration (users and roles, membership, defragment, hash,
+//     snapshot, move-leader) is for the root role;
+//   - AuthStatus, Authenticate, MemberList and Status are open.
+//
+// Every refusal is logged at warn level with the user, the method and
+// what it touched.
+
+// serverAuth is the member's own auth machinery, beside the replicated
+// state.
+type serverAuth struct {
+	// tokens are the simple tokens this member learned from the log.
+	tokens *auth.SimpleTokens
+	// decoy is checked instead of an unknown user's password.
+	decoy auth.PasswordHash
+}
+
+// initAuth prepares the token table before the member applies entries.
+func (s *Server) initAuth() {
+	s.auth.tokens = auth.NewSimpleTokens(s.cfg.authTokenTTL())
+	s.auth.decoy = auth.Decoy(s.cfg.authPasswordCost())
+	s.state.OnAuthToken(func(token string, id auth.Identity) { s.auth.tokens.Add(token, id, time.Now()) })
+}
+
+// callerKey marks a context whose proposals are made by a user.
+type callerKey struct{}
+
+// identify finds the user of a call: its token's, else its client
+// certificate's common name.
+func (s *Server) identify(ctx context.Context) (auth.Identity, error) {
+	if tok := rpc.Token(ctx); tok != "" {
+		if auth.IsSigned(tok) {
+			return auth.VerifyToken(s.state.Auth().SigningKey(), tok, time.Now())
+		}
+		id, err := s.auth.tokens.Lookup(tok, time.Now())
+		if err != nil && s.readBarrier(ctx) == nil {
+			// The token may be one another member issued a moment ago,
+			// in an entry this member has not applied yet: once it has
+			// applied everything committed, look again.
+			id, err = s.auth.tokens.Lookup(tok, time.Now())
+		}
+		return id, err
+	}
+	if cert := rpc.PeerCertificate(ctx); cert != nil && cert.Subject.CommonName != "" {
+		return auth.Identity{User: cert.Subject.CommonName}, nil
+	}
+	return auth.Identity{}, api.ErrUserEmpty
+}
+
+// authorize runs check on the caller of ctx when auth is on. key and
+// end, if any, name what the call touches (for the log).
+func (s *Server) authorize(ctx context.Context, method string, key, end []byte, check func(a *auth.State, id auth.Identity) error) error {
+	a := s.state.Auth()
+	if !a.Enabled() {
+		return nil
+	}
+	id, err := s.identify(ctx)
+	if err == nil {
+		err = check(a, id)
+	}
+	if err != nil {
+		s.logDenied(method, id, describeKeys(key, end), err)
+	}
+	return err
+}
+
+// authorizeRead checks a read of [key, end). With barrier, it first
+// waits until this member's state is current (a ReadIndex round; the
+// caller has not waited yet), so that a permission revoked a moment ago
+// is already in force.
+func (s *Server) authorizeRead(ctx context.Context, method string, key, end []byte, barrier bool) error {
+	if !s.state.Auth().Enabled() {
+		return nil
+	}
+	if barrier {
+		if err := s.readBarrier(ctx); err != nil {
+			return err
+		}
+	}
+	return s.authorize(ctx, method, key, end, func(a *auth.State, id auth.Identity) error {
+		return a.CheckRange(id, api.PermRead, key, end)
+	})
+}
+
+// authorizeAdmin allows the root role only.
+func (s *Server) authorizeAdmin(ctx context.Context, method string) error {
+	return s.authorize(ctx, method, nil, nil, (*auth.State).CheckAdmin)
+}
+
+// authorizeUser allows any user.
+func (s *Server) authorizeUser(ctx context.Context, method string) error {
+	return s.authorize(ctx, method, nil, nil, (*auth.State).CheckUser)
+}
+
+// proposeAs proposes a client's write: with auth on, wrapped with the
+// caller, whose permissions every member checks as it applies it.
+func (s *Server) proposeAs(ctx context.Context, req api.Message) (api.Message, error) {
+	var id auth.Identity
+	if s.state.Auth().Enabled() {
+		var err error
+		if id, err = s.identify(ctx); err != nil {
+			s.logDenied(methodName(req), id, describeRequest(req), err)
+			return nil, err
+		}
+		ctx = context.WithValue(ctx, callerKey{}, id)
+	}
+	resp, err := s.propose(ctx, req)
+	if isAuthRefusal(err) {
+		s.logDenied(methodName(req), id, describeRequest(req), err)
+	}
+	return resp, err
+}
+
+// authedCommand wraps cmd with the caller proposeAs put in ctx, if any.
+func authedCommand(ctx context.Context, cmd []byte) []byte {
+	if id, ok := ctx.Value(callerKey{}).(auth.Identity); ok {
+		return encodeAuthed(id, cmd)
+	}
+	return cmd
+}
+
+// isAuthRefusal reports whether err refuses a call for want of
+// authentication or permission.
+func isAuthRefusal(err error) bool {
+	switch api.CodeOf(err) {
+	case api.CodeUserEmpty, api.CodePermissionDenied, api.CodeInvalidAuthToken, api.CodeAuthOldRevision, api.CodeAuthFailed:
+		return true
+	}
+	return false
+}
+
+// logDenied logs a refused call.
+func (s *Server) logDenied(method string, id auth.Identity, what string, err error) {
+	attrs := []any{"method", method, "user", id.User, "err", err}
+	if what != "" {
+		attrs = append(attrs, "keys", what)
+	}
+	s.log.Warn("auth: request refused", attrs...)
+}
+
+// methodName is a request's method as logs name it ("Put").
+func methodName(req api.Message) string {
+	name := fmt.Sprintf("%T", req)
+	name = strings.TrimPrefix(name, "*api.")
+	return strings.TrimSuffix(name, "Request")
+}
+
+// describeKeys names a key range for the log ("" for none).
+func describeKeys(key, end []byte) string {
+	if key == nil && end == nil {
+		return ""
+	}
+	return auth.DescribeRange(key, end)
+}
+
+// describeRequest names what a write touches, for the log.
+func describeRequest(req api.Message) string {
+	switch r := req.(type) {
+	case *api.PutRequest:
+		return auth.DescribeRange(r.Key, nil)
+	case *api.DeleteRangeRequest:
+		return auth.DescribeRange(r.Key, r.RangeEnd)
+	case *api.TxnRequest:
+		var parts []string
+		for _, c := range r.Compare {
+			parts = append(parts, "compare "+auth.DescribeRange(c.Key, c.RangeEnd))
+		}
+		for _, ops := range [][]api.RequestOp{r.Success, r.Failure} {
+			for _, op := range ops {
+				switch {
+				case op.Range != nil:
+					parts = append(parts, "range "+auth.DescribeRange(op.Range.Key, op.Range.RangeEnd))
+				case op.Put != nil:
+					parts = append(parts, "put "+auth.DescribeRange(op.Put.Key, nil))
+				case op.DeleteRange != nil:
+					parts = append(parts, "delete "+auth.DescribeRange(op.DeleteRange.Key, op.DeleteRange.RangeEnd))
+				case op.Txn != nil:
+					parts = append(parts, "txn")
+				}
+			}
+		}
+		return strings.Join(parts, "; ")
+	case *api.LeaseRevokeRequest:
+		return fmt.Sprintf("keys of lease %x", r.ID)
+	case *api.CompactionRequest:
+		return "all keys"
+	}
+	return ""
+}

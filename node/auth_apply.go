@@ -1,0 +1,238 @@
+package node
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/auth"
+	"github.com/cairndb/cairn/btreekv/mvcc"
+)
+
+// Authentication in the raft log. Two command kinds carry it:
+//
+//   - kindAuth: a change of the auth state (an auth.Command: users,
+//     roles, permissions, enable/disable, or a simple token issued).
+//   - kindAuthed: a command made by an authenticated client: the user,
+//     the auth revision of the user's token (0 for a client certificate)
+//     and the inner command. Every member checks the user's permissions
+//     when it applies the entry, against the auth state as of that entry,
+//     so a permission revoked before the write applies refuses it, the
+//     same way on every member.
+//
+// Commands of clients while auth is off, and the member's own commands
+// (lease expiry, auto-compaction, alarms, publishing its attributes),
+// stay as they were: the simulator and old logs see no difference.
+const (
+	kindAuth   requestKind = 64
+	kindAuthed requestKind = 65
+)
+
+// auxAuth prefixes the auth records in the store's auxiliary table.
+const auxAuth = "auth/"
+
+// kvAuth is the auth side of the state machine.
+type kvAuth struct {
+	// state is loaded from the auxiliary table at open and after a
+	// snapshot install (the same *auth.State throughout).
+	state *auth.State
+	// onToken, if set, learns of every simple token issued.
+	onToken func(token string, id auth.Identity)
+}
+
+// Auth is the replicated auth state.
+func (k *KVState) Auth() *auth.State { return k.auth.state }
+
+// OnAuthToken sets the function told of every simple token applied
+// (before the member starts applying).
+func (k *KVState) OnAuthToken(fn func(token string, id auth.Identity)) { k.auth.onToken = fn }
+
+// loadAuth rebuilds the auth state from the store's records.
+func (k *KVState) loadAuth(s *mvcc.Store) error {
+	if k.auth.state == nil {
+		k.auth.state = auth.New()
+	}
+	var recs []auth.Record
+	for _, r := range s.Aux([]byte(auxAuth)) {
+		recs = append(recs, auth.Record{Key: string(r.Key[len(auxAuth):]), Value: r.Value})
+	}
+	if err := k.auth.state.Load(recs); err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	return nil
+}
+
+// authRecords writes auth records into a write transaction.
+type authRecords struct{ tw *mvcc.TxnWrite }
+
+func (r authRecords) Put(key string, value []byte) error {
+	return r.tw.PutAux([]byte(auxAuth+key), value)
+}
+
+// encodeAuthCommand encodes an auth state change as a raft command.
+func encodeAuthCommand(c *auth.Command) []byte {
+	return append([]byte{byte(kindAuth)}, c.Marshal()...)
+}
+
+// encodeAuthed wraps a command made by id.
+func encodeAuthed(id auth.Identity, inner []byte) []byte {
+	b := make([]byte, 0, 1+2*binary.MaxVarintLen64+len(id.User)+len(inner))
+	b = append(b, byte(kindAuthed))
+	b = binary.AppendUvarint(b, uint64(len(id.User)))
+	b = append(b, id.User...)
+	b = binary.AppendUvarint(b, id.Revision)
+	return append(b, inner...)
+}
+
+// decodeAuthed reads what encodeAuthed wrote, after the kind byte.
+func decodeAuthed(b []byte) (auth.Identity, []byte, error) {
+	n, sz := binary.Uvarint(b)
+	if sz <= 0 || n > uint64(len(b)-sz) {
+		return auth.Identity{}, nil, errors.New("node: authenticated command: bad user name length")
+	}
+	b = b[sz:]
+	id := auth.Identity{User: string(b[:n])}
+	b = b[n:]
+	rev, sz := binary.Uvarint(b)
+	if sz <= 0 {
+		return auth.Identity{}, nil, errors.New("node: authenticated command: bad auth revision")
+	}
+	id.Revision = rev
+	inner := b[sz:]
+	if len(inner) == 0 || requestKind(inner[0]) == kindAuthed {
+		return auth.Identity{}, nil, errors.New("node: authenticated command: no inner command")
+	}
+	return id, inner, nil
+}
+
+// applyAuthorized applies a command, checking its maker's permissions
+// first when it carries one.
+func (k *KVState) applyAuthorized(index, term uint64, data []byte) (api.Message, error) {
+	if len(data) == 0 {
+		return k.apply(index, term, data)
+	}
+	switch requestKind(data[0]) {
+	case kindAuth:
+		return k.applyAuthCommand(index, term, data[1:], false)
+	case kindAuthed:
+		id, inner, err := decodeAuthed(data[1:])
+		if err == nil {
+			err = k.authorize(id, inner)
+		}
+		if err != nil {
+			return nil, k.refuse(index, term, err)
+		}
+		if requestKind(inner[0]) == kindAuth {
+			return k.applyAuthCommand(index, term, inner[1:], true)
+		}
+		return k.apply(index, term, inner)
+	}
+	if err := k.checkUnauthenticated(requestKind(data[0])); err != nil {
+		return nil, k.refuse(index, term, err)
+	}
+	return k.apply(index, term, data)
+}
+
+// refuse records the index of a refused command (so a restart does not
+// apply it again) and returns the refusal, or the storage failure.
+func (k *KVState) refuse(index, term uint64, err error) error {
+	if endErr := k.Store().Write(index, term).End(); endErr != nil {
+		return endErr
+	}
+	return err
+}
+
+// checkUnauthenticated refuses, while auth is on, the client writes that
+// carry no user: proposed by a member that still saw auth off. The
+// member's own commands (lease expiry, compaction, alarms, attributes)
+// pass.
+func (k *KVState) checkUnauthenticated(kind requestKind) error {
+	if !k.auth.state.Enabled() {
+		return nil
+	}
+	switch kind {
+	case kindPut, kindDeleteRange, kindTxn:
+		return api.Errorf(api.CodeUserEmpty, "etcdserver: user name is empty: a write proposed while auth was off was applied after it was turned on")
+	}
+	return nil
+}
+
+// authorize checks that id may make the command inner, against the auth
+// state as of this entry.
+func (k *KVState) authorize(id auth.Identity, inner []byte) error {
+	a := k.auth.state
+	body := inner[1:]
+	decode := func(m api.Message) error {
+		if err := api.Unmarshal(body, m); err != nil {
+			return fmt.Errorf("node: authenticated command: %w", err)
+		}
+		return nil
+	}
+	var req api.Message
+	switch requestKind(inner[0]) {
+	case kindPut:
+		req = &api.PutRequest{}
+	case kindDeleteRange:
+		req = &api.DeleteRangeRequest{}
+	case kindTxn:
+		req = &api.TxnRequest{}
+	case kindCompaction:
+		req = &api.CompactionRequest{}
+	case kindLeaseGrant:
+		req = &api.LeaseGrantRequest{}
+	case kindLeaseRevoke:
+		var r api.LeaseRevokeRequest
+		if err := decode(&r); err != nil {
+			return err
+		}
+		// Revoking a lease deletes its keys: the user must be allowed to
+		// write every one of them.
+		for _, l := range k.Store().Leases() {
+			if l.ID == r.ID {
+				keys := make([][]byte, len(l.Keys))
+				for i, key := range l.Keys {
+					keys[i] = []byte(key)
+				}
+				return a.CheckKeys(id, api.PermWrite, keys)
+			}
+		}
+		return a.CheckUser(id) // no such lease: the revoke fails anyway
+	case kindAuth:
+		c, err := auth.UnmarshalCommand(body)
+		if err != nil {
+			return fmt.Errorf("node: authenticated command: %w", err)
+		}
+		return a.CheckCommand(id, c)
+	default:
+		// Alarms, membership: the administrator's.
+		return a.CheckAdmin(id)
+	}
+	if err := decode(req); err != nil {
+		return err
+	}
+	return a.CheckRequest(id, req)
+}
+
+// applyAuthCommand applies an auth state change. Unless made by an
+// authenticated user (checked already), only enabling auth and issuing
+// a token are taken while auth is on.
+func (k *KVState) applyAuthCommand(index, term uint64, body []byte, authenticated bool) (api.Message, error) {
+	c, err := auth.UnmarshalCommand(body)
+	if err != nil {
+		return nil, k.refuse(index, term, fmt.Errorf("node: command at index %d: %w", index, err))
+	}
+	a := k.auth.state
+	if !authenticated && a.Enabled() && c.Op != auth.OpIssueToken && c.Op != auth.OpEnable {
+		return nil, k.refuse(index, term, api.ErrUserEmpty)
+	}
+	tw := k.Store().Write(index, term)
+	err = a.Apply(c, authRecords{tw})
+	if endErr := tw.End(); endErr != nil {
+		return nil, endErr
+	}
+	if err == nil && c.Op == auth.OpIssueToken && k.auth.onToken != nil {
+		k.auth.onToken(c.Token, auth.Identity{User: c.Name, Revision: c.Revision})
+	}
+	return nil, err
+}

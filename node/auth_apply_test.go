@@ -1,0 +1,181 @@
+package node
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"testing"
+
+	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/auth"
+	"github.com/cairndb/cairn/internal/fsx"
+)
+
+// applier applies commands to a KVState at increasing indexes.
+type applier struct {
+	t     *testing.T
+	k     *KVState
+	index uint64
+}
+
+func (a *applier) apply(cmd []byte) ApplyResult {
+	a.t.Helper()
+	a.index++
+	res, ok := a.k.Apply(a.index, 1, cmd).(ApplyResult)
+	if !ok {
+		a.t.Fatalf("apply at %d: result %T", a.index, res)
+	}
+	if err := a.k.Err(); err != nil {
+		a.t.Fatalf("apply at %d: storage failure %v", a.index, err)
+	}
+	return res
+}
+
+func (a *applier) must(cmd []byte) {
+	a.t.Helper()
+	if r := a.apply(cmd); r.Err != nil {
+		a.t.Fatalf("apply at %d: %v", a.index, r.Err)
+	}
+}
+
+func authCmd(c *auth.Command) []byte { return encodeAuthCommand(c) }
+
+// enableAuth sets up root, a role "app" with readwrite on [app/, app0)
+// and a user alice holding it, then turns auth on.
+func enableAuth(t *testing.T, a *applier) {
+	t.Helper()
+	h, err := auth.HashPassword("pw", 1, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*auth.Command{
+		{Op: auth.OpUserAdd, Name: auth.RootUser, Password: h},
+		{Op: auth.OpUserGrantRole, Name: auth.RootUser, Role: auth.RootRole},
+		{Op: auth.OpRoleAdd, Name: "app"},
+		{Op: auth.OpRoleGrantPermission, Name: "app", Perm: api.Permission{PermType: api.PermReadWrite, Key: []byte("app/"), RangeEnd: []byte("app0")}},
+		{Op: auth.OpUserAdd, Name: "alice", Password: h},
+		{Op: auth.OpUserGrantRole, Name: "alice", Role: "app"},
+		{Op: auth.OpEnable, SigningKey: bytes.Repeat([]byte{1}, 32)},
+	} {
+		a.must(authCmd(c))
+	}
+}
+
+// Writes are checked when applied, against the auth state as of their
+// entry: a permission revoked by an earlier entry refuses a write
+// proposed before the revocation. The refused entry's index is recorded.
+func TestAppliedWritesAreChecked(t *testing.T) {
+	k, err := OpenKVState(fsx.NewMem(), "/db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &applier{t: t, k: k}
+	enableAuth(t, a)
+	st := k.Auth()
+	alice := auth.Identity{User: "alice", Revision: st.Revision()}
+	put := func(key string) []byte { return mustEncode(t, &api.PutRequest{Key: []byte(key), Value: []byte("v")}) }
+
+	a.must(encodeAuthed(alice, put("app/1")))
+	if r := a.apply(encodeAuthed(alice, put("other"))); !errors.Is(r.Err, api.ErrPermissionDenied) {
+		t.Fatalf("put outside alice's range: %v", r.Err)
+	}
+	if r := a.apply(put("app/2")); !errors.Is(r.Err, api.ErrUserEmpty) {
+		t.Fatalf("a put with no user while auth is on: %v", r.Err)
+	}
+	if got := k.Store().AppliedIndex(); got != a.index {
+		t.Fatalf("refused entries left the applied index at %d, want %d", got, a.index)
+	}
+	// The revocation applies first: alice's next write, made with her
+	// old token, is refused on every member the same way.
+	root := auth.Identity{User: auth.RootUser, Revision: st.Revision()}
+	a.must(encodeAuthed(root, authCmd(&auth.Command{Op: auth.OpUserRevokeRole, Name: "alice", Role: "app"})))
+	if r := a.apply(encodeAuthed(alice, put("app/1"))); !errors.Is(r.Err, api.ErrAuthOldRevision) {
+		t.Fatalf("put with a token older than the revocation: %v", r.Err)
+	}
+	alice.Revision = st.Revision()
+	if r := a.apply(encodeAuthed(alice, put("app/1"))); !errors.Is(r.Err, api.ErrPermissionDenied) {
+		t.Fatalf("put after the revocation: %v", r.Err)
+	}
+	// Only root administers, even through a wrapped command.
+	if r := a.apply(encodeAuthed(alice, authCmd(&auth.Command{Op: auth.OpRoleAdd, Name: "x"}))); !errors.Is(r.Err, api.ErrPermissionDenied) {
+		t.Fatalf("alice adding a role: %v", r.Err)
+	}
+	if r := a.apply(authCmd(&auth.Command{Op: auth.OpRoleAdd, Name: "x"})); !errors.Is(r.Err, api.ErrUserEmpty) {
+		t.Fatalf("a role added with no user while auth is on: %v", r.Err)
+	}
+	// The store holds only the write that was allowed.
+	resp, err := k.Store().RangeRequest(&api.RangeRequest{Key: []byte{0}, RangeEnd: []byte{0}})
+	if err != nil || len(resp.Kvs) != 1 || string(resp.Kvs[0].Key) != "app/1" {
+		t.Fatalf("store: %+v %v", resp, err)
+	}
+}
+
+// Revoking a lease deletes its keys: it needs write on every one.
+func TestAppliedLeaseRevokeNeedsWriteOnItsKeys(t *testing.T) {
+	k, err := OpenKVState(fsx.NewMem(), "/db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &applier{t: t, k: k}
+	enableAuth(t, a)
+	rev := k.Auth().Revision()
+	root, alice := auth.Identity{User: auth.RootUser, Revision: rev}, auth.Identity{User: "alice", Revision: rev}
+	a.must(encodeAuthed(alice, mustEncode(t, &api.LeaseGrantRequest{ID: 7, TTL: 60})))
+	a.must(encodeAuthed(alice, mustEncode(t, &api.PutRequest{Key: []byte("app/a"), Lease: 7})))
+	a.must(encodeAuthed(root, mustEncode(t, &api.PutRequest{Key: []byte("secret"), Lease: 7})))
+	revoke := mustEncode(t, &api.LeaseRevokeRequest{ID: 7})
+	if r := a.apply(encodeAuthed(alice, revoke)); !errors.Is(r.Err, api.ErrPermissionDenied) {
+		t.Fatalf("alice revoking a lease holding a key she may not write: %v", r.Err)
+	}
+	a.must(encodeAuthed(root, revoke))
+}
+
+// The auth state is in the store: reopened, it is all there.
+func TestAuthStateSurvivesReopen(t *testing.T) {
+	disk := fsx.NewMem()
+	k, err := OpenKVState(disk, "/db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &applier{t: t, k: k}
+	enableAuth(t, a)
+	rev := k.Auth().Revision()
+	var tokens []string
+	k.OnAuthToken(func(tok string, id auth.Identity) { tokens = append(tokens, tok) })
+	a.must(authCmd(&auth.Command{Op: auth.OpIssueToken, Name: "alice", Token: "t1", Revision: rev}))
+	if len(tokens) != 1 || tokens[0] != "t1" {
+		t.Fatalf("tokens told: %q", tokens)
+	}
+	if err := k.Store().Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Close(); err != nil {
+		t.Fatal(err)
+	}
+	k, err = OpenKVState(disk, "/db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	st := k.Auth()
+	if !st.Enabled() || st.Revision() != rev || len(st.SigningKey()) != 32 {
+		t.Fatalf("reopened: enabled %v revision %d (want %d)", st.Enabled(), st.Revision(), rev)
+	}
+	if err := st.CheckRange(auth.Identity{User: "alice", Revision: rev}, api.PermWrite, []byte("app/x"), nil); err != nil {
+		t.Fatalf("reopened state lost alice's permission: %v", err)
+	}
+}
+
+func TestAuthedEnvelopeDecoding(t *testing.T) {
+	id := auth.Identity{User: "al/ice", Revision: 1 << 40}
+	inner := []byte{byte(kindPut), 1, 2, 3}
+	got, in, err := decodeAuthed(encodeAuthed(id, inner)[1:])
+	if err != nil || got != id || !bytes.Equal(in, inner) {
+		t.Fatalf("round trip: %+v %v %v", got, in, err)
+	}
+	for _, bad := range [][]byte{nil, {5, 'a'}, {1, 'a'}, {1, 'a', 1}, append([]byte{1, 'a', 1}, byte(kindAuthed), 0)} {
+		if _, _, err := decodeAuthed(bad); err == nil {
+			t.Errorf("decodeAuthed(%v) accepted", bad)
+		}
+	}
+}

@@ -1,0 +1,94 @@
+package node
+
+import (
+	"context"
+
+	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/auth"
+)
+
+// The reads of the watch and lease services, checked on the serving
+// member after a ReadIndex wait.
+
+// refuseWatch checks a watch creation: the user must be allowed to read
+// the whole watched range. A refused creation is answered as etcd does,
+// with a created-and-canceled response giving the reason; it reports
+// whether it refused.
+func (s *Server) refuseWatch(ctx context.Context, w *watchSession, c *api.WatchCreateRequest) bool {
+	err := s.authorizeRead(ctx, "Watch", c.Key, c.RangeEnd, true)
+	if err == nil {
+		return false
+	}
+	id := c.WatchID
+	if id == 0 {
+		id = -1
+	}
+	resp := &api.WatchResponse{Header: s.header(), WatchID: id, Created: true, Canceled: true, CancelReason: toAPIError(err).Error()}
+	if err := w.send(resp); err != nil {
+		w.end(err)
+	}
+	return true
+}
+
+// authorizeLeaseTimeToLive: a user may ask about a lease; asking for its
+// keys needs read on every one of them.
+func (s *Server) authorizeLeaseTimeToLive(ctx context.Context, req *api.LeaseTimeToLiveRequest) error {
+	if !s.state.Auth().Enabled() {
+		return nil
+	}
+	if err := s.readBarrier(ctx); err != nil {
+		return err
+	}
+	if !req.Keys {
+		return s.authorizeUser(ctx, "LeaseTimeToLive")
+	}
+	keys := s.leaseKeys(req.ID)
+	return s.authorize(ctx, "LeaseTimeToLive", nil, nil, func(a *auth.State, id auth.Identity) error {
+		return a.CheckKeys(id, api.PermRead, keys)
+	})
+}
+
+// leaseKeys are the keys attached to a lease (none if it does not exist).
+func (s *Server) leaseKeys(id int64) [][]byte {
+	for _, l := range s.state.Store().Leases() {
+		if l.ID == id {
+			keys := make([][]byte, len(l.Keys))
+			for i, k := range l.Keys {
+				keys[i] = []byte(k)
+			}
+			return keys
+		}
+	}
+	return nil
+}
+
+// leaseFilter decides which leases LeaseLeases lists to its caller: with
+// auth on, those whose keys the caller may all read (every lease for the
+// root role; a lease with no key for any user).
+func (s *Server) leaseFilter(ctx context.Context) (func(keys []string) bool, error) {
+	all := func([]string) bool { return true }
+	a := s.state.Auth()
+	if !a.Enabled() {
+		return all, nil
+	}
+	if err := s.readBarrier(ctx); err != nil {
+		return nil, err
+	}
+	var caller auth.Identity
+	if err := s.authorize(ctx, "LeaseLeases", nil, nil, func(a *auth.State, id auth.Identity) error {
+		caller = id
+		return a.CheckUser(id)
+	}); err != nil {
+		return nil, err
+	}
+	if a.CheckAdmin(caller) == nil {
+		return all, nil
+	}
+	return func(keys []string) bool {
+		bs := make([][]byte, len(keys))
+		for i, k := range keys {
+			bs[i] = []byte(k)
+		}
+		return a.CheckKeys(caller, api.PermRead, bs) == nil
+	}, nil
+}
