@@ -84,6 +84,8 @@ type appliedState struct {
 	rev  int64
 	// replaced says a snapshot replaced the store during this step.
 	replaced bool
+	// leases are the leases in the store.
+	leases map[int64]bool
 }
 
 var (
@@ -105,6 +107,10 @@ func (s *appliedState) resetTo(index uint64) {
 	}
 	s.next, s.chain = index+1, chain
 	s.keys, s.rev = s.contents()
+	s.leases = map[int64]bool{}
+	for _, l := range s.kv.Store().Leases() {
+		s.leases[l.ID] = true
+	}
 }
 
 // contents reads every key of the store.
@@ -128,7 +134,9 @@ func (s *appliedState) Apply(index, term uint64, data []byte) any {
 		return res // a storage failure: the member stops here
 	}
 	s.applied(index, term, raftcore.EntryNormal, data)
-	s.observeChange(index)
+	before := s.keys
+	events := s.observeChange(index)
+	s.leasesApplied(index, before, events)
 	return res
 }
 
@@ -219,12 +227,13 @@ func (s *appliedState) applied(index, term uint64, typ raftcore.EntryType, data 
 	}
 }
 
-// observeChange records what the entry at index changed in the store.
-func (s *appliedState) observeChange(index uint64) {
+// observeChange records what the entry at index changed in the store,
+// and returns it.
+func (s *appliedState) observeChange(index uint64) []api.Event {
 	keys, rev := s.contents()
 	switch {
 	case rev == s.rev:
-		return
+		return nil
 	case rev != s.rev+1:
 		s.w.fail("member %d: entry %d moved the store from revision %d to %d", s.m.id, index, s.rev, rev)
 	}
@@ -253,12 +262,13 @@ func (s *appliedState) observeChange(index uint64) {
 	if !seen {
 		l.changes[rev] = change{index: index, events: events, member: s.m.id}
 		l.maxRev = max(l.maxRev, rev)
-		return
+		return events
 	}
 	if first.index != index || !sameEvents(first.events, events) {
 		s.w.fail("members disagree on store revision %d: member %d (entry %d) changed %s; member %d (entry %d) changed %s",
 			rev, first.member, first.index, describeEvents(first.events), s.m.id, index, describeEvents(events))
 	}
+	return events
 }
 
 func sameEvents(a, b []api.Event) bool {

@@ -64,7 +64,8 @@ func (w *World) checkConverged() error {
 }
 
 // checkAcknowledgedWrites requires every write a client saw succeed to be
-// in the committed history at the revision its response named.
+// in the committed history at the revision its response named: each put
+// it made, and as many deletes in its range as it reported.
 func (w *World) checkAcknowledgedWrites() error {
 	for _, op := range w.rec.Operations() {
 		out := op.Output.(linearizability.Outcome)
@@ -72,34 +73,62 @@ func (w *World) checkAcknowledgedWrites() error {
 			continue
 		}
 		req, resp := op.Input.(api.RequestOp), out.Response
-		var key, value []byte
+		var ops []api.RequestOp
 		var rev int64
-		typ := api.EventPut
+		deleted := int64(0)
 		switch {
 		case req.Put != nil:
-			key, value, rev = req.Put.Key, req.Put.Value, resp.Put.Header.Revision
-		case req.DeleteRange != nil && resp.DeleteRange.Deleted > 0:
-			key, rev, typ = req.DeleteRange.Key, resp.DeleteRange.Header.Revision, api.EventDelete
+			ops, rev = []api.RequestOp{req}, resp.Put.Header.Revision
+		case req.DeleteRange != nil:
+			ops, rev, deleted = []api.RequestOp{req}, resp.DeleteRange.Header.Revision, resp.DeleteRange.Deleted
 		case req.Txn != nil && resp.Txn.Succeeded:
-			put := req.Txn.Success[0].Put
-			key, value, rev = put.Key, put.Value, resp.Txn.Header.Revision
-		default:
-			continue
+			ops, rev = req.Txn.Success, resp.Txn.Header.Revision
+			for _, r := range resp.Txn.Responses {
+				if r.DeleteRange != nil {
+					deleted += r.DeleteRange.Deleted
+				}
+			}
 		}
-		c, ok := w.applied.changes[rev]
-		if !ok || !hasEvent(c.events, typ, key, value) {
-			return fmt.Errorf("lost write: client %d's %s of %q=%q was acknowledged at revision %d, but that revision changed %s",
-				op.ClientId, map[api.EventType]string{api.EventPut: "put", api.EventDelete: "delete"}[typ], key, value, rev, describeEvents(c.events))
+		c := w.applied.changes[rev]
+		for _, sub := range ops {
+			switch {
+			case sub.Put != nil && !hasEvent(c.events, api.EventPut, sub.Put.Key, nil, sub.Put.Value):
+				return fmt.Errorf("lost write: client %d's put of %q=%q was acknowledged at revision %d, but that revision changed %s",
+					op.ClientId, sub.Put.Key, sub.Put.Value, rev, describeEvents(c.events))
+			case sub.DeleteRange != nil && deleted > 0 && !hasDeletes(c.events, sub.DeleteRange, deleted):
+				return fmt.Errorf("lost write: client %d's delete of [%q, %q) was acknowledged at revision %d with %d deleted, but that revision changed %s",
+					op.ClientId, sub.DeleteRange.Key, sub.DeleteRange.RangeEnd, rev, deleted, describeEvents(c.events))
+			}
 		}
 	}
 	return nil
 }
 
-func hasEvent(evs []api.Event, typ api.EventType, key, value []byte) bool {
+// hasEvent reports whether evs hold a change of type typ of key (or of
+// a key in [key, end)), with value for a put.
+func hasEvent(evs []api.Event, typ api.EventType, key, end, value []byte) bool {
 	for _, ev := range evs {
-		if ev.Type == typ && bytes.Equal(ev.Kv.Key, key) && (typ == api.EventDelete || bytes.Equal(ev.Kv.Value, value)) {
+		if ev.Type == typ && inRange(ev.Kv.Key, key, end) && (typ == api.EventDelete || bytes.Equal(ev.Kv.Value, value)) {
 			return true
 		}
 	}
 	return false
+}
+
+// hasDeletes reports whether evs delete n keys in the range of d.
+func hasDeletes(evs []api.Event, d *api.DeleteRangeRequest, n int64) bool {
+	for _, ev := range evs {
+		if ev.Type == api.EventDelete && inRange(ev.Kv.Key, d.Key, d.RangeEnd) {
+			n--
+		}
+	}
+	return n == 0
+}
+
+// inRange reports whether k is key, or in [key, end) when end is set.
+func inRange(k, key, end []byte) bool {
+	if len(end) == 0 {
+		return bytes.Equal(k, key)
+	}
+	return bytes.Compare(k, key) >= 0 && bytes.Compare(k, end) < 0
 }

@@ -47,28 +47,51 @@ const (
 // clientLatency is the one-way latency between a client and a member.
 func (w *World) clientLatency() int64 { return 1 + int64(w.rng.IntN(3)) }
 
-// requestOf builds a random request on key and the event that asks a
-// member for it.
-func (w *World) requestOf(c *client, key []byte, reqID uint64) (api.RequestOp, node.Event) {
-	var req api.RequestOp
-	value := []byte(fmt.Sprintf("c%d-%d", c.id, c.seq))
-	propose := func(msg api.Message) node.Event {
-		data, err := node.EncodeRequest(msg)
-		if err != nil {
-			panic(fmt.Sprintf("sim: encode %T: %v", msg, err))
-		}
-		return node.EvPropose{ReqID: reqID, Data: data}
+// requestOf builds a random request: on one of the single keys, or (one
+// time in three) on the group of accounts.
+func (w *World) requestOf(c *client) api.RequestOp {
+	value := fmt.Sprintf("c%d-%d", c.id, c.seq)
+	if w.rng.IntN(3) == 0 {
+		return w.groupRequest(value)
 	}
+	return w.singleKeyRequest([]byte(fmt.Sprintf("k%d", w.rng.IntN(w.cfg.Keys))), []byte(value))
+}
+
+// eventOf is the event that asks a member for req: a read barrier for a
+// read (served from the member's store once it passed), a proposal for
+// anything else.
+func eventOf(req api.RequestOp, reqID uint64) node.Event {
+	var msg api.Message
+	switch {
+	case req.Range != nil:
+		return node.EvRead{ReqID: reqID}
+	case req.Put != nil:
+		msg = req.Put
+	case req.DeleteRange != nil:
+		msg = req.DeleteRange
+	default:
+		msg = req.Txn
+	}
+	data, err := node.EncodeRequest(msg)
+	if err != nil {
+		panic(fmt.Sprintf("sim: encode %T: %v", msg, err))
+	}
+	return node.EvPropose{ReqID: reqID, Data: data}
+}
+
+// singleKeyRequest builds a random request on key.
+func (w *World) singleKeyRequest(key, value []byte) api.RequestOp {
+	var req api.RequestOp
 	switch w.rng.IntN(7) {
 	case 0, 1:
 		req.Range = &api.RangeRequest{Key: key}
-		return req, node.EvRead{ReqID: reqID}
+		return req
 	case 2, 3:
 		req.Put = &api.PutRequest{Key: key, Value: value}
-		return req, propose(req.Put)
+		return req
 	case 4:
 		req.DeleteRange = &api.DeleteRangeRequest{Key: key}
-		return req, propose(req.DeleteRange)
+		return req
 	}
 	txn := &api.TxnRequest{
 		Compare: []api.Compare{{Key: key, Target: api.CompareValue, Result: api.CompareEqual, Value: w.casExpectation(key)}},
@@ -78,7 +101,7 @@ func (w *World) requestOf(c *client, key []byte, reqID uint64) (api.RequestOp, n
 		txn.Failure = []api.RequestOp{{Range: &api.RangeRequest{Key: key}}}
 	}
 	req.Txn = txn
-	return req, propose(txn)
+	return req
 }
 
 func (w *World) clientIssue(c *client) {
@@ -92,8 +115,8 @@ func (w *World) clientIssue(c *client) {
 	}
 	c.seq++
 	reqID := uint64(c.id+1)<<32 | c.seq
-	req, ev := w.requestOf(c, []byte(fmt.Sprintf("k%d", w.rng.IntN(w.cfg.Keys))), reqID)
-	w.call(c, m, reqID, req, ev)
+	req := w.requestOf(c)
+	w.call(c, m, reqID, req, eventOf(req, reqID))
 }
 
 // call sends a request to member m and starts its timeout.
@@ -131,8 +154,11 @@ func (w *World) clientReply(m *member, r node.Reply) {
 	case r.ReqID == probeReqID:
 		w.probeDone = w.probeDone || r.Err == nil
 		return
-	case r.ReqID&(confReqBase|compactReqBase) != 0:
+	case r.ReqID&(confReqBase|compactReqBase|expiryReqBase) != 0:
 		return // the nemesis learns of its changes as they commit
+	case r.ReqID&leaseReqBase != 0:
+		w.holderReply(m, r)
+		return
 	}
 	c := w.clientOf(r.ReqID)
 	if c == nil || c.pending == nil || c.pending.reqID != r.ReqID || c.pending.answered {
@@ -257,8 +283,11 @@ func (w *World) clientOf(reqID uint64) *client {
 func (w *World) finalReads() error {
 	c := &client{id: len(w.clients), final: true}
 	w.clients = append(w.clients, c)
+	reads := []*api.RangeRequest{groupRange()}
 	for k := 0; k < w.cfg.Keys; k++ {
-		key := []byte(fmt.Sprintf("k%d", k))
+		reads = append(reads, &api.RangeRequest{Key: []byte(fmt.Sprintf("k%d", k))})
+	}
+	for _, read := range reads {
 		done := false
 		for attempt := 0; attempt < 20 && !done && w.fatal == nil; attempt++ {
 			m := w.pickUp(false)
@@ -268,7 +297,7 @@ func (w *World) finalReads() error {
 			}
 			c.seq++
 			reqID := uint64(c.id+1)<<32 | c.seq
-			req := api.RequestOp{Range: &api.RangeRequest{Key: key}}
+			req := api.RequestOp{Range: read}
 			w.call(c, m, reqID, req, node.EvRead{ReqID: reqID})
 			for c.pending != nil && w.fatal == nil {
 				w.runUntil(w.now + 10)
@@ -276,16 +305,17 @@ func (w *World) finalReads() error {
 			done = c.returned
 		}
 		if !done && w.fatal == nil {
-			return fmt.Errorf("final read of %q: no member answered in 20 attempts; members: %s", key, w.describeMembers())
+			return fmt.Errorf("final read of [%q, %q): no member answered in 20 attempts; members: %s", read.Key, read.RangeEnd, w.describeMembers())
 		}
 	}
 	return nil
 }
 
-// checkLinearizable runs porcupine over the client history; on failure
-// the error names the file holding the visualization.
+// checkLinearizable runs porcupine over the client history, one single
+// key or group of keys at a time; on failure the error names the file
+// holding the visualization.
 func (w *World) checkLinearizable() error {
-	return linearizability.Check(w.rec.Operations(), linearizability.KVModel(), checkTimeout, w.cfg.VizDir)
+	return linearizability.Check(w.rec.Operations(), linearizability.GroupedKVModel(groupSep), checkTimeout, w.cfg.VizDir)
 }
 
 // Operations returns how many client operations completed with a response.

@@ -21,28 +21,37 @@ type event struct {
 	// incarnation, depending on the kind.
 	input node.Event
 	arg   uint64
+	// lease is the lease a keep-alive renews.
+	lease int64
 }
 
 type eventKind uint8
 
 const (
-	evTick        eventKind = iota + 1 // a member's raft tick
-	evDeliver                          // a raft message reaches a member
-	evInput                            // an input reaches a member (request, transport report)
-	evClient                           // a client issues its next operation
-	evTimeout                          // a client gives up on request arg
-	evNemesis                          // the nemesis acts
-	evRestart                          // a crashed member (incarnation arg) restarts
-	evConfTimeout                      // the membership change arg is retried
-	evWatch                            // watchers of a member are drained and synced
-	evFreeDisk                         // a member's full disk gets room again
-	evReply                            // a client hears the answer to request arg
+	evTick          eventKind = iota + 1 // a member's raft tick
+	evDeliver                            // a raft message reaches a member
+	evInput                              // an input reaches a member (request, transport report)
+	evClient                             // a client issues its next operation
+	evTimeout                            // a client gives up on request arg
+	evNemesis                            // the nemesis acts
+	evRestart                            // a crashed member (incarnation arg) restarts
+	evConfTimeout                        // the membership change arg is retried
+	evWatch                              // watchers of a member are drained and synced
+	evFreeDisk                           // a member's full disk gets room again
+	evReply                              // a client hears the answer to request arg
+	evLeaseTick                          // leaders revoke their expired leases
+	evHolder                             // a lease holder takes its next step
+	evHolderTimeout                      // a lease holder gives up on request arg
+	evHolderHears                        // a lease holder hears the answer to request arg
+	evKeepAlive                          // a keep-alive (request arg, of lease) reaches a member
 )
 
 var eventNames = map[eventKind]string{
 	evTick: "tick", evDeliver: "deliver", evInput: "input", evClient: "client",
 	evTimeout: "timeout", evNemesis: "nemesis", evRestart: "restart",
 	evConfTimeout: "conf-timeout", evWatch: "watch", evFreeDisk: "free-disk", evReply: "reply",
+	evLeaseTick: "lease-tick", evHolder: "holder", evHolderTimeout: "holder-timeout",
+	evHolderHears: "holder-hears", evKeepAlive: "keep-alive",
 }
 
 // String describes an event for the failure report.
@@ -56,6 +65,8 @@ func (e event) String() string {
 		return fmt.Sprintf("%6dms input %T%+v to %d", e.at, e.input, e.input, e.who)
 	case evTimeout:
 		return fmt.Sprintf("%6dms client %d times out request %x", e.at, e.who, e.arg)
+	case evKeepAlive:
+		return fmt.Sprintf("%6dms keep-alive of lease %x reaches %d", e.at, e.lease, e.who)
 	}
 	return fmt.Sprintf("%6dms %s %d", e.at, eventNames[e.kind], e.who)
 }
@@ -88,13 +99,14 @@ func (w *World) schedule(after int64, e event) {
 // record folds an event into the trace hash and the tail of recent events.
 func (w *World) record(e *event) {
 	h := fnv.New64a()
-	var b [48]byte
+	var b [56]byte
 	binary.LittleEndian.PutUint64(b[0:], uint64(e.at))
 	binary.LittleEndian.PutUint64(b[8:], uint64(e.kind))
 	binary.LittleEndian.PutUint64(b[16:], e.who)
 	binary.LittleEndian.PutUint64(b[24:], uint64(e.msg.Type)|e.msg.Index<<8)
 	binary.LittleEndian.PutUint64(b[32:], e.arg)
-	binary.LittleEndian.PutUint64(b[40:], w.trace)
+	binary.LittleEndian.PutUint64(b[40:], uint64(e.lease))
+	binary.LittleEndian.PutUint64(b[48:], w.trace)
 	h.Write(b[:])
 	w.trace = h.Sum64()
 	w.tail[w.events%traceTail] = *e

@@ -70,6 +70,11 @@ type member struct {
 	// after a crash in the middle of a write).
 	durable *durableLog
 
+	// lessor is the member's lessor; primarySince is when it last became
+	// the primary (the member became leader), -1 while it is not.
+	lessor       *node.Lessor
+	primarySince int64
+
 	watchers []*watchStream
 	// commit is the commit index the leader-churn nemesis last saw.
 	commit uint64
@@ -134,6 +139,7 @@ func (w *World) open(m *member) error {
 	if err != nil {
 		return fmt.Errorf("member %d: open store: %w", m.id, err)
 	}
+	w.openLessor(m, kv)
 	m.sm = w.newAppliedState(m, kv)
 	var peers []raftcore.Peer
 	if m.initial {
@@ -258,6 +264,9 @@ func (w *World) step(m *member, ev node.Event) {
 	eff, crashed := w.takeEffects(m)
 	if crashed {
 		return
+	}
+	if eff.LeaderChanged {
+		w.leaderChanged(m, eff.Leader)
 	}
 	w.churn(m, eff)
 	m.busyUntil = w.now + m.cost

@@ -15,6 +15,9 @@ func TestMutationStaleReadsCaught(t *testing.T) { expectCaught(t, StaleReads) }
 // TestMutationLyingDiskCaught acknowledges fsyncs that persist nothing.
 func TestMutationLyingDiskCaught(t *testing.T) { expectCaught(t, LyingDisk) }
 
+// TestMutationFastLeaseClockCaught revokes leases at half their TTL.
+func TestMutationFastLeaseClockCaught(t *testing.T) { expectCaught(t, FastLeaseClock) }
+
 func expectCaught(t *testing.T, mutation Mutation) {
 	t.Helper()
 	seeds := max(8, seedCount())

@@ -31,13 +31,14 @@ const (
 	fCompact                      // the store's history is compacted
 	fPowerLoss                    // every member loses power at once
 	fLeaderChurn                  // leaders cut off as they are elected or commit
+	fCutHolder                    // a lease holder cut off the leader
 	numFaults
 )
 
 var faultNames = [numFaults]string{
 	"crash", "crash-leader", "crash-mid-write", "crash-in-snapshot", "partition", "lossy",
 	"heal-network", "slow-link", "transfer-leader", "membership", "slow-disk", "disk-full",
-	"flip-bit", "compact", "power-loss", "leader-churn",
+	"flip-bit", "compact", "power-loss", "leader-churn", "cut-lease-holder",
 }
 
 // nemesis is the seed's choice of faults: a few are always on, each other
@@ -110,7 +111,7 @@ func (n *nemesis) act(w *World) {
 			w.logFault("member %d will crash installing its next snapshot", m.id)
 		}
 	case fPartition:
-		w.partition(w.rng.IntN(partKinds))
+		w.partition(w.rng.IntN(partKinds), 0)
 	case fLossy:
 		w.net.dropRate = w.rng.Float64() * 0.2
 		w.net.dupRate = w.rng.Float64() * 0.1
@@ -146,6 +147,8 @@ func (n *nemesis) act(w *World) {
 		w.flipBit()
 	case fCompact:
 		w.compact()
+	case fCutHolder:
+		w.cutHolder()
 	case fPowerLoss:
 		for _, m := range w.members {
 			if m.state == stateUp {

@@ -101,8 +101,9 @@ const (
 	partKinds
 )
 
-// partition cuts links among the running members in one of the shapes.
-func (w *World) partition(kind int) {
+// partition cuts links among the running members in one of the shapes;
+// victim, if not 0, is the member isolated or cut one way.
+func (w *World) partition(kind int, victim uint64) {
 	ids := w.runningIDs()
 	if len(ids) < 2 {
 		return
@@ -121,9 +122,11 @@ func (w *World) partition(kind int) {
 		}
 		w.logFault("partition %v | %v", sorted(ids[:k]), sorted(ids[k:]))
 	case partIsolate:
-		victim := ids[0]
-		if l := w.leader(); l != nil && w.rng.IntN(3) != 0 {
-			victim = l.id
+		if victim == 0 {
+			victim = ids[0]
+			if l := w.leader(); l != nil && w.rng.IntN(3) != 0 {
+				victim = l.id
+			}
 		}
 		for _, b := range ids {
 			if b != victim {
@@ -132,9 +135,11 @@ func (w *World) partition(kind int) {
 		}
 		w.logFault("isolate %d", victim)
 	case partOneWay:
-		victim := ids[0]
-		if l := w.leader(); l != nil && w.rng.IntN(2) == 0 {
-			victim = l.id
+		if victim == 0 {
+			victim = ids[0]
+			if l := w.leader(); l != nil && w.rng.IntN(2) == 0 {
+				victim = l.id
+			}
 		}
 		out := w.rng.IntN(2) == 0
 		for _, b := range ids {

@@ -82,6 +82,9 @@ const (
 	// LyingDisk makes every fsync return success without making anything
 	// durable, so a crash makes a member forget what it acknowledged.
 	LyingDisk
+	// FastLeaseClock runs the lessors' clock twice as fast as time, so
+	// leaders revoke leases at half their TTL.
+	FastLeaseClock
 )
 
 // DefaultConfig is a run of 20 virtual seconds of faults.
@@ -125,6 +128,8 @@ type World struct {
 	applied appliedLog
 
 	clients []*client
+	holders []*leaseHolder
+	leases  leaseBook
 	rec     *linearizability.Recorder
 	// completed counts client operations that returned a response.
 	completed int
@@ -152,6 +157,7 @@ func New(cfg Config) (*World, error) {
 	}
 	w.net.init(w)
 	w.applied.init()
+	w.leases.init()
 	for i := 1; i <= w.cfg.Members; i++ {
 		w.initial = append(w.initial, raftcore.Peer{ID: uint64(i)})
 	}
@@ -164,6 +170,8 @@ func New(cfg Config) (*World, error) {
 		w.clients = append(w.clients, &client{id: i})
 		w.schedule(int64(100+w.rng.IntN(100)), event{kind: evClient, who: uint64(i)})
 	}
+	w.startHolders()
+	w.schedule(leaseTick, event{kind: evLeaseTick})
 	if w.cfg.Faults {
 		w.nemesis.init(w)
 		w.schedule(500+int64(w.rng.IntN(1000)), event{kind: evNemesis})
@@ -177,10 +185,12 @@ func (w *World) Run() error {
 	if w.fatal == nil {
 		w.heal()
 	}
+	var committed int64
 	checks := []func() error{
 		w.checkProgress,
-		func() error { w.runUntil(w.now + settle); return nil },
+		func() error { committed = w.now; w.runUntil(w.now + settle); return nil },
 		w.finalReads,
+		func() error { return w.checkLeasesExpire(committed) },
 		w.checkConverged,
 		w.checkLinearizable,
 		w.checkAcknowledgedWrites,
@@ -272,6 +282,17 @@ func (w *World) handle(e *event) {
 		w.clientHears(w.clients[e.who], e.arg)
 	case evFreeDisk:
 		w.freeDisk(w.member(e.who))
+	case evLeaseTick:
+		w.expireLeases()
+		w.schedule(leaseTick, event{kind: evLeaseTick})
+	case evHolder:
+		w.holderAct(w.holders[e.who])
+	case evHolderTimeout:
+		w.holderHears(w.holders[e.who], e.arg, true)
+	case evHolderHears:
+		w.holderHears(w.holders[e.who], e.arg, false)
+	case evKeepAlive:
+		w.keepAlive(w.member(e.who), e.arg, e.lease)
 	}
 }
 
@@ -284,6 +305,9 @@ func (w *World) logFault(format string, args ...any) {
 func (w *World) heal() {
 	w.healed = true
 	w.net.heal()
+	for _, h := range w.holders {
+		h.cut = nil
+	}
 	for _, m := range w.members {
 		m.disk.SetQuota(0)
 		m.diskFull = false

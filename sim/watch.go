@@ -47,7 +47,8 @@ func (w *World) watchersFor(m *member) {
 		s := &watchStream{member: m.id, slow: w.rng.IntN(2) == 0}
 		s.spec.PrevKv = w.rng.IntN(2) == 0
 		if i == 0 {
-			s.spec.Key, s.spec.RangeEnd = []byte("k"), []byte("l")
+			// The accounts, the single keys and the leased keys.
+			s.spec.Key, s.spec.RangeEnd = []byte(groupPrefix), []byte("m")
 		} else {
 			s.spec.Key = []byte(fmt.Sprintf("k%d", w.rng.IntN(w.cfg.Keys)))
 		}
