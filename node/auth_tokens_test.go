@@ -1,0 +1,73 @@
+package node_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/node"
+)
+
+// A simple token unused for its TTL is refused; used, it lives on.
+func TestAuthSimpleTokenExpires(t *testing.T) {
+	const ttl = 400 * time.Millisecond
+	c := authCluster(t, 1, func(cfg *node.Config) { cfg.AuthTokenTTL = ttl })
+	conn := dial(t, c, 0)
+	setUpAuth(t, conn)
+	alice := asUser{t, conn, mustAuthenticate(t, conn, "alice", "alicepw")}
+	// Used more often than the TTL, it stays valid beyond it.
+	for range 4 {
+		time.Sleep(ttl / 4)
+		if err := alice.get("app/x", ""); err != nil {
+			t.Fatalf("token in use: %v", err)
+		}
+	}
+	time.Sleep(ttl + ttl/2)
+	wantCode(t, "token unused for its TTL", alice.get("app/x", ""), api.ErrInvalidAuthToken)
+}
+
+// A signed token is self-contained: a member that did not issue it
+// verifies it (also after a restart, which simple tokens do not
+// survive), until it expires.
+func TestAuthSignedTokenVerifiedByAnotherMember(t *testing.T) {
+	const ttl = 2 * time.Second
+	c := authCluster(t, 3, func(cfg *node.Config) {
+		cfg.AuthToken = "signed"
+		cfg.AuthTokenTTL = ttl
+	})
+	c0, c2 := dial(t, c, 0), dial(t, c, 2)
+	setUpAuth(t, c0)
+	tok := mustAuthenticate(t, c0, "alice", "alicepw")
+	issued := time.Now()
+	if err := (asUser{t, c2, tok}).put("app/x"); err != nil {
+		t.Fatalf("signed token at another member: %v", err)
+	}
+	wantCode(t, "signed token, forbidden key", asUser{t, c2, tok}.put("secret"), api.ErrPermissionDenied)
+	c.StopMember(2)
+	c.StartMember(2)
+	c.Leader()
+	c2 = dial(t, c, 2)
+	if err := (asUser{t, c2, tok}).get("app/x", ""); err != nil {
+		t.Fatalf("signed token after the member restarted: %v", err)
+	}
+	time.Sleep(time.Until(issued.Add(ttl + 100*time.Millisecond)))
+	wantCode(t, "expired signed token", asUser{t, c2, tok}.get("app/x", ""), api.ErrInvalidAuthToken)
+}
+
+// Simple tokens live in members' memory: after a restart the member
+// refuses them and the client authenticates again.
+func TestAuthSimpleTokenLostOnRestart(t *testing.T) {
+	c := authCluster(t, 1, nil)
+	conn := dial(t, c, 0)
+	setUpAuth(t, conn)
+	tok := mustAuthenticate(t, conn, "alice", "alicepw")
+	c.StopMember(0)
+	c.StartMember(0)
+	c.Leader()
+	conn = dial(t, c, 0)
+	wantCode(t, "simple token after a restart", asUser{t, conn, tok}.get("app/x", ""), api.ErrInvalidAuthToken)
+	again := mustAuthenticate(t, conn, "alice", "alicepw")
+	if err := (asUser{t, conn, again}).put("app/x"); err != nil {
+		t.Fatalf("after authenticating again: %v", err)
+	}
+}
