@@ -230,6 +230,29 @@ func TestAuthRefusesWhatIsNotAllowed(t *testing.T) {
 		}
 		root.must(api.MethodPut, &api.PutRequest{Key: []byte("secret/leased"), Lease: grant.ID}, &api.PutResponse{})
 		wantCode(t, "revoke", alice0.call(api.MethodLeaseRevoke, &api.LeaseRevokeRequest{ID: grant.ID}, &api.LeaseRevokeResponse{}), api.ErrPermissionDenied)
+		// Reading the lease's keys needs read on each; listing leases
+		// shows alice only those whose keys she may read.
+		leader := dial(t, c, c.Leader()) // time-to-live is the leader's
+		ttl := func(tok string) error {
+			return call(ctxT(t), leader, tok, api.MethodLeaseTimeToLive, &api.LeaseTimeToLiveRequest{ID: grant.ID, Keys: true}, &api.LeaseTimeToLiveResponse{})
+		}
+		wantCode(t, "time-to-live with keys", ttl(alice0.token), api.ErrPermissionDenied)
+		if err := ttl(root.token); err != nil {
+			t.Fatalf("root asking for the lease's keys: %v", err)
+		}
+		listed := func(u asUser) bool {
+			var resp api.LeaseLeasesResponse
+			u.must(api.MethodLeaseLeases, &api.LeaseLeasesRequest{}, &resp)
+			for _, l := range resp.Leases {
+				if l.ID == grant.ID {
+					return true
+				}
+			}
+			return false
+		}
+		if listed(alice0) || !listed(root) {
+			t.Fatalf("lease listed to alice: %v, to root: %v", listed(alice0), listed(root))
+		}
 		var got api.RangeResponse
 		root.must(api.MethodRange, &api.RangeRequest{Key: []byte("secret/leased")}, &got)
 		if len(got.Kvs) != 1 {
