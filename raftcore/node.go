@@ -220,7 +220,7 @@ func (n *Node) HasReady() bool {
 		return false
 	}
 	r := n.r
-	if r.softState() != n.prevSoft {
+	if r.storageErr != nil || r.softState() != n.prevSoft {
 		return true
 	}
 	if hs := r.hardState(); !hs.IsEmpty() && hs != n.prevHard {
@@ -237,12 +237,16 @@ func (n *Node) HasReady() bool {
 }
 
 // Ready returns the pending work. Call Advance when it is done; until
-// then, Ready returns ErrReadyOutstanding.
+// then, Ready returns ErrReadyOutstanding. An error wrapping
+// ErrSnapshotMissing means the storage is broken: the node cannot go on.
 func (n *Node) Ready() (Ready, error) {
 	if n.outstanding != nil {
 		return Ready{}, ErrReadyOutstanding
 	}
 	r := n.r
+	if r.storageErr != nil {
+		return Ready{}, r.storageErr
+	}
 	rd := Ready{
 		Entries:              r.log.unstable.entries,
 		CommittedEntries:     n.committedToApply(),

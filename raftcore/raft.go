@@ -21,6 +21,24 @@ var ErrStepLocalMsg = errors.New("raftcore: cannot step an invalid or local-only
 // is not a member.
 var ErrStepPeerNotFound = errors.New("raftcore: cannot step a response from an unknown peer")
 
+// ErrImpossibleAck is returned by Step for an append response that
+// acknowledges entries past the end of this leader's log. In a correct
+// cluster that cannot happen: a term has one leader, and a follower
+// acknowledges only what that leader sent it. It shows that a member
+// broke its word — most likely it forgot a vote across a crash (a disk
+// that acknowledged an fsync it did not do) and so helped elect a second
+// leader in the term. The leader ignores the message rather than count
+// the follower as holding entries it does not have.
+var ErrImpossibleAck = errors.New("raftcore: a follower acknowledged entries this leader never had")
+
+// ErrSnapshotMissing is returned by Ready when a follower needs a snapshot
+// (the entries it lacks were compacted away) but storage has none. The
+// storage lost the snapshot its compaction relied on — a disk that
+// acknowledged writes it never made durable — or the application
+// compacted without taking one. The node cannot bring that follower up to
+// date; the application should stop it and repair or replace its data.
+var ErrSnapshotMissing = errors.New("raftcore: storage has no snapshot, but its log is compacted")
+
 // Config holds the parameters of a raft node.
 type Config struct {
 	// ID is this node's identity; it must not be 0.
@@ -151,6 +169,10 @@ type raft struct {
 	pendingReads      []readRequest
 	readsBeforeCommit []readRequest
 	readStates        []ReadState
+
+	// storageErr is a sticky failure of the storage that raft found while
+	// stepping (a compacted log with no snapshot); Ready returns it.
+	storageErr error
 }
 
 func newRaft(c *Config) (*raft, error) {
@@ -336,6 +358,10 @@ func (r *raft) sendAppend(to uint64, sendIfEmpty bool) bool {
 	if errTerm == nil {
 		ents, errEnts = r.log.entries(pr.next, r.maxMsgSize)
 	}
+	if errors.Is(errTerm, ErrUnavailable) {
+		// Progress never runs past the log (see ErrImpossibleAck).
+		panic(fmt.Sprintf("raftcore: progress of %x is at %d, past the last index %d", to, pr.next, r.log.lastIndex()))
+	}
 	if errTerm != nil || errEnts != nil {
 		return r.sendSnapshot(to, pr)
 	}
@@ -391,7 +417,11 @@ func (r *raft) sendSnapshot(to uint64, pr *progress) bool {
 		panic(fmt.Sprintf("raftcore: storage snapshot: %v", err))
 	}
 	if snap.IsEmpty() {
-		panic("raftcore: need a snapshot for a lagging follower but storage has none")
+		if r.storageErr == nil {
+			r.storageErr = fmt.Errorf("%w: follower %x needs the entries from %d on, and the log starts at %d",
+				ErrSnapshotMissing, to, pr.next, r.log.firstIndex())
+		}
+		return false
 	}
 	pr.becomeSnapshot(snap.Metadata.Index)
 	r.send(Message{Type: MsgSnap, To: to, Snapshot: &snap})
@@ -891,6 +921,10 @@ func (r *raft) stepLeader(m Message) error {
 	}
 	switch m.Type {
 	case MsgAppResp:
+		if last := r.log.lastIndex(); !m.Reject && m.Index > last {
+			return fmt.Errorf("%w: %x acknowledges index %d in term %d, where this leader's log ends at %d",
+				ErrImpossibleAck, m.From, m.Index, r.term, last)
+		}
 		pr.recentActive = true
 		r.handleAppendResponse(m, pr)
 	case MsgHeartbeatResp:

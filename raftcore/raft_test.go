@@ -892,3 +892,65 @@ func TestFigure8(t *testing.T) {
 		}
 	}
 }
+
+// TestImpossibleAckIgnored: an append response acknowledging entries past
+// the end of the leader's log (sent by a follower of a second leader in
+// the same term, elected with a vote some member forgot) is refused with
+// ErrImpossibleAck and leaves the follower's progress alone. Found by the
+// simulator's lying-disk mutation (sim seed 1), where the leader took the
+// acknowledgement, ran its progress past its log and panicked asking
+// storage for a snapshot it did not need.
+func TestImpossibleAckIgnored(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	c.elect(1)
+	r := c.r(1)
+	last := r.log.lastIndex()
+	before := *r.prs[2]
+	err := c.nodes[1].node.Step(Message{Type: MsgAppResp, From: 2, To: 1, Term: r.term, Index: last + 3})
+	if !errors.Is(err, ErrImpossibleAck) {
+		t.Fatalf("ack of index %d past the last index %d: got %v, want ErrImpossibleAck", last+3, last, err)
+	}
+	if pr := r.prs[2]; pr.match != before.match || pr.next != before.next {
+		t.Fatalf("progress moved from match %d next %d to match %d next %d", before.match, before.next, pr.match, pr.next)
+	}
+	if err := c.nodes[1].node.Propose([]byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	c.stabilize()
+	if c.r(2).log.committed != r.log.lastIndex() {
+		t.Fatalf("follower 2 committed %d, leader's last index is %d", c.r(2).log.committed, r.log.lastIndex())
+	}
+}
+
+// TestCompactedLogWithoutSnapshotIsAnError: a leader whose storage
+// compacted entries a follower needs, but holds no snapshot to send
+// instead (it lost it, or was compacted without one), reports
+// ErrSnapshotMissing from Ready rather than panicking.
+func TestCompactedLogWithoutSnapshotIsAnError(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	c.elect(1)
+	c.crash(3)
+	for i := 0; i < 10; i++ {
+		if err := c.nodes[1].node.Propose(fmt.Appendf(nil, "v%d", i)); err != nil {
+			t.Fatal(err)
+		}
+		c.stabilize()
+	}
+	lead := c.nodes[1]
+	last, _ := lead.disk.LastIndex()
+	if err := lead.disk.Compact(last); err != nil {
+		t.Fatal(err)
+	}
+	// Follower 3 answers a heartbeat: the leader probes it from what it
+	// has, which is compacted.
+	lead.node.ReportUnreachable(3)
+	if err := lead.node.Step(Message{Type: MsgHeartbeatResp, From: 3, To: 1, Term: c.r(1).term}); err != nil {
+		t.Fatal(err)
+	}
+	if !lead.node.HasReady() {
+		t.Fatal("no Ready to report the missing snapshot")
+	}
+	if _, err := lead.node.Ready(); !errors.Is(err, ErrSnapshotMissing) {
+		t.Fatalf("Ready: got %v, want ErrSnapshotMissing", err)
+	}
+}

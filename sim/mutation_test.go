@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -35,4 +36,29 @@ func expectCaught(t *testing.T, mutation Mutation) {
 		}
 	}
 	t.Fatalf("mutation %d passed every check on all %d seeds", mutation, seeds)
+}
+
+// TestLyingDiskCaughtByACheck: seed 1 of the lying disk used to make a
+// leader panic ("need a snapshot for a lagging follower but storage has
+// none"): a member that forgot its vote helped elect two leaders in term
+// 3, a follower of one acknowledged to the other entries past its log,
+// and the leader, taking that at face value, asked storage for a snapshot
+// it did not need. Raft now refuses the acknowledgement
+// (raftcore.ErrImpossibleAck), and the run fails on a check instead: the
+// two leaders' entries diverge.
+func TestLyingDiskCaughtByACheck(t *testing.T) {
+	cfg := DefaultConfig(1)
+	cfg.Mutation = LyingDisk
+	cfg.VizDir = t.TempDir()
+	w, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = w.Run()
+	if err == nil {
+		t.Fatal("lying disk, seed 1: passed every check")
+	}
+	if strings.Contains(err.Error(), "panicked") {
+		t.Fatalf("lying disk, seed 1: a member panicked instead of a check failing: %.2000s", err)
+	}
 }
