@@ -218,9 +218,6 @@ func (f *fakeCluster) register(srv *rpc.Server) {
 // serveWatch sends the creation and then one event per stream, at the
 // next revision; while watchBreaks lasts, the stream then fails.
 func (f *fakeCluster) serveWatch(ctx context.Context, st *rpc.Stream) error {
-	if err := f.check(ctx, api.MethodWatch, ""); err != nil {
-		return err
-	}
 	b, err := st.Recv()
 	if err != nil {
 		return err
@@ -229,11 +226,12 @@ func (f *fakeCluster) serveWatch(ctx context.Context, st *rpc.Stream) error {
 	if err := api.Unmarshal(b, &req); err != nil || req.Create == nil {
 		return errors.New("fake: want a create request")
 	}
-	f.mu.Lock()
-	if f.denied[string(req.Create.Key)] {
-		f.mu.Unlock()
-		return api.ErrPermissionDenied
+	if err := f.check(ctx, api.MethodWatch, string(req.Create.Key)); err != nil {
+		// As a member refuses a watch: created and canceled, the
+		// error as text.
+		return st.Send(api.Marshal(&api.WatchResponse{WatchID: -1, Created: true, Canceled: true, CancelReason: err.Error() + ": user root may not read it"}))
 	}
+	f.mu.Lock()
 	rev := max(req.Create.StartRevision, 1)
 	brk := f.watchBreaks > 0
 	f.watchBreaks--

@@ -271,3 +271,25 @@ func TestRenewalProperty(t *testing.T) {
 		}
 	})
 }
+
+func TestReasonError(t *testing.T) {
+	for _, tc := range []struct {
+		reason string
+		want   error // nil: no typed error
+	}{
+		{"etcdserver: permission denied", api.ErrPermissionDenied},
+		{`etcdserver: permission denied: user "alice" may not read [a, b)`, api.ErrPermissionDenied},
+		{"etcdserver: invalid auth token: token expired", api.ErrInvalidAuthToken},
+		{"etcdserver: revision of auth store is old", api.ErrAuthOldRevision},
+		{"etcdserver: no leader", api.ErrNoLeader},
+		{"etcdserver: request timed out, possibly due to previous leader failure", api.ErrTimeoutDueToLeaderFail},
+		{"etcdserver: permission deniedish", nil},
+		{"something else", nil},
+		{"", nil},
+	} {
+		got := reasonError(tc.reason)
+		if (tc.want == nil) != (got == nil) || (tc.want != nil && (!errors.Is(got, tc.want) || got.Error() != tc.reason)) {
+			t.Errorf("reasonError(%q) = %v, want %v", tc.reason, got, tc.want)
+		}
+	}
+}

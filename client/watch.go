@@ -3,7 +3,9 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/cairndb/cairn/api"
@@ -96,6 +98,8 @@ func (c *Client) runWatch(ctx context.Context, op Op, out chan<- WatchResponse) 
 		case isAuthError(err): // refused: permission denied, ...
 			deliver(ctx, out, WatchResponse{Canceled: true, err: toError(err)})
 			return
+		default:
+			c.rotateOnNotLeader(err) // a member without a leader cannot check permissions
 		}
 		if !sleepCtx(ctx, pause) {
 			return
@@ -120,6 +124,14 @@ func (c *Client) pumpWatch(ctx context.Context, st *rpc.Stream, out chan<- Watch
 			return false, next, err
 		}
 		resp := WatchResponse{Header: r.Header, Events: r.Events, CompactRevision: r.CompactRevision, Canceled: r.Canceled}
+		if r.Canceled && r.CompactRevision == 0 {
+			// A refusal the caller's client may cure (a stale token, a
+			// member without a leader) or must hear of as what it is
+			// (permission denied): runWatch decides.
+			if err := reasonError(r.CancelReason); c.staleToken(err, "") || isAuthError(err) || retryElsewhere(err) {
+				return false, next, err
+			}
+		}
 		if r.Created {
 			if r.Canceled {
 				resp.err = watchError(&r)
@@ -149,6 +161,22 @@ func (c *Client) pumpWatch(ctx context.Context, st *rpc.Stream, out chan<- Watch
 			return true, next, nil
 		}
 	}
+}
+
+// reasonError rebuilds the typed error a member gave, as text, for
+// canceling a watch (a watch response has no error code, as etcd's has
+// none): the text starts with the standard message of the error's code.
+// It returns nil for a reason that names no known error.
+func reasonError(reason string) error {
+	for _, first := range []api.Code{100, 200, 300, 400, 500} {
+		for code := first; code < first+100 && code.String() != fmt.Sprintf("Code(%d)", uint16(code)); code++ {
+			std := api.ErrorFromCode(uint16(code), "").Error()
+			if reason == std || strings.HasPrefix(reason, std+":") {
+				return api.Errorf(code, "%s", reason)
+			}
+		}
+	}
+	return nil
 }
 
 func watchError(r *api.WatchResponse) error {
