@@ -78,6 +78,13 @@ type Config struct {
 	// AutoCompactionMode is "periodic" or "revision" ("" disables it).
 	AutoCompactionMode      string
 	AutoCompactionRetention string
+
+	// CorruptCheckTime is how often the leader compares the members'
+	// key-value hashes (0: never); a member that differs gets the CORRUPT
+	// alarm. InitialCorruptCheck makes a starting member compare its hash
+	// with its peers' and stop if they differ.
+	CorruptCheckTime    time.Duration
+	InitialCorruptCheck bool
 }
 
 // DefaultConfig is a single-member cluster on loopback, data in
@@ -192,6 +199,8 @@ func (c *Config) Validate() error {
 		return errors.New("--heartbeat-interval must be positive")
 	case c.ElectionTimeout < 5*c.HeartbeatInterval:
 		return fmt.Errorf("--election-timeout (%v) must be at least 5 times --heartbeat-interval (%v)", c.ElectionTimeout, c.HeartbeatInterval)
+	case c.CorruptCheckTime < 0:
+		return fmt.Errorf("--corrupt-check-time (%v) must not be negative", c.CorruptCheckTime)
 	}
 	for _, group := range [][]url.URL{c.ListenClientURLs, c.AdvertiseClientURLs, c.ListenPeerURLs, c.InitialAdvertisePeerURLs} {
 		for i := range group {

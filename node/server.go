@@ -78,6 +78,13 @@ type Server struct {
 
 	// dbSize is the store file's size as of the last commit (quota).
 	dbSize atomic.Int64
+	// corrupt counts the corruption checks (corrupt.go).
+	corrupt corruptStats
+
+	// removed is closed when the member learns that it was removed from
+	// the cluster (stopRemoved).
+	removed     chan struct{}
+	removedOnce sync.Once
 
 	rand   *lockedRand
 	stop   chan struct{}
@@ -130,7 +137,7 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	s = &Server{cfg: cfg, opts: opts, log: logger, watches: map[*watchSession]struct{}{},
-		stop: make(chan struct{}), doneCh: make(chan struct{}),
+		stop: make(chan struct{}), doneCh: make(chan struct{}), removed: make(chan struct{}),
 		rand: &lockedRand{r: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(os.Getpid())))}}
 	// Listen first: a port in use must fail before anything is written.
 	if err := s.listen(); err != nil {
@@ -216,6 +223,7 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 	s.registerClientServices()
 	s.peerRPC = rpc.NewServer(rpc.ServerOptions{TLS: opts.PeerTLS, Logger: logger, MaxFrameSize: peerMaxFrame})
 	s.transport.register(s.peerRPC)
+	s.peerRPC.HandleUnary(methodPeerHashKV, s.servePeerHashKV)
 	s.driver.Start()
 	s.serve()
 	s.startBackground()
@@ -479,6 +487,21 @@ func (s *Server) failed(err error) {
 	}
 }
 
+// removedStopDelay is how long a removed member goes on before it stops:
+// time for the answer to the request that removed it, which it may be
+// serving itself, to go out.
+const removedStopDelay = time.Second
+
+// stopRemoved stops the member because the cluster removed it: it learned
+// so from its own log, or from a peer refusing its messages.
+func (s *Server) stopRemoved(err error) {
+	s.removedOnce.Do(func() {
+		close(s.removed)
+		s.log.Warn("this member was removed from the cluster; stopping", "in", removedStopDelay)
+		time.AfterFunc(removedStopDelay, func() { s.failed(err) })
+	})
+}
+
 func (s *Server) transferLeadershipOnStop() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*s.cfg.ElectionTimeout)
 	defer cancel()
@@ -548,7 +571,7 @@ func (s *Server) startBackground() {
 		if err := s.driver.Err(); err != nil {
 			s.failed(err)
 		} else if s.state.Members().IsRemoved(s.id) {
-			s.failed(errors.New("node: this member was removed from the cluster"))
+			s.stopRemoved(errors.New("node: this member was removed from the cluster"))
 		}
 	})
 	s.wg.Add(1)
@@ -559,6 +582,7 @@ func (s *Server) startBackground() {
 	if s.cfg.AutoCompactionMode != "" {
 		s.startAutoCompaction()
 	}
+	s.startCorruptChecks()
 }
 
 func (s *Server) every(d time.Duration, fn func()) {

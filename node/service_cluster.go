@@ -3,7 +3,9 @@ package node
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -41,9 +43,48 @@ func (s *Server) serveMemberAdd(ctx context.Context, req *api.MemberAddRequest) 
 	return &api.MemberAddResponse{Header: s.header(), Member: m, Members: s.memberList()}, nil
 }
 
+// confChange proposes a membership change and waits until it is made. A
+// follower forwards the proposal to the leader, which drops it without a
+// word while it cannot take a change (just elected, handing leadership
+// over, or another change pending); so the change is proposed again every
+// two election timeouts until this member sees it made, or ctx ends.
+// Proposing it twice is harmless: raft refuses a change already made.
 func (s *Server) confChange(ctx context.Context, cc raftcore.ConfChange) error {
-	_, err := s.driver.ProposeConfChange(ctx, cc)
-	return err
+	for {
+		attempt, cancel := context.WithTimeout(ctx, 2*s.cfg.ElectionTimeout)
+		_, err := s.driver.ProposeConfChange(attempt, cc)
+		cancel()
+		if err == nil || s.confChangeMade(cc) {
+			return nil
+		}
+		retry := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrNoLeader) || errors.Is(err, raftcore.ErrProposalDropped)
+		if !retry || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-s.stop:
+			return api.ErrStopped
+		case <-time.After(s.cfg.HeartbeatInterval):
+		}
+	}
+}
+
+// confChangeMade reports whether this member has applied the effect of cc
+// (perhaps proposed by an earlier attempt).
+func (s *Server) confChangeMade(cc raftcore.ConfChange) bool {
+	ms := s.state.Members()
+	m, ok := ms.Get(cc.NodeID)
+	switch cc.Type {
+	case raftcore.AddVoter:
+		return ok && !m.IsLearner
+	case raftcore.AddLearner:
+		return ok
+	case raftcore.RemoveNode:
+		return ms.IsRemoved(cc.NodeID)
+	}
+	return false
 }
 
 func (s *Server) serveMemberRemove(ctx context.Context, req *api.MemberRemoveRequest) (api.Message, error) {
@@ -54,10 +95,35 @@ func (s *Server) serveMemberRemove(ctx context.Context, req *api.MemberRemoveReq
 	if err := s.state.Members().ValidateChange(cc, Member{}); err != nil {
 		return nil, err
 	}
-	if err := s.confChange(ctx, cc); err != nil {
+	change := s.confChange
+	if req.ID == s.id {
+		change = s.removeSelf
+	}
+	if err := change(ctx, cc); err != nil {
 		return nil, err
 	}
-	return &api.MemberRemoveResponse{Header: s.header(), Members: s.memberList()}, nil
+	members := s.memberList()
+	if req.ID == s.id {
+		// This member may not have applied its own removal (see
+		// removeSelf): answer with the membership after it.
+		members = slices.DeleteFunc(members, func(m Member) bool { return m.ID == s.id })
+	}
+	return &api.MemberRemoveResponse{Header: s.header(), Members: members}, nil
+}
+
+// removeSelf proposes this member's own removal. The member may never
+// apply it: once the leader has, the other members refuse this one's
+// messages and its log ends before the removal. Their refusal proves that
+// the removal committed, so it answers the request too.
+func (s *Server) removeSelf(ctx context.Context, cc raftcore.ConfChange) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.confChange(ctx, cc) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-s.removed:
+		return nil
+	}
 }
 
 func (s *Server) serveMemberUpdate(ctx context.Context, req *api.MemberUpdateRequest) (api.Message, error) {

@@ -14,6 +14,9 @@ import (
 // The KV and Watch services.
 
 func (s *Server) serveRange(ctx context.Context, req *api.RangeRequest) (api.Message, error) {
+	if err := s.refuseIfCorrupt(req); err != nil {
+		return nil, err
+	}
 	if !req.Serializable {
 		if err := s.readBarrier(ctx); err != nil {
 			return nil, err

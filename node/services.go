@@ -110,6 +110,9 @@ func toAPIError(err error) error {
 
 // propose replicates a write request and returns its response.
 func (s *Server) propose(ctx context.Context, req api.Message) (api.Message, error) {
+	if err := s.refuseIfCorrupt(req); err != nil {
+		return nil, err
+	}
 	cmd, err := EncodeRequest(req)
 	if err != nil {
 		return nil, err
@@ -197,6 +200,8 @@ func (s *Server) untilLeader(ctx context.Context, try func() error) error {
 			return api.ErrNoLeader
 		case <-s.stop:
 			return api.ErrStopped
+		case <-s.removed:
+			return api.ErrStopped // removed from the cluster: try another member
 		case <-time.After(s.cfg.HeartbeatInterval):
 		}
 	}

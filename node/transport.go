@@ -291,7 +291,7 @@ func (p *peerSender) watchStream(st *rpc.Stream) {
 		return
 	}
 	if api.CodeOf(toAPIErrorFromRemote(err)) == api.CodeMemberRemoved {
-		p.t.s.failed(fmt.Errorf("node: member %016x says this member was removed from the cluster", p.id))
+		p.t.s.stopRemoved(fmt.Errorf("node: member %016x says this member was removed from the cluster", p.id))
 	}
 }
 
@@ -439,6 +439,12 @@ func (t *peerTransport) serveRaft(ctx context.Context, st *rpc.Stream) error {
 		}
 		if err != nil {
 			return err
+		}
+		if t.s.state.Members().IsRemoved(from) {
+			// Removed after it opened the stream: it may never apply its
+			// own removal (the leader no longer sends it anything), so
+			// tell it, or it campaigns in vain for ever.
+			return api.Errorf(api.CodeMemberRemoved, "member %016x was removed from the cluster", from)
 		}
 		n, k := binary.Uvarint(b)
 		if k <= 0 || n > uint64(len(b)) {

@@ -1,0 +1,277 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cairndb/cairn/api"
+)
+
+// The corruption check. Members that applied the same log hold the same
+// key-value history, so their hashes of it (mvcc.Store.Hash) at one
+// revision, starting after one compacted revision, are equal. Every
+// --corrupt-check-time the leader asks each member for its hash at the
+// leader's current revision (a follower first waits to apply it, and
+// answers at its own revision if it is still behind), hashes its own
+// history at each revision answered, compares the hashes taken at the same
+// revision after the same compacted revision, and raises the CORRUPT
+// alarm, through raft, on each member whose hash differs from the one most
+// members share (on all of them when no hash is the most shared). While
+// the alarm is
+// raised every member refuses reads and writes of keys and leases
+// (api.ErrCorrupt): the cluster's data can no longer be trusted, and
+// serving it would spread the damage. `ctl alarm list` names the member;
+// after it is replaced (ctl member remove, then member add with a fresh
+// data dir), `ctl alarm disarm` lets the cluster serve again.
+//
+// A member that compacted past the revision, has not applied it in time,
+// or cannot be reached is left out of that round: a check never guesses.
+
+// corruptStats counts the periodic checks.
+type corruptStats struct {
+	// compared counts the checks in which at least two members' hashes
+	// were compared.
+	compared atomic.Int64
+	// initialPassed is set when the initial check found no difference.
+	initialPassed atomic.Bool
+}
+
+// corruptCheckTimeout bounds one round of the check, including the
+// followers' wait for the revision.
+func (s *Server) corruptCheckTimeout() time.Duration {
+	return max(2*s.cfg.ElectionTimeout, 500*time.Millisecond)
+}
+
+// startCorruptChecks runs the initial check (once, in the background: the
+// member stops if its data differs from its peers') and the leader's
+// periodic check, as configured.
+func (s *Server) startCorruptChecks() {
+	if s.cfg.InitialCorruptCheck {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := s.initialCorruptCheck(); err != nil {
+				s.failed(err)
+			}
+		}()
+	}
+	if d := s.cfg.CorruptCheckTime; d > 0 {
+		s.every(d, func() {
+			if s.driver.Leader() != s.id {
+				return
+			}
+			ctx, cancel := s.stopContext(s.corruptCheckTimeout())
+			defer cancel()
+			if err := s.checkCorruption(ctx); err != nil {
+				s.log.Warn("corruption check failed", "err", err)
+			}
+		})
+	}
+}
+
+// stopContext is a context that ends after d or when the server stops.
+func (s *Server) stopContext(d time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	go func() {
+		select {
+		case <-s.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
+// checkCorruption is one round of the leader's check: it compares the
+// members' hashes at its current revision and raises the CORRUPT alarm on
+// those that differ.
+func (s *Server) checkCorruption(ctx context.Context) error {
+	rev := s.state.Store().Rev()
+	if rev < 1 {
+		return nil // an empty store: nothing to compare
+	}
+	var peers []uint64
+	for _, m := range s.memberList() {
+		if m.ID != s.id {
+			peers = append(peers, m.ID)
+		}
+	}
+	bad, groups := s.judge(s.gatherHashes(ctx, peers, rev))
+	if len(groups) == 0 {
+		return nil // nobody to compare with this time
+	}
+	s.corrupt.compared.Add(1)
+	for _, id := range bad {
+		if slices.Contains(s.state.Alarms(), api.AlarmMember{MemberID: id, Alarm: api.AlarmCorrupt}) {
+			continue
+		}
+		s.log.Error("members' data differ: raising the CORRUPT alarm; reads and writes are refused until it is disarmed",
+			"member-id", fmt.Sprintf("%016x", id), "hashes", describeHashes(groups))
+		if err := s.raiseCorrupt(ctx, id); err != nil {
+			return fmt.Errorf("raising the CORRUPT alarm on member %016x: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// judge compares the peers' answers with this member's own hashes at the
+// same revisions (taken now), keeping apart the hashes that start after
+// different compacted revisions. It returns the members disagreeing names
+// in any group, and the groups of at least two hashes it compared.
+func (s *Server) judge(answers []memberHash) (bad []uint64, groups [][]memberHash) {
+	byRev := map[int64][]memberHash{}
+	for _, h := range answers {
+		byRev[h.Rev] = append(byRev[h.Rev], h)
+	}
+	for rev, hs := range byRev {
+		self, err := s.localHash(rev)
+		if err != nil {
+			continue // compacted past rev since: nothing to compare it with
+		}
+		group := []memberHash{self}
+		for _, h := range hs {
+			if h.CompactRev == self.CompactRev {
+				group = append(group, h)
+			}
+		}
+		if len(group) < 2 {
+			continue
+		}
+		groups = append(groups, group)
+		for _, id := range disagreeing(group) {
+			if !slices.Contains(bad, id) {
+				bad = append(bad, id)
+			}
+		}
+	}
+	slices.Sort(bad)
+	return bad, groups
+}
+
+// gatherHashes asks the given members, all at once, for their hashes at
+// rev; the members that cannot answer are left out.
+func (s *Server) gatherHashes(ctx context.Context, ids []uint64, rev int64) []memberHash {
+	var mu sync.Mutex
+	var out []memberHash
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h, err := s.peerHashKV(ctx, id, rev)
+			if err != nil {
+				s.log.Debug("corruption check: member not compared this time", "member", fmt.Sprintf("%016x", id), "err", err)
+				return
+			}
+			mu.Lock()
+			out = append(out, h)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// raiseCorrupt proposes the CORRUPT alarm on member id.
+func (s *Server) raiseCorrupt(ctx context.Context, id uint64) error {
+	cmd, err := EncodeRequest(&api.AlarmRequest{Action: api.AlarmActivate, MemberID: id, Alarm: api.AlarmCorrupt})
+	if err != nil {
+		return err
+	}
+	res, err := s.driver.Propose(ctx, cmd)
+	if err != nil {
+		return err
+	}
+	if r, ok := res.(ApplyResult); ok && r.Err != nil {
+		return r.Err
+	}
+	return nil
+}
+
+// describeHashes formats compared hashes for a log line or an error:
+// "at 12 (compacted 3): id=hash id=hash; at ...".
+func describeHashes(groups [][]memberHash) string {
+	var b []byte
+	for i, g := range groups {
+		if i > 0 {
+			b = append(b, "; "...)
+		}
+		b = fmt.Appendf(b, "at %d (compacted %d):", g[0].Rev, g[0].CompactRev)
+		for _, h := range g {
+			b = fmt.Appendf(b, " %016x=%08x", h.ID, h.Hash)
+		}
+	}
+	return string(b)
+}
+
+// initialCorruptCheck compares this member's hash at its current revision
+// with its peers' before it has served for long, retrying unreachable
+// peers for a few election timeouts. It returns an error, which stops the
+// member, when the comparison names this member: its hash is not the one
+// most of the compared members share, or no hash is.
+func (s *Server) initialCorruptCheck() error {
+	rev := s.state.Store().Rev()
+	if rev < 1 {
+		return nil // an empty store: nothing to compare
+	}
+	pending := map[uint64]bool{}
+	for _, m := range s.memberList() {
+		if m.ID != s.id {
+			pending[m.ID] = true
+		}
+	}
+	var answers []memberHash
+	deadline := time.Now().Add(max(5*s.cfg.ElectionTimeout, 2*time.Second))
+	for len(pending) > 0 && time.Now().Before(deadline) {
+		ids := make([]uint64, 0, len(pending))
+		for id := range pending {
+			ids = append(ids, id)
+		}
+		ctx, cancel := s.stopContext(s.corruptCheckTimeout())
+		for _, h := range s.gatherHashes(ctx, ids, rev) {
+			delete(pending, h.ID)
+			answers = append(answers, h)
+		}
+		cancel()
+		select {
+		case <-s.stop:
+			return nil
+		case <-time.After(s.cfg.HeartbeatInterval):
+		}
+	}
+	bad, groups := s.judge(answers)
+	switch {
+	case slices.Contains(bad, s.id):
+		return fmt.Errorf("initial corruption check: this member's data differ from its peers' (hashes %s); it does not serve them: replace the member (ctl member remove, then member add and start it with an empty --data-dir)",
+			describeHashes(groups))
+	case len(bad) > 0:
+		s.log.Warn("initial corruption check: some peers' data differ from this member's and most others'",
+			"member-ids", fmt.Sprintf("%016x", bad), "hashes", describeHashes(groups))
+	case len(groups) == 0:
+		s.log.Warn("initial corruption check: no peer could be compared with", "revision", rev)
+	default:
+		s.log.Info("initial corruption check passed", "hashes", describeHashes(groups))
+		s.corrupt.initialPassed.Store(true)
+	}
+	return nil
+}
+
+// refuseIfCorrupt refuses the reads and writes of keys and leases while
+// the CORRUPT alarm is raised (as etcd does); alarms, membership and
+// maintenance requests still go through, so the cluster can be repaired.
+func (s *Server) refuseIfCorrupt(req api.Message) error {
+	switch req.(type) {
+	case *api.RangeRequest, *api.PutRequest, *api.DeleteRangeRequest, *api.TxnRequest,
+		*api.CompactionRequest, *api.LeaseGrantRequest, *api.LeaseRevokeRequest:
+	default:
+		return nil
+	}
+	if !s.state.HasAlarm(api.AlarmCorrupt) {
+		return nil
+	}
+	return api.Errorf(api.CodeCorrupt, "%v: the CORRUPT alarm is raised (a member's data differ from the others'); see ctl alarm list, replace that member, then ctl alarm disarm", api.ErrCorrupt)
+}
