@@ -110,6 +110,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	election := fs.Int("election-timeout", int(c.ElectionTimeout/time.Millisecond), "time without a leader before an election, in milliseconds")
 	fs.StringVar(&c.AutoCompactionMode, "auto-compaction-mode", "periodic", "periodic (keep a time window) or revision (keep N revisions)")
 	fs.StringVar(&c.AutoCompactionRetention, "auto-compaction-retention", "0", "for periodic: hours or a duration (1h, 30m); for revision: a count; 0 disables")
+	fs.DurationVar(&c.CorruptCheckTime, "corrupt-check-time", 0, "how often the leader compares the members' key-value hashes, raising the CORRUPT alarm on a member that differs (e.g. 5m; 0 disables)")
+	fs.BoolVar(&c.InitialCorruptCheck, "initial-corrupt-check", false, "compare this member's key-value hash with its peers' at start, and stop if it differs")
 	fs.StringVar(&o.certFile, "cert-file", "", "client TLS certificate file")
 	fs.StringVar(&o.keyFile, "key-file", "", "client TLS key file")
 	fs.StringVar(&o.trustedCA, "trusted-ca-file", "", "CA file for client certificates")

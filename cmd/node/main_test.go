@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseFlagsDefaults(t *testing.T) {
@@ -26,6 +27,19 @@ func TestParseFlagsDefaults(t *testing.T) {
 	}
 	if o.cfg.DataDir != "m1.node" || o.cfg.InitialAdvertisePeerURLs[0].Host != "127.0.0.1:12380" || o.cfg.InitialCluster["m1"][0].Host != "127.0.0.1:12380" {
 		t.Fatalf("derived defaults: %+v", o.cfg)
+	}
+}
+
+func TestParseFlagsCorruptCheck(t *testing.T) {
+	o, err := parseFlags([]string{"--corrupt-check-time", "5m", "--initial-corrupt-check"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.cfg.CorruptCheckTime != 5*time.Minute || !o.cfg.InitialCorruptCheck {
+		t.Fatalf("corruption check flags: %v, %v", o.cfg.CorruptCheckTime, o.cfg.InitialCorruptCheck)
+	}
+	if o, _ := parseFlags(nil, io.Discard); o.cfg.CorruptCheckTime != 0 || o.cfg.InitialCorruptCheck {
+		t.Fatalf("the corruption checks are on by default: %v, %v", o.cfg.CorruptCheckTime, o.cfg.InitialCorruptCheck)
 	}
 }
 
@@ -48,6 +62,8 @@ func TestParseFlagsErrors(t *testing.T) {
 		{[]string{"--auth-token", "signed", "--auth-token-ttl", "60", "--auth-password-cost", "1000"}, ""},
 		{[]string{"--auth-token-ttl", "0"}, "--auth-token-ttl must be a positive number of seconds"},
 		{[]string{"--auth-password-cost", "0"}, "--auth-password-cost must be between 1 and"},
+		{[]string{"--corrupt-check-time", "-1s"}, "--corrupt-check-time (-1s) must not be negative"},
+		{[]string{"--corrupt-check-time", "5"}, `invalid value "5" for flag -corrupt-check-time`},
 	} {
 		_, err := parseFlags(tc.args, io.Discard)
 		if tc.want == "" {
