@@ -66,6 +66,9 @@ type member struct {
 	// flipped records the durable log before a bit was flipped at rest,
 	// to check after restart that nothing acknowledged was forgotten.
 	flipped *durableLog
+	// flipPending says a bit was flipped since the member last started:
+	// it may refuse to start and be lost for good.
+	flipPending bool
 	// durable is what the log held at the last crash between steps (nil
 	// after a crash in the middle of a write).
 	durable *durableLog
@@ -158,7 +161,7 @@ func (w *World) open(m *member) error {
 // restart brings a down or stopped member back from its disk.
 func (w *World) restart(m *member) {
 	w.logFault("restart %d", m.id)
-	m.state = stateDown
+	m.state, m.flipPending = stateDown, false
 	err := w.start(m)
 	switch {
 	case err == nil && m.state == stateUp && m.flipped != nil:

@@ -323,10 +323,13 @@ func files(fs *fsx.MemFS, dir string) (names []string, sizes []int64) {
 func (w *World) flipBit() {
 	m := w.pickDown()
 	if m == nil {
-		if m = w.pickUp(false); m == nil || !w.canLose(m) {
+		if m = w.pickUp(false); m == nil || !w.canLose(m) || !w.canLoseForGood(m) {
 			return
 		}
 		w.crashBetweenSteps(m, "(for a bit flip)", fsx.LoseUnsynced)
+	}
+	if !w.canLoseForGood(m) {
+		return
 	}
 	names, sizes := files(m.disk, "/")
 	if len(names) == 0 {
@@ -340,7 +343,7 @@ func (w *World) flipBit() {
 	}
 	m.flip = fmt.Sprintf("a bit flipped at byte %d of %s (%d bytes)", off, names[i], sizes[i])
 	m.flipFiles = append(m.flipFiles, names[i])
-	m.flipped = m.durable
+	m.flipped, m.flipPending = m.durable, true
 	w.logFault("member %d: %s", m.id, m.flip)
 }
 

@@ -10,13 +10,22 @@
 // the network (symmetric, one-way, bridge, ring, or around a leader the
 // moment it is elected or commits), drops, duplicates and delays
 // messages, slows and fills disks, flips bits at rest, compacts the
-// history, transfers leadership and changes the membership, while clients
-// issue reads, writes, deletes and compare-and-swaps with timeouts and
-// watchers follow the changes. Then everything heals, and the run checks:
+// history, transfers leadership, changes the membership and cuts lease
+// holders off the leader, while clients issue reads, writes, deletes and
+// compare-and-swaps on single keys, and ranges, deletes and transfers
+// (two-key transactions) on a group of keys, with timeouts; lease holders
+// grant leases, attach keys and keep them alive (each member runs the real
+// lessor on virtual time, and its leader revokes what expires); watchers
+// follow the changes. Then everything heals, and the run checks:
 //
-//   - liveness: a write commits within a bound after healing;
+//   - liveness: a write commits within a bound after healing, and every
+//     lease expires once its holder stops keeping it alive;
 //   - the client history is linearizable (porcupine, through package
-//     linearizability), including a final read of every key;
+//     linearizability's GroupedKVModel, a key or a group of keys at a
+//     time), including a final read of every key;
+//   - a lease's revoke deletes exactly its keys, in one revision; no key
+//     stays attached to a lease that is gone; no leader expires a lease
+//     before TTL has passed since a renewal it could know of (lessor.go);
 //   - no acknowledged write is missing from the committed history;
 //   - every member applies the same entry at every index, in order, with
 //     no gap (a hash chain over each member's applied stream);
