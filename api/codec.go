@@ -99,6 +99,19 @@ func (c *coder) varint(v *int64) {
 	*v = x
 }
 
+// code codes an error code as a uvarint of at most 16 bits.
+func (c *coder) code(v *Code) {
+	x := uint64(*v)
+	c.uvarint(&x)
+	if c.dec && c.err == nil {
+		if x > 0xffff {
+			c.fail("error code %d exceeds 16 bits", x)
+			return
+		}
+		*v = Code(x)
+	}
+}
+
 func (c *coder) byte1(v *uint8) {
 	if !c.dec {
 		c.buf = append(c.buf, *v)

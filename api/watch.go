@@ -69,6 +69,10 @@ type WatchResponse struct {
 	CompactRevision int64
 	// CancelReason explains a cancellation by the server.
 	CancelReason string
+	// CancelCode is the error code of a cancellation by the server
+	// (ErrorFromCode(CancelCode, CancelReason) rebuilds the typed error);
+	// 0 when the reason is not one of this package's errors.
+	CancelCode Code
 	// Fragment says more responses follow with the rest of this batch of
 	// events.
 	Fragment bool
@@ -130,6 +134,7 @@ func (m *WatchResponse) fields(c *coder) {
 	c.boolean(&m.Canceled)
 	c.varint(&m.CompactRevision)
 	c.str(&m.CancelReason)
+	c.code(&m.CancelCode)
 	c.boolean(&m.Fragment)
 	list(c, &m.Events)
 }

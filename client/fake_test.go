@@ -228,8 +228,8 @@ func (f *fakeCluster) serveWatch(ctx context.Context, st *rpc.Stream) error {
 	}
 	if err := f.check(ctx, api.MethodWatch, string(req.Create.Key)); err != nil {
 		// As a member refuses a watch: created and canceled, the
-		// error as text.
-		return st.Send(api.Marshal(&api.WatchResponse{WatchID: -1, Created: true, Canceled: true, CancelReason: err.Error() + ": user root may not read it"}))
+		// error and its code.
+		return st.Send(api.Marshal(&api.WatchResponse{WatchID: -1, Created: true, Canceled: true, CancelReason: err.Error() + ": user root may not read it", CancelCode: api.CodeOf(err)}))
 	}
 	f.mu.Lock()
 	rev := max(req.Create.StartRevision, 1)

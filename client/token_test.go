@@ -274,22 +274,24 @@ func TestRenewalProperty(t *testing.T) {
 
 func TestReasonError(t *testing.T) {
 	for _, tc := range []struct {
+		code   api.Code
 		reason string
 		want   error // nil: no typed error
 	}{
-		{"etcdserver: permission denied", api.ErrPermissionDenied},
-		{`etcdserver: permission denied: user "alice" may not read [a, b)`, api.ErrPermissionDenied},
-		{"etcdserver: invalid auth token: token expired", api.ErrInvalidAuthToken},
-		{"etcdserver: revision of auth store is old", api.ErrAuthOldRevision},
-		{"etcdserver: no leader", api.ErrNoLeader},
-		{"etcdserver: request timed out, possibly due to previous leader failure", api.ErrTimeoutDueToLeaderFail},
-		{"etcdserver: permission deniedish", nil},
-		{"something else", nil},
-		{"", nil},
+		{api.CodePermissionDenied, "etcdserver: permission denied", api.ErrPermissionDenied},
+		{api.CodePermissionDenied, `etcdserver: permission denied: user "alice" may not read [a, b)`, api.ErrPermissionDenied},
+		{api.CodeInvalidAuthToken, "etcdserver: invalid auth token: token expired", api.ErrInvalidAuthToken},
+		{api.CodeAuthOldRevision, "", api.ErrAuthOldRevision},
+		{api.CodeNoLeader, "etcdserver: no leader", api.ErrNoLeader},
+		{0, "etcdserver: permission denied", nil},
+		{0, "", nil},
 	} {
-		got := reasonError(tc.reason)
-		if (tc.want == nil) != (got == nil) || (tc.want != nil && (!errors.Is(got, tc.want) || got.Error() != tc.reason)) {
-			t.Errorf("reasonError(%q) = %v, want %v", tc.reason, got, tc.want)
+		got := reasonError(&api.WatchResponse{Canceled: true, CancelCode: tc.code, CancelReason: tc.reason})
+		if (tc.want == nil) != (got == nil) || (tc.want != nil && !errors.Is(got, tc.want)) {
+			t.Errorf("reasonError(%d, %q) = %v, want %v", tc.code, tc.reason, got, tc.want)
+		}
+		if got != nil && tc.reason != "" && got.Error() != tc.reason {
+			t.Errorf("reasonError(%d, %q) says %q", tc.code, tc.reason, got.Error())
 		}
 	}
 }

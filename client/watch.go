@@ -3,9 +3,7 @@ package client
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/cairndb/cairn/api"
@@ -128,7 +126,7 @@ func (c *Client) pumpWatch(ctx context.Context, st *rpc.Stream, out chan<- Watch
 			// A refusal the caller's client may cure (a stale token, a
 			// member without a leader) or must hear of as what it is
 			// (permission denied): runWatch decides.
-			if err := reasonError(r.CancelReason); c.staleToken(err, "") || isAuthError(err) || retryElsewhere(err) {
+			if err := reasonError(&r); c.staleToken(err, "") || isAuthError(err) || retryElsewhere(err) {
 				return false, next, err
 			}
 		}
@@ -163,25 +161,21 @@ func (c *Client) pumpWatch(ctx context.Context, st *rpc.Stream, out chan<- Watch
 	}
 }
 
-// reasonError rebuilds the typed error a member gave, as text, for
-// canceling a watch (a watch response has no error code, as etcd's has
-// none): the text starts with the standard message of the error's code.
-// It returns nil for a reason that names no known error.
-func reasonError(reason string) error {
-	for _, first := range []api.Code{100, 200, 300, 400, 500} {
-		for code := first; code < first+100 && code.String() != fmt.Sprintf("Code(%d)", uint16(code)); code++ {
-			std := api.ErrorFromCode(uint16(code), "").Error()
-			if reason == std || strings.HasPrefix(reason, std+":") {
-				return api.Errorf(code, "%s", reason)
-			}
-		}
+// reasonError rebuilds the typed error a member gave for canceling a
+// watch, or nil when it gave none.
+func reasonError(r *api.WatchResponse) error {
+	if r.CancelCode == 0 {
+		return nil
 	}
-	return nil
+	return api.ErrorFromCode(uint16(r.CancelCode), r.CancelReason)
 }
 
 func watchError(r *api.WatchResponse) error {
 	if r.CompactRevision != 0 {
 		return api.Errorf(api.CodeCompacted, "watch canceled: revisions before %d are compacted", r.CompactRevision)
+	}
+	if err := reasonError(r); err != nil {
+		return err
 	}
 	if r.CancelReason != "" {
 		return api.Errorf(api.CodeWatchCanceled, "watch canceled: %s", r.CancelReason)

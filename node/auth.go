@@ -120,6 +120,14 @@ func (s *Server) authorizeUser(ctx context.Context, method string) error {
 // caller, whose permissions every member checks as it applies it.
 func (s *Server) proposeAs(ctx context.Context, req api.Message) (api.Message, error) {
 	var id auth.Identity
+	if !s.state.Auth().Enabled() && rpc.Token(ctx) != "" {
+		// A token says the caller has seen auth on: this member may not
+		// have applied the enable yet. Catch up first, or the write
+		// would go out unwrapped and be refused when it applies.
+		if err := s.readBarrier(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if s.state.Auth().Enabled() {
 		var err error
 		if id, err = s.identify(ctx); err != nil {

@@ -23,7 +23,8 @@ func (s *Server) refuseWatch(ctx context.Context, w *watchSession, c *api.WatchC
 	if id == 0 {
 		id = -1
 	}
-	resp := &api.WatchResponse{Header: s.header(), WatchID: id, Created: true, Canceled: true, CancelReason: toAPIError(err).Error()}
+	apiErr := toAPIError(err)
+	resp := &api.WatchResponse{Header: s.header(), WatchID: id, Created: true, Canceled: true, CancelReason: apiErr.Error(), CancelCode: api.CodeOf(apiErr)}
 	if err := w.send(resp); err != nil {
 		w.end(err)
 	}

@@ -197,10 +197,11 @@ func (w *watchSession) create(c *api.WatchCreateRequest) error {
 	}
 	x, err := w.store.Watch(c.Key, c.RangeEnd, opts)
 	if err != nil {
-		resp := &api.WatchResponse{Header: w.s.header(), WatchID: -1, Created: true, Canceled: true, CancelReason: err.Error()}
+		resp := &api.WatchResponse{Header: w.s.header(), WatchID: -1, Created: true, Canceled: true, CancelReason: err.Error(), CancelCode: api.CodeOf(toAPIError(err))}
 		var ce *mvcc.CompactedError
 		if errors.As(err, &ce) {
 			resp.CompactRevision = ce.CompactRev
+			resp.CancelCode = api.CodeCompacted
 		}
 		return w.send(resp)
 	}
@@ -234,6 +235,7 @@ func (w *watchSession) forward(x *mvcc.Watcher) {
 			Canceled: r.Canceled, CompactRevision: r.CompactRevision}
 		if r.Canceled && r.CompactRevision != 0 {
 			resp.CancelReason = api.ErrCompacted.Error()
+			resp.CancelCode = api.CodeCompacted
 		}
 		if err := w.send(resp); err != nil {
 			w.end(err)
