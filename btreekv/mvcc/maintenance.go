@@ -37,6 +37,7 @@ func (s *Store) Compact(rev int64) error {
 		return fmt.Errorf("%w: %d > current %d", ErrFutureRev, rev, s.currentRev)
 	}
 	s.compactRev = rev
+	s.publish()
 	s.watch.onCompact(rev)
 	err := s.writeCompactRev(rev)
 	s.mu.Unlock()

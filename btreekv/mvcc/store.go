@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/btreekv/pagefile"
@@ -74,6 +75,15 @@ type Store struct {
 	// durableRev is the revision up to which every record is in the
 	// page file (later ones are in the overlay).
 	durableRev int64
+
+	// Copies of currentRev, compactRev, durableIdx and appliedIdx for the
+	// getters (Rev, ...), which every response header calls: they must
+	// not wait for the lock while a commit holds it through its fsyncs.
+	// publish updates them.
+	seen struct {
+		rev, compactRev        atomic.Int64
+		durableIdx, appliedIdx atomic.Uint64
+	}
 
 	// The open page-file write transaction and what it holds.
 	batch   *pagefile.Tx
@@ -193,6 +203,7 @@ func (s *Store) load() error {
 	}
 	loader.finish()
 	s.durableRev = s.currentRev
+	s.publish()
 	if s.compactRev == 0 {
 		return nil
 	}
@@ -201,6 +212,15 @@ func (s *Store) load() error {
 	// revision: redo it (removing what is left is idempotent).
 	drop, _ := s.compactIndex(s.compactRev, nil, 0)
 	return s.removeRevisions(append(drop, orphans...))
+}
+
+// publish copies the revisions and indexes the getters return (under
+// the lock, after they change).
+func (s *Store) publish() {
+	s.seen.rev.Store(s.currentRev)
+	s.seen.compactRev.Store(s.compactRev)
+	s.seen.durableIdx.Store(s.durableIdx)
+	s.seen.appliedIdx.Store(s.appliedIdx)
 }
 
 // trackLease keeps the lease -> keys map in step with the latest version
@@ -250,32 +270,24 @@ func (s *Store) Close() error {
 
 // Rev returns the current revision.
 func (s *Store) Rev() int64 {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.currentRev
+	return s.seen.rev.Load()
 }
 
 // CompactRev returns the revision of the last compaction.
 func (s *Store) CompactRev() int64 {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.compactRev
+	return s.seen.compactRev.Load()
 }
 
 // ConsistentIndex is the raft index of the last write that is durable in
 // the page file: after a restart the server replays the log after it.
 func (s *Store) ConsistentIndex() uint64 {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.durableIdx
+	return s.seen.durableIdx.Load()
 }
 
 // AppliedIndex is the raft index of the last write applied (durable or
 // not).
 func (s *Store) AppliedIndex() uint64 {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.appliedIdx
+	return s.seen.appliedIdx.Load()
 }
 
 // DB exposes the page file, for its statistics and checks. Write to it
@@ -347,6 +359,7 @@ func (s *Store) commitLocked() error {
 	}
 	s.durableIdx = s.appliedIdx
 	s.durableRev = s.currentRev
+	s.publish()
 	s.pending = 0
 	clear(s.overlay)
 	return nil

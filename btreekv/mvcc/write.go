@@ -207,6 +207,7 @@ func (tw *TxnWrite) End() error {
 		s.currentRev = tw.rev
 		s.watch.notify(s, tw.changes, tw.rev)
 	}
+	s.publish()
 	if s.pending >= s.opts.BatchLimit {
 		return s.commitLocked()
 	}
