@@ -38,33 +38,15 @@ import (
 // sep must not be 0xff (a group's range ends at its prefix with sep
 // incremented). Every key starts absent.
 func GroupedKVModel(sep byte) Model {
-	nm := porcupine.NondeterministicModel{
-		Partition: func(history []porcupine.Operation) [][]porcupine.Operation {
-			return partitionBy(history, func(req api.RequestOp) string {
-				g, _ := requestGroup(req, sep)
-				return string(g)
-			})
-		},
-		Init: func() []any { return []any{store{}} },
-		Step: func(state, input, output any) []any {
-			req, ok1 := input.(api.RequestOp)
-			out, ok2 := output.(Outcome)
-			if !ok1 || !ok2 {
-				return nil
-			}
-			return stepPerKey(state.(store), req, out)
-		},
-		Equal:             func(a, b any) bool { return a.(store).equal(b.(store)) },
-		Hash:              func(s any) uint64 { return s.(store).hash() },
-		DescribeOperation: describeOperation,
-		DescribeState:     func(s any) string { return groupState(s.(store)) },
+	partition := func(history []porcupine.Operation) [][]porcupine.Operation {
+		return partitionBy(history, func(req api.RequestOp) string {
+			g, _ := requestGroup(req, sep)
+			return string(g)
+		})
 	}
-	return Model{
-		Model: nm.ToModel(),
-		Validate: func(op porcupine.Operation) error {
-			return validateGrouped(op, sep)
-		},
-	}
+	return storeModel(partition, groupState, func(op porcupine.Operation) error {
+		return validateGrouped(op, sep)
+	})
 }
 
 // partitionBy splits a history by a key of each operation, in key order.

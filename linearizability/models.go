@@ -34,8 +34,17 @@ type Model struct {
 // of the writes that set them (a write with an unknown outcome leaves them
 // unknown until the compare or read that shows them).
 func KVModel() Model {
+	return storeModel(partitionByKey, perKeyState, func(op porcupine.Operation) error {
+		return validateOperation(op, true)
+	})
+}
+
+// storeModel is a model whose state is a store stepped key by key
+// (stepPerKey), over histories split by partition; KVModel and
+// GroupedKVModel differ only in how they split, describe and validate.
+func storeModel(partition func([]porcupine.Operation) [][]porcupine.Operation, describe func(store) string, validate func(porcupine.Operation) error) Model {
 	nm := porcupine.NondeterministicModel{
-		Partition: partitionByKey,
+		Partition: partition,
 		Init:      func() []any { return []any{store{}} },
 		Step: func(state, input, output any) []any {
 			req, ok1 := input.(api.RequestOp)
@@ -48,14 +57,9 @@ func KVModel() Model {
 		Equal:             func(a, b any) bool { return a.(store).equal(b.(store)) },
 		Hash:              func(s any) uint64 { return s.(store).hash() },
 		DescribeOperation: describeOperation,
-		DescribeState:     func(s any) string { return perKeyState(s.(store)) },
+		DescribeState:     func(s any) string { return describe(s.(store)) },
 	}
-	return Model{
-		Model: nm.ToModel(),
-		Validate: func(op porcupine.Operation) error {
-			return validateOperation(op, true)
-		},
-	}
+	return Model{Model: nm.ToModel(), Validate: validate}
 }
 
 // stepPerKey returns every state the key can be in after req produced out,
