@@ -187,24 +187,21 @@ func (v *view) checkKV(user string, req api.Message) error {
 // CheckCommand checks an auth command: administrators only, except that
 // users may change their own password.
 func (s *State) CheckCommand(id Identity, c *Command) error {
-	v := s.v.Load()
-	if !v.enabled {
-		return nil
-	}
-	if c.Op == OpUserChangePassword && c.Name == id.User {
-		_, err := v.identify(id)
-		return err
-	}
-	return v.checkAdmin(id)
+	return s.v.Load().checkSelfOrAdmin(id, c.Op == OpUserChangePassword && c.Name == id.User)
 }
 
 // CheckUserGet allows an administrator, or a user asking about itself.
 func (s *State) CheckUserGet(id Identity, name string) error {
-	v := s.v.Load()
+	return s.v.Load().checkSelfOrAdmin(id, name == id.User)
+}
+
+// checkSelfOrAdmin allows an administrator, or, when self says the call
+// concerns only the caller, any authenticated user.
+func (v *view) checkSelfOrAdmin(id Identity, self bool) error {
 	if !v.enabled {
 		return nil
 	}
-	if name == id.User {
+	if self {
 		_, err := v.identify(id)
 		return err
 	}
