@@ -120,7 +120,7 @@ func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		if errors.As(err, &ue) && ue.usage == "" {
 			ue.usage = inv.cmd.usage()
 		}
-		return report(stderr, err)
+		return report(stderr, tlsAdvice(err, inv.globals))
 	}
 	if err := e.p.err; err != nil {
 		return report(stderr, fmt.Errorf("writing output: %w", err))
