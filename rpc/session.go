@@ -85,8 +85,13 @@ func (s *session) start() {
 // readLoop reads and dispatches frames until the connection ends.
 func (s *session) readLoop() {
 	fr := frameReader{r: s.br, maxBody: s.opts.maxBody}
+	// One frame for the whole loop, not one allocation per frame:
+	// dispatch and the entries it calls copy out what they keep (the
+	// body, the code), never the frame itself.
+	var f frame
 	for {
-		f, err := fr.read()
+		var err error
+		f, err = fr.read()
 		if err != nil {
 			s.readFailed(err)
 			return
