@@ -22,11 +22,16 @@
 //	bucket "meta":  applied raft index and term, compacted revision
 //	bucket "lease": lease id -> TTL
 //
-// An in-memory index (a B-tree from google/btree) maps each key to its
-// generations, each a list of revisions ending, if the key was deleted,
-// with the tombstone's. A read at revision R looks up, for each key in
-// the range, the newest revision <= R in the generation alive at R, and
-// fetches those records. The index is rebuilt from the "key" bucket on
+// An in-memory index (a B-tree from google/btree, with a hash map beside
+// it for single-key lookups) maps each key to its generations, each a
+// list of revisions ending, if the key was deleted, with the tombstone's.
+// A read at revision R looks up, for each key in the range, the newest
+// revision <= R in the generation alive at R, and fetches those records.
+// The index and the map of leased keys know everything a write needs of
+// a key's current version but its value (revisions, version, lease), so
+// a put or a compare on those reads nothing from the page file; the
+// previous value is read only when asked for (prev_kv, or a watcher that
+// wants previous versions). The index is rebuilt from the "key" bucket on
 // open.
 //
 // Compact(R) drops from the index every revision no read at R or later
