@@ -59,6 +59,9 @@ func (s *Server) serveTxn(ctx context.Context, req *api.TxnRequest) (api.Message
 	if err := mvcc.CheckTxn(req, s.cfg.MaxTxnOps); err != nil {
 		return nil, err
 	}
+	if mvcc.TxnReadOnly(req) {
+		return s.serveReadTxn(ctx, req) // txn_read.go
+	}
 	if txnWrites(req) {
 		if err := s.checkSpace(ctx); err != nil {
 			return nil, err

@@ -49,6 +49,46 @@ func (s *Store) Txn(index, term uint64, req *api.TxnRequest) (*api.TxnResponse, 
 	return resp, err
 }
 
+// ErrTxnWrites is returned by ReadTxn for a transaction that puts or
+// deletes.
+var ErrTxnWrites = errors.New("mvcc: txn request puts or deletes: it must be applied through raft")
+
+// ReadTxn runs a transaction that writes nothing (TxnReadOnly) without
+// the write lock: under the store's read lock, so that its compares and
+// reads all see one revision, as in Txn, while other reads run beside
+// it. The response is the one Txn would give at this revision.
+func (s *Store) ReadTxn(req *api.TxnRequest) (*api.TxnResponse, error) {
+	if !TxnReadOnly(req) {
+		return nil, ErrTxnWrites
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	// A write transaction that never writes only reads the store: its
+	// decide, check and run steps serve a read view as well.
+	view := &TxnWrite{s: s}
+	path, err := view.decide(req)
+	if err != nil {
+		return nil, err
+	}
+	if err := view.check(req, path); err != nil {
+		return nil, err
+	}
+	return view.run(req, path)
+}
+
+// TxnReadOnly reports whether a transaction neither puts nor deletes, in
+// either branch, nested transactions included.
+func TxnReadOnly(req *api.TxnRequest) bool {
+	for _, ops := range [][]api.RequestOp{req.Success, req.Failure} {
+		for _, op := range ops {
+			if op.Put != nil || op.DeleteRange != nil || (op.Txn != nil && !TxnReadOnly(op.Txn)) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // txnPath is the outcome of step 1: which branch a transaction takes, and
 // the paths of the nested transactions in that branch.
 type txnPath struct {
