@@ -42,21 +42,26 @@ func TestReadOnlyTxnLinearizable(t *testing.T) {
 			t.Fatal(err)
 		}
 		before := status()
-		resp, err := reader.Txn(ctx).If(client.Compare(client.Value("k"), "=", val)).
-			Then(client.OpGet("k")).Else(client.OpGet("k")).Commit()
-		if err != nil {
-			t.Fatalf("read-only txn through member %d: %v", f, err)
+		const txns = 5
+		for range txns {
+			resp, err := reader.Txn(ctx).If(client.Compare(client.Value("k"), "=", val)).
+				Then(client.OpGet("k")).Else(client.OpGet("k")).Commit()
+			if err != nil {
+				t.Fatalf("read-only txn through member %d: %v", f, err)
+			}
+			if !resp.Succeeded || len(resp.Responses) != 1 || string(resp.Responses[0].Range.Kvs[0].Value) != val {
+				t.Fatalf("read-only txn through member %d after writing %q: %+v", f, val, resp)
+			}
+			want := api.ResponseHeader{ClusterID: c.Servers[f].ClusterID(), MemberID: c.Servers[f].ID(),
+				Revision: put.Header.Revision, RaftTerm: put.Header.RaftTerm}
+			if resp.Header != want {
+				t.Fatalf("header %+v, want %+v", resp.Header, want)
+			}
 		}
-		if !resp.Succeeded || len(resp.Responses) != 1 || string(resp.Responses[0].Range.Kvs[0].Value) != val {
-			t.Fatalf("read-only txn through member %d after writing %q: %+v", f, val, resp)
-		}
-		want := api.ResponseHeader{ClusterID: c.Servers[f].ClusterID(), MemberID: c.Servers[f].ID(),
-			Revision: put.Header.Revision, RaftTerm: put.Header.RaftTerm}
-		if resp.Header != want {
-			t.Fatalf("header %+v, want %+v", resp.Header, want)
-		}
-		if after := status(); after != before {
-			t.Fatalf("a read-only txn went through raft: index %d -> %d", before, after)
+		// The members' own entries (publishing their attributes at
+		// start) may land meanwhile, but fewer than one per txn.
+		if after := status(); after-before >= txns {
+			t.Fatalf("read-only txns went through raft: index %d -> %d after %d txns", before, after, txns)
 		}
 	}
 }
