@@ -66,6 +66,8 @@ type Client struct {
 	mu     sync.Mutex
 	single map[string]*rpc.Client // per-endpoint clients for member-specific calls
 	rot    int                    // rotation position for leader-only streams
+
+	keepAlives keepAlives // the leases KeepAlive renews, over one stream (lease_keepalive.go)
 }
 
 // New returns a client for cfg. Without a Username it does not connect

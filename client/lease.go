@@ -96,34 +96,29 @@ func (c *Client) rotateOnNotLeader(err error) {
 // KeepAlive keeps a lease alive until ctx ends, renewing it at a third of
 // its TTL, and reports each renewal on the returned channel (dropping
 // reports the caller does not read in time). The channel closes when ctx
-// ends or the lease is gone.
+// ends or the lease is gone. It returns once the first renewal is on the
+// channel, or with the error that kept it from coming: ErrLeaseExpired
+// for a lease that does not exist, an auth error, ctx's error.
+//
+// Every lease a client keeps alive is renewed over one LeaseKeepAlive
+// stream, to the leader (lease_keepalive.go).
 func (c *Client) KeepAlive(ctx context.Context, id int64) (<-chan *api.LeaseKeepAliveResponse, error) {
-	first, err := c.KeepAliveOnce(ctx, id)
-	if err != nil {
-		return nil, err
+	k := c.keepAlives.add(c, id)
+	select {
+	case <-k.ready:
+	case <-ctx.Done():
+		c.keepAlives.remove(k)
+		return nil, ctx.Err()
 	}
-	out := make(chan *api.LeaseKeepAliveResponse, 1)
-	out <- first
+	if k.err != nil {
+		return nil, k.err
+	}
 	go func() {
-		defer close(out)
-		ttl := first.TTL
-		for {
-			if !sleepCtx(ctx, max(time.Duration(ttl)*time.Second/3, 200*time.Millisecond)) {
-				return
-			}
-			resp, err := c.KeepAliveOnce(ctx, id)
-			if errors.Is(err, ErrLeaseExpired) || ctx.Err() != nil {
-				return
-			}
-			if err != nil {
-				continue // try again soon: the lease has TTL to spare
-			}
-			ttl = resp.TTL
-			select {
-			case out <- resp:
-			default:
-			}
+		select {
+		case <-ctx.Done():
+			c.keepAlives.remove(k)
+		case <-k.done:
 		}
 	}()
-	return out, nil
+	return k.out, nil
 }
