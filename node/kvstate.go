@@ -198,7 +198,11 @@ func (k *KVState) loadAux() error {
 		}
 		alarms[api.AlarmMember{MemberID: id, Alarm: api.AlarmType(t)}] = true
 	}
-	k.members = ms
+	if k.members == nil {
+		k.members = ms
+	} else {
+		k.members.replaceWith(ms) // readers on other goroutines hold k.members
+	}
 	k.alarmMu.Lock()
 	k.alarms = alarms
 	k.alarmMu.Unlock()

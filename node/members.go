@@ -68,6 +68,18 @@ func NewMembers() *Members {
 	return &Members{members: map[uint64]Member{}, removed: map[uint64]bool{}}
 }
 
+// replaceWith makes the registry hold what from holds (a snapshot
+// install loads new records): the registry itself stays, since other
+// goroutines hold it.
+func (ms *Members) replaceWith(from *Members) {
+	from.mu.RLock()
+	members, removed := from.members, from.removed
+	from.mu.RUnlock()
+	ms.mu.Lock()
+	ms.members, ms.removed = members, removed
+	ms.mu.Unlock()
+}
+
 // ValidateChange checks a proposed change against the registry before it
 // is proposed, so that bad requests fail fast with a clear error.
 func (ms *Members) ValidateChange(cc raftcore.ConfChange, m Member) error {
