@@ -32,7 +32,9 @@ type RaftLog interface {
 
 // StateMachine is what the raft log drives: the replicated application.
 // Apply is called once per committed normal entry, in index order, and
-// must be deterministic: every member computes the same results.
+// must be deterministic: every member computes the same results. (A state
+// machine that also implements Deduplicator gets Skip instead for the
+// copies of a duplicated proposal.)
 type StateMachine interface {
 	// Apply applies the command data committed at index and returns the
 	// result for the member that proposed it.
@@ -199,11 +201,15 @@ type Core struct {
 	sm   StateMachine
 
 	// tag marks the entries this incarnation of the member proposed: a
-	// random number drawn at start. Followers forward proposals to the
-	// leader, so an entry proposed here may be applied anywhere; only the
-	// member whose tag it carries answers for it, and a restarted member
-	// (new tag) never mistakes its old entries for new requests.
+	// random number drawn at start (never 0). Followers forward proposals
+	// to the leader, so an entry proposed here may be applied anywhere;
+	// only the member whose tag it carries answers for it, and a
+	// restarted member (new tag) never mistakes its old entries for new
+	// requests. seq numbers its proposals from 1, in the order they are
+	// proposed: the entry header carries tag and number, by which the
+	// state machine applies a duplicated proposal once (dedup.go).
 	tag           uint64
+	seq           uint64
 	applied       uint64
 	smApplied     uint64 // the state machine's durable index at start
 	snapshotIndex uint64
@@ -211,11 +217,17 @@ type Core struct {
 	lead          uint64
 	role          raftcore.StateType
 
-	// proposals fed since the last Run, proposed together.
-	proposals   [][]byte
-	proposalIDs []uint64
-	// proposals waiting for their entry to be applied, by request id.
-	waiting map[uint64]bool
+	// proposals fed since the last Run, proposed together, with their
+	// request ids and sequence numbers.
+	proposals    [][]byte
+	proposalIDs  []uint64
+	proposalSeqs []uint64
+	// proposals waiting for their entry to be applied: the sequence
+	// number of each request id, and the request id of each number.
+	waiting map[uint64]uint64
+	bySeq   map[uint64]uint64
+	// props is AdmitProposals' argument, reused.
+	props []Proposal
 	// Reads wait in two groups: those not yet covered by a ReadIndex
 	// round, and those of the round in flight (its context is readSeq).
 	readsQueued   []uint64
@@ -296,12 +308,15 @@ func NewCore(cfg CoreConfig, log RaftLog, sm StateMachine) (*Core, error) {
 		smApplied:     sm.AppliedIndex(),
 		snapshotIndex: snap.Metadata.Index,
 		confState:     snap.Metadata.ConfState,
-		waiting:       map[uint64]bool{},
+		waiting:       map[uint64]uint64{},
+		bySeq:         map[uint64]uint64{},
 	}
-	if cfg.Rand != nil {
-		c.tag = cfg.Rand.Uint64()
-	} else {
-		c.tag = rand.Uint64()
+	for c.tag == 0 {
+		if cfg.Rand != nil {
+			c.tag = cfg.Rand.Uint64()
+		} else {
+			c.tag = rand.Uint64()
+		}
 	}
 	return c, nil
 }
@@ -349,22 +364,25 @@ func (c *Core) Feed(ev Event) {
 	case EvMessage:
 		_ = c.raft.Step(ev.Msg) // invalid or stale messages are dropped
 	case EvPropose:
-		c.proposals = append(c.proposals, append(c.requestHeader(ev.ReqID), ev.Data...))
+		c.seq++
+		c.proposals = append(c.proposals, append(c.requestHeader(c.seq), ev.Data...))
 		c.proposalIDs = append(c.proposalIDs, ev.ReqID)
+		c.proposalSeqs = append(c.proposalSeqs, c.seq)
 	case EvProposeConfChange:
 		cc := ev.CC
 		// The request header travels at the start of the context.
-		cc.Context = append(c.requestHeader(ev.ReqID), cc.Context...)
+		c.seq++
+		cc.Context = append(c.requestHeader(c.seq), cc.Context...)
 		if err := c.raft.ProposeConfChange(cc); err != nil {
 			c.reply(ev.ReqID, nil, c.proposeError(err))
 		} else {
-			c.waiting[ev.ReqID] = true
+			c.wait(ev.ReqID, c.seq)
 		}
 	case EvRead:
 		c.readsQueued = append(c.readsQueued, ev.ReqID)
 		c.maybeStartReadRound()
 	case EvCancel:
-		delete(c.waiting, ev.ReqID)
+		c.forget(ev.ReqID)
 	case EvSnapshotStatus:
 		c.raft.ReportSnapshot(ev.To, ev.Failed)
 	case EvUnreachable:
@@ -386,35 +404,52 @@ func (c *Core) Run() {
 				c.reply(id, nil, c.proposeError(err))
 			}
 		} else {
-			for _, id := range c.proposalIDs {
-				c.waiting[id] = true
+			for i, id := range c.proposalIDs {
+				c.wait(id, c.proposalSeqs[i])
 			}
 		}
-		c.proposals, c.proposalIDs = nil, nil
+		c.proposals, c.proposalIDs, c.proposalSeqs = nil, nil, nil
 	}
 	c.drain()
 }
 
 // headerSize is the length of the header the core puts before every
 // command and conf change context it proposes: the proposer's tag and the
-// request id, 8 bytes each.
+// proposal's sequence number, 8 bytes each.
 const headerSize = 16
 
-func (c *Core) requestHeader(reqID uint64) []byte {
+func (c *Core) requestHeader(seq uint64) []byte {
 	h := make([]byte, headerSize, headerSize+64)
 	binary.BigEndian.PutUint64(h, c.tag)
-	binary.BigEndian.PutUint64(h[8:], reqID)
+	binary.BigEndian.PutUint64(h[8:], seq)
 	return h
 }
 
-// ownRequest returns the request id in header h if this incarnation of
-// the member proposed it and still waits for it.
+// wait records that request id waits for the proposal numbered seq.
+func (c *Core) wait(id, seq uint64) {
+	c.waiting[id], c.bySeq[seq] = seq, id
+}
+
+// forget stops waiting for request id.
+func (c *Core) forget(id uint64) {
+	if seq, ok := c.waiting[id]; ok {
+		delete(c.waiting, id)
+		delete(c.bySeq, seq)
+	}
+}
+
+// ownRequest returns the request id waiting for the proposal in header h,
+// if this incarnation of the member proposed it and still waits for it,
+// and stops waiting for it.
 func (c *Core) ownRequest(h []byte) (uint64, bool) {
 	if len(h) < headerSize || binary.BigEndian.Uint64(h) != c.tag {
 		return 0, false
 	}
-	id := binary.BigEndian.Uint64(h[8:])
-	return id, c.waiting[id]
+	id, ok := c.bySeq[binary.BigEndian.Uint64(h[8:])]
+	if ok {
+		c.forget(id)
+	}
+	return id, ok
 }
 
 func (c *Core) proposeError(err error) error {
@@ -484,11 +519,11 @@ func (c *Core) fail(err error) {
 	for _, id := range slices.Sorted(maps.Keys(c.waiting)) {
 		c.reply(id, nil, c.err)
 	}
-	c.waiting = map[uint64]bool{}
+	c.waiting, c.bySeq = map[uint64]uint64{}, map[uint64]uint64{}
 	for _, id := range c.proposalIDs {
 		c.reply(id, nil, c.err)
 	}
-	c.proposals, c.proposalIDs = nil, nil
+	c.proposals, c.proposalIDs, c.proposalSeqs = nil, nil, nil
 	for _, id := range append(c.readsQueued, c.readsInFlight...) {
 		c.reply(id, nil, c.err)
 	}
@@ -535,9 +570,19 @@ func (c *Core) handleReady(rd raftcore.Ready) error {
 		}
 		c.applied, c.snapshotIndex, c.confState = s.Metadata.Index, s.Metadata.Index, s.Metadata.ConfState
 	}
-	for _, e := range rd.CommittedEntries {
-		if err := c.applyEntry(e); err != nil {
+	// Apply, a chunk at a time: the state machine first decides which
+	// proposals of the chunk are duplicates (dedup.go).
+	for ents := rd.CommittedEntries; len(ents) > 0; {
+		chunk := ents[:min(len(ents), dedupChunk)]
+		ents = ents[len(chunk):]
+		refused, err := c.admit(chunk)
+		if err != nil {
 			return err
+		}
+		for _, e := range chunk {
+			if err := c.applyEntry(e, refused[e.Index]); err != nil {
+				return err
+			}
 		}
 	}
 	for _, rs := range rd.ReadStates {
@@ -559,7 +604,9 @@ func (c *Core) smErr() error {
 	return nil
 }
 
-func (c *Core) applyEntry(e raftcore.Entry) error {
+// applyEntry applies committed entry e, or only records its index if
+// refused says the state machine refused it as a duplicate.
+func (c *Core) applyEntry(e raftcore.Entry, refused bool) error {
 	c.applied = e.Index
 	switch e.Type {
 	case raftcore.EntryNormal:
@@ -570,6 +617,16 @@ func (c *Core) applyEntry(e raftcore.Entry) error {
 			c.sm.Skip(e.Index, e.Term) // a leader's no-op
 			return c.smErr()
 		}
+		if refused {
+			c.sm.Skip(e.Index, e.Term)
+			if err := c.smErr(); err != nil {
+				return err
+			}
+			if id, ok := c.ownRequest(e.Data); ok {
+				c.reply(id, nil, ErrProposalNotApplied)
+			}
+			return nil
+		}
 		result := c.sm.Apply(e.Index, e.Term, e.Data[headerSize:])
 		if err := c.smErr(); err != nil {
 			// The proposer learns only that the member stopped: the
@@ -577,7 +634,6 @@ func (c *Core) applyEntry(e raftcore.Entry) error {
 			return err
 		}
 		if id, ok := c.ownRequest(e.Data); ok {
-			delete(c.waiting, id)
 			c.reply(id, result, nil)
 		}
 	case raftcore.EntryConfChange:
@@ -610,7 +666,6 @@ func (c *Core) applyEntry(e raftcore.Entry) error {
 			return serr
 		}
 		if id, ok := c.ownRequest(cc.Context); ok {
-			delete(c.waiting, id)
 			c.reply(id, c.confState, err)
 		}
 	}

@@ -93,6 +93,8 @@ type KVState struct {
 	fatal error
 	// auth is the replicated auth state (auth_apply.go).
 	auth kvAuth
+	// dedup is the duplicate filter's records, by proposer (dedup.go).
+	dedup dedupTable
 	// receiving numbers the snapshot receptions, for their temporary
 	// files (see ReceiveSnapshot).
 	receiving atomic.Uint64
@@ -167,13 +169,20 @@ const (
 	auxMember  = "member/"  // + 16 hex digits of the id: an encoded Member
 	auxRemoved = "removed/" // + 16 hex digits: a removed member's id
 	auxAlarm   = "alarm/"   // + 16 hex digits of the member + "/" + alarm number
+	// auxDedup (dedup.go): "dedup/" + 16 hex digits of a proposer's tag.
 )
 
 func auxIDKey(prefix string, id uint64) []byte { return []byte(fmt.Sprintf("%s%016x", prefix, id)) }
 
-// loadAux rebuilds membership, alarms and the auth state from the store.
+// loadAux rebuilds membership, alarms, the duplicate filter and the auth
+// state from the store.
 func (k *KVState) loadAux() error {
 	s := k.Store()
+	dedup, err := loadDedup(s)
+	if err != nil {
+		return err
+	}
+	k.dedup = dedup
 	ms := NewMembers()
 	for _, r := range s.Aux([]byte(auxMember)) {
 		m, err := decodeMember(r.Value)

@@ -91,6 +91,7 @@ type appliedState struct {
 var (
 	_ node.StateMachine      = (*appliedState)(nil)
 	_ node.ConfChangeApplier = (*appliedState)(nil)
+	_ node.Deduplicator      = (*appliedState)(nil)
 )
 
 func (w *World) newAppliedState(m *member, kv *node.KVState) *appliedState {
@@ -138,6 +139,19 @@ func (s *appliedState) Apply(index, term uint64, data []byte) any {
 	events := s.observeChange(index)
 	s.leasesApplied(index, before, events)
 	return res
+}
+
+// AdmitProposals implements node.Deduplicator: the store's duplicate
+// filter decides, unless the NoDedup mutation admits every proposal.
+func (s *appliedState) AdmitProposals(from, to uint64, props []node.Proposal) []bool {
+	if s.w.cfg.Mutation == NoDedup {
+		admitted := make([]bool, len(props))
+		for i := range admitted {
+			admitted[i] = true
+		}
+		return admitted
+	}
+	return s.kv.AdmitProposals(from, to, props)
 }
 
 // Err is the storage failure that stopped the state machine (the core

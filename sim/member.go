@@ -63,6 +63,11 @@ type member struct {
 	diskFull  bool
 	flip      string
 	flipFiles []string
+	// filledSinceStart says the disk filled up since the member last
+	// started: a write that failed then leaves the store failed (it
+	// must be reopened), and the member may notice only at its next
+	// write, after the disk has room again.
+	filledSinceStart bool
 	// flipped records the durable log before a bit was flipped at rest,
 	// to check after restart that nothing acknowledged was forgotten.
 	flipped *durableLog
@@ -116,6 +121,7 @@ func (w *World) addMember(initial bool) (*member, error) {
 func (w *World) start(m *member) (err error) {
 	m.disk.OnSync = func(string) { w.onSync(m) }
 	m.incarnation++
+	m.filledSinceStart = false
 	m.busyUntil, m.cost = w.now, 0
 	crashed := w.protect(m, "start", func() {
 		err = w.open(m)
@@ -300,9 +306,14 @@ func (w *World) stopped(m *member, err error) {
 	case m.flipExplains(err):
 		w.logFault("member %d detected %s at run time: %v", m.id, m.flip, err)
 		m.state = stateDead
-	case m.diskFull && errors.Is(err, syscall.ENOSPC):
+	case m.filledSinceStart && errors.Is(err, syscall.ENOSPC):
 		w.logFault("member %d stopped on a full disk: %v", m.id, err)
 		m.state = stateStopped
+		if !m.diskFull && !w.healed {
+			// The disk has room again already: freeDisk will not
+			// restart it.
+			w.schedule(1, event{kind: evFreeDisk, who: m.id})
+		}
 	default:
 		w.fail("member %d stopped with no injected fault to explain it: %v", m.id, err)
 		m.state = stateDead

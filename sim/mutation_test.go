@@ -19,6 +19,10 @@ func TestMutationLyingDiskCaught(t *testing.T) { expectCaught(t, LyingDisk) }
 // TestMutationFastLeaseClockCaught revokes leases at half their TTL.
 func TestMutationFastLeaseClockCaught(t *testing.T) { expectCaught(t, FastLeaseClock) }
 
+// TestMutationNoDedupCaught applies every copy of a duplicated
+// proposal.
+func TestMutationNoDedupCaught(t *testing.T) { expectCaught(t, NoDedup) }
+
 func expectCaught(t *testing.T, mutation Mutation) {
 	t.Helper()
 	seeds := max(8, seedCount())

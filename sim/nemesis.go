@@ -257,19 +257,18 @@ func (w *World) fillDisk() {
 	used := diskUsage(m.disk, "/")
 	quota := used + w.rng.Int64N(32<<10)
 	m.disk.SetQuota(quota)
-	m.diskFull = true
+	m.diskFull, m.filledSinceStart = true, true
 	w.logFault("disk of %d fills at %d bytes (%d used)", m.id, quota, used)
 	w.schedule(1000+w.rng.Int64N(4000), event{kind: evFreeDisk, who: m.id})
 }
 
 // freeDisk lifts a member's disk quota and restarts it if it stopped.
 func (w *World) freeDisk(m *member) {
-	if !m.diskFull {
-		return
+	if m.diskFull {
+		m.disk.SetQuota(0)
+		m.diskFull = false
+		w.logFault("disk of %d has room again", m.id)
 	}
-	m.disk.SetQuota(0)
-	m.diskFull = false
-	w.logFault("disk of %d has room again", m.id)
 	if m.state == stateStopped && !w.healed {
 		w.restart(m)
 	}

@@ -64,11 +64,11 @@ func (w *World) send(from *member, msg raftcore.Message, delay int64) {
 	}
 	latency := delay + n.baseLatency(l) + n.slow[l] + int64(w.rng.IntN(4))
 	w.schedule(latency, event{kind: evDeliver, who: to, msg: msg})
-	// Forwarded proposals are never duplicated: raft does not recognize
-	// a proposal it has seen, so a duplicated MsgProp is committed and
-	// applied twice (found by seed 1; the transport must not resend
-	// them).
-	if msg.Type != raftcore.MsgProp && w.rng.Float64() < n.dupRate {
+	// Forwarded proposals (MsgProp) are duplicated too: raft appends
+	// both copies, and the state machine's duplicate filter applies
+	// the proposal once (node/dedup.go; the NoDedup mutation shows
+	// the double apply caught).
+	if w.rng.Float64() < n.dupRate {
 		w.schedule(latency+int64(w.rng.IntN(30)), event{kind: evDeliver, who: to, msg: msg})
 	}
 }

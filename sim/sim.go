@@ -94,6 +94,9 @@ const (
 	// FastLeaseClock runs the lessors' clock twice as fast as time, so
 	// leaders revoke leases at half their TTL.
 	FastLeaseClock
+	// NoDedup turns the duplicate filter off: every copy of a proposal
+	// the network duplicated is applied.
+	NoDedup
 )
 
 // DefaultConfig is a run of 20 virtual seconds of faults.
