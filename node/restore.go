@@ -78,7 +78,7 @@ func RestoreSnapshot(snapshotPath string, cfg Config) (err error) {
 	}
 	clusterID := ClusterID(ids)
 	tw := store.Write(index, term)
-	for _, prefix := range []string{auxMember, auxRemoved, auxAlarm} {
+	for _, prefix := range []string{auxMember, auxRemoved, auxAlarm, auxDedup} {
 		for _, r := range tw.Aux([]byte(prefix)) {
 			if err := tw.PutAux(r.Key, nil); err != nil {
 				_ = tw.End()
