@@ -27,6 +27,10 @@ import (
 //     snapshot, move-leader) is for the root role;
 //   - AuthStatus, Authenticate, MemberList and Status are open.
 //
+// A member that sees auth off but gets a call carrying a token first
+// catches up with the log (authOn): the client has seen auth on, and
+// this member may not have applied the enable yet.
+//
 // Every refusal is logged at warn level with the user, the method and
 // what it touched.
 
@@ -71,13 +75,14 @@ func (s *Server) identify(ctx context.Context) (auth.Identity, error) {
 	return auth.Identity{}, api.ErrUserEmpty
 }
 
-// authorize runs check on the caller of ctx when auth is on. key and
-// end, if any, name what the call touches (for the log).
+// authorize runs check on the caller of ctx when auth is on (authOn).
+// key and end, if any, name what the call touches (for the log).
 func (s *Server) authorize(ctx context.Context, method string, key, end []byte, check func(a *auth.State, id auth.Identity) error) error {
-	a := s.state.Auth()
-	if !a.Enabled() {
-		return nil
+	on, _, err := s.authOn(ctx)
+	if err != nil || !on {
+		return err
 	}
+	a := s.state.Auth()
 	id, err := s.identify(ctx)
 	if err == nil {
 		err = check(a, id)
@@ -88,16 +93,42 @@ func (s *Server) authorize(ctx context.Context, method string, key, end []byte, 
 	return err
 }
 
-// authorizeRead checks a read of [key, end). With barrier, it first
-// waits until this member's state is current (a ReadIndex round; the
-// caller has not waited yet), so that a permission revoked a moment ago
-// is already in force.
-func (s *Server) authorizeRead(ctx context.Context, method string, key, end []byte, barrier bool) error {
-	if !s.state.Auth().Enabled() {
-		return nil
+// authOn reports whether auth is on for a call. A call that carries a
+// token comes from a client that saw auth on, which this member may not
+// have applied yet (it was restarted, or is behind): if it sees auth off,
+// it first catches up with a ReadIndex round, and answers with its state
+// then. caughtUp says whether it did.
+func (s *Server) authOn(ctx context.Context) (on, caughtUp bool, err error) {
+	if s.state.Auth().Enabled() {
+		return true, false, nil
 	}
+	if rpc.Token(ctx) == "" {
+		return false, false, nil
+	}
+	if err := s.readBarrier(ctx); err != nil {
+		return false, false, err
+	}
+	return s.state.Auth().Enabled(), true, nil
+}
+
+// authOnCurrent is authOn for a check the caller has not waited for:
+// when auth is on, it also makes this member's state current (one
+// ReadIndex round in all), so that a permission revoked a moment ago is
+// already in force.
+func (s *Server) authOnCurrent(ctx context.Context) (bool, error) {
+	on, caughtUp, err := s.authOn(ctx)
+	if err == nil && on && !caughtUp {
+		err = s.readBarrier(ctx)
+	}
+	return on, err
+}
+
+// authorizeRead checks a read of [key, end). With barrier, it first
+// waits until this member's state is current (authOnCurrent: the caller
+// has not waited yet).
+func (s *Server) authorizeRead(ctx context.Context, method string, key, end []byte, barrier bool) error {
 	if barrier {
-		if err := s.readBarrier(ctx); err != nil {
+		if on, err := s.authOnCurrent(ctx); err != nil || !on {
 			return err
 		}
 	}
@@ -120,16 +151,13 @@ func (s *Server) authorizeUser(ctx context.Context, method string) error {
 // caller, whose permissions every member checks as it applies it.
 func (s *Server) proposeAs(ctx context.Context, req api.Message) (api.Message, error) {
 	var id auth.Identity
-	if !s.state.Auth().Enabled() && rpc.Token(ctx) != "" {
-		// A token says the caller has seen auth on: this member may not
-		// have applied the enable yet. Catch up first, or the write
-		// would go out unwrapped and be refused when it applies.
-		if err := s.readBarrier(ctx); err != nil {
-			return nil, err
-		}
+	// Unwrapped, a write is refused when it applies with auth on: a
+	// caller with a token makes this member catch up first (authOn).
+	on, _, err := s.authOn(ctx)
+	if err != nil {
+		return nil, err
 	}
-	if s.state.Auth().Enabled() {
-		var err error
+	if on {
 		if id, err = s.identify(ctx); err != nil {
 			s.logDenied(methodName(req), id, describeRequest(req), err)
 			return nil, err

@@ -34,10 +34,8 @@ func (s *Server) refuseWatch(ctx context.Context, w *watchSession, c *api.WatchC
 // authorizeLeaseTimeToLive: a user may ask about a lease; asking for its
 // keys needs read on every one of them.
 func (s *Server) authorizeLeaseTimeToLive(ctx context.Context, req *api.LeaseTimeToLiveRequest) error {
-	if !s.state.Auth().Enabled() {
-		return nil
-	}
-	if err := s.readBarrier(ctx); err != nil {
+	on, err := s.authOnCurrent(ctx)
+	if err != nil || !on {
 		return err
 	}
 	if !req.Keys {
@@ -68,13 +66,14 @@ func (s *Server) leaseKeys(id int64) [][]byte {
 // root role; a lease with no key for any user).
 func (s *Server) leaseFilter(ctx context.Context) (func(keys []string) bool, error) {
 	all := func([]string) bool { return true }
-	a := s.state.Auth()
-	if !a.Enabled() {
-		return all, nil
-	}
-	if err := s.readBarrier(ctx); err != nil {
+	on, err := s.authOnCurrent(ctx)
+	if err != nil {
 		return nil, err
 	}
+	if !on {
+		return all, nil
+	}
+	a := s.state.Auth()
 	var caller auth.Identity
 	if err := s.authorize(ctx, "LeaseLeases", nil, nil, func(a *auth.State, id auth.Identity) error {
 		caller = id

@@ -44,7 +44,13 @@ func (s *Server) registerAuthServices() {
 // (hashing a password costs ~50 ms: not for callers who may not).
 func (s *Server) proposeAuth(ctx context.Context, c *auth.Command, prepare func() error) error {
 	method := c.Op.String()
-	if s.state.Auth().Enabled() {
+	// Unwrapped, a change is refused when it applies with auth on: a
+	// caller with a token makes this member catch up first (authOn).
+	on, _, err := s.authOn(ctx)
+	if err != nil {
+		return err
+	}
+	if on {
 		var id auth.Identity
 		err := s.authorize(ctx, method, nil, nil, func(a *auth.State, caller auth.Identity) error {
 			id = caller
@@ -60,7 +66,7 @@ func (s *Server) proposeAuth(ctx context.Context, c *auth.Command, prepare func(
 			return err
 		}
 	}
-	_, err := s.proposeCommand(ctx, encodeAuthCommand(c))
+	_, err = s.proposeCommand(ctx, encodeAuthCommand(c))
 	if isAuthRefusal(err) {
 		id, _ := ctx.Value(callerKey{}).(auth.Identity)
 		s.logDenied(method, id, "", err)
@@ -113,12 +119,14 @@ func (s *Server) serveAuthStatus(ctx context.Context, req *api.AuthStatusRequest
 // ReadIndex wait) and hands out a token: a signed one made here, or a
 // simple one proposed through raft so every member knows it.
 func (s *Server) serveAuthenticate(ctx context.Context, req *api.AuthenticateRequest) (api.Message, error) {
+	// Waiting first: a member behind the others may not have applied the
+	// enable yet.
+	if err := s.readBarrier(ctx); err != nil {
+		return nil, err
+	}
 	a := s.state.Auth()
 	if !a.Enabled() {
 		return nil, api.ErrAuthNotEnabled
-	}
-	if err := s.readBarrier(ctx); err != nil {
-		return nil, err
 	}
 	id, err := a.Authenticate(req.Name, req.Password, s.auth.decoy)
 	if err != nil {

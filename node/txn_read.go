@@ -42,10 +42,11 @@ func (s *Server) serveReadTxn(ctx context.Context, req *api.TxnRequest) (api.Mes
 // with the rule every member applies to a proposed one: read on every
 // compared key and on every range of both branches.
 func (s *Server) authorizeReadTxn(ctx context.Context, req *api.TxnRequest) error {
-	a := s.state.Auth()
-	if !a.Enabled() {
-		return nil
+	on, _, err := s.authOn(ctx)
+	if err != nil || !on {
+		return err
 	}
+	a := s.state.Auth()
 	id, err := s.identify(ctx)
 	if err == nil {
 		err = a.CheckRequest(id, req)
