@@ -28,7 +28,6 @@ type chunkSender struct {
 	send func([]byte) error
 	buf  []byte
 	hash hash.Hash
-	sent int64
 }
 
 func newChunkSender(send func([]byte) error) *chunkSender {
@@ -65,7 +64,6 @@ func (w *chunkSender) Write(p []byte) (int, error) {
 
 func (w *chunkSender) sendChunk(b []byte) error {
 	w.hash.Write(b)
-	w.sent += int64(len(b))
 	return w.send(b)
 }
 
