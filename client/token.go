@@ -96,8 +96,10 @@ func (c *Client) fetchToken(ctx context.Context) (string, error) {
 	var err error
 	for range authenticateAttempts {
 		err = c.invoke(ctx, api.MethodAuthenticate, &api.AuthenticateRequest{Name: cr.name, Password: cr.password}, resp, retryRead)
+		// ErrAuthOldRevision: the cluster changed users or roles while
+		// it checked the password; ask again.
 		if !errors.Is(err, api.ErrAuthOldRevision) {
-			break // the cluster changed users or roles while checking the password: ask again
+			break
 		}
 	}
 	switch {
