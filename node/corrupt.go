@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -21,12 +22,11 @@ import (
 // revision after the same compacted revision, and raises the CORRUPT
 // alarm, through raft, on each member whose hash differs from the one most
 // members share (on all of them when no hash is the most shared). While
-// the alarm is
-// raised every member refuses reads and writes of keys and leases
-// (api.ErrCorrupt): the cluster's data can no longer be trusted, and
-// serving it would spread the damage. `ctl alarm list` names the member;
-// after it is replaced (ctl member remove, then member add with a fresh
-// data dir), `ctl alarm disarm` lets the cluster serve again.
+// the alarm is raised every member refuses reads and writes of keys and
+// leases (api.ErrCorrupt): the cluster's data can no longer be trusted,
+// and serving it would spread the damage. `ctl alarm list` names the
+// member; after it is replaced (ctl member remove, then member add with a
+// fresh data dir), `ctl alarm disarm` lets the cluster serve again.
 //
 // A member that compacted past the revision, has not applied it in time,
 // or cannot be reached is left out of that round: a check never guesses.
@@ -121,13 +121,15 @@ func (s *Server) checkCorruption(ctx context.Context) error {
 // judge compares the peers' answers with this member's own hashes at the
 // same revisions (taken now), keeping apart the hashes that start after
 // different compacted revisions. It returns the members disagreeing names
-// in any group, and the groups of at least two hashes it compared.
+// in any group, and the groups of at least two hashes it compared (by
+// revision, so that logs list them in one order).
 func (s *Server) judge(answers []memberHash) (bad []uint64, groups [][]memberHash) {
 	byRev := map[int64][]memberHash{}
 	for _, h := range answers {
 		byRev[h.Rev] = append(byRev[h.Rev], h)
 	}
-	for rev, hs := range byRev {
+	for _, rev := range slices.Sorted(maps.Keys(byRev)) {
+		hs := byRev[rev]
 		self, err := s.localHash(rev)
 		if err != nil {
 			continue // compacted past rev since: nothing to compare it with
