@@ -2,14 +2,8 @@ package node_test
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/url"
 	"strings"
@@ -18,59 +12,11 @@ import (
 	"time"
 
 	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/internal/testcerts"
 	"github.com/cairndb/cairn/node"
 	"github.com/cairndb/cairn/node/nodetest"
 	"github.com/cairndb/cairn/rpc"
 )
-
-// testCA signs certificates for the tests.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pool *x509.CertPool
-}
-
-func newTestCA(t *testing.T) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &testCA{cert: cert, key: key, pool: pool}
-}
-
-// issue makes a certificate for common name cn, valid for 127.0.0.1, for
-// servers and clients.
-func (ca *testCA) issue(t *testing.T, cn string) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
 
 // logBuffer collects a member's log lines.
 type logBuffer struct {
@@ -126,15 +72,15 @@ func startLoggedMember(t *testing.T, clientTLS *tls.Config) (*node.Server, *logB
 // common name is the user; a client without a certificate does not get
 // past the TLS handshake; refusals are logged.
 func TestAuthClientCertificateCommonName(t *testing.T) {
-	ca := newTestCA(t)
-	serverTLS := &tls.Config{Certificates: []tls.Certificate{ca.issue(t, "server")}, ClientCAs: ca.pool,
+	ca := testcerts.NewCA(t, "test CA")
+	serverTLS := &tls.Config{Certificates: []tls.Certificate{ca.Issue(t, "server")}, ClientCAs: ca.Pool(),
 		ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}
 	s, logs := startLoggedMember(t, serverTLS)
 	addr := s.ClientAddrs()[0]
 	dialAs := func(cn string) (*rpc.Conn, error) {
-		cfg := &tls.Config{RootCAs: ca.pool, MinVersion: tls.VersionTLS12}
+		cfg := &tls.Config{RootCAs: ca.Pool(), MinVersion: tls.VersionTLS12}
 		if cn != "" {
-			cfg.Certificates = []tls.Certificate{ca.issue(t, cn)}
+			cfg.Certificates = []tls.Certificate{ca.Issue(t, cn)}
 		}
 		conn, err := rpc.Dial(ctxT(t), addr, rpc.DialOptions{TLS: cfg, DialTimeout: 2 * time.Second})
 		if err == nil {

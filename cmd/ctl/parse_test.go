@@ -3,20 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"flag"
-	"math/big"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cairndb/cairn/internal/testcerts"
 )
 
 func TestParseGlobalsBeforeAndAfterCommand(t *testing.T) {
@@ -225,12 +219,14 @@ func TestParseInterspersed(t *testing.T) {
 
 func TestTLSConfig(t *testing.T) {
 	dir := t.TempDir()
-	certFile, keyFile := writeSelfSigned(t, dir)
+	ca := testcerts.NewCA(t, "test CA")
+	caFile := ca.WriteCert(t, dir, "ca.crt")
+	certFile, keyFile := ca.IssueFiles(t, dir, "client", x509.ExtKeyUsageClientAuth)
 	g := defaultGlobals()
 	if c, err := g.tlsConfig(); c != nil || err != nil {
 		t.Fatalf("no TLS flags: %v, %v; want nil, nil", c, err)
 	}
-	g.cacert, g.cert, g.key = certFile, certFile, keyFile
+	g.cacert, g.cert, g.key = caFile, certFile, keyFile
 	c, err := g.tlsConfig()
 	if err != nil || c.RootCAs == nil || len(c.Certificates) != 1 || c.InsecureSkipVerify {
 		t.Fatalf("tlsConfig = %+v, %v", c, err)
@@ -245,31 +241,4 @@ func TestTLSConfig(t *testing.T) {
 	if _, err := g.tlsConfig(); err == nil || !strings.Contains(err.Error(), "holds no PEM certificate") {
 		t.Fatalf("--cacert of a key: %v", err)
 	}
-}
-
-// writeSelfSigned writes a self-signed certificate and its key.
-func writeSelfSigned(t *testing.T, dir string) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile
 }
