@@ -180,7 +180,8 @@ measure() {
 	[ -n "$ready" ] && restart=$(awk -v a="$start" -v b="$ready" 'BEGIN {printf "%.2f s", b - a}')
 	printf '%-5s  load %6.1f s (%s)  RSS after load (MB): %s  per 1M keys: %s  data dir %s MB  restart %s  RSS after restart %s MB\n' \
 		"$store" "$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')" \
-		"$(grep -Eo '"(qps|errors)": *[0-9.]+' "$out/$store-load.json" | head -2 | tr -d '" ' | paste -sd ' ')" \
+		"$(grep -Eo '"(qps|errors)": *[0-9.]+' "$out/$store-load.json" | head -2 | tr -d '" ' |
+			awk -F: '{v[$1] = $2} END {printf "%.0f ops/s, %d errors", v["qps"], v["errors"]}')" \
 		"${rss_load[*]}" \
 		"$(for r in "${rss_load[@]}"; do awk -v r="$r" -v k="$KEYS" 'BEGIN {printf "%.0f ", r * 1e6 / k}'; done)" \
 		"$du_dir" "$restart" "$rss_after"
