@@ -14,6 +14,7 @@ import (
 //
 //   - kindAuth: a change of the auth state (an auth.Command: users,
 //     roles, permissions, enable/disable, or a simple token issued).
+//
 //   - kindAuthed: a command made by an authenticated client: the user,
 //     the auth revision of the user's token (0 for a client certificate)
 //     and the inner command. Every member checks the user's permissions
@@ -21,13 +22,28 @@ import (
 //     so a permission revoked before the write applies refuses it, the
 //     same way on every member.
 //
-// Commands of clients while auth is off, and the member's own commands
-// (lease expiry, auto-compaction, alarms, publishing its attributes),
-// stay as they were: the simulator and old logs see no difference.
+//   - kindInternal: a command the member makes itself (lease expiry,
+//     auto-compaction, the alarms it raises): applied without a user
+//     even while auth is on.
+//
+// Commands of clients while auth is off stay as they were. A client's
+// write that carries no user (its member still saw auth off) is refused
+// if auth is on when it applies; only publishing a member's attributes
+// and peer URLs pass unmarked (membership is checked when proposed).
 const (
-	kindAuth   requestKind = 64
-	kindAuthed requestKind = 65
+	kindAuth     requestKind = 64
+	kindAuthed   requestKind = 65
+	kindInternal requestKind = 66
 )
+
+// encodeInternal encodes a write the member makes on its own behalf.
+func encodeInternal(req api.Message) ([]byte, error) {
+	cmd, err := EncodeRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte{byte(kindInternal)}, cmd...), nil
+}
 
 // auxAuth prefixes the auth records in the store's auxiliary table.
 const auxAuth = "auth/"
@@ -127,6 +143,12 @@ func (k *KVState) applyAuthorized(index, term uint64, data []byte) (api.Message,
 			return k.applyAuthCommand(index, term, inner[1:], true)
 		}
 		return k.apply(index, term, inner)
+	case kindInternal:
+		inner := data[1:]
+		if len(inner) == 0 || requestKind(inner[0]) >= kindAuth {
+			return nil, fmt.Errorf("node: internal command at index %d: no plain inner command", index)
+		}
+		return k.apply(index, term, inner)
 	}
 	if err := k.checkUnauthenticated(requestKind(data[0])); err != nil {
 		return nil, k.refuse(index, term, err)
@@ -145,14 +167,14 @@ func (k *KVState) refuse(index, term uint64, err error) error {
 
 // checkUnauthenticated refuses, while auth is on, the client writes that
 // carry no user: proposed by a member that still saw auth off. The
-// member's own commands (lease expiry, compaction, alarms, attributes)
-// pass.
+// member's own commands are marked (kindInternal) and never come here;
+// attributes and peer URL updates pass.
 func (k *KVState) checkUnauthenticated(kind requestKind) error {
 	if !k.auth.state.Enabled() {
 		return nil
 	}
 	switch kind {
-	case kindPut, kindDeleteRange, kindTxn:
+	case kindPut, kindDeleteRange, kindTxn, kindCompaction, kindLeaseGrant, kindLeaseRevoke, kindAlarm:
 		return api.Errorf(api.CodeUserEmpty, "etcdserver: user name is empty: a write proposed while auth was off was applied after it was turned on")
 	}
 	return nil

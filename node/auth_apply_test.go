@@ -130,6 +130,57 @@ func TestAppliedLeaseRevokeNeedsWriteOnItsKeys(t *testing.T) {
 	a.must(encodeAuthed(root, revoke))
 }
 
+// While auth is on, a lease revoke, compaction or alarm that carries no
+// user is a client's made where auth still looked off: refused. The
+// member's own (lease expiry, auto-compaction, alarms it raises) are
+// marked internal and apply.
+func TestUnauthenticatedAndInternalCommands(t *testing.T) {
+	k, err := OpenKVState(fsx.NewMem(), "/db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &applier{t: t, k: k}
+	enableAuth(t, a)
+	alice := auth.Identity{User: "alice", Revision: k.Auth().Revision()}
+	a.must(encodeAuthed(alice, mustEncode(t, &api.LeaseGrantRequest{ID: 7, TTL: 60})))
+	a.must(encodeAuthed(alice, mustEncode(t, &api.PutRequest{Key: []byte("app/a"), Lease: 7})))
+	internal := func(req api.Message) []byte {
+		cmd, err := encodeInternal(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+	for _, req := range []api.Message{
+		&api.LeaseRevokeRequest{ID: 7},
+		&api.LeaseGrantRequest{ID: 8, TTL: 60},
+		&api.CompactionRequest{Revision: 1},
+		&api.AlarmRequest{Action: api.AlarmActivate, MemberID: 1, Alarm: api.AlarmNoSpace},
+	} {
+		if r := a.apply(mustEncode(t, req)); !errors.Is(r.Err, api.ErrUserEmpty) {
+			t.Errorf("%T with no user while auth is on: %v", req, r.Err)
+		}
+	}
+	if got, err := k.Store().RangeRequest(&api.RangeRequest{Key: []byte("app/a")}); err != nil || len(got.Kvs) != 1 {
+		t.Fatalf("the lease's key after a refused revoke: %+v, %v", got, err)
+	}
+	a.must(internal(&api.LeaseRevokeRequest{ID: 7}))
+	a.must(internal(&api.CompactionRequest{Revision: 1}))
+	a.must(internal(&api.AlarmRequest{Action: api.AlarmActivate, MemberID: 1, Alarm: api.AlarmNoSpace}))
+	if got, err := k.Store().RangeRequest(&api.RangeRequest{Key: []byte("app/a")}); err != nil || len(got.Kvs) != 0 {
+		t.Fatalf("the lease's key after the member's own revoke: %+v, %v", got, err)
+	}
+	if !k.HasAlarm(api.AlarmNoSpace) {
+		t.Fatal("the member's own alarm was not raised")
+	}
+	// An internal envelope holds one plain command.
+	for _, bad := range [][]byte{{byte(kindInternal)}, append([]byte{byte(kindInternal)}, internal(&api.CompactionRequest{Revision: 1})...)} {
+		if r := a.apply(bad); r.Err == nil {
+			t.Errorf("internal envelope %x applied", bad)
+		}
+	}
+}
+
 // The auth state is in the store: reopened, it is all there.
 func TestAuthStateSurvivesReopen(t *testing.T) {
 	disk := fsx.NewMem()

@@ -180,7 +180,7 @@ func (s *Server) gatherHashes(ctx context.Context, ids []uint64, rev int64) []me
 
 // raiseCorrupt proposes the CORRUPT alarm on member id.
 func (s *Server) raiseCorrupt(ctx context.Context, id uint64) error {
-	cmd, err := EncodeRequest(&api.AlarmRequest{Action: api.AlarmActivate, MemberID: id, Alarm: api.AlarmCorrupt})
+	cmd, err := encodeInternal(&api.AlarmRequest{Action: api.AlarmActivate, MemberID: id, Alarm: api.AlarmCorrupt})
 	if err != nil {
 		return err
 	}

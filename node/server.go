@@ -635,7 +635,7 @@ func (s *Server) expireLeases() {
 		return
 	}
 	for _, id := range s.lessor.Expired(time.Now(), 64) {
-		cmd, _ := EncodeRequest(&api.LeaseRevokeRequest{ID: id})
+		cmd, _ := encodeInternal(&api.LeaseRevokeRequest{ID: id})
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ElectionTimeout)
 		_, err := s.driver.Propose(ctx, cmd)
 		cancel()
@@ -701,7 +701,7 @@ func (s *Server) startAutoCompaction() {
 		if target <= st.CompactRev() {
 			return
 		}
-		cmd, _ := EncodeRequest(&api.CompactionRequest{Revision: target})
+		cmd, _ := encodeInternal(&api.CompactionRequest{Revision: target})
 		ctx, cancel := context.WithTimeout(context.Background(), 5*s.cfg.ElectionTimeout)
 		defer cancel()
 		if _, err := s.driver.Propose(ctx, cmd); err != nil {

@@ -233,7 +233,10 @@ func (s *Server) checkSpace(ctx context.Context) error {
 	if size <= s.cfg.QuotaBackendBytes {
 		return nil
 	}
-	_, err := s.propose(ctx, &api.AlarmRequest{Action: api.AlarmActivate, MemberID: s.id, Alarm: api.AlarmNoSpace})
+	cmd, err := encodeInternal(&api.AlarmRequest{Action: api.AlarmActivate, MemberID: s.id, Alarm: api.AlarmNoSpace})
+	if err == nil {
+		_, err = s.proposeCommand(ctx, cmd)
+	}
 	if err != nil {
 		s.log.Warn("raising the NOSPACE alarm failed", "err", err)
 	} else {
