@@ -47,6 +47,7 @@ func binaries(t *testing.T) (nodeBin, ctlBin string) {
 // member is a running cmd/node process.
 type member struct {
 	t      *testing.T
+	args   []string
 	cmd    *exec.Cmd
 	stderr *syncBuffer
 	done   chan error
@@ -73,8 +74,17 @@ func (s *syncBuffer) String() string {
 // it serves.
 func startNode(t *testing.T, dir string, args ...string) *member {
 	t.Helper()
+	m := spawnNode(t, dir, args...)
+	m.waitServing()
+	return m
+}
+
+// spawnNode starts cmd/node in dir without waiting for it to serve (a
+// member of a new cluster serves only once the others run too).
+func spawnNode(t *testing.T, dir string, args ...string) *member {
+	t.Helper()
 	nodeBin, _ := binaries(t)
-	m := &member{t: t, stderr: &syncBuffer{}, done: make(chan error, 1)}
+	m := &member{t: t, args: args, stderr: &syncBuffer{}, done: make(chan error, 1)}
 	m.cmd = exec.Command(nodeBin, args...)
 	m.cmd.Dir = dir
 	m.cmd.Stderr = m.stderr
@@ -83,20 +93,40 @@ func startNode(t *testing.T, dir string, args ...string) *member {
 	}
 	go func() { m.done <- m.cmd.Wait() }()
 	t.Cleanup(func() { m.kill() })
+	return m
+}
+
+// waitServing waits until the member says it serves; it fails the test
+// if the member exits or takes longer than 15 s.
+func (m *member) waitServing() {
+	m.t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for !strings.Contains(m.stderr.String(), "cairn member serving") {
 		select {
 		case err := <-m.done:
 			m.done <- err
-			t.Fatalf("node %v exited: %v\n%s", args, err, m.stderr.String())
+			m.t.Fatalf("node %v exited: %v\n%s", m.args, err, m.stderr.String())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("node %v did not start:\n%s", args, m.stderr.String())
+			m.t.Fatalf("node %v did not start:\n%s", m.args, m.stderr.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return m
+}
+
+// startTogether starts the members of a new cluster, then waits for each
+// to serve.
+func startTogether(t *testing.T, dir string, args [][]string) []*member {
+	t.Helper()
+	ms := make([]*member, len(args))
+	for i := range args {
+		ms[i] = spawnNode(t, dir, args[i]...)
+	}
+	for _, m := range ms {
+		m.waitServing()
+	}
+	return ms
 }
 
 // stop sends SIGTERM and waits for a clean exit.
@@ -231,16 +261,7 @@ func startCluster3(t *testing.T) *cluster3 {
 		c.eps = append(c.eps, strings.TrimPrefix(clients[i], "http://"))
 	}
 	// Start them together: each waits for the others to elect a leader.
-	var wg sync.WaitGroup
-	c.members = make([]*member, 3)
-	for i := range 3 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c.members[i] = startNode(t, c.dir, c.args[i]...)
-		}()
-	}
-	wg.Wait()
+	c.members = startTogether(t, c.dir, c.args)
 	return c
 }
 

@@ -4,7 +4,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 )
 
@@ -20,19 +19,14 @@ func startTLSCluster(t *testing.T, n int, extra func(i int) []string) []string {
 		clients = append(clients, fmt.Sprintf("https://127.0.0.1:%d", freePort(t)))
 		initial = append(initial, fmt.Sprintf("m%d=%s", i+1, peers[i]))
 	}
-	var wg sync.WaitGroup
+	var args [][]string
 	for i := range n {
-		args := append([]string{"--name", fmt.Sprintf("m%d", i+1), "--data-dir", fmt.Sprintf("m%d.node", i+1),
+		args = append(args, append([]string{"--name", fmt.Sprintf("m%d", i+1), "--data-dir", fmt.Sprintf("m%d.node", i+1),
 			"--listen-client-urls", clients[i], "--listen-peer-urls", peers[i],
 			"--initial-cluster", strings.Join(initial, ","), "--initial-cluster-token", "e2e-tls",
-			"--heartbeat-interval", "50", "--election-timeout", "500"}, extra(i)...)
-		wg.Add(1)
-		go func() { // together: each waits for the others to elect a leader
-			defer wg.Done()
-			startNode(t, dir, args...)
-		}()
+			"--heartbeat-interval", "50", "--election-timeout", "500"}, extra(i)...))
 	}
-	wg.Wait()
+	startTogether(t, dir, args) // together: each waits for the others to elect a leader
 	return clients
 }
 
