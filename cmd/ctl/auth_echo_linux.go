@@ -3,13 +3,15 @@ package main
 import (
 	"bufio"
 	"os"
+	"os/signal"
 	"strings"
 	"syscall"
 	"unsafe"
 )
 
 // readNoEcho reads a line from the terminal tty with echo turned off, and
-// turns it back on afterwards.
+// turns it back on afterwards, also when the user interrupts (Ctrl-C,
+// SIGTERM) the prompt: the terminal is restored before ctl exits.
 func readNoEcho(tty *os.File) (string, error) {
 	fd := tty.Fd()
 	var old syscall.Termios
@@ -21,7 +23,22 @@ func readNoEcho(tty *os.File) (string, error) {
 	if _, _, errno := syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TCSETS, uintptr(unsafe.Pointer(&quiet))); errno != 0 {
 		return "", errno
 	}
-	defer syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TCSETS, uintptr(unsafe.Pointer(&old)))
+	restore := func() { syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TCSETS, uintptr(unsafe.Pointer(&old))) }
+	defer restore()
+	interrupted := make(chan os.Signal, 1)
+	signal.Notify(interrupted, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(interrupted)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-interrupted:
+			restore()
+			os.Stderr.WriteString("\n")
+			os.Exit(130)
+		case <-done:
+		}
+	}()
 	line, err := bufio.NewReader(tty).ReadString('\n')
 	if err != nil && line == "" {
 		return "", err
