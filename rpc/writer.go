@@ -12,7 +12,23 @@ import (
 // swaps the buffer out and hands it to the connection in a single Write.
 // While that Write runs, new frames pile up in the other buffer, so under
 // load many frames share one system call — that is where throughput comes
-// from — and an idle connection pays for exactly one Write per frame.
+// from.
+//
+// A connection with a lone sender pays for exactly one Write per frame,
+// and the sender makes it itself (a direct write): when a data frame finds
+// the queue empty, nobody writing, and no other call or stream in flight
+// on this side of the connection (see lone), its sender takes the queue's
+// buffer and writes it, instead of waking the writer goroutine and waiting
+// for the scheduler to run it. That hand-off costs tens of microseconds on
+// a busy machine: on every request and response of a client that sends
+// one request at a time, and on every raft message between members (one
+// stream per connection). With several calls in flight the writer's yield
+// is worth its cost — their frames share one Write — so they queue as
+// before. Frames that arrive during a direct write queue up, and the
+// direct writer wakes the writer goroutine for them when it is done: one
+// goroutine writes at a time, so frames reach the connection in the order
+// they were queued. Control frames never write directly: the reader
+// goroutine sends them and must never block in a Write.
 
 // queueLimit is how many queued bytes make data frames wait for the
 // writer (control frames never wait; see push).
@@ -31,6 +47,7 @@ type writeQueue struct {
 	buf      []byte    // frames waiting for the writer
 	spare    []byte    // the other buffer, empty, for reuse
 	closed   bool
+	writing  bool   // a goroutine (the writer, or a direct writer) is writing a batch
 	drain    bool   // close the connection once the queue is empty
 	drainErr *Error // ... with this reason
 	wake     chan struct{}
@@ -52,8 +69,9 @@ func (q *writeQueue) close() {
 // responses, stream messages) wait while the queue holds queueLimit bytes,
 // which bounds the memory a fast producer can pin. Control frames (pong,
 // window, cancel) never wait: the reader goroutine sends them and must
-// never block, or two peers with full queues could deadlock. It fails
-// only when the connection is dead.
+// never block, or two peers with full queues could deadlock. A data frame
+// of a lone sender is written at once on the caller's goroutine (see the
+// top of this file). It fails only when the connection is dead.
 func (s *session) push(f *frame, wait bool) error {
 	q := &s.out
 	q.mu.Lock()
@@ -71,6 +89,9 @@ func (s *session) push(f *frame, wait bool) error {
 	}
 	first := len(q.buf) == 0
 	q.buf = appendFrame(q.buf, f)
+	if wait && first && !q.writing && s.lone() {
+		return s.writeDirect() // unlocks q.mu
+	}
 	flooded := len(q.buf) > s.hardQueueLimit()
 	q.mu.Unlock()
 	if flooded {
@@ -100,20 +121,73 @@ func (s *session) hardQueueLimit() int {
 func (s *session) pushOpen(e entry, id *uint64, f *frame) error {
 	q := &s.out
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	for len(q.buf) >= queueLimit && !q.closed {
 		q.space.Wait()
 	}
 	if q.drain {
+		q.mu.Unlock()
 		return errorf(CodeUnavailable, "connection to %s is closing", s.peer)
 	}
 	if err := s.register(e, id); err != nil {
+		q.mu.Unlock()
 		return err
 	}
 	f.stream = *id
 	first := len(q.buf) == 0
 	q.buf = appendFrame(q.buf, f)
+	if first && !q.writing && s.lone() {
+		_ = s.writeDirect() // unlocks q.mu; a failed write fails e with the session
+		return nil
+	}
+	q.mu.Unlock()
 	if first {
+		s.wakeWriter()
+	}
+	return nil
+}
+
+// lone reports whether at most one call or stream is in flight on the
+// connection on this side — one handler running on a server, one call or
+// stream open on a client — so that the frame being queued is the only
+// one any goroutine of this connection is about to send.
+func (s *session) lone() bool {
+	if s.server != nil {
+		return s.active.Load() <= 1
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.entries) <= 1
+}
+
+// writeDirect writes the queue's buffer on the calling goroutine; the
+// caller holds q.mu, has just queued a frame into the empty buffer and
+// checked that nobody is writing. It returns with q.mu unlocked, after
+// the Write, and wakes the writer goroutine for the frames queued
+// meanwhile. An error is the session's: the connection is closed.
+func (s *session) writeDirect() error {
+	q := &s.out
+	batch := q.buf
+	q.buf, q.spare = q.spare, nil
+	q.writing = true
+	q.space.Broadcast()
+	q.mu.Unlock()
+
+	_, err := s.conn.Write(batch)
+
+	q.mu.Lock()
+	q.writing = false
+	if cap(batch) <= maxSpare && q.spare == nil {
+		q.spare = batch[:0]
+	}
+	more := len(q.buf) > 0 || q.drain
+	q.mu.Unlock()
+	if err != nil {
+		if s.err() == nil {
+			s.close(unavailable(err, "writing to %s", s.peer))
+		}
+		return s.err()
+	}
+	if more {
 		s.wakeWriter()
 	}
 	return nil
@@ -143,6 +217,12 @@ func (s *session) writeLoop() {
 		runtime.Gosched()
 		for {
 			q.mu.Lock()
+			if q.writing {
+				// A direct write is under way; its writer wakes us
+				// when it is done if more frames are waiting.
+				q.mu.Unlock()
+				break
+			}
 			if len(q.buf) == 0 {
 				drain, why := q.drain, q.drainErr
 				q.mu.Unlock()
@@ -154,19 +234,22 @@ func (s *session) writeLoop() {
 			}
 			batch := q.buf
 			q.buf, q.spare = q.spare, nil
+			q.writing = true
 			q.space.Broadcast()
 			q.mu.Unlock()
 
-			if _, err := s.conn.Write(batch); err != nil {
+			_, err := s.conn.Write(batch)
+			q.mu.Lock()
+			q.writing = false
+			if cap(batch) <= maxSpare {
+				q.spare = batch[:0]
+			}
+			q.mu.Unlock()
+			if err != nil {
 				if s.err() == nil {
 					s.close(unavailable(err, "writing to %s", s.peer))
 				}
 				return
-			}
-			if cap(batch) <= maxSpare {
-				q.mu.Lock()
-				q.spare = batch[:0]
-				q.mu.Unlock()
 			}
 		}
 	}
