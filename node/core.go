@@ -90,6 +90,15 @@ type receivedSnapshotDropper interface {
 	DropReceivedSnapshots() error
 }
 
+// commitSaver is implemented by a RaftLog that can record a hard state
+// moving only the commit index without waiting for an fsync
+// (logstore.Log.SaveCommit). Raft does not need that index durable: a
+// restarted member learns it again from the leader. With it, a write costs
+// each member one fsync (its entry) instead of two (then its commit).
+type commitSaver interface {
+	SaveCommit(hs raftcore.HardState) error
+}
+
 // ConfChangeApplier is implemented by a state machine that tracks
 // membership (the member registry): it is called for each committed
 // membership change instead of Skip, with the context the proposer gave
@@ -240,7 +249,10 @@ type Core struct {
 	readRoundTicks int
 
 	out Effects
-	err error // a fatal storage error: the core stops
+	// send, if set (SetSender), takes messages as soon as they may leave,
+	// instead of their waiting in out until the step ends.
+	send func([]raftcore.Message)
+	err  error // a fatal storage error: the core stops
 }
 
 type readBatch struct {
@@ -320,6 +332,18 @@ func NewCore(cfg CoreConfig, log RaftLog, sm StateMachine) (*Core, error) {
 	}
 	return c, nil
 }
+
+// SetSender makes the core hand messages to send around each fsync of
+// its log instead of collecting them in Effects.Messages until the end of
+// the step: before the fsync, every message so far (a leader's appends
+// leave while it writes its own log, so that the followers' fsyncs run in
+// parallel with its own), and right after it the messages that promise
+// what it made durable (a follower's acknowledgement leaves before the
+// follower applies anything). The messages of a step that syncs nothing
+// still come out in Effects. send gets the messages in order and must not
+// block (the driver passes Transport.Send). Without a sender, as in the
+// simulator, every message of a step comes out in Effects.
+func (c *Core) SetSender(send func([]raftcore.Message)) { c.send = send }
 
 // Status returns raft's status.
 func (c *Core) Status() raftcore.Status { return c.raft.Status() }
@@ -549,19 +573,26 @@ func (c *Core) handleReady(rd raftcore.Ready) error {
 	}
 	// 1. A leader's appends go out while it writes its own log.
 	c.out.Messages = append(c.out.Messages, rd.Messages...)
-	// 2. Persist.
+	if rd.MustSync {
+		c.sendNow()
+	}
+	// 2. Persist: entries, term and vote with an fsync; a commit index
+	// alone without one, if the log can (see commitSaver).
 	if !rd.Snapshot.IsEmpty() {
 		if err := c.log.ApplySnapshot(rd.Snapshot); err != nil {
 			return fmt.Errorf("save snapshot at %d: %w", rd.Snapshot.Metadata.Index, err)
 		}
 	}
 	if len(rd.Entries) > 0 || !rd.HardState.IsEmpty() {
-		if err := c.log.Save(rd.HardState, rd.Entries); err != nil {
+		if err := c.save(rd); err != nil {
 			return fmt.Errorf("save entries: %w", err)
 		}
 	}
 	// 3. Messages that promise what was just persisted.
 	c.out.Messages = append(c.out.Messages, rd.MessagesAfterPersist...)
+	if rd.MustSync {
+		c.sendNow()
+	}
 	// 4. Apply.
 	if !rd.Snapshot.IsEmpty() {
 		s := rd.Snapshot
@@ -591,6 +622,23 @@ func (c *Core) handleReady(rd raftcore.Ready) error {
 	c.releaseReads()
 	c.maybeStartReadRound()
 	return c.maybeSnapshot()
+}
+
+// save persists rd's entries and hard state.
+func (c *Core) save(rd raftcore.Ready) error {
+	if cs, ok := c.log.(commitSaver); ok && !rd.MustSync {
+		return cs.SaveCommit(rd.HardState)
+	}
+	return c.log.Save(rd.HardState, rd.Entries)
+}
+
+// sendNow hands the messages collected so far to the sender, if there is
+// one.
+func (c *Core) sendNow() {
+	if c.send != nil && len(c.out.Messages) > 0 {
+		c.send(c.out.Messages)
+		c.out.Messages = nil
+	}
 }
 
 // failer is implemented by a state machine that can fail for reasons of

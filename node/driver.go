@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,8 +51,20 @@ type Driver struct {
 // lets the core make progress on each.
 const maxBatch = 4096
 
-// NewDriver wraps core; Start runs it.
+// NewDriver wraps core; Start runs it. The core hands its messages to
+// transport as soon as they may leave (Core.SetSender), not at the end of
+// its turn: a leader's appends go out before its own fsync.
 func NewDriver(core *Core, transport Transport, tick time.Duration) *Driver {
+	core.SetSender(func(msgs []raftcore.Message) {
+		transport.Send(msgs)
+		// The core is about to block in an fsync, or has just come out
+		// of one and is about to apply entries. Sending readied the
+		// transport's sender goroutines on this thread's P, and a
+		// goroutine in a system call keeps its P until the runtime's
+		// monitor takes it back (tens of microseconds or more): yield
+		// so that they write the messages now, not after the fsync.
+		runtime.Gosched()
+	})
 	return &Driver{
 		core:      core,
 		transport: transport,
