@@ -283,7 +283,10 @@ func (w *World) clientOf(reqID uint64) *client {
 func (w *World) finalReads() error {
 	c := &client{id: len(w.clients), final: true}
 	w.clients = append(w.clients, c)
-	reads := []*api.RangeRequest{groupRange()}
+	var reads []*api.RangeRequest
+	for g := range groups {
+		reads = append(reads, groupRange(g))
+	}
 	for k := 0; k < w.cfg.Keys; k++ {
 		reads = append(reads, &api.RangeRequest{Key: []byte(fmt.Sprintf("k%d", k))})
 	}

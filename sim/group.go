@@ -8,51 +8,60 @@ import (
 	"github.com/cairndb/cairn/api"
 )
 
-// The multi-key workload: a few accounts in one key group (see
-// linearizability.GroupedKVModel, which checks it), read together by
+// The multi-key workload: a few accounts in each of a few key groups (see
+// linearizability.GroupedKVModel, which checks each group on its own:
+// spreading the operations keeps each group's history small enough for
+// porcupine with many indeterminate transfers), read together by
 // ranges, deleted one at a time or all at once, and changed by transfers:
 // transactions that move an amount from one account to another if
 // neither changed since the client looked (a compare on both mod
 // revisions), and read the whole group otherwise.
 
 const (
-	// groupPrefix is the prefix of the accounts; groupEnd ends its range.
-	groupPrefix = "g/"
-	groupEnd    = "g0"
-	// accounts is how many keys the group holds.
+	// groups is how many key groups there are: group g holds the keys
+	// "g<g>/<account>".
+	groups = 3
+	// accounts is how many keys a group holds.
 	accounts = 4
 	// groupSep separates a key's group from the rest of it.
 	groupSep = '/'
+	// groupsStart is below every group's keys.
+	groupsStart = "g"
 )
 
-func accountKey(i int) []byte { return []byte(fmt.Sprintf("%s%d", groupPrefix, i)) }
+// groupPrefix is the prefix of group g's accounts.
+func groupPrefix(g int) string { return fmt.Sprintf("g%d%c", g, groupSep) }
 
-// groupRange is a range read of the whole group.
-func groupRange() *api.RangeRequest {
-	return &api.RangeRequest{Key: []byte(groupPrefix), RangeEnd: []byte(groupEnd)}
+func accountKey(g, i int) []byte { return []byte(fmt.Sprintf("%s%d", groupPrefix(g), i)) }
+
+// groupRange is a range read of the whole of group g.
+func groupRange(g int) *api.RangeRequest {
+	return &api.RangeRequest{Key: []byte(groupPrefix(g)), RangeEnd: []byte(fmt.Sprintf("g%d%c", g, groupSep+1))}
 }
 
 // groupRequest builds a random request on the group; value tags the
 // values it writes, so that each is unique.
 func (w *World) groupRequest(value string) api.RequestOp {
 	var req api.RequestOp
+	g := w.rng.IntN(groups)
 	switch n := w.rng.IntN(10); {
 	case n < 3:
-		r := groupRange()
+		r := groupRange(g)
 		if w.rng.IntN(3) == 0 {
 			r.Limit = 2
 		}
 		req.Range = r
 	case n < 4:
-		req.Put = &api.PutRequest{Key: accountKey(w.rng.IntN(accounts)), Value: []byte("100/" + value)}
+		req.Put = &api.PutRequest{Key: accountKey(g, w.rng.IntN(accounts)), Value: []byte("100/" + value)}
 	case n < 5:
 		if w.rng.IntN(4) == 0 {
-			req.DeleteRange = &api.DeleteRangeRequest{Key: []byte(groupPrefix), RangeEnd: []byte(groupEnd)}
+			r := groupRange(g)
+			req.DeleteRange = &api.DeleteRangeRequest{Key: r.Key, RangeEnd: r.RangeEnd}
 		} else {
-			req.DeleteRange = &api.DeleteRangeRequest{Key: accountKey(w.rng.IntN(accounts)), PrevKv: w.rng.IntN(2) == 0}
+			req.DeleteRange = &api.DeleteRangeRequest{Key: accountKey(g, w.rng.IntN(accounts)), PrevKv: w.rng.IntN(2) == 0}
 		}
 	default:
-		req.Txn = w.transfer(value)
+		req.Txn = w.transfer(g, value)
 	}
 	return req
 }
@@ -60,10 +69,10 @@ func (w *World) groupRequest(value string) api.RequestOp {
 // transfer moves an amount between two accounts, guarded by the mod
 // revisions of both as some member's store shows them (often current, so
 // that many succeed).
-func (w *World) transfer(value string) *api.TxnRequest {
+func (w *World) transfer(g int, value string) *api.TxnRequest {
 	from := w.rng.IntN(accounts)
 	to := (from + 1 + w.rng.IntN(accounts-1)) % accounts
-	a, b := w.localAccount(accountKey(from)), w.localAccount(accountKey(to))
+	a, b := w.localAccount(accountKey(g, from)), w.localAccount(accountKey(g, to))
 	x := int64(1 + w.rng.IntN(10))
 	return &api.TxnRequest{
 		Compare: []api.Compare{
@@ -74,7 +83,7 @@ func (w *World) transfer(value string) *api.TxnRequest {
 			{Put: &api.PutRequest{Key: a.Key, Value: []byte(fmt.Sprintf("%d/%s", amount(a.Value)-x, value))}},
 			{Put: &api.PutRequest{Key: b.Key, Value: []byte(fmt.Sprintf("%d/%s", amount(b.Value)+x, value))}},
 		},
-		Failure: []api.RequestOp{{Range: groupRange()}},
+		Failure: []api.RequestOp{{Range: groupRange(g)}},
 	}
 }
 

@@ -48,7 +48,7 @@ func (w *World) watchersFor(m *member) {
 		s.spec.PrevKv = w.rng.IntN(2) == 0
 		if i == 0 {
 			// The accounts, the single keys and the leased keys.
-			s.spec.Key, s.spec.RangeEnd = []byte(groupPrefix), []byte("m")
+			s.spec.Key, s.spec.RangeEnd = []byte(groupsStart), []byte("m")
 		} else {
 			s.spec.Key = []byte(fmt.Sprintf("k%d", w.rng.IntN(w.cfg.Keys)))
 		}
