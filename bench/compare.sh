@@ -35,32 +35,9 @@ ELECTION_MS=1000
 SNAPSHOT_COUNT=10000
 QUOTA_BYTES=$((2 * 1024 * 1024 * 1024))
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-work=$(mktemp -d "${TMPDIR:-/tmp}/cairn-compare.XXXXXX")
-out=${OUT:-$work/results}
-mkdir -p "$out"
-pids=()
+. "$(dirname "$0")/lib.sh"
+bench_setup compare
 
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do
-		kill "$p" 2>/dev/null || true
-	done
-	for p in "${pids[@]}"; do
-		wait "$p" 2>/dev/null || true
-	done
-	rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-log() { printf '%s\n' "$*" >&2; }
-
-log "building cmd/node and cmd/bench"
-(cd "$root" && go build -o "$work/node" ./cmd/node && go build -o "$work/bench" ./cmd/bench)
-
-# port N: the port PORT_BASE + N.
-port() { echo $((PORT_BASE + $1)); }
 
 have_etcd=0
 if [ "$ETCD" != none ] && command -v "$ETCD" >/dev/null 2>&1; then

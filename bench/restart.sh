@@ -42,33 +42,11 @@ ELECTION_MS=1000
 SNAPSHOT_COUNT=10000
 QUOTA_BYTES=$((8 * 1024 * 1024 * 1024))
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-work=$(mktemp -d "${TMPDIR:-/tmp}/cairn-restart.XXXXXX")
-out=${OUT:-$work/results}
-mkdir -p "$out"
-pids=()
-
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do
-		kill "$p" 2>/dev/null || true
-	done
-	for p in "${pids[@]}"; do
-		wait "$p" 2>/dev/null || true
-	done
-	rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-log() { printf '%s\n' "$*" >&2; }
-port() { echo $((PORT_BASE + $1)); }
+. "$(dirname "$0")/lib.sh"
+bench_setup restart
 now() { date +%s.%N; }
 # rss_mb PID: the process's resident memory in MB.
 rss_mb() { awk '/^VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$1/status" 2>/dev/null || echo "?"; }
-
-log "building cmd/node and cmd/bench"
-(cd "$root" && go build -o "$work/node" ./cmd/node && go build -o "$work/bench" ./cmd/bench)
 
 cluster=""
 eps=""
