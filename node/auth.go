@@ -76,8 +76,9 @@ func (s *Server) identify(ctx context.Context) (auth.Identity, error) {
 }
 
 // authorize runs check on the caller of ctx when auth is on (authOn).
-// key and end, if any, name what the call touches (for the log).
-func (s *Server) authorize(ctx context.Context, method string, key, end []byte, check func(a *auth.State, id auth.Identity) error) error {
+// what, if not nil, names what the call touches, for the log of a
+// refusal (called only then).
+func (s *Server) authorize(ctx context.Context, method string, what func() string, check func(a *auth.State, id auth.Identity) error) error {
 	on, _, err := s.authOn(ctx)
 	if err != nil || !on {
 		return err
@@ -88,7 +89,11 @@ func (s *Server) authorize(ctx context.Context, method string, key, end []byte, 
 		err = check(a, id)
 	}
 	if err != nil {
-		s.logDenied(method, id, describeKeys(key, end), err)
+		desc := ""
+		if what != nil {
+			desc = what()
+		}
+		s.logDenied(method, id, desc, err)
 	}
 	return err
 }
@@ -132,19 +137,20 @@ func (s *Server) authorizeRead(ctx context.Context, method string, key, end []by
 			return err
 		}
 	}
-	return s.authorize(ctx, method, key, end, func(a *auth.State, id auth.Identity) error {
+	what := func() string { return describeKeys(key, end) }
+	return s.authorize(ctx, method, what, func(a *auth.State, id auth.Identity) error {
 		return a.CheckRange(id, api.PermRead, key, end)
 	})
 }
 
 // authorizeAdmin allows the root role only.
 func (s *Server) authorizeAdmin(ctx context.Context, method string) error {
-	return s.authorize(ctx, method, nil, nil, (*auth.State).CheckAdmin)
+	return s.authorize(ctx, method, nil, (*auth.State).CheckAdmin)
 }
 
 // authorizeUser allows any user.
 func (s *Server) authorizeUser(ctx context.Context, method string) error {
-	return s.authorize(ctx, method, nil, nil, (*auth.State).CheckUser)
+	return s.authorize(ctx, method, nil, (*auth.State).CheckUser)
 }
 
 // proposeAs proposes a client's write: with auth on, wrapped with the

@@ -42,7 +42,7 @@ func (s *Server) authorizeLeaseTimeToLive(ctx context.Context, req *api.LeaseTim
 		return s.authorizeUser(ctx, "LeaseTimeToLive")
 	}
 	keys := s.leaseKeys(req.ID)
-	return s.authorize(ctx, "LeaseTimeToLive", nil, nil, func(a *auth.State, id auth.Identity) error {
+	return s.authorize(ctx, "LeaseTimeToLive", nil, func(a *auth.State, id auth.Identity) error {
 		return a.CheckKeys(id, api.PermRead, keys)
 	})
 }
@@ -75,7 +75,7 @@ func (s *Server) leaseFilter(ctx context.Context) (func(keys []string) bool, err
 	}
 	a := s.state.Auth()
 	var caller auth.Identity
-	if err := s.authorize(ctx, "LeaseLeases", nil, nil, func(a *auth.State, id auth.Identity) error {
+	if err := s.authorize(ctx, "LeaseLeases", nil, func(a *auth.State, id auth.Identity) error {
 		caller = id
 		return a.CheckUser(id)
 	}); err != nil {

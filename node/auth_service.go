@@ -52,7 +52,7 @@ func (s *Server) proposeAuth(ctx context.Context, c *auth.Command, prepare func(
 	}
 	if on {
 		var id auth.Identity
-		err := s.authorize(ctx, method, nil, nil, func(a *auth.State, caller auth.Identity) error {
+		err := s.authorize(ctx, method, nil, func(a *auth.State, caller auth.Identity) error {
 			id = caller
 			return a.CheckCommand(caller, c)
 		})
@@ -268,5 +268,5 @@ func (s *Server) authorizeAuthRead(ctx context.Context, method string, check fun
 	if err := s.readBarrier(ctx); err != nil {
 		return err
 	}
-	return s.authorize(ctx, method, nil, nil, check)
+	return s.authorize(ctx, method, nil, check)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/auth"
 )
 
 // Read-only transactions. A transaction that neither puts nor deletes,
@@ -42,19 +43,10 @@ func (s *Server) serveReadTxn(ctx context.Context, req *api.TxnRequest) (api.Mes
 // with the rule every member applies to a proposed one: read on every
 // compared key and on every range of both branches.
 func (s *Server) authorizeReadTxn(ctx context.Context, req *api.TxnRequest) error {
-	on, _, err := s.authOn(ctx)
-	if err != nil || !on {
-		return err
-	}
-	a := s.state.Auth()
-	id, err := s.identify(ctx)
-	if err == nil {
-		err = a.CheckRequest(id, req)
-	}
-	if err != nil {
-		s.logDenied(methodName(req), id, describeRequest(req), err)
-	}
-	return err
+	what := func() string { return describeRequest(req) }
+	return s.authorize(ctx, methodName(req), what, func(a *auth.State, id auth.Identity) error {
+		return a.CheckRequest(id, req)
+	})
 }
 
 // txnSerializable reports whether a read-only transaction may be served
