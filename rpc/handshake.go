@@ -3,12 +3,14 @@ package rpc
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"syscall"
+	"time"
 )
 
 // Every connection starts with a hello each way: the 8 bytes "CAIRNRPC"
@@ -99,3 +101,40 @@ type peekedConn struct {
 }
 
 func (c *peekedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// errForeign says a connection speaks another protocol (handOff).
+var errForeign = errors.New("rpc: not a cairn rpc connection")
+
+// foreign reports whether the client's first bytes are not cairn's hello,
+// looking no further than it must: a first byte other than the magic's, or
+// the magic's length of bytes that differ from it. A TLS record in plain
+// TCP is not foreign: readClientHello explains it.
+func (s *Server) foreign(br *bufio.Reader) bool {
+	first, err := br.Peek(1)
+	if err != nil {
+		return false // readClientHello reports the failure
+	}
+	switch first[0] {
+	case magic[0]:
+		head, err := br.Peek(len(magic))
+		return err == nil && !bytes.Equal(head, magic[:])
+	case tlsRecordHandshake:
+		return false
+	}
+	return true
+}
+
+// handOff gives a connection of another protocol to ServerOptions.Foreign,
+// with the bytes already read in front of it. The server forgets it.
+func (s *Server) handOff(raw, conn net.Conn, br *bufio.Reader) {
+	raw.SetDeadline(time.Time{})
+	var state *tls.ConnectionState
+	if tc, ok := conn.(*tls.Conn); ok {
+		st := tc.ConnectionState()
+		state = &st
+	}
+	s.mu.Lock()
+	delete(s.conns, raw)
+	s.mu.Unlock()
+	s.opts.Foreign(&peekedConn{Conn: conn, r: br}, state)
+}

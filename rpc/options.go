@@ -3,6 +3,7 @@ package rpc
 import (
 	"crypto/tls"
 	"log/slog"
+	"net"
 	"time"
 )
 
@@ -51,6 +52,15 @@ type ServerOptions struct {
 	// Logger receives protocol violations and connection events; nil
 	// discards them.
 	Logger *slog.Logger
+	// Foreign, if set, takes the connections whose first bytes (after TLS,
+	// if the server speaks it) are not cairn's hello: another protocol on
+	// the same port, such as HTTP/2 or HTTP/1.x. It must return promptly
+	// (hand the connection to the server of that protocol) and owns the
+	// connection from then on;
+	// its first reads replay the bytes the server looked at. With TLS the
+	// server also offers the ALPN protocols "h2" and "http/1.1", and tls
+	// is the handshake's state (nil in plain TCP).
+	Foreign func(conn net.Conn, tls *tls.ConnectionState)
 }
 
 // DialOptions configures a client connection. The zero value is usable.

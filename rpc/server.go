@@ -30,13 +30,14 @@ type StreamHandler func(ctx context.Context, s *Stream) error
 // Server serves rpc connections: it accepts them, runs the handshake (and
 // TLS), and runs handlers for the calls and streams that arrive.
 type Server struct {
-	opts    ServerOptions
-	conn    connOptions
-	ctx     context.Context // parent of every handler context
-	cancel  context.CancelFunc
-	handles sync.RWMutex
-	unary   map[Method]UnaryHandler
-	streams map[Method]StreamHandler
+	opts      ServerOptions
+	tlsConfig *tls.Config // opts.TLS, with the foreign protocols' ALPN names
+	conn      connOptions
+	ctx       context.Context // parent of every handler context
+	cancel    context.CancelFunc
+	handles   sync.RWMutex
+	unary     map[Method]UnaryHandler
+	streams   map[Method]StreamHandler
 
 	mu        sync.Mutex
 	closed    bool
@@ -54,6 +55,13 @@ func NewServer(opts ServerOptions) *Server {
 		streams:   make(map[Method]StreamHandler),
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[net.Conn]*session),
+	}
+	if opts.TLS != nil {
+		s.tlsConfig = opts.TLS
+		if opts.Foreign != nil {
+			s.tlsConfig = opts.TLS.Clone()
+			s.tlsConfig.NextProtos = append(s.tlsConfig.NextProtos, "h2", "http/1.1")
+		}
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s
@@ -149,6 +157,10 @@ func (s *Server) serveConn(raw net.Conn) {
 	}()
 	peer := raw.RemoteAddr().String()
 	conn, br, err := s.handshake(raw)
+	if errors.Is(err, errForeign) {
+		s.handOff(raw, conn, br)
+		return
+	}
 	if err != nil {
 		s.conn.logger.Warn("rpc: handshake failed; closing connection", "peer", peer, "err", err)
 		raw.Close()
@@ -189,16 +201,19 @@ func (s *Server) handshake(raw net.Conn) (net.Conn, *bufio.Reader, error) {
 		default:
 			return nil, nil, fmt.Errorf("not a TLS client (first byte %#x)", first[0])
 		}
-		tc := tls.Server(&peekedConn{Conn: raw, r: pr}, s.opts.TLS)
+		tc := tls.Server(&peekedConn{Conn: raw, r: pr}, s.tlsConfig)
 		if err := tc.Handshake(); err != nil {
 			return nil, nil, fmt.Errorf("TLS handshake: %w", err)
 		}
 		conn = tc
 	}
+	br := bufio.NewReaderSize(conn, readBufferSize)
+	if s.opts.Foreign != nil && s.foreign(br) {
+		return conn, br, errForeign
+	}
 	if _, err := conn.Write(hello(protocolVersion)); err != nil {
 		return nil, nil, fmt.Errorf("writing the hello: %w", err)
 	}
-	br := bufio.NewReaderSize(conn, readBufferSize)
 	if err := readClientHello(br, s.opts.TLS != nil); err != nil {
 		return nil, nil, err
 	}
