@@ -75,11 +75,19 @@ func newServerMetrics(s *Server) *serverMetrics {
 }
 
 // httpHandler serves /health and /metrics.
+// HTTPHandler serves /health, /metrics and /version: on the metrics
+// listener, and on the client port through the etcd face.
+func (s *Server) HTTPHandler() http.Handler { return s.httpHandler() }
+
 func (s *Server) httpHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		_ = s.metrics.reg.WriteText(w)
+	})
+	mux.HandleFunc("/version", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, "{\"etcdserver\":%q,\"etcdcluster\":%q,\"cairn\":%q}\n", EtcdAPIVersion, EtcdClusterVersion, Version)
 	})
 	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {
 		healthy, reason := s.health(r.Context())

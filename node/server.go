@@ -29,6 +29,15 @@ import (
 // Version is the server version members report.
 const Version = "0.1.0"
 
+// EtcdAPIVersion is the version of etcd's v3 API that cairn serves: the
+// etcd face reports it as the server version (Status, /version), so
+// clients that gate features on the server's version enable them.
+// EtcdClusterVersion is the cluster version it reports.
+const (
+	EtcdAPIVersion     = "3.6.0"
+	EtcdClusterVersion = "3.6.0"
+)
+
 // ServerOptions are the parts of a server that are not flags: injected
 // listeners (tests start members on ports the system chose), TLS
 // configurations, the logger.
@@ -44,6 +53,10 @@ type ServerOptions struct {
 	// Config.ListenMetricsURLs is empty).
 	MetricsListener net.Listener
 	Logger          *slog.Logger
+	// ClientFace, if set, makes the second face of the client port (the
+	// etcd v3 API, package etcdapi) once the member's services exist; it
+	// is served on the client listeners beside the native rpc.
+	ClientFace func(*Server) (ClientFace, error)
 }
 
 // Server is one running member: the raft core with its driver, the WAL
@@ -64,6 +77,7 @@ type Server struct {
 	metrics   *serverMetrics
 
 	clientRPC, peerRPC *rpc.Server
+	face               ClientFace // nil without ServerOptions.ClientFace
 	clientLns, peerLns []net.Listener
 	httpSrv            *http.Server
 	httpLn             net.Listener
@@ -147,6 +161,9 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 	srv := s // s is nil by the time a failed return runs the deferred cleanup
 	defer func() {
 		if err != nil {
+			if srv.face != nil {
+				_ = srv.face.Close()
+			}
 			srv.closeListeners()
 			if srv.wal != nil {
 				_ = srv.wal.Close()
@@ -218,12 +235,21 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 	s.driver = NewDriver(s.core, s.transport, cfg.HeartbeatInterval)
 	s.driver.OnLeaderChange = s.onLeaderChange
 	s.transport.driver = s.driver
-	s.clientRPC = rpc.NewServer(rpc.ServerOptions{TLS: opts.ClientTLS, Logger: logger,
+	var foreign func(net.Conn, *tls.ConnectionState)
+	if opts.ClientFace != nil {
+		if s.face, err = opts.ClientFace(s); err != nil {
+			return nil, fmt.Errorf("client port: %w", err)
+		}
+		foreign = s.face.ServeConn
+	}
+	s.clientRPC = rpc.NewServer(rpc.ServerOptions{TLS: opts.ClientTLS, Logger: logger, Foreign: foreign,
 		MaxFrameSize: max(rpc.DefaultMaxFrameSize, cfg.MaxRequestBytes+64<<10)})
 	s.registerClientServices()
 	s.peerRPC = rpc.NewServer(rpc.ServerOptions{TLS: opts.PeerTLS, Logger: logger, MaxFrameSize: peerMaxFrame})
 	s.transport.register(s.peerRPC)
 	s.peerRPC.HandleUnary(methodPeerHashKV, s.servePeerHashKV)
+	s.peerRPC.HandleUnary(methodPeerLeaseRenew, s.servePeerLeaseRenew)
+	s.peerRPC.HandleUnary(methodPeerLeaseTimeToLive, s.servePeerLeaseTimeToLive)
 	s.driver.Start()
 	s.serve()
 	s.startBackground()
@@ -420,6 +446,12 @@ func (s *Server) goServe(serve func() error) {
 	}()
 }
 
+// Config is the configuration the member runs with.
+func (s *Server) Config() Config { return s.cfg }
+
+// Logger is the member's logger.
+func (s *Server) Logger() *slog.Logger { return s.log }
+
 // ID is this member's id.
 func (s *Server) ID() uint64 { return s.id }
 
@@ -461,6 +493,9 @@ func (s *Server) Stop() {
 		close(s.stop)
 		s.closeListeners()
 		s.clientRPC.Close()
+		if s.face != nil {
+			_ = s.face.Close()
+		}
 		s.peerRPC.Close()
 		if s.httpSrv != nil {
 			_ = s.httpSrv.Close()

@@ -11,7 +11,6 @@ import (
 
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/raftcore"
-	"github.com/cairndb/cairn/rpc"
 )
 
 // The Cluster and Maintenance services.
@@ -271,11 +270,8 @@ const SnapshotChecksumSize = sha256.Size
 
 // serveSnapshot streams a consistent copy of the store: the page file as
 // of this moment (taken between two applied entries), then its SHA-256.
-func (s *Server) serveSnapshot(ctx context.Context, st *rpc.Stream) error {
+func (s *Server) serveSnapshot(ctx context.Context, st SnapshotSender) error {
 	if err := s.authorizeAdmin(ctx, "Snapshot"); err != nil {
-		return err
-	}
-	if _, err := st.Recv(); err != nil {
 		return err
 	}
 	// The copy is opened on the core's goroutine, where nothing is being
@@ -296,7 +292,7 @@ func (s *Server) serveSnapshot(ctx context.Context, st *rpc.Stream) error {
 	w := newChunkSender(func(b []byte) error {
 		left -= uint64(len(b))
 		resp := &api.SnapshotResponse{Header: s.header(), RemainingBytes: left, Blob: b, Version: Version}
-		return st.Send(api.Marshal(resp))
+		return st.Send(resp)
 	})
 	if _, err := src.WriteTo(w); err != nil {
 		return fmt.Errorf("snapshot: %w", err)

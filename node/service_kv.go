@@ -8,7 +8,6 @@ import (
 
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/btreekv/mvcc"
-	"github.com/cairndb/cairn/rpc"
 )
 
 // The KV and Watch services.
@@ -88,19 +87,30 @@ func (s *Server) serveCompact(ctx context.Context, req *api.CompactionRequest) (
 }
 
 // watchSession is one client's watch stream: the watchers it created and
-// the one goroutine sending their responses.
+// the one goroutine sending their responses. Watch ids belong to the
+// stream, as in etcd: a client may choose its own, or the session gives
+// the lowest unused one.
 type watchSession struct {
 	s      *Server
-	stream *rpc.Stream
+	stream WatchStream
 	sendMu sync.Mutex
 
 	mu       sync.Mutex
 	store    *mvcc.Store
-	watchers map[int64]*mvcc.Watcher
-	closed   bool // set under mu before the session waits for its forwarders
+	watchers map[int64]*sessionWatcher // by the stream's watch id
+	nextID   int64                     // the next id to try for a watcher the client did not name
+	closed   bool                      // set under mu before the session waits for its forwarders
 	ended    chan error
 	endOnce  sync.Once
 	wg       sync.WaitGroup
+}
+
+// sessionWatcher is one watcher of a stream: its id there and the
+// store's watcher.
+type sessionWatcher struct {
+	id       int64
+	x        *mvcc.Watcher
+	fragment bool // the client accepts a batch of events split over several responses
 }
 
 func (w *watchSession) end(err error) {
@@ -110,13 +120,13 @@ func (w *watchSession) end(err error) {
 func (w *watchSession) send(resp *api.WatchResponse) error {
 	w.sendMu.Lock()
 	defer w.sendMu.Unlock()
-	return w.stream.Send(api.Marshal(resp))
+	return w.stream.Send(resp)
 }
 
 // serveWatch runs a watch stream: it reads create, cancel and progress
 // requests, and forwards each watcher's events in order.
-func (s *Server) serveWatch(ctx context.Context, st *rpc.Stream) error {
-	w := &watchSession{s: s, stream: st, store: s.state.Store(), watchers: map[int64]*mvcc.Watcher{}, ended: make(chan error, 1)}
+func (s *Server) serveWatch(ctx context.Context, st WatchStream) error {
+	w := &watchSession{s: s, stream: st, store: s.state.Store(), watchers: map[int64]*sessionWatcher{}, nextID: 1, ended: make(chan error, 1)}
 	s.watchMu.Lock()
 	s.watches[w] = struct{}{}
 	s.watchMu.Unlock()
@@ -126,15 +136,15 @@ func (s *Server) serveWatch(ctx context.Context, st *rpc.Stream) error {
 		s.watchMu.Unlock()
 		w.mu.Lock()
 		w.closed = true
-		for _, x := range w.watchers {
-			w.store.CancelWatch(x)
+		for _, sw := range w.watchers {
+			w.store.CancelWatch(sw.x)
 		}
 		w.mu.Unlock()
 		w.wg.Wait()
 	}()
 	go func() {
 		for {
-			b, err := st.Recv()
+			req, err := st.Recv()
 			if err != nil {
 				if errors.Is(err, io.EOF) {
 					err = nil
@@ -142,15 +152,10 @@ func (s *Server) serveWatch(ctx context.Context, st *rpc.Stream) error {
 				w.end(err)
 				return
 			}
-			var req api.WatchRequest
-			if err := api.Unmarshal(b, &req); err != nil {
-				w.end(api.Errorf(api.CodeInvalidArgument, "malformed watch request: %v", err))
-				return
-			}
 			if req.Create != nil && s.refuseWatch(ctx, w, req.Create) {
 				continue
 			}
-			if err := w.handle(&req); err != nil {
+			if err := w.handle(req); err != nil {
 				w.end(err)
 				return
 			}
@@ -170,18 +175,18 @@ func (w *watchSession) handle(req *api.WatchRequest) error {
 		return w.create(req.Create)
 	case req.Cancel != nil:
 		w.mu.Lock()
-		x, ok := w.watchers[req.Cancel.WatchID]
+		sw, ok := w.watchers[req.Cancel.WatchID]
 		delete(w.watchers, req.Cancel.WatchID)
 		w.mu.Unlock()
 		if ok {
-			w.store.CancelWatch(x) // the forwarder reports the cancellation
+			w.store.CancelWatch(sw.x) // the forwarder reports the cancellation
 		}
 		return nil
 	case req.Progress != nil:
 		w.mu.Lock()
 		defer w.mu.Unlock()
-		for _, x := range w.watchers {
-			w.store.RequestProgress(x)
+		for _, sw := range w.watchers {
+			w.store.RequestProgress(sw.x)
 		}
 		return nil
 	}
@@ -189,7 +194,7 @@ func (w *watchSession) handle(req *api.WatchRequest) error {
 }
 
 func (w *watchSession) create(c *api.WatchCreateRequest) error {
-	opts := mvcc.WatchOptions{StartRev: c.StartRevision, PrevKV: c.PrevKv}
+	opts := mvcc.WatchOptions{StartRev: c.StartRevision, PrevKV: c.PrevKv, ProgressNotify: c.ProgressNotify}
 	for _, f := range c.Filters {
 		switch f {
 		case api.FilterNoPut:
@@ -198,15 +203,31 @@ func (w *watchSession) create(c *api.WatchCreateRequest) error {
 			opts.NoDelete = true
 		}
 	}
-	x, err := w.store.Watch(c.Key, c.RangeEnd, opts)
-	if err != nil {
-		resp := &api.WatchResponse{Header: w.s.header(), WatchID: -1, Created: true, Canceled: true, CancelReason: err.Error(), CancelCode: api.CodeOf(toAPIError(err))}
+	refuse := func(err error) error {
+		id := c.WatchID
+		if id == 0 {
+			id = -1
+		}
+		resp := &api.WatchResponse{Header: w.s.header(), WatchID: id, Created: true, Canceled: true, CancelReason: err.Error(), CancelCode: api.CodeOf(toAPIError(err))}
 		var ce *mvcc.CompactedError
 		if errors.As(err, &ce) {
 			resp.CompactRevision = ce.CompactRev
 			resp.CancelCode = api.CodeCompacted
 		}
 		return w.send(resp)
+	}
+	if c.WatchID < 0 {
+		return refuse(api.Errorf(api.CodeInvalidArgument, "watch id %d is negative", c.WatchID))
+	}
+	w.mu.Lock()
+	_, taken := w.watchers[c.WatchID]
+	w.mu.Unlock()
+	if c.WatchID != 0 && taken {
+		return refuse(api.Errorf(api.CodeInvalidArgument, "mvcc: duplicate watch ID provided on the WatchStream"))
+	}
+	x, err := w.store.Watch(c.Key, c.RangeEnd, opts)
+	if err != nil {
+		return refuse(err)
 	}
 	// Register before the creation answer goes out so a cancel racing
 	// it finds the watcher; a session already ending takes no more.
@@ -216,48 +237,103 @@ func (w *watchSession) create(c *api.WatchCreateRequest) error {
 		w.store.CancelWatch(x)
 		return nil
 	}
-	w.watchers[x.ID] = x
+	id := c.WatchID
+	if id == 0 {
+		for w.watchers[w.nextID] != nil {
+			w.nextID++
+		}
+		id = w.nextID
+		w.nextID++
+	}
+	sw := &sessionWatcher{id: id, x: x, fragment: c.Fragment}
+	w.watchers[id] = sw
 	w.wg.Add(1)
 	w.mu.Unlock()
-	if err := w.send(&api.WatchResponse{Header: w.s.header(), WatchID: x.ID, Created: true}); err != nil {
+	if err := w.send(&api.WatchResponse{Header: w.s.header(), WatchID: id, Created: true}); err != nil {
 		w.wg.Done()
 		return err
 	}
-	go w.forward(x)
+	go w.forward(sw)
 	return nil
 }
 
 // forward sends one watcher's responses until it is canceled.
-func (w *watchSession) forward(x *mvcc.Watcher) {
+func (w *watchSession) forward(sw *sessionWatcher) {
 	defer w.wg.Done()
 	canceled := false
-	for r := range x.C() {
+	for r := range sw.x.C() {
 		h := w.s.header()
 		h.Revision = r.Revision
-		resp := &api.WatchResponse{Header: h, WatchID: r.WatchID, Events: r.Events,
+		resp := &api.WatchResponse{Header: h, WatchID: sw.id, Events: r.Events,
 			Canceled: r.Canceled, CompactRevision: r.CompactRevision}
 		if r.Canceled && r.CompactRevision != 0 {
 			resp.CancelReason = api.ErrCompacted.Error()
 			resp.CancelCode = api.CodeCompacted
 		}
-		if err := w.send(resp); err != nil {
+		if err := w.sendEvents(sw, resp); err != nil {
 			w.end(err)
 			return
 		}
 		if r.Canceled {
 			canceled = true
 			w.mu.Lock()
-			delete(w.watchers, x.ID)
+			if w.watchers[sw.id] == sw {
+				delete(w.watchers, sw.id)
+			}
 			w.mu.Unlock()
 		}
 	}
 	// A cancel asked by the client: tell it.
 	w.mu.Lock()
-	_, still := w.watchers[x.ID]
+	still := w.watchers[sw.id] == sw
 	w.mu.Unlock()
 	if !still && !canceled {
-		_ = w.send(&api.WatchResponse{Header: w.s.header(), WatchID: x.ID, Canceled: true})
+		_ = w.send(&api.WatchResponse{Header: w.s.header(), WatchID: sw.id, Canceled: true})
 	}
+}
+
+// sendEvents sends a response, split over several when the watcher
+// accepts fragments and its events would pass the request size limit
+// (every part but the last is marked Fragment).
+func (w *watchSession) sendEvents(sw *sessionWatcher, resp *api.WatchResponse) error {
+	limit := w.s.cfg.MaxRequestBytes
+	if !sw.fragment || len(resp.Events) < 2 || eventsSize(resp.Events) <= limit {
+		return w.send(resp)
+	}
+	evs := resp.Events
+	for len(evs) > 0 {
+		n, size := 0, 0
+		for n < len(evs) && (n == 0 || size+eventSize(&evs[n]) <= limit) {
+			size += eventSize(&evs[n])
+			n++
+		}
+		part := *resp
+		part.Events = evs[:n]
+		part.Fragment = n < len(evs)
+		part.Canceled = resp.Canceled && !part.Fragment
+		if err := w.send(&part); err != nil {
+			return err
+		}
+		evs = evs[n:]
+	}
+	return nil
+}
+
+// eventSize is about what an event takes on the wire.
+func eventSize(e *api.Event) int {
+	n := 32 + len(e.Kv.Key) + len(e.Kv.Value)
+	if e.PrevKv != nil {
+		n += 32 + len(e.PrevKv.Key) + len(e.PrevKv.Value)
+	}
+	return n
+}
+
+func eventsSize(evs []api.Event) int {
+	n := 0
+	for i := range evs {
+		n += eventSize(&evs[i])
+	}
+	return n
 }
 
 // endWatches ends every watch stream with err (the store under them was

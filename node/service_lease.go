@@ -4,16 +4,14 @@ import (
 	"context"
 	"errors"
 	"io"
-	"time"
 
 	"github.com/cairndb/cairn/api"
-	"github.com/cairndb/cairn/rpc"
 )
 
 // The Lease service. Grants and revocations go through raft; keep-alives
 // and time-to-live questions are answered by the leader, which alone keeps
-// the leases' clocks (other members answer ErrNotLeader and the client
-// moves on).
+// the leases' clocks: another member forwards them to it over the peer
+// connection (lease_forward.go), so they work through any member.
 
 func (s *Server) serveLeaseGrant(ctx context.Context, req *api.LeaseGrantRequest) (api.Message, error) {
 	if req.TTL > MaxLeaseTTL {
@@ -40,50 +38,35 @@ func (s *Server) serveLeaseRevoke(ctx context.Context, req *api.LeaseRevokeReque
 // serveLeaseKeepAlive renews leases for as long as the client sends
 // requests. A lease that does not exist (expired, revoked) is answered
 // with TTL 0.
-func (s *Server) serveLeaseKeepAlive(ctx context.Context, st *rpc.Stream) error {
+func (s *Server) serveLeaseKeepAlive(ctx context.Context, st LeaseKeepAliveStream) error {
 	if err := s.authorizeUser(ctx, "LeaseKeepAlive"); err != nil {
 		return err
 	}
 	for {
-		b, err := st.Recv()
+		req, err := st.Recv()
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		var req api.LeaseKeepAliveRequest
-		if err := api.Unmarshal(b, &req); err != nil {
-			return api.Errorf(api.CodeInvalidArgument, "malformed keep-alive: %v", err)
+		ttl, err := s.renewLease(ctx, req.ID)
+		if err != nil {
+			return err
 		}
-		if s.driver.Leader() != s.id {
-			return api.ErrNotLeader
-		}
-		resp := &api.LeaseKeepAliveResponse{Header: s.header(), ID: req.ID}
-		ttl, err := s.lessor.Renew(req.ID, time.Now())
-		switch {
-		case errors.Is(err, ErrLeaseNotFound):
-			resp.TTL = 0
-		case err != nil:
-			return toAPIError(err)
-		default:
-			resp.TTL = ttl
-		}
-		if err := st.Send(api.Marshal(resp)); err != nil {
+		resp := &api.LeaseKeepAliveResponse{Header: s.header(), ID: req.ID, TTL: ttl}
+		if err := st.Send(resp); err != nil {
 			return err
 		}
 	}
 }
 
 func (s *Server) serveLeaseTimeToLive(ctx context.Context, req *api.LeaseTimeToLiveRequest) (api.Message, error) {
-	if s.driver.Leader() != s.id {
-		return nil, api.ErrNotLeader
-	}
 	if err := s.authorizeLeaseTimeToLive(ctx, req); err != nil {
 		return nil, err
 	}
 	resp := &api.LeaseTimeToLiveResponse{Header: s.header(), ID: req.ID}
-	granted, remaining, _, err := s.lessor.TimeToLive(req.ID, time.Now())
+	granted, remaining, err := s.leaseTimeToLive(ctx, req.ID)
 	if errors.Is(err, ErrLeaseNotFound) {
 		resp.TTL = -1
 		return resp, nil

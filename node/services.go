@@ -25,12 +25,8 @@ type apiMessage[T any] interface {
 // unary adapts a typed handler to the rpc layer.
 func unary[Req any, PReq apiMessage[Req]](s *Server, handle func(context.Context, PReq) (api.Message, error)) rpc.UnaryHandler {
 	return func(ctx context.Context, b []byte) ([]byte, error) {
-		if _, ok := ctx.Deadline(); !ok {
-			// A caller that gave no deadline still gets an answer.
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, s.requestTimeout())
-			defer cancel()
-		}
+		ctx, cancel := s.withDeadline(ctx) // a caller that gave no deadline still gets an answer
+		defer cancel()
 		req := PReq(new(Req))
 		if err := api.Unmarshal(b, req); err != nil {
 			return nil, api.Errorf(api.CodeInvalidArgument, "malformed %T: %v", req, err)
@@ -42,6 +38,26 @@ func unary[Req any, PReq apiMessage[Req]](s *Server, handle func(context.Context
 		return api.Marshal(resp), nil
 	}
 }
+
+// rpcStream is a native rpc stream seen as a typed stream of the client
+// services: requests decoded, responses encoded.
+type rpcStream[Req any, PReq apiMessage[Req], Resp api.Message] struct {
+	st *rpc.Stream
+}
+
+func (r rpcStream[Req, PReq, Resp]) Recv() (PReq, error) {
+	b, err := r.st.Recv()
+	if err != nil {
+		return nil, err
+	}
+	req := PReq(new(Req))
+	if err := api.Unmarshal(b, req); err != nil {
+		return nil, api.Errorf(api.CodeInvalidArgument, "malformed %T: %v", req, err)
+	}
+	return req, nil
+}
+
+func (r rpcStream[Req, PReq, Resp]) Send(resp Resp) error { return r.st.Send(api.Marshal(resp)) }
 
 // header is the response header of this member, now.
 func (s *Server) header() api.ResponseHeader {
@@ -258,11 +274,15 @@ func (s *Server) registerClientServices() {
 	r.HandleUnary(m(api.MethodTxn), unary(s, s.serveTxn))
 	r.HandleUnary(m(api.MethodCompact), unary(s, s.serveCompact))
 	// Watch.
-	r.HandleStream(m(api.MethodWatch), s.serveWatch)
+	r.HandleStream(m(api.MethodWatch), func(ctx context.Context, st *rpc.Stream) error {
+		return s.serveWatch(ctx, rpcStream[api.WatchRequest, *api.WatchRequest, *api.WatchResponse]{st})
+	})
 	// Lease.
 	r.HandleUnary(m(api.MethodLeaseGrant), unary(s, s.serveLeaseGrant))
 	r.HandleUnary(m(api.MethodLeaseRevoke), unary(s, s.serveLeaseRevoke))
-	r.HandleStream(m(api.MethodLeaseKeepAlive), s.serveLeaseKeepAlive)
+	r.HandleStream(m(api.MethodLeaseKeepAlive), func(ctx context.Context, st *rpc.Stream) error {
+		return s.serveLeaseKeepAlive(ctx, rpcStream[api.LeaseKeepAliveRequest, *api.LeaseKeepAliveRequest, *api.LeaseKeepAliveResponse]{st})
+	})
 	r.HandleUnary(m(api.MethodLeaseTimeToLive), unary(s, s.serveLeaseTimeToLive))
 	r.HandleUnary(m(api.MethodLeaseLeases), unary(s, s.serveLeaseLeases))
 	// Cluster.
@@ -277,7 +297,12 @@ func (s *Server) registerClientServices() {
 	r.HandleUnary(m(api.MethodDefragment), unary(s, s.serveDefragment))
 	r.HandleUnary(m(api.MethodHash), unary(s, s.serveHash))
 	r.HandleUnary(m(api.MethodHashKV), unary(s, s.serveHashKV))
-	r.HandleStream(m(api.MethodSnapshot), s.serveSnapshot)
+	r.HandleStream(m(api.MethodSnapshot), func(ctx context.Context, st *rpc.Stream) error {
+		if _, err := st.Recv(); err != nil { // the request: nothing to read in it
+			return err
+		}
+		return s.serveSnapshot(ctx, rpcStream[api.SnapshotRequest, *api.SnapshotRequest, *api.SnapshotResponse]{st})
+	})
 	r.HandleUnary(m(api.MethodMoveLeader), unary(s, s.serveMoveLeader))
 	// Auth.
 	s.registerAuthServices()

@@ -33,6 +33,9 @@ type WatchOptions struct {
 	PrevKV   bool
 	// NoPut and NoDelete filter out those events.
 	NoPut, NoDelete bool
+	// ProgressNotify asks for the periodic progress notifications of
+	// NotifyProgress.
+	ProgressNotify bool
 	// Buffer is the channel capacity (default 128 responses).
 	Buffer int
 }
@@ -438,14 +441,15 @@ func (s *Store) RequestProgress(w *Watcher) bool {
 }
 
 // NotifyProgress sends a progress notification to every synced watcher
-// with room in its channel (the server calls it on its progress interval)
-// and returns how many got one.
+// that asked for them (WatchOptions.ProgressNotify) and has room in its
+// channel (the server calls it on its progress interval), and returns how
+// many got one.
 func (s *Store) NotifyProgress() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
 	for _, w := range s.watch.all {
-		if !w.synced {
+		if !w.synced || !w.opts.ProgressNotify {
 			continue
 		}
 		select {

@@ -139,7 +139,8 @@ func TestWatchersAgainstModel(t *testing.T) {
 				}
 				start := int64(rapid.IntRange(0, int(m.rev())+2).Draw(rt, "start"))
 				w, err := s.Watch([]byte(spec.key), []byte(spec.end), WatchOptions{StartRev: start, PrevKV: spec.prevKV,
-					NoPut: spec.noPut, NoDelete: spec.noDelete, Buffer: rapid.IntRange(1, 3).Draw(rt, "buffer")})
+					NoPut: spec.noPut, NoDelete: spec.noDelete, Buffer: rapid.IntRange(1, 3).Draw(rt, "buffer"),
+					ProgressNotify: rapid.Bool().Draw(rt, "progressNotify")})
 				if start > 0 && start <= m.compact {
 					var ce *CompactedError
 					if !errors.As(err, &ce) || ce.CompactRev != m.compact {
@@ -319,5 +320,35 @@ func TestCatchUpDuringDefragment(t *testing.T) {
 			return
 		default:
 		}
+	}
+}
+
+// TestNotifyProgressOnlyToWatchersThatAsked: the periodic notification
+// goes to the watchers created with ProgressNotify, and only to them.
+func TestNotifyProgressOnlyToWatchersThatAsked(t *testing.T) {
+	s := openMem(t, fsx.NewMem(), 1)
+	asked, err := s.Watch([]byte("a"), nil, WatchOptions{ProgressNotify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	silent, err := s.Watch([]byte("a"), nil, WatchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := s.NotifyProgress(); n != 1 {
+		t.Fatalf("NotifyProgress reached %d watchers, want 1", n)
+	}
+	select {
+	case r := <-asked.C():
+		if r.WatchID != asked.ID || len(r.Events) != 0 {
+			t.Fatalf("progress notification %+v", r)
+		}
+	default:
+		t.Fatal("the watcher that asked got no notification")
+	}
+	select {
+	case r := <-silent.C():
+		t.Fatalf("a watcher that did not ask got %+v", r)
+	default:
 	}
 }

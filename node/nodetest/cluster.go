@@ -32,6 +32,9 @@ type Options struct {
 	Configure func(i int, cfg *node.Config)
 	// ClientTLS, if set, serves clients over TLS on https:// URLs.
 	ClientTLS *tls.Config
+	// ClientFace, if set, serves a second protocol on the client ports
+	// (node.ServerOptions.ClientFace: the etcd API).
+	ClientFace func(*node.Server) (node.ClientFace, error)
 }
 
 // Cluster is a set of in-process members. Configs[i] is member i's
@@ -128,7 +131,7 @@ func Logger(member string) *slog.Logger {
 // opened, later (a restart from its data dir) on its configured URLs.
 func (c *Cluster) StartMember(i int) {
 	c.t.Helper()
-	opts := node.ServerOptions{Logger: Logger(c.Configs[i].Name), ClientTLS: c.opts.ClientTLS}
+	opts := node.ServerOptions{Logger: Logger(c.Configs[i].Name), ClientTLS: c.opts.ClientTLS, ClientFace: c.opts.ClientFace}
 	if c.clientLns[i] != nil {
 		opts.ClientListeners = []net.Listener{c.clientLns[i]}
 		opts.PeerListeners = []net.Listener{c.peerLns[i]}
