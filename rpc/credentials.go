@@ -40,6 +40,15 @@ func PeerCertificate(ctx context.Context) *x509.Certificate {
 	return c
 }
 
+// WithPeerCertificate returns ctx carrying cert as the verified client
+// certificate PeerCertificate reports: for the server of another protocol
+// on an rpc port (ServerOptions.Foreign), whose TLS handshake verified it,
+// so that handlers read a caller's certificate one way whatever carried
+// the call.
+func WithPeerCertificate(ctx context.Context, cert *x509.Certificate) context.Context {
+	return context.WithValue(ctx, peerCertKey{}, cert)
+}
+
 // withPeerCertificate records conn's verified client certificate, if it is
 // a TLS connection that has one, in ctx.
 func withPeerCertificate(ctx context.Context, conn net.Conn) context.Context {

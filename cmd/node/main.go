@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/cairndb/cairn/auth"
+	"github.com/cairndb/cairn/etcdapi"
 	"github.com/cairndb/cairn/node"
 	"github.com/cairndb/cairn/rpc"
 )
@@ -210,7 +211,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 
 // startMember builds TLS configurations and starts the server.
 func startMember(o *options, logger *slog.Logger) (*node.Server, error) {
-	opts := node.ServerOptions{Logger: logger}
+	opts := node.ServerOptions{Logger: logger, ClientFace: etcdapi.New}
 	var err error
 	c := &o.cfg
 	if opts.ClientTLS, err = serverTLS(c, "client", c.AdvertiseClientURLs, o.certFile, o.keyFile, o.trustedCA, o.clientCertAuth, o.autoTLS); err != nil {
@@ -333,7 +334,7 @@ func runDevCluster(ctx context.Context, o *options, logger *slog.Logger, stderr 
 			stopAll()
 			return 2
 		}
-		s, err := node.NewServer(cfg, node.ServerOptions{Logger: logger.With("member", cfg.Name)})
+		s, err := node.NewServer(cfg, node.ServerOptions{Logger: logger.With("member", cfg.Name), ClientFace: etcdapi.New})
 		if err != nil {
 			fmt.Fprintf(stderr, "node: member %s: %v\n", cfg.Name, err)
 			stopAll()

@@ -1,0 +1,64 @@
+package etcdapi
+
+import (
+	"context"
+
+	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/node"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+)
+
+// clusterServer is etcd's Cluster service on cairn's services.
+type clusterServer struct{ s *node.Server }
+
+func toMember(m *api.Member) *pb.Member {
+	return &pb.Member{ID: m.ID, Name: m.Name, PeerURLs: m.PeerURLs, ClientURLs: m.ClientURLs, IsLearner: m.IsLearner}
+}
+
+func toMembers(ms []api.Member) []*pb.Member {
+	out := make([]*pb.Member, len(ms))
+	for i := range ms {
+		out[i] = toMember(&ms[i])
+	}
+	return out
+}
+
+func (c clusterServer) MemberAdd(ctx context.Context, r *pb.MemberAddRequest) (*pb.MemberAddResponse, error) {
+	resp, err := c.s.MemberAdd(ctx, &api.MemberAddRequest{PeerURLs: r.PeerURLs, IsLearner: r.IsLearner})
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
+	return &pb.MemberAddResponse{Header: toHeader(resp.Header), Member: toMember(&resp.Member), Members: toMembers(resp.Members)}, nil
+}
+
+func (c clusterServer) MemberRemove(ctx context.Context, r *pb.MemberRemoveRequest) (*pb.MemberRemoveResponse, error) {
+	resp, err := c.s.MemberRemove(ctx, &api.MemberRemoveRequest{ID: r.ID})
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
+	return &pb.MemberRemoveResponse{Header: toHeader(resp.Header), Members: toMembers(resp.Members)}, nil
+}
+
+func (c clusterServer) MemberUpdate(ctx context.Context, r *pb.MemberUpdateRequest) (*pb.MemberUpdateResponse, error) {
+	resp, err := c.s.MemberUpdate(ctx, &api.MemberUpdateRequest{ID: r.ID, PeerURLs: r.PeerURLs})
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
+	return &pb.MemberUpdateResponse{Header: toHeader(resp.Header), Members: toMembers(resp.Members)}, nil
+}
+
+func (c clusterServer) MemberList(ctx context.Context, r *pb.MemberListRequest) (*pb.MemberListResponse, error) {
+	resp, err := c.s.MemberList(ctx, &api.MemberListRequest{Linearizable: r.Linearizable})
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
+	return &pb.MemberListResponse{Header: toHeader(resp.Header), Members: toMembers(resp.Members)}, nil
+}
+
+func (c clusterServer) MemberPromote(ctx context.Context, r *pb.MemberPromoteRequest) (*pb.MemberPromoteResponse, error) {
+	resp, err := c.s.MemberPromote(ctx, &api.MemberPromoteRequest{ID: r.ID})
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
+	return &pb.MemberPromoteResponse{Header: toHeader(resp.Header), Members: toMembers(resp.Members)}, nil
+}

@@ -1,0 +1,247 @@
+package etcdapi
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/cairndb/cairn/node"
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/etcdserverpb/gw"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+// grpcOverheadBytes is what a gRPC message may add to the largest request
+// the member takes (--max-request-bytes), as etcd allows.
+const grpcOverheadBytes = 512 * 1024
+
+// http2Preface is how every HTTP/2 connection starts.
+var http2Preface = []byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+
+// Face is etcd's v3 API for one member: a gRPC server, the JSON gateway,
+// and the HTTP server carrying it. Make it with New (as
+// node.ServerOptions.ClientFace).
+type Face struct {
+	s   *node.Server
+	log *slog.Logger
+
+	grpc   *grpc.Server
+	http   *http.Server
+	gwConn *grpc.ClientConn
+	grpcLn *connListener
+	httpLn *connListener
+
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// New makes the etcd face of member s and starts its servers; the member
+// hands it connections through ServeConn.
+func New(s *node.Server) (node.ClientFace, error) {
+	cfg := s.Config()
+	f := &Face{s: s, log: s.Logger(), grpcLn: newConnListener(), httpLn: newConnListener()}
+	f.grpc = grpc.NewServer(
+		grpc.Creds(tlsStateCredentials{}),
+		grpc.ForceServerCodec(gogoCodec{}),
+		grpc.MaxRecvMsgSize(cfg.MaxRequestBytes+grpcOverheadBytes),
+		grpc.MaxSendMsgSize(math.MaxInt32),
+		grpc.MaxConcurrentStreams(math.MaxUint32),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: false}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 2 * time.Hour, Timeout: 20 * time.Second}),
+		grpc.ChainUnaryInterceptor(f.unaryInterceptor),
+		grpc.ChainStreamInterceptor(f.streamInterceptor),
+	)
+	pb.RegisterKVServer(f.grpc, kvServer{s})
+	pb.RegisterWatchServer(f.grpc, watchServer{s})
+	pb.RegisterLeaseServer(f.grpc, leaseServer{s})
+	pb.RegisterClusterServer(f.grpc, clusterServer{s})
+	pb.RegisterMaintenanceServer(f.grpc, maintenanceServer{s})
+	pb.RegisterAuthServer(f.grpc, authServer{s})
+	hs := health.NewServer()
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(f.grpc, hs)
+
+	gateway, err := f.newGateway()
+	if err != nil {
+		f.grpc.Stop()
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/v3/", gateway)
+	mux.Handle("/", s.HTTPHandler())
+	f.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(f.log.Handler(), slog.LevelDebug)}
+
+	f.wg.Add(2)
+	go func() {
+		defer f.wg.Done()
+		_ = f.grpc.Serve(f.grpcLn)
+	}()
+	go func() {
+		defer f.wg.Done()
+		_ = f.http.Serve(f.httpLn)
+	}()
+	return f, nil
+}
+
+// newGateway makes the JSON gateway: etcd's generated handlers, speaking
+// to this face's gRPC server over in-memory pipes, with etcd's JSON
+// (proto field names, zero values left out, unknown fields ignored).
+func (f *Face) newGateway() (http.Handler, error) {
+	conn, err := grpc.NewClient("passthrough:///etcd-gateway",
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
+			client, server := net.Pipe()
+			if !f.grpcLn.push(server) {
+				client.Close()
+				return nil, errors.New("etcdapi: the member is stopping")
+			}
+			return client, nil
+		}),
+		grpc.WithDefaultCallOptions(grpc.ForceCodec(gogoCodec{}), grpc.MaxCallRecvMsgSize(math.MaxInt32)),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("etcdapi: gateway connection: %w", err)
+	}
+	f.gwConn = conn
+	mux := runtime.NewServeMux(runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{
+		Marshaler: &runtime.JSONPb{
+			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: false},
+			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: true},
+		},
+	}))
+	ctx := context.Background()
+	for _, register := range []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
+		gw.RegisterKVHandler, gw.RegisterWatchHandler, gw.RegisterLeaseHandler,
+		gw.RegisterClusterHandler, gw.RegisterMaintenanceHandler, gw.RegisterAuthHandler,
+	} {
+		if err := register(ctx, mux, conn); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("etcdapi: gateway: %w", err)
+		}
+	}
+	return mux, nil
+}
+
+// ServeConn takes a connection the rpc server did not recognise as its
+// own: HTTP/2 goes to the gRPC server, the rest to the HTTP server. It
+// returns at once; the servers read the connection on their goroutines.
+func (f *Face) ServeConn(conn net.Conn, st *tls.ConnectionState) {
+	if st != nil {
+		conn = &tlsStateConn{Conn: conn, state: st}
+		switch st.NegotiatedProtocol {
+		case "h2":
+			f.grpcLn.push(conn)
+			return
+		case "http/1.1":
+			f.httpLn.push(conn)
+			return
+		}
+	}
+	// No ALPN: the client's first bytes tell. The rpc server already read
+	// at least one byte, so a short peek returns at once; the full
+	// preface needs a few more, read on a goroutine of the connection.
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		br := bufio.NewReaderSize(conn, len(http2Preface))
+		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		head, _ := br.Peek(len(http2Preface))
+		_ = conn.SetReadDeadline(time.Time{})
+		c := &bufferedConn{Conn: conn, r: br}
+		if bytes.Equal(head, http2Preface) {
+			f.grpcLn.push(c)
+		} else {
+			f.httpLn.push(c)
+		}
+	}()
+}
+
+// Close stops the servers and closes every connection they hold.
+func (f *Face) Close() error {
+	f.closeOnce.Do(func() {
+		f.grpcLn.Close()
+		f.httpLn.Close()
+		f.grpc.Stop()
+		_ = f.http.Close()
+		_ = f.gwConn.Close()
+		f.wg.Wait()
+	})
+	return nil
+}
+
+// bufferedConn is a connection whose first reads come from a reader that
+// peeked at it.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// tlsStateConn carries a TLS connection's state past the wrappers that
+// hide the *tls.Conn (tlsStateCredentials reports it to gRPC).
+type tlsStateConn struct {
+	net.Conn
+	state *tls.ConnectionState
+}
+
+// connListener is a net.Listener fed by ServeConn.
+type connListener struct {
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+}
+
+func newConnListener() *connListener {
+	return &connListener{conns: make(chan net.Conn), done: make(chan struct{})}
+}
+
+// push hands conn to the listener's server; false (and conn closed) once
+// the listener is closed.
+func (l *connListener) push(conn net.Conn) bool {
+	select {
+	case l.conns <- conn:
+		return true
+	case <-l.done:
+		conn.Close()
+		return false
+	}
+}
+
+func (l *connListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *connListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *connListener) Addr() net.Addr { return pipeAddr{} }
+
+type pipeAddr struct{}
+
+func (pipeAddr) Network() string { return "pipe" }
+func (pipeAddr) String() string  { return "etcd-face" }
+

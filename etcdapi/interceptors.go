@@ -1,0 +1,117 @@
+package etcdapi
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/cairndb/cairn/rpc"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+)
+
+// Every call passes an interceptor that gives the services what the
+// native rpc gives them: the caller's token (metadata "token", or
+// "authorization" from the gateway) and verified client certificate in
+// the context, read by rpc.Token and rpc.PeerCertificate. It also keeps
+// etcd's "hasleader" promise: a call that requires a leader is refused
+// when the member has none, and a stream that requires one ends with
+// etcd's no-leader error when the member loses it.
+
+func (f *Face) unaryInterceptor(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	ctx = callerContext(ctx)
+	if requiresLeader(ctx) && f.s.Leader() == 0 {
+		return nil, rpctypes.ErrGRPCNoLeader
+	}
+	return handler(ctx, req)
+}
+
+func (f *Face) streamInterceptor(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	ctx := callerContext(ss.Context())
+	if !requiresLeader(ctx) {
+		return handler(srv, &contextStream{ServerStream: ss, ctx: ctx})
+	}
+	if f.s.Leader() == 0 {
+		return rpctypes.ErrGRPCNoLeader
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go f.monitorLeader(ctx, cancel)
+	err := handler(srv, &contextStream{ServerStream: ss, ctx: ctx})
+	if cause := context.Cause(ctx); errors.Is(cause, rpctypes.ErrGRPCNoLeader) {
+		return rpctypes.ErrGRPCNoLeader
+	}
+	return err
+}
+
+// monitorLeader cancels ctx with etcd's no-leader error once the member
+// has been without a leader for a few election timeouts (an election
+// that succeeds in that time does not end the stream).
+func (f *Face) monitorLeader(ctx context.Context, cancel context.CancelCauseFunc) {
+	election := f.s.Config().ElectionTimeout
+	tick := time.NewTicker(max(election/4, time.Millisecond))
+	defer tick.Stop()
+	var since time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			if f.s.Leader() != 0 {
+				since = time.Time{}
+				continue
+			}
+			if since.IsZero() {
+				since = now
+			}
+			if now.Sub(since) >= 3*election {
+				cancel(rpctypes.ErrGRPCNoLeader)
+				return
+			}
+		}
+	}
+}
+
+// callerContext puts the caller's credentials where the services look
+// for them.
+func callerContext(ctx context.Context) context.Context {
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		for _, key := range []string{rpctypes.TokenFieldNameGRPC, rpctypes.TokenFieldNameSwagger} {
+			if ts := md.Get(key); len(ts) > 0 && ts[0] != "" {
+				ctx = rpc.WithToken(ctx, ts[0])
+				break
+			}
+		}
+	}
+	if p, ok := peer.FromContext(ctx); ok {
+		if info, ok := p.AuthInfo.(credentials.TLSInfo); ok {
+			st := info.State
+			if len(st.VerifiedChains) > 0 && len(st.PeerCertificates) > 0 {
+				ctx = rpc.WithPeerCertificate(ctx, st.PeerCertificates[0])
+			}
+		}
+	}
+	return ctx
+}
+
+// requiresLeader reports whether the caller asked that the call fail
+// without a leader (clientv3.WithRequireLeader).
+func requiresLeader(ctx context.Context) bool {
+	md, ok := metadata.FromIncomingContext(ctx)
+	if !ok {
+		return false
+	}
+	v := md.Get(rpctypes.MetadataRequireLeaderKey)
+	return len(v) > 0 && v[0] == rpctypes.MetadataHasLeader
+}
+
+// contextStream is a server stream with the interceptor's context.
+type contextStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *contextStream) Context() context.Context { return s.ctx }

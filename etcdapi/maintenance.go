@@ -1,0 +1,99 @@
+package etcdapi
+
+import (
+	"context"
+
+	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/node"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// maintenanceServer is etcd's Maintenance service on cairn's services.
+type maintenanceServer struct{ s *node.Server }
+
+func (m maintenanceServer) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.AlarmResponse, error) {
+	if r.Action < pb.AlarmRequest_GET || r.Action > pb.AlarmRequest_DEACTIVATE {
+		return nil, status.Errorf(codes.InvalidArgument, "etcdserver: unknown alarm action %d", r.Action)
+	}
+	if r.Alarm < pb.AlarmType_NONE || r.Alarm > pb.AlarmType_CORRUPT {
+		return nil, status.Errorf(codes.InvalidArgument, "etcdserver: unknown alarm type %d", r.Alarm)
+	}
+	resp, err := m.s.Alarm(ctx, &api.AlarmRequest{Action: api.AlarmAction(r.Action), MemberID: r.MemberID, Alarm: api.AlarmType(r.Alarm)})
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
+	out := &pb.AlarmResponse{Header: toHeader(resp.Header)}
+	for _, a := range resp.Alarms {
+		out.Alarms = append(out.Alarms, &pb.AlarmMember{MemberID: a.MemberID, Alarm: pb.AlarmType(a.Alarm)})
+	}
+	return out, nil
+}
+
+// Status answers with etcd's fields. Version and StorageVersion are the
+// etcd API level cairn serves (clients gate features on them); the
+// errors list the raised alarms.
+func (m maintenanceServer) Status(ctx context.Context, r *pb.StatusRequest) (*pb.StatusResponse, error) {
+	resp, err := m.s.Status(ctx, &api.StatusRequest{})
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
+	return &pb.StatusResponse{Header: toHeader(resp.Header), Version: node.EtcdAPIVersion, DbSize: resp.DbSize,
+		Leader: resp.Leader, RaftIndex: resp.RaftIndex, RaftTerm: resp.RaftTerm, RaftAppliedIndex: resp.RaftAppliedIndex,
+		Errors: resp.Errors, DbSizeInUse: resp.DbSizeInUse, IsLearner: resp.IsLearner,
+		StorageVersion: node.EtcdAPIVersion, DbSizeQuota: m.s.Config().QuotaBackendBytes}, nil
+}
+
+func (m maintenanceServer) Defragment(ctx context.Context, r *pb.DefragmentRequest) (*pb.DefragmentResponse, error) {
+	resp, err := m.s.Defragment(ctx, &api.DefragmentRequest{})
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
+	return &pb.DefragmentResponse{Header: toHeader(resp.Header)}, nil
+}
+
+func (m maintenanceServer) Hash(ctx context.Context, r *pb.HashRequest) (*pb.HashResponse, error) {
+	resp, err := m.s.Hash(ctx, &api.HashRequest{})
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
+	return &pb.HashResponse{Header: toHeader(resp.Header), Hash: resp.Hash}, nil
+}
+
+func (m maintenanceServer) HashKV(ctx context.Context, r *pb.HashKVRequest) (*pb.HashKVResponse, error) {
+	resp, err := m.s.HashKV(ctx, &api.HashKVRequest{Revision: r.Revision})
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
+	return &pb.HashKVResponse{Header: toHeader(resp.Header), Hash: resp.Hash, CompactRevision: resp.CompactRevision,
+		HashRevision: resp.HashRevision}, nil
+}
+
+// Snapshot streams the store's page file and its SHA-256, as etcd streams
+// its bbolt file and hash: `etcdctl snapshot save` writes what it gets,
+// and `ctl snapshot restore` reads it back.
+func (m maintenanceServer) Snapshot(r *pb.SnapshotRequest, st pb.Maintenance_SnapshotServer) error {
+	return toGRPCError(m.s.Snapshot(st.Context(), &api.SnapshotRequest{}, snapshotStream{st}))
+}
+
+type snapshotStream struct{ st pb.Maintenance_SnapshotServer }
+
+func (s snapshotStream) Send(r *api.SnapshotResponse) error {
+	return s.st.Send(&pb.SnapshotResponse{Header: toHeader(r.Header), RemainingBytes: r.RemainingBytes, Blob: r.Blob,
+		Version: node.EtcdAPIVersion})
+}
+
+func (m maintenanceServer) MoveLeader(ctx context.Context, r *pb.MoveLeaderRequest) (*pb.MoveLeaderResponse, error) {
+	resp, err := m.s.MoveLeader(ctx, &api.MoveLeaderRequest{TargetID: r.TargetID})
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
+	return &pb.MoveLeaderResponse{Header: toHeader(resp.Header)}, nil
+}
+
+// Downgrade is refused: a cairn cluster has one storage version, so there
+// is nothing to downgrade to.
+func (m maintenanceServer) Downgrade(ctx context.Context, r *pb.DowngradeRequest) (*pb.DowngradeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "etcdserver: cairn does not support cluster downgrades")
+}
