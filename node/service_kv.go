@@ -226,6 +226,10 @@ func (w *watchSession) create(c *api.WatchCreateRequest) error {
 		return refuse(api.Errorf(api.CodeInvalidArgument, "mvcc: duplicate watch ID provided on the WatchStream"))
 	}
 	x, err := w.store.Watch(c.Key, c.RangeEnd, opts)
+	var compacted *mvcc.CompactedError
+	if errors.As(err, &compacted) {
+		return w.createCompacted(c, compacted.CompactRev)
+	}
 	if err != nil {
 		return refuse(err)
 	}
@@ -237,14 +241,7 @@ func (w *watchSession) create(c *api.WatchCreateRequest) error {
 		w.store.CancelWatch(x)
 		return nil
 	}
-	id := c.WatchID
-	if id == 0 {
-		for w.watchers[w.nextID] != nil {
-			w.nextID++
-		}
-		id = w.nextID
-		w.nextID++
-	}
+	id := w.idFor(c.WatchID)
 	sw := &sessionWatcher{id: id, x: x, fragment: c.Fragment}
 	w.watchers[id] = sw
 	w.wg.Add(1)
@@ -255,6 +252,33 @@ func (w *watchSession) create(c *api.WatchCreateRequest) error {
 	}
 	go w.forward(sw)
 	return nil
+}
+
+// idFor is the id of a new watcher: the one the client asked for, or the
+// lowest free one (w.mu held).
+func (w *watchSession) idFor(requested int64) int64 {
+	if requested != 0 {
+		return requested
+	}
+	for w.watchers[w.nextID] != nil {
+		w.nextID++
+	}
+	w.nextID++
+	return w.nextID - 1
+}
+
+// createCompacted answers a watch that asks for revisions compacted away
+// as etcd does: the watch is created, then canceled with the compaction
+// revision (a client resumes or gives up knowing where history begins).
+func (w *watchSession) createCompacted(c *api.WatchCreateRequest, compactRev int64) error {
+	w.mu.Lock()
+	id := w.idFor(c.WatchID)
+	w.mu.Unlock()
+	if err := w.send(&api.WatchResponse{Header: w.s.header(), WatchID: id, Created: true}); err != nil {
+		return err
+	}
+	return w.send(&api.WatchResponse{Header: w.s.header(), WatchID: id, Canceled: true, CompactRevision: compactRev,
+		CancelReason: api.ErrCompacted.Error(), CancelCode: api.CodeCompacted})
 }
 
 // forward sends one watcher's responses until it is canceled.
