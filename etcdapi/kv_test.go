@@ -77,8 +77,8 @@ func TestKVThroughClientv3(t *testing.T) {
 		t.Errorf("keys only: %+v", r.Kvs)
 	}
 	kv := get(cli.Get(ctx, "a/2")).Kvs[0]
-	if kv.Version != 2 || kv.ModRevision != rev || kv.CreateRevision != 2 {
-		t.Errorf("a/2 metadata %+v, want version 2, mod %d, create 2", kv, rev)
+	if kv.Version != 2 || kv.ModRevision != rev || kv.CreateRevision != 3 {
+		t.Errorf("a/2 metadata %+v, want version 2, mod %d, create 3 (the first write is revision 2)", kv, rev)
 	}
 
 	// Leases on keys, ignore_value and ignore_lease.

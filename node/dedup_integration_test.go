@@ -75,13 +75,13 @@ func TestDuplicatedProposalAppliedOnce(t *testing.T) {
 	if !ok || r.Err != nil {
 		t.Fatalf("reply %+v (got one: %v)", r, ok)
 	}
-	if rev := r.Result.(ApplyResult).Resp.(*api.PutResponse).Header.Revision; rev != 1 {
-		t.Fatalf("put answered at revision %d, want 1", rev)
+	if rev := r.Result.(ApplyResult).Resp.(*api.PutResponse).Header.Revision; rev != 2 {
+		t.Fatalf("put answered at revision %d, want 2 (the first write)", rev)
 	}
 	for id, m := range c.members {
 		kvs := c.get(id, "k")
-		if len(kvs) != 1 || kvs[0].Version != 1 || m.kv.Store().Rev() != 1 {
-			t.Fatalf("member %d: %v at revision %d; want version 1 at revision 1", id, kvs, m.kv.Store().Rev())
+		if len(kvs) != 1 || kvs[0].Version != 1 || m.kv.Store().Rev() != 2 {
+			t.Fatalf("member %d: %v at revision %d; want version 1 at revision 2 (one write)", id, kvs, m.kv.Store().Rev())
 		}
 	}
 	// The log does hold three copies.

@@ -170,7 +170,7 @@ func TestReplicatedKV(t *testing.T) {
 	c := newKVCluster(t, 3, 20)
 	lead := c.leader()
 	r := c.write(lead, &api.PutRequest{Key: []byte("greeting"), Value: []byte("hello")})
-	if r.Err != nil || r.Resp.(*api.PutResponse).Header.Revision != 1 {
+	if r.Err != nil || r.Resp.(*api.PutResponse).Header.Revision != 2 {
 		t.Fatalf("first put: %+v", r)
 	}
 	// A compare-and-swap that holds, then one that does not.

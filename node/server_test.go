@@ -383,7 +383,7 @@ func TestServerHealthAndMetrics(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	for _, want := range []string{"cairn_server_is_leader 1", "cairn_server_proposals_committed_total 1",
-		"cairn_disk_wal_fsync_duration_seconds_count", "cairn_disk_backend_commit_duration_seconds_count", "cairn_mvcc_revision 1"} {
+		"cairn_disk_wal_fsync_duration_seconds_count", "cairn_disk_backend_commit_duration_seconds_count", "cairn_mvcc_revision 2"} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q:\n%s", want, body)
 		}

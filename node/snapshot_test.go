@@ -297,7 +297,7 @@ func TestSnapshotCrashDuringReceiveAndInstall(t *testing.T) {
 		if err := old.Close(); err != nil {
 			t.Fatal(err)
 		}
-		oldIndex, oldRev := uint64(20), int64(20)
+		oldIndex, oldRev := uint64(20), int64(21) // 20 puts after the empty store's revision 1
 		sfs := &stepFS{FS: disk, crashAt: crashAt}
 		k, err := OpenKVState(sfs, "/m/db")
 		if err != nil {

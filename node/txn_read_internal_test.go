@@ -140,7 +140,7 @@ func TestReadTxnRefusesWrites(t *testing.T) {
 			t.Errorf("ReadTxn of %+v: %v, want ErrTxnWrites", op, err)
 		}
 	}
-	if s.Rev() != 0 {
+	if s.Rev() != 1 {
 		t.Fatalf("a refused ReadTxn wrote: revision %d", s.Rev())
 	}
 }

@@ -56,7 +56,8 @@ func (l *appliedLog) chainAt(index uint64) (uint64, bool) {
 // changeLog returns the changes in revision order, for the watch checks.
 func (l *appliedLog) changeLog() ([]linearizability.Change, error) {
 	log := make([]linearizability.Change, 0, l.maxRev)
-	for rev := int64(1); rev <= l.maxRev; rev++ {
+	// Revision 1 is the empty store: the first change is revision 2.
+	for rev := int64(2); rev <= l.maxRev; rev++ {
 		c, ok := l.changes[rev]
 		if !ok {
 			return nil, fmt.Errorf("no member applied store revision %d (the highest is %d)", rev, l.maxRev)

@@ -130,8 +130,8 @@ func TestFailedCommitStopsWrites(t *testing.T) {
 	}
 	_ = s.Close()
 	s = openMem(t, disk, 1000)
-	if s.ConsistentIndex() != 10 || s.Rev() != 10 {
-		t.Fatalf("after reopen: index %d, revision %d; want 10, 10", s.ConsistentIndex(), s.Rev())
+	if s.ConsistentIndex() != 10 || s.Rev() != 11 {
+		t.Fatalf("after reopen: index %d, revision %d; want 10, 11", s.ConsistentIndex(), s.Rev())
 	}
 	if _, err := s.Put(11, 1, &api.PutRequest{Key: []byte("lost"), Value: []byte("v")}); err != nil {
 		t.Fatalf("replayed put: %v", err)

@@ -202,6 +202,10 @@ func (s *Store) load() error {
 		return err
 	}
 	loader.finish()
+	// As in etcd, revision 1 is the empty store and the first change is
+	// revision 2: clients rely on it (a lock or election's first key
+	// compares create revisions against the revision before it).
+	s.currentRev = max(s.currentRev, 1)
 	s.durableRev = s.currentRev
 	s.publish()
 	if s.compactRev == 0 {

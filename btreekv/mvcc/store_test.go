@@ -32,7 +32,8 @@ type mvModel struct {
 }
 
 func newModel() *mvModel {
-	return &mvModel{states: []map[string]api.KeyValue{{}}, leases: map[int64]int64{}}
+	// Revision 1 is the empty store, as in etcd: the first write is 2.
+	return &mvModel{states: []map[string]api.KeyValue{{}, {}}, leases: map[int64]int64{}}
 }
 
 // leaseList is the model's answer to Store.Leases: each lease with the
@@ -191,7 +192,7 @@ func TestStoreModel(t *testing.T) {
 		m := newModel()
 		keys := []string{"a", "b", "c", "d"}
 		index := uint64(0)
-		revAt := map[uint64]int64{0: 0} // store revision after each applied raft index
+		revAt := map[uint64]int64{0: 1} // store revision after each applied raft index (1: the empty store)
 		leasesAt := map[uint64]map[int64]int64{0: {}}
 		for range 10 * rapid.IntRange(1, 6).Draw(rt, "ops/10") {
 			index++
@@ -448,8 +449,8 @@ func TestTxnCompares(t *testing.T) {
 		want bool
 	}{
 		{api.Compare{Key: []byte("k"), Target: api.CompareVersion, Result: api.CompareEqual, Version: 2}, true},
-		{api.Compare{Key: []byte("k"), Target: api.CompareCreate, Result: api.CompareEqual, CreateRevision: 1}, true},
-		{api.Compare{Key: []byte("k"), Target: api.CompareMod, Result: api.CompareGreater, ModRevision: 1}, true},
+		{api.Compare{Key: []byte("k"), Target: api.CompareCreate, Result: api.CompareEqual, CreateRevision: 2}, true},
+		{api.Compare{Key: []byte("k"), Target: api.CompareMod, Result: api.CompareGreater, ModRevision: 2}, true},
 		{api.Compare{Key: []byte("k"), Target: api.CompareValue, Result: api.CompareLess, Value: []byte("x")}, true},
 		{api.Compare{Key: []byte("k"), Target: api.CompareValue, Result: api.CompareNotEqual, Value: []byte("w")}, false},
 		{api.Compare{Key: []byte("k"), Target: api.CompareLease, Result: api.CompareEqual, Lease: 0}, true},
@@ -518,7 +519,7 @@ func TestHashEqualAcrossReplicas(t *testing.T) {
 		t.Fatalf("hashes differ: %x vs %x", ha, hb)
 	}
 	_, _ = b.Put(100, 1, &api.PutRequest{Key: []byte("x")})
-	if h, _, _ := b.Hash(20); h != ha {
+	if h, _, _ := b.Hash(21); h != ha {
 		t.Fatalf("hash at an old revision changed after a newer write")
 	}
 	if h, _, _ := b.Hash(0); h == ha {
@@ -548,7 +549,7 @@ func TestRangeRequestSortLimitFilter(t *testing.T) {
 	if !slices.Equal(keys, []string{"a", "b"}) || resp.Count != 3 || !resp.More {
 		t.Fatalf("keys %v count %d more %v", keys, resp.Count, resp.More)
 	}
-	resp, _ = s.RangeRequest(&api.RangeRequest{Key: []byte("a"), RangeEnd: []byte("z"), MinCreateRevision: 3})
+	resp, _ = s.RangeRequest(&api.RangeRequest{Key: []byte("a"), RangeEnd: []byte("z"), MinCreateRevision: 4})
 	if len(resp.Kvs) != 1 || string(resp.Kvs[0].Key) != "b" {
 		t.Fatalf("filtered: %v", resp.Kvs)
 	}

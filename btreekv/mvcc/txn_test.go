@@ -96,7 +96,7 @@ func TestTxnIsAllOrNothing(t *testing.T) {
 		if _, err := s.Txn(uint64(10+i), 1, req); !errors.Is(err, tt.want) {
 			t.Errorf("%s: %v, want %v", tt.name, err, tt.want)
 		}
-		if s.Rev() != 2 {
+		if s.Rev() != 3 {
 			t.Fatalf("%s: revision moved to %d", tt.name, s.Rev())
 		}
 		res, _ := s.Range([]byte{0}, []byte{0}, RangeOptions{})

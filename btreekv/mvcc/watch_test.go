@@ -242,10 +242,10 @@ func TestWatcherCatchesUpWhileWritesGoOn(t *testing.T) {
 	}
 	got := <-done
 	for i, ev := range got {
-		if ev.Kv.ModRevision != int64(i+1) || string(ev.Kv.Value) != fmt.Sprint(i+1) {
+		if ev.Kv.ModRevision != int64(i+2) || string(ev.Kv.Value) != fmt.Sprint(i+1) {
 			t.Fatalf("event %d: %+v", i, ev)
 		}
-		if (i+1 > 7) != (ev.PrevKv != nil) || (ev.PrevKv != nil && ev.PrevKv.ModRevision != int64(i+1-7)) {
+		if (i+1 > 7) != (ev.PrevKv != nil) || (ev.PrevKv != nil && ev.PrevKv.ModRevision != int64(i+2-7)) {
 			t.Fatalf("event %d: prev %+v", i, ev.PrevKv)
 		}
 	}
