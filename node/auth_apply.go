@@ -8,6 +8,7 @@ import (
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/auth"
 	"github.com/cairndb/cairn/btreekv/mvcc"
+	"github.com/cairndb/cairn/internal/datadir"
 )
 
 // Authentication in the raft log. Two command kinds carry it:
@@ -46,7 +47,7 @@ func encodeInternal(req api.Message) ([]byte, error) {
 }
 
 // auxAuth prefixes the auth records in the store's auxiliary table.
-const auxAuth = "auth/"
+const auxAuth = datadir.AuxAuth
 
 // kvAuth is the auth side of the state machine.
 type kvAuth struct {

@@ -4,16 +4,12 @@
 package node
 
 import (
-	"crypto/sha1"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
-	"slices"
-	"sort"
-	"strings"
 	"time"
+
+	"github.com/cairndb/cairn/internal/datadir"
 )
 
 // ClusterState says whether a member starts a new cluster or joins one.
@@ -116,58 +112,12 @@ func DefaultConfig() Config {
 
 // ParseURLs parses a comma-separated list of http:// or https:// URLs with
 // a host and a port and nothing else, as the URL flags take them.
-func ParseURLs(s string) ([]url.URL, error) {
-	if strings.TrimSpace(s) == "" {
-		return nil, errors.New("empty URL list")
-	}
-	var out []url.URL
-	for _, part := range strings.Split(s, ",") {
-		part = strings.TrimSpace(part)
-		if !strings.Contains(part, "://") {
-			return nil, fmt.Errorf("URL %q: scheme missing: write http://host:port or https://host:port", part)
-		}
-		u, err := url.Parse(part)
-		if err != nil {
-			return nil, fmt.Errorf("URL %q: %w", part, err)
-		}
-		if err := checkURL(u); err != nil {
-			return nil, fmt.Errorf("URL %q: %w", part, err)
-		}
-		out = append(out, *u)
-	}
-	return out, nil
-}
-
-func checkURL(u *url.URL) error {
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("scheme must be http or https, not %q", u.Scheme)
-	}
-	host, port, err := net.SplitHostPort(u.Host)
-	if err != nil || host == "" || port == "" {
-		return errors.New("must be scheme://host:port")
-	}
-	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return errors.New("must not have a path, query, fragment or user")
-	}
-	return nil
-}
+func ParseURLs(s string) ([]url.URL, error) { return datadir.ParseURLs(s) }
 
 // ParseInitialCluster parses "name=url,name=url2,other=url3" (a name may
 // repeat to give a member several URLs).
 func ParseInitialCluster(s string) (map[string][]url.URL, error) {
-	out := map[string][]url.URL{}
-	for _, part := range strings.Split(s, ",") {
-		name, raw, ok := strings.Cut(strings.TrimSpace(part), "=")
-		if !ok || name == "" || raw == "" {
-			return nil, fmt.Errorf("initial cluster entry %q: want name=URL", part)
-		}
-		urls, err := ParseURLs(raw)
-		if err != nil {
-			return nil, fmt.Errorf("initial cluster member %q: %w", name, err)
-		}
-		out[name] = append(out[name], urls...)
-	}
-	return out, nil
+	return datadir.ParseInitialCluster(s)
 }
 
 // Validate reports the first thing wrong with c, naming the setting.
@@ -204,27 +154,13 @@ func (c *Config) Validate() error {
 	}
 	for _, group := range [][]url.URL{c.ListenClientURLs, c.AdvertiseClientURLs, c.ListenPeerURLs, c.InitialAdvertisePeerURLs} {
 		for i := range group {
-			if err := checkURL(&group[i]); err != nil {
+			if err := datadir.CheckURL(&group[i]); err != nil {
 				return fmt.Errorf("URL %s: %w", group[i].String(), err)
 			}
 		}
 	}
-	mine, ok := c.InitialCluster[c.Name]
-	if !ok {
-		return fmt.Errorf("--initial-cluster has no member named %q (the value of --name)", c.Name)
-	}
-	if !sameURLs(mine, c.InitialAdvertisePeerURLs) {
-		return fmt.Errorf("--initial-cluster gives %q the peer URLs %s but --initial-advertise-peer-urls is %s",
-			c.Name, joinURLs(mine), joinURLs(c.InitialAdvertisePeerURLs))
-	}
-	seen := map[string]string{}
-	for name, urls := range c.InitialCluster {
-		for _, u := range urls {
-			if other, dup := seen[u.String()]; dup && other != name {
-				return fmt.Errorf("--initial-cluster gives peer URL %s to both %q and %q", u.String(), other, name)
-			}
-			seen[u.String()] = name
-		}
+	if err := datadir.CheckInitialCluster(c.Name, c.InitialAdvertisePeerURLs, c.InitialCluster); err != nil {
+		return err
 	}
 	switch c.AutoCompactionMode {
 	case "", "periodic", "revision":
@@ -234,48 +170,15 @@ func (c *Config) Validate() error {
 	return c.validateAuth()
 }
 
-func sameURLs(a, b []url.URL) bool {
-	as, bs := urlStrings(a), urlStrings(b)
-	return slices.Equal(as, bs)
-}
+func urlStrings(us []url.URL) []string { return datadir.URLStrings(us) }
 
-func urlStrings(us []url.URL) []string {
-	s := make([]string, len(us))
-	for i := range us {
-		s[i] = us[i].String()
-	}
-	sort.Strings(s)
-	return s
-}
+func joinURLs(us []url.URL) string { return datadir.JoinURLs(us) }
 
-func joinURLs(us []url.URL) string { return strings.Join(urlStrings(us), ",") }
-
-// MemberID derives a member's id from its peer URLs and the cluster token,
-// so every initial member computes the same ids for everyone without
-// talking, and two clusters with different tokens never share ids.
+// MemberID derives a member's id from its peer URLs and the cluster token
+// (see datadir.MemberID).
 func MemberID(peerURLs []url.URL, clusterToken string) uint64 {
-	h := sha1.New()
-	for _, s := range urlStrings(peerURLs) {
-		h.Write([]byte(s))
-		h.Write([]byte{0})
-	}
-	h.Write([]byte(clusterToken))
-	id := binary.BigEndian.Uint64(h.Sum(nil)[:8])
-	if id == 0 {
-		id = 1 // 0 means "none" in raft
-	}
-	return id
+	return datadir.MemberID(peerURLs, clusterToken)
 }
 
 // ClusterID derives the cluster's id from its initial members' ids.
-func ClusterID(memberIDs []uint64) uint64 {
-	ids := slices.Clone(memberIDs)
-	slices.Sort(ids)
-	h := sha1.New()
-	var b [8]byte
-	for _, id := range ids {
-		binary.BigEndian.PutUint64(b[:], id)
-		h.Write(b[:])
-	}
-	return binary.BigEndian.Uint64(h.Sum(nil)[:8])
-}
+func ClusterID(memberIDs []uint64) uint64 { return datadir.ClusterID(memberIDs) }

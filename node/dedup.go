@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+
+	"github.com/cairndb/cairn/internal/datadir"
 )
 
 // Duplicated proposals.
@@ -234,7 +236,7 @@ func (t *dedupTable) prune(at uint64, touched map[uint64]*dedupRecord, changed [
 
 // auxDedup is the aux key prefix of the records: + 16 hex digits of the
 // tag.
-const auxDedup = "dedup/"
+const auxDedup = datadir.AuxDedup
 
 // dedupRecordSize is the encoded size of a record without refusals.
 const dedupRecordSize = 32

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/btreekv/mvcc"
+	"github.com/cairndb/cairn/internal/datadir"
 	"github.com/cairndb/cairn/internal/fsx"
 	"github.com/cairndb/cairn/raftcore"
 )
@@ -166,13 +167,13 @@ func (k *KVState) Err() error { return k.fatal }
 
 // Aux keys of the records kept beside the key space.
 const (
-	auxMember  = "member/"  // + 16 hex digits of the id: an encoded Member
-	auxRemoved = "removed/" // + 16 hex digits: a removed member's id
-	auxAlarm   = "alarm/"   // + 16 hex digits of the member + "/" + alarm number
+	auxMember  = datadir.AuxMember  // + 16 hex digits of the id: an encoded Member
+	auxRemoved = datadir.AuxRemoved // + 16 hex digits: a removed member's id
+	auxAlarm   = datadir.AuxAlarm   // + 16 hex digits of the member + "/" + alarm number
 	// auxDedup (dedup.go): "dedup/" + 16 hex digits of a proposer's tag.
 )
 
-func auxIDKey(prefix string, id uint64) []byte { return []byte(fmt.Sprintf("%s%016x", prefix, id)) }
+func auxIDKey(prefix string, id uint64) []byte { return datadir.AuxIDKey(prefix, id) }
 
 // loadAux rebuilds membership, alarms, the duplicate filter and the auth
 // state from the store.

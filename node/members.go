@@ -2,12 +2,12 @@ package node
 
 import (
 	"errors"
-	"fmt"
 	"slices"
 	"sort"
 	"sync"
 
 	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/internal/datadir"
 	"github.com/cairndb/cairn/raftcore"
 )
 
@@ -24,33 +24,19 @@ var (
 	ErrIDRemoved        = errors.New("node: ID removed")
 	ErrTooManyLearners  = errors.New("node: too many learner members in cluster")
 	ErrMemberBadURLs    = errors.New("node: given member URLs are invalid")
-	errMemberDecode     = errors.New("node: decode member")
 )
 
 const (
 	// maxLearners is how many learners a cluster may have at once (as in
 	// etcd: one catching up at a time).
 	maxLearners = 1
-	// memberEncodingFormat is the first byte of an encoded Member.
-	memberEncodingFormat = byte(1)
 )
 
 // encodeMember is the conf-change context of a member (and its record
-// in the store): a format byte, then the API encoding of Member.
-func encodeMember(m Member) []byte {
-	return api.AppendMarshal([]byte{memberEncodingFormat}, &m)
-}
+// in the store).
+func encodeMember(m Member) []byte { return datadir.EncodeMember(m) }
 
-func decodeMember(b []byte) (Member, error) {
-	var m Member
-	if len(b) == 0 || b[0] != memberEncodingFormat {
-		return m, fmt.Errorf("%w: unknown format", errMemberDecode)
-	}
-	if err := api.Unmarshal(b[1:], &m); err != nil {
-		return Member{}, fmt.Errorf("%w: %w", errMemberDecode, err)
-	}
-	return m, nil
-}
+func decodeMember(b []byte) (Member, error) { return datadir.DecodeMember(b) }
 
 // Members is the membership registry, kept in step with raft's committed
 // conf changes: the server reads it to answer MemberList and to know its

@@ -2,38 +2,10 @@ package node
 
 import (
 	"errors"
-	"reflect"
 	"testing"
 
 	"github.com/cairndb/cairn/raftcore"
-	"pgregory.net/rapid"
 )
-
-func TestMemberEncodingRoundTrip(t *testing.T) {
-	rapid.Check(t, func(t *rapid.T) {
-		m := Member{
-			ID:        rapid.Uint64().Draw(t, "id"),
-			Name:      rapid.String().Draw(t, "name"),
-			IsLearner: rapid.Bool().Draw(t, "learner"),
-		}
-		if u := rapid.SliceOfN(rapid.String(), 1, 3).Draw(t, "peer"); len(u) > 0 {
-			m.PeerURLs = u
-		}
-		if u := rapid.SliceOfN(rapid.String(), 0, 3).Draw(t, "client"); len(u) > 0 {
-			m.ClientURLs = u
-		}
-		b := encodeMember(m)
-		got, err := decodeMember(b)
-		if err != nil || !reflect.DeepEqual(got, m) {
-			t.Fatalf("round trip: %+v %v, want %+v", got, err, m)
-		}
-		for i := range b {
-			if _, err := decodeMember(b[:i]); err == nil {
-				t.Fatalf("prefix %d/%d decoded", i, len(b))
-			}
-		}
-	})
-}
 
 func TestMembersLifecycle(t *testing.T) {
 	ms := NewMembers()

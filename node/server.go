@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/internal/datadir"
 	"github.com/cairndb/cairn/internal/fsx"
 	"github.com/cairndb/cairn/logstore"
 	"github.com/cairndb/cairn/raftcore"
@@ -129,9 +130,9 @@ func (l *lockedRand) Uint64() uint64 {
 
 // Data dir layout.
 const (
-	memberDir = "member"
-	walDir    = "wal"
-	dbFile    = "db"
+	memberDir = datadir.MemberDir
+	walDir    = datadir.WALDir
+	dbFile    = datadir.DBFile
 )
 
 // ticksPerElection and the heartbeat interval give raft its clock.
