@@ -16,7 +16,7 @@ func (v *view) userAdd(name string, password PasswordHash, noPassword bool) ([]s
 		return nil, api.ErrUserEmpty
 	case v.users[name] != nil:
 		return nil, api.ErrUserAlreadyExist
-	case !noPassword && password.Iterations == 0:
+	case !noPassword && password.IsZero():
 		return nil, api.Errorf(api.CodeInvalidArgument, "auth: user %q needs a password (or NoPassword)", name)
 	}
 	u := &User{Name: name, NoPassword: noPassword}
@@ -43,7 +43,7 @@ func (v *view) userChangePassword(name string, password PasswordHash) ([]string,
 	if u == nil {
 		return nil, api.ErrUserNotFound
 	}
-	if password.Iterations == 0 {
+	if password.IsZero() {
 		return nil, api.Errorf(api.CodeInvalidArgument, "auth: password change of %q carries no password hash", name)
 	}
 	nu := *u

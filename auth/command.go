@@ -90,7 +90,7 @@ func (c *Command) Marshal() []byte {
 	e.uvarint(uint64(c.Op))
 	e.str(c.Name)
 	e.str(c.Role)
-	if c.Password.Iterations != 0 {
+	if !c.Password.IsZero() {
 		e.str(c.Password.String())
 	} else {
 		e.str("")

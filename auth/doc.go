@@ -2,7 +2,8 @@
 // as pure logic: no I/O, no goroutines, no clock of its own.
 //
 // The State holds what the cluster replicates: whether auth is enabled,
-// the users (a salted PBKDF2 password hash and granted roles), the roles
+// the users (a salted PBKDF2 password hash, or the bcrypt hash a restore
+// of an etcd snapshot kept, and granted roles), the roles
 // (read / write / readwrite permissions on key ranges), the key that
 // signs tokens, and the auth revision, which grows by one with every
 // change. It changes only by Apply, which the node calls while applying

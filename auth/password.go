@@ -14,7 +14,9 @@ import (
 // Password hashing: PBKDF2-HMAC-SHA256 (crypto/pbkdf2, an approved
 // algorithm in the standard library), a random salt per hash, and the
 // iteration count stored with the hash, so the cost can be raised later
-// without invalidating existing passwords.
+// without invalidating existing passwords. A hash may also be a bcrypt
+// hash, etcd's kind, kept as it was by a restore of an etcd snapshot
+// (bcrypt.go): cairn checks those but never makes them.
 const (
 	// DefaultIterations makes one hash take about 50 ms on the 2-core
 	// machine this was measured on (BenchmarkHashPassword); it slows
@@ -31,12 +33,19 @@ const (
 	hashScheme = "pbkdf2-sha256"
 )
 
-// PasswordHash is a salted, slow hash of a password.
+// PasswordHash is a salted, slow hash of a password: PBKDF2's
+// (Iterations, Salt, Key), or a bcrypt hash from etcd (ParsePasswordHash
+// of one; the PBKDF2 fields are then zero). The zero value is no hash.
 type PasswordHash struct {
 	Iterations int
 	Salt       []byte
 	Key        []byte
+	// bcrypt is set for a bcrypt hash.
+	bcrypt *bcryptHash
 }
+
+// IsZero reports whether h is no hash at all.
+func (h PasswordHash) IsZero() bool { return h.Iterations == 0 && h.bcrypt == nil }
 
 // HashPassword hashes password with a fresh salt read from random
 // (crypto/rand.Reader in production) and the given iteration count.
@@ -58,6 +67,9 @@ func HashPassword(password string, iterations int, random io.Reader) (PasswordHa
 // Verify reports whether password is the one h was made from. It takes
 // as long as hashing, and compares in constant time.
 func (h PasswordHash) Verify(password string) bool {
+	if h.bcrypt != nil {
+		return h.bcrypt.verify(password)
+	}
 	if h.Iterations < 1 || h.Iterations > MaxIterations || len(h.Key) == 0 {
 		return false
 	}
@@ -69,14 +81,26 @@ func (h PasswordHash) Verify(password string) bool {
 }
 
 // String encodes h as "pbkdf2-sha256$iterations$salt$key" (salt and key
-// in unpadded base64), the form it is stored and replicated in.
+// in unpadded base64), or a bcrypt hash as bcrypt writes it
+// ("$2a$cost$..."): the form it is stored and replicated in.
 func (h PasswordHash) String() string {
+	if h.bcrypt != nil {
+		return h.bcrypt.encoded
+	}
 	enc := base64.RawStdEncoding
 	return hashScheme + "$" + strconv.Itoa(h.Iterations) + "$" + enc.EncodeToString(h.Salt) + "$" + enc.EncodeToString(h.Key)
 }
 
-// ParsePasswordHash decodes the form String writes.
+// ParsePasswordHash decodes the form String writes, or a bcrypt hash
+// ("$2a$", "$2b$" or "$2y$", as etcd keeps passwords).
 func ParsePasswordHash(s string) (PasswordHash, error) {
+	if strings.HasPrefix(s, "$2") {
+		b, err := parseBcrypt(s)
+		if err != nil {
+			return PasswordHash{}, err
+		}
+		return PasswordHash{bcrypt: &b}, nil
+	}
 	parts := strings.Split(s, "$")
 	if len(parts) != 4 || parts[0] != hashScheme {
 		return PasswordHash{}, fmt.Errorf("auth: password hash %.20q... is not of the form %s$iterations$salt$key", s, hashScheme)

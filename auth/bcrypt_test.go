@@ -1,0 +1,169 @@
+package auth
+
+import (
+	"encoding/binary"
+	"math/big"
+	"strings"
+	"testing"
+
+	"github.com/cairndb/cairn/api"
+)
+
+// bcryptVectors were made by golang.org/x/crypto/bcrypt (the library
+// etcd hashes passwords with), GenerateFromPassword(password, cost).
+var bcryptVectors = []struct{ password, hash string }{
+	{"", "$2a$04$7nCIowPUdhCqwTKCSx.0Pe/lKaiPfXIBE6gJ7W1iZBtJxu9XYWrwm"},
+	{"password", "$2a$04$cswbEuA7TsIenzOACaU2guOqEaWLqo4vUOIXiqi6fjsgJhaZp1Ume"},
+	{"root-pw", "$2a$05$/xZvFGhtpM2jDN/kv/SxFODzBfx1lHGd1Iezcy7JNR6TLqcxbki9S"},
+	{strings.Repeat("x", 71), "$2a$04$pVVMPHInmQaYlhxWZPdD7uvx7n2rQYzYBoe/lBl.ksXPRmkT5TVwS"},
+	{"héllo wörld", "$2a$06$FiIQ7xY1ZFAaCKrNebyl.uqWzEXLefVuXRCqSIlEueY.2KZy8ZDPC"},
+}
+
+func TestBcryptVerifiesEtcdHashes(t *testing.T) {
+	for _, v := range bcryptVectors {
+		h, err := ParsePasswordHash(v.hash)
+		if err != nil {
+			t.Fatalf("%s: %v", v.hash, err)
+		}
+		if !h.Verify(v.password) {
+			t.Errorf("%q does not verify against %s", v.password, v.hash)
+		}
+		for _, wrong := range []string{v.password + "x", strings.ToUpper(v.password) + "!", v.password[:len(v.password)/2]} {
+			if wrong != v.password && h.Verify(wrong) {
+				t.Errorf("wrong password %q verifies against %s", wrong, v.hash)
+			}
+		}
+		if h.String() != v.hash || h.IsZero() {
+			t.Errorf("%s: String %q, IsZero %v", v.hash, h.String(), h.IsZero())
+		}
+		// 2b and 2y differ from 2a only for passwords of 255 bytes or more.
+		for _, version := range []string{"$2b$", "$2y$"} {
+			h, err := ParsePasswordHash(version + v.hash[4:])
+			if err != nil || !h.Verify(v.password) {
+				t.Errorf("%s as %s: %v", v.hash, version, err)
+			}
+		}
+	}
+}
+
+func TestBcryptRefusesPasswordsBeyond72Bytes(t *testing.T) {
+	// The 71-byte password's key is 72 bytes with its NUL: a longer
+	// password sharing its first 72 bytes must not pass for it.
+	h, err := ParsePasswordHash(bcryptVectors[3].hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, long := range []string{strings.Repeat("x", 72), strings.Repeat("x", 73), strings.Repeat("x", 200)} {
+		if h.Verify(long) {
+			t.Errorf("password of %d bytes verifies", len(long))
+		}
+	}
+}
+
+// TestBlowfishTableIsPi computes pi's digits and compares them with
+// the table Blowfish starts from.
+func TestBlowfishTableIsPi(t *testing.T) {
+	const n = len(blowfishPi)
+	b := piFraction(32 * n).FillBytes(make([]byte, 4*n))
+	for i, w := range blowfishPi {
+		if want := binary.BigEndian.Uint32(b[4*i:]); w != want {
+			t.Fatalf("word %d of the table is %08x, pi's is %08x", i, w, want)
+		}
+	}
+	// pi = 3.243F6A88 85A308D3 ...; the S-boxes start at the 19th word.
+	if blowfishPi[0] != 0x243f6a88 || blowfishPi[1] != 0x85a308d3 || blowfishPi[18] != 0xd1310ba6 {
+		t.Fatalf("the table starts %08x %08x, the S-boxes %08x", blowfishPi[0], blowfishPi[1], blowfishPi[18])
+	}
+}
+
+// piFraction returns the first n bits of pi's fractional part, as an
+// integer, by Machin's formula pi = 16 atan(1/5) - 4 atan(1/239) in fixed
+// point with 64 guard bits (the truncation error of the series, about one
+// unit per term, stays far below them).
+func piFraction(n int) *big.Int {
+	prec := uint(n + 64)
+	one := new(big.Int).Lsh(big.NewInt(1), prec)
+	// atanInv returns atan(1/x) * 2^prec.
+	atanInv := func(x int64) *big.Int {
+		sum := new(big.Int)
+		power := new(big.Int).Quo(one, big.NewInt(x)) // 1/x^(2k+1)
+		x2 := big.NewInt(x * x)
+		term := new(big.Int)
+		for k := int64(0); power.Sign() != 0; k++ {
+			term.Quo(power, big.NewInt(2*k+1))
+			if k%2 == 0 {
+				sum.Add(sum, term)
+			} else {
+				sum.Sub(sum, term)
+			}
+			power.Quo(power, x2)
+		}
+		return sum
+	}
+	pi := new(big.Int).Mul(atanInv(5), big.NewInt(16))
+	pi.Sub(pi, new(big.Int).Mul(atanInv(239), big.NewInt(4)))
+	pi.Sub(pi, new(big.Int).Lsh(big.NewInt(3), prec)) // drop the integer part
+	return pi.Rsh(pi, 64)
+}
+
+func TestParseBcryptRefusesMalformedHashes(t *testing.T) {
+	good := bcryptVectors[1].hash
+	tests := []struct{ hash, want string }{
+		{good[:59], "characters"},
+		{good + "A", "characters"},
+		{"$3a" + good[3:], "form"},
+		{"$2c" + good[3:], "form"},
+		{"$2a$03" + good[6:], "cost"},
+		{"$2a$21" + good[6:], "cost"},
+		{"$2a$1x" + good[6:], "cost"},
+		{good[:7] + "!" + good[8:], "salt"},
+		{good[:40] + "*" + good[41:], "hash"},
+	}
+	for _, tt := range tests {
+		if _, err := ParsePasswordHash(tt.hash); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q: error %v, want one mentioning %q", tt.hash, err, tt.want)
+		}
+	}
+}
+
+// TestBcryptUserThroughApplyAndLoad: a user added with a bcrypt hash
+// (as a restore of an etcd snapshot does) is stored, reloaded and
+// authenticated like any other.
+func TestBcryptUserThroughApplyAndLoad(t *testing.T) {
+	h, err := ParsePasswordHash(bcryptVectors[2].hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, recs := New(), memRecords{}
+	for _, c := range []*Command{
+		{Op: OpUserAdd, Name: "root", Password: h},
+		{Op: OpUserGrantRole, Name: "root", Role: RootRole},
+		{Op: OpEnable, SigningKey: make([]byte, MinSigningKeySize)},
+	} {
+		back, err := UnmarshalCommand(c.Marshal())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Apply(back, recs); err != nil {
+			t.Fatalf("%v: %v", c.Op, err)
+		}
+	}
+	loaded := New()
+	if err := loaded.Load(recs.list()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loaded.Authenticate("root", "root-pw", Decoy(1)); err != nil {
+		t.Fatalf("authenticate with the etcd password: %v", err)
+	}
+	if _, err := loaded.Authenticate("root", "wrong", Decoy(1)); err != api.ErrAuthFailed {
+		t.Fatalf("authenticate with a wrong password: %v", err)
+	}
+}
+
+// BenchmarkBcryptCost10 is one check of a hash at etcd's default cost.
+func BenchmarkBcryptCost10(b *testing.B) {
+	salt := make([]byte, bcryptSaltLen)
+	for b.Loop() {
+		bcryptSum([]byte("password"), salt, 10)
+	}
+}
