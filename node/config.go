@@ -24,16 +24,16 @@ const (
 
 // Defaults mirror etcd's, so operators meet no surprise.
 const (
-	DefaultName                = "default"
+	DefaultName                = datadir.DefaultName
 	DefaultClientURL           = "http://127.0.0.1:2379"
-	DefaultPeerURL             = "http://127.0.0.1:2380"
+	DefaultPeerURL             = datadir.DefaultPeerURL
 	DefaultSnapshotCount       = 10000
 	DefaultQuotaBackendBytes   = 2 << 30    // 2 GiB
 	DefaultMaxRequestBytes     = 1536 << 10 // 1.5 MiB
 	DefaultMaxTxnOps           = 128
 	DefaultHeartbeatInterval   = 100 * time.Millisecond
 	DefaultElectionTimeout     = 1000 * time.Millisecond
-	DefaultInitialClusterToken = "cairn-cluster"
+	DefaultInitialClusterToken = datadir.DefaultInitialClusterToken
 )
 
 // Config is everything a member needs to start. The zero value is not

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/internal/restore"
 )
 
 // leaseGrant prints "lease ID granted with TTL(Ns)".
@@ -250,5 +251,25 @@ func (p *printer) snapshotStatus(s snapshotStatus) {
 		p.table([]string{"SHA256", "TOTAL SIZE"}, [][]string{{s.SHA256, humanBytes(s.TotalSize)}})
 	default:
 		p.printf("%s, %s\n", s.SHA256, humanBytes(s.TotalSize))
+	}
+}
+
+// snapshotRestored prints what a restore put in the data dir, and the
+// notes the operator must act on.
+func (p *printer) snapshotRestored(path string, m restore.Member, rep restore.Report) {
+	if p.format == formatJSON {
+		p.json(struct {
+			Path    string `json:"path"`
+			DataDir string `json:"dataDir"`
+			Member  string `json:"member"`
+			restore.Report
+		}{path, m.DataDir, m.Name, rep})
+		return
+	}
+	p.printf("restored %s snapshot %s into %s for member %s\n", rep.Format, path, m.DataDir, m.Name)
+	p.printf("revision %d (compacted at %d), %d keys, %d leases, %d users, %d roles, auth %s\n",
+		rep.Revision, rep.CompactRevision, rep.Keys, rep.Leases, rep.Users, rep.Roles, map[bool]string{true: "enabled", false: "disabled"}[rep.AuthEnabled])
+	for _, n := range rep.Notes {
+		p.printf("NOTE: %s\n", n)
 	}
 }

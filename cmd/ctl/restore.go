@@ -5,43 +5,43 @@ import (
 	"fmt"
 	"net/url"
 
-	"github.com/cairndb/cairn/node"
+	"github.com/cairndb/cairn/internal/datadir"
+	"github.com/cairndb/cairn/internal/restore"
 )
 
 // snapshotRestoreCommand builds a member's data dir of a new cluster from
-// a snapshot file (run it once per member, with the same flags but
-// --name, --data-dir and --initial-advertise-peer-urls).
+// a snapshot file, cairn's or etcd's (run it once per member, with the
+// same flags but --name, --data-dir and --initial-advertise-peer-urls).
 func snapshotRestoreCommand() command {
 	return command{name: "snapshot restore", args: "FILE", minArgs: 1, maxArgs: 1,
-		summary: "Create a new cluster member's data dir from a snapshot file (once per member)",
+		summary: "Create a new cluster member's data dir from a snapshot file, cairn's or etcd's (once per member)",
 		setup: func(fs *flag.FlagSet) action {
-			name := fs.String("name", node.DefaultName, "the member's name in the new cluster")
+			name := fs.String("name", datadir.DefaultName, "the member's name in the new cluster")
 			dataDir := fs.String("data-dir", "", "the data dir to create (default ${name}.node)")
 			initialCluster := fs.String("initial-cluster", "", "the new cluster's members: name=peerURL,... (default ${name}=${initial-advertise-peer-urls})")
-			token := fs.String("initial-cluster-token", node.DefaultInitialClusterToken, "the new cluster's token")
-			peerURLs := fs.String("initial-advertise-peer-urls", node.DefaultPeerURL, "the member's peer URLs")
+			token := fs.String("initial-cluster-token", datadir.DefaultInitialClusterToken, "the new cluster's token")
+			peerURLs := fs.String("initial-advertise-peer-urls", datadir.DefaultPeerURL, "the member's peer URLs")
+			skipHash := fs.Bool("skip-hash-check", false, "restore an etcd snapshot without checking the SHA-256 etcdctl appends (needed for a db file copied out of an etcd data dir)")
 			return func(e *env, args []string) error {
-				cfg := node.DefaultConfig()
-				cfg.Name = *name
-				cfg.DataDir = *dataDir
-				if cfg.DataDir == "" {
-					cfg.DataDir = cfg.Name + ".node"
+				m := restore.Member{Name: *name, DataDir: *dataDir, InitialClusterToken: *token}
+				if m.DataDir == "" {
+					m.DataDir = m.Name + ".node"
 				}
-				urls, err := node.ParseURLs(*peerURLs)
+				urls, err := datadir.ParseURLs(*peerURLs)
 				if err != nil {
 					return fmt.Errorf("--initial-advertise-peer-urls: %w", err)
 				}
-				cfg.InitialAdvertisePeerURLs, cfg.ListenPeerURLs = urls, urls
-				cfg.InitialClusterToken = *token
+				m.PeerURLs = urls
 				if *initialCluster == "" {
-					cfg.InitialCluster = map[string][]url.URL{cfg.Name: urls}
-				} else if cfg.InitialCluster, err = node.ParseInitialCluster(*initialCluster); err != nil {
+					m.InitialCluster = map[string][]url.URL{m.Name: urls}
+				} else if m.InitialCluster, err = datadir.ParseInitialCluster(*initialCluster); err != nil {
 					return fmt.Errorf("--initial-cluster: %w", err)
 				}
-				if err := node.RestoreSnapshot(args[0], cfg); err != nil {
+				rep, err := restore.Snapshot(args[0], m, restore.Options{SkipHashCheck: *skipHash})
+				if err != nil {
 					return err
 				}
-				e.p.printf("restored snapshot %s into %s for member %s\n", args[0], cfg.DataDir, cfg.Name)
+				e.p.snapshotRestored(args[0], m, rep)
 				return nil
 			}
 		}}

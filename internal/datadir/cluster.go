@@ -13,6 +13,14 @@ import (
 	"strings"
 )
 
+// The defaults of a new cluster's identity, as etcd's: a member named
+// "default" whose peers reach it at 127.0.0.1:2380.
+const (
+	DefaultName                = "default"
+	DefaultPeerURL             = "http://127.0.0.1:2380"
+	DefaultInitialClusterToken = "cairn-cluster"
+)
+
 // ParseURLs parses a comma-separated list of http:// or https:// URLs with
 // a host and a port and nothing else, as the URL flags take them.
 func ParseURLs(s string) ([]url.URL, error) {
