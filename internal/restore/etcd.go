@@ -43,10 +43,10 @@ import (
 
 // Names in etcd's store.
 var (
-	etcdKeyBucket       = []byte("key")
-	etcdMetaBucket      = []byte("meta")
-	etcdLeaseBucket     = []byte("lease")
-	etcdFinishedCompact = []byte("finishedCompactRev")
+	etcdKeyBucket        = []byte("key")
+	etcdMetaBucket       = []byte("meta")
+	etcdLeaseBucket      = []byte("lease")
+	etcdFinishedCompact  = []byte("finishedCompactRev")
 	etcdScheduledCompact = []byte("scheduledCompactRev")
 )
 
