@@ -35,7 +35,7 @@ func commands() []command {
 		userGrantRoleCommand(), userRevokeRoleCommand(),
 		roleAddCommand(), roleGetCommand(), roleListCommand(), roleDeleteCommand(),
 		roleGrantPermissionCommand(), roleRevokePermissionCommand(),
-		lockCommand(), electCommand(), versionCommand(),
+		mirrorCommand(), lockCommand(), electCommand(), versionCommand(),
 	}
 }
 

@@ -69,28 +69,42 @@ func (g *globals) endpointList() []string {
 // tlsConfig builds the TLS configuration the TLS flags ask for, or nil
 // when none is given (https:// endpoints then use the system's roots).
 func (g *globals) tlsConfig() (*tls.Config, error) {
-	if g.cacert == "" && g.cert == "" && g.key == "" && !g.insecureSkip {
+	return tlsFiles{cacert: g.cacert, cert: g.cert, key: g.key, insecureSkip: g.insecureSkip}.config("--")
+}
+
+// tlsFiles are the TLS flags of one side of a connection: the members
+// ctl talks to (--cacert, ...), or the source of a mirror (--from-cacert,
+// ...).
+type tlsFiles struct {
+	cacert, cert, key string
+	insecureSkip      bool
+}
+
+// config builds the TLS configuration the flags ask for, or nil when
+// none is given; errors name the flags with prefix ("--", "--from-").
+func (f tlsFiles) config(prefix string) (*tls.Config, error) {
+	if f.cacert == "" && f.cert == "" && f.key == "" && !f.insecureSkip {
 		return nil, nil
 	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: g.insecureSkip}
-	if g.cacert != "" {
-		pem, err := os.ReadFile(g.cacert)
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: f.insecureSkip}
+	if f.cacert != "" {
+		pem, err := os.ReadFile(f.cacert)
 		if err != nil {
-			return nil, fmt.Errorf("--cacert: %w", err)
+			return nil, fmt.Errorf("%scacert: %w", prefix, err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--cacert: %s holds no PEM certificate", g.cacert)
+			return nil, fmt.Errorf("%scacert: %s holds no PEM certificate", prefix, f.cacert)
 		}
 		cfg.RootCAs = pool
 	}
-	if (g.cert == "") != (g.key == "") {
-		return nil, errors.New("--cert and --key must be given together")
+	if (f.cert == "") != (f.key == "") {
+		return nil, fmt.Errorf("%scert and %skey must be given together", prefix, prefix)
 	}
-	if g.cert != "" {
-		pair, err := tls.LoadX509KeyPair(g.cert, g.key)
+	if f.cert != "" {
+		pair, err := tls.LoadX509KeyPair(f.cert, f.key)
 		if err != nil {
-			return nil, fmt.Errorf("--cert/--key: %w", err)
+			return nil, fmt.Errorf("%scert/%skey: %w", prefix, prefix, err)
 		}
 		cfg.Certificates = []tls.Certificate{pair}
 	}

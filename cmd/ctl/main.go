@@ -37,7 +37,7 @@
 //	endpoint hashkv                  show each endpoint's key-value history hash
 //	snapshot save FILE               copy a member's store into FILE
 //	snapshot status FILE             show a snapshot file's size and SHA-256
-//	snapshot restore FILE            create a new cluster member's data dir from a snapshot
+//	snapshot restore FILE            create a new cluster member's data dir from a snapshot (cairn's or etcd's)
 //	defrag                           defragment each endpoint's store
 //	move-leader TARGET_ID            hand leadership to another member
 //	alarm list                       list the raised alarms
@@ -52,6 +52,7 @@
 //	role list                        list the roles
 //	role grant-permission NAME TYPE KEY [END]  let a role read, write or readwrite keys (--prefix, --from-key)
 //	role revoke-permission NAME KEY [END]      remove a role's permission on a range
+//	mirror --from=ETCD_ENDPOINTS     copy a live etcd cluster's keys into cairn, then follow its changes
 //	lock NAME [COMMAND ARGS...]      hold a distributed lock (while COMMAND runs, or until interrupted)
 //	elect NAME [PROPOSAL]            campaign to lead election NAME (-l: print each leader)
 //	version                          print ctl's version

@@ -273,3 +273,39 @@ func (p *printer) snapshotRestored(path string, m restore.Member, rep restore.Re
 		p.printf("NOTE: %s\n", n)
 	}
 }
+
+// mirrorCopied reports the end of a mirror's copy.
+func (p *printer) mirrorCopied(from string, pr mirrorProgress) {
+	if p.format == formatJSON {
+		p.json(struct {
+			Event string `json:"event"`
+			mirrorProgress
+		}{"copied", pr})
+		return
+	}
+	p.printf("copied %d keys from %s at revision %d; following its changes (Ctrl-C stops)\n", pr.Copied, from, pr.Revision)
+}
+
+// mirrorProgress reports how far a mirror has followed its source.
+func (p *printer) mirrorProgress(pr mirrorProgress) {
+	if p.format == formatJSON {
+		p.json(struct {
+			Event string `json:"event"`
+			mirrorProgress
+		}{"progress", pr})
+		return
+	}
+	p.printf("%d keys copied, %d changes followed, at source revision %d\n", pr.Copied, pr.Changes, pr.Revision)
+}
+
+// mirrorStopped reports where a mirror stopped.
+func (p *printer) mirrorStopped(pr mirrorProgress) {
+	if p.format == formatJSON {
+		p.json(struct {
+			Event string `json:"event"`
+			mirrorProgress
+		}{"stopped", pr})
+		return
+	}
+	p.printf("stopped: %d keys copied, %d changes followed, at source revision %d\n", pr.Copied, pr.Changes, pr.Revision)
+}
