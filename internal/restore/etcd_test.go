@@ -447,3 +447,31 @@ func TestDecodeEtcdLease(t *testing.T) {
 		}
 	}
 }
+
+// TestRestoreEtcdUnusableHashIsANote: a password hash cairn will not
+// check (bcrypt cost 21) leaves the user without a password, and the
+// report says so, naming the user and the way out.
+func TestRestoreEtcdUnusableHashIsANote(t *testing.T) {
+	dir := t.TempDir()
+	st := sampleStore()
+	st.users[0].Password = []byte("$2a$21$" + rootHash[7:])
+	snap := filepath.Join(dir, "etcd.db")
+	st.write(t, snap, true)
+	rep, err := Snapshot(snap, testMember(t, filepath.Join(dir, "m")), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Notes) != 1 || !strings.Contains(rep.Notes[0], `user "reader"`) || !strings.Contains(rep.Notes[0], "ctl user passwd reader") {
+		t.Fatalf("notes %q", rep.Notes)
+	}
+	a, err := loadAuth(openRestored(t, filepath.Join(dir, "m")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Authenticate("reader", "root-pw", auth.Decoy(1)); err == nil {
+		t.Fatal("reader authenticated without a usable hash")
+	}
+	if roles, _ := a.UserRoles("reader"); len(roles) != 1 {
+		t.Fatalf("reader lost its roles: %v", roles)
+	}
+}
