@@ -113,50 +113,64 @@ func ReadResults(r io.Reader) ([]Result, error) {
 	}
 }
 
-// WriteComparison writes a table comparing two sets of results run by
-// the same labels (a against b, for instance cairn against etcd): per
-// label, each side's QPS, p50 and p99 and the ratios a/b. Where a label
-// ran several times on one side, the run with the median QPS stands for
-// it. Labels appear in the order a ran them; a label missing on one side
-// is shown with dashes.
-func WriteComparison(w io.Writer, a, b []Result) error {
-	if len(a) == 0 && len(b) == 0 {
+// Side is one set of results in a comparison, under the name the table
+// gives it ("cairn", "etcd", "etcd-spread").
+type Side struct {
+	Name    string
+	Results []Result
+}
+
+// WriteComparison writes a table comparing the results of a with those of
+// each other side, run by the same labels (cairn against etcd, for
+// instance): per label, one row per other side, with a's QPS, p50 and
+// p99, the other side's, and the ratios a/other. Where a label ran
+// several times on one side, the run with the median QPS stands for it.
+// Labels appear in the order the sides ran them; a label missing on one
+// side of a row is shown with dashes.
+func WriteComparison(w io.Writer, a Side, others ...Side) error {
+	if len(others) == 0 {
+		return errors.New("bench: no side to compare with")
+	}
+	labels := labelsOf(append([]Side{a}, others...))
+	if len(labels) == 0 {
 		return errors.New("bench: no results to compare")
 	}
-	nameA, nameB := sideName(a, "A"), sideName(b, "B")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "workload\tclients/conns\t%[1]s QPS\t%[1]s p50 ms\t%[1]s p99 ms\tother\tother QPS\tother p50 ms\tother p99 ms\tQPS %[1]s/other\tp50 %[1]s/other\tp99 %[1]s/other\t\n", a.Name)
+	for _, l := range labels {
+		ra := medianRun(a.Results, l)
+		for _, o := range others {
+			rb := medianRun(o.Results, l)
+			if ra == nil && rb == nil {
+				continue
+			}
+			shape := ""
+			for _, r := range []*Result{ra, rb} {
+				if r != nil {
+					shape = fmt.Sprintf("%d/%d", r.Clients, r.Conns)
+					break
+				}
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", l, shape, sideCells(ra), o.Name, sideCells(rb),
+				ratio(ra, rb, func(r *Result) float64 { return r.QPS }),
+				ratio(ra, rb, func(r *Result) float64 { return r.Latency.P50Ms }),
+				ratio(ra, rb, func(r *Result) float64 { return r.Latency.P99Ms }))
+		}
+	}
+	return tw.Flush()
+}
+
+// labelsOf lists the labels of the sides' results in the order they ran.
+func labelsOf(sides []Side) []string {
 	var labels []string
-	for _, rs := range [][]Result{a, b} {
-		for _, r := range rs {
+	for _, s := range sides {
+		for _, r := range s.Results {
 			if !slices.Contains(labels, r.Label) {
 				labels = append(labels, r.Label)
 			}
 		}
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "workload\tclients/conns\t%[1]s QPS\t%[1]s p50 ms\t%[1]s p99 ms\t%[2]s QPS\t%[2]s p50 ms\t%[2]s p99 ms\tQPS %[1]s/%[2]s\tp50 %[1]s/%[2]s\tp99 %[1]s/%[2]s\t\n", nameA, nameB)
-	for _, l := range labels {
-		ra, rb := medianRun(a, l), medianRun(b, l)
-		shape := ""
-		for _, r := range []*Result{ra, rb} {
-			if r != nil {
-				shape = fmt.Sprintf("%d/%d", r.Clients, r.Conns)
-				break
-			}
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", l, shape, sideCells(ra), sideCells(rb),
-			ratio(ra, rb, func(r *Result) float64 { return r.QPS }),
-			ratio(ra, rb, func(r *Result) float64 { return r.Latency.P50Ms }),
-			ratio(ra, rb, func(r *Result) float64 { return r.Latency.P99Ms }))
-	}
-	return tw.Flush()
-}
-
-// sideName is the target name of a set of results.
-func sideName(rs []Result, fallback string) string {
-	if len(rs) > 0 && rs[0].Target != "" {
-		return rs[0].Target
-	}
-	return fallback
+	return labels
 }
 
 // medianRun returns the run of label with the median QPS, nil if none.
@@ -198,31 +212,26 @@ func ratio(a, b *Result, f func(*Result) float64) string {
 	return fmt.Sprintf("%.2f", f(a)/f(b))
 }
 
-// WriteNotes lists, per label, what each side's run (the one with the
-// median QPS) noted and the errors it met — what a table cannot show.
-func WriteNotes(w io.Writer, a, b []Result) error {
+// WriteNotes lists, per label and side, what the side's run of the label
+// (the one with the median QPS) noted and the errors it met — what a
+// table cannot show.
+func WriteNotes(w io.Writer, sides ...Side) error {
 	var sb strings.Builder
-	seen := map[string]bool{}
-	for _, rs := range [][]Result{a, b} {
-		for _, r := range rs {
-			if seen[r.Label] {
+	for _, l := range labelsOf(sides) {
+		for _, s := range sides {
+			r := medianRun(s.Results, l)
+			if r == nil {
 				continue
 			}
-			seen[r.Label] = true
-			for _, side := range []*Result{medianRun(a, r.Label), medianRun(b, r.Label)} {
-				if side == nil {
-					continue
+			for _, n := range r.Notes {
+				fmt.Fprintf(&sb, "%s, %s: %s\n", l, s.Name, n)
+			}
+			if r.Errors > 0 {
+				fmt.Fprintf(&sb, "%s, %s: %d errors", l, s.Name, r.Errors)
+				if len(r.ErrorSamples) > 0 {
+					fmt.Fprintf(&sb, ", most often %q", r.ErrorSamples[0].Message)
 				}
-				for _, n := range side.Notes {
-					fmt.Fprintf(&sb, "%s, %s: %s\n", r.Label, side.Target, n)
-				}
-				if side.Errors > 0 {
-					fmt.Fprintf(&sb, "%s, %s: %d errors", r.Label, side.Target, side.Errors)
-					if len(side.ErrorSamples) > 0 {
-						fmt.Fprintf(&sb, ", most often %q", side.ErrorSamples[0].Message)
-					}
-					sb.WriteString("\n")
-				}
+				sb.WriteString("\n")
 			}
 		}
 	}

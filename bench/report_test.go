@@ -142,32 +142,38 @@ func TestHistogramRowsKeepEveryValue(t *testing.T) {
 }
 
 func TestWriteComparison(t *testing.T) {
-	a := []Result{
+	a := Side{"cairn", []Result{
 		*sampleResult("put-1", "cairn", 2000, 1, 2),
 		*sampleResult("range", "cairn", 900, 1), // three rounds: the median counts
 		*sampleResult("range", "cairn", 1000, 4),
 		*sampleResult("range", "cairn", 1100, 1),
 		*sampleResult("only-a", "cairn", 5, 1),
-	}
-	b := []Result{
+	}}
+	b := Side{"etcd", []Result{
 		*sampleResult("put-1", "etcd", 1000, 2, 4),
 		*sampleResult("range", "etcd", 500, 2),
 		*sampleResult("only-b", "etcd", 7, 1),
-	}
+	}}
+	c := Side{"etcd-spread", []Result{
+		*sampleResult("range", "etcd", 4000, 8),
+	}}
 	var buf bytes.Buffer
-	if err := WriteComparison(&buf, a, b); err != nil {
+	if err := WriteComparison(&buf, a, b, c); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimRight(buf.String(), "\n"), "\n")
-	if len(lines) != 5 {
-		t.Fatalf("%d lines, want header + 4:\n%s", len(lines), buf.String())
-	}
 	want := [][]string{
-		{"workload", "clients/conns", "cairn", "QPS", "etcd", "cairn/etcd"},
-		{"put-1", "10/2", "2000", "1000", "2.00", "0.50"},
-		{"range", "10/2", "1000", "4.00", "500", "2.00"}, // QPS ratio 2, p50 ratio 4/2
-		{"only-a", "5", "-"},
-		{"only-b", "-", "7"},
+		{"workload", "clients/conns", "cairn QPS", "other", "other QPS", "QPS cairn/other"},
+		{"put-1", "10/2", "2000", " etcd ", "1000", "2.00", "0.50"},
+		{"put-1", "10/2", "2000", "etcd-spread", "-"},
+		{"range", "10/2", "1000", "4.00", " etcd ", "500", "2.00"}, // QPS ratio 2, p50 ratio 4/2
+		{"range", "10/2", "1000", "etcd-spread", "4000", "0.25", "0.50"},
+		{"only-a", "5", " etcd ", "-"},
+		{"only-a", "5", "etcd-spread", "-"},
+		{"only-b", "-", " etcd ", "7"}, // no row against etcd-spread: neither side ran it
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("%d lines, want %d:\n%s", len(lines), len(want), buf.String())
 	}
 	for i, ws := range want {
 		for _, w := range ws {
@@ -176,8 +182,11 @@ func TestWriteComparison(t *testing.T) {
 			}
 		}
 	}
-	if err := WriteComparison(io.Discard, nil, nil); err == nil {
+	if err := WriteComparison(io.Discard, Side{Name: "a"}, Side{Name: "b"}); err == nil {
 		t.Error("comparing nothing: no error")
+	}
+	if err := WriteComparison(io.Discard, a); err == nil {
+		t.Error("comparing with no other side: no error")
 	}
 }
 
@@ -229,10 +238,10 @@ func TestWriteNotes(t *testing.T) {
 	b.Errors = 3
 	b.ErrorSamples = []ErrorSample{{Message: "leader changed", Count: 3}}
 	var buf bytes.Buffer
-	if err := WriteNotes(&buf, []Result{*a}, []Result{*b}); err != nil {
+	if err := WriteNotes(&buf, Side{"cairn", []Result{*a}}, Side{"etcd-spread", []Result{*b}}); err != nil {
 		t.Fatal(err)
 	}
-	want := "txn, cairn: 5 conflicts\ntxn, etcd: 3 errors, most often \"leader changed\"\n"
+	want := "txn, cairn: 5 conflicts\ntxn, etcd-spread: 3 errors, most often \"leader changed\"\n"
 	if buf.String() != want {
 		t.Fatalf("notes:\n%s\nwant:\n%s", buf.String(), want)
 	}

@@ -1,40 +1,35 @@
-// Package etcd lets the benchmark drive an etcd cluster with the same
-// workloads as cairn, for side-by-side comparisons, without depending on
-// etcd's client library: it speaks etcd's gRPC API itself, over the
-// HTTP/2 client of the standard library, encoding the few protobuf
-// messages it needs by hand (wire.go, messages.go, grpc.go).
-//
-// This is etcd's native client protocol — the one its own clientv3 and
-// benchmark tool use — so etcd is measured without a JSON gateway in the
-// way. The client stack differs from clientv3's (net/http's HTTP/2 in
-// place of grpc-go), which is stated in every report (Describe).
+// Package etcd lets the benchmark drive any store that speaks etcd's v3
+// gRPC API — etcd itself, for side-by-side comparisons, or cairn's own
+// etcd face — with the same workloads as cairn, through etcd's own Go
+// client, go.etcd.io/etcd/client/v3. What is measured is what an etcd
+// application sees, with no second implementation of etcd's protocol in
+// the way.
 package etcd
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"strings"
+	"sync"
 	"time"
+
+	"go.etcd.io/etcd/api/v3/version"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 
 	"github.com/cairndb/cairn/bench"
 )
 
-// gRPC method paths of etcd's v3 API.
-const (
-	methodRange     = "/etcdserverpb.KV/Range"
-	methodPut       = "/etcdserverpb.KV/Put"
-	methodTxn       = "/etcdserverpb.KV/Txn"
-	methodGrant     = "/etcdserverpb.Lease/LeaseGrant"
-	methodKeepAlive = "/etcdserverpb.Lease/LeaseKeepAlive"
-	methodWatch     = "/etcdserverpb.Watch/Watch"
-	methodStatus    = "/etcdserverpb.Maintenance/Status"
-)
-
-// Target is the bench.Target for an etcd v3 cluster (plain-text client
-// URLs). Each Conn is one HTTP/2 connection to one member: the first
-// endpoint it is given.
+// Target is the bench.Target for a cluster serving etcd's v3 gRPC API on
+// plain-text client URLs. Each Conn is one clientv3.Client, which keeps
+// one gRPC connection to one member: the first endpoint it is given (a
+// client given every endpoint would spread its calls over all of them,
+// and the benchmark decides the spread itself, per connection).
 type Target struct {
-	// DialTimeout bounds connecting to a member (default 5s).
+	// DialTimeout bounds connecting to a member, and Leader's question
+	// to each member (default 5s).
 	DialTimeout time.Duration
 }
 
@@ -43,7 +38,8 @@ func (Target) Name() string { return "etcd" }
 
 // Describe implements bench.Target.
 func (Target) Describe() string {
-	return "etcd via its gRPC API (bench/etcd: hand-encoded protobuf over net/http HTTP/2, one connection per conn, no failover)"
+	return "etcd's gRPC API via go.etcd.io/etcd/client/v3 " + version.Version +
+		" (grpc-go), one clientv3.Client per connection, each to one member"
 }
 
 func (t Target) dialTimeout() time.Duration {
@@ -53,199 +49,197 @@ func (t Target) dialTimeout() time.Duration {
 	return 5 * time.Second
 }
 
-// Dial implements bench.Target.
+// newClient returns a client of the one member at endpoint.
+func (t Target) newClient(endpoint string) (*clientv3.Client, error) {
+	if err := checkEndpoint(endpoint); err != nil {
+		return nil, err
+	}
+	c, err := clientv3.New(clientv3.Config{
+		Endpoints:   []string{endpoint},
+		DialTimeout: t.dialTimeout(),
+		// The benchmark counts and reports failed calls itself; the
+		// client's log of its retries would only repeat them on stderr.
+		Logger: zap.NewNop(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("etcd: client for %s: %w", endpoint, err)
+	}
+	return c, nil
+}
+
+// checkEndpoint accepts host:port and http://host:port.
+func checkEndpoint(ep string) error {
+	hp, ok := strings.CutPrefix(ep, "http://")
+	if !ok && strings.Contains(ep, "://") {
+		return fmt.Errorf("etcd: endpoint %q: only plain-text http:// endpoints are supported", ep)
+	}
+	if host, port, err := net.SplitHostPort(hp); err != nil || host == "" || port == "" {
+		return fmt.Errorf("etcd: endpoint %q is not host:port or http://host:port", ep)
+	}
+	return nil
+}
+
+// Dial implements bench.Target: the connection talks to endpoints[0].
 func (t Target) Dial(endpoints []string) (bench.Conn, error) {
 	if len(endpoints) == 0 {
 		return nil, errors.New("etcd: no endpoints given")
 	}
-	addr, err := hostPort(endpoints[0])
+	c, err := t.newClient(endpoints[0])
 	if err != nil {
 		return nil, err
 	}
-	return &conn{ch: newChannel(addr, t.dialTimeout())}, nil
+	return conn{c}, nil
 }
 
 // Leader implements bench.Target: it asks every member for its status
-// and returns the endpoint of the member the others name as leader.
+// (Maintenance.Status, each within DialTimeout) and returns the endpoint
+// of the member that the members name as leader.
 func (t Target) Leader(ctx context.Context, endpoints []string) (string, error) {
-	ids := map[uint64]string{}
+	type status struct {
+		member, leader uint64
+		err            error
+	}
+	sts := make([]status, len(endpoints))
+	var wg sync.WaitGroup
+	for i, ep := range endpoints {
+		wg.Go(func() {
+			st := &sts[i]
+			c, err := t.newClient(ep)
+			if err != nil {
+				st.err = err
+				return
+			}
+			defer c.Close()
+			ctx, cancel := context.WithTimeout(ctx, t.dialTimeout())
+			defer cancel()
+			resp, err := c.Status(ctx, ep)
+			if err != nil {
+				st.err = fmt.Errorf("etcd: status of %s: %w", ep, err)
+				return
+			}
+			st.member, st.leader = resp.Header.MemberId, resp.Leader
+		})
+	}
+	wg.Wait()
 	var leader uint64
 	var errs []error
-	for _, ep := range endpoints {
-		addr, err := hostPort(ep)
-		if err != nil {
-			return "", err
-		}
-		ch := newChannel(addr, t.dialTimeout())
-		msg, err := ch.unary(ctx, methodStatus, nil)
-		ch.close()
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		member, l, err := decodeStatusLeader(msg)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("etcd: status of %s: %w", ep, err))
-			continue
-		}
-		ids[member] = ep
-		if l != 0 {
-			leader = l
+	for _, st := range sts {
+		if st.err != nil {
+			errs = append(errs, st.err)
+		} else if st.leader != 0 {
+			leader = st.leader
 		}
 	}
-	if ep, ok := ids[leader]; ok {
-		return ep, nil
+	for i, st := range sts {
+		if st.err == nil && leader != 0 && st.member == leader {
+			return endpoints[i], nil
+		}
+	}
+	if leader != 0 {
+		errs = append(errs, fmt.Errorf("the leader, member %x, is not among them", leader))
 	}
 	return "", fmt.Errorf("etcd: no member of %v is a known leader: %w", endpoints, errors.Join(errs...))
 }
 
-// hostPort accepts host:port or an http:// URL.
-func hostPort(ep string) (string, error) {
-	const scheme = "http://"
-	if len(ep) > len(scheme) && ep[:len(scheme)] == scheme {
-		ep = ep[len(scheme):]
-	}
-	for i := len(ep) - 1; i >= 0; i-- {
-		if ep[i] == ':' {
-			return ep, nil
-		}
-		if ep[i] == '/' {
-			break
-		}
-	}
-	return "", fmt.Errorf("etcd: endpoint %q is not host:port or http://host:port", ep)
-}
+// conn is one clientv3.Client, talking to one member.
+type conn struct{ c *clientv3.Client }
 
-// conn is one connection to one etcd member.
-type conn struct{ ch *channel }
-
-func (c *conn) Put(ctx context.Context, key, val []byte) (int64, error) {
-	msg, err := c.ch.unary(ctx, methodPut, putRequest(key, val))
+func (c conn) Put(ctx context.Context, key, val []byte) (int64, error) {
+	resp, err := c.c.Put(ctx, string(key), string(val))
 	if err != nil {
 		return 0, err
 	}
-	h, err := responseHeader(msg)
-	return h.revision, err
+	return resp.Header.Revision, nil
 }
 
-func (c *conn) Get(ctx context.Context, key []byte, o bench.GetOptions) (int, error) {
-	var end []byte
+func (c conn) Get(ctx context.Context, key []byte, o bench.GetOptions) (int, error) {
+	var opts []clientv3.OpOption
 	if o.Prefix {
-		key, end = prefixRange(key)
+		opts = append(opts, clientv3.WithPrefix())
 	}
-	msg, err := c.ch.unary(ctx, methodRange, rangeRequest(key, end, o.Serializable, false))
+	if o.Serializable {
+		opts = append(opts, clientv3.WithSerializable())
+	}
+	resp, err := c.c.Get(ctx, string(key), opts...)
 	if err != nil {
 		return 0, err
 	}
-	r, err := decodeRange(msg)
-	return r.n, err
+	return len(resp.Kvs), nil
 }
 
-func (c *conn) ModRevisions(ctx context.Context, prefix []byte) (map[string]int64, error) {
-	key, end := prefixRange(prefix)
-	msg, err := c.ch.unary(ctx, methodRange, rangeRequest(key, end, false, true))
+func (c conn) ModRevisions(ctx context.Context, prefix []byte) (map[string]int64, error) {
+	resp, err := c.c.Get(ctx, string(prefix), clientv3.WithPrefix(), clientv3.WithKeysOnly())
 	if err != nil {
 		return nil, err
 	}
-	return decodeModRevisions(msg)
+	out := make(map[string]int64, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		out[string(kv.Key)] = kv.ModRevision
+	}
+	return out, nil
 }
 
-func (c *conn) CAS(ctx context.Context, key, val []byte, modRev int64) (bench.CASResult, error) {
-	msg, err := c.ch.unary(ctx, methodTxn, casRequest(key, val, modRev))
+func (c conn) CAS(ctx context.Context, key, val []byte, modRev int64) (bench.CASResult, error) {
+	k := string(key)
+	resp, err := c.c.Txn(ctx).
+		If(clientv3.Compare(clientv3.ModRevision(k), "=", modRev)).
+		Then(clientv3.OpPut(k, string(val))).
+		Else(clientv3.OpGet(k)).
+		Commit()
 	if err != nil {
 		return bench.CASResult{}, err
 	}
-	t, err := decodeTxn(msg)
-	if err != nil {
-		return bench.CASResult{}, err
+	if resp.Succeeded {
+		return bench.CASResult{Swapped: true, ModRevision: resp.Header.Revision}, nil
 	}
-	if t.succeeded {
-		return bench.CASResult{Swapped: true, ModRevision: t.revision}, nil
+	if len(resp.Responses) != 1 {
+		return bench.CASResult{}, fmt.Errorf("etcd: failed compare-and-swap of %q: %d responses to its one get", key, len(resp.Responses))
 	}
-	return bench.CASResult{ModRevision: t.rng.modRevision}, nil
+	var cur int64
+	if r := resp.Responses[0].GetResponseRange(); r != nil && len(r.Kvs) > 0 {
+		cur = r.Kvs[0].ModRevision
+	}
+	return bench.CASResult{ModRevision: cur}, nil
 }
 
-func (c *conn) Watch(ctx context.Context, prefix []byte, deliver func([]byte)) error {
-	key, end := prefixRange(prefix)
-	st, err := c.ch.openStream(ctx, methodWatch, watchCreateRequest(key, end))
-	if err != nil {
-		return err
+func (c conn) Watch(ctx context.Context, prefix []byte, deliver func([]byte)) error {
+	wc := c.c.Watch(ctx, string(prefix), clientv3.WithPrefix(), clientv3.WithCreatedNotify())
+	first, ok := <-wc
+	if !ok {
+		return fmt.Errorf("etcd: watch of %q ended before it started: %w", prefix, context.Cause(ctx))
 	}
-	msg, err := st.next()
-	if err != nil {
-		st.close()
+	if err := first.Err(); err != nil {
 		return fmt.Errorf("etcd: watch of %q: %w", prefix, err)
 	}
-	w, err := decodeWatch(msg)
-	if err == nil && (!w.created || w.canceled) {
-		err = fmt.Errorf("etcd: watch of %q not created: %s", prefix, w.cancelReason)
-	}
-	if err != nil {
-		st.close()
-		return err
+	if !first.Created {
+		return fmt.Errorf("etcd: watch of %q: the first answer does not confirm its creation", prefix)
 	}
 	go func() {
-		defer st.close()
-		for {
-			msg, err := st.next()
-			if err != nil {
-				return
-			}
-			w, err := decodeWatch(msg)
-			if err != nil || w.canceled {
-				return
-			}
-			for _, v := range w.putValues {
-				deliver(v)
+		for resp := range wc {
+			for _, ev := range resp.Events {
+				if ev.Type == clientv3.EventTypePut {
+					deliver(ev.Kv.Value)
+				}
 			}
 		}
-	}()
-	go func() {
-		<-ctx.Done()
-		st.close()
 	}()
 	return nil
 }
 
-func (c *conn) Grant(ctx context.Context, ttl int64) (int64, error) {
-	msg, err := c.ch.unary(ctx, methodGrant, leaseGrantRequest(ttl))
+func (c conn) Grant(ctx context.Context, ttl int64) (int64, error) {
+	resp, err := c.c.Grant(ctx, ttl)
 	if err != nil {
 		return 0, err
 	}
-	return decodeLeaseGrant(msg)
+	return int64(resp.ID), nil
 }
 
-// KeepAliveOnce opens a keep-alive stream, sends one request, reads one
-// answer and ends the stream — what etcd's clientv3 KeepAliveOnce does.
-func (c *conn) KeepAliveOnce(ctx context.Context, id int64) error {
-	msg, err := c.ch.unary(ctx, methodKeepAlive, keepAliveRequest(id))
-	if err != nil {
-		return err
-	}
-	ttl, err := decodeKeepAlive(msg)
-	if err == nil && ttl <= 0 {
-		err = fmt.Errorf("etcd: lease %x expired or revoked", id)
-	}
+// KeepAliveOnce renews the lease over a keep-alive stream of its own
+// (clientv3's KeepAliveOnce), which fails for a lease that expired or
+// was revoked.
+func (c conn) KeepAliveOnce(ctx context.Context, id int64) error {
+	_, err := c.c.KeepAliveOnce(ctx, clientv3.LeaseID(id))
 	return err
 }
 
-func (c *conn) Close() error {
-	c.ch.close()
-	return nil
-}
-
-// prefixRange is the range [key, end) of every key starting with
-// prefix; for an empty prefix, every key ("\x00" to "\x00").
-func prefixRange(prefix []byte) (key, end []byte) {
-	if len(prefix) == 0 {
-		return []byte{0}, []byte{0}
-	}
-	end = append([]byte(nil), prefix...)
-	for i := len(end) - 1; i >= 0; i-- {
-		if end[i] < 0xff {
-			end[i]++
-			return prefix, end[:i+1]
-		}
-	}
-	return prefix, []byte{0}
-}
+func (c conn) Close() error { return c.c.Close() }

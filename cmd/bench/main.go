@@ -5,13 +5,15 @@
 //	bench range --consistency s --duration 10s --json
 //	bench watch --watchers 100 --clients 10 --plot watch.svg
 //	bench --target etcd --endpoints 127.0.0.1:12379 put
-//	bench compare cairn.jsonl etcd.jsonl
+//	bench leader --target etcd --endpoints 127.0.0.1:12379,127.0.0.1:22379
+//	bench compare cairn.jsonl etcd.jsonl etcd-spread=spread.jsonl
 //
 // Workloads: put, range, txn-put, watch, lease-keepalive, mixed (see
 // package bench). The summary gives QPS, mean/p50/p90/p99/p99.9/max
 // latency and a histogram; --json writes one JSON object per run for
-// scripts, and "bench compare" turns two files of them into a
-// side-by-side table. bench/compare.sh runs the whole comparison.
+// scripts, and "bench compare" turns files of them into a side-by-side
+// table. "bench leader" prints the leader's endpoint. bench/compare.sh
+// runs the whole comparison.
 package main
 
 import (
@@ -22,6 +24,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -43,7 +46,8 @@ func main() {
 // usage is the command's help text.
 func usage() string {
 	return `usage: bench [flags] WORKLOAD [flags]
-       bench compare A.jsonl B.jsonl
+       bench leader [--target T] [--endpoints E] [--dial-timeout D]
+       bench compare A.jsonl [NAME=]B.jsonl [[NAME=]C.jsonl ...]
 
 Workloads: ` + strings.Join(bench.Workloads(), ", ") + `
   put              write one key per operation (--sequential-keys or random over --key-space)
@@ -53,8 +57,13 @@ Workloads: ` + strings.Join(bench.Workloads(), ", ") + `
   lease-keepalive  each client renews its own lease once per operation
   mixed            --read-ratio reads, the rest puts
 
-compare reads two files of --json results and prints QPS, p50 and p99 side
-by side with the ratios A/B, then the runs' notes and errors.
+leader asks the members for their status and prints the leader's endpoint
+(exit status 1 if none answers with one).
+
+compare reads files of --json results and prints, per workload and per
+file after the first, QPS, p50 and p99 of A and of the other side with the
+ratios A/other, then the runs' notes and errors. A side is named NAME when
+given as NAME=FILE, else by the target its results ran against.
 
 Flags:
 `
@@ -81,8 +90,7 @@ func newFlags(o *options, stderr io.Writer) *flag.FlagSet {
 		fs.PrintDefaults()
 	}
 	c := &o.cfg
-	fs.StringVar(&o.target, "target", "cairn", "store to drive: cairn, or etcd (its gRPC API, for comparisons)")
-	fs.StringVar(&o.endpoints, "endpoints", defaultEndpoints, "members' client addresses, comma separated (host:port or http://host:port)")
+	targetFlags(fs, o)
 	fs.IntVar(&c.Clients, "clients", 1, "concurrent clients, each with one operation in flight")
 	fs.IntVar(&c.Conns, "conns", 1, "connections the clients share (client i uses connection i mod conns)")
 	fs.Int64Var(&c.Total, "total", 0, "operations to run (0: run for --duration)")
@@ -101,17 +109,26 @@ func newFlags(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.Watchers, "watchers", 100, "watch: number of watchers")
 	fs.Int64Var(&c.LeaseTTL, "lease-ttl", 60, "lease-keepalive: TTL of the leases in seconds")
 	fs.BoolVar(&c.LeaderFirst, "leader-first", true, "order endpoints leader first: one connection talks to the leader, many spread over all members")
-	fs.DurationVar(&o.dialTimeout, "dial-timeout", 5*time.Second, "time allowed to connect to a member")
 	fs.BoolVar(&o.jsonOut, "json", false, "write the result as one line of JSON instead of text")
 	fs.StringVar(&o.plot, "plot", "", "also write an SVG plot of the run to this file")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (the client side) to this file")
 	return fs
 }
 
+// targetFlags defines the flags saying what to drive and where.
+func targetFlags(fs *flag.FlagSet, o *options) {
+	fs.StringVar(&o.target, "target", "cairn", "client to drive the store with: cairn (its Go client), or etcd (etcd's clientv3, for etcd or a store serving etcd's gRPC API)")
+	fs.StringVar(&o.endpoints, "endpoints", defaultEndpoints, "members' client addresses, comma separated (host:port or http://host:port)")
+	fs.DurationVar(&o.dialTimeout, "dial-timeout", 5*time.Second, "time allowed to connect to a member")
+}
+
 // run is the command, returning its exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool) int {
 	if len(args) > 0 && args[0] == "compare" {
 		return compare(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "leader" {
+		return leader(ctx, args[1:], stdout, stderr)
 	}
 	var o options
 	fs := newFlags(&o, stderr)
@@ -189,11 +206,7 @@ func parseArgs(fs *flag.FlagSet, args []string) (string, error) {
 // resolve finishes the configuration from the string flags and picks
 // the target.
 func (o *options) resolve() (bench.Target, error) {
-	for _, e := range strings.Split(o.endpoints, ",") {
-		if e = strings.TrimSpace(e); e != "" {
-			o.cfg.Endpoints = append(o.cfg.Endpoints, e)
-		}
-	}
+	o.cfg.Endpoints = o.endpointList()
 	switch o.consistency {
 	case "l":
 	case "s":
@@ -201,6 +214,22 @@ func (o *options) resolve() (bench.Target, error) {
 	default:
 		return nil, fmt.Errorf("--consistency %q: want l or s", o.consistency)
 	}
+	return o.newTarget()
+}
+
+// endpointList is --endpoints as a list.
+func (o *options) endpointList() []string {
+	var eps []string
+	for _, e := range strings.Split(o.endpoints, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			eps = append(eps, e)
+		}
+	}
+	return eps
+}
+
+// newTarget is the target --target names.
+func (o *options) newTarget() (bench.Target, error) {
 	switch o.target {
 	case "cairn":
 		return bench.Cairn{DialTimeout: o.dialTimeout}, nil
@@ -248,32 +277,77 @@ func writePlot(path string, res *bench.Result) error {
 	return nil
 }
 
-// compare prints the comparison table of two result files.
-func compare(args []string, stdout, stderr io.Writer) int {
-	if len(args) != 2 {
-		fmt.Fprintf(stderr, "usage: bench compare A.jsonl B.jsonl\n")
+// leader prints the endpoint of the cluster's leader.
+func leader(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var o options
+	fs := flag.NewFlagSet("bench leader", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	targetFlags(fs, &o)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
-	var sides [2][]bench.Result
-	for i, path := range args {
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "bench leader: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	target, err := o.newTarget()
+	if err == nil && len(o.endpointList()) == 0 {
+		err = errors.New("--endpoints is empty")
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "bench leader: %v\n", err)
+		return 2
+	}
+	ep, err := target.Leader(ctx, o.endpointList())
+	if err != nil {
+		fmt.Fprintf(stderr, "bench leader: %v\n", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, ep)
+	return 0
+}
+
+// compare prints the comparison table of result files: the first
+// against each of the others.
+func compare(args []string, stdout, stderr io.Writer) int {
+	if len(args) < 2 {
+		fmt.Fprintf(stderr, "usage: bench compare A.jsonl [NAME=]B.jsonl [[NAME=]C.jsonl ...]\n")
+		return 2
+	}
+	sides := make([]bench.Side, len(args))
+	for i, arg := range args {
+		name, path, named := strings.Cut(arg, "=")
+		if !named {
+			name, path = "", arg
+		}
 		f, err := os.Open(path)
 		if err != nil {
 			fmt.Fprintf(stderr, "bench: %v\n", err)
 			return 1
 		}
-		sides[i], err = bench.ReadResults(f)
+		results, err := bench.ReadResults(f)
 		f.Close()
 		if err != nil {
 			fmt.Fprintf(stderr, "bench: %s: %v\n", path, err)
 			return 1
 		}
+		if name == "" && len(results) > 0 {
+			name = results[0].Target
+		}
+		if name == "" {
+			name = strings.TrimSuffix(filepath.Base(path), ".jsonl")
+		}
+		sides[i] = bench.Side{Name: name, Results: results}
 	}
-	if err := bench.WriteComparison(stdout, sides[0], sides[1]); err != nil {
+	if err := bench.WriteComparison(stdout, sides[0], sides[1:]...); err != nil {
 		fmt.Fprintf(stderr, "%v\n", err)
 		return 1
 	}
 	var notes strings.Builder
-	_ = bench.WriteNotes(&notes, sides[0], sides[1])
+	_ = bench.WriteNotes(&notes, sides...)
 	if notes.Len() > 0 {
 		fmt.Fprintf(stdout, "\n%s", notes.String())
 	}

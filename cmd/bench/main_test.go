@@ -56,8 +56,21 @@ func TestCommandAgainstACluster(t *testing.T) {
 	}
 
 	code, out, errs = runCmd(t, "compare", a, a)
-	if code != 0 || !strings.Contains(out, "QPS cairn/cairn") || !strings.Contains(out, "1.00") {
+	if code != 0 || !strings.Contains(out, "QPS cairn/other") || !strings.Contains(out, "1.00") {
 		t.Fatalf("compare: exit %d %s\n%s", code, errs, out)
+	}
+	// Sides named on the command line, one row per other side.
+	code, out, errs = runCmd(t, "compare", "mine="+a, "again="+a, a)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) != 3 || !strings.Contains(lines[0], "QPS mine/other") ||
+		!strings.Contains(lines[1], " again ") || !strings.Contains(lines[2], " cairn ") {
+		t.Fatalf("compare of three: exit %d %s\n%s", code, errs, out)
+	}
+
+	// The leader is one of the endpoints, and the one the cluster names.
+	code, out, errs = runCmd(t, "leader", "--endpoints", eps)
+	if want := c.Endpoints()[c.Leader()]; code != 0 || out != want+"\n" {
+		t.Fatalf("leader: exit %d, %q %s; want %q", code, out, errs, want)
 	}
 }
 
@@ -75,6 +88,10 @@ func TestCommandRejectsBadUsage(t *testing.T) {
 		{[]string{"--consistency", "x", "range"}, 2, `--consistency "x"`},
 		{[]string{"put", "--key-size", "2", "--key-space", "1000"}, 1, "--key-size 2 is too short"},
 		{[]string{"compare", "only-one"}, 2, "usage: bench compare"},
+		{[]string{"leader", "--target", "redis"}, 2, `--target "redis"`},
+		{[]string{"leader", "--endpoints", ""}, 2, "--endpoints is empty"},
+		{[]string{"leader", "extra"}, 2, "unexpected arguments"},
+		{[]string{"leader", "--target", "etcd", "--endpoints", "https://h:1"}, 1, "only plain-text"},
 		{[]string{"compare", "/nonexistent/a", "/nonexistent/b"}, 1, "no such file"},
 		{[]string{"-h"}, 0, "Workloads: "},
 	} {
