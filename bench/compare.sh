@@ -2,21 +2,31 @@
 # bench/compare.sh — measure cairn against etcd on this machine, side by side.
 #
 # Builds cmd/node and cmd/bench, starts a local 3-member cairn cluster (three
-# processes, data in a temporary directory removed on exit) and, when an
-# `etcd` binary is on PATH (Debian: apt-get install etcd-server), a 3-member
-# etcd cluster with the same raft settings on other ports. Then it runs each
-# workload against both, alternating which goes first, and prints a table
-# with QPS, p50 and p99 per workload and the ratios cairn/etcd.
+# processes, data in a temporary directory removed on exit) and a 3-member
+# etcd cluster with the same raft settings on other ports (ETCD, or etcd 3.6
+# built from tools/etcd). Then it runs each workload against each side below,
+# rotating which goes first, and prints a table with QPS, p50 and p99 per
+# workload and side, and the ratios cairn/side.
 #
-# etcd is driven by cmd/bench --target etcd, which speaks etcd's own gRPC API
-# (hand-encoded protobuf over Go's net/http HTTP/2 client, see bench/etcd);
-# cairn is driven by its Go client. Both through the same workload code.
+# cairn is driven by its Go client (package client), its connections spread
+# over the members from the leader on. etcd is driven by cmd/bench --target
+# etcd, which uses etcd's own client (go.etcd.io/etcd/client/v3), through the
+# same workload code, as two sides:
+#   etcd            every connection to the leader (found with `bench leader`
+#                   before each run), so writes take no extra hop;
+#   etcd-spread     connections spread over the members like cairn's (not run
+#                   for one connection: that is the leader row again).
+# A third side, cairn-clientv3, drives cairn with etcd's client at cairn's
+# client port, spread like cairn's — when the cairn members answer etcd's
+# gRPC API (Maintenance.Status); otherwise it is skipped, and the report says
+# why.
 #
 # Environment:
 #   DURATION=10s        length of each run
-#   ROUNDS=1            runs per workload and store (the table shows the median)
+#   ROUNDS=1            runs per workload and side (the table shows the median)
 #   ONLY="put-1 range-l" run only these labels (default: all)
-#   ETCD=etcd           etcd binary; ETCD=none runs cairn alone
+#   ETCD=path           etcd binary (default: etcd 3.6 built from tools/etcd);
+#                       ETCD=none runs cairn alone
 #   PORT_BASE=24000     ports used: PORT_BASE + 1..3 (cairn clients), 11..13 (cairn
 #                       peers), 21..23 (etcd clients), 31..33 (etcd peers); keep
 #                       them below the ephemeral range (32768 on Linux)
@@ -26,7 +36,6 @@ set -euo pipefail
 DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-1}
 ONLY=${ONLY:-}
-ETCD=${ETCD:-etcd}
 PORT_BASE=${PORT_BASE:-24000}
 
 # The raft settings both stores get.
@@ -37,11 +46,10 @@ QUOTA_BYTES=$((2 * 1024 * 1024 * 1024))
 
 . "$(dirname "$0")/lib.sh"
 bench_setup compare
-
-
-have_etcd=0
-if [ "$ETCD" != none ] && command -v "$ETCD" >/dev/null 2>&1; then
-	have_etcd=1
+etcd_binary
+have_etcd=1
+if [ "$ETCD" = none ]; then
+	have_etcd=0
 fi
 
 # Start cairn: members c1..c3, client ports base+1..3, peer ports base+11..13.
@@ -87,14 +95,14 @@ if [ "$have_etcd" = 1 ]; then
 		etcd_pids+=($!)
 	done
 else
-	log "no etcd binary found (ETCD=$ETCD): running cairn alone"
+	log "ETCD=none: running cairn alone"
 fi
 
 # wait_ready TARGET ENDPOINTS: until a put succeeds (30s at most).
 wait_ready() {
 	local i
 	for i in $(seq 1 60); do
-		if "$work/bench" --target "$1" --endpoints "$2" put --total 1 --key-space 1 --json >/dev/null 2>&1; then
+		if "$work/bench" --target "$1" --endpoints "$2" --dial-timeout 1s put --total 1 --key-space 1 --json >/dev/null 2>&1; then
 			return 0
 		fi
 		sleep 0.5
@@ -123,6 +131,23 @@ if [ "$have_etcd" = 1 ]; then
 	all_alive etcd "${etcd_pids[@]}"
 fi
 
+# Does cairn answer etcd's gRPC API on its client port? Ask, don't assume.
+cairn_v3_note=""
+if ! "$work/bench" leader --target etcd --endpoints "$cairn_eps" --dial-timeout 2s >/dev/null 2>"$out/cairn-clientv3-probe.log"; then
+	cairn_v3_note="cairn's members do not answer etcd's gRPC API (Maintenance.Status) at $cairn_eps, so the cairn-clientv3 side is skipped: $(head -n 1 "$out/cairn-clientv3-probe.log")"
+	log "$cairn_v3_note"
+fi
+
+# The sides, in the table's order (run_one knows each one's target and
+# endpoints).
+sides=(cairn)
+if [ "$have_etcd" = 1 ]; then
+	sides+=(etcd etcd-spread)
+fi
+if [ -z "$cairn_v3_note" ]; then
+	sides+=(cairn-clientv3)
+fi
+
 # The workloads: label, then the arguments of cmd/bench.
 workloads=(
 	"put-1|put --clients 1 --conns 1"
@@ -136,19 +161,31 @@ workloads=(
 	"mixed|mixed --read-ratio 0.9 --clients 100 --conns 10 --no-preload"
 )
 
-# run_one TARGET ENDPOINTS LABEL ARGS...: one run, appended to TARGET.jsonl.
+# run_one SIDE LABEL ARGS...: one run, appended to SIDE.jsonl.
 run_one() {
-	local target=$1 eps=$2 label=$3
-	shift 3
-	log "  $target: $label"
+	local side=$1 label=$2 target=etcd eps
+	shift 2
+	case $side in
+	cairn) target=cairn eps=$cairn_eps ;;
+	cairn-clientv3) eps=$cairn_eps ;;
+	etcd-spread) eps=$etcd_eps ;;
+	etcd)
+		if ! eps=$("$work/bench" leader --target etcd --endpoints "$etcd_eps" 2>>"$out/bench-errors.log"); then
+			log "  etcd: $label not run: no leader found: $(tail -n 1 "$out/bench-errors.log")"
+			return
+		fi
+		;;
+	esac
+	log "  $side: $label${eps:+ at $eps}"
 	if ! "$work/bench" --target "$target" --endpoints "$eps" --duration "$DURATION" \
-		--label "$label" --json --plot "$out/$label-$target.svg" "$@" >>"$out/$target.jsonl" 2>>"$out/bench-errors.log"; then
-		log "  $target: $label failed: $(tail -n 1 "$out/bench-errors.log")"
+		--label "$label" --json --plot "$out/$label-$side.svg" "$@" >>"$out/$side.jsonl" 2>>"$out/bench-errors.log"; then
+		log "  $side: $label failed: $(tail -n 1 "$out/bench-errors.log")"
 	fi
 }
 
-: >"$out/cairn.jsonl"
-: >"$out/etcd.jsonl"
+for side in "${sides[@]}"; do
+	: >"$out/$side.jsonl"
+done
 n=0
 for round in $(seq 1 "$ROUNDS"); do
 	log "round $round of $ROUNDS, $DURATION per run"
@@ -158,18 +195,16 @@ for round in $(seq 1 "$ROUNDS"); do
 		if [ -n "$ONLY" ] && ! [[ " $ONLY " == *" $label "* ]]; then
 			continue
 		fi
-		# Alternate which store goes first, so neither always runs on a
-		# machine warmed (or tired) by the other.
-		# shellcheck disable=SC2086
-		if [ "$have_etcd" = 0 ]; then
-			run_one cairn "$cairn_eps" "$label" $args
-		elif [ $((n % 2)) = 0 ]; then
-			run_one cairn "$cairn_eps" "$label" $args
-			run_one etcd "$etcd_eps" "$label" $args
-		else
-			run_one etcd "$etcd_eps" "$label" $args
-			run_one cairn "$cairn_eps" "$label" $args
-		fi
+		# Rotate which side goes first, so none always runs on a machine
+		# warmed (or tired) by the others.
+		for i in "${!sides[@]}"; do
+			side=${sides[$(((i + n) % ${#sides[@]}))]}
+			if [ "$side" = etcd-spread ] && [[ " $args " == *" --conns 1 "* ]]; then
+				continue # one connection goes to the leader: the etcd row
+			fi
+			# shellcheck disable=SC2086
+			run_one "$side" "$label" $args
+		done
 		n=$((n + 1))
 	done
 done
@@ -186,14 +221,27 @@ rss() {
 echo
 echo "cairn vs etcd on $(nproc) cores ($(uname -sr)), 3 members each on loopback, $DURATION per run, $ROUNDS round(s)"
 echo "raft: heartbeat ${HEARTBEAT_MS}ms, election ${ELECTION_MS}ms, snapshot every $SNAPSHOT_COUNT entries; keys 8 B, values 256 B, 10,000 keys"
-echo "cairn: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo "this tree"), driven by its Go client (binary RPC)"
+echo "cairn: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo "this tree"), driven by its Go client (binary RPC), connections spread over the members"
 if [ "$have_etcd" = 1 ]; then
-	echo "etcd:  $("$ETCD" --version | head -1), driven by cmd/bench's own gRPC client (net/http HTTP/2, not grpc-go)"
+	echo "etcd:  $("$ETCD" --version | head -1), driven by etcd's Go client (clientv3); etcd: every connection to the leader, etcd-spread: spread like cairn's"
 else
-	echo "etcd:  not run (no etcd binary on PATH, or ETCD=none): cairn alone"
+	echo "etcd:  not run (ETCD=none): cairn alone"
+fi
+if [ -z "$cairn_v3_note" ]; then
+	echo "cairn-clientv3: cairn driven by etcd's Go client at its client port, spread like cairn's"
+else
+	echo "cairn-clientv3: not run: $cairn_v3_note"
 fi
 echo
-"$work/bench" compare "$out/cairn.jsonl" "$out/etcd.jsonl"
+compare_args=("$out/cairn.jsonl")
+for side in "${sides[@]:1}"; do
+	compare_args+=("$side=$out/$side.jsonl")
+done
+if [ ${#sides[@]} = 1 ]; then
+	: >"$out/etcd.jsonl" # cairn alone: etcd's columns show dashes
+	compare_args+=("etcd=$out/etcd.jsonl")
+fi
+"$work/bench" compare "${compare_args[@]}"
 echo
 echo "member RSS after the runs (MB): cairn $(rss "${cairn_pids[@]}")${etcd_pids:+; etcd $(rss "${etcd_pids[@]}")}"
 echo "data dirs: cairn $(du -sh "$work"/c1 | cut -f1) per member${etcd_pids:+, etcd $(du -sh "$work"/e1 | cut -f1) per member}"

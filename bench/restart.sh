@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/restart.sh — memory per million keys and restart time, cairn vs etcd.
 #
-# For each store in turn (cairn, then etcd when an `etcd` binary is on PATH)
+# For each store in turn (cairn, then etcd: ETCD, or built from tools/etcd)
 # it starts a 3-member cluster on loopback (data in a temporary directory
 # removed on exit), loads KEYS keys of VAL bytes with cmd/bench
 #
@@ -22,7 +22,8 @@
 #   KEYS=1000000      keys loaded
 #   VAL=256           value size in bytes
 #   KILL=KILL         signal that stops the member (KILL: crash; TERM: clean stop)
-#   ETCD=etcd         etcd binary; ETCD=none measures cairn alone
+#   ETCD=path         etcd binary (default: etcd 3.6 built from tools/etcd);
+#                     ETCD=none measures cairn alone
 #   ONLY="cairn etcd" stores to measure
 #   PORT_BASE=26000   ports PORT_BASE+1..3 (clients), +11..13 (peers), +41..43
 #                     (cairn metrics); below the ephemeral range
@@ -32,7 +33,6 @@ set -euo pipefail
 KEYS=${KEYS:-1000000}
 VAL=${VAL:-256}
 KILL=${KILL:-KILL}
-ETCD=${ETCD:-etcd}
 ONLY=${ONLY:-cairn etcd}
 PORT_BASE=${PORT_BASE:-26000}
 
@@ -44,6 +44,9 @@ QUOTA_BYTES=$((8 * 1024 * 1024 * 1024))
 
 . "$(dirname "$0")/lib.sh"
 bench_setup restart
+if [[ " $ONLY " == *" etcd "* ]]; then
+	etcd_binary
+fi
 now() { date +%s.%N; }
 # rss_mb PID: the process's resident memory in MB.
 rss_mb() { awk '/^VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$1/status" 2>/dev/null || echo "?"; }
@@ -173,8 +176,8 @@ echo "restart and memory on $(nproc) cores ($(uname -sr)): $KEYS keys of 8 B wit
 echo "cairn: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo "this tree")"
 for store in $ONLY; do
 	if [ "$store" = etcd ]; then
-		if [ "$ETCD" = none ] || ! command -v "$ETCD" >/dev/null 2>&1; then
-			log "no etcd binary (ETCD=$ETCD): skipping etcd"
+		if [ "${ETCD:-}" = none ]; then
+			log "ETCD=none: skipping etcd"
 			continue
 		fi
 		echo "etcd:  $("$ETCD" --version | head -1)"
