@@ -10,14 +10,16 @@
 //   - Target and Conn (target.go): the system under test, behind a small
 //     interface (put, get, revisions, compare-and-swap, watch, lease grant
 //     and keep-alive) so the same workloads can run against cairn (cairn.go)
-//     and other stores (package bench/etcd speaks etcd's gRPC protocol).
+//     and stores serving etcd's gRPC API (package bench/etcd, through
+//     etcd's own client, clientv3).
 //   - Workloads (workload_*.go): put, range, txn-put, watch,
 //     lease-keepalive and mixed.
 //   - Run (run.go): many clients over a few shared connections, each
 //     running one operation after another until a total count or a
 //     duration is reached.
 //   - Result (result.go, report.go, plot.go): the summary as text, JSON
-//     lines for scripts, a side-by-side comparison table and an SVG plot.
+//     lines for scripts, a comparison table of one side against others
+//     (Side, WriteComparison) and an SVG plot.
 //
 // Around it: cmd/bench is the command; bench/compare.sh runs the same
 // workloads against local 3-member cairn and etcd clusters and prints
