@@ -223,7 +223,7 @@ echo "cairn vs etcd on $(nproc) cores ($(uname -sr)), 3 members each on loopback
 echo "raft: heartbeat ${HEARTBEAT_MS}ms, election ${ELECTION_MS}ms, snapshot every $SNAPSHOT_COUNT entries; keys 8 B, values 256 B, 10,000 keys"
 echo "cairn: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo "this tree"), driven by its Go client (binary RPC), connections spread over the members"
 if [ "$have_etcd" = 1 ]; then
-	echo "etcd:  $("$ETCD" --version | head -1), driven by etcd's Go client (clientv3); etcd: every connection to the leader, etcd-spread: spread like cairn's"
+	echo "etcd:  $("$ETCD" --version | head -1), driven by etcd's Go client ($(cd "$root" && go list -m go.etcd.io/etcd/client/v3)); etcd: every connection to the leader, etcd-spread: spread like cairn's"
 else
 	echo "etcd:  not run (ETCD=none): cairn alone"
 fi

@@ -15,9 +15,9 @@ import (
 	"sync"
 	"time"
 
-	"go.etcd.io/etcd/api/v3/version"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
 
 	"github.com/cairndb/cairn/bench"
 )
@@ -38,8 +38,7 @@ func (Target) Name() string { return "etcd" }
 
 // Describe implements bench.Target.
 func (Target) Describe() string {
-	return "etcd's gRPC API via go.etcd.io/etcd/client/v3 " + version.Version +
-		" (grpc-go), one clientv3.Client per connection, each to one member"
+	return "etcd's gRPC API via go.etcd.io/etcd/client/v3 (grpc-go), one clientv3.Client per connection, each to one member"
 }
 
 func (t Target) dialTimeout() time.Duration {
@@ -49,22 +48,22 @@ func (t Target) dialTimeout() time.Duration {
 	return 5 * time.Second
 }
 
-// newClient returns a client of the one member at endpoint.
+// newClient returns a client of the one member at endpoint (checked
+// with checkEndpoint), connected within DialTimeout: an endpoint that
+// does not answer fails here rather than leaving every call waiting for
+// it, as clientv3's calls do (they wait for a connection until their
+// context ends).
 func (t Target) newClient(endpoint string) (*clientv3.Client, error) {
-	if err := checkEndpoint(endpoint); err != nil {
-		return nil, err
-	}
-	c, err := clientv3.New(clientv3.Config{
+	return clientv3.New(clientv3.Config{
 		Endpoints:   []string{endpoint},
 		DialTimeout: t.dialTimeout(),
+		// Deprecated for grpc.NewClient, but clientv3 dials with
+		// grpc.DialContext, which honours it (clientv3.Config says so).
+		DialOptions: []grpc.DialOption{grpc.WithBlock()},
 		// The benchmark counts and reports failed calls itself; the
 		// client's log of its retries would only repeat them on stderr.
 		Logger: zap.NewNop(),
 	})
-	if err != nil {
-		return nil, fmt.Errorf("etcd: client for %s: %w", endpoint, err)
-	}
-	return c, nil
 }
 
 // checkEndpoint accepts host:port and http://host:port.
@@ -84,9 +83,12 @@ func (t Target) Dial(endpoints []string) (bench.Conn, error) {
 	if len(endpoints) == 0 {
 		return nil, errors.New("etcd: no endpoints given")
 	}
+	if err := checkEndpoint(endpoints[0]); err != nil {
+		return nil, err
+	}
 	c, err := t.newClient(endpoints[0])
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("etcd: connecting to %s: %w", endpoints[0], err)
 	}
 	return conn{c}, nil
 }
@@ -95,6 +97,14 @@ func (t Target) Dial(endpoints []string) (bench.Conn, error) {
 // (Maintenance.Status, each within DialTimeout) and returns the endpoint
 // of the member that the members name as leader.
 func (t Target) Leader(ctx context.Context, endpoints []string) (string, error) {
+	if len(endpoints) == 0 {
+		return "", errors.New("etcd: no endpoints given")
+	}
+	for _, ep := range endpoints {
+		if err := checkEndpoint(ep); err != nil {
+			return "", err
+		}
+	}
 	type status struct {
 		member, leader uint64
 		err            error
@@ -106,7 +116,7 @@ func (t Target) Leader(ctx context.Context, endpoints []string) (string, error) 
 			st := &sts[i]
 			c, err := t.newClient(ep)
 			if err != nil {
-				st.err = err
+				st.err = fmt.Errorf("etcd: status of %s: connecting: %w", ep, err)
 				return
 			}
 			defer c.Close()

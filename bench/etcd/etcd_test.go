@@ -293,9 +293,10 @@ func testConn(ctx context.Context, t *testing.T, c bench.Conn) {
 	}
 }
 
-// TestLeaderOfAStoreWithoutEtcdsAPI: members that take connections but
-// do not answer etcd's gRPC fail Leader within DialTimeout, naming each.
-func TestLeaderOfAStoreWithoutEtcdsAPI(t *testing.T) {
+// TestAStoreWithoutEtcdsAPI: members that take connections but do not
+// answer etcd's gRPC fail Leader and Dial within DialTimeout, naming
+// each member.
+func TestAStoreWithoutEtcdsAPI(t *testing.T) {
 	var eps []string
 	for range 2 {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -326,7 +327,19 @@ func TestLeaderOfAStoreWithoutEtcdsAPI(t *testing.T) {
 		}
 	}
 	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("took %v with a 500ms dial timeout", d)
+		t.Errorf("Leader took %v with a 500ms dial timeout", d)
+	}
+	start = time.Now()
+	c, err := Target{DialTimeout: 500 * time.Millisecond}.Dial(eps)
+	if err == nil {
+		c.Close()
+		t.Fatal("Dial: no error")
+	}
+	if !strings.Contains(err.Error(), "connecting to "+eps[0]) {
+		t.Errorf("Dial's error does not name %s: %v", eps[0], err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Dial took %v with a 500ms dial timeout", d)
 	}
 }
 
@@ -354,5 +367,11 @@ func TestCheckEndpoint(t *testing.T) {
 	}
 	if _, err := (Target{}).Dial([]string{"https://h:1"}); err == nil {
 		t.Error("Dial of an https endpoint: no error")
+	}
+	if _, err := (Target{}).Leader(context.Background(), nil); err == nil || !strings.Contains(err.Error(), "no endpoints") {
+		t.Errorf("Leader with no endpoints: %v", err)
+	}
+	if _, err := (Target{}).Leader(context.Background(), []string{"h"}); err == nil || !strings.Contains(err.Error(), "not host:port") {
+		t.Errorf("Leader of a malformed endpoint: %v", err)
 	}
 }
