@@ -1,8 +1,6 @@
 package auth
 
 import (
-	"encoding/binary"
-	"math/big"
 	"strings"
 	"testing"
 
@@ -58,52 +56,6 @@ func TestBcryptRefusesPasswordsBeyond72Bytes(t *testing.T) {
 			t.Errorf("password of %d bytes verifies", len(long))
 		}
 	}
-}
-
-// TestBlowfishTableIsPi computes pi's digits and compares them with
-// the table Blowfish starts from.
-func TestBlowfishTableIsPi(t *testing.T) {
-	const n = len(blowfishPi)
-	b := piFraction(32 * n).FillBytes(make([]byte, 4*n))
-	for i, w := range blowfishPi {
-		if want := binary.BigEndian.Uint32(b[4*i:]); w != want {
-			t.Fatalf("word %d of the table is %08x, pi's is %08x", i, w, want)
-		}
-	}
-	// pi = 3.243F6A88 85A308D3 ...; the S-boxes start at the 19th word.
-	if blowfishPi[0] != 0x243f6a88 || blowfishPi[1] != 0x85a308d3 || blowfishPi[18] != 0xd1310ba6 {
-		t.Fatalf("the table starts %08x %08x, the S-boxes %08x", blowfishPi[0], blowfishPi[1], blowfishPi[18])
-	}
-}
-
-// piFraction returns the first n bits of pi's fractional part, as an
-// integer, by Machin's formula pi = 16 atan(1/5) - 4 atan(1/239) in fixed
-// point with 64 guard bits (the truncation error of the series, about one
-// unit per term, stays far below them).
-func piFraction(n int) *big.Int {
-	prec := uint(n + 64)
-	one := new(big.Int).Lsh(big.NewInt(1), prec)
-	// atanInv returns atan(1/x) * 2^prec.
-	atanInv := func(x int64) *big.Int {
-		sum := new(big.Int)
-		power := new(big.Int).Quo(one, big.NewInt(x)) // 1/x^(2k+1)
-		x2 := big.NewInt(x * x)
-		term := new(big.Int)
-		for k := int64(0); power.Sign() != 0; k++ {
-			term.Quo(power, big.NewInt(2*k+1))
-			if k%2 == 0 {
-				sum.Add(sum, term)
-			} else {
-				sum.Sub(sum, term)
-			}
-			power.Quo(power, x2)
-		}
-		return sum
-	}
-	pi := new(big.Int).Mul(atanInv(5), big.NewInt(16))
-	pi.Sub(pi, new(big.Int).Mul(atanInv(239), big.NewInt(4)))
-	pi.Sub(pi, new(big.Int).Lsh(big.NewInt(3), prec)) // drop the integer part
-	return pi.Rsh(pi, 64)
 }
 
 func TestParseBcryptRefusesMalformedHashes(t *testing.T) {
@@ -162,8 +114,11 @@ func TestBcryptUserThroughApplyAndLoad(t *testing.T) {
 
 // BenchmarkBcryptCost10 is one check of a hash at etcd's default cost.
 func BenchmarkBcryptCost10(b *testing.B) {
-	salt := make([]byte, bcryptSaltLen)
+	h, err := ParsePasswordHash("$2a$10$" + strings.Repeat("a", 53))
+	if err != nil {
+		b.Fatal(err)
+	}
 	for b.Loop() {
-		bcryptSum([]byte("password"), salt, 10)
+		h.Verify("password")
 	}
 }
