@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -85,6 +86,9 @@ func (s *Server) authorize(ctx context.Context, method string, what func() strin
 	}
 	a := s.state.Auth()
 	id, err := s.identify(ctx)
+	if errors.Is(err, api.ErrUserEmpty) && s.authOffAfterCatchUp(ctx) {
+		return nil
+	}
 	if err == nil {
 		err = check(a, id)
 	}
@@ -114,6 +118,15 @@ func (s *Server) authOn(ctx context.Context) (on, caughtUp bool, err error) {
 		return false, false, err
 	}
 	return s.state.Auth().Enabled(), true, nil
+}
+
+// authOffAfterCatchUp reports whether auth is off once this member has
+// applied everything committed: a call that names no user, made to a
+// member that sees auth on, may come from a client that saw it turned off
+// a moment ago through another member. Only refusals pay the ReadIndex
+// round.
+func (s *Server) authOffAfterCatchUp(ctx context.Context) bool {
+	return s.readBarrier(ctx) == nil && !s.state.Auth().Enabled()
 }
 
 // authOnCurrent is authOn for a check the caller has not waited for:
@@ -164,11 +177,16 @@ func (s *Server) proposeAs(ctx context.Context, req api.Message) (api.Message, e
 		return nil, err
 	}
 	if on {
-		if id, err = s.identify(ctx); err != nil {
+		id, err = s.identify(ctx)
+		switch {
+		case errors.Is(err, api.ErrUserEmpty) && s.authOffAfterCatchUp(ctx):
+			// Proposed unwrapped: refused when applied if auth is on again.
+		case err != nil:
 			s.logDenied(methodName(req), id, describeRequest(req), err)
 			return nil, err
+		default:
+			ctx = context.WithValue(ctx, callerKey{}, id)
 		}
-		ctx = context.WithValue(ctx, callerKey{}, id)
 	}
 	resp, err := s.propose(ctx, req)
 	if isAuthRefusal(err) {

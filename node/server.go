@@ -251,6 +251,7 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 	s.peerRPC.HandleUnary(methodPeerHashKV, s.servePeerHashKV)
 	s.peerRPC.HandleUnary(methodPeerLeaseRenew, s.servePeerLeaseRenew)
 	s.peerRPC.HandleUnary(methodPeerLeaseTimeToLive, s.servePeerLeaseTimeToLive)
+	s.peerRPC.HandleUnary(methodPeerLearnerReady, s.servePeerLearnerReady)
 	s.driver.Start()
 	s.serve()
 	s.startBackground()

@@ -166,22 +166,51 @@ func (s *Server) serveMemberPromote(ctx context.Context, req *api.MemberPromoteR
 	if !m.IsLearner {
 		return nil, api.ErrMemberNotLearner
 	}
-	if s.driver.Leader() != s.id {
-		return nil, api.ErrNotLeader
-	}
-	st, err := s.driver.Status(ctx)
+	// Only the leader knows how far the learner got: a follower asks it.
+	err := s.atLeader(ctx, func(leader uint64) error {
+		if leader == s.id {
+			return s.learnerReady(ctx, req.ID)
+		}
+		return s.callLeader(ctx, leader, methodPeerLearnerReady, req, &api.MemberPromoteResponse{})
+	})
 	if err != nil {
 		return nil, err
-	}
-	pr, ok := st.Progress[req.ID]
-	leaderMatch := st.Progress[s.id].Match
-	if !ok || pr.Match*10 < leaderMatch*9 {
-		return nil, api.Errorf(api.CodeLearnerNotReady, "learner %016x has %d of the leader's %d entries; promote it once it has caught up", req.ID, pr.Match, leaderMatch)
 	}
 	if err := s.confChange(ctx, raftcore.ConfChange{Type: raftcore.AddVoter, NodeID: req.ID}); err != nil {
 		return nil, err
 	}
 	return &api.MemberPromoteResponse{Header: s.header(), Members: s.memberList()}, nil
+}
+
+// learnerReady checks, on the leader, that learner id has caught up.
+func (s *Server) learnerReady(ctx context.Context, id uint64) error {
+	if s.driver.Leader() != s.id {
+		return api.ErrNotLeader
+	}
+	st, err := s.driver.Status(ctx)
+	if err != nil {
+		return err
+	}
+	pr, ok := st.Progress[id]
+	leaderMatch := st.Progress[s.id].Match
+	if !ok || pr.Match*10 < leaderMatch*9 {
+		return api.Errorf(api.CodeLearnerNotReady, "learner %016x has %d of the leader's %d entries; promote it once it has caught up", id, pr.Match, leaderMatch)
+	}
+	return nil
+}
+
+// servePeerLearnerReady answers a follower that was asked to promote a
+// learner (an api.MemberPromoteRequest, answered by an empty
+// api.MemberPromoteResponse or the reason the learner is not ready).
+func (s *Server) servePeerLearnerReady(ctx context.Context, b []byte) ([]byte, error) {
+	var req api.MemberPromoteRequest
+	if err := api.Unmarshal(b, &req); err != nil {
+		return nil, api.Errorf(api.CodeInvalidArgument, "malformed forwarded promote request: %v", err)
+	}
+	if err := s.learnerReady(ctx, req.ID); err != nil {
+		return nil, toAPIError(err)
+	}
+	return api.Marshal(&api.MemberPromoteResponse{Header: s.header()}), nil
 }
 
 func (s *Server) serveAlarm(ctx context.Context, req *api.AlarmRequest) (api.Message, error) {

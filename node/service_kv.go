@@ -145,10 +145,14 @@ func (s *Server) serveWatch(ctx context.Context, st WatchStream) error {
 	go func() {
 		for {
 			req, err := st.Recv()
+			if errors.Is(err, io.EOF) {
+				// The client sent its last request, and still wants what
+				// its watchers deliver (as with etcd: a gateway client
+				// sends one create and listens); the stream ends with its
+				// context.
+				return
+			}
 			if err != nil {
-				if errors.Is(err, io.EOF) {
-					err = nil
-				}
 				w.end(err)
 				return
 			}

@@ -10,7 +10,8 @@ import (
 	"github.com/cairndb/cairn/rpc"
 )
 
-// Lease renewals and time-to-live questions through any member. The
+// Calls only the leader can answer, through any member: lease renewals,
+// time-to-live questions, and whether a learner may be promoted. The
 // leader alone keeps the leases' clocks (the lessor is promoted when a
 // member becomes leader); another member asks the leader over the peer
 // connection and answers its client with what the leader said, so a
@@ -25,6 +26,9 @@ const (
 	// remaining TTL (an api.LeaseTimeToLiveRequest answered by an
 	// api.LeaseTimeToLiveResponse without keys).
 	methodPeerLeaseTimeToLive rpc.Method = 1005
+	// methodPeerLearnerReady asks the leader whether a learner caught up
+	// enough to be promoted (service_cluster.go).
+	methodPeerLearnerReady rpc.Method = 1006
 )
 
 // renewLease renews lease id at the leader, here or over the peer

@@ -1,0 +1,95 @@
+package etcdapi_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"testing"
+
+	"github.com/cairndb/cairn/node"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// TestClusterAndMaintenance: member list/add/remove, status with etcd's
+// fields, hashes, alarms, defragmentation, a snapshot stream whose data
+// matches its SHA-256, and moving the leader.
+func TestClusterAndMaintenance(t *testing.T) {
+	c := startCluster(t, 3)
+	ctx := ctxT(t)
+	cli := etcdClient(t, c.Endpoints()...)
+	must[*clientv3.PutResponse](t, "put")(cli.Put(ctx, "k", "v"))
+
+	list := must[*clientv3.MemberListResponse](t, "member list")(cli.MemberList(ctx))
+	if len(list.Members) != 3 {
+		t.Fatalf("members %+v", list.Members)
+	}
+	for _, m := range list.Members {
+		if m.Name == "" || len(m.PeerURLs) != 1 || len(m.ClientURLs) != 1 || m.IsLearner {
+			t.Fatalf("member %+v", m)
+		}
+	}
+	added := must[*clientv3.MemberAddResponse](t, "member add")(cli.MemberAddAsLearner(ctx, []string{"http://127.0.0.1:1"}))
+	if !added.Member.IsLearner || added.Member.ID == 0 || len(added.Members) != 4 {
+		t.Fatalf("member add as learner: %+v", added)
+	}
+	if _, err := cli.MemberPromote(ctx, added.Member.ID); !errors.Is(err, rpctypes.ErrMemberLearnerNotReady) {
+		t.Fatalf("promote a learner that never started: %v, want %v", err, rpctypes.ErrMemberLearnerNotReady)
+	}
+	if _, err := cli.MemberAdd(ctx, []string{"http://127.0.0.1:1"}); !errors.Is(err, rpctypes.ErrPeerURLExist) {
+		t.Fatalf("add a second member with the same peer URL: %v, want %v", err, rpctypes.ErrPeerURLExist)
+	}
+	removed := must[*clientv3.MemberRemoveResponse](t, "member remove")(cli.MemberRemove(ctx, added.Member.ID))
+	if len(removed.Members) != 3 {
+		t.Fatalf("after remove: %+v", removed.Members)
+	}
+	if _, err := cli.MemberRemove(ctx, added.Member.ID); !errors.Is(err, rpctypes.ErrMemberNotFound) {
+		t.Fatalf("remove twice: %v, want %v", err, rpctypes.ErrMemberNotFound)
+	}
+
+	lead := c.Leader()
+	leaderID := c.Servers[lead].ID()
+	var revs []int64
+	for i := range 3 {
+		st := must[*clientv3.StatusResponse](t, "status")(cli.Status(ctx, c.Endpoint(i)))
+		if st.Version != node.EtcdAPIVersion || st.Leader != leaderID || st.DbSize == 0 || st.DbSizeInUse == 0 ||
+			st.RaftIndex == 0 || st.RaftAppliedIndex == 0 || st.RaftTerm == 0 || st.DbSizeQuota == 0 || st.StorageVersion == "" {
+			t.Fatalf("status of member %d: %+v", i, st)
+		}
+		hkv := must[*clientv3.HashKVResponse](t, "hashkv")(cli.HashKV(ctx, c.Endpoint(i), 2))
+		revs = append(revs, int64(hkv.Hash), hkv.HashRevision)
+		must[*clientv3.DefragmentResponse](t, "defragment")(cli.Defragment(ctx, c.Endpoint(i)))
+	}
+	if revs[0] != revs[2] || revs[0] != revs[4] || revs[1] != 2 {
+		t.Fatalf("hashes at revision 2 differ between members: %v", revs)
+	}
+	alarms := must[*clientv3.AlarmResponse](t, "alarm list")(cli.AlarmList(ctx))
+	if len(alarms.Alarms) != 0 {
+		t.Fatalf("alarms on a healthy cluster: %+v", alarms.Alarms)
+	}
+
+	rc, err := cli.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, sum := data[:len(data)-sha256.Size], data[len(data)-sha256.Size:]
+	if got := sha256.Sum256(body); !bytes.Equal(got[:], sum) {
+		t.Fatalf("snapshot of %d bytes: its SHA-256 does not match the data", len(data))
+	}
+
+	target := c.Servers[(lead+1)%3].ID()
+	leaderCli := etcdClient(t, c.Endpoint(lead))
+	must[*clientv3.MoveLeaderResponse](t, "move leader")(leaderCli.MoveLeader(ctx, target))
+	if got := c.Servers[c.Leader()].ID(); got != target {
+		t.Fatalf("leader %x after moving it to %x", got, target)
+	}
+	if _, err := leaderCli.MoveLeader(ctx, leaderID); !errors.Is(err, rpctypes.ErrNotLeader) {
+		t.Fatalf("move leader asked of a follower: %v, want %v", err, rpctypes.ErrNotLeader)
+	}
+}
