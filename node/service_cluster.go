@@ -21,6 +21,9 @@ func (s *Server) serveMemberAdd(ctx context.Context, req *api.MemberAddRequest) 
 	if err := s.authorizeAdmin(ctx, "MemberAdd"); err != nil {
 		return nil, err
 	}
+	if err := s.membershipCurrent(ctx); err != nil {
+		return nil, err
+	}
 	urls, err := ParseURLs(strings.Join(req.PeerURLs, ","))
 	if err != nil || len(urls) == 0 {
 		return nil, api.Errorf(api.CodeMemberBadURLs, "member peer URLs %q: %v", req.PeerURLs, err)
@@ -40,6 +43,14 @@ func (s *Server) serveMemberAdd(ctx context.Context, req *api.MemberAddRequest) 
 		return nil, err
 	}
 	return &api.MemberAddResponse{Header: s.header(), Member: m, Members: s.memberList()}, nil
+}
+
+// membershipCurrent makes this member's view of the membership current
+// (a ReadIndex round) before a change is checked against it: a change
+// made a moment ago through another member (the same peer URLs added, the
+// member removed) is seen and the new one refused as it should be.
+func (s *Server) membershipCurrent(ctx context.Context) error {
+	return s.readBarrier(ctx)
 }
 
 // confChange proposes a membership change and waits until it is made. A
@@ -90,6 +101,9 @@ func (s *Server) serveMemberRemove(ctx context.Context, req *api.MemberRemoveReq
 	if err := s.authorizeAdmin(ctx, "MemberRemove"); err != nil {
 		return nil, err
 	}
+	if err := s.membershipCurrent(ctx); err != nil {
+		return nil, err
+	}
 	cc := raftcore.ConfChange{Type: raftcore.RemoveNode, NodeID: req.ID}
 	if err := s.state.Members().ValidateChange(cc, Member{}); err != nil {
 		return nil, err
@@ -129,6 +143,9 @@ func (s *Server) serveMemberUpdate(ctx context.Context, req *api.MemberUpdateReq
 	if err := s.authorizeAdmin(ctx, "MemberUpdate"); err != nil {
 		return nil, err
 	}
+	if err := s.membershipCurrent(ctx); err != nil {
+		return nil, err
+	}
 	urls, err := ParseURLs(strings.Join(req.PeerURLs, ","))
 	if err != nil || len(urls) == 0 {
 		return nil, api.Errorf(api.CodeMemberBadURLs, "member peer URLs %q: %v", req.PeerURLs, err)
@@ -157,6 +174,9 @@ func (s *Server) serveMemberList(ctx context.Context, req *api.MemberListRequest
 // cluster.
 func (s *Server) serveMemberPromote(ctx context.Context, req *api.MemberPromoteRequest) (api.Message, error) {
 	if err := s.authorizeAdmin(ctx, "MemberPromote"); err != nil {
+		return nil, err
+	}
+	if err := s.membershipCurrent(ctx); err != nil {
 		return nil, err
 	}
 	m, ok := s.state.Members().Get(req.ID)
