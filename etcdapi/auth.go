@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/internal/etcdconv"
 	"github.com/cairndb/cairn/node"
 	"go.etcd.io/etcd/api/v3/authpb"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -22,7 +23,7 @@ func (a authServer) AuthEnable(ctx context.Context, r *pb.AuthEnableRequest) (*p
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return &pb.AuthEnableResponse{Header: toHeader(resp.Header)}, nil
+	return &pb.AuthEnableResponse{Header: etcdconv.ToHeader(resp.Header)}, nil
 }
 
 func (a authServer) AuthDisable(ctx context.Context, r *pb.AuthDisableRequest) (*pb.AuthDisableResponse, error) {
@@ -30,7 +31,7 @@ func (a authServer) AuthDisable(ctx context.Context, r *pb.AuthDisableRequest) (
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return &pb.AuthDisableResponse{Header: toHeader(resp.Header)}, nil
+	return &pb.AuthDisableResponse{Header: etcdconv.ToHeader(resp.Header)}, nil
 }
 
 func (a authServer) AuthStatus(ctx context.Context, r *pb.AuthStatusRequest) (*pb.AuthStatusResponse, error) {
@@ -38,7 +39,7 @@ func (a authServer) AuthStatus(ctx context.Context, r *pb.AuthStatusRequest) (*p
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return &pb.AuthStatusResponse{Header: toHeader(resp.Header), Enabled: resp.Enabled, AuthRevision: resp.AuthRevision}, nil
+	return &pb.AuthStatusResponse{Header: etcdconv.ToHeader(resp.Header), Enabled: resp.Enabled, AuthRevision: resp.AuthRevision}, nil
 }
 
 func (a authServer) Authenticate(ctx context.Context, r *pb.AuthenticateRequest) (*pb.AuthenticateResponse, error) {
@@ -46,7 +47,7 @@ func (a authServer) Authenticate(ctx context.Context, r *pb.AuthenticateRequest)
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return &pb.AuthenticateResponse{Header: toHeader(resp.Header), Token: resp.Token}, nil
+	return &pb.AuthenticateResponse{Header: etcdconv.ToHeader(resp.Header), Token: resp.Token}, nil
 }
 
 func (a authServer) UserAdd(ctx context.Context, r *pb.AuthUserAddRequest) (*pb.AuthUserAddResponse, error) {
@@ -60,7 +61,7 @@ func (a authServer) UserAdd(ctx context.Context, r *pb.AuthUserAddRequest) (*pb.
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return &pb.AuthUserAddResponse{Header: toHeader(resp.Header)}, nil
+	return &pb.AuthUserAddResponse{Header: etcdconv.ToHeader(resp.Header)}, nil
 }
 
 func (a authServer) UserGet(ctx context.Context, r *pb.AuthUserGetRequest) (*pb.AuthUserGetResponse, error) {
@@ -68,7 +69,7 @@ func (a authServer) UserGet(ctx context.Context, r *pb.AuthUserGetRequest) (*pb.
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return &pb.AuthUserGetResponse{Header: toHeader(resp.Header), Roles: resp.Roles}, nil
+	return &pb.AuthUserGetResponse{Header: etcdconv.ToHeader(resp.Header), Roles: resp.Roles}, nil
 }
 
 func (a authServer) UserList(ctx context.Context, r *pb.AuthUserListRequest) (*pb.AuthUserListResponse, error) {
@@ -76,7 +77,7 @@ func (a authServer) UserList(ctx context.Context, r *pb.AuthUserListRequest) (*p
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return &pb.AuthUserListResponse{Header: toHeader(resp.Header), Users: resp.Users}, nil
+	return &pb.AuthUserListResponse{Header: etcdconv.ToHeader(resp.Header), Users: resp.Users}, nil
 }
 
 func (a authServer) UserDelete(ctx context.Context, r *pb.AuthUserDeleteRequest) (*pb.AuthUserDeleteResponse, error) {
@@ -84,7 +85,7 @@ func (a authServer) UserDelete(ctx context.Context, r *pb.AuthUserDeleteRequest)
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return &pb.AuthUserDeleteResponse{Header: toHeader(resp.Header)}, nil
+	return &pb.AuthUserDeleteResponse{Header: etcdconv.ToHeader(resp.Header)}, nil
 }
 
 func (a authServer) UserChangePassword(ctx context.Context, r *pb.AuthUserChangePasswordRequest) (*pb.AuthUserChangePasswordResponse, error) {
@@ -95,7 +96,7 @@ func (a authServer) UserChangePassword(ctx context.Context, r *pb.AuthUserChange
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return &pb.AuthUserChangePasswordResponse{Header: toHeader(resp.Header)}, nil
+	return &pb.AuthUserChangePasswordResponse{Header: etcdconv.ToHeader(resp.Header)}, nil
 }
 
 func (a authServer) UserGrantRole(ctx context.Context, r *pb.AuthUserGrantRoleRequest) (*pb.AuthUserGrantRoleResponse, error) {
@@ -103,7 +104,7 @@ func (a authServer) UserGrantRole(ctx context.Context, r *pb.AuthUserGrantRoleRe
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return &pb.AuthUserGrantRoleResponse{Header: toHeader(resp.Header)}, nil
+	return &pb.AuthUserGrantRoleResponse{Header: etcdconv.ToHeader(resp.Header)}, nil
 }
 
 func (a authServer) UserRevokeRole(ctx context.Context, r *pb.AuthUserRevokeRoleRequest) (*pb.AuthUserRevokeRoleResponse, error) {
@@ -111,7 +112,7 @@ func (a authServer) UserRevokeRole(ctx context.Context, r *pb.AuthUserRevokeRole
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return &pb.AuthUserRevokeRoleResponse{Header: toHeader(resp.Header)}, nil
+	return &pb.AuthUserRevokeRoleResponse{Header: etcdconv.ToHeader(resp.Header)}, nil
 }
 
 func (a authServer) RoleAdd(ctx context.Context, r *pb.AuthRoleAddRequest) (*pb.AuthRoleAddResponse, error) {
@@ -119,7 +120,7 @@ func (a authServer) RoleAdd(ctx context.Context, r *pb.AuthRoleAddRequest) (*pb.
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return &pb.AuthRoleAddResponse{Header: toHeader(resp.Header)}, nil
+	return &pb.AuthRoleAddResponse{Header: etcdconv.ToHeader(resp.Header)}, nil
 }
 
 func (a authServer) RoleGet(ctx context.Context, r *pb.AuthRoleGetRequest) (*pb.AuthRoleGetResponse, error) {
@@ -127,7 +128,7 @@ func (a authServer) RoleGet(ctx context.Context, r *pb.AuthRoleGetRequest) (*pb.
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	out := &pb.AuthRoleGetResponse{Header: toHeader(resp.Header)}
+	out := &pb.AuthRoleGetResponse{Header: etcdconv.ToHeader(resp.Header)}
 	for _, p := range resp.Perm {
 		out.Perm = append(out.Perm, &authpb.Permission{PermType: authpb.Permission_Type(p.PermType), Key: p.Key, RangeEnd: p.RangeEnd})
 	}
@@ -139,7 +140,7 @@ func (a authServer) RoleList(ctx context.Context, r *pb.AuthRoleListRequest) (*p
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return &pb.AuthRoleListResponse{Header: toHeader(resp.Header), Roles: resp.Roles}, nil
+	return &pb.AuthRoleListResponse{Header: etcdconv.ToHeader(resp.Header), Roles: resp.Roles}, nil
 }
 
 func (a authServer) RoleDelete(ctx context.Context, r *pb.AuthRoleDeleteRequest) (*pb.AuthRoleDeleteResponse, error) {
@@ -147,7 +148,7 @@ func (a authServer) RoleDelete(ctx context.Context, r *pb.AuthRoleDeleteRequest)
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return &pb.AuthRoleDeleteResponse{Header: toHeader(resp.Header)}, nil
+	return &pb.AuthRoleDeleteResponse{Header: etcdconv.ToHeader(resp.Header)}, nil
 }
 
 func (a authServer) RoleGrantPermission(ctx context.Context, r *pb.AuthRoleGrantPermissionRequest) (*pb.AuthRoleGrantPermissionResponse, error) {
@@ -162,7 +163,7 @@ func (a authServer) RoleGrantPermission(ctx context.Context, r *pb.AuthRoleGrant
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return &pb.AuthRoleGrantPermissionResponse{Header: toHeader(resp.Header)}, nil
+	return &pb.AuthRoleGrantPermissionResponse{Header: etcdconv.ToHeader(resp.Header)}, nil
 }
 
 func (a authServer) RoleRevokePermission(ctx context.Context, r *pb.AuthRoleRevokePermissionRequest) (*pb.AuthRoleRevokePermissionResponse, error) {
@@ -170,5 +171,5 @@ func (a authServer) RoleRevokePermission(ctx context.Context, r *pb.AuthRoleRevo
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return &pb.AuthRoleRevokePermissionResponse{Header: toHeader(resp.Header)}, nil
+	return &pb.AuthRoleRevokePermissionResponse{Header: etcdconv.ToHeader(resp.Header)}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/internal/etcdconv"
 	"github.com/cairndb/cairn/node"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 )
@@ -11,24 +12,12 @@ import (
 // clusterServer is etcd's Cluster service on cairn's services.
 type clusterServer struct{ s *node.Server }
 
-func toMember(m *api.Member) *pb.Member {
-	return &pb.Member{ID: m.ID, Name: m.Name, PeerURLs: m.PeerURLs, ClientURLs: m.ClientURLs, IsLearner: m.IsLearner}
-}
-
-func toMembers(ms []api.Member) []*pb.Member {
-	out := make([]*pb.Member, len(ms))
-	for i := range ms {
-		out[i] = toMember(&ms[i])
-	}
-	return out
-}
-
 func (c clusterServer) MemberAdd(ctx context.Context, r *pb.MemberAddRequest) (*pb.MemberAddResponse, error) {
 	resp, err := c.s.MemberAdd(ctx, &api.MemberAddRequest{PeerURLs: r.PeerURLs, IsLearner: r.IsLearner})
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return &pb.MemberAddResponse{Header: toHeader(resp.Header), Member: toMember(&resp.Member), Members: toMembers(resp.Members)}, nil
+	return &pb.MemberAddResponse{Header: etcdconv.ToHeader(resp.Header), Member: etcdconv.ToMember(&resp.Member), Members: etcdconv.ToMembers(resp.Members)}, nil
 }
 
 func (c clusterServer) MemberRemove(ctx context.Context, r *pb.MemberRemoveRequest) (*pb.MemberRemoveResponse, error) {
@@ -36,7 +25,7 @@ func (c clusterServer) MemberRemove(ctx context.Context, r *pb.MemberRemoveReque
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return &pb.MemberRemoveResponse{Header: toHeader(resp.Header), Members: toMembers(resp.Members)}, nil
+	return &pb.MemberRemoveResponse{Header: etcdconv.ToHeader(resp.Header), Members: etcdconv.ToMembers(resp.Members)}, nil
 }
 
 func (c clusterServer) MemberUpdate(ctx context.Context, r *pb.MemberUpdateRequest) (*pb.MemberUpdateResponse, error) {
@@ -44,7 +33,7 @@ func (c clusterServer) MemberUpdate(ctx context.Context, r *pb.MemberUpdateReque
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return &pb.MemberUpdateResponse{Header: toHeader(resp.Header), Members: toMembers(resp.Members)}, nil
+	return &pb.MemberUpdateResponse{Header: etcdconv.ToHeader(resp.Header), Members: etcdconv.ToMembers(resp.Members)}, nil
 }
 
 func (c clusterServer) MemberList(ctx context.Context, r *pb.MemberListRequest) (*pb.MemberListResponse, error) {
@@ -52,7 +41,7 @@ func (c clusterServer) MemberList(ctx context.Context, r *pb.MemberListRequest) 
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return &pb.MemberListResponse{Header: toHeader(resp.Header), Members: toMembers(resp.Members)}, nil
+	return &pb.MemberListResponse{Header: etcdconv.ToHeader(resp.Header), Members: etcdconv.ToMembers(resp.Members)}, nil
 }
 
 func (c clusterServer) MemberPromote(ctx context.Context, r *pb.MemberPromoteRequest) (*pb.MemberPromoteResponse, error) {
@@ -60,5 +49,5 @@ func (c clusterServer) MemberPromote(ctx context.Context, r *pb.MemberPromoteReq
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return &pb.MemberPromoteResponse{Header: toHeader(resp.Header), Members: toMembers(resp.Members)}, nil
+	return &pb.MemberPromoteResponse{Header: etcdconv.ToHeader(resp.Header), Members: etcdconv.ToMembers(resp.Members)}, nil
 }

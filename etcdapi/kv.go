@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/internal/etcdconv"
 	"github.com/cairndb/cairn/node"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 )
@@ -12,31 +13,31 @@ import (
 type kvServer struct{ s *node.Server }
 
 func (k kvServer) Range(ctx context.Context, r *pb.RangeRequest) (*pb.RangeResponse, error) {
-	resp, err := k.s.Range(ctx, fromRange(r))
+	resp, err := k.s.Range(ctx, etcdconv.FromRange(r))
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return toRange(resp), nil
+	return etcdconv.ToRange(resp), nil
 }
 
 func (k kvServer) Put(ctx context.Context, r *pb.PutRequest) (*pb.PutResponse, error) {
-	resp, err := k.s.Put(ctx, fromPut(r))
+	resp, err := k.s.Put(ctx, etcdconv.FromPut(r))
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return toPut(resp), nil
+	return etcdconv.ToPut(resp), nil
 }
 
 func (k kvServer) DeleteRange(ctx context.Context, r *pb.DeleteRangeRequest) (*pb.DeleteRangeResponse, error) {
-	resp, err := k.s.DeleteRange(ctx, fromDeleteRange(r))
+	resp, err := k.s.DeleteRange(ctx, etcdconv.FromDeleteRange(r))
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return toDeleteRange(resp), nil
+	return etcdconv.ToDeleteRange(resp), nil
 }
 
 func (k kvServer) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, error) {
-	req, err := fromTxn(r)
+	req, err := etcdconv.FromTxn(r)
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
@@ -44,7 +45,7 @@ func (k kvServer) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, e
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return toTxn(resp), nil
+	return etcdconv.ToTxn(resp), nil
 }
 
 func (k kvServer) Compact(ctx context.Context, r *pb.CompactionRequest) (*pb.CompactionResponse, error) {
@@ -52,5 +53,5 @@ func (k kvServer) Compact(ctx context.Context, r *pb.CompactionRequest) (*pb.Com
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return &pb.CompactionResponse{Header: toHeader(resp.Header)}, nil
+	return &pb.CompactionResponse{Header: etcdconv.ToHeader(resp.Header)}, nil
 }

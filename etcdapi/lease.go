@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/internal/etcdconv"
 	"github.com/cairndb/cairn/node"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 )
@@ -20,7 +21,7 @@ func (l leaseServer) LeaseGrant(ctx context.Context, r *pb.LeaseGrantRequest) (*
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return &pb.LeaseGrantResponse{Header: toHeader(resp.Header), ID: resp.ID, TTL: resp.TTL}, nil
+	return &pb.LeaseGrantResponse{Header: etcdconv.ToHeader(resp.Header), ID: resp.ID, TTL: resp.TTL}, nil
 }
 
 func (l leaseServer) LeaseRevoke(ctx context.Context, r *pb.LeaseRevokeRequest) (*pb.LeaseRevokeResponse, error) {
@@ -28,7 +29,7 @@ func (l leaseServer) LeaseRevoke(ctx context.Context, r *pb.LeaseRevokeRequest) 
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return &pb.LeaseRevokeResponse{Header: toHeader(resp.Header)}, nil
+	return &pb.LeaseRevokeResponse{Header: etcdconv.ToHeader(resp.Header)}, nil
 }
 
 func (l leaseServer) LeaseKeepAlive(st pb.Lease_LeaseKeepAliveServer) error {
@@ -40,7 +41,7 @@ func (l leaseServer) LeaseTimeToLive(ctx context.Context, r *pb.LeaseTimeToLiveR
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return &pb.LeaseTimeToLiveResponse{Header: toHeader(resp.Header), ID: resp.ID, TTL: resp.TTL,
+	return &pb.LeaseTimeToLiveResponse{Header: etcdconv.ToHeader(resp.Header), ID: resp.ID, TTL: resp.TTL,
 		GrantedTTL: resp.GrantedTTL, Keys: resp.Keys}, nil
 }
 
@@ -49,7 +50,7 @@ func (l leaseServer) LeaseLeases(ctx context.Context, r *pb.LeaseLeasesRequest) 
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	out := &pb.LeaseLeasesResponse{Header: toHeader(resp.Header), Leases: make([]*pb.LeaseStatus, len(resp.Leases))}
+	out := &pb.LeaseLeasesResponse{Header: etcdconv.ToHeader(resp.Header), Leases: make([]*pb.LeaseStatus, len(resp.Leases))}
 	for i, ls := range resp.Leases {
 		out.Leases[i] = &pb.LeaseStatus{ID: ls.ID}
 	}
@@ -68,7 +69,7 @@ func (k keepAliveStream) Recv() (*api.LeaseKeepAliveRequest, error) {
 }
 
 func (k keepAliveStream) Send(r *api.LeaseKeepAliveResponse) error {
-	return k.st.Send(&pb.LeaseKeepAliveResponse{Header: toHeader(r.Header), ID: r.ID, TTL: r.TTL})
+	return k.st.Send(&pb.LeaseKeepAliveResponse{Header: etcdconv.ToHeader(r.Header), ID: r.ID, TTL: r.TTL})
 }
 
 // streamEnd is what a stream's Recv error means to node: io.EOF when the

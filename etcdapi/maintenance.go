@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/internal/etcdconv"
 	"github.com/cairndb/cairn/node"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"google.golang.org/grpc/codes"
@@ -24,7 +25,7 @@ func (m maintenanceServer) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.A
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	out := &pb.AlarmResponse{Header: toHeader(resp.Header)}
+	out := &pb.AlarmResponse{Header: etcdconv.ToHeader(resp.Header)}
 	for _, a := range resp.Alarms {
 		out.Alarms = append(out.Alarms, &pb.AlarmMember{MemberID: a.MemberID, Alarm: pb.AlarmType(a.Alarm)})
 	}
@@ -39,7 +40,7 @@ func (m maintenanceServer) Status(ctx context.Context, r *pb.StatusRequest) (*pb
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return &pb.StatusResponse{Header: toHeader(resp.Header), Version: node.EtcdAPIVersion, DbSize: resp.DbSize,
+	return &pb.StatusResponse{Header: etcdconv.ToHeader(resp.Header), Version: node.EtcdAPIVersion, DbSize: resp.DbSize,
 		Leader: resp.Leader, RaftIndex: resp.RaftIndex, RaftTerm: resp.RaftTerm, RaftAppliedIndex: resp.RaftAppliedIndex,
 		Errors: resp.Errors, DbSizeInUse: resp.DbSizeInUse, IsLearner: resp.IsLearner,
 		StorageVersion: node.EtcdAPIVersion, DbSizeQuota: m.s.Config().QuotaBackendBytes}, nil
@@ -50,7 +51,7 @@ func (m maintenanceServer) Defragment(ctx context.Context, r *pb.DefragmentReque
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return &pb.DefragmentResponse{Header: toHeader(resp.Header)}, nil
+	return &pb.DefragmentResponse{Header: etcdconv.ToHeader(resp.Header)}, nil
 }
 
 func (m maintenanceServer) Hash(ctx context.Context, r *pb.HashRequest) (*pb.HashResponse, error) {
@@ -58,7 +59,7 @@ func (m maintenanceServer) Hash(ctx context.Context, r *pb.HashRequest) (*pb.Has
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return &pb.HashResponse{Header: toHeader(resp.Header), Hash: resp.Hash}, nil
+	return &pb.HashResponse{Header: etcdconv.ToHeader(resp.Header), Hash: resp.Hash}, nil
 }
 
 func (m maintenanceServer) HashKV(ctx context.Context, r *pb.HashKVRequest) (*pb.HashKVResponse, error) {
@@ -66,7 +67,7 @@ func (m maintenanceServer) HashKV(ctx context.Context, r *pb.HashKVRequest) (*pb
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return &pb.HashKVResponse{Header: toHeader(resp.Header), Hash: resp.Hash, CompactRevision: resp.CompactRevision,
+	return &pb.HashKVResponse{Header: etcdconv.ToHeader(resp.Header), Hash: resp.Hash, CompactRevision: resp.CompactRevision,
 		HashRevision: resp.HashRevision}, nil
 }
 
@@ -80,7 +81,7 @@ func (m maintenanceServer) Snapshot(r *pb.SnapshotRequest, st pb.Maintenance_Sna
 type snapshotStream struct{ st pb.Maintenance_SnapshotServer }
 
 func (s snapshotStream) Send(r *api.SnapshotResponse) error {
-	return s.st.Send(&pb.SnapshotResponse{Header: toHeader(r.Header), RemainingBytes: r.RemainingBytes, Blob: r.Blob,
+	return s.st.Send(&pb.SnapshotResponse{Header: etcdconv.ToHeader(r.Header), RemainingBytes: r.RemainingBytes, Blob: r.Blob,
 		Version: node.EtcdAPIVersion})
 }
 
@@ -89,7 +90,7 @@ func (m maintenanceServer) MoveLeader(ctx context.Context, r *pb.MoveLeaderReque
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return &pb.MoveLeaderResponse{Header: toHeader(resp.Header)}, nil
+	return &pb.MoveLeaderResponse{Header: etcdconv.ToHeader(resp.Header)}, nil
 }
 
 // Downgrade is refused: a cairn cluster has one storage version, so there

@@ -2,6 +2,7 @@ package etcdapi
 
 import (
 	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/internal/etcdconv"
 	"github.com/cairndb/cairn/node"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 )
@@ -25,7 +26,7 @@ func (w watchStream) Recv() (*api.WatchRequest, error) {
 		if err != nil {
 			return nil, streamEnd(err)
 		}
-		req, err := fromWatchRequest(r)
+		req, err := etcdconv.FromWatchRequest(r)
 		if err != nil {
 			return nil, err
 		}
