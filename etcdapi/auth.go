@@ -39,7 +39,7 @@ func (a authServer) AuthStatus(ctx context.Context, r *pb.AuthStatusRequest) (*p
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return &pb.AuthStatusResponse{Header: etcdconv.ToHeader(resp.Header), Enabled: resp.Enabled, AuthRevision: resp.AuthRevision}, nil
+	return etcdconv.ToAuthStatus(resp), nil
 }
 
 func (a authServer) Authenticate(ctx context.Context, r *pb.AuthenticateRequest) (*pb.AuthenticateResponse, error) {
@@ -69,7 +69,7 @@ func (a authServer) UserGet(ctx context.Context, r *pb.AuthUserGetRequest) (*pb.
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return &pb.AuthUserGetResponse{Header: etcdconv.ToHeader(resp.Header), Roles: resp.Roles}, nil
+	return etcdconv.ToUserGet(resp), nil
 }
 
 func (a authServer) UserList(ctx context.Context, r *pb.AuthUserListRequest) (*pb.AuthUserListResponse, error) {
@@ -77,7 +77,7 @@ func (a authServer) UserList(ctx context.Context, r *pb.AuthUserListRequest) (*p
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return &pb.AuthUserListResponse{Header: etcdconv.ToHeader(resp.Header), Users: resp.Users}, nil
+	return etcdconv.ToUserList(resp), nil
 }
 
 func (a authServer) UserDelete(ctx context.Context, r *pb.AuthUserDeleteRequest) (*pb.AuthUserDeleteResponse, error) {
@@ -128,11 +128,7 @@ func (a authServer) RoleGet(ctx context.Context, r *pb.AuthRoleGetRequest) (*pb.
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	out := &pb.AuthRoleGetResponse{Header: etcdconv.ToHeader(resp.Header)}
-	for _, p := range resp.Perm {
-		out.Perm = append(out.Perm, &authpb.Permission{PermType: authpb.Permission_Type(p.PermType), Key: p.Key, RangeEnd: p.RangeEnd})
-	}
-	return out, nil
+	return etcdconv.ToRoleGet(resp), nil
 }
 
 func (a authServer) RoleList(ctx context.Context, r *pb.AuthRoleListRequest) (*pb.AuthRoleListResponse, error) {
@@ -140,7 +136,7 @@ func (a authServer) RoleList(ctx context.Context, r *pb.AuthRoleListRequest) (*p
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return &pb.AuthRoleListResponse{Header: etcdconv.ToHeader(resp.Header), Roles: resp.Roles}, nil
+	return etcdconv.ToRoleList(resp), nil
 }
 
 func (a authServer) RoleDelete(ctx context.Context, r *pb.AuthRoleDeleteRequest) (*pb.AuthRoleDeleteResponse, error) {

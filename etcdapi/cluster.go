@@ -17,7 +17,7 @@ func (c clusterServer) MemberAdd(ctx context.Context, r *pb.MemberAddRequest) (*
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return &pb.MemberAddResponse{Header: etcdconv.ToHeader(resp.Header), Member: etcdconv.ToMember(&resp.Member), Members: etcdconv.ToMembers(resp.Members)}, nil
+	return etcdconv.ToMemberAdd(resp), nil
 }
 
 func (c clusterServer) MemberRemove(ctx context.Context, r *pb.MemberRemoveRequest) (*pb.MemberRemoveResponse, error) {
@@ -25,7 +25,7 @@ func (c clusterServer) MemberRemove(ctx context.Context, r *pb.MemberRemoveReque
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return &pb.MemberRemoveResponse{Header: etcdconv.ToHeader(resp.Header), Members: etcdconv.ToMembers(resp.Members)}, nil
+	return etcdconv.ToMemberRemove(resp), nil
 }
 
 func (c clusterServer) MemberUpdate(ctx context.Context, r *pb.MemberUpdateRequest) (*pb.MemberUpdateResponse, error) {
@@ -33,7 +33,7 @@ func (c clusterServer) MemberUpdate(ctx context.Context, r *pb.MemberUpdateReque
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return &pb.MemberUpdateResponse{Header: etcdconv.ToHeader(resp.Header), Members: etcdconv.ToMembers(resp.Members)}, nil
+	return etcdconv.ToMemberUpdate(resp), nil
 }
 
 func (c clusterServer) MemberList(ctx context.Context, r *pb.MemberListRequest) (*pb.MemberListResponse, error) {
@@ -41,7 +41,7 @@ func (c clusterServer) MemberList(ctx context.Context, r *pb.MemberListRequest) 
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return &pb.MemberListResponse{Header: etcdconv.ToHeader(resp.Header), Members: etcdconv.ToMembers(resp.Members)}, nil
+	return etcdconv.ToMemberList(resp), nil
 }
 
 func (c clusterServer) MemberPromote(ctx context.Context, r *pb.MemberPromoteRequest) (*pb.MemberPromoteResponse, error) {
@@ -49,5 +49,5 @@ func (c clusterServer) MemberPromote(ctx context.Context, r *pb.MemberPromoteReq
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return &pb.MemberPromoteResponse{Header: etcdconv.ToHeader(resp.Header), Members: etcdconv.ToMembers(resp.Members)}, nil
+	return etcdconv.ToMemberPromote(resp), nil
 }

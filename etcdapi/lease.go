@@ -21,7 +21,7 @@ func (l leaseServer) LeaseGrant(ctx context.Context, r *pb.LeaseGrantRequest) (*
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return &pb.LeaseGrantResponse{Header: etcdconv.ToHeader(resp.Header), ID: resp.ID, TTL: resp.TTL}, nil
+	return etcdconv.ToLeaseGrant(resp), nil
 }
 
 func (l leaseServer) LeaseRevoke(ctx context.Context, r *pb.LeaseRevokeRequest) (*pb.LeaseRevokeResponse, error) {
@@ -41,8 +41,7 @@ func (l leaseServer) LeaseTimeToLive(ctx context.Context, r *pb.LeaseTimeToLiveR
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return &pb.LeaseTimeToLiveResponse{Header: etcdconv.ToHeader(resp.Header), ID: resp.ID, TTL: resp.TTL,
-		GrantedTTL: resp.GrantedTTL, Keys: resp.Keys}, nil
+	return etcdconv.ToLeaseTimeToLive(resp), nil
 }
 
 func (l leaseServer) LeaseLeases(ctx context.Context, r *pb.LeaseLeasesRequest) (*pb.LeaseLeasesResponse, error) {
@@ -50,11 +49,7 @@ func (l leaseServer) LeaseLeases(ctx context.Context, r *pb.LeaseLeasesRequest) 
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	out := &pb.LeaseLeasesResponse{Header: etcdconv.ToHeader(resp.Header), Leases: make([]*pb.LeaseStatus, len(resp.Leases))}
-	for i, ls := range resp.Leases {
-		out.Leases[i] = &pb.LeaseStatus{ID: ls.ID}
-	}
-	return out, nil
+	return etcdconv.ToLeaseLeases(resp), nil
 }
 
 // keepAliveStream is a gRPC keep-alive stream as node sees one.
@@ -69,7 +64,7 @@ func (k keepAliveStream) Recv() (*api.LeaseKeepAliveRequest, error) {
 }
 
 func (k keepAliveStream) Send(r *api.LeaseKeepAliveResponse) error {
-	return k.st.Send(&pb.LeaseKeepAliveResponse{Header: etcdconv.ToHeader(r.Header), ID: r.ID, TTL: r.TTL})
+	return k.st.Send(etcdconv.ToLeaseKeepAlive(r))
 }
 
 // streamEnd is what a stream's Recv error means to node: io.EOF when the

@@ -25,11 +25,7 @@ func (m maintenanceServer) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.A
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	out := &pb.AlarmResponse{Header: etcdconv.ToHeader(resp.Header)}
-	for _, a := range resp.Alarms {
-		out.Alarms = append(out.Alarms, &pb.AlarmMember{MemberID: a.MemberID, Alarm: pb.AlarmType(a.Alarm)})
-	}
-	return out, nil
+	return etcdconv.ToAlarm(resp), nil
 }
 
 // Status answers with etcd's fields. Version and StorageVersion are the
@@ -40,10 +36,9 @@ func (m maintenanceServer) Status(ctx context.Context, r *pb.StatusRequest) (*pb
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return &pb.StatusResponse{Header: etcdconv.ToHeader(resp.Header), Version: node.EtcdAPIVersion, DbSize: resp.DbSize,
-		Leader: resp.Leader, RaftIndex: resp.RaftIndex, RaftTerm: resp.RaftTerm, RaftAppliedIndex: resp.RaftAppliedIndex,
-		Errors: resp.Errors, DbSizeInUse: resp.DbSizeInUse, IsLearner: resp.IsLearner,
-		StorageVersion: node.EtcdAPIVersion, DbSizeQuota: m.s.Config().QuotaBackendBytes}, nil
+	out := etcdconv.ToStatus(resp)
+	out.Version, out.StorageVersion, out.DbSizeQuota = node.EtcdAPIVersion, node.EtcdAPIVersion, m.s.Config().QuotaBackendBytes
+	return out, nil
 }
 
 func (m maintenanceServer) Defragment(ctx context.Context, r *pb.DefragmentRequest) (*pb.DefragmentResponse, error) {
@@ -67,8 +62,7 @@ func (m maintenanceServer) HashKV(ctx context.Context, r *pb.HashKVRequest) (*pb
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return &pb.HashKVResponse{Header: etcdconv.ToHeader(resp.Header), Hash: resp.Hash, CompactRevision: resp.CompactRevision,
-		HashRevision: resp.HashRevision}, nil
+	return etcdconv.ToHashKV(resp), nil
 }
 
 // Snapshot streams the store's page file and its SHA-256, as etcd streams

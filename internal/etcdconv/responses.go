@@ -1,0 +1,114 @@
+package etcdconv
+
+import (
+	"github.com/cairndb/cairn/api"
+	"go.etcd.io/etcd/api/v3/authpb"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+)
+
+// The responses of the Lease, Cluster, Maintenance and Auth services that
+// carry more than a header (those that carry only a header convert with
+// ToHeader).
+
+// ToLeaseGrant converts a lease grant response.
+func ToLeaseGrant(r *api.LeaseGrantResponse) *pb.LeaseGrantResponse {
+	return &pb.LeaseGrantResponse{Header: ToHeader(r.Header), ID: r.ID, TTL: r.TTL}
+}
+
+// ToLeaseKeepAlive converts a lease keep-alive response.
+func ToLeaseKeepAlive(r *api.LeaseKeepAliveResponse) *pb.LeaseKeepAliveResponse {
+	return &pb.LeaseKeepAliveResponse{Header: ToHeader(r.Header), ID: r.ID, TTL: r.TTL}
+}
+
+// ToLeaseTimeToLive converts a lease time-to-live response.
+func ToLeaseTimeToLive(r *api.LeaseTimeToLiveResponse) *pb.LeaseTimeToLiveResponse {
+	return &pb.LeaseTimeToLiveResponse{Header: ToHeader(r.Header), ID: r.ID, TTL: r.TTL,
+		GrantedTTL: r.GrantedTTL, Keys: r.Keys}
+}
+
+// ToLeaseLeases converts a lease list response.
+func ToLeaseLeases(r *api.LeaseLeasesResponse) *pb.LeaseLeasesResponse {
+	out := &pb.LeaseLeasesResponse{Header: ToHeader(r.Header), Leases: make([]*pb.LeaseStatus, len(r.Leases))}
+	for i, ls := range r.Leases {
+		out.Leases[i] = &pb.LeaseStatus{ID: ls.ID}
+	}
+	return out
+}
+
+// ToMemberAdd converts a member add response.
+func ToMemberAdd(r *api.MemberAddResponse) *pb.MemberAddResponse {
+	return &pb.MemberAddResponse{Header: ToHeader(r.Header), Member: ToMember(&r.Member), Members: ToMembers(r.Members)}
+}
+
+// ToMemberRemove converts a member remove response.
+func ToMemberRemove(r *api.MemberRemoveResponse) *pb.MemberRemoveResponse {
+	return &pb.MemberRemoveResponse{Header: ToHeader(r.Header), Members: ToMembers(r.Members)}
+}
+
+// ToMemberUpdate converts a member update response.
+func ToMemberUpdate(r *api.MemberUpdateResponse) *pb.MemberUpdateResponse {
+	return &pb.MemberUpdateResponse{Header: ToHeader(r.Header), Members: ToMembers(r.Members)}
+}
+
+// ToMemberList converts a member list response.
+func ToMemberList(r *api.MemberListResponse) *pb.MemberListResponse {
+	return &pb.MemberListResponse{Header: ToHeader(r.Header), Members: ToMembers(r.Members)}
+}
+
+// ToMemberPromote converts a member promote response.
+func ToMemberPromote(r *api.MemberPromoteResponse) *pb.MemberPromoteResponse {
+	return &pb.MemberPromoteResponse{Header: ToHeader(r.Header), Members: ToMembers(r.Members)}
+}
+
+// ToAlarm converts an alarm response.
+func ToAlarm(r *api.AlarmResponse) *pb.AlarmResponse {
+	out := &pb.AlarmResponse{Header: ToHeader(r.Header)}
+	for _, a := range r.Alarms {
+		out.Alarms = append(out.Alarms, &pb.AlarmMember{MemberID: a.MemberID, Alarm: pb.AlarmType(a.Alarm)})
+	}
+	return out
+}
+
+// ToStatus converts a status response. Version is the member's own; the
+// fields cairn's status lacks (StorageVersion, DbSizeQuota,
+// DowngradeInfo) are left zero.
+func ToStatus(r *api.StatusResponse) *pb.StatusResponse {
+	return &pb.StatusResponse{Header: ToHeader(r.Header), Version: r.Version, DbSize: r.DbSize,
+		Leader: r.Leader, RaftIndex: r.RaftIndex, RaftTerm: r.RaftTerm, RaftAppliedIndex: r.RaftAppliedIndex,
+		Errors: r.Errors, DbSizeInUse: r.DbSizeInUse, IsLearner: r.IsLearner}
+}
+
+// ToHashKV converts a key-value hash response.
+func ToHashKV(r *api.HashKVResponse) *pb.HashKVResponse {
+	return &pb.HashKVResponse{Header: ToHeader(r.Header), Hash: r.Hash, CompactRevision: r.CompactRevision,
+		HashRevision: r.HashRevision}
+}
+
+// ToAuthStatus converts an auth status response.
+func ToAuthStatus(r *api.AuthStatusResponse) *pb.AuthStatusResponse {
+	return &pb.AuthStatusResponse{Header: ToHeader(r.Header), Enabled: r.Enabled, AuthRevision: r.AuthRevision}
+}
+
+// ToUserGet converts a user get response.
+func ToUserGet(r *api.UserGetResponse) *pb.AuthUserGetResponse {
+	return &pb.AuthUserGetResponse{Header: ToHeader(r.Header), Roles: r.Roles}
+}
+
+// ToUserList converts a user list response.
+func ToUserList(r *api.UserListResponse) *pb.AuthUserListResponse {
+	return &pb.AuthUserListResponse{Header: ToHeader(r.Header), Users: r.Users}
+}
+
+// ToRoleGet converts a role get response.
+func ToRoleGet(r *api.RoleGetResponse) *pb.AuthRoleGetResponse {
+	out := &pb.AuthRoleGetResponse{Header: ToHeader(r.Header)}
+	for _, p := range r.Perm {
+		out.Perm = append(out.Perm, &authpb.Permission{PermType: authpb.Permission_Type(p.PermType), Key: p.Key, RangeEnd: p.RangeEnd})
+	}
+	return out
+}
+
+// ToRoleList converts a role list response.
+func ToRoleList(r *api.RoleListResponse) *pb.AuthRoleListResponse {
+	return &pb.AuthRoleListResponse{Header: ToHeader(r.Header), Roles: r.Roles}
+}
