@@ -273,10 +273,12 @@ func (c *cluster3) leader() int {
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		out, code := ctlCode(c.t, "", c.endpoints(), "endpoint", "status", "-w", "json")
-		var sts []struct {
+		var sts []struct { // etcdctl's JSON, as ctl prints it
 			Endpoint string
 			Status   struct {
-				Header struct{ MemberID uint64 }
+				Header struct {
+					MemberID uint64 `json:"member_id"`
+				}
 				Leader uint64
 			}
 		}
@@ -329,7 +331,7 @@ func TestThreeMemberClusterThroughCLI(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if out := ctl(t, "", eps, "get", "key", "--prefix", "--count-only", "-w", "json"); !strings.Contains(out, `"Count":10`) {
+	if out := ctl(t, "", eps, "get", "key", "--prefix", "--count-only", "-w", "json"); !strings.Contains(out, `"count":10`) {
 		t.Fatalf("after kill: %s", out)
 	}
 	if out := ctl(t, "", eps, "get", "key0", "--print-value-only"); out != "swapped\n" {
@@ -352,7 +354,11 @@ func TestThreeMemberClusterThroughCLI(t *testing.T) {
 		t.Fatalf("endpoint health:\n%s", out)
 	}
 	out = ctl(t, "", eps, "endpoint", "hashkv", "-w", "json")
-	var hs []struct{ HashKV struct{ Hash uint32 } }
+	var hs []struct {
+		HashKV struct {
+			Hash uint32 `json:"hash"`
+		}
+	}
 	if err := json.Unmarshal([]byte(out), &hs); err != nil || len(hs) != 3 {
 		t.Fatalf("hashkv output %q: %v", out, err)
 	}

@@ -32,18 +32,18 @@ func authEnableCommand() command {
 		setup: func(fs *flag.FlagSet) action {
 			return func(e *env, _ []string) error {
 				return e.do(func(ctx context.Context, c *client.Client) error {
-					resp, err := c.AuthEnable(ctx)
+					_, err := c.AuthEnable(ctx)
 					if errors.Is(err, api.ErrRootRoleNotExist) {
 						// As etcdctl: give user root the root role, then enable.
 						if _, err := c.UserGrantRole(ctx, "root", "root"); err != nil {
 							return fmt.Errorf("enabling authentication: granting role root to user root: %w", err)
 						}
-						resp, err = c.AuthEnable(ctx)
+						_, err = c.AuthEnable(ctx)
 					}
 					if err != nil {
 						return fmt.Errorf("enabling authentication: %w", err)
 					}
-					e.p.done(resp, "Authentication Enabled")
+					e.p.printf("Authentication Enabled\n") // in every format, as etcdctl
 					return nil
 				})
 			}
@@ -56,11 +56,10 @@ func authDisableCommand() command {
 		setup: func(fs *flag.FlagSet) action {
 			return func(e *env, _ []string) error {
 				return e.do(func(ctx context.Context, c *client.Client) error {
-					resp, err := c.AuthDisable(ctx)
-					if err != nil {
+					if _, err := c.AuthDisable(ctx); err != nil {
 						return fmt.Errorf("disabling authentication: %w", err)
 					}
-					e.p.done(resp, "Authentication Disabled")
+					e.p.printf("Authentication Disabled\n") // in every format, as etcdctl
 					return nil
 				})
 			}

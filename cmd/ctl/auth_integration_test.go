@@ -7,7 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cairndb/cairn/api"
+	"go.etcd.io/etcd/api/v3/authpb"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 )
 
 // TestAuthThroughCtl is etcd's authentication walk-through with ctl: add
@@ -53,12 +54,12 @@ func TestAuthThroughCtl(t *testing.T) {
 		"User: alice\nRole app-reader\nKV Read:\n\t[app/, app0) (prefix app/)\nKV Write:\n")
 	c.ctl(t, "", root, "role", "get", "app-reader").ok(t, "role get", "Role app-reader\nKV Read:\n\t[app/, app0) (prefix app/)\nKV Write:\n")
 	r := c.ctl(t, "", root, "role", "get", "app-reader", "-w", "json")
-	var rg api.RoleGetResponse
-	if err := json.Unmarshal([]byte(r.stdout), &rg); err != nil || len(rg.Perm) != 1 || string(rg.Perm[0].Key) != "app/" || rg.Perm[0].PermType != api.PermRead {
+	var rg pb.AuthRoleGetResponse
+	if err := json.Unmarshal([]byte(r.stdout), &rg); err != nil || len(rg.Perm) != 1 || string(rg.Perm[0].Key) != "app/" || rg.Perm[0].PermType != authpb.READ {
 		t.Errorf("role get -w json: %q (%v)", r.stdout, err)
 	}
 	r = c.ctl(t, "", root, "auth", "status", "-w", "json")
-	var st api.AuthStatusResponse
+	var st pb.AuthStatusResponse
 	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || !st.Enabled || st.AuthRevision < 5 {
 		t.Errorf("auth status -w json: %q (%v)", r.stdout, err)
 	}

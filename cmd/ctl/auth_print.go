@@ -6,13 +6,14 @@ import (
 
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/client"
+	"github.com/cairndb/cairn/internal/etcdconv"
 )
 
 // done prints the one line that says a change was made ("User alice
-// created"), or the response as JSON.
-func (p *printer) done(resp any, line string) {
-	if p.format == formatJSON {
-		p.json(resp)
+// created"), or m, etcd's message for the response.
+func (p *printer) done(m any, line string) {
+	if p.etcd() {
+		p.message(m)
 		return
 	}
 	p.printf("%s\n", line)
@@ -20,10 +21,10 @@ func (p *printer) done(resp any, line string) {
 
 // authStatus prints whether auth is on and the auth revision.
 func (p *printer) authStatus(resp *api.AuthStatusResponse) {
-	switch p.format {
-	case formatJSON:
-		p.json(resp)
-	case formatTable:
+	switch {
+	case p.etcd():
+		p.message(etcdconv.ToAuthStatus(resp))
+	case p.format == formatTable:
 		p.table([]string{"ENABLED", "AUTH REVISION"}, [][]string{{fmt.Sprint(resp.Enabled), fmt.Sprint(resp.AuthRevision)}})
 	default:
 		p.printf("Authentication Status: %t\nAuthRevision: %d\n", resp.Enabled, resp.AuthRevision)
@@ -31,12 +32,12 @@ func (p *printer) authStatus(resp *api.AuthStatusResponse) {
 }
 
 // names prints a list of users or roles: one a line, or a one-column
-// table headed header.
-func (p *printer) names(resp any, header string, names []string) {
-	switch p.format {
-	case formatJSON:
-		p.json(resp)
-	case formatTable:
+// table headed header; m is etcd's message for the response.
+func (p *printer) names(m any, header string, names []string) {
+	switch {
+	case p.etcd():
+		p.message(m)
+	case p.format == formatTable:
 		rows := make([][]string, len(names))
 		for i, n := range names {
 			rows[i] = []string{n}
@@ -53,31 +54,33 @@ func (p *printer) names(resp any, header string, names []string) {
 // them.
 type roleDetail struct {
 	Role string
-	Perm []api.Permission
+	Resp *api.RoleGetResponse
 }
 
 // userGet prints a user's roles ("User: alice", "Roles: r1 r2"), with
-// detail each role's permissions too.
+// detail each role's permissions too. In the etcd formats the detail is
+// etcdctl's: the line "User: NAME", then for each role a blank line and
+// its role get response.
 func (p *printer) userGet(name string, resp *api.UserGetResponse, detail bool, roles []roleDetail) {
 	switch {
-	case p.format == formatJSON && detail:
-		p.json(struct {
-			Header api.ResponseHeader
-			User   string
-			Roles  []roleDetail
-		}{resp.Header, name, roles})
-	case p.format == formatJSON:
-		p.json(resp)
+	case p.etcd() && detail:
+		p.printf("User: %s\n", name)
+		for _, r := range roles {
+			p.printf("\n")
+			p.message(etcdconv.ToRoleGet(r.Resp))
+		}
+	case p.etcd():
+		p.message(etcdconv.ToUserGet(resp))
 	case p.format == formatTable && detail:
 		var rows [][]string
 		for _, r := range roles {
-			rows = append(rows, p.permRows(r.Role, r.Perm)...)
+			rows = append(rows, p.permRows(r.Role, r.Resp.Perm)...)
 		}
 		p.table([]string{"ROLE", "PERMISSION", "KEYS"}, rows)
 	case detail:
 		p.printf("User: %s\n", name)
 		for _, r := range roles {
-			p.permLines(r.Role, r.Perm)
+			p.permLines(r.Role, r.Resp.Perm)
 		}
 	default:
 		p.printf("User: %s\nRoles: %s\n", name, strings.Join(resp.Roles, " "))
@@ -87,10 +90,10 @@ func (p *printer) userGet(name string, resp *api.UserGetResponse, detail bool, r
 // roleGet prints a role's permissions: the ranges it may read, then the
 // ranges it may write, as etcdctl does; or a table of them.
 func (p *printer) roleGet(name string, resp *api.RoleGetResponse) {
-	switch p.format {
-	case formatJSON:
-		p.json(resp)
-	case formatTable:
+	switch {
+	case p.etcd():
+		p.message(etcdconv.ToRoleGet(resp))
+	case p.format == formatTable:
 		p.table([]string{"ROLE", "PERMISSION", "KEYS"}, p.permRows(name, resp.Perm))
 	default:
 		p.permLines(name, resp.Perm)

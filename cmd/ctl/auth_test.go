@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/cairndb/cairn/api"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 )
 
 func TestAuthUsageErrors(t *testing.T) {
@@ -107,18 +108,18 @@ func TestPrintAuth(t *testing.T) {
 			"Authentication Status: true\nAuthRevision: 4\n"},
 		{"status table", formatTable, func(p *printer) { p.authStatus(&api.AuthStatusResponse{AuthRevision: 1}) },
 			"+---------+---------------+\n| ENABLED | AUTH REVISION |\n+---------+---------------+\n| false   | 1             |\n+---------+---------------+\n"},
-		{"done", formatSimple, func(p *printer) { p.done(&api.RoleAddResponse{}, "Role r created") }, "Role r created\n"},
+		{"done", formatSimple, func(p *printer) { p.done(&pb.AuthRoleAddResponse{}, "Role r created") }, "Role r created\n"},
 		{"done json", formatJSON, func(p *printer) {
-			p.done(&api.RoleAddResponse{Header: api.ResponseHeader{Revision: 3}}, "Role r created")
+			p.done(&pb.AuthRoleAddResponse{Header: &pb.ResponseHeader{Revision: 3}}, "Role r created")
 		},
-			`{"Header":{"ClusterID":0,"MemberID":0,"Revision":3,"RaftTerm":0}}` + "\n"},
+			`{"header":{"revision":3}}` + "\n"},
 		{"user list", formatSimple, func(p *printer) { p.names(nil, "USER", []string{"alice", "root"}) }, "alice\nroot\n"},
 		{"role list table", formatTable, func(p *printer) { p.names(nil, "ROLE", []string{"root"}) },
 			"+------+\n| ROLE |\n+------+\n| root |\n+------+\n"},
 		{"user get", formatSimple, func(p *printer) { p.userGet("alice", &api.UserGetResponse{Roles: []string{"r1", "r2"}}, false, nil) },
 			"User: alice\nRoles: r1 r2\n"},
 		{"user get detail", formatSimple, func(p *printer) {
-			p.userGet("alice", &api.UserGetResponse{Roles: []string{"r1"}}, true, []roleDetail{{Role: "r1", Perm: perms[1:2]}})
+			p.userGet("alice", &api.UserGetResponse{Roles: []string{"r1"}}, true, []roleDetail{{Role: "r1", Resp: &api.RoleGetResponse{Perm: perms[1:2]}}})
 		}, "User: alice\nRole r1\nKV Read:\nKV Write:\n\tk\n"},
 		{"role get", formatSimple, func(p *printer) { p.roleGet("r", &api.RoleGetResponse{Perm: perms}) },
 			"Role r\nKV Read:\n\t[app/, app0) (prefix app/)\n\t[a, c)\n\t[m, <open ended>\nKV Write:\n\tk\n\t[a, c)\n"},

@@ -10,6 +10,9 @@ import (
 
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/client/concurrency"
+	"github.com/cairndb/cairn/internal/etcdconv"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
 )
 
 // The lock and elect commands: the recipes of package client/concurrency
@@ -60,7 +63,16 @@ func lockAndRun(e *env, ttl int, name string, argv []string) error {
 		defer cancel()
 		_ = m.Unlock(ctx) // Close revokes the lease anyway
 	}()
-	e.p.lockHeld(m.Key(), m.Rev())
+	switch {
+	case !e.p.etcd():
+		e.p.lockHeld(m.Key())
+	case len(argv) == 0:
+		// etcdctl prints the lock key's get response while it holds the
+		// lock, and nothing when it runs a command (whose output it is).
+		if err := e.printGet(m.Key()); err != nil {
+			return fmt.Errorf("lock %q: %w", name, err)
+		}
+	}
 	if len(argv) == 0 {
 		select {
 		case <-e.ctx.Done():
@@ -166,7 +178,13 @@ func campaign(e *env, s *concurrency.Session, el *concurrency.Election, name, pr
 		defer cancel()
 		_ = el.Resign(ctx) // Close revokes the lease anyway
 	}()
-	e.p.leader(&api.KeyValue{Key: []byte(el.Key()), Value: []byte(proposal), CreateRevision: el.Rev()})
+	if e.p.etcd() {
+		if err := e.printGet(el.Key()); err != nil { // as etcdctl
+			return fmt.Errorf("election %q: %w", name, err)
+		}
+	} else {
+		e.p.leader(&api.KeyValue{Key: []byte(el.Key()), Value: []byte(proposal), CreateRevision: el.Rev()})
+	}
 	select {
 	case <-e.ctx.Done():
 		return nil // interrupted: resign and exit
@@ -178,26 +196,35 @@ func campaign(e *env, s *concurrency.Session, el *concurrency.Election, name, pr
 	}
 }
 
-// lockJSON is a held lock as --write-out=json prints it.
-type lockJSON struct {
-	Key      []byte
-	Revision int64
+// printGet reads key and prints the response, as etcdctl prints a held
+// lock's key or an elected leader's in its message formats.
+func (e *env) printGet(key string) error {
+	c, err := e.client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := e.request()
+	defer cancel()
+	resp, err := c.Get(ctx, key)
+	if err != nil {
+		return fmt.Errorf("reading %q: %w", key, err)
+	}
+	e.p.get(resp, false)
+	return nil
 }
 
-// lockHeld prints the key of a lock just acquired (in JSON with its
-// fencing revision).
-func (p *printer) lockHeld(key string, rev int64) {
-	if p.format == formatJSON {
-		p.json(lockJSON{Key: []byte(key), Revision: rev})
-		return
-	}
+// lockHeld prints the key of a lock just acquired.
+func (p *printer) lockHeld(key string) {
 	p.printf("%s\n", p.bytes([]byte(key)))
 }
 
-// leader prints an election's leader: its key and value.
+// leader prints an election's leader: its key and value. In the etcd
+// formats it is a get response holding the leader's key-value, as
+// etcdctl prints each leader it observes; ctl has the key-value alone,
+// so the response has no header.
 func (p *printer) leader(kv *api.KeyValue) {
-	if p.format == formatJSON {
-		p.json(kv)
+	if p.etcd() {
+		p.message(&pb.RangeResponse{Kvs: []*mvccpb.KeyValue{etcdconv.ToKV(kv)}, Count: 1})
 		return
 	}
 	p.kv(kv)

@@ -48,7 +48,7 @@ func (g *globals) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.endpoints, "endpoints", g.endpoints, "comma-separated members' client `addresses` (host:port or http(s):// URLs)")
 	fs.DurationVar(&g.dialTimeout, "dial-timeout", g.dialTimeout, "timeout for connecting to a member")
 	fs.DurationVar(&g.commandTimeout, "command-timeout", g.commandTimeout, "timeout for one request")
-	fs.StringVar(&g.writeOut, "write-out", g.writeOut, "output `format`: simple, json or table")
+	fs.StringVar(&g.writeOut, "write-out", g.writeOut, "output `format`: simple, table, or etcdctl's json, fields or protobuf")
 	fs.StringVar(&g.writeOut, "w", g.writeOut, "short for --write-out")
 	fs.BoolVar(&g.hex, "hex", g.hex, "print keys and values as hex-escaped bytes")
 	fs.StringVar(&g.cacert, "cacert", g.cacert, "`file` of CA certificates to verify members with")
@@ -134,9 +134,9 @@ type env struct {
 func newEnv(ctx context.Context, g *globals, stdin io.Reader, stdout, stderr io.Writer) (*env, error) {
 	usage := mainUsageLine
 	switch g.writeOut {
-	case formatSimple, formatJSON, formatTable:
+	case formatSimple, formatJSON, formatTable, formatFields, formatProtobuf:
 	default:
-		return nil, usageErrorf(usage, "--write-out %q: want simple, json or table", g.writeOut)
+		return nil, usageErrorf(usage, "--write-out %q: want simple, json, table, fields or protobuf", g.writeOut)
 	}
 	if len(g.endpointList()) == 0 {
 		return nil, usageErrorf(usage, "--endpoints is empty")

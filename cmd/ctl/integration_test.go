@@ -16,10 +16,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/node"
 	"github.com/cairndb/cairn/node/nodetest"
 	"github.com/cairndb/cairn/rpc"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 )
 
 // testCluster is a cluster of members running in this process on
@@ -77,8 +77,8 @@ func (r result) fails(t *testing.T, what string, code int, msg string) {
 func (c *testCluster) revision(t *testing.T) int64 {
 	t.Helper()
 	r := c.ctl(t, "", "get", "-w", "json", "no-such-key")
-	var resp api.RangeResponse
-	if err := json.Unmarshal([]byte(r.stdout), &resp); err != nil || r.code != exitOK {
+	var resp pb.RangeResponse
+	if err := json.Unmarshal([]byte(r.stdout), &resp); err != nil || r.code != exitOK || resp.Header == nil {
 		t.Fatalf("get -w json: %v (exit %d, %q, %q)", err, r.code, r.stdout, r.stderr)
 	}
 	return resp.Header.Revision
@@ -121,7 +121,7 @@ func testKV(t *testing.T, c *testCluster) {
 	c.ctl(t, "", "--hex", "get", "kv/b").ok(t, "get --hex", `\x6b\x76\x2f\x62`+"\n"+`\x32`+"\n")
 
 	r := c.ctl(t, "", "get", "kv/a", "-w", "json")
-	var resp api.RangeResponse
+	var resp pb.RangeResponse
 	if err := json.Unmarshal([]byte(r.stdout), &resp); err != nil || len(resp.Kvs) != 1 || string(resp.Kvs[0].Value) != "one" {
 		t.Errorf("get -w json: %q: %v", r.stdout, err)
 	}

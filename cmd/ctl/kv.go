@@ -313,11 +313,10 @@ func compactionCommand() command {
 				}
 				ctx, cancel := e.request()
 				defer cancel()
-				resp, err := c.Compact(ctx, rev)
-				if err != nil {
+				if _, err := c.Compact(ctx, rev); err != nil {
 					return err
 				}
-				e.p.compaction(rev, resp)
+				e.p.compaction(rev)
 				return nil
 			}
 		}}

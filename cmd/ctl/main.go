@@ -8,11 +8,13 @@
 //
 // Global flags may also follow the command. They are --endpoints
 // (comma-separated host:port or http(s):// URLs, default 127.0.0.1:2379),
-// --dial-timeout, --command-timeout, -w/--write-out (simple, json or
-// table), --hex, the TLS flags --cacert, --cert, --key and
-// --insecure-skip-tls-verify, and --user name[:password] (with
-// --password, or else the password asked for on a terminal or read as a
-// line of stdin) to act as a user of a cluster with authentication on.
+// --dial-timeout, --command-timeout, -w/--write-out (simple, table, or
+// json, fields and protobuf, which print what etcdctl 3.6 prints: etcd's
+// messages, so scripts written for etcdctl's output read ctl's), --hex,
+// the TLS flags --cacert, --cert, --key and --insecure-skip-tls-verify,
+// and --user name[:password] (with --password, or else the password asked
+// for on a terminal or read as a line of stdin) to act as a user of a
+// cluster with authentication on.
 //
 // Commands:
 //
@@ -191,6 +193,9 @@ func parse(args []string) (*invocation, error) {
 	}
 	if len(pos) < cmd.minArgs || (cmd.maxArgs >= 0 && len(pos) > cmd.maxArgs) {
 		return nil, usageErrorf(cmd.usage(), "%s takes %s, got %d", cmd.name, cmd.argCount(), len(pos))
+	}
+	if err := checkFormat(cmd.name, g.writeOut); err != nil {
+		return nil, err
 	}
 	return &invocation{cmd: cmd, globals: g, action: act, args: pos}, nil
 }

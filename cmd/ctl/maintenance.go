@@ -129,10 +129,7 @@ func versionCommand() command {
 		summary: "Print ctl's version",
 		setup: func(fs *flag.FlagSet) action {
 			return func(e *env, _ []string) error {
-				if e.p.format == formatJSON {
-					e.p.json(map[string]string{"version": version})
-					return nil
-				}
+				// One line in every format, as etcdctl's version.
 				e.p.printf("ctl version: %s\n", version)
 				return nil
 			}

@@ -4,6 +4,8 @@ import (
 	"flag"
 	"fmt"
 	"net/url"
+
+	"github.com/cairndb/cairn/internal/etcdconv"
 )
 
 func memberListCommand() command {
@@ -103,7 +105,7 @@ func memberRemoveCommand() command {
 				if err != nil {
 					return fmt.Errorf("removing member %016x: %w", id, err)
 				}
-				e.p.memberChanged(id, "removed from", resp.Header, resp)
+				e.p.memberChanged(id, "removed from", resp.Header, etcdconv.ToMemberRemove(resp))
 				return nil
 			}
 		}}
@@ -133,7 +135,7 @@ func memberUpdateCommand() command {
 				if err != nil {
 					return fmt.Errorf("updating member %016x: %w", id, err)
 				}
-				e.p.memberChanged(id, "updated in", resp.Header, resp)
+				e.p.memberChanged(id, "updated in", resp.Header, etcdconv.ToMemberUpdate(resp))
 				return nil
 			}
 		}}
@@ -158,7 +160,7 @@ func memberPromoteCommand() command {
 				if err != nil {
 					return fmt.Errorf("promoting member %016x: %w", id, err)
 				}
-				e.p.memberChanged(id, "promoted in", resp.Header, resp)
+				e.p.memberChanged(id, "promoted in", resp.Header, etcdconv.ToMemberPromote(resp))
 				return nil
 			}
 		}}

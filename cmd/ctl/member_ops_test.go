@@ -83,8 +83,8 @@ type endpointStatusJSON struct {
 	Endpoint string
 	Status   struct {
 		Header struct {
-			MemberID uint64
-			Revision int64
+			MemberID uint64 `json:"member_id"`
+			Revision int64  `json:"revision"`
 		}
 		Leader uint64
 	}
@@ -271,7 +271,11 @@ func TestMemberOperationsUnderLoad(t *testing.T) {
 	}
 	rev := c.sameRevision()
 	out := c.must("endpoint", "hashkv", fmt.Sprintf("--rev=%d", rev), "-w", "json")
-	var hs []struct{ HashKV struct{ Hash uint32 } }
+	var hs []struct {
+		HashKV struct {
+			Hash uint32 `json:"hash"`
+		}
+	}
 	if err := json.Unmarshal([]byte(out), &hs); err != nil || len(hs) != 3 {
 		t.Fatalf("endpoint hashkv: %v: %q", err, out)
 	}

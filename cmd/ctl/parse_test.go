@@ -75,7 +75,16 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"get", "a", "--bogus"}, exitUsage, "flag provided but not defined: -bogus", "ctl get KEY"},
 		{[]string{"--bogus", "get", "a"}, exitUsage, "flag provided but not defined: -bogus", "ctl [global flags]"},
 		{[]string{"get", "a", "--limit=x"}, exitUsage, `invalid value "x" for flag -limit`, "ctl get KEY"},
-		{[]string{"-w", "yaml", "get", "a"}, exitUsage, `--write-out "yaml": want simple, json or table`, "ctl [global flags]"},
+		{[]string{"-w", "yaml", "get", "a"}, exitUsage, `--write-out "yaml": want simple, json, table, fields or protobuf`, "ctl [global flags]"},
+		// What etcdctl cannot print in a format is refused before anything
+		// is sent (etcdctl would add the member, then fail).
+		{[]string{"-w", "fields", "member", "add", "n", "--peer-urls=http://h:1"}, exitUsage, "member add cannot print in the fields format", "ctl member add [flags]"},
+		{[]string{"member", "list", "-w", "fields"}, exitError, "connection refused", ""},
+		{[]string{"lease", "revoke", "1", "-w", "protobuf"}, exitUsage, "lease revoke cannot print in the protobuf format", ""},
+		{[]string{"lease", "grant", "1", "-w", "protobuf"}, exitError, "connection refused", ""},
+		{[]string{"-w", "protobuf", "endpoint", "status"}, exitUsage, "endpoint status cannot print in the protobuf format", ""},
+		{[]string{"-w", "fields", "user", "get", "u"}, exitUsage, "user get cannot print in the fields format without --detail", "ctl user get NAME [flags]"},
+		{[]string{"-w", "fields", "user", "get", "u", "--detail"}, exitError, "connection refused", ""},
 		{[]string{"--endpoints=", "get", "a"}, exitUsage, "--endpoints is empty", ""},
 		{[]string{"get", "a", "--prefix", "--from-key"}, exitUsage, "--prefix and --from-key cannot be set at the same time", "ctl get KEY"},
 		{[]string{"get", "a", "z", "--prefix"}, exitUsage, "a RANGE_END cannot be given with --prefix", ""},

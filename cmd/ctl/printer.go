@@ -8,11 +8,15 @@ import (
 	"unicode/utf8"
 )
 
-// The output formats of --write-out.
+// The output formats of --write-out. In json, fields and protobuf ctl
+// prints what etcdctl 3.6 prints: etcd's messages for the responses
+// (printer_etcd.go).
 const (
-	formatSimple = "simple" // etcdctl's plain lines
-	formatJSON   = "json"   // one JSON object per response
-	formatTable  = "table"  // a bordered table where one makes sense, else simple
+	formatSimple   = "simple"   // etcdctl's plain lines
+	formatJSON     = "json"     // etcd's message for each response as one line of JSON
+	formatTable    = "table"    // a bordered table where one makes sense, else simple
+	formatFields   = "fields"   // etcd's message for each response as "Name" : value lines
+	formatProtobuf = "protobuf" // etcd's message for each response in its protobuf encoding
 )
 
 // printer writes responses in the chosen format. It remembers the first

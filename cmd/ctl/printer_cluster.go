@@ -7,13 +7,15 @@ import (
 	"strings"
 
 	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/internal/etcdconv"
 	"github.com/cairndb/cairn/internal/restore"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 )
 
 // leaseGrant prints "lease ID granted with TTL(Ns)".
 func (p *printer) leaseGrant(resp *api.LeaseGrantResponse) {
-	if p.format == formatJSON {
-		p.json(resp)
+	if p.etcd() {
+		p.message(&leaseGrantMessage{ResponseHeader: etcdconv.ToHeader(resp.Header), ID: resp.ID, TTL: resp.TTL})
 		return
 	}
 	p.printf("lease %016x granted with TTL(%ds)\n", resp.ID, resp.TTL)
@@ -21,8 +23,8 @@ func (p *printer) leaseGrant(resp *api.LeaseGrantResponse) {
 
 // leaseRevoke prints "lease ID revoked".
 func (p *printer) leaseRevoke(id int64, resp *api.LeaseRevokeResponse) {
-	if p.format == formatJSON {
-		p.json(resp)
+	if p.etcd() {
+		p.message(&pb.LeaseRevokeResponse{Header: etcdconv.ToHeader(resp.Header)})
 		return
 	}
 	p.printf("lease %016x revoked\n", id)
@@ -31,8 +33,13 @@ func (p *printer) leaseRevoke(id int64, resp *api.LeaseRevokeResponse) {
 // timeToLive prints a lease's granted and remaining TTL, and its keys
 // when asked.
 func (p *printer) timeToLive(resp *api.LeaseTimeToLiveResponse, withKeys bool) {
-	if p.format == formatJSON {
-		p.json(resp)
+	if p.etcd() {
+		m := &leaseTimeToLiveMessage{ResponseHeader: etcdconv.ToHeader(resp.Header), ID: resp.ID, TTL: resp.TTL,
+			GrantedTTL: resp.GrantedTTL}
+		if len(resp.Keys) > 0 {
+			m.Keys = resp.Keys
+		}
+		p.message(m)
 		return
 	}
 	if resp.TTL == -1 {
@@ -52,8 +59,12 @@ func (p *printer) timeToLive(resp *api.LeaseTimeToLiveResponse, withKeys bool) {
 
 // leases prints "found N leases" and one id a line.
 func (p *printer) leases(resp *api.LeaseLeasesResponse) {
-	if p.format == formatJSON {
-		p.json(resp)
+	if p.etcd() {
+		m := &leaseLeasesMessage{ResponseHeader: etcdconv.ToHeader(resp.Header), Leases: make([]leaseStatusMessage, len(resp.Leases))}
+		for i, l := range resp.Leases {
+			m.Leases[i].ID = l.ID
+		}
+		p.message(m)
 		return
 	}
 	p.printf("found %d leases\n", len(resp.Leases))
@@ -64,8 +75,8 @@ func (p *printer) leases(resp *api.LeaseLeasesResponse) {
 
 // keepAlive prints one renewal.
 func (p *printer) keepAlive(resp *api.LeaseKeepAliveResponse) {
-	if p.format == formatJSON {
-		p.json(resp)
+	if p.etcd() {
+		p.message(&leaseKeepAliveMessage{ResponseHeader: etcdconv.ToHeader(resp.Header), ID: resp.ID, TTL: resp.TTL})
 		return
 	}
 	p.printf("lease %016x keepalived with TTL(%d)\n", resp.ID, resp.TTL)
@@ -84,10 +95,10 @@ func memberRow(m api.Member) []string {
 
 // memberList prints one member a line, or a table.
 func (p *printer) memberList(resp *api.MemberListResponse) {
-	switch p.format {
-	case formatJSON:
-		p.json(resp)
-	case formatTable:
+	switch {
+	case p.etcd():
+		p.message(etcdconv.ToMemberList(resp))
+	case p.format == formatTable:
 		rows := make([][]string, len(resp.Members))
 		for i, m := range resp.Members {
 			rows[i] = memberRow(m)
@@ -104,8 +115,8 @@ func (p *printer) memberList(resp *api.MemberListResponse) {
 // it: its name, the initial cluster including it, its peer URLs and
 // --initial-cluster-state=existing.
 func (p *printer) memberAdd(name string, resp *api.MemberAddResponse) {
-	if p.format == formatJSON {
-		p.json(resp)
+	if p.etcd() {
+		p.message(etcdconv.ToMemberAdd(resp))
 		return
 	}
 	as := ""
@@ -135,10 +146,10 @@ func (p *printer) memberAdd(name string, resp *api.MemberAddResponse) {
 }
 
 // memberChanged prints "Member ID <verb> cluster CLUSTER" for remove,
-// update and promote.
-func (p *printer) memberChanged(id uint64, verb string, header api.ResponseHeader, resp any) {
-	if p.format == formatJSON {
-		p.json(resp)
+// update and promote; m is etcd's message for the response.
+func (p *printer) memberChanged(id uint64, verb string, header api.ResponseHeader, m any) {
+	if p.etcd() {
+		p.message(m)
 		return
 	}
 	p.printf("Member %016x %s cluster %016x\n", id, verb, header.ClusterID)
@@ -146,8 +157,8 @@ func (p *printer) memberChanged(id uint64, verb string, header api.ResponseHeade
 
 // alarms prints each alarm as "memberID:ID alarm:NAME".
 func (p *printer) alarms(resp *api.AlarmResponse) {
-	if p.format == formatJSON {
-		p.json(resp)
+	if p.etcd() {
+		p.message(etcdconv.ToAlarm(resp))
 		return
 	}
 	for _, a := range resp.Alarms {
@@ -157,8 +168,8 @@ func (p *printer) alarms(resp *api.AlarmResponse) {
 
 // moveLeader prints the transfer.
 func (p *printer) moveLeader(from, to uint64, resp *api.MoveLeaderResponse) {
-	if p.format == formatJSON {
-		p.json(resp)
+	if p.etcd() {
+		p.message(&pb.MoveLeaderResponse{Header: etcdconv.ToHeader(resp.Header)})
 		return
 	}
 	p.printf("Leadership transferred from %016x to %016x\n", from, to)
@@ -174,10 +185,14 @@ func statusRow(s endpointStatus) []string {
 
 // endpointStatus prints one endpoint a line, or a table.
 func (p *printer) endpointStatus(ss []endpointStatus) {
-	switch p.format {
-	case formatJSON:
-		p.json(ss)
-	case formatTable:
+	switch {
+	case p.etcd():
+		var ms []endpointStatusMessage // null when no endpoint answered, as etcdctl's
+		for _, s := range ss {
+			ms = append(ms, endpointStatusMessage{Endpoint: s.Endpoint, Status: etcdconv.ToStatus(s.Status)})
+		}
+		p.message(ms)
+	case p.format == formatTable:
 		rows := make([][]string, len(ss))
 		for i, s := range ss {
 			rows[i] = statusRow(s)
@@ -194,10 +209,10 @@ func (p *printer) endpointStatus(ss []endpointStatus) {
 // endpointHealth prints each endpoint's health: in simple format the
 // healthy ones on stdout and the unhealthy ones on stderr, as etcdctl.
 func (p *printer) endpointHealth(hs []endpointHealth, stderr io.Writer) {
-	switch p.format {
-	case formatJSON:
-		p.json(hs)
-	case formatTable:
+	switch {
+	case p.etcd():
+		p.message(hs)
+	case p.format == formatTable:
 		rows := make([][]string, len(hs))
 		for i, h := range hs {
 			rows[i] = []string{h.Endpoint, fmt.Sprint(h.Health), h.Took, h.Error}
@@ -217,10 +232,14 @@ func (p *printer) endpointHealth(hs []endpointHealth, stderr io.Writer) {
 // endpointHashKV prints each endpoint's hash, hash revision and compact
 // revision.
 func (p *printer) endpointHashKV(hs []endpointHash) {
-	switch p.format {
-	case formatJSON:
-		p.json(hs)
-	case formatTable:
+	switch {
+	case p.etcd():
+		var ms []endpointHashMessage // null when no endpoint answered, as etcdctl's
+		for _, h := range hs {
+			ms = append(ms, endpointHashMessage{Endpoint: h.Endpoint, HashKV: etcdconv.ToHashKV(h.HashKV)})
+		}
+		p.message(ms)
+	case p.format == formatTable:
 		rows := make([][]string, len(hs))
 		for i, h := range hs {
 			rows[i] = []string{h.Endpoint, fmt.Sprint(h.HashKV.Hash), fmt.Sprint(h.HashKV.HashRevision), fmt.Sprint(h.HashKV.CompactRevision)}
@@ -233,12 +252,9 @@ func (p *printer) endpointHashKV(hs []endpointHash) {
 	}
 }
 
-// snapshotSaved prints where the snapshot went.
+// snapshotSaved prints where the snapshot went, in every format (as
+// etcdctl).
 func (p *printer) snapshotSaved(path string) {
-	if p.format == formatJSON {
-		p.json(map[string]string{"path": path})
-		return
-	}
 	p.printf("Snapshot saved at %s\n", path)
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/client"
+	"github.com/cairndb/cairn/internal/etcdconv"
 )
 
 // kv writes a key line and a value line (only the value with
@@ -18,8 +19,8 @@ func (p *printer) kv(kv *api.KeyValue) {
 
 // put prints OK, and the previous version of the key with --prev-kv.
 func (p *printer) put(resp *api.PutResponse) {
-	if p.format == formatJSON {
-		p.json(resp)
+	if p.etcd() {
+		p.message(etcdconv.ToPut(resp))
 		return
 	}
 	p.printf("OK\n")
@@ -29,9 +30,11 @@ func (p *printer) put(resp *api.PutResponse) {
 }
 
 // get prints every key and value read, or with countOnly the count.
+// (etcdctl refuses --count-only but in the fields format; ctl prints the
+// response, which has the count and no keys, in every etcd format.)
 func (p *printer) get(resp *api.RangeResponse, countOnly bool) {
-	if p.format == formatJSON {
-		p.json(resp)
+	if p.etcd() {
+		p.message(etcdconv.ToRange(resp))
 		return
 	}
 	if countOnly {
@@ -45,8 +48,8 @@ func (p *printer) get(resp *api.RangeResponse, countOnly bool) {
 
 // del prints the number of keys deleted, then with --prev-kv each of them.
 func (p *printer) del(resp *api.DeleteRangeResponse) {
-	if p.format == formatJSON {
-		p.json(resp)
+	if p.etcd() {
+		p.message(etcdconv.ToDeleteRange(resp))
 		return
 	}
 	p.printf("%d\n", resp.Deleted)
@@ -58,8 +61,8 @@ func (p *printer) del(resp *api.DeleteRangeResponse) {
 // txn prints SUCCESS or FAILURE, then each operation's response after a
 // blank line.
 func (p *printer) txn(resp *api.TxnResponse) {
-	if p.format == formatJSON {
-		p.json(resp)
+	if p.etcd() {
+		p.message(etcdconv.ToTxn(resp))
 		return
 	}
 	p.txnSimple(resp)
@@ -86,20 +89,12 @@ func (p *printer) txnSimple(resp *api.TxnResponse) {
 	}
 }
 
-// watchJSON is a watch response as --write-out=json prints it.
-type watchJSON struct {
-	Header          api.ResponseHeader
-	Events          []api.Event
-	CompactRevision int64
-	Canceled        bool
-	Created         bool
-}
-
 // watch prints a watch response's events: the type (PUT or DELETE), the
 // previous version with --prev-kv, then the key and value.
 func (p *printer) watch(resp *client.WatchResponse) {
-	if p.format == formatJSON {
-		p.json(watchJSON{resp.Header, resp.Events, resp.CompactRevision, resp.Canceled, resp.Created})
+	if p.etcd() {
+		p.message(&watchMessage{Header: *etcdconv.ToHeader(resp.Header), Events: etcdconv.ToEvents(resp.Events),
+			CompactRevision: resp.CompactRevision, Canceled: resp.Canceled, Created: resp.Created})
 		return
 	}
 	for i := range resp.Events {
@@ -117,11 +112,8 @@ func (p *printer) watch(resp *client.WatchResponse) {
 	}
 }
 
-// compaction prints the revision compacted.
-func (p *printer) compaction(rev int64, resp *api.CompactionResponse) {
-	if p.format == formatJSON {
-		p.json(resp)
-		return
-	}
+// compaction prints the revision compacted, in every format (as
+// etcdctl).
+func (p *printer) compaction(rev int64) {
 	p.printf("compacted revision %d\n", rev)
 }

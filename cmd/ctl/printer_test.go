@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -50,21 +49,6 @@ func TestPrintKV(t *testing.T) {
 	}
 }
 
-func TestPrintJSON(t *testing.T) {
-	p, out := newTestPrinter(formatJSON)
-	p.get(&api.RangeResponse{Header: api.ResponseHeader{Revision: 7}, Kvs: []api.KeyValue{kv("a", "1")}, Count: 1}, false)
-	var got api.RangeResponse
-	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
-		t.Fatalf("json output %q: %v", out.String(), err)
-	}
-	if got.Header.Revision != 7 || len(got.Kvs) != 1 || string(got.Kvs[0].Key) != "a" || string(got.Kvs[0].Value) != "1" {
-		t.Errorf("json round trip = %+v", got)
-	}
-	if strings.Count(out.String(), "\n") != 1 {
-		t.Errorf("json output is not one line: %q", out.String())
-	}
-}
-
 func TestPrintWrites(t *testing.T) {
 	prev := kv("k", "old")
 	tests := []struct {
@@ -78,7 +62,7 @@ func TestPrintWrites(t *testing.T) {
 		{"del prev-kv", func(p *printer) {
 			p.del(&api.DeleteRangeResponse{Deleted: 1, PrevKvs: []api.KeyValue{prev}})
 		}, "1\nk\nold\n"},
-		{"compaction", func(p *printer) { p.compaction(12, &api.CompactionResponse{}) }, "compacted revision 12\n"},
+		{"compaction", func(p *printer) { p.compaction(12) }, "compacted revision 12\n"},
 		{"txn", func(p *printer) {
 			p.txn(&api.TxnResponse{Succeeded: true, Responses: []api.ResponseOp{
 				{Put: &api.PutResponse{}},

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/cairndb/cairn/client"
+	"github.com/cairndb/cairn/internal/etcdconv"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 )
 
 func roleAddCommand() command {
@@ -18,7 +20,7 @@ func roleAddCommand() command {
 					if err != nil {
 						return fmt.Errorf("adding role %s: %w", args[0], err)
 					}
-					e.p.done(resp, "Role "+args[0]+" created")
+					e.p.done(&pb.AuthRoleAddResponse{Header: etcdconv.ToHeader(resp.Header)}, "Role "+args[0]+" created")
 					return nil
 				})
 			}
@@ -52,7 +54,7 @@ func roleListCommand() command {
 					if err != nil {
 						return fmt.Errorf("listing roles: %w", err)
 					}
-					e.p.names(resp, "ROLE", resp.Roles)
+					e.p.names(etcdconv.ToRoleList(resp), "ROLE", resp.Roles)
 					return nil
 				})
 			}
@@ -69,7 +71,7 @@ func roleDeleteCommand() command {
 					if err != nil {
 						return fmt.Errorf("deleting role %s: %w", args[0], err)
 					}
-					e.p.done(resp, "Role "+args[0]+" deleted")
+					e.p.done(&pb.AuthRoleDeleteResponse{Header: etcdconv.ToHeader(resp.Header)}, "Role "+args[0]+" deleted")
 					return nil
 				})
 			}
@@ -116,7 +118,7 @@ func roleGrantPermissionCommand() command {
 					if err != nil {
 						return fmt.Errorf("granting %s on %s to role %s: %w", client.PermTypeName(perm), e.p.keyRange(key, end), args[0], err)
 					}
-					e.p.done(resp, "Role "+args[0]+" updated")
+					e.p.done(&pb.AuthRoleGrantPermissionResponse{Header: etcdconv.ToHeader(resp.Header)}, "Role "+args[0]+" updated")
 					return nil
 				})
 			}
@@ -144,7 +146,7 @@ func roleRevokePermissionCommand() command {
 					if end != "" {
 						what = "range " + e.p.keyRange(key, end)
 					}
-					e.p.done(resp, "Permission of "+what+" is revoked from role "+args[0])
+					e.p.done(&pb.AuthRoleRevokePermissionResponse{Header: etcdconv.ToHeader(resp.Header)}, "Permission of "+what+" is revoked from role "+args[0])
 					return nil
 				})
 			}

@@ -8,6 +8,8 @@ import (
 
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/client"
+	"github.com/cairndb/cairn/internal/etcdconv"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 )
 
 func userAddCommand() command {
@@ -45,7 +47,7 @@ func userAddCommand() command {
 				if err != nil {
 					return fmt.Errorf("adding user %s: %w", name, err)
 				}
-				e.p.done(resp, "User "+name+" created")
+				e.p.done(&pb.AuthUserAddResponse{Header: etcdconv.ToHeader(resp.Header)}, "User "+name+" created")
 				return nil
 			}
 		}}
@@ -58,6 +60,9 @@ func userGetCommand() command {
 			var detail bool
 			fs.BoolVar(&detail, "detail", false, "also show each role's permissions")
 			return func(e *env, args []string) error {
+				if !detail && e.p.format == formatFields {
+					return badUsage("user get cannot print in the fields format without --detail (nor can etcdctl); use json")
+				}
 				return e.do(func(ctx context.Context, c *client.Client) error {
 					resp, err := c.UserGet(ctx, args[0])
 					if err != nil {
@@ -72,7 +77,7 @@ func userGetCommand() command {
 						if err != nil {
 							return fmt.Errorf("reading role %s of user %s: %w", r, args[0], err)
 						}
-						roles = append(roles, roleDetail{Role: r, Perm: rr.Perm})
+						roles = append(roles, roleDetail{Role: r, Resp: rr})
 					}
 					e.p.userGet(args[0], resp, detail, roles)
 					return nil
@@ -91,7 +96,7 @@ func userListCommand() command {
 					if err != nil {
 						return fmt.Errorf("listing users: %w", err)
 					}
-					e.p.names(resp, "USER", resp.Users)
+					e.p.names(etcdconv.ToUserList(resp), "USER", resp.Users)
 					return nil
 				})
 			}
@@ -108,7 +113,7 @@ func userDeleteCommand() command {
 					if err != nil {
 						return fmt.Errorf("deleting user %s: %w", args[0], err)
 					}
-					e.p.done(resp, "User "+args[0]+" deleted")
+					e.p.done(&pb.AuthUserDeleteResponse{Header: etcdconv.ToHeader(resp.Header)}, "User "+args[0]+" deleted")
 					return nil
 				})
 			}
@@ -136,7 +141,7 @@ func userPasswdCommand() command {
 				if err != nil {
 					return fmt.Errorf("changing the password of user %s: %w", args[0], err)
 				}
-				e.p.done(resp, "Password updated")
+				e.p.done(&pb.AuthUserChangePasswordResponse{Header: etcdconv.ToHeader(resp.Header)}, "Password updated")
 				return nil
 			}
 		}}
@@ -152,7 +157,7 @@ func userGrantRoleCommand() command {
 					if err != nil {
 						return fmt.Errorf("granting role %s to user %s: %w", args[1], args[0], err)
 					}
-					e.p.done(resp, "Role "+args[1]+" is granted to user "+args[0])
+					e.p.done(&pb.AuthUserGrantRoleResponse{Header: etcdconv.ToHeader(resp.Header)}, "Role "+args[1]+" is granted to user "+args[0])
 					return nil
 				})
 			}
@@ -169,7 +174,7 @@ func userRevokeRoleCommand() command {
 					if err != nil {
 						return fmt.Errorf("revoking role %s from user %s: %w", args[1], args[0], err)
 					}
-					e.p.done(resp, "Role "+args[1]+" is revoked from user "+args[0])
+					e.p.done(&pb.AuthUserRevokeRoleResponse{Header: etcdconv.ToHeader(resp.Header)}, "Role "+args[1]+" is revoked from user "+args[0])
 					return nil
 				})
 			}
