@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/cairndb/cairn/client"
 	"github.com/cairndb/cairn/client/concurrency"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 )
 
 // background is a ctl run in the background, interrupted by cancel.
@@ -90,6 +92,7 @@ func TestLockAndElect(t *testing.T) {
 	t.Run("lock runs a command while held", func(t *testing.T) { testLockCommand(t, c, cl) })
 	t.Run("lock holds until interrupted", func(t *testing.T) { testLockHold(t, c, cl) })
 	t.Run("elect", func(t *testing.T) { testElect(t, c) })
+	t.Run("etcdctl's json", func(t *testing.T) { testLockElectJSON(t, c) })
 	t.Run("usage", func(t *testing.T) {
 		c.ctl(t, "", "lock").fails(t, "lock without a name", exitUsage, "lock takes at least 1 argument")
 		c.ctl(t, "", "lock", "x", "--ttl=0").fails(t, "lock --ttl=0", exitUsage, "--ttl 0")
@@ -188,6 +191,34 @@ func testElect(t *testing.T, c *testCluster) {
 	for _, b := range []*background{second, listener} {
 		if code := b.exit(t, "elect"); code != exitOK || b.stderr.String() != "" {
 			t.Errorf("interrupted elect: exit %d, stderr %q", code, b.stderr.String())
+		}
+	}
+}
+
+// testLockElectJSON: in etcdctl's formats a held lock and an elected
+// leader print the get response of their key, as etcdctl's; an observed
+// leader a get response without a header (ctl has its key-value alone).
+func testLockElectJSON(t *testing.T, c *testCluster) {
+	line := regexp.MustCompile(`^(.+)\n`)
+	check := func(what, out, prefix, value string, header bool) {
+		t.Helper()
+		var r pb.RangeResponse
+		if err := json.Unmarshal([]byte(out), &r); err != nil || len(r.Kvs) != 1 || r.Count != 1 ||
+			!strings.HasPrefix(string(r.Kvs[0].Key), prefix) || string(r.Kvs[0].Value) != value || (r.Header != nil) != header {
+			t.Errorf("%s -w json printed %q (%v); want the get response of a key %s... = %q (header: %v)", what, out, err, prefix, value, header)
+		}
+	}
+	lock := c.start("-w", "json", "lock", "jsonlock")
+	check("lock", lock.waitOutput(t, "lock", line)[1], "jsonlock/", "", true)
+	lock.cancel()
+	listener := c.start("-w", "json", "elect", "jsonel", "--listen")
+	leader := c.start("-w", "json", "elect", "jsonel", "v")
+	check("elect", leader.waitOutput(t, "elect", line)[1], "jsonel/", "v", true)
+	check("elect --listen", listener.waitOutput(t, "elect --listen", line)[1], "jsonel/", "v", false)
+	for _, b := range []*background{lock, leader, listener} {
+		b.cancel()
+		if code := b.exit(t, "json lock or elect"); code != exitOK {
+			t.Errorf("interrupted: exit %d, stderr %q", code, b.stderr.String())
 		}
 	}
 }
