@@ -72,13 +72,16 @@ func (p *printer) fail(err error) {
 // then fails to show. (etcdctl fails after the request: member add -w
 // fields adds the member, then says fields is not supported.)
 func checkFormat(cmd, format string) error {
+	// ctl's own commands (snapshot status and restore, mirror) print
+	// json of their own, and neither of the others.
+	ctlOnly := []string{"snapshot status", "snapshot restore", "mirror"}
 	var unsupported []string
 	switch format {
 	case formatFields:
-		unsupported = []string{"member add", "member remove", "member update", "member promote", "move-leader",
-			"auth status", "user list", "snapshot status"}
+		unsupported = append(ctlOnly, "member add", "member remove", "member update", "member promote", "move-leader",
+			"auth status", "user list")
 	case formatProtobuf:
-		unsupported = []string{"lease revoke", "endpoint status", "endpoint health", "endpoint hashkv", "snapshot status"}
+		unsupported = append(ctlOnly, "lease revoke", "endpoint status", "endpoint health", "endpoint hashkv")
 	}
 	for _, u := range unsupported {
 		if cmd == u {
