@@ -79,8 +79,13 @@ func ToStatus(r *api.StatusResponse) *pb.StatusResponse {
 }
 
 // ToHashKV converts a key-value hash response.
+// A store never compacted reports compact revision -1, as etcd's does.
 func ToHashKV(r *api.HashKVResponse) *pb.HashKVResponse {
-	return &pb.HashKVResponse{Header: ToHeader(r.Header), Hash: r.Hash, CompactRevision: r.CompactRevision,
+	compacted := r.CompactRevision
+	if compacted == 0 {
+		compacted = -1
+	}
+	return &pb.HashKVResponse{Header: ToHeader(r.Header), Hash: r.Hash, CompactRevision: compacted,
 		HashRevision: r.HashRevision}
 }
 
