@@ -75,7 +75,8 @@ func ToAlarm(r *api.AlarmResponse) *pb.AlarmResponse {
 func ToStatus(r *api.StatusResponse) *pb.StatusResponse {
 	return &pb.StatusResponse{Header: ToHeader(r.Header), Version: r.Version, DbSize: r.DbSize,
 		Leader: r.Leader, RaftIndex: r.RaftIndex, RaftTerm: r.RaftTerm, RaftAppliedIndex: r.RaftAppliedIndex,
-		Errors: r.Errors, DbSizeInUse: r.DbSizeInUse, IsLearner: r.IsLearner}
+		Errors: r.Errors, DbSizeInUse: r.DbSizeInUse, IsLearner: r.IsLearner,
+		DowngradeInfo: &pb.DowngradeInfo{}} // as etcd's: present, and no downgrade under way
 }
 
 // ToHashKV converts a key-value hash response.
