@@ -93,7 +93,10 @@ func compatSession(t *testing.T, ep string) []compatStep {
 	var steps []compatStep
 	text := func(name, out string) { steps = append(steps, compatStep{name: name, kind: compareText, out: out}) }
 	js := func(name, out string) { steps = append(steps, compatStep{name: name, kind: compareJSON, out: out}) }
-	run := func(stdin string, args ...string) string { t.Helper(); return etcdctl(t, stdin, append([]string{eps}, args...)...) }
+	run := func(stdin string, args ...string) string {
+		t.Helper()
+		return etcdctl(t, stdin, append([]string{eps}, args...)...)
+	}
 	// fails is the error line of a command that must fail.
 	fails := func(args ...string) string {
 		t.Helper()

@@ -60,7 +60,9 @@ func etcdctlBin(t *testing.T) string {
 	return buildTool(t, &etcdctlBuild, "etcdctl", "go.etcd.io/etcd/etcdctl/v3")
 }
 
-func etcdBin(t *testing.T) string { return buildTool(t, &etcdBuild, "etcd", "go.etcd.io/etcd/server/v3") }
+func etcdBin(t *testing.T) string {
+	return buildTool(t, &etcdBuild, "etcd", "go.etcd.io/etcd/server/v3")
+}
 
 // etcdctlEnv is the environment without ETCDCTL_* settings, so the
 // machine's own cannot change what a test runs.
