@@ -97,15 +97,16 @@ func compatSession(t *testing.T, ep string) []compatStep {
 		t.Helper()
 		return etcdctl(t, stdin, append([]string{eps}, args...)...)
 	}
-	// fails is the error line of a command that must fail.
-	fails := func(args ...string) string {
+	// failsWith is the error line of a command that must fail.
+	failsWith := func(stdin string, args ...string) string {
 		t.Helper()
-		_, errOut, code := etcdctlRun(t, "", append([]string{eps}, args...)...)
+		_, errOut, code := etcdctlRun(t, stdin, append([]string{eps}, args...)...)
 		if code == 0 {
 			t.Fatalf("etcdctl %s succeeded at %s", strings.Join(args, " "), ep)
 		}
 		return errOut[strings.LastIndex(strings.TrimSuffix(errOut, "\n"), "\n")+1:]
 	}
+	fails := func(args ...string) string { t.Helper(); return failsWith("", args...) }
 
 	text("put", run("", "put", "cmp/a", "1"))
 	first := getJSON(t, eps, "cmp/a").Header.Revision
@@ -124,6 +125,8 @@ func compatSession(t *testing.T, ep string) []compatStep {
 	text("del --prev-kv", run("", "del", "cmp/c", "--prev-kv"))
 	js("del --prev-kv -w json", run("", "del", "cmp/b", "--prev-kv", "-w", "json"))
 	text("get a future revision", fails("get", "cmp/a", "--rev", "1000000"))
+	text("put of 1.6 MB", failsWith(strings.Repeat("x", 1600000), "put", "cmp/big"))
+	text("txn of 130 puts", failsWith("\n"+strings.Repeat("put cmp/many v\n", 130)+"\n\n", "txn"))
 
 	watch := startEtcdctl(t, eps, "watch", "cmp/", "--prefix", "--prev-kv", "--rev", strconv.FormatInt(first, 10))
 	// Seven events: three puts, then the txn's put and delete, then two deletes.
@@ -150,6 +153,7 @@ func compatSession(t *testing.T, ep string) []compatStep {
 	text("lease revoke", run("", "lease", "revoke", id))
 	text("lease timetolive after revoke", run("", "lease", "timetolive", id))
 	text("lease revoke again", fails("lease", "revoke", id))
+	text("lease grant too long", fails("lease", "grant", "9000000001"))
 
 	steps = append(steps, compatStep{name: "member list -w json", kind: compareJSON, out: run("", "member", "list", "-w", "json"),
 		extraOK: map[string]bool{".header.revision:number": true}}) // etcd's member list header has no revision
@@ -202,6 +206,13 @@ func compatSession(t *testing.T, ep string) []compatStep {
 		out:     func() string { _, out := gatewayCall(t, base, "/v3/cluster/member/list", "", `{}`); return out }(),
 		extraOK: map[string]bool{".header.revision:string": true}})
 	gw("/v3/auth/status", "/v3/auth/status", `{}`)
+	next := openGatewayWatch(t, base, `{"create_request":{"key":"`+b64("gw")+`","prev_kv":true}}`)
+	created := next()
+	gatewayCall(t, base, "/v3/kv/put", "", `{"key":"`+b64("gw")+`","value":"`+b64("3")+`"}`)
+	// cairn numbers a stream's watches from 1, etcd from 0 (a zero value,
+	// left out).
+	steps = append(steps, compatStep{name: "/v3/watch", kind: compareJSON, out: created + next(),
+		extraOK: map[string]bool{".result.watch_id:string": true}})
 	for _, bad := range []struct{ name, path, body string }{
 		{"an empty key", "/v3/kv/put", `{}`},
 		{"bad base64", "/v3/kv/range", `{"key":"not base64!"}`},

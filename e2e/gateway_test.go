@@ -225,22 +225,8 @@ func jsonInt(v int64) string {
 // gatewayWatch streams /v3/watch: the request body is the create
 // request; the answer is one JSON object a line, each {"result": ...}.
 func gatewayWatch(t *testing.T, base string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	body := `{"create_request":{"key":"` + b64("gwatch/") + `","range_end":"` + b64("gwatch0") + `","prev_kv":true}}`
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v3/watch", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("POST /v3/watch: %v", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("POST /v3/watch: HTTP %d", resp.StatusCode)
-	}
-	lines := bufio.NewReader(resp.Body)
+	nextLine := openGatewayWatch(t, base, body)
 	type watchLine struct {
 		Result struct {
 			Header  gwHeader `json:"header"`
@@ -255,10 +241,7 @@ func gatewayWatch(t *testing.T, base string) {
 	}
 	next := func() watchLine {
 		t.Helper()
-		line, err := lines.ReadString('\n')
-		if err != nil {
-			t.Fatalf("/v3/watch ended: %v (%q)", err, line)
-		}
+		line := nextLine()
 		var w watchLine
 		if err := json.Unmarshal([]byte(line), &w); err != nil || w.Error != nil {
 			t.Fatalf("/v3/watch sent %q: %v", line, err)
@@ -287,6 +270,35 @@ func gatewayWatch(t *testing.T, base string) {
 	// A put is the zero event type, left out of the JSON.
 	if want := []string{" gwatch/k=1", " gwatch/k=2 prev 1", "DELETE gwatch/k= prev 2"}; strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("/v3/watch events %q, want %q", got, want)
+	}
+}
+
+// openGatewayWatch POSTs body to /v3/watch and returns a function giving
+// the answer's next line; the stream closes when the test ends.
+func openGatewayWatch(t *testing.T, base, body string) (next func() string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v3/watch", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST /v3/watch: %v", err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST /v3/watch: HTTP %d", resp.StatusCode)
+	}
+	lines := bufio.NewReader(resp.Body)
+	return func() string {
+		t.Helper()
+		line, err := lines.ReadString('\n')
+		if err != nil {
+			t.Fatalf("/v3/watch ended: %v (%q)", err, line)
+		}
+		return line
 	}
 }
 
