@@ -33,6 +33,18 @@ var (
 	etcdBuild    toolBuild
 )
 
+// TestMain removes the binaries the tests built (cmd/node and cmd/ctl,
+// etcdctl, etcd) once they have run.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for _, bin := range []string{binDir, filepath.Dir(etcdctlBuild.path), filepath.Dir(etcdBuild.path)} {
+		if bin != "" && bin != "." {
+			_ = os.RemoveAll(bin)
+		}
+	}
+	os.Exit(code)
+}
+
 // buildTool builds pkg of the module tools/etcd as name, once; the test
 // is skipped, saying why, when it cannot be built (no module cache and
 // no network, say).
