@@ -5,13 +5,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os/exec"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 // The same etcdctl and gateway session against a real etcd 3.6 member
@@ -21,7 +19,7 @@ import (
 // against etcd's output (jq, awk) work unchanged against cairn.
 func TestEtcdctlOutputMatchesEtcd(t *testing.T) {
 	etcdctlBin(t)
-	etcdEP := startEtcd(t)
+	etcdEP := strings.TrimPrefix(startEtcd(t).endpoint, "http://")
 	cairnEP := startCairnMember(t)
 	want := compatSession(t, etcdEP)
 	got := compatSession(t, cairnEP)
@@ -300,47 +298,6 @@ func jsonShape(doc string) (map[string]bool, error) {
 		return nil, fmt.Errorf("no JSON")
 	}
 	return shape, nil
-}
-
-// startEtcd starts a one-member etcd 3.6 on free ports and returns its
-// client endpoint (host:port) once it is healthy.
-func startEtcd(t *testing.T) string {
-	t.Helper()
-	bin := etcdBin(t)
-	client := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
-	peer := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
-	cmd := exec.Command(bin, "--name", "e", "--data-dir", t.TempDir(), "--listen-client-urls", client, "--advertise-client-urls", client,
-		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", "e="+peer, "--log-level", "error")
-	logs := &syncBuffer{}
-	cmd.Stderr = logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-done
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get(client + "/health")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return strings.TrimPrefix(client, "http://")
-			}
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("etcd exited: %v\n%s", err, logs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("etcd did not become healthy:\n%s", logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // startCairnMember starts a one-member cairn and returns its client

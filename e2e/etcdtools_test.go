@@ -4,14 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,59 +18,24 @@ import (
 // etcdctl (and etcd itself, to compare outputs) built from the nested
 // module tools/etcd, run as processes.
 
-// toolBuild is one etcd program, built once per test binary.
-type toolBuild struct {
-	once sync.Once
-	path string
-	err  error
-}
-
-var (
-	etcdctlBuild toolBuild
-	etcdBuild    toolBuild
-)
-
 // TestMain removes the binaries the tests built (cmd/node and cmd/ctl,
-// etcdctl, etcd) once they have run.
+// etcd and etcdctl) once they have run.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	for _, bin := range []string{binDir, filepath.Dir(etcdctlBuild.path), filepath.Dir(etcdBuild.path)} {
-		if bin != "" && bin != "." {
-			_ = os.RemoveAll(bin)
+	for _, dir := range []string{binDir, etcdBinDir} {
+		if dir != "" {
+			_ = os.RemoveAll(dir)
 		}
 	}
 	os.Exit(code)
 }
 
-// buildTool builds pkg of the module tools/etcd as name, once; the test
-// is skipped, saying why, when it cannot be built (no module cache and
-// no network, say).
-func buildTool(t *testing.T, b *toolBuild, name, pkg string) string {
-	t.Helper()
-	b.once.Do(func() {
-		dir, err := os.MkdirTemp("", "cairn-e2e-"+name)
-		if err != nil {
-			b.err = err
-			return
-		}
-		b.path = filepath.Join(dir, name)
-		out, err := exec.Command("go", "-C", "../tools/etcd", "build", "-o", b.path, pkg).CombinedOutput()
-		if err != nil {
-			b.err = fmt.Errorf("go -C tools/etcd build %s: %v\n%s", pkg, err, out)
-		}
-	})
-	if b.err != nil {
-		t.Skipf("etcd 3.6's %s cannot be built, so this test cannot run: %v", name, b.err)
-	}
-	return b.path
-}
-
+// etcdctlBin is etcd 3.6's etcdctl (the test is skipped, saying why, if
+// it cannot be built).
 func etcdctlBin(t *testing.T) string {
-	return buildTool(t, &etcdctlBuild, "etcdctl", "go.etcd.io/etcd/etcdctl/v3")
-}
-
-func etcdBin(t *testing.T) string {
-	return buildTool(t, &etcdBuild, "etcd", "go.etcd.io/etcd/server/v3")
+	t.Helper()
+	_, etcdctl := etcdBinaries(t)
+	return etcdctl
 }
 
 // etcdctlEnv is the environment without ETCDCTL_* settings, so the
