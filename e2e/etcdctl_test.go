@@ -468,14 +468,14 @@ func etcdctlMember(t *testing.T, c *cluster3) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	// Promote at the leader: cairn does not forward a promotion from a
-	// follower to the leader as etcd does (it answers "not leader").
-	atLeader := "--endpoints=" + c.eps[leaderOf(t, c.eps)]
-	wantOutput(t, "member promote", etcdctl(t, "", atLeader, "member", "promote", id), memberChanged(id, "promoted in", m[2]))
+	// Promote through a follower: it asks the leader, which alone knows
+	// whether the learner has caught up.
+	follower := "--endpoints=" + c.eps[(leaderOf(t, c.eps)+1)%3]
+	wantOutput(t, "member promote", etcdctl(t, "", follower, "member", "promote", id), memberChanged(id, "promoted in", m[2]))
 	if ms := members(); ms["m4"].IsLearner {
 		t.Fatalf("m4 is still a learner: %+v", ms["m4"])
 	}
-	etcdctlFails(t, "etcdserver: can only promote a learner member", atLeader, "member", "promote", id)
+	etcdctlFails(t, "etcdserver: can only promote a learner member", eps, "member", "promote", id)
 
 	// A voter that never starts: added, its peer URL updated, removed.
 	out = etcdctl(t, "", eps, "member", "add", "m5", "--peer-urls=http://127.0.0.1:1")
