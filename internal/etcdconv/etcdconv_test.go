@@ -227,7 +227,9 @@ func compareStruct(c, e reflect.Value, path string) []error {
 		}
 		if !etcdOnly[f.Name] {
 			errs = append(errs, fmt.Errorf("%s: etcd's field %s has no twin in cairn's %s", path, f.Name, c.Type()))
-		} else if !e.Field(i).IsZero() {
+		} else if v := e.Field(i); !v.IsZero() && !(v.Kind() == reflect.Pointer && v.Elem().IsZero()) {
+			// (A pointer to an empty value is etcd's "nothing" too:
+			// Status's DowngradeInfo when no downgrade is under way.)
 			errs = append(errs, fmt.Errorf("%s.%s: etcd's field without a twin is set: %v", path, f.Name, e.Field(i)))
 		}
 	}
