@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"testing"
+	"time"
 
 	"github.com/cairndb/cairn/node"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -21,9 +22,18 @@ func TestClusterAndMaintenance(t *testing.T) {
 	cli := etcdClient(t, c.Endpoints()...)
 	must[*clientv3.PutResponse](t, "put")(cli.Put(ctx, "k", "v"))
 
-	list := must[*clientv3.MemberListResponse](t, "member list")(cli.MemberList(ctx))
-	if len(list.Members) != 3 {
-		t.Fatalf("members %+v", list.Members)
+	// Members publish their names and client URLs through raft once
+	// started: wait for the three.
+	var list *clientv3.MemberListResponse
+	for published := false; !published; time.Sleep(10 * time.Millisecond) {
+		list = must[*clientv3.MemberListResponse](t, "member list")(cli.MemberList(ctx))
+		published = len(list.Members) == 3
+		for _, m := range list.Members {
+			published = published && len(m.ClientURLs) == 1
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("members never all published: %+v", list.Members)
+		}
 	}
 	for _, m := range list.Members {
 		if m.Name == "" || len(m.PeerURLs) != 1 || len(m.ClientURLs) != 1 || m.IsLearner {

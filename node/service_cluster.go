@@ -283,6 +283,9 @@ func (s *Server) serveDefragment(ctx context.Context, req *api.DefragmentRequest
 	if err := s.state.Store().Defragment(); err != nil {
 		return nil, fmt.Errorf("defragment: %w", err)
 	}
+	// The quota check reads the size of the last commit: the file just
+	// shrank, so a write right after must not see the old size.
+	s.dbSize.Store(s.state.Store().DB().Stats().FileSize)
 	return &api.DefragmentResponse{Header: s.header()}, nil
 }
 
@@ -356,8 +359,11 @@ func (s *Server) serveMoveLeader(ctx context.Context, req *api.MoveLeaderRequest
 	if s.driver.Leader() != s.id {
 		return nil, api.ErrNotLeader
 	}
+	if req.TargetID == s.id {
+		return &api.MoveLeaderResponse{Header: s.header()}, nil // already there, as etcd answers
+	}
 	m, ok := s.state.Members().Get(req.TargetID)
-	if !ok || m.IsLearner || req.TargetID == s.id {
+	if !ok || m.IsLearner {
 		return nil, api.Errorf(api.CodeBadLeaderTransferee, "member %016x cannot take over leadership (not a voting member, or already leader)", req.TargetID)
 	}
 	if err := s.driver.TransferLeadership(ctx, req.TargetID); err != nil {

@@ -62,6 +62,13 @@ func (s *Server) serveLeaseKeepAlive(ctx context.Context, st LeaseKeepAliveStrea
 }
 
 func (s *Server) serveLeaseTimeToLive(ctx context.Context, req *api.LeaseTimeToLiveRequest) (api.Message, error) {
+	if req.Keys {
+		// The keys are read from this member's store: current first, so
+		// a key attached through another member a moment ago is listed.
+		if err := s.readBarrier(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.authorizeLeaseTimeToLive(ctx, req); err != nil {
 		return nil, err
 	}
