@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 )
 
 // The binary encoding of the API's messages, used on the wire and in the
@@ -325,6 +326,23 @@ func (m *KeyValue) fields(c *coder) {
 	c.bytes(&m.Value)
 	c.varint(&m.Lease)
 }
+
+// EncodedSize is the length of m's encoding (len(Marshal(m))), computed
+// without encoding it: what one key adds to a RangeResponse, so a reader
+// can stop before its answer passes a size limit.
+func (m *KeyValue) EncodedSize() int {
+	return bytesSize(len(m.Key)) + varintSize(m.CreateRevision) + varintSize(m.ModRevision) +
+		varintSize(m.Version) + bytesSize(len(m.Value)) + varintSize(m.Lease)
+}
+
+// uvarintSize is the length of binary.AppendUvarint(nil, v).
+func uvarintSize(v uint64) int { return (bits.Len64(v|1) + 6) / 7 }
+
+// varintSize is the length of binary.AppendVarint(nil, v) (zigzag).
+func varintSize(v int64) int { return uvarintSize(uint64(v<<1) ^ uint64(v>>63)) }
+
+// bytesSize is the length of a byte string of n bytes as coded.
+func bytesSize(n int) int { return uvarintSize(uint64(n)) + n }
 
 func (m *Event) fields(c *coder) {
 	enum(c, &m.Type, EventDelete)

@@ -198,3 +198,25 @@ func FuzzUnmarshalRangeResponse(f *testing.F) {
 		}
 	})
 }
+
+// EncodedSize must be exactly the encoding's length, for every field
+// value, including the varint boundaries and negative numbers.
+func TestKeyValueEncodedSize(t *testing.T) {
+	num := func(t *rapid.T, label string) int64 {
+		return rapid.OneOf(rapid.Int64(), rapid.Int64Range(-300, 300),
+			rapid.SampledFrom([]int64{0, 63, 64, -64, -65, 1 << 62, -1 << 63, 1<<63 - 1})).Draw(t, label)
+	}
+	rapid.Check(t, func(t *rapid.T) {
+		kv := KeyValue{
+			Key:            rapid.SliceOfN(rapid.Byte(), 0, 300).Draw(t, "key"),
+			CreateRevision: num(t, "create"),
+			ModRevision:    num(t, "mod"),
+			Version:        num(t, "version"),
+			Value:          rapid.SliceOfN(rapid.Byte(), 0, 20000).Draw(t, "value"),
+			Lease:          num(t, "lease"),
+		}
+		if got, want := kv.EncodedSize(), len(Marshal(&kv)); got != want {
+			t.Fatalf("EncodedSize %d, encoding has %d bytes", got, want)
+		}
+	})
+}
