@@ -104,7 +104,7 @@ func TestAppliedWritesAreChecked(t *testing.T) {
 		t.Fatalf("a role added with no user while auth is on: %v", r.Err)
 	}
 	// The store holds only the write that was allowed.
-	resp, err := k.Store().RangeRequest(&api.RangeRequest{Key: []byte{0}, RangeEnd: []byte{0}})
+	resp, err := k.Store().RangeRequest(&api.RangeRequest{Key: []byte{0}, RangeEnd: []byte{0}}, 0)
 	if err != nil || len(resp.Kvs) != 1 || string(resp.Kvs[0].Key) != "app/1" {
 		t.Fatalf("store: %+v %v", resp, err)
 	}
@@ -161,13 +161,13 @@ func TestUnauthenticatedAndInternalCommands(t *testing.T) {
 			t.Errorf("%T with no user while auth is on: %v", req, r.Err)
 		}
 	}
-	if got, err := k.Store().RangeRequest(&api.RangeRequest{Key: []byte("app/a")}); err != nil || len(got.Kvs) != 1 {
+	if got, err := k.Store().RangeRequest(&api.RangeRequest{Key: []byte("app/a")}, 0); err != nil || len(got.Kvs) != 1 {
 		t.Fatalf("the lease's key after a refused revoke: %+v, %v", got, err)
 	}
 	a.must(internal(&api.LeaseRevokeRequest{ID: 7}))
 	a.must(internal(&api.CompactionRequest{Revision: 1}))
 	a.must(internal(&api.AlarmRequest{Action: api.AlarmActivate, MemberID: 1, Alarm: api.AlarmNoSpace}))
-	if got, err := k.Store().RangeRequest(&api.RangeRequest{Key: []byte("app/a")}); err != nil || len(got.Kvs) != 0 {
+	if got, err := k.Store().RangeRequest(&api.RangeRequest{Key: []byte("app/a")}, 0); err != nil || len(got.Kvs) != 0 {
 		t.Fatalf("the lease's key after the member's own revoke: %+v, %v", got, err)
 	}
 	if !k.HasAlarm(api.AlarmNoSpace) {

@@ -35,7 +35,7 @@ func (c *kvCluster) propose(id, rid uint64, key, value string) {
 // get reads one key from member id's store.
 func (c *kvCluster) get(id uint64, key string) []api.KeyValue {
 	c.t.Helper()
-	res, err := c.members[id].kv.Store().RangeRequest(&api.RangeRequest{Key: []byte(key)})
+	res, err := c.members[id].kv.Store().RangeRequest(&api.RangeRequest{Key: []byte(key)}, 0)
 	if err != nil {
 		c.t.Fatalf("read at %d: %v", id, err)
 	}

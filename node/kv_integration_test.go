@@ -159,7 +159,7 @@ func (c *kvCluster) write(id uint64, req api.Message) ApplyResult {
 }
 
 func (c *kvCluster) read(id uint64, key string) []api.KeyValue {
-	res, err := c.members[id].kv.Store().RangeRequest(&api.RangeRequest{Key: []byte(key), RangeEnd: []byte{0}})
+	res, err := c.members[id].kv.Store().RangeRequest(&api.RangeRequest{Key: []byte(key), RangeEnd: []byte{0}}, 0)
 	if err != nil {
 		c.t.Fatalf("read at %d: %v", id, err)
 	}

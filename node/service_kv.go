@@ -25,7 +25,7 @@ func (s *Server) serveRange(ctx context.Context, req *api.RangeRequest) (api.Mes
 	if err := s.authorizeRead(ctx, "Range", req.Key, req.RangeEnd, false); err != nil {
 		return nil, err
 	}
-	resp, err := s.state.Store().RangeRequest(req)
+	resp, err := s.state.Store().RangeRequest(req, int64(s.clientRPC.MaxFrameSize()))
 	if err != nil {
 		return nil, err
 	}

@@ -31,7 +31,7 @@ func (s *Server) serveReadTxn(ctx context.Context, req *api.TxnRequest) (api.Mes
 	if err := s.authorizeReadTxn(ctx, req); err != nil {
 		return nil, err
 	}
-	resp, err := s.state.Store().ReadTxn(req)
+	resp, err := s.state.Store().ReadTxn(req, int64(s.clientRPC.MaxFrameSize()))
 	if err != nil {
 		return nil, err
 	}

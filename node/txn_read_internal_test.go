@@ -46,7 +46,7 @@ func TestReadTxnAnswersAsTxn(t *testing.T) {
 			if !mvcc.TxnReadOnly(req) {
 				rt.Fatalf("generated txn %+v writes", req)
 			}
-			got, gotErr := s.ReadTxn(req)
+			got, gotErr := s.ReadTxn(req, 0)
 			index++
 			want, wantErr := s.Txn(index, 1, req)
 			if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) || !reflect.DeepEqual(got, want) {
@@ -136,7 +136,7 @@ func TestReadTxnRefusesWrites(t *testing.T) {
 		if mvcc.TxnReadOnly(req) {
 			t.Errorf("%+v counted read-only", op)
 		}
-		if _, err := s.ReadTxn(req); !errors.Is(err, mvcc.ErrTxnWrites) {
+		if _, err := s.ReadTxn(req, 0); !errors.Is(err, mvcc.ErrTxnWrites) {
 			t.Errorf("ReadTxn of %+v: %v, want ErrTxnWrites", op, err)
 		}
 	}

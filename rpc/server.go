@@ -67,6 +67,11 @@ func NewServer(opts ServerOptions) *Server {
 	return s
 }
 
+// MaxFrameSize is the largest body the server accepts or sends: a handler
+// whose response would be larger gets CodeResourceExhausted instead, so a
+// handler may stop building one at this size.
+func (s *Server) MaxFrameSize() int { return s.conn.maxBody }
+
 // HandleUnary registers h for unary calls of method m, replacing any
 // earlier handler. Safe to call while serving.
 func (s *Server) HandleUnary(m Method, h UnaryHandler) {

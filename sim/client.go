@@ -203,7 +203,7 @@ func (w *World) response(m *member, p *pendingOp, r node.Reply) (api.ResponseOp,
 	}
 	if p.req.Range != nil {
 		// The read barrier passed: serve the read from the local store.
-		rr, err := m.sm.kv.Store().RangeRequest(p.req.Range)
+		rr, err := m.sm.kv.Store().RangeRequest(p.req.Range, 0)
 		if err != nil {
 			return resp, discarded
 		}

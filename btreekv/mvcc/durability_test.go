@@ -169,7 +169,7 @@ func TestReadsDuringWritesSeeWholeRevisions(t *testing.T) {
 					return
 				default:
 				}
-				res, err := s.RangeRequest(&api.RangeRequest{Key: []byte("k"), RangeEnd: []byte("l")})
+				res, err := s.RangeRequest(&api.RangeRequest{Key: []byte("k"), RangeEnd: []byte("l")}, 0)
 				if err != nil {
 					errs <- err
 					return

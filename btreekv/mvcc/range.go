@@ -2,7 +2,11 @@ package mvcc
 
 import (
 	"bytes"
+	"cmp"
+	"errors"
 	"fmt"
+	"iter"
+	"slices"
 	"sort"
 
 	"github.com/cairndb/cairn/api"
@@ -16,9 +20,13 @@ func readCommitted(rtx *pagefile.Tx, rev Revision) (api.KeyValue, bool, error) {
 		return api.KeyValue{}, false, err
 	}
 	if v == nil {
-		return api.KeyValue{}, false, fmt.Errorf("%w: index names revision %v but the page file has no record", pagefile.ErrCorrupt, rev)
+		return api.KeyValue{}, false, missingRecord(rev)
 	}
 	return decodeRecord(v)
+}
+
+func missingRecord(rev Revision) error {
+	return fmt.Errorf("%w: index names revision %v but the page file has no record", pagefile.ErrCorrupt, rev)
 }
 
 // RangeOptions shape a read.
@@ -31,16 +39,306 @@ type RangeOptions struct {
 	CountOnly bool
 	// KeysOnly returns the keys without their values.
 	KeysOnly bool
+	// MaxBytes bounds the answer (0: no bound): the keys it returns,
+	// encoded (api.KeyValue.EncodedSize, summed), may not pass it. A read
+	// that would pass it stops as soon as it knows, reading nothing more,
+	// and fails with a *ResponseTooLargeError. The count needs no records
+	// and is never refused.
+	MaxBytes int64
 }
 
 // RangeResult is a read's answer.
 type RangeResult struct {
-	// KVs are the keys found, in key order.
+	// KVs are the keys found, in key order (or the order asked for).
 	KVs []api.KeyValue
 	// Count is how many keys the range holds, ignoring the limit.
 	Count int64
 	// Rev is the store revision the read was served at.
 	Rev int64
+}
+
+// ErrResponseTooLarge is matched (errors.Is) by every
+// *ResponseTooLargeError.
+var ErrResponseTooLarge = errors.New("mvcc: response too large")
+
+// ResponseTooLargeError is the error of a read whose answer would pass its
+// byte limit (RangeOptions.MaxBytes, the limit given to RangeRequest or
+// ReadTxn, Options.MaxTxnResponseBytes). It matches ErrResponseTooLarge
+// and api.ErrRequestTooLarge, so it reaches a client with that code.
+type ResponseTooLargeError struct {
+	// Limit is the byte limit that would have been passed.
+	Limit int64
+	// Applied is, for a write transaction, the revision its writes were
+	// applied at: they were, only its answer is refused (0: the
+	// transaction wrote nothing).
+	Applied int64
+}
+
+func (e *ResponseTooLargeError) Error() string {
+	msg := fmt.Sprintf("response exceeds the limit of %d bytes: ask for less (a narrower range, a limit, keys only or the count only)", e.Limit)
+	if e.Applied > 0 {
+		return fmt.Sprintf("mvcc: txn applied at revision %d, but its %s", e.Applied, msg)
+	}
+	return "mvcc: " + msg
+}
+
+// Unwrap makes the error match ErrResponseTooLarge and
+// api.ErrRequestTooLarge.
+func (e *ResponseTooLargeError) Unwrap() []error {
+	return []error{ErrResponseTooLarge, api.ErrRequestTooLarge}
+}
+
+// byteBudget is what a read may still add to its answer. The reads of one
+// transaction share one: its answer is one message. A nil budget is
+// unbounded.
+type byteBudget struct {
+	limit int64
+	used  int64
+}
+
+func newBudget(limit int64) *byteBudget {
+	if limit <= 0 {
+		return nil
+	}
+	return &byteBudget{limit: limit}
+}
+
+// fits reports whether n more bytes stay within the limit.
+func (b *byteBudget) fits(n int64) bool { return b == nil || b.used+n <= b.limit }
+
+// take charges n bytes, failing instead if that would pass the limit.
+func (b *byteBudget) take(n int) error {
+	if b == nil {
+		return nil
+	}
+	if !b.fits(int64(n)) {
+		return b.exceeded()
+	}
+	b.used += int64(n)
+	return nil
+}
+
+// give returns n bytes taken before.
+func (b *byteBudget) give(n int) {
+	if b != nil {
+		b.used -= int64(n)
+	}
+}
+
+func (b *byteBudget) exceeded() error { return &ResponseTooLargeError{Limit: b.limit} }
+
+// rangeQuery is a read as a RangeRequest asks for it: the options, the
+// filters on revisions and the order. All of it but an order by value is
+// decided from the index, before any record is read, so only the records
+// of the keys in the answer are read.
+type rangeQuery struct {
+	RangeOptions
+	// Bounds on the keys' mod and create revisions (0: none).
+	minMod, maxMod, minCreate, maxCreate int64
+	// sorted is set for any order but ascending keys; target and descend
+	// say which.
+	sorted  bool
+	target  api.SortTarget
+	descend bool
+	budget  *byteBudget
+}
+
+// keeps reports whether a key with these revisions passes the filters.
+func (q *rangeQuery) keeps(mod, create int64) bool {
+	return (q.minMod == 0 || mod >= q.minMod) && (q.maxMod == 0 || mod <= q.maxMod) &&
+		(q.minCreate == 0 || create >= q.minCreate) && (q.maxCreate == 0 || create <= q.maxCreate)
+}
+
+func (q *rangeQuery) byValue() bool { return q.sorted && q.target == api.SortByValue }
+
+// rangeEntry is a key of a read sorted from the index: what it is sorted
+// by and its rank in key order (ties keep key order), with the revision
+// of its record.
+type rangeEntry struct {
+	rev Revision
+	by  int64
+	pos int64
+}
+
+// sortKey is what q sorts a key by (never its value): its version, create
+// or mod revision, or its rank in key order.
+func (q *rangeQuery) sortKey(mod, created, version, pos int64) int64 {
+	switch q.target {
+	case api.SortByVersion:
+		return version
+	case api.SortByCreate:
+		return created
+	case api.SortByMod:
+		return mod
+	}
+	return pos
+}
+
+// entryLess orders a read's keys as q asks (never by value); ties keep
+// key order, as a stable sort of the keys would.
+func (q *rangeQuery) entryLess() func(a, b rangeEntry) bool {
+	return func(a, b rangeEntry) bool {
+		c := cmp.Compare(a.by, b.by)
+		if q.descend {
+			c = -c
+		}
+		return c < 0 || (c == 0 && a.pos < b.pos)
+	}
+}
+
+// minSize is a lower bound of a key's size in a read's answer: exact but
+// for its value and lease, which only its record knows.
+func minSize(key []byte, mod, created, version int64) int64 {
+	kv := api.KeyValue{Key: key, CreateRevision: created, ModRevision: mod, Version: version}
+	return int64(kv.EncodedSize())
+}
+
+// rangePlan is what the index decided about a read: the count, and the
+// records to read, in the answer's order (in key order for an order by
+// value, which reads every key of the range to sort them).
+type rangePlan struct {
+	res  *RangeResult
+	revs []Revision
+}
+
+// plan answers a read from the index, as of store revision current: its
+// count, and the records it must read. An answer that the index alone
+// shows to be too large (its keys and revisions already pass the budget)
+// is refused here, before any record is read.
+func (s *Store) plan(key, end []byte, q *rangeQuery, current int64) (*rangePlan, error) {
+	if len(key) == 0 {
+		return nil, ErrEmptyKey
+	}
+	rev := q.Rev
+	if rev <= 0 {
+		rev = current
+	}
+	if rev > current {
+		return nil, fmt.Errorf("%w: %d > current %d", ErrFutureRev, rev, current)
+	}
+	if rev < s.compactRev {
+		return nil, fmt.Errorf("%w: %d < compacted %d", ErrCompacted, rev, s.compactRev)
+	}
+	p := &rangePlan{res: &RangeResult{Rev: current}}
+	// Every key the read will answer with is charged its lower bound as
+	// it is found: past the budget, the read stops.
+	var lower int64
+	fits := func(n int64) bool {
+		lower += n
+		return q.budget.fits(lower)
+	}
+	var top *topK[rangeEntry]
+	if q.sorted && !q.byValue() {
+		top = newTopK(q.Limit, q.entryLess())
+	}
+	tooLarge := false
+	s.idx.visit(key, end, func(ki *keyIndex) bool {
+		r, created, version, ok := ki.get(rev)
+		if !ok || !q.keeps(r.Main, created.Main) {
+			return true
+		}
+		pos := p.res.Count
+		p.res.Count++
+		switch {
+		case q.CountOnly:
+		case top != nil:
+			// Sorted from the index: every key is a candidate, and without
+			// a limit every key is in the answer.
+			if q.Limit <= 0 && !fits(minSize(ki.key, r.Main, created.Main, version)) {
+				tooLarge = true
+				return false
+			}
+			top.push(rangeEntry{rev: r, by: q.sortKey(r.Main, created.Main, version, pos), pos: pos})
+		case q.byValue() || q.Limit <= 0 || int64(len(p.revs)) < q.Limit:
+			// In key order, the keys up to the limit are the answer. An
+			// order by value reads every key; without a limit every key
+			// is in its answer.
+			if (!q.byValue() || q.Limit <= 0) && !fits(minSize(ki.key, r.Main, created.Main, version)) {
+				tooLarge = true
+				return false
+			}
+			p.revs = append(p.revs, r)
+		}
+		return true
+	})
+	if tooLarge {
+		return nil, q.budget.exceeded()
+	}
+	if top != nil {
+		entries := top.sorted()
+		p.revs = make([]Revision, len(entries))
+		for i := range entries {
+			p.revs[i] = entries[i].rev
+		}
+	}
+	return p, nil
+}
+
+// fill reads the records of the plan into its result, charging each key
+// to q's budget as it is read.
+func (p *rangePlan) fill(f *fetcher, q *rangeQuery) error {
+	if q.byValue() {
+		return p.fillByValue(f, q)
+	}
+	// The keys that fit, not all the plan names: past the budget, only
+	// a part of them is read.
+	kvs := make([]api.KeyValue, 0, min(len(p.revs), 1024))
+	for _, r := range p.revs {
+		kv, err := f.get(r, q.KeysOnly)
+		if err != nil {
+			return err
+		}
+		if err := q.budget.take(kv.EncodedSize()); err != nil {
+			return err
+		}
+		kvs = append(kvs, kv)
+	}
+	p.res.KVs = kvs
+	return nil
+}
+
+// valued is a key read for an order by value, with its rank in key order.
+type valued struct {
+	kv  api.KeyValue
+	pos int64
+}
+
+// fillByValue reads every key of the range and keeps those of the answer
+// (the first Limit by value). The values it keeps count against the
+// budget even when the answer leaves them out (keys only): sorting needs
+// them in memory.
+func (p *rangePlan) fillByValue(f *fetcher, q *rangeQuery) error {
+	top := newTopK(q.Limit, func(a, b valued) bool {
+		c := bytes.Compare(a.kv.Value, b.kv.Value)
+		if q.descend {
+			c = -c
+		}
+		return c < 0 || (c == 0 && a.pos < b.pos)
+	})
+	for i, r := range p.revs {
+		kv, err := f.get(r, false)
+		if err != nil {
+			return err
+		}
+		if err := q.budget.take(kv.EncodedSize()); err != nil {
+			return err
+		}
+		if out, dropped := top.push(valued{kv, int64(i)}); dropped {
+			q.budget.give(out.kv.EncodedSize())
+		}
+	}
+	kept := top.sorted()
+	kvs := make([]api.KeyValue, len(kept))
+	for i := range kept {
+		kvs[i] = kept[i].kv
+		if q.KeysOnly {
+			size := kvs[i].EncodedSize()
+			kvs[i].Value = nil
+			q.budget.give(size - kvs[i].EncodedSize())
+		}
+	}
+	p.res.KVs = kvs
+	return nil
 }
 
 // Range reads the keys in [key, end) as of ro.Rev (0: now).
@@ -49,69 +347,51 @@ type RangeResult struct {
 // the in-memory index) and to pin a page-file snapshot; the records are
 // read after it is released, so a long read does not hold up writes.
 func (s *Store) Range(key, end []byte, ro RangeOptions) (*RangeResult, error) {
-	s.mu.RLock()
-	res, revs, err := s.rangeRevs(key, end, ro, s.currentRev)
-	var f *fetcher
-	if err == nil && len(revs) > 0 {
-		f, err = s.newFetcher(revs)
-	}
-	s.mu.RUnlock()
-	if err != nil || f == nil {
-		return res, err
-	}
-	defer f.close()
-	if err := f.fill(res, revs, ro.KeysOnly); err != nil {
-		return nil, err
-	}
-	return res, nil
+	return s.query(key, end, &rangeQuery{RangeOptions: ro, budget: newBudget(ro.MaxBytes)})
 }
 
-// rangeLocked is Range for a caller that holds the store's lock (a write
-// transaction), as of store revision current.
-func (s *Store) rangeLocked(key, end []byte, ro RangeOptions, current int64) (*RangeResult, error) {
-	res, revs, err := s.rangeRevs(key, end, ro, current)
-	if err != nil || len(revs) == 0 {
-		return res, err
+// query serves a read: the index under the store's read lock, the records
+// after it is released.
+func (s *Store) query(key, end []byte, q *rangeQuery) (*RangeResult, error) {
+	s.mu.RLock()
+	p, err := s.plan(key, end, q, s.currentRev)
+	var f *fetcher
+	if err == nil && len(p.revs) > 0 {
+		f, err = s.newFetcher(slices.Values(p.revs))
 	}
-	f, err := s.newFetcher(revs)
+	s.mu.RUnlock()
+	if err != nil {
+		return nil, err
+	}
+	if f == nil {
+		return p.res, nil
+	}
+	defer f.close()
+	if err := p.fill(f, q); err != nil {
+		return nil, err
+	}
+	return p.res, nil
+}
+
+// queryLocked is query for a caller that holds the store's lock (a write
+// transaction), as of store revision current.
+func (s *Store) queryLocked(key, end []byte, q *rangeQuery, current int64) (*RangeResult, error) {
+	p, err := s.plan(key, end, q, current)
+	if err != nil {
+		return nil, err
+	}
+	if len(p.revs) == 0 {
+		return p.res, nil
+	}
+	f, err := s.newFetcher(slices.Values(p.revs))
 	if err != nil {
 		return nil, err
 	}
 	defer f.close()
-	if err := f.fill(res, revs, ro.KeysOnly); err != nil {
+	if err := p.fill(f, q); err != nil {
 		return nil, err
 	}
-	return res, nil
-}
-
-// rangeRevs answers a read from the index: the count, and the revisions
-// of the records to return (up to the limit).
-func (s *Store) rangeRevs(key, end []byte, ro RangeOptions, current int64) (*RangeResult, []Revision, error) {
-	if len(key) == 0 {
-		return nil, nil, ErrEmptyKey
-	}
-	rev := ro.Rev
-	if rev <= 0 {
-		rev = current
-	}
-	if rev > current {
-		return nil, nil, fmt.Errorf("%w: %d > current %d", ErrFutureRev, rev, current)
-	}
-	if rev < s.compactRev {
-		return nil, nil, fmt.Errorf("%w: %d < compacted %d", ErrCompacted, rev, s.compactRev)
-	}
-	res := &RangeResult{Rev: current}
-	var revs []Revision
-	s.idx.visit(key, end, func(ki *keyIndex) bool {
-		if r, _, _, ok := ki.get(rev); ok {
-			res.Count++
-			if !ro.CountOnly && (ro.Limit <= 0 || int64(len(revs)) < ro.Limit) {
-				revs = append(revs, r)
-			}
-		}
-		return true
-	})
-	return res, revs, nil
+	return p.res, nil
 }
 
 // fetcher reads the records of a set of revisions as they were when it
@@ -123,15 +403,16 @@ type fetcher struct {
 	mem map[Revision][]byte
 }
 
-// newFetcher is called with the store's lock held.
-func (s *Store) newFetcher(revs []Revision) (*fetcher, error) {
+// newFetcher is called with the store's lock held, with the revisions it
+// will be asked for.
+func (s *Store) newFetcher(revs iter.Seq[Revision]) (*fetcher, error) {
 	rtx, err := s.db.Begin(false)
 	if err != nil {
 		return nil, err
 	}
 	f := &fetcher{rtx: rtx}
 	if len(s.overlay) > 0 {
-		for _, r := range revs {
+		for r := range revs {
 			if rec, ok := s.overlay[r]; ok {
 				if f.mem == nil {
 					f.mem = map[Revision][]byte{}
@@ -143,120 +424,138 @@ func (s *Store) newFetcher(revs []Revision) (*fetcher, error) {
 	return f, nil
 }
 
-func (f *fetcher) get(r Revision) (api.KeyValue, error) {
-	if rec, ok := f.mem[r]; ok {
-		kv, _, err := decodeRecord(rec)
-		return kv, err
-	}
-	kv, _, err := readCommitted(f.rtx, r)
-	return kv, err
-}
-
-// fill reads the records of revs into res.
-func (f *fetcher) fill(res *RangeResult, revs []Revision, keysOnly bool) error {
-	res.KVs = make([]api.KeyValue, len(revs))
-	for i, r := range revs {
-		kv, err := f.get(r)
-		if err != nil {
-			return err
+// get reads the record of r, without its value if keysOnly. The key-value
+// returned is the caller's: it shares no memory with the page file.
+func (f *fetcher) get(r Revision, keysOnly bool) (api.KeyValue, error) {
+	rec, ok := f.mem[r]
+	if !ok {
+		var err error
+		if rec, err = f.rtx.Bucket(bucketKey).Get(revBytes(r)); err != nil {
+			return api.KeyValue{}, err
 		}
-		if keysOnly {
-			kv.Value = nil
+		if rec == nil {
+			return api.KeyValue{}, missingRecord(r)
 		}
-		res.KVs[i] = kv
 	}
-	return nil
+	kv, _, err := parseRecord(rec)
+	if err != nil {
+		return api.KeyValue{}, err
+	}
+	// One allocation for the key and the value (not a copy of the whole
+	// record, and nothing for a value left out).
+	n := len(kv.Key)
+	if !keysOnly {
+		n += len(kv.Value)
+	}
+	b := append(make([]byte, 0, n), kv.Key...)
+	key := b[:len(kv.Key):len(kv.Key)]
+	var value []byte
+	if !keysOnly && len(kv.Value) > 0 {
+		value = append(b, kv.Value...)[len(kv.Key):]
+	}
+	kv.Key, kv.Value = key, value
+	return kv, nil
 }
 
 func (f *fetcher) close() { f.rtx.Rollback() }
 
 // RangeRequest serves a RangeRequest (sorting, filters and limits
-// included).
-func (s *Store) RangeRequest(req *api.RangeRequest) (*api.RangeResponse, error) {
-	return rangeRequest(req, s.Range)
+// included). Its keys, encoded, may add up to at most maxBytes (0: no
+// bound): past that it fails with a *ResponseTooLargeError, having read
+// no more records than the limit let in.
+func (s *Store) RangeRequest(req *api.RangeRequest, maxBytes int64) (*api.RangeResponse, error) {
+	return rangeRequest(req, s.query, newBudget(maxBytes))
 }
 
-// rangeFunc reads a range: Store.Range, or a write transaction's read.
-type rangeFunc func(key, end []byte, ro RangeOptions) (*RangeResult, error)
+// queryFunc serves a read: Store.query, or a transaction's read.
+type queryFunc func(key, end []byte, q *rangeQuery) (*RangeResult, error)
 
-// rangeRequest turns a RangeRequest into a read and shapes its answer.
-func rangeRequest(req *api.RangeRequest, read rangeFunc) (*api.RangeResponse, error) {
-	ro := RangeOptions{Rev: req.Revision, CountOnly: req.CountOnly, KeysOnly: req.KeysOnly, Limit: req.Limit}
-	filtered := req.MinModRevision != 0 || req.MaxModRevision != 0 || req.MinCreateRevision != 0 || req.MaxCreateRevision != 0
+// rangeRequest turns a RangeRequest into a read charged to budget and
+// shapes its answer. The limit applies after filtering and sorting, and
+// the count after filtering.
+func rangeRequest(req *api.RangeRequest, read queryFunc, budget *byteBudget) (*api.RangeResponse, error) {
 	order := req.SortOrder
 	if order == api.SortNone && req.SortTarget != api.SortByKey {
 		// As etcd: a sort target without an order sorts ascending.
 		order = api.SortAscend
 	}
-	// Results come in key order; any other order needs a sort.
-	sorted := order != api.SortNone && !(req.SortTarget == api.SortByKey && order == api.SortAscend)
-	// The limit applies after filtering and sorting, and the count after
-	// filtering.
-	switch {
-	case filtered:
-		ro.Limit, ro.CountOnly = 0, false
-	case sorted:
-		ro.Limit = 0
+	q := &rangeQuery{
+		RangeOptions: RangeOptions{Rev: req.Revision, CountOnly: req.CountOnly, KeysOnly: req.KeysOnly, Limit: req.Limit},
+		minMod:       req.MinModRevision, maxMod: req.MaxModRevision,
+		minCreate: req.MinCreateRevision, maxCreate: req.MaxCreateRevision,
+		// Results come in key order; any other order needs a sort.
+		sorted:  order != api.SortNone && !(req.SortTarget == api.SortByKey && order == api.SortAscend),
+		target:  req.SortTarget,
+		descend: order == api.SortDescend,
+		budget:  budget,
 	}
-	// Sorting by value needs the values, even for a keys-only answer.
-	stripValues := sorted && req.SortTarget == api.SortByValue && req.KeysOnly
-	if stripValues {
-		ro.KeysOnly = false
-	}
-	res, err := read(req.Key, req.RangeEnd, ro)
+	res, err := read(req.Key, req.RangeEnd, q)
 	if err != nil {
 		return nil, err
-	}
-	kvs := res.KVs
-	if filtered {
-		kept := kvs[:0]
-		for _, kv := range kvs {
-			if (req.MinModRevision == 0 || kv.ModRevision >= req.MinModRevision) &&
-				(req.MaxModRevision == 0 || kv.ModRevision <= req.MaxModRevision) &&
-				(req.MinCreateRevision == 0 || kv.CreateRevision >= req.MinCreateRevision) &&
-				(req.MaxCreateRevision == 0 || kv.CreateRevision <= req.MaxCreateRevision) {
-				kept = append(kept, kv)
-			}
-		}
-		kvs = kept
-		res.Count = int64(len(kvs))
-	}
-	if sorted {
-		less := sortLess(req.SortTarget)
-		sort.SliceStable(kvs, func(i, j int) bool {
-			if order == api.SortDescend {
-				return less(kvs[j], kvs[i])
-			}
-			return less(kvs[i], kvs[j])
-		})
 	}
 	resp := &api.RangeResponse{Header: api.ResponseHeader{Revision: res.Rev}, Count: res.Count}
 	if req.CountOnly {
 		return resp, nil
 	}
-	if req.Limit > 0 && int64(len(kvs)) > req.Limit {
-		kvs = kvs[:req.Limit]
-	}
-	if stripValues {
-		for i := range kvs {
-			kvs[i].Value = nil
-		}
-	}
-	resp.Kvs = kvs
-	resp.More = int64(len(kvs)) < res.Count
+	resp.Kvs = res.KVs
+	resp.More = int64(len(res.KVs)) < res.Count
 	return resp, nil
 }
 
-func sortLess(t api.SortTarget) func(a, b api.KeyValue) bool {
-	switch t {
-	case api.SortByVersion:
-		return func(a, b api.KeyValue) bool { return a.Version < b.Version }
-	case api.SortByCreate:
-		return func(a, b api.KeyValue) bool { return a.CreateRevision < b.CreateRevision }
-	case api.SortByMod:
-		return func(a, b api.KeyValue) bool { return a.ModRevision < b.ModRevision }
-	case api.SortByValue:
-		return func(a, b api.KeyValue) bool { return bytes.Compare(a.Value, b.Value) < 0 }
+// topK keeps, of the items pushed, the first k under less (k <= 0: all of
+// them), so that a sorted read with a limit holds no more than its answer.
+type topK[T any] struct {
+	k    int64
+	less func(a, b T) bool
+	// items, once k of them are kept, is a heap with the last of them
+	// (under less) on top.
+	items []T
+}
+
+func newTopK[T any](k int64, less func(a, b T) bool) *topK[T] {
+	return &topK[T]{k: k, less: less}
+}
+
+// push offers x. If that makes an item leave (x itself, when it comes
+// after every item kept), push returns it and true.
+func (t *topK[T]) push(x T) (out T, dropped bool) {
+	if t.k <= 0 || int64(len(t.items)) < t.k {
+		t.items = append(t.items, x)
+		if int64(len(t.items)) == t.k {
+			for i := len(t.items)/2 - 1; i >= 0; i-- {
+				t.down(i)
+			}
+		}
+		return out, false
 	}
-	return func(a, b api.KeyValue) bool { return bytes.Compare(a.Key, b.Key) < 0 }
+	if !t.less(x, t.items[0]) {
+		return x, true
+	}
+	out, t.items[0] = t.items[0], x
+	t.down(0)
+	return out, true
+}
+
+// down restores the heap below i.
+func (t *topK[T]) down(i int) {
+	n := len(t.items)
+	for {
+		last := i
+		for _, c := range [2]int{2*i + 1, 2*i + 2} {
+			if c < n && t.less(t.items[last], t.items[c]) {
+				last = c
+			}
+		}
+		if last == i {
+			return
+		}
+		t.items[i], t.items[last] = t.items[last], t.items[i]
+		i = last
+	}
+}
+
+// sorted returns the items kept, in order; t is spent.
+func (t *topK[T]) sorted() []T {
+	sort.Slice(t.items, func(i, j int) bool { return t.less(t.items[i], t.items[j]) })
+	return t.items
 }

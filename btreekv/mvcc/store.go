@@ -54,6 +54,13 @@ type Options struct {
 	// pread from the operating system's page cache; the store's own
 	// index never needs the page file.
 	CacheNodes int
+	// MaxTxnResponseBytes bounds the answer of a write transaction (Txn)
+	// as ReadTxn's limit bounds a read-only one: its reads stop once the
+	// keys they return would pass it. The writes still all apply (every
+	// member must apply them alike, whatever its limit); the transaction
+	// then fails with a *ResponseTooLargeError that gives their revision.
+	// 0: no bound.
+	MaxTxnResponseBytes int64
 }
 
 // defaultCacheNodes is the default of Options.CacheNodes.

@@ -538,7 +538,7 @@ func TestRangeRequestSortLimitFilter(t *testing.T) {
 	for i, k := range []string{"c", "a", "b", "a"} {
 		_, _ = s.Put(uint64(i+1), 1, &api.PutRequest{Key: []byte(k), Value: []byte(fmt.Sprint(9 - i))})
 	}
-	resp, err := s.RangeRequest(&api.RangeRequest{Key: []byte("a"), RangeEnd: []byte("z"), SortOrder: api.SortDescend, SortTarget: api.SortByMod, Limit: 2})
+	resp, err := s.RangeRequest(&api.RangeRequest{Key: []byte("a"), RangeEnd: []byte("z"), SortOrder: api.SortDescend, SortTarget: api.SortByMod, Limit: 2}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -549,11 +549,11 @@ func TestRangeRequestSortLimitFilter(t *testing.T) {
 	if !slices.Equal(keys, []string{"a", "b"}) || resp.Count != 3 || !resp.More {
 		t.Fatalf("keys %v count %d more %v", keys, resp.Count, resp.More)
 	}
-	resp, _ = s.RangeRequest(&api.RangeRequest{Key: []byte("a"), RangeEnd: []byte("z"), MinCreateRevision: 4})
+	resp, _ = s.RangeRequest(&api.RangeRequest{Key: []byte("a"), RangeEnd: []byte("z"), MinCreateRevision: 4}, 0)
 	if len(resp.Kvs) != 1 || string(resp.Kvs[0].Key) != "b" {
 		t.Fatalf("filtered: %v", resp.Kvs)
 	}
-	resp, _ = s.RangeRequest(&api.RangeRequest{Key: []byte("a"), RangeEnd: []byte("z"), CountOnly: true})
+	resp, _ = s.RangeRequest(&api.RangeRequest{Key: []byte("a"), RangeEnd: []byte("z"), CountOnly: true}, 0)
 	if resp.Count != 3 || len(resp.Kvs) != 0 {
 		t.Fatalf("count only: %+v", resp)
 	}

@@ -56,8 +56,11 @@ var ErrTxnWrites = errors.New("mvcc: txn request puts or deletes: it must be app
 // ReadTxn runs a transaction that writes nothing (TxnReadOnly) without
 // the write lock: under the store's read lock, so that its compares and
 // reads all see one revision, as in Txn, while other reads run beside
-// it. The response is the one Txn would give at this revision.
-func (s *Store) ReadTxn(req *api.TxnRequest) (*api.TxnResponse, error) {
+// it. The response is the one Txn would give at this revision. The keys
+// its reads return, encoded, may add up to at most maxBytes (0: no
+// bound): past that it fails with a *ResponseTooLargeError, having read
+// no more records than the limit let in.
+func (s *Store) ReadTxn(req *api.TxnRequest, maxBytes int64) (*api.TxnResponse, error) {
 	if !TxnReadOnly(req) {
 		return nil, ErrTxnWrites
 	}
@@ -65,7 +68,7 @@ func (s *Store) ReadTxn(req *api.TxnRequest) (*api.TxnResponse, error) {
 	defer s.mu.RUnlock()
 	// A write transaction that never writes only reads the store: its
 	// decide, check and run steps serve a read view as well.
-	view := &TxnWrite{s: s}
+	view := &TxnWrite{s: s, budget: newBudget(maxBytes)}
 	path, err := view.decide(req)
 	if err != nil {
 		return nil, err
@@ -73,7 +76,11 @@ func (s *Store) ReadTxn(req *api.TxnRequest) (*api.TxnResponse, error) {
 	if err := view.check(req, path); err != nil {
 		return nil, err
 	}
-	return view.run(req, path)
+	resp, err := view.run(req, path)
+	if err == nil && view.refused != nil {
+		return nil, view.refusal()
+	}
+	return resp, err
 }
 
 // TxnReadOnly reports whether a transaction neither puts nor deletes, in
@@ -114,7 +121,21 @@ func (tw *TxnWrite) txn(req *api.TxnRequest) (*api.TxnResponse, error) {
 	if err := tw.check(req, path); err != nil {
 		return nil, err
 	}
-	return tw.run(req, path)
+	resp, err := tw.run(req, path)
+	if err == nil && tw.refused != nil {
+		return nil, tw.refusal()
+	}
+	return resp, err
+}
+
+// refusal is the error of a transaction whose answer passed its budget;
+// its writes, if any, were all applied.
+func (tw *TxnWrite) refusal() error {
+	e := *tw.refused
+	if len(tw.changes) > 0 {
+		e.Applied = tw.rev
+	}
+	return &e
 }
 
 // decide evaluates the compares of req and of the nested transactions on
@@ -213,7 +234,17 @@ func (tw *TxnWrite) run(req *api.TxnRequest, p *txnPath) (*api.TxnResponse, erro
 	for i, op := range ops {
 		switch {
 		case op.Range != nil:
-			r, err := rangeRequest(op.Range, tw.rangeAt)
+			if tw.refused != nil {
+				continue // the answer is refused already: read nothing more
+			}
+			r, err := rangeRequest(op.Range, tw.rangeAt, tw.budget)
+			var tooLarge *ResponseTooLargeError
+			if errors.As(err, &tooLarge) {
+				// Only the answer is refused: the writes still all apply,
+				// as on every member, whatever its limit.
+				tw.refused = tooLarge
+				continue
+			}
 			if err != nil {
 				return nil, err
 			}
@@ -252,8 +283,8 @@ func (tw *TxnWrite) readRev() int64 {
 }
 
 // rangeAt reads as the transaction sees the store: with its own writes.
-func (tw *TxnWrite) rangeAt(key, end []byte, ro RangeOptions) (*RangeResult, error) {
-	return tw.s.rangeLocked(key, end, ro, tw.readRev())
+func (tw *TxnWrite) rangeAt(key, end []byte, q *rangeQuery) (*RangeResult, error) {
+	return tw.s.queryLocked(key, end, q, tw.readRev())
 }
 
 // compares evaluates a transaction's guards against the state before the
@@ -263,47 +294,66 @@ func (tw *TxnWrite) compares(cmps []api.Compare) (bool, error) {
 		if len(c.Key) == 0 {
 			return false, ErrEmptyKey
 		}
-		kvs, err := tw.compared(c)
-		if err != nil {
+		ok, err := tw.compare(c)
+		if err != nil || !ok {
 			return false, err
-		}
-		if len(kvs) == 0 {
-			// A missing key compares as zero values; a value compare on
-			// a missing key fails.
-			if c.Target == api.CompareValue || !compareOne(c, api.KeyValue{}) {
-				return false, nil
-			}
-			continue
-		}
-		for _, kv := range kvs {
-			if !compareOne(c, kv) {
-				return false, nil
-			}
 		}
 	}
 	return true, nil
 }
 
-// compared returns the current versions of the keys a compare looks at
-// (the transaction has written nothing yet). Only a value compare reads
-// their records: the revisions, version and lease are in the index.
-func (tw *TxnWrite) compared(c api.Compare) ([]api.KeyValue, error) {
+// compare evaluates one guard against the current versions of the keys it
+// names (the transaction has written nothing yet): it holds when every
+// one of them passes; with none, when a missing key (zero values) passes,
+// except that a value compare on a missing key fails. Only a value
+// compare reads records, one at a time: the revisions, version and lease
+// are in the index.
+func (tw *TxnWrite) compare(c api.Compare) (bool, error) {
 	s := tw.s
-	if c.Target == api.CompareValue {
-		res, err := s.rangeLocked(c.Key, c.RangeEnd, RangeOptions{}, s.currentRev)
-		if err != nil {
-			return nil, err
-		}
-		return res.KVs, nil
-	}
-	var kvs []api.KeyValue
+	var f *fetcher
+	found, holds := false, true
+	var err error
 	s.idx.visit(c.Key, c.RangeEnd, func(ki *keyIndex) bool {
-		if kv, _, ok := s.latest(ki); ok {
-			kvs = append(kvs, kv)
+		kv, r, ok := s.latest(ki)
+		if !ok {
+			return true
 		}
-		return true
+		found = true
+		if c.Target == api.CompareValue {
+			if f == nil {
+				if f, err = s.lockedFetcher(); err != nil {
+					return false
+				}
+			}
+			var rec api.KeyValue
+			if rec, err = f.get(r, false); err != nil {
+				return false
+			}
+			kv.Value = rec.Value
+		}
+		holds = compareOne(c, kv)
+		return holds
 	})
-	return kvs, nil
+	if f != nil {
+		f.close()
+	}
+	switch {
+	case err != nil:
+		return false, err
+	case !found:
+		return c.Target != api.CompareValue && compareOne(c, api.KeyValue{}), nil
+	}
+	return holds, nil
+}
+
+// lockedFetcher reads current records for a caller that holds the store's
+// lock and writes nothing while it reads.
+func (s *Store) lockedFetcher() (*fetcher, error) {
+	rtx, err := s.db.Begin(false)
+	if err != nil {
+		return nil, err
+	}
+	return &fetcher{rtx: rtx, mem: s.overlay}, nil
 }
 
 func compareOne(c api.Compare, kv api.KeyValue) bool {

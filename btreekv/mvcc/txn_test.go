@@ -133,7 +133,7 @@ func TestRangeSortTargetWithoutOrderSortsAscending(t *testing.T) {
 	for i, kv := range [][2]string{{"a", "3"}, {"b", "1"}, {"c", "2"}} {
 		_, _ = s.Put(uint64(i+1), 1, &api.PutRequest{Key: []byte(kv[0]), Value: []byte(kv[1])})
 	}
-	resp, err := s.RangeRequest(&api.RangeRequest{Key: []byte("a"), RangeEnd: []byte("z"), SortTarget: api.SortByValue})
+	resp, err := s.RangeRequest(&api.RangeRequest{Key: []byte("a"), RangeEnd: []byte("z"), SortTarget: api.SortByValue}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func TestRangeSortTargetWithoutOrderSortsAscending(t *testing.T) {
 	if got != "bca" {
 		t.Fatalf("sorted by value: %s, want bca", got)
 	}
-	resp, _ = s.RangeRequest(&api.RangeRequest{Key: []byte("a"), RangeEnd: []byte("z"), SortTarget: api.SortByValue, SortOrder: api.SortDescend, KeysOnly: true})
+	resp, _ = s.RangeRequest(&api.RangeRequest{Key: []byte("a"), RangeEnd: []byte("z"), SortTarget: api.SortByValue, SortOrder: api.SortDescend, KeysOnly: true}, 0)
 	got = ""
 	for _, kv := range resp.Kvs {
 		got += string(kv.Key) + string(kv.Value)

@@ -408,13 +408,13 @@ func (s *Store) addPrevKVs(evs []api.Event) error {
 	if len(revs) == 0 {
 		return nil
 	}
-	f, err := s.newFetcher(revs)
+	f, err := s.newFetcher(slices.Values(revs))
 	if err != nil {
 		return err
 	}
 	defer f.close()
 	for n, r := range revs {
-		prev, err := f.get(r)
+		prev, err := f.get(r, false)
 		if err != nil {
 			return err
 		}

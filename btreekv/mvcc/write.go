@@ -15,13 +15,17 @@ type TxnWrite struct {
 	changes []api.Event
 	index   uint64
 	term    uint64
+	// budget bounds what the transaction's reads put in its answer (nil:
+	// no bound); refused is set once a read would have passed it.
+	budget  *byteBudget
+	refused *ResponseTooLargeError
 }
 
 // Write starts a write transaction applying raft entry (index, term). It
 // holds the store's lock until End.
 func (s *Store) Write(index, term uint64) *TxnWrite {
 	s.mu.Lock()
-	return &TxnWrite{s: s, rev: s.currentRev + 1, index: index, term: term}
+	return &TxnWrite{s: s, rev: s.currentRev + 1, index: index, term: term, budget: newBudget(s.opts.MaxTxnResponseBytes)}
 }
 
 // Rev is the revision the transaction's changes get.
@@ -29,7 +33,7 @@ func (tw *TxnWrite) Rev() int64 { return tw.rev }
 
 // Range reads as of the transaction's own state.
 func (tw *TxnWrite) Range(key, end []byte, ro RangeOptions) (*RangeResult, error) {
-	return tw.rangeAt(key, end, ro)
+	return tw.rangeAt(key, end, &rangeQuery{RangeOptions: ro, budget: newBudget(ro.MaxBytes)})
 }
 
 // Put writes key = value with lease. It returns the previous version of
