@@ -5,8 +5,6 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"iter"
-	"slices"
 	"sort"
 
 	"github.com/cairndb/cairn/api"
@@ -177,9 +175,10 @@ func (q *rangeQuery) sortKey(mod, created, version, pos int64) int64 {
 // entryLess orders a read's keys as q asks (never by value); ties keep
 // key order, as a stable sort of the keys would.
 func (q *rangeQuery) entryLess() func(a, b rangeEntry) bool {
+	descend := q.descend
 	return func(a, b rangeEntry) bool {
 		c := cmp.Compare(a.by, b.by)
-		if q.descend {
+		if descend {
 			c = -c
 		}
 		return c < 0 || (c == 0 && a.pos < b.pos)
@@ -205,21 +204,21 @@ type rangePlan struct {
 // count, and the records it must read. An answer that the index alone
 // shows to be too large (its keys and revisions already pass the budget)
 // is refused here, before any record is read.
-func (s *Store) plan(key, end []byte, q *rangeQuery, current int64) (*rangePlan, error) {
+func (s *Store) plan(key, end []byte, q *rangeQuery, current int64) (rangePlan, error) {
 	if len(key) == 0 {
-		return nil, ErrEmptyKey
+		return rangePlan{}, ErrEmptyKey
 	}
 	rev := q.Rev
 	if rev <= 0 {
 		rev = current
 	}
 	if rev > current {
-		return nil, fmt.Errorf("%w: %d > current %d", ErrFutureRev, rev, current)
+		return rangePlan{}, fmt.Errorf("%w: %d > current %d", ErrFutureRev, rev, current)
 	}
 	if rev < s.compactRev {
-		return nil, fmt.Errorf("%w: %d < compacted %d", ErrCompacted, rev, s.compactRev)
+		return rangePlan{}, fmt.Errorf("%w: %d < compacted %d", ErrCompacted, rev, s.compactRev)
 	}
-	p := &rangePlan{res: &RangeResult{Rev: current}}
+	p := rangePlan{res: &RangeResult{Rev: current}}
 	// Every key the read will answer with is charged its lower bound as
 	// it is found: past the budget, the read stops.
 	var lower int64
@@ -262,7 +261,7 @@ func (s *Store) plan(key, end []byte, q *rangeQuery, current int64) (*rangePlan,
 		return true
 	})
 	if tooLarge {
-		return nil, q.budget.exceeded()
+		return rangePlan{}, q.budget.exceeded()
 	}
 	if top != nil {
 		entries := top.sorted()
@@ -308,9 +307,10 @@ type valued struct {
 // budget even when the answer leaves them out (keys only): sorting needs
 // them in memory.
 func (p *rangePlan) fillByValue(f *fetcher, q *rangeQuery) error {
+	descend := q.descend
 	top := newTopK(q.Limit, func(a, b valued) bool {
 		c := bytes.Compare(a.kv.Value, b.kv.Value)
-		if q.descend {
+		if descend {
 			c = -c
 		}
 		return c < 0 || (c == 0 && a.pos < b.pos)
@@ -357,7 +357,7 @@ func (s *Store) query(key, end []byte, q *rangeQuery) (*RangeResult, error) {
 	p, err := s.plan(key, end, q, s.currentRev)
 	var f *fetcher
 	if err == nil && len(p.revs) > 0 {
-		f, err = s.newFetcher(slices.Values(p.revs))
+		f, err = s.newFetcher(p.revs)
 	}
 	s.mu.RUnlock()
 	if err != nil {
@@ -383,7 +383,7 @@ func (s *Store) queryLocked(key, end []byte, q *rangeQuery, current int64) (*Ran
 	if len(p.revs) == 0 {
 		return p.res, nil
 	}
-	f, err := s.newFetcher(slices.Values(p.revs))
+	f, err := s.newFetcher(p.revs)
 	if err != nil {
 		return nil, err
 	}
@@ -405,14 +405,14 @@ type fetcher struct {
 
 // newFetcher is called with the store's lock held, with the revisions it
 // will be asked for.
-func (s *Store) newFetcher(revs iter.Seq[Revision]) (*fetcher, error) {
+func (s *Store) newFetcher(revs []Revision) (*fetcher, error) {
 	rtx, err := s.db.Begin(false)
 	if err != nil {
 		return nil, err
 	}
 	f := &fetcher{rtx: rtx}
 	if len(s.overlay) > 0 {
-		for r := range revs {
+		for _, r := range revs {
 			if rec, ok := s.overlay[r]; ok {
 				if f.mem == nil {
 					f.mem = map[Revision][]byte{}

@@ -408,7 +408,7 @@ func (s *Store) addPrevKVs(evs []api.Event) error {
 	if len(revs) == 0 {
 		return nil
 	}
-	f, err := s.newFetcher(slices.Values(revs))
+	f, err := s.newFetcher(revs)
 	if err != nil {
 		return err
 	}
