@@ -104,7 +104,7 @@ func clientHello(ctx context.Context, raw net.Conn, addr string, tlsConf *tls.Co
 	if _, err := conn.Write(hello(protocolVersion)); err != nil {
 		return nil, nil, unavailable(err, "handshake with %s", addr)
 	}
-	br := bufio.NewReaderSize(conn, readBufferSize)
+	br := bufio.NewReaderSize(conn, handshakeBufferSize)
 	if err := readServerHello(br, addr, tlsConf != nil); err != nil {
 		return nil, nil, err
 	}

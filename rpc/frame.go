@@ -119,18 +119,33 @@ func timeoutMicros(d time.Duration) uint64 {
 	return uint64((d + time.Microsecond - 1) / time.Microsecond)
 }
 
+// firstChunk is the least a frame's payload is first given, before its
+// bytes arrive: the declared length is trusted no further (see
+// readPayload).
+const firstChunk = 512
+
 // frameReader decodes frames from a byte stream.
 type frameReader struct {
 	r       io.Reader
 	maxBody int
 	hdr     [lengthSize + headerSize]byte
+	// budget, if set, lends what a payload needs beyond its first chunk;
+	// a wait for it ends when done is closed, and calls waiting first.
+	budget  *recvBudget
+	done    <-chan struct{}
+	waiting func()
 }
 
+// errBudgetWait ends a read that was waiting for the receive budget when
+// the connection closed.
+var errBudgetWait = errors.New("rpc: connection closed while waiting for the receive budget")
+
 // read decodes the next frame. The length is checked against the limit
-// before the payload is allocated, so a hostile length costs nothing; the
-// payload is allocated fresh and the frame's body aliases it (the caller
-// owns it). Errors wrapping errMalformed are protocol violations; others
-// come from the reader (io.EOF between frames is a clean end).
+// before anything is allocated, and the payload is then allocated only as
+// its bytes arrive (readPayload), so a hostile length costs nothing; the
+// frame's body aliases the payload (the caller owns it). Errors wrapping
+// errMalformed are protocol violations; others come from the reader
+// (io.EOF between frames is a clean end).
 func (fr *frameReader) read() (frame, error) {
 	if _, err := io.ReadFull(fr.r, fr.hdr[:lengthSize]); err != nil {
 		return frame{}, err
@@ -153,14 +168,49 @@ func (fr *frameReader) read() (frame, error) {
 	if f.kind < 1 || f.kind > lastKind {
 		return frame{}, fmt.Errorf("%w: unknown kind %d", errMalformed, uint8(f.kind))
 	}
-	payload := make([]byte, length-headerSize)
-	if _, err := io.ReadFull(fr.r, payload); err != nil {
-		return frame{}, noEOF(err)
+	payload, err := fr.readPayload(int(length - headerSize))
+	if err != nil {
+		return frame{}, err
 	}
 	if err := f.decodePayload(payload, fr.maxBody); err != nil {
 		return frame{}, fmt.Errorf("%w: %s frame on stream %d: %v", errMalformed, f.kind, f.stream, err)
 	}
 	return f, nil
+}
+
+// readPayload reads a payload of n bytes, allocating it only as its bytes
+// arrive: first what the reader has buffered already (at least
+// firstChunk), then twice as much each time the payload is still
+// incomplete. Past the first chunk, the rest of the payload is taken from
+// the budget at once, before it is allocated, and given back when the
+// payload is complete (the caller then owns it): a frame waits for the
+// budget at most once, so frames that wait cannot hold each other up.
+func (fr *frameReader) readPayload(n int) ([]byte, error) {
+	first := firstChunk
+	if b, ok := fr.r.(interface{ Buffered() int }); ok {
+		first = max(first, b.Buffered())
+	}
+	buf := make([]byte, min(n, first))
+	if _, err := io.ReadFull(fr.r, buf); err != nil {
+		return nil, noEOF(err)
+	}
+	if len(buf) == n {
+		return buf, nil
+	}
+	rest := int64(n - len(buf))
+	if !fr.budget.take(rest, fr.done, fr.waiting) {
+		return nil, errBudgetWait
+	}
+	defer fr.budget.give(rest)
+	for len(buf) < n {
+		grown := make([]byte, min(n, 2*len(buf)))
+		copy(grown, buf)
+		if _, err := io.ReadFull(fr.r, grown[len(buf):]); err != nil {
+			return nil, noEOF(err)
+		}
+		buf = grown
+	}
+	return buf, nil
 }
 
 // noEOF turns io.EOF inside a frame into io.ErrUnexpectedEOF: only an EOF

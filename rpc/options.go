@@ -23,6 +23,9 @@ const (
 	DefaultKeepAliveInterval = 10 * time.Second
 	DefaultKeepAliveTimeout  = 20 * time.Second
 	DefaultDialTimeout       = 5 * time.Second
+	DefaultHandshakeTimeout  = 10 * time.Second
+	DefaultMaxConnections    = 4096
+	DefaultReceiveBudget     = 64 << 20
 )
 
 // maxOptionBytes caps MaxFrameSize and StreamWindow so that window
@@ -46,9 +49,29 @@ type ServerOptions struct {
 	// KeepAliveInterval: ping the peer when nothing arrived for this long
 	// (default 10s).
 	KeepAliveInterval time.Duration
-	// KeepAliveTimeout: close the connection when nothing at all arrived
-	// for this long (default 20s). It also bounds the handshake.
+	// KeepAliveTimeout: close the connection when no whole frame arrived
+	// for this long (default 20s): a peer gone silent, or one that stopped
+	// in the middle of a frame.
 	KeepAliveTimeout time.Duration
+	// HandshakeTimeout bounds a new connection's TLS handshake and hello
+	// (default 10s); a connection that has not finished them by then is
+	// closed.
+	HandshakeTimeout time.Duration
+	// MaxConnections bounds the connections served at once, handshakes
+	// included (default 4096). One more is refused: the server logs it
+	// (at most once a second, with how many it refused meanwhile) and, in
+	// plain TCP, tells the client why before closing it.
+	MaxConnections int
+	// ReceiveBudget bounds the bytes the server holds, all connections
+	// together, for what they are receiving beyond a small fixed amount
+	// each (default 64 MiB): three quarters (never less than one frame)
+	// for the frames still arriving, past their first chunk, a quarter for
+	// the large read buffers of busy connections. A frame that finds its
+	// share spent waits, unread, for room — TCP holds its sender back —
+	// until other frames complete, or until the keepalive timeout closes
+	// its connection; a busy connection that finds no large buffer reads
+	// through its small one.
+	ReceiveBudget int
 	// Logger receives protocol violations and connection events; nil
 	// discards them.
 	Logger *slog.Logger
@@ -76,6 +99,23 @@ type DialOptions struct {
 	KeepAliveTimeout  time.Duration
 	// DialTimeout bounds the TCP connect and the handshake (default 5s).
 	DialTimeout time.Duration
+}
+
+// handshakeTimeout, maxConnections and receiveBudget are the server's
+// settings, defaults applied.
+func (o ServerOptions) handshakeTimeout() time.Duration {
+	return withDefault(o.HandshakeTimeout, DefaultHandshakeTimeout)
+}
+
+func (o ServerOptions) maxConnections() int {
+	return withDefault(o.MaxConnections, DefaultMaxConnections)
+}
+
+// receiveBudget splits ReceiveBudget: three quarters for the frames being
+// received (never less than one frame), a quarter for large read buffers.
+func (o ServerOptions) receiveBudget(maxBody int) (frames, buffers int64) {
+	total := int64(withDefault(o.ReceiveBudget, DefaultReceiveBudget))
+	return max(total-total/4, int64(maxBody)+FrameOverhead), total / 4
 }
 
 // connOptions are the settings one connection runs with, either side.

@@ -39,6 +39,15 @@ type Server struct {
 	unary     map[Method]UnaryHandler
 	streams   map[Method]StreamHandler
 
+	// budget bounds the frames the connections are receiving; buffers
+	// lends their large read buffers (reader.go), within a budget of its
+	// own (ServerOptions.ReceiveBudget).
+	budget  *recvBudget
+	buffers *readBuffers
+	// refusedLog and budgetLog keep floods of refused connections and of
+	// waits for the budget out of the log.
+	refusedLog, budgetLog rateLimited
+
 	mu        sync.Mutex
 	closed    bool
 	listeners map[net.Listener]struct{}
@@ -49,13 +58,18 @@ type Server struct {
 // NewServer returns a server with no handlers.
 func NewServer(opts ServerOptions) *Server {
 	s := &Server{
-		opts:      opts,
-		conn:      opts.conn(),
-		unary:     make(map[Method]UnaryHandler),
-		streams:   make(map[Method]StreamHandler),
-		listeners: make(map[net.Listener]struct{}),
-		conns:     make(map[net.Conn]*session),
+		opts:       opts,
+		conn:       opts.conn(),
+		unary:      make(map[Method]UnaryHandler),
+		streams:    make(map[Method]StreamHandler),
+		listeners:  make(map[net.Listener]struct{}),
+		conns:      make(map[net.Conn]*session),
+		refusedLog: rateLimited{interval: time.Second},
+		budgetLog:  rateLimited{interval: 10 * time.Second},
 	}
+	frames, buffers := opts.receiveBudget(s.conn.maxBody)
+	s.budget = newRecvBudget(frames)
+	s.buffers = &readBuffers{budget: newRecvBudget(buffers)}
 	if opts.TLS != nil {
 		s.tlsConfig = opts.TLS
 		if opts.Foreign != nil {
@@ -125,9 +139,13 @@ func (s *Server) Serve(l net.Listener) error {
 			return fmt.Errorf("rpc: accept on %s: %w", l.Addr(), err)
 		}
 		backoff = 0
-		if !s.track(raw) {
+		switch s.track(raw) {
+		case trackClosed:
 			raw.Close()
 			return ErrServerClosed
+		case trackFull:
+			s.refuseConn(raw)
+			continue
 		}
 		go s.serveConn(raw)
 	}
@@ -139,16 +157,56 @@ func (s *Server) isClosed() bool {
 	return s.closed
 }
 
-// track records a new connection (false once the server is closed).
-func (s *Server) track(raw net.Conn) bool {
+// What track did with a new connection.
+const (
+	tracked = iota
+	trackClosed
+	trackFull
+)
+
+// track records a new connection, unless the server is closed or already
+// has MaxConnections.
+func (s *Server) track(raw net.Conn) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
-		return false
+	switch {
+	case s.closed:
+		return trackClosed
+	case len(s.conns) >= s.opts.maxConnections():
+		return trackFull
 	}
 	s.conns[raw] = nil
 	s.wg.Add(1)
-	return true
+	return tracked
+}
+
+// refuseConn closes a connection over MaxConnections, logging it (at
+// most once a second). In plain TCP the client first gets a hello and a
+// goaway saying why, so it does not mistake the server for something
+// else; over TLS that would cost a handshake, and it is only closed.
+func (s *Server) refuseConn(raw net.Conn) {
+	limit := s.opts.maxConnections()
+	if ok, more := s.refusedLog.allow(); ok {
+		s.conn.logger.Warn("rpc: connection limit reached; refusing connection",
+			"peer", raw.RemoteAddr().String(), "limit", limit, "also_refused_since_last_log", more)
+	}
+	if s.opts.TLS == nil {
+		b := hello(protocolVersion)
+		b = appendFrame(b, &frame{kind: kindGoAway, code: CodeResourceExhausted,
+			body: fmt.Appendf(nil, "the server has too many connections (limit %d)", limit)})
+		raw.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+		raw.Write(b)
+	}
+	raw.Close()
+}
+
+// budgetSpent is called when a connection starts waiting for the receive
+// budget; it logs that (at most once every 10 seconds).
+func (s *Server) budgetSpent() {
+	if ok, more := s.budgetLog.allow(); ok {
+		s.conn.logger.Warn("rpc: receive budget spent; connections wait for room to read their frames",
+			"budget", s.budget.limit, "also_waited_since_last_log", more)
+	}
 }
 
 // serveConn runs one connection: handshake, then the session's reader
@@ -186,11 +244,11 @@ func (s *Server) serveConn(raw net.Conn) {
 }
 
 // handshake runs TLS (if configured) and the hello exchange, bounded by
-// the keepalive timeout. With TLS on, it first peeks at the client's first
+// the handshake timeout. With TLS on, it first peeks at the client's first
 // byte: a plain-text hello gets a plain-text "TLS required" answer, so the
 // client can say exactly what is wrong.
 func (s *Server) handshake(raw net.Conn) (net.Conn, *bufio.Reader, error) {
-	raw.SetDeadline(time.Now().Add(s.conn.keepAliveTimeout))
+	raw.SetDeadline(time.Now().Add(s.opts.handshakeTimeout()))
 	conn := raw
 	if s.opts.TLS != nil {
 		pr := bufio.NewReaderSize(raw, 16)
@@ -212,7 +270,7 @@ func (s *Server) handshake(raw net.Conn) (net.Conn, *bufio.Reader, error) {
 		}
 		conn = tc
 	}
-	br := bufio.NewReaderSize(conn, readBufferSize)
+	br := bufio.NewReaderSize(conn, handshakeBufferSize)
 	if s.opts.Foreign != nil && s.foreign(br) {
 		return conn, br, errForeign
 	}

@@ -12,9 +12,6 @@ import (
 	"time"
 )
 
-// readBufferSize is the buffered reader in front of each connection.
-const readBufferSize = 64 << 10
-
 // session is one connection, on either side. It owns three goroutines: the
 // reader (decodes frames and dispatches them, never blocking on the
 // application), the writer (drains the write queue, see writer.go) and
@@ -22,7 +19,7 @@ const readBufferSize = 64 << 10
 // in a table keyed by stream id.
 type session struct {
 	conn   net.Conn
-	br     *bufio.Reader
+	rd     *connReader
 	opts   connOptions
 	server *Server // nil on the client side
 	peer   string  // the remote address, for messages
@@ -56,10 +53,16 @@ type entry interface {
 	fail(err *Error)
 }
 
+// newSession starts the session of a connection whose handshake is done;
+// br is the handshake's reader, which may hold bytes read past the hello.
 func newSession(parent context.Context, conn net.Conn, br *bufio.Reader, opts connOptions, srv *Server, peer string) *session {
+	buffers := &readBuffers{} // a client's: its own, unbounded
+	if srv != nil {
+		buffers = srv.buffers
+	}
 	s := &session{
 		conn:    conn,
-		br:      br,
+		rd:      newConnReader(br, buffers),
 		opts:    opts,
 		server:  srv,
 		peer:    peer,
@@ -84,7 +87,11 @@ func (s *session) start() {
 
 // readLoop reads and dispatches frames until the connection ends.
 func (s *session) readLoop() {
-	fr := frameReader{r: s.br, maxBody: s.opts.maxBody}
+	defer s.rd.release()
+	fr := frameReader{r: s.rd, maxBody: s.opts.maxBody, done: s.done}
+	if s.server != nil {
+		fr.budget, fr.waiting = s.server.budget, s.server.budgetSpent
+	}
 	// One frame for the whole loop, not one allocation per frame:
 	// dispatch and the entries it calls copy out what they keep (the
 	// body, the code), never the frame itself.
