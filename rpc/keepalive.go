@@ -6,7 +6,9 @@ import "time"
 // the clock (see readLoop). When nothing has arrived for
 // keepAliveInterval it sends a ping, whose pong counts as a frame; when
 // nothing has arrived for keepAliveTimeout the peer is presumed dead and
-// the connection is closed, failing everything pending on it.
+// the connection is closed, failing everything pending on it. Each tick
+// also lets a connection that wrote nothing since the last one drop its
+// large write buffers.
 func (s *session) keepAliveLoop() {
 	defer s.wg.Done()
 	interval, timeout := s.opts.keepAliveInterval, s.opts.keepAliveTimeout
@@ -18,6 +20,7 @@ func (s *session) keepAliveLoop() {
 			return
 		case <-t.C:
 		}
+		s.out.trimIdle()
 		now := time.Since(s.epoch)
 		idle := now - time.Duration(s.lastRecv.Load())
 		if idle >= timeout {

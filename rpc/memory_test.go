@@ -320,3 +320,30 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// A connection keeps the write buffers of a large response only while it
+// is busy: after a keepalive tick without writing, they go.
+func TestIdleConnectionDropsLargeWriteBuffers(t *testing.T) {
+	ka := ServerOptions{KeepAliveInterval: 200 * time.Millisecond, KeepAliveTimeout: 5 * time.Second}
+	addr, srv, _ := startServer(t, ka)
+	c := dialT(t, addr, DialOptions{KeepAliveInterval: 200 * time.Millisecond, KeepAliveTimeout: 5 * time.Second})
+	resp, err := c.Call(context.Background(), mBig, []byte("1000000"))
+	if err != nil || len(resp) != 1_000_000 {
+		t.Fatalf("large response: %d bytes, %v", len(resp), err)
+	}
+	var sess *session
+	srv.mu.Lock()
+	for _, s := range srv.conns {
+		sess = s
+	}
+	srv.mu.Unlock()
+	held := func() int {
+		sess.out.mu.Lock()
+		defer sess.out.mu.Unlock()
+		return cap(sess.out.buf) + cap(sess.out.spare)
+	}
+	if n := held(); n < 1_000_000 {
+		t.Fatalf("right after the response the connection holds %d bytes of write buffers; the test needs the large one", n)
+	}
+	waitFor(t, func() bool { return held() <= 2*idleBufferMax }, "the idle connection to drop its write buffers")
+}

@@ -37,6 +37,10 @@ const queueLimit = 1 << 20
 // maxSpare is the largest buffer kept for reuse after a write.
 const maxSpare = 4 << 20
 
+// idleBufferMax is the largest write buffer a connection keeps once it
+// has written nothing for a keepalive tick (see trimIdle).
+const idleBufferMax = 4 << 10
+
 // goAwayGrace bounds how long a going-away connection waits for its queue
 // to drain before it is closed anyway.
 const goAwayGrace = time.Second
@@ -50,7 +54,26 @@ type writeQueue struct {
 	writing  bool   // a goroutine (the writer, or a direct writer) is writing a batch
 	drain    bool   // close the connection once the queue is empty
 	drainErr *Error // ... with this reason
+	wrote    bool   // a batch was written since the last trimIdle
 	wake     chan struct{}
+}
+
+// trimIdle drops the large buffers of a connection that has written
+// nothing since the last call (the keepalive loop calls it every tick):
+// a connection keeps the buffers of its largest batches while it is busy,
+// not for the rest of its life.
+func (q *writeQueue) trimIdle() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.wrote && !q.writing && len(q.buf) == 0 {
+		if cap(q.buf) > idleBufferMax {
+			q.buf = nil
+		}
+		if cap(q.spare) > idleBufferMax {
+			q.spare = nil
+		}
+	}
+	q.wrote = false
 }
 
 func (q *writeQueue) init() {
@@ -175,7 +198,7 @@ func (s *session) writeDirect() error {
 	_, err := s.conn.Write(batch)
 
 	q.mu.Lock()
-	q.writing = false
+	q.writing, q.wrote = false, true
 	if cap(batch) <= maxSpare && q.spare == nil {
 		q.spare = batch[:0]
 	}
@@ -240,7 +263,7 @@ func (s *session) writeLoop() {
 
 			_, err := s.conn.Write(batch)
 			q.mu.Lock()
-			q.writing = false
+			q.writing, q.wrote = false, true
 			if cap(batch) <= maxSpare {
 				q.spare = batch[:0]
 			}
