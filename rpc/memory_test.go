@@ -322,11 +322,12 @@ func (b *syncBuffer) String() string {
 }
 
 // A connection keeps the write buffers of a large response only while it
-// is busy: after a keepalive tick without writing, they go.
+// is busy: at the first keepalive tick after it, they stay (it wrote
+// since the last), at the next, without writing, they go. (The test makes
+// the ticks itself.)
 func TestIdleConnectionDropsLargeWriteBuffers(t *testing.T) {
-	ka := ServerOptions{KeepAliveInterval: 200 * time.Millisecond, KeepAliveTimeout: 5 * time.Second}
-	addr, srv, _ := startServer(t, ka)
-	c := dialT(t, addr, DialOptions{KeepAliveInterval: 200 * time.Millisecond, KeepAliveTimeout: 5 * time.Second})
+	addr, srv, _ := startServer(t, ServerOptions{KeepAliveInterval: time.Hour, KeepAliveTimeout: time.Hour})
+	c := dialT(t, addr, DialOptions{})
 	resp, err := c.Call(context.Background(), mBig, []byte("1000000"))
 	if err != nil || len(resp) != 1_000_000 {
 		t.Fatalf("large response: %d bytes, %v", len(resp), err)
@@ -342,8 +343,12 @@ func TestIdleConnectionDropsLargeWriteBuffers(t *testing.T) {
 		defer sess.out.mu.Unlock()
 		return cap(sess.out.buf) + cap(sess.out.spare)
 	}
+	sess.out.trimIdle()
 	if n := held(); n < 1_000_000 {
-		t.Fatalf("right after the response the connection holds %d bytes of write buffers; the test needs the large one", n)
+		t.Fatalf("at the tick right after the response the connection holds %d bytes of write buffers, want the large one kept", n)
 	}
-	waitFor(t, func() bool { return held() <= 2*idleBufferMax }, "the idle connection to drop its write buffers")
+	sess.out.trimIdle()
+	if n := held(); n > 2*idleBufferMax {
+		t.Fatalf("a tick later, without writing, the connection still holds %d bytes of write buffers", n)
+	}
 }
