@@ -26,12 +26,13 @@ func frameHeader(id uint64, n int) []byte {
 	return binary.BigEndian.AppendUint16(b, uint16(mEcho))
 }
 
-// heapAfterGC is the live heap, after a collection.
-func heapAfterGC() uint64 {
+// memAfterGC is the live heap and the goroutine stacks, after a
+// collection.
+func memAfterGC() (heap, stacks uint64) {
 	runtime.GC()
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
+	return m.HeapAlloc, m.StackInuse
 }
 
 // Connections that declare a frame of 2 MiB and send nothing more hold
@@ -45,7 +46,7 @@ func TestIdleConnectionsDeclaringLargeFramesHoldLittle(t *testing.T) {
 		n = 300
 	}
 	addr, srv, _ := startServer(t, ServerOptions{})
-	before := heapAfterGC()
+	before, stacksBefore := memAfterGC()
 	header := append(hello(protocolVersion), frameHeader(1, DefaultMaxFrameSize)...)
 	conns := make([]net.Conn, 0, n)
 	defer func() {
@@ -73,9 +74,11 @@ func TestIdleConnectionsDeclaringLargeFramesHoldLittle(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	time.Sleep(200 * time.Millisecond)
-	growth := int64(heapAfterGC()) - int64(before)
-	t.Logf("%d idle connections, each declaring a frame of %d bytes: heap grew by %.1f MiB (%d bytes a connection)",
-		n, DefaultMaxFrameSize, float64(growth)/(1<<20), growth/int64(n))
+	heap, stacks := memAfterGC()
+	growth := int64(heap) - int64(before)
+	stackGrowth := int64(stacks) - int64(stacksBefore)
+	t.Logf("%d idle connections, each declaring a frame of %d bytes: heap grew by %.1f MiB (%d bytes a connection), goroutine stacks by %.1f MiB (%d bytes a connection)",
+		n, DefaultMaxFrameSize, float64(growth)/(1<<20), growth/int64(n), float64(stackGrowth)/(1<<20), stackGrowth/int64(n))
 	if limit := int64(64<<20) * int64(n) / 3000; growth > limit {
 		t.Fatalf("heap grew by %d bytes, more than %d", growth, limit)
 	}
@@ -225,19 +228,29 @@ func TestReceiveBudgetHoldsBackLargeFrames(t *testing.T) {
 	waitFor(t, func() bool { return srv.buffers.budget.inUse() == 0 }, "the large read buffers to be given back")
 }
 
-// A connection that stops in the middle of a frame is closed after the
-// keepalive timeout, and gives back the budget its frame held.
-func TestConnectionSilentInAFrameIsClosed(t *testing.T) {
+// A connection whose peer falls silent after the handshake — before a
+// frame, inside a frame's header, or inside its payload — is closed after
+// the keepalive timeout, and a frame it left unfinished gives back the
+// budget it held.
+func TestSilentConnectionIsClosed(t *testing.T) {
 	addr, srv, _ := startServer(t, ServerOptions{KeepAliveInterval: 50 * time.Millisecond, KeepAliveTimeout: 200 * time.Millisecond})
-	conn := rawDial(t, addr)
-	conn.Write(append(frameHeader(1, 1<<20), make([]byte, 10_000)...))
-	waitFor(t, func() bool { return srv.budget.inUse() > 0 }, "the frame to take the budget")
-	start := time.Now()
-	expectClosed(t, conn)
-	if took := time.Since(start); took > 3*time.Second {
-		t.Fatalf("closed after %v", took)
+	for _, tc := range []struct {
+		name string
+		sent []byte
+	}{
+		{"nothing", nil},
+		{"part of a header", frameHeader(1, 1<<20)[:6]},
+		{"part of a payload", append(frameHeader(1, 1<<20), make([]byte, 10_000)...)},
+	} {
+		conn := rawDial(t, addr)
+		conn.Write(tc.sent)
+		start := time.Now()
+		expectClosed(t, conn)
+		if took := time.Since(start); took > 3*time.Second {
+			t.Fatalf("after %s: closed after %v", tc.name, took)
+		}
+		waitFor(t, func() bool { return srv.budget.inUse() == 0 }, "the budget to be given back")
 	}
-	waitFor(t, func() bool { return srv.budget.inUse() == 0 }, "the budget to be given back")
 }
 
 // A connection that never finishes its handshake is closed after the
