@@ -1,6 +1,36 @@
 // Package node is the cairn server: it wires raft (raftcore), the
 // write-ahead log (logstore), the MVCC store (btreekv), the RPC layer (rpc),
 // leases, watches, membership and auth into one member of a cluster.
+//
+// # Memory per request
+//
+// What one client request can make a member hold, beyond what the rpc
+// package bounds for every connection and frame (see its Memory section):
+//
+//   - Range, and a read-only Txn (all its reads together): the answer may
+//     not pass the client port's frame limit, the larger of 2 MiB and
+//     --max-request-bytes plus 64 KiB. The store stops reading as soon as
+//     the keys it would return pass it (mvcc.RangeOptions.MaxBytes), and
+//     the request fails at once with RequestTooLarge naming the limit: a
+//     refused range costs about the limit, not the range. Filters and
+//     every order but by value are decided from the in-memory index, which
+//     holds, for a read sorted by version, create or mod revision, 32
+//     bytes per key of its answer (its limit, or every key that fits). A
+//     read sorted by value reads every record of the range and keeps the
+//     values of the best Limit keys, which count toward the limit even for
+//     a keys-only answer; it also holds 16 bytes per key of the range. A
+//     count holds nothing but the walk over the index.
+//   - Put, DeleteRange and a write Txn: the request is refused before it
+//     is proposed if it is larger than --max-request-bytes. Not bounded
+//     yet: the reads of a write Txn and the previous values a DeleteRange
+//     returns (prev_kv) are built whole on every member, and only the
+//     client port refuses an answer over the limit
+//     (mvcc.Options.MaxTxnResponseBytes can bound the first; the member
+//     does not set it).
+//   - Watch: each watcher's channel holds at most its buffer of responses
+//     (128); one that falls behind is caught up from the page file.
+//   - Snapshot (to a client or a peer): a chunk at a time, whatever the
+//     store's size.
 package node
 
 import (
