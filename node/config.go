@@ -7,19 +7,21 @@
 // What one client request can make a member hold, beyond what the rpc
 // package bounds for every connection and frame (see its Memory section):
 //
-//   - Range, and a read-only Txn (all its reads together): the answer may
-//     not pass the client port's frame limit, the larger of 2 MiB and
-//     --max-request-bytes plus 64 KiB. The store stops reading as soon as
-//     the keys it would return pass it (mvcc.RangeOptions.MaxBytes), and
-//     the request fails at once with RequestTooLarge naming the limit: a
-//     refused range costs about the limit, not the range. Filters and
+//   - Range, and a read-only Txn (all its reads together), over cairn's
+//     rpc: the answer may not pass the client port's frame limit
+//     (rpc.ResponseLimit), the larger of 2 MiB and --max-request-bytes
+//     plus 64 KiB. The store stops reading as soon as the keys it would
+//     return pass it (mvcc.RangeOptions.MaxBytes), and the request fails
+//     at once with RequestTooLarge naming the limit: a refused range costs
+//     about the limit, not the range. Filters and
 //     every order but by value are decided from the in-memory index, which
 //     holds, for a read sorted by version, create or mod revision, 32
 //     bytes per key of its answer (its limit, or every key that fits). A
 //     read sorted by value reads every record of the range and keeps the
 //     values of the best Limit keys, which count toward the limit even for
 //     a keys-only answer; it also holds 16 bytes per key of the range. A
-//     count holds nothing but the walk over the index.
+//     count holds nothing but the walk over the index. Through the etcd
+//     face, which answers up to 2 GiB as etcd does, a read is not bounded.
 //   - Put, DeleteRange and a write Txn: the request is refused before it
 //     is proposed if it is larger than --max-request-bytes. Not bounded
 //     yet: the reads of a write Txn and the previous values a DeleteRange

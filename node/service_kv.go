@@ -8,6 +8,7 @@ import (
 
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/btreekv/mvcc"
+	"github.com/cairndb/cairn/rpc"
 )
 
 // The KV and Watch services.
@@ -25,7 +26,7 @@ func (s *Server) serveRange(ctx context.Context, req *api.RangeRequest) (api.Mes
 	if err := s.authorizeRead(ctx, "Range", req.Key, req.RangeEnd, false); err != nil {
 		return nil, err
 	}
-	resp, err := s.state.Store().RangeRequest(req, int64(s.clientRPC.MaxFrameSize()))
+	resp, err := s.state.Store().RangeRequest(req, int64(rpc.ResponseLimit(ctx)))
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/auth"
+	"github.com/cairndb/cairn/rpc"
 )
 
 // Read-only transactions. A transaction that neither puts nor deletes,
@@ -31,7 +32,7 @@ func (s *Server) serveReadTxn(ctx context.Context, req *api.TxnRequest) (api.Mes
 	if err := s.authorizeReadTxn(ctx, req); err != nil {
 		return nil, err
 	}
-	resp, err := s.state.Store().ReadTxn(req, int64(s.clientRPC.MaxFrameSize()))
+	resp, err := s.state.Store().ReadTxn(req, int64(rpc.ResponseLimit(ctx)))
 	if err != nil {
 		return nil, err
 	}

@@ -132,7 +132,7 @@
 //   - A unary response is the handler's: one over MaxFrameSize is refused
 //     with CodeResourceExhausted, but only after the handler built it. A
 //     handler whose answer can grow with the data (a range over a store)
-//     should stop at Server.MaxFrameSize itself, as cairn's node does.
+//     should stop at ResponseLimit itself, as cairn's node does.
 //   - A stream: at most its StreamWindow plus one message unread on the
 //     receiving side, for at most MaxStreams streams per connection.
 //   - The write side: data frames wait while a connection's queue holds

@@ -365,3 +365,27 @@ func TestIdleConnectionDropsLargeWriteBuffers(t *testing.T) {
 		t.Fatalf("a tick later, without writing, the connection still holds %d bytes of write buffers", n)
 	}
 }
+
+// A handler learns the largest response its server will send.
+func TestResponseLimitReachesHandlers(t *testing.T) {
+	const limit = 123_456
+	srv := NewServer(ServerOptions{MaxFrameSize: limit})
+	got := make(chan int, 1)
+	srv.HandleUnary(mEcho, func(ctx context.Context, req []byte) ([]byte, error) {
+		got <- ResponseLimit(ctx)
+		return nil, nil
+	})
+	l := listen(t)
+	go srv.Serve(l)
+	defer srv.Close()
+	c := dialT(t, l.Addr().String(), DialOptions{})
+	if _, err := c.Call(context.Background(), mEcho, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := <-got; n != limit {
+		t.Fatalf("ResponseLimit in a handler = %d, want %d", n, limit)
+	}
+	if n := ResponseLimit(context.Background()); n != 0 {
+		t.Fatalf("ResponseLimit outside a handler = %d, want 0", n)
+	}
+}

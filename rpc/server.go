@@ -77,14 +77,21 @@ func NewServer(opts ServerOptions) *Server {
 			s.tlsConfig.NextProtos = append(s.tlsConfig.NextProtos, "h2", "http/1.1")
 		}
 	}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.ctx, s.cancel = context.WithCancel(context.WithValue(context.Background(), responseLimitKey{}, s.conn.maxBody))
 	return s
 }
 
-// MaxFrameSize is the largest body the server accepts or sends: a handler
-// whose response would be larger gets CodeResourceExhausted instead, so a
-// handler may stop building one at this size.
-func (s *Server) MaxFrameSize() int { return s.conn.maxBody }
+type responseLimitKey struct{}
+
+// ResponseLimit is the largest response body (MaxFrameSize) the server
+// running the handler whose context is ctx will send, or 0 when ctx is not
+// an rpc handler's. A larger response is refused with
+// CodeResourceExhausted once the handler has built it: a handler whose
+// answer grows with the data can stop building it there instead.
+func ResponseLimit(ctx context.Context) int {
+	n, _ := ctx.Value(responseLimitKey{}).(int)
+	return n
+}
 
 // HandleUnary registers h for unary calls of method m, replacing any
 // earlier handler. Safe to call while serving.
