@@ -112,10 +112,10 @@
 //     for as long as it lives; at most MaxConnections of them. A
 //     handshake reads through 16 bytes (TLS keeps its own record
 //     buffers) and lasts at most HandshakeTimeout.
-//   - A busy connection (a read filled its buffer: more is waiting)
-//     borrows a 64 KiB read buffer until a read finds less; the server
-//     lends those from a quarter of ReceiveBudget, and past it busy
-//     connections read through their small buffers.
+//   - A busy connection (a read brought 4 KiB or more) borrows a 64 KiB
+//     read buffer until a read brings less; the server lends those from a
+//     quarter of ReceiveBudget, and past it busy connections read through
+//     their small buffers.
 //   - A frame being received: its payload is allocated as its bytes
 //     arrive — what the read buffer holds already (at least 512 bytes),
 //     then twice as much each time it is still incomplete — so it holds

@@ -8,14 +8,13 @@ import (
 // The read side of a connection buffers what it reads in two sizes. A
 // connection waiting for its peer — most of them, most of the time — has
 // only a small buffer of its own, so that thousands of idle connections
-// cost little. When a read fills the buffer, the peer has more waiting:
-// the connection borrows a large buffer and reads many frames per system
-// call, until a read finds less than the buffer holds (the peer has
-// nothing more for now) and the buffer goes back before the next read,
-// which may wait. Reads of a large payload go straight into it. A server
-// lends large buffers from a quarter of its receive budget: when that is
-// spent, busy connections read in small chunks instead, more slowly but in
-// bounded memory, and never at the expense of frames.
+// cost little. When a read brings a small buffer's worth or more, the
+// peer is busy: the connection borrows a large buffer and reads many
+// frames per system call, until a read brings less and the buffer goes
+// back. Reads of a large payload go straight into it. A server lends large
+// buffers from a quarter of its receive budget: when that is spent, busy
+// connections read in small chunks instead, more slowly but in bounded
+// memory, and never at the expense of frames (which have the rest).
 const (
 	smallReadBuffer = 4 << 10
 	largeReadBuffer = 64 << 10
@@ -59,7 +58,7 @@ type connReader struct {
 	buf     []byte  // small[:] or *large
 	large   *[]byte // borrowed, or nil
 	r, w    int     // buf[r:w] is read but not yet taken
-	busy    bool    // the last read filled the buffer: more is waiting
+	busy    bool    // the last read brought at least a small buffer's worth
 	small   [smallReadBuffer]byte
 }
 
@@ -114,7 +113,7 @@ func (c *connReader) fill() error {
 		n, err := c.src.Read(c.buf)
 		if n > 0 {
 			c.w = n
-			c.busy = n == len(c.buf)
+			c.busy = n >= smallReadBuffer
 			return nil
 		}
 		if err != nil {
