@@ -218,7 +218,7 @@ func TestWriteTxnAppliesItsWritesWhenItsAnswerIsRefused(t *testing.T) {
 	req := &api.TxnRequest{Success: []api.RequestOp{put("x", "1"), all, put("y", "2")}}
 	_, err = s.Txn(4, 1, req)
 	var tl *ResponseTooLargeError
-	if !errors.As(err, &tl) || tl.Applied != 4 || tl.Limit != 250 || !strings.Contains(err.Error(), "applied at revision 4") {
+	if !errors.As(err, &tl) || tl.Applied != 5 || tl.Limit != 250 || !strings.Contains(err.Error(), "applied at revision 5") {
 		t.Fatalf("txn over its limit: %v", err)
 	}
 	for _, k := range []string{"x", "y"} {
@@ -226,8 +226,8 @@ func TestWriteTxnAppliesItsWritesWhenItsAnswerIsRefused(t *testing.T) {
 			t.Fatalf("%s after the refused answer: %+v, %v", k, res, err)
 		}
 	}
-	if s.Rev() != 4 {
-		t.Fatalf("revision %d, want 4", s.Rev())
+	if s.Rev() != 5 {
+		t.Fatalf("revision %d, want 5 (three puts after the empty store's 1, then the txn)", s.Rev())
 	}
 	// Within the limit, the answer is the transaction's.
 	resp, err := s.Txn(5, 1, &api.TxnRequest{Success: []api.RequestOp{{Range: &api.RangeRequest{Key: []byte("a"), RangeEnd: []byte("c")}}}})
