@@ -11,6 +11,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	goruntime "runtime"
 	"sync"
 	"time"
 
@@ -63,6 +64,10 @@ func New(s *node.Server) (node.ClientFace, error) {
 		grpc.MaxConcurrentStreams(math.MaxUint32),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: false}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 2 * time.Hour, Timeout: 20 * time.Second}),
+		// Stream workers reuse goroutines (and their grown stacks) across
+		// calls instead of starting one per call.
+		grpc.NumStreamWorkers(uint32(goruntime.GOMAXPROCS(0))),
+		grpc.SharedWriteBuffer(true),
 		grpc.ChainUnaryInterceptor(f.unaryInterceptor),
 		grpc.ChainStreamInterceptor(f.streamInterceptor),
 	)

@@ -22,6 +22,12 @@ func startCluster(t *testing.T, n int) *nodetest.Cluster {
 	})
 }
 
+// startClusterB is startCluster for a benchmark.
+func startClusterB(b *testing.B, n int) *nodetest.Cluster {
+	b.Helper()
+	return nodetest.Start(b, n, nodetest.Options{ClientFace: etcdapi.New})
+}
+
 // etcdClient is etcd's own client on the given members' client ports.
 func etcdClient(t *testing.T, endpoints ...string) *clientv3.Client {
 	t.Helper()

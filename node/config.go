@@ -81,6 +81,10 @@ type Config struct {
 	// ListenMetricsURLs serve /health and /metrics over plain HTTP (none
 	// if empty).
 	ListenMetricsURLs []url.URL
+	// EnablePprof serves Go's profiles under /debug/pprof/ beside /metrics
+	// (on the metrics listener and the client port), as etcd's
+	// --enable-pprof does.
+	EnablePprof bool
 	// InitialCluster maps member name to its peer URLs.
 	InitialCluster      map[string][]url.URL
 	InitialClusterState ClusterState

@@ -100,6 +100,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	advPeer := &urlsFlag{urls: &c.InitialAdvertisePeerURLs}
 	fs.Var(advPeer, "initial-advertise-peer-urls", "peer URLs to advertise to the cluster (default: --listen-peer-urls)")
 	fs.Var(&urlsFlag{urls: &c.ListenMetricsURLs}, "listen-metrics-urls", "URLs to serve /health and /metrics on (plain HTTP)")
+	fs.BoolVar(&c.EnablePprof, "enable-pprof", false, "serve Go's runtime profiles under /debug/pprof/ on the metrics and client URLs")
 	initialCluster := fs.String("initial-cluster", "", "initial cluster: name=peerURL,... (default: ${name}=${initial-advertise-peer-urls})")
 	state := fs.String("initial-cluster-state", string(c.InitialClusterState), "new (bootstrap a cluster) or existing (join one after ctl member add)")
 	fs.StringVar(&c.InitialClusterToken, "initial-cluster-token", c.InitialClusterToken, "token that keeps different clusters' ids apart")
