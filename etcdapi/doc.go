@@ -12,11 +12,15 @@
 //
 // One port, three protocols. The member's rpc server looks at the first
 // bytes of every connection (after TLS): cairn's hello stays with it; the
-// rest come here (rpc.ServerOptions.Foreign). An HTTP/2 connection (its
-// preface, or ALPN "h2" over TLS) goes to the gRPC server; anything else
-// is HTTP/1.x and goes to the HTTP server: the JSON gateway under /v3/,
-// and /health, /metrics and /version beside it. The gateway reaches the
-// gRPC server over in-memory pipes.
+// rest come here (rpc.ServerOptions.Foreign). In plain TCP an HTTP/2
+// connection (its preface) goes to the gRPC server and anything else is
+// HTTP/1.x for the HTTP server: the JSON gateway under /v3/, and /health,
+// /metrics and /version beside it. Over TLS the ALPN protocol decides:
+// "http/1.1" is the HTTP server's; "h2" may carry gRPC or a curl request,
+// which cannot be told apart before the first request, so such a
+// connection is served by an HTTP/2 server that hands gRPC requests to
+// the gRPC server's HTTP handler (as etcd serves TLS) and the rest to the
+// gateway. The gateway reaches the gRPC server over in-memory pipes.
 //
 //	client port ──► rpc.Server ──► cairn hello?  ── native rpc services ─┐
 //	                     │                                               ├─► node.Server

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	goruntime "runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/etcdserverpb/gw"
+	"golang.org/x/net/http2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
@@ -47,6 +49,12 @@ type Face struct {
 	grpcLn *connListener
 	httpLn *connListener
 
+	// h2 serves HTTP/2 over TLS (serveTLSHTTP2); ctx ends its
+	// connections when the face closes.
+	h2     *http2.Server
+	ctx    context.Context
+	cancel context.CancelFunc
+
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 }
@@ -55,7 +63,9 @@ type Face struct {
 // hands it connections through ServeConn.
 func New(s *node.Server) (node.ClientFace, error) {
 	cfg := s.Config()
-	f := &Face{s: s, log: s.Logger(), grpcLn: newConnListener(), httpLn: newConnListener()}
+	f := &Face{s: s, log: s.Logger(), grpcLn: newConnListener(), httpLn: newConnListener(),
+		h2: &http2.Server{MaxConcurrentStreams: math.MaxUint32}}
+	f.ctx, f.cancel = context.WithCancel(context.Background())
 	f.grpc = grpc.NewServer(
 		grpc.Creds(tlsStateCredentials{}),
 		grpc.ForceServerCodec(gogoCodec{}),
@@ -151,7 +161,11 @@ func (f *Face) ServeConn(conn net.Conn, st *tls.ConnectionState) {
 		conn = &tlsStateConn{Conn: conn, state: st}
 		switch st.NegotiatedProtocol {
 		case "h2":
-			f.grpcLn.push(conn)
+			f.wg.Add(1)
+			go func() {
+				defer f.wg.Done()
+				f.serveTLSHTTP2(conn, st)
+			}()
 			return
 		case "http/1.1":
 			f.httpLn.push(conn)
@@ -177,9 +191,37 @@ func (f *Face) ServeConn(conn net.Conn, st *tls.ConnectionState) {
 	}()
 }
 
+// serveTLSHTTP2 serves an HTTP/2 connection that came over TLS, as etcd
+// serves its TLS client port: gRPC requests (content-type
+// application/grpc) go to the gRPC server's HTTP handler, the rest (curl,
+// which asks for h2 by ALPN) to the gateway. Over TLS the two cannot be
+// told apart before the first request, and a gRPC client waits for the
+// server's settings before it sends one.
+func (f *Face) serveTLSHTTP2(conn net.Conn, st *tls.ConnectionState) {
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.TLS = st // for the gRPC server's peer information: the client certificate
+		if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
+			f.grpc.ServeHTTP(w, r)
+			return
+		}
+		f.http.Handler.ServeHTTP(w, r)
+	})
+	served := make(chan struct{})
+	defer close(served)
+	go func() {
+		select {
+		case <-f.ctx.Done():
+			conn.Close()
+		case <-served:
+		}
+	}()
+	f.h2.ServeConn(conn, &http2.ServeConnOpts{Context: f.ctx, BaseConfig: f.http, Handler: handler})
+}
+
 // Close stops the servers and closes every connection they hold.
 func (f *Face) Close() error {
 	f.closeOnce.Do(func() {
+		f.cancel()
 		f.grpcLn.Close()
 		f.httpLn.Close()
 		f.grpc.Stop()

@@ -1,9 +1,16 @@
 package etcdapi_test
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+
 	"bufio"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/cairndb/cairn/etcdapi"
+	"github.com/cairndb/cairn/internal/testcerts"
+	"github.com/cairndb/cairn/node/nodetest"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"io"
 	"net/http"
 	"strings"
@@ -124,5 +131,30 @@ func TestJSONGateway(t *testing.T) {
 			t.Fatalf("GET %s: %v %v", path, r, err)
 		}
 		r.Body.Close()
+	}
+}
+
+// TestJSONGatewayOverTLS: curl asks for HTTP/2 by ALPN over TLS; the
+// member serves its gateway requests and etcd's gRPC clients on the same
+// connections' protocol, with the client certificate as the user.
+func TestJSONGatewayOverTLS(t *testing.T) {
+	ca := testcerts.NewCA(t, "ca")
+	serverCert := ca.Issue(t, "127.0.0.1", x509.ExtKeyUsageServerAuth)
+	serverTLS := &tls.Config{Certificates: []tls.Certificate{serverCert}, ClientCAs: ca.Pool(), ClientAuth: tls.VerifyClientCertIfGiven}
+	c := nodetest.Start(t, 1, nodetest.Options{ClientTLS: serverTLS, ClientFace: etcdapi.New})
+	httpc := &http.Client{Transport: &http.Transport{ForceAttemptHTTP2: true, TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}}}
+	resp, err := httpc.Post(c.Endpoint(0)+"/v3/kv/put", "application/json", strings.NewReader(`{"key":"`+b64("t")+`","value":"`+b64("v")+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.ProtoMajor != 2 || !strings.Contains(string(body), `"revision":"2"`) {
+		t.Fatalf("put over TLS: %s %d %s", resp.Proto, resp.StatusCode, body)
+	}
+	cli := etcdClientWith(t, clientv3.Config{Endpoints: []string{c.Endpoint(0)}, TLS: &tls.Config{RootCAs: ca.Pool()}})
+	r := must[*clientv3.GetResponse](t, "get")(cli.Get(ctxT(t), "t"))
+	if len(r.Kvs) != 1 || string(r.Kvs[0].Value) != "v" {
+		t.Fatalf("clientv3 over TLS reads %+v", r.Kvs)
 	}
 }
