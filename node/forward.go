@@ -58,6 +58,9 @@ func (s *Server) leaseTimeToLive(ctx context.Context, id int64) (granted, remain
 		if leader == s.id {
 			var err error
 			granted, remaining, _, err = s.lessor.TimeToLive(id, time.Now())
+			if errors.Is(err, ErrLeaseNotFound) && s.caughtUp() {
+				granted, remaining, _, err = s.lessor.TimeToLive(id, time.Now())
+			}
 			return err
 		}
 		var resp api.LeaseTimeToLiveResponse
@@ -96,10 +99,23 @@ func (s *Server) localRenew(id int64) (int64, error) {
 		return 0, api.ErrNotLeader
 	}
 	ttl, err := s.lessor.Renew(id, time.Now())
+	if errors.Is(err, ErrLeaseNotFound) && s.caughtUp() {
+		// The grant may be committed but not yet applied here (the
+		// client had it from a member that applied it first).
+		ttl, err = s.lessor.Renew(id, time.Now())
+	}
 	if errors.Is(err, ErrLeaseNotFound) {
 		return 0, nil
 	}
 	return ttl, err
+}
+
+// caughtUp waits, for at most a request's time, until this member has
+// applied everything committed, and reports whether it did.
+func (s *Server) caughtUp() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), s.requestTimeout())
+	defer cancel()
+	return s.readBarrier(ctx) == nil
 }
 
 // callLeader makes one peer call to the leader.
@@ -150,6 +166,9 @@ func (s *Server) servePeerLeaseTimeToLive(ctx context.Context, b []byte) ([]byte
 	}
 	resp := &api.LeaseTimeToLiveResponse{Header: s.header(), ID: req.ID}
 	granted, remaining, _, err := s.lessor.TimeToLive(req.ID, time.Now())
+	if errors.Is(err, ErrLeaseNotFound) && s.caughtUp() {
+		granted, remaining, _, err = s.lessor.TimeToLive(req.ID, time.Now())
+	}
 	switch {
 	case errors.Is(err, ErrLeaseNotFound):
 		resp.TTL = -1
