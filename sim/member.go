@@ -63,10 +63,11 @@ type member struct {
 	diskFull  bool
 	flip      string
 	flipFiles []string
-	// filledSinceStart says the disk filled up since the member last
-	// started: a write that failed then leaves the store failed (it
-	// must be reopened), and the member may notice only at its next
-	// write, after the disk has room again.
+	// filledSinceStart says the disk was full at some point since the
+	// member last started (it may still be: a crash keeps the quota): a
+	// write that failed then leaves the store failed (it must be
+	// reopened), and the member may notice only at its next write,
+	// after the disk has room again.
 	filledSinceStart bool
 	// flipped records the durable log before a bit was flipped at rest,
 	// to check after restart that nothing acknowledged was forgotten.
@@ -121,7 +122,9 @@ func (w *World) addMember(initial bool) (*member, error) {
 func (w *World) start(m *member) (err error) {
 	m.disk.OnSync = func(string) { w.onSync(m) }
 	m.incarnation++
-	m.filledSinceStart = false
+	// A member restarted on a disk that is still full (a crash keeps
+	// the quota) may run out of space again at once.
+	m.filledSinceStart = m.diskFull
 	m.busyUntil, m.cost = w.now, 0
 	crashed := w.protect(m, "start", func() {
 		err = w.open(m)

@@ -221,9 +221,12 @@ func (w *World) checkWatches() error {
 		}
 		w.drainWatchers(m, true)
 		for _, s := range m.watchers {
-			if s.ended == "" && s.upTo != store.Rev() {
-				return fmt.Errorf("member %d: watch on %q is complete through revision %d, the store is at %d (connected %v)",
-					m.id, s.spec.Key, s.upTo, store.Rev(), s.w != nil)
+			// A stream that asked to start past the member's revision
+			// (a member that never caught up) waits for it: complete
+			// through the revision before its start.
+			if want := max(store.Rev(), s.spec.StartRevision-1); s.ended == "" && s.upTo != want {
+				return fmt.Errorf("member %d: watch on %q from revision %d is complete through revision %d, the store is at %d (connected %v)",
+					m.id, s.spec.Key, s.spec.StartRevision, s.upTo, store.Rev(), s.w != nil)
 			}
 		}
 	}
