@@ -97,6 +97,10 @@ type Options struct {
 	// Logger receives warnings (a torn tail cut off, a corrupt snapshot
 	// skipped); nil discards them.
 	Logger *slog.Logger
+	// Salvage opens a damaged log (see Damage) instead of refusing it:
+	// the log keeps what precedes the first damage, and Damage reports
+	// it until MarkRepaired.
+	Salvage bool
 }
 
 // Log is a durable raft log. It implements raftcore.Storage; Save,
@@ -120,6 +124,7 @@ type Log struct {
 	buf      []byte
 	written  uint64 // number of writes done
 	err      error  // sticky: after a failed write or fsync nothing is trusted
+	damage   *Damage // damage found and not yet repaired (damage.go)
 
 	// syncMu serializes fsyncs; synced is the write count the last fsync
 	// covered. Callers whose write is already covered skip their fsync:
@@ -131,6 +136,8 @@ type Log struct {
 type segInfo struct {
 	seq, firstIndex uint64
 	name            string
+	// size is the size the segment was preallocated to (0: not recorded).
+	size int64
 }
 
 // Open opens (or, with Create, creates) the log in opts.Dir and recovers
@@ -186,12 +193,16 @@ type replayState struct {
 	temps []snapInfo
 	// meta is the log's metadata, from the first segment's first record.
 	meta []byte
-	// lastHoldsLog is set when the last segment holds entries or a
-	// snapshot marker, not only its prologue.
-	lastHoldsLog bool
+	// Per segment, by position in l.segments: where its records end (the
+	// offset of its seal, if sealed), where its last non-zero byte ends,
+	// and whether it holds entries or a snapshot marker, not only its
+	// prologue.
+	ends, written []int64
+	holdsLog      []bool
 }
 
-// recover loads the newest valid snapshot and replays the segments.
+// recover loads the newest valid snapshot and replays the segments. Damage
+// a crash cannot explain is salvaged (Options.Salvage) or returned.
 func (l *Log) recover() error {
 	fsys := l.opts.FS
 	snaps, temps, err := listSnaps(fsys, l.snapDir)
@@ -217,6 +228,10 @@ func (l *Log) recover() error {
 			return fmt.Errorf("logstore: load snapshot: %w", err)
 		}
 	}
+	earlier, err := readRepairFile(fsys, l.opts.Dir)
+	if err != nil {
+		return err
+	}
 
 	names, err := fsys.ReadDir(l.walDir)
 	if err != nil {
@@ -235,45 +250,83 @@ func (l *Log) recover() error {
 		l.segments = append(l.segments, segInfo{seq: seq, firstIndex: first, name: n})
 	}
 	slices.SortFunc(l.segments, func(a, b segInfo) int { return cmpUint(a.seq, b.seq) })
-	for i := 1; i < len(l.segments); i++ {
-		if l.segments[i].seq != l.segments[i-1].seq+1 {
-			return fmt.Errorf("logstore: %w: segment sequence jumps from %d (%s) to %d (%s)", ErrCorrupt,
-				l.segments[i-1].seq, l.segments[i-1].name, l.segments[i].seq, l.segments[i].name)
-		}
-	}
+	var damage *damagePoint
 	if len(l.segments) == 0 {
 		seg, err := createSegment(fsys, l.walDir, 0, l.lastIndex()+1, l.opts.SegmentSize, l.segmentPrologue())
 		if err != nil {
 			return err
 		}
 		l.seg = seg
-		l.segments = []segInfo{{seq: 0, firstIndex: seg.firstIndex, name: filepath.Base(seg.path)}}
+		l.segments = []segInfo{{seq: 0, firstIndex: seg.firstIndex, name: filepath.Base(seg.path), size: seg.size}}
 	} else {
-		for i, s := range l.segments {
-			if err := l.replaySegment(s, i == len(l.segments)-1, st); err != nil {
-				return err
-			}
+		if damage, err = l.replayAll(st); err != nil {
+			return err
 		}
 		if st.meta != nil && l.opts.Metadata != nil && string(st.meta) != string(l.opts.Metadata) {
 			return fmt.Errorf("logstore: %s: %w: log belongs to %q, not %q", l.opts.Dir, ErrBadFormat, st.meta, l.opts.Metadata)
 		}
 		l.opts.Metadata = st.meta
-		if !st.lastHoldsLog {
-			if err := l.renameEmptyLast(); err != nil {
-				return err
-			}
-		}
-	}
-	// Temporary snapshot files no marker claimed were never installed.
-	for _, t := range st.temps {
-		_ = fsys.Remove(filepath.Join(l.snapDir, t.name+tmpExt))
 	}
 	// A snapshot is committed by definition; a hard state older than it
 	// (a crash cut the record written with the install, or the log is new)
 	// is raised to it, as raft requires commit >= the snapshot index.
 	l.hs = raiseToSnapshot(l.hs, st.snap.Metadata)
+	if last := len(l.segments) - 1; damage == nil && l.hs.Commit > l.lastIndex() {
+		// The entries up to a saved commit index were durable before it
+		// was saved: no crash loses them.
+		damage = &damagePoint{seg: last, off: st.ends[last], kind: DamageCommitPastEnd,
+			detail: fmt.Sprintf("the saved commit index %d is past the last entry, %d", l.hs.Commit, l.lastIndex())}
+	}
+	switch {
+	case damage != nil && !l.opts.Salvage:
+		return l.describe(damage)
+	case damage != nil:
+		if err := l.salvage(damage, st); err != nil {
+			return err
+		}
+		l.hs.Commit = min(l.hs.Commit, l.lastIndex())
+	case l.seg == nil:
+		last := len(l.segments) - 1
+		if err := l.openLast(last, st.ends[last], st.written[last]); err != nil {
+			return err
+		}
+		if !st.holdsLog[last] {
+			if err := l.renameEmptyLast(); err != nil {
+				return err
+			}
+		}
+	}
+	if l.damage == nil {
+		l.damage = earlier
+	}
+	// Temporary snapshot files no marker claimed were never installed.
+	for _, t := range st.temps {
+		_ = fsys.Remove(filepath.Join(l.snapDir, t.name+tmpExt))
+	}
 	l.mem.SetHardState(l.hs)
 	return nil
+}
+
+// describe returns the Damage that damage point p is.
+func (l *Log) describe(p *damagePoint) *Damage {
+	return &Damage{Kind: p.kind, File: filepath.Join(l.walDir, l.segments[p.seg].name), Offset: p.off, Detail: p.detail, LastIndex: l.lastIndex()}
+}
+
+// replayAll replays every segment in order, stopping at the first damage.
+func (l *Log) replayAll(st *replayState) (*damagePoint, error) {
+	n := len(l.segments)
+	st.ends, st.written, st.holdsLog = make([]int64, n), make([]int64, n), make([]bool, n)
+	for i := range l.segments {
+		if i > 0 && l.segments[i].seq != l.segments[i-1].seq+1 {
+			prev, next := l.segments[i-1], l.segments[i]
+			return &damagePoint{seg: i - 1, off: st.ends[i-1], kind: DamageMissingSegment,
+				detail: fmt.Sprintf("segment sequence jumps from %d (%s) to %d (%s)", prev.seq, prev.name, next.seq, next.name)}, nil
+		}
+		if p, err := l.replaySegment(i, st); p != nil || err != nil {
+			return p, err
+		}
+	}
+	return nil, nil
 }
 
 // renameEmptyLast gives the last segment, which holds only its prologue,
@@ -328,75 +381,150 @@ func (l *Log) segmentPrologue() []byte {
 	return appendRecord(b, recHardState, func(b []byte) []byte { return raftcore.AppendHardState(b, l.hs) })
 }
 
-// replaySegment applies one segment's records to the in-memory log.
-func (l *Log) replaySegment(s segInfo, last bool, st *replayState) error {
+// replaySegment applies the records of segment i to the in-memory log,
+// and reports the first damage in it, if any.
+func (l *Log) replaySegment(i int, st *replayState) (*damagePoint, error) {
+	s := &l.segments[i]
+	last := i == len(l.segments)-1
 	path := filepath.Join(l.walDir, s.name)
 	b, err := readWhole(l.opts.FS, path)
 	if err != nil {
-		return fmt.Errorf("logstore: read %s: %w", path, err)
+		return nil, fmt.Errorf("logstore: read %s: %w", path, err)
 	}
-	if err := checkSegmentHeader(path, b); err != nil {
-		return err
+	st.written[i] = int64(lastNonZero(b) + 1)
+	if len(b) < segmentHeaderSize {
+		return &damagePoint{seg: i, kind: DamageTruncated, detail: fmt.Sprintf("the file of %d bytes is shorter than a segment header", len(b))}, nil
 	}
-	off := segmentHeaderSize
+	if s.size, err = checkSegmentHeader(path, b); err != nil {
+		return nil, err
+	}
+	corrupt := func(off int, detail string) *damagePoint {
+		return &damagePoint{seg: i, off: int64(off), kind: DamageCorruptRecord, detail: detail}
+	}
+	off, sealed := segmentHeaderSize, -1
+	var readErr error
 	for {
-		t, payload, n, err := readRecord(b[off:])
-		if err == nil {
-			if last && (t == recEntries || t == recSnapshot) {
-				st.lastHoldsLog = true
+		var t recordType
+		var payload []byte
+		var n int
+		if t, payload, n, readErr = readRecord(b[off:]); readErr != nil {
+			break
+		}
+		if sealed >= 0 {
+			return corrupt(off, "a record after the segment's seal"), nil
+		}
+		switch t {
+		case recSeal:
+			if next, k := binary.Uvarint(payload); k <= 0 || k != len(payload) || next != s.seq+1 {
+				return corrupt(off, fmt.Sprintf("a seal that does not name the next segment (%d)", s.seq+1)), nil
 			}
-			if err := l.replayRecord(t, payload, st); err != nil {
-				return fmt.Errorf("logstore: %s offset %d: %w", path, off, err)
+			sealed = off
+		case recEntries, recSnapshot:
+			st.holdsLog[i] = true
+		}
+		if t != recSeal {
+			if err := l.replayRecord(t, payload, st); errors.Is(err, ErrCorrupt) {
+				return corrupt(off, err.Error()), nil
+			} else if err != nil {
+				return nil, fmt.Errorf("logstore: %s offset %d: %w", path, off, err)
 			}
-			off += n
-			continue
 		}
-		if err := l.checkEnd(path, b, off, last, err); err != nil {
-			return err
-		}
-		break
+		off += n
 	}
-	if last {
-		f, err := l.opts.FS.OpenFile(path, os.O_RDWR, 0)
-		if err != nil {
-			return fmt.Errorf("logstore: open %s: %w", path, err)
-		}
-		l.seg = &segment{f: f, path: path, seq: s.seq, firstIndex: s.firstIndex, size: int64(len(b)), tail: int64(off)}
+	st.ends[i] = int64(off)
+	if sealed >= 0 {
+		st.ends[i] = int64(sealed)
 	}
-	return nil
+	if s.size > 0 && int64(len(b)) < s.size {
+		return &damagePoint{seg: i, off: int64(off), kind: DamageTruncated,
+			detail: fmt.Sprintf("the file is %d bytes, it was created with %d", len(b), s.size)}, nil
+	}
+	if p, err := l.checkEnd(i, b, off, readErr); p != nil || err != nil {
+		return p, err
+	}
+	if last && sealed >= 0 {
+		return &damagePoint{seg: i, off: int64(sealed), kind: DamageMissingSegment,
+			detail: fmt.Sprintf("the segment is sealed, but the next one (sequence %d) is missing", s.seq+1)}, nil
+	}
+	return nil, nil
 }
 
-// checkEnd decides what the bytes of segment b from off on are, where no
-// valid record starts (readErr says why). Zeros to the end: the
-// preallocated, unwritten rest of the segment. Anything else in a segment
-// that newer ones follow is corruption: it was fsynced complete before the
-// next segment was created. In the last segment it is a torn write —
-// never acknowledged, cut off and logged — when nothing valid follows, or
-// when what follows is valid but the damaged bytes show a write that never
-// reached the disk (see looksUnwritten): the disk may persist the pages of
-// unsynced writes in any order. A damaged record followed by valid ones,
-// with no such sign, is corruption.
-func (l *Log) checkEnd(path string, b []byte, off int, last bool, readErr error) error {
+// checkEnd decides what the bytes of segment i (b) from off on are, where
+// no valid record starts (readErr says why). Zeros to the end: the
+// preallocated, unwritten rest of the segment. A record one flipped bit
+// explains: damage at rest. Anything else in a segment that newer ones
+// follow is damage too — it was fsynced complete before the next segment
+// was created — except a torn seal (a crash while sealing it at a
+// rollover, before anything went to the next one). In the last segment it
+// is a torn write — never acknowledged, logged here and cut off when the
+// segment is opened — when nothing valid follows, or when what follows is
+// valid but the damaged bytes show a write that never reached the disk
+// (see looksUnwritten): the disk may persist the pages of unsynced writes
+// in any order. A damaged record followed by valid ones, with no such
+// sign, is damage.
+func (l *Log) checkEnd(i int, b []byte, off int, readErr error) (*damagePoint, error) {
 	lastByte := lastNonZero(b)
 	if lastByte < off {
-		return nil
+		return nil, nil
+	}
+	path := filepath.Join(l.walDir, l.segments[i].name)
+	corrupt := func(detail string) *damagePoint {
+		return &damagePoint{seg: i, off: int64(off), kind: DamageCorruptRecord, detail: detail}
 	}
 	if errors.Is(readErr, errEnd) {
 		readErr = errors.New("zeros where a record should start, with data after them")
 	}
-	if !last {
-		return fmt.Errorf("logstore: %s offset %d: %w: %v (newer segments follow, so this one was complete)", path, off, ErrCorrupt, readErr)
+	if explainedByOneBitFlip(b[off:]) {
+		return corrupt(fmt.Sprintf("%v; one flipped bit explains it: damaged at rest, not torn by a crash", readErr)), nil
+	}
+	if i < len(l.segments)-1 {
+		torn, err := l.tornSeal(i, lastByte+1-off)
+		if err != nil || !torn {
+			return corrupt(fmt.Sprintf("%v (newer segments follow, so this one was complete)", readErr)), err
+		}
+		l.log.Warn("logstore: cutting off a seal a crash tore", "file", path, "offset", off)
+		return nil, zeroRange(l.opts.FS, path, int64(off), int64(lastByte+1))
 	}
 	next, more := findValidRecord(b, off+1, lastByte+1)
 	if more && !looksUnwritten(b, off, next) {
-		return fmt.Errorf("logstore: %s offset %d: %w: %v (valid records follow at offset %d)", path, off, ErrCorrupt, readErr, next)
+		return corrupt(fmt.Sprintf("%v (valid records follow at offset %d)", readErr, next)), nil
 	}
-	// Zero the torn bytes so appends start clean and the next recovery
-	// does not see them again.
 	l.log.Warn("logstore: cutting off a torn write at the tail of the log",
 		"file", path, "offset", off, "bytes", lastByte+1-off, "unacknowledged_records_after", more, "err", readErr)
-	return zeroRange(l.opts.FS, path, int64(off), int64(lastByte+1))
+	return nil, nil
 }
+
+// tornSeal reports whether damaged bytes at the end of segment i, which
+// newer ones follow, can be a seal a crash tore: they are no longer than
+// a seal, and the next segment is the last and holds nothing but its
+// prologue (the rollover that seals a segment writes nothing to the next
+// one before the seal is durable).
+func (l *Log) tornSeal(i, damaged int) (bool, error) {
+	if damaged > maxSealSize || i+1 != len(l.segments)-1 {
+		return false, nil
+	}
+	path := filepath.Join(l.walDir, l.segments[i+1].name)
+	b, err := readWhole(l.opts.FS, path)
+	if err != nil {
+		return false, fmt.Errorf("logstore: read %s: %w", path, err)
+	}
+	if len(b) < segmentHeaderSize {
+		return false, nil
+	}
+	for off := segmentHeaderSize; ; {
+		t, _, n, err := readRecord(b[off:])
+		if err != nil {
+			return true, nil
+		}
+		if t == recEntries || t == recSnapshot {
+			return false, nil
+		}
+		off += n
+	}
+}
+
+// maxSealSize is the size of the largest seal record.
+const maxSealSize = recordHeaderSize + 1 + binary.MaxVarintLen64
 
 // looksUnwritten reports whether the damaged bytes b[from:to] show a write
 // that never reached the disk: a record header of zeros (no record has
@@ -718,7 +846,8 @@ func (l *Log) checkEntries(ents []raftcore.Entry) ([]raftcore.Entry, error) {
 // first entry buf holds, or would hold (the new segment's name).
 func (l *Log) writeRecords(buf []byte, firstIndex uint64) error {
 	seg := l.seg
-	if seg.tail+int64(len(buf)) > seg.size && seg.tail > segmentHeaderSize+int64(len(l.segmentPrologue())) {
+	// Room is left for the seal that ends the segment.
+	if seg.tail+int64(len(buf))+maxSealSize > seg.size && seg.tail > segmentHeaderSize+int64(len(l.segmentPrologue())) {
 		if err := l.rollover(firstIndex); err != nil {
 			return err
 		}
@@ -731,21 +860,33 @@ func (l *Log) writeRecords(buf []byte, firstIndex uint64) error {
 	return nil
 }
 
-// rollover makes the current segment durable and starts the next one.
-// The old file is not closed here — a syncer may be fsyncing it at this
-// moment — but handed to the next syncer to close.
+// rollover makes the current segment durable, starts the next one, and
+// then seals the old one: a seal record naming the next segment, written
+// once that segment is durable, so that a last segment found sealed lost
+// its successor (a crash cannot explain it). The old file is not closed
+// here — a syncer may be fsyncing it at this moment — but handed to the
+// next syncer to close.
 func (l *Log) rollover(firstIndex uint64) error {
 	old := l.seg
 	if err := old.f.Sync(); err != nil {
 		return l.fail(fmt.Errorf("logstore: sync %s: %w", old.path, err))
 	}
-	l.retired = append(l.retired, old.f)
 	seg, err := createSegment(l.opts.FS, l.walDir, old.seq+1, firstIndex, l.opts.SegmentSize, l.segmentPrologue())
 	if err != nil {
 		return l.fail(err)
 	}
+	seal := appendRecord(nil, recSeal, func(b []byte) []byte { return binary.AppendUvarint(b, seg.seq) })
+	if _, err := old.f.WriteAt(seal, old.tail); err != nil {
+		_ = seg.f.Close()
+		return l.fail(fmt.Errorf("logstore: seal %s: %w", old.path, err))
+	}
+	if err := old.f.Sync(); err != nil {
+		_ = seg.f.Close()
+		return l.fail(fmt.Errorf("logstore: sync %s: %w", old.path, err))
+	}
+	l.retired = append(l.retired, old.f)
 	l.seg = seg
-	l.segments = append(l.segments, segInfo{seq: seg.seq, firstIndex: firstIndex, name: filepath.Base(seg.path)})
+	l.segments = append(l.segments, segInfo{seq: seg.seq, firstIndex: firstIndex, name: filepath.Base(seg.path), size: seg.size})
 	return nil
 }
 

@@ -32,6 +32,10 @@ const (
 	// recMetadata holds the log's identity; the first record of every
 	// segment.
 	recMetadata
+	// recSeal ends a segment the log moved past: it names the sequence
+	// number of the next one, which existed (durably) before the seal
+	// was written. A last segment that is sealed lost its successor.
+	recSeal
 )
 
 func (t recordType) String() string {
@@ -44,6 +48,8 @@ func (t recordType) String() string {
 		return "snapshot"
 	case recMetadata:
 		return "metadata"
+	case recSeal:
+		return "seal"
 	}
 	return fmt.Sprintf("recordType(%d)", uint8(t))
 }
@@ -100,7 +106,7 @@ func readRecord(b []byte) (recordType, []byte, int, error) {
 		return 0, nil, 0, fmt.Errorf("%w: checksum %08x, expected %08x", errTorn, got, want)
 	}
 	t := recordType(body[0])
-	if t < recEntries || t > recMetadata {
+	if t < recEntries || t > recSeal {
 		return 0, nil, 0, fmt.Errorf("%w: unknown record type %d", errTorn, t)
 	}
 	return t, body[1:], recordHeaderSize + int(n), nil

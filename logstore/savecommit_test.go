@@ -101,9 +101,10 @@ func TestEmptySegmentAfterCrashIsRenamed(t *testing.T) {
 	}
 	segs := l.SegmentCount()
 	// Overwrite from 8 with a batch that does not fit: a rollover (old
-	// segment synced, new one written and synced, directory synced),
-	// then the power fails at the batch's own fsync.
-	disk.arm(3)
+	// segment synced, new one written and synced, directory synced, old
+	// one sealed and synced), then the power fails at the batch's own
+	// fsync.
+	disk.arm(4)
 	if err := l.Save(hs, ents(8, 3, 1, 200)); err == nil {
 		t.Fatal("the save survived the power cut")
 	}

@@ -17,9 +17,15 @@ import (
 //
 //	magic   [8]byte "CAIRNWAL"
 //	version uint32  little endian
-//	unused  uint32
+//	size    uint32  little endian: the preallocated size (0: unknown, or
+//	                4 GiB and more)
 //	records ...
 //	zeros   ... (the preallocated, unwritten rest)
+//
+// The file is preallocated and fsynced before it is renamed into place and
+// never shrinks, so a crash cannot make it shorter than its size: a shorter
+// one lost its tail to something else (recovery reports it as damage).
+// Segments written before the size was recorded have 0 there.
 //
 // Its name, %016x-%016x.wal, is its sequence number and the index of the
 // first entry it may hold.
@@ -48,25 +54,28 @@ func parseSegmentName(name string) (seq, firstIndex uint64, ok bool) {
 	return seq, firstIndex, true
 }
 
-func segmentHeader() []byte {
+// segmentHeader is the header of a segment preallocated to size bytes.
+func segmentHeader(size int64) []byte {
 	h := make([]byte, segmentHeaderSize)
 	copy(h, segmentMagic)
 	binary.LittleEndian.PutUint32(h[8:], segmentVersion)
+	if size < 1<<32 {
+		binary.LittleEndian.PutUint32(h[12:], uint32(size))
+	}
 	return h
 }
 
-// checkSegmentHeader validates a segment's first bytes.
-func checkSegmentHeader(path string, h []byte) error {
-	if len(h) < segmentHeaderSize {
-		return fmt.Errorf("logstore: %s: %w: file of %d bytes is shorter than a segment header", path, ErrCorrupt, len(h))
-	}
+// checkSegmentHeader validates a segment's first bytes (the caller has
+// checked that there are enough of them) and returns the size the segment
+// was preallocated to (0: not recorded).
+func checkSegmentHeader(path string, h []byte) (int64, error) {
 	if !bytes.Equal(h[:8], []byte(segmentMagic)) {
-		return fmt.Errorf("logstore: %s: %w: not a cairn WAL segment (magic %q)", path, ErrBadFormat, h[:8])
+		return 0, fmt.Errorf("logstore: %s: %w: not a cairn WAL segment (magic %q)", path, ErrBadFormat, h[:8])
 	}
 	if v := binary.LittleEndian.Uint32(h[8:]); v != segmentVersion {
-		return fmt.Errorf("logstore: %s: %w: segment format version %d, this build reads version %d", path, ErrBadFormat, v, segmentVersion)
+		return 0, fmt.Errorf("logstore: %s: %w: segment format version %d, this build reads version %d", path, ErrBadFormat, v, segmentVersion)
 	}
-	return nil
+	return int64(binary.LittleEndian.Uint32(h[12:])), nil
 }
 
 // segment is the open segment being appended to.
@@ -90,8 +99,8 @@ func createSegment(fsys fsx.FS, dir string, seq, firstIndex uint64, size int64, 
 	if err != nil {
 		return nil, fmt.Errorf("logstore: create segment %s: %w", tmp, err)
 	}
-	content := append(segmentHeader(), first...)
-	size = max(size, int64(len(content)))
+	size = max(size, int64(segmentHeaderSize+len(first)))
+	content := append(segmentHeader(size), first...)
 	err = func() error {
 		if err := f.Truncate(size); err != nil {
 			return err

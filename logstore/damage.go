@@ -1,0 +1,362 @@
+package logstore
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io/fs"
+	"math/bits"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/cairndb/cairn/internal/fsx"
+)
+
+// Damage is what recovery found that a crash cannot explain: data the log
+// had acknowledged is lost or corrupt. A crash only ever cuts the writes
+// since the last fsync short — a torn tail, never acknowledged, which
+// recovery cuts off and logs — so anything else is reported as Damage:
+// a record that fails its checksum with valid records after it, or in a
+// segment that newer ones follow, or that one flipped bit explains; a
+// segment shorter than it was created; a missing segment; a saved commit
+// index past the log's end. The owner of the log may report more (a
+// state machine ahead of the log) with MarkDamaged.
+//
+// The log's promises — the entries it acknowledged, the term and vote it
+// recorded — may then be broken: its raft member must not vote or count
+// toward commit until it has repaired itself from the quorum, and must say
+// so until then. Open with Options.Salvage keeps the log's valid prefix,
+// cuts the rest, and records the damage in a file beside the log (the
+// repair file) until MarkRepaired, so that a restart in the middle of the
+// repair does not forget it; without Salvage, Open returns the *Damage as
+// its error.
+type Damage struct {
+	// Kind says what was found.
+	Kind DamageKind
+	// File is the damaged or missing file, and Offset the first byte of
+	// it the log lost (0 for a missing file).
+	File   string
+	Offset int64
+	// Detail says what is wrong, in words.
+	Detail string
+	// LastIndex is the last index the log holds after the damage was cut.
+	LastIndex uint64
+	// Earlier says the damage was found at an earlier start, and its
+	// repair has not finished.
+	Earlier bool
+}
+
+// DamageKind names a kind of Damage.
+type DamageKind string
+
+// The kinds of damage.
+const (
+	// DamageCorruptRecord is a record that fails its checksum or does not
+	// decode, where a torn write cannot explain it.
+	DamageCorruptRecord DamageKind = "corrupt record"
+	// DamageTruncated is a segment shorter than it was created: its tail
+	// was cut off after it was written.
+	DamageTruncated DamageKind = "truncated segment"
+	// DamageMissingSegment is a segment that is gone: the sequence of
+	// segments has a gap, or the last one is sealed (another followed it).
+	DamageMissingSegment DamageKind = "missing segment"
+	// DamageCommitPastEnd is a saved commit index past the last entry:
+	// entries the log had made durable are gone.
+	DamageCommitPastEnd DamageKind = "commit past end"
+	// DamageStateAhead is a state machine that holds entries past the
+	// log's end (reported by the owner, MarkDamaged).
+	DamageStateAhead DamageKind = "state machine ahead of the log"
+)
+
+// Error describes the damage.
+func (d *Damage) Error() string {
+	var b strings.Builder
+	b.WriteString("logstore: ")
+	if d.Earlier {
+		b.WriteString("repair pending since an earlier start: ")
+	}
+	if d.File != "" {
+		fmt.Fprintf(&b, "%s offset %d: ", d.File, d.Offset)
+	}
+	fmt.Fprintf(&b, "%s: %s", d.Kind, d.Detail)
+	if !d.Earlier {
+		fmt.Fprintf(&b, " (the log keeps entries up to index %d)", d.LastIndex)
+	}
+	return b.String()
+}
+
+// Unwrap makes a Damage an ErrCorrupt.
+func (d *Damage) Unwrap() error { return ErrCorrupt }
+
+// repairFile is the name, in the log's directory, of the file that records
+// damage whose repair has not finished.
+const repairFile = "repair"
+
+// Damage returns the damage recovery found or MarkDamaged recorded, or
+// that an earlier start found and MarkRepaired has not yet cleared; nil if
+// the log holds everything it acknowledged.
+func (l *Log) Damage() *Damage {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.damage == nil {
+		return nil
+	}
+	d := *l.damage
+	return &d
+}
+
+// MarkDamaged records damage its owner found (its state machine holds
+// entries the log lost), durably, as if recovery had found it: Damage
+// reports it until MarkRepaired, across restarts. Damage already recorded
+// is kept (it is the first and most precise report).
+func (l *Log) MarkDamaged(d Damage) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.damage != nil {
+		return nil
+	}
+	d.Earlier = false
+	if err := writeRepairFile(l.opts.FS, l.opts.Dir, &d); err != nil {
+		return err
+	}
+	l.damage = &d
+	return nil
+}
+
+// MarkRepaired records that the log's owner has repaired the damage (its
+// raft member holds again everything it may have promised): the repair
+// file goes, and Damage reports nil.
+func (l *Log) MarkRepaired() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.damage == nil {
+		return nil
+	}
+	path := filepath.Join(l.opts.Dir, repairFile)
+	if err := l.opts.FS.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("logstore: remove %s: %w", path, err)
+	}
+	if err := l.opts.FS.SyncDir(l.opts.Dir); err != nil {
+		return fmt.Errorf("logstore: sync %s: %w", l.opts.Dir, err)
+	}
+	l.damage = nil
+	return nil
+}
+
+// writeRepairFile records d durably: a temporary file, fsynced, renamed
+// into place, the directory fsynced. It is written before anything
+// damaged is cut, so that no crash can leave the log looking whole.
+func writeRepairFile(fsys fsx.FS, dir string, d *Damage) error {
+	var b bytes.Buffer
+	b.WriteString("cairn log: damage found, repair pending\n")
+	fmt.Fprintf(&b, "kind=%q\nfile=%q\noffset=%d\nlast-index=%d\ndetail=%q\n", string(d.Kind), d.File, d.Offset, d.LastIndex, d.Detail)
+	path := filepath.Join(dir, repairFile)
+	tmp := path + tmpExt
+	f, err := fsx.Create(fsys, tmp)
+	if err == nil {
+		_, err = f.WriteAt(b.Bytes(), 0)
+		if err == nil {
+			err = f.Sync()
+		}
+		err = errors.Join(err, f.Close())
+	}
+	if err == nil {
+		err = fsys.Rename(tmp, path)
+	}
+	if err == nil {
+		err = fsys.SyncDir(dir)
+	}
+	if err != nil {
+		return fmt.Errorf("logstore: record damage in %s: %w", path, err)
+	}
+	return nil
+}
+
+// readRepairFile returns the damage the repair file in dir records, or nil
+// if there is none. A repair file it cannot parse still means a repair is
+// pending: its content is only the description.
+func readRepairFile(fsys fsx.FS, dir string) (*Damage, error) {
+	path := filepath.Join(dir, repairFile)
+	_ = fsys.Remove(path + tmpExt) // never renamed into place: never recorded
+	if _, err := fsys.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	b, err := readWhole(fsys, path)
+	if err != nil {
+		return nil, fmt.Errorf("logstore: read %s: %w", path, err)
+	}
+	d := &Damage{Earlier: true, Kind: "unknown", Detail: "the repair file " + path + " does not say"}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		key, val, ok := strings.Cut(sc.Text(), "=")
+		if !ok {
+			continue
+		}
+		if unq, err := strconv.Unquote(val); err == nil {
+			val = unq
+		}
+		switch key {
+		case "kind":
+			d.Kind = DamageKind(val)
+		case "file":
+			d.File = val
+		case "offset":
+			d.Offset, _ = strconv.ParseInt(val, 10, 64)
+		case "last-index":
+			d.LastIndex, _ = strconv.ParseUint(val, 10, 64)
+		case "detail":
+			d.Detail = val
+		}
+	}
+	return d, nil
+}
+
+// explainedByOneBitFlip reports whether the record at the front of b,
+// which does not check, would with one bit flipped — in its length, its
+// checksum or its body — where a torn write cannot explain the change. A
+// crash tears writes short (what follows the tear is the zeros of the
+// preallocated segment); it does not flip bits. So a record one bit away
+// from valid is damage at rest, unless that bit lies in zeros that run to
+// the record's end: a tear there leaves the same bytes.
+func explainedByOneBitFlip(b []byte) bool {
+	if len(b) < recordHeaderSize {
+		return false
+	}
+	n := binary.LittleEndian.Uint32(b)
+	want := binary.LittleEndian.Uint32(b[4:])
+	fits := func(n uint32) bool {
+		return n != 0 && n <= MaxRecordSize && uint64(n) <= uint64(len(b)-recordHeaderSize)
+	}
+	// flipped reports whether a bit flipped at byte p of a record ending
+	// at end explains the damage: byte p or one after it is not zero.
+	flipped := func(p int, end uint32) bool { return !allZero(b[p : recordHeaderSize+int(end)]) }
+	for bit := range 32 {
+		if m := n ^ 1<<bit; fits(m) && crc32.Checksum(b[recordHeaderSize:recordHeaderSize+m], crcTable) == want && flipped(bit/8, m) {
+			return true
+		}
+	}
+	if !fits(n) {
+		return false
+	}
+	syndrome := crc32.Checksum(b[recordHeaderSize:recordHeaderSize+n], crcTable) ^ want
+	if bits.OnesCount32(syndrome) == 1 {
+		return flipped(4+bits.TrailingZeros32(syndrome)/8, n) // in the checksum
+	}
+	i, ok := oneBitSyndrome(int(n), syndrome)
+	return ok && flipped(recordHeaderSize+i, n)
+}
+
+// oneBitSyndrome returns the byte of an n-byte message in which one
+// flipped bit changes its CRC-32C by syndrome, if there is one. The CRC is
+// linear: flipping bit j of byte i changes it by the CRC register that bit
+// alone produces, with no initial value, followed by the n-1-i bytes after
+// it as zeros. Walking from the last byte to the first, each step is one
+// more zero byte.
+func oneBitSyndrome(n int, syndrome uint32) (int, bool) {
+	var reg [8]uint32
+	for j := range reg {
+		reg[j] = crcTable[1<<j]
+	}
+	for i := n - 1; i >= 0; i-- {
+		for j := range reg {
+			if reg[j] == syndrome {
+				return i, true
+			}
+			reg[j] = crcTable[byte(reg[j])] ^ reg[j]>>8
+		}
+	}
+	return 0, false
+}
+
+// damagePoint is where recovery found damage: in segment seg of l.segments,
+// everything from offset off on is lost (off 0: the whole segment).
+type damagePoint struct {
+	seg    int
+	off    int64
+	kind   DamageKind
+	detail string
+}
+
+// salvage keeps the log up to damage point p — the records replayed
+// before it, already in memory — and cuts the rest: the repair file is
+// written first, then the damaged segment is cleared from p on (or
+// removed), and every later segment removed. The log then appends where
+// the damage began.
+func (l *Log) salvage(p *damagePoint, st *replayState) error {
+	fsys := l.opts.FS
+	s := l.segments[p.seg]
+	d := &Damage{Kind: p.kind, File: filepath.Join(l.walDir, s.name), Offset: p.off, Detail: p.detail, LastIndex: l.lastIndex()}
+	if p.kind == DamageMissingSegment && p.off == 0 {
+		d.File = ""
+	}
+	if err := writeRepairFile(fsys, l.opts.Dir, d); err != nil {
+		return err
+	}
+	l.log.Warn("logstore: the log lost data it had acknowledged; keeping what precedes the damage", "damage", d.Error())
+	l.damage = d
+	keep := p.seg + 1
+	if p.off < segmentHeaderSize {
+		keep = p.seg // the whole segment goes
+	}
+	for _, gone := range l.segments[keep:] {
+		path := filepath.Join(l.walDir, gone.name)
+		if err := fsys.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("logstore: remove %s: %w", path, err)
+		}
+	}
+	if err := fsys.SyncDir(l.walDir); err != nil {
+		return fmt.Errorf("logstore: sync %s: %w", l.walDir, err)
+	}
+	l.segments = l.segments[:keep]
+	if keep == 0 {
+		seg, err := createSegment(fsys, l.walDir, s.seq, l.lastIndex()+1, l.opts.SegmentSize, l.segmentPrologue())
+		if err != nil {
+			return err
+		}
+		l.seg = seg
+		l.segments = []segInfo{{seq: seg.seq, firstIndex: seg.firstIndex, name: filepath.Base(seg.path)}}
+		return nil
+	}
+	off := p.off
+	if keep == p.seg {
+		off = st.ends[keep-1] // where the records of the segment before end (a seal is cut)
+	}
+	return l.openLast(keep-1, off, st.written[keep-1])
+}
+
+// openLast opens segment i, the last, for appends at offset tail. What
+// was written from tail to written (a torn write, or what damage cut off)
+// is cleared, and a segment cut short gets back the size it was created
+// with, so that the next recovery finds neither.
+func (l *Log) openLast(i int, tail, written int64) error {
+	s := l.segments[i]
+	path := filepath.Join(l.walDir, s.name)
+	f, err := l.opts.FS.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("logstore: open %s: %w", path, err)
+	}
+	size, err := f.Size()
+	if err == nil && (tail < written || size < s.size) {
+		if tail < written {
+			_, err = f.WriteAt(make([]byte, written-tail), tail)
+		}
+		if err == nil && size < s.size {
+			err = f.Truncate(s.size)
+			size = s.size
+		}
+		if err == nil {
+			err = f.Sync()
+		}
+	}
+	if err != nil {
+		_ = f.Close()
+		return fmt.Errorf("logstore: cut %s at offset %d: %w", path, tail, err)
+	}
+	l.seg = &segment{f: f, path: path, seq: s.seq, firstIndex: s.firstIndex, size: size, tail: tail}
+	return nil
+}

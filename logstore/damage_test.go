@@ -1,0 +1,276 @@
+package logstore
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/cairndb/cairn/raftcore"
+	"pgregory.net/rapid"
+)
+
+// TestOneBitFlipIsTellableFromATear: a record with one bit flipped is
+// explained by the flip (damage at rest) exactly when the flip is not in
+// zeros that run to the record's end — where a torn write leaves the
+// same bytes — wherever the bit is: length, checksum, type or payload.
+func TestOneBitFlipIsTellableFromATear(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		payload := rapid.SliceOfN(rapid.Byte(), 1, 300).Draw(t, "payload")
+		rec := appendRecord(nil, recEntries, func(b []byte) []byte { return append(b, payload...) })
+		b := append(bytes.Clone(rec), make([]byte, 64)...) // the zeros after it
+		p := rapid.IntRange(0, len(rec)-1).Draw(t, "byte")
+		b[p] ^= 1 << rapid.IntRange(0, 7).Draw(t, "bit")
+		if _, _, _, err := readRecord(b); err == nil {
+			t.Skip("the flip left a valid record") // a length flip onto another valid span
+		}
+		want := !allZero(b[p:len(rec)])
+		if got := explainedByOneBitFlip(b); got != want {
+			t.Fatalf("flip at byte %d of a %d-byte record: explained %v, want %v", p, len(rec), got, want)
+		}
+	})
+}
+
+// TestTornRecordIsNotABitFlip: a record cut short at any byte, the rest
+// zeros or garbage, is a tear whatever its content.
+func TestTornRecordIsNotABitFlip(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		payload := rapid.SliceOfN(rapid.Byte(), 1, 300).Draw(t, "payload")
+		rec := appendRecord(nil, recEntries, func(b []byte) []byte { return append(b, payload...) })
+		cut := rapid.IntRange(0, len(rec)-1).Draw(t, "cut")
+		b := append(bytes.Clone(rec), make([]byte, 64)...)
+		clear(b[cut:])
+		if rapid.Bool().Draw(t, "garbage") {
+			for i := cut; i < len(rec); i++ {
+				b[i] = 0xA5
+			}
+		}
+		if _, _, _, err := readRecord(b); err == nil {
+			t.Skip("the cut left a valid record")
+		}
+		if explainedByOneBitFlip(b) {
+			t.Fatalf("record of %d bytes cut at %d taken for a bit flip", len(rec), cut)
+		}
+	})
+}
+
+// damagedFixture writes 5 batches of one entry each (hard state commit
+// i-1) into segments of segSize and closes the log.
+func damagedFixture(t *testing.T, segSize int64, size int) (string, storageView) {
+	t.Helper()
+	dir := t.TempDir()
+	l := openTest(t, dir, segSize)
+	for i := uint64(1); i <= 5; i++ {
+		if err := l.Save(raftcore.HardState{Term: 1, Vote: 1, Commit: i - 1}, ents(i, 1, 1, size)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v := view(t, l)
+	_ = l.Close()
+	return dir, v
+}
+
+func walFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	names, err := os.ReadDir(filepath.Join(dir, "wal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, n := range names {
+		out = append(out, filepath.Join(dir, "wal", n.Name()))
+	}
+	return out
+}
+
+// openDamaged opens dir twice: without Salvage, which must fail with a
+// Damage of the kind given; then with it, which must keep the log's
+// prefix and record the damage.
+func openDamaged(t *testing.T, dir string, kind DamageKind) (*Log, *Damage) {
+	t.Helper()
+	var d *Damage
+	if _, err := Open(Options{Dir: dir}); !errors.As(err, &d) || !errors.Is(err, ErrCorrupt) || d.Kind != kind {
+		t.Fatalf("open without salvage: err = %v, want a %s Damage", err, kind)
+	}
+	l, err := Open(Options{Dir: dir, Salvage: true})
+	if err != nil {
+		t.Fatalf("open with salvage: %v", err)
+	}
+	got := l.Damage()
+	if got == nil || got.Kind != kind || got.Earlier {
+		t.Fatalf("Damage() = %+v, want a new %s", got, kind)
+	}
+	if _, err := os.Stat(filepath.Join(dir, repairFile)); err != nil {
+		t.Fatalf("no repair file: %v", err)
+	}
+	return l, got
+}
+
+// TestDamageIsReportedAndSalvaged: each way a log loses what it
+// acknowledged is reported with the file and offset, salvaged to the
+// records before it, and stays reported across restarts until
+// MarkRepaired.
+func TestDamageIsReportedAndSalvaged(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		segSize int64
+		kind    DamageKind
+		// damage changes the files and returns the index the log must
+		// keep entries up to.
+		damage func(t *testing.T, dir string) uint64
+	}{
+		{"truncated mid-record", 1 << 16, DamageTruncated, func(t *testing.T, dir string) uint64 {
+			seg := walFiles(t, dir)[0]
+			b, _ := os.ReadFile(seg)
+			off := recordOffsets(t, b)[8] // the 4th entry's record: after the prologue (2 records) and 3 batches of 2
+			if err := os.Truncate(seg, int64(off+5)); err != nil {
+				t.Fatal(err)
+			}
+			return 3
+		}},
+		{"truncated at a record boundary", 1 << 16, DamageTruncated, func(t *testing.T, dir string) uint64 {
+			seg := walFiles(t, dir)[0]
+			b, _ := os.ReadFile(seg)
+			if err := os.Truncate(seg, int64(recordOffsets(t, b)[8])); err != nil {
+				t.Fatal(err)
+			}
+			return 3
+		}},
+		{"bit flip in the last record", 1 << 16, DamageCorruptRecord, func(t *testing.T, dir string) uint64 {
+			seg := walFiles(t, dir)[0]
+			b, _ := os.ReadFile(seg)
+			offs := recordOffsets(t, b)
+			b[offs[len(offs)-1]+recordHeaderSize+1] ^= 0x20 // the last hard state
+			_ = os.WriteFile(seg, b, 0o644)
+			return 5
+		}},
+		{"last segment deleted", 300, DamageMissingSegment, func(t *testing.T, dir string) uint64 {
+			files := walFiles(t, dir)
+			if len(files) < 3 {
+				t.Fatalf("%d segments, want several", len(files))
+			}
+			_ = os.Remove(files[len(files)-1])
+			return 0 // checked below against the entries of the segments left
+		}},
+		{"middle segment deleted", 300, DamageMissingSegment, func(t *testing.T, dir string) uint64 {
+			files := walFiles(t, dir)
+			_ = os.Remove(files[1])
+			return 0
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, all := damagedFixture(t, tc.segSize, 100)
+			keep := tc.damage(t, dir)
+			l, d := openDamaged(t, dir, tc.kind)
+			got := view(t, l)
+			if keep == 0 {
+				keep = got.Last
+				if keep >= all.Last {
+					t.Fatalf("a deleted segment lost nothing: last %d", keep)
+				}
+			}
+			if got.Last != keep || !reflect.DeepEqual(got.Ents, all.Ents[:keep]) || d.LastIndex != keep {
+				t.Fatalf("salvaged log ends at %d (damage says %d), want the %d entries before the damage", got.Last, d.LastIndex, keep)
+			}
+			if got.HS.Commit > got.Last {
+				t.Fatalf("salvaged hard state %+v commits past the last entry %d", got.HS, got.Last)
+			}
+			if tc.kind != DamageMissingSegment && (!strings.Contains(d.Error(), filepath.Base(walFiles(t, dir)[0])) || !strings.Contains(d.Error(), "offset")) {
+				t.Fatalf("damage %q does not name the file and offset", d.Error())
+			}
+			// The log appends where the damage began, and a restart keeps
+			// both the new entries and the pending repair.
+			if err := l.Save(raftcore.HardState{Term: 2, Vote: 2, Commit: keep}, ents(keep+1, 2, 2, 100)); err != nil {
+				t.Fatal(err)
+			}
+			want := view(t, l)
+			_ = l.Close()
+			l, err := Open(Options{Dir: dir})
+			if err != nil {
+				t.Fatalf("reopen: %v", err)
+			}
+			if got := view(t, l); !reflect.DeepEqual(got, want) {
+				t.Fatalf("reopened: last %d hs %+v, want last %d hs %+v", got.Last, got.HS, want.Last, want.HS)
+			}
+			if p := l.Damage(); p == nil || !p.Earlier || p.Kind != tc.kind || p.File != d.File || p.Offset != d.Offset {
+				t.Fatalf("after a restart Damage() = %+v, want the pending %+v", p, d)
+			}
+			if err := l.MarkRepaired(); err != nil {
+				t.Fatal(err)
+			}
+			if l.Damage() != nil {
+				t.Fatal("Damage() after MarkRepaired")
+			}
+			_ = l.Close()
+			l, err = Open(Options{Dir: dir})
+			if err != nil {
+				t.Fatalf("reopen after repair: %v", err)
+			}
+			defer l.Close()
+			if p := l.Damage(); p != nil {
+				t.Fatalf("after repair and a restart Damage() = %+v", p)
+			}
+		})
+	}
+}
+
+// recordOffsets lists the offsets of the records of a segment.
+func recordOffsets(t *testing.T, b []byte) []int {
+	t.Helper()
+	var offs []int
+	for off := segmentHeaderSize; ; {
+		_, _, n, err := readRecord(b[off:])
+		if err != nil {
+			return offs
+		}
+		offs = append(offs, off)
+		off += n
+	}
+}
+
+// TestCommitPastEndIsDamage: a saved commit index past the last entry
+// shows entries the log made durable are gone.
+func TestCommitPastEndIsDamage(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir, 1<<16)
+	if err := l.Save(raftcore.HardState{Term: 1, Commit: 2}, ents(1, 3, 1, 10)); err != nil {
+		t.Fatal(err)
+	}
+	// Append a hard state committing index 9 straight to the segment.
+	rec := appendRecord(nil, recHardState, func(b []byte) []byte {
+		return raftcore.AppendHardState(b, raftcore.HardState{Term: 1, Commit: 9})
+	})
+	if _, err := l.seg.f.WriteAt(rec, l.seg.tail); err != nil {
+		t.Fatal(err)
+	}
+	_ = l.Close()
+	l, d := openDamaged(t, dir, DamageCommitPastEnd)
+	defer l.Close()
+	if hs := view(t, l).HS; hs.Commit != 3 || d.LastIndex != 3 {
+		t.Fatalf("salvaged commit %d (damage at %d), want 3", hs.Commit, d.LastIndex)
+	}
+}
+
+// TestMarkDamagedSurvivesRestarts: damage the owner reports stays until
+// MarkRepaired; the first report is kept.
+func TestMarkDamagedSurvivesRestarts(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir, 1<<16)
+	first := Damage{Kind: DamageStateAhead, Detail: "the store holds index 9"}
+	if err := l.MarkDamaged(first); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.MarkDamaged(Damage{Kind: DamageCorruptRecord, Detail: "later"}); err != nil {
+		t.Fatal(err)
+	}
+	_ = l.Close()
+	l = openTest(t, dir, 1<<16)
+	defer l.Close()
+	d := l.Damage()
+	if d == nil || d.Kind != first.Kind || d.Detail != first.Detail || !d.Earlier {
+		t.Fatalf("Damage() = %+v, want the first report, pending", d)
+	}
+}
