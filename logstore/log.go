@@ -122,8 +122,8 @@ type Log struct {
 	segments []segInfo  // every segment on disk, oldest first (last is seg)
 	snaps    []snapInfo
 	buf      []byte
-	written  uint64 // number of writes done
-	err      error  // sticky: after a failed write or fsync nothing is trusted
+	written  uint64  // number of writes done
+	err      error   // sticky: after a failed write or fsync nothing is trusted
 	damage   *Damage // damage found and not yet repaired (damage.go)
 
 	// syncMu serializes fsyncs; synced is the write count the last fsync
