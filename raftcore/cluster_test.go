@@ -29,6 +29,9 @@ type testNode struct {
 	// machine". Snapshots carry it.
 	stateHash []byte
 	readState []ReadState
+	// damaged says the disk lost state the node had promised (loseState)
+	// and the repair has not finished: every start is a repair.
+	damaged bool
 }
 
 // netMsg is a message in flight.
@@ -59,6 +62,9 @@ type cluster struct {
 	committedTerm map[uint64]uint64 // term in which index was first seen committed
 	proposals     int
 	compactEvery  uint64
+	// noRepair starts damaged nodes as if nothing were lost (a mutation:
+	// the checks must catch it).
+	noRepair bool
 }
 
 func defaultConfig(id uint64, s Storage, seed uint64) Config {
@@ -117,6 +123,7 @@ func (c *cluster) start(tn *testNode, peers []Peer) {
 	snap, _ := tn.disk.Snapshot()
 	cfg := c.cfg(tn.id, tn.disk)
 	cfg.Applied = snap.Metadata.Index
+	cfg.Repair = tn.damaged && !c.noRepair
 	nd, err := NewNode(cfg, peers)
 	if err != nil {
 		c.fatalf("start node %d: %v", tn.id, err)
@@ -135,6 +142,47 @@ func (c *cluster) crash(id uint64) {
 	tn := c.nodes[id]
 	tn.node = nil
 	tn.ready = nil
+}
+
+// loseState crashes node id with a disk that lost state it had promised:
+// the log keeps a random prefix (at least its snapshot), and the hard state
+// goes back to an older term with no vote and a commit index the prefix
+// holds, as if the records of the tail were gone. The node restarts in
+// repair.
+func (c *cluster) loseState(id uint64) {
+	tn := c.nodes[id]
+	c.crash(id)
+	snap, _ := tn.disk.Snapshot()
+	hs, _, _ := tn.disk.InitialState()
+	first, _ := tn.disk.FirstIndex()
+	last, _ := tn.disk.LastIndex()
+	keep := snap.Metadata.Index + uint64(c.rand.IntN(int(last-snap.Metadata.Index)+1))
+	disk := NewMemoryStorage()
+	if !snap.IsEmpty() {
+		if err := disk.ApplySnapshot(snap); err != nil {
+			c.fatalf("node %d: lose state: %v", id, err)
+		}
+	}
+	if keep >= first {
+		ents, err := tn.disk.Entries(first, keep+1, ^uint64(0))
+		if err != nil {
+			c.fatalf("node %d: lose state: %v", id, err)
+		}
+		if err := disk.Append(ents); err != nil {
+			c.fatalf("node %d: lose state: %v", id, err)
+		}
+	}
+	lastTerm, _ := disk.Term(keep)
+	if !hs.IsEmpty() {
+		term := lastTerm + uint64(c.rand.IntN(int(hs.Term-lastTerm)+1))
+		lo := snap.Metadata.Index
+		commit := lo + uint64(c.rand.IntN(int(max(lo, min(hs.Commit, keep))-lo)+1))
+		disk.SetHardState(HardState{Term: term, Commit: commit})
+	}
+	tn.disk, tn.damaged = disk, true
+	// The volatile state machine went with the crash (compact must not
+	// snapshot what the disk no longer holds).
+	tn.applied = snap.Metadata.Index
 }
 
 func (c *cluster) restart(id uint64) {
@@ -242,6 +290,9 @@ func (c *cluster) processReady(id uint64) {
 	rd := *tn.ready
 	tn.ready = nil
 	c.persist(tn, rd)
+	if rd.SoftState != nil && !rd.SoftState.Repairing {
+		tn.damaged = false // persisted: the repair is over
+	}
 	c.send(rd.MessagesAfterPersist)
 	c.apply(tn, rd)
 	tn.node.Advance()

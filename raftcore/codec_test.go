@@ -127,6 +127,8 @@ func codecGenMessage() *rapid.Generator[Message] {
 			RejectHint: rapid.Uint64().Draw(t, "rejectHint"),
 			Seq:        rapid.Uint64().Draw(t, "seq"),
 			Transfer:   rapid.Bool().Draw(t, "transfer"),
+			Repairing:  rapid.Bool().Draw(t, "repairing"),
+			Repaired:   rapid.Bool().Draw(t, "repaired"),
 			Context:    codecGenBytes().Draw(t, "context"),
 		}
 		switch rapid.IntRange(0, 2).Draw(t, "entriesKind") {
@@ -498,7 +500,7 @@ func TestCodecMalformed(t *testing.T) {
 		{"message: empty", message, nil, "Message", "message type: truncated"},
 		{"message: type zero", message, cat([]byte{0}, validMsg[1:]), "Message", "unknown message type 0"},
 		{"message: type past the last", message, cat([]byte{byte(MsgTransferLeader + 1)}, validMsg[1:]), "Message", "unknown message type 15"},
-		{"message: unknown flag", message, cat(msgHeader(0x08), []byte{0, 0}), "Message", "unknown flags 0x8"},
+		{"message: unknown flag", message, cat(msgHeader(0x20), []byte{0, 0}), "Message", "unknown flags 0x20"},
 		{"message: huge entry count", message, cat(msgHeader(0), []byte{0xc0, 0x84, 0x3d}, make([]byte, 12)), "Message", "entry count 1000000 exceeds what the 12 remaining bytes can hold"},
 		{"message: entry count overflows", message, cat(msgHeader(0), overflow), "Message", "entry count: varint overflows 64 bits"},
 		{"message: bad entry inside", message, cat(msgHeader(0), []byte{1, 1, 1, 9, 0, 0}), "Message", "unknown entry type 9"},

@@ -21,7 +21,8 @@ import (
 //	Message          Type(1) From To Term LogTerm Index Commit Flags(1)
 //	                 RejectHint Seq nEntries Entry... [Snapshot] len Context
 //
-// Message flags: 1 Reject, 2 Transfer, 4 a Snapshot follows the entries.
+// Message flags: 1 Reject, 2 Transfer, 4 a Snapshot follows the entries,
+// 8 Repairing, 16 Repaired.
 //
 // Decoders never panic and never allocate more than the input could hold:
 // every count is checked against the bytes that remain. Decoded byte
@@ -32,10 +33,12 @@ import (
 var ErrDecode = errors.New("raftcore: decode")
 
 const (
-	flagReject   = 1 << 0
-	flagTransfer = 1 << 1
-	flagSnapshot = 1 << 2
-	flagsKnown   = flagReject | flagTransfer | flagSnapshot
+	flagReject    = 1 << 0
+	flagTransfer  = 1 << 1
+	flagSnapshot  = 1 << 2
+	flagRepairing = 1 << 3
+	flagRepaired  = 1 << 4
+	flagsKnown    = flagReject | flagTransfer | flagSnapshot | flagRepairing | flagRepaired
 )
 
 // --- appenders ------------------------------------------------------------
@@ -108,6 +111,12 @@ func AppendMessage(b []byte, m Message) []byte {
 	}
 	if m.Snapshot != nil {
 		flags |= flagSnapshot
+	}
+	if m.Repairing {
+		flags |= flagRepairing
+	}
+	if m.Repaired {
+		flags |= flagRepaired
 	}
 	b = append(b, flags)
 	b = binary.AppendUvarint(b, m.RejectHint)
@@ -301,6 +310,8 @@ func (d *decoder) message() Message {
 	}
 	m.Reject = flags&flagReject != 0
 	m.Transfer = flags&flagTransfer != 0
+	m.Repairing = flags&flagRepairing != 0
+	m.Repaired = flags&flagRepaired != 0
 	m.RejectHint = d.uvarint("reject hint")
 	m.Seq = d.uvarint("seq")
 	// An entry takes at least 4 bytes (term, index, type, data length).

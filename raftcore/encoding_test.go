@@ -68,6 +68,8 @@ func genMessage() *rapid.Generator[Message] {
 			RejectHint: rapid.Uint64().Draw(t, "hint"),
 			Seq:        rapid.Uint64().Draw(t, "seq"),
 			Transfer:   rapid.Bool().Draw(t, "transfer"),
+			Repairing:  rapid.Bool().Draw(t, "repairing"),
+			Repaired:   rapid.Bool().Draw(t, "repaired"),
 			Context:    genBytes().Draw(t, "context"),
 		}
 		if ents := rapid.SliceOfN(genEntry(), 0, 5).Draw(t, "entries"); len(ents) > 0 {

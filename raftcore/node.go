@@ -328,6 +328,9 @@ type Status struct {
 	Progress map[uint64]ProgressStatus
 	// LeadTransferee is the target of a transfer in progress, or None.
 	LeadTransferee uint64
+	// Repair is the node's progress in repairing lost state
+	// (Config.Repair).
+	Repair RepairStatus
 }
 
 // ProgressStatus is the leader's view of one member.
@@ -348,6 +351,7 @@ func (n *Node) Status() Status {
 		Applied:        r.log.applied,
 		ConfState:      ConfState{Voters: slices.Clone(cs.Voters), Learners: slices.Clone(cs.Learners)},
 		LeadTransferee: r.leadTransferee,
+		Repair:         r.repairStatus(),
 	}
 	if r.state == StateLeader {
 		s.Progress = make(map[uint64]ProgressStatus, len(r.prs))

@@ -48,6 +48,9 @@ type progress struct {
 	// (ReadIndex confirmation).
 	ackedSeq  uint64
 	isLearner bool
+	// repair is where the member is, as far as its answers in this term
+	// tell, in repairing state its storage lost (repair.go).
+	repair    peerRepair
 	inflights *inflights
 }
 

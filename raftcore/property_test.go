@@ -58,12 +58,13 @@ const (
 	actReadIndex
 	actCompact
 	actConfChange
+	actLoseState
 	numActions
 )
 
 func (a action) String() string {
 	return [...]string{"tick", "tickAll", "ready", "deliver", "deliverDup", "drop",
-		"propose", "crash", "restart", "partition", "oneWay", "heal", "transfer", "readIndex", "compact", "confChange"}[a]
+		"propose", "crash", "restart", "partition", "oneWay", "heal", "transfer", "readIndex", "compact", "confChange", "loseState"}[a]
 }
 
 // schedule describes one random run. rapid draws the seed and the fault
@@ -81,6 +82,12 @@ type schedule struct {
 }
 
 func drawSchedule(t *rapid.T, voters, total int, faults, confChanges bool) schedule {
+	return drawScheduleLosing(t, voters, total, faults, confChanges, false)
+}
+
+// drawScheduleLosing is drawSchedule, with nodes whose disks lose state
+// they promised (loseState) if lostState, a minority at a time.
+func drawScheduleLosing(t *rapid.T, voters, total int, faults, confChanges, lostState bool) schedule {
 	s := schedule{voters: voters, total: total}
 	s.seed = rapid.Uint64().Draw(t, "seed")
 	// rapid favours small numbers; scale its draw up so that a run sees
@@ -100,6 +107,9 @@ func drawSchedule(t *rapid.T, voters, total int, faults, confChanges bool) sched
 	}
 	if confChanges {
 		w[actConfChange] = 2
+	}
+	if lostState {
+		w[actLoseState] = rapid.IntRange(1, 3).Draw(t, "loseState")
 	}
 	s.preVote = rapid.Bool().Draw(t, "preVote")
 	s.checkQuorum = rapid.Bool().Draw(t, "checkQuorum")
@@ -126,14 +136,18 @@ func (s schedule) pick(rng interface{ IntN(int) int }) action {
 	panic("unreachable")
 }
 
-func runSchedule(t *rapid.T, s schedule) *cluster {
-	c := newCluster(t.Fatalf, s.seed, s.voters, s.total, func(cfg *Config) {
+func runSchedule(t *rapid.T, s schedule) *cluster { return run(t.Fatalf, s, false) }
+
+// run runs schedule s; noRepair starts nodes that lost state as if they
+// had not (a mutation).
+func run(fatalf func(string, ...any), s schedule, noRepair bool) *cluster {
+	c := newCluster(fatalf, s.seed, s.voters, s.total, func(cfg *Config) {
 		cfg.PreVote, cfg.CheckQuorum = s.preVote, s.checkQuorum
 		if s.oneEntryPerMsg {
 			cfg.MaxSizePerMsg = 1
 		}
 	})
-	c.compactEvery = s.compactEvery
+	c.compactEvery, c.noRepair = s.compactEvery, noRepair
 	rng := rand.New(rand.NewPCG(s.seed, 42))
 	node := func() uint64 { return uint64(1 + rng.IntN(s.total)) }
 	for step := 0; step < s.steps; step++ {
@@ -178,6 +192,18 @@ func runSchedule(t *rapid.T, s schedule) *cluster {
 			if lead := c.leader(); lead != 0 {
 				cc := ConfChange{Type: ConfChangeType(rng.IntN(3)), NodeID: node()}
 				_ = c.nodes[lead].node.ProposeConfChange(cc)
+			}
+		case actLoseState:
+			// Only a minority of the voters may have lost state at a
+			// time: beyond that, what they promised is gone for good.
+			damaged := 0
+			for _, id := range c.ids {
+				if c.nodes[id].damaged {
+					damaged++
+				}
+			}
+			if id := node(); !c.nodes[id].damaged && damaged+1 <= (s.voters-1)/2 {
+				c.loseState(id)
 			}
 		}
 	}
@@ -229,6 +255,48 @@ func TestPropertyThreeMembers(t *testing.T) {
 
 func TestPropertyFiveMembers(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) { runSchedule(t, drawSchedule(t, 5, 5, true, false)) })
+}
+
+// TestPropertyLostState: nodes whose disks lose the tail of their log and
+// their term and vote (a minority at a time) repair themselves, and the
+// safety properties hold throughout.
+func TestPropertyLostState(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		voters := rapid.SampledFrom([]int{3, 5}).Draw(t, "voters")
+		runSchedule(t, drawScheduleLosing(t, voters, voters, true, false, true))
+	})
+}
+
+// TestLostStateWithoutRepairIsCaught: the same schedules with repair
+// switched off break a safety property (a node acts on the state it has
+// left as if it were whole), so the checks above can fail.
+func TestLostStateWithoutRepairIsCaught(t *testing.T) {
+	type caught struct{ msg string }
+	for seed := uint64(1); seed <= 2000; seed++ {
+		s := schedule{voters: 3, total: 3, seed: seed, steps: 3000, preVote: true, checkQuorum: true}
+		w := &s.weights
+		w[actTick], w[actTickAll], w[actReady], w[actDeliver], w[actPropose] = 20, 6, 40, 50, 10
+		w[actDrop], w[actDeliverDup], w[actCrash], w[actRestart], w[actPartition], w[actHeal] = 3, 1, 1, 3, 1, 2
+		w[actLoseState] = 3
+		var got *caught
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					c, ok := r.(caught)
+					if !ok {
+						panic(r)
+					}
+					got = &c
+				}
+			}()
+			run(func(format string, args ...any) { panic(caught{fmt.Sprintf(format, args...)}) }, s, true)
+		}()
+		if got != nil {
+			t.Logf("caught at seed %d: %.300s", seed, got.msg)
+			return
+		}
+	}
+	t.Fatal("nodes that lost state and did not repair broke no safety property in 2000 schedules")
 }
 
 func TestPropertyMembershipChanges(t *testing.T) {

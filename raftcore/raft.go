@@ -84,6 +84,16 @@ type Config struct {
 	// Rand is the source of election jitter; required, so that runs are
 	// reproducible.
 	Rand *rand.Rand
+	// Repair says the node's storage lost state the node may have
+	// promised to others: entries it acknowledged, or the term and vote
+	// it recorded (a disk that lost or corrupted data, not a crash). The
+	// node then repairs itself from the quorum before it takes part again
+	// (see repair.go): it does not vote or campaign, its leader counts it
+	// toward no commit and no read, and it catches up from a leader whose
+	// leadership a quorum without it confirmed after the restart. The
+	// application must start every incarnation with Repair until a Ready
+	// says the repair ended (SoftState.Repairing false), persisted.
+	Repair bool
 }
 
 func (c *Config) validate() error {
@@ -173,6 +183,10 @@ type raft struct {
 	// storageErr is a sticky failure of the storage that raft found while
 	// stepping (a compacted log with no snapshot); Ready returns it.
 	storageErr error
+
+	// repair is set while the node repairs state its storage lost
+	// (Config.Repair, repair.go).
+	repair *repairState
 }
 
 func newRaft(c *Config) (*raft, error) {
@@ -225,6 +239,9 @@ func newRaft(c *Config) (*raft, error) {
 		return nil, fmt.Errorf("raftcore: applied index %d is beyond commit index %d", c.Applied, r.log.committed)
 	}
 	r.persistedTerm = r.term
+	if c.Repair {
+		r.repair = &repairState{}
+	}
 	r.becomeFollower(r.term, None)
 	return r, nil
 }
@@ -233,7 +250,9 @@ func (r *raft) hardState() HardState {
 	return HardState{Term: r.term, Vote: r.vote, Commit: r.log.committed}
 }
 
-func (r *raft) softState() SoftState { return SoftState{Lead: r.lead, State: r.state} }
+func (r *raft) softState() SoftState {
+	return SoftState{Lead: r.lead, State: r.state, Repairing: r.repair != nil}
+}
 
 // --- membership ---------------------------------------------------------
 
@@ -246,6 +265,9 @@ func (r *raft) isVoter(id uint64) bool { return r.configs.current().IsVoter(id) 
 // the votes of the new configuration's voters, and steps down once the
 // change commits: see onCommit).
 func (r *raft) promotable() bool {
+	if r.repair != nil && !r.repair.finished {
+		return false // it may have voted in any term it lost
+	}
 	if r.isVoter(r.id) {
 		return true
 	}
@@ -332,6 +354,9 @@ func (r *raft) quorum() int { return len(r.configs.current().Voters)/2 + 1 }
 
 func (r *raft) send(m Message) {
 	m.From = r.id
+	if r.repair != nil && (m.Type == MsgAppResp || m.Type == MsgHeartbeatResp) {
+		m.Repairing, m.Repaired = !r.repair.finished, r.repair.finished
+	}
 	if m.Term == 0 && m.Type != MsgProp && m.Type != MsgReadIndex && m.Type != MsgTransferLeader {
 		m.Term = r.term
 	}
@@ -464,6 +489,9 @@ func (r *raft) reset(term uint64) {
 	if r.term != term {
 		r.term = term
 		r.vote = None
+		if r.repair != nil && r.repair.finished {
+			r.repair = nil // its answers in the new term need no mark
+		}
 	}
 	r.lead = None
 	r.electionElapsed = 0
@@ -616,6 +644,7 @@ func (r *raft) tick() {
 }
 
 func (r *raft) tickElection() {
+	r.tickRepair()
 	r.electionElapsed++
 	if r.promotable() && r.electionElapsed >= r.randomizedElectionTimeout {
 		r.electionElapsed = 0
@@ -653,7 +682,7 @@ func (r *raft) tickLeader() {
 func (r *raft) quorumActive() bool {
 	active := 0
 	for _, id := range r.configs.current().Voters {
-		if id == r.id || r.prs[id].recentActive {
+		if pr := r.prs[id]; id == r.id || pr.recentActive && pr.repair != peerRepairing {
 			active++
 		}
 	}
@@ -728,6 +757,11 @@ func (r *raft) handleVoteRequest(m Message) {
 	respType := MsgVoteResp
 	if m.Type == MsgPreVote {
 		respType = MsgPreVoteResp
+	}
+	if r.repair != nil && !r.repair.finished {
+		// It may have voted in this term already, and forgotten.
+		r.send(Message{Type: respType, To: m.From, Term: r.term, Reject: true})
+		return
 	}
 	// We can vote for m.From if we already did in this term, or have not
 	// voted and know no leader; a pre-vote for a future term is always
@@ -822,8 +856,13 @@ func (r *raft) stepFollower(m Message) error {
 		m.To = r.lead
 		r.send(m)
 	case MsgReadIndexResp:
+		if isRepairRead(m.Context) {
+			r.repairReadAnswered(m)
+			break
+		}
 		r.readStates = append(r.readStates, ReadState{Index: m.Index, RequestCtx: m.Context})
 	}
+	r.maybeFinishRepair()
 	return nil
 }
 
@@ -849,7 +888,12 @@ func (r *raft) handleAppend(m Message) {
 }
 
 func (r *raft) handleHeartbeat(m Message) {
-	r.log.commitTo(min(m.Commit, r.log.lastIndex()))
+	if r.repair == nil || r.repair.finished {
+		// A repairing node commits only what an append checked: the
+		// leader's view of its log, by which it caps the heartbeat's
+		// commit index, may predate what the node lost.
+		r.log.commitTo(min(m.Commit, r.log.lastIndex()))
+	}
 	r.send(Message{Type: MsgHeartbeatResp, To: m.From, Seq: m.Seq})
 }
 
@@ -925,9 +969,15 @@ func (r *raft) stepLeader(m Message) error {
 			return fmt.Errorf("%w: %x acknowledges index %d in term %d, where this leader's log ends at %d",
 				ErrImpossibleAck, m.From, m.Index, r.term, last)
 		}
+		if r.staleRepairAnswer(m, pr) {
+			return nil
+		}
 		pr.recentActive = true
 		r.handleAppendResponse(m, pr)
 	case MsgHeartbeatResp:
+		if r.staleRepairAnswer(m, pr) {
+			return nil
+		}
 		pr.recentActive = true
 		pr.probeSent = false
 		pr.ackedSeq = max(pr.ackedSeq, m.Seq)
@@ -1034,7 +1084,11 @@ func (r *raft) maybeCommit() bool {
 	voters := r.configs.current().Voters
 	matches := make([]uint64, 0, len(voters))
 	for _, id := range voters {
-		matches = append(matches, r.prs[id].match)
+		if pr := r.prs[id]; pr.repair != peerRepairing {
+			matches = append(matches, pr.match)
+		} else {
+			matches = append(matches, 0) // it counts toward no commit
+		}
 	}
 	slices.Sort(matches)
 	// With n voters sorted ascending, the quorum-th highest is at n-q.
@@ -1098,10 +1152,13 @@ func (r *raft) releaseConfirmedReads() {
 	voters := r.configs.current().Voters
 	acked := make([]uint64, 0, len(voters))
 	for _, id := range voters {
-		if id == r.id {
+		switch pr := r.prs[id]; {
+		case id == r.id:
 			acked = append(acked, r.heartbeatSeq)
-		} else {
-			acked = append(acked, r.prs[id].ackedSeq)
+		case pr.repair == peerRepairing:
+			acked = append(acked, 0) // it confirms no read
+		default:
+			acked = append(acked, pr.ackedSeq)
 		}
 	}
 	slices.Sort(acked)
@@ -1125,7 +1182,7 @@ func (r *raft) releaseRead(req readRequest) {
 // --- leadership transfer ------------------------------------------------
 
 func (r *raft) transferLeader(to uint64) {
-	if to == r.id || !r.isVoter(to) || r.leadTransferee == to {
+	if to == r.id || !r.isVoter(to) || r.leadTransferee == to || r.prs[to].repair == peerRepairing {
 		return
 	}
 	r.abortLeaderTransfer()

@@ -173,6 +173,13 @@ type Message struct {
 	// Transfer marks a MsgVote sent because of a leadership transfer: voters
 	// grant it even if they heard from the old leader recently.
 	Transfer bool
+	// Repairing marks the answers (MsgAppResp, MsgHeartbeatResp) of a node
+	// repairing state its storage lost (Config.Repair): its leader counts
+	// it toward no commit and no read, and probes its log afresh.
+	// Repaired marks them once it is repaired, for the rest of that term:
+	// its leader counts it again, and takes an answer with neither flag in
+	// that term for one sent before the loss. See repair.go.
+	Repairing, Repaired bool
 	// Context is the opaque request context of a ReadIndex request.
 	Context []byte
 }
@@ -206,6 +213,11 @@ func (s StateType) String() string {
 type SoftState struct {
 	Lead  uint64
 	State StateType
+	// Repairing says the node has not finished repairing state its
+	// storage lost (Config.Repair): it is repairing, or repaired in its
+	// current term (see repair.go). Once a Ready in which it turned false
+	// is persisted, the application may forget that a repair was needed.
+	Repairing bool
 }
 
 // ReadState says that a read issued with RequestCtx may be served once the

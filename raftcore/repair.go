@@ -1,0 +1,159 @@
+package raftcore
+
+import (
+	"bytes"
+	"encoding/binary"
+)
+
+// Repair (Config.Repair) is protocol-aware recovery, after "Protocol-Aware
+// Recovery for Consensus-Based Storage" (Alagappan et al., FAST 2018): a
+// node whose storage lost state it may have promised — the tail of its
+// log, which may hold entries it acknowledged and so helped commit, or the
+// record of its term and vote — must not act on what it has left as if it
+// were whole. It repairs itself from the quorum:
+//
+//  1. It neither votes nor campaigns: it may have voted in any term up to
+//     one it forgot.
+//  2. Its answers to the leader say Repairing. The leader then forgets what
+//     it knew of the node's log (the node may no longer have it) and probes
+//     it afresh, and counts the node toward no commit and no ReadIndex
+//     confirmation. The node in turn commits only what an append checked,
+//     not what a heartbeat says.
+//  3. It asks the leader for a read index (a ReadIndex request with a
+//     context of its own). The leader answers once a quorum that does not
+//     count the node has confirmed its leadership, after the node's
+//     restart: so its term is at least any in which the node could have
+//     voted or acknowledged (a quorum of the others intersects every
+//     quorum the node's lost promises were part of), and its commit index,
+//     the read index, covers every entry committed before the restart.
+//  4. Once the node has committed that read index — its log then holds
+//     every entry committed before the restart, checked entry by entry
+//     against the leader's — it is repaired. It takes its vote in the
+//     current term as spent (on the leader it follows) and persists that
+//     with the Ready of the repair's end; it votes again in later terms,
+//     after any in which it could have voted before.
+//  5. For the rest of that term its answers say Repaired, and its leader
+//     counts it again. An answer with neither mark in that term is one the
+//     node sent before it lost its state, delayed (the network may reorder
+//     messages across a restart): the leader ignores it, since it may
+//     acknowledge entries the node no longer holds. In the next term
+//     every answer from before the loss is stale by its term, and the
+//     repair is over (SoftState.Repairing turns false). A node restarted
+//     before that repairs again: its answers cannot prove their age.
+//
+// A member that lost state thus costs the cluster what a member that is
+// down costs: a cluster with a quorum of healthy members goes on, and the
+// damaged one rejoins once it is repaired; one without waits.
+
+// repairState is a node's progress in its repair.
+type repairState struct {
+	// reads numbers the repair reads sent; waitTicks counts down the
+	// ticks before another may be sent.
+	reads     uint64
+	waitTicks int
+	// answered says a leader of term answered with index.
+	answered    bool
+	index, term uint64
+	// finished says the node is repaired (step 5), in the current term.
+	finished bool
+}
+
+// peerRepair is where a member is in a repair, as its leader sees it from
+// its answers in the leader's term.
+type peerRepair uint8
+
+const (
+	peerWhole     peerRepair = iota // no repair in this term
+	peerRepairing                   // answers say Repairing
+	peerRepaired                    // answers say Repaired
+)
+
+// repairReadPrefix starts the context of every repair read: the
+// application's contexts are its own, and it never sees these.
+var repairReadPrefix = []byte("raftcore/repair\x00")
+
+func isRepairRead(ctx []byte) bool { return bytes.HasPrefix(ctx, repairReadPrefix) }
+
+// tickRepair sends a repair read to the leader, one per election timeout
+// until one is answered.
+func (r *raft) tickRepair() {
+	rp := r.repair
+	if rp == nil || rp.answered || r.lead == None {
+		return
+	}
+	if rp.waitTicks > 0 {
+		rp.waitTicks--
+		return
+	}
+	rp.reads++
+	rp.waitTicks = r.electionTimeout
+	ctx := binary.BigEndian.AppendUint64(append([]byte(nil), repairReadPrefix...), rp.reads)
+	r.send(Message{Type: MsgReadIndex, To: r.lead, Context: ctx})
+}
+
+// repairReadAnswered takes a leader's answer to a repair read.
+func (r *raft) repairReadAnswered(m Message) {
+	rp := r.repair
+	if rp == nil || rp.answered || m.From != r.lead || m.Term != r.term {
+		return // repaired already, or an answer from an earlier leader
+	}
+	rp.answered, rp.index, rp.term = true, m.Index, m.Term
+}
+
+// maybeFinishRepair finishes the repair (step 4) once the node, following
+// a leader, has committed the read index a leader gave it.
+func (r *raft) maybeFinishRepair() {
+	rp := r.repair
+	if rp == nil || rp.finished || !rp.answered || r.lead == None || r.state != StateFollower || r.log.committed < rp.index {
+		return
+	}
+	rp.finished = true
+	if r.vote == None {
+		// It may have voted in this term before it lost the record.
+		r.vote = r.lead
+	}
+}
+
+// staleRepairAnswer records on the leader what member pr's answer m says
+// of its repair, and reports whether m is stale: sent before the member
+// lost its state, so not to be believed. When the member starts to
+// repair, the leader's view of its log is void (it may have lost entries
+// it acknowledged): the leader probes it from the end of its own log, as a
+// new member.
+func (r *raft) staleRepairAnswer(m Message, pr *progress) bool {
+	switch {
+	case m.Repairing && pr.repair != peerRepairing:
+		pr.repair = peerRepairing
+		pr.match = 0
+		pr.resetState(stateProbe)
+		pr.next = r.log.lastIndex() + 1
+		r.sendAppend(m.From, true)
+	case m.Repaired:
+		pr.repair = peerRepaired
+	case !m.Repairing && pr.repair != peerWhole:
+		return true
+	}
+	return false
+}
+
+// RepairStatus is a node's progress in repairing lost state.
+type RepairStatus struct {
+	// Active says the node is repairing: it votes for no one and counts
+	// toward no commit.
+	Active bool
+	// Answered says a leader of Term gave the read index, Index, which
+	// the node must commit to be repaired.
+	Answered    bool
+	Index, Term uint64
+	// Finished says the node is repaired in its current term (its
+	// answers say so until the term moves on).
+	Finished bool
+}
+
+func (r *raft) repairStatus() RepairStatus {
+	rp := r.repair
+	if rp == nil {
+		return RepairStatus{}
+	}
+	return RepairStatus{Active: !rp.finished, Answered: rp.answered, Index: rp.index, Term: rp.term, Finished: rp.finished}
+}
