@@ -186,12 +186,13 @@ func retryElsewhere(err error) bool {
 	return errors.Is(err, api.ErrNotLeader) || errors.Is(err, api.ErrNoLeader) || errors.Is(err, api.ErrStopped)
 }
 
-// retryRead also moves a read on when its member died before answering:
-// a read may safely run twice. Writes are not retried then: the member
+// retryRead also moves a read on when its member died before answering
+// (a read may safely run twice; writes are not retried then: the member
 // may have applied the write before it died, and a second attempt could
-// apply it twice.
+// apply it twice), or is unhealthy (a member repairing data its disk lost
+// serves no reads).
 func retryRead(err error) bool {
-	return retryElsewhere(err) || rpc.ErrorCode(err) == rpc.CodeUnavailable
+	return retryElsewhere(err) || rpc.ErrorCode(err) == rpc.CodeUnavailable || errors.Is(toError(err), api.ErrUnhealthy)
 }
 
 // call makes a unary write call with failover, as the client's user,

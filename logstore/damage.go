@@ -68,6 +68,10 @@ const (
 	// DamageCommitPastEnd is a saved commit index past the last entry:
 	// entries the log had made durable are gone.
 	DamageCommitPastEnd DamageKind = "commit past end"
+	// DamageBehindSnapshot is a log whose records end before its newest
+	// snapshot: a snapshot is taken only of entries the log holds
+	// durably, so records are gone (an old copy of the log, say).
+	DamageBehindSnapshot DamageKind = "log behind its snapshot"
 	// DamageStateAhead is a state machine that holds entries past the
 	// log's end (reported by the owner, MarkDamaged).
 	DamageStateAhead DamageKind = "state machine ahead of the log"

@@ -274,3 +274,61 @@ func TestMarkDamagedSurvivesRestarts(t *testing.T) {
 		t.Fatalf("Damage() = %+v, want the first report, pending", d)
 	}
 }
+
+// TestLogBehindItsSnapshotIsDamage: a snapshot is taken of entries the log
+// holds durably, so a log whose records end before its newest snapshot —
+// an old copy of the WAL put back, or every segment gone — lost records.
+func TestLogBehindItsSnapshotIsDamage(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		kind DamageKind
+		// damage replaces the WAL directory's files; old holds them as
+		// they were after 10 entries.
+		damage func(t *testing.T, dir string, old map[string][]byte)
+	}{
+		{"an old copy of the WAL", DamageBehindSnapshot, func(t *testing.T, dir string, old map[string][]byte) {
+			for _, f := range walFiles(t, dir) {
+				_ = os.Remove(f)
+			}
+			for f, b := range old {
+				if err := os.WriteFile(f, b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}},
+		{"every segment deleted", DamageMissingSegment, func(t *testing.T, dir string, _ map[string][]byte) {
+			for _, f := range walFiles(t, dir) {
+				_ = os.Remove(f)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			l := openTest(t, dir, 1<<16)
+			if err := l.Save(raftcore.HardState{Term: 1, Commit: 10}, ents(1, 10, 1, 10)); err != nil {
+				t.Fatal(err)
+			}
+			old := map[string][]byte{}
+			for _, f := range walFiles(t, dir) {
+				b, _ := os.ReadFile(f)
+				old[f] = b
+			}
+			if err := l.Save(raftcore.HardState{Term: 1, Commit: 20}, ents(11, 10, 1, 10)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := l.CreateSnapshot(15, raftcore.ConfState{Voters: []uint64{1}}, nil); err != nil {
+				t.Fatal(err)
+			}
+			_ = l.Close()
+			tc.damage(t, dir, old)
+			l, d := openDamaged(t, dir, tc.kind)
+			defer l.Close()
+			if got := view(t, l); got.Last != 15 || d.LastIndex != 15 {
+				t.Fatalf("salvaged log ends at %d (damage says %d), want the snapshot's 15", got.Last, d.LastIndex)
+			}
+			if err := l.Save(raftcore.HardState{Term: 2, Commit: 16}, ents(16, 1, 2, 10)); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

@@ -199,6 +199,9 @@ type replayState struct {
 	// prologue.
 	ends, written []int64
 	holdsLog      []bool
+	// walLast is the last index the records replayed so far hold (an
+	// entry, or a snapshot marker), whatever the snapshot loaded covers.
+	walLast uint64
 }
 
 // recover loads the newest valid snapshot and replays the segments. Damage
@@ -252,6 +255,19 @@ func (l *Log) recover() error {
 	slices.SortFunc(l.segments, func(a, b segInfo) int { return cmpUint(a.seq, b.seq) })
 	var damage *damagePoint
 	if len(l.segments) == 0 {
+		if !st.snap.IsEmpty() {
+			// The segments after a snapshot are gone, all of them.
+			d := &Damage{Kind: DamageMissingSegment, File: l.walDir, LastIndex: l.lastIndex(),
+				Detail: fmt.Sprintf("no segment is left of the log after the snapshot at %d", st.snap.Metadata.Index)}
+			if !l.opts.Salvage {
+				return d
+			}
+			if err := writeRepairFile(fsys, l.opts.Dir, d); err != nil {
+				return err
+			}
+			l.log.Warn("logstore: the log lost data it had acknowledged; keeping what precedes the damage", "damage", d.Error())
+			l.damage = d
+		}
 		seg, err := createSegment(fsys, l.walDir, 0, l.lastIndex()+1, l.opts.SegmentSize, l.segmentPrologue())
 		if err != nil {
 			return err
@@ -271,11 +287,17 @@ func (l *Log) recover() error {
 	// (a crash cut the record written with the install, or the log is new)
 	// is raised to it, as raft requires commit >= the snapshot index.
 	l.hs = raiseToSnapshot(l.hs, st.snap.Metadata)
-	if last := len(l.segments) - 1; damage == nil && l.hs.Commit > l.lastIndex() {
+	last := len(l.segments) - 1
+	switch {
+	case damage != nil || l.seg != nil: // damaged, or a new log
+	case l.hs.Commit > l.lastIndex():
 		// The entries up to a saved commit index were durable before it
 		// was saved: no crash loses them.
 		damage = &damagePoint{seg: last, off: st.ends[last], kind: DamageCommitPastEnd,
 			detail: fmt.Sprintf("the saved commit index %d is past the last entry, %d", l.hs.Commit, l.lastIndex())}
+	case st.walLast < st.snap.Metadata.Index:
+		damage = &damagePoint{seg: last, off: st.ends[last], kind: DamageBehindSnapshot,
+			detail: fmt.Sprintf("the records end at index %d, before the snapshot at %d taken of them", st.walLast, st.snap.Metadata.Index)}
 	}
 	switch {
 	case damage != nil && !l.opts.Salvage:
@@ -587,6 +609,7 @@ func (l *Log) replayRecord(t recordType, payload []byte, st *replayState) error 
 		if err != nil {
 			return err
 		}
+		st.walLast = index
 		if index > st.snap.Metadata.Index {
 			// The install's marker is durable but the snapshot file was
 			// not yet renamed, or is unreadable.
@@ -608,6 +631,7 @@ func (l *Log) replayRecord(t recordType, payload []byte, st *replayState) error 
 		if len(ents) == 0 {
 			return nil
 		}
+		st.walLast = ents[len(ents)-1].Index // a new leader's overwrite may shorten the log
 		first, _ := l.mem.FirstIndex()
 		if last := l.lastIndex(); ents[0].Index > last+1 && ents[len(ents)-1].Index >= first {
 			return fmt.Errorf("%w: entries start at %d but the log ends at %d (a gap)", ErrCorrupt, ents[0].Index, last)

@@ -253,6 +253,16 @@ type Core struct {
 	// instead of their waiting in out until the step ends.
 	send func([]raftcore.Message)
 	err  error // a fatal storage error: the core stops
+
+	// Repair of data the disk lost (repair.go): what was lost ("" if
+	// nothing), whether raft's repair is under way, the state machine's
+	// index at start until the cluster confirms it committed (0 then, or
+	// if nothing needs confirming), and why the state machine turned out
+	// ahead of the cluster, if it did.
+	damage      string
+	repairing   bool
+	unconfirmed uint64
+	ahead       error
 }
 
 type readBatch struct {
@@ -286,6 +296,12 @@ func NewCore(cfg CoreConfig, log RaftLog, sm StateMachine) (*Core, error) {
 			return nil, fmt.Errorf("node: drop the snapshots received before the restart: %w", err)
 		}
 	}
+	// A disk that lost data the member had acknowledged: raft repairs
+	// it from the quorum (repair.go).
+	damage, err := findDamage(log, sm)
+	if err != nil {
+		return nil, err
+	}
 	// Raft replays the log from the snapshot on: entries the state
 	// machine already holds are skipped (see applyEntry), but their
 	// membership changes are tracked again.
@@ -307,6 +323,7 @@ func NewCore(cfg CoreConfig, log RaftLog, sm StateMachine) (*Core, error) {
 		CheckQuorum:     true,
 		PreVote:         true,
 		Rand:            cfg.Rand,
+		Repair:          damage != "",
 	}, peers)
 	if err != nil {
 		return nil, err
@@ -322,6 +339,11 @@ func NewCore(cfg CoreConfig, log RaftLog, sm StateMachine) (*Core, error) {
 		confState:     snap.Metadata.ConfState,
 		waiting:       map[uint64]uint64{},
 		bySeq:         map[uint64]uint64{},
+		damage:        damage,
+		repairing:     damage != "",
+	}
+	if damage != "" {
+		c.unconfirmed = sm.AppliedIndex()
 	}
 	for c.tag == 0 {
 		if cfg.Rand != nil {
@@ -403,6 +425,10 @@ func (c *Core) Feed(ev Event) {
 			c.wait(ev.ReqID, c.seq)
 		}
 	case EvRead:
+		if err := c.readRefusal(); err != nil {
+			c.reply(ev.ReqID, nil, err)
+			break
+		}
 		c.readsQueued = append(c.readsQueued, ev.ReqID)
 		c.maybeStartReadRound()
 	case EvCancel:
@@ -600,6 +626,9 @@ func (c *Core) handleReady(rd raftcore.Ready) error {
 			return fmt.Errorf("restore snapshot at %d: %w", s.Metadata.Index, err)
 		}
 		c.applied, c.snapshotIndex, c.confState = s.Metadata.Index, s.Metadata.Index, s.Metadata.ConfState
+		// The store is now the leader's copy: all committed, and what it
+		// held before a restart no longer matters.
+		c.smApplied, c.unconfirmed = s.Metadata.Index, 0
 	}
 	// Apply, a chunk at a time: the state machine first decides which
 	// proposals of the chunk are duplicates (dedup.go).
@@ -618,6 +647,11 @@ func (c *Core) handleReady(rd raftcore.Ready) error {
 	}
 	for _, rs := range rd.ReadStates {
 		c.onReadState(rs)
+	}
+	if c.damage != "" {
+		if err := c.checkRepair(rd); err != nil {
+			return err
+		}
 	}
 	c.releaseReads()
 	c.maybeStartReadRound()

@@ -266,6 +266,11 @@ func (s *Server) initialCorruptCheck() error {
 // the CORRUPT alarm is raised (as etcd does); alarms, membership and
 // maintenance requests still go through, so the cluster can be repaired.
 func (s *Server) refuseIfCorrupt(req api.Message) error {
+	if isRead(req) {
+		if err := s.driver.ReadRefusal(); err != nil {
+			return err // a member that lost data, not yet repaired (repair.go)
+		}
+	}
 	switch req.(type) {
 	case *api.RangeRequest, *api.PutRequest, *api.DeleteRangeRequest, *api.TxnRequest,
 		*api.CompactionRequest, *api.LeaseGrantRequest, *api.LeaseRevokeRequest:

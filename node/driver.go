@@ -37,6 +37,13 @@ type Driver struct {
 	// OnLeaderChange, if set before Start, is called on the core's
 	// goroutine when the known leader changes (0: none known).
 	OnLeaderChange func(leader uint64)
+	// OnRepairChange, if set before Start, is called on the core's
+	// goroutine when the member's repair of lost data moves on (see
+	// Core.Repair), starting with the state it starts in.
+	OnRepairChange func(RepairState)
+	// repair is the core's repair state, published after each turn while
+	// the member has one (nil when it lost nothing).
+	repair atomic.Pointer[RepairState]
 
 	mu      sync.Mutex
 	waiters map[uint64]chan Reply
@@ -78,7 +85,45 @@ func NewDriver(core *Core, transport Transport, tick time.Duration) *Driver {
 }
 
 // Start runs the core's goroutine.
-func (d *Driver) Start() { go d.loop() }
+func (d *Driver) Start() {
+	d.publishRepair()
+	go d.loop()
+}
+
+// publishRepair publishes the core's repair state for other goroutines
+// (ReadRefusal, Repair) when it changed; it costs nothing for a member
+// that lost no data.
+func (d *Driver) publishRepair() {
+	c, prev := d.core, d.repair.Load()
+	if c.damage == "" && c.ahead == nil && prev == nil {
+		return
+	}
+	st := c.Repair()
+	if prev != nil && prev.String() == st.String() {
+		return
+	}
+	if c.damage == "" && c.ahead == nil {
+		d.repair.Store(nil)
+	} else {
+		d.repair.Store(&st)
+	}
+	if d.OnRepairChange != nil {
+		d.OnRepairChange(st)
+	}
+}
+
+// Repair returns the member's repair of lost data, or nil if it lost
+// none (or is repaired).
+func (d *Driver) Repair() *RepairState { return d.repair.Load() }
+
+// ReadRefusal says why the member must serve no read now (it lost data,
+// and the cluster has not confirmed what its store holds), or nil.
+func (d *Driver) ReadRefusal() error {
+	if st := d.repair.Load(); st != nil {
+		return st.ReadRefusal
+	}
+	return nil
+}
 
 // Stop stops the core's goroutine and fails the requests still waiting.
 func (d *Driver) Stop() {
@@ -114,6 +159,7 @@ func (d *Driver) loop() {
 		}
 		d.core.Run()
 		d.dispatch(d.core.TakeEffects())
+		d.publishRepair()
 	}
 }
 

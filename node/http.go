@@ -115,6 +115,11 @@ func (s *Server) health(ctx context.Context) (bool, string) {
 	if err := s.Err(); err != nil {
 		return false, err.Error()
 	}
+	if st := s.driver.Repair(); st != nil {
+		if err := st.ReadRefusal; err != nil {
+			return false, err.Error()
+		}
+	}
 	if s.driver.Leader() == 0 {
 		return false, "no leader"
 	}

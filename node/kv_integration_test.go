@@ -52,7 +52,7 @@ func newKVCluster(t *testing.T, n int, snapshotCount uint64) *kvCluster {
 func (c *kvCluster) start(m *kvMember) {
 	dir := "/member"
 	var err error
-	if m.log, err = logstore.Open(logstore.Options{FS: m.disk, Dir: filepath.Join(dir, "log"), Create: true, SegmentSize: 1 << 16}); err != nil {
+	if m.log, err = logstore.Open(logstore.Options{FS: m.disk, Dir: filepath.Join(dir, "log"), Create: true, SegmentSize: 1 << 16, Salvage: true}); err != nil {
 		c.t.Fatalf("member %d: open log: %v", m.id, err)
 	}
 	if m.kv, err = OpenKVState(m.disk, filepath.Join(dir, "db")); err != nil {

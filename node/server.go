@@ -235,6 +235,7 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 	s.transport = newPeerTransport(s, initialURLs)
 	s.driver = NewDriver(s.core, s.transport, cfg.HeartbeatInterval)
 	s.driver.OnLeaderChange = s.onLeaderChange
+	s.driver.OnRepairChange = s.onRepairChange
 	s.transport.driver = s.driver
 	var foreign func(net.Conn, *tls.ConnectionState)
 	if opts.ClientFace != nil {
@@ -349,7 +350,9 @@ func sortedCopy(ss []string) []string {
 // openExisting reopens a data dir: its ids come from the log's metadata.
 func (s *Server) openExisting(walFS fsx.FS, memberPath string) error {
 	var err error
-	s.wal, err = logstore.Open(logstore.Options{FS: walFS, Dir: filepath.Join(memberPath, walDir), Logger: s.log})
+	// A log that lost data it had acknowledged is salvaged: the member
+	// repairs itself from the quorum (repair.go).
+	s.wal, err = logstore.Open(logstore.Options{FS: walFS, Dir: filepath.Join(memberPath, walDir), Logger: s.log, Salvage: true})
 	if err != nil {
 		return fmt.Errorf("open write-ahead log in --data-dir %s: %w", s.cfg.DataDir, err)
 	}

@@ -273,6 +273,7 @@ func (s *Server) serveStatus(ctx context.Context, req *api.StatusRequest) (api.M
 	for _, a := range s.state.Alarms() {
 		resp.Errors = append(resp.Errors, fmt.Sprintf("memberID:%016x alarm:%s", a.MemberID, a.Alarm))
 	}
+	resp.Errors = append(resp.Errors, s.repairErrors()...)
 	return resp, nil
 }
 

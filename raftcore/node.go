@@ -340,6 +340,10 @@ type ProgressStatus struct {
 	IsLearner   bool
 }
 
+// RepairStatus returns the node's progress in repairing lost state
+// (Config.Repair); cheaper than Status.
+func (n *Node) RepairStatus() RepairStatus { return n.r.repairStatus() }
+
 // Status returns the node's current status.
 func (n *Node) Status() Status {
 	r := n.r
