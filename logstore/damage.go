@@ -98,12 +98,12 @@ func (d *Damage) Error() string {
 func (d *Damage) Unwrap() error { return ErrCorrupt }
 
 // repairFile is the name, in the log's directory, of the file that records
-// damage whose repair has not finished.
+// damage whose repair has not finished, or the term in which it finished.
 const repairFile = "repair"
 
 // Damage returns the damage recovery found or MarkDamaged recorded, or
-// that an earlier start found and MarkRepaired has not yet cleared; nil if
-// the log holds everything it acknowledged.
+// that an earlier start found and MarkRepaired has not yet marked
+// repaired; nil if the log holds everything it acknowledged.
 func (l *Log) Damage() *Damage {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -112,6 +112,14 @@ func (l *Log) Damage() *Damage {
 	}
 	d := *l.damage
 	return &d
+}
+
+// RepairedTerm returns the term in which MarkRepaired recorded that the
+// damage was repaired, until ClearRepair; 0 if none.
+func (l *Log) RepairedTerm() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.repairedTerm
 }
 
 // MarkDamaged records damage its owner found (its state machine holds
@@ -125,20 +133,33 @@ func (l *Log) MarkDamaged(d Damage) error {
 		return nil
 	}
 	d.Earlier = false
-	if err := writeRepairFile(l.opts.FS, l.opts.Dir, &d); err != nil {
+	if err := writeRepairFile(l.opts.FS, l.opts.Dir, damageRecord(&d)); err != nil {
 		return err
 	}
-	l.damage = &d
+	l.damage, l.repairedTerm = &d, 0
 	return nil
 }
 
-// MarkRepaired records that the log's owner has repaired the damage (its
-// raft member holds again everything it may have promised): the repair
-// file goes, and Damage reports nil.
-func (l *Log) MarkRepaired() error {
+// MarkRepaired records that the log's owner repaired the damage in term
+// (its raft member holds again everything it may have promised): Damage
+// reports nil from then on, and RepairedTerm reports term, across
+// restarts, until ClearRepair. (A raft member repaired in a term marks
+// its answers in that term; see raftcore's repair.go.)
+func (l *Log) MarkRepaired(term uint64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.damage == nil {
+	if err := writeRepairFile(l.opts.FS, l.opts.Dir, fmt.Appendf(nil, "cairn log: repaired in term %d\nrepaired-term=%d\n", term, term)); err != nil {
+		return err
+	}
+	l.damage, l.repairedTerm = nil, term
+	return nil
+}
+
+// ClearRepair forgets a finished repair: the repair file goes.
+func (l *Log) ClearRepair() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.damage == nil && l.repairedTerm == 0 {
 		return nil
 	}
 	path := filepath.Join(l.opts.Dir, repairFile)
@@ -148,22 +169,28 @@ func (l *Log) MarkRepaired() error {
 	if err := l.opts.FS.SyncDir(l.opts.Dir); err != nil {
 		return fmt.Errorf("logstore: sync %s: %w", l.opts.Dir, err)
 	}
-	l.damage = nil
+	l.damage, l.repairedTerm = nil, 0
 	return nil
 }
 
-// writeRepairFile records d durably: a temporary file, fsynced, renamed
-// into place, the directory fsynced. It is written before anything
-// damaged is cut, so that no crash can leave the log looking whole.
-func writeRepairFile(fsys fsx.FS, dir string, d *Damage) error {
+// damageRecord is the content of a repair file that records d.
+func damageRecord(d *Damage) []byte {
 	var b bytes.Buffer
 	b.WriteString("cairn log: damage found, repair pending\n")
 	fmt.Fprintf(&b, "kind=%q\nfile=%q\noffset=%d\nlast-index=%d\ndetail=%q\n", string(d.Kind), d.File, d.Offset, d.LastIndex, d.Detail)
+	return b.Bytes()
+}
+
+// writeRepairFile writes the repair file durably: a temporary file,
+// fsynced, renamed into place, the directory fsynced. Damage is recorded
+// before anything damaged is cut, so that no crash can leave the log
+// looking whole.
+func writeRepairFile(fsys fsx.FS, dir string, content []byte) error {
 	path := filepath.Join(dir, repairFile)
 	tmp := path + tmpExt
 	f, err := fsx.Create(fsys, tmp)
 	if err == nil {
-		_, err = f.WriteAt(b.Bytes(), 0)
+		_, err = f.WriteAt(content, 0)
 		if err == nil {
 			err = f.Sync()
 		}
@@ -176,23 +203,24 @@ func writeRepairFile(fsys fsx.FS, dir string, d *Damage) error {
 		err = fsys.SyncDir(dir)
 	}
 	if err != nil {
-		return fmt.Errorf("logstore: record damage in %s: %w", path, err)
+		return fmt.Errorf("logstore: write %s: %w", path, err)
 	}
 	return nil
 }
 
-// readRepairFile returns the damage the repair file in dir records, or nil
-// if there is none. A repair file it cannot parse still means a repair is
-// pending: its content is only the description.
-func readRepairFile(fsys fsx.FS, dir string) (*Damage, error) {
+// readRepairFile returns what the repair file in dir records: damage not
+// yet repaired, or the term in which it was; neither if there is no file.
+// A repair file it cannot parse means a repair is pending: its content is
+// only the description.
+func readRepairFile(fsys fsx.FS, dir string) (*Damage, uint64, error) {
 	path := filepath.Join(dir, repairFile)
 	_ = fsys.Remove(path + tmpExt) // never renamed into place: never recorded
 	if _, err := fsys.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return nil, 0, nil
 	}
 	b, err := readWhole(fsys, path)
 	if err != nil {
-		return nil, fmt.Errorf("logstore: read %s: %w", path, err)
+		return nil, 0, fmt.Errorf("logstore: read %s: %w", path, err)
 	}
 	d := &Damage{Earlier: true, Kind: "unknown", Detail: "the repair file " + path + " does not say"}
 	sc := bufio.NewScanner(bytes.NewReader(b))
@@ -205,6 +233,10 @@ func readRepairFile(fsys fsx.FS, dir string) (*Damage, error) {
 			val = unq
 		}
 		switch key {
+		case "repaired-term":
+			if term, err := strconv.ParseUint(val, 10, 64); err == nil && term > 0 {
+				return nil, term, nil
+			}
 		case "kind":
 			d.Kind = DamageKind(val)
 		case "file":
@@ -217,7 +249,7 @@ func readRepairFile(fsys fsx.FS, dir string) (*Damage, error) {
 			d.Detail = val
 		}
 	}
-	return d, nil
+	return d, 0, nil
 }
 
 // explainedByOneBitFlip reports whether the record at the front of b,
@@ -298,7 +330,7 @@ func (l *Log) salvage(p *damagePoint, st *replayState) error {
 	if p.kind == DamageMissingSegment && p.off == 0 {
 		d.File = ""
 	}
-	if err := writeRepairFile(fsys, l.opts.Dir, d); err != nil {
+	if err := writeRepairFile(fsys, l.opts.Dir, damageRecord(d)); err != nil {
 		return err
 	}
 	l.log.Warn("logstore: the log lost data it had acknowledged; keeping what precedes the damage", "damage", d.Error())

@@ -198,7 +198,7 @@ func TestDamageIsReportedAndSalvaged(t *testing.T) {
 			if p := l.Damage(); p == nil || !p.Earlier || p.Kind != tc.kind || p.File != d.File || p.Offset != d.Offset {
 				t.Fatalf("after a restart Damage() = %+v, want the pending %+v", p, d)
 			}
-			if err := l.MarkRepaired(); err != nil {
+			if err := l.MarkRepaired(2); err != nil {
 				t.Fatal(err)
 			}
 			if l.Damage() != nil {
@@ -209,9 +209,23 @@ func TestDamageIsReportedAndSalvaged(t *testing.T) {
 			if err != nil {
 				t.Fatalf("reopen after repair: %v", err)
 			}
+			if p, term := l.Damage(), l.RepairedTerm(); p != nil || term != 2 {
+				t.Fatalf("after repair and a restart Damage() = %+v, RepairedTerm() = %d, want nil and 2", p, term)
+			}
+			if err := l.ClearRepair(); err != nil {
+				t.Fatal(err)
+			}
+			_ = l.Close()
+			l, err = Open(Options{Dir: dir})
+			if err != nil {
+				t.Fatalf("reopen after the repair was cleared: %v", err)
+			}
 			defer l.Close()
-			if p := l.Damage(); p != nil {
-				t.Fatalf("after repair and a restart Damage() = %+v", p)
+			if p, term := l.Damage(), l.RepairedTerm(); p != nil || term != 0 {
+				t.Fatalf("after ClearRepair and a restart Damage() = %+v, RepairedTerm() = %d", p, term)
+			}
+			if _, err := os.Stat(filepath.Join(dir, repairFile)); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("the repair file is still there: %v", err)
 			}
 		})
 	}

@@ -125,6 +125,9 @@ type Log struct {
 	written  uint64  // number of writes done
 	err      error   // sticky: after a failed write or fsync nothing is trusted
 	damage   *Damage // damage found and not yet repaired (damage.go)
+	// repairedTerm is the term in which the damage was repaired, until
+	// ClearRepair (damage.go).
+	repairedTerm uint64
 
 	// syncMu serializes fsyncs; synced is the write count the last fsync
 	// covered. Callers whose write is already covered skip their fsync:
@@ -231,7 +234,7 @@ func (l *Log) recover() error {
 			return fmt.Errorf("logstore: load snapshot: %w", err)
 		}
 	}
-	earlier, err := readRepairFile(fsys, l.opts.Dir)
+	earlier, repairedTerm, err := readRepairFile(fsys, l.opts.Dir)
 	if err != nil {
 		return err
 	}
@@ -262,7 +265,7 @@ func (l *Log) recover() error {
 			if !l.opts.Salvage {
 				return d
 			}
-			if err := writeRepairFile(fsys, l.opts.Dir, d); err != nil {
+			if err := writeRepairFile(fsys, l.opts.Dir, damageRecord(d)); err != nil {
 				return err
 			}
 			l.log.Warn("logstore: the log lost data it had acknowledged; keeping what precedes the damage", "damage", d.Error())
@@ -319,7 +322,7 @@ func (l *Log) recover() error {
 		}
 	}
 	if l.damage == nil {
-		l.damage = earlier
+		l.damage, l.repairedTerm = earlier, repairedTerm
 	}
 	// Temporary snapshot files no marker claimed were never installed.
 	for _, t := range st.temps {

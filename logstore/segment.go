@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/cairndb/cairn/internal/fsx"
+	"github.com/cairndb/cairn/raftcore"
 )
 
 // A segment file is a header followed by records, preallocated with zeros
@@ -155,4 +156,41 @@ func findValidRecord(b []byte, from, limit int) (int, bool) {
 		}
 	}
 	return 0, false
+}
+
+// SegmentRecord describes one record of a WAL segment.
+type SegmentRecord struct {
+	// Offset is where the record starts in the segment file.
+	Offset int64
+	// Type is "entries", "hardstate", "snapshot", "metadata" or "seal".
+	Type string
+	// HardState is a hard state record's content.
+	HardState raftcore.HardState
+}
+
+// SegmentRecords lists the records at the start of a segment file's
+// content b, up to the first that does not check: for tools that inspect
+// a log, and for tests that damage one in a chosen place.
+func SegmentRecords(b []byte) ([]SegmentRecord, error) {
+	if len(b) < segmentHeaderSize {
+		return nil, fmt.Errorf("logstore: %w: %d bytes, shorter than a segment header", ErrCorrupt, len(b))
+	}
+	if _, err := checkSegmentHeader("segment", b); err != nil {
+		return nil, err
+	}
+	var out []SegmentRecord
+	for off := segmentHeaderSize; ; {
+		t, payload, n, err := readRecord(b[off:])
+		if err != nil {
+			return out, nil
+		}
+		r := SegmentRecord{Offset: int64(off), Type: t.String()}
+		if t == recHardState {
+			if err := r.HardState.UnmarshalBinary(payload); err != nil {
+				return out, nil
+			}
+		}
+		out = append(out, r)
+		off += n
+	}
 }

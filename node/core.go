@@ -195,6 +195,10 @@ type CoreConfig struct {
 	// Peers are the initial voters, for a new cluster (empty to join).
 	Peers []raftcore.Peer
 	Rand  *rand.Rand
+	// UnsafeSkipRepair is for mutation testing only: a member whose
+	// disk lost data it acknowledged starts as if it had lost nothing
+	// (see repair.go). Never set it in production.
+	UnsafeSkipRepair bool
 }
 
 // Core is the single-threaded heart of a member: raft, the log and the
@@ -302,6 +306,13 @@ func NewCore(cfg CoreConfig, log RaftLog, sm StateMachine) (*Core, error) {
 	if err != nil {
 		return nil, err
 	}
+	var repairedTerm uint64
+	if dl, ok := log.(damageLog); ok && damage == "" {
+		repairedTerm = dl.RepairedTerm()
+	}
+	if cfg.UnsafeSkipRepair {
+		damage, repairedTerm = "", 0
+	}
 	// Raft replays the log from the snapshot on: entries the state
 	// machine already holds are skipped (see applyEntry), but their
 	// membership changes are tracked again.
@@ -324,6 +335,7 @@ func NewCore(cfg CoreConfig, log RaftLog, sm StateMachine) (*Core, error) {
 		PreVote:         true,
 		Rand:            cfg.Rand,
 		Repair:          damage != "",
+		RepairedTerm:    repairedTerm,
 	}, peers)
 	if err != nil {
 		return nil, err
@@ -340,7 +352,13 @@ func NewCore(cfg CoreConfig, log RaftLog, sm StateMachine) (*Core, error) {
 		waiting:       map[uint64]uint64{},
 		bySeq:         map[uint64]uint64{},
 		damage:        damage,
-		repairing:     damage != "",
+		repairing:     rn.Status().SoftState.Repairing,
+	}
+	if repairedTerm != 0 && !c.repairing {
+		// Repaired in a term that is over: nothing left to mark.
+		if err := log.(damageLog).ClearRepair(); err != nil {
+			return nil, fmt.Errorf("node: forget the repair: %w", err)
+		}
 	}
 	if damage != "" {
 		c.unconfirmed = sm.AppliedIndex()
@@ -648,7 +666,7 @@ func (c *Core) handleReady(rd raftcore.Ready) error {
 	for _, rs := range rd.ReadStates {
 		c.onReadState(rs)
 	}
-	if c.damage != "" {
+	if c.repairing {
 		if err := c.checkRepair(rd); err != nil {
 			return err
 		}

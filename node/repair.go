@@ -22,11 +22,15 @@ import (
 // why.
 
 // damageLog is implemented by a RaftLog that reports lost data and keeps
-// the record of a repair across restarts (logstore.Log).
+// the record of a repair across restarts (logstore.Log): the damage until
+// it is repaired, then the term in which it was, until raft's repair is
+// over (see raftcore's repair.go).
 type damageLog interface {
 	Damage() *logstore.Damage
 	MarkDamaged(d logstore.Damage) error
-	MarkRepaired() error
+	MarkRepaired(term uint64) error
+	RepairedTerm() uint64
+	ClearRepair() error
 }
 
 // ErrRepairing is returned for reads a member under repair refuses. It is
@@ -110,11 +114,13 @@ func (c *Core) readRefusal() error {
 	return nil
 }
 
-// checkRepair follows raft's repair after each Ready: once a leader has
-// given the read index, the state machine's index at start is confirmed
-// committed, or shown ahead of the cluster; once raft's repair is over
-// (persisted), the record of the damage goes — unless the state machine
-// is ahead, which no catching up repairs.
+// checkRepair follows raft's repair after each Ready (persisted): once a
+// leader has given the read index, the state machine's index at start is
+// confirmed committed, or shown ahead of the cluster; once the repair has
+// finished, the log records the term it finished in instead of the
+// damage; once raft's repair is over (the term moved on), the record goes.
+// A state machine ahead of the cluster keeps the damage recorded: no
+// catching up repairs it.
 func (c *Core) checkRepair(rd raftcore.Ready) error {
 	st := c.raft.RepairStatus()
 	if c.unconfirmed > 0 && st.Answered {
@@ -124,17 +130,24 @@ func (c *Core) checkRepair(rd raftcore.Ready) error {
 		}
 		c.unconfirmed = 0
 	}
-	if rd.SoftState == nil || rd.SoftState.Repairing || !c.repairing {
-		return nil
-	}
-	c.repairing = false
 	if c.ahead != nil {
 		return nil
 	}
-	c.damage = ""
-	if dl, ok := c.log.(damageLog); ok {
-		if err := dl.MarkRepaired(); err != nil {
-			return fmt.Errorf("record the end of the repair: %w", err)
+	dl, _ := c.log.(damageLog)
+	if st.Finished && c.damage != "" {
+		c.damage = ""
+		if dl != nil {
+			if err := dl.MarkRepaired(st.FinishedTerm); err != nil {
+				return fmt.Errorf("record the end of the repair: %w", err)
+			}
+		}
+	}
+	if rd.SoftState != nil && !rd.SoftState.Repairing && c.repairing {
+		c.repairing = false
+		if dl != nil {
+			if err := dl.ClearRepair(); err != nil {
+				return fmt.Errorf("forget the repair: %w", err)
+			}
 		}
 	}
 	return nil

@@ -30,8 +30,10 @@ type testNode struct {
 	stateHash []byte
 	readState []ReadState
 	// damaged says the disk lost state the node had promised (loseState)
-	// and the repair has not finished: every start is a repair.
-	damaged bool
+	// and the repair has not finished: every start is a repair. Once it
+	// finished, repairedTerm is its term until the repair is over.
+	damaged      bool
+	repairedTerm uint64
 }
 
 // netMsg is a message in flight.
@@ -124,6 +126,7 @@ func (c *cluster) start(tn *testNode, peers []Peer) {
 	cfg := c.cfg(tn.id, tn.disk)
 	cfg.Applied = snap.Metadata.Index
 	cfg.Repair = tn.damaged && !c.noRepair
+	cfg.RepairedTerm = tn.repairedTerm
 	nd, err := NewNode(cfg, peers)
 	if err != nil {
 		c.fatalf("start node %d: %v", tn.id, err)
@@ -290,8 +293,13 @@ func (c *cluster) processReady(id uint64) {
 	rd := *tn.ready
 	tn.ready = nil
 	c.persist(tn, rd)
+	// What the application records of a repair, once the Ready is
+	// persisted: its finish, then its end.
+	if st := tn.node.RepairStatus(); st.Finished && tn.damaged {
+		tn.damaged, tn.repairedTerm = false, st.FinishedTerm
+	}
 	if rd.SoftState != nil && !rd.SoftState.Repairing {
-		tn.damaged = false // persisted: the repair is over
+		tn.damaged, tn.repairedTerm = false, 0
 	}
 	c.send(rd.MessagesAfterPersist)
 	c.apply(tn, rd)
@@ -420,6 +428,10 @@ func (c *cluster) stabilize() {
 		}
 		for len(c.inflight) > 0 {
 			busy = true
+			if round > 995 && debugStabilize {
+				m := c.inflight[0]
+				fmt.Printf("%s %d->%d term %d index %d logterm %d commit %d ents %d reject %v hint %d repairing %v repaired %v\n", m.Type, m.From, m.To, m.Term, m.Index, m.LogTerm, m.Commit, len(m.Entries), m.Reject, m.RejectHint, m.Repairing, m.Repaired)
+			}
 			c.deliver(0, false)
 		}
 		if !busy {
@@ -428,6 +440,8 @@ func (c *cluster) stabilize() {
 	}
 	c.fatalf("cluster did not stabilize")
 }
+
+var debugStabilize = false
 
 func (c *cluster) tickAll() {
 	for _, id := range c.ids {

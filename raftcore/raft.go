@@ -91,9 +91,14 @@ type Config struct {
 	// (see repair.go): it does not vote or campaign, its leader counts it
 	// toward no commit and no read, and it catches up from a leader whose
 	// leadership a quorum without it confirmed after the restart. The
-	// application must start every incarnation with Repair until a Ready
-	// says the repair ended (SoftState.Repairing false), persisted.
+	// application must start every incarnation with Repair until the
+	// repair finished (Status.Repair.Finished, in a persisted Ready).
 	Repair bool
+	// RepairedTerm is the term in which the node's repair finished, when
+	// its hard state is still of that term: its answers in the term say
+	// so (see repair.go). The application keeps it from the repair's
+	// finish until a persisted Ready says SoftState.Repairing false.
+	RepairedTerm uint64
 }
 
 func (c *Config) validate() error {
@@ -239,8 +244,11 @@ func newRaft(c *Config) (*raft, error) {
 		return nil, fmt.Errorf("raftcore: applied index %d is beyond commit index %d", c.Applied, r.log.committed)
 	}
 	r.persistedTerm = r.term
-	if c.Repair {
+	switch {
+	case c.Repair:
 		r.repair = &repairState{}
+	case c.RepairedTerm != 0 && c.RepairedTerm == r.term:
+		r.repair = &repairState{finished: true}
 	}
 	r.becomeFollower(r.term, None)
 	return r, nil

@@ -128,6 +128,14 @@ func (r *raft) staleRepairAnswer(m Message, pr *progress) bool {
 		pr.resetState(stateProbe)
 		pr.next = r.log.lastIndex() + 1
 		r.sendAppend(m.From, true)
+	case m.Repairing && m.Reject && m.Index <= pr.match:
+		// A rejection the leader would take for an answer to an old
+		// append: but the member may have lost its log again, in this
+		// term. What the leader knows of its log is void again; it
+		// counts toward nothing meanwhile, so forgetting costs nothing.
+		pr.match = 0
+		pr.resetState(stateProbe)
+		pr.next = m.Index + 1
 	case m.Repaired:
 		pr.repair = peerRepaired
 	case !m.Repairing && pr.repair != peerWhole:
@@ -145,9 +153,10 @@ type RepairStatus struct {
 	// the node must commit to be repaired.
 	Answered    bool
 	Index, Term uint64
-	// Finished says the node is repaired in its current term (its
-	// answers say so until the term moves on).
-	Finished bool
+	// Finished says the node is repaired in its current term,
+	// FinishedTerm (its answers say so until the term moves on).
+	Finished     bool
+	FinishedTerm uint64
 }
 
 func (r *raft) repairStatus() RepairStatus {
@@ -155,5 +164,9 @@ func (r *raft) repairStatus() RepairStatus {
 	if rp == nil {
 		return RepairStatus{}
 	}
-	return RepairStatus{Active: !rp.finished, Answered: rp.answered, Index: rp.index, Term: rp.term, Finished: rp.finished}
+	st := RepairStatus{Active: !rp.finished, Answered: rp.answered, Index: rp.index, Term: rp.term, Finished: rp.finished}
+	if rp.finished {
+		st.FinishedTerm = r.term
+	}
+	return st
 }

@@ -44,6 +44,7 @@ const (
 	evHolderTimeout                      // a lease holder gives up on request arg
 	evHolderHears                        // a lease holder hears the answer to request arg
 	evKeepAlive                          // a keep-alive (request arg, of lease) reaches a member
+	evLoss                               // a disk loses acknowledged data (loss.go)
 )
 
 var eventNames = map[eventKind]string{
@@ -51,7 +52,7 @@ var eventNames = map[eventKind]string{
 	evTimeout: "timeout", evNemesis: "nemesis", evRestart: "restart",
 	evConfTimeout: "conf-timeout", evWatch: "watch", evFreeDisk: "free-disk", evReply: "reply",
 	evLeaseTick: "lease-tick", evHolder: "holder", evHolderTimeout: "holder-timeout",
-	evHolderHears: "holder-hears", evKeepAlive: "keep-alive",
+	evHolderHears: "holder-hears", evKeepAlive: "keep-alive", evLoss: "loss",
 }
 
 // String describes an event for the failure report.

@@ -78,6 +78,9 @@ type member struct {
 	// durable is what the log held at the last crash between steps (nil
 	// after a crash in the middle of a write).
 	durable *durableLog
+	// lost describes the acknowledged data the member's disk lost
+	// (loss.go), until it restarts and notices.
+	lost string
 
 	// lessor is the member's lessor; primarySince is when it last became
 	// the primary (the member became leader), -1 while it is not.
@@ -144,7 +147,9 @@ func (w *World) start(m *member) (err error) {
 
 func (w *World) open(m *member) error {
 	var err error
-	if m.log, err = logstore.Open(logstore.Options{FS: w.fs(m), Dir: logDir, Create: true, SegmentSize: 1 << 16}); err != nil {
+	// A log that lost acknowledged data is salvaged, and the member
+	// repairs itself from the quorum (node/repair.go).
+	if m.log, err = logstore.Open(logstore.Options{FS: w.fs(m), Dir: logDir, Create: true, SegmentSize: 1 << 16, Salvage: true}); err != nil {
 		return fmt.Errorf("member %d: open log: %w", m.id, err)
 	}
 	kv, err := node.OpenKVState(w.fs(m), dbPath)
@@ -160,6 +165,7 @@ func (w *World) open(m *member) error {
 	m.core, err = node.NewCore(node.CoreConfig{
 		ID: m.id, ElectionTick: electionTicks, HeartbeatTick: 1, SnapshotCount: 50, CatchUpEntries: 10,
 		Peers: peers, Rand: rand.New(rand.NewPCG(w.rng.Uint64(), m.id)),
+		UnsafeSkipRepair: w.cfg.Mutation == NoRepair,
 	}, m.log, m.sm)
 	if err != nil {
 		return fmt.Errorf("member %d: start: %w", m.id, err)
@@ -171,8 +177,14 @@ func (w *World) open(m *member) error {
 func (w *World) restart(m *member) {
 	w.logFault("restart %d", m.id)
 	m.state, m.flipPending = stateDown, false
+	lost := m.lost
+	m.lost = ""
 	err := w.start(m)
 	switch {
+	case err == nil && m.state == stateUp && lost != "":
+		if !m.core.Repair().Active() && w.cfg.Mutation != NoRepair {
+			w.fail("member %d restarted after %s, and did not notice", m.id, lost)
+		}
 	case err == nil && m.state == stateUp && m.flipped != nil:
 		w.checkFlipSurvived(m)
 	case err == nil:
@@ -192,6 +204,9 @@ func (w *World) restart(m *member) {
 func (w *World) checkFlipSurvived(m *member) {
 	before := m.flipped
 	m.flipped = nil
+	if m.log.Damage() != nil {
+		return // it noticed, and repairs itself from the quorum
+	}
 	last, err := m.log.LastIndex()
 	if err != nil {
 		w.fail("member %d: log last index after restart: %v", m.id, err)
@@ -353,14 +368,17 @@ func (w *World) crashBetweenSteps(m *member, why string, mode fsx.CrashMode) {
 }
 
 // crash simulates a power failure of member m.
-func (w *World) crash(m *member, why string, mode fsx.CrashMode) {
+func (w *World) crash(m *member, why string, mode fsx.CrashMode) { w.crashWith(m, why, mode, w.rng) }
+
+// crashWith is crash, drawing what is random from rng.
+func (w *World) crashWith(m *member, why string, mode fsx.CrashMode, rng *rand.Rand) {
 	w.logFault("crash %d %s (mode %d)", m.id, why, mode)
 	m.state = stateDown
 	m.incarnation++
 	m.crashAtSync, m.crashInSnapshot = 0, false
-	m.disk = m.disk.Crash(mode, w.rng)
+	m.disk = m.disk.Crash(mode, rng)
 	w.endWatchers(m)
 	if !w.healed {
-		w.schedule(200+int64(w.rng.IntN(3000)), event{kind: evRestart, who: m.id, arg: m.incarnation})
+		w.schedule(200+int64(rng.IntN(3000)), event{kind: evRestart, who: m.id, arg: m.incarnation})
 	}
 }

@@ -66,3 +66,7 @@ func TestLyingDiskCaughtByACheck(t *testing.T) {
 		t.Fatalf("lying disk, seed 1: a member panicked instead of a check failing: %.2000s", err)
 	}
 }
+
+// TestMutationNoRepairCaught starts members whose disks lost data they
+// acknowledged as if they had lost nothing.
+func TestMutationNoRepairCaught(t *testing.T) { expectCaught(t, NoRepair) }

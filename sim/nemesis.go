@@ -68,7 +68,8 @@ func (n *nemesis) init(w *World) {
 	}
 }
 
-func (n *nemesis) describe() string {
+func (w *World) describeFaults() string {
+	n := &w.nemesis
 	if len(n.enabled) == 0 {
 		return "off"
 	}
@@ -79,6 +80,7 @@ func (n *nemesis) describe() string {
 	if n.churn {
 		names = append(names, faultNames[fLeaderChurn])
 	}
+	names = append(names, w.losses.describe()...)
 	return strings.Join(names, ", ")
 }
 

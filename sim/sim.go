@@ -97,6 +97,10 @@ const (
 	// NoDedup turns the duplicate filter off: every copy of a proposal
 	// the network duplicated is applied.
 	NoDedup
+	// NoRepair starts a member whose disk lost data it acknowledged as
+	// if it had lost nothing: it votes and counts toward commit with the
+	// state it has left (node.CoreConfig.UnsafeSkipRepair).
+	NoRepair
 )
 
 // DefaultConfig is a run of 20 virtual seconds of faults.
@@ -136,6 +140,7 @@ type World struct {
 	initial []raftcore.Peer
 	net     network
 	nemesis nemesis
+	losses  losses
 	conf    confTracker
 	applied appliedLog
 
@@ -187,6 +192,7 @@ func New(cfg Config) (*World, error) {
 	if w.cfg.Faults {
 		w.nemesis.init(w)
 		w.schedule(500+int64(w.rng.IntN(1000)), event{kind: evNemesis})
+		w.losses.init(w)
 	}
 	return w, nil
 }
@@ -204,6 +210,7 @@ func (w *World) Run() error {
 		w.finalReads,
 		func() error { return w.checkLeasesExpire(committed) },
 		w.checkConverged,
+		w.checkRepaired,
 		w.checkLinearizable,
 		w.checkAcknowledgedWrites,
 		w.checkWatches,
@@ -238,7 +245,7 @@ func (w *World) failure(err error) error {
 		tail = append(tail, w.tail[i%traceTail].String())
 	}
 	return fmt.Errorf("sim seed %d (%d members): %w\nnemesis: %s\nfaults:\n  %s\nlast %d events:\n  %s",
-		w.cfg.Seed, w.cfg.Members, err, w.nemesis.describe(), strings.Join(w.faultLog, "\n  "), n, strings.Join(tail, "\n  "))
+		w.cfg.Seed, w.cfg.Members, err, w.describeFaults(), strings.Join(w.faultLog, "\n  "), n, strings.Join(tail, "\n  "))
 }
 
 // TraceHash is a digest of every event the run processed: two runs of the
@@ -305,6 +312,10 @@ func (w *World) handle(e *event) {
 		w.holderHears(w.holders[e.who], e.arg, false)
 	case evKeepAlive:
 		w.keepAlive(w.member(e.who), e.arg, e.lease)
+	case evLoss:
+		if !w.healed {
+			w.losses.act(w)
+		}
 	}
 }
 

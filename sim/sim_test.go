@@ -66,7 +66,7 @@ func TestSeeds(t *testing.T) {
 		virtual += time.Duration(w.Now()) * time.Millisecond
 		if testing.Verbose() {
 			t.Logf("seed %d: %d members, %d operations, %d leases revoked (%d expiry proposals, %d past a deposed leader's renewal), trace %016x; nemesis: %s",
-				seed, w.cfg.Members, w.Operations(), w.leases.revoked, w.leases.expiries, w.leases.unseen, w.TraceHash(), w.nemesis.describe())
+				seed, w.cfg.Members, w.Operations(), w.leases.revoked, w.leases.expiries, w.leases.unseen, w.TraceHash(), w.describeFaults())
 		}
 	}
 	t.Logf("%d of %d seeds clean; %.1f simulated cluster-seconds per wall second",
