@@ -193,8 +193,9 @@ func truncate(disk *fsx.MemFS, name string, size int64) error {
 }
 
 // canLoseState reports whether member m may lose state it acknowledged
-// and leave a majority of the voters that lost none (a learner always
-// may): members dead, flipped, or that lost state and are not yet
+// (or be lost for good: a bit flipped at rest may keep it from starting
+// again) and leave a majority of the voters that lost none (a learner
+// always may): members dead, flipped, or that lost state and are not yet
 // repaired count against it.
 func (w *World) canLoseState(m *member) bool {
 	if !w.conf.isVoter(m.id) {

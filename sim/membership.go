@@ -143,19 +143,9 @@ func (w *World) changeMembership() {
 // canLoseForGood reports whether member m may be lost for good (a bit
 // flipped at rest may keep it from starting again, until the membership
 // nemesis replaces it) and leave its voters a quorum, counting the
-// members already dead or at risk of it (a learner always may).
-func (w *World) canLoseForGood(m *member) bool {
-	if !w.conf.isVoter(m.id) {
-		return true
-	}
-	lost := 0
-	for _, id := range w.conf.voters {
-		if x := w.member(id); x != m && (x.state == stateDead || x.flipPending) {
-			lost++
-		}
-	}
-	return lost+1 <= (len(w.conf.voters)-1)/2
-}
+// members already dead, at risk of it, or repairing lost state (a learner
+// always may).
+func (w *World) canLoseForGood(m *member) bool { return w.canLoseState(m) }
 
 // canLose reports whether member m may go down now without leaving its
 // voters without a quorum (a learner always may).

@@ -69,6 +69,9 @@ type Config struct {
 	Keys int
 	// Faults enables the nemesis.
 	Faults bool
+	// LossFaults lets the nemesis make disks lose data they acknowledged
+	// (loss.go), for seeds that draw them.
+	LossFaults bool
 	// Mutation breaks a safety rule on purpose (NoMutation normally).
 	Mutation Mutation
 	// VizDir is where a failed linearizability check writes porcupine's
@@ -105,7 +108,7 @@ const (
 
 // DefaultConfig is a run of 20 virtual seconds of faults.
 func DefaultConfig(seed uint64) Config {
-	return Config{Seed: seed, Clients: 4, Duration: 20_000, Keys: 5, Faults: true}
+	return Config{Seed: seed, Clients: 4, Duration: 20_000, Keys: 5, Faults: true, LossFaults: true}
 }
 
 const (
@@ -192,7 +195,9 @@ func New(cfg Config) (*World, error) {
 	if w.cfg.Faults {
 		w.nemesis.init(w)
 		w.schedule(500+int64(w.rng.IntN(1000)), event{kind: evNemesis})
-		w.losses.init(w)
+		if w.cfg.LossFaults {
+			w.losses.init(w)
+		}
 	}
 	return w, nil
 }

@@ -3,6 +3,7 @@ package sim
 import (
 	"flag"
 	"os"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -31,7 +32,16 @@ func seedCount() int {
 // write and cut), 2143 and 2748 (a member restarted on a disk still full
 // stopped on ENOSPC, which the simulator did not expect), 2541 and 2574
 // (a watch started past the revision of a member that never caught up).
+// They run as they did then, without the faults that lose acknowledged
+// data (added since, they would change the runs).
 var regressionSeeds = []uint64{1295, 2143, 2541, 2574, 2748}
+
+// seedConfig is the configuration seed runs with.
+func seedConfig(seed uint64) Config {
+	cfg := DefaultConfig(seed)
+	cfg.LossFaults = !slices.Contains(regressionSeeds, seed)
+	return cfg
+}
 
 // TestSeeds runs `go test ./sim -seed N` for one seed, or a sweep of
 // -seeds K (default 16) starting at 1, then the regression seeds. Every
@@ -54,7 +64,7 @@ func TestSeeds(t *testing.T) {
 	start := time.Now()
 	failed := 0
 	for _, seed := range seeds {
-		w, err := New(DefaultConfig(seed))
+		w, err := New(seedConfig(seed))
 		if err != nil {
 			t.Fatal(err)
 		}
