@@ -31,9 +31,14 @@
 //
 // Recovery reads the newest valid snapshot, then every segment in order.
 // A torn record at the tail of the last segment — a write the crash cut
-// short, which was never acknowledged — is cut off and logged. Any other
-// damage is an ErrCorrupt naming the file and offset: the log never skips
-// a record silently.
+// short, which was never acknowledged — is cut off and logged. Anything
+// else is damage to data the log acknowledged (see Damage: a segment
+// shorter than created, a missing segment, a bad record that valid ones
+// follow or that one flipped bit explains, a saved commit index past the
+// end), reported as a *Damage (an ErrCorrupt) naming the file and offset,
+// or with Options.Salvage cut off and recorded until MarkRepaired: the log
+// never skips a record silently, and never cuts one that a later valid
+// record or the saved commit index shows was durable.
 //
 // Memory: the entries since the newest snapshot (and those before it
 // until Compact) are kept in memory, in a raftcore.MemoryStorage, so
