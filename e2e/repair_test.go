@@ -153,10 +153,14 @@ func TestMemberRepairsLostWALTail(t *testing.T) {
 func memberID(t *testing.T, c *cluster3, i int) string {
 	t.Helper()
 	out := ctl(t, "", "--endpoints="+c.eps[i], "endpoint", "status", "-w", "json")
-	var sts []struct {
-		Status struct{ Header struct{ MemberID uint64 } }
+	var sts []struct { // etcdctl's JSON, as ctl prints it
+		Status struct {
+			Header struct {
+				MemberID uint64 `json:"member_id"`
+			}
+		}
 	}
-	if err := json.Unmarshal([]byte(out), &sts); err != nil || len(sts) != 1 {
+	if err := json.Unmarshal([]byte(out), &sts); err != nil || len(sts) != 1 || sts[0].Status.Header.MemberID == 0 {
 		t.Fatalf("endpoint status %q: %v", out, err)
 	}
 	return fmt.Sprintf("%x", sts[0].Status.Header.MemberID)
