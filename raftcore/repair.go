@@ -39,7 +39,8 @@ import (
 //     acknowledge entries the node no longer holds. In the next term
 //     every answer from before the loss is stale by its term, and the
 //     repair is over (SoftState.Repairing turns false). A node restarted
-//     before that repairs again: its answers cannot prove their age.
+//     before that goes on marking its answers Repaired
+//     (Config.RepairedTerm).
 //
 // A member that lost state thus costs the cluster what a member that is
 // down costs: a cluster with a quorum of healthy members goes on, and the
@@ -78,7 +79,7 @@ func isRepairRead(ctx []byte) bool { return bytes.HasPrefix(ctx, repairReadPrefi
 // until one is answered.
 func (r *raft) tickRepair() {
 	rp := r.repair
-	if rp == nil || rp.answered || r.lead == None {
+	if rp == nil || rp.answered || rp.finished || r.lead == None {
 		return
 	}
 	if rp.waitTicks > 0 {
