@@ -132,7 +132,7 @@ func (l *losses) act(w *World) {
 		w.fail("member %d: %s: %v", m.id, what, err)
 		return
 	}
-	m.lost = what
+	m.lost, m.lostUnnoticed = what, true
 	w.logFault("member %d: %s", m.id, what)
 }
 
@@ -211,15 +211,16 @@ func (w *World) canLoseState(m *member) bool {
 }
 
 // unrepaired reports whether the member lost state it had acknowledged
-// (or may have: a bit flipped at rest) and has not repaired it.
+// (or may have: a bit flipped at rest) and has not repaired it. A member
+// that is down and ever lost state counts: it may come back repairing.
 func (m *member) unrepaired() bool {
 	switch {
-	case m.state == stateDead, m.flipPending, m.lost != "":
+	case m.state == stateDead, m.flipPending:
 		return true
 	case m.state == stateUp:
 		return m.core.Repair().Active()
 	}
-	return false
+	return m.lost != "" // down or stopped: it may come back repairing
 }
 
 // checkRepaired requires every member that is up to have repaired what

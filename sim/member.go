@@ -78,9 +78,10 @@ type member struct {
 	// durable is what the log held at the last crash between steps (nil
 	// after a crash in the middle of a write).
 	durable *durableLog
-	// lost describes the acknowledged data the member's disk lost
-	// (loss.go), until it restarts and notices.
-	lost string
+	// lost describes the acknowledged data the member's disk lost last
+	// (loss.go); lostUnnoticed says the member has not restarted since.
+	lost          string
+	lostUnnoticed bool
 
 	// lessor is the member's lessor; primarySince is when it last became
 	// the primary (the member became leader), -1 while it is not.
@@ -177,13 +178,13 @@ func (w *World) open(m *member) error {
 func (w *World) restart(m *member) {
 	w.logFault("restart %d", m.id)
 	m.state, m.flipPending = stateDown, false
-	lost := m.lost
-	m.lost = ""
+	unnoticed := m.lostUnnoticed
+	m.lostUnnoticed = false
 	err := w.start(m)
 	switch {
-	case err == nil && m.state == stateUp && lost != "":
+	case err == nil && m.state == stateUp && unnoticed:
 		if !m.core.Repair().Active() && w.cfg.Mutation != NoRepair {
-			w.fail("member %d restarted after %s, and did not notice", m.id, lost)
+			w.fail("member %d restarted after %s, and did not notice", m.id, m.lost)
 		}
 	case err == nil && m.state == stateUp && m.flipped != nil:
 		w.checkFlipSurvived(m)
