@@ -24,17 +24,19 @@ import (
 // a record that fails its checksum with valid records after it, or in a
 // segment that newer ones follow, or that one flipped bit explains; a
 // segment shorter than it was created; a missing segment; a saved commit
-// index past the log's end. The owner of the log may report more (a
-// state machine ahead of the log) with MarkDamaged.
+// index past the log's end; records that end before the newest snapshot.
+// The owner of the log may report more (a state machine ahead of the log)
+// with MarkDamaged.
 //
 // The log's promises — the entries it acknowledged, the term and vote it
 // recorded — may then be broken: its raft member must not vote or count
 // toward commit until it has repaired itself from the quorum, and must say
 // so until then. Open with Options.Salvage keeps the log's valid prefix,
 // cuts the rest, and records the damage in a file beside the log (the
-// repair file) until MarkRepaired, so that a restart in the middle of the
-// repair does not forget it; without Salvage, Open returns the *Damage as
-// its error.
+// repair file), so that a restart in the middle of the repair does not
+// forget it; MarkRepaired then records the term the repair finished in,
+// and ClearRepair forgets it. Without Salvage, Open returns the *Damage
+// as its error.
 type Damage struct {
 	// Kind says what was found.
 	Kind DamageKind
