@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/cairndb/cairn/rpc"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -26,11 +27,30 @@ func (f *Face) unaryInterceptor(ctx context.Context, req any, _ *grpc.UnaryServe
 	if requiresLeader(ctx) && f.s.Leader() == 0 {
 		return nil, rpctypes.ErrGRPCNoLeader
 	}
+	if f.s.IsLearner() && !servedByLearners(req) {
+		return nil, rpctypes.ErrGRPCNotSupportedForLearner
+	}
 	return handler(ctx, req)
+}
+
+// servedByLearners reports whether a learner answers req itself, as in
+// etcd: its status and serializable reads. Anything else is refused with
+// an error clientv3 retries at another member.
+func servedByLearners(req any) bool {
+	switch r := req.(type) {
+	case *pb.StatusRequest:
+		return true
+	case *pb.RangeRequest:
+		return r.Serializable
+	}
+	return false
 }
 
 func (f *Face) streamInterceptor(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	ctx := callerContext(ss.Context())
+	if f.s.IsLearner() {
+		return rpctypes.ErrGRPCNotSupportedForLearner // watches, keep-alives and snapshots: at a voter
+	}
 	if !requiresLeader(ctx) {
 		return handler(srv, &contextStream{ServerStream: ss, ctx: ctx})
 	}

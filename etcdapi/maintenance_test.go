@@ -2,9 +2,11 @@ package etcdapi_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -102,4 +104,43 @@ func TestClusterAndMaintenance(t *testing.T) {
 	if _, err := leaderCli.MoveLeader(ctx, leaderID); !errors.Is(err, rpctypes.ErrNotLeader) {
 		t.Fatalf("move leader asked of a follower: %v, want %v", err, rpctypes.ErrNotLeader)
 	}
+}
+
+// TestLearnerServesOnlyWhatEtcdsDoes: a learner answers its status and
+// serializable reads; linearizable reads, writes and watches are refused
+// with etcd's error, which clientv3 takes as "ask another member".
+func TestLearnerServesOnlyWhatEtcdsDoes(t *testing.T) {
+	c := startCluster(t, 1)
+	ctx := ctxT(t)
+	cli := etcdClient(t, c.Endpoints()...)
+	must[*clientv3.PutResponse](t, "put")(cli.Put(ctx, "k", "v"))
+	i := c.AddMember("learner")
+	must[*clientv3.MemberAddResponse](t, "member add")(cli.MemberAddAsLearner(ctx, []string{c.Configs[i].ListenPeerURLs[0].String()}))
+	c.StartMember(i)
+	for !c.Servers[i].IsLearner() {
+		if ctx.Err() != nil {
+			t.Fatal("the learner never applied its own addition")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	learner := etcdClient(t, c.Endpoint(i))
+	must[*clientv3.StatusResponse](t, "status")(learner.Status(ctx, c.Endpoint(i)))
+	for {
+		r := must[*clientv3.GetResponse](t, "serializable get")(learner.Get(ctx, "k", clientv3.WithSerializable()))
+		if len(r.Kvs) == 1 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond) // still catching up
+	}
+	short, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if _, err := learner.Get(short, "k"); err == nil || !strings.Contains(err.Error(), rpctypes.ErrorDesc(rpctypes.ErrGRPCNotSupportedForLearner)) {
+		t.Fatalf("linearizable get at a learner: %v", err)
+	}
+	if _, err := learner.Put(short, "k", "w"); err == nil || !strings.Contains(err.Error(), rpctypes.ErrorDesc(rpctypes.ErrGRPCNotSupportedForLearner)) {
+		t.Fatalf("put at a learner: %v", err)
+	}
+	// With a voter among its endpoints, clientv3 goes on there.
+	both := etcdClient(t, c.Endpoint(i), c.Endpoint(0))
+	must[*clientv3.PutResponse](t, "put through the voter")(both.Put(ctx, "k", "w"))
 }

@@ -472,6 +472,13 @@ func (s *Server) ClientAddrs() []string {
 	return out
 }
 
+// IsLearner reports whether this member is a learner (it receives the log
+// but does not vote) as of what it has applied.
+func (s *Server) IsLearner() bool {
+	m, ok := s.state.Members().Get(s.id)
+	return ok && m.IsLearner
+}
+
 // Leader is the member this one believes leads, 0 if none.
 func (s *Server) Leader() uint64 { return s.driver.Leader() }
 
