@@ -180,7 +180,7 @@ func Open(opts Options) (*Log, error) {
 		}
 	}
 	for _, d := range []string{l.walDir, l.snapDir} {
-		if err := opts.FS.MkdirAll(d, 0o755); err != nil {
+		if err := opts.FS.MkdirAll(d, fsx.DirPerm); err != nil {
 			return nil, fmt.Errorf("logstore: create %s: %w", d, err)
 		}
 	}

@@ -205,6 +205,7 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 			return nil, fmt.Errorf("open write-ahead log: %w", err)
 		}
 	}
+	s.warnWideDataDir()
 	s.state, err = OpenKVState(dbFS, filepath.Join(memberPath, dbFile))
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
@@ -370,6 +371,24 @@ func (s *Server) openExisting(walFS fsx.FS, memberPath string) error {
 		}
 	}
 	return nil
+}
+
+// warnWideDataDir warns when the data dir, or the member directory in
+// it, is open to other users than its owner: the files hold every key,
+// the auth records and the cluster secret. (The member creates its
+// files 0600 and its directories 0700; a directory an operator made may
+// be wider.)
+func (s *Server) warnWideDataDir() {
+	for _, dir := range []string{s.cfg.DataDir, filepath.Join(s.cfg.DataDir, memberDir)} {
+		st, err := os.Stat(dir)
+		if err != nil {
+			continue
+		}
+		if perm := st.Mode().Perm(); perm&0o077 != 0 {
+			s.log.Warn("the data dir is readable or writable by other users than its owner; chmod 700 it",
+				"dir", dir, "mode", fmt.Sprintf("%#o", perm))
+		}
+	}
 }
 
 // listen opens every listener, or none.

@@ -119,7 +119,7 @@ func initializeIfEmpty(fsys fsx.FS, path string, ps int) error {
 	buf = append(buf, meta{pageSize: uint32(ps), txid: 1, freelist: 2, hwm: 3}.encode(ps)...)
 	buf = append(buf, fl...)
 	tmp := path + ".init"
-	f, err := fsys.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := fsx.Create(fsys, tmp)
 	if err != nil {
 		return err
 	}

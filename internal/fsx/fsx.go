@@ -54,9 +54,16 @@ type FS interface {
 // Open opens name read-only.
 func Open(fsys FS, name string) (File, error) { return fsys.OpenFile(name, os.O_RDONLY, 0) }
 
-// Create creates or truncates name for reading and writing.
+// A member's data is for its owner only: files are created FilePerm
+// (read and write by the owner) and directories DirPerm.
+const (
+	FilePerm fs.FileMode = 0o600
+	DirPerm  fs.FileMode = 0o700
+)
+
+// Create creates (FilePerm) or truncates name for reading and writing.
 func Create(fsys FS, name string) (File, error) {
-	return fsys.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	return fsys.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, FilePerm)
 }
 
 // OS is the real file system.
