@@ -78,7 +78,8 @@ type Command struct {
 	// SigningKey is a fresh random key for signed tokens (AuthEnable),
 	// kept only if the state has none yet.
 	SigningKey []byte
-	// Token and Revision are a simple token and the auth revision the
+	// Token and Revision are a simple token's hash (HashSimpleToken:
+	// the log never holds the token itself) and the auth revision the
 	// user's password was checked at (IssueToken).
 	Token    string
 	Revision uint64

@@ -34,11 +34,22 @@ func NewSimpleToken(random io.Reader) (string, error) {
 	return hex.EncodeToString(b), nil
 }
 
-// SimpleTokens are the simple tokens a member knows: each names a user
-// and the auth revision it was issued at, and expires when unused for
-// the TTL. They live in memory only (a restarted member has none: its
-// clients get api.ErrInvalidAuthToken and authenticate again). Safe for
-// concurrent use; the caller passes the time.
+// HashSimpleToken is what the raft log and the members' tables keep of a
+// simple token: the hex SHA-256 of it. The log is on disk and a member's
+// memory may be dumped; neither holds a token a client could present.
+// (A token is 128 random bits: a fast hash is enough, nothing can be
+// guessed from it.)
+func HashSimpleToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// SimpleTokens are the simple tokens a member knows, by their hashes
+// (HashSimpleToken): each names a user and the auth revision it was
+// issued at, and expires when unused for the TTL. They live in memory
+// only (a restarted member has none: its clients get
+// api.ErrInvalidAuthToken and authenticate again). Safe for concurrent
+// use; the caller passes the time.
 type SimpleTokens struct {
 	ttl time.Duration
 	mu  sync.Mutex
@@ -62,12 +73,12 @@ func NewSimpleTokens(ttl time.Duration) *SimpleTokens {
 	return &SimpleTokens{ttl: ttl, m: map[string]simpleToken{}, sweepAt: minSweep}
 }
 
-// Add records a token issued at now; now and then it forgets the
-// expired ones.
-func (t *SimpleTokens) Add(token string, id Identity, now time.Time) {
+// Add records a token issued at now, known by its hash (as the log
+// carries it); now and then it forgets the expired ones.
+func (t *SimpleTokens) Add(hash string, id Identity, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.m[token] = simpleToken{id: id, expires: now.Add(t.ttl)}
+	t.m[hash] = simpleToken{id: id, expires: now.Add(t.ttl)}
 	if len(t.m) >= t.sweepAt {
 		t.expireLocked(now)
 		t.sweepAt = max(2*len(t.m), minSweep)
@@ -77,18 +88,19 @@ func (t *SimpleTokens) Add(token string, id Identity, now time.Time) {
 // Lookup returns the identity of a live token and extends its life; an
 // unknown or expired token gives api.ErrInvalidAuthToken.
 func (t *SimpleTokens) Lookup(token string, now time.Time) (Identity, error) {
+	hash := HashSimpleToken(token)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	st, ok := t.m[token]
+	st, ok := t.m[hash]
 	if !ok {
 		return Identity{}, api.ErrInvalidAuthToken
 	}
 	if !now.Before(st.expires) {
-		delete(t.m, token)
+		delete(t.m, hash)
 		return Identity{}, api.ErrInvalidAuthToken
 	}
 	st.expires = now.Add(t.ttl)
-	t.m[token] = st
+	t.m[hash] = st
 	return st.id, nil
 }
 

@@ -20,7 +20,12 @@ func TestSimpleTokensExpireUnlessUsed(t *testing.T) {
 		t.Fatalf("token %q, %v", tok, err)
 	}
 	id := Identity{User: "alice", Revision: 4}
-	ts.Add(tok, id, t0)
+	ts.Add(HashSimpleToken(tok), id, t0)
+	// The table holds hashes: presenting the hash is presenting an
+	// unknown token.
+	if _, err := ts.Lookup(HashSimpleToken(tok), t0); !errors.Is(err, api.ErrInvalidAuthToken) {
+		t.Fatalf("a token's hash taken for the token: %v", err)
+	}
 	// Used every 6 s it stays alive past its first 10 s.
 	for i := 1; i <= 3; i++ {
 		got, err := ts.Lookup(tok, t0.Add(time.Duration(6*i)*time.Second))
@@ -35,8 +40,8 @@ func TestSimpleTokensExpireUnlessUsed(t *testing.T) {
 	if _, err := ts.Lookup("nope", t0); !errors.Is(err, api.ErrInvalidAuthToken) {
 		t.Fatalf("unknown token: %v", err)
 	}
-	ts.Add("a", id, t0)
-	ts.Add("b", id, t0.Add(5*time.Second))
+	ts.Add(HashSimpleToken("a"), id, t0)
+	ts.Add(HashSimpleToken("b"), id, t0.Add(5*time.Second))
 	if n := ts.Expire(t0.Add(12 * time.Second)); n != 1 || ts.Len() != 1 {
 		t.Fatalf("expire dropped %d, %d left", n, ts.Len())
 	}

@@ -48,7 +48,7 @@ type serverAuth struct {
 func (s *Server) initAuth() {
 	s.auth.tokens = auth.NewSimpleTokens(s.cfg.authTokenTTL())
 	s.auth.decoy = auth.Decoy(s.cfg.authPasswordCost())
-	s.state.OnAuthToken(func(token string, id auth.Identity) { s.auth.tokens.Add(token, id, time.Now()) })
+	s.state.OnAuthToken(func(hash string, id auth.Identity) { s.auth.tokens.Add(hash, id, time.Now()) })
 }
 
 // callerKey marks a context whose proposals are made by a user.

@@ -54,16 +54,17 @@ type kvAuth struct {
 	// state is loaded from the auxiliary table at open and after a
 	// snapshot install (the same *auth.State throughout).
 	state *auth.State
-	// onToken, if set, learns of every simple token issued.
-	onToken func(token string, id auth.Identity)
+	// onToken, if set, learns of every simple token issued, by its hash
+	// (auth.HashSimpleToken: the log holds no token).
+	onToken func(hash string, id auth.Identity)
 }
 
 // Auth is the replicated auth state.
 func (k *KVState) Auth() *auth.State { return k.auth.state }
 
-// OnAuthToken sets the function told of every simple token applied
-// (before the member starts applying).
-func (k *KVState) OnAuthToken(fn func(token string, id auth.Identity)) { k.auth.onToken = fn }
+// OnAuthToken sets the function told of every simple token applied, by
+// its hash (before the member starts applying).
+func (k *KVState) OnAuthToken(fn func(hash string, id auth.Identity)) { k.auth.onToken = fn }
 
 // loadAuth rebuilds the auth state from the store's records.
 func (k *KVState) loadAuth(s *mvcc.Store) error {

@@ -140,7 +140,7 @@ func (s *Server) serveAuthenticate(ctx context.Context, req *api.AuthenticateReq
 		if token, err = auth.NewSimpleToken(rand.Reader); err != nil {
 			return nil, err
 		}
-		c := &auth.Command{Op: auth.OpIssueToken, Name: id.User, Token: token, Revision: id.Revision}
+		c := &auth.Command{Op: auth.OpIssueToken, Name: id.User, Token: auth.HashSimpleToken(token), Revision: id.Revision}
 		if _, err := s.proposeCommand(ctx, encodeAuthCommand(c)); err != nil {
 			// The state changed since the password was checked (the
 			// client tries again), or the proposal failed.

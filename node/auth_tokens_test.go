@@ -1,11 +1,16 @@
 package node_test
 
 import (
+	"bytes"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/auth"
 	"github.com/cairndb/cairn/node"
 )
 
@@ -90,4 +95,39 @@ func TestAuthSimpleTokenLostOnRestart(t *testing.T) {
 	if err := (asUser{t, conn, again}).put("app/x"); err != nil {
 		t.Fatalf("after authenticating again: %v", err)
 	}
+}
+
+// A simple token never reaches the disk: the log holds its hash, and the
+// hash is no token, even to a member that replays the log.
+func TestSimpleTokenNotInTheLog(t *testing.T) {
+	c := authCluster(t, 1, nil)
+	conn := dial(t, c, 0)
+	setUpAuth(t, conn)
+	tok := mustAuthenticate(t, conn, "alice", "alicepw")
+	if err := (asUser{t, conn, tok}).put("app/x"); err != nil {
+		t.Fatalf("put with the token: %v", err)
+	}
+	c.StopMember(0)
+	var wal []byte
+	err := filepath.WalkDir(c.Configs[0].DataDir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		wal = append(wal, b...)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(wal, []byte(tok)) {
+		t.Fatalf("the data dir holds the token %s", tok)
+	}
+	if !bytes.Contains(wal, []byte(auth.HashSimpleToken(tok))) {
+		t.Fatal("the data dir holds no hash of the token: the test looks in the wrong place")
+	}
+	c.StartMember(0)
+	c.Leader()
+	conn = dial(t, c, 0)
+	wantCode(t, "the token's hash as a token", (asUser{t, conn, auth.HashSimpleToken(tok)}).put("app/x"), api.ErrInvalidAuthToken)
 }
