@@ -122,8 +122,19 @@ func (n *Node) bootstrap(peers []Peer) error {
 // Tick advances the node's logical clock by one tick.
 func (n *Node) Tick() { n.r.tick() }
 
-// Step feeds a message received from another node.
-func (n *Node) Step(m Message) error { return n.r.step(m) }
+// Step feeds a message received from another node. A message that no
+// member could have sent is refused with an error and changes nothing:
+// one without a sender, one from a node that is not a member (other than
+// a leader's), one with a term out of range (ErrTermOutOfRange).
+func (n *Node) Step(m Message) error {
+	if m.From == None {
+		return fmt.Errorf("%w: %s without a sender", ErrStepLocalMsg, m.Type)
+	}
+	return n.r.step(m)
+}
+
+// Term is the node's current term.
+func (n *Node) Term() uint64 { return n.r.term }
 
 // Campaign makes this node start an election now (as if its election
 // timeout had fired).

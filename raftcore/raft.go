@@ -21,6 +21,26 @@ var ErrStepLocalMsg = errors.New("raftcore: cannot step an invalid or local-only
 // is not a member.
 var ErrStepPeerNotFound = errors.New("raftcore: cannot step a response from an unknown peer")
 
+// ErrTermOutOfRange is returned by Step for a message whose term this
+// node refuses: past MaxTerm (so that no term ever wraps around to 0), or,
+// from a node that is not a member, more than MaxTermJump past this
+// node's term.
+var ErrTermOutOfRange = errors.New("raftcore: message term out of range")
+
+// MaxTerm is the highest term a node takes: a message with a later term is
+// refused, and a node at MaxTerm does not campaign, so a term never wraps
+// around (2^63 elections: a cluster that elected a leader every
+// millisecond would reach it in 292 million years; only a forged message
+// can carry such a term).
+const MaxTerm = 1 << 63
+
+// MaxTermJump is how far past this node's term a message from a node
+// that is not a member may carry it. Such a message is legitimate only
+// from a leader that was added after this node's last log entry (this
+// node is behind, or joining); a real cluster's terms advance by one per
+// election.
+const MaxTermJump = 1 << 32
+
 // ErrImpossibleAck is returned by Step for an append response that
 // acknowledges entries past the end of this leader's log. In a correct
 // cluster that cannot happen: a term has one leader, and a follower
@@ -577,7 +597,7 @@ func (r *raft) becomeLeader() {
 // hup starts an election (or pre-election). transfer marks one started by
 // a leadership transfer, which skips the pre-vote and overrides leases.
 func (r *raft) hup(transfer bool) {
-	if r.state == StateLeader || !r.promotable() {
+	if r.state == StateLeader || !r.promotable() || r.term >= MaxTerm {
 		return
 	}
 	if r.preVote && !transfer {
@@ -699,9 +719,63 @@ func (r *raft) quorumActive() bool {
 
 // --- Step ---------------------------------------------------------------
 
+// fromLeaderOrCandidate reports whether t is a type of message a leader
+// sends to its followers, or a candidate to the voters.
+func fromLeaderOrCandidate(t MessageType) bool {
+	switch t {
+	case MsgApp, MsgHeartbeat, MsgSnap, MsgReadIndexResp, MsgVote, MsgPreVote:
+		return true
+	}
+	return false
+}
+
+// checkSender refuses a message that its sender could not legitimately
+// send. Local requests (From None or this node) pass. Any other:
+//
+//   - a term past MaxTerm is refused, so that no term ever wraps;
+//   - from a member (a node whose progress is tracked), that is all;
+//   - from a node that is not a member, only a leader's or a candidate's
+//     messages are taken, and only while this node follows no live
+//     leader but that sender: they are legitimate from a leader or a
+//     candidate that was added after this node's last log entry (this
+//     node is behind, or joining and knows no member yet), and from
+//     anyone else they could only depose a leader or start an election.
+//     Their term may be at most MaxTermJump past this node's.
+func (r *raft) checkSender(m Message) error {
+	if m.From == None || m.From == r.id {
+		return nil
+	}
+	if m.Term > MaxTerm {
+		return fmt.Errorf("%w: %s from %x at term %d, past the highest term %d", ErrTermOutOfRange, m.Type, m.From, m.Term, uint64(MaxTerm))
+	}
+	if _, member := r.prs[m.From]; member {
+		return nil
+	}
+	if !fromLeaderOrCandidate(m.Type) {
+		return fmt.Errorf("%w: %s from %x, which is not a member", ErrStepPeerNotFound, m.Type, m.From)
+	}
+	if r.inLease() && m.From != r.lead {
+		return fmt.Errorf("%w: %s from %x, which is not a member, while %x leads", ErrStepPeerNotFound, m.Type, m.From, r.lead)
+	}
+	if m.Term > r.term && m.Term-r.term > MaxTermJump {
+		return fmt.Errorf("%w: %s from %x, which is not a member, at term %d, %d past this node's term %d",
+			ErrTermOutOfRange, m.Type, m.From, m.Term, m.Term-r.term, r.term)
+	}
+	return nil
+}
+
+// inLease reports whether this node hears from a leader (itself, or the
+// one it follows) and so ignores requests to replace it (CheckQuorum).
+func (r *raft) inLease() bool {
+	return r.checkQuorum && r.lead != None && r.electionElapsed < r.electionTimeout
+}
+
 func (r *raft) step(m Message) error {
 	if !m.Type.Valid() {
 		return fmt.Errorf("%w: type %d", ErrStepLocalMsg, m.Type)
+	}
+	if err := r.checkSender(m); err != nil {
+		return err
 	}
 	switch {
 	case m.Term == 0:
@@ -713,8 +787,7 @@ func (r *raft) step(m Message) error {
 		if m.Type == MsgVote || m.Type == MsgPreVote {
 			// Leader lease: while we hear from a leader, ignore requests
 			// to replace it, unless the leader itself asked (transfer).
-			inLease := r.checkQuorum && r.lead != None && r.electionElapsed < r.electionTimeout
-			if inLease && !m.Transfer {
+			if r.inLease() && !m.Transfer {
 				return nil
 			}
 		}
@@ -855,7 +928,11 @@ func (r *raft) stepFollower(m Message) error {
 		r.send(m)
 	case MsgTimeoutNow:
 		// The leader hands us leadership: campaign at once, skipping
-		// the pre-vote (we know we are up to date) and the lease.
+		// the pre-vote (we know we are up to date) and the lease. Only
+		// the leader may (anyone else would force an election).
+		if m.From != r.lead {
+			return fmt.Errorf("%w: MsgTimeoutNow from %x, which is not the leader (%x)", ErrStepPeerNotFound, m.From, r.lead)
+		}
 		r.hup(true)
 	case MsgReadIndex:
 		if r.lead == None {

@@ -106,6 +106,9 @@ func TestVoteRules(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// The candidate is a member (a stranger's request is dropped).
+			n.r.configs.restore(ConfState{Voters: []uint64{1, 2, 3}})
+			n.r.rebuildProgress()
 			msgTerm := tt.msgTerm
 			if msgTerm == 0 {
 				msgTerm = term - 1
