@@ -42,6 +42,15 @@ func Dial(ctx context.Context, addr string, opts DialOptions) (*Conn, error) {
 		}
 		return nil, err
 	}
+	if opts.Authenticate != nil {
+		if err := authenticateClient(dctx, opts.Authenticate, raw, conn, br, addr); err != nil {
+			raw.Close()
+			if cerr := ctxEnded(ctx); cerr != nil {
+				return nil, fmt.Errorf("rpc: dial %s: %w", addr, cerr)
+			}
+			return nil, err
+		}
+	}
 	s := newSession(context.Background(), conn, br, opts.conn(), nil, addr)
 	s.start()
 	go s.readLoop()

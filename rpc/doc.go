@@ -13,6 +13,11 @@
 // answers, in plain text, with version 0 ("speak TLS to me") and closes,
 // so the client can say exactly what is wrong.
 //
+// An application may then prove who is at each end before any frame:
+// ServerOptions.Authenticate and DialOptions.Authenticate exchange bytes
+// of its own over the connection (see AuthInfo); a server whose function
+// fails closes the connection unread.
+//
 // After the hello, both sides exchange frames:
 //
 //	u32 length   of what follows (kind through payload), big-endian

@@ -84,6 +84,13 @@ type ServerOptions struct {
 	// server also offers the ALPN protocols "h2" and "http/1.1", and tls
 	// is the handshake's state (nil in plain TCP).
 	Foreign func(conn net.Conn, tls *tls.ConnectionState)
+	// Authenticate, if set, runs on every connection after the hellos
+	// and before anything else: it talks to the dialer's
+	// DialOptions.Authenticate over the connection and returns the
+	// context the connection's handlers run under (derived from the one
+	// it is given), or an error that closes the connection. It is bounded
+	// by KeepAliveTimeout, like the rest of the handshake.
+	Authenticate ServerAuthenticate
 }
 
 // DialOptions configures a client connection. The zero value is usable.
@@ -99,6 +106,11 @@ type DialOptions struct {
 	KeepAliveTimeout  time.Duration
 	// DialTimeout bounds the TCP connect and the handshake (default 5s).
 	DialTimeout time.Duration
+	// Authenticate, if set, runs after the hellos, before Dial returns:
+	// it talks to the server's ServerOptions.Authenticate. Its error
+	// fails the dial (as an *Error with CodeUnavailable unless it is
+	// one).
+	Authenticate ClientAuthenticate
 }
 
 // handshakeTimeout, maxConnections and receiveBudget are the server's

@@ -236,7 +236,15 @@ func (s *Server) serveConn(raw net.Conn) {
 		raw.Close()
 		return
 	}
-	sess := newSession(withPeerCertificate(s.ctx, conn), conn, br, s.conn, s, peer)
+	ctx := withPeerCertificate(s.ctx, conn)
+	if s.opts.Authenticate != nil {
+		if ctx, err = s.authenticate(ctx, raw, conn, br); err != nil {
+			s.conn.logger.Warn("rpc: connection not authenticated; closing it", "peer", peer, "err", err)
+			raw.Close()
+			return
+		}
+	}
+	sess := newSession(ctx, conn, br, s.conn, s, peer)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
