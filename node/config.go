@@ -39,6 +39,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/cairndb/cairn/internal/datadir"
@@ -110,6 +111,15 @@ type Config struct {
 	// AutoCompactionMode is "periodic" or "revision" ("" disables it).
 	AutoCompactionMode      string
 	AutoCompactionRetention string
+
+	// PeerCertAllowedCNs and PeerCertAllowedHostnames restrict the TLS
+	// client certificates the peer port accepts (with peer client
+	// certificate authentication): a certificate must carry one of the
+	// common names, or be valid for one of the host names. With neither,
+	// a member's certificate must be valid for the host of its peer URLs.
+	// At most one of the two may be set.
+	PeerCertAllowedCNs       []string
+	PeerCertAllowedHostnames []string
 
 	// CorruptCheckTime is how often the leader compares the members'
 	// key-value hashes (0: never); a member that differs gets the CORRUPT
@@ -187,6 +197,15 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--election-timeout (%v) must be at least 5 times --heartbeat-interval (%v)", c.ElectionTimeout, c.HeartbeatInterval)
 	case c.CorruptCheckTime < 0:
 		return fmt.Errorf("--corrupt-check-time (%v) must not be negative", c.CorruptCheckTime)
+	case len(c.PeerCertAllowedCNs) > 0 && len(c.PeerCertAllowedHostnames) > 0:
+		return errors.New("--peer-cert-allowed-cn and --peer-cert-allowed-hostname cannot both be set")
+	}
+	for _, names := range [][]string{c.PeerCertAllowedCNs, c.PeerCertAllowedHostnames} {
+		for _, n := range names {
+			if strings.TrimSpace(n) == "" || strings.Contains(n, ",") {
+				return fmt.Errorf("--peer-cert-allowed-cn and --peer-cert-allowed-hostname take non-empty names, not %q", n)
+			}
+		}
 	}
 	for _, group := range [][]url.URL{c.ListenClientURLs, c.AdvertiseClientURLs, c.ListenPeerURLs, c.InitialAdvertisePeerURLs} {
 		for i := range group {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -76,6 +77,9 @@ type Server struct {
 	lessor    *Lessor
 	transport *peerTransport
 	metrics   *serverMetrics
+	// gate runs the peer handshake: who may use the peer port
+	// (peer_gate.go).
+	gate *peerGate
 
 	clientRPC, peerRPC *rpc.Server
 	face               ClientFace // nil without ServerOptions.ClientFace
@@ -184,9 +188,13 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 	_, statErr := os.Stat(filepath.Join(memberPath, walDir))
 	restart := statErr == nil
 	var peers []raftcore.Peer
+	var identity *clusterIdentity
 	initialURLs := map[uint64][]string{}
 	if restart {
 		if err := s.openExisting(walFS, memberPath); err != nil {
+			return nil, err
+		}
+		if identity, err = s.existingIdentity(memberPath); err != nil {
 			return nil, err
 		}
 	} else {
@@ -194,7 +202,7 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 		if err := os.MkdirAll(memberPath, 0o700); err != nil {
 			return nil, fmt.Errorf("--data-dir %s: %w", cfg.DataDir, err)
 		}
-		peers, initialURLs, err = s.bootstrapIDs()
+		peers, initialURLs, identity, err = s.bootstrapIDs(memberPath)
 		if err != nil {
 			return nil, err
 		}
@@ -233,6 +241,13 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
+	s.gate = &peerGate{id: s.id, joinKey: joinKeyOf(cfg.InitialClusterToken), members: s.state.Members(), initial: initialURLs,
+		allowedCNs: cfg.PeerCertAllowedCNs, allowedHostnames: cfg.PeerCertAllowedHostnames,
+		lookupIP: func(ctx context.Context, host string) ([]net.IP, error) { return net.DefaultResolver.LookupIP(ctx, "ip", host) },
+		log: logger}
+	if identity != nil {
+		s.gate.identity.Store(identity)
+	}
 	s.transport = newPeerTransport(s, initialURLs)
 	s.driver = NewDriver(s.core, s.transport, cfg.HeartbeatInterval)
 	s.driver.OnLeaderChange = s.onLeaderChange
@@ -248,29 +263,40 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 	s.clientRPC = rpc.NewServer(rpc.ServerOptions{TLS: opts.ClientTLS, Logger: logger, Foreign: foreign,
 		MaxFrameSize: max(rpc.DefaultMaxFrameSize, cfg.MaxRequestBytes+64<<10)})
 	s.registerClientServices()
-	s.peerRPC = rpc.NewServer(rpc.ServerOptions{TLS: opts.PeerTLS, Logger: logger, MaxFrameSize: peerMaxFrame})
+	s.peerRPC = rpc.NewServer(rpc.ServerOptions{TLS: opts.PeerTLS, Logger: logger, MaxFrameSize: peerMaxFrame,
+		Authenticate: s.gate.accept})
 	s.transport.register(s.peerRPC)
-	s.peerRPC.HandleUnary(methodPeerHashKV, s.servePeerHashKV)
-	s.peerRPC.HandleUnary(methodPeerLeaseRenew, s.servePeerLeaseRenew)
-	s.peerRPC.HandleUnary(methodPeerLeaseTimeToLive, s.servePeerLeaseTimeToLive)
-	s.peerRPC.HandleUnary(methodPeerLearnerReady, s.servePeerLearnerReady)
+	s.peerRPC.HandleUnary(methodPeerHashKV, provenUnary(s.servePeerHashKV))
+	s.peerRPC.HandleUnary(methodPeerLeaseRenew, provenUnary(s.servePeerLeaseRenew))
+	s.peerRPC.HandleUnary(methodPeerLeaseTimeToLive, provenUnary(s.servePeerLeaseTimeToLive))
+	s.peerRPC.HandleUnary(methodPeerLearnerReady, provenUnary(s.servePeerLearnerReady))
 	s.driver.Start()
 	s.serve()
 	s.startBackground()
+	if identity == nil {
+		s.transport.awaitIdentity(memberPath)
+	}
 	logger.Info("cairn member serving", "name", cfg.Name, "id", fmt.Sprintf("%016x", s.id),
 		"cluster", fmt.Sprintf("%016x", s.clusterID), "clients", strings.Join(s.ClientAddrs(), ","),
 		"peers", joinURLs(cfg.ListenPeerURLs), "data-dir", cfg.DataDir, "restarted", restart)
 	return s, nil
 }
 
-// bootstrapIDs computes the member and cluster ids of a new data dir: from
-// --initial-cluster for a new cluster, or by asking the running members
-// for a member that was added with this member's peer URLs.
-func (s *Server) bootstrapIDs() ([]raftcore.Peer, map[uint64][]string, error) {
+// bootstrapIDs computes the member and cluster ids of a new data dir, and
+// its cluster identity (peer_identity.go): from --initial-cluster for a
+// new cluster (the identity is made here if this member is the founder,
+// else it comes later from another member), or by asking the running
+// members for the identity of the member that was added with this
+// member's peer URLs.
+func (s *Server) bootstrapIDs(memberPath string) ([]raftcore.Peer, map[uint64][]string, *clusterIdentity, error) {
 	cfg := &s.cfg
 	urls := map[uint64][]string{}
 	if cfg.InitialClusterState == ClusterStateExisting {
-		return nil, urls, s.joinExisting(urls)
+		identity, err := s.joinExisting(urls)
+		if err == nil {
+			err = saveClusterIdentity(memberPath, identity)
+		}
+		return nil, urls, identity, err
 	}
 	var peers []raftcore.Peer
 	var ids []uint64
@@ -291,52 +317,106 @@ func (s *Server) bootstrapIDs() ([]raftcore.Peer, map[uint64][]string, error) {
 		peers = append(peers, raftcore.Peer{ID: id, Context: encodeMember(m)})
 	}
 	s.clusterID = ClusterID(ids)
-	return peers, urls, nil
+	if s.id != slices.Min(ids) {
+		return peers, urls, nil, nil
+	}
+	identity, err := newClusterIdentity(s.clusterID)
+	if err == nil {
+		err = saveClusterIdentity(memberPath, identity)
+	}
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	s.log.Info("made the identity of the new cluster (this member is its founder: the initial member with the lowest id)",
+		"identity", identity.String())
+	return peers, urls, identity, nil
 }
 
-// joinExisting asks the members named in --initial-cluster for the
-// membership, and finds this member (added with MemberAdd) by its peer
-// URLs. The members' peer URLs go into urls: this member must answer the
+// initialMembers are the ids and peer URLs of --initial-cluster.
+func (s *Server) initialMembers() map[uint64][]string {
+	out := map[uint64][]string{}
+	for _, us := range s.cfg.InitialCluster {
+		out[MemberID(us, s.cfg.InitialClusterToken)] = urlStrings(us)
+	}
+	return out
+}
+
+// existingIdentity loads the cluster identity of a data dir that holds a
+// member already. One of another cluster is refused. A data dir without
+// one (a cluster restored from a snapshot starts so) gets a new one if
+// this member is the founder of a new cluster (the lowest id in
+// --initial-cluster, with --initial-cluster-state new), and waits for one
+// from another member otherwise (nil).
+func (s *Server) existingIdentity(memberPath string) (*clusterIdentity, error) {
+	identity, err := loadClusterIdentity(memberPath)
+	if err != nil {
+		return nil, err
+	}
+	if identity != nil {
+		if identity.Cluster != s.clusterID {
+			return nil, fmt.Errorf("--data-dir %s: its %s belongs to cluster %016x, its log to cluster %016x: the data dir mixes two clusters' files",
+				s.cfg.DataDir, clusterSecretFile, identity.Cluster, s.clusterID)
+		}
+		return identity, nil
+	}
+	initial := s.initialMembers()
+	if s.cfg.InitialClusterState != ClusterStateNew || s.id != slices.Min(slices.Collect(maps.Keys(initial))) {
+		s.log.Warn("the data dir holds no cluster secret: waiting for another member to give it (a member that ran before must be given a copy of another member's)",
+			"file", filepath.Join(memberPath, clusterSecretFile))
+		return nil, nil
+	}
+	if identity, err = newClusterIdentity(s.clusterID); err != nil {
+		return nil, err
+	}
+	if err := saveClusterIdentity(memberPath, identity); err != nil {
+		return nil, err
+	}
+	s.log.Warn("the data dir held no cluster secret: made a new cluster identity, as the founder of a new cluster (the initial member with the lowest id); if this member ran before, the others will refuse it until it is given a copy of theirs",
+		"identity", identity.String(), "file", filepath.Join(memberPath, clusterSecretFile))
+	return identity, nil
+}
+
+// joinExisting asks the members named in --initial-cluster for this
+// member's identity (a join exchange, peer_gate.go: the member was added
+// with MemberAdd and this member's peer URLs), then for the membership.
+// The members' peer URLs go into urls: this member must answer the
 // leader before it has applied the membership from the log.
-func (s *Server) joinExisting(urls map[uint64][]string) error {
+func (s *Server) joinExisting(urls map[uint64][]string) (*clusterIdentity, error) {
 	mine := urlStrings(s.cfg.InitialAdvertisePeerURLs)
 	// A member that has not applied the MemberAdd yet does not list this
 	// member: ask every member, for a few election timeouts.
 	deadline := time.Now().Add(max(5*s.cfg.ElectionTimeout, 2*time.Second))
 	var lastErr error
 	for {
-		reached := false
 		for name, us := range s.cfg.InitialCluster {
 			if name == s.cfg.Name {
 				continue
 			}
 			for _, u := range us {
-				list, clusterID, err := s.fetchMembers(u.String())
+				j, err := s.join(u.String(), mine)
 				if err != nil {
 					lastErr = err
 					continue
 				}
-				reached = true
+				s.id, s.clusterID = j.Member, j.Identity.Cluster
+				list, err := s.fetchMembers(u.String(), &j.Identity, j.Answerer)
+				if err != nil {
+					lastErr = err
+					continue
+				}
 				for _, m := range list {
 					urls[m.ID] = m.PeerURLs
 				}
-				for _, m := range list {
-					if slices.Equal(sortedCopy(m.PeerURLs), mine) {
-						s.id, s.clusterID = m.ID, clusterID
-						return nil
-					}
-				}
+				s.log.Info("joined the cluster", "member", fmt.Sprintf("%016x", s.id), "identity", j.Identity.String(), "via", u.String())
+				return &j.Identity, nil
 			}
 		}
 		if time.Now().After(deadline) {
-			if reached {
-				return fmt.Errorf("--initial-cluster-state existing: the cluster has no member with peer URLs %s; add it first (ctl member add %s --peer-urls=%s)",
-					strings.Join(mine, ","), s.cfg.Name, strings.Join(mine, ","))
-			}
 			if lastErr == nil {
 				lastErr = errors.New("no other member in --initial-cluster")
 			}
-			return fmt.Errorf("--initial-cluster-state existing: cannot reach the cluster: %w", lastErr)
+			return nil, fmt.Errorf("--initial-cluster-state existing: cannot join the cluster as the member with peer URLs %s (add it first: ctl member add %s --peer-urls=%s): %w",
+				strings.Join(mine, ","), s.cfg.Name, strings.Join(mine, ","), lastErr)
 		}
 		time.Sleep(s.cfg.HeartbeatInterval)
 	}

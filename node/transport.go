@@ -7,10 +7,13 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/internal/fsx"
 	"github.com/cairndb/cairn/raftcore"
 	"github.com/cairndb/cairn/rpc"
 )
@@ -41,8 +44,14 @@ const (
 	snapshotChunk = 1 << 20
 	// snapshotTimeout bounds the sending of one snapshot.
 	snapshotTimeout = 10 * time.Minute
-	// maxSnapshot bounds the size of a snapshot a member accepts.
-	maxSnapshot = 1 << 40
+	// snapshotStall is how long a snapshot being received may go without
+	// a chunk before the member gives up on it.
+	snapshotStall = 30 * time.Second
+	// minSnapshotLimit is the least snapshotLimit, whatever the quota.
+	minSnapshotLimit = 256 << 20
+	// snapshotDiskReserve is the room a received snapshot must leave
+	// free on the data dir's disk.
+	snapshotDiskReserve = 64 << 20
 )
 
 // streamHeader opens a peer stream: the sender's cluster and member ids
@@ -66,11 +75,21 @@ type peerTransport struct {
 	mu      sync.Mutex
 	peers   map[uint64]*peerSender
 	stopped bool
+	stopCh  chan struct{}
 	wg      sync.WaitGroup
+
+	// receiving is set while a snapshot is being received: one at a
+	// time. snapshotStall is the constant of that name (shorter in
+	// tests).
+	receiving     atomic.Bool
+	snapshotStall time.Duration
+	// lastDrop is when a message from a non-member was last logged.
+	lastDrop atomic.Int64
 }
 
 func newPeerTransport(s *Server, initial map[uint64][]string) *peerTransport {
-	return &peerTransport{s: s, initial: initial, peers: map[uint64]*peerSender{}}
+	return &peerTransport{s: s, initial: initial, peers: map[uint64]*peerSender{}, stopCh: make(chan struct{}),
+		snapshotStall: snapshotStall}
 }
 
 // Send queues msgs for their peers; it never blocks.
@@ -117,6 +136,9 @@ func (t *peerTransport) peer(id uint64) *peerSender {
 
 func (t *peerTransport) stop() {
 	t.mu.Lock()
+	if !t.stopped {
+		close(t.stopCh)
+	}
 	t.stopped = true
 	for _, p := range t.peers {
 		close(p.stop)
@@ -146,14 +168,29 @@ func (t *peerTransport) dial(ctx context.Context, id uint64) (*rpc.Conn, error) 
 	if err != nil {
 		return nil, err
 	}
-	opts := rpc.DialOptions{MaxFrameSize: peerMaxFrame, DialTimeout: time.Second}
+	opts := rpc.DialOptions{MaxFrameSize: peerMaxFrame, DialTimeout: time.Second, Authenticate: t.s.gate.dialProof(id)}
 	if useTLS {
 		opts.TLS = t.s.opts.PeerClientTLS
 		if opts.TLS == nil {
 			return nil, fmt.Errorf("member %016x has an https peer URL but no peer TLS is configured", id)
 		}
 	}
-	return rpc.Dial(ctx, addr, opts)
+	c, err := rpc.Dial(ctx, addr, opts)
+	var removed *peerRemovedError
+	if errors.As(err, &removed) {
+		t.s.stopRemoved(fmt.Errorf("node: %w", removed))
+	}
+	return c, err
+}
+
+// peerDialOptions are the options to dial a peer URL that is not (yet) a
+// known member's.
+func (s *Server) peerDialOptions(u *url.URL, auth rpc.ClientAuthenticate) rpc.DialOptions {
+	opts := rpc.DialOptions{DialTimeout: 2 * time.Second, MaxFrameSize: peerMaxFrame, Authenticate: auth}
+	if u.Scheme == "https" {
+		opts.TLS = s.opts.PeerClientTLS
+	}
+	return opts
 }
 
 // peerSender owns the connection and raft stream to one peer.
@@ -181,7 +218,16 @@ func (p *peerSender) logUnreachable(err error) {
 	}
 	p.lastWarn = time.Now()
 	addr, _, _ := p.t.addrOf(p.id)
-	p.t.s.log.Warn("cannot reach peer; retrying", "peer", fmt.Sprintf("%016x", p.id), "addr", addr, "err", err)
+	var refused *peerRefusedError
+	switch {
+	case errors.As(err, &refused):
+		p.t.s.log.Warn("peer refused this member's handshake; retrying", "peer", fmt.Sprintf("%016x", p.id), "addr", addr,
+			"this", p.t.s.identityString(), "err", err)
+	case errors.Is(err, errNoClusterSecret):
+		p.t.s.log.Warn("cannot reach peer: this member has not received the cluster secret yet", "peer", fmt.Sprintf("%016x", p.id))
+	default:
+		p.t.s.log.Warn("cannot reach peer; retrying", "peer", fmt.Sprintf("%016x", p.id), "addr", addr, "err", err)
+	}
 }
 
 func (p *peerSender) run() {
@@ -392,21 +438,73 @@ func (p *peerSender) streamSnapshot(m raftcore.Message) error {
 	return nil
 }
 
-// register installs the peer methods on the peer rpc server.
+// register installs the peer methods on the peer rpc server; each serves
+// only connections whose member the handshake proved (peer_gate.go).
 func (t *peerTransport) register(srv *rpc.Server) {
-	srv.HandleStream(methodRaft, t.serveRaft)
-	srv.HandleStream(methodRaftSnapshot, t.serveSnapshot)
-	srv.HandleUnary(methodPeerMembers, t.serveMembers)
+	srv.HandleStream(methodRaft, provenStream(t.serveRaft))
+	srv.HandleStream(methodRaftSnapshot, provenStream(t.serveSnapshot))
+	srv.HandleUnary(methodPeerMembers, provenUnary(t.serveMembers))
+}
+
+// errUnproven refuses a call on a peer connection that proved no member
+// (a join exchange's).
+var errUnproven = api.Errorf(api.CodePermissionDenied, "this peer connection proved no member")
+
+// provenStream serves a peer stream only on a proven connection.
+func provenStream(h rpc.StreamHandler) rpc.StreamHandler {
+	return func(ctx context.Context, st *rpc.Stream) error {
+		if _, ok := provenPeer(ctx); !ok {
+			return errUnproven
+		}
+		return h(ctx, st)
+	}
+}
+
+// provenUnary serves a peer call only on a proven connection.
+func provenUnary(h rpc.UnaryHandler) rpc.UnaryHandler {
+	return func(ctx context.Context, req []byte) ([]byte, error) {
+		if _, ok := provenPeer(ctx); !ok {
+			return nil, errUnproven
+		}
+		return h(ctx, req)
+	}
 }
 
 // acceptStream reads and checks a peer stream's header, returning the
-// sending member.
+// sending member: the one the connection's handshake proved.
 func (t *peerTransport) acceptStream(st *rpc.Stream) (uint64, error) {
 	h, err := st.Recv()
 	if err != nil {
 		return 0, err
 	}
-	return t.checkHeader(h)
+	from, err := t.checkHeader(h)
+	if err != nil {
+		return 0, err
+	}
+	if proven, _ := provenPeer(st.Context()); from != proven {
+		return 0, api.Errorf(api.CodeMemberIDMismatch, "stream of member %016x on member %016x's connection", from, proven)
+	}
+	return from, nil
+}
+
+// isMember reports whether id is a member this member knows (the
+// registry's, or an initial one the registry does not list yet) that was
+// not removed.
+func (t *peerTransport) isMember(id uint64) bool {
+	if _, ok := t.s.state.Members().Get(id); ok {
+		return true
+	}
+	_, initial := t.initial[id]
+	return initial && !t.s.state.Members().IsRemoved(id)
+}
+
+// logDropped logs a dropped peer message, at most once a second.
+func (t *peerTransport) logDropped(msg string, attrs ...any) {
+	now := time.Now().UnixNano()
+	if last := t.lastDrop.Load(); now-last < int64(time.Second) || !t.lastDrop.CompareAndSwap(last, now) {
+		return
+	}
+	t.s.log.Warn(msg, attrs...)
 }
 
 // checkHeader validates a peer stream's header.
@@ -446,6 +544,10 @@ func (t *peerTransport) serveRaft(ctx context.Context, st *rpc.Stream) error {
 			// tell it, or it campaigns in vain for ever.
 			return api.Errorf(api.CodeMemberRemoved, "member %016x was removed from the cluster", from)
 		}
+		if !t.isMember(from) {
+			t.logDropped("dropped raft messages from a peer that is not a member", "peer", fmt.Sprintf("%016x", from))
+			continue
+		}
 		n, k := binary.Uvarint(b)
 		if k <= 0 || n > uint64(len(b)) {
 			return api.Errorf(api.CodeInvalidArgument, "bad raft batch from %016x", from)
@@ -464,6 +566,12 @@ func (t *peerTransport) serveRaft(ctx context.Context, st *rpc.Stream) error {
 				return api.Errorf(api.CodeInvalidArgument, "raft message claims to be from %016x on %016x's stream", m.From, from)
 			}
 			b = b[k+int(size):]
+			if m.To != t.s.id || m.Type == raftcore.MsgSnap {
+				// A snapshot comes only on its own stream, with its data.
+				t.logDropped("dropped a raft message that cannot come on this stream", "peer", fmt.Sprintf("%016x", from),
+					"type", m.Type.String(), "to", fmt.Sprintf("%016x", m.To))
+				continue
+			}
 			t.driver.Receive(m)
 		}
 	}
@@ -472,7 +580,9 @@ func (t *peerTransport) serveRaft(ctx context.Context, st *rpc.Stream) error {
 // serveSnapshot receives a MsgSnap and its data, which goes straight to a
 // file (KVState.ReceiveSnapshot); the message is delivered to raft only
 // once the data is durable, so installing it needs nothing more from the
-// leader.
+// leader. A snapshot is taken only from the member this one follows, one
+// at a time, if its size fits (checkSnapshot); a stream that stalls for
+// snapshotStall is dropped.
 func (t *peerTransport) serveSnapshot(ctx context.Context, st *rpc.Stream) error {
 	from, err := t.acceptStream(st)
 	if err != nil {
@@ -487,14 +597,30 @@ func (t *peerTransport) serveSnapshot(ctx context.Context, st *rpc.Stream) error
 		return api.Errorf(api.CodeInvalidArgument, "bad snapshot header from %016x", from)
 	}
 	m, _, err := raftcore.DecodeMessage(b[k:])
-	if err != nil || m.Type != raftcore.MsgSnap || m.Snapshot == nil || m.From != from {
+	if err != nil || m.Type != raftcore.MsgSnap || m.Snapshot == nil || m.From != from || m.To != t.s.id {
 		return api.Errorf(api.CodeInvalidArgument, "bad snapshot message from %016x: %v", from, err)
 	}
-	if size > maxSnapshot {
-		return api.Errorf(api.CodeInvalidArgument, "snapshot of %d bytes is too large", size)
+	if err := t.checkSnapshot(from, size); err != nil {
+		t.s.log.Warn("refused a snapshot", "from", fmt.Sprintf("%016x", from), "index", m.Snapshot.Metadata.Index, "size", size, "err", err)
+		return err
 	}
+	if !t.receiving.CompareAndSwap(false, true) {
+		return api.Errorf(api.CodeTooManyRequests, "this member is receiving another snapshot")
+	}
+	defer t.receiving.Store(false)
 	index := m.Snapshot.Metadata.Index
-	r := newChunkReceiver(st.Recv, int64(size))
+	var stalled atomic.Bool
+	stall := time.AfterFunc(t.snapshotStall, func() { stalled.Store(true); st.Close() })
+	defer stall.Stop()
+	recv := func() ([]byte, error) {
+		b, err := st.Recv()
+		if err != nil && stalled.Load() {
+			return nil, fmt.Errorf("the stream stalled: no data for %v", t.snapshotStall)
+		}
+		stall.Reset(t.snapshotStall)
+		return b, err
+	}
+	r := newChunkReceiver(recv, int64(size))
 	if err := t.s.state.ReceiveSnapshot(index, int64(size), r); err != nil {
 		t.s.log.Warn("receiving snapshot failed", "from", fmt.Sprintf("%016x", from), "index", index, "err", err)
 		return fmt.Errorf("snapshot at %d from %016x: %w", index, from, err)
@@ -504,36 +630,162 @@ func (t *peerTransport) serveSnapshot(ctx context.Context, st *rpc.Stream) error
 	return nil
 }
 
-// serveMembers answers a joining member: the cluster id and the members.
+// checkSnapshot decides whether to take a snapshot of size bytes that
+// member from announces: only from the leader this member follows, and
+// only if it fits in snapshotLimit and leaves snapshotDiskReserve free on
+// the data dir's disk.
+func (t *peerTransport) checkSnapshot(from, size uint64) error {
+	if lead := t.driver.Leader(); from != lead {
+		return api.Errorf(api.CodeNotLeader, "member %016x is not the leader this member follows (%016x): only the leader sends snapshots", from, lead)
+	}
+	if limit := t.snapshotLimit(); size > uint64(limit) {
+		return api.Errorf(api.CodeRequestTooLarge, "a snapshot of %d bytes is larger than this member takes (%d: twice --quota-backend-bytes, at least %d)",
+			size, limit, minSnapshotLimit)
+	}
+	if free, ok := fsx.FreeBytes(t.s.cfg.DataDir); ok && (free < snapshotDiskReserve || size > free-snapshotDiskReserve) {
+		return api.Errorf(api.CodeNoSpace, "a snapshot of %d bytes does not fit on this member's disk (%d bytes free, %d kept free)",
+			size, free, snapshotDiskReserve)
+	}
+	return nil
+}
+
+// snapshotLimit is the largest snapshot this member takes: a store
+// cannot legitimately grow far past the quota, where writes stop.
+func (t *peerTransport) snapshotLimit() int64 {
+	return max(2*t.s.cfg.QuotaBackendBytes, minSnapshotLimit)
+}
+
+// serveMembers answers a member that joins: the cluster id and the
+// members.
 func (t *peerTransport) serveMembers(ctx context.Context, req []byte) ([]byte, error) {
+	if from, _ := provenPeer(ctx); !t.isMember(from) {
+		return nil, api.Errorf(api.CodePermissionDenied, "member %016x is not a member", from)
+	}
 	resp := &api.MemberListResponse{Header: t.s.header(), Members: t.s.state.Members().List()}
 	return api.Marshal(resp), nil
 }
 
-// fetchMembers asks the member at peer URL u for the membership.
-func (s *Server) fetchMembers(raw string) ([]Member, uint64, error) {
+// fetchMembers asks member to, at peer URL raw, for the membership, as
+// this member of the cluster identity.
+func (s *Server) fetchMembers(raw string, identity *clusterIdentity, to uint64) ([]Member, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, 0, err
-	}
-	opts := rpc.DialOptions{DialTimeout: 2 * time.Second}
-	if u.Scheme == "https" {
-		opts.TLS = s.opts.PeerClientTLS
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := rpc.Dial(ctx, u.Host, opts)
+	c, err := rpc.Dial(ctx, u.Host, s.peerDialOptions(u, func(rw io.ReadWriter, info rpc.AuthInfo) error {
+		return proveMember(rw, info, identity, s.id, to)
+	}))
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	defer c.Close()
 	b, err := c.Call(ctx, methodPeerMembers, nil)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	var resp api.MemberListResponse
 	if err := api.Unmarshal(b, &resp); err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	return resp.Members, resp.Header.ClusterID, nil
+	if resp.Header.ClusterID != identity.Cluster {
+		return nil, fmt.Errorf("member %016x at %s answered for cluster %016x, not %016x", to, raw, resp.Header.ClusterID, identity.Cluster)
+	}
+	return resp.Members, nil
+}
+
+// join asks the member at peer URL raw for the cluster's identity, as the
+// member with peer URLs mine (sorted) that has not started before (a
+// join exchange, peer_gate.go).
+func (s *Server) join(raw string, mine []string) (joinedIdentity, error) {
+	var j joinedIdentity
+	u, err := url.Parse(raw)
+	if err != nil {
+		return j, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := rpc.Dial(ctx, u.Host, s.peerDialOptions(u, joinProof(joinKeyOf(s.cfg.InitialClusterToken), mine, &j)))
+	if err != nil {
+		return j, err
+	}
+	_ = c.Close()
+	return j, nil
+}
+
+// identityString names this member and its cluster identity in logs.
+func (s *Server) identityString() string {
+	if id := s.gate.identity.Load(); id != nil {
+		return fmt.Sprintf("member %016x of %s", s.id, id)
+	}
+	return fmt.Sprintf("member %016x of cluster %016x (no cluster secret yet)", s.id, s.clusterID)
+}
+
+// awaitIdentity gets the cluster's identity from another member, in the
+// background, for a member that started without it (a member of a new
+// cluster that is not its founder), and keeps it in the data dir. The
+// member runs meanwhile; its peers refuse it, and it them, until then.
+func (t *peerTransport) awaitIdentity(memberPath string) {
+	mine := urlStrings(t.s.cfg.InitialAdvertisePeerURLs)
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		var lastWarn time.Time
+		for {
+			err := t.fetchIdentity(memberPath, mine)
+			if err == nil {
+				return
+			}
+			if time.Since(lastWarn) >= unreachableWarnEvery {
+				lastWarn = time.Now()
+				t.s.log.Warn("waiting for the cluster secret from another member", "this", t.s.identityString(), "err", err)
+			}
+			select {
+			case <-t.stopCh:
+				return
+			case <-time.After(max(t.s.cfg.HeartbeatInterval, 100*time.Millisecond)):
+			}
+		}
+	}()
+}
+
+// fetchIdentity asks each other member it knows, once, for the cluster's
+// identity, and keeps the first answer for this member.
+func (t *peerTransport) fetchIdentity(memberPath string, mine []string) error {
+	var urls []string
+	for id, us := range t.initial {
+		if id != t.s.id {
+			urls = append(urls, us...)
+		}
+	}
+	for _, m := range t.s.state.Members().List() {
+		if m.ID != t.s.id {
+			urls = append(urls, m.PeerURLs...)
+		}
+	}
+	slices.Sort(urls)
+	var errs []error
+	for _, raw := range slices.Compact(urls) {
+		j, err := t.s.join(raw, mine)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if j.Member != t.s.id || j.Identity.Cluster != t.s.clusterID {
+			errs = append(errs, fmt.Errorf("the member at %s gave the identity of member %016x of cluster %016x, but this is member %016x of cluster %016x",
+				raw, j.Member, j.Identity.Cluster, t.s.id, t.s.clusterID))
+			continue
+		}
+		if err := saveClusterIdentity(memberPath, &j.Identity); err != nil {
+			return err
+		}
+		t.s.gate.identity.Store(&j.Identity)
+		t.s.log.Info("received the cluster secret", "this", t.s.identityString(), "from", raw)
+		return nil
+	}
+	if len(errs) == 0 {
+		return errors.New("no other member known")
+	}
+	return errors.Join(errs...)
 }
