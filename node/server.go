@@ -243,7 +243,9 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 	}
 	s.gate = &peerGate{id: s.id, joinKey: joinKeyOf(cfg.InitialClusterToken), members: s.state.Members(), initial: initialURLs,
 		allowedCNs: cfg.PeerCertAllowedCNs, allowedHostnames: cfg.PeerCertAllowedHostnames,
-		lookupIP: func(ctx context.Context, host string) ([]net.IP, error) { return net.DefaultResolver.LookupIP(ctx, "ip", host) },
+		lookupIP: func(ctx context.Context, host string) ([]net.IP, error) {
+			return net.DefaultResolver.LookupIP(ctx, "ip", host)
+		},
 		log: logger}
 	if identity != nil {
 		s.gate.identity.Store(identity)
