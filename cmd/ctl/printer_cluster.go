@@ -138,7 +138,9 @@ func (p *printer) memberAdd(name string, resp *api.MemberAddResponse) {
 		}
 	}
 	sort.Strings(initial)
-	p.printf("Start it with these flags of cmd/node:\n")
+	// The token is the cluster's: the new member proves it knows it to
+	// be given the cluster secret at its first start.
+	p.printf("Start it with these flags of cmd/node, and the cluster's --initial-cluster-token:\n")
 	p.printf("--name=%s\n", name)
 	p.printf("--initial-cluster=%s\n", strings.Join(initial, ","))
 	p.printf("--initial-advertise-peer-urls=%s\n", strings.Join(resp.Member.PeerURLs, ","))

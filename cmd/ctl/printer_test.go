@@ -146,7 +146,7 @@ func TestPrintMembers(t *testing.T) {
 	p.memberAdd("m2", &api.MemberAddResponse{Header: api.ResponseHeader{ClusterID: 0xfeed}, Member: added,
 		Members: append(append([]api.Member(nil), members...), added)})
 	want = "Member 000000000000000c added to cluster 000000000000feed\n\n" +
-		"Start it with these flags of cmd/node:\n" +
+		"Start it with these flags of cmd/node, and the cluster's --initial-cluster-token:\n" +
 		"--name=m2\n" +
 		"--initial-cluster=m0=http://127.0.0.1:2380,m2=http://127.0.0.1:2580\n" +
 		"--initial-advertise-peer-urls=http://127.0.0.1:2580\n" +

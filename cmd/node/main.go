@@ -124,6 +124,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.peerTrustedCA, "peer-trusted-ca-file", "", "CA file for peer certificates")
 	fs.BoolVar(&o.peerClientCertAuth, "peer-client-cert-auth", false, "require peer certificates signed by --peer-trusted-ca-file")
 	fs.BoolVar(&o.peerAutoTLS, "peer-auto-tls", false, "serve peer TLS with a generated self-signed certificate")
+	allowedCN := fs.String("peer-cert-allowed-cn", "", "comma-separated common names a peer's client certificate must carry one of (default: it must be valid for the host of the member's peer URL)")
+	allowedHost := fs.String("peer-cert-allowed-hostname", "", "comma-separated host names a peer's client certificate must be valid for one of (default: the host of the member's peer URL)")
 	fs.StringVar(&c.AuthToken, "auth-token", c.AuthToken, "auth token kind: simple (random, kept in the members' memory) or signed (self-contained, HMAC-SHA256 with the cluster's key)")
 	authTTL := fs.Int("auth-token-ttl", int(c.AuthTokenTTL/time.Second), "seconds a simple token lives unused (a signed token lives this long at all)")
 	fs.IntVar(&c.AuthPasswordCost, "auth-password-cost", c.AuthPasswordCost, "PBKDF2-HMAC-SHA256 iterations of new password hashes (the default takes about 50 ms)")
@@ -135,6 +137,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
 	}
+	c.PeerCertAllowedCNs = splitList(*allowedCN)
+	c.PeerCertAllowedHostnames = splitList(*allowedHost)
 	c.DataDir = *dataDir
 	if c.DataDir == "" {
 		c.DataDir = c.Name + ".node"
@@ -182,6 +186,18 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		}
 	}
 	return o, nil
+}
+
+// splitList splits a comma-separated flag value (nil for "").
+func splitList(v string) []string {
+	if v == "" {
+		return nil
+	}
+	parts := strings.Split(v, ",")
+	for i := range parts {
+		parts[i] = strings.TrimSpace(parts[i])
+	}
+	return parts
 }
 
 func run(ctx context.Context, args []string, stderr io.Writer) int {

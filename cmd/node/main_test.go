@@ -30,6 +30,16 @@ func TestParseFlagsDefaults(t *testing.T) {
 	}
 }
 
+func TestParseFlagsPeerCertAllowed(t *testing.T) {
+	o, err := parseFlags([]string{"--peer-cert-allowed-cn", "peer, peer2"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(o.cfg.PeerCertAllowedCNs, "|"); got != "peer|peer2" || o.cfg.PeerCertAllowedHostnames != nil {
+		t.Fatalf("--peer-cert-allowed-cn: %q, hostnames %q", got, o.cfg.PeerCertAllowedHostnames)
+	}
+}
+
 func TestParseFlagsCorruptCheck(t *testing.T) {
 	o, err := parseFlags([]string{"--corrupt-check-time", "5m", "--initial-corrupt-check"}, io.Discard)
 	if err != nil {
@@ -64,6 +74,9 @@ func TestParseFlagsErrors(t *testing.T) {
 		{[]string{"--auth-password-cost", "0"}, "--auth-password-cost must be between 1 and"},
 		{[]string{"--corrupt-check-time", "-1s"}, "--corrupt-check-time (-1s) must not be negative"},
 		{[]string{"--corrupt-check-time", "5"}, `invalid value "5" for flag -corrupt-check-time`},
+		{[]string{"--peer-cert-allowed-cn", "a,b", "--peer-cert-allowed-hostname", "h"}, "cannot both be set"},
+		{[]string{"--peer-cert-allowed-cn", "a,,b"}, "take non-empty names"},
+		{[]string{"--peer-cert-allowed-hostname", "peer.example.com, 10.0.0.1"}, ""},
 	} {
 		_, err := parseFlags(tc.args, io.Discard)
 		if tc.want == "" {
