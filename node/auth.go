@@ -197,7 +197,7 @@ func (s *Server) proposeAs(ctx context.Context, req api.Message) (api.Message, e
 
 // authedCommand wraps cmd with the caller proposeAs put in ctx, if any.
 func authedCommand(ctx context.Context, cmd []byte) []byte {
-	if len(cmd) > 0 && requestKind(cmd[0]) == kindInternal {
+	if hasOrigin(cmd) {
 		return cmd // the member's own: it acts for no user
 	}
 	if id, ok := ctx.Value(callerKey{}).(auth.Identity); ok {

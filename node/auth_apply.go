@@ -27,23 +27,89 @@ import (
 //     auto-compaction, the alarms it raises): applied without a user
 //     even while auth is on.
 //
+//   - kindIssueToken: a simple token issued (an auth.Command with
+//     OpIssueToken, carrying the token's hash): applied without a user
+//     while auth is on, since the member checked the password.
+//
+// The last two are taken on the word of the member that made them, so
+// they name it: after the kind, the member's id and the term it proposed
+// them in, 8 bytes each (an origin). The proposer writes zeros; the core
+// stamps the origin when it proposes the command (OriginStamper). A
+// leader appends such a command forwarded by another member only if it
+// bears that member's stamp and the leader's term (CheckOrigin), so it
+// is always appended in the term it was stamped with; an entry whose
+// stamp's term is not its own is refused when applied, on every member.
+//
 // Commands of clients while auth is off stay as they were. A client's
 // write that carries no user (its member still saw auth off) is refused
 // if auth is on when it applies; only publishing a member's attributes
 // and peer URLs pass unmarked (membership is checked when proposed).
 const (
-	kindAuth     requestKind = 64
-	kindAuthed   requestKind = 65
-	kindInternal requestKind = 66
+	kindAuth       requestKind = 64
+	kindAuthed     requestKind = 65
+	kindInternal   requestKind = 66
+	kindIssueToken requestKind = 67
 )
 
-// encodeInternal encodes a write the member makes on its own behalf.
+// originSize is the length of an origin: member id and term.
+const originSize = 16
+
+// encodeInternal encodes a write the member makes on its own behalf,
+// with room for its origin.
 func encodeInternal(req api.Message) ([]byte, error) {
 	cmd, err := EncodeRequest(req)
 	if err != nil {
 		return nil, err
 	}
-	return append([]byte{byte(kindInternal)}, cmd...), nil
+	return append(append([]byte{byte(kindInternal)}, make([]byte, originSize)...), cmd...), nil
+}
+
+// encodeIssueToken encodes a simple token issued (c.Op is
+// OpIssueToken), with room for its origin.
+func encodeIssueToken(c *auth.Command) []byte {
+	return append(append([]byte{byte(kindIssueToken)}, make([]byte, originSize)...), c.Marshal()...)
+}
+
+// hasOrigin reports whether cmd is of a kind that names its origin.
+func hasOrigin(cmd []byte) bool {
+	return len(cmd) > 0 && (requestKind(cmd[0]) == kindInternal || requestKind(cmd[0]) == kindIssueToken)
+}
+
+// decodeOrigin splits a command that names its origin.
+func decodeOrigin(cmd []byte) (member, term uint64, inner []byte, err error) {
+	if len(cmd) < 1+originSize {
+		return 0, 0, nil, fmt.Errorf("node: %d-byte command of kind %d: too short for its origin", len(cmd), cmd[0])
+	}
+	return binary.BigEndian.Uint64(cmd[1:]), binary.BigEndian.Uint64(cmd[9:]), cmd[1+originSize:], nil
+}
+
+var _ OriginStamper = (*KVState)(nil)
+
+// StampOrigin implements OriginStamper.
+func (k *KVState) StampOrigin(cmd []byte, member, term uint64) {
+	if hasOrigin(cmd) && len(cmd) >= 1+originSize {
+		binary.BigEndian.PutUint64(cmd[1:], member)
+		binary.BigEndian.PutUint64(cmd[9:], term)
+	}
+}
+
+// CheckOrigin implements OriginStamper: a command that names its origin
+// is appended only if from, the member that forwarded it, stamped it in
+// the leader's term.
+func (k *KVState) CheckOrigin(cmd []byte, from, term uint64) error {
+	if !hasOrigin(cmd) {
+		return nil
+	}
+	member, stamped, _, err := decodeOrigin(cmd)
+	switch {
+	case err != nil:
+		return err
+	case member != from:
+		return fmt.Errorf("node: a command made by member %016x, forwarded by member %016x", member, from)
+	case stamped != term:
+		return fmt.Errorf("node: a command member %016x made in term %d, forwarded in term %d", member, stamped, term)
+	}
+	return nil
 }
 
 // auxAuth prefixes the auth records in the store's auxiliary table.
@@ -145,10 +211,16 @@ func (k *KVState) applyAuthorized(index, term uint64, data []byte) (api.Message,
 			return k.applyAuthCommand(index, term, inner[1:], true)
 		}
 		return k.apply(index, term, inner)
-	case kindInternal:
-		inner := data[1:]
+	case kindInternal, kindIssueToken:
+		inner, err := checkStamp(index, term, data)
+		if err != nil {
+			return nil, k.refuse(index, term, err)
+		}
+		if requestKind(data[0]) == kindIssueToken {
+			return k.applyIssueToken(index, term, inner)
+		}
 		if len(inner) == 0 || requestKind(inner[0]) >= kindAuth {
-			return nil, fmt.Errorf("node: internal command at index %d: no plain inner command", index)
+			return nil, k.refuse(index, term, fmt.Errorf("node: internal command at index %d: no plain inner command", index))
 		}
 		return k.apply(index, term, inner)
 	}
@@ -156,6 +228,20 @@ func (k *KVState) applyAuthorized(index, term uint64, data []byte) (api.Message,
 		return nil, k.refuse(index, term, err)
 	}
 	return k.apply(index, term, data)
+}
+
+// checkStamp returns the command inside data, an entry at index of term
+// that names its origin, if the origin's term is the entry's.
+func checkStamp(index, term uint64, data []byte) ([]byte, error) {
+	member, stamped, inner, err := decodeOrigin(data)
+	if err != nil {
+		return nil, fmt.Errorf("node: command at index %d: %w", index, err)
+	}
+	if stamped != term {
+		return nil, api.Errorf(api.CodeInvalidArgument, "node: command at index %d of term %d was made by member %016x in term %d: refused",
+			index, term, member, stamped)
+	}
+	return inner, nil
 }
 
 // refuse records the index of a refused command (so a restart does not
@@ -238,20 +324,42 @@ func (k *KVState) authorize(id auth.Identity, inner []byte) error {
 	return a.CheckRequest(id, req)
 }
 
+// applyIssueToken applies a simple token issued (kindIssueToken, its
+// origin checked already).
+func (k *KVState) applyIssueToken(index, term uint64, body []byte) (api.Message, error) {
+	c, err := auth.UnmarshalCommand(body)
+	if err == nil && c.Op != auth.OpIssueToken {
+		err = fmt.Errorf("a %v command where a token is issued", c.Op)
+	}
+	if err != nil {
+		return nil, k.refuse(index, term, fmt.Errorf("node: command at index %d: %w", index, err))
+	}
+	return k.applyAuth(index, term, c)
+}
+
 // applyAuthCommand applies an auth state change. Unless made by an
-// authenticated user (checked already), only enabling auth and issuing
-// a token are taken while auth is on.
+// authenticated user (checked already), only enabling auth is taken while
+// auth is on. A token is issued only by kindIssueToken.
 func (k *KVState) applyAuthCommand(index, term uint64, body []byte, authenticated bool) (api.Message, error) {
 	c, err := auth.UnmarshalCommand(body)
 	if err != nil {
 		return nil, k.refuse(index, term, fmt.Errorf("node: command at index %d: %w", index, err))
 	}
 	a := k.auth.state
-	if !authenticated && a.Enabled() && c.Op != auth.OpIssueToken && c.Op != auth.OpEnable {
+	if c.Op == auth.OpIssueToken {
+		return nil, k.refuse(index, term, fmt.Errorf("node: command at index %d: a token issued without its origin", index))
+	}
+	if !authenticated && a.Enabled() && c.Op != auth.OpEnable {
 		return nil, k.refuse(index, term, api.ErrUserEmpty)
 	}
+	return k.applyAuth(index, term, c)
+}
+
+// applyAuth applies an auth state change that was allowed.
+func (k *KVState) applyAuth(index, term uint64, c *auth.Command) (api.Message, error) {
+	a := k.auth.state
 	tw := k.Store().Write(index, term)
-	err = a.Apply(c, authRecords{tw})
+	err := a.Apply(c, authRecords{tw})
 	if endErr := tw.End(); endErr != nil {
 		return nil, endErr
 	}

@@ -40,6 +40,12 @@ func (a *applier) must(cmd []byte) {
 
 func authCmd(c *auth.Command) []byte { return encodeAuthCommand(c) }
 
+// stamped is cmd as member 1 proposes it in term 1 (the applier's term).
+func stamped(k *KVState, cmd []byte) []byte {
+	k.StampOrigin(cmd, 1, 1)
+	return cmd
+}
+
 // enableAuth sets up root, a role "app" with readwrite on [app/, app0)
 // and a user alice holding it, then turns auth on.
 func enableAuth(t *testing.T, a *applier) {
@@ -149,7 +155,7 @@ func TestUnauthenticatedAndInternalCommands(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return cmd
+		return stamped(k, cmd)
 	}
 	for _, req := range []api.Message{
 		&api.LeaseRevokeRequest{ID: 7},
@@ -173,11 +179,106 @@ func TestUnauthenticatedAndInternalCommands(t *testing.T) {
 	if !k.HasAlarm(api.AlarmNoSpace) {
 		t.Fatal("the member's own alarm was not raised")
 	}
-	// An internal envelope holds one plain command.
-	for _, bad := range [][]byte{{byte(kindInternal)}, append([]byte{byte(kindInternal)}, internal(&api.CompactionRequest{Revision: 1})...)} {
+	// An internal envelope holds one plain command, and names the term
+	// it was made in: the entry's.
+	unstamped, err := encodeInternal(&api.CompactionRequest{Revision: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherTerm := bytes.Clone(unstamped)
+	k.StampOrigin(otherTerm, 1, 2)
+	nested := stamped(k, append(append([]byte{byte(kindInternal)}, make([]byte, originSize)...), internal(&api.CompactionRequest{Revision: 1})...))
+	for name, bad := range map[string][]byte{
+		"empty":                   {byte(kindInternal)},
+		"too short for an origin": {byte(kindInternal), 0, 0, 0, 0, 0, 0, 0, 1},
+		"nested":                  nested,
+		"unstamped":               unstamped,
+		"stamped in another term": otherTerm,
+	} {
 		if r := a.apply(bad); r.Err == nil {
-			t.Errorf("internal envelope %x applied", bad)
+			t.Errorf("internal envelope %s (%x) applied", name, bad)
 		}
+	}
+	if k.Store().CompactRev() >= 2 {
+		t.Fatal("a refused compaction was applied")
+	}
+}
+
+// A simple token is issued only by a command that names its origin,
+// stamped in the entry's term; an auth command issuing one is refused.
+func TestIssueTokenNeedsItsOrigin(t *testing.T) {
+	k, err := OpenKVState(fsx.NewMem(), "/db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &applier{t: t, k: k}
+	enableAuth(t, a)
+	var told []string
+	k.OnAuthToken(func(hash string, id auth.Identity) { told = append(told, hash) })
+	issue := func(hash string) *auth.Command {
+		return &auth.Command{Op: auth.OpIssueToken, Name: auth.RootUser, Token: hash, Revision: k.Auth().Revision()}
+	}
+	root := auth.Identity{User: auth.RootUser, Revision: k.Auth().Revision()}
+	otherTerm := encodeIssueToken(issue("other term"))
+	k.StampOrigin(otherTerm, 1, 7)
+	for name, bad := range map[string][]byte{
+		"as an auth command":          authCmd(issue("auth")),
+		"as root's auth command":      encodeAuthed(root, authCmd(issue("authed"))),
+		"unstamped":                   encodeIssueToken(issue("unstamped")),
+		"stamped in another term":     otherTerm,
+		"another command in its kind": stamped(k, encodeIssueToken(&auth.Command{Op: auth.OpDisable})),
+	} {
+		if r := a.apply(bad); r.Err == nil {
+			t.Errorf("token issued %s", name)
+		}
+	}
+	if len(told) != 0 || !k.Auth().Enabled() {
+		t.Fatalf("refused commands took effect: tokens %q, auth enabled %v", told, k.Auth().Enabled())
+	}
+	a.must(stamped(k, encodeIssueToken(issue("good"))))
+	if len(told) != 1 || told[0] != "good" {
+		t.Fatalf("tokens told: %q", told)
+	}
+}
+
+// A leader takes a forwarded command that names its origin only from
+// the member that stamped it, in the leader's term.
+func TestCheckOrigin(t *testing.T) {
+	k, err := OpenKVState(fsx.NewMem(), "/db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	cmd, err := encodeInternal(&api.CompactionRequest{Revision: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.StampOrigin(cmd, 5, 3)
+	token := encodeIssueToken(&auth.Command{Op: auth.OpIssueToken, Name: "root", Token: "h"})
+	k.StampOrigin(token, 5, 3)
+	plain := mustEncode(t, &api.PutRequest{Key: []byte("k")})
+	k.StampOrigin(plain, 5, 3) // no origin to stamp: unchanged
+	for _, tc := range []struct {
+		name       string
+		cmd        []byte
+		from, term uint64
+		ok         bool
+	}{
+		{"its maker, its term", cmd, 5, 3, true},
+		{"a token, its maker, its term", token, 5, 3, true},
+		{"forwarded by another member", cmd, 6, 3, false},
+		{"a token forwarded by another member", token, 6, 3, false},
+		{"in a later term", cmd, 5, 4, false},
+		{"unstamped", encodeIssueToken(&auth.Command{Op: auth.OpIssueToken}), 5, 3, false},
+		{"too short", []byte{byte(kindInternal), 1}, 5, 3, false},
+		{"a client's command", plain, 6, 9, true},
+	} {
+		if err := k.CheckOrigin(tc.cmd, tc.from, tc.term); (err == nil) != tc.ok {
+			t.Errorf("%s: CheckOrigin = %v", tc.name, err)
+		}
+	}
+	if !bytes.Equal(plain, mustEncode(t, &api.PutRequest{Key: []byte("k")})) {
+		t.Fatal("StampOrigin changed a command without an origin")
 	}
 }
 
@@ -193,7 +294,7 @@ func TestAuthStateSurvivesReopen(t *testing.T) {
 	rev := k.Auth().Revision()
 	var tokens []string
 	k.OnAuthToken(func(tok string, id auth.Identity) { tokens = append(tokens, tok) })
-	a.must(authCmd(&auth.Command{Op: auth.OpIssueToken, Name: "alice", Token: "t1", Revision: rev}))
+	a.must(stamped(k, encodeIssueToken(&auth.Command{Op: auth.OpIssueToken, Name: "alice", Token: "t1", Revision: rev})))
 	if len(tokens) != 1 || tokens[0] != "t1" {
 		t.Fatalf("tokens told: %q", tokens)
 	}

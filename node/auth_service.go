@@ -141,7 +141,7 @@ func (s *Server) serveAuthenticate(ctx context.Context, req *api.AuthenticateReq
 			return nil, err
 		}
 		c := &auth.Command{Op: auth.OpIssueToken, Name: id.User, Token: auth.HashSimpleToken(token), Revision: id.Revision}
-		if _, err := s.proposeCommand(ctx, encodeAuthCommand(c)); err != nil {
+		if _, err := s.proposeCommand(ctx, encodeIssueToken(c)); err != nil {
 			// The state changed since the password was checked (the
 			// client tries again), or the proposal failed.
 			return nil, err

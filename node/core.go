@@ -107,6 +107,23 @@ type ConfChangeApplier interface {
 	ApplyConfChange(index, term uint64, cc raftcore.ConfChange, context []byte)
 }
 
+// OriginStamper is implemented by a state machine some of whose commands
+// are taken on the word of the member that made them, and so name it and
+// the term it made them in (node's internal commands and simple tokens,
+// auth_apply.go). The core stamps them as it proposes them; as the leader
+// it appends such a command forwarded by another member only if it bears
+// that member's stamp and the current term (so it is appended in the term
+// it was stamped with); the state machine checks the term again when it
+// applies the entry.
+type OriginStamper interface {
+	// StampOrigin writes member and term into cmd, a command this member
+	// proposes, if cmd is of a kind that names its origin.
+	StampOrigin(cmd []byte, member, term uint64)
+	// CheckOrigin returns why cmd, forwarded by member from to this
+	// member in term, must not be appended, or nil.
+	CheckOrigin(cmd []byte, from, term uint64) error
+}
+
 // ErrStopped is returned for requests the core can no longer answer.
 var ErrStopped = errors.New("node: member stopped")
 
@@ -180,6 +197,9 @@ type Effects struct {
 	// LeaderChanged is set when the known leader changed; Leader is it.
 	LeaderChanged bool
 	Leader        uint64
+	// Refused are the forwarded proposals this member did not take, and
+	// why (OriginStamper): for the driver to log.
+	Refused []error
 }
 
 // CoreConfig configures a Core.
@@ -426,7 +446,13 @@ func (c *Core) Feed(ev Event) {
 			}
 		}
 	case EvMessage:
-		_ = c.raft.Step(ev.Msg) // invalid or stale messages are dropped
+		m := ev.Msg
+		if m.Type == raftcore.MsgProp {
+			if m.Entries = c.checkForwarded(m); len(m.Entries) == 0 {
+				return
+			}
+		}
+		_ = c.raft.Step(m) // invalid or stale messages are dropped
 	case EvPropose:
 		c.seq++
 		c.proposals = append(c.proposals, append(c.requestHeader(c.seq), ev.Data...))
@@ -467,6 +493,12 @@ func (c *Core) Run() {
 		return
 	}
 	if len(c.proposals) > 0 {
+		if st, ok := c.sm.(OriginStamper); ok {
+			term := c.raft.Term()
+			for _, p := range c.proposals {
+				st.StampOrigin(p[headerSize:], c.cfg.ID, term)
+			}
+		}
 		if err := c.raft.Propose(c.proposals...); err != nil {
 			for _, id := range c.proposalIDs {
 				c.reply(id, nil, c.proposeError(err))
@@ -479,6 +511,37 @@ func (c *Core) Run() {
 		c.proposals, c.proposalIDs, c.proposalSeqs = nil, nil, nil
 	}
 	c.drain()
+}
+
+// checkForwarded returns the entries of a forwarded proposal m that the
+// state machine lets this member take (OriginStamper); the others are
+// reported in Effects.Refused.
+func (c *Core) checkForwarded(m raftcore.Message) []raftcore.Entry {
+	st, ok := c.sm.(OriginStamper)
+	if !ok {
+		return m.Entries
+	}
+	term := c.raft.Term()
+	var kept []raftcore.Entry // nil while every entry is kept
+	for i, e := range m.Entries {
+		var err error
+		if e.Type == raftcore.EntryNormal && len(e.Data) >= headerSize {
+			err = st.CheckOrigin(e.Data[headerSize:], m.From, term)
+		}
+		switch {
+		case err != nil:
+			if kept == nil {
+				kept = append(make([]raftcore.Entry, 0, len(m.Entries)), m.Entries[:i]...)
+			}
+			c.out.Refused = append(c.out.Refused, fmt.Errorf("node: proposal forwarded by member %x refused: %w", m.From, err))
+		case kept != nil:
+			kept = append(kept, e)
+		}
+	}
+	if kept == nil {
+		return m.Entries
+	}
+	return kept
 }
 
 // headerSize is the length of the header the core puts before every

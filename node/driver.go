@@ -44,6 +44,9 @@ type Driver struct {
 	// repair is the core's repair state, published after each turn while
 	// the member has one (nil when it lost nothing).
 	repair atomic.Pointer[RepairState]
+	// OnRefused, if set before Start, is told on the core's goroutine
+	// of each forwarded proposal the core refused (Effects.Refused).
+	OnRefused func(err error)
 
 	mu      sync.Mutex
 	waiters map[uint64]chan Reply
@@ -168,6 +171,11 @@ func (d *Driver) dispatch(eff Effects) {
 		d.leader.Store(eff.Leader)
 		if d.OnLeaderChange != nil {
 			d.OnLeaderChange(eff.Leader)
+		}
+	}
+	if d.OnRefused != nil {
+		for _, err := range eff.Refused {
+			d.OnRefused(err)
 		}
 	}
 	if len(eff.Messages) > 0 {
