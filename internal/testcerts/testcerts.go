@@ -59,9 +59,18 @@ func (ca *CA) Pool() *x509.CertPool {
 	return p
 }
 
-// Issue signs a certificate for commonName with the given uses, by
-// default both server and client authentication.
+// Issue signs a certificate for commonName, valid for the hosts
+// 127.0.0.1 and localhost, with the given uses, by default both server
+// and client authentication.
 func (ca *CA) Issue(t testing.TB, commonName string, uses ...x509.ExtKeyUsage) tls.Certificate {
+	t.Helper()
+	return ca.IssueFor(t, commonName, []string{"127.0.0.1", "localhost"}, uses...)
+}
+
+// IssueFor is Issue for the given hosts (IP addresses or DNS names; none
+// makes a certificate valid for no host, as a user's client certificate
+// usually is).
+func (ca *CA) IssueFor(t testing.TB, commonName string, hosts []string, uses ...x509.ExtKeyUsage) tls.Certificate {
 	t.Helper()
 	if len(uses) == 0 {
 		uses = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
@@ -70,8 +79,13 @@ func (ca *CA) Issue(t testing.TB, commonName string, uses ...x509.ExtKeyUsage) t
 	tmpl := template(t, commonName)
 	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
 	tmpl.ExtKeyUsage = uses
-	tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
-	tmpl.DNSNames = []string{"localhost"}
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, h)
+		}
+	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
 		t.Fatalf("testcerts: issue a certificate for %q: %v", commonName, err)
