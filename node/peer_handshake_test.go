@@ -139,7 +139,10 @@ func TestJoinSealOpensOnlyWithItsKeyAndNonces(t *testing.T) {
 		t.Fatal("the sealed answer holds the secret in clear")
 	}
 	for name, open := range map[string]func() error{
-		"another token": func() error { _, err := openJoined(joinKeyOf("other"), testNonce(1), testNonce(2), urls, sealed); return err },
+		"another token": func() error {
+			_, err := openJoined(joinKeyOf("other"), testNonce(1), testNonce(2), urls, sealed)
+			return err
+		},
 		"another nonce": func() error { _, err := openJoined(key, testNonce(1), testNonce(3), urls, sealed); return err },
 		"other URLs":    func() error { _, err := openJoined(key, testNonce(1), testNonce(2), urls+"x", sealed); return err },
 		"a flipped bit": func() error {
