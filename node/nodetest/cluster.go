@@ -35,6 +35,11 @@ type Options struct {
 	// ClientFace, if set, serves a second protocol on the client ports
 	// (node.ServerOptions.ClientFace: the etcd API).
 	ClientFace func(*node.Server) (node.ClientFace, error)
+	// PeerTLS, if set, serves peers over TLS on https:// peer URLs, and
+	// PeerClientTLS is what members dial each other with.
+	PeerTLS, PeerClientTLS *tls.Config
+	// Logger, if set, is member name's logger (default: Logger).
+	Logger func(name string) *slog.Logger
 }
 
 // Cluster is a set of in-process members. Configs[i] is member i's
@@ -73,13 +78,13 @@ func New(t testing.TB, n int, opts Options) *Cluster {
 	for i := range n {
 		c.peerLns = append(c.peerLns, Listen(t))
 		c.clientLns = append(c.clientLns, Listen(t))
-		initial[fmt.Sprintf("m%d", i)] = []url.URL{URL(c.peerLns[i])}
+		initial[fmt.Sprintf("m%d", i)] = []url.URL{c.peerURL(c.peerLns[i])}
 	}
 	for i := range n {
 		cfg := node.DefaultConfig()
 		cfg.Name = fmt.Sprintf("m%d", i)
 		cfg.DataDir = t.TempDir()
-		cfg.ListenPeerURLs = []url.URL{URL(c.peerLns[i])}
+		cfg.ListenPeerURLs = []url.URL{c.peerURL(c.peerLns[i])}
 		cfg.InitialAdvertisePeerURLs = cfg.ListenPeerURLs
 		cfg.ListenClientURLs = []url.URL{URL(c.clientLns[i])}
 		if opts.ClientTLS != nil {
@@ -97,6 +102,15 @@ func New(t testing.TB, n int, opts Options) *Cluster {
 	c.Servers = make([]*node.Server, n)
 	t.Cleanup(c.StopAll)
 	return c
+}
+
+// peerURL is the peer URL of a listener: https:// with PeerTLS.
+func (c *Cluster) peerURL(l net.Listener) url.URL {
+	u := URL(l)
+	if c.opts.PeerTLS != nil {
+		u.Scheme = "https"
+	}
+	return u
 }
 
 // Start starts a new cluster of n members and waits until they agree on
@@ -131,7 +145,12 @@ func Logger(member string) *slog.Logger {
 // opened, later (a restart from its data dir) on its configured URLs.
 func (c *Cluster) StartMember(i int) {
 	c.t.Helper()
-	opts := node.ServerOptions{Logger: Logger(c.Configs[i].Name), ClientTLS: c.opts.ClientTLS, ClientFace: c.opts.ClientFace}
+	logger := Logger
+	if c.opts.Logger != nil {
+		logger = c.opts.Logger
+	}
+	opts := node.ServerOptions{Logger: logger(c.Configs[i].Name), ClientTLS: c.opts.ClientTLS, ClientFace: c.opts.ClientFace,
+		PeerTLS: c.opts.PeerTLS, PeerClientTLS: c.opts.PeerClientTLS}
 	if c.clientLns[i] != nil {
 		opts.ClientListeners = []net.Listener{c.clientLns[i]}
 		opts.PeerListeners = []net.Listener{c.peerLns[i]}
@@ -180,7 +199,7 @@ func (c *Cluster) AddMember(name string) int {
 	cfg := c.Configs[0]
 	cfg.Name = name
 	cfg.DataDir = c.t.TempDir()
-	cfg.ListenPeerURLs = []url.URL{URL(pl)}
+	cfg.ListenPeerURLs = []url.URL{c.peerURL(pl)}
 	cfg.InitialAdvertisePeerURLs = cfg.ListenPeerURLs
 	cfg.ListenClientURLs = []url.URL{URL(cl)}
 	cfg.AdvertiseClientURLs = cfg.ListenClientURLs

@@ -1,0 +1,106 @@
+package node
+
+import (
+	"context"
+	"encoding/binary"
+	"io"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/auth"
+	"github.com/cairndb/cairn/raftcore"
+	"github.com/cairndb/cairn/rpc"
+)
+
+// Test hooks of the peer port, for the rogue-peer tests of package
+// node_test.
+
+// Peer methods.
+const (
+	MethodRaftForTest         = methodRaft
+	MethodRaftSnapshotForTest = methodRaftSnapshot
+	MethodPeerMembersForTest  = methodPeerMembers
+	MethodPeerHashKVForTest   = methodPeerHashKV
+)
+
+// StreamHeaderForTest opens a peer stream.
+func StreamHeaderForTest(cluster, from, to uint64) []byte { return streamHeader(cluster, from, to) }
+
+// ClusterIdentityForTest reads the cluster identity kept in a member's
+// data dir: its cluster id, incarnation and secret.
+func ClusterIdentityForTest(t testing.TB, dataDir string) (cluster, incarnation uint64, secret []byte) {
+	t.Helper()
+	id, err := loadClusterIdentity(filepath.Join(dataDir, memberDir))
+	if err != nil || id == nil {
+		t.Fatalf("no cluster identity in %s: %v", dataDir, err)
+	}
+	return id.Cluster, id.Incarnation, id.Secret[:]
+}
+
+// PeerProofForTest is the dialer's side of the peer handshake of member
+// from, of cluster incarnation with secret, calling member to.
+func PeerProofForTest(cluster, incarnation uint64, secret []byte, from, to uint64) rpc.ClientAuthenticate {
+	id := &clusterIdentity{Cluster: cluster, Incarnation: incarnation}
+	copy(id.Secret[:], secret)
+	return func(rw io.ReadWriter, info rpc.AuthInfo) error { return proveMember(rw, info, id, from, to) }
+}
+
+// JoinProofForTest is the dialer's side of a join exchange of the member
+// with peer URLs urls (sorted), proving token.
+func JoinProofForTest(token string, urls []string) rpc.ClientAuthenticate {
+	var j joinedIdentity
+	return joinProof(joinKeyOf(token), urls, &j)
+}
+
+// proposedForTest is cmd as the core proposes it: behind a request
+// header of a made-up proposer.
+func proposedForTest(cmd []byte, seq uint64) []byte {
+	h := make([]byte, headerSize)
+	binary.BigEndian.PutUint64(h, 0xbadbadbad)
+	binary.BigEndian.PutUint64(h[8:], seq)
+	return append(h, cmd...)
+}
+
+// InternalPutForTest is an entry's data: an internal put of key, stamped
+// as made by member in term.
+func InternalPutForTest(t testing.TB, key string, member, term, seq uint64) []byte {
+	cmd, err := encodeInternal(&api.PutRequest{Key: []byte(key), Value: []byte("forged")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	(&KVState{}).StampOrigin(cmd, member, term)
+	return proposedForTest(cmd, seq)
+}
+
+// IssueTokenForTest is an entry's data: a simple token (by its hash)
+// issued for user, stamped as made by member in term.
+func IssueTokenForTest(user, hash string, revision, member, term, seq uint64) []byte {
+	cmd := encodeIssueToken(&auth.Command{Op: auth.OpIssueToken, Name: user, Token: hash, Revision: revision})
+	(&KVState{}).StampOrigin(cmd, member, term)
+	return proposedForTest(cmd, seq)
+}
+
+// TermForTest is the member's raft term.
+func (s *Server) TermForTest(t testing.TB) uint64 {
+	st, err := s.driver.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.HardState.Term
+}
+
+// SetSnapshotStallForTest sets how long a snapshot being received may
+// go without data.
+func (s *Server) SetSnapshotStallForTest(d time.Duration) { s.transport.snapshotStall = d }
+
+// RaftBatchForTest encodes msgs as one message of a raft stream.
+func RaftBatchForTest(msgs ...raftcore.Message) []byte {
+	b := binary.AppendUvarint(nil, uint64(len(msgs)))
+	for _, m := range msgs {
+		b = binary.AppendUvarint(b, uint64(m.EncodedSize()))
+		b = raftcore.AppendMessage(b, m)
+	}
+	return b
+}

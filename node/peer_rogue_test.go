@@ -1,0 +1,326 @@
+package node_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/internal/testcerts"
+	"github.com/cairndb/cairn/node"
+	"github.com/cairndb/cairn/node/nodetest"
+	"github.com/cairndb/cairn/raftcore"
+	"github.com/cairndb/cairn/rpc"
+)
+
+// These tests are the reproductions of issue 20 (what a probe of the
+// peer port did with real processes), each tried by a rogue peer against
+// an in-process cluster with auth on: all must be refused, and leave the
+// cluster as it was.
+
+// rogueTarget is a three-member cluster with auth on, whose members'
+// logs the test reads, and the rogue's TLS configuration (nil: plain).
+type rogueTarget struct {
+	*nodetest.Cluster
+	logs     map[string]*logBuffer
+	rogueTLS *tls.Config
+}
+
+func startRogueTarget(t *testing.T, peerTLS bool) *rogueTarget {
+	t.Helper()
+	r := &rogueTarget{logs: map[string]*logBuffer{}}
+	for i := range 3 {
+		r.logs[fmt.Sprintf("m%d", i)] = &logBuffer{}
+	}
+	opts := nodetest.Options{
+		Configure: func(i int, cfg *node.Config) { cfg.AuthPasswordCost = 10 },
+		Logger: func(name string) *slog.Logger {
+			return slog.New(slog.NewTextHandler(r.logs[name], &slog.HandlerOptions{Level: slog.LevelDebug}))
+		},
+	}
+	if peerTLS {
+		// One CA for clients and peers, as the README's setup has it;
+		// the rogue holds a user's client certificate from it.
+		ca := testcerts.NewCA(t, "shared CA")
+		member := ca.Issue(t, "member") // valid for 127.0.0.1
+		opts.PeerTLS = &tls.Config{Certificates: []tls.Certificate{member}, ClientCAs: ca.Pool(),
+			ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}
+		opts.PeerClientTLS = &tls.Config{Certificates: []tls.Certificate{member}, RootCAs: ca.Pool(), MinVersion: tls.VersionTLS12}
+		r.rogueTLS = &tls.Config{Certificates: []tls.Certificate{ca.IssueFor(t, "alice", nil)}, RootCAs: ca.Pool(), MinVersion: tls.VersionTLS12}
+	}
+	r.Cluster = nodetest.Start(t, 3, opts)
+	setUpAuth(t, dial(t, r.Cluster, 0))
+	return r
+}
+
+// dialPeer dials member i's peer port as the rogue.
+func (r *rogueTarget) dialPeer(i int, auth rpc.ClientAuthenticate) (*rpc.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return rpc.Dial(ctx, r.Configs[i].ListenPeerURLs[0].Host, rpc.DialOptions{TLS: r.rogueTLS, Authenticate: auth, MaxFrameSize: 16 << 20})
+}
+
+// state is what a rogue must not change: each member's term and leader.
+func (r *rogueTarget) state(t *testing.T) string {
+	var parts []string
+	for _, s := range r.Servers {
+		parts = append(parts, fmt.Sprintf("%016x: term %d, leader %016x", s.ID(), s.TermForTest(t), s.Leader()))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func randomSecret(t *testing.T) []byte {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestRoguePeerIsRefused(t *testing.T) {
+	for _, peerTLS := range []bool{false, true} {
+		t.Run(map[bool]string{false: "plain TCP", true: "TLS with a client certificate of the shared CA"}[peerTLS], func(t *testing.T) {
+			r := startRogueTarget(t, peerTLS)
+			before := r.state(t)
+			cluster := r.Servers[0].ClusterID() // any client learns it
+			target, other := r.Servers[0].ID(), r.Servers[1].ID()
+			_, incarnation, secret := node.ClusterIdentityForTest(t, r.Configs[0].DataDir)
+			identity := fmt.Sprintf("cluster %016x incarnation %016x", cluster, incarnation)
+
+			// 1. A peer method told anyone the cluster id and the members.
+			conn, err := r.dialPeer(0, nil)
+			if err == nil {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				b, err := conn.Call(ctx, node.MethodPeerMembersForTest, nil)
+				cancel()
+				conn.Close()
+				if err == nil {
+					t.Fatalf("the peer port answered an unproven connection with %d bytes", len(b))
+				}
+			}
+			if !peerTLS {
+				// All an unproven connection reads: the rpc hello, a
+				// random challenge and a refusal that repeats its own
+				// claims; nothing about the cluster.
+				raw, err := net.Dial("tcp", r.Configs[0].ListenPeerURLs[0].Host)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, _ = raw.Write([]byte("CAIRNRPC\x00\x02"))
+				_, _ = raw.Write(bytes.Repeat([]byte{1}, 200)) // a hello of its own making
+				_ = raw.SetDeadline(time.Now().Add(5 * time.Second))
+				got, _ := io.ReadAll(raw)
+				raw.Close()
+				var id [8]byte
+				binary.BigEndian.PutUint64(id[:], cluster)
+				if len(got) < 10+33 || bytes.Contains(got, id[:]) || !strings.Contains(string(got), "does not match") {
+					t.Fatalf("an unproven connection read %q", got)
+				}
+				for _, s := range r.Servers {
+					for _, v := range []uint64{s.ID(), cluster} {
+						if strings.Contains(string(got), fmt.Sprintf("%016x", v)) {
+							t.Fatalf("an unproven connection was told %016x: %q", v, got)
+						}
+					}
+				}
+			}
+
+			// 2-4. A raft stream (and with it forged proposals, internal
+			// commands, tokens, terms and snapshots) as a member it never
+			// was, as a member without the secret, with the secret of
+			// another cluster started alike (same id).
+			for name, auth := range map[string]rpc.ClientAuthenticate{
+				"a member it never was":             node.PeerProofForTest(cluster, incarnation, randomSecret(t), 0xbad, target),
+				"a member, without the secret":      node.PeerProofForTest(cluster, incarnation, randomSecret(t), other, target),
+				"a member of a twin cluster":        node.PeerProofForTest(cluster, incarnation+1, randomSecret(t), other, target),
+				"the secret, but not a member's ID": node.PeerProofForTest(cluster, incarnation, secret, 0xbad, target),
+			} {
+				if conn, err := r.dialPeer(0, auth); err == nil {
+					conn.Close()
+					t.Fatalf("%s: the handshake succeeded", name)
+				} else if !strings.Contains(err.Error(), "refused this member's handshake") {
+					t.Fatalf("%s: %v", name, err)
+				}
+			}
+			if peerTLS {
+				// Even with the secret, a user's certificate is no member's.
+				if conn, err := r.dialPeer(0, node.PeerProofForTest(cluster, incarnation, secret, other, target)); err == nil {
+					conn.Close()
+					t.Fatal("a user's client certificate passed for a member's")
+				} else if !strings.Contains(err.Error(), "certificate") {
+					t.Fatalf("a user's client certificate with the secret: %v", err)
+				}
+			}
+
+			// 5. Taking the secret with the cluster token (the default one):
+			// every member has started, so no one gets it.
+			for _, urls := range [][]string{{r.Configs[1].ListenPeerURLs[0].String()}, {"http://127.0.0.1:1"}} {
+				if conn, err := r.dialPeer(0, node.JoinProofForTest(node.DefaultInitialClusterToken, urls)); err == nil {
+					conn.Close()
+					t.Fatalf("the cluster secret was handed out for %v", urls)
+				}
+			}
+
+			logs := r.logs["m0"].String()
+			for _, want := range []string{
+				"peer handshake refused",
+				fmt.Sprintf("member 0000000000000bad of cluster %016x incarnation %016x", cluster, incarnation),
+				fmt.Sprintf("member %016x of %s", target, identity),
+				fmt.Sprintf("incarnation %016x", incarnation+1),
+			} {
+				if !strings.Contains(logs, want) {
+					t.Errorf("member 0's log does not say %q:\n%s", want, logs)
+				}
+			}
+			if strings.Contains(logs, fmt.Sprintf("%x", secret)) {
+				t.Fatal("a member logged the cluster secret")
+			}
+			time.Sleep(300 * time.Millisecond)
+			if after := r.state(t); after != before {
+				t.Fatalf("the cluster changed:\nbefore %s\nafter  %s", before, after)
+			}
+		})
+	}
+}
+
+// sendRaft opens a raft stream from member from to member i and sends
+// msgs; it returns the stream's outcome after a moment.
+func (r *rogueTarget) sendRaft(t *testing.T, conn *rpc.Conn, from uint64, i int, msgs ...raftcore.Message) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := conn.NewStream(ctx, node.MethodRaftForTest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Send(node.StreamHeaderForTest(r.Servers[i].ClusterID(), from, r.Servers[i].ID())); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Send(node.RaftBatchForTest(msgs...)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+}
+
+// sendSnapshot announces a snapshot of size bytes from member from to
+// member i, sends data, and returns how the member ended the stream.
+func (r *rogueTarget) sendSnapshot(t *testing.T, conn *rpc.Conn, from uint64, i int, size uint64, data []byte, wait time.Duration) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	st, err := conn.NewStream(ctx, node.MethodRaftSnapshotForTest)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	to := r.Servers[i].ID()
+	term := r.Servers[i].TermForTest(t)
+	m := raftcore.Message{Type: raftcore.MsgSnap, From: from, To: to, Term: term,
+		Snapshot: &raftcore.Snapshot{Metadata: raftcore.SnapshotMetadata{Index: 1 << 30, Term: term, ConfState: raftcore.ConfState{Voters: []uint64{from, to}}}}}
+	if err := st.Send(node.StreamHeaderForTest(r.Servers[i].ClusterID(), from, to)); err != nil {
+		return err
+	}
+	if err := st.Send(raftcore.AppendMessage(binary.AppendUvarint(nil, size), m)); err != nil {
+		return err
+	}
+	if len(data) > 0 {
+		if err := st.Send(data); err != nil {
+			return err
+		}
+	}
+	_, err = st.Recv()
+	return err
+}
+
+// A member's secret in the wrong hands (or a member gone rogue) still
+// cannot do what no member may: wrap the term, put commands in another
+// member's name, issue a token outside its own term, or send a snapshot
+// unless it leads — and then only one, of a size that fits, that does
+// not stall.
+func TestRogueMemberIsRefusedByRaft(t *testing.T) {
+	r := startRogueTarget(t, false)
+	lead := r.Leader()
+	follower, impostor := (lead+1)%3, (lead+2)%3
+	L, X := r.Servers[lead].ID(), r.Servers[impostor].ID()
+	cluster, incarnation, secret := node.ClusterIdentityForTest(t, r.Configs[0].DataDir)
+	as := func(from uint64, i int) *rpc.Conn {
+		conn, err := r.dialPeer(i, node.PeerProofForTest(cluster, incarnation, secret, from, r.Servers[i].ID()))
+		if err != nil {
+			t.Fatalf("the handshake as member %016x with the secret: %v", from, err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		return conn
+	}
+	term := r.Servers[lead].TermForTest(t)
+	before := r.state(t)
+
+	toLeader := as(X, lead)
+	// A term that would wrap, on a heartbeat and on a vote request.
+	r.sendRaft(t, toLeader, X, lead,
+		raftcore.Message{Type: raftcore.MsgHeartbeat, From: X, To: L, Term: ^uint64(0)},
+		raftcore.Message{Type: raftcore.MsgVote, From: X, To: L, Term: ^uint64(0), Index: 1 << 40, LogTerm: ^uint64(0)})
+	// Internal commands and tokens in another member's name, or made in
+	// another term; a token issued as a plain auth command.
+	r.sendRaft(t, toLeader, X, lead, raftcore.Message{Type: raftcore.MsgProp, From: X, To: L, Entries: []raftcore.Entry{
+		{Data: node.InternalPutForTest(t, "forged/leader's", L, term, 1)},
+		{Data: node.InternalPutForTest(t, "forged/old-term", X, term-1, 2)},
+		{Data: node.IssueTokenForTest("root", "0123", 0, L, term, 3)},
+		{Data: node.IssueTokenForTest("root", "4567", 0, X, term+1, 4)},
+	}})
+	if !strings.Contains(r.logs[fmt.Sprintf("m%d", lead)].String(), "refused a proposal another member forwarded") {
+		t.Errorf("the leader did not log the forged proposals it refused")
+	}
+
+	// Snapshots: from a member that does not lead, of 1 TiB from the
+	// leader's id, and one that stalls.
+	toFollower := as(X, follower)
+	if err := r.sendSnapshot(t, toFollower, X, follower, 1024, nil, 5*time.Second); err == nil || !strings.Contains(err.Error(), "not the leader") {
+		t.Fatalf("a snapshot from a member that does not lead: %v", err)
+	}
+	asLeader := as(L, follower)
+	if err := r.sendSnapshot(t, asLeader, L, follower, 1<<40, nil, 5*time.Second); err == nil || !strings.Contains(err.Error(), "larger than this member takes") {
+		t.Fatalf("a snapshot of 1 TiB: %v", err)
+	}
+	r.Servers[follower].SetSnapshotStallForTest(300 * time.Millisecond)
+	stalled := make(chan error, 1)
+	go func() { stalled <- r.sendSnapshot(t, asLeader, L, follower, 1<<20, []byte("a little"), 10*time.Second) }()
+	time.Sleep(100 * time.Millisecond)
+	if err := r.sendSnapshot(t, asLeader, L, follower, 1024, nil, 5*time.Second); err == nil || !strings.Contains(err.Error(), "receiving another snapshot") {
+		t.Fatalf("a second snapshot while one is received: %v", err)
+	}
+	if err := <-stalled; err == nil {
+		t.Fatal("a stalled snapshot was taken")
+	}
+	if !strings.Contains(r.logs[fmt.Sprintf("m%d", follower)].String(), "stalled") {
+		t.Fatal("the follower did not log the stalled snapshot")
+	}
+	// Received in part, nothing is left on disk.
+	parts, _ := filepath.Glob(filepath.Join(r.Configs[follower].DataDir, "member", "db.snap-*"))
+	if len(parts) != 0 {
+		t.Fatalf("the refused snapshots left %v", parts)
+	}
+
+	time.Sleep(300 * time.Millisecond)
+	if after := r.state(t); after != before {
+		t.Fatalf("the cluster changed:\nbefore %s\nafter  %s", before, after)
+	}
+	root := asUser{t, dial(t, r.Cluster, lead), mustAuthenticate(t, dial(t, r.Cluster, lead), "root", "rootpw")}
+	var resp api.RangeResponse
+	if err := root.call(api.MethodRange, &api.RangeRequest{Key: []byte("forged/"), RangeEnd: []byte("forged0")}, &resp); err != nil || len(resp.Kvs) != 0 {
+		t.Fatalf("forged keys: %+v %v", resp.Kvs, err)
+	}
+	for _, tok := range []string{"0123", "4567"} {
+		wantCode(t, "a forged token", (asUser{t, dial(t, r.Cluster, lead), tok}).put("app/x"), api.ErrInvalidAuthToken)
+	}
+}
