@@ -332,3 +332,70 @@ func TestRogueMemberIsRefusedByRaft(t *testing.T) {
 		wantCode(t, "a forged token", (asUser{t, dial(t, r.Cluster, lead), tok}).put("app/x"), api.ErrInvalidAuthToken)
 	}
 }
+
+// Issue 16's reproduction: two clusters started alike (same token, same
+// peer URLs) share a cluster id; a member's data dir copied from one into
+// the other is refused by both sides, each naming both identities, and
+// the cluster it was copied into goes on undisturbed.
+func TestDataDirOfATwinClusterIsRefused(t *testing.T) {
+	logs := map[string]*logBuffer{"m0": {}, "m1": {}, "m2": {}}
+	c := nodetest.Start(t, 3, nodetest.Options{Logger: func(name string) *slog.Logger {
+		return slog.New(slog.NewTextHandler(logs[name], nil))
+	}})
+	ctx := ctxT(t)
+	if _, err := c.Client().Put(ctx, "from-a", "1"); err != nil {
+		t.Fatal(err)
+	}
+	c.StopAll()
+	var dirsA []string
+	for i := range c.Configs {
+		dirsA = append(dirsA, c.Configs[i].DataDir)
+		c.Configs[i].DataDir = t.TempDir() // cluster B: same flags, new data
+	}
+	c.StartAll()
+	c.Leader()
+	if _, err := c.Client().Put(ctx, "from-b", "1"); err != nil {
+		t.Fatal(err)
+	}
+	clusterA, incA, _ := node.ClusterIdentityForTest(t, dirsA[2])
+	clusterB, incB, _ := node.ClusterIdentityForTest(t, c.Configs[0].DataDir)
+	if clusterA != clusterB || incA == incB {
+		t.Fatalf("clusters %016x/%016x and %016x/%016x: want the same id, other incarnations", clusterA, incA, clusterB, incB)
+	}
+	c.StopMember(2)
+	c.Configs[2].DataDir = dirsA[2]
+	c.StartMember(2)
+	// Members 0 and 1 of B still agree; the copy follows no one.
+	lead := -1
+	for deadline := time.Now().Add(10 * time.Second); lead < 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("cluster B has no leader")
+		}
+		if l := c.Servers[0].Leader(); l != 0 && l == c.Servers[1].Leader() {
+			lead = map[bool]int{true: 0, false: 1}[l == c.Servers[0].ID()]
+		}
+	}
+	termB := c.Servers[lead].TermForTest(t)
+
+	a := fmt.Sprintf("cluster %016x incarnation %016x", clusterA, incA)
+	b := fmt.Sprintf("cluster %016x incarnation %016x", clusterB, incB)
+	// B's members refuse the copy (it dials them), naming both; the copy
+	// refuses B's members (they dial it), naming both.
+	waitLog(t, logs["m0"], "incarnation "+fmt.Sprintf("%016x", incA))
+	waitLog(t, logs["m0"], b)
+	waitLog(t, logs["m2"], "incarnation "+fmt.Sprintf("%016x", incB))
+	waitLog(t, logs["m2"], a)
+
+	time.Sleep(time.Second) // ten election timeouts of the copy campaigning
+	if got := c.Servers[lead].TermForTest(t); got != termB {
+		t.Fatalf("cluster B's term went from %d to %d", termB, got)
+	}
+	if _, err := c.Client(c.Endpoint(0)).Put(ctx, "still-b", "1"); err != nil {
+		t.Fatalf("cluster B after the copy started: %v", err)
+	}
+	short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	if resp, err := c.Client(c.Endpoint(2)).Get(short, "from-b"); err == nil {
+		t.Fatalf("the copy of A's member answered a linearizable read for cluster B: %+v", resp)
+	}
+}
