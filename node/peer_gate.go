@@ -181,22 +181,23 @@ func (g *peerGate) acceptJoin(ctx context.Context, rw io.ReadWriter, info rpc.Au
 	switch {
 	case !found:
 		return g.refuse(rw, h.Mode,
-			fmt.Sprintf("cluster %016x has no member with peer URLs %s: add it first (ctl member add NAME --peer-urls=%s)", id.Cluster, claimed, claimed),
+			fmt.Sprintf("the cluster has no member with peer URLs %s: add it first (ctl member add NAME --peer-urls=%s)", claimed, claimed),
 			"peer handshake refused: the peer at %s asked for the cluster secret as the member with peer URLs %s, which the cluster does not have (this is %s)",
 			info.Remote, claimed, self)
 	case started:
 		return g.refuse(rw, h.Mode,
-			fmt.Sprintf("member %016x (peer URLs %s) has started before: it is not given the cluster secret again; copy member/%s from another member's data dir into its own", member, claimed, clusterSecretFile),
+			fmt.Sprintf("the member with peer URLs %s has started before: it is not given the cluster secret again; copy member/%s from another member's data dir into its own", claimed, clusterSecretFile),
 			"peer handshake refused: the peer at %s asked for the cluster secret as member %016x (peer URLs %s), which has started before (this is %s)",
 			info.Remote, member, claimed, self)
 	}
+	var err error
 	if cert := verifiedCert(info); cert != nil {
-		if err := checkPeerCertificate(cert, urls, g.allowedCNs, g.allowedHostnames); err != nil {
-			return g.refuse(rw, h.Mode, fmt.Sprintf("member %016x: %v", member, err),
-				"peer handshake refused: the peer at %s asking for the cluster secret as member %016x: %v", info.Remote, member, err)
-		}
-	} else if err := g.fromHostOf(ctx, info.Remote, urls); err != nil {
-		return g.refuse(rw, h.Mode, fmt.Sprintf("member %016x: %v", member, err),
+		err = checkPeerCertificate(cert, urls, g.allowedCNs, g.allowedHostnames)
+	} else {
+		err = g.fromHostOf(ctx, info.Remote, urls)
+	}
+	if err != nil {
+		return g.refuse(rw, h.Mode, fmt.Sprintf("the member with peer URLs %s: %v", claimed, err),
 			"peer handshake refused: the peer at %s asking for the cluster secret as member %016x: %v", info.Remote, member, err)
 	}
 	sealed := sealJoined(g.joinKey, nonce, h.Nonce, h.PeerURLs, joinedIdentity{Identity: *id, Member: member, Answerer: g.id})
