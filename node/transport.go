@@ -83,13 +83,15 @@ type peerTransport struct {
 	// tests).
 	receiving     atomic.Bool
 	snapshotStall time.Duration
+	// freeBytes tells the room left on a disk (fsx.FreeBytes).
+	freeBytes func(path string) (uint64, bool)
 	// lastDrop is when a message from a non-member was last logged.
 	lastDrop atomic.Int64
 }
 
 func newPeerTransport(s *Server, initial map[uint64][]string) *peerTransport {
 	return &peerTransport{s: s, initial: initial, peers: map[uint64]*peerSender{}, stopCh: make(chan struct{}),
-		snapshotStall: snapshotStall}
+		snapshotStall: snapshotStall, freeBytes: fsx.FreeBytes}
 }
 
 // Send queues msgs for their peers; it never blocks.
@@ -642,7 +644,7 @@ func (t *peerTransport) checkSnapshot(from, size uint64) error {
 		return api.Errorf(api.CodeRequestTooLarge, "a snapshot of %d bytes is larger than this member takes (%d: twice --quota-backend-bytes, at least %d)",
 			size, limit, minSnapshotLimit)
 	}
-	if free, ok := fsx.FreeBytes(t.s.cfg.DataDir); ok && (free < snapshotDiskReserve || size > free-snapshotDiskReserve) {
+	if free, ok := t.freeBytes(t.s.cfg.DataDir); ok && (free < snapshotDiskReserve || size > free-snapshotDiskReserve) {
 		return api.Errorf(api.CodeNoSpace, "a snapshot of %d bytes does not fit on this member's disk (%d bytes free, %d kept free)",
 			size, free, snapshotDiskReserve)
 	}
