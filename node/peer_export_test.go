@@ -32,7 +32,7 @@ func StreamHeaderForTest(cluster, from, to uint64) []byte { return streamHeader(
 // data dir: its cluster id, incarnation and secret.
 func ClusterIdentityForTest(t testing.TB, dataDir string) (cluster, incarnation uint64, secret []byte) {
 	t.Helper()
-	id, err := loadClusterIdentity(filepath.Join(dataDir, memberDir))
+	id, _, err := loadClusterIdentity(filepath.Join(dataDir, memberDir))
 	if err != nil || id == nil {
 		t.Fatalf("no cluster identity in %s: %v", dataDir, err)
 	}

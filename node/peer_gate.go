@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/rpc"
 )
 
@@ -23,11 +24,13 @@ import (
 // proves this member to the others.
 type peerGate struct {
 	id uint64
-	// identity is the cluster's, nil until this member has it (a member
-	// of a new cluster other than its founder gets it from another).
-	identity atomic.Pointer[clusterIdentity]
-	joinKey  []byte
-	members  *Members
+	// identity is the cluster's as this member holds it (nil until a
+	// member that lost it, or joins, is given it), committed whether it
+	// is committed (peer_identity.go).
+	identity  atomic.Pointer[clusterIdentity]
+	committed atomic.Bool
+	joinKey   []byte
+	members   *Members
 	// initial are the peer URLs of --initial-cluster (or, for a member
 	// that joined, of the members it learned when it joined), for
 	// members the registry does not list yet.
@@ -41,15 +44,57 @@ type peerGate struct {
 }
 
 // peerKey marks the context of a connection whose member the handshake
-// proved: its value is the member's id.
+// proved: its value is a provenMember.
 type peerKey struct{}
+
+// provenMember is the member a connection's handshake proved, and the
+// incarnation it proved it under.
+type provenMember struct {
+	ID, Incarnation uint64
+}
 
 // provenPeer is the member the handshake proved on the connection of a
 // peer handler's context.
 func provenPeer(ctx context.Context) (uint64, bool) {
-	id, ok := ctx.Value(peerKey{}).(uint64)
-	return id, ok && id != 0
+	p, ok := ctx.Value(peerKey{}).(provenMember)
+	return p.ID, ok && p.ID != 0
 }
+
+// current reports whether the connection of ctx was proved under the
+// identity this member holds now (it may have adopted another since: see
+// peer_identity.go).
+func (g *peerGate) current(ctx context.Context) bool {
+	p, ok := ctx.Value(peerKey{}).(provenMember)
+	id := g.identity.Load()
+	return ok && p.ID != 0 && id != nil && p.Incarnation == id.Incarnation
+}
+
+// provenStream serves a peer stream only on a connection proved under
+// the current identity.
+func (g *peerGate) provenStream(h rpc.StreamHandler) rpc.StreamHandler {
+	return func(ctx context.Context, st *rpc.Stream) error {
+		if !g.current(ctx) {
+			return errUnproven
+		}
+		return h(ctx, st)
+	}
+}
+
+// provenUnary serves a peer call only on a connection proved under the
+// current identity.
+func (g *peerGate) provenUnary(h rpc.UnaryHandler) rpc.UnaryHandler {
+	return func(ctx context.Context, req []byte) ([]byte, error) {
+		if !g.current(ctx) {
+			return nil, errUnproven
+		}
+		return h(ctx, req)
+	}
+}
+
+// errUnproven refuses a call on a peer connection that proved no member
+// (a join exchange's), or proved it under an identity this member no
+// longer holds.
+var errUnproven = api.Errorf(api.CodePermissionDenied, "this peer connection proved no member of this member's cluster identity")
 
 // errNoClusterSecret says this member cannot prove itself yet.
 var errNoClusterSecret = errors.New("node: this member has not received the cluster secret yet")
@@ -108,7 +153,7 @@ func (g *peerGate) accept(ctx context.Context, rw io.ReadWriter, info rpc.AuthIn
 	if err != nil {
 		return nil, err
 	}
-	return context.WithValue(ctx, peerKey{}, from), nil
+	return context.WithValue(ctx, peerKey{}, provenMember{ID: from, Incarnation: id.Incarnation}), nil
 }
 
 // refuse tells the dialer why (toDialer) and returns the error the
@@ -200,13 +245,14 @@ func (g *peerGate) acceptJoin(ctx context.Context, rw io.ReadWriter, info rpc.Au
 		return g.refuse(rw, h.Mode, fmt.Sprintf("the member with peer URLs %s: %v", claimed, err),
 			"peer handshake refused: the peer at %s asking for the cluster secret as member %016x: %v", info.Remote, member, err)
 	}
-	sealed := sealJoined(g.joinKey, nonce, h.Nonce, h.PeerURLs, joinedIdentity{Identity: *id, Member: member, Answerer: g.id})
+	sealed := sealJoined(g.joinKey, nonce, h.Nonce, h.PeerURLs,
+		joinedIdentity{Identity: *id, Member: member, Answerer: g.id, Committed: g.committed.Load()})
 	a := peerAnswer{Status: peerAnswerOK, Sealed: sealed}
 	if _, err := rw.Write(a.append(nil, h.Mode)); err != nil {
 		return fmt.Errorf("peer handshake with %s: %w", info.Remote, err)
 	}
-	g.log.Info("gave the cluster secret to a member starting for the first time", "id", fmt.Sprintf("%016x", member),
-		"peer-urls", claimed, "from", info.Remote.String())
+	g.log.Debug("gave the cluster identity to a member starting for the first time", "id", fmt.Sprintf("%016x", member),
+		"peer-urls", claimed, "from", info.Remote.String(), "identity", id.String(), "committed", g.committed.Load())
 	return nil
 }
 

@@ -48,11 +48,12 @@ func newTestGate(t *testing.T, identity *clusterIdentity) *peerGate {
 	if identity != nil {
 		g.identity.Store(identity)
 	}
+	g.committed.Store(true)
 	return g
 }
 
 func mustIdentity(t *testing.T, cluster uint64) *clusterIdentity {
-	id, err := newClusterIdentity(cluster)
+	id, err := newClusterIdentity(cluster, gateSelf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +246,7 @@ func TestGateJoin(t *testing.T) {
 				if r.serverErr != nil || r.clientErr != nil {
 					t.Fatalf("listener: %v; dialer: %v", r.serverErr, r.clientErr)
 				}
-				if j.Identity != *mine || j.Member != gatePending || j.Answerer != gateSelf {
+				if j.Identity != *mine || j.Member != gatePending || j.Answerer != gateSelf || !j.Committed {
 					t.Fatalf("joined as %+v", j)
 				}
 				if _, ok := provenPeer(r.ctx); ok {
@@ -260,5 +261,27 @@ func TestGateJoin(t *testing.T) {
 				t.Fatalf("a refused join got %+v", j)
 			}
 		})
+	}
+}
+
+// Once this member adopts another identity (peer_identity.go), the
+// connections proved under the old one are served nothing more.
+func TestGateServesOnlyTheCurrentIdentity(t *testing.T) {
+	mine := mustIdentity(t, 0xc1)
+	g := newTestGate(t, mine)
+	r := runGate(g, "127.0.0.1:5000", nil, asMember(mine, gatePeer, gateSelf))
+	if r.serverErr != nil || r.clientErr != nil {
+		t.Fatalf("listener: %v; dialer: %v", r.serverErr, r.clientErr)
+	}
+	h := g.provenUnary(func(ctx context.Context, req []byte) ([]byte, error) { return []byte("served"), nil })
+	if _, err := h(r.ctx, nil); err != nil {
+		t.Fatalf("a proven connection: %v", err)
+	}
+	if _, err := h(context.Background(), nil); !errors.Is(err, errUnproven) {
+		t.Fatalf("an unproven connection: %v", err)
+	}
+	g.identity.Store(mustIdentity(t, 0xc1))
+	if _, err := h(r.ctx, nil); !errors.Is(err, errUnproven) {
+		t.Fatalf("a connection proved under the identity this member left: %v", err)
 	}
 }

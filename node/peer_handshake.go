@@ -64,10 +64,12 @@ const (
 	peerMACSize   = sha256.Size
 	// peerMaxText bounds the peer URLs of a join and a refusal's text.
 	peerMaxText = 2048
-	// peerSealedSize is a sealed identity: cluster, incarnation, the
-	// joining member, the answering member and the secret, and the
-	// AEAD tag.
-	peerSealedSize = 4*8 + clusterSecretSize + 16
+	// peerSealedPlainSize is what a join's answer seals: the cluster,
+	// the incarnation, its maker, the joining member, the answering
+	// member, whether the answerer's identity is committed (a byte), and
+	// the secret; peerSealedSize adds the AEAD tag.
+	peerSealedPlainSize = 5*8 + 1 + clusterSecretSize
+	peerSealedSize      = peerSealedPlainSize + 16
 )
 
 // Labels keep each mac from being taken for another.
@@ -299,8 +301,10 @@ func joinMAC(joinKey []byte, label string, server, client peerNonce, peerURLs st
 type joinedIdentity struct {
 	Identity clusterIdentity
 	// Member is the joining member's id, Answerer the id of the member
-	// that answered.
+	// that answered; Committed says whether the answerer's identity is
+	// committed (peer_identity.go).
 	Member, Answerer uint64
+	Committed        bool
 }
 
 // joinAEAD is the cipher that seals a join's answer.
@@ -321,11 +325,15 @@ func joinAEAD(joinKey []byte, server, client peerNonce, peerURLs string) cipher.
 // new for every exchange (it depends on both nonces), so the AEAD nonce
 // can be fixed.
 func sealJoined(joinKey []byte, server, client peerNonce, peerURLs string, j joinedIdentity) []byte {
-	plain := make([]byte, 0, peerSealedSize)
-	for _, v := range []uint64{j.Identity.Cluster, j.Identity.Incarnation, j.Member, j.Answerer} {
+	plain := make([]byte, 0, peerSealedPlainSize)
+	for _, v := range []uint64{j.Identity.Cluster, j.Identity.Incarnation, j.Identity.Maker, j.Member, j.Answerer} {
 		plain = binary.BigEndian.AppendUint64(plain, v)
 	}
-	plain = append(plain, j.Identity.Secret[:]...)
+	committed := byte(0)
+	if j.Committed {
+		committed = 1
+	}
+	plain = append(append(plain, committed), j.Identity.Secret[:]...)
 	aead := joinAEAD(joinKey, server, client, peerURLs)
 	return aead.Seal(nil, make([]byte, aead.NonceSize()), plain, []byte(peerURLs))
 }
@@ -335,14 +343,18 @@ func sealJoined(joinKey []byte, server, client peerNonce, peerURLs string, j joi
 func openJoined(joinKey []byte, server, client peerNonce, peerURLs string, sealed []byte) (joinedIdentity, error) {
 	aead := joinAEAD(joinKey, server, client, peerURLs)
 	plain, err := aead.Open(nil, make([]byte, aead.NonceSize()), sealed, []byte(peerURLs))
-	if err != nil || len(plain) != 4*8+clusterSecretSize {
+	if err != nil || len(plain) != peerSealedPlainSize {
 		return joinedIdentity{}, errors.New("the answer is not sealed with this member's --initial-cluster-token")
 	}
+	u := func(i int) uint64 { return binary.BigEndian.Uint64(plain[8*i:]) }
 	var j joinedIdentity
-	j.Identity.Cluster, j.Identity.Incarnation = binary.BigEndian.Uint64(plain), binary.BigEndian.Uint64(plain[8:])
-	j.Member, j.Answerer = binary.BigEndian.Uint64(plain[16:]), binary.BigEndian.Uint64(plain[24:])
-	copy(j.Identity.Secret[:], plain[32:])
-	if j.Identity.Incarnation == 0 || j.Member == 0 || j.Answerer == 0 {
+	j.Identity.Cluster, j.Identity.Incarnation, j.Identity.Maker, j.Member, j.Answerer = u(0), u(1), u(2), u(3), u(4)
+	if plain[40] > 1 {
+		return joinedIdentity{}, fmt.Errorf("the sealed identity's state is %d", plain[40])
+	}
+	j.Committed = plain[40] == 1
+	copy(j.Identity.Secret[:], plain[41:])
+	if j.Identity.Incarnation == 0 || j.Identity.Maker == 0 || j.Member == 0 || j.Answerer == 0 {
 		return joinedIdentity{}, errors.New("the sealed identity names member 0 or incarnation 0")
 	}
 	return j, nil

@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"crypto/x509"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -74,7 +75,7 @@ func TestPeerHandshakeMessagesRefuseBadInput(t *testing.T) {
 		{"join hello with too long URLs", "more than 2048", readHello,
 			append(append([]byte{1, peerModeJoin}, make([]byte, peerNonceSize)...), 0xff, 0xff)},
 		{"answer of unknown status", "unknown status 7", func(b []byte) error { _, err := readPeerAnswer(bytes.NewReader(b), peerModeMember); return err }, []byte{7}},
-		{"sealed identity of the wrong size", "want 80", func(b []byte) error { _, err := readPeerAnswer(bytes.NewReader(b), peerModeJoin); return err },
+		{"sealed identity of the wrong size", "want 89", func(b []byte) error { _, err := readPeerAnswer(bytes.NewReader(b), peerModeJoin); return err },
 			[]byte{0, 0, 3, 1, 2, 3}},
 	} {
 		err := tc.read(tc.in)
@@ -115,18 +116,18 @@ func FuzzPeerHandshakeDecode(f *testing.F) {
 		if c, err := readPeerChallenge(bytes.NewReader(b)); err == nil && !bytes.Equal(c.append(nil), b[:1+peerNonceSize]) {
 			t.Fatalf("challenge %x read as %+v", b, c)
 		}
-		_, _ = parseClusterIdentity(b)
+		_, _, _ = parseClusterIdentity(b)
 	})
 }
 
 func TestJoinSealOpensOnlyWithItsKeyAndNonces(t *testing.T) {
-	id, err := newClusterIdentity(0xabc)
+	id, err := newClusterIdentity(0xabc, 9)
 	if err != nil {
 		t.Fatal(err)
 	}
 	key := joinKeyOf("token")
 	urls := "http://127.0.0.1:2380"
-	j := joinedIdentity{Identity: *id, Member: 7, Answerer: 8}
+	j := joinedIdentity{Identity: *id, Member: 7, Answerer: 8, Committed: true}
 	sealed := sealJoined(key, testNonce(1), testNonce(2), urls, j)
 	if len(sealed) != peerSealedSize {
 		t.Fatalf("sealed %d bytes, want %d", len(sealed), peerSealedSize)
@@ -159,40 +160,44 @@ func TestJoinSealOpensOnlyWithItsKeyAndNonces(t *testing.T) {
 }
 
 func TestClusterIdentityFile(t *testing.T) {
-	id, err := newClusterIdentity(0x1234)
+	id, err := newClusterIdentity(0x1234, 0x77)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := parseClusterIdentity(id.marshal())
-	if err != nil || *got != *id {
-		t.Fatalf("round trip: %+v %v", got, err)
+	for _, committed := range []bool{false, true} {
+		got, gotCommitted, err := parseClusterIdentity(id.marshal(committed))
+		if err != nil || *got != *id || gotCommitted != committed {
+			t.Fatalf("round trip (committed %v): %+v %v %v", committed, got, gotCommitted, err)
+		}
 	}
-	if strings.Contains(id.String(), "secret") || strings.Contains(id.String(), string(id.marshal()[len(id.marshal())-20:])) {
+	good := string(id.marshal(true))
+	if strings.Contains(id.String(), "secret") || strings.Contains(id.String(), good[len(good)-20:]) {
 		t.Fatalf("String shows the secret: %s", id)
 	}
-	good := string(id.marshal())
 	for name, bad := range map[string]string{
 		"empty":            "",
 		"another header":   strings.Replace(good, "v1", "v2", 1),
 		"short cluster":    strings.Replace(good, "cluster 0000000000001234", "cluster 1234", 1),
 		"no incarnation":   strings.Replace(good, "incarnation ", "inc ", 1),
+		"maker 0":          strings.Replace(good, "maker 0000000000000077", "maker 0000000000000000", 1),
+		"unknown state":    strings.Replace(good, "state committed", "state maybe", 1),
 		"short secret":     good[:len(good)-3] + "\n",
 		"extra line":       good + "more\n",
-		"zero incarnation": "cairn cluster secret v1\ncluster 0000000000001234\nincarnation 0000000000000000\nsecret " + strings.Repeat("00", 32) + "\n",
+		"zero incarnation": strings.Replace(good, fmt.Sprintf("incarnation %016x", id.Incarnation), "incarnation 0000000000000000", 1),
 	} {
-		if _, err := parseClusterIdentity([]byte(bad)); err == nil {
+		if _, _, err := parseClusterIdentity([]byte(bad)); err == nil {
 			t.Errorf("%s: parsed", name)
 		}
 	}
 	dir := t.TempDir()
-	if got, err := loadClusterIdentity(dir); got != nil || err != nil {
+	if got, _, err := loadClusterIdentity(dir); got != nil || err != nil {
 		t.Fatalf("load from an empty dir: %v %v", got, err)
 	}
-	if err := saveClusterIdentity(dir, id); err != nil {
+	if err := saveClusterIdentity(dir, id, true); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := loadClusterIdentity(dir); err != nil || *got != *id {
-		t.Fatalf("load: %+v %v", got, err)
+	if got, committed, err := loadClusterIdentity(dir); err != nil || *got != *id || !committed {
+		t.Fatalf("load: %+v %v %v", got, committed, err)
 	}
 }
 

@@ -23,29 +23,37 @@ import (
 // (derived from --initial-cluster-token and the initial members' peer
 // URLs, so two clusters started alike share it), a random incarnation
 // made when the cluster is bootstrapped, and a random 256-bit secret made
-// with it. Every member keeps the three in <data-dir>/member/cluster-secret
+// with it. Every member keeps them in <data-dir>/member/cluster-secret
 // (mode 0600), and proves at every peer connection that it holds the
 // secret (peer_handshake.go); a connection that does not is told nothing
 // and served nothing.
 //
-// The founder of a new cluster makes the identity: the member of
-// --initial-cluster with the lowest member id, at its first start with
-// --initial-cluster-state new (a cluster restored from a snapshot is a new
-// cluster: its founder makes a new identity). Every other member gets it
-// from a member that has it, in a join exchange at the peer handshake:
-// the member asks for it by its peer URLs, proving that it knows
-// --initial-cluster-token, and is answered only while it has never started
-// (its client URLs are not yet published in the membership), only from
-// the host of those peer URLs (or, with peer TLS, with a certificate for
-// it), and with the identity sealed under a key only the two ends can
-// derive. A member added with `ctl member add` gets it the same way at its
-// first start. So a cluster needs no secret handed around by the
-// operator, and is closed once its members have started; while a member
-// has been added but not started, whoever knows the cluster token and
-// speaks from that member's host (or holds a certificate for it) may take
-// its place. A member that lost the file after its first start is not
-// given the identity again: the operator copies the file from another
-// member into its data dir.
+// The members of a new cluster agree on one identity without the
+// operator, and without needing any one of them: each makes its own at
+// its first start with --initial-cluster-state new (a cluster restored
+// from a snapshot is a new cluster), provisional, named after its maker.
+// While its identity is provisional a member asks the other initial
+// members for theirs (a join exchange at the peer handshake: it proves
+// --initial-cluster-token, and is answered only while it has never
+// started — its client URLs are not published in the membership — only
+// from the host of its peer URLs or with a certificate for it, with the
+// identity sealed under a key only the two ends can derive), and adopts
+// one that is committed, or provisional of a maker with a lower id: the
+// members that can reach each other converge on one. A member's identity
+// becomes committed, for good, when it first makes or hears a promise
+// under it: it sends or receives a vote request, or a leader's message,
+// or sees a leader. With pre-vote, only a group that reaches a majority
+// gets that far, so only one identity can ever commit a majority; a
+// member that was promised under another (a race at bootstrap) is refused
+// by the others, loudly, until it is given their file.
+//
+// A member added with `ctl member add` asks the same way at its first
+// start and takes the answer. So a cluster needs no secret handed around,
+// and is closed once its members have started; while a member has been
+// added but not started, whoever knows the cluster token and speaks from
+// that member's host (or holds a certificate for it) may take its place.
+// A member that lost the file after its first start is not given the
+// identity again: the operator copies the file from another member.
 
 // clusterSecretFile is the identity's file in the member directory.
 const clusterSecretFile = "cluster-secret"
@@ -54,16 +62,18 @@ const clusterSecretFile = "cluster-secret"
 const clusterSecretSize = 32
 
 // clusterIdentity is a cluster's identity: its id, its incarnation, and
-// the secret its members prove they hold.
+// the secret its members prove they hold; Maker is the member that made
+// it.
 type clusterIdentity struct {
 	Cluster     uint64
 	Incarnation uint64
+	Maker       uint64
 	Secret      [clusterSecretSize]byte
 }
 
-// newClusterIdentity makes the identity of a new cluster.
-func newClusterIdentity(cluster uint64) (*clusterIdentity, error) {
-	id := &clusterIdentity{Cluster: cluster}
+// newClusterIdentity makes an identity of a new cluster, as member maker.
+func newClusterIdentity(cluster, maker uint64) (*clusterIdentity, error) {
+	id := &clusterIdentity{Cluster: cluster, Maker: maker}
 	var b [8]byte
 	for id.Incarnation == 0 {
 		if _, err := rand.Read(b[:]); err != nil {
@@ -85,22 +95,33 @@ func (c *clusterIdentity) String() string {
 // clusterSecretHeader is the first line of the file.
 const clusterSecretHeader = "cairn cluster secret v1"
 
+// The states of a member's identity, as the file names them.
+const (
+	identityProvisional = "provisional"
+	identityCommitted   = "committed"
+)
+
 // marshal is the file's content: the header, then one "name value" line
-// each for the cluster, the incarnation and the secret, in hex.
-func (c *clusterIdentity) marshal() []byte {
-	return fmt.Appendf(nil, "%s\ncluster %016x\nincarnation %016x\nsecret %s\n",
-		clusterSecretHeader, c.Cluster, c.Incarnation, hex.EncodeToString(c.Secret[:]))
+// each for the cluster, the incarnation, the maker (hex), the state
+// (committed or provisional) and the secret (hex).
+func (c *clusterIdentity) marshal(committed bool) []byte {
+	state := identityProvisional
+	if committed {
+		state = identityCommitted
+	}
+	return fmt.Appendf(nil, "%s\ncluster %016x\nincarnation %016x\nmaker %016x\nstate %s\nsecret %s\n",
+		clusterSecretHeader, c.Cluster, c.Incarnation, c.Maker, state, hex.EncodeToString(c.Secret[:]))
 }
 
 // parseClusterIdentity reads what marshal wrote.
-func parseClusterIdentity(b []byte) (*clusterIdentity, error) {
+func parseClusterIdentity(b []byte) (id *clusterIdentity, committed bool, err error) {
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	var lines []string
 	for sc.Scan() {
 		lines = append(lines, sc.Text())
 	}
-	if len(lines) != 4 || lines[0] != clusterSecretHeader {
-		return nil, errors.New("not a cairn cluster secret file (want its header line and three others)")
+	if len(lines) != 6 || lines[0] != clusterSecretHeader {
+		return nil, false, errors.New("not a cairn cluster secret file (want its header line and five others)")
 	}
 	field := func(line, name string) (string, error) {
 		v, ok := strings.CutPrefix(line, name+" ")
@@ -109,59 +130,66 @@ func parseClusterIdentity(b []byte) (*clusterIdentity, error) {
 		}
 		return v, nil
 	}
-	id := &clusterIdentity{}
+	id = &clusterIdentity{}
 	for i, f := range []struct {
 		name string
 		dst  *uint64
-	}{{"cluster", &id.Cluster}, {"incarnation", &id.Incarnation}} {
+	}{{"cluster", &id.Cluster}, {"incarnation", &id.Incarnation}, {"maker", &id.Maker}} {
 		v, err := field(lines[1+i], f.name)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if len(v) != 16 {
-			return nil, fmt.Errorf("%s %q: want 16 hex digits", f.name, v)
+			return nil, false, fmt.Errorf("%s %q: want 16 hex digits", f.name, v)
 		}
 		if *f.dst, err = strconv.ParseUint(v, 16, 64); err != nil {
-			return nil, fmt.Errorf("%s %q: want 16 hex digits", f.name, v)
+			return nil, false, fmt.Errorf("%s %q: want 16 hex digits", f.name, v)
 		}
 	}
-	if id.Incarnation == 0 {
-		return nil, errors.New("incarnation 0")
+	if id.Incarnation == 0 || id.Maker == 0 {
+		return nil, false, errors.New("incarnation or maker 0")
 	}
-	v, err := field(lines[3], "secret")
+	state, err := field(lines[4], "state")
 	if err != nil {
-		return nil, err
+		return nil, false, err
+	}
+	if state != identityCommitted && state != identityProvisional {
+		return nil, false, fmt.Errorf("state %q: want %s or %s", state, identityCommitted, identityProvisional)
+	}
+	v, err := field(lines[5], "secret")
+	if err != nil {
+		return nil, false, err
 	}
 	secret, err := hex.DecodeString(v)
 	if err != nil || len(secret) != clusterSecretSize {
-		return nil, fmt.Errorf("secret: want %d hex digits", 2*clusterSecretSize)
+		return nil, false, fmt.Errorf("secret: want %d hex digits", 2*clusterSecretSize)
 	}
 	copy(id.Secret[:], secret)
-	return id, nil
+	return id, state == identityCommitted, nil
 }
 
-// loadClusterIdentity reads the identity from the member directory; nil
-// and no error if the file does not exist.
-func loadClusterIdentity(memberPath string) (*clusterIdentity, error) {
+// loadClusterIdentity reads the identity from the member directory, and
+// whether it is committed; nil and no error if the file does not exist.
+func loadClusterIdentity(memberPath string) (*clusterIdentity, bool, error) {
 	path := filepath.Join(memberPath, clusterSecretFile)
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return nil, false, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("node: read %s: %w", path, err)
+		return nil, false, fmt.Errorf("node: read %s: %w", path, err)
 	}
-	id, err := parseClusterIdentity(b)
+	id, committed, err := parseClusterIdentity(b)
 	if err != nil {
-		return nil, fmt.Errorf("node: %s: %w", path, err)
+		return nil, false, fmt.Errorf("node: %s: %w", path, err)
 	}
-	return id, nil
+	return id, committed, nil
 }
 
-// saveClusterIdentity writes the identity into the member directory
-// durably (a temporary file, fsynced, renamed, the directory fsynced),
-// readable by the owner only.
-func saveClusterIdentity(memberPath string, id *clusterIdentity) error {
+// saveClusterIdentity writes the identity and its state into the member
+// directory durably (a temporary file, fsynced, renamed, the directory
+// fsynced), readable by the owner only.
+func saveClusterIdentity(memberPath string, id *clusterIdentity, committed bool) error {
 	fsys := fsx.OS{}
 	path := filepath.Join(memberPath, clusterSecretFile)
 	tmp := path + ".tmp"
@@ -170,7 +198,7 @@ func saveClusterIdentity(memberPath string, id *clusterIdentity) error {
 		if err != nil {
 			return err
 		}
-		_, err = f.Write(id.marshal())
+		_, err = f.Write(id.marshal(committed))
 		if err == nil {
 			err = f.Sync()
 		}

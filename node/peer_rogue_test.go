@@ -399,3 +399,70 @@ func TestDataDirOfATwinClusterIsRefused(t *testing.T) {
 		t.Fatalf("the copy of A's member answered a linearizable read for cluster B: %+v", resp)
 	}
 }
+
+// A member started with another --initial-cluster-token than the others
+// is refused, and both sides say why (it was "cannot reach peer ... EOF"
+// on both).
+func TestWrongClusterTokenIsNamed(t *testing.T) {
+	logs := map[string]*logBuffer{"m0": {}, "m1": {}, "m2": {}}
+	c := nodetest.New(t, 3, nodetest.Options{
+		Configure: func(i int, cfg *node.Config) {
+			if i == 2 {
+				cfg.InitialClusterToken = "not-the-cluster's"
+			}
+		},
+		Logger: func(name string) *slog.Logger { return slog.New(slog.NewTextHandler(logs[name], nil)) },
+	})
+	c.StartAll()
+	// The wrong member either waits for the secret (its proof of the
+	// token fails) or, taking itself for the founder, made another
+	// cluster's (its proof of the secret fails).
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		wrong, right := logs["m2"].String(), logs["m0"].String()+logs["m1"].String()
+		token := strings.Contains(wrong, "--initial-cluster-token") && strings.Contains(right, "proof of --initial-cluster-token does not match")
+		secret := strings.Contains(wrong, "peer handshake refused") && strings.Contains(right, "peer handshake refused") &&
+			strings.Contains(right, "does not match the cluster secret")
+		if token || secret {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the wrong token is not named:\nm2:\n%s\nm0, m1:\n%s", wrong, right)
+		}
+	}
+}
+
+// The members of a new cluster agree on its identity without any one of
+// them: with the member of the lowest id (whose identity the others
+// would take) not started, the two others form the cluster; when it
+// starts, it takes theirs.
+func TestNewClusterFormsWithoutItsLowestMember(t *testing.T) {
+	c := nodetest.New(t, 3, nodetest.Options{})
+	lowest := 0
+	for i, cfg := range c.Configs {
+		if node.MemberID(cfg.InitialAdvertisePeerURLs, cfg.InitialClusterToken) <
+			node.MemberID(c.Configs[lowest].InitialAdvertisePeerURLs, c.Configs[lowest].InitialClusterToken) {
+			lowest = i
+		}
+	}
+	for i := range c.Configs {
+		if i != lowest {
+			c.StartMember(i)
+		}
+	}
+	c.Leader()
+	ctx := ctxT(t)
+	if _, err := c.Client().Put(ctx, "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	c.StartMember(lowest)
+	c.Leader()
+	if resp, err := c.Client(c.Endpoint(lowest)).Get(ctx, "k"); err != nil || len(resp.Kvs) != 1 {
+		t.Fatalf("the lowest member, started last: %+v %v", resp, err)
+	}
+	_, inc, _ := node.ClusterIdentityForTest(t, c.Configs[0].DataDir)
+	for i := range c.Configs {
+		if _, got, _ := node.ClusterIdentityForTest(t, c.Configs[i].DataDir); got != inc {
+			t.Fatalf("member %d holds incarnation %016x, member 0 %016x", i, got, inc)
+		}
+	}
+}

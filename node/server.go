@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -189,12 +188,13 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 	restart := statErr == nil
 	var peers []raftcore.Peer
 	var identity *clusterIdentity
+	var committed bool
 	initialURLs := map[uint64][]string{}
 	if restart {
 		if err := s.openExisting(walFS, memberPath); err != nil {
 			return nil, err
 		}
-		if identity, err = s.existingIdentity(memberPath); err != nil {
+		if identity, committed, err = s.existingIdentity(memberPath); err != nil {
 			return nil, err
 		}
 	} else {
@@ -202,7 +202,7 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 		if err := os.MkdirAll(memberPath, 0o700); err != nil {
 			return nil, fmt.Errorf("--data-dir %s: %w", cfg.DataDir, err)
 		}
-		peers, initialURLs, identity, err = s.bootstrapIDs(memberPath)
+		peers, initialURLs, identity, committed, err = s.bootstrapIDs(memberPath)
 		if err != nil {
 			return nil, err
 		}
@@ -250,7 +250,8 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 	if identity != nil {
 		s.gate.identity.Store(identity)
 	}
-	s.transport = newPeerTransport(s, initialURLs)
+	s.gate.committed.Store(committed)
+	s.transport = newPeerTransport(s, initialURLs, memberPath)
 	s.driver = NewDriver(s.core, s.transport, cfg.HeartbeatInterval)
 	s.driver.OnLeaderChange = s.onLeaderChange
 	s.driver.OnRepairChange = s.onRepairChange
@@ -269,15 +270,15 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 	s.peerRPC = rpc.NewServer(rpc.ServerOptions{TLS: opts.PeerTLS, Logger: logger, MaxFrameSize: peerMaxFrame,
 		Authenticate: s.gate.accept})
 	s.transport.register(s.peerRPC)
-	s.peerRPC.HandleUnary(methodPeerHashKV, provenUnary(s.servePeerHashKV))
-	s.peerRPC.HandleUnary(methodPeerLeaseRenew, provenUnary(s.servePeerLeaseRenew))
-	s.peerRPC.HandleUnary(methodPeerLeaseTimeToLive, provenUnary(s.servePeerLeaseTimeToLive))
-	s.peerRPC.HandleUnary(methodPeerLearnerReady, provenUnary(s.servePeerLearnerReady))
+	s.peerRPC.HandleUnary(methodPeerHashKV, s.gate.provenUnary(s.servePeerHashKV))
+	s.peerRPC.HandleUnary(methodPeerLeaseRenew, s.gate.provenUnary(s.servePeerLeaseRenew))
+	s.peerRPC.HandleUnary(methodPeerLeaseTimeToLive, s.gate.provenUnary(s.servePeerLeaseTimeToLive))
+	s.peerRPC.HandleUnary(methodPeerLearnerReady, s.gate.provenUnary(s.servePeerLearnerReady))
 	s.driver.Start()
 	s.serve()
 	s.startBackground()
-	if identity == nil {
-		s.transport.awaitIdentity(memberPath)
+	if !committed {
+		s.transport.settleIdentity()
 	}
 	logger.Info("cairn member serving", "name", cfg.Name, "id", fmt.Sprintf("%016x", s.id),
 		"cluster", fmt.Sprintf("%016x", s.clusterID), "clients", strings.Join(s.ClientAddrs(), ","),
@@ -287,19 +288,18 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 
 // bootstrapIDs computes the member and cluster ids of a new data dir, and
 // its cluster identity (peer_identity.go): from --initial-cluster for a
-// new cluster (the identity is made here if this member is the founder,
-// else it comes later from another member), or by asking the running
-// members for the identity of the member that was added with this
-// member's peer URLs.
-func (s *Server) bootstrapIDs(memberPath string) ([]raftcore.Peer, map[uint64][]string, *clusterIdentity, error) {
+// new cluster (with a provisional identity of this member's making), or
+// by asking the running members for the identity of the member that was
+// added with this member's peer URLs (committed).
+func (s *Server) bootstrapIDs(memberPath string) ([]raftcore.Peer, map[uint64][]string, *clusterIdentity, bool, error) {
 	cfg := &s.cfg
 	urls := map[uint64][]string{}
 	if cfg.InitialClusterState == ClusterStateExisting {
 		identity, err := s.joinExisting(urls)
 		if err == nil {
-			err = saveClusterIdentity(memberPath, identity)
+			err = saveClusterIdentity(memberPath, identity, true)
 		}
-		return nil, urls, identity, err
+		return nil, urls, identity, true, err
 	}
 	var peers []raftcore.Peer
 	var ids []uint64
@@ -320,63 +320,48 @@ func (s *Server) bootstrapIDs(memberPath string) ([]raftcore.Peer, map[uint64][]
 		peers = append(peers, raftcore.Peer{ID: id, Context: encodeMember(m)})
 	}
 	s.clusterID = ClusterID(ids)
-	if s.id != slices.Min(ids) {
-		return peers, urls, nil, nil
-	}
-	identity, err := newClusterIdentity(s.clusterID)
+	identity, err := newClusterIdentity(s.clusterID, s.id)
 	if err == nil {
-		err = saveClusterIdentity(memberPath, identity)
+		err = saveClusterIdentity(memberPath, identity, false)
 	}
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, false, err
 	}
-	s.log.Info("made the identity of the new cluster (this member is its founder: the initial member with the lowest id)",
-		"identity", identity.String())
-	return peers, urls, identity, nil
-}
-
-// initialMembers are the ids and peer URLs of --initial-cluster.
-func (s *Server) initialMembers() map[uint64][]string {
-	out := map[uint64][]string{}
-	for _, us := range s.cfg.InitialCluster {
-		out[MemberID(us, s.cfg.InitialClusterToken)] = urlStrings(us)
-	}
-	return out
+	return peers, urls, identity, false, nil
 }
 
 // existingIdentity loads the cluster identity of a data dir that holds a
-// member already. One of another cluster is refused. A data dir without
-// one (a cluster restored from a snapshot starts so) gets a new one if
-// this member is the founder of a new cluster (the lowest id in
-// --initial-cluster, with --initial-cluster-state new), and waits for one
-// from another member otherwise (nil).
-func (s *Server) existingIdentity(memberPath string) (*clusterIdentity, error) {
-	identity, err := loadClusterIdentity(memberPath)
+// member already, and whether it is committed. One of another cluster is
+// refused. A data dir of a new cluster without one (a cluster restored
+// from a snapshot starts so) gets a provisional one; another waits for
+// one from another member (nil).
+func (s *Server) existingIdentity(memberPath string) (*clusterIdentity, bool, error) {
+	identity, committed, err := loadClusterIdentity(memberPath)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if identity != nil {
 		if identity.Cluster != s.clusterID {
-			return nil, fmt.Errorf("--data-dir %s: its %s belongs to cluster %016x, its log to cluster %016x: the data dir mixes two clusters' files",
+			return nil, false, fmt.Errorf("--data-dir %s: its %s belongs to cluster %016x, its log to cluster %016x: the data dir mixes two clusters' files",
 				s.cfg.DataDir, clusterSecretFile, identity.Cluster, s.clusterID)
 		}
-		return identity, nil
+		return identity, committed, nil
 	}
-	initial := s.initialMembers()
-	if s.cfg.InitialClusterState != ClusterStateNew || s.id != slices.Min(slices.Collect(maps.Keys(initial))) {
+	file := filepath.Join(memberPath, clusterSecretFile)
+	if s.cfg.InitialClusterState != ClusterStateNew {
 		s.log.Warn("the data dir holds no cluster secret: waiting for another member to give it (a member that ran before must be given a copy of another member's)",
-			"file", filepath.Join(memberPath, clusterSecretFile))
-		return nil, nil
+			"file", file)
+		return nil, false, nil
 	}
-	if identity, err = newClusterIdentity(s.clusterID); err != nil {
-		return nil, err
+	if identity, err = newClusterIdentity(s.clusterID, s.id); err != nil {
+		return nil, false, err
 	}
-	if err := saveClusterIdentity(memberPath, identity); err != nil {
-		return nil, err
+	if err := saveClusterIdentity(memberPath, identity, false); err != nil {
+		return nil, false, err
 	}
-	s.log.Warn("the data dir held no cluster secret: made a new cluster identity, as the founder of a new cluster (the initial member with the lowest id); if this member ran before, the others will refuse it until it is given a copy of theirs",
-		"identity", identity.String(), "file", filepath.Join(memberPath, clusterSecretFile))
-	return identity, nil
+	s.log.Warn("the data dir held no cluster secret: made a provisional one, as a member of a new cluster does (if this member ran before, the others refuse it until it is given a copy of theirs)",
+		"file", file)
+	return identity, false, nil
 }
 
 // joinExisting asks the members named in --initial-cluster for this
@@ -675,6 +660,10 @@ func (s *Server) transferLeadershipOnStop() {
 
 // onLeaderChange runs on the core's goroutine.
 func (s *Server) onLeaderChange(leader uint64) {
+	if leader != 0 {
+		// A leader rests on promises made under this identity.
+		s.transport.commitIdentity()
+	}
 	if leader == s.id {
 		s.lessor.Promote(time.Now())
 	} else {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"slices"
 	"sync"
@@ -71,6 +72,10 @@ type peerTransport struct {
 	s       *Server
 	driver  *Driver
 	initial map[uint64][]string // peer URLs from --initial-cluster
+	// memberPath is the member directory, where the cluster identity
+	// is kept; identityMu orders its commit and its replacement.
+	memberPath string
+	identityMu sync.Mutex
 
 	mu      sync.Mutex
 	peers   map[uint64]*peerSender
@@ -89,14 +94,18 @@ type peerTransport struct {
 	lastDrop atomic.Int64
 }
 
-func newPeerTransport(s *Server, initial map[uint64][]string) *peerTransport {
-	return &peerTransport{s: s, initial: initial, peers: map[uint64]*peerSender{}, stopCh: make(chan struct{}),
+func newPeerTransport(s *Server, initial map[uint64][]string, memberPath string) *peerTransport {
+	return &peerTransport{s: s, initial: initial, memberPath: memberPath, peers: map[uint64]*peerSender{}, stopCh: make(chan struct{}),
 		snapshotStall: snapshotStall, freeBytes: fsx.FreeBytes}
 }
 
-// Send queues msgs for their peers; it never blocks.
+// Send queues msgs for their peers; it does not block (but for the one
+// time a message commits the member's cluster identity, written first).
 func (t *peerTransport) Send(msgs []raftcore.Message) {
 	for _, m := range msgs {
+		if promises(m.Type) {
+			t.commitIdentity()
+		}
 		p := t.peer(m.To)
 		if p == nil {
 			continue
@@ -362,6 +371,19 @@ func (p *peerSender) reset() {
 	}
 }
 
+// dropConnection closes the connection to the peer, if any; the next
+// send dials a new one (after this member adopted another cluster
+// identity).
+func (p *peerSender) dropConnection() {
+	p.mu.Lock()
+	c := p.conn
+	p.conn, p.stream = nil, nil
+	p.mu.Unlock()
+	if c != nil {
+		_ = c.Close()
+	}
+}
+
 func (p *peerSender) close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -443,33 +465,9 @@ func (p *peerSender) streamSnapshot(m raftcore.Message) error {
 // register installs the peer methods on the peer rpc server; each serves
 // only connections whose member the handshake proved (peer_gate.go).
 func (t *peerTransport) register(srv *rpc.Server) {
-	srv.HandleStream(methodRaft, provenStream(t.serveRaft))
-	srv.HandleStream(methodRaftSnapshot, provenStream(t.serveSnapshot))
-	srv.HandleUnary(methodPeerMembers, provenUnary(t.serveMembers))
-}
-
-// errUnproven refuses a call on a peer connection that proved no member
-// (a join exchange's).
-var errUnproven = api.Errorf(api.CodePermissionDenied, "this peer connection proved no member")
-
-// provenStream serves a peer stream only on a proven connection.
-func provenStream(h rpc.StreamHandler) rpc.StreamHandler {
-	return func(ctx context.Context, st *rpc.Stream) error {
-		if _, ok := provenPeer(ctx); !ok {
-			return errUnproven
-		}
-		return h(ctx, st)
-	}
-}
-
-// provenUnary serves a peer call only on a proven connection.
-func provenUnary(h rpc.UnaryHandler) rpc.UnaryHandler {
-	return func(ctx context.Context, req []byte) ([]byte, error) {
-		if _, ok := provenPeer(ctx); !ok {
-			return nil, errUnproven
-		}
-		return h(ctx, req)
-	}
+	srv.HandleStream(methodRaft, t.s.gate.provenStream(t.serveRaft))
+	srv.HandleStream(methodRaftSnapshot, t.s.gate.provenStream(t.serveSnapshot))
+	srv.HandleUnary(methodPeerMembers, t.s.gate.provenUnary(t.serveMembers))
 }
 
 // acceptStream reads and checks a peer stream's header, returning the
@@ -550,6 +548,9 @@ func (t *peerTransport) serveRaft(ctx context.Context, st *rpc.Stream) error {
 			t.logDropped("dropped raft messages from a peer that is not a member", "peer", fmt.Sprintf("%016x", from))
 			continue
 		}
+		if !t.s.gate.current(ctx) {
+			return errUnproven // this member adopted another identity since
+		}
 		n, k := binary.Uvarint(b)
 		if k <= 0 || n > uint64(len(b)) {
 			return api.Errorf(api.CodeInvalidArgument, "bad raft batch from %016x", from)
@@ -573,6 +574,9 @@ func (t *peerTransport) serveRaft(ctx context.Context, st *rpc.Stream) error {
 				t.logDropped("dropped a raft message that cannot come on this stream", "peer", fmt.Sprintf("%016x", from),
 					"type", m.Type.String(), "to", fmt.Sprintf("%016x", m.To))
 				continue
+			}
+			if promises(m.Type) {
+				t.commitIdentity()
 			}
 			t.driver.Receive(m)
 		}
@@ -628,6 +632,7 @@ func (t *peerTransport) serveSnapshot(ctx context.Context, st *rpc.Stream) error
 		return fmt.Errorf("snapshot at %d from %016x: %w", index, from, err)
 	}
 	m.Snapshot.Data = nil
+	t.commitIdentity()
 	t.driver.Receive(m)
 	return nil
 }
@@ -724,22 +729,77 @@ func (s *Server) identityString() string {
 	return fmt.Sprintf("member %016x of cluster %016x (no cluster secret yet)", s.id, s.clusterID)
 }
 
-// awaitIdentity gets the cluster's identity from another member, in the
-// background, for a member that started without it (a member of a new
-// cluster that is not its founder), and keeps it in the data dir. The
-// member runs meanwhile; its peers refuse it, and it them, until then.
-func (t *peerTransport) awaitIdentity(memberPath string) {
+// promises reports whether a raft message of type t makes or carries a
+// promise (a vote request, a leader's message, an answer to one): the
+// first one a member sends or receives commits its cluster identity. Only
+// pre-votes and their answers do not.
+func promises(t raftcore.MessageType) bool {
+	return t != raftcore.MsgPreVote && t != raftcore.MsgPreVoteResp
+}
+
+// commitIdentity makes this member's cluster identity committed, for
+// good (peer_identity.go): durably, before the message that does it
+// leaves or is taken.
+func (t *peerTransport) commitIdentity() {
+	g := t.s.gate
+	if g.committed.Load() {
+		return
+	}
+	t.identityMu.Lock()
+	defer t.identityMu.Unlock()
+	id := g.identity.Load()
+	if g.committed.Load() || id == nil {
+		return
+	}
+	if err := saveClusterIdentity(t.memberPath, id, true); err != nil {
+		t.s.failed(fmt.Errorf("node: commit the cluster identity: %w", err))
+		return
+	}
+	g.committed.Store(true)
+	t.s.log.Info("the cluster identity is committed", "this", t.s.identityString(), "maker", fmt.Sprintf("%016x", id.Maker))
+}
+
+// adopt makes j's identity this member's, unless its own was committed
+// meanwhile, and drops the peer connections made under the old one.
+func (t *peerTransport) adopt(j joinedIdentity, from string) error {
+	g := t.s.gate
+	t.identityMu.Lock()
+	defer t.identityMu.Unlock()
+	if g.committed.Load() {
+		return nil
+	}
+	if err := saveClusterIdentity(t.memberPath, &j.Identity, false); err != nil {
+		return err
+	}
+	old := g.identity.Swap(&j.Identity)
+	t.mu.Lock()
+	peers := slices.Collect(maps.Values(t.peers))
+	t.mu.Unlock()
+	for _, p := range peers {
+		p.dropConnection()
+	}
+	attrs := []any{"this", t.s.identityString(), "maker", fmt.Sprintf("%016x", j.Identity.Maker), "from", from}
+	if old != nil {
+		attrs = append(attrs, "instead-of", old.String(), "made-by", fmt.Sprintf("%016x", old.Maker))
+	}
+	t.s.log.Info("took the cluster identity of another member", attrs...)
+	return nil
+}
+
+// settleIdentity runs, in the background, while this member's cluster
+// identity is not committed: it asks the other members for theirs and
+// adopts a committed one, or a provisional one of a maker with a lower id
+// (peer_identity.go), or, a member that has none, any. The member runs
+// meanwhile.
+func (t *peerTransport) settleIdentity() {
 	mine := urlStrings(t.s.cfg.InitialAdvertisePeerURLs)
 	t.wg.Add(1)
 	go func() {
 		defer t.wg.Done()
 		var lastWarn time.Time
-		for {
-			err := t.fetchIdentity(memberPath, mine)
-			if err == nil {
-				return
-			}
-			if time.Since(lastWarn) >= unreachableWarnEvery {
+		for !t.s.gate.committed.Load() {
+			err := t.askIdentity(mine)
+			if err != nil && t.s.gate.identity.Load() == nil && time.Since(lastWarn) >= unreachableWarnEvery {
 				lastWarn = time.Now()
 				t.s.log.Warn("waiting for the cluster secret from another member", "this", t.s.identityString(), "err", err)
 			}
@@ -752,9 +812,9 @@ func (t *peerTransport) awaitIdentity(memberPath string) {
 	}()
 }
 
-// fetchIdentity asks each other member it knows, once, for the cluster's
-// identity, and keeps the first answer for this member.
-func (t *peerTransport) fetchIdentity(memberPath string, mine []string) error {
+// askIdentity asks each other member it knows, once, for the cluster's
+// identity, and adopts what it should.
+func (t *peerTransport) askIdentity(mine []string) error {
 	var urls []string
 	for id, us := range t.initial {
 		if id != t.s.id {
@@ -769,6 +829,9 @@ func (t *peerTransport) fetchIdentity(memberPath string, mine []string) error {
 	slices.Sort(urls)
 	var errs []error
 	for _, raw := range slices.Compact(urls) {
+		if t.s.gate.committed.Load() {
+			return nil
+		}
 		j, err := t.s.join(raw, mine)
 		if err != nil {
 			errs = append(errs, err)
@@ -779,15 +842,15 @@ func (t *peerTransport) fetchIdentity(memberPath string, mine []string) error {
 				raw, j.Member, j.Identity.Cluster, t.s.id, t.s.clusterID))
 			continue
 		}
-		if err := saveClusterIdentity(memberPath, &j.Identity); err != nil {
-			return err
+		held := t.s.gate.identity.Load()
+		if held == nil || j.Identity.Incarnation != held.Incarnation && (j.Committed || j.Identity.Maker < held.Maker) {
+			if err := t.adopt(j, raw); err != nil {
+				return err
+			}
 		}
-		t.s.gate.identity.Store(&j.Identity)
-		t.s.log.Info("received the cluster secret", "this", t.s.identityString(), "from", raw)
-		return nil
 	}
 	if len(errs) == 0 {
-		return errors.New("no other member known")
+		return nil
 	}
 	return errors.Join(errs...)
 }
