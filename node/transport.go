@@ -796,12 +796,14 @@ func (t *peerTransport) settleIdentity() {
 	t.wg.Add(1)
 	go func() {
 		defer t.wg.Done()
-		var lastWarn time.Time
+		// Members of a new cluster usually agree within a round: say
+		// what goes wrong only when it lasts.
+		lastWarn := time.Now()
 		for !t.s.gate.committed.Load() {
 			err := t.askIdentity(mine)
-			if err != nil && t.s.gate.identity.Load() == nil && time.Since(lastWarn) >= unreachableWarnEvery {
+			if err != nil && time.Since(lastWarn) >= unreachableWarnEvery {
 				lastWarn = time.Now()
-				t.s.log.Warn("waiting for the cluster secret from another member", "this", t.s.identityString(), "err", err)
+				t.s.log.Warn("the cluster identity is not settled: asking the other members", "this", t.s.identityString(), "err", err)
 			}
 			select {
 			case <-t.stopCh:
