@@ -33,6 +33,9 @@
 //     (128); one that falls behind is caught up from the page file.
 //   - Snapshot (to a client or a peer): a chunk at a time, whatever the
 //     store's size.
+//   - A connection to the peer port, before its handshake proved a
+//     member (peer_handshake.go): its messages, at most 2 KiB each of
+//     text (peer URLs, a refusal), within rpc's handshake timeout.
 package node
 
 import (

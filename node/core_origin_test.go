@@ -73,7 +73,7 @@ func (c *originCluster) leader() uint64 {
 // has reports whether every member's store holds key.
 func (c *originCluster) has(key string) bool {
 	for _, kv := range c.kvs {
-		resp, err := kv.Store().RangeRequest(&api.RangeRequest{Key: []byte(key)})
+		resp, err := kv.Store().RangeRequest(&api.RangeRequest{Key: []byte(key)}, 0)
 		if err != nil || len(resp.Kvs) == 0 {
 			return false
 		}
@@ -147,7 +147,7 @@ func TestCoreLeaderChecksForwardedOrigins(t *testing.T) {
 	}
 	for _, key := range []string{"another member's", "the leader's", "an old term's", "a later term's"} {
 		for id, kv := range c.kvs {
-			if resp, _ := kv.Store().RangeRequest(&api.RangeRequest{Key: []byte(key)}); len(resp.Kvs) != 0 {
+			if resp, _ := kv.Store().RangeRequest(&api.RangeRequest{Key: []byte(key)}, 0); len(resp.Kvs) != 0 {
 				t.Fatalf("member %d applied the forged %s command", id, key)
 			}
 		}

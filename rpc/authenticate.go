@@ -57,7 +57,7 @@ func authInfo(conn net.Conn) AuthInfo {
 // authenticate runs ServerOptions.Authenticate on a connection past its
 // hello, bounded by the handshake's time limit.
 func (s *Server) authenticate(ctx context.Context, raw, conn net.Conn, br *bufio.Reader) (context.Context, error) {
-	raw.SetDeadline(time.Now().Add(s.conn.keepAliveTimeout))
+	raw.SetDeadline(time.Now().Add(s.opts.handshakeTimeout()))
 	out, err := s.opts.Authenticate(ctx, bufferedRW{r: br, w: conn}, authInfo(conn))
 	if err != nil {
 		return nil, err

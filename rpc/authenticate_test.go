@@ -105,7 +105,7 @@ func TestAuthenticateRefusal(t *testing.T) {
 
 // A dialer that says nothing is cut off at the handshake's time limit.
 func TestAuthenticateSilentClientTimesOut(t *testing.T) {
-	addr, _ := startAuthServer(t, ServerOptions{Authenticate: passwordAuth("12345678"), KeepAliveTimeout: 200 * time.Millisecond})
+	addr, _ := startAuthServer(t, ServerOptions{Authenticate: passwordAuth("12345678"), HandshakeTimeout: 200 * time.Millisecond})
 	raw, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)

@@ -89,7 +89,7 @@ type ServerOptions struct {
 	// DialOptions.Authenticate over the connection and returns the
 	// context the connection's handlers run under (derived from the one
 	// it is given), or an error that closes the connection. It is bounded
-	// by KeepAliveTimeout, like the rest of the handshake.
+	// by HandshakeTimeout, as the rest of the handshake is.
 	Authenticate ServerAuthenticate
 }
 
