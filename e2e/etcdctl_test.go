@@ -431,8 +431,11 @@ func etcdctlMember(t *testing.T, c *cluster3) {
 	if strings.Count(initial, "=http://127.0.0.1:") != 4 {
 		t.Fatalf("ETCD_INITIAL_CLUSTER %q", initial)
 	}
+	// The cluster's token too: a new member proves it to be given the
+	// cluster secret.
 	m4 := startNode(t, c.dir, "--name", "m4", "--data-dir", "m4.node", "--listen-client-urls", client, "--listen-peer-urls", peer,
-		"--initial-cluster", initial, "--initial-cluster-state", "existing", "--heartbeat-interval", "50", "--election-timeout", "500")
+		"--initial-cluster", initial, "--initial-cluster-state", "existing", "--initial-cluster-token", "e2e",
+		"--heartbeat-interval", "50", "--election-timeout", "500")
 	members := func() map[string]jsonMember {
 		var resp struct{ Members []jsonMember }
 		decodeJSON(t, "member list", etcdctl(t, "", eps, "member", "list", "-w", "json"), &resp)
