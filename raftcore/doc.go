@@ -71,7 +71,10 @@
 // Terms: every message carries its sender's term. raft.step handles a
 // higher term (become a follower) and a lower one (answer so the stale
 // sender learns it, or drop) before any role sees the message (paper
-// §5.1).
+// §5.1). Before that, raft.checkSender refuses what no member could
+// send: a term past MaxTerm (none wraps), and from a node that is not a
+// member anything but a leader's or a candidate's message while no live
+// leader is followed, or one more than MaxTermJump terms ahead.
 //
 // Leader election (paper §5.2, thesis §3.4): raft.tickElection counts
 // ticks to a timeout drawn at random in [ElectionTick, 2*ElectionTick)
