@@ -2,6 +2,7 @@ package etcdapi_test
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"crypto/tls"
@@ -119,4 +120,51 @@ func TestAuthWithClientCertificates(t *testing.T) {
 			t.Fatal("a client without a certificate read over client-cert TLS")
 		}
 	}
+}
+
+// TestWithdrawnMeansWithdrawn: a watch ends when its user may no longer
+// read what it watches, and a lease is kept alive only by root or by a
+// user who may write every key it holds.
+func TestWithdrawnMeansWithdrawn(t *testing.T) {
+	c := startCluster(t, 3)
+	ctx := ctxT(t)
+	admin := etcdClient(t, c.Endpoints()...)
+	must[*clientv3.AuthUserAddResponse](t, "user add root")(admin.UserAdd(ctx, "root", "root-pw"))
+	must[*clientv3.AuthUserGrantRoleResponse](t, "grant root")(admin.UserGrantRole(ctx, "root", "root"))
+	must[*clientv3.AuthRoleAddResponse](t, "role add")(admin.RoleAdd(ctx, "app"))
+	must[*clientv3.AuthRoleGrantPermissionResponse](t, "grant permission")(
+		admin.RoleGrantPermission(ctx, "app", "app/", clientv3.GetPrefixRangeEnd("app/"), clientv3.PermissionType(clientv3.PermReadWrite)))
+	must[*clientv3.AuthUserAddResponse](t, "user add alice")(admin.UserAdd(ctx, "alice", "alice-pw"))
+	must[*clientv3.AuthUserGrantRoleResponse](t, "grant app")(admin.UserGrantRole(ctx, "alice", "app"))
+	must[*clientv3.AuthEnableResponse](t, "auth enable")(admin.AuthEnable(ctx))
+	root := etcdClientWith(t, clientv3.Config{Endpoints: c.Endpoints(), Username: "root", Password: "root-pw"})
+	alice := etcdClientWith(t, clientv3.Config{Endpoints: c.Endpoints(), Username: "alice", Password: "alice-pw"})
+
+	// Leases: root's lease on a key alice may not write is not hers to
+	// keep alive; her own is, until her permission goes.
+	rootLease := must[*clientv3.LeaseGrantResponse](t, "grant")(root.Grant(ctx, 60))
+	must[*clientv3.PutResponse](t, "put")(root.Put(ctx, "sys/k", "v", clientv3.WithLease(rootLease.ID)))
+	if _, err := alice.KeepAliveOnce(ctx, rootLease.ID); !errors.Is(err, rpctypes.ErrPermissionDenied) {
+		t.Fatalf("alice keeping root's lease alive: %v", err)
+	}
+	hers := must[*clientv3.LeaseGrantResponse](t, "grant")(alice.Grant(ctx, 60))
+	must[*clientv3.PutResponse](t, "put")(alice.Put(ctx, "app/k", "v", clientv3.WithLease(hers.ID)))
+	must[*clientv3.LeaseKeepAliveResponse](t, "keep alive")(alice.KeepAliveOnce(ctx, hers.ID))
+
+	wch := alice.Watch(ctx, "app/", clientv3.WithPrefix())
+	must[*clientv3.PutResponse](t, "put")(root.Put(ctx, "app/x", "1"))
+	nextEvents(t, wch)
+	must[*clientv3.AuthRoleRevokePermissionResponse](t, "revoke")(root.RoleRevokePermission(ctx, "app", "app/", clientv3.GetPrefixRangeEnd("app/")))
+	select {
+	case r, ok := <-wch:
+		if ok && (!r.Canceled || !strings.Contains(r.Err().Error(), "permission denied")) {
+			t.Fatalf("watch after its permission was revoked: %+v (err %v)", r, r.Err())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the watch went on after its permission was revoked")
+	}
+	if _, err := alice.KeepAliveOnce(ctx, hers.ID); !errors.Is(err, rpctypes.ErrPermissionDenied) {
+		t.Fatalf("keep-alive after the permission was revoked: %v", err)
+	}
+	must[*clientv3.LeaseKeepAliveResponse](t, "root keeps it alive")(root.KeepAliveOnce(ctx, hers.ID))
 }

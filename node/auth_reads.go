@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/auth"
@@ -49,16 +50,26 @@ func (s *Server) authorizeLeaseTimeToLive(ctx context.Context, req *api.LeaseTim
 
 // leaseKeys are the keys attached to a lease (none if it does not exist).
 func (s *Server) leaseKeys(id int64) [][]byte {
-	for _, l := range s.state.Store().Leases() {
-		if l.ID == id {
-			keys := make([][]byte, len(l.Keys))
-			for i, k := range l.Keys {
-				keys[i] = []byte(k)
-			}
-			return keys
-		}
+	names, _ := s.state.Store().LeaseKeys(id)
+	keys := make([][]byte, len(names))
+	for i, k := range names {
+		keys[i] = []byte(k)
 	}
-	return nil
+	return keys
+}
+
+// authorizeKeepAlive checks one renewal: keeping a lease alive keeps its
+// keys alive, so (as for revoking it) the user must be root or allowed to
+// write every key the lease holds. Checked at every renewal, so a
+// permission revoked or a user deleted stops the renewals at once.
+func (s *Server) authorizeKeepAlive(ctx context.Context, id int64) error {
+	what := func() string { return fmt.Sprintf("lease %x", id) }
+	return s.authorize(ctx, "LeaseKeepAlive", what, func(a *auth.State, caller auth.Identity) error {
+		// The user as of now, whatever revision its token has: a stream
+		// lives on across auth changes, and this check is current.
+		caller.Revision = 0
+		return a.CheckKeys(caller, api.PermWrite, s.leaseKeys(id))
+	})
 }
 
 // leaseFilter decides which leases LeaseLeases lists to its caller: with

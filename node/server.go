@@ -704,6 +704,16 @@ func (s *Server) startBackground() {
 		}
 	})
 	s.every(10*time.Minute, func() { s.state.Store().NotifyProgress() })
+	// What auth withdraws is withdrawn from open watches too.
+	var authRev uint64
+	var authOn bool
+	s.every(50*time.Millisecond, func() {
+		a := s.state.Auth()
+		if rev, on := a.Revision(), a.Enabled(); rev != authRev || on != authOn {
+			authRev, authOn = rev, on
+			s.recheckWatches()
+		}
+	})
 	s.every(500*time.Millisecond, s.expireLeases)
 	s.every(time.Second, func() {
 		if err := s.driver.Err(); err != nil {

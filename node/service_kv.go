@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/auth"
 	"github.com/cairndb/cairn/btreekv/mvcc"
 	"github.com/cairndb/cairn/rpc"
 )
@@ -101,6 +102,10 @@ type watchSession struct {
 	watchers map[int64]*sessionWatcher // by the stream's watch id
 	nextID   int64                     // the next id to try for a watcher the client did not name
 	closed   bool                      // set under mu before the session waits for its forwarders
+	// caller is the user whose permissions the watchers were checked
+	// against when auth was on at their creation, nil when it was off
+	// (recheckWatches: what auth withdraws ends the watchers it covered).
+	caller *auth.Identity
 	ended    chan error
 	endOnce  sync.Once
 	wg       sync.WaitGroup
@@ -111,7 +116,9 @@ type watchSession struct {
 type sessionWatcher struct {
 	id       int64
 	x        *mvcc.Watcher
-	fragment bool // the client accepts a batch of events split over several responses
+	key, end []byte
+	fragment bool  // the client accepts a batch of events split over several responses
+	revoked  error // why the server canceled it (auth withdrawn), under the session's mu
 }
 
 func (w *watchSession) end(err error) {
@@ -157,8 +164,11 @@ func (s *Server) serveWatch(ctx context.Context, st WatchStream) error {
 				w.end(err)
 				return
 			}
-			if req.Create != nil && s.refuseWatch(ctx, w, req.Create) {
-				continue
+			if req.Create != nil {
+				if s.refuseWatch(ctx, w, req.Create) {
+					continue
+				}
+				w.noteCaller(ctx)
 			}
 			if err := w.handle(req); err != nil {
 				w.end(err)
@@ -247,7 +257,7 @@ func (w *watchSession) create(c *api.WatchCreateRequest) error {
 		return nil
 	}
 	id := w.idFor(c.WatchID)
-	sw := &sessionWatcher{id: id, x: x, fragment: c.Fragment}
+	sw := &sessionWatcher{id: id, x: x, key: c.Key, end: c.RangeEnd, fragment: c.Fragment}
 	w.watchers[id] = sw
 	w.wg.Add(1)
 	w.mu.Unlock()
@@ -312,12 +322,17 @@ func (w *watchSession) forward(sw *sessionWatcher) {
 			w.mu.Unlock()
 		}
 	}
-	// A cancel asked by the client: tell it.
+	// A cancel asked by the client, or by recheck: tell it (and why).
 	w.mu.Lock()
 	still := w.watchers[sw.id] == sw
+	revoked := sw.revoked
 	w.mu.Unlock()
 	if !still && !canceled {
-		_ = w.send(&api.WatchResponse{Header: w.s.header(), WatchID: sw.id, Canceled: true})
+		resp := &api.WatchResponse{Header: w.s.header(), WatchID: sw.id, Canceled: true}
+		if revoked != nil {
+			resp.CancelReason, resp.CancelCode = revoked.Error(), api.CodeOf(revoked)
+		}
+		_ = w.send(resp)
 	}
 }
 
@@ -363,6 +378,69 @@ func eventsSize(evs []api.Event) int {
 		n += eventSize(&evs[i])
 	}
 	return n
+}
+
+// noteCaller records, once, the user the session's watchers act for
+// while auth is on (its token's, or its certificate's).
+func (w *watchSession) noteCaller(ctx context.Context) {
+	w.mu.Lock()
+	known := w.caller != nil
+	w.mu.Unlock()
+	if known || !w.s.state.Auth().Enabled() {
+		return
+	}
+	id, err := w.s.identify(ctx)
+	if err != nil {
+		return // refuseWatch let it through: auth went off in between
+	}
+	id.Revision = 0 // the user as of each check, not as of its token
+	w.mu.Lock()
+	w.caller = &id
+	w.mu.Unlock()
+}
+
+// recheck cancels the watchers their user may no longer read, by the
+// auth state a: a role revoked, a permission taken away, the user
+// deleted, or auth turned on under watchers that named no user.
+func (w *watchSession) recheck(a *auth.State) {
+	w.mu.Lock()
+	var gone []*sessionWatcher
+	for id, sw := range w.watchers {
+		var err error
+		if w.caller == nil {
+			err = api.ErrUserEmpty
+		} else {
+			err = a.CheckRange(*w.caller, api.PermRead, sw.key, sw.end)
+		}
+		if err != nil {
+			sw.revoked = err
+			delete(w.watchers, id)
+			gone = append(gone, sw)
+		}
+	}
+	w.mu.Unlock()
+	for _, sw := range gone {
+		w.store.CancelWatch(sw.x) // its forwarder tells the client why
+	}
+}
+
+// recheckWatches re-checks every open watch after the auth state changed
+// (the background loop calls it when the auth revision moves or auth is
+// turned on).
+func (s *Server) recheckWatches() {
+	a := s.state.Auth()
+	if !a.Enabled() {
+		return
+	}
+	s.watchMu.Lock()
+	sessions := make([]*watchSession, 0, len(s.watches))
+	for w := range s.watches {
+		sessions = append(sessions, w)
+	}
+	s.watchMu.Unlock()
+	for _, w := range sessions {
+		w.recheck(a)
+	}
 }
 
 // endWatches ends every watch stream with err (the store under them was

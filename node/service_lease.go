@@ -50,6 +50,9 @@ func (s *Server) serveLeaseKeepAlive(ctx context.Context, st LeaseKeepAliveStrea
 		if err != nil {
 			return err
 		}
+		if err := s.authorizeKeepAlive(ctx, req.ID); err != nil {
+			return err
+		}
 		ttl, err := s.renewLease(ctx, req.ID)
 		if err != nil {
 			return err

@@ -103,6 +103,17 @@ type Lease struct {
 	Keys []string
 }
 
+// LeaseKeys returns the keys attached to lease id, sorted, and whether
+// the lease exists.
+func (s *Store) LeaseKeys(id int64) ([]string, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if _, ok := s.leases[id]; !ok {
+		return nil, false
+	}
+	return keysInOrder(s.leaseKeys[id]), true
+}
+
 // Leases returns every lease with its attached keys, by id.
 func (s *Store) Leases() []Lease {
 	s.mu.RLock()
