@@ -105,10 +105,10 @@ type watchSession struct {
 	// caller is the user whose permissions the watchers were checked
 	// against when auth was on at their creation, nil when it was off
 	// (recheckWatches: what auth withdraws ends the watchers it covered).
-	caller *auth.Identity
-	ended    chan error
-	endOnce  sync.Once
-	wg       sync.WaitGroup
+	caller  *auth.Identity
+	ended   chan error
+	endOnce sync.Once
+	wg      sync.WaitGroup
 }
 
 // sessionWatcher is one watcher of a stream: its id there and the
