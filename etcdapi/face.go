@@ -55,6 +55,8 @@ type Face struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	metrics *faceMetrics
+
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 }
@@ -66,9 +68,10 @@ func New(s *node.Server) (node.ClientFace, error) {
 	f := &Face{s: s, log: s.Logger(), grpcLn: newConnListener(), httpLn: newConnListener(),
 		h2: &http2.Server{MaxConcurrentStreams: math.MaxUint32}}
 	f.ctx, f.cancel = context.WithCancel(context.Background())
+	m := s.Metrics()
 	f.grpc = grpc.NewServer(
 		grpc.Creds(tlsStateCredentials{}),
-		grpc.ForceServerCodec(gogoCodec{}),
+		grpc.ForceServerCodec(countingCodec{sent: m.ClientSentBytes, received: m.ClientReceivedBytes}),
 		grpc.MaxRecvMsgSize(cfg.MaxRequestBytes+grpcOverheadBytes),
 		grpc.MaxSendMsgSize(math.MaxInt32),
 		grpc.MaxConcurrentStreams(math.MaxUint32),
@@ -78,8 +81,12 @@ func New(s *node.Server) (node.ClientFace, error) {
 		// calls instead of starting one per call.
 		grpc.NumStreamWorkers(uint32(goruntime.GOMAXPROCS(0))),
 		grpc.SharedWriteBuffer(true),
-		grpc.ChainUnaryInterceptor(f.unaryInterceptor),
-		grpc.ChainStreamInterceptor(f.streamInterceptor),
+		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+			return f.metrics.unary(ctx, req, info, handler)
+		}, f.unaryInterceptor),
+		grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+			return f.metrics.stream(srv, ss, info, handler)
+		}, f.streamInterceptor),
 	)
 	pb.RegisterKVServer(f.grpc, kvServer{s})
 	pb.RegisterWatchServer(f.grpc, watchServer{s})
@@ -90,6 +97,7 @@ func New(s *node.Server) (node.ClientFace, error) {
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(f.grpc, hs)
+	f.metrics = newFaceMetrics(m, f.grpc)
 
 	gateway, err := f.newGateway()
 	if err != nil {

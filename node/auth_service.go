@@ -17,7 +17,7 @@ import (
 // proposed, so that applying is cheap and the same everywhere.
 
 func (s *Server) registerAuthServices() {
-	r := s.clientRPC
+	r := s.clientServices()
 	m := func(id uint16) rpc.Method { return rpc.Method(id) }
 	r.HandleUnary(m(api.MethodAuthEnable), unary(s, s.serveAuthEnable))
 	r.HandleUnary(m(api.MethodAuthDisable), unary(s, s.serveAuthDisable))

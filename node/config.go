@@ -130,6 +130,11 @@ type Config struct {
 	// with its peers' and stop if they differ.
 	CorruptCheckTime    time.Duration
 	InitialCorruptCheck bool
+
+	// WarningApplyDuration is how long applying one committed entry may
+	// take before it is logged as slow and counted in
+	// etcd_server_slow_apply_total (0: never).
+	WarningApplyDuration time.Duration
 }
 
 // DefaultConfig is a single-member cluster on loopback, data in
@@ -156,6 +161,7 @@ func DefaultConfig() Config {
 		AuthToken:                DefaultAuthToken,
 		AuthTokenTTL:             DefaultAuthTokenTTL,
 		AuthPasswordCost:         DefaultAuthPasswordCost,
+		WarningApplyDuration:     DefaultWarningApplyDuration,
 	}
 }
 
@@ -202,6 +208,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--corrupt-check-time (%v) must not be negative", c.CorruptCheckTime)
 	case len(c.PeerCertAllowedCNs) > 0 && len(c.PeerCertAllowedHostnames) > 0:
 		return errors.New("--peer-cert-allowed-cn and --peer-cert-allowed-hostname cannot both be set")
+	case c.WarningApplyDuration < 0:
+		return fmt.Errorf("--warning-apply-duration (%v) must not be negative", c.WarningApplyDuration)
 	}
 	for _, names := range [][]string{c.PeerCertAllowedCNs, c.PeerCertAllowedHostnames} {
 		for _, n := range names {

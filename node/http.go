@@ -1,91 +1,99 @@
 package node
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/pprof"
 	"sync/atomic"
-	"time"
 
 	"github.com/cairndb/cairn/internal/metrics"
 )
 
-// serverMetrics are the member's Prometheus metrics.
+// serverMetrics are the member's Prometheus metrics (package metrics
+// names them as etcd does), with what the member keeps for them.
 type serverMetrics struct {
-	reg                *metrics.Registry
-	proposalsCommitted *metrics.Counter
-	proposalsFailed    *metrics.Counter
-	proposalsPending   atomic.Int64
-	leaderChanges      *metrics.Counter
-	walFsync           *metrics.Histogram
-	backendFsync       *metrics.Histogram
+	*metrics.Member
 	// term is the raft term, refreshed on every leader change.
 	term atomic.Uint64
 }
 
+// EtcdStorageVersion is the storage version /version reports, as etcd 3.6
+// members do.
+const EtcdStorageVersion = "3.6.0"
+
+// newServerMetrics makes the member's metrics; the gauges read s when
+// /metrics is scraped (never before the member serves).
 func newServerMetrics(s *Server) *serverMetrics {
-	reg := metrics.NewRegistry()
-	m := &serverMetrics{
-		reg:                reg,
-		proposalsCommitted: reg.NewCounter("cairn_server_proposals_committed_total", "Proposals committed and applied by this member's requests."),
-		proposalsFailed:    reg.NewCounter("cairn_server_proposals_failed_total", "Proposals that failed (no leader, timeout, stopped)."),
-		leaderChanges:      reg.NewCounter("cairn_server_leader_changes_seen_total", "Leader changes this member has seen."),
-		walFsync: reg.NewHistogram("cairn_disk_wal_fsync_duration_seconds", "Latency of the write-ahead log's fsyncs.",
-			metrics.ExponentialBuckets(0.0001, 2, 16)),
-		backendFsync: reg.NewHistogram("cairn_disk_backend_commit_duration_seconds", "Latency of the store's fsyncs (page-file commits).",
-			metrics.ExponentialBuckets(0.0001, 2, 16)),
-	}
-	reg.NewGaugeFunc("cairn_server_proposals_pending", "Proposals waiting to be applied.", func() float64 {
-		return float64(m.proposalsPending.Load())
-	})
-	reg.NewGaugeFunc("cairn_server_has_leader", "1 if this member knows a leader, else 0.", func() float64 {
-		if s.driver != nil && s.driver.Leader() != 0 {
-			return 1
-		}
-		return 0
-	})
-	reg.NewGaugeFunc("cairn_server_is_leader", "1 if this member is the leader, else 0.", func() float64 {
-		if s.driver != nil && s.driver.Leader() == s.id {
-			return 1
-		}
-		return 0
-	})
-	reg.NewGaugeFunc("cairn_server_term", "The raft term this member last saw a leader change in.", func() float64 {
-		return float64(m.term.Load())
-	})
-	reg.NewGaugeFunc("cairn_server_applied_index", "The raft index applied to the store.", func() float64 {
-		if s.state == nil {
-			return 0
-		}
-		return float64(s.state.Store().AppliedIndex())
-	})
-	reg.NewGaugeFunc("cairn_mvcc_db_total_size_in_bytes", "Size of the store's page file.", func() float64 {
-		if s.state == nil {
-			return 0
-		}
-		return float64(s.state.Store().DB().Stats().FileSize)
-	})
-	reg.NewGaugeFunc("cairn_mvcc_revision", "The store's current revision.", func() float64 {
-		if s.state == nil {
-			return 0
-		}
-		return float64(s.state.Store().Rev())
+	m := &serverMetrics{}
+	m.Member = metrics.New(metrics.Sources{
+		HasLeader: func() bool { return s.driver != nil && s.driver.Leader() != 0 },
+		IsLeader:  func() bool { return s.driver != nil && s.driver.Leader() == s.id },
+		IsLearner: s.isLearner,
+		CommittedIndex: func() uint64 {
+			if s.wal == nil {
+				return 0
+			}
+			hs, _, _ := s.wal.InitialState() // the hard state last saved
+			return hs.Commit
+		},
+		AppliedIndex: func() uint64 {
+			if s.state == nil {
+				return 0
+			}
+			return s.state.Store().AppliedIndex()
+		},
+		Term:   m.term.Load,
+		DBSize: s.dbSize.Load,
+		DBSizeInUse: func() int64 {
+			if s.state == nil {
+				return 0
+			}
+			st := s.state.Store().DB().Stats()
+			return int64(st.InUsePages) * int64(st.PageSize)
+		},
+		Keys:            func() int64 { return s.storeInt(func(st storeReadings) int64 { return st.Keys() }) },
+		Revision:        func() int64 { return s.storeInt(func(st storeReadings) int64 { return st.Rev() }) },
+		CompactRevision: func() int64 { return s.storeInt(func(st storeReadings) int64 { return st.CompactRev() }) },
+		WatchStreams: func() int64 {
+			s.watchMu.Lock()
+			defer s.watchMu.Unlock()
+			return int64(len(s.watches))
+		},
+		QuotaBackendBytes: s.cfg.QuotaBackendBytes,
+		ServerVersion:     EtcdAPIVersion,
+		ClusterVersion:    EtcdClusterVersion,
+		Version:           Version,
 	})
 	return m
 }
 
-// httpHandler serves /health and /metrics.
-// HTTPHandler serves /health, /metrics and /version: on the metrics
-// listener, and on the client port through the etcd face.
+// storeReadings are the store's counters the gauges read.
+type storeReadings interface {
+	Keys() int64
+	Rev() int64
+	CompactRev() int64
+}
+
+func (s *Server) storeInt(read func(storeReadings) int64) int64 {
+	if s.state == nil {
+		return 0
+	}
+	return read(s.state.Store())
+}
+
+// isLearner reports whether this member is a learner (false before its
+// store is open).
+func (s *Server) isLearner() bool { return s.state != nil && s.IsLearner() }
+
+// HTTPHandler serves the operator's endpoints: /metrics, /health,
+// /livez, /readyz (health.go) and /version. It is served on the metrics
+// listener (--listen-metrics-urls), and on the client port through the
+// etcd face.
 func (s *Server) HTTPHandler() http.Handler { return s.httpHandler() }
 
 func (s *Server) httpHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		_ = s.metrics.reg.WriteText(w)
-	})
+	mux.Handle("/metrics", s.metrics.Handler())
 	if s.cfg.EnablePprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -94,42 +102,27 @@ func (s *Server) httpHandler() http.Handler {
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
 	mux.HandleFunc("/version", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, "{\"etcdserver\":%q,\"etcdcluster\":%q,\"cairn\":%q}\n", EtcdAPIVersion, EtcdClusterVersion, Version)
-	})
-	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {
-		healthy, reason := s.health(r.Context())
-		w.Header().Set("Content-Type", "application/json")
-		if !healthy {
-			w.WriteHeader(http.StatusServiceUnavailable)
+		if !onlyGet(w, r) {
+			return
 		}
-		fmt.Fprintf(w, "{\"health\":\"%v\",\"reason\":%q}\n", healthy, reason)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, "{\"etcdserver\":%q,\"etcdcluster\":%q,\"storage\":%q,\"cairn\":%q}", EtcdAPIVersion, EtcdClusterVersion, EtcdStorageVersion, Version)
 	})
+	s.installHealth(mux)
 	return mux
 }
 
-// health reports whether the member can serve a linearizable read now:
-// it knows a leader, has no alarm, and a read barrier completes within a
-// second.
-func (s *Server) health(ctx context.Context) (bool, string) {
-	if err := s.Err(); err != nil {
-		return false, err.Error()
+// onlyGet refuses every method but GET (and HEAD), as etcd's endpoints
+// do.
+func onlyGet(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return true
 	}
-	if st := s.driver.Repair(); st != nil {
-		if err := st.ReadRefusal; err != nil {
-			return false, err.Error()
-		}
-	}
-	if s.driver.Leader() == 0 {
-		return false, "no leader"
-	}
-	if alarms := s.state.Alarms(); len(alarms) > 0 {
-		return false, fmt.Sprintf("alarm %s raised on member %016x", alarms[0].Alarm, alarms[0].MemberID)
-	}
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	if err := s.driver.ReadBarrier(ctx); err != nil {
-		return false, "linearizable read failed: " + err.Error()
-	}
-	return true, ""
+	w.Header().Set("Allow", http.MethodGet)
+	http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
+	return false
 }
+
+// Metrics are the member's metrics: a face of the client port counts its
+// calls and its traffic in them.
+func (s *Server) Metrics() *metrics.Member { return s.metrics.Member }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/btreekv/mvcc"
@@ -90,6 +91,9 @@ type KVState struct {
 	OnLease func(id, ttl int64)
 	// OnRestore, if set, is called after a snapshot replaced the state.
 	OnRestore func()
+	// OnApply, if set, is told of every command applied: its index and
+	// data, its outcome, and how long its apply took.
+	OnApply func(index uint64, data []byte, resp api.Message, err error, took time.Duration)
 	// fatal is the first storage failure: after it the member must stop.
 	fatal error
 	// auth is the replicated auth state (auth_apply.go).
@@ -221,7 +225,11 @@ func (k *KVState) loadAux() error {
 
 // Apply implements StateMachine.
 func (k *KVState) Apply(index, term uint64, data []byte) any {
+	start := time.Now()
 	resp, err := k.applyAuthorized(index, term, data)
+	if k.OnApply != nil {
+		k.OnApply(index, data, resp, err, time.Since(start))
+	}
 	if err != nil && k.fatal == nil {
 		if serr := k.Store().Err(); serr != nil {
 			// Not the request's fault: the page file failed. The member

@@ -181,8 +181,8 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 		}
 	}()
 	s.metrics = newServerMetrics(s)
-	walFS := timedFS{FS: fsx.OS{}, syncs: s.metrics.walFsync}
-	dbFS := timedFS{FS: fsx.OS{}, syncs: s.metrics.backendFsync}
+	walFS := timedFS{FS: fsx.OS{}, syncs: s.metrics.WALFsync}
+	dbFS := timedFS{FS: fsx.OS{}, syncs: s.metrics.BackendCommit}
 	memberPath := filepath.Join(cfg.DataDir, memberDir)
 	_, statErr := os.Stat(filepath.Join(memberPath, walDir))
 	restart := statErr == nil
@@ -228,6 +228,7 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 		}
 	}
 	s.initAuth()
+	s.state.OnApply = s.observeApply
 	s.state.OnRestore = func() {
 		s.resetLessor()
 		s.endWatches(errors.New("node: the member installed a snapshot; watch again from your last revision"))
@@ -241,6 +242,7 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
+	s.metrics.SetMemberID(peerLabel(s.id))
 	s.gate = &peerGate{id: s.id, joinKey: joinKeyOf(cfg.InitialClusterToken), members: s.state.Members(), initial: initialURLs,
 		allowedCNs: cfg.PeerCertAllowedCNs, allowedHostnames: cfg.PeerCertAllowedHostnames,
 		lookupIP: func(ctx context.Context, host string) ([]net.IP, error) {
@@ -669,7 +671,7 @@ func (s *Server) onLeaderChange(leader uint64) {
 	} else {
 		s.lessor.Demote()
 	}
-	s.metrics.leaderChanges.Inc()
+	s.metrics.LeaderChanges.Inc()
 	s.metrics.term.Store(s.core.Status().HardState.Term)
 }
 

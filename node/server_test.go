@@ -382,8 +382,9 @@ func TestServerHealthAndMetrics(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{"cairn_server_is_leader 1", "cairn_server_proposals_committed_total 1",
-		"cairn_disk_wal_fsync_duration_seconds_count", "cairn_disk_backend_commit_duration_seconds_count", "cairn_mvcc_revision 2"} {
+	for _, want := range []string{"etcd_server_is_leader 1", "etcd_server_has_leader 1", "etcd_mvcc_put_total 1",
+		"etcd_disk_wal_fsync_duration_seconds_count", "etcd_disk_backend_commit_duration_seconds_count",
+		"etcd_debugging_mvcc_current_revision 2", "etcd_debugging_mvcc_keys_total 1", "go_goroutines", "process_resident_memory_bytes"} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q:\n%s", want, body)
 		}

@@ -281,9 +281,14 @@ func (s *Server) serveDefragment(ctx context.Context, req *api.DefragmentRequest
 	if err := s.authorizeAdmin(ctx, "Defragment"); err != nil {
 		return nil, err
 	}
-	if err := s.state.Store().Defragment(); err != nil {
+	s.metrics.DefragInflight.Set(1)
+	start := time.Now()
+	err := s.state.Store().Defragment()
+	s.metrics.DefragInflight.Set(0)
+	if err != nil {
 		return nil, fmt.Errorf("defragment: %w", err)
 	}
+	s.metrics.DefragDuration.Observe(time.Since(start).Seconds())
 	// The quota check reads the size of the last commit: the file just
 	// shrank, so a write right after must not see the old size.
 	s.dbSize.Store(s.state.Store().DB().Stats().FileSize)

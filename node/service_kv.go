@@ -31,6 +31,7 @@ func (s *Server) serveRange(ctx context.Context, req *api.RangeRequest) (api.Mes
 	if err != nil {
 		return nil, err
 	}
+	s.metrics.Ranges.Inc()
 	rev := resp.Header.Revision
 	resp.Header = s.header()
 	if rev != 0 {

@@ -143,16 +143,16 @@ func (s *Server) proposeCommand(ctx context.Context, cmd []byte) (api.Message, e
 	if len(cmd) > s.cfg.MaxRequestBytes {
 		return nil, api.Errorf(api.CodeRequestTooLarge, "request of %d bytes is larger than --max-request-bytes %d", len(cmd), s.cfg.MaxRequestBytes)
 	}
-	s.metrics.proposalsPending.Add(1)
+	s.metrics.ProposalsPending.Inc()
 	var res any
 	err := s.untilLeader(ctx, func() error {
 		var err error
 		res, err = s.driver.Propose(ctx, cmd)
 		return err
 	})
-	s.metrics.proposalsPending.Add(-1)
+	s.metrics.ProposalsPending.Dec()
 	if err != nil {
-		s.metrics.proposalsFailed.Inc()
+		s.metrics.ProposalsFailed.Inc()
 		if errors.Is(err, context.DeadlineExceeded) && s.driver.Leader() == 0 {
 			// The proposal may have reached a leader before it was lost:
 			// its outcome is unknown, so this must not be an error the
@@ -161,7 +161,6 @@ func (s *Server) proposeCommand(ctx context.Context, cmd []byte) (api.Message, e
 		}
 		return nil, err
 	}
-	s.metrics.proposalsCommitted.Inc()
 	r, ok := res.(ApplyResult)
 	if !ok {
 		return nil, fmt.Errorf("node: unexpected apply result %T", res)
@@ -265,7 +264,7 @@ func (s *Server) checkSpace(ctx context.Context) error {
 // registerClientServices installs every client service on the client rpc
 // server.
 func (s *Server) registerClientServices() {
-	r := s.clientRPC
+	r := s.clientServices()
 	m := func(id uint16) rpc.Method { return rpc.Method(id) }
 	// KV.
 	r.HandleUnary(m(api.MethodRange), unary(s, s.serveRange))

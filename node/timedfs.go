@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/cairndb/cairn/internal/fsx"
-	"github.com/cairndb/cairn/internal/metrics"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // timedFS is a file system that records how long each fsync takes: the
@@ -13,7 +13,7 @@ import (
 // member's write latency, so they are exported as histograms.
 type timedFS struct {
 	fsx.FS
-	syncs *metrics.Histogram
+	syncs prometheus.Observer
 }
 
 func (t timedFS) OpenFile(name string, flag int, perm fs.FileMode) (fsx.File, error) {
@@ -33,7 +33,7 @@ func (t timedFS) SyncDir(dir string) error {
 
 type timedFile struct {
 	fsx.File
-	syncs *metrics.Histogram
+	syncs prometheus.Observer
 }
 
 func (f timedFile) Sync() error {

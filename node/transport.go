@@ -121,6 +121,7 @@ func (t *peerTransport) Send(msgs []raftcore.Message) {
 		select {
 		case p.queue <- m:
 		default:
+			t.heartbeatDropped(m)
 			go t.driver.ReportUnreachable(m.To)
 		}
 	}
@@ -136,10 +137,15 @@ func (t *peerTransport) peer(id uint64) *peerSender {
 	if !ok {
 		p = &peerSender{t: t, id: id, queue: make(chan raftcore.Message, peerQueue), stop: make(chan struct{})}
 		t.peers[id] = p
-		t.wg.Add(1)
+		t.s.metrics.AddPeer(peerLabel(id))
+		t.wg.Add(2)
 		go func() {
 			defer t.wg.Done()
 			p.run()
+		}()
+		go func() {
+			defer t.wg.Done()
+			p.probe()
 		}()
 	}
 	return p
@@ -263,6 +269,7 @@ func (p *peerSender) run() {
 			}
 		}
 		if err := p.send(batch); err != nil {
+			p.t.peerSendFailed(p.id, batch)
 			p.logUnreachable(err)
 			p.t.driver.ReportUnreachable(p.id)
 			// Back off a little so a dead peer costs no busy loop.
@@ -292,6 +299,7 @@ func (p *peerSender) send(batch []raftcore.Message) error {
 		p.reset()
 		return err
 	}
+	p.t.peerSent(p.id, len(b))
 	return nil
 }
 
@@ -398,6 +406,7 @@ func (p *peerSender) close() {
 // sendSnapshot streams one MsgSnap and reports the outcome to raft.
 func (p *peerSender) sendSnapshot(m raftcore.Message) {
 	err := p.streamSnapshot(m)
+	p.t.snapshotSent(p.id, err)
 	if err != nil {
 		p.t.s.log.Warn("sending snapshot failed", "peer", fmt.Sprintf("%016x", p.id), "err", err)
 	}
@@ -468,6 +477,7 @@ func (t *peerTransport) register(srv *rpc.Server) {
 	srv.HandleStream(methodRaft, t.s.gate.provenStream(t.serveRaft))
 	srv.HandleStream(methodRaftSnapshot, t.s.gate.provenStream(t.serveSnapshot))
 	srv.HandleUnary(methodPeerMembers, t.s.gate.provenUnary(t.serveMembers))
+	srv.HandleUnary(methodPeerPing, t.s.gate.provenUnary(t.servePing))
 }
 
 // acceptStream reads and checks a peer stream's header, returning the
@@ -536,8 +546,10 @@ func (t *peerTransport) serveRaft(ctx context.Context, st *rpc.Stream) error {
 			return nil
 		}
 		if err != nil {
+			t.peerReceiveFailed(from)
 			return err
 		}
+		t.peerReceived(from, len(b))
 		if t.s.state.Members().IsRemoved(from) {
 			// Removed after it opened the stream: it may never apply its
 			// own removal (the leader no longer sends it anything), so
@@ -627,7 +639,9 @@ func (t *peerTransport) serveSnapshot(ctx context.Context, st *rpc.Stream) error
 		return b, err
 	}
 	r := newChunkReceiver(recv, int64(size))
-	if err := t.s.state.ReceiveSnapshot(index, int64(size), r); err != nil {
+	err = t.s.state.ReceiveSnapshot(index, int64(size), r)
+	t.snapshotReceived(from, err)
+	if err != nil {
 		t.s.log.Warn("receiving snapshot failed", "from", fmt.Sprintf("%016x", from), "index", index, "err", err)
 		return fmt.Errorf("snapshot at %d from %016x: %w", index, from, err)
 	}

@@ -36,6 +36,7 @@ func (s *Server) serveReadTxn(ctx context.Context, req *api.TxnRequest) (api.Mes
 	if err != nil {
 		return nil, err
 	}
+	s.countTxn(resp)
 	s.completeHeader(resp)
 	return resp, nil
 }

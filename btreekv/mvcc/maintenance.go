@@ -101,6 +101,7 @@ func (s *Store) compactIndex(rev int64, from []byte, n int) (drop []Revision, ne
 	for _, ki := range emptied {
 		s.idx.remove(ki)
 	}
+	s.seen.keys.Store(int64(len(s.idx.keys)))
 	slices.SortFunc(drop, cmpRev)
 	return drop, next
 }

@@ -88,7 +88,7 @@ type Store struct {
 	// not wait for the lock while a commit holds it through its fsyncs.
 	// publish updates them.
 	seen struct {
-		rev, compactRev        atomic.Int64
+		rev, compactRev, keys  atomic.Int64
 		durableIdx, appliedIdx atomic.Uint64
 	}
 
@@ -232,6 +232,7 @@ func (s *Store) publish() {
 	s.seen.compactRev.Store(s.compactRev)
 	s.seen.durableIdx.Store(s.durableIdx)
 	s.seen.appliedIdx.Store(s.appliedIdx)
+	s.seen.keys.Store(int64(len(s.idx.keys)))
 }
 
 // trackLease keeps the lease -> keys map in step with the latest version
@@ -287,6 +288,12 @@ func (s *Store) Rev() int64 {
 // CompactRev returns the revision of the last compaction.
 func (s *Store) CompactRev() int64 {
 	return s.seen.compactRev.Load()
+}
+
+// Keys is the number of keys in the index: the live keys and the deleted
+// ones whose history is not compacted yet.
+func (s *Store) Keys() int64 {
+	return s.seen.keys.Load()
 }
 
 // ConsistentIndex is the raft index of the last write that is durable in

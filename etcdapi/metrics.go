@@ -1,0 +1,120 @@
+package etcdapi
+
+import (
+	"context"
+
+	"github.com/cairndb/cairn/internal/metrics"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
+)
+
+// The face counts its calls as etcd's gRPC server does
+// (grpc_server_started_total, grpc_server_handled_total, ... by service,
+// method, type and code, every method's series there from the start) and
+// the bytes of the messages it exchanges with clients
+// (etcd_network_client_grpc_{sent,received}_bytes_total), in the member's
+// registry.
+
+// faceMetrics are the series of the face's methods, by full method name
+// ("/etcdserverpb.KV/Range").
+type faceMetrics struct {
+	methods map[string]*metrics.Method
+}
+
+// newFaceMetrics registers the series of every method the gRPC server
+// serves.
+func newFaceMetrics(m *metrics.Member, srv *grpc.Server) *faceMetrics {
+	fm := &faceMetrics{methods: map[string]*metrics.Method{}}
+	for service, info := range srv.GetServiceInfo() {
+		for _, mi := range info.Methods {
+			typ := metrics.Unary
+			switch {
+			case mi.IsClientStream && mi.IsServerStream:
+				typ = metrics.BidiStream
+			case mi.IsClientStream:
+				typ = metrics.ClientStream
+			case mi.IsServerStream:
+				typ = metrics.ServerStream
+			}
+			fm.methods["/"+service+"/"+mi.Name] = m.RPC.Register(service, mi.Name, typ)
+		}
+	}
+	return fm
+}
+
+// method is the series of a full method name; nil for one the server does
+// not serve (gRPC answers Unimplemented without calling the interceptors).
+func (fm *faceMetrics) method(full string) *metrics.Method {
+	return fm.methods[full]
+}
+
+// unary counts a unary call.
+func (fm *faceMetrics) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	m := fm.method(info.FullMethod)
+	if m == nil {
+		return handler(ctx, req)
+	}
+	start := m.Started()
+	m.Received()
+	resp, err := handler(ctx, req)
+	if err == nil {
+		m.Sent()
+	}
+	m.Handled(start, uint32(status.Code(err)))
+	return resp, err
+}
+
+// stream counts a stream and its messages.
+func (fm *faceMetrics) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	m := fm.method(info.FullMethod)
+	if m == nil {
+		return handler(srv, ss)
+	}
+	start := m.Started()
+	err := handler(srv, &countedStream{ServerStream: ss, m: m})
+	m.Handled(start, uint32(status.Code(err)))
+	return err
+}
+
+// countedStream counts the messages of a stream.
+type countedStream struct {
+	grpc.ServerStream
+	m *metrics.Method
+}
+
+func (s *countedStream) SendMsg(msg any) error {
+	err := s.ServerStream.SendMsg(msg)
+	if err == nil {
+		s.m.Sent()
+	}
+	return err
+}
+
+func (s *countedStream) RecvMsg(msg any) error {
+	err := s.ServerStream.RecvMsg(msg)
+	if err == nil {
+		s.m.Received()
+	}
+	return err
+}
+
+// countingCodec is the server's codec: gogoCodec, counting the bytes of
+// every message it encodes or decodes.
+type countingCodec struct {
+	gogoCodec
+	sent, received prometheus.Counter
+}
+
+func (c countingCodec) Marshal(v any) ([]byte, error) {
+	b, err := c.gogoCodec.Marshal(v)
+	if err == nil {
+		c.sent.Add(float64(len(b)))
+	}
+	return b, err
+}
+
+func (c countingCodec) Unmarshal(data []byte, v any) error {
+	c.received.Add(float64(len(data)))
+	return c.gogoCodec.Unmarshal(data, v)
+}

@@ -1,0 +1,109 @@
+package node
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/cairndb/cairn/api"
+)
+
+// DefaultWarningApplyDuration is how long an apply may take before it is
+// logged as slow and counted (etcd_server_slow_apply_total), as in etcd.
+const DefaultWarningApplyDuration = 100 * time.Millisecond
+
+// observeApply is told of every command the member applied (KVState's
+// OnApply, on the core's goroutine): it times it, counts its operations
+// as etcd's store does, and logs it when it was slow.
+func (s *Server) observeApply(index uint64, data []byte, resp api.Message, err error, took time.Duration) {
+	op := commandName(data)
+	s.metrics.ApplyDuration.WithLabelValues("v3", op, strconv.FormatBool(err == nil)).Observe(took.Seconds())
+	if err == nil {
+		s.countOps(resp)
+	}
+	if warn := s.cfg.WarningApplyDuration; warn > 0 && took > warn {
+		s.metrics.SlowApplies.Inc()
+		s.log.Warn("apply request took too long", "took", took.String(), "expected-duration", warn.String(),
+			"op", op, "index", index)
+	}
+}
+
+// countOps counts the store operations a write's response shows were
+// done: its puts and deletes, and the ranges of a transaction; a
+// transaction of more than one operation counts once more as a
+// transaction, as etcd counts it.
+func (s *Server) countOps(resp api.Message) {
+	switch r := resp.(type) {
+	case *api.PutResponse:
+		s.metrics.Puts.Inc()
+	case *api.DeleteRangeResponse:
+		s.metrics.Deletes.Inc()
+	case *api.TxnResponse:
+		s.countTxn(r)
+	}
+}
+
+// countTxn counts the operations of the branch a transaction took (its
+// responses, one per operation), nested transactions included.
+func (s *Server) countTxn(r *api.TxnResponse) {
+	if len(r.Responses) > 1 {
+		s.metrics.Txns.Inc()
+	}
+	for _, op := range r.Responses {
+		switch {
+		case op.Range != nil:
+			s.metrics.Ranges.Inc()
+		case op.Put != nil:
+			s.metrics.Puts.Inc()
+		case op.DeleteRange != nil:
+			s.metrics.Deletes.Inc()
+		case op.Txn != nil:
+			s.countTxn(op.Txn)
+		}
+	}
+}
+
+// commandName names the request a log command carries, for the "op"
+// label and the log: the inner request of an authenticated or internal
+// command.
+func commandName(data []byte) string {
+	if len(data) == 0 {
+		return "Empty"
+	}
+	switch requestKind(data[0]) {
+	case kindAuthed:
+		if _, inner, err := decodeAuthed(data[1:]); err == nil {
+			return commandName(inner)
+		}
+		return "Authed"
+	case kindInternal:
+		return commandName(data[1:])
+	}
+	return requestKind(data[0]).String()
+}
+
+// String names a kind of command after the request it carries.
+func (k requestKind) String() string {
+	switch k {
+	case kindPut:
+		return "Put"
+	case kindDeleteRange:
+		return "DeleteRange"
+	case kindTxn:
+		return "Txn"
+	case kindCompaction:
+		return "Compaction"
+	case kindLeaseGrant:
+		return "LeaseGrant"
+	case kindLeaseRevoke:
+		return "LeaseRevoke"
+	case kindMemberAttrs:
+		return "MemberAttributes"
+	case kindMemberUpdate:
+		return "MemberUpdate"
+	case kindAlarm:
+		return "Alarm"
+	case kindAuth:
+		return "Auth"
+	}
+	return "Unknown"
+}
