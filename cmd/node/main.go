@@ -19,7 +19,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -28,11 +27,10 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
-	"time"
 
-	"github.com/cairndb/cairn/auth"
 	"github.com/cairndb/cairn/etcdapi"
 	"github.com/cairndb/cairn/node"
 	"github.com/cairndb/cairn/rpc"
@@ -41,180 +39,34 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stderr))
+	os.Exit(run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
 }
 
-// options are the flags that are not part of node.Config.
-type options struct {
-	cfg        node.Config
-	devCluster int
-	logLevel   string
-
-	certFile, keyFile, trustedCA             string
-	clientCertAuth, autoTLS                  bool
-	peerCertFile, peerKeyFile, peerTrustedCA string
-	peerClientCertAuth, peerAutoTLS          bool
-}
-
-// urlsFlag is a flag holding a comma-separated list of URLs.
-type urlsFlag struct {
-	urls *[]url.URL
-	set  bool
-}
-
-func (f *urlsFlag) String() string {
-	if f.urls == nil {
-		return ""
-	}
-	var parts []string
-	for _, u := range *f.urls {
-		parts = append(parts, u.String())
-	}
-	return strings.Join(parts, ",")
-}
-
-func (f *urlsFlag) Set(s string) error {
-	us, err := node.ParseURLs(s)
-	if err != nil {
-		return err
-	}
-	*f.urls, f.set = us, true
-	return nil
-}
-
-// parseFlags reads the command line into options, applying etcd's
-// defaulting rules between flags.
-func parseFlags(args []string, stderr io.Writer) (*options, error) {
-	o := &options{cfg: node.DefaultConfig()}
-	c := &o.cfg
-	fs := flag.NewFlagSet("node", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&c.Name, "name", c.Name, "human-readable name of this member")
-	dataDir := fs.String("data-dir", "", "directory of this member's data (default ${name}.node)")
-	listenClient := &urlsFlag{urls: &c.ListenClientURLs}
-	fs.Var(listenClient, "listen-client-urls", "URLs to listen on for client traffic")
-	advClient := &urlsFlag{urls: &c.AdvertiseClientURLs}
-	fs.Var(advClient, "advertise-client-urls", "client URLs to advertise to the cluster (default: --listen-client-urls)")
-	listenPeer := &urlsFlag{urls: &c.ListenPeerURLs}
-	fs.Var(listenPeer, "listen-peer-urls", "URLs to listen on for peer traffic")
-	advPeer := &urlsFlag{urls: &c.InitialAdvertisePeerURLs}
-	fs.Var(advPeer, "initial-advertise-peer-urls", "peer URLs to advertise to the cluster (default: --listen-peer-urls)")
-	fs.Var(&urlsFlag{urls: &c.ListenMetricsURLs}, "listen-metrics-urls", "URLs to serve /health and /metrics on (plain HTTP)")
-	fs.BoolVar(&c.EnablePprof, "enable-pprof", false, "serve Go's runtime profiles under /debug/pprof/ on the metrics and client URLs")
-	initialCluster := fs.String("initial-cluster", "", "initial cluster: name=peerURL,... (default: ${name}=${initial-advertise-peer-urls})")
-	state := fs.String("initial-cluster-state", string(c.InitialClusterState), "new (bootstrap a cluster) or existing (join one after ctl member add)")
-	fs.StringVar(&c.InitialClusterToken, "initial-cluster-token", c.InitialClusterToken, "token that keeps different clusters' ids apart")
-	fs.Uint64Var(&c.SnapshotCount, "snapshot-count", c.SnapshotCount, "applied entries between snapshots")
-	fs.Int64Var(&c.QuotaBackendBytes, "quota-backend-bytes", c.QuotaBackendBytes, "store size that raises the NOSPACE alarm")
-	fs.IntVar(&c.MaxRequestBytes, "max-request-bytes", c.MaxRequestBytes, "largest client request accepted")
-	fs.IntVar(&c.MaxTxnOps, "max-txn-ops", c.MaxTxnOps, "most operations in one transaction")
-	heartbeat := fs.Int("heartbeat-interval", int(c.HeartbeatInterval/time.Millisecond), "time between leader heartbeats, in milliseconds")
-	election := fs.Int("election-timeout", int(c.ElectionTimeout/time.Millisecond), "time without a leader before an election, in milliseconds")
-	fs.StringVar(&c.AutoCompactionMode, "auto-compaction-mode", "periodic", "periodic (keep a time window) or revision (keep N revisions)")
-	fs.StringVar(&c.AutoCompactionRetention, "auto-compaction-retention", "0", "for periodic: hours or a duration (1h, 30m); for revision: a count; 0 disables")
-	fs.DurationVar(&c.CorruptCheckTime, "corrupt-check-time", 0, "how often the leader compares the members' key-value hashes, raising the CORRUPT alarm on a member that differs (e.g. 5m; 0 disables)")
-	fs.BoolVar(&c.InitialCorruptCheck, "initial-corrupt-check", false, "compare this member's key-value hash with its peers' at start, and stop if it differs")
-	fs.StringVar(&o.certFile, "cert-file", "", "client TLS certificate file")
-	fs.StringVar(&o.keyFile, "key-file", "", "client TLS key file")
-	fs.StringVar(&o.trustedCA, "trusted-ca-file", "", "CA file for client certificates")
-	fs.BoolVar(&o.clientCertAuth, "client-cert-auth", false, "require client certificates signed by --trusted-ca-file")
-	fs.BoolVar(&o.autoTLS, "auto-tls", false, "serve client TLS with a generated self-signed certificate")
-	fs.StringVar(&o.peerCertFile, "peer-cert-file", "", "peer TLS certificate file")
-	fs.StringVar(&o.peerKeyFile, "peer-key-file", "", "peer TLS key file")
-	fs.StringVar(&o.peerTrustedCA, "peer-trusted-ca-file", "", "CA file for peer certificates")
-	fs.BoolVar(&o.peerClientCertAuth, "peer-client-cert-auth", false, "require peer certificates signed by --peer-trusted-ca-file")
-	fs.BoolVar(&o.peerAutoTLS, "peer-auto-tls", false, "serve peer TLS with a generated self-signed certificate")
-	allowedCN := fs.String("peer-cert-allowed-cn", "", "comma-separated common names a peer's client certificate must carry one of (default: it must be valid for the host of the member's peer URL)")
-	allowedHost := fs.String("peer-cert-allowed-hostname", "", "comma-separated host names a peer's client certificate must be valid for one of (default: the host of the member's peer URL)")
-	fs.StringVar(&c.AuthToken, "auth-token", c.AuthToken, "auth token kind: simple (random, kept in the members' memory) or signed (self-contained, HMAC-SHA256 with the cluster's key)")
-	authTTL := fs.Int("auth-token-ttl", int(c.AuthTokenTTL/time.Second), "seconds a simple token lives unused (a signed token lives this long at all)")
-	fs.IntVar(&c.AuthPasswordCost, "auth-password-cost", c.AuthPasswordCost, "PBKDF2-HMAC-SHA256 iterations of new password hashes (the default takes about 50 ms)")
-	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
-	fs.IntVar(&o.devCluster, "dev-cluster", 0, "start a local cluster of this many members in one process (for trying cairn)")
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
-	}
-	c.PeerCertAllowedCNs = splitList(*allowedCN)
-	c.PeerCertAllowedHostnames = splitList(*allowedHost)
-	c.DataDir = *dataDir
-	if c.DataDir == "" {
-		c.DataDir = c.Name + ".node"
-	}
-	if !advClient.set {
-		c.AdvertiseClientURLs = c.ListenClientURLs
-	}
-	if !advPeer.set {
-		c.InitialAdvertisePeerURLs = c.ListenPeerURLs
-	}
-	c.InitialClusterState = node.ClusterState(*state)
-	if *initialCluster == "" {
-		c.InitialCluster = map[string][]url.URL{c.Name: c.InitialAdvertisePeerURLs}
-	} else {
-		ic, err := node.ParseInitialCluster(*initialCluster)
-		if err != nil {
-			return nil, fmt.Errorf("--initial-cluster: %w", err)
-		}
-		c.InitialCluster = ic
-	}
-	if *heartbeat <= 0 || *election <= 0 {
-		return nil, errors.New("--heartbeat-interval and --election-timeout must be positive (milliseconds)")
-	}
-	if *authTTL <= 0 {
-		return nil, fmt.Errorf("--auth-token-ttl must be a positive number of seconds, not %d", *authTTL)
-	}
-	c.AuthTokenTTL = time.Duration(*authTTL) * time.Second
-	if c.AuthPasswordCost < 1 || c.AuthPasswordCost > auth.MaxIterations {
-		return nil, fmt.Errorf("--auth-password-cost must be between 1 and %d iterations, not %d", auth.MaxIterations, c.AuthPasswordCost)
-	}
-	if c.AuthToken != auth.TokenSimple && c.AuthToken != auth.TokenSigned {
-		return nil, fmt.Errorf("--auth-token must be %s or %s, not %q", auth.TokenSimple, auth.TokenSigned, c.AuthToken)
-	}
-	c.HeartbeatInterval = time.Duration(*heartbeat) * time.Millisecond
-	c.ElectionTimeout = time.Duration(*election) * time.Millisecond
-	if c.AutoCompactionRetention == "0" || c.AutoCompactionRetention == "" {
-		c.AutoCompactionMode = ""
-	}
-	if o.devCluster < 0 || o.devCluster > 9 {
-		return nil, errors.New("--dev-cluster must be between 1 and 9")
-	}
-	if o.devCluster == 0 {
-		if err := c.Validate(); err != nil {
-			return nil, err
-		}
-	}
-	return o, nil
-}
-
-// splitList splits a comma-separated flag value (nil for "").
-func splitList(v string) []string {
-	if v == "" {
-		return nil
-	}
-	parts := strings.Split(v, ",")
-	for i := range parts {
-		parts[i] = strings.TrimSpace(parts[i])
-	}
-	return parts
-}
-
-func run(ctx context.Context, args []string, stderr io.Writer) int {
-	o, err := parseFlags(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
+// run runs the command with its arguments and environment and returns
+// its exit code: 0, 1 when the member failed, 2 for bad settings.
+func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) int {
+	o, err := parseFlags(args, env)
+	if errors.Is(err, errHelp) {
+		printHelp(stdout)
 		return 0
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "node: %v\n", err)
 		return 2
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
-		fmt.Fprintf(stderr, "node: --log-level %q: use debug, info, warn or error\n", o.logLevel)
+	if o.version {
+		printVersion(stdout)
+		return 0
+	}
+	logger, closeLog, err := newLogger(o.log, stdout, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "node: %v\n", err)
 		return 2
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	defer closeLog()
+	for _, w := range o.warnings {
+		logger.Warn(w)
+	}
 	if o.devCluster > 0 {
 		return runDevCluster(ctx, o, logger, stderr)
 	}
@@ -224,6 +76,12 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		return 1
 	}
 	return waitMember(ctx, s, logger)
+}
+
+// printVersion prints the versions as etcd --version does, cairn's first.
+func printVersion(w io.Writer) {
+	fmt.Fprintf(w, "cairn Version: %s\netcd Version: %s\nGo Version: %s\nGo OS/Arch: %s/%s\n",
+		node.Version, node.EtcdAPIVersion, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
 // startMember builds TLS configurations and starts the server.

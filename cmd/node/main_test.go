@@ -12,7 +12,7 @@ import (
 )
 
 func TestParseFlagsDefaults(t *testing.T) {
-	o, err := parseFlags(nil, io.Discard)
+	o, err := parseFlags(nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -21,7 +21,7 @@ func TestParseFlagsDefaults(t *testing.T) {
 		c.ListenPeerURLs[0].Host != "127.0.0.1:2380" || c.InitialCluster["default"][0].Host != "127.0.0.1:2380" {
 		t.Fatalf("defaults: %+v", c)
 	}
-	o, err = parseFlags([]string{"--name", "m1", "--listen-peer-urls", "http://127.0.0.1:12380"}, io.Discard)
+	o, err = parseFlags([]string{"--name", "m1", "--listen-peer-urls", "http://127.0.0.1:12380"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +31,7 @@ func TestParseFlagsDefaults(t *testing.T) {
 }
 
 func TestParseFlagsPeerCertAllowed(t *testing.T) {
-	o, err := parseFlags([]string{"--peer-cert-allowed-cn", "peer, peer2"}, io.Discard)
+	o, err := parseFlags([]string{"--peer-cert-allowed-cn", "peer, peer2"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,14 +41,14 @@ func TestParseFlagsPeerCertAllowed(t *testing.T) {
 }
 
 func TestParseFlagsCorruptCheck(t *testing.T) {
-	o, err := parseFlags([]string{"--corrupt-check-time", "5m", "--initial-corrupt-check"}, io.Discard)
+	o, err := parseFlags([]string{"--corrupt-check-time", "5m", "--initial-corrupt-check"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if o.cfg.CorruptCheckTime != 5*time.Minute || !o.cfg.InitialCorruptCheck {
 		t.Fatalf("corruption check flags: %v, %v", o.cfg.CorruptCheckTime, o.cfg.InitialCorruptCheck)
 	}
-	if o, _ := parseFlags(nil, io.Discard); o.cfg.CorruptCheckTime != 0 || o.cfg.InitialCorruptCheck {
+	if o, _ := parseFlags(nil, nil); o.cfg.CorruptCheckTime != 0 || o.cfg.InitialCorruptCheck {
 		t.Fatalf("the corruption checks are on by default: %v, %v", o.cfg.CorruptCheckTime, o.cfg.InitialCorruptCheck)
 	}
 }
@@ -68,17 +68,17 @@ func TestParseFlagsErrors(t *testing.T) {
 		{[]string{"--auto-compaction-mode", "hourly", "--auto-compaction-retention", "1"}, "--auto-compaction-mode must be periodic or revision"},
 		{[]string{"stray"}, `unexpected argument "stray"`},
 		{[]string{"--dev-cluster", "12"}, "--dev-cluster must be between 1 and 9"},
-		{[]string{"--auth-token", "jwt"}, `--auth-token must be simple or signed, not "jwt"`},
+		{[]string{"--auth-token", "bogus"}, `--auth-token must be simple, signed or etcd's jwt,..., not "bogus"`},
 		{[]string{"--auth-token", "signed", "--auth-token-ttl", "60", "--auth-password-cost", "1000"}, ""},
 		{[]string{"--auth-token-ttl", "0"}, "--auth-token-ttl must be a positive number of seconds"},
 		{[]string{"--auth-password-cost", "0"}, "--auth-password-cost must be between 1 and"},
 		{[]string{"--corrupt-check-time", "-1s"}, "--corrupt-check-time (-1s) must not be negative"},
-		{[]string{"--corrupt-check-time", "5"}, `invalid value "5" for flag -corrupt-check-time`},
+		{[]string{"--corrupt-check-time", "5"}, `invalid value "5" for flag --corrupt-check-time`},
 		{[]string{"--peer-cert-allowed-cn", "a,b", "--peer-cert-allowed-hostname", "h"}, "cannot both be set"},
 		{[]string{"--peer-cert-allowed-cn", "a,,b"}, "take non-empty names"},
 		{[]string{"--peer-cert-allowed-hostname", "peer.example.com, 10.0.0.1"}, ""},
 	} {
-		_, err := parseFlags(tc.args, io.Discard)
+		_, err := parseFlags(tc.args, nil)
 		if tc.want == "" {
 			if err != nil {
 				t.Errorf("%v: %v", tc.args, err)
@@ -101,7 +101,7 @@ func TestRunPortInUse(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	var out strings.Builder
 	code := run(context.Background(), []string{"--data-dir", dir, "--listen-client-urls", "http://" + l.Addr().String(),
-		"--listen-peer-urls", "http://127.0.0.1:0"}, &out)
+		"--listen-peer-urls", "http://127.0.0.1:0"}, nil, io.Discard, &out)
 	if code != 1 || !strings.Contains(out.String(), "address already in use") || strings.Count(out.String(), "\n") != 1 {
 		t.Fatalf("exit %d, output %q", code, out.String())
 	}
