@@ -334,8 +334,12 @@ var flagMention = regexp.MustCompile(`(^|[ :])-([a-z][a-z0-9-]*)`)
 // flagError rewrites the flag package's errors to name flags with two
 // dashes, as cairn's help and etcd's do.
 func flagError(err error) error {
-	return errors.New(flagMention.ReplaceAllString(err.Error(), "$1--$2"))
+	msg := flagMention.ReplaceAllString(err.Error(), "$1--$2")
+	return errors.New(boolFlagMention.ReplaceAllString(msg, "${1}--$2"))
 }
+
+// boolFlagMention matches the name in "invalid boolean flag name: ...".
+var boolFlagMention = regexp.MustCompile(`^(invalid boolean flag )([a-z][a-z0-9-]*)`)
 
 // printHelp writes the usage: cairn's flags with two dashes, then the
 // names of etcd's flags that are accepted with a warning.
