@@ -83,9 +83,17 @@ func startNode(t *testing.T, dir string, args ...string) *member {
 // member of a new cluster serves only once the others run too).
 func spawnNode(t *testing.T, dir string, args ...string) *member {
 	t.Helper()
+	return spawnNodeEnv(t, dir, nil, args...)
+}
+
+// spawnNodeEnv is spawnNode with the environment env (nil: this
+// process's).
+func spawnNodeEnv(t *testing.T, dir string, env []string, args ...string) *member {
+	t.Helper()
 	nodeBin, _ := binaries(t)
 	m := &member{t: t, args: args, stderr: &syncBuffer{}, done: make(chan error, 1)}
 	m.cmd = exec.Command(nodeBin, args...)
+	m.cmd.Env = env
 	m.cmd.Dir = dir
 	m.cmd.Stderr = m.stderr
 	if err := m.cmd.Start(); err != nil {

@@ -72,6 +72,10 @@ func (f *urlsFlag) String() string {
 }
 
 func (f *urlsFlag) Set(s string) error {
+	if s == "" { // etcd's --listen-metrics-urls '': none
+		*f.urls, f.set = nil, true
+		return nil
+	}
 	us, err := node.ParseURLs(s)
 	if err != nil {
 		return err
