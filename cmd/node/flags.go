@@ -358,7 +358,7 @@ func printHelp(w io.Writer) {
 			return
 		}
 		def := ""
-		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" {
+		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" && !strings.Contains(f.Usage, "(default") {
 			def = fmt.Sprintf(" (default %s)", f.DefValue)
 		}
 		fmt.Fprintf(w, "  --%s\n    \t%s%s\n", f.Name, f.Usage, def)
