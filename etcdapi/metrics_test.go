@@ -167,9 +167,15 @@ func TestMetricsHaveEtcdMixinSeries(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	var ranges, rangeCalls, keys float64
+	var ranges, rangeCalls, keys, peerSent, peerReceived float64
 	for _, ep := range c.Endpoints() {
 		fams := scrape(t, ep)
+		for _, m := range fams["etcd_network_peer_sent_bytes_total"].GetMetric() {
+			peerSent += value(m)
+		}
+		for _, m := range fams["etcd_network_peer_received_bytes_total"].GetMetric() {
+			peerReceived += value(m)
+		}
 		ranges += value(find(fams, series{name: "etcd_mvcc_range_total"}))
 		rangeCalls += value(find(fams, series{"grpc_server_handled_total", map[string]string{
 			"grpc_service": "etcdserverpb.KV", "grpc_method": "Range", "grpc_code": "OK", "grpc_type": "unary"}}))
@@ -177,6 +183,9 @@ func TestMetricsHaveEtcdMixinSeries(t *testing.T) {
 	}
 	if ranges < 2 || rangeCalls < 1 {
 		t.Errorf("etcd_mvcc_range_total %v (want ≥ 2: the get and the txn's), Range calls handled OK %v (want ≥ 1)", ranges, rangeCalls)
+	}
+	if peerSent == 0 || peerReceived == 0 { // the members scraped one after another: not equal
+		t.Errorf("peer bytes sent %v, received %v: want more than 0", peerSent, peerReceived)
 	}
 	if keys != 3 { // k, k2 (deleted, not compacted) and w
 		t.Errorf("etcd_debugging_mvcc_keys_total = %v, want 3", keys)

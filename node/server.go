@@ -673,6 +673,7 @@ func (s *Server) onLeaderChange(leader uint64) {
 	}
 	s.metrics.LeaderChanges.Inc()
 	s.metrics.term.Store(s.core.Status().HardState.Term)
+	s.log.Info("leader changed", "leader", fmt.Sprintf("%016x", leader), "term", s.metrics.term.Load())
 }
 
 // resetLessor rebuilds the lessor from the store's leases (at start and
