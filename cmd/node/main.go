@@ -13,6 +13,12 @@
 // process (clients on 127.0.0.1:2379, 22379 and 32379), for trying cairn
 // out with no other tool; the Procfile in the repository does the same
 // with three processes.
+//
+// The settings can also come from the environment (ETCD_NAME=m1 or
+// CAIRN_NAME=m1) or from etcd's YAML config file (--config-file), and
+// every flag of etcd 3.6 is accepted, so that a unit file or manifest
+// written for etcd starts cairn (flags.go, etcdflags.go, configfile.go).
+// --logger zap writes etcd's JSON log lines (logging.go).
 package main
 
 import (
