@@ -9,6 +9,9 @@ import (
 	"testing"
 	"testing/slogtest"
 	"time"
+	"unicode/utf8"
+
+	"pgregory.net/rapid"
 )
 
 // The handler meets log/slog's contract for handlers (levels, attrs,
@@ -92,4 +95,51 @@ func TestEscaping(t *testing.T) {
 	if m["msg"] != "a\"b\n\x01" || m["k"] != "\ufffd\t✓" {
 		t.Errorf("decoded %q", m)
 	}
+}
+
+// Any message and field, whatever its bytes, makes one line of JSON that
+// decodes back to it (invalid UTF-8 as U+FFFD, as encoding/json does).
+func TestAnyStringRoundTrips(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		msg := rapid.String().Draw(t, "msg")
+		key := rapid.StringMatching(`[a-z][a-z0-9_-]{0,10}`).Filter(func(k string) bool {
+			return k != "level" && k != "ts" && k != "caller" && k != "msg" && k != "n"
+		}).Draw(t, "key")
+		val := string(rapid.SliceOf(rapid.Byte()).Draw(t, "value"))
+		n := rapid.Int64().Draw(t, "n")
+		var buf bytes.Buffer
+		slog.New(New(&buf, JSON, nil)).Info(msg, key, val, "n", n)
+		line := buf.String()
+		if strings.Count(line, "\n") != 1 || !strings.HasSuffix(line, "\n") {
+			t.Fatalf("not one line: %q", line)
+		}
+		var m map[string]any
+		d := json.NewDecoder(strings.NewReader(line))
+		d.UseNumber()
+		if err := d.Decode(&m); err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		if m["msg"] != validUTF8(msg) || m[key] != validUTF8(val) {
+			t.Fatalf("decoded %q from %q", m, line)
+		}
+		if got, _ := m["n"].(json.Number).Int64(); got != n {
+			t.Fatalf("n = %v, want %d", m["n"], n)
+		}
+	})
+}
+
+// validUTF8 is s with each byte that is not valid UTF-8 replaced by
+// U+FFFD, as JSON encoders write it.
+func validUTF8(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b.WriteRune(utf8.RuneError)
+		} else {
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
 }
