@@ -28,6 +28,7 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/cairndb/cairn/api"
@@ -243,23 +244,33 @@ func startSecureCluster(t *testing.T) *secureCluster {
 
 // state is what no attack may change: every member's id, cluster, leader,
 // term and revision, and every key and value.
-func (c *secureCluster) state() string {
-	c.t.Helper()
+func (c *secureCluster) state(t *testing.T) string {
+	t.Helper()
 	var parts []string
 	for _, ep := range c.eps {
-		parts = append(parts, fmt.Sprintf("%+v", peerStatusOf(c.t, ep, c.root)))
+		parts = append(parts, fmt.Sprintf("%+v", peerStatusOf(t, ep, c.root)))
 	}
-	parts = append(parts, ctl(c.t, "", c.endpoints(), c.root, "get", "", "--prefix"))
+	parts = append(parts, ctl(t, "", c.endpoints(), c.root, "get", "", "--prefix"))
 	return strings.Join(parts, "\n")
 }
 
 // unchanged waits a few election timeouts, then checks that the cluster
 // is as it was.
-func (c *secureCluster) unchanged(before string) {
-	c.t.Helper()
+func (c *secureCluster) unchanged(t *testing.T, before string) {
+	t.Helper()
 	time.Sleep(1500 * time.Millisecond) // three election timeouts
-	if after := c.state(); after != before {
-		c.t.Fatalf("the cluster changed:\nbefore:\n%s\nafter:\n%s", before, after)
+	if after := c.state(t); after != before {
+		t.Fatalf("the cluster changed:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+// logSays waits for member i's log to say want.
+func (c *secureCluster) logSays(t *testing.T, i int, want string) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(c.members[i].stderr.String(), want); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("member m%d's log does not say %q:\n%s", i+1, want, c.members[i].stderr.String())
+		}
 	}
 }
 
@@ -274,7 +285,7 @@ func TestPeerPortAttacksAreRefused(t *testing.T) {
 	st := func(i int) memberStatus { return peerStatusOf(t, c.eps[i], c.root) }
 	L, F, X := st(lead).ID, st(follower).ID, st(impostor).ID
 	cluster := st(lead).Cluster
-	before := c.state()
+	before := c.state(t)
 
 	t.Run("a stranger learns nothing", func(t *testing.T) {
 		// The peer method that listed the members, called with no proof.
@@ -325,6 +336,7 @@ func TestPeerPortAttacksAreRefused(t *testing.T) {
 				if hello != nil && !strings.Contains(err.Error(), "refused") {
 					t.Fatalf("%s: %v", name, err)
 				}
+				t.Logf("%s: refused: %v", name, err)
 				continue
 			}
 			// Dialed: then nothing may be served on the connection. Try
@@ -340,8 +352,9 @@ func TestPeerPortAttacksAreRefused(t *testing.T) {
 			if err == nil {
 				t.Fatalf("%s: the raft stream was served", name)
 			}
+			t.Logf("%s: dialed, then refused: %v", name, err)
 		}
-		c.unchanged(before)
+		c.unchanged(t, before)
 	})
 
 	id := stealIdentity(t, filepath.Join(c.dir, fmt.Sprintf("m%d.node", follower+1)))
@@ -357,16 +370,19 @@ func TestPeerPortAttacksAreRefused(t *testing.T) {
 	t.Run("terms: no wrap, no election from a non-member", func(t *testing.T) {
 		term := st(lead).Term
 		// A term that would wrap, on a heartbeat and a vote request.
-		_ = sendRaft(as(X, lead), cluster, X, L,
+		wrapErr := sendRaft(as(X, lead), cluster, X, L,
 			raftcore.Message{Type: raftcore.MsgHeartbeat, From: X, To: L, Term: ^uint64(0)},
 			raftcore.Message{Type: raftcore.MsgVote, From: X, To: L, Term: ^uint64(0), Index: 1 << 40, LogTerm: ^uint64(0)})
+		t.Logf("a term of 2^64-1: the stream ended with %v", wrapErr)
 		// A higher term in the name of a member that never was, on a
 		// member's stream.
 		if err := sendRaft(as(X, follower), cluster, X, F,
 			raftcore.Message{Type: raftcore.MsgVote, From: 0xbad, To: F, Term: term + 10, Index: 1 << 40, LogTerm: term + 10}); err == nil {
 			t.Fatal("a message from a non-member on a member's stream was taken")
+		} else {
+			t.Logf("a higher term from a non-member: %v", err)
 		}
-		c.unchanged(before)
+		c.unchanged(t, before)
 	})
 
 	t.Run("forged commands in another member's name", func(t *testing.T) {
@@ -378,8 +394,11 @@ func TestPeerPortAttacksAreRefused(t *testing.T) {
 			{Data: issueToken("root", token, L, term)},
 			{Data: issueToken("root", token, X, term+1)},
 		}})
-		c.unchanged(before)
-		cli, err := clientv3.New(clientv3.Config{Endpoints: c.eps, DialTimeout: 5 * time.Second})
+		c.logSays(t, lead, fmt.Sprintf("made by member %016x", L))
+		c.logSays(t, lead, fmt.Sprintf("in term %d, forwarded in term %d", term-1, term))
+		c.logSays(t, lead, fmt.Sprintf("in term %d, forwarded in term %d", term+1, term))
+		c.unchanged(t, before)
+		cli, err := clientv3.New(clientv3.Config{Endpoints: c.eps, DialTimeout: 5 * time.Second, MaxUnaryRetries: 1, Logger: zap.NewNop()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -407,7 +426,7 @@ func TestPeerPortAttacksAreRefused(t *testing.T) {
 		if grown := dirSize(t, dataDir) - size; grown > 4<<20 {
 			t.Fatalf("the data dir grew by %d bytes", grown)
 		}
-		c.unchanged(before)
+		c.unchanged(t, before)
 	})
 }
 
