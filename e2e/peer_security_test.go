@@ -647,82 +647,42 @@ func TestAuthWithdrawalAndDataDirThroughCLI(t *testing.T) {
 		t.Fatalf("alice kept alive a lease holding secret: exit %d, %q", code, out)
 	}
 
-	// A watch by alice, canceled when her role is revoked.
+	// Watches canceled when their permission is withdrawn: alice's when
+	// her role is revoked, bob's when he is deleted.
+	ctl(t, "", eps, root, "user", "add", "bob:bobpw")
+	ctl(t, "", eps, root, "user", "grant-role", "bob", "app-rw")
+	watchCanceled(t, eps, root, "alice", func() { ctl(t, "", eps, root, "user", "revoke-role", "alice", "app-rw") })
+	// Bob keeps a lease of 3 s alive on a stream (renewed every second)
+	// past its TTL; once he is deleted, the renewals are refused and the
+	// lease expires with its key.
+	out := ctl(t, "", eps, root, "lease", "grant", "3")
+	bobs := regexp.MustCompile(`lease ([0-9a-f]+) granted`).FindStringSubmatch(out)
+	if bobs == nil {
+		t.Fatalf("lease grant printed %q", out)
+	}
+	ctl(t, "", eps, root, "put", "app/bob", "1", "--lease="+bobs[1])
 	_, ctlBin := binaries(t)
-	watch := exec.Command(ctlBin, eps, alice, "watch", "app/", "--prefix")
-	stdout, err := watch.StdoutPipe()
-	if err != nil {
+	keepAlive := exec.Command(ctlBin, eps, "--user=bob:bobpw", "lease", "keep-alive", bobs[1])
+	var kaOut, kaErr syncBuffer
+	keepAlive.Stdout, keepAlive.Stderr = &kaOut, &kaErr
+	if err := keepAlive.Start(); err != nil {
 		t.Fatal(err)
 	}
-	var stderr syncBuffer
-	watch.Stderr = &stderr
-	if err := watch.Start(); err != nil {
-		t.Fatal(err)
+	t.Cleanup(func() { _ = keepAlive.Process.Kill(); _ = keepAlive.Wait() })
+	time.Sleep(4 * time.Second)
+	if out := ctl(t, "", eps, root, "get", "app/bob", "--print-value-only"); out != "1\n" {
+		t.Fatalf("bob's keep-alive did not keep his lease alive past its TTL: get printed %q; keep-alive printed %q, %q", out, kaOut.String(), kaErr.String())
 	}
-	t.Cleanup(func() { _ = watch.Process.Kill() })
-	lines := make(chan string, 100)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
+	watchCanceled(t, eps, root, "bob", func() { ctl(t, "", eps, root, "user", "delete", "bob") })
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if out := ctl(t, "", eps, root, "get", "app/bob", "--print-value-only"); out == "" {
+			break
 		}
-		close(lines)
-	}()
-	waitLine := func(want string) {
-		t.Helper()
-		timeout := time.After(10 * time.Second)
-		for {
-			select {
-			case l, ok := <-lines:
-				if !ok {
-					t.Fatalf("the watch ended before printing %q: %s", want, stderr.String())
-				}
-				if l == want {
-					return
-				}
-			case <-timeout:
-				t.Fatalf("the watch did not print %q", want)
-			}
+		if time.Now().After(deadline) {
+			t.Fatalf("a deleted user's keep-alive stream still keeps his lease alive: it printed %q, %q", kaOut.String(), kaErr.String())
 		}
 	}
-	// The watch is open once it delivers.
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		ctl(t, "", eps, root, "put", "app/w", "before")
-		select {
-		case l := <-lines:
-			if l != "PUT" {
-				t.Fatalf("the watch printed %q", l)
-			}
-		case <-time.After(500 * time.Millisecond):
-			if time.Now().After(deadline) {
-				t.Fatalf("the watch delivered nothing: %s", stderr.String())
-			}
-			continue
-		}
-		break
-	}
-	waitLine("before")
-	ctl(t, "", eps, root, "user", "revoke-role", "alice", "app-rw")
-	ctl(t, "", eps, root, "put", "app/w", "after")
-	exited := make(chan error, 1)
-	go func() {
-		for l := range lines {
-			if strings.Contains(l, "after") {
-				exited <- fmt.Errorf("the watch delivered %q after the role was revoked", l)
-				return
-			}
-		}
-		exited <- watch.Wait()
-	}()
-	select {
-	case err := <-exited:
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) || !strings.Contains(stderr.String(), `permission denied: user "alice" may not read`) {
-			t.Fatalf("the watch ended with %v, stderr %q; want a non-zero exit that says alice may no longer read", err, stderr.String())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("the watch still runs 10 s after alice's role was revoked (stderr %q)", stderr.String())
-	}
+	t.Logf("bob's keep-alive, his lease gone: printed %q, %q", kaOut.String(), kaErr.String())
 
 	// A simple token, as a client gets it.
 	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{ep}, DialTimeout: 5 * time.Second, Username: "root", Password: "rootpw"})
@@ -779,5 +739,76 @@ func TestAuthWithdrawalAndDataDirThroughCLI(t *testing.T) {
 	}
 	if bytes.Contains(wal, []byte(resp.Token)) {
 		t.Fatalf("the WAL holds the simple token %q in plain text", resp.Token)
+	}
+}
+
+// watchCanceled runs `ctl watch app/ --prefix` as user (password
+// user+"pw"), checks that it delivers, withdraws its permission with
+// withdraw, and checks that the watch ends with a non-zero exit that says
+// why, without delivering what was written after.
+func watchCanceled(t *testing.T, eps, root, user string, withdraw func()) {
+	t.Helper()
+	_, ctlBin := binaries(t)
+	watch := exec.Command(ctlBin, eps, "--user="+user+":"+user+"pw", "watch", "app/", "--prefix")
+	stdout, err := watch.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr syncBuffer
+	watch.Stderr = &stderr
+	if err := watch.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan error, 1)
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+		waited <- watch.Wait()
+	}()
+	t.Cleanup(func() { _ = watch.Process.Kill() })
+	// The watch is open once it delivers: PUT, the key, the value.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		ctl(t, "", eps, root, "put", "app/w", "before-"+user)
+		var l string
+		select {
+		case l = <-lines:
+		case <-time.After(500 * time.Millisecond):
+			if time.Now().After(deadline) {
+				t.Fatalf("%s's watch delivered nothing: %s", user, stderr.String())
+			}
+			continue
+		}
+		if l != "PUT" || <-lines != "app/w" || <-lines != "before-"+user {
+			t.Fatalf("%s's watch printed %q first", user, l)
+		}
+		break
+	}
+	withdraw()
+	ctl(t, "", eps, root, "put", "app/w", "after-"+user)
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				lines = nil
+				continue
+			}
+			if strings.Contains(l, "after-") {
+				t.Fatalf("%s's watch delivered %q after its permission was withdrawn", user, l)
+			}
+		case err := <-waited:
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || !strings.Contains(stderr.String(), "permission denied") {
+				t.Fatalf("%s's watch ended with %v, stderr %q; want a non-zero exit that says permission denied", user, err, stderr.String())
+			}
+			t.Logf("%s's watch: %s", user, strings.TrimSpace(stderr.String()))
+			return
+		case <-timeout:
+			t.Fatalf("%s's watch still runs 10 s after its permission was withdrawn (stderr %q)", user, stderr.String())
+		}
 	}
 }
