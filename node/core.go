@@ -197,8 +197,9 @@ type Effects struct {
 	// LeaderChanged is set when the known leader changed; Leader is it.
 	LeaderChanged bool
 	Leader        uint64
-	// Refused are the forwarded proposals this member did not take, and
-	// why (OriginStamper): for the driver to log.
+	// Refused are the forwarded proposals (OriginStamper) and the
+	// out-of-range messages this member did not take, and why: for the
+	// driver to log.
 	Refused []error
 }
 
@@ -452,7 +453,12 @@ func (c *Core) Feed(ev Event) {
 				return
 			}
 		}
-		_ = c.raft.Step(m) // invalid or stale messages are dropped
+		// Invalid or stale messages are dropped; one whose term is out of
+		// range (a forged or corrupted message) is also reported, to be
+		// logged.
+		if err := c.raft.Step(m); errors.Is(err, raftcore.ErrTermOutOfRange) {
+			c.out.Refused = append(c.out.Refused, fmt.Errorf("node: message refused: %w", err))
+		}
 	case EvPropose:
 		c.seq++
 		c.proposals = append(c.proposals, append(c.requestHeader(c.seq), ev.Data...))

@@ -257,7 +257,7 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 	s.driver = NewDriver(s.core, s.transport, cfg.HeartbeatInterval)
 	s.driver.OnLeaderChange = s.onLeaderChange
 	s.driver.OnRepairChange = s.onRepairChange
-	s.driver.OnRefused = func(err error) { s.log.Warn("refused a proposal another member forwarded", "err", err) }
+	s.driver.OnRefused = func(err error) { s.log.Warn("refused a peer's message", "err", err) }
 	s.transport.driver = s.driver
 	var foreign func(net.Conn, *tls.ConnectionState)
 	if opts.ClientFace != nil {
