@@ -241,6 +241,14 @@ func (c *coder) count(n int, minSize int) int {
 	return int(v)
 }
 
+// more reports whether fields added to a message after its first release
+// follow: always when encoding; when decoding, only if bytes are left, so
+// a message from an older sender, which ends before them, decodes with
+// those fields zero. Fields after a more check must stay last.
+func (c *coder) more() bool {
+	return !c.dec || (c.err == nil && c.off < len(c.buf))
+}
+
 // present encodes whether an optional field is set.
 func (c *coder) present(set bool) bool {
 	c.boolean(&set)

@@ -90,6 +90,12 @@ type StatusResponse struct {
 	Errors []string
 	// IsLearner says the member is a non-voting learner.
 	IsLearner bool
+	// StorageVersion is the etcd storage version the member's data is
+	// kept at, and DbSizeQuota the backend quota in bytes past which it
+	// raises the NOSPACE alarm. Both came after the first release: a
+	// response from an older member decodes with them empty.
+	StorageVersion string
+	DbSizeQuota    int64
 }
 
 // DefragmentRequest asks a member to rewrite its backend file compactly,
@@ -182,6 +188,10 @@ func (m *StatusResponse) fields(c *coder) {
 	c.uvarint(&m.RaftAppliedIndex)
 	c.strs(&m.Errors)
 	c.boolean(&m.IsLearner)
+	if c.more() {
+		c.str(&m.StorageVersion)
+		c.varint(&m.DbSizeQuota)
+	}
 }
 
 func (m *DefragmentRequest) fields(c *coder) {}

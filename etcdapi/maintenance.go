@@ -28,16 +28,16 @@ func (m maintenanceServer) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.A
 	return etcdconv.ToAlarm(resp), nil
 }
 
-// Status answers with etcd's fields. Version and StorageVersion are the
-// etcd API level cairn serves (clients gate features on them); the
-// errors list the raised alarms.
+// Status answers with etcd's fields. Version is the etcd API level cairn
+// serves (clients gate features on it), as the storage version the member
+// reports is; the errors list the raised alarms.
 func (m maintenanceServer) Status(ctx context.Context, r *pb.StatusRequest) (*pb.StatusResponse, error) {
 	resp, err := m.s.Status(ctx, &api.StatusRequest{})
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
 	out := etcdconv.ToStatus(resp)
-	out.Version, out.StorageVersion, out.DbSizeQuota = node.EtcdAPIVersion, node.EtcdAPIVersion, m.s.Config().QuotaBackendBytes
+	out.Version = node.EtcdAPIVersion
 	return out, nil
 }
 

@@ -324,6 +324,10 @@ func TestServerQuotaRaisesNoSpace(t *testing.T) {
 	if _, err := cl.Get(ctx, "k"); err != nil {
 		t.Fatalf("read refused under NOSPACE: %v", err)
 	}
+	st, err := cl.Status(ctx, tc.Endpoint(0))
+	if err != nil || st.DbSizeQuota != 1 || st.StorageVersion != node.EtcdAPIVersion || len(st.Errors) != 1 || !strings.Contains(st.Errors[0], "NOSPACE") {
+		t.Fatalf("status under NOSPACE: %+v %v", st, err)
+	}
 	if _, err := cl.Delete(ctx, "k"); err != nil {
 		t.Fatalf("delete refused under NOSPACE: %v", err)
 	}

@@ -264,6 +264,8 @@ func (s *Server) serveStatus(ctx context.Context, req *api.StatusRequest) (api.M
 		RaftIndex:        st.HardState.Commit,
 		RaftTerm:         st.HardState.Term,
 		RaftAppliedIndex: st.Applied,
+		StorageVersion:   EtcdAPIVersion,
+		DbSizeQuota:      s.cfg.QuotaBackendBytes,
 	}
 	for _, id := range st.ConfState.Learners {
 		if id == s.id {

@@ -177,12 +177,29 @@ func (p *printer) moveLeader(from, to uint64, resp *api.MoveLeaderResponse) {
 	p.printf("Leadership transferred from %016x to %016x\n", from, to)
 }
 
-// statusRow is an endpoint's status as status prints it.
+// statusHeader names statusRow's columns, etcdctl 3.6's.
+var statusHeader = []string{"ENDPOINT", "ID", "VERSION", "STORAGE VERSION", "DB SIZE", "IN USE",
+	"PERCENTAGE NOT IN USE", "QUOTA", "IS LEADER", "IS LEARNER", "RAFT TERM", "RAFT INDEX",
+	"RAFT APPLIED INDEX", "ERRORS", "DOWNGRADE TARGET VERSION", "DOWNGRADE ENABLED"}
+
+// statusRow is an endpoint's status as status prints it. cairn has no
+// downgrades: the last two columns always say none is under way.
 func statusRow(s endpointStatus) []string {
 	r := s.Status
-	return []string{s.Endpoint, fmt.Sprintf("%016x", r.Header.MemberID), r.Version, humanBytes(r.DbSize),
+	return []string{s.Endpoint, fmt.Sprintf("%016x", r.Header.MemberID), r.Version, r.StorageVersion,
+		humanBytes(r.DbSize), humanBytes(r.DbSizeInUse), percentFree(r.DbSize, r.DbSizeInUse), humanBytes(r.DbSizeQuota),
 		fmt.Sprint(r.Leader != 0 && r.Leader == r.Header.MemberID), fmt.Sprint(r.IsLearner),
-		fmt.Sprint(r.RaftTerm), fmt.Sprint(r.RaftIndex), fmt.Sprint(r.RaftAppliedIndex), strings.Join(r.Errors, ", ")}
+		fmt.Sprint(r.RaftTerm), fmt.Sprint(r.RaftIndex), fmt.Sprint(r.RaftAppliedIndex), strings.Join(r.Errors, ", "),
+		"", "false"}
+}
+
+// percentFree is the share of a backend of size bytes not holding live
+// data, rounded down, as "12%"; an empty (or unreported) size frees 0%.
+func percentFree(size, inUse int64) string {
+	if size <= 0 {
+		return "0%"
+	}
+	return fmt.Sprintf("%d%%", 100-inUse*100/size)
 }
 
 // endpointStatus prints one endpoint a line, or a table.
@@ -199,8 +216,7 @@ func (p *printer) endpointStatus(ss []endpointStatus) {
 		for i, s := range ss {
 			rows[i] = statusRow(s)
 		}
-		p.table([]string{"ENDPOINT", "ID", "VERSION", "DB SIZE", "IS LEADER", "IS LEARNER", "RAFT TERM",
-			"RAFT INDEX", "RAFT APPLIED INDEX", "ERRORS"}, rows)
+		p.table(statusHeader, rows)
 	default:
 		for _, s := range ss {
 			p.printf("%s\n", strings.Join(statusRow(s), ", "))

@@ -164,16 +164,26 @@ func TestPrintMembers(t *testing.T) {
 
 func TestPrintEndpoints(t *testing.T) {
 	st := endpointStatus{"127.0.0.1:2379", &api.StatusResponse{Header: api.ResponseHeader{MemberID: 0xa}, Version: "0.1.0",
-		DbSize: 25000, Leader: 0xa, RaftTerm: 2, RaftIndex: 8, RaftAppliedIndex: 8, Errors: []string{"NOSPACE"}}}
+		StorageVersion: "3.6.0", DbSize: 25000, DbSizeInUse: 20000, DbSizeQuota: 2 << 30, Leader: 0xa,
+		RaftTerm: 2, RaftIndex: 8, RaftAppliedIndex: 7, Errors: []string{"NOSPACE"}}}
 	p, out := newTestPrinter(formatSimple)
 	p.endpointStatus([]endpointStatus{st})
-	if want := "127.0.0.1:2379, 000000000000000a, 0.1.0, 25 kB, true, false, 2, 8, 8, NOSPACE\n"; out.String() != want {
+	if want := "127.0.0.1:2379, 000000000000000a, 0.1.0, 3.6.0, 25 kB, 20 kB, 20%, 2.1 GB, true, false, 2, 8, 7, NOSPACE, , false\n"; out.String() != want {
 		t.Errorf("status printed %q; want %q", out.String(), want)
 	}
 	p, out = newTestPrinter(formatTable)
 	p.endpointStatus([]endpointStatus{st})
-	if !strings.Contains(out.String(), "| ENDPOINT       | ID               | VERSION | DB SIZE | IS LEADER | IS LEARNER | RAFT TERM | RAFT INDEX | RAFT APPLIED INDEX | ERRORS  |") {
+	if !strings.Contains(out.String(), "| ENDPOINT       | ID               | VERSION | STORAGE VERSION | DB SIZE | IN USE | PERCENTAGE NOT IN USE | QUOTA  | IS LEADER | IS LEARNER | RAFT TERM | RAFT INDEX | RAFT APPLIED INDEX | ERRORS  | DOWNGRADE TARGET VERSION | DOWNGRADE ENABLED |") ||
+		!strings.Contains(out.String(), "| 127.0.0.1:2379 | 000000000000000a | 0.1.0   | 3.6.0           | 25 kB   | 20 kB  | 20%                   | 2.1 GB | true      | false      | 2         | 8          | 7                  | NOSPACE |                          | false             |") {
 		t.Errorf("status table:\n%s", out.String())
+	}
+	for _, tt := range []struct {
+		size, inUse int64
+		want        string
+	}{{0, 0, "0%"}, {100, 100, "0%"}, {100, 1, "99%"}, {3, 1, "67%"}, {-1, 0, "0%"}} {
+		if got := percentFree(tt.size, tt.inUse); got != tt.want {
+			t.Errorf("percentFree(%d, %d) = %q; want %q", tt.size, tt.inUse, got, tt.want)
+		}
 	}
 
 	var stderr bytes.Buffer

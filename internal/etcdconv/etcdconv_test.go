@@ -20,7 +20,7 @@ import (
 
 // etcdOnly are the fields of etcd's messages that cairn's have no twin
 // for: they must be left zero.
-var etcdOnly = map[string]bool{"StorageVersion": true, "DbSizeQuota": true, "DowngradeInfo": true, "Error": true}
+var etcdOnly = map[string]bool{"DowngradeInfo": true, "Error": true}
 
 // cairnOnly are the fields of cairn's messages etcd's have no twin for.
 var cairnOnly = map[string]bool{"CancelCode": true}

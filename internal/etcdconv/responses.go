@@ -69,13 +69,13 @@ func ToAlarm(r *api.AlarmResponse) *pb.AlarmResponse {
 	return out
 }
 
-// ToStatus converts a status response. Version is the member's own; the
-// fields cairn's status lacks (StorageVersion, DbSizeQuota,
-// DowngradeInfo) are left zero.
+// ToStatus converts a status response. Version is the member's own;
+// DowngradeInfo, which cairn has no use for, says no downgrade is under way.
 func ToStatus(r *api.StatusResponse) *pb.StatusResponse {
 	return &pb.StatusResponse{Header: ToHeader(r.Header), Version: r.Version, DbSize: r.DbSize,
 		Leader: r.Leader, RaftIndex: r.RaftIndex, RaftTerm: r.RaftTerm, RaftAppliedIndex: r.RaftAppliedIndex,
 		Errors: r.Errors, DbSizeInUse: r.DbSizeInUse, IsLearner: r.IsLearner,
+		StorageVersion: r.StorageVersion, DbSizeQuota: r.DbSizeQuota,
 		DowngradeInfo: &pb.DowngradeInfo{}} // as etcd's: present, and no downgrade under way
 }
 
