@@ -371,7 +371,22 @@ func testSnapshot(t *testing.T, c *testCluster) {
 		t.Errorf("snapshot left %s.part behind: %v", path, err)
 	}
 	sum := sha256.Sum256(data)
-	c.ctl(t, "", "snapshot", "status", path).ok(t, "snapshot status", hex.EncodeToString(sum[:])+", "+humanBytes(int64(len(data)))+"\n")
+	now := c.ctl(t, "", "get", "", "--from-key", "--count-only", "-w", "json")
+	var st struct {
+		Header struct{ Revision int64 } `json:"header"`
+		Count  int64                    `json:"count"`
+	}
+	if err := json.Unmarshal([]byte(now.stdout), &st); err != nil {
+		t.Fatalf("get the revision: %v: %q", err, now.stdout)
+	}
+	// Nothing was written since the save: the snapshot is at the revision now.
+	c.ctl(t, "", "snapshot", "status", path).ok(t, "snapshot status",
+		fmt.Sprintf("%s, %d, %d, %s, cairn\n", hex.EncodeToString(sum[:]), st.Header.Revision, st.Count, humanBytes(int64(len(data)))))
+	notSnap := filepath.Join(t.TempDir(), "notes.txt")
+	if err := os.WriteFile(notSnap, []byte("not a snapshot\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.ctl(t, "", "snapshot", "status", notSnap).fails(t, "snapshot status of a text file", exitError, "is not a usable snapshot")
 }
 
 func testMaintenance(t *testing.T, c *testCluster) {

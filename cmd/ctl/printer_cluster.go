@@ -276,15 +276,17 @@ func (p *printer) snapshotSaved(path string) {
 	p.printf("Snapshot saved at %s\n", path)
 }
 
-// snapshotStatus prints a snapshot file's SHA-256 and size.
+// snapshotStatus prints a snapshot file's SHA-256, revision, number of
+// keys, size and format.
 func (p *printer) snapshotStatus(s snapshotStatus) {
+	row := []string{s.SHA256, fmt.Sprint(s.Revision), fmt.Sprint(s.TotalKey), humanBytes(s.TotalSize), string(s.Format)}
 	switch p.format {
 	case formatJSON:
 		p.json(s)
 	case formatTable:
-		p.table([]string{"SHA256", "TOTAL SIZE"}, [][]string{{s.SHA256, humanBytes(s.TotalSize)}})
+		p.table([]string{"SHA256", "REVISION", "TOTAL KEYS", "TOTAL SIZE", "FORMAT"}, [][]string{row})
 	default:
-		p.printf("%s, %s\n", s.SHA256, humanBytes(s.TotalSize))
+		p.printf("%s\n", strings.Join(row, ", "))
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/client"
+	"github.com/cairndb/cairn/internal/restore"
 )
 
 func newTestPrinter(format string) (*printer, *bytes.Buffer) {
@@ -210,8 +211,8 @@ func TestPrintAlarmsAndSnapshot(t *testing.T) {
 		t.Errorf("alarms printed %q; want %q", out.String(), want)
 	}
 	p, out = newTestPrinter(formatSimple)
-	p.snapshotStatus(snapshotStatus{SHA256: "ab12", TotalSize: 2_100_000})
-	if want := "ab12, 2.1 MB\n"; out.String() != want {
+	p.snapshotStatus(snapshotStatus{SHA256: "ab12", Revision: 9, TotalKey: 4, TotalSize: 2_100_000, Format: restore.FormatEtcd})
+	if want := "ab12, 9, 4, 2.1 MB, etcd\n"; out.String() != want {
 		t.Errorf("snapshot status printed %q; want %q", out.String(), want)
 	}
 }

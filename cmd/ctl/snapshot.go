@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/cairndb/cairn/internal/restore"
 )
 
 func snapshotSaveCommand() command {
@@ -75,11 +77,17 @@ func saveSnapshot(path string, write func(io.Writer) error) (err error) {
 // snapshotStatus is what snapshot status reports about a file.
 type snapshotStatus struct {
 	SHA256    string `json:"sha256"`
+	Revision  int64  `json:"revision"`
+	TotalKey  int64  `json:"totalKey"`
 	TotalSize int64  `json:"totalSize"`
+	// Format is whose snapshot the file is: cairn's or etcd's.
+	Format restore.Format `json:"format"`
 }
 
-// readSnapshotStatus hashes a snapshot file.
-func readSnapshotStatus(path string) (snapshotStatus, error) {
+// readSnapshotStatus hashes a snapshot file and reads its revision and
+// key count, refusing a file that is not a snapshot (an etcd snapshot's
+// SHA-256 is checked, unless opts skip it).
+func readSnapshotStatus(path string, opts restore.Options) (snapshotStatus, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return snapshotStatus{}, fmt.Errorf("snapshot status: %w", err)
@@ -90,15 +98,21 @@ func readSnapshotStatus(path string) (snapshotStatus, error) {
 	if err != nil {
 		return snapshotStatus{}, fmt.Errorf("snapshot status: reading %s: %w", path, err)
 	}
-	return snapshotStatus{SHA256: hex.EncodeToString(h.Sum(nil)), TotalSize: n}, nil
+	rep, err := restore.Inspect(path, opts)
+	if err != nil {
+		return snapshotStatus{}, fmt.Errorf("snapshot status: %s is not a usable snapshot: %w", path, err)
+	}
+	return snapshotStatus{SHA256: hex.EncodeToString(h.Sum(nil)), Revision: rep.Revision, TotalKey: rep.Keys,
+		TotalSize: n, Format: rep.Format}, nil
 }
 
 func snapshotStatusCommand() command {
 	return command{name: "snapshot status", args: "FILE", minArgs: 1, maxArgs: 1,
-		summary: "Show a snapshot file's SHA-256 and size",
+		summary: "Show a snapshot file's SHA-256, revision, number of keys, size and format (cairn's or etcd's)",
 		setup: func(fs *flag.FlagSet) action {
+			skipHash := fs.Bool("skip-hash-check", false, "read an etcd snapshot without checking the SHA-256 etcdctl appends (needed for a db file copied out of an etcd data dir)")
 			return func(e *env, args []string) error {
-				st, err := readSnapshotStatus(args[0])
+				st, err := readSnapshotStatus(args[0], restore.Options{SkipHashCheck: *skipHash})
 				if err != nil {
 					return err
 				}

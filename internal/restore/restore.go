@@ -159,6 +159,44 @@ func Snapshot(path string, m Member, opts Options) (rep Report, err error) {
 	return rep, nil
 }
 
+// Inspect checks that the file at path is a snapshot, cairn's or etcd's
+// (an etcd one's SHA-256 checked as a restore checks it), and reports
+// what a restore would put in a data dir. It reads the file into a store
+// in a temporary directory, removed before it returns, and leaves the
+// file as it was.
+func Inspect(path string, opts Options) (rep Report, err error) {
+	format, err := detect(path)
+	if err != nil {
+		return Report{}, fmt.Errorf("inspect: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "cairn-inspect-")
+	if err != nil {
+		return Report{}, fmt.Errorf("inspect: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	dbPath := filepath.Join(dir, datadir.DBFile)
+	rep.Format = format
+	var store *mvcc.Store
+	switch format {
+	case FormatEtcd:
+		store, err = restoreEtcd(path, dbPath, "", opts, &rep)
+	default:
+		store, err = restoreCairn(path, dbPath)
+	}
+	if err != nil {
+		return Report{}, fmt.Errorf("inspect: %s: %w", path, err)
+	}
+	defer func() {
+		if cerr := store.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("inspect: %w", cerr)
+		}
+	}()
+	if err := rep.describe(store); err != nil {
+		return Report{}, fmt.Errorf("inspect: %s: %w", path, err)
+	}
+	return rep, nil
+}
+
 // detect tells an etcd snapshot (a bbolt file: its meta pages carry
 // bbolt's magic number after a 16-byte page header) from anything else,
 // which is taken for cairn's and judged when opened as a store.
