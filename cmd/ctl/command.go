@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
+	"regexp"
 	"strings"
 )
 
@@ -119,6 +121,42 @@ func (e *usageError) Error() string { return e.msg }
 // usageErrorf returns a usageError with the given usage line.
 func usageErrorf(usage, format string, args ...any) error {
 	return &usageError{msg: fmt.Sprintf(format, args...), usage: usage}
+}
+
+// flagMessages rewrite the flag package's errors the way etcdctl words
+// them, the flag written as it is on etcdctl's command line.
+var flagMessages = []struct {
+	re   *regexp.Regexp
+	with func(m []string) string
+}{
+	{regexp.MustCompile(`^flag provided but not defined: -(.*)$`),
+		func(m []string) string { return "unknown flag: " + dashed(m[1]) }},
+	{regexp.MustCompile(`^invalid (?:boolean )?value ("(?:[^"\\]|\\.)*") for (?:flag )?-([^:]*): (.*)$`),
+		func(m []string) string {
+			return fmt.Sprintf("invalid argument %s for %q flag: %s", m[1], dashed(m[2]), m[3])
+		}},
+	{regexp.MustCompile(`^flag needs an argument: -(.*)$`),
+		func(m []string) string { return "flag needs an argument: " + dashed(m[1]) }},
+}
+
+// dashed writes a flag's name as typed: -w, --write-out.
+func dashed(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
+}
+
+// flagError turns an error parsing flags into the error ctl reports: it
+// names the flag, and exits 1 without a usage line, as etcdctl's do.
+func flagError(err error) error {
+	msg := err.Error()
+	for _, f := range flagMessages {
+		if m := f.re.FindStringSubmatch(msg); m != nil {
+			return errors.New(f.with(m))
+		}
+	}
+	return errors.New(msg)
 }
 
 // helpRequest is -h, --help or 'help': print text and exit 0.

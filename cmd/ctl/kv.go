@@ -74,6 +74,9 @@ func putCommand() command {
 					if err != nil {
 						return fmt.Errorf("reading the value from stdin: %w", err)
 					}
+					if len(b) == 0 {
+						return badUsage("put needs a VALUE, as an argument or on stdin, and stdin was empty (an empty value: put %s \"\")", args[0])
+					}
 					value = string(b)
 				}
 				c, err := e.client()

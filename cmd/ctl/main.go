@@ -60,8 +60,10 @@
 //	version                          print ctl's version
 //
 // Lease and member IDs are written in hexadecimal, as ctl prints them.
-// Exit status: 0 on success, 1 when a request fails, 2 on a usage error
-// (unknown command or flag, wrong number of arguments).
+// Exit status: 0 on success, 1 when a request fails or a flag is wrong
+// (unknown, or a value it cannot take: as etcdctl, the error names the
+// flag, with no usage), 2 on another usage error (unknown command, wrong
+// number of arguments, flags that cannot go together).
 package main
 
 import (
@@ -166,7 +168,7 @@ func parse(args []string) (*invocation, error) {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, &helpRequest{text: mainUsage(gfs)}
 		}
-		return nil, usageErrorf(mainUsageLine, "%v", err)
+		return nil, flagError(err)
 	}
 	rest := gfs.Args()
 	if len(rest) == 0 {
@@ -189,7 +191,7 @@ func parse(args []string) (*invocation, error) {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, &helpRequest{text: cmd.help()}
 		}
-		return nil, usageErrorf(cmd.usage(), "%v", err)
+		return nil, flagError(err)
 	}
 	if len(pos) < cmd.minArgs || (cmd.maxArgs >= 0 && len(pos) > cmd.maxArgs) {
 		return nil, usageErrorf(cmd.usage(), "%s takes %s, got %d", cmd.name, cmd.argCount(), len(pos))

@@ -72,9 +72,15 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"put"}, exitUsage, "put takes 1 to 2 arguments", "ctl put KEY [VALUE]"},
 		{[]string{"lease", "list", "x"}, exitUsage, "lease list takes no arguments, got 1", "ctl lease list [flags]"},
 		{[]string{"compaction"}, exitUsage, "compaction takes 1 argument, got 0", "ctl compaction REV"},
-		{[]string{"get", "a", "--bogus"}, exitUsage, "flag provided but not defined: -bogus", "ctl get KEY"},
-		{[]string{"--bogus", "get", "a"}, exitUsage, "flag provided but not defined: -bogus", "ctl [global flags]"},
-		{[]string{"get", "a", "--limit=x"}, exitUsage, `invalid value "x" for flag -limit`, "ctl get KEY"},
+		{[]string{"get", "a", "--bogus"}, exitError, "unknown flag: --bogus", ""},
+		{[]string{"--bogus", "get", "a"}, exitError, "unknown flag: --bogus", ""},
+		{[]string{"get", "a", "-z"}, exitError, "unknown flag: -z", ""},
+		{[]string{"get", "a", "--limit=x"}, exitError, `invalid argument "x" for "--limit" flag: parse error`, ""},
+		{[]string{"get", "a", "--prefix=maybe"}, exitError, `invalid argument "maybe" for "--prefix" flag: parse error`, ""},
+		{[]string{"get", "a", "--limit"}, exitError, "flag needs an argument: --limit", ""},
+		{[]string{"--dial-timeout=soon", "get", "a"}, exitError, `invalid argument "soon" for "--dial-timeout" flag`, ""},
+		{[]string{"put", "k"}, exitUsage, "put needs a VALUE, as an argument or on stdin, and stdin was empty", "ctl put KEY [VALUE]"},
+		{[]string{"txn"}, exitUsage, "txn: stdin is empty", "ctl txn"},
 		{[]string{"-w", "yaml", "get", "a"}, exitUsage, `--write-out "yaml": want simple, json, table, fields or protobuf`, "ctl [global flags]"},
 		// What etcdctl cannot print in a format is refused before anything
 		// is sent (etcdctl would add the member, then fail).

@@ -1,9 +1,14 @@
 package main
 
 import (
+	"fmt"
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/client"
 	"github.com/cairndb/cairn/internal/etcdconv"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // kv writes a key line and a value line (only the value with
@@ -37,13 +42,52 @@ func (p *printer) get(resp *api.RangeResponse, countOnly bool) {
 		p.message(etcdconv.ToRange(resp))
 		return
 	}
-	if countOnly {
+	switch {
+	case p.format == formatTable && countOnly:
+		p.table([]string{"COUNT"}, [][]string{{fmt.Sprint(resp.Count)}})
+	case p.format == formatTable:
+		p.kvTable(resp.Kvs)
+	case countOnly:
 		p.printf("%d\n", resp.Count)
-		return
+	default:
+		for i := range resp.Kvs {
+			p.kv(&resp.Kvs[i])
+		}
 	}
-	for i := range resp.Kvs {
-		p.kv(&resp.Kvs[i])
+}
+
+// kvTable prints keys a row each: with --keys-only the key alone, with
+// --print-value-only the value alone, else the key, the value, and the
+// revisions, version and lease of its last write. A key or value that
+// would break the table's lines (a newline, a control character, bytes
+// that are not UTF-8) is printed as a quoted Go string.
+func (p *printer) kvTable(kvs []api.KeyValue) {
+	var header []string
+	switch {
+	case p.keysOnly:
+		header = []string{"KEY"}
+	case p.valueOnly:
+		header = []string{"VALUE"}
+	default:
+		header = []string{"KEY", "VALUE", "CREATE REVISION", "MOD REVISION", "VERSION", "LEASE"}
 	}
+	rows := make([][]string, len(kvs))
+	for i, kv := range kvs {
+		switch {
+		case p.keysOnly:
+			rows[i] = []string{p.cell(kv.Key)}
+		case p.valueOnly:
+			rows[i] = []string{p.cell(kv.Value)}
+		default:
+			lease := ""
+			if kv.Lease != 0 {
+				lease = fmt.Sprintf("%016x", kv.Lease)
+			}
+			rows[i] = []string{p.cell(kv.Key), p.cell(kv.Value), fmt.Sprint(kv.CreateRevision),
+				fmt.Sprint(kv.ModRevision), fmt.Sprint(kv.Version), lease}
+		}
+	}
+	p.table(header, rows)
 }
 
 // del prints the number of keys deleted, then with --prev-kv each of them.
@@ -116,4 +160,14 @@ func (p *printer) watch(resp *client.WatchResponse) {
 // etcdctl).
 func (p *printer) compaction(rev int64) {
 	p.printf("compacted revision %d\n", rev)
+}
+
+// cell is b as a table cell: as bytes prints it, quoted if it holds
+// anything but printable UTF-8.
+func (p *printer) cell(b []byte) string {
+	s := p.bytes(b)
+	if !utf8.ValidString(s) || strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+		return strconv.Quote(s)
+	}
+	return s
 }

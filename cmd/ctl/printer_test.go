@@ -42,12 +42,7 @@ func TestPrintKV(t *testing.T) {
 			t.Errorf("%s: printed %q; want %q", tt.name, out.String(), tt.want)
 		}
 	}
-	// Table falls back to simple for key-values, as etcdctl does.
-	p, out := newTestPrinter(formatTable)
-	p.get(resp, false)
-	if out.String() != "a\n1\nb\ntwo\n" {
-		t.Errorf("table get printed %q", out.String())
-	}
+	// The table format: TestPrintGetTable.
 }
 
 func TestPrintWrites(t *testing.T) {
@@ -214,6 +209,38 @@ func TestPrintAlarmsAndSnapshot(t *testing.T) {
 	p.snapshotStatus(snapshotStatus{SHA256: "ab12", Revision: 9, TotalKey: 4, TotalSize: 2_100_000, Format: restore.FormatEtcd})
 	if want := "ab12, 9, 4, 2.1 MB, etcd\n"; out.String() != want {
 		t.Errorf("snapshot status printed %q; want %q", out.String(), want)
+	}
+}
+
+func TestPrintGetTable(t *testing.T) {
+	resp := &api.RangeResponse{Count: 2, Kvs: []api.KeyValue{
+		{Key: []byte("a"), Value: []byte("1"), CreateRevision: 2, ModRevision: 5, Version: 3, Lease: 0x42},
+		{Key: []byte("b"), Value: []byte("two\nlines"), CreateRevision: 4, ModRevision: 4, Version: 1},
+	}}
+	tests := []struct {
+		name                string
+		valueOnly, keysOnly bool
+		countOnly           bool
+		want                string
+	}{
+		{"keys and values", false, false, false, "" +
+			"+-----+--------------+-----------------+--------------+---------+------------------+\n" +
+			"| KEY | VALUE        | CREATE REVISION | MOD REVISION | VERSION | LEASE            |\n" +
+			"+-----+--------------+-----------------+--------------+---------+------------------+\n" +
+			"| a   | 1            | 2               | 5            | 3       | 0000000000000042 |\n" +
+			"| b   | \"two\\nlines\" | 4               | 4            | 1       |                  |\n" +
+			"+-----+--------------+-----------------+--------------+---------+------------------+\n"},
+		{"keys only", false, true, false, "+-----+\n| KEY |\n+-----+\n| a   |\n| b   |\n+-----+\n"},
+		{"values only", true, false, false, "+--------------+\n| VALUE        |\n+--------------+\n| 1            |\n| \"two\\nlines\" |\n+--------------+\n"},
+		{"count only", false, false, true, "+-------+\n| COUNT |\n+-------+\n| 2     |\n+-------+\n"},
+	}
+	for _, tt := range tests {
+		p, out := newTestPrinter(formatTable)
+		p.valueOnly, p.keysOnly = tt.valueOnly, tt.keysOnly
+		p.get(resp, tt.countOnly)
+		if out.String() != tt.want {
+			t.Errorf("%s: printed\n%s\nwant\n%s", tt.name, out.String(), tt.want)
+		}
 	}
 }
 

@@ -65,6 +65,10 @@ func readTxn(r io.Reader, prompt io.Writer) (*txnSpec, error) {
 			return nil, fmt.Errorf("txn: reading line %d: %w", lineNo+1, err)
 		}
 	}
+	if lineNo == 0 {
+		return nil, errors.New("txn: stdin is empty: give the compares, the success requests and the failure requests, " +
+			"each section ended by a blank line (three blank lines make an empty transaction)")
+	}
 	return spec, nil
 }
 

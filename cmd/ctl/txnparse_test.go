@@ -172,7 +172,7 @@ func TestReadTxn(t *testing.T) {
 		t.Fatalf("read %d compares, %d success, %d failure requests; want 2, 2, 2", len(spec.cmps), len(spec.success), len(spec.failure))
 	}
 	// Sections may be empty, and the input may end early.
-	for _, in := range []string{"", "\n\n\n", "\nput k v\n", "value(\"k\") = \"v\"\n"} {
+	for _, in := range []string{"\n", "\n\n\n", "\nput k v\n", "value(\"k\") = \"v\"\n"} {
 		if _, err := readTxn(strings.NewReader(in), nil); err != nil {
 			t.Errorf("readTxn(%q): %v", in, err)
 		}
@@ -194,6 +194,7 @@ func TestReadTxnErrorsNameTheLine(t *testing.T) {
 		{"\nput k\n", `txn line 2 (success requests (get, put, del)): put: want KEY VALUE`},
 		{"\n\nget k\nfrob k\n", `txn line 4 (failure requests (get, put, del)): unknown request "frob"`},
 		{"put k v\n", `txn line 1 (compares): compare "put k v": want TARGET`},
+		{"", "txn: stdin is empty"},
 	}
 	for _, tt := range tests {
 		_, err := readTxn(strings.NewReader(tt.input), nil)
