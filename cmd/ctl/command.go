@@ -37,7 +37,7 @@ func commands() []command {
 		userGrantRoleCommand(), userRevokeRoleCommand(),
 		roleAddCommand(), roleGetCommand(), roleListCommand(), roleDeleteCommand(),
 		roleGrantPermissionCommand(), roleRevokePermissionCommand(),
-		mirrorCommand(), lockCommand(), electCommand(), versionCommand(),
+		mirrorCommand(), lockCommand(), electCommand(), versionCommand(), completionCommand(),
 	}
 }
 

@@ -58,6 +58,7 @@
 //	lock NAME [COMMAND ARGS...]      hold a distributed lock (while COMMAND runs, or until interrupted)
 //	elect NAME [PROPOSAL]            campaign to lead election NAME (-l: print each leader)
 //	version                          print ctl's version
+//	completion bash|zsh              print a shell script completing ctl's commands and flags
 //
 // Lease and member IDs are written in hexadecimal, as ctl prints them.
 // Exit status: 0 on success, 1 when a request fails or a flag is wrong
