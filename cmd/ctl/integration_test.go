@@ -299,11 +299,11 @@ func testEndpoint(t *testing.T, c *testCluster) {
 		leaders := 0
 		for _, l := range lines {
 			f := strings.Split(l, ", ")
-			if len(f) != 10 || f[2] != node.Version {
+			if len(f) != len(statusHeader) || f[2] != node.Version || f[3] != node.EtcdAPIVersion {
 				t.Errorf("%q: line %q", args, l)
 				continue
 			}
-			if f[4] == "true" {
+			if f[8] == "true" {
 				leaders++
 			}
 		}
@@ -414,7 +414,7 @@ func testMaintenance(t *testing.T, c *testCluster) {
 	r := c.ctl(t, "", "endpoint", "status")
 	var target string
 	for _, l := range strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n") {
-		if f := strings.Split(l, ", "); len(f) == 10 && f[4] == "false" {
+		if f := strings.Split(l, ", "); len(f) == len(statusHeader) && f[8] == "false" {
 			target = f[1]
 			break
 		}
