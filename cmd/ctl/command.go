@@ -37,7 +37,8 @@ func commands() []command {
 		userGrantRoleCommand(), userRevokeRoleCommand(),
 		roleAddCommand(), roleGetCommand(), roleListCommand(), roleDeleteCommand(),
 		roleGrantPermissionCommand(), roleRevokePermissionCommand(),
-		mirrorCommand(), lockCommand(), electCommand(), versionCommand(), completionCommand(),
+		mirrorCommand(), lockCommand(), electCommand(), checkPerfCommand(), checkDatascaleCommand(),
+		versionCommand(), completionCommand(),
 	}
 }
 

@@ -57,6 +57,8 @@
 //	mirror --from=ETCD_ENDPOINTS     copy a live etcd cluster's keys into cairn, then follow its changes
 //	lock NAME [COMMAND ARGS...]      hold a distributed lock (while COMMAND runs, or until interrupted)
 //	elect NAME [PROPOSAL]            campaign to lead election NAME (-l: print each leader)
+//	check perf                       write at a load's rate for a while; PASS or FAIL on throughput, latency, errors
+//	check datascale                  put a load's keys and report the member's memory growth
 //	version                          print ctl's version
 //	completion bash|zsh              print a shell script completing ctl's commands and flags
 //
