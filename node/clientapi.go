@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/cairndb/cairn/api"
 )
@@ -61,7 +62,9 @@ func call[Req any, Resp api.Message](s *Server, ctx context.Context, req *Req, h
 	var zero Resp
 	ctx, cancel := s.withDeadline(ctx)
 	defer cancel()
+	start := time.Now()
 	resp, err := handle(ctx, req)
+	s.logRequestStats(ctx, start, req, resp, err)
 	if err != nil {
 		return zero, toAPIError(err)
 	}

@@ -135,6 +135,11 @@ type Config struct {
 	// take before it is logged as slow and counted in
 	// etcd_server_slow_apply_total (0: never).
 	WarningApplyDuration time.Duration
+
+	// WarningUnaryRequestDuration is how long serving one unary request
+	// may take before its "request stats" line is logged at warn level
+	// (0: never; at debug level every request is logged).
+	WarningUnaryRequestDuration time.Duration
 }
 
 // DefaultConfig is a single-member cluster on loopback, data in
@@ -143,25 +148,26 @@ func DefaultConfig() Config {
 	client, _ := url.Parse(DefaultClientURL)
 	peer, _ := url.Parse(DefaultPeerURL)
 	return Config{
-		Name:                     DefaultName,
-		DataDir:                  DefaultName + ".node",
-		ListenClientURLs:         []url.URL{*client},
-		AdvertiseClientURLs:      []url.URL{*client},
-		ListenPeerURLs:           []url.URL{*peer},
-		InitialAdvertisePeerURLs: []url.URL{*peer},
-		InitialCluster:           map[string][]url.URL{DefaultName: {*peer}},
-		InitialClusterState:      ClusterStateNew,
-		InitialClusterToken:      DefaultInitialClusterToken,
-		SnapshotCount:            DefaultSnapshotCount,
-		QuotaBackendBytes:        DefaultQuotaBackendBytes,
-		MaxRequestBytes:          DefaultMaxRequestBytes,
-		MaxTxnOps:                DefaultMaxTxnOps,
-		HeartbeatInterval:        DefaultHeartbeatInterval,
-		ElectionTimeout:          DefaultElectionTimeout,
-		AuthToken:                DefaultAuthToken,
-		AuthTokenTTL:             DefaultAuthTokenTTL,
-		AuthPasswordCost:         DefaultAuthPasswordCost,
-		WarningApplyDuration:     DefaultWarningApplyDuration,
+		Name:                        DefaultName,
+		DataDir:                     DefaultName + ".node",
+		ListenClientURLs:            []url.URL{*client},
+		AdvertiseClientURLs:         []url.URL{*client},
+		ListenPeerURLs:              []url.URL{*peer},
+		InitialAdvertisePeerURLs:    []url.URL{*peer},
+		InitialCluster:              map[string][]url.URL{DefaultName: {*peer}},
+		InitialClusterState:         ClusterStateNew,
+		InitialClusterToken:         DefaultInitialClusterToken,
+		SnapshotCount:               DefaultSnapshotCount,
+		QuotaBackendBytes:           DefaultQuotaBackendBytes,
+		MaxRequestBytes:             DefaultMaxRequestBytes,
+		MaxTxnOps:                   DefaultMaxTxnOps,
+		HeartbeatInterval:           DefaultHeartbeatInterval,
+		ElectionTimeout:             DefaultElectionTimeout,
+		AuthToken:                   DefaultAuthToken,
+		AuthTokenTTL:                DefaultAuthTokenTTL,
+		AuthPasswordCost:            DefaultAuthPasswordCost,
+		WarningApplyDuration:        DefaultWarningApplyDuration,
+		WarningUnaryRequestDuration: DefaultWarningUnaryRequestDuration,
 	}
 }
 
@@ -210,6 +216,8 @@ func (c *Config) Validate() error {
 		return errors.New("--peer-cert-allowed-cn and --peer-cert-allowed-hostname cannot both be set")
 	case c.WarningApplyDuration < 0:
 		return fmt.Errorf("--warning-apply-duration (%v) must not be negative", c.WarningApplyDuration)
+	case c.WarningUnaryRequestDuration < 0:
+		return fmt.Errorf("--warning-unary-request-duration (%v) must not be negative", c.WarningUnaryRequestDuration)
 	}
 	for _, names := range [][]string{c.PeerCertAllowedCNs, c.PeerCertAllowedHostnames} {
 		for _, n := range names {

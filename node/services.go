@@ -31,7 +31,9 @@ func unary[Req any, PReq apiMessage[Req]](s *Server, handle func(context.Context
 		if err := api.Unmarshal(b, req); err != nil {
 			return nil, api.Errorf(api.CodeInvalidArgument, "malformed %T: %v", req, err)
 		}
+		start := time.Now()
 		resp, err := handle(ctx, req)
+		s.logRequestStats(ctx, start, req, resp, err)
 		if err != nil {
 			return nil, toAPIError(err)
 		}

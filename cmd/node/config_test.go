@@ -73,8 +73,10 @@ func TestEtcdOnlyFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	// etcd's experimental- names set cairn's flags.
-	o, err := parseFlags([]string{"--experimental-corrupt-check-time=1m", "--experimental-initial-corrupt-check", "--experimental-warning-apply-duration=1s"}, nil)
-	if err != nil || o.cfg.CorruptCheckTime != time.Minute || !o.cfg.InitialCorruptCheck || o.cfg.WarningApplyDuration != time.Second {
+	o, err := parseFlags([]string{"--experimental-corrupt-check-time=1m", "--experimental-initial-corrupt-check", "--experimental-warning-apply-duration=1s",
+		"--experimental-warning-unary-request-duration=2s"}, nil)
+	if err != nil || o.cfg.CorruptCheckTime != time.Minute || !o.cfg.InitialCorruptCheck || o.cfg.WarningApplyDuration != time.Second ||
+		o.cfg.WarningUnaryRequestDuration != 2*time.Second {
 		t.Fatalf("aliases: %v %+v", err, o.cfg)
 	}
 }

@@ -79,8 +79,6 @@ var etcdOnlyFlags = map[string]etcdFlag{
 	"metrics":                                           {instead: "cairn always exports its full set of metrics, grpc_server_handling_seconds included"},
 	"enable-log-rotation":                               {bool: true, instead: "cairn does not rotate its log file: use logrotate with copytruncate"},
 	"log-rotation-config-json":                          {instead: "cairn does not rotate its log file: use logrotate with copytruncate"},
-	"warning-unary-request-duration":                    {instead: "cairn does not log slow requests yet (slow applies are: --warning-apply-duration)"},
-	"experimental-warning-unary-request-duration":       {instead: "cairn does not log slow requests yet (slow applies are: --warning-apply-duration)"},
 	"experimental-enable-distributed-tracing":           {bool: true, instead: "cairn exports no traces"},
 	"enable-distributed-tracing":                        {bool: true, instead: "cairn exports no traces"},
 	"experimental-distributed-tracing-address":          {instead: "cairn exports no traces"},
@@ -119,7 +117,8 @@ var etcdOnlyFlags = map[string]etcdFlag{
 // etcdAliases are etcd's other names for flags cairn has: the
 // experimental- names etcd 3.6 still takes.
 var etcdAliases = map[string]string{
-	"experimental-initial-corrupt-check":  "initial-corrupt-check",
-	"experimental-corrupt-check-time":     "corrupt-check-time",
-	"experimental-warning-apply-duration": "warning-apply-duration",
+	"experimental-initial-corrupt-check":          "initial-corrupt-check",
+	"experimental-corrupt-check-time":             "corrupt-check-time",
+	"experimental-warning-apply-duration":         "warning-apply-duration",
+	"experimental-warning-unary-request-duration": "warning-unary-request-duration",
 }

@@ -149,6 +149,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.DurationVar(&c.CorruptCheckTime, "corrupt-check-time", 0, "how often the leader compares the members' key-value hashes, raising the CORRUPT alarm on a member that differs (e.g. 5m; 0 disables)")
 	fs.BoolVar(&c.InitialCorruptCheck, "initial-corrupt-check", false, "compare this member's key-value hash with its peers' at start, and stop if it differs")
 	fs.DurationVar(&c.WarningApplyDuration, "warning-apply-duration", c.WarningApplyDuration, "log an apply that takes longer, and count it in etcd_server_slow_apply_total")
+	fs.DurationVar(&c.WarningUnaryRequestDuration, "warning-unary-request-duration", c.WarningUnaryRequestDuration, "log a request that takes longer to serve (its \"request stats\" line, at warn level)")
 	fs.StringVar(&o.certFile, "cert-file", "", "client TLS certificate file")
 	fs.StringVar(&o.keyFile, "key-file", "", "client TLS key file")
 	fs.StringVar(&o.trustedCA, "trusted-ca-file", "", "CA file for client certificates")
