@@ -94,6 +94,10 @@ type KVState struct {
 	// OnApply, if set, is told of every command applied: its index and
 	// data, its outcome, and how long its apply took.
 	OnApply func(index uint64, data []byte, resp api.Message, err error, took time.Duration)
+	// OnIndex, if set, is told of every index the state reaches: by a
+	// command applied, a membership change, or an entry skipped (a
+	// leader's no-op, a duplicate).
+	OnIndex func(index uint64)
 	// fatal is the first storage failure: after it the member must stop.
 	fatal error
 	// auth is the replicated auth state (auth_apply.go).
@@ -112,7 +116,13 @@ var (
 
 // OpenKVState opens the store in the page file at path.
 func OpenKVState(fs fsx.FS, path string) (*KVState, error) {
-	opts := mvcc.Options{FS: fs}
+	return openKVState(path, mvcc.Options{FS: fs})
+}
+
+// openKVState opens the store at path with opts (and reopens it with
+// them when a snapshot is installed).
+func openKVState(path string, opts mvcc.Options) (*KVState, error) {
+	fs := opts.FS
 	s, err := mvcc.Open(path, opts)
 	if err != nil {
 		return nil, err
@@ -230,6 +240,7 @@ func (k *KVState) Apply(index, term uint64, data []byte) any {
 	if k.OnApply != nil {
 		k.OnApply(index, data, resp, err, time.Since(start))
 	}
+	k.reachedIndex(index)
 	if err != nil && k.fatal == nil {
 		if serr := k.Store().Err(); serr != nil {
 			// Not the request's fault: the page file failed. The member
@@ -264,6 +275,7 @@ func (k *KVState) ApplyConfChange(index, term uint64, cc raftcore.ConfChange, co
 	if err != nil && k.fatal == nil {
 		k.fatal = fmt.Errorf("node: apply membership change at index %d: %w", index, err)
 	}
+	k.reachedIndex(index)
 }
 
 func (k *KVState) apply(index, term uint64, data []byte) (api.Message, error) {
@@ -419,6 +431,14 @@ func (k *KVState) applyAlarm(index, term uint64, req *api.AlarmRequest) (api.Mes
 func (k *KVState) Skip(index, term uint64) {
 	if err := k.Store().Write(index, term).End(); err != nil && k.fatal == nil {
 		k.fatal = fmt.Errorf("node: record applied index %d: %w", index, err)
+	}
+	k.reachedIndex(index)
+}
+
+// reachedIndex tells OnIndex of index.
+func (k *KVState) reachedIndex(index uint64) {
+	if k.OnIndex != nil {
+		k.OnIndex(index)
 	}
 }
 

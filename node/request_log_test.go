@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -83,5 +84,43 @@ func TestConfigRefusesNegativeRequestWarning(t *testing.T) {
 	}
 	if d := node.DefaultConfig().WarningUnaryRequestDuration; d != 300*time.Millisecond {
 		t.Fatalf("default %v; want etcd's 300ms", d)
+	}
+}
+
+// A compaction and a defragmentation log their end, with what they did.
+func TestMaintenanceLogged(t *testing.T) {
+	var logs lockedBuffer
+	c := nodetest.Start(t, 1, nodetest.Options{
+		Logger: func(string) *slog.Logger {
+			return slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		},
+	})
+	c.Leader()
+	ctx := ctxT(t)
+	cl := c.Client()
+	for i := range 5 {
+		if _, err := cl.Put(ctx, "k", fmt.Sprint(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp, err := cl.Get(ctx, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Compact(ctx, resp.Header.Revision); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Defragment(ctx, c.Endpoint(0)); err != nil {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	for _, want := range []string{
+		fmt.Sprintf(`msg="finished compaction" revision=%d keys=1 records-removed=4 took=`, resp.Header.Revision),
+		`msg=defragmenting db-size=`,
+		`msg="finished defragmenting" db-size-before=`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in the log:\n%s", want, out)
+		}
 	}
 }

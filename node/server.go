@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/cairndb/cairn/btreekv/mvcc"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -58,11 +59,19 @@ type ServerOptions struct {
 	// etcd v3 API, package etcdapi) once the member's services exist; it
 	// is served on the client listeners beside the native rpc.
 	ClientFace func(*Server) (ClientFace, error)
+	// ProgressInterval is how often a long task logs how far it has gone
+	// (0: DefaultProgressInterval).
+	ProgressInterval time.Duration
 }
 
 // Server is one running member: the raft core with its driver, the WAL
 // and the store on disk, the peer transport, and the client services.
 type Server struct {
+	// replay and compaction log the progress of a log replay at a
+	// restart and of a compaction; the apply goroutine owns them.
+	replay     *replayProgress
+	compaction *progress
+
 	cfg       Config
 	opts      ServerOptions
 	log       *slog.Logger
@@ -214,7 +223,7 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 		}
 	}
 	s.warnWideDataDir()
-	s.state, err = OpenKVState(dbFS, filepath.Join(memberPath, dbFile))
+	s.state, err = openKVState(filepath.Join(memberPath, dbFile), mvcc.Options{FS: dbFS, OnCompactStep: s.logCompactStep})
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -229,6 +238,7 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 	}
 	s.initAuth()
 	s.state.OnApply = s.observeApply
+	s.state.OnIndex = s.observeReplay
 	s.state.OnRestore = func() {
 		s.resetLessor()
 		s.endWatches(errors.New("node: the member installed a snapshot; watch again from your last revision"))
@@ -242,6 +252,8 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
+	hs, _, _ := s.wal.InitialState()
+	s.startReplay(s.state.AppliedIndex(), hs.Commit)
 	s.metrics.SetMemberID(peerLabel(s.id))
 	s.gate = &peerGate{id: s.id, joinKey: joinKeyOf(cfg.InitialClusterToken), members: s.state.Members(), initial: initialURLs,
 		allowedCNs: cfg.PeerCertAllowedCNs, allowedHostnames: cfg.PeerCertAllowedHostnames,

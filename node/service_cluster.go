@@ -284,16 +284,24 @@ func (s *Server) serveDefragment(ctx context.Context, req *api.DefragmentRequest
 		return nil, err
 	}
 	s.metrics.DefragInflight.Set(1)
+	// The page file rewrites itself in one go: the log says when it
+	// started, and when it ended what it gained.
+	before := s.state.Store().DB().Stats()
+	prog := startProgress(s.log, s.progressInterval(), false, "defragmenting",
+		"db-size", before.FileSize, "db-size-in-use", int64(before.InUsePages)*int64(before.PageSize))
 	start := time.Now()
 	err := s.state.Store().Defragment()
 	s.metrics.DefragInflight.Set(0)
 	if err != nil {
+		s.log.Warn("defragmenting failed", "took", time.Since(start).String(), "err", err)
 		return nil, fmt.Errorf("defragment: %w", err)
 	}
 	s.metrics.DefragDuration.Observe(time.Since(start).Seconds())
 	// The quota check reads the size of the last commit: the file just
 	// shrank, so a write right after must not see the old size.
-	s.dbSize.Store(s.state.Store().DB().Stats().FileSize)
+	after := s.state.Store().DB().Stats().FileSize
+	s.dbSize.Store(after)
+	prog.finish("finished defragmenting", "db-size-before", before.FileSize, "db-size-after", after)
 	return &api.DefragmentResponse{Header: s.header()}, nil
 }
 

@@ -630,21 +630,27 @@ func (t *peerTransport) serveSnapshot(ctx context.Context, st *rpc.Stream) error
 	var stalled atomic.Bool
 	stall := time.AfterFunc(t.snapshotStall, func() { stalled.Store(true); st.Close() })
 	defer stall.Stop()
+	sender := fmt.Sprintf("%016x", from)
+	prog := startProgress(t.s.log, t.s.progressInterval(), false, "receiving snapshot", "from", sender, "index", index, "size", size)
+	var received int64
 	recv := func() ([]byte, error) {
 		b, err := st.Recv()
 		if err != nil && stalled.Load() {
 			return nil, fmt.Errorf("the stream stalled: no data for %v", t.snapshotStall)
 		}
 		stall.Reset(t.snapshotStall)
+		received += int64(len(b))
+		prog.update(received, int64(size), "bytes", "from", sender, "index", index)
 		return b, err
 	}
 	r := newChunkReceiver(recv, int64(size))
 	err = t.s.state.ReceiveSnapshot(index, int64(size), r)
 	t.snapshotReceived(from, err)
 	if err != nil {
-		t.s.log.Warn("receiving snapshot failed", "from", fmt.Sprintf("%016x", from), "index", index, "err", err)
+		t.s.log.Warn("receiving snapshot failed", "from", sender, "index", index, "bytes-received", received, "size", size, "err", err)
 		return fmt.Errorf("snapshot at %d from %016x: %w", index, from, err)
 	}
+	prog.finish("received snapshot", "from", sender, "index", index, "size", size)
 	m.Snapshot.Data = nil
 	t.commitIdentity()
 	t.driver.Receive(m)

@@ -258,3 +258,54 @@ func TestDefragmentAfterCompactionShrinksTheFile(t *testing.T) {
 		t.Fatalf("consistent index %d after close and crash", s.ConsistentIndex())
 	}
 }
+
+// TestCompactReportsSteps: OnCompactStep hears of a compaction's start,
+// each step, and its end, with the keys done rising to all of them and
+// the records removed counted.
+func TestCompactReportsSteps(t *testing.T) {
+	var steps []CompactStep
+	s, err := Open("/db", Options{FS: fsx.NewMem(), PageSize: 1024, OnCompactStep: func(st CompactStep) { steps = append(steps, st) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.compactKeys = 3
+	const keys, writes = 10, 3
+	idx := uint64(0)
+	for w := range writes {
+		for k := range keys {
+			idx++
+			if _, err := s.Txn(idx, 1, &api.TxnRequest{Success: []api.RequestOp{put(fmt.Sprintf("k%02d", k), fmt.Sprint(w))}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := s.Compact(s.Rev()); err != nil {
+		t.Fatal(err)
+	}
+	// Start, then ceil(10/3) = 4 steps, the last one Done.
+	want := []CompactStep{
+		{Revision: s.Rev(), Keys: keys},
+		{Revision: s.Rev(), Keys: keys, KeysDone: 3},
+		{Revision: s.Rev(), Keys: keys, KeysDone: 6},
+		{Revision: s.Rev(), Keys: keys, KeysDone: 9},
+		{Revision: s.Rev(), Keys: keys, KeysDone: 10, Done: true},
+	}
+	if len(steps) != len(want) {
+		t.Fatalf("steps %+v; want %d of them", steps, len(want))
+	}
+	removed := 0
+	for i, st := range steps {
+		if st.RecordsRemoved < removed {
+			t.Fatalf("records removed fell: %+v", steps)
+		}
+		removed = st.RecordsRemoved
+		st.RecordsRemoved = 0
+		if st != want[i] {
+			t.Fatalf("step %d: %+v; want %+v", i, st, want[i])
+		}
+	}
+	if removed != keys*(writes-1) {
+		t.Fatalf("removed %d records; want %d (all but each key's last)", removed, keys*(writes-1))
+	}
+}

@@ -57,8 +57,16 @@ const (
 )
 
 // compactFrom compacts the keys from key from (nil: the first) on, a step
-// at a time.
+// at a time, telling Options.OnCompactStep how far it has gone.
 func (s *Store) compactFrom(rev int64, from []byte) error {
+	report := s.opts.OnCompactStep
+	if report == nil {
+		report = func(CompactStep) {}
+	}
+	s.mu.RLock()
+	step := CompactStep{Revision: rev, Keys: len(s.idx.keys)}
+	s.mu.RUnlock()
+	report(step)
 	for {
 		s.mu.Lock()
 		drop, next := s.compactIndex(rev, from, s.compactKeys)
@@ -66,9 +74,14 @@ func (s *Store) compactFrom(rev int64, from []byte) error {
 		if err := s.removeRevisions(drop); err != nil {
 			return err
 		}
+		step.RecordsRemoved += len(drop)
 		if next == nil {
+			step.KeysDone, step.Done = step.Keys, true
+			report(step)
 			return nil
 		}
+		step.KeysDone = min(step.KeysDone+s.compactKeys, step.Keys)
+		report(step)
 		from = next
 	}
 }

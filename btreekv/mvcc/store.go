@@ -61,6 +61,23 @@ type Options struct {
 	// then fails with a *ResponseTooLargeError that gives their revision.
 	// 0: no bound.
 	MaxTxnResponseBytes int64
+	// OnCompactStep, if set, is told how far a compaction has gone: once
+	// when it starts (KeysDone 0), after each step, and at the end (Done).
+	// It runs on the goroutine compacting, between steps, with no lock
+	// held.
+	OnCompactStep func(CompactStep)
+}
+
+// CompactStep is how far a compaction has gone.
+type CompactStep struct {
+	// Revision is the revision compacted up to.
+	Revision int64
+	// KeysDone of Keys (the keys in the index when it started) are
+	// compacted; RecordsRemoved is how many old records went.
+	KeysDone, Keys int
+	RecordsRemoved int
+	// Done marks the last call.
+	Done bool
 }
 
 // defaultCacheNodes is the default of Options.CacheNodes.
