@@ -70,6 +70,18 @@ func encodeIssueToken(c *auth.Command) []byte {
 	return append(append([]byte{byte(kindIssueToken)}, make([]byte, originSize)...), c.Marshal()...)
 }
 
+// EncodeInternal encodes req as a command a member makes on its own
+// behalf, as the member encodes its lease expiries, compactions and
+// alarms: marked internal, with a zero origin that the core stamps when it
+// proposes it. Exported for the simulator, which forges such commands to
+// check that no member takes one it did not make.
+func EncodeInternal(req api.Message) ([]byte, error) { return encodeInternal(req) }
+
+// EncodeIssueToken encodes c, a simple token issued (c.Op is
+// OpIssueToken), as the member that checked the password does, with a
+// zero origin. Exported for the simulator, as EncodeInternal.
+func EncodeIssueToken(c *auth.Command) []byte { return encodeIssueToken(c) }
+
 // hasOrigin reports whether cmd is of a kind that names its origin.
 func hasOrigin(cmd []byte) bool {
 	return len(cmd) > 0 && (requestKind(cmd[0]) == kindInternal || requestKind(cmd[0]) == kindIssueToken)

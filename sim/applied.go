@@ -93,6 +93,7 @@ var (
 	_ node.StateMachine      = (*appliedState)(nil)
 	_ node.ConfChangeApplier = (*appliedState)(nil)
 	_ node.Deduplicator      = (*appliedState)(nil)
+	_ node.OriginStamper     = (*appliedState)(nil)
 )
 
 func (w *World) newAppliedState(m *member, kv *node.KVState) *appliedState {
@@ -155,6 +156,20 @@ func (s *appliedState) AdmitProposals(from, to uint64, props []node.Proposal) []
 	return s.kv.AdmitProposals(from, to, props)
 }
 
+// StampOrigin implements node.OriginStamper.
+func (s *appliedState) StampOrigin(cmd []byte, member, term uint64) {
+	s.kv.StampOrigin(cmd, member, term)
+}
+
+// CheckOrigin implements node.OriginStamper: the store decides, unless
+// the NoOriginCheck mutation lets every forwarded command in.
+func (s *appliedState) CheckOrigin(cmd []byte, from, term uint64) error {
+	if s.w.cfg.Mutation == NoOriginCheck {
+		return nil
+	}
+	return s.kv.CheckOrigin(cmd, from, term)
+}
+
 // Err is the storage failure that stopped the state machine (the core
 // checks it after every call).
 func (s *appliedState) Err() error { return s.kv.Err() }
@@ -212,6 +227,7 @@ func (s *appliedState) Restore(index uint64) error {
 // applied checks and records the entry the member applied at index.
 func (s *appliedState) applied(index, term uint64, typ raftcore.EntryType, data []byte) {
 	w := s.w
+	w.checkNotForged(s.m, index, data)
 	if index != s.next {
 		w.fail("member %d applied index %d, expected %d (a gap or a repeat)", s.m.id, index, s.next)
 	}

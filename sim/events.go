@@ -45,6 +45,7 @@ const (
 	evHolderHears                        // a lease holder hears the answer to request arg
 	evKeepAlive                          // a keep-alive (request arg, of lease) reaches a member
 	evLoss                               // a disk loses acknowledged data (loss.go)
+	evForge                              // the forger injects a message (forgery.go)
 )
 
 var eventNames = map[eventKind]string{
@@ -52,7 +53,7 @@ var eventNames = map[eventKind]string{
 	evTimeout: "timeout", evNemesis: "nemesis", evRestart: "restart",
 	evConfTimeout: "conf-timeout", evWatch: "watch", evFreeDisk: "free-disk", evReply: "reply",
 	evLeaseTick: "lease-tick", evHolder: "holder", evHolderTimeout: "holder-timeout",
-	evHolderHears: "holder-hears", evKeepAlive: "keep-alive", evLoss: "loss",
+	evHolderHears: "holder-hears", evKeepAlive: "keep-alive", evLoss: "loss", evForge: "forge",
 }
 
 // String describes an event for the failure report.

@@ -70,3 +70,8 @@ func TestLyingDiskCaughtByACheck(t *testing.T) {
 // TestMutationNoRepairCaught starts members whose disks lost data they
 // acknowledged as if they had lost nothing.
 func TestMutationNoRepairCaught(t *testing.T) { expectCaught(t, NoRepair) }
+
+// TestMutationNoOriginCheckCaught lets leaders append forwarded internal
+// commands whatever member and term they are stamped with: the forger's
+// commands get applied.
+func TestMutationNoOriginCheckCaught(t *testing.T) { expectCaught(t, NoOriginCheck) }

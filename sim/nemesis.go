@@ -81,6 +81,9 @@ func (w *World) describeFaults() string {
 		names = append(names, faultNames[fLeaderChurn])
 	}
 	names = append(names, w.losses.describe()...)
+	if w.forger.on {
+		names = append(names, "forgery")
+	}
 	return strings.Join(names, ", ")
 }
 

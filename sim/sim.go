@@ -104,6 +104,10 @@ const (
 	// if it had lost nothing: it votes and counts toward commit with the
 	// state it has left (node.CoreConfig.UnsafeSkipRepair).
 	NoRepair
+	// NoOriginCheck lets a leader append a forwarded command that names
+	// its origin (an internal command, a simple token issued) whatever
+	// member and term it is stamped with: forged ones get applied.
+	NoOriginCheck
 )
 
 // DefaultConfig is a run of 20 virtual seconds of faults.
@@ -143,6 +147,7 @@ type World struct {
 	initial []raftcore.Peer
 	net     network
 	nemesis nemesis
+	forger  forger
 	losses  losses
 	conf    confTracker
 	applied appliedLog
@@ -194,6 +199,7 @@ func New(cfg Config) (*World, error) {
 	w.schedule(leaseTick, event{kind: evLeaseTick})
 	if w.cfg.Faults {
 		w.nemesis.init(w)
+		w.forger.init(w)
 		w.schedule(500+int64(w.rng.IntN(1000)), event{kind: evNemesis})
 		if w.cfg.LossFaults {
 			w.losses.init(w)
@@ -219,6 +225,7 @@ func (w *World) Run() error {
 		w.checkLinearizable,
 		w.checkAcknowledgedWrites,
 		w.checkWatches,
+		w.checkTerms,
 	}
 	for _, check := range checks {
 		if w.fatal != nil {
@@ -317,6 +324,8 @@ func (w *World) handle(e *event) {
 		w.holderHears(w.holders[e.who], e.arg, false)
 	case evKeepAlive:
 		w.keepAlive(w.member(e.who), e.arg, e.lease)
+	case evForge:
+		w.forger.act(w)
 	case evLoss:
 		if !w.healed {
 			w.losses.act(w)

@@ -55,7 +55,9 @@ func (w *World) packSnapshot(m *member, msg raftcore.Message) (raftcore.Message,
 }
 
 // receiveSnapshot stores the data of a MsgSnap arriving at m and returns
-// the message without it, for m's core. If m cannot store it (its disk is
+// the message without it, for m's core. As the transport does, it takes a
+// snapshot only from the leader m follows, and only up to snapshotLimit
+// bytes. If it refuses the snapshot, or m cannot store it (its disk is
 // full), the message is dropped: ok is false.
 func (w *World) receiveSnapshot(m *member, ev node.Event) (node.Event, bool) {
 	in, isMsg := ev.(node.EvMessage)
@@ -63,6 +65,9 @@ func (w *World) receiveSnapshot(m *member, ev node.Event) (node.Event, bool) {
 		return ev, true
 	}
 	snap := *in.Msg.Snapshot
+	if lead := m.core.Leader(); in.Msg.From != lead || len(snap.Data) > snapshotLimit {
+		return ev, false
+	}
 	if err := m.sm.kv.ReceiveSnapshot(snap.Metadata.Index, int64(len(snap.Data)), bytes.NewReader(snap.Data)); err != nil {
 		w.logFault("member %d cannot store the snapshot at %d: %v", m.id, snap.Metadata.Index, err)
 		return ev, false

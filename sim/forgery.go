@@ -1,0 +1,273 @@
+package sim
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/auth"
+	"github.com/cairndb/cairn/node"
+	"github.com/cairndb/cairn/raftcore"
+)
+
+// The forger is a nemesis of its own: at random times during the faulty
+// period it puts forged raft messages in a member's inbox, messages the
+// member must refuse without changing anything:
+//
+//   - from an id that was never a member: responses, forwarded requests
+//     and leader messages at a term far ahead (raftcore.MaxTermJump), and
+//     votes to the leader (a leader in its lease never steps down for
+//     them);
+//   - from a member, at a term past raftcore.MaxTerm (up to 2^64-1);
+//   - forwarded proposals (MsgProp) carrying internal commands or simple
+//     tokens issued, marked as node marks them (node.EncodeInternal,
+//     node.EncodeIssueToken), but stamped with another member or another
+//     term than the forwarder's (the leader's origin check refuses them);
+//   - snapshots from a member that is not the leader the receiver follows,
+//     or larger than snapshotLimit (the transport refuses them before raft
+//     sees them; receiveSnapshot plays the transport).
+//
+// After each, the member must be where it was: same term, same role, same
+// leader. The run checks besides that no member's term passes saneTerm,
+// and that no forged command ever reaches any member's applied stream.
+// It draws from its own random source, so the rest of the nemesis makes
+// the same choices with or without it.
+type forger struct {
+	on  bool
+	rng *rand.Rand
+	// forged counts the forged commands; each writes a key under
+	// forgedPrefix, or names a user under it.
+	forged uint64
+	// injected counts the messages forged.
+	injected int
+}
+
+const (
+	// forgedPrefix marks every forged command: no member may ever apply
+	// an entry that holds it.
+	forgedPrefix = "sim-forged/"
+	// saneTerm bounds every member's term: a 20-second run cannot hold a
+	// million elections; only a forged term could take a member there.
+	saneTerm = 1 << 20
+	// snapshotLimit is the largest snapshot a member takes (the
+	// transport's limit, scaled down to the simulation's small stores).
+	snapshotLimit = 1 << 20
+	// nonMember is the first id the forger claims: no member ever has it
+	// (members are numbered from 1).
+	nonMember = 1 << 40
+)
+
+// forgery kinds.
+const (
+	forgeNonMember = iota // a message from an id that was never a member
+	forgeTerm             // a member's message with a term past MaxTerm
+	forgeCommand          // a forwarded proposal of commands its sender did not make
+	forgeSnapshot         // a snapshot from a non-leader, or too large
+	forgeKinds
+)
+
+func (f *forger) init(w *World) {
+	f.rng = rand.New(rand.NewPCG(w.cfg.Seed, 0xf0))
+	f.on = f.rng.IntN(3) != 0
+	if f.on {
+		w.schedule(200+f.rng.Int64N(1000), event{kind: evForge})
+	}
+}
+
+// act injects one forged message, if some member is up and idle, and
+// schedules the next.
+func (f *forger) act(w *World) {
+	if w.healed {
+		return
+	}
+	w.schedule(100+f.rng.Int64N(800), event{kind: evForge})
+	var idle []*member
+	for _, m := range w.members {
+		if m.state == stateUp && w.now >= m.busyUntil {
+			idle = append(idle, m)
+		}
+	}
+	if len(idle) == 0 {
+		return
+	}
+	m := idle[f.rng.IntN(len(idle))]
+	st := m.core.Status()
+	msg, must := f.forge(w, m, st)
+	if msg.Type == raftcore.MsgSnap && m.crashInSnapshot {
+		return // the armed crash is for a real snapshot
+	}
+	msg.To = m.id
+	f.injected++
+	w.logFault("forge %s from %x at term %d to %d (%s)", msg.Type, msg.From, msg.Term, m.id, must)
+	w.step(m, node.EvMessage{Msg: msg})
+	if m.state != stateUp {
+		return // crashed in the step (an armed fsync crash)
+	}
+	after := m.core.Status()
+	switch {
+	case after.HardState.Term > saneTerm:
+		w.fail("member %d took term %d from a forged %s from %x", m.id, after.HardState.Term, msg.Type, msg.From)
+	case must == "unchanged" && (after.HardState.Term != st.HardState.Term || after.SoftState != st.SoftState):
+		w.fail("a forged %s from %x at term %d changed member %d: term %d -> %d, %s (lead %d) -> %s (lead %d)",
+			msg.Type, msg.From, msg.Term, m.id, st.HardState.Term, after.HardState.Term,
+			st.SoftState.State, st.SoftState.Lead, after.SoftState.State, after.SoftState.Lead)
+	case must == "leader stays" && st.SoftState.State == raftcore.StateLeader &&
+		(after.SoftState.State != raftcore.StateLeader || after.HardState.Term != st.HardState.Term):
+		w.fail("a forged %s from non-member %x made leader %d step down: term %d -> %d, now %s",
+			msg.Type, msg.From, m.id, st.HardState.Term, after.HardState.Term, after.SoftState.State)
+	}
+}
+
+// forge makes a forged message for m, and says what it must leave of m:
+// "unchanged" (term, role and leader), "leader stays" (a vote, which a
+// follower that hears no leader may take from a member added after its
+// last entry, but a leader never).
+func (f *forger) forge(w *World, m *member, st raftcore.Status) (raftcore.Message, string) {
+	term := st.HardState.Term
+	switch f.rng.IntN(forgeKinds) {
+	case forgeNonMember:
+		from := nonMember + f.rng.Uint64N(1<<20)
+		types := []raftcore.MessageType{
+			raftcore.MsgVote, raftcore.MsgPreVote, raftcore.MsgApp, raftcore.MsgHeartbeat,
+			raftcore.MsgReadIndexResp, raftcore.MsgAppResp, raftcore.MsgVoteResp,
+			raftcore.MsgPreVoteResp, raftcore.MsgHeartbeatResp, raftcore.MsgTimeoutNow,
+			raftcore.MsgProp, raftcore.MsgReadIndex, raftcore.MsgTransferLeader,
+		}
+		msg := raftcore.Message{Type: types[f.rng.IntN(len(types))], From: from, Term: term + f.rng.Uint64N(2)}
+		switch msg.Type {
+		case raftcore.MsgVote, raftcore.MsgPreVote:
+			msg.Term, msg.Index, msg.LogTerm = term+1, 1<<50, term+1
+			return msg, "leader stays"
+		case raftcore.MsgApp, raftcore.MsgHeartbeat, raftcore.MsgReadIndexResp:
+			// A leader's messages from a non-member are taken only
+			// within MaxTermJump of the receiver's term.
+			msg.Term = term + 1<<40
+			msg.Index, msg.LogTerm, msg.Commit = st.HardState.Commit, term, st.HardState.Commit+10
+			msg.Entries = f.commands(w, m, from, term, 1+f.rng.IntN(3))
+		case raftcore.MsgProp:
+			msg.Term = 0
+			msg.Entries = f.commands(w, m, from, term, 1+f.rng.IntN(3))
+		case raftcore.MsgReadIndex, raftcore.MsgTransferLeader:
+			msg.Term = 0
+		}
+		return msg, "unchanged"
+	case forgeTerm:
+		types := []raftcore.MessageType{raftcore.MsgApp, raftcore.MsgHeartbeat, raftcore.MsgVote,
+			raftcore.MsgPreVote, raftcore.MsgAppResp, raftcore.MsgVoteResp, raftcore.MsgTimeoutNow, raftcore.MsgSnap}
+		msg := raftcore.Message{Type: types[f.rng.IntN(len(types))], From: f.otherMember(w, m), Term: ^uint64(0)}
+		if f.rng.IntN(2) == 0 {
+			msg.Term = raftcore.MaxTerm + 1 + f.rng.Uint64N(1<<40)
+		}
+		msg.Index, msg.LogTerm, msg.Commit = st.HardState.Commit, term, st.HardState.Commit+10
+		if msg.Type == raftcore.MsgSnap {
+			msg.Snapshot = f.snapshot(st, 64)
+		}
+		return msg, "unchanged"
+	case forgeCommand:
+		from := f.otherMember(w, m)
+		return raftcore.Message{Type: raftcore.MsgProp, From: from, Entries: f.commands(w, m, from, term, 1+f.rng.IntN(3))}, "unchanged"
+	default: // forgeSnapshot
+		from, size := f.otherMember(w, m), 64+f.rng.IntN(4096)
+		switch f.rng.IntN(3) {
+		case 0:
+			from = nonMember + f.rng.Uint64N(1<<20)
+		case 1:
+			// The leader it follows, if any, but far too large.
+			if lead := m.core.Leader(); lead != 0 && lead != m.id {
+				from = lead
+			}
+			size = snapshotLimit + 1 + f.rng.IntN(1<<16)
+		}
+		if from == m.core.Leader() && size <= snapshotLimit {
+			from = nonMember
+		}
+		return raftcore.Message{Type: raftcore.MsgSnap, From: from, Term: term + f.rng.Uint64N(2), Snapshot: f.snapshot(st, size)}, "unchanged"
+	}
+}
+
+// otherMember returns a member's id other than m's (or a non-member's,
+// in a cluster of one).
+func (f *forger) otherMember(w *World, m *member) uint64 {
+	var ids []uint64
+	for _, o := range w.members {
+		if o != m && o.state != stateRemoved {
+			ids = append(ids, o.id)
+		}
+	}
+	if len(ids) == 0 {
+		return nonMember
+	}
+	return ids[f.rng.IntN(len(ids))]
+}
+
+// snapshot is a forged snapshot past m's commit index, of size bytes of
+// garbage.
+func (f *forger) snapshot(st raftcore.Status, size int) *raftcore.Snapshot {
+	data := make([]byte, size)
+	for i := range data {
+		data[i] = byte(f.rng.Uint32())
+	}
+	return &raftcore.Snapshot{
+		Metadata: raftcore.SnapshotMetadata{Index: st.HardState.Commit + 1 + f.rng.Uint64N(100), Term: st.HardState.Term,
+			ConfState: raftcore.ConfState{Voters: []uint64{nonMember}}},
+		Data: data,
+	}
+}
+
+// commands forges n log entries as member from would propose them: the
+// core's header, then an internal command or a simple token issued,
+// stamped (KVState.StampOrigin) with another member than from, or with
+// another term than term, or not at all.
+func (f *forger) commands(w *World, m *member, from, term uint64, n int) []raftcore.Entry {
+	var ents []raftcore.Entry
+	for range n {
+		f.forged++
+		name := fmt.Sprintf("%s%d", forgedPrefix, f.forged)
+		var cmd []byte
+		if f.rng.IntN(3) == 0 {
+			cmd = node.EncodeIssueToken(&auth.Command{Op: auth.OpIssueToken, Name: name, Token: name, Revision: 1})
+		} else {
+			var err error
+			if cmd, err = node.EncodeInternal(&api.PutRequest{Key: []byte(name), Value: []byte("forged")}); err != nil {
+				w.fail("forge a command: %v", err)
+				return nil
+			}
+		}
+		switch f.rng.IntN(4) {
+		case 0:
+			m.sm.kv.StampOrigin(cmd, from+1, term)
+		case 1:
+			m.sm.kv.StampOrigin(cmd, from, term-1)
+		case 2:
+			m.sm.kv.StampOrigin(cmd, from, term+1+f.rng.Uint64N(3))
+		}
+		header := make([]byte, 16, 16+len(cmd))
+		binary.BigEndian.PutUint64(header, f.rng.Uint64()|1<<63)
+		binary.BigEndian.PutUint64(header[8:], f.forged)
+		ents = append(ents, raftcore.Entry{Type: raftcore.EntryNormal, Data: append(header, cmd...)})
+	}
+	return ents
+}
+
+// checkNotForged fails the run if an entry member m applies holds a forged
+// command.
+func (w *World) checkNotForged(m *member, index uint64, data []byte) {
+	if w.forger.forged > 0 && bytes.Contains(data, []byte(forgedPrefix)) {
+		i := bytes.Index(data, []byte(forgedPrefix))
+		w.fail("member %d applied a forged command at index %d: %q", m.id, index, data[i:])
+	}
+}
+
+// checkTerms requires every member's term to be under saneTerm.
+func (w *World) checkTerms() error {
+	for _, m := range w.members {
+		if m.state == stateUp {
+			if t := m.core.Status().HardState.Term; t > saneTerm {
+				return fmt.Errorf("member %d is at term %d, past %d", m.id, t, saneTerm)
+			}
+		}
+	}
+	return nil
+}
