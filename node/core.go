@@ -220,6 +220,10 @@ type CoreConfig struct {
 	// disk lost data it acknowledged starts as if it had lost nothing
 	// (see repair.go). Never set it in production.
 	UnsafeSkipRepair bool
+	// UnsafeAnySender is for mutation testing only: raft takes messages
+	// from non-members and at any term (raftcore.Config.UnsafeAnySender).
+	// Never set it in production.
+	UnsafeAnySender bool
 }
 
 // Core is the single-threaded heart of a member: raft, the log and the
@@ -357,6 +361,7 @@ func NewCore(cfg CoreConfig, log RaftLog, sm StateMachine) (*Core, error) {
 		Rand:            cfg.Rand,
 		Repair:          damage != "",
 		RepairedTerm:    repairedTerm,
+		UnsafeAnySender: cfg.UnsafeAnySender,
 	}, peers)
 	if err != nil {
 		return nil, err

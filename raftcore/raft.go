@@ -101,6 +101,11 @@ type Config struct {
 	// of the Raft paper (a committed entry can then be overwritten).
 	// Never set it in production.
 	UnsafeCommitAnyTerm bool
+	// UnsafeAnySender is for mutation testing only: Step takes a message
+	// from any sender at any term, a node that is not a member or a term
+	// past MaxTerm (checkSender passes everything). Never set it in
+	// production.
+	UnsafeAnySender bool
 	// Rand is the source of election jitter; required, so that runs are
 	// reproducible.
 	Rand *rand.Rand
@@ -187,6 +192,7 @@ type raft struct {
 	preVote                   bool
 	disableForwarding         bool
 	unsafeCommitAnyTerm       bool
+	unsafeAnySender           bool
 	rand                      *rand.Rand
 
 	maxMsgSize       uint64
@@ -237,6 +243,7 @@ func newRaft(c *Config) (*raft, error) {
 		disableForwarding:   c.DisableProposalForwarding,
 		rand:                c.Rand,
 		unsafeCommitAnyTerm: c.UnsafeCommitAnyTerm,
+		unsafeAnySender:     c.UnsafeAnySender,
 		maxMsgSize:          c.MaxSizePerMsg,
 		maxCommittedSize:    c.MaxCommittedSizePerReady,
 		maxInflight:         c.MaxInflightMsgs,
@@ -742,7 +749,7 @@ func fromLeaderOrCandidate(t MessageType) bool {
 //     anyone else they could only depose a leader or start an election.
 //     Their term may be at most MaxTermJump past this node's.
 func (r *raft) checkSender(m Message) error {
-	if m.From == None || m.From == r.id {
+	if m.From == None || m.From == r.id || r.unsafeAnySender {
 		return nil
 	}
 	if m.Term > MaxTerm {

@@ -40,8 +40,11 @@ type forger struct {
 	// forged counts the forged commands; each writes a key under
 	// forgedPrefix, or names a user under it.
 	forged uint64
-	// injected counts the messages forged.
-	injected int
+	// injected counts the messages forged, by kind; leaderVotes counts
+	// the non-members' votes a leader received, leaderProps the forged
+	// proposals a leader received.
+	injected                 [forgeKinds]int
+	leaderVotes, leaderProps int
 }
 
 const (
@@ -65,6 +68,7 @@ const (
 	forgeTerm             // a member's message with a term past MaxTerm
 	forgeCommand          // a forwarded proposal of commands its sender did not make
 	forgeSnapshot         // a snapshot from a non-leader, or too large
+	forgeVote             // a non-member's vote request, to the leader
 	forgeKinds
 )
 
@@ -92,14 +96,26 @@ func (f *forger) act(w *World) {
 	if len(idle) == 0 {
 		return
 	}
+	kind := f.rng.IntN(forgeKinds)
 	m := idle[f.rng.IntN(len(idle))]
+	if lead := w.leader(); kind == forgeVote && lead != nil && w.now >= lead.busyUntil {
+		m = lead
+	}
 	st := m.core.Status()
-	msg, must := f.forge(w, m, st)
+	msg, must := f.forge(w, m, st, kind)
 	if msg.Type == raftcore.MsgSnap && m.crashInSnapshot {
 		return // the armed crash is for a real snapshot
 	}
 	msg.To = m.id
-	f.injected++
+	f.injected[kind]++
+	if st.SoftState.State == raftcore.StateLeader {
+		switch msg.Type {
+		case raftcore.MsgVote, raftcore.MsgPreVote:
+			f.leaderVotes++
+		case raftcore.MsgProp:
+			f.leaderProps++
+		}
+	}
 	w.logFault("forge %s from %x at term %d to %d (%s)", msg.Type, msg.From, msg.Term, m.id, must)
 	w.step(m, node.EvMessage{Msg: msg})
 	if m.state != stateUp {
@@ -124,9 +140,9 @@ func (f *forger) act(w *World) {
 // "unchanged" (term, role and leader), "leader stays" (a vote, which a
 // follower that hears no leader may take from a member added after its
 // last entry, but a leader never).
-func (f *forger) forge(w *World, m *member, st raftcore.Status) (raftcore.Message, string) {
+func (f *forger) forge(w *World, m *member, st raftcore.Status, kind int) (raftcore.Message, string) {
 	term := st.HardState.Term
-	switch f.rng.IntN(forgeKinds) {
+	switch kind {
 	case forgeNonMember:
 		from := nonMember + f.rng.Uint64N(1<<20)
 		types := []raftcore.MessageType{
@@ -138,8 +154,7 @@ func (f *forger) forge(w *World, m *member, st raftcore.Status) (raftcore.Messag
 		msg := raftcore.Message{Type: types[f.rng.IntN(len(types))], From: from, Term: term + f.rng.Uint64N(2)}
 		switch msg.Type {
 		case raftcore.MsgVote, raftcore.MsgPreVote:
-			msg.Term, msg.Index, msg.LogTerm = term+1, 1<<50, term+1
-			return msg, "leader stays"
+			return f.vote(msg.Type, from, term)
 		case raftcore.MsgApp, raftcore.MsgHeartbeat, raftcore.MsgReadIndexResp:
 			// A leader's messages from a non-member are taken only
 			// within MaxTermJump of the receiver's term.
@@ -168,6 +183,12 @@ func (f *forger) forge(w *World, m *member, st raftcore.Status) (raftcore.Messag
 	case forgeCommand:
 		from := f.otherMember(w, m)
 		return raftcore.Message{Type: raftcore.MsgProp, From: from, Entries: f.commands(w, m, from, term, 1+f.rng.IntN(3))}, "unchanged"
+	case forgeVote:
+		typ := raftcore.MsgVote
+		if f.rng.IntN(2) == 0 {
+			typ = raftcore.MsgPreVote
+		}
+		return f.vote(typ, nonMember+f.rng.Uint64N(1<<20), term)
 	default: // forgeSnapshot
 		from, size := f.otherMember(w, m), 64+f.rng.IntN(4096)
 		switch f.rng.IntN(3) {
@@ -185,6 +206,14 @@ func (f *forger) forge(w *World, m *member, st raftcore.Status) (raftcore.Messag
 		}
 		return raftcore.Message{Type: raftcore.MsgSnap, From: from, Term: term + f.rng.Uint64N(2), Snapshot: f.snapshot(st, size)}, "unchanged"
 	}
+}
+
+// vote is a non-member's request for votes in the next term, with a log
+// longer than anyone's: a leader in its lease refuses it (a follower that
+// hears no leader may grant it: the request is legitimate from a member
+// added after its last entry).
+func (f *forger) vote(typ raftcore.MessageType, from, term uint64) (raftcore.Message, string) {
+	return raftcore.Message{Type: typ, From: from, Term: term + 1, Index: 1 << 50, LogTerm: term + 1}, "leader stays"
 }
 
 // otherMember returns a member's id other than m's (or a non-member's,

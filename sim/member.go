@@ -167,6 +167,7 @@ func (w *World) open(m *member) error {
 		ID: m.id, ElectionTick: electionTicks, HeartbeatTick: 1, SnapshotCount: 50, CatchUpEntries: 10,
 		Peers: peers, Rand: rand.New(rand.NewPCG(w.rng.Uint64(), m.id)),
 		UnsafeSkipRepair: w.cfg.Mutation == NoRepair,
+		UnsafeAnySender:  w.cfg.Mutation == NoSenderCheck,
 	}, m.log, m.sm)
 	if err != nil {
 		return fmt.Errorf("member %d: start: %w", m.id, err)

@@ -75,3 +75,7 @@ func TestMutationNoRepairCaught(t *testing.T) { expectCaught(t, NoRepair) }
 // commands whatever member and term they are stamped with: the forger's
 // commands get applied.
 func TestMutationNoOriginCheckCaught(t *testing.T) { expectCaught(t, NoOriginCheck) }
+
+// TestMutationNoSenderCheckCaught makes raft take messages from
+// non-members and at any term: the forger's absurd terms get taken.
+func TestMutationNoSenderCheckCaught(t *testing.T) { expectCaught(t, NoSenderCheck) }

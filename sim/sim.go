@@ -108,6 +108,10 @@ const (
 	// its origin (an internal command, a simple token issued) whatever
 	// member and term it is stamped with: forged ones get applied.
 	NoOriginCheck
+	// NoSenderCheck makes raft take messages from any sender at any
+	// term: from ids that were never members, and past raftcore.MaxTerm
+	// (node.CoreConfig.UnsafeAnySender).
+	NoSenderCheck
 )
 
 // DefaultConfig is a run of 20 virtual seconds of faults.
