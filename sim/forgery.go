@@ -17,9 +17,9 @@ import (
 // member must refuse without changing anything:
 //
 //   - from an id that was never a member: responses, forwarded requests
-//     and leader messages at a term far ahead (raftcore.MaxTermJump), and
-//     votes to the leader (a leader in its lease never steps down for
-//     them);
+//     and leader messages at a term far ahead (past raftcore.MaxTermJump),
+//     and votes, mostly to the leader (a leader in its lease never steps
+//     down for them);
 //   - from a member, at a term past raftcore.MaxTerm (up to 2^64-1);
 //   - forwarded proposals (MsgProp) carrying internal commands or simple
 //     tokens issued, marked as node marks them (node.EncodeInternal,
@@ -32,8 +32,8 @@ import (
 // After each, the member must be where it was: same term, same role, same
 // leader. The run checks besides that no member's term passes saneTerm,
 // and that no forged command ever reaches any member's applied stream.
-// It draws from its own random source, so the rest of the nemesis makes
-// the same choices with or without it.
+// It draws from its own random source, so that its draws do not shift
+// the nemesis's.
 type forger struct {
 	on  bool
 	rng *rand.Rand

@@ -11,7 +11,10 @@
 // moment it is elected or commits), drops, duplicates and delays
 // messages, slows and fills disks, flips bits at rest, compacts the
 // history, transfers leadership, changes the membership and cuts lease
-// holders off the leader, while clients issue reads, writes, deletes and
+// holders off the leader, and forges peer traffic (forgery.go: messages
+// from ids that were never members, terms past raftcore.MaxTerm, forwarded
+// internal commands stamped by another member or term, snapshots from
+// non-leaders or too large), while clients issue reads, writes, deletes and
 // compare-and-swaps on single keys, and ranges, deletes and transfers
 // (two-key transactions) on a group of keys, with timeouts; lease holders
 // grant leases, attach keys and keep them alive (each member runs the real
@@ -32,7 +35,11 @@
 //   - every member's store holds the same changes at every revision, and
 //     the stores hash equal at the end;
 //   - every watch stream delivers every change to its keys, in order,
-//     once, across restarts of its member.
+//     once, across restarts of its member;
+//   - a forged message changes nothing in the member that receives it
+//     (term, role, leader; a leader never steps down for a non-member's
+//     vote), no member's term ever passes a sane bound, and no forged
+//     command is ever applied.
 //
 // RunRaft is a smaller simulation of bare raftcore nodes, fast enough for
 // a harsher nemesis. Both can run with a bug injected on purpose (Mutation,
