@@ -34,6 +34,10 @@ type testNode struct {
 	// finished, repairedTerm is its term until the repair is over.
 	damaged      bool
 	repairedTerm uint64
+	// starts counts the node's starts: each gets a source of randomness
+	// of its own, as a real process seeded from the clock does (repair
+	// tells its incarnations apart by it).
+	starts uint64
 }
 
 // netMsg is a message in flight.
@@ -44,6 +48,7 @@ type netMsg struct {
 // cluster is the simulated world.
 type cluster struct {
 	fatalf   func(format string, args ...any)
+	seed     uint64
 	nodes    map[uint64]*testNode
 	ids      []uint64 // every id that may ever exist, sorted
 	inflight []netMsg
@@ -88,6 +93,7 @@ func defaultConfig(id uint64, s Storage, seed uint64) Config {
 func newCluster(fatalf func(string, ...any), seed uint64, n, total int, tweak func(*Config)) *cluster {
 	c := &cluster{
 		fatalf:        fatalf,
+		seed:          seed,
 		nodes:         map[uint64]*testNode{},
 		group:         map[uint64]int{},
 		oneWay:        map[[2]uint64]bool{},
@@ -124,6 +130,10 @@ func newCluster(fatalf func(string, ...any), seed uint64, n, total int, tweak fu
 func (c *cluster) start(tn *testNode, peers []Peer) {
 	snap, _ := tn.disk.Snapshot()
 	cfg := c.cfg(tn.id, tn.disk)
+	if tn.starts > 0 {
+		cfg.Rand = rand.New(rand.NewPCG(c.seed^tn.starts, tn.id))
+	}
+	tn.starts++
 	cfg.Applied = snap.Metadata.Index
 	cfg.Repair = tn.damaged && !c.noRepair
 	cfg.RepairedTerm = tn.repairedTerm

@@ -107,7 +107,10 @@ type Config struct {
 	// production.
 	UnsafeAnySender bool
 	// Rand is the source of election jitter; required, so that runs are
-	// reproducible.
+	// reproducible. A node in repair (Repair) also names its incarnation
+	// with a number drawn from it, to tell the answers to its own repair
+	// reads from those to an earlier start's: Rand must then be seeded
+	// afresh at every start (from the clock, say), not the same each time.
 	Rand *rand.Rand
 	// Repair says the node's storage lost state the node may have
 	// promised to others: entries it acknowledged, or the term and vote
@@ -273,7 +276,7 @@ func newRaft(c *Config) (*raft, error) {
 	r.persistedTerm = r.term
 	switch {
 	case c.Repair:
-		r.repair = &repairState{}
+		r.repair = &repairState{incarnation: c.Rand.Uint64()}
 	case c.RepairedTerm != 0 && c.RepairedTerm == r.term:
 		r.repair = &repairState{finished: true}
 	}

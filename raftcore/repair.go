@@ -26,6 +26,14 @@ import (
 //     voted or acknowledged (a quorum of the others intersects every
 //     quorum the node's lost promises were part of), and its commit index,
 //     the read index, covers every entry committed before the restart.
+//     That holds only of an answer to a request this incarnation sent: an
+//     answer to one sent before the restart (the network may delay it
+//     past a loss, and a node may lose its state again in the same term,
+//     before or after it was repaired) may give an index from before
+//     entries the node then acknowledged, and lost, were committed. So
+//     the context names the incarnation with a number drawn from
+//     Config.Rand at start (a fresh source for every start, as a clock
+//     seed gives), and the node takes only answers that name it.
 //  4. Once the node has committed that read index — its log then holds
 //     every entry committed before the restart, checked entry by entry
 //     against the leader's — it is repaired. It takes its vote in the
@@ -48,6 +56,9 @@ import (
 
 // repairState is a node's progress in its repair.
 type repairState struct {
+	// incarnation names this start of the node in its repair reads, so
+	// that it takes no answer to a read an earlier start sent (step 3).
+	incarnation uint64
 	// reads numbers the repair reads sent; waitTicks counts down the
 	// ticks before another may be sent.
 	reads     uint64
@@ -75,6 +86,25 @@ var repairReadPrefix = []byte("raftcore/repair\x00")
 
 func isRepairRead(ctx []byte) bool { return bytes.HasPrefix(ctx, repairReadPrefix) }
 
+// repairReadContext is the context of this incarnation's repair read
+// number n: the prefix, the incarnation, n.
+func repairReadContext(incarnation, n uint64) []byte {
+	ctx := append(make([]byte, 0, len(repairReadPrefix)+16), repairReadPrefix...)
+	ctx = binary.BigEndian.AppendUint64(ctx, incarnation)
+	return binary.BigEndian.AppendUint64(ctx, n)
+}
+
+// ownRepairRead reports whether ctx is the context of a repair read this
+// incarnation sent.
+func (rp *repairState) ownRepairRead(ctx []byte) bool {
+	rest, ok := bytes.CutPrefix(ctx, repairReadPrefix)
+	if !ok || len(rest) != 16 || binary.BigEndian.Uint64(rest) != rp.incarnation {
+		return false
+	}
+	n := binary.BigEndian.Uint64(rest[8:])
+	return n >= 1 && n <= rp.reads
+}
+
 // tickRepair sends a repair read to the leader, one per election timeout
 // until one is answered.
 func (r *raft) tickRepair() {
@@ -88,15 +118,16 @@ func (r *raft) tickRepair() {
 	}
 	rp.reads++
 	rp.waitTicks = r.electionTimeout
-	ctx := binary.BigEndian.AppendUint64(append([]byte(nil), repairReadPrefix...), rp.reads)
-	r.send(Message{Type: MsgReadIndex, To: r.lead, Context: ctx})
+	r.send(Message{Type: MsgReadIndex, To: r.lead, Context: repairReadContext(rp.incarnation, rp.reads)})
 }
 
 // repairReadAnswered takes a leader's answer to a repair read.
 func (r *raft) repairReadAnswered(m Message) {
 	rp := r.repair
-	if rp == nil || rp.answered || m.From != r.lead || m.Term != r.term {
-		return // repaired already, or an answer from an earlier leader
+	if rp == nil || rp.answered || m.From != r.lead || m.Term != r.term || !rp.ownRepairRead(m.Context) {
+		// Repaired already, an answer from an earlier leader, or one
+		// to a read an earlier incarnation sent (step 3).
+		return
 	}
 	rp.answered, rp.index, rp.term = true, m.Index, m.Term
 }
