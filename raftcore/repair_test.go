@@ -62,3 +62,66 @@ func TestRepairingNodeWaitsForTheQuorum(t *testing.T) {
 		t.Fatalf("the leader and the repaired node 3 did not commit: %s", c.describe())
 	}
 }
+
+// TestRepairTakesNoAnswerToAnEarlierStart: a leader's answer to a repair
+// read sent by an earlier start of the node (delayed past a second loss
+// of state in the same term) gives an index from before the restart, which
+// may miss entries the node acknowledged and lost since: the node must not
+// finish its repair on it, only on an answer to a read of its own.
+func TestRepairTakesNoAnswerToAnEarlierStart(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	c.elect(1)
+	c.propose(1)
+	c.stabilize()
+	c.loseState(3)
+	c.restart(3)
+	c.tick(1) // a heartbeat tells node 3 who leads
+	c.stabilize()
+	c.tick(3) // its first repair read
+	c.processReadyFully(3)
+	var read Message
+	for i, m := range c.inflight {
+		if m.Type == MsgReadIndex && m.From == 3 && isRepairRead(m.Context) {
+			read = m.Message
+			c.inflight = append(c.inflight[:i], c.inflight[i+1:]...)
+			break
+		}
+	}
+	if read.Type != MsgReadIndex {
+		t.Fatalf("node 3 in repair sent no repair read: %v", c.inflight)
+	}
+	// The leader's answer, as it would have been then.
+	stale := Message{Type: MsgReadIndexResp, From: 1, To: 3, Term: c.r(1).term, Index: c.r(1).log.committed, Context: read.Context}
+
+	// Node 3 is repaired, then acknowledges more entries and loses them
+	// in the same term.
+	for i := 0; i < 100 && !c.nodes[3].node.RepairStatus().Finished; i++ {
+		c.tickAll()
+		c.stabilize()
+	}
+	for range 3 {
+		c.propose(1)
+		c.stabilize()
+	}
+	if c.r(3).term != stale.Term || c.r(1).log.committed <= stale.Index {
+		t.Fatalf("the setup failed: node 3 at term %d (answer of term %d), commit %d (answer %d)", c.r(3).term, stale.Term, c.r(1).log.committed, stale.Index)
+	}
+	committed := c.r(1).log.committed
+	c.loseState(3)
+	c.restart(3)
+	c.tick(1)
+	c.stabilize()
+	if err := c.nodes[3].node.Step(stale); err != nil {
+		t.Fatal(err)
+	}
+	if st := c.nodes[3].node.RepairStatus(); st.Answered {
+		t.Fatalf("node 3 took an answer to an earlier start's repair read: %+v", st)
+	}
+	for i := 0; i < 100 && !c.nodes[3].node.RepairStatus().Finished; i++ {
+		c.tickAll()
+		c.stabilize()
+	}
+	if st := c.nodes[3].node.RepairStatus(); !st.Finished || st.Index < committed || c.r(3).log.committed < committed {
+		t.Fatalf("node 3 repaired to index %d (commit %d), below the commit index %d before it lost its state: %+v", st.Index, c.r(3).log.committed, committed, st)
+	}
+}
