@@ -1048,6 +1048,9 @@ func (r *raft) stepLeader(m Message) error {
 	case MsgProp:
 		return r.propose(m.Entries)
 	case MsgReadIndex:
+		if pr := r.prs[m.From]; pr != nil && m.From != r.id && isRepairRead(m.Context) {
+			r.repairReadReceived(m.From, pr, m.Context)
+		}
 		r.readIndex(m.From, m.Context)
 		return nil
 	case MsgTransferLeader:

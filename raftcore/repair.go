@@ -18,7 +18,12 @@ import (
 //     it knew of the node's log (the node may no longer have it) and probes
 //     it afresh, and counts the node toward no commit and no ReadIndex
 //     confirmation. The node in turn commits only what an append checked,
-//     not what a heartbeat says.
+//     not what a heartbeat says. A repair read (step 3) of the leader's
+//     term tells the leader the same: the node's marked answers may all
+//     be lost while its read gets through, and the leader, if it went on
+//     counting answers the node sent before the loss, could commit an
+//     entry on an acknowledgement the node no longer stands by, after the
+//     read index it gave the node.
 //  3. It asks the leader for a read index (a ReadIndex request with a
 //     context of its own). The leader answers once a quorum that does not
 //     count the node has confirmed its leadership, after the node's
@@ -86,23 +91,52 @@ var repairReadPrefix = []byte("raftcore/repair\x00")
 
 func isRepairRead(ctx []byte) bool { return bytes.HasPrefix(ctx, repairReadPrefix) }
 
-// repairReadContext is the context of this incarnation's repair read
-// number n: the prefix, the incarnation, n.
-func repairReadContext(incarnation, n uint64) []byte {
-	ctx := append(make([]byte, 0, len(repairReadPrefix)+16), repairReadPrefix...)
+// repairReadContext is the context of repair read number n that the
+// given incarnation sends in term: the prefix, the incarnation, the term,
+// n.
+func repairReadContext(incarnation, term, n uint64) []byte {
+	ctx := append(make([]byte, 0, len(repairReadPrefix)+24), repairReadPrefix...)
 	ctx = binary.BigEndian.AppendUint64(ctx, incarnation)
+	ctx = binary.BigEndian.AppendUint64(ctx, term)
 	return binary.BigEndian.AppendUint64(ctx, n)
+}
+
+// parseRepairRead splits a repair read's context; ok is false if ctx is
+// not one.
+func parseRepairRead(ctx []byte) (incarnation, term, n uint64, ok bool) {
+	rest, ok := bytes.CutPrefix(ctx, repairReadPrefix)
+	if !ok || len(rest) != 24 {
+		return 0, 0, 0, false
+	}
+	return binary.BigEndian.Uint64(rest), binary.BigEndian.Uint64(rest[8:]), binary.BigEndian.Uint64(rest[16:]), true
 }
 
 // ownRepairRead reports whether ctx is the context of a repair read this
 // incarnation sent.
 func (rp *repairState) ownRepairRead(ctx []byte) bool {
-	rest, ok := bytes.CutPrefix(ctx, repairReadPrefix)
-	if !ok || len(rest) != 16 || binary.BigEndian.Uint64(rest) != rp.incarnation {
-		return false
+	incarnation, _, n, ok := parseRepairRead(ctx)
+	return ok && incarnation == rp.incarnation && n >= 1 && n <= rp.reads
+}
+
+// repairReadReceived records on the leader that member from, whose
+// progress is pr, sent a repair read in context ctx: if the read is of
+// the leader's term, the member is repairing (step 2), whatever its
+// answers said so far.
+func (r *raft) repairReadReceived(from uint64, pr *progress, ctx []byte) {
+	if _, term, _, ok := parseRepairRead(ctx); ok && term == r.term && pr.repair != peerRepairing {
+		r.startPeerRepair(from, pr)
 	}
-	n := binary.BigEndian.Uint64(rest[8:])
-	return n >= 1 && n <= rp.reads
+}
+
+// startPeerRepair marks member id repairing: what the leader knew of its
+// log is void (it may have lost entries it acknowledged), and it is
+// probed from the end of the leader's log, as a new member.
+func (r *raft) startPeerRepair(id uint64, pr *progress) {
+	pr.repair = peerRepairing
+	pr.match = 0
+	pr.resetState(stateProbe)
+	pr.next = r.log.lastIndex() + 1
+	r.sendAppend(id, true)
 }
 
 // tickRepair sends a repair read to the leader, one per election timeout
@@ -118,7 +152,7 @@ func (r *raft) tickRepair() {
 	}
 	rp.reads++
 	rp.waitTicks = r.electionTimeout
-	r.send(Message{Type: MsgReadIndex, To: r.lead, Context: repairReadContext(rp.incarnation, rp.reads)})
+	r.send(Message{Type: MsgReadIndex, To: r.lead, Context: repairReadContext(rp.incarnation, r.term, rp.reads)})
 }
 
 // repairReadAnswered takes a leader's answer to a repair read.
@@ -155,11 +189,7 @@ func (r *raft) maybeFinishRepair() {
 func (r *raft) staleRepairAnswer(m Message, pr *progress) bool {
 	switch {
 	case m.Repairing && pr.repair != peerRepairing:
-		pr.repair = peerRepairing
-		pr.match = 0
-		pr.resetState(stateProbe)
-		pr.next = r.log.lastIndex() + 1
-		r.sendAppend(m.From, true)
+		r.startPeerRepair(m.From, pr)
 	case m.Repairing && m.Reject && m.Index <= pr.match:
 		// A rejection the leader would take for an answer to an old
 		// append: but the member may have lost its log again, in this

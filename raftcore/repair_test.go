@@ -1,6 +1,9 @@
 package raftcore
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 // TestRepairingNodeWaitsForTheQuorum: a node that lost its log tail and
 // its vote neither votes nor counts until a quorum without it confirms a
@@ -123,5 +126,98 @@ func TestRepairTakesNoAnswerToAnEarlierStart(t *testing.T) {
 	}
 	if st := c.nodes[3].node.RepairStatus(); !st.Finished || st.Index < committed || c.r(3).log.committed < committed {
 		t.Fatalf("node 3 repaired to index %d (commit %d), below the commit index %d before it lost its state: %+v", st.Index, c.r(3).log.committed, committed, st)
+	}
+}
+
+// pump runs the nodes (Readies, deliveries; no ticks) until nothing moves,
+// holding back the messages hold picks (in flight, undelivered) and
+// dropping those drop picks.
+func (c *cluster) pump(hold, drop func(Message) bool) {
+	for round := 0; round < 50; round++ {
+		for _, id := range c.ids {
+			c.processReadyFully(id)
+		}
+		var kept []netMsg
+		progressed := false
+		for len(c.inflight) > 0 {
+			m := c.inflight[0]
+			switch {
+			case drop(m.Message):
+				c.inflight = c.inflight[1:]
+			case hold(m.Message):
+				kept = append(kept, m)
+				c.inflight = c.inflight[1:]
+			default:
+				c.deliver(0, false)
+				progressed = true
+			}
+		}
+		c.inflight = kept
+		if !progressed {
+			busy := false
+			for _, id := range c.ids {
+				if tn := c.nodes[id]; tn.node != nil && (tn.ready != nil || tn.node.HasReady()) {
+					busy = true
+				}
+			}
+			if !busy {
+				return
+			}
+		}
+	}
+}
+
+// TestRepairReadVoidsAcksFromBeforeTheLoss: a node lost an entry it had
+// acknowledged, before its leader heard the acknowledgement; every answer
+// of the restarted node is lost, but its repair read gets through, and
+// the read index it is given is below the entry. The leader must not then
+// commit the entry on the delayed acknowledgement, which the node no longer
+// stands by: the entry would be committed on the leader alone.
+func TestRepairReadVoidsAcksFromBeforeTheLoss(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	c.elect(1)
+	c.propose(1)
+	c.stabilize()
+	x := c.r(1).log.lastIndex() + 1
+	// Node 2 gets no appends; node 3's acknowledgement of x is held.
+	none := func(Message) bool { return false }
+	isAck := func(m Message) bool { return m.Type == MsgAppResp && m.From == 3 && m.Index == x }
+	c.propose(1)
+	c.pump(isAck, func(m Message) bool { return m.Type == MsgApp && m.To == 2 })
+	i := slices.IndexFunc(c.inflight, func(m netMsg) bool { return isAck(m.Message) })
+	if i < 0 || c.r(1).log.committed >= x {
+		t.Fatalf("setup: no held ack of %d from node 3 (%v), or it is committed (%d)", x, c.inflight, c.r(1).log.committed)
+	}
+	ack := c.inflight[i].Message
+	c.inflight = nil
+	// Node 3 loses x, keeping the rest.
+	tn := c.nodes[3]
+	c.crash(3)
+	disk := NewMemoryStorage()
+	first, _ := tn.disk.FirstIndex()
+	ents, _ := tn.disk.Entries(first, x, ^uint64(0))
+	hs, _, _ := tn.disk.InitialState()
+	if err := disk.Append(ents); err != nil {
+		t.Fatal(err)
+	}
+	disk.SetHardState(HardState{Term: hs.Term, Commit: min(hs.Commit, x-1)})
+	tn.disk, tn.damaged = disk, true
+	c.restart(3)
+	lost := func(m Message) bool {
+		return (m.From == 3 && (m.Type == MsgAppResp || m.Type == MsgHeartbeatResp)) || (m.Type == MsgApp && m.To == 2)
+	}
+	for i := 0; i < 100 && !c.nodes[3].node.RepairStatus().Finished; i++ {
+		c.tickAll()
+		c.pump(none, lost)
+	}
+	if st := c.nodes[3].node.RepairStatus(); !st.Finished || st.Index >= x {
+		t.Fatalf("setup: node 3 is not repaired below %d: %+v\n%s", x, st, c.describe())
+	}
+	if err := c.nodes[1].node.Step(ack); err != nil {
+		t.Fatal(err)
+	}
+	c.check()
+	if c.r(1).log.committed >= x {
+		t.Fatalf("leader 1 committed %d on node 3's acknowledgement from before it lost the entry; only the leader holds it\n%s", x, c.describe())
 	}
 }
