@@ -19,13 +19,10 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// TestAuthWithTokens: users, roles and permissions made through
-// clientv3, then clients that log in get what their roles allow, through
-// any member, and nothing else.
-func TestAuthWithTokens(t *testing.T) {
-	c := startCluster(t, 3)
-	ctx := ctxT(t)
-	admin := etcdClient(t, c.Endpoints()...)
+// enableAuthWithAlice makes root (password root-pw) and alice (alice-pw,
+// read and write on app/ through the role app), then turns auth on.
+func enableAuthWithAlice(ctx context.Context, t *testing.T, admin *clientv3.Client) {
+	t.Helper()
 	must[*clientv3.AuthUserAddResponse](t, "user add root")(admin.UserAdd(ctx, "root", "root-pw"))
 	must[*clientv3.AuthUserGrantRoleResponse](t, "grant root")(admin.UserGrantRole(ctx, "root", "root"))
 	must[*clientv3.AuthRoleAddResponse](t, "role add")(admin.RoleAdd(ctx, "app"))
@@ -34,6 +31,16 @@ func TestAuthWithTokens(t *testing.T) {
 	must[*clientv3.AuthUserAddResponse](t, "user add alice")(admin.UserAdd(ctx, "alice", "alice-pw"))
 	must[*clientv3.AuthUserGrantRoleResponse](t, "grant app")(admin.UserGrantRole(ctx, "alice", "app"))
 	must[*clientv3.AuthEnableResponse](t, "auth enable")(admin.AuthEnable(ctx))
+}
+
+// TestAuthWithTokens: users, roles and permissions made through
+// clientv3, then clients that log in get what their roles allow, through
+// any member, and nothing else.
+func TestAuthWithTokens(t *testing.T) {
+	c := startCluster(t, 3)
+	ctx := ctxT(t)
+	admin := etcdClient(t, c.Endpoints()...)
+	enableAuthWithAlice(ctx, t, admin)
 
 	if _, err := admin.Put(ctx, "app/x", "anonymous"); !errors.Is(err, rpctypes.ErrUserEmpty) && !errors.Is(err, rpctypes.ErrPermissionDenied) {
 		t.Fatalf("anonymous put with auth on: %v", err)
@@ -129,14 +136,7 @@ func TestWithdrawnMeansWithdrawn(t *testing.T) {
 	c := startCluster(t, 3)
 	ctx := ctxT(t)
 	admin := etcdClient(t, c.Endpoints()...)
-	must[*clientv3.AuthUserAddResponse](t, "user add root")(admin.UserAdd(ctx, "root", "root-pw"))
-	must[*clientv3.AuthUserGrantRoleResponse](t, "grant root")(admin.UserGrantRole(ctx, "root", "root"))
-	must[*clientv3.AuthRoleAddResponse](t, "role add")(admin.RoleAdd(ctx, "app"))
-	must[*clientv3.AuthRoleGrantPermissionResponse](t, "grant permission")(
-		admin.RoleGrantPermission(ctx, "app", "app/", clientv3.GetPrefixRangeEnd("app/"), clientv3.PermissionType(clientv3.PermReadWrite)))
-	must[*clientv3.AuthUserAddResponse](t, "user add alice")(admin.UserAdd(ctx, "alice", "alice-pw"))
-	must[*clientv3.AuthUserGrantRoleResponse](t, "grant app")(admin.UserGrantRole(ctx, "alice", "app"))
-	must[*clientv3.AuthEnableResponse](t, "auth enable")(admin.AuthEnable(ctx))
+	enableAuthWithAlice(ctx, t, admin)
 	root := etcdClientWith(t, clientv3.Config{Endpoints: c.Endpoints(), Username: "root", Password: "root-pw"})
 	alice := etcdClientWith(t, clientv3.Config{Endpoints: c.Endpoints(), Username: "alice", Password: "alice-pw"})
 

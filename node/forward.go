@@ -38,7 +38,7 @@ func (s *Server) renewLease(ctx context.Context, id int64) (int64, error) {
 	err := s.atLeader(ctx, func(leader uint64) error {
 		if leader == s.id {
 			var err error
-			ttl, err = s.localRenew(id)
+			ttl, err = s.localRenew(ctx, id)
 			return err
 		}
 		var resp api.LeaseKeepAliveResponse
@@ -57,10 +57,7 @@ func (s *Server) leaseTimeToLive(ctx context.Context, id int64) (granted, remain
 	err = s.atLeader(ctx, func(leader uint64) error {
 		if leader == s.id {
 			var err error
-			granted, remaining, _, err = s.lessor.TimeToLive(id, time.Now())
-			if errors.Is(err, ErrLeaseNotFound) && s.caughtUp() {
-				granted, remaining, _, err = s.lessor.TimeToLive(id, time.Now())
-			}
+			granted, remaining, err = s.localTimeToLive(ctx, id)
 			return err
 		}
 		var resp api.LeaseTimeToLiveResponse
@@ -94,28 +91,44 @@ func (s *Server) atLeader(ctx context.Context, try func(leader uint64) error) er
 }
 
 // localRenew renews a lease at this member, which must lead.
-func (s *Server) localRenew(id int64) (int64, error) {
+func (s *Server) localRenew(ctx context.Context, id int64) (int64, error) {
 	if s.driver.Leader() != s.id {
 		return 0, api.ErrNotLeader
 	}
-	ttl, err := s.lessor.Renew(id, time.Now())
-	if errors.Is(err, ErrLeaseNotFound) && s.caughtUp() {
-		// The grant may be committed but not yet applied here (the
-		// client had it from a member that applied it first).
+	var ttl int64
+	err := s.leaseLookup(ctx, func() (err error) {
 		ttl, err = s.lessor.Renew(id, time.Now())
-	}
+		return err
+	})
 	if errors.Is(err, ErrLeaseNotFound) {
 		return 0, nil
 	}
 	return ttl, err
 }
 
-// caughtUp waits, for at most a request's time, until this member has
-// applied everything committed, and reports whether it did.
-func (s *Server) caughtUp() bool {
-	ctx, cancel := context.WithTimeout(context.Background(), s.requestTimeout())
-	defer cancel()
-	return s.readBarrier(ctx) == nil
+// localTimeToLive answers a time-to-live question at the leader.
+func (s *Server) localTimeToLive(ctx context.Context, id int64) (granted, remaining int64, err error) {
+	err = s.leaseLookup(ctx, func() (err error) {
+		granted, remaining, _, err = s.lessor.TimeToLive(id, time.Now())
+		return err
+	})
+	return granted, remaining, err
+}
+
+// leaseLookup runs lookup, and once more after this member applied
+// everything committed when the lease was not found: the grant may be
+// committed but not yet applied here (the client had it from a member
+// that applied it first). Only a miss pays the ReadIndex round.
+func (s *Server) leaseLookup(ctx context.Context, lookup func() error) error {
+	err := lookup()
+	if errors.Is(err, ErrLeaseNotFound) {
+		ctx, cancel := s.withDeadline(ctx) // a keep-alive stream has none
+		defer cancel()
+		if s.readBarrier(ctx) == nil {
+			err = lookup()
+		}
+	}
+	return err
 }
 
 // callLeader makes one peer call to the leader.
@@ -147,7 +160,7 @@ func (s *Server) servePeerLeaseRenew(ctx context.Context, b []byte) ([]byte, err
 	if err := api.Unmarshal(b, &req); err != nil {
 		return nil, api.Errorf(api.CodeInvalidArgument, "malformed forwarded keep-alive: %v", err)
 	}
-	ttl, err := s.localRenew(req.ID)
+	ttl, err := s.localRenew(ctx, req.ID)
 	if err != nil {
 		return nil, toAPIError(err)
 	}
@@ -165,10 +178,7 @@ func (s *Server) servePeerLeaseTimeToLive(ctx context.Context, b []byte) ([]byte
 		return nil, api.ErrNotLeader
 	}
 	resp := &api.LeaseTimeToLiveResponse{Header: s.header(), ID: req.ID}
-	granted, remaining, _, err := s.lessor.TimeToLive(req.ID, time.Now())
-	if errors.Is(err, ErrLeaseNotFound) && s.caughtUp() {
-		granted, remaining, _, err = s.lessor.TimeToLive(req.ID, time.Now())
-	}
+	granted, remaining, err := s.localTimeToLive(ctx, req.ID)
 	switch {
 	case errors.Is(err, ErrLeaseNotFound):
 		resp.TTL = -1
