@@ -271,6 +271,51 @@ func keepsWaiting(err error) bool {
 	return retryElsewhere(err) || errors.Is(err, io.EOF) || errors.Is(err, errNoReply)
 }
 
+// refusesLease says whether a stream failed because the member refused
+// to renew a lease for the client's user (a permission lost, a user
+// removed): trying again renews none of the leases on the stream while
+// that lease is on it.
+func refusesLease(err error) bool {
+	c := api.CodeOf(toError(err))
+	return c >= 400 && c < 500
+}
+
+// dropRefused finds the leases the member refuses to renew, each over a
+// stream of its own, and ends their callers, so that one lease refused
+// does not stall the others on the shared stream. It also ends the
+// leases found gone.
+func (ka *keepAlives) dropRefused(c *Client) {
+	ka.mu.Lock()
+	ids := make([]int64, 0, len(ka.leases))
+	for id := range ka.leases {
+		ids = append(ids, id)
+	}
+	ka.mu.Unlock()
+	for _, id := range ids {
+		ctx, cancel := context.WithTimeout(context.Background(), keepAliveReplyTimeout)
+		_, err := c.keepAliveRound(ctx, id)
+		cancel()
+		if refusesLease(err) || errors.Is(err, ErrLeaseExpired) {
+			ka.drop(id, err)
+		}
+	}
+}
+
+// drop ends every caller keeping lease id alive; those still waiting
+// for a first renewal get err.
+func (ka *keepAlives) drop(id int64, err error) {
+	ka.mu.Lock()
+	defer ka.mu.Unlock()
+	if l := ka.leases[id]; l != nil {
+		for k := range l.keepers {
+			if !k.started {
+				k.fail(err)
+			}
+			ka.removeLocked(k)
+		}
+	}
+}
+
 // run keeps the stream open while leases are kept alive: it opens it,
 // serves it until it fails, and opens it again (on the next member when
 // this one is not the leader), pausing longer after each failure in a
@@ -292,6 +337,9 @@ func (ka *keepAlives) run(c *Client) {
 			continue
 		case !keepsWaiting(err):
 			ka.failWaiting(err)
+			if refusesLease(err) {
+				ka.dropRefused(c)
+			}
 		}
 		c.rotateOnNotLeader(err)
 		time.Sleep(backoff)

@@ -26,11 +26,14 @@ type leaseFake struct {
 	opened   []int           // streams opened, per member
 	open     int             // streams not ended yet
 	renewals map[int64]int
+	// denied are leases the client's user may no longer renew: a request
+	// for one ends the stream with ErrPermissionDenied, as a member does.
+	denied map[int64]bool
 }
 
 func newLeaseFake(t *testing.T, members int) *leaseFake {
 	t.Helper()
-	f := &leaseFake{leases: map[int64]int64{}, opened: make([]int, members), renewals: map[int64]int{}}
+	f := &leaseFake{leases: map[int64]int64{}, opened: make([]int, members), renewals: map[int64]int{}, denied: map[int64]bool{}}
 	for i := range members {
 		srv := rpc.NewServer(rpc.ServerOptions{})
 		srv.HandleStream(rpc.Method(api.MethodLeaseKeepAlive), f.handler(i))
@@ -73,6 +76,10 @@ func (f *leaseFake) handler(member int) rpc.StreamHandler {
 				f.mu.Unlock()
 				return api.ErrNotLeader
 			}
+			if f.denied[req.ID] {
+				f.mu.Unlock()
+				return api.ErrPermissionDenied
+			}
 			ttl := f.leases[req.ID] // 0: no such lease
 			if ttl > 0 {
 				f.renewals[req.ID]++
@@ -97,6 +104,13 @@ func (f *leaseFake) expire(id int64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.leases, id)
+}
+
+// deny makes every later renewal of lease id a permission refusal.
+func (f *leaseFake) deny(id int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.denied[id] = true
 }
 
 func (f *leaseFake) setLeader(member int) {
@@ -268,6 +282,40 @@ func TestKeepAliveReportsExpiry(t *testing.T) {
 	next(t, ctx, two) // the renewal sent with the first
 	if resp, ok := next(t, ctx, two); !ok || resp.TTL != 1 {
 		t.Fatalf("lease 2 after lease 1 expired: %+v, open %v", resp, ok)
+	}
+}
+
+// TestKeepAliveRefusalEndsOnlyItsLease: a member that refuses to renew
+// one lease (its user lost the permission) ends the shared stream; that
+// lease's callers get their channels closed, and the other leases go on
+// being renewed over a new stream.
+func TestKeepAliveRefusalEndsOnlyItsLease(t *testing.T) {
+	f := newLeaseFake(t, 1)
+	f.grant(1, 1)
+	f.grant(2, 1)
+	c := f.client(t)
+	ctx := testCtx(t)
+	one, err := c.KeepAlive(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	two, err := c.KeepAlive(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.deny(1)
+	for {
+		if _, ok := next(t, ctx, one); !ok {
+			break
+		}
+	}
+	before := f.renewed(2)
+	waitFor(t, ctx, "lease 2 renewed after lease 1 was refused", func() bool { return f.renewed(2) >= before+3 })
+	if _, ok := next(t, ctx, two); !ok {
+		t.Fatal("lease 2's channel closed on lease 1's refusal")
+	}
+	if _, err := c.KeepAlive(ctx, 1); !errors.Is(err, api.ErrPermissionDenied) {
+		t.Fatalf("KeepAlive of the refused lease: %v, want ErrPermissionDenied", err)
 	}
 }
 

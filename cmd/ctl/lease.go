@@ -154,7 +154,14 @@ func leaseKeepAliveCommand() command {
 				if e.ctx.Err() != nil {
 					return nil // interrupted
 				}
-				return fmt.Errorf("lease %016x expired or revoked", id)
+				// The channel closed: the lease is gone, or the member
+				// refused to renew it. One more renewal says which.
+				ctx, cancel := e.request()
+				defer cancel()
+				if _, err := c.KeepAliveOnce(ctx, id); err != nil {
+					return leaseLost(id, err)
+				}
+				return fmt.Errorf("lease %016x: keep-alive ended", id)
 			}
 		}}
 }
