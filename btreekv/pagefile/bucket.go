@@ -86,11 +86,9 @@ func (tx *Tx) DeleteBucket(name []byte) error {
 	if b == nil {
 		return ErrBucketMissing
 	}
-	if err := tx.freeTree(b.t.rootID); err != nil {
+	if err := b.t.free(); err != nil {
 		return err
 	}
-	// Pages of the tree copied in this transaction were never written;
-	// forget them.
 	delete(tx.buckets, string(name))
 	_, err = tx.directory().del(name)
 	return err

@@ -43,7 +43,7 @@ func openCopy(t testing.TB, data []byte) *DB {
 		t.Fatal(err)
 	}
 	_ = f.Close()
-	db, err := Open("/copy", Options{FS: disk})
+	db, err := Open("/copy", Options{FS: disk, StrictMode: true})
 	if err != nil {
 		t.Fatalf("open copy: %v", err)
 	}
@@ -58,7 +58,7 @@ func TestCopyIsTheReadersSnapshotWhileWritesGoOn(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		disk := fsx.NewMem()
 		ps := rapid.SampledFrom([]int{512, 1024}).Draw(rt, "pageSize")
-		db, err := Open("/db", Options{FS: disk, PageSize: ps})
+		db, err := Open("/db", Options{FS: disk, PageSize: ps, StrictMode: true})
 		if err != nil {
 			rt.Fatal(err)
 		}
@@ -141,7 +141,7 @@ func TestCopyIsTheReadersSnapshotWhileWritesGoOn(t *testing.T) {
 }
 
 func TestCopyRefusesWriteAndFinishedTransactions(t *testing.T) {
-	db, err := Open("/db", Options{FS: fsx.NewMem()})
+	db, err := Open("/db", Options{FS: fsx.NewMem(), StrictMode: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +183,7 @@ func TestCopyReportsWriteErrors(t *testing.T) {
 // filledDB is a database of n keys with 4000-byte values (n pages or so).
 func filledDB(t testing.TB, n int) *DB {
 	t.Helper()
-	db, err := Open("/db", Options{FS: fsx.NewMem()})
+	db, err := Open("/db", Options{FS: fsx.NewMem(), StrictMode: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 
 func TestCorruptionIsReported(t *testing.T) {
 	disk := fsx.NewMem()
-	db, _ := Open("/db", Options{FS: disk, PageSize: 512})
+	db, _ := Open("/db", Options{FS: disk, PageSize: 512, StrictMode: true})
 	_ = db.Update(func(tx *Tx) error {
 		b, _ := tx.CreateBucketIfNotExists([]byte("b"))
 		for i := range 300 {
@@ -26,7 +26,7 @@ func TestCorruptionIsReported(t *testing.T) {
 	if err := disk.FlipBit("/db", 5*512+100, 3); err != nil {
 		t.Fatal(err)
 	}
-	db, err := Open("/db", Options{FS: disk})
+	db, err := Open("/db", Options{FS: disk, StrictMode: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestCorruptionIsReported(t *testing.T) {
 	_ = db.Close()
 	_ = disk.FlipBit("/db", 30, 1)
 	_ = disk.FlipBit("/db", 512+30, 1)
-	if _, err := Open("/db", Options{FS: disk}); !errors.Is(err, ErrCorrupt) {
+	if _, err := Open("/db", Options{FS: disk, StrictMode: true}); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("open with both metas damaged: %v", err)
 	}
 }
@@ -60,7 +60,7 @@ func TestNotAPageFile(t *testing.T) {
 	f, _ := fsx.Create(disk, "/x")
 	_, _ = f.Write(bytes.Repeat([]byte("not a database "), 100))
 	_ = f.Close()
-	if _, err := Open("/x", Options{FS: disk}); err == nil {
+	if _, err := Open("/x", Options{FS: disk, StrictMode: true}); err == nil {
 		t.Fatal("opened a file of another format")
 	}
 }
@@ -92,7 +92,7 @@ func FuzzDecodePage(f *testing.F) {
 // returns reports the damage.
 func TestDamagedDirectoryIsNotAMissingBucket(t *testing.T) {
 	disk := fsx.NewMem()
-	db, _ := Open("/db", Options{FS: disk, PageSize: 512})
+	db, _ := Open("/db", Options{FS: disk, PageSize: 512, StrictMode: true})
 	_ = db.Update(func(tx *Tx) error {
 		b, _ := tx.CreateBucketIfNotExists([]byte("b"))
 		return b.Put([]byte("k"), []byte("v"))
@@ -102,7 +102,7 @@ func TestDamagedDirectoryIsNotAMissingBucket(t *testing.T) {
 	if err := disk.FlipBit("/db", int64(dir)*512+20, 0); err != nil {
 		t.Fatal(err)
 	}
-	db, err := Open("/db", Options{FS: disk})
+	db, err := Open("/db", Options{FS: disk, StrictMode: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,14 +173,15 @@ func TestCorruptionKinds(t *testing.T) {
 		}
 	}
 	// A page id outside the file, through the reader.
-	db, _ := Open("/db", Options{FS: fsx.NewMem(), PageSize: ps})
+	db, _ := Open("/db", Options{FS: fsx.NewMem(), PageSize: ps, StrictMode: true})
 	if _, err := db.readNode(1000, db.meta.hwm); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("read of page 1000 in a %d-page file: %v", db.meta.hwm, err)
 	}
 }
 
 // TestCheckFindsLeaksAndSharedPages damages the freelist's bookkeeping
-// and expects Check to notice.
+// and expects Check to notice (without StrictMode, which would refuse the
+// damaging commit: see TestStrictModeRefusesLeaksAndSharedPages).
 func TestCheckFindsLeaksAndSharedPages(t *testing.T) {
 	setup := func() *DB {
 		db, _ := Open("/db", Options{FS: fsx.NewMem(), PageSize: 512})
@@ -213,9 +214,20 @@ func TestCheckFindsLeaksAndSharedPages(t *testing.T) {
 		t.Errorf("page dropped from the freelist: %v", err)
 	}
 	db = setup()
-	root := db.meta.root
-	commitWith(db, func(f *freelist) { f.free = append(f.free, root); slices.Sort(f.free) })
-	if err := db.Check(); !errors.Is(err, ErrCorrupt) || !bytes.Contains([]byte(err.Error()), []byte("used by both")) {
+	// The last leaf of "b", which the commit neither frees nor rewrites.
+	var leaf pgid
+	_ = db.View(func(tx *Tx) error {
+		r, err := tx.Bucket([]byte("b")).t.getRoot()
+		if err != nil || r.leaf {
+			t.Fatalf("bucket root %v: %v", r, err)
+		}
+		leaf = r.children[len(r.children)-1].id
+		return nil
+	})
+	commitWith(db, func(f *freelist) { f.free = append(f.free, leaf); slices.Sort(f.free) })
+	// The commit wrote a node over the leaf: Check finds the leaf's
+	// page used twice, or the node that replaced it out of place.
+	if err := db.Check(); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("page in use listed as free: %v", err)
 	}
 }

@@ -17,7 +17,7 @@ import (
 func TestCrashAtEveryStepOfCommit(t *testing.T) {
 	for step := 0; ; step++ {
 		disk := fsx.NewMem()
-		db, _ := Open("/db", Options{FS: disk, PageSize: 512})
+		db, _ := Open("/db", Options{FS: disk, PageSize: 512, StrictMode: true})
 		fill := func(tx *Tx, from, n int) error {
 			b, err := tx.CreateBucketIfNotExists([]byte("b"))
 			if err != nil {
@@ -56,7 +56,7 @@ func TestCrashAtEveryStepOfCommit(t *testing.T) {
 		// Inject a failure into the step-th write or sync of Commit.
 		committed := commitWithFailures(tx, disk, failAt)
 		recovered := disk.Crash(fsx.TearUnsynced, rand.New(rand.NewPCG(uint64(step), 2)))
-		db2, err := Open("/db", Options{FS: recovered})
+		db2, err := Open("/db", Options{FS: recovered, StrictMode: true})
 		if err != nil {
 			t.Fatalf("step %d: recover: %v", step, err)
 		}
@@ -122,7 +122,7 @@ func (f hookFile) Sync() error {
 func TestCommitOrdersWritesAndSyncs(t *testing.T) {
 	const ps = 512
 	disk := fsx.NewMem()
-	db, _ := Open("/db", Options{FS: disk, PageSize: ps})
+	db, _ := Open("/db", Options{FS: disk, PageSize: ps, StrictMode: true})
 	var log []int64
 	db.f = hookFile{File: db.f, fs: &hookFS{MemFS: disk, before: func(string) {}, log: &log}}
 	for round := range 4 {
@@ -159,7 +159,7 @@ func TestFailedMetaSyncNeedsReopen(t *testing.T) {
 	for _, op := range []string{"write", "sync"} {
 		t.Run(op, func(t *testing.T) {
 			disk := fsx.NewMem()
-			db, _ := Open("/db", Options{FS: disk, PageSize: 512})
+			db, _ := Open("/db", Options{FS: disk, PageSize: 512, StrictMode: true})
 			put := func(db *DB, k, v string) error {
 				return db.Update(func(tx *Tx) error {
 					b, err := tx.CreateBucketIfNotExists([]byte("b"))
@@ -201,7 +201,7 @@ func TestFailedMetaSyncNeedsReopen(t *testing.T) {
 				t.Fatalf("readers see k=%q, want the last acknowledged commit's 2", got)
 			}
 			_ = db.Close()
-			db, err := Open("/db", Options{FS: disk})
+			db, err := Open("/db", Options{FS: disk, StrictMode: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -230,11 +230,11 @@ func TestCrashWhileCreating(t *testing.T) {
 			_ = f.Close()
 			_ = disk.SyncDir("/")
 			disk.FailNext(op, errors.New("power cut"))
-			if db, err := Open("/db", Options{FS: disk, PageSize: 512}); err == nil {
+			if db, err := Open("/db", Options{FS: disk, PageSize: 512, StrictMode: true}); err == nil {
 				_ = db.Close()
 			}
 			disk = disk.Crash(fsx.TearUnsynced, rand.New(rand.NewPCG(seed, 3)))
-			db, err := Open("/db", Options{FS: disk, PageSize: 512})
+			db, err := Open("/db", Options{FS: disk, PageSize: 512, StrictMode: true})
 			if err != nil {
 				t.Fatalf("seed %d, crash at %s: open after crash: %v", seed, op, err)
 			}
@@ -255,7 +255,7 @@ func TestCrashWhileCreating(t *testing.T) {
 func TestCrashDuringRandomCommits(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		disk := fsx.NewMem()
-		db, err := Open("/db", Options{FS: disk, PageSize: rapid.SampledFrom([]int{512, 1024}).Draw(rt, "pageSize")})
+		db, err := Open("/db", Options{FS: disk, PageSize: rapid.SampledFrom([]int{512, 1024}).Draw(rt, "pageSize"), StrictMode: true})
 		if err != nil {
 			rt.Fatal(err)
 		}
@@ -298,7 +298,7 @@ func TestCrashDuringRandomCommits(t *testing.T) {
 			calls++
 		})
 		disk = disk.Crash(fsx.TearUnsynced, rand.New(rand.NewPCG(rapid.Uint64().Draw(rt, "tear"), 7)))
-		db, err = Open("/db", Options{FS: disk})
+		db, err = Open("/db", Options{FS: disk, StrictMode: true})
 		if err != nil {
 			rt.Fatalf("recover: %v", err)
 		}

@@ -38,6 +38,13 @@ type Options struct {
 	PageSize int
 	// CacheNodes bounds the decoded nodes kept in memory (default 65536).
 	CacheNodes int
+	// StrictMode checks the whole file (as Check does) after every
+	// commit has written its pages and before it writes its meta page,
+	// so a commit that would leave a damaged tree fails instead,
+	// naming the invariant it breaks. It reads every page of the file
+	// on each commit: for tests, fuzzing and crash tests, not
+	// production.
+	StrictMode bool
 }
 
 // DB is an open page file.
@@ -46,6 +53,7 @@ type DB struct {
 	path     string
 	f        fsx.File
 	pageSize int
+	strict   bool
 
 	// writeMu admits one write transaction at a time.
 	writeMu sync.Mutex
@@ -82,7 +90,7 @@ func Open(path string, opts Options) (*DB, error) {
 	if opts.CacheNodes <= 0 {
 		opts.CacheNodes = 65536
 	}
-	db := &DB{fs: opts.FS, path: path, pageSize: opts.PageSize, readers: map[uint64]int{}}
+	db := &DB{fs: opts.FS, path: path, pageSize: opts.PageSize, strict: opts.StrictMode, readers: map[uint64]int{}}
 	db.readersChanged = sync.NewCond(&db.mu)
 	db.cache.init(opts.CacheNodes)
 	if err := initializeIfEmpty(opts.FS, path, opts.PageSize); err != nil {
@@ -301,7 +309,11 @@ func (db *DB) Begin(writable bool) (*Tx, error) {
 		for t := range db.readers {
 			oldest = min(oldest, t)
 		}
-		db.freelist.release(oldest)
+		if err := db.freelist.release(oldest); err != nil {
+			db.writeMu.Unlock()
+			db.broken = err
+			return nil, err
+		}
 		tx.freelist = db.freelist.copy()
 		tx.buckets = map[string]*Bucket{}
 	} else {

@@ -78,7 +78,7 @@ func equalModel(a, b model) bool {
 }
 
 func TestPutGetDeleteAcrossSplits(t *testing.T) {
-	db, err := Open("/db", Options{FS: fsx.NewMem(), PageSize: 512})
+	db, err := Open("/db", Options{FS: fsx.NewMem(), PageSize: 512, StrictMode: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func TestPutGetDeleteAcrossSplits(t *testing.T) {
 
 func TestLargeValuesUseOverflowPages(t *testing.T) {
 	disk := fsx.NewMem()
-	db, _ := Open("/db", Options{FS: disk, PageSize: 512})
+	db, _ := Open("/db", Options{FS: disk, PageSize: 512, StrictMode: true})
 	big := bytes.Repeat([]byte("0123456789"), 1000) // 10 KB, 20 pages
 	err := db.Update(func(tx *Tx) error {
 		b, _ := tx.CreateBucketIfNotExists([]byte("b"))
@@ -147,7 +147,7 @@ func TestLargeValuesUseOverflowPages(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = db.Close()
-	db, _ = Open("/db", Options{FS: disk})
+	db, _ = Open("/db", Options{FS: disk, StrictMode: true})
 	_ = db.View(func(tx *Tx) error {
 		v, err := tx.Bucket([]byte("b")).Get([]byte("big"))
 		if err != nil || !bytes.Equal(v, big) {
@@ -158,7 +158,7 @@ func TestLargeValuesUseOverflowPages(t *testing.T) {
 }
 
 func TestReadersSeeTheirSnapshotAndPagesAreNotReusedUnderThem(t *testing.T) {
-	db, _ := Open("/db", Options{FS: fsx.NewMem(), PageSize: 512})
+	db, _ := Open("/db", Options{FS: fsx.NewMem(), PageSize: 512, StrictMode: true})
 	putAll := func(v string) {
 		if err := db.Update(func(tx *Tx) error {
 			b, _ := tx.CreateBucketIfNotExists([]byte("b"))
@@ -209,7 +209,7 @@ func TestReadersSeeTheirSnapshotAndPagesAreNotReusedUnderThem(t *testing.T) {
 }
 
 func TestRollbackDiscards(t *testing.T) {
-	db, _ := Open("/db", Options{FS: fsx.NewMem()})
+	db, _ := Open("/db", Options{FS: fsx.NewMem(), StrictMode: true})
 	tx, _ := db.Begin(true)
 	b, _ := tx.CreateBucketIfNotExists([]byte("b"))
 	_ = b.Put([]byte("k"), []byte("v"))
@@ -233,7 +233,7 @@ func TestModel(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		disk := fsx.NewMem()
 		ps := rapid.SampledFrom([]int{512, 1024, 4096}).Draw(rt, "pageSize")
-		db, err := Open("/db", Options{FS: disk, PageSize: ps})
+		db, err := Open("/db", Options{FS: disk, PageSize: ps, StrictMode: true})
 		if err != nil {
 			rt.Fatal(err)
 		}
@@ -277,13 +277,13 @@ func TestModel(t *testing.T) {
 			case 0: // reopen
 				closeReaders()
 				_ = db.Close()
-				if db, err = Open("/db", Options{FS: disk}); err != nil {
+				if db, err = Open("/db", Options{FS: disk, StrictMode: true}); err != nil {
 					rt.Fatal(err)
 				}
 			case 1: // crash and recover
 				closeReaders()
 				disk = disk.Crash(fsx.TearUnsynced, rand.New(rand.NewPCG(rapid.Uint64().Draw(rt, "tear"), 1)))
-				if db, err = Open("/db", Options{FS: disk}); err != nil {
+				if db, err = Open("/db", Options{FS: disk, StrictMode: true}); err != nil {
 					rt.Fatalf("recover: %v", err)
 				}
 			default:
@@ -363,7 +363,7 @@ func summary(m model) map[string]int {
 // is internally consistent (all values equal) while a writer rewrites
 // every key in each transaction; run it with -race.
 func TestConcurrentReadersAndWriter(t *testing.T) {
-	db, _ := Open("/db", Options{FS: fsx.NewMem(), PageSize: 512})
+	db, _ := Open("/db", Options{FS: fsx.NewMem(), PageSize: 512, StrictMode: true})
 	write := func(v int) error {
 		return db.Update(func(tx *Tx) error {
 			b, _ := tx.CreateBucketIfNotExists([]byte("b"))
@@ -427,7 +427,7 @@ func TestConcurrentReadersAndWriter(t *testing.T) {
 
 func TestEmptyCommitWritesNothingAndPanicsReleaseTheWriter(t *testing.T) {
 	disk := fsx.NewMem()
-	db, _ := Open("/db", Options{FS: disk, PageSize: 512})
+	db, _ := Open("/db", Options{FS: disk, PageSize: 512, StrictMode: true})
 	_ = db.Update(func(tx *Tx) error { _, err := tx.CreateBucketIfNotExists([]byte("b")); return err })
 	syncs, _ := disk.Syncs()
 	txid := db.Stats().TxID

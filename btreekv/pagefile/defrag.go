@@ -37,7 +37,7 @@ func (db *DB) Defragment() error {
 	if err := db.fs.Remove(tmpPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("pagefile: defragment: %w", err)
 	}
-	dst, err := Open(tmpPath, Options{FS: db.fs, PageSize: db.pageSize})
+	dst, err := Open(tmpPath, Options{FS: db.fs, PageSize: db.pageSize, StrictMode: db.strict})
 	if err != nil {
 		return fmt.Errorf("pagefile: defragment: %w", err)
 	}

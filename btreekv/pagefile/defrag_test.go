@@ -8,7 +8,7 @@ import (
 )
 
 func TestDefragmentShrinksTheFile(t *testing.T) {
-	db, _ := Open("/db", Options{FS: fsx.NewMem(), PageSize: 512})
+	db, _ := Open("/db", Options{FS: fsx.NewMem(), PageSize: 512, StrictMode: true})
 	for round := range 5 {
 		_ = db.Update(func(tx *Tx) error {
 			b, _ := tx.CreateBucketIfNotExists([]byte("b"))
@@ -61,7 +61,7 @@ func TestDefragmentShrinksTheFile(t *testing.T) {
 // TestDefragmentWhileReading runs readers during repeated defragments:
 // every reader sees a whole snapshot, before or after a swap.
 func TestDefragmentWhileReading(t *testing.T) {
-	db, _ := Open("/db", Options{FS: fsx.NewMem(), PageSize: 512})
+	db, _ := Open("/db", Options{FS: fsx.NewMem(), PageSize: 512, StrictMode: true})
 	_ = db.Update(func(tx *Tx) error {
 		b, _ := tx.CreateBucketIfNotExists([]byte("b"))
 		for i := range 300 {

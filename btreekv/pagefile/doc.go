@@ -97,6 +97,29 @@
 // freelist on disk lists free and pending pages together: after a
 // restart there are no readers, so all of them are free.
 //
+// # Invariants
+//
+// The page file asserts its invariants where they can break, and a
+// violation is an error, never a panic and never tolerated: an
+// *invariant.Error naming the invariant and the page, such as
+//
+//	pagefile: invariant "page freed once" violated: page 17 freed twice
+//
+// The commit that finds it fails before its meta page is written, so the
+// file keeps its previous tree; the layer above (package mvcc) stops
+// writing, and the member stops with the message. Always on, because they
+// cost no more than the commit's own work: every commit refuses a page
+// freed twice (or by two overlapping runs), a page freed while already
+// free or pending, a page freed by the commit that writes a node to it,
+// and a meta page or one past the end freed; and a writer refuses a free
+// list holding a page twice. With Options.StrictMode (tests, fuzzing and
+// crash tests turn it on) every commit also walks the whole new tree from
+// the file before writing its meta page, as Check does: every page used
+// once or free once ("page used once"), keys sorted within and across
+// pages ("keys sorted"), leaves at one depth ("tree balanced"), pages that
+// decode ("pages decode"), and the file and freelist agreeing with the
+// meta page ("meta consistent").
+//
 // # Maintenance
 //
 // Check walks the whole file and verifies that every page is used once or

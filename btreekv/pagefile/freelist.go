@@ -46,17 +46,63 @@ func (f *freelist) allocate(n int) pgid {
 	return 0
 }
 
-// freeLater records pages freed by the commit txid.
-func (f *freelist) freeLater(txid uint64, ids []pgid) {
+// freeLater records pages freed by the commit txid. ids must be sorted.
+// It refuses (invariant "page freed once") a page freed twice, whether
+// twice in ids — which also catches two freed runs that overlap — or
+// once in ids and once already on the list, and a page that is not a
+// node page of the file (a meta page, or one past hwm). Accepting either
+// would let two later commits allocate the same page, and one overwrite
+// the other's node.
+func (f *freelist) freeLater(txid uint64, ids []pgid, hwm pgid) error {
+	for i, id := range ids {
+		if i > 0 && id == ids[i-1] {
+			return violated(invPageFreedOnce, "page %d freed twice", id)
+		}
+		if id < 2 || id >= hwm {
+			return violated(invPageFreedOnce, "page %d freed, but the file's node pages are [2, %d)", id, hwm)
+		}
+	}
+	if id, where, ok := f.firstListed(ids); ok {
+		return violated(invPageFreedOnce, "page %d freed while it is already %s", id, where)
+	}
 	if len(ids) > 0 {
 		f.pending[txid] = append(f.pending[txid], ids...)
 	}
+	return nil
+}
+
+// firstListed returns the first of the sorted ids that is already free or
+// pending, and which. It costs one pass over the free list (sorted) and
+// one over the pending pages, as much as copying the list already does.
+func (f *freelist) firstListed(ids []pgid) (pgid, string, bool) {
+	if len(ids) == 0 {
+		return 0, "", false
+	}
+	i, j := 0, 0
+	for i < len(ids) && j < len(f.free) {
+		switch {
+		case ids[i] == f.free[j]:
+			return ids[i], "free", true
+		case ids[i] < f.free[j]:
+			i++
+		default:
+			j++
+		}
+	}
+	for t, pend := range f.pending {
+		for _, id := range pend {
+			if _, found := slices.BinarySearch(ids, id); found {
+				return id, fmt.Sprintf("pending (freed by commit %d)", t), true
+			}
+		}
+	}
+	return 0, "", false
 }
 
 // release makes reusable the pages freed by commits up to txid: a reader
 // of tree R can only reach pages freed by commits after R, so once every
 // open reader is at txid or later, those pages are unreachable.
-func (f *freelist) release(txid uint64) {
+func (f *freelist) release(txid uint64) error {
 	for t, ids := range f.pending {
 		if t <= txid {
 			f.free = append(f.free, ids...)
@@ -64,6 +110,14 @@ func (f *freelist) release(txid uint64) {
 		}
 	}
 	slices.Sort(f.free)
+	// freeLater refused every page already listed, so the merged list
+	// has no duplicate; a copy of the list shared by mistake would.
+	for i := 1; i < len(f.free); i++ {
+		if f.free[i] == f.free[i-1] {
+			return violated(invPageFreedOnce, "page %d is on the free list twice", f.free[i])
+		}
+	}
+	return nil
 }
 
 func (f *freelist) pendingCount() int {

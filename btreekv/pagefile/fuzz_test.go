@@ -23,7 +23,7 @@ func FuzzDamagedFile(f *testing.F) {
 	f.Fuzz(func(t *testing.T, damage []byte) {
 		const ps = 512
 		disk := fsx.NewMem()
-		db, err := Open("/db", Options{FS: disk, PageSize: ps})
+		db, err := Open("/db", Options{FS: disk, PageSize: ps, StrictMode: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -65,7 +65,7 @@ func FuzzDamagedFile(f *testing.F) {
 		_, _ = w.Write(file)
 		_ = w.Sync()
 		_ = w.Close()
-		db, err = Open("/db", Options{FS: disk2})
+		db, err = Open("/db", Options{FS: disk2, StrictMode: true})
 		if err != nil {
 			return
 		}

@@ -277,6 +277,43 @@ func (t *tree) remove(n *node, key []byte) error {
 	return nil
 }
 
+// free frees every committed page of the tree that this transaction has
+// not freed already: a node it copied (tree.writable) freed its page then,
+// and its copy was never written, so only the subtrees the transaction
+// left untouched remain to free. Freeing the committed tree from its old
+// root instead would free the copied nodes' pages a second time.
+func (t *tree) free() error {
+	if !t.loaded {
+		return t.tx.freeTree(t.rootID)
+	}
+	return t.tx.freeWritten(t.root)
+}
+
+// freeWritten frees the committed pages under n, a node of this
+// transaction's tree: n's own page (if it was a copy) was freed when it
+// was copied; children it still shares with the committed tree are freed
+// whole.
+func (tx *Tx) freeWritten(n *node) error {
+	if n == nil {
+		return nil
+	}
+	if n.owner != tx {
+		return tx.freeSubtree(n)
+	}
+	for _, c := range n.children {
+		var err error
+		if c.node != nil {
+			err = tx.freeWritten(c.node)
+		} else {
+			err = tx.freeTree(c.id)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // freeTree frees every page of the committed subtree rooted at id.
 func (tx *Tx) freeTree(id pgid) error {
 	if id == 0 {

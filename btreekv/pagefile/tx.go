@@ -160,9 +160,13 @@ func (tx *Tx) Commit() error {
 	for i := pgid(0); i <= pgid(oldFL.overflow); i++ {
 		tx.freed = append(tx.freed, tx.meta.freelist+i)
 	}
-	// A page can be freed twice (a bucket changed, then deleted).
 	slices.Sort(tx.freed)
-	tx.freelist.freeLater(newTxid, slices.Compact(tx.freed))
+	if id, ok := firstWritten(tx.freed, writes); ok {
+		return violated(invPageFreedOnce, "page %d freed by the commit that writes a node to it", id)
+	}
+	if err := tx.freelist.freeLater(newTxid, tx.freed, tx.meta.hwm); err != nil {
+		return err
+	}
 	ps := db.pageSize
 	flPages := (tx.freelist.encodedSize() + ps - 1) / ps
 	flID := tx.allocate(flPages)
@@ -180,6 +184,11 @@ func (tx *Tx) Commit() error {
 	// pages (the freelist in memory does not know about it), so refuse
 	// further writes until a reopen reads which meta page is valid.
 	m := meta{pageSize: uint32(ps), txid: newTxid, root: dirRoot, freelist: flID, hwm: max(tx.meta.hwm, tx.hwm)}
+	if db.strict {
+		if err := db.checkCommit(m, tx.freelist); err != nil {
+			return err
+		}
+	}
 	if _, err := db.f.WriteAt(m.encode(ps), int64(newTxid%2)*int64(ps)); err != nil {
 		return db.fail(fmt.Errorf("pagefile: commit: write meta: %w", err))
 	}
@@ -199,6 +208,22 @@ func (tx *Tx) Commit() error {
 	db.freelist = tx.freelist
 	db.mu.Unlock()
 	return nil
+}
+
+// firstWritten returns the first of the sorted ids that lies in one of
+// the page runs writes: a page this commit both frees and fills.
+func firstWritten(ids []pgid, writes []pendingWrite) (pgid, bool) {
+	slices.SortFunc(writes, func(a, b pendingWrite) int { return cmpPgid(a.id, b.id) })
+	i := 0
+	for _, w := range writes {
+		for i < len(ids) && ids[i] < w.id {
+			i++
+		}
+		if i < len(ids) && ids[i] < w.id+pgid(w.pages) {
+			return ids[i], true
+		}
+	}
+	return 0, false
 }
 
 func cmpPgid(a, b pgid) int {
