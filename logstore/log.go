@@ -40,6 +40,15 @@
 // never skips a record silently, and never cuts one that a later valid
 // record or the saved commit index shows was durable.
 //
+// Invariants: the entries' indexes are contiguous (each one past the
+// previous, a batch at most one past the log's end) and their terms never
+// go down. Save asserts both on every batch and Open over the whole log it
+// recovered. A violation is a bug, not damage a crash explains: it is an
+// *invariant.Error naming the invariant (logstore: invariant "terms
+// non-decreasing" violated: ...), Save refuses the batch and Open the
+// directory, and the member stops with the message. The log returns
+// errors, it never panics.
+//
 // Memory: the entries since the newest snapshot (and those before it
 // until Compact) are kept in memory, in a raftcore.MemoryStorage, so
 // raft's reads never touch the disk. Each costs its data plus about 48
@@ -332,6 +341,9 @@ func (l *Log) recover() error {
 	// Temporary snapshot files no marker claimed were never installed.
 	for _, t := range st.temps {
 		_ = fsys.Remove(filepath.Join(l.snapDir, t.name+tmpExt))
+	}
+	if err := checkOrder(l.mem); err != nil {
+		return err
 	}
 	l.mem.SetHardState(l.hs)
 	return nil
@@ -855,13 +867,9 @@ func (l *Log) checkEntries(ents []raftcore.Entry) ([]raftcore.Entry, error) {
 	if len(ents) == 0 {
 		return nil, nil
 	}
-	for i := 1; i < len(ents); i++ {
-		if ents[i].Index != ents[i-1].Index+1 {
-			return nil, fmt.Errorf("logstore: save: entry index %d follows %d: entries must be consecutive", ents[i].Index, ents[i-1].Index)
-		}
-	}
-	if last := l.lastIndex(); ents[0].Index > last+1 {
-		return nil, fmt.Errorf("logstore: save: entries start at %d but the log ends at %d: a gap", ents[0].Index, last)
+	prevTerm, err := l.mem.Term(ents[0].Index - 1)
+	if err := checkBatch(ents, l.lastIndex(), prevTerm, err == nil); err != nil {
+		return nil, err
 	}
 	first, _ := l.mem.FirstIndex()
 	switch {

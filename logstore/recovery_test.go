@@ -206,7 +206,7 @@ func TestSaveRefusesBadBatchesAndStaysUsable(t *testing.T) {
 		t.Fatalf("gap: err = %v", err)
 	}
 	bad := append(ents(4, 1, 1, 10), ents(6, 1, 1, 10)...)
-	if err := l.Save(raftcore.HardState{}, bad); err == nil || !strings.Contains(err.Error(), "consecutive") {
+	if err := l.Save(raftcore.HardState{}, bad); err == nil || !strings.Contains(err.Error(), "indexes contiguous") {
 		t.Fatalf("non-consecutive: err = %v", err)
 	}
 	if err := l.Save(raftcore.HardState{}, ents(4, 1, 1, 10)); err != nil {
