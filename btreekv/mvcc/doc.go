@@ -50,6 +50,20 @@
 // see uncommitted changes through an in-memory overlay of the records
 // written since the last commit.
 //
+// # Invariants
+//
+// The store asserts, on every write and on every record Open loads, that
+// revisions increase (a write transaction's is one past the store's, a
+// key's changes each newer than the last) and that a key's generations are
+// well formed: created <= modified, a tombstone ends a live generation,
+// versions count up by one from 1. A violation is an *invariant.Error
+// naming the invariant (mvcc: invariant "revisions increasing" violated:
+// ...): the write fails the store (ErrStoreFailed from then on, Err
+// reports it), Open refuses the file, and the member stops with the
+// message. The store returns errors, it never panics. Options.StrictPages
+// turns on the page file's StrictMode, a whole-file check at every commit
+// (the tests do).
+//
 // # Watch
 //
 // A watcher receives, in revision order, every event in its key range

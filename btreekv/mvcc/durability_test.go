@@ -264,7 +264,7 @@ func TestDefragmentAfterCompactionShrinksTheFile(t *testing.T) {
 // the records removed counted.
 func TestCompactReportsSteps(t *testing.T) {
 	var steps []CompactStep
-	s, err := Open("/db", Options{FS: fsx.NewMem(), PageSize: 1024, OnCompactStep: func(st CompactStep) { steps = append(steps, st) }})
+	s, err := Open("/db", Options{FS: fsx.NewMem(), PageSize: 1024, StrictPages: true, OnCompactStep: func(st CompactStep) { steps = append(steps, st) }})
 	if err != nil {
 		t.Fatal(err)
 	}

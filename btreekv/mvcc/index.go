@@ -69,31 +69,80 @@ type keyIndex struct {
 // keyLess orders key histories by key.
 func keyLess(a, b *keyIndex) bool { return bytes.Compare(a.key, b.key) < 0 }
 
+// newest returns the key's newest revision: its last write or tombstone
+// (zero if it has no history).
+func (ki *keyIndex) newest() Revision {
+	n := len(ki.gens)
+	if n == 0 {
+		return Revision{}
+	}
+	g := &ki.gens[n-1]
+	if g.ended() {
+		return g.tombstone
+	}
+	if len(g.revs) == 0 {
+		return Revision{}
+	}
+	return g.revs[len(g.revs)-1]
+}
+
+// checkAfter asserts that rev is newer than everything in the key's
+// history.
+func (ki *keyIndex) checkAfter(rev Revision) error {
+	if last := ki.newest(); !last.Less(rev) {
+		return violated(invRevisionsIncreasing, "key %q: revision %v after %v", ki.key, rev, last)
+	}
+	return nil
+}
+
 // put records a write of the key at rev.
-func (ki *keyIndex) put(rev Revision) {
+func (ki *keyIndex) put(rev Revision) error {
+	if err := ki.checkAfter(rev); err != nil {
+		return err
+	}
 	if n := len(ki.gens); n == 0 || ki.gens[n-1].ended() {
 		ki.gens = append(ki.gens, generation{created: rev})
 	}
 	g := &ki.gens[len(ki.gens)-1]
 	g.revs = append(g.revs, rev)
+	return nil
 }
 
 // restore records a write recovered from the backend with its version
 // and creation revision (the generation may have lost older revisions to
 // compaction).
-func (ki *keyIndex) restore(rev, created Revision, version int64) {
-	if n := len(ki.gens); n == 0 || ki.gens[n-1].ended() || ki.gens[n-1].created != created {
+func (ki *keyIndex) restore(rev, created Revision, version int64) error {
+	if err := ki.checkAfter(rev); err != nil {
+		return err
+	}
+	if rev.Main < created.Main {
+		return violated(invCreatedBeforeModified, "key %q: revision %v in a generation created at %v", ki.key, rev, created)
+	}
+	n := len(ki.gens)
+	if n == 0 || ki.gens[n-1].ended() || ki.gens[n-1].created != created {
+		if version < 1 || (rev.Main == created.Main && version != 1) {
+			return violated(invVersionsCountUp, "key %q: version %d at revision %v of a generation created at %v", ki.key, version, rev, created)
+		}
 		ki.gens = append(ki.gens, generation{created: created, verBase: version - 1})
+	} else if g := &ki.gens[n-1]; version != g.verBase+int64(len(g.revs))+1 {
+		return violated(invVersionsCountUp, "key %q: version %d at revision %v after version %d", ki.key, version, rev, g.verBase+int64(len(g.revs)))
 	}
 	g := &ki.gens[len(ki.gens)-1]
 	g.revs = append(g.revs, rev)
+	return nil
 }
 
-// tombstone records the key's deletion at rev.
-func (ki *keyIndex) tombstone(rev Revision) {
-	if n := len(ki.gens); n > 0 && !ki.gens[n-1].ended() {
-		ki.gens[n-1].tombstone = rev
+// tombstone records the key's deletion at rev: it ends the key's live
+// generation.
+func (ki *keyIndex) tombstone(rev Revision) error {
+	if !ki.alive() {
+		return violated(invTombstoneEndsGeneration, "key %q: tombstone at %v without a live generation", ki.key, rev)
 	}
+	if err := ki.checkAfter(rev); err != nil {
+		return err
+	}
+	ki.gens[len(ki.gens)-1].tombstone = rev
+	return nil
 }
 
 // alive reports whether the key exists now.

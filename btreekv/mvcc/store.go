@@ -66,6 +66,9 @@ type Options struct {
 	// It runs on the goroutine compacting, between steps, with no lock
 	// held.
 	OnCompactStep func(CompactStep)
+	// StrictPages turns on the page file's StrictMode: every commit
+	// checks the whole file first (for tests and crash tests; costly).
+	StrictPages bool
 }
 
 // CompactStep is how far a compaction has gone.
@@ -136,7 +139,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if opts.CacheNodes <= 0 {
 		opts.CacheNodes = defaultCacheNodes
 	}
-	db, err := pagefile.Open(path, pagefile.Options{FS: opts.FS, PageSize: opts.PageSize, CacheNodes: opts.CacheNodes})
+	db, err := pagefile.Open(path, pagefile.Options{FS: opts.FS, PageSize: opts.PageSize, CacheNodes: opts.CacheNodes, StrictMode: opts.StrictPages})
 	if err != nil {
 		return nil, err
 	}
@@ -199,10 +202,11 @@ func (s *Store) load() error {
 					// Left by a compaction interrupted after it removed
 					// the generation's puts: finish the job below.
 					orphans = append(orphans, rev)
+				} else if err := ki.tombstone(rev); err != nil {
+					return err
 				}
-				ki.tombstone(rev)
-			} else {
-				ki.restore(rev, Revision{Main: kv.CreateRevision}, kv.Version)
+			} else if err := ki.restore(rev, Revision{Main: kv.CreateRevision}, kv.Version); err != nil {
+				return err
 			}
 			s.currentRev = max(s.currentRev, rev.Main)
 			s.trackLease(kv, tomb)

@@ -16,7 +16,7 @@ import (
 
 func openMem(t testing.TB, disk *fsx.MemFS, batch int) *Store {
 	t.Helper()
-	s, err := Open("/db", Options{FS: disk, BatchLimit: batch, PageSize: 1024})
+	s, err := Open("/db", Options{FS: disk, BatchLimit: batch, PageSize: 1024, StrictPages: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -85,7 +85,9 @@ func (tw *TxnWrite) write(key, value []byte, lease int64, wantPrev bool) (*api.K
 	if ki == nil {
 		ki = s.idx.insert(key)
 	}
-	ki.put(rev)
+	if err := ki.put(rev); err != nil {
+		return nil, s.fail(err)
+	}
 	s.trackLease(kv, false)
 	tw.sub++
 	tw.changes = append(tw.changes, api.Event{Type: api.EventPut, Kv: kv, PrevKv: prev})
@@ -182,7 +184,9 @@ func (tw *TxnWrite) deleteKeys(key, end []byte, wantPrev bool) (int64, []api.Key
 		if err := s.putRecord(rev, encodeRecord(kv, true)); err != nil {
 			return 0, nil, err
 		}
-		ki.tombstone(rev)
+		if err := ki.tombstone(rev); err != nil {
+			return 0, nil, s.fail(err)
+		}
 		s.trackLease(kv, true)
 		tw.sub++
 		tw.changes = append(tw.changes, api.Event{Type: api.EventDelete, Kv: kv, PrevKv: prev})
@@ -208,6 +212,9 @@ func (tw *TxnWrite) End() error {
 		s.appliedIdx, s.appliedTerm = tw.index, tw.term
 	}
 	if len(tw.changes) > 0 {
+		if tw.rev != s.currentRev+1 {
+			return s.fail(violated(invRevisionsIncreasing, "a write transaction at revision %d after revision %d", tw.rev, s.currentRev))
+		}
 		s.currentRev = tw.rev
 		s.watch.notify(s, tw.changes, tw.rev)
 	}
