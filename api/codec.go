@@ -1,11 +1,11 @@
 package api
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
-	"math/bits"
+
+	"github.com/cairndb/cairn/internal/wire"
 )
 
 // The binary encoding of the API's messages, used on the wire and in the
@@ -68,15 +68,15 @@ func (c *coder) fail(format string, args ...any) {
 
 func (c *coder) uvarint(v *uint64) {
 	if !c.dec {
-		c.buf = binary.AppendUvarint(c.buf, *v)
+		c.buf = wire.AppendUvarint(c.buf, *v)
 		return
 	}
 	if c.err != nil {
 		return
 	}
-	x, n := binary.Uvarint(c.buf[c.off:])
-	if n <= 0 {
-		c.fail("bad or truncated varint")
+	x, n, err := wire.Uvarint(c.buf[c.off:])
+	if err != nil {
+		c.fail("%v", err)
 		return
 	}
 	c.off += n
@@ -85,15 +85,15 @@ func (c *coder) uvarint(v *uint64) {
 
 func (c *coder) varint(v *int64) {
 	if !c.dec {
-		c.buf = binary.AppendVarint(c.buf, *v)
+		c.buf = wire.AppendVarint(c.buf, *v)
 		return
 	}
 	if c.err != nil {
 		return
 	}
-	x, n := binary.Varint(c.buf[c.off:])
-	if n <= 0 {
-		c.fail("bad or truncated varint")
+	x, n, err := wire.Varint(c.buf[c.off:])
+	if err != nil {
+		c.fail("%v", err)
 		return
 	}
 	c.off += n
@@ -343,14 +343,14 @@ func (m *KeyValue) EncodedSize() int {
 		varintSize(m.Version) + bytesSize(len(m.Value)) + varintSize(m.Lease)
 }
 
-// uvarintSize is the length of binary.AppendUvarint(nil, v).
-func uvarintSize(v uint64) int { return (bits.Len64(v|1) + 6) / 7 }
+// uvarintSize is the length of a coded uvarint.
+func uvarintSize(v uint64) int { return wire.UvarintLen(v) }
 
-// varintSize is the length of binary.AppendVarint(nil, v) (zigzag).
-func varintSize(v int64) int { return uvarintSize(uint64(v<<1) ^ uint64(v>>63)) }
+// varintSize is the length of a coded (zigzag) varint.
+func varintSize(v int64) int { return wire.VarintLen(v) }
 
 // bytesSize is the length of a byte string of n bytes as coded.
-func bytesSize(n int) int { return uvarintSize(uint64(n)) + n }
+func bytesSize(n int) int { return wire.BytesLen(n) }
 
 func (m *Event) fields(c *coder) {
 	enum(c, &m.Type, EventDelete)

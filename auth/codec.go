@@ -1,9 +1,10 @@
 package auth
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/cairndb/cairn/internal/wire"
 )
 
 // The records and commands of this package are encoded by hand: unsigned
@@ -18,7 +19,7 @@ var errShort = errors.New("auth: encoding is truncated")
 
 type encoder struct{ b []byte }
 
-func (e *encoder) uvarint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
+func (e *encoder) uvarint(v uint64) { e.b = wire.AppendUvarint(e.b, v) }
 
 func (e *encoder) bytes(v []byte) {
 	e.uvarint(uint64(len(v)))
@@ -44,9 +45,9 @@ func (d *decoder) uvarint() uint64 {
 	if d.err != nil {
 		return 0
 	}
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.err = errShort
+	v, n, err := wire.Uvarint(d.b)
+	if err != nil {
+		d.err = fmt.Errorf("auth: decode: %w", err)
 		return 0
 	}
 	d.b = d.b[n:]

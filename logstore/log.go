@@ -59,7 +59,6 @@
 package logstore
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -71,6 +70,7 @@ import (
 	"sync"
 
 	"github.com/cairndb/cairn/internal/fsx"
+	"github.com/cairndb/cairn/internal/wire"
 	"github.com/cairndb/cairn/raftcore"
 )
 
@@ -457,7 +457,7 @@ func (l *Log) replaySegment(i int, st *replayState) (*damagePoint, error) {
 		}
 		switch t {
 		case recSeal:
-			if next, k := binary.Uvarint(payload); k <= 0 || k != len(payload) || next != s.seq+1 {
+			if next, k, err := wire.Uvarint(payload); err != nil || k != len(payload) || next != s.seq+1 {
 				return corrupt(off, fmt.Sprintf("a seal that does not name the next segment (%d)", s.seq+1)), nil
 			}
 			sealed = off
@@ -566,7 +566,7 @@ func (l *Log) tornSeal(i, damaged int) (bool, error) {
 }
 
 // maxSealSize is the size of the largest seal record.
-const maxSealSize = recordHeaderSize + 1 + binary.MaxVarintLen64
+const maxSealSize = recordHeaderSize + 1 + wire.MaxVarintLen
 
 // looksUnwritten reports whether the damaged bytes b[from:to] show a write
 // that never reached the disk: a record header of zeros (no record has
@@ -714,7 +714,7 @@ func (l *Log) resetToSnapshot(snap raftcore.Snapshot) error {
 }
 
 func appendEntriesPayload(b []byte, ents []raftcore.Entry) []byte {
-	b = binary.AppendUvarint(b, uint64(len(ents)))
+	b = wire.AppendUvarint(b, uint64(len(ents)))
 	for _, e := range ents {
 		b = raftcore.AppendEntry(b, e)
 	}
@@ -722,9 +722,9 @@ func appendEntriesPayload(b []byte, ents []raftcore.Entry) []byte {
 }
 
 func decodeEntries(b []byte) ([]raftcore.Entry, error) {
-	n, k := binary.Uvarint(b)
-	if k <= 0 {
-		return nil, fmt.Errorf("%w: bad entry count", ErrCorrupt)
+	n, k, err := wire.Uvarint(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: entry count: %v", ErrCorrupt, err)
 	}
 	b = b[k:]
 	if n > uint64(len(b))/4 {
@@ -749,18 +749,21 @@ func decodeEntries(b []byte) ([]raftcore.Entry, error) {
 }
 
 func encodeSnapMarker(b []byte, index, term uint64) []byte {
-	b = binary.AppendUvarint(b, index)
-	return binary.AppendUvarint(b, term)
+	b = wire.AppendUvarint(b, index)
+	return wire.AppendUvarint(b, term)
 }
 
 func decodeSnapMarker(b []byte) (index, term uint64, err error) {
-	index, k := binary.Uvarint(b)
-	if k <= 0 {
-		return 0, 0, fmt.Errorf("%w: bad snapshot marker", ErrCorrupt)
+	index, k, err := wire.Uvarint(b)
+	if err != nil {
+		return 0, 0, fmt.Errorf("%w: snapshot marker index: %v", ErrCorrupt, err)
 	}
-	term, k2 := binary.Uvarint(b[k:])
-	if k2 <= 0 || k+k2 != len(b) {
-		return 0, 0, fmt.Errorf("%w: bad snapshot marker", ErrCorrupt)
+	term, k2, err := wire.Uvarint(b[k:])
+	if err != nil {
+		return 0, 0, fmt.Errorf("%w: snapshot marker term: %v", ErrCorrupt, err)
+	}
+	if k+k2 != len(b) {
+		return 0, 0, fmt.Errorf("%w: %d bytes after the snapshot marker", ErrCorrupt, len(b)-k-k2)
 	}
 	return index, term, nil
 }
@@ -915,7 +918,7 @@ func (l *Log) rollover(firstIndex uint64) error {
 	if err != nil {
 		return l.fail(err)
 	}
-	seal := appendRecord(nil, recSeal, func(b []byte) []byte { return binary.AppendUvarint(b, seg.seq) })
+	seal := appendRecord(nil, recSeal, func(b []byte) []byte { return wire.AppendUvarint(b, seg.seq) })
 	if _, err := old.f.WriteAt(seal, old.tail); err != nil {
 		_ = seg.f.Close()
 		return l.fail(fmt.Errorf("logstore: seal %s: %w", old.path, err))

@@ -1,10 +1,11 @@
 package raftcore
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/cairndb/cairn/internal/wire"
 )
 
 // The binary encoding of raft's types, used by the write-ahead log and the
@@ -43,43 +44,40 @@ const (
 
 // --- appenders ------------------------------------------------------------
 
-func appendBytes(b, s []byte) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
-}
+func appendBytes(b, s []byte) []byte { return wire.AppendBytes(b, s) }
 
 // AppendEntry appends the encoding of e to b.
 func AppendEntry(b []byte, e Entry) []byte {
-	b = binary.AppendUvarint(b, e.Term)
-	b = binary.AppendUvarint(b, e.Index)
+	b = wire.AppendUvarint(b, e.Term)
+	b = wire.AppendUvarint(b, e.Index)
 	b = append(b, byte(e.Type))
 	return appendBytes(b, e.Data)
 }
 
 // AppendHardState appends the encoding of h to b.
 func AppendHardState(b []byte, h HardState) []byte {
-	b = binary.AppendUvarint(b, h.Term)
-	b = binary.AppendUvarint(b, h.Vote)
-	return binary.AppendUvarint(b, h.Commit)
+	b = wire.AppendUvarint(b, h.Term)
+	b = wire.AppendUvarint(b, h.Vote)
+	return wire.AppendUvarint(b, h.Commit)
 }
 
 // AppendConfState appends the encoding of cs to b.
 func AppendConfState(b []byte, cs ConfState) []byte {
-	b = binary.AppendUvarint(b, uint64(len(cs.Voters)))
+	b = wire.AppendUvarint(b, uint64(len(cs.Voters)))
 	for _, id := range cs.Voters {
-		b = binary.AppendUvarint(b, id)
+		b = wire.AppendUvarint(b, id)
 	}
-	b = binary.AppendUvarint(b, uint64(len(cs.Learners)))
+	b = wire.AppendUvarint(b, uint64(len(cs.Learners)))
 	for _, id := range cs.Learners {
-		b = binary.AppendUvarint(b, id)
+		b = wire.AppendUvarint(b, id)
 	}
 	return b
 }
 
 // AppendSnapshotMetadata appends the encoding of m to b.
 func AppendSnapshotMetadata(b []byte, m SnapshotMetadata) []byte {
-	b = binary.AppendUvarint(b, m.Index)
-	b = binary.AppendUvarint(b, m.Term)
+	b = wire.AppendUvarint(b, m.Index)
+	b = wire.AppendUvarint(b, m.Term)
 	return AppendConfState(b, m.ConfState)
 }
 
@@ -92,7 +90,7 @@ func AppendSnapshot(b []byte, s Snapshot) []byte {
 // AppendConfChange appends the encoding of cc to b.
 func AppendConfChange(b []byte, cc ConfChange) []byte {
 	b = append(b, byte(cc.Type))
-	b = binary.AppendUvarint(b, cc.NodeID)
+	b = wire.AppendUvarint(b, cc.NodeID)
 	return appendBytes(b, cc.Context)
 }
 
@@ -100,7 +98,7 @@ func AppendConfChange(b []byte, cc ConfChange) []byte {
 func AppendMessage(b []byte, m Message) []byte {
 	b = append(b, byte(m.Type))
 	for _, v := range [...]uint64{m.From, m.To, m.Term, m.LogTerm, m.Index, m.Commit} {
-		b = binary.AppendUvarint(b, v)
+		b = wire.AppendUvarint(b, v)
 	}
 	var flags byte
 	if m.Reject {
@@ -119,9 +117,9 @@ func AppendMessage(b []byte, m Message) []byte {
 		flags |= flagRepaired
 	}
 	b = append(b, flags)
-	b = binary.AppendUvarint(b, m.RejectHint)
-	b = binary.AppendUvarint(b, m.Seq)
-	b = binary.AppendUvarint(b, uint64(len(m.Entries)))
+	b = wire.AppendUvarint(b, m.RejectHint)
+	b = wire.AppendUvarint(b, m.Seq)
+	b = wire.AppendUvarint(b, uint64(len(m.Entries)))
 	for _, e := range m.Entries {
 		b = AppendEntry(b, e)
 	}
@@ -133,16 +131,9 @@ func AppendMessage(b []byte, m Message) []byte {
 
 // --- sizes ----------------------------------------------------------------
 
-func uvarintSize(v uint64) int {
-	n := 1
-	for v >= 0x80 {
-		v >>= 7
-		n++
-	}
-	return n
-}
+func uvarintSize(v uint64) int { return wire.UvarintLen(v) }
 
-func bytesSize(s []byte) int { return uvarintSize(uint64(len(s))) + len(s) }
+func bytesSize(s []byte) int { return wire.BytesLen(len(s)) }
 
 // EncodedSize returns the length of e's encoding.
 func (e Entry) EncodedSize() int {
@@ -189,13 +180,9 @@ func (d *decoder) uvarintOf(field, suffix string) uint64 {
 	if d.err != nil {
 		return 0
 	}
-	v, n := binary.Uvarint(d.b[d.off:])
-	switch {
-	case n == 0:
-		d.fail("%s%s: truncated", field, suffix)
-		return 0
-	case n < 0:
-		d.fail("%s%s: varint overflows 64 bits", field, suffix)
+	v, n, err := wire.Uvarint(d.b[d.off:])
+	if err != nil {
+		d.fail("%s%s: %v", field, suffix, err)
 		return 0
 	}
 	d.off += n

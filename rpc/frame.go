@@ -7,6 +7,8 @@ import (
 	"io"
 	"math"
 	"time"
+
+	"github.com/cairndb/cairn/internal/wire"
 )
 
 // Method names a procedure; services choose the numbers, rpc routes on them.
@@ -55,7 +57,7 @@ const (
 	MaxTokenSize = 4096
 	// maxPrefix is the most a kind puts in the payload before its body:
 	// an open frame's three uvarints and its token.
-	maxPrefix = 3*binary.MaxVarintLen64 + MaxTokenSize
+	maxPrefix = 3*wire.MaxVarintLen + MaxTokenSize
 	// FrameOverhead is how far a frame's length field may exceed its body:
 	// a frame carrying a body of n bytes has length ≤ n + FrameOverhead.
 	FrameOverhead = headerSize + maxPrefix
@@ -89,20 +91,20 @@ func appendFrame(b []byte, f *frame) []byte {
 	b = binary.BigEndian.AppendUint16(b, uint16(f.method))
 	switch f.kind {
 	case kindRequest:
-		b = binary.AppendUvarint(b, timeoutMicros(f.timeout))
+		b = wire.AppendUvarint(b, timeoutMicros(f.timeout))
 		b = appendToken(b, f.token)
 		b = append(b, f.body...)
 	case kindOpen:
-		b = binary.AppendUvarint(b, timeoutMicros(f.timeout))
+		b = wire.AppendUvarint(b, timeoutMicros(f.timeout))
 		b = appendToken(b, f.token)
-		b = binary.AppendUvarint(b, f.window)
+		b = wire.AppendUvarint(b, f.window)
 	case kindResponse, kindMessage:
 		b = append(b, f.body...)
 	case kindError, kindGoAway:
 		b = binary.BigEndian.AppendUint16(b, uint16(f.code))
 		b = append(b, f.body...)
 	case kindWindow:
-		b = binary.AppendUvarint(b, f.window)
+		b = wire.AppendUvarint(b, f.window)
 	case kindPing, kindPong:
 		b = binary.BigEndian.AppendUint64(b, f.ping)
 	}
@@ -289,9 +291,9 @@ func (f *frame) decodePayload(p []byte, maxBody int) error {
 }
 
 func readTimeout(p []byte) (time.Duration, []byte, error) {
-	us, n := binary.Uvarint(p)
-	if n <= 0 {
-		return 0, nil, errors.New("bad timeout varint")
+	us, n, err := wire.Uvarint(p)
+	if err != nil {
+		return 0, nil, fmt.Errorf("timeout: %w", err)
 	}
 	if us > math.MaxInt64/uint64(time.Microsecond) {
 		return math.MaxInt64, p[n:], nil // longer than anyone will wait: clamp
@@ -301,15 +303,15 @@ func readTimeout(p []byte) (time.Duration, []byte, error) {
 
 // appendToken appends a token as a uvarint length and its bytes.
 func appendToken(b []byte, token string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(token)))
+	b = wire.AppendUvarint(b, uint64(len(token)))
 	return append(b, token...)
 }
 
 func readToken(p []byte) (string, []byte, error) {
-	n, k := binary.Uvarint(p)
+	n, k, err := wire.Uvarint(p)
 	switch {
-	case k <= 0:
-		return "", nil, errors.New("bad token length varint")
+	case err != nil:
+		return "", nil, fmt.Errorf("token length: %w", err)
 	case n > MaxTokenSize:
 		return "", nil, fmt.Errorf("token of %d bytes exceeds limit %d", n, MaxTokenSize)
 	case n > uint64(len(p)-k):
@@ -319,9 +321,9 @@ func readToken(p []byte) (string, []byte, error) {
 }
 
 func readWindow(p []byte) (uint64, []byte, error) {
-	w, n := binary.Uvarint(p)
-	if n <= 0 {
-		return 0, nil, errors.New("bad window varint")
+	w, n, err := wire.Uvarint(p)
+	if err != nil {
+		return 0, nil, fmt.Errorf("window: %w", err)
 	}
 	if w == 0 || w > maxWindowGrant {
 		return 0, nil, fmt.Errorf("window %d outside 1..%d", w, uint64(maxWindowGrant))

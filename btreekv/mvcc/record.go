@@ -2,11 +2,11 @@ package mvcc
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/btreekv/pagefile"
+	"github.com/cairndb/cairn/internal/wire"
 )
 
 // encodeRecord encodes one change as the page file keeps it, under its
@@ -23,20 +23,17 @@ func encodeRecord(kv api.KeyValue, tomb bool) []byte {
 	}
 	b := make([]byte, 0, 1+len(kv.Key)+len(kv.Value)+32)
 	b = append(b, flag)
-	b = binary.AppendUvarint(b, uint64(len(kv.Key)))
-	b = append(b, kv.Key...)
-	b = binary.AppendVarint(b, kv.CreateRevision)
-	b = binary.AppendVarint(b, kv.ModRevision)
-	b = binary.AppendVarint(b, kv.Version)
-	b = binary.AppendVarint(b, kv.Lease)
-	b = binary.AppendUvarint(b, uint64(len(kv.Value)))
-	return append(b, kv.Value...)
+	b = wire.AppendBytes(b, kv.Key)
+	b = wire.AppendVarint(b, kv.CreateRevision)
+	b = wire.AppendVarint(b, kv.ModRevision)
+	b = wire.AppendVarint(b, kv.Version)
+	b = wire.AppendVarint(b, kv.Lease)
+	return wire.AppendBytes(b, kv.Value)
 }
 
 // recordKey returns the key of n bytes inside an encoded record.
 func recordKey(rec []byte, n int) []byte {
-	var l [binary.MaxVarintLen64]byte
-	off := 1 + binary.PutUvarint(l[:], uint64(n))
+	off := 1 + wire.UvarintLen(uint64(n))
 	return rec[off : off+n : off+n]
 }
 
@@ -62,43 +59,31 @@ func decodeRecord(b []byte) (api.KeyValue, bool, error) {
 // parseRecord is decodeRecord without the copy: the key and value alias
 // b.
 func parseRecord(b []byte) (api.KeyValue, bool, error) {
-	bad := func(what string) (api.KeyValue, bool, error) {
-		return api.KeyValue{}, false, fmt.Errorf("%w: bad record %s", pagefile.ErrCorrupt, what)
+	bad := func(what string, err error) (api.KeyValue, bool, error) {
+		return api.KeyValue{}, false, fmt.Errorf("%w: bad record %s: %v", pagefile.ErrCorrupt, what, err)
 	}
 	if len(b) == 0 || (b[0] != flagPut && b[0] != flagTombstone) {
-		return bad("flag")
+		return bad("flag", fmt.Errorf("flag byte not %q or %q", flagPut, flagTombstone))
 	}
 	tomb := b[0] == flagTombstone
 	p := b[1:]
 	var kv api.KeyValue
-	bytesField := func() ([]byte, bool) {
-		n, k := binary.Uvarint(p)
-		if k <= 0 || n > uint64(len(p)-k) {
-			return nil, false
-		}
-		f := p[k : k+int(n) : k+int(n)]
-		p = p[k+int(n):]
-		return f, true
+	key, n, err := wire.Bytes(p)
+	if err != nil {
+		return bad("key", err)
 	}
-	varint := func() (int64, bool) {
-		v, k := binary.Varint(p)
-		if k <= 0 {
-			return 0, false
-		}
-		p = p[k:]
-		return v, true
-	}
-	var ok bool
-	if kv.Key, ok = bytesField(); !ok {
-		return bad("key")
-	}
+	kv.Key, p = key, p[n:]
 	for _, f := range []*int64{&kv.CreateRevision, &kv.ModRevision, &kv.Version, &kv.Lease} {
-		if *f, ok = varint(); !ok {
-			return bad("number")
+		if *f, n, err = wire.Varint(p); err != nil {
+			return bad("number", err)
 		}
+		p = p[n:]
 	}
-	if kv.Value, ok = bytesField(); !ok || len(p) != 0 {
-		return bad("value")
+	if kv.Value, n, err = wire.Bytes(p); err != nil {
+		return bad("value", err)
+	}
+	if n != len(p) {
+		return bad("value", fmt.Errorf("%d bytes after it", len(p)-n))
 	}
 	if len(kv.Value) == 0 {
 		kv.Value = nil

@@ -2,9 +2,10 @@ package pagefile
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"sort"
+
+	"github.com/cairndb/cairn/internal/wire"
 )
 
 // node is a B+tree node in memory. Leaves hold sorted keys and their
@@ -55,9 +56,9 @@ func (n *node) childIndex(key []byte) int {
 func (n *node) size() int {
 	s := pageHeaderSize
 	for i, k := range n.keys {
-		s += uvarintLen(uint64(len(k))) + len(k)
+		s += wire.BytesLen(len(k))
 		if n.leaf {
-			s += uvarintLen(uint64(len(n.vals[i]))) + len(n.vals[i])
+			s += wire.BytesLen(len(n.vals[i]))
 		} else {
 			s += childIDSize
 		}
@@ -70,15 +71,6 @@ func (n *node) size() int {
 // final ids only at commit, after sizes were decided.
 const childIDSize = 9
 
-func uvarintLen(v uint64) int {
-	n := 1
-	for v >= 0x80 {
-		v >>= 7
-		n++
-	}
-	return n
-}
-
 // encode writes the node into a page run of the given size (a multiple of
 // the page size); children must already have page ids.
 func (n *node) encode(buf []byte, pageSize int) {
@@ -89,13 +81,11 @@ func (n *node) encode(buf []byte, pageSize int) {
 	putHeader(buf, pageHeader{typ: typ, level: n.level, count: uint32(len(n.keys)), overflow: uint32(len(buf)/pageSize - 1)})
 	p := buf[pageHeaderSize:pageHeaderSize]
 	for i, k := range n.keys {
-		p = binary.AppendUvarint(p, uint64(len(k)))
-		p = append(p, k...)
+		p = wire.AppendBytes(p, k)
 		if n.leaf {
-			p = binary.AppendUvarint(p, uint64(len(n.vals[i])))
-			p = append(p, n.vals[i]...)
+			p = wire.AppendBytes(p, n.vals[i])
 		} else {
-			p = binary.AppendUvarint(p, n.children[i].id)
+			p = wire.AppendUvarint(p, n.children[i].id)
 		}
 	}
 	clear(buf[pageHeaderSize+len(p):])
@@ -122,12 +112,11 @@ func decodeNode(b []byte, id pgid, h pageHeader, hwm pgid) (*node, error) {
 	}
 	p := b[pageHeaderSize:]
 	field := func(what string) ([]byte, error) {
-		l, k := binary.Uvarint(p)
-		if k <= 0 || l > uint64(len(p)-k) {
-			return nil, fmt.Errorf("%w %d: bad %s length", ErrCorrupt, id, what)
+		f, k, err := wire.Bytes(p)
+		if err != nil {
+			return nil, fmt.Errorf("%w %d: bad %s length: %v", ErrCorrupt, id, what, err)
 		}
-		f := p[k : k+int(l) : k+int(l)]
-		p = p[k+int(l):]
+		p = p[k:]
 		return f, nil
 	}
 	var err error
@@ -145,9 +134,9 @@ func decodeNode(b []byte, id pgid, h pageHeader, hwm pgid) (*node, error) {
 			}
 			continue
 		}
-		c, k := binary.Uvarint(p)
-		if k <= 0 {
-			return nil, fmt.Errorf("%w %d: bad child id", ErrCorrupt, id)
+		c, k, err := wire.Uvarint(p)
+		if err != nil {
+			return nil, fmt.Errorf("%w %d: bad child id: %v", ErrCorrupt, id, err)
 		}
 		if c < 2 || c >= hwm {
 			return nil, fmt.Errorf("%w %d: child page %d out of range [2, %d)", ErrCorrupt, id, c, hwm)
@@ -181,9 +170,9 @@ func (n *node) splitPoint(pageSize int) int {
 	}
 	s := pageHeaderSize
 	for i, k := range n.keys {
-		e := uvarintLen(uint64(len(k))) + len(k)
+		e := wire.BytesLen(len(k))
 		if n.leaf {
-			e += uvarintLen(uint64(len(n.vals[i]))) + len(n.vals[i])
+			e += wire.BytesLen(len(n.vals[i]))
 		} else {
 			e += childIDSize
 		}
