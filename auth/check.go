@@ -161,21 +161,11 @@ func (v *view) checkKV(user string, req api.Message) error {
 		}
 		for _, ops := range [][]api.RequestOp{r.Success, r.Failure} {
 			for _, op := range ops {
-				var sub api.Message
-				switch {
-				case op.Range != nil:
-					sub = op.Range
-				case op.Put != nil:
-					sub = op.Put
-				case op.DeleteRange != nil:
-					sub = op.DeleteRange
-				case op.Txn != nil:
-					sub = op.Txn
-				default:
-					continue
-				}
-				if err := v.checkKV(user, sub); err != nil {
-					return err
+				// A nested transaction is checked whole, compares included.
+				if sub := op.Request(); sub != nil {
+					if err := v.checkKV(user, sub); err != nil {
+						return err
+					}
 				}
 			}
 		}

@@ -106,15 +106,14 @@ func withoutUnknownReads(history []porcupine.Operation) []porcupine.Operation {
 
 // readOnly reports whether req can never change the store.
 func readOnly(req api.RequestOp) bool {
-	switch {
-	case req.Range != nil:
+	switch req.Request().(type) {
+	case *api.RangeRequest:
 		return true
-	case req.Txn != nil:
-		for _, branch := range [][]api.RequestOp{req.Txn.Success, req.Txn.Failure} {
-			for _, op := range branch {
-				if !readOnly(op) {
-					return false
-				}
+	case *api.TxnRequest:
+		for op := range req.Txn.Ops() {
+			switch op.(type) {
+			case *api.PutRequest, *api.DeleteRangeRequest:
+				return false
 			}
 		}
 		return true

@@ -124,42 +124,15 @@ func rangeGroup(key, end []byte, sep byte) ([]byte, error) {
 func requestGroup(req api.RequestOp, sep byte) ([]byte, error) {
 	var group []byte
 	seen := false
-	add := func(key, end []byte) error {
+	for key, end := range req.KeyRanges() {
 		g, err := rangeGroup(key, end, sep)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if seen && !bytes.Equal(g, group) {
-			return fmt.Errorf("keys of groups %q and %q in one operation", group, g)
+			return nil, fmt.Errorf("keys of groups %q and %q in one operation", group, g)
 		}
 		group, seen = g, true
-		return nil
-	}
-	var walk func(req api.RequestOp) error
-	walk = func(req api.RequestOp) error {
-		switch {
-		case req.Range != nil:
-			return add(req.Range.Key, req.Range.RangeEnd)
-		case req.Put != nil:
-			return add(req.Put.Key, nil)
-		case req.DeleteRange != nil:
-			return add(req.DeleteRange.Key, req.DeleteRange.RangeEnd)
-		case req.Txn != nil:
-			for _, c := range req.Txn.Compare {
-				if err := add(c.Key, c.RangeEnd); err != nil {
-					return err
-				}
-			}
-			for _, op := range append(slices.Clip(req.Txn.Success), req.Txn.Failure...) {
-				if err := walk(op); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	}
-	if err := walk(req); err != nil {
-		return nil, err
 	}
 	return group, nil
 }

@@ -120,20 +120,8 @@ func partitionByKey(history []porcupine.Operation) [][]porcupine.Operation {
 
 // requestKey returns the first key a request names.
 func requestKey(req api.RequestOp) []byte {
-	switch {
-	case req.Range != nil:
-		return req.Range.Key
-	case req.Put != nil:
-		return req.Put.Key
-	case req.DeleteRange != nil:
-		return req.DeleteRange.Key
-	case req.Txn != nil:
-		if len(req.Txn.Compare) > 0 {
-			return req.Txn.Compare[0].Key
-		}
-		for _, op := range append(slices.Clip(req.Txn.Success), req.Txn.Failure...) {
-			return requestKey(op)
-		}
+	for key := range req.KeyRanges() {
+		return key
 	}
 	return nil
 }
@@ -305,32 +293,12 @@ func validateRequest(req api.RequestOp, allowNested bool) error {
 
 // sameSingleKey checks that req names key and nothing else.
 func sameSingleKey(req api.RequestOp, key []byte) error {
-	check := func(k, end []byte) error {
+	for k, end := range req.KeyRanges() {
 		if len(end) != 0 {
 			return fmt.Errorf("a key range [%q, %q) is not a single key (use MultiKeyModel)", k, end)
 		}
 		if !bytes.Equal(k, key) {
 			return fmt.Errorf("keys %q and %q in one operation (use MultiKeyModel)", key, k)
-		}
-		return nil
-	}
-	switch {
-	case req.Range != nil:
-		return check(req.Range.Key, req.Range.RangeEnd)
-	case req.Put != nil:
-		return check(req.Put.Key, nil)
-	case req.DeleteRange != nil:
-		return check(req.DeleteRange.Key, req.DeleteRange.RangeEnd)
-	case req.Txn != nil:
-		for _, c := range req.Txn.Compare {
-			if err := check(c.Key, c.RangeEnd); err != nil {
-				return err
-			}
-		}
-		for _, op := range append(slices.Clip(req.Txn.Success), req.Txn.Failure...) {
-			if err := sameSingleKey(op, key); err != nil {
-				return err
-			}
 		}
 	}
 	return nil

@@ -86,11 +86,10 @@ func (s *Store) ReadTxn(req *api.TxnRequest, maxBytes int64) (*api.TxnResponse, 
 // TxnReadOnly reports whether a transaction neither puts nor deletes, in
 // either branch, nested transactions included.
 func TxnReadOnly(req *api.TxnRequest) bool {
-	for _, ops := range [][]api.RequestOp{req.Success, req.Failure} {
-		for _, op := range ops {
-			if op.Put != nil || op.DeleteRange != nil || (op.Txn != nil && !TxnReadOnly(op.Txn)) {
-				return false
-			}
+	for op := range req.Ops() {
+		switch op.(type) {
+		case *api.PutRequest, *api.DeleteRangeRequest:
+			return false
 		}
 	}
 	return true
@@ -424,12 +423,10 @@ func checkOpCounts(req *api.TxnRequest, maxOps int) error {
 	if n := max(len(req.Compare), len(req.Success), len(req.Failure)); n > maxOps {
 		return fmt.Errorf("%w (%d > %d)", ErrTooManyOps, n, maxOps)
 	}
-	for _, ops := range [][]api.RequestOp{req.Success, req.Failure} {
-		for _, op := range ops {
-			if op.Txn != nil {
-				if err := checkOpCounts(op.Txn, maxOps); err != nil {
-					return err
-				}
+	for op := range req.Ops() {
+		if t, ok := op.(*api.TxnRequest); ok {
+			if n := max(len(t.Compare), len(t.Success), len(t.Failure)); n > maxOps {
+				return fmt.Errorf("%w (%d > %d)", ErrTooManyOps, n, maxOps)
 			}
 		}
 	}
