@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 
 	"github.com/cairndb/cairn/api"
@@ -29,56 +28,43 @@ func (e *env) do(f func(ctx context.Context, c *client.Client) error) error {
 func authEnableCommand() command {
 	return command{name: "auth enable", minArgs: 0, maxArgs: 0,
 		summary: "Turn authentication on (user root must exist; it is given role root if it lacks it)",
-		setup: func(fs *flag.FlagSet) action {
-			return func(e *env, _ []string) error {
-				return e.do(func(ctx context.Context, c *client.Client) error {
-					_, err := c.AuthEnable(ctx)
-					if errors.Is(err, api.ErrRootRoleNotExist) {
-						// As etcdctl: give user root the root role, then enable.
-						if _, err := c.UserGrantRole(ctx, "root", "root"); err != nil {
-							return fmt.Errorf("enabling authentication: granting role root to user root: %w", err)
-						}
-						_, err = c.AuthEnable(ctx)
+		run: func(e *env, _ []string) error {
+			return e.do(func(ctx context.Context, c *client.Client) error {
+				_, err := c.AuthEnable(ctx)
+				if errors.Is(err, api.ErrRootRoleNotExist) {
+					// As etcdctl: give user root the root role, then enable.
+					if _, err := c.UserGrantRole(ctx, "root", "root"); err != nil {
+						return fmt.Errorf("enabling authentication: granting role root to user root: %w", err)
 					}
-					if err != nil {
-						return fmt.Errorf("enabling authentication: %w", err)
-					}
-					e.p.printf("Authentication Enabled\n") // in every format, as etcdctl
-					return nil
-				})
-			}
+					_, err = c.AuthEnable(ctx)
+				}
+				if err != nil {
+					return fmt.Errorf("enabling authentication: %w", err)
+				}
+				e.p.printf("Authentication Enabled\n") // in every format, as etcdctl
+				return nil
+			})
 		}}
 }
 
 func authDisableCommand() command {
 	return command{name: "auth disable", minArgs: 0, maxArgs: 0,
 		summary: "Turn authentication off (as root)",
-		setup: func(fs *flag.FlagSet) action {
-			return func(e *env, _ []string) error {
-				return e.do(func(ctx context.Context, c *client.Client) error {
-					if _, err := c.AuthDisable(ctx); err != nil {
-						return fmt.Errorf("disabling authentication: %w", err)
-					}
-					e.p.printf("Authentication Disabled\n") // in every format, as etcdctl
-					return nil
-				})
-			}
+		run: func(e *env, _ []string) error {
+			return call(e, "disabling authentication",
+				func(ctx context.Context, c *client.Client) (*api.AuthDisableResponse, error) {
+					return c.AuthDisable(ctx)
+				},
+				func(*api.AuthDisableResponse) { e.p.printf("Authentication Disabled\n") }) // in every format, as etcdctl
 		}}
 }
 
 func authStatusCommand() command {
 	return command{name: "auth status", minArgs: 0, maxArgs: 0,
 		summary: "Show whether authentication is on, and the revision of users, roles and permissions",
-		setup: func(fs *flag.FlagSet) action {
-			return func(e *env, _ []string) error {
-				return e.do(func(ctx context.Context, c *client.Client) error {
-					resp, err := c.AuthStatus(ctx)
-					if err != nil {
-						return fmt.Errorf("reading the authentication status: %w", err)
-					}
-					e.p.authStatus(resp)
-					return nil
-				})
-			}
+		run: func(e *env, _ []string) error {
+			return call(e, "reading the authentication status",
+				func(ctx context.Context, c *client.Client) (*api.AuthStatusResponse, error) { return c.AuthStatus(ctx) },
+				e.p.authStatus)
 		}}
 }

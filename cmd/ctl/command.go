@@ -1,16 +1,20 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/cairndb/cairn/client"
 )
 
 // command is one ctl command: its name ("get", or "lease grant" for a
-// command of a group), its arguments, and setup, which registers the
-// command's flags and returns the action that runs once they are parsed.
+// command of a group), its arguments, and what it does: setup, which
+// registers the command's flags and returns the action that runs once
+// they are parsed, or for a command without flags of its own just run.
 type command struct {
 	name    string
 	args    string // the positional arguments, as the usage line shows them
@@ -18,10 +22,41 @@ type command struct {
 	minArgs int
 	maxArgs int // -1: no limit
 	setup   func(fs *flag.FlagSet) action
+	run     action // instead of setup, for a command without flags
 }
 
 // action runs a command with its positional arguments.
 type action func(e *env, args []string) error
+
+// flags registers the command's flags on fs and returns its action.
+func (c *command) flags(fs *flag.FlagSet) action {
+	if c.setup == nil {
+		return c.run
+	}
+	return c.setup(fs)
+}
+
+// call is the body of most commands: one request, with the client and a
+// context bounded by --command-timeout, whose answer show prints. A
+// failed request prints nothing and returns "what: error" (the error
+// alone if what is empty); failing to connect returns that error as is.
+func call[R any](e *env, what string, req func(context.Context, *client.Client) (R, error), show func(R)) error {
+	c, err := e.client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := e.request()
+	defer cancel()
+	resp, err := req(ctx, c)
+	if err != nil {
+		if what != "" {
+			err = fmt.Errorf("%s: %w", what, err)
+		}
+		return err
+	}
+	show(resp)
+	return nil
+}
 
 // commands lists every command, in the order help shows them.
 func commands() []command {
@@ -77,7 +112,7 @@ func (c *command) help() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Usage: %s\n\n%s\n", c.usage(), c.summary)
 	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
-	c.setup(fs)
+	c.flags(fs)
 	n := 0
 	fs.VisitAll(func(*flag.Flag) { n++ })
 	if n > 0 {

@@ -14,20 +14,18 @@ func completionCommand() command {
 	return command{name: "completion", args: "bash|zsh", minArgs: 1, maxArgs: 1,
 		summary: "Print a script completing ctl's commands and flags: source <(ctl completion bash),\n" +
 			"or in zsh: source <(ctl completion zsh)",
-		setup: func(fs *flag.FlagSet) action {
-			return func(e *env, args []string) error {
-				switch args[0] {
-				case "bash":
-					writeBashCompletion(e.stdout, commands())
-				case "zsh":
-					// zsh runs bash's completion functions through bashcompinit.
-					fmt.Fprint(e.stdout, "#compdef ctl\nautoload -U +X bashcompinit && bashcompinit\n")
-					writeBashCompletion(e.stdout, commands())
-				default:
-					return badUsage("completion %q: want bash or zsh", args[0])
-				}
-				return nil
+		run: func(e *env, args []string) error {
+			switch args[0] {
+			case "bash":
+				writeBashCompletion(e.stdout, commands())
+			case "zsh":
+				// zsh runs bash's completion functions through bashcompinit.
+				fmt.Fprint(e.stdout, "#compdef ctl\nautoload -U +X bashcompinit && bashcompinit\n")
+				writeBashCompletion(e.stdout, commands())
+			default:
+				return badUsage("completion %q: want bash or zsh", args[0])
 			}
+			return nil
 		}}
 }
 
@@ -68,7 +66,7 @@ func writeBashCompletion(w io.Writer, cmds []command) {
 	type entry struct{ name, flags string }
 	var entries []entry
 	for _, c := range cmds {
-		f, v := flagNames(func(fs *flag.FlagSet) { c.setup(fs) })
+		f, v := flagNames(func(fs *flag.FlagSet) { c.flags(fs) })
 		for _, name := range v {
 			if !slices.Contains(valued, name) {
 				valued = append(valued, name)

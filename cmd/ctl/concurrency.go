@@ -9,6 +9,7 @@ import (
 	"os/exec"
 
 	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/client"
 	"github.com/cairndb/cairn/client/concurrency"
 	"github.com/cairndb/cairn/internal/etcdconv"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -199,18 +200,9 @@ func campaign(e *env, s *concurrency.Session, el *concurrency.Election, name, pr
 // printGet reads key and prints the response, as etcdctl prints a held
 // lock's key or an elected leader's in its message formats.
 func (e *env) printGet(key string) error {
-	c, err := e.client()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := e.request()
-	defer cancel()
-	resp, err := c.Get(ctx, key)
-	if err != nil {
-		return fmt.Errorf("reading %q: %w", key, err)
-	}
-	e.p.get(resp, false)
-	return nil
+	return call(e, fmt.Sprintf("reading %q", key),
+		func(ctx context.Context, c *client.Client) (*api.RangeResponse, error) { return c.Get(ctx, key) },
+		func(resp *api.RangeResponse) { e.p.get(resp, false) })
 }
 
 // lockHeld prints the key of a lock just acquired.

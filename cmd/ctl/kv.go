@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -79,18 +80,11 @@ func putCommand() command {
 					}
 					value = string(b)
 				}
-				c, err := e.client()
-				if err != nil {
-					return err
-				}
-				ctx, cancel := e.request()
-				defer cancel()
-				resp, err := c.Put(ctx, args[0], value, opts...)
-				if err != nil {
-					return err
-				}
-				e.p.put(resp)
-				return nil
+				return call(e, "",
+					func(ctx context.Context, c *client.Client) (*api.PutResponse, error) {
+						return c.Put(ctx, args[0], value, opts...)
+					},
+					e.p.put)
 			}
 		}}
 }
@@ -230,19 +224,14 @@ func getCommand() command {
 				if err != nil {
 					return badUsage("%v", err)
 				}
-				c, err := e.client()
-				if err != nil {
-					return err
-				}
-				ctx, cancel := e.request()
-				defer cancel()
-				resp, err := c.Get(ctx, args[0], opts...)
-				if err != nil {
-					return err
-				}
-				e.p.valueOnly, e.p.keysOnly = o.printValueOnly, o.keysOnly
-				e.p.get(resp, o.countOnly)
-				return nil
+				return call(e, "",
+					func(ctx context.Context, c *client.Client) (*api.RangeResponse, error) {
+						return c.Get(ctx, args[0], opts...)
+					},
+					func(resp *api.RangeResponse) {
+						e.p.valueOnly, e.p.keysOnly = o.printValueOnly, o.keysOnly
+						e.p.get(resp, o.countOnly)
+					})
 			}
 		}}
 }
@@ -282,18 +271,11 @@ func delCommand() command {
 				if err != nil {
 					return badUsage("%v", err)
 				}
-				c, err := e.client()
-				if err != nil {
-					return err
-				}
-				ctx, cancel := e.request()
-				defer cancel()
-				resp, err := c.Delete(ctx, args[0], opts...)
-				if err != nil {
-					return err
-				}
-				e.p.del(resp)
-				return nil
+				return call(e, "",
+					func(ctx context.Context, c *client.Client) (*api.DeleteRangeResponse, error) {
+						return c.Delete(ctx, args[0], opts...)
+					},
+					e.p.del)
 			}
 		}}
 }
@@ -310,17 +292,11 @@ func compactionCommand() command {
 				if err != nil || rev <= 0 {
 					return badUsage("revision %q is not a positive integer", args[0])
 				}
-				c, err := e.client()
-				if err != nil {
-					return err
-				}
-				ctx, cancel := e.request()
-				defer cancel()
-				if _, err := c.Compact(ctx, rev); err != nil {
-					return err
-				}
-				e.p.compaction(rev)
-				return nil
+				return call(e, "",
+					func(ctx context.Context, c *client.Client) (*api.CompactionResponse, error) {
+						return c.Compact(ctx, rev)
+					},
+					func(*api.CompactionResponse) { e.p.compaction(rev) })
 			}
 		}}
 }

@@ -1,36 +1,27 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"strconv"
 
+	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/client"
 )
 
 func leaseGrantCommand() command {
 	return command{name: "lease grant", args: "TTL", minArgs: 1, maxArgs: 1,
 		summary: "Create a lease of TTL seconds; prints its ID",
-		setup: func(fs *flag.FlagSet) action {
-			return func(e *env, args []string) error {
-				ttl, err := strconv.ParseInt(args[0], 10, 64)
-				if err != nil || ttl <= 0 {
-					return badUsage("TTL %q is not a positive number of seconds", args[0])
-				}
-				c, err := e.client()
-				if err != nil {
-					return err
-				}
-				ctx, cancel := e.request()
-				defer cancel()
-				resp, err := c.Grant(ctx, ttl)
-				if err != nil {
-					return fmt.Errorf("granting a lease: %w", err)
-				}
-				e.p.leaseGrant(resp)
-				return nil
+		run: func(e *env, args []string) error {
+			ttl, err := strconv.ParseInt(args[0], 10, 64)
+			if err != nil || ttl <= 0 {
+				return badUsage("TTL %q is not a positive number of seconds", args[0])
 			}
+			return call(e, "granting a lease",
+				func(ctx context.Context, c *client.Client) (*api.LeaseGrantResponse, error) { return c.Grant(ctx, ttl) },
+				e.p.leaseGrant)
 		}}
 }
 
@@ -46,25 +37,16 @@ func leaseIDArg(s string) (int64, error) {
 func leaseRevokeCommand() command {
 	return command{name: "lease revoke", args: "ID", minArgs: 1, maxArgs: 1,
 		summary: "Revoke lease ID (hex), deleting the keys attached to it",
-		setup: func(fs *flag.FlagSet) action {
-			return func(e *env, args []string) error {
-				id, err := leaseIDArg(args[0])
-				if err != nil {
-					return err
-				}
-				c, err := e.client()
-				if err != nil {
-					return err
-				}
-				ctx, cancel := e.request()
-				defer cancel()
-				resp, err := c.Revoke(ctx, id)
-				if err != nil {
-					return fmt.Errorf("revoking lease %016x: %w", id, err)
-				}
-				e.p.leaseRevoke(id, resp)
-				return nil
+		run: func(e *env, args []string) error {
+			id, err := leaseIDArg(args[0])
+			if err != nil {
+				return err
 			}
+			return call(e, fmt.Sprintf("revoking lease %016x", id),
+				func(ctx context.Context, c *client.Client) (*api.LeaseRevokeResponse, error) {
+					return c.Revoke(ctx, id)
+				},
+				func(resp *api.LeaseRevokeResponse) { e.p.leaseRevoke(id, resp) })
 		}}
 }
 
@@ -79,21 +61,16 @@ func leaseTimeToLiveCommand() command {
 				if err != nil {
 					return err
 				}
-				c, err := e.client()
-				if err != nil {
-					return err
-				}
-				ctx, cancel := e.request()
-				defer cancel()
-				resp, err := c.TimeToLive(ctx, id, keys)
-				if err != nil {
-					return fmt.Errorf("lease %016x: %w", id, err)
-				}
-				if resp.ID == 0 {
-					resp.ID = id
-				}
-				e.p.timeToLive(resp, keys)
-				return nil
+				return call(e, fmt.Sprintf("lease %016x", id),
+					func(ctx context.Context, c *client.Client) (*api.LeaseTimeToLiveResponse, error) {
+						return c.TimeToLive(ctx, id, keys)
+					},
+					func(resp *api.LeaseTimeToLiveResponse) {
+						if resp.ID == 0 {
+							resp.ID = id
+						}
+						e.p.timeToLive(resp, keys)
+					})
 			}
 		}}
 }
@@ -101,21 +78,10 @@ func leaseTimeToLiveCommand() command {
 func leaseListCommand() command {
 	return command{name: "lease list", minArgs: 0, maxArgs: 0,
 		summary: "List the live leases",
-		setup: func(fs *flag.FlagSet) action {
-			return func(e *env, _ []string) error {
-				c, err := e.client()
-				if err != nil {
-					return err
-				}
-				ctx, cancel := e.request()
-				defer cancel()
-				resp, err := c.Leases(ctx)
-				if err != nil {
-					return fmt.Errorf("listing leases: %w", err)
-				}
-				e.p.leases(resp)
-				return nil
-			}
+		run: func(e *env, _ []string) error {
+			return call(e, "listing leases",
+				func(ctx context.Context, c *client.Client) (*api.LeaseLeasesResponse, error) { return c.Leases(ctx) },
+				e.p.leases)
 		}}
 }
 

@@ -188,7 +188,7 @@ func parse(args []string) (*invocation, error) {
 	fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	g.register(fs) // the values parsed so far are the defaults now
-	act := cmd.setup(fs)
+	act := cmd.flags(fs)
 	pos, err := parseInterspersed(fs, rest)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {

@@ -1,31 +1,23 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"net/url"
 
+	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/client"
 	"github.com/cairndb/cairn/internal/etcdconv"
 )
 
 func memberListCommand() command {
 	return command{name: "member list", minArgs: 0, maxArgs: 0,
 		summary: "List the members: ID, status, name, peer URLs, client URLs, learner",
-		setup: func(fs *flag.FlagSet) action {
-			return func(e *env, _ []string) error {
-				c, err := e.client()
-				if err != nil {
-					return err
-				}
-				ctx, cancel := e.request()
-				defer cancel()
-				resp, err := c.MemberList(ctx)
-				if err != nil {
-					return fmt.Errorf("listing members: %w", err)
-				}
-				e.p.memberList(resp)
-				return nil
-			}
+		run: func(e *env, _ []string) error {
+			return call(e, "listing members",
+				func(ctx context.Context, c *client.Client) (*api.MemberListResponse, error) { return c.MemberList(ctx) },
+				e.p.memberList)
 		}}
 }
 
@@ -56,22 +48,13 @@ func memberAddCommand() command {
 				if err := checkPeerURLs(peers); err != nil {
 					return err
 				}
-				c, err := e.client()
-				if err != nil {
-					return err
-				}
-				ctx, cancel := e.request()
-				defer cancel()
-				add := c.MemberAdd
+				add := (*client.Client).MemberAdd
 				if learner {
-					add = c.MemberAddAsLearner
+					add = (*client.Client).MemberAddAsLearner
 				}
-				resp, err := add(ctx, peers)
-				if err != nil {
-					return fmt.Errorf("adding member %s: %w", args[0], err)
-				}
-				e.p.memberAdd(args[0], resp)
-				return nil
+				return call(e, "adding member "+args[0],
+					func(ctx context.Context, c *client.Client) (*api.MemberAddResponse, error) { return add(c, ctx, peers) },
+					func(resp *api.MemberAddResponse) { e.p.memberAdd(args[0], resp) })
 			}
 		}}
 }
@@ -89,25 +72,18 @@ func memberIDArg(s string) (uint64, error) {
 func memberRemoveCommand() command {
 	return command{name: "member remove", args: "ID", minArgs: 1, maxArgs: 1,
 		summary: "Remove member ID (hex)",
-		setup: func(fs *flag.FlagSet) action {
-			return func(e *env, args []string) error {
-				id, err := memberIDArg(args[0])
-				if err != nil {
-					return err
-				}
-				c, err := e.client()
-				if err != nil {
-					return err
-				}
-				ctx, cancel := e.request()
-				defer cancel()
-				resp, err := c.MemberRemove(ctx, id)
-				if err != nil {
-					return fmt.Errorf("removing member %016x: %w", id, err)
-				}
-				e.p.memberChanged(id, "removed from", resp.Header, etcdconv.ToMemberRemove(resp))
-				return nil
+		run: func(e *env, args []string) error {
+			id, err := memberIDArg(args[0])
+			if err != nil {
+				return err
 			}
+			return call(e, fmt.Sprintf("removing member %016x", id),
+				func(ctx context.Context, c *client.Client) (*api.MemberRemoveResponse, error) {
+					return c.MemberRemove(ctx, id)
+				},
+				func(resp *api.MemberRemoveResponse) {
+					e.p.memberChanged(id, "removed from", resp.Header, etcdconv.ToMemberRemove(resp))
+				})
 		}}
 }
 
@@ -125,18 +101,13 @@ func memberUpdateCommand() command {
 				if err := checkPeerURLs(peers); err != nil {
 					return err
 				}
-				c, err := e.client()
-				if err != nil {
-					return err
-				}
-				ctx, cancel := e.request()
-				defer cancel()
-				resp, err := c.MemberUpdate(ctx, id, peers)
-				if err != nil {
-					return fmt.Errorf("updating member %016x: %w", id, err)
-				}
-				e.p.memberChanged(id, "updated in", resp.Header, etcdconv.ToMemberUpdate(resp))
-				return nil
+				return call(e, fmt.Sprintf("updating member %016x", id),
+					func(ctx context.Context, c *client.Client) (*api.MemberUpdateResponse, error) {
+						return c.MemberUpdate(ctx, id, peers)
+					},
+					func(resp *api.MemberUpdateResponse) {
+						e.p.memberChanged(id, "updated in", resp.Header, etcdconv.ToMemberUpdate(resp))
+					})
 			}
 		}}
 }
@@ -144,24 +115,17 @@ func memberUpdateCommand() command {
 func memberPromoteCommand() command {
 	return command{name: "member promote", args: "ID", minArgs: 1, maxArgs: 1,
 		summary: "Make learner ID a voting member (once it has caught up)",
-		setup: func(fs *flag.FlagSet) action {
-			return func(e *env, args []string) error {
-				id, err := memberIDArg(args[0])
-				if err != nil {
-					return err
-				}
-				c, err := e.client()
-				if err != nil {
-					return err
-				}
-				ctx, cancel := e.request()
-				defer cancel()
-				resp, err := c.MemberPromote(ctx, id)
-				if err != nil {
-					return fmt.Errorf("promoting member %016x: %w", id, err)
-				}
-				e.p.memberChanged(id, "promoted in", resp.Header, etcdconv.ToMemberPromote(resp))
-				return nil
+		run: func(e *env, args []string) error {
+			id, err := memberIDArg(args[0])
+			if err != nil {
+				return err
 			}
+			return call(e, fmt.Sprintf("promoting member %016x", id),
+				func(ctx context.Context, c *client.Client) (*api.MemberPromoteResponse, error) {
+					return c.MemberPromote(ctx, id)
+				},
+				func(resp *api.MemberPromoteResponse) {
+					e.p.memberChanged(id, "promoted in", resp.Header, etcdconv.ToMemberPromote(resp))
+				})
 		}}
 }

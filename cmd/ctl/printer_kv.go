@@ -2,13 +2,14 @@ package main
 
 import (
 	"fmt"
-	"github.com/cairndb/cairn/api"
-	"github.com/cairndb/cairn/client"
-	"github.com/cairndb/cairn/internal/etcdconv"
 	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/client"
+	"github.com/cairndb/cairn/internal/etcdconv"
 )
 
 // kv writes a key line and a value line (only the value with

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 
+	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/client"
 	"github.com/cairndb/cairn/internal/etcdconv"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -13,68 +14,50 @@ import (
 func roleAddCommand() command {
 	return command{name: "role add", args: "NAME", minArgs: 1, maxArgs: 1,
 		summary: "Create a role with no permissions",
-		setup: func(fs *flag.FlagSet) action {
-			return func(e *env, args []string) error {
-				return e.do(func(ctx context.Context, c *client.Client) error {
-					resp, err := c.RoleAdd(ctx, args[0])
-					if err != nil {
-						return fmt.Errorf("adding role %s: %w", args[0], err)
-					}
+		run: func(e *env, args []string) error {
+			return call(e, fmt.Sprintf("adding role %s", args[0]),
+				func(ctx context.Context, c *client.Client) (*api.RoleAddResponse, error) {
+					return c.RoleAdd(ctx, args[0])
+				},
+				func(resp *api.RoleAddResponse) {
 					e.p.done(&pb.AuthRoleAddResponse{Header: etcdconv.ToHeader(resp.Header)}, "Role "+args[0]+" created")
-					return nil
 				})
-			}
 		}}
 }
 
 func roleGetCommand() command {
 	return command{name: "role get", args: "NAME", minArgs: 1, maxArgs: 1,
 		summary: "Show a role's permissions",
-		setup: func(fs *flag.FlagSet) action {
-			return func(e *env, args []string) error {
-				return e.do(func(ctx context.Context, c *client.Client) error {
-					resp, err := c.RoleGet(ctx, args[0])
-					if err != nil {
-						return fmt.Errorf("reading role %s: %w", args[0], err)
-					}
-					e.p.roleGet(args[0], resp)
-					return nil
-				})
-			}
+		run: func(e *env, args []string) error {
+			return call(e, fmt.Sprintf("reading role %s", args[0]),
+				func(ctx context.Context, c *client.Client) (*api.RoleGetResponse, error) {
+					return c.RoleGet(ctx, args[0])
+				},
+				func(resp *api.RoleGetResponse) { e.p.roleGet(args[0], resp) })
 		}}
 }
 
 func roleListCommand() command {
 	return command{name: "role list", minArgs: 0, maxArgs: 0,
 		summary: "List the roles",
-		setup: func(fs *flag.FlagSet) action {
-			return func(e *env, _ []string) error {
-				return e.do(func(ctx context.Context, c *client.Client) error {
-					resp, err := c.RoleList(ctx)
-					if err != nil {
-						return fmt.Errorf("listing roles: %w", err)
-					}
-					e.p.names(etcdconv.ToRoleList(resp), "ROLE", resp.Roles)
-					return nil
-				})
-			}
+		run: func(e *env, _ []string) error {
+			return call(e, "listing roles",
+				func(ctx context.Context, c *client.Client) (*api.RoleListResponse, error) { return c.RoleList(ctx) },
+				func(resp *api.RoleListResponse) { e.p.names(etcdconv.ToRoleList(resp), "ROLE", resp.Roles) })
 		}}
 }
 
 func roleDeleteCommand() command {
 	return command{name: "role delete", args: "NAME", minArgs: 1, maxArgs: 1,
 		summary: "Delete a role, revoking it from every user",
-		setup: func(fs *flag.FlagSet) action {
-			return func(e *env, args []string) error {
-				return e.do(func(ctx context.Context, c *client.Client) error {
-					resp, err := c.RoleDelete(ctx, args[0])
-					if err != nil {
-						return fmt.Errorf("deleting role %s: %w", args[0], err)
-					}
+		run: func(e *env, args []string) error {
+			return call(e, fmt.Sprintf("deleting role %s", args[0]),
+				func(ctx context.Context, c *client.Client) (*api.RoleDeleteResponse, error) {
+					return c.RoleDelete(ctx, args[0])
+				},
+				func(resp *api.RoleDeleteResponse) {
 					e.p.done(&pb.AuthRoleDeleteResponse{Header: etcdconv.ToHeader(resp.Header)}, "Role "+args[0]+" deleted")
-					return nil
 				})
-			}
 		}}
 }
 
@@ -113,14 +96,13 @@ func roleGrantPermissionCommand() command {
 				if err != nil {
 					return err
 				}
-				return e.do(func(ctx context.Context, c *client.Client) error {
-					resp, err := c.RoleGrantPermission(ctx, args[0], key, end, perm)
-					if err != nil {
-						return fmt.Errorf("granting %s on %s to role %s: %w", client.PermTypeName(perm), e.p.keyRange(key, end), args[0], err)
-					}
-					e.p.done(&pb.AuthRoleGrantPermissionResponse{Header: etcdconv.ToHeader(resp.Header)}, "Role "+args[0]+" updated")
-					return nil
-				})
+				return call(e, fmt.Sprintf("granting %s on %s to role %s", client.PermTypeName(perm), e.p.keyRange(key, end), args[0]),
+					func(ctx context.Context, c *client.Client) (*api.RoleGrantPermissionResponse, error) {
+						return c.RoleGrantPermission(ctx, args[0], key, end, perm)
+					},
+					func(resp *api.RoleGrantPermissionResponse) {
+						e.p.done(&pb.AuthRoleGrantPermissionResponse{Header: etcdconv.ToHeader(resp.Header)}, "Role "+args[0]+" updated")
+					})
 			}
 		}}
 }
@@ -137,18 +119,17 @@ func roleRevokePermissionCommand() command {
 				if err != nil {
 					return err
 				}
-				return e.do(func(ctx context.Context, c *client.Client) error {
-					resp, err := c.RoleRevokePermission(ctx, args[0], key, end)
-					if err != nil {
-						return fmt.Errorf("revoking the permission on %s from role %s: %w", e.p.keyRange(key, end), args[0], err)
-					}
-					what := "key " + e.p.bytes([]byte(key))
-					if end != "" {
-						what = "range " + e.p.keyRange(key, end)
-					}
-					e.p.done(&pb.AuthRoleRevokePermissionResponse{Header: etcdconv.ToHeader(resp.Header)}, "Permission of "+what+" is revoked from role "+args[0])
-					return nil
-				})
+				return call(e, fmt.Sprintf("revoking the permission on %s from role %s", e.p.keyRange(key, end), args[0]),
+					func(ctx context.Context, c *client.Client) (*api.RoleRevokePermissionResponse, error) {
+						return c.RoleRevokePermission(ctx, args[0], key, end)
+					},
+					func(resp *api.RoleRevokePermissionResponse) {
+						what := "key " + e.p.bytes([]byte(key))
+						if end != "" {
+							what = "range " + e.p.keyRange(key, end)
+						}
+						e.p.done(&pb.AuthRoleRevokePermissionResponse{Header: etcdconv.ToHeader(resp.Header)}, "Permission of "+what+" is revoked from role "+args[0])
+					})
 			}
 		}}
 }

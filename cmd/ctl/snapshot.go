@@ -15,28 +15,26 @@ import (
 func snapshotSaveCommand() command {
 	return command{name: "snapshot save", args: "FILE", minArgs: 1, maxArgs: 1,
 		summary: "Copy one member's store into FILE (written to FILE.part, synced, then renamed)",
-		setup: func(fs *flag.FlagSet) action {
-			return func(e *env, args []string) error {
-				eps := e.g.endpointList()
-				if len(eps) != 1 {
-					return badUsage("snapshot save copies one member's store: give exactly one endpoint in --endpoints, not %d", len(eps))
-				}
-				c, err := e.client()
-				if err != nil {
-					return err
-				}
-				path := args[0]
-				// No --command-timeout: a large store takes as long as it
-				// takes; interrupt to give up.
-				if err := saveSnapshot(path, func(w io.Writer) error {
-					_, err := c.Snapshot(e.ctx, eps[0], w)
-					return err
-				}); err != nil {
-					return err
-				}
-				e.p.snapshotSaved(path)
-				return nil
+		run: func(e *env, args []string) error {
+			eps := e.g.endpointList()
+			if len(eps) != 1 {
+				return badUsage("snapshot save copies one member's store: give exactly one endpoint in --endpoints, not %d", len(eps))
 			}
+			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			path := args[0]
+			// No --command-timeout: a large store takes as long as it
+			// takes; interrupt to give up.
+			if err := saveSnapshot(path, func(w io.Writer) error {
+				_, err := c.Snapshot(e.ctx, eps[0], w)
+				return err
+			}); err != nil {
+				return err
+			}
+			e.p.snapshotSaved(path)
+			return nil
 		}}
 }
 

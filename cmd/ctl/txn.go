@@ -1,7 +1,11 @@
 package main
 
 import (
+	"context"
 	"flag"
+
+	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/client"
 )
 
 func txnCommand() command {
@@ -23,18 +27,11 @@ func txnCommand() command {
 				if err != nil {
 					return badUsage("%v", err)
 				}
-				c, err := e.client()
-				if err != nil {
-					return err
-				}
-				ctx, cancel := e.request()
-				defer cancel()
-				resp, err := c.Txn(ctx).If(spec.cmps...).Then(spec.success...).Else(spec.failure...).Commit()
-				if err != nil {
-					return err
-				}
-				e.p.txn(resp)
-				return nil
+				return call(e, "",
+					func(ctx context.Context, c *client.Client) (*api.TxnResponse, error) {
+						return c.Txn(ctx).If(spec.cmps...).Then(spec.success...).Else(spec.failure...).Commit()
+					},
+					e.p.txn)
 			}
 		}}
 }

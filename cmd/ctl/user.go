@@ -89,34 +89,24 @@ func userGetCommand() command {
 func userListCommand() command {
 	return command{name: "user list", minArgs: 0, maxArgs: 0,
 		summary: "List the users",
-		setup: func(fs *flag.FlagSet) action {
-			return func(e *env, _ []string) error {
-				return e.do(func(ctx context.Context, c *client.Client) error {
-					resp, err := c.UserList(ctx)
-					if err != nil {
-						return fmt.Errorf("listing users: %w", err)
-					}
-					e.p.names(etcdconv.ToUserList(resp), "USER", resp.Users)
-					return nil
-				})
-			}
+		run: func(e *env, _ []string) error {
+			return call(e, "listing users",
+				func(ctx context.Context, c *client.Client) (*api.UserListResponse, error) { return c.UserList(ctx) },
+				func(resp *api.UserListResponse) { e.p.names(etcdconv.ToUserList(resp), "USER", resp.Users) })
 		}}
 }
 
 func userDeleteCommand() command {
 	return command{name: "user delete", args: "NAME", minArgs: 1, maxArgs: 1,
 		summary: "Delete a user",
-		setup: func(fs *flag.FlagSet) action {
-			return func(e *env, args []string) error {
-				return e.do(func(ctx context.Context, c *client.Client) error {
-					resp, err := c.UserDelete(ctx, args[0])
-					if err != nil {
-						return fmt.Errorf("deleting user %s: %w", args[0], err)
-					}
+		run: func(e *env, args []string) error {
+			return call(e, fmt.Sprintf("deleting user %s", args[0]),
+				func(ctx context.Context, c *client.Client) (*api.UserDeleteResponse, error) {
+					return c.UserDelete(ctx, args[0])
+				},
+				func(resp *api.UserDeleteResponse) {
 					e.p.done(&pb.AuthUserDeleteResponse{Header: etcdconv.ToHeader(resp.Header)}, "User "+args[0]+" deleted")
-					return nil
 				})
-			}
 		}}
 }
 
@@ -150,33 +140,27 @@ func userPasswdCommand() command {
 func userGrantRoleCommand() command {
 	return command{name: "user grant-role", args: "NAME ROLE", minArgs: 2, maxArgs: 2,
 		summary: "Grant role ROLE to user NAME",
-		setup: func(fs *flag.FlagSet) action {
-			return func(e *env, args []string) error {
-				return e.do(func(ctx context.Context, c *client.Client) error {
-					resp, err := c.UserGrantRole(ctx, args[0], args[1])
-					if err != nil {
-						return fmt.Errorf("granting role %s to user %s: %w", args[1], args[0], err)
-					}
+		run: func(e *env, args []string) error {
+			return call(e, fmt.Sprintf("granting role %s to user %s", args[1], args[0]),
+				func(ctx context.Context, c *client.Client) (*api.UserGrantRoleResponse, error) {
+					return c.UserGrantRole(ctx, args[0], args[1])
+				},
+				func(resp *api.UserGrantRoleResponse) {
 					e.p.done(&pb.AuthUserGrantRoleResponse{Header: etcdconv.ToHeader(resp.Header)}, "Role "+args[1]+" is granted to user "+args[0])
-					return nil
 				})
-			}
 		}}
 }
 
 func userRevokeRoleCommand() command {
 	return command{name: "user revoke-role", args: "NAME ROLE", minArgs: 2, maxArgs: 2,
 		summary: "Take role ROLE away from user NAME",
-		setup: func(fs *flag.FlagSet) action {
-			return func(e *env, args []string) error {
-				return e.do(func(ctx context.Context, c *client.Client) error {
-					resp, err := c.UserRevokeRole(ctx, args[0], args[1])
-					if err != nil {
-						return fmt.Errorf("revoking role %s from user %s: %w", args[1], args[0], err)
-					}
+		run: func(e *env, args []string) error {
+			return call(e, fmt.Sprintf("revoking role %s from user %s", args[1], args[0]),
+				func(ctx context.Context, c *client.Client) (*api.UserRevokeRoleResponse, error) {
+					return c.UserRevokeRole(ctx, args[0], args[1])
+				},
+				func(resp *api.UserRevokeRoleResponse) {
 					e.p.done(&pb.AuthUserRevokeRoleResponse{Header: etcdconv.ToHeader(resp.Header)}, "Role "+args[1]+" is revoked from user "+args[0])
-					return nil
 				})
-			}
 		}}
 }
