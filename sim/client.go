@@ -122,6 +122,7 @@ func (w *World) clientIssue(c *client) {
 // call sends a request to member m and starts its timeout.
 func (w *World) call(c *client, m *member, reqID uint64, req api.RequestOp, ev node.Event) {
 	c.pending = &pendingOp{reqID: reqID, member: m.id, req: req, op: w.rec.Call(c.id, req)}
+	w.observeCall(c, m, reqID)
 	w.schedule(requestTimeout, event{kind: evTimeout, who: uint64(c.id), arg: reqID})
 	if req.Range != nil && w.cfg.Mutation == StaleReads {
 		// The bug on purpose: no read barrier, the local store answers.
@@ -246,6 +247,7 @@ func (w *World) finish(p *pendingOp, resp api.ResponseOp, how outcome) {
 	if err != nil {
 		w.fail("record: %v", err)
 	}
+	w.observeFinish(p, how)
 	if how == returned {
 		w.completed++
 	}

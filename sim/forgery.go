@@ -117,6 +117,7 @@ func (f *forger) act(w *World) {
 		}
 	}
 	w.logFault("forge %s from %x at term %d to %d (%s)", msg.Type, msg.From, msg.Term, m.id, must)
+	w.countFault("forgery", -1)
 	w.step(m, node.EvMessage{Msg: msg})
 	if m.state != stateUp {
 		return // crashed in the step (an armed fsync crash)

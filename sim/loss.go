@@ -75,6 +75,7 @@ func (l *losses) act(w *World) {
 	}
 	m := candidates[l.rng.IntN(len(candidates))]
 	f := l.enabled[l.rng.IntN(len(l.enabled))]
+	defer w.countFault(lossNames[f], len(w.faultLog))
 	segs := walSegments(m.disk)
 	if len(segs) == 0 {
 		return

@@ -44,6 +44,7 @@ func (c *confTracker) committed(w *World, index uint64, cc raftcore.ConfChange) 
 		w.logFault("conf change %s %d at index %d ignored: %v", cc.Type, cc.NodeID, index, err)
 	default:
 		c.voters, c.learners = cs.Voters, cs.Learners
+		w.obs.cov.MembershipChanges++
 		w.logFault("conf change %s %d committed at index %d: voters %v learners %v", cc.Type, cc.NodeID, index, c.voters, c.learners)
 	}
 	if c.plan != nil && c.plan.cc.Type == cc.Type && c.plan.cc.NodeID == cc.NodeID {

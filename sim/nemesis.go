@@ -90,6 +90,7 @@ func (w *World) describeFaults() string {
 // act injects one fault of the enabled kinds.
 func (n *nemesis) act(w *World) {
 	f := n.enabled[w.rng.IntN(len(n.enabled))]
+	defer w.countFault(faultNames[f], len(w.faultLog))
 	switch f {
 	case fCrash:
 		if m := w.pickUp(false); m != nil && w.canLose(m) {
@@ -189,6 +190,7 @@ func (w *World) churn(m *member, eff node.Effects) {
 			w.net.cut[link{m.id, id}], w.net.cut[link{id, m.id}] = true, true
 		}
 	}
+	w.countFault(faultNames[fLeaderChurn], -1)
 	if elected {
 		w.logFault("isolate %d as it is elected", m.id)
 	} else {

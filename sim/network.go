@@ -53,6 +53,11 @@ func (w *World) send(from *member, msg raftcore.Message, delay int64) {
 	l := link{from.id, to}
 	n := &w.net
 	if n.cut[l] || w.rng.Float64() < n.dropRate {
+		fate := fateLost
+		if n.cut[l] {
+			fate = fateCut
+		}
+		w.observeSend(from.id, &msg, w.now+delay, fate)
 		// The transport notices a broken connection, or not: raft's
 		// retries cover lost messages either way.
 		if msg.Type == raftcore.MsgSnap {
@@ -64,12 +69,15 @@ func (w *World) send(from *member, msg raftcore.Message, delay int64) {
 	}
 	latency := delay + n.baseLatency(l) + n.slow[l] + int64(w.rng.IntN(4))
 	w.schedule(latency, event{kind: evDeliver, who: to, msg: msg})
+	w.observeSend(from.id, &msg, w.now+latency, fateSent)
 	// Forwarded proposals (MsgProp) are duplicated too: raft appends
 	// both copies, and the state machine's duplicate filter applies
 	// the proposal once (node/dedup.go; the NoDedup mutation shows
 	// the double apply caught).
 	if w.rng.Float64() < n.dupRate {
-		w.schedule(latency+int64(w.rng.IntN(30)), event{kind: evDeliver, who: to, msg: msg})
+		dup := latency + int64(w.rng.IntN(30))
+		w.schedule(dup, event{kind: evDeliver, who: to, msg: msg})
+		w.observeSend(from.id, &msg, w.now+dup, fateDuplicate)
 	}
 }
 

@@ -84,6 +84,8 @@ type Config struct {
 	// VizDir is where a failed linearizability check writes porcupine's
 	// visualization (os.TempDir() when empty).
 	VizDir string
+	// Timeline records the run for WriteTimeline (timeline.go).
+	Timeline bool
 }
 
 // Mutation names a bug the simulator can inject, so that a test can check
@@ -179,6 +181,8 @@ type World struct {
 	healed   bool
 	// fatal is the first violation found while running; it ends the run.
 	fatal error
+	// obs counts what the run covers and records its timeline (trace.go).
+	obs observer
 }
 
 // New builds a world; Run runs it.
@@ -190,6 +194,9 @@ func New(cfg Config) (*World, error) {
 		if w.rng.IntN(3) == 0 {
 			w.cfg.Members = 5
 		}
+	}
+	if cfg.Timeline {
+		w.obs.tl = newTimeline(w)
 	}
 	w.net.init(w)
 	w.applied.init()
@@ -256,6 +263,7 @@ func (w *World) Run() error {
 func (w *World) fail(format string, args ...any) {
 	if w.fatal == nil {
 		w.fatal = fmt.Errorf("at %dms: "+format, append([]any{w.now}, args...)...)
+		w.obs.failedAt = w.now
 	}
 }
 
@@ -284,6 +292,7 @@ func (w *World) runUntil(t int64) {
 		w.now = e.at
 		w.record(e)
 		w.handle(e)
+		w.observeEvent()
 	}
 	if w.fatal == nil {
 		w.now = t
@@ -345,7 +354,9 @@ func (w *World) handle(e *event) {
 }
 
 func (w *World) logFault(format string, args ...any) {
-	w.faultLog = append(w.faultLog, fmt.Sprintf("%6dms ", w.now)+fmt.Sprintf(format, args...))
+	text := fmt.Sprintf(format, args...)
+	w.faultLog = append(w.faultLog, fmt.Sprintf("%6dms ", w.now)+text)
+	w.observeFault(text)
 }
 
 // heal ends the faults: the network is whole, disks are fast and have

@@ -1,17 +1,25 @@
 package sim
 
 import (
+	"encoding/json"
 	"flag"
+	"io"
 	"os"
+	"reflect"
+	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
-	"time"
 )
 
 var (
-	seedFlag  = flag.Uint64("seed", 0, "run only this seed")
-	seedsFlag = flag.Int("seeds", 0, "number of seeds to sweep (default 11, or CAIRN_SIM_SEEDS), then the regression seeds")
+	seedFlag     = flag.Uint64("seed", 0, "run only this seed")
+	seedsFlag    = flag.Int("seeds", 0, "number of seeds to sweep (default 11, or CAIRN_SIM_SEEDS), then the regression seeds")
+	timelineFlag = flag.String("timeline", "", "with -seed: write the run's timeline to this HTML file (relative to sim/; "+
+		"a failed linearizability check writes porcupine's visualization beside it)")
+	sweepJSONFlag = flag.String("sweepjson", "", "write the sweep's coverage report to this JSON file (or CAIRN_SIM_JSON); "+
+		"go test keeps -json for itself")
 )
 
 func seedCount() int {
@@ -44,13 +52,18 @@ func seedConfig(seed uint64) Config {
 }
 
 // TestSeeds runs `go test ./sim -seed N` for one seed, or a sweep of
-// -seeds K (default 11) starting at 1, then the regression seeds. Every
-// failing seed is reported.
+// -seeds K (default 11) starting at 1, then the regression seeds, on all
+// cores. Every failing seed is reported; with -v the sweep prints what it
+// covered (coverage.go), and -sweepjson writes it as JSON. With -seed N,
+// -timeline FILE writes the run's timeline (timeline.go).
 func TestSeeds(t *testing.T) {
 	seeds := []uint64{}
 	if *seedFlag != 0 {
 		seeds = append(seeds, *seedFlag)
 	} else {
+		if *timelineFlag != "" {
+			t.Fatal("-timeline draws one run: give it a -seed")
+		}
 		for i := 1; i <= seedCount(); i++ {
 			seeds = append(seeds, uint64(i))
 		}
@@ -60,51 +73,78 @@ func TestSeeds(t *testing.T) {
 			}
 		}
 	}
-	var virtual time.Duration
-	start := time.Now()
-	failed := 0
-	for _, seed := range seeds {
-		w, err := New(seedConfig(seed))
+	if *timelineFlag != "" {
+		if err := runTimeline(*seedFlag, *timelineFlag); err != nil {
+			t.Error(err)
+		}
+		return
+	}
+	progress := io.Discard
+	if len(seeds) > 20 {
+		progress = os.Stderr
+	}
+	report := sweep(seeds, seedConfig, runtime.GOMAXPROCS(0), progress, func(seed uint64, err error) {
+		t.Errorf("%v\nreplay with: go test ./sim -run TestSeeds -seed %d", err, seed)
+	}, func(line string) {
+		if testing.Verbose() {
+			t.Log(line)
+		}
+	})
+	t.Logf("%d of %d seeds clean; %.1f simulated cluster-seconds per wall second",
+		report.Seeds-len(report.Failed), report.Seeds, float64(report.Coverage.SimulatedMillis)/float64(max(1, report.WallMillis)))
+	if testing.Verbose() {
+		var b strings.Builder
+		if err := report.WriteText(&b); err != nil {
+			t.Fatal(err)
+		}
+		t.Log("\n" + b.String())
+	}
+	path := *sweepJSONFlag
+	if path == "" {
+		path = os.Getenv("CAIRN_SIM_JSON")
+	}
+	if path != "" {
+		data, err := json.MarshalIndent(report, "", "  ")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := w.Run(); err != nil {
-			failed++
-			t.Errorf("%v\nreplay with: go test ./sim -run TestSeeds -seed %d", err, seed)
-			continue
-		}
-		virtual += time.Duration(w.Now()) * time.Millisecond
-		if testing.Verbose() {
-			t.Logf("seed %d: %d members, %d operations, %d leases revoked (%d expiry proposals, %d past a deposed leader's renewal), trace %016x; nemesis: %s",
-				seed, w.cfg.Members, w.Operations(), w.leases.revoked, w.leases.expiries, w.leases.unseen, w.TraceHash(), w.describeFaults())
+		if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+			t.Fatal(err)
 		}
 	}
-	t.Logf("%d of %d seeds clean; %.1f simulated cluster-seconds per wall second",
-		len(seeds)-failed, len(seeds), virtual.Seconds()/time.Since(start).Seconds())
 }
 
 // TestSameSeedSameTrace runs seeds twice and compares the trace hashes
 // (the second runs come after other seeds in the same process, which
 // exposes state shared between runs as well as map-order dependences).
+// The second runs record their timeline (timeline.go), which must change
+// nothing: same trace, same coverage.
 func TestSameSeedSameTrace(t *testing.T) {
-	run := func(seed uint64) uint64 {
-		w, err := New(DefaultConfig(seed))
+	run := func(seed uint64, timeline bool) *World {
+		cfg := DefaultConfig(seed)
+		cfg.Timeline = timeline
+		w, err := New(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if err := w.Run(); err != nil {
 			t.Fatal(err)
 		}
-		return w.TraceHash()
+		return w
 	}
 	seeds := []uint64{7, 28, 3}
-	first := map[uint64]uint64{}
+	first := map[uint64]*World{}
 	for _, seed := range seeds {
-		first[seed] = run(seed)
+		first[seed] = run(seed, false)
 	}
 	for _, seed := range seeds {
-		if again := run(seed); again != first[seed] {
-			t.Errorf("seed %d gave trace %016x, then %016x", seed, first[seed], again)
+		again := run(seed, true)
+		if again.TraceHash() != first[seed].TraceHash() {
+			t.Errorf("seed %d gave trace %016x, then %016x with a timeline", seed, first[seed].TraceHash(), again.TraceHash())
 		}
+		if a, b := first[seed].Coverage(), again.Coverage(); !reflect.DeepEqual(a, b) {
+			t.Errorf("seed %d covered %+v, then %+v with a timeline", seed, a, b)
+		}
+		checkTimeline(t, again, nil)
 	}
 }
