@@ -251,7 +251,7 @@ func (tl *timeline) sampleConf(w *World) {
 	if slices.Equal(w.conf.voters, tl.conf.Voters) && slices.Equal(w.conf.learners, tl.conf.Learners) {
 		return
 	}
-	tl.conf = confRecord{T: w.now, Voters: slices.Clone(w.conf.voters), Learners: slices.Clone(w.conf.learners)}
+	tl.conf = confRecord{T: w.now, Voters: append([]uint64{}, w.conf.voters...), Learners: append([]uint64{}, w.conf.learners...)}
 	tl.data.Conf = append(tl.data.Conf, tl.conf)
 }
 
