@@ -120,8 +120,12 @@ func (r *SweepReport) Add(seed uint64, cov Coverage, wall time.Duration, failed 
 func (r *SweepReport) WriteText(out io.Writer) error {
 	c := &r.Coverage
 	var b strings.Builder
-	fmt.Fprintf(&b, "sweep: %d seeds, %d failed %v, %.1f s wall, %.1f simulated seconds\n",
-		r.Seeds, len(r.Failed), r.Failed, float64(r.WallMillis)/1000, float64(c.SimulatedMillis)/1000)
+	failed := ""
+	if len(r.Failed) > 0 {
+		failed = fmt.Sprintf(" %v", r.Failed)
+	}
+	fmt.Fprintf(&b, "sweep: %d seeds, %d failed%s, %.1f s wall, %.1f simulated seconds\n",
+		r.Seeds, len(r.Failed), failed, float64(r.WallMillis)/1000, float64(c.SimulatedMillis)/1000)
 	fmt.Fprintf(&b, "faults fired:\n")
 	kinds := slices.Sorted(maps.Keys(c.Faults))
 	for _, k := range kinds {

@@ -58,7 +58,7 @@ func sweep(seeds []uint64, cfgOf func(uint64) Config, workers int, progress io.W
 			fmt.Fprintf(progress, "sim sweep: %d/%d seeds done, %d failed, %.0f s\n", finished, len(seeds), failed, time.Since(start).Seconds())
 		}
 	}
-	var report SweepReport
+	report := SweepReport{Failed: []uint64{}}
 	for _, r := range results {
 		report.Add(r.seed, r.cov, r.wall, r.err != nil)
 		if r.err != nil {
