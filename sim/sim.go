@@ -45,7 +45,9 @@
 // a harsher nemesis. Both can run with a bug injected on purpose (Mutation,
 // RaftConfig.Raft) so that tests check that the checks catch it.
 //
-// `go test ./sim -seed N` replays one seed; see sim_test.go for sweeps.
+// `go test ./sim -seed N` replays one seed, and `-timeline FILE` draws it as
+// a page (timeline.go); see sim_test.go for sweeps and what they covered
+// (coverage.go), and docs/sim-tour.md for a tour of three runs.
 package sim
 
 import (

@@ -74,8 +74,11 @@ func TestSeeds(t *testing.T) {
 		}
 	}
 	if *timelineFlag != "" {
-		if err := runTimeline(*seedFlag, *timelineFlag); err != nil {
+		path, err := runTimeline(*seedFlag, *timelineFlag)
+		if err != nil {
 			t.Error(err)
+		} else {
+			t.Logf("seed %d: timeline written to %s", *seedFlag, path)
 		}
 		return
 	}

@@ -90,25 +90,26 @@ func runSeed(cfg Config) seedResult {
 
 // runTimeline runs one seed with its timeline recorded and writes it to
 // path (and porcupine's visualization beside it, if linearizability
-// fails). It returns the run's failure, if any.
-func runTimeline(seed uint64, path string) error {
+// fails). It returns the file's absolute path, and the run's failure, if
+// any.
+func runTimeline(seed uint64, path string) (string, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return fmt.Errorf("timeline: %w", err)
+		return "", fmt.Errorf("timeline: %w", err)
 	}
 	cfg := seedConfig(seed)
 	cfg.Timeline = true
 	cfg.VizDir = filepath.Dir(abs)
 	w, err := New(cfg)
 	if err != nil {
-		return err
+		return "", err
 	}
 	runErr := w.Run()
 	if err := w.WriteTimeline(abs, runErr); err != nil {
-		return err
+		return "", err
 	}
 	if runErr != nil {
-		return fmt.Errorf("%w\ntimeline written to %s", runErr, abs)
+		return abs, fmt.Errorf("%w\ntimeline written to %s", runErr, abs)
 	}
-	return nil
+	return abs, nil
 }

@@ -58,18 +58,21 @@ const (
 
 // timelineData is the page's data, as JSON.
 type timelineData struct {
-	Seed     uint64   `json:"seed"`
-	Members  int      `json:"members"`
-	Lanes    int      `json:"lanes"`
-	End      int64    `json:"end"`
-	HealAt   int64    `json:"healAt"`
-	Trace    string   `json:"trace"`
-	Nemesis  string   `json:"nemesis"`
-	Verdict  string   `json:"verdict"`
-	FailAt   int64    `json:"failAt"`
-	Viz      string   `json:"viz"`
-	Events   uint64   `json:"events"`
-	Coverage Coverage `json:"coverage"`
+	Seed    uint64 `json:"seed"`
+	Members int    `json:"members"`
+	Lanes   int    `json:"lanes"`
+	End     int64  `json:"end"`
+	HealAt  int64  `json:"healAt"`
+	Trace   string `json:"trace"`
+	Nemesis string `json:"nemesis"`
+	Verdict string `json:"verdict"`
+	FailAt  int64  `json:"failAt"`
+	Viz     string `json:"viz"`
+	Events  uint64 `json:"events"`
+	// Replayable says the run is the one `-seed N` makes (the default
+	// configuration, no mutation), so the page can show that command.
+	Replayable bool     `json:"replayable"`
+	Coverage   Coverage `json:"coverage"`
 
 	MsgTypes []string `json:"msgTypes"`
 	Roles    []string `json:"roles"`
@@ -77,7 +80,7 @@ type timelineData struct {
 
 	// Lane records: [t, member, state, role, term, lead] (role -1 when
 	// the member is not up).
-	Roles6 [][6]int64 `json:"laneStates"`
+	LaneStates [][6]int64 `json:"laneStates"`
 	// Conds: [t, member, bits].
 	Conds [][3]int64 `json:"conds"`
 	// Progress: [t, member, last index, commit, applied, persisted at].
@@ -171,7 +174,7 @@ func (tl *timeline) sampleMember(w *World, m *member) {
 	}
 	if state := int64(m.state); state != s.state || role != s.role || term != s.term || lead != s.lead {
 		s.state, s.role, s.term, s.lead = state, role, term, lead
-		tl.data.Roles6 = append(tl.data.Roles6, [6]int64{w.now, int64(m.id), state, role, term, lead})
+		tl.data.LaneStates = append(tl.data.LaneStates, [6]int64{w.now, int64(m.id), state, role, term, lead})
 	}
 	if last != s.last || commit != s.commit || applied != s.applied {
 		s.last, s.commit, s.applied = last, commit, applied
@@ -333,7 +336,11 @@ func describeRequest(req api.RequestOp) string {
 		for _, s := range req.Txn.Failure {
 			els = append(els, describeRequest(s))
 		}
-		return fmt.Sprintf("txn if %s then %s else %s", strings.Join(parts, " && "), strings.Join(then, "; "), strings.Join(els, "; "))
+		s := fmt.Sprintf("txn if %s then %s", strings.Join(parts, " && "), strings.Join(then, "; "))
+		if len(els) > 0 {
+			s += " else " + strings.Join(els, "; ")
+		}
+		return s
 	}
 	return "?"
 }
@@ -455,6 +462,9 @@ func (w *World) WriteTimeline(path string, runErr error) error {
 	d.Trace = fmt.Sprintf("%016x", w.trace)
 	d.Events = w.events
 	d.Nemesis = w.describeFaults()
+	std := DefaultConfig(w.cfg.Seed)
+	d.Replayable = w.cfg.Mutation == NoMutation && w.cfg.Duration == std.Duration && w.cfg.Clients == std.Clients &&
+		w.cfg.Keys == std.Keys && w.cfg.Faults == std.Faults
 	d.Coverage = w.Coverage()
 	d.FailAt = -1
 	if runErr != nil {

@@ -57,7 +57,7 @@ func checkTimeline(t *testing.T, w *World, runErr error) timelineData {
 			w.cfg.Seed, d.Seed, d.Lanes, d.Trace, d.End, len(w.members), w.TraceHash(), w.Now())
 	}
 	seen, leaders := map[int64]bool{}, 0
-	for _, s := range d.Roles6 {
+	for _, s := range d.LaneStates {
 		if !seen[s[1]] && s[0] > 1000 && s[1] <= int64(w.cfg.Members) {
 			t.Errorf("seed %d: member %d first appears at %dms, not at the start", w.cfg.Seed, s[1], s[0])
 		}
@@ -95,7 +95,7 @@ func checkTimeline(t *testing.T, w *World, runErr error) timelineData {
 		}
 	}
 	role := map[int64]int64{}
-	for _, s := range d.Roles6 {
+	for _, s := range d.LaneStates {
 		if s[3] == int64(raftcore.StateLeader) && role[s[1]] != s[3] {
 			elected++
 		}

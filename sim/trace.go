@@ -27,8 +27,8 @@ type observer struct {
 	lastLeader uint64
 	// tl is the timeline recorder, nil when off.
 	tl *timeline
-	// failedAt is when the first violation was found while running (-1:
-	// none).
+	// failedAt is when the first violation was found while running (set
+	// with World.fatal).
 	failedAt int64
 }
 
