@@ -148,6 +148,8 @@ func TestSameSeedSameTrace(t *testing.T) {
 		if a, b := first[seed].Coverage(), again.Coverage(); !reflect.DeepEqual(a, b) {
 			t.Errorf("seed %d covered %+v, then %+v with a timeline", seed, a, b)
 		}
-		checkTimeline(t, again, nil)
+		if seed == seeds[0] {
+			checkTimeline(t, again, nil) // one page is enough here; the other seeds check the hash
+		}
 	}
 }
