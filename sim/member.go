@@ -299,7 +299,7 @@ func (w *World) step(m *member, ev node.Event) {
 	}
 	w.churn(m, eff)
 	m.busyUntil = w.now + m.cost
-	w.observeStep(m, &eff)
+	w.observeStep(m, eff.LeaderChanged, eff.Leader)
 	for _, msg := range eff.Messages {
 		w.send(m, msg, m.cost)
 	}

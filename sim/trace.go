@@ -1,9 +1,6 @@
 package sim
 
-import (
-	"github.com/cairndb/cairn/node"
-	"github.com/cairndb/cairn/raftcore"
-)
+import "github.com/cairndb/cairn/raftcore"
 
 // What a run did, as the rest of the simulator tells it: the hooks in this
 // file are called from the event loop (runUntil), the network (send), the
@@ -65,10 +62,11 @@ func (w *World) observeSend(from uint64, msg *raftcore.Message, arrive int64, fa
 	}
 }
 
-// observeStep is called after each step of a member, with its effects,
-// once the step's fsyncs are charged (m.busyUntil).
-func (w *World) observeStep(m *member, eff *node.Effects) {
-	if eff.LeaderChanged && eff.Leader == m.id {
+// observeStep is called after each step of a member, once the step's
+// fsyncs are charged (m.busyUntil), with what its effects said of the
+// leader.
+func (w *World) observeStep(m *member, leaderChanged bool, leader uint64) {
+	if leaderChanged && leader == m.id {
 		w.obs.cov.LeadersElected++
 		if w.obs.lastLeader != 0 && w.obs.lastLeader != m.id {
 			w.obs.cov.LeaderChanges++
