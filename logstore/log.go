@@ -833,23 +833,30 @@ func (l *Log) writeLocked(hs raftcore.HardState, ents []raftcore.Entry) error {
 	if err != nil {
 		return err
 	}
-	buf := l.buf[:0]
-	if len(ents) > 0 {
-		buf = appendRecord(buf, recEntries, func(b []byte) []byte { return appendEntriesPayload(b, ents) })
-	}
-	if !hs.IsEmpty() && hs != l.hs {
-		buf = appendRecord(buf, recHardState, func(b []byte) []byte { return raftcore.AppendHardState(b, hs) })
-	}
-	l.buf = buf
-	if len(buf) == 0 {
-		return nil
-	}
+	// The entries go in records of about recordSplitBytes each (see
+	// there), the hard state after the last.
+	writeHS := !hs.IsEmpty() && hs != l.hs
 	firstIndex := l.lastIndex() + 1
-	if len(ents) > 0 {
-		firstIndex = ents[0].Index
+	for rest := ents; len(rest) > 0 || writeHS; {
+		buf := l.buf[:0]
+		if len(rest) > 0 {
+			n := entriesForRecord(rest)
+			part := rest[:n]
+			rest = rest[n:]
+			firstIndex = part[0].Index
+			buf = appendRecord(buf, recEntries, func(b []byte) []byte { return appendEntriesPayload(b, part) })
+		}
+		if len(rest) == 0 && writeHS {
+			buf = appendRecord(buf, recHardState, func(b []byte) []byte { return raftcore.AppendHardState(b, hs) })
+			writeHS = false
+		}
+		l.buf = buf
+		if err := l.writeRecords(buf, firstIndex); err != nil {
+			return err
+		}
 	}
-	if err := l.writeRecords(buf, firstIndex); err != nil {
-		return err
+	if len(ents) == 0 && (hs.IsEmpty() || hs == l.hs) {
+		return nil
 	}
 	if len(ents) > 0 {
 		if err := l.mem.Append(ents); err != nil {
@@ -864,6 +871,29 @@ func (l *Log) writeLocked(hs raftcore.HardState, ents []raftcore.Entry) error {
 	return nil
 }
 
+// recordSplitBytes is about the most entry bytes one record holds: a
+// batch of large entries (a hundred writes of a megabyte each, say) is
+// split over several records, so that none passes MaxRecordSize, which
+// recovery would take for corruption, and a segment is not stretched far
+// past its size by one record. A record holds at least one entry.
+const recordSplitBytes = 1 << 20
+
+// maxEntryBytes is the largest entry the log takes: its record, with the
+// entry's own framing, must stay under MaxRecordSize.
+const maxEntryBytes = MaxRecordSize - 64
+
+// entriesForRecord returns how many of ents, at least one, go in the
+// next record.
+func entriesForRecord(ents []raftcore.Entry) int {
+	size := len(ents[0].Data)
+	n := 1
+	for n < len(ents) && size+len(ents[n].Data) <= recordSplitBytes {
+		size += len(ents[n].Data)
+		n++
+	}
+	return n
+}
+
 // checkEntries validates a batch before anything is written (a refused
 // batch leaves the log usable) and drops the entries a snapshot covers.
 func (l *Log) checkEntries(ents []raftcore.Entry) ([]raftcore.Entry, error) {
@@ -873,6 +903,11 @@ func (l *Log) checkEntries(ents []raftcore.Entry) ([]raftcore.Entry, error) {
 	prevTerm, err := l.mem.Term(ents[0].Index - 1)
 	if err := checkBatch(ents, l.lastIndex(), prevTerm, err == nil); err != nil {
 		return nil, err
+	}
+	for _, e := range ents {
+		if len(e.Data) > maxEntryBytes {
+			return nil, fmt.Errorf("logstore: save: entry %d holds %d bytes, more than the %d an entry may", e.Index, len(e.Data), maxEntryBytes)
+		}
 	}
 	first, _ := l.mem.FirstIndex()
 	switch {
