@@ -72,6 +72,12 @@ const (
 	DefaultInitialClusterToken = datadir.DefaultInitialClusterToken
 )
 
+// MaxRequestBytesLimit is the most --max-request-bytes may be: a request
+// becomes one raft entry, which must fit in one peer frame (peerMaxFrame,
+// with room for the message around it). etcd has no hard limit but warns
+// past 10 MiB.
+const MaxRequestBytesLimit = peerMaxFrame - 1<<20
+
 // Config is everything a member needs to start. The zero value is not
 // usable; start from DefaultConfig.
 type Config struct {
@@ -204,6 +210,8 @@ func (c *Config) Validate() error {
 		return errors.New("--quota-backend-bytes must be positive")
 	case c.MaxRequestBytes <= 0:
 		return errors.New("--max-request-bytes must be positive")
+	case c.MaxRequestBytes > MaxRequestBytesLimit:
+		return fmt.Errorf("--max-request-bytes %d is more than the %d a member takes (a request must fit in one message between members)", c.MaxRequestBytes, MaxRequestBytesLimit)
 	case c.MaxTxnOps <= 0:
 		return errors.New("--max-txn-ops must be positive")
 	case c.HeartbeatInterval <= 0:

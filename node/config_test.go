@@ -23,6 +23,19 @@ func TestDefaultConfigIsValid(t *testing.T) {
 	}
 }
 
+// --max-request-bytes may be as large as its limit, and etcd's default is
+// the default.
+func TestMaxRequestBytesUpToTheLimit(t *testing.T) {
+	c := DefaultConfig()
+	if c.MaxRequestBytes != 1572864 {
+		t.Fatalf("default --max-request-bytes %d, want etcd's 1572864", c.MaxRequestBytes)
+	}
+	c.MaxRequestBytes = MaxRequestBytesLimit
+	if err := c.Validate(); err != nil {
+		t.Fatalf("--max-request-bytes at its limit %d: %v", MaxRequestBytesLimit, err)
+	}
+}
+
 func TestValidateNamesTheSetting(t *testing.T) {
 	tests := []struct {
 		mutate func(*Config)
@@ -40,6 +53,8 @@ func TestValidateNamesTheSetting(t *testing.T) {
 		{func(c *Config) { c.AutoCompactionMode = "hourly" }, "--auto-compaction-mode"},
 		{func(c *Config) { c.HeartbeatInterval = 0 }, "--heartbeat-interval"},
 		{func(c *Config) { c.MaxTxnOps = -1; c.ElectionTimeout = time.Second }, "--max-txn-ops"},
+		{func(c *Config) { c.MaxRequestBytes = 0 }, "--max-request-bytes"},
+		{func(c *Config) { c.MaxRequestBytes = MaxRequestBytesLimit + 1 }, "--max-request-bytes"},
 	}
 	for _, tt := range tests {
 		c := DefaultConfig()

@@ -71,6 +71,8 @@ type Server struct {
 	// restart and of a compaction; the apply goroutine owns them.
 	replay     *replayProgress
 	compaction *progress
+	// timeoutLog rate-limits the warning of timed-out writes.
+	timeoutLog warnLimiter
 
 	cfg       Config
 	opts      ServerOptions

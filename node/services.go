@@ -84,6 +84,11 @@ func toAPIError(err error) error {
 	if errors.As(err, &rpcErr) {
 		return err
 	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		// In etcd's words, not "context deadline exceeded", which reads
+		// as the client's own deadline.
+		return api.ErrTimeout
+	}
 	table := []struct {
 		from error
 		to   api.Code
@@ -145,7 +150,15 @@ func (s *Server) proposeCommand(ctx context.Context, cmd []byte) (api.Message, e
 	if len(cmd) > s.cfg.MaxRequestBytes {
 		return nil, api.Errorf(api.CodeRequestTooLarge, "request of %d bytes is larger than --max-request-bytes %d", len(cmd), s.cfg.MaxRequestBytes)
 	}
+	// As etcd, a proposal waits at most the request timeout, whatever
+	// the client's deadline: one that is not applied by then was most
+	// likely lost (with a leader that stepped down, or on its way to
+	// one), and the client learns so in seconds, not at its own deadline
+	// (proposalTimedOut).
+	ctx, cancel := context.WithTimeout(ctx, s.requestTimeout())
+	defer cancel()
 	s.metrics.ProposalsPending.Inc()
+	start, startTerm, startLeader := time.Now(), s.metrics.term.Load(), s.driver.Leader()
 	var res any
 	err := s.untilLeader(ctx, func() error {
 		var err error
@@ -155,11 +168,11 @@ func (s *Server) proposeCommand(ctx context.Context, cmd []byte) (api.Message, e
 	s.metrics.ProposalsPending.Dec()
 	if err != nil {
 		s.metrics.ProposalsFailed.Inc()
-		if errors.Is(err, context.DeadlineExceeded) && s.driver.Leader() == 0 {
+		if errors.Is(err, context.DeadlineExceeded) {
 			// The proposal may have reached a leader before it was lost:
 			// its outcome is unknown, so this must not be an error the
 			// client retries elsewhere (ErrNoLeader is).
-			return nil, api.ErrTimeoutDueToLeaderFail
+			return nil, s.proposalTimedOut(start, startTerm, startLeader)
 		}
 		return nil, err
 	}

@@ -118,11 +118,13 @@ func (t *peerTransport) Send(msgs []raftcore.Message) {
 			}()
 			continue
 		}
-		select {
-		case p.queue <- m:
-		default:
-			t.heartbeatDropped(m)
-			go t.driver.ReportUnreachable(m.To)
+		for _, m := range splitProposal(m) {
+			select {
+			case p.queue <- m:
+			default:
+				t.heartbeatDropped(m)
+				go t.driver.ReportUnreachable(m.To)
+			}
 		}
 	}
 }

@@ -1,0 +1,140 @@
+package node_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/client"
+	"github.com/cairndb/cairn/node"
+	"github.com/cairndb/cairn/node/nodetest"
+)
+
+// valueForRequest returns the size of the value that makes a put of key
+// exactly limit bytes as the member counts a request (its encoded
+// command).
+func valueForRequest(t *testing.T, key string, limit int) int {
+	t.Helper()
+	size := limit
+	for range 8 {
+		cmd, err := node.EncodeRequest(&api.PutRequest{Key: []byte(key), Value: make([]byte, size)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cmd) == limit {
+			return size
+		}
+		size -= len(cmd) - limit
+	}
+	t.Fatalf("no value size makes a put of %q %d bytes", key, limit)
+	return 0
+}
+
+// A put of exactly --max-request-bytes is taken, through a follower (the
+// proposal is forwarded) and the leader, many at once (a batch of them
+// passes what one WAL record and one peer frame may hold), and survives a
+// restart; a put one byte larger is refused with RequestTooLarge, and the
+// member goes on serving.
+func TestPutOfTheRequestLimit(t *testing.T) {
+	const limit = 1 << 20
+	c := nodetest.Start(t, 3, nodetest.Options{Configure: func(_ int, cfg *node.Config) { cfg.MaxRequestBytes = limit }})
+	lead := c.Leader()
+	follower := (lead + 1) % 3
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	size := valueForRequest(t, "big-00", limit)
+
+	value := func(i int) string { return strings.Repeat(string(rune('a'+i%26)), size) }
+	const writers = 24
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for i := range writers {
+		ep := c.Endpoint(follower)
+		if i%2 == 0 {
+			ep = c.Endpoint(lead)
+		}
+		cl := c.Client(ep)
+		wg.Go(func() {
+			if _, err := cl.Put(ctx, fmt.Sprintf("big-%02d", i), value(i)); err != nil {
+				errs <- fmt.Errorf("put %d of %d bytes: %w", i, size, err)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+
+	cl := c.Client(c.Endpoint(follower))
+	over := strings.Repeat("x", size+1)
+	if _, err := cl.Put(ctx, "big-00", over); !errors.Is(err, api.ErrRequestTooLarge) {
+		t.Fatalf("put of one byte more than the limit: %v, want %v", err, api.ErrRequestTooLarge)
+	}
+	if _, err := cl.Put(ctx, "small", "after"); err != nil {
+		t.Fatalf("put after the refusal: %v", err)
+	}
+
+	// Every member holds every value, also after a restart replays its log.
+	c.StopMember(follower)
+	c.StartMember(follower)
+	for i := range 3 {
+		cl := c.Client(c.Endpoint(i))
+		check := func() error {
+			for w := range writers {
+				r, err := cl.Get(ctx, fmt.Sprintf("big-%02d", w), client.WithSerializable())
+				if err != nil {
+					return err
+				}
+				if len(r.Kvs) != 1 || string(r.Kvs[0].Value) != value(w) {
+					return fmt.Errorf("big-%02d: %d kvs", w, len(r.Kvs))
+				}
+			}
+			return nil
+		}
+		var err error
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			if err = check(); err == nil {
+				break
+			}
+		}
+		if err != nil {
+			t.Fatalf("member %d: %v", i, err)
+		}
+	}
+}
+
+// A write the cluster cannot commit (the leader lost both followers)
+// fails once the member's request timeout passes, even if the client
+// would wait longer, with etcd's timeout error, not the words of a
+// context deadline.
+func TestUncommittableWriteTimesOutWithANamedError(t *testing.T) {
+	c := nodetest.Start(t, 3, nodetest.Options{})
+	lead := c.Leader()
+	cl := c.Client(c.Endpoint(lead))
+	for i := range 3 {
+		if i != lead {
+			c.StopMember(i)
+		}
+	}
+	// The client's deadline is longer than the member's request timeout
+	// (5.2 s here): the member gives up first.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err := cl.Put(ctx, "k", "v")
+	if took := time.Since(start); took > 15*time.Second {
+		t.Fatalf("put without a quorum took %v: the member waited for the client's deadline", took)
+	}
+	if !errors.Is(err, api.ErrTimeout) && !errors.Is(err, api.ErrTimeoutDueToLeaderFail) && !errors.Is(err, api.ErrNoLeader) {
+		t.Fatalf("put without a quorum: %v, want a timeout or no leader", err)
+	}
+	if strings.Contains(err.Error(), "context deadline exceeded") {
+		t.Fatalf("put without a quorum: %q reads as the client's own deadline", err)
+	}
+}
