@@ -7,7 +7,8 @@ import (
 	"time"
 )
 
-// maxErrorSamples bounds how many distinct error messages a run keeps.
+// maxErrorSamples bounds how many kinds of error a run tells apart; the
+// rest count as "other".
 const maxErrorSamples = 10
 
 // recorder collects the latencies and errors of a run's operations, one
@@ -16,10 +17,13 @@ const maxErrorSamples = 10
 type recorder struct {
 	done atomic.Int64 // operations finished, with or without error
 
+	// kind names the kind of an error (errorKind); nil: its message.
+	kind func(error) string
+
 	mu      sync.Mutex
 	seconds []*Histogram
 	errors  int64
-	samples map[string]int64
+	samples map[string]*ErrorSample // by kind
 }
 
 // record notes an operation that started at offset at from the start of
@@ -32,12 +36,23 @@ func (r *recorder) record(at, lat time.Duration, err error) {
 	if err != nil {
 		r.errors++
 		if r.samples == nil {
-			r.samples = map[string]int64{}
+			r.samples = map[string]*ErrorSample{}
 		}
 		msg := err.Error()
-		if _, ok := r.samples[msg]; ok || len(r.samples) < maxErrorSamples {
-			r.samples[msg]++
+		kind := msg
+		if r.kind != nil {
+			kind = r.kind(err)
 		}
+		if _, ok := r.samples[kind]; !ok && len(r.samples) >= maxErrorSamples {
+			kind = "other"
+		}
+		e := r.samples[kind]
+		if e == nil {
+			// The first message of a kind is its example.
+			e = &ErrorSample{Kind: kind, Message: msg}
+			r.samples[kind] = e
+		}
+		e.Count++
 		return
 	}
 	for len(r.seconds) <= sec {
@@ -69,20 +84,20 @@ func (r *recorder) timeline() []Second {
 	return out
 }
 
-// errorSamples returns the run's error count and its most frequent
-// messages, most frequent first.
+// errorSamples returns the run's error count and its kinds of error,
+// most frequent first.
 func (r *recorder) errorSamples() (int64, []ErrorSample) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []ErrorSample
-	for msg, n := range r.samples {
-		out = append(out, ErrorSample{Message: msg, Count: n})
+	for _, e := range r.samples {
+		out = append(out, *e)
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Count != out[j].Count {
 			return out[i].Count > out[j].Count
 		}
-		return out[i].Message < out[j].Message
+		return out[i].Kind < out[j].Kind
 	})
 	return r.errors, out
 }

@@ -34,7 +34,7 @@ func WriteText(w io.Writer, res *Result) error {
 		fmt.Fprintf(&b, "note     %s\n", n)
 	}
 	for _, e := range res.ErrorSamples {
-		fmt.Fprintf(&b, "error    %d× %s\n", e.Count, e.Message)
+		fmt.Fprintf(&b, "error    %d× %s\n", e.Count, e)
 	}
 	if len(res.Histogram) > 0 {
 		b.WriteString("\nlatency histogram (ms)\n")
@@ -229,7 +229,7 @@ func WriteNotes(w io.Writer, sides ...Side) error {
 			if r.Errors > 0 {
 				fmt.Fprintf(&sb, "%s, %s: %d errors", l, s.Name, r.Errors)
 				if len(r.ErrorSamples) > 0 {
-					fmt.Fprintf(&sb, ", most often %q", r.ErrorSamples[0].Message)
+					fmt.Fprintf(&sb, ", most often %q", r.ErrorSamples[0])
 				}
 				sb.WriteString("\n")
 			}

@@ -68,10 +68,23 @@ type Second struct {
 	MaxMs  float64 `json:"max_ms"`
 }
 
-// ErrorSample is one error message and how often it occurred.
+// ErrorSample is one kind of error, how often it occurred and the
+// message of its first occurrence.
 type ErrorSample struct {
+	// Kind is the error's code in the store's protocol (Timeout, rpc
+	// Unavailable, gRPC DeadlineExceeded), or a kind of the client's own
+	// ("client deadline"); a result of an older bench has none.
+	Kind    string `json:"kind,omitempty"`
 	Message string `json:"message"`
 	Count   int64  `json:"count"`
+}
+
+// String is the kind and its example message.
+func (e ErrorSample) String() string {
+	if e.Kind == "" || e.Kind == e.Message {
+		return e.Message
+	}
+	return e.Kind + ": " + e.Message
 }
 
 // Phase summarizes a secondary kind of operation of a run (the puts of
