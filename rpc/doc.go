@@ -121,16 +121,20 @@
 //     read buffer until a read brings less; the server lends those from a
 //     quarter of ReceiveBudget, and past it busy connections read through
 //     their small buffers.
-//   - A frame being received: its payload is allocated as its bytes
-//     arrive — what the read buffer holds already (at least 512 bytes),
-//     then twice as much each time it is still incomplete — so it holds
-//     at most about twice what has arrived, never its declared length.
-//     Past its first chunk, the rest of the payload is taken from the
-//     other three quarters of ReceiveBudget (at least one frame) before it
-//     grows, and given back when the frame is complete; a frame that finds
-//     the budget spent waits, unread, while TCP holds its sender back. A
-//     frame stalled in the middle lives at most KeepAliveTimeout. So frames
-//     in flight cost at most about 9 KiB a connection plus ReceiveBudget.
+//   - A frame being received: its payload is first given what the read
+//     buffer holds already (at least 512 bytes), never its declared
+//     length, so a connection that declares a frame and sends nothing
+//     more holds that little. Past its first chunk, the rest of the
+//     payload is taken from the other three quarters of ReceiveBudget (at
+//     least one frame), and only then allocated, whole, and read into
+//     directly (one copy of the first chunk, none of the rest); it is
+//     given back when the frame is complete. A frame that finds the
+//     budget spent waits, unread, while TCP holds its sender back. A
+//     frame stalled in the middle lives at most KeepAliveTimeout. So
+//     frames in flight cost at most about 9 KiB a connection plus
+//     ReceiveBudget. (A client, which has no budget, grows a payload
+//     twice as large each time it is still incomplete: it holds at most
+//     about twice what has arrived.)
 //   - A unary request, once complete, belongs to its handler until the
 //     handler returns: at most MaxStreams of them per connection, each up
 //     to MaxFrameSize. They are not counted in the budget.
