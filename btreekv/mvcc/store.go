@@ -409,7 +409,9 @@ func (s *Store) putRecord(rev Revision, rec []byte) error {
 	if err != nil {
 		return err
 	}
-	if err := tx.Bucket(bucketKey).Put(revBytes(rev), rec); err != nil {
+	// rec is the record's own buffer, shared with the overlay and never
+	// changed: the page file keeps it without a copy.
+	if err := tx.Bucket(bucketKey).PutOwned(revBytes(rev), rec); err != nil {
 		return s.fail(err)
 	}
 	s.overlay[rev] = rec
