@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/node"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -67,6 +69,25 @@ func TestBadInputGetsEtcdsErrors(t *testing.T) {
 		var resp []byte
 		if err := st.RecvMsg(&resp); err == nil || status.Code(err) == codes.OK {
 			t.Fatalf("watch stream after garbage: %v %q", err, resp)
+		}
+	})
+	t.Run("a request of exactly the size limit", func(t *testing.T) {
+		// The limit counts the request as the member encodes it for the
+		// log, as etcd counts its raft request.
+		limit := c.Configs[0].MaxRequestBytes
+		size := limit
+		for range 8 {
+			cmd, err := node.EncodeRequest(&api.PutRequest{Key: []byte("exact"), Value: make([]byte, size)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			size -= len(cmd) - limit
+		}
+		if _, err := cli.Put(ctx, "exact", strings.Repeat("x", size)); err != nil {
+			t.Fatalf("put of a request of exactly %d bytes: %v", limit, err)
+		}
+		if _, err := cli.Put(ctx, "exact", strings.Repeat("x", size+1)); !errors.Is(err, rpctypes.ErrRequestTooLarge) {
+			t.Fatalf("put of a request of %d bytes: %v, want %v", limit+1, err, rpctypes.ErrRequestTooLarge)
 		}
 	})
 	t.Run("a request over the size limit", func(t *testing.T) {

@@ -217,3 +217,21 @@ func TestHelpVersionAndErrors(t *testing.T) {
 		t.Fatalf("bad log format: exit %d, %q", code, errOut.String())
 	}
 }
+
+// --max-request-bytes is set as etcd's: flag, environment, config-file
+// key; past the most a member takes it is refused, naming the flag.
+func TestMaxRequestBytesSettings(t *testing.T) {
+	if o, err := parseFlags([]string{"--max-request-bytes", "2097152"}, nil); err != nil || o.cfg.MaxRequestBytes != 2097152 {
+		t.Fatalf("flag: %v, %v", o, err)
+	}
+	if o, err := parseFlags(nil, []string{"ETCD_MAX_REQUEST_BYTES=3145728"}); err != nil || o.cfg.MaxRequestBytes != 3145728 {
+		t.Fatalf("environment: %v", err)
+	}
+	path := writeFile(t, "etcd.conf.yml", "max-request-bytes: 4194304\n")
+	if o, err := parseFlags([]string{"--config-file", path}, nil); err != nil || o.cfg.MaxRequestBytes != 4194304 {
+		t.Fatalf("config file: %v", err)
+	}
+	if _, err := parseFlags([]string{"--max-request-bytes", "1073741824"}, nil); err == nil || !strings.Contains(err.Error(), "--max-request-bytes") {
+		t.Fatalf("1 GiB: %v, want a refusal naming --max-request-bytes", err)
+	}
+}
