@@ -49,12 +49,13 @@ type SnapshotSender interface {
 	Send(*api.SnapshotResponse) error
 }
 
-// withDeadline bounds a call whose caller gave no deadline.
+// withDeadline bounds a call whose caller gave no deadline, and marks the
+// deadline as the member's own (memberDeadline).
 func (s *Server) withDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
 	if _, ok := ctx.Deadline(); ok {
 		return ctx, func() {}
 	}
-	return context.WithTimeout(ctx, s.requestTimeout())
+	return context.WithTimeout(context.WithValue(ctx, memberDeadlineKey{}, true), s.requestTimeout())
 }
 
 // call runs one unary service for a face.

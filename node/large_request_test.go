@@ -1,9 +1,11 @@
 package node_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -127,9 +129,13 @@ func TestPutOfTheRequestLimit(t *testing.T) {
 // A write the cluster cannot commit (the leader lost both followers)
 // fails once the member's request timeout passes, even if the client
 // would wait longer, with etcd's timeout error, not the words of a
-// context deadline.
+// context deadline, and the member logs it; a client that gives up first
+// (its own shorter deadline) is no sign of trouble and is not logged.
 func TestUncommittableWriteTimesOutWithANamedError(t *testing.T) {
-	c := nodetest.Start(t, 3, nodetest.Options{})
+	var logs syncBuffer
+	c := nodetest.Start(t, 3, nodetest.Options{Logger: func(name string) *slog.Logger {
+		return slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})).With("member", name)
+	}})
 	lead := c.Leader()
 	cl := c.Client(c.Endpoint(lead))
 	for i := range 3 {
@@ -137,6 +143,18 @@ func TestUncommittableWriteTimesOutWithANamedError(t *testing.T) {
 			c.StopMember(i)
 		}
 	}
+	const warning = "write request timed out"
+
+	short, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := cl.Put(short, "k", "v"); err == nil {
+		t.Fatal("put without a quorum succeeded")
+	}
+	time.Sleep(100 * time.Millisecond) // the member's side of the call ends
+	if strings.Contains(logs.String(), warning) {
+		t.Fatalf("a client's own short deadline was logged as a timeout:\n%s", logs.String())
+	}
+
 	// The client's deadline is longer than the member's request timeout
 	// (5.2 s here): the member gives up first.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -152,4 +170,25 @@ func TestUncommittableWriteTimesOutWithANamedError(t *testing.T) {
 	if strings.Contains(err.Error(), "context deadline exceeded") {
 		t.Fatalf("put without a quorum: %q reads as the client's own deadline", err)
 	}
+	if !errors.Is(err, api.ErrNoLeader) && !strings.Contains(logs.String(), warning) {
+		t.Fatalf("the member did not log the timed-out write (%v):\n%s", err, logs.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -1,12 +1,26 @@
 package node
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/cairndb/cairn/api"
 )
+
+// memberDeadlineKey marks a context whose deadline the member set
+// (withDeadline), not the client.
+type memberDeadlineKey struct{}
+
+// clientGivesUpFirst reports whether ctx's deadline is the client's own
+// and comes before the member's request timeout would: a write that
+// times out on it was abandoned by its client (a benchmark's end, a
+// client's short timeout), which is no sign of trouble in the cluster.
+func (s *Server) clientGivesUpFirst(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	return ok && ctx.Value(memberDeadlineKey{}) == nil && time.Until(dl) < s.requestTimeout()
+}
 
 // timeoutWarnEvery is how often at most a member logs that write
 // requests timed out; the warning counts those it held back.

@@ -155,6 +155,7 @@ func (s *Server) proposeCommand(ctx context.Context, cmd []byte) (api.Message, e
 	// likely lost (with a leader that stepped down, or on its way to
 	// one), and the client learns so in seconds, not at its own deadline
 	// (proposalTimedOut).
+	clientFirst := s.clientGivesUpFirst(ctx)
 	ctx, cancel := context.WithTimeout(ctx, s.requestTimeout())
 	defer cancel()
 	s.metrics.ProposalsPending.Inc()
@@ -168,7 +169,7 @@ func (s *Server) proposeCommand(ctx context.Context, cmd []byte) (api.Message, e
 	s.metrics.ProposalsPending.Dec()
 	if err != nil {
 		s.metrics.ProposalsFailed.Inc()
-		if errors.Is(err, context.DeadlineExceeded) {
+		if errors.Is(err, context.DeadlineExceeded) && !clientFirst {
 			// The proposal may have reached a leader before it was lost:
 			// its outcome is unknown, so this must not be an error the
 			// client retries elsewhere (ErrNoLeader is).
