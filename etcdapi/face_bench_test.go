@@ -3,7 +3,10 @@ package etcdapi_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -26,7 +29,8 @@ import (
 // Client and member share the process, so besides ns/op (wall time) each
 // benchmark reports cpu-ns/op, the process's CPU time (user + system) per
 // request, which a shared machine disturbs less than wall time, and
-// allocs/op counts both sides' allocations (-benchmem). To see the
+// allocs/op counts both sides' allocations (-benchmem), rw-syscalls/op
+// both sides' reads and writes (Linux only). To see the
 // member's share alone, profile and focus on the label the member's
 // goroutines carry:
 //
@@ -154,7 +158,7 @@ func runInFlight(b *testing.B, op func(i int) error) {
 		}
 	}
 	b.ResetTimer()
-	cpu0 := processCPU(b)
+	cpu0, io0 := processCPU(b), processIOCalls()
 	ctx := pprof.WithLabels(context.Background(), pprof.Labels("side", "client"))
 	for range benchInFlight {
 		wg.Add(1)
@@ -176,6 +180,30 @@ func runInFlight(b *testing.B, op func(i int) error) {
 	wg.Wait()
 	b.StopTimer()
 	b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N), "cpu-ns/op")
+	if io0 >= 0 {
+		b.ReportMetric(float64(processIOCalls()-io0)/float64(b.N), "rw-syscalls/op")
+	}
+}
+
+// processIOCalls is the number of read and write system calls the process
+// has made (sockets and files alike), -1 where /proc/self/io cannot tell.
+func processIOCalls() int64 {
+	data, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return -1
+	}
+	var total int64
+	for _, line := range strings.Split(string(data), "\n") {
+		name, value, ok := strings.Cut(line, ": ")
+		if ok && (name == "syscr" || name == "syscw") {
+			n, err := strconv.ParseInt(value, 10, 64)
+			if err != nil {
+				return -1
+			}
+			total += n
+		}
+	}
+	return total
 }
 
 // processCPU is the CPU time the process has used, user and system.

@@ -20,14 +20,22 @@ import (
 // the context, read by rpc.Token and rpc.PeerCertificate. It also keeps
 // etcd's "hasleader" promise: a call that requires a leader is refused
 // when the member has none, and a stream that requires one ends with
-// etcd's no-leader error when the member loses it.
+// etcd's no-leader error when the member loses it. And it counts the
+// call in the face's metrics (metrics.go).
 
-func (f *Face) unaryInterceptor(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+func (f *Face) unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	call := f.metrics.startUnary(info.FullMethod)
+	resp, err := f.serveUnary(ctx, req, handler)
+	call.endUnary(err)
+	return resp, err
+}
+
+func (f *Face) serveUnary(ctx context.Context, req any, handler grpc.UnaryHandler) (any, error) {
 	ctx = callerContext(ctx)
 	if requiresLeader(ctx) && f.s.Leader() == 0 {
 		return nil, rpctypes.ErrGRPCNoLeader
 	}
-	if f.s.IsLearner() && !servedByLearners(req) {
+	if !servedByLearners(req) && f.s.IsLearner() {
 		return nil, rpctypes.ErrGRPCNotSupportedForLearner
 	}
 	return handler(ctx, req)
@@ -46,7 +54,14 @@ func servedByLearners(req any) bool {
 	return false
 }
 
-func (f *Face) streamInterceptor(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+func (f *Face) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	call, ss := f.metrics.startStream(info.FullMethod, ss)
+	err := f.serveStream(srv, ss, handler)
+	call.endStream(err)
+	return err
+}
+
+func (f *Face) serveStream(srv any, ss grpc.ServerStream, handler grpc.StreamHandler) error {
 	ctx := callerContext(ss.Context())
 	if f.s.IsLearner() {
 		return rpctypes.ErrGRPCNotSupportedForLearner // watches, keep-alives and snapshots: at a voter

@@ -1,11 +1,12 @@
 package etcdapi
 
 import (
-	"context"
+	"time"
 
 	"github.com/cairndb/cairn/internal/metrics"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
 )
 
@@ -49,32 +50,49 @@ func (fm *faceMetrics) method(full string) *metrics.Method {
 	return fm.methods[full]
 }
 
-// unary counts a unary call.
-func (fm *faceMetrics) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	m := fm.method(info.FullMethod)
-	if m == nil {
-		return handler(ctx, req)
-	}
-	start := m.Started()
-	m.Received()
-	resp, err := handler(ctx, req)
-	if err == nil {
-		m.Sent()
-	}
-	m.Handled(start, uint32(status.Code(err)))
-	return resp, err
+// callMetrics counts one call: made by start, ended by end.
+type callMetrics struct {
+	m     *metrics.Method // nil for a method the face does not count
+	start time.Time
 }
 
-// stream counts a stream and its messages.
-func (fm *faceMetrics) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	m := fm.method(info.FullMethod)
+// startUnary counts the start of a unary call and its request.
+func (fm *faceMetrics) startUnary(full string) callMetrics {
+	m := fm.method(full)
 	if m == nil {
-		return handler(srv, ss)
+		return callMetrics{}
 	}
-	start := m.Started()
-	err := handler(srv, &countedStream{ServerStream: ss, m: m})
-	m.Handled(start, uint32(status.Code(err)))
-	return err
+	c := callMetrics{m: m, start: m.Started()}
+	m.Received()
+	return c
+}
+
+// endUnary counts the end of a unary call: its response, if it has one,
+// and its status code.
+func (c callMetrics) endUnary(err error) {
+	if c.m == nil {
+		return
+	}
+	if err == nil {
+		c.m.Sent()
+	}
+	c.m.Handled(c.start, uint32(status.Code(err)))
+}
+
+// startStream counts the start of a stream; ss counts its messages.
+func (fm *faceMetrics) startStream(full string, ss grpc.ServerStream) (callMetrics, grpc.ServerStream) {
+	m := fm.method(full)
+	if m == nil {
+		return callMetrics{}, ss
+	}
+	return callMetrics{m: m, start: m.Started()}, &countedStream{ServerStream: ss, m: m}
+}
+
+// endStream counts the end of a stream with its status code.
+func (c callMetrics) endStream(err error) {
+	if c.m != nil {
+		c.m.Handled(c.start, uint32(status.Code(err)))
+	}
 }
 
 // countedStream counts the messages of a stream.
@@ -106,15 +124,15 @@ type countingCodec struct {
 	sent, received prometheus.Counter
 }
 
-func (c countingCodec) Marshal(v any) ([]byte, error) {
+func (c countingCodec) Marshal(v any) (mem.BufferSlice, error) {
 	b, err := c.gogoCodec.Marshal(v)
 	if err == nil {
-		c.sent.Add(float64(len(b)))
+		c.sent.Add(float64(b.Len()))
 	}
 	return b, err
 }
 
-func (c countingCodec) Unmarshal(data []byte, v any) error {
-	c.received.Add(float64(len(data)))
+func (c countingCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	c.received.Add(float64(data.Len()))
 	return c.gogoCodec.Unmarshal(data, v)
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/protoadapt"
 )
@@ -47,18 +48,75 @@ func (plainAuthInfo) AuthType() string { return "insecure" }
 // methods generated for them (gogo/protobuf), several times faster than
 // the reflection that the standard protobuf codec falls back to for
 // these legacy types; other messages (the health service) take the
-// standard path.
+// standard path. It speaks gRPC's buffer slices (encoding.CodecV2): a
+// message decodes straight from the buffer gRPC read it into (the
+// generated Unmarshal copies every byte field out of it) instead of a
+// copy of it, and a large message encodes into a pooled buffer that gRPC
+// returns to the pool once written.
 type gogoCodec struct{}
 
+// gogoMessage is a message with gogo/protobuf's generated methods.
 type gogoMessage interface {
+	Size() int
+	MarshalToSizedBuffer([]byte) (int, error)
 	Marshal() ([]byte, error)
 	Unmarshal([]byte) error
 }
 
-func (gogoCodec) Marshal(v any) ([]byte, error) {
+func (gogoCodec) Marshal(v any) (mem.BufferSlice, error) {
+	m, ok := v.(gogoMessage)
+	if !ok {
+		b, err := marshalStandard(v)
+		if err != nil {
+			return nil, err
+		}
+		return mem.BufferSlice{mem.SliceBuffer(b)}, nil
+	}
+	size := m.Size()
+	if mem.IsBelowBufferPoolingThreshold(size) {
+		b, err := m.Marshal()
+		if err != nil {
+			return nil, err
+		}
+		return mem.BufferSlice{mem.SliceBuffer(b)}, nil
+	}
+	pool := mem.DefaultBufferPool()
+	buf := pool.Get(size)
+	n, err := m.MarshalToSizedBuffer((*buf)[:size])
+	if err != nil {
+		pool.Put(buf)
+		return nil, err
+	}
+	if n != size {
+		pool.Put(buf)
+		return nil, fmt.Errorf("etcdapi: %T encoded to %d bytes, its size is %d", v, n, size)
+	}
+	*buf = (*buf)[:size]
+	return mem.BufferSlice{mem.NewBuffer(buf, pool)}, nil
+}
+
+func (gogoCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	// One buffer (the usual case: a message in one DATA frame) is read
+	// in place; several are joined in a pooled buffer.
+	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
+	defer buf.Free()
+	b := buf.ReadOnlyData()
 	switch m := v.(type) {
 	case gogoMessage:
-		return m.Marshal()
+		return m.Unmarshal(b)
+	case proto.Message:
+		return proto.Unmarshal(b, m)
+	case protoadapt.MessageV1:
+		return proto.Unmarshal(b, protoadapt.MessageV2Of(m))
+	}
+	return fmt.Errorf("etcdapi: cannot decode into %T", v)
+}
+
+func (gogoCodec) Name() string { return "proto" }
+
+// marshalStandard encodes a message without gogo's methods.
+func marshalStandard(v any) ([]byte, error) {
+	switch m := v.(type) {
 	case proto.Message:
 		return proto.Marshal(m)
 	case protoadapt.MessageV1:
@@ -66,17 +124,3 @@ func (gogoCodec) Marshal(v any) ([]byte, error) {
 	}
 	return nil, fmt.Errorf("etcdapi: cannot encode %T", v)
 }
-
-func (gogoCodec) Unmarshal(data []byte, v any) error {
-	switch m := v.(type) {
-	case gogoMessage:
-		return m.Unmarshal(data)
-	case proto.Message:
-		return proto.Unmarshal(data, m)
-	case protoadapt.MessageV1:
-		return proto.Unmarshal(data, protoadapt.MessageV2Of(m))
-	}
-	return fmt.Errorf("etcdapi: cannot decode into %T", v)
-}
-
-func (gogoCodec) Name() string { return "proto" }

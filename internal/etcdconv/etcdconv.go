@@ -17,12 +17,22 @@ import (
 
 // ToHeader converts a response header.
 func ToHeader(h api.ResponseHeader) *pb.ResponseHeader {
-	return &pb.ResponseHeader{ClusterId: h.ClusterID, MemberId: h.MemberID, Revision: h.Revision, RaftTerm: h.RaftTerm}
+	out := header(h)
+	return &out
+}
+
+func header(h api.ResponseHeader) pb.ResponseHeader {
+	return pb.ResponseHeader{ClusterId: h.ClusterID, MemberId: h.MemberID, Revision: h.Revision, RaftTerm: h.RaftTerm}
 }
 
 // ToKV converts a key-value pair.
 func ToKV(kv *api.KeyValue) *mvccpb.KeyValue {
-	return &mvccpb.KeyValue{Key: kv.Key, CreateRevision: kv.CreateRevision, ModRevision: kv.ModRevision,
+	out := keyValue(kv)
+	return &out
+}
+
+func keyValue(kv *api.KeyValue) mvccpb.KeyValue {
+	return mvccpb.KeyValue{Key: kv.Key, CreateRevision: kv.CreateRevision, ModRevision: kv.ModRevision,
 		Version: kv.Version, Value: kv.Value, Lease: kv.Lease}
 }
 
@@ -34,9 +44,7 @@ func ToKVs(kvs []api.KeyValue) []*mvccpb.KeyValue {
 	out := make([]*mvccpb.KeyValue, len(kvs))
 	backing := make([]mvccpb.KeyValue, len(kvs)) // one allocation for the lot
 	for i := range kvs {
-		kv := &kvs[i]
-		backing[i] = mvccpb.KeyValue{Key: kv.Key, CreateRevision: kv.CreateRevision, ModRevision: kv.ModRevision,
-			Version: kv.Version, Value: kv.Value, Lease: kv.Lease}
+		backing[i] = keyValue(&kvs[i])
 		out[i] = &backing[i]
 	}
 	return out

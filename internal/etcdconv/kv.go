@@ -3,6 +3,7 @@ package etcdconv
 import (
 	"github.com/cairndb/cairn/api"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
 )
 
 // The KV service.
@@ -16,9 +17,29 @@ func FromRange(r *pb.RangeRequest) *api.RangeRequest {
 		MinCreateRevision: r.MinCreateRevision, MaxCreateRevision: r.MaxCreateRevision}
 }
 
-// ToRange converts a range response.
+// ToRange converts a range response. The response, its header and (for
+// the most common read, one key) its key-value pair are allocated
+// together.
 func ToRange(r *api.RangeResponse) *pb.RangeResponse {
-	return &pb.RangeResponse{Header: ToHeader(r.Header), Kvs: ToKVs(r.Kvs), More: r.More, Count: r.Count}
+	if len(r.Kvs) == 1 {
+		one := &struct {
+			resp pb.RangeResponse
+			hdr  pb.ResponseHeader
+			kvs  [1]*mvccpb.KeyValue
+			kv   mvccpb.KeyValue
+		}{}
+		one.hdr = header(r.Header)
+		one.kv = keyValue(&r.Kvs[0])
+		one.kvs[0] = &one.kv
+		one.resp = pb.RangeResponse{Header: &one.hdr, Kvs: one.kvs[:], More: r.More, Count: r.Count}
+		return &one.resp
+	}
+	out := &struct {
+		resp pb.RangeResponse
+		hdr  pb.ResponseHeader
+	}{hdr: header(r.Header)}
+	out.resp = pb.RangeResponse{Header: &out.hdr, Kvs: ToKVs(r.Kvs), More: r.More, Count: r.Count}
+	return &out.resp
 }
 
 // FromPut converts a put request.
@@ -27,9 +48,14 @@ func FromPut(r *pb.PutRequest) *api.PutRequest {
 		IgnoreValue: r.IgnoreValue, IgnoreLease: r.IgnoreLease}
 }
 
-// ToPut converts a put response.
+// ToPut converts a put response, allocated with its header.
 func ToPut(r *api.PutResponse) *pb.PutResponse {
-	return &pb.PutResponse{Header: ToHeader(r.Header), PrevKv: OptionalKV(r.PrevKv)}
+	out := &struct {
+		resp pb.PutResponse
+		hdr  pb.ResponseHeader
+	}{hdr: header(r.Header)}
+	out.resp = pb.PutResponse{Header: &out.hdr, PrevKv: OptionalKV(r.PrevKv)}
+	return &out.resp
 }
 
 // FromDeleteRange converts a delete request.
