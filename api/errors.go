@@ -147,6 +147,9 @@ func Errorf(code Code, format string, args ...any) error {
 // CodeOf returns the code of the first *Error in err's chain, or 0 if
 // there is none.
 func CodeOf(err error) Code {
+	if err == nil {
+		return 0 // without the lookup below, which allocates
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Code
