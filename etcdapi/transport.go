@@ -59,7 +59,6 @@ type gogoCodec struct{}
 type gogoMessage interface {
 	Size() int
 	MarshalToSizedBuffer([]byte) (int, error)
-	Marshal() ([]byte, error)
 	Unmarshal([]byte) error
 }
 
@@ -74,25 +73,31 @@ func (gogoCodec) Marshal(v any) (mem.BufferSlice, error) {
 	}
 	size := m.Size()
 	if mem.IsBelowBufferPoolingThreshold(size) {
-		b, err := m.Marshal()
-		if err != nil {
+		b := make([]byte, size)
+		if err := marshalSized(m, b); err != nil {
 			return nil, err
 		}
 		return mem.BufferSlice{mem.SliceBuffer(b)}, nil
 	}
 	pool := mem.DefaultBufferPool()
-	buf := pool.Get(size)
-	n, err := m.MarshalToSizedBuffer((*buf)[:size])
-	if err != nil {
+	buf := pool.Get(size) // size bytes long
+	if err := marshalSized(m, *buf); err != nil {
 		pool.Put(buf)
 		return nil, err
 	}
-	if n != size {
-		pool.Put(buf)
-		return nil, fmt.Errorf("etcdapi: %T encoded to %d bytes, its size is %d", v, n, size)
-	}
-	*buf = (*buf)[:size]
 	return mem.BufferSlice{mem.NewBuffer(buf, pool)}, nil
+}
+
+// marshalSized encodes m into b, m.Size() bytes long.
+func marshalSized(m gogoMessage, b []byte) error {
+	n, err := m.MarshalToSizedBuffer(b)
+	if err != nil {
+		return err
+	}
+	if n != len(b) {
+		return fmt.Errorf("etcdapi: %T encoded to %d bytes, its size is %d", m, n, len(b))
+	}
+	return nil
 }
 
 func (gogoCodec) Unmarshal(data mem.BufferSlice, v any) error {

@@ -64,6 +64,20 @@ func TestResponsesCarryEveryField(t *testing.T) {
 	}
 }
 
+// A range of one key takes its own path (one allocation for the lot).
+func TestOneKeyRangeCarriesEveryField(t *testing.T) {
+	in := &api.RangeResponse{}
+	(&filler{}).fill(reflect.ValueOf(in).Elem(), 0)
+	in.Kvs = in.Kvs[:1]
+	out := ToRange(in)
+	if len(out.Kvs) != 1 {
+		t.Fatalf("ToRange of one key: %d keys", len(out.Kvs))
+	}
+	for _, err := range compare(reflect.ValueOf(in), reflect.ValueOf(out), "RangeResponse") {
+		t.Error(err)
+	}
+}
+
 // filler fills a value with distinct values: each number the next count,
 // each string or byte string its count in text, two elements in each
 // list; a transaction's responses hold one of each kind, nested two deep.
