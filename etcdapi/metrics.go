@@ -50,7 +50,8 @@ func (fm *faceMetrics) method(full string) *metrics.Method {
 	return fm.methods[full]
 }
 
-// callMetrics counts one call: made by start, ended by end.
+// callMetrics counts one call: made by startUnary or startStream, ended
+// by endUnary or endStream.
 type callMetrics struct {
 	m     *metrics.Method // nil for a method the face does not count
 	start time.Time
