@@ -35,9 +35,11 @@ type testNode struct {
 	damaged      bool
 	repairedTerm uint64
 	// starts counts the node's starts: each gets a source of randomness
-	// of its own, as a real process seeded from the clock does (repair
-	// tells its incarnations apart by it).
+	// of its own, as a real process seeded from the clock does.
 	starts uint64
+	// repairAttempts counts the starts in repair, as the disk's record of
+	// the repair does (Config.RepairAttempt).
+	repairAttempts uint64
 }
 
 // netMsg is a message in flight.
@@ -137,6 +139,12 @@ func (c *cluster) start(tn *testNode, peers []Peer) {
 	cfg.Applied = snap.Metadata.Index
 	cfg.Repair = tn.damaged && !c.noRepair
 	cfg.RepairedTerm = tn.repairedTerm
+	if cfg.Repair {
+		tn.repairAttempts++
+	}
+	if cfg.Repair || cfg.RepairedTerm != 0 {
+		cfg.RepairAttempt = tn.repairAttempts
+	}
 	nd, err := NewNode(cfg, peers)
 	if err != nil {
 		c.fatalf("start node %d: %v", tn.id, err)

@@ -20,10 +20,11 @@ import (
 //	Snapshot         SnapshotMetadata len Data
 //	ConfChange       Type(1) NodeID len Context
 //	Message          Type(1) From To Term LogTerm Index Commit Flags(1)
-//	                 RejectHint Seq nEntries Entry... [Snapshot] len Context
+//	                 RejectHint Seq [RepairAttempt] nEntries Entry...
+//	                 [Snapshot] len Context
 //
 // Message flags: 1 Reject, 2 Transfer, 4 a Snapshot follows the entries,
-// 8 Repairing, 16 Repaired.
+// 8 Repairing, 16 Repaired, 32 a RepairAttempt follows Seq (it is not 0).
 //
 // Decoders never panic and never allocate more than the input could hold:
 // every count is checked against the bytes that remain. Decoded byte
@@ -39,7 +40,8 @@ const (
 	flagSnapshot  = 1 << 2
 	flagRepairing = 1 << 3
 	flagRepaired  = 1 << 4
-	flagsKnown    = flagReject | flagTransfer | flagSnapshot | flagRepairing | flagRepaired
+	flagAttempt   = 1 << 5
+	flagsKnown    = flagReject | flagTransfer | flagSnapshot | flagRepairing | flagRepaired | flagAttempt
 )
 
 // --- appenders ------------------------------------------------------------
@@ -116,9 +118,15 @@ func AppendMessage(b []byte, m Message) []byte {
 	if m.Repaired {
 		flags |= flagRepaired
 	}
+	if m.RepairAttempt != 0 {
+		flags |= flagAttempt
+	}
 	b = append(b, flags)
 	b = wire.AppendUvarint(b, m.RejectHint)
 	b = wire.AppendUvarint(b, m.Seq)
+	if m.RepairAttempt != 0 {
+		b = wire.AppendUvarint(b, m.RepairAttempt)
+	}
 	b = wire.AppendUvarint(b, uint64(len(m.Entries)))
 	for _, e := range m.Entries {
 		b = AppendEntry(b, e)
@@ -145,6 +153,9 @@ func (m Message) EncodedSize() int {
 	n := 1 + 1
 	for _, v := range [...]uint64{m.From, m.To, m.Term, m.LogTerm, m.Index, m.Commit, m.RejectHint, m.Seq} {
 		n += uvarintSize(v)
+	}
+	if m.RepairAttempt != 0 {
+		n += uvarintSize(m.RepairAttempt)
 	}
 	n += uvarintSize(uint64(len(m.Entries)))
 	for _, e := range m.Entries {
@@ -301,6 +312,11 @@ func (d *decoder) message() Message {
 	m.Repaired = flags&flagRepaired != 0
 	m.RejectHint = d.uvarint("reject hint")
 	m.Seq = d.uvarint("seq")
+	if flags&flagAttempt != 0 {
+		if m.RepairAttempt = d.uvarint("repair attempt"); d.err == nil && m.RepairAttempt == 0 {
+			d.fail("repair attempt 0 with its flag set")
+		}
+	}
 	// An entry takes at least 4 bytes (term, index, type, data length).
 	if n := d.count("entry count", 4); n > 0 {
 		m.Entries = make([]Entry, n)

@@ -57,20 +57,21 @@ func genSnapshot() *rapid.Generator[Snapshot] {
 func genMessage() *rapid.Generator[Message] {
 	return rapid.Custom(func(t *rapid.T) Message {
 		m := Message{
-			Type:       MessageType(rapid.IntRange(int(MsgApp), int(MsgTransferLeader)).Draw(t, "type")),
-			From:       rapid.Uint64().Draw(t, "from"),
-			To:         rapid.Uint64().Draw(t, "to"),
-			Term:       rapid.Uint64().Draw(t, "term"),
-			LogTerm:    rapid.Uint64().Draw(t, "logTerm"),
-			Index:      rapid.Uint64().Draw(t, "index"),
-			Commit:     rapid.Uint64().Draw(t, "commit"),
-			Reject:     rapid.Bool().Draw(t, "reject"),
-			RejectHint: rapid.Uint64().Draw(t, "hint"),
-			Seq:        rapid.Uint64().Draw(t, "seq"),
-			Transfer:   rapid.Bool().Draw(t, "transfer"),
-			Repairing:  rapid.Bool().Draw(t, "repairing"),
-			Repaired:   rapid.Bool().Draw(t, "repaired"),
-			Context:    genBytes().Draw(t, "context"),
+			Type:          MessageType(rapid.IntRange(int(MsgApp), int(MsgTransferLeader)).Draw(t, "type")),
+			From:          rapid.Uint64().Draw(t, "from"),
+			To:            rapid.Uint64().Draw(t, "to"),
+			Term:          rapid.Uint64().Draw(t, "term"),
+			LogTerm:       rapid.Uint64().Draw(t, "logTerm"),
+			Index:         rapid.Uint64().Draw(t, "index"),
+			Commit:        rapid.Uint64().Draw(t, "commit"),
+			Reject:        rapid.Bool().Draw(t, "reject"),
+			RejectHint:    rapid.Uint64().Draw(t, "hint"),
+			Seq:           rapid.Uint64().Draw(t, "seq"),
+			Transfer:      rapid.Bool().Draw(t, "transfer"),
+			Repairing:     rapid.Bool().Draw(t, "repairing"),
+			Repaired:      rapid.Bool().Draw(t, "repaired"),
+			RepairAttempt: rapid.Uint64().Draw(t, "repair attempt"),
+			Context:       genBytes().Draw(t, "context"),
 		}
 		if ents := rapid.SliceOfN(genEntry(), 0, 5).Draw(t, "entries"); len(ents) > 0 {
 			m.Entries = ents

@@ -50,8 +50,12 @@ type progress struct {
 	isLearner bool
 	// repair is where the member is, as far as its answers in this term
 	// tell, in repairing state its storage lost (repair.go).
-	repair    peerRepair
-	inflights *inflights
+	repair peerRepair
+	// repairAttempt is the highest repair number (Message.RepairAttempt)
+	// of the member's repair reads and marked answers in this term: those
+	// with a lower one are stale (repair.go, step 6).
+	repairAttempt uint64
+	inflights     *inflights
 }
 
 func (pr *progress) String() string {

@@ -107,10 +107,7 @@ type Config struct {
 	// production.
 	UnsafeAnySender bool
 	// Rand is the source of election jitter; required, so that runs are
-	// reproducible. A node in repair (Repair) also names its incarnation
-	// with a number drawn from it, to tell the answers to its own repair
-	// reads from those to an earlier start's: Rand must then be seeded
-	// afresh at every start (from the clock, say), not the same each time.
+	// reproducible.
 	Rand *rand.Rand
 	// Repair says the node's storage lost state the node may have
 	// promised to others: entries it acknowledged, or the term and vote
@@ -127,6 +124,17 @@ type Config struct {
 	// so (see repair.go). The application keeps it from the repair's
 	// finish until a persisted Ready says SoftState.Repairing false.
 	RepairedTerm uint64
+	// RepairAttempt numbers the node's repair, with Repair or
+	// RepairedTerm; required with either. The application keeps a count
+	// on disk, with its record of the repair, that only grows: every
+	// start with Repair counts one more, durably, before the node starts
+	// (a start that lost state again, or that may have acknowledged
+	// entries while repairing, is a new repair); a start with RepairedTerm
+	// takes the count as it is. The node's repair reads and marked answers
+	// carry the number, so that neither it nor its leader takes an answer
+	// an earlier repair sent, delayed past a later loss, for one of the
+	// current repair (repair.go).
+	RepairAttempt uint64
 }
 
 func (c *Config) validate() error {
@@ -141,6 +149,8 @@ func (c *Config) validate() error {
 		return errors.New("raftcore: config: Storage is required")
 	case c.Rand == nil:
 		return errors.New("raftcore: config: Rand is required")
+	case (c.Repair || c.RepairedTerm != 0) && c.RepairAttempt == 0:
+		return errors.New("raftcore: config: Repair and RepairedTerm require RepairAttempt, the number of the node's repair (1 for its first)")
 	}
 	if c.MaxSizePerMsg == 0 {
 		c.MaxSizePerMsg = 1 << 20
@@ -276,9 +286,9 @@ func newRaft(c *Config) (*raft, error) {
 	r.persistedTerm = r.term
 	switch {
 	case c.Repair:
-		r.repair = &repairState{incarnation: c.Rand.Uint64()}
+		r.repair = &repairState{attempt: c.RepairAttempt}
 	case c.RepairedTerm != 0 && c.RepairedTerm == r.term:
-		r.repair = &repairState{finished: true}
+		r.repair = &repairState{attempt: c.RepairAttempt, finished: true}
 	}
 	r.becomeFollower(r.term, None)
 	return r, nil
@@ -394,6 +404,7 @@ func (r *raft) send(m Message) {
 	m.From = r.id
 	if r.repair != nil && (m.Type == MsgAppResp || m.Type == MsgHeartbeatResp) {
 		m.Repairing, m.Repaired = !r.repair.finished, r.repair.finished
+		m.RepairAttempt = r.repair.attempt
 	}
 	if m.Term == 0 && m.Type != MsgProp && m.Type != MsgReadIndex && m.Type != MsgTransferLeader {
 		m.Term = r.term
@@ -1048,8 +1059,8 @@ func (r *raft) stepLeader(m Message) error {
 	case MsgProp:
 		return r.propose(m.Entries)
 	case MsgReadIndex:
-		if pr := r.prs[m.From]; pr != nil && m.From != r.id && isRepairRead(m.Context) {
-			r.repairReadReceived(m.From, pr, m.Context)
+		if pr := r.prs[m.From]; pr != nil && m.From != r.id && isRepairRead(m.Context) && r.repairReadReceived(m.From, pr, m.Context) {
+			return nil // an earlier repair's: nobody waits for the answer
 		}
 		r.readIndex(m.From, m.Context)
 		return nil

@@ -31,14 +31,14 @@ import (
 //     voted or acknowledged (a quorum of the others intersects every
 //     quorum the node's lost promises were part of), and its commit index,
 //     the read index, covers every entry committed before the restart.
-//     That holds only of an answer to a request this incarnation sent: an
+//     That holds only of an answer to a request this repair sent: an
 //     answer to one sent before the restart (the network may delay it
 //     past a loss, and a node may lose its state again in the same term,
 //     before or after it was repaired) may give an index from before
 //     entries the node then acknowledged, and lost, were committed. So
-//     the context names the incarnation with a number drawn from
-//     Config.Rand at start (a fresh source for every start, as a clock
-//     seed gives), and the node takes only answers that name it.
+//     the context names the repair by its number, Config.RepairAttempt
+//     (a count the application keeps on disk and raises at every start in
+//     repair), and the node takes only answers that name it.
 //  4. Once the node has committed that read index — its log then holds
 //     every entry committed before the restart, checked entry by entry
 //     against the leader's — it is repaired. It takes its vote in the
@@ -53,7 +53,18 @@ import (
 //     every answer from before the loss is stale by its term, and the
 //     repair is over (SoftState.Repairing turns false). A node restarted
 //     before that goes on marking its answers Repaired
-//     (Config.RepairedTerm).
+//     (Config.RepairedTerm), with the same repair number.
+//  6. A node may lose its state again in the same term, after it was
+//     repaired, or while it repairs: then the answers it sent before, of
+//     its earlier repair, may be marked as its new ones are, Repaired even,
+//     and be delayed past the new loss. So every marked answer carries the
+//     repair's number (Message.RepairAttempt), and the leader keeps, for
+//     each member, the highest number it saw in its term: an answer or
+//     repair read with a lower one is stale, and one with a higher one
+//     voids what the leader knew of the member's log. The numbers only
+//     grow and are kept on disk, so the current repair always holds the
+//     highest, whatever order the network delivers in: no delayed message
+//     of an earlier repair can silence it.
 //
 // A member that lost state thus costs the cluster what a member that is
 // down costs: a cluster with a quorum of healthy members goes on, and the
@@ -61,9 +72,11 @@ import (
 
 // repairState is a node's progress in its repair.
 type repairState struct {
-	// incarnation names this start of the node in its repair reads, so
-	// that it takes no answer to a read an earlier start sent (step 3).
-	incarnation uint64
+	// attempt numbers this repair (Config.RepairAttempt) in its repair
+	// reads and marked answers, so that no answer to an earlier repair's
+	// read is taken for one of its own (step 3), nor an earlier repair's
+	// answer by the leader (step 6).
+	attempt uint64
 	// reads numbers the repair reads sent; waitTicks counts down the
 	// ticks before another may be sent.
 	reads     uint64
@@ -91,19 +104,18 @@ var repairReadPrefix = []byte("raftcore/repair\x00")
 
 func isRepairRead(ctx []byte) bool { return bytes.HasPrefix(ctx, repairReadPrefix) }
 
-// repairReadContext is the context of repair read number n that the
-// given incarnation sends in term: the prefix, the incarnation, the term,
-// n.
-func repairReadContext(incarnation, term, n uint64) []byte {
+// repairReadContext is the context of read number n that repair attempt
+// sends in term: the prefix, the attempt, the term, n.
+func repairReadContext(attempt, term, n uint64) []byte {
 	ctx := append(make([]byte, 0, len(repairReadPrefix)+24), repairReadPrefix...)
-	ctx = binary.BigEndian.AppendUint64(ctx, incarnation)
+	ctx = binary.BigEndian.AppendUint64(ctx, attempt)
 	ctx = binary.BigEndian.AppendUint64(ctx, term)
 	return binary.BigEndian.AppendUint64(ctx, n)
 }
 
 // parseRepairRead splits a repair read's context; ok is false if ctx is
 // not one.
-func parseRepairRead(ctx []byte) (incarnation, term, n uint64, ok bool) {
+func parseRepairRead(ctx []byte) (attempt, term, n uint64, ok bool) {
 	rest, ok := bytes.CutPrefix(ctx, repairReadPrefix)
 	if !ok || len(rest) != 24 {
 		return 0, 0, 0, false
@@ -112,20 +124,31 @@ func parseRepairRead(ctx []byte) (incarnation, term, n uint64, ok bool) {
 }
 
 // ownRepairRead reports whether ctx is the context of a repair read this
-// incarnation sent.
+// repair sent.
 func (rp *repairState) ownRepairRead(ctx []byte) bool {
-	incarnation, _, n, ok := parseRepairRead(ctx)
-	return ok && incarnation == rp.incarnation && n >= 1 && n <= rp.reads
+	attempt, _, n, ok := parseRepairRead(ctx)
+	return ok && attempt == rp.attempt && n >= 1 && n <= rp.reads
 }
 
 // repairReadReceived records on the leader that member from, whose
 // progress is pr, sent a repair read in context ctx: if the read is of
 // the leader's term, the member is repairing (step 2), whatever its
-// answers said so far.
-func (r *raft) repairReadReceived(from uint64, pr *progress, ctx []byte) {
-	if _, term, _, ok := parseRepairRead(ctx); ok && term == r.term && pr.repair != peerRepairing {
+// answers said so far. It reports whether the read is stale, sent by an
+// earlier repair than one the leader heard from in its term (step 6):
+// nobody waits for its answer.
+func (r *raft) repairReadReceived(from uint64, pr *progress, ctx []byte) (stale bool) {
+	attempt, term, _, ok := parseRepairRead(ctx)
+	if !ok || term != r.term {
+		return false
+	}
+	switch {
+	case attempt < pr.repairAttempt:
+		return true
+	case attempt > pr.repairAttempt || pr.repair != peerRepairing:
+		pr.repairAttempt = attempt
 		r.startPeerRepair(from, pr)
 	}
+	return false
 }
 
 // startPeerRepair marks member id repairing: what the leader knew of its
@@ -152,7 +175,7 @@ func (r *raft) tickRepair() {
 	}
 	rp.reads++
 	rp.waitTicks = r.electionTimeout
-	r.send(Message{Type: MsgReadIndex, To: r.lead, Context: repairReadContext(rp.incarnation, r.term, rp.reads)})
+	r.send(Message{Type: MsgReadIndex, To: r.lead, Context: repairReadContext(rp.attempt, r.term, rp.reads)})
 }
 
 // repairReadAnswered takes a leader's answer to a repair read.
@@ -160,7 +183,7 @@ func (r *raft) repairReadAnswered(m Message) {
 	rp := r.repair
 	if rp == nil || rp.answered || m.From != r.lead || m.Term != r.term || !rp.ownRepairRead(m.Context) {
 		// Repaired already, an answer from an earlier leader, or one
-		// to a read an earlier incarnation sent (step 3).
+		// to a read an earlier repair sent (step 3).
 		return
 	}
 	rp.answered, rp.index, rp.term = true, m.Index, m.Term
@@ -187,6 +210,22 @@ func (r *raft) maybeFinishRepair() {
 // it acknowledged): the leader probes it from the end of its own log, as a
 // new member.
 func (r *raft) staleRepairAnswer(m Message, pr *progress) bool {
+	if m.Repairing || m.Repaired {
+		switch {
+		case m.RepairAttempt < pr.repairAttempt:
+			// An earlier repair's: the member lost its state again
+			// since it sent it (step 6).
+			return true
+		case m.RepairAttempt > pr.repairAttempt:
+			// A later repair than any the leader heard from: what it
+			// knew of the member's log is void, even if m says
+			// Repaired (a leader of an earlier term answered the
+			// repair's read, and its Repairing answers in this term
+			// were lost); what m itself says holds.
+			pr.repairAttempt = m.RepairAttempt
+			r.startPeerRepair(m.From, pr)
+		}
+	}
 	switch {
 	case m.Repairing && pr.repair != peerRepairing:
 		r.startPeerRepair(m.From, pr)

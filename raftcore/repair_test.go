@@ -191,17 +191,7 @@ func TestRepairReadVoidsAcksFromBeforeTheLoss(t *testing.T) {
 	ack := c.inflight[i].Message
 	c.inflight = nil
 	// Node 3 loses x, keeping the rest.
-	tn := c.nodes[3]
-	c.crash(3)
-	disk := NewMemoryStorage()
-	first, _ := tn.disk.FirstIndex()
-	ents, _ := tn.disk.Entries(first, x, ^uint64(0))
-	hs, _, _ := tn.disk.InitialState()
-	if err := disk.Append(ents); err != nil {
-		t.Fatal(err)
-	}
-	disk.SetHardState(HardState{Term: hs.Term, Commit: min(hs.Commit, x-1)})
-	tn.disk, tn.damaged = disk, true
+	c.loseFrom(3, x)
 	c.restart(3)
 	lost := func(m Message) bool {
 		return (m.From == 3 && (m.Type == MsgAppResp || m.Type == MsgHeartbeatResp)) || (m.Type == MsgApp && m.To == 2)
@@ -219,5 +209,140 @@ func TestRepairReadVoidsAcksFromBeforeTheLoss(t *testing.T) {
 	c.check()
 	if c.r(1).log.committed >= x {
 		t.Fatalf("leader 1 committed %d on node 3's acknowledgement from before it lost the entry; only the leader holds it\n%s", x, c.describe())
+	}
+}
+
+// loseFrom crashes node id with a disk that lost its log from index x on
+// (and whose hard state commits nothing past it), keeping its term.
+func (c *cluster) loseFrom(id, x uint64) {
+	tn := c.nodes[id]
+	c.crash(id)
+	disk := NewMemoryStorage()
+	if snap, _ := tn.disk.Snapshot(); !snap.IsEmpty() {
+		if err := disk.ApplySnapshot(snap); err != nil {
+			c.fatalf("node %d: lose from %d: %v", id, x, err)
+		}
+	}
+	first, _ := tn.disk.FirstIndex()
+	ents, err := tn.disk.Entries(first, x, ^uint64(0))
+	if err != nil {
+		c.fatalf("node %d: lose from %d: %v", id, x, err)
+	}
+	if err := disk.Append(ents); err != nil {
+		c.fatalf("node %d: lose from %d: %v", id, x, err)
+	}
+	hs, _, _ := tn.disk.InitialState()
+	disk.SetHardState(HardState{Term: hs.Term, Commit: min(hs.Commit, x-1)})
+	tn.disk, tn.damaged, tn.repairedTerm = disk, true, 0
+}
+
+// TestRepairedAnswerOfAnEarlierRepairIsStale: a node repaired in a term
+// acknowledges an entry (its answer says Repaired), then loses it, in the
+// same term, before its leader heard the acknowledgement. Restarted, it
+// repairs again, to a read index below the entry. The leader must not
+// take the delayed acknowledgement, marked Repaired as the new repair's
+// answers are, for one of the new repair: the entry would be committed
+// on the leader alone. (The answers carry the repair's number.)
+func TestRepairedAnswerOfAnEarlierRepairIsStale(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	c.elect(1)
+	c.propose(1)
+	c.stabilize()
+	c.loseState(3)
+	c.restart(3)
+	for i := 0; i < 100 && !c.nodes[3].node.RepairStatus().Finished; i++ {
+		c.tickAll()
+		c.stabilize()
+	}
+	c.propose(1)
+	c.stabilize()
+	if st := c.nodes[3].node.RepairStatus(); !st.Finished || c.r(3).term != c.r(1).term {
+		t.Fatalf("setup: node 3 is not repaired in the leader's term: %+v\n%s", st, c.describe())
+	}
+	x := c.r(1).log.lastIndex() + 1
+	none := func(Message) bool { return false }
+	isAck := func(m Message) bool { return m.Type == MsgAppResp && m.From == 3 && m.Index == x }
+	noAppsTo2 := func(m Message) bool { return m.Type == MsgApp && m.To == 2 }
+	c.propose(1)
+	c.pump(isAck, noAppsTo2)
+	i := slices.IndexFunc(c.inflight, func(m netMsg) bool { return isAck(m.Message) })
+	if i < 0 || !c.inflight[i].Repaired || c.r(1).log.committed >= x {
+		t.Fatalf("setup: no held Repaired ack of %d from node 3 (%v), or it is committed (%d)", x, c.inflight, c.r(1).log.committed)
+	}
+	ack := c.inflight[i].Message
+	c.inflight = nil
+	c.loseFrom(3, x)
+	c.restart(3)
+	// Neither node 2 nor node 3 gets x again.
+	noX := func(m Message) bool {
+		return noAppsTo2(m) || (m.Type == MsgApp && m.To == 3 && len(m.Entries) > 0 && m.Entries[len(m.Entries)-1].Index >= x)
+	}
+	for i := 0; i < 100 && !c.nodes[3].node.RepairStatus().Finished; i++ {
+		c.tickAll()
+		c.pump(none, noX)
+	}
+	if st := c.nodes[3].node.RepairStatus(); !st.Finished || st.Index >= x || c.r(3).log.lastIndex() >= x {
+		t.Fatalf("setup: node 3 is not repaired below %d: %+v\n%s", x, st, c.describe())
+	}
+	if err := c.nodes[1].node.Step(ack); err != nil {
+		t.Fatal(err)
+	}
+	c.check()
+	if c.r(1).log.committed >= x {
+		t.Fatalf("leader 1 committed %d on node 3's acknowledgement from its earlier repair, before it lost the entry; only the leader holds it\n%s", x, c.describe())
+	}
+}
+
+// TestEarlierRepairsMessagesDoNotSilenceTheCurrentOne: messages of a
+// node's earlier repair, delayed and delivered after its current repair's,
+// are stale; they must not make the leader ignore the current repair
+// (which must finish), whatever order they come in.
+func TestEarlierRepairsMessagesDoNotSilenceTheCurrentOne(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	c.elect(1)
+	c.propose(1)
+	c.stabilize()
+	c.loseState(3)
+	c.restart(3)
+	// Hold every message of node 3's first repair.
+	from3 := func(m Message) bool { return m.From == 3 }
+	for range 3 * c.r(3).electionTimeout {
+		c.tickAll()
+		c.pump(from3, func(Message) bool { return false })
+	}
+	var held []Message
+	for _, m := range c.inflight {
+		if m.From == 3 {
+			held = append(held, m.Message)
+		}
+	}
+	if !slices.ContainsFunc(held, func(m Message) bool { return isRepairRead(m.Context) }) {
+		t.Fatalf("setup: node 3's first repair sent no repair read: %v", held)
+	}
+	c.inflight = nil
+	c.loseState(3)
+	c.restart(3)
+	for i := 0; i < 100 && !c.nodes[3].node.RepairStatus().Finished; i++ {
+		c.tickAll()
+		c.stabilize()
+		if i == 5 {
+			// The first repair's messages arrive, late.
+			for _, m := range held {
+				if err := c.nodes[1].node.Step(m); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	if st := c.nodes[3].node.RepairStatus(); !st.Finished {
+		t.Fatalf("node 3's second repair did not finish: %+v\n%s", st, c.describe())
+	}
+	// It counts again: with node 2 down, the leader and node 3 commit.
+	c.crash(2)
+	before := c.r(1).log.committed
+	c.propose(1)
+	c.stabilize()
+	if c.r(1).log.committed <= before {
+		t.Fatalf("the leader and the repaired node 3 did not commit: %s", c.describe())
 	}
 }

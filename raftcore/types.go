@@ -180,6 +180,11 @@ type Message struct {
 	// its leader counts it again, and takes an answer with neither flag in
 	// that term for one sent before the loss. See repair.go.
 	Repairing, Repaired bool
+	// RepairAttempt numbers, on a marked answer, the node's repair that
+	// sent it (Config.RepairAttempt): its leader takes no answer of an
+	// earlier repair once it has seen a later one's, since the node lost
+	// its state again in between. 0 on every other message.
+	RepairAttempt uint64
 	// Context is the opaque request context of a ReadIndex request.
 	Context []byte
 }
