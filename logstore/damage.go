@@ -35,8 +35,10 @@ import (
 // cuts the rest, and records the damage in a file beside the log (the
 // repair file), so that a restart in the middle of the repair does not
 // forget it; MarkRepaired then records the term the repair finished in,
-// and ClearRepair forgets it. Without Salvage, Open returns the *Damage
-// as its error.
+// and ClearRepair forgets it. The repair file also counts the repairs
+// started (BeginRepairAttempt), a count that only grows: raft tells a
+// repair's messages from an earlier one's by it. Without Salvage, Open
+// returns the *Damage as its error.
 type Damage struct {
 	// Kind says what was found.
 	Kind DamageKind
@@ -100,7 +102,8 @@ func (d *Damage) Error() string {
 func (d *Damage) Unwrap() error { return ErrCorrupt }
 
 // repairFile is the name, in the log's directory, of the file that records
-// damage whose repair has not finished, or the term in which it finished.
+// damage whose repair has not finished, or the term in which it finished,
+// and the count of repairs started.
 const repairFile = "repair"
 
 // Damage returns the damage recovery found or MarkDamaged recorded, or
@@ -135,11 +138,35 @@ func (l *Log) MarkDamaged(d Damage) error {
 		return nil
 	}
 	d.Earlier = false
-	if err := writeRepairFile(l.opts.FS, l.opts.Dir, damageRecord(&d)); err != nil {
+	if err := writeRepairFile(l.opts.FS, l.opts.Dir, repairRecord{damage: &d, attempts: l.repairAttempts}.encode()); err != nil {
 		return err
 	}
 	l.damage, l.repairedTerm = &d, 0
 	return nil
+}
+
+// BeginRepairAttempt counts one more repair started, durably, and returns
+// its number (1 for the first): the owner calls it at every start with
+// damage pending, before its raft member sends anything (raftcore's
+// Config.RepairAttempt). The count outlives the repair: it never goes
+// back, across MarkRepaired, ClearRepair and restarts.
+func (l *Log) BeginRepairAttempt() (uint64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	rec := repairRecord{damage: l.damage, repairedTerm: l.repairedTerm, attempts: l.repairAttempts + 1}
+	if err := writeRepairFile(l.opts.FS, l.opts.Dir, rec.encode()); err != nil {
+		return 0, err
+	}
+	l.repairAttempts = rec.attempts
+	return rec.attempts, nil
+}
+
+// RepairAttempt returns the number of the last repair started
+// (BeginRepairAttempt), 0 if none ever was.
+func (l *Log) RepairAttempt() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.repairAttempts
 }
 
 // MarkRepaired records that the log's owner repaired the damage in term
@@ -150,18 +177,26 @@ func (l *Log) MarkDamaged(d Damage) error {
 func (l *Log) MarkRepaired(term uint64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := writeRepairFile(l.opts.FS, l.opts.Dir, fmt.Appendf(nil, "cairn log: repaired in term %d\nrepaired-term=%d\n", term, term)); err != nil {
+	if err := writeRepairFile(l.opts.FS, l.opts.Dir, repairRecord{repairedTerm: term, attempts: l.repairAttempts}.encode()); err != nil {
 		return err
 	}
 	l.damage, l.repairedTerm = nil, term
 	return nil
 }
 
-// ClearRepair forgets a finished repair: the repair file goes.
+// ClearRepair forgets a finished repair: the repair file keeps only the
+// count of repairs started (or goes, if none was).
 func (l *Log) ClearRepair() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.damage == nil && l.repairedTerm == 0 {
+		return nil
+	}
+	if l.repairAttempts != 0 {
+		if err := writeRepairFile(l.opts.FS, l.opts.Dir, repairRecord{attempts: l.repairAttempts}.encode()); err != nil {
+			return err
+		}
+		l.damage, l.repairedTerm = nil, 0
 		return nil
 	}
 	path := filepath.Join(l.opts.Dir, repairFile)
@@ -175,11 +210,31 @@ func (l *Log) ClearRepair() error {
 	return nil
 }
 
-// damageRecord is the content of a repair file that records d.
-func damageRecord(d *Damage) []byte {
+// repairRecord is what the repair file records: damage whose repair is
+// pending, or the term in which it finished, or neither (only the count);
+// and the count of repairs started.
+type repairRecord struct {
+	damage       *Damage
+	repairedTerm uint64
+	attempts     uint64
+}
+
+// encode returns the content of a repair file that records rec: a line of
+// words, then key=value lines.
+func (rec repairRecord) encode() []byte {
 	var b bytes.Buffer
-	b.WriteString("cairn log: damage found, repair pending\n")
-	fmt.Fprintf(&b, "kind=%q\nfile=%q\noffset=%d\nlast-index=%d\ndetail=%q\n", string(d.Kind), d.File, d.Offset, d.LastIndex, d.Detail)
+	switch d := rec.damage; {
+	case d != nil:
+		b.WriteString("cairn log: damage found, repair pending\n")
+		fmt.Fprintf(&b, "kind=%q\nfile=%q\noffset=%d\nlast-index=%d\ndetail=%q\n", string(d.Kind), d.File, d.Offset, d.LastIndex, d.Detail)
+	case rec.repairedTerm != 0:
+		fmt.Fprintf(&b, "cairn log: repaired in term %d\nrepaired-term=%d\n", rec.repairedTerm, rec.repairedTerm)
+	default:
+		b.WriteString("cairn log: no repair pending\nstate=whole\n")
+	}
+	if rec.attempts != 0 {
+		fmt.Fprintf(&b, "repair-attempts=%d\n", rec.attempts)
+	}
 	return b.Bytes()
 }
 
@@ -211,19 +266,21 @@ func writeRepairFile(fsys fsx.FS, dir string, content []byte) error {
 }
 
 // readRepairFile returns what the repair file in dir records: damage not
-// yet repaired, or the term in which it was; neither if there is no file.
-// A repair file it cannot parse means a repair is pending: its content is
-// only the description.
-func readRepairFile(fsys fsx.FS, dir string) (*Damage, uint64, error) {
+// yet repaired, or the term in which it was, or neither (also if there is
+// no file). A repair file it cannot parse means a repair is pending: its
+// content is only the description.
+func readRepairFile(fsys fsx.FS, dir string) (repairRecord, error) {
 	path := filepath.Join(dir, repairFile)
 	_ = fsys.Remove(path + tmpExt) // never renamed into place: never recorded
 	if _, err := fsys.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		return nil, 0, nil
+		return repairRecord{}, nil
 	}
 	b, err := readWhole(fsys, path)
 	if err != nil {
-		return nil, 0, fmt.Errorf("logstore: read %s: %w", path, err)
+		return repairRecord{}, fmt.Errorf("logstore: read %s: %w", path, err)
 	}
+	var rec repairRecord
+	whole := false
 	d := &Damage{Earlier: true, Kind: "unknown", Detail: "the repair file " + path + " does not say"}
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
@@ -237,8 +294,12 @@ func readRepairFile(fsys fsx.FS, dir string) (*Damage, uint64, error) {
 		switch key {
 		case "repaired-term":
 			if term, err := strconv.ParseUint(val, 10, 64); err == nil && term > 0 {
-				return nil, term, nil
+				rec.repairedTerm = term
 			}
+		case "repair-attempts":
+			rec.attempts, _ = strconv.ParseUint(val, 10, 64)
+		case "state":
+			whole = val == "whole"
 		case "kind":
 			d.Kind = DamageKind(val)
 		case "file":
@@ -251,7 +312,14 @@ func readRepairFile(fsys fsx.FS, dir string) (*Damage, uint64, error) {
 			d.Detail = val
 		}
 	}
-	return d, 0, nil
+	switch {
+	case rec.repairedTerm != 0:
+	case whole && rec.attempts != 0:
+		return rec, nil
+	default:
+		rec.damage = d
+	}
+	return rec, nil
 }
 
 // explainedByOneBitFlip reports whether the record at the front of b,
@@ -332,7 +400,7 @@ func (l *Log) salvage(p *damagePoint, st *replayState) error {
 	if p.kind == DamageMissingSegment && p.off == 0 {
 		d.File = ""
 	}
-	if err := writeRepairFile(fsys, l.opts.Dir, damageRecord(d)); err != nil {
+	if err := writeRepairFile(fsys, l.opts.Dir, repairRecord{damage: d, attempts: l.repairAttempts}.encode()); err != nil {
 		return err
 	}
 	l.log.Warn("logstore: the log lost data it had acknowledged; keeping what precedes the damage", "damage", d.Error())

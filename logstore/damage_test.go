@@ -302,6 +302,64 @@ func TestMarkDamagedSurvivesRestarts(t *testing.T) {
 	}
 }
 
+// TestRepairAttemptsOnlyGrow: the count of repairs started survives
+// restarts, the repair's end (MarkRepaired) and its record's (ClearRepair),
+// and damage found after that: a repair's number is never one an earlier
+// repair had.
+func TestRepairAttemptsOnlyGrow(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir, 1<<16)
+	if n := l.RepairAttempt(); n != 0 {
+		t.Fatalf("a new log's RepairAttempt() = %d, want 0", n)
+	}
+	reopen := func() {
+		t.Helper()
+		_ = l.Close()
+		l = openTest(t, dir, 1<<16)
+	}
+	begin := func(want uint64) {
+		t.Helper()
+		n, err := l.BeginRepairAttempt()
+		if err != nil || n != want {
+			t.Fatalf("BeginRepairAttempt() = %d, %v, want %d", n, err, want)
+		}
+		reopen()
+		if got := l.RepairAttempt(); got != want {
+			t.Fatalf("after a restart RepairAttempt() = %d, want %d", got, want)
+		}
+	}
+	if err := l.MarkDamaged(Damage{Kind: DamageStateAhead, Detail: "the store holds index 9"}); err != nil {
+		t.Fatal(err)
+	}
+	begin(1)
+	begin(2) // a restart in the middle of the repair starts another
+	if d := l.Damage(); d == nil || d.Kind != DamageStateAhead {
+		t.Fatalf("counting repairs lost the pending damage: %+v", d)
+	}
+	if err := l.MarkRepaired(4); err != nil {
+		t.Fatal(err)
+	}
+	reopen()
+	if n, term := l.RepairAttempt(), l.RepairedTerm(); n != 2 || term != 4 || l.Damage() != nil {
+		t.Fatalf("after MarkRepaired and a restart: attempt %d, repaired term %d, damage %v; want 2, 4, none", n, term, l.Damage())
+	}
+	if err := l.ClearRepair(); err != nil {
+		t.Fatal(err)
+	}
+	reopen()
+	if n, term := l.RepairAttempt(), l.RepairedTerm(); n != 2 || term != 0 || l.Damage() != nil {
+		t.Fatalf("after ClearRepair and a restart: attempt %d, repaired term %d, damage %v; want 2, 0, none", n, term, l.Damage())
+	}
+	if err := l.MarkDamaged(Damage{Kind: DamageStateAhead, Detail: "again"}); err != nil {
+		t.Fatal(err)
+	}
+	begin(3)
+	defer l.Close()
+	if d := l.Damage(); d == nil || d.Detail != "again" {
+		t.Fatalf("the second damage is not pending: %+v", d)
+	}
+}
+
 // TestLogBehindItsSnapshotIsDamage: a snapshot is taken of entries the log
 // holds durably, so a log whose records end before its newest snapshot —
 // an old copy of the WAL put back, or every segment gone — lost records.

@@ -142,6 +142,8 @@ type Log struct {
 	// repairedTerm is the term in which the damage was repaired, until
 	// ClearRepair (damage.go).
 	repairedTerm uint64
+	// repairAttempts counts the repairs started (BeginRepairAttempt).
+	repairAttempts uint64
 
 	// syncMu serializes fsyncs; synced is the write count the last fsync
 	// covered. Callers whose write is already covered skip their fsync:
@@ -248,10 +250,11 @@ func (l *Log) recover() error {
 			return fmt.Errorf("logstore: load snapshot: %w", err)
 		}
 	}
-	earlier, repairedTerm, err := readRepairFile(fsys, l.opts.Dir)
+	earlier, err := readRepairFile(fsys, l.opts.Dir)
 	if err != nil {
 		return err
 	}
+	l.repairAttempts = earlier.attempts
 
 	names, err := fsys.ReadDir(l.walDir)
 	if err != nil {
@@ -279,7 +282,7 @@ func (l *Log) recover() error {
 			if !l.opts.Salvage {
 				return d
 			}
-			if err := writeRepairFile(fsys, l.opts.Dir, damageRecord(d)); err != nil {
+			if err := writeRepairFile(fsys, l.opts.Dir, repairRecord{damage: d, attempts: l.repairAttempts}.encode()); err != nil {
 				return err
 			}
 			l.log.Warn("logstore: the log lost data it had acknowledged; keeping what precedes the damage", "damage", d.Error())
@@ -336,7 +339,7 @@ func (l *Log) recover() error {
 		}
 	}
 	if l.damage == nil {
-		l.damage, l.repairedTerm = earlier, repairedTerm
+		l.damage, l.repairedTerm = earlier.damage, earlier.repairedTerm
 	}
 	// Temporary snapshot files no marker claimed were never installed.
 	for _, t := range st.temps {

@@ -338,6 +338,10 @@ func NewCore(cfg CoreConfig, log RaftLog, sm StateMachine) (*Core, error) {
 	if cfg.UnsafeSkipRepair {
 		damage, repairedTerm = "", 0
 	}
+	attempt, err := repairAttempt(log, damage, repairedTerm)
+	if err != nil {
+		return nil, err
+	}
 	// Raft replays the log from the snapshot on: entries the state
 	// machine already holds are skipped (see applyEntry), but their
 	// membership changes are tracked again.
@@ -361,6 +365,7 @@ func NewCore(cfg CoreConfig, log RaftLog, sm StateMachine) (*Core, error) {
 		Rand:            cfg.Rand,
 		Repair:          damage != "",
 		RepairedTerm:    repairedTerm,
+		RepairAttempt:   attempt,
 		UnsafeAnySender: cfg.UnsafeAnySender,
 	}, peers)
 	if err != nil {

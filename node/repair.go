@@ -31,6 +31,30 @@ type damageLog interface {
 	MarkRepaired(term uint64) error
 	RepairedTerm() uint64
 	ClearRepair() error
+	BeginRepairAttempt() (uint64, error)
+	RepairAttempt() uint64
+}
+
+// repairAttempt returns the number of the member's repair for raft
+// (raftcore's Config.RepairAttempt): a start with damage pending begins a
+// new one, counted durably before raft sends anything; a start in the
+// term a repair finished goes on with that repair's number. A log that
+// keeps no record of repairs has only one.
+func repairAttempt(log RaftLog, damage string, repairedTerm uint64) (uint64, error) {
+	dl, ok := log.(damageLog)
+	switch {
+	case damage == "" && repairedTerm == 0:
+		return 0, nil
+	case !ok:
+		return 1, nil
+	case damage != "":
+		n, err := dl.BeginRepairAttempt()
+		if err != nil {
+			return 0, fmt.Errorf("node: count the repair: %w", err)
+		}
+		return n, nil
+	}
+	return max(dl.RepairAttempt(), 1), nil
 }
 
 // ErrRepairing is returned for reads a member under repair refuses. It is
