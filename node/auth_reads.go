@@ -16,7 +16,10 @@ import (
 // with a created-and-canceled response giving the reason; it reports
 // whether it refused.
 func (s *Server) refuseWatch(ctx context.Context, w *watchSession, c *api.WatchCreateRequest) bool {
-	err := s.authorizeRead(ctx, "Watch", c.Key, c.RangeEnd, true)
+	err := s.identityRefusal() // peer_confirm.go
+	if err == nil {
+		err = s.authorizeRead(ctx, "Watch", c.Key, c.RangeEnd, true)
+	}
 	if err == nil {
 		return false
 	}

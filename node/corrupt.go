@@ -270,6 +270,9 @@ func (s *Server) refuseIfCorrupt(req api.Message) error {
 		if err := s.driver.ReadRefusal(); err != nil {
 			return err // a member that lost data, not yet repaired (repair.go)
 		}
+		if err := s.identityRefusal(); err != nil {
+			return err // not yet confirmed by a peer (peer_confirm.go)
+		}
 	}
 	switch req.(type) {
 	case *api.RangeRequest, *api.PutRequest, *api.DeleteRangeRequest, *api.TxnRequest,

@@ -106,6 +106,9 @@ func (s *Server) healthRead(ctx context.Context, serializable bool) error {
 	if st := s.driver.Repair(); st != nil && st.ReadRefusal != nil {
 		return st.ReadRefusal // a member repairing its log serves no read
 	}
+	if err := s.identityRefusal(); err != nil {
+		return err // not yet confirmed by a peer (peer_confirm.go)
+	}
 	if !serializable {
 		ctx, cancel := context.WithTimeout(ctx, healthTimeout)
 		defer cancel()

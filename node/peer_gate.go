@@ -29,6 +29,11 @@ type peerGate struct {
 	// is committed (peer_identity.go).
 	identity  atomic.Pointer[clusterIdentity]
 	committed atomic.Bool
+	// confirmed says a peer proved the identity this member holds, and
+	// identityRefusal is why the last handshake failed on it until then
+	// (peer_confirm.go).
+	confirmed       atomic.Bool
+	identityRefusal atomic.Pointer[string]
 	joinKey   []byte
 	members   *Members
 	// initial are the peer URLs of --initial-cluster (or, for a member
@@ -96,6 +101,10 @@ func (g *peerGate) provenUnary(h rpc.UnaryHandler) rpc.UnaryHandler {
 // longer holds.
 var errUnproven = api.Errorf(api.CodePermissionDenied, "this peer connection proved no member of this member's cluster identity")
 
+// errPeerUnproven is a peer's answer to this member's handshake that does
+// not prove the cluster secret this member holds.
+var errPeerUnproven = errors.New("peer handshake")
+
 // errNoClusterSecret says this member cannot prove itself yet.
 var errNoClusterSecret = errors.New("node: this member has not received the cluster secret yet")
 
@@ -153,6 +162,7 @@ func (g *peerGate) accept(ctx context.Context, rw io.ReadWriter, info rpc.AuthIn
 	if err != nil {
 		return nil, err
 	}
+	g.confirmIdentity(from)
 	return context.WithValue(ctx, peerKey{}, provenMember{ID: from, Incarnation: id.Incarnation}), nil
 }
 
@@ -171,6 +181,7 @@ func (g *peerGate) acceptMember(rw io.ReadWriter, info rpc.AuthInfo, nonce peerN
 	self := fmt.Sprintf("member %016x of %s", g.id, id)
 	want := memberMAC(id.Secret[:], labelMemberHello, nonce, h.Nonce, h.Cluster, h.Incarnation, h.From, h.To)
 	if !hmac.Equal(want[:], h.MAC[:]) {
+		g.noteIdentityRefused(fmt.Sprintf("this member refused the peer at %s, which claims to be %s: its proof does not match this member's cluster secret", info.Remote, claim))
 		return 0, g.refuse(rw, h.Mode,
 			fmt.Sprintf("the proof of %s does not match the cluster secret of the member at this address: this member belongs to another cluster, or holds another cluster's data dir, or is not a member", claim),
 			"peer handshake refused: the peer at %s claims to be %s, but its proof does not match the cluster secret of this member, %s: it belongs to another cluster, or holds another cluster's data dir, or is not a member",
@@ -178,6 +189,7 @@ func (g *peerGate) acceptMember(rw io.ReadWriter, info rpc.AuthInfo, nonce peerN
 	}
 	switch {
 	case h.Cluster != id.Cluster || h.Incarnation != id.Incarnation:
+		g.noteIdentityRefused(fmt.Sprintf("this member refused the peer at %s: it is %s", info.Remote, claim))
 		return 0, g.refuse(rw, h.Mode, fmt.Sprintf("this is %s; you are %s", self, claim),
 			"peer handshake refused: the peer at %s is %s; this is %s", info.Remote, claim, self)
 	case h.To != g.id:
@@ -343,7 +355,15 @@ func (g *peerGate) dialProof(to uint64) rpc.ClientAuthenticate {
 		if id == nil {
 			return errNoClusterSecret
 		}
-		return proveMember(rw, info, id, g.id, to)
+		err := proveMember(rw, info, id, g.id, to)
+		var refused *peerRefusedError
+		switch {
+		case err == nil:
+			g.confirmIdentity(to)
+		case errors.As(err, &refused), errors.Is(err, errPeerUnproven):
+			g.noteIdentityRefused(err.Error())
+		}
+		return err
 	}
 }
 
@@ -375,8 +395,8 @@ func proveMember(rw io.ReadWriter, info rpc.AuthInfo, id *clusterIdentity, from,
 	}
 	want := memberMAC(id.Secret[:], labelMemberAnswer, ch.Nonce, nonce, id.Cluster, id.Incarnation, from, to)
 	if !hmac.Equal(want[:], a.MAC[:]) {
-		return fmt.Errorf("the peer at %s, called as member %016x, does not prove it holds the cluster secret of this member, member %016x of %s: it belongs to another cluster, or holds another cluster's data dir, or is not a member",
-			info.Remote, to, from, id)
+		return fmt.Errorf("%w: the peer at %s, called as member %016x, does not prove it holds the cluster secret of this member, member %016x of %s: it belongs to another cluster, or holds another cluster's data dir, or is not a member",
+			errPeerUnproven, info.Remote, to, from, id)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/client"
 	"github.com/cairndb/cairn/internal/testcerts"
 	"github.com/cairndb/cairn/node"
 	"github.com/cairndb/cairn/node/nodetest"
@@ -397,6 +399,23 @@ func TestDataDirOfATwinClusterIsRefused(t *testing.T) {
 	defer cancel()
 	if resp, err := c.Client(c.Endpoint(2)).Get(short, "from-b"); err == nil {
 		t.Fatalf("the copy of A's member answered a linearizable read for cluster B: %+v", resp)
+	}
+	// Nor does it serve A's keys as B's, serializable, or watch them,
+	// and its status says why.
+	copyOfA := c.Client(c.Endpoint(2))
+	rctx, rcancel := context.WithTimeout(ctx, 2*time.Second)
+	defer rcancel()
+	if resp, err := copyOfA.Get(rctx, "from-a", client.WithSerializable()); !errors.Is(err, api.ErrUnhealthy) || !strings.Contains(err.Error(), "refuse its cluster identity") {
+		t.Fatalf("the copy of A's member answered a serializable read: %+v, %v", resp, err)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, time.Second)
+	defer wcancel()
+	if wr, ok := <-copyOfA.Watch(wctx, "from-a", client.WithRev(1)); ok && len(wr.Events) > 0 {
+		t.Fatalf("the copy of A's member served a watch of A's keys: %+v", wr)
+	}
+	st, err := copyOfA.Status(ctx, c.Endpoint(2))
+	if err != nil || len(st.Errors) == 0 || !strings.Contains(st.Errors[0], "refuse its cluster identity") || !strings.Contains(st.Errors[0], a) {
+		t.Fatalf("the copy's status does not say its peers refuse it: %+v, %v", st, err)
 	}
 }
 

@@ -267,6 +267,7 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 		s.gate.identity.Store(identity)
 	}
 	s.gate.committed.Store(committed)
+	s.gate.confirmed.Store(!restart || !s.hasOtherMembers(initialURLs))
 	s.transport = newPeerTransport(s, initialURLs, memberPath)
 	s.driver = NewDriver(s.core, s.transport, cfg.HeartbeatInterval)
 	s.driver.OnLeaderChange = s.onLeaderChange

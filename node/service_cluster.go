@@ -276,6 +276,7 @@ func (s *Server) serveStatus(ctx context.Context, req *api.StatusRequest) (api.M
 		resp.Errors = append(resp.Errors, fmt.Sprintf("memberID:%016x alarm:%s", a.MemberID, a.Alarm))
 	}
 	resp.Errors = append(resp.Errors, s.repairErrors()...)
+	resp.Errors = append(resp.Errors, s.identityErrors()...)
 	return resp, nil
 }
 
