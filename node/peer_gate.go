@@ -34,8 +34,8 @@ type peerGate struct {
 	// (peer_confirm.go).
 	confirmed       atomic.Bool
 	identityRefusal atomic.Pointer[string]
-	joinKey   []byte
-	members   *Members
+	joinKey         []byte
+	members         *Members
 	// initial are the peer URLs of --initial-cluster (or, for a member
 	// that joined, of the members it learned when it joined), for
 	// members the registry does not list yet.
