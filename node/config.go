@@ -78,6 +78,15 @@ const (
 // past 10 MiB.
 const MaxRequestBytesLimit = peerMaxFrame - 1<<20
 
+// DefaultCorruptCheckTime is how often the leader compares the members'
+// key-value hashes by default. Unlike etcd (0: never, and no initial check
+// unless asked), cairn checks by default, initial check included: a store
+// of critical data should notice a member whose data differ. A round
+// costs each member one pass over its history since the last compaction,
+// on a read transaction that blocks no write (a CRC-32C of what it
+// reads), so every five minutes it takes a small share of a member's time.
+const DefaultCorruptCheckTime = 5 * time.Minute
+
 // Config is everything a member needs to start. The zero value is not
 // usable; start from DefaultConfig.
 type Config struct {
@@ -131,9 +140,10 @@ type Config struct {
 	PeerCertAllowedHostnames []string
 
 	// CorruptCheckTime is how often the leader compares the members'
-	// key-value hashes (0: never); a member that differs gets the CORRUPT
-	// alarm. InitialCorruptCheck makes a starting member compare its hash
-	// with its peers' and stop if they differ.
+	// key-value hashes (0: never; DefaultCorruptCheckTime by default); a
+	// member that differs gets the CORRUPT alarm. InitialCorruptCheck (on
+	// by default) makes a starting member compare its hash with its peers'
+	// and stop if it is the one that differs.
 	CorruptCheckTime    time.Duration
 	InitialCorruptCheck bool
 
@@ -174,6 +184,8 @@ func DefaultConfig() Config {
 		AuthPasswordCost:            DefaultAuthPasswordCost,
 		WarningApplyDuration:        DefaultWarningApplyDuration,
 		WarningUnaryRequestDuration: DefaultWarningUnaryRequestDuration,
+		CorruptCheckTime:            DefaultCorruptCheckTime,
+		InitialCorruptCheck:         true,
 	}
 }
 

@@ -39,7 +39,6 @@ var etcdOnlyFlags = map[string]etcdFlag{
 	"enable-grpc-gateway":                               {bool: true, instead: "cairn always serves the JSON gateway on the client port"},
 	"raft-read-timeout":                                 {instead: "cairn's peer connections close after 20s without a frame"},
 	"raft-write-timeout":                                {instead: "cairn's peer connections close after 20s without a frame"},
-	"feature-gates":                                     {instead: "cairn has no feature gates"},
 	"discovery":                                         {refuse: true, instead: "cairn has no discovery service: list the members in --initial-cluster"},
 	"discovery-token":                                   {instead: "cairn has no discovery service"},
 	"discovery-endpoints":                               {refuse: true, instead: "cairn has no discovery service: list the members in --initial-cluster"},

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cairndb/cairn/node"
 )
 
 func TestParseFlagsDefaults(t *testing.T) {
@@ -40,16 +42,38 @@ func TestParseFlagsPeerCertAllowed(t *testing.T) {
 	}
 }
 
+// The corruption checks are on by default (etcd's are off); etcd 3.6's
+// flags and feature gate set them as they set etcd's.
 func TestParseFlagsCorruptCheck(t *testing.T) {
-	o, err := parseFlags([]string{"--corrupt-check-time", "5m", "--initial-corrupt-check"}, nil)
-	if err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		args     []string
+		every    time.Duration
+		initial  bool
+		warnings int
+	}{
+		{nil, node.DefaultCorruptCheckTime, true, 0},
+		{[]string{"--corrupt-check-time", "1m", "--initial-corrupt-check=false"}, time.Minute, false, 0},
+		{[]string{"--corrupt-check-time=0"}, 0, true, 0},
+		{[]string{"--experimental-corrupt-check-time", "2m", "--experimental-initial-corrupt-check=false"}, 2 * time.Minute, false, 0},
+		{[]string{"--feature-gates", "InitialCorruptCheck=false"}, node.DefaultCorruptCheckTime, false, 0},
+		{[]string{"--initial-corrupt-check=false", "--feature-gates", " InitialCorruptCheck = true ,CompactHashCheck=true"}, node.DefaultCorruptCheckTime, true, 1},
+	} {
+		o, err := parseFlags(tc.args, nil)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.args, err)
+		}
+		if o.cfg.CorruptCheckTime != tc.every || o.cfg.InitialCorruptCheck != tc.initial || len(o.warnings) != tc.warnings {
+			t.Fatalf("%q: every %v, initial %v, warnings %q; want %v, %v, %d", tc.args, o.cfg.CorruptCheckTime, o.cfg.InitialCorruptCheck, o.warnings, tc.every, tc.initial, tc.warnings)
+		}
 	}
-	if o.cfg.CorruptCheckTime != 5*time.Minute || !o.cfg.InitialCorruptCheck {
-		t.Fatalf("corruption check flags: %v, %v", o.cfg.CorruptCheckTime, o.cfg.InitialCorruptCheck)
-	}
-	if o, _ := parseFlags(nil, nil); o.cfg.CorruptCheckTime != 0 || o.cfg.InitialCorruptCheck {
-		t.Fatalf("the corruption checks are on by default: %v, %v", o.cfg.CorruptCheckTime, o.cfg.InitialCorruptCheck)
+	for args, want := range map[string]string{
+		"Nope=true":                 `unknown feature gate "Nope"`,
+		"InitialCorruptCheck":       "want Name=true or Name=false",
+		"InitialCorruptCheck=maybe": `InitialCorruptCheck: "maybe" is not true or false`,
+	} {
+		if _, err := parseFlags([]string{"--feature-gates", args}, nil); err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("--feature-gates %s: %v, want %q", args, err, want)
+		}
 	}
 }
 
