@@ -18,8 +18,9 @@ import (
 // to serve yet), is confirmed at once. Once confirmed, a member stays so
 // until it stops.
 //
-// This differs from etcd, which serves serializable reads on a restarted
-// member that reaches no peer: cairn serves them once one peer is up.
+// etcd is stricter: a restarted member serves no client at all until it
+// has published its attributes through raft (a quorum); cairn serves
+// serializable reads once one peer accepted it.
 
 // ErrUnconfirmed is returned for reads a member refuses until a peer
 // confirms its cluster identity. It is an api.ErrUnhealthy: clients move
