@@ -99,6 +99,17 @@ func TestMemberRepairsLostLogTail(t *testing.T) {
 			if r := c.replies[c.nextReq]; !errors.Is(r.Err, ErrRepairing) || !errors.Is(r.Err, api.ErrUnhealthy) {
 				t.Fatalf("a read on the member under repair: %v, want ErrRepairing", r.Err)
 			}
+			// A restart before the repair finished starts another, with a
+			// number no earlier repair had (raft tells their messages
+			// apart by it).
+			if n := m.log.RepairAttempt(); n != 1 {
+				t.Fatalf("the first repair is number %d", n)
+			}
+			c.crash(victim)
+			c.start(m)
+			if n := m.log.RepairAttempt(); n != 2 || !m.core.Repair().Active() {
+				t.Fatalf("restarted under repair: repair number %d, %s", n, m.core.Repair())
+			}
 			// It comes back by itself, and the cluster goes on meanwhile.
 			writeKeys(c, lead, 400, 420, acked)
 			c.tick(60)
