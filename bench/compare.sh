@@ -6,7 +6,11 @@
 # etcd cluster with the same raft settings on other ports (ETCD, or etcd 3.6
 # built from tools/etcd). Then it runs each workload against each side below,
 # rotating which goes first, and prints a table with QPS, p50 and p99 per
-# workload and side, and the ratios cairn/side.
+# workload and side, and the ratios cairn/side; then, after each workload,
+# every member's RSS and one member's data dir size. Besides the 256-byte
+# workloads there are puts of 4 KiB, 64 KiB and 1 MiB values (put-4k,
+# put-64k, put-1m) and serializable reads over 1,000,000 keys (range-s-1m,
+# the keys loaded once per cluster, untimed, before its first run).
 #
 # cairn is driven by its Go client (package client), its connections spread
 # over the members from the leader on. etcd is driven by cmd/bench --target
@@ -42,7 +46,7 @@ PORT_BASE=${PORT_BASE:-24000}
 HEARTBEAT_MS=100
 ELECTION_MS=1000
 SNAPSHOT_COUNT=10000
-QUOTA_BYTES=$((2 * 1024 * 1024 * 1024))
+QUOTA_BYTES=$((8 * 1024 * 1024 * 1024)) # the large-value workloads write GBs
 
 . "$(dirname "$0")/lib.sh"
 bench_setup compare
@@ -159,7 +163,40 @@ workloads=(
 	"watch|watch --watchers 100 --clients 10 --conns 10"
 	"lease-keepalive|lease-keepalive --clients 100 --conns 10"
 	"mixed|mixed --read-ratio 0.9 --clients 100 --conns 10 --no-preload"
+	"put-4k|put --val-size 4096 --clients 100 --conns 10"
+	"put-64k|put --val-size 65536 --clients 100 --conns 10"
+	"put-1m|put --val-size 1048576 --clients 10 --conns 10"
+	"range-s-1m|range --consistency s --key-space 1000000 --clients 1000 --conns 100 --no-preload|put --key-space 1000000 --total 1000000 --sequential-keys --clients 100 --conns 10"
 )
+
+# cluster_of SIDE: the cluster a side drives (cairn or etcd).
+cluster_of() {
+	case $1 in
+	cairn | cairn-clientv3) echo cairn ;;
+	*) echo etcd ;;
+	esac
+}
+
+# prepare SIDE LABEL ARGS...: the untimed load a workload needs first
+# (cmd/bench arguments after the second | of its line), once per cluster.
+declare -A prepared
+prepare() {
+	local side=$1 label=$2 cluster target=etcd eps
+	shift 2
+	cluster=$(cluster_of "$side")
+	if [ -n "${prepared[$label-$cluster]:-}" ]; then
+		return
+	fi
+	prepared[$label-$cluster]=1
+	case $cluster in
+	cairn) target=cairn eps=$cairn_eps ;;
+	etcd) eps=$etcd_eps ;;
+	esac
+	log "  $cluster: preparing $label: $*"
+	if ! "$work/bench" --target "$target" --endpoints "$eps" --json "$@" >/dev/null 2>>"$out/bench-errors.log"; then
+		log "  $cluster: preparing $label failed: $(tail -n 1 "$out/bench-errors.log")"
+	fi
+}
 
 # run_one SIDE LABEL ARGS...: one run, appended to SIDE.jsonl.
 run_one() {
@@ -183,15 +220,41 @@ run_one() {
 	fi
 }
 
+# rss PIDS...: the members' resident memory in MB.
+rss() {
+	local p s=""
+	for p in "$@"; do
+		s+="${s:+ }$(awk '/^VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$p/status" 2>/dev/null || echo "?")"
+	done
+	echo "$s"
+}
+
+# resources LABEL: one line of the members' RSS and data dir sizes, after
+# LABEL's runs, appended to resources.txt.
+resources() {
+	local line
+	line=$(printf '%-16s cairn RSS %s MB, data dir %s' "$1" "$(rss "${cairn_pids[@]}")" "$(du -sh "$work"/c1 | cut -f1)")
+	if [ "$have_etcd" = 1 ]; then
+		line+=$(printf ';  etcd RSS %s MB, data dir %s' "$(rss "${etcd_pids[@]}")" "$(du -sh "$work"/e1 | cut -f1)")
+	fi
+	echo "$line" >>"$out/resources.txt"
+}
+
 for side in "${sides[@]}"; do
 	: >"$out/$side.jsonl"
 done
+: >"$out/resources.txt"
 n=0
 for round in $(seq 1 "$ROUNDS"); do
 	log "round $round of $ROUNDS, $DURATION per run"
 	for w in "${workloads[@]}"; do
 		label=${w%%|*}
 		args=${w#*|}
+		prep=""
+		if [[ $args == *"|"* ]]; then
+			prep=${args#*|}
+			args=${args%%|*}
+		fi
 		if [ -n "$ONLY" ] && ! [[ " $ONLY " == *" $label "* ]]; then
 			continue
 		fi
@@ -202,25 +265,23 @@ for round in $(seq 1 "$ROUNDS"); do
 			if [ "$side" = etcd-spread ] && [[ " $args " == *" --conns 1 "* ]]; then
 				continue # one connection goes to the leader: the etcd row
 			fi
+			if [ -n "$prep" ]; then
+				# shellcheck disable=SC2086
+				prepare "$side" "$label" $prep
+			fi
 			# shellcheck disable=SC2086
 			run_one "$side" "$label" $args
 		done
+		if [ "$round" = "$ROUNDS" ]; then
+			resources "$label"
+		fi
 		n=$((n + 1))
 	done
 done
 
-# rss PIDS...: the members' resident memory in MB.
-rss() {
-	local p s=""
-	for p in "$@"; do
-		s+="${s:+ }$(awk '/^VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$p/status" 2>/dev/null || echo "?")"
-	done
-	echo "$s"
-}
-
 echo
 echo "cairn vs etcd on $(nproc) cores ($(uname -sr)), 3 members each on loopback, $DURATION per run, $ROUNDS round(s)"
-echo "raft: heartbeat ${HEARTBEAT_MS}ms, election ${ELECTION_MS}ms, snapshot every $SNAPSHOT_COUNT entries; keys 8 B, values 256 B, 10,000 keys"
+echo "raft: heartbeat ${HEARTBEAT_MS}ms, election ${ELECTION_MS}ms, snapshot every $SNAPSHOT_COUNT entries; keys 8 B, values 256 B, 10,000 keys (put-4k, put-64k, put-1m: values of 4 KiB, 64 KiB, 1 MiB; range-s-1m: 1,000,000 keys loaded first)"
 echo "cairn: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo "this tree"), driven by its Go client (binary RPC), connections spread over the members"
 if [ "$have_etcd" = 1 ]; then
 	echo "etcd:  $("$ETCD" --version | head -1), driven by etcd's Go client ($(cd "$root" && go list -m go.etcd.io/etcd/client/v3)); etcd: every connection to the leader, etcd-spread: spread like cairn's"
@@ -243,8 +304,8 @@ if [ ${#sides[@]} = 1 ]; then
 fi
 "$work/bench" compare "${compare_args[@]}"
 echo
-echo "member RSS after the runs (MB): cairn $(rss "${cairn_pids[@]}")${etcd_pids:+; etcd $(rss "${etcd_pids[@]}")}"
-echo "data dirs: cairn $(du -sh "$work"/c1 | cut -f1) per member${etcd_pids:+, etcd $(du -sh "$work"/e1 | cut -f1) per member}"
+echo "members' RSS (each member, MB) and one member's data dir after each workload's runs (the stores keep what earlier workloads wrote):"
+cat "$out/resources.txt"
 if [ -s "$out/bench-errors.log" ]; then
 	echo
 	echo "errors reported by cmd/bench:"
