@@ -163,11 +163,12 @@ func (s *Store) writeCompactRev(rev int64) error {
 }
 
 // Defragment commits what is pending and rewrites the page file compactly
-// (see pagefile.DB.Defragment). Reads and writes wait while it runs.
+// (see pagefile.DB.Defragment). Reads and writes go on while it runs,
+// except for a short pause at its end, when the page file swaps the
+// copy in: the store's next commit waits for it (the store holds its
+// lock meanwhile), and so do the reads that need the lock.
 func (s *Store) Defragment() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.commitLocked(); err != nil {
+	if err := s.Commit(); err != nil {
 		return err
 	}
 	if err := s.db.Defragment(); err != nil {

@@ -57,6 +57,8 @@ type DB struct {
 
 	// writeMu admits one write transaction at a time.
 	writeMu sync.Mutex
+	// defragMu admits one Defragment at a time.
+	defragMu sync.Mutex
 
 	// mu guards the fields below and is held only briefly: readers never
 	// wait for a writer's I/O.

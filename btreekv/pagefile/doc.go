@@ -124,9 +124,11 @@
 //
 // Check walks the whole file and verifies that every page is used once or
 // free, and that every tree is well ordered and balanced. Defragment
-// copies the live data into a new, compact file and renames it over the
-// old one. Stats counts pages in use, free and pending. Tx.WriteTo
-// streams a copy of the file as a read transaction sees it (for a backup,
+// copies the live data into a new, compact file while writers go on,
+// catches up with what they committed meanwhile (comparing two trees
+// costs only their differences: the subtrees they share are skipped),
+// and renames the copy over the old file in a short pause of the writers.
+// Stats counts pages in use, free and pending. Tx.WriteTo streams a copy of the file as a read transaction sees it (for a backup,
 // or for a follower that needs the whole store) while writers go on, in
 // memory of one chunk: the pages the transaction's tree uses cannot be
 // reused while it is open, and its own meta page goes into both slots.
