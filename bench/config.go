@@ -33,6 +33,9 @@ type Config struct {
 	// Sequential picks keys in order (0, 1, 2, …, wrapping) instead of
 	// uniformly at random.
 	Sequential bool
+	// FirstKey is where a Sequential run starts (default 0): a store is
+	// loaded in steps by runs over [FirstKey, KeySpace).
+	FirstKey int
 	// Rate limits the operations per second of the whole run (0: none).
 	Rate float64
 	// Seed seeds the clients' random key choices.
@@ -97,6 +100,8 @@ func (cfg Config) withDefaults() (Config, error) {
 		return cfg, fmt.Errorf("bench: --total %d is negative", cfg.Total)
 	case cfg.Duration < 0:
 		return cfg, fmt.Errorf("bench: --duration %v is negative", cfg.Duration)
+	case cfg.FirstKey < 0 || (cfg.FirstKey > 0 && cfg.FirstKey >= cfg.KeySpace):
+		return cfg, fmt.Errorf("bench: --first-key %d must be in [0, --key-space %d)", cfg.FirstKey, cfg.KeySpace)
 	case cfg.KeySpace < 1:
 		return cfg, fmt.Errorf("bench: --key-space %d must be at least 1", cfg.KeySpace)
 	case len(strconv.Itoa(cfg.KeySpace-1)) > cfg.KeySize:

@@ -96,6 +96,8 @@ func TestConfigDefaultsAndErrors(t *testing.T) {
 		{Config{Endpoints: eps, Duration: -time.Second}, "--duration"},
 		{Config{Endpoints: eps, KeySize: 3, KeySpace: 10000}, "--key-size 3 is too short for 10000 keys"},
 		{Config{Endpoints: eps, KeySpace: -2}, "--key-space"},
+		{Config{Endpoints: eps, KeySpace: 10, FirstKey: 10}, "--first-key 10 must be in [0, --key-space 10)"},
+		{Config{Endpoints: eps, FirstKey: -1}, "--first-key -1"},
 		{Config{Endpoints: eps, ValSize: -1}, "--val-size"},
 		{Config{Endpoints: eps, ReadRatio: 1.5}, "--read-ratio"},
 		{Config{Endpoints: eps, Watchers: -1}, "--watchers"},

@@ -100,6 +100,7 @@ func Run(ctx context.Context, target Target, name string, cfg Config) (*Result, 
 	r := &run{cfg: cfg, keys: &keyspace{size: cfg.KeySpace, width: cfg.KeySize, sequential: cfg.Sequential},
 		limiter: NewLimiter(cfg.Rate, 1)}
 	r.rec.kind = func(err error) string { return errorKind(target, err) }
+	r.keys.next.Store(int64(cfg.FirstKey))
 	defer r.close()
 	for i := range cfg.Conns {
 		c, err := target.Dial(rotate(eps, i))

@@ -99,6 +99,7 @@ func newFlags(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.ValSize, "val-size", 256, "value size in bytes")
 	fs.IntVar(&c.KeySpace, "key-space", 10000, "number of distinct keys")
 	fs.BoolVar(&c.Sequential, "sequential-keys", false, "use keys in order instead of at random")
+	fs.IntVar(&c.FirstKey, "first-key", 0, "with --sequential-keys, the key number to start from")
 	fs.Float64Var(&c.Rate, "rate", 0, "operations per second, at most (0: no limit)")
 	fs.Uint64Var(&c.Seed, "seed", 1, "seed of the random key choices")
 	fs.StringVar(&c.Label, "label", "", "name of the run in reports and comparisons (default: the workload)")
