@@ -129,9 +129,14 @@ func (s *Store) removeRevisions(drop []Revision) error {
 		s.mu.Lock()
 		tx, err := s.batchTx()
 		if err == nil {
-			b := tx.Bucket(bucketKey)
+			b, values := tx.Bucket(bucketKey), tx.Bucket(bucketValue)
 			for _, r := range part {
-				if err = b.Delete(revBytes(r)); err != nil {
+				// The value stored out of line, if any, goes too
+				// (deleting a missing key is no error).
+				if err = b.Delete(revBytes(r)); err == nil {
+					err = values.Delete(revBytes(r))
+				}
+				if err != nil {
 					err = s.fail(err)
 					break
 				}
@@ -215,6 +220,19 @@ func (s *Store) Hash(rev int64) (hash uint32, compactRev int64, err error) {
 	c := rtx.Bucket(bucketKey).Cursor()
 	for k, v := c.Seek(revBytes(Revision{Main: compactRev + 1})); k != nil && bytes.Compare(k, upper) < 0; k, v = c.Next() {
 		h.Write(k)
+		if len(v) > 0 && v[0] == flagSeparate {
+			// The hash covers the whole record, wherever its value is
+			// stored: members that store it differently agree.
+			rev, err := bytesRev(k)
+			if err != nil {
+				return 0, 0, err
+			}
+			kv, _, err := readStored(rtx, rev, v, false)
+			if err != nil {
+				return 0, 0, err
+			}
+			v = encodeRecord(kv, false)
+		}
 		h.Write(v)
 	}
 	return h.Sum32(), compactRev, c.Err()

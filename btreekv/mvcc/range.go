@@ -20,7 +20,22 @@ func readCommitted(rtx *pagefile.Tx, rev Revision) (api.KeyValue, bool, error) {
 	if v == nil {
 		return api.KeyValue{}, false, missingRecord(rev)
 	}
-	return decodeRecord(v)
+	kv, tomb, err := readStored(rtx, rev, v, false)
+	if err != nil {
+		return kv, tomb, err
+	}
+	return cloneKV(kv), tomb, nil
+}
+
+// cloneKV copies the key and value of kv into memory of its own.
+func cloneKV(kv api.KeyValue) api.KeyValue {
+	b := make([]byte, 0, len(kv.Key)+len(kv.Value))
+	b = append(b, kv.Key...)
+	kv.Key = b[:len(kv.Key):len(kv.Key)]
+	if kv.Value != nil {
+		kv.Value = append(b, kv.Value...)[len(kv.Key):]
+	}
+	return kv
 }
 
 func missingRecord(rev Revision) error {
@@ -427,19 +442,23 @@ func (s *Store) newFetcher(revs []Revision) (*fetcher, error) {
 // get reads the record of r, without its value if keysOnly. The key-value
 // returned is the caller's: it shares no memory with the page file.
 func (f *fetcher) get(r Revision, keysOnly bool) (api.KeyValue, error) {
-	rec, ok := f.mem[r]
-	if !ok {
+	var kv api.KeyValue
+	if rec, ok := f.mem[r]; ok {
 		var err error
-		if rec, err = f.rtx.Bucket(bucketKey).Get(revBytes(r)); err != nil {
+		if kv, _, err = parseRecord(rec); err != nil {
+			return api.KeyValue{}, err
+		}
+	} else {
+		rec, err := f.rtx.Bucket(bucketKey).Get(revBytes(r))
+		if err != nil {
 			return api.KeyValue{}, err
 		}
 		if rec == nil {
 			return api.KeyValue{}, missingRecord(r)
 		}
-	}
-	kv, _, err := parseRecord(rec)
-	if err != nil {
-		return api.KeyValue{}, err
+		if kv, _, err = readStored(f.rtx, r, rec, keysOnly); err != nil {
+			return api.KeyValue{}, err
+		}
 	}
 	// One allocation for the key and the value (not a copy of the whole
 	// record, and nothing for a value left out).

@@ -29,6 +29,7 @@ var (
 
 var (
 	bucketKey   = []byte("key")
+	bucketValue = []byte("value") // values stored out of line (record.go)
 	bucketMeta  = []byte("meta")
 	bucketLease = []byte("lease")
 
@@ -39,6 +40,7 @@ var (
 const (
 	flagPut       = 'p'
 	flagTombstone = 't'
+	flagSeparate  = 'v' // a put whose value is stored out of line
 )
 
 // Options configures Open.
@@ -129,6 +131,9 @@ type Store struct {
 
 	// The sizes of a compaction's steps (constants; tests shrink them).
 	compactKeys, compactBatch int
+	// separateMin is the size from which values are stored out of line
+	// (separateValueMin; tests change it).
+	separateMin int
 }
 
 // Open opens (or creates) the store in the page file at path.
@@ -145,7 +150,7 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	s := &Store{db: db, opts: opts, idx: newIndex(), overlay: map[Revision][]byte{},
 		leases: map[int64]int64{}, leaseKeys: map[int64]map[string]struct{}{}, keyLease: map[string]int64{},
-		compactKeys: defaultCompactKeys, compactBatch: defaultCompactBatch}
+		compactKeys: defaultCompactKeys, compactBatch: defaultCompactBatch, separateMin: separateValueMin}
 	s.watch.init()
 	if err := s.load(); err != nil {
 		_ = db.Close()
@@ -157,7 +162,7 @@ func Open(path string, opts Options) (*Store, error) {
 // load rebuilds the index, revisions and leases from the page file.
 func (s *Store) load() error {
 	err := s.db.Update(func(tx *pagefile.Tx) error {
-		for _, b := range [][]byte{bucketKey, bucketMeta, bucketLease, bucketAux} {
+		for _, b := range [][]byte{bucketKey, bucketValue, bucketMeta, bucketLease, bucketAux} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -409,10 +414,20 @@ func (s *Store) putRecord(rev Revision, rec []byte) error {
 	if err != nil {
 		return err
 	}
+	head, value, err := storedForm(rec, s.separateMin)
+	if err != nil {
+		return err
+	}
 	// rec is the record's own buffer, shared with the overlay and never
-	// changed: the page file keeps it without a copy.
-	if err := tx.Bucket(bucketKey).PutOwned(revBytes(rev), rec); err != nil {
+	// changed, and head a new one: the page file keeps them without a
+	// copy (value is the tail of rec).
+	if err := tx.Bucket(bucketKey).PutOwned(revBytes(rev), head); err != nil {
 		return s.fail(err)
+	}
+	if value != nil {
+		if err := tx.Bucket(bucketValue).PutOwned(revBytes(rev), value); err != nil {
+			return s.fail(err)
+		}
 	}
 	s.overlay[rev] = rec
 	s.pending++

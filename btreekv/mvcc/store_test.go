@@ -189,6 +189,10 @@ func TestStoreModel(t *testing.T) {
 		s := openMem(t, disk, rapid.IntRange(1, 20).Draw(rt, "batch"))
 		s.compactKeys = rapid.IntRange(1, 5).Draw(rt, "compactKeys")
 		s.compactBatch = rapid.IntRange(1, 5).Draw(rt, "compactBatch")
+		// Every value out of line, or none; a restart below reopens
+		// with the default (small values inline), so the file then
+		// holds both forms, as a store's file does after an upgrade.
+		s.separateMin = rapid.SampledFrom([]int{1, separateValueMin}).Draw(rt, "separateMin")
 		m := newModel()
 		keys := []string{"a", "b", "c", "d"}
 		index := uint64(0)
@@ -359,6 +363,7 @@ func TestStoreModel(t *testing.T) {
 func TestWatchDeliversEveryEventInOrder(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		s := openMem(t, fsx.NewMem(), 3)
+		s.separateMin = rapid.SampledFrom([]int{1, separateValueMin}).Draw(rt, "separateMin")
 		m := newModel()
 		// A watcher from the start with a tiny buffer: it falls behind
 		// and is caught up from the page file.

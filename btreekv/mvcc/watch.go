@@ -351,32 +351,36 @@ func (s *Store) sendCompacted(w *Watcher) bool {
 // store's lock.
 func (j *catchUp) scan(rtx *pagefile.Tx) ([]api.Event, error) {
 	var evs []api.Event
-	add := func(rec []byte) error {
-		kv, tomb, err := decodeRecord(rec)
-		if err != nil {
-			return err
-		}
+	add := func(kv api.KeyValue, tomb bool) {
 		if ev, ok := j.w.wants(kv, tomb); ok {
 			evs = append(evs, ev)
 		}
-		return nil
 	}
 	if last := min(j.to, j.durable); j.from <= last {
 		c := rtx.Bucket(bucketKey).Cursor()
 		end := revBytes(Revision{Main: last + 1})
 		for k, v := c.Seek(revBytes(Revision{Main: j.from})); k != nil && bytes.Compare(k, end) < 0; k, v = c.Next() {
-			if err := add(v); err != nil {
+			rev, err := bytesRev(k)
+			if err != nil {
 				return nil, err
 			}
+			kv, tomb, err := readStored(rtx, rev, v, false)
+			if err != nil {
+				return nil, err
+			}
+			// The event outlives the transaction: copy it off the page.
+			add(cloneKV(kv), tomb)
 		}
 		if err := c.Err(); err != nil {
 			return nil, err
 		}
 	}
 	for _, r := range j.recent {
-		if err := add(r.rec); err != nil {
+		kv, tomb, err := decodeRecord(r.rec)
+		if err != nil {
 			return nil, err
 		}
+		add(kv, tomb)
 	}
 	return evs, nil
 }
