@@ -29,7 +29,9 @@
 // that a corrupt newest snapshot can fall back to the previous one), and
 // only the newest KeepSnapshots snapshot files are kept.
 //
-// Recovery reads the newest valid snapshot, then every segment in order.
+// Recovery reads the newest valid snapshot, then the segments in order
+// from the one holding the entry after it (every segment when it finds
+// damage: see coveredSegments).
 // A torn record at the tail of the last segment — a write the crash cut
 // short, which was never acknowledged — is cut off and logged. Anything
 // else is damage to data the log acknowledged (see Damage: a segment
@@ -145,6 +147,12 @@ type Log struct {
 	// repairAttempts counts the repairs started (BeginRepairAttempt).
 	repairAttempts uint64
 
+	// replayAll makes recovery read every segment, even those the
+	// snapshot loaded covers (see coveredSegments); skipped counts the
+	// segments it did not read.
+	replayAll bool
+	skipped   int
+
 	// syncMu serializes fsyncs; synced is the write count the last fsync
 	// covered. Callers whose write is already covered skip their fsync:
 	// that is group commit.
@@ -178,13 +186,16 @@ func Open(opts Options) (*Log, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	l := &Log{
-		opts:    opts,
-		walDir:  filepath.Join(opts.Dir, "wal"),
-		snapDir: filepath.Join(opts.Dir, "snap"),
-		log:     logger,
-		mem:     raftcore.NewMemoryStorage(),
+	newLog := func() *Log {
+		return &Log{
+			opts:    opts,
+			walDir:  filepath.Join(opts.Dir, "wal"),
+			snapDir: filepath.Join(opts.Dir, "snap"),
+			log:     logger,
+			mem:     raftcore.NewMemoryStorage(),
+		}
 	}
+	l := newLog()
 	if _, err := opts.FS.Stat(opts.Dir); err != nil {
 		if !errors.Is(err, fs.ErrNotExist) || !opts.Create {
 			return nil, fmt.Errorf("logstore: open %s: %w", opts.Dir, err)
@@ -195,11 +206,22 @@ func Open(opts Options) (*Log, error) {
 			return nil, fmt.Errorf("logstore: create %s: %w", d, err)
 		}
 	}
-	if err := l.recover(); err != nil {
+	err := l.recover()
+	if errors.Is(err, errReplayAll) {
+		// Damage found with old segments skipped: judge it (and salvage)
+		// as always, with every segment read.
+		l = newLog()
+		l.replayAll = true
+		err = l.recover()
+	}
+	if err != nil {
 		return nil, err
 	}
 	return l, nil
 }
+
+// errReplayAll makes Open recover again reading every segment.
+var errReplayAll = errors.New("logstore: damage found with old segments skipped")
 
 // replayState is what recovery carries from record to record.
 type replayState struct {
@@ -295,7 +317,7 @@ func (l *Log) recover() error {
 		l.seg = seg
 		l.segments = []segInfo{{seq: 0, firstIndex: seg.firstIndex, name: filepath.Base(seg.path), size: seg.size}}
 	} else {
-		if damage, err = l.replayAll(st); err != nil {
+		if damage, err = l.replaySegments(st); err != nil {
 			return err
 		}
 		if st.meta != nil && l.opts.Metadata != nil && string(st.meta) != string(l.opts.Metadata) {
@@ -318,6 +340,9 @@ func (l *Log) recover() error {
 	case st.walLast < st.snap.Metadata.Index:
 		damage = &damagePoint{seg: last, off: st.ends[last], kind: DamageBehindSnapshot,
 			detail: fmt.Sprintf("the records end at index %d, before the snapshot at %d taken of them", st.walLast, st.snap.Metadata.Index)}
+	}
+	if damage != nil && l.skipped > 0 {
+		return errReplayAll
 	}
 	switch {
 	case damage != nil && !l.opts.Salvage:
@@ -357,21 +382,57 @@ func (l *Log) describe(p *damagePoint) *Damage {
 	return &Damage{Kind: p.kind, File: filepath.Join(l.walDir, l.segments[p.seg].name), Offset: p.off, Detail: p.detail, LastIndex: l.lastIndex()}
 }
 
-// replayAll replays every segment in order, stopping at the first damage.
-func (l *Log) replayAll(st *replayState) (*damagePoint, error) {
+// replaySegments replays the segments in order, stopping at the first
+// damage, skipping the oldest ones the snapshot loaded covers (unless
+// replayAll).
+func (l *Log) replaySegments(st *replayState) (*damagePoint, error) {
 	n := len(l.segments)
 	st.ends, st.written, st.holdsLog = make([]int64, n), make([]int64, n), make([]bool, n)
+	if !l.replayAll {
+		l.skipped = l.coveredSegments(st.snap)
+	}
 	for i := range l.segments {
 		if i > 0 && l.segments[i].seq != l.segments[i-1].seq+1 {
 			prev, next := l.segments[i-1], l.segments[i]
 			return &damagePoint{seg: i - 1, off: st.ends[i-1], kind: DamageMissingSegment,
 				detail: fmt.Sprintf("segment sequence jumps from %d (%s) to %d (%s)", prev.seq, prev.name, next.seq, next.name)}, nil
 		}
+		if i < l.skipped {
+			continue
+		}
 		if p, err := l.replaySegment(i, st); p != nil || err != nil {
 			return p, err
 		}
 	}
 	return nil, nil
+}
+
+// coveredSegments returns how many of the oldest segments hold nothing
+// past snapshot snap, so that recovery need not read them: a restart
+// then reads the log since about the newest snapshot, not since the one
+// before it (which purging keeps, in case the newest is unreadable).
+//
+// Segment i holds nothing past index S when segment i+1 starts at or
+// before S+1: every entry from a segment's first index on is in it or
+// later ones (the batch that started it replaced the log's suffix from
+// there; see purgeLocked). Only the last segment's name may be wrong (a
+// crash lost the batch that was to start it; see renameEmptyLast), so
+// the segment before it is always read. Damage is judged with every
+// segment read (errReplayAll), so skipping never changes what recovery
+// reports or salvages once it finds damage; nor what it keeps in memory,
+// which starts at the snapshot either way. What it gives up is looking
+// for damage inside the skipped segments: they hold only entries the
+// snapshot covers, which no restart needs, and the next purge deletes
+// them. (A missing one is still found, from the names.)
+func (l *Log) coveredSegments(snap raftcore.Snapshot) int {
+	if snap.IsEmpty() {
+		return 0
+	}
+	k := 0
+	for k+2 < len(l.segments) && l.segments[k+1].firstIndex <= snap.Metadata.Index+1 {
+		k++
+	}
+	return k
 }
 
 // renameEmptyLast gives the last segment, which holds only its prologue,
