@@ -193,8 +193,8 @@ for size in $SIZES; do
 	t0=$(now)
 	"$work/ctl" --endpoints "$eps" --command-timeout 3600s defrag >/dev/null
 	defrag_s=$(since "$t0")
-	wait "$probe" || true
 	db_after_mb=$(($(stat -c %s "$work/m1/member/db") >> 20))
+	wait "$probe" || true
 	# The probe started about 3 s before the defragmentation: its seconds
 	# [0, 3) are before, [3, 3 + defrag] during.
 	during=$(jq -r --argjson d "$defrag_s" '[.timeline[] | select(.second >= 3 and .second <= 3 + $d) | .p99_ms] | if length == 0 then "-" else (max * 10 | round / 10 | tostring) end' "$out/defrag-puts-$size.json")

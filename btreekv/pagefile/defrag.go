@@ -15,9 +15,11 @@ var (
 	// defragCatchUpRounds bounds the rounds of catching up with the
 	// writers before the final pause.
 	defragCatchUpRounds = 8
-	// defragQuietChanges ends the catch-up early: a round that copied at
-	// most this many changes leaves little for the pause.
+	// defragQuietChanges and defragQuietBytes end the catch-up early: a
+	// round that copied at most this many changes and bytes leaves
+	// little for the pause, whose length is about that of copying them.
 	defragQuietChanges = 1000
+	defragQuietBytes   = 4 << 20
 	// defragReaderWait is how long the swap waits, writers paused, for
 	// open readers to finish; then it lets the writers go, catches up
 	// again and retries, at most defragSwapAttempts times.
@@ -176,11 +178,11 @@ func (d *defrag) copyAll() error {
 // until a round finds few or defragCatchUpRounds have run.
 func (d *defrag) catchUp() error {
 	for range defragCatchUpRounds {
-		n, err := d.copyChanges()
+		w, err := d.copyChanges()
 		if err != nil {
 			return err
 		}
-		if n <= defragQuietChanges {
+		if w.total <= defragQuietChanges && w.totalBytes <= defragQuietBytes {
 			return nil
 		}
 	}
@@ -188,11 +190,11 @@ func (d *defrag) catchUp() error {
 }
 
 // copyChanges copies into dst the changes between base and the current
-// tree, which becomes the base; it returns how many it copied.
-func (d *defrag) copyChanges() (int, error) {
+// tree, which becomes the base; its writer tells how many it copied.
+func (d *defrag) copyChanges() (*copyWriter, error) {
 	next, err := d.db.Begin(false)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	w := d.newWriter()
 	err = diffDatabases(d.base, next, w)
@@ -201,7 +203,7 @@ func (d *defrag) copyChanges() (int, error) {
 	}
 	d.base.Rollback()
 	d.base = next
-	return w.total, err
+	return w, err
 }
 
 // finish, with the writers held, copies the last changes and swaps the
@@ -281,7 +283,8 @@ type copyWriter struct {
 	dst   *DB
 	ops   []copyOp
 	bytes int
-	total int
+	// total and totalBytes count every change and its bytes.
+	total, totalBytes int
 }
 
 // copyOp is one change: a put, a delete (val nil), or a bucket created
@@ -297,6 +300,7 @@ func (w *copyWriter) add(op copyOp) error {
 	w.ops = append(w.ops, op)
 	w.bytes += len(op.key) + len(op.val)
 	w.total++
+	w.totalBytes += len(op.key) + len(op.val)
 	if len(w.ops) >= defragBatchKeys || w.bytes >= defragBatchBytes {
 		return w.flush()
 	}
