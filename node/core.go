@@ -203,6 +203,10 @@ type Effects struct {
 	Refused []error
 }
 
+// DefaultSnapshotBytes is CoreConfig.SnapshotBytes's default: a restart
+// reads about this much of the log.
+const DefaultSnapshotBytes = 128 << 20
+
 // CoreConfig configures a Core.
 type CoreConfig struct {
 	ID            uint64
@@ -210,6 +214,11 @@ type CoreConfig struct {
 	HeartbeatTick int
 	// SnapshotCount is how many applied entries trigger a snapshot.
 	SnapshotCount uint64
+	// SnapshotBytes triggers a snapshot too, once the entries applied
+	// since the last one hold this many bytes (0: DefaultSnapshotBytes):
+	// with large values a count alone lets the log a restart reads, and
+	// the memory it keeps, grow with the values' size.
+	SnapshotBytes uint64
 	// CatchUpEntries is how many entries a snapshot keeps in the log for
 	// slow followers (so that they need not receive a whole snapshot).
 	CatchUpEntries uint64
@@ -251,6 +260,7 @@ type Core struct {
 	applied       uint64
 	smApplied     uint64 // the state machine's durable index at start
 	snapshotIndex uint64
+	appliedBytes  uint64 // of the entries applied since the last snapshot (or the start)
 	confState     raftcore.ConfState
 	lead          uint64
 	role          raftcore.StateType
@@ -307,6 +317,9 @@ func NewCore(cfg CoreConfig, log RaftLog, sm StateMachine) (*Core, error) {
 	}
 	if cfg.CatchUpEntries == 0 {
 		cfg.CatchUpEntries = min(cfg.SnapshotCount, 5000)
+	}
+	if cfg.SnapshotBytes == 0 {
+		cfg.SnapshotBytes = DefaultSnapshotBytes
 	}
 	snap, err := log.Snapshot()
 	if err != nil {
@@ -787,6 +800,7 @@ func (c *Core) smErr() error {
 // refused says the state machine refused it as a duplicate.
 func (c *Core) applyEntry(e raftcore.Entry, refused bool) error {
 	c.applied = e.Index
+	c.appliedBytes += uint64(len(e.Data))
 	switch e.Type {
 	case raftcore.EntryNormal:
 		if e.Index <= c.smApplied {
@@ -870,12 +884,13 @@ func (c *Core) releaseReads() {
 	c.readsReady = c.readsReady[n:]
 }
 
-// maybeSnapshot takes a snapshot every SnapshotCount applied entries and
-// compacts the log, keeping CatchUpEntries for slow followers. Taking a
+// maybeSnapshot takes a snapshot every SnapshotCount applied entries (or
+// SnapshotBytes of them) and compacts the log, keeping CatchUpEntries for
+// slow followers. Taking a
 // snapshot is making the state machine durable and recording its index
 // (and the membership there) in the log: no copy of the state.
 func (c *Core) maybeSnapshot() error {
-	if c.applied-c.snapshotIndex < c.cfg.SnapshotCount {
+	if c.applied-c.snapshotIndex < c.cfg.SnapshotCount && c.appliedBytes < c.cfg.SnapshotBytes {
 		return nil
 	}
 	if err := c.sm.Persist(); err != nil {
@@ -889,7 +904,7 @@ func (c *Core) maybeSnapshot() error {
 	if _, err := c.log.CreateSnapshot(c.applied, c.confState, nil); err != nil {
 		return fmt.Errorf("create snapshot at %d: %w", c.applied, err)
 	}
-	c.snapshotIndex = c.applied
+	c.snapshotIndex, c.appliedBytes = c.applied, 0
 	if c.applied > c.cfg.CatchUpEntries {
 		if err := c.log.Compact(c.applied - c.cfg.CatchUpEntries); err != nil && !errors.Is(err, raftcore.ErrCompacted) {
 			return fmt.Errorf("compact log at %d: %w", c.applied-c.cfg.CatchUpEntries, err)

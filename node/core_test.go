@@ -361,3 +361,28 @@ func TestCoreProposalWithoutLeader(t *testing.T) {
 		t.Fatalf("proposal with no leader: %+v", r)
 	}
 }
+
+// TestCoreSnapshotAfterSnapshotBytes: large entries trigger a snapshot
+// before SnapshotCount of them are applied.
+func TestCoreSnapshotAfterSnapshotBytes(t *testing.T) {
+	for _, tc := range []struct {
+		bytes    uint64
+		snapshot bool
+	}{{10 << 10, true}, {1 << 30, false}} {
+		c := newCoreCluster(t, 3, 1000)
+		c.cfg.SnapshotBytes = tc.bytes
+		for id := range c.members {
+			c.start(id)
+		}
+		lead := c.waitLeader()
+		for i := range 20 {
+			if r := c.propose(lead, fmt.Sprintf("k%d=%s", i, strings.Repeat("v", 1000))); r.Err != nil {
+				t.Fatal(r.Err)
+			}
+		}
+		snap, _ := c.members[lead].log.Snapshot()
+		if got := snap.Metadata.Index > 0; got != tc.snapshot {
+			t.Fatalf("SnapshotBytes %d, 20 entries of 1 KB: snapshot at %d", tc.bytes, snap.Metadata.Index)
+		}
+	}
+}
