@@ -10,16 +10,16 @@ import (
 	"time"
 )
 
-// The limits of a defragmentation's phases (variables: tests shrink them).
-var (
+// The limits of a defragmentation's phases.
+const (
 	// defragCatchUpRounds bounds the rounds of catching up with the
 	// writers before the final pause.
-	defragCatchUpRounds = 8
+	defragCatchUpRounds = 32
 	// defragQuietChanges and defragQuietBytes end the catch-up early: a
 	// round that copied at most this many changes and bytes leaves
 	// little for the pause, whose length is about that of copying them.
-	defragQuietChanges = 1000
-	defragQuietBytes   = 4 << 20
+	defragQuietChanges = 256
+	defragQuietBytes   = 2 << 20
 	// defragReaderWait is how long the swap waits, writers paused, for
 	// open readers to finish; then it lets the writers go, catches up
 	// again and retries, at most defragSwapAttempts times.
@@ -28,7 +28,7 @@ var (
 	// defragBatchKeys and defragBatchBytes bound one transaction of the
 	// copy: its memory, whatever the size of the values.
 	defragBatchKeys  = 10000
-	defragBatchBytes = 64 << 20
+	defragBatchBytes = 16 << 20
 )
 
 // ErrDefragReaders is returned by Defragment when read transactions
