@@ -65,7 +65,7 @@ func applyOps(t *rapid.T, db *DB, m model, label string) {
 // with other readers pinning pages or not.
 func TestDiffDatabasesGivesTheChanges(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		db, err := Open("/db", Options{FS: fsx.NewMem(), PageSize: 512})
+		db, err := Open("/db", Options{FS: fsx.NewMem(), PageSize: 512, StrictMode: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -76,7 +76,7 @@ func TestDiffDatabasesGivesTheChanges(t *testing.T) {
 		}
 		older, _ := db.Begin(false)
 		defer older.Rollback()
-		copyDB, _ := Open("/copy", Options{FS: fsx.NewMem(), PageSize: 512})
+		copyDB, _ := Open("/copy", Options{FS: fsx.NewMem(), PageSize: 512, StrictMode: true})
 		defer copyDB.Close()
 		d := &defrag{db: db, dst: copyDB, base: older}
 		if err := d.copyAll(); err != nil {
@@ -247,7 +247,7 @@ func (c *crashingFS) Remove(name string) error     { c.point(); return c.MemFS.R
 func TestCrashAtEveryStepOfDefragment(t *testing.T) {
 	for at := 1; ; at++ {
 		disk := newCrashingFS(at, uint64(at))
-		db, _ := Open("/db", Options{FS: disk, PageSize: 512})
+		db, _ := Open("/db", Options{FS: disk, PageSize: 512, StrictMode: true})
 		fillKeys(t, db, 3000, 1)
 		// Delete most keys, so that the copy is smaller.
 		_ = db.Update(func(tx *Tx) error {
@@ -317,7 +317,7 @@ func TestCrashAtEveryStepOfDefragment(t *testing.T) {
 			t.Logf("crashed at each of %d sync points (%d seen in the last run)", at-1, disk.n)
 			return
 		}
-		db2, err := Open("/db", Options{FS: after})
+		db2, err := Open("/db", Options{FS: after, StrictMode: true})
 		if err != nil {
 			t.Fatalf("crash at point %d: open: %v", at, err)
 		}
