@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-
-	"github.com/google/btree"
+	"hash/maphash"
+	"slices"
 )
 
 // Revision names one change: Main is the store revision of the write
@@ -49,7 +49,8 @@ func bytesRev(b []byte) (Revision, error) {
 
 // generation is one life of a key: from its creation to its deletion.
 type generation struct {
-	created Revision
+	// created is the main revision of the put that created the key.
+	created int64
 	// verBase is the version before revs[0] (compaction drops old revs
 	// but versions keep counting from the creation).
 	verBase int64
@@ -60,14 +61,16 @@ type generation struct {
 
 func (g *generation) ended() bool { return g.tombstone != (Revision{}) }
 
-// keyIndex is the history of one key, oldest generation first.
+// keyIndex is the history of one key, oldest generation first, as the
+// index hands it out: decoded from its packed form (see index), and
+// written back with index.write after a change.
 type keyIndex struct {
 	key  []byte
 	gens []generation
+	// revs holds the generations' revisions when decoded, so that
+	// decoding into a reused keyIndex allocates nothing.
+	revs []Revision
 }
-
-// keyLess orders key histories by key.
-func keyLess(a, b *keyIndex) bool { return bytes.Compare(a.key, b.key) < 0 }
 
 // newest returns the key's newest revision: its last write or tombstone
 // (zero if it has no history).
@@ -101,7 +104,7 @@ func (ki *keyIndex) put(rev Revision) error {
 		return err
 	}
 	if n := len(ki.gens); n == 0 || ki.gens[n-1].ended() {
-		ki.gens = append(ki.gens, generation{created: rev})
+		ki.gens = append(ki.gens, generation{created: rev.Main})
 	}
 	g := &ki.gens[len(ki.gens)-1]
 	g.revs = append(g.revs, rev)
@@ -111,17 +114,17 @@ func (ki *keyIndex) put(rev Revision) error {
 // restore records a write recovered from the backend with its version
 // and creation revision (the generation may have lost older revisions to
 // compaction).
-func (ki *keyIndex) restore(rev, created Revision, version int64) error {
+func (ki *keyIndex) restore(rev Revision, created, version int64) error {
 	if err := ki.checkAfter(rev); err != nil {
 		return err
 	}
-	if rev.Main < created.Main {
-		return violated(invCreatedBeforeModified, "key %q: revision %v in a generation created at %v", ki.key, rev, created)
+	if rev.Main < created {
+		return violated(invCreatedBeforeModified, "key %q: revision %v in a generation created at %d", ki.key, rev, created)
 	}
 	n := len(ki.gens)
 	if n == 0 || ki.gens[n-1].ended() || ki.gens[n-1].created != created {
-		if version < 1 || (rev.Main == created.Main && version != 1) {
-			return violated(invVersionsCountUp, "key %q: version %d at revision %v of a generation created at %v", ki.key, version, rev, created)
+		if version < 1 || (rev.Main == created && version != 1) {
+			return violated(invVersionsCountUp, "key %q: version %d at revision %v of a generation created at %d", ki.key, version, rev, created)
 		}
 		ki.gens = append(ki.gens, generation{created: created, verBase: version - 1})
 	} else if g := &ki.gens[n-1]; version != g.verBase+int64(len(g.revs))+1 {
@@ -153,13 +156,13 @@ func (ki *keyIndex) alive() bool {
 
 // last returns the revision of the key's current value, with its
 // creation revision and version; ok is false if the key does not exist.
-func (ki *keyIndex) last() (rev, created Revision, version int64, ok bool) {
+func (ki *keyIndex) last() (rev Revision, created, version int64, ok bool) {
 	if !ki.alive() {
-		return Revision{}, Revision{}, 0, false
+		return Revision{}, 0, 0, false
 	}
 	g := &ki.gens[len(ki.gens)-1]
 	if len(g.revs) == 0 {
-		return Revision{}, Revision{}, 0, false
+		return Revision{}, 0, 0, false
 	}
 	return g.revs[len(g.revs)-1], g.created, g.verBase + int64(len(g.revs)), true
 }
@@ -167,23 +170,23 @@ func (ki *keyIndex) last() (rev, created Revision, version int64, ok bool) {
 // get returns the revision of the key's value as of store revision at,
 // with its creation revision and version; ok is false if the key did not
 // exist then.
-func (ki *keyIndex) get(at int64) (rev, created Revision, version int64, ok bool) {
+func (ki *keyIndex) get(at int64) (rev Revision, created, version int64, ok bool) {
 	for i := len(ki.gens) - 1; i >= 0; i-- {
 		g := &ki.gens[i]
-		if g.created.Main > at {
+		if g.created > at {
 			continue
 		}
 		if g.ended() && g.tombstone.Main <= at {
-			return Revision{}, Revision{}, 0, false
+			return Revision{}, 0, 0, false
 		}
 		for j := len(g.revs) - 1; j >= 0; j-- {
 			if g.revs[j].Main <= at {
 				return g.revs[j], g.created, g.verBase + int64(j) + 1, true
 			}
 		}
-		return Revision{}, Revision{}, 0, false
+		return Revision{}, 0, 0, false
 	}
-	return Revision{}, Revision{}, 0, false
+	return Revision{}, 0, 0, false
 }
 
 // compact drops the history no read at or after rev can see, and returns
@@ -214,106 +217,305 @@ func (ki *keyIndex) compact(rev int64) (drop []Revision, empty bool) {
 	return drop, len(kept) == 0
 }
 
-// since returns every revision of the key after rev (for watch catch-up).
-func (ki *keyIndex) since(rev int64) []Revision {
-	var out []Revision
-	for _, g := range ki.gens {
-		for _, r := range g.revs {
-			if r.Main > rev {
-				out = append(out, r)
-			}
-		}
-		if g.ended() && g.tombstone.Main > rev {
-			out = append(out, g.tombstone)
-		}
-	}
-	return out
+
+// index maps keys to their histories, packed to take little memory: a
+// key written once costs about 20 to 40 bytes (its bytes past the prefix
+// it shares with its neighbours, its packed history, an offset and a hash
+// slot), where a B-tree of keyIndex pointers with a hash map beside it
+// cost about 210.
+//
+// The keys are cut into leaves of consecutive keys (index_leaf.go), each
+// packing its keys' histories into one byte slice (index_codec.go);
+// leaves[i] holds the keys from seps[i] (the first leaf: from the
+// smallest) up to seps[i+1] excluded. A range finds its first leaf by a
+// binary search of seps, then reads the leaves in order. A single key is
+// found through a hash table of fingerprints (index_hash.go) that names
+// its leaf, without the search.
+//
+// The index hands out a key's history decoded into a keyIndex; a writer
+// changes it and writes it back (load, then write). Reads may run
+// concurrently; a write excludes every other use, as the store's lock
+// ensures.
+type index struct {
+	leaves []*leaf
+	seps   [][]byte
+	byID   []*leaf // leaves by id (the hash table's names)
+	free   []uint32
+	hash   leafHash
+	seed   maphash.Seed
+	n      int
+	enc    []byte // a writer's packed history
+
+	// A leaf splits when it passes maxEntries keys or maxBytes bytes,
+	// and merges with a neighbour when they fit together in three
+	// quarters of that (tests make leaves small).
+	maxEntries, maxBytes int
+	// fpMask keeps bits of the fingerprints (tests keep few, for
+	// collisions).
+	fpMask uint32
 }
 
-// index maps keys to their histories: a B-tree ordered by key for ranges,
-// and a hash map beside it for the single-key lookups of puts, deletes,
-// compares and gets, which would otherwise pay a tree descent (a cache
-// miss or two per level) each.
-type index struct {
-	tree *btree.BTreeG[*keyIndex]
-	keys map[string]*keyIndex
-}
+const (
+	defaultLeafEntries = 64
+	defaultLeafBytes   = 2048
+)
 
 func newIndex() *index {
-	return &index{tree: btree.NewG(32, keyLess), keys: map[string]*keyIndex{}}
+	x := &index{seed: maphash.MakeSeed(), maxEntries: defaultLeafEntries, maxBytes: defaultLeafBytes, fpMask: ^uint32(0)}
+	x.leaves = []*leaf{x.newLeaf()}
+	x.seps = [][]byte{nil}
+	return x
 }
 
-func (x *index) lookup(key []byte) *keyIndex {
-	return x.keys[string(key)]
+// len is the number of keys.
+func (x *index) len() int { return x.n }
+
+func (x *index) newLeaf() *leaf {
+	l := &leaf{}
+	if n := len(x.free); n > 0 {
+		l.id = x.free[n-1]
+		x.free = x.free[:n-1]
+		x.byID[l.id] = l
+	} else {
+		l.id = uint32(len(x.byID))
+		x.byID = append(x.byID, l)
+	}
+	return l
 }
 
-// insert adds an empty history for key, which must not be in the index.
-func (x *index) insert(key []byte) *keyIndex {
-	ki := &keyIndex{key: append([]byte(nil), key...)}
-	x.tree.ReplaceOrInsert(ki)
-	x.keys[string(key)] = ki
-	return ki
+func (x *index) fingerprint(key []byte) uint32 {
+	return uint32(maphash.Bytes(x.seed, key)>>32) & x.fpMask
 }
 
-// remove drops a key's history.
-func (x *index) remove(ki *keyIndex) {
-	x.tree.Delete(ki)
-	delete(x.keys, string(ki.key))
-}
-
-// indexLoader fills an empty index from the records in revision order
-// (Open's scan). It works on the tree alone and fills the hash map at the
-// end, made at its final size at once: while a scan inserts keys, it
-// would otherwise grow many times over. Keys that come in increasing
-// order (as a sequential load wrote them) need no lookup at all.
-type indexLoader struct {
-	x     *index
-	max   *keyIndex // the greatest key inserted so far
-	probe keyIndex  // reused lookup key
-}
-
-func (l *indexLoader) getOrCreate(key []byte) *keyIndex {
-	if l.max != nil && bytes.Compare(key, l.max.key) <= 0 {
-		l.probe.key = key
-		ki, ok := l.x.tree.Get(&l.probe)
-		l.probe.key = nil
-		if ok {
-			return ki
+// leafFor returns the position of the leaf that holds key, or would.
+func (x *index) leafFor(key []byte) int {
+	lo, hi := 1, len(x.leaves)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if bytes.Compare(x.seps[m], key) <= 0 {
+			lo = m + 1
+		} else {
+			hi = m
 		}
 	}
-	ki := &keyIndex{key: bytes.Clone(key)}
-	l.x.tree.ReplaceOrInsert(ki)
-	if l.max == nil || bytes.Compare(key, l.max.key) > 0 {
-		l.max = ki
-	}
-	return ki
+	return lo - 1
 }
 
-// finish fills the hash map from the tree.
-func (l *indexLoader) finish() {
-	l.x.keys = make(map[string]*keyIndex, l.x.tree.Len())
-	l.x.tree.Ascend(func(ki *keyIndex) bool {
-		l.x.keys[string(ki.key)] = ki
-		return true
+// spot is where a key is in the index, or would go: valid until the
+// index changes.
+type spot struct {
+	l     *leaf
+	i     int
+	found bool
+}
+
+// locate finds key: through the hash table if it is there, else by a
+// search of the leaves for its place.
+func (x *index) locate(key []byte) spot {
+	var sp spot
+	x.hash.candidates(x.fingerprint(key), func(id uint32) bool {
+		l := x.byID[id]
+		if i, ok := l.search(key); ok {
+			sp = spot{l: l, i: i, found: true}
+			return true
+		}
+		return false
 	})
+	if sp.found {
+		return sp
+	}
+	l := x.leaves[x.leafFor(key)]
+	i, _ := l.search(key)
+	return spot{l: l, i: i}
+}
+
+// get decodes key's history into ki, and reports whether the key is in
+// the index. ki.key is key.
+func (x *index) get(key []byte, ki *keyIndex) bool {
+	sp := x.locate(key)
+	x.read(sp, key, ki)
+	return sp.found
+}
+
+// load is get for a writer: it also returns the key's spot, for write.
+func (x *index) load(key []byte, ki *keyIndex) spot {
+	sp := x.locate(key)
+	x.read(sp, key, ki)
+	return sp
+}
+
+func (x *index) read(sp spot, key []byte, ki *keyIndex) {
+	ki.key = key
+	if !sp.found {
+		ki.gens, ki.revs = ki.gens[:0], ki.revs[:0]
+		return
+	}
+	_, h := sp.l.entry(sp.i)
+	decodeHistory(h, ki)
+}
+
+// write stores ki's history under ki.key at sp, which load returned with
+// no change to the index since; a key left with no history is removed.
+func (x *index) write(sp spot, ki *keyIndex) {
+	if len(ki.gens) == 0 {
+		if sp.found {
+			x.remove(sp, ki.key)
+		}
+		return
+	}
+	x.enc = appendHistory(x.enc[:0], ki.gens)
+	l := sp.l
+	if sp.found {
+		l.splice(sp.i, sp.i+1, ki.key, x.enc)
+	} else {
+		switch {
+		case l.len() == 0:
+			l.prefix = bytes.Clone(ki.key)
+			l.splice(0, 0, ki.key, x.enc)
+		case bytes.HasPrefix(ki.key, l.prefix):
+			l.splice(sp.i, sp.i, ki.key, x.enc)
+		default:
+			// The key is before or after every key of the leaf, and
+			// shares less of their prefix.
+			keys, hists := l.entries()
+			keys = slices.Insert(keys, sp.i, bytes.Clone(ki.key))
+			hists = slices.Insert(hists, sp.i, bytes.Clone(x.enc))
+			l.rebuild(keys, hists)
+		}
+		x.hash.add(x.fingerprint(ki.key), l.id)
+		x.n++
+	}
+	if l.len() > x.maxEntries || (len(l.data) > x.maxBytes && l.len() > 1) {
+		x.split(l, sp.i)
+	}
+}
+
+// split cuts l in two; at is the entry just written. A leaf grown at its
+// end (as by keys written in order) keeps all but that entry, so that
+// keys loaded in order fill their leaves; any other splits in halves.
+func (x *index) split(l *leaf, at int) {
+	keys, hists := l.entries()
+	mid := len(keys) / 2
+	if at == len(keys)-1 {
+		mid = at
+	}
+	pos := x.leafFor(keys[0])
+	r := x.newLeaf()
+	l.rebuild(keys[:mid], hists[:mid])
+	r.rebuild(keys[mid:], hists[mid:])
+	for _, k := range keys[mid:] {
+		x.hash.move(x.fingerprint(k), l.id, r.id)
+	}
+	x.leaves = slices.Insert(x.leaves, pos+1, r)
+	x.seps = slices.Insert(x.seps, pos+1, keys[mid])
+}
+
+// remove drops the key at sp, and merges its leaf with a neighbour if
+// they fit together.
+func (x *index) remove(sp spot, key []byte) {
+	l := sp.l
+	l.splice(sp.i, sp.i+1, nil, nil)
+	x.hash.remove(x.fingerprint(key), l.id)
+	x.n--
+	if len(x.leaves) == 1 {
+		return
+	}
+	pos := x.leafFor(key)
+	if l.len() == 0 {
+		x.dropLeaf(pos)
+		return
+	}
+	if l.len() >= x.maxEntries/4 {
+		return
+	}
+	if pos+1 == len(x.leaves) {
+		pos-- // merge with the leaf before
+	}
+	a, b := x.leaves[pos], x.leaves[pos+1]
+	if a.len()+b.len() > x.maxEntries*3/4 || len(a.data)+len(b.data) > x.maxBytes*3/4 {
+		return
+	}
+	ka, ha := a.entries()
+	kb, hb := b.entries()
+	a.rebuild(append(ka, kb...), append(ha, hb...))
+	for _, k := range kb {
+		x.hash.move(x.fingerprint(k), b.id, a.id)
+	}
+	x.dropLeaf(pos + 1)
+}
+
+// dropLeaf removes the leaf at pos, whose keys are gone (or moved to the
+// leaf before it): the leaf before it takes its range (or, the first
+// leaf, the one after it takes the start).
+func (x *index) dropLeaf(pos int) {
+	l := x.leaves[pos]
+	x.leaves = slices.Delete(x.leaves, pos, pos+1)
+	sep := pos
+	if pos == 0 {
+		sep = 1
+	}
+	x.seps = slices.Delete(x.seps, sep, sep+1)
+	x.byID[l.id] = nil
+	x.free = append(x.free, l.id)
 }
 
 // visit calls fn for every key in [key, end) in order (end semantics as
 // in the API: empty end is the single key, "\x00" is every key >= key).
+// fn gets a keyIndex that is only valid during the call (copy its key to
+// keep it), and must not change the index.
 func (x *index) visit(key, end []byte, fn func(*keyIndex) bool) {
 	switch {
 	case len(end) == 0:
-		if ki := x.lookup(key); ki != nil {
-			fn(ki)
+		var ki keyIndex
+		if x.get(key, &ki) {
+			fn(&ki)
 		}
 	case len(end) == 1 && end[0] == 0:
-		x.tree.AscendGreaterOrEqual(&keyIndex{key: key}, fn)
+		x.scan(key, nil, fn)
 	default:
-		x.tree.AscendRange(&keyIndex{key: key}, &keyIndex{key: end}, fn)
+		x.scan(key, end, fn)
 	}
 }
 
-// all calls fn for every key in order.
+// all calls fn for every key in order, as visit does.
 func (x *index) all(fn func(*keyIndex) bool) {
-	x.tree.Ascend(fn)
+	x.scan(nil, nil, fn)
+}
+
+// scan calls fn for the keys from key on, up to end excluded (nil: to the
+// last).
+func (x *index) scan(key, end []byte, fn func(*keyIndex) bool) {
+	var ki keyIndex
+	var buf []byte
+	pos := x.leafFor(key)
+	i, _ := x.leaves[pos].search(key)
+	for ; pos < len(x.leaves); pos, i = pos+1, 0 {
+		l := x.leaves[pos]
+		for ; i < l.len(); i++ {
+			suffix, h := l.entry(i)
+			buf = append(append(buf[:0], l.prefix...), suffix...)
+			if end != nil && bytes.Compare(buf, end) >= 0 {
+				return
+			}
+			decodeHistory(h, &ki)
+			ki.key = buf
+			if !fn(&ki) {
+				return
+			}
+		}
+	}
+}
+
+// keysFrom returns copies of up to n keys from key from on (nil: from the
+// first), and the key after them (nil if none).
+func (x *index) keysFrom(from []byte, n int) (keys [][]byte, next []byte) {
+	x.scan(from, nil, func(ki *keyIndex) bool {
+		if len(keys) == n {
+			next = bytes.Clone(ki.key)
+			return false
+		}
+		keys = append(keys, bytes.Clone(ki.key))
+		return true
+	})
+	return keys, next
 }

@@ -39,12 +39,12 @@ func TestKeyIndexAssertsItsHistory(t *testing.T) {
 				}
 				return ki.tombstone(r(7, 0))
 			}},
-		{"a restored write older than its creation", invCreatedBeforeModified, "created at {9 0}",
-			func(ki *keyIndex) error { return ki.restore(r(8, 0), r(9, 0), 1) }},
+		{"a restored write older than its creation", invCreatedBeforeModified, "created at 9",
+			func(ki *keyIndex) error { return ki.restore(r(8, 0), 9, 1) }},
 		{"a restored version skipping one", invVersionsCountUp, "version 4 at revision {8 0} after version 2",
-			func(ki *keyIndex) error { return ki.restore(r(8, 0), r(2, 0), 4) }},
+			func(ki *keyIndex) error { return ki.restore(r(8, 0), 2, 4) }},
 		{"a new generation not at version 1", invVersionsCountUp, "version 2 at revision {8 0}",
-			func(ki *keyIndex) error { return ki.restore(r(8, 0), r(8, 0), 2) }},
+			func(ki *keyIndex) error { return ki.restore(r(8, 0), 8, 2) }},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -61,7 +61,7 @@ func TestKeyIndexAssertsItsHistory(t *testing.T) {
 	// The same calls in order are accepted.
 	ki := &keyIndex{key: []byte("k")}
 	for _, err := range []error{ki.put(r(2, 0)), ki.put(r(5, 0)), ki.tombstone(r(6, 0)), ki.put(r(6, 1)),
-		ki.restore(r(8, 0), r(6, 1), 2), ki.restore(r(9, 0), r(9, 0), 1)} {
+		ki.restore(r(8, 0), 6, 2), ki.restore(r(9, 0), 9, 1)} {
 		if err != nil {
 			t.Fatalf("a well-formed history: %v", err)
 		}
@@ -77,8 +77,10 @@ func TestBrokenIndexStopsTheStore(t *testing.T) {
 	if _, err := s.Put(1, 1, &api.PutRequest{Key: []byte("k"), Value: []byte("v")}); err != nil {
 		t.Fatal(err)
 	}
-	ki := s.idx.lookup([]byte("k"))
+	var ki keyIndex
+	at := s.idx.load([]byte("k"), &ki)
 	ki.gens[0].revs[0].Main = 100
+	s.idx.write(at, &ki)
 	_, err := s.Put(2, 1, &api.PutRequest{Key: []byte("k"), Value: []byte("w")})
 	wantViolation(t, err, invRevisionsIncreasing, `key "k": revision {3 0} after {100 0}`)
 	if serr := s.Err(); !errors.Is(serr, invariant.ErrViolated) {

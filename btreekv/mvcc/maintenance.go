@@ -64,7 +64,7 @@ func (s *Store) compactFrom(rev int64, from []byte) error {
 		report = func(CompactStep) {}
 	}
 	s.mu.RLock()
-	step := CompactStep{Revision: rev, Keys: len(s.idx.keys)}
+	step := CompactStep{Revision: rev, Keys: s.idx.len()}
 	s.mu.RUnlock()
 	report(step)
 	for {
@@ -91,30 +91,27 @@ func (s *Store) compactFrom(rev int64, from []byte) error {
 // keys). It returns the revisions whose records must go, sorted, and the
 // key to continue from (nil when done).
 func (s *Store) compactIndex(rev int64, from []byte, n int) (drop []Revision, next []byte) {
-	var emptied []*keyIndex
-	seen := 0
-	step := func(ki *keyIndex) bool {
-		if n > 0 && seen == n {
-			next = ki.key
-			return false
+	for {
+		var keys [][]byte
+		step := n
+		if n <= 0 {
+			step = defaultCompactKeys
 		}
-		seen++
-		d, empty := ki.compact(rev)
-		drop = append(drop, d...)
-		if empty {
-			emptied = append(emptied, ki)
+		keys, next = s.idx.keysFrom(from, step)
+		ki := &s.wki
+		for _, k := range keys {
+			at := s.idx.load(k, ki)
+			if d, _ := ki.compact(rev); len(d) > 0 {
+				drop = append(drop, d...)
+				s.idx.write(at, ki) // removes the key if nothing is left
+			}
 		}
-		return true
+		if n > 0 || next == nil {
+			break
+		}
+		from = next // n <= 0: every key, a step at a time
 	}
-	if from == nil {
-		s.idx.tree.Ascend(step)
-	} else {
-		s.idx.tree.AscendGreaterOrEqual(&keyIndex{key: from}, step)
-	}
-	for _, ki := range emptied {
-		s.idx.remove(ki)
-	}
-	s.seen.keys.Store(int64(len(s.idx.keys)))
+	s.seen.keys.Store(int64(s.idx.len()))
 	slices.SortFunc(drop, cmpRev)
 	return drop, next
 }

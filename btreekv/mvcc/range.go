@@ -248,7 +248,7 @@ func (s *Store) plan(key, end []byte, q *rangeQuery, current int64) (rangePlan, 
 	tooLarge := false
 	s.idx.visit(key, end, func(ki *keyIndex) bool {
 		r, created, version, ok := ki.get(rev)
-		if !ok || !q.keeps(r.Main, created.Main) {
+		if !ok || !q.keeps(r.Main, created) {
 			return true
 		}
 		pos := p.res.Count
@@ -258,16 +258,16 @@ func (s *Store) plan(key, end []byte, q *rangeQuery, current int64) (rangePlan, 
 		case top != nil:
 			// Sorted from the index: every key is a candidate, and without
 			// a limit every key is in the answer.
-			if q.Limit <= 0 && !fits(minSize(ki.key, r.Main, created.Main, version)) {
+			if q.Limit <= 0 && !fits(minSize(ki.key, r.Main, created, version)) {
 				tooLarge = true
 				return false
 			}
-			top.push(rangeEntry{rev: r, by: q.sortKey(r.Main, created.Main, version, pos), pos: pos})
+			top.push(rangeEntry{rev: r, by: q.sortKey(r.Main, created, version, pos), pos: pos})
 		case q.byValue() || q.Limit <= 0 || int64(len(p.revs)) < q.Limit:
 			// In key order, the keys up to the limit are the answer. An
 			// order by value reads every key; without a limit every key
 			// is in its answer.
-			if (!q.byValue() || q.Limit <= 0) && !fits(minSize(ki.key, r.Main, created.Main, version)) {
+			if (!q.byValue() || q.Limit <= 0) && !fits(minSize(ki.key, r.Main, created, version)) {
 				tooLarge = true
 				return false
 			}

@@ -96,6 +96,7 @@ type Store struct {
 
 	mu          sync.RWMutex
 	idx         *index
+	wki         keyIndex // a key's history as a write changes it
 	currentRev  int64
 	compactRev  int64
 	appliedIdx  uint64 // raft index of the last applied write (maybe not durable)
@@ -173,7 +174,7 @@ func (s *Store) load() error {
 		return err
 	}
 	var orphans []Revision
-	loader := &indexLoader{x: s.idx}
+	var ki keyIndex
 	err = s.db.View(func(tx *pagefile.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if v, err := meta.Get(metaConsistentIndex); err != nil {
@@ -201,7 +202,7 @@ func (s *Store) load() error {
 			if err != nil {
 				return fmt.Errorf("revision %v: %w", rev, err)
 			}
-			ki := loader.getOrCreate(kv.Key)
+			at := s.idx.load(kv.Key, &ki)
 			if tomb {
 				if !ki.alive() {
 					// Left by a compaction interrupted after it removed
@@ -210,9 +211,10 @@ func (s *Store) load() error {
 				} else if err := ki.tombstone(rev); err != nil {
 					return err
 				}
-			} else if err := ki.restore(rev, Revision{Main: kv.CreateRevision}, kv.Version); err != nil {
+			} else if err := ki.restore(rev, kv.CreateRevision, kv.Version); err != nil {
 				return err
 			}
+			s.idx.write(at, &ki)
 			s.currentRev = max(s.currentRev, rev.Main)
 			s.trackLease(kv, tomb)
 		}
@@ -234,7 +236,6 @@ func (s *Store) load() error {
 	if err != nil {
 		return err
 	}
-	loader.finish()
 	// As in etcd, revision 1 is the empty store and the first change is
 	// revision 2: clients rely on it (a lock or election's first key
 	// compares create revisions against the revision before it).
@@ -258,7 +259,7 @@ func (s *Store) publish() {
 	s.seen.compactRev.Store(s.compactRev)
 	s.seen.durableIdx.Store(s.durableIdx)
 	s.seen.appliedIdx.Store(s.appliedIdx)
-	s.seen.keys.Store(int64(len(s.idx.keys)))
+	s.seen.keys.Store(int64(s.idx.len()))
 }
 
 // trackLease keeps the lease -> keys map in step with the latest version

@@ -214,7 +214,8 @@ func (tw *TxnWrite) checkPut(req *api.PutRequest) error {
 		return ErrLeaseProvided
 	}
 	if req.IgnoreValue || req.IgnoreLease {
-		if ki := s.idx.lookup(req.Key); ki == nil || !ki.alive() {
+		var ki keyIndex
+		if !s.idx.get(req.Key, &ki) || !ki.alive() {
 			return ErrKeyNotFound
 		}
 	}

@@ -401,8 +401,9 @@ func (w *Watcher) wants(kv api.KeyValue, tomb bool) (api.Event, bool) {
 func (s *Store) addPrevKVs(evs []api.Event) error {
 	var revs []Revision
 	var at []int
+	var ki keyIndex
 	for i := range evs {
-		if ki := s.idx.lookup(evs[i].Kv.Key); ki != nil {
+		if s.idx.get(evs[i].Kv.Key, &ki) {
 			if pr, _, _, ok := ki.get(evs[i].Kv.ModRevision - 1); ok {
 				revs = append(revs, pr)
 				at = append(at, i)

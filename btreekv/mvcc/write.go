@@ -60,7 +60,8 @@ func (tw *TxnWrite) write(key, value []byte, lease int64, wantPrev bool) (*api.K
 			return nil, ErrLeaseNotFound
 		}
 	}
-	ki := s.idx.lookup(key)
+	ki := &s.wki
+	at := s.idx.load(key, ki)
 	kv := api.KeyValue{Key: key, Value: value, ModRevision: tw.rev, Version: 1, CreateRevision: tw.rev, Lease: lease}
 	var prev *api.KeyValue
 	if cur, r, ok := s.latest(ki); ok {
@@ -82,12 +83,10 @@ func (tw *TxnWrite) write(key, value []byte, lease int64, wantPrev bool) (*api.K
 	if err := s.putRecord(rev, rec); err != nil {
 		return nil, err
 	}
-	if ki == nil {
-		ki = s.idx.insert(key)
-	}
 	if err := ki.put(rev); err != nil {
 		return nil, s.fail(err)
 	}
+	s.idx.write(at, ki)
 	s.trackLease(kv, false)
 	tw.sub++
 	tw.changes = append(tw.changes, api.Event{Type: api.EventPut, Kv: kv, PrevKv: prev})
@@ -99,14 +98,11 @@ func (tw *TxnWrite) write(key, value []byte, lease int64, wantPrev bool) (*api.K
 // lease map, nothing from the page file. ok is false if the key does not
 // exist now.
 func (s *Store) latest(ki *keyIndex) (kv api.KeyValue, rev Revision, ok bool) {
-	if ki == nil {
-		return api.KeyValue{}, Revision{}, false
-	}
 	rev, created, version, ok := ki.last()
 	if !ok {
 		return api.KeyValue{}, Revision{}, false
 	}
-	kv = api.KeyValue{Key: ki.key, CreateRevision: created.Main, ModRevision: rev.Main, Version: version}
+	kv = api.KeyValue{Key: ki.key, CreateRevision: created, ModRevision: rev.Main, Version: version}
 	if len(s.keyLease) > 0 {
 		kv.Lease = s.keyLease[string(ki.key)]
 	}
@@ -116,7 +112,11 @@ func (s *Store) latest(ki *keyIndex) (kv api.KeyValue, rev Revision, ok bool) {
 // current returns the key's latest version as the transaction sees it,
 // value included.
 func (tw *TxnWrite) current(key []byte) (*api.KeyValue, error) {
-	_, r, ok := tw.s.latest(tw.s.idx.lookup(key))
+	var ki keyIndex
+	if !tw.s.idx.get(key, &ki) {
+		return nil, nil
+	}
+	_, r, ok := tw.s.latest(&ki)
 	if !ok {
 		return nil, nil
 	}
@@ -161,18 +161,20 @@ func (tw *TxnWrite) deleteKeys(key, end []byte, wantPrev bool) (int64, []api.Key
 	if len(key) == 0 {
 		return 0, nil, ErrEmptyKey
 	}
-	var live []*keyIndex
+	var live [][]byte
 	s.idx.visit(key, end, func(ki *keyIndex) bool {
 		if ki.alive() {
-			live = append(live, ki)
+			live = append(live, bytes.Clone(ki.key))
 		}
 		return true
 	})
 	var prevs []api.KeyValue
-	for _, ki := range live {
+	ki := &s.wki
+	for _, k := range live {
+		at := s.idx.load(k, ki)
 		_, r, _ := s.latest(ki)
 		var prev *api.KeyValue
-		if wantPrev || s.watch.wantPrev(ki.key) {
+		if wantPrev || s.watch.wantPrev(k) {
 			p, err := tw.record(r)
 			if err != nil {
 				return 0, nil, err
@@ -180,13 +182,14 @@ func (tw *TxnWrite) deleteKeys(key, end []byte, wantPrev bool) (int64, []api.Key
 			prev = &p
 		}
 		rev := Revision{Main: tw.rev, Sub: tw.sub}
-		kv := api.KeyValue{Key: bytes.Clone(ki.key), ModRevision: tw.rev}
+		kv := api.KeyValue{Key: k, ModRevision: tw.rev}
 		if err := s.putRecord(rev, encodeRecord(kv, true)); err != nil {
 			return 0, nil, err
 		}
 		if err := ki.tombstone(rev); err != nil {
 			return 0, nil, s.fail(err)
 		}
+		s.idx.write(at, ki)
 		s.trackLease(kv, true)
 		tw.sub++
 		tw.changes = append(tw.changes, api.Event{Type: api.EventDelete, Kv: kv, PrevKv: prev})

@@ -106,7 +106,9 @@ func TestIndexAgreesWithRecords(t *testing.T) {
 			for _, key := range keys {
 				rec := readKey(rt, s, key)
 				s.mu.RLock()
-				meta, _, ok := s.latest(s.idx.lookup([]byte(key)))
+				var ki keyIndex
+				s.idx.get([]byte(key), &ki)
+				meta, _, ok := s.latest(&ki)
 				s.mu.RUnlock()
 				if ok != (rec != nil) {
 					rt.Fatalf("key %s: index says exists=%v, records say %+v", key, ok, rec)
