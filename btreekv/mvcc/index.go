@@ -217,7 +217,6 @@ func (ki *keyIndex) compact(rev int64) (drop []Revision, empty bool) {
 	return drop, len(kept) == 0
 }
 
-
 // index maps keys to their histories, packed to take little memory: a
 // key written once costs about 20 to 40 bytes (its bytes past the prefix
 // it shares with its neighbours, its packed history, an offset and a hash
