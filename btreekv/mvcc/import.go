@@ -55,7 +55,7 @@ func NewImporter(path string, compacted int64, opts Options) (*Importer, error) 
 	if _, err := opts.FS.Stat(path); !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("mvcc: import: %s already exists (or cannot be checked: %v)", path, err)
 	}
-	db, err := pagefile.Open(path, pagefile.Options{FS: opts.FS, PageSize: opts.PageSize, CacheNodes: opts.CacheNodes, StrictMode: opts.StrictPages})
+	db, err := pagefile.Open(path, pagefile.Options{FS: opts.FS, PageSize: opts.PageSize, CacheBytes: opts.CacheBytes, StrictMode: opts.StrictPages})
 	if err != nil {
 		return nil, fmt.Errorf("mvcc: import: %w", err)
 	}

@@ -51,11 +51,11 @@ type Options struct {
 	BatchLimit int
 	// PageSize of a new page file.
 	PageSize int
-	// CacheNodes bounds the page file's cache of decoded nodes (default
-	// 8192: 32 MiB of 4 KiB pages). Reads of records not in it cost a
-	// pread from the operating system's page cache; the store's own
-	// index never needs the page file.
-	CacheNodes int
+	// CacheBytes bounds the memory of the page file's cache of decoded
+	// nodes (0: pagefile.DefaultCacheBytes). Reads of records not in it
+	// cost a pread from the operating system's page cache; the store's
+	// own index never needs the page file.
+	CacheBytes int64
 	// MaxTxnResponseBytes bounds the answer of a write transaction (Txn)
 	// as ReadTxn's limit bounds a read-only one: its reads stop once the
 	// keys they return would pass it. The writes still all apply (every
@@ -84,9 +84,6 @@ type CompactStep struct {
 	// Done marks the last call.
 	Done bool
 }
-
-// defaultCacheNodes is the default of Options.CacheNodes.
-const defaultCacheNodes = 8192
 
 // Store is the multi-version store. Its methods are safe for concurrent
 // use; writes are expected from one goroutine (the server's apply loop).
@@ -142,10 +139,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if opts.BatchLimit <= 0 {
 		opts.BatchLimit = 10000
 	}
-	if opts.CacheNodes <= 0 {
-		opts.CacheNodes = defaultCacheNodes
-	}
-	db, err := pagefile.Open(path, pagefile.Options{FS: opts.FS, PageSize: opts.PageSize, CacheNodes: opts.CacheNodes, StrictMode: opts.StrictPages})
+	db, err := pagefile.Open(path, pagefile.Options{FS: opts.FS, PageSize: opts.PageSize, CacheBytes: opts.CacheBytes, StrictMode: opts.StrictPages})
 	if err != nil {
 		return nil, err
 	}

@@ -36,8 +36,11 @@ type Options struct {
 	FS fsx.FS
 	// PageSize for a new file (an existing file keeps its own).
 	PageSize int
-	// CacheNodes bounds the decoded nodes kept in memory (default 65536).
-	CacheNodes int
+	// CacheBytes bounds the memory of the cache of decoded committed
+	// nodes (default DefaultCacheBytes). Only clean nodes are cached, so
+	// the bound holds whatever a write transaction changes: its nodes are
+	// its own until it commits.
+	CacheBytes int64
 	// StrictMode checks the whole file (as Check does) after every
 	// commit has written its pages and before it writes its meta page,
 	// so a commit that would leave a damaged tree fails instead,
@@ -46,6 +49,13 @@ type Options struct {
 	// production.
 	StrictMode bool
 }
+
+// DefaultCacheBytes is the default of Options.CacheBytes: 256 MiB holds
+// every branch page of a file of tens of gigabytes (a 4 KiB branch
+// names a hundred or more pages) and the hot leaves besides, while a
+// member's memory stays well under what a store that maps its whole file
+// (etcd) shows as resident.
+const DefaultCacheBytes = 256 << 20
 
 // DB is an open page file.
 type DB struct {
@@ -89,12 +99,15 @@ func Open(path string, opts Options) (*DB, error) {
 	if opts.PageSize < 512 || opts.PageSize&(opts.PageSize-1) != 0 {
 		return nil, fmt.Errorf("pagefile: page size %d must be a power of two >= 512", opts.PageSize)
 	}
-	if opts.CacheNodes <= 0 {
-		opts.CacheNodes = 65536
+	if opts.CacheBytes < 0 {
+		return nil, fmt.Errorf("pagefile: cache budget of %d bytes is negative", opts.CacheBytes)
+	}
+	if opts.CacheBytes == 0 {
+		opts.CacheBytes = DefaultCacheBytes
 	}
 	db := &DB{fs: opts.FS, path: path, pageSize: opts.PageSize, strict: opts.StrictMode, readers: map[uint64]int{}}
 	db.readersChanged = sync.NewCond(&db.mu)
-	db.cache.init(opts.CacheNodes)
+	db.cache.init(opts.CacheBytes)
 	if err := initializeIfEmpty(opts.FS, path, opts.PageSize); err != nil {
 		return nil, fmt.Errorf("pagefile: open %s: %w", path, err)
 	}
@@ -264,7 +277,7 @@ func (db *DB) readNode(id, hwm pgid) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	db.cache.put(id, n)
+	db.cache.put(id, n, nodeCost(n, db.pageSize))
 	return n, nil
 }
 
@@ -357,6 +370,8 @@ type Stats struct {
 	InUsePages   uint64
 	FileSize     int64
 	TxID         uint64
+	// Cache is the node cache's size and counters.
+	Cache CacheStats
 }
 
 // Stats returns current statistics.
@@ -369,6 +384,7 @@ func (db *DB) Stats() Stats {
 		FreePages:    len(db.freelist.free),
 		PendingPages: db.freelist.pendingCount(),
 		TxID:         db.meta.txid,
+		Cache:        db.cache.stats(),
 	}
 	s.InUsePages = s.FilePages - uint64(s.FreePages) - uint64(s.PendingPages)
 	if sz, err := db.f.Size(); err == nil {

@@ -201,7 +201,7 @@ func (tx *Tx) Commit() error {
 		for i := range n.children {
 			n.children[i].node = nil // children are found by page id
 		}
-		db.cache.put(n.id, n)
+		db.cache.put(n.id, n, nodeCost(n, ps))
 	}
 	db.mu.Lock()
 	db.meta = m
