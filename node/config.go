@@ -60,11 +60,16 @@ const (
 
 // Defaults mirror etcd's, so operators meet no surprise.
 const (
-	DefaultName                = datadir.DefaultName
-	DefaultClientURL           = "http://127.0.0.1:2379"
-	DefaultPeerURL             = datadir.DefaultPeerURL
-	DefaultSnapshotCount       = 10000
-	DefaultQuotaBackendBytes   = 2 << 30    // 2 GiB
+	DefaultName              = datadir.DefaultName
+	DefaultClientURL         = "http://127.0.0.1:2379"
+	DefaultPeerURL           = datadir.DefaultPeerURL
+	DefaultSnapshotCount     = 10000
+	DefaultQuotaBackendBytes = 2 << 30 // 2 GiB
+	// DefaultBackendCacheBytes bounds the store's cache of decoded pages
+	// (see docs/memory.md): it holds every branch page of a store of
+	// tens of GiB and its hot leaves, a fraction of what etcd, which maps
+	// its whole file, has resident for a large store.
+	DefaultBackendCacheBytes   = 256 << 20  // 256 MiB
 	DefaultMaxRequestBytes     = 1536 << 10 // 1.5 MiB
 	DefaultMaxTxnOps           = 128
 	DefaultHeartbeatInterval   = 100 * time.Millisecond
@@ -113,6 +118,11 @@ type Config struct {
 
 	SnapshotCount     uint64
 	QuotaBackendBytes int64
+	// BackendCacheBytes bounds the memory of the store's cache of decoded
+	// pages (clean pages only: a write's changed pages are its own until
+	// it commits). Reads past it go to the file through the operating
+	// system's page cache.
+	BackendCacheBytes int64
 	MaxRequestBytes   int
 	MaxTxnOps         int
 	HeartbeatInterval time.Duration
@@ -177,6 +187,7 @@ func DefaultConfig() Config {
 		InitialClusterToken:         DefaultInitialClusterToken,
 		SnapshotCount:               DefaultSnapshotCount,
 		QuotaBackendBytes:           DefaultQuotaBackendBytes,
+		BackendCacheBytes:           DefaultBackendCacheBytes,
 		MaxRequestBytes:             DefaultMaxRequestBytes,
 		MaxTxnOps:                   DefaultMaxTxnOps,
 		HeartbeatInterval:           DefaultHeartbeatInterval,
@@ -222,6 +233,8 @@ func (c *Config) Validate() error {
 		return errors.New("--snapshot-count must be positive")
 	case c.QuotaBackendBytes <= 0:
 		return errors.New("--quota-backend-bytes must be positive")
+	case c.BackendCacheBytes <= 0:
+		return errors.New("--backend-cache-bytes must be positive")
 	case c.MaxRequestBytes <= 0:
 		return errors.New("--max-request-bytes must be positive")
 	case c.MaxRequestBytes > MaxRequestBytesLimit:

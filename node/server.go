@@ -225,7 +225,7 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 		}
 	}
 	s.warnWideDataDir()
-	s.state, err = openKVState(filepath.Join(memberPath, dbFile), mvcc.Options{FS: dbFS, OnCompactStep: s.logCompactStep})
+	s.state, err = openKVState(filepath.Join(memberPath, dbFile), mvcc.Options{FS: dbFS, CacheBytes: cfg.BackendCacheBytes, OnCompactStep: s.logCompactStep})
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cairndb/cairn/node"
 )
 
 // The environment sets what the command line does not, as ETCD_NAME or
@@ -233,5 +235,29 @@ func TestMaxRequestBytesSettings(t *testing.T) {
 	}
 	if _, err := parseFlags([]string{"--max-request-bytes", "1073741824"}, nil); err == nil || !strings.Contains(err.Error(), "--max-request-bytes") {
 		t.Fatalf("1 GiB: %v, want a refusal naming --max-request-bytes", err)
+	}
+}
+
+// --backend-cache-bytes comes from the command line, the environment or
+// the config file, defaults to node.DefaultBackendCacheBytes, and refuses
+// a budget that is not positive, naming the flag.
+func TestBackendCacheBytes(t *testing.T) {
+	if o, err := parseFlags(nil, nil); err != nil || o.cfg.BackendCacheBytes != node.DefaultBackendCacheBytes {
+		t.Fatalf("default: %d, %v; want %d", o.cfg.BackendCacheBytes, err, node.DefaultBackendCacheBytes)
+	}
+	if o, err := parseFlags([]string{"--backend-cache-bytes", "1048576"}, nil); err != nil || o.cfg.BackendCacheBytes != 1<<20 {
+		t.Fatalf("flag: %d, %v", o.cfg.BackendCacheBytes, err)
+	}
+	if o, err := parseFlags(nil, []string{"CAIRN_BACKEND_CACHE_BYTES=2097152"}); err != nil || o.cfg.BackendCacheBytes != 2<<20 {
+		t.Fatalf("environment: %d, %v", o.cfg.BackendCacheBytes, err)
+	}
+	path := writeFile(t, "cache.yml", "backend-cache-bytes: 3145728\n")
+	if o, err := parseFlags([]string{"--config-file", path}, nil); err != nil || o.cfg.BackendCacheBytes != 3<<20 {
+		t.Fatalf("config file: %d, %v", o.cfg.BackendCacheBytes, err)
+	}
+	for _, bad := range []string{"0", "-1"} {
+		if _, err := parseFlags([]string{"--backend-cache-bytes", bad}, nil); err == nil || !strings.Contains(err.Error(), "--backend-cache-bytes") {
+			t.Fatalf("--backend-cache-bytes %s: %v, want an error naming the flag", bad, err)
+		}
 	}
 }
