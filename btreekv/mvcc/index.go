@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"slices"
+	"sync"
 )
 
 // Revision names one change: Main is the store revision of the write
@@ -244,6 +245,8 @@ type index struct {
 	seed   maphash.Seed
 	n      int
 	enc    []byte // a writer's packed history
+	// readers holds *readScratch: what a read decodes into, reused.
+	readers sync.Pool
 
 	// A leaf splits when it passes maxEntries keys or maxBytes bytes,
 	// and merges with a neighbour when they fit together in three
@@ -312,9 +315,10 @@ type spot struct {
 // search of the leaves for its place.
 func (x *index) locate(key []byte) spot {
 	var sp spot
-	x.hash.candidates(x.fingerprint(key), func(id uint32) bool {
+	fp := x.fingerprint(key)
+	x.hash.candidates(fp, func(id uint32) bool {
 		l := x.byID[id]
-		if i, ok := l.search(key); ok {
+		if i, ok := l.find(key, byte(fp)); ok {
 			sp = spot{l: l, i: i, found: true}
 			return true
 		}
@@ -365,23 +369,25 @@ func (x *index) write(sp spot, ki *keyIndex) {
 	x.enc = appendHistory(x.enc[:0], ki.gens)
 	l := sp.l
 	if sp.found {
-		l.splice(sp.i, sp.i+1, ki.key, x.enc)
+		l.splice(sp.i, sp.i+1, ki.key, x.enc, l.fps[sp.i])
 	} else {
+		fp := x.fingerprint(ki.key)
 		switch {
 		case l.len() == 0:
 			l.prefix = bytes.Clone(ki.key)
-			l.splice(0, 0, ki.key, x.enc)
+			l.splice(0, 0, ki.key, x.enc, byte(fp))
 		case bytes.HasPrefix(ki.key, l.prefix):
-			l.splice(sp.i, sp.i, ki.key, x.enc)
+			l.splice(sp.i, sp.i, ki.key, x.enc, byte(fp))
 		default:
 			// The key is before or after every key of the leaf, and
 			// shares less of their prefix.
-			keys, hists := l.entries()
+			keys, hists, fps := l.entries()
 			keys = slices.Insert(keys, sp.i, bytes.Clone(ki.key))
 			hists = slices.Insert(hists, sp.i, bytes.Clone(x.enc))
-			l.rebuild(keys, hists)
+			fps = slices.Insert(fps, sp.i, byte(fp))
+			l.rebuild(keys, hists, fps)
 		}
-		x.hash.add(x.fingerprint(ki.key), l.id)
+		x.hash.add(fp, l.id)
 		x.n++
 	}
 	if l.len() > x.maxEntries || (len(l.data) > x.maxBytes && l.len() > 1) {
@@ -393,15 +399,15 @@ func (x *index) write(sp spot, ki *keyIndex) {
 // end (as by keys written in order) keeps all but that entry, so that
 // keys loaded in order fill their leaves; any other splits in halves.
 func (x *index) split(l *leaf, at int) {
-	keys, hists := l.entries()
+	keys, hists, fps := l.entries()
 	mid := len(keys) / 2
 	if at == len(keys)-1 {
 		mid = at
 	}
 	pos := x.leafFor(keys[0])
 	r := x.newLeaf()
-	l.rebuild(keys[:mid], hists[:mid])
-	r.rebuild(keys[mid:], hists[mid:])
+	l.rebuild(keys[:mid], hists[:mid], fps[:mid])
+	r.rebuild(keys[mid:], hists[mid:], fps[mid:])
 	for _, k := range keys[mid:] {
 		x.hash.move(x.fingerprint(k), l.id, r.id)
 	}
@@ -413,7 +419,7 @@ func (x *index) split(l *leaf, at int) {
 // they fit together.
 func (x *index) remove(sp spot, key []byte) {
 	l := sp.l
-	l.splice(sp.i, sp.i+1, nil, nil)
+	l.splice(sp.i, sp.i+1, nil, nil, 0)
 	x.hash.remove(x.fingerprint(key), l.id)
 	x.n--
 	if len(x.leaves) == 1 {
@@ -434,9 +440,9 @@ func (x *index) remove(sp spot, key []byte) {
 	if a.len()+b.len() > x.maxEntries*3/4 || len(a.data)+len(b.data) > x.maxBytes*3/4 {
 		return
 	}
-	ka, ha := a.entries()
-	kb, hb := b.entries()
-	a.rebuild(append(ka, kb...), append(ha, hb...))
+	ka, ha, fa := a.entries()
+	kb, hb, fb := b.entries()
+	a.rebuild(append(ka, kb...), append(ha, hb...), append(fa, fb...))
 	for _, k := range kb {
 		x.hash.move(x.fingerprint(k), b.id, a.id)
 	}
@@ -465,9 +471,10 @@ func (x *index) dropLeaf(pos int) {
 func (x *index) visit(key, end []byte, fn func(*keyIndex) bool) {
 	switch {
 	case len(end) == 0:
-		var ki keyIndex
-		if x.get(key, &ki) {
-			fn(&ki)
+		r := x.scratch()
+		defer x.readers.Put(r)
+		if x.get(key, &r.ki) {
+			fn(&r.ki)
 		}
 	case len(end) == 1 && end[0] == 0:
 		x.scan(key, nil, fn)
@@ -484,8 +491,10 @@ func (x *index) all(fn func(*keyIndex) bool) {
 // scan calls fn for the keys from key on, up to end excluded (nil: to the
 // last).
 func (x *index) scan(key, end []byte, fn func(*keyIndex) bool) {
-	var ki keyIndex
-	var buf []byte
+	r := x.scratch()
+	defer x.readers.Put(r)
+	ki, buf := &r.ki, r.buf[:0]
+	defer func() { r.buf = buf }()
 	pos := x.leafFor(key)
 	i, _ := x.leaves[pos].search(key)
 	for ; pos < len(x.leaves); pos, i = pos+1, 0 {
@@ -496,13 +505,26 @@ func (x *index) scan(key, end []byte, fn func(*keyIndex) bool) {
 			if end != nil && bytes.Compare(buf, end) >= 0 {
 				return
 			}
-			decodeHistory(h, &ki)
+			decodeHistory(h, ki)
 			ki.key = buf
-			if !fn(&ki) {
+			if !fn(ki) {
 				return
 			}
 		}
 	}
+}
+
+// readScratch is what a read decodes a key and its history into.
+type readScratch struct {
+	ki  keyIndex
+	buf []byte
+}
+
+func (x *index) scratch() *readScratch {
+	if r, ok := x.readers.Get().(*readScratch); ok {
+		return r
+	}
+	return &readScratch{}
 }
 
 // keysFrom returns copies of up to n keys from key from on (nil: from the

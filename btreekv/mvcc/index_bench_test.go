@@ -120,13 +120,13 @@ func BenchmarkIndexRange(b *testing.B) {
 	}
 }
 
-// indexGet is a point lookup of key's revision at revision at.
-func indexGet(x *index, key []byte, at int64) (Revision, bool) {
-	var ki keyIndex
-	if !x.get(key, &ki) {
-		return Revision{}, false
-	}
-	r, _, _, ok := ki.get(at)
+// indexGet is a point lookup of key's revision at revision at, as a
+// range of one key does it.
+func indexGet(x *index, key []byte, at int64) (r Revision, ok bool) {
+	x.visit(key, nil, func(ki *keyIndex) bool {
+		r, _, _, ok = ki.get(at)
+		return true
+	})
 	return r, ok
 }
 

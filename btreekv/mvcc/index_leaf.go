@@ -14,11 +14,15 @@ import (
 //
 // (the packed history of index_codec.go), in key order, and offs[i] is
 // where entry i starts (it ends where entry i+1 starts, or at the end).
+// fps[i] is the low byte of entry i's fingerprint: a lookup of a key
+// known to be in the leaf scans them (a cache line) and compares only
+// the keys whose byte matches, rather than search the entries.
 type leaf struct {
 	id     uint32
 	prefix []byte
 	data   []byte
 	offs   []uint32
+	fps    []byte
 }
 
 func (l *leaf) len() int { return len(l.offs) }
@@ -68,6 +72,23 @@ func (l *leaf) search(key []byte) (int, bool) {
 	return lo, false
 }
 
+// find returns the position of key, whose fingerprint's low byte is fp,
+// if it is in the leaf.
+func (l *leaf) find(key []byte, fp byte) (int, bool) {
+	if !bytes.HasPrefix(key, l.prefix) {
+		return 0, false
+	}
+	suffix := key[len(l.prefix):]
+	for i, b := range l.fps {
+		if b == fp {
+			if s, _ := l.entry(i); bytes.Equal(s, suffix) {
+				return i, true
+			}
+		}
+	}
+	return 0, false
+}
+
 // appendEntry appends an entry to dst.
 func appendEntry(dst, suffix, hist []byte) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(suffix)))
@@ -76,8 +97,9 @@ func appendEntry(dst, suffix, hist []byte) []byte {
 }
 
 // splice replaces entries [i, j) with the entry of key (which must start
-// with the prefix) and hist, or with nothing if key is nil.
-func (l *leaf) splice(i, j int, key, hist []byte) {
+// with the prefix), hist and fingerprint byte fp, or with nothing if key
+// is nil.
+func (l *leaf) splice(i, j int, key, hist []byte, fp byte) {
 	start := len(l.data)
 	if i < len(l.offs) {
 		start = int(l.offs[i])
@@ -113,22 +135,27 @@ func (l *leaf) splice(i, j int, key, hist []byte) {
 	case shift > 0:
 		l.offs = append(l.offs, 0)
 		copy(l.offs[j+1:], l.offs[j:len(l.offs)-1])
+		l.fps = append(l.fps, 0)
+		copy(l.fps[j+1:], l.fps[j:len(l.fps)-1])
 	case shift < 0:
 		copy(l.offs[i+add:], tail)
 		l.offs = l.offs[:len(l.offs)+shift]
+		copy(l.fps[i+add:], l.fps[j:])
+		l.fps = l.fps[:len(l.fps)+shift]
 	}
 	if key != nil {
 		l.offs[i] = uint32(start)
+		l.fps[i] = fp
 	}
 	for k := i + add; k < len(l.offs); k++ {
 		l.offs[k] = uint32(int(l.offs[k]) + delta)
 	}
 }
 
-// rebuild sets the leaf's contents to the given keys and packed
-// histories (in key order), with their longest common prefix as the
-// prefix.
-func (l *leaf) rebuild(keys, hists [][]byte) {
+// rebuild sets the leaf's contents to the given keys, packed histories
+// and fingerprint bytes (in key order), with the keys' longest common
+// prefix as the prefix.
+func (l *leaf) rebuild(keys, hists [][]byte, fps []byte) {
 	var prefix []byte
 	if len(keys) > 0 {
 		first, last := keys[0], keys[len(keys)-1]
@@ -149,11 +176,12 @@ func (l *leaf) rebuild(keys, hists [][]byte) {
 		offs[i] = uint32(len(data))
 		data = appendEntry(data, keys[i][len(prefix):], hists[i])
 	}
-	l.prefix, l.data, l.offs = prefix, data, offs
+	l.prefix, l.data, l.offs, l.fps = prefix, data, offs, slices.Clone(fps)
 }
 
-// entries returns copies of the leaf's keys and histories.
-func (l *leaf) entries() (keys, hists [][]byte) {
+// entries returns copies of the leaf's keys, histories and fingerprint
+// bytes.
+func (l *leaf) entries() (keys, hists [][]byte, fps []byte) {
 	keys = make([][]byte, len(l.offs))
 	hists = make([][]byte, len(l.offs))
 	for i := range l.offs {
@@ -161,7 +189,7 @@ func (l *leaf) entries() (keys, hists [][]byte) {
 		keys[i] = l.appendKey(nil, i)
 		hists[i] = bytes.Clone(h)
 	}
-	return keys, hists
+	return keys, hists, slices.Clone(l.fps)
 }
 
 // uvarintLen is the length of v's uvarint encoding.
