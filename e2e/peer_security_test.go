@@ -33,7 +33,7 @@ import (
 
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/auth"
-	"github.com/cairndb/cairn/node"
+	"github.com/cairndb/cairn/node/replica"
 	"github.com/cairndb/cairn/raftcore"
 	"github.com/cairndb/cairn/rpc"
 )
@@ -493,7 +493,7 @@ func sendSnapshot(conn *rpc.Conn, cluster, from, to, term, size uint64) error {
 }
 
 func internalPut(t *testing.T, key string, member, term uint64) []byte {
-	body, err := node.EncodeRequest(&api.PutRequest{Key: []byte(key), Value: []byte("forged")})
+	body, err := replica.EncodeRequest(&api.PutRequest{Key: []byte(key), Value: []byte("forged")})
 	if err != nil {
 		t.Fatal(err)
 	}

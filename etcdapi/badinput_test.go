@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/cairndb/cairn/api"
-	"github.com/cairndb/cairn/node"
+	"github.com/cairndb/cairn/node/replica"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -77,7 +77,7 @@ func TestBadInputGetsEtcdsErrors(t *testing.T) {
 		limit := c.Configs[0].MaxRequestBytes
 		size := limit
 		for range 8 {
-			cmd, err := node.EncodeRequest(&api.PutRequest{Key: []byte("exact"), Value: make([]byte, size)})
+			cmd, err := replica.EncodeRequest(&api.PutRequest{Key: []byte("exact"), Value: make([]byte, size)})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -5,17 +5,18 @@ import (
 	"time"
 
 	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/node/replica"
 )
 
 // DefaultWarningApplyDuration is how long an apply may take before it is
 // logged as slow and counted (etcd_server_slow_apply_total), as in etcd.
 const DefaultWarningApplyDuration = 100 * time.Millisecond
 
-// observeApply is told of every command the member applied (KVState's
+// observeApply is told of every command the member applied (replica.KVState's
 // OnApply, on the core's goroutine): it times it, counts its operations
 // as etcd's store does, and logs it when it was slow.
 func (s *Server) observeApply(index uint64, data []byte, resp api.Message, err error, took time.Duration) {
-	op := commandName(data)
+	op := replica.CommandName(data)
 	s.metrics.ApplyDuration.WithLabelValues("v3", op, strconv.FormatBool(err == nil)).Observe(took.Seconds())
 	if err == nil {
 		s.countOps(resp)
@@ -60,50 +61,4 @@ func (s *Server) countTxn(r *api.TxnResponse) {
 			s.countTxn(op.Txn)
 		}
 	}
-}
-
-// commandName names the request a log command carries, for the "op"
-// label and the log: the inner request of an authenticated or internal
-// command.
-func commandName(data []byte) string {
-	if len(data) == 0 {
-		return "Empty"
-	}
-	switch requestKind(data[0]) {
-	case kindAuthed:
-		if _, inner, err := decodeAuthed(data[1:]); err == nil {
-			return commandName(inner)
-		}
-		return "Authed"
-	case kindInternal:
-		return commandName(data[1:])
-	}
-	return requestKind(data[0]).String()
-}
-
-// String names a kind of command after the request it carries.
-func (k requestKind) String() string {
-	switch k {
-	case kindPut:
-		return "Put"
-	case kindDeleteRange:
-		return "DeleteRange"
-	case kindTxn:
-		return "Txn"
-	case kindCompaction:
-		return "Compaction"
-	case kindLeaseGrant:
-		return "LeaseGrant"
-	case kindLeaseRevoke:
-		return "LeaseRevoke"
-	case kindMemberAttrs:
-		return "MemberAttributes"
-	case kindMemberUpdate:
-		return "MemberUpdate"
-	case kindAlarm:
-		return "Alarm"
-	case kindAuth:
-		return "Auth"
-	}
-	return "Unknown"
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/auth"
+	"github.com/cairndb/cairn/node/replica"
 	"github.com/cairndb/cairn/rpc"
 )
 
@@ -197,11 +198,11 @@ func (s *Server) proposeAs(ctx context.Context, req api.Message) (api.Message, e
 
 // authedCommand wraps cmd with the caller proposeAs put in ctx, if any.
 func authedCommand(ctx context.Context, cmd []byte) []byte {
-	if hasOrigin(cmd) {
+	if replica.HasOrigin(cmd) {
 		return cmd // the member's own: it acts for no user
 	}
 	if id, ok := ctx.Value(callerKey{}).(auth.Identity); ok {
-		return encodeAuthed(id, cmd)
+		return replica.EncodeAuthed(id, cmd)
 	}
 	return cmd
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/auth"
+	"github.com/cairndb/cairn/node/replica"
 	"github.com/cairndb/cairn/rpc"
 )
 
@@ -66,7 +67,7 @@ func (s *Server) proposeAuth(ctx context.Context, c *auth.Command, prepare func(
 			return err
 		}
 	}
-	_, err = s.proposeCommand(ctx, encodeAuthCommand(c))
+	_, err = s.proposeCommand(ctx, replica.EncodeAuthCommand(c))
 	if isAuthRefusal(err) {
 		id, _ := ctx.Value(callerKey{}).(auth.Identity)
 		s.logDenied(method, id, "", err)
@@ -141,7 +142,7 @@ func (s *Server) serveAuthenticate(ctx context.Context, req *api.AuthenticateReq
 			return nil, err
 		}
 		c := &auth.Command{Op: auth.OpIssueToken, Name: id.User, Token: auth.HashSimpleToken(token), Revision: id.Revision}
-		if _, err := s.proposeCommand(ctx, encodeIssueToken(c)); err != nil {
+		if _, err := s.proposeCommand(ctx, replica.EncodeIssueToken(c)); err != nil {
 			// The state changed since the password was checked (the
 			// client tries again), or the proposal failed.
 			return nil, err

@@ -46,6 +46,7 @@ import (
 	"time"
 
 	"github.com/cairndb/cairn/internal/datadir"
+	"github.com/cairndb/cairn/node/replica"
 )
 
 // ClusterState says whether a member starts a new cluster or joins one.
@@ -63,7 +64,7 @@ const (
 	DefaultName              = datadir.DefaultName
 	DefaultClientURL         = "http://127.0.0.1:2379"
 	DefaultPeerURL           = datadir.DefaultPeerURL
-	DefaultSnapshotCount     = 10000
+	DefaultSnapshotCount     = replica.DefaultSnapshotCount
 	DefaultQuotaBackendBytes = 2 << 30 // 2 GiB
 	// DefaultBackendCacheBytes bounds the store's cache of decoded pages
 	// (see docs/memory.md): it holds every branch page of a store of

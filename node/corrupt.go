@@ -10,9 +10,10 @@ import (
 	"time"
 
 	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/node/replica"
 )
 
-// The corruption check. Members that applied the same log hold the same
+// The corruption check. replica.Members that applied the same log hold the same
 // key-value history, so their hashes of it (mvcc.Store.Hash) at one
 // revision, starting after one compacted revision, are equal. Every
 // --corrupt-check-time the leader asks each member for its hash at the
@@ -180,7 +181,7 @@ func (s *Server) gatherHashes(ctx context.Context, ids []uint64, rev int64) []me
 
 // raiseCorrupt proposes the CORRUPT alarm on member id.
 func (s *Server) raiseCorrupt(ctx context.Context, id uint64) error {
-	cmd, err := encodeInternal(&api.AlarmRequest{Action: api.AlarmActivate, MemberID: id, Alarm: api.AlarmCorrupt})
+	cmd, err := replica.EncodeInternal(&api.AlarmRequest{Action: api.AlarmActivate, MemberID: id, Alarm: api.AlarmCorrupt})
 	if err != nil {
 		return err
 	}
@@ -188,7 +189,7 @@ func (s *Server) raiseCorrupt(ctx context.Context, id uint64) error {
 	if err != nil {
 		return err
 	}
-	if r, ok := res.(ApplyResult); ok && r.Err != nil {
+	if r, ok := res.(replica.ApplyResult); ok && r.Err != nil {
 		return r.Err
 	}
 	return nil

@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/cairndb/cairn/node/replica"
 	"github.com/cairndb/cairn/raftcore"
 )
 
@@ -20,18 +20,18 @@ type Transport interface {
 	Send(msgs []raftcore.Message)
 }
 
-// Driver runs a Core for production: one goroutine owns the core, a
+// Driver runs a replica.Core for production: one goroutine owns the core, a
 // ticker drives its clock, and callers on any goroutine make requests that
 // wait for their replies. Events that arrive while the core is busy (in an
 // fsync, say) are fed together on the next turn, which is what batches
 // concurrent writes into one raft append and one fsync.
 type Driver struct {
-	core      *Core
+	core      *replica.Core
 	transport Transport
 	tick      time.Duration
 
-	events  chan Event
-	inspect chan func(*Core)
+	events  chan replica.Event
+	inspect chan func(*replica.Core)
 	nextID  atomic.Uint64
 
 	// OnLeaderChange, if set before Start, is called on the core's
@@ -39,17 +39,17 @@ type Driver struct {
 	OnLeaderChange func(leader uint64)
 	// OnRepairChange, if set before Start, is called on the core's
 	// goroutine when the member's repair of lost data moves on (see
-	// Core.Repair), starting with the state it starts in.
-	OnRepairChange func(RepairState)
+	// replica.Core.Repair), starting with the state it starts in.
+	OnRepairChange func(replica.RepairState)
 	// repair is the core's repair state, published after each turn while
 	// the member has one (nil when it lost nothing).
-	repair atomic.Pointer[RepairState]
+	repair atomic.Pointer[replica.RepairState]
 	// OnRefused, if set before Start, is told on the core's goroutine
-	// of each forwarded proposal the core refused (Effects.Refused).
+	// of each forwarded proposal the core refused (replica.Effects.Refused).
 	OnRefused func(err error)
 
 	mu      sync.Mutex
-	waiters map[uint64]chan Reply
+	waiters map[uint64]chan replica.Reply
 	leader  atomic.Uint64
 
 	stop     chan struct{}
@@ -61,27 +61,18 @@ type Driver struct {
 // lets the core make progress on each.
 const maxBatch = 4096
 
-// NewDriver wraps core; Start runs it. The core hands its messages to
-// transport as soon as they may leave (Core.SetSender), not at the end of
-// its turn: a leader's appends go out before its own fsync.
-func NewDriver(core *Core, transport Transport, tick time.Duration) *Driver {
-	core.SetSender(func(msgs []raftcore.Message) {
-		transport.Send(msgs)
-		// The core is about to block in an fsync, or has just come out
-		// of one and is about to apply entries. Sending readied the
-		// transport's sender goroutines on this thread's P, and a
-		// goroutine in a system call keeps its P until the runtime's
-		// monitor takes it back (tens of microseconds or more): yield
-		// so that they write the messages now, not after the fsync.
-		runtime.Gosched()
-	})
+// NewDriver wraps core; Start runs it. The messages of a turn that the
+// core has not handed to its sender already (replica.Config.Send: as soon
+// as they may leave, a leader's appends before its own fsync) go to
+// transport at the end of the turn.
+func NewDriver(core *replica.Core, transport Transport, tick time.Duration) *Driver {
 	return &Driver{
 		core:      core,
 		transport: transport,
 		tick:      tick,
-		events:    make(chan Event, maxBatch),
-		inspect:   make(chan func(*Core)),
-		waiters:   map[uint64]chan Reply{},
+		events:    make(chan replica.Event, maxBatch),
+		inspect:   make(chan func(*replica.Core)),
+		waiters:   map[uint64]chan replica.Reply{},
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
 	}
@@ -98,14 +89,14 @@ func (d *Driver) Start() {
 // that lost no data.
 func (d *Driver) publishRepair() {
 	c, prev := d.core, d.repair.Load()
-	if c.damage == "" && c.ahead == nil && prev == nil {
+	if !c.Damaged() && prev == nil {
 		return
 	}
 	st := c.Repair()
 	if prev != nil && prev.String() == st.String() {
 		return
 	}
-	if c.damage == "" && c.ahead == nil {
+	if !c.Damaged() {
 		d.repair.Store(nil)
 	} else {
 		d.repair.Store(&st)
@@ -117,7 +108,7 @@ func (d *Driver) publishRepair() {
 
 // Repair returns the member's repair of lost data, or nil if it lost
 // none (or is repaired).
-func (d *Driver) Repair() *RepairState { return d.repair.Load() }
+func (d *Driver) Repair() *replica.RepairState { return d.repair.Load() }
 
 // ReadRefusal says why the member must serve no read now (it lost data,
 // and the cluster has not confirmed what its store holds), or nil.
@@ -141,10 +132,10 @@ func (d *Driver) loop() {
 	for {
 		select {
 		case <-d.stop:
-			d.failAll(ErrStopped)
+			d.failAll(replica.ErrStopped)
 			return
 		case <-ticker.C:
-			d.core.Feed(EvTick{})
+			d.core.Feed(replica.EvTick{})
 		case ev := <-d.events:
 			d.core.Feed(ev)
 		case fn := <-d.inspect:
@@ -166,7 +157,7 @@ func (d *Driver) loop() {
 	}
 }
 
-func (d *Driver) dispatch(eff Effects) {
+func (d *Driver) dispatch(eff replica.Effects) {
 	if eff.LeaderChanged {
 		d.leader.Store(eff.Leader)
 		if d.OnLeaderChange != nil {
@@ -198,7 +189,7 @@ func (d *Driver) failAll(err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for id, ch := range d.waiters {
-		ch <- Reply{ReqID: id, Err: err}
+		ch <- replica.Reply{ReqID: id, Err: err}
 		delete(d.waiters, id)
 	}
 }
@@ -206,15 +197,15 @@ func (d *Driver) failAll(err error) {
 // Inspect runs fn on the core's goroutine, between turns, and waits for
 // it: the way to read the core's state (raft status) or to do work that
 // must not race with applying entries (copying the store's file).
-func (d *Driver) Inspect(ctx context.Context, fn func(*Core)) error {
+func (d *Driver) Inspect(ctx context.Context, fn func(*replica.Core)) error {
 	done := make(chan struct{})
-	wrapped := func(c *Core) { fn(c); close(done) }
+	wrapped := func(c *replica.Core) { fn(c); close(done) }
 	select {
 	case d.inspect <- wrapped:
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-d.done:
-		return ErrStopped
+		return replica.ErrStopped
 	}
 	<-done
 	return nil
@@ -223,7 +214,7 @@ func (d *Driver) Inspect(ctx context.Context, fn func(*Core)) error {
 // Status returns raft's status, read on the core's goroutine.
 func (d *Driver) Status(ctx context.Context) (raftcore.Status, error) {
 	var st raftcore.Status
-	err := d.Inspect(ctx, func(c *Core) { st = c.Status() })
+	err := d.Inspect(ctx, func(c *replica.Core) { st = c.Status() })
 	return st, err
 }
 
@@ -231,8 +222,8 @@ func (d *Driver) Status(ctx context.Context) (raftcore.Status, error) {
 // storage failure); read on the core's goroutine.
 func (d *Driver) Err() error {
 	var err error
-	if d.Inspect(context.Background(), func(c *Core) { err = c.Err() }) != nil {
-		return ErrStopped
+	if d.Inspect(context.Background(), func(c *replica.Core) { err = c.Err() }) != nil {
+		return replica.ErrStopped
 	}
 	return err
 }
@@ -241,18 +232,18 @@ func (d *Driver) Err() error {
 func (d *Driver) Leader() uint64 { return d.leader.Load() }
 
 // Receive hands the driver a message from a peer.
-func (d *Driver) Receive(m raftcore.Message) { d.post(EvMessage{Msg: m}) }
+func (d *Driver) Receive(m raftcore.Message) { d.post(replica.EvMessage{Msg: m}) }
 
 // ReportUnreachable tells raft a message to id could not be sent.
-func (d *Driver) ReportUnreachable(id uint64) { d.post(EvUnreachable{To: id}) }
+func (d *Driver) ReportUnreachable(id uint64) { d.post(replica.EvUnreachable{To: id}) }
 
 // ReportSnapshot tells raft whether a snapshot reached id.
 func (d *Driver) ReportSnapshot(id uint64, failed bool) {
-	d.post(EvSnapshotStatus{To: id, Failed: failed})
+	d.post(replica.EvSnapshotStatus{To: id, Failed: failed})
 }
 
 // post queues an event, dropping it if the member is stopping.
-func (d *Driver) post(ev Event) {
+func (d *Driver) post(ev replica.Event) {
 	select {
 	case d.events <- ev:
 	case <-d.stop:
@@ -261,9 +252,9 @@ func (d *Driver) post(ev Event) {
 
 // request sends a request event built around a fresh id and waits for its
 // reply or for ctx to end.
-func (d *Driver) request(ctx context.Context, build func(id uint64) Event) (any, error) {
+func (d *Driver) request(ctx context.Context, build func(id uint64) replica.Event) (any, error) {
 	id := d.nextID.Add(1)
-	ch := make(chan Reply, 1)
+	ch := make(chan replica.Reply, 1)
 	d.mu.Lock()
 	d.waiters[id] = ch
 	d.mu.Unlock()
@@ -274,17 +265,17 @@ func (d *Driver) request(ctx context.Context, build func(id uint64) Event) (any,
 		return nil, ctx.Err()
 	case <-d.stop:
 		d.forget(id)
-		return nil, ErrStopped
+		return nil, replica.ErrStopped
 	}
 	select {
 	case r := <-ch:
 		return r.Result, r.Err
 	case <-ctx.Done():
 		d.forget(id)
-		d.post(EvCancel{ReqID: id})
+		d.post(replica.EvCancel{ReqID: id})
 		return nil, ctx.Err()
 	case <-d.done:
-		return nil, ErrStopped
+		return nil, replica.ErrStopped
 	}
 }
 
@@ -298,20 +289,20 @@ func (d *Driver) forget(id uint64) {
 // An error from ctx means the outcome is unknown: the command may still be
 // applied.
 func (d *Driver) Propose(ctx context.Context, cmd []byte) (any, error) {
-	return d.request(ctx, func(id uint64) Event { return EvPropose{ReqID: id, Data: cmd} })
+	return d.request(ctx, func(id uint64) replica.Event { return replica.EvPropose{ReqID: id, Data: cmd} })
 }
 
 // ReadBarrier returns once a linearizable read may be served from the
 // local state machine.
 func (d *Driver) ReadBarrier(ctx context.Context) error {
-	_, err := d.request(ctx, func(id uint64) Event { return EvRead{ReqID: id} })
+	_, err := d.request(ctx, func(id uint64) replica.Event { return replica.EvRead{ReqID: id} })
 	return err
 }
 
 // ProposeConfChange changes the membership by one member and returns the
 // membership after it.
 func (d *Driver) ProposeConfChange(ctx context.Context, cc raftcore.ConfChange) (raftcore.ConfState, error) {
-	res, err := d.request(ctx, func(id uint64) Event { return EvProposeConfChange{ReqID: id, CC: cc} })
+	res, err := d.request(ctx, func(id uint64) replica.Event { return replica.EvProposeConfChange{ReqID: id, CC: cc} })
 	if err != nil {
 		return raftcore.ConfState{}, err
 	}
@@ -325,7 +316,7 @@ func (d *Driver) ProposeConfChange(ctx context.Context, cc raftcore.ConfChange) 
 // TransferLeadership asks the leader to hand leadership to id and waits
 // until this member sees a new leader or ctx ends.
 func (d *Driver) TransferLeadership(ctx context.Context, id uint64) error {
-	d.post(EvTransferLeader{To: id})
+	d.post(replica.EvTransferLeader{To: id})
 	for {
 		if d.Leader() == id {
 			return nil

@@ -9,6 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/btreekv/mvcc"
+	"github.com/cairndb/cairn/internal/fsx"
+	"github.com/cairndb/cairn/logstore"
+	"github.com/cairndb/cairn/node/replica"
 	"github.com/cairndb/cairn/raftcore"
 )
 
@@ -18,7 +23,7 @@ import (
 type localNet struct {
 	mu      sync.Mutex
 	drivers map[uint64]*Driver
-	sms     map[uint64]*mapSM
+	sms     map[uint64]*replica.KVState
 	queues  map[uint64]chan raftcore.Message
 	wg      sync.WaitGroup
 	// snapshots counts the snapshot senders, which must finish before
@@ -57,9 +62,9 @@ func (e localEndpoint) Send(msgs []raftcore.Message) {
 
 func (e localEndpoint) sendSnapshot(m raftcore.Message, q chan raftcore.Message) {
 	d := e.net.drivers[e.id]
-	var src SnapshotSource
+	var src replica.SnapshotSource
 	var err error
-	if ierr := d.Inspect(context.Background(), func(c *Core) { m, src, err = c.OpenSnapshot(m) }); ierr != nil || err != nil {
+	if ierr := d.Inspect(context.Background(), func(c *replica.Core) { m, src, err = c.OpenSnapshot(m) }); ierr != nil || err != nil {
 		d.ReportSnapshot(m.To, true)
 		return
 	}
@@ -102,26 +107,33 @@ func (n *localNet) close() {
 	n.wg.Wait()
 }
 
-func startDrivers(t *testing.T, n int) (map[uint64]*Driver, map[uint64]*mapSM) {
+// startDrivers starts n members, each a replica on its own in-memory
+// disk, under production drivers on a localNet.
+func startDrivers(t *testing.T, n int) map[uint64]*Driver {
 	t.Helper()
-	net := &localNet{drivers: map[uint64]*Driver{}, sms: map[uint64]*mapSM{}, queues: map[uint64]chan raftcore.Message{}}
+	net := &localNet{drivers: map[uint64]*Driver{}, sms: map[uint64]*replica.KVState{}, queues: map[uint64]chan raftcore.Message{}}
 	var peers []raftcore.Peer
 	for i := 1; i <= n; i++ {
 		peers = append(peers, raftcore.Peer{ID: uint64(i)})
 	}
 	drivers := map[uint64]*Driver{}
-	sms := map[uint64]*mapSM{}
+	var replicas []*replica.Replica
 	for i := 1; i <= n; i++ {
 		id := uint64(i)
-		sm := newMapSM()
-		core, err := NewCore(CoreConfig{ID: id, ElectionTick: 10, HeartbeatTick: 1, Peers: peers, SnapshotCount: 100,
-			Rand: rand.New(rand.NewPCG(id, 1))}, memLog{raftcore.NewMemoryStorage()}, sm)
+		disk := fsx.NewMem()
+		r, err := replica.Open(replica.Config{
+			Log:       logstore.Options{FS: disk, Dir: "/wal", Create: true},
+			StorePath: "/db", Store: mvcc.Options{FS: disk},
+			Core: replica.CoreConfig{ID: id, ElectionTick: 10, HeartbeatTick: 1, Peers: peers, SnapshotCount: 100,
+				Rand: rand.New(rand.NewPCG(id, 1))},
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		d := NewDriver(core, localEndpoint{net, id}, 2*time.Millisecond)
-		drivers[id], sms[id] = d, sm
-		net.sms[id] = sm
+		replicas = append(replicas, r)
+		d := NewDriver(r.Core, localEndpoint{net, id}, 2*time.Millisecond)
+		drivers[id] = d
+		net.sms[id] = r.State
 		net.add(id, d)
 	}
 	for _, d := range drivers {
@@ -132,12 +144,25 @@ func startDrivers(t *testing.T, n int) (map[uint64]*Driver, map[uint64]*mapSM) {
 			d.Stop()
 		}
 		net.close()
+		for _, r := range replicas {
+			_ = r.Close()
+		}
 	})
-	return drivers, sms
+	return drivers
+}
+
+// putCommand is a put of key=value as a log command.
+func putCommand(t testing.TB, key, value string) []byte {
+	t.Helper()
+	cmd, err := replica.EncodeRequest(&api.PutRequest{Key: []byte(key), Value: []byte(value)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cmd
 }
 
 func TestDriverConcurrentProposals(t *testing.T) {
-	drivers, _ := startDrivers(t, 3)
+	drivers := startDrivers(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	// Wait for a leader.
@@ -157,7 +182,15 @@ func TestDriverConcurrentProposals(t *testing.T) {
 			defer wg.Done()
 			d := drivers[uint64(c%3+1)]
 			for i := range perClient {
-				if _, err := d.Propose(ctx, fmt.Appendf(nil, "c%d=%d", c, i)); err != nil {
+				cmd, err := replica.EncodeRequest(&api.PutRequest{Key: fmt.Appendf(nil, "c%d", c), Value: fmt.Append(nil, i)})
+				var res any
+				if err == nil {
+					res, err = d.Propose(ctx, cmd)
+				}
+				if err == nil {
+					err = res.(replica.ApplyResult).Err
+				}
+				if err != nil {
 					errs <- err
 					return
 				}
@@ -178,21 +211,21 @@ func TestDriverConcurrentProposals(t *testing.T) {
 }
 
 func TestDriverStopFailsWaiters(t *testing.T) {
-	drivers, _ := startDrivers(t, 1)
+	drivers := startDrivers(t, 1)
 	d := drivers[1]
 	d.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	if _, err := d.Propose(ctx, []byte("a=1")); err != ErrStopped {
+	if _, err := d.Propose(ctx, putCommand(t, "a", "1")); err != replica.ErrStopped {
 		t.Fatalf("propose after stop: %v", err)
 	}
 }
 
 func TestDriverContextCancel(t *testing.T) {
-	drivers, _ := startDrivers(t, 3)
+	drivers := startDrivers(t, 3)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := drivers[1].Propose(ctx, []byte("a=1")); err != context.Canceled {
+	if _, err := drivers[1].Propose(ctx, putCommand(t, "a", "1")); err != context.Canceled {
 		t.Fatalf("propose with canceled context: %v", err)
 	}
 }

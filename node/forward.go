@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/node/replica"
 	"github.com/cairndb/cairn/rpc"
 )
 
@@ -52,7 +53,7 @@ func (s *Server) renewLease(ctx context.Context, id int64) (int64, error) {
 }
 
 // leaseTimeToLive asks the leader for lease id's granted and remaining
-// TTL (ErrLeaseNotFound when it does not exist).
+// TTL (replica.ErrLeaseNotFound when it does not exist).
 func (s *Server) leaseTimeToLive(ctx context.Context, id int64) (granted, remaining int64, err error) {
 	err = s.atLeader(ctx, func(leader uint64) error {
 		if leader == s.id {
@@ -65,7 +66,7 @@ func (s *Server) leaseTimeToLive(ctx context.Context, id int64) (granted, remain
 			return err
 		}
 		if resp.TTL < 0 {
-			return ErrLeaseNotFound
+			return replica.ErrLeaseNotFound
 		}
 		granted, remaining = resp.GrantedTTL, resp.TTL
 		return nil
@@ -80,11 +81,11 @@ func (s *Server) atLeader(ctx context.Context, try func(leader uint64) error) er
 	return s.untilLeader(ctx, func() error {
 		leader := s.driver.Leader()
 		if leader == 0 {
-			return ErrNoLeader
+			return replica.ErrNoLeader
 		}
 		err := try(leader)
 		if errors.Is(err, api.ErrNotLeader) || errors.Is(err, api.ErrNoLeader) {
-			return ErrNoLeader // it lost leadership a moment ago: ask the next one
+			return replica.ErrNoLeader // it lost leadership a moment ago: ask the next one
 		}
 		return err
 	})
@@ -100,7 +101,7 @@ func (s *Server) localRenew(ctx context.Context, id int64) (int64, error) {
 		ttl, err = s.lessor.Renew(id, time.Now())
 		return err
 	})
-	if errors.Is(err, ErrLeaseNotFound) {
+	if errors.Is(err, replica.ErrLeaseNotFound) {
 		return 0, nil
 	}
 	return ttl, err
@@ -121,7 +122,7 @@ func (s *Server) localTimeToLive(ctx context.Context, id int64) (granted, remain
 // that applied it first). Only a miss pays the ReadIndex round.
 func (s *Server) leaseLookup(ctx context.Context, lookup func() error) error {
 	err := lookup()
-	if errors.Is(err, ErrLeaseNotFound) {
+	if errors.Is(err, replica.ErrLeaseNotFound) {
 		ctx, cancel := s.withDeadline(ctx) // a keep-alive stream has none
 		defer cancel()
 		if s.readBarrier(ctx) == nil {
@@ -135,7 +136,7 @@ func (s *Server) leaseLookup(ctx context.Context, lookup func() error) error {
 func (s *Server) callLeader(ctx context.Context, leader uint64, m rpc.Method, req, resp api.Message) error {
 	p := s.transport.peer(leader)
 	if p == nil {
-		return ErrNoLeader
+		return replica.ErrNoLeader
 	}
 	c, err := p.connection()
 	if err != nil {
@@ -180,7 +181,7 @@ func (s *Server) servePeerLeaseTimeToLive(ctx context.Context, b []byte) ([]byte
 	resp := &api.LeaseTimeToLiveResponse{Header: s.header(), ID: req.ID}
 	granted, remaining, err := s.localTimeToLive(ctx, req.ID)
 	switch {
-	case errors.Is(err, ErrLeaseNotFound):
+	case errors.Is(err, replica.ErrLeaseNotFound):
 		resp.TTL = -1
 	case err != nil:
 		return nil, toAPIError(err)

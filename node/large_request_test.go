@@ -15,6 +15,7 @@ import (
 	"github.com/cairndb/cairn/client"
 	"github.com/cairndb/cairn/node"
 	"github.com/cairndb/cairn/node/nodetest"
+	"github.com/cairndb/cairn/node/replica"
 )
 
 // valueForRequest returns the size of the value that makes a put of key
@@ -24,7 +25,7 @@ func valueForRequest(t *testing.T, key string, limit int) int {
 	t.Helper()
 	size := limit
 	for range 8 {
-		cmd, err := node.EncodeRequest(&api.PutRequest{Key: []byte(key), Value: make([]byte, size)})
+		cmd, err := replica.EncodeRequest(&api.PutRequest{Key: []byte(key), Value: make([]byte, size)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/auth"
+	"github.com/cairndb/cairn/node/replica"
 	"github.com/cairndb/cairn/raftcore"
 	"github.com/cairndb/cairn/rpc"
 )
@@ -57,7 +58,7 @@ func JoinProofForTest(token string, urls []string) rpc.ClientAuthenticate {
 // proposedForTest is cmd as the core proposes it: behind a request
 // header of a made-up proposer.
 func proposedForTest(cmd []byte, seq uint64) []byte {
-	h := make([]byte, headerSize)
+	h := make([]byte, replica.HeaderSize)
 	binary.BigEndian.PutUint64(h, 0xbadbadbad)
 	binary.BigEndian.PutUint64(h[8:], seq)
 	return append(h, cmd...)
@@ -66,19 +67,19 @@ func proposedForTest(cmd []byte, seq uint64) []byte {
 // InternalPutForTest is an entry's data: an internal put of key, stamped
 // as made by member in term.
 func InternalPutForTest(t testing.TB, key string, member, term, seq uint64) []byte {
-	cmd, err := encodeInternal(&api.PutRequest{Key: []byte(key), Value: []byte("forged")})
+	cmd, err := replica.EncodeInternal(&api.PutRequest{Key: []byte(key), Value: []byte("forged")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	(&KVState{}).StampOrigin(cmd, member, term)
+	(&replica.KVState{}).StampOrigin(cmd, member, term)
 	return proposedForTest(cmd, seq)
 }
 
 // IssueTokenForTest is an entry's data: a simple token (by its hash)
 // issued for user, stamped as made by member in term.
 func IssueTokenForTest(user, hash string, revision, member, term, seq uint64) []byte {
-	cmd := encodeIssueToken(&auth.Command{Op: auth.OpIssueToken, Name: user, Token: hash, Revision: revision})
-	(&KVState{}).StampOrigin(cmd, member, term)
+	cmd := replica.EncodeIssueToken(&auth.Command{Op: auth.OpIssueToken, Name: user, Token: hash, Revision: revision})
+	(&replica.KVState{}).StampOrigin(cmd, member, term)
 	return proposedForTest(cmd, seq)
 }
 

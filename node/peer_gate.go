@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/node/replica"
 	"github.com/cairndb/cairn/rpc"
 )
 
@@ -35,7 +36,7 @@ type peerGate struct {
 	confirmed       atomic.Bool
 	identityRefusal atomic.Pointer[string]
 	joinKey         []byte
-	members         *Members
+	members         *replica.Members
 	// initial are the peer URLs of --initial-cluster (or, for a member
 	// that joined, of the members it learned when it joined), for
 	// members the registry does not list yet.

@@ -11,7 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cairndb/cairn/internal/datadir"
 	"github.com/cairndb/cairn/internal/testcerts"
+	"github.com/cairndb/cairn/node/replica"
 	"github.com/cairndb/cairn/raftcore"
 	"github.com/cairndb/cairn/rpc"
 )
@@ -34,9 +36,9 @@ var gateURLs = map[uint64]string{
 }
 
 func newTestGate(t *testing.T, identity *clusterIdentity) *peerGate {
-	ms := NewMembers()
+	ms := replica.NewMembers()
 	for _, id := range []uint64{gateSelf, gatePeer, gateRemoved, gatePending} {
-		ms.Apply(raftcore.ConfChange{Type: raftcore.AddVoter, NodeID: id}, encodeMember(Member{ID: id, PeerURLs: []string{gateURLs[id]}}))
+		ms.Apply(raftcore.ConfChange{Type: raftcore.AddVoter, NodeID: id}, datadir.EncodeMember(Member{ID: id, PeerURLs: []string{gateURLs[id]}}))
 		if id != gatePending {
 			ms.SetClientURLs(id, "", []string{"http://127.0.0.1:2379"})
 		}

@@ -367,7 +367,7 @@ func TestDataDirOfATwinClusterIsRefused(t *testing.T) {
 	c.StopMember(2)
 	c.Configs[2].DataDir = dirsA[2]
 	c.StartMember(2)
-	// Members 0 and 1 of B still agree; the copy follows no one.
+	// replica.Members 0 and 1 of B still agree; the copy follows no one.
 	lead := -1
 	for deadline := time.Now().Add(10 * time.Second); lead < 0; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/cairndb/cairn/btreekv/mvcc"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -13,12 +12,16 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/cairndb/cairn/btreekv/mvcc"
+	"github.com/cairndb/cairn/node/replica"
 
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/internal/datadir"
@@ -80,11 +83,14 @@ type Server struct {
 	id        uint64
 	clusterID uint64
 
+	// replica is the member's deterministic part (package replica); wal,
+	// state, core and lessor are its parts.
+	replica   *replica.Replica
 	wal       *logstore.Log
-	state     *KVState
-	core      *Core
+	state     *replica.KVState
+	core      *replica.Core
 	driver    *Driver
-	lessor    *Lessor
+	lessor    *replica.Lessor
 	transport *peerTransport
 	metrics   *serverMetrics
 	// gate runs the peer handshake: who may use the peer port
@@ -201,13 +207,12 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 	var identity *clusterIdentity
 	var committed bool
 	initialURLs := map[uint64][]string{}
+	// A log that lost data it had acknowledged is salvaged: the member
+	// repairs itself from the quorum (replica/repair.go).
+	logOpts := logstore.Options{FS: walFS, Dir: filepath.Join(memberPath, walDir), Logger: logger, Salvage: true}
+	var identify func(*logstore.Log) (uint64, error)
 	if restart {
-		if err := s.openExisting(walFS, memberPath); err != nil {
-			return nil, err
-		}
-		if identity, committed, err = s.existingIdentity(memberPath); err != nil {
-			return nil, err
-		}
+		identify = s.identifyLog
 	} else {
 		fresh = true
 		if err := os.MkdirAll(memberPath, 0o700); err != nil {
@@ -217,43 +222,52 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 		if err != nil {
 			return nil, err
 		}
-		meta := fmt.Sprintf("cluster=%016x member=%016x", s.clusterID, s.id)
-		s.wal, err = logstore.Open(logstore.Options{FS: walFS, Dir: filepath.Join(memberPath, walDir), Create: true,
-			Metadata: []byte(meta), Logger: logger})
-		if err != nil {
-			return nil, fmt.Errorf("open write-ahead log: %w", err)
+		logOpts.Create, logOpts.Salvage = true, false
+		logOpts.Metadata = []byte(fmt.Sprintf("cluster=%016x member=%016x", s.clusterID, s.id))
+	}
+	election, heartbeat := cfg.ticks()
+	r, err := replica.Open(replica.Config{
+		Log:       logOpts,
+		Identify:  identify,
+		StorePath: filepath.Join(memberPath, dbFile),
+		Store:     mvcc.Options{FS: dbFS, CacheBytes: cfg.BackendCacheBytes, OnCompactStep: s.logCompactStep},
+		Core: replica.CoreConfig{
+			ID: s.id, ElectionTick: election, HeartbeatTick: heartbeat,
+			SnapshotCount: cfg.SnapshotCount, Peers: peers,
+			Rand: rand.New(rand.NewPCG(s.id, uint64(time.Now().UnixNano()))),
+		},
+		Send: func(msgs []raftcore.Message) {
+			s.transport.Send(msgs)
+			// The core is about to block in an fsync, or has just come
+			// out of one and is about to apply entries. Sending readied
+			// the transport's sender goroutines on this thread's P, and
+			// a goroutine in a system call keeps its P until the
+			// runtime's monitor takes it back (tens of microseconds or
+			// more): yield so that they write the messages now, not
+			// after the fsync.
+			runtime.Gosched()
+		},
+		OnRestore: func() {
+			s.endWatches(errors.New("node: the member installed a snapshot; watch again from your last revision"))
+		},
+	})
+	if err != nil {
+		if restart {
+			return nil, fmt.Errorf("--data-dir %s: %w", cfg.DataDir, err)
+		}
+		return nil, err
+	}
+	s.wal, s.state, s.core, s.lessor = r.Log, r.State, r.Core, r.Lessor
+	s.replica = r
+	if restart {
+		if identity, committed, err = s.existingIdentity(memberPath); err != nil {
+			return nil, err
 		}
 	}
 	s.warnWideDataDir()
-	s.state, err = openKVState(filepath.Join(memberPath, dbFile), mvcc.Options{FS: dbFS, CacheBytes: cfg.BackendCacheBytes, OnCompactStep: s.logCompactStep})
-	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
-	}
-	s.lessor = NewLessor(0)
-	s.resetLessor()
-	s.state.OnLease = func(id, ttl int64) {
-		if ttl > 0 {
-			_, _ = s.lessor.Grant(id, ttl, time.Now())
-		} else {
-			_, _ = s.lessor.Revoke(id)
-		}
-	}
 	s.initAuth()
 	s.state.OnApply = s.observeApply
 	s.state.OnIndex = s.observeReplay
-	s.state.OnRestore = func() {
-		s.resetLessor()
-		s.endWatches(errors.New("node: the member installed a snapshot; watch again from your last revision"))
-	}
-	election, heartbeat := cfg.ticks()
-	s.core, err = NewCore(CoreConfig{
-		ID: s.id, ElectionTick: election, HeartbeatTick: heartbeat,
-		SnapshotCount: cfg.SnapshotCount, Peers: peers,
-		Rand: rand.New(rand.NewPCG(s.id, uint64(time.Now().UnixNano()))),
-	}, s.wal, s.state)
-	if err != nil {
-		return nil, fmt.Errorf("start raft: %w", err)
-	}
 	hs, _, _ := s.wal.InitialState()
 	s.startReplay(s.state.AppliedIndex(), hs.Commit)
 	s.metrics.SetMemberID(peerLabel(s.id))
@@ -334,7 +348,7 @@ func (s *Server) bootstrapIDs(memberPath string) ([]raftcore.Peer, map[uint64][]
 		}
 		ids = append(ids, id)
 		urls[id] = m.PeerURLs
-		peers = append(peers, raftcore.Peer{ID: id, Context: encodeMember(m)})
+		peers = append(peers, raftcore.Peer{ID: id, Context: datadir.EncodeMember(m)})
 	}
 	s.clusterID = ClusterID(ids)
 	identity, err := newClusterIdentity(s.clusterID, s.id)
@@ -433,29 +447,23 @@ func sortedCopy(ss []string) []string {
 	return out
 }
 
-// openExisting reopens a data dir: its ids come from the log's metadata.
-func (s *Server) openExisting(walFS fsx.FS, memberPath string) error {
-	var err error
-	// A log that lost data it had acknowledged is salvaged: the member
-	// repairs itself from the quorum (repair.go).
-	s.wal, err = logstore.Open(logstore.Options{FS: walFS, Dir: filepath.Join(memberPath, walDir), Logger: s.log, Salvage: true})
-	if err != nil {
-		return fmt.Errorf("open write-ahead log in --data-dir %s: %w", s.cfg.DataDir, err)
-	}
+// identifyLog reads the ids of a data dir that holds a member from its
+// log's metadata: the member's id, and the cluster's.
+func (s *Server) identifyLog(wal *logstore.Log) (uint64, error) {
 	var cluster, member uint64
-	if _, err := fmt.Sscanf(string(s.wal.Metadata()), "cluster=%x member=%x", &cluster, &member); err != nil {
-		return fmt.Errorf("--data-dir %s: the log's metadata %q is not a cairn member's: %w", s.cfg.DataDir, s.wal.Metadata(), err)
+	if _, err := fmt.Sscanf(string(wal.Metadata()), "cluster=%x member=%x", &cluster, &member); err != nil {
+		return 0, fmt.Errorf("the log's metadata %q is not a cairn member's: %w", wal.Metadata(), err)
 	}
 	s.id, s.clusterID = member, cluster
 	if s.cfg.InitialClusterState == ClusterStateNew {
 		// A data dir of another cluster (or another member) is refused
 		// rather than silently joined.
 		if want := MemberID(s.cfg.InitialAdvertisePeerURLs, s.cfg.InitialClusterToken); want != member {
-			return fmt.Errorf("--data-dir %s belongs to member %016x of cluster %016x, not to %q (member %016x); use the right --data-dir or --name",
-				s.cfg.DataDir, member, cluster, s.cfg.Name, want)
+			return 0, fmt.Errorf("it belongs to member %016x of cluster %016x, not to %q (member %016x); use the right --data-dir or --name",
+				member, cluster, s.cfg.Name, want)
 		}
 	}
-	return nil
+	return member, nil
 }
 
 // warnWideDataDir warns when the data dir, or the member directory in
@@ -681,26 +689,10 @@ func (s *Server) onLeaderChange(leader uint64) {
 		// A leader rests on promises made under this identity.
 		s.transport.commitIdentity()
 	}
-	if leader == s.id {
-		s.lessor.Promote(time.Now())
-	} else {
-		s.lessor.Demote()
-	}
+	s.replica.LeaderChanged(leader)
 	s.metrics.LeaderChanges.Inc()
 	s.metrics.term.Store(s.core.Status().HardState.Term)
 	s.log.Info("leader changed", "leader", fmt.Sprintf("%016x", leader), "term", s.metrics.term.Load())
-}
-
-// resetLessor rebuilds the lessor from the store's leases (at start and
-// after a snapshot install).
-func (s *Server) resetLessor() {
-	for _, id := range s.lessor.Leases() {
-		_, _ = s.lessor.Revoke(id)
-	}
-	now := time.Now()
-	for _, l := range s.state.Store().Leases() {
-		_, _ = s.lessor.Grant(l.ID, l.TTL, now)
-	}
 }
 
 // startBackground runs the member's periodic work: committing the store,
@@ -772,7 +764,7 @@ func (s *Server) every(d time.Duration, fn func()) {
 // membership, retrying until it succeeds or the server stops.
 func (s *Server) publish() {
 	m := &api.Member{ID: s.id, Name: s.cfg.Name, ClientURLs: urlStrings(s.cfg.AdvertiseClientURLs)}
-	cmd, err := EncodeRequest(m)
+	cmd, err := replica.EncodeRequest(m)
 	if err != nil {
 		panic(err) // api.Member is a write request
 	}
@@ -781,7 +773,7 @@ func (s *Server) publish() {
 		res, err := s.driver.Propose(ctx, cmd)
 		cancel()
 		if err == nil {
-			if r, ok := res.(ApplyResult); ok && r.Err != nil {
+			if r, ok := res.(replica.ApplyResult); ok && r.Err != nil {
 				s.log.Warn("publishing member attributes", "err", r.Err)
 			}
 			s.log.Info("published member", "name", s.cfg.Name, "id", fmt.Sprintf("%016x", s.id), "client-urls", strings.Join(m.ClientURLs, ","))
@@ -800,8 +792,8 @@ func (s *Server) expireLeases() {
 	if s.driver.Leader() != s.id {
 		return
 	}
-	for _, id := range s.lessor.Expired(time.Now(), 64) {
-		cmd, _ := encodeInternal(&api.LeaseRevokeRequest{ID: id})
+	for _, id := range s.replica.ExpiredLeases(64) {
+		cmd := replica.ExpiryCommand(id)
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ElectionTimeout)
 		_, err := s.driver.Propose(ctx, cmd)
 		cancel()
@@ -867,7 +859,7 @@ func (s *Server) startAutoCompaction() {
 		if target <= st.CompactRev() {
 			return
 		}
-		cmd, _ := encodeInternal(&api.CompactionRequest{Revision: target})
+		cmd, _ := replica.EncodeInternal(&api.CompactionRequest{Revision: target})
 		ctx, cancel := context.WithTimeout(context.Background(), 5*s.cfg.ElectionTimeout)
 		defer cancel()
 		if _, err := s.driver.Propose(ctx, cmd); err != nil {

@@ -10,10 +10,15 @@ import (
 	"time"
 
 	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/internal/datadir"
+	"github.com/cairndb/cairn/node/replica"
 	"github.com/cairndb/cairn/raftcore"
 )
 
 // The Cluster and Maintenance services.
+
+// Member is a member's record: id, name, peer and client URLs, learner.
+type Member = api.Member
 
 func (s *Server) memberList() []api.Member { return s.state.Members().List() }
 
@@ -32,7 +37,7 @@ func (s *Server) serveMemberAdd(ctx context.Context, req *api.MemberAddRequest) 
 	// The id mixes in the time, so a member re-added with the URLs of a
 	// removed one gets a new id (a removed id never comes back).
 	m.ID = MemberID(urls, fmt.Sprintf("%s/%d", s.cfg.InitialClusterToken, time.Now().UnixNano()))
-	cc := raftcore.ConfChange{Type: raftcore.AddVoter, NodeID: m.ID, Context: encodeMember(m)}
+	cc := raftcore.ConfChange{Type: raftcore.AddVoter, NodeID: m.ID, Context: datadir.EncodeMember(m)}
 	if req.IsLearner {
 		cc.Type = raftcore.AddLearner
 	}
@@ -67,7 +72,7 @@ func (s *Server) confChange(ctx context.Context, cc raftcore.ConfChange) error {
 		if err == nil || s.confChangeMade(cc) {
 			return nil
 		}
-		retry := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrNoLeader) || errors.Is(err, raftcore.ErrProposalDropped)
+		retry := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, replica.ErrNoLeader) || errors.Is(err, raftcore.ErrProposalDropped)
 		if !retry || ctx.Err() != nil {
 			return err
 		}
@@ -346,9 +351,9 @@ func (s *Server) serveSnapshot(ctx context.Context, st SnapshotSender) error {
 	// The copy is opened on the core's goroutine, where nothing is being
 	// applied, and streamed from a read transaction while the member goes
 	// on: a chunk of memory, whatever the size of the store.
-	var src SnapshotSource
+	var src replica.SnapshotSource
 	var openErr error
-	if err := s.driver.Inspect(ctx, func(*Core) { src, openErr = s.state.OpenSnapshot() }); err != nil {
+	if err := s.driver.Inspect(ctx, func(*replica.Core) { src, openErr = s.state.OpenSnapshot() }); err != nil {
 		return err
 	}
 	if openErr != nil {
@@ -358,7 +363,7 @@ func (s *Server) serveSnapshot(ctx context.Context, st SnapshotSender) error {
 	// The data, then its SHA-256: the client checks the one against the
 	// other (RemainingBytes counts both).
 	left := uint64(src.Size()) + sha256.Size
-	w := newChunkSender(func(b []byte) error {
+	w := replica.NewChunkSender(func(b []byte) error {
 		left -= uint64(len(b))
 		resp := &api.SnapshotResponse{Header: s.header(), RemainingBytes: left, Blob: b, Version: Version}
 		return st.Send(resp)

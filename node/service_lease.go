@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/node/replica"
 )
 
 // The Lease service. Grants and revocations go through raft; keep-alives
@@ -14,7 +15,7 @@ import (
 // connection (lease_forward.go), so they work through any member.
 
 func (s *Server) serveLeaseGrant(ctx context.Context, req *api.LeaseGrantRequest) (api.Message, error) {
-	if req.TTL > MaxLeaseTTL {
+	if req.TTL > replica.MaxLeaseTTL {
 		return nil, api.ErrLeaseTTLTooLarge
 	}
 	if req.ID < 0 {
@@ -24,7 +25,7 @@ func (s *Server) serveLeaseGrant(ctx context.Context, req *api.LeaseGrantRequest
 		return nil, err
 	}
 	grant := *req
-	grant.TTL = max(grant.TTL, MinLeaseTTL)
+	grant.TTL = max(grant.TTL, replica.MinLeaseTTL)
 	if grant.ID == 0 {
 		grant.ID = s.rand.Int64()&(1<<62-1) | 1<<32 // positive, never 0
 	}
@@ -77,7 +78,7 @@ func (s *Server) serveLeaseTimeToLive(ctx context.Context, req *api.LeaseTimeToL
 	}
 	resp := &api.LeaseTimeToLiveResponse{Header: s.header(), ID: req.ID}
 	granted, remaining, err := s.leaseTimeToLive(ctx, req.ID)
-	if errors.Is(err, ErrLeaseNotFound) {
+	if errors.Is(err, replica.ErrLeaseNotFound) {
 		resp.TTL = -1
 		return resp, nil
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/btreekv/mvcc"
+	"github.com/cairndb/cairn/node/replica"
 	"github.com/cairndb/cairn/raftcore"
 	"github.com/cairndb/cairn/rpc"
 )
@@ -105,19 +106,19 @@ func toAPIError(err error) error {
 		{mvcc.ErrLeaseProvided, api.CodeLeaseProvided},
 		{mvcc.ErrEmptyOp, api.CodeInvalidArgument},
 		{mvcc.ErrLeaseIDZero, api.CodeInvalidArgument},
-		{ErrLeaseNotFound, api.CodeLeaseNotFound},
-		{ErrLeaseExists, api.CodeLeaseExist},
-		{ErrLeaseTTLTooLarge, api.CodeLeaseTTLTooLarge},
-		{ErrNotPrimary, api.CodeNotLeader},
-		{ErrNoLeader, api.CodeNoLeader},
-		{ErrStopped, api.CodeStopped},
-		{ErrMemberExists, api.CodeMemberExist},
-		{ErrMemberNotFound, api.CodeMemberNotFound},
-		{ErrPeerURLExists, api.CodePeerURLExist},
-		{ErrMemberNotLearner, api.CodeMemberNotLearner},
-		{ErrIDRemoved, api.CodeMemberNotFound},
-		{ErrTooManyLearners, api.CodeTooManyLearners},
-		{ErrMemberBadURLs, api.CodeMemberBadURLs},
+		{replica.ErrLeaseNotFound, api.CodeLeaseNotFound},
+		{replica.ErrLeaseExists, api.CodeLeaseExist},
+		{replica.ErrLeaseTTLTooLarge, api.CodeLeaseTTLTooLarge},
+		{replica.ErrNotPrimary, api.CodeNotLeader},
+		{replica.ErrNoLeader, api.CodeNoLeader},
+		{replica.ErrStopped, api.CodeStopped},
+		{replica.ErrMemberExists, api.CodeMemberExist},
+		{replica.ErrMemberNotFound, api.CodeMemberNotFound},
+		{replica.ErrPeerURLExists, api.CodePeerURLExist},
+		{replica.ErrMemberNotLearner, api.CodeMemberNotLearner},
+		{replica.ErrIDRemoved, api.CodeMemberNotFound},
+		{replica.ErrTooManyLearners, api.CodeTooManyLearners},
+		{replica.ErrMemberBadURLs, api.CodeMemberBadURLs},
 		{context.DeadlineExceeded, api.CodeTimeout},
 	}
 	for _, t := range table {
@@ -136,7 +137,7 @@ func (s *Server) propose(ctx context.Context, req api.Message) (api.Message, err
 	if err := s.refuseIfCorrupt(req); err != nil {
 		return nil, err
 	}
-	cmd, err := EncodeRequest(req)
+	cmd, err := replica.EncodeRequest(req)
 	if err != nil {
 		return nil, err
 	}
@@ -172,12 +173,12 @@ func (s *Server) proposeCommand(ctx context.Context, cmd []byte) (api.Message, e
 		if errors.Is(err, context.DeadlineExceeded) && !clientFirst {
 			// The proposal may have reached a leader before it was lost:
 			// its outcome is unknown, so this must not be an error the
-			// client retries elsewhere (ErrNoLeader is).
+			// client retries elsewhere (replica.ErrNoLeader is).
 			return nil, s.proposalTimedOut(start, startTerm, startLeader)
 		}
 		return nil, err
 	}
-	r, ok := res.(ApplyResult)
+	r, ok := res.(replica.ApplyResult)
 	if !ok {
 		return nil, fmt.Errorf("node: unexpected apply result %T", res)
 	}
@@ -223,7 +224,7 @@ func (s *Server) completeHeader(resp api.Message) {
 func (s *Server) untilLeader(ctx context.Context, try func() error) error {
 	for {
 		err := try()
-		if !errors.Is(err, ErrNoLeader) && !errors.Is(err, raftcore.ErrProposalDropped) {
+		if !errors.Is(err, replica.ErrNoLeader) && !errors.Is(err, raftcore.ErrProposalDropped) {
 			return err
 		}
 		select {
@@ -264,7 +265,7 @@ func (s *Server) checkSpace(ctx context.Context) error {
 	if size <= s.cfg.QuotaBackendBytes {
 		return nil
 	}
-	cmd, err := encodeInternal(&api.AlarmRequest{Action: api.AlarmActivate, MemberID: s.id, Alarm: api.AlarmNoSpace})
+	cmd, err := replica.EncodeInternal(&api.AlarmRequest{Action: api.AlarmActivate, MemberID: s.id, Alarm: api.AlarmNoSpace})
 	if err == nil {
 		_, err = s.proposeCommand(ctx, cmd)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/internal/fsx"
+	"github.com/cairndb/cairn/node/replica"
 	"github.com/cairndb/cairn/raftcore"
 	"github.com/cairndb/cairn/rpc"
 )
@@ -41,8 +42,6 @@ const (
 	// peerQueue is how many messages wait for one peer before new ones
 	// are dropped (raft retransmits what is lost).
 	peerQueue = 4096
-	// snapshotChunk is the size of a snapshot's data chunks.
-	snapshotChunk = 1 << 20
 	// snapshotTimeout bounds the sending of one snapshot.
 	snapshotTimeout = 10 * time.Minute
 	// snapshotStall is how long a snapshot being received may go without
@@ -416,7 +415,7 @@ func (p *peerSender) sendSnapshot(m raftcore.Message) {
 }
 
 // streamSnapshot sends a copy of the store, opened on the core's goroutine
-// (Core.OpenSnapshot) at the index applied, with the MsgSnap rewritten to
+// (replica.Core.OpenSnapshot) at the index applied, with the MsgSnap rewritten to
 // that index. The copy is read from the store's page file a chunk at a
 // time while the member goes on.
 func (p *peerSender) streamSnapshot(m raftcore.Message) error {
@@ -433,9 +432,9 @@ func (p *peerSender) streamSnapshot(m raftcore.Message) error {
 	if err != nil {
 		return err
 	}
-	var src SnapshotSource
+	var src replica.SnapshotSource
 	var openErr error
-	if err := p.t.driver.Inspect(ctx, func(core *Core) { m, src, openErr = core.OpenSnapshot(m) }); err != nil {
+	if err := p.t.driver.Inspect(ctx, func(core *replica.Core) { m, src, openErr = core.OpenSnapshot(m) }); err != nil {
 		return err
 	}
 	if openErr != nil {
@@ -455,7 +454,7 @@ func (p *peerSender) streamSnapshot(m raftcore.Message) error {
 	if err := st.Send(raftcore.AppendMessage(hb, m)); err != nil {
 		return err
 	}
-	w := newChunkSender(st.Send)
+	w := replica.NewChunkSender(st.Send)
 	if n, err := src.WriteTo(w); err != nil {
 		return err
 	} else if n != size {
@@ -598,7 +597,7 @@ func (t *peerTransport) serveRaft(ctx context.Context, st *rpc.Stream) error {
 }
 
 // serveSnapshot receives a MsgSnap and its data, which goes straight to a
-// file (KVState.ReceiveSnapshot); the message is delivered to raft only
+// file (replica.KVState.ReceiveSnapshot); the message is delivered to raft only
 // once the data is durable, so installing it needs nothing more from the
 // leader. A snapshot is taken only from the member this one follows, one
 // at a time, if its size fits (checkSnapshot); a stream that stalls for
@@ -645,7 +644,7 @@ func (t *peerTransport) serveSnapshot(ctx context.Context, st *rpc.Stream) error
 		prog.update(received, int64(size), "bytes", "from", sender, "index", index)
 		return b, err
 	}
-	r := newChunkReceiver(recv, int64(size))
+	r := replica.NewChunkReceiver(recv, int64(size))
 	err = t.s.state.ReceiveSnapshot(index, int64(size), r)
 	t.snapshotReceived(from, err)
 	if err != nil {
@@ -818,7 +817,7 @@ func (t *peerTransport) settleIdentity() {
 	t.wg.Add(1)
 	go func() {
 		defer t.wg.Done()
-		// Members of a new cluster usually agree within a round: say
+		// replica.Members of a new cluster usually agree within a round: say
 		// what goes wrong only when it lasts.
 		lastWarn := time.Now()
 		for !t.s.gate.committed.Load() {

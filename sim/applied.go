@@ -9,7 +9,7 @@ import (
 
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/linearizability"
-	"github.com/cairndb/cairn/node"
+	"github.com/cairndb/cairn/node/replica"
 	"github.com/cairndb/cairn/raftcore"
 )
 
@@ -75,7 +75,7 @@ func (l *appliedLog) changeLog() ([]linearizability.Change, error) {
 type appliedState struct {
 	w  *World
 	m  *member
-	kv *node.KVState
+	kv *replica.KVState
 	// next is the index the member must apply next; chain hashes the
 	// stream before it.
 	next  uint64
@@ -90,13 +90,13 @@ type appliedState struct {
 }
 
 var (
-	_ node.StateMachine      = (*appliedState)(nil)
-	_ node.ConfChangeApplier = (*appliedState)(nil)
-	_ node.Deduplicator      = (*appliedState)(nil)
-	_ node.OriginStamper     = (*appliedState)(nil)
+	_ replica.StateMachine      = (*appliedState)(nil)
+	_ replica.ConfChangeApplier = (*appliedState)(nil)
+	_ replica.Deduplicator      = (*appliedState)(nil)
+	_ replica.OriginStamper     = (*appliedState)(nil)
 )
 
-func (w *World) newAppliedState(m *member, kv *node.KVState) *appliedState {
+func (w *World) newAppliedState(m *member, kv *replica.KVState) *appliedState {
 	s := &appliedState{w: w, m: m, kv: kv}
 	s.resetTo(kv.AppliedIndex())
 	return s
@@ -130,7 +130,7 @@ func (s *appliedState) contents() (map[string]api.KeyValue, int64) {
 	return keys, res.Rev
 }
 
-// Apply implements node.StateMachine.
+// Apply implements replica.StateMachine.
 func (s *appliedState) Apply(index, term uint64, data []byte) any {
 	res := s.kv.Apply(index, term, data)
 	if s.kv.Err() != nil {
@@ -143,9 +143,9 @@ func (s *appliedState) Apply(index, term uint64, data []byte) any {
 	return res
 }
 
-// AdmitProposals implements node.Deduplicator: the store's duplicate
+// AdmitProposals implements replica.Deduplicator: the store's duplicate
 // filter decides, unless the NoDedup mutation admits every proposal.
-func (s *appliedState) AdmitProposals(from, to uint64, props []node.Proposal) []bool {
+func (s *appliedState) AdmitProposals(from, to uint64, props []replica.Proposal) []bool {
 	if s.w.cfg.Mutation == NoDedup {
 		admitted := make([]bool, len(props))
 		for i := range admitted {
@@ -156,12 +156,12 @@ func (s *appliedState) AdmitProposals(from, to uint64, props []node.Proposal) []
 	return s.kv.AdmitProposals(from, to, props)
 }
 
-// StampOrigin implements node.OriginStamper.
+// StampOrigin implements replica.OriginStamper.
 func (s *appliedState) StampOrigin(cmd []byte, member, term uint64) {
 	s.kv.StampOrigin(cmd, member, term)
 }
 
-// CheckOrigin implements node.OriginStamper: the store decides, unless
+// CheckOrigin implements replica.OriginStamper: the store decides, unless
 // the NoOriginCheck mutation lets every forwarded command in.
 func (s *appliedState) CheckOrigin(cmd []byte, from, term uint64) error {
 	if s.w.cfg.Mutation == NoOriginCheck {
@@ -174,7 +174,7 @@ func (s *appliedState) CheckOrigin(cmd []byte, from, term uint64) error {
 // checks it after every call).
 func (s *appliedState) Err() error { return s.kv.Err() }
 
-// ApplyConfChange implements node.ConfChangeApplier.
+// ApplyConfChange implements replica.ConfChangeApplier.
 func (s *appliedState) ApplyConfChange(index, term uint64, cc raftcore.ConfChange, context []byte) {
 	s.kv.ApplyConfChange(index, term, cc, context)
 	if s.kv.Err() == nil {
@@ -182,7 +182,7 @@ func (s *appliedState) ApplyConfChange(index, term uint64, cc raftcore.ConfChang
 	}
 }
 
-// Skip implements node.StateMachine.
+// Skip implements replica.StateMachine.
 func (s *appliedState) Skip(index, term uint64) {
 	s.kv.Skip(index, term)
 	if s.kv.Err() == nil {
@@ -202,19 +202,19 @@ func (s *appliedState) appliedFromLog(index, term uint64) {
 	s.applied(index, term, ents[0].Type, ents[0].Data)
 }
 
-// AppliedIndex implements node.StateMachine.
+// AppliedIndex implements replica.StateMachine.
 func (s *appliedState) AppliedIndex() uint64 { return s.kv.AppliedIndex() }
 
-// Persist implements node.StateMachine.
+// Persist implements replica.StateMachine.
 func (s *appliedState) Persist() error { return s.kv.Persist() }
 
-// OpenSnapshot implements node.StateMachine.
-func (s *appliedState) OpenSnapshot() (node.SnapshotSource, error) { return s.kv.OpenSnapshot() }
+// OpenSnapshot implements replica.StateMachine.
+func (s *appliedState) OpenSnapshot() (replica.SnapshotSource, error) { return s.kv.OpenSnapshot() }
 
 // DropReceivedSnapshots drops the snapshots received before a restart.
 func (s *appliedState) DropReceivedSnapshots() error { return s.kv.DropReceivedSnapshots() }
 
-// Restore implements node.StateMachine.
+// Restore implements replica.StateMachine.
 func (s *appliedState) Restore(index uint64) error {
 	if err := s.kv.Restore(index); err != nil {
 		return err

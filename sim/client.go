@@ -6,7 +6,7 @@ import (
 
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/linearizability"
-	"github.com/cairndb/cairn/node"
+	"github.com/cairndb/cairn/node/replica"
 	"github.com/cairndb/cairn/raftcore"
 )
 
@@ -60,11 +60,11 @@ func (w *World) requestOf(c *client) api.RequestOp {
 // eventOf is the event that asks a member for req: a read barrier for a
 // read (served from the member's store once it passed), a proposal for
 // anything else.
-func eventOf(req api.RequestOp, reqID uint64) node.Event {
+func eventOf(req api.RequestOp, reqID uint64) replica.Event {
 	var msg api.Message
 	switch {
 	case req.Range != nil:
-		return node.EvRead{ReqID: reqID}
+		return replica.EvRead{ReqID: reqID}
 	case req.Put != nil:
 		msg = req.Put
 	case req.DeleteRange != nil:
@@ -72,11 +72,11 @@ func eventOf(req api.RequestOp, reqID uint64) node.Event {
 	default:
 		msg = req.Txn
 	}
-	data, err := node.EncodeRequest(msg)
+	data, err := replica.EncodeRequest(msg)
 	if err != nil {
 		panic(fmt.Sprintf("sim: encode %T: %v", msg, err))
 	}
-	return node.EvPropose{ReqID: reqID, Data: data}
+	return replica.EvPropose{ReqID: reqID, Data: data}
 }
 
 // singleKeyRequest builds a random request on key.
@@ -120,13 +120,13 @@ func (w *World) clientIssue(c *client) {
 }
 
 // call sends a request to member m and starts its timeout.
-func (w *World) call(c *client, m *member, reqID uint64, req api.RequestOp, ev node.Event) {
+func (w *World) call(c *client, m *member, reqID uint64, req api.RequestOp, ev replica.Event) {
 	c.pending = &pendingOp{reqID: reqID, member: m.id, req: req, op: w.rec.Call(c.id, req)}
 	w.observeCall(c, m, reqID)
 	w.schedule(requestTimeout, event{kind: evTimeout, who: uint64(c.id), arg: reqID})
 	if req.Range != nil && w.cfg.Mutation == StaleReads {
 		// The bug on purpose: no read barrier, the local store answers.
-		w.clientReply(m, node.Reply{ReqID: reqID})
+		w.clientReply(m, replica.Reply{ReqID: reqID})
 		return
 	}
 	w.schedule(w.clientLatency(), event{kind: evInput, who: m.id, input: ev})
@@ -150,7 +150,7 @@ func (w *World) casExpectation(key []byte) []byte {
 // clientReply handles a member's answer to a request: the member serves
 // it now, the client hears of it after the member's fsyncs and the
 // network.
-func (w *World) clientReply(m *member, r node.Reply) {
+func (w *World) clientReply(m *member, r replica.Reply) {
 	switch {
 	case r.ReqID == probeReqID:
 		w.probeDone = w.probeDone || r.Err == nil
@@ -191,13 +191,13 @@ func (w *World) next(c *client) {
 }
 
 // response turns a member's reply into the client's view of it.
-func (w *World) response(m *member, p *pendingOp, r node.Reply) (api.ResponseOp, outcome) {
+func (w *World) response(m *member, p *pendingOp, r replica.Reply) (api.ResponseOp, outcome) {
 	var resp api.ResponseOp
 	if r.Err != nil {
 		// Refused before it was proposed: it did not happen. Any other
 		// error (the member stopped with the request in flight) leaves
 		// the outcome open.
-		if errors.Is(r.Err, node.ErrNoLeader) || errors.Is(r.Err, raftcore.ErrProposalDropped) || p.req.Range != nil {
+		if errors.Is(r.Err, replica.ErrNoLeader) || errors.Is(r.Err, raftcore.ErrProposalDropped) || p.req.Range != nil {
 			return resp, discarded
 		}
 		return resp, unknown
@@ -211,9 +211,9 @@ func (w *World) response(m *member, p *pendingOp, r node.Reply) (api.ResponseOp,
 		resp.Range = rr
 		return resp, returned
 	}
-	ar, ok := r.Result.(node.ApplyResult)
+	ar, ok := r.Result.(replica.ApplyResult)
 	if !ok {
-		w.fail("reply to request %x holds %T, want node.ApplyResult", r.ReqID, r.Result)
+		w.fail("reply to request %x holds %T, want replica.ApplyResult", r.ReqID, r.Result)
 		return resp, unknown
 	}
 	if ar.Err != nil {
@@ -265,7 +265,7 @@ func (w *World) clientTimeout(c *client, reqID uint64) {
 	}
 	w.finish(p, api.ResponseOp{}, how)
 	if m := w.member(p.member); m.state == stateUp {
-		w.step(m, node.EvCancel{ReqID: reqID})
+		w.step(m, replica.EvCancel{ReqID: reqID})
 	}
 	w.next(c)
 }
@@ -303,7 +303,7 @@ func (w *World) finalReads() error {
 			c.seq++
 			reqID := uint64(c.id+1)<<32 | c.seq
 			req := api.RequestOp{Range: read}
-			w.call(c, m, reqID, req, node.EvRead{ReqID: reqID})
+			w.call(c, m, reqID, req, replica.EvRead{ReqID: reqID})
 			for c.pending != nil && w.fatal == nil {
 				w.runUntil(w.now + 10)
 			}

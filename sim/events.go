@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 
-	"github.com/cairndb/cairn/node"
+	"github.com/cairndb/cairn/node/replica"
 	"github.com/cairndb/cairn/raftcore"
 )
 
@@ -19,7 +19,7 @@ type event struct {
 	msg  raftcore.Message
 	// input is what evInput hands to a member; arg is a request id or an
 	// incarnation, depending on the kind.
-	input node.Event
+	input replica.Event
 	arg   uint64
 	// lease is the lease a keep-alive renews.
 	lease int64

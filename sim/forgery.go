@@ -8,7 +8,7 @@ import (
 
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/auth"
-	"github.com/cairndb/cairn/node"
+	"github.com/cairndb/cairn/node/replica"
 	"github.com/cairndb/cairn/raftcore"
 )
 
@@ -22,8 +22,8 @@ import (
 //     down for them);
 //   - from a member, at a term past raftcore.MaxTerm (up to 2^64-1);
 //   - forwarded proposals (MsgProp) carrying internal commands or simple
-//     tokens issued, marked as node marks them (node.EncodeInternal,
-//     node.EncodeIssueToken), but stamped with another member or another
+//     tokens issued, marked as node marks them (replica.EncodeInternal,
+//     replica.EncodeIssueToken), but stamped with another member or another
 //     term than the forwarder's (the leader's origin check refuses them);
 //   - snapshots from a member that is not the leader the receiver follows,
 //     or larger than snapshotLimit (the transport refuses them before raft
@@ -118,7 +118,7 @@ func (f *forger) act(w *World) {
 	}
 	w.logFault("forge %s from %x at term %d to %d (%s)", msg.Type, msg.From, msg.Term, m.id, must)
 	w.countFault("forgery", -1)
-	w.step(m, node.EvMessage{Msg: msg})
+	w.step(m, replica.EvMessage{Msg: msg})
 	if m.state != stateUp {
 		return // crashed in the step (an armed fsync crash)
 	}
@@ -257,10 +257,10 @@ func (f *forger) commands(w *World, m *member, from, term uint64, n int) []raftc
 		name := fmt.Sprintf("%s%d", forgedPrefix, f.forged)
 		var cmd []byte
 		if f.rng.IntN(3) == 0 {
-			cmd = node.EncodeIssueToken(&auth.Command{Op: auth.OpIssueToken, Name: name, Token: name, Revision: 1})
+			cmd = replica.EncodeIssueToken(&auth.Command{Op: auth.OpIssueToken, Name: name, Token: name, Revision: 1})
 		} else {
 			var err error
-			if cmd, err = node.EncodeInternal(&api.PutRequest{Key: []byte(name), Value: []byte("forged")}); err != nil {
+			if cmd, err = replica.EncodeInternal(&api.PutRequest{Key: []byte(name), Value: []byte("forged")}); err != nil {
 				w.fail("forge a command: %v", err)
 				return nil
 			}

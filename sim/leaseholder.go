@@ -6,7 +6,7 @@ import (
 
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/btreekv/mvcc"
-	"github.com/cairndb/cairn/node"
+	"github.com/cairndb/cairn/node/replica"
 )
 
 // leaseHolder is a client that holds leases: it grants one, attaches a
@@ -108,7 +108,7 @@ func (w *World) holderAct(h *leaseHolder) {
 	case holderIdle:
 		h.leases++
 		h.lease = int64(h.idx+1)<<32 | int64(h.leases)
-		h.ttl = node.MinLeaseTTL + w.rng.Int64N(3)
+		h.ttl = replica.MinLeaseTTL + w.rng.Int64N(3)
 		h.attached, h.want = 0, 1+w.rng.IntN(3)
 		h.quitAt, h.leader = 0, 0
 		if w.rng.IntN(4) != 0 {
@@ -163,7 +163,7 @@ func (w *World) holderPropose(h *leaseHolder, kind holderReqKind, msg api.Messag
 	if !w.holderSend(h, kind, m) {
 		return
 	}
-	data, err := node.EncodeRequest(msg)
+	data, err := replica.EncodeRequest(msg)
 	if err != nil {
 		w.fail("encode %T: %v", msg, err)
 		return
@@ -171,7 +171,7 @@ func (w *World) holderPropose(h *leaseHolder, kind holderReqKind, msg api.Messag
 	if w.holderCut(h, m.id) {
 		return // lost on the way: the holder times out
 	}
-	w.schedule(w.clientLatency(), event{kind: evInput, who: m.id, input: node.EvPropose{ReqID: h.pending.id, Data: data}})
+	w.schedule(w.clientLatency(), event{kind: evInput, who: m.id, input: replica.EvPropose{ReqID: h.pending.id, Data: data}})
 }
 
 // holderKeepAlive sends a keep-alive; it does not go through raft.
@@ -202,9 +202,9 @@ func (w *World) keepAlive(m *member, reqID uint64, lease int64) {
 	} else {
 		_, err := m.lessor.Renew(lease, w.leaseClock())
 		switch {
-		case errors.Is(err, node.ErrLeaseNotFound):
+		case errors.Is(err, replica.ErrLeaseNotFound):
 			res = resGone
-		case errors.Is(err, node.ErrNotPrimary):
+		case errors.Is(err, replica.ErrNotPrimary):
 			res = resNotLeader
 		case err != nil:
 			w.fail("member %d: renew lease %x: %v", m.id, lease, err)
@@ -229,7 +229,7 @@ func (w *World) holderAnswer(h *leaseHolder, m *member, reqID uint64, res holder
 
 // holderReply turns a member's reply to a holder's proposal into its
 // answer.
-func (w *World) holderReply(m *member, r node.Reply) {
+func (w *World) holderReply(m *member, r replica.Reply) {
 	h := w.holderOf(r.ReqID)
 	if h == nil {
 		return
@@ -237,7 +237,7 @@ func (w *World) holderReply(m *member, r node.Reply) {
 	res := resOK
 	if r.Err != nil {
 		res = resFailed
-	} else if ar, ok := r.Result.(node.ApplyResult); ok && ar.Err != nil {
+	} else if ar, ok := r.Result.(replica.ApplyResult); ok && ar.Err != nil {
 		switch {
 		case errors.Is(ar.Err, mvcc.ErrLeaseNotFound), errors.Is(ar.Err, mvcc.ErrLeaseExists):
 			res = resGone
@@ -261,7 +261,7 @@ func (w *World) holderHears(h *leaseHolder, reqID uint64, timedOut bool) {
 	if timedOut {
 		res = resFailed
 		if m := w.member(p.member); m.state == stateUp && p.kind != reqKeepAlive {
-			w.step(m, node.EvCancel{ReqID: reqID})
+			w.step(m, replica.EvCancel{ReqID: reqID})
 		}
 	}
 	next := int64(1 + w.rng.IntN(20))

@@ -5,10 +5,10 @@ import (
 	"time"
 
 	"github.com/cairndb/cairn/api"
-	"github.com/cairndb/cairn/node"
+	"github.com/cairndb/cairn/node/replica"
 )
 
-// Each member runs the real lessor (node.Lessor) on virtual time, wired
+// Each member runs the real lessor (replica.Lessor) on virtual time, wired
 // the way node.Server wires it: every member learns of grants and revokes
 // as it applies them, rebuilds its lessor from the store when it starts or
 // installs a snapshot, becomes the primary when it becomes leader (every
@@ -84,42 +84,14 @@ func (w *World) leaseClock() time.Time {
 	return time.UnixMilli(ms)
 }
 
-// openLessor gives a member a new lessor over its store, as the server
-// does when it starts.
-func (w *World) openLessor(m *member, kv *node.KVState) {
-	m.lessor = node.NewLessor(0)
-	m.primarySince = -1
-	kv.OnLease = func(id, ttl int64) {
-		if ttl > 0 {
-			_, _ = m.lessor.Grant(id, ttl, w.leaseClock())
-		} else {
-			_, _ = m.lessor.Revoke(id)
-		}
-	}
-	kv.OnRestore = func() { w.resetLessor(m, kv) }
-	w.resetLessor(m, kv)
-}
-
-// resetLessor rebuilds a lessor from the leases in the store.
-func (w *World) resetLessor(m *member, kv *node.KVState) {
-	for _, id := range m.lessor.Leases() {
-		_, _ = m.lessor.Revoke(id)
-	}
-	for _, l := range kv.Store().Leases() {
-		_, _ = m.lessor.Grant(l.ID, l.TTL, w.leaseClock())
-	}
-}
-
 // leaderChanged promotes or demotes a member's lessor, as the server does
 // when its driver reports a new leader.
 func (w *World) leaderChanged(m *member, leader uint64) {
-	if leader == m.id {
-		m.lessor.Promote(w.leaseClock())
-		m.primarySince = w.now
-		return
-	}
-	m.lessor.Demote()
+	m.replica.LeaderChanged(leader)
 	m.primarySince = -1
+	if leader == m.id {
+		m.primarySince = w.now
+	}
 }
 
 // expireLeases makes every leader propose the revocation of its expired
@@ -129,16 +101,11 @@ func (w *World) expireLeases() {
 		if m.state != stateUp || m.core.Leader() != m.id {
 			continue
 		}
-		for _, id := range m.lessor.Expired(w.leaseClock(), 64) {
+		for _, id := range m.replica.ExpiredLeases(64) {
 			w.checkExpiry(m, id)
-			data, err := node.EncodeRequest(&api.LeaseRevokeRequest{ID: id})
-			if err != nil {
-				w.fail("encode lease revoke: %v", err)
-				return
-			}
 			w.leases.expiries++
 			w.leases.nextReq++
-			w.step(m, node.EvPropose{ReqID: expiryReqBase | w.leases.nextReq, Data: data})
+			w.step(m, replica.EvPropose{ReqID: expiryReqBase | w.leases.nextReq, Data: replica.ExpiryCommand(id)})
 			if m.state != stateUp {
 				break
 			}
@@ -190,7 +157,7 @@ func (s *appliedState) leasesApplied(index uint64, before map[string]api.KeyValu
 		now[l.ID] = true
 		if _, ok := w.leases.granted[l.ID]; !ok {
 			w.leases.granted[l.ID] = w.now
-			w.leases.ttl[l.ID] = max(l.TTL, node.MinLeaseTTL) * 1000
+			w.leases.ttl[l.ID] = max(l.TTL, replica.MinLeaseTTL) * 1000
 		}
 	}
 	for id := range s.leases {

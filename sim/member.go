@@ -10,10 +10,11 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/cairndb/cairn/btreekv/mvcc"
 	"github.com/cairndb/cairn/btreekv/pagefile"
 	"github.com/cairndb/cairn/internal/fsx"
 	"github.com/cairndb/cairn/logstore"
-	"github.com/cairndb/cairn/node"
+	"github.com/cairndb/cairn/node/replica"
 	"github.com/cairndb/cairn/raftcore"
 )
 
@@ -39,9 +40,10 @@ type member struct {
 	// initial members bootstrap the cluster; the others join it.
 	initial     bool
 	disk        *fsx.MemFS
+	replica     *replica.Replica
 	log         *logstore.Log
 	sm          *appliedState
-	core        *node.Core
+	core        *replica.Core
 	state       memberState
 	incarnation uint64
 
@@ -85,7 +87,7 @@ type member struct {
 
 	// lessor is the member's lessor; primarySince is when it last became
 	// the primary (the member became leader), -1 while it is not.
-	lessor       *node.Lessor
+	lessor       *replica.Lessor
 	primarySince int64
 
 	watchers []*watchStream
@@ -146,32 +148,37 @@ func (w *World) start(m *member) (err error) {
 	return nil
 }
 
+// open opens a member's log and store from its disk and starts its core,
+// with the server's own wiring (replica.Open): only the disk, the clock,
+// the randomness and the mutations are the simulator's.
 func (w *World) open(m *member) error {
-	var err error
-	// A log that lost acknowledged data is salvaged, and the member
-	// repairs itself from the quorum (node/repair.go).
-	if m.log, err = logstore.Open(logstore.Options{FS: w.fs(m), Dir: logDir, Create: true, SegmentSize: 1 << 16, Salvage: true}); err != nil {
-		return fmt.Errorf("member %d: open log: %w", m.id, err)
-	}
-	kv, err := node.OpenKVState(w.fs(m), dbPath)
-	if err != nil {
-		return fmt.Errorf("member %d: open store: %w", m.id, err)
-	}
-	w.openLessor(m, kv)
-	m.sm = w.newAppliedState(m, kv)
 	var peers []raftcore.Peer
 	if m.initial {
 		peers = w.initial
 	}
-	m.core, err = node.NewCore(node.CoreConfig{
-		ID: m.id, ElectionTick: electionTicks, HeartbeatTick: 1, SnapshotCount: 50, CatchUpEntries: 10,
-		Peers: peers, Rand: rand.New(rand.NewPCG(w.rng.Uint64(), m.id)),
-		UnsafeSkipRepair: w.cfg.Mutation == NoRepair,
-		UnsafeAnySender:  w.cfg.Mutation == NoSenderCheck,
-	}, m.log, m.sm)
+	m.primarySince = -1
+	r, err := replica.Open(replica.Config{
+		// A log that lost acknowledged data is salvaged, and the member
+		// repairs itself from the quorum (node/replica/repair.go).
+		Log:       logstore.Options{FS: w.fs(m), Dir: logDir, Create: true, SegmentSize: 1 << 16, Salvage: true},
+		StorePath: dbPath,
+		Store:     mvcc.Options{FS: w.fs(m)},
+		Core: replica.CoreConfig{
+			ID: m.id, ElectionTick: electionTicks, HeartbeatTick: 1, SnapshotCount: 50, CatchUpEntries: 10,
+			Peers: peers, Rand: rand.New(rand.NewPCG(w.rng.Uint64(), m.id)),
+			UnsafeSkipRepair: w.cfg.Mutation == NoRepair,
+			UnsafeAnySender:  w.cfg.Mutation == NoSenderCheck,
+		},
+		Clock: w.leaseClock,
+		Wrap: func(kv *replica.KVState) replica.StateMachine {
+			m.sm = w.newAppliedState(m, kv)
+			return m.sm
+		},
+	})
 	if err != nil {
-		return fmt.Errorf("member %d: start: %w", m.id, err)
+		return fmt.Errorf("member %d: %w", m.id, err)
 	}
+	m.replica, m.log, m.core, m.lessor = r, r.Log, r.Core, r.Lessor
 	return nil
 }
 
@@ -262,7 +269,7 @@ func (w *World) protect(m *member, what string, f func()) (crashed bool) {
 
 // step feeds a member an input and carries out the effects: messages go
 // out and replies come back once its fsyncs are done.
-func (w *World) step(m *member, ev node.Event) {
+func (w *World) step(m *member, ev replica.Event) {
 	if m.state != stateUp {
 		return // lost: the client times out, raft retries
 	}
@@ -272,7 +279,7 @@ func (w *World) step(m *member, ev node.Event) {
 	}
 	what := fmt.Sprintf("%T", ev)
 	installing := false
-	if msg, ok := ev.(node.EvMessage); ok && msg.Msg.Type == raftcore.MsgSnap {
+	if msg, ok := ev.(replica.EvMessage); ok && msg.Msg.Type == raftcore.MsgSnap {
 		what = "snapshot install"
 		if m.crashInSnapshot {
 			m.crashInSnapshot, installing = false, true
@@ -305,7 +312,7 @@ func (w *World) step(m *member, ev node.Event) {
 	}
 	// Replies of one step leave together; order them, since the core
 	// may list them in map order (Core.fail does).
-	slices.SortStableFunc(eff.Replies, func(a, b node.Reply) int { return cmp.Compare(a.ReqID, b.ReqID) })
+	slices.SortStableFunc(eff.Replies, func(a, b replica.Reply) int { return cmp.Compare(a.ReqID, b.ReqID) })
 	for _, r := range eff.Replies {
 		w.clientReply(m, r)
 	}

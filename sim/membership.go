@@ -3,7 +3,7 @@ package sim
 import (
 	"slices"
 
-	"github.com/cairndb/cairn/node"
+	"github.com/cairndb/cairn/node/replica"
 	"github.com/cairndb/cairn/raftcore"
 )
 
@@ -78,7 +78,7 @@ func (c *confTracker) try(w *World) {
 	p.reqID = confReqBase | c.nextReq
 	p.attempts++
 	if m := w.leader(); m != nil {
-		w.step(m, node.EvProposeConfChange{ReqID: p.reqID, CC: p.cc})
+		w.step(m, replica.EvProposeConfChange{ReqID: p.reqID, CC: p.cc})
 	}
 	w.schedule(1000, event{kind: evConfTimeout, arg: p.reqID})
 }

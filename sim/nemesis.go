@@ -7,7 +7,7 @@ import (
 
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/internal/fsx"
-	"github.com/cairndb/cairn/node"
+	"github.com/cairndb/cairn/node/replica"
 	"github.com/cairndb/cairn/raftcore"
 )
 
@@ -170,7 +170,7 @@ func (n *nemesis) act(w *World) {
 // leave). Leaders that come and go with entries half replicated are where
 // a broken commit rule shows. It runs after each step of a member, before
 // its messages go out.
-func (w *World) churn(m *member, eff node.Effects) {
+func (w *World) churn(m *member, eff replica.Effects) {
 	if !w.nemesis.churn || w.healed || m.state != stateUp {
 		return
 	}
@@ -251,7 +251,7 @@ func (w *World) transferLeader() {
 	}
 	target := to[w.rng.IntN(len(to))]
 	w.logFault("transfer leadership %d -> %d", lead.id, target)
-	w.step(lead, node.EvTransferLeader{To: target})
+	w.step(lead, replica.EvTransferLeader{To: target})
 }
 
 // fillDisk lets a member's disk fill up a little past what it holds now;
@@ -362,12 +362,12 @@ func (w *World) compact() {
 		return
 	}
 	rev := w.applied.maxRev - w.rng.Int64N(10)
-	data, err := node.EncodeRequest(&api.CompactionRequest{Revision: rev})
+	data, err := replica.EncodeRequest(&api.CompactionRequest{Revision: rev})
 	if err != nil {
 		w.fail("encode compaction: %v", err)
 		return
 	}
 	w.nemesis.compactReq++
 	w.logFault("compact at revision %d", rev)
-	w.step(lead, node.EvPropose{ReqID: compactReqBase | w.nemesis.compactReq, Data: data})
+	w.step(lead, replica.EvPropose{ReqID: compactReqBase | w.nemesis.compactReq, Data: data})
 }

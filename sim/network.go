@@ -5,7 +5,7 @@ import (
 	"hash/fnv"
 	"slices"
 
-	"github.com/cairndb/cairn/node"
+	"github.com/cairndb/cairn/node/replica"
 	"github.com/cairndb/cairn/raftcore"
 )
 
@@ -61,9 +61,9 @@ func (w *World) send(from *member, msg raftcore.Message, delay int64) {
 		// The transport notices a broken connection, or not: raft's
 		// retries cover lost messages either way.
 		if msg.Type == raftcore.MsgSnap {
-			w.schedule(delay+1, event{kind: evInput, who: from.id, input: node.EvSnapshotStatus{To: to, Failed: true}})
+			w.schedule(delay+1, event{kind: evInput, who: from.id, input: replica.EvSnapshotStatus{To: to, Failed: true}})
 		} else if n.cut[l] && w.rng.IntN(4) == 0 {
-			w.schedule(delay+1, event{kind: evInput, who: from.id, input: node.EvUnreachable{To: to}})
+			w.schedule(delay+1, event{kind: evInput, who: from.id, input: replica.EvUnreachable{To: to}})
 		}
 		return
 	}
@@ -86,16 +86,16 @@ func (w *World) deliver(msg raftcore.Message) {
 	m := w.member(msg.To)
 	if m.state != stateUp {
 		if msg.Type == raftcore.MsgSnap {
-			w.schedule(1, event{kind: evInput, who: msg.From, input: node.EvSnapshotStatus{To: msg.To, Failed: true}})
+			w.schedule(1, event{kind: evInput, who: msg.From, input: replica.EvSnapshotStatus{To: msg.To, Failed: true}})
 		}
 		return
 	}
-	w.step(m, node.EvMessage{Msg: msg})
+	w.step(m, replica.EvMessage{Msg: msg})
 	if msg.Type == raftcore.MsgSnap {
 		// The transport reports whether the snapshot got through (it did
 		// not if the member crashed installing it).
 		back := w.net.baseLatency(link{msg.To, msg.From})
-		w.schedule(back, event{kind: evInput, who: msg.From, input: node.EvSnapshotStatus{To: msg.To, Failed: m.state != stateUp}})
+		w.schedule(back, event{kind: evInput, who: msg.From, input: replica.EvSnapshotStatus{To: msg.To, Failed: m.state != stateUp}})
 	}
 }
 

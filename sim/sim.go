@@ -60,7 +60,7 @@ import (
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/btreekv/mvcc"
 	"github.com/cairndb/cairn/linearizability"
-	"github.com/cairndb/cairn/node"
+	"github.com/cairndb/cairn/node/replica"
 	"github.com/cairndb/cairn/raftcore"
 )
 
@@ -113,7 +113,7 @@ const (
 	NoDedup
 	// NoRepair starts a member whose disk lost data it acknowledged as
 	// if it had lost nothing: it votes and counts toward commit with the
-	// state it has left (node.CoreConfig.UnsafeSkipRepair).
+	// state it has left (replica.CoreConfig.UnsafeSkipRepair).
 	NoRepair
 	// NoOriginCheck lets a leader append a forwarded command that names
 	// its origin (an internal command, a simple token issued) whatever
@@ -121,7 +121,7 @@ const (
 	NoOriginCheck
 	// NoSenderCheck makes raft take messages from any sender at any
 	// term: from ids that were never members, and past raftcore.MaxTerm
-	// (node.CoreConfig.UnsafeAnySender).
+	// (replica.CoreConfig.UnsafeAnySender).
 	NoSenderCheck
 )
 
@@ -308,7 +308,7 @@ func (w *World) handle(e *event) {
 		if m.incarnation != e.arg {
 			return // the ticker of an earlier life
 		}
-		w.step(m, node.EvTick{})
+		w.step(m, replica.EvTick{})
 		w.schedule(tickMillis, event{kind: evTick, who: e.who, arg: e.arg})
 	case evDeliver:
 		w.deliver(e.msg)
@@ -401,14 +401,14 @@ func (w *World) leader() *member {
 // checkProgress requires a write to commit within a bound after healing.
 func (w *World) checkProgress() error {
 	deadline := w.now + livenessBound
-	data, err := node.EncodeRequest(&api.PutRequest{Key: []byte("liveness"), Value: []byte("ok")})
+	data, err := replica.EncodeRequest(&api.PutRequest{Key: []byte("liveness"), Value: []byte("ok")})
 	if err != nil {
 		return err
 	}
 	for w.now < deadline && w.fatal == nil {
 		w.runUntil(w.now + 100)
 		if m := w.leader(); m != nil {
-			w.step(m, node.EvPropose{ReqID: probeReqID, Data: data})
+			w.step(m, replica.EvPropose{ReqID: probeReqID, Data: data})
 			w.runUntil(w.now + 1000)
 			if w.probeDone {
 				return nil

@@ -3,7 +3,7 @@ package sim
 import (
 	"bytes"
 
-	"github.com/cairndb/cairn/node"
+	"github.com/cairndb/cairn/node/replica"
 	"github.com/cairndb/cairn/raftcore"
 )
 
@@ -18,7 +18,7 @@ import (
 // takeEffects takes the effects of member m's step, each MsgSnap with the
 // copy of m's store it announces. It reports whether m crashed opening a
 // copy (which commits the store: an fsync).
-func (w *World) takeEffects(m *member) (node.Effects, bool) {
+func (w *World) takeEffects(m *member) (replica.Effects, bool) {
 	eff := m.core.TakeEffects()
 	crashed := w.protect(m, "snapshot send", func() {
 		out := eff.Messages[:0:0]
@@ -50,7 +50,7 @@ func (w *World) packSnapshot(m *member, msg raftcore.Message) (raftcore.Message,
 		}
 	}
 	w.logFault("member %d cannot send a snapshot to %d: %v", m.id, msg.To, err)
-	w.schedule(1, event{kind: evInput, who: m.id, input: node.EvSnapshotStatus{To: msg.To, Failed: true}})
+	w.schedule(1, event{kind: evInput, who: m.id, input: replica.EvSnapshotStatus{To: msg.To, Failed: true}})
 	return msg, false
 }
 
@@ -59,8 +59,8 @@ func (w *World) packSnapshot(m *member, msg raftcore.Message) (raftcore.Message,
 // snapshot only from the leader m follows, and only up to snapshotLimit
 // bytes. If it refuses the snapshot, or m cannot store it (its disk is
 // full), the message is dropped: ok is false.
-func (w *World) receiveSnapshot(m *member, ev node.Event) (node.Event, bool) {
-	in, isMsg := ev.(node.EvMessage)
+func (w *World) receiveSnapshot(m *member, ev replica.Event) (replica.Event, bool) {
+	in, isMsg := ev.(replica.EvMessage)
 	if !isMsg || in.Msg.Type != raftcore.MsgSnap || in.Msg.Snapshot == nil {
 		return ev, true
 	}

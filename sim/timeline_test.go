@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/cairndb/cairn/api"
-	"github.com/cairndb/cairn/node"
+	"github.com/cairndb/cairn/node/replica"
 	"github.com/cairndb/cairn/raftcore"
 )
 
@@ -180,7 +180,7 @@ func TestEntryKindsMatchNode(t *testing.T) {
 		{&api.LeaseGrantRequest{TTL: 5, ID: 7}, "lease-grant"},
 		{&api.LeaseRevokeRequest{ID: 7}, "lease-revoke"},
 	} {
-		data, err := node.EncodeRequest(tc.req)
+		data, err := replica.EncodeRequest(tc.req)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package node
+package replica
 
 import (
 	"crypto/sha256"
@@ -13,7 +13,7 @@ import (
 //
 //	header    streamHeader: cluster, sender, receiver
 //	message   uvarint size of the data, then the MsgSnap without data
-//	data      chunks of at most snapshotChunk bytes, size bytes in all
+//	data      chunks of at most SnapshotChunk bytes, size bytes in all
 //	checksum  the SHA-256 of the data, 32 bytes
 //
 // Both ends handle the data a chunk at a time — the sender reads it from a
@@ -21,38 +21,42 @@ import (
 // snapshot costs O(chunk) memory, not O(store). The rpc stream's flow
 // control keeps a slow receiver from making the sender buffer more.
 
-// chunkSender is an io.Writer that sends what is written to it in chunks
-// of at most snapshotChunk bytes, hashing it; Finish sends the rest and
+// SnapshotChunk is the size of a snapshot's data chunks.
+const SnapshotChunk = 1 << 20
+
+// ChunkSender is an io.Writer that sends what is written to it in chunks
+// of at most SnapshotChunk bytes, hashing it; Finish sends the rest and
 // the checksum.
-type chunkSender struct {
+type ChunkSender struct {
 	send func([]byte) error
 	buf  []byte
 	hash hash.Hash
 }
 
-func newChunkSender(send func([]byte) error) *chunkSender {
-	return &chunkSender{send: send, hash: sha256.New()}
+// NewChunkSender makes a ChunkSender that hands each chunk to send.
+func NewChunkSender(send func([]byte) error) *ChunkSender {
+	return &ChunkSender{send: send, hash: sha256.New()}
 }
 
 // Write implements io.Writer.
-func (w *chunkSender) Write(p []byte) (int, error) {
+func (w *ChunkSender) Write(p []byte) (int, error) {
 	written := 0
 	for len(p) > 0 {
-		if len(w.buf) == 0 && len(p) >= snapshotChunk {
+		if len(w.buf) == 0 && len(p) >= SnapshotChunk {
 			// A whole chunk at hand: send it without copying.
-			if err := w.sendChunk(p[:snapshotChunk]); err != nil {
+			if err := w.sendChunk(p[:SnapshotChunk]); err != nil {
 				return written, err
 			}
-			p, written = p[snapshotChunk:], written+snapshotChunk
+			p, written = p[SnapshotChunk:], written+SnapshotChunk
 			continue
 		}
 		if w.buf == nil {
-			w.buf = make([]byte, 0, snapshotChunk)
+			w.buf = make([]byte, 0, SnapshotChunk)
 		}
-		n := min(len(p), snapshotChunk-len(w.buf))
+		n := min(len(p), SnapshotChunk-len(w.buf))
 		w.buf = append(w.buf, p[:n]...)
 		p, written = p[n:], written+n
-		if len(w.buf) == snapshotChunk {
+		if len(w.buf) == SnapshotChunk {
 			if err := w.sendChunk(w.buf); err != nil {
 				return written, err
 			}
@@ -62,13 +66,13 @@ func (w *chunkSender) Write(p []byte) (int, error) {
 	return written, nil
 }
 
-func (w *chunkSender) sendChunk(b []byte) error {
+func (w *ChunkSender) sendChunk(b []byte) error {
 	w.hash.Write(b)
 	return w.send(b)
 }
 
 // Finish sends what is buffered, then the checksum of everything sent.
-func (w *chunkSender) Finish() error {
+func (w *ChunkSender) Finish() error {
 	if len(w.buf) > 0 {
 		if err := w.sendChunk(w.buf); err != nil {
 			return err
@@ -82,12 +86,12 @@ func (w *chunkSender) Finish() error {
 // checksum sent after it.
 var errSnapshotChecksum = errors.New("node: snapshot data does not match its checksum")
 
-// chunkReceiver is an io.Reader over the data of a snapshot arriving in
+// ChunkReceiver is an io.Reader over the data of a snapshot arriving in
 // chunks (recv returns each; io.EOF when the stream ends): size bytes,
 // then the checksum. It returns io.EOF only once all the data has come
 // and matches the checksum; a stream that ends early, carries more, or
 // fails the checksum is an error.
-type chunkReceiver struct {
+type ChunkReceiver struct {
 	recv func() ([]byte, error)
 	left int64
 	cur  []byte
@@ -95,12 +99,14 @@ type chunkReceiver struct {
 	done bool
 }
 
-func newChunkReceiver(recv func() ([]byte, error), size int64) *chunkReceiver {
-	return &chunkReceiver{recv: recv, left: size, hash: sha256.New()}
+// NewChunkReceiver makes a ChunkReceiver of size bytes of data, reading
+// the chunks from recv.
+func NewChunkReceiver(recv func() ([]byte, error), size int64) *ChunkReceiver {
+	return &ChunkReceiver{recv: recv, left: size, hash: sha256.New()}
 }
 
 // Read implements io.Reader.
-func (r *chunkReceiver) Read(p []byte) (int, error) {
+func (r *ChunkReceiver) Read(p []byte) (int, error) {
 	for len(r.cur) == 0 {
 		if r.done {
 			return 0, io.EOF
@@ -128,7 +134,7 @@ func (r *chunkReceiver) Read(p []byte) (int, error) {
 }
 
 // checkSum reads the checksum after the data and compares it.
-func (r *chunkReceiver) checkSum() error {
+func (r *ChunkReceiver) checkSum() error {
 	sum, err := r.recv()
 	if errors.Is(err, io.EOF) {
 		return fmt.Errorf("node: snapshot stream ended before its checksum: %w", io.ErrUnexpectedEOF)

@@ -1,4 +1,4 @@
-package node
+package replica
 
 import (
 	"bytes"
@@ -38,7 +38,7 @@ func (a *applier) must(cmd []byte) {
 	}
 }
 
-func authCmd(c *auth.Command) []byte { return encodeAuthCommand(c) }
+func authCmd(c *auth.Command) []byte { return EncodeAuthCommand(c) }
 
 // stamped is cmd as member 1 proposes it in term 1 (the applier's term).
 func stamped(k *KVState, cmd []byte) []byte {
@@ -81,8 +81,8 @@ func TestAppliedWritesAreChecked(t *testing.T) {
 	alice := auth.Identity{User: "alice", Revision: st.Revision()}
 	put := func(key string) []byte { return mustEncode(t, &api.PutRequest{Key: []byte(key), Value: []byte("v")}) }
 
-	a.must(encodeAuthed(alice, put("app/1")))
-	if r := a.apply(encodeAuthed(alice, put("other"))); !errors.Is(r.Err, api.ErrPermissionDenied) {
+	a.must(EncodeAuthed(alice, put("app/1")))
+	if r := a.apply(EncodeAuthed(alice, put("other"))); !errors.Is(r.Err, api.ErrPermissionDenied) {
 		t.Fatalf("put outside alice's range: %v", r.Err)
 	}
 	if r := a.apply(put("app/2")); !errors.Is(r.Err, api.ErrUserEmpty) {
@@ -94,16 +94,16 @@ func TestAppliedWritesAreChecked(t *testing.T) {
 	// The revocation applies first: alice's next write, made with her
 	// old token, is refused on every member the same way.
 	root := auth.Identity{User: auth.RootUser, Revision: st.Revision()}
-	a.must(encodeAuthed(root, authCmd(&auth.Command{Op: auth.OpUserRevokeRole, Name: "alice", Role: "app"})))
-	if r := a.apply(encodeAuthed(alice, put("app/1"))); !errors.Is(r.Err, api.ErrAuthOldRevision) {
+	a.must(EncodeAuthed(root, authCmd(&auth.Command{Op: auth.OpUserRevokeRole, Name: "alice", Role: "app"})))
+	if r := a.apply(EncodeAuthed(alice, put("app/1"))); !errors.Is(r.Err, api.ErrAuthOldRevision) {
 		t.Fatalf("put with a token older than the revocation: %v", r.Err)
 	}
 	alice.Revision = st.Revision()
-	if r := a.apply(encodeAuthed(alice, put("app/1"))); !errors.Is(r.Err, api.ErrPermissionDenied) {
+	if r := a.apply(EncodeAuthed(alice, put("app/1"))); !errors.Is(r.Err, api.ErrPermissionDenied) {
 		t.Fatalf("put after the revocation: %v", r.Err)
 	}
 	// Only root administers, even through a wrapped command.
-	if r := a.apply(encodeAuthed(alice, authCmd(&auth.Command{Op: auth.OpRoleAdd, Name: "x"}))); !errors.Is(r.Err, api.ErrPermissionDenied) {
+	if r := a.apply(EncodeAuthed(alice, authCmd(&auth.Command{Op: auth.OpRoleAdd, Name: "x"}))); !errors.Is(r.Err, api.ErrPermissionDenied) {
 		t.Fatalf("alice adding a role: %v", r.Err)
 	}
 	if r := a.apply(authCmd(&auth.Command{Op: auth.OpRoleAdd, Name: "x"})); !errors.Is(r.Err, api.ErrUserEmpty) {
@@ -126,14 +126,14 @@ func TestAppliedLeaseRevokeNeedsWriteOnItsKeys(t *testing.T) {
 	enableAuth(t, a)
 	rev := k.Auth().Revision()
 	root, alice := auth.Identity{User: auth.RootUser, Revision: rev}, auth.Identity{User: "alice", Revision: rev}
-	a.must(encodeAuthed(alice, mustEncode(t, &api.LeaseGrantRequest{ID: 7, TTL: 60})))
-	a.must(encodeAuthed(alice, mustEncode(t, &api.PutRequest{Key: []byte("app/a"), Lease: 7})))
-	a.must(encodeAuthed(root, mustEncode(t, &api.PutRequest{Key: []byte("secret"), Lease: 7})))
+	a.must(EncodeAuthed(alice, mustEncode(t, &api.LeaseGrantRequest{ID: 7, TTL: 60})))
+	a.must(EncodeAuthed(alice, mustEncode(t, &api.PutRequest{Key: []byte("app/a"), Lease: 7})))
+	a.must(EncodeAuthed(root, mustEncode(t, &api.PutRequest{Key: []byte("secret"), Lease: 7})))
 	revoke := mustEncode(t, &api.LeaseRevokeRequest{ID: 7})
-	if r := a.apply(encodeAuthed(alice, revoke)); !errors.Is(r.Err, api.ErrPermissionDenied) {
+	if r := a.apply(EncodeAuthed(alice, revoke)); !errors.Is(r.Err, api.ErrPermissionDenied) {
 		t.Fatalf("alice revoking a lease holding a key she may not write: %v", r.Err)
 	}
-	a.must(encodeAuthed(root, revoke))
+	a.must(EncodeAuthed(root, revoke))
 }
 
 // While auth is on, a lease revoke, compaction or alarm that carries no
@@ -148,10 +148,10 @@ func TestUnauthenticatedAndInternalCommands(t *testing.T) {
 	a := &applier{t: t, k: k}
 	enableAuth(t, a)
 	alice := auth.Identity{User: "alice", Revision: k.Auth().Revision()}
-	a.must(encodeAuthed(alice, mustEncode(t, &api.LeaseGrantRequest{ID: 7, TTL: 60})))
-	a.must(encodeAuthed(alice, mustEncode(t, &api.PutRequest{Key: []byte("app/a"), Lease: 7})))
+	a.must(EncodeAuthed(alice, mustEncode(t, &api.LeaseGrantRequest{ID: 7, TTL: 60})))
+	a.must(EncodeAuthed(alice, mustEncode(t, &api.PutRequest{Key: []byte("app/a"), Lease: 7})))
 	internal := func(req api.Message) []byte {
-		cmd, err := encodeInternal(req)
+		cmd, err := EncodeInternal(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -181,7 +181,7 @@ func TestUnauthenticatedAndInternalCommands(t *testing.T) {
 	}
 	// An internal envelope holds one plain command, and names the term
 	// it was made in: the entry's.
-	unstamped, err := encodeInternal(&api.CompactionRequest{Revision: 2})
+	unstamped, err := EncodeInternal(&api.CompactionRequest{Revision: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,14 +219,14 @@ func TestIssueTokenNeedsItsOrigin(t *testing.T) {
 		return &auth.Command{Op: auth.OpIssueToken, Name: auth.RootUser, Token: hash, Revision: k.Auth().Revision()}
 	}
 	root := auth.Identity{User: auth.RootUser, Revision: k.Auth().Revision()}
-	otherTerm := encodeIssueToken(issue("other term"))
+	otherTerm := EncodeIssueToken(issue("other term"))
 	k.StampOrigin(otherTerm, 1, 7)
 	for name, bad := range map[string][]byte{
 		"as an auth command":          authCmd(issue("auth")),
-		"as root's auth command":      encodeAuthed(root, authCmd(issue("authed"))),
-		"unstamped":                   encodeIssueToken(issue("unstamped")),
+		"as root's auth command":      EncodeAuthed(root, authCmd(issue("authed"))),
+		"unstamped":                   EncodeIssueToken(issue("unstamped")),
 		"stamped in another term":     otherTerm,
-		"another command in its kind": stamped(k, encodeIssueToken(&auth.Command{Op: auth.OpDisable})),
+		"another command in its kind": stamped(k, EncodeIssueToken(&auth.Command{Op: auth.OpDisable})),
 	} {
 		if r := a.apply(bad); r.Err == nil {
 			t.Errorf("token issued %s", name)
@@ -235,7 +235,7 @@ func TestIssueTokenNeedsItsOrigin(t *testing.T) {
 	if len(told) != 0 || !k.Auth().Enabled() {
 		t.Fatalf("refused commands took effect: tokens %q, auth enabled %v", told, k.Auth().Enabled())
 	}
-	a.must(stamped(k, encodeIssueToken(issue("good"))))
+	a.must(stamped(k, EncodeIssueToken(issue("good"))))
 	if len(told) != 1 || told[0] != "good" {
 		t.Fatalf("tokens told: %q", told)
 	}
@@ -249,12 +249,12 @@ func TestCheckOrigin(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer k.Close()
-	cmd, err := encodeInternal(&api.CompactionRequest{Revision: 1})
+	cmd, err := EncodeInternal(&api.CompactionRequest{Revision: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	k.StampOrigin(cmd, 5, 3)
-	token := encodeIssueToken(&auth.Command{Op: auth.OpIssueToken, Name: "root", Token: "h"})
+	token := EncodeIssueToken(&auth.Command{Op: auth.OpIssueToken, Name: "root", Token: "h"})
 	k.StampOrigin(token, 5, 3)
 	plain := mustEncode(t, &api.PutRequest{Key: []byte("k")})
 	k.StampOrigin(plain, 5, 3) // no origin to stamp: unchanged
@@ -269,7 +269,7 @@ func TestCheckOrigin(t *testing.T) {
 		{"forwarded by another member", cmd, 6, 3, false},
 		{"a token forwarded by another member", token, 6, 3, false},
 		{"in a later term", cmd, 5, 4, false},
-		{"unstamped", encodeIssueToken(&auth.Command{Op: auth.OpIssueToken}), 5, 3, false},
+		{"unstamped", EncodeIssueToken(&auth.Command{Op: auth.OpIssueToken}), 5, 3, false},
 		{"too short", []byte{byte(kindInternal), 1}, 5, 3, false},
 		{"a client's command", plain, 6, 9, true},
 	} {
@@ -294,7 +294,7 @@ func TestAuthStateSurvivesReopen(t *testing.T) {
 	rev := k.Auth().Revision()
 	var tokens []string
 	k.OnAuthToken(func(tok string, id auth.Identity) { tokens = append(tokens, tok) })
-	a.must(stamped(k, encodeIssueToken(&auth.Command{Op: auth.OpIssueToken, Name: "alice", Token: "t1", Revision: rev})))
+	a.must(stamped(k, EncodeIssueToken(&auth.Command{Op: auth.OpIssueToken, Name: "alice", Token: "t1", Revision: rev})))
 	if len(tokens) != 1 || tokens[0] != "t1" {
 		t.Fatalf("tokens told: %q", tokens)
 	}
@@ -321,7 +321,7 @@ func TestAuthStateSurvivesReopen(t *testing.T) {
 func TestAuthedEnvelopeDecoding(t *testing.T) {
 	id := auth.Identity{User: "al/ice", Revision: 1 << 40}
 	inner := []byte{byte(kindPut), 1, 2, 3}
-	got, in, err := decodeAuthed(encodeAuthed(id, inner)[1:])
+	got, in, err := decodeAuthed(EncodeAuthed(id, inner)[1:])
 	if err != nil || got != id || !bytes.Equal(in, inner) {
 		t.Fatalf("round trip: %+v %v %v", got, in, err)
 	}

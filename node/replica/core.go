@@ -1,4 +1,4 @@
-package node
+package replica
 
 import (
 	"encoding/binary"
@@ -207,6 +207,10 @@ type Effects struct {
 // reads about this much of the log.
 const DefaultSnapshotBytes = 128 << 20
 
+// DefaultSnapshotCount is how many applied entries trigger a snapshot
+// when CoreConfig.SnapshotCount is 0 (etcd's default).
+const DefaultSnapshotCount = 10000
+
 // CoreConfig configures a Core.
 type CoreConfig struct {
 	ID            uint64
@@ -363,7 +367,7 @@ func NewCore(cfg CoreConfig, log RaftLog, sm StateMachine) (*Core, error) {
 	// ones (all zero: nobody waits for them).
 	peers := make([]raftcore.Peer, len(cfg.Peers))
 	for i, p := range cfg.Peers {
-		peers[i] = raftcore.Peer{ID: p.ID, Context: append(make([]byte, headerSize), p.Context...)}
+		peers[i] = raftcore.Peer{ID: p.ID, Context: append(make([]byte, HeaderSize), p.Context...)}
 	}
 	rn, err := raftcore.NewNode(raftcore.Config{
 		ID:              cfg.ID,
@@ -525,7 +529,7 @@ func (c *Core) Run() {
 		if st, ok := c.sm.(OriginStamper); ok {
 			term := c.raft.Term()
 			for _, p := range c.proposals {
-				st.StampOrigin(p[headerSize:], c.cfg.ID, term)
+				st.StampOrigin(p[HeaderSize:], c.cfg.ID, term)
 			}
 		}
 		if err := c.raft.Propose(c.proposals...); err != nil {
@@ -554,8 +558,8 @@ func (c *Core) checkForwarded(m raftcore.Message) []raftcore.Entry {
 	var kept []raftcore.Entry // nil while every entry is kept
 	for i, e := range m.Entries {
 		var err error
-		if e.Type == raftcore.EntryNormal && len(e.Data) >= headerSize {
-			err = st.CheckOrigin(e.Data[headerSize:], m.From, term)
+		if e.Type == raftcore.EntryNormal && len(e.Data) >= HeaderSize {
+			err = st.CheckOrigin(e.Data[HeaderSize:], m.From, term)
 		}
 		switch {
 		case err != nil:
@@ -573,13 +577,13 @@ func (c *Core) checkForwarded(m raftcore.Message) []raftcore.Entry {
 	return kept
 }
 
-// headerSize is the length of the header the core puts before every
+// HeaderSize is the length of the header the core puts before every
 // command and conf change context it proposes: the proposer's tag and the
 // proposal's sequence number, 8 bytes each.
-const headerSize = 16
+const HeaderSize = 16
 
 func (c *Core) requestHeader(seq uint64) []byte {
-	h := make([]byte, headerSize, headerSize+64)
+	h := make([]byte, HeaderSize, HeaderSize+64)
 	binary.BigEndian.PutUint64(h, c.tag)
 	binary.BigEndian.PutUint64(h[8:], seq)
 	return h
@@ -602,7 +606,7 @@ func (c *Core) forget(id uint64) {
 // if this incarnation of the member proposed it and still waits for it,
 // and stops waiting for it.
 func (c *Core) ownRequest(h []byte) (uint64, bool) {
-	if len(h) < headerSize || binary.BigEndian.Uint64(h) != c.tag {
+	if len(h) < HeaderSize || binary.BigEndian.Uint64(h) != c.tag {
 		return 0, false
 	}
 	id, ok := c.bySeq[binary.BigEndian.Uint64(h[8:])]
@@ -806,7 +810,7 @@ func (c *Core) applyEntry(e raftcore.Entry, refused bool) error {
 		if e.Index <= c.smApplied {
 			return nil // durable in the state machine before a restart
 		}
-		if len(e.Data) < headerSize {
+		if len(e.Data) < HeaderSize {
 			c.sm.Skip(e.Index, e.Term) // a leader's no-op
 			return c.smErr()
 		}
@@ -820,7 +824,7 @@ func (c *Core) applyEntry(e raftcore.Entry, refused bool) error {
 			}
 			return nil
 		}
-		result := c.sm.Apply(e.Index, e.Term, e.Data[headerSize:])
+		result := c.sm.Apply(e.Index, e.Term, e.Data[HeaderSize:])
 		if err := c.smErr(); err != nil {
 			// The proposer learns only that the member stopped: the
 			// entry is committed and will be applied after a restart.
@@ -846,8 +850,8 @@ func (c *Core) applyEntry(e raftcore.Entry, refused bool) error {
 		}
 		if e.Index > c.smApplied {
 			var body []byte
-			if len(cc.Context) >= headerSize {
-				body = cc.Context[headerSize:]
+			if len(cc.Context) >= HeaderSize {
+				body = cc.Context[HeaderSize:]
 			}
 			if ca, ok := c.sm.(ConfChangeApplier); ok && err == nil {
 				ca.ApplyConfChange(e.Index, e.Term, cc, body)

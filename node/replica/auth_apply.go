@@ -1,4 +1,4 @@
-package node
+package replica
 
 import (
 	"encoding/binary"
@@ -54,9 +54,9 @@ const (
 // originSize is the length of an origin: member id and term.
 const originSize = 16
 
-// encodeInternal encodes a write the member makes on its own behalf,
+// EncodeInternal encodes a write the member makes on its own behalf,
 // with room for its origin.
-func encodeInternal(req api.Message) ([]byte, error) {
+func EncodeInternal(req api.Message) ([]byte, error) {
 	cmd, err := EncodeRequest(req)
 	if err != nil {
 		return nil, err
@@ -64,26 +64,14 @@ func encodeInternal(req api.Message) ([]byte, error) {
 	return append(append([]byte{byte(kindInternal)}, make([]byte, originSize)...), cmd...), nil
 }
 
-// encodeIssueToken encodes a simple token issued (c.Op is
+// EncodeIssueToken encodes a simple token issued (c.Op is
 // OpIssueToken), with room for its origin.
-func encodeIssueToken(c *auth.Command) []byte {
+func EncodeIssueToken(c *auth.Command) []byte {
 	return append(append([]byte{byte(kindIssueToken)}, make([]byte, originSize)...), c.Marshal()...)
 }
 
-// EncodeInternal encodes req as a command a member makes on its own
-// behalf, as the member encodes its lease expiries, compactions and
-// alarms: marked internal, with a zero origin that the core stamps when it
-// proposes it. Exported for the simulator, which forges such commands to
-// check that no member takes one it did not make.
-func EncodeInternal(req api.Message) ([]byte, error) { return encodeInternal(req) }
-
-// EncodeIssueToken encodes c, a simple token issued (c.Op is
-// OpIssueToken), as the member that checked the password does, with a
-// zero origin. Exported for the simulator, as EncodeInternal.
-func EncodeIssueToken(c *auth.Command) []byte { return encodeIssueToken(c) }
-
-// hasOrigin reports whether cmd is of a kind that names its origin.
-func hasOrigin(cmd []byte) bool {
+// HasOrigin reports whether cmd is of a kind that names its origin.
+func HasOrigin(cmd []byte) bool {
 	return len(cmd) > 0 && (requestKind(cmd[0]) == kindInternal || requestKind(cmd[0]) == kindIssueToken)
 }
 
@@ -99,7 +87,7 @@ var _ OriginStamper = (*KVState)(nil)
 
 // StampOrigin implements OriginStamper.
 func (k *KVState) StampOrigin(cmd []byte, member, term uint64) {
-	if hasOrigin(cmd) && len(cmd) >= 1+originSize {
+	if HasOrigin(cmd) && len(cmd) >= 1+originSize {
 		binary.BigEndian.PutUint64(cmd[1:], member)
 		binary.BigEndian.PutUint64(cmd[9:], term)
 	}
@@ -109,7 +97,7 @@ func (k *KVState) StampOrigin(cmd []byte, member, term uint64) {
 // is appended only if from, the member that forwarded it, stamped it in
 // the leader's term.
 func (k *KVState) CheckOrigin(cmd []byte, from, term uint64) error {
-	if !hasOrigin(cmd) {
+	if !HasOrigin(cmd) {
 		return nil
 	}
 	member, stamped, _, err := decodeOrigin(cmd)
@@ -166,13 +154,13 @@ func (r authRecords) Put(key string, value []byte) error {
 	return r.tw.PutAux([]byte(auxAuth+key), value)
 }
 
-// encodeAuthCommand encodes an auth state change as a raft command.
-func encodeAuthCommand(c *auth.Command) []byte {
+// EncodeAuthCommand encodes an auth state change as a raft command.
+func EncodeAuthCommand(c *auth.Command) []byte {
 	return append([]byte{byte(kindAuth)}, c.Marshal()...)
 }
 
-// encodeAuthed wraps a command made by id.
-func encodeAuthed(id auth.Identity, inner []byte) []byte {
+// EncodeAuthed wraps a command made by id.
+func EncodeAuthed(id auth.Identity, inner []byte) []byte {
 	b := make([]byte, 0, 1+2*binary.MaxVarintLen64+len(id.User)+len(inner))
 	b = append(b, byte(kindAuthed))
 	b = binary.AppendUvarint(b, uint64(len(id.User)))
@@ -181,7 +169,7 @@ func encodeAuthed(id auth.Identity, inner []byte) []byte {
 	return append(b, inner...)
 }
 
-// decodeAuthed reads what encodeAuthed wrote, after the kind byte.
+// decodeAuthed reads what EncodeAuthed wrote, after the kind byte.
 func decodeAuthed(b []byte) (auth.Identity, []byte, error) {
 	n, sz := binary.Uvarint(b)
 	if sz <= 0 || n > uint64(len(b)-sz) {

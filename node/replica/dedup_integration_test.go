@@ -1,4 +1,4 @@
-package node
+package replica
 
 import (
 	"bytes"
@@ -94,7 +94,7 @@ func TestDuplicatedProposalAppliedOnce(t *testing.T) {
 	}
 	copies := 0
 	for _, e := range ents {
-		if e.Type == raftcore.EntryNormal && len(e.Data) > headerSize && bytes.Equal(e.Data, props[0].Entries[0].Data) {
+		if e.Type == raftcore.EntryNormal && len(e.Data) > HeaderSize && bytes.Equal(e.Data, props[0].Entries[0].Data) {
 			copies++
 		}
 	}

@@ -1,4 +1,4 @@
-package node
+package replica
 
 import (
 	"maps"
@@ -82,7 +82,7 @@ func (c *originCluster) has(key string) bool {
 }
 
 func internalPut(t *testing.T, key string) []byte {
-	cmd, err := encodeInternal(&api.PutRequest{Key: []byte(key), Value: []byte("v")})
+	cmd, err := EncodeInternal(&api.PutRequest{Key: []byte(key), Value: []byte("v")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func TestCoreLeaderChecksForwardedOrigins(t *testing.T) {
 	forge := func(key string, member, term uint64) raftcore.Message {
 		cmd := internalPut(t, key)
 		c.kvs[follower].StampOrigin(cmd, member, term)
-		data := append(make([]byte, headerSize), cmd...)
+		data := append(make([]byte, HeaderSize), cmd...)
 		data[0] = 0xee // a proposer tag, so the entry is not taken for a no-op
 		return raftcore.Message{Type: raftcore.MsgProp, From: follower, To: lead, Entries: []raftcore.Entry{{Data: data}}}
 	}

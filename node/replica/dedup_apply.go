@@ -1,4 +1,4 @@
-package node
+package replica
 
 import (
 	"encoding/binary"
@@ -33,7 +33,7 @@ func (c *Core) admit(ents []raftcore.Entry) (refused map[uint64]bool, err error)
 	}
 	props := c.props[:0]
 	for _, e := range ents {
-		if e.Type != raftcore.EntryNormal || e.Index < from || len(e.Data) < headerSize {
+		if e.Type != raftcore.EntryNormal || e.Index < from || len(e.Data) < HeaderSize {
 			continue
 		}
 		tag, seq := binary.BigEndian.Uint64(e.Data), binary.BigEndian.Uint64(e.Data[8:])

@@ -1,4 +1,4 @@
-package node
+package replica
 
 import (
 	"bytes"
@@ -79,7 +79,7 @@ func putN(t testing.TB, k *KVState, index uint64, n, vlen int) uint64 {
 func stream(t testing.TB, src SnapshotSource, between func()) [][]byte {
 	t.Helper()
 	var chunks [][]byte
-	w := newChunkSender(func(b []byte) error {
+	w := NewChunkSender(func(b []byte) error {
 		chunks = append(chunks, bytes.Clone(b))
 		return nil
 	})
@@ -160,7 +160,7 @@ func TestSnapshotSentWhileWritesGoOn(t *testing.T) {
 		t.Fatal(err)
 	}
 	putN(t, follower, 1, 10, 10) // an older state, replaced
-	if err := follower.ReceiveSnapshot(src.Index(), src.Size(), newChunkReceiver(chunkSource(chunks), src.Size())); err != nil {
+	if err := follower.ReceiveSnapshot(src.Index(), src.Size(), NewChunkReceiver(chunkSource(chunks), src.Size())); err != nil {
 		t.Fatal(err)
 	}
 	restored := false
@@ -212,7 +212,7 @@ func TestSnapshotStreamRejectsDamage(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			follower, _ := OpenKVState(fsx.NewMem(), "/db")
 			bad := f(append([][]byte(nil), chunks...))
-			err := follower.ReceiveSnapshot(500000, size, newChunkReceiver(chunkSource(bad), size))
+			err := follower.ReceiveSnapshot(500000, size, NewChunkReceiver(chunkSource(bad), size))
 			if err == nil {
 				t.Fatal("damaged snapshot accepted")
 			}
@@ -314,7 +314,7 @@ func TestSnapshotCrashDuringReceiveAndInstall(t *testing.T) {
 					crashed = true
 				}
 			}()
-			if err := k.ReceiveSnapshot(index, size, newChunkReceiver(chunkSource(chunks), size)); err != nil {
+			if err := k.ReceiveSnapshot(index, size, NewChunkReceiver(chunkSource(chunks), size)); err != nil {
 				t.Fatalf("crash point %d: receive: %v", crashAt, err)
 			}
 			logged = true
@@ -384,7 +384,7 @@ func TestSnapshotSendMemoryIsBounded(t *testing.T) {
 		t.Fatalf("store of %d bytes, want %d MB", src.Size(), mb)
 	}
 	var sent int64
-	w := newChunkSender(func(b []byte) error { sent += int64(len(b)); return nil })
+	w := NewChunkSender(func(b []byte) error { sent += int64(len(b)); return nil })
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	if _, err := src.WriteTo(w); err != nil {
@@ -411,7 +411,7 @@ func TestSnapshotReceiveMemoryIsBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer k.Close()
-	chunk := bytes.Repeat([]byte("0123456789abcdef"), snapshotChunk/16)
+	chunk := bytes.Repeat([]byte("0123456789abcdef"), SnapshotChunk/16)
 	h := sha256.New()
 	for range mb {
 		h.Write(chunk)
@@ -429,10 +429,10 @@ func TestSnapshotReceiveMemoryIsBounded(t *testing.T) {
 		}
 		return nil, io.EOF
 	}
-	size := int64(mb) * snapshotChunk
+	size := int64(mb) * SnapshotChunk
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	err = k.ReceiveSnapshot(1000, size, newChunkReceiver(recv, size))
+	err = k.ReceiveSnapshot(1000, size, NewChunkReceiver(recv, size))
 	runtime.ReadMemStats(&after)
 	if err != nil {
 		t.Fatal(err)
