@@ -89,12 +89,7 @@ type appliedState struct {
 	leases map[int64]bool
 }
 
-var (
-	_ replica.StateMachine      = (*appliedState)(nil)
-	_ replica.ConfChangeApplier = (*appliedState)(nil)
-	_ replica.Deduplicator      = (*appliedState)(nil)
-	_ replica.OriginStamper     = (*appliedState)(nil)
-)
+var _ replica.StateMachine = (*appliedState)(nil)
 
 func (w *World) newAppliedState(m *member, kv *replica.KVState) *appliedState {
 	s := &appliedState{w: w, m: m, kv: kv}
@@ -131,37 +126,37 @@ func (s *appliedState) contents() (map[string]api.KeyValue, int64) {
 }
 
 // Apply implements replica.StateMachine.
-func (s *appliedState) Apply(index, term uint64, data []byte) any {
-	res := s.kv.Apply(index, term, data)
-	if s.kv.Err() != nil {
-		return res // a storage failure: the member stops here
+func (s *appliedState) Apply(index, term uint64, data []byte) (any, error) {
+	res, err := s.kv.Apply(index, term, data)
+	if err != nil {
+		return nil, err // a storage failure: the member stops here
 	}
 	s.applied(index, term, raftcore.EntryNormal, data)
 	before := s.keys
 	events := s.observeChange(index)
 	s.leasesApplied(index, before, events)
-	return res
+	return res, nil
 }
 
 // AdmitProposals implements replica.Deduplicator: the store's duplicate
 // filter decides, unless the NoDedup mutation admits every proposal.
-func (s *appliedState) AdmitProposals(from, to uint64, props []replica.Proposal) []bool {
+func (s *appliedState) AdmitProposals(from, to uint64, props []replica.Proposal) ([]bool, error) {
 	if s.w.cfg.Mutation == NoDedup {
 		admitted := make([]bool, len(props))
 		for i := range admitted {
 			admitted[i] = true
 		}
-		return admitted
+		return admitted, nil
 	}
 	return s.kv.AdmitProposals(from, to, props)
 }
 
-// StampOrigin implements replica.OriginStamper.
+// StampOrigin implements replica.OriginChecker.
 func (s *appliedState) StampOrigin(cmd []byte, member, term uint64) {
 	s.kv.StampOrigin(cmd, member, term)
 }
 
-// CheckOrigin implements replica.OriginStamper: the store decides, unless
+// CheckOrigin implements replica.OriginChecker: the store decides, unless
 // the NoOriginCheck mutation lets every forwarded command in.
 func (s *appliedState) CheckOrigin(cmd []byte, from, term uint64) error {
 	if s.w.cfg.Mutation == NoOriginCheck {
@@ -170,24 +165,22 @@ func (s *appliedState) CheckOrigin(cmd []byte, from, term uint64) error {
 	return s.kv.CheckOrigin(cmd, from, term)
 }
 
-// Err is the storage failure that stopped the state machine (the core
-// checks it after every call).
-func (s *appliedState) Err() error { return s.kv.Err() }
-
-// ApplyConfChange implements replica.ConfChangeApplier.
-func (s *appliedState) ApplyConfChange(index, term uint64, cc raftcore.ConfChange, context []byte) {
-	s.kv.ApplyConfChange(index, term, cc, context)
-	if s.kv.Err() == nil {
-		s.appliedFromLog(index, term)
+// ApplyConfChange implements replica.StateMachine.
+func (s *appliedState) ApplyConfChange(index, term uint64, cc raftcore.ConfChange, context []byte) error {
+	if err := s.kv.ApplyConfChange(index, term, cc, context); err != nil {
+		return err
 	}
+	s.appliedFromLog(index, term)
+	return nil
 }
 
 // Skip implements replica.StateMachine.
-func (s *appliedState) Skip(index, term uint64) {
-	s.kv.Skip(index, term)
-	if s.kv.Err() == nil {
-		s.appliedFromLog(index, term)
+func (s *appliedState) Skip(index, term uint64) error {
+	if err := s.kv.Skip(index, term); err != nil {
+		return err
 	}
+	s.appliedFromLog(index, term)
+	return nil
 }
 
 // appliedFromLog records an entry applied without its data (a leader's
@@ -211,7 +204,7 @@ func (s *appliedState) Persist() error { return s.kv.Persist() }
 // OpenSnapshot implements replica.StateMachine.
 func (s *appliedState) OpenSnapshot() (replica.SnapshotSource, error) { return s.kv.OpenSnapshot() }
 
-// DropReceivedSnapshots drops the snapshots received before a restart.
+// DropReceivedSnapshots implements replica.StateMachine.
 func (s *appliedState) DropReceivedSnapshots() error { return s.kv.DropReceivedSnapshots() }
 
 // Restore implements replica.StateMachine.

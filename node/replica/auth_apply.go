@@ -34,7 +34,7 @@ import (
 // The last two are taken on the word of the member that made them, so
 // they name it: after the kind, the member's id and the term it proposed
 // them in, 8 bytes each (an origin). The proposer writes zeros; the core
-// stamps the origin when it proposes the command (OriginStamper). A
+// stamps the origin when it proposes the command (OriginChecker). A
 // leader appends such a command forwarded by another member only if it
 // bears that member's stamp and the leader's term (CheckOrigin), so it
 // is always appended in the term it was stamped with; an entry whose
@@ -83,9 +83,7 @@ func decodeOrigin(cmd []byte) (member, term uint64, inner []byte, err error) {
 	return binary.BigEndian.Uint64(cmd[1:]), binary.BigEndian.Uint64(cmd[9:]), cmd[1+originSize:], nil
 }
 
-var _ OriginStamper = (*KVState)(nil)
-
-// StampOrigin implements OriginStamper.
+// StampOrigin implements OriginChecker.
 func (k *KVState) StampOrigin(cmd []byte, member, term uint64) {
 	if HasOrigin(cmd) && len(cmd) >= 1+originSize {
 		binary.BigEndian.PutUint64(cmd[1:], member)
@@ -93,7 +91,7 @@ func (k *KVState) StampOrigin(cmd []byte, member, term uint64) {
 	}
 }
 
-// CheckOrigin implements OriginStamper: a command that names its origin
+// CheckOrigin implements OriginChecker: a command that names its origin
 // is appended only if from, the member that forwarded it, stamped it in
 // the leader's term.
 func (k *KVState) CheckOrigin(cmd []byte, from, term uint64) error {

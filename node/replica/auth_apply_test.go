@@ -21,12 +21,13 @@ type applier struct {
 func (a *applier) apply(cmd []byte) ApplyResult {
 	a.t.Helper()
 	a.index++
-	res, ok := a.k.Apply(a.index, 1, cmd).(ApplyResult)
-	if !ok {
-		a.t.Fatalf("apply at %d: result %T", a.index, res)
-	}
-	if err := a.k.Err(); err != nil {
+	out, err := a.k.Apply(a.index, 1, cmd)
+	if err != nil {
 		a.t.Fatalf("apply at %d: storage failure %v", a.index, err)
+	}
+	res, ok := out.(ApplyResult)
+	if !ok {
+		a.t.Fatalf("apply at %d: result %T", a.index, out)
 	}
 	return res
 }

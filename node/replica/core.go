@@ -4,125 +4,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"math/rand/v2"
 	"slices"
 
 	"github.com/cairndb/cairn/raftcore"
 )
-
-// RaftLog is the durable raft log the core writes through (logstore.Log in
-// production, an in-memory log in tests and the simulator). Reads go
-// through the raftcore.Storage half.
-type RaftLog interface {
-	raftcore.Storage
-	// Save makes hs and ents durable (one fsync), replacing any suffix
-	// of the log from ents[0].Index.
-	Save(hs raftcore.HardState, ents []raftcore.Entry) error
-	// ApplySnapshot replaces the log with a snapshot from the leader.
-	ApplySnapshot(snap raftcore.Snapshot) error
-	// CreateSnapshot records that the state machine holds everything up
-	// to index durably (the core passes no data: the state machine keeps
-	// its own).
-	CreateSnapshot(index uint64, cs raftcore.ConfState, data []byte) (raftcore.Snapshot, error)
-	// Compact discards the entries before index.
-	Compact(index uint64) error
-}
-
-// StateMachine is what the raft log drives: the replicated application.
-// Apply is called once per committed normal entry, in index order, and
-// must be deterministic: every member computes the same results. (A state
-// machine that also implements Deduplicator gets Skip instead for the
-// copies of a duplicated proposal.)
-type StateMachine interface {
-	// Apply applies the command data committed at index and returns the
-	// result for the member that proposed it.
-	Apply(index, term uint64, data []byte) any
-	// Skip records that the entry at index (a leader's no-op or a
-	// membership change) was applied without touching the state, so that
-	// AppliedIndex keeps up with the log.
-	Skip(index, term uint64)
-	// AppliedIndex is the last index whose effects are durable in the
-	// state machine; after a restart, entries after it are applied again.
-	AppliedIndex() uint64
-	// Persist makes everything applied durable, so that AppliedIndex is
-	// the last index applied. A raft snapshot is then only a record in
-	// the log that the state machine holds the entries up to that index:
-	// taking one copies nothing.
-	Persist() error
-	// OpenSnapshot opens a copy of the state as of the last index applied
-	// (made durable first), for a member that lags too far behind to be
-	// sent entries. Entries applied later do not change it: the caller
-	// streams it to the member while the state machine goes on, and
-	// closes it.
-	OpenSnapshot() (SnapshotSource, error)
-	// Restore replaces the state with the snapshot at index that a
-	// leader sent. The transport hands the snapshot's data to the state
-	// machine (KVState.ReceiveSnapshot) before it delivers the MsgSnap,
-	// and the state machine keeps it on disk until it is installed, so
-	// the core passes only the index. After a crash the core calls
-	// Restore again when it finds the log's snapshot newer than the
-	// state machine.
-	Restore(index uint64) error
-}
-
-// SnapshotSource is a point-in-time copy of a state machine's data, as of
-// one applied index, that can be streamed to another member.
-type SnapshotSource interface {
-	// Index and Term are those of the last entry the copy holds.
-	Index() uint64
-	Term() uint64
-	// Size is the number of bytes WriteTo writes.
-	Size() int64
-	// WriteTo writes the copy to w, a chunk at a time.
-	io.WriterTo
-	// Close releases the copy.
-	io.Closer
-}
-
-// receivedSnapshotDropper is implemented by a state machine that keeps
-// the snapshots leaders sent on disk until it installs them (see
-// StateMachine.Restore). Once the core has started, and installed the
-// log's snapshot if the state machine was behind it, the ones left will
-// never be installed: NewCore has them dropped.
-type receivedSnapshotDropper interface {
-	DropReceivedSnapshots() error
-}
-
-// commitSaver is implemented by a RaftLog that can record a hard state
-// moving only the commit index without waiting for an fsync
-// (logstore.Log.SaveCommit). Raft does not need that index durable: a
-// restarted member learns it again from the leader. With it, a write costs
-// each member one fsync (its entry) instead of two (then its commit).
-type commitSaver interface {
-	SaveCommit(hs raftcore.HardState) error
-}
-
-// ConfChangeApplier is implemented by a state machine that tracks
-// membership (the member registry): it is called for each committed
-// membership change instead of Skip, with the context the proposer gave
-// (for a bootstrap peer, the raftcore.Peer's Context).
-type ConfChangeApplier interface {
-	ApplyConfChange(index, term uint64, cc raftcore.ConfChange, context []byte)
-}
-
-// OriginStamper is implemented by a state machine some of whose commands
-// are taken on the word of the member that made them, and so name it and
-// the term it made them in (node's internal commands and simple tokens,
-// auth_apply.go). The core stamps them as it proposes them; as the leader
-// it appends such a command forwarded by another member only if it bears
-// that member's stamp and the current term (so it is appended in the term
-// it was stamped with); the state machine checks the term again when it
-// applies the entry.
-type OriginStamper interface {
-	// StampOrigin writes member and term into cmd, a command this member
-	// proposes, if cmd is of a kind that names its origin.
-	StampOrigin(cmd []byte, member, term uint64)
-	// CheckOrigin returns why cmd, forwarded by member from to this
-	// member in term, must not be appended, or nil.
-	CheckOrigin(cmd []byte, from, term uint64) error
-}
 
 // ErrStopped is returned for requests the core can no longer answer.
 var ErrStopped = errors.New("node: member stopped")
@@ -197,7 +84,7 @@ type Effects struct {
 	// LeaderChanged is set when the known leader changed; Leader is it.
 	LeaderChanged bool
 	Leader        uint64
-	// Refused are the forwarded proposals (OriginStamper) and the
+	// Refused are the forwarded proposals (OriginChecker) and the
 	// out-of-range messages this member did not take, and why: for the
 	// driver to log.
 	Refused []error
@@ -337,10 +224,8 @@ func NewCore(cfg CoreConfig, log RaftLog, sm StateMachine) (*Core, error) {
 			return nil, fmt.Errorf("node: restore snapshot at %d: %w", snap.Metadata.Index, err)
 		}
 	}
-	if d, ok := sm.(receivedSnapshotDropper); ok {
-		if err := d.DropReceivedSnapshots(); err != nil {
-			return nil, fmt.Errorf("node: drop the snapshots received before the restart: %w", err)
-		}
+	if err := sm.DropReceivedSnapshots(); err != nil {
+		return nil, fmt.Errorf("node: drop the snapshots received before the restart: %w", err)
 	}
 	// A disk that lost data the member had acknowledged: raft repairs
 	// it from the quorum (repair.go).
@@ -349,8 +234,8 @@ func NewCore(cfg CoreConfig, log RaftLog, sm StateMachine) (*Core, error) {
 		return nil, err
 	}
 	var repairedTerm uint64
-	if dl, ok := log.(damageLog); ok && damage == "" {
-		repairedTerm = dl.RepairedTerm()
+	if damage == "" {
+		repairedTerm = log.RepairedTerm()
 	}
 	if cfg.UnsafeSkipRepair {
 		damage, repairedTerm = "", 0
@@ -404,7 +289,7 @@ func NewCore(cfg CoreConfig, log RaftLog, sm StateMachine) (*Core, error) {
 	}
 	if repairedTerm != 0 && !c.repairing {
 		// Repaired in a term that is over: nothing left to mark.
-		if err := log.(damageLog).ClearRepair(); err != nil {
+		if err := log.ClearRepair(); err != nil {
 			return nil, fmt.Errorf("node: forget the repair: %w", err)
 		}
 	}
@@ -526,11 +411,9 @@ func (c *Core) Run() {
 		return
 	}
 	if len(c.proposals) > 0 {
-		if st, ok := c.sm.(OriginStamper); ok {
-			term := c.raft.Term()
-			for _, p := range c.proposals {
-				st.StampOrigin(p[HeaderSize:], c.cfg.ID, term)
-			}
+		term := c.raft.Term()
+		for _, p := range c.proposals {
+			c.sm.StampOrigin(p[HeaderSize:], c.cfg.ID, term)
 		}
 		if err := c.raft.Propose(c.proposals...); err != nil {
 			for _, id := range c.proposalIDs {
@@ -547,19 +430,15 @@ func (c *Core) Run() {
 }
 
 // checkForwarded returns the entries of a forwarded proposal m that the
-// state machine lets this member take (OriginStamper); the others are
+// state machine lets this member take (OriginChecker); the others are
 // reported in Effects.Refused.
 func (c *Core) checkForwarded(m raftcore.Message) []raftcore.Entry {
-	st, ok := c.sm.(OriginStamper)
-	if !ok {
-		return m.Entries
-	}
 	term := c.raft.Term()
 	var kept []raftcore.Entry // nil while every entry is kept
 	for i, e := range m.Entries {
 		var err error
 		if e.Type == raftcore.EntryNormal && len(e.Data) >= HeaderSize {
-			err = st.CheckOrigin(e.Data[HeaderSize:], m.From, term)
+			err = c.sm.CheckOrigin(e.Data[HeaderSize:], m.From, term)
 		}
 		switch {
 		case err != nil:
@@ -717,7 +596,7 @@ func (c *Core) handleReady(rd raftcore.Ready) error {
 		c.sendNow()
 	}
 	// 2. Persist: entries, term and vote with an fsync; a commit index
-	// alone without one, if the log can (see commitSaver).
+	// alone without one (RaftLog.SaveCommit).
 	if !rd.Snapshot.IsEmpty() {
 		if err := c.log.ApplySnapshot(rd.Snapshot); err != nil {
 			return fmt.Errorf("save snapshot at %d: %w", rd.Snapshot.Metadata.Index, err)
@@ -774,8 +653,8 @@ func (c *Core) handleReady(rd raftcore.Ready) error {
 
 // save persists rd's entries and hard state.
 func (c *Core) save(rd raftcore.Ready) error {
-	if cs, ok := c.log.(commitSaver); ok && !rd.MustSync {
-		return cs.SaveCommit(rd.HardState)
+	if !rd.MustSync {
+		return c.log.SaveCommit(rd.HardState)
 	}
 	return c.log.Save(rd.HardState, rd.Entries)
 }
@@ -789,17 +668,6 @@ func (c *Core) sendNow() {
 	}
 }
 
-// failer is implemented by a state machine that can fail for reasons of
-// its own (a storage error), after which the member must stop.
-type failer interface{ Err() error }
-
-func (c *Core) smErr() error {
-	if f, ok := c.sm.(failer); ok {
-		return f.Err()
-	}
-	return nil
-}
-
 // applyEntry applies committed entry e, or only records its index if
 // refused says the state machine refused it as a duplicate.
 func (c *Core) applyEntry(e raftcore.Entry, refused bool) error {
@@ -811,12 +679,10 @@ func (c *Core) applyEntry(e raftcore.Entry, refused bool) error {
 			return nil // durable in the state machine before a restart
 		}
 		if len(e.Data) < HeaderSize {
-			c.sm.Skip(e.Index, e.Term) // a leader's no-op
-			return c.smErr()
+			return c.sm.Skip(e.Index, e.Term) // a leader's no-op
 		}
 		if refused {
-			c.sm.Skip(e.Index, e.Term)
-			if err := c.smErr(); err != nil {
+			if err := c.sm.Skip(e.Index, e.Term); err != nil {
 				return err
 			}
 			if id, ok := c.ownRequest(e.Data); ok {
@@ -824,8 +690,8 @@ func (c *Core) applyEntry(e raftcore.Entry, refused bool) error {
 			}
 			return nil
 		}
-		result := c.sm.Apply(e.Index, e.Term, e.Data[HeaderSize:])
-		if err := c.smErr(); err != nil {
+		result, err := c.sm.Apply(e.Index, e.Term, e.Data[HeaderSize:])
+		if err != nil {
 			// The proposer learns only that the member stopped: the
 			// entry is committed and will be applied after a restart.
 			return err
@@ -840,9 +706,9 @@ func (c *Core) applyEntry(e raftcore.Entry, refused bool) error {
 			// machine's index follows the log, as for every entry (a
 			// snapshot sent from it must be at the index applied).
 			if e.Index > c.smApplied {
-				c.sm.Skip(e.Index, e.Term)
+				return c.sm.Skip(e.Index, e.Term)
 			}
-			return c.smErr()
+			return nil
 		}
 		next, err := c.confState.WithChange(cc)
 		if err == nil {
@@ -853,14 +719,15 @@ func (c *Core) applyEntry(e raftcore.Entry, refused bool) error {
 			if len(cc.Context) >= HeaderSize {
 				body = cc.Context[HeaderSize:]
 			}
-			if ca, ok := c.sm.(ConfChangeApplier); ok && err == nil {
-				ca.ApplyConfChange(e.Index, e.Term, cc, body)
+			var serr error
+			if err == nil {
+				serr = c.sm.ApplyConfChange(e.Index, e.Term, cc, body)
 			} else {
-				c.sm.Skip(e.Index, e.Term)
+				serr = c.sm.Skip(e.Index, e.Term)
 			}
-		}
-		if serr := c.smErr(); serr != nil {
-			return serr
+			if serr != nil {
+				return serr
+			}
 		}
 		if id, ok := c.ownRequest(cc.Context); ok {
 			c.reply(id, c.confState, err)

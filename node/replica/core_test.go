@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/cairndb/cairn/logstore"
 	"github.com/cairndb/cairn/raftcore"
 )
 
@@ -27,6 +28,20 @@ func (m memLog) Save(hs raftcore.HardState, ents []raftcore.Entry) error {
 	return nil
 }
 
+// SaveCommit implements RaftLog (memory needs no fsync anyway).
+func (m memLog) SaveCommit(hs raftcore.HardState) error { return m.Save(hs, nil) }
+
+// memLog records no damage: memory loses nothing.
+func (m memLog) Damage() *logstore.Damage            { return nil }
+func (m memLog) MarkDamaged(d logstore.Damage) error { return fmt.Errorf("memLog: damage %v", d) }
+func (m memLog) MarkRepaired(term uint64) error      { return nil }
+func (m memLog) RepairedTerm() uint64                { return 0 }
+func (m memLog) ClearRepair() error                  { return nil }
+
+// memLog keeps no count of repairs: every repair is the first.
+func (m memLog) BeginRepairAttempt() (uint64, error) { return 1, nil }
+func (m memLog) RepairAttempt() uint64               { return 1 }
+
 // mapSM is a tiny replicated map: commands are "key=value".
 type mapSM struct {
 	data          map[string]string
@@ -40,17 +55,43 @@ type mapSM struct {
 
 func newMapSM() *mapSM { return &mapSM{data: map[string]string{}, received: map[uint64][]byte{}} }
 
-func (s *mapSM) Apply(index, term uint64, cmd []byte) any {
+func (s *mapSM) Apply(index, term uint64, cmd []byte) (any, error) {
 	k, v, _ := strings.Cut(string(cmd), "=")
 	old := s.data[k]
 	s.data[k] = v
 	s.applied, s.term = index, term
-	return old
+	return old, nil
+}
+
+// ApplyConfChange records the index only: the map keeps no membership.
+func (s *mapSM) ApplyConfChange(index, term uint64, cc raftcore.ConfChange, context []byte) error {
+	return s.Skip(index, term)
+}
+
+// AdmitProposals admits every proposal: the map filters no duplicates.
+func (s *mapSM) AdmitProposals(from, to uint64, props []Proposal) ([]bool, error) {
+	admitted := make([]bool, len(props))
+	for i := range admitted {
+		admitted[i] = true
+	}
+	return admitted, nil
+}
+
+// StampOrigin and CheckOrigin: no command of the map names its origin.
+func (s *mapSM) StampOrigin(cmd []byte, member, term uint64)     {}
+func (s *mapSM) CheckOrigin(cmd []byte, from, term uint64) error { return nil }
+
+// DropReceivedSnapshots forgets the snapshots not installed.
+func (s *mapSM) DropReceivedSnapshots() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.received)
+	return nil
 }
 
 func (s *mapSM) AppliedIndex() uint64 { return s.applied }
 
-func (s *mapSM) Skip(index, term uint64) { s.applied, s.term = index, term }
+func (s *mapSM) Skip(index, term uint64) error { s.applied, s.term = index, term; return nil }
 
 func (s *mapSM) Persist() error { return nil }
 

@@ -86,27 +86,6 @@ const (
 	dedupPruneAfter = 1 << 20
 )
 
-// Proposal identifies a proposed command in the raft log: the index of
-// its entry, and the proposer's tag and sequence number from its header.
-type Proposal struct {
-	Index uint64
-	Tag   uint64
-	Seq   uint64
-}
-
-// Deduplicator is implemented by a state machine that applies each
-// proposal once, however many times the log holds it.
-type Deduplicator interface {
-	// AdmitProposals decides which of props, the proposals among the
-	// committed entries from..to (at most dedupChunk of them), in index
-	// order, are applied: admitted[i] is the answer for props[i]. The
-	// core calls it before applying any of the entries from..to, and
-	// calls Skip instead of Apply for an entry refused. The decisions
-	// must be the same on every member, and recorded durably with the
-	// state before any entry of the range is applied (see dedup.go).
-	AdmitProposals(from, to uint64, props []Proposal) (admitted []bool)
-}
-
 // dedupRecord is what the state machine remembers of one proposer.
 type dedupRecord struct {
 	// high is the highest sequence number applied; bit k of seen says

@@ -17,14 +17,11 @@ import (
 // already treat that way.
 var ErrProposalNotApplied = fmt.Errorf("node: proposal committed too late after its member's later ones, not applied: %w", raftcore.ErrProposalDropped)
 
-var _ Deduplicator = (*KVState)(nil)
-
 // admit asks the state machine, if it filters duplicates, which of the
 // proposals among ents (at most dedupChunk consecutive committed
 // entries) to apply, and returns the indexes of those refused.
 func (c *Core) admit(ents []raftcore.Entry) (refused map[uint64]bool, err error) {
-	d, ok := c.sm.(Deduplicator)
-	if !ok || len(ents) == 0 {
+	if len(ents) == 0 {
 		return nil, nil
 	}
 	from, to := max(ents[0].Index, c.smApplied+1), ents[len(ents)-1].Index
@@ -43,8 +40,8 @@ func (c *Core) admit(ents []raftcore.Entry) (refused map[uint64]bool, err error)
 		props = append(props, Proposal{Index: e.Index, Tag: tag, Seq: seq})
 	}
 	c.props = props[:0]
-	admitted := d.AdmitProposals(from, to, props)
-	if err := c.smErr(); err != nil {
+	admitted, err := c.sm.AdmitProposals(from, to, props)
+	if err != nil {
 		return nil, err
 	}
 	if len(admitted) != len(props) {
@@ -65,17 +62,16 @@ func (c *Core) admit(ents []raftcore.Entry) (refused map[uint64]bool, err error)
 // kept in the store's aux table, and writes those that changed, in a
 // store write of their own that records no index (the entries' writes
 // that follow do).
-func (k *KVState) AdmitProposals(from, to uint64, props []Proposal) []bool {
+func (k *KVState) AdmitProposals(from, to uint64, props []Proposal) ([]bool, error) {
 	if k.fatal != nil {
-		return nil
+		return nil, k.fatal
 	}
 	if to < from || to-from >= dedupChunk {
-		k.fatal = fmt.Errorf("node: decide proposals %d to %d: more than %d entries at once", from, to, dedupChunk)
-		return nil
+		return nil, k.fail(fmt.Errorf("node: decide proposals %d to %d: more than %d entries at once", from, to, dedupChunk))
 	}
 	admitted, changed := k.dedup.admit(from, to, props)
 	if len(changed) == 0 {
-		return admitted
+		return admitted, nil
 	}
 	tw := k.Store().Write(0, 0)
 	var err error
@@ -92,10 +88,9 @@ func (k *KVState) AdmitProposals(from, to uint64, props []Proposal) []bool {
 		err = endErr
 	}
 	if err != nil {
-		k.fatal = fmt.Errorf("node: record the proposals applied among entries %d to %d: %w", from, to, err)
-		return nil
+		return nil, k.fail(fmt.Errorf("node: record the proposals applied among entries %d to %d: %w", from, to, err))
 	}
-	return admitted
+	return admitted, nil
 }
 
 // loadDedup reads the duplicate filter's records from the store.

@@ -163,11 +163,13 @@ func TestDedupRecordsSurviveRestartAndCrash(t *testing.T) {
 	}
 	put := mustEncode(t, &api.PutRequest{Key: []byte("k"), Value: []byte("v")})
 	props := []Proposal{{Index: 1, Tag: 7, Seq: 1}, {Index: 2, Tag: 7, Seq: 2}, {Index: 3, Tag: 7, Seq: 1}}
-	admitted := k.AdmitProposals(1, 3, props)
-	if fmt.Sprint(admitted) != "[true true false]" {
-		t.Fatalf("admitted %v", admitted)
+	admitted, err := k.AdmitProposals(1, 3, props)
+	if err != nil || fmt.Sprint(admitted) != "[true true false]" {
+		t.Fatalf("admitted %v, %v", admitted, err)
 	}
-	k.Apply(1, 1, put)
+	if _, err := k.Apply(1, 1, put); err != nil {
+		t.Fatal(err)
+	}
 	if err := k.Store().Commit(); err != nil {
 		t.Fatal(err)
 	}
@@ -180,11 +182,15 @@ func TestDedupRecordsSurviveRestartAndCrash(t *testing.T) {
 	if k2.AppliedIndex() != 1 {
 		t.Fatalf("applied %d after the crash, want 1", k2.AppliedIndex())
 	}
-	if got := k2.AdmitProposals(2, 3, props[1:]); fmt.Sprint(got) != "[true false]" {
-		t.Fatalf("replay after the crash admitted %v, want [true false]", got)
+	if got, err := k2.AdmitProposals(2, 3, props[1:]); err != nil || fmt.Sprint(got) != "[true false]" {
+		t.Fatalf("replay after the crash admitted %v (%v), want [true false]", got, err)
 	}
-	k2.Apply(2, 1, put)
-	k2.Skip(3, 1)
+	if _, err := k2.Apply(2, 1, put); err != nil {
+		t.Fatal(err)
+	}
+	if err := k2.Skip(3, 1); err != nil {
+		t.Fatal(err)
+	}
 	// A copy of proposal 2 later in the log is refused, also after a
 	// clean restart.
 	if err := k2.Close(); err != nil {
@@ -194,10 +200,7 @@ func TestDedupRecordsSurviveRestartAndCrash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := k3.AdmitProposals(4, 5, []Proposal{{Index: 4, Tag: 7, Seq: 2}, {Index: 5, Tag: 7, Seq: 3}}); fmt.Sprint(got) != "[false true]" {
-		t.Fatalf("after restart admitted %v, want [false true]", got)
-	}
-	if k3.Err() != nil {
-		t.Fatal(k3.Err())
+	if got, err := k3.AdmitProposals(4, 5, []Proposal{{Index: 4, Tag: 7, Seq: 2}, {Index: 5, Tag: 7, Seq: 3}}); err != nil || fmt.Sprint(got) != "[false true]" {
+		t.Fatalf("after restart admitted %v (%v), want [false true]", got, err)
 	}
 }

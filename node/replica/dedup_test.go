@@ -274,16 +274,17 @@ func BenchmarkApplyPuts(b *testing.B) {
 					for j := range props {
 						props[j] = Proposal{Index: from + uint64(j), Tag: uint64(j%3 + 1), Seq: from + uint64(j)}
 					}
-					k.AdmitProposals(from, from+chunk-1, props)
+					if _, err := k.AdmitProposals(from, from+chunk-1, props); err != nil {
+						b.Fatal(err)
+					}
 				}
 				for j := range uint64(chunk) {
-					k.Apply(from+j, 1, put)
+					if _, err := k.Apply(from+j, 1, put); err != nil {
+						b.Fatal(err)
+					}
 				}
 			}
 			b.StopTimer()
-			if k.Err() != nil {
-				b.Fatal(k.Err())
-			}
 		})
 	}
 }

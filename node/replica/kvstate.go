@@ -98,7 +98,8 @@ type KVState struct {
 	// command applied, a membership change, or an entry skipped (a
 	// leader's no-op, a duplicate).
 	OnIndex func(index uint64)
-	// fatal is the first storage failure: after it the member must stop.
+	// fatal is the first storage failure: the member stops on it (the
+	// core has it returned), and the state machine refuses any more.
 	fatal error
 	// auth is the replicated auth state (auth_apply.go).
 	auth kvAuth
@@ -109,10 +110,7 @@ type KVState struct {
 	receiving atomic.Uint64
 }
 
-var (
-	_ StateMachine      = (*KVState)(nil)
-	_ ConfChangeApplier = (*KVState)(nil)
-)
+var _ StateMachine = (*KVState)(nil)
 
 // OpenKVState opens the store in the page file at path.
 func OpenKVState(fs fsx.FS, path string) (*KVState, error) {
@@ -176,8 +174,14 @@ func (k *KVState) HasAlarm(t api.AlarmType) bool {
 // Close closes the store.
 func (k *KVState) Close() error { return k.Store().Close() }
 
-// Err is the storage failure that stopped the state machine, if any.
-func (k *KVState) Err() error { return k.fatal }
+// fail records err, a failure of the store, as the one that stops the
+// state machine (the first, if there were several), and returns it.
+func (k *KVState) fail(err error) error {
+	if k.fatal == nil {
+		k.fatal = err
+	}
+	return k.fatal
+}
 
 // Aux keys of the records kept beside the key space.
 const (
@@ -233,28 +237,34 @@ func (k *KVState) loadAux() error {
 	return k.loadAuth(s)
 }
 
-// Apply implements StateMachine.
-func (k *KVState) Apply(index, term uint64, data []byte) any {
+// Apply implements StateMachine: the result is an ApplyResult; the error
+// a failure of the store.
+func (k *KVState) Apply(index, term uint64, data []byte) (any, error) {
+	if k.fatal != nil {
+		return nil, k.fatal
+	}
 	start := time.Now()
 	resp, err := k.applyAuthorized(index, term, data)
 	if k.OnApply != nil {
 		k.OnApply(index, data, resp, err, time.Since(start))
 	}
 	k.reachedIndex(index)
-	if err != nil && k.fatal == nil {
+	if err != nil {
 		if serr := k.Store().Err(); serr != nil {
 			// Not the request's fault: the page file failed. The member
 			// must stop rather than answer differently from the others.
-			k.fatal = fmt.Errorf("node: apply index %d: %w", index, serr)
+			return nil, k.fail(fmt.Errorf("node: apply index %d: %w", index, serr))
 		}
 	}
-	return ApplyResult{Resp: resp, Err: err}
+	return ApplyResult{Resp: resp, Err: err}, nil
 }
 
-// ApplyConfChange implements ConfChangeApplier: the registry follows
-// raft's membership, and the change is recorded in the store with its
-// index.
-func (k *KVState) ApplyConfChange(index, term uint64, cc raftcore.ConfChange, context []byte) {
+// ApplyConfChange implements StateMachine: the registry follows raft's
+// membership, and the change is recorded in the store with its index.
+func (k *KVState) ApplyConfChange(index, term uint64, cc raftcore.ConfChange, context []byte) error {
+	if k.fatal != nil {
+		return k.fatal
+	}
 	k.members.Apply(cc, context)
 	tw := k.Store().Write(index, term)
 	var err error
@@ -272,10 +282,11 @@ func (k *KVState) ApplyConfChange(index, term uint64, cc raftcore.ConfChange, co
 	if endErr := tw.End(); err == nil {
 		err = endErr
 	}
-	if err != nil && k.fatal == nil {
-		k.fatal = fmt.Errorf("node: apply membership change at index %d: %w", index, err)
+	if err != nil {
+		return k.fail(fmt.Errorf("node: apply membership change at index %d: %w", index, err))
 	}
 	k.reachedIndex(index)
+	return nil
 }
 
 func (k *KVState) apply(index, term uint64, data []byte) (api.Message, error) {
@@ -428,11 +439,15 @@ func (k *KVState) applyAlarm(index, term uint64, req *api.AlarmRequest) (api.Mes
 }
 
 // Skip implements StateMachine.
-func (k *KVState) Skip(index, term uint64) {
-	if err := k.Store().Write(index, term).End(); err != nil && k.fatal == nil {
-		k.fatal = fmt.Errorf("node: record applied index %d: %w", index, err)
+func (k *KVState) Skip(index, term uint64) error {
+	if k.fatal != nil {
+		return k.fatal
+	}
+	if err := k.Store().Write(index, term).End(); err != nil {
+		return k.fail(fmt.Errorf("node: record applied index %d: %w", index, err))
 	}
 	k.reachedIndex(index)
+	return nil
 }
 
 // reachedIndex tells OnIndex of index.

@@ -23,6 +23,24 @@ func mustEncode(t *testing.T, req api.Message) []byte {
 // Membership and alarms are part of the replicated state: applied with
 // their index, kept across a restart, lost with it in a crash before the
 // store committed them.
+// mustApply applies cmd at index (term 1), which must not fail the store.
+func mustApply(t *testing.T, k *KVState, index uint64, cmd []byte) ApplyResult {
+	t.Helper()
+	res, err := k.Apply(index, 1, cmd)
+	if err != nil {
+		t.Fatalf("apply at %d: %v", index, err)
+	}
+	return res.(ApplyResult)
+}
+
+// mustConfChange applies cc at index (term 1).
+func mustConfChange(t *testing.T, k *KVState, index uint64, cc raftcore.ConfChange, context []byte) {
+	t.Helper()
+	if err := k.ApplyConfChange(index, 1, cc, context); err != nil {
+		t.Fatalf("apply conf change at %d: %v", index, err)
+	}
+}
+
 func TestKVStateMembershipAndAlarmsPersist(t *testing.T) {
 	disk := fsx.NewMem()
 	k, err := OpenKVState(disk, "/db")
@@ -30,20 +48,20 @@ func TestKVStateMembershipAndAlarmsPersist(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := Member{ID: 10, Name: "a", PeerURLs: []string{"http://a:2380"}}
-	k.ApplyConfChange(1, 1, raftcore.ConfChange{Type: raftcore.AddVoter, NodeID: 10}, encodeMember(a))
-	k.ApplyConfChange(2, 1, raftcore.ConfChange{Type: raftcore.AddLearner, NodeID: 11}, encodeMember(Member{ID: 11, PeerURLs: []string{"http://b:2380"}}))
-	res := k.Apply(3, 1, mustEncode(t, &api.Member{ID: 10, Name: "a", ClientURLs: []string{"http://a:2379"}})).(ApplyResult)
+	mustConfChange(t, k, 1, raftcore.ConfChange{Type: raftcore.AddVoter, NodeID: 10}, encodeMember(a))
+	mustConfChange(t, k, 2, raftcore.ConfChange{Type: raftcore.AddLearner, NodeID: 11}, encodeMember(Member{ID: 11, PeerURLs: []string{"http://b:2380"}}))
+	res := mustApply(t, k, 3, mustEncode(t, &api.Member{ID: 10, Name: "a", ClientURLs: []string{"http://a:2379"}}))
 	if res.Err != nil {
 		t.Fatal(res.Err)
 	}
-	res = k.Apply(4, 1, mustEncode(t, &api.AlarmRequest{Action: api.AlarmActivate, MemberID: 10, Alarm: api.AlarmNoSpace})).(ApplyResult)
+	res = mustApply(t, k, 4, mustEncode(t, &api.AlarmRequest{Action: api.AlarmActivate, MemberID: 10, Alarm: api.AlarmNoSpace}))
 	if res.Err != nil || !k.HasAlarm(api.AlarmNoSpace) {
 		t.Fatalf("alarm not raised: %+v", res)
 	}
 	if err := k.Store().Commit(); err != nil {
 		t.Fatal(err)
 	}
-	k.ApplyConfChange(5, 1, raftcore.ConfChange{Type: raftcore.RemoveNode, NodeID: 11}, nil)
+	mustConfChange(t, k, 5, raftcore.ConfChange{Type: raftcore.RemoveNode, NodeID: 11}, nil)
 	want := []Member{{ID: 10, Name: "a", PeerURLs: []string{"http://a:2380"}, ClientURLs: []string{"http://a:2379"}}}
 	if got := k.Members().List(); !reflect.DeepEqual(got, want) || !k.Members().IsRemoved(11) {
 		t.Fatalf("members %+v (11 removed: %v)", got, k.Members().IsRemoved(11))
@@ -62,7 +80,7 @@ func TestKVStateMembershipAndAlarmsPersist(t *testing.T) {
 	}
 	// Clear the alarm, crash before committing: the alarm is back, with
 	// the index before the clear, so raft will apply the clear again.
-	k.Apply(6, 1, mustEncode(t, &api.AlarmRequest{Action: api.AlarmDeactivate, MemberID: 10, Alarm: api.AlarmNoSpace}))
+	mustApply(t, k, 6, mustEncode(t, &api.AlarmRequest{Action: api.AlarmDeactivate, MemberID: 10, Alarm: api.AlarmNoSpace}))
 	if k.HasAlarm(api.AlarmNoSpace) {
 		t.Fatal("alarm not cleared")
 	}
@@ -85,12 +103,19 @@ func TestKVStateStorageFailureIsFatal(t *testing.T) {
 	}
 	boom := errors.New("disk on fire")
 	disk.FailNext("write", boom)
-	for i := uint64(1); i <= 3 && k.Err() == nil; i++ {
-		k.Apply(i, 1, mustEncode(t, &api.PutRequest{Key: []byte("k"), Value: []byte("v")}))
+	var fatal error
+	for i := uint64(1); i <= 3 && fatal == nil; i++ {
+		_, fatal = k.Apply(i, 1, mustEncode(t, &api.PutRequest{Key: []byte("k"), Value: []byte("v")}))
 		_ = k.Store().Commit()
-		k.Apply(i, 1, mustEncode(t, &api.PutRequest{Key: []byte("k"), Value: []byte("v")}))
+		if fatal == nil {
+			_, fatal = k.Apply(i, 1, mustEncode(t, &api.PutRequest{Key: []byte("k"), Value: []byte("v")}))
+		}
 	}
-	if k.Err() == nil {
-		t.Fatal("storage failure not reported")
+	if !errors.Is(fatal, boom) {
+		t.Fatalf("storage failure not reported: %v", fatal)
+	}
+	// The state machine refuses anything more.
+	if err := k.Skip(10, 1); !errors.Is(err, boom) {
+		t.Fatalf("skip after the failure: %v", err)
 	}
 }

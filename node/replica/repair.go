@@ -20,40 +20,22 @@ import (
 // no read; if the state machine is ahead of it, it never does, and says
 // why.
 
-// damageLog is implemented by a RaftLog that reports lost data and keeps
-// the record of a repair across restarts (logstore.Log): the damage until
-// it is repaired, then the term in which it was, until raft's repair is
-// over (see raftcore's repair.go).
-type damageLog interface {
-	Damage() *logstore.Damage
-	MarkDamaged(d logstore.Damage) error
-	MarkRepaired(term uint64) error
-	RepairedTerm() uint64
-	ClearRepair() error
-	BeginRepairAttempt() (uint64, error)
-	RepairAttempt() uint64
-}
-
 // repairAttempt returns the number of the member's repair for raft
 // (raftcore's Config.RepairAttempt): a start with damage pending begins a
 // new one, counted durably before raft sends anything; a start in the
-// term a repair finished goes on with that repair's number. A log that
-// keeps no record of repairs has only one.
+// term a repair finished goes on with that repair's number.
 func repairAttempt(log RaftLog, damage string, repairedTerm uint64) (uint64, error) {
-	dl, ok := log.(damageLog)
 	switch {
 	case damage == "" && repairedTerm == 0:
 		return 0, nil
-	case !ok:
-		return 1, nil
 	case damage != "":
-		n, err := dl.BeginRepairAttempt()
+		n, err := log.BeginRepairAttempt()
 		if err != nil {
 			return 0, fmt.Errorf("node: count the repair: %w", err)
 		}
 		return n, nil
 	}
-	return max(dl.RepairAttempt(), 1), nil
+	return max(log.RepairAttempt(), 1), nil
 }
 
 // ErrRepairing is returned for reads a member under repair refuses. It is
@@ -93,11 +75,8 @@ func (r RepairState) String() string {
 // log found (or an earlier start recorded and no repair finished), or a
 // state machine ahead of the log.
 func findDamage(log RaftLog, sm StateMachine) (string, error) {
-	dl, _ := log.(damageLog)
-	if dl != nil {
-		if d := dl.Damage(); d != nil {
-			return d.Error(), nil
-		}
+	if d := log.Damage(); d != nil {
+		return d.Error(), nil
 	}
 	last, err := log.LastIndex()
 	if err != nil {
@@ -109,10 +88,8 @@ func findDamage(log RaftLog, sm StateMachine) (string, error) {
 	}
 	d := logstore.Damage{Kind: logstore.DamageStateAhead, LastIndex: last,
 		Detail: fmt.Sprintf("the state machine holds entries up to index %d, the log only up to %d: the log lost entries it had made durable", applied, last)}
-	if dl != nil {
-		if err := dl.MarkDamaged(d); err != nil {
-			return "", fmt.Errorf("node: record the damage: %w", err)
-		}
+	if err := log.MarkDamaged(d); err != nil {
+		return "", fmt.Errorf("node: record the damage: %w", err)
 	}
 	return d.Error(), nil
 }
@@ -160,21 +137,16 @@ func (c *Core) checkRepair(rd raftcore.Ready) error {
 	if c.ahead != nil {
 		return nil
 	}
-	dl, _ := c.log.(damageLog)
 	if st.Finished && c.damage != "" {
 		c.damage = ""
-		if dl != nil {
-			if err := dl.MarkRepaired(st.FinishedTerm); err != nil {
-				return fmt.Errorf("record the end of the repair: %w", err)
-			}
+		if err := c.log.MarkRepaired(st.FinishedTerm); err != nil {
+			return fmt.Errorf("record the end of the repair: %w", err)
 		}
 	}
 	if rd.SoftState != nil && !rd.SoftState.Repairing && c.repairing {
 		c.repairing = false
-		if dl != nil {
-			if err := dl.ClearRepair(); err != nil {
-				return fmt.Errorf("forget the repair: %w", err)
-			}
+		if err := c.log.ClearRepair(); err != nil {
+			return fmt.Errorf("forget the repair: %w", err)
 		}
 	}
 	return nil

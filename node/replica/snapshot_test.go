@@ -64,8 +64,11 @@ func putN(t testing.TB, k *KVState, index uint64, n, vlen int) uint64 {
 		if err != nil {
 			t.Fatal(err)
 		}
-		res := k.Apply(index, 1, cmd).(ApplyResult)
-		if res.Err != nil {
+		out, err := k.Apply(index, 1, cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res := out.(ApplyResult); res.Err != nil {
 			t.Fatal(res.Err)
 		}
 		index++
