@@ -493,10 +493,7 @@ func sendSnapshot(conn *rpc.Conn, cluster, from, to, term, size uint64) error {
 }
 
 func internalPut(t *testing.T, key string, member, term uint64) []byte {
-	body, err := replica.EncodeRequest(&api.PutRequest{Key: []byte(key), Value: []byte("forged")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	body := append([]byte{byte(replica.KindPut)}, api.Marshal(&api.PutRequest{Key: []byte(key), Value: []byte("forged")})...)
 	return proposal(kindInternal, member, term, body)
 }
 

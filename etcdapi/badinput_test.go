@@ -77,11 +77,11 @@ func TestBadInputGetsEtcdsErrors(t *testing.T) {
 		limit := c.Configs[0].MaxRequestBytes
 		size := limit
 		for range 8 {
-			cmd, err := replica.EncodeRequest(&api.PutRequest{Key: []byte("exact"), Value: make([]byte, size)})
+			cmd, err := replica.NewCommand(&api.PutRequest{Key: []byte("exact"), Value: make([]byte, size)})
 			if err != nil {
 				t.Fatal(err)
 			}
-			size -= len(cmd) - limit
+			size -= cmd.Size() - limit
 		}
 		if _, err := cli.Put(ctx, "exact", strings.Repeat("x", size)); err != nil {
 			t.Fatalf("put of a request of exactly %d bytes: %v", limit, err)

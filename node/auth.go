@@ -21,7 +21,7 @@ import (
 //   - writes (Put, DeleteRange, Txn, Compact, LeaseGrant, LeaseRevoke,
 //     alarm changes) go through raft wrapped with the user and the
 //     token's revision (proposeAs); every member checks them when it
-//     applies them (auth_apply.go);
+//     applies them (replica/auth_apply.go);
 //   - reads (Range, Watch creation, LeaseTimeToLive with keys, the
 //     leases listed) are checked on the serving member, after the
 //     ReadIndex wait that makes its state current;
@@ -196,13 +196,11 @@ func (s *Server) proposeAs(ctx context.Context, req api.Message) (api.Message, e
 	return resp, err
 }
 
-// authedCommand wraps cmd with the caller proposeAs put in ctx, if any.
-func authedCommand(ctx context.Context, cmd []byte) []byte {
-	if replica.HasOrigin(cmd) {
-		return cmd // the member's own: it acts for no user
-	}
+// authedCommand is cmd as made by the caller proposeAs put in ctx, if any
+// (the member's own commands act for no user: Envelope.By).
+func authedCommand(ctx context.Context, cmd replica.Envelope) replica.Envelope {
 	if id, ok := ctx.Value(callerKey{}).(auth.Identity); ok {
-		return replica.EncodeAuthed(id, cmd)
+		return cmd.By(id)
 	}
 	return cmd
 }

@@ -67,7 +67,7 @@ func (s *Server) proposeAuth(ctx context.Context, c *auth.Command, prepare func(
 			return err
 		}
 	}
-	_, err = s.proposeCommand(ctx, replica.EncodeAuthCommand(c))
+	_, err = s.proposeCommand(ctx, replica.AuthCommand(c))
 	if isAuthRefusal(err) {
 		id, _ := ctx.Value(callerKey{}).(auth.Identity)
 		s.logDenied(method, id, "", err)
@@ -142,7 +142,7 @@ func (s *Server) serveAuthenticate(ctx context.Context, req *api.AuthenticateReq
 			return nil, err
 		}
 		c := &auth.Command{Op: auth.OpIssueToken, Name: id.User, Token: auth.HashSimpleToken(token), Revision: id.Revision}
-		if _, err := s.proposeCommand(ctx, replica.EncodeIssueToken(c)); err != nil {
+		if _, err := s.proposeCommand(ctx, replica.IssueToken(c)); err != nil {
 			// The state changed since the password was checked (the
 			// client tries again), or the proposal failed.
 			return nil, err

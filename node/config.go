@@ -1,6 +1,10 @@
 // Package node is the cairn server: it wires raft (raftcore), the
 // write-ahead log (logstore), the MVCC store (btreekv), the RPC layer (rpc),
-// leases, watches, membership and auth into one member of a cluster.
+// leases, watches, membership and auth into one member of a cluster. The
+// member's deterministic part — the raft core, the state machine, the
+// lessor — is package node/replica, which the server opens (replica.Open)
+// and runs in a Driver, one goroutine that owns the core; this package is
+// the shell around it: the services, the transport, the background work.
 //
 // # Memory per request
 //

@@ -181,7 +181,7 @@ func (s *Server) gatherHashes(ctx context.Context, ids []uint64, rev int64) []me
 
 // raiseCorrupt proposes the CORRUPT alarm on member id.
 func (s *Server) raiseCorrupt(ctx context.Context, id uint64) error {
-	cmd, err := replica.EncodeInternal(&api.AlarmRequest{Action: api.AlarmActivate, MemberID: id, Alarm: api.AlarmCorrupt})
+	cmd, err := replica.Internal(&api.AlarmRequest{Action: api.AlarmActivate, MemberID: id, Alarm: api.AlarmCorrupt})
 	if err != nil {
 		return err
 	}

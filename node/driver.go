@@ -288,8 +288,8 @@ func (d *Driver) forget(id uint64) {
 // Propose replicates cmd and returns the state machine's result for it.
 // An error from ctx means the outcome is unknown: the command may still be
 // applied.
-func (d *Driver) Propose(ctx context.Context, cmd []byte) (any, error) {
-	return d.request(ctx, func(id uint64) replica.Event { return replica.EvPropose{ReqID: id, Data: cmd} })
+func (d *Driver) Propose(ctx context.Context, cmd replica.Envelope) (any, error) {
+	return d.request(ctx, func(id uint64) replica.Event { return replica.EvPropose{ReqID: id, Cmd: cmd} })
 }
 
 // ReadBarrier returns once a linearizable read may be served from the

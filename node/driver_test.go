@@ -152,9 +152,9 @@ func startDrivers(t *testing.T, n int) map[uint64]*Driver {
 }
 
 // putCommand is a put of key=value as a log command.
-func putCommand(t testing.TB, key, value string) []byte {
+func putCommand(t testing.TB, key, value string) replica.Envelope {
 	t.Helper()
-	cmd, err := replica.EncodeRequest(&api.PutRequest{Key: []byte(key), Value: []byte(value)})
+	cmd, err := replica.NewCommand(&api.PutRequest{Key: []byte(key), Value: []byte(value)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +182,7 @@ func TestDriverConcurrentProposals(t *testing.T) {
 			defer wg.Done()
 			d := drivers[uint64(c%3+1)]
 			for i := range perClient {
-				cmd, err := replica.EncodeRequest(&api.PutRequest{Key: fmt.Appendf(nil, "c%d", c), Value: fmt.Append(nil, i)})
+				cmd, err := replica.NewCommand(&api.PutRequest{Key: fmt.Appendf(nil, "c%d", c), Value: fmt.Append(nil, i)})
 				var res any
 				if err == nil {
 					res, err = d.Propose(ctx, cmd)

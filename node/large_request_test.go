@@ -25,14 +25,14 @@ func valueForRequest(t *testing.T, key string, limit int) int {
 	t.Helper()
 	size := limit
 	for range 8 {
-		cmd, err := replica.EncodeRequest(&api.PutRequest{Key: []byte(key), Value: make([]byte, size)})
+		cmd, err := replica.NewCommand(&api.PutRequest{Key: []byte(key), Value: make([]byte, size)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(cmd) == limit {
+		if cmd.Size() == limit {
 			return size
 		}
-		size -= len(cmd) - limit
+		size -= cmd.Size() - limit
 	}
 	t.Fatalf("no value size makes a put of %q %d bytes", key, limit)
 	return 0

@@ -55,32 +55,23 @@ func JoinProofForTest(token string, urls []string) rpc.ClientAuthenticate {
 	return joinProof(joinKeyOf(token), urls, &j)
 }
 
-// proposedForTest is cmd as the core proposes it: behind a request
-// header of a made-up proposer.
-func proposedForTest(cmd []byte, seq uint64) []byte {
-	h := make([]byte, replica.HeaderSize)
-	binary.BigEndian.PutUint64(h, 0xbadbadbad)
-	binary.BigEndian.PutUint64(h[8:], seq)
-	return append(h, cmd...)
-}
-
 // InternalPutForTest is an entry's data: an internal put of key, stamped
-// as made by member in term.
+// as made by member in term, behind the header of a made-up proposer.
 func InternalPutForTest(t testing.TB, key string, member, term, seq uint64) []byte {
-	cmd, err := replica.EncodeInternal(&api.PutRequest{Key: []byte(key), Value: []byte("forged")})
+	cmd, err := replica.Internal(&api.PutRequest{Key: []byte(key), Value: []byte("forged")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	(&replica.KVState{}).StampOrigin(cmd, member, term)
-	return proposedForTest(cmd, seq)
+	cmd.Tag, cmd.Seq, cmd.Member, cmd.Term = 0xbadbadbad, seq, member, term
+	return cmd.Marshal()
 }
 
 // IssueTokenForTest is an entry's data: a simple token (by its hash)
 // issued for user, stamped as made by member in term.
 func IssueTokenForTest(user, hash string, revision, member, term, seq uint64) []byte {
-	cmd := replica.EncodeIssueToken(&auth.Command{Op: auth.OpIssueToken, Name: user, Token: hash, Revision: revision})
-	(&replica.KVState{}).StampOrigin(cmd, member, term)
-	return proposedForTest(cmd, seq)
+	cmd := replica.IssueToken(&auth.Command{Op: auth.OpIssueToken, Name: user, Token: hash, Revision: revision})
+	cmd.Tag, cmd.Seq, cmd.Member, cmd.Term = 0xbadbadbad, seq, member, term
+	return cmd.Marshal()
 }
 
 // TermForTest is the member's raft term.

@@ -764,10 +764,7 @@ func (s *Server) every(d time.Duration, fn func()) {
 // membership, retrying until it succeeds or the server stops.
 func (s *Server) publish() {
 	m := &api.Member{ID: s.id, Name: s.cfg.Name, ClientURLs: urlStrings(s.cfg.AdvertiseClientURLs)}
-	cmd, err := replica.EncodeRequest(m)
-	if err != nil {
-		panic(err) // api.Member is a write request
-	}
+	cmd := replica.Envelope{Kind: replica.KindMemberAttrs, Payload: api.Marshal(m)}
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*s.cfg.ElectionTimeout)
 		res, err := s.driver.Propose(ctx, cmd)
@@ -859,7 +856,7 @@ func (s *Server) startAutoCompaction() {
 		if target <= st.CompactRev() {
 			return
 		}
-		cmd, _ := replica.EncodeInternal(&api.CompactionRequest{Revision: target})
+		cmd := replica.Envelope{Who: replica.WhoMember, Kind: replica.KindCompaction, Payload: api.Marshal(&api.CompactionRequest{Revision: target})}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*s.cfg.ElectionTimeout)
 		defer cancel()
 		if _, err := s.driver.Propose(ctx, cmd); err != nil {

@@ -137,19 +137,19 @@ func (s *Server) propose(ctx context.Context, req api.Message) (api.Message, err
 	if err := s.refuseIfCorrupt(req); err != nil {
 		return nil, err
 	}
-	cmd, err := replica.EncodeRequest(req)
+	cmd, err := replica.NewCommand(req)
 	if err != nil {
 		return nil, err
 	}
 	return s.proposeCommand(ctx, cmd)
 }
 
-// proposeCommand replicates an encoded command (made by the caller
-// proposeAs put in ctx, if any) and returns its response.
-func (s *Server) proposeCommand(ctx context.Context, cmd []byte) (api.Message, error) {
+// proposeCommand replicates a command (made by the caller proposeAs put
+// in ctx, if any) and returns its response.
+func (s *Server) proposeCommand(ctx context.Context, cmd replica.Envelope) (api.Message, error) {
 	cmd = authedCommand(ctx, cmd)
-	if len(cmd) > s.cfg.MaxRequestBytes {
-		return nil, api.Errorf(api.CodeRequestTooLarge, "request of %d bytes is larger than --max-request-bytes %d", len(cmd), s.cfg.MaxRequestBytes)
+	if size := cmd.Size(); size > s.cfg.MaxRequestBytes {
+		return nil, api.Errorf(api.CodeRequestTooLarge, "request of %d bytes is larger than --max-request-bytes %d", size, s.cfg.MaxRequestBytes)
 	}
 	// As etcd, a proposal waits at most the request timeout, whatever
 	// the client's deadline: one that is not applied by then was most
@@ -265,7 +265,7 @@ func (s *Server) checkSpace(ctx context.Context) error {
 	if size <= s.cfg.QuotaBackendBytes {
 		return nil
 	}
-	cmd, err := replica.EncodeInternal(&api.AlarmRequest{Action: api.AlarmActivate, MemberID: s.id, Alarm: api.AlarmNoSpace})
+	cmd, err := replica.Internal(&api.AlarmRequest{Action: api.AlarmActivate, MemberID: s.id, Alarm: api.AlarmNoSpace})
 	if err == nil {
 		_, err = s.proposeCommand(ctx, cmd)
 	}

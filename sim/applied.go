@@ -151,20 +151,6 @@ func (s *appliedState) AdmitProposals(from, to uint64, props []replica.Proposal)
 	return s.kv.AdmitProposals(from, to, props)
 }
 
-// StampOrigin implements replica.OriginChecker.
-func (s *appliedState) StampOrigin(cmd []byte, member, term uint64) {
-	s.kv.StampOrigin(cmd, member, term)
-}
-
-// CheckOrigin implements replica.OriginChecker: the store decides, unless
-// the NoOriginCheck mutation lets every forwarded command in.
-func (s *appliedState) CheckOrigin(cmd []byte, from, term uint64) error {
-	if s.w.cfg.Mutation == NoOriginCheck {
-		return nil
-	}
-	return s.kv.CheckOrigin(cmd, from, term)
-}
-
 // ApplyConfChange implements replica.StateMachine.
 func (s *appliedState) ApplyConfChange(index, term uint64, cc raftcore.ConfChange, context []byte) error {
 	if err := s.kv.ApplyConfChange(index, term, cc, context); err != nil {

@@ -72,11 +72,11 @@ func eventOf(req api.RequestOp, reqID uint64) replica.Event {
 	default:
 		msg = req.Txn
 	}
-	data, err := replica.EncodeRequest(msg)
+	cmd, err := replica.NewCommand(msg)
 	if err != nil {
 		panic(fmt.Sprintf("sim: encode %T: %v", msg, err))
 	}
-	return replica.EvPropose{ReqID: reqID, Data: data}
+	return replica.EvPropose{ReqID: reqID, Cmd: cmd}
 }
 
 // singleKeyRequest builds a random request on key.

@@ -2,7 +2,6 @@ package sim
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 
@@ -22,8 +21,8 @@ import (
 //     down for them);
 //   - from a member, at a term past raftcore.MaxTerm (up to 2^64-1);
 //   - forwarded proposals (MsgProp) carrying internal commands or simple
-//     tokens issued, marked as node marks them (replica.EncodeInternal,
-//     replica.EncodeIssueToken), but stamped with another member or another
+//     tokens issued, in envelopes as a member makes them (replica.Internal,
+//     replica.IssueToken), but stamped with another member or another
 //     term than the forwarder's (the leader's origin check refuses them);
 //   - snapshots from a member that is not the leader the receiver follows,
 //     or larger than snapshotLimit (the transport refuses them before raft
@@ -161,10 +160,10 @@ func (f *forger) forge(w *World, m *member, st raftcore.Status, kind int) (raftc
 			// within MaxTermJump of the receiver's term.
 			msg.Term = term + 1<<40
 			msg.Index, msg.LogTerm, msg.Commit = st.HardState.Commit, term, st.HardState.Commit+10
-			msg.Entries = f.commands(w, m, from, term, 1+f.rng.IntN(3))
+			msg.Entries = f.commands(w, from, term, 1+f.rng.IntN(3))
 		case raftcore.MsgProp:
 			msg.Term = 0
-			msg.Entries = f.commands(w, m, from, term, 1+f.rng.IntN(3))
+			msg.Entries = f.commands(w, from, term, 1+f.rng.IntN(3))
 		case raftcore.MsgReadIndex, raftcore.MsgTransferLeader:
 			msg.Term = 0
 		}
@@ -183,7 +182,7 @@ func (f *forger) forge(w *World, m *member, st raftcore.Status, kind int) (raftc
 		return msg, "unchanged"
 	case forgeCommand:
 		from := f.otherMember(w, m)
-		return raftcore.Message{Type: raftcore.MsgProp, From: from, Entries: f.commands(w, m, from, term, 1+f.rng.IntN(3))}, "unchanged"
+		return raftcore.Message{Type: raftcore.MsgProp, From: from, Entries: f.commands(w, from, term, 1+f.rng.IntN(3))}, "unchanged"
 	case forgeVote:
 		typ := raftcore.MsgVote
 		if f.rng.IntN(2) == 0 {
@@ -246,37 +245,34 @@ func (f *forger) snapshot(st raftcore.Status, size int) *raftcore.Snapshot {
 	}
 }
 
-// commands forges n log entries as member from would propose them: the
-// core's header, then an internal command or a simple token issued,
-// stamped (KVState.StampOrigin) with another member than from, or with
-// another term than term, or not at all.
-func (f *forger) commands(w *World, m *member, from, term uint64, n int) []raftcore.Entry {
+// commands forges n log entries as member from would propose them: an
+// internal command or a simple token issued, in an envelope stamped with
+// another member than from, or with another term than term, or not at all.
+func (f *forger) commands(w *World, from, term uint64, n int) []raftcore.Entry {
 	var ents []raftcore.Entry
 	for range n {
 		f.forged++
 		name := fmt.Sprintf("%s%d", forgedPrefix, f.forged)
-		var cmd []byte
+		var cmd replica.Envelope
 		if f.rng.IntN(3) == 0 {
-			cmd = replica.EncodeIssueToken(&auth.Command{Op: auth.OpIssueToken, Name: name, Token: name, Revision: 1})
+			cmd = replica.IssueToken(&auth.Command{Op: auth.OpIssueToken, Name: name, Token: name, Revision: 1})
 		} else {
 			var err error
-			if cmd, err = replica.EncodeInternal(&api.PutRequest{Key: []byte(name), Value: []byte("forged")}); err != nil {
+			if cmd, err = replica.Internal(&api.PutRequest{Key: []byte(name), Value: []byte("forged")}); err != nil {
 				w.fail("forge a command: %v", err)
 				return nil
 			}
 		}
 		switch f.rng.IntN(4) {
 		case 0:
-			m.sm.kv.StampOrigin(cmd, from+1, term)
+			cmd.Member, cmd.Term = from+1, term
 		case 1:
-			m.sm.kv.StampOrigin(cmd, from, term-1)
+			cmd.Member, cmd.Term = from, term-1
 		case 2:
-			m.sm.kv.StampOrigin(cmd, from, term+1+f.rng.Uint64N(3))
+			cmd.Member, cmd.Term = from, term+1+f.rng.Uint64N(3)
 		}
-		header := make([]byte, 16, 16+len(cmd))
-		binary.BigEndian.PutUint64(header, f.rng.Uint64()|1<<63)
-		binary.BigEndian.PutUint64(header[8:], f.forged)
-		ents = append(ents, raftcore.Entry{Type: raftcore.EntryNormal, Data: append(header, cmd...)})
+		cmd.Tag, cmd.Seq = f.rng.Uint64()|1<<63, f.forged
+		ents = append(ents, raftcore.Entry{Type: raftcore.EntryNormal, Data: cmd.Marshal()})
 	}
 	return ents
 }

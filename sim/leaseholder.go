@@ -163,7 +163,7 @@ func (w *World) holderPropose(h *leaseHolder, kind holderReqKind, msg api.Messag
 	if !w.holderSend(h, kind, m) {
 		return
 	}
-	data, err := replica.EncodeRequest(msg)
+	cmd, err := replica.NewCommand(msg)
 	if err != nil {
 		w.fail("encode %T: %v", msg, err)
 		return
@@ -171,7 +171,7 @@ func (w *World) holderPropose(h *leaseHolder, kind holderReqKind, msg api.Messag
 	if w.holderCut(h, m.id) {
 		return // lost on the way: the holder times out
 	}
-	w.schedule(w.clientLatency(), event{kind: evInput, who: m.id, input: replica.EvPropose{ReqID: h.pending.id, Data: data}})
+	w.schedule(w.clientLatency(), event{kind: evInput, who: m.id, input: replica.EvPropose{ReqID: h.pending.id, Cmd: cmd}})
 }
 
 // holderKeepAlive sends a keep-alive; it does not go through raft.

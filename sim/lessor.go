@@ -105,7 +105,7 @@ func (w *World) expireLeases() {
 			w.checkExpiry(m, id)
 			w.leases.expiries++
 			w.leases.nextReq++
-			w.step(m, replica.EvPropose{ReqID: expiryReqBase | w.leases.nextReq, Data: replica.ExpiryCommand(id)})
+			w.step(m, replica.EvPropose{ReqID: expiryReqBase | w.leases.nextReq, Cmd: replica.ExpiryCommand(id)})
 			if m.state != stateUp {
 				break
 			}

@@ -168,6 +168,7 @@ func (w *World) open(m *member) error {
 			Peers: peers, Rand: rand.New(rand.NewPCG(w.rng.Uint64(), m.id)),
 			UnsafeSkipRepair: w.cfg.Mutation == NoRepair,
 			UnsafeAnySender:  w.cfg.Mutation == NoSenderCheck,
+			UnsafeAnyOrigin:  w.cfg.Mutation == NoOriginCheck,
 		},
 		Clock: w.leaseClock,
 		Wrap: func(kv *replica.KVState) replica.StateMachine {

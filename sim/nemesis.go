@@ -362,12 +362,12 @@ func (w *World) compact() {
 		return
 	}
 	rev := w.applied.maxRev - w.rng.Int64N(10)
-	data, err := replica.EncodeRequest(&api.CompactionRequest{Revision: rev})
+	cmd, err := replica.NewCommand(&api.CompactionRequest{Revision: rev})
 	if err != nil {
 		w.fail("encode compaction: %v", err)
 		return
 	}
 	w.nemesis.compactReq++
 	w.logFault("compact at revision %d", rev)
-	w.step(lead, replica.EvPropose{ReqID: compactReqBase | w.nemesis.compactReq, Data: data})
+	w.step(lead, replica.EvPropose{ReqID: compactReqBase | w.nemesis.compactReq, Cmd: cmd})
 }

@@ -72,7 +72,7 @@ func (w *World) send(from *member, msg raftcore.Message, delay int64) {
 	w.observeSend(from.id, &msg, w.now+latency, fateSent)
 	// Forwarded proposals (MsgProp) are duplicated too: raft appends
 	// both copies, and the state machine's duplicate filter applies
-	// the proposal once (node/dedup.go; the NoDedup mutation shows
+	// the proposal once (node/replica/dedup.go; the NoDedup mutation shows
 	// the double apply caught).
 	if w.rng.Float64() < n.dupRate {
 		dup := latency + int64(w.rng.IntN(30))

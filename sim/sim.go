@@ -117,7 +117,8 @@ const (
 	NoRepair
 	// NoOriginCheck lets a leader append a forwarded command that names
 	// its origin (an internal command, a simple token issued) whatever
-	// member and term it is stamped with: forged ones get applied.
+	// member and term it is stamped with: forged ones get applied
+	// (replica.CoreConfig.UnsafeAnyOrigin).
 	NoOriginCheck
 	// NoSenderCheck makes raft take messages from any sender at any
 	// term: from ids that were never members, and past raftcore.MaxTerm
@@ -401,14 +402,14 @@ func (w *World) leader() *member {
 // checkProgress requires a write to commit within a bound after healing.
 func (w *World) checkProgress() error {
 	deadline := w.now + livenessBound
-	data, err := replica.EncodeRequest(&api.PutRequest{Key: []byte("liveness"), Value: []byte("ok")})
+	cmd, err := replica.NewCommand(&api.PutRequest{Key: []byte("liveness"), Value: []byte("ok")})
 	if err != nil {
 		return err
 	}
 	for w.now < deadline && w.fatal == nil {
 		w.runUntil(w.now + 100)
 		if m := w.leader(); m != nil {
-			w.step(m, replica.EvPropose{ReqID: probeReqID, Data: data})
+			w.step(m, replica.EvPropose{ReqID: probeReqID, Cmd: cmd})
 			w.runUntil(w.now + 1000)
 			if w.probeDone {
 				return nil

@@ -180,10 +180,11 @@ func TestEntryKindsMatchNode(t *testing.T) {
 		{&api.LeaseGrantRequest{TTL: 5, ID: 7}, "lease-grant"},
 		{&api.LeaseRevokeRequest{ID: 7}, "lease-revoke"},
 	} {
-		data, err := replica.EncodeRequest(tc.req)
+		cmd, err := replica.NewCommand(tc.req)
 		if err != nil {
 			t.Fatal(err)
 		}
+		data := cmd.Marshal()[entryHeader:] // as the state machine applies it
 		if got := describeCommitted(appliedEntry{typ: raftcore.EntryNormal, data: data}); got != tc.want {
 			t.Errorf("%T: described as %q, want %q", tc.req, got, tc.want)
 		}

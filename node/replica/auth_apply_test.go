@@ -39,12 +39,12 @@ func (a *applier) must(cmd []byte) {
 	}
 }
 
-func authCmd(c *auth.Command) []byte { return EncodeAuthCommand(c) }
+func authCmd(c *auth.Command) []byte { return body(AuthCommand(c)) }
 
-// stamped is cmd as member 1 proposes it in term 1 (the applier's term).
-func stamped(k *KVState, cmd []byte) []byte {
-	k.StampOrigin(cmd, 1, 1)
-	return cmd
+// stamped is e as member 1 proposes it in term 1 (the applier's term).
+func stamped(e Envelope) []byte {
+	e.stamp(1, 1)
+	return body(e)
 }
 
 // enableAuth sets up root, a role "app" with readwrite on [app/, app0)
@@ -80,13 +80,15 @@ func TestAppliedWritesAreChecked(t *testing.T) {
 	enableAuth(t, a)
 	st := k.Auth()
 	alice := auth.Identity{User: "alice", Revision: st.Revision()}
-	put := func(key string) []byte { return mustEncode(t, &api.PutRequest{Key: []byte(key), Value: []byte("v")}) }
+	put := func(key string) Envelope {
+		return mustCommand(t, &api.PutRequest{Key: []byte(key), Value: []byte("v")})
+	}
 
-	a.must(EncodeAuthed(alice, put("app/1")))
-	if r := a.apply(EncodeAuthed(alice, put("other"))); !errors.Is(r.Err, api.ErrPermissionDenied) {
+	a.must(body(put("app/1").By(alice)))
+	if r := a.apply(body(put("other").By(alice))); !errors.Is(r.Err, api.ErrPermissionDenied) {
 		t.Fatalf("put outside alice's range: %v", r.Err)
 	}
-	if r := a.apply(put("app/2")); !errors.Is(r.Err, api.ErrUserEmpty) {
+	if r := a.apply(body(put("app/2"))); !errors.Is(r.Err, api.ErrUserEmpty) {
 		t.Fatalf("a put with no user while auth is on: %v", r.Err)
 	}
 	if got := k.Store().AppliedIndex(); got != a.index {
@@ -95,16 +97,16 @@ func TestAppliedWritesAreChecked(t *testing.T) {
 	// The revocation applies first: alice's next write, made with her
 	// old token, is refused on every member the same way.
 	root := auth.Identity{User: auth.RootUser, Revision: st.Revision()}
-	a.must(EncodeAuthed(root, authCmd(&auth.Command{Op: auth.OpUserRevokeRole, Name: "alice", Role: "app"})))
-	if r := a.apply(EncodeAuthed(alice, put("app/1"))); !errors.Is(r.Err, api.ErrAuthOldRevision) {
+	a.must(body(AuthCommand(&auth.Command{Op: auth.OpUserRevokeRole, Name: "alice", Role: "app"}).By(root)))
+	if r := a.apply(body(put("app/1").By(alice))); !errors.Is(r.Err, api.ErrAuthOldRevision) {
 		t.Fatalf("put with a token older than the revocation: %v", r.Err)
 	}
 	alice.Revision = st.Revision()
-	if r := a.apply(EncodeAuthed(alice, put("app/1"))); !errors.Is(r.Err, api.ErrPermissionDenied) {
+	if r := a.apply(body(put("app/1").By(alice))); !errors.Is(r.Err, api.ErrPermissionDenied) {
 		t.Fatalf("put after the revocation: %v", r.Err)
 	}
 	// Only root administers, even through a wrapped command.
-	if r := a.apply(EncodeAuthed(alice, authCmd(&auth.Command{Op: auth.OpRoleAdd, Name: "x"}))); !errors.Is(r.Err, api.ErrPermissionDenied) {
+	if r := a.apply(body(AuthCommand(&auth.Command{Op: auth.OpRoleAdd, Name: "x"}).By(alice))); !errors.Is(r.Err, api.ErrPermissionDenied) {
 		t.Fatalf("alice adding a role: %v", r.Err)
 	}
 	if r := a.apply(authCmd(&auth.Command{Op: auth.OpRoleAdd, Name: "x"})); !errors.Is(r.Err, api.ErrUserEmpty) {
@@ -127,14 +129,14 @@ func TestAppliedLeaseRevokeNeedsWriteOnItsKeys(t *testing.T) {
 	enableAuth(t, a)
 	rev := k.Auth().Revision()
 	root, alice := auth.Identity{User: auth.RootUser, Revision: rev}, auth.Identity{User: "alice", Revision: rev}
-	a.must(EncodeAuthed(alice, mustEncode(t, &api.LeaseGrantRequest{ID: 7, TTL: 60})))
-	a.must(EncodeAuthed(alice, mustEncode(t, &api.PutRequest{Key: []byte("app/a"), Lease: 7})))
-	a.must(EncodeAuthed(root, mustEncode(t, &api.PutRequest{Key: []byte("secret"), Lease: 7})))
-	revoke := mustEncode(t, &api.LeaseRevokeRequest{ID: 7})
-	if r := a.apply(EncodeAuthed(alice, revoke)); !errors.Is(r.Err, api.ErrPermissionDenied) {
+	a.must(body(mustCommand(t, &api.LeaseGrantRequest{ID: 7, TTL: 60}).By(alice)))
+	a.must(body(mustCommand(t, &api.PutRequest{Key: []byte("app/a"), Lease: 7}).By(alice)))
+	a.must(body(mustCommand(t, &api.PutRequest{Key: []byte("secret"), Lease: 7}).By(root)))
+	revoke := mustCommand(t, &api.LeaseRevokeRequest{ID: 7})
+	if r := a.apply(body(revoke.By(alice))); !errors.Is(r.Err, api.ErrPermissionDenied) {
 		t.Fatalf("alice revoking a lease holding a key she may not write: %v", r.Err)
 	}
-	a.must(EncodeAuthed(root, revoke))
+	a.must(body(revoke.By(root)))
 }
 
 // While auth is on, a lease revoke, compaction or alarm that carries no
@@ -149,14 +151,14 @@ func TestUnauthenticatedAndInternalCommands(t *testing.T) {
 	a := &applier{t: t, k: k}
 	enableAuth(t, a)
 	alice := auth.Identity{User: "alice", Revision: k.Auth().Revision()}
-	a.must(EncodeAuthed(alice, mustEncode(t, &api.LeaseGrantRequest{ID: 7, TTL: 60})))
-	a.must(EncodeAuthed(alice, mustEncode(t, &api.PutRequest{Key: []byte("app/a"), Lease: 7})))
+	a.must(body(mustCommand(t, &api.LeaseGrantRequest{ID: 7, TTL: 60}).By(alice)))
+	a.must(body(mustCommand(t, &api.PutRequest{Key: []byte("app/a"), Lease: 7}).By(alice)))
 	internal := func(req api.Message) []byte {
-		cmd, err := EncodeInternal(req)
+		cmd, err := Internal(req)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return stamped(k, cmd)
+		return stamped(cmd)
 	}
 	for _, req := range []api.Message{
 		&api.LeaseRevokeRequest{ID: 7},
@@ -182,19 +184,20 @@ func TestUnauthenticatedAndInternalCommands(t *testing.T) {
 	}
 	// An internal envelope holds one plain command, and names the term
 	// it was made in: the entry's.
-	unstamped, err := EncodeInternal(&api.CompactionRequest{Revision: 2})
+	unstamped, err := Internal(&api.CompactionRequest{Revision: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherTerm := bytes.Clone(unstamped)
-	k.StampOrigin(otherTerm, 1, 2)
-	nested := stamped(k, append(append([]byte{byte(kindInternal)}, make([]byte, originSize)...), internal(&api.CompactionRequest{Revision: 1})...))
+	otherTerm := unstamped
+	otherTerm.stamp(1, 2)
+	inner := internal(&api.CompactionRequest{Revision: 1})
+	nested := stamped(Envelope{Who: WhoMember, Kind: Kind(inner[0]), Payload: inner[1:]})
 	for name, bad := range map[string][]byte{
-		"empty":                   {byte(kindInternal)},
-		"too short for an origin": {byte(kindInternal), 0, 0, 0, 0, 0, 0, 0, 1},
+		"empty":                   {markMember},
+		"too short for an origin": {markMember, 0, 0, 0, 0, 0, 0, 0, 1},
 		"nested":                  nested,
-		"unstamped":               unstamped,
-		"stamped in another term": otherTerm,
+		"unstamped":               body(unstamped),
+		"stamped in another term": body(otherTerm),
 	} {
 		if r := a.apply(bad); r.Err == nil {
 			t.Errorf("internal envelope %s (%x) applied", name, bad)
@@ -220,14 +223,14 @@ func TestIssueTokenNeedsItsOrigin(t *testing.T) {
 		return &auth.Command{Op: auth.OpIssueToken, Name: auth.RootUser, Token: hash, Revision: k.Auth().Revision()}
 	}
 	root := auth.Identity{User: auth.RootUser, Revision: k.Auth().Revision()}
-	otherTerm := EncodeIssueToken(issue("other term"))
-	k.StampOrigin(otherTerm, 1, 7)
+	otherTerm := IssueToken(issue("other term"))
+	otherTerm.stamp(1, 7)
 	for name, bad := range map[string][]byte{
 		"as an auth command":          authCmd(issue("auth")),
-		"as root's auth command":      EncodeAuthed(root, authCmd(issue("authed"))),
-		"unstamped":                   EncodeIssueToken(issue("unstamped")),
-		"stamped in another term":     otherTerm,
-		"another command in its kind": stamped(k, EncodeIssueToken(&auth.Command{Op: auth.OpDisable})),
+		"as root's auth command":      body(AuthCommand(issue("authed")).By(root)),
+		"unstamped":                   body(IssueToken(issue("unstamped"))),
+		"stamped in another term":     body(otherTerm),
+		"another command in its kind": stamped(IssueToken(&auth.Command{Op: auth.OpDisable})),
 	} {
 		if r := a.apply(bad); r.Err == nil {
 			t.Errorf("token issued %s", name)
@@ -236,50 +239,9 @@ func TestIssueTokenNeedsItsOrigin(t *testing.T) {
 	if len(told) != 0 || !k.Auth().Enabled() {
 		t.Fatalf("refused commands took effect: tokens %q, auth enabled %v", told, k.Auth().Enabled())
 	}
-	a.must(stamped(k, EncodeIssueToken(issue("good"))))
+	a.must(stamped(IssueToken(issue("good"))))
 	if len(told) != 1 || told[0] != "good" {
 		t.Fatalf("tokens told: %q", told)
-	}
-}
-
-// A leader takes a forwarded command that names its origin only from
-// the member that stamped it, in the leader's term.
-func TestCheckOrigin(t *testing.T) {
-	k, err := OpenKVState(fsx.NewMem(), "/db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
-	cmd, err := EncodeInternal(&api.CompactionRequest{Revision: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	k.StampOrigin(cmd, 5, 3)
-	token := EncodeIssueToken(&auth.Command{Op: auth.OpIssueToken, Name: "root", Token: "h"})
-	k.StampOrigin(token, 5, 3)
-	plain := mustEncode(t, &api.PutRequest{Key: []byte("k")})
-	k.StampOrigin(plain, 5, 3) // no origin to stamp: unchanged
-	for _, tc := range []struct {
-		name       string
-		cmd        []byte
-		from, term uint64
-		ok         bool
-	}{
-		{"its maker, its term", cmd, 5, 3, true},
-		{"a token, its maker, its term", token, 5, 3, true},
-		{"forwarded by another member", cmd, 6, 3, false},
-		{"a token forwarded by another member", token, 6, 3, false},
-		{"in a later term", cmd, 5, 4, false},
-		{"unstamped", EncodeIssueToken(&auth.Command{Op: auth.OpIssueToken}), 5, 3, false},
-		{"too short", []byte{byte(kindInternal), 1}, 5, 3, false},
-		{"a client's command", plain, 6, 9, true},
-	} {
-		if err := k.CheckOrigin(tc.cmd, tc.from, tc.term); (err == nil) != tc.ok {
-			t.Errorf("%s: CheckOrigin = %v", tc.name, err)
-		}
-	}
-	if !bytes.Equal(plain, mustEncode(t, &api.PutRequest{Key: []byte("k")})) {
-		t.Fatal("StampOrigin changed a command without an origin")
 	}
 }
 
@@ -295,7 +257,7 @@ func TestAuthStateSurvivesReopen(t *testing.T) {
 	rev := k.Auth().Revision()
 	var tokens []string
 	k.OnAuthToken(func(tok string, id auth.Identity) { tokens = append(tokens, tok) })
-	a.must(stamped(k, EncodeIssueToken(&auth.Command{Op: auth.OpIssueToken, Name: "alice", Token: "t1", Revision: rev})))
+	a.must(stamped(IssueToken(&auth.Command{Op: auth.OpIssueToken, Name: "alice", Token: "t1", Revision: rev})))
 	if len(tokens) != 1 || tokens[0] != "t1" {
 		t.Fatalf("tokens told: %q", tokens)
 	}
@@ -316,19 +278,5 @@ func TestAuthStateSurvivesReopen(t *testing.T) {
 	}
 	if err := st.CheckRange(auth.Identity{User: "alice", Revision: rev}, api.PermWrite, []byte("app/x"), nil); err != nil {
 		t.Fatalf("reopened state lost alice's permission: %v", err)
-	}
-}
-
-func TestAuthedEnvelopeDecoding(t *testing.T) {
-	id := auth.Identity{User: "al/ice", Revision: 1 << 40}
-	inner := []byte{byte(kindPut), 1, 2, 3}
-	got, in, err := decodeAuthed(EncodeAuthed(id, inner)[1:])
-	if err != nil || got != id || !bytes.Equal(in, inner) {
-		t.Fatalf("round trip: %+v %v %v", got, in, err)
-	}
-	for _, bad := range [][]byte{nil, {5, 'a'}, {1, 'a'}, {1, 'a', 1}, append([]byte{1, 'a', 1}, byte(kindAuthed), 0)} {
-		if _, _, err := decodeAuthed(bad); err == nil {
-			t.Errorf("decodeAuthed(%v) accepted", bad)
-		}
 	}
 }

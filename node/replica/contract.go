@@ -72,7 +72,6 @@ type DamageRecord interface {
 type StateMachine interface {
 	Applier
 	Deduplicator
-	OriginChecker
 	Snapshotter
 }
 
@@ -114,23 +113,6 @@ type Deduplicator interface {
 	// must be the same on every member, and recorded durably with the
 	// state before any entry of the range is applied.
 	AdmitProposals(from, to uint64, props []Proposal) (admitted []bool, err error)
-}
-
-// OriginChecker stamps and checks the commands taken on the word of the
-// member that made them, which name it and the term it made them in
-// (the member's own commands and simple tokens, auth_apply.go). The core
-// stamps them as it proposes them; as the leader it appends such a
-// command forwarded by another member only if it bears that member's
-// stamp and the current term (so it is appended in the term it was
-// stamped with); the state machine checks the term again when it applies
-// the entry.
-type OriginChecker interface {
-	// StampOrigin writes member and term into cmd, a command this member
-	// proposes, if cmd is of a kind that names its origin.
-	StampOrigin(cmd []byte, member, term uint64)
-	// CheckOrigin returns why cmd, forwarded by member from to this
-	// member in term, must not be appended, or nil.
-	CheckOrigin(cmd []byte, from, term uint64) error
 }
 
 // Snapshotter makes the state durable and moves it between members.

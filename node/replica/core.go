@@ -26,11 +26,13 @@ type EvTick struct{}
 // EvMessage delivers a raft message from a peer.
 type EvMessage struct{ Msg raftcore.Message }
 
-// EvPropose asks to replicate and apply a command. The core answers with a
-// Reply carrying ReqID once the command is applied (or fails).
+// EvPropose asks to replicate and apply a command. The core seals the
+// envelope (its header, and the origin of the member's own commands) and
+// answers with a Reply carrying ReqID once the command is applied (or
+// fails).
 type EvPropose struct {
 	ReqID uint64
-	Data  []byte
+	Cmd   Envelope
 }
 
 // EvProposeConfChange asks for a membership change.
@@ -124,6 +126,11 @@ type CoreConfig struct {
 	// from non-members and at any term (raftcore.Config.UnsafeAnySender).
 	// Never set it in production.
 	UnsafeAnySender bool
+	// UnsafeAnyOrigin is for mutation testing only: as the leader, the
+	// core appends a forwarded command that names another member, or
+	// another term, as its origin (see checkForwarded). Never set it in
+	// production.
+	UnsafeAnyOrigin bool
 }
 
 // Core is the single-threaded heart of a member: raft, the log and the
@@ -158,7 +165,7 @@ type Core struct {
 
 	// proposals fed since the last Run, proposed together, with their
 	// request ids and sequence numbers.
-	proposals    [][]byte
+	proposals    []Envelope
 	proposalIDs  []uint64
 	proposalSeqs []uint64
 	// proposals waiting for their entry to be applied: the sequence
@@ -252,7 +259,7 @@ func NewCore(cfg CoreConfig, log RaftLog, sm StateMachine) (*Core, error) {
 	// ones (all zero: nobody waits for them).
 	peers := make([]raftcore.Peer, len(cfg.Peers))
 	for i, p := range cfg.Peers {
-		peers[i] = raftcore.Peer{ID: p.ID, Context: append(make([]byte, HeaderSize), p.Context...)}
+		peers[i] = raftcore.Peer{ID: p.ID, Context: (&Envelope{Payload: p.Context}).Marshal()}
 	}
 	rn, err := raftcore.NewNode(raftcore.Config{
 		ID:              cfg.ID,
@@ -373,14 +380,16 @@ func (c *Core) Feed(ev Event) {
 		}
 	case EvPropose:
 		c.seq++
-		c.proposals = append(c.proposals, append(c.requestHeader(c.seq), ev.Data...))
+		cmd := ev.Cmd
+		cmd.Tag, cmd.Seq = c.tag, c.seq
+		c.proposals = append(c.proposals, cmd)
 		c.proposalIDs = append(c.proposalIDs, ev.ReqID)
 		c.proposalSeqs = append(c.proposalSeqs, c.seq)
 	case EvProposeConfChange:
 		cc := ev.CC
 		// The request header travels at the start of the context.
 		c.seq++
-		cc.Context = append(c.requestHeader(c.seq), cc.Context...)
+		cc.Context = (&Envelope{Tag: c.tag, Seq: c.seq, Payload: cc.Context}).Marshal()
 		if err := c.raft.ProposeConfChange(cc); err != nil {
 			c.reply(ev.ReqID, nil, c.proposeError(err))
 		} else {
@@ -411,11 +420,14 @@ func (c *Core) Run() {
 		return
 	}
 	if len(c.proposals) > 0 {
+		// Sealed: the member's own commands name it and the term.
 		term := c.raft.Term()
-		for _, p := range c.proposals {
-			c.sm.StampOrigin(p[HeaderSize:], c.cfg.ID, term)
+		data := make([][]byte, len(c.proposals))
+		for i := range c.proposals {
+			c.proposals[i].stamp(c.cfg.ID, term)
+			data[i] = c.proposals[i].Marshal()
 		}
-		if err := c.raft.Propose(c.proposals...); err != nil {
+		if err := c.raft.Propose(data...); err != nil {
 			for _, id := range c.proposalIDs {
 				c.reply(id, nil, c.proposeError(err))
 			}
@@ -429,16 +441,20 @@ func (c *Core) Run() {
 	c.drain()
 }
 
-// checkForwarded returns the entries of a forwarded proposal m that the
-// state machine lets this member take (OriginChecker); the others are
-// reported in Effects.Refused.
+// checkForwarded returns the entries of a forwarded proposal m that this
+// member, the leader, takes: a command a member made on its own behalf
+// only from that member and stamped in this term (checkOrigin); the
+// others are reported in Effects.Refused.
 func (c *Core) checkForwarded(m raftcore.Message) []raftcore.Entry {
+	if c.cfg.UnsafeAnyOrigin {
+		return m.Entries
+	}
 	term := c.raft.Term()
 	var kept []raftcore.Entry // nil while every entry is kept
 	for i, e := range m.Entries {
 		var err error
-		if e.Type == raftcore.EntryNormal && len(e.Data) >= HeaderSize {
-			err = c.sm.CheckOrigin(e.Data[HeaderSize:], m.From, term)
+		if e.Type == raftcore.EntryNormal && len(e.Data) >= headerSize {
+			err = checkOrigin(e.Data, m.From, term)
 		}
 		switch {
 		case err != nil:
@@ -456,18 +472,6 @@ func (c *Core) checkForwarded(m raftcore.Message) []raftcore.Entry {
 	return kept
 }
 
-// HeaderSize is the length of the header the core puts before every
-// command and conf change context it proposes: the proposer's tag and the
-// proposal's sequence number, 8 bytes each.
-const HeaderSize = 16
-
-func (c *Core) requestHeader(seq uint64) []byte {
-	h := make([]byte, HeaderSize, HeaderSize+64)
-	binary.BigEndian.PutUint64(h, c.tag)
-	binary.BigEndian.PutUint64(h[8:], seq)
-	return h
-}
-
 // wait records that request id waits for the proposal numbered seq.
 func (c *Core) wait(id, seq uint64) {
 	c.waiting[id], c.bySeq[seq] = seq, id
@@ -481,14 +485,15 @@ func (c *Core) forget(id uint64) {
 	}
 }
 
-// ownRequest returns the request id waiting for the proposal in header h,
-// if this incarnation of the member proposed it and still waits for it,
-// and stops waiting for it.
-func (c *Core) ownRequest(h []byte) (uint64, bool) {
-	if len(h) < HeaderSize || binary.BigEndian.Uint64(h) != c.tag {
+// ownRequest returns the request id waiting for the proposal whose
+// envelope is data, if this incarnation of the member proposed it and
+// still waits for it, and stops waiting for it.
+func (c *Core) ownRequest(data []byte) (uint64, bool) {
+	tag, seq, _, ok := splitHeader(data)
+	if !ok || tag != c.tag {
 		return 0, false
 	}
-	id, ok := c.bySeq[binary.BigEndian.Uint64(h[8:])]
+	id, ok := c.bySeq[seq]
 	if ok {
 		c.forget(id)
 	}
@@ -678,7 +683,7 @@ func (c *Core) applyEntry(e raftcore.Entry, refused bool) error {
 		if e.Index <= c.smApplied {
 			return nil // durable in the state machine before a restart
 		}
-		if len(e.Data) < HeaderSize {
+		if len(e.Data) < headerSize {
 			return c.sm.Skip(e.Index, e.Term) // a leader's no-op
 		}
 		if refused {
@@ -690,7 +695,7 @@ func (c *Core) applyEntry(e raftcore.Entry, refused bool) error {
 			}
 			return nil
 		}
-		result, err := c.sm.Apply(e.Index, e.Term, e.Data[HeaderSize:])
+		result, err := c.sm.Apply(e.Index, e.Term, e.Data[headerSize:])
 		if err != nil {
 			// The proposer learns only that the member stopped: the
 			// entry is committed and will be applied after a restart.
@@ -716,8 +721,8 @@ func (c *Core) applyEntry(e raftcore.Entry, refused bool) error {
 		}
 		if e.Index > c.smApplied {
 			var body []byte
-			if len(cc.Context) >= HeaderSize {
-				body = cc.Context[HeaderSize:]
+			if len(cc.Context) >= headerSize {
+				body = cc.Context[headerSize:]
 			}
 			var serr error
 			if err == nil {

@@ -81,8 +81,8 @@ func (c *originCluster) has(key string) bool {
 	return true
 }
 
-func internalPut(t *testing.T, key string) []byte {
-	cmd, err := EncodeInternal(&api.PutRequest{Key: []byte(key), Value: []byte("v")})
+func internalPut(t *testing.T, key string) Envelope {
+	cmd, err := Internal(&api.PutRequest{Key: []byte(key), Value: []byte("v")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestCoreLeaderChecksForwardedOrigins(t *testing.T) {
 	follower := lead%3 + 1
 	term := c.cores[lead].raft.Term()
 
-	c.step(follower, EvPropose{ReqID: 1, Data: internalPut(t, "own")})
+	c.step(follower, EvPropose{ReqID: 1, Cmd: internalPut(t, "own")})
 	c.settle()
 	for range 5 {
 		c.step(lead, EvTick{})
@@ -110,9 +110,9 @@ func TestCoreLeaderChecksForwardedOrigins(t *testing.T) {
 
 	forge := func(key string, member, term uint64) raftcore.Message {
 		cmd := internalPut(t, key)
-		c.kvs[follower].StampOrigin(cmd, member, term)
-		data := append(make([]byte, HeaderSize), cmd...)
-		data[0] = 0xee // a proposer tag, so the entry is not taken for a no-op
+		cmd.stamp(member, term)
+		cmd.Tag = 0xee << 56 // a proposer tag, so the entry is not taken for a no-op
+		data := cmd.Marshal()
 		return raftcore.Message{Type: raftcore.MsgProp, From: follower, To: lead, Entries: []raftcore.Entry{{Data: data}}}
 	}
 	other := lead%3 + 1

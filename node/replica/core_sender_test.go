@@ -189,7 +189,7 @@ func (s *senderNet) leader() uint64 {
 
 func (s *senderNet) propose(id uint64, cmd string) uint64 {
 	s.nextReq++
-	s.step(id, EvPropose{ReqID: s.nextReq, Data: []byte(cmd)})
+	s.step(id, EvPropose{ReqID: s.nextReq, Cmd: Raw([]byte(cmd))})
 	return s.nextReq
 }
 

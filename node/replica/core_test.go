@@ -77,10 +77,6 @@ func (s *mapSM) AdmitProposals(from, to uint64, props []Proposal) ([]bool, error
 	return admitted, nil
 }
 
-// StampOrigin and CheckOrigin: no command of the map names its origin.
-func (s *mapSM) StampOrigin(cmd []byte, member, term uint64)     {}
-func (s *mapSM) CheckOrigin(cmd []byte, from, term uint64) error { return nil }
-
 // DropReceivedSnapshots forgets the snapshots not installed.
 func (s *mapSM) DropReceivedSnapshots() error {
 	s.mu.Lock()
@@ -248,7 +244,7 @@ func (c *coreCluster) waitLeader() uint64 {
 func (c *coreCluster) propose(id uint64, cmd string) Reply {
 	c.nextReq++
 	req := c.nextReq
-	c.step(id, EvPropose{ReqID: req, Data: []byte(cmd)})
+	c.step(id, EvPropose{ReqID: req, Cmd: Raw([]byte(cmd))})
 	for range 50 {
 		c.settle()
 		if r, ok := c.replies[req]; ok {
@@ -288,8 +284,8 @@ func TestCoreSameRequestIDOnTwoMembers(t *testing.T) {
 	c.propose(lead, "f=old-f")
 	c.propose(lead, "l=old-l")
 	c.byMember = map[uint64][]Reply{}
-	c.step(follower, EvPropose{ReqID: 7, Data: []byte("f=1")})
-	c.step(lead, EvPropose{ReqID: 7, Data: []byte("l=1")})
+	c.step(follower, EvPropose{ReqID: 7, Cmd: Raw([]byte("f=1"))})
+	c.step(lead, EvPropose{ReqID: 7, Cmd: Raw([]byte("l=1"))})
 	c.tick(3)
 	for _, id := range []uint64{lead, follower} {
 		got := c.byMember[id]
@@ -397,7 +393,7 @@ func TestCoreConfChange(t *testing.T) {
 
 func TestCoreProposalWithoutLeader(t *testing.T) {
 	c := newCoreCluster(t, 3, 1000)
-	c.step(1, EvPropose{ReqID: 9, Data: []byte("x=1")})
+	c.step(1, EvPropose{ReqID: 9, Cmd: Raw([]byte("x=1"))})
 	if r := c.replies[9]; r.Err != ErrNoLeader {
 		t.Fatalf("proposal with no leader: %+v", r)
 	}

@@ -1,7 +1,6 @@
 package replica
 
 import (
-	"encoding/binary"
 	"fmt"
 	"strconv"
 
@@ -30,10 +29,10 @@ func (c *Core) admit(ents []raftcore.Entry) (refused map[uint64]bool, err error)
 	}
 	props := c.props[:0]
 	for _, e := range ents {
-		if e.Type != raftcore.EntryNormal || e.Index < from || len(e.Data) < HeaderSize {
+		if e.Type != raftcore.EntryNormal || e.Index < from || len(e.Data) < headerSize {
 			continue
 		}
-		tag, seq := binary.BigEndian.Uint64(e.Data), binary.BigEndian.Uint64(e.Data[8:])
+		tag, seq, _, _ := splitHeader(e.Data)
 		if tag == 0 {
 			continue
 		}

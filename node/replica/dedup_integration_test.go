@@ -25,11 +25,11 @@ func (c *kvCluster) follower(lead uint64) uint64 {
 // without waiting: its MsgProp is left in the queue.
 func (c *kvCluster) propose(id, rid uint64, key, value string) {
 	c.t.Helper()
-	data, err := EncodeRequest(&api.PutRequest{Key: []byte(key), Value: []byte(value)})
+	cmd, err := NewCommand(&api.PutRequest{Key: []byte(key), Value: []byte(value)})
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	c.step(id, EvPropose{ReqID: rid, Data: data})
+	c.step(id, EvPropose{ReqID: rid, Cmd: cmd})
 }
 
 // get reads one key from member id's store.
@@ -94,7 +94,7 @@ func TestDuplicatedProposalAppliedOnce(t *testing.T) {
 	}
 	copies := 0
 	for _, e := range ents {
-		if e.Type == raftcore.EntryNormal && len(e.Data) > HeaderSize && bytes.Equal(e.Data, props[0].Entries[0].Data) {
+		if e.Type == raftcore.EntryNormal && len(e.Data) > headerSize && bytes.Equal(e.Data, props[0].Entries[0].Data) {
 			copies++
 		}
 	}

@@ -260,10 +260,11 @@ func BenchmarkApplyPuts(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer k.Close()
-			put, err := EncodeRequest(&api.PutRequest{Key: []byte("key"), Value: []byte("value")})
+			cmd, err := NewCommand(&api.PutRequest{Key: []byte("key"), Value: []byte("value")})
 			if err != nil {
 				b.Fatal(err)
 			}
+			put := body(cmd)
 			const chunk = 64
 			props := make([]Proposal, chunk)
 			b.ReportAllocs()

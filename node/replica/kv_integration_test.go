@@ -137,13 +137,13 @@ func (c *kvCluster) leader() uint64 {
 
 func (c *kvCluster) write(id uint64, req api.Message) ApplyResult {
 	c.t.Helper()
-	data, err := EncodeRequest(req)
+	cmd, err := NewCommand(req)
 	if err != nil {
 		c.t.Fatal(err)
 	}
 	c.nextReq++
 	rid := c.nextReq
-	c.step(id, EvPropose{ReqID: rid, Data: data})
+	c.step(id, EvPropose{ReqID: rid, Cmd: cmd})
 	for range 100 {
 		c.settle()
 		if r, ok := c.replies[rid]; ok {

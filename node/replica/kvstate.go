@@ -2,7 +2,6 @@ package replica
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -16,50 +15,6 @@ import (
 	"github.com/cairndb/cairn/internal/fsx"
 	"github.com/cairndb/cairn/raftcore"
 )
-
-// requestKind is the first byte of a command in the raft log: which API
-// request the rest of it encodes.
-type requestKind uint8
-
-const (
-	kindPut requestKind = iota + 1
-	kindDeleteRange
-	kindTxn
-	kindCompaction
-	kindLeaseGrant
-	kindLeaseRevoke
-	kindMemberAttrs  // a member publishes its name and client URLs
-	kindMemberUpdate // a member's peer URLs change
-	kindAlarm        // an alarm raised or cleared
-)
-
-// EncodeRequest encodes an API write request as a raft log command.
-func EncodeRequest(req api.Message) ([]byte, error) {
-	var kind requestKind
-	switch req.(type) {
-	case *api.PutRequest:
-		kind = kindPut
-	case *api.DeleteRangeRequest:
-		kind = kindDeleteRange
-	case *api.TxnRequest:
-		kind = kindTxn
-	case *api.CompactionRequest:
-		kind = kindCompaction
-	case *api.LeaseGrantRequest:
-		kind = kindLeaseGrant
-	case *api.LeaseRevokeRequest:
-		kind = kindLeaseRevoke
-	case *api.Member:
-		kind = kindMemberAttrs
-	case *api.MemberUpdateRequest:
-		kind = kindMemberUpdate
-	case *api.AlarmRequest:
-		kind = kindAlarm
-	default:
-		return nil, fmt.Errorf("node: %T is not a write request", req)
-	}
-	return api.AppendMarshal([]byte{byte(kind)}, req), nil
-}
 
 // ApplyResult is what applying a command returns to its proposer: the
 // API response, or the error the request failed with (an error here is
@@ -289,38 +244,35 @@ func (k *KVState) ApplyConfChange(index, term uint64, cc raftcore.ConfChange, co
 	return nil
 }
 
-func (k *KVState) apply(index, term uint64, data []byte) (api.Message, error) {
+// apply applies a command of kind with body, its maker allowed to.
+func (k *KVState) apply(index, term uint64, kind Kind, body []byte) (api.Message, error) {
 	s := k.Store()
-	if len(data) == 0 {
-		return nil, errors.New("node: empty command")
-	}
-	body := data[1:]
 	decode := func(m api.Message) error {
 		if err := api.Unmarshal(body, m); err != nil {
 			return fmt.Errorf("node: command at index %d: %w", index, err)
 		}
 		return nil
 	}
-	switch requestKind(data[0]) {
-	case kindPut:
+	switch kind {
+	case KindPut:
 		var req api.PutRequest
 		if err := decode(&req); err != nil {
 			return nil, err
 		}
 		return s.Put(index, term, &req)
-	case kindDeleteRange:
+	case KindDeleteRange:
 		var req api.DeleteRangeRequest
 		if err := decode(&req); err != nil {
 			return nil, err
 		}
 		return s.DeleteRange(index, term, &req)
-	case kindTxn:
+	case KindTxn:
 		var req api.TxnRequest
 		if err := decode(&req); err != nil {
 			return nil, err
 		}
 		return s.Txn(index, term, &req)
-	case kindCompaction:
+	case KindCompaction:
 		var req api.CompactionRequest
 		if err := decode(&req); err != nil {
 			return nil, err
@@ -334,7 +286,7 @@ func (k *KVState) apply(index, term uint64, data []byte) (api.Message, error) {
 			return nil, err
 		}
 		return &api.CompactionResponse{Header: api.ResponseHeader{Revision: s.Rev()}}, nil
-	case kindLeaseGrant:
+	case KindLeaseGrant:
 		var req api.LeaseGrantRequest
 		if err := decode(&req); err != nil {
 			return nil, err
@@ -346,7 +298,7 @@ func (k *KVState) apply(index, term uint64, data []byte) (api.Message, error) {
 			k.OnLease(req.ID, req.TTL)
 		}
 		return &api.LeaseGrantResponse{Header: api.ResponseHeader{Revision: s.Rev()}, ID: req.ID, TTL: req.TTL}, nil
-	case kindLeaseRevoke:
+	case KindLeaseRevoke:
 		var req api.LeaseRevokeRequest
 		if err := decode(&req); err != nil {
 			return nil, err
@@ -358,7 +310,7 @@ func (k *KVState) apply(index, term uint64, data []byte) (api.Message, error) {
 			k.OnLease(req.ID, 0)
 		}
 		return &api.LeaseRevokeResponse{Header: api.ResponseHeader{Revision: s.Rev()}}, nil
-	case kindMemberAttrs:
+	case KindMemberAttrs:
 		var req api.Member
 		if err := decode(&req); err != nil {
 			return nil, err
@@ -366,7 +318,7 @@ func (k *KVState) apply(index, term uint64, data []byte) (api.Message, error) {
 		return nil, k.updateMember(index, term, req.ID, func(m *Member) {
 			m.Name, m.ClientURLs = req.Name, slices.Clone(req.ClientURLs)
 		})
-	case kindMemberUpdate:
+	case KindMemberUpdate:
 		var req api.MemberUpdateRequest
 		if err := decode(&req); err != nil {
 			return nil, err
@@ -374,7 +326,7 @@ func (k *KVState) apply(index, term uint64, data []byte) (api.Message, error) {
 		return nil, k.updateMember(index, term, req.ID, func(m *Member) {
 			m.PeerURLs = slices.Clone(req.PeerURLs)
 		})
-	case kindAlarm:
+	case KindAlarm:
 		var req api.AlarmRequest
 		if err := decode(&req); err != nil {
 			return nil, err
@@ -384,7 +336,7 @@ func (k *KVState) apply(index, term uint64, data []byte) (api.Message, error) {
 	// Record the index of a command we do not understand, so that a
 	// restart does not apply it again, and fail it.
 	_ = s.Write(index, term).End()
-	return nil, fmt.Errorf("node: command at index %d has unknown kind %d", index, data[0])
+	return nil, fmt.Errorf("node: command at index %d has unknown kind %d", index, kind)
 }
 
 // updateMember changes one member's record (if it is still a member).

@@ -11,14 +11,23 @@ import (
 	"github.com/cairndb/cairn/raftcore"
 )
 
-func mustEncode(t *testing.T, req api.Message) []byte {
+// mustCommand is req as a client's command.
+func mustCommand(t testing.TB, req api.Message) Envelope {
 	t.Helper()
-	b, err := EncodeRequest(req)
+	e, err := NewCommand(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return b
+	return e
 }
+
+// mustEncode is req as a client's command, as the state machine's Apply
+// gets it.
+func mustEncode(t testing.TB, req api.Message) []byte { return body(mustCommand(t, req)) }
+
+// body is e as the state machine's Apply gets it: marshaled, without the
+// header.
+func body(e Envelope) []byte { return e.Marshal()[headerSize:] }
 
 // Membership and alarms are part of the replicated state: applied with
 // their index, kept across a restart, lost with it in a crash before the

@@ -157,7 +157,6 @@ func (r *Replica) ExpiredLeases(limit int) []int64 { return r.Lessor.Expired(r.c
 
 // ExpiryCommand is the command a leader proposes to revoke lease id, whose
 // time is up: the member's own command, not a client's.
-func ExpiryCommand(id int64) []byte {
-	req := api.AppendMarshal([]byte{byte(kindLeaseRevoke)}, &api.LeaseRevokeRequest{ID: id})
-	return append(append([]byte{byte(kindInternal)}, make([]byte, originSize)...), req...)
+func ExpiryCommand(id int64) Envelope {
+	return Envelope{Who: WhoMember, Kind: KindLeaseRevoke, Payload: api.Marshal(&api.LeaseRevokeRequest{ID: id})}
 }

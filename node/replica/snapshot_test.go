@@ -60,11 +60,11 @@ func putN(t testing.TB, k *KVState, index uint64, n, vlen int) uint64 {
 	val := bytes.Repeat([]byte("v"), vlen)
 	for i := range n {
 		key := fmt.Sprintf("key%06d", (int(index)+i)%5000)
-		cmd, err := EncodeRequest(&api.PutRequest{Key: []byte(key), Value: val})
+		e, err := NewCommand(&api.PutRequest{Key: []byte(key), Value: val})
 		if err != nil {
 			t.Fatal(err)
 		}
-		out, err := k.Apply(index, 1, cmd)
+		out, err := k.Apply(index, 1, body(e))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,0 +1,365 @@
+package replica
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/auth"
+)
+
+// Envelope is a command as it travels in the raft log: who made it, which
+// kind of request it is, the proposal's place in its proposer's sequence
+// (for the duplicate filter, dedup.go), and the request itself.
+//
+// A member's services build one (NewCommand, Internal, AuthCommand,
+// IssueToken, then By for an authenticated caller); the core seals it as
+// it proposes it — the sequence header and, for the member's own
+// commands, the origin — and Marshal writes it, the only place that does;
+// OpenEnvelope is the only place that reads one. An entry's data is, in
+// bytes (the format cairn has always written, so existing logs read the
+// same):
+//
+//	tag, seq        8 + 8 bytes, big-endian: the header (all zero for a
+//	                bootstrap membership change)
+//	then one of     kind | request                    WhoAnyone
+//	                65 | user | revision | kind | request   WhoUser
+//	                66 | member | term | kind | request     WhoMember
+//	                67 | member | term | auth command       WhoMember, KindIssueToken
+//
+// where user is a uvarint length and the name, revision a uvarint, and
+// member and term 8 bytes each, big-endian. A Raw envelope (kind 0) is
+// the header and the payload alone: a membership change's context, or the
+// commands of a test state machine.
+type Envelope struct {
+	// Tag and Seq are the header: the random tag of the proposer's
+	// incarnation and the proposal's number in it (set by the core).
+	Tag, Seq uint64
+	// Who made the command.
+	Who Who
+	// User is the authenticated client that made it (WhoUser): the
+	// member checks its permissions when it applies the entry.
+	User auth.Identity
+	// Member and Term are the member that made it on its own behalf and
+	// the term it proposed it in (WhoMember): stamped by the core, taken
+	// on that member's word, and refused unless the entry is of that term.
+	Member, Term uint64
+	// Kind is the request's kind; Payload the request, encoded (an
+	// api.Message, or an auth.Command for KindAuth and KindIssueToken).
+	Kind    Kind
+	Payload []byte
+}
+
+// Who says who made a command.
+type Who uint8
+
+const (
+	// WhoAnyone: a client while auth was off (or a member publishing its
+	// attributes): no user to check.
+	WhoAnyone Who = iota
+	// WhoUser: an authenticated client (Envelope.User).
+	WhoUser
+	// WhoMember: the member itself (Envelope.Member): lease expiry,
+	// compaction, the alarms it raises, a simple token it issued after
+	// checking the password. Applied without a user even while auth is on.
+	WhoMember
+)
+
+// Kind is which request a command carries.
+type Kind uint8
+
+// The kinds of commands. The numbers are in every log: never change them.
+const (
+	// KindRaw is a payload with no kind: a membership change's context.
+	KindRaw Kind = iota
+	KindPut
+	KindDeleteRange
+	KindTxn
+	KindCompaction
+	KindLeaseGrant
+	KindLeaseRevoke
+	KindMemberAttrs  // a member publishes its name and client URLs
+	KindMemberUpdate // a member's peer URLs change
+	KindAlarm        // an alarm raised or cleared
+	// KindAuth is a change of the auth state (an auth.Command: users,
+	// roles, permissions, enable/disable).
+	KindAuth Kind = 64
+	// KindIssueToken is a simple token issued (an auth.Command with
+	// OpIssueToken, carrying the token's hash), made by the member that
+	// checked the password (WhoMember).
+	KindIssueToken Kind = 67
+)
+
+// The markers of who made a command, in the byte where a plain command
+// has its kind.
+const (
+	markUser   = 65
+	markMember = 66
+)
+
+// headerSize is the length of the header: tag and sequence number.
+const headerSize = 16
+
+// originSize is the length of an origin: member id and term.
+const originSize = 16
+
+// NewCommand is a client's write request req as a command.
+func NewCommand(req api.Message) (Envelope, error) {
+	var kind Kind
+	switch req.(type) {
+	case *api.PutRequest:
+		kind = KindPut
+	case *api.DeleteRangeRequest:
+		kind = KindDeleteRange
+	case *api.TxnRequest:
+		kind = KindTxn
+	case *api.CompactionRequest:
+		kind = KindCompaction
+	case *api.LeaseGrantRequest:
+		kind = KindLeaseGrant
+	case *api.LeaseRevokeRequest:
+		kind = KindLeaseRevoke
+	case *api.Member:
+		kind = KindMemberAttrs
+	case *api.MemberUpdateRequest:
+		kind = KindMemberUpdate
+	case *api.AlarmRequest:
+		kind = KindAlarm
+	default:
+		return Envelope{}, fmt.Errorf("node: %T is not a write request", req)
+	}
+	return Envelope{Kind: kind, Payload: api.Marshal(req)}, nil
+}
+
+// Internal is req as a command the member makes on its own behalf (lease
+// expiry, auto-compaction, the alarms it raises).
+func Internal(req api.Message) (Envelope, error) {
+	env, err := NewCommand(req)
+	env.Who = WhoMember
+	return env, err
+}
+
+// AuthCommand is a change of the auth state as a command.
+func AuthCommand(c *auth.Command) Envelope {
+	return Envelope{Kind: KindAuth, Payload: c.Marshal()}
+}
+
+// IssueToken is a simple token issued (c.Op is OpIssueToken) as a command
+// of the member that checked the password.
+func IssueToken(c *auth.Command) Envelope {
+	return Envelope{Who: WhoMember, Kind: KindIssueToken, Payload: c.Marshal()}
+}
+
+// Raw is payload as a command with no kind, for a state machine that
+// reads its commands itself.
+func Raw(payload []byte) Envelope { return Envelope{Payload: payload} }
+
+// By returns the command as made by the authenticated user id, unless
+// the member made it (its own commands act for no user).
+func (e Envelope) By(id auth.Identity) Envelope {
+	if e.Who != WhoMember {
+		e.Who, e.User = WhoUser, id
+	}
+	return e
+}
+
+// Size is the length of the command as a member counts a request against
+// --max-request-bytes: the marshaled envelope without its header.
+func (e *Envelope) Size() int {
+	n := len(e.Payload)
+	if e.Kind == KindRaw {
+		return n
+	}
+	switch e.Who {
+	case WhoUser:
+		n += 1 + uvarintLen(uint64(len(e.User.User))) + len(e.User.User) + uvarintLen(e.User.Revision)
+	case WhoMember:
+		n += 1 + originSize
+		if e.Kind == KindIssueToken {
+			return n
+		}
+	}
+	return n + 1
+}
+
+// uvarintLen is the length of x as a uvarint.
+func uvarintLen(x uint64) int {
+	n := 1
+	for ; x >= 0x80; x >>= 7 {
+		n++
+	}
+	return n
+}
+
+// Marshal writes the envelope in the log's format.
+func (e *Envelope) Marshal() []byte {
+	b := make([]byte, 0, headerSize+e.Size())
+	b = binary.BigEndian.AppendUint64(b, e.Tag)
+	b = binary.BigEndian.AppendUint64(b, e.Seq)
+	if e.Kind == KindRaw {
+		return append(b, e.Payload...)
+	}
+	switch e.Who {
+	case WhoUser:
+		b = append(b, markUser)
+		b = binary.AppendUvarint(b, uint64(len(e.User.User)))
+		b = append(b, e.User.User...)
+		b = binary.AppendUvarint(b, e.User.Revision)
+	case WhoMember:
+		if e.Kind == KindIssueToken {
+			b = append(b, byte(KindIssueToken))
+			b = binary.BigEndian.AppendUint64(b, e.Member)
+			b = binary.BigEndian.AppendUint64(b, e.Term)
+			return append(b, e.Payload...)
+		}
+		b = append(b, markMember)
+		b = binary.BigEndian.AppendUint64(b, e.Member)
+		b = binary.BigEndian.AppendUint64(b, e.Term)
+	}
+	b = append(b, byte(e.Kind))
+	return append(b, e.Payload...)
+}
+
+// errNoHeader reports entry data too short for the header: a leader's
+// no-op (empty), nothing anyone proposed.
+var errNoHeader = errors.New("node: no proposal header")
+
+// OpenEnvelope reads an entry's data as Marshal wrote it. An error says
+// what is malformed; the header is read even then, if there is one.
+func OpenEnvelope(data []byte) (Envelope, error) {
+	tag, seq, body, ok := splitHeader(data)
+	if !ok {
+		return Envelope{}, errNoHeader
+	}
+	e, err := openBody(body)
+	e.Tag, e.Seq = tag, seq
+	return e, err
+}
+
+// splitHeader splits entry data into its header and the rest.
+func splitHeader(data []byte) (tag, seq uint64, body []byte, ok bool) {
+	if len(data) < headerSize {
+		return 0, 0, nil, false
+	}
+	return binary.BigEndian.Uint64(data), binary.BigEndian.Uint64(data[8:]), data[headerSize:], true
+}
+
+// openBody reads what follows the header, for a command with a kind.
+func openBody(b []byte) (Envelope, error) {
+	var e Envelope
+	if len(b) == 0 {
+		return e, errors.New("node: empty command")
+	}
+	switch b[0] {
+	case markUser:
+		e.Who = WhoUser
+		n, sz := binary.Uvarint(b[1:])
+		if sz <= 0 || n > uint64(len(b)-1-sz) {
+			return e, errors.New("node: authenticated command: bad user name length")
+		}
+		b = b[1+sz:]
+		e.User.User, b = string(b[:n]), b[n:]
+		rev, sz := binary.Uvarint(b)
+		if sz <= 0 {
+			return e, errors.New("node: authenticated command: bad auth revision")
+		}
+		e.User.Revision, b = rev, b[sz:]
+		if len(b) == 0 || b[0] == markUser {
+			return e, errors.New("node: authenticated command: no inner command")
+		}
+	case markMember, byte(KindIssueToken):
+		e.Who = WhoMember
+		if len(b) < 1+originSize {
+			return e, fmt.Errorf("node: %d-byte command of kind %d: too short for its origin", len(b), b[0])
+		}
+		e.Member, e.Term = binary.BigEndian.Uint64(b[1:]), binary.BigEndian.Uint64(b[9:])
+		if b[0] == byte(KindIssueToken) {
+			e.Kind, e.Payload = KindIssueToken, b[1+originSize:]
+			return e, nil
+		}
+		b = b[1+originSize:]
+		if len(b) == 0 || Kind(b[0]) >= KindAuth {
+			return e, errNoPlainInner
+		}
+	}
+	e.Kind, e.Payload = Kind(b[0]), b[1:]
+	return e, nil
+}
+
+// errNoPlainInner refuses a member's own command whose inner command is
+// not a plain request.
+var errNoPlainInner = errors.New("no plain inner command")
+
+// stamp writes the origin of a command of the member's own, as the core
+// proposes it: member and the term it is proposed in.
+func (e *Envelope) stamp(member, term uint64) {
+	if e.Who == WhoMember {
+		e.Member, e.Term = member, term
+	}
+}
+
+// checkOrigin returns why the leader, in term, must not append cmd
+// (entry data) forwarded by member from, or nil: a command a member made
+// on its own behalf is taken only from that member, in the term it was
+// stamped with.
+func checkOrigin(cmd []byte, from, term uint64) error {
+	e, err := OpenEnvelope(cmd)
+	switch {
+	case e.Who != WhoMember:
+		return nil
+	case err != nil:
+		return err
+	case e.Member != from:
+		return fmt.Errorf("node: a command made by member %016x, forwarded by member %016x", e.Member, from)
+	case e.Term != term:
+		return fmt.Errorf("node: a command member %016x made in term %d, forwarded in term %d", e.Member, e.Term, term)
+	}
+	return nil
+}
+
+// CommandName names the request a command carries (data, what follows
+// the entry's header, as the state machine's Apply gets it), for the "op"
+// label and the log.
+func CommandName(data []byte) string {
+	if len(data) == 0 {
+		return "Empty"
+	}
+	e, err := openBody(data)
+	switch {
+	case err != nil && e.Who == WhoUser:
+		return "Authed"
+	case err != nil:
+		return "Unknown"
+	}
+	return e.Kind.String()
+}
+
+// String names a kind of command after the request it carries.
+func (k Kind) String() string {
+	switch k {
+	case KindPut:
+		return "Put"
+	case KindDeleteRange:
+		return "DeleteRange"
+	case KindTxn:
+		return "Txn"
+	case KindCompaction:
+		return "Compaction"
+	case KindLeaseGrant:
+		return "LeaseGrant"
+	case KindLeaseRevoke:
+		return "LeaseRevoke"
+	case KindMemberAttrs:
+		return "MemberAttributes"
+	case KindMemberUpdate:
+		return "MemberUpdate"
+	case KindAlarm:
+		return "Alarm"
+	case KindAuth:
+		return "Auth"
+	case KindIssueToken:
+		return "IssueToken"
+	}
+	return "Unknown"
+}

@@ -1,0 +1,157 @@
+package replica
+
+import (
+	"bytes"
+	"encoding/hex"
+	"strings"
+	"testing"
+
+	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/auth"
+	"pgregory.net/rapid"
+)
+
+// Every envelope a member makes reads back as it was.
+func TestEnvelopeRoundTrip(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		e := Envelope{
+			Tag:     rapid.Uint64().Draw(t, "tag"),
+			Seq:     rapid.Uint64().Draw(t, "seq"),
+			Who:     Who(rapid.IntRange(0, 2).Draw(t, "who")),
+			Payload: rapid.SliceOf(rapid.Byte()).Draw(t, "payload"),
+		}
+		kinds := []Kind{KindPut, KindDeleteRange, KindTxn, KindCompaction, KindLeaseGrant, KindLeaseRevoke, KindMemberAttrs, KindMemberUpdate, KindAlarm, KindAuth}
+		switch e.Who {
+		case WhoUser:
+			e.User = auth.Identity{User: rapid.String().Draw(t, "user"), Revision: rapid.Uint64().Draw(t, "revision")}
+		case WhoMember:
+			e.Member, e.Term = rapid.Uint64().Draw(t, "member"), rapid.Uint64().Draw(t, "term")
+			kinds = append(kinds[:len(kinds)-1], KindIssueToken) // a member makes no auth change
+		}
+		e.Kind = rapid.SampledFrom(kinds).Draw(t, "kind")
+		data := e.Marshal()
+		if len(data) != headerSize+e.Size() {
+			t.Fatalf("marshaled %d bytes, Size said %d and the header", len(data), e.Size())
+		}
+		got, err := OpenEnvelope(data)
+		if err != nil {
+			t.Fatalf("open %x: %v", data, err)
+		}
+		if len(got.Payload) == 0 {
+			got.Payload = e.Payload[:0:0]
+		}
+		if got.Tag != e.Tag || got.Seq != e.Seq || got.Who != e.Who || got.User != e.User || got.Member != e.Member ||
+			got.Term != e.Term || got.Kind != e.Kind || !bytes.Equal(got.Payload, e.Payload) {
+			t.Fatalf("round trip: %+v, got %+v", e, got)
+		}
+	})
+}
+
+// The envelope is the format every existing log holds: these bytes are
+// what members wrote before the Envelope type existed, and must stay so.
+func TestEnvelopeFormatIsStable(t *testing.T) {
+	put := api.Marshal(&api.PutRequest{Key: []byte("k"), Value: []byte("v")})
+	header := "00000000000000070000000000000009" // tag 7, seq 9
+	for _, tc := range []struct {
+		name string
+		e    Envelope
+		hex  string
+	}{
+		{"a client's put", Envelope{Kind: KindPut, Payload: put}, "01"},
+		{"alice's put", Envelope{Who: WhoUser, User: auth.Identity{User: "alice", Revision: 300}, Kind: KindPut, Payload: put},
+			"41" + "05" + hex.EncodeToString([]byte("alice")) + "ac02" + "01"},
+		{"member 2's put in term 3", Envelope{Who: WhoMember, Member: 2, Term: 3, Kind: KindPut, Payload: put},
+			"42" + "0000000000000002" + "0000000000000003" + "01"},
+		{"member 2's token in term 3", Envelope{Who: WhoMember, Member: 2, Term: 3, Kind: KindIssueToken, Payload: put},
+			"43" + "0000000000000002" + "0000000000000003"},
+		{"a membership change's context", Envelope{Payload: put}, ""},
+	} {
+		tc.e.Tag, tc.e.Seq = 7, 9
+		want := header + tc.hex + hex.EncodeToString(put)
+		if got := hex.EncodeToString(tc.e.Marshal()); got != want {
+			t.Errorf("%s: %s, want %s", tc.name, got, want)
+		}
+	}
+}
+
+// A malformed command is an error naming what is wrong, never a panic.
+func TestOpenEnvelopeRefusesMalformed(t *testing.T) {
+	for name, body := range map[string][]byte{
+		"empty":                         {},
+		"user name past the end":        {markUser, 5, 'a'},
+		"no revision":                   {markUser, 1, 'a'},
+		"no inner command":              {markUser, 1, 'a', 1},
+		"nested users":                  {markUser, 1, 'a', 1, markUser, 0},
+		"origin too short":              {markMember, 0, 0, 1},
+		"token origin too short":        {byte(KindIssueToken), 0, 0, 1},
+		"member's command without kind": append([]byte{markMember}, make([]byte, originSize)...),
+		"member's auth change":          append(append([]byte{markMember}, make([]byte, originSize)...), byte(KindAuth)),
+		"member's nested command":       append(append([]byte{markMember}, make([]byte, originSize)...), markMember),
+	} {
+		if _, err := OpenEnvelope(append(make([]byte, headerSize), body...)); err == nil || !strings.HasPrefix(err.Error(), "node: ") && err != errNoPlainInner {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if _, err := OpenEnvelope(make([]byte, headerSize-1)); err != errNoHeader {
+		t.Errorf("no header: %v", err)
+	}
+}
+
+// A leader takes a forwarded command that names its origin only from
+// the member that stamped it, in the leader's term.
+func TestCheckOrigin(t *testing.T) {
+	cmd, err := Internal(&api.CompactionRequest{Revision: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.stamp(5, 3)
+	token := IssueToken(&auth.Command{Op: auth.OpIssueToken, Name: "root", Token: "h"})
+	token.stamp(5, 3)
+	plain := mustCommand(t, &api.PutRequest{Key: []byte("k")})
+	plain.stamp(5, 3) // no origin to stamp: unchanged
+	if plain.Member != 0 || plain.Term != 0 {
+		t.Fatal("stamp changed a command without an origin")
+	}
+	tooShort := append(make([]byte, headerSize), markMember, 1)
+	for _, tc := range []struct {
+		name       string
+		cmd        []byte
+		from, term uint64
+		ok         bool
+	}{
+		{"its maker, its term", cmd.Marshal(), 5, 3, true},
+		{"a token, its maker, its term", token.Marshal(), 5, 3, true},
+		{"forwarded by another member", cmd.Marshal(), 6, 3, false},
+		{"a token forwarded by another member", token.Marshal(), 6, 3, false},
+		{"in a later term", cmd.Marshal(), 5, 4, false},
+		{"unstamped", (&Envelope{Who: WhoMember, Kind: KindIssueToken}).Marshal(), 5, 3, false},
+		{"too short", tooShort, 5, 3, false},
+		{"a client's command", plain.Marshal(), 6, 9, true},
+		{"a user's command", (&Envelope{Who: WhoUser, User: auth.Identity{User: "u"}, Kind: KindPut}).Marshal(), 6, 9, true},
+	} {
+		if err := checkOrigin(tc.cmd, tc.from, tc.term); (err == nil) != tc.ok {
+			t.Errorf("%s: checkOrigin = %v", tc.name, err)
+		}
+	}
+}
+
+// The "op" label names the request inside whatever envelope.
+func TestCommandName(t *testing.T) {
+	internal, err := Internal(&api.CompactionRequest{Revision: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for want, data := range map[string][]byte{
+		"Put":        mustEncode(t, &api.PutRequest{Key: []byte("k")}),
+		"Txn":        body(mustCommand(t, &api.TxnRequest{}).By(auth.Identity{User: "u"})),
+		"Compaction": body(internal),
+		"IssueToken": body(IssueToken(&auth.Command{Op: auth.OpIssueToken})),
+		"Auth":       body(AuthCommand(&auth.Command{Op: auth.OpEnable})),
+		"Authed":     {markUser, 9},
+		"Empty":      nil,
+	} {
+		if got := CommandName(data); got != want {
+			t.Errorf("CommandName(%x) = %s, want %s", data, got, want)
+		}
+	}
+}
