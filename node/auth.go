@@ -9,7 +9,6 @@ import (
 
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/auth"
-	"github.com/cairndb/cairn/node/replica"
 	"github.com/cairndb/cairn/rpc"
 )
 
@@ -196,13 +195,12 @@ func (s *Server) proposeAs(ctx context.Context, req api.Message) (api.Message, e
 	return resp, err
 }
 
-// authedCommand is cmd as made by the caller proposeAs put in ctx, if any
-// (the member's own commands act for no user: Envelope.By).
-func authedCommand(ctx context.Context, cmd replica.Envelope) replica.Envelope {
+// callerOf is the caller proposeAs put in ctx, or nil.
+func callerOf(ctx context.Context) *auth.Identity {
 	if id, ok := ctx.Value(callerKey{}).(auth.Identity); ok {
-		return cmd.By(id)
+		return &id
 	}
-	return cmd
+	return nil
 }
 
 // isAuthRefusal reports whether err refuses a call for want of

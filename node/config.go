@@ -74,9 +74,9 @@ const (
 	// (see docs/memory.md): it holds every branch page of a store of
 	// tens of GiB and its hot leaves, a fraction of what etcd, which maps
 	// its whole file, has resident for a large store.
-	DefaultBackendCacheBytes   = 256 << 20  // 256 MiB
-	DefaultMaxRequestBytes     = 1536 << 10 // 1.5 MiB
-	DefaultMaxTxnOps           = 128
+	DefaultBackendCacheBytes   = 256 << 20 // 256 MiB
+	DefaultMaxRequestBytes     = replica.DefaultMaxRequestBytes
+	DefaultMaxTxnOps           = replica.DefaultMaxTxnOps
 	DefaultHeartbeatInterval   = 100 * time.Millisecond
 	DefaultElectionTimeout     = 1000 * time.Millisecond
 	DefaultInitialClusterToken = datadir.DefaultInitialClusterToken

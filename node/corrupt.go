@@ -263,26 +263,19 @@ func (s *Server) initialCorruptCheck() error {
 	return nil
 }
 
-// refuseIfCorrupt refuses the reads and writes of keys and leases while
-// the CORRUPT alarm is raised (as etcd does); alarms, membership and
-// maintenance requests still go through, so the cluster can be repaired.
+// refuseIfCorrupt refuses a read of keys (a Range, a read-only Txn) while
+// the CORRUPT alarm is raised, while the member, having lost data, has not
+// been repaired (repair.go), or while no peer confirmed its identity
+// (peer_confirm.go). (Writes are refused by replica.Command.)
 func (s *Server) refuseIfCorrupt(req api.Message) error {
-	if isRead(req) {
-		if err := s.driver.ReadRefusal(); err != nil {
-			return err // a member that lost data, not yet repaired (repair.go)
-		}
-		if err := s.identityRefusal(); err != nil {
-			return err // not yet confirmed by a peer (peer_confirm.go)
-		}
+	if err := s.driver.ReadRefusal(); err != nil {
+		return err // a member that lost data, not yet repaired (repair.go)
 	}
-	switch req.(type) {
-	case *api.RangeRequest, *api.PutRequest, *api.DeleteRangeRequest, *api.TxnRequest,
-		*api.CompactionRequest, *api.LeaseGrantRequest, *api.LeaseRevokeRequest:
-	default:
-		return nil
+	if err := s.identityRefusal(); err != nil {
+		return err // not yet confirmed by a peer (peer_confirm.go)
 	}
 	if !s.state.HasAlarm(api.AlarmCorrupt) {
 		return nil
 	}
-	return api.Errorf(api.CodeCorrupt, "%v: the CORRUPT alarm is raised (a member's data differ from the others'); see ctl alarm list, replace that member, then ctl alarm disarm", api.ErrCorrupt)
+	return replica.ErrCorruptAlarm
 }

@@ -163,7 +163,8 @@ func putCommand(t testing.TB, key, value string) replica.Envelope {
 
 func TestDriverConcurrentProposals(t *testing.T) {
 	drivers := startDrivers(t, 3)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// A real store under each member: generous, for a loaded machine.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	// Wait for a leader.
 	for drivers[1].Leader() == 0 {

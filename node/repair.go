@@ -3,8 +3,6 @@ package node
 import (
 	"fmt"
 
-	"github.com/cairndb/cairn/api"
-	"github.com/cairndb/cairn/btreekv/mvcc"
 	"github.com/cairndb/cairn/node/replica"
 )
 
@@ -31,15 +29,4 @@ func (s *Server) repairErrors() []string {
 		return nil
 	}
 	return []string{fmt.Sprintf("memberID:%016x %s", s.id, st.String())}
-}
-
-// isRead reports whether req only reads the store.
-func isRead(req api.Message) bool {
-	switch r := req.(type) {
-	case *api.RangeRequest:
-		return true
-	case *api.TxnRequest:
-		return mvcc.TxnReadOnly(r)
-	}
-	return false
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/auth"
 	"github.com/cairndb/cairn/btreekv/mvcc"
+	"github.com/cairndb/cairn/node/replica"
 	"github.com/cairndb/cairn/rpc"
 )
 
@@ -41,8 +42,8 @@ func (s *Server) serveRange(ctx context.Context, req *api.RangeRequest) (api.Mes
 }
 
 func (s *Server) servePut(ctx context.Context, req *api.PutRequest) (api.Message, error) {
-	if len(req.Key) == 0 {
-		return nil, api.ErrEmptyKey
+	if err := s.replica.AdmitWrite(req, s.limits()); err != nil {
+		return nil, err
 	}
 	if err := s.checkSpace(ctx); err != nil {
 		return nil, err
@@ -51,38 +52,25 @@ func (s *Server) servePut(ctx context.Context, req *api.PutRequest) (api.Message
 }
 
 func (s *Server) serveDeleteRange(ctx context.Context, req *api.DeleteRangeRequest) (api.Message, error) {
-	if len(req.Key) == 0 {
-		return nil, api.ErrEmptyKey
+	if err := s.replica.AdmitWrite(req, s.limits()); err != nil {
+		return nil, err
 	}
 	return s.proposeAs(ctx, req)
 }
 
 func (s *Server) serveTxn(ctx context.Context, req *api.TxnRequest) (api.Message, error) {
-	if err := mvcc.CheckTxn(req, s.cfg.MaxTxnOps); err != nil {
+	if err := s.replica.AdmitWrite(req, s.limits()); err != nil {
 		return nil, err
 	}
 	if mvcc.TxnReadOnly(req) {
 		return s.serveReadTxn(ctx, req) // txn_read.go
 	}
-	if txnWrites(req) {
+	if replica.TxnPuts(req) {
 		if err := s.checkSpace(ctx); err != nil {
 			return nil, err
 		}
 	}
 	return s.proposeAs(ctx, req)
-}
-
-// txnWrites reports whether any branch of a transaction puts a key (the
-// writes refused while NOSPACE is raised; deletes stay allowed).
-func txnWrites(req *api.TxnRequest) bool {
-	for _, ops := range [][]api.RequestOp{req.Success, req.Failure} {
-		for _, op := range ops {
-			if op.Put != nil || (op.Txn != nil && txnWrites(op.Txn)) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 func (s *Server) serveCompact(ctx context.Context, req *api.CompactionRequest) (api.Message, error) {

@@ -15,11 +15,8 @@ import (
 // connection (lease_forward.go), so they work through any member.
 
 func (s *Server) serveLeaseGrant(ctx context.Context, req *api.LeaseGrantRequest) (api.Message, error) {
-	if req.TTL > replica.MaxLeaseTTL {
-		return nil, api.ErrLeaseTTLTooLarge
-	}
-	if req.ID < 0 {
-		return nil, api.Errorf(api.CodeInvalidArgument, "lease id %d is negative", req.ID)
+	if err := s.replica.AdmitWrite(req, s.limits()); err != nil {
+		return nil, err
 	}
 	if err := s.checkSpace(ctx); err != nil {
 		return nil, err

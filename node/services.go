@@ -132,25 +132,35 @@ func toAPIError(err error) error {
 	return fmt.Errorf("node: %w", err)
 }
 
-// propose replicates a write request and returns its response.
+// limits are the bounds on a client's request.
+func (s *Server) limits() replica.Limits {
+	return replica.Limits{MaxTxnOps: s.cfg.MaxTxnOps, MaxRequestBytes: s.cfg.MaxRequestBytes}
+}
+
+// propose replicates a write request (admitted: replica.AdmitWrite),
+// made by the caller proposeAs put in ctx, if any, and returns its
+// response.
 func (s *Server) propose(ctx context.Context, req api.Message) (api.Message, error) {
-	if err := s.refuseIfCorrupt(req); err != nil {
-		return nil, err
-	}
-	cmd, err := replica.NewCommand(req)
+	cmd, err := s.replica.Command(req, callerOf(ctx), s.limits())
 	if err != nil {
 		return nil, err
 	}
-	return s.proposeCommand(ctx, cmd)
+	return s.replicate(ctx, cmd)
 }
 
 // proposeCommand replicates a command (made by the caller proposeAs put
 // in ctx, if any) and returns its response.
 func (s *Server) proposeCommand(ctx context.Context, cmd replica.Envelope) (api.Message, error) {
-	cmd = authedCommand(ctx, cmd)
-	if size := cmd.Size(); size > s.cfg.MaxRequestBytes {
-		return nil, api.Errorf(api.CodeRequestTooLarge, "request of %d bytes is larger than --max-request-bytes %d", size, s.cfg.MaxRequestBytes)
+	cmd, err := replica.Seal(cmd, callerOf(ctx), s.limits())
+	if err != nil {
+		return nil, err
 	}
+	return s.replicate(ctx, cmd)
+}
+
+// replicate proposes a sealed command, waits for its reply, and builds
+// the response (replica.Response).
+func (s *Server) replicate(ctx context.Context, cmd replica.Envelope) (api.Message, error) {
 	// As etcd, a proposal waits at most the request timeout, whatever
 	// the client's deadline: one that is not applied by then was most
 	// likely lost (with a leader that stepped down, or on its way to
@@ -178,15 +188,12 @@ func (s *Server) proposeCommand(ctx context.Context, cmd replica.Envelope) (api.
 		}
 		return nil, err
 	}
-	r, ok := res.(replica.ApplyResult)
-	if !ok {
-		return nil, fmt.Errorf("node: unexpected apply result %T", res)
+	resp, err := replica.Response(res)
+	if err != nil {
+		return nil, err
 	}
-	if r.Err != nil {
-		return nil, r.Err
-	}
-	s.completeHeader(r.Resp)
-	return r.Resp, nil
+	s.completeHeader(resp)
+	return resp, nil
 }
 
 // completeHeader fills in the header of a write's response, whose
@@ -253,14 +260,12 @@ func (s *Server) readBarrier(ctx context.Context) error {
 	return err
 }
 
-// checkSpace refuses writes that would grow the store while the NOSPACE
-// alarm is raised, and raises it when the store passes its quota. The
-// size is the one measured after the last store commit (refreshed every
-// commit interval), so a write costs no file-system call here.
+// checkSpace raises the NOSPACE alarm when the store passes its quota,
+// and refuses the write that would grow it (while the alarm is raised,
+// replica.AdmitWrite refuses them). The size is the one measured after
+// the last store commit (refreshed every commit interval), so a write
+// costs no file-system call here.
 func (s *Server) checkSpace(ctx context.Context) error {
-	if s.state.HasAlarm(api.AlarmNoSpace) {
-		return api.ErrNoSpace
-	}
 	size := s.dbSize.Load()
 	if size <= s.cfg.QuotaBackendBytes {
 		return nil

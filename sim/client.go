@@ -57,26 +57,45 @@ func (w *World) requestOf(c *client) api.RequestOp {
 	return w.singleKeyRequest([]byte(fmt.Sprintf("k%d", w.rng.IntN(w.cfg.Keys))), []byte(value))
 }
 
-// eventOf is the event that asks a member for req: a read barrier for a
-// read (served from the member's store once it passed), a proposal for
-// anything else.
-func eventOf(req api.RequestOp, reqID uint64) replica.Event {
-	var msg api.Message
+// writeOf is the write request inside req, or nil for a read.
+func writeOf(req api.RequestOp) api.Message {
 	switch {
 	case req.Range != nil:
-		return replica.EvRead{ReqID: reqID}
+		return nil
 	case req.Put != nil:
-		msg = req.Put
+		return req.Put
 	case req.DeleteRange != nil:
-		msg = req.DeleteRange
-	default:
-		msg = req.Txn
+		return req.DeleteRange
 	}
-	cmd, err := replica.NewCommand(msg)
+	return req.Txn
+}
+
+// limits are the bounds on a client's request, the server's defaults.
+var limits = replica.Limits{MaxTxnOps: replica.DefaultMaxTxnOps, MaxRequestBytes: replica.DefaultMaxRequestBytes}
+
+// errRefused marks a write a member refused on admission (AdmitWrite,
+// Command): it certainly did not happen.
+var errRefused = errors.New("sim: refused before it was proposed")
+
+// serveWrite serves a client's write request at member m as the server's
+// services do: admitted (replica.AdmitWrite), made a command
+// (Replica.Command), then proposed; the reply comes back through the
+// core, or at once if the member refuses it.
+func (w *World) serveWrite(m *member, reqID uint64, req api.Message) {
+	if m.state != stateUp {
+		return // lost: the client times out
+	}
+	err := m.replica.AdmitWrite(req, limits)
+	var cmd replica.Envelope
+	if err == nil {
+		cmd, err = m.replica.Command(req, nil, limits)
+	}
 	if err != nil {
-		panic(fmt.Sprintf("sim: encode %T: %v", msg, err))
+		m.cost = 0 // answered by the service, before the core
+		w.clientReply(m, replica.Reply{ReqID: reqID, Err: fmt.Errorf("%w: %w", errRefused, err)})
+		return
 	}
-	return replica.EvPropose{ReqID: reqID, Cmd: cmd}
+	w.step(m, replica.EvPropose{ReqID: reqID, Cmd: cmd})
 }
 
 // singleKeyRequest builds a random request on key.
@@ -116,11 +135,13 @@ func (w *World) clientIssue(c *client) {
 	c.seq++
 	reqID := uint64(c.id+1)<<32 | c.seq
 	req := w.requestOf(c)
-	w.call(c, m, reqID, req, eventOf(req, reqID))
+	w.call(c, m, reqID, req)
 }
 
-// call sends a request to member m and starts its timeout.
-func (w *World) call(c *client, m *member, reqID uint64, req api.RequestOp, ev replica.Event) {
+// call sends a request to member m and starts its timeout: a read asks
+// for a read barrier (served from the member's store once it passed), a
+// write goes to the member's services (serveWrite).
+func (w *World) call(c *client, m *member, reqID uint64, req api.RequestOp) {
 	c.pending = &pendingOp{reqID: reqID, member: m.id, req: req, op: w.rec.Call(c.id, req)}
 	w.observeCall(c, m, reqID)
 	w.schedule(requestTimeout, event{kind: evTimeout, who: uint64(c.id), arg: reqID})
@@ -129,7 +150,11 @@ func (w *World) call(c *client, m *member, reqID uint64, req api.RequestOp, ev r
 		w.clientReply(m, replica.Reply{ReqID: reqID})
 		return
 	}
-	w.schedule(w.clientLatency(), event{kind: evInput, who: m.id, input: ev})
+	if write := writeOf(req); write != nil {
+		w.schedule(w.clientLatency(), event{kind: evRequest, who: m.id, arg: reqID, req: write})
+		return
+	}
+	w.schedule(w.clientLatency(), event{kind: evInput, who: m.id, input: replica.EvRead{ReqID: reqID}})
 }
 
 // casExpectation picks a value a compare-and-swap may expect: often the
@@ -197,7 +222,7 @@ func (w *World) response(m *member, p *pendingOp, r replica.Reply) (api.Response
 		// Refused before it was proposed: it did not happen. Any other
 		// error (the member stopped with the request in flight) leaves
 		// the outcome open.
-		if errors.Is(r.Err, replica.ErrNoLeader) || errors.Is(r.Err, raftcore.ErrProposalDropped) || p.req.Range != nil {
+		if errors.Is(r.Err, errRefused) || errors.Is(r.Err, replica.ErrNoLeader) || errors.Is(r.Err, raftcore.ErrProposalDropped) || p.req.Range != nil {
 			return resp, discarded
 		}
 		return resp, unknown
@@ -211,15 +236,15 @@ func (w *World) response(m *member, p *pendingOp, r replica.Reply) (api.Response
 		resp.Range = rr
 		return resp, returned
 	}
-	ar, ok := r.Result.(replica.ApplyResult)
-	if !ok {
+	if _, ok := r.Result.(replica.ApplyResult); !ok {
 		w.fail("reply to request %x holds %T, want replica.ApplyResult", r.ReqID, r.Result)
 		return resp, unknown
 	}
-	if ar.Err != nil {
+	applied, err := replica.Response(r.Result)
+	if err != nil {
 		return resp, discarded // rejected deterministically: no effect
 	}
-	switch msg := ar.Resp.(type) {
+	switch msg := applied.(type) {
 	case *api.PutResponse:
 		resp.Put = msg
 	case *api.DeleteRangeResponse:
@@ -227,7 +252,7 @@ func (w *World) response(m *member, p *pendingOp, r replica.Reply) (api.Response
 	case *api.TxnResponse:
 		resp.Txn = msg
 	default:
-		w.fail("request %x answered with %T", r.ReqID, ar.Resp)
+		w.fail("request %x answered with %T", r.ReqID, applied)
 		return resp, unknown
 	}
 	return resp, returned
@@ -303,7 +328,7 @@ func (w *World) finalReads() error {
 			c.seq++
 			reqID := uint64(c.id+1)<<32 | c.seq
 			req := api.RequestOp{Range: read}
-			w.call(c, m, reqID, req, replica.EvRead{ReqID: reqID})
+			w.call(c, m, reqID, req)
 			for c.pending != nil && w.fatal == nil {
 				w.runUntil(w.now + 10)
 			}

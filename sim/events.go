@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 
+	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/node/replica"
 	"github.com/cairndb/cairn/raftcore"
 )
@@ -23,6 +24,8 @@ type event struct {
 	arg   uint64
 	// lease is the lease a keep-alive renews.
 	lease int64
+	// req is the write request evRequest carries to a member.
+	req api.Message
 }
 
 type eventKind uint8
@@ -46,6 +49,7 @@ const (
 	evKeepAlive                          // a keep-alive (request arg, of lease) reaches a member
 	evLoss                               // a disk loses acknowledged data (loss.go)
 	evForge                              // the forger injects a message (forgery.go)
+	evRequest                            // a client's write request (arg, req) reaches a member
 )
 
 var eventNames = map[eventKind]string{
@@ -53,7 +57,7 @@ var eventNames = map[eventKind]string{
 	evTimeout: "timeout", evNemesis: "nemesis", evRestart: "restart",
 	evConfTimeout: "conf-timeout", evWatch: "watch", evFreeDisk: "free-disk", evReply: "reply",
 	evLeaseTick: "lease-tick", evHolder: "holder", evHolderTimeout: "holder-timeout",
-	evHolderHears: "holder-hears", evKeepAlive: "keep-alive", evLoss: "loss", evForge: "forge",
+	evHolderHears: "holder-hears", evKeepAlive: "keep-alive", evLoss: "loss", evForge: "forge", evRequest: "request",
 }
 
 // String describes an event for the failure report.
@@ -69,6 +73,8 @@ func (e event) String() string {
 		return fmt.Sprintf("%6dms client %d times out request %x", e.at, e.who, e.arg)
 	case evKeepAlive:
 		return fmt.Sprintf("%6dms keep-alive of lease %x reaches %d", e.at, e.lease, e.who)
+	case evRequest:
+		return fmt.Sprintf("%6dms request %x %T%+v to %d", e.at, e.arg, e.req, e.req, e.who)
 	}
 	return fmt.Sprintf("%6dms %s %d", e.at, eventNames[e.kind], e.who)
 }

@@ -163,15 +163,10 @@ func (w *World) holderPropose(h *leaseHolder, kind holderReqKind, msg api.Messag
 	if !w.holderSend(h, kind, m) {
 		return
 	}
-	cmd, err := replica.NewCommand(msg)
-	if err != nil {
-		w.fail("encode %T: %v", msg, err)
-		return
-	}
 	if w.holderCut(h, m.id) {
 		return // lost on the way: the holder times out
 	}
-	w.schedule(w.clientLatency(), event{kind: evInput, who: m.id, input: replica.EvPropose{ReqID: h.pending.id, Cmd: cmd}})
+	w.schedule(w.clientLatency(), event{kind: evRequest, who: m.id, arg: h.pending.id, req: msg})
 }
 
 // holderKeepAlive sends a keep-alive; it does not go through raft.
@@ -237,12 +232,12 @@ func (w *World) holderReply(m *member, r replica.Reply) {
 	res := resOK
 	if r.Err != nil {
 		res = resFailed
-	} else if ar, ok := r.Result.(replica.ApplyResult); ok && ar.Err != nil {
+	} else if _, err := replica.Response(r.Result); err != nil {
 		switch {
-		case errors.Is(ar.Err, mvcc.ErrLeaseNotFound), errors.Is(ar.Err, mvcc.ErrLeaseExists):
+		case errors.Is(err, mvcc.ErrLeaseNotFound), errors.Is(err, mvcc.ErrLeaseExists):
 			res = resGone
 		default:
-			w.fail("holder %d: request %x failed: %v", h.idx, r.ReqID, ar.Err)
+			w.fail("holder %d: request %x failed: %v", h.idx, r.ReqID, err)
 			return
 		}
 	}

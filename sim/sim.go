@@ -315,6 +315,8 @@ func (w *World) handle(e *event) {
 		w.deliver(e.msg)
 	case evInput:
 		w.step(w.member(e.who), e.input)
+	case evRequest:
+		w.serveWrite(w.member(e.who), e.arg, e.req)
 	case evClient:
 		w.clientIssue(w.clients[e.who])
 	case evTimeout:
