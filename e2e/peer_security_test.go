@@ -47,7 +47,7 @@ import (
 // the attacker has stolen the cluster secret from a member's data dir.
 
 // Peer methods and request kinds, as node/transport.go and
-// node/auth_apply.go number them.
+// node/replica/envelope.go number them.
 const (
 	peerMethodRaft     rpc.Method = 1000
 	peerMethodSnapshot rpc.Method = 1001

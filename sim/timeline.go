@@ -382,11 +382,11 @@ func printable(b []byte) string {
 }
 
 // entryKinds names the command kinds of node's log entries, by their first
-// byte (node/kvstate.go: requestKind; TestEntryKindsMatchNode checks them).
+// byte (node/replica/envelope.go: Kind; TestEntryKindsMatchNode checks them).
 var entryKinds = []string{1: "put", "delete", "txn", "compaction", "lease-grant", "lease-revoke", "member-attrs", "member-update", "alarm"}
 
 // entryHeader is the length of the header node puts before a command in
-// the log (node/core.go: headerSize): the state machine's Apply gets the
+// the log (node/replica/envelope.go: headerSize): the state machine's Apply gets the
 // command without it, an entry read back from the log (a skipped
 // duplicate) has it.
 const entryHeader = 16
