@@ -49,6 +49,10 @@ func (tx *Tx) WriteTo(w io.Writer) (int64, error) {
 		return 0, ErrTxWritable
 	}
 	db := tx.db
+	// The copy is read from the file: a frozen tree must be in it first.
+	if err := db.flushTo(tx.meta.txid); err != nil {
+		return 0, fmt.Errorf("pagefile: copy: %w", err)
+	}
 	ps := int64(db.pageSize)
 	var written int64
 	write := func(b []byte) error {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cairndb/cairn/internal/fsx"
 )
@@ -23,11 +24,12 @@ var (
 	ErrBucketMissing = errors.New("pagefile: bucket does not exist")
 	ErrKeyRequired   = errors.New("pagefile: key must not be empty")
 	// ErrNeedsReopen is wrapped by the error of every write transaction
-	// after a commit failed while writing or syncing its meta page: the
-	// file may or may not hold that commit, so writing on would risk
-	// overwriting pages it uses. Reopening the file settles which meta
-	// page is valid.
-	ErrNeedsReopen = errors.New("pagefile: a commit failed at its meta page; reopen the database")
+	// after a commit's write failed: the file may or may not hold that
+	// commit (if its meta page was being written), and the transactions
+	// frozen on top of it cannot be written without it, so writing on
+	// would risk overwriting pages it uses. Reopening the file settles
+	// which meta page is valid.
+	ErrNeedsReopen = errors.New("pagefile: a commit failed; reopen the database")
 )
 
 // Options configures Open.
@@ -72,13 +74,22 @@ type DB struct {
 
 	// mu guards the fields below and is held only briefly: readers never
 	// wait for a writer's I/O.
-	mu       sync.Mutex
-	meta     meta
-	freelist *freelist
-	readers  map[uint64]int // open read transactions by txid
-	closed   bool
-	// broken is set when a commit failed at its meta page (see
-	// ErrNeedsReopen); reads go on, writes are refused.
+	mu sync.Mutex
+	// meta is the current tree, which transactions begin on: the last
+	// one frozen (see Tx.Freeze), durable or still being written.
+	meta meta
+	// freelist is meta's freelist, and freelistPages its run's length.
+	freelist      *freelist
+	freelistPages int
+	// durableTxID is the newest transaction whose meta page is durable.
+	durableTxID uint64
+	// frozen is the last frozen commit until it is written (and after,
+	// if its write failed).
+	frozen  *Frozen
+	readers map[uint64]int // open read transactions by txid
+	closed  bool
+	// broken is set when a commit's write failed (see ErrNeedsReopen);
+	// reads go on, writes are refused.
 	broken error
 	// swapping is set while Defragment replaces the file: new readers
 	// wait on readersChanged until it is done.
@@ -86,6 +97,10 @@ type DB struct {
 	readersChanged *sync.Cond
 
 	cache nodeCache
+	// pinned holds the nodes of the frozen commit being written, by
+	// page: they are not on disk yet, so it is looked up before the cache
+	// and the file (nil when nothing is being written).
+	pinned atomic.Pointer[map[pgid]*node]
 }
 
 // Open opens the page file at path, creating it if it does not exist.
@@ -187,12 +202,16 @@ func (db *DB) load() error {
 	if int(best.pageSize) != db.pageSize {
 		db.pageSize = int(best.pageSize)
 	}
-	db.meta = best
-	fl, err := db.readFreelist(best.freelist, best.hwm)
+	b, h, err := db.readRun(best.freelist, best.hwm, pageFreelist)
 	if err != nil {
 		return err
 	}
-	db.freelist = fl
+	fl, err := decodeFreelist(b, best.freelist, h, best.hwm)
+	if err != nil {
+		return err
+	}
+	db.meta, db.durableTxID = best, best.txid
+	db.freelist, db.freelistPages = fl, int(h.overflow)+1
 	return nil
 }
 
@@ -256,16 +275,14 @@ func (db *DB) readRun(id pgid, hwm pgid, want pageType) ([]byte, pageHeader, err
 	return b, h, nil
 }
 
-func (db *DB) readFreelist(id, hwm pgid) (*freelist, error) {
-	b, h, err := db.readRun(id, hwm, pageFreelist)
-	if err != nil {
-		return nil, err
-	}
-	return decodeFreelist(b, id, h, hwm)
-}
-
-// readNode returns the committed node at id (shared, read-only).
+// readNode returns the committed node at id (shared, read-only): from the
+// frozen commit being written, the cache, or the file.
 func (db *DB) readNode(id, hwm pgid) (*node, error) {
+	if p := db.pinned.Load(); p != nil {
+		if n := (*p)[id]; n != nil {
+			return n, nil
+		}
+	}
 	if n := db.cache.get(id); n != nil {
 		return n, nil
 	}
@@ -295,9 +312,10 @@ func (db *DB) readChild(n *node, i int, hwm pgid) (*node, error) {
 	return c, nil
 }
 
-// Begin starts a transaction. Only one writable transaction runs at a
-// time (Begin(true) waits for the previous one); read transactions never
-// wait.
+// Begin starts a transaction on the current tree: the last one committed
+// or frozen (Tx.Freeze), durable or not. Only one writable transaction
+// runs at a time (Begin(true) waits for the previous one to commit,
+// freeze or roll back); read transactions never wait.
 func (db *DB) Begin(writable bool) (*Tx, error) {
 	if writable {
 		db.writeMu.Lock()
@@ -316,11 +334,13 @@ func (db *DB) Begin(writable bool) (*Tx, error) {
 		}
 		return nil, fmt.Errorf("%w: %w", ErrNeedsReopen, db.broken)
 	}
-	tx := &Tx{db: db, meta: db.meta, writable: writable}
+	tx := &Tx{db: db, meta: db.meta, writable: writable, freelistPages: db.freelistPages}
 	if writable {
 		// Pages freed by commits up to the oldest open reader's txid can
-		// no longer be reached: reuse them.
-		oldest := db.meta.txid
+		// no longer be reached: reuse them — but not those freed by a
+		// commit whose meta page is not durable yet, which a crash would
+		// bring back into use.
+		oldest := db.durableTxID
 		for t := range db.readers {
 			oldest = min(oldest, t)
 		}
@@ -393,17 +413,28 @@ func (db *DB) Stats() Stats {
 	return s
 }
 
-// Close closes the file. Open transactions must be finished first.
+// Close writes the frozen commit, if any, and closes the file. Open
+// transactions must be finished first.
 func (db *DB) Close() error {
 	db.writeMu.Lock()
 	defer db.writeMu.Unlock()
+	db.mu.Lock()
+	f, broken := db.frozen, db.broken
+	db.mu.Unlock()
+	var err error
+	if f != nil && broken == nil {
+		err = f.Write()
+	}
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	if db.closed {
 		return nil
 	}
 	db.closed = true
-	return db.f.Close()
+	if cerr := db.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // Path returns the file's path.

@@ -211,6 +211,12 @@ func (d *defrag) copyChanges() (*copyWriter, error) {
 // they were with base rolled back (false).
 func (d *defrag) finish() (bool, error) {
 	db := d.db
+	// A frozen commit is written to the old file: write it now (no other
+	// can be frozen while the writers are held), so that the copy holds
+	// it and nothing writes to the old file once it is replaced.
+	if err := db.Flush(); err != nil {
+		return false, err
+	}
 	if err := db.writable(); err != nil {
 		return false, err
 	}

@@ -304,12 +304,11 @@ func TestStrictModeRefusesAnUnbalancedTree(t *testing.T) {
 func TestStrictModeChecksTheMeta(t *testing.T) {
 	db := invariantDB(t)
 	m := db.meta
-	fl := db.freelist.copy()
+	fl := db.freelist.all()
 	if err := db.checkCommit(m, fl); err != nil {
 		t.Fatalf("the committed file: %v", err)
 	}
-	fl.free = append(fl.free, m.hwm+1)
-	wantViolation(t, db.checkCommit(m, fl), invMetaConsistent, "freelist on disk")
+	wantViolation(t, db.checkCommit(m, append(fl, m.hwm+1)), invMetaConsistent, "freelist on disk")
 	m.hwm += 5
-	wantViolation(t, db.checkCommit(m, db.freelist.copy()), invMetaConsistent, "the meta page counts")
+	wantViolation(t, db.checkCommit(m, fl), invMetaConsistent, "the meta page counts")
 }

@@ -1,7 +1,6 @@
 package pagefile
 
 import (
-	"encoding/binary"
 	"fmt"
 	"slices"
 )
@@ -21,6 +20,9 @@ type Tx struct {
 	buckets  map[string]*Bucket // buckets opened in this transaction
 	freed    []pgid             // pages this transaction stops using
 	hwm      pgid               // grows as pages are allocated past the end
+	// freelistPages is the length of the page run of meta's freelist,
+	// which the commit frees (it may not be on disk yet: see Freeze).
+	freelistPages int
 }
 
 // Rollback ends the transaction, discarding its changes.
@@ -116,98 +118,15 @@ func (db *DB) writePages(writes []pendingWrite) error {
 	return nil
 }
 
-// Commit writes the transaction's changes durably and atomically.
+// Commit writes the transaction's changes durably and atomically: it
+// freezes the transaction (Freeze) and writes it (Frozen.Write) on the
+// calling goroutine, returning once its meta page is durable.
 func (tx *Tx) Commit() error {
-	if err := tx.checkWrite(); err != nil {
-		return err
-	}
-	defer tx.Rollback() // releases the writer lock
-	db := tx.db
-	var writes []pendingWrite
-	var written []*node
-	// 1. Buckets, then the directory that points at their roots.
-	names := make([]string, 0, len(tx.buckets))
-	for name := range tx.buckets {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		b := tx.buckets[name]
-		if !b.t.loaded || (b.t.root != nil && b.t.root.owner != tx) || (b.t.root == nil && b.t.rootID == 0) {
-			continue // unchanged
-		}
-		root := tx.writeTree(b.t.root, &writes, &written)
-		var v [8]byte
-		binary.LittleEndian.PutUint64(v[:], root)
-		if err := tx.directory().put(b.name, v[:]); err != nil {
-			return err
-		}
-	}
-	dirRoot := tx.meta.root
-	if tx.dir != nil && tx.dir.loaded {
-		dirRoot = tx.writeTree(tx.dir.root, &writes, &written)
-	}
-	if len(writes) == 0 && len(tx.freed) == 0 && dirRoot == tx.meta.root {
-		return nil // nothing changed: nothing to write
-	}
-	// 2. The freelist: the old one's pages are freed, this commit's freed
-	// pages become pending under the new txid.
-	newTxid := tx.meta.txid + 1
-	oldFL, err := db.readRunHeader(tx.meta.freelist, tx.meta.hwm)
+	f, err := tx.Freeze(nil)
 	if err != nil {
 		return err
 	}
-	for i := pgid(0); i <= pgid(oldFL.overflow); i++ {
-		tx.freed = append(tx.freed, tx.meta.freelist+i)
-	}
-	slices.Sort(tx.freed)
-	if id, ok := firstWritten(tx.freed, writes); ok {
-		return violated(invPageFreedOnce, "page %d freed by the commit that writes a node to it", id)
-	}
-	if err := tx.freelist.freeLater(newTxid, tx.freed, tx.meta.hwm); err != nil {
-		return err
-	}
-	ps := db.pageSize
-	flPages := (tx.freelist.encodedSize() + ps - 1) / ps
-	flID := tx.allocate(flPages)
-	fl := tx.freelist
-	writes = append(writes, pendingWrite{flID, flPages, func(buf []byte) { fl.encode(buf, ps) }})
-	// 3. Write and sync the pages, then the meta page, then sync again.
-	if err := db.writePages(writes); err != nil {
-		return err
-	}
-	if err := db.f.Sync(); err != nil {
-		return fmt.Errorf("pagefile: commit: sync: %w", err)
-	}
-	// From here on a failure leaves the file ambiguous: the new meta page
-	// may or may not be on disk. The next commit would reuse this one's
-	// pages (the freelist in memory does not know about it), so refuse
-	// further writes until a reopen reads which meta page is valid.
-	m := meta{pageSize: uint32(ps), txid: newTxid, root: dirRoot, freelist: flID, hwm: max(tx.meta.hwm, tx.hwm)}
-	if db.strict {
-		if err := db.checkCommit(m, tx.freelist); err != nil {
-			return err
-		}
-	}
-	if _, err := db.f.WriteAt(m.encode(ps), int64(newTxid%2)*int64(ps)); err != nil {
-		return db.fail(fmt.Errorf("pagefile: commit: write meta: %w", err))
-	}
-	if err := db.f.Sync(); err != nil {
-		return db.fail(fmt.Errorf("pagefile: commit: sync meta: %w", err))
-	}
-	// 4. Publish: the written nodes become shared committed nodes.
-	for _, n := range written {
-		n.owner = nil
-		for i := range n.children {
-			n.children[i].node = nil // children are found by page id
-		}
-		db.cache.put(n.id, n, nodeCost(n, ps))
-	}
-	db.mu.Lock()
-	db.meta = m
-	db.freelist = tx.freelist
-	db.mu.Unlock()
-	return nil
+	return f.Write()
 }
 
 // firstWritten returns the first of the sorted ids that lies in one of
@@ -234,21 +153,4 @@ func cmpPgid(a, b pgid) int {
 		return 1
 	}
 	return 0
-}
-
-// readRunHeader reads just the header of the page run at id.
-func (db *DB) readRunHeader(id, hwm pgid) (pageHeader, error) {
-	_, h, err := db.readRun(id, hwm, 0)
-	return h, err
-}
-
-// fail records a commit failure that makes further writes unsafe (see
-// ErrNeedsReopen) and returns err.
-func (db *DB) fail(err error) error {
-	db.mu.Lock()
-	defer db.mu.Unlock()
-	if db.broken == nil {
-		db.broken = err
-	}
-	return err
 }
