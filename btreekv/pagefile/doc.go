@@ -80,20 +80,42 @@
 // page valid, and everything the old tree uses untouched (the commit only
 // wrote to pages the old tree considers free); a crash after it leaves
 // the new tree complete. Either way the file holds a whole committed
-// tree: there is no recovery to run. If the meta page's own write or
-// sync fails, whether the commit happened is unknown until the file is
-// reopened, so the database refuses writes until then (ErrNeedsReopen).
+// tree: there is no recovery to run.
+//
+// # Pipelined commits
+//
+// Steps 2-5 are I/O, and a writer need not wait for them: Tx.Freeze does
+// step 1 and builds the freelist, and makes the new tree the database's
+// current one; Frozen.Write does the rest, on whatever goroutine calls
+// it. Meanwhile readers and the next write transaction work on the frozen
+// tree. Its nodes are immutable from the freeze on (copy on write: a
+// writer copies a node before changing it), and until they are on disk
+// they are pinned in memory, where page lookups find them before the
+// cache and the file. The next writer allocates only pages the frozen
+// tree does not use, and the pages the frozen commit freed stay pending
+// until its meta page is durable, so no later commit can write a page
+// the durable tree uses. Commits are written one at a time, in order:
+// Freeze first writes (or waits for) the previous frozen commit, which
+// holds back a writer faster than the disk. So the file always holds a
+// prefix of the frozen commits, and a crash leaves the last one whose
+// meta page was synced. Tx.Commit is Freeze then Write.
+//
+// If a commit's write fails, whether it happened is unknown until the
+// file is reopened (its meta page may have been written), and a writer
+// may already be building on it, so the database refuses writes until
+// then (ErrNeedsReopen); reads go on.
 //
 // # Free pages and readers
 //
-// A read transaction pins the meta page current when it began and sees
-// exactly that tree, reading nodes through a cache of decoded committed
-// nodes (immutable, so shared by every transaction). It never waits for
-// the writer, and the writer never waits for it. That is safe only if no
-// page a reader can reach is overwritten while it reads: pages freed by
-// the commit with transaction id T were part of tree T-1, so readers of
-// trees before T may still reach them. They wait in a pending list tagged
-// T and become reusable once every open reader began at T or later. The
+// A read transaction pins the tree current when it began (the last one
+// frozen, durable or not) and sees exactly that tree, reading nodes
+// through a cache of decoded committed nodes (immutable, so shared by
+// every transaction). It never waits for the writer, and the writer never
+// waits for it. That is safe only if no page a reader can reach is
+// overwritten while it reads: pages freed by the commit with transaction
+// id T were part of tree T-1, so readers of trees before T may still
+// reach them. They wait in a pending list tagged T and become reusable
+// once every open reader began at T or later and commit T is durable. The
 // freelist on disk lists free and pending pages together: after a
 // restart there are no readers, so all of them are free.
 //
