@@ -44,14 +44,23 @@
 //
 // # Durability and the consistent index
 //
-// Writes are batched into page-file transactions: the store commits when
-// a batch reaches Options.BatchLimit changes or when the caller calls
-// Commit (the server does, on an interval). The applied raft index and
-// term are written in the same page-file transaction as the changes they
-// cover, so after a crash ConsistentIndex says exactly which log entries
-// the store holds, and the server replays the raft log after it. Reads
-// see uncommitted changes through an in-memory overlay of the records
-// written since the last commit.
+// Writes are batched into page-file transactions. A batch ends when it
+// reaches Options.BatchLimit changes or when the caller calls Commit (the
+// server does, on an interval): the store records the applied raft index
+// and term in it and freezes it (pagefile.Tx.Freeze), which takes the
+// store's lock only for the in-memory part. Reads see the frozen tree at
+// once, and the next batch is applied on top of it while the frozen one's
+// pages are written and synced: by Commit, without the lock, or by the
+// next batch's freeze, which first waits for the previous write (one
+// batch is written at a time). Since the index is written in the same
+// page-file transaction as the changes it covers, after a crash
+// ConsistentIndex says exactly which log entries the store holds, and the
+// server replays the raft log after it. While a batch is being written,
+// ConsistentIndex (durable) lags AppliedIndex (applied): whatever relies
+// on the store holding entries across a crash — a raft snapshot,
+// compacting the log — calls Commit and then uses ConsistentIndex. Reads
+// see the open batch's changes through an in-memory overlay of the
+// records written since the last freeze.
 //
 // # Invariants
 //

@@ -117,12 +117,18 @@ func (s *Store) compactIndex(rev int64, from []byte, n int) (drop []Revision, ne
 }
 
 // removeRevisions deletes records from the page file, compactBatch per
-// commit, taking the store's lock for one batch at a time.
+// commit, taking the store's lock for one batch at a time. The batches
+// are written on the calling goroutine, without the lock, and the last
+// is durable when it returns.
 func (s *Store) removeRevisions(drop []Revision) error {
 	for len(drop) > 0 {
 		n := min(s.compactBatch, len(drop))
 		part := drop[:n]
 		drop = drop[n:]
+		// Write the last batch first, without the lock (see Commit).
+		if err := s.flush(); err != nil {
+			return fmt.Errorf("mvcc: compact: %w", err)
+		}
 		s.mu.Lock()
 		tx, err := s.batchTx()
 		if err == nil {
@@ -141,12 +147,15 @@ func (s *Store) removeRevisions(drop []Revision) error {
 			}
 		}
 		if err == nil {
-			err = s.commitLocked()
+			err = s.freezeLocked()
 		}
 		s.mu.Unlock()
 		if err != nil {
 			return fmt.Errorf("mvcc: compact: %w", err)
 		}
+	}
+	if err := s.flush(); err != nil {
+		return fmt.Errorf("mvcc: compact: %w", err)
 	}
 	return nil
 }
@@ -167,8 +176,8 @@ func (s *Store) writeCompactRev(rev int64) error {
 // Defragment commits what is pending and rewrites the page file compactly
 // (see pagefile.DB.Defragment). Reads and writes go on while it runs,
 // except for a short pause at its end, when the page file swaps the
-// copy in: the store's next commit waits for it (the store holds its
-// lock meanwhile), and so do the reads that need the lock.
+// copy in: the store's next batch waits for it to begin (the store holds
+// its lock meanwhile), and so do the reads that need the lock.
 func (s *Store) Defragment() error {
 	if err := s.Commit(); err != nil {
 		return err
@@ -184,6 +193,11 @@ func (s *Store) Defragment() error {
 // in revision order, with the compacted revision it covers. Members that
 // applied the same log agree on it; it is how they check each other.
 func (s *Store) Hash(rev int64) (hash uint32, compactRev int64, err error) {
+	// Write what an earlier freeze left first, without the lock: the
+	// freeze below then need not wait for it.
+	if err := s.flush(); err != nil {
+		return 0, 0, err
+	}
 	s.mu.Lock()
 	if rev <= 0 {
 		rev = s.currentRev
@@ -195,10 +209,10 @@ func (s *Store) Hash(rev int64) (hash uint32, compactRev int64, err error) {
 	case rev < compactRev:
 		err = fmt.Errorf("%w: %d < compacted %d", ErrCompacted, rev, compactRev)
 	default:
-		// The records are read from the page file: commit what is in
-		// memory, and pin the snapshot before a later compaction can
-		// remove anything from it.
-		err = s.commitLocked()
+		// The records are read from the page file: freeze the open
+		// batch into it, and pin the snapshot before a later
+		// compaction can remove anything from it.
+		err = s.freezeLocked()
 	}
 	var rtx *pagefile.Tx
 	if err == nil {

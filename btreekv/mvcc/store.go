@@ -98,21 +98,26 @@ type Store struct {
 	compactRev  int64
 	appliedIdx  uint64 // raft index of the last applied write (maybe not durable)
 	appliedTerm uint64
-	durableIdx  uint64 // raft index committed to the page file
-	// durableRev is the revision up to which every record is in the
-	// page file (later ones are in the overlay).
-	durableRev int64
+	// fileRev is the revision up to which every record is in the page
+	// file's current tree (frozen, durable or not: see freezeLocked);
+	// later ones are in the overlay.
+	fileRev int64
 
-	// Copies of currentRev, compactRev, durableIdx and appliedIdx for the
-	// getters (Rev, ...), which every response header calls: they must
-	// not wait for the lock while a commit holds it through its fsyncs.
-	// publish updates them.
+	// Copies of currentRev, compactRev and appliedIdx for the getters
+	// (Rev, ...), which every response header calls, so that they never
+	// wait for the lock; publish updates them. durableIdx is the applied
+	// index of the last batch whose page-file commit is durable, set by
+	// the goroutine that wrote it.
 	seen struct {
 		rev, compactRev, keys  atomic.Int64
 		durableIdx, appliedIdx atomic.Uint64
 	}
+	// commitErr is the error of a batch's page-file write, set by the
+	// goroutine that wrote it (see ErrStoreFailed).
+	commitErr atomic.Pointer[error]
 
-	// The open page-file write transaction and what it holds.
+	// The open page-file write transaction (the batch) and what it
+	// holds.
 	batch   *pagefile.Tx
 	pending int
 	overlay map[Revision][]byte // records written in the open batch
@@ -174,9 +179,9 @@ func (s *Store) load() error {
 		if v, err := meta.Get(metaConsistentIndex); err != nil {
 			return err
 		} else if len(v) == 16 {
-			s.durableIdx = binary.BigEndian.Uint64(v)
+			s.appliedIdx = binary.BigEndian.Uint64(v)
 			s.appliedTerm = binary.BigEndian.Uint64(v[8:])
-			s.appliedIdx = s.durableIdx
+			s.seen.durableIdx.Store(s.appliedIdx)
 		}
 		if v, err := meta.Get(metaCompacted); err != nil {
 			return err
@@ -234,7 +239,7 @@ func (s *Store) load() error {
 	// revision 2: clients rely on it (a lock or election's first key
 	// compares create revisions against the revision before it).
 	s.currentRev = max(s.currentRev, 1)
-	s.durableRev = s.currentRev
+	s.fileRev = s.currentRev
 	s.publish()
 	if s.compactRev == 0 {
 		return nil
@@ -251,7 +256,6 @@ func (s *Store) load() error {
 func (s *Store) publish() {
 	s.seen.rev.Store(s.currentRev)
 	s.seen.compactRev.Store(s.compactRev)
-	s.seen.durableIdx.Store(s.durableIdx)
 	s.seen.appliedIdx.Store(s.appliedIdx)
 	s.seen.keys.Store(int64(s.idx.len()))
 }
@@ -290,13 +294,14 @@ func (s *Store) trackLease(kv api.KeyValue, tomb bool) {
 func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	err := s.commitLocked()
+	err := s.freezeLocked()
 	if s.batch != nil {
 		s.batch.Rollback()
 		s.batch = nil
 	}
-	if cerr := s.db.Close(); err == nil {
-		err = cerr
+	// Closing writes what is frozen, unless a write failed.
+	if cerr := s.db.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("mvcc: commit: %w", cerr)
 	}
 	return err
 }
@@ -319,6 +324,9 @@ func (s *Store) Keys() int64 {
 
 // ConsistentIndex is the raft index of the last write that is durable in
 // the page file: after a restart the server replays the log after it.
+// It lags AppliedIndex while a commit is being written; anything that
+// relies on the store holding an index across a crash (a raft snapshot,
+// compacting the log) must use it, after Commit.
 func (s *Store) ConsistentIndex() uint64 {
 	return s.seen.durableIdx.Load()
 }
@@ -341,6 +349,9 @@ func (s *Store) usable() error {
 	if s.failed != nil {
 		return fmt.Errorf("%w: %w", ErrStoreFailed, s.failed)
 	}
+	if p := s.commitErr.Load(); p != nil {
+		return fmt.Errorf("%w: %w", ErrStoreFailed, *p)
+	}
 	return nil
 }
 
@@ -354,7 +365,7 @@ func (s *Store) fail(err error) error {
 }
 
 // batchTx returns the open page-file write transaction, beginning one if
-// needed: changes accumulate in it until commitLocked.
+// needed: changes accumulate in it until freezeLocked.
 func (s *Store) batchTx() (*pagefile.Tx, error) {
 	if err := s.usable(); err != nil {
 		return nil, err
@@ -369,15 +380,45 @@ func (s *Store) batchTx() (*pagefile.Tx, error) {
 	return s.batch, nil
 }
 
-// Commit makes every applied change durable in the page file, with the
-// applied raft index. The server calls it on a short interval.
+// Commit makes every change applied so far durable in the page file,
+// with the applied raft index: when it returns, ConsistentIndex is at
+// least the AppliedIndex of its call. The server calls it on a short
+// interval. It holds the store's lock only to freeze the open batch
+// (freezeLocked): the batch's pages are written and synced without it,
+// while writes go on in the next batch.
 func (s *Store) Commit() error {
+	// Write what an earlier freeze left first, without the lock, so that
+	// the freeze below does not wait for it holding the lock.
+	if err := s.flush(); err != nil {
+		return err
+	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.commitLocked()
+	err := s.freezeLocked()
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return s.flush()
 }
 
-func (s *Store) commitLocked() error {
+// flush writes the frozen batch, if any, on the calling goroutine (see
+// pagefile.DB.Flush).
+func (s *Store) flush() error {
+	if err := s.db.Flush(); err != nil {
+		return fmt.Errorf("mvcc: commit: %w", err)
+	}
+	return nil
+}
+
+// freezeLocked ends the open batch: it records the applied raft index in
+// it and freezes it (pagefile.Tx.Freeze). Reads see its changes in the
+// page file from now on (the overlay empties), and the next batch begins
+// on top of it at once; its pages are written by the next flush (Commit)
+// or, if none came first, by the next freeze, which waits for that write:
+// the back-pressure on writes faster than the disk. Once the write is
+// durable, ConsistentIndex moves to the index recorded; if it fails, the
+// store fails (ErrStoreFailed).
+func (s *Store) freezeLocked() error {
 	if err := s.usable(); err != nil {
 		return err
 	}
@@ -393,12 +434,18 @@ func (s *Store) commitLocked() error {
 	}
 	tx := s.batch
 	s.batch = nil
-	if err := tx.Commit(); err != nil {
+	index := s.appliedIdx
+	written := func(err error) {
+		if err != nil {
+			s.commitErr.CompareAndSwap(nil, &err)
+			return
+		}
+		s.seen.durableIdx.Store(index)
+	}
+	if _, err := tx.Freeze(written); err != nil {
 		return s.fail(fmt.Errorf("mvcc: commit: %w", err))
 	}
-	s.durableIdx = s.appliedIdx
-	s.durableRev = s.currentRev
-	s.publish()
+	s.fileRev = s.currentRev
 	s.pending = 0
 	clear(s.overlay)
 	return nil

@@ -277,12 +277,12 @@ func (s *Store) SyncWatchers(maxRevs int64) (behind int, err error) {
 }
 
 // catchUp is one lagging watcher's window of revisions [from, to]: the
-// part up to durable is read from the snapshot, the records after it
-// were copied from memory.
+// part up to inFile is read from the page-file snapshot, the records
+// after it were copied from memory (the open batch's).
 type catchUp struct {
 	w        *Watcher
 	from, to int64
-	durable  int64
+	inFile   int64
 	recent   []revRecord
 	events   []api.Event
 }
@@ -305,7 +305,7 @@ func (s *Store) planCatchUp(maxRevs int64) ([]catchUp, *pagefile.Tx, error) {
 		case w.compacted != 0:
 			s.sendCompacted(w)
 		default:
-			jobs = append(jobs, catchUp{w: w, from: w.next, to: min(s.currentRev, w.next+maxRevs-1), durable: s.durableRev})
+			jobs = append(jobs, catchUp{w: w, from: w.next, to: min(s.currentRev, w.next+maxRevs-1), inFile: s.fileRev})
 		}
 	}
 	if len(jobs) == 0 {
@@ -356,7 +356,7 @@ func (j *catchUp) scan(rtx *pagefile.Tx) ([]api.Event, error) {
 			evs = append(evs, ev)
 		}
 	}
-	if last := min(j.to, j.durable); j.from <= last {
+	if last := min(j.to, j.inFile); j.from <= last {
 		c := rtx.Bucket(bucketKey).Cursor()
 		end := revBytes(Revision{Main: last + 1})
 		for k, v := c.Seek(revBytes(Revision{Main: j.from})); k != nil && bytes.Compare(k, end) < 0; k, v = c.Next() {

@@ -223,7 +223,7 @@ func (tw *TxnWrite) End() error {
 	}
 	s.publish()
 	if s.pending >= s.opts.BatchLimit {
-		return s.commitLocked()
+		return s.freezeLocked()
 	}
 	if tw.index != 0 && s.batch == nil {
 		// Nothing else opened a batch: record the applied index anyway,
