@@ -407,3 +407,37 @@ func TestPipelinedCommitsModel(t *testing.T) {
 		}
 	})
 }
+
+// TestDefragmentWritesTheFrozenCommit: a commit frozen but not written
+// when Defragment runs is in the copy, and nothing is written to the old
+// file after the swap: after a crash the file holds it.
+func TestDefragmentWritesTheFrozenCommit(t *testing.T) {
+	disk := fsx.NewMem()
+	db, err := Open("/db", Options{FS: disk, PageSize: 512, StrictMode: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv := map[string]string{}
+	for i := range 200 {
+		kv[fmt.Sprintf("k%03d", i)] = strings.Repeat("a", 50)
+	}
+	if err := beginWith(t, db, kv).Commit(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := beginWith(t, db, map[string]string{"frozen": "yes"}, "k000").Freeze(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Defragment(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Write(); err != nil {
+		t.Fatalf("the frozen commit's write after the defragmentation: %v", err)
+	}
+	want := model{"b": kv}
+	want["b"]["frozen"] = "yes"
+	delete(want["b"], "k000")
+	if got := dump(t, openCrashed(t, disk.Crash(fsx.LoseUnsynced, nil))); !equalModel(got, want) {
+		t.Fatalf("after the defragmentation and a crash: %v, want %v", summary(got), summary(want))
+	}
+}
