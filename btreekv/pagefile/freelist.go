@@ -33,12 +33,13 @@ func (f *freelist) allocate(n int) pgid {
 			run = 1
 		}
 		if run == n {
+			// Close the gap by moving the pages before the run, not
+			// those after it: first fit finds runs early, so this
+			// costs what the scan did, not the length of the list
+			// (with one page, nothing moves).
 			start := id - pgid(n) + 1
-			if i+1 == n {
-				f.free = f.free[n:] // the common case, one page: O(1)
-			} else {
-				f.free = slices.Delete(f.free, i-n+1, i+1)
-			}
+			copy(f.free[n:i+1], f.free[:i+1-n])
+			f.free = f.free[n:]
 			return start
 		}
 	}
