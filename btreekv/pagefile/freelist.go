@@ -148,40 +148,46 @@ func (f *freelist) pendingCount() int {
 }
 
 // all returns every free and pending page, sorted: what is free after a
-// restart, when no reader exists. The pending pages (few) are sorted and
-// merged with the free ones (already sorted, and perhaps many).
+// restart, when no reader exists.
 func (f *freelist) all() []pgid {
+	out := make([]pgid, 0, len(f.free)+f.pendingCount())
+	f.eachSorted(func(id pgid) { out = append(out, id) })
+	return out
+}
+
+// eachSorted calls fn with every free and pending page in order. The
+// pending pages (few) are sorted and merged with the free ones (sorted
+// already, and perhaps many): no sort of the whole list.
+func (f *freelist) eachSorted(fn func(pgid)) {
 	pend := make([]pgid, 0, f.pendingCount())
 	for _, ids := range f.pending {
 		pend = append(pend, ids...)
 	}
 	slices.Sort(pend)
-	out := make([]pgid, 0, len(f.free)+len(pend))
 	i, j := 0, 0
-	for i < len(f.free) && j < len(pend) {
-		if f.free[i] < pend[j] {
-			out = append(out, f.free[i])
+	for i < len(f.free) || j < len(pend) {
+		if j == len(pend) || (i < len(f.free) && f.free[i] < pend[j]) {
+			fn(f.free[i])
 			i++
 		} else {
-			out = append(out, pend[j])
+			fn(pend[j])
 			j++
 		}
 	}
-	out = append(out, f.free[i:]...)
-	return append(out, pend[j:]...)
 }
 
 // encodedSize is the bytes the freelist takes on disk.
 func (f *freelist) encodedSize() int { return pageHeaderSize + 8*(len(f.free)+f.pendingCount()) }
 
 func (f *freelist) encode(buf []byte, pageSize int) {
-	ids := f.all()
-	putHeader(buf, pageHeader{typ: pageFreelist, count: uint32(len(ids)), overflow: uint32(len(buf)/pageSize - 1)})
+	n := len(f.free) + f.pendingCount()
+	putHeader(buf, pageHeader{typ: pageFreelist, count: uint32(n), overflow: uint32(len(buf)/pageSize - 1)})
 	p := buf[pageHeaderSize:]
-	for i, id := range ids {
-		binary.LittleEndian.PutUint64(p[8*i:], id)
-	}
-	clear(p[8*len(ids):])
+	f.eachSorted(func(id pgid) {
+		binary.LittleEndian.PutUint64(p, id)
+		p = p[8:]
+	})
+	clear(p)
 	sealPage(buf)
 }
 

@@ -35,8 +35,23 @@ func TestFreelistReleaseMerges(t *testing.T) {
 			}
 		}
 		all := f.all()
-		if !slices.IsSorted(all) {
-			rt.Fatalf("all() not sorted: %v", all)
+		wantAll := slices.Clone(f.free)
+		for _, ids := range want {
+			wantAll = append(wantAll, ids...)
+		}
+		slices.Sort(wantAll)
+		if !slices.Equal(all, wantAll) {
+			rt.Fatalf("all() = %v, want %v", all, wantAll)
+		}
+		buf := make([]byte, (f.encodedSize()/64+1)*64)
+		f.encode(buf, 64)
+		h, err := checkPage(buf, 9, pageFreelist)
+		if err != nil {
+			rt.Fatalf("encoded freelist: %v", err)
+		}
+		dec, err := decodeFreelist(buf, 9, h, 401)
+		if err != nil || !slices.Equal(dec.free, wantAll) {
+			rt.Fatalf("encoded and decoded: %v (%v), want %v", dec, err, wantAll)
 		}
 		txid := rapid.Uint64Range(0, 5).Draw(rt, "txid")
 		wantFree := slices.Clone(f.free)
