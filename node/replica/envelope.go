@@ -7,6 +7,7 @@ import (
 
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/auth"
+	"github.com/cairndb/cairn/internal/wire"
 )
 
 // Envelope is a command as it travels in the raft log: who made it, which
@@ -173,7 +174,7 @@ func (e *Envelope) Size() int {
 	}
 	switch e.Who {
 	case WhoUser:
-		n += 1 + uvarintLen(uint64(len(e.User.User))) + len(e.User.User) + uvarintLen(e.User.Revision)
+		n += 1 + wire.BytesLen(len(e.User.User)) + wire.UvarintLen(e.User.Revision)
 	case WhoMember:
 		n += 1 + originSize
 		if e.Kind == KindIssueToken {
@@ -181,15 +182,6 @@ func (e *Envelope) Size() int {
 		}
 	}
 	return n + 1
-}
-
-// uvarintLen is the length of x as a uvarint.
-func uvarintLen(x uint64) int {
-	n := 1
-	for ; x >= 0x80; x >>= 7 {
-		n++
-	}
-	return n
 }
 
 // Marshal writes the envelope in the log's format.
@@ -203,9 +195,9 @@ func (e *Envelope) Marshal() []byte {
 	switch e.Who {
 	case WhoUser:
 		b = append(b, markUser)
-		b = binary.AppendUvarint(b, uint64(len(e.User.User)))
+		b = wire.AppendUvarint(b, uint64(len(e.User.User)))
 		b = append(b, e.User.User...)
-		b = binary.AppendUvarint(b, e.User.Revision)
+		b = wire.AppendUvarint(b, e.User.Revision)
 	case WhoMember:
 		if e.Kind == KindIssueToken {
 			b = append(b, byte(KindIssueToken))
@@ -254,15 +246,14 @@ func openBody(b []byte) (Envelope, error) {
 	switch b[0] {
 	case markUser:
 		e.Who = WhoUser
-		n, sz := binary.Uvarint(b[1:])
-		if sz <= 0 || n > uint64(len(b)-1-sz) {
-			return e, errors.New("node: authenticated command: bad user name length")
+		name, sz, err := wire.Bytes(b[1:])
+		if err != nil {
+			return e, fmt.Errorf("node: authenticated command: user name: %w", err)
 		}
-		b = b[1+sz:]
-		e.User.User, b = string(b[:n]), b[n:]
-		rev, sz := binary.Uvarint(b)
-		if sz <= 0 {
-			return e, errors.New("node: authenticated command: bad auth revision")
+		e.User.User, b = string(name), b[1+sz:]
+		rev, sz, err := wire.Uvarint(b)
+		if err != nil {
+			return e, fmt.Errorf("node: authenticated command: auth revision: %w", err)
 		}
 		e.User.Revision, b = rev, b[sz:]
 		if len(b) == 0 || b[0] == markUser {

@@ -76,20 +76,31 @@ func TestEnvelopeFormatIsStable(t *testing.T) {
 
 // A malformed command is an error naming what is wrong, never a panic.
 func TestOpenEnvelopeRefusesMalformed(t *testing.T) {
-	for name, body := range map[string][]byte{
-		"empty":                         {},
-		"user name past the end":        {markUser, 5, 'a'},
-		"no revision":                   {markUser, 1, 'a'},
-		"no inner command":              {markUser, 1, 'a', 1},
-		"nested users":                  {markUser, 1, 'a', 1, markUser, 0},
-		"origin too short":              {markMember, 0, 0, 1},
-		"token origin too short":        {byte(KindIssueToken), 0, 0, 1},
-		"member's command without kind": append([]byte{markMember}, make([]byte, originSize)...),
-		"member's auth change":          append(append([]byte{markMember}, make([]byte, originSize)...), byte(KindAuth)),
-		"member's nested command":       append(append([]byte{markMember}, make([]byte, originSize)...), markMember),
+	origin := make([]byte, originSize)
+	for _, tc := range []struct {
+		name string
+		body []byte
+		want string // what the error must say
+	}{
+		{"empty", []byte{}, "node: empty command"},
+		{"user name past the end", []byte{markUser, 5, 'a'}, "node: authenticated command: user name: varint truncated"},
+		{"user name length cut short", []byte{markUser, 0x80}, "node: authenticated command: user name: varint truncated"},
+		{"user name length overlong", []byte{markUser, 0x81, 0x00, 'a'}, "node: authenticated command: user name: varint longer than its shortest encoding"},
+		{"user name length overflows", []byte{markUser, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02}, "node: authenticated command: user name: varint overflows 64 bits"},
+		{"no revision", []byte{markUser, 1, 'a'}, "node: authenticated command: auth revision: varint truncated"},
+		{"revision cut short", []byte{markUser, 1, 'a', 0x80}, "node: authenticated command: auth revision: varint truncated"},
+		{"revision overlong", []byte{markUser, 1, 'a', 0x80, 0x00, 1}, "node: authenticated command: auth revision: varint longer than its shortest encoding"},
+		{"no inner command", []byte{markUser, 1, 'a', 1}, "node: authenticated command: no inner command"},
+		{"nested users", []byte{markUser, 1, 'a', 1, markUser, 0}, "node: authenticated command: no inner command"},
+		{"origin too short", []byte{markMember, 0, 0, 1}, "too short for its origin"},
+		{"token origin too short", []byte{byte(KindIssueToken), 0, 0, 1}, "too short for its origin"},
+		{"member's command without kind", append([]byte{markMember}, origin...), errNoPlainInner.Error()},
+		{"member's auth change", append(append([]byte{markMember}, origin...), byte(KindAuth)), errNoPlainInner.Error()},
+		{"member's nested command", append(append([]byte{markMember}, origin...), markMember), errNoPlainInner.Error()},
 	} {
-		if _, err := OpenEnvelope(append(make([]byte, headerSize), body...)); err == nil || !strings.HasPrefix(err.Error(), "node: ") && err != errNoPlainInner {
-			t.Errorf("%s: %v", name, err)
+		_, err := OpenEnvelope(append(make([]byte, headerSize), tc.body...))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error saying %q", tc.name, err, tc.want)
 		}
 	}
 	if _, err := OpenEnvelope(make([]byte, headerSize-1)); err != errNoHeader {
