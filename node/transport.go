@@ -15,6 +15,7 @@ import (
 
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/internal/fsx"
+	"github.com/cairndb/cairn/internal/wire"
 	"github.com/cairndb/cairn/node/replica"
 	"github.com/cairndb/cairn/raftcore"
 	"github.com/cairndb/cairn/rpc"
@@ -290,9 +291,9 @@ func (p *peerSender) send(batch []raftcore.Message) error {
 	if err != nil {
 		return err
 	}
-	b := binary.AppendUvarint(p.buf[:0], uint64(len(batch)))
+	b := wire.AppendUvarint(p.buf[:0], uint64(len(batch)))
 	for _, m := range batch {
-		b = binary.AppendUvarint(b, uint64(m.EncodedSize()))
+		b = wire.AppendUvarint(b, uint64(m.EncodedSize()))
 		b = raftcore.AppendMessage(b, m)
 	}
 	p.buf = b
@@ -450,7 +451,7 @@ func (p *peerSender) streamSnapshot(m raftcore.Message) error {
 		return err
 	}
 	size := src.Size()
-	hb := binary.AppendUvarint(nil, uint64(size))
+	hb := wire.AppendUvarint(nil, uint64(size))
 	if err := st.Send(raftcore.AppendMessage(hb, m)); err != nil {
 		return err
 	}
@@ -564,24 +565,17 @@ func (t *peerTransport) serveRaft(ctx context.Context, st *rpc.Stream) error {
 		if !t.s.gate.current(ctx) {
 			return errUnproven // this member adopted another identity since
 		}
-		n, k := binary.Uvarint(b)
-		if k <= 0 || n > uint64(len(b)) {
-			return api.Errorf(api.CodeInvalidArgument, "bad raft batch from %016x", from)
-		}
-		b = b[k:]
-		for range n {
-			size, k := binary.Uvarint(b)
-			if k <= 0 || size > uint64(len(b)-k) {
-				return api.Errorf(api.CodeInvalidArgument, "bad raft batch from %016x", from)
+		for mb, err := range batchMessages(b) {
+			if err != nil {
+				return api.Errorf(api.CodeInvalidArgument, "bad raft batch from %016x: %v", from, err)
 			}
-			m, _, err := raftcore.DecodeMessage(b[k : k+int(size)])
+			m, _, err := raftcore.DecodeMessage(mb)
 			if err != nil {
 				return api.Errorf(api.CodeInvalidArgument, "raft message from %016x: %v", from, err)
 			}
 			if m.From != from {
 				return api.Errorf(api.CodeInvalidArgument, "raft message claims to be from %016x on %016x's stream", m.From, from)
 			}
-			b = b[k+int(size):]
 			if m.To != t.s.id || m.Type == raftcore.MsgSnap {
 				// A snapshot comes only on its own stream, with its data.
 				t.logDropped("dropped a raft message that cannot come on this stream", "peer", fmt.Sprintf("%016x", from),
@@ -611,13 +605,12 @@ func (t *peerTransport) serveSnapshot(ctx context.Context, st *rpc.Stream) error
 	if err != nil {
 		return err
 	}
-	size, k := binary.Uvarint(b)
-	if k <= 0 {
-		return api.Errorf(api.CodeInvalidArgument, "bad snapshot header from %016x", from)
+	size, m, err := snapshotHeader(b)
+	if err != nil {
+		return api.Errorf(api.CodeInvalidArgument, "bad snapshot header from %016x: %v", from, err)
 	}
-	m, _, err := raftcore.DecodeMessage(b[k:])
-	if err != nil || m.Type != raftcore.MsgSnap || m.Snapshot == nil || m.From != from || m.To != t.s.id {
-		return api.Errorf(api.CodeInvalidArgument, "bad snapshot message from %016x: %v", from, err)
+	if m.From != from || m.To != t.s.id {
+		return api.Errorf(api.CodeInvalidArgument, "snapshot message on %016x's stream is from %016x to %016x", from, m.From, m.To)
 	}
 	if err := t.checkSnapshot(from, size); err != nil {
 		t.s.log.Warn("refused a snapshot", "from", fmt.Sprintf("%016x", from), "index", m.Snapshot.Metadata.Index, "size", size, "err", err)

@@ -1,0 +1,95 @@
+package node
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/cairndb/cairn/internal/wire"
+	"github.com/cairndb/cairn/raftcore"
+)
+
+// The batches peerSender.send writes are read back message by message.
+func TestBatchMessagesRoundTrip(t *testing.T) {
+	msgs := [][]byte{{1, 2, 3}, {}, bytes.Repeat([]byte{7}, 200)}
+	b := wire.AppendUvarint(nil, uint64(len(msgs)))
+	for _, m := range msgs {
+		b = wire.AppendBytes(b, m)
+	}
+	var got [][]byte
+	for m, err := range batchMessages(b) {
+		if err != nil {
+			t.Fatalf("message %d: %v", len(got), err)
+		}
+		got = append(got, m)
+	}
+	if len(got) != len(msgs) {
+		t.Fatalf("read %d messages, want %d", len(got), len(msgs))
+	}
+	for i := range msgs {
+		if !bytes.Equal(got[i], msgs[i]) {
+			t.Errorf("message %d = %x, want %x", i, got[i], msgs[i])
+		}
+	}
+}
+
+// A malformed batch ends in an error naming what is wrong, after the
+// messages before the damage.
+func TestBatchMessagesRefusesMalformed(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		batch []byte
+		good  int    // messages read before the error
+		want  string // what the error must say
+	}{
+		{"empty", nil, 0, "message count: varint truncated"},
+		{"count cut short", []byte{0x80}, 0, "message count: varint truncated"},
+		{"count overlong", []byte{0x81, 0x00, 0}, 0, "message count: varint longer than its shortest encoding"},
+		{"count overflows", []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02}, 0, "message count: varint overflows 64 bits"},
+		{"count larger than the batch", []byte{3, 0, 0}, 0, "message count 3 exceeds the 2 bytes after it"},
+		{"length cut short", []byte{1, 0x80}, 0, "message 1 of 1: varint truncated"},
+		{"length overlong", []byte{1, 0x80, 0x00}, 0, "message 1 of 1: varint longer than its shortest encoding"},
+		{"message past the end", []byte{2, 1, 9, 3, 1, 2}, 1, "message 2 of 2: varint truncated"},
+		{"bytes after the last message", []byte{1, 1, 9, 4}, 1, "1 bytes after the last of its 1 messages"},
+	} {
+		good := 0
+		var err error
+		for _, err = range batchMessages(tc.batch) {
+			if err != nil {
+				break
+			}
+			good++
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) || good != tc.good {
+			t.Errorf("%s: %d messages, then %v; want %d, then an error saying %q", tc.name, good, err, tc.good, tc.want)
+		}
+	}
+}
+
+// The first message of a snapshot stream is the data's size and the
+// MsgSnap; anything else is an error naming what is wrong.
+func TestSnapshotHeader(t *testing.T) {
+	snap := raftcore.Message{Type: raftcore.MsgSnap, From: 1, To: 2, Term: 3,
+		Snapshot: &raftcore.Snapshot{Metadata: raftcore.SnapshotMetadata{Index: 9, Term: 3}}}
+	size, m, err := snapshotHeader(raftcore.AppendMessage(wire.AppendUvarint(nil, 1<<20), snap))
+	if err != nil || size != 1<<20 || m.Type != raftcore.MsgSnap || m.Snapshot == nil || m.Snapshot.Metadata.Index != 9 {
+		t.Fatalf("snapshotHeader = %d, %+v, %v", size, m, err)
+	}
+	for _, tc := range []struct {
+		name   string
+		header []byte
+		want   string
+	}{
+		{"empty", nil, "snapshot size: varint truncated"},
+		{"size cut short", []byte{0xff}, "snapshot size: varint truncated"},
+		{"size overlong", []byte{0x80, 0x00}, "snapshot size: varint longer than its shortest encoding"},
+		{"size overflows", []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02}, "snapshot size: varint overflows 64 bits"},
+		{"no message", []byte{5}, "snapshot message: "},
+		{"not a snapshot", raftcore.AppendMessage([]byte{5}, raftcore.Message{Type: raftcore.MsgApp, From: 1, To: 2}), "a MsgApp message, not a MsgSnap"},
+		{"no snapshot", raftcore.AppendMessage([]byte{5}, raftcore.Message{Type: raftcore.MsgSnap, From: 1, To: 2}), "a MsgSnap without its snapshot"},
+	} {
+		if _, _, err := snapshotHeader(tc.header); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error saying %q", tc.name, err, tc.want)
+		}
+	}
+}
