@@ -44,21 +44,24 @@ func (s *Server) countOps(resp api.Message) {
 }
 
 // countTxn counts the operations of the branch a transaction took (its
-// responses, one per operation), nested transactions included.
+// responses, one per operation), nested transactions included; a
+// transaction of more than one operation counts as a transaction too.
 func (s *Server) countTxn(r *api.TxnResponse) {
 	if len(r.Responses) > 1 {
 		s.metrics.Txns.Inc()
 	}
-	for _, op := range r.Responses {
-		switch {
-		case op.Range != nil:
+	for m := range r.Ops() {
+		switch m := m.(type) {
+		case *api.RangeResponse:
 			s.metrics.Ranges.Inc()
-		case op.Put != nil:
+		case *api.PutResponse:
 			s.metrics.Puts.Inc()
-		case op.DeleteRange != nil:
+		case *api.DeleteRangeResponse:
 			s.metrics.Deletes.Inc()
-		case op.Txn != nil:
-			s.countTxn(op.Txn)
+		case *api.TxnResponse:
+			if len(m.Responses) > 1 {
+				s.metrics.Txns.Inc()
+			}
 		}
 	}
 }

@@ -249,18 +249,16 @@ func describeRequest(req api.Message) string {
 		for _, c := range r.Compare {
 			parts = append(parts, "compare "+auth.DescribeRange(c.Key, c.RangeEnd))
 		}
-		for _, ops := range [][]api.RequestOp{r.Success, r.Failure} {
-			for _, op := range ops {
-				switch {
-				case op.Range != nil:
-					parts = append(parts, "range "+auth.DescribeRange(op.Range.Key, op.Range.RangeEnd))
-				case op.Put != nil:
-					parts = append(parts, "put "+auth.DescribeRange(op.Put.Key, nil))
-				case op.DeleteRange != nil:
-					parts = append(parts, "delete "+auth.DescribeRange(op.DeleteRange.Key, op.DeleteRange.RangeEnd))
-				case op.Txn != nil:
-					parts = append(parts, "txn")
-				}
+		for op := range r.Ops() {
+			switch op := op.(type) {
+			case *api.RangeRequest:
+				parts = append(parts, "range "+auth.DescribeRange(op.Key, op.RangeEnd))
+			case *api.PutRequest:
+				parts = append(parts, "put "+auth.DescribeRange(op.Key, nil))
+			case *api.DeleteRangeRequest:
+				parts = append(parts, "delete "+auth.DescribeRange(op.Key, op.RangeEnd))
+			case *api.TxnRequest:
+				parts = append(parts, "txn")
 			}
 		}
 		return strings.Join(parts, "; ")

@@ -73,11 +73,9 @@ func (r *Replica) AdmitWrite(req api.Message, lim Limits) error {
 // TxnPuts reports whether any branch of a transaction puts a key (the
 // writes refused while NOSPACE is raised; deletes stay allowed).
 func TxnPuts(req *api.TxnRequest) bool {
-	for _, ops := range [][]api.RequestOp{req.Success, req.Failure} {
-		for _, op := range ops {
-			if op.Put != nil || (op.Txn != nil && TxnPuts(op.Txn)) {
-				return true
-			}
+	for m := range req.Ops() {
+		if _, ok := m.(*api.PutRequest); ok {
+			return true
 		}
 	}
 	return false
