@@ -48,7 +48,7 @@ type serverAuth struct {
 func (s *Server) initAuth() {
 	s.auth.tokens = auth.NewSimpleTokens(s.cfg.authTokenTTL())
 	s.auth.decoy = auth.Decoy(s.cfg.authPasswordCost())
-	s.state.OnAuthToken(func(hash string, id auth.Identity) { s.auth.tokens.Add(hash, id, time.Now()) })
+	s.replica.State.OnAuthToken(func(hash string, id auth.Identity) { s.auth.tokens.Add(hash, id, time.Now()) })
 }
 
 // callerKey marks a context whose proposals are made by a user.
@@ -59,7 +59,7 @@ type callerKey struct{}
 func (s *Server) identify(ctx context.Context) (auth.Identity, error) {
 	if tok := rpc.Token(ctx); tok != "" {
 		if auth.IsSigned(tok) {
-			return auth.VerifyToken(s.state.Auth().SigningKey(), tok, time.Now())
+			return auth.VerifyToken(s.replica.State.Auth().SigningKey(), tok, time.Now())
 		}
 		id, err := s.auth.tokens.Lookup(tok, time.Now())
 		if err != nil && s.readBarrier(ctx) == nil {
@@ -84,7 +84,7 @@ func (s *Server) authorize(ctx context.Context, method string, what func() strin
 	if err != nil || !on {
 		return err
 	}
-	a := s.state.Auth()
+	a := s.replica.State.Auth()
 	id, err := s.identify(ctx)
 	if errors.Is(err, api.ErrUserEmpty) && s.authOffAfterCatchUp(ctx) {
 		return nil
@@ -108,7 +108,7 @@ func (s *Server) authorize(ctx context.Context, method string, what func() strin
 // it first catches up with a ReadIndex round, and answers with its state
 // then. caughtUp says whether it did.
 func (s *Server) authOn(ctx context.Context) (on, caughtUp bool, err error) {
-	if s.state.Auth().Enabled() {
+	if s.replica.State.Auth().Enabled() {
 		return true, false, nil
 	}
 	if rpc.Token(ctx) == "" {
@@ -117,7 +117,7 @@ func (s *Server) authOn(ctx context.Context) (on, caughtUp bool, err error) {
 	if err := s.readBarrier(ctx); err != nil {
 		return false, false, err
 	}
-	return s.state.Auth().Enabled(), true, nil
+	return s.replica.State.Auth().Enabled(), true, nil
 }
 
 // authOffAfterCatchUp reports whether auth is off once this member has
@@ -126,7 +126,7 @@ func (s *Server) authOn(ctx context.Context) (on, caughtUp bool, err error) {
 // a moment ago through another member. Only refusals pay the ReadIndex
 // round.
 func (s *Server) authOffAfterCatchUp(ctx context.Context) bool {
-	return s.readBarrier(ctx) == nil && !s.state.Auth().Enabled()
+	return s.readBarrier(ctx) == nil && !s.replica.State.Auth().Enabled()
 }
 
 // authOnCurrent is authOn for a check the caller has not waited for:

@@ -53,7 +53,7 @@ func (s *Server) authorizeLeaseTimeToLive(ctx context.Context, req *api.LeaseTim
 
 // leaseKeys are the keys attached to a lease (none if it does not exist).
 func (s *Server) leaseKeys(id int64) [][]byte {
-	names, _ := s.state.Store().LeaseKeys(id)
+	names, _ := s.replica.State.Store().LeaseKeys(id)
 	keys := make([][]byte, len(names))
 	for i, k := range names {
 		keys[i] = []byte(k)
@@ -87,7 +87,7 @@ func (s *Server) leaseFilter(ctx context.Context) (func(keys []string) bool, err
 	if !on {
 		return all, nil
 	}
-	a := s.state.Auth()
+	a := s.replica.State.Auth()
 	var caller auth.Identity
 	if err := s.authorize(ctx, "LeaseLeases", nil, func(a *auth.State, id auth.Identity) error {
 		caller = id

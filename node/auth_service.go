@@ -112,7 +112,7 @@ func (s *Server) serveAuthDisable(ctx context.Context, req *api.AuthDisableReque
 }
 
 func (s *Server) serveAuthStatus(ctx context.Context, req *api.AuthStatusRequest) (api.Message, error) {
-	a := s.state.Auth()
+	a := s.replica.State.Auth()
 	return &api.AuthStatusResponse{Header: s.header(), Enabled: a.Enabled(), AuthRevision: a.Revision()}, nil
 }
 
@@ -125,7 +125,7 @@ func (s *Server) serveAuthenticate(ctx context.Context, req *api.AuthenticateReq
 	if err := s.readBarrier(ctx); err != nil {
 		return nil, err
 	}
-	a := s.state.Auth()
+	a := s.replica.State.Auth()
 	if !a.Enabled() {
 		return nil, api.ErrAuthNotEnabled
 	}
@@ -170,7 +170,7 @@ func (s *Server) serveUserGet(ctx context.Context, req *api.UserGetRequest) (api
 	if err := s.authorizeAuthRead(ctx, "UserGet", func(a *auth.State, id auth.Identity) error { return a.CheckUserGet(id, req.Name) }); err != nil {
 		return nil, err
 	}
-	roles, err := s.state.Auth().UserRoles(req.Name)
+	roles, err := s.replica.State.Auth().UserRoles(req.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -181,7 +181,7 @@ func (s *Server) serveUserList(ctx context.Context, req *api.UserListRequest) (a
 	if err := s.authorizeAuthRead(ctx, "UserList", (*auth.State).CheckAdmin); err != nil {
 		return nil, err
 	}
-	return &api.UserListResponse{Header: s.header(), Users: s.state.Auth().Users()}, nil
+	return &api.UserListResponse{Header: s.header(), Users: s.replica.State.Auth().Users()}, nil
 }
 
 func (s *Server) serveUserDelete(ctx context.Context, req *api.UserDeleteRequest) (api.Message, error) {
@@ -227,7 +227,7 @@ func (s *Server) serveRoleGet(ctx context.Context, req *api.RoleGetRequest) (api
 	if err := s.authorizeAuthRead(ctx, "RoleGet", func(a *auth.State, id auth.Identity) error { return a.CheckRoleGet(id, req.Role) }); err != nil {
 		return nil, err
 	}
-	perms, err := s.state.Auth().RolePerms(req.Role)
+	perms, err := s.replica.State.Auth().RolePerms(req.Role)
 	if err != nil {
 		return nil, err
 	}
@@ -238,7 +238,7 @@ func (s *Server) serveRoleList(ctx context.Context, req *api.RoleListRequest) (a
 	if err := s.authorizeAuthRead(ctx, "RoleList", (*auth.State).CheckAdmin); err != nil {
 		return nil, err
 	}
-	return &api.RoleListResponse{Header: s.header(), Roles: s.state.Auth().Roles()}, nil
+	return &api.RoleListResponse{Header: s.header(), Roles: s.replica.State.Auth().Roles()}, nil
 }
 
 func (s *Server) serveRoleDelete(ctx context.Context, req *api.RoleDeleteRequest) (api.Message, error) {

@@ -91,7 +91,7 @@ func (s *Server) stopContext(d time.Duration) (context.Context, context.CancelFu
 // members' hashes at its current revision and raises the CORRUPT alarm on
 // those that differ.
 func (s *Server) checkCorruption(ctx context.Context) error {
-	rev := s.state.Store().Rev()
+	rev := s.replica.State.Store().Rev()
 	if rev < 1 {
 		return nil // an empty store: nothing to compare
 	}
@@ -107,7 +107,7 @@ func (s *Server) checkCorruption(ctx context.Context) error {
 	}
 	s.corrupt.compared.Add(1)
 	for _, id := range bad {
-		if slices.Contains(s.state.Alarms(), api.AlarmMember{MemberID: id, Alarm: api.AlarmCorrupt}) {
+		if slices.Contains(s.replica.State.Alarms(), api.AlarmMember{MemberID: id, Alarm: api.AlarmCorrupt}) {
 			continue
 		}
 		s.log.Error("members' data differ: raising the CORRUPT alarm; reads and writes are refused until it is disarmed",
@@ -217,7 +217,7 @@ func describeHashes(groups [][]memberHash) string {
 // member, when the comparison names this member: its hash is not the one
 // most of the compared members share, or no hash is.
 func (s *Server) initialCorruptCheck() error {
-	rev := s.state.Store().Rev()
+	rev := s.replica.State.Store().Rev()
 	if rev < 1 {
 		return nil // an empty store: nothing to compare
 	}
@@ -274,7 +274,7 @@ func (s *Server) refuseIfCorrupt(req api.Message) error {
 	if err := s.identityRefusal(); err != nil {
 		return err // not yet confirmed by a peer (peer_confirm.go)
 	}
-	if !s.state.HasAlarm(api.AlarmCorrupt) {
+	if !s.replica.State.HasAlarm(api.AlarmCorrupt) {
 		return nil
 	}
 	return replica.ErrCorruptAlarm

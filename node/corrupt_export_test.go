@@ -7,7 +7,7 @@ import "github.com/cairndb/cairn/api"
 // CorruptStoreForTest writes key = value straight into this member's
 // store, bypassing raft: from then on its data differ from the others'.
 func (s *Server) CorruptStoreForTest(key, value string) error {
-	_, err := s.state.Store().Put(0, 0, &api.PutRequest{Key: []byte(key), Value: []byte(value)})
+	_, err := s.replica.State.Store().Put(0, 0, &api.PutRequest{Key: []byte(key), Value: []byte(value)})
 	return err
 }
 

@@ -45,7 +45,7 @@ func (s *Server) servePeerHashKV(ctx context.Context, b []byte) ([]byte, error) 
 	if rev < 1 {
 		return nil, api.Errorf(api.CodeFutureRev, "this member has applied no revision yet")
 	}
-	h, compacted, err := s.state.Store().Hash(rev)
+	h, compacted, err := s.replica.State.Store().Hash(rev)
 	if err != nil {
 		return nil, toAPIError(err)
 	}
@@ -58,7 +58,7 @@ func (s *Server) servePeerHashKV(ctx context.Context, b []byte) ([]byte, error) 
 func (s *Server) waitRev(ctx context.Context, rev int64) int64 {
 	poll := max(s.cfg.HeartbeatInterval/4, time.Millisecond)
 	for {
-		cur := s.state.Store().Rev()
+		cur := s.replica.State.Store().Rev()
 		if cur >= rev {
 			return cur
 		}
@@ -100,7 +100,7 @@ func (s *Server) peerHashKV(ctx context.Context, id uint64, rev int64) (memberHa
 
 // localHash is this member's own answer (rev at least 1).
 func (s *Server) localHash(rev int64) (memberHash, error) {
-	h, compacted, err := s.state.Store().Hash(rev)
+	h, compacted, err := s.replica.State.Store().Hash(rev)
 	if err != nil {
 		return memberHash{}, fmt.Errorf("hash of this member at revision %d: %w", rev, err)
 	}

@@ -98,7 +98,7 @@ func (s *Server) localRenew(ctx context.Context, id int64) (int64, error) {
 	}
 	var ttl int64
 	err := s.leaseLookup(ctx, func() (err error) {
-		ttl, err = s.lessor.Renew(id, time.Now())
+		ttl, err = s.replica.Lessor.Renew(id, time.Now())
 		return err
 	})
 	if errors.Is(err, replica.ErrLeaseNotFound) {
@@ -110,7 +110,7 @@ func (s *Server) localRenew(ctx context.Context, id int64) (int64, error) {
 // localTimeToLive answers a time-to-live question at the leader.
 func (s *Server) localTimeToLive(ctx context.Context, id int64) (granted, remaining int64, err error) {
 	err = s.leaseLookup(ctx, func() (err error) {
-		granted, remaining, _, err = s.lessor.TimeToLive(id, time.Now())
+		granted, remaining, _, err = s.replica.Lessor.TimeToLive(id, time.Now())
 		return err
 	})
 	return granted, remaining, err

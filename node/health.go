@@ -69,7 +69,7 @@ func (s *Server) readyzChecks() []healthCheck {
 
 func (s *Server) alarmCheck(kind api.AlarmType) func(context.Context) error {
 	return func(context.Context) error {
-		if s.state.HasAlarm(kind) {
+		if s.replica.State.HasAlarm(kind) {
 			return fmt.Errorf("alarm activated: %s", kind)
 		}
 		return nil
@@ -80,11 +80,11 @@ func (s *Server) alarmCheck(kind api.AlarmType) func(context.Context) error {
 // committed when the check started: a member replaying its log after a
 // restart, or catching up, is not ready.
 func (s *Server) appliedCheck(ctx context.Context) error {
-	hs, _, _ := s.wal.InitialState()
+	hs, _, _ := s.replica.Log.InitialState()
 	ctx, cancel := context.WithTimeout(ctx, healthTimeout)
 	defer cancel()
 	for {
-		applied := s.state.Store().AppliedIndex()
+		applied := s.replica.State.Store().AppliedIndex()
 		if applied >= hs.Commit {
 			return nil
 		}
@@ -116,7 +116,7 @@ func (s *Server) healthRead(ctx context.Context, serializable bool) error {
 			return err
 		}
 	}
-	_, err := s.state.Store().RangeRequest(&api.RangeRequest{Key: []byte{0}, RangeEnd: []byte{0}, KeysOnly: true, Limit: 1}, 0)
+	_, err := s.replica.State.Store().RangeRequest(&api.RangeRequest{Key: []byte{0}, RangeEnd: []byte{0}, KeysOnly: true, Limit: 1}, 0)
 	return err
 }
 
@@ -210,7 +210,7 @@ func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) health(ctx context.Context, excludedAlarms []string, serializable bool) healthAnswer {
-	for _, a := range s.state.Alarms() {
+	for _, a := range s.replica.State.Alarms() {
 		if slices.Contains(excludedAlarms, a.Alarm.String()) {
 			continue
 		}

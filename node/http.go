@@ -30,25 +30,25 @@ func newServerMetrics(s *Server) *serverMetrics {
 		IsLeader:  func() bool { return s.driver != nil && s.driver.Leader() == s.id },
 		IsLearner: s.isLearner,
 		CommittedIndex: func() uint64 {
-			if s.wal == nil {
+			if s.replica == nil {
 				return 0
 			}
-			hs, _, _ := s.wal.InitialState() // the hard state last saved
+			hs, _, _ := s.replica.Log.InitialState() // the hard state last saved
 			return hs.Commit
 		},
 		AppliedIndex: func() uint64 {
-			if s.state == nil {
+			if s.replica == nil {
 				return 0
 			}
-			return s.state.Store().AppliedIndex()
+			return s.replica.State.Store().AppliedIndex()
 		},
 		Term:   m.term.Load,
 		DBSize: s.dbSize.Load,
 		DBSizeInUse: func() int64 {
-			if s.state == nil {
+			if s.replica == nil {
 				return 0
 			}
-			st := s.state.Store().DB().Stats()
+			st := s.replica.State.Store().DB().Stats()
 			return int64(st.InUsePages) * int64(st.PageSize)
 		},
 		Keys:            func() int64 { return s.storeInt(func(st storeReadings) int64 { return st.Keys() }) },
@@ -75,15 +75,15 @@ type storeReadings interface {
 }
 
 func (s *Server) storeInt(read func(storeReadings) int64) int64 {
-	if s.state == nil {
+	if s.replica == nil {
 		return 0
 	}
-	return read(s.state.Store())
+	return read(s.replica.State.Store())
 }
 
 // isLearner reports whether this member is a learner (false before its
 // store is open).
-func (s *Server) isLearner() bool { return s.state != nil && s.IsLearner() }
+func (s *Server) isLearner() bool { return s.replica != nil && s.IsLearner() }
 
 // HTTPHandler serves the operator's endpoints: /metrics, /health,
 // /livez, /readyz (health.go) and /version. It is served on the metrics

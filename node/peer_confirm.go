@@ -76,7 +76,7 @@ func (s *Server) hasOtherMembers(initialURLs map[uint64][]string) bool {
 			return true
 		}
 	}
-	for _, m := range s.state.Members().List() {
+	for _, m := range s.replica.State.Members().List() {
 		if m.ID != s.id {
 			return true
 		}

@@ -83,14 +83,10 @@ type Server struct {
 	id        uint64
 	clusterID uint64
 
-	// replica is the member's deterministic part (package replica); wal,
-	// state, core and lessor are its parts.
+	// replica is the member's deterministic part (package replica), the
+	// one owner of its log, state, core and lessor; nil until it is open.
 	replica   *replica.Replica
-	wal       *logstore.Log
-	state     *replica.KVState
-	core      *replica.Core
 	driver    *Driver
-	lessor    *replica.Lessor
 	transport *peerTransport
 	metrics   *serverMetrics
 	// gate runs the peer handshake: who may use the peer port
@@ -186,11 +182,8 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 				_ = srv.face.Close()
 			}
 			srv.closeListeners()
-			if srv.wal != nil {
-				_ = srv.wal.Close()
-			}
-			if srv.state != nil {
-				_ = srv.state.Close()
+			if srv.replica != nil {
+				_ = srv.replica.Close()
 			}
 			if fresh {
 				_ = os.RemoveAll(filepath.Join(cfg.DataDir, memberDir))
@@ -257,7 +250,6 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 		}
 		return nil, err
 	}
-	s.wal, s.state, s.core, s.lessor = r.Log, r.State, r.Core, r.Lessor
 	s.replica = r
 	if restart {
 		if identity, committed, err = s.existingIdentity(memberPath); err != nil {
@@ -266,12 +258,12 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 	}
 	s.warnWideDataDir()
 	s.initAuth()
-	s.state.OnApply = s.observeApply
-	s.state.OnIndex = s.observeReplay
-	hs, _, _ := s.wal.InitialState()
-	s.startReplay(s.state.AppliedIndex(), hs.Commit)
+	s.replica.State.OnApply = s.observeApply
+	s.replica.State.OnIndex = s.observeReplay
+	hs, _, _ := s.replica.Log.InitialState()
+	s.startReplay(s.replica.State.AppliedIndex(), hs.Commit)
 	s.metrics.SetMemberID(peerLabel(s.id))
-	s.gate = &peerGate{id: s.id, joinKey: joinKeyOf(cfg.InitialClusterToken), members: s.state.Members(), initial: initialURLs,
+	s.gate = &peerGate{id: s.id, joinKey: joinKeyOf(cfg.InitialClusterToken), members: s.replica.State.Members(), initial: initialURLs,
 		allowedCNs: cfg.PeerCertAllowedCNs, allowedHostnames: cfg.PeerCertAllowedHostnames,
 		lookupIP: func(ctx context.Context, host string) ([]net.IP, error) {
 			return net.DefaultResolver.LookupIP(ctx, "ip", host)
@@ -283,7 +275,7 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 	s.gate.committed.Store(committed)
 	s.gate.confirmed.Store(!restart || !s.hasOtherMembers(initialURLs))
 	s.transport = newPeerTransport(s, initialURLs, memberPath)
-	s.driver = NewDriver(s.core, s.transport, cfg.HeartbeatInterval)
+	s.driver = NewDriver(s.replica.Core, s.transport, cfg.HeartbeatInterval)
 	s.driver.OnLeaderChange = s.onLeaderChange
 	s.driver.OnRepairChange = s.onRepairChange
 	s.driver.OnRefused = func(err error) { s.log.Warn("refused a peer's message", "err", err) }
@@ -587,7 +579,7 @@ func (s *Server) ClientAddrs() []string {
 // IsLearner reports whether this member is a learner (it receives the log
 // but does not vote) as of what it has applied.
 func (s *Server) IsLearner() bool {
-	m, ok := s.state.Members().Get(s.id)
+	m, ok := s.replica.State.Members().Get(s.id)
 	return ok && m.IsLearner
 }
 
@@ -628,11 +620,10 @@ func (s *Server) Stop() {
 		s.driver.Stop()
 		s.transport.stop()
 		s.wg.Wait()
-		if err := s.state.Store().Commit(); err != nil && s.Err() == nil {
+		if err := s.replica.State.Store().Commit(); err != nil && s.Err() == nil {
 			s.log.Warn("final store commit failed; the log will be replayed on restart", "err", err)
 		}
-		_ = s.state.Close()
-		_ = s.wal.Close()
+		_ = s.replica.Close()
 		close(s.doneCh)
 	})
 }
@@ -691,7 +682,7 @@ func (s *Server) onLeaderChange(leader uint64) {
 	}
 	s.replica.LeaderChanged(leader)
 	s.metrics.LeaderChanges.Inc()
-	s.metrics.term.Store(s.core.Status().HardState.Term)
+	s.metrics.term.Store(s.replica.Core.Status().HardState.Term)
 	s.log.Info("leader changed", "leader", fmt.Sprintf("%016x", leader), "term", s.metrics.term.Load())
 }
 
@@ -700,25 +691,25 @@ func (s *Server) onLeaderChange(leader uint64) {
 // publishing this member's name and client URLs, and watching for a
 // fatal error or removal.
 func (s *Server) startBackground() {
-	s.dbSize.Store(s.state.Store().DB().Stats().FileSize)
+	s.dbSize.Store(s.replica.State.Store().DB().Stats().FileSize)
 	s.every(100*time.Millisecond, func() {
-		store := s.state.Store()
+		store := s.replica.State.Store()
 		if err := store.Commit(); err != nil {
 			s.failed(fmt.Errorf("commit store: %w", err))
 		}
 		s.dbSize.Store(store.DB().Stats().FileSize)
 	})
 	s.every(50*time.Millisecond, func() {
-		if _, err := s.state.Store().SyncWatchers(1000); err != nil {
+		if _, err := s.replica.State.Store().SyncWatchers(1000); err != nil {
 			s.log.Warn("catching up watchers failed", "err", err)
 		}
 	})
-	s.every(10*time.Minute, func() { s.state.Store().NotifyProgress() })
+	s.every(10*time.Minute, func() { s.replica.State.Store().NotifyProgress() })
 	// What auth withdraws is withdrawn from open watches too.
 	var authRev uint64
 	var authOn bool
 	s.every(50*time.Millisecond, func() {
-		a := s.state.Auth()
+		a := s.replica.State.Auth()
 		if rev, on := a.Revision(), a.Enabled(); rev != authRev || on != authOn {
 			authRev, authOn = rev, on
 			s.recheckWatches()
@@ -728,7 +719,7 @@ func (s *Server) startBackground() {
 	s.every(time.Second, func() {
 		if err := s.driver.Err(); err != nil {
 			s.failed(err)
-		} else if s.state.Members().IsRemoved(s.id) {
+		} else if s.replica.State.Members().IsRemoved(s.id) {
 			s.stopRemoved(errors.New("node: this member was removed from the cluster"))
 		}
 	})
@@ -841,7 +832,7 @@ func (s *Server) startAutoCompaction() {
 		if s.driver.Leader() != s.id {
 			return
 		}
-		st := s.state.Store()
+		st := s.replica.State.Store()
 		var target int64
 		if mode == "revision" {
 			target = st.Rev() - keepRevs

@@ -20,7 +20,7 @@ import (
 // Member is a member's record: id, name, peer and client URLs, learner.
 type Member = api.Member
 
-func (s *Server) memberList() []api.Member { return s.state.Members().List() }
+func (s *Server) memberList() []api.Member { return s.replica.State.Members().List() }
 
 func (s *Server) serveMemberAdd(ctx context.Context, req *api.MemberAddRequest) (api.Message, error) {
 	if err := s.authorizeAdmin(ctx, "MemberAdd"); err != nil {
@@ -41,7 +41,7 @@ func (s *Server) serveMemberAdd(ctx context.Context, req *api.MemberAddRequest) 
 	if req.IsLearner {
 		cc.Type = raftcore.AddLearner
 	}
-	if err := s.state.Members().ValidateChange(cc, m); err != nil {
+	if err := s.replica.State.Members().ValidateChange(cc, m); err != nil {
 		return nil, err
 	}
 	if err := s.confChange(ctx, cc); err != nil {
@@ -89,7 +89,7 @@ func (s *Server) confChange(ctx context.Context, cc raftcore.ConfChange) error {
 // confChangeMade reports whether this member has applied the effect of cc
 // (perhaps proposed by an earlier attempt).
 func (s *Server) confChangeMade(cc raftcore.ConfChange) bool {
-	ms := s.state.Members()
+	ms := s.replica.State.Members()
 	m, ok := ms.Get(cc.NodeID)
 	switch cc.Type {
 	case raftcore.AddVoter:
@@ -110,7 +110,7 @@ func (s *Server) serveMemberRemove(ctx context.Context, req *api.MemberRemoveReq
 		return nil, err
 	}
 	cc := raftcore.ConfChange{Type: raftcore.RemoveNode, NodeID: req.ID}
-	if err := s.state.Members().ValidateChange(cc, Member{}); err != nil {
+	if err := s.replica.State.Members().ValidateChange(cc, Member{}); err != nil {
 		return nil, err
 	}
 	change := s.confChange
@@ -155,7 +155,7 @@ func (s *Server) serveMemberUpdate(ctx context.Context, req *api.MemberUpdateReq
 	if err != nil || len(urls) == 0 {
 		return nil, api.Errorf(api.CodeMemberBadURLs, "member peer URLs %q: %v", req.PeerURLs, err)
 	}
-	if _, ok := s.state.Members().Get(req.ID); !ok {
+	if _, ok := s.replica.State.Members().Get(req.ID); !ok {
 		return nil, api.ErrMemberNotFound
 	}
 	upd := &api.MemberUpdateRequest{ID: req.ID, PeerURLs: urlStrings(urls)}
@@ -184,7 +184,7 @@ func (s *Server) serveMemberPromote(ctx context.Context, req *api.MemberPromoteR
 	if err := s.membershipCurrent(ctx); err != nil {
 		return nil, err
 	}
-	m, ok := s.state.Members().Get(req.ID)
+	m, ok := s.replica.State.Members().Get(req.ID)
 	if !ok {
 		return nil, api.ErrMemberNotFound
 	}
@@ -244,7 +244,7 @@ func (s *Server) serveAlarm(ctx context.Context, req *api.AlarmRequest) (api.Mes
 			return nil, err
 		}
 		resp := &api.AlarmResponse{Header: s.header()}
-		for _, a := range s.state.Alarms() {
+		for _, a := range s.replica.State.Alarms() {
 			if (req.MemberID == 0 || a.MemberID == req.MemberID) && (req.Alarm == api.AlarmNone || a.Alarm == req.Alarm) {
 				resp.Alarms = append(resp.Alarms, a)
 			}
@@ -259,7 +259,7 @@ func (s *Server) serveStatus(ctx context.Context, req *api.StatusRequest) (api.M
 	if err != nil {
 		return nil, err
 	}
-	stats := s.state.Store().DB().Stats()
+	stats := s.replica.State.Store().DB().Stats()
 	resp := &api.StatusResponse{
 		Header:           s.header(),
 		Version:          Version,
@@ -277,7 +277,7 @@ func (s *Server) serveStatus(ctx context.Context, req *api.StatusRequest) (api.M
 			resp.IsLearner = true
 		}
 	}
-	for _, a := range s.state.Alarms() {
+	for _, a := range s.replica.State.Alarms() {
 		resp.Errors = append(resp.Errors, fmt.Sprintf("memberID:%016x alarm:%s", a.MemberID, a.Alarm))
 	}
 	resp.Errors = append(resp.Errors, s.repairErrors()...)
@@ -292,11 +292,11 @@ func (s *Server) serveDefragment(ctx context.Context, req *api.DefragmentRequest
 	s.metrics.DefragInflight.Set(1)
 	// The page file rewrites itself in one go: the log says when it
 	// started, and when it ended what it gained.
-	before := s.state.Store().DB().Stats()
+	before := s.replica.State.Store().DB().Stats()
 	prog := startProgress(s.log, s.progressInterval(), false, "defragmenting",
 		"db-size", before.FileSize, "db-size-in-use", int64(before.InUsePages)*int64(before.PageSize))
 	start := time.Now()
-	err := s.state.Store().Defragment()
+	err := s.replica.State.Store().Defragment()
 	s.metrics.DefragInflight.Set(0)
 	if err != nil {
 		s.log.Warn("defragmenting failed", "took", time.Since(start).String(), "err", err)
@@ -305,7 +305,7 @@ func (s *Server) serveDefragment(ctx context.Context, req *api.DefragmentRequest
 	s.metrics.DefragDuration.Observe(time.Since(start).Seconds())
 	// The quota check reads the size of the last commit: the file just
 	// shrank, so a write right after must not see the old size.
-	after := s.state.Store().DB().Stats().FileSize
+	after := s.replica.State.Store().DB().Stats().FileSize
 	s.dbSize.Store(after)
 	prog.finish("finished defragmenting", "db-size-before", before.FileSize, "db-size-after", after)
 	return &api.DefragmentResponse{Header: s.header()}, nil
@@ -315,7 +315,7 @@ func (s *Server) serveHash(ctx context.Context, req *api.HashRequest) (api.Messa
 	if err := s.authorizeAdmin(ctx, "Hash"); err != nil {
 		return nil, err
 	}
-	h, _, err := s.state.Store().Hash(0)
+	h, _, err := s.replica.State.Store().Hash(0)
 	if err != nil {
 		return nil, err
 	}
@@ -326,7 +326,7 @@ func (s *Server) serveHashKV(ctx context.Context, req *api.HashKVRequest) (api.M
 	if err := s.authorizeAdmin(ctx, "HashKV"); err != nil {
 		return nil, err
 	}
-	st := s.state.Store()
+	st := s.replica.State.Store()
 	rev := req.Revision
 	if rev == 0 {
 		rev = st.Rev()
@@ -353,7 +353,7 @@ func (s *Server) serveSnapshot(ctx context.Context, st SnapshotSender) error {
 	// on: a chunk of memory, whatever the size of the store.
 	var src replica.SnapshotSource
 	var openErr error
-	if err := s.driver.Inspect(ctx, func(*replica.Core) { src, openErr = s.state.OpenSnapshot() }); err != nil {
+	if err := s.driver.Inspect(ctx, func(*replica.Core) { src, openErr = s.replica.State.OpenSnapshot() }); err != nil {
 		return err
 	}
 	if openErr != nil {
@@ -384,7 +384,7 @@ func (s *Server) serveMoveLeader(ctx context.Context, req *api.MoveLeaderRequest
 	if req.TargetID == s.id {
 		return &api.MoveLeaderResponse{Header: s.header()}, nil // already there, as etcd answers
 	}
-	m, ok := s.state.Members().Get(req.TargetID)
+	m, ok := s.replica.State.Members().Get(req.TargetID)
 	if !ok || m.IsLearner {
 		return nil, api.Errorf(api.CodeBadLeaderTransferee, "member %016x cannot take over leadership (not a voting member, or already leader)", req.TargetID)
 	}

@@ -28,7 +28,7 @@ func (s *Server) serveRange(ctx context.Context, req *api.RangeRequest) (api.Mes
 	if err := s.authorizeRead(ctx, "Range", req.Key, req.RangeEnd, false); err != nil {
 		return nil, err
 	}
-	resp, err := s.state.Store().RangeRequest(req, int64(rpc.ResponseLimit(ctx)))
+	resp, err := s.replica.State.Store().RangeRequest(req, int64(rpc.ResponseLimit(ctx)))
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +123,7 @@ func (w *watchSession) send(resp *api.WatchResponse) error {
 // serveWatch runs a watch stream: it reads create, cancel and progress
 // requests, and forwards each watcher's events in order.
 func (s *Server) serveWatch(ctx context.Context, st WatchStream) error {
-	w := &watchSession{s: s, stream: st, store: s.state.Store(), watchers: map[int64]*sessionWatcher{}, nextID: 1, ended: make(chan error, 1)}
+	w := &watchSession{s: s, stream: st, store: s.replica.State.Store(), watchers: map[int64]*sessionWatcher{}, nextID: 1, ended: make(chan error, 1)}
 	s.watchMu.Lock()
 	s.watches[w] = struct{}{}
 	s.watchMu.Unlock()
@@ -375,7 +375,7 @@ func (w *watchSession) noteCaller(ctx context.Context) {
 	w.mu.Lock()
 	known := w.caller != nil
 	w.mu.Unlock()
-	if known || !w.s.state.Auth().Enabled() {
+	if known || !w.s.replica.State.Auth().Enabled() {
 		return
 	}
 	id, err := w.s.identify(ctx)
@@ -417,7 +417,7 @@ func (w *watchSession) recheck(a *auth.State) {
 // (the background loop calls it when the auth revision moves or auth is
 // turned on).
 func (s *Server) recheckWatches() {
-	a := s.state.Auth()
+	a := s.replica.State.Auth()
 	if !a.Enabled() {
 		return
 	}

@@ -84,7 +84,7 @@ func (s *Server) serveLeaseTimeToLive(ctx context.Context, req *api.LeaseTimeToL
 	}
 	resp.TTL, resp.GrantedTTL = remaining, granted
 	if req.Keys {
-		for _, l := range s.state.Store().Leases() {
+		for _, l := range s.replica.State.Store().Leases() {
 			if l.ID == req.ID {
 				for _, k := range l.Keys {
 					resp.Keys = append(resp.Keys, []byte(k))
@@ -101,7 +101,7 @@ func (s *Server) serveLeaseLeases(ctx context.Context, req *api.LeaseLeasesReque
 		return nil, err
 	}
 	resp := &api.LeaseLeasesResponse{Header: s.header()}
-	for _, l := range s.state.Store().Leases() {
+	for _, l := range s.replica.State.Store().Leases() {
 		if !visible(l.Keys) {
 			continue
 		}

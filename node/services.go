@@ -65,10 +65,8 @@ func (r rpcStream[Req, PReq, Resp]) Send(resp Resp) error { return r.st.Send(api
 // header is the response header of this member, now.
 func (s *Server) header() api.ResponseHeader {
 	h := api.ResponseHeader{ClusterID: s.clusterID, MemberID: s.id}
-	if s.state != nil {
-		h.Revision = s.state.Store().Rev()
-	}
-	if s.core != nil {
+	if s.replica != nil {
+		h.Revision = s.replica.State.Store().Rev()
 		h.RaftTerm = s.metrics.term.Load()
 	}
 	return h

@@ -169,7 +169,7 @@ func (t *peerTransport) stop() {
 // addrOf returns a peer's address and whether it speaks TLS.
 func (t *peerTransport) addrOf(id uint64) (string, bool, error) {
 	urls := t.initial[id]
-	if m, ok := t.s.state.Members().Get(id); ok && len(m.PeerURLs) > 0 {
+	if m, ok := t.s.replica.State.Members().Get(id); ok && len(m.PeerURLs) > 0 {
 		urls = m.PeerURLs
 	}
 	if len(urls) == 0 {
@@ -503,11 +503,11 @@ func (t *peerTransport) acceptStream(st *rpc.Stream) (uint64, error) {
 // registry's, or an initial one the registry does not list yet) that was
 // not removed.
 func (t *peerTransport) isMember(id uint64) bool {
-	if _, ok := t.s.state.Members().Get(id); ok {
+	if _, ok := t.s.replica.State.Members().Get(id); ok {
 		return true
 	}
 	_, initial := t.initial[id]
-	return initial && !t.s.state.Members().IsRemoved(id)
+	return initial && !t.s.replica.State.Members().IsRemoved(id)
 }
 
 // logDropped logs a dropped peer message, at most once a second.
@@ -531,7 +531,7 @@ func (t *peerTransport) checkHeader(b []byte) (from uint64, err error) {
 	if to != t.s.id {
 		return 0, api.Errorf(api.CodeMemberIDMismatch, "message for member %016x, this is member %016x", to, t.s.id)
 	}
-	if t.s.state.Members().IsRemoved(from) {
+	if t.s.replica.State.Members().IsRemoved(from) {
 		return 0, api.Errorf(api.CodeMemberRemoved, "member %016x was removed from the cluster", from)
 	}
 	return from, nil
@@ -552,7 +552,7 @@ func (t *peerTransport) serveRaft(ctx context.Context, st *rpc.Stream) error {
 			return err
 		}
 		t.peerReceived(from, len(b))
-		if t.s.state.Members().IsRemoved(from) {
+		if t.s.replica.State.Members().IsRemoved(from) {
 			// Removed after it opened the stream: it may never apply its
 			// own removal (the leader no longer sends it anything), so
 			// tell it, or it campaigns in vain for ever.
@@ -638,7 +638,7 @@ func (t *peerTransport) serveSnapshot(ctx context.Context, st *rpc.Stream) error
 		return b, err
 	}
 	r := replica.NewChunkReceiver(recv, int64(size))
-	err = t.s.state.ReceiveSnapshot(index, int64(size), r)
+	err = t.s.replica.State.ReceiveSnapshot(index, int64(size), r)
 	t.snapshotReceived(from, err)
 	if err != nil {
 		t.s.log.Warn("receiving snapshot failed", "from", sender, "index", index, "bytes-received", received, "size", size, "err", err)
@@ -682,7 +682,7 @@ func (t *peerTransport) serveMembers(ctx context.Context, req []byte) ([]byte, e
 	if from, _ := provenPeer(ctx); !t.isMember(from) {
 		return nil, api.Errorf(api.CodePermissionDenied, "member %016x is not a member", from)
 	}
-	resp := &api.MemberListResponse{Header: t.s.header(), Members: t.s.state.Members().List()}
+	resp := &api.MemberListResponse{Header: t.s.header(), Members: t.s.replica.State.Members().List()}
 	return api.Marshal(resp), nil
 }
 
@@ -837,7 +837,7 @@ func (t *peerTransport) askIdentity(mine []string) error {
 			urls = append(urls, us...)
 		}
 	}
-	for _, m := range t.s.state.Members().List() {
+	for _, m := range t.s.replica.State.Members().List() {
 		if m.ID != t.s.id {
 			urls = append(urls, m.PeerURLs...)
 		}

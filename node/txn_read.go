@@ -32,7 +32,7 @@ func (s *Server) serveReadTxn(ctx context.Context, req *api.TxnRequest) (api.Mes
 	if err := s.authorizeReadTxn(ctx, req); err != nil {
 		return nil, err
 	}
-	resp, err := s.state.Store().ReadTxn(req, int64(rpc.ResponseLimit(ctx)))
+	resp, err := s.replica.State.Store().ReadTxn(req, int64(rpc.ResponseLimit(ctx)))
 	if err != nil {
 		return nil, err
 	}
