@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"encoding/binary"
 	"io"
 	"path/filepath"
 	"testing"
@@ -89,10 +88,5 @@ func (s *Server) SetSnapshotStallForTest(d time.Duration) { s.transport.snapshot
 
 // RaftBatchForTest encodes msgs as one message of a raft stream.
 func RaftBatchForTest(msgs ...raftcore.Message) []byte {
-	b := binary.AppendUvarint(nil, uint64(len(msgs)))
-	for _, m := range msgs {
-		b = binary.AppendUvarint(b, uint64(m.EncodedSize()))
-		b = raftcore.AppendMessage(b, m)
-	}
-	return b
+	return appendBatch(nil, msgs)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/client"
 	"github.com/cairndb/cairn/internal/testcerts"
+	"github.com/cairndb/cairn/internal/wire"
 	"github.com/cairndb/cairn/node"
 	"github.com/cairndb/cairn/node/nodetest"
 	"github.com/cairndb/cairn/raftcore"
@@ -242,7 +243,7 @@ func (r *rogueTarget) sendSnapshot(t *testing.T, conn *rpc.Conn, from uint64, i 
 	if err := st.Send(node.StreamHeaderForTest(r.Servers[i].ClusterID(), from, to)); err != nil {
 		return err
 	}
-	if err := st.Send(raftcore.AppendMessage(binary.AppendUvarint(nil, size), m)); err != nil {
+	if err := st.Send(raftcore.AppendMessage(wire.AppendUvarint(nil, size), m)); err != nil {
 		return err
 	}
 	if len(data) > 0 {

@@ -284,18 +284,13 @@ func (p *peerSender) run() {
 	}
 }
 
-// send writes one batch: a uvarint count, then each message with its
-// length.
+// send writes one batch (appendBatch).
 func (p *peerSender) send(batch []raftcore.Message) error {
 	st, err := p.raftStream()
 	if err != nil {
 		return err
 	}
-	b := wire.AppendUvarint(p.buf[:0], uint64(len(batch)))
-	for _, m := range batch {
-		b = wire.AppendUvarint(b, uint64(m.EncodedSize()))
-		b = raftcore.AppendMessage(b, m)
-	}
+	b := appendBatch(p.buf[:0], batch)
 	p.buf = b
 	if err := st.Send(b); err != nil {
 		p.reset()

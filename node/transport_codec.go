@@ -8,9 +8,18 @@ import (
 	"github.com/cairndb/cairn/raftcore"
 )
 
-// batchMessages yields the messages of a batch as peerSender.send writes
-// it on a raft stream: a uvarint count, then each message as a
-// length-prefixed byte string. A batch that is cut short, claims more
+// appendBatch appends a batch of raft messages as a raft stream carries
+// it: a uvarint count, then each message as a length-prefixed byte string.
+func appendBatch(dst []byte, msgs []raftcore.Message) []byte {
+	dst = wire.AppendUvarint(dst, uint64(len(msgs)))
+	for _, m := range msgs {
+		dst = wire.AppendUvarint(dst, uint64(m.EncodedSize()))
+		dst = raftcore.AppendMessage(dst, m)
+	}
+	return dst
+}
+
+// batchMessages yields the messages of a batch as appendBatch writes it. A batch that is cut short, claims more
 // messages than its bytes could hold, or has bytes after its last message
 // yields an error naming what is wrong as its last pair, possibly after
 // the messages before the damage.

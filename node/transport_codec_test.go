@@ -9,17 +9,22 @@ import (
 	"github.com/cairndb/cairn/raftcore"
 )
 
-// The batches peerSender.send writes are read back message by message.
-func TestBatchMessagesRoundTrip(t *testing.T) {
-	msgs := [][]byte{{1, 2, 3}, {}, bytes.Repeat([]byte{7}, 200)}
-	b := wire.AppendUvarint(nil, uint64(len(msgs)))
-	for _, m := range msgs {
-		b = wire.AppendBytes(b, m)
+// A batch appendBatch writes is read back message by message.
+func TestBatchRoundTrip(t *testing.T) {
+	msgs := []raftcore.Message{
+		{Type: raftcore.MsgHeartbeat, From: 1, To: 2, Term: 3},
+		{Type: raftcore.MsgApp, From: 1, To: 2, Term: 3, Index: 4, LogTerm: 3,
+			Entries: []raftcore.Entry{{Term: 3, Index: 5, Data: bytes.Repeat([]byte{7}, 200)}}},
+		{Type: raftcore.MsgAppResp, From: 2, To: 1, Term: 3, Index: 5},
 	}
-	var got [][]byte
-	for m, err := range batchMessages(b) {
+	var got []raftcore.Message
+	for b, err := range batchMessages(appendBatch([]byte("ignored"), msgs)[len("ignored"):]) {
 		if err != nil {
-			t.Fatalf("message %d: %v", len(got), err)
+			t.Fatalf("message %d: %v", len(got)+1, err)
+		}
+		m, _, err := raftcore.DecodeMessage(b)
+		if err != nil {
+			t.Fatalf("message %d: %v", len(got)+1, err)
 		}
 		got = append(got, m)
 	}
@@ -27,8 +32,8 @@ func TestBatchMessagesRoundTrip(t *testing.T) {
 		t.Fatalf("read %d messages, want %d", len(got), len(msgs))
 	}
 	for i := range msgs {
-		if !bytes.Equal(got[i], msgs[i]) {
-			t.Errorf("message %d = %x, want %x", i, got[i], msgs[i])
+		if !bytes.Equal(raftcore.AppendMessage(nil, got[i]), raftcore.AppendMessage(nil, msgs[i])) {
+			t.Errorf("message %d = %+v, want %+v", i+1, got[i], msgs[i])
 		}
 	}
 }
