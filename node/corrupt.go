@@ -263,19 +263,14 @@ func (s *Server) initialCorruptCheck() error {
 	return nil
 }
 
-// refuseIfCorrupt refuses a read of keys (a Range, a read-only Txn) while
-// the CORRUPT alarm is raised, while the member, having lost data, has not
-// been repaired (repair.go), or while no peer confirmed its identity
-// (peer_confirm.go). (Writes are refused by replica.Command.)
-func (s *Server) refuseIfCorrupt(req api.Message) error {
+// readRefusal says why the member serves no read of keys (a Range, a
+// read-only Txn) now, as its driver and peers last told it: it lost data
+// and has not been repaired (repair.go), or no peer confirmed its
+// identity (peer_confirm.go). replica.AdmitRead refuses the read with it,
+// and refuses reads itself while the CORRUPT alarm is raised.
+func (s *Server) readRefusal() error {
 	if err := s.driver.ReadRefusal(); err != nil {
-		return err // a member that lost data, not yet repaired (repair.go)
+		return err
 	}
-	if err := s.identityRefusal(); err != nil {
-		return err // not yet confirmed by a peer (peer_confirm.go)
-	}
-	if !s.replica.State.HasAlarm(api.AlarmCorrupt) {
-		return nil
-	}
-	return replica.ErrCorruptAlarm
+	return s.identityRefusal()
 }

@@ -10,34 +10,18 @@ import (
 	"github.com/cairndb/cairn/auth"
 	"github.com/cairndb/cairn/btreekv/mvcc"
 	"github.com/cairndb/cairn/node/replica"
-	"github.com/cairndb/cairn/rpc"
 )
 
 // The KV and Watch services.
 
 func (s *Server) serveRange(ctx context.Context, req *api.RangeRequest) (api.Message, error) {
-	if err := s.refuseIfCorrupt(req); err != nil {
-		return nil, err
-	}
-	if !req.Serializable {
-		if err := s.readBarrier(ctx); err != nil {
-			return nil, err
-		}
-	}
-	// Checked after the ReadIndex wait above (if any).
-	if err := s.authorizeRead(ctx, "Range", req.Key, req.RangeEnd, false); err != nil {
-		return nil, err
-	}
-	resp, err := s.replica.State.Store().RangeRequest(req, int64(rpc.ResponseLimit(ctx)))
+	resp, err := s.serveRead(ctx, req, func() error { // txn_read.go
+		return s.authorizeRead(ctx, "Range", req.Key, req.RangeEnd, false)
+	})
 	if err != nil {
 		return nil, err
 	}
 	s.metrics.Ranges.Inc()
-	rev := resp.Header.Revision
-	resp.Header = s.header()
-	if rev != 0 {
-		resp.Header.Revision = rev
-	}
 	return resp, nil
 }
 
@@ -59,11 +43,11 @@ func (s *Server) serveDeleteRange(ctx context.Context, req *api.DeleteRangeReque
 }
 
 func (s *Server) serveTxn(ctx context.Context, req *api.TxnRequest) (api.Message, error) {
-	if err := s.replica.AdmitWrite(req, s.limits()); err != nil {
-		return nil, err
-	}
 	if mvcc.TxnReadOnly(req) {
 		return s.serveReadTxn(ctx, req) // txn_read.go
+	}
+	if err := s.replica.AdmitWrite(req, s.limits()); err != nil {
+		return nil, err
 	}
 	if replica.TxnPuts(req) {
 		if err := s.checkSpace(ctx); err != nil {

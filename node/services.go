@@ -194,11 +194,13 @@ func (s *Server) replicate(ctx context.Context, cmd replica.Envelope) (api.Messa
 	return resp, nil
 }
 
-// completeHeader fills in the header of a write's response, whose
-// revision the store set, with this member's ids and term.
+// completeHeader fills in the header of a response, whose revision the
+// store set, with this member's ids and term.
 func (s *Server) completeHeader(resp api.Message) {
 	var h *api.ResponseHeader
 	switch r := resp.(type) {
+	case *api.RangeResponse:
+		h = &r.Header
 	case *api.PutResponse:
 		h = &r.Header
 	case *api.DeleteRangeResponse:

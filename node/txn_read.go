@@ -20,23 +20,36 @@ import (
 // the transaction would have got through raft: the same branch, the same
 // reads, and a header with the store revision they saw.
 func (s *Server) serveReadTxn(ctx context.Context, req *api.TxnRequest) (api.Message, error) {
-	if err := s.refuseIfCorrupt(req); err != nil {
+	resp, err := s.serveRead(ctx, req, func() error { return s.authorizeReadTxn(ctx, req) })
+	if err != nil {
 		return nil, err
 	}
-	if !txnSerializable(req) {
+	s.countTxn(resp.(*api.TxnResponse))
+	return resp, nil
+}
+
+// serveRead serves a Range or a read-only Txn as every member does
+// (replica.AdmitRead, then ServeRead), after a ReadIndex wait if the read
+// is linearizable. The caller's permission (authorize) is checked after
+// the wait, so that a permission revoked a moment ago through another
+// member is seen.
+func (s *Server) serveRead(ctx context.Context, req api.Message, authorize func() error) (api.Message, error) {
+	rd, err := s.replica.AdmitRead(req, s.limits(), s.readRefusal())
+	if err != nil {
+		return nil, err
+	}
+	if rd.Linearizable {
 		if err := s.readBarrier(ctx); err != nil {
 			return nil, err
 		}
 	}
-	// Checked after the ReadIndex wait above (if any), as Range is.
-	if err := s.authorizeReadTxn(ctx, req); err != nil {
+	if err := authorize(); err != nil {
 		return nil, err
 	}
-	resp, err := s.replica.State.Store().ReadTxn(req, int64(rpc.ResponseLimit(ctx)))
+	resp, err := s.replica.ServeRead(rd, int64(rpc.ResponseLimit(ctx)))
 	if err != nil {
 		return nil, err
 	}
-	s.countTxn(resp)
 	s.completeHeader(resp)
 	return resp, nil
 }
@@ -49,34 +62,4 @@ func (s *Server) authorizeReadTxn(ctx context.Context, req *api.TxnRequest) erro
 	return s.authorize(ctx, methodName(req), what, func(a *auth.State, id auth.Identity) error {
 		return a.CheckRequest(id, req)
 	})
-}
-
-// txnSerializable reports whether a read-only transaction may be served
-// from the member's state as it is, without a ReadIndex wait: when it
-// reads something and every one of its reads, in both branches and in
-// nested transactions, asks for serializable. A transaction that only
-// compares (no read at all) is linearizable.
-func txnSerializable(req *api.TxnRequest) bool {
-	reads, serial := countSerializable(req)
-	return reads > 0 && reads == serial
-}
-
-// countSerializable counts the reads of a transaction and, of them, the
-// serializable ones.
-func countSerializable(req *api.TxnRequest) (reads, serial int) {
-	for _, ops := range [][]api.RequestOp{req.Success, req.Failure} {
-		for _, op := range ops {
-			switch {
-			case op.Range != nil:
-				reads++
-				if op.Range.Serializable {
-					serial++
-				}
-			case op.Txn != nil:
-				r, s := countSerializable(op.Txn)
-				reads, serial = reads+r, serial+s
-			}
-		}
-	}
-	return reads, serial
 }

@@ -97,30 +97,6 @@ func genReadTxn(t *rapid.T, keys []string, rev int64, depth int) *api.TxnRequest
 	return req
 }
 
-func TestTxnSerializable(t *testing.T) {
-	get := func(serial bool) api.RequestOp {
-		return api.RequestOp{Range: &api.RangeRequest{Key: []byte("k"), Serializable: serial}}
-	}
-	nest := func(ops ...api.RequestOp) api.RequestOp { return api.RequestOp{Txn: &api.TxnRequest{Success: ops}} }
-	tests := []struct {
-		name string
-		req  *api.TxnRequest
-		want bool
-	}{
-		{"only compares", &api.TxnRequest{Compare: []api.Compare{{Key: []byte("k")}}}, false},
-		{"one serializable read", &api.TxnRequest{Success: []api.RequestOp{get(true)}}, true},
-		{"one linearizable read", &api.TxnRequest{Success: []api.RequestOp{get(false)}}, false},
-		{"a linearizable read in the other branch", &api.TxnRequest{Success: []api.RequestOp{get(true)}, Failure: []api.RequestOp{get(false)}}, false},
-		{"serializable nested reads", &api.TxnRequest{Success: []api.RequestOp{get(true), nest(get(true))}}, true},
-		{"a linearizable nested read", &api.TxnRequest{Success: []api.RequestOp{get(true), nest(get(false))}}, false},
-	}
-	for _, tt := range tests {
-		if got := txnSerializable(tt.req); got != tt.want {
-			t.Errorf("%s: serializable = %v, want %v", tt.name, got, tt.want)
-		}
-	}
-}
-
 func TestReadTxnRefusesWrites(t *testing.T) {
 	s, err := mvcc.Open("/db", mvcc.Options{FS: fsx.NewMem()})
 	if err != nil {

@@ -28,6 +28,10 @@ type pendingOp struct {
 	member uint64
 	req    api.RequestOp
 	op     linearizability.OpID
+	// read is the request as the member admitted it, if it is a read
+	// (serveRead): once its barrier passed, the member serves it.
+	read   *replica.Read
+	isRead bool
 	// resp and how are the answer, once the member gave it; the client
 	// sees it when it arrives (evReply).
 	resp     api.ResponseOp
@@ -57,11 +61,11 @@ func (w *World) requestOf(c *client) api.RequestOp {
 	return w.singleKeyRequest([]byte(fmt.Sprintf("k%d", w.rng.IntN(w.cfg.Keys))), []byte(value))
 }
 
-// writeOf is the write request inside req, or nil for a read.
-func writeOf(req api.RequestOp) api.Message {
+// messageOf is the request inside req.
+func messageOf(req api.RequestOp) api.Message {
 	switch {
 	case req.Range != nil:
-		return nil
+		return req.Range
 	case req.Put != nil:
 		return req.Put
 	case req.DeleteRange != nil:
@@ -76,6 +80,46 @@ var limits = replica.Limits{MaxTxnOps: replica.DefaultMaxTxnOps, MaxRequestBytes
 // errRefused marks a write a member refused on admission (AdmitWrite,
 // Command): it certainly did not happen.
 var errRefused = errors.New("sim: refused before it was proposed")
+
+// serve serves a client's request at member m as the server's services
+// do: a read (a Range, a transaction that only reads) by serveRead, a
+// write by serveWrite.
+func (w *World) serve(m *member, reqID uint64, req api.Message) {
+	if replica.IsRead(req) {
+		w.serveRead(m, reqID, req)
+		return
+	}
+	w.serveWrite(m, reqID, req)
+}
+
+// serveRead serves a client's read at member m as the server's services
+// do: admitted (Replica.AdmitRead, with the core's refusal of reads while
+// it repairs lost data), then, if linearizable, after the core's ReadIndex
+// round (Read.Barrier): the member serves it from its store
+// (Replica.ServeRead) when the core replies (response).
+func (w *World) serveRead(m *member, reqID uint64, req api.Message) {
+	if m.state != stateUp {
+		return // lost: the client times out
+	}
+	rd, err := m.replica.AdmitRead(req, limits, m.core.Repair().ReadRefusal)
+	if err != nil {
+		m.cost = 0 // answered by the service, before the core
+		w.clientReply(m, replica.Reply{ReqID: reqID, Err: fmt.Errorf("%w: %w", errRefused, err)})
+		return
+	}
+	if c := w.clientOf(reqID); c != nil && c.pending != nil && c.pending.reqID == reqID {
+		c.pending.read = &rd
+	}
+	if w.cfg.Mutation == StaleReads {
+		rd.Linearizable = false // the bug on purpose: no read barrier
+	}
+	if !rd.Linearizable {
+		m.cost = 0
+		w.clientReply(m, replica.Reply{ReqID: reqID})
+		return
+	}
+	w.step(m, rd.Barrier(reqID))
+}
 
 // serveWrite serves a client's write request at member m as the server's
 // services do: admitted (replica.AdmitWrite), made a command
@@ -138,23 +182,14 @@ func (w *World) clientIssue(c *client) {
 	w.call(c, m, reqID, req)
 }
 
-// call sends a request to member m and starts its timeout: a read asks
-// for a read barrier (served from the member's store once it passed), a
-// write goes to the member's services (serveWrite).
+// call sends a request to member m's services (serve) and starts its
+// timeout.
 func (w *World) call(c *client, m *member, reqID uint64, req api.RequestOp) {
-	c.pending = &pendingOp{reqID: reqID, member: m.id, req: req, op: w.rec.Call(c.id, req)}
+	msg := messageOf(req)
+	c.pending = &pendingOp{reqID: reqID, member: m.id, req: req, op: w.rec.Call(c.id, req), isRead: replica.IsRead(msg)}
 	w.observeCall(c, m, reqID)
 	w.schedule(requestTimeout, event{kind: evTimeout, who: uint64(c.id), arg: reqID})
-	if req.Range != nil && w.cfg.Mutation == StaleReads {
-		// The bug on purpose: no read barrier, the local store answers.
-		w.clientReply(m, replica.Reply{ReqID: reqID})
-		return
-	}
-	if write := writeOf(req); write != nil {
-		w.schedule(w.clientLatency(), event{kind: evRequest, who: m.id, arg: reqID, req: write})
-		return
-	}
-	w.schedule(w.clientLatency(), event{kind: evInput, who: m.id, input: replica.EvRead{ReqID: reqID}})
+	w.schedule(w.clientLatency(), event{kind: evRequest, who: m.id, arg: reqID, req: msg})
 }
 
 // casExpectation picks a value a compare-and-swap may expect: often the
@@ -222,19 +257,13 @@ func (w *World) response(m *member, p *pendingOp, r replica.Reply) (api.Response
 		// Refused before it was proposed: it did not happen. Any other
 		// error (the member stopped with the request in flight) leaves
 		// the outcome open.
-		if errors.Is(r.Err, errRefused) || errors.Is(r.Err, replica.ErrNoLeader) || errors.Is(r.Err, raftcore.ErrProposalDropped) || p.req.Range != nil {
+		if errors.Is(r.Err, errRefused) || errors.Is(r.Err, replica.ErrNoLeader) || errors.Is(r.Err, raftcore.ErrProposalDropped) || p.isRead {
 			return resp, discarded
 		}
 		return resp, unknown
 	}
-	if p.req.Range != nil {
-		// The read barrier passed: serve the read from the local store.
-		rr, err := m.sm.kv.Store().RangeRequest(p.req.Range, 0)
-		if err != nil {
-			return resp, discarded
-		}
-		resp.Range = rr
-		return resp, returned
+	if p.isRead {
+		return w.readResponse(m, p)
 	}
 	if _, ok := r.Result.(replica.ApplyResult); !ok {
 		w.fail("reply to request %x holds %T, want replica.ApplyResult", r.ReqID, r.Result)
@@ -253,6 +282,30 @@ func (w *World) response(m *member, p *pendingOp, r replica.Reply) (api.Response
 		resp.Txn = msg
 	default:
 		w.fail("request %x answered with %T", r.ReqID, applied)
+		return resp, unknown
+	}
+	return resp, returned
+}
+
+// readResponse serves a read whose barrier passed (or that needs none)
+// from the member's store (Replica.ServeRead).
+func (w *World) readResponse(m *member, p *pendingOp) (api.ResponseOp, outcome) {
+	var resp api.ResponseOp
+	if p.read == nil {
+		w.fail("read %x answered before it was admitted", p.reqID)
+		return resp, discarded
+	}
+	served, err := m.replica.ServeRead(*p.read, 0)
+	if err != nil {
+		return resp, discarded // a read changes nothing
+	}
+	switch msg := served.(type) {
+	case *api.RangeResponse:
+		resp.Range = msg
+	case *api.TxnResponse:
+		resp.Txn = msg
+	default:
+		w.fail("read %x answered with %T", p.reqID, served)
 		return resp, unknown
 	}
 	return resp, returned
@@ -285,7 +338,7 @@ func (w *World) clientTimeout(c *client, reqID uint64) {
 	p := c.pending
 	c.pending, c.returned = nil, false
 	how := unknown // a write may still happen, at any time from now on
-	if p.req.Range != nil {
+	if p.isRead {
 		how = discarded // a read that never returned changed nothing
 	}
 	w.finish(p, api.ResponseOp{}, how)

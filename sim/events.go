@@ -24,7 +24,7 @@ type event struct {
 	arg   uint64
 	// lease is the lease a keep-alive renews.
 	lease int64
-	// req is the write request evRequest carries to a member.
+	// req is the request evRequest carries to a member.
 	req api.Message
 }
 
@@ -49,7 +49,7 @@ const (
 	evKeepAlive                          // a keep-alive (request arg, of lease) reaches a member
 	evLoss                               // a disk loses acknowledged data (loss.go)
 	evForge                              // the forger injects a message (forgery.go)
-	evRequest                            // a client's write request (arg, req) reaches a member
+	evRequest                            // a client's request (arg, req) reaches a member
 )
 
 var eventNames = map[eventKind]string{

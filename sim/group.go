@@ -15,7 +15,8 @@ import (
 // ranges, deleted one at a time or all at once, and changed by transfers:
 // transactions that move an amount from one account to another if
 // neither changed since the client looked (a compare on both mod
-// revisions), and read the whole group otherwise.
+// revisions), and read the whole group otherwise, and by audits: the same
+// kind of transaction, reading only.
 
 const (
 	// groups is how many key groups there are: group g holds the keys
@@ -60,10 +61,24 @@ func (w *World) groupRequest(value string) api.RequestOp {
 		} else {
 			req.DeleteRange = &api.DeleteRangeRequest{Key: accountKey(g, w.rng.IntN(accounts)), PrevKv: w.rng.IntN(2) == 0}
 		}
+	case n < 6:
+		req.Txn = w.audit(g)
 	default:
 		req.Txn = w.transfer(g, value)
 	}
 	return req
+}
+
+// audit is a transaction that only reads (served as a read, not through
+// raft): one account if it did not change since the client looked, the
+// whole group otherwise.
+func (w *World) audit(g int) *api.TxnRequest {
+	a := w.localAccount(accountKey(g, w.rng.IntN(accounts)))
+	return &api.TxnRequest{
+		Compare: []api.Compare{{Key: a.Key, Target: api.CompareMod, Result: api.CompareEqual, ModRevision: a.ModRevision}},
+		Success: []api.RequestOp{{Range: &api.RangeRequest{Key: a.Key}}},
+		Failure: []api.RequestOp{{Range: groupRange(g)}},
+	}
 }
 
 // transfer moves an amount between two accounts, guarded by the mod

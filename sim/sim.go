@@ -316,7 +316,7 @@ func (w *World) handle(e *event) {
 	case evInput:
 		w.step(w.member(e.who), e.input)
 	case evRequest:
-		w.serveWrite(w.member(e.who), e.arg, e.req)
+		w.serve(w.member(e.who), e.arg, e.req)
 	case evClient:
 		w.clientIssue(w.clients[e.who])
 	case evTimeout:
