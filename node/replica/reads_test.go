@@ -123,4 +123,3 @@ func TestTxnSerializable(t *testing.T) {
 		}
 	}
 }
-
