@@ -28,6 +28,7 @@ type appliedEntry struct {
 	term   uint64
 	typ    raftcore.EntryType
 	data   []byte
+	whole  bool   // data is the entry's as the log holds it, header included (not as Apply got it)
 	chain  uint64 // hash of every entry up to this one
 	member uint64 // the first member that applied it
 }
@@ -131,7 +132,7 @@ func (s *appliedState) Apply(index, term uint64, data []byte) (any, error) {
 	if err != nil {
 		return nil, err // a storage failure: the member stops here
 	}
-	s.applied(index, term, raftcore.EntryNormal, data)
+	s.applied(index, term, raftcore.EntryNormal, data, false)
 	before := s.keys
 	events := s.observeChange(index)
 	s.leasesApplied(index, before, events)
@@ -178,7 +179,7 @@ func (s *appliedState) appliedFromLog(index, term uint64) {
 		s.w.fail("member %d: read skipped entry %d back: %v", s.m.id, index, err)
 		return
 	}
-	s.applied(index, term, ents[0].Type, ents[0].Data)
+	s.applied(index, term, ents[0].Type, ents[0].Data, true)
 }
 
 // AppliedIndex implements replica.StateMachine.
@@ -203,8 +204,9 @@ func (s *appliedState) Restore(index uint64) error {
 	return nil
 }
 
-// applied checks and records the entry the member applied at index.
-func (s *appliedState) applied(index, term uint64, typ raftcore.EntryType, data []byte) {
+// applied checks and records the entry the member applied at index;
+// whole says data is the entry's as the log holds it, header included.
+func (s *appliedState) applied(index, term uint64, typ raftcore.EntryType, data []byte, whole bool) {
 	w := s.w
 	w.checkNotForged(s.m, index, data)
 	if index != s.next {
@@ -222,7 +224,7 @@ func (s *appliedState) applied(index, term uint64, typ raftcore.EntryType, data 
 
 	first, seen := w.applied.entries[index]
 	if !seen {
-		w.applied.entries[index] = appliedEntry{term: term, typ: typ, data: data, chain: s.chain, member: s.m.id}
+		w.applied.entries[index] = appliedEntry{term: term, typ: typ, data: data, whole: whole, chain: s.chain, member: s.m.id}
 		if typ == raftcore.EntryConfChange {
 			var cc raftcore.ConfChange
 			if err := cc.UnmarshalBinary(data); err == nil {

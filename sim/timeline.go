@@ -13,6 +13,7 @@ import (
 	"unicode"
 
 	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/node/replica"
 	"github.com/cairndb/cairn/raftcore"
 )
 
@@ -381,18 +382,11 @@ func printable(b []byte) string {
 	return s
 }
 
-// entryKinds names the command kinds of node's log entries, by their first
-// byte (node/replica/envelope.go: Kind; TestEntryKindsMatchNode checks them).
-var entryKinds = []string{1: "put", "delete", "txn", "compaction", "lease-grant", "lease-revoke", "member-attrs", "member-update", "alarm"}
-
-// entryHeader is the length of the header node puts before a command in
-// the log (node/replica/envelope.go: headerSize): the state machine's Apply gets the
-// command without it, an entry read back from the log (a skipped
-// duplicate) has it.
-const entryHeader = 16
-
-// describeCommitted summarizes a committed entry: its kind and the
-// readable runs of its bytes (keys and values).
+// describeCommitted summarizes a committed entry: its request, and who
+// made it when a user or the member itself did (a leader's lease-expiry
+// revoke, a member's alarm), read by replica.OpenCommand as Apply got it,
+// or by replica.OpenEnvelope for an entry skipped as a duplicate, which is
+// read back whole from the log.
 func describeCommitted(e appliedEntry) string {
 	switch e.typ {
 	case raftcore.EntryConfChange:
@@ -405,37 +399,57 @@ func describeCommitted(e appliedEntry) string {
 	default:
 		return e.typ.String()
 	}
-	isKind := func(b byte) bool { return int(b) < len(entryKinds) && entryKinds[b] != "" }
-	cmd, note := e.data, ""
-	switch {
-	case len(cmd) == 0:
+	if len(e.data) == 0 {
 		return "no-op (a new leader's first entry)"
-	case !isKind(cmd[0]) && len(cmd) > entryHeader && isKind(cmd[entryHeader]):
-		cmd, note = cmd[entryHeader:], " (a duplicate proposal, skipped)"
-	case !isKind(cmd[0]):
-		return fmt.Sprintf("%d bytes", len(cmd))
 	}
-	kind := entryKinds[cmd[0]]
-	var words []string
-	var cur []rune
-	flush := func() {
-		if len(cur) >= 2 {
-			words = append(words, string(cur))
-		}
-		cur = cur[:0]
+	open, note := replica.OpenCommand, ""
+	if e.whole {
+		open, note = replica.OpenEnvelope, " (a duplicate proposal, skipped)"
 	}
-	for _, r := range string(cmd[1:]) {
-		if r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r) || r == '-' || r == '/' || r == '_' || r == '.') {
-			cur = append(cur, r)
-		} else {
-			flush()
-		}
+	cmd, err := open(e.data)
+	if err != nil {
+		return fmt.Sprintf("%d bytes: %v", len(e.data), err)
 	}
-	flush()
-	if len(words) > 8 {
-		words = append(words[:8], "…")
+	return describeCommand(&cmd) + note
+}
+
+// describeCommand describes a command: its request, and who made it.
+func describeCommand(cmd *replica.Envelope) string {
+	what := cmd.Kind.String()
+	if req, err := cmd.Request(); err == nil {
+		what = describeMessage(req)
 	}
-	return strings.TrimSpace(kind+" "+strings.Join(words, " ")) + note
+	switch cmd.Who {
+	case replica.WhoUser:
+		what += " by user " + printable([]byte(cmd.User.User))
+	case replica.WhoMember:
+		what += fmt.Sprintf(" by member %d in term %d", cmd.Member, cmd.Term)
+	}
+	return what
+}
+
+// describeMessage summarizes a request a command carries.
+func describeMessage(req api.Message) string {
+	switch req := req.(type) {
+	case *api.PutRequest:
+		return describeRequest(api.RequestOp{Put: req})
+	case *api.DeleteRangeRequest:
+		return describeRequest(api.RequestOp{DeleteRange: req})
+	case *api.TxnRequest:
+		return describeRequest(api.RequestOp{Txn: req})
+	case *api.CompactionRequest:
+		return fmt.Sprintf("compact to rev %d", req.Revision)
+	case *api.LeaseGrantRequest:
+		return fmt.Sprintf("lease-grant %x ttl %ds", req.ID, req.TTL)
+	case *api.LeaseRevokeRequest:
+		return fmt.Sprintf("lease-revoke %x", req.ID)
+	case *api.AlarmRequest:
+		action := map[api.AlarmAction]string{api.AlarmGet: "list", api.AlarmActivate: "raise", api.AlarmDeactivate: "clear"}[req.Action]
+		return fmt.Sprintf("alarm: %s %v of member %d", action, req.Alarm, req.MemberID)
+	case *api.Member:
+		return fmt.Sprintf("member-attrs %d %s", req.ID, printable([]byte(req.Name)))
+	}
+	return fmt.Sprintf("%T", req)
 }
 
 // vizPath finds the file of porcupine's visualization an error names.

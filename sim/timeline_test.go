@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/auth"
 	"github.com/cairndb/cairn/node/replica"
 	"github.com/cairndb/cairn/raftcore"
 )
@@ -166,34 +167,55 @@ func TestWriteTimelineNeedsTheRecording(t *testing.T) {
 	}
 }
 
-// TestEntryKindsMatchNode checks the timeline's names of command kinds
-// against the first byte node gives each request.
+// TestEntryKindsMatchNode checks that the timeline describes every kind of
+// command as node makes it (replica.NewCommand, Internal, By), applied or
+// read back whole from the log as a skipped duplicate: by its request and
+// who made it, never as bytes.
 func TestEntryKindsMatchNode(t *testing.T) {
-	for _, tc := range []struct {
-		req  api.Message
-		want string
-	}{
-		{&api.PutRequest{Key: []byte("k1"), Value: []byte("v1")}, "put k1 v1"},
-		{&api.DeleteRangeRequest{Key: []byte("k2")}, "delete k2"},
-		{&api.TxnRequest{}, "txn"},
-		{&api.CompactionRequest{Revision: 3}, "compaction"},
-		{&api.LeaseGrantRequest{TTL: 5, ID: 7}, "lease-grant"},
-		{&api.LeaseRevokeRequest{ID: 7}, "lease-revoke"},
-	} {
-		cmd, err := replica.NewCommand(tc.req)
+	internal := func(req api.Message) replica.Envelope {
+		cmd, err := replica.Internal(req)
 		if err != nil {
 			t.Fatal(err)
 		}
-		data := cmd.Marshal()[entryHeader:] // as the state machine applies it
-		if got := describeCommitted(appliedEntry{typ: raftcore.EntryNormal, data: data}); got != tc.want {
-			t.Errorf("%T: described as %q, want %q", tc.req, got, tc.want)
+		cmd.Member, cmd.Term = 2, 5 // as the core stamps it
+		return cmd
+	}
+	client := func(req api.Message) replica.Envelope {
+		cmd, err := replica.NewCommand(req)
+		if err != nil {
+			t.Fatal(err)
 		}
-		dup := append(make([]byte, entryHeader), data...)
-		if got := describeCommitted(appliedEntry{typ: raftcore.EntryNormal, data: dup}); !strings.HasPrefix(got, tc.want) || !strings.Contains(got, "duplicate") {
-			t.Errorf("%T read back from the log: described as %q", tc.req, got)
+		return cmd
+	}
+	expiry := replica.ExpiryCommand(0x7)
+	expiry.Member, expiry.Term = 3, 9
+	for _, tc := range []struct {
+		cmd  replica.Envelope
+		want string
+	}{
+		{client(&api.PutRequest{Key: []byte("k1"), Value: []byte("v1")}), "put k1=v1"},
+		{client(&api.DeleteRangeRequest{Key: []byte("k2")}), "delete k2"},
+		{client(&api.TxnRequest{Compare: []api.Compare{{Key: []byte("k"), Value: []byte("a")}},
+			Success: []api.RequestOp{{Put: &api.PutRequest{Key: []byte("k"), Value: []byte("b")}}}}), "txn if k==a then put k=b"},
+		{client(&api.CompactionRequest{Revision: 3}), "compact to rev 3"},
+		{client(&api.LeaseGrantRequest{TTL: 5, ID: 7}), "lease-grant 7 ttl 5s"},
+		{client(&api.LeaseRevokeRequest{ID: 7}).By(auth.Identity{User: "alice"}), "lease-revoke 7 by user alice"},
+		{expiry, "lease-revoke 7 by member 3 in term 9"},
+		{internal(&api.AlarmRequest{Action: api.AlarmActivate, MemberID: 2, Alarm: api.AlarmNoSpace}), "alarm: raise NOSPACE of member 2 by member 2 in term 5"},
+	} {
+		data := tc.cmd.Marshal()
+		if got := describeCommitted(appliedEntry{typ: raftcore.EntryNormal, data: data[16:]}); got != tc.want { // as Apply gets it
+			t.Errorf("described as %q, want %q", got, tc.want)
+		}
+		got := describeCommitted(appliedEntry{typ: raftcore.EntryNormal, data: data, whole: true})
+		if !strings.HasPrefix(got, tc.want) || !strings.Contains(got, "duplicate") {
+			t.Errorf("read back from the log: described as %q, want %q and a duplicate", got, tc.want)
 		}
 	}
 	if got := describeCommitted(appliedEntry{typ: raftcore.EntryNormal}); !strings.Contains(got, "no-op") {
 		t.Errorf("an empty entry is described as %q", got)
+	}
+	if got := describeCommitted(appliedEntry{typ: raftcore.EntryNormal, data: []byte{66, 1}}); !strings.Contains(got, "2 bytes") {
+		t.Errorf("a malformed command is described as %q", got)
 	}
 }

@@ -229,6 +229,44 @@ func OpenEnvelope(data []byte) (Envelope, error) {
 	return e, err
 }
 
+// OpenCommand reads a command past its entry's header — the data the
+// state machine's Apply gets — as OpenEnvelope reads the whole entry
+// (Tag and Seq are left zero).
+func OpenCommand(body []byte) (Envelope, error) { return openBody(body) }
+
+// Request decodes the request the envelope carries, the inverse of
+// NewCommand: an error for a Raw envelope, an auth command, or a payload
+// that does not decode.
+func (e *Envelope) Request() (api.Message, error) {
+	var req api.Message
+	switch e.Kind {
+	case KindPut:
+		req = &api.PutRequest{}
+	case KindDeleteRange:
+		req = &api.DeleteRangeRequest{}
+	case KindTxn:
+		req = &api.TxnRequest{}
+	case KindCompaction:
+		req = &api.CompactionRequest{}
+	case KindLeaseGrant:
+		req = &api.LeaseGrantRequest{}
+	case KindLeaseRevoke:
+		req = &api.LeaseRevokeRequest{}
+	case KindMemberAttrs:
+		req = &api.Member{}
+	case KindMemberUpdate:
+		req = &api.MemberUpdateRequest{}
+	case KindAlarm:
+		req = &api.AlarmRequest{}
+	default:
+		return nil, fmt.Errorf("node: a command of kind %s carries no request", e.Kind)
+	}
+	if err := api.Unmarshal(e.Payload, req); err != nil {
+		return nil, fmt.Errorf("node: %s command: %w", e.Kind, err)
+	}
+	return req, nil
+}
+
 // splitHeader splits entry data into its header and the rest.
 func splitHeader(data []byte) (tag, seq uint64, body []byte, ok bool) {
 	if len(data) < headerSize {

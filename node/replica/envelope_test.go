@@ -166,3 +166,52 @@ func TestCommandName(t *testing.T) {
 		}
 	}
 }
+
+// Request decodes what NewCommand encoded, from the whole entry
+// (OpenEnvelope) and from what Apply gets (OpenCommand), whoever made it.
+func TestRequestInvertsNewCommand(t *testing.T) {
+	for _, req := range []api.Message{
+		&api.PutRequest{Key: []byte("k"), Value: []byte("v"), Lease: 3},
+		&api.DeleteRangeRequest{Key: []byte("a"), RangeEnd: []byte("b")},
+		&api.TxnRequest{Success: []api.RequestOp{{Put: &api.PutRequest{Key: []byte("k")}}}},
+		&api.CompactionRequest{Revision: 4},
+		&api.LeaseGrantRequest{ID: 7, TTL: 5},
+		&api.LeaseRevokeRequest{ID: 7},
+		&api.Member{ID: 1, Name: "a"},
+		&api.AlarmRequest{Action: api.AlarmActivate, MemberID: 1, Alarm: api.AlarmNoSpace},
+	} {
+		cmd, err := NewCommand(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range []Envelope{cmd, cmd.By(auth.Identity{User: "alice", Revision: 2}), ExpiryCommand(7)} {
+			if e.Who == WhoMember {
+				if _, ok := req.(*api.LeaseRevokeRequest); !ok {
+					continue
+				}
+				e.Member, e.Term = 3, 4
+			}
+			data := e.Marshal()
+			whole, err := OpenEnvelope(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := OpenCommand(data[headerSize:])
+			if err != nil || body.Who != whole.Who || body.Member != whole.Member || body.User != whole.User {
+				t.Fatalf("%T: OpenCommand = %+v, %v; OpenEnvelope = %+v", req, body, err, whole)
+			}
+			got, err := body.Request()
+			if err != nil || !bytes.Equal(api.Marshal(got), api.Marshal(req)) {
+				t.Errorf("%T made by %v: Request = %+v, %v", req, e.Who, got, err)
+			}
+		}
+	}
+	raw := Raw([]byte("context"))
+	if _, err := raw.Request(); err == nil {
+		t.Error("a raw envelope gave a request")
+	}
+	bad := Envelope{Kind: KindPut, Payload: []byte{0xff, 0xff}}
+	if _, err := bad.Request(); err == nil {
+		t.Error("a payload that does not decode gave a request")
+	}
+}
