@@ -74,35 +74,33 @@ func (s *Server) leaseTimeToLive(ctx context.Context, id int64) (granted, remain
 	return granted, remaining, err
 }
 
-// atLeader runs try with the member this one believes leads, again when
-// leadership moved under it (the leader it asked no longer leads), until
-// ctx ends.
+// atLeader runs try with the member this one believes leads
+// (replica.LeaseRoute), again when leadership moved under it (the leader
+// it asked no longer leads: replica.RetryLeaseCall), until ctx ends.
 func (s *Server) atLeader(ctx context.Context, try func(leader uint64) error) error {
 	return s.untilLeader(ctx, func() error {
-		leader := s.driver.Leader()
-		if leader == 0 {
-			return replica.ErrNoLeader
+		leader, err := s.replica.LeaseRoute(s.driver.Leader())
+		if err != nil {
+			return err
 		}
-		err := try(leader)
-		if errors.Is(err, api.ErrNotLeader) || errors.Is(err, api.ErrNoLeader) {
+		err = try(leader)
+		if replica.RetryLeaseCall(err) {
 			return replica.ErrNoLeader // it lost leadership a moment ago: ask the next one
 		}
 		return err
 	})
 }
 
-// localRenew renews a lease at this member, which must lead.
+// localRenew renews a lease at this member, which must lead
+// (Replica.Renew), after a ReadIndex round if the lessor does not know
+// the lease: its grant may be committed but not yet applied here.
 func (s *Server) localRenew(ctx context.Context, id int64) (int64, error) {
-	if s.driver.Leader() != s.id {
-		return 0, api.ErrNotLeader
-	}
-	var ttl int64
-	err := s.leaseLookup(ctx, func() (err error) {
-		ttl, err = s.replica.Lessor.Renew(id, time.Now())
-		return err
-	})
+	ttl, err := s.replica.Renew(s.driver.Leader(), id, false)
 	if errors.Is(err, replica.ErrLeaseNotFound) {
-		return 0, nil
+		ctx, cancel := s.withDeadline(ctx) // a keep-alive stream has none
+		defer cancel()
+		_ = s.readBarrier(ctx) // failed: the lease is as unknown as it was
+		return s.replica.Renew(s.driver.Leader(), id, true)
 	}
 	return ttl, err
 }
