@@ -22,8 +22,10 @@ type event struct {
 	// incarnation, depending on the kind.
 	input replica.Event
 	arg   uint64
-	// lease is the lease a keep-alive renews.
+	// lease is the lease a keep-alive renews; via the member that
+	// forwards it to the leader (evLeaseForward).
 	lease int64
+	via   uint64
 	// req is the request evRequest carries to a member.
 	req api.Message
 }
@@ -50,6 +52,7 @@ const (
 	evLoss                               // a disk loses acknowledged data (loss.go)
 	evForge                              // the forger injects a message (forgery.go)
 	evRequest                            // a client's request (arg, req) reaches a member
+	evLeaseForward                       // a keep-alive (request arg, of lease) forwarded by via reaches the leader
 )
 
 var eventNames = map[eventKind]string{
@@ -58,6 +61,7 @@ var eventNames = map[eventKind]string{
 	evConfTimeout: "conf-timeout", evWatch: "watch", evFreeDisk: "free-disk", evReply: "reply",
 	evLeaseTick: "lease-tick", evHolder: "holder", evHolderTimeout: "holder-timeout",
 	evHolderHears: "holder-hears", evKeepAlive: "keep-alive", evLoss: "loss", evForge: "forge", evRequest: "request",
+	evLeaseForward: "lease-forward",
 }
 
 // String describes an event for the failure report.
@@ -73,6 +77,8 @@ func (e event) String() string {
 		return fmt.Sprintf("%6dms client %d times out request %x", e.at, e.who, e.arg)
 	case evKeepAlive:
 		return fmt.Sprintf("%6dms keep-alive of lease %x reaches %d", e.at, e.lease, e.who)
+	case evLeaseForward:
+		return fmt.Sprintf("%6dms keep-alive of lease %x forwarded by %d reaches %d", e.at, e.lease, e.via, e.who)
 	case evRequest:
 		return fmt.Sprintf("%6dms request %x %T%+v to %d", e.at, e.arg, e.req, e.req, e.who)
 	}

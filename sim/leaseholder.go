@@ -10,11 +10,13 @@ import (
 )
 
 // leaseHolder is a client that holds leases: it grants one, attaches a
-// few keys to it, and keeps it alive every third of its TTL by asking the
-// leader, as a real client's keep-alive stream does. Some holders give a
-// lease up after a while (most just stop keeping it alive, so it expires;
-// some revoke it), then grant the next. The nemesis may cut a holder off
-// the leader for a while, so that its lease expires while it tries.
+// few keys to it, and keeps it alive every third of its TTL through the
+// member it reached last, which forwards the keep-alive to the leader, as
+// a real client's keep-alive stream does (keepalive.go). Some holders
+// give a lease up after a while (most just stop keeping it alive, so it
+// expires; some revoke it), then grant the next. The nemesis may cut a
+// holder off the cluster for a while, so that its lease expires while it
+// tries.
 type leaseHolder struct {
 	idx int
 	seq uint64
@@ -52,7 +54,10 @@ type holderReq struct {
 	// answered is set when the member answered; result is the answer.
 	answered bool
 	result   holderResult
-	hint     uint64 // the leader a member not leading pointed to
+	// via and lease are the member that forwarded a keep-alive and its
+	// lease, while the leader waits for a ReadIndex round (keepalive.go).
+	via   uint64
+	lease int64
 }
 
 type holderReqKind uint8
@@ -67,10 +72,9 @@ const (
 type holderResult uint8
 
 const (
-	resOK        holderResult = iota
-	resGone                   // the lease does not exist (any more)
-	resNotLeader              // a keep-alive reached a member that does not lead
-	resFailed                 // the request failed or may have: try again
+	resOK     holderResult = iota
+	resGone                // the lease does not exist (any more)
+	resFailed              // the request failed or may have: try again
 )
 
 const (
@@ -184,41 +188,14 @@ func (w *World) holderCut(h *leaseHolder, id uint64) bool {
 	return h.cut[id] && w.now < h.cutUntil
 }
 
-// keepAlive serves a keep-alive at member m, as node.Server does: only
-// the leader renews.
-func (w *World) keepAlive(m *member, reqID uint64, lease int64) {
-	h := w.holderOf(reqID)
-	if m.state != stateUp || h == nil {
-		return
-	}
-	res, hint := resOK, m.core.Leader()
-	if hint != m.id {
-		res = resNotLeader
-	} else {
-		_, err := m.lessor.Renew(lease, w.leaseClock())
-		switch {
-		case errors.Is(err, replica.ErrLeaseNotFound):
-			res = resGone
-		case errors.Is(err, replica.ErrNotPrimary):
-			res = resNotLeader
-		case err != nil:
-			w.fail("member %d: renew lease %x: %v", m.id, lease, err)
-			return
-		default:
-			w.leases.renewals[lease] = append(w.leases.renewals[lease], renewal{member: m.id, at: w.now})
-		}
-	}
-	w.holderAnswer(h, m, reqID, res, hint, 0)
-}
-
 // holderAnswer has member m answer a holder's request; the holder hears
 // it after delay plus the network's latency, unless it is cut off.
-func (w *World) holderAnswer(h *leaseHolder, m *member, reqID uint64, res holderResult, hint uint64, delay int64) {
+func (w *World) holderAnswer(h *leaseHolder, m *member, reqID uint64, res holderResult, delay int64) {
 	p := h.pending
 	if p == nil || p.id != reqID || p.answered || w.holderCut(h, m.id) {
 		return
 	}
-	p.answered, p.result, p.hint = true, res, hint
+	p.answered, p.result = true, res
 	w.schedule(delay+w.clientLatency(), event{kind: evHolderHears, who: uint64(h.idx), arg: reqID})
 }
 
@@ -227,6 +204,10 @@ func (w *World) holderAnswer(h *leaseHolder, m *member, reqID uint64, res holder
 func (w *World) holderReply(m *member, r replica.Reply) {
 	h := w.holderOf(r.ReqID)
 	if h == nil {
+		return
+	}
+	if p := h.pending; p != nil && p.id == r.ReqID && p.kind == reqKeepAlive {
+		w.renewAt(m, p.via, r.ReqID, p.lease, true) // its ReadIndex round ended
 		return
 	}
 	res := resOK
@@ -241,7 +222,7 @@ func (w *World) holderReply(m *member, r replica.Reply) {
 			return
 		}
 	}
-	w.holderAnswer(h, m, r.ReqID, res, 0, m.cost)
+	w.holderAnswer(h, m, r.ReqID, res, m.cost)
 }
 
 // holderHears takes the answer to the holder's request (timedOut: there
@@ -287,9 +268,6 @@ func (w *World) holderHears(h *leaseHolder, reqID uint64, timedOut bool) {
 			next = h.ttl * 1000 / 3
 		case resGone:
 			h.stage = holderIdle
-		case resNotLeader:
-			h.leader = p.hint
-			next = 20
 		default:
 			h.leader = 0
 		}
@@ -297,8 +275,10 @@ func (w *World) holderHears(h *leaseHolder, reqID uint64, timedOut bool) {
 	w.schedule(next, event{kind: evHolder, who: uint64(h.idx)})
 }
 
-// cutHolder cuts a lease holder off the leader for a while, long enough,
-// sometimes, for its lease to expire. Or it isolates the leader from the
+// cutHolder cuts a lease holder off every member for a while (its own
+// network fails: any member it reached would forward its keep-alives to
+// the leader), long enough, sometimes, for its lease to expire. Or it
+// isolates the leader from the
 // other members and the holder from every member but the leader: the
 // holder renews its lease with a leader that is about to be deposed, then
 // with nobody.
@@ -310,8 +290,10 @@ func (w *World) cutHolder() {
 	h := w.holders[w.rng.IntN(len(w.holders))]
 	h.cut, h.cutUntil = map[uint64]bool{}, w.now+1000+w.rng.Int64N(7000)
 	if w.rng.IntN(2) == 0 {
-		h.cut[lead.id] = true
-		w.logFault("lease holder %d cut off leader %d until %dms", h.idx, lead.id, h.cutUntil)
+		for _, m := range w.members {
+			h.cut[m.id] = true
+		}
+		w.logFault("lease holder %d cut off every member until %dms", h.idx, h.cutUntil)
 		return
 	}
 	w.partition(partIsolate, lead.id)

@@ -349,6 +349,8 @@ func (w *World) handle(e *event) {
 		w.holderHears(w.holders[e.who], e.arg, false)
 	case evKeepAlive:
 		w.keepAlive(w.member(e.who), e.arg, e.lease)
+	case evLeaseForward:
+		w.renewAt(w.member(e.who), e.via, e.arg, e.lease, false)
 	case evForge:
 		w.forger.act(w)
 	case evLoss:
