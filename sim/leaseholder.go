@@ -278,10 +278,9 @@ func (w *World) holderHears(h *leaseHolder, reqID uint64, timedOut bool) {
 // cutHolder cuts a lease holder off every member for a while (its own
 // network fails: any member it reached would forward its keep-alives to
 // the leader), long enough, sometimes, for its lease to expire. Or it
-// isolates the leader from the
-// other members and the holder from every member but the leader: the
-// holder renews its lease with a leader that is about to be deposed, then
-// with nobody.
+// isolates the leader from the other members and the holder from every
+// member but the leader: the holder renews its lease with a leader that
+// is about to be deposed, then with nobody.
 func (w *World) cutHolder() {
 	lead := w.leader()
 	if lead == nil || len(w.holders) == 0 {

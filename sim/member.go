@@ -85,9 +85,8 @@ type member struct {
 	lost          string
 	lostUnnoticed bool
 
-	// lessor is the member's lessor; primarySince is when it last became
-	// the primary (the member became leader), -1 while it is not.
-	lessor       *replica.Lessor
+	// primarySince is when the member's lessor last became the primary
+	// (the member became leader), -1 while it is not.
 	primarySince int64
 
 	watchers []*watchStream
@@ -179,7 +178,7 @@ func (w *World) open(m *member) error {
 	if err != nil {
 		return fmt.Errorf("member %d: %w", m.id, err)
 	}
-	m.replica, m.log, m.core, m.lessor = r, r.Log, r.Core, r.Lessor
+	m.replica, m.log, m.core = r, r.Log, r.Core
 	return nil
 }
 

@@ -31,7 +31,7 @@ const (
 	fCompact                      // the store's history is compacted
 	fPowerLoss                    // every member loses power at once
 	fLeaderChurn                  // leaders cut off as they are elected or commit
-	fCutHolder                    // a lease holder cut off the leader
+	fCutHolder                    // a lease holder cut off the cluster, or reaching only the leader
 	numFaults
 )
 
