@@ -130,9 +130,11 @@ func TestNetCutIsDirectedAndHeals(t *testing.T) {
 	if err := linkWorks("a", addr); err != nil {
 		t.Fatalf("healed link a->c: %v", err)
 	}
+	// The open connection is severed; so may be an earlier probe's that
+	// its client closed but the proxy had not yet seen end.
 	s := n.Stats()
-	if s.Severed != 1 || s.Refused < 1 || s.Unidentified != 0 {
-		t.Fatalf("stats %+v: want 1 severed, at least 1 refused, none unidentified", s)
+	if s.Severed < 1 || s.Severed > 3 || s.Refused < 1 || s.Unidentified != 0 {
+		t.Fatalf("stats %+v: want 1 to 3 severed (the open connection, and the probes still ending), at least 1 refused, none unidentified", s)
 	}
 }
 
