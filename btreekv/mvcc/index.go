@@ -308,28 +308,29 @@ func (x *index) leafFor(key []byte) int {
 type spot struct {
 	l     *leaf
 	i     int
+	fp    uint32 // the key's fingerprint
 	found bool
 }
 
 // locate finds key: through the hash table if it is there, else by a
 // search of the leaves for its place.
 func (x *index) locate(key []byte) spot {
-	var sp spot
 	fp := x.fingerprint(key)
-	x.hash.candidates(fp, func(id uint32) bool {
-		l := x.byID[id]
-		if i, ok := l.find(key, byte(fp)); ok {
-			sp = spot{l: l, i: i, found: true}
-			return true
+	// Every slot of the fingerprint names a leaf that may hold the key.
+	if slots := x.hash.slots; len(slots) > 0 {
+		for i := x.hash.home(fp); slots[i] != 0; i = x.hash.next(i) {
+			if uint32(slots[i]>>32) != fp {
+				continue
+			}
+			l := x.byID[uint32(slots[i])-1]
+			if j, ok := l.find(key, byte(fp)); ok {
+				return spot{l: l, i: j, fp: fp, found: true}
+			}
 		}
-		return false
-	})
-	if sp.found {
-		return sp
 	}
 	l := x.leaves[x.leafFor(key)]
 	i, _ := l.search(key)
-	return spot{l: l, i: i}
+	return spot{l: l, i: i, fp: fp}
 }
 
 // get decodes key's history into ki, and reports whether the key is in
@@ -369,14 +370,13 @@ func (x *index) write(sp spot, ki *keyIndex) {
 	x.enc = appendHistory(x.enc[:0], ki.gens)
 	l := sp.l
 	if sp.found {
-		l.splice(sp.i, sp.i+1, ki.key, x.enc, l.fps[sp.i])
+		l.splice(sp.i, sp.i+1, ki.key, x.enc, byte(sp.fp))
 	} else {
-		fp := x.fingerprint(ki.key)
+		fp := sp.fp
 		switch {
 		case l.len() == 0:
-			l.prefix = bytes.Clone(ki.key)
-			l.splice(0, 0, ki.key, x.enc, byte(fp))
-		case bytes.HasPrefix(ki.key, l.prefix):
+			l.rebuild([][]byte{ki.key}, [][]byte{x.enc}, []byte{byte(fp)})
+		case bytes.HasPrefix(ki.key, l.prefix()):
 			l.splice(sp.i, sp.i, ki.key, x.enc, byte(fp))
 		default:
 			// The key is before or after every key of the leaf, and
@@ -390,7 +390,7 @@ func (x *index) write(sp spot, ki *keyIndex) {
 		x.hash.add(fp, l.id)
 		x.n++
 	}
-	if l.len() > x.maxEntries || (len(l.data) > x.maxBytes && l.len() > 1) {
+	if l.len() > x.maxEntries || (l.dataLen() > x.maxBytes && l.len() > 1) {
 		x.split(l, sp.i)
 	}
 }
@@ -437,7 +437,7 @@ func (x *index) remove(sp spot, key []byte) {
 		pos-- // merge with the leaf before
 	}
 	a, b := x.leaves[pos], x.leaves[pos+1]
-	if a.len()+b.len() > x.maxEntries*3/4 || len(a.data)+len(b.data) > x.maxBytes*3/4 {
+	if a.len()+b.len() > x.maxEntries*3/4 || a.dataLen()+b.dataLen() > x.maxBytes*3/4 {
 		return
 	}
 	ka, ha, fa := a.entries()
@@ -501,7 +501,7 @@ func (x *index) scan(key, end []byte, fn func(*keyIndex) bool) {
 		l := x.leaves[pos]
 		for ; i < l.len(); i++ {
 			suffix, h := l.entry(i)
-			buf = append(append(buf[:0], l.prefix...), suffix...)
+			buf = append(append(buf[:0], l.prefix()...), suffix...)
 			if end != nil && bytes.Compare(buf, end) >= 0 {
 				return
 			}

@@ -24,19 +24,6 @@ func (h *leafHash) next(i int) int {
 	return i
 }
 
-// candidates calls fn with the leaf of every slot of fingerprint fp until
-// fn returns true.
-func (h *leafHash) candidates(fp uint32, fn func(leaf uint32) bool) {
-	if len(h.slots) == 0 {
-		return
-	}
-	for i := h.home(fp); h.slots[i] != 0; i = h.next(i) {
-		if uint32(h.slots[i]>>32) == fp && fn(uint32(h.slots[i])-1) {
-			return
-		}
-	}
-}
-
 // add records a key of fingerprint fp in leaf.
 func (h *leafHash) add(fp, leaf uint32) {
 	if (h.used+1)*4 > len(h.slots)*3 {

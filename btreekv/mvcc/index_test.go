@@ -141,13 +141,13 @@ func checkIndex(rt *rapid.T, x *index, model map[string]*keyIndex, rev int64, st
 		if l.len() == 0 && len(x.leaves) > 1 {
 			rt.Fatalf("step %d: leaf %d of %d is empty", step, pos, len(x.leaves))
 		}
-		if len(l.fps) != l.len() {
-			rt.Fatalf("step %d: leaf %d has %d fingerprint bytes for %d keys", step, pos, len(l.fps), l.len())
+		if len(l.fps()) != l.len() {
+			rt.Fatalf("step %d: leaf %d has %d fingerprint bytes for %d keys", step, pos, len(l.fps()), l.len())
 		}
 		for i := range l.len() {
 			k := l.appendKey(nil, i)
-			if l.fps[i] != byte(x.fingerprint(k)) {
-				rt.Fatalf("step %d: key %q has fingerprint byte %#x, want %#x", step, k, l.fps[i], byte(x.fingerprint(k)))
+			if l.fps()[i] != byte(x.fingerprint(k)) {
+				rt.Fatalf("step %d: key %q has fingerprint byte %#x, want %#x", step, k, l.fps()[i], byte(x.fingerprint(k)))
 			}
 			if pos > 0 && bytes.Compare(k, x.seps[pos]) < 0 || pos+1 < len(x.leaves) && bytes.Compare(k, x.seps[pos+1]) >= 0 {
 				rt.Fatalf("step %d: key %q in leaf %d outside [%q, %q)", step, k, pos, x.seps[pos], x.seps[min(pos+1, len(x.seps)-1)])
