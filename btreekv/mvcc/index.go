@@ -237,14 +237,17 @@ func (ki *keyIndex) compact(rev int64) (drop []Revision, empty bool) {
 // concurrently; a write excludes every other use, as the store's lock
 // ensures.
 type index struct {
-	leaves []*leaf
+	leaves []uint32 // ids of the leaves in key order
 	seps   [][]byte
-	byID   []*leaf // leaves by id (the hash table's names)
-	free   []uint32
-	hash   leafHash
-	seed   maphash.Seed
-	n      int
-	enc    []byte // a writer's packed history
+	// byID holds the leaves by id (the hash table's names), as values: a
+	// lookup reads the leaf beside its neighbours' rather than through a
+	// pointer. A *leaf into it is valid until the next newLeaf.
+	byID []leaf
+	free []uint32
+	hash leafHash
+	seed maphash.Seed
+	n    int
+	enc  []byte // a writer's packed history
 	// readers holds *readScratch: what a read decodes into, reused.
 	readers sync.Pool
 
@@ -264,7 +267,7 @@ const (
 
 func newIndex() *index {
 	x := &index{seed: maphash.MakeSeed(), maxEntries: defaultLeafEntries, maxBytes: defaultLeafBytes, fpMask: ^uint32(0)}
-	x.leaves = []*leaf{x.newLeaf()}
+	x.leaves = []uint32{x.newLeaf()}
 	x.seps = [][]byte{nil}
 	return x
 }
@@ -272,17 +275,21 @@ func newIndex() *index {
 // len is the number of keys.
 func (x *index) len() int { return x.n }
 
-func (x *index) newLeaf() *leaf {
-	l := &leaf{}
+// leaf returns the leaf at position pos in key order.
+func (x *index) leaf(pos int) *leaf { return &x.byID[x.leaves[pos]] }
+
+// newLeaf adds an empty leaf, in no position yet, and returns its id. It
+// invalidates every *leaf of the index.
+func (x *index) newLeaf() uint32 {
 	if n := len(x.free); n > 0 {
-		l.id = x.free[n-1]
+		id := x.free[n-1]
 		x.free = x.free[:n-1]
-		x.byID[l.id] = l
-	} else {
-		l.id = uint32(len(x.byID))
-		x.byID = append(x.byID, l)
+		x.byID[id] = leaf{id: id}
+		return id
 	}
-	return l
+	id := uint32(len(x.byID))
+	x.byID = append(x.byID, leaf{id: id})
+	return id
 }
 
 func (x *index) fingerprint(key []byte) uint32 {
@@ -322,13 +329,13 @@ func (x *index) locate(key []byte) spot {
 			if uint32(slots[i]>>32) != fp {
 				continue
 			}
-			l := x.byID[uint32(slots[i])-1]
+			l := &x.byID[uint32(slots[i])-1]
 			if j, ok := l.find(key, byte(fp)); ok {
 				return spot{l: l, i: j, fp: fp, found: true}
 			}
 		}
 	}
-	l := x.leaves[x.leafFor(key)]
+	l := x.leaf(x.leafFor(key))
 	i, _ := l.search(key)
 	return spot{l: l, i: i, fp: fp}
 }
@@ -405,13 +412,14 @@ func (x *index) split(l *leaf, at int) {
 		mid = at
 	}
 	pos := x.leafFor(keys[0])
-	r := x.newLeaf()
+	lid, rid := l.id, x.newLeaf()
+	l, r := &x.byID[lid], &x.byID[rid]
 	l.rebuild(keys[:mid], hists[:mid], fps[:mid])
 	r.rebuild(keys[mid:], hists[mid:], fps[mid:])
 	for _, k := range keys[mid:] {
 		x.hash.move(x.fingerprint(k), l.id, r.id)
 	}
-	x.leaves = slices.Insert(x.leaves, pos+1, r)
+	x.leaves = slices.Insert(x.leaves, pos+1, rid)
 	x.seps = slices.Insert(x.seps, pos+1, keys[mid])
 }
 
@@ -436,7 +444,7 @@ func (x *index) remove(sp spot, key []byte) {
 	if pos+1 == len(x.leaves) {
 		pos-- // merge with the leaf before
 	}
-	a, b := x.leaves[pos], x.leaves[pos+1]
+	a, b := x.leaf(pos), x.leaf(pos+1)
 	if a.len()+b.len() > x.maxEntries*3/4 || a.dataLen()+b.dataLen() > x.maxBytes*3/4 {
 		return
 	}
@@ -453,15 +461,15 @@ func (x *index) remove(sp spot, key []byte) {
 // leaf before it): the leaf before it takes its range (or, the first
 // leaf, the one after it takes the start).
 func (x *index) dropLeaf(pos int) {
-	l := x.leaves[pos]
+	id := x.leaves[pos]
 	x.leaves = slices.Delete(x.leaves, pos, pos+1)
 	sep := pos
 	if pos == 0 {
 		sep = 1
 	}
 	x.seps = slices.Delete(x.seps, sep, sep+1)
-	x.byID[l.id] = nil
-	x.free = append(x.free, l.id)
+	x.byID[id] = leaf{id: id}
+	x.free = append(x.free, id)
 }
 
 // visit calls fn for every key in [key, end) in order (end semantics as
@@ -496,9 +504,9 @@ func (x *index) scan(key, end []byte, fn func(*keyIndex) bool) {
 	ki, buf := &r.ki, r.buf[:0]
 	defer func() { r.buf = buf }()
 	pos := x.leafFor(key)
-	i, _ := x.leaves[pos].search(key)
+	i, _ := x.leaf(pos).search(key)
 	for ; pos < len(x.leaves); pos, i = pos+1, 0 {
-		l := x.leaves[pos]
+		l := x.leaf(pos)
 		for ; i < l.len(); i++ {
 			suffix, h := l.entry(i)
 			buf = append(append(buf[:0], l.prefix()...), suffix...)

@@ -102,6 +102,32 @@ func BenchmarkIndexLookup(b *testing.B) {
 	}
 }
 
+// BenchmarkIndexPut: the index's part of a put of an existing key (load
+// its history, add a revision, write it back) of an index of
+// indexBenchKeys keys (pods shape, one revision each to start), the keys
+// in a random order, each once before any twice (so histories stay short,
+// as in a store that compacts).
+func BenchmarkIndexPut(b *testing.B) {
+	n := indexBenchKeys(b)
+	x := loadIndex(n, podKey, 1)
+	rng := rand.New(rand.NewPCG(3, 5))
+	keys := make([][]byte, n)
+	for i, k := range rng.Perm(n) {
+		keys[i] = podKey(k, n)
+	}
+	rev := int64(n + 1)
+	var ki keyIndex
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		rev++
+		at := x.load(keys[i%len(keys)], &ki)
+		if err := ki.put(Revision{Main: rev}); err != nil {
+			b.Fatal(err)
+		}
+		x.write(at, &ki)
+	}
+}
+
 // BenchmarkIndexRange: reads of the revisions of 100 consecutive keys
 // from a random key.
 func BenchmarkIndexRange(b *testing.B) {

@@ -134,9 +134,10 @@ func checkIndex(rt *rapid.T, x *index, model map[string]*keyIndex, rev int64, st
 	}
 	// Leaves: ordered, in their ranges, with the right prefix, and none
 	// empty but a lone one.
-	for pos, l := range x.leaves {
-		if x.byID[l.id] != l {
-			rt.Fatalf("step %d: leaf %d is not under its id %d", step, pos, l.id)
+	for pos, id := range x.leaves {
+		l := x.leaf(pos)
+		if l.id != id {
+			rt.Fatalf("step %d: leaf %d is under id %d, names itself %d", step, pos, id, l.id)
 		}
 		if l.len() == 0 && len(x.leaves) > 1 {
 			rt.Fatalf("step %d: leaf %d of %d is empty", step, pos, len(x.leaves))
