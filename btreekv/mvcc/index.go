@@ -507,9 +507,20 @@ func (x *index) scan(key, end []byte, fn func(*keyIndex) bool) {
 	i, _ := x.leaf(pos).search(key)
 	for ; pos < len(x.leaves); pos, i = pos+1, 0 {
 		l := x.leaf(pos)
-		for ; i < l.len(); i++ {
-			suffix, h := l.entry(i)
-			buf = append(append(buf[:0], l.prefix()...), suffix...)
+		n, plen := l.len(), int(l.plen)
+		offs, data := l.buf[l.offsAt():l.dataAt()], l.buf[l.dataAt():]
+		buf = append(buf[:0], l.buf[:plen]...)
+		for ; i < n; i++ {
+			// Entry i, as l.entry reads it, without finding the offsets
+			// and data again for each.
+			to := len(data)
+			if i+1 < n {
+				to = int(binary.LittleEndian.Uint32(offs[4*i+4:]))
+			}
+			e := data[binary.LittleEndian.Uint32(offs[4*i:]):to]
+			sn, k := binary.Uvarint(e)
+			suffix, h := e[k:k+int(sn)], e[k+int(sn):]
+			buf = append(buf[:plen], suffix...)
 			if end != nil && bytes.Compare(buf, end) >= 0 {
 				return
 			}

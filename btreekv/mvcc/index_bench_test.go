@@ -95,6 +95,8 @@ func BenchmarkIndexLookup(b *testing.B) {
 		keys[i] = podKey(rng.IntN(n), n)
 	}
 	b.ResetTimer()
+	cpu := cpuNow()
+	defer reportCPU(b, cpu)
 	for i := 0; i < b.N; i++ {
 		if _, ok := indexGet(x, keys[i%len(keys)], 1<<40); !ok {
 			b.Fatal("key not found")
@@ -118,6 +120,8 @@ func BenchmarkIndexPut(b *testing.B) {
 	rev := int64(n + 1)
 	var ki keyIndex
 	b.ResetTimer()
+	cpu := cpuNow()
+	defer reportCPU(b, cpu)
 	for i := 0; i < b.N; i++ {
 		rev++
 		at := x.load(keys[i%len(keys)], &ki)
@@ -139,6 +143,8 @@ func BenchmarkIndexRange(b *testing.B) {
 		keys[i] = podKey(rng.IntN(n), n)
 	}
 	b.ResetTimer()
+	cpu := cpuNow()
+	defer reportCPU(b, cpu)
 	for i := 0; i < b.N; i++ {
 		if got := indexScan(x, keys[i%len(keys)], 100, 1<<40); got == 0 {
 			b.Fatal("no keys")

@@ -45,17 +45,32 @@ func appendHistory(dst []byte, gens []generation) []byte {
 // historyReader decodes a packed history. The index wrote every byte it
 // reads, so a malformed history is a bug in this package, not bad input:
 // it is not checked for.
-type historyReader struct{ b []byte }
+type historyReader struct {
+	b []byte
+	p int // next byte to read
+}
 
+// uvarint reads a uvarint; most (all but revision numbers) are one byte,
+// read without binary.Uvarint's loop.
 func (r *historyReader) uvarint() uint64 {
-	v, n := binary.Uvarint(r.b)
-	r.b = r.b[n:]
+	if r.p < len(r.b) {
+		if c := r.b[r.p]; c < 0x80 {
+			r.p++
+			return uint64(c)
+		}
+	}
+	v, n := binary.Uvarint(r.b[r.p:])
+	r.p += n
 	return v
 }
 
+// varint reads a varint (zigzag encoded, as binary.AppendVarint writes).
 func (r *historyReader) varint() int64 {
-	v, n := binary.Varint(r.b)
-	r.b = r.b[n:]
+	u := r.uvarint()
+	v := int64(u >> 1)
+	if u&1 != 0 {
+		v = ^v
+	}
 	return v
 }
 
@@ -64,7 +79,7 @@ func (r *historyReader) varint() int64 {
 // capped at its end but the last's, so that a put appending to the last
 // generation overwrites nothing).
 func decodeHistory(b []byte, ki *keyIndex) {
-	r := historyReader{b}
+	r := historyReader{b: b}
 	ngens := int(r.uvarint())
 	ki.gens = ki.gens[:0]
 	ki.revs = ki.revs[:0]
