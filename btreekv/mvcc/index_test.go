@@ -17,8 +17,8 @@ import (
 func TestIndexMatchesModel(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		x := newIndex()
-		x.maxEntries = rapid.IntRange(2, 8).Draw(rt, "maxEntries")
-		x.maxBytes = rapid.IntRange(16, 200).Draw(rt, "maxBytes")
+		x.maxEntries = rapid.IntRange(2, 20).Draw(rt, "maxEntries") // past 8: several words of fingerprint bytes
+		x.maxBytes = rapid.IntRange(16, 400).Draw(rt, "maxBytes")
 		x.fpMask = rapid.SampledFrom([]uint32{0, 3, ^uint32(0)}).Draw(rt, "fpMask")
 		model := map[string]*keyIndex{}
 		keyGen := rapid.StringOfN(rapid.RuneFrom([]rune("abc")), 1, 6, -1)
