@@ -1,7 +1,6 @@
 package node_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -139,7 +138,7 @@ func TestPutOfTheRequestLimit(t *testing.T) {
 // context deadline, and the member logs it; a client that gives up first
 // (its own shorter deadline) is no sign of trouble and is not logged.
 func TestUncommittableWriteTimesOutWithANamedError(t *testing.T) {
-	var logs syncBuffer
+	var logs lockedBuffer
 	c := nodetest.Start(t, 3, nodetest.Options{Logger: func(name string) *slog.Logger {
 		return slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})).With("member", name)
 	}})
@@ -180,22 +179,4 @@ func TestUncommittableWriteTimesOutWithANamedError(t *testing.T) {
 	if !errors.Is(err, api.ErrNoLeader) && !strings.Contains(logs.String(), warning) {
 		t.Fatalf("the member did not log the timed-out write (%v):\n%s", err, logs.String())
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
