@@ -84,16 +84,23 @@ func loadIndex(n int, key func(i, n int) []byte, revs int) *index {
 	return x
 }
 
-// BenchmarkIndexLookup: point lookups of random keys in an index of
-// indexBenchKeys keys (pods shape, one revision each).
-func BenchmarkIndexLookup(b *testing.B) {
-	n := indexBenchKeys(b)
-	x := loadIndex(n, podKey, 1)
+// randomPodKeys returns 4096 keys drawn at random (with a fixed seed)
+// from an index of n pods-shaped keys.
+func randomPodKeys(n int) [][]byte {
 	rng := rand.New(rand.NewPCG(3, 5))
 	keys := make([][]byte, 4096)
 	for i := range keys {
 		keys[i] = podKey(rng.IntN(n), n)
 	}
+	return keys
+}
+
+// BenchmarkIndexLookup: point lookups of random keys in an index of
+// indexBenchKeys keys (pods shape, one revision each).
+func BenchmarkIndexLookup(b *testing.B) {
+	n := indexBenchKeys(b)
+	x := loadIndex(n, podKey, 1)
+	keys := randomPodKeys(n)
 	b.ResetTimer()
 	cpu := cpuNow()
 	defer reportCPU(b, cpu)
@@ -137,11 +144,7 @@ func BenchmarkIndexPut(b *testing.B) {
 func BenchmarkIndexRange(b *testing.B) {
 	n := indexBenchKeys(b)
 	x := loadIndex(n, podKey, 1)
-	rng := rand.New(rand.NewPCG(3, 5))
-	keys := make([][]byte, 4096)
-	for i := range keys {
-		keys[i] = podKey(rng.IntN(n), n)
-	}
+	keys := randomPodKeys(n)
 	b.ResetTimer()
 	cpu := cpuNow()
 	defer reportCPU(b, cpu)
