@@ -224,11 +224,14 @@ func (m *member) unrepaired() bool {
 	return m.lost != "" // down or stopped: it may come back repairing
 }
 
-// checkRepaired requires every member that is up to have repaired what
-// its disk lost.
+// checkRepaired requires every member that is up, and in the committed
+// configuration, to have repaired what its disk lost. A member whose
+// addition was never committed (started empty, its AddLearner given up)
+// has no leader to repair from: it waits, as a real one would, and is
+// not a member of the cluster the check is about.
 func (w *World) checkRepaired() error {
 	for _, m := range w.members {
-		if m.state != stateUp {
+		if m.state != stateUp || !(w.conf.isVoter(m.id) || w.conf.isLearner(m.id)) {
 			continue
 		}
 		if st := m.core.Repair(); st.Active() || st.ReadRefusal != nil {

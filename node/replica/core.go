@@ -814,10 +814,17 @@ func (c *Core) OpenSnapshot(m raftcore.Message) (raftcore.Message, SnapshotSourc
 	if err != nil {
 		return m, nil, fmt.Errorf("node: open snapshot for member %x: %w", m.To, err)
 	}
-	if src.Index() != c.applied || src.Index() < m.Snapshot.Metadata.Index {
+	// After a restart the state machine may be ahead of the replay: it
+	// holds entries up to smApplied, durable before the crash, while the
+	// restored commit index (saved without an fsync) is older. Those
+	// entries were committed, so a copy at smApplied is as good as one at
+	// the index applied now; refusing it would leave a follower that
+	// needs a snapshot stuck until the leader's commit passes smApplied,
+	// which may need that very follower.
+	if want := max(c.applied, c.smApplied); src.Index() != want || src.Index() < m.Snapshot.Metadata.Index {
 		_ = src.Close()
-		return m, nil, fmt.Errorf("node: open snapshot for member %x: the state machine's copy is at index %d, the member applied %d (log snapshot %d)",
-			m.To, src.Index(), c.applied, m.Snapshot.Metadata.Index)
+		return m, nil, fmt.Errorf("node: open snapshot for member %x: the state machine's copy is at index %d, the member applied %d (durable at start %d, log snapshot %d)",
+			m.To, src.Index(), c.applied, c.smApplied, m.Snapshot.Metadata.Index)
 	}
 	m.Snapshot = &raftcore.Snapshot{Metadata: raftcore.SnapshotMetadata{
 		Index:     src.Index(),
