@@ -60,8 +60,8 @@ func (db *DB) checkTree(m meta, read func(id, hwm pgid) (*node, error)) (*freeli
 	if err != nil {
 		return nil, err
 	}
-	for _, id := range fl.free {
-		if err := c.mark(id, 1, "free"); err != nil {
+	for _, sp := range fl.free {
+		if err := c.mark(sp.start, int(sp.n), "free"); err != nil {
 			return nil, err
 		}
 	}
@@ -215,7 +215,7 @@ func (db *DB) checkCommit(m meta, want []pgid) error {
 		}
 		return violated(invPagesDecode, "commit %d: %v", m.txid, err)
 	}
-	if got := fl.free; !slices.Equal(got, want) {
+	if got := fl.freePages(); !slices.Equal(got, want) {
 		return violated(invMetaConsistent, "commit %d: the freelist on disk lists %d pages, the one in memory %d", m.txid, len(got), len(want))
 	}
 	return nil

@@ -224,7 +224,13 @@ func TestCheckFindsLeaksAndSharedPages(t *testing.T) {
 		leaf = r.children[len(r.children)-1].id
 		return nil
 	})
-	commitWith(db, func(f *freelist) { f.free = append(f.free, leaf); slices.Sort(f.free) })
+	commitWith(db, func(f *freelist) {
+		merged, err := mergeSpans(f.free, []span{{leaf, 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.free = merged
+	})
 	// The commit wrote a node over the leaf: Check finds the leaf's
 	// page used twice, or the node that replaced it out of place.
 	if err := db.Check(); !errors.Is(err, ErrCorrupt) {

@@ -401,7 +401,7 @@ func (db *DB) Stats() Stats {
 	s := Stats{
 		PageSize:     db.pageSize,
 		FilePages:    db.meta.hwm,
-		FreePages:    len(db.freelist.free),
+		FreePages:    db.freelist.freeCount(),
 		PendingPages: db.freelist.pendingCount(),
 		TxID:         db.meta.txid,
 		Cache:        db.cache.stats(),

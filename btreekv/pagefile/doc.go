@@ -116,8 +116,13 @@
 // id T were part of tree T-1, so readers of trees before T may still
 // reach them. They wait in a pending list tagged T and become reusable
 // once every open reader began at T or later and commit T is durable. The
-// freelist on disk lists free and pending pages together: after a
-// restart there are no readers, so all of them are free.
+// freelist on disk lists free and pending pages together, as spans of
+// contiguous pages (first page, length): after a restart there are no
+// readers, so all of them are free. Spans keep the list, which every
+// commit copies and writes, short after a compaction frees many pages:
+// 400,000 free pages in runs of 17 cost a commit 1 ms and 376 KB
+// instead of 7 ms and 3.2 MB as one id per page (BenchmarkFreelistCommit).
+// Files written with one id per page still open.
 //
 // # Invariants
 //

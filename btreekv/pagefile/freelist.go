@@ -4,14 +4,27 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"sort"
 )
 
 // freelist tracks the pages no committed tree uses. Pages a commit frees
 // are pending until no reader can reach them any more (see release).
+//
+// The reusable pages are kept as spans of contiguous pages: a compaction
+// frees whole runs (a large value's overflow pages, neighbouring leaves),
+// so a list of 400,000 free pages is a few tens of thousands of spans.
+// Each write transaction copies the list and each commit writes it, so
+// its cost per commit is that of the spans, not of the pages.
 type freelist struct {
-	free    []pgid            // sorted, reusable now
+	free    []span            // sorted, disjoint, never touching: reusable now
 	pending map[uint64][]pgid // by the txid of the commit that freed them
 }
+
+// span is n contiguous pages from start.
+type span struct{ start, n pgid }
+
+// end is the page just after the span.
+func (s span) end() pgid { return s.start + s.n }
 
 func newFreelist() *freelist { return &freelist{pending: map[uint64][]pgid{}} }
 
@@ -23,25 +36,53 @@ func (f *freelist) copy() *freelist {
 	return c
 }
 
-// allocate takes a run of n contiguous free pages; 0 if there is none.
-func (f *freelist) allocate(n int) pgid {
-	run := 0
-	for i, id := range f.free {
-		if run > 0 && id == f.free[i-1]+1 {
-			run++
+// freeCount is the number of reusable pages.
+func (f *freelist) freeCount() int {
+	n := 0
+	for _, s := range f.free {
+		n += int(s.n)
+	}
+	return n
+}
+
+// freePages returns the reusable pages one by one, sorted.
+func (f *freelist) freePages() []pgid {
+	out := make([]pgid, 0, f.freeCount())
+	for _, s := range f.free {
+		for id := s.start; id < s.end(); id++ {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// spansOf groups sorted, distinct pages into spans.
+func spansOf(ids []pgid) []span {
+	var out []span
+	for _, id := range ids {
+		if k := len(out) - 1; k >= 0 && out[k].end() == id {
+			out[k].n++
 		} else {
-			run = 1
+			out = append(out, span{id, 1})
 		}
-		if run == n {
-			// Close the gap by moving the pages before the run, not
-			// those after it: first fit finds runs early, so this
-			// costs what the scan did, not the length of the list
-			// (with one page, nothing moves).
-			start := id - pgid(n) + 1
-			copy(f.free[n:i+1], f.free[:i+1-n])
-			f.free = f.free[n:]
-			return start
+	}
+	return out
+}
+
+// allocate takes a run of n contiguous free pages, the first (lowest)
+// span long enough; 0 if there is none. It takes the span's first pages,
+// so the number of spans never grows.
+func (f *freelist) allocate(n int) pgid {
+	for i, s := range f.free {
+		if s.n < pgid(n) {
+			continue
 		}
+		if s.n == pgid(n) {
+			f.free = slices.Delete(f.free, i, i+1)
+		} else {
+			f.free[i] = span{s.start + pgid(n), s.n - pgid(n)}
+		}
+		return s.start
 	}
 	return 0
 }
@@ -72,12 +113,12 @@ func (f *freelist) freeLater(txid uint64, ids []pgid, hwm pgid) error {
 }
 
 // firstListed returns the first of the sorted ids that is already free or
-// pending, and which. It costs a binary search of the free list per id
+// pending, and which. It costs a binary search of the free spans per id
 // and one pass over the pending pages: nothing that grows with the free
 // list alone, which a compaction of many large values makes long.
 func (f *freelist) firstListed(ids []pgid) (pgid, string, bool) {
 	for _, id := range ids {
-		if _, found := slices.BinarySearch(f.free, id); found {
+		if f.isFree(id) {
 			return id, "free", true
 		}
 	}
@@ -91,14 +132,19 @@ func (f *freelist) firstListed(ids []pgid) (pgid, string, bool) {
 	return 0, "", false
 }
 
+// isFree reports whether page id is in a free span.
+func (f *freelist) isFree(id pgid) bool {
+	i := sort.Search(len(f.free), func(i int) bool { return f.free[i].end() > id })
+	return i < len(f.free) && f.free[i].start <= id
+}
+
 // release makes reusable the pages freed by commits up to txid: a reader
 // of tree R can only reach pages freed by commits after R, so once every
 // open reader is at txid or later, those pages are unreachable.
 //
 // It runs at the start of every write transaction, so it sorts only the
-// released pages and merges them into the free list in place, from the
-// back: the free list's pages below the first released one do not move.
-// (Sorting the whole list instead cost 10 ms per commit at 100,000 free
+// released pages and merges their spans with the free ones. (Sorting the
+// whole list of pages instead cost 10 ms per commit at 100,000 free
 // pages and 86 ms at 400,000, enough to slow puts tenfold after a
 // compaction of large values: see BenchmarkFreelistCommit.)
 func (f *freelist) release(txid uint64) error {
@@ -121,22 +167,44 @@ func (f *freelist) release(txid uint64) error {
 			return violated(invPageFreedOnce, "page %d is pending twice", ids[i])
 		}
 	}
-	n := len(f.free)
-	f.free = slices.Grow(f.free, len(ids))[:n+len(ids)]
-	i, j := n-1, len(ids)-1
-	for k := len(f.free) - 1; j >= 0; k-- {
+	merged, err := mergeSpans(f.free, spansOf(ids))
+	if err != nil {
+		return err
+	}
+	f.free = merged
+	return nil
+}
+
+// mergeSpans merges two sorted lists of spans into one, joining spans
+// that touch. A page in both (or a list out of order, which would hide
+// one) is refused: the invariant "page freed once".
+func mergeSpans(a, b []span) ([]span, error) {
+	out := make([]span, 0, len(a)+len(b))
+	push := func(s span) error {
+		k := len(out) - 1
 		switch {
-		case i >= 0 && f.free[i] == ids[j]:
-			return violated(invPageFreedOnce, "page %d is on the free list twice", ids[j])
-		case i >= 0 && f.free[i] > ids[j]:
-			f.free[k] = f.free[i]
-			i--
+		case k >= 0 && s.start < out[k].end():
+			return violated(invPageFreedOnce, "page %d is on the free list twice", max(s.start, out[k].start))
+		case k >= 0 && s.start == out[k].end():
+			out[k].n += s.n
 		default:
-			f.free[k] = ids[j]
-			j--
+			out = append(out, s)
+		}
+		return nil
+	}
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		var s span
+		if j == len(b) || (i < len(a) && a[i].start <= b[j].start) {
+			s, i = a[i], i+1
+		} else {
+			s, j = b[j], j+1
+		}
+		if err := push(s); err != nil {
+			return nil, err
 		}
 	}
-	return nil
+	return out, nil
 }
 
 func (f *freelist) pendingCount() int {
@@ -150,58 +218,112 @@ func (f *freelist) pendingCount() int {
 // all returns every free and pending page, sorted: what is free after a
 // restart, when no reader exists.
 func (f *freelist) all() []pgid {
-	out := make([]pgid, 0, len(f.free)+f.pendingCount())
-	f.eachSorted(func(id pgid) { out = append(out, id) })
+	out := make([]pgid, 0, f.freeCount()+f.pendingCount())
+	f.eachSpan(func(s span) {
+		for id := s.start; id < s.end(); id++ {
+			out = append(out, id)
+		}
+	})
 	return out
 }
 
-// eachSorted calls fn with every free and pending page in order. The
-// pending pages (few) are sorted and merged with the free ones (sorted
-// already, and perhaps many): no sort of the whole list.
-func (f *freelist) eachSorted(fn func(pgid)) {
+// eachSpan calls fn with the spans of every free and pending page, in
+// order, spans that touch joined. The pending pages (few) are sorted and
+// merged with the free spans (sorted already, and perhaps many): no sort
+// of the whole list.
+func (f *freelist) eachSpan(fn func(span)) {
 	pend := make([]pgid, 0, f.pendingCount())
 	for _, ids := range f.pending {
 		pend = append(pend, ids...)
 	}
 	slices.Sort(pend)
+	var cur span
+	emit := func(s span) {
+		switch {
+		case cur.n == 0:
+			cur = s
+		case s.start <= cur.end():
+			cur.n = max(cur.end(), s.end()) - cur.start
+		default:
+			fn(cur)
+			cur = s
+		}
+	}
 	i, j := 0, 0
 	for i < len(f.free) || j < len(pend) {
-		if j == len(pend) || (i < len(f.free) && f.free[i] < pend[j]) {
-			fn(f.free[i])
+		if j == len(pend) || (i < len(f.free) && f.free[i].start < pend[j]) {
+			emit(f.free[i])
 			i++
 		} else {
-			fn(pend[j])
+			emit(span{pend[j], 1})
 			j++
 		}
 	}
+	if cur.n > 0 {
+		fn(cur)
+	}
 }
 
-// encodedSize is the bytes the freelist takes on disk.
-func (f *freelist) encodedSize() int { return pageHeaderSize + 8*(len(f.free)+f.pendingCount()) }
+// spanSize is the bytes one span takes on disk: its first page and its
+// length, 8 bytes each.
+const spanSize = 16
 
+// encodedSize is at most the bytes the freelist takes on disk. It is an
+// upper bound (one span per free span and pending page) that allocating
+// pages from the list, which the commit does between sizing the list and
+// encoding it, cannot exceed: allocation takes the start of a span, so it
+// never adds one.
+func (f *freelist) encodedSize() int {
+	return pageHeaderSize + spanSize*(len(f.free)+f.pendingCount())
+}
+
+// encode writes the free and pending pages as spans (a page of type
+// freelist-spans): what is free after a restart.
 func (f *freelist) encode(buf []byte, pageSize int) {
-	n := len(f.free) + f.pendingCount()
-	putHeader(buf, pageHeader{typ: pageFreelist, count: uint32(n), overflow: uint32(len(buf)/pageSize - 1)})
 	p := buf[pageHeaderSize:]
-	f.eachSorted(func(id pgid) {
-		binary.LittleEndian.PutUint64(p, id)
-		p = p[8:]
+	n := 0
+	f.eachSpan(func(s span) {
+		binary.LittleEndian.PutUint64(p, s.start)
+		binary.LittleEndian.PutUint64(p[8:], s.n)
+		p = p[spanSize:]
+		n++
 	})
 	clear(p)
+	putHeader(buf, pageHeader{typ: pageFreelistSpans, count: uint32(n), overflow: uint32(len(buf)/pageSize - 1)})
 	sealPage(buf)
 }
 
+// decodeFreelist reads a freelist page run: spans (pageFreelistSpans), or
+// one id per page as files written before spans were (pageFreelist).
+// Every page must be a node page of the file, listed once, in order.
 func decodeFreelist(b []byte, id pgid, h pageHeader, hwm pgid) (*freelist, error) {
-	if len(b) < pageHeaderSize || uint64(h.count)*8 > uint64(len(b)-pageHeaderSize) {
-		return nil, fmt.Errorf("%w %d: freelist of %d pages does not fit", ErrCorrupt, id, h.count)
+	size := uint64(8)
+	if h.typ == pageFreelistSpans {
+		size = spanSize
+	}
+	if len(b) < pageHeaderSize || uint64(h.count)*size > uint64(len(b)-pageHeaderSize) {
+		return nil, fmt.Errorf("%w %d: freelist of %d entries does not fit", ErrCorrupt, id, h.count)
 	}
 	f := newFreelist()
-	f.free = make([]pgid, h.count)
-	for i := range f.free {
-		f.free[i] = binary.LittleEndian.Uint64(b[pageHeaderSize+8*i:])
-		if f.free[i] < 2 || f.free[i] >= hwm || (i > 0 && f.free[i] <= f.free[i-1]) {
-			return nil, fmt.Errorf("%w %d: freelist entry %d (page %d) invalid", ErrCorrupt, id, i, f.free[i])
+	f.free = make([]span, 0, h.count)
+	prevEnd := pgid(2)
+	for i := range int(h.count) {
+		e := b[pageHeaderSize+int(size)*i:]
+		s := span{binary.LittleEndian.Uint64(e), 1}
+		if h.typ == pageFreelistSpans {
+			s.n = binary.LittleEndian.Uint64(e[8:])
 		}
+		// Spans as written never touch (encode joins them); ids do.
+		touching := h.typ == pageFreelistSpans && i > 0 && s.start == prevEnd
+		if s.start < prevEnd || touching || s.n == 0 || s.n > hwm || s.start > hwm-s.n {
+			return nil, fmt.Errorf("%w %d: freelist entry %d (pages %d+%d) invalid", ErrCorrupt, id, i, s.start, s.n)
+		}
+		if k := len(f.free) - 1; k >= 0 && f.free[k].end() == s.start {
+			f.free[k].n += s.n
+		} else {
+			f.free = append(f.free, s)
+		}
+		prevEnd = s.end()
 	}
 	return f, nil
 }

@@ -19,10 +19,8 @@ func BenchmarkFreelistCommit(b *testing.B) {
 			db := newFreelist()
 			// Free runs of 17 pages with a used page between them.
 			hwm := pgid(2)
-			for len(db.free) < free {
-				for i := pgid(0); i < run; i++ {
-					db.free = append(db.free, hwm+i)
-				}
+			for n := 0; n < free; n += run {
+				db.free = append(db.free, span{hwm, run})
 				hwm += run + 1
 			}
 			hwm += 1 << 20 // room for the encoded list's run

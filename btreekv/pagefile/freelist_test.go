@@ -1,6 +1,8 @@
 package pagefile
 
 import (
+	"encoding/binary"
+	"errors"
 	"maps"
 	"slices"
 	"testing"
@@ -18,16 +20,18 @@ func TestFreelistReleaseMerges(t *testing.T) {
 		pages := rapid.SliceOfNDistinct(rapid.Uint64Range(2, 400), 0, 120, rapid.ID[uint64]).Draw(rt, "pages")
 		f := newFreelist()
 		want := map[uint64][]pgid{}
+		var free []pgid
 		for _, id := range pages {
 			where := rapid.IntRange(0, 5).Draw(rt, "where")
 			switch {
 			case where == 0:
-				f.free = append(f.free, id)
+				free = append(free, id)
 			case where <= 4:
 				want[uint64(where)] = append(want[uint64(where)], id)
 			}
 		}
-		slices.Sort(f.free)
+		slices.Sort(free)
+		f.free = spansOf(free)
 		for txid, ids := range want {
 			slices.Sort(ids)
 			if err := f.freeLater(txid, ids, 401); err != nil {
@@ -35,7 +39,7 @@ func TestFreelistReleaseMerges(t *testing.T) {
 			}
 		}
 		all := f.all()
-		wantAll := slices.Clone(f.free)
+		wantAll := slices.Clone(free)
 		for _, ids := range want {
 			wantAll = append(wantAll, ids...)
 		}
@@ -50,11 +54,11 @@ func TestFreelistReleaseMerges(t *testing.T) {
 			rt.Fatalf("encoded freelist: %v", err)
 		}
 		dec, err := decodeFreelist(buf, 9, h, 401)
-		if err != nil || !slices.Equal(dec.free, wantAll) {
+		if err != nil || !slices.Equal(dec.freePages(), wantAll) || !slices.Equal(dec.free, spansOf(wantAll)) {
 			rt.Fatalf("encoded and decoded: %v (%v), want %v", dec, err, wantAll)
 		}
 		txid := rapid.Uint64Range(0, 5).Draw(rt, "txid")
-		wantFree := slices.Clone(f.free)
+		wantFree := slices.Clone(free)
 		for t, ids := range want {
 			if t <= txid {
 				wantFree = append(wantFree, ids...)
@@ -64,8 +68,9 @@ func TestFreelistReleaseMerges(t *testing.T) {
 		if err := f.release(txid); err != nil {
 			rt.Fatalf("release(%d): %v", txid, err)
 		}
-		if !slices.Equal(f.free, wantFree) {
-			rt.Fatalf("release(%d): free %v, want %v", txid, f.free, wantFree)
+		// Spans that touch are joined: the spans are those of the pages.
+		if !slices.Equal(f.free, spansOf(wantFree)) {
+			rt.Fatalf("release(%d): free %v, want the spans of %v", txid, f.free, wantFree)
 		}
 		for _, t := range slices.Sorted(maps.Keys(f.pending)) {
 			if t <= txid {
@@ -96,7 +101,7 @@ func TestFreelistReleaseRefusesDuplicates(t *testing.T) {
 		{nil, map[uint64][]pgid{1: {4, 6}, 2: {6}}, "page 6 is pending twice"},
 	}
 	for _, c := range cases {
-		f := &freelist{free: c.free, pending: c.pending}
+		f := &freelist{free: spansOf(c.free), pending: c.pending}
 		wantViolation(t, f.release(2), invPageFreedOnce, c.detail)
 	}
 }
@@ -115,14 +120,67 @@ func TestFreelistAllocateFirstFit(t *testing.T) {
 				want = free[i-n+1]
 			}
 		}
-		f := &freelist{free: slices.Clone(free), pending: map[uint64][]pgid{}}
+		f := &freelist{free: spansOf(free), pending: map[uint64][]pgid{}}
 		got := f.allocate(n)
 		if got != want {
 			rt.Fatalf("allocate(%d) of %v = %d, want %d", n, free, got, want)
 		}
 		rest := slices.DeleteFunc(slices.Clone(free), func(id pgid) bool { return want != 0 && id >= want && id < want+pgid(n) })
-		if !slices.Equal(f.free, rest) {
+		if !slices.Equal(f.freePages(), rest) {
 			rt.Fatalf("allocate(%d) of %v left %v, want %v", n, free, f.free, rest)
 		}
 	})
+}
+
+// TestDecodeFreelistOfPageIDs: a file written before spans lists one id
+// per free page; it still opens, its pages joined into spans.
+func TestDecodeFreelistOfPageIDs(t *testing.T) {
+	ids := []pgid{3, 4, 5, 9, 11, 12}
+	buf := make([]byte, 128)
+	putHeader(buf, pageHeader{typ: pageFreelist, count: uint32(len(ids))})
+	for i, id := range ids {
+		binary.LittleEndian.PutUint64(buf[pageHeaderSize+8*i:], id)
+	}
+	sealPage(buf)
+	h, err := checkPage(buf, 9, pageFreelist)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := decodeFreelist(buf, 9, h, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []span{{3, 3}, {9, 1}, {11, 2}}; !slices.Equal(f.free, want) {
+		t.Fatalf("spans %v, want %v", f.free, want)
+	}
+}
+
+// TestDecodeFreelistRefusesBadSpans: spans out of order, overlapping,
+// touching (the encoder joins those), empty, or past the end of the file
+// are a damaged page, never a list that hands out a page twice.
+func TestDecodeFreelistRefusesBadSpans(t *testing.T) {
+	for _, spans := range [][]span{
+		{{10, 2}, {5, 1}},  // out of order
+		{{10, 3}, {12, 1}}, // overlapping
+		{{10, 2}, {12, 1}}, // touching
+		{{10, 0}},          // empty
+		{{1, 2}},           // a meta page
+		{{95, 6}},          // past hwm 100
+		{{2, ^pgid(0)}},    // a length that wraps
+	} {
+		buf := make([]byte, 128)
+		putHeader(buf, pageHeader{typ: pageFreelistSpans, count: uint32(len(spans))})
+		for i, sp := range spans {
+			binary.LittleEndian.PutUint64(buf[pageHeaderSize+spanSize*i:], sp.start)
+			binary.LittleEndian.PutUint64(buf[pageHeaderSize+spanSize*i+8:], sp.n)
+		}
+		sealPage(buf)
+		h, err := checkPage(buf, 9, pageFreelist)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := decodeFreelist(buf, 9, h, 100); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("spans %v decoded: %v, want ErrCorrupt", spans, err)
+		}
+	}
 }

@@ -142,7 +142,7 @@ func TestFreeLaterRefusesPagesFreedTwice(t *testing.T) {
 	const hwm = 100
 	fresh := func() *freelist {
 		f := newFreelist()
-		f.free = []pgid{10, 11, 12}
+		f.free = []span{{10, 3}}
 		f.pending[7] = []pgid{20, 21}
 		return f
 	}
@@ -177,7 +177,7 @@ func TestCommitRefusesAPageItWritesAndFrees(t *testing.T) {
 		// Give the changed leaf a page the commit frees: the committed
 		// page of its parent.
 		parent, _ := leafOf(t, tx, "k000")
-		tx.freelist.free = append([]pgid{parent.id}, tx.freelist.free...)
+		tx.freelist.free = append([]span{{parent.id, 1}}, tx.freelist.free...)
 	})
 	// The parent's page is freed by the commit (the parent was copied)
 	// and handed out as free: the first node written takes it.
@@ -191,7 +191,7 @@ func TestBeginRefusesAPageFreeAndPending(t *testing.T) {
 	}
 	db.mu.Lock()
 	free := db.freelist.all()
-	db.freelist.free = append(db.freelist.free, free[0])
+	db.freelist.free = append(db.freelist.free, span{free[0], 1})
 	db.mu.Unlock()
 	_, err := db.Begin(true)
 	wantViolation(t, err, invPageFreedOnce, fmt.Sprintf("page %d is on the free list twice", free[0]))
@@ -258,7 +258,7 @@ func TestStrictModeRefusesLeaksAndSharedPages(t *testing.T) {
 		if leaf.id == last {
 			t.Fatal("k000 is in the last leaf")
 		}
-		tx.freelist.free = append([]pgid{last}, tx.freelist.free...)
+		tx.freelist.free = append([]span{{last, 1}}, tx.freelist.free...)
 	})
 	if name, _ := invariant.Name(err); name != invPageUsedOnce && name != invTreeBalanced {
 		t.Fatalf("a page both used and free: %v", err)

@@ -20,7 +20,8 @@ const (
 	pageMeta pageType = iota + 1
 	pageBranch
 	pageLeaf
-	pageFreelist
+	pageFreelist      // one 8-byte id per free page (files written before spans)
+	pageFreelistSpans // one 16-byte span (first page, length) per run of free pages
 )
 
 // String names the page type in errors.
@@ -32,7 +33,7 @@ func (t pageType) String() string {
 		return "branch"
 	case pageLeaf:
 		return "leaf"
-	case pageFreelist:
+	case pageFreelist, pageFreelistSpans:
 		return "freelist"
 	}
 	return fmt.Sprintf("pageType(%d)", uint8(t))
@@ -72,7 +73,7 @@ func checkPage(b []byte, id pgid, want pageType) (pageHeader, error) {
 	if got, stored := crc32.Checksum(b[4:], crcTable), binary.LittleEndian.Uint32(b); got != stored {
 		return h, fmt.Errorf("%w %d: checksum %08x, expected %08x", ErrCorrupt, id, got, stored)
 	}
-	if want != 0 && h.typ != want && !(want == pageBranch && h.typ == pageLeaf) {
+	if want != 0 && h.typ != want && !(want == pageBranch && h.typ == pageLeaf) && !(want == pageFreelist && h.typ == pageFreelistSpans) {
 		return h, fmt.Errorf("%w %d: %s page where a %s page was expected", ErrCorrupt, id, h.typ, want)
 	}
 	return h, nil
