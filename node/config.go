@@ -132,6 +132,12 @@ type Config struct {
 	MaxTxnOps         int
 	HeartbeatInterval time.Duration
 	ElectionTimeout   time.Duration
+	// InitialElectionTickAdvance starts the member's election clock
+	// nearly run out, as etcd's --initial-election-tick-advance does: a
+	// member that hears no leader campaigns within one election timeout
+	// of starting instead of one or two (pre-vote keeps a member that
+	// restarts into a cluster with a leader from disturbing it).
+	InitialElectionTickAdvance bool
 
 	// AuthToken is the kind of token Authenticate hands out: "simple"
 	// (random, learned by every member through raft, kept in memory) or
@@ -197,6 +203,7 @@ func DefaultConfig() Config {
 		MaxTxnOps:                   DefaultMaxTxnOps,
 		HeartbeatInterval:           DefaultHeartbeatInterval,
 		ElectionTimeout:             DefaultElectionTimeout,
+		InitialElectionTickAdvance:  true,
 		AuthToken:                   DefaultAuthToken,
 		AuthTokenTTL:                DefaultAuthTokenTTL,
 		AuthPasswordCost:            DefaultAuthPasswordCost,

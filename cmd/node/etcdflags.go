@@ -23,7 +23,6 @@ var etcdOnlyFlags = map[string]etcdFlag{
 	"wal-dir":                                           {instead: "cairn keeps its write-ahead log in --data-dir (member/wal)"},
 	"max-snapshots":                                     {instead: "cairn keeps no snapshot files: its store is the snapshot"},
 	"max-wals":                                          {instead: "cairn removes the log segments a snapshot covers"},
-	"initial-election-tick-advance":                     {bool: true, instead: "cairn's members campaign after a randomized election timeout"},
 	"listen-client-http-urls":                           {instead: "cairn serves HTTP on --listen-client-urls beside gRPC"},
 	"memory-mlock":                                      {bool: true, instead: "cairn does not lock its memory"},
 	"experimental-memory-mlock":                         {bool: true, instead: "cairn does not lock its memory"},

@@ -145,6 +145,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.IntVar(&c.MaxTxnOps, "max-txn-ops", c.MaxTxnOps, "most operations in one transaction")
 	fs.IntVar(&o.heartbeatMs, "heartbeat-interval", int(c.HeartbeatInterval/time.Millisecond), "time between leader heartbeats, in milliseconds")
 	fs.IntVar(&o.electionMs, "election-timeout", int(c.ElectionTimeout/time.Millisecond), "time without a leader before an election, in milliseconds")
+	fs.BoolVar(&c.InitialElectionTickAdvance, "initial-election-tick-advance", c.InitialElectionTickAdvance, "start the election clock nearly run out, so that a member that hears no leader campaigns within one election timeout of starting")
 	fs.StringVar(&c.AutoCompactionMode, "auto-compaction-mode", "periodic", "periodic (keep a time window) or revision (keep N revisions)")
 	fs.StringVar(&c.AutoCompactionRetention, "auto-compaction-retention", "0", "for periodic: hours or a duration (1h, 30m); for revision: a count; 0 disables")
 	fs.DurationVar(&c.CorruptCheckTime, "corrupt-check-time", c.CorruptCheckTime, "how often the leader compares the members' key-value hashes, raising the CORRUPT alarm on a member that differs (0 disables; etcd's default is 0)")

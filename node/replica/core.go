@@ -105,6 +105,13 @@ type CoreConfig struct {
 	ID            uint64
 	ElectionTick  int
 	HeartbeatTick int
+	// AdvanceElectionTicks starts raft's election clock ElectionTick-1
+	// ticks in: a member that hears no leader campaigns within one
+	// election timeout of starting (its randomized timeout is one to two
+	// election timeouts) instead of one to two. A lone voter is leader
+	// almost at once; in a cluster, pre-vote and check-quorum keep a
+	// member that restarts under a live leader from disturbing it.
+	AdvanceElectionTicks bool
 	// SnapshotCount is how many applied entries trigger a snapshot.
 	SnapshotCount uint64
 	// SnapshotBytes triggers a snapshot too, once the entries applied
@@ -279,6 +286,11 @@ func NewCore(cfg CoreConfig, log RaftLog, sm StateMachine) (*Core, error) {
 	}, peers)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.AdvanceElectionTicks {
+		for range cfg.ElectionTick - 1 {
+			rn.Tick()
+		}
 	}
 	c := &Core{
 		cfg:           cfg,

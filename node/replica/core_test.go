@@ -423,3 +423,36 @@ func TestCoreSnapshotAfterSnapshotBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestCoreAdvanceElectionTicks: with the election clock advanced, a lone
+// voter leads within one election timeout of starting, whatever its
+// randomized timeout; without it, never before one has passed.
+func TestCoreAdvanceElectionTicks(t *testing.T) {
+	for _, advance := range []bool{false, true} {
+		for seed := range 20 {
+			c := newCoreCluster(t, 1, 1000)
+			c.cfg.AdvanceElectionTicks = advance
+			c.cfg.Rand = nil
+			m := c.members[1]
+			cfg := c.cfg
+			cfg.ID = 1
+			cfg.Rand = rand.New(rand.NewPCG(uint64(seed), 3))
+			core, err := NewCore(cfg, memLog{raftcore.NewMemoryStorage()}, newMapSM())
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.core = core
+			ticks := 0
+			for c.leader() != 1 && ticks < 3*c.cfg.ElectionTick {
+				c.tick(1)
+				ticks++
+			}
+			switch {
+			case advance && ticks > c.cfg.ElectionTick:
+				t.Errorf("seed %d: advanced clock, leader after %d ticks, want at most %d", seed, ticks, c.cfg.ElectionTick)
+			case !advance && ticks < c.cfg.ElectionTick:
+				t.Errorf("seed %d: leader after %d ticks without an advanced clock, want at least %d", seed, ticks, c.cfg.ElectionTick)
+			}
+		}
+	}
+}
