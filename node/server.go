@@ -227,7 +227,7 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 		Core: replica.CoreConfig{
 			ID: s.id, ElectionTick: election, HeartbeatTick: heartbeat,
 			AdvanceElectionTicks: cfg.InitialElectionTickAdvance,
-			SnapshotCount: cfg.SnapshotCount, Peers: peers,
+			SnapshotCount:        cfg.SnapshotCount, Peers: peers,
 			Rand: rand.New(rand.NewPCG(s.id, uint64(time.Now().UnixNano()))),
 		},
 		Send: func(msgs []raftcore.Message) {

@@ -312,6 +312,15 @@ func (r *raft) isVoter(id uint64) bool { return r.configs.current().IsVoter(id) 
 // needs to commit, so it must be able to lead until then (it counts only
 // the votes of the new configuration's voters, and steps down once the
 // change commits: see onCommit).
+// soleVoter reports whether this member is the only voter of its
+// configuration: its own vote is a quorum, no other member can win a
+// term, so waiting out an election timeout before campaigning (there is
+// no leader to hear from) only delays it.
+func (r *raft) soleVoter() bool {
+	v := r.configs.current().Voters
+	return len(v) == 1 && v[0] == r.id
+}
+
 func (r *raft) promotable() bool {
 	if r.repair != nil && !r.repair.finished {
 		return false // it may have voted in any term it lost
@@ -695,7 +704,7 @@ func (r *raft) tick() {
 func (r *raft) tickElection() {
 	r.tickRepair()
 	r.electionElapsed++
-	if r.promotable() && r.electionElapsed >= r.randomizedElectionTimeout {
+	if r.promotable() && (r.electionElapsed >= r.randomizedElectionTimeout || r.soleVoter()) {
 		r.electionElapsed = 0
 		r.hup(false)
 	}

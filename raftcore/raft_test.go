@@ -957,3 +957,25 @@ func TestCompactedLogWithoutSnapshotIsAnError(t *testing.T) {
 		t.Fatalf("Ready: got %v, want ErrSnapshotMissing", err)
 	}
 }
+
+// TestSoleVoterCampaignsAtFirstTick: the only voter of its configuration
+// needs nobody's vote, so it campaigns (and wins) at its first tick
+// instead of waiting out an election timeout; one of several voters
+// waits.
+func TestSoleVoterCampaignsAtFirstTick(t *testing.T) {
+	for _, tc := range []struct {
+		voters []uint64
+		leads  bool
+	}{{[]uint64{1}, true}, {[]uint64{1, 2, 3}, false}} {
+		s := NewMemoryStorage()
+		_ = s.ApplySnapshotMetadataForTest(ConfState{Voters: tc.voters, Learners: []uint64{9}})
+		n, err := NewNode(defaultConfig(1, s, 1), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.Tick()
+		if got := n.Status().SoftState.State == StateLeader; got != tc.leads {
+			t.Errorf("voters %v: leader after one tick = %v, want %v", tc.voters, got, tc.leads)
+		}
+	}
+}

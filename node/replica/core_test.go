@@ -424,34 +424,32 @@ func TestCoreSnapshotAfterSnapshotBytes(t *testing.T) {
 	}
 }
 
-// TestCoreAdvanceElectionTicks: with the election clock advanced, a lone
-// voter leads within one election timeout of starting, whatever its
-// randomized timeout; without it, never before one has passed.
+// TestCoreAdvanceElectionTicks: with the election clock advanced, a
+// member that hears no leader campaigns within one election timeout of
+// starting, whatever its randomized timeout; without it, never before one
+// has passed.
 func TestCoreAdvanceElectionTicks(t *testing.T) {
+	const electionTick = 10
+	peers := []raftcore.Peer{{ID: 1}, {ID: 2}, {ID: 3}}
 	for _, advance := range []bool{false, true} {
 		for seed := range 20 {
-			c := newCoreCluster(t, 1, 1000)
-			c.cfg.AdvanceElectionTicks = advance
-			c.cfg.Rand = nil
-			m := c.members[1]
-			cfg := c.cfg
-			cfg.ID = 1
-			cfg.Rand = rand.New(rand.NewPCG(uint64(seed), 3))
+			cfg := CoreConfig{ID: 1, ElectionTick: electionTick, HeartbeatTick: 1, Peers: peers,
+				AdvanceElectionTicks: advance, Rand: rand.New(rand.NewPCG(uint64(seed), 3))}
 			core, err := NewCore(cfg, memLog{raftcore.NewMemoryStorage()}, newMapSM())
 			if err != nil {
 				t.Fatal(err)
 			}
-			m.core = core
 			ticks := 0
-			for c.leader() != 1 && ticks < 3*c.cfg.ElectionTick {
-				c.tick(1)
+			for core.Status().SoftState.State == raftcore.StateFollower && ticks < 3*electionTick {
+				core.Step(EvTick{})
+				core.TakeEffects()
 				ticks++
 			}
 			switch {
-			case advance && ticks > c.cfg.ElectionTick:
-				t.Errorf("seed %d: advanced clock, leader after %d ticks, want at most %d", seed, ticks, c.cfg.ElectionTick)
-			case !advance && ticks < c.cfg.ElectionTick:
-				t.Errorf("seed %d: leader after %d ticks without an advanced clock, want at least %d", seed, ticks, c.cfg.ElectionTick)
+			case advance && ticks > electionTick:
+				t.Errorf("seed %d: advanced clock, campaigned after %d ticks, want at most %d", seed, ticks, electionTick)
+			case !advance && ticks < electionTick:
+				t.Errorf("seed %d: campaigned after %d ticks without an advanced clock, want at least %d", seed, ticks, electionTick)
 			}
 		}
 	}
