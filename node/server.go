@@ -226,9 +226,9 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 		Store:     mvcc.Options{FS: dbFS, CacheBytes: cfg.BackendCacheBytes, OnCompactStep: s.logCompactStep},
 		Core: replica.CoreConfig{
 			ID: s.id, ElectionTick: election, HeartbeatTick: heartbeat,
+			SnapshotCount: cfg.SnapshotCount, Peers: peers,
 			AdvanceElectionTicks: cfg.InitialElectionTickAdvance,
-			SnapshotCount:        cfg.SnapshotCount, Peers: peers,
-			Rand: rand.New(rand.NewPCG(s.id, uint64(time.Now().UnixNano()))),
+			Rand:                 rand.New(rand.NewPCG(s.id, uint64(time.Now().UnixNano()))),
 		},
 		Send: func(msgs []raftcore.Message) {
 			s.transport.Send(msgs)
