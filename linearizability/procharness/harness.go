@@ -40,7 +40,8 @@ type Config struct {
 	OpTimeout time.Duration
 	// FaultInterval is the mean calm between faults (2s).
 	FaultInterval time.Duration
-	// Faults are the fault kinds to inject (all of FaultKinds).
+	// Faults are the fault kinds to inject (all of FaultKinds). The disk
+	// faults (DiskFaultKinds) are injected only when named here.
 	Faults []FaultKind
 	// HeartbeatMS and ElectionMS are the members' --heartbeat-interval
 	// and --election-timeout (50 and 500).
@@ -142,7 +143,27 @@ func (r Result) Summary() string {
 		}
 		fmt.Fprintf(&b, "%s %d", k, counts[k])
 	}
+	for _, k := range DiskFaultKinds() {
+		if counts[k] > 0 {
+			fmt.Fprintf(&b, ", %s %d", k, counts[k])
+		}
+	}
 	b.WriteString(")\n")
+	var damaged, repaired int
+	var slowest time.Duration
+	for _, f := range r.Faults {
+		if f.Detail != "" {
+			damaged++
+		}
+		if f.Repaired > 0 {
+			repaired++
+			slowest = max(slowest, f.Repaired)
+		}
+	}
+	if damaged > 0 {
+		fmt.Fprintf(&b, "disk damage: %d members damaged, %d seen repaired (the slowest %v after its restart)\n",
+			damaged, repaired, slowest.Round(time.Millisecond))
+	}
 	fmt.Fprintf(&b, "peer connections: %d forwarded, %d refused, %d severed, %d unidentified\n",
 		r.Net.Accepted, r.Net.Refused, r.Net.Severed, r.Net.Unidentified)
 	if r.CheckTimedOut {
@@ -163,7 +184,11 @@ var ErrNotLive = errors.New("cluster accepted no write after the faults healed")
 // cfg.Duration, heals, checks liveness and linearizability, and stops the
 // cluster. The error wraps linearizability.ErrNotLinearizable (naming the
 // visualization file) on a violation; it also reports a cluster that does
-// not accept a write within 10s of healing, and any failure to set up.
+// not accept a write within 10s of healing (ErrNotLive), a member that
+// does not report itself whole within a minute (ErrNotRepaired), a member
+// whose history misses an acknowledged write (ErrLostWrite), a member
+// that restarted on a damaged WAL without noticing (ErrDamageUnnoticed),
+// and any failure to set up.
 func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	cfg = cfg.withDefaults()
 	start := time.Now()
@@ -248,6 +273,11 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	// still checked (without the final reads and the resolution of
 	// unknown writes, which need it to answer).
 	liveErr := checkLiveness(ctx, c.endpoints(), 10*time.Second)
+	// Every member must be whole again: a member that lost data repairs
+	// itself from the others, and none refuses to serve.
+	repairErr := nem.waitRepaired(ctx, time.Minute)
+	res.Faults = nem.events
+	var ackErr error
 	if liveErr == nil {
 		if err := w.finalReads(ctx, 10*time.Second); err != nil {
 			return res, err
@@ -256,9 +286,19 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 			return res, err
 		}
 		res.Ops = w.snapshotCounts()
+		if repairErr == nil {
+			ackErr = w.checkAcknowledged(ctx, c.members, keyPrefix, 30*time.Second)
+		}
 	} else {
 		logf("%v", liveErr)
 	}
+	if repairErr != nil {
+		logf("%v", repairErr)
+	}
+	if ackErr != nil {
+		logf("%v", ackErr)
+	}
+	diskErr := errors.Join(nem.disk.failures...)
 
 	logf("checking %d operations", res.Ops.Total())
 	checkErr := linearizability.Check(rec.Operations(), linearizability.KVModel(), cfg.CheckTimeout, dir)
@@ -272,7 +312,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	default:
 		logf("linearizable")
 	}
-	return res, errors.Join(checkErr, liveErr)
+	return res, errors.Join(checkErr, liveErr, repairErr, ackErr, diskErr)
 }
 
 // checkLiveness writes until one write succeeds, failing after within.

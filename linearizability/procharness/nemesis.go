@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/cairndb/cairn/client"
@@ -35,7 +36,8 @@ const (
 	FaultSlow FaultKind = "slow"
 )
 
-// FaultKinds lists every fault kind.
+// FaultKinds lists the fault kinds a run injects by default; the disk
+// faults (DiskFaultKinds) are injected only when named.
 func FaultKinds() []FaultKind {
 	return []FaultKind{FaultKill, FaultPause, FaultPartition, FaultIsolateLeader,
 		FaultKillLeader, FaultPauseLeader, FaultSlow}
@@ -56,10 +58,22 @@ type FaultEvent struct {
 	Start, Held time.Duration
 	// Err says what went wrong injecting or healing it, if anything.
 	Err error
+	// Detail says what a disk fault damaged; Repaired is how long the
+	// member took, from its restart, to report that it is whole again
+	// (0 if it was not seen to: it was damaged again first, or never
+	// repaired).
+	Detail   string
+	Repaired time.Duration
 }
 
 func (e FaultEvent) String() string {
 	s := fmt.Sprintf("%8.3fs %-14s %s for %v", e.Start.Seconds(), e.Kind, e.Member, e.Held.Round(time.Millisecond))
+	if e.Detail != "" {
+		s += ": " + e.Detail
+	}
+	if e.Repaired > 0 {
+		s += fmt.Sprintf("; repaired %v after its restart", e.Repaired.Round(time.Millisecond))
+	}
 	if e.Err != nil {
 		s += " (" + e.Err.Error() + ")"
 	}
@@ -75,18 +89,26 @@ type nemesis struct {
 	since    func() time.Duration
 	logf     func(format string, args ...any)
 	events   []FaultEvent
+	disk     diskState
 }
 
 // run injects faults until ctx ends, then heals everything. Each round
 // waits some calm (0.5 to 1.5 times the interval), then holds one fault
-// for 2 to 5 seconds and undoes it.
+// for 2 to 5 seconds and undoes it. The kinds are dealt from a shuffled
+// deck, so that a short run injects every kind once before any twice.
 func (n *nemesis) run(ctx context.Context) {
+	var deck []FaultKind
 	for {
 		calm := time.Duration(float64(n.interval) * (0.5 + n.rng.Float64()))
 		if !sleepCtx(ctx, calm) {
 			return
 		}
-		kind := n.kinds[n.rng.IntN(len(n.kinds))]
+		if len(deck) == 0 {
+			deck = slices.Clone(n.kinds)
+			n.rng.Shuffle(len(deck), func(i, j int) { deck[i], deck[j] = deck[j], deck[i] })
+		}
+		kind := deck[0]
+		deck = deck[1:]
 		hold := 2*time.Second + time.Duration(n.rng.Int64N(int64(3*time.Second)))
 		e := n.inject(ctx, kind, hold)
 		n.events = append(n.events, e)
@@ -96,6 +118,9 @@ func (n *nemesis) run(ctx context.Context) {
 
 // inject applies one fault, holds it (or until ctx ends), and undoes it.
 func (n *nemesis) inject(ctx context.Context, kind FaultKind, hold time.Duration) FaultEvent {
+	if kind.damagesDisk() {
+		return n.injectDisk(ctx, kind, hold)
+	}
 	e := FaultEvent{Kind: kind, Start: n.since()}
 	var victim *process
 	if kind.targetsLeader() {

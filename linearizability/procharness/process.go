@@ -36,6 +36,7 @@ type process struct {
 	bin     string
 	args    []string
 	dir     string
+	dataDir string // the member's --data-dir, as a path from here
 	logPath string
 	client  string // client address, host:port
 
@@ -260,6 +261,7 @@ func newCluster(o clusterOptions) (*cluster, error) {
 			name:    name,
 			bin:     o.bin,
 			dir:     o.dir,
+			dataDir: filepath.Join(o.dir, name+".node"),
 			logPath: filepath.Join(o.dir, name+".log"),
 			client:  client,
 			args: []string{

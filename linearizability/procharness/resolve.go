@@ -2,7 +2,11 @@ package procharness
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/cairndb/cairn/client"
@@ -91,4 +95,38 @@ func (w *workload) resolveUnknownWrites(ctx context.Context, prefix string, time
 		r.NotApplied++
 	}
 	return r, nil
+}
+
+// ErrLostWrite is wrapped by Run's error when a member's history lacks a
+// write the cluster acknowledged.
+var ErrLostWrite = errors.New("acknowledged write missing from a member's history")
+
+// checkAcknowledged reads each member's own history of the keys with
+// prefix (a watch from revision 1 on that member alone) and requires
+// every acknowledged write to be in it: a member that lost data and
+// repaired itself must hold again everything the cluster acknowledged.
+func (w *workload) checkAcknowledged(ctx context.Context, members []*process, prefix string, timeout time.Duration) error {
+	w.mu.Lock()
+	acked := maps.Clone(w.acked)
+	w.mu.Unlock()
+	var errs []error
+	for _, m := range members {
+		applied, err := appliedValues(ctx, []string{m.client}, prefix, timeout)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("procharness: member %s: %w", m.name, err))
+			continue
+		}
+		var missing []string
+		for v := range acked {
+			if !applied[v] {
+				missing = append(missing, v)
+			}
+		}
+		if len(missing) > 0 {
+			slices.Sort(missing)
+			errs = append(errs, fmt.Errorf("procharness: %w: member %s lacks %d of %d acknowledged writes (first: %s)",
+				ErrLostWrite, m.name, len(missing), len(acked), strings.Join(missing[:min(5, len(missing))], ", ")))
+		}
+	}
+	return errors.Join(errs...)
 }

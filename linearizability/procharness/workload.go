@@ -56,6 +56,10 @@ type workload struct {
 	unknownWrites map[string]linearizability.OpID
 	nextID        int // next client id for a client whose last operation is unknown
 	values        int // unique values handed out
+
+	// acked are the unique values of the writes the cluster
+	// acknowledged (puts, and compare-and-swaps that succeeded).
+	acked map[string]bool
 }
 
 // kvClient is one sequential client: it has one operation in flight at a
@@ -148,6 +152,7 @@ func (c *kvClient) put(ctx context.Context, key, value string) {
 	cancel()
 	if err == nil {
 		c.seen[key] = value
+		c.w.acknowledged(value)
 	}
 	c.finish(id, api.ResponseOp{Put: resp}, err, value)
 }
@@ -173,11 +178,22 @@ func (c *kvClient) cas(ctx context.Context, key, value string) {
 	if err == nil {
 		if resp.Succeeded {
 			c.seen[key] = value
+			c.w.acknowledged(value)
 		} else if len(resp.Responses) == 1 && resp.Responses[0].Range != nil && len(resp.Responses[0].Range.Kvs) > 0 {
 			c.seen[key] = string(resp.Responses[0].Range.Kvs[0].Value)
 		}
 	}
 	c.finish(id, api.ResponseOp{Txn: resp}, err, value)
+}
+
+// acknowledged notes that the cluster acknowledged the write of value.
+func (w *workload) acknowledged(value string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.acked == nil {
+		w.acked = map[string]bool{}
+	}
+	w.acked[value] = true
 }
 
 // finish records how operation id ended. An error means the outcome is
