@@ -70,10 +70,11 @@ var ErrNotRepaired = errors.New("member not repaired at the end of the run")
 // WAL as it is; the nemesis restarts the member undamaged.
 var errNotApplicable = errors.New("not applicable")
 
-// damageNoticedLine is in what a member logs when it starts on a log that
-// lost acknowledged data (logstore's warning, or node's when its store is
-// ahead of the log).
-const damageNoticedLine = "lost data it had acknowledged"
+// damageNoticedLine starts what a member logs when it starts on a log
+// that lost acknowledged data and begins to repair itself (node's
+// onRepairChange). logstore's own warning about the damage is not
+// enough: the member must also act on it.
+const damageNoticedLine = "the member lost data it had acknowledged and repairs itself"
 
 // walSegmentDir is the directory of a member's WAL segments: logstore
 // keeps them in wal/ under the log's directory, the data dir's
