@@ -3,14 +3,18 @@
 //
 //	linearize --duration 60s --clients 8 --seed 7
 //	linearize --node-bin ./bin/node --dir /tmp/run --keep-data
+//	linearize --faults lose-wal-tail,lose-segment,lose-vote,flip-bit,kill
 //
 // It builds cmd/node (run it from inside the cairn module, or give
 // --node-bin), starts three members whose peer traffic passes through a
 // fault proxy, and runs concurrent clients doing get, put and
 // compare-and-swap on a few keys while a nemesis kills members with
 // SIGKILL and restarts them, pauses them with SIGSTOP, and partitions them
-// (see package linearizability/procharness). Then it heals the cluster,
-// checks that it accepts a write again, and checks the history with
+// (see package linearizability/procharness); with --faults naming them,
+// it also damages a killed member's WAL before restarting it
+// (lose-wal-tail, lose-segment, lose-vote, flip-bit). Then it heals the
+// cluster, checks that it accepts a write again, that every member is
+// whole and holds every acknowledged write, and checks the history with
 // porcupine. It prints a summary and exits 1 on a violation (the error
 // names porcupine's HTML visualization), 2 on bad flags, and 3 when the
 // run could not be carried out or the healed cluster took no write. Linux
@@ -60,7 +64,8 @@ func parseFlags(args []string, stderr io.Writer) (procharness.Config, bool, erro
 	fs.StringVar(&cfg.NodeBinary, "node-bin", "", "a built cmd/node (default: build one)")
 	fs.DurationVar(&cfg.OpTimeout, "op-timeout", time.Second, "timeout of each client operation")
 	fs.DurationVar(&cfg.FaultInterval, "fault-interval", 2*time.Second, "mean calm between faults")
-	faults := fs.String("faults", joinKinds(procharness.FaultKinds()), "comma-separated fault kinds to inject")
+	faults := fs.String("faults", joinKinds(procharness.FaultKinds()),
+		"comma-separated fault kinds to inject; the disk faults, damage to a killed member's WAL, are also known: "+joinKinds(procharness.DiskFaultKinds()))
 	quiet := fs.Bool("quiet", false, "print only the summary")
 	if err := fs.Parse(args); err != nil {
 		return cfg, false, err
@@ -91,6 +96,12 @@ func joinKinds(kinds []procharness.FaultKind) string {
 	return strings.Join(s, ",")
 }
 
+// knownKinds lists every fault kind --faults takes: the default ones and
+// the disk faults.
+func knownKinds() []procharness.FaultKind {
+	return append(procharness.FaultKinds(), procharness.DiskFaultKinds()...)
+}
+
 // parseKinds reads a comma-separated list of fault kinds.
 func parseKinds(s string) ([]procharness.FaultKind, error) {
 	var kinds []procharness.FaultKind
@@ -100,14 +111,14 @@ func parseKinds(s string) ([]procharness.FaultKind, error) {
 			continue
 		}
 		found := false
-		for _, k := range procharness.FaultKinds() {
+		for _, k := range knownKinds() {
 			if string(k) == part {
 				kinds = append(kinds, k)
 				found = true
 			}
 		}
 		if !found {
-			return nil, fmt.Errorf("--faults: unknown fault %q (known: %s)", part, joinKinds(procharness.FaultKinds()))
+			return nil, fmt.Errorf("--faults: unknown fault %q (known: %s)", part, joinKinds(knownKinds()))
 		}
 	}
 	if len(kinds) == 0 {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -26,6 +27,12 @@ func TestParseFlags(t *testing.T) {
 			}
 			if cfg.Seed != 9 || cfg.Clients != 2 {
 				t.Errorf("seed %d clients %d", cfg.Seed, cfg.Clients)
+			}
+		}},
+		{args: []string{"--faults", "lose-wal-tail,flip-bit,kill"}, check: func(t *testing.T, cfg procharness.Config) {
+			want := []procharness.FaultKind{procharness.FaultLoseWALTail, procharness.FaultFlipBit, procharness.FaultKill}
+			if !slices.Equal(cfg.Faults, want) {
+				t.Errorf("faults %v, want %v", cfg.Faults, want)
 			}
 		}},
 		{args: []string{"--faults", "flood"}, wantErr: `unknown fault "flood"`},
