@@ -161,7 +161,7 @@ func (r Result) Summary() string {
 		}
 	}
 	if damaged > 0 {
-		fmt.Fprintf(&b, "disk damage: %d members damaged, %d seen repaired (the slowest %v after its restart)\n",
+		fmt.Fprintf(&b, "disk damage: %d WALs damaged, %d members seen repaired after it (the slowest %v after its restart)\n",
 			damaged, repaired, slowest.Round(time.Millisecond))
 	}
 	fmt.Fprintf(&b, "peer connections: %d forwarded, %d refused, %d severed, %d unidentified\n",
