@@ -103,8 +103,16 @@ func (d *Damage) Unwrap() error { return ErrCorrupt }
 
 // repairFile is the name, in the log's directory, of the file that records
 // damage whose repair has not finished, or the term in which it finished,
-// and the count of repairs started.
-const repairFile = "repair"
+// and the count of repairs started. repairCopyFile holds the same record:
+// the record is itself state the member must not lose (a repair number
+// that went back could let the member take an answer meant for an earlier
+// repair), and a file of a few dozen bytes has no redundancy of its own.
+// Each copy carries a checksum; a copy that fails it is rewritten from
+// the other (see readRepairFile).
+const (
+	repairFile     = "repair"
+	repairCopyFile = "repair.copy"
+)
 
 // Damage returns the damage recovery found or MarkDamaged recorded, or
 // that an earlier start found and MarkRepaired has not yet marked
@@ -199,9 +207,13 @@ func (l *Log) ClearRepair() error {
 		l.damage, l.repairedTerm = nil, 0
 		return nil
 	}
-	path := filepath.Join(l.opts.Dir, repairFile)
-	if err := l.opts.FS.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("logstore: remove %s: %w", path, err)
+	// The copy goes first: a crash in between leaves the first file,
+	// which is read alone as before there were copies.
+	for _, name := range []string{repairCopyFile, repairFile} {
+		path := filepath.Join(l.opts.Dir, name)
+		if err := l.opts.FS.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("logstore: remove %s: %w", path, err)
+		}
 	}
 	if err := l.opts.FS.SyncDir(l.opts.Dir); err != nil {
 		return fmt.Errorf("logstore: sync %s: %w", l.opts.Dir, err)
@@ -220,7 +232,7 @@ type repairRecord struct {
 }
 
 // encode returns the content of a repair file that records rec: a line of
-// words, then key=value lines.
+// words, then key=value lines, then the checksum of all that.
 func (rec repairRecord) encode() []byte {
 	var b bytes.Buffer
 	switch d := rec.damage; {
@@ -235,15 +247,30 @@ func (rec repairRecord) encode() []byte {
 	if rec.attempts != 0 {
 		fmt.Fprintf(&b, "repair-attempts=%d\n", rec.attempts)
 	}
+	fmt.Fprintf(&b, "%s%08x\n", repairChecksumKey, crc32.Checksum(b.Bytes(), crcTable))
 	return b.Bytes()
 }
 
-// writeRepairFile writes the repair file durably: a temporary file,
-// fsynced, renamed into place, the directory fsynced. Damage is recorded
-// before anything damaged is cut, so that no crash can leave the log
-// looking whole.
+// repairChecksumKey begins the last line of a repair file: the CRC-32C of
+// the lines before it.
+const repairChecksumKey = "crc32c="
+
+// writeRepairFile writes the repair record durably, to the repair file and
+// then to its copy, each as a temporary file, fsynced, renamed into place,
+// the directory fsynced. Damage is recorded before anything damaged is
+// cut, so that no crash can leave the log looking whole.
 func writeRepairFile(fsys fsx.FS, dir string, content []byte) error {
-	path := filepath.Join(dir, repairFile)
+	for _, name := range []string{repairFile, repairCopyFile} {
+		if err := writeFileDurably(fsys, filepath.Join(dir, name), content); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeFileDurably replaces the file at path with content: a temporary
+// file, fsynced, renamed into place, the directory fsynced.
+func writeFileDurably(fsys fsx.FS, path string, content []byte) error {
 	tmp := path + tmpExt
 	f, err := fsx.Create(fsys, tmp)
 	if err == nil {
@@ -257,7 +284,7 @@ func writeRepairFile(fsys fsx.FS, dir string, content []byte) error {
 		err = fsys.Rename(tmp, path)
 	}
 	if err == nil {
-		err = fsys.SyncDir(dir)
+		err = fsys.SyncDir(filepath.Dir(path))
 	}
 	if err != nil {
 		return fmt.Errorf("logstore: write %s: %w", path, err)
@@ -265,20 +292,99 @@ func writeRepairFile(fsys fsx.FS, dir string, content []byte) error {
 	return nil
 }
 
-// readRepairFile returns what the repair file in dir records: damage not
+// readRepairFile returns what the repair record in dir says: damage not
 // yet repaired, or the term in which it was, or neither (also if there is
-// no file). A repair file it cannot parse means a repair is pending: its
-// content is only the description.
+// no record).
+//
+// The record is in two files written one after the other. Both checking
+// and equal is the rule. One that fails its checksum (a bit flipped at
+// rest) is replaced by the other. Both checking but different means a
+// crash came between the two writes: the first file holds the newer
+// record, and the copy is brought up to it. Either way the pair is whole
+// again before the log opens, so a flip can only ever cost the one copy
+// it hits. Both failing is damage to the record itself, reported as an
+// error that names the files: the repair count may be lost, and guessing
+// it could reuse a number an earlier repair had sent.
+//
+// A file without a checksum line was written before there were copies;
+// it is read as it was then (a line it cannot parse is a repair pending).
 func readRepairFile(fsys fsx.FS, dir string) (repairRecord, error) {
-	path := filepath.Join(dir, repairFile)
-	_ = fsys.Remove(path + tmpExt) // never renamed into place: never recorded
-	if _, err := fsys.Stat(path); errors.Is(err, fs.ErrNotExist) {
+	type copyState struct {
+		path    string
+		content []byte
+		exists  bool
+		err     error // why the file does not check
+		legacy  bool  // it has no checksum line
+	}
+	read := func(name string) copyState {
+		c := copyState{path: filepath.Join(dir, name)}
+		_ = fsys.Remove(c.path + tmpExt) // never renamed into place: never recorded
+		if _, err := fsys.Stat(c.path); errors.Is(err, fs.ErrNotExist) {
+			return c
+		}
+		c.exists = true
+		b, err := readWhole(fsys, c.path)
+		if err != nil {
+			c.err = err
+			return c
+		}
+		c.content, c.legacy, c.err = b, !bytes.Contains(b, []byte(repairChecksumKey)), checkRepairContent(b)
+		return c
+	}
+	first, second := read(repairFile), read(repairCopyFile)
+	checked := func(c copyState) bool { return c.exists && c.err == nil && !c.legacy }
+	var good copyState
+	switch {
+	case !first.exists && !second.exists:
 		return repairRecord{}, nil
+	case checked(first):
+		good = first
+	case checked(second):
+		// Also when the first has no checksum line but the copy has: a
+		// flip in the first's "crc32c=" made it look older than it is.
+		good = second
+	case first.exists && first.err == nil:
+		good = first
+	case !second.exists:
+		return repairRecord{}, fmt.Errorf("logstore: read %s: %w", first.path, first.err)
+	default:
+		return repairRecord{}, fmt.Errorf("logstore: both copies of the repair record are damaged (%s: %v; %s: %v): the count of repairs may be lost; see the README's section on a disk that loses data", first.path, first.err, second.path, second.err)
 	}
-	b, err := readWhole(fsys, path)
-	if err != nil {
-		return repairRecord{}, fmt.Errorf("logstore: read %s: %w", path, err)
+	if !bytes.Equal(first.content, second.content) || !first.exists || !second.exists {
+		if err := writeRepairFile(fsys, dir, good.content); err != nil {
+			return repairRecord{}, err
+		}
 	}
+	return parseRepairRecord(good.content, good.path), nil
+}
+
+// checkRepairContent checks a repair file's checksum line, if it has one.
+func checkRepairContent(b []byte) error {
+	body, last := b, []byte(nil)
+	if i := bytes.LastIndexByte(bytes.TrimSuffix(b, []byte("\n")), '\n'); i >= 0 {
+		body, last = b[:i+1], b[i+1:]
+	}
+	sum, ok := bytes.CutPrefix(bytes.TrimSuffix(last, []byte("\n")), []byte(repairChecksumKey))
+	if !ok {
+		if bytes.Contains(b, []byte(repairChecksumKey)) {
+			// The newline before the checksum line, or the line's
+			// end, was hit.
+			return fmt.Errorf("%w: the checksum line is damaged", ErrCorrupt)
+		}
+		return nil // written before checksums (or a flip in the key): read as it is
+	}
+	// Compared as written (lower-case hex): a flip that turns a digit
+	// into its capital is damage too.
+	if got := fmt.Sprintf("%08x", crc32.Checksum(body, crcTable)); string(sum) != got {
+		return fmt.Errorf("%w: checksum %q, the content's is %s", ErrCorrupt, sum, got)
+	}
+	return nil
+}
+
+// parseRepairRecord reads a repair file's content (path for messages). A
+// line it cannot parse means a repair is pending: its content is only the
+// description.
+func parseRepairRecord(b []byte, path string) repairRecord {
 	var rec repairRecord
 	whole := false
 	d := &Damage{Earlier: true, Kind: "unknown", Detail: "the repair file " + path + " does not say"}
@@ -315,11 +421,10 @@ func readRepairFile(fsys fsx.FS, dir string) (repairRecord, error) {
 	switch {
 	case rec.repairedTerm != 0:
 	case whole && rec.attempts != 0:
-		return rec, nil
 	default:
 		rec.damage = d
 	}
-	return rec, nil
+	return rec
 }
 
 // explainedByOneBitFlip reports whether the record at the front of b,

@@ -206,7 +206,14 @@ func (w *World) holderReply(m *member, r replica.Reply) {
 	if h == nil {
 		return
 	}
-	if p := h.pending; p != nil && p.id == r.ReqID && p.kind == reqKeepAlive {
+	p := h.pending
+	if p == nil || p.id != r.ReqID {
+		// A late reply to a request the holder gave up on (a keep-alive's
+		// ReadIndex round ending after it timed out carries no result):
+		// nobody waits for it.
+		return
+	}
+	if p.kind == reqKeepAlive {
 		w.renewAt(m, p.via, r.ReqID, p.lease, true) // its ReadIndex round ended
 		return
 	}

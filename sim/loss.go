@@ -199,16 +199,17 @@ func truncate(disk *fsx.MemFS, name string, size int64) error {
 // always may): members dead, flipped, or that lost state and are not yet
 // repaired count against it.
 func (w *World) canLoseState(m *member) bool {
-	if !w.conf.isVoter(m.id) {
+	voters := w.conf.votersSoon()
+	if !slices.Contains(voters, m.id) {
 		return true
 	}
 	lost := 0
-	for _, id := range w.conf.voters {
+	for _, id := range voters {
 		if x := w.member(id); x != m && x.unrepaired() {
 			lost++
 		}
 	}
-	return lost+1 <= (len(w.conf.voters)-1)/2
+	return lost+1 <= (len(voters)-1)/2
 }
 
 // unrepaired reports whether the member lost state it had acknowledged

@@ -33,6 +33,19 @@ const (
 func (c *confTracker) isVoter(id uint64) bool   { return slices.Contains(c.voters, id) }
 func (c *confTracker) isLearner(id uint64) bool { return slices.Contains(c.learners, id) }
 
+// votersSoon are the voters, with the learner that a pending AddVoter
+// promotes: it may become a voter at any moment, so the fault budgets
+// (canLose, canLoseState) count it as one already. Without it a learner
+// could lose state (learners always may) just before its promotion
+// commits, and leave the new configuration short of a quorum that lost
+// nothing.
+func (c *confTracker) votersSoon() []uint64 {
+	if p := c.plan; p != nil && p.cc.Type == raftcore.AddVoter && !c.isVoter(p.cc.NodeID) {
+		return append(slices.Clone(c.voters), p.cc.NodeID)
+	}
+	return c.voters
+}
+
 // committed records a conf change the first time a member applies it.
 func (c *confTracker) committed(w *World, index uint64, cc raftcore.ConfChange) {
 	cs, err := raftcore.ConfState{Voters: c.voters, Learners: c.learners}.WithChange(cc)
@@ -117,7 +130,7 @@ func (w *World) changeMembership() {
 	}
 	st := lead.core.Status()
 	for _, id := range c.learners {
-		if pr, ok := st.Progress[id]; ok && pr.Match+5 >= st.HardState.Commit && w.member(id).state == stateUp {
+		if pr, ok := st.Progress[id]; ok && pr.Match+5 >= st.HardState.Commit && w.member(id).state == stateUp && w.canPromote(w.member(id)) {
 			c.propose(w, raftcore.ConfChange{Type: raftcore.AddVoter, NodeID: id})
 			return
 		}
@@ -151,14 +164,27 @@ func (w *World) canLoseForGood(m *member) bool { return w.canLoseState(m) }
 // canLose reports whether member m may go down now without leaving its
 // voters without a quorum (a learner always may).
 func (w *World) canLose(m *member) bool {
-	if !w.conf.isVoter(m.id) {
+	voters := w.conf.votersSoon()
+	if !slices.Contains(voters, m.id) {
 		return true
 	}
 	down := 0
-	for _, id := range w.conf.voters {
+	for _, id := range voters {
 		if x := w.member(id); x.state != stateUp || x.crashAtSync > 0 || x.crashInSnapshot || x.diskFull {
 			down++
 		}
 	}
-	return down+1 <= (len(w.conf.voters)-1)/2
+	return down+1 <= (len(voters)-1)/2
+}
+
+// canPromote reports whether learner m may become a voter: the voters
+// it joins, and it, keep a majority that lost no state.
+func (w *World) canPromote(m *member) bool {
+	lost := 0
+	for _, id := range append(slices.Clone(w.conf.voters), m.id) {
+		if w.member(id).unrepaired() {
+			lost++
+		}
+	}
+	return lost <= len(w.conf.voters)/2
 }
