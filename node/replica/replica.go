@@ -42,6 +42,9 @@ type Config struct {
 	// Wrap, if set, wraps the state machine before the core is given it:
 	// the simulator watches every entry applied, and injects bugs.
 	Wrap func(*KVState) StateMachine
+	// StoreRepair, if set, repairs a store whose page file is corrupt
+	// from the cluster instead of refusing to open (storerepair.go).
+	StoreRepair *StoreRepair
 }
 
 // Replica is one member's deterministic part, wired: the raft log, the
@@ -82,7 +85,7 @@ func Open(cfg Config) (_ *Replica, err error) {
 			return nil, err
 		}
 	}
-	if r.State, err = openKVState(cfg.StorePath, cfg.Store); err != nil {
+	if r.State, err = openStore(cfg, r.Log); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	r.Lessor = NewLessor(0)
@@ -113,6 +116,47 @@ func Open(cfg Config) (_ *Replica, err error) {
 		r.Core.SetSender(cfg.Send)
 	}
 	return r, nil
+}
+
+// openStore opens the store, repairing it first from the cluster if it
+// must be (cfg.StoreRepair): when an earlier run left the marker that says
+// so, or when its page file turns out corrupt.
+func openStore(cfg Config, log RaftLog) (*KVState, error) {
+	rep := cfg.StoreRepair
+	if rep == nil {
+		return openKVState(cfg.StorePath, cfg.Store)
+	}
+	reason, err := StoreRepairPending(cfg.Store.FS, rep.Marker)
+	if err != nil {
+		return nil, err
+	}
+	if reason == "" {
+		k, err := openKVState(cfg.StorePath, cfg.Store)
+		if err == nil || !IsStoreCorrupt(err) {
+			return k, err
+		}
+		reason = err.Error()
+	}
+	got, err := repairStore(cfg, log, reason)
+	if err != nil {
+		return nil, err
+	}
+	k, err := openKVState(cfg.StorePath, cfg.Store)
+	if err != nil {
+		return nil, fmt.Errorf("node: open the store copy the repair installed: %w", err)
+	}
+	if k.AppliedIndex() != got.Index {
+		_ = k.Close()
+		return nil, fmt.Errorf("node: the store copy the repair installed holds index %d, it was sent as index %d", k.AppliedIndex(), got.Index)
+	}
+	if err := endStoreRepair(cfg.Store.FS, rep.Marker); err != nil {
+		_ = k.Close()
+		return nil, err
+	}
+	if rep.Installed != nil {
+		rep.Installed(got)
+	}
+	return k, nil
 }
 
 // Close closes the store and the log (the core needs nothing closed).
