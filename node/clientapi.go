@@ -67,6 +67,7 @@ func call[Req any, Resp api.Message](s *Server, ctx context.Context, req *Req, h
 	resp, err := handle(ctx, req)
 	s.logRequestStats(ctx, start, req, resp, err)
 	if err != nil {
+		s.checkStoreCorrupt(err)
 		return zero, toAPIError(err)
 	}
 	r, ok := resp.(Resp)

@@ -111,6 +111,13 @@ type Server struct {
 	dbSize atomic.Int64
 	// corrupt counts the corruption checks (corrupt.go).
 	corrupt corruptStats
+	// storeRepairing says why, while the member repairs its store
+	// (store_repair.go); httpRoutes is the HTTP endpoint's handler, the
+	// repair's until the member's; faceReady is set once face serves.
+	storeRepairing atomic.Pointer[string]
+	repairServed   bool
+	httpRoutes     httpRoutes
+	faceReady      atomic.Bool
 
 	// removed is closed when the member learns that it was removed from
 	// the cluster (stopRemoved).
@@ -181,6 +188,7 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 			if srv.face != nil {
 				_ = srv.face.Close()
 			}
+			srv.closeEarlyServers()
 			srv.closeListeners()
 			if srv.replica != nil {
 				_ = srv.replica.Close()
@@ -204,8 +212,12 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 	// repairs itself from the quorum (replica/repair.go).
 	logOpts := logstore.Options{FS: walFS, Dir: filepath.Join(memberPath, walDir), Logger: logger, Salvage: true}
 	var identify func(*logstore.Log) (uint64, error)
+	var storeRepair *replica.StoreRepair
 	if restart {
 		identify = s.identifyLog
+		// A store whose page file is corrupt is repaired from the
+		// cluster (store_repair.go).
+		storeRepair = s.storeRepair(memberPath)
 	} else {
 		fresh = true
 		if err := os.MkdirAll(memberPath, 0o700); err != nil {
@@ -244,6 +256,7 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 		OnRestore: func() {
 			s.endWatches(errors.New("node: the member installed a snapshot; watch again from your last revision"))
 		},
+		StoreRepair: storeRepair,
 	})
 	if err != nil {
 		if restart {
@@ -252,6 +265,7 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 		return nil, err
 	}
 	s.replica = r
+	s.storeRepairing.Store(nil)
 	if restart {
 		if identity, committed, err = s.existingIdentity(memberPath); err != nil {
 			return nil, err
@@ -281,15 +295,15 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 	s.driver.OnRepairChange = s.onRepairChange
 	s.driver.OnRefused = func(err error) { s.log.Warn("refused a peer's message", "err", err) }
 	s.transport.driver = s.driver
-	var foreign func(net.Conn, *tls.ConnectionState)
 	if opts.ClientFace != nil {
 		if s.face, err = opts.ClientFace(s); err != nil {
 			return nil, fmt.Errorf("client port: %w", err)
 		}
-		foreign = s.face.ServeConn
+		s.faceReady.Store(true)
 	}
-	s.clientRPC = rpc.NewServer(rpc.ServerOptions{TLS: opts.ClientTLS, Logger: logger, Foreign: foreign,
-		MaxFrameSize: max(rpc.DefaultMaxFrameSize, cfg.MaxRequestBytes+64<<10)})
+	if s.clientRPC == nil { // not serving already, during a store repair
+		s.clientRPC = s.newClientRPC()
+	}
 	s.registerClientServices()
 	s.peerRPC = rpc.NewServer(rpc.ServerOptions{TLS: opts.PeerTLS, Logger: logger, MaxFrameSize: peerMaxFrame,
 		Authenticate: s.gate.accept})
@@ -298,6 +312,7 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 	s.peerRPC.HandleUnary(methodPeerLeaseRenew, s.gate.provenUnary(s.servePeerLeaseRenew))
 	s.peerRPC.HandleUnary(methodPeerLeaseTimeToLive, s.gate.provenUnary(s.servePeerLeaseTimeToLive))
 	s.peerRPC.HandleUnary(methodPeerLearnerReady, s.gate.provenUnary(s.servePeerLearnerReady))
+	s.peerRPC.HandleStream(methodPeerStoreCopy, s.gate.provenStream(s.transport.serveStoreCopy))
 	s.driver.Start()
 	s.serve()
 	s.startBackground()
@@ -528,17 +543,41 @@ func (s *Server) closeListeners() {
 	}
 }
 
-// serve starts the rpc servers and the HTTP endpoint on their listeners.
+// newClientRPC makes the client port's rpc server; the etcd face takes
+// the connections of its protocol once it is made.
+func (s *Server) newClientRPC() *rpc.Server {
+	var foreign func(net.Conn, *tls.ConnectionState)
+	if s.opts.ClientFace != nil {
+		foreign = func(c net.Conn, st *tls.ConnectionState) {
+			if !s.faceReady.Load() {
+				_ = c.Close() // a store repair: nothing is served yet
+				return
+			}
+			s.face.ServeConn(c, st)
+		}
+	}
+	return rpc.NewServer(rpc.ServerOptions{TLS: s.opts.ClientTLS, Logger: s.log, Foreign: foreign,
+		MaxFrameSize: max(rpc.DefaultMaxFrameSize, s.cfg.MaxRequestBytes+64<<10)})
+}
+
+// serve starts the rpc servers and the HTTP endpoint on their listeners
+// (the client port's and the HTTP endpoint serve already during a store
+// repair: they go on, with the member's services).
 func (s *Server) serve() {
-	for _, l := range s.clientLns {
-		s.goServe(func() error { return s.clientRPC.Serve(l) })
+	if s.storeRepairServed() {
+		s.httpRoutes.set(s.httpHandler())
+	} else {
+		for _, l := range s.clientLns {
+			s.goServe(func() error { return s.clientRPC.Serve(l) })
+		}
+		if s.httpLn != nil {
+			s.httpRoutes.set(s.httpHandler())
+			s.httpSrv = &http.Server{Handler: &s.httpRoutes, ReadHeaderTimeout: 5 * time.Second}
+			s.goServe(func() error { return s.httpSrv.Serve(s.httpLn) })
+		}
 	}
 	for _, l := range s.peerLns {
 		s.goServe(func() error { return s.peerRPC.Serve(l) })
-	}
-	if s.httpLn != nil {
-		s.httpSrv = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
-		s.goServe(func() error { return s.httpSrv.Serve(s.httpLn) })
 	}
 }
 
@@ -633,6 +672,7 @@ func (s *Server) Stop() {
 // failure, removal from the cluster).
 func (s *Server) failed(err error) {
 	if s.fatal.CompareAndSwap(nil, &err) {
+		s.noteStoreCorrupt(err)
 		s.log.Error("member stopping", "err", err)
 		go s.Stop()
 	}

@@ -36,6 +36,7 @@ func unary[Req any, PReq apiMessage[Req]](s *Server, handle func(context.Context
 		resp, err := handle(ctx, req)
 		s.logRequestStats(ctx, start, req, resp, err)
 		if err != nil {
+			s.checkStoreCorrupt(err)
 			return nil, toAPIError(err)
 		}
 		return api.Marshal(resp), nil

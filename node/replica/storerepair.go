@@ -62,6 +62,13 @@ type StoreCopy struct {
 	Data io.Reader
 }
 
+// StoreNeed is what a member that repairs its store needs: a copy at an
+// index at least MinIndex (its log's snapshot), and why it needs one.
+type StoreNeed struct {
+	MinIndex uint64
+	Reason   string
+}
+
 // StoreRepair says how a member repairs a corrupt store (Config.StoreRepair).
 type StoreRepair struct {
 	// Marker is the file that records durably that the store must be
@@ -72,10 +79,10 @@ type StoreRepair struct {
 	// Now names a page file set aside (time.Now if nil).
 	Now func() time.Time
 	// Fetch gets a committed copy of the store at an index at least
-	// minIndex from the cluster and hands it to take, which installs it;
-	// Fetch may retry (take again) when take fails. Open fails with
+	// need.MinIndex from the cluster and hands it to take, which installs
+	// it; Fetch may retry (take again) when take fails. Open fails with
 	// Fetch's error.
-	Fetch func(minIndex uint64, take func(StoreCopy) error) error
+	Fetch func(need StoreNeed, take func(StoreCopy) error) error
 	// Quarantined, if set, is told of each corrupt page file set aside:
 	// where it is now, and why.
 	Quarantined func(file, reason string)
@@ -168,7 +175,7 @@ func repairStore(cfg Config, log RaftLog, reason string) (got raftcore.SnapshotM
 	}
 	n := snap.Metadata.Index
 	part := cfg.StorePath + ".repair" + partExt
-	err = rep.Fetch(n, func(c StoreCopy) error {
+	err = rep.Fetch(StoreNeed{MinIndex: n, Reason: reason}, func(c StoreCopy) error {
 		if c.Meta.Index < n && !rep.UnsafeAnyIndex {
 			return fmt.Errorf("%w: a copy at index %d, the log's snapshot is at %d", ErrStoreCopyTooOld, c.Meta.Index, n)
 		}

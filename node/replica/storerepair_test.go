@@ -109,8 +109,8 @@ type storeCopy struct {
 
 // fetchFrom hands the copies to take in turn, as a server that retries
 // does, and records what take said of each.
-func fetchFrom(copies []storeCopy, refusals *[]error) func(uint64, func(StoreCopy) error) error {
-	return func(_ uint64, take func(StoreCopy) error) error {
+func fetchFrom(copies []storeCopy, refusals *[]error) func(StoreNeed, func(StoreCopy) error) error {
+	return func(_ StoreNeed, take func(StoreCopy) error) error {
 		for _, c := range copies {
 			err := take(StoreCopy{Meta: c.meta, Size: int64(len(c.data)), Data: bytes.NewReader(c.data)})
 			if err == nil {

@@ -1,0 +1,380 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/internal/wire"
+	"github.com/cairndb/cairn/node/replica"
+	"github.com/cairndb/cairn/raftcore"
+	"github.com/cairndb/cairn/rpc"
+)
+
+// The server's side of the repair of a corrupt page file (the member's
+// side, the steps and why they are safe, are in replica/storerepair.go):
+//
+//   - A start whose store fails to open with a corrupt page, or that finds
+//     the marker member/store-corrupt, sets the page file aside in
+//     member/corrupt and asks the leader for a copy of its store
+//     (methodPeerStoreCopy), before raft starts. It retries until a leader
+//     gives one at or past its log's snapshot; meanwhile the client port
+//     answers only Status (whose errors say the member is under repair)
+//     and refuses the rest as unhealthy, and /health, /livez and /readyz
+//     fail with the reason. The peer port serves nothing yet.
+//   - A corrupt page found while running (a request, an apply or a
+//     commit fails with pagefile.ErrCorrupt) writes the marker and stops
+//     the member: its next start repairs the store.
+
+const (
+	// storeCorruptMarker, in the member directory, says that the store
+	// must be repaired at the next start, and why.
+	storeCorruptMarker = "store-corrupt"
+	// corruptDir, in the member directory, keeps corrupt page files.
+	corruptDir = "corrupt"
+	// methodPeerStoreCopy asks the leader for a copy of its store: the
+	// minimum index as a uvarint; the answer is a snapshot's header (the
+	// size, then a MsgSnap carrying the copy's metadata) and its data in
+	// chunks with its checksum, as on methodRaftSnapshot.
+	methodPeerStoreCopy rpc.Method = 1007
+)
+
+// storeRepair is how this member repairs a corrupt store (replica.Open).
+func (s *Server) storeRepair(memberPath string) *replica.StoreRepair {
+	return &replica.StoreRepair{
+		Marker:     filepath.Join(memberPath, storeCorruptMarker),
+		CorruptDir: filepath.Join(memberPath, corruptDir),
+		Fetch: func(need replica.StoreNeed, take func(replica.StoreCopy) error) error {
+			return s.fetchStoreCopy(memberPath, need, take)
+		},
+		Quarantined: func(file, reason string) {
+			s.log.Error("the store's page file is corrupt: set it aside; the member repairs its store from the cluster",
+				"store", filepath.Join(memberPath, dbFile), "kept-as", file, "err", reason)
+		},
+		Installed: func(meta raftcore.SnapshotMetadata) {
+			s.log.Warn("the store is repaired: installed a copy of the leader's store", "index", meta.Index, "term", meta.Term)
+		},
+	}
+}
+
+// fetchStoreCopy asks the members, until the leader answers, for a copy
+// of its store at an index at least need.MinIndex, and hands it to take.
+// Meanwhile the member serves the little it can (serveDuringStoreRepair).
+func (s *Server) fetchStoreCopy(memberPath string, need replica.StoreNeed, take func(replica.StoreCopy) error) error {
+	identity, _, err := loadClusterIdentity(memberPath)
+	if err != nil {
+		return err
+	}
+	if identity == nil {
+		return fmt.Errorf("the data dir holds no cluster secret (%s): the member cannot prove to the others who it is, to ask for a copy of the store",
+			filepath.Join(memberPath, clusterSecretFile))
+	}
+	why := fmt.Sprintf("store under repair (%s): fetching a copy of a committed store from the leader; it serves nothing until then", need.Reason)
+	s.storeRepairing.Store(&why)
+	s.serveDuringStoreRepair()
+	var lastWarn time.Time
+	for {
+		err := s.fetchStoreCopyOnce(identity, need.MinIndex, take)
+		if err == nil {
+			return nil
+		}
+		if time.Since(lastWarn) >= unreachableWarnEvery {
+			lastWarn = time.Now()
+			s.log.Warn("no copy of the store yet; retrying", "min-index", need.MinIndex, "err", err)
+		}
+		time.Sleep(max(s.cfg.HeartbeatInterval, 100*time.Millisecond))
+	}
+}
+
+// fetchStoreCopyOnce asks each member it knows, once, for a copy of the
+// store: only the leader gives one.
+func (s *Server) fetchStoreCopyOnce(identity *clusterIdentity, minIndex uint64, take func(replica.StoreCopy) error) error {
+	peers := s.repairPeers(identity)
+	var errs []error
+	for _, id := range slices.Sorted(maps.Keys(peers)) {
+		for _, raw := range peers[id] {
+			err := s.storeCopyFrom(raw, id, identity, minIndex, take)
+			if err == nil {
+				return nil
+			}
+			errs = append(errs, fmt.Errorf("member %016x at %s: %w", id, raw, err))
+			if api.CodeOf(toAPIErrorFromRemote(err)) == api.CodeNotLeader {
+				break // it answered: its other URLs would say the same
+			}
+		}
+	}
+	if len(errs) == 0 {
+		return errors.New("no other member is known (--initial-cluster names none)")
+	}
+	return errors.Join(errs...)
+}
+
+// repairPeers are the other members' peer URLs: those of --initial-cluster,
+// and the membership as the first of them that answers knows it (the
+// member's own store, which knew it, is gone).
+func (s *Server) repairPeers(identity *clusterIdentity) map[uint64][]string {
+	peers := map[uint64][]string{}
+	for _, us := range s.cfg.InitialCluster {
+		if id := MemberID(us, s.cfg.InitialClusterToken); id != s.id {
+			peers[id] = urlStrings(us)
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(peers)) {
+		for _, raw := range peers[id] {
+			list, err := s.fetchMembers(raw, identity, id)
+			if err != nil {
+				continue
+			}
+			for _, m := range list {
+				if m.ID != s.id && len(m.PeerURLs) > 0 {
+					peers[m.ID] = m.PeerURLs
+				}
+			}
+			return peers
+		}
+	}
+	return peers
+}
+
+// storeCopyFrom asks member to, at peer URL raw, for a copy of its store
+// at an index at least minIndex, and hands it to take as it arrives.
+func (s *Server) storeCopyFrom(raw string, to uint64, identity *clusterIdentity, minIndex uint64, take func(replica.StoreCopy) error) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), snapshotTimeout)
+	defer cancel()
+	c, err := rpc.Dial(ctx, u.Host, s.peerDialOptions(u, func(rw io.ReadWriter, info rpc.AuthInfo) error {
+		return proveMember(rw, info, identity, s.id, to)
+	}))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	st, err := c.NewStream(ctx, methodPeerStoreCopy)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Send(wire.AppendUvarint(nil, minIndex)); err != nil {
+		return err
+	}
+	b, err := st.Recv()
+	if err != nil {
+		return err
+	}
+	size, m, err := snapshotHeader(b)
+	if err != nil {
+		return fmt.Errorf("bad store copy header: %w", err)
+	}
+	if m.From != to || m.To != s.id {
+		return fmt.Errorf("store copy from %016x to %016x on a stream from %016x to this member, %016x", m.From, m.To, to, s.id)
+	}
+	if limit := max(2*s.cfg.QuotaBackendBytes, minSnapshotLimit); size > uint64(limit) {
+		return fmt.Errorf("a store copy of %d bytes is larger than this member takes (%d: twice --quota-backend-bytes, at least %d)", size, limit, minSnapshotLimit)
+	}
+	meta := m.Snapshot.Metadata
+	var stalled atomic.Bool
+	stall := time.AfterFunc(snapshotStall, func() { stalled.Store(true); st.Close() })
+	defer stall.Stop()
+	sender := fmt.Sprintf("%016x", to)
+	prog := startProgress(s.log, s.progressInterval(), false, "receiving a copy of the leader's store", "from", sender, "index", meta.Index, "size", size)
+	var received int64
+	recv := func() ([]byte, error) {
+		b, err := st.Recv()
+		if err != nil && stalled.Load() {
+			return nil, fmt.Errorf("the stream stalled: no data for %v", snapshotStall)
+		}
+		stall.Reset(snapshotStall)
+		received += int64(len(b))
+		prog.update(received, int64(size), "bytes", "from", sender, "index", meta.Index)
+		return b, err
+	}
+	err = take(replica.StoreCopy{Meta: meta, Size: int64(size), Data: replica.NewChunkReceiver(recv, int64(size))})
+	if err != nil {
+		return err
+	}
+	prog.finish("received a copy of the leader's store", "from", sender, "index", meta.Index, "size", size)
+	return nil
+}
+
+// serveStoreCopy gives a member that repairs its store a copy of this
+// member's, if it leads (replica.Core.OpenStoreCopy): opened on the core's
+// goroutine at the index applied, streamed a chunk at a time while the
+// member goes on.
+func (t *peerTransport) serveStoreCopy(ctx context.Context, st *rpc.Stream) error {
+	from, _ := provenPeer(ctx)
+	if !t.isMember(from) {
+		return api.Errorf(api.CodePermissionDenied, "member %016x is not a member", from)
+	}
+	b, err := st.Recv()
+	if err != nil {
+		return err
+	}
+	minIndex, _, err := wire.Uvarint(b)
+	if err != nil {
+		return api.Errorf(api.CodeInvalidArgument, "bad store copy request from %016x: %v", from, err)
+	}
+	var meta raftcore.SnapshotMetadata
+	var src replica.SnapshotSource
+	var openErr error
+	if err := t.driver.Inspect(ctx, func(core *replica.Core) { meta, src, openErr = core.OpenStoreCopy() }); err != nil {
+		return err
+	}
+	switch {
+	case errors.Is(openErr, replica.ErrNotLeader):
+		return api.Errorf(api.CodeNotLeader, "member %016x is not the leader (it knows %016x as leader): only the leader gives a copy of its store", t.s.id, t.driver.Leader())
+	case openErr != nil:
+		return api.Errorf(api.CodeUnhealthy, "member %016x: %v", t.s.id, openErr)
+	}
+	defer src.Close()
+	if meta.Index < minIndex {
+		return api.Errorf(api.CodeUnhealthy, "the leader's store is at index %d, before the %d asked for: ask again once it has applied more", meta.Index, minIndex)
+	}
+	size := src.Size()
+	m := raftcore.Message{Type: raftcore.MsgSnap, From: t.s.id, To: from, Term: meta.Term, Snapshot: &raftcore.Snapshot{Metadata: meta}}
+	if err := st.Send(raftcore.AppendMessage(wire.AppendUvarint(nil, uint64(size)), m)); err != nil {
+		return err
+	}
+	w := replica.NewChunkSender(st.Send)
+	if n, err := src.WriteTo(w); err != nil {
+		return err
+	} else if n != size {
+		return fmt.Errorf("store copy of %d bytes, %d announced", n, size)
+	}
+	if err := w.Finish(); err != nil {
+		return err
+	}
+	t.s.log.Info("sent a copy of the store to a member that repairs its own", "to", fmt.Sprintf("%016x", from), "index", meta.Index, "size", size)
+	return nil
+}
+
+// noteStoreCorrupt records, when err reports a corrupt page of the store,
+// that the next start must repair it (the marker), and says so. It runs
+// as the member stops on err.
+func (s *Server) noteStoreCorrupt(err error) {
+	if !replica.IsStoreCorrupt(err) {
+		return
+	}
+	marker := filepath.Join(s.cfg.DataDir, memberDir, storeCorruptMarker)
+	if merr := replica.MarkStoreCorrupt(nil, marker, err.Error()); merr != nil {
+		s.log.Error("the store's page file is corrupt, and recording it failed: the next start repairs it only if it finds the page", "err", err, "mark-err", merr)
+		return
+	}
+	s.log.Error("the store's page file is corrupt: the member stops; its next start repairs the store from the cluster",
+		"store", filepath.Join(s.cfg.DataDir, memberDir, dbFile), "marker", marker, "err", err)
+}
+
+// checkStoreCorrupt stops the member if err, a request's error, reports a
+// corrupt page of the store: the next start repairs it.
+func (s *Server) checkStoreCorrupt(err error) {
+	if err != nil && replica.IsStoreCorrupt(err) {
+		s.failed(fmt.Errorf("node: the store's page file is corrupt: %w", err))
+	}
+}
+
+// serveDuringStoreRepair serves, while the store is repaired, the client
+// port's Status (which says why) and refuses the other requests as
+// unhealthy; /health, /livez and /readyz fail with the reason. NewServer
+// then installs the services on the same rpc server and HTTP server.
+func (s *Server) serveDuringStoreRepair() {
+	if s.repairServed {
+		return
+	}
+	s.repairServed = true
+	s.clientRPC = s.newClientRPC()
+	m := func(id uint16) rpc.Method { return rpc.Method(id) }
+	s.clientRPC.HandleUnary(m(api.MethodStatus), unary(s, s.serveRepairStatus))
+	refuse := func(context.Context, []byte) ([]byte, error) { return nil, s.storeRepairError() }
+	for _, id := range []uint16{api.MethodRange, api.MethodPut, api.MethodDeleteRange, api.MethodTxn, api.MethodCompact,
+		api.MethodLeaseGrant, api.MethodLeaseRevoke, api.MethodLeaseTimeToLive, api.MethodLeaseLeases,
+		api.MethodMemberList, api.MethodAlarm, api.MethodHash, api.MethodHashKV} {
+		s.clientRPC.HandleUnary(m(id), refuse)
+	}
+	for _, l := range s.clientLns {
+		s.goServe(func() error { return s.clientRPC.Serve(l) })
+	}
+	if s.httpLn != nil {
+		s.httpRoutes.set(http.HandlerFunc(s.serveRepairHealth))
+		s.httpSrv = &http.Server{Handler: &s.httpRoutes, ReadHeaderTimeout: 5 * time.Second}
+		s.goServe(func() error { return s.httpSrv.Serve(s.httpLn) })
+	}
+}
+
+// storeRepairServed reports whether the client port and the HTTP
+// endpoint serve already, since a store repair.
+func (s *Server) storeRepairServed() bool { return s.repairServed }
+
+// closeEarlyServers stops what a store repair started serving, when the
+// start fails after it.
+func (s *Server) closeEarlyServers() {
+	if !s.repairServed {
+		return
+	}
+	s.clientRPC.Close()
+	if s.httpSrv != nil {
+		_ = s.httpSrv.Close()
+	}
+	s.wg.Wait()
+}
+
+// storeRepairError is the error of a request the member cannot serve
+// while it repairs its store.
+func (s *Server) storeRepairError() error {
+	return fmt.Errorf("%w: %s", replica.ErrRepairing, s.storeRepairWhy())
+}
+
+// storeRepairWhy says why the member repairs its store.
+func (s *Server) storeRepairWhy() string {
+	if p := s.storeRepairing.Load(); p != nil {
+		return *p
+	}
+	return "store under repair"
+}
+
+// serveRepairStatus answers Status while the store is repaired.
+func (s *Server) serveRepairStatus(ctx context.Context, req *api.StatusRequest) (api.Message, error) {
+	return &api.StatusResponse{
+		Header:         s.header(),
+		Version:        Version,
+		StorageVersion: EtcdAPIVersion,
+		DbSizeQuota:    s.cfg.QuotaBackendBytes,
+		Errors:         []string{fmt.Sprintf("memberID:%016x %s", s.id, s.storeRepairWhy())},
+	}, nil
+}
+
+// serveRepairHealth fails every health check while the store is repaired.
+func (s *Server) serveRepairHealth(w http.ResponseWriter, r *http.Request) {
+	if !onlyGet(w, r) {
+		return
+	}
+	why := s.storeRepairError().Error()
+	switch r.URL.Path {
+	case "/health":
+		b, _ := json.Marshal(healthAnswer{"false", "STORE REPAIR: " + why})
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write(b)
+	default:
+		http.Error(w, "[-]store failed: "+why+"\n", http.StatusServiceUnavailable)
+	}
+}
+
+// httpRoutes is the HTTP endpoint's handler, replaced once: the repair's
+// answers first, then the member's.
+type httpRoutes struct{ h atomic.Pointer[http.Handler] }
+
+func (r *httpRoutes) set(h http.Handler) { r.h.Store(&h) }
+
+func (r *httpRoutes) ServeHTTP(w http.ResponseWriter, req *http.Request) { (*r.h.Load()).ServeHTTP(w, req) }
