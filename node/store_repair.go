@@ -377,4 +377,6 @@ type httpRoutes struct{ h atomic.Pointer[http.Handler] }
 
 func (r *httpRoutes) set(h http.Handler) { r.h.Store(&h) }
 
-func (r *httpRoutes) ServeHTTP(w http.ResponseWriter, req *http.Request) { (*r.h.Load()).ServeHTTP(w, req) }
+func (r *httpRoutes) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	(*r.h.Load()).ServeHTTP(w, req)
+}
