@@ -47,6 +47,7 @@ func (s *Server) servePeerHashKV(ctx context.Context, b []byte) ([]byte, error) 
 	}
 	h, compacted, err := s.replica.State.Store().Hash(rev)
 	if err != nil {
+		s.checkStoreCorrupt(err)
 		return nil, toAPIError(err)
 	}
 	resp := &api.HashKVResponse{Header: s.header(), Hash: h, CompactRevision: compacted, HashRevision: rev}
@@ -102,6 +103,7 @@ func (s *Server) peerHashKV(ctx context.Context, id uint64, rev int64) (memberHa
 func (s *Server) localHash(rev int64) (memberHash, error) {
 	h, compacted, err := s.replica.State.Store().Hash(rev)
 	if err != nil {
+		s.checkStoreCorrupt(err)
 		return memberHash{}, fmt.Errorf("hash of this member at revision %d: %w", rev, err)
 	}
 	return memberHash{ID: s.id, Hash: h, Rev: rev, CompactRev: compacted}, nil
