@@ -174,6 +174,8 @@ func (w *World) open(m *member) error {
 			m.sm = w.newAppliedState(m, kv)
 			return m.sm
 		},
+		// A corrupt page file is repaired from the leader (storerepair.go).
+		StoreRepair: w.storeRepair(m),
 	})
 	if err != nil {
 		return fmt.Errorf("member %d: %w", m.id, err)
@@ -197,6 +199,10 @@ func (w *World) restart(m *member) {
 	case err == nil && m.state == stateUp && m.flipped != nil:
 		w.checkFlipSurvived(m)
 	case err == nil:
+	case errors.Is(err, errNoStoreCopy):
+		// It repairs its store, and needs a leader: it tries again.
+		w.logFault("member %d cannot repair its store yet: %v", m.id, err)
+		w.scheduleRestart(m)
 	case m.flipExplains(err):
 		// The injected damage was detected: the member refuses to run,
 		// and is replaced (see nemesis).
@@ -331,6 +337,18 @@ func (w *World) step(m *member, ev replica.Event) {
 // whose disk filled up restarts once the nemesis frees space.
 func (w *World) stopped(m *member, err error) {
 	switch {
+	case m.flipExplains(err) && replica.IsStoreCorrupt(err):
+		// As a server does: it records that its store must be repaired,
+		// stops, and its next start repairs it from the leader.
+		w.logFault("member %d detected %s at run time: %v", m.id, m.flip, err)
+		if merr := replica.MarkStoreCorrupt(m.disk, storeMarker, err.Error()); merr != nil {
+			w.fail("member %d: %v", m.id, merr)
+		}
+		m.state = stateDown
+		m.incarnation++
+		w.endWatchers(m)
+		w.scheduleRestart(m)
+		return
 	case m.flipExplains(err):
 		w.logFault("member %d detected %s at run time: %v", m.id, m.flip, err)
 		m.state = stateDead
