@@ -346,7 +346,7 @@ func (s *Server) storeRepairWhy() string {
 // serveRepairStatus answers Status while the store is repaired.
 func (s *Server) serveRepairStatus(ctx context.Context, req *api.StatusRequest) (api.Message, error) {
 	return &api.StatusResponse{
-		Header:         s.header(),
+		Header:         api.ResponseHeader{ClusterID: s.clusterID, MemberID: s.id}, // no store yet
 		Version:        Version,
 		StorageVersion: EtcdAPIVersion,
 		DbSizeQuota:    s.cfg.QuotaBackendBytes,
