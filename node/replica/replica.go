@@ -120,13 +120,17 @@ func Open(cfg Config) (_ *Replica, err error) {
 
 // openStore opens the store, repairing it first from the cluster if it
 // must be (cfg.StoreRepair): when an earlier run left the marker that says
-// so, or when its page file turns out corrupt.
+// so, when its page file is missing while the log needs one, or when it
+// turns out corrupt.
 func openStore(cfg Config, log RaftLog) (*KVState, error) {
 	rep := cfg.StoreRepair
 	if rep == nil {
 		return openKVState(cfg.StorePath, cfg.Store)
 	}
 	reason, err := StoreRepairPending(cfg.Store.FS, rep.Marker)
+	if err == nil && reason == "" {
+		reason, err = storeMissing(cfg, log)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -155,6 +155,27 @@ func StoreRepairPending(fsys fsx.FS, marker string) (string, error) {
 	return "a repair of the store did not finish", nil
 }
 
+// storeMissing says why the store must be repaired when its page file is
+// gone while the log starts after a snapshot (so the store existed, and
+// the log alone cannot rebuild it), or "".
+func storeMissing(cfg Config, log RaftLog) (string, error) {
+	fsys := cfg.Store.FS
+	if fsys == nil {
+		fsys = fsx.OS{}
+	}
+	if _, err := fsys.Stat(cfg.StorePath); !errors.Is(err, fs.ErrNotExist) {
+		return "", nil // there, or the open will say what is wrong
+	}
+	snap, err := log.Snapshot()
+	if err != nil {
+		return "", fmt.Errorf("node: read the log's snapshot: %w", err)
+	}
+	if snap.Metadata.Index == 0 {
+		return "", nil // a new member: its log holds every entry
+	}
+	return fmt.Sprintf("the store's page file %s is missing, and the log holds no entry up to its snapshot at index %d", cfg.StorePath, snap.Metadata.Index), nil
+}
+
 // repairStore replaces the store, whose page file is corrupt (reason),
 // with a committed copy from the cluster, at or past the log's snapshot
 // (the steps are at the top of this file). The store is not open.

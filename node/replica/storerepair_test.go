@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/cairndb/cairn/api"
@@ -299,4 +300,55 @@ func TestStoreRepairCopyPastTheLog(t *testing.T) {
 		t.Fatalf("the repaired store lacks %v", lost)
 	}
 	m.put("after")
+}
+
+// TestStoreRepairOnMissingPageFile: a page file gone while the log starts
+// after a snapshot is repaired too; one gone from a member whose log holds
+// every entry is rebuilt from the log.
+func TestStoreRepairOnMissingPageFile(t *testing.T) {
+	for _, compacted := range []bool{false, true} {
+		t.Run(fmt.Sprintf("compacted=%v", compacted), func(t *testing.T) {
+			m := &repairMember{t: t, disk: fsx.NewMem()}
+			if err := m.open(nil); err != nil {
+				t.Fatal(err)
+			}
+			keys := 1 // with the bootstrap and the no-op, fewer entries than SnapshotCount: no snapshot
+			if compacted {
+				keys = 20
+			}
+			for i := range keys {
+				m.put(fmt.Sprintf("k%03d", i))
+			}
+			cp := make([]storeCopy, 1)
+			cp[0].meta, cp[0].data = m.copyNow()
+			_ = m.r.Close()
+			if err := m.disk.Remove(repairStorePath); err != nil {
+				t.Fatal(err)
+			}
+			fetched := 0
+			fetch := fetchFrom(cp, new([]error))
+			err := m.open(&StoreRepair{Marker: repairMarker, CorruptDir: repairCorrupt,
+				Fetch: func(need StoreNeed, take func(StoreCopy) error) error {
+					fetched++
+					if !strings.Contains(need.Reason, "missing") {
+						t.Errorf("the reason of the repair: %q", need.Reason)
+					}
+					return fetch(need, take)
+				}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.r.Close()
+			if want := map[bool]int{false: 0, true: 1}[compacted]; fetched != want {
+				t.Fatalf("fetched %d copies, want %d", fetched, want)
+			}
+			for range 5 { // the log replays on the first steps
+				m.r.Core.Step(EvTick{})
+				m.r.Core.TakeEffects()
+			}
+			if lost := m.missing(keys); len(lost) != 0 {
+				t.Fatalf("the store lacks %v", lost)
+			}
+		})
+	}
 }
