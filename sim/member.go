@@ -333,8 +333,9 @@ func (w *World) step(m *member, ev replica.Event) {
 
 // stopped handles a core that stopped itself on a storage error: right
 // when its disk was made to fill up or was damaged, a bug otherwise. A
-// member whose disk is damaged never runs again (it is replaced); one
-// whose disk filled up restarts once the nemesis frees space.
+// member whose store's page file is damaged restarts and repairs it; one
+// whose log is damaged never runs again (it is replaced); one whose disk
+// filled up restarts once the nemesis frees space.
 func (w *World) stopped(m *member, err error) {
 	switch {
 	case m.flipExplains(err) && replica.IsStoreCorrupt(err):
