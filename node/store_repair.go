@@ -84,7 +84,7 @@ func (s *Server) fetchStoreCopy(memberPath string, need replica.StoreNeed, take 
 	s.serveDuringStoreRepair()
 	var lastWarn time.Time
 	for {
-		err := s.fetchStoreCopyOnce(identity, need.MinIndex, take)
+		err := s.fetchStoreCopyOnce(identity, need, take)
 		if err == nil {
 			return nil
 		}
@@ -98,12 +98,12 @@ func (s *Server) fetchStoreCopy(memberPath string, need replica.StoreNeed, take 
 
 // fetchStoreCopyOnce asks each member it knows, once, for a copy of the
 // store: only the leader gives one.
-func (s *Server) fetchStoreCopyOnce(identity *clusterIdentity, minIndex uint64, take func(replica.StoreCopy) error) error {
-	peers := s.repairPeers(identity)
+func (s *Server) fetchStoreCopyOnce(identity *clusterIdentity, need replica.StoreNeed, take func(replica.StoreCopy) error) error {
+	peers := s.repairPeers(identity, need.Members)
 	var errs []error
 	for _, id := range slices.Sorted(maps.Keys(peers)) {
 		for _, raw := range peers[id] {
-			err := s.storeCopyFrom(raw, id, identity, minIndex, take)
+			err := s.storeCopyFrom(raw, id, identity, need.MinIndex, take)
 			if err == nil {
 				return nil
 			}
@@ -119,10 +119,13 @@ func (s *Server) fetchStoreCopyOnce(identity *clusterIdentity, minIndex uint64, 
 	return errors.Join(errs...)
 }
 
-// repairPeers are the other members' peer URLs: those of --initial-cluster,
-// and the membership as the first of them that answers knows it (the
-// member's own store, which knew it, is gone).
-func (s *Server) repairPeers(identity *clusterIdentity) map[uint64][]string {
+// repairPeers are the other members' peer URLs: the membership as the
+// first member of --initial-cluster that answers knows it (the member's
+// own store, which knew it, is gone), or else --initial-cluster's. A
+// member is called by its id: the one its URLs and the token make, or, for
+// a member added since under the same URLs, one of those the log's
+// snapshot lists (members).
+func (s *Server) repairPeers(identity *clusterIdentity, members []uint64) map[uint64][]string {
 	peers := map[uint64][]string{}
 	for _, us := range s.cfg.InitialCluster {
 		if id := MemberID(us, s.cfg.InitialClusterToken); id != s.id {
@@ -131,16 +134,22 @@ func (s *Server) repairPeers(identity *clusterIdentity) map[uint64][]string {
 	}
 	for _, id := range slices.Sorted(maps.Keys(peers)) {
 		for _, raw := range peers[id] {
-			list, err := s.fetchMembers(raw, identity, id)
-			if err != nil {
-				continue
-			}
-			for _, m := range list {
-				if m.ID != s.id && len(m.PeerURLs) > 0 {
-					peers[m.ID] = m.PeerURLs
+			for _, to := range append([]uint64{id}, members...) {
+				if to == s.id {
+					continue
 				}
+				list, err := s.fetchMembers(raw, identity, to)
+				if err != nil {
+					continue
+				}
+				out := map[uint64][]string{}
+				for _, m := range list {
+					if m.ID != s.id && len(m.PeerURLs) > 0 {
+						out[m.ID] = m.PeerURLs
+					}
+				}
+				return out
 			}
-			return peers
 		}
 	}
 	return peers

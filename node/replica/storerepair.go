@@ -64,9 +64,12 @@ type StoreCopy struct {
 
 // StoreNeed is what a member that repairs its store needs: a copy at an
 // index at least MinIndex (its log's snapshot), and why it needs one.
+// Members are the voters and learners of the log's snapshot: the members
+// its store knew then, whose ids its peers' handshakes need.
 type StoreNeed struct {
 	MinIndex uint64
 	Reason   string
+	Members  []uint64
 }
 
 // StoreRepair says how a member repairs a corrupt store (Config.StoreRepair).
@@ -196,7 +199,9 @@ func repairStore(cfg Config, log RaftLog, reason string) (got raftcore.SnapshotM
 	}
 	n := snap.Metadata.Index
 	part := cfg.StorePath + ".repair" + partExt
-	err = rep.Fetch(StoreNeed{MinIndex: n, Reason: reason}, func(c StoreCopy) error {
+	cs := snap.Metadata.ConfState
+	need := StoreNeed{MinIndex: n, Reason: reason, Members: append(slices.Clone(cs.Voters), cs.Learners...)}
+	err = rep.Fetch(need, func(c StoreCopy) error {
 		if c.Meta.Index < n && !rep.UnsafeAnyIndex {
 			return fmt.Errorf("%w: a copy at index %d, the log's snapshot is at %d", ErrStoreCopyTooOld, c.Meta.Index, n)
 		}
