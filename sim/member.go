@@ -203,6 +203,9 @@ func (w *World) restart(m *member) {
 		// It repairs its store, and needs a leader: it tries again.
 		w.logFault("member %d cannot repair its store yet: %v", m.id, err)
 		w.scheduleRestart(m)
+	case m.onlyStoreFlipped() && replica.IsStoreCorrupt(err):
+		w.fail("member %d refuses to start on a corrupt page file instead of repairing its store: %v", m.id, err)
+		m.state = stateDead
 	case m.flipExplains(err):
 		// The injected damage was detected: the member refuses to run,
 		// and is replaced (see nemesis).

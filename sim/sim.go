@@ -124,6 +124,10 @@ const (
 	// term: from ids that were never members, and past raftcore.MaxTerm
 	// (replica.CoreConfig.UnsafeAnySender).
 	NoSenderCheck
+	// NoStoreRepair opens a member without its store's repair
+	// (replica.Config.StoreRepair): one whose page file is corrupt
+	// refuses to start, and stays down for good.
+	NoStoreRepair
 )
 
 // DefaultConfig is a run of 20 virtual seconds of faults.

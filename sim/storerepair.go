@@ -30,8 +30,12 @@ const storeRepairedFault = "store-repaired"
 // while no leader it can reach gives a copy.
 var errNoStoreCopy = errors.New("sim: no leader gives a copy of its store")
 
-// storeRepair is how member m repairs a corrupt store.
+// storeRepair is how member m repairs a corrupt store (none under the
+// NoStoreRepair mutation).
 func (w *World) storeRepair(m *member) *replica.StoreRepair {
+	if w.cfg.Mutation == NoStoreRepair {
+		return nil
+	}
 	return &replica.StoreRepair{
 		Marker: storeMarker, CorruptDir: corruptDir,
 		Now: func() time.Time { return time.UnixMilli(w.now) },
@@ -82,4 +86,15 @@ func (w *World) fetchStore(m *member, need replica.StoreNeed, take func(replica.
 func (w *World) scheduleRestart(m *member) {
 	m.state = stateDown
 	w.schedule(200+int64(w.rng.IntN(1000)), event{kind: evRestart, who: m.id, arg: m.incarnation})
+}
+
+// onlyStoreFlipped reports whether every bit flipped in m's files was in
+// its store's page file: damage it must repair, never stay down for.
+func (m *member) onlyStoreFlipped() bool {
+	for _, name := range m.flipFiles {
+		if name != dbPath {
+			return false
+		}
+	}
+	return len(m.flipFiles) > 0
 }

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -12,9 +13,7 @@ import (
 func TestCorruptPageFilesAreRepaired(t *testing.T) {
 	repaired := 0
 	for seed := uint64(1); seed <= 4; seed++ {
-		cfg := DefaultConfig(seed)
-		cfg.LossFaults = false
-		w, err := New(cfg)
+		w, err := New(flipsOnly(seed, NoMutation))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -27,4 +26,34 @@ func TestCorruptPageFilesAreRepaired(t *testing.T) {
 	if repaired == 0 {
 		t.Fatal("no store was repaired in 4 seeds of bit flips: the test covers nothing")
 	}
+}
+
+// flipsOnly is the configuration of a run of seed whose only faults are
+// bits flipped (and the crashes they need).
+func flipsOnly(seed uint64, mutation Mutation) Config {
+	cfg := DefaultConfig(seed)
+	cfg.LossFaults, cfg.Mutation = false, mutation
+	return cfg
+}
+
+// TestMutationNoStoreRepairCaught: a member opened without its store's
+// repair refuses to start on a corrupt page file, which a run fails on.
+func TestMutationNoStoreRepairCaught(t *testing.T) {
+	for seed := uint64(1); seed <= 4; seed++ {
+		cfg := flipsOnly(seed, NoStoreRepair)
+		cfg.VizDir = t.TempDir()
+		w, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.nemesis.enabled, w.nemesis.churn = []fault{fFlipBit}, false
+		if err := w.Run(); err != nil {
+			if !strings.Contains(err.Error(), "instead of repairing its store") {
+				t.Fatalf("seed %d failed, but not on the missing repair: %.2000s", seed, err)
+			}
+			t.Logf("caught at seed %d: %.300s", seed, err)
+			return
+		}
+	}
+	t.Fatal("the mutation passed every check on 4 seeds")
 }
