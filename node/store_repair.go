@@ -311,6 +311,9 @@ func (s *Server) serveDuringStoreRepair() {
 		api.MethodMemberList, api.MethodAlarm, api.MethodHash, api.MethodHashKV} {
 		s.clientRPC.HandleUnary(m(id), refuse)
 	}
+	for _, id := range []uint16{api.MethodWatch, api.MethodLeaseKeepAlive, api.MethodSnapshot} {
+		s.clientRPC.HandleStream(m(id), func(context.Context, *rpc.Stream) error { return s.storeRepairError() })
+	}
 	for _, l := range s.clientLns {
 		s.goServe(func() error { return s.clientRPC.Serve(l) })
 	}
