@@ -18,6 +18,15 @@ import (
 // referenced, and to make room a hand sweeps the ring, clearing marks and
 // evicting the first entry not marked since the hand last passed. The
 // branches, on every lookup's path, stay; leaves read once go first.
+//
+// What enters: every node a reader or writer reads from the file, and
+// the branches a commit writes. The leaves a commit writes do not: most
+// are never read again (records are keyed by revision, so a commit's
+// leaves are new history), and caching them would fill the budget with
+// everything written — the whole store while it is smaller than the
+// budget, at twice the cost in the Go heap's growth between collections.
+// A leaf that is read comes in then. The pages a commit frees leave the
+// cache when its write ends.
 type nodeCache struct {
 	mu      sync.RWMutex
 	entries map[pgid]*cacheEntry
@@ -127,6 +136,20 @@ func (c *nodeCache) evictOne() {
 		c.drop(e)
 		c.evictions.Add(1)
 		return
+	}
+}
+
+// remove drops whatever node is cached under each of ids: a page a
+// commit freed (only a reader of an older tree could still want it, and
+// it reads it again from the file, which keeps it until that reader
+// ends), or a page a commit reused for a node it does not cache.
+func (c *nodeCache) remove(ids ...pgid) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, id := range ids {
+		if e := c.entries[id]; e != nil {
+			c.drop(e)
+		}
 	}
 }
 

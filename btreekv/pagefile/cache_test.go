@@ -94,15 +94,23 @@ func TestCacheClock(t *testing.T) {
 		last := map[pgid]*node{}
 		for range rapid.IntRange(1, 200).Draw(rt, "ops") {
 			id := pgid(rapid.IntRange(1, 30).Draw(rt, "id"))
-			if rapid.Bool().Draw(rt, "get") {
+			switch rapid.SampledFrom([]string{"get", "put", "remove"}).Draw(rt, "op") {
+			case "get":
 				if n := c.get(id); n != nil && n.id != id {
 					rt.Fatalf("get %d returned node %d", id, n.id)
 				}
 				continue
+			case "remove":
+				c.remove(id)
+				delete(last, id)
+				if c.get(id) != nil {
+					rt.Fatalf("page %d still cached after its removal", id)
+				}
+			default:
+				n := &node{id: id}
+				c.put(id, n, rapid.Int64Range(1, 600).Draw(rt, "cost"))
+				last[id] = n
 			}
-			n := &node{id: id}
-			c.put(id, n, rapid.Int64Range(1, 600).Draw(rt, "cost"))
-			last[id] = n
 			var sum int64
 			for k, e := range c.entries {
 				if k != e.id || c.ring[e.slot] != e {

@@ -19,7 +19,8 @@ type Frozen struct {
 	// Set by Freeze, read by Write.
 	meta     meta
 	writes   []pendingWrite
-	nodes    []*node // the nodes written, published to the cache once on disk
+	nodes    []*node // the nodes written: the cache takes the branches once on disk
+	freed    []pgid  // the pages freed: they leave the cache once on disk
 	wantFree []pgid  // StrictMode: the freelist as it must read back
 
 	// mu serializes Write: the first call writes, later ones wait for it
@@ -118,7 +119,7 @@ func (tx *Tx) Freeze(then func(error)) (*Frozen, error) {
 	flPage := make([]byte, flPages*ps)
 	tx.freelist.encode(flPage, ps)
 	writes = append(writes, pendingWrite{flID, flPages, func(buf []byte) { copy(buf, flPage) }})
-	f := &Frozen{db: db, then: then, writes: writes, nodes: written,
+	f := &Frozen{db: db, then: then, writes: writes, nodes: written, freed: tx.freed,
 		meta: meta{pageSize: uint32(ps), txid: newTxid, root: dirRoot, freelist: flID, hwm: max(tx.meta.hwm, tx.hwm)}}
 	if db.strict {
 		f.wantFree = tx.freelist.all()
@@ -156,11 +157,18 @@ func (f *Frozen) Write() error {
 	err := db.writeFrozen(f)
 	f.done, f.err = true, err
 	if err == nil {
-		// The nodes are on disk: the cache takes them (replacing what a
-		// reused page held before), then the pinned map goes.
+		// The nodes are on disk: the cache takes the branches (replacing
+		// what a reused page held before) and forgets what the leaves'
+		// pages held before and the freed pages (see nodeCache), then
+		// the pinned map goes.
 		for _, n := range f.nodes {
-			db.cache.put(n.id, n, nodeCost(n, db.pageSize))
+			if n.leaf {
+				db.cache.remove(n.id)
+			} else {
+				db.cache.put(n.id, n, nodeCost(n, db.pageSize))
+			}
 		}
+		db.cache.remove(f.freed...)
 		db.pinned.Store(nil)
 	}
 	db.mu.Lock()
@@ -175,7 +183,7 @@ func (f *Frozen) Write() error {
 		db.broken = err
 	}
 	db.mu.Unlock()
-	f.nodes, f.writes, f.wantFree = nil, nil, nil
+	f.nodes, f.writes, f.wantFree, f.freed = nil, nil, nil, nil
 	if f.then != nil {
 		f.then(err)
 	}
