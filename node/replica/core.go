@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"slices"
 
@@ -96,6 +97,13 @@ type Effects struct {
 // reads about this much of the log.
 const DefaultSnapshotBytes = 128 << 20
 
+// DefaultCatchUpBytes is CoreConfig.CatchUpBytes's default: with
+// values of 64 KiB, 5,000 catch-up entries would keep 320 MiB in memory;
+// this keeps about 1,000 of them (a follower behind by more gets a
+// snapshot), and never fewer than the entries of 256 bytes that
+// CatchUpEntries keeps.
+const DefaultCatchUpBytes = 64 << 20
+
 // DefaultSnapshotCount is how many applied entries trigger a snapshot
 // when CoreConfig.SnapshotCount is 0 (etcd's default).
 const DefaultSnapshotCount = 10000
@@ -122,6 +130,10 @@ type CoreConfig struct {
 	// CatchUpEntries is how many entries a snapshot keeps in the log for
 	// slow followers (so that they need not receive a whole snapshot).
 	CatchUpEntries uint64
+	// CatchUpBytes bounds the data of those entries (0:
+	// DefaultCatchUpBytes): the log keeps them in memory, so with large
+	// values a count alone would let its memory grow with their size.
+	CatchUpBytes uint64
 	// Peers are the initial voters, for a new cluster (empty to join).
 	Peers []raftcore.Peer
 	Rand  *rand.Rand
@@ -225,6 +237,9 @@ func NewCore(cfg CoreConfig, log RaftLog, sm StateMachine) (*Core, error) {
 	}
 	if cfg.SnapshotBytes == 0 {
 		cfg.SnapshotBytes = DefaultSnapshotBytes
+	}
+	if cfg.CatchUpBytes == 0 {
+		cfg.CatchUpBytes = DefaultCatchUpBytes
 	}
 	snap, err := log.Snapshot()
 	if err != nil {
@@ -793,12 +808,43 @@ func (c *Core) maybeSnapshot() error {
 		return fmt.Errorf("create snapshot at %d: %w", c.applied, err)
 	}
 	c.snapshotIndex, c.appliedBytes = c.applied, 0
-	if c.applied > c.cfg.CatchUpEntries {
-		if err := c.log.Compact(c.applied - c.cfg.CatchUpEntries); err != nil && !errors.Is(err, raftcore.ErrCompacted) {
-			return fmt.Errorf("compact log at %d: %w", c.applied-c.cfg.CatchUpEntries, err)
-		}
+	at, err := c.catchUpStart()
+	if err != nil {
+		return fmt.Errorf("compact log after snapshot at %d: %w", c.applied, err)
+	}
+	if err := c.log.Compact(at); err != nil && !errors.Is(err, raftcore.ErrCompacted) {
+		return fmt.Errorf("compact log at %d: %w", at, err)
 	}
 	return nil
+}
+
+// catchUpStart returns where to compact the log after a snapshot at
+// c.applied (Compact keeps the entries after the index it is given): so
+// that it keeps the newest CatchUpEntries entries up to c.applied, or
+// fewer, the newest whose data fits in CatchUpBytes.
+func (c *Core) catchUpStart() (uint64, error) {
+	at, err := c.log.FirstIndex()
+	if err != nil {
+		return 0, err
+	}
+	at-- // Compact(FirstIndex-1) changes nothing
+	if c.applied > c.cfg.CatchUpEntries {
+		at = max(at, c.applied-c.cfg.CatchUpEntries)
+	}
+	if at >= c.applied {
+		return at, nil
+	}
+	ents, err := c.log.Entries(at+1, c.applied+1, math.MaxUint64)
+	if err != nil {
+		return 0, err
+	}
+	var kept uint64
+	i := len(ents)
+	for i > 0 && kept+uint64(len(ents[i-1].Data)) <= c.cfg.CatchUpBytes {
+		i--
+		kept += uint64(len(ents[i].Data))
+	}
+	return at + uint64(i), nil
 }
 
 // OpenSnapshot prepares a MsgSnap that raft asked to send, for the

@@ -454,3 +454,36 @@ func TestCoreAdvanceElectionTicks(t *testing.T) {
 		}
 	}
 }
+
+// TestCoreCatchUpBytes: after a snapshot the log keeps CatchUpEntries
+// entries for slow followers, or fewer when their data would pass
+// CatchUpBytes: the newest that fit.
+func TestCoreCatchUpBytes(t *testing.T) {
+	for _, tc := range []struct {
+		bytes uint64
+		kept  uint64 // entries of 1 KB kept after the snapshot, at most
+	}{{3500, 3}, {1 << 30, 10}} {
+		c := newCoreCluster(t, 3, 20)
+		c.cfg.CatchUpEntries = 10
+		c.cfg.CatchUpBytes = tc.bytes
+		for id := range c.members {
+			c.start(id)
+		}
+		lead := c.waitLeader()
+		for i := range 25 {
+			if r := c.propose(lead, fmt.Sprintf("k%d=%s", i, strings.Repeat("v", 1000))); r.Err != nil {
+				t.Fatal(r.Err)
+			}
+		}
+		log := c.members[lead].log
+		snap, _ := log.Snapshot()
+		first, _ := log.FirstIndex()
+		if snap.Metadata.Index == 0 {
+			t.Fatalf("no snapshot after 25 entries with SnapshotCount 20")
+		}
+		if kept := snap.Metadata.Index - first + 1; kept != tc.kept {
+			t.Fatalf("CatchUpBytes %d: the log keeps %d entries up to the snapshot at %d (first %d), want %d",
+				tc.bytes, kept, snap.Metadata.Index, first, tc.kept)
+		}
+	}
+}
