@@ -223,6 +223,7 @@ func (s *Store) Hash(rev int64) (hash uint32, compactRev int64, err error) {
 		return 0, 0, err
 	}
 	defer rtx.Rollback()
+	rtx.ReadOnce() // the hash reads every record once
 	h := crc32.New(castagnoli)
 	var cr [8]byte
 	binary.BigEndian.PutUint64(cr[:], uint64(compactRev))

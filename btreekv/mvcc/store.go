@@ -175,6 +175,7 @@ func (s *Store) load() error {
 	var orphans []Revision
 	var ki keyIndex
 	err = s.db.View(func(tx *pagefile.Tx) error {
+		tx.ReadOnce() // every record, once: the cache is for what is read again
 		meta := tx.Bucket(bucketMeta)
 		if v, err := meta.Get(metaConsistentIndex); err != nil {
 			return err

@@ -97,3 +97,58 @@ func TestCacheHoldsWhatIsReadNotWhatIsWritten(t *testing.T) {
 		check(fmt.Sprintf("after commit %d", round))
 	}
 }
+
+// TestReadOnceLeavesTheCacheAlone: a scan in a ReadOnce transaction
+// reads everything back without caching the leaves it reads from the
+// file; the same scan in an ordinary transaction caches them.
+func TestReadOnceLeavesTheCacheAlone(t *testing.T) {
+	db, err := Open("/db", Options{FS: fsx.NewMem(), CacheBytes: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	want := map[string]string{}
+	err = db.Update(func(tx *Tx) error {
+		b, err := tx.CreateBucketIfNotExists([]byte("b"))
+		if err != nil {
+			return err
+		}
+		for i := range 2000 {
+			k, v := fmt.Sprintf("key%06d", i), fmt.Sprintf("%0200d", i)
+			want[k] = v
+			if err := b.Put([]byte(k), []byte(v)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The bucket directory, a leaf every transaction reads first, is
+	// cached as usual: count the leaves beyond it.
+	if err := db.View(func(tx *Tx) error { return tx.Bucket([]byte("b")).Cursor().Err() }); err != nil {
+		t.Fatal(err)
+	}
+	before := len(cachedLeaves(db))
+	for _, once := range []bool{true, false} {
+		var got model
+		err := db.View(func(tx *Tx) error {
+			if once {
+				tx.ReadOnce()
+			}
+			var err error
+			got, err = dumpTx(tx)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !maps.Equal(got["b"], want) {
+			t.Fatalf("ReadOnce %v: %d keys read back differ from the %d written", once, len(got["b"]), len(want))
+		}
+		if n := len(cachedLeaves(db)) - before; once != (n == 0) {
+			t.Fatalf("ReadOnce %v: a scan of the whole bucket left %d more leaves in the cache", once, n)
+		}
+	}
+}

@@ -276,8 +276,15 @@ func (db *DB) readRun(id pgid, hwm pgid, want pageType) ([]byte, pageHeader, err
 }
 
 // readNode returns the committed node at id (shared, read-only): from the
-// frozen commit being written, the cache, or the file.
+// frozen commit being written, the cache, or the file (then the cache
+// takes it).
 func (db *DB) readNode(id, hwm pgid) (*node, error) {
+	return db.readNodeCaching(id, hwm, true)
+}
+
+// readNodeCaching is readNode, but a leaf read from the file enters the
+// cache only if cacheLeaf (see Tx.ReadOnce).
+func (db *DB) readNodeCaching(id, hwm pgid, cacheLeaf bool) (*node, error) {
 	if p := db.pinned.Load(); p != nil {
 		if n := (*p)[id]; n != nil {
 			return n, nil
@@ -294,15 +301,18 @@ func (db *DB) readNode(id, hwm pgid) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	db.cache.put(id, n, nodeCost(n, db.pageSize))
+	if cacheLeaf || !n.leaf {
+		db.cache.put(id, n, nodeCost(n, db.pageSize))
+	}
 	return n, nil
 }
 
 // readChild returns the committed child i of branch n, checking that it
 // is one level below n: with levels strictly decreasing on every path, a
 // damaged file cannot send a reader around a cycle or to uneven depths.
-func (db *DB) readChild(n *node, i int, hwm pgid) (*node, error) {
-	c, err := db.readNode(n.children[i].id, hwm)
+// A leaf read from the file enters the cache only if cacheLeaf.
+func (db *DB) readChild(n *node, i int, hwm pgid, cacheLeaf bool) (*node, error) {
+	c, err := db.readNodeCaching(n.children[i].id, hwm, cacheLeaf)
 	if err != nil {
 		return nil, err
 	}

@@ -124,6 +124,7 @@ func (d *defrag) run() error {
 	if d.base, err = db.Begin(false); err != nil {
 		return err
 	}
+	d.base.ReadOnce() // the copy reads every leaf once: leave the cache to the writers and readers
 	if err := d.copyAll(); err != nil {
 		return fmt.Errorf("copy: %w", err)
 	}
@@ -144,6 +145,7 @@ func (d *defrag) run() error {
 		if err != nil {
 			return err
 		}
+		d.base.ReadOnce()
 		if attempt == defragSwapAttempts {
 			return ErrDefragReaders
 		}
@@ -196,6 +198,7 @@ func (d *defrag) copyChanges() (*copyWriter, error) {
 	if err != nil {
 		return nil, err
 	}
+	next.ReadOnce()
 	w := d.newWriter()
 	err = diffDatabases(d.base, next, w)
 	if err == nil {
@@ -509,7 +512,9 @@ func (s *diffSide) expand() error {
 		return nil
 	}
 	for i := len(n.children) - 1; i >= 0; i-- {
-		c, err := s.tx.db.readChild(n, i, s.tx.meta.hwm)
+		// The copy reads each leaf once: caching them would evict
+		// what the writers and readers going on meanwhile use.
+		c, err := s.tx.db.readChild(n, i, s.tx.meta.hwm, false)
 		if err != nil {
 			return err
 		}

@@ -42,7 +42,7 @@ func (t *tree) childNode(n *node, i int) (*node, error) {
 	if c := n.children[i].node; c != nil {
 		return c, nil
 	}
-	return t.tx.db.readChild(n, i, t.tx.meta.hwm)
+	return t.tx.db.readChild(n, i, t.tx.meta.hwm, !t.tx.readOnce)
 }
 
 func (t *tree) get(key []byte) ([]byte, bool, error) {
@@ -329,7 +329,7 @@ func (tx *Tx) freeTree(id pgid) error {
 func (tx *Tx) freeSubtree(n *node) error {
 	if !n.leaf {
 		for i := range n.children {
-			c, err := tx.db.readChild(n, i, tx.meta.hwm)
+			c, err := tx.db.readChild(n, i, tx.meta.hwm, true)
 			if err != nil {
 				return err
 			}

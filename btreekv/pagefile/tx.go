@@ -23,6 +23,22 @@ type Tx struct {
 	// freelistPages is the length of the page run of meta's freelist,
 	// which the commit frees (it may not be on disk yet: see Freeze).
 	freelistPages int
+
+	// readOnce: the leaves this transaction reads from the file do not
+	// enter the cache (ReadOnce).
+	readOnce bool
+}
+
+// ReadOnce tells a read transaction that it reads what it reads once,
+// as a scan of a whole bucket does (rebuilding an index, hashing the
+// store): the leaves it reads from the file do not enter the node
+// cache, where they would evict what other transactions read again and
+// hold memory that nobody uses. Cached nodes still serve it, and the
+// branches it reads are cached as usual. A write transaction ignores it.
+func (tx *Tx) ReadOnce() {
+	if !tx.writable {
+		tx.readOnce = true
+	}
 }
 
 // Rollback ends the transaction, discarding its changes.
