@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -267,6 +268,11 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 	s.replica = r
 	s.storeRepairing.Store(nil)
 	if restart {
+		// Opening read the log's segments whole (up to 64 MiB each) and
+		// every record of the store: garbage now, which an idle member
+		// would keep resident until its heap grew to the next
+		// collection's target. Give it back once.
+		debug.FreeOSMemory()
 		if identity, committed, err = s.existingIdentity(memberPath); err != nil {
 			return nil, err
 		}
