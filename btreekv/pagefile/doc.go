@@ -110,7 +110,9 @@
 // A read transaction pins the tree current when it began (the last one
 // frozen, durable or not) and sees exactly that tree, reading nodes
 // through a cache of decoded committed nodes (immutable, so shared by
-// every transaction). It never waits for the writer, and the writer never
+// every transaction; it holds what is read — the leaves a commit writes
+// enter it only once read, and a ReadOnce scan leaves them out — within
+// Options.CacheBytes). It never waits for the writer, and the writer never
 // waits for it. That is safe only if no page a reader can reach is
 // overwritten while it reads: pages freed by the commit with transaction
 // id T were part of tree T-1, so readers of trees before T may still
