@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"errors"
 	"io"
 
 	"github.com/cairndb/cairn/logstore"
@@ -58,6 +59,10 @@ type DamageRecord interface {
 	BeginRepairAttempt() (uint64, error)
 	RepairAttempt() uint64
 }
+
+// ErrStorageFailed marks an error of Snapshotter.OpenSnapshot that is a
+// failure of the state machine's storage, not of the one snapshot.
+var ErrStorageFailed = errors.New("the state machine's storage failed")
 
 // StateMachine is what the raft log drives: the replicated application
 // (KVState; the simulator wraps it to watch it). Its methods are called on
@@ -126,7 +131,9 @@ type Snapshotter interface {
 	// (made durable first), for a member that lags too far behind to be
 	// sent entries. Entries applied later do not change it: the caller
 	// streams it to the member while the state machine goes on, and
-	// closes it.
+	// closes it. An error that wraps ErrStorageFailed is a failure of the
+	// state machine itself (making it durable failed): the member stops,
+	// as for one from Apply. Any other error fails this snapshot only.
 	OpenSnapshot() (SnapshotSource, error)
 	// Restore replaces the state with the snapshot at index that a
 	// leader sent. The transport hands the snapshot's data to the state

@@ -870,7 +870,11 @@ func (c *Core) OpenSnapshot(m raftcore.Message) (raftcore.Message, SnapshotSourc
 	}
 	src, err := c.sm.OpenSnapshot()
 	if err != nil {
-		return m, nil, fmt.Errorf("node: open snapshot for member %x: %w", m.To, err)
+		err = fmt.Errorf("node: open snapshot for member %x: %w", m.To, err)
+		if errors.Is(err, ErrStorageFailed) {
+			c.fail(err)
+		}
+		return m, nil, err
 	}
 	// After a restart the state machine may be ahead of the replay: it
 	// holds entries up to smApplied, durable before the crash, while the

@@ -144,7 +144,10 @@ func (s *storeSnapshot) Close() error                       { s.tx.Rollback(); r
 func (k *KVState) OpenSnapshot() (SnapshotSource, error) {
 	s := k.Store()
 	if err := s.Commit(); err != nil {
-		return nil, fmt.Errorf("node: open snapshot: commit store: %w", err)
+		// The store cannot be made durable (its disk is full, or
+		// failed): the member stops, as when a Persist fails, rather than
+		// lead on with a store no later commit can reach.
+		return nil, k.fail(fmt.Errorf("node: open snapshot: commit store: %w: %w", ErrStorageFailed, err))
 	}
 	index, term := s.ConsistentIndex(), s.AppliedTerm()
 	tx, err := s.DB().Begin(false)
