@@ -32,7 +32,7 @@ func seedCount() int {
 	if os.Getenv("CAIRN_SHORT") != "" {
 		return 2
 	}
-	return 11 // and the 7 regression seeds: 18 runs
+	return 11 // and the 11 regression seeds: 22 runs
 }
 
 // regressionSeeds failed once, each in its own way, and run in every
@@ -44,9 +44,12 @@ func seedCount() int {
 // acknowledged data (added since, they would change the runs): see
 // beforeLossFaults. With them: 442 (a leader restarted with its store
 // ahead of its restored commit refused to send snapshots, and the
-// cluster lost its quorum) and 265 (a member never added to the cluster
-// was expected to repair its log).
-var regressionSeeds = []uint64{1295, 2143, 2541, 2574, 2748, 442, 265}
+// cluster lost its quorum), 265 (a member never added to the cluster was
+// expected to repair its log), 720 (a lease holder took a late reply for
+// its current request), 1642 (a learner lost state just before its
+// promotion committed), 1833 (a bit flip in the repair record lost the
+// repair count) and 1944 (a leader whose store failed to commit led on).
+var regressionSeeds = []uint64{1295, 2143, 2541, 2574, 2748, 442, 265, 720, 1642, 1833, 1944}
 
 // beforeLossFaults are the regression seeds found before the faults that
 // lose acknowledged data existed.
