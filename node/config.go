@@ -139,6 +139,12 @@ type Config struct {
 	// restarts into a cluster with a leader from disturbing it).
 	InitialElectionTickAdvance bool
 
+	// UnsafeSkipRepair is for mutation tests of whole processes only: a
+	// member whose disk lost data it acknowledged starts as if it had lost
+	// nothing (replica.CoreConfig.UnsafeSkipRepair). cmd/node sets it only
+	// when built with the cairn_mutation tag (--unsafe-skip-repair).
+	UnsafeSkipRepair bool
+
 	// AuthToken is the kind of token Authenticate hands out: "simple"
 	// (random, learned by every member through raft, kept in memory) or
 	// "signed" (self-contained, HMAC-signed with the cluster's key).

@@ -241,6 +241,7 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 			ID: s.id, ElectionTick: election, HeartbeatTick: heartbeat,
 			SnapshotCount: cfg.SnapshotCount, Peers: peers,
 			AdvanceElectionTicks: cfg.InitialElectionTickAdvance,
+			UnsafeSkipRepair:     cfg.UnsafeSkipRepair,
 			Rand:                 rand.New(rand.NewPCG(s.id, uint64(time.Now().UnixNano()))),
 		},
 		Send: func(msgs []raftcore.Message) {

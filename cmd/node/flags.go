@@ -123,6 +123,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs := flag.NewFlagSet("node", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are reported once, by the caller
 	fs.Usage = func() {}
+	mutationFlags(fs, c)
 	fs.StringVar(&o.configFile, "config-file", "", "YAML file of settings with etcd's keys (the command line and the environment are then ignored, as by etcd)")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.StringVar(&c.Name, "name", c.Name, "human-readable name of this member")

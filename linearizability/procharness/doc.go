@@ -24,10 +24,10 @@
 // (ErrDamageUnnoticed otherwise), and the nemesis damages a member only
 // while every other member is up and reports itself whole, so that a
 // majority always holds everything it acknowledged. Starting a damaged
-// member as if whole fails the run: tried by forcing replica.CoreConfig's
-// UnsafeSkipRepair on in a local build, every damaged member was found
-// not to notice, and the healed cluster took no write. (cmd/node has no
-// switch for it, so no test runs that mutation.)
+// member as if whole fails the run: Config.UnsafeSkipRepair builds
+// cmd/node with -tags cairn_mutation and starts every member with
+// --unsafe-skip-repair (a flag only that build has), and
+// TestProcessClusterDiskFaultsCatchSkippedRepair requires the run to fail.
 //
 // The proxy is one listener per member: every peer connection to member B
 // goes through B's listener, and the proxy learns which member dialed it by

@@ -52,6 +52,11 @@ type Config struct {
 	// mistake, to show that the check catches stale reads; a run with it
 	// should fail once partitions happen.
 	SerializableReads bool
+	// UnsafeSkipRepair is a mutation: the members start as if their
+	// disks had lost nothing (cmd/node built with -tags cairn_mutation,
+	// run with --unsafe-skip-repair; NodeBinary must then be empty). A run
+	// with disk faults must fail.
+	UnsafeSkipRepair bool
 	// CheckTimeout bounds the linearizability check (2m).
 	CheckTimeout time.Duration
 	// Log receives progress lines (nothing when nil).
@@ -216,13 +221,20 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	}()
 
 	bin := cfg.NodeBinary
+	var tags, extra []string
+	if cfg.UnsafeSkipRepair {
+		if bin != "" {
+			return res, errors.New("procharness: UnsafeSkipRepair builds its own cmd/node: leave NodeBinary empty")
+		}
+		tags, extra = []string{"cairn_mutation"}, []string{"--unsafe-skip-repair"}
+	}
 	if bin == "" {
 		logf("building cmd/node")
-		if bin, err = BuildNode(dir); err != nil {
+		if bin, err = BuildNode(dir, tags...); err != nil {
 			return res, err
 		}
 	}
-	c, err := newCluster(clusterOptions{bin: bin, dir: dir, size: 3, heartbeatMS: cfg.HeartbeatMS, electionMS: cfg.ElectionMS})
+	c, err := newCluster(clusterOptions{bin: bin, dir: dir, size: 3, heartbeatMS: cfg.HeartbeatMS, electionMS: cfg.ElectionMS, extraArgs: extra})
 	if err != nil {
 		return res, err
 	}

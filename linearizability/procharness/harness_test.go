@@ -124,3 +124,25 @@ func TestProcessClusterDiskFaults(t *testing.T) {
 		}
 	}
 }
+
+// TestProcessClusterDiskFaultsCatchSkippedRepair is the mutation test of
+// the disk faults: members built to start as if their disks had lost
+// nothing (cmd/node with -tags cairn_mutation, --unsafe-skip-repair) must
+// fail the run: the damage goes unnoticed, or an acknowledged write is
+// lost, or the history is not linearizable. About 45s.
+func TestProcessClusterDiskFaultsCatchSkippedRepair(t *testing.T) {
+	if os.Getenv(processTestEnv) != "1" {
+		t.Skipf("set %s=1 to run three cmd/node processes that skip their repair after losing data (about 45s)", processTestEnv)
+	}
+	cfg := Config{Duration: 30 * time.Second, Seed: 3, Log: testLog{t}, Faults: DiskFaultKinds(),
+		FaultInterval: time.Second, UnsafeSkipRepair: true}
+	res, err := Run(context.Background(), cfg)
+	t.Logf("%s", res.Summary())
+	if err == nil {
+		t.Fatal("members that skip their repair passed the disk-fault run")
+	}
+	if !errors.Is(err, ErrDamageUnnoticed) && !errors.Is(err, ErrLostWrite) && !errors.Is(err, ErrNotLive) && !errors.Is(err, linearizability.ErrNotLinearizable) {
+		t.Fatalf("the run failed, but not on the skipped repair: %v", err)
+	}
+	t.Logf("caught, as expected: %v", err)
+}

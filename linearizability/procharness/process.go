@@ -17,12 +17,12 @@ import (
 // servingLine is what cmd/node logs once it serves.
 const servingLine = "cairn member serving"
 
-// BuildNode builds cmd/node into dir and returns the binary's path. It
-// runs the go tool from the current directory, which must be inside the
-// cairn module.
-func BuildNode(dir string) (string, error) {
+// BuildNode builds cmd/node into dir, with the build tags given, and
+// returns the binary's path. It runs the go tool from the current
+// directory, which must be inside the cairn module.
+func BuildNode(dir string, tags ...string) (string, error) {
 	bin := filepath.Join(dir, "node")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/cairndb/cairn/cmd/node").CombinedOutput()
+	out, err := exec.Command("go", "build", "-tags", strings.Join(tags, ","), "-o", bin, "github.com/cairndb/cairn/cmd/node").CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("procharness: go build cmd/node (run from inside the cairn module, or give a built binary): %v\n%s", err, out)
 	}
@@ -224,6 +224,7 @@ type clusterOptions struct {
 	size        int
 	heartbeatMS int
 	electionMS  int
+	extraArgs   []string // given to every member after the others
 }
 
 // newCluster lays out size members in dir and starts the proxy in front
@@ -278,6 +279,7 @@ func newCluster(o clusterOptions) (*cluster, error) {
 				"--election-timeout", fmt.Sprint(o.electionMS),
 			},
 		})
+		members[i].args = append(members[i].args, o.extraArgs...)
 	}
 	c.mu.Lock()
 	c.members = members
