@@ -240,7 +240,11 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 		Core: replica.CoreConfig{
 			ID: s.id, ElectionTick: election, HeartbeatTick: heartbeat,
 			SnapshotCount: cfg.SnapshotCount, Peers: peers,
-			AdvanceElectionTicks: cfg.InitialElectionTickAdvance,
+			// Not at the first start of a new cluster: its members first
+			// agree on the cluster's identity (peer_identity.go), and a
+			// campaign before they have lets one member commit to an
+			// identity the others do not take.
+			AdvanceElectionTicks: cfg.InitialElectionTickAdvance && !fresh,
 			UnsafeSkipRepair:     cfg.UnsafeSkipRepair,
 			Rand:                 rand.New(rand.NewPCG(s.id, uint64(time.Now().UnixNano()))),
 		},

@@ -3,6 +3,7 @@ package node_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/client"
 	"github.com/cairndb/cairn/node"
 	"github.com/cairndb/cairn/node/nodetest"
@@ -168,8 +170,21 @@ func TestServerRepairsCorruptPageFile(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(dataDir, "store-corrupt")); !os.IsNotExist(err) {
 				t.Fatalf("the marker is still there after the repair: %v", err)
 			}
-			if _, err := c.Client(c.Endpoint(v)).Put(ctx, "after", "x"); err != nil {
-				t.Fatal(err)
+			// The repaired member takes writes. A put forwarded to a
+			// leader that loses its leadership meanwhile (the repair and
+			// the corruption check load the machine, and the tests'
+			// election timeout is 100 ms) times out, its outcome unknown,
+			// as a client of any member would see: it tries again.
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				_, err := c.Client(c.Endpoint(v)).Put(ctx, "after", "x")
+				if err == nil {
+					break
+				}
+				if !errors.Is(err, api.ErrTimeout) || time.Now().After(deadline) {
+					t.Fatal(err)
+				}
+				t.Logf("put through the repaired member: %v; again", err)
 			}
 		})
 	}
