@@ -151,8 +151,8 @@ func (s *Server) authorizeRead(ctx context.Context, method string, key, end []by
 		}
 	}
 	what := func() string { return describeKeys(key, end) }
-	return s.authorize(ctx, method, what, func(a *auth.State, id auth.Identity) error {
-		return a.CheckRange(id, api.PermRead, key, end)
+	return s.authorize(ctx, method, what, func(_ *auth.State, id auth.Identity) error {
+		return s.replica.AuthorizeRange(key, end, &id)
 	})
 }
 

@@ -45,20 +45,9 @@ func (s *Server) authorizeLeaseTimeToLive(ctx context.Context, req *api.LeaseTim
 	if !req.Keys {
 		return s.authorizeUser(ctx, "LeaseTimeToLive")
 	}
-	keys := s.leaseKeys(req.ID)
-	return s.authorize(ctx, "LeaseTimeToLive", nil, func(a *auth.State, id auth.Identity) error {
-		return a.CheckKeys(id, api.PermRead, keys)
+	return s.authorize(ctx, "LeaseTimeToLive", nil, func(_ *auth.State, id auth.Identity) error {
+		return s.replica.AuthorizeLeaseKeys(req.ID, &id)
 	})
-}
-
-// leaseKeys are the keys attached to a lease (none if it does not exist).
-func (s *Server) leaseKeys(id int64) [][]byte {
-	names, _ := s.replica.State.Store().LeaseKeys(id)
-	keys := make([][]byte, len(names))
-	for i, k := range names {
-		keys[i] = []byte(k)
-	}
-	return keys
 }
 
 // authorizeKeepAlive checks one renewal: keeping a lease alive keeps its
@@ -67,11 +56,8 @@ func (s *Server) leaseKeys(id int64) [][]byte {
 // permission revoked or a user deleted stops the renewals at once.
 func (s *Server) authorizeKeepAlive(ctx context.Context, id int64) error {
 	what := func() string { return fmt.Sprintf("lease %x", id) }
-	return s.authorize(ctx, "LeaseKeepAlive", what, func(a *auth.State, caller auth.Identity) error {
-		// The user as of now, whatever revision its token has: a stream
-		// lives on across auth changes, and this check is current.
-		caller.Revision = 0
-		return a.CheckKeys(caller, api.PermWrite, s.leaseKeys(id))
+	return s.authorize(ctx, "LeaseKeepAlive", what, func(_ *auth.State, caller auth.Identity) error {
+		return s.replica.AuthorizeKeepAlive(id, &caller) // the user as of now
 	})
 }
 

@@ -53,9 +53,9 @@ func (s *Server) proposeAuth(ctx context.Context, c *auth.Command, prepare func(
 	}
 	if on {
 		var id auth.Identity
-		err := s.authorize(ctx, method, nil, func(a *auth.State, caller auth.Identity) error {
+		err := s.authorize(ctx, method, nil, func(_ *auth.State, caller auth.Identity) error {
 			id = caller
-			return a.CheckCommand(caller, c)
+			return s.replica.AuthorizeAuthChange(c, &caller)
 		})
 		if err != nil {
 			return err

@@ -59,7 +59,7 @@ func (s *Server) serveRead(ctx context.Context, req api.Message, authorize func(
 // compared key and on every range of both branches.
 func (s *Server) authorizeReadTxn(ctx context.Context, req *api.TxnRequest) error {
 	what := func() string { return describeRequest(req) }
-	return s.authorize(ctx, methodName(req), what, func(a *auth.State, id auth.Identity) error {
-		return a.CheckRequest(id, req)
+	return s.authorize(ctx, methodName(req), what, func(_ *auth.State, id auth.Identity) error {
+		return s.replica.AuthorizeRead(req, &id)
 	})
 }
