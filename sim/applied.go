@@ -128,13 +128,20 @@ func (s *appliedState) contents() (map[string]api.KeyValue, int64) {
 
 // Apply implements replica.StateMachine.
 func (s *appliedState) Apply(index, term uint64, data []byte) (any, error) {
-	res, err := s.kv.Apply(index, term, data)
+	applied := data
+	if s.w.cfg.Mutation == NoWriteAuth {
+		applied = asRoot(data)
+	}
+	res, err := s.kv.Apply(index, term, applied)
 	if err != nil {
 		return nil, err // a storage failure: the member stops here
 	}
 	s.applied(index, term, raftcore.EntryNormal, data, false)
-	before := s.keys
+	before, revBefore := s.keys, s.rev
 	events := s.observeChange(index)
+	if s.w.auth.on {
+		s.w.judgeApplied(s, index, data, res, revBefore)
+	}
 	s.leasesApplied(index, before, events)
 	return res, nil
 }
@@ -201,6 +208,9 @@ func (s *appliedState) Restore(index uint64) error {
 	}
 	s.resetTo(index)
 	s.replaced = true
+	if s.w.auth.on {
+		s.w.checkAuthState(s, index)
+	}
 	return nil
 }
 

@@ -20,6 +20,10 @@ type client struct {
 	final bool
 	// returned says the client's last operation returned a response.
 	returned bool
+	// tokenRev is the auth revision of a token client's token (auth.go);
+	// reauth says a request was refused for it being old.
+	tokenRev uint64
+	reauth   bool
 }
 
 // pendingOp is the operation a client is waiting for.
@@ -132,7 +136,7 @@ func (w *World) serveWrite(m *member, reqID uint64, req api.Message) {
 	err := m.replica.AdmitWrite(req, limits)
 	var cmd replica.Envelope
 	if err == nil {
-		cmd, err = m.replica.Command(req, nil, limits)
+		cmd, err = m.replica.Command(req, w.writeCaller(m, reqID), limits)
 	}
 	if err != nil {
 		m.cost = 0 // answered by the service, before the core
@@ -178,6 +182,7 @@ func (w *World) clientIssue(c *client) {
 	}
 	c.seq++
 	reqID := uint64(c.id+1)<<32 | c.seq
+	w.authenticate(c, m)
 	req := w.requestOf(c)
 	w.call(c, m, reqID, req)
 }
@@ -219,6 +224,9 @@ func (w *World) clientReply(m *member, r replica.Reply) {
 		return // the nemesis learns of its changes as they commit
 	case r.ReqID&leaseReqBase != 0:
 		w.holderReply(m, r)
+		return
+	case r.ReqID&authReqBase != 0:
+		w.adminReply(r)
 		return
 	}
 	c := w.clientOf(r.ReqID)
@@ -271,6 +279,7 @@ func (w *World) response(m *member, p *pendingOp, r replica.Reply) (api.Response
 	}
 	applied, err := replica.Response(r.Result)
 	if err != nil {
+		w.noteRefusal(r.ReqID, err)
 		return resp, discarded // rejected deterministically: no effect
 	}
 	switch msg := applied.(type) {
@@ -294,6 +303,9 @@ func (w *World) readResponse(m *member, p *pendingOp) (api.ResponseOp, outcome) 
 	if p.read == nil {
 		w.fail("read %x answered before it was admitted", p.reqID)
 		return resp, discarded
+	}
+	if err := w.authorizeRead(m, p); err != nil {
+		return resp, discarded // refused: it did not happen
 	}
 	served, err := m.replica.ServeRead(*p.read, 0)
 	if err != nil {

@@ -41,6 +41,16 @@ type Coverage struct {
 	// those whose client could not tell whether they happened.
 	ClientOps     int `json:"client_ops"`
 	Indeterminate int `json:"indeterminate_ops"`
+	// AuthRuns counts the runs that simulated auth (auth.go); in them,
+	// AuthChanges counts the auth changes the cluster applied,
+	// AuthRefusedWrites the client writes members refused for auth as
+	// they applied them, AuthRefusedReads the reads refused for auth, and
+	// AuthOldTokens the refusals of a token older than the auth state.
+	AuthRuns          int `json:"auth_runs"`
+	AuthChanges       int `json:"auth_changes"`
+	AuthRefusedWrites int `json:"auth_refused_writes"`
+	AuthRefusedReads  int `json:"auth_refused_reads"`
+	AuthOldTokens     int `json:"auth_old_tokens"`
 	// SimulatedMillis is the virtual time the runs lasted.
 	SimulatedMillis int64 `json:"simulated_ms"`
 }
@@ -54,6 +64,9 @@ func (w *World) Coverage() Coverage {
 		c.Faults = map[string]int{}
 	}
 	c.LeaseExpiries = w.leases.expiries
+	if w.auth.on {
+		c.AuthRuns = 1
+	}
 	c.SimulatedMillis = w.now
 	return c
 }
@@ -75,6 +88,11 @@ func (c *Coverage) Add(o Coverage) {
 	c.LeaseExpiries += o.LeaseExpiries
 	c.ClientOps += o.ClientOps
 	c.Indeterminate += o.Indeterminate
+	c.AuthRuns += o.AuthRuns
+	c.AuthChanges += o.AuthChanges
+	c.AuthRefusedWrites += o.AuthRefusedWrites
+	c.AuthRefusedReads += o.AuthRefusedReads
+	c.AuthOldTokens += o.AuthOldTokens
 	c.SimulatedMillis += o.SimulatedMillis
 }
 
@@ -143,6 +161,11 @@ func (r *SweepReport) WriteText(out io.Writer) error {
 		{"lease expiries", c.LeaseExpiries},
 		{"client operations", c.ClientOps},
 		{"indeterminate ops", c.Indeterminate},
+		{"runs with auth", c.AuthRuns},
+		{"auth changes", c.AuthChanges},
+		{"writes refused (auth)", c.AuthRefusedWrites},
+		{"reads refused (auth)", c.AuthRefusedReads},
+		{"old tokens refused", c.AuthOldTokens},
 	} {
 		fmt.Fprintf(&b, "%-22s %7d\n", row.name, row.n)
 	}

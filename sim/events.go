@@ -53,6 +53,9 @@ const (
 	evForge                              // the forger injects a message (forgery.go)
 	evRequest                            // a client's request (arg, req) reaches a member
 	evLeaseForward                       // a keep-alive (request arg, of lease) forwarded by via reaches the leader
+	evAdmin                              // the auth administrator sends its next command
+	evAdminRequest                       // the administrator's request arg reaches a member
+	evAdminTimeout                       // the administrator gives up on request arg, sent to a member
 )
 
 var eventNames = map[eventKind]string{
@@ -61,7 +64,7 @@ var eventNames = map[eventKind]string{
 	evConfTimeout: "conf-timeout", evWatch: "watch", evFreeDisk: "free-disk", evReply: "reply",
 	evLeaseTick: "lease-tick", evHolder: "holder", evHolderTimeout: "holder-timeout",
 	evHolderHears: "holder-hears", evKeepAlive: "keep-alive", evLoss: "loss", evForge: "forge", evRequest: "request",
-	evLeaseForward: "lease-forward",
+	evLeaseForward: "lease-forward", evAdmin: "auth-admin", evAdminRequest: "auth-request", evAdminTimeout: "auth-timeout",
 }
 
 // String describes an event for the failure report.

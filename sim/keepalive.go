@@ -21,6 +21,12 @@ func (w *World) keepAlive(m *member, reqID uint64, lease int64) {
 	if m.state != stateUp || !w.holderWaits(reqID) {
 		return // lost, or the holder gave up
 	}
+	// The member the holder reached checks it may keep the lease alive
+	// (root, in runs with auth: never refused).
+	if err := m.replica.AuthorizeKeepAlive(lease, w.callerOf(reqID)); err != nil {
+		w.fail("member %d refused root's keep-alive of lease %x: %v", m.id, lease, err)
+		return
+	}
 	to, err := m.replica.LeaseRoute(m.core.Leader())
 	switch {
 	case err != nil: // no leader known: ask again a heartbeat later

@@ -224,6 +224,10 @@ func (w *World) holderReply(m *member, r replica.Reply) {
 		switch {
 		case errors.Is(err, mvcc.ErrLeaseNotFound), errors.Is(err, mvcc.ErrLeaseExists):
 			res = resGone
+		case w.auth.on && errors.Is(err, api.ErrUserEmpty):
+			// Proposed without a user by a member that saw auth off,
+			// applied once it was on: refused, try again.
+			res = resFailed
 		default:
 			w.fail("holder %d: request %x failed: %v", h.idx, r.ReqID, err)
 			return

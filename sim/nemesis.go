@@ -363,6 +363,9 @@ func (w *World) compact() {
 	}
 	rev := w.applied.maxRev - w.rng.Int64N(10)
 	cmd, err := replica.NewCommand(&api.CompactionRequest{Revision: rev})
+	if err == nil {
+		cmd, err = replica.Seal(cmd, w.rootCaller(lead), limits)
+	}
 	if err != nil {
 		w.fail("encode compaction: %v", err)
 		return

@@ -88,6 +88,9 @@ type Config struct {
 	VizDir string
 	// Timeline records the run for WriteTimeline (timeline.go).
 	Timeline bool
+	// Auth says whether the run turns auth on (auth.go): by default, one
+	// seed in three does.
+	Auth AuthChoice
 }
 
 // Mutation names a bug the simulator can inject, so that a test can check
@@ -128,6 +131,12 @@ const (
 	// (replica.Config.StoreRepair): one whose page file is corrupt
 	// refuses to start, and stays down for good.
 	NoStoreRepair
+	// NoReadAuth serves every read without checking the caller's
+	// permissions (in runs with auth).
+	NoReadAuth
+	// NoWriteAuth applies every client write as root's, as a member that
+	// skipped the permission check would (in runs with auth).
+	NoWriteAuth
 )
 
 // DefaultConfig is a run of 20 virtual seconds of faults.
@@ -169,6 +178,7 @@ type World struct {
 	nemesis nemesis
 	forger  forger
 	losses  losses
+	auth    simAuth
 	conf    confTracker
 	applied appliedLog
 
@@ -221,6 +231,7 @@ func New(cfg Config) (*World, error) {
 		w.schedule(int64(100+w.rng.IntN(100)), event{kind: evClient, who: uint64(i)})
 	}
 	w.startHolders()
+	w.auth.init(w)
 	w.schedule(leaseTick, event{kind: evLeaseTick})
 	if w.cfg.Faults {
 		w.nemesis.init(w)
@@ -357,6 +368,12 @@ func (w *World) handle(e *event) {
 		w.renewAt(w.member(e.who), e.via, e.arg, e.lease, false)
 	case evForge:
 		w.forger.act(w)
+	case evAdmin:
+		w.adminAct()
+	case evAdminRequest:
+		w.serveAuthChange(w.member(e.who), e.arg)
+	case evAdminTimeout:
+		w.adminTimeout(e.who, e.arg)
 	case evLoss:
 		if !w.healed {
 			w.losses.act(w)
@@ -410,13 +427,17 @@ func (w *World) leader() *member {
 // checkProgress requires a write to commit within a bound after healing.
 func (w *World) checkProgress() error {
 	deadline := w.now + livenessBound
-	cmd, err := replica.NewCommand(&api.PutRequest{Key: []byte("liveness"), Value: []byte("ok")})
+	put, err := replica.NewCommand(&api.PutRequest{Key: []byte("liveness"), Value: []byte("ok")})
 	if err != nil {
 		return err
 	}
 	for w.now < deadline && w.fatal == nil {
 		w.runUntil(w.now + 100)
 		if m := w.leader(); m != nil {
+			cmd, err := replica.Seal(put, w.rootCaller(m), limits)
+			if err != nil {
+				return err
+			}
 			w.step(m, replica.EvPropose{ReqID: probeReqID, Cmd: cmd})
 			w.runUntil(w.now + 1000)
 			if w.probeDone {
