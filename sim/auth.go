@@ -50,13 +50,14 @@ type simAuth struct {
 	// send (past the end: random changes).
 	setup []*auth.Command
 	next  int
-	// cmd is the command in flight, reqID its request (0: none), seq
-	// numbers the requests; disabled says the last change sent turned
-	// auth off (the next one turns it on again).
-	cmd      *auth.Command
-	reqID    uint64
-	seq      uint64
-	disabled bool
+	// cmd is the command in flight (announced: in the fault log), reqID
+	// its request (0: none), seq numbers the requests; disabled says the
+	// last change sent turned auth off (the next one turns it on again).
+	cmd       *auth.Command
+	announced bool
+	reqID     uint64
+	seq       uint64
+	disabled  bool
 	// decoy is checked instead of an unknown user's password.
 	decoy auth.PasswordHash
 	// versions is the model after each auth command of the log, by
@@ -191,7 +192,7 @@ func (w *World) adminAct() {
 		return // once healed, the auth state stays as it is
 	}
 	if a.cmd == nil {
-		a.cmd = a.nextCommand()
+		a.cmd, a.announced = a.nextCommand(), false
 	}
 	m := w.pickUp(false)
 	if m == nil {
@@ -200,6 +201,10 @@ func (w *World) adminAct() {
 	}
 	a.seq++
 	a.reqID = authReqBase | a.seq
+	if !a.announced { // in the fault log once, not at every retry
+		w.logFault("auth: root sends %s to member %d", describeAuthCommand(a.cmd), m.id)
+		a.announced = true
+	}
 	w.schedule(requestTimeout, event{kind: evAdminTimeout, who: m.id, arg: a.reqID})
 	w.schedule(w.clientLatency(), event{kind: evAdminRequest, who: m.id, arg: a.reqID})
 }
@@ -509,4 +514,30 @@ func asRoot(data []byte) []byte {
 	}
 	e.User = root
 	return e.Marshal()[entryHeader:]
+}
+
+// describeAuthCommand names an auth change as ctl would ("role
+// revoke-permission ro [k1, k3)").
+func describeAuthCommand(c *auth.Command) string {
+	switch c.Op {
+	case auth.OpRoleGrantPermission:
+		return fmt.Sprintf("RoleGrantPermission %s %s on %s", c.Name, permName(c.Perm.PermType), auth.DescribeRange(c.Perm.Key, c.Perm.RangeEnd))
+	case auth.OpRoleRevokePermission:
+		return fmt.Sprintf("RoleRevokePermission %s on %s", c.Name, auth.DescribeRange(c.Perm.Key, c.Perm.RangeEnd))
+	case auth.OpUserGrantRole, auth.OpUserRevokeRole:
+		return fmt.Sprintf("%v %s %s", c.Op, c.Name, c.Role)
+	case auth.OpUserAdd, auth.OpRoleAdd:
+		return fmt.Sprintf("%v %s", c.Op, c.Name)
+	}
+	return c.Op.String()
+}
+
+func permName(t api.PermType) string {
+	switch t {
+	case api.PermRead:
+		return "read"
+	case api.PermWrite:
+		return "write"
+	}
+	return "readwrite"
 }
