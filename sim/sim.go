@@ -16,7 +16,8 @@
 // internal commands stamped by another member or term, snapshots from
 // non-leaders or too large), while clients issue reads, writes, deletes and
 // compare-and-swaps on single keys, and ranges, deletes and transfers
-// (two-key transactions) on a group of keys, with timeouts; lease holders
+// (two-key transactions) on a group of keys, with timeouts, as users with
+// different permissions in the seeds that turn auth on (auth.go); lease holders
 // grant leases, attach keys and keep them alive (each member runs the real
 // lessor on virtual time, and its leader revokes what expires); watchers
 // follow the changes. Then everything heals, and the run checks:
@@ -36,6 +37,11 @@
 //     the stores hash equal at the end;
 //   - every watch stream delivers every change to its keys, in order,
 //     once, across restarts of its member;
+//   - with auth on, each member's auth state is the checker's own model's
+//     at each index, and every client write it applies and every read it
+//     serves is refused exactly when the model, as of that entry or that
+//     applied index, refuses it (authmodel.go); a refused write changes
+//     nothing;
 //   - a forged message changes nothing in the member that receives it
 //     (term, role, leader; a leader never steps down for a non-member's
 //     vote), no member's term ever passes a sane bound, and no forged
@@ -47,7 +53,7 @@
 //
 // `go test ./sim -seed N` replays one seed, and `-timeline FILE` draws it as
 // a page (timeline.go); see sim_test.go for sweeps and what they covered
-// (coverage.go), and docs/sim-tour.md for a tour of three runs.
+// (coverage.go), and docs/sim-tour.md for a tour of four runs.
 package sim
 
 import (
