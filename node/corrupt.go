@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"fmt"
-	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -101,7 +100,8 @@ func (s *Server) checkCorruption(ctx context.Context) error {
 			peers = append(peers, m.ID)
 		}
 	}
-	bad, groups := s.judge(s.gatherHashes(ctx, peers, rev))
+	bad, groups, hashErr := s.replica.JudgeHashes(s.gatherHashes(ctx, peers, rev))
+	s.checkStoreCorrupt(hashErr)
 	if len(groups) == 0 {
 		return nil // nobody to compare with this time
 	}
@@ -111,7 +111,7 @@ func (s *Server) checkCorruption(ctx context.Context) error {
 			continue
 		}
 		s.log.Error("members' data differ: raising the CORRUPT alarm; reads and writes are refused until it is disarmed",
-			"member-id", fmt.Sprintf("%016x", id), "hashes", describeHashes(groups))
+			"member-id", fmt.Sprintf("%016x", id), "hashes", replica.DescribeHashes(groups))
 		if err := s.raiseCorrupt(ctx, id); err != nil {
 			return fmt.Errorf("raising the CORRUPT alarm on member %016x: %w", id, err)
 		}
@@ -119,47 +119,11 @@ func (s *Server) checkCorruption(ctx context.Context) error {
 	return nil
 }
 
-// judge compares the peers' answers with this member's own hashes at the
-// same revisions (taken now), keeping apart the hashes that start after
-// different compacted revisions. It returns the members disagreeing names
-// in any group, and the groups of at least two hashes it compared (by
-// revision, so that logs list them in one order).
-func (s *Server) judge(answers []memberHash) (bad []uint64, groups [][]memberHash) {
-	byRev := map[int64][]memberHash{}
-	for _, h := range answers {
-		byRev[h.Rev] = append(byRev[h.Rev], h)
-	}
-	for _, rev := range slices.Sorted(maps.Keys(byRev)) {
-		hs := byRev[rev]
-		self, err := s.localHash(rev)
-		if err != nil {
-			continue // compacted past rev since: nothing to compare it with
-		}
-		group := []memberHash{self}
-		for _, h := range hs {
-			if h.CompactRev == self.CompactRev {
-				group = append(group, h)
-			}
-		}
-		if len(group) < 2 {
-			continue
-		}
-		groups = append(groups, group)
-		for _, id := range disagreeing(group) {
-			if !slices.Contains(bad, id) {
-				bad = append(bad, id)
-			}
-		}
-	}
-	slices.Sort(bad)
-	return bad, groups
-}
-
 // gatherHashes asks the given members, all at once, for their hashes at
 // rev; the members that cannot answer are left out.
-func (s *Server) gatherHashes(ctx context.Context, ids []uint64, rev int64) []memberHash {
+func (s *Server) gatherHashes(ctx context.Context, ids []uint64, rev int64) []replica.MemberHash {
 	var mu sync.Mutex
-	var out []memberHash
+	var out []replica.MemberHash
 	var wg sync.WaitGroup
 	for _, id := range ids {
 		wg.Add(1)
@@ -181,7 +145,7 @@ func (s *Server) gatherHashes(ctx context.Context, ids []uint64, rev int64) []me
 
 // raiseCorrupt proposes the CORRUPT alarm on member id.
 func (s *Server) raiseCorrupt(ctx context.Context, id uint64) error {
-	cmd, err := replica.Internal(&api.AlarmRequest{Action: api.AlarmActivate, MemberID: id, Alarm: api.AlarmCorrupt})
+	cmd, err := replica.CorruptAlarm(id)
 	if err != nil {
 		return err
 	}
@@ -193,22 +157,6 @@ func (s *Server) raiseCorrupt(ctx context.Context, id uint64) error {
 		return r.Err
 	}
 	return nil
-}
-
-// describeHashes formats compared hashes for a log line or an error:
-// "at 12 (compacted 3): id=hash id=hash; at ...".
-func describeHashes(groups [][]memberHash) string {
-	var b []byte
-	for i, g := range groups {
-		if i > 0 {
-			b = append(b, "; "...)
-		}
-		b = fmt.Appendf(b, "at %d (compacted %d):", g[0].Rev, g[0].CompactRev)
-		for _, h := range g {
-			b = fmt.Appendf(b, " %016x=%08x", h.ID, h.Hash)
-		}
-	}
-	return string(b)
 }
 
 // initialCorruptCheck compares this member's hash at its current revision
@@ -227,7 +175,7 @@ func (s *Server) initialCorruptCheck() error {
 			pending[m.ID] = true
 		}
 	}
-	var answers []memberHash
+	var answers []replica.MemberHash
 	deadline := time.Now().Add(max(5*s.cfg.ElectionTimeout, 2*time.Second))
 	for len(pending) > 0 && time.Now().Before(deadline) {
 		ids := make([]uint64, 0, len(pending))
@@ -246,18 +194,19 @@ func (s *Server) initialCorruptCheck() error {
 		case <-time.After(s.cfg.HeartbeatInterval):
 		}
 	}
-	bad, groups := s.judge(answers)
+	bad, groups, hashErr := s.replica.JudgeHashes(answers)
+	s.checkStoreCorrupt(hashErr)
 	switch {
 	case slices.Contains(bad, s.id):
 		return fmt.Errorf("initial corruption check: this member's data differ from its peers' (hashes %s); it does not serve them: replace the member (ctl member remove, then member add and start it with an empty --data-dir)",
-			describeHashes(groups))
+			replica.DescribeHashes(groups))
 	case len(bad) > 0:
 		s.log.Warn("initial corruption check: some peers' data differ from this member's and most others'",
-			"member-ids", fmt.Sprintf("%016x", bad), "hashes", describeHashes(groups))
+			"member-ids", fmt.Sprintf("%016x", bad), "hashes", replica.DescribeHashes(groups))
 	case len(groups) == 0:
 		s.log.Warn("initial corruption check: no peer could be compared with", "revision", rev)
 	default:
-		s.log.Info("initial corruption check passed", "hashes", describeHashes(groups))
+		s.log.Info("initial corruption check passed", "hashes", replica.DescribeHashes(groups))
 		s.corrupt.initialPassed.Store(true)
 	}
 	return nil

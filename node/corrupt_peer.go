@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/node/replica"
 	"github.com/cairndb/cairn/rpc"
 )
 
@@ -30,44 +31,31 @@ func (s *Server) servePeerHashKV(ctx context.Context, b []byte) ([]byte, error) 
 	if err := api.Unmarshal(b, &req); err != nil {
 		return nil, api.Errorf(api.CodeInvalidArgument, "malformed peer hash request: %v", err)
 	}
-	if req.Revision < 1 {
-		// The store reads revision 0 as "the current one", which differs
-		// from member to member: a check names its revision.
-		return nil, api.Errorf(api.CodeInvalidArgument, "peer hash request for revision %d: want a revision of at least 1", req.Revision)
-	}
 	wait := maxHashWait
 	if deadline, ok := ctx.Deadline(); ok {
 		wait = min(wait, time.Until(deadline)/2)
 	}
 	waitCtx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	rev := min(req.Revision, s.waitRev(waitCtx, req.Revision))
-	if rev < 1 {
-		return nil, api.Errorf(api.CodeFutureRev, "this member has applied no revision yet")
-	}
-	h, compacted, err := s.replica.State.Store().Hash(rev)
+	s.waitRev(waitCtx, req.Revision)
+	h, err := s.replica.HashFor(req.Revision)
 	if err != nil {
 		s.checkStoreCorrupt(err)
 		return nil, toAPIError(err)
 	}
-	resp := &api.HashKVResponse{Header: s.header(), Hash: h, CompactRevision: compacted, HashRevision: rev}
+	resp := &api.HashKVResponse{Header: s.header(), Hash: h.Hash, CompactRevision: h.CompactRev, HashRevision: h.Rev}
 	return api.Marshal(resp), nil
 }
 
-// waitRev waits until the store has applied revision rev or ctx ends,
-// and returns the revision the store is at.
-func (s *Server) waitRev(ctx context.Context, rev int64) int64 {
+// waitRev waits until the store has applied revision rev or ctx ends.
+func (s *Server) waitRev(ctx context.Context, rev int64) {
 	poll := max(s.cfg.HeartbeatInterval/4, time.Millisecond)
-	for {
-		cur := s.replica.State.Store().Rev()
-		if cur >= rev {
-			return cur
-		}
+	for s.replica.State.Store().Rev() < rev {
 		select {
 		case <-ctx.Done():
-			return cur
+			return
 		case <-s.stop:
-			return cur
+			return
 		case <-time.After(poll):
 		}
 	}
@@ -75,36 +63,26 @@ func (s *Server) waitRev(ctx context.Context, rev int64) int64 {
 
 // peerHashKV asks member id for its hash at rev (or at its own revision,
 // if it is behind), over the peer connection raft uses.
-func (s *Server) peerHashKV(ctx context.Context, id uint64, rev int64) (memberHash, error) {
+func (s *Server) peerHashKV(ctx context.Context, id uint64, rev int64) (replica.MemberHash, error) {
 	p := s.transport.peer(id)
 	if p == nil {
-		return memberHash{}, api.ErrStopped
+		return replica.MemberHash{}, api.ErrStopped
 	}
 	c, err := p.connection()
 	if err != nil {
-		return memberHash{}, fmt.Errorf("connect to member %016x: %w", id, err)
+		return replica.MemberHash{}, fmt.Errorf("connect to member %016x: %w", id, err)
 	}
 	b, err := c.Call(ctx, methodPeerHashKV, api.Marshal(&api.HashKVRequest{Revision: rev}))
 	if err != nil {
-		return memberHash{}, fmt.Errorf("hash of member %016x at revision %d: %w", id, rev, toAPIErrorFromRemote(err))
+		return replica.MemberHash{}, fmt.Errorf("hash of member %016x at revision %d: %w", id, rev, toAPIErrorFromRemote(err))
 	}
 	var resp api.HashKVResponse
 	if err := api.Unmarshal(b, &resp); err != nil {
-		return memberHash{}, fmt.Errorf("hash of member %016x: malformed answer: %w", id, err)
+		return replica.MemberHash{}, fmt.Errorf("hash of member %016x: malformed answer: %w", id, err)
 	}
 	if resp.Header.ClusterID != s.clusterID || resp.Header.MemberID != id || resp.HashRevision < 1 || resp.HashRevision > rev {
-		return memberHash{}, fmt.Errorf("hash of member %016x at revision %d: answered by member %016x of cluster %016x at revision %d",
+		return replica.MemberHash{}, fmt.Errorf("hash of member %016x at revision %d: answered by member %016x of cluster %016x at revision %d",
 			id, rev, resp.Header.MemberID, resp.Header.ClusterID, resp.HashRevision)
 	}
-	return memberHash{ID: id, Hash: resp.Hash, Rev: resp.HashRevision, CompactRev: resp.CompactRevision}, nil
-}
-
-// localHash is this member's own answer (rev at least 1).
-func (s *Server) localHash(rev int64) (memberHash, error) {
-	h, compacted, err := s.replica.State.Store().Hash(rev)
-	if err != nil {
-		s.checkStoreCorrupt(err)
-		return memberHash{}, fmt.Errorf("hash of this member at revision %d: %w", rev, err)
-	}
-	return memberHash{ID: s.id, Hash: h, Rev: rev, CompactRev: compacted}, nil
+	return replica.MemberHash{ID: id, Hash: resp.Hash, Rev: resp.HashRevision, CompactRev: resp.CompactRevision}, nil
 }

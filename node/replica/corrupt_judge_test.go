@@ -1,4 +1,4 @@
-package node
+package replica
 
 import (
 	"slices"
@@ -8,25 +8,25 @@ import (
 )
 
 func TestDisagreeing(t *testing.T) {
-	h := func(id uint64, hash uint32) memberHash { return memberHash{ID: id, Hash: hash} }
+	h := func(id uint64, hash uint32) MemberHash { return MemberHash{ID: id, Hash: hash} }
 	for _, tc := range []struct {
 		name string
-		hs   []memberHash
+		hs   []MemberHash
 		want []uint64
 	}{
 		{"nobody", nil, nil},
-		{"one member", []memberHash{h(1, 7)}, nil},
-		{"all agree", []memberHash{h(1, 7), h(2, 7), h(3, 7)}, nil},
-		{"one differs", []memberHash{h(1, 7), h(2, 7), h(3, 9)}, []uint64{3}},
-		{"the first differs", []memberHash{h(1, 9), h(2, 7), h(3, 7)}, []uint64{1}},
-		{"two that differ are both named", []memberHash{h(1, 9), h(2, 7)}, []uint64{1, 2}},
-		{"a tie names everyone", []memberHash{h(1, 9), h(2, 7), h(3, 9), h(4, 7)}, []uint64{1, 2, 3, 4}},
-		{"three hashes", []memberHash{h(1, 1), h(2, 2), h(3, 2), h(4, 3), h(5, 2)}, []uint64{1, 4}},
-		{"the answer is sorted", []memberHash{h(9, 1), h(2, 2), h(3, 2), h(1, 3)}, []uint64{1, 9}},
+		{"one member", []MemberHash{h(1, 7)}, nil},
+		{"all agree", []MemberHash{h(1, 7), h(2, 7), h(3, 7)}, nil},
+		{"one differs", []MemberHash{h(1, 7), h(2, 7), h(3, 9)}, []uint64{3}},
+		{"the first differs", []MemberHash{h(1, 9), h(2, 7), h(3, 7)}, []uint64{1}},
+		{"two that differ are both named", []MemberHash{h(1, 9), h(2, 7)}, []uint64{1, 2}},
+		{"a tie names everyone", []MemberHash{h(1, 9), h(2, 7), h(3, 9), h(4, 7)}, []uint64{1, 2, 3, 4}},
+		{"three hashes", []MemberHash{h(1, 1), h(2, 2), h(3, 2), h(4, 3), h(5, 2)}, []uint64{1, 4}},
+		{"the answer is sorted", []MemberHash{h(9, 1), h(2, 2), h(3, 2), h(1, 3)}, []uint64{1, 9}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := disagreeing(tc.hs); !slices.Equal(got, tc.want) {
-				t.Errorf("disagreeing(%v) = %v, want %v", tc.hs, got, tc.want)
+			if got := Disagreeing(tc.hs); !slices.Equal(got, tc.want) {
+				t.Errorf("Disagreeing(%v) = %v, want %v", tc.hs, got, tc.want)
 			}
 		})
 	}
@@ -39,14 +39,14 @@ func TestDisagreeing(t *testing.T) {
 func TestDisagreeingProperties(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		n := rapid.IntRange(0, 9).Draw(t, "members")
-		var hs []memberHash
+		var hs []MemberHash
 		count := map[uint32]int{}
 		for i := range n {
-			h := memberHash{ID: uint64(i + 1), Hash: rapid.Uint32Range(0, 3).Draw(t, "hash")}
+			h := MemberHash{ID: uint64(i + 1), Hash: rapid.Uint32Range(0, 3).Draw(t, "hash")}
 			hs = append(hs, h)
 			count[h.Hash]++
 		}
-		bad := disagreeing(hs)
+		bad := Disagreeing(hs)
 		if len(count) <= 1 {
 			if len(bad) != 0 {
 				t.Fatalf("named %v although all agree: %v", bad, hs)
@@ -93,7 +93,7 @@ func TestDisagreeingProperties(t *testing.T) {
 			j := rapid.IntRange(i, len(shuffled)-1).Draw(t, "swap")
 			shuffled[i], shuffled[j] = shuffled[j], shuffled[i]
 		}
-		if again := disagreeing(shuffled); !slices.Equal(again, bad) {
+		if again := Disagreeing(shuffled); !slices.Equal(again, bad) {
 			t.Fatalf("order changed the answer: %v then %v", bad, again)
 		}
 	})
