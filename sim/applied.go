@@ -95,6 +95,9 @@ var _ replica.StateMachine = (*appliedState)(nil)
 func (w *World) newAppliedState(m *member, kv *replica.KVState) *appliedState {
 	s := &appliedState{w: w, m: m, kv: kv}
 	s.resetTo(kv.AppliedIndex())
+	if kv.AppliedIndex() < w.corrupt.rotIndex {
+		w.forgetRot(m.id, "it restarted from a store without it")
+	}
 	return s
 }
 
@@ -128,9 +131,9 @@ func (s *appliedState) contents() (map[string]api.KeyValue, int64) {
 
 // Apply implements replica.StateMachine.
 func (s *appliedState) Apply(index, term uint64, data []byte) (any, error) {
-	applied := data
+	applied, rotted := s.w.rotting(s, index, data)
 	if s.w.cfg.Mutation == NoWriteAuth {
-		applied = asRoot(data)
+		applied = asRoot(applied)
 	}
 	res, err := s.kv.Apply(index, term, applied)
 	if err != nil {
@@ -139,6 +142,9 @@ func (s *appliedState) Apply(index, term uint64, data []byte) (any, error) {
 	s.applied(index, term, raftcore.EntryNormal, data, false)
 	before, revBefore := s.keys, s.rev
 	events := s.observeChange(index)
+	if rotted && s.rev == revBefore {
+		s.w.forgetRot(s.m.id, "the put was refused")
+	}
 	if s.w.auth.on {
 		s.w.judgeApplied(s, index, data, res, revBefore)
 	}
@@ -208,6 +214,7 @@ func (s *appliedState) Restore(index uint64) error {
 	}
 	s.resetTo(index)
 	s.replaced = true
+	s.w.forgetRot(s.m.id, "a snapshot replaced it")
 	if s.w.auth.on {
 		s.w.checkAuthState(s, index)
 	}
@@ -278,6 +285,9 @@ func (s *appliedState) observeChange(index uint64) []api.Event {
 	}
 	slices.SortFunc(events, func(a, b api.Event) int { return bytes.Compare(a.Kv.Key, b.Kv.Key) })
 	s.keys, s.rev = keys, rev
+	if s.w.corrupt.isRotten(s.m.id) {
+		return events // differs from the others' on purpose: not compared
+	}
 
 	l := &s.w.applied
 	first, seen := l.changes[rev]

@@ -228,6 +228,8 @@ func (w *World) clientReply(m *member, r replica.Reply) {
 	case r.ReqID&authReqBase != 0:
 		w.adminReply(r)
 		return
+	case r.ReqID&corruptReqBase != 0:
+		return // the corruption check's alarms, the rot's put, the operator's disarms
 	}
 	c := w.clientOf(r.ReqID)
 	if c == nil || c.pending == nil || c.pending.reqID != r.ReqID || c.pending.answered {

@@ -51,6 +51,13 @@ type Coverage struct {
 	AuthRefusedWrites int `json:"auth_refused_writes"`
 	AuthRefusedReads  int `json:"auth_refused_reads"`
 	AuthOldTokens     int `json:"auth_old_tokens"`
+	// CorruptRounds counts the rounds of the corruption check that
+	// compared at least two hashes (corrupt.go), CorruptAlarms the
+	// CORRUPT alarms they raised, and RotDetected the runs in which one
+	// named a member whose store rotted (the fault "rot-store").
+	CorruptRounds int `json:"corrupt_rounds"`
+	CorruptAlarms int `json:"corrupt_alarms"`
+	RotDetected   int `json:"rot_detected"`
 	// SimulatedMillis is the virtual time the runs lasted.
 	SimulatedMillis int64 `json:"simulated_ms"`
 }
@@ -93,6 +100,9 @@ func (c *Coverage) Add(o Coverage) {
 	c.AuthRefusedWrites += o.AuthRefusedWrites
 	c.AuthRefusedReads += o.AuthRefusedReads
 	c.AuthOldTokens += o.AuthOldTokens
+	c.CorruptRounds += o.CorruptRounds
+	c.CorruptAlarms += o.CorruptAlarms
+	c.RotDetected += o.RotDetected
 	c.SimulatedMillis += o.SimulatedMillis
 }
 
@@ -166,6 +176,9 @@ func (r *SweepReport) WriteText(out io.Writer) error {
 		{"writes refused (auth)", c.AuthRefusedWrites},
 		{"reads refused (auth)", c.AuthRefusedReads},
 		{"old tokens refused", c.AuthOldTokens},
+		{"corruption checks", c.CorruptRounds},
+		{"CORRUPT alarms", c.CorruptAlarms},
+		{"rotten stores found", c.RotDetected},
 	} {
 		fmt.Fprintf(&b, "%-22s %7d\n", row.name, row.n)
 	}

@@ -28,6 +28,8 @@ type event struct {
 	via   uint64
 	// req is the request evRequest carries to a member.
 	req api.Message
+	// hash is a member's answer in a corruption check (evHashAnswer).
+	hash replica.MemberHash
 }
 
 type eventKind uint8
@@ -56,6 +58,12 @@ const (
 	evAdmin                              // the auth administrator sends its next command
 	evAdminRequest                       // the administrator's request arg reaches a member
 	evAdminTimeout                       // the administrator gives up on request arg, sent to a member
+	evCorruptCheck                       // the leader starts a round of the corruption check
+	evHashAsk                            // the leader's question of round arg reaches a member
+	evHashAnswer                         // a member's hash (round arg) reaches the leader
+	evCorruptJudge                       // the leader judges the answers of round arg
+	evRot                                // a member's store is set to rot (corrupt.go)
+	evOperator                           // the operator replaces rotten members and disarms CORRUPT alarms
 )
 
 var eventNames = map[eventKind]string{
@@ -65,6 +73,8 @@ var eventNames = map[eventKind]string{
 	evLeaseTick: "lease-tick", evHolder: "holder", evHolderTimeout: "holder-timeout",
 	evHolderHears: "holder-hears", evKeepAlive: "keep-alive", evLoss: "loss", evForge: "forge", evRequest: "request",
 	evLeaseForward: "lease-forward", evAdmin: "auth-admin", evAdminRequest: "auth-request", evAdminTimeout: "auth-timeout",
+	evCorruptCheck: "corrupt-check", evHashAsk: "hash-ask", evHashAnswer: "hash-answer", evCorruptJudge: "corrupt-judge",
+	evRot: "rot", evOperator: "operator",
 }
 
 // String describes an event for the failure report.

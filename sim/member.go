@@ -84,6 +84,9 @@ type member struct {
 	// (loss.go); lostUnnoticed says the member has not restarted since.
 	lost          string
 	lostUnnoticed bool
+	// rotten says the rot fault chose the member (corrupt.go): it will be
+	// replaced once the corruption check names it.
+	rotten bool
 
 	// primarySince is when the member's lessor last became the primary
 	// (the member became leader), -1 while it is not.

@@ -97,6 +97,11 @@ type Config struct {
 	// Auth says whether the run turns auth on (auth.go): by default, one
 	// seed in three does.
 	Auth AuthChoice
+	// CorruptCheck says whether the run runs the corruption check
+	// (corrupt.go): by default, one seed in two does; Rot makes it rot a
+	// store in every run with faults (by default, one in three).
+	CorruptCheck CheckChoice
+	Rot          bool
 }
 
 // Mutation names a bug the simulator can inject, so that a test can check
@@ -143,6 +148,9 @@ const (
 	// NoWriteAuth applies every client write as root's, as a member that
 	// skipped the permission check would (in runs with auth).
 	NoWriteAuth
+	// BlindCorruptCheck has every member answer the corruption check with
+	// the leader's hash, as a check that compares nothing would.
+	BlindCorruptCheck
 )
 
 // DefaultConfig is a run of 20 virtual seconds of faults.
@@ -185,6 +193,7 @@ type World struct {
 	forger  forger
 	losses  losses
 	auth    simAuth
+	corrupt corruptChecker
 	conf    confTracker
 	applied appliedLog
 
@@ -238,6 +247,7 @@ func New(cfg Config) (*World, error) {
 	}
 	w.startHolders()
 	w.auth.init(w)
+	w.corrupt.init(w)
 	w.schedule(leaseTick, event{kind: evLeaseTick})
 	if w.cfg.Faults {
 		w.nemesis.init(w)
@@ -260,6 +270,7 @@ func (w *World) Run() error {
 	checks := []func() error{
 		w.checkProgress,
 		func() error { committed = w.now; w.runUntil(w.now + settle); return nil },
+		w.awaitOperator,
 		w.finalReads,
 		func() error { return w.checkLeasesExpire(committed) },
 		w.checkConverged,
@@ -380,6 +391,18 @@ func (w *World) handle(e *event) {
 		w.serveAuthChange(w.member(e.who), e.arg)
 	case evAdminTimeout:
 		w.adminTimeout(e.who, e.arg)
+	case evCorruptCheck:
+		w.startCorruptRound()
+	case evHashAsk:
+		w.answerHash(w.member(e.who), e.arg)
+	case evHashAnswer:
+		w.takeHash(e.arg, e.hash)
+	case evCorruptJudge:
+		w.judgeCorruptRound(e.arg)
+	case evRot:
+		w.rotStore()
+	case evOperator:
+		w.operate()
 	case evLoss:
 		if !w.healed {
 			w.losses.act(w)
