@@ -42,6 +42,9 @@
 //     serves is refused exactly when the model, as of that entry or that
 //     applied index, refuses it (authmodel.go); a refused write changes
 //     nothing;
+//   - the corruption check the leader runs every 2 s, in the seeds that
+//     run it, names exactly the members whose store a fault rotted
+//     silently (corrupt.go);
 //   - a forged message changes nothing in the member that receives it
 //     (term, role, leader; a leader never steps down for a non-member's
 //     vote), no member's term ever passes a sane bound, and no forged
