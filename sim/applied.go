@@ -95,9 +95,7 @@ var _ replica.StateMachine = (*appliedState)(nil)
 func (w *World) newAppliedState(m *member, kv *replica.KVState) *appliedState {
 	s := &appliedState{w: w, m: m, kv: kv}
 	s.resetTo(kv.AppliedIndex())
-	if kv.AppliedIndex() < w.corrupt.rotIndex {
-		w.forgetRot(m.id, "it restarted from a store without it")
-	}
+	w.noteRot(s, "as it starts")
 	return s
 }
 
@@ -143,7 +141,7 @@ func (s *appliedState) Apply(index, term uint64, data []byte) (any, error) {
 	before, revBefore := s.keys, s.rev
 	events := s.observeChange(index)
 	if rotted && s.rev == revBefore {
-		s.w.forgetRot(s.m.id, "the put was refused")
+		delete(s.w.corrupt.rotten, s.m.id) // the put was refused: nothing rotted
 	}
 	if s.w.auth.on {
 		s.w.judgeApplied(s, index, data, res, revBefore)
@@ -214,7 +212,7 @@ func (s *appliedState) Restore(index uint64) error {
 	}
 	s.resetTo(index)
 	s.replaced = true
-	s.w.forgetRot(s.m.id, "a snapshot replaced it")
+	s.w.noteRot(s, "a snapshot replaced it")
 	if s.w.auth.on {
 		s.w.checkAuthState(s, index)
 	}

@@ -32,10 +32,11 @@ import (
 //     at or past the rot and after the compacted revision (before, or
 //     compacted past it, the hashes cannot differ).
 //
-// Once the alarm is raised, an operator replaces the rotten member (it is
-// stopped for good; the membership nemesis removes dead members) and
-// disarms the alarms (`ctl alarm disarm`): meanwhile every member refuses
-// the clients' reads and writes.
+// A rot spreads as real corruption does: a rotten leader's snapshot or
+// store copy is rotten too. Once the alarm is raised, an operator has
+// every rotten store repaired from a clean leader (operate), then disarms
+// the alarms (`ctl alarm disarm`): meanwhile every member refuses the
+// clients' reads and writes.
 type corruptChecker struct {
 	on  bool
 	rng *rand.Rand
@@ -53,14 +54,13 @@ type corruptChecker struct {
 	// rot says this run rots a store; target is the member whose store
 	// rots when it applies the put of rotKey (armed: not yet), rotten
 	// the revision each member's store rotted at (absent: not rotten).
-	rot      bool
-	target   uint64
-	armed    bool
-	rotKey   string
-	rotIndex uint64
-	rotten   map[uint64]int64
+	rot    bool
+	target uint64
+	armed  bool
+	rotKey string
+	rotten map[uint64]int64
 	// detected says a round named a rotten member; operating says the
-	// operator is at work.
+	// operator is at work (operate).
 	detected  bool
 	operating bool
 }
@@ -74,8 +74,9 @@ const (
 	// operator's disarms.
 	corruptReqBase = 1 << 55
 	// rotPrefix is the key the rot fault puts: no client reads or watches
-	// it.
-	rotPrefix = "sim-rot/"
+	// it; rottenValue is what the rotten store holds instead.
+	rotPrefix   = "sim-rot/"
+	rottenValue = "rotten"
 )
 
 func (c *corruptChecker) init(w *World) {
@@ -231,8 +232,8 @@ func (w *World) hashFailed(m *member, err error) {
 
 // checkCorruptGroup requires the leader's judgement of one group of
 // hashes (bad: whom it named in it) to name nobody unless a store in the
-// group rotted, and to name every store in it that rotted at a revision
-// it compared.
+// group rotted, and, when the clean stores outnumber the rotten ones, to
+// name every store in it that rotted at a revision it compared.
 func (w *World) checkCorruptGroup(l *member, g []replica.MemberHash, bad []uint64) {
 	c := &w.corrupt
 	var rotten []uint64
@@ -241,13 +242,16 @@ func (w *World) checkCorruptGroup(l *member, g []replica.MemberHash, bad []uint6
 			rotten = append(rotten, h.ID)
 		}
 	}
+	// The hash most members share is taken as the right one: a rotten
+	// store must be named when the clean ones outnumber the rotten.
+	mustName := 2*len(rotten) < len(g)
 	for _, h := range g {
 		named := slices.Contains(bad, h.ID)
 		switch {
 		case named && len(rotten) == 0:
 			w.fail("the corruption check by leader %d named member %d, and no fault altered any store it compared: %s",
 				l.id, h.ID, replica.DescribeHashes([][]replica.MemberHash{g}))
-		case !named && slices.Contains(rotten, h.ID):
+		case !named && slices.Contains(rotten, h.ID) && mustName:
 			w.fail("the corruption check by leader %d did not name member %d, whose store rotted at revision %d: %s",
 				l.id, h.ID, c.rottenAnswer[h.ID], replica.DescribeHashes([][]replica.MemberHash{g}))
 		case named && slices.Contains(rotten, h.ID) && !c.detected:
@@ -257,15 +261,19 @@ func (w *World) checkCorruptGroup(l *member, g []replica.MemberHash, bad []uint6
 	}
 }
 
-// operate is the operator's response to a CORRUPT alarm: it replaces
-// every member whose store rotted (stops it for good: the membership
-// nemesis removes dead members) and disarms the alarms, again every
-// 500ms until none is left.
+// operate is the operator's response to a CORRUPT alarm, every 500ms
+// until no alarm is left: it has each member whose store rotted (the
+// target, and any that took a snapshot or a store copy from it since)
+// repair its store from the leader, as one with a corrupt page does
+// (replica.MarkStoreCorrupt, then a restart), one at a time while the
+// voters keep a quorum, the rotten leader first; once no store is rotten
+// it disarms the alarms (`ctl alarm disarm`). Meanwhile every member
+// refuses the clients' reads and writes.
 func (w *World) operate() {
 	c := &w.corrupt
+	w.schedule(500, event{kind: evOperator})
 	l := w.leader()
 	if l == nil {
-		w.schedule(500, event{kind: evOperator})
 		return
 	}
 	var alarmed []uint64
@@ -274,30 +282,53 @@ func (w *World) operate() {
 			alarmed = append(alarmed, a.MemberID)
 		}
 	}
-	if len(alarmed) == 0 {
+	for id := range c.rotten {
+		if st := w.member(id).state; st == stateDead || st == stateRemoved {
+			delete(c.rotten, id) // it serves nothing any more
+		}
+	}
+	if len(alarmed) == 0 && len(c.rotten) == 0 {
 		c.operating = false
 		return
 	}
-	for id := range c.rotten {
-		if m := w.member(id); m.state == stateUp || m.state == stateDown || m.state == stateStopped {
-			w.logFault("operator replaces member %d: its store rotted", id)
-			m.state = stateDead
-			m.incarnation++
-			w.endWatchers(m)
+	if len(c.rotten) > 0 {
+		if c.isRotten(l.id) {
+			w.repairRotten(l)
+			return
 		}
-	}
-	if l.state == stateUp { // unless it was the one replaced
-		for _, id := range alarmed {
-			cmd, err := l.replica.Command(&api.AlarmRequest{Action: api.AlarmDeactivate, MemberID: id, Alarm: api.AlarmCorrupt}, w.rootCaller(l), limits)
-			if err != nil {
-				w.fail("operator: disarm the CORRUPT alarm on member %d: %v", id, err)
-				return
+		for _, m := range w.members {
+			if c.isRotten(m.id) && m.state == stateUp {
+				w.repairRotten(m)
 			}
-			c.reqs++
-			w.step(l, replica.EvPropose{ReqID: corruptReqBase | c.reqs, Cmd: cmd})
 		}
+		return
 	}
-	w.schedule(500, event{kind: evOperator})
+	for _, id := range alarmed {
+		cmd, err := l.replica.Command(&api.AlarmRequest{Action: api.AlarmDeactivate, MemberID: id, Alarm: api.AlarmCorrupt}, w.rootCaller(l), limits)
+		if err != nil {
+			w.fail("operator: disarm the CORRUPT alarm on member %d: %v", id, err)
+			return
+		}
+		c.reqs++
+		w.step(l, replica.EvPropose{ReqID: corruptReqBase | c.reqs, Cmd: cmd})
+	}
+}
+
+// repairRotten stops member m, whose store rotted, to repair its store
+// from the leader at its next start, if the voters keep a quorum without
+// it.
+func (w *World) repairRotten(m *member) {
+	if !w.canLose(m) {
+		return
+	}
+	w.logFault("operator: member %d repairs its rotten store from the leader", m.id)
+	if err := replica.MarkStoreCorrupt(m.disk, storeMarker, "the corruption check found its store rotten"); err != nil {
+		w.fail("member %d: %v", m.id, err)
+		return
+	}
+	m.incarnation++
+	w.endWatchers(m)
+	w.scheduleRestart(m)
 }
 
 // rotStore arms the rot fault: a member that may be lost for good will
@@ -354,26 +385,40 @@ func (w *World) rotting(s *appliedState, index uint64, data []byte) ([]byte, boo
 	if err != nil || !ok || string(put.Key) != c.rotKey {
 		return data, false
 	}
-	put.Value = []byte("rotten")
+	put.Value = []byte(rottenValue)
 	rotted, err := replica.NewCommand(put)
 	if err != nil {
 		w.fail("rot: %v", err)
 		return data, false
 	}
 	rotted.Who, rotted.User, rotted.Member, rotted.Term = e.Who, e.User, e.Member, e.Term
-	c.armed, c.rotIndex = false, index
+	c.armed = false
 	c.rotten[s.m.id] = s.rev + 1 // the revision the put makes
 	w.logFault("member %d's store rots: it applies the put of %s at index %d with another value", s.m.id, c.rotKey, index)
 	return rotted.Marshal()[entryHeader:], true
 }
 
-// forgetRot forgets that member id's store rotted when it no longer
-// holds the rotten put: a snapshot replaced it, or it restarted from a
-// store that had not made the put durable (it applies it again, cleanly).
-func (w *World) forgetRot(id uint64, why string) {
-	if _, ok := w.corrupt.rotten[id]; ok {
-		delete(w.corrupt.rotten, id)
-		w.logFault("member %d's store no longer holds the rotten put: %s", id, why)
+// noteRot records whether member s's store, as it was just opened or
+// replaced (why), holds the rotten put: the target's after a restart
+// that kept it, or a copy of a rotten leader's store (a snapshot, a
+// store repair) — a rot spreads as real corruption does.
+func (w *World) noteRot(s *appliedState, why string) {
+	c := &w.corrupt
+	if c.rotKey == "" {
+		return
+	}
+	kv, ok := s.keys[c.rotKey]
+	_, was := c.rotten[s.m.id]
+	switch {
+	case ok && string(kv.Value) == rottenValue:
+		c.rotten[s.m.id] = kv.ModRevision
+		s.m.rotten = true
+		if !was {
+			w.logFault("member %d's store holds the rotten put (%s)", s.m.id, why)
+		}
+	case was:
+		delete(c.rotten, s.m.id)
+		w.logFault("member %d's store no longer holds the rotten put (%s)", s.m.id, why)
 	}
 }
 

@@ -43,8 +43,9 @@
 //     applied index, refuses it (authmodel.go); a refused write changes
 //     nothing;
 //   - the corruption check the leader runs every 2 s, in the seeds that
-//     run it, names exactly the members whose store a fault rotted
-//     silently (corrupt.go);
+//     run it, names no member unless a store it compared rotted (a fault
+//     alters one silently), and names the rotten ones when the clean
+//     outnumber them (corrupt.go);
 //   - a forged message changes nothing in the member that receives it
 //     (term, role, leader; a leader never steps down for a non-member's
 //     vote), no member's term ever passes a sane bound, and no forged
