@@ -351,7 +351,7 @@ func (w *World) rotStore() {
 		return
 	}
 	x := targets[c.rng.IntN(len(targets))]
-	x.rotten = true // at risk of being replaced from now on
+	x.rotten = true // at risk of having to be repaired from now on
 	c.target, c.armed, c.rotKey = x.id, true, fmt.Sprintf("%s%d", rotPrefix, c.rng.IntN(1000))
 	cmd, err := replica.NewCommand(&api.PutRequest{Key: []byte(c.rotKey), Value: []byte("clean")})
 	if err == nil {

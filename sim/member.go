@@ -84,8 +84,9 @@ type member struct {
 	// (loss.go); lostUnnoticed says the member has not restarted since.
 	lost          string
 	lostUnnoticed bool
-	// rotten says the rot fault chose the member (corrupt.go): it will be
-	// replaced once the corruption check names it.
+	// rotten says the rot fault chose the member, or its store took the
+	// rot from a rotten leader (corrupt.go): it is at risk of having to be
+	// repaired.
 	rotten bool
 
 	// primarySince is when the member's lessor last became the primary
