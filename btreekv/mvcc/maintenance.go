@@ -13,16 +13,35 @@ import (
 // Compact discards the history before rev: reads below rev fail with
 // ErrCompacted from now on, and watchers that still needed it are
 // canceled. Reads at rev and later are unchanged: for every key the
-// version current at rev is kept, unless it is a deletion.
-//
-// The work is done in small steps so that writes interleave with a large
-// compaction instead of waiting for it: the index is compacted
-// compactKeys keys at a time, and the records those keys no longer need
-// are removed from the page file compactBatch per commit, each step
-// taking the store's lock on its own. That is safe because a compaction
-// at rev only drops revisions no read at rev or later can see, whatever
-// is written meanwhile.
+// version current at rev is kept, unless it is a deletion. The records
+// no read needs any more are gone from the page file when it returns
+// (StartCompact followed by FinishCompaction).
 func (s *Store) Compact(rev int64) error {
+	if err := s.StartCompact(rev); err != nil {
+		return err
+	}
+	return s.FinishCompaction()
+}
+
+// StartCompact is Compact without the removal of the records: it
+// compacts the index and records the compacted revision, and leaves the
+// records the index dropped in the page file, for the next Commits to
+// remove a few at a time (compactBatch per Commit, in slices of
+// compactSlice each under the store's lock), or FinishCompaction at once.
+// It is what the apply loop calls: removing a compaction's records means
+// reading each one's page run (a large value's whole run) to delete it,
+// seconds for gigabytes of history, and writes waiting behind that would
+// stop for as long.
+//
+// Leaving them is safe: a compaction at rev only drops records that no
+// read at rev or later can reach (the index no longer names them), and
+// the store's hash covers only records above the compacted revision. A
+// restart finds them again (load compacts the index it rebuilds) and
+// leaves them to its Commits in the same way.
+//
+// The index is compacted compactKeys keys at a time, each step taking the
+// store's lock on its own, so that reads interleave with it.
+func (s *Store) StartCompact(rev int64) error {
 	s.mu.Lock()
 	if err := s.usable(); err != nil {
 		s.mu.Unlock()
@@ -44,21 +63,28 @@ func (s *Store) Compact(rev int64) error {
 	if err != nil {
 		return fmt.Errorf("mvcc: compact: %w", err)
 	}
-	return s.compactFrom(rev, nil)
+	s.compactFrom(rev, nil)
+	return nil
 }
 
 const (
 	// defaultCompactKeys is how many keys one step of a compaction
 	// compacts in the index.
 	defaultCompactKeys = 10000
-	// defaultCompactBatch is how many records one page-file commit of a
-	// compaction removes.
+	// defaultCompactBatch is how many of a compaction's records one
+	// page-file commit removes.
 	defaultCompactBatch = 1000
+	// compactSlice is how many records a Commit removes in one hold of
+	// the store's lock: deleting a record reads its page run, 68 KiB for
+	// a 64 KiB value, so 100 of them hold a write back a few
+	// milliseconds.
+	compactSlice = 100
 )
 
-// compactFrom compacts the keys from key from (nil: the first) on, a step
-// at a time, telling Options.OnCompactStep how far it has gone.
-func (s *Store) compactFrom(rev int64, from []byte) error {
+// compactFrom compacts the index from key from (nil: the first) on, a
+// step at a time, queuing the records it drops for removal (s.removing)
+// and telling Options.OnCompactStep how far it has gone.
+func (s *Store) compactFrom(rev int64, from []byte) {
 	report := s.opts.OnCompactStep
 	if report == nil {
 		report = func(CompactStep) {}
@@ -70,15 +96,13 @@ func (s *Store) compactFrom(rev int64, from []byte) error {
 	for {
 		s.mu.Lock()
 		drop, next := s.compactIndex(rev, from, s.compactKeys)
+		s.removing = append(s.removing, drop...)
 		s.mu.Unlock()
-		if err := s.removeRevisions(drop); err != nil {
-			return err
-		}
 		step.RecordsRemoved += len(drop)
 		if next == nil {
 			step.KeysDone, step.Done = step.Keys, true
 			report(step)
-			return nil
+			return
 		}
 		step.KeysDone = min(step.KeysDone+s.compactKeys, step.Keys)
 		report(step)
@@ -116,36 +140,23 @@ func (s *Store) compactIndex(rev int64, from []byte, n int) (drop []Revision, ne
 	return drop, next
 }
 
-// removeRevisions deletes records from the page file, compactBatch per
+// FinishCompaction removes from the page file every record that
+// compactions dropped and left there (StartCompact), compactBatch per
 // commit, taking the store's lock for one batch at a time. The batches
 // are written on the calling goroutine, without the lock, and the last
 // is durable when it returns.
-func (s *Store) removeRevisions(drop []Revision) error {
-	for len(drop) > 0 {
-		n := min(s.compactBatch, len(drop))
-		part := drop[:n]
-		drop = drop[n:]
+func (s *Store) FinishCompaction() error {
+	for {
 		// Write the last batch first, without the lock (see Commit).
 		if err := s.flush(); err != nil {
 			return fmt.Errorf("mvcc: compact: %w", err)
 		}
 		s.mu.Lock()
-		tx, err := s.batchTx()
-		if err == nil {
-			b, values := tx.Bucket(bucketKey), tx.Bucket(bucketValue)
-			for _, r := range part {
-				// The value stored out of line, if any, goes too
-				// (deleting a missing key is no error).
-				if err = b.Delete(revBytes(r)); err == nil {
-					err = values.Delete(revBytes(r))
-				}
-				if err != nil {
-					err = s.fail(err)
-					break
-				}
-				delete(s.overlay, r)
-			}
+		if len(s.removing) == 0 {
+			s.mu.Unlock()
+			return nil
 		}
+		err := s.removeLocked(s.compactBatch)
 		if err == nil {
 			err = s.freezeLocked()
 		}
@@ -154,8 +165,51 @@ func (s *Store) removeRevisions(drop []Revision) error {
 			return fmt.Errorf("mvcc: compact: %w", err)
 		}
 	}
-	if err := s.flush(); err != nil {
-		return fmt.Errorf("mvcc: compact: %w", err)
+}
+
+// removeCompacted removes up to n of the records compactions left in the
+// page file into the open batch, compactSlice at a time, releasing the
+// store's lock in between so that writes interleave (see Commit).
+func (s *Store) removeCompacted(n int) error {
+	for n > 0 {
+		s.mu.Lock()
+		if len(s.removing) == 0 {
+			s.mu.Unlock()
+			return nil
+		}
+		k := min(n, compactSlice)
+		err := s.removeLocked(k)
+		s.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("mvcc: compact: %w", err)
+		}
+		n -= k
+	}
+	return nil
+}
+
+// removeLocked deletes up to n of the records compactions left in the
+// page file (s.removing) in the open batch: the record and the value
+// stored out of line, if any (deleting a missing key is no error).
+func (s *Store) removeLocked(n int) error {
+	tx, err := s.batchTx()
+	if err != nil {
+		return err
+	}
+	part := s.removing[:min(n, len(s.removing))]
+	b, values := tx.Bucket(bucketKey), tx.Bucket(bucketValue)
+	for _, r := range part {
+		if err := b.Delete(revBytes(r)); err != nil {
+			return s.fail(err)
+		}
+		if err := values.Delete(revBytes(r)); err != nil {
+			return s.fail(err)
+		}
+		delete(s.overlay, r)
+	}
+	s.removing = s.removing[len(part):]
+	if len(s.removing) == 0 {
+		s.removing = nil // let the array go
 	}
 	return nil
 }
@@ -173,12 +227,18 @@ func (s *Store) writeCompactRev(rev int64) error {
 	return nil
 }
 
-// Defragment commits what is pending and rewrites the page file compactly
+// Defragment removes the records compactions left (FinishCompaction),
+// commits what is pending and rewrites the page file compactly
 // (see pagefile.DB.Defragment). Reads and writes go on while it runs,
 // except for a short pause at its end, when the page file swaps the
 // copy in: the store's next batch waits for it to begin (the store holds
 // its lock meanwhile), and so do the reads that need the lock.
 func (s *Store) Defragment() error {
+	// What compactions left to remove is removed first: it is what a
+	// defragmentation after a compaction is meant to give back.
+	if err := s.FinishCompaction(); err != nil {
+		return err
+	}
 	if err := s.Commit(); err != nil {
 		return err
 	}

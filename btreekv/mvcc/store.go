@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -78,7 +79,9 @@ type CompactStep struct {
 	// Revision is the revision compacted up to.
 	Revision int64
 	// KeysDone of Keys (the keys in the index when it started) are
-	// compacted; RecordsRemoved is how many old records went.
+	// compacted; RecordsRemoved is how many old records the index
+	// dropped (Compact removes them from the page file before it
+	// returns, StartCompact leaves them to the next Commits).
 	KeysDone, Keys int
 	RecordsRemoved int
 	// Done marks the last call.
@@ -131,6 +134,11 @@ type Store struct {
 	// failed is the page-file error that stopped writes (see
 	// ErrStoreFailed).
 	failed error
+
+	// removing holds the records compactions dropped from the index and
+	// left in the page file, each step's sorted: Commit removes some,
+	// FinishCompaction the rest (see StartCompact).
+	removing []Revision
 
 	// The sizes of a compaction's steps (constants; tests shrink them).
 	compactKeys, compactBatch int
@@ -245,11 +253,15 @@ func (s *Store) load() error {
 	if s.compactRev == 0 {
 		return nil
 	}
-	// A crash may have interrupted the last compaction, which removes
-	// records in several page-file commits after recording the compacted
-	// revision: redo it (removing what is left is idempotent).
+	// The last compaction may have left records in the file (a restart
+	// before the Commits that remove them, or a crash between its
+	// batches): compact the index again, and leave what it drops to the
+	// Commits, as StartCompact does (removing a missing record is no
+	// error).
 	drop, _ := s.compactIndex(s.compactRev, nil, 0)
-	return s.removeRevisions(append(drop, orphans...))
+	s.removing = append(drop, orphans...)
+	slices.SortFunc(s.removing, cmpRev)
+	return nil
 }
 
 // publish copies the revisions and indexes the getters return (under
@@ -383,7 +395,8 @@ func (s *Store) batchTx() (*pagefile.Tx, error) {
 
 // Commit makes every change applied so far durable in the page file,
 // with the applied raft index: when it returns, ConsistentIndex is at
-// least the AppliedIndex of its call. The server calls it on a short
+// least the AppliedIndex of its call. It also removes up to compactBatch
+// of the records that compactions left (StartCompact). The server calls it on a short
 // interval. It holds the store's lock only to freeze the open batch
 // (freezeLocked): the batch's pages are written and synced without it,
 // while writes go on in the next batch.
@@ -391,6 +404,11 @@ func (s *Store) Commit() error {
 	// Write what an earlier freeze left first, without the lock, so that
 	// the freeze below does not wait for it holding the lock.
 	if err := s.flush(); err != nil {
+		return err
+	}
+	// Remove some of the records compactions left (see StartCompact):
+	// they go out with this batch.
+	if err := s.removeCompacted(s.compactBatch); err != nil {
 		return err
 	}
 	s.mu.Lock()

@@ -278,11 +278,14 @@ func (k *KVState) apply(index, term uint64, kind Kind, body []byte) (api.Message
 			return nil, err
 		}
 		// Record the applied index even though compaction changes no
-		// key; then compact.
+		// key; then compact. The records it drops leave the page file
+		// with the store's next commits (mvcc.Store.StartCompact): the
+		// apply loop does not wait for gigabytes of history to be read
+		// and deleted, and writes go on meanwhile.
 		if err := s.Write(index, term).End(); err != nil {
 			return nil, err
 		}
-		if err := s.Compact(req.Revision); err != nil {
+		if err := s.StartCompact(req.Revision); err != nil {
 			return nil, err
 		}
 		return &api.CompactionResponse{Header: api.ResponseHeader{Revision: s.Rev()}}, nil
