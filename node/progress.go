@@ -70,7 +70,8 @@ func (s *Server) progressInterval() time.Duration {
 }
 
 // logCompactStep is the store's OnCompactStep: a compaction's progress,
-// on the apply goroutine.
+// on the goroutine that commits the store (which does the compaction's
+// work: mvcc.Store.StartCompact), one call at a time.
 func (s *Server) logCompactStep(st mvcc.CompactStep) {
 	switch {
 	case st.KeysDone == 0 && !st.Done:

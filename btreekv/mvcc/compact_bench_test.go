@@ -3,7 +3,10 @@ package mvcc
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/internal/fsx"
@@ -80,6 +83,107 @@ func BenchmarkPutAfterCompaction(b *testing.B) {
 			}
 			reportCPU(b, start)
 			b.ReportMetric(float64(free), "free-pages")
+		})
+	}
+}
+
+// BenchmarkApplyDuringCompaction measures what a member's apply loop
+// waits for when it applies a compaction of a large history: a store of
+// 1,024 keys of 64 KiB values, each written 8 times (560 MB), committed
+// every 100 ms by another goroutine as the member's background loop
+// does; the apply loop compacts at the last revision, then puts at a
+// steady 500 a second until the compaction's work is done (and for a
+// second at least). With apply=Compact the loop does all the work
+// itself, as members did before StartCompact: reading and deleting 7,168
+// values; with apply=StartCompact it leaves the work to the commits. It
+// reports the time the compaction call took (compact-ms) and the puts'
+// latency (p99-µs, max-µs). One op is the whole sequence: run it with
+// -benchtime 1x.
+//
+//	go test ./btreekv/mvcc -run '^$' -bench ApplyDuringCompaction -benchtime 1x
+func BenchmarkApplyDuringCompaction(b *testing.B) {
+	const keys, history, interval = 1024, 8, 2 * time.Millisecond
+	val := make([]byte, 64<<10)
+	key := func(i int) []byte { return fmt.Appendf(nil, "key%06d", i%keys) }
+	for _, apply := range []string{"Compact", "StartCompact"} {
+		b.Run("apply="+apply, func(b *testing.B) {
+			var compactMs, p99, maxLat float64
+			for range b.N {
+				b.StopTimer()
+				s, err := Open(filepath.Join(b.TempDir(), "db"), Options{FS: fsx.OS{}})
+				if err != nil {
+					b.Fatal(err)
+				}
+				index := uint64(0)
+				for i := range keys * history {
+					index++
+					if _, err := s.Put(index, 1, &api.PutRequest{Key: key(i), Value: val}); err != nil {
+						b.Fatal(err)
+					}
+					if i%100 == 99 {
+						if err := s.Commit(); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+				if err := s.Commit(); err != nil {
+					b.Fatal(err)
+				}
+				stop := make(chan struct{})
+				var wg sync.WaitGroup
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					t := time.NewTicker(100 * time.Millisecond)
+					defer t.Stop()
+					for {
+						select {
+						case <-stop:
+							return
+						case <-t.C:
+							if err := s.Commit(); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					}
+				}()
+				b.StartTimer()
+				start := time.Now()
+				compact := s.Compact
+				if apply == "StartCompact" {
+					compact = s.StartCompact
+				}
+				if err := compact(s.Rev()); err != nil {
+					b.Fatal(err)
+				}
+				compactMs += float64(time.Since(start).Microseconds()) / 1000
+				// Puts until the work is done (and for at least a second).
+				var lat []time.Duration
+				begin := time.Now()
+				for i := 0; time.Since(begin) < time.Second || s.pendingCompaction(); i++ {
+					if wait := time.Until(begin.Add(time.Duration(i) * interval)); wait > 0 {
+						time.Sleep(wait)
+					}
+					t0 := time.Now()
+					index++
+					if _, err := s.Put(index, 1, &api.PutRequest{Key: key(i), Value: val}); err != nil {
+						b.Fatal(err)
+					}
+					lat = append(lat, time.Since(t0))
+				}
+				b.StopTimer()
+				close(stop)
+				wg.Wait()
+				_ = s.Close()
+				slices.Sort(lat)
+				p99 += float64(lat[len(lat)*99/100].Microseconds())
+				maxLat += float64(lat[len(lat)-1].Microseconds())
+			}
+			n := float64(b.N)
+			b.ReportMetric(compactMs/n, "compact-ms")
+			b.ReportMetric(p99/n, "p99-µs")
+			b.ReportMetric(maxLat/n, "max-µs")
 		})
 	}
 }

@@ -23,91 +23,106 @@ func (s *Store) Compact(rev int64) error {
 	return s.FinishCompaction()
 }
 
-// StartCompact is Compact without the removal of the records: it
-// compacts the index and records the compacted revision, and leaves the
-// records the index dropped in the page file, for the next Commits to
-// remove a few at a time (compactBatch per Commit, in slices of
-// compactSlice each under the store's lock), or FinishCompaction at once.
-// It is what the apply loop calls: removing a compaction's records means
-// reading each one's page run (a large value's whole run) to delete it,
-// seconds for gigabytes of history, and writes waiting behind that would
-// stop for as long.
+// StartCompact is Compact without the work: it records the compacted
+// revision, from which reads below it fail and watchers that needed the
+// history are canceled, and leaves the rest to the next Commits, a part
+// each: compacting the index compactKeys keys per step (at most
+// compactSteps steps per Commit), and removing the records it drops
+// from the page file (at most compactBatch per Commit, compactSlice per
+// hold of the store's lock). FinishCompaction does what is left at once.
+// It is what the apply loop calls: the index pass costs microseconds a
+// key, and removing a record reads its page run (a 64 KiB value's 17
+// pages) to delete it, so a compaction of gigabytes of history or
+// millions of keys would stop writes for seconds.
 //
-// Leaving them is safe: a compaction at rev only drops records that no
-// read at rev or later can reach (the index no longer names them), and
-// the store's hash covers only records above the compacted revision. A
-// restart finds them again (load compacts the index it rebuilds) and
-// leaves them to its Commits in the same way.
-//
-// The index is compacted compactKeys keys at a time, each step taking the
-// store's lock on its own, so that reads interleave with it.
+// Leaving the work is safe: a compaction at rev only drops history that
+// no read at rev or later can see, whether it is still in the index and
+// the page file or not, and the store's hash covers only the records
+// above the compacted revision. A restart finds what is left (load
+// rebuilds the index from the records) and leaves it to its Commits in
+// the same way. A later compaction before the work is done starts the
+// index pass again at its own revision, which drops all the first one
+// would have.
 func (s *Store) StartCompact(rev int64) error {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err := s.usable(); err != nil {
-		s.mu.Unlock()
 		return err
 	}
 	if rev <= s.compactRev {
-		s.mu.Unlock()
 		return fmt.Errorf("%w: %d <= compacted %d", ErrCompacted, rev, s.compactRev)
 	}
 	if rev > s.currentRev {
-		s.mu.Unlock()
 		return fmt.Errorf("%w: %d > current %d", ErrFutureRev, rev, s.currentRev)
 	}
 	s.compactRev = rev
 	s.publish()
 	s.watch.onCompact(rev)
-	err := s.writeCompactRev(rev)
-	s.mu.Unlock()
-	if err != nil {
+	if err := s.writeCompactRev(rev); err != nil {
 		return fmt.Errorf("mvcc: compact: %w", err)
 	}
-	s.compactFrom(rev, nil)
+	s.compacting = &indexPass{step: CompactStep{Revision: rev, Keys: s.idx.len()}}
 	return nil
+}
+
+// indexPass is a compaction's pass over the index, left to the Commits
+// (StartCompact): step says how far it has gone, next is the key it
+// goes on from (nil: the first).
+type indexPass struct {
+	step     CompactStep
+	next     []byte
+	reported bool // its start was reported
 }
 
 const (
 	// defaultCompactKeys is how many keys one step of a compaction
-	// compacts in the index.
-	defaultCompactKeys = 10000
+	// compacts in the index: a few milliseconds under the store's lock.
+	defaultCompactKeys = 1000
+	// compactSteps is how many steps of the index pass one Commit takes.
+	compactSteps = 10
 	// defaultCompactBatch is how many of a compaction's records one
 	// page-file commit removes.
 	defaultCompactBatch = 1000
-	// compactSlice is how many records a Commit removes in one hold of
-	// the store's lock: deleting a record reads its page run, 68 KiB for
-	// a 64 KiB value, so 100 of them hold a write back a few
-	// milliseconds.
-	compactSlice = 100
+	// compactSlice is how many records are removed in one hold of the
+	// store's lock: deleting a record reads its page run, 68 KiB for a
+	// 64 KiB value, so 32 of them hold a write back a millisecond or two.
+	compactSlice = 32
 )
 
-// compactFrom compacts the index from key from (nil: the first) on, a
-// step at a time, queuing the records it drops for removal (s.removing)
-// and telling Options.OnCompactStep how far it has gone.
-func (s *Store) compactFrom(rev int64, from []byte) {
-	report := s.opts.OnCompactStep
-	if report == nil {
-		report = func(CompactStep) {}
-	}
-	s.mu.RLock()
-	step := CompactStep{Revision: rev, Keys: s.idx.len()}
-	s.mu.RUnlock()
-	report(step)
-	for {
-		s.mu.Lock()
-		drop, next := s.compactIndex(rev, from, s.compactKeys)
-		s.removing = append(s.removing, drop...)
+// indexStep compacts the next compactKeys keys of the pending index pass,
+// queuing the records they drop for removal (s.removing), and tells
+// Options.OnCompactStep how far it has gone. It reports false if no pass
+// is pending. The caller holds compactMu, which keeps the reports in
+// order.
+func (s *Store) indexStep() bool {
+	s.mu.Lock()
+	p := s.compacting
+	if p == nil {
 		s.mu.Unlock()
-		step.RecordsRemoved += len(drop)
-		if next == nil {
-			step.KeysDone, step.Done = step.Keys, true
-			report(step)
-			return
-		}
-		step.KeysDone = min(step.KeysDone+s.compactKeys, step.Keys)
-		report(step)
-		from = next
+		return false
 	}
+	first := !p.reported
+	p.reported = true
+	start := CompactStep{Revision: p.step.Revision, Keys: p.step.Keys}
+	drop, next := s.compactIndex(p.step.Revision, p.next, s.compactKeys)
+	s.removing = append(s.removing, drop...)
+	p.step.RecordsRemoved += len(drop)
+	if next == nil {
+		p.step.KeysDone, p.step.Done = p.step.Keys, true
+		s.compacting = nil
+	} else {
+		p.step.KeysDone = min(p.step.KeysDone+s.compactKeys, p.step.Keys)
+		p.next = next
+	}
+	step := p.step
+	s.mu.Unlock()
+	if report := s.opts.OnCompactStep; report != nil {
+		if first {
+			report(start)
+		}
+		report(step)
+	}
+	return true
 }
 
 // compactIndex drops from the index the history no read at rev or later
@@ -140,16 +155,21 @@ func (s *Store) compactIndex(rev int64, from []byte, n int) (drop []Revision, ne
 	return drop, next
 }
 
-// FinishCompaction removes from the page file every record that
-// compactions dropped and left there (StartCompact), compactBatch per
-// commit, taking the store's lock for one batch at a time. The batches
-// are written on the calling goroutine, without the lock, and the last
-// is durable when it returns.
+// FinishCompaction does the work compactions left (StartCompact): the
+// rest of the index pass, and the removal of the records it drops,
+// compactBatch per page-file commit. It takes the store's lock for one
+// step or batch at a time; the batches are written on the calling
+// goroutine, without the lock, and the last is durable when it returns.
 func (s *Store) FinishCompaction() error {
+	s.compactMu.Lock()
+	defer s.compactMu.Unlock()
 	for {
 		// Write the last batch first, without the lock (see Commit).
 		if err := s.flush(); err != nil {
 			return fmt.Errorf("mvcc: compact: %w", err)
+		}
+		// Steps of the index pass until a batch is queued or it ends.
+		for s.queued() < s.compactBatch && s.indexStep() {
 		}
 		s.mu.Lock()
 		if len(s.removing) == 0 {
@@ -167,23 +187,45 @@ func (s *Store) FinishCompaction() error {
 	}
 }
 
-// removeCompacted removes up to n of the records compactions left in the
-// page file into the open batch, compactSlice at a time, releasing the
-// store's lock in between so that writes interleave (see Commit).
-func (s *Store) removeCompacted(n int) error {
-	for n > 0 {
-		s.mu.Lock()
-		if len(s.removing) == 0 {
-			s.mu.Unlock()
-			return nil
+// pendingCompaction reports whether compactions left work to do.
+func (s *Store) pendingCompaction() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.compacting != nil || len(s.removing) > 0
+}
+
+// queued is how many records wait for removal.
+func (s *Store) queued() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.removing)
+}
+
+// compactSome does a Commit's part of what compactions left: up to
+// compactSteps steps of the index pass and the removal of up to
+// compactBatch records into the open batch, releasing the store's lock
+// between steps and every compactSlice records, so that writes
+// interleave.
+func (s *Store) compactSome() error {
+	s.compactMu.Lock()
+	defer s.compactMu.Unlock()
+	steps, budget := compactSteps, s.compactBatch
+	for budget > 0 {
+		if s.queued() == 0 {
+			if steps == 0 || !s.indexStep() {
+				return nil
+			}
+			steps--
+			continue
 		}
-		k := min(n, compactSlice)
+		k := min(budget, compactSlice)
+		s.mu.Lock()
 		err := s.removeLocked(k)
 		s.mu.Unlock()
 		if err != nil {
 			return fmt.Errorf("mvcc: compact: %w", err)
 		}
-		n -= k
+		budget -= k
 	}
 	return nil
 }

@@ -66,8 +66,9 @@ type Options struct {
 	MaxTxnResponseBytes int64
 	// OnCompactStep, if set, is told how far a compaction has gone: once
 	// when it starts (KeysDone 0), after each step, and at the end (Done).
-	// It runs on the goroutine compacting, between steps, with no lock
-	// held.
+	// It runs on the goroutine doing the compaction's work (Commit or
+	// FinishCompaction: see StartCompact), one call at a time, between
+	// steps, with no lock of the store held.
 	OnCompactStep func(CompactStep)
 	// StrictPages turns on the page file's StrictMode: every commit
 	// checks the whole file first (for tests and crash tests; costly).
@@ -135,10 +136,13 @@ type Store struct {
 	// ErrStoreFailed).
 	failed error
 
-	// removing holds the records compactions dropped from the index and
-	// left in the page file, each step's sorted: Commit removes some,
-	// FinishCompaction the rest (see StartCompact).
-	removing []Revision
+	// The work compactions left to the Commits (see StartCompact): the
+	// index pass, if one is pending, and the records dropped from the
+	// index still in the page file (each step's sorted). compactMu
+	// admits one goroutine at a time to that work.
+	compacting *indexPass
+	removing   []Revision
+	compactMu  sync.Mutex
 
 	// The sizes of a compaction's steps (constants; tests shrink them).
 	compactKeys, compactBatch int
@@ -253,14 +257,13 @@ func (s *Store) load() error {
 	if s.compactRev == 0 {
 		return nil
 	}
-	// The last compaction may have left records in the file (a restart
-	// before the Commits that remove them, or a crash between its
-	// batches): compact the index again, and leave what it drops to the
-	// Commits, as StartCompact does (removing a missing record is no
-	// error).
-	drop, _ := s.compactIndex(s.compactRev, nil, 0)
-	s.removing = append(drop, orphans...)
-	slices.SortFunc(s.removing, cmpRev)
+	// The last compaction may have left history in the file (a restart
+	// before the Commits that remove it, or a crash between them): the
+	// index just rebuilt holds it again. Leave it to the Commits, as
+	// StartCompact does (removing a record already gone is no error).
+	slices.SortFunc(orphans, cmpRev)
+	s.removing = orphans
+	s.compacting = &indexPass{step: CompactStep{Revision: s.compactRev, Keys: s.idx.len()}}
 	return nil
 }
 
@@ -395,8 +398,8 @@ func (s *Store) batchTx() (*pagefile.Tx, error) {
 
 // Commit makes every change applied so far durable in the page file,
 // with the applied raft index: when it returns, ConsistentIndex is at
-// least the AppliedIndex of its call. It also removes up to compactBatch
-// of the records that compactions left (StartCompact). The server calls it on a short
+// least the AppliedIndex of its call. It also does a part of the work
+// compactions left (StartCompact). The server calls it on a short
 // interval. It holds the store's lock only to freeze the open batch
 // (freezeLocked): the batch's pages are written and synced without it,
 // while writes go on in the next batch.
@@ -406,9 +409,9 @@ func (s *Store) Commit() error {
 	if err := s.flush(); err != nil {
 		return err
 	}
-	// Remove some of the records compactions left (see StartCompact):
-	// they go out with this batch.
-	if err := s.removeCompacted(s.compactBatch); err != nil {
+	// A part of the work compactions left (see StartCompact): the
+	// records it removes go out with this batch.
+	if err := s.compactSome(); err != nil {
 		return err
 	}
 	s.mu.Lock()
