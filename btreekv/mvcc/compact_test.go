@@ -132,3 +132,69 @@ func TestDefragmentFinishesCompaction(t *testing.T) {
 		t.Fatalf("%d records after the defragmentation, %d after a compaction in full", got, want)
 	}
 }
+
+// TestCompactionWorkWhileWriting: the commits of another goroutine do
+// the work of several compactions while puts and more compactions go on
+// (run with -race), and the store ends up answering reads and holding
+// records as one compacted in full at the same revisions.
+func TestCompactionWorkWhileWriting(t *testing.T) {
+	ref := openMem(t, fsx.NewMem(), 100000)
+	s := openMem(t, fsx.NewMem(), 100000)
+	s.compactKeys, s.compactBatch = 7, 20
+	stop := make(chan struct{})
+	done := make(chan error)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			default:
+			}
+			if err := s.Commit(); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	idx := uint64(0)
+	for round := range 12 {
+		for k := range 30 {
+			idx++
+			for _, st := range []*Store{ref, s} {
+				if _, err := st.Put(idx, 1, &api.PutRequest{Key: fmt.Appendf(nil, "k%02d", k), Value: fmt.Appendf(nil, "%d", round)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if round%3 == 2 {
+			rev := s.Rev() - 5
+			if err := ref.Compact(rev); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.StartCompact(rev); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FinishCompaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := ref.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := records(t, s), records(t, ref); got != want {
+		t.Fatalf("%d records, %d in the store compacted in full", got, want)
+	}
+	for r := ref.CompactRev(); r <= ref.Rev(); r++ {
+		a, err1 := ref.Range([]byte{0}, []byte{0}, RangeOptions{Rev: r})
+		b, err2 := s.Range([]byte{0}, []byte{0}, RangeOptions{Rev: r})
+		if err1 != nil || err2 != nil || !reflect.DeepEqual(a.KVs, b.KVs) {
+			t.Fatalf("range at %d differs: %v %v", r, err1, err2)
+		}
+	}
+}

@@ -205,9 +205,13 @@ func (s *Store) queued() int {
 // compactSteps steps of the index pass and the removal of up to
 // compactBatch records into the open batch, releasing the store's lock
 // between steps and every compactSlice records, so that writes
-// interleave.
+// interleave. It does nothing while FinishCompaction runs.
 func (s *Store) compactSome() error {
-	s.compactMu.Lock()
+	if !s.compactMu.TryLock() {
+		// FinishCompaction is at it (a Defragment): the Commit goes on
+		// without waiting for all of it.
+		return nil
+	}
 	defer s.compactMu.Unlock()
 	steps, budget := compactSteps, s.compactBatch
 	for budget > 0 {
