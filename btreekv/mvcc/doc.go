@@ -40,7 +40,9 @@
 // Compact(R) drops from the index every revision no read at R or later
 // can see — for each key, everything older than its version current at
 // R, and whole generations deleted at or before R — then deletes their
-// records from the page file in small batches.
+// records from the page file in small batches. StartCompact(R), which the
+// server's apply loop calls, records R and leaves that work to the
+// following Commits, a part each, so that writes go on meanwhile.
 //
 // # Durability and the consistent index
 //
