@@ -16,8 +16,8 @@
 #   restart  a member (a follower if there are several) killed with
 #            SIGKILL and started again: seconds until its /readyz answers
 #            200 (it knows a leader and a linearizable read passes)
-#   compact  `ctl compaction` at the current revision (drops the history
-#            the put run made), timed
+#   compact  `ctl compaction --physical` at the current revision (drops the history
+#            the put run made), timed until the records are gone
 #   defrag   `ctl defrag` on every member, timed, while puts go on (a
 #            DEFRAG_WINDOW put run started 3 s before it): their p99
 #            before the defragmentation and the worst second's p99 during
@@ -183,7 +183,7 @@ for size in $SIZES; do
 	done
 
 	t0=$(now)
-	"$work/ctl" --endpoints "$eps" --command-timeout 600s compaction "$rev" >/dev/null
+	"$work/ctl" --endpoints "$eps" --command-timeout 600s compaction --physical "$rev" >/dev/null
 	compact_s=$(since "$t0")
 
 	log "$size GiB: defragmenting while puts go on"

@@ -26,11 +26,25 @@ func (c *Client) Delete(ctx context.Context, key string, opts ...OpOption) (*api
 	return resp, c.call(ctx, api.MethodDeleteRange, OpDelete(key, opts...).deleteRequest(), resp)
 }
 
-// Compact discards the history before rev.
-func (c *Client) Compact(ctx context.Context, rev int64) (*api.CompactionResponse, error) {
+// Compact discards the history before rev. Reads below rev fail at once;
+// the member removes the records afterwards, a part at each of its
+// store's commits, unless WithPhysical asks it to answer only once it
+// has.
+func (c *Client) Compact(ctx context.Context, rev int64, opts ...CompactOption) (*api.CompactionResponse, error) {
+	req := &api.CompactionRequest{Revision: rev}
+	for _, o := range opts {
+		o(req)
+	}
 	resp := &api.CompactionResponse{}
-	return resp, c.call(ctx, api.MethodCompact, &api.CompactionRequest{Revision: rev}, resp)
+	return resp, c.call(ctx, api.MethodCompact, req, resp)
 }
+
+// CompactOption is an option of Compact.
+type CompactOption func(*api.CompactionRequest)
+
+// WithPhysical makes Compact return only once the member that answers has
+// removed the compacted records from its store (etcd's --physical).
+func WithPhysical() CompactOption { return func(r *api.CompactionRequest) { r.Physical = true } }
 
 // Do runs one operation and returns its response as a transaction branch
 // would.

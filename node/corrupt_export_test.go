@@ -18,3 +18,7 @@ func (s *Server) CorruptChecksComparedForTest() int64 { return s.corrupt.compare
 // InitialCorruptCheckPassedForTest reports whether the initial check ran
 // and found no difference.
 func (s *Server) InitialCorruptCheckPassedForTest() bool { return s.corrupt.initialPassed.Load() }
+
+// CompactionPendingForTest reports whether this member's store has
+// compaction work left to its commits.
+func (s *Server) CompactionPendingForTest() bool { return s.replica.State.Store().CompactionPending() }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/auth"
@@ -57,8 +58,28 @@ func (s *Server) serveTxn(ctx context.Context, req *api.TxnRequest) (api.Message
 	return s.proposeAs(ctx, req)
 }
 
+// serveCompact compacts the history before req.Revision. The apply only
+// marks the revision compacted; the store's commits remove what it drops,
+// a part at a time (mvcc.Store.StartCompact). With req.Physical the
+// answer waits, as etcd's does, until this member's store has removed
+// it all.
 func (s *Server) serveCompact(ctx context.Context, req *api.CompactionRequest) (api.Message, error) {
-	return s.proposeAs(ctx, req)
+	resp, err := s.proposeAs(ctx, req)
+	if err != nil || !req.Physical {
+		return resp, err
+	}
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for s.replica.State.Store().CompactionPending() {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-s.stop:
+			return nil, api.ErrStopped
+		case <-tick.C:
+		}
+	}
+	return resp, nil
 }
 
 // watchSession is one client's watch stream: the watchers it created and

@@ -187,6 +187,12 @@ func (s *Store) FinishCompaction() error {
 	}
 }
 
+// CompactionPending reports whether compactions left work to the store's
+// commits (StartCompact): records a read can no longer see still in the
+// index or the page file. A physical compaction request waits for it to
+// turn false.
+func (s *Store) CompactionPending() bool { return s.pendingCompaction() }
+
 // pendingCompaction reports whether compactions left work to do.
 func (s *Store) pendingCompaction() bool {
 	s.mu.RLock()

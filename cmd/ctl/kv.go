@@ -284,9 +284,7 @@ func compactionCommand() command {
 	return command{name: "compaction", args: "REV", minArgs: 1, maxArgs: 1,
 		summary: "Discard the history before revision REV",
 		setup: func(fs *flag.FlagSet) action {
-			// The client library compacts without waiting for the backend;
-			// --physical is accepted for etcdctl compatibility.
-			fs.Bool("physical", false, "wait until the compaction is applied to the backend (accepted; the server compacts promptly)")
+			physical := fs.Bool("physical", false, "wait until the compacted records are removed from the store of the member that answers")
 			return func(e *env, args []string) error {
 				rev, err := strconv.ParseInt(args[0], 10, 64)
 				if err != nil || rev <= 0 {
@@ -294,7 +292,11 @@ func compactionCommand() command {
 				}
 				return call(e, "",
 					func(ctx context.Context, c *client.Client) (*api.CompactionResponse, error) {
-						return c.Compact(ctx, rev)
+						var opts []client.CompactOption
+						if *physical {
+							opts = append(opts, client.WithPhysical())
+						}
+						return c.Compact(ctx, rev, opts...)
 					},
 					func(*api.CompactionResponse) { e.p.compaction(rev) })
 			}
