@@ -217,7 +217,7 @@ func (w *World) canLoseState(m *member) bool {
 // that is down and ever lost state counts: it may come back repairing.
 func (m *member) unrepaired() bool {
 	switch {
-	case m.state == stateDead, m.flipPending, m.rotten:
+	case m.state == stateDead, m.flipPending, m.rotten, m.storeRepairPending:
 		return true
 	case m.state == stateUp:
 		return m.core.Repair().Active()

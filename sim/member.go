@@ -77,6 +77,9 @@ type member struct {
 	// flipPending says a bit was flipped since the member last started:
 	// it may refuse to start and be lost for good.
 	flipPending bool
+	// storeRepairPending says the member set its corrupt page file aside
+	// and waits for a leader's copy of the store: down until it gets one.
+	storeRepairPending bool
 	// durable is what the log held at the last crash between steps (nil
 	// after a crash in the middle of a write).
 	durable *durableLog
@@ -195,6 +198,9 @@ func (w *World) restart(m *member) {
 	unnoticed := m.lostUnnoticed
 	m.lostUnnoticed = false
 	err := w.start(m)
+	if err == nil {
+		m.storeRepairPending = false
+	}
 	switch {
 	case err == nil && m.state == stateUp && unnoticed:
 		if !m.core.Repair().Active() && w.cfg.Mutation != NoRepair {
@@ -206,6 +212,7 @@ func (w *World) restart(m *member) {
 	case errors.Is(err, errNoStoreCopy):
 		// It repairs its store, and needs a leader: it tries again.
 		w.logFault("member %d cannot repair its store yet: %v", m.id, err)
+		m.storeRepairPending = true
 		w.scheduleRestart(m)
 	case m.onlyStoreFlipped() && replica.IsStoreCorrupt(err):
 		w.fail("member %d refuses to start on a corrupt page file instead of repairing its store: %v", m.id, err)
@@ -215,6 +222,12 @@ func (w *World) restart(m *member) {
 		// and is replaced (see nemesis).
 		w.logFault("member %d refuses to start after %s: %v", m.id, m.flip, err)
 		m.state = stateDead
+	case m.diskFull && errors.Is(err, syscall.ENOSPC):
+		// Opening writes too (a log cut back to its last whole record
+		// gets its segment's size back): on a disk still full it cannot,
+		// and tries again once the disk has room (freeDisk).
+		w.logFault("member %d cannot restart on a full disk: %v", m.id, err)
+		m.state = stateStopped
 	default:
 		w.fail("member %d cannot restart: %v", m.id, err)
 	}

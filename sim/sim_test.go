@@ -32,7 +32,7 @@ func seedCount() int {
 	if os.Getenv("CAIRN_SHORT") != "" {
 		return 2
 	}
-	return 11 // and the 11 regression seeds: 22 runs
+	return 11 // and the 14 regression seeds: 25 runs
 }
 
 // regressionSeeds failed once, each in its own way, and run in every
@@ -48,8 +48,12 @@ func seedCount() int {
 // expected to repair its log), 720 (a lease holder took a late reply for
 // its current request), 1642 (a learner lost state just before its
 // promotion committed), 1833 (a bit flip in the repair record lost the
-// repair count) and 1944 (a leader whose store failed to commit led on).
-var regressionSeeds = []uint64{1295, 2143, 2541, 2574, 2748, 442, 265, 720, 1642, 1833, 1944}
+// repair count), 1944 (a leader whose store failed to commit led on),
+// 1859 and 2784 (a member waiting for a copy of the store to replace its
+// corrupt page file was not counted as damaged, and two more lost state)
+// and 2260 (a member restarted on a disk still full could not reopen its
+// log).
+var regressionSeeds = []uint64{1295, 2143, 2541, 2574, 2748, 442, 265, 720, 1642, 1833, 1944, 1859, 2260, 2784}
 
 // beforeLossFaults are the regression seeds found before the faults that
 // lose acknowledged data existed.
