@@ -97,6 +97,48 @@ func BenchmarkNativeRangeSerializable(b *testing.B) {
 	})
 }
 
+// BenchmarkFaceTxn runs etcd's compare-and-put through the etcd face: if
+// the key exists (every key does, preloaded), put it, else get it.
+func BenchmarkFaceTxn(b *testing.B) {
+	c := startLabeledCluster(b)
+	preload(b, c)
+	kv := faceKVClients(b, c)
+	runInFlight(b, func(i int) error {
+		key := benchKey(i)
+		resp, err := kv[i%len(kv)].Txn(context.Background(), &pb.TxnRequest{
+			Compare: []*pb.Compare{{Key: key, Target: pb.Compare_VERSION, Result: pb.Compare_GREATER,
+				TargetUnion: &pb.Compare_Version{Version: 0}}},
+			Success: []*pb.RequestOp{{Request: &pb.RequestOp_RequestPut{
+				RequestPut: &pb.PutRequest{Key: key, Value: []byte(benchValue)}}}},
+			Failure: []*pb.RequestOp{{Request: &pb.RequestOp_RequestRange{
+				RequestRange: &pb.RangeRequest{Key: key}}}},
+		})
+		if err == nil && !resp.Succeeded {
+			err = fmt.Errorf("txn on %q did not succeed", key)
+		}
+		return err
+	})
+}
+
+// BenchmarkNativeTxn is BenchmarkFaceTxn through cairn's native rpc.
+func BenchmarkNativeTxn(b *testing.B) {
+	c := startLabeledCluster(b)
+	preload(b, c)
+	cls := nativeClients(b, c)
+	runInFlight(b, func(i int) error {
+		key := string(benchKey(i))
+		resp, err := cls[i%len(cls)].Txn(context.Background()).
+			If(client.Compare(client.Version(key), ">", 0)).
+			Then(client.OpPut(key, benchValue)).
+			Else(client.OpGet(key)).
+			Commit()
+		if err == nil && !resp.Succeeded {
+			err = fmt.Errorf("txn on %q did not succeed", key)
+		}
+		return err
+	})
+}
+
 func benchKey(i int) []byte { return fmt.Appendf(nil, "key-%06d", i%benchKeys) }
 
 // startLabeledCluster starts a one-member cluster whose goroutines carry
