@@ -49,20 +49,23 @@ type SnapshotSender interface {
 	Send(*api.SnapshotResponse) error
 }
 
-// withDeadline bounds a call whose caller gave no deadline, and marks the
-// deadline as the member's own (memberDeadline).
-func (s *Server) withDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
+// withDeadline bounds a call whose caller gave no deadline by the
+// request timeout, and marks the deadline as the member's own
+// (memberDeadlineKey). The caller releases the bound when the call ends
+// (nil when ctx had a deadline already; release is nil-safe).
+func (s *Server) withDeadline(ctx context.Context) (context.Context, *memberDeadline) {
 	if _, ok := ctx.Deadline(); ok {
-		return ctx, func() {}
+		return ctx, nil
 	}
-	return context.WithTimeout(context.WithValue(ctx, memberDeadlineKey{}, true), s.requestTimeout())
+	bound := newMemberDeadline(ctx, s.requestTimeout())
+	return bound, bound
 }
 
 // call runs one unary service for a face.
 func call[Req any, Resp api.Message](s *Server, ctx context.Context, req *Req, handle func(context.Context, *Req) (api.Message, error)) (Resp, error) {
 	var zero Resp
-	ctx, cancel := s.withDeadline(ctx)
-	defer cancel()
+	ctx, bound := s.withDeadline(ctx)
+	defer bound.release()
 	start := time.Now()
 	resp, err := handle(ctx, req)
 	s.logRequestStats(ctx, start, req, resp, err)

@@ -97,8 +97,8 @@ func (s *Server) atLeader(ctx context.Context, try func(leader uint64) error) er
 func (s *Server) localRenew(ctx context.Context, id int64) (int64, error) {
 	ttl, err := s.replica.Renew(s.driver.Leader(), id, false)
 	if errors.Is(err, replica.ErrLeaseNotFound) {
-		ctx, cancel := s.withDeadline(ctx) // a keep-alive stream has none
-		defer cancel()
+		ctx, bound := s.withDeadline(ctx) // a keep-alive stream has none
+		defer bound.release()
 		_ = s.readBarrier(ctx) // failed: the lease is as unknown as it was
 		return s.replica.Renew(s.driver.Leader(), id, true)
 	}
@@ -121,8 +121,8 @@ func (s *Server) localTimeToLive(ctx context.Context, id int64) (granted, remain
 func (s *Server) leaseLookup(ctx context.Context, lookup func() error) error {
 	err := lookup()
 	if errors.Is(err, replica.ErrLeaseNotFound) {
-		ctx, cancel := s.withDeadline(ctx) // a keep-alive stream has none
-		defer cancel()
+		ctx, bound := s.withDeadline(ctx) // a keep-alive stream has none
+		defer bound.release()
 		if s.readBarrier(ctx) == nil {
 			err = lookup()
 		}
@@ -140,8 +140,8 @@ func (s *Server) callLeader(ctx context.Context, leader uint64, m rpc.Method, re
 	if err != nil {
 		return fmt.Errorf("connect to the leader %016x: %w", leader, err)
 	}
-	ctx, cancel := s.withDeadline(ctx) // a keep-alive stream has none
-	defer cancel()
+	ctx, bound := s.withDeadline(ctx) // a keep-alive stream has none
+	defer bound.release()
 	b, err := c.Call(ctx, m, api.Marshal(req))
 	if err != nil {
 		return toAPIErrorFromRemote(err)

@@ -26,8 +26,8 @@ type apiMessage[T any] interface {
 // unary adapts a typed handler to the rpc layer.
 func unary[Req any, PReq apiMessage[Req]](s *Server, handle func(context.Context, PReq) (api.Message, error)) rpc.UnaryHandler {
 	return func(ctx context.Context, b []byte) ([]byte, error) {
-		ctx, cancel := s.withDeadline(ctx) // a caller that gave no deadline still gets an answer
-		defer cancel()
+		ctx, bound := s.withDeadline(ctx) // a caller that gave no deadline still gets an answer
+		defer bound.release()
 		req := PReq(new(Req))
 		if err := api.Unmarshal(b, req); err != nil {
 			return nil, api.Errorf(api.CodeInvalidArgument, "malformed %T: %v", req, err)
@@ -164,10 +164,15 @@ func (s *Server) replicate(ctx context.Context, cmd replica.Envelope) (api.Messa
 	// the client's deadline: one that is not applied by then was most
 	// likely lost (with a leader that stepped down, or on its way to
 	// one), and the client learns so in seconds, not at its own deadline
-	// (proposalTimedOut).
+	// (proposalTimedOut). A context that ends sooner bounds it already
+	// (a call that came with no deadline has the member's, set when it
+	// came in) and needs no second timer.
 	clientFirst := s.clientGivesUpFirst(ctx)
-	ctx, cancel := context.WithTimeout(ctx, s.requestTimeout())
-	defer cancel()
+	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > s.requestTimeout() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.requestTimeout())
+		defer cancel()
+	}
 	s.metrics.ProposalsPending.Inc()
 	start, startTerm, startLeader := time.Now(), s.metrics.term.Load(), s.driver.Leader()
 	var res any
