@@ -11,24 +11,31 @@ import (
 )
 
 // The codec encodes as gogo's generated Marshal does, small messages and
-// pooled large ones alike; decodes from one buffer or several; and the
-// decoded message keeps nothing of the buffer, which gRPC reuses.
+// pooled large ones alike, with and without its pool of small buffers
+// (whose buffers are reused unclear: larger messages go first); decodes
+// from one buffer or several; and the decoded message keeps nothing of
+// the buffer, which gRPC reuses.
 func TestGogoCodec(t *testing.T) {
-	for _, size := range []int{0, 10, 1000, 5000, 100000} {
+	codecs := []gogoCodec{{}, {small: &smallBufferPool{}}}
+	for _, size := range []int{100000, 5000, 1000, 10, 0} {
 		in := &pb.RangeResponse{Header: &pb.ResponseHeader{Revision: 7},
 			Kvs: []*mvccpb.KeyValue{{Key: []byte("k"), Value: bytes.Repeat([]byte{'v'}, size), ModRevision: 7}}}
 		want, err := in.Marshal()
 		if err != nil {
 			t.Fatal(err)
 		}
-		enc, err := gogoCodec{}.Marshal(in)
-		if err != nil {
-			t.Fatalf("value of %d bytes: %v", size, err)
-		}
-		got := enc.Materialize()
-		enc.Free()
-		if !bytes.Equal(got, want) {
-			t.Fatalf("value of %d bytes: encoded %d bytes, not gogo's %d", size, len(got), len(want))
+		var got []byte
+		for _, codec := range codecs {
+			enc, err := codec.Marshal(in)
+			if err != nil {
+				t.Fatalf("value of %d bytes: %v", size, err)
+			}
+			got = enc.Materialize()
+			enc.Free()
+			if !bytes.Equal(got, want) {
+				t.Fatalf("value of %d bytes, small buffers pooled %v: encoded %d bytes, not gogo's %d",
+					size, codec.small != nil, len(got), len(want))
+			}
 		}
 
 		for _, pieces := range []int{1, 3} {
@@ -65,6 +72,33 @@ func TestGogoCodecStandardMessages(t *testing.T) {
 	if _, err := (gogoCodec{}).Marshal(struct{}{}); err == nil {
 		t.Fatal("encoding a struct that is no message: no error")
 	}
+}
+
+// Small messages are encoded into buffers that gRPC gives back to the
+// pool once written, and the next message reuses them.
+func TestGogoCodecReusesSmallBuffers(t *testing.T) {
+	codec := gogoCodec{small: &smallBufferPool{}}
+	in := &pb.PutResponse{Header: &pb.ResponseHeader{Revision: 7, MemberId: 3}}
+	first, err := codec.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := &first[0].ReadOnlyData()[0]
+	first.Free()
+	// sync.Pool may drop what it is given (it does at random under -race):
+	// some of many tries must reuse the buffer.
+	for range 100 {
+		again, err := codec.Marshal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reused := &again[0].ReadOnlyData()[0] == data
+		again.Free()
+		if reused {
+			return
+		}
+	}
+	t.Fatal("no small message was encoded into the buffer the first one freed")
 }
 
 // split cuts b into n buffers of its own (n ≤ len(b) + 1).

@@ -83,7 +83,8 @@ func New(s *node.Server) (node.ClientFace, error) {
 	m := s.Metrics()
 	f.grpc = grpc.NewServer(
 		grpc.Creds(tlsStateCredentials{}),
-		grpc.ForceServerCodecV2(countingCodec{sent: m.ClientSentBytes, received: m.ClientReceivedBytes}),
+		grpc.ForceServerCodecV2(countingCodec{gogoCodec: gogoCodec{small: &smallBufferPool{}},
+			sent: m.ClientSentBytes, received: m.ClientReceivedBytes}),
 		grpc.MaxRecvMsgSize(cfg.MaxRequestBytes+grpcOverheadBytes),
 		grpc.MaxSendMsgSize(math.MaxInt32),
 		grpc.MaxConcurrentStreams(math.MaxUint32),
@@ -96,7 +97,7 @@ func New(s *node.Server) (node.ClientFace, error) {
 		grpc.UnaryInterceptor(f.unaryInterceptor),
 		grpc.StreamInterceptor(f.streamInterceptor),
 	)
-	pb.RegisterKVServer(f.grpc, kvServer{s})
+	f.grpc.RegisterService(f.kvServiceDesc(), kvServer{s}) // servicedesc.go
 	pb.RegisterWatchServer(f.grpc, watchServer{s})
 	pb.RegisterLeaseServer(f.grpc, leaseServer{s})
 	pb.RegisterClusterServer(f.grpc, clusterServer{s})

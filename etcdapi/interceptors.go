@@ -21,24 +21,32 @@ import (
 // etcd's "hasleader" promise: a call that requires a leader is refused
 // when the member has none, and a stream that requires one ends with
 // etcd's no-leader error when the member loses it. And it counts the
-// call in the face's metrics (metrics.go).
+// call in the face's metrics (metrics.go). The KV service's calls do the
+// same in their own handlers, without the interceptor (servicedesc.go).
 
 func (f *Face) unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	call := f.metrics.startUnary(info.FullMethod)
-	resp, err := f.serveUnary(ctx, req, handler)
+	ctx, err := f.admitUnary(ctx, req)
+	var resp any
+	if err == nil {
+		resp, err = handler(ctx, req)
+	}
 	call.endUnary(err)
 	return resp, err
 }
 
-func (f *Face) serveUnary(ctx context.Context, req any, handler grpc.UnaryHandler) (any, error) {
+// admitUnary gives a unary call the caller's credentials, and refuses it
+// when the member cannot serve it: without the leader the caller
+// requires, or as a learner.
+func (f *Face) admitUnary(ctx context.Context, req any) (context.Context, error) {
 	ctx = callerContext(ctx)
 	if requiresLeader(ctx) && f.s.Leader() == 0 {
-		return nil, rpctypes.ErrGRPCNoLeader
+		return ctx, rpctypes.ErrGRPCNoLeader
 	}
 	if !servedByLearners(req) && f.s.IsLearner() {
-		return nil, rpctypes.ErrGRPCNotSupportedForLearner
+		return ctx, rpctypes.ErrGRPCNotSupportedForLearner
 	}
-	return handler(ctx, req)
+	return ctx, nil
 }
 
 // servedByLearners reports whether a learner answers req itself, as in

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/mem"
@@ -52,8 +53,11 @@ func (plainAuthInfo) AuthType() string { return "insecure" }
 // message decodes straight from the buffer gRPC read it into (the
 // generated Unmarshal copies every byte field out of it) instead of a
 // copy of it, and a large message encodes into a pooled buffer that gRPC
-// returns to the pool once written.
-type gogoCodec struct{}
+// returns to the pool once written. With small set, small messages do
+// too (gRPC pools only buffers larger than mem.BufferPoolingThreshold).
+type gogoCodec struct {
+	small *smallBufferPool // nil: small messages are encoded into new buffers
+}
 
 // gogoMessage is a message with gogo/protobuf's generated methods.
 type gogoMessage interface {
@@ -62,7 +66,7 @@ type gogoMessage interface {
 	Unmarshal([]byte) error
 }
 
-func (gogoCodec) Marshal(v any) (mem.BufferSlice, error) {
+func (c gogoCodec) Marshal(v any) (mem.BufferSlice, error) {
 	m, ok := v.(gogoMessage)
 	if !ok {
 		b, err := marshalStandard(v)
@@ -72,14 +76,19 @@ func (gogoCodec) Marshal(v any) (mem.BufferSlice, error) {
 		return mem.BufferSlice{mem.SliceBuffer(b)}, nil
 	}
 	size := m.Size()
-	if mem.IsBelowBufferPoolingThreshold(size) {
+	var pool mem.BufferPool
+	switch {
+	case !mem.IsBelowBufferPoolingThreshold(size):
+		pool = mem.DefaultBufferPool()
+	case c.small != nil && size <= smallBufferSize:
+		pool = c.small
+	default:
 		b := make([]byte, size)
 		if err := marshalSized(m, b); err != nil {
 			return nil, err
 		}
 		return mem.BufferSlice{mem.SliceBuffer(b)}, nil
 	}
-	pool := mem.DefaultBufferPool()
 	buf := pool.Get(size) // size bytes long
 	if err := marshalSized(m, *buf); err != nil {
 		pool.Put(buf)
@@ -128,4 +137,34 @@ func marshalStandard(v any) ([]byte, error) {
 		return proto.Marshal(protoadapt.MessageV2Of(m))
 	}
 	return nil, fmt.Errorf("etcdapi: cannot encode %T", v)
+}
+
+// smallBufferSize is the capacity of the buffers of smallBufferPool:
+// above gRPC's pooling threshold (1 KiB), so that gRPC gives them back
+// once written (mem.NewBuffer), and large enough for the common
+// responses (a header and a key-value pair of a few hundred bytes).
+const smallBufferSize = 2 << 10
+
+// smallBufferPool is the gRPC server's pool of buffers for encoding
+// messages of at most smallBufferSize bytes: an encoded response is
+// otherwise three allocations (its bytes, and the two values gRPC wraps
+// them in); a pooled one reuses all three. The encoder overwrites every
+// byte it is given, so buffers are not cleared.
+type smallBufferPool struct{ pool sync.Pool }
+
+// Get returns a buffer of length n ≤ smallBufferSize.
+func (p *smallBufferPool) Get(n int) *[]byte {
+	if b, ok := p.pool.Get().(*[]byte); ok {
+		*b = (*b)[:n]
+		return b
+	}
+	b := make([]byte, n, smallBufferSize)
+	return &b
+}
+
+// Put takes a buffer back (one of another size is dropped).
+func (p *smallBufferPool) Put(b *[]byte) {
+	if cap(*b) == smallBufferSize {
+		p.pool.Put(b)
+	}
 }
