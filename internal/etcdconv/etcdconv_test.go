@@ -371,3 +371,23 @@ func TestFromWatchRequest(t *testing.T) {
 		}
 	}
 }
+
+// A transaction's operations convert in order whatever their number (one
+// is allocated with the response, more apart).
+func TestToTxnOperations(t *testing.T) {
+	for n := range 4 {
+		r := &api.TxnResponse{Header: api.ResponseHeader{Revision: 9}, Succeeded: true}
+		for i := range n {
+			r.Responses = append(r.Responses, api.ResponseOp{Put: &api.PutResponse{Header: api.ResponseHeader{Revision: int64(i)}}})
+		}
+		got := ToTxn(r)
+		if got.Header.Revision != 9 || !got.Succeeded || len(got.Responses) != n {
+			t.Fatalf("%d operations: converted to %+v", n, got)
+		}
+		for i, op := range got.Responses {
+			if put := op.GetResponsePut(); put == nil || put.Header.Revision != int64(i) {
+				t.Fatalf("%d operations: response %d is %+v", n, i, op)
+			}
+		}
+	}
+}

@@ -163,16 +163,27 @@ func FromTxn(r *pb.TxnRequest) (*api.TxnRequest, error) {
 	return t, nil
 }
 
-// ToTxn converts a transaction response.
+// ToTxn converts a transaction response. The response, its header and
+// (for the most common transaction, of one operation) the list of its
+// operations' responses are allocated together.
 func ToTxn(r *api.TxnResponse) *pb.TxnResponse {
-	out := &pb.TxnResponse{Header: ToHeader(r.Header), Succeeded: r.Succeeded}
-	if len(r.Responses) > 0 {
-		out.Responses = make([]*pb.ResponseOp, len(r.Responses))
-		for i := range r.Responses {
-			out.Responses[i] = ToResponseOp(&r.Responses[i])
+	out := &struct {
+		resp pb.TxnResponse
+		hdr  pb.ResponseHeader
+		ops  [1]*pb.ResponseOp
+	}{hdr: header(r.Header)}
+	out.resp = pb.TxnResponse{Header: &out.hdr, Succeeded: r.Succeeded}
+	if n := len(r.Responses); n > 0 {
+		ops := out.ops[:]
+		if n > len(ops) {
+			ops = make([]*pb.ResponseOp, n)
 		}
+		for i := range r.Responses {
+			ops[i] = ToResponseOp(&r.Responses[i])
+		}
+		out.resp.Responses = ops
 	}
-	return out
+	return &out.resp
 }
 
 // ToResponseOp converts the response of one operation of a transaction.
