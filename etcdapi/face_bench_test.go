@@ -2,6 +2,8 @@ package etcdapi_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"os"
 	"runtime/pprof"
@@ -14,9 +16,12 @@ import (
 	"time"
 
 	"github.com/cairndb/cairn/client"
+	"github.com/cairndb/cairn/etcdapi"
+	"github.com/cairndb/cairn/internal/testcerts"
 	"github.com/cairndb/cairn/node/nodetest"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 )
 
@@ -72,6 +77,33 @@ func BenchmarkFaceRangeSerializable(b *testing.B) {
 	c := startLabeledCluster(b)
 	preload(b, c)
 	kv := faceKVClients(b, c)
+	runInFlight(b, func(i int) error {
+		resp, err := kv[i%len(kv)].Range(context.Background(),
+			&pb.RangeRequest{Key: benchKey(i), Serializable: true})
+		if err == nil && len(resp.Kvs) != 1 {
+			err = fmt.Errorf("range %q: %d keys, want 1", benchKey(i), len(resp.Kvs))
+		}
+		return err
+	})
+}
+
+// BenchmarkFaceRangeSerializableTLS is BenchmarkFaceRangeSerializable
+// over TLS: gRPC clients negotiate h2 by ALPN, and the face serves their
+// connections through an HTTP/2 server shared with the gateway
+// (serveTLSHTTP2).
+func BenchmarkFaceRangeSerializableTLS(b *testing.B) {
+	ca := testcerts.NewCA(b, "ca")
+	serverTLS := &tls.Config{Certificates: []tls.Certificate{ca.Issue(b, "127.0.0.1", x509.ExtKeyUsageServerAuth)}}
+	var c *nodetest.Cluster
+	pprof.Do(context.Background(), pprof.Labels("side", "member"), func(context.Context) {
+		c = nodetest.Start(b, 1, nodetest.Options{ClientFace: etcdapi.New, ClientTLS: serverTLS})
+	})
+	kv := faceKVClientsWith(b, c, credentials.NewTLS(&tls.Config{RootCAs: ca.Pool()}))
+	for i := range benchKeys {
+		if _, err := kv[0].Put(context.Background(), &pb.PutRequest{Key: benchKey(i), Value: []byte(benchValue)}); err != nil {
+			b.Fatal(err)
+		}
+	}
 	runInFlight(b, func(i int) error {
 		resp, err := kv[i%len(kv)].Range(context.Background(),
 			&pb.RangeRequest{Key: benchKey(i), Serializable: true})
@@ -154,10 +186,16 @@ func startLabeledCluster(b *testing.B) *nodetest.Cluster {
 // faceKVClients are gRPC clients of the member's etcd KV service, one per
 // connection.
 func faceKVClients(b *testing.B, c *nodetest.Cluster) []pb.KVClient {
+	return faceKVClientsWith(b, c, insecure.NewCredentials())
+}
+
+// faceKVClientsWith is faceKVClients with the given transport
+// credentials.
+func faceKVClientsWith(b *testing.B, c *nodetest.Cluster, creds credentials.TransportCredentials) []pb.KVClient {
 	var out []pb.KVClient
 	for range benchConns {
-		conn, err := grpc.NewClient("passthrough:///"+c.Endpoint(0),
-			grpc.WithTransportCredentials(insecure.NewCredentials()),
+		conn, err := grpc.NewClient("passthrough:///"+strings.TrimPrefix(c.Endpoint(0), "https://"),
+			grpc.WithTransportCredentials(creds),
 			grpc.WithDefaultCallOptions(grpc.ForceCodec(benchCodec{})))
 		if err != nil {
 			b.Fatal(err)
