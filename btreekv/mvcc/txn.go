@@ -409,12 +409,10 @@ func CheckTxn(req *api.TxnRequest, maxOps int) error {
 	if err := checkOpCounts(req, maxOps); err != nil {
 		return err
 	}
-	for _, ops := range [][]api.RequestOp{req.Success, req.Failure} {
-		if _, err := branchWrites(ops); err != nil {
-			return err
-		}
+	if err := checkBranch(req.Success); err != nil {
+		return err
 	}
-	return nil
+	return checkBranch(req.Failure)
 }
 
 func checkOpCounts(req *api.TxnRequest, maxOps int) error {
