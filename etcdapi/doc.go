@@ -16,11 +16,14 @@
 // connection (its preface) goes to the gRPC server and anything else is
 // HTTP/1.x for the HTTP server: the JSON gateway under /v3/, and /health,
 // /metrics and /version beside it. Over TLS the ALPN protocol decides:
-// "http/1.1" is the HTTP server's; "h2" may carry gRPC or a curl request,
-// which cannot be told apart before the first request, so such a
-// connection is served by an HTTP/2 server that hands gRPC requests to
-// the gRPC server's HTTP handler (as etcd serves TLS) and the rest to the
-// gateway. The gateway reaches the gRPC server over in-memory pipes.
+// "http/1.1" is the HTTP server's; "h2" from a client that offered "h2"
+// alone is a gRPC client's (every gRPC library offers just that), for the
+// gRPC server's own transport; "h2" from one that offered more (curl)
+// may carry gRPC or JSON, which cannot be told apart before the first
+// request, so such a connection is served by an HTTP/2 server that hands
+// gRPC requests to the gRPC server's HTTP handler (as etcd serves TLS,
+// at 2.5 times the CPU per call) and the rest to the gateway. The
+// gateway reaches the gRPC server over in-memory pipes.
 //
 //	client port ──► rpc.Server ──► cairn hello?  ── native rpc services ─┐
 //	                     │                                               ├─► node.Server

@@ -11,6 +11,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -173,11 +174,25 @@ func (f *Face) newGateway() (http.Handler, error) {
 // ServeConn takes a connection the rpc server did not recognise as its
 // own: HTTP/2 goes to the gRPC server, the rest to the HTTP server. It
 // returns at once; the servers read the connection on their goroutines.
+//
+// Over TLS, ALPN says which: a client that offered "h2" alone is a gRPC
+// client (grpc-go, and so etcdctl and clientv3, the other languages'
+// gRPC libraries), served by the gRPC server's own HTTP/2 transport; one
+// that offered "h2" among others (curl, browsers) may send JSON over it,
+// and is served as etcd serves its TLS port, by an HTTP/2 server that
+// hands gRPC requests to the gRPC server's HTTP handler — about 2.5 times
+// the CPU per call of the gRPC transport (BenchmarkFaceRangeSerializableTLS
+// and its ...TLSCurlStyle twin).
 func (f *Face) ServeConn(conn net.Conn, st *tls.ConnectionState) {
 	if st != nil {
+		grpcOnly := offeredOnlyH2(conn)
 		conn = &tlsStateConn{Conn: conn, state: st}
 		switch st.NegotiatedProtocol {
 		case "h2":
+			if grpcOnly {
+				f.grpcLn.push(conn)
+				return
+			}
 			f.wg.Add(1)
 			go func() {
 				defer f.wg.Done()
@@ -206,6 +221,14 @@ func (f *Face) ServeConn(conn net.Conn, st *tls.ConnectionState) {
 			f.httpLn.push(c)
 		}
 	}()
+}
+
+// offeredOnlyH2 reports whether the client of conn offered the ALPN
+// protocol "h2" and nothing else (rpc.ServerOptions.Foreign's conn says
+// what it offered).
+func offeredOnlyH2(conn net.Conn) bool {
+	o, ok := conn.(interface{ OfferedProtocols() []string })
+	return ok && slices.Equal(o.OfferedProtocols(), []string{"h2"})
 }
 
 // serveTLSHTTP2 serves an HTTP/2 connection that came over TLS, as etcd

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,12 +14,13 @@ import (
 // foreignCapture is a ServerOptions.Foreign that records what it was
 // handed: the connection's first line and the negotiated ALPN protocol.
 type foreignCapture struct {
-	lines chan string
-	alpn  chan string
+	lines   chan string
+	alpn    chan string
+	offered chan []string // what the client offered by ALPN
 }
 
 func newForeignCapture() *foreignCapture {
-	return &foreignCapture{lines: make(chan string, 4), alpn: make(chan string, 4)}
+	return &foreignCapture{lines: make(chan string, 4), alpn: make(chan string, 4), offered: make(chan []string, 4)}
 }
 
 func (f *foreignCapture) serve(conn net.Conn, st *tls.ConnectionState) {
@@ -27,6 +29,7 @@ func (f *foreignCapture) serve(conn net.Conn, st *tls.ConnectionState) {
 		proto = st.NegotiatedProtocol
 	}
 	f.alpn <- proto
+	f.offered <- conn.(interface{ OfferedProtocols() []string }).OfferedProtocols()
 	go func() {
 		defer conn.Close()
 		line, _ := bufio.NewReader(conn).ReadString('\n')
@@ -90,7 +93,7 @@ func TestForeignProtocolHandOff(t *testing.T) {
 			t.Errorf("the caller's TLS config was changed: NextProtos %v", srvTLS.NextProtos)
 		}
 		cfg := mustTLS(ClientTLSConfig("", "", f.ca.file, false))
-		cfg.NextProtos = []string{"http/1.1"}
+		cfg.NextProtos = []string{"http/1.1", "x-test"}
 		cfg.ServerName = "127.0.0.1"
 		client := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}}
 		resp, err := client.Get("https://" + addr + "/health")
@@ -103,6 +106,14 @@ func TestForeignProtocolHandOff(t *testing.T) {
 		}
 		if got := receive(t, fc.alpn); got != "http/1.1" {
 			t.Errorf("negotiated %q, want http/1.1", got)
+		}
+		select {
+		case got := <-fc.offered:
+			if !slices.Equal(got, []string{"http/1.1", "x-test"}) {
+				t.Errorf("the client offered %q, the handler was told %q", cfg.NextProtos, got)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("no offer reported")
 		}
 		if got := receive(t, fc.lines); !strings.HasPrefix(got, "GET /health") {
 			t.Errorf("foreign handler read %q", got)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"syscall"
 	"time"
 )
@@ -98,9 +99,30 @@ func closedByPeer(err error) bool {
 type peekedConn struct {
 	net.Conn
 	r *bufio.Reader
+	// offered are the ALPN protocols the client offered in its TLS
+	// handshake (recordOffer), for ServerOptions.Foreign.
+	offered []string
 }
 
 func (c *peekedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// OfferedProtocols returns the ALPN protocols the client offered, in its
+// order of preference (nil in plain TCP): see ServerOptions.Foreign.
+func (c *peekedConn) OfferedProtocols() []string { return c.offered }
+
+// recordOffer wraps a TLS config's GetConfigForClient (if any) to keep
+// the protocols each client offers on its connection, a *peekedConn.
+func recordOffer(next func(*tls.ClientHelloInfo) (*tls.Config, error)) func(*tls.ClientHelloInfo) (*tls.Config, error) {
+	return func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		if pc, ok := hello.Conn.(*peekedConn); ok {
+			pc.offered = slices.Clone(hello.SupportedProtos)
+		}
+		if next != nil {
+			return next(hello)
+		}
+		return nil, nil
+	}
+}
 
 // errForeign says a connection speaks another protocol (handOff).
 var errForeign = errors.New("rpc: not a cairn rpc connection")
@@ -126,7 +148,7 @@ func (s *Server) foreign(br *bufio.Reader) bool {
 
 // handOff gives a connection of another protocol to ServerOptions.Foreign,
 // with the bytes already read in front of it. The server forgets it.
-func (s *Server) handOff(raw, conn net.Conn, br *bufio.Reader) {
+func (s *Server) handOff(raw, conn net.Conn, br *bufio.Reader, offered []string) {
 	raw.SetDeadline(time.Time{})
 	var state *tls.ConnectionState
 	if tc, ok := conn.(*tls.Conn); ok {
@@ -136,5 +158,5 @@ func (s *Server) handOff(raw, conn net.Conn, br *bufio.Reader) {
 	s.mu.Lock()
 	delete(s.conns, raw)
 	s.mu.Unlock()
-	s.opts.Foreign(&peekedConn{Conn: conn, r: br}, state)
+	s.opts.Foreign(&peekedConn{Conn: conn, r: br, offered: offered}, state)
 }

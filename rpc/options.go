@@ -81,8 +81,10 @@ type ServerOptions struct {
 	// (hand the connection to the server of that protocol) and owns the
 	// connection from then on;
 	// its first reads replay the bytes the server looked at. With TLS the
-	// server also offers the ALPN protocols "h2" and "http/1.1", and tls
-	// is the handshake's state (nil in plain TCP).
+	// server also offers the ALPN protocols "h2" and "http/1.1", tls is
+	// the handshake's state (nil in plain TCP), and conn has a method
+	// OfferedProtocols() []string: the protocols the client offered (a
+	// gRPC client offers "h2" alone; curl offers "h2" and "http/1.1").
 	Foreign func(conn net.Conn, tls *tls.ConnectionState)
 	// Authenticate, if set, runs on every connection after the hellos
 	// and before anything else: it talks to the dialer's

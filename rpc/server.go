@@ -75,6 +75,7 @@ func NewServer(opts ServerOptions) *Server {
 		if opts.Foreign != nil {
 			s.tlsConfig = opts.TLS.Clone()
 			s.tlsConfig.NextProtos = append(s.tlsConfig.NextProtos, "h2", "http/1.1")
+			s.tlsConfig.GetConfigForClient = recordOffer(s.tlsConfig.GetConfigForClient)
 		}
 	}
 	s.ctx, s.cancel = context.WithCancel(context.WithValue(context.Background(), responseLimitKey{}, s.conn.maxBody))
@@ -226,9 +227,9 @@ func (s *Server) serveConn(raw net.Conn) {
 		s.mu.Unlock()
 	}()
 	peer := raw.RemoteAddr().String()
-	conn, br, err := s.handshake(raw)
+	conn, br, offered, err := s.handshake(raw)
 	if errors.Is(err, errForeign) {
-		s.handOff(raw, conn, br)
+		s.handOff(raw, conn, br, offered)
 		return
 	}
 	if err != nil {
@@ -262,41 +263,42 @@ func (s *Server) serveConn(raw net.Conn) {
 // the handshake timeout. With TLS on, it first peeks at the client's first
 // byte: a plain-text hello gets a plain-text "TLS required" answer, so the
 // client can say exactly what is wrong.
-func (s *Server) handshake(raw net.Conn) (net.Conn, *bufio.Reader, error) {
+func (s *Server) handshake(raw net.Conn) (conn net.Conn, br *bufio.Reader, offered []string, err error) {
 	raw.SetDeadline(time.Now().Add(s.opts.handshakeTimeout()))
-	conn := raw
+	conn = raw
 	if s.opts.TLS != nil {
 		pr := bufio.NewReaderSize(raw, 16)
 		first, err := pr.Peek(1)
 		if err != nil {
-			return nil, nil, fmt.Errorf("reading the first byte: %w", err)
+			return nil, nil, nil, fmt.Errorf("reading the first byte: %w", err)
 		}
 		switch first[0] {
 		case tlsRecordHandshake:
 		case magic[0]:
 			raw.Write(hello(versionTLSRequired))
-			return nil, nil, errors.New("a plain-TCP client dialed this TLS endpoint")
+			return nil, nil, nil, errors.New("a plain-TCP client dialed this TLS endpoint")
 		default:
-			return nil, nil, fmt.Errorf("not a TLS client (first byte %#x)", first[0])
+			return nil, nil, nil, fmt.Errorf("not a TLS client (first byte %#x)", first[0])
 		}
-		tc := tls.Server(&peekedConn{Conn: raw, r: pr}, s.tlsConfig)
+		pc := &peekedConn{Conn: raw, r: pr}
+		tc := tls.Server(pc, s.tlsConfig)
 		if err := tc.Handshake(); err != nil {
-			return nil, nil, fmt.Errorf("TLS handshake: %w", err)
+			return nil, nil, nil, fmt.Errorf("TLS handshake: %w", err)
 		}
-		conn = tc
+		conn, offered = tc, pc.offered
 	}
-	br := bufio.NewReaderSize(conn, handshakeBufferSize)
+	br = bufio.NewReaderSize(conn, handshakeBufferSize)
 	if s.opts.Foreign != nil && s.foreign(br) {
-		return conn, br, errForeign
+		return conn, br, offered, errForeign
 	}
 	if _, err := conn.Write(hello(protocolVersion)); err != nil {
-		return nil, nil, fmt.Errorf("writing the hello: %w", err)
+		return nil, nil, nil, fmt.Errorf("writing the hello: %w", err)
 	}
 	if err := readClientHello(br, s.opts.TLS != nil); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	raw.SetDeadline(time.Time{})
-	return conn, br, nil
+	return conn, br, nil, nil
 }
 
 // Close stops every listener, tells every connection the server is going
