@@ -101,6 +101,10 @@ type DB struct {
 	// page: they are not on disk yet, so it is looked up before the cache
 	// and the file (nil when nothing is being written).
 	pinned atomic.Pointer[map[pgid]*node]
+
+	// writeBuf is where writePages encodes the pages it writes, kept
+	// from one commit to the next; only the commit being written uses it.
+	writeBuf []byte
 }
 
 // Open opens the page file at path, creating it if it does not exist.
