@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/auth"
@@ -50,7 +51,30 @@ type Envelope struct {
 	// api.Message, or an auth.Command for KindAuth and KindIssueToken).
 	Kind    Kind
 	Payload []byte
+
+	// room, if set, is the buffer NewCommand marshaled a large Payload
+	// into, with space for the prefix in front (see Marshal).
+	room *payloadRoom
 }
+
+// payloadRoom is a buffer holding roomReserve free bytes, then a
+// request's encoding: the payload of an envelope and of its copies.
+// Only one Marshal may write its prefix there (used): an envelope
+// marshaled again (a proposal retried) is copied, so an entry already
+// handed to raft never changes under it.
+type payloadRoom struct {
+	buf  []byte
+	used atomic.Bool
+}
+
+// roomReserve is the room NewCommand leaves in front of a request for
+// the prefix Marshal writes: the header and an origin (34 bytes), or a
+// user of up to about 40 bytes; a longer prefix is copied.
+const roomReserve = 64
+
+// roomMin is the encoded request size from which NewCommand leaves room:
+// below it a copy costs less than the room.
+const roomMin = 1 << 10
 
 // Who says who made a command.
 type Who uint8
@@ -130,7 +154,24 @@ func NewCommand(req api.Message) (Envelope, error) {
 	default:
 		return Envelope{}, fmt.Errorf("node: %T is not a write request", req)
 	}
-	return Envelope{Kind: kind, Payload: api.Marshal(req)}, nil
+	hint := sizeHint(req)
+	if hint > 0 && hint < roomMin {
+		return Envelope{Kind: kind, Payload: api.Marshal(req)}, nil
+	}
+	buf := api.AppendMarshal(make([]byte, roomReserve, roomReserve+hint), req)
+	if len(buf)-roomReserve < roomMin {
+		return Envelope{Kind: kind, Payload: buf[roomReserve:]}, nil
+	}
+	return Envelope{Kind: kind, Payload: buf[roomReserve:], room: &payloadRoom{buf: buf}}, nil
+}
+
+// sizeHint is about the encoded size of a put, so that NewCommand
+// marshals a large value with one allocation; 0 for other requests.
+func sizeHint(req api.Message) int {
+	if p, ok := req.(*api.PutRequest); ok {
+		return len(p.Key) + len(p.Value) + 32
+	}
+	return 0
 }
 
 // Internal is req as a command the member makes on its own behalf (lease
@@ -184,13 +225,43 @@ func (e *Envelope) Size() int {
 	return n + 1
 }
 
-// Marshal writes the envelope in the log's format.
+// Marshal writes the envelope in the log's format. A large request that
+// NewCommand marshaled is not copied again: the first Marshal of it
+// writes the header in front of it, in the room NewCommand left.
 func (e *Envelope) Marshal() []byte {
-	b := make([]byte, 0, headerSize+e.Size())
+	if b, ok := e.marshalInPlace(); ok {
+		return b
+	}
+	return append(e.appendPrefix(make([]byte, 0, headerSize+e.Size())), e.Payload...)
+}
+
+// marshalInPlace writes the header and the rest of the prefix into the
+// free bytes in front of the payload and returns the envelope from there,
+// if NewCommand left room, no other Marshal took it, and it is enough.
+func (e *Envelope) marshalInPlace() ([]byte, bool) {
+	r := e.room
+	if r == nil || len(e.Payload) == 0 {
+		return nil, false
+	}
+	at := len(r.buf) - len(e.Payload) // where the payload starts, if it is still r's
+	prefix := headerSize + e.Size() - len(e.Payload)
+	if at < prefix || &r.buf[at] != &e.Payload[0] || !r.used.CompareAndSwap(false, true) {
+		return nil, false
+	}
+	// The capacity stops at the payload: a prefix longer than counted
+	// would move to a new array rather than overwrite it.
+	if b := e.appendPrefix(r.buf[at-prefix : at-prefix : at]); len(b) != prefix {
+		return append(b, e.Payload...), true
+	}
+	return r.buf[at-prefix : len(r.buf) : len(r.buf)], true
+}
+
+// appendPrefix appends to b everything Marshal writes before the payload.
+func (e *Envelope) appendPrefix(b []byte) []byte {
 	b = binary.BigEndian.AppendUint64(b, e.Tag)
 	b = binary.BigEndian.AppendUint64(b, e.Seq)
 	if e.Kind == KindRaw {
-		return append(b, e.Payload...)
+		return b
 	}
 	switch e.Who {
 	case WhoUser:
@@ -202,15 +273,13 @@ func (e *Envelope) Marshal() []byte {
 		if e.Kind == KindIssueToken {
 			b = append(b, byte(KindIssueToken))
 			b = binary.BigEndian.AppendUint64(b, e.Member)
-			b = binary.BigEndian.AppendUint64(b, e.Term)
-			return append(b, e.Payload...)
+			return binary.BigEndian.AppendUint64(b, e.Term)
 		}
 		b = append(b, markMember)
 		b = binary.BigEndian.AppendUint64(b, e.Member)
 		b = binary.BigEndian.AppendUint64(b, e.Term)
 	}
-	b = append(b, byte(e.Kind))
-	return append(b, e.Payload...)
+	return append(b, byte(e.Kind))
 }
 
 // errNoHeader reports entry data too short for the header: a leader's
