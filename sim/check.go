@@ -3,6 +3,7 @@ package sim
 import (
 	"bytes"
 	"fmt"
+	"slices"
 
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/linearizability"
@@ -40,9 +41,15 @@ func (w *World) checkConverged() error {
 	}
 	var first *member
 	var firstHash uint32
-	for _, m := range w.inCluster() {
-		if w.corrupt.isRotten(m.id) {
-			continue // its store differs on purpose (corrupt.go)
+	members := w.inCluster()
+	// A rotten store differs on purpose (corrupt.go): the others are
+	// compared. When the rot reached every member (a rotten leader's
+	// snapshots spread it), they all hold the same rotten data, and are
+	// compared among themselves.
+	allRotten := !slices.ContainsFunc(members, func(m *member) bool { return !w.corrupt.isRotten(m.id) })
+	for _, m := range members {
+		if w.corrupt.isRotten(m.id) && !allRotten {
+			continue
 		}
 		store := m.sm.kv.Store()
 		if store.Rev() != w.applied.maxRev {

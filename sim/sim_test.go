@@ -32,7 +32,7 @@ func seedCount() int {
 	if os.Getenv("CAIRN_SHORT") != "" {
 		return 2
 	}
-	return 11 // and the 14 regression seeds: 25 runs
+	return 11 // and the 16 regression seeds: 27 runs
 }
 
 // regressionSeeds failed once, each in its own way, and run in every
@@ -52,8 +52,9 @@ func seedCount() int {
 // 1859 and 2784 (a member waiting for a copy of the store to replace its
 // corrupt page file was not counted as damaged, and two more lost state)
 // and 2260 (a member restarted on a disk still full could not reopen its
-// log).
-var regressionSeeds = []uint64{1295, 2143, 2541, 2574, 2748, 442, 265, 720, 1642, 1833, 1944, 1859, 2260, 2784}
+// log), 311 and 2679 (a rot spread by a rotten leader's snapshots to
+// every store).
+var regressionSeeds = []uint64{1295, 2143, 2541, 2574, 2748, 442, 265, 720, 1642, 1833, 1944, 1859, 2260, 2784, 311, 2679}
 
 // beforeLossFaults are the regression seeds found before the faults that
 // lose acknowledged data existed.

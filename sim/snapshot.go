@@ -40,6 +40,24 @@ func (w *World) takeEffects(m *member) (replica.Effects, bool) {
 // in the message. If the copy cannot be opened (the store failed), the
 // snapshot is reported failed, as the transport would.
 func (w *World) packSnapshot(m *member, msg raftcore.Message) (raftcore.Message, bool) {
+	if w.corrupt.isRotten(m.id) {
+		// A rotten store copied to every member (a rotten leader's
+		// snapshots do that, as real corruption spreads) can be found by
+		// no comparison of hashes, and leaves the simulator no clean store
+		// to hold the others to: the rot fault is kept to the stores it
+		// reached, and a rotten member sends no snapshot (the transport
+		// reports it failed). A clean leader sends one instead: the
+		// rotten leader hands its leadership to a clean voter that is up.
+		w.schedule(1, event{kind: evInput, who: m.id, input: replica.EvSnapshotStatus{To: msg.To, Failed: true}})
+		for _, id := range w.conf.voters {
+			if x := w.member(id); id != m.id && x.state == stateUp && !w.corrupt.isRotten(id) {
+				w.logFault("rotten leader %d hands leadership to %d, to send %d a clean snapshot", m.id, id, msg.To)
+				w.schedule(1, event{kind: evInput, who: m.id, input: replica.EvTransferLeader{To: id}})
+				break
+			}
+		}
+		return msg, false
+	}
 	out, src, err := m.core.OpenSnapshot(msg)
 	if err == nil {
 		defer src.Close()

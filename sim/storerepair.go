@@ -66,6 +66,10 @@ func (w *World) fetchStore(m *member, need replica.StoreNeed, take func(replica.
 		// would crash the leader inside this member's start.
 		return fmt.Errorf("%w: leader %d is about to crash", errNoStoreCopy, lead.id)
 	}
+	if w.corrupt.isRotten(lead.id) {
+		// See packSnapshot: the rot is kept to the stores it reached.
+		return fmt.Errorf("%w: leader %d's store is rotten", errNoStoreCopy, lead.id)
+	}
 	meta, src, err := lead.core.OpenStoreCopy()
 	if err != nil {
 		return fmt.Errorf("%w: leader %d: %v", errNoStoreCopy, lead.id, err)
