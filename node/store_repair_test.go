@@ -181,7 +181,9 @@ func TestServerRepairsCorruptPageFile(t *testing.T) {
 				if err == nil {
 					break
 				}
-				if !errors.Is(err, api.ErrTimeout) || time.Now().After(deadline) {
+				retry := errors.Is(err, api.ErrTimeout) || errors.Is(err, api.ErrTimeoutDueToLeaderFail) ||
+					errors.Is(err, api.ErrLeaderChanged) || errors.Is(err, api.ErrNoLeader)
+				if !retry || time.Now().After(deadline) {
 					t.Fatal(err)
 				}
 				t.Logf("put through the repaired member: %v; again", err)
