@@ -27,9 +27,11 @@ type peerGate struct {
 	id uint64
 	// identity is the cluster's as this member holds it (nil until a
 	// member that lost it, or joins, is given it), committed whether it
-	// is committed (peer_identity.go).
-	identity  atomic.Pointer[clusterIdentity]
-	committed atomic.Bool
+	// is committed, campaigned whether it is campaigned (its state,
+	// peer_identity.go).
+	identity   atomic.Pointer[clusterIdentity]
+	committed  atomic.Bool
+	campaigned atomic.Bool
 	// confirmed says a peer proved the identity this member holds, and
 	// identityRefusal is why the last handshake failed on it until then
 	// (peer_confirm.go).
@@ -258,15 +260,34 @@ func (g *peerGate) acceptJoin(ctx context.Context, rw io.ReadWriter, info rpc.Au
 		return g.refuse(rw, h.Mode, fmt.Sprintf("the member with peer URLs %s: %v", claimed, err),
 			"peer handshake refused: the peer at %s asking for the cluster secret as member %016x: %v", info.Remote, member, err)
 	}
-	sealed := sealJoined(g.joinKey, nonce, h.Nonce, h.PeerURLs,
-		joinedIdentity{Identity: *id, Member: member, Answerer: g.id, Committed: g.committed.Load()})
+	j := *g.held()
+	j.Member = member
+	sealed := sealJoined(g.joinKey, nonce, h.Nonce, h.PeerURLs, j)
 	a := peerAnswer{Status: peerAnswerOK, Sealed: sealed}
 	if _, err := rw.Write(a.append(nil, h.Mode)); err != nil {
 		return fmt.Errorf("peer handshake with %s: %w", info.Remote, err)
 	}
 	g.log.Debug("gave the cluster identity to a member starting for the first time", "id", fmt.Sprintf("%016x", member),
-		"peer-urls", claimed, "from", info.Remote.String(), "identity", id.String(), "committed", g.committed.Load())
+		"peer-urls", claimed, "from", info.Remote.String(), "identity", j.Identity.String(), "committed", j.Committed, "campaigned", j.Campaigned)
 	return nil
+}
+
+// held is the identity this member holds and its state, read together
+// (nil if it holds none): an adoption swaps the identity before it
+// changes the state, so a state read between two loads of the same
+// identity is that identity's.
+func (g *peerGate) held() *joinedIdentity {
+	for {
+		id := g.identity.Load()
+		committed, campaigned := g.committed.Load(), g.campaigned.Load()
+		if g.identity.Load() != id {
+			continue
+		}
+		if id == nil {
+			return nil
+		}
+		return &joinedIdentity{Identity: *id, Answerer: g.id, Committed: committed, Campaigned: campaigned}
+	}
 }
 
 // verifiedCert is the dialer's TLS certificate, if the TLS handshake

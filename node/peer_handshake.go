@@ -66,7 +66,8 @@ const (
 	peerMaxText = 2048
 	// peerSealedPlainSize is what a join's answer seals: the cluster,
 	// the incarnation, its maker, the joining member, the answering
-	// member, whether the answerer's identity is committed (a byte), and
+	// member, the state of the answerer's identity (a byte: 0
+	// provisional, 1 committed, 2 campaigned; see peer_identity.go), and
 	// the secret; peerSealedSize adds the AEAD tag.
 	peerSealedPlainSize = 5*8 + 1 + clusterSecretSize
 	peerSealedSize      = peerSealedPlainSize + 16
@@ -302,10 +303,18 @@ type joinedIdentity struct {
 	Identity clusterIdentity
 	// Member is the joining member's id, Answerer the id of the member
 	// that answered; Committed says whether the answerer's identity is
-	// committed (peer_identity.go).
-	Member, Answerer uint64
-	Committed        bool
+	// committed, Campaigned whether it is campaigned (peer_identity.go).
+	Member, Answerer      uint64
+	Committed, Campaigned bool
 }
+
+// The state byte of a sealed identity. A committed identity is 1, as
+// before campaigned identities existed: it means the same.
+const (
+	sealedProvisional = 0
+	sealedCommitted   = 1
+	sealedCampaigned  = 2
+)
 
 // joinAEAD is the cipher that seals a join's answer.
 func joinAEAD(joinKey []byte, server, client peerNonce, peerURLs string) cipher.AEAD {
@@ -329,11 +338,14 @@ func sealJoined(joinKey []byte, server, client peerNonce, peerURLs string, j joi
 	for _, v := range []uint64{j.Identity.Cluster, j.Identity.Incarnation, j.Identity.Maker, j.Member, j.Answerer} {
 		plain = binary.BigEndian.AppendUint64(plain, v)
 	}
-	committed := byte(0)
-	if j.Committed {
-		committed = 1
+	state := byte(sealedProvisional)
+	switch {
+	case j.Committed:
+		state = sealedCommitted
+	case j.Campaigned:
+		state = sealedCampaigned
 	}
-	plain = append(append(plain, committed), j.Identity.Secret[:]...)
+	plain = append(append(plain, state), j.Identity.Secret[:]...)
 	aead := joinAEAD(joinKey, server, client, peerURLs)
 	return aead.Seal(nil, make([]byte, aead.NonceSize()), plain, []byte(peerURLs))
 }
@@ -349,10 +361,10 @@ func openJoined(joinKey []byte, server, client peerNonce, peerURLs string, seale
 	u := func(i int) uint64 { return binary.BigEndian.Uint64(plain[8*i:]) }
 	var j joinedIdentity
 	j.Identity.Cluster, j.Identity.Incarnation, j.Identity.Maker, j.Member, j.Answerer = u(0), u(1), u(2), u(3), u(4)
-	if plain[40] > 1 {
+	if plain[40] > sealedCampaigned {
 		return joinedIdentity{}, fmt.Errorf("the sealed identity's state is %d", plain[40])
 	}
-	j.Committed = plain[40] == 1
+	j.Committed, j.Campaigned = plain[40] == sealedCommitted, plain[40] == sealedCampaigned
 	copy(j.Identity.Secret[:], plain[41:])
 	if j.Identity.Incarnation == 0 || j.Identity.Maker == 0 || j.Member == 0 || j.Answerer == 0 {
 		return joinedIdentity{}, errors.New("the sealed identity names member 0 or incarnation 0")

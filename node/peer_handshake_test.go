@@ -127,14 +127,21 @@ func TestJoinSealOpensOnlyWithItsKeyAndNonces(t *testing.T) {
 	}
 	key := joinKeyOf("token")
 	urls := "http://127.0.0.1:2380"
+	for _, j := range []joinedIdentity{
+		{Identity: *id, Member: 7, Answerer: 8},
+		{Identity: *id, Member: 7, Answerer: 8, Committed: true},
+		{Identity: *id, Member: 7, Answerer: 8, Campaigned: true},
+	} {
+		sealed := sealJoined(key, testNonce(1), testNonce(2), urls, j)
+		got, err := openJoined(key, testNonce(1), testNonce(2), urls, sealed)
+		if err != nil || got != j {
+			t.Fatalf("open: %+v %v, want %+v", got, err, j)
+		}
+	}
 	j := joinedIdentity{Identity: *id, Member: 7, Answerer: 8, Committed: true}
 	sealed := sealJoined(key, testNonce(1), testNonce(2), urls, j)
 	if len(sealed) != peerSealedSize {
 		t.Fatalf("sealed %d bytes, want %d", len(sealed), peerSealedSize)
-	}
-	got, err := openJoined(key, testNonce(1), testNonce(2), urls, sealed)
-	if err != nil || got != j {
-		t.Fatalf("open: %+v %v", got, err)
 	}
 	if bytes.Contains(sealed, id.Secret[:8]) {
 		t.Fatal("the sealed answer holds the secret in clear")
@@ -164,13 +171,13 @@ func TestClusterIdentityFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, committed := range []bool{false, true} {
-		got, gotCommitted, err := parseClusterIdentity(id.marshal(committed))
-		if err != nil || *got != *id || gotCommitted != committed {
-			t.Fatalf("round trip (committed %v): %+v %v %v", committed, got, gotCommitted, err)
+	for _, state := range []identityState{identityProvisional, identityCampaigned, identityCommitted} {
+		got, gotState, err := parseClusterIdentity(id.marshal(state))
+		if err != nil || *got != *id || gotState != state {
+			t.Fatalf("round trip (%v): %+v %v %v", state, got, gotState, err)
 		}
 	}
-	good := string(id.marshal(true))
+	good := string(id.marshal(identityCommitted))
 	if strings.Contains(id.String(), "secret") || strings.Contains(id.String(), good[len(good)-20:]) {
 		t.Fatalf("String shows the secret: %s", id)
 	}
@@ -193,11 +200,11 @@ func TestClusterIdentityFile(t *testing.T) {
 	if got, _, err := loadClusterIdentity(dir); got != nil || err != nil {
 		t.Fatalf("load from an empty dir: %v %v", got, err)
 	}
-	if err := saveClusterIdentity(dir, id, true); err != nil {
+	if err := saveClusterIdentity(dir, id, identityCampaigned); err != nil {
 		t.Fatal(err)
 	}
-	if got, committed, err := loadClusterIdentity(dir); err != nil || *got != *id || !committed {
-		t.Fatalf("load: %+v %v %v", got, committed, err)
+	if got, state, err := loadClusterIdentity(dir); err != nil || *got != *id || state != identityCampaigned {
+		t.Fatalf("load: %+v %v %v", got, state, err)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -95,33 +96,53 @@ func (c *clusterIdentity) String() string {
 // clusterSecretHeader is the first line of the file.
 const clusterSecretHeader = "cairn cluster secret v1"
 
-// The states of a member's identity, as the file names them.
+// identityState is how far a member holds its identity (see above).
+type identityState uint8
+
+// The states of a member's identity, from the weakest.
 const (
-	identityProvisional = "provisional"
-	identityCommitted   = "committed"
+	// identityProvisional: made or taken, no promise made under it.
+	identityProvisional identityState = iota
+	// identityCampaigned: this member asked for votes under it and has
+	// heard no promise under it yet; it may still leave it, for an
+	// identity a majority committed.
+	identityCampaigned
+	// identityCommitted: this member heard a promise under it or saw a
+	// leader; it never leaves it.
+	identityCommitted
 )
+
+// identityStateNames are the states as the file names them.
+var identityStateNames = [...]string{
+	identityProvisional: "provisional",
+	identityCampaigned:  "campaigned",
+	identityCommitted:   "committed",
+}
+
+func (st identityState) String() string {
+	if int(st) < len(identityStateNames) {
+		return identityStateNames[st]
+	}
+	return fmt.Sprintf("identityState(%d)", uint8(st))
+}
 
 // marshal is the file's content: the header, then one "name value" line
 // each for the cluster, the incarnation, the maker (hex), the state
-// (committed or provisional) and the secret (hex).
-func (c *clusterIdentity) marshal(committed bool) []byte {
-	state := identityProvisional
-	if committed {
-		state = identityCommitted
-	}
+// (provisional, campaigned or committed) and the secret (hex).
+func (c *clusterIdentity) marshal(state identityState) []byte {
 	return fmt.Appendf(nil, "%s\ncluster %016x\nincarnation %016x\nmaker %016x\nstate %s\nsecret %s\n",
 		clusterSecretHeader, c.Cluster, c.Incarnation, c.Maker, state, hex.EncodeToString(c.Secret[:]))
 }
 
 // parseClusterIdentity reads what marshal wrote.
-func parseClusterIdentity(b []byte) (id *clusterIdentity, committed bool, err error) {
+func parseClusterIdentity(b []byte) (id *clusterIdentity, state identityState, err error) {
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	var lines []string
 	for sc.Scan() {
 		lines = append(lines, sc.Text())
 	}
 	if len(lines) != 6 || lines[0] != clusterSecretHeader {
-		return nil, false, errors.New("not a cairn cluster secret file (want its header line and five others)")
+		return nil, 0, errors.New("not a cairn cluster secret file (want its header line and five others)")
 	}
 	field := func(line, name string) (string, error) {
 		v, ok := strings.CutPrefix(line, name+" ")
@@ -137,51 +158,53 @@ func parseClusterIdentity(b []byte) (id *clusterIdentity, committed bool, err er
 	}{{"cluster", &id.Cluster}, {"incarnation", &id.Incarnation}, {"maker", &id.Maker}} {
 		v, err := field(lines[1+i], f.name)
 		if err != nil {
-			return nil, false, err
+			return nil, 0, err
 		}
 		if len(v) != 16 {
-			return nil, false, fmt.Errorf("%s %q: want 16 hex digits", f.name, v)
+			return nil, 0, fmt.Errorf("%s %q: want 16 hex digits", f.name, v)
 		}
 		if *f.dst, err = strconv.ParseUint(v, 16, 64); err != nil {
-			return nil, false, fmt.Errorf("%s %q: want 16 hex digits", f.name, v)
+			return nil, 0, fmt.Errorf("%s %q: want 16 hex digits", f.name, v)
 		}
 	}
 	if id.Incarnation == 0 || id.Maker == 0 {
-		return nil, false, errors.New("incarnation or maker 0")
+		return nil, 0, errors.New("incarnation or maker 0")
 	}
-	state, err := field(lines[4], "state")
+	name, err := field(lines[4], "state")
 	if err != nil {
-		return nil, false, err
+		return nil, 0, err
 	}
-	if state != identityCommitted && state != identityProvisional {
-		return nil, false, fmt.Errorf("state %q: want %s or %s", state, identityCommitted, identityProvisional)
+	i := slices.Index(identityStateNames[:], name)
+	if i < 0 {
+		return nil, 0, fmt.Errorf("state %q: want %s", name, strings.Join(identityStateNames[:], ", "))
 	}
+	state = identityState(i)
 	v, err := field(lines[5], "secret")
 	if err != nil {
-		return nil, false, err
+		return nil, 0, err
 	}
 	secret, err := hex.DecodeString(v)
 	if err != nil || len(secret) != clusterSecretSize {
-		return nil, false, fmt.Errorf("secret: want %d hex digits", 2*clusterSecretSize)
+		return nil, 0, fmt.Errorf("secret: want %d hex digits", 2*clusterSecretSize)
 	}
 	copy(id.Secret[:], secret)
-	return id, state == identityCommitted, nil
+	return id, state, nil
 }
 
 // loadClusterIdentity reads the identity from the member directory, and
-// whether it is committed; nil and no error if the file does not exist.
-func loadClusterIdentity(memberPath string) (*clusterIdentity, bool, error) {
+// its state; nil and no error if the file does not exist.
+func loadClusterIdentity(memberPath string) (*clusterIdentity, identityState, error) {
 	path := filepath.Join(memberPath, clusterSecretFile)
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, false, nil
+		return nil, 0, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("node: read %s: %w", path, err)
+		return nil, 0, fmt.Errorf("node: read %s: %w", path, err)
 	}
 	id, committed, err := parseClusterIdentity(b)
 	if err != nil {
-		return nil, false, fmt.Errorf("node: %s: %w", path, err)
+		return nil, 0, fmt.Errorf("node: %s: %w", path, err)
 	}
 	return id, committed, nil
 }
@@ -189,7 +212,7 @@ func loadClusterIdentity(memberPath string) (*clusterIdentity, bool, error) {
 // saveClusterIdentity writes the identity and its state into the member
 // directory durably (a temporary file, fsynced, renamed, the directory
 // fsynced), readable by the owner only.
-func saveClusterIdentity(memberPath string, id *clusterIdentity, committed bool) error {
+func saveClusterIdentity(memberPath string, id *clusterIdentity, state identityState) error {
 	fsys := fsx.OS{}
 	path := filepath.Join(memberPath, clusterSecretFile)
 	tmp := path + ".tmp"
@@ -198,7 +221,7 @@ func saveClusterIdentity(memberPath string, id *clusterIdentity, committed bool)
 		if err != nil {
 			return err
 		}
-		_, err = f.Write(id.marshal(committed))
+		_, err = f.Write(id.marshal(state))
 		if err == nil {
 			err = f.Sync()
 		}

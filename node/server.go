@@ -207,7 +207,7 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 	restart := statErr == nil
 	var peers []raftcore.Peer
 	var identity *clusterIdentity
-	var committed bool
+	var state identityState
 	initialURLs := map[uint64][]string{}
 	// A log that lost data it had acknowledged is salvaged: the member
 	// repairs itself from the quorum (replica/repair.go). The segments a
@@ -227,7 +227,7 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 		if err := os.MkdirAll(memberPath, 0o700); err != nil {
 			return nil, fmt.Errorf("--data-dir %s: %w", cfg.DataDir, err)
 		}
-		peers, initialURLs, identity, committed, err = s.bootstrapIDs(memberPath)
+		peers, initialURLs, identity, state, err = s.bootstrapIDs(memberPath)
 		if err != nil {
 			return nil, err
 		}
@@ -281,7 +281,7 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 		// would keep resident until its heap grew to the next
 		// collection's target. Give it back once.
 		debug.FreeOSMemory()
-		if identity, committed, err = s.existingIdentity(memberPath); err != nil {
+		if identity, state, err = s.existingIdentity(memberPath); err != nil {
 			return nil, err
 		}
 	}
@@ -301,7 +301,8 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 	if identity != nil {
 		s.gate.identity.Store(identity)
 	}
-	s.gate.committed.Store(committed)
+	s.gate.committed.Store(state == identityCommitted)
+	s.gate.campaigned.Store(state == identityCampaigned)
 	s.gate.confirmed.Store(!restart || !s.hasOtherMembers(initialURLs))
 	s.transport = newPeerTransport(s, initialURLs, memberPath)
 	s.driver = NewDriver(s.replica.Core, s.transport, cfg.HeartbeatInterval)
@@ -330,7 +331,7 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 	s.driver.Start()
 	s.serve()
 	s.startBackground()
-	if !committed {
+	if state != identityCommitted {
 		s.transport.settleIdentity()
 	}
 	logger.Info("cairn member serving", "name", cfg.Name, "id", fmt.Sprintf("%016x", s.id),
@@ -344,15 +345,15 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 // new cluster (with a provisional identity of this member's making), or
 // by asking the running members for the identity of the member that was
 // added with this member's peer URLs (committed).
-func (s *Server) bootstrapIDs(memberPath string) ([]raftcore.Peer, map[uint64][]string, *clusterIdentity, bool, error) {
+func (s *Server) bootstrapIDs(memberPath string) ([]raftcore.Peer, map[uint64][]string, *clusterIdentity, identityState, error) {
 	cfg := &s.cfg
 	urls := map[uint64][]string{}
 	if cfg.InitialClusterState == ClusterStateExisting {
 		identity, err := s.joinExisting(urls)
 		if err == nil {
-			err = saveClusterIdentity(memberPath, identity, true)
+			err = saveClusterIdentity(memberPath, identity, identityCommitted)
 		}
-		return nil, urls, identity, true, err
+		return nil, urls, identity, identityCommitted, err
 	}
 	var peers []raftcore.Peer
 	var ids []uint64
@@ -375,46 +376,46 @@ func (s *Server) bootstrapIDs(memberPath string) ([]raftcore.Peer, map[uint64][]
 	s.clusterID = ClusterID(ids)
 	identity, err := newClusterIdentity(s.clusterID, s.id)
 	if err == nil {
-		err = saveClusterIdentity(memberPath, identity, false)
+		err = saveClusterIdentity(memberPath, identity, identityProvisional)
 	}
 	if err != nil {
-		return nil, nil, nil, false, err
+		return nil, nil, nil, 0, err
 	}
-	return peers, urls, identity, false, nil
+	return peers, urls, identity, identityProvisional, nil
 }
 
 // existingIdentity loads the cluster identity of a data dir that holds a
-// member already, and whether it is committed. One of another cluster is
+// member already, and its state. One of another cluster is
 // refused. A data dir of a new cluster without one (a cluster restored
 // from a snapshot starts so) gets a provisional one; another waits for
 // one from another member (nil).
-func (s *Server) existingIdentity(memberPath string) (*clusterIdentity, bool, error) {
-	identity, committed, err := loadClusterIdentity(memberPath)
+func (s *Server) existingIdentity(memberPath string) (*clusterIdentity, identityState, error) {
+	identity, state, err := loadClusterIdentity(memberPath)
 	if err != nil {
-		return nil, false, err
+		return nil, 0, err
 	}
 	if identity != nil {
 		if identity.Cluster != s.clusterID {
-			return nil, false, fmt.Errorf("--data-dir %s: its %s belongs to cluster %016x, its log to cluster %016x: the data dir mixes two clusters' files",
+			return nil, 0, fmt.Errorf("--data-dir %s: its %s belongs to cluster %016x, its log to cluster %016x: the data dir mixes two clusters' files",
 				s.cfg.DataDir, clusterSecretFile, identity.Cluster, s.clusterID)
 		}
-		return identity, committed, nil
+		return identity, state, nil
 	}
 	file := filepath.Join(memberPath, clusterSecretFile)
 	if s.cfg.InitialClusterState != ClusterStateNew {
 		s.log.Warn("the data dir holds no cluster secret: waiting for another member to give it (a member that ran before must be given a copy of another member's)",
 			"file", file)
-		return nil, false, nil
+		return nil, identityProvisional, nil
 	}
 	if identity, err = newClusterIdentity(s.clusterID, s.id); err != nil {
-		return nil, false, err
+		return nil, 0, err
 	}
-	if err := saveClusterIdentity(memberPath, identity, false); err != nil {
-		return nil, false, err
+	if err := saveClusterIdentity(memberPath, identity, identityProvisional); err != nil {
+		return nil, 0, err
 	}
 	s.log.Warn("the data dir held no cluster secret: made a provisional one, as a member of a new cluster does (if this member ran before, the others refuse it until it is given a copy of theirs)",
 		"file", file)
-	return identity, false, nil
+	return identity, identityProvisional, nil
 }
 
 // joinExisting asks the members named in --initial-cluster for this

@@ -103,7 +103,10 @@ func newPeerTransport(s *Server, initial map[uint64][]string, memberPath string)
 // time a message commits the member's cluster identity, written first).
 func (t *peerTransport) Send(msgs []raftcore.Message) {
 	for _, m := range msgs {
-		if promises(m.Type) {
+		switch {
+		case m.Type == raftcore.MsgVote:
+			t.campaignIdentity()
+		case promises(m.Type):
 			t.commitIdentity()
 		}
 		p := t.peer(m.To)
@@ -557,6 +560,7 @@ func (t *peerTransport) serveRaft(ctx context.Context, st *rpc.Stream) error {
 			t.logDropped("dropped raft messages from a peer that is not a member", "peer", fmt.Sprintf("%016x", from))
 			continue
 		}
+		proven, _ := ctx.Value(peerKey{}).(provenMember)
 		if !t.s.gate.current(ctx) {
 			return errUnproven // this member adopted another identity since
 		}
@@ -577,8 +581,8 @@ func (t *peerTransport) serveRaft(ctx context.Context, st *rpc.Stream) error {
 					"type", m.Type.String(), "to", fmt.Sprintf("%016x", m.To))
 				continue
 			}
-			if promises(m.Type) {
-				t.commitIdentity()
+			if promises(m.Type) && !t.bindIdentity(proven.Incarnation) {
+				return errUnproven // this member adopted another identity since
 			}
 			t.driver.Receive(m)
 		}
@@ -641,7 +645,9 @@ func (t *peerTransport) serveSnapshot(ctx context.Context, st *rpc.Stream) error
 	}
 	prog.finish("received snapshot", "from", sender, "index", index, "size", size)
 	m.Snapshot.Data = nil
-	t.commitIdentity()
+	if proven, _ := ctx.Value(peerKey{}).(provenMember); !t.bindIdentity(proven.Incarnation) {
+		return errUnproven // this member adopted another identity since
+	}
 	t.driver.Receive(m)
 	return nil
 }
@@ -740,7 +746,8 @@ func (s *Server) identityString() string {
 
 // promises reports whether a raft message of type t makes or carries a
 // promise (a vote request, a leader's message, an answer to one): the
-// first one a member sends or receives commits its cluster identity. Only
+// first one a member receives commits its cluster identity, and the first
+// vote request it sends makes it campaigned (peer_identity.go). Only
 // pre-votes and their answers do not.
 func promises(t raftcore.MessageType) bool {
 	return t != raftcore.MsgPreVote && t != raftcore.MsgPreVoteResp
@@ -750,44 +757,89 @@ func promises(t raftcore.MessageType) bool {
 // good (peer_identity.go): durably, before the message that does it
 // leaves or is taken.
 func (t *peerTransport) commitIdentity() {
+	if !t.s.gate.committed.Load() {
+		t.bindIdentity(0)
+	}
+}
+
+// bindIdentity commits this member's cluster identity (commitIdentity) if
+// it is the one of incarnation (0: whichever it holds), and reports
+// whether the member holds that identity, committed, now: a message
+// proved under an identity the member has left since must not be taken.
+func (t *peerTransport) bindIdentity(incarnation uint64) bool {
 	g := t.s.gate
+	t.identityMu.Lock()
+	defer t.identityMu.Unlock()
+	id := g.identity.Load()
+	if id == nil || incarnation != 0 && id.Incarnation != incarnation {
+		return false
+	}
 	if g.committed.Load() {
+		return true
+	}
+	if err := saveClusterIdentity(t.memberPath, id, identityCommitted); err != nil {
+		t.s.failed(fmt.Errorf("node: commit the cluster identity: %w", err))
+		return false
+	}
+	g.committed.Store(true)
+	g.campaigned.Store(false)
+	t.s.log.Info("the cluster identity is committed", "this", t.s.identityString(), "maker", fmt.Sprintf("%016x", id.Maker))
+	return true
+}
+
+// campaignIdentity makes this member's provisional cluster identity
+// campaigned (peer_identity.go), durably, before the vote request that
+// does it leaves.
+func (t *peerTransport) campaignIdentity() {
+	g := t.s.gate
+	if g.committed.Load() || g.campaigned.Load() {
 		return
 	}
 	t.identityMu.Lock()
 	defer t.identityMu.Unlock()
 	id := g.identity.Load()
-	if g.committed.Load() || id == nil {
+	if g.committed.Load() || g.campaigned.Load() || id == nil {
 		return
 	}
-	if err := saveClusterIdentity(t.memberPath, id, true); err != nil {
-		t.s.failed(fmt.Errorf("node: commit the cluster identity: %w", err))
+	if err := saveClusterIdentity(t.memberPath, id, identityCampaigned); err != nil {
+		t.s.failed(fmt.Errorf("node: record the campaign under the cluster identity: %w", err))
 		return
 	}
-	g.committed.Store(true)
-	t.s.log.Info("the cluster identity is committed", "this", t.s.identityString(), "maker", fmt.Sprintf("%016x", id.Maker))
+	g.campaigned.Store(true)
+	t.s.log.Info("asked for votes under the cluster identity: it is campaigned", "this", t.s.identityString(), "maker", fmt.Sprintf("%016x", id.Maker))
 }
 
-// adopt makes j's identity this member's, unless its own was committed
-// meanwhile, and drops the peer connections made under the old one.
-func (t *peerTransport) adopt(j joinedIdentity, from string) error {
+// adopt makes j's identity this member's, and drops the peer connections
+// made under the old one. A member whose identity is committed keeps it;
+// one whose identity is campaigned takes only an identity a majority
+// committed (majority), and holds it committed.
+func (t *peerTransport) adopt(j joinedIdentity, from string, majority bool) error {
 	g := t.s.gate
 	t.identityMu.Lock()
 	defer t.identityMu.Unlock()
-	if g.committed.Load() {
+	if g.committed.Load() || g.campaigned.Load() && !majority {
 		return nil
 	}
-	if err := saveClusterIdentity(t.memberPath, &j.Identity, false); err != nil {
+	state := identityProvisional
+	if majority {
+		state = identityCommitted
+	}
+	if err := saveClusterIdentity(t.memberPath, &j.Identity, state); err != nil {
 		return err
 	}
+	// The identity first, then its state: peerGate.held.
 	old := g.identity.Swap(&j.Identity)
+	if majority {
+		g.committed.Store(true)
+	}
+	g.campaigned.Store(false)
 	t.mu.Lock()
 	peers := slices.Collect(maps.Values(t.peers))
 	t.mu.Unlock()
 	for _, p := range peers {
 		p.dropConnection()
 	}
-	attrs := []any{"this", t.s.identityString(), "maker", fmt.Sprintf("%016x", j.Identity.Maker), "from", from}
+	attrs := []any{"this", t.s.identityString(), "maker", fmt.Sprintf("%016x", j.Identity.Maker), "from", from, "state", state.String()}
 	if old != nil {
 		attrs = append(attrs, "instead-of", old.String(), "made-by", fmt.Sprintf("%016x", old.Maker))
 	}
@@ -797,22 +849,23 @@ func (t *peerTransport) adopt(j joinedIdentity, from string) error {
 
 // settleIdentity runs, in the background, while this member's cluster
 // identity is not committed: it asks the other members for theirs and
-// adopts a committed one, or a provisional one of a maker with a lower id
-// (peer_identity.go), or, a member that has none, any. The member runs
+// adopts what peer_identity.go says (identityChoice). The member runs
 // meanwhile.
 func (t *peerTransport) settleIdentity() {
 	mine := urlStrings(t.s.cfg.InitialAdvertisePeerURLs)
 	t.wg.Add(1)
 	go func() {
 		defer t.wg.Done()
-		// replica.Members of a new cluster usually agree within a round: say
+		// Members of a new cluster usually agree within a round: say
 		// what goes wrong only when it lasts.
 		lastWarn := time.Now()
+		committedBy := map[uint64]uint64{}
 		for !t.s.gate.committed.Load() {
-			err := t.askIdentity(mine)
+			err := t.askIdentity(mine, committedBy)
 			if err != nil && time.Since(lastWarn) >= unreachableWarnEvery {
 				lastWarn = time.Now()
-				t.s.log.Warn("the cluster identity is not settled: asking the other members", "this", t.s.identityString(), "err", err)
+				t.s.log.Warn("the cluster identity is not settled: asking the other members", "this", t.s.identityString(),
+					"campaigned", t.s.gate.campaigned.Load(), "err", err)
 			}
 			select {
 			case <-t.stopCh:
@@ -824,19 +877,38 @@ func (t *peerTransport) settleIdentity() {
 }
 
 // askIdentity asks each other member it knows, once, for the cluster's
-// identity, and adopts what it should.
-func (t *peerTransport) askIdentity(mine []string) error {
+// identity, and adopts what it should. committedBy remembers, from one
+// round to the next, the incarnation each member answered committed (a
+// member never leaves a committed identity).
+func (t *peerTransport) askIdentity(mine []string, committedBy map[uint64]uint64) error {
+	voters := map[uint64]bool{}
 	var urls []string
+	urlOf := map[string]uint64{}
 	for id, us := range t.initial {
+		voters[id] = true
+		for _, u := range us {
+			urlOf[u] = id
+		}
 		if id != t.s.id {
 			urls = append(urls, us...)
 		}
 	}
 	for _, m := range t.s.replica.State.Members().List() {
+		voters[m.ID] = voters[m.ID] || !m.IsLearner
+		for _, u := range m.PeerURLs {
+			urlOf[u] = m.ID
+		}
 		if m.ID != t.s.id {
 			urls = append(urls, m.PeerURLs...)
 		}
 	}
+	quorum := 0
+	for _, v := range voters {
+		if v {
+			quorum++
+		}
+	}
+	quorum = quorum/2 + 1
 	slices.Sort(urls)
 	var errs []error
 	for _, raw := range slices.Compact(urls) {
@@ -848,14 +920,17 @@ func (t *peerTransport) askIdentity(mine []string) error {
 			errs = append(errs, err)
 			continue
 		}
-		if j.Member != t.s.id || j.Identity.Cluster != t.s.clusterID {
-			errs = append(errs, fmt.Errorf("the member at %s gave the identity of member %016x of cluster %016x, but this is member %016x of cluster %016x",
-				raw, j.Member, j.Identity.Cluster, t.s.id, t.s.clusterID))
+		if j.Member != t.s.id || j.Identity.Cluster != t.s.clusterID || j.Answerer != urlOf[raw] {
+			errs = append(errs, fmt.Errorf("the member at %s gave the identity of member %016x of cluster %016x as member %016x, but this is member %016x of cluster %016x and that member %016x",
+				raw, j.Member, j.Identity.Cluster, j.Answerer, t.s.id, t.s.clusterID, urlOf[raw]))
 			continue
 		}
-		held := t.s.gate.identity.Load()
-		if held == nil || j.Identity.Incarnation != held.Incarnation && (j.Committed || j.Identity.Maker < held.Maker) {
-			if err := t.adopt(j, raw); err != nil {
+		if j.Committed && voters[j.Answerer] {
+			committedBy[j.Answerer] = j.Identity.Incarnation
+		}
+		held := t.s.gate.held()
+		if adopt, majority := identityChoice(held, j, committedBy, quorum); adopt {
+			if err := t.adopt(j, raw, majority); err != nil {
 				return err
 			}
 		}
@@ -864,4 +939,28 @@ func (t *peerTransport) askIdentity(mine []string) error {
 		return nil
 	}
 	return errors.Join(errs...)
+}
+
+// identityChoice decides whether a member holding held (nil Identity if
+// none) adopts the identity j it was just given, and whether a majority
+// of the voters (quorum of them) committed j's (committedBy: the
+// incarnation each member answered committed). See peer_identity.go.
+func identityChoice(held *joinedIdentity, j joinedIdentity, committedBy map[uint64]uint64, quorum int) (adopt, majority bool) {
+	n := 0
+	for _, inc := range committedBy {
+		if inc == j.Identity.Incarnation {
+			n++
+		}
+	}
+	majority = n >= quorum
+	switch {
+	case held == nil:
+		return true, majority
+	case held.Identity.Incarnation == j.Identity.Incarnation || held.Committed:
+		return false, false
+	case held.Campaigned:
+		return majority, majority
+	default:
+		return j.Committed || j.Campaigned || j.Identity.Maker < held.Identity.Maker, majority
+	}
 }
