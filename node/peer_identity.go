@@ -33,20 +33,77 @@ import (
 // operator, and without needing any one of them: each makes its own at
 // its first start with --initial-cluster-state new (a cluster restored
 // from a snapshot is a new cluster), provisional, named after its maker.
-// While its identity is provisional a member asks the other initial
+// Until its identity is committed a member asks the other initial
 // members for theirs (a join exchange at the peer handshake: it proves
 // --initial-cluster-token, and is answered only while it has never
 // started — its client URLs are not published in the membership — only
 // from the host of its peer URLs or with a certificate for it, with the
 // identity sealed under a key only the two ends can derive), and adopts
-// one that is committed, or provisional of a maker with a lower id: the
-// members that can reach each other converge on one. A member's identity
-// becomes committed, for good, when it first makes or hears a promise
-// under it: it sends or receives a vote request, or a leader's message,
-// or sees a leader. With pre-vote, only a group that reaches a majority
-// gets that far, so only one identity can ever commit a majority; a
-// member that was promised under another (a race at bootstrap) is refused
-// by the others, loudly, until it is given their file.
+// one that is committed or campaigned, or provisional of a maker with a
+// lower id: the members that can reach each other converge on one.
+//
+// An identity is held in one of three states (the file says which):
+//
+//   - provisional: no promise was made under it;
+//   - campaigned: the member asked for votes under it (it sent a vote
+//     request) and has heard no promise under it yet;
+//   - committed: the member heard a promise under it — it received a
+//     vote request, a vote (granted or not), a leader's message or a
+//     snapshot, or saw a leader — written durably before it takes that
+//     message.
+//
+// A committed member never leaves its identity. A message is taken only
+// if the connection that carried it was proved under the identity the
+// member holds, checked together with the commit (under one lock), so a
+// member that adopted another identity meanwhile drops it.
+//
+// A campaigned member keeps asking, and adopts only an identity that a
+// majority of the voting members answered committed (it then holds it
+// committed). This keeps a race at bootstrap from losing a member: a
+// member may win pre-votes under its identity A and ask for votes under
+// it while the members it asked move to a lower maker's B and elect a
+// leader there; its vote requests are refused, it hears nothing under A,
+// and it takes B once their answers say B is committed.
+//
+// Why this is safe:
+//
+//   - Only one identity ever has a majority committed, and an identity
+//     with a leader has one: a candidate wins with the votes of a
+//     majority, every voter received its vote request (and committed
+//     then), and the candidate received the votes. Members commit to one
+//     identity each, for good, so two identities' majorities would share
+//     a member.
+//   - A campaigned member is in no one's quorum: it voted for nobody (it
+//     received no vote request), and no leader counts it (it received no
+//     vote and no leader's message). Its vote requests may have reached
+//     members under its identity, which committed to it; but it leaves
+//     only for an identity a majority committed, which its own can then
+//     never have: they lose nothing it could have given them.
+//   - Its raft state is valid in the identity it takes. Its term and its
+//     vote (for itself) are its own, kept in its own log; raft needs each
+//     member to keep them, not to have kept them in one cluster. Its log
+//     and store are what its first start wrote (it received no entry and
+//     no snapshot: either would have committed it): the bootstrap entries
+//     of --initial-cluster (or the snapshot it was restored from), which
+//     every initial member writes alike whatever identity it takes. So it
+//     is exactly a member of the majority's cluster that campaigned and
+//     lost. A store repaired at a restart (a copy from the leader of its
+//     identity) does not break this: an identity with a leader has a
+//     majority committed, so no other identity ever gets one and the
+//     member never leaves it.
+//   - Nothing is taken from another cluster: a data dir or a peer of
+//     another incarnation is refused as before. A committed member never
+//     moves, and a member's data changes after its first start only by
+//     messages that commit it: a campaigned data dir holds only what
+//     every initial member writes at its first start.
+//
+// It still takes a majority of members that reach each other to settle:
+// two campaigned members of two identities without a third (a cluster of
+// two, or the third down) wait for it. Members committed to an identity
+// that lost — a minority that exchanged a vote request and its answer
+// under it while a majority committed another, which takes five members
+// and two races — stay refused, loudly, until they are given the
+// majority's file.
 //
 // A member added with `ctl member add` asks the same way at its first
 // start and takes the answer. So a cluster needs no secret handed around,
