@@ -920,12 +920,13 @@ func (t *peerTransport) askIdentity(mine []string, committedBy map[uint64]uint64
 			errs = append(errs, err)
 			continue
 		}
-		if j.Member != t.s.id || j.Identity.Cluster != t.s.clusterID || j.Answerer != urlOf[raw] {
-			errs = append(errs, fmt.Errorf("the member at %s gave the identity of member %016x of cluster %016x as member %016x, but this is member %016x of cluster %016x and that member %016x",
-				raw, j.Member, j.Identity.Cluster, j.Answerer, t.s.id, t.s.clusterID, urlOf[raw]))
+		if j.Member != t.s.id || j.Identity.Cluster != t.s.clusterID {
+			errs = append(errs, fmt.Errorf("the member at %s gave the identity of member %016x of cluster %016x, but this is member %016x of cluster %016x",
+				raw, j.Member, j.Identity.Cluster, t.s.id, t.s.clusterID))
 			continue
 		}
-		if j.Committed && voters[j.Answerer] {
+		// Each voter counts once, by the address it was asked at.
+		if j.Committed && j.Answerer == urlOf[raw] && voters[j.Answerer] {
 			committedBy[j.Answerer] = j.Identity.Incarnation
 		}
 		held := t.s.gate.held()
