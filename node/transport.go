@@ -757,9 +757,7 @@ func promises(t raftcore.MessageType) bool {
 // good (peer_identity.go): durably, before the message that does it
 // leaves or is taken.
 func (t *peerTransport) commitIdentity() {
-	if !t.s.gate.committed.Load() {
-		t.bindIdentity(0)
-	}
+	t.bindIdentity(0)
 }
 
 // bindIdentity commits this member's cluster identity (commitIdentity) if
@@ -768,6 +766,12 @@ func (t *peerTransport) commitIdentity() {
 // proved under an identity the member has left since must not be taken.
 func (t *peerTransport) bindIdentity(incarnation uint64) bool {
 	g := t.s.gate
+	if g.committed.Load() {
+		// The usual case, on every message: a committed identity never
+		// changes (and was set before it was committed).
+		id := g.identity.Load()
+		return id != nil && (incarnation == 0 || id.Incarnation == incarnation)
+	}
 	t.identityMu.Lock()
 	defer t.identityMu.Unlock()
 	id := g.identity.Load()
