@@ -251,21 +251,11 @@ func (t *peerTransport) serveStoreCopy(ctx context.Context, st *rpc.Stream) erro
 	if meta.Index < minIndex {
 		return api.Errorf(api.CodeUnhealthy, "the leader's store is at index %d, before the %d asked for: ask again once it has applied more", meta.Index, minIndex)
 	}
-	size := src.Size()
 	m := raftcore.Message{Type: raftcore.MsgSnap, From: t.s.id, To: from, Term: meta.Term, Snapshot: &raftcore.Snapshot{Metadata: meta}}
-	if err := st.Send(raftcore.AppendMessage(wire.AppendUvarint(nil, uint64(size)), m)); err != nil {
+	if err := sendStoreCopy(st.Send, m, src, "store copy"); err != nil {
 		return err
 	}
-	w := replica.NewChunkSender(st.Send)
-	if n, err := src.WriteTo(w); err != nil {
-		return err
-	} else if n != size {
-		return fmt.Errorf("store copy of %d bytes, %d announced", n, size)
-	}
-	if err := w.Finish(); err != nil {
-		return err
-	}
-	t.s.log.Info("sent a copy of the store to a member that repairs its own", "to", fmt.Sprintf("%016x", from), "index", meta.Index, "size", size)
+	t.s.log.Info("sent a copy of the store to a member that repairs its own", "to", fmt.Sprintf("%016x", from), "index", meta.Index, "size", src.Size())
 	return nil
 }
 

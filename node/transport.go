@@ -448,18 +448,7 @@ func (p *peerSender) streamSnapshot(m raftcore.Message) error {
 	if err := st.Send(streamHeader(p.t.s.clusterID, p.t.s.id, p.id)); err != nil {
 		return err
 	}
-	size := src.Size()
-	hb := wire.AppendUvarint(nil, uint64(size))
-	if err := st.Send(raftcore.AppendMessage(hb, m)); err != nil {
-		return err
-	}
-	w := replica.NewChunkSender(st.Send)
-	if n, err := src.WriteTo(w); err != nil {
-		return err
-	} else if n != size {
-		return fmt.Errorf("snapshot copy of %d bytes, %d announced", n, size)
-	}
-	if err := w.Finish(); err != nil {
+	if err := sendStoreCopy(st.Send, m, src, "snapshot copy"); err != nil {
 		return err
 	}
 	if err := st.CloseSend(); err != nil {
@@ -968,4 +957,23 @@ func identityChoice(held *joinedIdentity, j joinedIdentity, committedBy map[uint
 	default:
 		return j.Committed || j.Campaigned || j.Identity.Maker < held.Identity.Maker, majority
 	}
+}
+
+// sendStoreCopy sends a copy of the store on a peer stream, as both a
+// snapshot for a lagging follower and a store for a member repairing its
+// own are sent: the copy's size and the MsgSnap m that describes it, then
+// the copy in checksummed chunks (replica.NewChunkSender). what names the
+// copy in errors.
+func sendStoreCopy(send func([]byte) error, m raftcore.Message, src replica.SnapshotSource, what string) error {
+	size := src.Size()
+	if err := send(raftcore.AppendMessage(wire.AppendUvarint(nil, uint64(size)), m)); err != nil {
+		return err
+	}
+	w := replica.NewChunkSender(send)
+	if n, err := src.WriteTo(w); err != nil {
+		return err
+	} else if n != size {
+		return fmt.Errorf("%s of %d bytes, %d announced", what, n, size)
+	}
+	return w.Finish()
 }
