@@ -81,15 +81,20 @@ func (c *Client) keepAliveRound(ctx context.Context, id int64) (*api.LeaseKeepAl
 // a leader-only stream.
 func (c *Client) rotateOnNotLeader(err error) {
 	if retryElsewhere(toError(err)) {
-		eps := c.rpc.Endpoints()
-		if len(eps) > 1 {
-			// Try the members in turn: Pin the one after the current.
-			c.mu.Lock()
-			c.rot = (c.rot + 1) % len(eps)
-			next := eps[c.rot]
-			c.mu.Unlock()
-			c.rpc.Pin(next)
-		}
+		c.rotateMember()
+	}
+}
+
+// rotateMember pins the next member of the endpoints, in turn (nothing
+// with one endpoint).
+func (c *Client) rotateMember() {
+	eps := c.rpc.Endpoints()
+	if len(eps) > 1 {
+		c.mu.Lock()
+		c.rot = (c.rot + 1) % len(eps)
+		next := eps[c.rot]
+		c.mu.Unlock()
+		c.rpc.Pin(next)
 	}
 }
 

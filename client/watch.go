@@ -96,8 +96,11 @@ func (c *Client) runWatch(ctx context.Context, op Op, out chan<- WatchResponse) 
 		case isAuthError(err): // refused: permission denied, ...
 			deliver(ctx, out, WatchResponse{Canceled: true, err: toError(err)})
 			return
-		default:
-			c.rotateOnNotLeader(err) // a member without a leader cannot check permissions
+		case retryWatch(err):
+			// A member without a leader cannot check permissions; one
+			// under repair or not yet confirmed serves no reads: try the
+			// next member (or this one again, if it is the only one).
+			c.rotateMember()
 		}
 		if !sleepCtx(ctx, pause) {
 			return
@@ -124,9 +127,11 @@ func (c *Client) pumpWatch(ctx context.Context, st *rpc.Stream, out chan<- Watch
 		resp := WatchResponse{Header: r.Header, Events: r.Events, CompactRevision: r.CompactRevision, Canceled: r.Canceled}
 		if r.Canceled && r.CompactRevision == 0 {
 			// A refusal the caller's client may cure (a stale token, a
-			// member without a leader) or must hear of as what it is
-			// (permission denied): runWatch decides.
-			if err := reasonError(&r); c.staleToken(err, "") || isAuthError(err) || retryElsewhere(err) {
+			// member without a leader, a member that serves no reads for
+			// now: repairing, or restarted and not yet confirmed by a
+			// peer) or must hear of as what it is (permission denied):
+			// runWatch decides.
+			if err := reasonError(&r); c.staleToken(err, "") || isAuthError(err) || retryWatch(err) {
 				return false, next, err
 			}
 		}
@@ -168,6 +173,13 @@ func reasonError(r *api.WatchResponse) error {
 		return nil
 	}
 	return api.ErrorFromCode(uint16(r.CancelCode), r.CancelReason)
+}
+
+// retryWatch reports whether a watch refused or ended with err resumes
+// (on another member when there is one) rather than ends: the refusals a
+// read moves on from.
+func retryWatch(err error) bool {
+	return err != nil && (retryElsewhere(err) || errors.Is(toError(err), api.ErrUnhealthy))
 }
 
 func watchError(r *api.WatchResponse) error {
