@@ -196,7 +196,10 @@ type raft struct {
 	// anything unpersisted, so they may go out in parallel with its fsync.
 	persistedTerm uint64
 
-	electionElapsed           int
+	electionElapsed int
+	// ticked says the node has had its first tick: a sole voter
+	// campaigns at once only then (tickElection).
+	ticked                    bool
 	heartbeatElapsed          int
 	electionTimeout           int
 	heartbeatTimeout          int
@@ -704,7 +707,15 @@ func (r *raft) tick() {
 func (r *raft) tickElection() {
 	r.tickRepair()
 	r.electionElapsed++
-	if r.promotable() && (r.electionElapsed >= r.randomizedElectionTimeout || r.soleVoter()) {
+	// The only voter of its configuration needs nobody's vote: at its
+	// first tick (a start, a restart) it campaigns at once instead of
+	// waiting out a timeout with no leader to hear from. Only then: a
+	// member whose configuration is stale (a change cut from its log)
+	// may take itself for the only voter, and campaigning at every tick
+	// would drive the term up without end.
+	first := !r.ticked
+	r.ticked = true
+	if r.promotable() && (r.electionElapsed >= r.randomizedElectionTimeout || first && r.soleVoter()) {
 		r.electionElapsed = 0
 		r.hup(false)
 	}
