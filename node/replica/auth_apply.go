@@ -152,18 +152,13 @@ func (k *KVState) authorize(id auth.Identity, kind Kind, body []byte) error {
 		}
 		return nil
 	}
-	var req api.Message
 	switch kind {
-	case KindPut:
-		req = &api.PutRequest{}
-	case KindDeleteRange:
-		req = &api.DeleteRangeRequest{}
-	case KindTxn:
-		req = &api.TxnRequest{}
-	case KindCompaction:
-		req = &api.CompactionRequest{}
-	case KindLeaseGrant:
-		req = &api.LeaseGrantRequest{}
+	case KindPut, KindDeleteRange, KindTxn, KindCompaction, KindLeaseGrant:
+		req := newRequest(kind)
+		if err := decode(req); err != nil {
+			return err
+		}
+		return a.CheckRequest(id, req)
 	case KindLeaseRevoke:
 		var r api.LeaseRevokeRequest
 		if err := decode(&r); err != nil {
@@ -191,10 +186,6 @@ func (k *KVState) authorize(id auth.Identity, kind Kind, body []byte) error {
 		// Alarms, membership: the administrator's.
 		return a.CheckAdmin(id)
 	}
-	if err := decode(req); err != nil {
-		return err
-	}
-	return a.CheckRequest(id, req)
 }
 
 // applyIssueToken applies a simple token issued (KindIssueToken, its

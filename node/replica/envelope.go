@@ -131,27 +131,8 @@ const originSize = 16
 
 // NewCommand is a client's write request req as a command.
 func NewCommand(req api.Message) (Envelope, error) {
-	var kind Kind
-	switch req.(type) {
-	case *api.PutRequest:
-		kind = KindPut
-	case *api.DeleteRangeRequest:
-		kind = KindDeleteRange
-	case *api.TxnRequest:
-		kind = KindTxn
-	case *api.CompactionRequest:
-		kind = KindCompaction
-	case *api.LeaseGrantRequest:
-		kind = KindLeaseGrant
-	case *api.LeaseRevokeRequest:
-		kind = KindLeaseRevoke
-	case *api.Member:
-		kind = KindMemberAttrs
-	case *api.MemberUpdateRequest:
-		kind = KindMemberUpdate
-	case *api.AlarmRequest:
-		kind = KindAlarm
-	default:
+	kind, ok := kindOf(req)
+	if !ok {
 		return Envelope{}, fmt.Errorf("node: %T is not a write request", req)
 	}
 	hint := sizeHint(req)
@@ -307,33 +288,65 @@ func OpenCommand(body []byte) (Envelope, error) { return openBody(body) }
 // NewCommand: an error for a Raw envelope, an auth command, or a payload
 // that does not decode.
 func (e *Envelope) Request() (api.Message, error) {
-	var req api.Message
-	switch e.Kind {
-	case KindPut:
-		req = &api.PutRequest{}
-	case KindDeleteRange:
-		req = &api.DeleteRangeRequest{}
-	case KindTxn:
-		req = &api.TxnRequest{}
-	case KindCompaction:
-		req = &api.CompactionRequest{}
-	case KindLeaseGrant:
-		req = &api.LeaseGrantRequest{}
-	case KindLeaseRevoke:
-		req = &api.LeaseRevokeRequest{}
-	case KindMemberAttrs:
-		req = &api.Member{}
-	case KindMemberUpdate:
-		req = &api.MemberUpdateRequest{}
-	case KindAlarm:
-		req = &api.AlarmRequest{}
-	default:
+	req := newRequest(e.Kind)
+	if req == nil {
 		return nil, fmt.Errorf("node: a command of kind %s carries no request", e.Kind)
 	}
 	if err := api.Unmarshal(e.Payload, req); err != nil {
 		return nil, fmt.Errorf("node: %s command: %w", e.Kind, err)
 	}
 	return req, nil
+}
+
+// kindOf is the kind of command that carries a client's write request
+// req; newRequest is its inverse, an empty request of kind's type (nil
+// for a kind that carries none). The one map between the two.
+func kindOf(req api.Message) (Kind, bool) {
+	switch req.(type) {
+	case *api.PutRequest:
+		return KindPut, true
+	case *api.DeleteRangeRequest:
+		return KindDeleteRange, true
+	case *api.TxnRequest:
+		return KindTxn, true
+	case *api.CompactionRequest:
+		return KindCompaction, true
+	case *api.LeaseGrantRequest:
+		return KindLeaseGrant, true
+	case *api.LeaseRevokeRequest:
+		return KindLeaseRevoke, true
+	case *api.Member:
+		return KindMemberAttrs, true
+	case *api.MemberUpdateRequest:
+		return KindMemberUpdate, true
+	case *api.AlarmRequest:
+		return KindAlarm, true
+	}
+	return 0, false
+}
+
+func newRequest(kind Kind) api.Message {
+	switch kind {
+	case KindPut:
+		return &api.PutRequest{}
+	case KindDeleteRange:
+		return &api.DeleteRangeRequest{}
+	case KindTxn:
+		return &api.TxnRequest{}
+	case KindCompaction:
+		return &api.CompactionRequest{}
+	case KindLeaseGrant:
+		return &api.LeaseGrantRequest{}
+	case KindLeaseRevoke:
+		return &api.LeaseRevokeRequest{}
+	case KindMemberAttrs:
+		return &api.Member{}
+	case KindMemberUpdate:
+		return &api.MemberUpdateRequest{}
+	case KindAlarm:
+		return &api.AlarmRequest{}
+	}
+	return nil
 }
 
 // splitHeader splits entry data into its header and the rest.

@@ -215,3 +215,22 @@ func TestRequestInvertsNewCommand(t *testing.T) {
 		t.Error("a payload that does not decode gave a request")
 	}
 }
+
+// TestKindOfAndNewRequestAgree: the two directions of the map between a
+// command's kind and its request's type are inverses, for every kind.
+func TestKindOfAndNewRequestAgree(t *testing.T) {
+	carrying := 0
+	for k := range Kind(255) {
+		req := newRequest(k)
+		if req == nil {
+			continue
+		}
+		carrying++
+		if got, ok := kindOf(req); !ok || got != k {
+			t.Errorf("kind %s: newRequest gives %T, whose kind is %s (%v)", k, req, got, ok)
+		}
+	}
+	if carrying != 9 {
+		t.Errorf("%d kinds carry a request, want the 9 client and member writes", carrying)
+	}
+}
