@@ -35,25 +35,7 @@ func BenchmarkApplyLatencyWhileCommitting(b *testing.B) {
 	if err := s.Commit(); err != nil {
 		b.Fatal(err)
 	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(100 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				if err := s.Commit(); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		}
-	}()
+	stopCommitting := commitEvery(b, s, 100*time.Millisecond)
 	const interval = time.Millisecond
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
@@ -69,8 +51,7 @@ func BenchmarkApplyLatencyWhileCommitting(b *testing.B) {
 		lat = append(lat, time.Since(start))
 	}
 	b.StopTimer()
-	close(stop)
-	wg.Wait()
+	stopCommitting()
 	slices.Sort(lat)
 	at := func(q float64) float64 { return float64(lat[int(q*float64(len(lat)-1))].Microseconds()) }
 	b.ReportMetric(at(0.5), "p50-µs")
@@ -78,4 +59,30 @@ func BenchmarkApplyLatencyWhileCommitting(b *testing.B) {
 	b.ReportMetric(at(0.999), "p99.9-µs")
 	b.ReportMetric(at(1), "max-µs")
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "puts/s")
+}
+
+// commitEvery commits s every period on a goroutine of its own, as a
+// member's store commits, until the returned function is called (it
+// waits for the goroutine).
+func commitEvery(b *testing.B, s *Store, period time.Duration) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(period)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if err := s.Commit(); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -129,25 +128,7 @@ func BenchmarkApplyDuringCompaction(b *testing.B) {
 				if err := s.Commit(); err != nil {
 					b.Fatal(err)
 				}
-				stop := make(chan struct{})
-				var wg sync.WaitGroup
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					t := time.NewTicker(100 * time.Millisecond)
-					defer t.Stop()
-					for {
-						select {
-						case <-stop:
-							return
-						case <-t.C:
-							if err := s.Commit(); err != nil {
-								b.Error(err)
-								return
-							}
-						}
-					}
-				}()
+				stopCommitting := commitEvery(b, s, 100*time.Millisecond)
 				b.StartTimer()
 				start := time.Now()
 				compact := s.Compact
@@ -173,8 +154,7 @@ func BenchmarkApplyDuringCompaction(b *testing.B) {
 					lat = append(lat, time.Since(t0))
 				}
 				b.StopTimer()
-				close(stop)
-				wg.Wait()
+				stopCommitting()
 				_ = s.Close()
 				slices.Sort(lat)
 				p99 += float64(lat[len(lat)*99/100].Microseconds())
