@@ -22,7 +22,7 @@
 // may carry gRPC or JSON, which cannot be told apart before the first
 // request, so such a connection is served by an HTTP/2 server that hands
 // gRPC requests to the gRPC server's HTTP handler (as etcd serves TLS,
-// at 2.5 times the CPU per call) and the rest to the gateway. The
+// at two to two and a half times the CPU per call) and the rest to the gateway. The
 // gateway reaches the gRPC server over in-memory pipes.
 //
 //	client port ──► rpc.Server ──► cairn hello?  ── native rpc services ─┐

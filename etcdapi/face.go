@@ -180,7 +180,7 @@ func (f *Face) newGateway() (http.Handler, error) {
 // gRPC libraries), served by the gRPC server's own HTTP/2 transport; one
 // that offered "h2" among others (curl, browsers) may send JSON over it,
 // and is served as etcd serves its TLS port, by an HTTP/2 server that
-// hands gRPC requests to the gRPC server's HTTP handler — about 2.5 times
+// hands gRPC requests to the gRPC server's HTTP handler — two to two and a half times
 // the CPU per call of the gRPC transport (BenchmarkFaceRangeSerializableTLS
 // and its ...TLSCurlStyle twin).
 func (f *Face) ServeConn(conn net.Conn, st *tls.ConnectionState) {
