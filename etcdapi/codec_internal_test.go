@@ -85,18 +85,20 @@ func TestGogoCodecReusesSmallBuffers(t *testing.T) {
 	}
 	data := &first[0].ReadOnlyData()[0]
 	first.Free()
-	// sync.Pool may drop what it is given (it does at random under -race):
-	// some of many tries must reuse the buffer.
+	// sync.Pool may drop what it is given (it does at random under -race,
+	// and a buffer dropped is gone): some of many tries must reuse the
+	// buffer the try before freed.
 	for range 100 {
 		again, err := codec.Marshal(in)
 		if err != nil {
 			t.Fatal(err)
 		}
-		reused := &again[0].ReadOnlyData()[0] == data
+		got := &again[0].ReadOnlyData()[0]
 		again.Free()
-		if reused {
+		if got == data {
 			return
 		}
+		data = got
 	}
 	t.Fatal("no small message was encoded into the buffer the first one freed")
 }
