@@ -76,6 +76,9 @@ func (s *Server) confChange(ctx context.Context, cc raftcore.ConfChange) error {
 		if !retry || ctx.Err() != nil {
 			return err
 		}
+		if made, err := s.recheckChange(ctx, cc); made || err != nil {
+			return err
+		}
 		select {
 		case <-ctx.Done():
 			return err
@@ -84,6 +87,28 @@ func (s *Server) confChange(ctx context.Context, cc raftcore.ConfChange) error {
 		case <-time.After(s.cfg.HeartbeatInterval):
 		}
 	}
+}
+
+// recheckChange looks at the membership as it is now before a change is
+// proposed again: the change may have been made after all (made), or
+// another change made meanwhile may conflict with it (the same peer URLs
+// added through another member). The leader refuses such a change
+// (Members.CheckChange), but a follower that forwarded it is not told
+// why; this gives the client the reason.
+func (s *Server) recheckChange(ctx context.Context, cc raftcore.ConfChange) (made bool, err error) {
+	if err := s.membershipCurrent(ctx); err != nil {
+		return false, nil // the retry finds out itself
+	}
+	if s.confChangeMade(cc) {
+		return true, nil
+	}
+	var m Member
+	if len(cc.Context) > 0 {
+		if m, err = datadir.DecodeMember(cc.Context); err != nil {
+			return false, fmt.Errorf("node: conf change %s %x: member record: %w", cc.Type, cc.NodeID, err)
+		}
+	}
+	return false, s.replica.State.Members().CheckChange(cc, m)
 }
 
 // confChangeMade reports whether this member has applied the effect of cc

@@ -96,6 +96,15 @@ type Config struct {
 	// DisableProposalForwarding makes followers drop proposals instead of
 	// forwarding them to the leader.
 	DisableProposalForwarding bool
+	// CheckConfChange, if set, holds the application's own rules for a
+	// membership change (a peer address taken twice, a removed member
+	// added back): the leader calls it when it takes a change, and
+	// refuses the change with its error. The leader takes a change only
+	// once it has applied every earlier one, so the application's state
+	// it is checked against already holds them all: two changes that
+	// conflict cannot both be taken, however they race. It must not
+	// change any state.
+	CheckConfChange func(cc ConfChange) error
 	// UnsafeCommitAnyTerm is for mutation testing only: the leader commits
 	// entries of earlier terms by counting replicas, the bug of figure 8
 	// of the Raft paper (a committed entry can then be overwritten).
@@ -208,6 +217,7 @@ type raft struct {
 	preVote                   bool
 	disableForwarding         bool
 	unsafeCommitAnyTerm       bool
+	checkAppConfChange        func(ConfChange) error // Config.CheckConfChange
 	unsafeAnySender           bool
 	rand                      *rand.Rand
 
@@ -259,6 +269,7 @@ func newRaft(c *Config) (*raft, error) {
 		disableForwarding:   c.DisableProposalForwarding,
 		rand:                c.Rand,
 		unsafeCommitAnyTerm: c.UnsafeCommitAnyTerm,
+		checkAppConfChange:  c.CheckConfChange,
 		unsafeAnySender:     c.UnsafeAnySender,
 		maxMsgSize:          c.MaxSizePerMsg,
 		maxCommittedSize:    c.MaxCommittedSizePerReady,
@@ -1162,7 +1173,13 @@ func (r *raft) checkConfChange(e Entry) error {
 	if _, err := r.configs.current().WithChange(cc); err != nil {
 		return err
 	}
-	return nil
+	if r.checkAppConfChange == nil {
+		return nil
+	}
+	if r.configs.lastChangeIndex() > r.log.applied {
+		return fmt.Errorf("%w: the last membership change is not applied yet", ErrProposalDropped)
+	}
+	return r.checkAppConfChange(cc)
 }
 
 func (r *raft) handleAppendResponse(m Message, pr *progress) {

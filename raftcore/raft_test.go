@@ -979,3 +979,45 @@ func TestSoleVoterCampaignsAtFirstTick(t *testing.T) {
 		}
 	}
 }
+
+// The application's own rules for a change (Config.CheckConfChange) are
+// checked by the leader when it takes the change, and only once every
+// earlier change is applied, so that the application's state it checks
+// against holds them all.
+func TestAppConfChangeRuleCheckedAfterEarlierChangesApplied(t *testing.T) {
+	errTaken := errors.New("address taken")
+	var checked []uint64
+	c := newTestCluster(t, 3, func(cfg *Config) {
+		cfg.CheckConfChange = func(cc ConfChange) error {
+			checked = append(checked, cc.NodeID)
+			if cc.NodeID == 5 {
+				return errTaken
+			}
+			return nil
+		}
+	})
+	c.elect(1)
+	if err := c.nodes[1].node.ProposeConfChange(ConfChange{Type: AddLearner, NodeID: 4}); err != nil {
+		t.Fatal(err)
+	}
+	c.stabilize()
+	if err := c.nodes[1].node.ProposeConfChange(ConfChange{Type: AddLearner, NodeID: 5}); !errors.Is(err, errTaken) {
+		t.Fatalf("change the application refuses: %v, want its error", err)
+	}
+	// A change committed but not yet applied by the leader's application:
+	// the next one waits (is dropped, the proposer retries).
+	r := c.r(1)
+	applied := r.log.applied
+	r.log.applied = r.configs.lastChangeIndex() - 1
+	err := c.nodes[1].node.ProposeConfChange(ConfChange{Type: RemoveNode, NodeID: 4})
+	r.log.applied = applied
+	if !errors.Is(err, ErrProposalDropped) {
+		t.Fatalf("change while the last one is not applied: %v, want ErrProposalDropped", err)
+	}
+	if !slices.Equal(checked, []uint64{4, 5}) {
+		t.Fatalf("the application checked %v, want [4 5] (not the change dropped before)", checked)
+	}
+	if err := c.nodes[1].node.ProposeConfChange(ConfChange{Type: RemoveNode, NodeID: 4}); err != nil {
+		t.Fatalf("change once the last one is applied: %v", err)
+	}
+}

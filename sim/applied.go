@@ -172,6 +172,11 @@ func (s *appliedState) ApplyConfChange(index, term uint64, cc raftcore.ConfChang
 	return nil
 }
 
+// CheckConfChange implements replica.StateMachine.
+func (s *appliedState) CheckConfChange(cc raftcore.ConfChange, context []byte) error {
+	return s.kv.CheckConfChange(cc, context)
+}
+
 // Skip implements replica.StateMachine.
 func (s *appliedState) Skip(index, term uint64) error {
 	if err := s.kv.Skip(index, term); err != nil {

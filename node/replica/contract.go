@@ -89,6 +89,12 @@ type Applier interface {
 	// raft took), with the context its proposer gave (for a bootstrap
 	// peer, the raftcore.Peer's Context).
 	ApplyConfChange(index, term uint64, cc raftcore.ConfChange, context []byte) error
+	// CheckConfChange checks a membership change the member, as leader,
+	// is about to take, with the context its proposer gave, against the
+	// state as of the last change applied (the core takes a change only
+	// once every earlier one is applied): an error refuses it. It must
+	// change nothing.
+	CheckConfChange(cc raftcore.ConfChange, context []byte) error
 	// Skip records that the entry at index (a leader's no-op, a
 	// duplicated proposal, a membership change raft refused) was applied
 	// without changing the state, so that AppliedIndex keeps up with the

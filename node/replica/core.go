@@ -298,6 +298,14 @@ func NewCore(cfg CoreConfig, log RaftLog, sm StateMachine) (*Core, error) {
 		RepairedTerm:    repairedTerm,
 		RepairAttempt:   attempt,
 		UnsafeAnySender: cfg.UnsafeAnySender,
+		CheckConfChange: func(cc raftcore.ConfChange) error {
+			// The proposer's request header comes first in the context.
+			var body []byte
+			if len(cc.Context) >= headerSize {
+				body = cc.Context[headerSize:]
+			}
+			return sm.CheckConfChange(cc, body)
+		},
 	}, peers)
 	if err != nil {
 		return nil, err

@@ -68,6 +68,9 @@ func (s *mapSM) ApplyConfChange(index, term uint64, cc raftcore.ConfChange, cont
 	return s.Skip(index, term)
 }
 
+// CheckConfChange takes every change: the map keeps no membership.
+func (s *mapSM) CheckConfChange(cc raftcore.ConfChange, context []byte) error { return nil }
+
 // AdmitProposals admits every proposal: the map filters no duplicates.
 func (s *mapSM) AdmitProposals(from, to uint64, props []Proposal) ([]bool, error) {
 	admitted := make([]bool, len(props))

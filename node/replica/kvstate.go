@@ -244,6 +244,19 @@ func (k *KVState) ApplyConfChange(index, term uint64, cc raftcore.ConfChange, co
 	return nil
 }
 
+// CheckConfChange refuses a change that conflicts with the membership
+// registry (Members.CheckChange): the leader's check when it takes one.
+func (k *KVState) CheckConfChange(cc raftcore.ConfChange, context []byte) error {
+	var m Member
+	if len(context) > 0 {
+		var err error
+		if m, err = decodeMember(context); err != nil {
+			return fmt.Errorf("node: conf change %s %x: member record: %w", cc.Type, cc.NodeID, err)
+		}
+	}
+	return k.members.CheckChange(cc, m)
+}
+
 // apply applies a command of kind with body, its maker allowed to.
 func (k *KVState) apply(index, term uint64, kind Kind, body []byte) (api.Message, error) {
 	s := k.Store()

@@ -67,8 +67,28 @@ func (ms *Members) replaceWith(from *Members) {
 }
 
 // ValidateChange checks a proposed change against the registry before it
-// is proposed, so that bad requests fail fast with a clear error.
+// is proposed, so that bad requests fail fast with a clear error. The
+// leader checks the change again when it takes it (CheckChange), against
+// a registry that holds every earlier change.
 func (ms *Members) ValidateChange(cc raftcore.ConfChange, m Member) error {
+	return ms.check(cc, m, true)
+}
+
+// CheckChange checks a change the leader is about to take against the
+// registry, which then holds every change taken before it
+// (raftcore.Config.CheckConfChange): a removed id added back, a member
+// added twice, a peer URL another member has, one learner too many. Two
+// requests that raced past ValidateChange cannot both be taken. A change
+// without a member record (a bootstrap peer, the simulator's) has no URLs
+// to compare.
+func (ms *Members) CheckChange(cc raftcore.ConfChange, m Member) error {
+	if cc.Type == raftcore.RemoveNode {
+		return nil // raft's own rule (a member of its configuration) decides
+	}
+	return ms.check(cc, m, false)
+}
+
+func (ms *Members) check(cc raftcore.ConfChange, m Member, needURLs bool) error {
 	ms.mu.RLock()
 	defer ms.mu.RUnlock()
 	if ms.removed[cc.NodeID] {
@@ -83,7 +103,7 @@ func (ms *Members) ValidateChange(cc raftcore.ConfChange, m Member) error {
 		if exists {
 			return ErrMemberExists
 		}
-		return ms.checkNewURLs(m)
+		return ms.checkNewURLs(m, needURLs)
 	case raftcore.AddLearner:
 		if exists {
 			return ErrMemberExists
@@ -97,7 +117,7 @@ func (ms *Members) ValidateChange(cc raftcore.ConfChange, m Member) error {
 		if learners >= maxLearners {
 			return ErrTooManyLearners
 		}
-		return ms.checkNewURLs(m)
+		return ms.checkNewURLs(m, needURLs)
 	case raftcore.RemoveNode:
 		if !exists {
 			return ErrMemberNotFound
@@ -106,8 +126,8 @@ func (ms *Members) ValidateChange(cc raftcore.ConfChange, m Member) error {
 	return nil
 }
 
-func (ms *Members) checkNewURLs(m Member) error {
-	if len(m.PeerURLs) == 0 {
+func (ms *Members) checkNewURLs(m Member, needURLs bool) error {
+	if len(m.PeerURLs) == 0 && needURLs {
 		return ErrMemberBadURLs
 	}
 	for _, x := range ms.members {
