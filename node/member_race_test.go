@@ -55,3 +55,23 @@ func TestConcurrentMemberAddsOfOneURLAddOne(t *testing.T) {
 		t.Fatalf("%d requests succeeded and %d members hold %s, want 1 and 1 (errors %v)", added, holders, url, errs)
 	}
 }
+
+// A member cannot be given another member's peer URL (etcd: "peer URL
+// exists"); its own again is fine.
+func TestMemberUpdateToAnotherMembersURLIsRefused(t *testing.T) {
+	c := newTestCluster(t, 3)
+	c.Leader()
+	ctx := ctxT(t)
+	cl := c.Client()
+	list, err := cl.MemberList(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := list.Members[0], list.Members[1]
+	if _, err := cl.MemberUpdate(ctx, a.ID, b.PeerURLs); !errors.Is(err, api.ErrPeerURLExist) {
+		t.Fatalf("update to another member's URL: %v, want %v", err, api.ErrPeerURLExist)
+	}
+	if _, err := cl.MemberUpdate(ctx, a.ID, a.PeerURLs); err != nil {
+		t.Fatalf("update to its own URL: %v", err)
+	}
+}

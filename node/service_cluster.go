@@ -184,6 +184,9 @@ func (s *Server) serveMemberUpdate(ctx context.Context, req *api.MemberUpdateReq
 		return nil, api.ErrMemberNotFound
 	}
 	upd := &api.MemberUpdateRequest{ID: req.ID, PeerURLs: urlStrings(urls)}
+	if err := s.replica.State.Members().CheckUpdate(upd.ID, upd.PeerURLs); err != nil {
+		return nil, err
+	}
 	if _, err := s.propose(ctx, upd); err != nil {
 		return nil, err
 	}

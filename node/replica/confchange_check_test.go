@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/raftcore"
 )
 
@@ -84,4 +85,28 @@ func (c *kvCluster) confChange(id uint64, cc raftcore.ConfChange) error {
 	}
 	c.t.Fatalf("no reply from %d to the change of %x", id, cc.NodeID)
 	return nil
+}
+
+// Two updates that give two members one peer URL are checked in log
+// order when applied: the second is refused on every member, however
+// they raced past the check before they were proposed.
+func TestMemberUpdatesCannotShareAPeerURL(t *testing.T) {
+	c := newKVCluster(t, 3, 1000)
+	lead := c.leader()
+	const url = "http://10.0.0.9:2380"
+	if r := c.write(lead, &api.MemberUpdateRequest{ID: 1, PeerURLs: []string{url}}); r.Err != nil {
+		t.Fatalf("first update: %v", r.Err)
+	}
+	if r := c.write(lead, &api.MemberUpdateRequest{ID: 1, PeerURLs: []string{url}}); r.Err != nil {
+		t.Fatalf("a member's update to its own URL: %v", r.Err)
+	}
+	if r := c.write(lead, &api.MemberUpdateRequest{ID: 2, PeerURLs: []string{url}}); !errors.Is(r.Err, ErrPeerURLExists) {
+		t.Fatalf("second member's update to the same URL: %v, want %v", r.Err, ErrPeerURLExists)
+	}
+	c.tick(3)
+	for id, m := range c.members {
+		if got, _ := m.kv.Members().Get(2); len(got.PeerURLs) != 0 {
+			t.Fatalf("member %d's registry gives member 2 the URLs %v", id, got.PeerURLs)
+		}
+	}
 }

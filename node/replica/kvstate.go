@@ -331,16 +331,23 @@ func (k *KVState) apply(index, term uint64, kind Kind, body []byte) (api.Message
 		if err := decode(&req); err != nil {
 			return nil, err
 		}
-		return nil, k.updateMember(index, term, req.ID, func(m *Member) {
+		return nil, k.updateMember(index, term, req.ID, func(m *Member) error {
 			m.Name, m.ClientURLs = req.Name, slices.Clone(req.ClientURLs)
+			return nil
 		})
 	case KindMemberUpdate:
 		var req api.MemberUpdateRequest
 		if err := decode(&req); err != nil {
 			return nil, err
 		}
-		return nil, k.updateMember(index, term, req.ID, func(m *Member) {
+		return nil, k.updateMember(index, term, req.ID, func(m *Member) error {
+			// Checked here, in log order, as well as before it was
+			// proposed: two updates that raced cannot both take a URL.
+			if err := k.members.CheckUpdate(req.ID, req.PeerURLs); err != nil {
+				return err
+			}
 			m.PeerURLs = slices.Clone(req.PeerURLs)
+			return nil
 		})
 	case KindAlarm:
 		var req api.AlarmRequest
@@ -355,14 +362,16 @@ func (k *KVState) apply(index, term uint64, kind Kind, body []byte) (api.Message
 	return nil, fmt.Errorf("node: command at index %d has unknown kind %d", index, kind)
 }
 
-// updateMember changes one member's record (if it is still a member).
-func (k *KVState) updateMember(index, term uint64, id uint64, change func(*Member)) error {
+// updateMember changes one member's record (if it is still a member, and
+// change allows it).
+func (k *KVState) updateMember(index, term uint64, id uint64, change func(*Member) error) error {
 	tw := k.Store().Write(index, term)
 	var err error
 	if m, ok := k.members.Get(id); ok {
-		change(&m)
-		k.members.put(m)
-		err = tw.PutAux(auxIDKey(auxMember, id), encodeMember(m))
+		if err = change(&m); err == nil {
+			k.members.put(m)
+			err = tw.PutAux(auxIDKey(auxMember, id), encodeMember(m))
+		}
 	} else {
 		err = ErrMemberNotFound
 	}

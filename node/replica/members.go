@@ -126,6 +126,23 @@ func (ms *Members) check(cc raftcore.ConfChange, m Member, needURLs bool) error 
 	return nil
 }
 
+// CheckUpdate refuses peer URLs for member id that another member has.
+func (ms *Members) CheckUpdate(id uint64, peerURLs []string) error {
+	ms.mu.RLock()
+	defer ms.mu.RUnlock()
+	for _, x := range ms.members {
+		if x.ID == id {
+			continue
+		}
+		for _, u := range peerURLs {
+			if slices.Contains(x.PeerURLs, u) {
+				return ErrPeerURLExists
+			}
+		}
+	}
+	return nil
+}
+
 func (ms *Members) checkNewURLs(m Member, needURLs bool) error {
 	if len(m.PeerURLs) == 0 && needURLs {
 		return ErrMemberBadURLs
