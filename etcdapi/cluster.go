@@ -36,8 +36,17 @@ func (c clusterServer) MemberUpdate(ctx context.Context, r *pb.MemberUpdateReque
 	return etcdconv.ToMemberUpdate(resp), nil
 }
 
+// MemberList answers from the member's registry, or, while it repairs its
+// store, with the membership a peer told it (node.Server.StoreRepairMembers).
 func (c clusterServer) MemberList(ctx context.Context, r *pb.MemberListRequest) (*pb.MemberListResponse, error) {
-	resp, err := c.s.MemberList(ctx, &api.MemberListRequest{Linearizable: r.Linearizable})
+	req := &api.MemberListRequest{Linearizable: r.Linearizable}
+	var resp *api.MemberListResponse
+	var err error
+	if c.s.StoreRepairing() != nil {
+		resp, err = c.s.StoreRepairMembers(req)
+	} else {
+		resp, err = c.s.MemberList(ctx, req)
+	}
 	if err != nil {
 		return nil, toGRPCError(err)
 	}

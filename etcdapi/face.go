@@ -105,13 +105,15 @@ func New(s *node.Server) (node.ClientFace, error) {
 	pb.RegisterMaintenanceServer(f.grpc, maintenanceServer{s})
 	pb.RegisterAuthServer(f.grpc, authServer{s})
 	hs := health.NewServer()
-	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	f.reportHealth(hs)
 	healthpb.RegisterHealthServer(f.grpc, hs)
 	f.metrics = newFaceMetrics(m, f.grpc)
 
 	gateway, err := f.newGateway()
 	if err != nil {
+		f.cancel()
 		f.grpc.Stop()
+		f.wg.Wait()
 		return nil, err
 	}
 	mux := http.NewServeMux()
@@ -130,6 +132,27 @@ func New(s *node.Server) (node.ClientFace, error) {
 		_ = f.http.Serve(f.httpLn)
 	}()
 	return f, nil
+}
+
+// reportHealth sets the gRPC health service's status for every service
+// (""): SERVING once the member serves, NOT_SERVING while it repairs its
+// store (node.Server.StoreRepairing), as etcd reports NOT_SERVING while it
+// cannot serve.
+func (f *Face) reportHealth(hs *health.Server) {
+	if f.s.StoreRepairing() == nil {
+		hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+		return
+	}
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		select {
+		case <-f.s.StoreRepaired():
+			hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+		case <-f.ctx.Done():
+		}
+	}()
 }
 
 // newGateway makes the JSON gateway: etcd's generated handlers, speaking

@@ -36,10 +36,14 @@ func (f *Face) unaryInterceptor(ctx context.Context, req any, info *grpc.UnarySe
 }
 
 // admitUnary gives a unary call the caller's credentials, and refuses it
-// when the member cannot serve it: without the leader the caller
-// requires, or as a learner.
+// when the member cannot serve it: while it repairs its store (but its
+// status and membership), without the leader the caller requires, or as
+// a learner.
 func (f *Face) admitUnary(ctx context.Context, req any) (context.Context, error) {
 	ctx = callerContext(ctx)
+	if err := f.s.StoreRepairing(); err != nil {
+		return ctx, refuseDuringStoreRepair(ctx, req, err)
+	}
 	if requiresLeader(ctx) && f.s.Leader() == 0 {
 		return ctx, rpctypes.ErrGRPCNoLeader
 	}
@@ -62,6 +66,25 @@ func servedByLearners(req any) bool {
 	return false
 }
 
+// refuseDuringStoreRepair is the error of a unary call to a member that
+// repairs its store (repairing: node.Server.StoreRepairing), nil for the
+// calls it answers then: Status, which says why in its errors, and
+// MemberList (maintenanceServer.Status, clusterServer.MemberList). The
+// others get etcd's "unhealthy cluster", of code Unavailable, at once:
+// clientv3 retries a read on it, at the next endpoint if it has another.
+// A caller that requires a leader gets etcd's "no leader": the member
+// knows none until its core starts.
+func refuseDuringStoreRepair(ctx context.Context, req any, repairing error) error {
+	switch req.(type) {
+	case *pb.StatusRequest, *pb.MemberListRequest:
+		if requiresLeader(ctx) {
+			return rpctypes.ErrGRPCNoLeader
+		}
+		return nil
+	}
+	return toGRPCError(repairing)
+}
+
 func (f *Face) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	call, ss := f.metrics.startStream(info.FullMethod, ss)
 	err := f.serveStream(srv, ss, handler)
@@ -71,6 +94,9 @@ func (f *Face) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.Strea
 
 func (f *Face) serveStream(srv any, ss grpc.ServerStream, handler grpc.StreamHandler) error {
 	ctx := callerContext(ss.Context())
+	if err := f.s.StoreRepairing(); err != nil {
+		return toGRPCError(err) // watches, keep-alives and snapshots need the store
+	}
 	if f.s.IsLearner() {
 		return rpctypes.ErrGRPCNotSupportedForLearner // watches, keep-alives and snapshots: at a voter
 	}

@@ -88,8 +88,9 @@ func (s *Server) isLearner() bool { return s.replica != nil && s.IsLearner() }
 // HTTPHandler serves the operator's endpoints: /metrics, /health,
 // /livez, /readyz (health.go) and /version. It is served on the metrics
 // listener (--listen-metrics-urls), and on the client port through the
-// etcd face.
-func (s *Server) HTTPHandler() http.Handler { return s.httpHandler() }
+// etcd face. While the member repairs its store, every check fails with
+// the reason (store_repair.go).
+func (s *Server) HTTPHandler() http.Handler { return s.repairHealthFirst(s.httpHandler()) }
 
 func (s *Server) httpHandler() http.Handler {
 	mux := http.NewServeMux()

@@ -113,12 +113,15 @@ type Server struct {
 	// corrupt counts the corruption checks (corrupt.go).
 	corrupt corruptStats
 	// storeRepairing says why, while the member repairs its store
-	// (store_repair.go); httpRoutes is the HTTP endpoint's handler, the
-	// repair's until the member's; faceReady is set once face serves.
+	// (store_repair.go), until its services serve; repaired is closed
+	// then. repairMembers is the membership a peer gave during the
+	// repair. httpRoutes is the HTTP endpoint's handler, the repair's
+	// until the member's.
 	storeRepairing atomic.Pointer[string]
+	repaired       chan struct{}
+	repairMembers  atomic.Pointer[[]Member]
 	repairServed   bool
 	httpRoutes     httpRoutes
-	faceReady      atomic.Bool
 
 	// removed is closed when the member learns that it was removed from
 	// the cluster (stopRemoved).
@@ -176,7 +179,7 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	s = &Server{cfg: cfg, opts: opts, log: logger, watches: map[*watchSession]struct{}{},
-		stop: make(chan struct{}), doneCh: make(chan struct{}), removed: make(chan struct{}),
+		stop: make(chan struct{}), doneCh: make(chan struct{}), removed: make(chan struct{}), repaired: make(chan struct{}),
 		rand: &lockedRand{r: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(os.Getpid())))}}
 	// Listen first: a port in use must fail before anything is written.
 	if err := s.listen(); err != nil {
@@ -274,7 +277,6 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 		return nil, err
 	}
 	s.replica = r
-	s.storeRepairing.Store(nil)
 	if restart {
 		// Opening read the log's segments whole (up to 64 MiB each) and
 		// every record of the store: garbage now, which an idle member
@@ -310,16 +312,14 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 	s.driver.OnRepairChange = s.onRepairChange
 	s.driver.OnRefused = func(err error) { s.log.Warn("refused a peer's message", "err", err) }
 	s.transport.driver = s.driver
-	if opts.ClientFace != nil {
-		if s.face, err = opts.ClientFace(s); err != nil {
-			return nil, fmt.Errorf("client port: %w", err)
-		}
-		s.faceReady.Store(true)
-	}
 	if s.clientRPC == nil { // not serving already, during a store repair
+		if err := s.newClientFace(); err != nil {
+			return nil, err
+		}
 		s.clientRPC = s.newClientRPC()
 	}
 	s.registerClientServices()
+	s.endStoreRepair() // the faces serve the member's services from here on
 	s.peerRPC = rpc.NewServer(rpc.ServerOptions{TLS: opts.PeerTLS, Logger: logger, MaxFrameSize: peerMaxFrame,
 		Authenticate: s.gate.accept})
 	s.transport.register(s.peerRPC)
@@ -558,18 +558,28 @@ func (s *Server) closeListeners() {
 	}
 }
 
-// newClientRPC makes the client port's rpc server; the etcd face takes
-// the connections of its protocol once it is made.
+// newClientFace makes the client port's second face
+// (ServerOptions.ClientFace), if there is one. It is made before the
+// client port serves: during a store repair it answers as the member
+// can (StoreRepairing), and then serves the member's services.
+func (s *Server) newClientFace() error {
+	if s.opts.ClientFace == nil {
+		return nil
+	}
+	face, err := s.opts.ClientFace(s)
+	if err != nil {
+		return fmt.Errorf("client port: %w", err)
+	}
+	s.face = face
+	return nil
+}
+
+// newClientRPC makes the client port's rpc server; the face (made first:
+// newClientFace) takes the connections of its protocol.
 func (s *Server) newClientRPC() *rpc.Server {
 	var foreign func(net.Conn, *tls.ConnectionState)
-	if s.opts.ClientFace != nil {
-		foreign = func(c net.Conn, st *tls.ConnectionState) {
-			if !s.faceReady.Load() {
-				_ = c.Close() // a store repair: nothing is served yet
-				return
-			}
-			s.face.ServeConn(c, st)
-		}
+	if s.face != nil {
+		foreign = s.face.ServeConn
 	}
 	return rpc.NewServer(rpc.ServerOptions{TLS: s.opts.ClientTLS, Logger: s.log, Foreign: foreign,
 		MaxFrameSize: max(rpc.DefaultMaxFrameSize, s.cfg.MaxRequestBytes+64<<10)})

@@ -81,7 +81,9 @@ func (s *Server) fetchStoreCopy(memberPath string, need replica.StoreNeed, take 
 	}
 	why := fmt.Sprintf("store under repair (%s): fetching a copy of a committed store from the leader; it serves nothing until then", need.Reason)
 	s.storeRepairing.Store(&why)
-	s.serveDuringStoreRepair()
+	if err := s.serveDuringStoreRepair(); err != nil {
+		return err
+	}
 	var lastWarn time.Time
 	for {
 		err := s.fetchStoreCopyOnce(identity, need, take)
@@ -142,6 +144,7 @@ func (s *Server) repairPeers(identity *clusterIdentity, members []uint64) map[ui
 				if err != nil {
 					continue
 				}
+				s.repairMembers.Store(&list)
 				out := map[uint64][]string{}
 				for _, m := range list {
 					if m.ID != s.id && len(m.PeerURLs) > 0 {
@@ -284,21 +287,27 @@ func (s *Server) checkStoreCorrupt(err error) {
 }
 
 // serveDuringStoreRepair serves, while the store is repaired, the client
-// port's Status (which says why) and refuses the other requests as
-// unhealthy; /health, /livez and /readyz fail with the reason. NewServer
-// then installs the services on the same rpc server and HTTP server.
-func (s *Server) serveDuringStoreRepair() {
+// port's Status (which says why) and MemberList (as a peer gave it), and
+// refuses the other requests as unhealthy; /health, /livez and /readyz
+// fail with the reason. The etcd face, if there is one, is made now and
+// answers the same (StoreRepairing). NewServer then installs the
+// services on the same rpc server and HTTP server.
+func (s *Server) serveDuringStoreRepair() error {
 	if s.repairServed {
-		return
+		return nil
+	}
+	if err := s.newClientFace(); err != nil {
+		return err
 	}
 	s.repairServed = true
 	s.clientRPC = s.newClientRPC()
 	m := func(id uint16) rpc.Method { return rpc.Method(id) }
 	s.clientRPC.HandleUnary(m(api.MethodStatus), unary(s, s.serveRepairStatus))
+	s.clientRPC.HandleUnary(m(api.MethodMemberList), unary(s, s.serveRepairMemberList))
 	refuse := func(context.Context, []byte) ([]byte, error) { return nil, s.storeRepairError() }
 	for _, id := range []uint16{api.MethodRange, api.MethodPut, api.MethodDeleteRange, api.MethodTxn, api.MethodCompact,
 		api.MethodLeaseGrant, api.MethodLeaseRevoke, api.MethodLeaseTimeToLive, api.MethodLeaseLeases,
-		api.MethodMemberList, api.MethodAlarm, api.MethodHash, api.MethodHashKV} {
+		api.MethodAlarm, api.MethodHash, api.MethodHashKV} {
 		s.clientRPC.HandleUnary(m(id), refuse)
 	}
 	for _, id := range []uint16{api.MethodWatch, api.MethodLeaseKeepAlive, api.MethodSnapshot} {
@@ -312,6 +321,66 @@ func (s *Server) serveDuringStoreRepair() {
 		s.httpSrv = &http.Server{Handler: &s.httpRoutes, ReadHeaderTimeout: 5 * time.Second}
 		s.goServe(func() error { return s.httpSrv.Serve(s.httpLn) })
 	}
+	return nil
+}
+
+// endStoreRepair says that the member's services serve: a store repair,
+// if there was one, is over. NewServer calls it once they are installed.
+func (s *Server) endStoreRepair() {
+	s.storeRepairing.Store(nil)
+	close(s.repaired)
+}
+
+// StoreRepairing returns, while the member repairs its store (and until
+// its services serve), the error of the requests it cannot serve, which
+// says why: an *api.Error of code api.CodeUnhealthy (replica.ErrRepairing).
+// It returns nil once the member serves. A face of the client port asks
+// it before it calls any other method but StoreRepairStatus,
+// StoreRepairMembers and StoreRepaired: until it returns nil, the member
+// has no store, log or core to serve them from.
+func (s *Server) StoreRepairing() error {
+	if s.storeRepairing.Load() == nil {
+		return nil
+	}
+	return s.storeRepairError()
+}
+
+// StoreRepaired is closed once StoreRepairing returns nil: the member's
+// services serve (after a store repair, or at once without one).
+func (s *Server) StoreRepaired() <-chan struct{} { return s.repaired }
+
+// StoreRepairStatus is the member's status while it repairs its store:
+// its ids, versions and quota, and its errors, which say why it serves
+// nothing else (etcd lists a member's alarms there).
+func (s *Server) StoreRepairStatus() *api.StatusResponse {
+	return &api.StatusResponse{
+		Header:         api.ResponseHeader{ClusterID: s.clusterID, MemberID: s.id}, // no store yet
+		Version:        Version,
+		StorageVersion: EtcdAPIVersion,
+		DbSizeQuota:    s.cfg.QuotaBackendBytes,
+		Errors:         []string{fmt.Sprintf("memberID:%016x %s", s.id, s.storeRepairWhy())},
+	}
+}
+
+// StoreRepairMembers answers MemberList while the member repairs its
+// store. The membership's records were in the store, now set aside, and
+// the log holds only the members' ids since its last snapshot, without
+// their URLs; so the member answers with the membership the first peer
+// that answered it gave (repairPeers asks for it to find the leader), as
+// a serializable read of another member. A list it made up from its log
+// and --initial-cluster would lack the client URLs of the members added
+// since: a client that syncs its endpoints from it would drop them. It
+// refuses a linearizable read (it cannot confirm what it knows with a
+// leader) and, if no peer answered yet, every read.
+func (s *Server) StoreRepairMembers(req *api.MemberListRequest) (*api.MemberListResponse, error) {
+	if req.Linearizable {
+		return nil, fmt.Errorf("%w; a linearizable member list needs the member's store", s.storeRepairError())
+	}
+	list := s.repairMembers.Load()
+	if list == nil {
+		return nil, fmt.Errorf("%w; no other member has told it the membership yet", s.storeRepairError())
+	}
+	return &api.MemberListResponse{Header: api.ResponseHeader{ClusterID: s.clusterID, MemberID: s.id}, Members: slices.Clone(*list)}, nil
 }
 
 // storeRepairServed reports whether the client port and the HTTP
@@ -347,13 +416,12 @@ func (s *Server) storeRepairWhy() string {
 
 // serveRepairStatus answers Status while the store is repaired.
 func (s *Server) serveRepairStatus(ctx context.Context, req *api.StatusRequest) (api.Message, error) {
-	return &api.StatusResponse{
-		Header:         api.ResponseHeader{ClusterID: s.clusterID, MemberID: s.id}, // no store yet
-		Version:        Version,
-		StorageVersion: EtcdAPIVersion,
-		DbSizeQuota:    s.cfg.QuotaBackendBytes,
-		Errors:         []string{fmt.Sprintf("memberID:%016x %s", s.id, s.storeRepairWhy())},
-	}, nil
+	return s.StoreRepairStatus(), nil
+}
+
+// serveRepairMemberList answers MemberList while the store is repaired.
+func (s *Server) serveRepairMemberList(ctx context.Context, req *api.MemberListRequest) (api.Message, error) {
+	return s.StoreRepairMembers(req)
 }
 
 // serveRepairHealth fails every health check while the store is repaired.
@@ -371,6 +439,18 @@ func (s *Server) serveRepairHealth(w http.ResponseWriter, r *http.Request) {
 	default:
 		http.Error(w, "[-]store failed: "+why+"\n", http.StatusServiceUnavailable)
 	}
+}
+
+// repairHealthFirst serves member's answers, and, while the store is
+// repaired, serveRepairHealth's instead.
+func (s *Server) repairHealthFirst(member http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.storeRepairing.Load() != nil {
+			s.serveRepairHealth(w, r)
+			return
+		}
+		member.ServeHTTP(w, r)
+	})
 }
 
 // httpRoutes is the HTTP endpoint's handler, replaced once: the repair's
