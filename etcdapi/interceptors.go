@@ -10,6 +10,7 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 )
@@ -68,14 +69,17 @@ func servedByLearners(req any) bool {
 
 // refuseDuringStoreRepair is the error of a unary call to a member that
 // repairs its store (repairing: node.Server.StoreRepairing), nil for the
-// calls it answers then: Status, which says why in its errors, and
-// MemberList (maintenanceServer.Status, clusterServer.MemberList). The
-// others get etcd's "unhealthy cluster", of code Unavailable, at once:
-// clientv3 retries a read on it, at the next endpoint if it has another.
-// A caller that requires a leader gets etcd's "no leader": the member
-// knows none until its core starts.
+// calls it answers then: Status, which says why in its errors, MemberList
+// (maintenanceServer.Status, clusterServer.MemberList), and the gRPC
+// health check (NOT_SERVING: Face.reportHealth). The others get etcd's
+// "unhealthy cluster", of code Unavailable, at once: clientv3 retries a
+// read on it, at the next endpoint if it has another. A caller that
+// requires a leader gets etcd's "no leader": the member knows none until
+// its core starts.
 func refuseDuringStoreRepair(ctx context.Context, req any, repairing error) error {
 	switch req.(type) {
+	case *healthpb.HealthCheckRequest:
+		return nil
 	case *pb.StatusRequest, *pb.MemberListRequest:
 		if requiresLeader(ctx) {
 			return rpctypes.ErrGRPCNoLeader
@@ -95,6 +99,9 @@ func (f *Face) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.Strea
 func (f *Face) serveStream(srv any, ss grpc.ServerStream, handler grpc.StreamHandler) error {
 	ctx := callerContext(ss.Context())
 	if err := f.s.StoreRepairing(); err != nil {
+		if _, ok := srv.(healthpb.HealthServer); ok {
+			return handler(srv, ss) // a health watch: NOT_SERVING until the repair ends
+		}
 		return toGRPCError(err) // watches, keep-alives and snapshots need the store
 	}
 	if f.s.IsLearner() {

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/btreekv/pagefile"
 	"github.com/cairndb/cairn/internal/etcdconv"
 	"github.com/cairndb/cairn/node"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -36,6 +37,10 @@ func (m maintenanceServer) Status(ctx context.Context, r *pb.StatusRequest) (*pb
 	if m.s.StoreRepairing() != nil {
 		out := etcdconv.ToStatus(m.s.StoreRepairStatus())
 		out.Version = node.EtcdAPIVersion
+		// etcdctl's endpoint status table divides by the size, which an
+		// etcd member never reports as 0. A member whose page file was
+		// missing reports one page: the smallest page file.
+		out.DbSize = max(out.DbSize, pagefile.DefaultPageSize)
 		return out, nil
 	}
 	resp, err := m.s.Status(ctx, &api.StatusRequest{})

@@ -120,8 +120,11 @@ type Server struct {
 	storeRepairing atomic.Pointer[string]
 	repaired       chan struct{}
 	repairMembers  atomic.Pointer[[]Member]
-	repairServed   bool
-	httpRoutes     httpRoutes
+	// setAsideBytes is the size of the corrupt page file a store repair
+	// set aside (0 if none).
+	setAsideBytes atomic.Int64
+	repairServed  bool
+	httpRoutes    httpRoutes
 
 	// removed is closed when the member learns that it was removed from
 	// the cluster (stopRemoved).

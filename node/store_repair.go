@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync/atomic"
@@ -58,6 +59,9 @@ func (s *Server) storeRepair(memberPath string) *replica.StoreRepair {
 			return s.fetchStoreCopy(memberPath, need, take)
 		},
 		Quarantined: func(file, reason string) {
+			if st, err := os.Stat(file); err == nil {
+				s.setAsideBytes.Store(st.Size())
+			}
 			s.log.Error("the store's page file is corrupt: set it aside; the member repairs its store from the cluster",
 				"store", filepath.Join(memberPath, dbFile), "kept-as", file, "err", reason)
 		},
@@ -350,13 +354,16 @@ func (s *Server) StoreRepairing() error {
 func (s *Server) StoreRepaired() <-chan struct{} { return s.repaired }
 
 // StoreRepairStatus is the member's status while it repairs its store:
-// its ids, versions and quota, and its errors, which say why it serves
-// nothing else (etcd lists a member's alarms there).
+// its ids, versions and quota, its store's size (the corrupt page file it
+// set aside, which it keeps on disk, none of it in use), and its errors,
+// which say why it serves nothing else (etcd lists a member's alarms
+// there).
 func (s *Server) StoreRepairStatus() *api.StatusResponse {
 	return &api.StatusResponse{
 		Header:         api.ResponseHeader{ClusterID: s.clusterID, MemberID: s.id}, // no store yet
 		Version:        Version,
 		StorageVersion: EtcdAPIVersion,
+		DbSize:         s.setAsideBytes.Load(),
 		DbSizeQuota:    s.cfg.QuotaBackendBytes,
 		Errors:         []string{fmt.Sprintf("memberID:%016x %s", s.id, s.storeRepairWhy())},
 	}
