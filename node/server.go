@@ -115,8 +115,7 @@ type Server struct {
 	// storeRepairing says why, while the member repairs its store
 	// (store_repair.go), until its services serve; repaired is closed
 	// then. repairMembers is the membership a peer gave during the
-	// repair. httpRoutes is the HTTP endpoint's handler, the repair's
-	// until the member's.
+	// repair.
 	storeRepairing atomic.Pointer[string]
 	repaired       chan struct{}
 	repairMembers  atomic.Pointer[[]Member]
@@ -124,7 +123,6 @@ type Server struct {
 	// set aside (0 if none).
 	setAsideBytes atomic.Int64
 	repairServed  bool
-	httpRoutes    httpRoutes
 
 	// removed is closed when the member learns that it was removed from
 	// the cluster (stopRemoved).
@@ -592,20 +590,23 @@ func (s *Server) newClientRPC() *rpc.Server {
 // (the client port's and the HTTP endpoint serve already during a store
 // repair: they go on, with the member's services).
 func (s *Server) serve() {
-	if s.storeRepairServed() {
-		s.httpRoutes.set(s.httpHandler())
-	} else {
-		for _, l := range s.clientLns {
-			s.goServe(func() error { return s.clientRPC.Serve(l) })
-		}
-		if s.httpLn != nil {
-			s.httpRoutes.set(s.httpHandler())
-			s.httpSrv = &http.Server{Handler: &s.httpRoutes, ReadHeaderTimeout: 5 * time.Second}
-			s.goServe(func() error { return s.httpSrv.Serve(s.httpLn) })
-		}
+	if !s.storeRepairServed() {
+		s.serveClients()
 	}
 	for _, l := range s.peerLns {
 		s.goServe(func() error { return s.peerRPC.Serve(l) })
+	}
+}
+
+// serveClients starts the client port's rpc server and the HTTP endpoint
+// on their listeners.
+func (s *Server) serveClients() {
+	for _, l := range s.clientLns {
+		s.goServe(func() error { return s.clientRPC.Serve(l) })
+	}
+	if s.httpLn != nil {
+		s.httpSrv = &http.Server{Handler: s.HTTPHandler(), ReadHeaderTimeout: 5 * time.Second}
+		s.goServe(func() error { return s.httpSrv.Serve(s.httpLn) })
 	}
 }
 

@@ -29,10 +29,11 @@ import (
 //     the marker member/store-corrupt, sets the page file aside in
 //     member/corrupt and asks the leader for a copy of its store
 //     (methodPeerStoreCopy), before raft starts. It retries until a leader
-//     gives one at or past its log's snapshot; meanwhile the client port
-//     answers only Status (whose errors say the member is under repair)
-//     and refuses the rest as unhealthy, and /health, /livez and /readyz
-//     fail with the reason. The peer port serves nothing yet.
+//     gives one at or past its log's snapshot; meanwhile the client port,
+//     both its faces, answers only Status (whose errors say the member is
+//     under repair) and a serializable MemberList (as a peer gave it), and
+//     refuses the rest as unhealthy, and /health, /livez and /readyz fail
+//     with the reason (StoreRepairing). The peer port serves nothing yet.
 //   - A corrupt page found while running (a request, an apply or a
 //     commit fails with pagefile.ErrCorrupt) writes the marker and stops
 //     the member: its next start repairs the store.
@@ -317,14 +318,7 @@ func (s *Server) serveDuringStoreRepair() error {
 	for _, id := range []uint16{api.MethodWatch, api.MethodLeaseKeepAlive, api.MethodSnapshot} {
 		s.clientRPC.HandleStream(m(id), func(context.Context, *rpc.Stream) error { return s.storeRepairError() })
 	}
-	for _, l := range s.clientLns {
-		s.goServe(func() error { return s.clientRPC.Serve(l) })
-	}
-	if s.httpLn != nil {
-		s.httpRoutes.set(http.HandlerFunc(s.serveRepairHealth))
-		s.httpSrv = &http.Server{Handler: &s.httpRoutes, ReadHeaderTimeout: 5 * time.Second}
-		s.goServe(func() error { return s.httpSrv.Serve(s.httpLn) })
-	}
+	s.serveClients()
 	return nil
 }
 
@@ -458,14 +452,4 @@ func (s *Server) repairHealthFirst(member http.Handler) http.Handler {
 		}
 		member.ServeHTTP(w, r)
 	})
-}
-
-// httpRoutes is the HTTP endpoint's handler, replaced once: the repair's
-// answers first, then the member's.
-type httpRoutes struct{ h atomic.Pointer[http.Handler] }
-
-func (r *httpRoutes) set(h http.Handler) { r.h.Store(&h) }
-
-func (r *httpRoutes) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	(*r.h.Load()).ServeHTTP(w, req)
 }

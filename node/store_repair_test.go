@@ -19,6 +19,7 @@ import (
 	"github.com/cairndb/cairn/client"
 	"github.com/cairndb/cairn/node"
 	"github.com/cairndb/cairn/node/nodetest"
+	"github.com/cairndb/cairn/rpc"
 )
 
 // repairValue is key i's value: large enough (3 KB) that the store keeps
@@ -232,6 +233,29 @@ func testRepairWaitsForALeader(t *testing.T, c *nodetest.Cluster, v, w int) {
 	cancel()
 	if err == nil || !strings.Contains(err.Error(), "under repair") {
 		t.Fatalf("read from the member repairing its store: %v", err)
+	}
+	// A serializable member list: the membership a peer told it.
+	conn, err := rpc.Dial(ctxT(t), c.Endpoint(v), rpc.DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var list api.MemberListResponse
+		b, err := conn.Call(ctxT(t), rpc.Method(api.MethodMemberList), api.Marshal(&api.MemberListRequest{}))
+		if err == nil {
+			err = api.Unmarshal(b, &list)
+		}
+		if err == nil && len(list.Members) == 3 && list.Header.MemberID == node.MemberID(c.Configs[v].InitialAdvertisePeerURLs, c.Configs[v].InitialClusterToken) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serializable member list of the member repairing its store: %+v, %v", list, err)
+		}
+	}
+	_, err = conn.Call(ctxT(t), rpc.Method(api.MethodMemberList), api.Marshal(&api.MemberListRequest{Linearizable: true}))
+	if re := (*rpc.Error)(nil); !errors.As(err, &re) || api.Code(re.Code) != api.CodeUnhealthy {
+		t.Fatalf("linearizable member list of the member repairing its store: %v, want %v", err, api.ErrUnhealthy)
 	}
 	c.StartMember(w)
 	started.Wait()
