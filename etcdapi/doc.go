@@ -29,4 +29,11 @@
 //	                     │                                               ├─► node.Server
 //	                     └──► Face ─► HTTP/2 ─► grpc.Server ─────────────┤
 //	                                 HTTP/1 ─► gateway ─► (pipe) ─► grpc ┘
+//
+// The face is made before the member's store is open, and serves while
+// the member repairs a corrupt store (node.Server.StoreRepairing): it
+// answers Status (the repair in its errors), a serializable MemberList
+// and the health service (NOT_SERVING), and refuses every other call at
+// once with etcd's "unhealthy cluster" (Unavailable), which clientv3
+// retries at another endpoint.
 package etcdapi

@@ -166,6 +166,25 @@ func TestStoreRepairServesTheEtcdFace(t *testing.T) {
 			t.Fatalf("%s of the member repairing its store: %d %s", path, code, body)
 		}
 	}
+	// The JSON gateway answers the same.
+	for _, g := range []struct {
+		path     string
+		wantCode int
+		wantBody string
+	}{
+		{"/v3/maintenance/status", http.StatusOK, "store under repair"},
+		{"/v3/kv/range", http.StatusServiceUnavailable, rpctypes.ErrUnhealthy.Error()},
+	} {
+		resp, err := http.Post("http://"+c.Endpoint(v)+g.path, "application/json", strings.NewReader(`{"key":"a2V5LTAwMDE="}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != g.wantCode || !strings.Contains(string(body), g.wantBody) {
+			t.Fatalf("gateway %s on the member repairing its store: %d %s", g.path, resp.StatusCode, body)
+		}
+	}
 
 	// The calls it cannot serve fail at once, with etcd's error for an
 	// unhealthy member.
