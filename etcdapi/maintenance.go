@@ -76,18 +76,12 @@ func (m maintenanceServer) HashKV(ctx context.Context, r *pb.HashKVRequest) (*pb
 	return etcdconv.ToHashKV(resp), nil
 }
 
-// Snapshot streams the store's page file and its SHA-256, as etcd streams
-// its bbolt file and hash: `etcdctl snapshot save` writes what it gets,
-// and `ctl snapshot restore` reads it back.
+// Snapshot streams the store as etcd streams its own: an etcd 3.6
+// snapshot (bbolt database, then its SHA-256; snapshot_etcd.go), which
+// `etcdctl snapshot save` writes, etcd's tools (etcdutl snapshot status
+// and restore) read, and `ctl snapshot restore` reads too.
 func (m maintenanceServer) Snapshot(r *pb.SnapshotRequest, st pb.Maintenance_SnapshotServer) error {
-	return toGRPCError(m.s.Snapshot(st.Context(), &api.SnapshotRequest{}, snapshotStream{st}))
-}
-
-type snapshotStream struct{ st pb.Maintenance_SnapshotServer }
-
-func (s snapshotStream) Send(r *api.SnapshotResponse) error {
-	return s.st.Send(&pb.SnapshotResponse{Header: etcdconv.ToHeader(r.Header), RemainingBytes: r.RemainingBytes, Blob: r.Blob,
-		Version: node.EtcdAPIVersion})
+	return toGRPCError(m.serveEtcdSnapshot(st))
 }
 
 func (m maintenanceServer) MoveLeader(ctx context.Context, r *pb.MoveLeaderRequest) (*pb.MoveLeaderResponse, error) {
