@@ -327,7 +327,6 @@ func TestPropertyRestoreReadsWhatWriteWrote(t *testing.T) {
 	})
 }
 
-
 // TestWriteLaysOutEtcdsBuckets checks the records restore does not read
 // back (membership, alarms, raft position, versions) and the encodings
 // of the others against etcd 3.6's (server/storage/schema), on a store
