@@ -28,10 +28,17 @@ import (
 // revision.
 func fillEtcd(t *testing.T, e *etcdServer) (compacted int64) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	cli := e.client("", "")
 	defer cli.Close()
+	return fillThrough(t, cli)
+}
+
+// fillThrough is fillEtcd through an etcd client of any server (etcd,
+// or cairn's etcd face).
+func fillThrough(t *testing.T, cli *clientv3.Client) (compacted int64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	must := func(_ any, err error) {
 		t.Helper()
 		if err != nil {
@@ -109,10 +116,17 @@ func nilIfEmpty(b []byte) []byte {
 // viewEtcd reads everything through the root user.
 func viewEtcd(t *testing.T, e *etcdServer, compacted int64) etcdView {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	cli := e.client("root", "root-pw")
 	defer cli.Close()
+	return viewThrough(t, cli, compacted)
+}
+
+// viewThrough is viewEtcd through an etcd client that may read
+// everything.
+func viewThrough(t *testing.T, cli *clientv3.Client, compacted int64) etcdView {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	v := etcdView{at: map[int64][]api.KeyValue{}, leases: map[int64][2]any{}, users: map[string][]string{},
 		roles: map[string][]api.Permission{}, compacted: compacted}
 	now, err := cli.Get(ctx, "", clientv3.WithPrefix())

@@ -19,10 +19,10 @@ import (
 // module tools/etcd, run as processes.
 
 // TestMain removes the binaries the tests built (cmd/node and cmd/ctl,
-// etcd and etcdctl) once they have run.
+// etcd, etcdctl and etcdutl) once they have run.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	for _, dir := range []string{binDir, etcdBinDir} {
+	for _, dir := range []string{binDir, etcdBinDir, etcdutlBinDir} {
 		if dir != "" {
 			_ = os.RemoveAll(dir)
 		}

@@ -1,0 +1,235 @@
+package e2e
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/cairndb/cairn/internal/testcerts"
+)
+
+// etcd 3.6's etcdutl, built once per test binary from tools/etcd like
+// etcd and etcdctl (etcd_test.go).
+var (
+	etcdutlBuildOnce sync.Once
+	etcdutlBinDir    string
+	etcdutlBuildErr  error
+)
+
+// etcdutlBin returns the path of etcdutl; the test is skipped, saying
+// why, if it cannot be built.
+func etcdutlBin(t *testing.T) string {
+	t.Helper()
+	etcdutlBuildOnce.Do(func() {
+		etcdutlBinDir, etcdutlBuildErr = os.MkdirTemp("", "cairn-e2e-etcdutl")
+		if etcdutlBuildErr != nil {
+			return
+		}
+		const pkg = "go.etcd.io/etcd/etcdutl/v3"
+		out, err := exec.Command("go", "-C", "../tools/etcd", "build", "-o", filepath.Join(etcdutlBinDir, "etcdutl"), pkg).CombinedOutput()
+		if err != nil {
+			etcdutlBuildErr = fmt.Errorf("go -C tools/etcd build %s: %v\n%s", pkg, err, out)
+		}
+	})
+	if etcdutlBuildErr != nil {
+		t.Skipf("etcd's etcdutl is needed and could not be built: %v", etcdutlBuildErr)
+	}
+	return filepath.Join(etcdutlBinDir, "etcdutl")
+}
+
+// etcdutl runs etcdutl and returns its stdout, failing the test unless
+// it exits 0.
+func etcdutl(t *testing.T, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, etcdutlBin(t), args...)
+	var out, errOut syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("etcdutl %s: %v\n%s%s", strings.Join(args, " "), err, out.String(), errOut.String())
+	}
+	return out.String()
+}
+
+// TestEtcdToolsReadCairnsEtcdSnapshot is the backup and the way back to
+// etcd: a cairn cluster gets a history with writes, deletions, a
+// compaction, leases with keys, users and roles with auth on, and a
+// member added and removed; `etcdctl snapshot save` against it writes a
+// file that etcd's own tools read: `etcdutl snapshot status` gives the
+// revision and the number of keys, `etcdutl snapshot restore` makes a
+// data dir on which a real etcd 3.6 serves the same history at every
+// revision from the compacted one on, the same leases with their keys,
+// users and roles. `ctl snapshot restore` of the same file gives a cairn
+// member with the same state (the round trip).
+func TestEtcdToolsReadCairnsEtcdSnapshot(t *testing.T) {
+	etcdutlBin(t)
+	etcdBinaries(t)
+	c := startCluster3(t)
+	cli, err := clientv3.New(clientv3.Config{Endpoints: c.eps, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	// A learner that never starts, added then removed: the snapshot
+	// holds a removed member beside the three.
+	added, err := cli.MemberAddAsLearner(ctx, []string{fmt.Sprintf("http://127.0.0.1:%d", freePort(t))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.MemberRemove(ctx, added.Member.ID); err != nil {
+		t.Fatal(err)
+	}
+	compacted := fillThrough(t, cli) // ends with auth on
+	want := viewCairn(t, c.eps[0], compacted)
+	if len(want.leases) != 2 || len(want.users) != 3 || len(want.at[want.rev]) < 20 || compacted < 2 {
+		t.Fatalf("cairn's state is not what the test meant to make: %d leases, %d users, %d keys, compacted at %d",
+			len(want.leases), len(want.users), len(want.at[want.rev]), compacted)
+	}
+
+	dir := t.TempDir()
+	snap := filepath.Join(dir, "cairn.etcd-snapshot")
+	wantOutput(t, "snapshot save", etcdctl(t, "", "--endpoints="+c.eps[0], "--user", "root:root-pw", "snapshot", "save", snap),
+		"Snapshot saved at "+snap+"\nServer version 3.6.0\n")
+	if matches, _ := filepath.Glob(filepath.Join(c.dir, "m1.node", "member", "etcd-snapshot-*")); len(matches) != 0 {
+		t.Errorf("the snapshot's work files are left in the data dir: %v", matches)
+	}
+
+	var status struct {
+		Revision int64  `json:"revision"`
+		TotalKey int    `json:"totalKey"`
+		Version  string `json:"version"`
+	}
+	decodeJSON(t, "etcdutl snapshot status", etcdutl(t, "snapshot", "status", snap, "-w", "json"), &status)
+	if status.Revision != want.rev || status.TotalKey != len(want.at[want.rev]) || status.Version != "3.6.0" {
+		t.Errorf("etcdutl snapshot status: %+v; cairn is at revision %d with %d keys", status, want.rev, len(want.at[want.rev]))
+	}
+
+	t.Run("restored into etcd", func(t *testing.T) {
+		e := startRestoredEtcd(t, snap)
+		got := viewThrough(t, e, compacted)
+		compareViews(t, "etcd", got, want)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if st, err := e.AuthStatus(ctx); err != nil || !st.Enabled {
+			t.Errorf("etcd's auth status: %+v, %v; want enabled", st, err)
+		}
+		if _, err := e.Get(ctx, "a", clientv3.WithRev(compacted-1)); err == nil || !strings.Contains(err.Error(), "compacted") {
+			t.Errorf("etcd read below the compacted revision %d: %v, want it refused", compacted, err)
+		}
+	})
+
+	t.Run("restored into cairn", func(t *testing.T) {
+		dir := t.TempDir()
+		peer := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+		clientURL := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+		out := ctl(t, "", "snapshot", "restore", snap, "--name", "solo", "--data-dir", filepath.Join(dir, "solo.node"),
+			"--initial-advertise-peer-urls", peer)
+		if !strings.Contains(out, "restored etcd snapshot") {
+			t.Errorf("ctl snapshot restore printed %q", out)
+		}
+		startNode(t, dir, "--name", "solo", "--data-dir", "solo.node", "--listen-peer-urls", peer, "--listen-client-urls", clientURL)
+		got := viewCairn(t, strings.TrimPrefix(clientURL, "http://"), compacted) // as root, with cairn's password
+		compareViews(t, "cairn", got, want)
+	})
+}
+
+// compareViews fails the test where got, read from a restored server,
+// differs from want.
+func compareViews(t *testing.T, server string, got, want etcdView) {
+	t.Helper()
+	if got.rev != want.rev {
+		t.Errorf("%s is at revision %d, cairn was at %d", server, got.rev, want.rev)
+	}
+	for rev := want.compacted; rev <= want.rev; rev++ {
+		if !reflect.DeepEqual(got.at[rev], want.at[rev]) {
+			t.Errorf("at revision %d %s has\n%+v\ncairn had\n%+v", rev, server, got.at[rev], want.at[rev])
+		}
+	}
+	for _, part := range []struct {
+		name      string
+		got, want any
+	}{{"leases", got.leases, want.leases}, {"users", got.users, want.users}, {"roles", got.roles, want.roles}} {
+		if !reflect.DeepEqual(part.got, part.want) {
+			t.Errorf("%s: %s has\n%v\ncairn had\n%v", part.name, server, part.got, part.want)
+		}
+	}
+}
+
+// startRestoredEtcd restores the etcd snapshot at snap with etcdutl into
+// a new data dir, starts a single etcd 3.6 member on it, and returns a
+// client of it as root. The users' passwords are cairn's hashes, which
+// etcd cannot check, so the client authenticates as etcd lets a user
+// without a usable password in: by a client certificate whose common
+// name is the user (the client port is served over TLS for it).
+func startRestoredEtcd(t *testing.T, snap string) *clientv3.Client {
+	t.Helper()
+	etcdBin, _ := etcdBinaries(t)
+	dir := t.TempDir()
+	peer := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	client := fmt.Sprintf("https://127.0.0.1:%d", freePort(t))
+	dataDir := filepath.Join(dir, "e1.etcd")
+	etcdutl(t, "snapshot", "restore", snap, "--name", "e1", "--data-dir", dataDir,
+		"--initial-cluster", "e1="+peer, "--initial-advertise-peer-urls", peer)
+
+	ca := testcerts.NewCA(t, "etcd-ca")
+	caFile := ca.WriteCert(t, dir, "ca.crt")
+	certFile, keyFile := ca.IssueFiles(t, dir, "server")
+	stderr := &syncBuffer{}
+	cmd := exec.Command(etcdBin, "--name", "e1", "--data-dir", dataDir,
+		"--listen-client-urls", client, "--advertise-client-urls", client,
+		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", "e1="+peer,
+		"--cert-file", certFile, "--key-file", keyFile, "--client-cert-auth", "--trusted-ca-file", caFile,
+		"--log-level", "warn", "--unsafe-no-fsync")
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-done
+	})
+
+	root := ca.IssueFor(t, "root", nil, x509.ExtKeyUsageClientAuth)
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{client}, DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
+		TLS: &tls.Config{Certificates: []tls.Certificate{root}, RootCAs: ca.Pool()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := cli.Get(ctx, "a")
+		cancel()
+		if err == nil {
+			return cli
+		}
+		select {
+		case err := <-done:
+			done <- err
+			t.Fatalf("etcd exited: %v\n%s", err, stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("etcd restored from cairn's snapshot did not answer: %v\n%s", err, stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
