@@ -2,12 +2,14 @@ package etcdapi
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"hash"
 	"os"
 	"path/filepath"
+	"strings"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 
@@ -34,7 +36,32 @@ import (
 //     response saying how many bytes are left.
 //
 // The disk it takes, for the time of the call, is the store's size and
-// about as much again for etcd's database.
+// about as much again for etcd's database. The work directory is named
+// after the member's process: one a crash left behind is removed by the
+// next etcd snapshot.
+
+// workDirPrefix begins the name of a snapshot's work directory, followed
+// by the id of the process that made it.
+const workDirPrefix = "etcd-snapshot-"
+
+// workPrefix is the pattern of this process's work directories.
+func workPrefix() string { return fmt.Sprintf("%s%d-", workDirPrefix, os.Getpid()) }
+
+// removeStaleWork removes the work directories a process that is gone
+// (the member before a crash or a restart) left in memberDir: they may
+// hold two copies of the store. Those of this process belong to
+// snapshots under way.
+func removeStaleWork(memberDir string) {
+	entries, err := os.ReadDir(memberDir)
+	if err != nil {
+		return // the MkdirTemp that follows reports it
+	}
+	for _, e := range entries {
+		if name := e.Name(); e.IsDir() && strings.HasPrefix(name, workDirPrefix) && !strings.HasPrefix(name, workPrefix()) {
+			_ = os.RemoveAll(filepath.Join(memberDir, name))
+		}
+	}
+}
 
 // etcdSnapshotChunk is the size of a response's blob (etcd sends 32 KiB).
 const etcdSnapshotChunk = 32 << 10
@@ -42,7 +69,8 @@ const etcdSnapshotChunk = 32 << 10
 // serveEtcdSnapshot streams the member's store as an etcd snapshot.
 func (m maintenanceServer) serveEtcdSnapshot(st pb.Maintenance_SnapshotServer) error {
 	memberDir := filepath.Join(m.s.Config().DataDir, datadir.MemberDir)
-	work, err := os.MkdirTemp(memberDir, "etcd-snapshot-")
+	removeStaleWork(memberDir)
+	work, err := os.MkdirTemp(memberDir, workPrefix())
 	if err != nil {
 		return fmt.Errorf("etcd snapshot: a work directory in %s: %w", memberDir, err)
 	}
@@ -54,7 +82,7 @@ func (m maintenanceServer) serveEtcdSnapshot(st pb.Maintenance_SnapshotServer) e
 		return err
 	}
 	dbPath := filepath.Join(work, "etcd.db")
-	if err := writeEtcdDB(copyPath, dbPath); err != nil {
+	if err := writeEtcdDB(st.Context(), copyPath, dbPath); err != nil {
 		return err
 	}
 	_ = os.Remove(copyPath) // its space back before the stream
@@ -96,7 +124,7 @@ func (m maintenanceServer) copyStore(st pb.Maintenance_SnapshotServer, path stri
 // writeEtcdDB opens the copy of the store at copyPath (a store of its
 // own, which nothing else writes) and writes it as etcd's database at
 // dbPath.
-func writeEtcdDB(copyPath, dbPath string) (err error) {
+func writeEtcdDB(ctx context.Context, copyPath, dbPath string) (err error) {
 	store, err := mvcc.Open(copyPath, mvcc.Options{FS: fsx.OS{}})
 	if err != nil {
 		return fmt.Errorf("etcd snapshot: open the copy of the store: %w", err)
@@ -106,7 +134,7 @@ func writeEtcdDB(copyPath, dbPath string) (err error) {
 			err = fmt.Errorf("etcd snapshot: %w", cerr)
 		}
 	}()
-	_, err = etcdsnap.Write(dbPath, store)
+	_, err = etcdsnap.Write(ctx, dbPath, store)
 	return err
 }
 

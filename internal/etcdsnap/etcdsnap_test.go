@@ -2,6 +2,7 @@ package etcdsnap_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -248,7 +249,7 @@ func viewAuth(t *rapid.T, s *mvcc.Store) authView {
 // at path.
 func writeSnapshot(t *rapid.T, s *mvcc.Store, dir string) (string, etcdsnap.Info) {
 	dbPath := filepath.Join(dir, "etcd.db")
-	info, err := etcdsnap.Write(dbPath, s)
+	info, err := etcdsnap.Write(context.Background(), dbPath, s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -374,7 +375,7 @@ func TestWriteLaysOutEtcdsBuckets(t *testing.T) {
 		t.Fatal(err)
 	}
 	dbPath := filepath.Join(dir, "etcd.db")
-	info, err := etcdsnap.Write(dbPath, s)
+	info, err := etcdsnap.Write(context.Background(), dbPath, s)
 	if err != nil {
 		t.Fatal(err)
 	}

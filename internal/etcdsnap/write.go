@@ -2,6 +2,7 @@ package etcdsnap
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -48,8 +49,8 @@ const batchRecords = 10_000
 // from the member's snapshot): the work compactions left is done first
 // (FinishCompaction), so that the history holds exactly what a
 // compaction keeps, then everything is read from one committed state.
-// On an error the file is removed.
-func Write(path string, s *mvcc.Store) (info Info, err error) {
+// On an error, or once ctx is done, the file is removed.
+func Write(ctx context.Context, path string, s *mvcc.Store) (info Info, err error) {
 	if err := s.FinishCompaction(); err != nil {
 		return Info{}, fmt.Errorf("etcdsnap: %w", err)
 	}
@@ -77,7 +78,7 @@ func Write(path string, s *mvcc.Store) (info Info, err error) {
 	if err != nil {
 		return Info{}, fmt.Errorf("etcdsnap: %w", err)
 	}
-	if err := writeHistory(db, s, &info); err != nil {
+	if err := writeHistory(ctx, db, s, &info); err != nil {
 		return Info{}, fmt.Errorf("etcdsnap: the history: %w", err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
@@ -109,7 +110,7 @@ func Write(path string, s *mvcc.Store) (info Info, err error) {
 // revision order, batchRecords per bbolt transaction, and counts the
 // keys alive at the end (by a second pass over the bucket, as etcdutl
 // counts them, so that no set of every key is kept in memory).
-func writeHistory(db *bbolt.DB, s *mvcc.Store, info *Info) error {
+func writeHistory(ctx context.Context, db *bbolt.DB, s *mvcc.Store, info *Info) error {
 	var tx *bbolt.Tx
 	var b *bbolt.Bucket
 	defer func() {
@@ -138,6 +139,9 @@ func writeHistory(db *bbolt.DB, s *mvcc.Store, info *Info) error {
 		info.Records++
 		if pending++; pending == batchRecords {
 			pending = 0
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 			err, tx = tx.Commit(), nil
 			return err
 		}
