@@ -4,16 +4,19 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"go.etcd.io/bbolt"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
@@ -107,6 +110,30 @@ func TestEtcdToolsReadCairnsEtcdSnapshot(t *testing.T) {
 		"Snapshot saved at "+snap+"\nServer version 3.6.0\n")
 	if matches, _ := filepath.Glob(filepath.Join(c.dir, "m1.node", "member", "etcd-snapshot-*")); len(matches) != 0 {
 		t.Errorf("the snapshot's work files are left in the data dir: %v", matches)
+	}
+
+	// The membership as etcd keeps it (etcdutl restore replaces it, so
+	// it is read here): the three members, and the removed learner.
+	ms, err := cli.MemberList(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantMembers := map[string]string{}
+	for _, m := range ms.Members {
+		j, _ := json.Marshal(struct {
+			ID         uint64   `json:"id"`
+			PeerURLs   []string `json:"peerURLs"`
+			Name       string   `json:"name,omitempty"`
+			ClientURLs []string `json:"clientURLs,omitempty"`
+		}{m.ID, m.PeerURLs, m.Name, m.ClientURLs})
+		wantMembers[strconv.FormatUint(m.ID, 16)] = string(j)
+	}
+	gotMembers, removed := snapshotMembers(t, snap)
+	if len(wantMembers) != 3 || !reflect.DeepEqual(gotMembers, wantMembers) {
+		t.Errorf("members in the snapshot:\n%v\nmember list:\n%v", gotMembers, wantMembers)
+	}
+	if want := []string{strconv.FormatUint(added.Member.ID, 16)}; !reflect.DeepEqual(removed, want) {
+		t.Errorf("removed members in the snapshot: %v, want %v", removed, want)
 	}
 
 	var status struct {
@@ -232,4 +259,36 @@ func startRestoredEtcd(t *testing.T, snap string) *clientv3.Client {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// snapshotMembers reads the "members" and "members_removed" buckets of
+// the etcd snapshot at path.
+func snapshotMembers(t *testing.T, path string) (members map[string]string, removed []string) {
+	t.Helper()
+	db, err := bbolt.Open(path, 0o400, &bbolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	members = map[string]string{}
+	err = db.View(func(tx *bbolt.Tx) error {
+		b, rb := tx.Bucket([]byte("members")), tx.Bucket([]byte("members_removed"))
+		if b == nil || rb == nil {
+			return fmt.Errorf("no members or members_removed bucket")
+		}
+		if err := b.ForEach(func(k, v []byte) error { members[string(k)] = string(v); return nil }); err != nil {
+			return err
+		}
+		return rb.ForEach(func(k, v []byte) error {
+			if string(v) != "removed" {
+				return fmt.Errorf("removed member %s: value %q", k, v)
+			}
+			removed = append(removed, string(k))
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatalf("members of the snapshot: %v", err)
+	}
+	return members, removed
 }
