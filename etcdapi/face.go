@@ -11,11 +11,13 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/cairndb/cairn/internal/datadir"
 	"github.com/cairndb/cairn/node"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -78,6 +80,9 @@ type Face struct {
 // hands it connections through ServeConn.
 func New(s *node.Server) (node.ClientFace, error) {
 	cfg := s.Config()
+	// A snapshot's work directory a crash left behind holds up to two
+	// copies of the store: its space back at once.
+	removeStaleWork(filepath.Join(cfg.DataDir, datadir.MemberDir))
 	f := &Face{s: s, log: s.Logger(), grpcLn: newConnListener(), httpLn: newConnListener(),
 		h2: &http2.Server{MaxConcurrentStreams: math.MaxUint32}}
 	f.ctx, f.cancel = context.WithCancel(context.Background())

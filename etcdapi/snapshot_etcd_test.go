@@ -85,3 +85,20 @@ func names(es []os.DirEntry) []string {
 	}
 	return out
 }
+
+// A snapshot's work directory that a crash left behind (it may hold two
+// copies of the store) is removed when the member starts again, not only
+// by its next etcd snapshot.
+func TestStaleSnapshotWorkIsRemovedAtStart(t *testing.T) {
+	c := startCluster(t, 1)
+	memberDir := filepath.Join(c.Configs[0].DataDir, datadir.MemberDir)
+	stale := filepath.Join(memberDir, "etcd-snapshot-0-left-by-a-crash")
+	c.StopMember(0)
+	if err := os.MkdirAll(stale, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	c.StartMember(0)
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Fatalf("the stale work directory is still there after a restart (stat: %v)", err)
+	}
+}
