@@ -19,11 +19,11 @@ import (
 //
 //   - writes (Put, DeleteRange, Txn, Compact, LeaseGrant, LeaseRevoke,
 //     alarm changes) go through raft wrapped with the user and the
-//     token's revision (proposeAs); every member checks them when it
-//     applies them (replica/auth_apply.go);
-//   - reads (Range, Watch creation, LeaseTimeToLive with keys, the
-//     leases listed) are checked on the serving member, after the
-//     ReadIndex wait that makes its state current;
+//     token's revision (servePlan, replica.Plan.Propose); every member
+//     checks them when it applies them (replica/auth_apply.go);
+//   - reads (Range, a read-only Txn, Watch creation, LeaseTimeToLive
+//     with keys, the leases listed) are checked on the serving member,
+//     after the ReadIndex wait that makes its state current;
 //   - administration (users and roles, membership, defragment, hash,
 //     snapshot, move-leader) is for the root role;
 //   - AuthStatus, Authenticate, MemberList and Status are open.
@@ -51,9 +51,6 @@ func (s *Server) initAuth() {
 	s.replica.State.OnAuthToken(func(hash string, id auth.Identity) { s.auth.tokens.Add(hash, id, time.Now()) })
 }
 
-// callerKey marks a context whose proposals are made by a user.
-type callerKey struct{}
-
 // identify finds the user of a call: its token's, else its client
 // certificate's common name.
 func (s *Server) identify(ctx context.Context) (auth.Identity, error) {
@@ -76,28 +73,40 @@ func (s *Server) identify(ctx context.Context) (auth.Identity, error) {
 	return auth.Identity{}, api.ErrUserEmpty
 }
 
-// authorize runs check on the caller of ctx when auth is on (authOn).
+// caller finds who makes a call, for the member's checks (replica): nil
+// while auth is off (authOn). A call that names no user, made to a member
+// that sees auth on, may come from a client that saw auth turned off a
+// moment ago through another member: it is taken with no user if auth is
+// off once this member caught up (authOffAfterCatchUp).
+func (s *Server) caller(ctx context.Context) (*auth.Identity, error) {
+	on, _, err := s.authOn(ctx)
+	if err != nil || !on {
+		return nil, err
+	}
+	id, err := s.identify(ctx)
+	switch {
+	case errors.Is(err, api.ErrUserEmpty) && s.authOffAfterCatchUp(ctx):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	return &id, nil
+}
+
+// authorize runs check on the caller of ctx when auth is on (caller).
 // what, if not nil, names what the call touches, for the log of a
 // refusal (called only then).
 func (s *Server) authorize(ctx context.Context, method string, what func() string, check func(a *auth.State, id auth.Identity) error) error {
-	on, _, err := s.authOn(ctx)
-	if err != nil || !on {
-		return err
+	caller, err := s.caller(ctx)
+	if err == nil && caller != nil {
+		err = check(s.replica.State.Auth(), *caller)
 	}
-	a := s.replica.State.Auth()
-	id, err := s.identify(ctx)
-	if errors.Is(err, api.ErrUserEmpty) && s.authOffAfterCatchUp(ctx) {
-		return nil
-	}
-	if err == nil {
-		err = check(a, id)
-	}
-	if err != nil {
+	if isAuthRefusal(err) {
 		desc := ""
 		if what != nil {
 			desc = what()
 		}
-		s.logDenied(method, id, desc, err)
+		s.logDenied(method, caller, desc, err)
 	}
 	return err
 }
@@ -141,14 +150,12 @@ func (s *Server) authOnCurrent(ctx context.Context) (bool, error) {
 	return on, err
 }
 
-// authorizeRead checks a read of [key, end). With barrier, it first
-// waits until this member's state is current (authOnCurrent: the caller
-// has not waited yet).
-func (s *Server) authorizeRead(ctx context.Context, method string, key, end []byte, barrier bool) error {
-	if barrier {
-		if on, err := s.authOnCurrent(ctx); err != nil || !on {
-			return err
-		}
+// authorizeRead checks a read of [key, end) (a watch's creation) the
+// caller has not waited for: it first makes this member's state current
+// (authOnCurrent).
+func (s *Server) authorizeRead(ctx context.Context, method string, key, end []byte) error {
+	if on, err := s.authOnCurrent(ctx); err != nil || !on {
+		return err
 	}
 	what := func() string { return describeKeys(key, end) }
 	return s.authorize(ctx, method, what, func(_ *auth.State, id auth.Identity) error {
@@ -166,41 +173,13 @@ func (s *Server) authorizeUser(ctx context.Context, method string) error {
 	return s.authorize(ctx, method, nil, (*auth.State).CheckUser)
 }
 
-// proposeAs proposes a client's write: with auth on, wrapped with the
-// caller, whose permissions every member checks as it applies it.
-func (s *Server) proposeAs(ctx context.Context, req api.Message) (api.Message, error) {
-	var id auth.Identity
-	// Unwrapped, a write is refused when it applies with auth on: a
-	// caller with a token makes this member catch up first (authOn).
-	on, _, err := s.authOn(ctx)
-	if err != nil {
-		return nil, err
+// noteDenied logs err if it refuses req, made by caller (nil: none
+// found), for want of authentication or permission; it returns err.
+func (s *Server) noteDenied(req api.Message, caller *auth.Identity, err error) error {
+	if err != nil && isAuthRefusal(err) {
+		s.logDenied(methodName(req), caller, describeRequest(req), err)
 	}
-	if on {
-		id, err = s.identify(ctx)
-		switch {
-		case errors.Is(err, api.ErrUserEmpty) && s.authOffAfterCatchUp(ctx):
-			// Proposed unwrapped: refused when applied if auth is on again.
-		case err != nil:
-			s.logDenied(methodName(req), id, describeRequest(req), err)
-			return nil, err
-		default:
-			ctx = context.WithValue(ctx, callerKey{}, id)
-		}
-	}
-	resp, err := s.propose(ctx, req)
-	if isAuthRefusal(err) {
-		s.logDenied(methodName(req), id, describeRequest(req), err)
-	}
-	return resp, err
-}
-
-// callerOf is the caller proposeAs put in ctx, or nil.
-func callerOf(ctx context.Context) *auth.Identity {
-	if id, ok := ctx.Value(callerKey{}).(auth.Identity); ok {
-		return &id
-	}
-	return nil
+	return err
 }
 
 // isAuthRefusal reports whether err refuses a call for want of
@@ -213,9 +192,13 @@ func isAuthRefusal(err error) bool {
 	return false
 }
 
-// logDenied logs a refused call.
-func (s *Server) logDenied(method string, id auth.Identity, what string, err error) {
-	attrs := []any{"method", method, "user", id.User, "err", err}
+// logDenied logs a refused call, made by caller (nil: none found).
+func (s *Server) logDenied(method string, caller *auth.Identity, what string, err error) {
+	user := ""
+	if caller != nil {
+		user = caller.User
+	}
+	attrs := []any{"method", method, "user", user, "err", err}
 	if what != "" {
 		attrs = append(attrs, "keys", what)
 	}
@@ -237,9 +220,11 @@ func describeKeys(key, end []byte) string {
 	return auth.DescribeRange(key, end)
 }
 
-// describeRequest names what a write touches, for the log.
+// describeRequest names what a request touches, for the log.
 func describeRequest(req api.Message) string {
 	switch r := req.(type) {
+	case *api.RangeRequest:
+		return describeKeys(r.Key, r.RangeEnd)
 	case *api.PutRequest:
 		return auth.DescribeRange(r.Key, nil)
 	case *api.DeleteRangeRequest:

@@ -18,7 +18,7 @@ import (
 func (s *Server) refuseWatch(ctx context.Context, w *watchSession, c *api.WatchCreateRequest) bool {
 	err := s.identityRefusal() // peer_confirm.go
 	if err == nil {
-		err = s.authorizeRead(ctx, "Watch", c.Key, c.RangeEnd, true)
+		err = s.authorizeRead(ctx, "Watch", c.Key, c.RangeEnd)
 	}
 	if err == nil {
 		return false

@@ -39,38 +39,29 @@ func (s *Server) registerAuthServices() {
 	r.HandleUnary(m(api.MethodRoleRevokePermission), unary(s, s.serveRoleRevokePermission))
 }
 
-// proposeAuth proposes an auth change. With auth on, the caller must be
-// allowed to make it (checked here first, to refuse early, and again by
-// every member as it applies it); prepare, if set, runs after the check
-// (hashing a password costs ~50 ms: not for callers who may not).
+// proposeAuth proposes an auth change as every member does
+// (replica.AuthChange, which the simulator's administrator goes through
+// too). With auth on, the caller must be allowed to make it: checked here
+// first, to refuse early, and again by every member as it applies it;
+// prepare, if set, runs after the check (hashing a password costs ~50 ms:
+// not for callers who may not).
 func (s *Server) proposeAuth(ctx context.Context, c *auth.Command, prepare func() error) error {
-	method := c.Op.String()
-	// Unwrapped, a change is refused when it applies with auth on: a
-	// caller with a token makes this member catch up first (authOn).
-	on, _, err := s.authOn(ctx)
-	if err != nil {
-		return err
+	caller, err := s.caller(ctx)
+	if err == nil && caller != nil {
+		err = s.replica.AuthorizeAuthChange(c, caller)
 	}
-	if on {
-		var id auth.Identity
-		err := s.authorize(ctx, method, nil, func(_ *auth.State, caller auth.Identity) error {
-			id = caller
-			return s.replica.AuthorizeAuthChange(c, &caller)
-		})
-		if err != nil {
-			return err
-		}
-		ctx = context.WithValue(ctx, callerKey{}, id)
+	if err == nil && prepare != nil {
+		err = prepare()
 	}
-	if prepare != nil {
-		if err := prepare(); err != nil {
-			return err
-		}
+	var cmd replica.Envelope
+	if err == nil {
+		cmd, err = s.replica.AuthChange(c, caller, s.limits())
 	}
-	_, err = s.proposeCommand(ctx, replica.AuthCommand(c))
+	if err == nil {
+		_, err = s.replicate(ctx, cmd)
+	}
 	if isAuthRefusal(err) {
-		id, _ := ctx.Value(callerKey{}).(auth.Identity)
-		s.logDenied(method, id, "", err)
+		s.logDenied(c.Op.String(), caller, "", err)
 	}
 	return err
 }
@@ -131,7 +122,7 @@ func (s *Server) serveAuthenticate(ctx context.Context, req *api.AuthenticateReq
 	}
 	id, err := a.Authenticate(req.Name, req.Password, s.auth.decoy)
 	if err != nil {
-		s.logDenied("Authenticate", auth.Identity{User: req.Name}, "", err)
+		s.logDenied("Authenticate", &auth.Identity{User: req.Name}, "", err)
 		return nil, err
 	}
 	var token string
@@ -142,7 +133,7 @@ func (s *Server) serveAuthenticate(ctx context.Context, req *api.AuthenticateReq
 			return nil, err
 		}
 		c := &auth.Command{Op: auth.OpIssueToken, Name: id.User, Token: auth.HashSimpleToken(token), Revision: id.Revision}
-		if _, err := s.proposeCommand(ctx, replica.IssueToken(c)); err != nil {
+		if _, err := s.proposeOwn(ctx, replica.IssueToken(c)); err != nil {
 			// The state changed since the password was checked (the
 			// client tries again), or the proposal failed.
 			return nil, err

@@ -187,7 +187,11 @@ func (s *Server) serveMemberUpdate(ctx context.Context, req *api.MemberUpdateReq
 	if err := s.replica.State.Members().CheckUpdate(upd.ID, upd.PeerURLs); err != nil {
 		return nil, err
 	}
-	if _, err := s.propose(ctx, upd); err != nil {
+	cmd, err := replica.NewCommand(upd)
+	if err == nil {
+		_, err = s.proposeOwn(ctx, cmd)
+	}
+	if err != nil {
 		return nil, err
 	}
 	return &api.MemberUpdateResponse{Header: s.header(), Members: s.memberList()}, nil
@@ -279,7 +283,7 @@ func (s *Server) serveAlarm(ctx context.Context, req *api.AlarmRequest) (api.Mes
 		}
 		return resp, nil
 	}
-	return s.proposeAs(ctx, req)
+	return s.servePlan(ctx, req)
 }
 
 func (s *Server) serveStatus(ctx context.Context, req *api.StatusRequest) (api.Message, error) {

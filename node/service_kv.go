@@ -10,52 +10,27 @@ import (
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/auth"
 	"github.com/cairndb/cairn/btreekv/mvcc"
-	"github.com/cairndb/cairn/node/replica"
 )
 
-// The KV and Watch services.
+// The KV and Watch services. A KV request is served as replica.Plan
+// says (servePlan, services.go).
 
 func (s *Server) serveRange(ctx context.Context, req *api.RangeRequest) (api.Message, error) {
-	resp, err := s.serveRead(ctx, req, func() error { // txn_read.go
-		return s.authorizeRead(ctx, "Range", req.Key, req.RangeEnd, false)
-	})
-	if err != nil {
-		return nil, err
-	}
-	s.metrics.Ranges.Inc()
-	return resp, nil
+	return s.servePlan(ctx, req)
 }
 
 func (s *Server) servePut(ctx context.Context, req *api.PutRequest) (api.Message, error) {
-	if err := s.replica.AdmitWrite(req, s.limits()); err != nil {
-		return nil, err
-	}
-	if err := s.checkSpace(ctx); err != nil {
-		return nil, err
-	}
-	return s.proposeAs(ctx, req)
+	return s.servePlan(ctx, req)
 }
 
 func (s *Server) serveDeleteRange(ctx context.Context, req *api.DeleteRangeRequest) (api.Message, error) {
-	if err := s.replica.AdmitWrite(req, s.limits()); err != nil {
-		return nil, err
-	}
-	return s.proposeAs(ctx, req)
+	return s.servePlan(ctx, req)
 }
 
+// serveTxn serves a transaction: through raft, or, if it neither puts nor
+// deletes, as a read (serveRead).
 func (s *Server) serveTxn(ctx context.Context, req *api.TxnRequest) (api.Message, error) {
-	if mvcc.TxnReadOnly(req) {
-		return s.serveReadTxn(ctx, req) // txn_read.go
-	}
-	if err := s.replica.AdmitWrite(req, s.limits()); err != nil {
-		return nil, err
-	}
-	if replica.TxnPuts(req) {
-		if err := s.checkSpace(ctx); err != nil {
-			return nil, err
-		}
-	}
-	return s.proposeAs(ctx, req)
+	return s.servePlan(ctx, req)
 }
 
 // serveCompact compacts the history before req.Revision. The apply only
@@ -64,7 +39,7 @@ func (s *Server) serveTxn(ctx context.Context, req *api.TxnRequest) (api.Message
 // answer waits, as etcd's does, until this member's store has removed
 // it all.
 func (s *Server) serveCompact(ctx context.Context, req *api.CompactionRequest) (api.Message, error) {
-	resp, err := s.proposeAs(ctx, req)
+	resp, err := s.servePlan(ctx, req)
 	if err != nil || !req.Physical {
 		return resp, err
 	}

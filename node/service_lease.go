@@ -9,28 +9,25 @@ import (
 	"github.com/cairndb/cairn/node/replica"
 )
 
-// The Lease service. Grants and revocations go through raft; keep-alives
-// and time-to-live questions are answered by the leader, which alone keeps
-// the leases' clocks: another member forwards them to it over the peer
-// connection (lease_forward.go), so they work through any member.
+// The Lease service. Grants and revocations go through raft, as
+// replica.Plan says (servePlan, services.go); keep-alives and time-to-live
+// questions are answered by the leader, which alone keeps the leases'
+// clocks: another member forwards them to it over the peer connection
+// (lease_forward.go), so they work through any member.
 
+// serveLeaseGrant grants a lease; one that names no id gets a random one
+// (positive, never 0).
 func (s *Server) serveLeaseGrant(ctx context.Context, req *api.LeaseGrantRequest) (api.Message, error) {
-	if err := s.replica.AdmitWrite(req, s.limits()); err != nil {
-		return nil, err
+	if req.ID == 0 {
+		grant := *req
+		grant.ID = s.rand.Int64()&(1<<62-1) | 1<<32
+		req = &grant
 	}
-	if err := s.checkSpace(ctx); err != nil {
-		return nil, err
-	}
-	grant := *req
-	grant.TTL = max(grant.TTL, replica.MinLeaseTTL)
-	if grant.ID == 0 {
-		grant.ID = s.rand.Int64()&(1<<62-1) | 1<<32 // positive, never 0
-	}
-	return s.proposeAs(ctx, &grant)
+	return s.servePlan(ctx, req)
 }
 
 func (s *Server) serveLeaseRevoke(ctx context.Context, req *api.LeaseRevokeRequest) (api.Message, error) {
-	return s.proposeAs(ctx, req)
+	return s.servePlan(ctx, req)
 }
 
 // serveLeaseKeepAlive renews leases for as long as the client sends

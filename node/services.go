@@ -136,21 +136,85 @@ func (s *Server) limits() replica.Limits {
 	return replica.Limits{MaxTxnOps: s.cfg.MaxTxnOps, MaxRequestBytes: s.cfg.MaxRequestBytes}
 }
 
-// propose replicates a write request (admitted: replica.AdmitWrite),
-// made by the caller proposeAs put in ctx, if any, and returns its
-// response.
-func (s *Server) propose(ctx context.Context, req api.Message) (api.Message, error) {
-	cmd, err := s.replica.Command(req, callerOf(ctx), s.limits())
-	if err != nil {
-		return nil, err
+// servePlan answers a client's KV or lease request (Range, Put,
+// DeleteRange, Txn, Compact, LeaseGrant, LeaseRevoke, an alarm change) as
+// every member does: it carries out the replica.Plan the member makes of it
+// (replica/requests.go), and adds what needs the world — the caller found
+// from its token or certificate (caller), the driver's answers
+// (replicate, readBarrier), the response header's ids and term, the logs.
+// A transaction that neither puts nor deletes is served as a read, by the
+// member the client asked, as a Range is (serveRead).
+func (s *Server) servePlan(ctx context.Context, req api.Message) (api.Message, error) {
+	p := s.replica.Plan(req, replica.Local{Limits: s.limits(),
+		QuotaBytes: s.cfg.QuotaBackendBytes, DBSize: s.dbSize.Load(), ReadRefusal: s.readRefusal()})
+	switch p.Step {
+	case replica.StepRefuse:
+		return nil, p.Err
+	case replica.StepRaiseNoSpace:
+		s.raiseNoSpace(ctx, p.Alarm)
+		return nil, p.Err
+	case replica.StepRead:
+		return s.serveRead(ctx, req, p)
 	}
-	return s.replicate(ctx, cmd)
+	caller, err := s.caller(ctx) // auth.go
+	var resp api.Message
+	if err == nil {
+		var cmd replica.Envelope
+		if cmd, err = p.Propose(caller); err == nil {
+			resp, err = s.replicate(ctx, cmd)
+		}
+	}
+	return resp, s.noteDenied(req, caller, err)
 }
 
-// proposeCommand replicates a command (made by the caller proposeAs put
-// in ctx, if any) and returns its response.
-func (s *Server) proposeCommand(ctx context.Context, cmd replica.Envelope) (api.Message, error) {
-	cmd, err := replica.Seal(cmd, callerOf(ctx), s.limits())
+// serveRead carries out the plan of a read: a ReadIndex round first if
+// it is linearizable, which makes the member's state at least as current
+// as the leader's when the read arrived; then the caller's permission,
+// checked after the wait so that one revoked a moment ago through another
+// member is seen, and the answer from this member's store (Plan.Answer).
+// A read-only transaction is answered as it would have been through raft:
+// the same branch, the same reads, and the store revision they saw.
+func (s *Server) serveRead(ctx context.Context, req api.Message, p replica.Plan) (api.Message, error) {
+	if p.Read.Linearizable {
+		if err := s.readBarrier(ctx); err != nil {
+			return nil, err
+		}
+	}
+	caller, err := s.caller(ctx)
+	var resp api.Message
+	if err == nil {
+		resp, err = p.Answer(caller, int64(rpc.ResponseLimit(ctx)))
+	}
+	if err != nil {
+		return nil, s.noteDenied(req, caller, err)
+	}
+	s.completeHeader(resp)
+	switch r := resp.(type) {
+	case *api.RangeResponse:
+		s.metrics.Ranges.Inc()
+	case *api.TxnResponse:
+		s.countTxn(r)
+	}
+	return resp, nil
+}
+
+// raiseNoSpace proposes the NOSPACE alarm a write found the store past
+// its quota for (replica.StepRaiseNoSpace). The size is the one measured
+// after the last store commit (refreshed every commit interval), so a
+// write costs no file-system call for it.
+func (s *Server) raiseNoSpace(ctx context.Context, alarm replica.Envelope) {
+	if _, err := s.replicate(ctx, alarm); err != nil {
+		s.log.Warn("raising the NOSPACE alarm failed", "err", err)
+		return
+	}
+	s.log.Warn("backend quota exceeded: NOSPACE alarm raised; writes are refused until space is freed and the alarm disarmed",
+		"size", s.dbSize.Load(), "quota", s.cfg.QuotaBackendBytes)
+}
+
+// proposeOwn replicates a command the member makes on no user's behalf
+// (a member's attributes, a token it issued) and returns its response.
+func (s *Server) proposeOwn(ctx context.Context, cmd replica.Envelope) (api.Message, error) {
+	cmd, err := replica.Seal(cmd, nil, s.limits())
 	if err != nil {
 		return nil, err
 	}
@@ -264,29 +328,6 @@ func (s *Server) readBarrier(ctx context.Context) error {
 		return api.ErrNoLeader
 	}
 	return err
-}
-
-// checkSpace raises the NOSPACE alarm when the store passes its quota,
-// and refuses the write that would grow it (while the alarm is raised,
-// replica.AdmitWrite refuses them). The size is the one measured after
-// the last store commit (refreshed every commit interval), so a write
-// costs no file-system call here.
-func (s *Server) checkSpace(ctx context.Context) error {
-	size := s.dbSize.Load()
-	if size <= s.cfg.QuotaBackendBytes {
-		return nil
-	}
-	cmd, err := replica.Internal(&api.AlarmRequest{Action: api.AlarmActivate, MemberID: s.id, Alarm: api.AlarmNoSpace})
-	if err == nil {
-		_, err = s.proposeCommand(ctx, cmd)
-	}
-	if err != nil {
-		s.log.Warn("raising the NOSPACE alarm failed", "err", err)
-	} else {
-		s.log.Warn("backend quota exceeded: NOSPACE alarm raised; writes are refused until space is freed and the alarm disarmed",
-			"size", size, "quota", s.cfg.QuotaBackendBytes)
-	}
-	return api.ErrNoSpace
 }
 
 // registerClientServices installs every client service on the client rpc

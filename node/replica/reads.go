@@ -5,16 +5,11 @@ import (
 	"github.com/cairndb/cairn/btreekv/mvcc"
 )
 
-// The deterministic half of a member's read services: what every member
-// checks of a client's read before serving it (AdmitRead), whether the
-// read waits for a ReadIndex round first (Read.Linearizable, Read.Barrier),
-// and the response it builds from its store once it may (ServeRead). The
-// server's services (package node) and the simulator's clients both go
-// through them; the server adds what needs its goroutines and the world —
-// why the member serves no read as its driver and peers last told it, the
-// caller's permissions (checked after the wait, so that a permission
-// revoked a moment ago is seen), waiting for the barrier's reply, the
-// response header's ids and term.
+// The reads of a member's client services, the steps of a Plan of
+// StepRead (requests.go): what every member checks of a client's read
+// before serving it (admitRead), whether the read waits for a ReadIndex
+// round first (Read.Linearizable, Read.Barrier), and the response it
+// builds from its store once it may (serveRead, through Plan.Answer).
 
 // Read is a client's read a member admitted: a Range, or a transaction
 // that neither puts nor deletes.
@@ -45,7 +40,7 @@ func IsRead(req api.Message) bool {
 	return false
 }
 
-// AdmitRead checks a client's read before anything else, and says how it
+// admitRead checks a client's read before anything else, and says how it
 // is served:
 //
 //   - a Range names a key; a transaction is well formed, with at most
@@ -54,7 +49,7 @@ func IsRead(req api.Message) bool {
 //     caller knows it (a member that lost data and is not yet repaired, a
 //     member no peer confirmed yet): it refuses the read;
 //   - while the CORRUPT alarm is raised, no key is read.
-func (r *Replica) AdmitRead(req api.Message, lim Limits, refusal error) (Read, error) {
+func (r *Replica) admitRead(req api.Message, lim Limits, refusal error) (Read, error) {
 	var linearizable bool
 	switch req := req.(type) {
 	case *api.RangeRequest:
@@ -82,11 +77,10 @@ func (r *Replica) AdmitRead(req api.Message, lim Limits, refusal error) (Read, e
 	return Read{Req: req, Linearizable: linearizable}, nil
 }
 
-// ServeRead serves an admitted read from the member's store, its answer
+// serveRead serves an admitted read from the member's store, its answer
 // at most maxBytes (0: no bound), once its barrier passed if it is
-// linearizable. The response's header holds the store revision the read
-// saw; the server fills in its ids and term.
-func (r *Replica) ServeRead(rd Read, maxBytes int64) (api.Message, error) {
+// linearizable.
+func (r *Replica) serveRead(rd Read, maxBytes int64) (api.Message, error) {
 	store := r.State.Store()
 	switch req := rd.Req.(type) {
 	case *api.RangeRequest:
