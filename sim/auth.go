@@ -308,26 +308,6 @@ func (w *World) callerOf(reqID uint64) *auth.Identity {
 	return &auth.Identity{User: u.name, Revision: c.tokenRev}
 }
 
-// writeCaller is the user a member names in a write it proposes for
-// reqID: the caller while the member sees auth on, else none (as the
-// server's proposeAs: such a write is refused when it applies if auth was
-// turned on meanwhile).
-func (w *World) writeCaller(m *member, reqID uint64) *auth.Identity {
-	if !m.replica.AuthOn() {
-		return nil
-	}
-	return w.callerOf(reqID)
-}
-
-// rootCaller is root for the commands the simulator makes itself at
-// member m (compactions, the liveness probe), while m sees auth on.
-func (w *World) rootCaller(m *member) *auth.Identity {
-	if !w.auth.on || !m.replica.AuthOn() {
-		return nil
-	}
-	return &root
-}
-
 // authenticate gives a token client a fresh token's revision, from the
 // member it reached, before its next request, if it has none or the last
 // was refused as old (as a real client renews its token and tries again).
@@ -341,21 +321,20 @@ func (w *World) authenticate(c *client, m *member) {
 	}
 }
 
-// authorizeRead checks a read at member m as the server does once its
-// barrier passed (Replica.AuthorizeRead), and judges the answer by the
-// model as of the index m applied.
-func (w *World) authorizeRead(m *member, p *pendingOp) error {
+// judgeRead judges the auth check of a read member m answered with err
+// (Plan.Answer, after the barrier, as the server does) by the model as of
+// the index m applied.
+func (w *World) judgeRead(m *member, p *pendingOp, err error) {
 	if !w.auth.on {
-		return nil
+		return
 	}
-	caller := w.callerOf(p.reqID)
-	err := m.replica.AuthorizeRead(p.read.Req, caller)
-	if w.cfg.Mutation == NoReadAuth {
-		err = nil // the bug on purpose: no permission check
+	if !isAuthCode(api.CodeOf(err)) {
+		err = nil // not refused for auth
 	}
+	caller, req := w.callerOf(p.reqID), p.plan.Read.Req
 	index := m.sm.next - 1 // applied
 	model := w.auth.modelAt(index)
-	if want, got := model.judgeRead(caller, p.read.Req), api.CodeOf(err); got != want {
+	if want, got := model.judgeRead(caller, req), api.CodeOf(err); got != want {
 		who := "no user"
 		if caller != nil {
 			who = fmt.Sprintf("user %q (revision %d)", caller.User, caller.Revision)
@@ -367,7 +346,6 @@ func (w *World) authorizeRead(m *member, p *pendingOp) error {
 		w.obs.cov.AuthRefusedReads++
 		w.noteRefusal(p.reqID, err)
 	}
-	return err
 }
 
 // noteRefusal lets a token client know its token is old.

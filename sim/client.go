@@ -32,9 +32,9 @@ type pendingOp struct {
 	member uint64
 	req    api.RequestOp
 	op     linearizability.OpID
-	// read is the request as the member admitted it, if it is a read
-	// (serveRead): once its barrier passed, the member serves it.
-	read   *replica.Read
+	// plan is the member's plan of the request, if it is a read (serve):
+	// once its barrier passed, the member answers it (Plan.Answer).
+	plan   *replica.Plan
 	isRead bool
 	// resp and how are the answer, once the member gave it; the client
 	// sees it when it arrives (evReply).
@@ -81,62 +81,38 @@ func messageOf(req api.RequestOp) api.Message {
 // limits are the bounds on a client's request, the server's defaults.
 var limits = replica.Limits{MaxTxnOps: replica.DefaultMaxTxnOps, MaxRequestBytes: replica.DefaultMaxRequestBytes}
 
-// errRefused marks a write a member refused on admission (AdmitWrite,
-// Command): it certainly did not happen.
+// errRefused marks a request a member refused as it planned it
+// (Replica.Plan, Plan.Propose): it certainly did not happen.
 var errRefused = errors.New("sim: refused before it was proposed")
 
-// serve serves a client's request at member m as the server's services
-// do: a read (a Range, a transaction that only reads) by serveRead, a
-// write by serveWrite.
+// local is what member m's shell knows of it for Replica.Plan: the
+// server's default limits, and why its core serves no read now (a member
+// repairing lost data). The simulator sets no quota on the store: its
+// disks fill up instead (nemesis.go).
+func (m *member) local() replica.Local {
+	return replica.Local{Limits: limits, ReadRefusal: m.core.Repair().ReadRefusal}
+}
+
+// serve serves a request (reqID) of a client or a lease holder at member m
+// as the server's services do (node.Server.servePlan): the member plans it
+// (Replica.Plan); a write is proposed as its caller makes it
+// (Plan.Propose), its reply coming back through the core; a read, if
+// linearizable, waits for the core's ReadIndex round (Read.Barrier), and
+// is answered when the core replies (readResponse). A refusal is answered
+// at once.
 func (w *World) serve(m *member, reqID uint64, req api.Message) {
-	if replica.IsRead(req) {
-		w.serveRead(m, reqID, req)
-		return
-	}
-	w.serveWrite(m, reqID, req)
-}
-
-// serveRead serves a client's read at member m as the server's services
-// do: admitted (Replica.AdmitRead, with the core's refusal of reads while
-// it repairs lost data), then, if linearizable, after the core's ReadIndex
-// round (Read.Barrier): the member serves it from its store
-// (Replica.ServeRead) when the core replies (response).
-func (w *World) serveRead(m *member, reqID uint64, req api.Message) {
 	if m.state != stateUp {
 		return // lost: the client times out
 	}
-	rd, err := m.replica.AdmitRead(req, limits, m.core.Repair().ReadRefusal)
-	if err != nil {
-		m.cost = 0 // answered by the service, before the core
-		w.clientReply(m, replica.Reply{ReqID: reqID, Err: fmt.Errorf("%w: %w", errRefused, err)})
-		return
-	}
-	if c := w.clientOf(reqID); c != nil && c.pending != nil && c.pending.reqID == reqID {
-		c.pending.read = &rd
-	}
-	if w.cfg.Mutation == StaleReads {
-		rd.Linearizable = false // the bug on purpose: no read barrier
-	}
-	if !rd.Linearizable {
-		m.cost = 0
-		w.clientReply(m, replica.Reply{ReqID: reqID})
-		return
-	}
-	w.step(m, rd.Barrier(reqID))
-}
-
-// serveWrite serves a client's write request at member m as the server's
-// services do: admitted (replica.AdmitWrite), made a command
-// (Replica.Command), then proposed; the reply comes back through the
-// core, or at once if the member refuses it.
-func (w *World) serveWrite(m *member, reqID uint64, req api.Message) {
-	if m.state != stateUp {
-		return // lost: the client times out
-	}
-	err := m.replica.AdmitWrite(req, limits)
+	p := m.replica.Plan(req, m.local())
 	var cmd replica.Envelope
-	if err == nil {
-		cmd, err = m.replica.Command(req, w.writeCaller(m, reqID), limits)
+	err := p.Err
+	switch p.Step {
+	case replica.StepRead:
+		w.serveRead(m, reqID, p)
+		return
+	case replica.StepWrite:
+		cmd, err = p.Propose(w.callerOf(reqID))
 	}
 	if err != nil {
 		m.cost = 0 // answered by the service, before the core
@@ -144,6 +120,42 @@ func (w *World) serveWrite(m *member, reqID uint64, req api.Message) {
 		return
 	}
 	w.step(m, replica.EvPropose{ReqID: reqID, Cmd: cmd})
+}
+
+// serveRead starts a client's read at member m, as planned (p): the
+// member answers it once the core's ReadIndex round passed, or at once if
+// it needs none.
+func (w *World) serveRead(m *member, reqID uint64, p replica.Plan) {
+	if c := w.clientOf(reqID); c != nil && c.pending != nil && c.pending.reqID == reqID {
+		c.pending.plan = &p
+	}
+	if w.cfg.Mutation == StaleReads {
+		p.Read.Linearizable = false // the bug on purpose: no read barrier
+	}
+	if !p.Read.Linearizable {
+		m.cost = 0
+		w.clientReply(m, replica.Reply{ReqID: reqID})
+		return
+	}
+	w.step(m, p.Read.Barrier(reqID))
+}
+
+// submit has member m take req, a request the simulator makes itself as
+// root — a compaction, the rot fault's put, the operator's disarm, the
+// liveness probe — through the same entry as a client's (Replica.Plan,
+// Plan.Propose), proposed as reqID. It returns why m refused it, if it
+// did (a compaction while CORRUPT is raised).
+func (w *World) submit(m *member, reqID uint64, req api.Message) error {
+	p := m.replica.Plan(req, m.local())
+	if p.Step != replica.StepWrite {
+		return fmt.Errorf("%T planned as step %d: %w", req, p.Step, p.Err)
+	}
+	cmd, err := p.Propose(&root)
+	if err != nil {
+		return err
+	}
+	w.step(m, replica.EvPropose{ReqID: reqID, Cmd: cmd})
+	return nil
 }
 
 // singleKeyRequest builds a random request on key.
@@ -298,20 +310,24 @@ func (w *World) response(m *member, p *pendingOp, r replica.Reply) (api.Response
 	return resp, returned
 }
 
-// readResponse serves a read whose barrier passed (or that needs none)
-// from the member's store (Replica.ServeRead).
+// readResponse answers a read whose barrier passed (or that needs none)
+// as planned (Plan.Answer: the caller's permission checked, then the
+// member's store read); the answer's auth check is judged by the model
+// (judgeRead).
 func (w *World) readResponse(m *member, p *pendingOp) (api.ResponseOp, outcome) {
 	var resp api.ResponseOp
-	if p.read == nil {
-		w.fail("read %x answered before it was admitted", p.reqID)
+	if p.plan == nil {
+		w.fail("read %x answered before it was planned", p.reqID)
 		return resp, discarded
 	}
-	if err := w.authorizeRead(m, p); err != nil {
-		return resp, discarded // refused: it did not happen
+	caller := w.callerOf(p.reqID)
+	if w.cfg.Mutation == NoReadAuth && caller != nil {
+		caller = &root // the bug on purpose: no permission check
 	}
-	served, err := m.replica.ServeRead(*p.read, 0)
+	served, err := p.plan.Answer(caller, 0)
+	w.judgeRead(m, p, err)
 	if err != nil {
-		return resp, discarded // a read changes nothing
+		return resp, discarded // refused, or failed: a read changes nothing
 	}
 	switch msg := served.(type) {
 	case *api.RangeResponse:

@@ -304,13 +304,11 @@ func (w *World) operate() {
 		return
 	}
 	for _, id := range alarmed {
-		cmd, err := l.replica.Command(&api.AlarmRequest{Action: api.AlarmDeactivate, MemberID: id, Alarm: api.AlarmCorrupt}, w.rootCaller(l), limits)
-		if err != nil {
+		c.reqs++
+		if err := w.submit(l, corruptReqBase|c.reqs, &api.AlarmRequest{Action: api.AlarmDeactivate, MemberID: id, Alarm: api.AlarmCorrupt}); err != nil {
 			w.fail("operator: disarm the CORRUPT alarm on member %d: %v", id, err)
 			return
 		}
-		c.reqs++
-		w.step(l, replica.EvPropose{ReqID: corruptReqBase | c.reqs, Cmd: cmd})
 	}
 }
 
@@ -351,20 +349,17 @@ func (w *World) rotStore() {
 		return
 	}
 	x := targets[c.rng.IntN(len(targets))]
-	x.rotten = true // at risk of having to be repaired from now on
-	c.target, c.armed, c.rotKey = x.id, true, fmt.Sprintf("%s%d", rotPrefix, c.rng.IntN(1000))
-	cmd, err := replica.NewCommand(&api.PutRequest{Key: []byte(c.rotKey), Value: []byte("clean")})
-	if err == nil {
-		cmd, err = replica.Seal(cmd, w.rootCaller(l), limits)
-	}
-	if err != nil {
-		w.fail("rot: %v", err)
+	key := fmt.Sprintf("%s%d", rotPrefix, c.rng.IntN(1000))
+	c.reqs++
+	if err := w.submit(l, corruptReqBase|c.reqs, &api.PutRequest{Key: []byte(key), Value: []byte("clean")}); err != nil {
+		// Refused (the CORRUPT alarm is raised): no rot this time.
+		w.schedule(300, event{kind: evRot})
 		return
 	}
+	x.rotten = true // at risk of having to be repaired from now on
+	c.target, c.armed, c.rotKey = x.id, true, key
 	w.logFault("member %d's store will rot when it applies the put of %s", x.id, c.rotKey)
 	w.countFault("rot-store", -1)
-	c.reqs++
-	w.step(l, replica.EvPropose{ReqID: corruptReqBase | c.reqs, Cmd: cmd})
 }
 
 // rotting returns the command member s applies at index in place of data

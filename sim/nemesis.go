@@ -362,15 +362,9 @@ func (w *World) compact() {
 		return
 	}
 	rev := w.applied.maxRev - w.rng.Int64N(10)
-	cmd, err := replica.NewCommand(&api.CompactionRequest{Revision: rev})
-	if err == nil {
-		cmd, err = replica.Seal(cmd, w.rootCaller(lead), limits)
-	}
-	if err != nil {
-		w.fail("encode compaction: %v", err)
-		return
-	}
 	w.nemesis.compactReq++
+	if err := w.submit(lead, compactReqBase|w.nemesis.compactReq, &api.CompactionRequest{Revision: rev}); err != nil {
+		return // refused (the CORRUPT alarm is raised), as `ctl compact` would be
+	}
 	w.logFault("compact at revision %d", rev)
-	w.step(lead, replica.EvPropose{ReqID: compactReqBase | w.nemesis.compactReq, Cmd: cmd})
 }
