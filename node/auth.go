@@ -79,6 +79,9 @@ func (s *Server) identify(ctx context.Context) (auth.Identity, error) {
 // moment ago through another member: it is taken with no user if auth is
 // off once this member caught up (authOffAfterCatchUp).
 func (s *Server) caller(ctx context.Context) (*auth.Identity, error) {
+	if !s.replica.State.Auth().Enabled() && rpc.Token(ctx) == "" {
+		return nil, nil // auth off, and the client did not see it on
+	}
 	on, _, err := s.authOn(ctx)
 	if err != nil || !on {
 		return nil, err
@@ -174,12 +177,11 @@ func (s *Server) authorizeUser(ctx context.Context, method string) error {
 }
 
 // noteDenied logs err if it refuses req, made by caller (nil: none
-// found), for want of authentication or permission; it returns err.
-func (s *Server) noteDenied(req api.Message, caller *auth.Identity, err error) error {
-	if err != nil && isAuthRefusal(err) {
+// found), for want of authentication or permission.
+func (s *Server) noteDenied(req api.Message, caller *auth.Identity, err error) {
+	if isAuthRefusal(err) {
 		s.logDenied(methodName(req), caller, describeRequest(req), err)
 	}
-	return err
 }
 
 // isAuthRefusal reports whether err refuses a call for want of

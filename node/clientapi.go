@@ -49,18 +49,6 @@ type SnapshotSender interface {
 	Send(*api.SnapshotResponse) error
 }
 
-// withDeadline bounds a call whose caller gave no deadline by the
-// request timeout, and marks the deadline as the member's own
-// (memberDeadlineKey). The caller releases the bound when the call ends
-// (nil when ctx had a deadline already; release is nil-safe).
-func (s *Server) withDeadline(ctx context.Context) (context.Context, *memberDeadline) {
-	if _, ok := ctx.Deadline(); ok {
-		return ctx, nil
-	}
-	bound := newMemberDeadline(ctx, s.requestTimeout())
-	return bound, bound
-}
-
 // call runs one unary service for a face. The service is a method
 // expression ((*Server).serveRange): a method value (s.serveRange) would
 // be allocated on every call.

@@ -7,6 +7,18 @@ import (
 	"time"
 )
 
+// withDeadline bounds a call whose caller gave no deadline by the
+// request timeout, and marks the deadline as the member's own
+// (memberDeadlineKey). The caller releases the bound when the call ends
+// (nil when ctx had a deadline already; release is nil-safe).
+func (s *Server) withDeadline(ctx context.Context) (context.Context, *memberDeadline) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, nil
+	}
+	bound := newMemberDeadline(ctx, s.requestTimeout())
+	return bound, bound
+}
+
 // memberDeadline is a caller's context bounded by the member's request
 // timeout (withDeadline) for a call whose caller gave no deadline.
 //

@@ -146,7 +146,7 @@ func (s *Server) limits() replica.Limits {
 // member the client asked, as a Range is (serveRead).
 func (s *Server) servePlan(ctx context.Context, req api.Message) (api.Message, error) {
 	p := s.replica.Plan(req, replica.Local{Limits: s.limits(),
-		QuotaBytes: s.cfg.QuotaBackendBytes, DBSize: s.dbSize.Load(), ReadRefusal: s.readRefusal()})
+		QuotaBytes: s.cfg.QuotaBackendBytes, DBSize: s.dbSize.Load(), ReadRefusal: s.readRefusal})
 	switch p.Step {
 	case replica.StepRefuse:
 		return nil, p.Err
@@ -164,7 +164,10 @@ func (s *Server) servePlan(ctx context.Context, req api.Message) (api.Message, e
 			resp, err = s.replicate(ctx, cmd)
 		}
 	}
-	return resp, s.noteDenied(req, caller, err)
+	if err != nil {
+		s.noteDenied(req, caller, err)
+	}
+	return resp, err
 }
 
 // serveRead carries out the plan of a read: a ReadIndex round first if
@@ -186,7 +189,8 @@ func (s *Server) serveRead(ctx context.Context, req api.Message, p replica.Plan)
 		resp, err = p.Answer(caller, int64(rpc.ResponseLimit(ctx)))
 	}
 	if err != nil {
-		return nil, s.noteDenied(req, caller, err)
+		s.noteDenied(req, caller, err)
+		return nil, err
 	}
 	s.completeHeader(resp)
 	switch r := resp.(type) {

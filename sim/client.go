@@ -90,8 +90,11 @@ var errRefused = errors.New("sim: refused before it was proposed")
 // repairing lost data). The simulator sets no quota on the store: its
 // disks fill up instead (nemesis.go).
 func (m *member) local() replica.Local {
-	return replica.Local{Limits: limits, ReadRefusal: m.core.Repair().ReadRefusal}
+	return replica.Local{Limits: limits, ReadRefusal: m.readRefusal}
 }
+
+// readRefusal says why member m's core serves no read now (nil: it may).
+func (m *member) readRefusal() error { return m.core.Repair().ReadRefusal }
 
 // serve serves a request (reqID) of a client or a lease holder at member m
 // as the server's services do (node.Server.servePlan): the member plans it

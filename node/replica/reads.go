@@ -28,28 +28,16 @@ type Read struct {
 // the leader's commit index as of the request (or with why it cannot).
 func (Read) Barrier(reqID uint64) Event { return EvRead{ReqID: reqID} }
 
-// IsRead reports whether req is served as a read: a Range, or a
-// transaction that neither puts nor deletes in any branch.
-func IsRead(req api.Message) bool {
-	switch req := req.(type) {
-	case *api.RangeRequest:
-		return true
-	case *api.TxnRequest:
-		return mvcc.TxnReadOnly(req)
-	}
-	return false
-}
-
 // admitRead checks a client's read before anything else, and says how it
 // is served:
 //
 //   - a Range names a key; a transaction is well formed, with at most
 //     MaxTxnOps operations a branch (mvcc.CheckTxn), and reads only;
-//   - refusal, if not nil, is why the member serves no read now, as the
-//     caller knows it (a member that lost data and is not yet repaired, a
-//     member no peer confirmed yet): it refuses the read;
+//   - refusal, if not nil, says why the member serves no read now, as
+//     its shell knows it (a member that lost data and is not yet
+//     repaired, a member no peer confirmed yet): it refuses the read;
 //   - while the CORRUPT alarm is raised, no key is read.
-func (r *Replica) admitRead(req api.Message, lim Limits, refusal error) (Read, error) {
+func (r *Replica) admitRead(req api.Message, lim Limits, refusal func() error) (Read, error) {
 	var linearizable bool
 	switch req := req.(type) {
 	case *api.RangeRequest:
@@ -69,7 +57,9 @@ func (r *Replica) admitRead(req api.Message, lim Limits, refusal error) (Read, e
 		return Read{}, api.Errorf(api.CodeInvalidArgument, "%T is not a read", req)
 	}
 	if refusal != nil {
-		return Read{}, refusal
+		if err := refusal(); err != nil {
+			return Read{}, err
+		}
 	}
 	if r.State.HasAlarm(api.AlarmCorrupt) {
 		return Read{}, ErrCorruptAlarm

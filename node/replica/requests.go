@@ -56,10 +56,11 @@ type Local struct {
 	QuotaBytes int64
 	// DBSize is the store's file size as last measured.
 	DBSize int64
-	// ReadRefusal, if not nil, is why the member serves no read now, as
-	// its shell knows it: it lost data and is not repaired yet, or no
-	// peer confirmed its identity yet.
-	ReadRefusal error
+	// ReadRefusal, if not nil, says why the member serves no read now,
+	// as its shell knows it: it lost data and is not repaired yet, or no
+	// peer confirmed its identity yet (nil: it may serve reads). Only a
+	// read asks it.
+	ReadRefusal func() error
 }
 
 // Step is what a Plan has the member do.
@@ -149,17 +150,29 @@ func (r *Replica) raiseNoSpace(p Plan) Plan {
 }
 
 // Propose is the command StepWrite proposes, as caller makes it (nil: no
-// user). While this member sees auth off, the command names no user
-// whoever the caller is; if auth is on by the time it applies, it is
-// refused then.
+// user): refused while the CORRUPT alarm is raised, if it is a KV or lease
+// write, and past MaxRequestBytes (Seal). While this member sees auth
+// off, the command names no user whoever the caller is; if auth is on by
+// the time it applies, it is refused then.
 func (p Plan) Propose(caller *auth.Identity) (Envelope, error) {
 	if p.Step != StepWrite {
 		return Envelope{}, fmt.Errorf("replica: a plan of step %d proposes nothing", p.Step)
 	}
-	if !p.r.AuthOn() {
+	switch p.Write.(type) {
+	case *api.PutRequest, *api.DeleteRangeRequest, *api.TxnRequest,
+		*api.CompactionRequest, *api.LeaseGrantRequest, *api.LeaseRevokeRequest:
+		if p.r.State.HasAlarm(api.AlarmCorrupt) {
+			return Envelope{}, ErrCorruptAlarm
+		}
+	}
+	cmd, err := NewCommand(p.Write)
+	if err != nil {
+		return Envelope{}, err
+	}
+	if !p.r.State.Auth().Enabled() {
 		caller = nil
 	}
-	return p.r.Command(p.Write, caller, p.lim)
+	return Seal(cmd, caller, p.lim)
 }
 
 // Answer is StepRead's answer once its barrier passed (if it has one):
@@ -217,6 +230,18 @@ func (r *Replica) admitWrite(req api.Message, lim Limits) (grows bool, err error
 	return grows, nil
 }
 
+// IsRead reports whether req is served as a read: a Range, or a
+// transaction that neither puts nor deletes in any branch.
+func IsRead(req api.Message) bool {
+	switch req := req.(type) {
+	case *api.RangeRequest:
+		return true
+	case *api.TxnRequest:
+		return mvcc.TxnReadOnly(req)
+	}
+	return false
+}
+
 // TxnPuts reports whether any branch of a transaction puts a key (the
 // writes refused while NOSPACE is raised; deletes stay allowed).
 func TxnPuts(req *api.TxnRequest) bool {
@@ -226,26 +251,6 @@ func TxnPuts(req *api.TxnRequest) bool {
 		}
 	}
 	return false
-}
-
-// Command is the command to propose for req, an admitted write, as caller
-// makes it (nil: no user, auth being off). The KV and lease writes are
-// refused while the CORRUPT alarm is raised. A client's write takes it
-// through Plan.Propose; the member's own requests (a member's attributes,
-// a membership change) come here directly.
-func (r *Replica) Command(req api.Message, caller *auth.Identity, lim Limits) (Envelope, error) {
-	switch req.(type) {
-	case *api.PutRequest, *api.DeleteRangeRequest, *api.TxnRequest,
-		*api.CompactionRequest, *api.LeaseGrantRequest, *api.LeaseRevokeRequest:
-		if r.State.HasAlarm(api.AlarmCorrupt) {
-			return Envelope{}, ErrCorruptAlarm
-		}
-	}
-	cmd, err := NewCommand(req)
-	if err != nil {
-		return Envelope{}, err
-	}
-	return Seal(cmd, caller, lim)
 }
 
 // Seal is cmd as caller makes it (nil: no user, or the member's own

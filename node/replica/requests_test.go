@@ -82,7 +82,7 @@ func TestPlan(t *testing.T) {
 	bigPut := &api.PutRequest{Key: []byte("k"), Value: make([]byte, 300)}
 	overQuota := &Local{Limits: defaultLocal.Limits, QuotaBytes: 1 << 20, DBSize: 1<<20 + 1}
 	lost := errors.New("this member lost data and is not repaired yet")
-	unconfirmed := &Local{Limits: defaultLocal.Limits, ReadRefusal: lost}
+	unconfirmed := &Local{Limits: defaultLocal.Limits, ReadRefusal: func() error { return lost }}
 	authOn := func(t *testing.T, a *applier) { enableAuth(t, a) }
 	alice := &auth.Identity{User: "alice"}
 	denied := api.ErrPermissionDenied
