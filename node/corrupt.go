@@ -215,7 +215,7 @@ func (s *Server) initialCorruptCheck() error {
 // readRefusal says why the member serves no read of keys (a Range, a
 // read-only Txn) now, as its driver and peers last told it: it lost data
 // and has not been repaired (repair.go), or no peer confirmed its
-// identity (peer_confirm.go). replica.AdmitRead refuses the read with it,
+// identity (peer_confirm.go). replica.Plan refuses the read with it,
 // and refuses reads itself while the CORRUPT alarm is raised.
 func (s *Server) readRefusal() error {
 	if err := s.driver.ReadRefusal(); err != nil {

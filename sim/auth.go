@@ -13,18 +13,18 @@ import (
 
 // Authentication in the simulator. Some seeds turn auth on, through the
 // proposals `ctl user add`, `ctl role grant-permission`, `ctl auth enable`
-// make (Replica.AuthChange, the deterministic half of the server's
-// proposeAuth), sent by an administrator acting as root to any member
-// while the clients run; once it is on, the administrator keeps granting
-// and revoking permissions and roles, and now and then turns auth off and
-// on again. The clients act as users (clientUsers) with different key
-// permissions: their writes name them (Replica.Command), and every member
+// make (Replica.AuthChange, which the server's proposeAuth goes through
+// too), sent by an administrator acting as root to any member while the
+// clients run; once it is on, the administrator keeps granting and
+// revoking permissions and roles, and now and then turns auth off and on
+// again. The clients act as users (clientUsers) with different key
+// permissions: their writes name them (Plan.Propose), and every member
 // checks them as it applies them; their reads are checked by the member
-// that serves them (Replica.AuthorizeRead) after the ReadIndex round, as
-// the server's are. One client holds a token: its identity carries the
-// auth revision it authenticated at, is refused once the state moved on
+// that serves them (Plan.Answer) after the ReadIndex round, as the
+// server's are. One client holds a token: its identity carries the auth
+// revision it authenticated at, is refused once the state moved on
 // (api.ErrAuthOldRevision), and authenticates again. The lease holders and
-// the nemesis's compactions act as root.
+// the requests the simulator makes itself (submit) act as root.
 //
 // The checker (authmodel.go) rebuilds the auth state from the committed
 // log on its own, and requires of every member that
