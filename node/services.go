@@ -154,7 +154,7 @@ func (s *Server) servePlan(ctx context.Context, req api.Message) (api.Message, e
 		s.raiseNoSpace(ctx, p.Alarm)
 		return nil, p.Err
 	case replica.StepRead:
-		return s.serveRead(ctx, req, p)
+		return s.serveRead(ctx, p)
 	}
 	caller, err := s.caller(ctx) // auth.go
 	var resp api.Message
@@ -177,7 +177,7 @@ func (s *Server) servePlan(ctx context.Context, req api.Message) (api.Message, e
 // member is seen, and the answer from this member's store (Plan.Answer).
 // A read-only transaction is answered as it would have been through raft:
 // the same branch, the same reads, and the store revision they saw.
-func (s *Server) serveRead(ctx context.Context, req api.Message, p replica.Plan) (api.Message, error) {
+func (s *Server) serveRead(ctx context.Context, p replica.Plan) (api.Message, error) {
 	if p.Read.Linearizable {
 		if err := s.readBarrier(ctx); err != nil {
 			return nil, err
@@ -189,7 +189,7 @@ func (s *Server) serveRead(ctx context.Context, req api.Message, p replica.Plan)
 		resp, err = p.Answer(caller, int64(rpc.ResponseLimit(ctx)))
 	}
 	if err != nil {
-		s.noteDenied(req, caller, err)
+		s.noteDenied(p.Read.Req, caller, err)
 		return nil, err
 	}
 	s.completeHeader(resp)

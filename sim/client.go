@@ -109,7 +109,7 @@ func (w *World) serve(m *member, reqID uint64, req api.Message) {
 	}
 	p := m.replica.Plan(req, m.local())
 	var cmd replica.Envelope
-	err := p.Err
+	err := p.Err // StepRefuse (StepRaiseNoSpace needs a quota, which no member has here)
 	switch p.Step {
 	case replica.StepRead:
 		w.serveRead(m, reqID, p)
