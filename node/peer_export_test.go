@@ -10,7 +10,6 @@ import (
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/auth"
 	"github.com/cairndb/cairn/node/replica"
-	"github.com/cairndb/cairn/raftcore"
 	"github.com/cairndb/cairn/rpc"
 )
 
@@ -85,8 +84,3 @@ func (s *Server) TermForTest(t testing.TB) uint64 {
 // SetSnapshotStallForTest sets how long a snapshot being received may
 // go without data.
 func (s *Server) SetSnapshotStallForTest(d time.Duration) { s.transport.snapshotStall = d }
-
-// RaftBatchForTest encodes msgs as one message of a raft stream.
-func RaftBatchForTest(msgs ...raftcore.Message) []byte {
-	return appendBatch(nil, msgs)
-}

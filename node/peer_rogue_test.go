@@ -22,6 +22,7 @@ import (
 	"github.com/cairndb/cairn/internal/wire"
 	"github.com/cairndb/cairn/node"
 	"github.com/cairndb/cairn/node/nodetest"
+	"github.com/cairndb/cairn/node/peerwire"
 	"github.com/cairndb/cairn/raftcore"
 	"github.com/cairndb/cairn/rpc"
 )
@@ -219,7 +220,7 @@ func (r *rogueTarget) sendRaft(t *testing.T, conn *rpc.Conn, from uint64, i int,
 	if err := st.Send(node.StreamHeaderForTest(r.Servers[i].ClusterID(), from, r.Servers[i].ID())); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Send(node.RaftBatchForTest(msgs...)); err != nil {
+	if err := st.Send(peerwire.AppendBatch(nil, msgs)); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(200 * time.Millisecond)

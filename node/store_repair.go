@@ -17,6 +17,7 @@ import (
 
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/internal/wire"
+	"github.com/cairndb/cairn/node/peerwire"
 	"github.com/cairndb/cairn/node/replica"
 	"github.com/cairndb/cairn/raftcore"
 	"github.com/cairndb/cairn/rpc"
@@ -191,7 +192,7 @@ func (s *Server) storeCopyFrom(raw string, to uint64, identity *clusterIdentity,
 	if err != nil {
 		return err
 	}
-	size, m, err := snapshotHeader(b)
+	size, m, err := peerwire.StoreCopyHeader(b)
 	if err != nil {
 		return fmt.Errorf("bad store copy header: %w", err)
 	}
@@ -260,7 +261,7 @@ func (t *peerTransport) serveStoreCopy(ctx context.Context, st *rpc.Stream) erro
 		return api.Errorf(api.CodeUnhealthy, "the leader's store is at index %d, before the %d asked for: ask again once it has applied more", meta.Index, minIndex)
 	}
 	m := raftcore.Message{Type: raftcore.MsgSnap, From: t.s.id, To: from, Term: meta.Term, Snapshot: &raftcore.Snapshot{Metadata: meta}}
-	if err := sendStoreCopy(st.Send, m, src, "store copy"); err != nil {
+	if err := peerwire.SendStoreCopy(st.Send, m, src, replica.SnapshotChunk, "store copy"); err != nil {
 		return err
 	}
 	t.s.log.Info("sent a copy of the store to a member that repairs its own", "to", fmt.Sprintf("%016x", from), "index", meta.Index, "size", src.Size())

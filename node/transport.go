@@ -15,7 +15,7 @@ import (
 
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/internal/fsx"
-	"github.com/cairndb/cairn/internal/wire"
+	"github.com/cairndb/cairn/node/peerwire"
 	"github.com/cairndb/cairn/node/replica"
 	"github.com/cairndb/cairn/raftcore"
 	"github.com/cairndb/cairn/rpc"
@@ -28,7 +28,7 @@ const (
 	methodRaft rpc.Method = 1000
 	// methodRaftSnapshot carries one MsgSnap: a streamHeader, the message
 	// without its data, then the data in chunks and its checksum (see
-	// snapshot_stream.go).
+	// node/peerwire).
 	methodRaftSnapshot rpc.Method = 1001
 	// methodPeerMembers answers a joining member with the membership.
 	methodPeerMembers rpc.Method = 1002
@@ -287,13 +287,13 @@ func (p *peerSender) run() {
 	}
 }
 
-// send writes one batch (appendBatch).
+// send writes one batch (peerwire.AppendBatch).
 func (p *peerSender) send(batch []raftcore.Message) error {
 	st, err := p.raftStream()
 	if err != nil {
 		return err
 	}
-	b := appendBatch(p.buf[:0], batch)
+	b := peerwire.AppendBatch(p.buf[:0], batch)
 	p.buf = b
 	if err := st.Send(b); err != nil {
 		p.reset()
@@ -448,7 +448,7 @@ func (p *peerSender) streamSnapshot(m raftcore.Message) error {
 	if err := st.Send(streamHeader(p.t.s.clusterID, p.t.s.id, p.id)); err != nil {
 		return err
 	}
-	if err := sendStoreCopy(st.Send, m, src, "snapshot copy"); err != nil {
+	if err := peerwire.SendStoreCopy(st.Send, m, src, replica.SnapshotChunk, "snapshot copy"); err != nil {
 		return err
 	}
 	if err := st.CloseSend(); err != nil {
@@ -553,7 +553,7 @@ func (t *peerTransport) serveRaft(ctx context.Context, st *rpc.Stream) error {
 		if !t.s.gate.current(ctx) {
 			return errUnproven // this member adopted another identity since
 		}
-		for mb, err := range batchMessages(b) {
+		for mb, err := range peerwire.BatchMessages(b) {
 			if err != nil {
 				return api.Errorf(api.CodeInvalidArgument, "bad raft batch from %016x: %v", from, err)
 			}
@@ -593,7 +593,7 @@ func (t *peerTransport) serveSnapshot(ctx context.Context, st *rpc.Stream) error
 	if err != nil {
 		return err
 	}
-	size, m, err := snapshotHeader(b)
+	size, m, err := peerwire.StoreCopyHeader(b)
 	if err != nil {
 		return api.Errorf(api.CodeInvalidArgument, "bad snapshot header from %016x: %v", from, err)
 	}
@@ -957,23 +957,4 @@ func identityChoice(held *joinedIdentity, j joinedIdentity, committedBy map[uint
 	default:
 		return j.Committed || j.Campaigned || j.Identity.Maker < held.Identity.Maker, majority
 	}
-}
-
-// sendStoreCopy sends a copy of the store on a peer stream, as both a
-// snapshot for a lagging follower and a store for a member repairing its
-// own are sent: the copy's size and the MsgSnap m that describes it, then
-// the copy in checksummed chunks (replica.NewChunkSender). what names the
-// copy in errors.
-func sendStoreCopy(send func([]byte) error, m raftcore.Message, src replica.SnapshotSource, what string) error {
-	size := src.Size()
-	if err := send(raftcore.AppendMessage(wire.AppendUvarint(nil, uint64(size)), m)); err != nil {
-		return err
-	}
-	w := replica.NewChunkSender(send)
-	if n, err := src.WriteTo(w); err != nil {
-		return err
-	} else if n != size {
-		return fmt.Errorf("%s of %d bytes, %d announced", what, n, size)
-	}
-	return w.Finish()
 }

@@ -25,38 +25,52 @@ import (
 const SnapshotChunk = 1 << 20
 
 // ChunkSender is an io.Writer that sends what is written to it in chunks
-// of at most SnapshotChunk bytes, hashing it; Finish sends the rest and
-// the checksum.
+// of at most SnapshotChunk bytes (or the size NewChunkSenderSized was
+// given), hashing it; Finish sends the rest and the checksum. The slice
+// handed to send is reused once send returns: send must copy what it
+// keeps.
 type ChunkSender struct {
-	send func([]byte) error
-	buf  []byte
-	hash hash.Hash
+	send  func([]byte) error
+	chunk int
+	buf   []byte
+	hash  hash.Hash
 }
 
-// NewChunkSender makes a ChunkSender that hands each chunk to send.
+// NewChunkSender makes a ChunkSender that hands each chunk of
+// SnapshotChunk bytes to send.
 func NewChunkSender(send func([]byte) error) *ChunkSender {
-	return &ChunkSender{send: send, hash: sha256.New()}
+	return NewChunkSenderSized(send, SnapshotChunk)
+}
+
+// NewChunkSenderSized makes a ChunkSender of chunks of chunk bytes (the
+// simulator's are small, so that its small stores travel in several); a
+// chunk of 0 or less is SnapshotChunk.
+func NewChunkSenderSized(send func([]byte) error, chunk int) *ChunkSender {
+	if chunk <= 0 {
+		chunk = SnapshotChunk
+	}
+	return &ChunkSender{send: send, chunk: chunk, hash: sha256.New()}
 }
 
 // Write implements io.Writer.
 func (w *ChunkSender) Write(p []byte) (int, error) {
 	written := 0
 	for len(p) > 0 {
-		if len(w.buf) == 0 && len(p) >= SnapshotChunk {
+		if len(w.buf) == 0 && len(p) >= w.chunk {
 			// A whole chunk at hand: send it without copying.
-			if err := w.sendChunk(p[:SnapshotChunk]); err != nil {
+			if err := w.sendChunk(p[:w.chunk]); err != nil {
 				return written, err
 			}
-			p, written = p[SnapshotChunk:], written+SnapshotChunk
+			p, written = p[w.chunk:], written+w.chunk
 			continue
 		}
 		if w.buf == nil {
-			w.buf = make([]byte, 0, SnapshotChunk)
+			w.buf = make([]byte, 0, w.chunk)
 		}
-		n := min(len(p), SnapshotChunk-len(w.buf))
+		n := min(len(p), w.chunk-len(w.buf))
 		w.buf = append(w.buf, p[:n]...)
 		p, written = p[n:], written+n
-		if len(w.buf) == SnapshotChunk {
+		if len(w.buf) == w.chunk {
 			if err := w.sendChunk(w.buf); err != nil {
 				return written, err
 			}

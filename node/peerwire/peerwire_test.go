@@ -1,15 +1,17 @@
-package node
+package peerwire
 
 import (
 	"bytes"
+	"io"
 	"strings"
 	"testing"
 
 	"github.com/cairndb/cairn/internal/wire"
+	"github.com/cairndb/cairn/node/replica"
 	"github.com/cairndb/cairn/raftcore"
 )
 
-// A batch appendBatch writes is read back message by message.
+// A batch AppendBatch writes is read back message by message.
 func TestBatchRoundTrip(t *testing.T) {
 	msgs := []raftcore.Message{
 		{Type: raftcore.MsgHeartbeat, From: 1, To: 2, Term: 3},
@@ -17,8 +19,12 @@ func TestBatchRoundTrip(t *testing.T) {
 			Entries: []raftcore.Entry{{Term: 3, Index: 5, Data: bytes.Repeat([]byte{7}, 200)}}},
 		{Type: raftcore.MsgAppResp, From: 2, To: 1, Term: 3, Index: 5},
 	}
+	batch := AppendBatch([]byte("ignored"), msgs)[len("ignored"):]
+	if len(batch) != BatchSize(msgs) {
+		t.Fatalf("a batch of %d bytes, BatchSize says %d", len(batch), BatchSize(msgs))
+	}
 	var got []raftcore.Message
-	for b, err := range batchMessages(appendBatch([]byte("ignored"), msgs)[len("ignored"):]) {
+	for b, err := range BatchMessages(batch) {
 		if err != nil {
 			t.Fatalf("message %d: %v", len(got)+1, err)
 		}
@@ -59,7 +65,7 @@ func TestBatchMessagesRefusesMalformed(t *testing.T) {
 	} {
 		good := 0
 		var err error
-		for _, err = range batchMessages(tc.batch) {
+		for _, err = range BatchMessages(tc.batch) {
 			if err != nil {
 				break
 			}
@@ -71,14 +77,14 @@ func TestBatchMessagesRefusesMalformed(t *testing.T) {
 	}
 }
 
-// The first message of a snapshot stream is the data's size and the
-// MsgSnap; anything else is an error naming what is wrong.
-func TestSnapshotHeader(t *testing.T) {
+// The first frame of a store copy is the data's size and the MsgSnap;
+// anything else is an error naming what is wrong.
+func TestStoreCopyHeader(t *testing.T) {
 	snap := raftcore.Message{Type: raftcore.MsgSnap, From: 1, To: 2, Term: 3,
 		Snapshot: &raftcore.Snapshot{Metadata: raftcore.SnapshotMetadata{Index: 9, Term: 3}}}
-	size, m, err := snapshotHeader(raftcore.AppendMessage(wire.AppendUvarint(nil, 1<<20), snap))
+	size, m, err := StoreCopyHeader(raftcore.AppendMessage(wire.AppendUvarint(nil, 1<<20), snap))
 	if err != nil || size != 1<<20 || m.Type != raftcore.MsgSnap || m.Snapshot == nil || m.Snapshot.Metadata.Index != 9 {
-		t.Fatalf("snapshotHeader = %d, %+v, %v", size, m, err)
+		t.Fatalf("StoreCopyHeader = %d, %+v, %v", size, m, err)
 	}
 	for _, tc := range []struct {
 		name   string
@@ -93,8 +99,63 @@ func TestSnapshotHeader(t *testing.T) {
 		{"not a snapshot", raftcore.AppendMessage([]byte{5}, raftcore.Message{Type: raftcore.MsgApp, From: 1, To: 2}), "a MsgApp message, not a MsgSnap"},
 		{"no snapshot", raftcore.AppendMessage([]byte{5}, raftcore.Message{Type: raftcore.MsgSnap, From: 1, To: 2}), "a MsgSnap without its snapshot"},
 	} {
-		if _, _, err := snapshotHeader(tc.header); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, _, err := StoreCopyHeader(tc.header); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want an error saying %q", tc.name, err, tc.want)
 		}
 	}
 }
+
+// A store copy SendStoreCopy sends is read back by StoreCopyHeader and a
+// ChunkReceiver, in chunks of the size asked for.
+func TestStoreCopyRoundTrip(t *testing.T) {
+	data := bytes.Repeat([]byte("0123456789"), 1000)
+	snap := raftcore.Message{Type: raftcore.MsgSnap, From: 1, To: 2, Term: 3,
+		Snapshot: &raftcore.Snapshot{Metadata: raftcore.SnapshotMetadata{Index: 9, Term: 3}}}
+	var frames [][]byte
+	send := func(b []byte) error { frames = append(frames, bytes.Clone(b)); return nil }
+	if err := SendStoreCopy(send, snap, bytesSource(data), 4096, "test copy"); err != nil {
+		t.Fatal(err)
+	}
+	if len(frames) != 1+3+1 { // header, 10000 bytes in chunks of 4096, checksum
+		t.Fatalf("%d frames, want 5", len(frames))
+	}
+	size, m, err := StoreCopyHeader(frames[0])
+	if err != nil || size != uint64(len(data)) || m.Snapshot.Metadata.Index != 9 {
+		t.Fatalf("StoreCopyHeader = %d, %+v, %v", size, m, err)
+	}
+	rest := frames[1:]
+	got, err := io.ReadAll(replica.NewChunkReceiver(func() ([]byte, error) {
+		if len(rest) == 0 {
+			return nil, io.EOF
+		}
+		b := rest[0]
+		rest = rest[1:]
+		return b, nil
+	}, int64(size)))
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("received %d bytes, %v", len(got), err)
+	}
+}
+
+// A source whose size is not what it writes is an error naming the copy.
+func TestSendStoreCopyRefusesWrongSize(t *testing.T) {
+	snap := raftcore.Message{Type: raftcore.MsgSnap, Snapshot: &raftcore.Snapshot{}}
+	err := SendStoreCopy(func([]byte) error { return nil }, snap, lyingSource{bytesSource("abc")}, 0, "test copy")
+	if err == nil || !strings.Contains(err.Error(), "test copy of 3 bytes, 5 announced") {
+		t.Fatalf("SendStoreCopy of a source that lies about its size: %v", err)
+	}
+}
+
+// bytesSource is a replica.SnapshotSource of a byte string.
+type bytesSource []byte
+
+func (b bytesSource) Index() uint64                      { return 0 }
+func (b bytesSource) Term() uint64                       { return 0 }
+func (b bytesSource) Size() int64                        { return int64(len(b)) }
+func (b bytesSource) WriteTo(w io.Writer) (int64, error) { n, err := w.Write(b); return int64(n), err }
+func (b bytesSource) Close() error                       { return nil }
+
+// lyingSource announces two bytes more than it writes.
+type lyingSource struct{ bytesSource }
+
+func (l lyingSource) Size() int64 { return l.bytesSource.Size() + 2 }
