@@ -32,13 +32,12 @@ type peerGate struct {
 	identity   atomic.Pointer[clusterIdentity]
 	committed  atomic.Bool
 	campaigned atomic.Bool
-	// confirmed says a peer proved the identity this member holds, and
-	// identityRefusal is why the last handshake failed on it until then
+	// confirm says whether a peer proved the identity this member holds,
+	// and why the last handshake failed on it until then
 	// (peer_confirm.go).
-	confirmed       atomic.Bool
-	identityRefusal atomic.Pointer[string]
-	joinKey         []byte
-	members         *replica.Members
+	confirm *replica.PeerConfirmation
+	joinKey []byte
+	members *replica.Members
 	// initial are the peer URLs of --initial-cluster (or, for a member
 	// that joined, of the members it learned when it joined), for
 	// members the registry does not list yet.
@@ -184,7 +183,7 @@ func (g *peerGate) acceptMember(rw io.ReadWriter, info rpc.AuthInfo, nonce peerN
 	self := fmt.Sprintf("member %016x of %s", g.id, id)
 	want := memberMAC(id.Secret[:], labelMemberHello, nonce, h.Nonce, h.Cluster, h.Incarnation, h.From, h.To)
 	if !hmac.Equal(want[:], h.MAC[:]) {
-		g.noteIdentityRefused(fmt.Sprintf("this member refused the peer at %s, which claims to be %s: its proof does not match this member's cluster secret", info.Remote, claim))
+		g.confirm.NoteRefused(fmt.Sprintf("this member refused the peer at %s, which claims to be %s: its proof does not match this member's cluster secret", info.Remote, claim))
 		return 0, g.refuse(rw, h.Mode,
 			fmt.Sprintf("the proof of %s does not match the cluster secret of the member at this address: this member belongs to another cluster, or holds another cluster's data dir, or is not a member", claim),
 			"peer handshake refused: the peer at %s claims to be %s, but its proof does not match the cluster secret of this member, %s: it belongs to another cluster, or holds another cluster's data dir, or is not a member",
@@ -192,7 +191,7 @@ func (g *peerGate) acceptMember(rw io.ReadWriter, info rpc.AuthInfo, nonce peerN
 	}
 	switch {
 	case h.Cluster != id.Cluster || h.Incarnation != id.Incarnation:
-		g.noteIdentityRefused(fmt.Sprintf("this member refused the peer at %s: it is %s", info.Remote, claim))
+		g.confirm.NoteRefused(fmt.Sprintf("this member refused the peer at %s: it is %s", info.Remote, claim))
 		return 0, g.refuse(rw, h.Mode, fmt.Sprintf("this is %s; you are %s", self, claim),
 			"peer handshake refused: the peer at %s is %s; this is %s", info.Remote, claim, self)
 	case h.To != g.id:
@@ -383,7 +382,7 @@ func (g *peerGate) dialProof(to uint64) rpc.ClientAuthenticate {
 		case err == nil:
 			g.confirmIdentity(to)
 		case errors.As(err, &refused), errors.Is(err, errPeerUnproven):
-			g.noteIdentityRefused(err.Error())
+			g.confirm.NoteRefused(err.Error())
 		}
 		return err
 	}

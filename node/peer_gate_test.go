@@ -45,6 +45,7 @@ func newTestGate(t *testing.T, identity *clusterIdentity) *peerGate {
 	}
 	ms.Apply(raftcore.ConfChange{Type: raftcore.RemoveNode, NodeID: gateRemoved}, nil)
 	g := &peerGate{id: gateSelf, joinKey: joinKeyOf("token"), members: ms, initial: map[uint64][]string{},
+		confirm:  replica.NewPeerConfirmation(false, false),
 		lookupIP: func(ctx context.Context, host string) ([]net.IP, error) { return nil, errors.New("no DNS in tests") },
 		log:      slog.New(slog.DiscardHandler)}
 	if identity != nil {

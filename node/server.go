@@ -296,6 +296,7 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 	s.startReplay(s.replica.State.AppliedIndex(), hs.Commit)
 	s.metrics.SetMemberID(peerLabel(s.id))
 	s.gate = &peerGate{id: s.id, joinKey: joinKeyOf(cfg.InitialClusterToken), members: s.replica.State.Members(), initial: initialURLs,
+		confirm:    replica.NewPeerConfirmation(restart, s.hasOtherMembers(initialURLs)),
 		allowedCNs: cfg.PeerCertAllowedCNs, allowedHostnames: cfg.PeerCertAllowedHostnames,
 		lookupIP: func(ctx context.Context, host string) ([]net.IP, error) {
 			return net.DefaultResolver.LookupIP(ctx, "ip", host)
@@ -306,7 +307,6 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 	}
 	s.gate.committed.Store(state == identityCommitted)
 	s.gate.campaigned.Store(state == identityCampaigned)
-	s.gate.confirmed.Store(!restart || !s.hasOtherMembers(initialURLs))
 	s.transport = newPeerTransport(s, initialURLs, memberPath)
 	s.driver = NewDriver(s.replica.Core, s.transport, cfg.HeartbeatInterval)
 	s.driver.OnLeaderChange = s.onLeaderChange
