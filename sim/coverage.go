@@ -29,8 +29,13 @@ type Coverage struct {
 	// LeaderChanges counts elections won by another member than the
 	// previous leader.
 	LeaderChanges int `json:"leader_changes"`
-	// SnapshotsSent counts the snapshots leaders put on the wire.
+	// SnapshotsSent counts the snapshots leaders put on the wire,
+	// StreamsBroken those whose stream broke before its end (snapshot.go).
 	SnapshotsSent int `json:"snapshots_sent"`
+	StreamsBroken int `json:"streams_broken"`
+	// UnconfirmedReads counts the reads refused by a restarted member no
+	// peer had confirmed yet (confirm.go).
+	UnconfirmedReads int `json:"unconfirmed_reads"`
 	// MembershipChanges counts the conf changes that committed (the
 	// bootstrap's excluded).
 	MembershipChanges int `json:"membership_changes"`
@@ -91,6 +96,8 @@ func (c *Coverage) Add(o Coverage) {
 	c.LeadersElected += o.LeadersElected
 	c.LeaderChanges += o.LeaderChanges
 	c.SnapshotsSent += o.SnapshotsSent
+	c.StreamsBroken += o.StreamsBroken
+	c.UnconfirmedReads += o.UnconfirmedReads
 	c.MembershipChanges += o.MembershipChanges
 	c.LeaseExpiries += o.LeaseExpiries
 	c.ClientOps += o.ClientOps
@@ -167,6 +174,8 @@ func (r *SweepReport) WriteText(out io.Writer) error {
 		{"leaders elected", c.LeadersElected},
 		{"leader changes", c.LeaderChanges},
 		{"snapshots sent", c.SnapshotsSent},
+		{"snapshot streams cut", c.StreamsBroken},
+		{"reads unconfirmed", c.UnconfirmedReads},
 		{"membership changes", c.MembershipChanges},
 		{"lease expiries", c.LeaseExpiries},
 		{"client operations", c.ClientOps},

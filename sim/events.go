@@ -1,12 +1,16 @@
 package sim
 
 import (
+	"cmp"
 	"container/heap"
 	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"hash/fnv"
+	"strings"
 
 	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/node/peerwire"
 	"github.com/cairndb/cairn/node/replica"
 	"github.com/cairndb/cairn/raftcore"
 )
@@ -17,15 +21,23 @@ type event struct {
 	seq  uint64 // tie-break: insertion order
 	kind eventKind
 	who  uint64 // the member or client it concerns
-	msg  raftcore.Message
+	// msg is the message RunRaft delivers (raftonly.go; the members of a
+	// World exchange batches).
+	msg *raftcore.Message
 	// input is what evInput hands to a member; arg is a request id or an
 	// incarnation, depending on the kind.
 	input replica.Event
 	arg   uint64
 	// lease is the lease a keep-alive renews; via the member that
-	// forwards it to the leader (evLeaseForward).
+	// forwards it to the leader (evLeaseForward), or that sends a batch
+	// (evDeliver) or a stream (evStream).
 	lease int64
 	via   uint64
+	// batch is an encoded batch of raft messages (evDeliver).
+	batch []byte
+	// stream is the store copy a frame of which arrives (evStream; arg
+	// is the frame's index).
+	stream *snapStream
 	// req is the request evRequest carries to a member.
 	req api.Message
 	// hash is a member's answer in a corruption check (evHashAnswer).
@@ -36,7 +48,7 @@ type eventKind uint8
 
 const (
 	evTick          eventKind = iota + 1 // a member's raft tick
-	evDeliver                            // a raft message reaches a member
+	evDeliver                            // a batch of raft messages reaches a member
 	evInput                              // an input reaches a member (request, transport report)
 	evClient                             // a client issues its next operation
 	evTimeout                            // a client gives up on request arg
@@ -64,6 +76,7 @@ const (
 	evCorruptJudge                       // the leader judges the answers of round arg
 	evRot                                // a member's store is set to rot (corrupt.go)
 	evOperator                           // the operator replaces rotten members and disarms CORRUPT alarms
+	evStream                             // a frame of a store copy's stream reaches a member (snapshot.go)
 )
 
 var eventNames = map[eventKind]string{
@@ -74,16 +87,28 @@ var eventNames = map[eventKind]string{
 	evHolderHears: "holder-hears", evKeepAlive: "keep-alive", evLoss: "loss", evForge: "forge", evRequest: "request",
 	evLeaseForward: "lease-forward", evAdmin: "auth-admin", evAdminRequest: "auth-request", evAdminTimeout: "auth-timeout",
 	evCorruptCheck: "corrupt-check", evHashAsk: "hash-ask", evHashAnswer: "hash-answer", evCorruptJudge: "corrupt-judge",
-	evRot: "rot", evOperator: "operator",
+	evRot: "rot", evOperator: "operator", evStream: "stream",
 }
 
 // String describes an event for the failure report.
 func (e event) String() string {
 	switch e.kind {
 	case evDeliver:
-		m := e.msg
-		return fmt.Sprintf("%6dms deliver %s %d->%d term %d index %d logterm %d commit %d entries %d reject %v",
-			e.at, m.Type, m.From, m.To, m.Term, m.Index, m.LogTerm, m.Commit, len(m.Entries), m.Reject)
+		if e.msg != nil { // RunRaft's
+			return fmt.Sprintf("%6dms deliver %s", e.at, describeRaftMessage(*e.msg))
+		}
+		var msgs []string
+		for b, err := range peerwire.BatchMessages(e.batch) {
+			m, _, derr := raftcore.DecodeMessage(b)
+			if err = cmp.Or(err, derr); err != nil {
+				msgs = append(msgs, err.Error())
+				break
+			}
+			msgs = append(msgs, describeRaftMessage(m))
+		}
+		return fmt.Sprintf("%6dms deliver %d->%d: %s", e.at, e.via, e.who, strings.Join(msgs, "; "))
+	case evStream:
+		return fmt.Sprintf("%6dms stream %d->%d frame %d of %d", e.at, e.via, e.who, e.arg+1, len(e.stream.frames))
 	case evInput:
 		return fmt.Sprintf("%6dms input %T%+v to %d", e.at, e.input, e.input, e.who)
 	case evTimeout:
@@ -96,6 +121,12 @@ func (e event) String() string {
 		return fmt.Sprintf("%6dms request %x %T%+v to %d", e.at, e.arg, e.req, e.req, e.who)
 	}
 	return fmt.Sprintf("%6dms %s %d", e.at, eventNames[e.kind], e.who)
+}
+
+// describeRaftMessage describes a raft message for the failure report.
+func describeRaftMessage(m raftcore.Message) string {
+	return fmt.Sprintf("%s %d->%d term %d index %d logterm %d commit %d entries %d reject %v",
+		m.Type, m.From, m.To, m.Term, m.Index, m.LogTerm, m.Commit, len(m.Entries), m.Reject)
 }
 
 type eventQueue []*event
@@ -130,7 +161,7 @@ func (w *World) record(e *event) {
 	binary.LittleEndian.PutUint64(b[0:], uint64(e.at))
 	binary.LittleEndian.PutUint64(b[8:], uint64(e.kind))
 	binary.LittleEndian.PutUint64(b[16:], e.who)
-	binary.LittleEndian.PutUint64(b[24:], uint64(e.msg.Type)|e.msg.Index<<8)
+	binary.LittleEndian.PutUint64(b[24:], e.bytesDigest())
 	binary.LittleEndian.PutUint64(b[32:], e.arg)
 	binary.LittleEndian.PutUint64(b[40:], uint64(e.lease))
 	binary.LittleEndian.PutUint64(b[48:], w.trace)
@@ -138,4 +169,17 @@ func (w *World) record(e *event) {
 	w.trace = h.Sum64()
 	w.tail[w.events%traceTail] = *e
 	w.events++
+}
+
+// bytesDigest is a digest of the bytes an event carries (a batch, a
+// stream's frame), for the trace.
+func (e *event) bytesDigest() uint64 {
+	b := e.batch
+	if e.stream != nil {
+		b = e.stream.frames[e.arg]
+	}
+	if b == nil {
+		return 0
+	}
+	return uint64(crc32.ChecksumIEEE(b))<<32 | uint64(len(b))
 }

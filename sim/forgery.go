@@ -3,10 +3,12 @@ package sim
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"math/rand/v2"
 
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/auth"
+	"github.com/cairndb/cairn/node/peerwire"
 	"github.com/cairndb/cairn/node/replica"
 	"github.com/cairndb/cairn/raftcore"
 )
@@ -26,7 +28,12 @@ import (
 //     term than the forwarder's (the leader's origin check refuses them);
 //   - snapshots from a member that is not the leader the receiver follows,
 //     or larger than snapshotLimit (the transport refuses them before raft
-//     sees them; receiveSnapshot plays the transport).
+//     sees them; acceptStream plays the transport).
+//
+// The forged messages are encoded and decoded as the transport does
+// (network.go, snapshot.go), their extreme values with them, but reach the
+// member as if its transport took them: the forger tests what a member
+// does with what comes in, not the handshake that keeps non-members out.
 //
 // After each, the member must be where it was: same term, same role, same
 // leader. The run checks besides that no member's term passes saneTerm,
@@ -117,7 +124,7 @@ func (f *forger) act(w *World) {
 	}
 	w.logFault("forge %s from %x at term %d to %d (%s)", msg.Type, msg.From, msg.Term, m.id, must)
 	w.countFault("forgery", -1)
-	w.step(m, replica.EvMessage{Msg: msg})
+	w.forgedArrives(m, msg)
 	if m.state != stateUp {
 		return // crashed in the step (an armed fsync crash)
 	}
@@ -135,6 +142,46 @@ func (f *forger) act(w *World) {
 			msg.Type, msg.From, m.id, st.HardState.Term, after.HardState.Term, after.SoftState.State)
 	}
 }
+
+// forgedArrives hands member m a forged message, through the peer wire's
+// codec: a snapshot on a stream of its own, any other in a batch of one.
+func (w *World) forgedArrives(m *member, msg raftcore.Message) {
+	if msg.Type == raftcore.MsgSnap {
+		data := msg.Snapshot.Data
+		snap := *msg.Snapshot
+		snap.Data = nil
+		msg.Snapshot = &snap
+		s, err := encodeStream(msg, byteSource(data))
+		if err != nil {
+			w.fail("encode a forged snapshot: %v", err)
+			return
+		}
+		s.forged = true
+		if w.acceptStream(m, s) {
+			w.step(m, snapshotArrival{EvMessage: replica.EvMessage{Msg: s.msg}, stream: s, upto: len(s.frames)})
+		}
+		return
+	}
+	for b, err := range peerwire.BatchMessages(peerwire.AppendBatch(nil, []raftcore.Message{msg})) {
+		if err == nil {
+			msg, _, err = raftcore.DecodeMessage(b)
+		}
+		if err != nil {
+			w.fail("decode a forged %s: %v", msg.Type, err)
+			return
+		}
+	}
+	w.step(m, replica.EvMessage{Msg: msg})
+}
+
+// byteSource is a store copy of the bytes it holds, for forged snapshots.
+type byteSource []byte
+
+func (b byteSource) Index() uint64                      { return 0 }
+func (b byteSource) Term() uint64                       { return 0 }
+func (b byteSource) Size() int64                        { return int64(len(b)) }
+func (b byteSource) WriteTo(w io.Writer) (int64, error) { n, err := w.Write(b); return int64(n), err }
+func (b byteSource) Close() error                       { return nil }
 
 // forge makes a forged message for m, and says what it must leave of m:
 // "unchanged" (term, role and leader), "leader stays" (a vote, which a

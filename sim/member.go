@@ -91,6 +91,12 @@ type member struct {
 	// rot from a rotten leader (corrupt.go): it is at risk of having to be
 	// repaired.
 	rotten bool
+	// receiving is the snapshot stream the member takes now, if any
+	// (snapshot.go): one at a time.
+	receiving *snapStream
+	// confirm says whether a peer confirmed the member since it started
+	// (confirm.go).
+	confirm *replica.PeerConfirmation
 
 	// primarySince is when the member's lessor last became the primary
 	// (the member became leader), -1 while it is not.
@@ -138,6 +144,7 @@ func (w *World) start(m *member) (err error) {
 	// the quota) may run out of space again at once.
 	m.filledSinceStart = m.diskFull
 	m.busyUntil, m.cost = w.now, 0
+	m.receiving = nil
 	crashed := w.protect(m, "start", func() {
 		err = w.open(m)
 	})
@@ -188,6 +195,7 @@ func (w *World) open(m *member) error {
 		return fmt.Errorf("member %d: %w", m.id, err)
 	}
 	m.replica, m.log, m.core = r, r.Log, r.Core
+	w.startConfirmation(m)
 	return nil
 }
 
@@ -297,6 +305,7 @@ func (w *World) protect(m *member, what string, f func()) (crashed bool) {
 // out and replies come back once its fsyncs are done.
 func (w *World) step(m *member, ev replica.Event) {
 	if m.state != stateUp {
+		w.endInput(ev)
 		return // lost: the client times out, raft retries
 	}
 	if w.now < m.busyUntil {
@@ -305,7 +314,7 @@ func (w *World) step(m *member, ev replica.Event) {
 	}
 	what := fmt.Sprintf("%T", ev)
 	installing := false
-	if msg, ok := ev.(replica.EvMessage); ok && msg.Msg.Type == raftcore.MsgSnap {
+	if _, ok := ev.(snapshotArrival); ok {
 		what = "snapshot install"
 		if m.crashInSnapshot {
 			m.crashInSnapshot, installing = false, true
@@ -318,12 +327,13 @@ func (w *World) step(m *member, ev replica.Event) {
 			m.core.Step(ev)
 		}
 	}) {
+		w.endInput(ev)
 		return
 	}
 	if installing {
 		m.crashAtSync = 0 // the install made fewer fsyncs than that
 	}
-	eff, crashed := w.takeEffects(m)
+	eff, streams, crashed := w.takeEffects(m)
 	if crashed {
 		return
 	}
@@ -333,8 +343,9 @@ func (w *World) step(m *member, ev replica.Event) {
 	w.churn(m, eff)
 	m.busyUntil = w.now + m.cost
 	w.observeStep(m, eff.LeaderChanged, eff.Leader)
-	for _, msg := range eff.Messages {
-		w.send(m, msg, m.cost)
+	w.sendBatches(m, eff.Messages, m.cost)
+	for _, s := range streams {
+		w.sendStream(m, s, m.cost)
 	}
 	// Replies of one step leave together; order them, since the core
 	// may list them in map order (Core.fail does).

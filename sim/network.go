@@ -1,15 +1,18 @@
 package sim
 
 import (
+	"cmp"
 	"fmt"
 	"hash/fnv"
 	"slices"
 
+	"github.com/cairndb/cairn/node/peerwire"
 	"github.com/cairndb/cairn/node/replica"
 	"github.com/cairndb/cairn/raftcore"
 )
 
-// network carries raft messages between members: each link has its own
+// network carries raft messages between members, in batches encoded as
+// the server's transport encodes them (sendBatches): each link has its own
 // latency (a base per link, plus jitter, so messages overtake each other),
 // and the nemesis can cut links one way or both, drop, duplicate and slow
 // messages.
@@ -21,6 +24,10 @@ type network struct {
 	slow     map[link]int64
 	dropRate float64
 	dupRate  float64
+	// outbox is sendBatches' scratch space, reused.
+	outbox []raftcore.Message
+	// base caches baseLatency.
+	base map[link]int64
 }
 
 // link is a direction between two members.
@@ -28,6 +35,7 @@ type link struct{ from, to uint64 }
 
 func (n *network) init(w *World) {
 	n.seed = w.cfg.Seed
+	n.base = map[link]int64{}
 	n.heal()
 }
 
@@ -38,15 +46,42 @@ func (n *network) heal() {
 
 // baseLatency is a link's fixed latency, 1-6 ms, fixed for the seed.
 func (n *network) baseLatency(l link) int64 {
+	if d, ok := n.base[l]; ok {
+		return d
+	}
 	h := fnv.New64a()
 	fmt.Fprintf(h, "%d/%d/%d", n.seed, l.from, l.to)
-	return 1 + int64(h.Sum64()%6)
+	d := 1 + int64(h.Sum64()%6)
+	n.base[l] = d
+	return d
 }
 
-// send puts a message from member m on the wire, after delay (the time m
-// spends on the fsyncs its step made).
-func (w *World) send(from *member, msg raftcore.Message, delay int64) {
-	to := msg.To
+// sendBatches puts the raft messages of member m's step on the wire, after
+// delay (the time m spends on the fsyncs its step made). As the server's
+// transport does, the messages for one peer travel together, in one
+// batch encoded by the server's codec (peerwire.AppendBatch), and are
+// decoded where they arrive (deliver): the batch is what the network
+// drops, delays, duplicates. A MsgSnap is not among them: it travels on a
+// stream of its own (snapshot.go).
+func (w *World) sendBatches(from *member, msgs []raftcore.Message, delay int64) {
+	// Group by peer, keeping each peer's messages in their order.
+	buf := append(w.net.outbox[:0], msgs...)
+	slices.SortStableFunc(buf, func(a, b raftcore.Message) int { return cmp.Compare(a.To, b.To) })
+	for out := buf; len(out) > 0; {
+		n := 1
+		for n < len(out) && out[n].To == out[0].To {
+			n++
+		}
+		w.sendBatch(from, out[:n], delay)
+		out = out[n:]
+	}
+	clear(buf) // keep no entries alive
+	w.net.outbox = buf[:0]
+}
+
+// sendBatch sends one batch of messages, all to the same member.
+func (w *World) sendBatch(from *member, msgs []raftcore.Message, delay int64) {
+	to := msgs[0].To
 	if to < 1 || int(to) > len(w.members) {
 		return
 	}
@@ -57,45 +92,64 @@ func (w *World) send(from *member, msg raftcore.Message, delay int64) {
 		if n.cut[l] {
 			fate = fateCut
 		}
-		w.observeSend(from.id, &msg, w.now+delay, fate)
+		for i := range msgs {
+			w.observeSend(from.id, &msgs[i], w.now+delay, fate)
+		}
 		// The transport notices a broken connection, or not: raft's
 		// retries cover lost messages either way.
-		if msg.Type == raftcore.MsgSnap {
-			w.schedule(delay+1, event{kind: evInput, who: from.id, input: replica.EvSnapshotStatus{To: to, Failed: true}})
-		} else if n.cut[l] && w.rng.IntN(4) == 0 {
+		if n.cut[l] && w.rng.IntN(4) == 0 {
 			w.schedule(delay+1, event{kind: evInput, who: from.id, input: replica.EvUnreachable{To: to}})
 		}
 		return
 	}
+	// A batch's bytes are its own: the messages decoded from it share
+	// them (raftcore.DecodeMessage), and live on in the receiver's log.
+	batch := peerwire.AppendBatch(make([]byte, 0, peerwire.BatchSize(msgs)), msgs)
 	latency := delay + n.baseLatency(l) + n.slow[l] + int64(w.rng.IntN(4))
-	w.schedule(latency, event{kind: evDeliver, who: to, msg: msg})
-	w.observeSend(from.id, &msg, w.now+latency, fateSent)
+	w.schedule(latency, event{kind: evDeliver, who: to, via: from.id, arg: from.incarnation, batch: batch})
+	for i := range msgs {
+		w.observeSend(from.id, &msgs[i], w.now+latency, fateSent)
+	}
 	// Forwarded proposals (MsgProp) are duplicated too: raft appends
 	// both copies, and the state machine's duplicate filter applies
 	// the proposal once (node/replica/dedup.go; the NoDedup mutation shows
 	// the double apply caught).
 	if w.rng.Float64() < n.dupRate {
 		dup := latency + int64(w.rng.IntN(30))
-		w.schedule(dup, event{kind: evDeliver, who: to, msg: msg})
-		w.observeSend(from.id, &msg, w.now+dup, fateDuplicate)
+		w.schedule(dup, event{kind: evDeliver, who: to, via: from.id, arg: from.incarnation, batch: batch})
+		for i := range msgs {
+			w.observeSend(from.id, &msgs[i], w.now+dup, fateDuplicate)
+		}
 	}
 }
 
-// deliver hands a message to its member, if it is running.
-func (w *World) deliver(msg raftcore.Message) {
-	m := w.member(msg.To)
+// deliver hands the messages of a batch from member e.via (in its
+// incarnation e.arg) to member e.who, if it is running, decoded as the
+// server's transport decodes them (serveRaft). The sender is honest: a
+// batch or a message that does not decode, or does not say what its
+// stream says (sender, receiver), is a bug of the codec, and fails the
+// run.
+func (w *World) deliver(e *event) {
+	m := w.member(e.who)
 	if m.state != stateUp {
-		if msg.Type == raftcore.MsgSnap {
-			w.schedule(1, event{kind: evInput, who: msg.From, input: replica.EvSnapshotStatus{To: msg.To, Failed: true}})
-		}
 		return
 	}
-	w.step(m, replica.EvMessage{Msg: msg})
-	if msg.Type == raftcore.MsgSnap {
-		// The transport reports whether the snapshot got through (it did
-		// not if the member crashed installing it).
-		back := w.net.baseLatency(link{msg.To, msg.From})
-		w.schedule(back, event{kind: evInput, who: msg.From, input: replica.EvSnapshotStatus{To: msg.To, Failed: m.state != stateUp}})
+	w.peerHandshake(m, e.via, e.arg)
+	for b, err := range peerwire.BatchMessages(e.batch) {
+		if err != nil {
+			w.fail("member %d cannot read a batch from %d: %v", m.id, e.via, err)
+			return
+		}
+		msg, _, err := raftcore.DecodeMessage(b)
+		if err != nil {
+			w.fail("member %d cannot read a message from %d: %v", m.id, e.via, err)
+			return
+		}
+		if msg.From != e.via || msg.To != m.id || msg.Type == raftcore.MsgSnap {
+			w.fail("a batch from %d to %d holds a %s from %d to %d", e.via, m.id, msg.Type, msg.From, msg.To)
+			return
+		}
+		w.step(m, replica.EvMessage{Msg: msg})
 	}
 }
 

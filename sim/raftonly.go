@@ -130,7 +130,7 @@ func (w *raftWorld) handle(e *event) {
 		w.push(tickMillis, event{kind: evTick, who: n.id, arg: n.life})
 	case evDeliver:
 		if n := w.nodes[e.msg.To-1]; n.node != nil {
-			_ = n.node.Step(e.msg)
+			_ = n.node.Step(*e.msg)
 			w.drain(n)
 		}
 	case evClient:
@@ -256,7 +256,7 @@ func (w *raftWorld) sendAll(msgs []raftcore.Message) {
 		if w.cut[link{m.From, m.To}] || m.To < 1 || int(m.To) > len(w.nodes) {
 			continue
 		}
-		w.push(1+int64(w.rng.IntN(10)), event{kind: evDeliver, msg: m})
+		w.push(1+int64(w.rng.IntN(10)), event{kind: evDeliver, msg: &m})
 	}
 }
 

@@ -348,11 +348,15 @@ func (w *World) handle(e *event) {
 		w.step(m, replica.EvTick{})
 		w.schedule(tickMillis, event{kind: evTick, who: e.who, arg: e.arg})
 	case evDeliver:
-		w.deliver(e.msg)
+		w.deliver(e)
+	case evStream:
+		w.streamArrives(e.stream, int(e.arg))
 	case evInput:
 		w.step(w.member(e.who), e.input)
 	case evRequest:
-		w.serve(w.member(e.who), e.arg, e.req)
+		if m := w.member(e.who); !w.refuseUnconfirmed(m, e.arg, e.req) {
+			w.serve(m, e.arg, e.req)
+		}
 	case evClient:
 		w.clientIssue(w.clients[e.who])
 	case evTimeout:

@@ -61,9 +61,10 @@ func (w *World) watchersFor(m *member) {
 	w.schedule(watchPoll, event{kind: evWatch, who: m.id, arg: m.incarnation})
 }
 
-// resumeWatchers (re)connects the member's streams to its current store.
+// resumeWatchers (re)connects the member's streams to its current store,
+// once a peer confirmed it (confirm.go).
 func (w *World) resumeWatchers(m *member) {
-	if m.state != stateUp {
+	if m.state != stateUp || !m.confirm.Confirmed() {
 		return
 	}
 	store := m.sm.kv.Store()

@@ -1,0 +1,72 @@
+package sim
+
+import (
+	"fmt"
+
+	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/node/replica"
+)
+
+// A member restarted on its disk serves no read, and resumes no watch,
+// until a peer has confirmed that the disk is its cluster's
+// (replica.PeerConfirmation, as on the server). The server's confirmation
+// is a handshake under the cluster identity its data dir holds; every
+// simulated member holds the same, so every handshake succeeds, and a
+// batch or a stream arriving from a member is taken for one: it confirms
+// both ends (a handshake does, in either direction), the sender only if
+// it has not restarted since it sent it.
+//
+// Nothing the checks see depends on the rule: the simulated clients read
+// linearizably only, a read a member serves only once the leader answered
+// its ReadIndex (so a peer confirmed it first), and no member restarts on
+// another cluster's disk. The rule is run so that the simulation holds it
+// as the server does: a read arriving at a member that is not confirmed
+// is refused, and its client goes on as it does after any refusal.
+
+// startConfirmation starts member m's confirmation as it opens its disk:
+// one that ran before on it and knows of another member waits for a peer.
+func (w *World) startConfirmation(m *member) {
+	var initial []uint64
+	if m.initial {
+		for _, p := range w.initial {
+			initial = append(initial, p.ID)
+		}
+	}
+	restarted := m.incarnation > 1 // its first start made incarnation 1
+	m.confirm = replica.NewPeerConfirmation(restarted, replica.HasOtherMembers(m.id, initial, m.replica.State.Members()))
+}
+
+// peerHandshake is the handshake of a connection from member peer, in its
+// incarnation peerInc, to member m, which a batch or a stream arriving
+// proves succeeded.
+func (w *World) peerHandshake(m *member, peer, peerInc uint64) {
+	w.confirmed(m)
+	if p := w.member(peer); p.state == stateUp && p.incarnation == peerInc {
+		w.confirmed(p)
+	}
+}
+
+// confirmed records that a peer confirmed member m; the watches it held
+// resume once it is.
+func (w *World) confirmed(m *member) {
+	if m.confirm.Confirm() {
+		w.resumeWatchers(m)
+	}
+}
+
+// refuseUnconfirmed answers a client's read that arrives at member m
+// before a peer confirmed it, as the server does (replica.AdmitRead
+// refuses it with the member's read refusal), and reports whether it did.
+func (w *World) refuseUnconfirmed(m *member, reqID uint64, req api.Message) bool {
+	if m.state != stateUp || !replica.IsRead(req) {
+		return false
+	}
+	err := m.confirm.Refusal(fmt.Sprintf("member %d", m.id))
+	if err == nil {
+		return false
+	}
+	w.obs.cov.UnconfirmedReads++
+	m.cost = 0 // answered by the service, before the core
+	w.clientReply(m, replica.Reply{ReqID: reqID, Err: fmt.Errorf("%w: %w", errRefused, err)})
+	return true
+}
