@@ -99,10 +99,12 @@ func (w *World) openStream(m *member, msg raftcore.Message) *snapStream {
 		// to hold the others to: the rot fault is kept to the stores it
 		// reached, and a rotten member sends no snapshot (the transport
 		// reports it failed). A clean leader sends one instead: the
-		// rotten leader hands its leadership to a clean voter that is up.
+		// rotten leader hands its leadership to a clean voter that is up,
+		// not the one that needs the snapshot (it could take the
+		// leadership only once caught up: by a snapshot).
 		w.schedule(1, event{kind: evInput, who: m.id, input: replica.EvSnapshotStatus{To: msg.To, Failed: true}})
 		for _, id := range w.conf.voters {
-			if x := w.member(id); id != m.id && x.state == stateUp && !w.corrupt.isRotten(id) {
+			if x := w.member(id); id != m.id && id != msg.To && x.state == stateUp && !w.corrupt.isRotten(id) {
 				w.logFault("rotten leader %d hands leadership to %d, to send %d a clean snapshot", m.id, id, msg.To)
 				w.schedule(1, event{kind: evInput, who: m.id, input: replica.EvTransferLeader{To: id}})
 				break
