@@ -21,10 +21,11 @@ import (
 // arriving while it receives another. At the last frame it stores the data
 // through a replica.ChunkReceiver (KVState.ReceiveSnapshot, which checks
 // the checksum) and only then hands the MsgSnap to its core, and the
-// sender hears that the snapshot got through. A link cut, or either end
-// going down, before the last frame breaks the stream: the receiver reads
-// what came, then the stream's end, which it must refuse, and the sender
-// hears that the snapshot failed.
+// sender hears that the snapshot got through. A link cut, either end
+// going down, or a lossy network resetting the connection before the last
+// frame breaks the stream: the receiver reads what came, then the
+// stream's end, which it must refuse, and the sender hears that the
+// snapshot failed.
 
 const (
 	// snapshotChunk is the size of a simulated stream's chunks: small,
@@ -176,9 +177,10 @@ func (w *World) streamArrives(s *snapStream, i int) {
 	case to.state != stateUp || to.incarnation != s.toInc:
 		w.endStream(s, true) // the receiver went down: the sender's stream fails
 		return
-	case w.net.cut[link{s.from, s.to}] || from.state != stateUp || from.incarnation != s.fromInc:
-		// The connection broke: the receiver reads what came, then the
-		// stream's end.
+	case w.net.cut[link{s.from, s.to}] || from.state != stateUp || from.incarnation != s.fromInc ||
+		w.net.dropRate > 0 && w.rng.Float64() < w.net.dropRate/2:
+		// The connection broke (a lossy network resets some): the
+		// receiver reads what came, then the stream's end.
 		w.step(to, snapshotArrival{EvMessage: replica.EvMessage{Msg: s.msg}, stream: s, upto: i})
 		return
 	case i == len(s.frames)-1:
@@ -250,17 +252,8 @@ func (w *World) receiveSnapshot(m *member, ev replica.Event) (_ replica.Event, o
 		return ev, false // it went down since the stream ended
 	}
 	defer func() { w.endStream(s, !ok) }()
-	frames := s.frames[1:in.upto]
-	recv := func() ([]byte, error) {
-		if len(frames) == 0 {
-			return nil, io.EOF
-		}
-		b := frames[0]
-		frames = frames[1:]
-		return b, nil
-	}
 	index := s.msg.Snapshot.Metadata.Index
-	err := m.sm.kv.ReceiveSnapshot(index, int64(s.size), replica.NewChunkReceiver(recv, int64(s.size)))
+	err := m.sm.kv.ReceiveSnapshot(index, int64(s.size), replica.NewChunkReceiver(recvFrames(s.frames[1:in.upto]), int64(s.size)))
 	switch broken := in.upto < len(s.frames); {
 	case broken && err == nil:
 		w.fail("member %d took the snapshot at %d from %d whose stream broke after %d of its %d frames", m.id, index, s.from, in.upto, len(s.frames))
@@ -273,6 +266,18 @@ func (w *World) receiveSnapshot(m *member, ev replica.Event) (_ replica.Event, o
 		return ev, false
 	}
 	return in.EvMessage, true
+}
+
+// recvFrames is a stream's receive: the frames, then io.EOF.
+func recvFrames(frames [][]byte) func() ([]byte, error) {
+	return func() ([]byte, error) {
+		if len(frames) == 0 {
+			return nil, io.EOF
+		}
+		b := frames[0]
+		frames = frames[1:]
+		return b, nil
+	}
 }
 
 // endInput ends what an input that member m will never step leaves open:

@@ -1,11 +1,11 @@
 package sim
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/cairndb/cairn/node/peerwire"
 	"github.com/cairndb/cairn/node/replica"
 	"github.com/cairndb/cairn/raftcore"
 )
@@ -13,7 +13,8 @@ import (
 // A member whose store's page file has a corrupt page repairs it from the
 // cluster, as a server does (node/replica/storerepair.go): when it opens,
 // or at its next start when it finds the page while running. Here the
-// leader's copy is read at once, over a link that must not be cut; with
+// leader's copy is read at once, over a link that must not be cut, encoded
+// and decoded as the transport streams it (snapshot.go); with
 // no leader to give one the start fails with errNoStoreCopy, and the
 // member tries again a little later.
 
@@ -75,11 +76,20 @@ func (w *World) fetchStore(m *member, need replica.StoreNeed, take func(replica.
 		return fmt.Errorf("%w: leader %d: %v", errNoStoreCopy, lead.id, err)
 	}
 	defer src.Close()
-	var data bytes.Buffer
-	if _, err := src.WriteTo(&data); err != nil {
+	// The copy's stream, as the leader's transport sends it
+	// (serveStoreCopy) and the member's reads it (storeCopyFrom).
+	s, err := encodeStream(raftcore.Message{Type: raftcore.MsgSnap, From: lead.id, To: m.id, Term: meta.Term,
+		Snapshot: &raftcore.Snapshot{Metadata: meta}}, src)
+	if err != nil {
 		return fmt.Errorf("%w: leader %d: %v", errNoStoreCopy, lead.id, err)
 	}
-	if err := take(replica.StoreCopy{Meta: meta, Size: int64(data.Len()), Data: &data}); err != nil {
+	size, msg, err := peerwire.StoreCopyHeader(s.frames[0])
+	if err != nil || msg.From != lead.id || msg.To != m.id || msg.Snapshot.Metadata.Index != meta.Index || msg.Snapshot.Metadata.Term != meta.Term {
+		w.fail("member %d reads the header of leader %d's store copy at index %d as %+v: %v", m.id, lead.id, meta.Index, msg, err)
+		return fmt.Errorf("%w: leader %d: bad header", errNoStoreCopy, lead.id)
+	}
+	data := replica.NewChunkReceiver(recvFrames(s.frames[1:]), int64(size))
+	if err := take(replica.StoreCopy{Meta: msg.Snapshot.Metadata, Size: int64(size), Data: data}); err != nil {
 		return fmt.Errorf("%w: the copy of leader %d at index %d: %v", errNoStoreCopy, lead.id, meta.Index, err)
 	}
 	return nil
