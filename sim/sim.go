@@ -1,7 +1,9 @@
 // Package sim runs whole cairn clusters deterministically: real members
 // (the node core, the raft state machine, the write-ahead log and the MVCC
-// store, each on its own simulated disk) over a virtual network, on
-// virtual time, driven by one event loop and one seeded random source.
+// store, each on its own simulated disk) over a virtual network that
+// carries what the server's transport carries (raft batches and snapshot
+// streams encoded by node/peerwire), on virtual time, driven by one event
+// loop and one seeded random source.
 // The same seed replays the same run, bit for bit.
 //
 // A run has a faulty period, in which a nemesis chosen per seed crashes
@@ -9,7 +11,7 @@
 // fsync, or while a snapshot is installed, or all at once), partitions
 // the network (symmetric, one-way, bridge, ring, or around a leader the
 // moment it is elected or commits), drops, duplicates and delays
-// messages, slows and fills disks, flips bits at rest, compacts the
+// batches of messages, breaks snapshot streams, slows and fills disks, flips bits at rest, compacts the
 // history, transfers leadership, changes the membership and cuts lease
 // holders off the leader, and forges peer traffic (forgery.go: messages
 // from ids that were never members, terms past raftcore.MaxTerm, forwarded
