@@ -249,7 +249,8 @@ func (w *World) receiveSnapshot(m *member, ev replica.Event) (_ replica.Event, o
 	}
 	s := in.stream
 	if s.ended || m.incarnation != s.toInc {
-		return ev, false // it went down since the stream ended
+		w.endStream(s, true) // it restarted since the stream ended
+		return ev, false
 	}
 	defer func() { w.endStream(s, !ok) }()
 	index := s.msg.Snapshot.Metadata.Index
