@@ -181,5 +181,8 @@ func (e *event) bytesDigest() uint64 {
 	if b == nil {
 		return 0
 	}
-	return uint64(crc32.ChecksumIEEE(b))<<32 | uint64(len(b))
+	return uint64(crc32.Checksum(b, castagnoli))<<32 | uint64(len(b))
 }
+
+// castagnoli is the CRC-32C table: the processor computes that CRC.
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)

@@ -64,6 +64,13 @@ func (n *network) baseLatency(l link) int64 {
 // drops, delays, duplicates. A MsgSnap is not among them: it travels on a
 // stream of its own (snapshot.go).
 func (w *World) sendBatches(from *member, msgs []raftcore.Message, delay int64) {
+	if len(msgs) == 0 {
+		return
+	}
+	if !slices.ContainsFunc(msgs[1:], func(m raftcore.Message) bool { return m.To != msgs[0].To }) {
+		w.sendBatch(from, msgs, delay) // one peer: most steps
+		return
+	}
 	// Group by peer, keeping each peer's messages in their order.
 	buf := append(w.net.outbox[:0], msgs...)
 	slices.SortStableFunc(buf, func(a, b raftcore.Message) int { return cmp.Compare(a.To, b.To) })
