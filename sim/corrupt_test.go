@@ -9,9 +9,11 @@ import (
 // virtual time finds the rotten store in some of them (not in all: the
 // member may take a snapshot that replaces its store first, or the
 // history may be compacted past the rot before a round compares it).
+// Seeds are run until four rotted a store (in some, no member can be
+// spared for the rot before the faults end: one keeps losing its state).
 func TestCorruptionCheckFindsRot(t *testing.T) {
 	var total Coverage
-	for seed := uint64(1); seed <= 4; seed++ {
+	for seed := uint64(1); seed <= 8 && total.Faults["rot-store"] < 4; seed++ {
 		cfg := DefaultConfig(seed)
 		cfg.CorruptCheck, cfg.Rot = CheckAlways, true
 		w, err := New(cfg)
@@ -24,7 +26,7 @@ func TestCorruptionCheckFindsRot(t *testing.T) {
 		total.Add(w.Coverage())
 	}
 	if total.CorruptRounds == 0 || total.Faults["rot-store"] != 4 || total.RotDetected == 0 || total.CorruptAlarms < total.RotDetected {
-		t.Errorf("four runs that rot a store covered %+v", total)
+		t.Errorf("runs until four rotted a store covered %+v", total)
 	}
 }
 

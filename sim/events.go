@@ -30,9 +30,11 @@ type event struct {
 	arg   uint64
 	// lease is the lease a keep-alive renews; via the member that
 	// forwards it to the leader (evLeaseForward), or that sends a batch
-	// (evDeliver) or a stream (evStream).
-	lease int64
-	via   uint64
+	// (evDeliver; viaInc is its incarnation then, arg the receiver's) or
+	// a stream (evStream).
+	lease  int64
+	via    uint64
+	viaInc uint64
 	// batch is an encoded batch of raft messages (evDeliver).
 	batch []byte
 	// stream is the store copy a frame of which arrives (evStream; arg

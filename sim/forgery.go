@@ -156,7 +156,7 @@ func (w *World) forgedArrives(m *member, msg raftcore.Message) {
 			w.fail("encode a forged snapshot: %v", err)
 			return
 		}
-		s.forged = true
+		s.forged, s.toInc = true, m.incarnation
 		if w.acceptStream(m, s) {
 			w.step(m, snapshotArrival{EvMessage: replica.EvMessage{Msg: s.msg}, stream: s, upto: len(s.frames)})
 		}

@@ -113,7 +113,8 @@ func (w *World) sendBatch(from *member, msgs []raftcore.Message, delay int64) {
 	// them (raftcore.DecodeMessage), and live on in the receiver's log.
 	batch := peerwire.AppendBatch(make([]byte, 0, peerwire.BatchSize(msgs)), msgs)
 	latency := delay + n.baseLatency(l) + n.slow[l] + int64(w.rng.IntN(4))
-	w.schedule(latency, event{kind: evDeliver, who: to, via: from.id, arg: from.incarnation, batch: batch})
+	deliver := event{kind: evDeliver, who: to, arg: w.member(to).incarnation, via: from.id, viaInc: from.incarnation, batch: batch}
+	w.schedule(latency, deliver)
 	for i := range msgs {
 		w.observeSend(from.id, &msgs[i], w.now+latency, fateSent)
 	}
@@ -123,7 +124,7 @@ func (w *World) sendBatch(from *member, msgs []raftcore.Message, delay int64) {
 	// the double apply caught).
 	if w.rng.Float64() < n.dupRate {
 		dup := latency + int64(w.rng.IntN(30))
-		w.schedule(dup, event{kind: evDeliver, who: to, via: from.id, arg: from.incarnation, batch: batch})
+		w.schedule(dup, deliver)
 		for i := range msgs {
 			w.observeSend(from.id, &msgs[i], w.now+dup, fateDuplicate)
 		}
@@ -131,17 +132,18 @@ func (w *World) sendBatch(from *member, msgs []raftcore.Message, delay int64) {
 }
 
 // deliver hands the messages of a batch from member e.via (in its
-// incarnation e.arg) to member e.who, if it is running, decoded as the
-// server's transport decodes them (serveRaft). The sender is honest: a
-// batch or a message that does not decode, or does not say what its
-// stream says (sender, receiver), is a bug of the codec, and fails the
-// run.
+// incarnation e.viaInc) to member e.who, if it is running the life it was
+// sent to (e.arg: a batch sent to an earlier one is lost, its connection
+// died with it), decoded as the server's transport decodes them
+// (serveRaft). The sender is honest: a batch or a message that does not
+// decode, or does not say what its stream says (sender, receiver), is a
+// bug of the codec, and fails the run.
 func (w *World) deliver(e *event) {
 	m := w.member(e.who)
-	if m.state != stateUp {
+	if m.state != stateUp || m.incarnation != e.arg {
 		return
 	}
-	w.peerHandshake(m, e.via, e.arg)
+	w.peerHandshake(m, e.via, e.viaInc)
 	for b, err := range peerwire.BatchMessages(e.batch) {
 		if err != nil {
 			w.fail("member %d cannot read a batch from %d: %v", m.id, e.via, err)

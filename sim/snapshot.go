@@ -38,8 +38,8 @@ const (
 // snapStream is a store copy on its way from one member to another.
 type snapStream struct {
 	from, to uint64
-	// fromInc and toInc are the incarnations of its ends: a crash of
-	// either breaks the stream. toInc is set when the header arrives.
+	// fromInc and toInc are the incarnations of its ends when it was
+	// sent: a crash of either breaks the stream.
 	fromInc, toInc uint64
 	// forged says the forger made the stream (forgery.go): no member
 	// sent it, or hears how it went.
@@ -159,6 +159,7 @@ func (w *World) sendStream(m *member, s *snapStream, delay int64) {
 		return
 	}
 	latency := delay + n.baseLatency(l) + n.slow[l] + int64(w.rng.IntN(4))
+	s.toInc = w.member(s.to).incarnation
 	w.schedule(latency, event{kind: evStream, who: s.to, via: s.from, stream: s})
 	w.observeSend(m.id, &msg, w.now+latency+int64(len(s.frames)-1)*frameMillis, fateSent)
 }
@@ -194,8 +195,8 @@ func (w *World) streamArrives(s *snapStream, i int) {
 // the transport does (checkSnapshot), whether m takes the snapshot: only
 // from the leader it follows, up to snapshotLimit bytes, one at a time.
 func (w *World) acceptStream(m *member, s *snapStream) bool {
-	if m.state != stateUp {
-		w.endStream(s, true)
+	if m.state != stateUp || m.incarnation != s.toInc {
+		w.endStream(s, true) // no connection: it is down, or was when the stream left
 		return false
 	}
 	size, msg, err := peerwire.StoreCopyHeader(s.frames[0])
@@ -210,7 +211,7 @@ func (w *World) acceptStream(m *member, s *snapStream) bool {
 	if !s.forged {
 		w.peerHandshake(m, s.from, s.fromInc)
 	}
-	s.size, s.msg, s.toInc = size, msg, m.incarnation
+	s.size, s.msg = size, msg
 	if lead := m.core.Leader(); msg.From != lead || size > snapshotLimit || m.receiving != nil {
 		w.endStream(s, true)
 		return false
