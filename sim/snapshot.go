@@ -170,7 +170,11 @@ func (w *World) streamArrives(s *snapStream, i int) {
 		return
 	}
 	to, from := w.member(s.to), w.member(s.from)
+	broken := w.net.cut[link{s.from, s.to}] || from.state != stateUp || from.incarnation != s.fromInc
 	switch {
+	case i == 0 && broken:
+		w.endStream(s, true) // the connection broke before the header came
+		return
 	case i == 0:
 		if !w.acceptStream(to, s) {
 			return
@@ -178,8 +182,7 @@ func (w *World) streamArrives(s *snapStream, i int) {
 	case to.state != stateUp || to.incarnation != s.toInc:
 		w.endStream(s, true) // the receiver went down: the sender's stream fails
 		return
-	case w.net.cut[link{s.from, s.to}] || from.state != stateUp || from.incarnation != s.fromInc ||
-		w.net.dropRate > 0 && w.rng.Float64() < w.net.dropRate/2:
+	case broken || w.net.dropRate > 0 && w.rng.Float64() < w.net.dropRate/2:
 		// The connection broke (a lossy network resets some): the
 		// receiver reads what came, then the stream's end.
 		w.step(to, snapshotArrival{EvMessage: replica.EvMessage{Msg: s.msg}, stream: s, upto: i})
