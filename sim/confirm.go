@@ -14,14 +14,19 @@ import (
 // simulated member holds the same, so every handshake succeeds, and a
 // batch or a stream arriving from a member is taken for one: it confirms
 // both ends (a handshake does, in either direction), the sender only if
-// it has not restarted since it sent it.
+// it has not restarted since it sent it. (What was sent to a member
+// before it restarted never arrives: network.go.)
 //
-// Nothing the checks see depends on the rule: the simulated clients read
-// linearizably only, a read a member serves only once the leader answered
-// its ReadIndex (so a peer confirmed it first), and no member restarts on
-// another cluster's disk. The rule is run so that the simulation holds it
-// as the server does: a read arriving at a member that is not confirmed
-// is refused, and its client goes on as it does after any refusal.
+// No check can catch a member that serves reads unconfirmed, so no
+// mutation test tries: the simulated clients read linearizably only, a
+// read a member serves only once the leader answered its ReadIndex (a
+// peer's message, which confirmed it first), and no member restarts on
+// another cluster's disk. What the rule guards against — a data dir of
+// another cluster serving that cluster's keys to serializable reads —
+// would need both. The rule is run so that the simulation holds it as the
+// server does: a read arriving at a member that is not confirmed is
+// refused, and its client goes on as it does after any refusal
+// (TestRestartedMemberWaitsForAPeer).
 
 // startConfirmation starts member m's confirmation as it opens its disk:
 // one that ran before on it and knows of another member waits for a peer.
