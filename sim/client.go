@@ -93,8 +93,15 @@ func (m *member) local() replica.Local {
 	return replica.Local{Limits: limits, ReadRefusal: m.readRefusal}
 }
 
-// readRefusal says why member m's core serves no read now (nil: it may).
-func (m *member) readRefusal() error { return m.core.Repair().ReadRefusal }
+// readRefusal says why member m serves no read now (nil: it may), as the
+// server's does: its core's (a member repairing lost data), or no peer
+// confirmed it since it restarted (confirm.go).
+func (m *member) readRefusal() error {
+	if err := m.core.Repair().ReadRefusal; err != nil {
+		return err
+	}
+	return m.peerRefusal()
+}
 
 // serve serves a request (reqID) of a client or a lease holder at member m
 // as the server's services do (node.Server.servePlan): the member plans it

@@ -3,7 +3,6 @@ package sim
 import (
 	"fmt"
 
-	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/node/replica"
 )
 
@@ -25,7 +24,8 @@ import (
 // another cluster serving that cluster's keys to serializable reads —
 // would need both. The rule is run so that the simulation holds it as the
 // server does: a read arriving at a member that is not confirmed is
-// refused, and its client goes on as it does after any refusal
+// refused as it is planned (Replica.Plan asks member.readRefusal), and
+// its client goes on as it does after any refusal
 // (TestRestartedMemberWaitsForAPeer).
 
 // startConfirmation starts member m's confirmation as it opens its disk:
@@ -59,19 +59,12 @@ func (w *World) confirmed(m *member) {
 	}
 }
 
-// refuseUnconfirmed answers a client's read that arrives at member m
-// before a peer confirmed it, as the server does (replica.AdmitRead
-// refuses it with the member's read refusal), and reports whether it did.
-func (w *World) refuseUnconfirmed(m *member, reqID uint64, req api.Message) bool {
-	if m.state != stateUp || !replica.IsRead(req) {
-		return false
-	}
+// peerRefusal says why member m serves no read until a peer confirms it,
+// or nil once one has; it counts the reads it refuses.
+func (m *member) peerRefusal() error {
 	err := m.confirm.Refusal(fmt.Sprintf("member %d", m.id))
-	if err == nil {
-		return false
+	if err != nil {
+		m.unconfirmedReads++
 	}
-	w.obs.cov.UnconfirmedReads++
-	m.cost = 0 // answered by the service, before the core
-	w.clientReply(m, replica.Reply{ReqID: reqID, Err: fmt.Errorf("%w: %w", errRefused, err)})
-	return true
+	return err
 }

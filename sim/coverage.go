@@ -76,6 +76,9 @@ func (w *World) Coverage() Coverage {
 		c.Faults = map[string]int{}
 	}
 	c.LeaseExpiries = w.leases.expiries
+	for _, m := range w.members {
+		c.UnconfirmedReads += m.unconfirmedReads
+	}
 	if w.auth.on {
 		c.AuthRuns = 1
 	}

@@ -95,8 +95,10 @@ type member struct {
 	// (snapshot.go): one at a time.
 	receiving *snapStream
 	// confirm says whether a peer confirmed the member since it started
-	// (confirm.go).
-	confirm *replica.PeerConfirmation
+	// (confirm.go); unconfirmedReads counts the reads it refused until
+	// then.
+	confirm          *replica.PeerConfirmation
+	unconfirmedReads int
 
 	// primarySince is when the member's lessor last became the primary
 	// (the member became leader), -1 while it is not.

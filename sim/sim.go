@@ -356,9 +356,7 @@ func (w *World) handle(e *event) {
 	case evInput:
 		w.step(w.member(e.who), e.input)
 	case evRequest:
-		if m := w.member(e.who); !w.refuseUnconfirmed(m, e.arg, e.req) {
-			w.serve(m, e.arg, e.req)
-		}
+		w.serve(w.member(e.who), e.arg, e.req)
 	case evClient:
 		w.clientIssue(w.clients[e.who])
 	case evTimeout:

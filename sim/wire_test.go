@@ -48,8 +48,8 @@ func TestRestartedMemberWaitsForAPeer(t *testing.T) {
 		t.Fatalf("member 1's refusal while no peer confirmed it: %v", err)
 	}
 	w.runUntil(w.now + 2000)
-	if m.confirm.Confirmed() || w.obs.cov.UnconfirmedReads == 0 {
-		t.Fatalf("after 2 s isolated: confirmed %v, %d reads refused", m.confirm.Confirmed(), w.obs.cov.UnconfirmedReads)
+	if m.confirm.Confirmed() || w.Coverage().UnconfirmedReads == 0 {
+		t.Fatalf("after 2 s isolated: confirmed %v, %d reads refused", m.confirm.Confirmed(), w.Coverage().UnconfirmedReads)
 	}
 	for _, s := range m.watchers {
 		if s.w != nil {
@@ -57,7 +57,7 @@ func TestRestartedMemberWaitsForAPeer(t *testing.T) {
 		}
 	}
 	w.isolate(1, false)
-	refused := w.obs.cov.UnconfirmedReads
+	refused := w.Coverage().UnconfirmedReads
 	w.runUntil(w.now + 500)
 	if !m.confirm.Confirmed() {
 		t.Fatal("member 1 is not confirmed 500 ms after its links mended")
@@ -68,8 +68,8 @@ func TestRestartedMemberWaitsForAPeer(t *testing.T) {
 		}
 	}
 	w.runUntil(w.now + 1000)
-	if w.obs.cov.UnconfirmedReads != refused {
-		t.Fatalf("%d reads refused after member 1 was confirmed", w.obs.cov.UnconfirmedReads-refused)
+	if w.Coverage().UnconfirmedReads != refused {
+		t.Fatalf("%d reads refused after member 1 was confirmed", w.Coverage().UnconfirmedReads-refused)
 	}
 
 	lone := quietWorld(t, 3, 1)
