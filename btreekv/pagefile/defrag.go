@@ -77,7 +77,7 @@ func (db *DB) Defragment() error {
 	if err != nil {
 		return fmt.Errorf("pagefile: defragment: %w", err)
 	}
-	d := &defrag{db: db, dst: dst, tmpPath: tmpPath}
+	d := &defrag{db: db, dst: dst, tmpPath: tmpPath, pace: newDefragPacer(db)}
 	err = d.run()
 	if d.base != nil {
 		d.base.Rollback()
@@ -116,6 +116,8 @@ type defrag struct {
 	base *Tx
 	// dstClosed and renamed tell how far the swap went.
 	dstClosed, renamed bool
+	// pace paces the copy while writers are active (defrag_pace.go).
+	pace *defragPacer
 }
 
 func (d *defrag) run() error {
@@ -214,6 +216,8 @@ func (d *defrag) copyChanges() (*copyWriter, error) {
 // they were with base rolled back (false).
 func (d *defrag) finish() (bool, error) {
 	db := d.db
+	d.pace.off = true // the writers wait for this phase: no pause in it
+	defer func() { d.pace.off = false }()
 	// A frozen commit is written to the old file: write it now (no other
 	// can be frozen while the writers are held), so that the copy holds
 	// it and nothing writes to the old file once it is replaced.
@@ -290,6 +294,7 @@ func (d *defrag) finish() (bool, error) {
 // defragBatchKeys changes and defragBatchBytes bytes.
 type copyWriter struct {
 	dst   *DB
+	pace  *defragPacer // nil: no pacing
 	ops   []copyOp
 	bytes int
 	// total and totalBytes count every change and its bytes.
@@ -303,14 +308,18 @@ type copyOp struct {
 	del              bool
 }
 
-func (d *defrag) newWriter() *copyWriter { return &copyWriter{dst: d.dst} }
+func (d *defrag) newWriter() *copyWriter { return &copyWriter{dst: d.dst, pace: d.pace} }
 
 func (w *copyWriter) add(op copyOp) error {
 	w.ops = append(w.ops, op)
 	w.bytes += len(op.key) + len(op.val)
 	w.total++
 	w.totalBytes += len(op.key) + len(op.val)
-	if len(w.ops) >= defragBatchKeys || w.bytes >= defragBatchBytes {
+	limit := defragBatchBytes
+	if w.pace != nil {
+		limit = w.pace.batchBytes()
+	}
+	if len(w.ops) >= defragBatchKeys || w.bytes >= limit {
 		return w.flush()
 	}
 	return nil
@@ -361,6 +370,9 @@ func (w *copyWriter) flush() error {
 		return nil
 	})
 	w.ops, w.bytes = w.ops[:0], 0
+	if err == nil && w.pace != nil {
+		w.pace.roundDone()
+	}
 	return err
 }
 
