@@ -85,6 +85,10 @@ const (
 	CodeInvalidAuthToken     Code = 414
 	CodeInvalidAuthMgmt      Code = 415
 	CodeAuthOldRevision      Code = 416
+	// CodePasswordTooLong refuses to hash a password longer than bcrypt's
+	// 72 bytes. Its message is bcrypt's, not etcdserver's: etcd passes the
+	// bcrypt library's error through as it is.
+	CodePasswordTooLong Code = 417
 )
 
 // The server and raft.
@@ -222,6 +226,7 @@ var (
 	ErrInvalidAuthToken     = sentinel(CodeInvalidAuthToken)
 	ErrInvalidAuthMgmt      = sentinel(CodeInvalidAuthMgmt)
 	ErrAuthOldRevision      = sentinel(CodeAuthOldRevision)
+	ErrPasswordTooLong      = sentinel(CodePasswordTooLong)
 
 	ErrNoLeader                   = sentinel(CodeNoLeader)
 	ErrNotLeader                  = sentinel(CodeNotLeader)
@@ -335,6 +340,8 @@ func codeInfo(c Code) codeText {
 		return codeText{"InvalidAuthMgmt", "etcdserver: invalid auth management"}
 	case CodeAuthOldRevision:
 		return codeText{"AuthOldRevision", "etcdserver: revision of auth store is old"}
+	case CodePasswordTooLong:
+		return codeText{"PasswordTooLong", "bcrypt: password length exceeds 72 bytes"}
 
 	case CodeNoLeader:
 		return codeText{"NoLeader", "etcdserver: no leader"}

@@ -44,7 +44,7 @@ type tb interface {
 
 func testHash(t tb, pw string) PasswordHash {
 	t.Helper()
-	h, err := HashPassword(pw, 2, rand.Reader)
+	h, err := HashPBKDF2(pw, 2, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,11 @@
 package auth
 
-import "github.com/cairndb/cairn/api"
+import (
+	"fmt"
+	"strings"
+
+	"github.com/cairndb/cairn/api"
+)
 
 // Authenticate checks a user's password and returns the identity a
 // token for the user carries: the user and the current revision. An
@@ -26,9 +31,17 @@ func (s *State) Authenticate(name, password string, decoy PasswordHash) (Identit
 	return Identity{User: name, Revision: v.revision}, nil
 }
 
-// Decoy is a hash with the given cost that no password matches (its key
-// is all zeros, which PBKDF2 gives with negligible probability), for
-// Authenticate.
-func Decoy(iterations int) PasswordHash {
-	return PasswordHash{Iterations: iterations, Salt: make([]byte, SaltSize), Key: make([]byte, keySize)}
+// Decoy is a bcrypt hash of the given cost (the cost of new hashes) that
+// no password matches, for Authenticate: its salt and hash are all zeros
+// (bcrypt's base64 writes a zero as '.'), which bcrypt gives with
+// negligible probability. A cost outside [MinBcryptCost, MaxBcryptCost]
+// is taken as the nearest bound.
+func Decoy(cost int) PasswordHash {
+	cost = min(max(cost, MinBcryptCost), MaxBcryptCost)
+	return PasswordHash{bcrypt: &bcryptHash{
+		encoded: fmt.Sprintf("$2a$%02d$%s", cost, strings.Repeat(".", bcryptEncodedLen-len("$2a$10$"))),
+		cost:    cost,
+		salt:    make([]byte, bcryptSaltLen),
+		sum:     make([]byte, bcryptHashLen),
+	}}
 }

@@ -5,13 +5,16 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/cairndb/cairn/api"
 	"golang.org/x/crypto/bcrypt"
 )
 
 // bcrypt (Provos and Mazières, "A Future-Adaptable Password Scheme",
-// 1999) is how etcd hashes passwords. cairn never makes bcrypt hashes;
-// it checks them, so the users of an etcd snapshot restored into cairn
-// keep their passwords. A hash reads
+// 1999) is how etcd hashes passwords, and how cairn hashes new ones, so
+// that a password works in both: a user restored from an etcd snapshot
+// keeps the password etcd knew, and a user created in cairn keeps the
+// one cairn knew when an etcd snapshot of cairn (etcdctl snapshot save)
+// is restored into etcd. A hash reads
 //
 //	$2a$10$SSSSSSSSSSSSSSSSSSSSSSHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHH
 //
@@ -20,25 +23,31 @@ import (
 // key schedule runs 2^cost times), then 22 characters of salt (16 bytes)
 // and 31 of hash (23 bytes) in bcrypt's own base64 alphabet.
 //
-// This file parses and bounds such hashes (a cost past bcryptMaxCost would
-// let one login stall a member); the check itself is
-// golang.org/x/crypto/bcrypt's.
+// This file makes such hashes (HashBcrypt), and parses and bounds the
+// ones it reads (a cost past MaxBcryptCost would let one login stall a
+// member); the hashing and the check themselves are
+// golang.org/x/crypto/bcrypt's, the library etcd uses.
 
-// Limits of the bcrypt hashes cairn accepts.
+// Limits of the bcrypt hashes cairn makes and accepts.
 const (
-	// bcryptMinCost and bcryptMaxCost bound the cost. etcd accepts costs
-	// up to 31, but each step doubles the time (cost 10, etcd's default,
-	// takes about 95 ms on 2 cores, BenchmarkBcryptCost10): beyond 20 a
-	// single login would take over a minute, so such a hash is refused
-	// when read rather than let it stall a member.
-	bcryptMinCost = 4
-	bcryptMaxCost = 20
-	// bcryptMaxPassword is the longest password bcrypt uses whole (the key
-	// is the password and a NUL byte, truncated to 72 bytes).
-	bcryptMaxPassword = 72
-	bcryptSaltLen     = 16
-	bcryptHashLen     = 23
-	bcryptEncodedLen  = 60
+	// DefaultBcryptCost is etcd's default cost (its --bcrypt-cost): one
+	// hash, or one check, takes about 95 ms on 2 cores
+	// (BenchmarkBcryptCost10).
+	DefaultBcryptCost = bcrypt.DefaultCost
+	// MinBcryptCost and MaxBcryptCost bound the cost. etcd accepts costs
+	// up to 31, but each step doubles the time: beyond 20 a single login
+	// would take over a minute, so such a hash is refused when read rather
+	// than let it stall a member, and cairn makes none.
+	MinBcryptCost = bcrypt.MinCost
+	MaxBcryptCost = 20
+	// MaxPasswordBytes is the longest password bcrypt uses whole (the key
+	// is the password and a NUL byte, truncated to 72 bytes): as etcd,
+	// cairn refuses to hash a longer one (api.ErrPasswordTooLong) rather
+	// than let its tail be ignored.
+	MaxPasswordBytes = 72
+	bcryptSaltLen    = 16
+	bcryptHashLen    = 23
+	bcryptEncodedLen = 60
 )
 
 // bcryptEncoding is bcrypt's base64: its own alphabet, no padding.
@@ -64,8 +73,8 @@ func parseBcrypt(s string) (bcryptHash, error) {
 		return bad("not of the form $2a$cost$salthash (versions 2a, 2b, 2y)")
 	}
 	cost, err := strconv.Atoi(s[4:6])
-	if err != nil || cost < bcryptMinCost || cost > bcryptMaxCost {
-		return bad(fmt.Sprintf("cost %q is not in [%d, %d]", s[4:6], bcryptMinCost, bcryptMaxCost))
+	if err != nil || cost < MinBcryptCost || cost > MaxBcryptCost {
+		return bad(fmt.Sprintf("cost %q is not in [%d, %d]", s[4:6], MinBcryptCost, MaxBcryptCost))
 	}
 	salt, err := bcryptEncoding.DecodeString(s[7:29])
 	if err != nil || len(salt) != bcryptSaltLen {
@@ -83,8 +92,39 @@ func parseBcrypt(s string) (bcryptHash, error) {
 // than 72 bytes never is: bcrypt would use only its first 72 bytes, and
 // etcd refuses such passwords rather than hash them.
 func (h bcryptHash) verify(password string) bool {
-	if len(password) > bcryptMaxPassword {
+	if len(password) > MaxPasswordBytes {
 		return false
 	}
 	return bcrypt.CompareHashAndPassword([]byte(h.encoded), []byte(password)) == nil
+}
+
+// HashBcrypt hashes password with bcrypt at the given cost and a fresh
+// salt (from crypto/rand), as etcd hashes a password at UserAdd and
+// UserChangePassword. A password longer than MaxPasswordBytes is refused
+// with api.ErrPasswordTooLong, etcd's error, and a cost outside
+// [MinBcryptCost, MaxBcryptCost] with an error naming it.
+func HashBcrypt(password string, cost int) (PasswordHash, error) {
+	if cost < MinBcryptCost || cost > MaxBcryptCost {
+		return PasswordHash{}, fmt.Errorf("auth: bcrypt cost %d out of range [%d, %d]", cost, MinBcryptCost, MaxBcryptCost)
+	}
+	if len(password) > MaxPasswordBytes {
+		return PasswordHash{}, api.ErrPasswordTooLong
+	}
+	encoded, err := bcrypt.GenerateFromPassword([]byte(password), cost)
+	if err != nil {
+		return PasswordHash{}, fmt.Errorf("auth: hashing a password: %w", err)
+	}
+	b, err := parseBcrypt(string(encoded))
+	if err != nil {
+		return PasswordHash{}, fmt.Errorf("auth: bcrypt made a hash it cannot read back: %w", err)
+	}
+	return PasswordHash{bcrypt: &b}, nil
+}
+
+// BcryptCost is the cost of a bcrypt hash (0 for a hash of another kind).
+func (h PasswordHash) BcryptCost() int {
+	if h.bcrypt == nil {
+		return 0
+	}
+	return h.bcrypt.cost
 }

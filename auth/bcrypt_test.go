@@ -1,10 +1,13 @@
 package auth
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/cairndb/cairn/api"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // bcryptVectors were made by golang.org/x/crypto/bcrypt (the library
@@ -104,11 +107,89 @@ func TestBcryptUserThroughApplyAndLoad(t *testing.T) {
 	if err := loaded.Load(recs.list()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := loaded.Authenticate("root", "root-pw", Decoy(1)); err != nil {
+	if _, err := loaded.Authenticate("root", "root-pw", Decoy(MinBcryptCost)); err != nil {
 		t.Fatalf("authenticate with the etcd password: %v", err)
 	}
-	if _, err := loaded.Authenticate("root", "wrong", Decoy(1)); err != api.ErrAuthFailed {
+	if _, err := loaded.Authenticate("root", "wrong", Decoy(MinBcryptCost)); err != api.ErrAuthFailed {
 		t.Fatalf("authenticate with a wrong password: %v", err)
+	}
+}
+
+// TestHashBcrypt: a new hash is a bcrypt hash of the asked cost, in the
+// form etcd keeps ("$2a$"), that golang.org/x/crypto/bcrypt (etcd's
+// check) accepts for the password and nothing else, with a fresh salt
+// each time, and that reads back from its stored form.
+func TestHashBcrypt(t *testing.T) {
+	for _, pw := range []string{"", "s3cret", "héllo wörld", strings.Repeat("x", MaxPasswordBytes)} {
+		for _, cost := range []int{MinBcryptCost, MinBcryptCost + 1} {
+			h, err := HashBcrypt(pw, cost)
+			if err != nil {
+				t.Fatalf("%q at cost %d: %v", pw, cost, err)
+			}
+			enc := h.String()
+			if h.BcryptCost() != cost || h.IsZero() || !strings.HasPrefix(enc, fmt.Sprintf("$2a$%02d$", cost)) {
+				t.Fatalf("%q at cost %d: %s (BcryptCost %d)", pw, cost, enc, h.BcryptCost())
+			}
+			if got, err := bcrypt.Cost([]byte(enc)); err != nil || got != cost {
+				t.Fatalf("bcrypt reads %s as cost %d, %v", enc, got, err)
+			}
+			if err := bcrypt.CompareHashAndPassword([]byte(enc), []byte(pw)); err != nil {
+				t.Fatalf("bcrypt does not accept %q against %s: %v", pw, enc, err)
+			}
+			back, err := ParsePasswordHash(enc)
+			if err != nil || !back.Verify(pw) || back.Verify(pw+"x") || back.Verify(strings.ToUpper(pw)+"!") {
+				t.Fatalf("%s read back: %v; verifies the password %v", enc, err, back.Verify(pw))
+			}
+			if again, _ := HashBcrypt(pw, cost); again.String() == enc {
+				t.Fatalf("two hashes of %q are equal: the salt is not fresh", pw)
+			}
+		}
+	}
+}
+
+// TestHashBcryptRefuses: a password past 72 bytes gets etcd's error (the
+// bcrypt library's, which etcd passes through), and a cost out of range
+// an error naming it.
+func TestHashBcryptRefuses(t *testing.T) {
+	for _, n := range []int{MaxPasswordBytes + 1, 200} {
+		_, err := HashBcrypt(strings.Repeat("x", n), MinBcryptCost)
+		if !errors.Is(err, api.ErrPasswordTooLong) || err.Error() != bcrypt.ErrPasswordTooLong.Error() {
+			t.Errorf("password of %d bytes: %v, want %v", n, err, bcrypt.ErrPasswordTooLong)
+		}
+	}
+	for _, cost := range []int{-1, 0, MinBcryptCost - 1, MaxBcryptCost + 1, bcrypt.MaxCost} {
+		if _, err := HashBcrypt("pw", cost); err == nil || !strings.Contains(err.Error(), fmt.Sprint(cost)) {
+			t.Errorf("cost %d: %v", cost, err)
+		}
+	}
+}
+
+// TestDecoy: the decoy has the cost asked (clamped to the bounds), reads
+// back as a bcrypt hash, and matches no password.
+func TestDecoy(t *testing.T) {
+	for _, tt := range []struct{ cost, want int }{{MinBcryptCost, MinBcryptCost}, {5, 5}, {0, MinBcryptCost}, {99, MaxBcryptCost}} {
+		d := Decoy(tt.cost)
+		if d.BcryptCost() != tt.want {
+			t.Errorf("Decoy(%d) has cost %d, want %d", tt.cost, d.BcryptCost(), tt.want)
+		}
+		if _, err := ParsePasswordHash(d.String()); err != nil {
+			t.Errorf("Decoy(%d) = %s does not read back: %v", tt.cost, d, err)
+		}
+	}
+	d := Decoy(MinBcryptCost)
+	for _, pw := range []string{"", "password", "root-pw"} {
+		if d.Verify(pw) {
+			t.Errorf("the decoy matches %q", pw)
+		}
+	}
+}
+
+// BenchmarkHashBcryptDefault is one new hash at the default cost.
+func BenchmarkHashBcryptDefault(b *testing.B) {
+	for b.Loop() {
+		if _, err := HashBcrypt("correct horse battery staple", DefaultBcryptCost); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 

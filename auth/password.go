@@ -11,31 +11,34 @@ import (
 	"strings"
 )
 
-// Password hashing: PBKDF2-HMAC-SHA256 (crypto/pbkdf2, an approved
-// algorithm in the standard library), a random salt per hash, and the
-// iteration count stored with the hash, so the cost can be raised later
-// without invalidating existing passwords. A hash may also be a bcrypt
-// hash, etcd's kind, kept as it was by a restore of an etcd snapshot
-// (bcrypt.go): cairn checks those but never makes them.
+// Password hashes. New passwords are hashed with bcrypt, as etcd does
+// (bcrypt.go, HashBcrypt), so that users keep their passwords across a
+// snapshot restored from etcd into cairn or from cairn into etcd.
+//
+// Stores written by earlier versions of cairn hold PBKDF2-HMAC-SHA256
+// hashes (crypto/pbkdf2): a random salt per hash and the iteration count
+// stored with it. They still verify, and stay as they are until the
+// user's password is changed; cairn makes no new ones (HashPBKDF2 is
+// kept for tests and the deterministic simulator, which need a cheap hash
+// from a seeded salt). etcd cannot check them: restored into etcd from an
+// etcd snapshot of cairn, such a user's password fails until `etcdctl
+// user passwd` sets it again.
 const (
-	// DefaultIterations makes one hash take about 50 ms on the 2-core
-	// machine this was measured on (BenchmarkHashPassword); it slows
-	// password guessing against a stolen store.
-	DefaultIterations = 170_000
-	// MaxIterations bounds the cost a hash may ask for (a corrupt or
+	// MaxIterations bounds the cost a PBKDF2 hash may ask for (a corrupt or
 	// hostile record cannot make a member spin for minutes).
 	MaxIterations = 50_000_000
-	// SaltSize is the random salt's length in bytes.
+	// SaltSize is a PBKDF2 hash's random salt's length in bytes.
 	SaltSize = 16
 	// keySize is the derived key's length (SHA-256's output).
 	keySize = sha256.Size
-	// hashScheme names the algorithm in an encoded hash.
+	// hashScheme names the algorithm in an encoded PBKDF2 hash.
 	hashScheme = "pbkdf2-sha256"
 )
 
-// PasswordHash is a salted, slow hash of a password: PBKDF2's
-// (Iterations, Salt, Key), or a bcrypt hash from etcd (ParsePasswordHash
-// of one; the PBKDF2 fields are then zero). The zero value is no hash.
+// PasswordHash is a salted, slow hash of a password: a bcrypt hash
+// (HashBcrypt, or ParsePasswordHash of one; the PBKDF2 fields are then
+// zero), or an earlier version's PBKDF2 hash (Iterations, Salt, Key).
+// The zero value is no hash.
 type PasswordHash struct {
 	Iterations int
 	Salt       []byte
@@ -47,9 +50,9 @@ type PasswordHash struct {
 // IsZero reports whether h is no hash at all.
 func (h PasswordHash) IsZero() bool { return h.Iterations == 0 && h.bcrypt == nil }
 
-// HashPassword hashes password with a fresh salt read from random
-// (crypto/rand.Reader in production) and the given iteration count.
-func HashPassword(password string, iterations int, random io.Reader) (PasswordHash, error) {
+// HashPBKDF2 hashes password as earlier versions of cairn did: PBKDF2
+// with a fresh salt read from random and the given iteration count.
+func HashPBKDF2(password string, iterations int, random io.Reader) (PasswordHash, error) {
 	if iterations < 1 || iterations > MaxIterations {
 		return PasswordHash{}, fmt.Errorf("auth: password hash iterations %d out of range [1, %d]", iterations, MaxIterations)
 	}
@@ -80,9 +83,10 @@ func (h PasswordHash) Verify(password string) bool {
 	return subtle.ConstantTimeCompare(key, h.Key) == 1
 }
 
-// String encodes h as "pbkdf2-sha256$iterations$salt$key" (salt and key
-// in unpadded base64), or a bcrypt hash as bcrypt writes it
-// ("$2a$cost$..."): the form it is stored and replicated in.
+// String encodes a bcrypt hash as bcrypt writes it ("$2a$cost$...",
+// which is what etcd keeps too), or a PBKDF2 hash as
+// "pbkdf2-sha256$iterations$salt$key" (salt and key in unpadded base64):
+// the form it is stored and replicated in.
 func (h PasswordHash) String() string {
 	if h.bcrypt != nil {
 		return h.bcrypt.encoded
@@ -91,8 +95,8 @@ func (h PasswordHash) String() string {
 	return hashScheme + "$" + strconv.Itoa(h.Iterations) + "$" + enc.EncodeToString(h.Salt) + "$" + enc.EncodeToString(h.Key)
 }
 
-// ParsePasswordHash decodes the form String writes, or a bcrypt hash
-// ("$2a$", "$2b$" or "$2y$", as etcd keeps passwords).
+// ParsePasswordHash decodes the form String writes: a bcrypt hash ("$2a$",
+// "$2b$" or "$2y$", as cairn and etcd keep passwords) or a PBKDF2 hash.
 func ParsePasswordHash(s string) (PasswordHash, error) {
 	if strings.HasPrefix(s, "$2") {
 		b, err := parseBcrypt(s)

@@ -7,8 +7,11 @@ import (
 	"testing"
 )
 
-func TestPasswordHashVerifies(t *testing.T) {
-	h, err := HashPassword("s3cret", 10, rand.Reader)
+// The PBKDF2 hashes of earlier versions still verify, read back from
+// their stored form, and are never made by the server any more.
+
+func TestPBKDF2HashVerifies(t *testing.T) {
+	h, err := HashPBKDF2("s3cret", 10, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,14 +27,14 @@ func TestPasswordHashVerifies(t *testing.T) {
 		t.Fatalf("hash %+v", h)
 	}
 	// Two hashes of one password differ (fresh salt).
-	h2, _ := HashPassword("s3cret", 10, rand.Reader)
+	h2, _ := HashPBKDF2("s3cret", 10, rand.Reader)
 	if bytes.Equal(h.Key, h2.Key) {
 		t.Fatal("two hashes of the same password are equal: salt not random")
 	}
 }
 
-func TestPasswordHashEncoding(t *testing.T) {
-	h, err := HashPassword("pw", 7, rand.Reader)
+func TestPBKDF2HashEncoding(t *testing.T) {
+	h, err := HashPBKDF2("pw", 7, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,13 +57,13 @@ func TestPasswordHashEncoding(t *testing.T) {
 	}
 }
 
-func TestHashPasswordRefusesBadCost(t *testing.T) {
+func TestHashPBKDF2RefusesBadCost(t *testing.T) {
 	for _, n := range []int{0, -1, MaxIterations + 1} {
-		if _, err := HashPassword("pw", n, rand.Reader); err == nil {
+		if _, err := HashPBKDF2("pw", n, rand.Reader); err == nil {
 			t.Errorf("%d iterations accepted", n)
 		}
 	}
-	if _, err := HashPassword("pw", 1, bytes.NewReader(nil)); err == nil {
+	if _, err := HashPBKDF2("pw", 1, bytes.NewReader(nil)); err == nil {
 		t.Error("a failing random source was not reported")
 	}
 	// A zero or corrupt hash never verifies.
@@ -69,12 +72,17 @@ func TestHashPasswordRefusesBadCost(t *testing.T) {
 	}
 }
 
-// BenchmarkHashPassword measures one hash at the default cost (the
-// DefaultIterations comment quotes it).
-func BenchmarkHashPassword(b *testing.B) {
-	for b.Loop() {
-		if _, err := HashPassword("correct horse battery staple", DefaultIterations, rand.Reader); err != nil {
-			b.Fatal(err)
-		}
+// TestStoredPBKDF2HashVerifies: a hash as an earlier version stored it
+// (crypto/pbkdf2 with SHA-256, 1000 iterations, of "old-pw"; made once
+// and pasted here) verifies, so users of an upgraded store keep their
+// passwords.
+func TestStoredPBKDF2HashVerifies(t *testing.T) {
+	const stored = "pbkdf2-sha256$1000$AAECAwQFBgcICQoLDA0ODw$ApoFiVsHVv+YI+5yk7+Mn9T9Jf0Tf3YIIVCooJaAlYQ"
+	h, err := ParsePasswordHash(stored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !h.Verify("old-pw") || h.Verify("old-pw ") || h.BcryptCost() != 0 || h.String() != stored {
+		t.Fatalf("stored hash %s: Verify %v, BcryptCost %d, String %s", stored, h.Verify("old-pw"), h.BcryptCost(), h)
 	}
 }

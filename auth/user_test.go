@@ -9,7 +9,7 @@ import (
 // roles, as a copy the caller may change.
 func TestUser(t *testing.T) {
 	s, w := New(), memRecords{}
-	h, err := HashPassword("pw", 1, bytes.NewReader(make([]byte, SaltSize)))
+	h, err := HashPBKDF2("pw", 1, bytes.NewReader(make([]byte, SaltSize)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,7 @@ func ctxFor(t *testing.T) context.Context {
 
 // newAuthCluster starts n members with cheap password hashes.
 func newAuthCluster(t *testing.T, n int) *nodetest.Cluster {
-	return nodetest.Start(t, n, nodetest.Options{Configure: func(i int, cfg *node.Config) { cfg.AuthPasswordCost = 1000 }})
+	return nodetest.Start(t, n, nodetest.Options{Configure: func(i int, cfg *node.Config) { cfg.BcryptCost = 4 }}) // bcrypt's lowest cost
 }
 
 // userClient is a client acting as user, closed when the test ends.

@@ -95,7 +95,7 @@ func TestAuthWithClientCertificates(t *testing.T) {
 	serverCert := ca.Issue(t, "127.0.0.1", x509.ExtKeyUsageServerAuth)
 	serverTLS := &tls.Config{Certificates: []tls.Certificate{serverCert}, ClientCAs: ca.Pool(), ClientAuth: tls.RequireAndVerifyClientCert}
 	c := nodetest.Start(t, 1, nodetest.Options{ClientTLS: serverTLS, ClientFace: etcdapi.New,
-		Configure: func(i int, cfg *node.Config) { cfg.AuthPasswordCost = 10 }})
+		Configure: func(i int, cfg *node.Config) { cfg.BcryptCost = 4 }}) // bcrypt's lowest cost
 	ctx := ctxT(t)
 	clientAs := func(user string) *clientv3.Client {
 		cert := ca.Issue(t, user, x509.ExtKeyUsageClientAuth)

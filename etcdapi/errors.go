@@ -145,6 +145,10 @@ func grpcCode(c api.Code) codes.Code {
 	switch {
 	case c == api.CodeInvalidArgument:
 		return codes.InvalidArgument
+	case c == api.CodePasswordTooLong:
+		// etcd sends the bcrypt library's error as any error it has no
+		// gRPC twin for: Unknown, with the library's message.
+		return codes.Unknown
 	case c >= 400 && c < 500:
 		return codes.PermissionDenied
 	case c >= 500:

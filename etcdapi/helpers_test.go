@@ -18,7 +18,7 @@ func startCluster(t *testing.T, n int) *nodetest.Cluster {
 	t.Helper()
 	return nodetest.Start(t, n, nodetest.Options{
 		ClientFace: etcdapi.New,
-		Configure:  func(i int, cfg *node.Config) { cfg.AuthPasswordCost = 10 },
+		Configure:  func(i int, cfg *node.Config) { cfg.BcryptCost = 4 }, // bcrypt's lowest cost: cheap hashes
 	})
 }
 

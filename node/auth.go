@@ -47,7 +47,7 @@ type serverAuth struct {
 // initAuth prepares the token table before the member applies entries.
 func (s *Server) initAuth() {
 	s.auth.tokens = auth.NewSimpleTokens(s.cfg.authTokenTTL())
-	s.auth.decoy = auth.Decoy(s.cfg.authPasswordCost())
+	s.auth.decoy = auth.Decoy(s.cfg.bcryptCost())
 	s.replica.State.OnAuthToken(func(hash string, id auth.Identity) { s.auth.tokens.Add(hash, id, time.Now()) })
 }
 

@@ -123,7 +123,7 @@ func setUpAuth(t *testing.T, conn *rpc.Conn) {
 func authCluster(t *testing.T, n int, change func(*node.Config)) *nodetest.Cluster {
 	t.Helper()
 	return nodetest.Start(t, n, nodetest.Options{Configure: func(i int, cfg *node.Config) {
-		cfg.AuthPasswordCost = 10
+		cfg.BcryptCost = auth.MinBcryptCost
 		if change != nil {
 			change(cfg)
 		}

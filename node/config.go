@@ -149,11 +149,13 @@ type Config struct {
 	// (random, learned by every member through raft, kept in memory) or
 	// "signed" (self-contained, HMAC-signed with the cluster's key).
 	// AuthTokenTTL is a simple token's life since its last use, a signed
-	// token's life. AuthPasswordCost is the PBKDF2 iteration count of new
-	// password hashes. Zero values mean the defaults.
-	AuthToken        string
-	AuthTokenTTL     time.Duration
-	AuthPasswordCost int
+	// token's life. BcryptCost is the bcrypt cost of new password hashes
+	// (etcd's --bcrypt-cost; the key schedule runs 2^cost times), between
+	// auth.MinBcryptCost and auth.MaxBcryptCost. Zero values mean the
+	// defaults.
+	AuthToken    string
+	AuthTokenTTL time.Duration
+	BcryptCost   int
 
 	// AutoCompactionMode is "periodic" or "revision" ("" disables it).
 	AutoCompactionMode      string
@@ -212,7 +214,7 @@ func DefaultConfig() Config {
 		InitialElectionTickAdvance:  true,
 		AuthToken:                   DefaultAuthToken,
 		AuthTokenTTL:                DefaultAuthTokenTTL,
-		AuthPasswordCost:            DefaultAuthPasswordCost,
+		BcryptCost:                  DefaultBcryptCost,
 		WarningApplyDuration:        DefaultWarningApplyDuration,
 		WarningUnaryRequestDuration: DefaultWarningUnaryRequestDuration,
 		CorruptCheckTime:            DefaultCorruptCheckTime,

@@ -47,7 +47,7 @@ func startRogueTarget(t *testing.T, peerTLS bool) *rogueTarget {
 		r.logs[fmt.Sprintf("m%d", i)] = &logBuffer{}
 	}
 	opts := nodetest.Options{
-		Configure: func(i int, cfg *node.Config) { cfg.AuthPasswordCost = 10 },
+		Configure: func(i int, cfg *node.Config) { cfg.BcryptCost = 4 }, // bcrypt's lowest cost: cheap hashes
 		Logger: func(name string) *slog.Logger {
 			return slog.New(slog.NewTextHandler(r.logs[name], &slog.HandlerOptions{Level: slog.LevelDebug}))
 		},

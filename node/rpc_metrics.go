@@ -181,6 +181,8 @@ func apiCodeToGRPC(c api.Code) codes.Code {
 		return codes.Unauthenticated
 	case api.CodeCorrupt:
 		return codes.DataLoss
+	case api.CodePasswordTooLong:
+		return codes.Unknown
 	case api.CodeNoLeader, api.CodeLeaderChanged, api.CodeStopped, api.CodeTimeout,
 		api.CodeTimeoutDueToLeaderFail, api.CodeTimeoutDueToConnectionLost, api.CodeUnhealthy:
 		return codes.Unavailable

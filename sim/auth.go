@@ -128,8 +128,8 @@ func (a *simAuth) init(w *World) {
 	if !a.on {
 		return
 	}
-	a.decoy = auth.Decoy(1)
-	password, err := auth.HashPassword(tokenPassword, 1, randReader{a.rng})
+	a.decoy = auth.Decoy(auth.MinBcryptCost)
+	password, err := auth.HashPBKDF2(tokenPassword, 1, randReader{a.rng})
 	if err != nil {
 		w.fail("auth: hash password: %v", err)
 		return

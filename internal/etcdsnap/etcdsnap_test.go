@@ -148,7 +148,7 @@ func buildAuth(t *rapid.T, b *storeBuilder) {
 		if rapid.Bool().Draw(t, "no password") {
 			c.NoPassword = true
 		} else {
-			h, err := auth.HashPassword("pw", 1, bytes.NewReader(make([]byte, auth.SaltSize)))
+			h, err := auth.HashPBKDF2("pw", 1, bytes.NewReader(make([]byte, auth.SaltSize)))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -226,10 +226,10 @@ func TestRestoreEtcdSnapshot(t *testing.T) {
 	if !a.Enabled() || len(a.SigningKey()) == 0 {
 		t.Fatal("auth not enabled, or without a signing key")
 	}
-	if _, err := a.Authenticate("root", "root-pw", auth.Decoy(1)); err != nil {
+	if _, err := a.Authenticate("root", "root-pw", auth.Decoy(auth.MinBcryptCost)); err != nil {
 		t.Fatalf("root with etcd's password: %v", err)
 	}
-	if _, err := a.Authenticate("root", "wrong", auth.Decoy(1)); err == nil {
+	if _, err := a.Authenticate("root", "wrong", auth.Decoy(auth.MinBcryptCost)); err == nil {
 		t.Fatal("root authenticated with a wrong password")
 	}
 	if roles, _ := a.UserRoles("reader"); !reflect.DeepEqual(roles, []string{"read-app"}) {
@@ -468,7 +468,7 @@ func TestRestoreEtcdUnusableHashIsANote(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Authenticate("reader", "root-pw", auth.Decoy(1)); err == nil {
+	if _, err := a.Authenticate("reader", "root-pw", auth.Decoy(auth.MinBcryptCost)); err == nil {
 		t.Fatal("reader authenticated without a usable hash")
 	}
 	if roles, _ := a.UserRoles("reader"); len(roles) != 1 {

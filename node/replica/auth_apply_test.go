@@ -51,7 +51,7 @@ func stamped(e Envelope) []byte {
 // and a user alice holding it, then turns auth on.
 func enableAuth(t *testing.T, a *applier) {
 	t.Helper()
-	h, err := auth.HashPassword("pw", 1, rand.Reader)
+	h, err := auth.HashPBKDF2("pw", 1, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
