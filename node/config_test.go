@@ -55,6 +55,8 @@ func TestValidateNamesTheSetting(t *testing.T) {
 		{func(c *Config) { c.MaxTxnOps = -1; c.ElectionTimeout = time.Second }, "--max-txn-ops"},
 		{func(c *Config) { c.MaxRequestBytes = 0 }, "--max-request-bytes"},
 		{func(c *Config) { c.MaxRequestBytes = MaxRequestBytesLimit + 1 }, "--max-request-bytes"},
+		{func(c *Config) { c.BcryptCost = 3 }, "--bcrypt-cost (3) must be between 4 and 20"},
+		{func(c *Config) { c.BcryptCost = 21 }, "--bcrypt-cost (21) must be between 4 and 20"},
 	}
 	for _, tt := range tests {
 		c := DefaultConfig()

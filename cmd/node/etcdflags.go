@@ -109,7 +109,6 @@ var etcdOnlyFlags = map[string]etcdFlag{
 	"experimental-stop-grpc-service-on-defrag":          {bool: true, instead: "cairn serves during a defragmentation"},
 	"force-new-cluster":                                 {bool: true, refuse: true, instead: "cairn cannot force a new cluster from a member's data: restore a snapshot with ctl snapshot restore"},
 	"unsafe-no-fsync":                                   {bool: true, instead: "cairn always fsyncs"},
-	"bcrypt-cost":                                       {instead: "cairn hashes passwords with PBKDF2: its cost is --auth-password-cost"},
 }
 
 // etcdAliases are etcd's other names for flags cairn has: the

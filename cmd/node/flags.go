@@ -168,7 +168,10 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.peerAllowedHost, "peer-cert-allowed-hostname", "", "comma-separated host names a peer's client certificate must be valid for one of (default: the host of the member's peer URL)")
 	fs.StringVar(&c.AuthToken, "auth-token", c.AuthToken, "auth token kind: simple (random, kept in the members' memory) or signed (self-contained, HMAC-SHA256 with the cluster's key); etcd's jwt,... means signed")
 	fs.IntVar(&o.authTTL, "auth-token-ttl", int(c.AuthTokenTTL/time.Second), "seconds a simple token lives unused (a signed token lives this long at all)")
-	fs.IntVar(&c.AuthPasswordCost, "auth-password-cost", c.AuthPasswordCost, "PBKDF2-HMAC-SHA256 iterations of new password hashes (the default takes about 50 ms)")
+	fs.IntVar(&c.BcryptCost, "bcrypt-cost", c.BcryptCost, fmt.Sprintf("bcrypt cost of new password hashes, as etcd's: %d to %d, each step doubling the time (the default takes about 95 ms)", auth.MinBcryptCost, auth.MaxBcryptCost))
+	for name, instead := range deprecatedFlags {
+		fs.Var(&deprecatedValue{name: name}, name, "deprecated, no effect: "+instead)
+	}
 	fs.StringVar(&o.log.logger, "logger", "", "zap: log JSON lines as etcd does (the default format of --logger zap is json)")
 	fs.StringVar(&o.log.format, "log-format", "", "json (etcd's JSON lines), console (etcd's tab-separated lines) or text (cairn's key=value lines, the default without --logger)")
 	fs.StringVar(&o.log.level, "log-level", "info", "debug, info, warn or error")
@@ -252,8 +255,11 @@ func parseFlags(args []string, env []string) (*options, error) {
 		o.warnings = append(o.warnings, warnings...)
 	}
 	fs.Visit(func(f *flag.Flag) {
-		if v, ok := f.Value.(*etcdOnlyValue); ok {
+		switch v := f.Value.(type) {
+		case *etcdOnlyValue:
 			o.warnings = append(o.warnings, fmt.Sprintf("--%s is etcd's and has no effect: %s", v.name, v.flag.instead))
+		case *deprecatedValue:
+			o.warnings = append(o.warnings, fmt.Sprintf("--%s is deprecated and has no effect: %s", v.name, deprecatedFlags[v.name]))
 		}
 	})
 	if err := o.finish(); err != nil {
@@ -298,8 +304,9 @@ func (o *options) finish() error {
 		return fmt.Errorf("--auth-token-ttl must be a positive number of seconds, not %d", o.authTTL)
 	}
 	c.AuthTokenTTL = time.Duration(o.authTTL) * time.Second
-	if c.AuthPasswordCost < 1 || c.AuthPasswordCost > auth.MaxIterations {
-		return fmt.Errorf("--auth-password-cost must be between 1 and %d iterations, not %d", auth.MaxIterations, c.AuthPasswordCost)
+	if c.BcryptCost < auth.MinBcryptCost || c.BcryptCost > auth.MaxBcryptCost {
+		return fmt.Errorf("--bcrypt-cost must be between %d and %d, not %d (etcd takes up to 31, but a hash past %d takes over a minute to check, and cairn checks none)",
+			auth.MinBcryptCost, auth.MaxBcryptCost, c.BcryptCost, auth.MaxBcryptCost)
 	}
 	if kind, _, _ := strings.Cut(c.AuthToken, ","); kind == "jwt" {
 		o.warnings = append(o.warnings, "--auth-token jwt: cairn signs its tokens itself (HMAC-SHA256 with the cluster's key): using signed; the JWT key files are not read")
