@@ -52,8 +52,9 @@ func (a authServer) Authenticate(ctx context.Context, r *pb.AuthenticateRequest)
 
 func (a authServer) UserAdd(ctx context.Context, r *pb.AuthUserAddRequest) (*pb.AuthUserAddResponse, error) {
 	if r.HashedPassword != "" {
-		// etcd's clients send a bcrypt hash only when asked to; cairn
-		// keeps PBKDF2 hashes it makes itself.
+		// etcd's clients send a hash only when asked to; cairn takes the
+		// password itself and hashes it as etcd's server does (bcrypt,
+		// at the member's --bcrypt-cost).
 		return nil, status.Error(codes.InvalidArgument, "etcdserver: cairn does not take pre-hashed passwords; send the password itself")
 	}
 	noPassword := r.Options != nil && r.Options.NoPassword
