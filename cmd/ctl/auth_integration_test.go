@@ -71,6 +71,10 @@ func TestAuthThroughCtl(t *testing.T) {
 		"Permission of key app/x is revoked from role app-reader\n")
 	c.ctl(t, "", alice, "put", "app/x", "3").fails(t, "alice put once revoked", exitError, "permission denied")
 	c.ctl(t, "", root, "role", "revoke-permission", "app-reader", "nope").fails(t, "revoking a permission never granted", exitError, "permission is not granted")
+	c.ctl(t, strings.Repeat("p", 73)+"\n", root, "user", "passwd", "alice", "--interactive=false").fails(t, "a password past bcrypt's 72 bytes",
+		exitError, "bcrypt: password length exceeds 72 bytes")
+	c.ctl(t, "", root, "user", "add", "carol:"+strings.Repeat("p", 73)).fails(t, "user add with a password past 72 bytes",
+		exitError, "bcrypt: password length exceeds 72 bytes")
 	c.ctl(t, "newpw\n", root, "user", "passwd", "alice", "--interactive=false").ok(t, "user passwd", "Password updated\n")
 	c.ctl(t, "", alice, "get", "app/x").fails(t, "the old password", exitError, "authentication failed")
 	c.ctl(t, "", "--user=alice:newpw", "get", "app/x", "--print-value-only").ok(t, "the new password", "2\n")

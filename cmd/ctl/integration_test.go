@@ -29,11 +29,13 @@ type testCluster struct {
 	endpoints []string // as users write them: host:port, or https:// URLs
 }
 
-// startCluster starts n members of a new cluster and waits for a leader.
+// startCluster starts n members of a new cluster and waits for a leader,
+// with cheap password hashes.
 // With clientTLS, members serve clients over TLS on https:// URLs.
 func startCluster(t *testing.T, n int, clientTLS *tls.Config) *testCluster {
 	t.Helper()
-	c := nodetest.Start(t, n, nodetest.Options{ClientTLS: clientTLS})
+	c := nodetest.Start(t, n, nodetest.Options{ClientTLS: clientTLS,
+		Configure: func(i int, cfg *node.Config) { cfg.BcryptCost = 4 }}) // bcrypt's lowest cost: cheap logins
 	return &testCluster{servers: c.Servers, endpoints: c.Endpoints()}
 }
 
