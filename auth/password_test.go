@@ -85,4 +85,28 @@ func TestStoredPBKDF2HashVerifies(t *testing.T) {
 	if !h.Verify("old-pw") || h.Verify("old-pw ") || h.BcryptCost() != 0 || h.String() != stored {
 		t.Fatalf("stored hash %s: Verify %v, BcryptCost %d, String %s", stored, h.Verify("old-pw"), h.BcryptCost(), h)
 	}
+	// A store of an earlier version: its records load, and the user logs
+	// in beside one whose password was set since (bcrypt).
+	bc, err := HashBcrypt("new-pw", MinBcryptCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, recs := New(), memRecords{}
+	mustApply(t, s, recs, rootSetup(t)...)
+	mustApply(t, s, recs,
+		&Command{Op: OpUserAdd, Name: "old", Password: h},
+		&Command{Op: OpUserAdd, Name: "new", Password: bc},
+		&Command{Op: OpEnable, SigningKey: testKey})
+	loaded := New()
+	if err := loaded.Load(recs.list()); err != nil {
+		t.Fatal(err)
+	}
+	for user, pw := range map[string]string{"old": "old-pw", "new": "new-pw"} {
+		if _, err := loaded.Authenticate(user, pw, Decoy(MinBcryptCost)); err != nil {
+			t.Errorf("%s: %v", user, err)
+		}
+		if _, err := loaded.Authenticate(user, pw+"x", Decoy(MinBcryptCost)); err == nil {
+			t.Errorf("%s logs in with a wrong password", user)
+		}
+	}
 }
