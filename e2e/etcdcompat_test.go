@@ -167,6 +167,9 @@ func compatSession(t *testing.T, ep string) []compatStep {
 
 	text("user add", run("", "user", "add", "root", "--new-user-password=rootpw", "--interactive=false"))
 	text("user add", run("", "user", "add", "bob", "--new-user-password=bobpw", "--interactive=false"))
+	tooLong := strings.Repeat("p", 73) // past bcrypt's 72 bytes
+	text("user add with a password of 73 bytes", fails("user", "add", "eve", "--new-user-password="+tooLong, "--interactive=false"))
+	text("user passwd with a password of 73 bytes", failsWith(tooLong+"\n", "user", "passwd", "bob", "--interactive=false"))
 	text("role add", run("", "role", "add", "r"))
 	text("role grant-permission", run("", "role", "grant-permission", "r", "readwrite", "cmp/", "--prefix"))
 	text("role grant-permission", run("", "role", "grant-permission", "r", "read", "other"))
@@ -216,6 +219,7 @@ func compatSession(t *testing.T, ep string) []compatStep {
 		{"bad base64", "/v3/kv/range", `{"key":"not base64!"}`},
 		{"a revoked lease", "/v3/lease/revoke", `{"ID":"1"}`},
 		{"not JSON", "/v3/kv/range", `{`},
+		{"a password of 73 bytes", "/v3/auth/user/add", `{"name":"eve","password":"` + strings.Repeat("p", 73) + `"}`},
 	} {
 		code, out := gatewayCall(t, base, bad.path, "", bad.body)
 		var e gwError

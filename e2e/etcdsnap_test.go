@@ -2,9 +2,8 @@ package e2e
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -17,10 +16,11 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+	"go.etcd.io/etcd/api/v3/authpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
-
-	"github.com/cairndb/cairn/internal/testcerts"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // etcd 3.6's etcdutl, built once per test binary from tools/etcd like
@@ -75,8 +75,11 @@ func etcdutl(t *testing.T, args ...string) string {
 // revision and the number of keys, `etcdutl snapshot restore` makes a
 // data dir on which a real etcd 3.6 serves the same history at every
 // revision from the compacted one on, the same leases with their keys,
-// users and roles. `ctl snapshot restore` of the same file gives a cairn
-// member with the same state (the round trip).
+// users and roles, and every user logs in to it with the password set in
+// cairn (by etcdctl or ctl, user add or user passwd): cairn hashes
+// passwords as etcd does, bcrypt at etcd's default cost. `ctl snapshot
+// restore` of the same file gives a cairn member with the same state and
+// the same passwords (the round trip).
 func TestEtcdToolsReadCairnsEtcdSnapshot(t *testing.T) {
 	etcdutlBin(t)
 	etcdBinaries(t)
@@ -98,8 +101,19 @@ func TestEtcdToolsReadCairnsEtcdSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	compacted := fillThrough(t, cli) // ends with auth on
+	// Passwords set through each tool and each member: etcdctl's user
+	// add and user passwd, ctl's.
+	asRoot := []string{"--user", "root:root-pw"}
+	wantOutput(t, "etcdctl user passwd", etcdctl(t, "alice-pw2\n", append(asRoot, "--endpoints="+c.eps[1], "user", "passwd", "alice", "--interactive=false")...),
+		"Password updated\n")
+	wantOutput(t, "ctl user add", ctl(t, "", append(asRoot, "--endpoints="+c.eps[2], "user", "add", "carol:carol-pw")...), "User carol created\n")
+	wantOutput(t, "etcdctl user add", etcdctl(t, "", append(asRoot, "--endpoints="+c.eps[0], "user", "add", "dave:dave-pw")...), "User dave created\n")
+	wantOutput(t, "ctl user passwd", ctl(t, "dave-pw2\n", append(asRoot, "--endpoints="+c.eps[1], "user", "passwd", "dave", "--interactive=false")...),
+		"Password updated\n")
+	passwords := map[string]string{"root": "root-pw", "alice": "alice-pw2", "carol": "carol-pw", "dave": "dave-pw2"}
+	oldPasswords := map[string]string{"alice": "alice-pw", "dave": "dave-pw"}
 	want := viewCairn(t, c.eps[0], compacted)
-	if len(want.leases) != 2 || len(want.users) != 3 || len(want.at[want.rev]) < 20 || compacted < 2 {
+	if len(want.leases) != 2 || len(want.users) != 5 || len(want.at[want.rev]) < 20 || compacted < 2 {
 		t.Fatalf("cairn's state is not what the test meant to make: %d leases, %d users, %d keys, compacted at %d",
 			len(want.leases), len(want.users), len(want.at[want.rev]), compacted)
 	}
@@ -136,6 +150,20 @@ func TestEtcdToolsReadCairnsEtcdSnapshot(t *testing.T) {
 		t.Errorf("removed members in the snapshot: %v, want %v", removed, want)
 	}
 
+	// The users' hashes are etcd's kind at etcd's default cost; svc has
+	// no password.
+	hashes := snapshotPasswords(t, snap)
+	if h, ok := hashes["svc"]; !ok || h != "" || len(hashes) != len(passwords)+1 {
+		t.Errorf("users in the snapshot: %q, want svc without a password and %d with one", hashes, len(passwords))
+	}
+	for user, pw := range passwords {
+		if cost, err := bcrypt.Cost([]byte(hashes[user])); err != nil || cost != bcrypt.DefaultCost {
+			t.Errorf("%s's hash %q: cost %d, %v; want bcrypt of cost %d", user, hashes[user], cost, err, bcrypt.DefaultCost)
+		} else if err := bcrypt.CompareHashAndPassword([]byte(hashes[user]), []byte(pw)); err != nil {
+			t.Errorf("%s's hash does not take the password: %v", user, err)
+		}
+	}
+
 	var status struct {
 		Revision int64  `json:"revision"`
 		TotalKey int    `json:"totalKey"`
@@ -147,7 +175,9 @@ func TestEtcdToolsReadCairnsEtcdSnapshot(t *testing.T) {
 	}
 
 	t.Run("restored into etcd", func(t *testing.T) {
-		e := startRestoredEtcd(t, snap)
+		ep := startRestoredEtcd(t, snap)
+		loginWithPasswords(t, "etcd", ep, passwords, oldPasswords)
+		e := etcdClientAs(t, ep, "root", "root-pw")
 		got := viewThrough(t, e, compacted)
 		compareViews(t, "etcd", got, want)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -170,8 +200,9 @@ func TestEtcdToolsReadCairnsEtcdSnapshot(t *testing.T) {
 			t.Errorf("ctl snapshot restore printed %q", out)
 		}
 		startNode(t, dir, "--name", "solo", "--data-dir", "solo.node", "--listen-peer-urls", peer, "--listen-client-urls", clientURL)
-		got := viewCairn(t, strings.TrimPrefix(clientURL, "http://"), compacted) // as root, with cairn's password
+		got := viewCairn(t, strings.TrimPrefix(clientURL, "http://"), compacted) // as root
 		compareViews(t, "cairn", got, want)
+		loginWithPasswords(t, "cairn", clientURL, passwords, oldPasswords)
 	})
 }
 
@@ -198,29 +229,22 @@ func compareViews(t *testing.T, server string, got, want etcdView) {
 }
 
 // startRestoredEtcd restores the etcd snapshot at snap with etcdutl into
-// a new data dir, starts a single etcd 3.6 member on it, and returns a
-// client of it as root. The users' passwords are cairn's hashes, which
-// etcd cannot check, so the client authenticates as etcd lets a user
-// without a usable password in: by a client certificate whose common
-// name is the user (the client port is served over TLS for it).
-func startRestoredEtcd(t *testing.T, snap string) *clientv3.Client {
+// a new data dir, starts a single etcd 3.6 member on it, and returns its
+// client URL once it answers.
+func startRestoredEtcd(t *testing.T, snap string) string {
 	t.Helper()
 	etcdBin, _ := etcdBinaries(t)
 	dir := t.TempDir()
 	peer := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
-	client := fmt.Sprintf("https://127.0.0.1:%d", freePort(t))
+	client := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
 	dataDir := filepath.Join(dir, "e1.etcd")
 	etcdutl(t, "snapshot", "restore", snap, "--name", "e1", "--data-dir", dataDir,
 		"--initial-cluster", "e1="+peer, "--initial-advertise-peer-urls", peer)
 
-	ca := testcerts.NewCA(t, "etcd-ca")
-	caFile := ca.WriteCert(t, dir, "ca.crt")
-	certFile, keyFile := ca.IssueFiles(t, dir, "server")
 	stderr := &syncBuffer{}
 	cmd := exec.Command(etcdBin, "--name", "e1", "--data-dir", dataDir,
 		"--listen-client-urls", client, "--advertise-client-urls", client,
 		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", "e1="+peer,
-		"--cert-file", certFile, "--key-file", keyFile, "--client-cert-auth", "--trusted-ca-file", caFile,
 		"--log-level", "warn", "--unsafe-no-fsync")
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
@@ -233,20 +257,19 @@ func startRestoredEtcd(t *testing.T, snap string) *clientv3.Client {
 		<-done
 	})
 
-	root := ca.IssueFor(t, "root", nil, x509.ExtKeyUsageClientAuth)
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{client}, DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
-		TLS: &tls.Config{Certificates: []tls.Certificate{root}, RootCAs: ca.Pool()}})
+	// Auth is on: etcd that serves refuses a read without a user.
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{client}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cli.Close() })
+	defer cli.Close()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		_, err := cli.Get(ctx, "a")
 		cancel()
-		if err == nil {
-			return cli
+		if errors.Is(err, rpctypes.ErrUserEmpty) {
+			return client
 		}
 		select {
 		case err := <-done:
@@ -259,6 +282,73 @@ func startRestoredEtcd(t *testing.T, snap string) *clientv3.Client {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// etcdClientAs is a client of endpoint that logs in as user with
+// password, closed when the test ends.
+func etcdClientAs(t *testing.T, endpoint, user, password string) *clientv3.Client {
+	t.Helper()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
+		Username: user, Password: password})
+	if err != nil {
+		t.Fatalf("%s logging in to %s: %v", user, endpoint, err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+// loginWithPasswords checks that each user logs in to the server at
+// endpoint (Authenticate gives a token) with its password, and not with
+// its old one.
+func loginWithPasswords(t *testing.T, server, endpoint string, passwords, oldPasswords map[string]string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	for user, pw := range passwords {
+		if resp, err := cli.Authenticate(ctx, user, pw); err != nil || resp.Token == "" {
+			t.Errorf("%s: %s does not log in with the password set in cairn: %v", server, user, err)
+		}
+	}
+	for user, pw := range oldPasswords {
+		if _, err := cli.Authenticate(ctx, user, pw); !errors.Is(err, rpctypes.ErrAuthFailed) {
+			t.Errorf("%s: %s with the password it had before user passwd: %v, want %v", server, user, err, rpctypes.ErrAuthFailed)
+		}
+	}
+}
+
+// snapshotPasswords reads the users' password hashes ("" for none) from
+// the "authUsers" bucket of the etcd snapshot at path.
+func snapshotPasswords(t *testing.T, path string) map[string]string {
+	t.Helper()
+	db, err := bbolt.Open(path, 0o400, &bbolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	out := map[string]string{}
+	err = db.View(func(tx *bbolt.Tx) error {
+		b := tx.Bucket([]byte("authUsers"))
+		if b == nil {
+			return fmt.Errorf("no authUsers bucket")
+		}
+		return b.ForEach(func(k, v []byte) error {
+			var u authpb.User
+			if err := u.Unmarshal(v); err != nil {
+				return fmt.Errorf("user %s: %w", k, err)
+			}
+			out[string(k)] = string(u.Password)
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatalf("users of the snapshot: %v", err)
+	}
+	return out
 }
 
 // snapshotMembers reads the "members" and "members_removed" buckets of
