@@ -2,8 +2,8 @@
 // as pure logic: no I/O, no goroutines, no clock of its own.
 //
 // The State holds what the cluster replicates: whether auth is enabled,
-// the users (a salted PBKDF2 password hash, or the bcrypt hash a restore
-// of an etcd snapshot kept, and granted roles), the roles
+// the users (a bcrypt password hash, as etcd keeps them, or the PBKDF2
+// hash an earlier version of cairn made, and granted roles), the roles
 // (read / write / readwrite permissions on key ranges), the key that
 // signs tokens, and the auth revision, which grows by one with every
 // change. It changes only by Apply, which the node calls while applying
@@ -11,8 +11,9 @@
 // interface (the node keeps them in its store's auxiliary table, so they
 // are replicated, in snapshots, and survive a restart); Load rebuilds the
 // State from those records. Apply never hashes: the member that receives
-// a UserAdd or a password change hashes the password before proposing,
-// so applying is cheap and the same on every member.
+// a UserAdd or a password change hashes the password (HashBcrypt, at its
+// --bcrypt-cost) before proposing, as etcd does, so applying is cheap and
+// every member stores the same hash.
 //
 // The checks (CheckRange, CheckRequest, CheckKeys, CheckAdmin, ...) say
 // whether an Identity — a user and the auth revision its token was issued

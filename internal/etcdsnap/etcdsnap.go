@@ -28,12 +28,15 @@
 //	           endian); "authUsers", "authRoles": name -> authpb.User,
 //	           authpb.Role
 //
-// A user's password goes over as the hash cairn keeps: etcd checks a
-// bcrypt hash (a user restored from an etcd snapshot keeps the one etcd
-// made), but not cairn's own PBKDF2 hashes, so in etcd those users log in
-// with a client certificate until their password is set again (etcdctl
-// user passwd); a restore back into cairn keeps them all. cairn's key
-// for signed tokens has no place in etcd's store and is left out.
+// A user's password goes over as the hash cairn keeps, which is etcd's
+// kind: cairn hashes passwords with bcrypt as etcd does (and keeps the
+// hash etcd made for a user restored from an etcd snapshot), so in etcd
+// every user logs in with the password it had in cairn. The exception is
+// a password last set under an earlier version of cairn, a PBKDF2 hash
+// that etcd cannot check: that user needs its password set again
+// (etcdctl user passwd); a restore back into cairn keeps them all.
+// cairn's key for signed tokens has no place in etcd's store and is left
+// out.
 //
 // Writing reads the store once (Write), into a bbolt file on disk, never
 // the whole store in memory; Open then streams the file and its hash.
