@@ -23,21 +23,27 @@ const EtcdStorageVersion = "3.6.0"
 
 // newServerMetrics makes the member's metrics; the gauges read s when
 // /metrics is scraped (never before the member serves).
+//
+// While the member repairs its store /metrics is served too (an operator
+// watches the member through it), and the gauges that read the member's
+// store, log or core read zero: those are not open yet (live says when
+// they are; its atomic load orders their installation before the read).
 func newServerMetrics(s *Server) *serverMetrics {
 	m := &serverMetrics{}
+	live := func() bool { return s.storeRepairing.Load() == nil }
 	m.Member = metrics.New(metrics.Sources{
-		HasLeader: func() bool { return s.driver != nil && s.driver.Leader() != 0 },
-		IsLeader:  func() bool { return s.driver != nil && s.driver.Leader() == s.id },
-		IsLearner: s.isLearner,
+		HasLeader: func() bool { return live() && s.driver != nil && s.driver.Leader() != 0 },
+		IsLeader:  func() bool { return live() && s.driver != nil && s.driver.Leader() == s.id },
+		IsLearner: func() bool { return live() && s.isLearner() },
 		CommittedIndex: func() uint64 {
-			if s.replica == nil {
+			if !live() || s.replica == nil {
 				return 0
 			}
 			hs, _, _ := s.replica.Log.InitialState() // the hard state last saved
 			return hs.Commit
 		},
 		AppliedIndex: func() uint64 {
-			if s.replica == nil {
+			if !live() || s.replica == nil {
 				return 0
 			}
 			return s.replica.State.Store().AppliedIndex()
@@ -45,7 +51,7 @@ func newServerMetrics(s *Server) *serverMetrics {
 		Term:   m.term.Load,
 		DBSize: s.dbSize.Load,
 		DBSizeInUse: func() int64 {
-			if s.replica == nil {
+			if !live() || s.replica == nil {
 				return 0
 			}
 			st := s.replica.State.Store().DB().Stats()
@@ -75,7 +81,7 @@ type storeReadings interface {
 }
 
 func (s *Server) storeInt(read func(storeReadings) int64) int64 {
-	if s.replica == nil {
+	if s.storeRepairing.Load() != nil || s.replica == nil {
 		return 0
 	}
 	return read(s.replica.State.Store())

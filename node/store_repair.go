@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -444,13 +445,21 @@ func (s *Server) serveRepairHealth(w http.ResponseWriter, r *http.Request) {
 }
 
 // repairHealthFirst serves member's answers, and, while the store is
-// repaired, serveRepairHealth's instead.
+// repaired, serveRepairHealth's instead for the health checks (/metrics,
+// /version and the profiles are served as ever: the gauges of a store not
+// open yet read zero, newServerMetrics).
 func (s *Server) repairHealthFirst(member http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.storeRepairing.Load() != nil {
+		if s.storeRepairing.Load() != nil && !servedDuringRepair(r.URL.Path) {
 			s.serveRepairHealth(w, r)
 			return
 		}
 		member.ServeHTTP(w, r)
 	})
+}
+
+// servedDuringRepair says whether the operator's endpoint at path is
+// served while the member repairs its store: all but the health checks.
+func servedDuringRepair(path string) bool {
+	return path == "/metrics" || path == "/version" || strings.HasPrefix(path, "/debug/pprof/")
 }

@@ -228,6 +228,16 @@ func testRepairWaitsForALeader(t *testing.T, c *nodetest.Cluster, v, w int) {
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), `"health":"false"`) || !strings.Contains(string(body), "store under repair") {
 		t.Fatalf("/health of the member repairing its store: %d %s", resp.StatusCode, body)
 	}
+	// Its metrics are served (an operator watches it): no leader known.
+	resp, err = http.Get("http://" + c.Configs[v].ListenMetricsURLs[0].Host + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "\netcd_server_has_leader 0\n") {
+		t.Fatalf("/metrics of the member repairing its store: %d %.300s", resp.StatusCode, body)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	_, err = cl.Get(ctx, "key-0001", client.WithSerializable())
 	cancel()
