@@ -320,7 +320,13 @@ func (w *World) repairRotten(m *member) {
 		return
 	}
 	w.logFault("operator: member %d repairs its rotten store from the leader", m.id)
-	if err := replica.MarkStoreCorrupt(m.disk, storeMarker, "the corruption check found its store rotten"); err != nil {
+	var err error
+	if w.protect(m, "marking its store for repair", func() {
+		err = replica.MarkStoreCorrupt(m.disk, storeMarker, "the corruption check found its store rotten")
+	}) {
+		return // the power failed in the marker's fsync: the operator tries again once it is back
+	}
+	if err != nil {
 		w.fail("member %d: %v", m.id, err)
 		return
 	}

@@ -53,8 +53,9 @@ func seedCount() int {
 // corrupt page file was not counted as damaged, and two more lost state)
 // and 2260 (a member restarted on a disk still full could not reopen its
 // log), 311 and 2679 (a rot spread by a rotten leader's snapshots to
-// every store).
-var regressionSeeds = []uint64{1295, 2143, 2541, 2574, 2748, 442, 265, 720, 1642, 1833, 1944, 1859, 2260, 2784, 311, 2679}
+// every store), 1869 (the power failed while the operator marked a
+// rotten store for repair, and the simulator did not expect it).
+var regressionSeeds = []uint64{1295, 2143, 2541, 2574, 2748, 442, 265, 720, 1642, 1833, 1944, 1859, 2260, 2784, 311, 2679, 1869}
 
 // beforeLossFaults are the regression seeds found before the faults that
 // lose acknowledged data existed.
