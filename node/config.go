@@ -74,12 +74,16 @@ const (
 	// (see docs/memory.md): it holds every branch page of a store of
 	// tens of GiB and its hot leaves, a fraction of what etcd, which maps
 	// its whole file, has resident for a large store.
-	DefaultBackendCacheBytes   = 256 << 20 // 256 MiB
-	DefaultMaxRequestBytes     = replica.DefaultMaxRequestBytes
-	DefaultMaxTxnOps           = replica.DefaultMaxTxnOps
-	DefaultHeartbeatInterval   = 100 * time.Millisecond
-	DefaultElectionTimeout     = 1000 * time.Millisecond
-	DefaultInitialClusterToken = datadir.DefaultInitialClusterToken
+	DefaultBackendCacheBytes = 256 << 20 // 256 MiB
+	// DefaultBackendBatchInterval and DefaultBackendBatchLimit are
+	// etcd's defaults.
+	DefaultBackendBatchInterval = 100 * time.Millisecond
+	DefaultBackendBatchLimit    = 10000
+	DefaultMaxRequestBytes      = replica.DefaultMaxRequestBytes
+	DefaultMaxTxnOps            = replica.DefaultMaxTxnOps
+	DefaultHeartbeatInterval    = 100 * time.Millisecond
+	DefaultElectionTimeout      = 1000 * time.Millisecond
+	DefaultInitialClusterToken  = datadir.DefaultInitialClusterToken
 )
 
 // MaxRequestBytesLimit is the most --max-request-bytes may be: a request
@@ -128,10 +132,17 @@ type Config struct {
 	// it commits). Reads past it go to the file through the operating
 	// system's page cache.
 	BackendCacheBytes int64
-	MaxRequestBytes   int
-	MaxTxnOps         int
-	HeartbeatInterval time.Duration
-	ElectionTimeout   time.Duration
+	// BackendBatchInterval is how often the store commits what was applied
+	// to its page file, and BackendBatchLimit how many changes make it
+	// commit sooner (etcd's --backend-batch-interval and
+	// --backend-batch-limit; 0: the defaults, 100 ms and 10,000). Until a
+	// commit, applied changes are durable in the log alone.
+	BackendBatchInterval time.Duration
+	BackendBatchLimit    int
+	MaxRequestBytes      int
+	MaxTxnOps            int
+	HeartbeatInterval    time.Duration
+	ElectionTimeout      time.Duration
 	// InitialElectionTickAdvance starts the member's election clock
 	// nearly run out, as etcd's --initial-election-tick-advance does: a
 	// member that hears no leader campaigns within one election timeout
@@ -255,6 +266,10 @@ func (c *Config) Validate() error {
 		return errors.New("--quota-backend-bytes must be positive")
 	case c.BackendCacheBytes <= 0:
 		return errors.New("--backend-cache-bytes must be positive")
+	case c.BackendBatchInterval < 0:
+		return fmt.Errorf("--backend-batch-interval must not be negative, not %v", c.BackendBatchInterval)
+	case c.BackendBatchLimit < 0:
+		return fmt.Errorf("--backend-batch-limit must not be negative, not %d", c.BackendBatchLimit)
 	case c.MaxRequestBytes <= 0:
 		return errors.New("--max-request-bytes must be positive")
 	case c.MaxRequestBytes > MaxRequestBytesLimit:
@@ -311,3 +326,19 @@ func MemberID(peerURLs []url.URL, clusterToken string) uint64 {
 
 // ClusterID derives the cluster's id from its initial members' ids.
 func ClusterID(memberIDs []uint64) uint64 { return datadir.ClusterID(memberIDs) }
+
+// backendBatchInterval is BackendBatchInterval, or its default.
+func (c *Config) backendBatchInterval() time.Duration {
+	if c.BackendBatchInterval == 0 {
+		return DefaultBackendBatchInterval
+	}
+	return c.BackendBatchInterval
+}
+
+// backendBatchLimit is BackendBatchLimit, or its default.
+func (c *Config) backendBatchLimit() int {
+	if c.BackendBatchLimit == 0 {
+		return DefaultBackendBatchLimit
+	}
+	return c.BackendBatchLimit
+}

@@ -243,7 +243,7 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 		Log:       logOpts,
 		Identify:  identify,
 		StorePath: filepath.Join(memberPath, dbFile),
-		Store:     mvcc.Options{FS: dbFS, CacheBytes: cfg.BackendCacheBytes, OnCompactStep: s.logCompactStep},
+		Store:     mvcc.Options{FS: dbFS, CacheBytes: cfg.BackendCacheBytes, BatchLimit: cfg.backendBatchLimit(), OnCompactStep: s.logCompactStep},
 		Core: replica.CoreConfig{
 			ID: s.id, ElectionTick: election, HeartbeatTick: heartbeat,
 			SnapshotCount: cfg.SnapshotCount, Peers: peers,
@@ -762,7 +762,7 @@ func (s *Server) onLeaderChange(leader uint64) {
 // fatal error or removal.
 func (s *Server) startBackground() {
 	s.dbSize.Store(s.replica.State.Store().DB().Stats().FileSize)
-	s.every(100*time.Millisecond, func() {
+	s.every(s.cfg.backendBatchInterval(), func() {
 		store := s.replica.State.Store()
 		if err := store.Commit(); err != nil {
 			s.failed(fmt.Errorf("commit store: %w", err))

@@ -261,3 +261,40 @@ func TestBackendCacheBytes(t *testing.T) {
 		}
 	}
 }
+
+// etcd's --backend-batch-interval and --backend-batch-limit set how often
+// and after how many changes the store commits: from the command line,
+// etcd's environment variables or its config file (a duration there in
+// nanoseconds, as etcd reads it); negative values are refused, naming
+// the flag; 0 keeps the defaults.
+func TestBackendBatchFlags(t *testing.T) {
+	path := writeFile(t, "batch.yml", "backend-batch-interval: 250000000\nbackend-batch-limit: 500\n")
+	tests := []struct {
+		name      string
+		args, env []string
+		interval  time.Duration
+		limit     int
+		wantErr   string
+	}{
+		{"defaults", nil, nil, 0, 0, ""},
+		{"flags", []string{"--backend-batch-interval", "20ms", "--backend-batch-limit", "64"}, nil, 20 * time.Millisecond, 64, ""},
+		{"environment", nil, []string{"ETCD_BACKEND_BATCH_INTERVAL=1s", "ETCD_BACKEND_BATCH_LIMIT=7"}, time.Second, 7, ""},
+		{"config file", []string{"--config-file", path}, nil, 250 * time.Millisecond, 500, ""},
+		{"negative interval", []string{"--backend-batch-interval", "-1s"}, nil, 0, 0, "--backend-batch-interval"},
+		{"negative limit", []string{"--backend-batch-limit", "-5"}, nil, 0, 0, "--backend-batch-limit"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o, err := parseFlags(tt.args, tt.env)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("%v, want an error naming %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || o.cfg.BackendBatchInterval != tt.interval || o.cfg.BackendBatchLimit != tt.limit {
+				t.Fatalf("interval %v, limit %d, %v; want %v, %d", o.cfg.BackendBatchInterval, o.cfg.BackendBatchLimit, err, tt.interval, tt.limit)
+			}
+		})
+	}
+}

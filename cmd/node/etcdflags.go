@@ -27,8 +27,6 @@ var etcdOnlyFlags = map[string]etcdFlag{
 	"memory-mlock":                                      {bool: true, instead: "cairn does not lock its memory"},
 	"experimental-memory-mlock":                         {bool: true, instead: "cairn does not lock its memory"},
 	"backend-bbolt-freelist-type":                       {instead: "cairn's store keeps its own free list"},
-	"backend-batch-interval":                            {instead: "cairn's store commits every 100 ms"},
-	"backend-batch-limit":                               {instead: "cairn's store commits every 100 ms or 10000 writes"},
 	"max-concurrent-streams":                            {instead: "cairn's etcd face allows any number of streams per connection"},
 	"grpc-keepalive-min-time":                           {instead: "cairn's etcd face uses etcd's default (5s)"},
 	"grpc-keepalive-interval":                           {instead: "cairn's etcd face uses etcd's default (2h)"},

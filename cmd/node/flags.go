@@ -142,6 +142,8 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.Uint64Var(&c.SnapshotCount, "snapshot-count", c.SnapshotCount, "applied entries between snapshots")
 	fs.Int64Var(&c.QuotaBackendBytes, "quota-backend-bytes", c.QuotaBackendBytes, "store size that raises the NOSPACE alarm")
 	fs.Int64Var(&c.BackendCacheBytes, "backend-cache-bytes", c.BackendCacheBytes, "memory bound of the store's cache of decoded pages (clean pages only), in bytes")
+	fs.DurationVar(&c.BackendBatchInterval, "backend-batch-interval", c.BackendBatchInterval, "how often the store commits what was applied to its page file (0: 100ms)")
+	fs.IntVar(&c.BackendBatchLimit, "backend-batch-limit", c.BackendBatchLimit, "applied changes that make the store commit before the interval ends (0: 10000)")
 	fs.IntVar(&c.MaxRequestBytes, "max-request-bytes", c.MaxRequestBytes, "largest client request accepted")
 	fs.IntVar(&c.MaxTxnOps, "max-txn-ops", c.MaxTxnOps, "most operations in one transaction")
 	fs.IntVar(&o.heartbeatMs, "heartbeat-interval", int(c.HeartbeatInterval/time.Millisecond), "time between leader heartbeats, in milliseconds")
