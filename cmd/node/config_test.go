@@ -277,6 +277,8 @@ func TestBackendBatchFlags(t *testing.T) {
 		wantErr   string
 	}{
 		{"defaults", nil, nil, 0, 0, ""},
+		{"empty, as etcd prints its default", []string{"--backend-batch-interval="}, nil, 0, 0, ""},
+		{"not a duration", []string{"--backend-batch-interval", "soon"}, nil, 0, 0, "--backend-batch-interval"},
 		{"flags", []string{"--backend-batch-interval", "20ms", "--backend-batch-limit", "64"}, nil, 20 * time.Millisecond, 64, ""},
 		{"environment", nil, []string{"ETCD_BACKEND_BATCH_INTERVAL=1s", "ETCD_BACKEND_BATCH_LIMIT=7"}, time.Second, 7, ""},
 		{"config file", []string{"--config-file", path}, nil, 250 * time.Millisecond, 500, ""},

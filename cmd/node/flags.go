@@ -104,6 +104,33 @@ func (v *etcdOnlyValue) Set(s string) error {
 }
 
 // aliasValue is an etcd name for one of cairn's flags.
+// optionalDuration is a duration flag that also takes an empty value, as
+// 0 (the default): etcd prints --backend-batch-interval's default so.
+type optionalDuration time.Duration
+
+func (d *optionalDuration) String() string {
+	if d == nil || *d == 0 {
+		return ""
+	}
+	return time.Duration(*d).String()
+}
+
+func (d *optionalDuration) Set(s string) error {
+	if s == "" {
+		*d = 0
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return errors.New("parse error")
+	}
+	*d = optionalDuration(v)
+	return nil
+}
+
+// Get makes the config file read the flag as a duration (nanoseconds).
+func (d *optionalDuration) Get() any { return time.Duration(*d) }
+
 type aliasValue struct{ target *flag.Flag }
 
 func (a aliasValue) String() string { return "" }
@@ -142,7 +169,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.Uint64Var(&c.SnapshotCount, "snapshot-count", c.SnapshotCount, "applied entries between snapshots")
 	fs.Int64Var(&c.QuotaBackendBytes, "quota-backend-bytes", c.QuotaBackendBytes, "store size that raises the NOSPACE alarm")
 	fs.Int64Var(&c.BackendCacheBytes, "backend-cache-bytes", c.BackendCacheBytes, "memory bound of the store's cache of decoded pages (clean pages only), in bytes")
-	fs.DurationVar(&c.BackendBatchInterval, "backend-batch-interval", c.BackendBatchInterval, "how often the store commits what was applied to its page file (0: 100ms)")
+	fs.Var((*optionalDuration)(&c.BackendBatchInterval), "backend-batch-interval", "how often the store commits what was applied to its page file (0 or empty: 100ms)")
 	fs.IntVar(&c.BackendBatchLimit, "backend-batch-limit", c.BackendBatchLimit, "applied changes that make the store commit before the interval ends (0: 10000)")
 	fs.IntVar(&c.MaxRequestBytes, "max-request-bytes", c.MaxRequestBytes, "largest client request accepted")
 	fs.IntVar(&c.MaxTxnOps, "max-txn-ops", c.MaxTxnOps, "most operations in one transaction")
