@@ -88,31 +88,6 @@ func runEtcdctl(t *testing.T, args ...string) (string, int) {
 	return out.String() + errOut.String(), 0
 }
 
-// flipAll flips one bit at every place pattern appears in file.
-func flipAll(t *testing.T, file, pattern string) {
-	t.Helper()
-	b, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for at := 0; ; at++ {
-		i := bytes.Index(b[at:], []byte(pattern))
-		if i < 0 {
-			break
-		}
-		at += i
-		b[at] ^= 0x10
-		n++
-	}
-	if n == 0 {
-		t.Fatalf("%q is nowhere in %s", pattern, file)
-	}
-	if err := os.WriteFile(file, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestStoreRepairServesTheEtcdFace: a member whose page file is corrupt,
 // and which no leader can give a copy of the store yet, answers etcd's
 // clients as etcd's do a member that cannot serve: Status, with the
@@ -138,7 +113,7 @@ func TestStoreRepairServesTheEtcdFace(t *testing.T) {
 	v, w := (u+1)%3, (u+2)%3
 	vID := c.Servers[v].ID()
 	c.StopMember(v)
-	flipAll(t, filepath.Join(c.Configs[v].DataDir, "member", "db"), "key-0123") // a key's record: opening reads it
+	nodetest.FlipEvery(t, filepath.Join(c.Configs[v].DataDir, "member", "db"), "key-0123") // a key's record: opening reads it
 	// No leader: u alone cannot give v a copy of the store.
 	c.StopMember(w)
 	for deadline := time.Now().Add(10 * time.Second); c.Servers[u].Leader() != 0; time.Sleep(10 * time.Millisecond) {

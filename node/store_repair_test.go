@@ -1,7 +1,6 @@
 package node_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -27,34 +26,6 @@ import (
 // not read.
 func repairValue(i int) string {
 	return strings.Repeat(fmt.Sprintf("value-%04d-", i), 300)
-}
-
-// flipEvery flips one bit at every place pattern appears in file (the
-// live page that holds it, and the older copies a page file keeps in its
-// free pages), and reports how many it flipped.
-func flipEvery(t *testing.T, file, pattern string) int {
-	t.Helper()
-	b, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for at := 0; ; at++ {
-		i := bytes.Index(b[at:], []byte(pattern))
-		if i < 0 {
-			break
-		}
-		at += i
-		b[at] ^= 0x10
-		n++
-	}
-	if n == 0 {
-		t.Fatalf("%q is nowhere in %s", pattern, file)
-	}
-	if err := os.WriteFile(file, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return n
 }
 
 // freeURL is an http:// URL on a loopback port free a moment ago.
@@ -128,10 +99,10 @@ func TestServerRepairsCorruptPageFile(t *testing.T) {
 			c.StopMember(v)
 			db := filepath.Join(dataDir, "db")
 			if where == "open" {
-				flipEvery(t, db, "key-0123")
+				nodetest.FlipEvery(t, db, "key-0123")
 				testRepairWaitsForALeader(t, c, v, w)
 			} else {
-				flipEvery(t, db, "value-0123-")
+				nodetest.FlipEvery(t, db, "value-0123-")
 				c.StartMember(v) // the store opens: the page is not read
 				// A read of the key finds the page, if the member's own
 				// checks (the corruption check hashes every value) do
