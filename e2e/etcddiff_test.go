@@ -1,0 +1,785 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/status"
+	"pgregory.net/rapid"
+)
+
+// TestEtcdDifferential draws random sequences of clientv3 calls (puts,
+// gets, deletes, txns, compactions, leases, and watches from a drawn
+// revision) and runs each sequence against a real etcd 3.6 member and a
+// cairn member, comparing every answer and every error (gRPC code and
+// message) once what legitimately differs is normalised.
+//
+// One pair of members serves all the sequences, which keeps a check
+// cheap: each sequence works under a prefix of its own, starts by
+// compacting both stores at their current revision and revoking every
+// lease, and then speaks of revisions relative to that start, so that the
+// sequences before it cannot show. What is normalised, and why:
+//
+//   - headers: cluster id, member id and raft term name the cluster, not
+//     the data; revisions (in headers, kvs and compactions) are relative
+//     to the sequence's start revision.
+//   - lease ids: each member picks its own; an id becomes its lease's
+//     grant order in the sequence.
+//   - a lease's remaining TTL counts down in time: a remaining TTL within
+//     three seconds of the granted one is shown as the granted one.
+//   - the order of TimeToLive's keys and of Leases' leases: etcd draws
+//     them from a hash map and from its expiry heap.
+//   - the batching of watch events into responses (a timing matter), and
+//     the header revision of responses that carry events (etcd stamps its
+//     revision when it sends them); the events, their order, the created,
+//     canceled and compacted answers are compared.
+//
+// By default it runs 30 sequences (about 15 s); CAIRN_DIFF_CHECKS=N runs
+// N, and -rapid.checks given on the command line wins over both.
+func TestEtcdDifferential(t *testing.T) {
+	ectx := startEtcd(t)
+	cairnEP := startCairnMember(t)
+	etcdCli := ectx.client("", "")
+	defer etcdCli.Close()
+	cairnCli, err := clientv3.New(clientv3.Config{Endpoints: []string{cairnEP}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cairnCli.Close()
+
+	etcdSide := &diffSide{name: "etcd", cli: etcdCli}
+	cairnSide := &diffSide{name: "cairn", cli: cairnCli}
+	run := 0
+	withRapidChecks(t, 30, "CAIRN_DIFF_CHECKS", func() {
+		rapid.Check(t, func(rt *rapid.T) {
+			run++
+			prefix := fmt.Sprintf("d/%06d/", run)
+			seq := drawDiffSequence(rt, prefix)
+			for _, s := range []*diffSide{etcdSide, cairnSide} {
+				if err := s.reset(prefix); err != nil {
+					rt.Fatalf("%s: setting up: %v", s.name, err)
+				}
+			}
+			for i, op := range seq.ops {
+				want := op.run(etcdSide)
+				got := op.run(cairnSide)
+				if want.text != got.text {
+					rt.Fatalf("step %d, %s:\netcd:  %s\ncairn: %s", i, op.desc, want.text, got.text)
+				}
+			}
+			want := runDiffWatches(etcdSide, seq)
+			got := runDiffWatches(cairnSide, seq)
+			for i := range want {
+				if want[i] != got[i] {
+					rt.Fatalf("watch %d, %s:\netcd:  %s\ncairn: %s", i, seq.watches[i].desc, want[i], got[i])
+				}
+			}
+		})
+	})
+}
+
+// withRapidChecks runs f with -rapid.checks at def, or at the number in
+// the environment variable env, unless the command line set it.
+func withRapidChecks(t *testing.T, def int, env string, f func()) {
+	t.Helper()
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "rapid.checks" })
+	if explicit {
+		f()
+		return
+	}
+	n := def
+	if s := os.Getenv(env); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 1 {
+			t.Fatalf("%s=%q: want a positive number of checks", env, s)
+		}
+		n = v
+	}
+	old := flag.Lookup("rapid.checks").Value.String()
+	if err := flag.Set("rapid.checks", strconv.Itoa(n)); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = flag.Set("rapid.checks", old) }()
+	f()
+}
+
+// diffSide is one member under test and what a sequence knows of it.
+type diffSide struct {
+	name   string
+	cli    *clientv3.Client
+	base   int64              // the revision the sequence started at
+	leases []clientv3.LeaseID // granted in this sequence, in order
+}
+
+// reset starts a sequence: everything before it compacted away, every
+// lease revoked.
+func (s *diffSide) reset(prefix string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// A write first, so that the start revision is above 1 and the
+	// revision below it (compacted) is a valid one to ask for.
+	put, err := s.cli.Put(ctx, "d/", prefix)
+	if err != nil {
+		return err
+	}
+	s.base = put.Header.Revision
+	if _, err := s.cli.Compact(ctx, s.base, clientv3.WithCompactPhysical()); err != nil {
+		return fmt.Errorf("compact at %d: %w", s.base, err)
+	}
+	ls, err := s.cli.Leases(ctx)
+	if err != nil {
+		return err
+	}
+	for _, l := range ls.Leases {
+		if _, err := s.cli.Revoke(ctx, l.ID); err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
+			return fmt.Errorf("revoke %x: %w", l.ID, err)
+		}
+	}
+	s.leases = nil
+	return nil
+}
+
+// rel is rev relative to the sequence's start (0 stays 0: "none").
+func (s *diffSide) rel(rev int64) int64 {
+	if rev == 0 {
+		return 0
+	}
+	return rev - s.base
+}
+
+// lease is the id of the i-th lease granted in the sequence, or an id no
+// member has granted.
+func (s *diffSide) lease(i int) clientv3.LeaseID {
+	if i < 0 || i >= len(s.leases) {
+		return 0x0badc0de
+	}
+	return s.leases[i]
+}
+
+// leaseName is the normalised form of a lease id.
+func (s *diffSide) leaseName(id int64) int64 {
+	if id == 0 {
+		return 0
+	}
+	for i, l := range s.leases {
+		if int64(l) == id {
+			return int64(i + 1)
+		}
+	}
+	return -id // an id this sequence did not grant: shown negated
+}
+
+// diffResult is a step's normalised answer.
+type diffResult struct {
+	text string
+}
+
+// diffOp is one drawn step.
+type diffOp struct {
+	desc string
+	run  func(s *diffSide) diffResult
+}
+
+// diffWatch is a watch opened once the steps are done.
+type diffWatch struct {
+	desc   string
+	key    string // the key, or the sequence's prefix
+	prefix bool
+	rev    *int64 // relative start revision; nil: from now
+	prevKV bool
+}
+
+type diffSequence struct {
+	prefix  string
+	ops     []diffOp
+	watches []diffWatch
+}
+
+// The small key space: keys under the prefix, "ab" so that a prefix of
+// "a" holds two keys.
+var diffKeys = []string{"a", "ab", "b", "c"}
+
+var diffValues = []string{"", "x", "y", "zz"}
+
+func drawDiffSequence(rt *rapid.T, prefix string) *diffSequence {
+	seq := &diffSequence{prefix: prefix}
+	// span is a drawn revision's reach beyond the start: the number of
+	// steps so far bounds the revision.
+	n := rapid.IntRange(1, 25).Draw(rt, "steps")
+	for i := 0; i < n; i++ {
+		seq.ops = append(seq.ops, drawDiffOp(rt, prefix, i+1, 0))
+	}
+	nw := rapid.IntRange(0, 2).Draw(rt, "watches")
+	for i := 0; i < nw; i++ {
+		w := diffWatch{prefix: rapid.Bool().Draw(rt, "watch prefix"), prevKV: rapid.Bool().Draw(rt, "watch prevKV")}
+		w.key = prefix
+		if !w.prefix {
+			w.key = prefix + rapid.SampledFrom(diffKeys).Draw(rt, "watch key")
+		}
+		if rapid.IntRange(0, 3).Draw(rt, "watch from now") > 0 {
+			r := int64(rapid.IntRange(-1, n+2).Draw(rt, "watch rev"))
+			w.rev = &r
+		}
+		w.desc = fmt.Sprintf("watch %q prefix=%v prevKV=%v rev=%s", w.key, w.prefix, w.prevKV, relDesc(w.rev))
+		seq.watches = append(seq.watches, w)
+	}
+	return seq
+}
+
+func relDesc(r *int64) string {
+	if r == nil {
+		return "now"
+	}
+	return fmt.Sprintf("start%+d", *r)
+}
+
+// drawRel draws a revision relative to the start, from below the
+// compacted one to beyond the current one.
+func drawRel(rt *rapid.T, span int, label string) int64 {
+	return int64(rapid.IntRange(-1, span+2).Draw(rt, label))
+}
+
+// diffOpKind names what a step does.
+var diffOpKinds = []string{"put", "put", "put", "get", "get", "get", "delete", "txn", "txn", "compact",
+	"grant", "revoke", "timetolive", "leases"}
+
+func drawDiffOp(rt *rapid.T, prefix string, span, depth int) diffOp {
+	kind := rapid.SampledFrom(diffOpKinds).Draw(rt, "kind")
+	switch kind {
+	case "put", "get", "delete", "txn":
+		op := drawKVOp(rt, prefix, span, depth, kind)
+		return diffOp{desc: op.desc, run: func(s *diffSide) diffResult {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			resp, err := s.cli.Do(ctx, op.make(s))
+			if err != nil {
+				return diffResult{text: diffErr(err)}
+			}
+			var msg fmt.Stringer
+			switch {
+			case resp.Put() != nil:
+				msg = (*pb.PutResponse)(resp.Put())
+			case resp.Get() != nil:
+				msg = (*pb.RangeResponse)(resp.Get())
+			case resp.Del() != nil:
+				msg = (*pb.DeleteRangeResponse)(resp.Del())
+			default:
+				msg = (*pb.TxnResponse)(resp.Txn())
+			}
+			return diffResult{text: s.normText(msg)}
+		}}
+	case "compact":
+		rel := drawRel(rt, span, "compact rev")
+		physical := rapid.Bool().Draw(rt, "physical")
+		return diffOp{desc: fmt.Sprintf("compact start%+d physical=%v", rel, physical), run: func(s *diffSide) diffResult {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			var opts []clientv3.CompactOption
+			if physical {
+				opts = append(opts, clientv3.WithCompactPhysical())
+			}
+			resp, err := s.cli.Compact(ctx, s.base+rel, opts...)
+			if err != nil {
+				return diffResult{text: diffErr(err)}
+			}
+			return diffResult{text: s.normText((*pb.CompactionResponse)(resp))}
+		}}
+	case "grant":
+		ttl := rapid.SampledFrom([]int64{60, 3600, 9000000000, 9000000001}).Draw(rt, "ttl")
+		return diffOp{desc: fmt.Sprintf("lease grant %d", ttl), run: func(s *diffSide) diffResult {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			resp, err := s.cli.Grant(ctx, ttl)
+			if err != nil {
+				return diffResult{text: diffErr(err)}
+			}
+			s.leases = append(s.leases, resp.ID)
+			r := &pb.LeaseGrantResponse{Header: resp.ResponseHeader, ID: int64(resp.ID), TTL: resp.TTL, Error: resp.Error}
+			return diffResult{text: s.normText(r)}
+		}}
+	case "revoke":
+		i := rapid.IntRange(-1, 3).Draw(rt, "lease")
+		return diffOp{desc: fmt.Sprintf("lease revoke #%d", i), run: func(s *diffSide) diffResult {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			resp, err := s.cli.Revoke(ctx, s.lease(i))
+			if err != nil {
+				return diffResult{text: diffErr(err)}
+			}
+			return diffResult{text: s.normText((*pb.LeaseRevokeResponse)(resp))}
+		}}
+	case "timetolive":
+		i := rapid.IntRange(-1, 3).Draw(rt, "lease")
+		keys := rapid.Bool().Draw(rt, "keys")
+		return diffOp{desc: fmt.Sprintf("lease timetolive #%d keys=%v", i, keys), run: func(s *diffSide) diffResult {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			var opts []clientv3.LeaseOption
+			if keys {
+				opts = append(opts, clientv3.WithAttachedKeys())
+			}
+			resp, err := s.cli.TimeToLive(ctx, s.lease(i), opts...)
+			if err != nil {
+				return diffResult{text: diffErr(err)}
+			}
+			r := &pb.LeaseTimeToLiveResponse{Header: resp.ResponseHeader, ID: int64(resp.ID), TTL: resp.TTL,
+				GrantedTTL: resp.GrantedTTL, Keys: resp.Keys}
+			if r.TTL > 0 && r.TTL <= r.GrantedTTL && r.TTL >= r.GrantedTTL-3 {
+				r.TTL = r.GrantedTTL
+			}
+			slices.SortFunc(r.Keys, func(a, b []byte) int { return strings.Compare(string(a), string(b)) })
+			return diffResult{text: s.normText(r)}
+		}}
+	default: // leases
+		return diffOp{desc: "lease leases", run: func(s *diffSide) diffResult {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			resp, err := s.cli.Leases(ctx)
+			if err != nil {
+				return diffResult{text: diffErr(err)}
+			}
+			r := &pb.LeaseLeasesResponse{Header: resp.ResponseHeader}
+			for _, l := range resp.Leases {
+				r.Leases = append(r.Leases, &pb.LeaseStatus{ID: int64(l.ID)})
+			}
+			return diffResult{text: s.normText(r)}
+		}}
+	}
+}
+
+// kvOp is a drawn KV request: made for a side (its revisions and leases).
+type kvOp struct {
+	desc string
+	make func(s *diffSide) clientv3.Op
+}
+
+func drawKVOp(rt *rapid.T, prefix string, span, depth int, kind string) kvOp {
+	// key draws a key; empty (etcd's "key is not provided") only if ok,
+	// as an empty key with a range would span the whole store, outside the
+	// sequence's prefix.
+	key := func(label string, emptyOK bool) string {
+		if emptyOK && rapid.IntRange(0, 30).Draw(rt, label+" empty") == 0 {
+			return ""
+		}
+		return prefix + rapid.SampledFrom(diffKeys).Draw(rt, label)
+	}
+	var ranged bool
+	var opts []string // for desc
+	// rangeOpt draws how a get or delete spans keys.
+	rangeOpt := func() func(*diffSide) []clientv3.OpOption {
+		switch rapid.IntRange(0, 3).Draw(rt, "range") {
+		case 1:
+			ranged = true
+			opts = append(opts, "prefix")
+			return func(*diffSide) []clientv3.OpOption { return []clientv3.OpOption{clientv3.WithPrefix()} }
+		case 2:
+			ranged = true
+			end := prefix + rapid.SampledFrom(append(slices.Clone(diffKeys), "z")).Draw(rt, "end")
+			opts = append(opts, "end="+end)
+			return func(*diffSide) []clientv3.OpOption { return []clientv3.OpOption{clientv3.WithRange(end)} }
+		case 3:
+			ranged = true
+			opts = append(opts, "fromKey")
+			return func(*diffSide) []clientv3.OpOption { return []clientv3.OpOption{clientv3.WithFromKey()} }
+		}
+		return func(*diffSide) []clientv3.OpOption { return nil }
+	}
+	switch kind {
+	case "put":
+		k := key("key", true)
+		v := rapid.SampledFrom(diffValues).Draw(rt, "value")
+		prevKV := rapid.IntRange(0, 2).Draw(rt, "prevKV") == 0
+		lease := rapid.IntRange(-2, 3).Draw(rt, "lease") // -2: none
+		ignoreValue := rapid.IntRange(0, 5).Draw(rt, "ignoreValue") == 0
+		ignoreLease := rapid.IntRange(0, 5).Draw(rt, "ignoreLease") == 0
+		desc := fmt.Sprintf("put %q %q prevKV=%v lease=#%d ignoreValue=%v ignoreLease=%v", k, v, prevKV, lease, ignoreValue, ignoreLease)
+		return kvOp{desc: desc, make: func(s *diffSide) clientv3.Op {
+			var o []clientv3.OpOption
+			if prevKV {
+				o = append(o, clientv3.WithPrevKV())
+			}
+			if lease > -2 {
+				o = append(o, clientv3.WithLease(s.lease(lease)))
+			}
+			if ignoreValue {
+				o = append(o, clientv3.WithIgnoreValue())
+			}
+			if ignoreLease {
+				o = append(o, clientv3.WithIgnoreLease())
+			}
+			return clientv3.OpPut(k, v, o...)
+		}}
+	case "get":
+		ro := rangeOpt()
+		k := key("key", !ranged)
+		limit := int64(rapid.IntRange(0, 3).Draw(rt, "limit"))
+		targets := []clientv3.SortTarget{clientv3.SortByKey, clientv3.SortByVersion, clientv3.SortByCreateRevision,
+			clientv3.SortByModRevision, clientv3.SortByValue}
+		target := rapid.SampledFrom(targets).Draw(rt, "sort target")
+		order := rapid.SampledFrom([]clientv3.SortOrder{clientv3.SortNone, clientv3.SortAscend, clientv3.SortDescend}).Draw(rt, "sort order")
+		var rev *int64
+		if rapid.IntRange(0, 3).Draw(rt, "at rev") == 0 {
+			r := drawRel(rt, span, "rev")
+			rev = &r
+		}
+		serializable := rapid.Bool().Draw(rt, "serializable")
+		keysOnly := rapid.IntRange(0, 3).Draw(rt, "keysOnly") == 0
+		countOnly := rapid.IntRange(0, 3).Draw(rt, "countOnly") == 0
+		// Revision filters: 0 none.
+		filt := [4]int64{}
+		for i, name := range []string{"minMod", "maxMod", "minCreate", "maxCreate"} {
+			if rapid.IntRange(0, 5).Draw(rt, name+"?") == 0 {
+				filt[i] = int64(rapid.IntRange(1, span+1).Draw(rt, name))
+			}
+		}
+		desc := fmt.Sprintf("get %q %v limit=%d sort=%v/%v rev=%s serializable=%v keysOnly=%v countOnly=%v filters(minMod,maxMod,minCreate,maxCreate)=%v",
+			k, opts, limit, target, order, relDesc(rev), serializable, keysOnly, countOnly, filt)
+		return kvOp{desc: desc, make: func(s *diffSide) clientv3.Op {
+			o := ro(s)
+			o = append(o, clientv3.WithLimit(limit), clientv3.WithSort(target, order))
+			if rev != nil {
+				o = append(o, clientv3.WithRev(s.base+*rev))
+			}
+			if serializable {
+				o = append(o, clientv3.WithSerializable())
+			}
+			if keysOnly {
+				o = append(o, clientv3.WithKeysOnly())
+			}
+			if countOnly {
+				o = append(o, clientv3.WithCountOnly())
+			}
+			withs := []func(int64) clientv3.OpOption{clientv3.WithMinModRev, clientv3.WithMaxModRev,
+				clientv3.WithMinCreateRev, clientv3.WithMaxCreateRev}
+			for i, f := range filt {
+				if f != 0 {
+					o = append(o, withs[i](s.base+f))
+				}
+			}
+			return clientv3.OpGet(k, o...)
+		}}
+	case "delete":
+		ro := rangeOpt()
+		k := key("key", !ranged)
+		prevKV := rapid.Bool().Draw(rt, "prevKV")
+		desc := fmt.Sprintf("delete %q %v prevKV=%v", k, opts, prevKV)
+		return kvOp{desc: desc, make: func(s *diffSide) clientv3.Op {
+			o := ro(s)
+			if prevKV {
+				o = append(o, clientv3.WithPrevKV())
+			}
+			return clientv3.OpDelete(k, o...)
+		}}
+	}
+	// txn
+	type cmpDraw struct {
+		desc string
+		make func(s *diffSide) clientv3.Cmp
+	}
+	var cmps []cmpDraw
+	for i, nc := 0, rapid.IntRange(0, 3).Draw(rt, "compares"); i < nc; i++ {
+		k := prefix + rapid.SampledFrom(diffKeys).Draw(rt, "cmp key")
+		res := rapid.SampledFrom([]string{"=", "!=", ">", "<"}).Draw(rt, "cmp result")
+		rng := rapid.IntRange(0, 4).Draw(rt, "cmp range") // 0: prefix, 1: range to "c"
+		target := rapid.SampledFrom([]string{"value", "version", "create", "mod", "lease"}).Draw(rt, "cmp target")
+		var val string
+		var num int64
+		var leaseIdx int
+		switch target {
+		case "value":
+			val = rapid.SampledFrom(diffValues).Draw(rt, "cmp value")
+		case "version":
+			num = int64(rapid.IntRange(0, 3).Draw(rt, "cmp version"))
+		case "create", "mod":
+			num = int64(rapid.IntRange(0, span+1).Draw(rt, "cmp rev")) // 0: absent, else relative
+		case "lease":
+			leaseIdx = rapid.IntRange(-2, 3).Draw(rt, "cmp lease") // -2: no lease
+		}
+		desc := fmt.Sprintf("%s(%q) %s %q/%d/#%d range=%d", target, k, res, val, num, leaseIdx, rng)
+		cmps = append(cmps, cmpDraw{desc: desc, make: func(s *diffSide) clientv3.Cmp {
+			var c clientv3.Cmp
+			abs := func(n int64) int64 {
+				if n == 0 {
+					return 0
+				}
+				return s.base + n
+			}
+			switch target {
+			case "value":
+				c = clientv3.Compare(clientv3.Value(k), res, val)
+			case "version":
+				c = clientv3.Compare(clientv3.Version(k), res, num)
+			case "create":
+				c = clientv3.Compare(clientv3.CreateRevision(k), res, abs(num))
+			case "mod":
+				c = clientv3.Compare(clientv3.ModRevision(k), res, abs(num))
+			case "lease":
+				id := clientv3.LeaseID(0)
+				if leaseIdx > -2 {
+					id = s.lease(leaseIdx)
+				}
+				c = clientv3.Compare(clientv3.LeaseValue(k), res, id)
+			}
+			switch rng {
+			case 0:
+				c = c.WithPrefix()
+			case 1:
+				c = c.WithRange(prefix + "c")
+			}
+			return c
+		}})
+	}
+	branch := func(label string) []kvOp {
+		var ops []kvOp
+		for i, n := 0, rapid.IntRange(0, 3).Draw(rt, label); i < n; i++ {
+			kinds := []string{"put", "get", "delete"}
+			if depth < 2 {
+				kinds = append(kinds, "txn")
+			}
+			ops = append(ops, drawKVOp(rt, prefix, span, depth+1, rapid.SampledFrom(kinds).Draw(rt, label+" kind")))
+		}
+		return ops
+	}
+	then, els := branch("then"), branch("else")
+	var d strings.Builder
+	d.WriteString("txn if(")
+	for i, c := range cmps {
+		if i > 0 {
+			d.WriteString(", ")
+		}
+		d.WriteString(c.desc)
+	}
+	d.WriteString(") then(")
+	for i, o := range then {
+		if i > 0 {
+			d.WriteString("; ")
+		}
+		d.WriteString(o.desc)
+	}
+	d.WriteString(") else(")
+	for i, o := range els {
+		if i > 0 {
+			d.WriteString("; ")
+		}
+		d.WriteString(o.desc)
+	}
+	d.WriteString(")")
+	return kvOp{desc: d.String(), make: func(s *diffSide) clientv3.Op {
+		var cs []clientv3.Cmp
+		for _, c := range cmps {
+			cs = append(cs, c.make(s))
+		}
+		mk := func(ops []kvOp) []clientv3.Op {
+			var out []clientv3.Op
+			for _, o := range ops {
+				out = append(out, o.make(s))
+			}
+			return out
+		}
+		return clientv3.OpTxn(cs, mk(then), mk(els))
+	}}
+}
+
+// diffErr is an error as the test compares it: the gRPC code and the
+// message.
+func diffErr(err error) string {
+	var ee rpctypes.EtcdError
+	if errors.As(err, &ee) {
+		return fmt.Sprintf("error %v: %s", ee.Code(), ee.Error())
+	}
+	if st, ok := status.FromError(err); ok {
+		return fmt.Sprintf("error %v: %s", st.Code(), st.Message())
+	}
+	return "error: " + err.Error()
+}
+
+// normText is m (an answer of this test's own, changed in place) with
+// the normalisations in TestEtcdDifferential's doc applied, as text.
+func (s *diffSide) normText(m fmt.Stringer) string {
+	s.normalize(m)
+	return m.String()
+}
+
+func (s *diffSide) header(h *pb.ResponseHeader) {
+	if h == nil {
+		return
+	}
+	h.ClusterId, h.MemberId, h.RaftTerm = 0, 0, 0
+	h.Revision = s.rel(h.Revision)
+}
+
+func (s *diffSide) kv(kv *mvccpb.KeyValue) {
+	if kv == nil {
+		return
+	}
+	kv.CreateRevision = s.rel(kv.CreateRevision)
+	kv.ModRevision = s.rel(kv.ModRevision)
+	kv.Lease = s.leaseName(kv.Lease)
+}
+
+func (s *diffSide) normalize(m fmt.Stringer) {
+	switch r := m.(type) {
+	case *pb.RangeResponse:
+		s.header(r.Header)
+		for _, kv := range r.Kvs {
+			s.kv(kv)
+		}
+	case *pb.PutResponse:
+		s.header(r.Header)
+		s.kv(r.PrevKv)
+	case *pb.DeleteRangeResponse:
+		s.header(r.Header)
+		for _, kv := range r.PrevKvs {
+			s.kv(kv)
+		}
+	case *pb.TxnResponse:
+		s.header(r.Header)
+		for _, op := range r.Responses {
+			switch x := op.Response.(type) {
+			case *pb.ResponseOp_ResponseRange:
+				s.normalize(x.ResponseRange)
+			case *pb.ResponseOp_ResponsePut:
+				s.normalize(x.ResponsePut)
+			case *pb.ResponseOp_ResponseDeleteRange:
+				s.normalize(x.ResponseDeleteRange)
+			case *pb.ResponseOp_ResponseTxn:
+				s.normalize(x.ResponseTxn)
+			}
+		}
+	case *pb.CompactionResponse:
+		s.header(r.Header)
+	case *pb.LeaseGrantResponse:
+		s.header(r.Header)
+		r.ID = s.leaseName(r.ID)
+	case *pb.LeaseRevokeResponse:
+		s.header(r.Header)
+	case *pb.LeaseTimeToLiveResponse:
+		s.header(r.Header)
+		r.ID = s.leaseName(r.ID)
+	case *pb.LeaseLeasesResponse:
+		s.header(r.Header)
+		for _, l := range r.Leases {
+			l.ID = s.leaseName(l.ID)
+		}
+		slices.SortFunc(r.Leases, func(a, b *pb.LeaseStatus) int { return int(a.ID - b.ID) })
+	}
+}
+
+// runDiffWatches opens the sequence's watches on s, writes one revision
+// that each of them sees (a txn putting "end" on each watched key), and
+// returns what each watch delivered up to it, normalised.
+func runDiffWatches(s *diffSide, seq *diffSequence) []string {
+	if len(seq.watches) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out := make([]string, len(seq.watches))
+	chans := make([]clientv3.WatchChan, len(seq.watches))
+	var ends []clientv3.Op
+	seen := map[string]bool{}
+	for i, w := range seq.watches {
+		opts := []clientv3.OpOption{clientv3.WithCreatedNotify()}
+		if w.prefix {
+			opts = append(opts, clientv3.WithPrefix())
+		}
+		if w.rev != nil {
+			opts = append(opts, clientv3.WithRev(s.base+*w.rev))
+		}
+		if w.prevKV {
+			opts = append(opts, clientv3.WithPrevKV())
+		}
+		chans[i] = s.cli.Watch(ctx, w.key, opts...)
+		end := w.key
+		if w.prefix {
+			end = seq.prefix + diffKeys[0]
+		}
+		if !seen[end] {
+			seen[end] = true
+			ends = append(ends, clientv3.OpPut(end, "end"))
+		}
+	}
+	// Wait for each watch's created answer before the last write.
+	var logs [][]string
+	for i, ch := range chans {
+		select {
+		case resp, ok := <-ch:
+			logs = append(logs, []string{s.watchResp(resp, ok, true)})
+		case <-ctx.Done():
+			out[i] = "timed out waiting for the created answer"
+			logs = append(logs, nil)
+		}
+	}
+	txn, err := s.cli.Txn(ctx).Then(ends...).Commit()
+	if err != nil {
+		return []string{"the closing write failed: " + diffErr(err)}
+	}
+	endRev := txn.Header.Revision
+	for i, ch := range chans {
+		if logs[i] == nil {
+			continue
+		}
+	loop:
+		for {
+			select {
+			case resp, ok := <-ch:
+				logs[i] = append(logs[i], s.watchResp(resp, ok, false))
+				if !ok || resp.Canceled || resp.CompactRevision != 0 {
+					break loop
+				}
+				if n := len(resp.Events); n > 0 && resp.Events[n-1].Kv.ModRevision >= endRev {
+					break loop
+				}
+			case <-ctx.Done():
+				logs[i] = append(logs[i], "timed out waiting for the closing write's event")
+				break loop
+			}
+		}
+		out[i] = strings.Join(logs[i], "\n       ")
+	}
+	return out
+}
+
+// watchResp is a watch response as the test compares it.
+func (s *diffSide) watchResp(resp clientv3.WatchResponse, ok, created bool) string {
+	if !ok {
+		return "closed"
+	}
+	var b strings.Builder
+	if resp.Created {
+		rev := int64(0)
+		if resp.Header.Revision != 0 {
+			rev = s.rel(resp.Header.Revision)
+		}
+		fmt.Fprintf(&b, "created at start%+d ", rev)
+	}
+	if resp.Canceled {
+		fmt.Fprintf(&b, "canceled (%v) ", resp.Err())
+	}
+	if resp.CompactRevision != 0 {
+		fmt.Fprintf(&b, "compacted at start%+d ", s.rel(resp.CompactRevision))
+	}
+	for _, ev := range resp.Events {
+		e := (*mvccpb.Event)(ev)
+		s.kv(e.Kv)
+		s.kv(e.PrevKv)
+		fmt.Fprintf(&b, "{%s} ", e.String())
+	}
+	if created && !resp.Created {
+		b.WriteString("(not the created answer) ")
+	}
+	return strings.TrimSpace(b.String())
+}
