@@ -72,18 +72,20 @@ func TestEtcdDifferential(t *testing.T) {
 					rt.Fatalf("%s: setting up: %v", s.name, err)
 				}
 			}
+			var history strings.Builder // the steps so far, with etcd's answers
 			for i, op := range seq.ops {
 				want := op.run(etcdSide)
 				got := op.run(cairnSide)
 				if want.text != got.text {
-					rt.Fatalf("step %d, %s:\netcd:  %s\ncairn: %s", i, op.desc, want.text, got.text)
+					rt.Fatalf("after\n%sstep %d, %s:\netcd:  %s\ncairn: %s", history.String(), i, op.desc, want.text, got.text)
 				}
+				fmt.Fprintf(&history, "  step %d, %s: %s\n", i, op.desc, want.text)
 			}
 			want := runDiffWatches(etcdSide, seq)
 			got := runDiffWatches(cairnSide, seq)
 			for i := range want {
 				if want[i] != got[i] {
-					rt.Fatalf("watch %d, %s:\netcd:  %s\ncairn: %s", i, seq.watches[i].desc, want[i], got[i])
+					rt.Fatalf("after\n%swatch %d, %s:\netcd:  %s\ncairn: %s", history.String(), i, seq.watches[i].desc, want[i], got[i])
 				}
 			}
 		})

@@ -203,24 +203,36 @@ func (s *Store) checkRange(r *api.RangeRequest) error {
 // transaction (a transaction never writes one key twice, so that is the
 // state the put will see).
 func (tw *TxnWrite) checkPut(req *api.PutRequest) error {
-	s := tw.s
-	if len(req.Key) == 0 {
-		return ErrEmptyKey
-	}
-	if req.IgnoreValue && len(req.Value) != 0 {
-		return ErrValueProvided
-	}
-	if req.IgnoreLease && req.Lease != 0 {
-		return ErrLeaseProvided
+	if err := checkPutArgs(req); err != nil {
+		return err
 	}
 	if req.IgnoreValue || req.IgnoreLease {
 		var ki keyIndex
-		if !s.idx.get(req.Key, &ki) || !ki.alive() {
+		if !tw.s.idx.get(req.Key, &ki) || !ki.alive() {
 			return ErrKeyNotFound
 		}
 	}
+	return tw.checkPutLease(req)
+}
+
+// checkPutArgs validates what a put asks for on its own, whatever the
+// store holds.
+func checkPutArgs(req *api.PutRequest) error {
+	switch {
+	case len(req.Key) == 0:
+		return ErrEmptyKey
+	case req.IgnoreValue && len(req.Value) != 0:
+		return ErrValueProvided
+	case req.IgnoreLease && req.Lease != 0:
+		return ErrLeaseProvided
+	}
+	return nil
+}
+
+// checkPutLease refuses a put to a lease the store does not hold.
+func (tw *TxnWrite) checkPutLease(req *api.PutRequest) error {
 	if req.Lease != 0 {
-		if _, ok := s.leases[req.Lease]; !ok {
+		if _, ok := tw.s.leases[req.Lease]; !ok {
 			return ErrLeaseNotFound
 		}
 	}

@@ -238,7 +238,17 @@ func (tw *TxnWrite) End() error {
 // Put applies a PutRequest as raft entry (index, term).
 func (s *Store) Put(index, term uint64, req *api.PutRequest) (*api.PutResponse, error) {
 	tw := s.Write(index, term)
-	resp, err := tw.put(req)
+	// A put of its own checks its lease before the key that ignore_value
+	// or ignore_lease needs, as etcd does (a put in a txn checks them the
+	// other way round: see checkPut).
+	err := checkPutArgs(req)
+	if err == nil {
+		err = tw.checkPutLease(req)
+	}
+	var resp *api.PutResponse
+	if err == nil {
+		resp, err = tw.put(req)
+	}
 	if endErr := tw.End(); err == nil {
 		err = endErr
 	}
