@@ -16,6 +16,7 @@ import (
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 	"google.golang.org/grpc/status"
 	"pgregory.net/rapid"
 )
@@ -49,15 +50,17 @@ import (
 // By default it runs 30 sequences (about 15 s); CAIRN_DIFF_CHECKS=N runs
 // N, and -rapid.checks given on the command line wins over both.
 func TestEtcdDifferential(t *testing.T) {
-	ectx := startEtcd(t)
+	etcdEP := startEtcd(t).endpoint
 	cairnEP := startCairnMember(t)
-	etcdCli := ectx.client("", "")
-	defer etcdCli.Close()
-	cairnCli, err := clientv3.New(clientv3.Config{Endpoints: []string{cairnEP}, DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
+	newClient := func(ep string) *clientv3.Client {
+		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{ep}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cli.Close() })
+		return cli
 	}
-	defer cairnCli.Close()
+	etcdCli, cairnCli := newClient(etcdEP), newClient(cairnEP)
 
 	etcdSide := &diffSide{name: "etcd", cli: etcdCli}
 	cairnSide := &diffSide{name: "cairn", cli: cairnCli}

@@ -46,6 +46,12 @@ func TestCheckTxnDuplicateRules(t *testing.T) {
 		{"nested else put repeats an outer put", []api.RequestOp{put("a", "1"), nested(nil, []api.RequestOp{put("a", "2")})}, true},
 		{"nested put inside an outer delete", []api.RequestOp{del("a", "z"), nested([]api.RequestOp{put("b", "2")}, nil)}, true},
 		{"outer put inside a nested delete", []api.RequestOp{nested([]api.RequestOp{del("a", "z")}, nil), put("b", "2")}, true},
+		// etcd's check takes a from-key delete's end "\x00" as a plain
+		// bound, below every key: nothing is inside it.
+		{"put after a from-key delete", []api.RequestOp{del("a", "\x00"), put("b", "1")}, false},
+		{"put of a from-key delete's key", []api.RequestOp{put("a", "1"), del("a", "\x00")}, false},
+		{"nested put beside an outer from-key delete", []api.RequestOp{del("a", "\x00"), nested([]api.RequestOp{put("b", "2")}, nil)}, false},
+		{"put inside a delete to a later bound", []api.RequestOp{del("a", "b\x00"), put("b", "1")}, true},
 		{"duplicate inside a nested branch", []api.RequestOp{nested([]api.RequestOp{put("a", "1"), put("a", "2")}, nil)}, true},
 	}
 	for _, tt := range tests {
