@@ -417,8 +417,12 @@ func cmpInt(a, b int64) int {
 // one of them runs); deleted ranges may overlap each other. If maxOps > 0,
 // no branch may hold more than maxOps operations nor the transaction more
 // than maxOps compares.
+//
+// As etcd does, it checks every operation's arguments, on both branches
+// and in nested transactions, before any duplicate: a request with both a
+// bad operation and a duplicate key fails for the bad operation.
 func CheckTxn(req *api.TxnRequest, maxOps int) error {
-	if err := checkOpCounts(req, maxOps); err != nil {
+	if err := checkTxnArgs(req, maxOps, maxOps > 0); err != nil {
 		return err
 	}
 	if err := checkBranch(req.Success); err != nil {
@@ -427,17 +431,43 @@ func CheckTxn(req *api.TxnRequest, maxOps int) error {
 	return checkBranch(req.Failure)
 }
 
-func checkOpCounts(req *api.TxnRequest, maxOps int) error {
-	if maxOps <= 0 {
-		return nil
-	}
-	if n := max(len(req.Compare), len(req.Success), len(req.Failure)); n > maxOps {
+// checkTxnArgs checks a transaction's operations one by one, in etcd's
+// order: the number of operations, the compares' keys, then each
+// operation of the success branch and of the failure branch (a nested
+// transaction's whole tree in its place). If limited, a transaction holds
+// at most maxOps compares or operations a branch, and a nested one at
+// most what its parent leaves of maxOps, as in etcd.
+func checkTxnArgs(req *api.TxnRequest, maxOps int, limited bool) error {
+	n := max(len(req.Compare), len(req.Success), len(req.Failure))
+	if limited && n > maxOps {
 		return fmt.Errorf("%w (%d > %d)", ErrTooManyOps, n, maxOps)
 	}
-	for op := range req.Ops() {
-		if t, ok := op.(*api.TxnRequest); ok {
-			if n := max(len(t.Compare), len(t.Success), len(t.Failure)); n > maxOps {
-				return fmt.Errorf("%w (%d > %d)", ErrTooManyOps, n, maxOps)
+	for _, c := range req.Compare {
+		if len(c.Key) == 0 {
+			return ErrEmptyKey
+		}
+	}
+	for _, ops := range [][]api.RequestOp{req.Success, req.Failure} {
+		for _, op := range ops {
+			var err error
+			switch {
+			case op.Range != nil:
+				if len(op.Range.Key) == 0 {
+					err = ErrEmptyKey
+				}
+			case op.Put != nil:
+				err = checkPutArgs(op.Put)
+			case op.DeleteRange != nil:
+				if len(op.DeleteRange.Key) == 0 {
+					err = ErrEmptyKey
+				}
+			case op.Txn != nil:
+				err = checkTxnArgs(op.Txn, maxOps-n, limited)
+			default:
+				err = ErrEmptyOp
+			}
+			if err != nil {
+				return err
 			}
 		}
 	}

@@ -427,3 +427,34 @@ func TestCheckBranchAgreesWithWriteSet(t *testing.T) {
 		}
 	})
 }
+
+// TestCheckTxnArgsBeforeDuplicates: as etcd's, the check of a txn finds
+// a bad operation anywhere in it (either branch, nested or not) before a
+// duplicate key, and a nested txn gets what its parent leaves of the
+// operation limit.
+func TestCheckTxnArgsBeforeDuplicates(t *testing.T) {
+	ignored := api.RequestOp{Put: &api.PutRequest{Key: []byte("k"), Value: []byte("v"), IgnoreValue: true}}
+	emptyGet := api.RequestOp{Range: &api.RangeRequest{}}
+	dup := []api.RequestOp{put("a", "1"), put("a", "2")}
+	tests := []struct {
+		name string
+		req  *api.TxnRequest
+		want error
+	}{
+		{"value provided in the failure branch, duplicate in the success branch",
+			&api.TxnRequest{Success: dup, Failure: []api.RequestOp{ignored}}, ErrValueProvided},
+		{"empty key in a nested txn after a duplicate",
+			&api.TxnRequest{Success: dup, Failure: []api.RequestOp{nested(nil, []api.RequestOp{emptyGet})}}, ErrEmptyKey},
+		{"empty compare key",
+			&api.TxnRequest{Compare: []api.Compare{{}}, Success: dup}, ErrEmptyKey},
+		{"nested txn over what its parent leaves",
+			&api.TxnRequest{Success: []api.RequestOp{put("a", ""), nested([]api.RequestOp{put("b", ""), put("c", "")}, nil)}}, ErrTooManyOps},
+		{"nested txn within what its parent leaves",
+			&api.TxnRequest{Success: []api.RequestOp{put("a", ""), nested([]api.RequestOp{put("b", "")}, nil)}}, nil},
+	}
+	for _, tt := range tests {
+		if err := CheckTxn(tt.req, 3); !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
+			t.Errorf("%s: %v, want %v", tt.name, err, tt.want)
+		}
+	}
+}
