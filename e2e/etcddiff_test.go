@@ -741,11 +741,10 @@ func runDiffWatches(s *diffSide, seq *diffSequence) []string {
 		for {
 			select {
 			case resp, ok := <-ch:
+				done := !ok || resp.Canceled || resp.CompactRevision != 0 ||
+					len(resp.Events) > 0 && resp.Events[len(resp.Events)-1].Kv.ModRevision >= endRev
 				logs[i] = append(logs[i], s.watchResp(resp, ok, false))
-				if !ok || resp.Canceled || resp.CompactRevision != 0 {
-					break loop
-				}
-				if n := len(resp.Events); n > 0 && resp.Events[n-1].Kv.ModRevision >= endRev {
+				if done {
 					break loop
 				}
 			case <-ctx.Done():
