@@ -109,7 +109,10 @@ func (s *Store) Watch(key, end []byte, opts WatchOptions) (*Watcher, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if opts.StartRev > 0 && opts.StartRev <= s.compactRev {
+	// As in etcd, a watch may start at the compacted revision itself: it
+	// gets what the compaction kept of it (its puts; tombstones at or
+	// below the compacted revision are gone).
+	if opts.StartRev > 0 && opts.StartRev < s.compactRev {
 		return nil, &CompactedError{CompactRev: s.compactRev}
 	}
 	s.watch.nextID++
@@ -200,7 +203,7 @@ func (ws *watchers) notify(s *Store, changes []api.Event, rev int64) {
 // onCompact marks the watchers that need history now gone.
 func (ws *watchers) onCompact(rev int64) {
 	for _, w := range ws.all {
-		if !w.synced && w.next <= rev {
+		if !w.synced && w.next < rev {
 			w.compacted = rev
 		}
 	}
@@ -403,6 +406,12 @@ func (s *Store) addPrevKVs(evs []api.Event) error {
 	var at []int
 	var ki keyIndex
 	for i := range evs {
+		if evs[i].Kv.ModRevision <= s.compactRev {
+			// An event at the compacted revision (a watch may start
+			// there) has no previous version left to read: etcd sends
+			// it without one.
+			continue
+		}
 		if s.idx.get(evs[i].Kv.Key, &ki) {
 			if pr, _, _, ok := ki.get(evs[i].Kv.ModRevision - 1); ok {
 				revs = append(revs, pr)

@@ -138,10 +138,16 @@ func TestWatchersAgainstModel(t *testing.T) {
 					spec.end = ""
 				}
 				start := int64(rapid.IntRange(0, int(m.rev())+2).Draw(rt, "start"))
+				if start > 0 && start == m.compact {
+					// What a watch from the compacted revision itself gets
+					// depends on how far the compaction has gone: see
+					// TestWatchFromTheCompactedRevision.
+					start++
+				}
 				w, err := s.Watch([]byte(spec.key), []byte(spec.end), WatchOptions{StartRev: start, PrevKV: spec.prevKV,
 					NoPut: spec.noPut, NoDelete: spec.noDelete, Buffer: rapid.IntRange(1, 3).Draw(rt, "buffer"),
 					ProgressNotify: rapid.Bool().Draw(rt, "progressNotify")})
-				if start > 0 && start <= m.compact {
+				if start > 0 && start < m.compact {
 					var ce *CompactedError
 					if !errors.As(err, &ce) || ce.CompactRev != m.compact {
 						rt.Fatalf("watch from %d with compaction at %d: %v", start, m.compact, err)
@@ -350,5 +356,47 @@ func TestNotifyProgressOnlyToWatchersThatAsked(t *testing.T) {
 	case r := <-silent.C():
 		t.Fatalf("a watcher that did not ask got %+v", r)
 	default:
+	}
+}
+
+// TestWatchFromTheCompactedRevision: as in etcd, a watch may start at the
+// compacted revision (not below it) and gets what the compaction kept of
+// that revision, its puts, without their previous versions (compacted).
+func TestWatchFromTheCompactedRevision(t *testing.T) {
+	s := openMem(t, fsx.NewMem(), 10)
+	for i, op := range []api.RequestOp{put("a", "1"), put("b", "1"), put("a", "2")} {
+		if _, err := s.Txn(uint64(i+1), 1, &api.TxnRequest{Success: []api.RequestOp{op}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Revision 5 puts b and deletes a; compact there, to the end.
+	if _, err := s.Txn(4, 1, &api.TxnRequest{Success: []api.RequestOp{put("b", "2"), del("a", "")}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Compact(5); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FinishCompaction(); err != nil {
+		t.Fatal(err)
+	}
+	var ce *CompactedError
+	if _, err := s.Watch([]byte("a"), []byte{0}, WatchOptions{StartRev: 4}); !errors.As(err, &ce) || ce.CompactRev != 5 {
+		t.Fatalf("watch from below the compacted revision: %v, want compacted at 5", err)
+	}
+	w, err := s.Watch([]byte("a"), []byte{0}, WatchOptions{StartRev: 5, PrevKV: true})
+	if err != nil {
+		t.Fatalf("watch from the compacted revision: %v", err)
+	}
+	if _, err := s.SyncWatchers(10); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-w.C():
+		if len(r.Events) != 1 || string(r.Events[0].Kv.Key) != "b" || string(r.Events[0].Kv.Value) != "2" ||
+			r.Events[0].Type != api.EventPut || r.Events[0].PrevKv != nil {
+			t.Fatalf("got %+v, want the put of b at 5 alone, without its previous version", r)
+		}
+	default:
+		t.Fatal("no events")
 	}
 }
