@@ -64,10 +64,14 @@ type RangeOptions struct {
 type RangeResult struct {
 	// KVs are the keys found, in key order (or the order asked for).
 	KVs []api.KeyValue
-	// Count is how many keys the range holds, ignoring the limit.
+	// Count is how many keys the range holds, ignoring the limit and, as
+	// etcd's count does, the revision filters of a RangeRequest.
 	Count int64
 	// Rev is the store revision the read was served at.
 	Rev int64
+	// matched is how many keys pass the revision filters, ignoring the
+	// limit: the answer has more than it holds if that is past the limit.
+	matched int64
 }
 
 // ErrResponseTooLarge is matched (errors.Is) by every
@@ -248,11 +252,15 @@ func (s *Store) plan(key, end []byte, q *rangeQuery, current int64) (rangePlan, 
 	tooLarge := false
 	s.idx.visit(key, end, func(ki *keyIndex) bool {
 		r, created, version, ok := ki.get(rev)
-		if !ok || !q.keeps(r.Main, created) {
+		if !ok {
 			return true
 		}
-		pos := p.res.Count
-		p.res.Count++
+		p.res.Count++ // as etcd's count, before the revision filters
+		if !q.keeps(r.Main, created) {
+			return true
+		}
+		pos := p.res.matched
+		p.res.matched++
 		switch {
 		case q.CountOnly:
 		case top != nil:
@@ -490,8 +498,9 @@ func (s *Store) RangeRequest(req *api.RangeRequest, maxBytes int64) (*api.RangeR
 type queryFunc func(key, end []byte, q *rangeQuery) (*RangeResult, error)
 
 // rangeRequest turns a RangeRequest into a read charged to budget and
-// shapes its answer. The limit applies after filtering and sorting, and
-// the count after filtering.
+// shapes its answer. The limit applies after filtering and sorting; the
+// count, as etcd's, is of the keys in the range before the revision
+// filters (and the limit).
 func rangeRequest(req *api.RangeRequest, read queryFunc, budget *byteBudget) (*api.RangeResponse, error) {
 	order := req.SortOrder
 	if order == api.SortNone && req.SortTarget != api.SortByKey {
@@ -517,7 +526,7 @@ func rangeRequest(req *api.RangeRequest, read queryFunc, budget *byteBudget) (*a
 		return resp, nil
 	}
 	resp.Kvs = res.KVs
-	resp.More = int64(len(res.KVs)) < res.Count
+	resp.More = int64(len(res.KVs)) < res.matched
 	return resp, nil
 }
 

@@ -53,7 +53,8 @@ func referenceRange(s *Store, req *api.RangeRequest) (resp *api.RangeResponse, a
 			return less(kvs[i], kvs[j])
 		})
 	}
-	resp = &api.RangeResponse{Header: api.ResponseHeader{Revision: res.Rev}, Count: int64(len(kvs))}
+	// etcd counts the range's keys before the revision filters.
+	resp = &api.RangeResponse{Header: api.ResponseHeader{Revision: res.Rev}, Count: int64(len(res.KVs))}
 	if req.CountOnly {
 		return resp, all, nil
 	}
@@ -65,7 +66,7 @@ func referenceRange(s *Store, req *api.RangeRequest) (resp *api.RangeResponse, a
 			kvs[i].Value = nil
 		}
 	}
-	resp.Kvs, resp.More = kvs, int64(len(kvs)) < resp.Count
+	resp.Kvs, resp.More = kvs, len(kvs) < len(all)
 	return resp, all, nil
 }
 

@@ -203,7 +203,10 @@ func (ws *watchers) notify(s *Store, changes []api.Event, rev int64) {
 // onCompact marks the watchers that need history now gone.
 func (ws *watchers) onCompact(rev int64) {
 	for _, w := range ws.all {
-		if !w.synced && w.next < rev {
+		// A watcher behind at rev itself is canceled too, though etcd
+		// would go on with what the compaction leaves of rev (its puts,
+		// its deletes while they last): what it would get is a race.
+		if !w.synced && w.next <= rev {
 			w.compacted = rev
 		}
 	}

@@ -1,0 +1,71 @@
+package mvcc
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/cairndb/cairn/api"
+	"github.com/cairndb/cairn/internal/fsx"
+)
+
+// etcd 3.6 behaviours that the differential test against it
+// (e2e/etcddiff_test.go) found cairn without.
+
+// TestPutChecksLeaseBeforeKeyAsEtcd: a put with ignore_value (or
+// ignore_lease) on a missing key and an unknown lease fails, as etcd's
+// does, for its lease when on its own and for its key inside a txn.
+func TestPutChecksLeaseBeforeKeyAsEtcd(t *testing.T) {
+	s := openMem(t, fsx.NewMem(), 10)
+	for i, req := range []*api.PutRequest{
+		{Key: []byte("missing"), IgnoreValue: true, Lease: 99},
+		{Key: []byte("missing"), IgnoreLease: true},
+	} {
+		_, err := s.Put(uint64(i+1), 1, req)
+		want := ErrLeaseNotFound
+		if req.Lease == 0 {
+			want = ErrKeyNotFound
+		}
+		if !errors.Is(err, want) {
+			t.Errorf("put %+v on its own: %v, want %v", req, err, want)
+		}
+		txn := &api.TxnRequest{Success: []api.RequestOp{{Put: req}}}
+		if _, err := s.Txn(uint64(i+10), 1, txn); !errors.Is(err, ErrKeyNotFound) {
+			t.Errorf("put %+v in a txn: %v, want %v", req, err, ErrKeyNotFound)
+		}
+	}
+	if s.Rev() != 1 {
+		t.Errorf("failed puts moved the revision to %d", s.Rev())
+	}
+}
+
+// TestRangeCountIgnoresRevisionFilters: as etcd's, a read's count is of
+// the range's keys before the revision filters, and More says the limit
+// cut the filtered keys.
+func TestRangeCountIgnoresRevisionFilters(t *testing.T) {
+	s := openMem(t, fsx.NewMem(), 10)
+	for i, k := range []string{"a", "b", "c"} { // revisions 2, 3, 4
+		if _, err := s.Put(uint64(i+1), 1, &api.PutRequest{Key: []byte(k)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		name        string
+		req         api.RangeRequest
+		keys, count int64
+		more        bool
+	}{
+		{"count only", api.RangeRequest{CountOnly: true, MinModRevision: 4}, 0, 3, false},
+		{"filtered", api.RangeRequest{MinModRevision: 3}, 2, 3, false},
+		{"filtered, cut by the limit", api.RangeRequest{MinModRevision: 3, Limit: 1}, 1, 3, true},
+		{"filtered to the limit", api.RangeRequest{MaxCreateRevision: 2, Limit: 1}, 1, 3, false},
+	} {
+		tt.req.Key, tt.req.RangeEnd = []byte("a"), []byte("z")
+		resp, err := s.RangeRequest(&tt.req, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if int64(len(resp.Kvs)) != tt.keys || resp.Count != tt.count || resp.More != tt.more {
+			t.Errorf("%s: %d keys, count %d, more %v; want %d, %d, %v", tt.name, len(resp.Kvs), resp.Count, resp.More, tt.keys, tt.count, tt.more)
+		}
+	}
+}
