@@ -140,9 +140,11 @@ func (s *diffSide) reset(prefix string) error {
 	if err != nil {
 		return err
 	}
-	s.base = put.Header.Revision
-	if _, err := s.cli.Compact(ctx, s.base, clientv3.WithCompactPhysical()); err != nil {
-		return fmt.Errorf("compact at %d: %w", s.base, err)
+	// The start is the revision before that write, so that no revision
+	// of the sequence is shown as 0, which stands for "none".
+	s.base = put.Header.Revision - 1
+	if _, err := s.cli.Compact(ctx, put.Header.Revision, clientv3.WithCompactPhysical()); err != nil {
+		return fmt.Errorf("compact at %d: %w", put.Header.Revision, err)
 	}
 	ls, err := s.cli.Leases(ctx)
 	if err != nil {
@@ -616,11 +618,16 @@ func (s *diffSide) normText(m fmt.Stringer) string {
 	return m.String()
 }
 
-func (s *diffSide) header(h *pb.ResponseHeader) {
+// header normalises a response header: an answer's own (top) has its
+// cluster's ids; the headers of a txn's inner answers are compared as
+// they come (etcd fills in only the outer one).
+func (s *diffSide) header(h *pb.ResponseHeader, top bool) {
 	if h == nil {
 		return
 	}
-	h.ClusterId, h.MemberId, h.RaftTerm = 0, 0, 0
+	if top {
+		h.ClusterId, h.MemberId, h.RaftTerm = 0, 0, 0
+	}
 	h.Revision = s.rel(h.Revision)
 }
 
@@ -633,47 +640,49 @@ func (s *diffSide) kv(kv *mvccpb.KeyValue) {
 	kv.Lease = s.leaseName(kv.Lease)
 }
 
-func (s *diffSide) normalize(m fmt.Stringer) {
+func (s *diffSide) normalize(m fmt.Stringer) { s.normalizeAt(m, true) }
+
+func (s *diffSide) normalizeAt(m fmt.Stringer, top bool) {
 	switch r := m.(type) {
 	case *pb.RangeResponse:
-		s.header(r.Header)
+		s.header(r.Header, top)
 		for _, kv := range r.Kvs {
 			s.kv(kv)
 		}
 	case *pb.PutResponse:
-		s.header(r.Header)
+		s.header(r.Header, top)
 		s.kv(r.PrevKv)
 	case *pb.DeleteRangeResponse:
-		s.header(r.Header)
+		s.header(r.Header, top)
 		for _, kv := range r.PrevKvs {
 			s.kv(kv)
 		}
 	case *pb.TxnResponse:
-		s.header(r.Header)
+		s.header(r.Header, top)
 		for _, op := range r.Responses {
 			switch x := op.Response.(type) {
 			case *pb.ResponseOp_ResponseRange:
-				s.normalize(x.ResponseRange)
+				s.normalizeAt(x.ResponseRange, false)
 			case *pb.ResponseOp_ResponsePut:
-				s.normalize(x.ResponsePut)
+				s.normalizeAt(x.ResponsePut, false)
 			case *pb.ResponseOp_ResponseDeleteRange:
-				s.normalize(x.ResponseDeleteRange)
+				s.normalizeAt(x.ResponseDeleteRange, false)
 			case *pb.ResponseOp_ResponseTxn:
-				s.normalize(x.ResponseTxn)
+				s.normalizeAt(x.ResponseTxn, false)
 			}
 		}
 	case *pb.CompactionResponse:
-		s.header(r.Header)
+		s.header(r.Header, top)
 	case *pb.LeaseGrantResponse:
-		s.header(r.Header)
+		s.header(r.Header, top)
 		r.ID = s.leaseName(r.ID)
 	case *pb.LeaseRevokeResponse:
-		s.header(r.Header)
+		s.header(r.Header, top)
 	case *pb.LeaseTimeToLiveResponse:
-		s.header(r.Header)
+		s.header(r.Header, top)
 		r.ID = s.leaseName(r.ID)
 	case *pb.LeaseLeasesResponse:
-		s.header(r.Header)
+		s.header(r.Header, top)
 		for _, l := range r.Leases {
 			l.ID = s.leaseName(l.ID)
 		}

@@ -80,6 +80,9 @@ func (s *Store) ReadTxn(req *api.TxnRequest, maxBytes int64) (*api.TxnResponse, 
 	if err == nil && view.refused != nil {
 		return nil, view.refusal()
 	}
+	if err == nil {
+		resp.Header.Revision = view.readRev()
+	}
 	return resp, err
 }
 
@@ -123,6 +126,11 @@ func (tw *TxnWrite) txn(req *api.TxnRequest) (*api.TxnResponse, error) {
 	resp, err := tw.run(req, path)
 	if err == nil && tw.refused != nil {
 		return nil, tw.refusal()
+	}
+	if err == nil {
+		// Only the whole transaction's answer has a revision: a nested
+		// one's header is left empty, as etcd leaves it.
+		resp.Header.Revision = tw.readRev()
 	}
 	return resp, err
 }
@@ -281,7 +289,6 @@ func (tw *TxnWrite) run(req *api.TxnRequest, p *txnPath) (*api.TxnResponse, erro
 			resp.Responses[i].Txn = r
 		}
 	}
-	resp.Header.Revision = tw.readRev()
 	return resp, nil
 }
 
