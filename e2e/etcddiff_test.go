@@ -205,7 +205,7 @@ type diffWatch struct {
 	desc   string
 	key    string // the key, or the sequence's prefix
 	prefix bool
-	rev    *int64 // relative start revision; nil: from now
+	back   *int64 // start this many revisions before the closing write's; nil: from now
 	prevKV bool
 }
 
@@ -237,10 +237,14 @@ func drawDiffSequence(rt *rapid.T, prefix string) *diffSequence {
 			w.key = prefix + rapid.SampledFrom(diffKeys).Draw(rt, "watch key")
 		}
 		if rapid.IntRange(0, 3).Draw(rt, "watch from now") > 0 {
-			r := int64(rapid.IntRange(-1, n+2).Draw(rt, "watch rev"))
-			w.rev = &r
+			r := int64(rapid.IntRange(0, n+3).Draw(rt, "watch back"))
+			w.back = &r
 		}
-		w.desc = fmt.Sprintf("watch %q prefix=%v prevKV=%v rev=%s", w.key, w.prefix, w.prevKV, relDesc(w.rev))
+		from := "now"
+		if w.back != nil {
+			from = fmt.Sprintf("the closing write-%d", *w.back)
+		}
+		w.desc = fmt.Sprintf("watch %q prefix=%v prevKV=%v from %s", w.key, w.prefix, w.prevKV, from)
 		seq.watches = append(seq.watches, w)
 	}
 	return seq
@@ -699,6 +703,13 @@ func runDiffWatches(s *diffSide, seq *diffSequence) []string {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	// The current revision: the closing write's will be the next one, so
+	// a watch drawn back from it starts in the history, at or below the
+	// compacted revision, or at the closing write itself, never after.
+	now, err := s.cli.Get(ctx, seq.prefix, clientv3.WithCountOnly())
+	if err != nil {
+		return []string{"reading the current revision: " + diffErr(err)}
+	}
 	out := make([]string, len(seq.watches))
 	chans := make([]clientv3.WatchChan, len(seq.watches))
 	var ends []clientv3.Op
@@ -708,8 +719,8 @@ func runDiffWatches(s *diffSide, seq *diffSequence) []string {
 		if w.prefix {
 			opts = append(opts, clientv3.WithPrefix())
 		}
-		if w.rev != nil {
-			opts = append(opts, clientv3.WithRev(s.base+*w.rev))
+		if w.back != nil {
+			opts = append(opts, clientv3.WithRev(max(1, now.Header.Revision+1-*w.back)))
 		}
 		if w.prevKV {
 			opts = append(opts, clientv3.WithPrevKV())
