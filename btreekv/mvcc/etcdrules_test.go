@@ -69,3 +69,27 @@ func TestRangeCountIgnoresRevisionFilters(t *testing.T) {
 		}
 	}
 }
+
+// TestNestedTxnHeaderIsEmpty: as etcd's, only a txn's own answer has a
+// revision in its header; a nested txn's is left empty, while the puts'
+// and reads' inside carry theirs.
+func TestNestedTxnHeaderIsEmpty(t *testing.T) {
+	s := openMem(t, fsx.NewMem(), 10)
+	req := &api.TxnRequest{Success: []api.RequestOp{put("a", "1"), nested([]api.RequestOp{put("b", "1")}, nil)}}
+	resp, err := s.Txn(1, 1, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner := resp.Responses[1].Txn
+	if resp.Header.Revision != 2 || inner == nil || inner.Header.Revision != 0 || inner.Responses[0].Put.Header.Revision != 2 {
+		t.Fatalf("got %+v with inner %+v, want revision 2 outside, 0 on the nested txn, 2 on its put", resp, inner)
+	}
+	read := &api.TxnRequest{Success: []api.RequestOp{nested([]api.RequestOp{{Range: &api.RangeRequest{Key: []byte("a")}}}, nil)}}
+	resp, err = s.ReadTxn(read, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Header.Revision != 2 || resp.Responses[0].Txn.Header.Revision != 0 {
+		t.Fatalf("read-only txn: got %+v, want revision 2 outside, 0 on the nested txn", resp)
+	}
+}
