@@ -202,11 +202,13 @@ type diffOp struct {
 
 // diffWatch is a watch opened once the steps are done.
 type diffWatch struct {
-	desc   string
-	key    string // the key, or the sequence's prefix
-	prefix bool
-	back   *int64 // start this many revisions before the closing write's; nil: from now
-	prevKV bool
+	desc     string
+	key      string // the key, or the sequence's prefix
+	prefix   bool   // the whole sequence's prefix
+	span     string // for a key: "" alone, "prefix", "fromKey" or "end=<key>"
+	back     *int64 // start this many revisions before the closing write's; nil: from now
+	prevKV   bool
+	noDelete bool // filter out deletes
 }
 
 type diffSequence struct {
@@ -231,10 +233,13 @@ func drawDiffSequence(rt *rapid.T, prefix string) *diffSequence {
 	}
 	nw := rapid.IntRange(0, 2).Draw(rt, "watches")
 	for i := 0; i < nw; i++ {
-		w := diffWatch{prefix: rapid.Bool().Draw(rt, "watch prefix"), prevKV: rapid.Bool().Draw(rt, "watch prevKV")}
+		w := diffWatch{prefix: rapid.Bool().Draw(rt, "watch prefix"), prevKV: rapid.Bool().Draw(rt, "watch prevKV"),
+			noDelete: rapid.IntRange(0, 4).Draw(rt, "watch noDelete") == 0}
 		w.key = prefix
 		if !w.prefix {
 			w.key = prefix + rapid.SampledFrom(diffKeys).Draw(rt, "watch key")
+			// The span always holds the key, where the closing write puts.
+			w.span = rapid.SampledFrom([]string{"", "prefix", "fromKey", "end=" + prefix + "z"}).Draw(rt, "watch span")
 		}
 		if rapid.IntRange(0, 3).Draw(rt, "watch from now") > 0 {
 			r := int64(rapid.IntRange(0, n+3).Draw(rt, "watch back"))
@@ -244,7 +249,7 @@ func drawDiffSequence(rt *rapid.T, prefix string) *diffSequence {
 		if w.back != nil {
 			from = fmt.Sprintf("the closing write-%d", *w.back)
 		}
-		w.desc = fmt.Sprintf("watch %q prefix=%v prevKV=%v from %s", w.key, w.prefix, w.prevKV, from)
+		w.desc = fmt.Sprintf("watch %q %s prefix=%v prevKV=%v noDelete=%v from %s", w.key, w.span, w.prefix, w.prevKV, w.noDelete, from)
 		seq.watches = append(seq.watches, w)
 	}
 	return seq
@@ -265,7 +270,7 @@ func drawRel(rt *rapid.T, span int, label string) int64 {
 
 // diffOpKind names what a step does.
 var diffOpKinds = []string{"put", "put", "put", "get", "get", "get", "delete", "txn", "txn", "compact",
-	"grant", "revoke", "timetolive", "leases"}
+	"grant", "revoke", "timetolive", "leases", "keepalive"}
 
 func drawDiffOp(rt *rapid.T, prefix string, span, depth int) diffOp {
 	kind := rapid.SampledFrom(diffOpKinds).Draw(rt, "kind")
@@ -350,6 +355,18 @@ func drawDiffOp(rt *rapid.T, prefix string, span, depth int) diffOp {
 				r.TTL = r.GrantedTTL
 			}
 			slices.SortFunc(r.Keys, func(a, b []byte) int { return strings.Compare(string(a), string(b)) })
+			return diffResult{text: s.normText(r)}
+		}}
+	case "keepalive":
+		i := rapid.IntRange(-1, 3).Draw(rt, "lease")
+		return diffOp{desc: fmt.Sprintf("lease keepaliveonce #%d", i), run: func(s *diffSide) diffResult {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			resp, err := s.cli.KeepAliveOnce(ctx, s.lease(i))
+			if err != nil {
+				return diffResult{text: diffErr(err)}
+			}
+			r := &pb.LeaseKeepAliveResponse{Header: resp.ResponseHeader, ID: int64(resp.ID), TTL: resp.TTL}
 			return diffResult{text: s.normText(r)}
 		}}
 	default: // leases
@@ -704,6 +721,9 @@ func (s *diffSide) normalizeAt(m fmt.Stringer, top bool) {
 		r.ID = s.leaseName(r.ID)
 	case *pb.LeaseRevokeResponse:
 		s.header(r.Header, top)
+	case *pb.LeaseKeepAliveResponse:
+		s.header(r.Header, top)
+		r.ID = s.leaseName(r.ID)
 	case *pb.LeaseTimeToLiveResponse:
 		s.header(r.Header, top)
 		r.ID = s.leaseName(r.ID)
@@ -744,8 +764,19 @@ func runDiffWatches(s *diffSide, seq *diffSequence) []string {
 		if w.back != nil {
 			opts = append(opts, clientv3.WithRev(max(1, now.Header.Revision+1-*w.back)))
 		}
+		switch {
+		case w.span == "prefix":
+			opts = append(opts, clientv3.WithPrefix())
+		case w.span == "fromKey":
+			opts = append(opts, clientv3.WithFromKey())
+		case strings.HasPrefix(w.span, "end="):
+			opts = append(opts, clientv3.WithRange(strings.TrimPrefix(w.span, "end=")))
+		}
 		if w.prevKV {
 			opts = append(opts, clientv3.WithPrevKV())
+		}
+		if w.noDelete {
+			opts = append(opts, clientv3.WithFilterDelete())
 		}
 		chans[i] = s.cli.Watch(ctx, w.key, opts...)
 		end := w.key
