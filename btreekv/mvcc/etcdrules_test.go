@@ -93,3 +93,33 @@ func TestNestedTxnHeaderIsEmpty(t *testing.T) {
 		t.Fatalf("read-only txn: got %+v, want revision 2 outside, 0 on the nested txn", resp)
 	}
 }
+
+// TestTxnPutOfAKeyItsFromKeyDeleteRemoved: etcd's duplicate check lets a
+// txn delete from a key and then put that key with ignore_value (etcd
+// 3.6 then panics applying it). cairn refuses it whole: key not found,
+// nothing applied.
+func TestTxnPutOfAKeyItsFromKeyDeleteRemoved(t *testing.T) {
+	s := openMem(t, fsx.NewMem(), 10)
+	if _, err := s.Put(1, 1, &api.PutRequest{Key: []byte("a"), Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	req := &api.TxnRequest{Success: []api.RequestOp{del("a", "\x00"), {Put: &api.PutRequest{Key: []byte("a"), IgnoreValue: true}}}}
+	if _, err := s.Txn(2, 1, req); !errors.Is(err, ErrKeyNotFound) {
+		t.Fatalf("txn: %v, want %v", err, ErrKeyNotFound)
+	}
+	res, err := s.Range([]byte("a"), nil, RangeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Rev() != 2 || len(res.KVs) != 1 || string(res.KVs[0].Value) != "v" {
+		t.Fatalf("after the refused txn: revision %d, %+v; want revision 2 and a=v", s.Rev(), res.KVs)
+	}
+	// The put before the delete is no trouble: it runs, then the delete.
+	req.Success[0], req.Success[1] = req.Success[1], req.Success[0]
+	if _, err := s.Txn(3, 1, req); err != nil {
+		t.Fatalf("put with ignore_value, then the delete from its key: %v", err)
+	}
+	if res, err := s.Range([]byte("a"), nil, RangeOptions{}); err != nil || len(res.KVs) != 0 || s.Rev() != 3 {
+		t.Fatalf("after it: revision %d, %+v, %v; want revision 3 and no a", s.Rev(), res, err)
+	}
+}

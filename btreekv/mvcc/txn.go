@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/cairndb/cairn/api"
 )
@@ -171,6 +172,17 @@ func (tw *TxnWrite) decide(req *api.TxnRequest) (*txnPath, error) {
 
 // check validates the operations on path before any of them runs.
 func (tw *TxnWrite) check(req *api.TxnRequest, p *txnPath) error {
+	var fromKeys [][]byte
+	return tw.checkPath(req, p, &fromKeys)
+}
+
+// checkPath is check, fromKeys the keys that the from-key deletes run
+// so far start from. The duplicate check (as etcd's) does not see that
+// such a delete spans a later put's key, so a put with ignore_value or
+// ignore_lease may follow the delete of its key: it would fail halfway
+// through the transaction (etcd 3.6 panics there), so the transaction
+// is refused here, before anything is written, for its key not found.
+func (tw *TxnWrite) checkPath(req *api.TxnRequest, p *txnPath, fromKeys *[][]byte) error {
 	for i, op := range branch(req, p.succeeded) {
 		var err error
 		switch {
@@ -178,12 +190,18 @@ func (tw *TxnWrite) check(req *api.TxnRequest, p *txnPath) error {
 			err = tw.s.checkRange(op.Range)
 		case op.Put != nil:
 			err = tw.checkPut(op.Put)
+			if err == nil && (op.Put.IgnoreValue || op.Put.IgnoreLease) &&
+				slices.ContainsFunc(*fromKeys, func(from []byte) bool { return bytes.Compare(op.Put.Key, from) >= 0 }) {
+				err = ErrKeyNotFound
+			}
 		case op.DeleteRange != nil:
 			if len(op.DeleteRange.Key) == 0 {
 				err = ErrEmptyKey
+			} else if end := op.DeleteRange.RangeEnd; len(end) == 1 && end[0] == 0 {
+				*fromKeys = append(*fromKeys, op.DeleteRange.Key)
 			}
 		case op.Txn != nil:
-			err = tw.check(op.Txn, p.nested[i])
+			err = tw.checkPath(op.Txn, p.nested[i], fromKeys)
 		default:
 			err = ErrEmptyOp
 		}
