@@ -485,8 +485,15 @@ func drawKVOp(rt *rapid.T, prefix string, span, depth int, kind string, tx *txnD
 		limit := int64(rapid.IntRange(0, 3).Draw(rt, "limit"))
 		targets := []clientv3.SortTarget{clientv3.SortByKey, clientv3.SortByVersion, clientv3.SortByCreateRevision,
 			clientv3.SortByModRevision, clientv3.SortByValue}
+		if rapid.IntRange(0, 40).Draw(rt, "bad sort target") == 0 {
+			targets = []clientv3.SortTarget{7} // etcd's "invalid sort option"
+		}
 		target := rapid.SampledFrom(targets).Draw(rt, "sort target")
-		order := rapid.SampledFrom([]clientv3.SortOrder{clientv3.SortNone, clientv3.SortAscend, clientv3.SortDescend}).Draw(rt, "sort order")
+		orders := []clientv3.SortOrder{clientv3.SortNone, clientv3.SortAscend, clientv3.SortDescend}
+		if rapid.IntRange(0, 40).Draw(rt, "bad sort order") == 0 {
+			orders = []clientv3.SortOrder{5}
+		}
+		order := rapid.SampledFrom(orders).Draw(rt, "sort order")
 		var rev *int64
 		if rapid.IntRange(0, 3).Draw(rt, "at rev") == 0 {
 			r := drawRel(rt, span, "rev")

@@ -84,6 +84,11 @@ func toAPIError(err error) error {
 	if errors.As(err, &rpcErr) {
 		return err
 	}
+	if errors.Is(err, mvcc.ErrInvalidSortOption) {
+		// etcd's words, which clientv3 knows the error by (no code of
+		// the API stands for it).
+		return api.Errorf(api.CodeInvalidArgument, "etcdserver: invalid sort option")
+	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		// In etcd's words, not "context deadline exceeded", which reads
 		// as the client's own deadline.

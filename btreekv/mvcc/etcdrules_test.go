@@ -123,3 +123,26 @@ func TestTxnPutOfAKeyItsFromKeyDeleteRemoved(t *testing.T) {
 		t.Fatalf("after it: revision %d, %+v, %v; want revision 3 and no a", s.Rev(), res, err)
 	}
 }
+
+// TestInvalidSortOptionIsRefused: a read with an unknown sort order or
+// target is refused, alone or in a txn (where it would otherwise reach
+// the log and fail to decode), after an empty key, as etcd does.
+func TestInvalidSortOptionIsRefused(t *testing.T) {
+	s := openMem(t, fsx.NewMem(), 10)
+	for _, r := range []api.RangeRequest{
+		{Key: []byte("a"), SortOrder: api.SortDescend + 1},
+		{Key: []byte("a"), SortTarget: api.SortByValue + 1},
+	} {
+		if _, err := s.RangeRequest(&r, 0); !errors.Is(err, ErrInvalidSortOption) {
+			t.Errorf("range %+v: %v, want %v", r, err, ErrInvalidSortOption)
+		}
+		txn := &api.TxnRequest{Failure: []api.RequestOp{{Range: &r}}}
+		if err := CheckTxn(txn, 0); !errors.Is(err, ErrInvalidSortOption) {
+			t.Errorf("txn reading %+v: %v, want %v", r, err, ErrInvalidSortOption)
+		}
+		r.Key = nil
+		if _, err := s.RangeRequest(&r, 0); !errors.Is(err, ErrEmptyKey) {
+			t.Errorf("range %+v without a key: %v, want %v", r, err, ErrEmptyKey)
+		}
+	}
+}

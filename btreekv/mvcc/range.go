@@ -502,6 +502,11 @@ type queryFunc func(key, end []byte, q *rangeQuery) (*RangeResult, error)
 // count, as etcd's, is of the keys in the range before the revision
 // filters (and the limit).
 func rangeRequest(req *api.RangeRequest, read queryFunc, budget *byteBudget) (*api.RangeResponse, error) {
+	if len(req.Key) != 0 { // an empty key is refused first, as etcd does
+		if err := checkSort(req); err != nil {
+			return nil, err
+		}
+	}
 	order := req.SortOrder
 	if order == api.SortNone && req.SortTarget != api.SortByKey {
 		// As etcd: a sort target without an order sorts ascending.

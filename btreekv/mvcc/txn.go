@@ -23,7 +23,18 @@ var (
 	ErrLeaseProvided = errors.New("mvcc: lease is provided (ignore_lease is set)")
 	// ErrEmptyOp is returned for a transaction operation with no request.
 	ErrEmptyOp = errors.New("mvcc: txn operation with no request")
+	// ErrInvalidSortOption is returned for a read whose sort order or
+	// target is none of the API's.
+	ErrInvalidSortOption = errors.New("mvcc: invalid sort option")
 )
+
+// checkSort refuses a read's unknown sort order or target, as etcd does.
+func checkSort(r *api.RangeRequest) error {
+	if r.SortOrder > api.SortDescend || r.SortTarget > api.SortByValue {
+		return fmt.Errorf("%w (order %d, target %d)", ErrInvalidSortOption, r.SortOrder, r.SortTarget)
+	}
+	return nil
+}
 
 // Txn applies a TxnRequest as raft entry (index, term). Like etcd, it is
 // all or nothing, in three steps:
@@ -479,6 +490,8 @@ func checkTxnArgs(req *api.TxnRequest, maxOps int, limited bool) error {
 			case op.Range != nil:
 				if len(op.Range.Key) == 0 {
 					err = ErrEmptyKey
+				} else {
+					err = checkSort(op.Range)
 				}
 			case op.Put != nil:
 				err = checkPutArgs(op.Put)

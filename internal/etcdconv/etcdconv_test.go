@@ -391,3 +391,12 @@ func TestToTxnOperations(t *testing.T) {
 		}
 	}
 }
+
+// TestFromRangeKeepsBadSortOptionsBad: a sort order or target past a byte
+// does not wrap onto a valid one.
+func TestFromRangeKeepsBadSortOptionsBad(t *testing.T) {
+	r := FromRange(&pb.RangeRequest{Key: []byte("a"), SortOrder: pb.RangeRequest_SortOrder(257), SortTarget: pb.RangeRequest_SortTarget(-1)})
+	if r.SortOrder <= api.SortDescend || r.SortTarget <= api.SortByValue {
+		t.Fatalf("sort order 257 and target -1 became %d and %d, valid ones", r.SortOrder, r.SortTarget)
+	}
+}

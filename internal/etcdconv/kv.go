@@ -11,7 +11,7 @@ import (
 // FromRange converts a range request.
 func FromRange(r *pb.RangeRequest) *api.RangeRequest {
 	return &api.RangeRequest{Key: r.Key, RangeEnd: r.RangeEnd, Limit: r.Limit, Revision: r.Revision,
-		SortOrder: api.SortOrder(r.SortOrder), SortTarget: api.SortTarget(r.SortTarget),
+		SortOrder: api.SortOrder(clampEnum(int32(r.SortOrder))), SortTarget: api.SortTarget(clampEnum(int32(r.SortTarget))),
 		Serializable: r.Serializable, KeysOnly: r.KeysOnly, CountOnly: r.CountOnly,
 		MinModRevision: r.MinModRevision, MaxModRevision: r.MaxModRevision,
 		MinCreateRevision: r.MinCreateRevision, MaxCreateRevision: r.MaxCreateRevision}
@@ -199,4 +199,13 @@ func ToResponseOp(op *api.ResponseOp) *pb.ResponseOp {
 		return &pb.ResponseOp{Response: &pb.ResponseOp_ResponseTxn{ResponseTxn: ToTxn(op.Txn)}}
 	}
 	return &pb.ResponseOp{}
+}
+
+// clampEnum keeps an enum number past a byte from wrapping onto a valid
+// one: it becomes 255, which no enum of the API uses, and is refused.
+func clampEnum(v int32) uint8 {
+	if v < 0 || v > 255 {
+		return 255
+	}
+	return uint8(v)
 }
