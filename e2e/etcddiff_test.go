@@ -482,7 +482,7 @@ func drawKVOp(rt *rapid.T, prefix string, span, depth int, kind string, tx *txnD
 	case "get":
 		ro := rangeOpt()
 		k := key("key", !ranged)
-		limit := int64(rapid.IntRange(0, 3).Draw(rt, "limit"))
+		limit := int64(rapid.IntRange(-1, 3).Draw(rt, "limit"))
 		targets := []clientv3.SortTarget{clientv3.SortByKey, clientv3.SortByVersion, clientv3.SortByCreateRevision,
 			clientv3.SortByModRevision, clientv3.SortByValue}
 		if rapid.IntRange(0, 40).Draw(rt, "bad sort target") == 0 {
