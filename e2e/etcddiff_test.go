@@ -55,9 +55,8 @@ import (
 // compactions are always physical, since until a compaction has removed
 // them, a watch from the compacted revision gets its deletes, in etcd as
 // in cairn; leases are granted for a minute or more, so that none
-// expires during a sequence. That leaves out a known difference: a TTL
-// below the minimum is raised to 2 s by etcd (1.5 election timeouts at
-// its default 1 s, rounded up) and to 3 s by cairn (replica.MinLeaseTTL).
+// expires during a sequence (a TTL below the minimum is raised alike, to
+// 1.5 election timeouts rounded up: node/lease_min_ttl_test.go).
 //
 // By default it runs 30 sequences (about 15 s); CAIRN_DIFF_CHECKS=N runs
 // N, and -rapid.checks given on the command line wins over both.

@@ -240,10 +240,11 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 	}
 	election, heartbeat := cfg.ticks()
 	r, err := replica.Open(replica.Config{
-		Log:       logOpts,
-		Identify:  identify,
-		StorePath: filepath.Join(memberPath, dbFile),
-		Store:     mvcc.Options{FS: dbFS, CacheBytes: cfg.BackendCacheBytes, BatchLimit: cfg.backendBatchLimit(), OnCompactStep: s.logCompactStep},
+		Log:         logOpts,
+		Identify:    identify,
+		StorePath:   filepath.Join(memberPath, dbFile),
+		Store:       mvcc.Options{FS: dbFS, CacheBytes: cfg.BackendCacheBytes, BatchLimit: cfg.backendBatchLimit(), OnCompactStep: s.logCompactStep},
+		MinLeaseTTL: replica.MinLeaseTTLFor(cfg.HeartbeatInterval, cfg.ElectionTimeout),
 		Core: replica.CoreConfig{
 			ID: s.id, ElectionTick: election, HeartbeatTick: heartbeat,
 			SnapshotCount: cfg.SnapshotCount, Peers: peers,

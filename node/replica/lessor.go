@@ -19,9 +19,31 @@ var (
 // MaxLeaseTTL is the largest TTL a lease may have, in seconds.
 const MaxLeaseTTL = 9_000_000_000
 
-// MinLeaseTTL is the smallest TTL granted: a lease must outlive an
-// election, or it could expire while no leader can renew it.
+// MinLeaseTTL is the smallest TTL granted where the member's
+// configuration does not say (Config.MinLeaseTTL): a lease must outlive
+// an election, or it could expire while no leader can renew it.
 const MinLeaseTTL = 3
+
+// MinLeaseTTLFor is the smallest TTL granted by a member with these raft
+// timings, in seconds: as etcd, one and a half election timeouts (counted
+// in whole heartbeats) rounded up — 2 s with the defaults (100 ms
+// heartbeats, a 1 s election timeout).
+func MinLeaseTTLFor(heartbeat, electionTimeout time.Duration) int64 {
+	if heartbeat <= 0 || electionTimeout <= 0 {
+		return MinLeaseTTL
+	}
+	ticks := int64(electionTimeout / heartbeat)
+	d := time.Duration(3*ticks/2) * heartbeat
+	return max(1, int64((d+time.Second-1)/time.Second))
+}
+
+// minTTL is the smallest TTL this member grants.
+func (r *Replica) minTTL() int64 {
+	if r.minLeaseTTL <= 0 {
+		return MinLeaseTTL
+	}
+	return r.minLeaseTTL
+}
 
 // Lease is the lessor's view of one lease.
 type Lease struct {

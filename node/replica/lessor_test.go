@@ -134,3 +134,22 @@ func TestLessorExpiredMatchesModel(t *testing.T) {
 		}
 	})
 }
+
+// The smallest TTL granted is etcd's: one and a half election timeouts,
+// counted in whole heartbeats, rounded up to a second.
+func TestMinLeaseTTLFor(t *testing.T) {
+	for _, tt := range []struct {
+		heartbeat, election time.Duration
+		want                int64
+	}{
+		{100 * time.Millisecond, time.Second, 2}, // etcd's defaults
+		{10 * time.Millisecond, 100 * time.Millisecond, 1},
+		{100 * time.Millisecond, 5 * time.Second, 8},
+		{300 * time.Millisecond, time.Second, 2}, // 3 ticks: 4 heartbeats, 1.2 s
+		{0, 0, MinLeaseTTL},
+	} {
+		if got := MinLeaseTTLFor(tt.heartbeat, tt.election); got != tt.want {
+			t.Errorf("heartbeat %v, election %v: %d, want %d", tt.heartbeat, tt.election, got, tt.want)
+		}
+	}
+}

@@ -29,6 +29,11 @@ type Config struct {
 	// Core configures the core (its ID, raft's clock in ticks, snapshots,
 	// the initial peers, and its randomness, Core.Rand).
 	Core CoreConfig
+	// MinLeaseTTL raises smaller TTLs of the leases granted, in seconds
+	// (MinLeaseTTL if 0): a lease must outlive an election, so the server
+	// derives it from its election timeout, as etcd does
+	// (MinLeaseTTLFor).
+	MinLeaseTTL int64
 	// Clock is the time the lessor sees (time.Now if nil): a lease's
 	// expiry counts from when its grant was applied, or its member became
 	// leader, by this clock.
@@ -61,6 +66,8 @@ type Replica struct {
 	Core   *Core
 	Lessor *Lessor
 	clock  func() time.Time
+	// minLeaseTTL raises smaller TTLs of lease grants (Config.MinLeaseTTL).
+	minLeaseTTL int64
 }
 
 // Open opens (or creates) a member's log and store and starts its core
@@ -68,7 +75,10 @@ type Replica struct {
 // applied and is rebuilt from the store at start and after a snapshot
 // install. On error nothing is left open.
 func Open(cfg Config) (_ *Replica, err error) {
-	r := &Replica{ID: cfg.Core.ID, clock: cfg.Clock}
+	r := &Replica{ID: cfg.Core.ID, clock: cfg.Clock, minLeaseTTL: cfg.MinLeaseTTL}
+	if r.minLeaseTTL <= 0 {
+		r.minLeaseTTL = MinLeaseTTL
+	}
 	if r.clock == nil {
 		r.clock = time.Now
 	}
@@ -88,7 +98,7 @@ func Open(cfg Config) (_ *Replica, err error) {
 	if r.State, err = openStore(cfg, r.Log); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	r.Lessor = NewLessor(0)
+	r.Lessor = NewLessor(r.minLeaseTTL)
 	r.resetLessor()
 	r.State.OnLease = func(id, ttl int64) {
 		if ttl > 0 {

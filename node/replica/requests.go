@@ -91,7 +91,7 @@ type Plan struct {
 	// Read is StepRead's read.
 	Read Read
 	// Write is StepWrite's request, admitted (a lease grant with its TTL
-	// raised to MinLeaseTTL).
+	// raised to the member's minimum, Config.MinLeaseTTL).
 	Write api.Message
 
 	r   *Replica
@@ -119,9 +119,9 @@ func (r *Replica) Plan(req api.Message, loc Local) Plan {
 	if grows && loc.QuotaBytes > 0 && loc.DBSize > loc.QuotaBytes {
 		return r.raiseNoSpace(p)
 	}
-	if g, ok := req.(*api.LeaseGrantRequest); ok && g.TTL < MinLeaseTTL {
+	if g, ok := req.(*api.LeaseGrantRequest); ok && g.TTL < r.minTTL() {
 		grant := *g
-		grant.TTL = MinLeaseTTL
+		grant.TTL = r.minTTL()
 		req = &grant
 	}
 	p.Step, p.Write = StepWrite, req
