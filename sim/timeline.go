@@ -500,6 +500,11 @@ func (w *World) WriteTimeline(path string, runErr error) error {
 		e := w.applied.entries[i]
 		d.Entries = append(d.Entries, entryRecord{Index: i, Term: e.term, Desc: describeCommitted(e)})
 	}
+	// A list with nothing in it is [] to the page, never null (a run may
+	// have, say, no disk condition at all).
+	d.MsgTypes, d.Roles, d.States = orEmpty(d.MsgTypes), orEmpty(d.Roles), orEmpty(d.States)
+	d.LaneStates, d.Conds, d.Progress, d.Msgs = orEmpty(d.LaneStates), orEmpty(d.Conds), orEmpty(d.Progress), orEmpty(d.Msgs)
+	d.Net, d.Conf, d.Faults, d.Ops, d.Entries = orEmpty(d.Net), orEmpty(d.Conf), orEmpty(d.Faults), orEmpty(d.Ops), orEmpty(d.Entries)
 	data, err := json.Marshal(d)
 	if err != nil {
 		return fmt.Errorf("timeline: %s: %w", path, err)
@@ -512,4 +517,12 @@ func (w *World) WriteTimeline(path string, runErr error) error {
 		return fmt.Errorf("timeline: %w", err)
 	}
 	return nil
+}
+
+// orEmpty is s, or an empty list instead of nil (JSON [] instead of null).
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }

@@ -32,6 +32,11 @@ func readTimeline(t *testing.T, path string) (timelineData, string) {
 	if strings.Contains(raw, "</") {
 		t.Fatalf("%s: the data holds \"</\", which ends its script early", path)
 	}
+	for _, list := range []string{"laneStates", "conds", "progress", "msgs", "net", "conf", "faults", "ops", "entries", "msgTypes", "roles", "states"} {
+		if strings.Contains(raw, `"`+list+`":null`) {
+			t.Fatalf("%s: the page's list %s is null, which its script cannot walk (an empty list is [])", path, list)
+		}
+	}
 	var d timelineData
 	if err := json.Unmarshal([]byte(raw), &d); err != nil {
 		t.Fatalf("%s: data: %v", path, err)
@@ -217,5 +222,23 @@ func TestEntryKindsMatchNode(t *testing.T) {
 	}
 	if got := describeCommitted(appliedEntry{typ: raftcore.EntryNormal, data: []byte{66, 1}}); !strings.Contains(got, "2 bytes") {
 		t.Errorf("a malformed command is described as %q", got)
+	}
+}
+
+// A run too short for a disk condition still gives the page every list,
+// an empty one as [] rather than null: the page's script walks them all.
+func TestTimelineOfAnUneventfulRun(t *testing.T) {
+	w, err := New(Config{Seed: 1, Members: 3, Clients: 1, Duration: 100, Keys: 1, Timeline: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runErr := w.Run()
+	path := filepath.Join(t.TempDir(), "quiet.html")
+	if err := w.WriteTimeline(path, runErr); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := readTimeline(t, path)
+	if len(d.Conds) != 0 {
+		t.Fatalf("a 100 ms run had %d disk conditions: pick a quieter run for this test", len(d.Conds))
 	}
 }
