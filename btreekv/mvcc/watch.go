@@ -109,10 +109,11 @@ func (s *Store) Watch(key, end []byte, opts WatchOptions) (*Watcher, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	// As in etcd, a watch may start at the compacted revision itself: it
-	// gets what the compaction kept of it (its puts; tombstones at or
-	// below the compacted revision are gone).
-	if opts.StartRev > 0 && opts.StartRev < s.compactRev {
+	// A watch from the compacted revision itself is refused too, unlike
+	// etcd's: the compaction dropped that revision's deletes and its puts'
+	// previous versions, so the stream could not be whole. The client
+	// learns the compacted revision and starts after it.
+	if opts.StartRev > 0 && opts.StartRev <= s.compactRev {
 		return nil, &CompactedError{CompactRev: s.compactRev}
 	}
 	s.watch.nextID++
@@ -203,9 +204,8 @@ func (ws *watchers) notify(s *Store, changes []api.Event, rev int64) {
 // onCompact marks the watchers that need history now gone.
 func (ws *watchers) onCompact(rev int64) {
 	for _, w := range ws.all {
-		// A watcher behind at rev itself is canceled too, though etcd
-		// would go on with what the compaction leaves of rev (its puts,
-		// its deletes while they last): what it would get is a race.
+		// A watcher behind at rev itself is canceled too: what the
+		// compaction leaves of rev is not the whole of it.
 		if !w.synced && w.next <= rev {
 			w.compacted = rev
 		}
@@ -409,12 +409,6 @@ func (s *Store) addPrevKVs(evs []api.Event) error {
 	var at []int
 	var ki keyIndex
 	for i := range evs {
-		if evs[i].Kv.ModRevision <= s.compactRev {
-			// An event at the compacted revision (a watch may start
-			// there) has no previous version left to read: etcd sends
-			// it without one.
-			continue
-		}
 		if s.idx.get(evs[i].Kv.Key, &ki) {
 			if pr, _, _, ok := ki.get(evs[i].Kv.ModRevision - 1); ok {
 				revs = append(revs, pr)
