@@ -54,8 +54,10 @@ func seedCount() int {
 // and 2260 (a member restarted on a disk still full could not reopen its
 // log), 311 and 2679 (a rot spread by a rotten leader's snapshots to
 // every store), 1869 (the power failed while the operator marked a
-// rotten store for repair, and the simulator did not expect it).
-var regressionSeeds = []uint64{1295, 2143, 2541, 2574, 2748, 442, 265, 720, 1642, 1833, 1944, 1859, 2260, 2784, 311, 2679, 1869}
+// rotten store for repair, and the simulator did not expect it), 523 and
+// 990 (a watch started at, or lagging at, the compacted revision itself
+// lost a previous key-value and a delete).
+var regressionSeeds = []uint64{1295, 2143, 2541, 2574, 2748, 442, 265, 720, 1642, 1833, 1944, 1859, 2260, 2784, 311, 2679, 1869, 523, 990}
 
 // beforeLossFaults are the regression seeds found before the faults that
 // lose acknowledged data existed.
