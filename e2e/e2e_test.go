@@ -199,13 +199,26 @@ func ctlCode(t *testing.T, stdin string, args ...string) (string, int) {
 
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		// The system may hand a port it has just freed out again at
+		// once: two calls must not give a member one port for two
+		// listeners.
+		if _, given := portsGiven.LoadOrStore(port, true); !given {
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free port that was not given out before")
+	return 0
 }
+
+// portsGiven are the ports freePort gave out in this test process.
+var portsGiven sync.Map
 
 func portsFree(ports ...int) bool {
 	for _, p := range ports {
