@@ -42,33 +42,11 @@
 // the whole store in memory; Open then streams the file and its hash.
 package etcdsnap
 
-// Names of etcd's buckets and keys (etcd 3.6, server/storage/schema).
-var (
-	bucketKey            = []byte("key")
-	bucketMeta           = []byte("meta")
-	bucketLease          = []byte("lease")
-	bucketAlarm          = []byte("alarm")
-	bucketCluster        = []byte("cluster")
-	bucketMembers        = []byte("members")
-	bucketMembersRemoved = []byte("members_removed")
-	bucketAuth           = []byte("auth")
-	bucketAuthUsers      = []byte("authUsers")
-	bucketAuthRoles      = []byte("authRoles")
-
-	metaConsistentIndex  = []byte("consistent_index")
-	metaTerm             = []byte("term")
-	metaScheduledCompact = []byte("scheduledCompactRev")
-	metaFinishedCompact  = []byte("finishedCompactRev")
-	metaConfState        = []byte("confState")
-	metaStorageVersion   = []byte("storageVersion")
-	clusterVersionKey    = []byte("clusterVersion")
-	authEnabledKey       = []byte("authEnabled")
-	authRevisionKey      = []byte("authRevision")
-)
+import "github.com/cairndb/cairn/internal/etcdschema"
 
 // allBuckets are the buckets an etcd 3.6 member creates, in etcd's order.
-var allBuckets = [][]byte{bucketKey, bucketMeta, bucketLease, bucketAlarm, bucketCluster,
-	bucketMembers, bucketMembersRemoved, bucketAuth, bucketAuthUsers, bucketAuthRoles}
+var allBuckets = [][]byte{etcdschema.Key, etcdschema.Meta, etcdschema.Lease, etcdschema.Alarm, etcdschema.Cluster,
+	etcdschema.Members, etcdschema.MembersRemoved, etcdschema.Auth, etcdschema.AuthUsers, etcdschema.AuthRoles}
 
 // StorageVersion is the etcd storage version and cluster version the
 // snapshot says it holds: cairn's etcd face serves etcd 3.6's API.

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+
+	"github.com/cairndb/cairn/internal/etcdschema"
 )
 
 // HashSize is the length of the SHA-256 that follows the database in a
@@ -31,7 +33,7 @@ func Open(path string) (*Snapshot, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("etcdsnap: read %s: %w", path, err)
 	}
-	if tx.Bucket(bucketKey) == nil || tx.Bucket(bucketMeta) == nil {
+	if tx.Bucket(etcdschema.Key) == nil || tx.Bucket(etcdschema.Meta) == nil {
 		_ = tx.Rollback()
 		_ = db.Close()
 		return nil, fmt.Errorf("etcdsnap: %s: %w (no key or meta bucket)", path, errNotSnapshot)

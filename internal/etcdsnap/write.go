@@ -22,6 +22,7 @@ import (
 	"github.com/cairndb/cairn/auth"
 	"github.com/cairndb/cairn/btreekv/mvcc"
 	"github.com/cairndb/cairn/internal/datadir"
+	"github.com/cairndb/cairn/internal/etcdschema"
 )
 
 // Info sums up a written snapshot, as `etcdutl snapshot status` and
@@ -125,7 +126,7 @@ func writeHistory(ctx context.Context, db *bbolt.DB, s *mvcc.Store, info *Info) 
 			if tx, err = db.Begin(true); err != nil {
 				return err
 			}
-			b = tx.Bucket(bucketKey)
+			b = tx.Bucket(etcdschema.Key)
 			b.FillPercent = 1 // keys are appended in order: full pages
 		}
 		k, v, err := encodeRecord(rev, kv, tombstone)
@@ -209,7 +210,7 @@ func memberKey(id uint64) []byte { return []byte(strconv.FormatUint(id, 16)) }
 // writeMembers writes the membership, and returns the members.
 func writeMembers(tx *bbolt.Tx, s *mvcc.Store) ([]api.Member, error) {
 	var members []api.Member
-	b := tx.Bucket(bucketMembers)
+	b := tx.Bucket(etcdschema.Members)
 	for _, r := range s.Aux([]byte(datadir.AuxMember)) {
 		m, err := datadir.DecodeMember(r.Value)
 		if err != nil {
@@ -224,7 +225,7 @@ func writeMembers(tx *bbolt.Tx, s *mvcc.Store) ([]api.Member, error) {
 		}
 		members = append(members, m)
 	}
-	rb := tx.Bucket(bucketMembersRemoved)
+	rb := tx.Bucket(etcdschema.MembersRemoved)
 	for _, r := range s.Aux([]byte(datadir.AuxRemoved)) {
 		id, err := strconv.ParseUint(string(r.Key[len(datadir.AuxRemoved):]), 16, 64)
 		if err != nil {
@@ -234,7 +235,7 @@ func writeMembers(tx *bbolt.Tx, s *mvcc.Store) ([]api.Member, error) {
 			return nil, fmt.Errorf("removed member %x: %w", id, err)
 		}
 	}
-	return members, tx.Bucket(bucketCluster).Put(clusterVersionKey, []byte(StorageVersion))
+	return members, tx.Bucket(etcdschema.Cluster).Put(etcdschema.ClusterVersion, []byte(StorageVersion))
 }
 
 // confState is the JSON of raft's ConfState as etcd keeps it in "meta".
@@ -247,17 +248,17 @@ type confState struct {
 // writeMeta writes the raft position, the compaction, the configuration
 // and the storage version.
 func writeMeta(tx *bbolt.Tx, s *mvcc.Store, members []api.Member) error {
-	b := tx.Bucket(bucketMeta)
+	b := tx.Bucket(etcdschema.Meta)
 	put := func(k, v []byte) error {
 		if err := b.Put(k, v); err != nil {
 			return fmt.Errorf("meta %s: %w", k, err)
 		}
 		return nil
 	}
-	if err := put(metaConsistentIndex, binary.BigEndian.AppendUint64(nil, s.ConsistentIndex())); err != nil {
+	if err := put(etcdschema.MetaConsistentIndex, binary.BigEndian.AppendUint64(nil, s.ConsistentIndex())); err != nil {
 		return err
 	}
-	if err := put(metaTerm, binary.BigEndian.AppendUint64(nil, s.AppliedTerm())); err != nil {
+	if err := put(etcdschema.MetaTerm, binary.BigEndian.AppendUint64(nil, s.AppliedTerm())); err != nil {
 		return err
 	}
 	if rev := s.CompactRev(); rev > 0 {
@@ -265,10 +266,10 @@ func writeMeta(tx *bbolt.Tx, s *mvcc.Store, members []api.Member) error {
 		if err != nil {
 			return err
 		}
-		if err := put(metaScheduledCompact, k); err != nil {
+		if err := put(etcdschema.MetaScheduledCompact, k); err != nil {
 			return err
 		}
-		if err := put(metaFinishedCompact, slices.Clone(k)); err != nil {
+		if err := put(etcdschema.MetaFinishedCompact, slices.Clone(k)); err != nil {
 			return err
 		}
 	}
@@ -286,17 +287,17 @@ func writeMeta(tx *bbolt.Tx, s *mvcc.Store, members []api.Member) error {
 	if err != nil {
 		return err
 	}
-	if err := put(metaConfState, v); err != nil {
+	if err := put(etcdschema.MetaConfState, v); err != nil {
 		return err
 	}
-	return put(metaStorageVersion, []byte(StorageVersion))
+	return put(etcdschema.MetaStorageVersion, []byte(StorageVersion))
 }
 
 // writeLeases writes each lease as a leasepb.Lease (ID 1, TTL 2:
 // varints; the time left is not kept, as etcd keeps it only for the
 // leases it checkpoints), and returns how many.
 func writeLeases(tx *bbolt.Tx, s *mvcc.Store) (int, error) {
-	b := tx.Bucket(bucketLease)
+	b := tx.Bucket(etcdschema.Lease)
 	leases := s.Leases()
 	for _, l := range leases {
 		var v []byte
@@ -318,7 +319,7 @@ func writeLeases(tx *bbolt.Tx, s *mvcc.Store) (int, error) {
 // writeAlarms writes each raised alarm as etcd does: the encoded
 // AlarmMember is the key, the value empty.
 func writeAlarms(tx *bbolt.Tx, s *mvcc.Store) error {
-	b := tx.Bucket(bucketAlarm)
+	b := tx.Bucket(etcdschema.Alarm)
 	for _, r := range s.Aux([]byte(datadir.AuxAlarm)) {
 		rest := string(r.Key[len(datadir.AuxAlarm):])
 		idHex, typ, ok := strings.Cut(rest, "/")
@@ -356,18 +357,18 @@ func writeAuth(tx *bbolt.Tx, s *mvcc.Store) (users, roles int, err error) {
 	if err := state.Load(recs); err != nil {
 		return 0, 0, fmt.Errorf("the auth records: %w", err)
 	}
-	b := tx.Bucket(bucketAuth)
+	b := tx.Bucket(etcdschema.Auth)
 	enabled := []byte{0}
 	if state.Enabled() {
 		enabled = []byte{1}
 	}
-	if err := b.Put(authEnabledKey, enabled); err != nil {
+	if err := b.Put(etcdschema.AuthEnabled, enabled); err != nil {
 		return 0, 0, err
 	}
-	if err := b.Put(authRevisionKey, binary.BigEndian.AppendUint64(nil, state.Revision())); err != nil {
+	if err := b.Put(etcdschema.AuthRevision, binary.BigEndian.AppendUint64(nil, state.Revision())); err != nil {
 		return 0, 0, err
 	}
-	ub := tx.Bucket(bucketAuthUsers)
+	ub := tx.Bucket(etcdschema.AuthUsers)
 	for _, name := range state.Users() {
 		u, ok := state.User(name)
 		if !ok {
@@ -386,7 +387,7 @@ func writeAuth(tx *bbolt.Tx, s *mvcc.Store) (users, roles int, err error) {
 			return 0, 0, fmt.Errorf("user %q: %w", name, err)
 		}
 	}
-	rb := tx.Bucket(bucketAuthRoles)
+	rb := tx.Bucket(etcdschema.AuthRoles)
 	for _, name := range state.Roles() {
 		perms, err := state.RolePerms(name)
 		if err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/btreekv/mvcc"
+	"github.com/cairndb/cairn/internal/etcdschema"
 	"github.com/cairndb/cairn/internal/fsx"
 )
 
@@ -40,15 +41,6 @@ import (
 // the whole history goes over, revisions, versions and leases unchanged:
 // the restored store answers every read etcd's would, at every revision
 // from the compacted one on.
-
-// Names in etcd's store.
-var (
-	etcdKeyBucket        = []byte("key")
-	etcdMetaBucket       = []byte("meta")
-	etcdLeaseBucket      = []byte("lease")
-	etcdFinishedCompact  = []byte("finishedCompactRev")
-	etcdScheduledCompact = []byte("scheduledCompactRev")
-)
 
 // bboltMagic marks a bbolt file's meta pages, after the page header.
 const (
@@ -163,7 +155,7 @@ func readEtcd(path, dbPath string) (users *etcdAuth, err error) {
 		return nil, fmt.Errorf("read the etcd snapshot: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	if tx.Bucket(etcdKeyBucket) == nil {
+	if tx.Bucket(etcdschema.Key) == nil {
 		return nil, errors.New(`etcd snapshot has no "key" bucket: not an etcd v3 store`)
 	}
 	compacted, err := etcdCompacted(tx)
@@ -194,12 +186,12 @@ func readEtcd(path, dbPath string) (users *etcdAuth, err error) {
 // compaction scheduled, finished or not (etcd finishes an interrupted
 // one when it starts; opening the restored store does too).
 func etcdCompacted(tx *bbolt.Tx) (int64, error) {
-	meta := tx.Bucket(etcdMetaBucket)
+	meta := tx.Bucket(etcdschema.Meta)
 	if meta == nil {
 		return 0, nil
 	}
 	var compacted int64
-	for _, name := range [][]byte{etcdFinishedCompact, etcdScheduledCompact} {
+	for _, name := range [][]byte{etcdschema.MetaFinishedCompact, etcdschema.MetaScheduledCompact} {
 		v := meta.Get(name)
 		if v == nil {
 			continue
@@ -233,7 +225,7 @@ func parseEtcdRev(b []byte) (rev mvcc.Revision, tombstone bool, err error) {
 
 // importKeys copies the "key" bucket, in revision order.
 func importKeys(tx *bbolt.Tx, im *mvcc.Importer) error {
-	c := tx.Bucket(etcdKeyBucket).Cursor()
+	c := tx.Bucket(etcdschema.Key).Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		rev, tomb, err := parseEtcdRev(k)
 		if err != nil {
@@ -263,7 +255,7 @@ func importKeys(tx *bbolt.Tx, im *mvcc.Importer) error {
 // TTL (a lease's time left starts over at its TTL when the new cluster
 // elects its leader, as after any leader change).
 func importLeases(tx *bbolt.Tx, im *mvcc.Importer) error {
-	b := tx.Bucket(etcdLeaseBucket)
+	b := tx.Bucket(etcdschema.Lease)
 	if b == nil {
 		return nil
 	}

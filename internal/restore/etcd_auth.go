@@ -12,14 +12,7 @@ import (
 	"github.com/cairndb/cairn/auth"
 	"github.com/cairndb/cairn/btreekv/mvcc"
 	"github.com/cairndb/cairn/internal/datadir"
-)
-
-// Names of etcd's auth records.
-var (
-	etcdAuthBucket      = []byte("auth")
-	etcdUsersBucket     = []byte("authUsers")
-	etcdRolesBucket     = []byte("authRoles")
-	etcdAuthEnabledName = []byte("authEnabled")
+	"github.com/cairndb/cairn/internal/etcdschema"
 )
 
 // etcdAuth is the auth state of an etcd snapshot.
@@ -32,10 +25,10 @@ type etcdAuth struct {
 // readEtcdAuth reads the auth buckets (absent if auth was never used).
 func readEtcdAuth(tx *bbolt.Tx) (*etcdAuth, error) {
 	a := &etcdAuth{}
-	if b := tx.Bucket(etcdAuthBucket); b != nil {
-		a.enabled = bytes.Equal(b.Get(etcdAuthEnabledName), []byte{1})
+	if b := tx.Bucket(etcdschema.Auth); b != nil {
+		a.enabled = bytes.Equal(b.Get(etcdschema.AuthEnabled), []byte{1})
 	}
-	if b := tx.Bucket(etcdUsersBucket); b != nil {
+	if b := tx.Bucket(etcdschema.AuthUsers); b != nil {
 		err := b.ForEach(func(k, v []byte) error {
 			u := &authpb.User{}
 			if err := u.Unmarshal(v); err != nil {
@@ -51,7 +44,7 @@ func readEtcdAuth(tx *bbolt.Tx) (*etcdAuth, error) {
 			return nil, err
 		}
 	}
-	if b := tx.Bucket(etcdRolesBucket); b != nil {
+	if b := tx.Bucket(etcdschema.AuthRoles); b != nil {
 		err := b.ForEach(func(k, v []byte) error {
 			r := &authpb.Role{}
 			if err := r.Unmarshal(v); err != nil {
