@@ -52,16 +52,24 @@ func NewPeerConfirmation(restarted, hasOtherMembers bool) *PeerConfirmation {
 }
 
 // HasOtherMembers reports whether the cluster, as member self knows it at
-// start, has a member besides it: among initial (the members it was
-// started with), or in its registry.
+// start, has a voter besides it: in its registry, or, while the registry
+// is empty (nothing applied yet), among initial (the members it was
+// started with). A member that is its cluster's only voter needs no
+// peer's confirmation, as a lone member does not: a learner that never
+// started, or members long removed but still named by --initial-cluster,
+// must not keep it from serving reads.
 func HasOtherMembers(self uint64, initial []uint64, members *Members) bool {
-	for _, id := range initial {
-		if id != self {
-			return true
+	list := members.List()
+	if len(list) == 0 {
+		for _, id := range initial {
+			if id != self {
+				return true
+			}
 		}
+		return false
 	}
-	for _, m := range members.List() {
-		if m.ID != self {
+	for _, m := range list {
+		if m.ID != self && !m.IsLearner {
 			return true
 		}
 	}

@@ -42,14 +42,18 @@ func TestPeerConfirmation(t *testing.T) {
 	}
 }
 
-// A member has others if its initial members or its registry name one
-// besides itself.
+// A member has others if its registry names a voter besides itself, or,
+// while the registry is empty, its initial members name another.
 func TestHasOtherMembers(t *testing.T) {
 	registry := func(ids ...uint64) *Members {
 		ms := NewMembers()
 		for _, id := range ids {
 			ms.Apply(raftcore.ConfChange{Type: raftcore.AddVoter, NodeID: id}, nil)
 		}
+		return ms
+	}
+	withLearner := func(ms *Members, id uint64) *Members {
+		ms.Apply(raftcore.ConfChange{Type: raftcore.AddLearner, NodeID: id}, nil)
 		return ms
 	}
 	for _, tc := range []struct {
@@ -62,6 +66,9 @@ func TestHasOtherMembers(t *testing.T) {
 		{[]uint64{1, 2}, registry(), true},
 		{nil, registry(1, 3), true},
 		{[]uint64{1}, registry(1, 2), true},
+		{nil, withLearner(registry(1), 2), false}, // the only voter, a learner beside it
+		{[]uint64{1, 2, 3}, registry(1), false},   // the others named at the first start are gone
+		{nil, withLearner(registry(3), 1), true},  // a learner, whose voter is another
 	} {
 		if got := HasOtherMembers(1, tc.initial, tc.registry); got != tc.want {
 			t.Errorf("member 1, initial %v, registry %v: %v, want %v", tc.initial, tc.registry.List(), got, tc.want)
