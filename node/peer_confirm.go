@@ -27,7 +27,7 @@ func (s *Server) identityRefusal() error {
 	if s.gate == nil {
 		return nil
 	}
-	return s.gate.confirm.Refusal(s.identityString())
+	return s.gate.confirm.Refusal(s.identityString)
 }
 
 // identityErrors is what the Status response says of a member not yet

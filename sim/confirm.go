@@ -62,7 +62,7 @@ func (w *World) confirmed(m *member) {
 // peerRefusal says why member m serves no read until a peer confirms it,
 // or nil once one has; it counts the reads it refuses.
 func (m *member) peerRefusal() error {
-	err := m.confirm.Refusal(fmt.Sprintf("member %d", m.id))
+	err := m.confirm.Refusal(func() string { return fmt.Sprintf("member %d", m.id) })
 	if err != nil {
 		m.unconfirmedReads++
 	}

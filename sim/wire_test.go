@@ -44,7 +44,7 @@ func TestRestartedMemberWaitsForAPeer(t *testing.T) {
 	if m.state != stateUp || m.confirm.Confirmed() {
 		t.Fatalf("member 1 restarted isolated: %s, confirmed %v", m.state, m.confirm.Confirmed())
 	}
-	if err := m.confirm.Refusal("member 1"); !errors.Is(err, replica.ErrUnconfirmed) {
+	if err := m.confirm.Refusal(func() string { return "member 1" }); !errors.Is(err, replica.ErrUnconfirmed) {
 		t.Fatalf("member 1's refusal while no peer confirmed it: %v", err)
 	}
 	w.runUntil(w.now + 2000)

@@ -104,15 +104,15 @@ func (p *PeerConfirmation) RefusedByPeers() bool {
 
 // Refusal says why the member serves no read until a peer confirms its
 // cluster identity, or nil once one has. self names the member (its id and
-// cluster identity).
-func (p *PeerConfirmation) Refusal(self string) error {
+// cluster identity); it is called only for a refusal, as every read asks.
+func (p *PeerConfirmation) Refusal(self func() string) error {
 	if p.confirmed.Load() {
 		return nil
 	}
 	if why := p.refused.Load(); why != nil {
 		return fmt.Errorf("%w: this member, %s, restarted on its data dir, and its peers refuse its cluster identity (%s): the data dir may be another cluster's; it serves no reads until a peer accepts it",
-			ErrUnconfirmed, self, *why)
+			ErrUnconfirmed, self(), *why)
 	}
 	return fmt.Errorf("%w: this member, %s, restarted on its data dir, and serves no reads until a peer confirms that the data dir is this cluster's (it reached none yet)",
-		ErrUnconfirmed, self)
+		ErrUnconfirmed, self())
 }
