@@ -115,3 +115,46 @@ func BenchmarkNetRPCUnary(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkUnaryDeepStack calls a handler that needs about 16 KiB of
+// stack, as the server's services do (a request's decoding, the store's
+// tree walk, the log's formatting): what a goroutine per call pays to grow
+// its stack, and a worker keeps grown.
+func BenchmarkUnaryDeepStack(b *testing.B) {
+	srv := NewServer(ServerOptions{})
+	srv.HandleUnary(mEcho, func(ctx context.Context, req []byte) ([]byte, error) {
+		return req[:deepStack(req, 16)], nil
+	})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go srv.Serve(l)
+	defer srv.Close()
+	c, err := Dial(context.Background(), l.Addr().String(), DialOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	req := make([]byte, benchPayload)
+	for _, n := range benchCallers {
+		b.Run(fmt.Sprintf("callers=%d", n), func(b *testing.B) {
+			runCallers(b, n, func() error {
+				_, err := c.Call(context.Background(), mEcho, req)
+				return err
+			})
+		})
+	}
+}
+
+// deepStack uses about depth KiB of stack and returns len(p).
+//
+//go:noinline
+func deepStack(p []byte, depth int) int {
+	var frame [1024]byte
+	copy(frame[:], p)
+	if depth <= 1 {
+		return int(frame[0]) - int(p[0]) + len(p)
+	}
+	return deepStack(frame[:len(p)], depth-1)
+}

@@ -44,6 +44,8 @@ type Server struct {
 	// own (ServerOptions.ReceiveBudget).
 	budget  *recvBudget
 	buffers *readBuffers
+	// workers runs the unary handlers (workers.go).
+	workers *unaryWorkers
 	// refusedLog and budgetLog keep floods of refused connections and of
 	// waits for the budget out of the log.
 	refusedLog, budgetLog rateLimited
@@ -79,6 +81,7 @@ func NewServer(opts ServerOptions) *Server {
 		}
 	}
 	s.ctx, s.cancel = context.WithCancel(context.WithValue(context.Background(), responseLimitKey{}, s.conn.maxBody))
+	s.workers = newUnaryWorkers(s.ctx.Done())
 	return s
 }
 
@@ -358,7 +361,7 @@ func (s *Server) accept(sess *session, f *frame) error {
 			return err
 		}
 		sess.active.Add(1)
-		go s.runUnary(sess, f.stream, call, ctx, uh, f.body)
+		s.workers.run(s, unaryTask{sess: sess, id: f.stream, call: call, ctx: ctx, h: uh, req: f.body})
 		return nil
 	}
 	if sh == nil {
