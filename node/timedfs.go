@@ -42,3 +42,7 @@ func (f timedFile) Sync() error {
 	f.syncs.Observe(time.Since(start).Seconds())
 	return err
 }
+
+// Unwrap returns the file timed, whose descriptor the page file maps for
+// its reads (fsx.Fd).
+func (f timedFile) Unwrap() fsx.File { return f.File }

@@ -49,7 +49,7 @@ func (db *DB) checkTree(m meta, read func(id, hwm pgid) (*node, error)) (*freeli
 	if err := c.mark(0, 2, "meta"); err != nil {
 		return nil, err
 	}
-	b, h, err := db.readRun(m.freelist, c.hwm, pageFreelist)
+	b, h, err := db.readRun(m.freelist, c.hwm, pageFreelist, false)
 	if err != nil {
 		return nil, err
 	}
@@ -201,7 +201,7 @@ func (c *checker) walk(id pgid, lo, hi []byte, level int, what string) (int, err
 // must not happen.
 func (db *DB) checkCommit(m meta, want []pgid) error {
 	uncached := func(id, hwm pgid) (*node, error) {
-		b, h, err := db.readRun(id, hwm, pageBranch)
+		b, h, err := db.readRun(id, hwm, pageBranch, false)
 		if err != nil {
 			return nil, err
 		}

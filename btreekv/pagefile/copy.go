@@ -74,7 +74,7 @@ func (tx *Tx) WriteTo(w io.Writer) (int64, error) {
 	for id := pgid(2); id < hwm; {
 		n := min(hwm-id, copyChunkPages)
 		b := buf[:n*pgid(ps)]
-		if k, err := db.f.ReadAt(b, int64(id)*ps); err != nil && !(errors.Is(err, io.EOF) && k == len(b)) {
+		if k, err := db.readUnmapped(b, int64(id)*ps); err != nil && !(errors.Is(err, io.EOF) && k == len(b)) {
 			return written, fmt.Errorf("pagefile: copy: read pages %d-%d of %d: %w", id, id+n-1, hwm, err)
 		}
 		if err := write(b); err != nil {

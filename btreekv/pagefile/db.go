@@ -50,6 +50,10 @@ type Options struct {
 	// on each commit: for tests, fuzzing and crash tests, not
 	// production.
 	StrictMode bool
+
+	// mapStep is the granularity of the reads' mapping (mmap_mapped.go);
+	// 0 means defaultMapStep. Tests make it small to map again often.
+	mapStep int64
 }
 
 // DefaultCacheBytes is the default of Options.CacheBytes: 256 MiB holds
@@ -66,6 +70,7 @@ type DB struct {
 	f        fsx.File
 	pageSize int
 	strict   bool
+	mapStep  int64 // Options.mapStep
 
 	// writeMu admits one write transaction at a time.
 	writeMu sync.Mutex
@@ -124,7 +129,10 @@ func Open(path string, opts Options) (*DB, error) {
 	if opts.CacheBytes == 0 {
 		opts.CacheBytes = DefaultCacheBytes
 	}
-	db := &DB{fs: opts.FS, path: path, pageSize: opts.PageSize, strict: opts.StrictMode, readers: map[uint64]int{}}
+	if opts.mapStep == 0 {
+		opts.mapStep = defaultMapStep
+	}
+	db := &DB{fs: opts.FS, path: path, pageSize: opts.PageSize, strict: opts.StrictMode, mapStep: opts.mapStep, readers: map[uint64]int{}}
 	db.readersChanged = sync.NewCond(&db.mu)
 	db.cache.init(opts.CacheBytes)
 	if err := initializeIfEmpty(opts.FS, path, opts.PageSize); err != nil {
@@ -134,9 +142,9 @@ func Open(path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pagefile: open %s: %w", path, err)
 	}
-	db.f = f
+	db.f = mapReads(f, db.mapStep)
 	if err := db.load(); err != nil {
-		_ = f.Close()
+		_ = db.f.Close()
 		return nil, fmt.Errorf("pagefile: open %s: %w", path, err)
 	}
 	return db, nil
@@ -206,7 +214,7 @@ func (db *DB) load() error {
 	if int(best.pageSize) != db.pageSize {
 		db.pageSize = int(best.pageSize)
 	}
-	b, h, err := db.readRun(best.freelist, best.hwm, pageFreelist)
+	b, h, err := db.readRun(best.freelist, best.hwm, pageFreelist, false)
 	if err != nil {
 		return err
 	}
@@ -224,7 +232,7 @@ func (db *DB) load() error {
 func (db *DB) readMeta(id pgid) (meta, error) {
 	try := func(ps int) (meta, error) {
 		b := make([]byte, ps)
-		n, err := db.f.ReadAt(b, int64(id)*int64(ps))
+		n, err := db.readUnmapped(b, int64(id)*int64(ps))
 		if err != nil && !(errors.Is(err, io.EOF) && n == ps) {
 			return meta{}, fmt.Errorf("%w %d: short file: %v", ErrCorrupt, id, err)
 		}
@@ -250,14 +258,16 @@ func (db *DB) readMeta(id pgid) (meta, error) {
 }
 
 // readRun reads the page run starting at id (the header tells how many
-// pages follow).
-func (db *DB) readRun(id pgid, hwm pgid, want pageType) ([]byte, pageHeader, error) {
+// pages follow); through the file's mapping if mapped (a lookup's read),
+// else with a system call (a scan's, which reads each page once: through
+// the mapping it would leave the whole file resident in the member).
+func (db *DB) readRun(id pgid, hwm pgid, want pageType, mapped bool) ([]byte, pageHeader, error) {
 	if id < 2 || id >= hwm {
 		return nil, pageHeader{}, fmt.Errorf("%w: page id %d out of range [2, %d)", ErrCorrupt, id, hwm)
 	}
 	ps := int64(db.pageSize)
 	b := make([]byte, ps)
-	if _, err := db.f.ReadAt(b, int64(id)*ps); err != nil {
+	if _, err := db.readAt(b, int64(id)*ps, mapped); err != nil {
 		return nil, pageHeader{}, fmt.Errorf("%w %d: read: %v", ErrCorrupt, id, err)
 	}
 	h := pageHeader{overflow: uint32(b[12]) | uint32(b[13])<<8 | uint32(b[14])<<16 | uint32(b[15])<<24}
@@ -267,7 +277,7 @@ func (db *DB) readRun(id pgid, hwm pgid, want pageType) ([]byte, pageHeader, err
 		}
 		full := make([]byte, ps*int64(h.overflow+1))
 		copy(full, b)
-		if _, err := db.f.ReadAt(full[ps:], (int64(id)+1)*ps); err != nil {
+		if _, err := db.readAt(full[ps:], (int64(id)+1)*ps, mapped); err != nil {
 			return nil, pageHeader{}, fmt.Errorf("%w %d: read overflow: %v", ErrCorrupt, id, err)
 		}
 		b = full
@@ -283,12 +293,13 @@ func (db *DB) readRun(id pgid, hwm pgid, want pageType) ([]byte, pageHeader, err
 // frozen commit being written, the cache, or the file (then the cache
 // takes it).
 func (db *DB) readNode(id, hwm pgid) (*node, error) {
-	return db.readNodeCaching(id, hwm, true)
+	return db.readNodeCaching(id, hwm, true, true)
 }
 
 // readNodeCaching is readNode, but a leaf read from the file enters the
-// cache only if cacheLeaf (see Tx.ReadOnce).
-func (db *DB) readNodeCaching(id, hwm pgid, cacheLeaf bool) (*node, error) {
+// cache only if cacheLeaf (see Tx.ReadOnce), and the file is read through
+// its mapping only if mapped (see readRun).
+func (db *DB) readNodeCaching(id, hwm pgid, cacheLeaf, mapped bool) (*node, error) {
 	if p := db.pinned.Load(); p != nil {
 		if n := (*p)[id]; n != nil {
 			return n, nil
@@ -297,7 +308,7 @@ func (db *DB) readNodeCaching(id, hwm pgid, cacheLeaf bool) (*node, error) {
 	if n := db.cache.get(id); n != nil {
 		return n, nil
 	}
-	b, h, err := db.readRun(id, hwm, pageBranch)
+	b, h, err := db.readRun(id, hwm, pageBranch, mapped)
 	if err != nil {
 		return nil, err
 	}
@@ -314,9 +325,10 @@ func (db *DB) readNodeCaching(id, hwm pgid, cacheLeaf bool) (*node, error) {
 // readChild returns the committed child i of branch n, checking that it
 // is one level below n: with levels strictly decreasing on every path, a
 // damaged file cannot send a reader around a cycle or to uneven depths.
-// A leaf read from the file enters the cache only if cacheLeaf.
+// A leaf read from the file enters the cache, and the file is read
+// through its mapping, only if cacheLeaf (a scan's reads do neither).
 func (db *DB) readChild(n *node, i int, hwm pgid, cacheLeaf bool) (*node, error) {
-	c, err := db.readNodeCaching(n.children[i].id, hwm, cacheLeaf)
+	c, err := db.readNodeCaching(n.children[i].id, hwm, cacheLeaf, cacheLeaf)
 	if err != nil {
 		return nil, err
 	}
@@ -453,3 +465,26 @@ func (db *DB) Close() error {
 
 // Path returns the file's path.
 func (db *DB) Path() string { return db.path }
+
+// unmappedReader is a file whose reads are served from a mapping
+// (mmap_mapped.go) that can also read with a system call.
+type unmappedReader interface {
+	ReadAtUnmapped(p []byte, off int64) (int, error)
+}
+
+// readAt reads from the file: through its mapping if mapped.
+func (db *DB) readAt(p []byte, off int64, mapped bool) (int, error) {
+	if !mapped {
+		return db.readUnmapped(p, off)
+	}
+	return db.f.ReadAt(p, off)
+}
+
+// readUnmapped reads from the file with a system call: for a scan, which
+// through the mapping would leave every page it read resident.
+func (db *DB) readUnmapped(p []byte, off int64) (int, error) {
+	if u, ok := db.f.(unmappedReader); ok {
+		return u.ReadAtUnmapped(p, off)
+	}
+	return db.f.ReadAt(p, off)
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -230,10 +231,21 @@ func TestRollbackDiscards(t *testing.T) {
 // TestModel compares the page file with a map across random operations,
 // commits, rollbacks, reopens and crashes (unsynced writes lost or torn).
 func TestModel(t *testing.T) {
+	dir, runs := t.TempDir(), 0
 	rapid.Check(t, func(rt *rapid.T) {
+		// In memory, or on the real file system, where reads go through
+		// a mapping (mmap_mapped.go) mapped again every few pages.
 		disk := fsx.NewMem()
+		var fsys fsx.FS = disk
+		path := "/db"
+		onDisk := rapid.Bool().Draw(rt, "realFiles")
+		if onDisk {
+			runs++
+			fsys, path = fsx.OS{}, filepath.Join(dir, fmt.Sprintf("db%d", runs))
+		}
 		ps := rapid.SampledFrom([]int{512, 1024, 4096}).Draw(rt, "pageSize")
-		db, err := Open("/db", Options{FS: disk, PageSize: ps, StrictMode: true})
+		opts := Options{FS: fsys, PageSize: ps, StrictMode: true, mapStep: int64(4 * ps)}
+		db, err := Open(path, opts)
 		if err != nil {
 			rt.Fatal(err)
 		}
@@ -277,13 +289,18 @@ func TestModel(t *testing.T) {
 			case 0: // reopen
 				closeReaders()
 				_ = db.Close()
-				if db, err = Open("/db", Options{FS: disk, StrictMode: true}); err != nil {
+				if db, err = Open(path, opts); err != nil {
 					rt.Fatal(err)
 				}
-			case 1: // crash and recover
+			case 1: // crash and recover (a reopen on real files)
 				closeReaders()
-				disk = disk.Crash(fsx.TearUnsynced, rand.New(rand.NewPCG(rapid.Uint64().Draw(rt, "tear"), 1)))
-				if db, err = Open("/db", Options{FS: disk, StrictMode: true}); err != nil {
+				if onDisk {
+					_ = db.Close()
+				} else {
+					disk = disk.Crash(fsx.TearUnsynced, rand.New(rand.NewPCG(rapid.Uint64().Draw(rt, "tear"), 1)))
+					opts.FS = disk
+				}
+				if db, err = Open(path, opts); err != nil {
 					rt.Fatalf("recover: %v", err)
 				}
 			default:

@@ -275,7 +275,7 @@ func (d *defrag) finish() (bool, error) {
 	}
 	d.renamed = true
 	old := db.f
-	db.f = f
+	db.f = mapReads(f, db.mapStep)
 	_ = old.Close()
 	db.cache.reset()
 	if err := db.load(); err != nil {

@@ -26,7 +26,7 @@ func (tx *Tx) directory() *tree {
 func (t *tree) getRoot() (*node, error) {
 	if !t.loaded {
 		if t.rootID != 0 {
-			n, err := t.tx.db.readNode(t.rootID, t.tx.meta.hwm)
+			n, err := t.tx.db.readNodeCaching(t.rootID, t.tx.meta.hwm, true, !t.tx.readOnce)
 			if err != nil {
 				return nil, err
 			}

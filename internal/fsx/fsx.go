@@ -128,3 +128,19 @@ func (OS) SyncDir(dir string) error {
 	}
 	return err
 }
+
+// Fd returns the operating system's descriptor of f: an OS file's, or the
+// one of the file a wrapper holds (a wrapper says which by an Unwrap
+// method returning it); false for a file of another FS, such as Mem's.
+func Fd(f File) (uintptr, bool) {
+	for {
+		switch v := f.(type) {
+		case interface{ Fd() uintptr }:
+			return v.Fd(), true
+		case interface{ Unwrap() File }:
+			f = v.Unwrap()
+		default:
+			return 0, false
+		}
+	}
+}
