@@ -40,6 +40,10 @@ type KVState struct {
 	// alarms are the raised alarms, by member and type.
 	alarmMu sync.RWMutex
 	alarms  map[api.AlarmMember]bool
+	// raisedTypes has bit t set while an alarm of type t < 64 is raised
+	// (set with alarms, under alarmMu): every request asks HasAlarm, and
+	// a load is cheaper than the map's walk under a lock.
+	raisedTypes atomic.Uint64
 
 	// OnLease, if set, is told of every lease granted (ttl > 0) or
 	// revoked (ttl 0) as it is applied, so the lessor can keep time.
@@ -116,6 +120,9 @@ func (k *KVState) Alarms() []api.AlarmMember {
 
 // HasAlarm reports whether any member has alarm t raised.
 func (k *KVState) HasAlarm(t api.AlarmType) bool {
+	if t < 64 {
+		return k.raisedTypes.Load()&(1<<t) != 0
+	}
 	k.alarmMu.RLock()
 	defer k.alarmMu.RUnlock()
 	for a := range k.alarms {
@@ -124,6 +131,17 @@ func (k *KVState) HasAlarm(t api.AlarmType) bool {
 		}
 	}
 	return false
+}
+
+// noteRaisedTypes sets raisedTypes from alarms (alarmMu held).
+func (k *KVState) noteRaisedTypes() {
+	var bits uint64
+	for a := range k.alarms {
+		if a.Alarm < 64 {
+			bits |= 1 << a.Alarm
+		}
+	}
+	k.raisedTypes.Store(bits)
 }
 
 // Close closes the store.
@@ -188,6 +206,7 @@ func (k *KVState) loadAux() error {
 	}
 	k.alarmMu.Lock()
 	k.alarms = alarms
+	k.noteRaisedTypes()
 	k.alarmMu.Unlock()
 	return k.loadAuth(s)
 }
@@ -407,6 +426,7 @@ func (k *KVState) applyAlarm(index, term uint64, req *api.AlarmRequest) (api.Mes
 			}
 		}
 	}
+	k.noteRaisedTypes()
 	k.alarmMu.Unlock()
 	if endErr := tw.End(); err == nil {
 		err = endErr

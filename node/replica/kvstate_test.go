@@ -128,3 +128,33 @@ func TestKVStateStorageFailureIsFatal(t *testing.T) {
 		t.Fatalf("skip after the failure: %v", err)
 	}
 }
+
+// HasAlarm answers for a type while any member's alarm of it is raised:
+// clearing one member's leaves another's, clearing all (member 0) ends it,
+// and the types are apart.
+func TestKVStateHasAlarmByType(t *testing.T) {
+	k, err := OpenKVState(fsx.NewMem(), "/db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	steps := []struct {
+		req              api.AlarmRequest
+		noSpace, corrupt bool
+	}{
+		{api.AlarmRequest{Action: api.AlarmActivate, MemberID: 10, Alarm: api.AlarmNoSpace}, true, false},
+		{api.AlarmRequest{Action: api.AlarmActivate, MemberID: 11, Alarm: api.AlarmNoSpace}, true, false},
+		{api.AlarmRequest{Action: api.AlarmActivate, MemberID: 11, Alarm: api.AlarmCorrupt}, true, true},
+		{api.AlarmRequest{Action: api.AlarmDeactivate, MemberID: 10, Alarm: api.AlarmNoSpace}, true, true},
+		{api.AlarmRequest{Action: api.AlarmDeactivate, MemberID: 0, Alarm: api.AlarmNoSpace}, false, true},
+		{api.AlarmRequest{Action: api.AlarmDeactivate, MemberID: 11, Alarm: api.AlarmNone}, false, false},
+	}
+	for i, st := range steps {
+		if res := mustApply(t, k, uint64(i+1), mustEncode(t, &st.req)); res.Err != nil {
+			t.Fatal(res.Err)
+		}
+		if k.HasAlarm(api.AlarmNoSpace) != st.noSpace || k.HasAlarm(api.AlarmCorrupt) != st.corrupt {
+			t.Fatalf("after %+v: NOSPACE %v, CORRUPT %v; want %v, %v (alarms %v)", st.req, k.HasAlarm(api.AlarmNoSpace), k.HasAlarm(api.AlarmCorrupt), st.noSpace, st.corrupt, k.Alarms())
+		}
+	}
+}
