@@ -55,7 +55,7 @@ type SnapshotSender interface {
 func call[Req any, Resp api.Message](s *Server, ctx context.Context, req *Req, handle func(*Server, context.Context, *Req) (api.Message, error)) (Resp, error) {
 	var zero Resp
 	ctx, bound := s.withDeadline(ctx)
-	defer bound.release()
+	defer bound.Release()
 	start := time.Now()
 	resp, err := handle(s, ctx, req)
 	s.logRequestStats(ctx, start, req, resp, err)

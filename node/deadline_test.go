@@ -2,154 +2,9 @@ package node
 
 import (
 	"context"
-	"errors"
-	"sync"
 	"testing"
 	"time"
 )
-
-type deadlineTestKey struct{}
-
-// A member deadline looks like context.WithTimeout from outside, but
-// starts no timer for a call that never waits.
-func TestMemberDeadlineStartsNoTimerUntilWaitedOn(t *testing.T) {
-	parent := context.WithValue(context.Background(), deadlineTestKey{}, "v")
-	before := time.Now()
-	c := newMemberDeadline(parent, time.Hour)
-	defer c.release()
-	dl, ok := c.Deadline()
-	if !ok || dl.Before(before.Add(time.Hour)) || dl.After(time.Now().Add(time.Hour)) {
-		t.Fatalf("Deadline() = %v, %v; want about an hour from now", dl, ok)
-	}
-	if c.Err() != nil || c.Value(memberDeadlineKey{}) != true || c.Value(deadlineTestKey{}) != "v" {
-		t.Fatalf("Err %v, member mark %v, caller's value %v", c.Err(), c.Value(memberDeadlineKey{}), c.Value(deadlineTestKey{}))
-	}
-	if c.armed.Load() {
-		t.Fatal("the timer started without a Done")
-	}
-	done := c.Done()
-	if !c.armed.Load() || c.Done() != done {
-		t.Fatal("Done did not start the timer once")
-	}
-	if c.Value(deadlineTestKey{}) != "v" || c.Value(memberDeadlineKey{}) != true {
-		t.Fatal("values lost once the timer started")
-	}
-}
-
-// Every way a member deadline ends, against what context.WithTimeout
-// gives in the same case.
-func TestMemberDeadlineEndsAsWithTimeout(t *testing.T) {
-	cause := errors.New("the caller went away")
-	cases := []struct {
-		name    string
-		timeout time.Duration
-		// end ends the context: by the caller's context, the deadline, or
-		// the release.
-		end func(cancelParent context.CancelCauseFunc, release func())
-		// waitFirst calls Done before the end (the timer running).
-		waitFirst bool
-	}{
-		{"deadline, waited on", 20 * time.Millisecond, func(context.CancelCauseFunc, func()) { time.Sleep(30 * time.Millisecond) }, true},
-		{"deadline, never waited on", 20 * time.Millisecond, func(context.CancelCauseFunc, func()) { time.Sleep(30 * time.Millisecond) }, false},
-		{"caller canceled, waited on", time.Hour, func(cancel context.CancelCauseFunc, _ func()) { cancel(cause) }, true},
-		{"caller canceled, never waited on", time.Hour, func(cancel context.CancelCauseFunc, _ func()) { cancel(cause) }, false},
-		{"released, waited on", time.Hour, func(_ context.CancelCauseFunc, release func()) { release() }, true},
-		{"released, never waited on", time.Hour, func(_ context.CancelCauseFunc, release func()) { release() }, false},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			run := func(make func(context.Context) (context.Context, func())) (error, error) {
-				parent, cancelParent := context.WithCancelCause(context.Background())
-				defer cancelParent(nil)
-				ctx, release := make(parent)
-				defer release()
-				ends := []context.Context{ctx}
-				if tc.waitFirst {
-					// A child context waits on it too (the context
-					// package looks for the timer behind Done).
-					child, cancelChild := context.WithCancel(ctx)
-					defer cancelChild()
-					ends = append(ends, child)
-					select {
-					case <-ctx.Done():
-						t.Fatal("done before it ended")
-					default:
-					}
-				}
-				tc.end(cancelParent, release)
-				for _, c := range ends {
-					select {
-					case <-c.Done():
-					case <-time.After(5 * time.Second):
-						t.Fatal("not done after it ended")
-					}
-				}
-				for _, c := range ends[1:] {
-					if c.Err() != ctx.Err() {
-						t.Errorf("a child context ended with %v, its parent with %v", c.Err(), ctx.Err())
-					}
-				}
-				return ctx.Err(), context.Cause(ctx)
-			}
-			wantErr, wantCause := run(func(p context.Context) (context.Context, func()) {
-				return context.WithTimeout(p, tc.timeout)
-			})
-			gotErr, gotCause := run(func(p context.Context) (context.Context, func()) {
-				c := newMemberDeadline(p, tc.timeout)
-				return c, c.release
-			})
-			if gotErr != wantErr || gotCause != wantCause {
-				t.Errorf("ended with %v (cause %v), context.WithTimeout with %v (cause %v)", gotErr, gotCause, wantErr, wantCause)
-			}
-		})
-	}
-}
-
-// Err finds an expired deadline without a Done, and the timer's context
-// answers from then on.
-func TestMemberDeadlineErrSeesExpiry(t *testing.T) {
-	c := newMemberDeadline(context.Background(), time.Millisecond)
-	defer c.release()
-	time.Sleep(5 * time.Millisecond)
-	if err := c.Err(); err != context.DeadlineExceeded {
-		t.Fatalf("Err() = %v after the deadline, want %v", err, context.DeadlineExceeded)
-	}
-	select {
-	case <-c.Done():
-	default:
-		t.Fatal("Err reported the deadline but Done is open")
-	}
-	if cause := context.Cause(c); cause != context.DeadlineExceeded {
-		t.Fatalf("Cause = %v, want %v", cause, context.DeadlineExceeded)
-	}
-}
-
-// Many goroutines waiting at once start one timer and see one channel
-// (run with -race).
-func TestMemberDeadlineConcurrentWaiters(t *testing.T) {
-	c := newMemberDeadline(context.Background(), 20*time.Millisecond)
-	defer c.release()
-	var wg sync.WaitGroup
-	chans := make([]<-chan struct{}, 16)
-	for i := range chans {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_ = c.Err()
-			chans[i] = c.Done()
-			<-chans[i]
-		}()
-	}
-	wg.Wait()
-	for _, ch := range chans {
-		if ch != chans[0] {
-			t.Fatal("waiters saw different Done channels")
-		}
-	}
-	if c.Err() != context.DeadlineExceeded {
-		t.Fatalf("Err() = %v, want %v", c.Err(), context.DeadlineExceeded)
-	}
-}
 
 // withDeadline bounds only a call without a deadline, and releasing no
 // bound is allowed.
@@ -161,9 +16,9 @@ func TestWithDeadlineOnlyWithoutOne(t *testing.T) {
 	if got != ctx || bound != nil {
 		t.Fatalf("a context with a deadline was bounded again: %v, %v", got, bound)
 	}
-	bound.release()
+	bound.Release()
 	got, bound = s.withDeadline(context.Background())
-	defer bound.release()
+	defer bound.Release()
 	if dl, ok := got.Deadline(); !ok || time.Until(dl) > s.requestTimeout() || !memberSetDeadline(got) {
 		t.Fatalf("unbounded call: deadline %v, %v, member's %v", dl, ok, memberSetDeadline(got))
 	}

@@ -98,7 +98,7 @@ func (s *Server) localRenew(ctx context.Context, id int64) (int64, error) {
 	ttl, err := s.replica.Renew(s.driver.Leader(), id, false)
 	if errors.Is(err, replica.ErrLeaseNotFound) {
 		ctx, bound := s.withDeadline(ctx) // a keep-alive stream has none
-		defer bound.release()
+		defer bound.Release()
 		_ = s.readBarrier(ctx) // failed: the lease is as unknown as it was
 		return s.replica.Renew(s.driver.Leader(), id, true)
 	}
@@ -122,7 +122,7 @@ func (s *Server) leaseLookup(ctx context.Context, lookup func() error) error {
 	err := lookup()
 	if errors.Is(err, replica.ErrLeaseNotFound) {
 		ctx, bound := s.withDeadline(ctx) // a keep-alive stream has none
-		defer bound.release()
+		defer bound.Release()
 		if s.readBarrier(ctx) == nil {
 			err = lookup()
 		}
@@ -141,7 +141,7 @@ func (s *Server) callLeader(ctx context.Context, leader uint64, m rpc.Method, re
 		return fmt.Errorf("connect to the leader %016x: %w", leader, err)
 	}
 	ctx, bound := s.withDeadline(ctx) // a keep-alive stream has none
-	defer bound.release()
+	defer bound.Release()
 	b, err := c.Call(ctx, m, api.Marshal(req))
 	if err != nil {
 		return toAPIErrorFromRemote(err)

@@ -27,7 +27,7 @@ type apiMessage[T any] interface {
 func unary[Req any, PReq apiMessage[Req]](s *Server, handle func(context.Context, PReq) (api.Message, error)) rpc.UnaryHandler {
 	return func(ctx context.Context, b []byte) ([]byte, error) {
 		ctx, bound := s.withDeadline(ctx) // a caller that gave no deadline still gets an answer
-		defer bound.release()
+		defer bound.Release()
 		req := PReq(new(Req))
 		if err := api.Unmarshal(b, req); err != nil {
 			return nil, api.Errorf(api.CodeInvalidArgument, "malformed %T: %v", req, err)

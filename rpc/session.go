@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/cairndb/cairn/internal/lazydeadline"
 )
 
 // session is one connection, on either side. It owns three goroutines: the
@@ -251,10 +253,16 @@ func (s *session) close(why *Error) {
 }
 
 // handlerContext derives a handler's context from the session's, with the
-// caller's timeout if it sent one.
+// caller's timeout if it sent one. The timeout's timer starts only if the
+// handler waits on its context (lazydeadline): most calls answer without.
 func handlerContext(parent context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
-	if timeout > 0 {
-		return context.WithTimeout(parent, timeout)
+	ctx, cancel := context.WithCancel(parent)
+	if timeout <= 0 {
+		return ctx, cancel
 	}
-	return context.WithCancel(parent)
+	bounded := lazydeadline.New(ctx, time.Now().Add(timeout), nil)
+	return bounded, func() {
+		bounded.Release()
+		cancel()
+	}
 }
