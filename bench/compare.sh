@@ -220,11 +220,14 @@ run_one() {
 	fi
 }
 
-# rss PIDS...: the members' resident memory in MB.
+# rss PIDS...: the members' resident memory in MB, each as RSS/anon: the
+# anonymous part is the process's own (heap, stacks); the rest is pages of
+# files it maps (both stores map their data file), which the kernel may
+# drop.
 rss() {
 	local p s=""
 	for p in "$@"; do
-		s+="${s:+ }$(awk '/^VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$p/status" 2>/dev/null || echo "?")"
+		s+="${s:+ }$(awk '/^VmRSS/ {r = $2} /^RssAnon/ {a = $2} END {if (r == "") print "?"; else printf "%.0f/%.0f", r / 1024, a / 1024}' "/proc/$p/status" 2>/dev/null || echo "?")"
 	done
 	echo "$s"
 }
@@ -304,7 +307,7 @@ if [ ${#sides[@]} = 1 ]; then
 fi
 "$work/bench" compare "${compare_args[@]}"
 echo
-echo "members' RSS (each member, MB) and one member's data dir after each workload's runs (the stores keep what earlier workloads wrote):"
+echo "members' RSS (each member, MB, as total/anonymous: the rest is mapped file pages) and one member's data dir after each workload's runs (the stores keep what earlier workloads wrote):"
 cat "$out/resources.txt"
 if [ -s "$out/bench-errors.log" ]; then
 	echo
