@@ -19,4 +19,3 @@ func (s *Server) withDeadline(ctx context.Context) (context.Context, *lazydeadli
 	bound := lazydeadline.New(ctx, time.Now().Add(s.requestTimeout()), memberDeadlineKey{})
 	return bound, bound
 }
-

@@ -152,4 +152,3 @@ func TestConcurrentWaiters(t *testing.T) {
 		t.Fatalf("Err() = %v, want %v", c.Err(), context.DeadlineExceeded)
 	}
 }
-
