@@ -174,7 +174,7 @@ func (f *Face) newGateway() (http.Handler, error) {
 			}
 			return client, nil
 		}),
-		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(gogoCodec{}), grpc.MaxCallRecvMsgSize(math.MaxInt32)),
+		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(gatewayCodec{}), grpc.MaxCallRecvMsgSize(math.MaxInt32)),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("etcdapi: gateway connection: %w", err)
@@ -198,6 +198,15 @@ func (f *Face) newGateway() (http.Handler, error) {
 	}
 	return mux, nil
 }
+
+// gatewayCodec is the gateway's codec: gogoCodec under no name. A
+// forced codec's name becomes the content subtype of the calls, which the
+// gRPC server echoes in its answer's content-type, and the gateway passes
+// that on as the Grpc-Metadata-Content-Type header: etcd's says
+// "application/grpc", with no subtype.
+type gatewayCodec struct{ gogoCodec }
+
+func (gatewayCodec) Name() string { return "" }
 
 // ServeConn takes a connection the rpc server did not recognise as its
 // own: HTTP/2 goes to the gRPC server, the rest to the HTTP server. It

@@ -158,3 +158,19 @@ func TestJSONGatewayOverTLS(t *testing.T) {
 		t.Fatalf("clientv3 over TLS reads %+v", r.Kvs)
 	}
 }
+
+// TestJSONGatewayAsEtcd checks what etcd's gateway does beside the
+// answers: the Grpc-Metadata-Content-Type header says application/grpc
+// (with no codec subtype).
+func TestJSONGatewayAsEtcd(t *testing.T) {
+	c := startCluster(t, 1)
+	base := "http://" + c.Endpoint(0)
+	resp, err := http.Post(base+"/v3/kv/put", "application/json", strings.NewReader(`{"key":"`+b64("k")+`","value":"`+b64("v")+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get("Grpc-Metadata-Content-Type"); got != "application/grpc" {
+		t.Fatalf("Grpc-Metadata-Content-Type %q, want application/grpc", got)
+	}
+}
