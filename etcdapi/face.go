@@ -123,6 +123,7 @@ func New(s *node.Server) (node.ClientFace, error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/v3/", gateway)
+	mux.Handle("/v3beta/", v3betaRedirect(gateway))
 	mux.Handle("/", s.HTTPHandler())
 	f.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(f.log.Handler(), slog.LevelDebug)}
@@ -207,6 +208,17 @@ func (f *Face) newGateway() (http.Handler, error) {
 type gatewayCodec struct{ gogoCodec }
 
 func (gatewayCodec) Name() string { return "" }
+
+// v3betaRedirect serves the paths of etcd's beta API, /v3beta/...,
+// as /v3/..., as etcd still does for clients written against it.
+func v3betaRedirect(gateway http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r2 := r.Clone(r.Context())
+		r2.URL.Path = "/v3/" + strings.TrimPrefix(r.URL.Path, "/v3beta/")
+		r2.URL.RawPath = ""
+		gateway.ServeHTTP(w, r2)
+	})
+}
 
 // ServeConn takes a connection the rpc server did not recognise as its
 // own: HTTP/2 goes to the gRPC server, the rest to the HTTP server. It

@@ -161,7 +161,8 @@ func TestJSONGatewayOverTLS(t *testing.T) {
 
 // TestJSONGatewayAsEtcd checks what etcd's gateway does beside the
 // answers: the Grpc-Metadata-Content-Type header says application/grpc
-// (with no codec subtype).
+// (with no codec subtype), and the beta API's /v3beta/ paths are served
+// as /v3/.
 func TestJSONGatewayAsEtcd(t *testing.T) {
 	c := startCluster(t, 1)
 	base := "http://" + c.Endpoint(0)
@@ -172,5 +173,9 @@ func TestJSONGatewayAsEtcd(t *testing.T) {
 	resp.Body.Close()
 	if got := resp.Header.Get("Grpc-Metadata-Content-Type"); got != "application/grpc" {
 		t.Fatalf("Grpc-Metadata-Content-Type %q, want application/grpc", got)
+	}
+	code, rng := post(t, base+"/v3beta/kv/range", `{"key":"`+b64("k")+`"}`, nil)
+	if kvs, _ := rng["kvs"].([]any); code != http.StatusOK || len(kvs) != 1 {
+		t.Fatalf("/v3beta/kv/range: %d %v", code, rng)
 	}
 }
