@@ -9,15 +9,27 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 )
 
-// clusterServer is etcd's Cluster service on cairn's services.
+// clusterServer is etcd's Cluster service on cairn's services. Its
+// answers' headers carry no revision, as etcd's (the membership is not
+// the key-value store's: etcd's Cluster service leaves it out).
 type clusterServer struct{ s *node.Server }
+
+// clusterHeader is h without its revision.
+func clusterHeader(h *pb.ResponseHeader) *pb.ResponseHeader {
+	if h != nil {
+		h.Revision = 0
+	}
+	return h
+}
 
 func (c clusterServer) MemberAdd(ctx context.Context, r *pb.MemberAddRequest) (*pb.MemberAddResponse, error) {
 	resp, err := c.s.MemberAdd(ctx, &api.MemberAddRequest{PeerURLs: r.PeerURLs, IsLearner: r.IsLearner})
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return etcdconv.ToMemberAdd(resp), nil
+	out := etcdconv.ToMemberAdd(resp)
+	out.Header = clusterHeader(out.Header)
+	return out, nil
 }
 
 func (c clusterServer) MemberRemove(ctx context.Context, r *pb.MemberRemoveRequest) (*pb.MemberRemoveResponse, error) {
@@ -25,7 +37,9 @@ func (c clusterServer) MemberRemove(ctx context.Context, r *pb.MemberRemoveReque
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return etcdconv.ToMemberRemove(resp), nil
+	out := etcdconv.ToMemberRemove(resp)
+	out.Header = clusterHeader(out.Header)
+	return out, nil
 }
 
 func (c clusterServer) MemberUpdate(ctx context.Context, r *pb.MemberUpdateRequest) (*pb.MemberUpdateResponse, error) {
@@ -33,7 +47,9 @@ func (c clusterServer) MemberUpdate(ctx context.Context, r *pb.MemberUpdateReque
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return etcdconv.ToMemberUpdate(resp), nil
+	out := etcdconv.ToMemberUpdate(resp)
+	out.Header = clusterHeader(out.Header)
+	return out, nil
 }
 
 // MemberList answers from the member's registry, or, while it repairs its
@@ -50,7 +66,9 @@ func (c clusterServer) MemberList(ctx context.Context, r *pb.MemberListRequest) 
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return etcdconv.ToMemberList(resp), nil
+	out := etcdconv.ToMemberList(resp)
+	out.Header = clusterHeader(out.Header)
+	return out, nil
 }
 
 func (c clusterServer) MemberPromote(ctx context.Context, r *pb.MemberPromoteRequest) (*pb.MemberPromoteResponse, error) {
@@ -58,5 +76,7 @@ func (c clusterServer) MemberPromote(ctx context.Context, r *pb.MemberPromoteReq
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	return etcdconv.ToMemberPromote(resp), nil
+	out := etcdconv.ToMemberPromote(resp)
+	out.Header = clusterHeader(out.Header)
+	return out, nil
 }
