@@ -52,12 +52,12 @@ func (m maintenanceServer) Status(ctx context.Context, r *pb.StatusRequest) (*pb
 	return out, nil
 }
 
+// Defragment answers with nothing, not even a header, as etcd does.
 func (m maintenanceServer) Defragment(ctx context.Context, r *pb.DefragmentRequest) (*pb.DefragmentResponse, error) {
-	resp, err := m.s.Defragment(ctx, &api.DefragmentRequest{})
-	if err != nil {
+	if _, err := m.s.Defragment(ctx, &api.DefragmentRequest{}); err != nil {
 		return nil, toGRPCError(err)
 	}
-	return &pb.DefragmentResponse{Header: etcdconv.ToHeader(resp.Header)}, nil
+	return &pb.DefragmentResponse{}, nil
 }
 
 func (m maintenanceServer) Hash(ctx context.Context, r *pb.HashRequest) (*pb.HashResponse, error) {
@@ -84,12 +84,12 @@ func (m maintenanceServer) Snapshot(r *pb.SnapshotRequest, st pb.Maintenance_Sna
 	return toGRPCError(m.serveEtcdSnapshot(st))
 }
 
+// MoveLeader answers with nothing, not even a header, as etcd does.
 func (m maintenanceServer) MoveLeader(ctx context.Context, r *pb.MoveLeaderRequest) (*pb.MoveLeaderResponse, error) {
-	resp, err := m.s.MoveLeader(ctx, &api.MoveLeaderRequest{TargetID: r.TargetID})
-	if err != nil {
+	if _, err := m.s.MoveLeader(ctx, &api.MoveLeaderRequest{TargetID: r.TargetID}); err != nil {
 		return nil, toGRPCError(err)
 	}
-	return &pb.MoveLeaderResponse{Header: etcdconv.ToHeader(resp.Header)}, nil
+	return &pb.MoveLeaderResponse{}, nil
 }
 
 // Downgrade is refused: a cairn cluster has one storage version, so there
