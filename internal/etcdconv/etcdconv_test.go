@@ -400,3 +400,21 @@ func TestFromRangeKeepsBadSortOptionsBad(t *testing.T) {
 		t.Fatalf("sort order 257 and target -1 became %d and %d, valid ones", r.SortOrder, r.SortTarget)
 	}
 }
+
+// TestStatusAlarmErrorsAsEtcd: a status's errors that name a raised alarm
+// are written as etcd writes them; the others are kept.
+func TestStatusAlarmErrorsAsEtcd(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"memberID:cf5d8a3cd7534bb4 alarm:NOSPACE", "memberID:14942251132600404916 alarm:NOSPACE "},
+		{"memberID:0000000000000001 alarm:CORRUPT", "memberID:1 alarm:CORRUPT "},
+		{"memberID:0000000000000001 alarm:SOMETHING", "memberID:0000000000000001 alarm:SOMETHING"},
+		{"memberID:1 alarm:NOSPACE", "memberID:1 alarm:NOSPACE"}, // not cairn's form
+		{"etcdserver: no leader", "etcdserver: no leader"},
+		{"the store is being repaired", "the store is being repaired"},
+	} {
+		out := ToStatus(&api.StatusResponse{Errors: []string{tt.in}})
+		if len(out.Errors) != 1 || out.Errors[0] != tt.want {
+			t.Errorf("%q became %q, want %q", tt.in, out.Errors, tt.want)
+		}
+	}
+}

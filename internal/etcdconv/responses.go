@@ -1,6 +1,8 @@
 package etcdconv
 
 import (
+	"fmt"
+
 	"github.com/cairndb/cairn/api"
 	"go.etcd.io/etcd/api/v3/authpb"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -71,10 +73,19 @@ func ToAlarm(r *api.AlarmResponse) *pb.AlarmResponse {
 
 // ToStatus converts a status response. Version is the member's own;
 // DowngradeInfo, which cairn has no use for, says no downgrade is under way.
+// The errors that name a raised alarm are written as etcd writes them
+// (statusAlarmError).
 func ToStatus(r *api.StatusResponse) *pb.StatusResponse {
+	var errs []string
+	if r.Errors != nil {
+		errs = make([]string, len(r.Errors))
+		for i, e := range r.Errors {
+			errs[i] = statusAlarmError(e)
+		}
+	}
 	return &pb.StatusResponse{Header: ToHeader(r.Header), Version: r.Version, DbSize: r.DbSize,
 		Leader: r.Leader, RaftIndex: r.RaftIndex, RaftTerm: r.RaftTerm, RaftAppliedIndex: r.RaftAppliedIndex,
-		Errors: r.Errors, DbSizeInUse: r.DbSizeInUse, IsLearner: r.IsLearner,
+		Errors: errs, DbSizeInUse: r.DbSizeInUse, IsLearner: r.IsLearner,
 		StorageVersion: r.StorageVersion, DbSizeQuota: r.DbSizeQuota,
 		DowngradeInfo: &pb.DowngradeInfo{}} // as etcd's: present, and no downgrade under way
 }
@@ -117,4 +128,21 @@ func ToRoleGet(r *api.RoleGetResponse) *pb.AuthRoleGetResponse {
 // ToRoleList converts a role list response.
 func ToRoleList(r *api.RoleListResponse) *pb.AuthRoleListResponse {
 	return &pb.AuthRoleListResponse{Header: ToHeader(r.Header), Roles: r.Roles}
+}
+
+// statusAlarmError is a status error as etcd writes it: a raised alarm,
+// which cairn writes "memberID:<hex id> alarm:<name>", becomes the alarm's
+// protobuf text ("memberID:<decimal id> alarm:<name> ", trailing space
+// included); any other error is kept.
+func statusAlarmError(e string) string {
+	var id uint64
+	var name string
+	if _, err := fmt.Sscanf(e, "memberID:%x alarm:%s", &id, &name); err != nil {
+		return e
+	}
+	alarm, ok := pb.AlarmType_value[name]
+	if !ok || fmt.Sprintf("memberID:%016x alarm:%s", id, name) != e {
+		return e
+	}
+	return (&pb.AlarmMember{MemberID: id, Alarm: pb.AlarmType(alarm)}).String()
 }
