@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -175,5 +176,46 @@ func TestWatchRequireLeader(t *testing.T) {
 	// A unary call that requires a leader is refused at once.
 	if _, err := cli.Get(clientv3.WithRequireLeader(ctx), "x", clientv3.WithSerializable()); !errors.Is(err, rpctypes.ErrNoLeader) {
 		t.Fatalf("serializable get requiring a leader, without one: %v", err)
+	}
+}
+
+// TestWatchStreamAsEtcd speaks etcd's watch protocol directly: the
+// stream numbers the watchers it names from 0; a refused watch is
+// answered with watch id -1, whatever id it asked for, as etcd answers.
+func TestWatchStreamAsEtcd(t *testing.T) {
+	c := startCluster(t, 1)
+	ctx := ctxT(t)
+	cli := etcdClient(t, c.Endpoints()...)
+	for i := range 4 {
+		must[*clientv3.PutResponse](t, "put")(cli.Put(ctx, "k", fmt.Sprint(i)))
+	}
+	must[*clientv3.CompactResponse](t, "compact")(cli.Compact(ctx, 4))
+	st, err := pb.NewWatchClient(cli.ActiveConnection()).Watch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	create := func(r *pb.WatchCreateRequest) {
+		t.Helper()
+		if err := st.Send(&pb.WatchRequest{RequestUnion: &pb.WatchRequest_CreateRequest{CreateRequest: r}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	next := func() *pb.WatchResponse {
+		t.Helper()
+		r, err := st.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	for want := range int64(2) {
+		create(&pb.WatchCreateRequest{Key: []byte("k")})
+		if r := next(); !r.Created || r.WatchId != want {
+			t.Fatalf("watch %d: %+v, want created with id %d", want, r, want)
+		}
+	}
+	create(&pb.WatchCreateRequest{Key: []byte("k"), WatchId: 1})
+	if r := next(); !r.Created || !r.Canceled || r.WatchId != -1 || r.CancelReason != "mvcc: duplicate watch ID provided on the WatchStream" {
+		t.Fatalf("a watch naming a used id: %+v, want refused with id -1", r)
 	}
 }

@@ -23,12 +23,8 @@ func (s *Server) refuseWatch(ctx context.Context, w *watchSession, c *api.WatchC
 	if err == nil {
 		return false
 	}
-	id := c.WatchID
-	if id == 0 {
-		id = -1
-	}
 	apiErr := toAPIError(err)
-	resp := &api.WatchResponse{Header: s.header(), WatchID: id, Created: true, Canceled: true, CancelReason: apiErr.Error(), CancelCode: api.CodeOf(apiErr)}
+	resp := &api.WatchResponse{Header: s.header(), WatchID: refusedWatchID, Created: true, Canceled: true, CancelReason: apiErr.Error(), CancelCode: api.CodeOf(apiErr)}
 	if err := w.send(resp); err != nil {
 		w.end(err)
 	}

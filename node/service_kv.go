@@ -103,7 +103,7 @@ func (w *watchSession) send(resp *api.WatchResponse) error {
 // serveWatch runs a watch stream: it reads create, cancel and progress
 // requests, and forwards each watcher's events in order.
 func (s *Server) serveWatch(ctx context.Context, st WatchStream) error {
-	w := &watchSession{s: s, stream: st, store: s.replica.State.Store(), watchers: map[int64]*sessionWatcher{}, nextID: 1, ended: make(chan error, 1)}
+	w := &watchSession{s: s, stream: st, store: s.replica.State.Store(), watchers: map[int64]*sessionWatcher{}, ended: make(chan error, 1)}
 	s.watchMu.Lock()
 	s.watches[w] = struct{}{}
 	s.watchMu.Unlock()
@@ -188,11 +188,7 @@ func (w *watchSession) create(c *api.WatchCreateRequest) error {
 		}
 	}
 	refuse := func(err error) error {
-		id := c.WatchID
-		if id == 0 {
-			id = -1
-		}
-		resp := &api.WatchResponse{Header: w.s.header(), WatchID: id, Created: true, Canceled: true, CancelReason: err.Error(), CancelCode: api.CodeOf(toAPIError(err))}
+		resp := &api.WatchResponse{Header: w.s.header(), WatchID: refusedWatchID, Created: true, Canceled: true, CancelReason: err.Error(), CancelCode: api.CodeOf(toAPIError(err))}
 		var ce *mvcc.CompactedError
 		if errors.As(err, &ce) {
 			resp.CompactRevision = ce.CompactRev
@@ -238,8 +234,12 @@ func (w *watchSession) create(c *api.WatchCreateRequest) error {
 	return nil
 }
 
+// refusedWatchID is the watch id of the answer refusing a watch, whatever
+// id the client asked for, as etcd answers (clientv3's InvalidWatchID).
+const refusedWatchID = -1
+
 // idFor is the id of a new watcher: the one the client asked for, or the
-// lowest free one (w.mu held).
+// lowest free one counting from 0, as etcd's (w.mu held).
 func (w *watchSession) idFor(requested int64) int64 {
 	if requested != 0 {
 		return requested
