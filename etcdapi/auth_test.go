@@ -151,6 +151,11 @@ func TestWithdrawnMeansWithdrawn(t *testing.T) {
 	must[*clientv3.PutResponse](t, "put")(alice.Put(ctx, "app/k", "v", clientv3.WithLease(hers.ID)))
 	must[*clientv3.LeaseKeepAliveResponse](t, "keep alive")(alice.KeepAliveOnce(ctx, hers.ID))
 
+	// A watch she may not make is refused in etcd's words.
+	if r, ok := <-alice.Watch(ctx, "sys/k"); !ok || !r.Canceled || r.Err() == nil ||
+		!strings.Contains(r.Err().Error(), "rpc error: code = PermissionDenied desc = etcdserver: permission denied") {
+		t.Fatalf("alice watching sys/k: %+v (err %v), want refused with etcd's reason", r, r.Err())
+	}
 	wch := alice.Watch(ctx, "app/", clientv3.WithPrefix())
 	must[*clientv3.PutResponse](t, "put")(root.Put(ctx, "app/x", "1"))
 	nextEvents(t, wch)

@@ -181,7 +181,9 @@ func TestWatchRequireLeader(t *testing.T) {
 
 // TestWatchStreamAsEtcd speaks etcd's watch protocol directly: the
 // stream numbers the watchers it names from 0; a refused watch is
-// answered with watch id -1, whatever id it asked for, as etcd answers.
+// answered with watch id -1, whatever id it asked for; a watch from a
+// compacted revision is created, then canceled with the compact revision
+// alone (no reason, no revision in the header), as etcd answers.
 func TestWatchStreamAsEtcd(t *testing.T) {
 	c := startCluster(t, 1)
 	ctx := ctxT(t)
@@ -217,5 +219,12 @@ func TestWatchStreamAsEtcd(t *testing.T) {
 	create(&pb.WatchCreateRequest{Key: []byte("k"), WatchId: 1})
 	if r := next(); !r.Created || !r.Canceled || r.WatchId != -1 || r.CancelReason != "mvcc: duplicate watch ID provided on the WatchStream" {
 		t.Fatalf("a watch naming a used id: %+v, want refused with id -1", r)
+	}
+	create(&pb.WatchCreateRequest{Key: []byte("k"), StartRevision: 2})
+	if r := next(); !r.Created || r.WatchId != 2 {
+		t.Fatalf("a watch from a compacted revision: %+v, want created with id 2", r)
+	}
+	if r := next(); !r.Canceled || r.WatchId != 2 || r.CompactRevision != 4 || r.CancelReason != "" || r.Header.Revision != 0 {
+		t.Fatalf("a watch from a compacted revision: %+v, want canceled with compact revision 4 alone", r)
 	}
 }
