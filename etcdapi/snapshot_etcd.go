@@ -16,7 +16,6 @@ import (
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/btreekv/mvcc"
 	"github.com/cairndb/cairn/internal/datadir"
-	"github.com/cairndb/cairn/internal/etcdconv"
 	"github.com/cairndb/cairn/internal/etcdsnap"
 	"github.com/cairndb/cairn/internal/fsx"
 	"github.com/cairndb/cairn/node"
@@ -77,8 +76,7 @@ func (m maintenanceServer) serveEtcdSnapshot(st pb.Maintenance_SnapshotServer) e
 	defer os.RemoveAll(work)
 
 	copyPath := filepath.Join(work, "store")
-	header, err := m.copyStore(st, copyPath)
-	if err != nil {
+	if err := m.copyStore(st, copyPath); err != nil {
 		return err
 	}
 	dbPath := filepath.Join(work, "etcd.db")
@@ -92,7 +90,8 @@ func (m maintenanceServer) serveEtcdSnapshot(st pb.Maintenance_SnapshotServer) e
 		return err
 	}
 	defer snap.Close()
-	out := &etcdSnapshotSender{st: st, header: etcdconv.ToHeader(header), left: uint64(snap.Size())}
+	dbSize := uint64(snap.Size() - etcdsnap.HashSize)
+	out := &etcdSnapshotSender{st: st, data: dbSize, left: dbSize}
 	if _, err := snap.WriteTo(out); err != nil {
 		return err
 	}
@@ -100,12 +99,11 @@ func (m maintenanceServer) serveEtcdSnapshot(st pb.Maintenance_SnapshotServer) e
 }
 
 // copyStore writes the member's own snapshot to path (the store's page
-// file, its checksum checked and left out) and returns the header of the
-// first response.
-func (m maintenanceServer) copyStore(st pb.Maintenance_SnapshotServer, path string) (api.ResponseHeader, error) {
+// file, its checksum checked and left out).
+func (m maintenanceServer) copyStore(st pb.Maintenance_SnapshotServer, path string) error {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return api.ResponseHeader{}, fmt.Errorf("etcd snapshot: %w", err)
+		return fmt.Errorf("etcd snapshot: %w", err)
 	}
 	c := &storeCopy{f: f, h: sha256.New()}
 	err = m.s.Snapshot(st.Context(), &api.SnapshotRequest{}, c)
@@ -115,10 +113,7 @@ func (m maintenanceServer) copyStore(st pb.Maintenance_SnapshotServer, path stri
 	if err == nil {
 		err = c.check()
 	}
-	if err != nil {
-		return api.ResponseHeader{}, err
-	}
-	return c.header, nil
+	return err
 }
 
 // writeEtcdDB opens the copy of the store at copyPath (a store of its
@@ -142,17 +137,12 @@ func writeEtcdDB(ctx context.Context, copyPath, dbPath string) (err error) {
 // into a file: the data, whose SHA-256 it computes, then the last
 // checksumSize bytes, the checksum, held back.
 type storeCopy struct {
-	f       *os.File
-	h       hash.Hash
-	tail    []byte // the last bytes received, at most node.SnapshotChecksumSize
-	header  api.ResponseHeader
-	started bool
+	f    *os.File
+	h    hash.Hash
+	tail []byte // the last bytes received, at most node.SnapshotChecksumSize
 }
 
 func (c *storeCopy) Send(r *api.SnapshotResponse) error {
-	if !c.started {
-		c.header, c.started = r.Header, true
-	}
 	buf := append(c.tail, r.Blob...)
 	if n := len(buf) - node.SnapshotChecksumSize; n > 0 {
 		if _, err := c.f.Write(buf[:n]); err != nil {
@@ -173,13 +163,17 @@ func (c *storeCopy) check() error {
 	return nil
 }
 
-// etcdSnapshotSender sends what is written to it as etcd's snapshot
-// responses, etcdSnapshotChunk bytes each (the last shorter).
+// etcdSnapshotSender sends what is written to it (the database, then its
+// SHA-256) as etcd's snapshot responses: the database in chunks of
+// etcdSnapshotChunk bytes (the last shorter), each with the database bytes
+// still to come, then the checksum alone (remaining 0), none with a
+// header.
 type etcdSnapshotSender struct {
-	st     pb.Maintenance_SnapshotServer
-	header *pb.ResponseHeader
-	left   uint64 // bytes not yet sent
-	buf    []byte
+	st      pb.Maintenance_SnapshotServer
+	data    uint64 // database bytes not yet buffered; the checksum follows them
+	left    uint64 // database bytes not yet sent
+	buf     []byte
+	bufData bool // buf holds database bytes (a chunk never mixes them with the checksum)
 }
 
 func (s *etcdSnapshotSender) Write(p []byte) (int, error) {
@@ -189,9 +183,14 @@ func (s *etcdSnapshotSender) Write(p []byte) (int, error) {
 			s.buf = make([]byte, 0, etcdSnapshotChunk)
 		}
 		n := min(len(p), etcdSnapshotChunk-len(s.buf))
+		if s.data > 0 {
+			n = int(min(uint64(n), s.data))
+			s.data -= uint64(n)
+			s.bufData = true
+		}
 		s.buf = append(s.buf, p[:n]...)
 		p, written = p[n:], written+n
-		if len(s.buf) == etcdSnapshotChunk {
+		if len(s.buf) == etcdSnapshotChunk || (s.bufData && s.data == 0) {
 			if err := s.flush(); err != nil {
 				return written, err
 			}
@@ -205,8 +204,10 @@ func (s *etcdSnapshotSender) flush() error {
 	if len(s.buf) == 0 {
 		return nil
 	}
-	s.left -= uint64(len(s.buf))
-	err := s.st.Send(&pb.SnapshotResponse{Header: s.header, RemainingBytes: s.left, Blob: s.buf, Version: node.EtcdAPIVersion})
-	s.buf = s.buf[:0]
+	if s.bufData {
+		s.left -= uint64(len(s.buf))
+	}
+	err := s.st.Send(&pb.SnapshotResponse{RemainingBytes: s.left, Blob: s.buf, Version: node.EtcdAPIVersion})
+	s.buf, s.bufData = s.buf[:0], false
 	return err
 }
