@@ -124,6 +124,10 @@ func TestJSONGateway(t *testing.T) {
 	if code, r := post(t, base+"/v3/kv/range", `{"key":"`+b64("w")+`"}`, map[string]string{"Authorization": token}); code != 200 {
 		t.Fatalf("range with the token: %d %v", code, r)
 	}
+	// As etcd, the token may come after "Bearer ".
+	if code, r := post(t, base+"/v3/kv/range", `{"key":"`+b64("w")+`"}`, map[string]string{"Authorization": "Bearer " + token}); code != 200 {
+		t.Fatalf("range with Bearer and the token: %d %v", code, r)
+	}
 
 	for _, path := range []string{"/health", "/version", "/metrics"} {
 		r, err := http.Get(base + path)

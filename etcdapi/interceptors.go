@@ -3,6 +3,7 @@ package etcdapi
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/cairndb/cairn/rpc"
@@ -152,13 +153,14 @@ func (f *Face) monitorLeader(ctx context.Context, cancel context.CancelCauseFunc
 }
 
 // callerContext puts the caller's credentials where the services look
-// for them.
+// for them. A token may come as "Bearer <token>" (an HTTP client's
+// Authorization header), as etcd takes it.
 func callerContext(ctx context.Context) context.Context {
 	// ValueFromIncomingContext looks one key up without copying the
 	// whole metadata, as FromIncomingContext does (measurable per call).
 	for _, key := range []string{rpctypes.TokenFieldNameGRPC, rpctypes.TokenFieldNameSwagger} {
 		if ts := metadata.ValueFromIncomingContext(ctx, key); len(ts) > 0 && ts[0] != "" {
-			ctx = rpc.WithToken(ctx, ts[0])
+			ctx = rpc.WithToken(ctx, strings.TrimPrefix(ts[0], "Bearer "))
 			break
 		}
 	}
