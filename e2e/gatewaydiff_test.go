@@ -42,7 +42,8 @@ import (
 //   - a lease's remaining TTL counts down in time: within five seconds
 //     of the granted TTL it is shown as the granted one (etcd rounds the
 //     seconds left down, cairn up: they may differ by one).
-//   - the order of a member list: by id, which each member draws.
+//   - the order of a member list and of a lease list: by id, which each
+//     member draws.
 //   - JSON whitespace: protojson adds spaces after some commas or not,
 //     chosen per binary (deliberately unstable output); the bodies are
 //     compared parsed.
@@ -389,7 +390,7 @@ func (s *gwSide) normalise(doc any) string {
 			for i, e := range c {
 				out[i] = walk(key, e, parent)
 			}
-			if key == "members" {
+			if key == "members" || key == "leases" {
 				// In the order of their ids, which each member draws.
 				sort.Slice(out, func(i, j int) bool { return fmt.Sprint(out[i]) < fmt.Sprint(out[j]) })
 			}
@@ -547,6 +548,7 @@ func gatewayDiffTable() []gwRow {
 		{name: "lease timetolive with keys", path: "/v3/lease/timetolive", body: `{"ID":"$lease0","keys":true}`},
 		{name: "lease timetolive", path: "/v3/lease/timetolive", body: `{"ID":"$lease1"}`},
 		{name: "lease timetolive of an unknown lease", path: "/v3/lease/timetolive", body: `{"ID":"99"}`},
+		{name: "lease list", path: "/v3/lease/leases", body: `{}`},
 		{name: "lease keepalive", path: "/v3/lease/keepalive", body: `{"ID":"$lease1"}`, lines: 1},
 		{name: "lease keepalive twice", path: "/v3/lease/keepalive", body: `{"ID":"$lease1"}{"ID":"$lease1"}`, lines: 2},
 		{name: "lease keepalive of an unknown lease", path: "/v3/lease/keepalive", body: `{"ID":"99"}`, lines: 1},
