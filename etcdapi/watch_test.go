@@ -181,7 +181,8 @@ func TestWatchRequireLeader(t *testing.T) {
 
 // TestWatchStreamAsEtcd speaks etcd's watch protocol directly: the
 // stream numbers the watchers it names from 0; a refused watch is
-// answered with watch id -1, whatever id it asked for; a watch from a
+// answered with watch id -1, whatever id it asked for; a progress request
+// is answered once for the stream, with watch id -1; a watch from a
 // compacted revision is created, then canceled with the compact revision
 // alone (no reason, no revision in the header), as etcd answers.
 func TestWatchStreamAsEtcd(t *testing.T) {
@@ -215,6 +216,14 @@ func TestWatchStreamAsEtcd(t *testing.T) {
 		if r := next(); !r.Created || r.WatchId != want {
 			t.Fatalf("watch %d: %+v, want created with id %d", want, r, want)
 		}
+	}
+	// A progress request is answered once for the stream, with watch id
+	// -1, at the current revision.
+	if err := st.Send(&pb.WatchRequest{RequestUnion: &pb.WatchRequest_ProgressRequest{ProgressRequest: &pb.WatchProgressRequest{}}}); err != nil {
+		t.Fatal(err)
+	}
+	if r := next(); r.WatchId != -1 || r.Created || r.Canceled || len(r.Events) != 0 || r.Header.Revision != 5 {
+		t.Fatalf("the answer to a progress request: %+v, want one with watch id -1 at revision 5", r)
 	}
 	create(&pb.WatchCreateRequest{Key: []byte("k"), WatchId: 1})
 	if r := next(); !r.Created || !r.Canceled || r.WatchId != -1 || r.CancelReason != "mvcc: duplicate watch ID provided on the WatchStream" {

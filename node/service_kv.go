@@ -74,10 +74,13 @@ type watchSession struct {
 	// caller is the user whose permissions the watchers were checked
 	// against when auth was on at their creation, nil when it was off
 	// (recheckWatches: what auth withdraws ends the watchers it covered).
-	caller  *auth.Identity
-	ended   chan error
-	endOnce sync.Once
-	wg      sync.WaitGroup
+	caller *auth.Identity
+	// progress is the stream's progress request being answered, if any
+	// (watch_progress.go).
+	progress *progressRound
+	ended    chan error
+	endOnce  sync.Once
+	wg       sync.WaitGroup
 }
 
 // sessionWatcher is one watcher of a stream: its id there and the
@@ -167,11 +170,7 @@ func (w *watchSession) handle(req *api.WatchRequest) error {
 		}
 		return nil
 	case req.Progress != nil:
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		for _, sw := range w.watchers {
-			w.store.RequestProgress(sw.x)
-		}
+		w.requestProgress() // watch_progress.go
 		return nil
 	}
 	return api.Errorf(api.CodeInvalidArgument, "empty watch request")
@@ -270,6 +269,16 @@ func (w *watchSession) forward(sw *sessionWatcher) {
 	defer w.wg.Done()
 	canceled := false
 	for r := range sw.x.C() {
+		if len(r.Events) == 0 && !r.Canceled && r.CompactRevision == 0 {
+			taken, err := w.progressArrived(sw, r.Revision)
+			if err != nil {
+				w.end(err)
+				return
+			}
+			if taken {
+				continue // the stream's answer counts it
+			}
+		}
 		h := w.s.header()
 		h.Revision = r.Revision
 		resp := &api.WatchResponse{Header: h, WatchID: sw.id, Events: r.Events,
@@ -302,6 +311,10 @@ func (w *watchSession) forward(sw *sessionWatcher) {
 			resp.CancelReason, resp.CancelCode = revoked.Error(), api.CodeOf(revoked)
 		}
 		_ = w.send(resp)
+	}
+	// A progress request waiting for it waits no more.
+	if err := w.progressGone(sw); err != nil {
+		w.end(err)
 	}
 }
 
