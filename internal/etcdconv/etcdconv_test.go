@@ -353,6 +353,12 @@ func TestFromWatchRequest(t *testing.T) {
 			&api.WatchRequest{Cancel: &api.WatchCancelRequest{WatchID: 5}}, ""},
 		{"progress", &pb.WatchRequest{RequestUnion: &pb.WatchRequest_ProgressRequest{ProgressRequest: &pb.WatchProgressRequest{}}},
 			&api.WatchRequest{Progress: &api.WatchProgressRequest{}}, ""},
+		{"from the empty key", &pb.WatchRequest{RequestUnion: &pb.WatchRequest_CreateRequest{CreateRequest: &pb.WatchCreateRequest{
+			RangeEnd: []byte{0}}}}, &api.WatchRequest{Create: &api.WatchCreateRequest{Key: []byte{0}, RangeEnd: []byte{0}}}, ""},
+		{"the empty key to a key", &pb.WatchRequest{RequestUnion: &pb.WatchRequest_CreateRequest{CreateRequest: &pb.WatchCreateRequest{
+			Key: []byte{}, RangeEnd: []byte("m")}}}, &api.WatchRequest{Create: &api.WatchCreateRequest{Key: []byte{0}, RangeEnd: []byte("m")}}, ""},
+		{"the empty key alone", &pb.WatchRequest{RequestUnion: &pb.WatchRequest_CreateRequest{CreateRequest: &pb.WatchCreateRequest{}}},
+			&api.WatchRequest{Create: &api.WatchCreateRequest{}}, ""},
 		{"nothing", &pb.WatchRequest{}, nil, ""},
 		{"nil create", &pb.WatchRequest{RequestUnion: &pb.WatchRequest_CreateRequest{}}, nil, ""},
 		{"bad filter", &pb.WatchRequest{RequestUnion: &pb.WatchRequest_CreateRequest{CreateRequest: &pb.WatchCreateRequest{

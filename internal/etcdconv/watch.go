@@ -19,6 +19,11 @@ func FromWatchRequest(r *pb.WatchRequest) (*api.WatchRequest, error) {
 		}
 		req := &api.WatchCreateRequest{Key: c.Key, RangeEnd: c.RangeEnd, StartRevision: c.StartRevision,
 			ProgressNotify: c.ProgressNotify, PrevKv: c.PrevKv, WatchID: c.WatchId, Fragment: c.Fragment}
+		if len(req.Key) == 0 && len(req.RangeEnd) > 0 {
+			// A range from the empty key, which etcd watches: the same
+			// keys as from "\x00", the least key there can be.
+			req.Key = []byte{0}
+		}
 		for _, f := range c.Filters {
 			switch f {
 			case pb.WatchCreateRequest_NOPUT:
