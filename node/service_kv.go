@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -204,6 +205,9 @@ func (w *watchSession) create(c *api.WatchCreateRequest) error {
 	if c.WatchID != 0 && taken {
 		return refuse(api.Errorf(api.CodeInvalidArgument, "mvcc: duplicate watch ID provided on the WatchStream"))
 	}
+	if emptyWatchRange(c.Key, c.RangeEnd) {
+		return refuse(api.Errorf(api.CodeInvalidArgument, "mvcc: watcher range is empty"))
+	}
 	x, err := w.store.Watch(c.Key, c.RangeEnd, opts)
 	var compacted *mvcc.CompactedError
 	if errors.As(err, &compacted) {
@@ -231,6 +235,12 @@ func (w *watchSession) create(c *api.WatchCreateRequest) error {
 	}
 	go w.forward(sw)
 	return nil
+}
+
+// emptyWatchRange reports whether [key, end) holds no key at all (end at
+// or before key; "\x00" means every key from key), a watch etcd refuses.
+func emptyWatchRange(key, end []byte) bool {
+	return len(end) > 0 && !bytes.Equal(end, []byte{0}) && bytes.Compare(key, end) >= 0
 }
 
 // refusedWatchID is the watch id of the answer refusing a watch, whatever
