@@ -25,8 +25,15 @@ import (
 // to the JSON gateway of a one-member etcd 3.6 and of a one-member cairn
 // and compares, request by request, the HTTP status, the headers a client
 // reads (Content-Type and every Grpc-Metadata-*), and the JSON bodies
-// (each line of a streamed answer) once normalised. It takes about 10 s
-// once etcd is built.
+// (each line of a streamed answer) once normalised. It runs in the
+// default go test ./... (about 12 s of requests, 25 s in all once etcd
+// and cmd/node are built): the members are asked at once, and only the
+// rows that wait (a stream that must stay quiet, a lease's expiry) take
+// long.
+//
+// A row's answers on both sides must match; a difference found was fixed
+// in cairn (the commits that name this test), or, if deliberate or out of
+// reach, is listed here as known, with its reason.
 //
 // The two members see the same requests from the same empty start, so
 // their revisions agree and are compared as they come. What is
