@@ -9,27 +9,15 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 )
 
-// clusterServer is etcd's Cluster service on cairn's services. Its
-// answers' headers carry no revision, as etcd's (the membership is not
-// the key-value store's: etcd's Cluster service leaves it out).
+// clusterServer is etcd's Cluster service on cairn's services.
 type clusterServer struct{ s *node.Server }
-
-// clusterHeader is h without its revision.
-func clusterHeader(h *pb.ResponseHeader) *pb.ResponseHeader {
-	if h != nil {
-		h.Revision = 0
-	}
-	return h
-}
 
 func (c clusterServer) MemberAdd(ctx context.Context, r *pb.MemberAddRequest) (*pb.MemberAddResponse, error) {
 	resp, err := c.s.MemberAdd(ctx, &api.MemberAddRequest{PeerURLs: r.PeerURLs, IsLearner: r.IsLearner})
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	out := etcdconv.ToMemberAdd(resp)
-	out.Header = clusterHeader(out.Header)
-	return out, nil
+	return etcdconv.ToMemberAdd(resp), nil
 }
 
 func (c clusterServer) MemberRemove(ctx context.Context, r *pb.MemberRemoveRequest) (*pb.MemberRemoveResponse, error) {
@@ -37,9 +25,7 @@ func (c clusterServer) MemberRemove(ctx context.Context, r *pb.MemberRemoveReque
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	out := etcdconv.ToMemberRemove(resp)
-	out.Header = clusterHeader(out.Header)
-	return out, nil
+	return etcdconv.ToMemberRemove(resp), nil
 }
 
 func (c clusterServer) MemberUpdate(ctx context.Context, r *pb.MemberUpdateRequest) (*pb.MemberUpdateResponse, error) {
@@ -47,9 +33,7 @@ func (c clusterServer) MemberUpdate(ctx context.Context, r *pb.MemberUpdateReque
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	out := etcdconv.ToMemberUpdate(resp)
-	out.Header = clusterHeader(out.Header)
-	return out, nil
+	return etcdconv.ToMemberUpdate(resp), nil
 }
 
 // MemberList answers from the member's registry, or, while it repairs its
@@ -66,9 +50,7 @@ func (c clusterServer) MemberList(ctx context.Context, r *pb.MemberListRequest) 
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	out := etcdconv.ToMemberList(resp)
-	out.Header = clusterHeader(out.Header)
-	return out, nil
+	return etcdconv.ToMemberList(resp), nil
 }
 
 func (c clusterServer) MemberPromote(ctx context.Context, r *pb.MemberPromoteRequest) (*pb.MemberPromoteResponse, error) {
@@ -76,7 +58,5 @@ func (c clusterServer) MemberPromote(ctx context.Context, r *pb.MemberPromoteReq
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	out := etcdconv.ToMemberPromote(resp)
-	out.Header = clusterHeader(out.Header)
-	return out, nil
+	return etcdconv.ToMemberPromote(resp), nil
 }

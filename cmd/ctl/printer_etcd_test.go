@@ -25,7 +25,7 @@ func TestPrintEtcdFormats(t *testing.T) {
 		{"member list hex, no members", formatJSON, true, func(p *printer) { p.memberList(&api.MemberListResponse{Header: header}) },
 			`{"header":{"cluster_id":"1f","member_id":"a","raft_term":2}}` + "\n"},
 		{"member list", formatJSON, false, func(p *printer) { p.memberList(&api.MemberListResponse{Header: header}) },
-			`{"header":{"cluster_id":31,"member_id":10,"revision":5,"raft_term":2}}` + "\n"},
+			`{"header":{"cluster_id":31,"member_id":10,"raft_term":2}}` + "\n"},
 		{"no endpoint answered", formatJSON, false, func(p *printer) { p.endpointStatus(nil) }, "null\n"},
 		{"no endpoint hashed", formatJSON, false, func(p *printer) { p.endpointHashKV(nil) }, "null\n"},
 		{"nested txn", formatFields, false, func(p *printer) {

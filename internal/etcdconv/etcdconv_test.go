@@ -1,8 +1,10 @@
 package etcdconv
 
 import (
+	"cmp"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -56,11 +58,53 @@ func TestResponsesCarryEveryField(t *testing.T) {
 	for _, tt := range tests {
 		f := &filler{}
 		f.fill(reflect.ValueOf(tt.in).Elem(), 0)
+		asEtcdCluster(tt.in)
 		out := tt.conv(tt.in)
 		name := reflect.TypeOf(tt.in).Elem().Name()
 		for _, err := range compare(reflect.ValueOf(tt.in), reflect.ValueOf(out), name) {
 			t.Error(err)
 		}
+	}
+}
+
+// asEtcdCluster makes a Cluster answer what etcd's answer to it carries
+// (TestClusterAnswersAsEtcd): a header without revision, the members in
+// the order of their ids. Other answers are left as they are.
+func asEtcdCluster(in any) {
+	v := reflect.ValueOf(in).Elem()
+	members := v.FieldByName("Members")
+	if !members.IsValid() || members.Type() != reflect.TypeOf([]api.Member(nil)) {
+		return
+	}
+	v.FieldByName("Header").FieldByName("Revision").SetInt(0)
+	slices.SortFunc(members.Interface().([]api.Member), func(a, b api.Member) int { return cmp.Compare(a.ID, b.ID) })
+}
+
+// TestClusterAnswersAsEtcd: the Cluster service's answers carry no
+// revision in their header and list the members in the order of their
+// ids, as etcd's.
+func TestClusterAnswersAsEtcd(t *testing.T) {
+	h := api.ResponseHeader{ClusterID: 1, MemberID: 2, Revision: 3, RaftTerm: 4}
+	ms := []api.Member{{ID: 30}, {ID: 10}, {ID: 20}}
+	for _, got := range []struct {
+		h  *pb.ResponseHeader
+		ms []*pb.Member
+	}{
+		{ToMemberList(&api.MemberListResponse{Header: h, Members: ms}).Header, ToMemberList(&api.MemberListResponse{Header: h, Members: ms}).Members},
+		{ToMemberAdd(&api.MemberAddResponse{Header: h, Members: ms}).Header, ToMemberAdd(&api.MemberAddResponse{Header: h, Members: ms}).Members},
+		{ToMemberRemove(&api.MemberRemoveResponse{Header: h, Members: ms}).Header, ToMemberRemove(&api.MemberRemoveResponse{Header: h, Members: ms}).Members},
+		{ToMemberUpdate(&api.MemberUpdateResponse{Header: h, Members: ms}).Header, ToMemberUpdate(&api.MemberUpdateResponse{Header: h, Members: ms}).Members},
+		{ToMemberPromote(&api.MemberPromoteResponse{Header: h, Members: ms}).Header, ToMemberPromote(&api.MemberPromoteResponse{Header: h, Members: ms}).Members},
+	} {
+		if got.h.Revision != 0 || got.h.ClusterId != 1 || got.h.MemberId != 2 || got.h.RaftTerm != 4 {
+			t.Errorf("header %+v, want the ids and term without the revision", got.h)
+		}
+		if len(got.ms) != 3 || got.ms[0].ID != 10 || got.ms[1].ID != 20 || got.ms[2].ID != 30 {
+			t.Errorf("members %v, want 10, 20, 30", got.ms)
+		}
+	}
+	if ms[0].ID != 30 {
+		t.Errorf("the api members were reordered: %v", ms)
 	}
 }
 

@@ -1,7 +1,9 @@
 package etcdconv
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 
 	"github.com/cairndb/cairn/api"
 	"go.etcd.io/etcd/api/v3/authpb"
@@ -37,29 +39,48 @@ func ToLeaseLeases(r *api.LeaseLeasesResponse) *pb.LeaseLeasesResponse {
 	return out
 }
 
+// The Cluster service's answers are etcd's: their header names no
+// revision (the membership is not in the key space: clusterHeader), and
+// they list the members in the order of their ids (clusterMembers).
+
 // ToMemberAdd converts a member add response.
 func ToMemberAdd(r *api.MemberAddResponse) *pb.MemberAddResponse {
-	return &pb.MemberAddResponse{Header: ToHeader(r.Header), Member: ToMember(&r.Member), Members: ToMembers(r.Members)}
+	return &pb.MemberAddResponse{Header: clusterHeader(r.Header), Member: ToMember(&r.Member), Members: clusterMembers(r.Members)}
 }
 
 // ToMemberRemove converts a member remove response.
 func ToMemberRemove(r *api.MemberRemoveResponse) *pb.MemberRemoveResponse {
-	return &pb.MemberRemoveResponse{Header: ToHeader(r.Header), Members: ToMembers(r.Members)}
+	return &pb.MemberRemoveResponse{Header: clusterHeader(r.Header), Members: clusterMembers(r.Members)}
 }
 
 // ToMemberUpdate converts a member update response.
 func ToMemberUpdate(r *api.MemberUpdateResponse) *pb.MemberUpdateResponse {
-	return &pb.MemberUpdateResponse{Header: ToHeader(r.Header), Members: ToMembers(r.Members)}
+	return &pb.MemberUpdateResponse{Header: clusterHeader(r.Header), Members: clusterMembers(r.Members)}
 }
 
 // ToMemberList converts a member list response.
 func ToMemberList(r *api.MemberListResponse) *pb.MemberListResponse {
-	return &pb.MemberListResponse{Header: ToHeader(r.Header), Members: ToMembers(r.Members)}
+	return &pb.MemberListResponse{Header: clusterHeader(r.Header), Members: clusterMembers(r.Members)}
 }
 
 // ToMemberPromote converts a member promote response.
 func ToMemberPromote(r *api.MemberPromoteResponse) *pb.MemberPromoteResponse {
-	return &pb.MemberPromoteResponse{Header: ToHeader(r.Header), Members: ToMembers(r.Members)}
+	return &pb.MemberPromoteResponse{Header: clusterHeader(r.Header), Members: clusterMembers(r.Members)}
+}
+
+// clusterHeader is the header of a Cluster answer: h without its revision.
+func clusterHeader(h api.ResponseHeader) *pb.ResponseHeader {
+	out := ToHeader(h)
+	out.Revision = 0
+	return out
+}
+
+// clusterMembers converts the members of a Cluster answer, in the order
+// of their ids.
+func clusterMembers(ms []api.Member) []*pb.Member {
+	out := ToMembers(ms)
+	slices.SortFunc(out, func(a, b *pb.Member) int { return cmp.Compare(a.ID, b.ID) })
+	return out
 }
 
 // ToAlarm converts an alarm response.
