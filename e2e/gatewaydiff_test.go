@@ -127,6 +127,14 @@ type gwRow struct {
 	// unordered compares a stream's lines as a set: their order is a race
 	// in etcd.
 	unordered bool
+	// during are requests sent once a stream's first line came (their
+	// answers are not compared: what the stream shows of them is).
+	during []gwRow
+	// events compares a stream's events flattened, in order, and its
+	// other lines: how events are batched into lines, and the revision
+	// an event line's header carries (etcd stamps the one when it sends
+	// it), are timing. Such a row reads until the stream is quiet.
+	events bool
 	// snapshot summarises a streamed snapshot (see snapshotShape): the
 	// chunks' sizes and contents are each store's own.
 	snapshot bool
@@ -192,8 +200,9 @@ func (s *gwSide) learnSelf(t *testing.T) {
 	}
 }
 
-// gwStreamWait is how long a streamed answer is read, at most: a row
-// that wants more lines than come waits it out (to see that nothing more
+// gwStreamWait is how long a streamed answer is read once it is quiet (from
+// its start, and from the end of the row's during requests): a row that
+// wants more lines than come waits it out (to see that nothing more
 // comes).
 const gwStreamWait = 1500 * time.Millisecond
 
@@ -246,15 +255,15 @@ func (s *gwSide) send(row gwRow) (gwAnswer, error) {
 		}
 		req.Header.Set("Authorization", token)
 	}
+	var quiet *time.Timer
 	if row.lines != 0 {
-		// A stream's headers come with its first message, if any.
-		var cancelStream context.CancelFunc
-		ctx, cancelStream = context.WithTimeout(ctx, gwStreamWait)
-		defer cancelStream()
-		req = req.WithContext(ctx)
+		// A stream ends when it has been quiet for gwStreamWait (its
+		// headers come with its first message, if any).
+		quiet = time.AfterFunc(gwStreamWait, cancel)
+		defer quiet.Stop()
 	}
 	resp, err := http.DefaultClient.Do(req)
-	if row.lines != 0 && errors.Is(err, context.DeadlineExceeded) {
+	if row.lines != 0 && errors.Is(err, context.Canceled) {
 		return gwAnswer{bodies: []string{"(no answer)"}}, nil
 	}
 	if err != nil {
@@ -299,8 +308,20 @@ func (s *gwSide) send(row gwRow) (gwAnswer, error) {
 					break read
 				}
 				raw = append(raw, line)
+				if len(raw) == 1 && len(row.during) > 0 {
+					// The stream is open: what it is to see happens now.
+					quiet.Stop()
+					for _, d := range row.during {
+						if _, err := s.send(d); err != nil {
+							return gwAnswer{}, fmt.Errorf("%s: %w", d.name, err)
+						}
+					}
+					quiet.Reset(gwStreamWait)
+				}
 			case <-ctx.Done():
-				raw = append(raw, []byte("(nothing more)"))
+				if !row.events {
+					raw = append(raw, []byte("(nothing more)"))
+				}
 				break read
 			}
 		}
@@ -316,6 +337,7 @@ func (s *gwSide) send(row gwRow) (gwAnswer, error) {
 		a.bodies = []string{snapshotShape(raw)}
 		return a, nil
 	}
+	var events []any // row.events: every line's events, in order
 	for _, b := range raw {
 		doc, err := s.decode(b)
 		if err != nil {
@@ -325,7 +347,15 @@ func (s *gwSide) send(row gwRow) (gwAnswer, error) {
 		if a.status == http.StatusOK || row.lines != 0 {
 			s.capture(row, doc)
 		}
+		if result, ok := doc.(map[string]any)["result"].(map[string]any); row.events && ok && result["events"] != nil {
+			evs, _ := result["events"].([]any)
+			events = append(events, evs...)
+			continue
+		}
 		a.bodies = append(a.bodies, s.normalise(doc))
+	}
+	if row.events {
+		a.bodies = append(a.bodies, "events "+s.normalise(events))
 	}
 	return a, nil
 }
@@ -528,6 +558,22 @@ func gatewayDiffTable() []gwRow {
 		{name: "watch progress of two watchers", path: "/v3/watch", lines: 3, unordered: true,
 			body: `{"create_request":{"key":«w/»}}{"create_request":{"key":«k/a»,"start_revision":"2"}}{"progress_request":{}}`},
 		{name: "watch progress of none", path: "/v3/watch", lines: 1, body: `{"progress_request":{}}`},
+		{name: "watch live events", path: "/v3/watch", lines: -1, events: true,
+			body: `{"create_request":{"key":«live/»,"range_end":«live0»,"prev_kv":true}}`,
+			during: []gwRow{
+				{name: "put live/a", path: "/v3/kv/put", body: `{"key":«live/a»,"value":«1»}`},
+				{name: "put live/a again", path: "/v3/kv/put", body: `{"key":«live/a»,"value":«2»}`},
+				{name: "txn on live/", path: "/v3/kv/txn", body: `{"success":[{"request_put":{"key":«live/b»,"value":«3»}},{"request_delete_range":{"key":«live/a»}}]}`},
+				{name: "put outside", path: "/v3/kv/put", body: `{"key":«livex»,"value":«4»}`},
+				{name: "delete live/", path: "/v3/kv/deleterange", body: `{"key":«live/»,"range_end":«live0»}`},
+			}},
+		{name: "watch live events, no deletes, fragments", path: "/v3/watch", lines: -1, events: true,
+			body: `{"create_request":{"key":«live2/»,"range_end":«live20»,"filters":["NODELETE"],"fragment":true}}`,
+			during: []gwRow{
+				{name: "put live2/a", path: "/v3/kv/put", body: `{"key":«live2/a»,"value":«1»}`},
+				{name: "delete live2/a", path: "/v3/kv/deleterange", body: `{"key":«live2/a»}`},
+				{name: "put live2/b", path: "/v3/kv/put", body: `{"key":«live2/b»,"value":«2»}`},
+			}},
 		{name: "watch progress_notify", path: "/v3/watch", lines: 1,
 			body: `{"create_request":{"key":«w/»,"progress_notify":true}}`},
 		{name: "watch cancel", path: "/v3/watch", lines: 2,
