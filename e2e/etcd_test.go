@@ -59,14 +59,20 @@ type etcdServer struct {
 // and waits until it answers.
 func startEtcd(t *testing.T) *etcdServer {
 	t.Helper()
+	return startEtcdNamed(t, "e1")
+}
+
+// startEtcdNamed is startEtcd with the member named name.
+func startEtcdNamed(t *testing.T, name string) *etcdServer {
+	t.Helper()
 	etcdBin, _ := etcdBinaries(t)
 	client := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
 	peer := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
 	e := &etcdServer{t: t, stderr: &syncBuffer{}, done: make(chan error, 1), endpoint: client}
-	e.cmd = exec.Command(etcdBin, "--name", "e1", "--data-dir", filepath.Join(t.TempDir(), "e1.etcd"),
+	e.cmd = exec.Command(etcdBin, "--name", name, "--data-dir", filepath.Join(t.TempDir(), name+".etcd"),
 		"--listen-client-urls", client, "--advertise-client-urls", client,
 		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-		"--initial-cluster", "e1="+peer, "--log-level", "warn", "--unsafe-no-fsync")
+		"--initial-cluster", name+"="+peer, "--log-level", "warn", "--unsafe-no-fsync")
 	e.cmd.Stderr = e.stderr
 	if err := e.cmd.Start(); err != nil {
 		t.Fatal(err)

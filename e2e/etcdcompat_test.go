@@ -315,10 +315,5 @@ func jsonShape(doc string) (map[string]bool, error) {
 // endpoint (host:port) once it has published it.
 func startCairnMember(t *testing.T) string {
 	t.Helper()
-	client := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
-	peer := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
-	startNode(t, t.TempDir(), "--name", "c", "--listen-client-urls", client, "--listen-peer-urls", peer)
-	ep := strings.TrimPrefix(client, "http://")
-	waitPublished(t, "--endpoints="+ep, 1)
-	return ep
+	return startCairnMemberNamed(t, "c")
 }
