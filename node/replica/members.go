@@ -108,6 +108,11 @@ func (ms *Members) check(cc raftcore.ConfChange, m Member, needURLs bool) error 
 		if exists {
 			return ErrMemberExists
 		}
+		// The URLs before the count of learners, in etcd's order: a
+		// learner added twice is refused for its URL.
+		if err := ms.checkNewURLs(m, needURLs); err != nil {
+			return err
+		}
 		learners := 0
 		for _, x := range ms.members {
 			if x.IsLearner {
@@ -117,7 +122,7 @@ func (ms *Members) check(cc raftcore.ConfChange, m Member, needURLs bool) error 
 		if learners >= maxLearners {
 			return ErrTooManyLearners
 		}
-		return ms.checkNewURLs(m, needURLs)
+		return nil
 	case raftcore.RemoveNode:
 		if !exists {
 			return ErrMemberNotFound

@@ -25,6 +25,10 @@ func TestMembersLifecycle(t *testing.T) {
 		{raftcore.ConfChange{Type: raftcore.AddVoter, NodeID: 3}, Member{PeerURLs: []string{"http://a:2380"}}, ErrPeerURLExists},
 		{raftcore.ConfChange{Type: raftcore.AddVoter, NodeID: 3}, Member{}, ErrMemberBadURLs},
 		{raftcore.ConfChange{Type: raftcore.AddLearner, NodeID: 3}, Member{PeerURLs: []string{"http://c:1"}}, ErrTooManyLearners},
+		// The URL first, as etcd: a learner added twice while it is the
+		// one learner allowed.
+		{raftcore.ConfChange{Type: raftcore.AddLearner, NodeID: 3}, Member{PeerURLs: []string{"http://c:1", "http://b:2380"}}, ErrPeerURLExists},
+		{raftcore.ConfChange{Type: raftcore.AddLearner, NodeID: 3}, Member{}, ErrMemberBadURLs},
 		{raftcore.ConfChange{Type: raftcore.RemoveNode, NodeID: 9}, Member{}, ErrMemberNotFound},
 		{raftcore.ConfChange{Type: raftcore.AddVoter, NodeID: 2}, Member{}, nil}, // promotion
 	}
