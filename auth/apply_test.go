@@ -143,7 +143,7 @@ func TestApplyRevisionAndPersistence(t *testing.T) {
 	)
 	for i, c := range cmds {
 		mustApply(t, s, w, c)
-		if got := s.Revision(); got != uint64(i+1) {
+		if got := s.Revision(); got != FirstRevision+uint64(i+1) {
 			t.Fatalf("after %d changes the revision is %d", i+1, got)
 		}
 	}
@@ -151,7 +151,7 @@ func TestApplyRevisionAndPersistence(t *testing.T) {
 	mustApply(t, s, w, &Command{Op: OpEnable, SigningKey: []byte("another key, ignored, long enough")},
 		&Command{Op: OpUserGrantRole, Name: "alice", Role: "reader"},
 		&Command{Op: OpRoleGrantPermission, Name: "reader", Perm: perm})
-	if s.Revision() != uint64(len(cmds)) {
+	if s.Revision() != FirstRevision+uint64(len(cmds)) {
 		t.Fatalf("no-op commands moved the revision to %d", s.Revision())
 	}
 	// A state loaded from the records is the same state.
@@ -197,7 +197,7 @@ func TestApplyStorageFailureChangesNothing(t *testing.T) {
 	if err := s.Apply(&Command{Op: OpRoleAdd, Name: "r"}, failRecords{}); err == nil {
 		t.Fatal("a failed write was not reported")
 	}
-	if s.Revision() != 0 || len(s.Roles()) != 0 {
+	if s.Revision() != FirstRevision || len(s.Roles()) != 0 {
 		t.Fatal("a command whose records were not written became visible")
 	}
 }
@@ -218,5 +218,19 @@ func TestIssueTokenChecksRevision(t *testing.T) {
 	}
 	if s.Revision() != rev {
 		t.Fatal("issuing a token changed the revision")
+	}
+}
+
+// A state no change has touched is at revision 1, as etcd's (etcdctl auth
+// status prints it), whether new or loaded from no records.
+func TestFirstRevisionIsEtcds(t *testing.T) {
+	l := New()
+	if err := l.Load(nil); err != nil {
+		t.Fatal(err)
+	}
+	for what, s := range map[string]*State{"new": New(), "loaded from no records": l} {
+		if got := s.Revision(); got != 1 {
+			t.Errorf("a %s state is at revision %d, want etcd's 1", what, got)
+		}
 	}
 }

@@ -81,11 +81,15 @@ type State struct {
 	v atomic.Pointer[view]
 }
 
-// New returns an empty state: auth disabled, no users, no roles,
-// revision 0.
+// FirstRevision is the auth revision of a state no change has touched:
+// etcd's starts at 1, and etcdctl auth status shows it.
+const FirstRevision = 1
+
+// New returns an empty state: auth disabled, no users, no roles, at
+// FirstRevision.
 func New() *State {
 	s := &State{}
-	s.v.Store(derive(&view{users: map[string]*User{}, roles: map[string]*Role{}}))
+	s.v.Store(derive(&view{revision: FirstRevision, users: map[string]*User{}, roles: map[string]*Role{}}))
 	return s
 }
 
@@ -130,7 +134,8 @@ func (v *view) clone() *view {
 // Enabled reports whether authentication is on.
 func (s *State) Enabled() bool { return s.v.Load().enabled }
 
-// Revision is the auth revision: the number of changes applied so far.
+// Revision is the auth revision: FirstRevision plus the number of
+// changes applied so far.
 func (s *State) Revision() uint64 { return s.v.Load().revision }
 
 // SigningKey is the key signed tokens are made with (nil until auth was
@@ -168,7 +173,8 @@ func (s *State) RolePerms(name string) ([]api.Permission, error) {
 // Load replaces the state with the one the records describe (at start,
 // and after a snapshot replaced the store).
 func (s *State) Load(recs []Record) error {
-	v := &view{users: map[string]*User{}, roles: map[string]*Role{}}
+	// No revision record: no change was ever applied.
+	v := &view{revision: FirstRevision, users: map[string]*User{}, roles: map[string]*Role{}}
 	for _, r := range recs {
 		var err error
 		switch {

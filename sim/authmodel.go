@@ -30,7 +30,7 @@ type authModel struct {
 }
 
 func newAuthModel() *authModel {
-	return &authModel{users: map[string][]string{}, roles: map[string][]api.Permission{}}
+	return &authModel{revision: auth.FirstRevision, users: map[string][]string{}, roles: map[string][]api.Permission{}}
 }
 
 func (m *authModel) clone() *authModel {

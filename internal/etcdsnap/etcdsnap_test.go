@@ -412,7 +412,7 @@ func TestWriteLaysOutEtcdsBuckets(t *testing.T) {
 			"3":   `{"id":3,"peerURLs":["http://10.0.0.3:2380"],"isLearner":true}`,
 		},
 		"members_removed": {"5f": "removed"},
-		"auth":            {"authEnabled": "\x00", "authRevision": be64(0)},
+		"auth":            {"authEnabled": "\x00", "authRevision": be64(1)}, // a new store is at 1, as etcd's
 		"authUsers":       {},
 		"authRoles":       {},
 	}
