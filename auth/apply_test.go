@@ -234,3 +234,16 @@ func TestFirstRevisionIsEtcds(t *testing.T) {
 		}
 	}
 }
+
+// The root role's permission is every key from the empty one on, as etcd
+// reports it (etcdctl role get root prints "[, <open ended>").
+func TestRootRolePermIsEtcds(t *testing.T) {
+	perms, err := New().RolePerms(RootRole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(perms) != 1 || perms[0].PermType != api.PermReadWrite || len(perms[0].Key) != 0 ||
+		string(perms[0].RangeEnd) != "\x00" {
+		t.Fatalf("the root role's permissions are %+v, want readwrite from \"\" with range end \"\\x00\"", perms)
+	}
+}

@@ -158,10 +158,11 @@ func (s *State) UserRoles(name string) ([]string, error) {
 }
 
 // RolePerms returns the permissions of a role. The root role, created
-// or not, reads and writes every key.
+// or not, reads and writes every key: from the empty key on, as etcd
+// shows it (etcdctl role get root prints "[, <open ended>").
 func (s *State) RolePerms(name string) ([]api.Permission, error) {
 	if name == RootRole {
-		return []api.Permission{{PermType: api.PermReadWrite, Key: []byte{0}, RangeEnd: []byte{0}}}, nil
+		return []api.Permission{{PermType: api.PermReadWrite, Key: []byte{}, RangeEnd: []byte{0}}}, nil
 	}
 	r := s.v.Load().roles[name]
 	if r == nil {
