@@ -13,9 +13,11 @@ const MinSigningKeySize = 32
 // (etcd's rules: AuthEnable needs the root user holding the root role;
 // while auth is on, the root user cannot be deleted nor lose the root
 // role, and the root role cannot be deleted), writes the changed records
-// to w and makes the change visible. Every change advances the revision
-// by one; a command that changes nothing (enabling twice, granting a
-// role already held) leaves it. The error is the request's outcome (an
+// to w and makes the change visible. Every change but enabling advances
+// the revision by one, as etcd's does (etcdctl auth status shows it); a
+// command that changes nothing (enabling twice, granting a role already
+// held) leaves it, but a grant of a permission the role holds counts as a
+// change, as in etcd. The error is the request's outcome (an
 // *api.Error), or a failure of w.
 //
 // Apply does no hashing and reads no clock or randomness: applying the
@@ -26,8 +28,10 @@ func (s *State) Apply(c *Command, w Records) error {
 	if err != nil || len(changed) == 0 {
 		return err
 	}
-	v.revision++
-	changed = append(changed, recRevision)
+	if c.Op != OpEnable {
+		v.revision++
+		changed = append(changed, recRevision)
+	}
 	for _, k := range changed {
 		if err := w.Put(k, v.record(k)); err != nil {
 			return err

@@ -58,9 +58,8 @@ func (v *view) roleGrantPermission(name string, p api.Permission) ([]string, err
 	i, found := slices.BinarySearchFunc(nr.Perms, p, comparePerm)
 	p = api.Permission{PermType: p.PermType, Key: slices.Clone(p.Key), RangeEnd: slices.Clone(p.RangeEnd)}
 	if found {
-		if nr.Perms[i].PermType == p.PermType {
-			return nil, nil
-		}
+		// The same permission again is written again, and moves the
+		// revision, as in etcd.
 		nr.Perms[i] = p
 	} else {
 		nr.Perms = slices.Insert(nr.Perms, i, p)

@@ -139,7 +139,6 @@ func TestApplyRevisionAndPersistence(t *testing.T) {
 		&Command{Op: OpRoleGrantPermission, Name: "reader", Perm: perm},
 		&Command{Op: OpUserAdd, Name: "alice", Password: testHash(t, "apw")},
 		&Command{Op: OpUserGrantRole, Name: "alice", Role: "reader"},
-		&Command{Op: OpEnable, SigningKey: testKey},
 	)
 	for i, c := range cmds {
 		mustApply(t, s, w, c)
@@ -147,12 +146,18 @@ func TestApplyRevisionAndPersistence(t *testing.T) {
 			t.Fatalf("after %d changes the revision is %d", i+1, got)
 		}
 	}
-	// No-op commands leave the revision.
-	mustApply(t, s, w, &Command{Op: OpEnable, SigningKey: []byte("another key, ignored, long enough")},
-		&Command{Op: OpUserGrantRole, Name: "alice", Role: "reader"},
-		&Command{Op: OpRoleGrantPermission, Name: "reader", Perm: perm})
-	if s.Revision() != FirstRevision+uint64(len(cmds)) {
-		t.Fatalf("no-op commands moved the revision to %d", s.Revision())
+	// As in etcd: enabling leaves the revision, and so do commands that
+	// change nothing, but the same permission granted again moves it.
+	rev := s.Revision()
+	mustApply(t, s, w, &Command{Op: OpEnable, SigningKey: testKey},
+		&Command{Op: OpEnable, SigningKey: []byte("another key, ignored, long enough")},
+		&Command{Op: OpUserGrantRole, Name: "alice", Role: "reader"})
+	if !s.Enabled() || s.Revision() != rev {
+		t.Fatalf("enabling and no-op commands: enabled %v, the revision moved from %d to %d", s.Enabled(), rev, s.Revision())
+	}
+	mustApply(t, s, w, &Command{Op: OpRoleGrantPermission, Name: "reader", Perm: perm})
+	if s.Revision() != rev+1 {
+		t.Fatalf("a permission granted again moved the revision from %d to %d, want %d", rev, s.Revision(), rev+1)
 	}
 	// A state loaded from the records is the same state.
 	l := New()

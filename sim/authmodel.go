@@ -44,7 +44,8 @@ func (m *authModel) clone() *authModel {
 // client's change needs a user holding the root role while auth is on
 // (only enabling passes without a user); enabling needs the root user
 // holding the root role; the root user and role cannot be lost while auth
-// is on; a change that changes nothing leaves the revision.
+// is on; a change that changes nothing leaves the revision, and so does
+// enabling, but a grant of a permission the role holds moves it.
 func (m *authModel) apply(e replica.Envelope, c *auth.Command) (*authModel, bool) {
 	if m.enabled {
 		switch {
@@ -58,7 +59,9 @@ func (m *authModel) apply(e replica.Envelope, c *auth.Command) (*authModel, bool
 	if !n.change(c) {
 		return m, false
 	}
-	n.revision++
+	if c.Op != auth.OpEnable {
+		n.revision++
+	}
 	return n, true
 }
 
@@ -137,8 +140,6 @@ func (n *authModel) changePerm(c *auth.Command) bool {
 	case c.Op == auth.OpRoleRevokePermission:
 		n.roles[c.Name] = slices.Delete(slices.Clone(perms), i, i+1)
 	case c.Perm.PermType > api.PermReadWrite, holdsNoKey(c.Perm.Key, c.Perm.RangeEnd):
-		return false
-	case i >= 0 && perms[i].PermType == c.Perm.PermType:
 		return false
 	case i >= 0:
 		perms = slices.Clone(perms)
