@@ -62,8 +62,9 @@ func startEtcd(t *testing.T) *etcdServer {
 	return startEtcdNamed(t, "e1")
 }
 
-// startEtcdNamed is startEtcd with the member named name.
-func startEtcdNamed(t *testing.T, name string) *etcdServer {
+// startEtcdNamed is startEtcd with the member named name and etcd's
+// flags extra.
+func startEtcdNamed(t *testing.T, name string, extra ...string) *etcdServer {
 	t.Helper()
 	etcdBin, _ := etcdBinaries(t)
 	client := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
@@ -73,6 +74,7 @@ func startEtcdNamed(t *testing.T, name string) *etcdServer {
 		"--listen-client-urls", client, "--advertise-client-urls", client,
 		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
 		"--initial-cluster", name+"="+peer, "--log-level", "warn", "--unsafe-no-fsync")
+	e.cmd.Args = append(e.cmd.Args, extra...)
 	e.cmd.Stderr = e.stderr
 	if err := e.cmd.Start(); err != nil {
 		t.Fatal(err)
