@@ -98,11 +98,16 @@ func (s *Server) serveLeaseLeases(ctx context.Context, req *api.LeaseLeasesReque
 		return nil, err
 	}
 	resp := &api.LeaseLeasesResponse{Header: s.header()}
+	var ids []int64
 	for _, l := range s.replica.State.Store().Leases() {
-		if !visible(l.Keys) {
-			continue
+		if visible(l.Keys) {
+			ids = append(ids, l.ID)
 		}
-		resp.Leases = append(resp.Leases, api.LeaseStatus{ID: l.ID})
+	}
+	// In etcd's order: at the leader, the first to expire first.
+	s.replica.Lessor.SortByExpiry(ids)
+	for _, id := range ids {
+		resp.Leases = append(resp.Leases, api.LeaseStatus{ID: id})
 	}
 	return resp, nil
 }

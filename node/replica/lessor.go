@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"cmp"
 	"container/heap"
 	"errors"
 	"slices"
@@ -248,6 +249,32 @@ func (le *Lessor) Leases() []int64 {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// SortByExpiry orders ids as etcd's lease list orders its leases at the
+// leader: the lease that expires first, first. A lessor that is not the
+// primary keeps no expiry times (etcd's followers list in no order):
+// there, and between leases that expire together, ids go in increasing
+// order; ids the lessor does not know go last.
+func (le *Lessor) SortByExpiry(ids []int64) {
+	le.mu.Lock()
+	defer le.mu.Unlock()
+	slices.SortFunc(ids, func(a, b int64) int {
+		la, oka := le.leases[a]
+		lb, okb := le.leases[b]
+		switch {
+		case oka != okb:
+			if oka {
+				return -1
+			}
+			return 1
+		case oka && le.primary:
+			if c := la.expiry.Compare(lb.expiry); c != 0 {
+				return c
+			}
+		}
+		return cmp.Compare(a, b)
+	})
 }
 
 // LeaseOf returns the lease a key is attached to (0 if none).

@@ -153,3 +153,33 @@ func TestMinLeaseTTLFor(t *testing.T) {
 		}
 	}
 }
+
+// The leader lists leases as etcd's does, the first to expire first; a
+// member that does not lead, by id; an id the lessor does not know, last.
+func TestLessorSortByExpiry(t *testing.T) {
+	le := NewLessor(1)
+	le.Promote(t0)
+	for _, g := range []struct{ id, ttl int64 }{{1, 30}, {2, 10}, {3, 20}} {
+		if _, err := le.Grant(g.id, g.ttl, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sorted := func() []int64 {
+		ids := []int64{99, 3, 1, 2}
+		le.SortByExpiry(ids)
+		return ids
+	}
+	if got := sorted(); !slices.Equal(got, []int64{2, 3, 1, 99}) {
+		t.Fatalf("at the leader: %v, want [2 3 1 99]", got)
+	}
+	if _, err := le.Renew(2, t0.Add(25*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if got := sorted(); !slices.Equal(got, []int64{3, 1, 2, 99}) {
+		t.Fatalf("after lease 2's renewal: %v, want [3 1 2 99]", got)
+	}
+	le.Demote()
+	if got := sorted(); !slices.Equal(got, []int64{1, 2, 3, 99}) {
+		t.Fatalf("at a member that does not lead: %v, want [1 2 3 99]", got)
+	}
+}
