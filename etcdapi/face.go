@@ -109,6 +109,8 @@ func New(s *node.Server) (node.ClientFace, error) {
 	pb.RegisterClusterServer(f.grpc, clusterServer{s})
 	pb.RegisterMaintenanceServer(f.grpc, maintenanceServer{s})
 	pb.RegisterAuthServer(f.grpc, authServer{s})
+	f.grpc.RegisterService(lockServiceDesc(), lockServer{s})         // concurrency_desc.go
+	f.grpc.RegisterService(electionServiceDesc(), electionServer{s}) // concurrency_desc.go
 	hs := health.NewServer()
 	f.reportHealth(hs)
 	healthpb.RegisterHealthServer(f.grpc, hs)
@@ -196,6 +198,10 @@ func (f *Face) newGateway() (http.Handler, error) {
 			conn.Close()
 			return nil, fmt.Errorf("etcdapi: gateway: %w", err)
 		}
+	}
+	if err := registerConcurrencyGateway(mux, conn); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("etcdapi: gateway: %w", err)
 	}
 	return mux, nil
 }
