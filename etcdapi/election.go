@@ -53,30 +53,13 @@ func (e electionServer) Campaign(ctx context.Context, r *concurrencypb.CampaignR
 			}
 		}
 	}
-	if err := e.await(ctx, prefix, leader); err != nil {
+	if _, err := awaitTurn(ctx, e.s, prefix, key, leader.Rev, errElectionNotLeader); err != nil {
 		if resp.Succeeded {
 			deleteCreated(ctx, e.s, key, leader.Rev)
 		}
 		return nil, toGRPCError(err)
 	}
 	return &concurrencypb.CampaignResponse{Header: etcdconv.ToHeader(resp.Header), Leader: leader}, nil
-}
-
-// await waits until leader leads: until every key under prefix created
-// before its own is gone. Its own key must still be there then (its lease
-// may have expired while it waited): etcd's "not leader" error if not.
-func (e electionServer) await(ctx context.Context, prefix []byte, leader *concurrencypb.LeaderKey) error {
-	if err := waitDeletes(ctx, e.s, prefix, leader.Rev-1); err != nil {
-		return err
-	}
-	resp, err := e.s.Range(ctx, &api.RangeRequest{Key: leader.Key})
-	if err != nil {
-		return err
-	}
-	if len(resp.Kvs) == 0 || resp.Kvs[0].CreateRevision != leader.Rev {
-		return errElectionNotLeader
-	}
-	return nil
 }
 
 // Proclaim sets the leader's value, if r.Leader still leads (its key

@@ -97,6 +97,36 @@ func deleteCreated(ctx context.Context, s *node.Server, key []byte, rev int64) {
 	}
 }
 
+// awaitTurn waits until key, created at rev, is the first created
+// under prefix: until every key under prefix created before it is gone.
+// If key itself goes first (its lease expired, someone deleted it), it
+// returns gone at once, where etcd's recipe waits for the keys before it
+// all the same. It returns the header of the read that found key still
+// there.
+func awaitTurn(ctx context.Context, s *node.Server, prefix, key []byte, rev int64, gone error) (api.ResponseHeader, error) {
+	waitCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		if waitDelete(waitCtx, s, key, rev) == nil {
+			cancel(gone)
+		}
+	}()
+	if err := waitDeletes(waitCtx, s, prefix, rev-1); err != nil {
+		if cause := context.Cause(waitCtx); errors.Is(cause, gone) && ctx.Err() == nil {
+			return api.ResponseHeader{}, gone
+		}
+		return api.ResponseHeader{}, err
+	}
+	resp, err := s.Range(ctx, &api.RangeRequest{Key: key})
+	if err != nil {
+		return api.ResponseHeader{}, err
+	}
+	if len(resp.Kvs) == 0 || resp.Kvs[0].CreateRevision != rev {
+		return api.ResponseHeader{}, gone
+	}
+	return resp.Header, nil
+}
+
 // waitDeletes returns once no key under prefix has a create revision of
 // maxCreateRev or less: it waits for the deletion of the latest such key,
 // then looks again.

@@ -55,7 +55,7 @@ func (l lockServer) Lock(ctx context.Context, r *concurrencypb.LockRequest) (*co
 	if len(holder) == 0 || holder[0].CreateRevision == myRev {
 		return &concurrencypb.LockResponse{Header: etcdconv.ToHeader(resp.Header), Key: key}, nil
 	}
-	header, err := l.await(ctx, prefix, key, myRev)
+	header, err := awaitTurn(ctx, l.s, prefix, key, myRev, errSessionExpired)
 	if err != nil {
 		if resp.Succeeded {
 			deleteCreated(ctx, l.s, key, myRev)
@@ -63,23 +63,6 @@ func (l lockServer) Lock(ctx context.Context, r *concurrencypb.LockRequest) (*co
 		return nil, toGRPCError(err)
 	}
 	return &concurrencypb.LockResponse{Header: etcdconv.ToHeader(header), Key: key}, nil
-}
-
-// await waits until key, created at myRev, holds the lock: until every
-// key under prefix created before it is gone. It returns the header of
-// the read that found key still there (errSessionExpired if not).
-func (l lockServer) await(ctx context.Context, prefix, key []byte, myRev int64) (api.ResponseHeader, error) {
-	if err := waitDeletes(ctx, l.s, prefix, myRev-1); err != nil {
-		return api.ResponseHeader{}, err
-	}
-	resp, err := l.s.Range(ctx, &api.RangeRequest{Key: key})
-	if err != nil {
-		return api.ResponseHeader{}, err
-	}
-	if len(resp.Kvs) == 0 || resp.Kvs[0].CreateRevision != myRev {
-		return api.ResponseHeader{}, errSessionExpired
-	}
-	return resp.Header, nil
 }
 
 // Unlock deletes the holder's key r.Key, releasing the lock (a key that
