@@ -345,3 +345,43 @@ func TestObserveEndsWithCaller(t *testing.T) {
 	}
 }
 
+// TestLockAndElectionGateway: curl's view of the services: etcd's paths,
+// JSON bodies with base64 names and keys, numbers as strings, errors as
+// the gateway's JSON error.
+func TestLockAndElectionGateway(t *testing.T) {
+	c := startCluster(t, 1)
+	base := "http://" + c.Endpoint(0)
+	cli := etcdClient(t, c.Endpoint(0))
+	lease := grant(t, cli, 30, true)
+	hexLease := strconv.FormatInt(int64(lease), 16)
+
+	code, locked := post(t, base+"/v3/lock/lock", `{"name":"`+b64("gw")+`","lease":"`+strconv.FormatInt(int64(lease), 10)+`"}`, nil)
+	hdr, _ := locked["header"].(map[string]any)
+	if code != 200 || locked["key"] != b64("gw/"+hexLease) || hdr["revision"] == nil {
+		t.Fatalf("lock: %d %v", code, locked)
+	}
+	keys := must[*clientv3.GetResponse](t, "get")(cli.Get(ctxT(t), "gw/", clientv3.WithPrefix()))
+	if len(keys.Kvs) != 1 || keys.Kvs[0].Lease != int64(lease) {
+		t.Fatalf("keys under the lock: %v, want its key with lease %x", keys.Kvs, lease)
+	}
+	if code, out := post(t, base+"/v3/lock/unlock", `{"key":"`+locked["key"].(string)+`"}`, nil); code != 200 {
+		t.Fatalf("unlock: %d %v", code, out)
+	}
+	if n := must[*clientv3.GetResponse](t, "get")(cli.Get(ctxT(t), "gw/", clientv3.WithPrefix())).Count; n != 0 {
+		t.Fatalf("%d keys under the lock after unlock", n)
+	}
+
+	code, out := post(t, base+"/v3/election/leader", `{"name":"`+b64("nobody")+`"}`, nil)
+	if code != 500 || out["message"] != "election: no leader" || out["code"] != float64(codes.Unknown) {
+		t.Fatalf("leader of an empty election: %d %v", code, out)
+	}
+	code, out = post(t, base+"/v3/election/campaign", `{"name":"`+b64("ge")+`","lease":"`+strconv.FormatInt(int64(lease), 10)+`","value":"`+b64("v")+`"}`, nil)
+	ldr, _ := out["leader"].(map[string]any)
+	if code != 200 || ldr["key"] != b64("ge/"+hexLease) || ldr["rev"] == nil {
+		t.Fatalf("campaign: %d %v", code, out)
+	}
+	code, out = post(t, base+"/v3/election/leader", `{"name":"`+b64("ge")+`"}`, nil)
+	if kv, _ := out["kv"].(map[string]any); code != 200 || kv["value"] != b64("v") {
+		t.Fatalf("leader: %d %v", code, out)
+	}
+}
