@@ -31,7 +31,7 @@ type electionServer struct{ s *node.Server }
 func (e electionServer) Campaign(ctx context.Context, r *concurrencypb.CampaignRequest) (*concurrencypb.CampaignResponse, error) {
 	lease, err := sessionLease(ctx, e.s, r.Lease)
 	if err != nil {
-		return nil, toGRPCError(err)
+		return nil, concurrencyError(err)
 	}
 	prefix := namePrefix(r.Name)
 	key := contenderKey(prefix, lease)
@@ -41,7 +41,7 @@ func (e electionServer) Campaign(ctx context.Context, r *concurrencypb.CampaignR
 		Failure: []api.RequestOp{{Range: &api.RangeRequest{Key: key}}},
 	})
 	if err != nil {
-		return nil, toGRPCError(err)
+		return nil, concurrencyError(err)
 	}
 	leader := &concurrencypb.LeaderKey{Name: r.Name, Key: key, Rev: resp.Header.Revision, Lease: lease}
 	if !resp.Succeeded {
@@ -49,7 +49,7 @@ func (e electionServer) Campaign(ctx context.Context, r *concurrencypb.CampaignR
 		leader.Rev = kv.CreateRevision
 		if string(kv.Value) != string(r.Value) {
 			if _, err := e.proclaim(ctx, leader, r.Value); err != nil {
-				return nil, toGRPCError(err)
+				return nil, concurrencyError(err)
 			}
 		}
 	}
@@ -57,7 +57,7 @@ func (e electionServer) Campaign(ctx context.Context, r *concurrencypb.CampaignR
 		if resp.Succeeded {
 			deleteCreated(ctx, e.s, key, leader.Rev)
 		}
-		return nil, toGRPCError(err)
+		return nil, concurrencyError(err)
 	}
 	return &concurrencypb.CampaignResponse{Header: etcdconv.ToHeader(resp.Header), Leader: leader}, nil
 }
@@ -71,7 +71,7 @@ func (e electionServer) Proclaim(ctx context.Context, r *concurrencypb.ProclaimR
 	}
 	header, err := e.proclaim(ctx, r.Leader, r.Value)
 	if err != nil {
-		return nil, toGRPCError(err)
+		return nil, concurrencyError(err)
 	}
 	return &concurrencypb.ProclaimResponse{Header: etcdconv.ToHeader(header)}, nil
 }
@@ -96,7 +96,7 @@ func (e electionServer) proclaim(ctx context.Context, leader *concurrencypb.Lead
 func (e electionServer) Leader(ctx context.Context, r *concurrencypb.LeaderRequest) (*concurrencypb.LeaderResponse, error) {
 	resp, err := e.s.Range(ctx, firstCreated(namePrefix(r.Name)))
 	if err != nil {
-		return nil, toGRPCError(err)
+		return nil, concurrencyError(err)
 	}
 	if len(resp.Kvs) == 0 {
 		return nil, errElectionNoLeader
@@ -115,7 +115,7 @@ func (e electionServer) Resign(ctx context.Context, r *concurrencypb.ResignReque
 		Success: []api.RequestOp{{DeleteRange: &api.DeleteRangeRequest{Key: r.Leader.Key}}},
 	})
 	if err != nil {
-		return nil, toGRPCError(err)
+		return nil, concurrencyError(err)
 	}
 	return &concurrencypb.ResignResponse{Header: etcdconv.ToHeader(resp.Header)}, nil
 }
@@ -143,9 +143,9 @@ func (e electionServer) Observe(r *concurrencypb.LeaderRequest, st electionObser
 		}
 		if err != nil {
 			if ctx.Err() != nil {
-				return toGRPCError(ctx.Err())
+				return concurrencyError(ctx.Err())
 			}
-			return toGRPCError(err)
+			return concurrencyError(err)
 		}
 	}
 }

@@ -10,6 +10,9 @@ import (
 
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/node"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // The lock and election services (lock.go, election.go) are etcd's
@@ -30,6 +33,23 @@ const defaultSessionTTL = 60
 // cleanupTimeout bounds the deletion of a contender's key after its call
 // was canceled (the call's own context is over by then).
 const cleanupTimeout = 5 * time.Second
+
+// concurrencyError is an error of the Lock and Election services as
+// etcd sends it. etcd serves them with its client library in process,
+// which turns etcd's own gRPC errors ("etcdserver: requested lease not
+// found") into plain errors, and its server sends those with code Unknown
+// and the same message; any other error keeps its code.
+func concurrencyError(err error) error {
+	err = toGRPCError(err)
+	st, ok := status.FromError(err)
+	if !ok || st.Code() == codes.Unknown {
+		return err
+	}
+	if _, known := rpctypes.Error(err).(rpctypes.EtcdError); known {
+		return status.Error(codes.Unknown, st.Message())
+	}
+	return err
+}
 
 // contenderKey is the key a contender of the lease puts under prefix:
 // the prefix and the lease id in hexadecimal, as etcd names it.

@@ -29,7 +29,7 @@ type lockServer struct{ s *node.Server }
 func (l lockServer) Lock(ctx context.Context, r *concurrencypb.LockRequest) (*concurrencypb.LockResponse, error) {
 	lease, err := sessionLease(ctx, l.s, r.Lease)
 	if err != nil {
-		return nil, toGRPCError(err)
+		return nil, concurrencyError(err)
 	}
 	prefix := namePrefix(r.Name)
 	key := contenderKey(prefix, lease)
@@ -45,7 +45,7 @@ func (l lockServer) Lock(ctx context.Context, r *concurrencypb.LockRequest) (*co
 		},
 	})
 	if err != nil {
-		return nil, toGRPCError(err)
+		return nil, concurrencyError(err)
 	}
 	myRev := resp.Header.Revision
 	if !resp.Succeeded {
@@ -60,7 +60,7 @@ func (l lockServer) Lock(ctx context.Context, r *concurrencypb.LockRequest) (*co
 		if resp.Succeeded {
 			deleteCreated(ctx, l.s, key, myRev)
 		}
-		return nil, toGRPCError(err)
+		return nil, concurrencyError(err)
 	}
 	return &concurrencypb.LockResponse{Header: etcdconv.ToHeader(header), Key: key}, nil
 }
@@ -70,7 +70,7 @@ func (l lockServer) Lock(ctx context.Context, r *concurrencypb.LockRequest) (*co
 func (l lockServer) Unlock(ctx context.Context, r *concurrencypb.UnlockRequest) (*concurrencypb.UnlockResponse, error) {
 	resp, err := l.s.DeleteRange(ctx, &api.DeleteRangeRequest{Key: r.Key})
 	if err != nil {
-		return nil, toGRPCError(err)
+		return nil, concurrencyError(err)
 	}
 	return &concurrencypb.UnlockResponse{Header: etcdconv.ToHeader(resp.Header)}, nil
 }

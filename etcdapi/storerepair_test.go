@@ -32,6 +32,9 @@ func TestMain(m *testing.M) {
 	if etcdctlDir != "" {
 		_ = os.RemoveAll(etcdctlDir)
 	}
+	if etcdDir != "" { // lockelection_etcd_test.go
+		_ = os.RemoveAll(etcdDir)
+	}
 	os.Exit(code)
 }
 
