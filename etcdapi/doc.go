@@ -1,7 +1,8 @@
 // Package etcdapi serves etcd's v3 API on a cairn member's client port, so
 // that etcdctl, clientv3 and every other etcd client work against cairn
 // unchanged: the gRPC services (KV, Watch, Lease, Cluster, Maintenance,
-// Auth) and the JSON gateway (/v3/kv/range, /v3/watch, ...) that etcd
+// Auth, and the concurrency services Lock and Election) and the JSON
+// gateway (/v3/kv/range, /v3/watch, /v3/lock/lock, ...) that etcd
 // serves, with etcd's message types (go.etcd.io/etcd/api/v3), error codes
 // and messages, and metadata (the auth "token", "hasleader").
 //
