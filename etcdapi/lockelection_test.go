@@ -385,3 +385,21 @@ func TestLockAndElectionGateway(t *testing.T) {
 		t.Fatalf("leader: %d %v", code, out)
 	}
 }
+
+// A Lock that names no lease is held under a new lease of a minute, as
+// etcd grants one, which nothing renews.
+func TestLockWithoutLease(t *testing.T) {
+	c := startCluster(t, 1)
+	ctx := ctxT(t)
+	cli := etcdClient(t, c.Endpoint(0))
+	conn := concurrencyConn(t, c.Endpoint(0))
+	resp := must[*concurrencypb.LockResponse](t, "lock")(lock(ctx, conn, "nolease", 0))
+	kv := must[*clientv3.GetResponse](t, "get")(cli.Get(ctx, string(resp.Key)))
+	if len(kv.Kvs) != 1 || kv.Kvs[0].Lease == 0 || string(resp.Key) != "nolease/"+strconv.FormatInt(kv.Kvs[0].Lease, 16) {
+		t.Fatalf("lock key %q: %v, want one under a new lease", resp.Key, kv.Kvs)
+	}
+	ttl := must[*clientv3.LeaseTimeToLiveResponse](t, "ttl")(cli.TimeToLive(ctx, clientv3.LeaseID(kv.Kvs[0].Lease)))
+	if ttl.GrantedTTL != 60 {
+		t.Fatalf("the lock's lease was granted %d s, want 60", ttl.GrantedTTL)
+	}
+}
