@@ -403,3 +403,24 @@ func TestLockWithoutLease(t *testing.T) {
 		t.Fatalf("the lock's lease was granted %d s, want 60", ttl.GrantedTTL)
 	}
 }
+
+// A leader whose lease expires hands the election over to the waiting
+// candidate, and can no longer proclaim.
+func TestElectionLeaseExpiryHandsOver(t *testing.T) {
+	c := startCluster(t, 1)
+	ctx := ctxT(t)
+	cli := etcdClient(t, c.Endpoint(0))
+	conn := concurrencyConn(t, c.Endpoint(0))
+	obs := observe(ctx, t, conn, "hx")
+	first := must[*concurrencypb.CampaignResponse](t, "campaign")(campaign(ctx, conn, "hx", grant(t, cli, 1, false), "short"))
+	obs.want(t, "short")
+	start := time.Now()
+	must[*concurrencypb.CampaignResponse](t, "campaign")(campaign(ctx, conn, "hx", grant(t, cli, 30, true), "long"))
+	if d := time.Since(start); d < 500*time.Millisecond {
+		t.Fatalf("elected after %v, while the leader's 1 s lease lived", d)
+	}
+	obs.want(t, "long")
+	_, err := invoke[concurrencypb.ProclaimResponse](ctx, conn, concurrencypb.ProclaimMethod,
+		&concurrencypb.ProclaimRequest{Leader: first.Leader, Value: []byte("again")})
+	wantStatus(t, "proclaim of an expired leader", err, codes.Unknown, "election: not leader")
+}
