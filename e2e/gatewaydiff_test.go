@@ -711,12 +711,17 @@ func gatewayDiffTable() []gwRow {
 		{name: "snapshot", path: "/v3/maintenance/snapshot", body: `{}`, lines: -1, snapshot: true},
 	}
 	rows = append(rows, gatewayDiffAuthRows()...)
-	// Last, for etcd's lock takes a revision.
+	// Last, for they take revisions. The lock and the election run under
+	// the lease granted with an id (their keys name it in hexadecimal:
+	// other lease ids are each store's own).
 	return append(rows, []gwRow{
-		{name: "lock", path: "/v3/lock/lock", body: `{"name":«lk»}`,
-			known: "cairn serves no v3lock service (nor v3election): its clients lock with clientv3/concurrency"},
-		{name: "election leader", path: "/v3/election/leader", body: `{"name":«el»}`,
-			known: "cairn serves no v3election service"},
+		{name: "election leader, none", path: "/v3/election/leader", body: `{"name":«el»}`},
+		{name: "lock", path: "/v3/lock/lock", body: `{"name":«lk»,"lease":"$lease1"}`},
+		{name: "lock without a name", path: "/v3/lock/lock", body: `{"lease":"$lease1"}`},
+		{name: "unlock", path: "/v3/lock/unlock", body: `{"key":«lk/1234»}`},
+		{name: "campaign", path: "/v3/election/campaign", body: `{"name":«el»,"lease":"$lease1","value":«v1»}`},
+		{name: "election leader", path: "/v3/election/leader", body: `{"name":«el»}`},
+		{name: "resign without a leader key", path: "/v3/election/resign", body: `{}`},
 	}...)
 }
 
