@@ -16,10 +16,14 @@ type Identity struct {
 }
 
 // Every check below passes when auth is disabled. Otherwise it first
-// checks the identity: a user must be named (api.ErrUserEmpty), its
-// token must not predate the current revision (api.ErrAuthOldRevision:
-// the client authenticates again, and every permission change is so in
-// force at once), and the user must exist (api.ErrPermissionDenied).
+// checks the identity: a user must be named (api.ErrUserEmpty), the
+// revision it carries must not predate the current one
+// (api.ErrAuthOldRevision: a signed token issued before an auth change,
+// or a request checked before one and applied after; the client
+// authenticates again, or retries), and the user must exist
+// (api.ErrPermissionDenied). A simple token's identity carries the
+// revision of the member that took the call (node: such a token stands
+// for its user until it ends, as etcd's).
 
 // identify checks id against v; root reports whether the user holds the
 // root role.

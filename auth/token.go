@@ -104,6 +104,25 @@ func (t *SimpleTokens) Lookup(token string, now time.Time) (Identity, error) {
 	return st.id, nil
 }
 
+// DropUser forgets the tokens of user: its password changed, or it was
+// deleted (as etcd's simple tokens go then).
+func (t *SimpleTokens) DropUser(user string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for k, st := range t.m {
+		if st.id.User == user {
+			delete(t.m, k)
+		}
+	}
+}
+
+// DropAll forgets every token: auth was turned off.
+func (t *SimpleTokens) DropAll() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	clear(t.m)
+}
+
 // Expire forgets the tokens expired at now and returns how many it
 // dropped.
 func (t *SimpleTokens) Expire(now time.Time) int {

@@ -98,3 +98,22 @@ func TestSignedTokens(t *testing.T) {
 		t.Fatalf("no key: %v", err)
 	}
 }
+
+// DropUser forgets one user's tokens and DropAll every token.
+func TestSimpleTokensDrop(t *testing.T) {
+	now := time.Now()
+	tokens := NewSimpleTokens(time.Hour)
+	for _, tc := range []struct{ token, user string }{{"a1", "alice"}, {"a2", "alice"}, {"b1", "bob"}} {
+		tokens.Add(HashSimpleToken(tc.token), Identity{User: tc.user, Revision: 2}, now)
+	}
+	tokens.DropUser("alice")
+	for token, live := range map[string]bool{"a1": false, "a2": false, "b1": true} {
+		if _, err := tokens.Lookup(token, now); (err == nil) != live {
+			t.Errorf("token %s after alice's tokens were dropped: %v, want live %v", token, err, live)
+		}
+	}
+	tokens.DropAll()
+	if _, err := tokens.Lookup("b1", now); !errors.Is(err, api.ErrInvalidAuthToken) || tokens.Len() != 0 {
+		t.Fatalf("after DropAll: %v, %d tokens left", err, tokens.Len())
+	}
+}

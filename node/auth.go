@@ -49,10 +49,25 @@ func (s *Server) initAuth() {
 	s.auth.tokens = auth.NewSimpleTokens(s.cfg.authTokenTTL())
 	s.auth.decoy = auth.Decoy(s.cfg.bcryptCost())
 	s.replica.State.OnAuthToken(func(hash string, id auth.Identity) { s.auth.tokens.Add(hash, id, time.Now()) })
+	s.replica.State.OnAuthTokensRevoked(func(user string) {
+		if user == "" {
+			s.auth.tokens.DropAll()
+		} else {
+			s.auth.tokens.DropUser(user)
+		}
+	})
 }
 
 // identify finds the user of a call: its token's, else its client
 // certificate's common name.
+//
+// A signed token names the auth revision it was issued at, and any auth
+// change since makes it old (api.ErrAuthOldRevision: the client
+// authenticates again), as etcd's JWT tokens. A simple token, as etcd's
+// (its default), stands for its user as the auth state is now until it
+// ends: unused for its TTL, its user deleted or given a new password, or
+// auth turned off (initAuth drops it then); the call is checked against
+// the current roles and permissions.
 func (s *Server) identify(ctx context.Context) (auth.Identity, error) {
 	if tok := rpc.Token(ctx); tok != "" {
 		if auth.IsSigned(tok) {
@@ -64,6 +79,9 @@ func (s *Server) identify(ctx context.Context) (auth.Identity, error) {
 			// in an entry this member has not applied yet: once it has
 			// applied everything committed, look again.
 			id, err = s.auth.tokens.Lookup(tok, time.Now())
+		}
+		if err == nil {
+			id.Revision = s.replica.State.Auth().Revision()
 		}
 		return id, err
 	}

@@ -297,28 +297,34 @@ func TestAuthRefusesWhatIsNotAllowed(t *testing.T) {
 	t.Run("permission revoked takes effect at once", func(t *testing.T) {
 		root := asUser{t, root.conn, root.token}
 		root.must(api.MethodRoleRevokePermission, &api.RoleRevokePermissionRequest{Role: "app", Key: []byte("app/"), RangeEnd: []byte("app0")}, &api.RoleRevokePermissionResponse{})
-		// Her token predates the change: every member refuses it
-		// (the client authenticates again).
-		for i, conn := range []*rpc.Conn{c0, c1, c2} {
-			wantCode(t, fmt.Sprintf("old token at member %d", i), asUser{t, conn, aliceTok}.get("app/x", ""), api.ErrAuthOldRevision)
-		}
+		// Her simple token, issued before the change, stands for her as
+		// the state is now (as etcd's): every member checks it against
+		// the permissions left, and so does a fresh one.
 		fresh := mustAuthenticate(t, c0, "alice", "alicepw")
-		for i, conn := range []*rpc.Conn{c0, c1, c2} {
-			u := asUser{t, conn, fresh}
-			wantCode(t, fmt.Sprintf("read at member %d", i), u.get("app/x", ""), api.ErrPermissionDenied)
-			wantCode(t, fmt.Sprintf("write at member %d", i), u.put("app/x"), api.ErrPermissionDenied)
-		}
-		if err := (asUser{t, c2, fresh}).get("config", ""); err != nil {
-			t.Fatalf("the permission left in place: %v", err)
+		for _, tok := range []string{aliceTok, fresh} {
+			for i, conn := range []*rpc.Conn{c0, c1, c2} {
+				u := asUser{t, conn, tok}
+				wantCode(t, fmt.Sprintf("read at member %d", i), u.get("app/x", ""), api.ErrPermissionDenied)
+				wantCode(t, fmt.Sprintf("write at member %d", i), u.put("app/x"), api.ErrPermissionDenied)
+			}
+			if err := (asUser{t, c2, tok}).get("config", ""); err != nil {
+				t.Fatalf("the permission left in place: %v", err)
+			}
 		}
 	})
 
 	t.Run("deleted user's token", func(t *testing.T) {
 		tok := mustAuthenticate(t, c2, "alice", "alicepw")
-		// Every auth change makes earlier tokens old, root's too.
 		root := asUser{t, c0, mustAuthenticate(t, c0, "root", "rootpw")}
 		root.must(api.MethodUserDelete, &api.UserDeleteRequest{Name: "alice"}, &api.UserDeleteResponse{})
-		wantCode(t, "token of a deleted user", asUser{t, c1, tok}.get("config", ""), api.ErrAuthOldRevision)
+		// Her tokens end with her, on every member; root's token, issued
+		// before the change, goes on.
+		for i, conn := range []*rpc.Conn{c0, c1, c2} {
+			wantCode(t, fmt.Sprintf("token of a deleted user at member %d", i), asUser{t, conn, tok}.get("config", ""), api.ErrInvalidAuthToken)
+		}
+		if err := (asUser{t, c1, root.token}).get("config", ""); err != nil {
+			t.Fatalf("root's token after another user's deletion: %v", err)
+		}
 		_, err := authenticate(t, c1, "alice", "alicepw")
 		wantCode(t, "deleted user authenticating", err, api.ErrAuthFailed)
 	})
@@ -328,4 +334,46 @@ func TestAuthRefusesWhatIsNotAllowed(t *testing.T) {
 		wantCode(t, "delete root", root.call(api.MethodUserDelete, &api.UserDeleteRequest{Name: "root"}, &api.UserDeleteResponse{}), api.ErrInvalidAuthMgmt)
 		wantCode(t, "revoke root's role", root.call(api.MethodUserRevokeRole, &api.UserRevokeRoleRequest{Name: "root", Role: "root"}, &api.UserRevokeRoleResponse{}), api.ErrInvalidAuthMgmt)
 	})
+}
+
+// A simple token stands for its user until the user changes password or
+// is deleted, or auth goes off (as etcd's): other users' changes leave it
+// good. A signed token names the revision it was issued at, and any auth
+// change makes it old (as etcd's JWT tokens).
+func TestTokenLifetimes(t *testing.T) {
+	for _, kind := range []string{auth.TokenSimple, auth.TokenSigned} {
+		t.Run(kind, func(t *testing.T) {
+			c := authCluster(t, 1, func(cfg *node.Config) { cfg.AuthToken = kind })
+			c0 := dial(t, c, 0)
+			setUpAuth(t, c0)
+			root := asUser{t, c0, mustAuthenticate(t, c0, "root", "rootpw")}
+			alice := asUser{t, c0, mustAuthenticate(t, c0, "alice", "alicepw")}
+			root.must(api.MethodUserAdd, &api.UserAddRequest{Name: "bob", Password: "bobpw"}, &api.UserAddResponse{})
+			afterOtherChange := api.ErrAuthOldRevision
+			if kind == auth.TokenSimple {
+				afterOtherChange = nil
+			}
+			for _, u := range []asUser{root, alice} {
+				if err := u.get("config", ""); !errors.Is(err, afterOtherChange) {
+					t.Fatalf("a token from before another user was added: %v, want %v", err, afterOtherChange)
+				}
+			}
+			if kind != auth.TokenSimple {
+				return
+			}
+			// alice's new password ends her tokens only.
+			root.must(api.MethodUserChangePassword, &api.UserChangePasswordRequest{Name: "alice", Password: "new"}, &api.UserChangePasswordResponse{})
+			wantCode(t, "alice's token after her password changed", alice.get("config", ""), api.ErrInvalidAuthToken)
+			if err := root.get("config", ""); err != nil {
+				t.Fatalf("root's token after alice's password changed: %v", err)
+			}
+			alice = asUser{t, c0, mustAuthenticate(t, c0, "alice", "new")}
+			// Auth going off ends them all: on again, they are unknown.
+			root.must(api.MethodAuthDisable, &api.AuthDisableRequest{}, &api.AuthDisableResponse{})
+			asUser{t: t, conn: c0}.must(api.MethodAuthEnable, &api.AuthEnableRequest{}, &api.AuthEnableResponse{})
+			for name, u := range map[string]asUser{"root": root, "alice": alice} {
+				wantCode(t, name+"'s token from before auth went off", u.get("config", ""), api.ErrInvalidAuthToken)
+			}
+		})
+	}
 }

@@ -21,9 +21,12 @@ import (
 // permissions: their writes name them (Plan.Propose), and every member
 // checks them as it applies them; their reads are checked by the member
 // that serves them (Plan.Answer) after the ReadIndex round, as the
-// server's are. One client holds a token: its identity carries the auth
-// revision it authenticated at, is refused once the state moved on
-// (api.ErrAuthOldRevision), and authenticates again. The lease holders and
+// server's are. One client holds a token, as a signed token (the
+// server's --auth-token signed): its identity carries the auth revision it
+// authenticated at, is refused once the state moved on
+// (api.ErrAuthOldRevision), and authenticates again. (A simple token's
+// identity carries the revision of the member that takes the call, which
+// the other clients' identities, with no revision, stand for.) The lease holders and
 // the requests the simulator makes itself (submit) act as root.
 //
 // The checker (authmodel.go) rebuilds the auth state from the committed

@@ -49,6 +49,9 @@ type kvAuth struct {
 	// onToken, if set, learns of every simple token issued, by its hash
 	// (auth.HashSimpleToken: the log holds no token).
 	onToken func(hash string, id auth.Identity)
+	// onRevoke, if set, learns of every change that ends simple tokens:
+	// a user's deletion or new password (its name), auth turned off ("").
+	onRevoke func(user string)
 }
 
 // Auth is the replicated auth state.
@@ -57,6 +60,12 @@ func (k *KVState) Auth() *auth.State { return k.auth.state }
 // OnAuthToken sets the function told of every simple token applied, by
 // its hash (before the member starts applying).
 func (k *KVState) OnAuthToken(fn func(hash string, id auth.Identity)) { k.auth.onToken = fn }
+
+// OnAuthTokensRevoked sets the function told, as each is applied, of the
+// changes that end simple tokens: a user deleted or given a new password
+// (its name), auth turned off ("": every token). Set before the member
+// starts applying.
+func (k *KVState) OnAuthTokensRevoked(fn func(user string)) { k.auth.onRevoke = fn }
 
 // loadAuth rebuilds the auth state from the store's records.
 func (k *KVState) loadAuth(s *mvcc.Store) error {
@@ -229,6 +238,14 @@ func (k *KVState) applyAuth(index, term uint64, c *auth.Command) (api.Message, e
 	}
 	if err == nil && c.Op == auth.OpIssueToken && k.auth.onToken != nil {
 		k.auth.onToken(c.Token, auth.Identity{User: c.Name, Revision: c.Revision})
+	}
+	if err == nil && k.auth.onRevoke != nil {
+		switch c.Op {
+		case auth.OpUserDelete, auth.OpUserChangePassword:
+			k.auth.onRevoke(c.Name)
+		case auth.OpDisable:
+			k.auth.onRevoke("")
+		}
 	}
 	return nil, err
 }
