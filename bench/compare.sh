@@ -177,12 +177,17 @@ cluster_of() {
 	esac
 }
 
-# prepare SIDE LABEL ARGS...: the untimed load a workload needs first
-# (cmd/bench arguments after the second | of its line), once per cluster.
+# prepare SIDE LABEL WORKLOAD ARGS...: the untimed load a workload needs
+# first (cmd/bench arguments ARGS, after the second | of its line), once
+# per cluster; then the workload itself (WORKLOAD, its arguments) runs
+# untimed for DURATION, spread over the members, so that every side
+# measures members that have read the data before (their caches and, in
+# both stores, the mapping of the data file warm), as a member that has
+# served for a while has, not the first reads after a bulk load.
 declare -A prepared
 prepare() {
-	local side=$1 label=$2 cluster target=etcd eps
-	shift 2
+	local side=$1 label=$2 workload=$3 cluster target=etcd eps
+	shift 3
 	cluster=$(cluster_of "$side")
 	if [ -n "${prepared[$label-$cluster]:-}" ]; then
 		return
@@ -195,6 +200,12 @@ prepare() {
 	log "  $cluster: preparing $label: $*"
 	if ! "$work/bench" --target "$target" --endpoints "$eps" --json "$@" >/dev/null 2>>"$out/bench-errors.log"; then
 		log "  $cluster: preparing $label failed: $(tail -n 1 "$out/bench-errors.log")"
+		return
+	fi
+	log "  $cluster: warming $label up for $DURATION (untimed)"
+	# shellcheck disable=SC2086 # workload is a list of arguments
+	if ! "$work/bench" --target "$target" --endpoints "$eps" --json $workload --duration "$DURATION" >/dev/null 2>>"$out/bench-errors.log"; then
+		log "  $cluster: warming $label up failed: $(tail -n 1 "$out/bench-errors.log")"
 	fi
 }
 
@@ -270,7 +281,7 @@ for round in $(seq 1 "$ROUNDS"); do
 			fi
 			if [ -n "$prep" ]; then
 				# shellcheck disable=SC2086
-				prepare "$side" "$label" $prep
+				prepare "$side" "$label" "$args" $prep
 			fi
 			# shellcheck disable=SC2086
 			run_one "$side" "$label" $args
