@@ -4,11 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,33 +15,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/status"
 )
-
-// etcd 3.6's server, built once per test binary from the nested module
-// tools/etcd (TestMain removes etcdDir).
-var (
-	etcdOnce sync.Once
-	etcdDir  string
-	etcdErr  error
-)
-
-// etcdBin is etcd 3.6's server; the test is skipped, saying why, if it
-// cannot be built.
-func etcdBin(t *testing.T) string {
-	t.Helper()
-	etcdOnce.Do(func() {
-		if etcdDir, etcdErr = os.MkdirTemp("", "cairn-etcdapi-etcd"); etcdErr != nil {
-			return
-		}
-		out, err := exec.Command("go", "-C", "../tools/etcd", "build", "-o", filepath.Join(etcdDir, "etcd"), "go.etcd.io/etcd/server/v3").CombinedOutput()
-		if err != nil {
-			etcdErr = fmt.Errorf("go -C tools/etcd build go.etcd.io/etcd/server/v3: %v\n%s", err, out)
-		}
-	})
-	if etcdErr != nil {
-		t.Skipf("etcd 3.6's server is needed and could not be built: %v", etcdErr)
-	}
-	return filepath.Join(etcdDir, "etcd")
-}
 
 // loopbackPort is a free TCP port on 127.0.0.1.
 func loopbackPort(t *testing.T) int {

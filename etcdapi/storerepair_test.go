@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,45 +24,6 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 )
-
-// TestMain removes the etcdctl the tests built, once they have run.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if etcdctlDir != "" {
-		_ = os.RemoveAll(etcdctlDir)
-	}
-	if etcdDir != "" { // lockelection_etcd_test.go
-		_ = os.RemoveAll(etcdDir)
-	}
-	os.Exit(code)
-}
-
-// etcdctl 3.6, built once per test binary from the nested module
-// tools/etcd.
-var (
-	etcdctlOnce sync.Once
-	etcdctlDir  string
-	etcdctlErr  error
-)
-
-// etcdctlBin is etcd 3.6's etcdctl; the test is skipped, saying why, if
-// it cannot be built.
-func etcdctlBin(t *testing.T) string {
-	t.Helper()
-	etcdctlOnce.Do(func() {
-		if etcdctlDir, etcdctlErr = os.MkdirTemp("", "cairn-etcdapi-etcdctl"); etcdctlErr != nil {
-			return
-		}
-		out, err := exec.Command("go", "-C", "../tools/etcd", "build", "-o", filepath.Join(etcdctlDir, "etcdctl"), "go.etcd.io/etcd/etcdctl/v3").CombinedOutput()
-		if err != nil {
-			etcdctlErr = fmt.Errorf("go -C tools/etcd build go.etcd.io/etcd/etcdctl/v3: %v\n%s", err, out)
-		}
-	})
-	if etcdctlErr != nil {
-		t.Skipf("etcd 3.6's etcdctl is needed and could not be built: %v", etcdctlErr)
-	}
-	return filepath.Join(etcdctlDir, "etcdctl")
-}
 
 // runEtcdctl runs etcdctl (without the machine's ETCDCTL_* settings) and
 // returns what it printed, stdout then stderr, and its exit code.

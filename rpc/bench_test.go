@@ -48,20 +48,28 @@ func runCallers(b *testing.B, n int, call func() error) {
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "calls/s")
 }
 
-func BenchmarkUnary(b *testing.B) {
+// echoConn serves h as mEcho on a loopback port and returns a connection
+// to it; both close when the benchmark ends.
+func echoConn(b *testing.B, h UnaryHandler) *Conn {
+	b.Helper()
 	srv := NewServer(ServerOptions{})
-	srv.HandleUnary(mEcho, func(ctx context.Context, req []byte) ([]byte, error) { return req, nil })
+	srv.HandleUnary(mEcho, h)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
 	go srv.Serve(l)
-	defer srv.Close()
+	b.Cleanup(func() { srv.Close() })
 	c, err := Dial(context.Background(), l.Addr().String(), DialOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer c.Close()
+	b.Cleanup(func() { c.Close() })
+	return c
+}
+
+func BenchmarkUnary(b *testing.B) {
+	c := echoConn(b, func(ctx context.Context, req []byte) ([]byte, error) { return req, nil })
 	req := make([]byte, benchPayload)
 	for _, n := range benchCallers {
 		b.Run(fmt.Sprintf("callers=%d", n), func(b *testing.B) {
@@ -121,21 +129,9 @@ func BenchmarkNetRPCUnary(b *testing.B) {
 // tree walk, the log's formatting): what a goroutine per call pays to grow
 // its stack, and a worker keeps grown.
 func BenchmarkUnaryDeepStack(b *testing.B) {
-	srv := NewServer(ServerOptions{})
-	srv.HandleUnary(mEcho, func(ctx context.Context, req []byte) ([]byte, error) {
+	c := echoConn(b, func(ctx context.Context, req []byte) ([]byte, error) {
 		return req[:deepStack(req, 16)], nil
 	})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	go srv.Serve(l)
-	defer srv.Close()
-	c, err := Dial(context.Background(), l.Addr().String(), DialOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
 	req := make([]byte, benchPayload)
 	for _, n := range benchCallers {
 		b.Run(fmt.Sprintf("callers=%d", n), func(b *testing.B) {
