@@ -222,3 +222,17 @@ type CompactionRequest struct {
 type CompactionResponse struct {
 	Header ResponseHeader
 }
+
+// PrefixEnd is the end of the range of keys starting with prefix: the
+// prefix with its last byte below 0xff incremented ("\x00" — every key —
+// if there is none), as a RangeEnd takes it.
+func PrefixEnd(prefix []byte) []byte {
+	end := append([]byte(nil), prefix...)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return []byte{0}
+}

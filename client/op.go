@@ -113,16 +113,7 @@ func WithMaxCreateRev(rev int64) OpOption { return func(op *Op) { op.maxCreate =
 // PrefixEnd is the end of the range of keys starting with prefix: the
 // prefix with its last byte below 0xff incremented ("\x00" — every key —
 // if there is none).
-func PrefixEnd(prefix []byte) []byte {
-	end := append([]byte(nil), prefix...)
-	for i := len(end) - 1; i >= 0; i-- {
-		if end[i] < 0xff {
-			end[i]++
-			return end[:i+1]
-		}
-	}
-	return []byte{0}
-}
+func PrefixEnd(prefix []byte) []byte { return api.PrefixEnd(prefix) }
 
 func newOp(kind opKind, key string, opts []OpOption) Op {
 	op := Op{kind: kind, key: []byte(key)}

@@ -164,7 +164,7 @@ func (e electionServer) awaitLeader(ctx context.Context, prefix []byte) (api.Res
 	// No contender: the first key put under the prefix leads.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	w := watchMember(ctx, e.s, &api.WatchCreateRequest{Key: prefix, RangeEnd: prefixEnd(prefix),
+	w := watchMember(ctx, e.s, &api.WatchCreateRequest{Key: prefix, RangeEnd: api.PrefixEnd(prefix),
 		StartRevision: resp.Header.Revision, Filters: []api.WatchFilterType{api.FilterNoDelete}})
 	for {
 		wr, err := w.next(ctx)

@@ -63,19 +63,6 @@ func namePrefix(name []byte) []byte {
 	return append(append([]byte(nil), name...), '/')
 }
 
-// prefixEnd is the end of the range of the keys that start with prefix
-// (etcd's "\x00" for a prefix of 0xff bytes only: every key).
-func prefixEnd(prefix []byte) []byte {
-	end := append([]byte(nil), prefix...)
-	for i := len(end) - 1; i >= 0; i-- {
-		if end[i] < 0xff {
-			end[i]++
-			return end[:i+1]
-		}
-	}
-	return []byte{0}
-}
-
 // sessionLease is the lease a contender's key is put with: the caller's,
 // or, when it names none, a new one of defaultSessionTTL seconds.
 func sessionLease(ctx context.Context, s *node.Server, lease int64) (int64, error) {
@@ -92,7 +79,7 @@ func sessionLease(ctx context.Context, s *node.Server, lease int64) (int64, erro
 // firstCreated reads the key of the lowest create revision under prefix
 // (nil if none): the lock's holder, the election's leader.
 func firstCreated(prefix []byte) *api.RangeRequest {
-	return &api.RangeRequest{Key: prefix, RangeEnd: prefixEnd(prefix), Limit: 1,
+	return &api.RangeRequest{Key: prefix, RangeEnd: api.PrefixEnd(prefix), Limit: 1,
 		SortOrder: api.SortAscend, SortTarget: api.SortByCreate}
 }
 
@@ -152,7 +139,7 @@ func awaitTurn(ctx context.Context, s *node.Server, prefix, key []byte, rev int6
 // then looks again.
 func waitDeletes(ctx context.Context, s *node.Server, prefix []byte, maxCreateRev int64) error {
 	for {
-		resp, err := s.Range(ctx, &api.RangeRequest{Key: prefix, RangeEnd: prefixEnd(prefix), Limit: 1,
+		resp, err := s.Range(ctx, &api.RangeRequest{Key: prefix, RangeEnd: api.PrefixEnd(prefix), Limit: 1,
 			SortOrder: api.SortDescend, SortTarget: api.SortByCreate, MaxCreateRevision: maxCreateRev})
 		if err != nil {
 			return err
