@@ -12,7 +12,9 @@
 # time during it (ticks of 10 ms, from /proc/PID/stat) and the ticks per
 # 1,000 operations, and keeps in OUT: cpuN.prof (member N), client.prof,
 # allocN-before.prof and allocN-after.prof (go tool pprof -diff_base),
-# metricsN.txt and the members' logs.
+# metricsN.txt and the members' logs; with TRACE (seconds), traceN.out too,
+# an execution trace of each member (go tool trace; -pprof=sync, syscall or
+# sched shows where goroutines waited).
 #
 #   bench/profile.sh put --clients 1000 --conns 100
 #   PRE="put --key-space 1000000 --total 1000000 --sequential-keys --clients 100 --conns 10" \
@@ -20,7 +22,7 @@
 #     --clients 1000 --conns 100 --no-preload
 #   NODE=/tmp/old/node BENCH=/tmp/old/bench OUT=/tmp/old-prof bench/profile.sh put --clients 1000 --conns 100
 #
-# Environment: DURATION (8s), PROFILE (6), PRE, WARM, PORT_BASE (25000),
+# Environment: DURATION (8s), PROFILE (6), TRACE, PRE, WARM, PORT_BASE (25000),
 # OUT (a directory; default: results/ in the work directory, removed).
 set -euo pipefail
 
@@ -83,6 +85,10 @@ profilers=()
 for i in 1 2 3; do
 	curl -fsS -o "$out/cpu$i.prof" "http://127.0.0.1:$(port $((20 + i)))/debug/pprof/profile?seconds=$PROFILE" &
 	profilers+=($!)
+	if [ -n "${TRACE:-}" ]; then
+		curl -fsS -o "$out/trace$i.out" "http://127.0.0.1:$(port $((20 + i)))/debug/pprof/trace?seconds=$TRACE" &
+		profilers+=($!)
+	fi
 done
 log "running: bench $* --duration $DURATION (profiling the members for ${PROFILE}s)"
 "$bench" --endpoints "$eps" --cpuprofile "$out/client.prof" "$@" --duration "$DURATION" --json >"$out/result.json"

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cairndb/cairn/internal/lazydeadline"
 	"github.com/cairndb/cairn/node/replica"
 	"github.com/cairndb/cairn/raftcore"
 )
@@ -252,31 +253,52 @@ func (d *Driver) post(ev replica.Event) {
 
 // request sends a request event built around a fresh id and waits for its
 // reply or for ctx to end.
-func (d *Driver) request(ctx context.Context, build func(id uint64) replica.Event) (any, error) {
+func (d *Driver) request(ctx context.Context, limit time.Time, build func(id uint64) replica.Event) (any, error) {
 	id := d.nextID.Add(1)
 	ch := make(chan replica.Reply, 1)
 	d.mu.Lock()
 	d.waiters[id] = ch
 	d.mu.Unlock()
+	ev := build(id)
+	// The waits select on a lazydeadline.Watch, not ctx.Done: a call's
+	// context then starts no timer context of its own (see Watch).
 	select {
-	case d.events <- build(id):
-	case <-ctx.Done():
-		d.forget(id)
-		return nil, ctx.Err()
-	case <-d.stop:
-		d.forget(id)
-		return nil, replica.ErrStopped
+	case d.events <- ev:
+	default:
+		if err := d.send(ctx, limit, ev); err != nil {
+			d.forget(id)
+			return nil, err
+		}
 	}
+	w := lazydeadline.NewWatch(ctx, limit)
+	defer w.Stop()
 	select {
 	case r := <-ch:
 		return r.Result, r.Err
-	case <-ctx.Done():
-		d.forget(id)
-		d.post(replica.EvCancel{ReqID: id})
-		return nil, ctx.Err()
+	case <-w.Expired:
+	case <-w.Ended:
 	case <-d.done:
 		return nil, replica.ErrStopped
 	}
+	d.forget(id)
+	d.post(replica.EvCancel{ReqID: id})
+	return nil, w.Err()
+}
+
+// send queues ev for the core once there is room, until ctx ends, limit
+// (unless zero) passes or the driver stops.
+func (d *Driver) send(ctx context.Context, limit time.Time, ev replica.Event) error {
+	w := lazydeadline.NewWatch(ctx, limit)
+	defer w.Stop()
+	select {
+	case d.events <- ev:
+		return nil
+	case <-w.Expired:
+	case <-w.Ended:
+	case <-d.stop:
+		return replica.ErrStopped
+	}
+	return w.Err()
 }
 
 func (d *Driver) forget(id uint64) {
@@ -289,20 +311,27 @@ func (d *Driver) forget(id uint64) {
 // An error from ctx means the outcome is unknown: the command may still be
 // applied.
 func (d *Driver) Propose(ctx context.Context, cmd replica.Envelope) (any, error) {
-	return d.request(ctx, func(id uint64) replica.Event { return replica.EvPropose{ReqID: id, Cmd: cmd} })
+	return d.ProposeWithin(ctx, cmd, time.Time{})
+}
+
+// ProposeWithin is Propose, waiting at most until limit (unless zero) as
+// well: a bound of the member's own that costs no context of its own.
+// Past it, the error is context.DeadlineExceeded.
+func (d *Driver) ProposeWithin(ctx context.Context, cmd replica.Envelope, limit time.Time) (any, error) {
+	return d.request(ctx, limit, func(id uint64) replica.Event { return replica.EvPropose{ReqID: id, Cmd: cmd} })
 }
 
 // ReadBarrier returns once a linearizable read may be served from the
 // local state machine.
 func (d *Driver) ReadBarrier(ctx context.Context) error {
-	_, err := d.request(ctx, func(id uint64) replica.Event { return replica.EvRead{ReqID: id} })
+	_, err := d.request(ctx, time.Time{}, func(id uint64) replica.Event { return replica.EvRead{ReqID: id} })
 	return err
 }
 
 // ProposeConfChange changes the membership by one member and returns the
 // membership after it.
 func (d *Driver) ProposeConfChange(ctx context.Context, cc raftcore.ConfChange) (raftcore.ConfState, error) {
-	res, err := d.request(ctx, func(id uint64) replica.Event { return replica.EvProposeConfChange{ReqID: id, CC: cc} })
+	res, err := d.request(ctx, time.Time{}, func(id uint64) replica.Event { return replica.EvProposeConfChange{ReqID: id, CC: cc} })
 	if err != nil {
 		return raftcore.ConfState{}, err
 	}

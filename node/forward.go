@@ -78,7 +78,7 @@ func (s *Server) leaseTimeToLive(ctx context.Context, id int64) (granted, remain
 // (replica.LeaseRoute), again when leadership moved under it (the leader
 // it asked no longer leads: replica.RetryLeaseCall), until ctx ends.
 func (s *Server) atLeader(ctx context.Context, try func(leader uint64) error) error {
-	return s.untilLeader(ctx, func() error {
+	return s.untilLeader(ctx, time.Time{}, func() error {
 		leader, err := s.replica.LeaseRoute(s.driver.Leader())
 		if err != nil {
 			return err

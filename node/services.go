@@ -8,6 +8,7 @@ import (
 
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/btreekv/mvcc"
+	"github.com/cairndb/cairn/internal/lazydeadline"
 	"github.com/cairndb/cairn/node/replica"
 	"github.com/cairndb/cairn/raftcore"
 	"github.com/cairndb/cairn/rpc"
@@ -241,17 +242,16 @@ func (s *Server) replicate(ctx context.Context, cmd replica.Envelope) (api.Messa
 	// (a call that came with no deadline has the member's, set when it
 	// came in) and needs no second timer.
 	clientFirst := s.clientGivesUpFirst(ctx)
+	var limit time.Time // the request timeout, when it comes first
 	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > s.requestTimeout() {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.requestTimeout())
-		defer cancel()
+		limit = time.Now().Add(s.requestTimeout())
 	}
 	s.metrics.ProposalsPending.Inc()
 	start, startTerm, startLeader := time.Now(), s.metrics.term.Load(), s.driver.Leader()
 	var res any
-	err := s.untilLeader(ctx, func() error {
+	err := s.untilLeader(ctx, limit, func() error {
 		var err error
-		res, err = s.driver.Propose(ctx, cmd)
+		res, err = s.driver.ProposeWithin(ctx, cmd, limit)
 		return err
 	})
 	s.metrics.ProposalsPending.Dec()
@@ -306,22 +306,38 @@ func (s *Server) completeHeader(resp api.Message) {
 
 // untilLeader runs try, and again while it fails because no leader could
 // take it (an election or a leadership transfer is under way: nothing was
-// proposed, so trying again is safe), until ctx ends.
-func (s *Server) untilLeader(ctx context.Context, try func() error) error {
+// proposed, so trying again is safe), until ctx ends or limit (unless
+// zero) passes.
+func (s *Server) untilLeader(ctx context.Context, limit time.Time, try func() error) error {
 	for {
 		err := try()
 		if !errors.Is(err, replica.ErrNoLeader) && !errors.Is(err, raftcore.ErrProposalDropped) {
 			return err
 		}
-		select {
-		case <-ctx.Done():
-			return api.ErrNoLeader
-		case <-s.stop:
-			return api.ErrStopped
-		case <-s.removed:
-			return api.ErrStopped // removed from the cluster: try another member
-		case <-time.After(s.cfg.HeartbeatInterval):
+		if err := s.pauseForLeader(ctx, limit); err != nil {
+			return err
 		}
+	}
+}
+
+// pauseForLeader waits a heartbeat interval before untilLeader tries
+// again, or returns the error to give up with.
+func (s *Server) pauseForLeader(ctx context.Context, limit time.Time) error {
+	w := lazydeadline.NewWatch(ctx, limit)
+	defer w.Stop()
+	pause := time.NewTimer(s.cfg.HeartbeatInterval)
+	defer pause.Stop()
+	select {
+	case <-w.Expired:
+		return api.ErrNoLeader
+	case <-w.Ended:
+		return api.ErrNoLeader
+	case <-s.stop:
+		return api.ErrStopped
+	case <-s.removed:
+		return api.ErrStopped // removed from the cluster: try another member
+	case <-pause.C:
+		return nil
 	}
 }
 
@@ -332,7 +348,7 @@ func (s *Server) requestTimeout() time.Duration {
 
 // readBarrier waits until a linearizable read may be served locally.
 func (s *Server) readBarrier(ctx context.Context) error {
-	err := s.untilLeader(ctx, func() error { return s.driver.ReadBarrier(ctx) })
+	err := s.untilLeader(ctx, time.Time{}, func() error { return s.driver.ReadBarrier(ctx) })
 	if errors.Is(err, context.DeadlineExceeded) && s.driver.Leader() == 0 {
 		return api.ErrNoLeader
 	}

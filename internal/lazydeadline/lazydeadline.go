@@ -110,3 +110,59 @@ func (c *Context) Release() {
 		c.stop()
 	}
 }
+
+// A Watch is what a goroutine selects on to learn that a context ended
+// while it waits for something else, without making a Context start its
+// timer: for a Context not yet armed it is one plain timer for the
+// deadline and the parent's Done; for any other context, its Done. It
+// may bound the wait further (NewWatch's limit). A member's proposal
+// waits on one: with Done it made a timer context, and registered it
+// with the parent, for every write.
+type Watch struct {
+	// Expired fires once the deadline (the context's or the limit,
+	// whichever is first) has passed; nil if there is none to watch.
+	Expired <-chan time.Time
+	// Ended is closed when the context ends for another reason (for a
+	// Context, when its parent ends); nil if it never does.
+	Ended <-chan struct{}
+
+	ctx   context.Context
+	timer *time.Timer
+}
+
+// NewWatch returns a Watch of ctx, bounded also by limit unless it is
+// zero. Stop it when done waiting.
+func NewWatch(ctx context.Context, limit time.Time) Watch {
+	w := Watch{ctx: ctx}
+	deadline := limit
+	if c, ok := ctx.(*Context); ok && !c.armed.Load() && !c.released.Load() {
+		w.Ended = c.parent.Done()
+		if deadline.IsZero() || c.deadline.Before(deadline) {
+			deadline = c.deadline
+		}
+	} else {
+		// ctx.Done covers ctx's own deadline, if it has one.
+		w.Ended = ctx.Done()
+	}
+	if !deadline.IsZero() {
+		w.timer = time.NewTimer(time.Until(deadline))
+		w.Expired = w.timer.C
+	}
+	return w
+}
+
+// Err is why the wait ended, once Expired or Ended fired: the context's
+// error, or context.DeadlineExceeded if only the limit passed.
+func (w *Watch) Err() error {
+	if err := w.ctx.Err(); err != nil {
+		return err
+	}
+	return context.DeadlineExceeded
+}
+
+// Stop releases the Watch's timer.
+func (w *Watch) Stop() {
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+}

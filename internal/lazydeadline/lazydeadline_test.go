@@ -152,3 +152,64 @@ func TestConcurrentWaiters(t *testing.T) {
 		t.Fatalf("Err() = %v, want %v", c.Err(), context.DeadlineExceeded)
 	}
 }
+
+// A Watch ends a wait as the context would (its deadline, its parent's
+// end) or at its own limit, without arming a Context.
+func TestWatch(t *testing.T) {
+	const soon, late = 20 * time.Millisecond, time.Hour
+	cases := []struct {
+		name     string
+		deadline time.Duration // of the Context (0: a plain cancelable context)
+		limit    time.Duration // 0: none
+		cancel   bool          // the parent is canceled
+		want     error         // from Err; nil: the wait must not end
+	}{
+		{"the context's deadline", soon, 0, false, context.DeadlineExceeded},
+		{"the limit first", late, soon, false, context.DeadlineExceeded},
+		{"the deadline before the limit", soon, late, false, context.DeadlineExceeded},
+		{"the parent ends", late, late, true, context.Canceled},
+		{"neither", late, late, false, nil},
+		{"a plain context canceled", 0, late, true, context.Canceled},
+		{"a plain context and a limit", 0, soon, false, context.DeadlineExceeded},
+		{"a plain context, no limit", 0, 0, false, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			parent, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var ctx context.Context = parent
+			var lazy *Context
+			if tc.deadline > 0 {
+				lazy = New(parent, time.Now().Add(tc.deadline), nil)
+				defer lazy.Release()
+				ctx = lazy
+			}
+			var limit time.Time
+			if tc.limit > 0 {
+				limit = time.Now().Add(tc.limit)
+			}
+			w := NewWatch(ctx, limit)
+			defer w.Stop()
+			if tc.cancel {
+				cancel()
+			}
+			var err error
+			select {
+			case <-w.Expired:
+				err = w.Err()
+			case <-w.Ended:
+				err = w.Err()
+			case <-time.After(soon + 200*time.Millisecond):
+			}
+			if !errors.Is(err, tc.want) || (err == nil) != (tc.want == nil) {
+				t.Fatalf("the wait ended with %v, want %v", err, tc.want)
+			}
+			if lazy != nil && tc.want == nil && lazy.armed.Load() {
+				t.Fatal("the Watch started the Context's timer")
+			}
+			if lazy != nil && tc.limit == soon && tc.deadline == late && ctx.Err() != nil {
+				t.Fatalf("the limit ended the context itself: %v", ctx.Err())
+			}
+		})
+	}
+}
