@@ -22,7 +22,8 @@
 #     --clients 1000 --conns 100 --no-preload
 #   NODE=/tmp/old/node BENCH=/tmp/old/bench OUT=/tmp/old-prof bench/profile.sh put --clients 1000 --conns 100
 #
-# Environment: DURATION (8s), PROFILE (6), TRACE, PRE, WARM, PORT_BASE (25000),
+# Environment: DURATION (8s), PROFILE (6), TRACE, PRE, WARM, LEADER_ONLY
+# (set: every connection to the leader, as compare.sh drives etcd), PORT_BASE (25000),
 # OUT (a directory; default: results/ in the work directory, removed).
 set -euo pipefail
 
@@ -62,6 +63,10 @@ for _ in $(seq 1 50); do
 	fi
 	sleep 0.2
 done
+if [ -n "${LEADER_ONLY:-}" ]; then
+	eps=$("$bench" leader --endpoints "$eps")
+	log "every connection to the leader, $eps"
+fi
 
 if [ -n "${PRE:-}" ]; then
 	log "loading: bench $PRE"

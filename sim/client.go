@@ -86,11 +86,11 @@ var limits = replica.Limits{MaxTxnOps: replica.DefaultMaxTxnOps, MaxRequestBytes
 var errRefused = errors.New("sim: refused before it was proposed")
 
 // local is what member m's shell knows of it for Replica.Plan: the
-// server's default limits, and why its core serves no read now (a member
-// repairing lost data). The simulator sets no quota on the store: its
-// disks fill up instead (nemesis.go).
-func (m *member) local() replica.Local {
-	return replica.Local{Limits: limits, ReadRefusal: m.readRefusal}
+// server's default limits, the store quota and the size of m's store
+// (space.go), and why its core serves no read now (a member repairing
+// lost data).
+func (w *World) local(m *member) replica.Local {
+	return replica.Local{Limits: limits, QuotaBytes: w.space.quota, DBSize: m.storeSize(), ReadRefusal: m.readRefusal}
 }
 
 // readRefusal says why member m serves no read now (nil: it may), as the
@@ -114,10 +114,12 @@ func (w *World) serve(m *member, reqID uint64, req api.Message) {
 	if m.state != stateUp {
 		return // lost: the client times out
 	}
-	p := m.replica.Plan(req, m.local())
+	p := m.replica.Plan(req, w.local(m))
 	var cmd replica.Envelope
-	err := p.Err // StepRefuse (StepRaiseNoSpace needs a quota, which no member has here)
+	err := p.Err // StepRefuse, StepRaiseNoSpace
 	switch p.Step {
+	case replica.StepRaiseNoSpace:
+		w.raiseNoSpace(m, p.Alarm)
 	case replica.StepRead:
 		w.serveRead(m, reqID, p)
 		return
@@ -125,6 +127,9 @@ func (w *World) serve(m *member, reqID uint64, req api.Message) {
 		cmd, err = p.Propose(w.callerOf(reqID))
 	}
 	if err != nil {
+		if errors.Is(err, api.ErrNoSpace) {
+			w.obs.cov.NoSpaceRefused++
+		}
 		m.cost = 0 // answered by the service, before the core
 		w.clientReply(m, replica.Reply{ReqID: reqID, Err: fmt.Errorf("%w: %w", errRefused, err)})
 		return
@@ -156,7 +161,7 @@ func (w *World) serveRead(m *member, reqID uint64, p replica.Plan) {
 // Plan.Propose), proposed as reqID. It returns why m refused it, if it
 // did (a compaction while CORRUPT is raised).
 func (w *World) submit(m *member, reqID uint64, req api.Message) error {
-	p := m.replica.Plan(req, m.local())
+	p := m.replica.Plan(req, w.local(m))
 	if p.Step != replica.StepWrite {
 		return fmt.Errorf("%T planned as step %d: %w", req, p.Step, p.Err)
 	}
@@ -252,6 +257,8 @@ func (w *World) clientReply(m *member, r replica.Reply) {
 		return
 	case r.ReqID&corruptReqBase != 0:
 		return // the corruption check's alarms, the rot's put, the operator's disarms
+	case r.ReqID&spaceReqBase != 0:
+		return // NOSPACE alarms, the space operator's compactions and disarms
 	}
 	c := w.clientOf(r.ReqID)
 	if c == nil || c.pending == nil || c.pending.reqID != r.ReqID || c.pending.answered {

@@ -433,11 +433,14 @@ func (c *corruptChecker) isRotten(id uint64) bool {
 // awaitOperator lets the operator finish replacing a rotten member and
 // disarming the alarms before the final reads, which the alarm refuses.
 func (w *World) awaitOperator() error {
-	for deadline := w.now + 5000; w.corrupt.operating && w.now < deadline && w.fatal == nil; {
+	for deadline := w.now + 5000; (w.corrupt.operating || w.space.operating) && w.now < deadline && w.fatal == nil; {
 		w.runUntil(w.now + 100)
 	}
 	if w.corrupt.operating && w.fatal == nil {
 		return fmt.Errorf("the CORRUPT alarm is still raised 5s after the settling; members: %s", w.describeMembers())
+	}
+	if w.space.operating && w.fatal == nil {
+		return fmt.Errorf("the NOSPACE alarm is still raised 5s after the settling; members: %s", w.describeMembers())
 	}
 	return nil
 }

@@ -63,6 +63,11 @@ type Coverage struct {
 	CorruptRounds int `json:"corrupt_rounds"`
 	CorruptAlarms int `json:"corrupt_alarms"`
 	RotDetected   int `json:"rot_detected"`
+	// NoSpaceAlarms counts the NOSPACE alarms the space operator found
+	// raised (space.go), NoSpaceRefused the writes members refused for
+	// the quota.
+	NoSpaceAlarms  int `json:"nospace_alarms"`
+	NoSpaceRefused int `json:"nospace_refused"`
 	// SimulatedMillis is the virtual time the runs lasted.
 	SimulatedMillis int64 `json:"simulated_ms"`
 }
@@ -113,6 +118,8 @@ func (c *Coverage) Add(o Coverage) {
 	c.CorruptRounds += o.CorruptRounds
 	c.CorruptAlarms += o.CorruptAlarms
 	c.RotDetected += o.RotDetected
+	c.NoSpaceAlarms += o.NoSpaceAlarms
+	c.NoSpaceRefused += o.NoSpaceRefused
 	c.SimulatedMillis += o.SimulatedMillis
 }
 
@@ -191,6 +198,8 @@ func (r *SweepReport) WriteText(out io.Writer) error {
 		{"corruption checks", c.CorruptRounds},
 		{"CORRUPT alarms", c.CorruptAlarms},
 		{"rotten stores found", c.RotDetected},
+		{"NOSPACE alarms", c.NoSpaceAlarms},
+		{"writes refused (quota)", c.NoSpaceRefused},
 	} {
 		fmt.Fprintf(&b, "%-22s %7d\n", row.name, row.n)
 	}

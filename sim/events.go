@@ -79,6 +79,7 @@ const (
 	evRot                                // a member's store is set to rot (corrupt.go)
 	evOperator                           // the operator replaces rotten members and disarms CORRUPT alarms
 	evStream                             // a frame of a store copy's stream reaches a member (snapshot.go)
+	evSpace                              // the operator tends the store quota and disarms NOSPACE alarms (space.go)
 )
 
 var eventNames = map[eventKind]string{
@@ -89,7 +90,7 @@ var eventNames = map[eventKind]string{
 	evHolderHears: "holder-hears", evKeepAlive: "keep-alive", evLoss: "loss", evForge: "forge", evRequest: "request",
 	evLeaseForward: "lease-forward", evAdmin: "auth-admin", evAdminRequest: "auth-request", evAdminTimeout: "auth-timeout",
 	evCorruptCheck: "corrupt-check", evHashAsk: "hash-ask", evHashAnswer: "hash-answer", evCorruptJudge: "corrupt-judge",
-	evRot: "rot", evOperator: "operator", evStream: "stream",
+	evRot: "rot", evOperator: "operator", evStream: "stream", evSpace: "space",
 }
 
 // String describes an event for the failure report.

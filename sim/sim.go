@@ -19,7 +19,8 @@
 // non-leaders or too large), while clients issue reads, writes, deletes and
 // compare-and-swaps on single keys, and ranges, deletes and transfers
 // (two-key transactions) on a group of keys, with timeouts, as users with
-// different permissions in the seeds that turn auth on (auth.go); lease holders
+// different permissions in the seeds that turn auth on (auth.go), against
+// a store quota the stores reach in the seeds that set one (space.go); lease holders
 // grant leases, attach keys and keep them alive (each member runs the real
 // lessor on virtual time, and its leader revokes what expires); watchers
 // follow the changes. Then everything heals, and the run checks:
@@ -108,6 +109,10 @@ type Config struct {
 	// store in every run with faults (by default, one in three).
 	CorruptCheck CheckChoice
 	Rot          bool
+	// Quota says whether the run sets a store quota, which the stores
+	// reach, and an operator who answers the NOSPACE alarm (space.go): by
+	// default, one seed in three does.
+	Quota QuotaChoice
 }
 
 // Mutation names a bug the simulator can inject, so that a test can check
@@ -200,6 +205,8 @@ type World struct {
 	losses  losses
 	auth    simAuth
 	corrupt corruptChecker
+	// space is the store quota and its operator (space.go).
+	space   space
 	conf    confTracker
 	applied appliedLog
 
@@ -254,6 +261,7 @@ func New(cfg Config) (*World, error) {
 	w.startHolders()
 	w.auth.init(w)
 	w.corrupt.init(w)
+	w.space.init(w)
 	w.schedule(leaseTick, event{kind: evLeaseTick})
 	if w.cfg.Faults {
 		w.nemesis.init(w)
@@ -411,6 +419,8 @@ func (w *World) handle(e *event) {
 		w.rotStore()
 	case evOperator:
 		w.operate()
+	case evSpace:
+		w.tendSpace()
 	case evLoss:
 		if !w.healed {
 			w.losses.act(w)
@@ -429,6 +439,7 @@ func (w *World) logFault(format string, args ...any) {
 func (w *World) heal() {
 	w.healed = true
 	w.net.heal()
+	w.space.liftQuota()
 	for _, h := range w.holders {
 		h.cut = nil
 	}
