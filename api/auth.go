@@ -105,10 +105,17 @@ type UserDeleteResponse struct {
 	Header ResponseHeader
 }
 
-// UserChangePasswordRequest sets a user's password.
+// UserChangePasswordRequest sets a user's password: Password, or, when
+// it is empty, HashedPassword.
 type UserChangePasswordRequest struct {
 	Name     string
 	Password string
+	// HashedPassword is a bcrypt hash the client made of the new password,
+	// in etcd's form (its hashedPassword): the hash as bcrypt writes it
+	// ("$2a$10$..."), then in standard base64. It is used only when
+	// Password is empty; one that is not base64 of a bcrypt hash is
+	// refused with ErrBadPasswordHash.
+	HashedPassword string
 }
 
 // UserChangePasswordResponse is the answer to a UserChangePasswordRequest.
@@ -259,6 +266,9 @@ func (m *UserDeleteResponse) fields(c *coder) { m.Header.fields(c) }
 func (m *UserChangePasswordRequest) fields(c *coder) {
 	c.str(&m.Name)
 	c.str(&m.Password)
+	if c.more() {
+		c.str(&m.HashedPassword)
+	}
 }
 
 func (m *UserChangePasswordResponse) fields(c *coder) { m.Header.fields(c) }

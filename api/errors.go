@@ -89,6 +89,12 @@ const (
 	// 72 bytes. Its message is bcrypt's, not etcdserver's: etcd passes the
 	// bcrypt library's error through as it is.
 	CodePasswordTooLong Code = 417
+	// CodeBadPasswordHash refuses a password hash sent by the client
+	// (UserChangePasswordRequest.HashedPassword) that is not base64 of a
+	// bcrypt hash. Its standard message is the one etcd gives a hash it
+	// cannot decode (its auth store's, not etcdserver's); cairn's own
+	// says what is wrong with the hash.
+	CodeBadPasswordHash Code = 418
 )
 
 // The server and raft.
@@ -227,6 +233,7 @@ var (
 	ErrInvalidAuthMgmt      = sentinel(CodeInvalidAuthMgmt)
 	ErrAuthOldRevision      = sentinel(CodeAuthOldRevision)
 	ErrPasswordTooLong      = sentinel(CodePasswordTooLong)
+	ErrBadPasswordHash      = sentinel(CodeBadPasswordHash)
 
 	ErrNoLeader                   = sentinel(CodeNoLeader)
 	ErrNotLeader                  = sentinel(CodeNotLeader)
@@ -342,6 +349,8 @@ func codeInfo(c Code) codeText {
 		return codeText{"AuthOldRevision", "etcdserver: revision of auth store is old"}
 	case CodePasswordTooLong:
 		return codeText{"PasswordTooLong", "bcrypt: password length exceeds 72 bytes"}
+	case CodeBadPasswordHash:
+		return codeText{"BadPasswordHash", "auth: authentication failed, password was given for no password user"}
 
 	case CodeNoLeader:
 		return codeText{"NoLeader", "etcdserver: no leader"}

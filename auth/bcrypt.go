@@ -121,6 +121,18 @@ func HashBcrypt(password string, cost int) (PasswordHash, error) {
 	return PasswordHash{bcrypt: &b}, nil
 }
 
+// ParseBcrypt reads a bcrypt hash as bcrypt writes it ("$2a$10$..."): one
+// a client made of a password (etcd's hashedPassword). Anything else, a
+// PBKDF2 hash included, is refused with an error saying what is wrong,
+// and so is a cost past MaxBcryptCost.
+func ParseBcrypt(s string) (PasswordHash, error) {
+	b, err := parseBcrypt(s)
+	if err != nil {
+		return PasswordHash{}, err
+	}
+	return PasswordHash{bcrypt: &b}, nil
+}
+
 // BcryptCost is the cost of a bcrypt hash (0 for a hash of another kind).
 func (h PasswordHash) BcryptCost() int {
 	if h.bcrypt == nil {

@@ -51,12 +51,8 @@ func (a authServer) Authenticate(ctx context.Context, r *pb.AuthenticateRequest)
 }
 
 func (a authServer) UserAdd(ctx context.Context, r *pb.AuthUserAddRequest) (*pb.AuthUserAddResponse, error) {
-	if r.HashedPassword != "" {
-		// etcd's clients send a hash only when asked to; cairn takes the
-		// password itself and hashes it as etcd's server does (bcrypt,
-		// at the member's --bcrypt-cost).
-		return nil, status.Error(codes.InvalidArgument, "etcdserver: cairn does not take pre-hashed passwords; send the password itself")
-	}
+	// A hashedPassword from the client is not used: etcd's server sets
+	// it to its own hash of password (empty or not) before it proposes.
 	noPassword := r.Options != nil && r.Options.NoPassword
 	resp, err := a.s.UserAdd(ctx, &api.UserAddRequest{Name: r.Name, Password: r.Password, NoPassword: noPassword})
 	if err != nil {
@@ -90,10 +86,9 @@ func (a authServer) UserDelete(ctx context.Context, r *pb.AuthUserDeleteRequest)
 }
 
 func (a authServer) UserChangePassword(ctx context.Context, r *pb.AuthUserChangePasswordRequest) (*pb.AuthUserChangePasswordResponse, error) {
-	if r.HashedPassword != "" {
-		return nil, status.Error(codes.InvalidArgument, "etcdserver: cairn does not take pre-hashed passwords; send the password itself")
-	}
-	resp, err := a.s.UserChangePassword(ctx, &api.UserChangePasswordRequest{Name: r.Name, Password: r.Password})
+	// hashedPassword (a bcrypt hash the client made, in base64) is used
+	// when password is empty, as etcd does.
+	resp, err := a.s.UserChangePassword(ctx, &api.UserChangePasswordRequest{Name: r.Name, Password: r.Password, HashedPassword: r.HashedPassword})
 	if err != nil {
 		return nil, toGRPCError(err)
 	}

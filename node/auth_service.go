@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"time"
 
@@ -79,6 +80,31 @@ func (s *Server) hashInto(c *auth.Command, password string) func() error {
 		h, err := auth.HashBcrypt(password, s.cfg.bcryptCost())
 		if err != nil {
 			return err
+		}
+		c.Password = h
+		return nil
+	}
+}
+
+// takeHash sets c's password to a hash the client made of it (etcd's
+// hashedPassword: a bcrypt hash, in standard base64), once it is seen to
+// be one; else api.ErrBadPasswordHash says what is wrong with it. A user
+// this member does not know is refused first, as applying would refuse
+// it (api.ErrUserNotFound): etcd looks for the user before the hash.
+// etcd stores whatever decodes from base64; cairn refuses what is not a
+// bcrypt hash, which no password would open.
+func (s *Server) takeHash(c *auth.Command, hashed string) func() error {
+	return func() error {
+		if _, ok := s.replica.State.Auth().User(c.Name); !ok {
+			return api.ErrUserNotFound
+		}
+		raw, err := base64.StdEncoding.DecodeString(hashed)
+		if err != nil {
+			return api.Errorf(api.CodeBadPasswordHash, "auth: the hashed password of %q is not standard base64: %v", c.Name, err)
+		}
+		h, err := auth.ParseBcrypt(string(raw))
+		if err != nil {
+			return api.Errorf(api.CodeBadPasswordHash, "auth: the hashed password of %q: %v", c.Name, err)
 		}
 		c.Password = h
 		return nil
@@ -188,7 +214,11 @@ func (s *Server) serveUserDelete(ctx context.Context, req *api.UserDeleteRequest
 
 func (s *Server) serveUserChangePassword(ctx context.Context, req *api.UserChangePasswordRequest) (api.Message, error) {
 	c := &auth.Command{Op: auth.OpUserChangePassword, Name: req.Name}
-	if err := s.proposeAuth(ctx, c, s.hashInto(c, req.Password)); err != nil {
+	prepare := s.hashInto(c, req.Password)
+	if req.Password == "" && req.HashedPassword != "" {
+		prepare = s.takeHash(c, req.HashedPassword)
+	}
+	if err := s.proposeAuth(ctx, c, prepare); err != nil {
 		return nil, err
 	}
 	return &api.UserChangePasswordResponse{Header: s.header()}, nil
