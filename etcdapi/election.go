@@ -2,6 +2,7 @@ package etcdapi
 
 import (
 	"context"
+	"errors"
 
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/etcdapi/concurrencypb"
@@ -130,25 +131,44 @@ type electionObserveStream interface {
 // leader and every new leader, until the caller ends the call. Like
 // etcd's, it sends the latest leader value reliably, not necessarily
 // every one in between.
+//
+// Also like etcd's, a read or watch of the member that fails (the
+// caller may not read the election, say) ends the stream with no error
+// and nothing more sent: etcd's recipe closes its channel of leaders
+// then, and its server ends the call. The member logs why.
 func (e electionServer) Observe(r *concurrencypb.LeaderRequest, st electionObserveStream) error {
 	ctx := st.Context()
 	prefix := namePrefix(r.Name)
+	var sendErr observeSendError
 	for {
 		header, kv, err := e.awaitLeader(ctx, prefix)
 		if err == nil {
 			err = st.Send(&concurrencypb.LeaderResponse{Header: etcdconv.ToHeader(header), Kv: etcdconv.ToKV(kv)})
-		}
-		if err == nil {
+			if err != nil {
+				return err
+			}
 			err = e.followLeader(ctx, kv.Key, header.Revision+1, st)
 		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return concurrencyError(ctx.Err())
-			}
-			return concurrencyError(err)
+		switch {
+		case err == nil:
+		case ctx.Err() != nil:
+			return concurrencyError(ctx.Err())
+		case errors.As(err, &sendErr):
+			return sendErr.err
+		default:
+			e.s.Logger().Info("etcdapi: an election's Observe ends: the member's read or watch failed", "election", string(r.Name), "err", err)
+			return nil
 		}
 	}
 }
+
+// observeSendError is a failure of an Observe stream's Send (the caller
+// is gone): unlike the member's refusals, it ends the call with its
+// error.
+type observeSendError struct{ err error }
+
+func (e observeSendError) Error() string { return e.err.Error() }
+func (e observeSendError) Unwrap() error { return e.err }
 
 // awaitLeader returns the leader's key-value under prefix, waiting for a
 // contender when there is none, with the header of the revision it was
@@ -197,7 +217,7 @@ func (e electionServer) followLeader(ctx context.Context, key []byte, from int64
 				return nil
 			}
 			if err := st.Send(&concurrencypb.LeaderResponse{Header: etcdconv.ToHeader(wr.Header), Kv: etcdconv.ToKV(&ev.Kv)}); err != nil {
-				return err
+				return observeSendError{err}
 			}
 		}
 	}
