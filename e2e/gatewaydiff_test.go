@@ -719,11 +719,28 @@ func gatewayDiffTable() []gwRow {
 		{name: "lock", path: "/v3/lock/lock", body: `{"name":«lk»,"lease":"$lease1"}`},
 		{name: "lock without a name", path: "/v3/lock/lock", body: `{"lease":"$lease1"}`},
 		{name: "unlock", path: "/v3/lock/unlock", body: `{"key":«lk/1234»}`},
-		{name: "campaign", path: "/v3/election/campaign", body: `{"name":«el»,"lease":"$lease1","value":«v1»}`},
+		{name: "campaign", path: "/v3/election/campaign", body: `{"name":«el»,"lease":"$lease1","value":«v1»}`,
+			capture: map[string]string{"el_rev": "leader.rev"}},
 		{name: "election leader", path: "/v3/election/leader", body: `{"name":«el»}`},
+		// Observe streams the leader, then each value it proclaims, each
+		// line {"result": LeaderResponse}; it is read until quiet.
+		{name: "election observe", path: "/v3/election/observe", body: `{"name":«el»}`, lines: 4, during: []gwRow{
+			{name: "proclaim v2", path: "/v3/election/proclaim", body: `{"leader":` + gwElectionLeader + `,"value":«v2»}`},
+			{name: "proclaim v3", path: "/v3/election/proclaim", body: `{"leader":` + gwElectionLeader + `,"value":«v3»}`},
+		}},
+		{name: "election observe, no leader", path: "/v3/election/observe", body: `{"name":«el2»}`, lines: 1},
+		{name: "proclaim", path: "/v3/election/proclaim", body: `{"leader":` + gwElectionLeader + `,"value":«v4»}`},
+		{name: "resign", path: "/v3/election/resign", body: `{"leader":` + gwElectionLeader + `}`},
+		{name: "proclaim after the resign", path: "/v3/election/proclaim", body: `{"leader":` + gwElectionLeader + `,"value":«v5»}`},
+		{name: "election observe after the resign", path: "/v3/election/observe", body: `{"name":«el»}`, lines: 1},
 		{name: "resign without a leader key", path: "/v3/election/resign", body: `{}`},
 	}...)
 }
+
+// gwElectionLeader is the leader key of the campaign row's leadership
+// (under the lease granted with an id, 0x1234), as Proclaim and Resign
+// take it.
+const gwElectionLeader = `{"name":«el»,"key":«el/1234»,"rev":"$el_rev","lease":"$lease1"}`
 
 // The reasons of the known differences of auth rows.
 const (
@@ -813,6 +830,8 @@ func gatewayDiffAuthRows() []gwRow {
 			body: `{"compare":[{"key":«k/a»,"target":"VERSION","version":"0"}],"success":[{"request_range":{"key":«pub/a»}}]}`},
 		{name: "watch as alice, denied", path: "/v3/watch", token: "$tok_alice", lines: 1, body: `{"create_request":{"key":«k/a»}}`},
 		{name: "watch as alice", path: "/v3/watch", token: "$tok_alice", lines: 1, body: `{"create_request":{"key":«pub/a»}}`},
+		{name: "election observe as alice, denied", path: "/v3/election/observe", token: "$tok_alice", lines: 1, body: `{"name":«el»}`},
+		{name: "election observe without a token", path: "/v3/election/observe", lines: 1, body: `{"name":«el»}`},
 		{name: "lease grant as alice", path: "/v3/lease/grant", token: "$tok_alice", body: `{"TTL":"60"}`, capture: map[string]string{"lease3": "ID"}},
 		{name: "status as alice", path: "/v3/maintenance/status", token: "$tok_alice", body: `{}`},
 		{name: "member list as alice", path: "/v3/cluster/member/list", token: "$tok_alice", body: `{}`},
