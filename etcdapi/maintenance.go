@@ -32,7 +32,7 @@ func (m maintenanceServer) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.A
 // Status answers with etcd's fields. Version is the etcd API level cairn
 // serves (clients gate features on it), as the storage version the member
 // reports is; the errors list the raised alarms, or say that the member
-// repairs its store (then it knows no more than its ids).
+// repairs its store (then its raft state is its log's: node.Server.StoreRepairStatus).
 func (m maintenanceServer) Status(ctx context.Context, r *pb.StatusRequest) (*pb.StatusResponse, error) {
 	if m.s.StoreRepairing() != nil {
 		out := etcdconv.ToStatus(m.s.StoreRepairStatus())

@@ -75,6 +75,7 @@ func TestStoreRepairServesTheEtcdFace(t *testing.T) {
 	u := c.Leader()
 	v, w := (u+1)%3, (u+2)%3
 	vID := c.Servers[v].ID()
+	before := must[*clientv3.StatusResponse](t, "status before the stop")(all.Status(ctx, c.Endpoint(v)))
 	c.StopMember(v)
 	nodetest.FlipEvery(t, filepath.Join(c.Configs[v].DataDir, "member", "db"), "key-0123") // a key's record: opening reads it
 	// No leader: u alone cannot give v a copy of the store.
@@ -92,6 +93,16 @@ func TestStoreRepairServesTheEtcdFace(t *testing.T) {
 	waitRepairing(t, c.Endpoint(v), vID)
 
 	cli := etcdClient(t, c.Endpoint(v))
+	// Its raft state, as etcd's Status always reports it: its log's term
+	// and commit index (the raft core starts from them once the store is
+	// back), no store applied, no leader (none gives it a copy).
+	st := must[*clientv3.StatusResponse](t, "status of the member repairing its store")(cli.Status(ctx, c.Endpoint(v)))
+	if st.RaftTerm != before.RaftTerm || st.Header.RaftTerm != before.RaftTerm || st.RaftIndex < before.RaftIndex ||
+		st.RaftAppliedIndex != 0 || st.Leader != 0 {
+		t.Fatalf("status of the member repairing its store: raft term %d (header %d), index %d, applied %d, leader %x; "+
+			"before it stopped: term %d, index %d", st.RaftTerm, st.Header.RaftTerm, st.RaftIndex, st.RaftAppliedIndex, st.Leader,
+			before.RaftTerm, before.RaftIndex)
+	}
 	conn := cli.ActiveConnection()
 	hc := healthpb.NewHealthClient(conn)
 	if h, err := hc.Check(ctx, &healthpb.HealthCheckRequest{}); err != nil || h.Status != healthpb.HealthCheckResponse_NOT_SERVING {

@@ -123,6 +123,11 @@ type Server struct {
 	// set aside (0 if none).
 	setAsideBytes atomic.Int64
 	repairServed  bool
+	// repairRaft is the log's hard state during a store repair, and
+	// repairLeader the leader giving the member a copy of its store (0
+	// if none is): what its Status reports of raft meanwhile.
+	repairRaft   atomic.Pointer[raftcore.HardState]
+	repairLeader atomic.Uint64
 
 	// removed is closed when the member learns that it was removed from
 	// the cluster (stopRemoved).

@@ -87,6 +87,7 @@ func (s *Server) fetchStoreCopy(memberPath string, need replica.StoreNeed, take 
 			filepath.Join(memberPath, clusterSecretFile))
 	}
 	why := fmt.Sprintf("store under repair (%s): fetching a copy of a committed store from the leader; it serves nothing until then", need.Reason)
+	s.repairRaft.Store(&need.Raft)
 	s.storeRepairing.Store(&why)
 	if err := s.serveDuringStoreRepair(); err != nil {
 		return err
@@ -204,6 +205,10 @@ func (s *Server) storeCopyFrom(raw string, to uint64, identity *clusterIdentity,
 		return fmt.Errorf("a store copy of %d bytes is larger than this member takes (%d: twice --quota-backend-bytes, at least %d)", size, limit, minSnapshotLimit)
 	}
 	meta := m.Snapshot.Metadata
+	// The member streaming its store leads (only the leader gives one):
+	// Status names it until the copy is in, or fails.
+	s.repairLeader.Store(to)
+	defer s.repairLeader.Store(0)
 	var stalled atomic.Bool
 	stall := time.AfterFunc(snapshotStall, func() { stalled.Store(true); st.Close() })
 	defer stall.Stop()
@@ -353,14 +358,26 @@ func (s *Server) StoreRepaired() <-chan struct{} { return s.repaired }
 // its ids, versions and quota, its store's size (the corrupt page file it
 // set aside, which it keeps on disk, none of it in use), and its errors,
 // which say why it serves nothing else (etcd lists a member's alarms
-// there).
+// there). Its raft state, which etcd's Status always reports, is its
+// log's, as the raft core will start from it (the core starts once the
+// store is back): the term (in the header too) and the commit index; the
+// applied index is 0, the store being gone; the leader is the member
+// that streams it a copy of the store, while one does, else 0 (it takes
+// no part in raft until then).
 func (s *Server) StoreRepairStatus() *api.StatusResponse {
+	var hs raftcore.HardState
+	if p := s.repairRaft.Load(); p != nil {
+		hs = *p
+	}
 	return &api.StatusResponse{
-		Header:         api.ResponseHeader{ClusterID: s.clusterID, MemberID: s.id}, // no store yet
+		Header:         api.ResponseHeader{ClusterID: s.clusterID, MemberID: s.id, RaftTerm: hs.Term}, // no store: no revision
 		Version:        Version,
 		StorageVersion: EtcdAPIVersion,
 		DbSize:         s.setAsideBytes.Load(),
 		DbSizeQuota:    s.cfg.QuotaBackendBytes,
+		Leader:         s.repairLeader.Load(),
+		RaftTerm:       hs.Term,
+		RaftIndex:      hs.Commit,
 		Errors:         []string{fmt.Sprintf("memberID:%016x %s", s.id, s.storeRepairWhy())},
 	}
 }

@@ -183,6 +183,12 @@ func testRepairWaitsForALeader(t *testing.T, c *nodetest.Cluster, v, w int) {
 		st, err := cl.Status(ctx, c.Endpoint(v))
 		cancel()
 		if err == nil && len(st.Errors) == 1 && strings.Contains(st.Errors[0], "store under repair") && strings.Contains(st.Errors[0], "corrupt page") {
+			// Its raft state: its log's term and commit index (the log
+			// holds a snapshot, so both are past 0), no store applied, no
+			// leader.
+			if st.RaftTerm == 0 || st.Header.RaftTerm != st.RaftTerm || st.RaftIndex == 0 || st.RaftAppliedIndex != 0 || st.Leader != 0 {
+				t.Fatalf("raft state of the member repairing its store: %+v", st)
+			}
 			break
 		}
 		if time.Now().After(deadline) {

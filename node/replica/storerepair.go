@@ -65,11 +65,14 @@ type StoreCopy struct {
 // StoreNeed is what a member that repairs its store needs: a copy at an
 // index at least MinIndex (its log's snapshot), and why it needs one.
 // Members are the voters and learners of the log's snapshot: the members
-// its store knew then, whose ids its peers' handshakes need.
+// its store knew then, whose ids its peers' handshakes need. Raft is the
+// log's hard state: the term and the commit index the raft core starts
+// from once the store is back, which the member reports meanwhile.
 type StoreNeed struct {
 	MinIndex uint64
 	Reason   string
 	Members  []uint64
+	Raft     raftcore.HardState
 }
 
 // StoreRepair says how a member repairs a corrupt store (Config.StoreRepair).
@@ -197,10 +200,14 @@ func repairStore(cfg Config, log RaftLog, reason string) (got raftcore.SnapshotM
 	if err != nil {
 		return got, fmt.Errorf("node: repair the store: read the log's snapshot: %w", err)
 	}
+	hs, _, err := log.InitialState()
+	if err != nil {
+		return got, fmt.Errorf("node: repair the store: read the log's hard state: %w", err)
+	}
 	n := snap.Metadata.Index
 	part := cfg.StorePath + ".repair" + partExt
 	cs := snap.Metadata.ConfState
-	need := StoreNeed{MinIndex: n, Reason: reason, Members: append(slices.Clone(cs.Voters), cs.Learners...)}
+	need := StoreNeed{MinIndex: n, Reason: reason, Members: append(slices.Clone(cs.Voters), cs.Learners...), Raft: hs}
 	err = rep.Fetch(need, func(c StoreCopy) error {
 		if c.Meta.Index < n && !rep.UnsafeAnyIndex {
 			return fmt.Errorf("%w: a copy at index %d, the log's snapshot is at %d", ErrStoreCopyTooOld, c.Meta.Index, n)

@@ -321,17 +321,26 @@ func TestStoreRepairOnMissingPageFile(t *testing.T) {
 			}
 			cp := make([]storeCopy, 1)
 			cp[0].meta, cp[0].data = m.copyNow()
+			hs, _, err := m.r.Log.InitialState()
+			if err != nil {
+				t.Fatal(err)
+			}
 			_ = m.r.Close()
 			if err := m.disk.Remove(repairStorePath); err != nil {
 				t.Fatal(err)
 			}
 			fetched := 0
 			fetch := fetchFrom(cp, new([]error))
-			err := m.open(&StoreRepair{Marker: repairMarker, CorruptDir: repairCorrupt,
+			err = m.open(&StoreRepair{Marker: repairMarker, CorruptDir: repairCorrupt,
 				Fetch: func(need StoreNeed, take func(StoreCopy) error) error {
 					fetched++
 					if !strings.Contains(need.Reason, "missing") {
 						t.Errorf("the reason of the repair: %q", need.Reason)
+					}
+					// The log's raft state, which the member reports
+					// meanwhile.
+					if need.Raft.Term != hs.Term || need.Raft.Commit < hs.Commit || need.Raft.Commit < need.MinIndex {
+						t.Errorf("the raft state of the repair: %+v; the log's before: %+v, its snapshot at %d", need.Raft, hs, need.MinIndex)
 					}
 					return fetch(need, take)
 				}})
