@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/cairndb/cairn/internal/wire"
 )
@@ -34,11 +35,21 @@ type Message interface {
 // Marshal encodes m.
 func Marshal(m Message) []byte { return AppendMarshal(nil, m) }
 
-// AppendMarshal appends the encoding of m to b.
+// AppendMarshal appends the encoding of m to b. A first pass over the
+// fields sizes the encoding, so that b grows once (appending a value's
+// bytes to a buffer that grew field by field cost a twentieth of a
+// member's CPU under small puts).
 func AppendMarshal(b []byte, m Message) []byte {
-	c := coder{buf: b}
+	c := coder{buf: slices.Grow(b, encodedLen(m))}
 	m.fields(&c)
 	return c.buf
+}
+
+// encodedLen is the length of m's encoding, counted over its fields.
+func encodedLen(m Message) int {
+	c := coder{sizing: true}
+	m.fields(&c)
+	return c.size
 }
 
 // Unmarshal decodes b, which must hold exactly one message, into m.
@@ -53,8 +64,12 @@ func Unmarshal(b []byte, m Message) error {
 
 // coder encodes (dec false) or decodes (dec true) a message's fields.
 type coder struct {
-	dec   bool
-	buf   []byte
+	dec bool
+	// sizing counts the encoding's bytes (size) instead of writing them
+	// (dec false).
+	sizing bool
+	size   int
+	buf    []byte
 	off   int
 	err   error
 	depth int // nesting of transactions
@@ -67,6 +82,10 @@ func (c *coder) fail(format string, args ...any) {
 }
 
 func (c *coder) uvarint(v *uint64) {
+	if c.sizing {
+		c.size += wire.UvarintLen(*v)
+		return
+	}
 	if !c.dec {
 		c.buf = wire.AppendUvarint(c.buf, *v)
 		return
@@ -84,6 +103,10 @@ func (c *coder) uvarint(v *uint64) {
 }
 
 func (c *coder) varint(v *int64) {
+	if c.sizing {
+		c.size += wire.VarintLen(*v)
+		return
+	}
 	if !c.dec {
 		c.buf = wire.AppendVarint(c.buf, *v)
 		return
@@ -114,6 +137,10 @@ func (c *coder) code(v *Code) {
 }
 
 func (c *coder) byte1(v *uint8) {
+	if c.sizing {
+		c.size++
+		return
+	}
 	if !c.dec {
 		c.buf = append(c.buf, *v)
 		return
@@ -146,6 +173,10 @@ func (c *coder) boolean(v *bool) {
 func (c *coder) bytes(v *[]byte) {
 	n := uint64(len(*v))
 	c.uvarint(&n)
+	if c.sizing {
+		c.size += len(*v)
+		return
+	}
 	if !c.dec {
 		c.buf = append(c.buf, *v...)
 		return
@@ -166,11 +197,19 @@ func (c *coder) bytes(v *[]byte) {
 }
 
 func (c *coder) str(v *string) {
-	b := []byte(*v)
-	c.bytes(&b)
-	if c.dec {
-		*v = string(b)
+	if !c.dec {
+		n := uint64(len(*v))
+		c.uvarint(&n)
+		if c.sizing {
+			c.size += len(*v)
+		} else {
+			c.buf = append(c.buf, *v...)
+		}
+		return
 	}
+	var b []byte
+	c.bytes(&b)
+	*v = string(b)
 }
 
 // u32 codes a uint32 as a uvarint, rejecting values that overflow it.

@@ -109,6 +109,9 @@ func roundTrip[T any, P interface {
 	Message
 }](t *rapid.T, m P) {
 	b := Marshal(m)
+	if n := encodedLen(m); n != len(b) {
+		t.Fatalf("%T: the sizing pass counted %d bytes, the encoding has %d", m, n, len(b))
+	}
 	got := P(new(T))
 	if err := Unmarshal(b, got); err != nil {
 		t.Fatalf("decode %T: %v", m, err)
