@@ -70,9 +70,9 @@ type coder struct {
 	sizing bool
 	size   int
 	buf    []byte
-	off   int
-	err   error
-	depth int // nesting of transactions
+	off    int
+	err    error
+	depth  int // nesting of transactions
 }
 
 func (c *coder) fail(format string, args ...any) {
