@@ -101,6 +101,33 @@ func BenchmarkGet(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "gets/s")
 }
 
+// BenchmarkGetParallel is BenchmarkGet from every core at once, as a
+// member's readers look keys up: what they share (the cache's lock and
+// map, the branches) shows.
+func BenchmarkGetParallel(b *testing.B) {
+	n := benchKeys()
+	db := loaded(b, n)
+	defer db.Close()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		rng := rand.New(rand.NewPCG(rand.Uint64(), 2))
+		for pb.Next() {
+			err := db.View(func(tx *Tx) error {
+				v, err := tx.Bucket([]byte("b")).Get(benchKey(rng.IntN(n)))
+				if err == nil && len(v) != 256 {
+					err = fmt.Errorf("value of %d bytes", len(v))
+				}
+				return err
+			})
+			if err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "gets/s")
+}
+
 // BenchmarkScan: a cursor over every key.
 func BenchmarkScan(b *testing.B) {
 	n := benchKeys()
