@@ -72,7 +72,7 @@ func (c *nodeCache) init(limit int64) {
 func nodeCost(n *node, pageSize int) int64 {
 	const nodeOverhead = 128 // the node, the cache entry, the map slot
 	data := max(n.size(), n.pages()*pageSize)
-	return int64(data + 48*len(n.keys) + 16*len(n.children) + nodeOverhead)
+	return int64(data + 48*len(n.keys) + 8*len(n.heads) + 16*len(n.children) + nodeOverhead)
 }
 
 func (c *nodeCache) get(id pgid) *node {

@@ -132,6 +132,7 @@ func (tx *Tx) Freeze(then func(error)) (*Frozen, error) {
 		for i := range n.children {
 			n.children[i].node = nil // children are found by page id
 		}
+		n.withHeads()
 		pinned[n.id] = n
 	}
 	db.pinned.Store(&pinned)
