@@ -114,7 +114,7 @@ type UserChangePasswordRequest struct {
 	// in etcd's form (its hashedPassword): the hash as bcrypt writes it
 	// ("$2a$10$..."), then in standard base64. It is used only when
 	// Password is empty; one that is not base64 of a bcrypt hash is
-	// refused with ErrBadPasswordHash.
+	// refused with ErrNoPasswordUser.
 	HashedPassword string
 }
 

@@ -89,12 +89,14 @@ const (
 	// 72 bytes. Its message is bcrypt's, not etcdserver's: etcd passes the
 	// bcrypt library's error through as it is.
 	CodePasswordTooLong Code = 417
-	// CodeBadPasswordHash refuses a password hash sent by the client
-	// (UserChangePasswordRequest.HashedPassword) that is not base64 of a
-	// bcrypt hash. Its standard message is the one etcd gives a hash it
-	// cannot decode (its auth store's, not etcdserver's); cairn's own
-	// says what is wrong with the hash.
-	CodeBadPasswordHash Code = 418
+	// CodeNoPasswordUser is etcd's ErrNoPasswordUser (its auth store's
+	// error, not etcdserver's), which etcd gives both a user made without
+	// a password who authenticates with one (it authenticates by
+	// certificate only) and a password hash sent by the client
+	// (UserChangePasswordRequest.HashedPassword) it cannot decode; cairn
+	// gives it a hash that is not base64 of a bcrypt hash too, with its
+	// own message saying what is wrong with it.
+	CodeNoPasswordUser Code = 418
 )
 
 // The server and raft.
@@ -233,7 +235,7 @@ var (
 	ErrInvalidAuthMgmt      = sentinel(CodeInvalidAuthMgmt)
 	ErrAuthOldRevision      = sentinel(CodeAuthOldRevision)
 	ErrPasswordTooLong      = sentinel(CodePasswordTooLong)
-	ErrBadPasswordHash      = sentinel(CodeBadPasswordHash)
+	ErrNoPasswordUser       = sentinel(CodeNoPasswordUser)
 
 	ErrNoLeader                   = sentinel(CodeNoLeader)
 	ErrNotLeader                  = sentinel(CodeNotLeader)
@@ -349,8 +351,8 @@ func codeInfo(c Code) codeText {
 		return codeText{"AuthOldRevision", "etcdserver: revision of auth store is old"}
 	case CodePasswordTooLong:
 		return codeText{"PasswordTooLong", "bcrypt: password length exceeds 72 bytes"}
-	case CodeBadPasswordHash:
-		return codeText{"BadPasswordHash", "auth: authentication failed, password was given for no password user"}
+	case CodeNoPasswordUser:
+		return codeText{"NoPasswordUser", "auth: authentication failed, password was given for no password user"}
 
 	case CodeNoLeader:
 		return codeText{"NoLeader", "etcdserver: no leader"}

@@ -19,7 +19,7 @@ var allErrors = []error{
 	ErrRootUserNotExist, ErrRootRoleNotExist, ErrUserAlreadyExist, ErrUserEmpty, ErrUserNotFound,
 	ErrRoleAlreadyExist, ErrRoleNotFound, ErrRoleEmpty, ErrAuthFailed, ErrPermissionNotGiven,
 	ErrPermissionDenied, ErrRoleNotGranted, ErrPermissionNotGranted, ErrAuthNotEnabled, ErrInvalidAuthToken,
-	ErrInvalidAuthMgmt, ErrAuthOldRevision, ErrPasswordTooLong, ErrBadPasswordHash,
+	ErrInvalidAuthMgmt, ErrAuthOldRevision, ErrPasswordTooLong, ErrNoPasswordUser,
 	ErrNoLeader, ErrNotLeader, ErrLeaderChanged, ErrNotCapable, ErrStopped, ErrTimeout,
 	ErrTimeoutDueToLeaderFail, ErrTimeoutDueToConnectionLost, ErrUnhealthy, ErrCorrupt, ErrBadLeaderTransferee,
 }
@@ -45,7 +45,7 @@ func TestErrorsSurviveTheWire(t *testing.T) {
 		// etcd's words: etcdserver's, but for the bcrypt library's error
 		// etcd passes through as it is, and its auth store's for a hash
 		// it cannot decode.
-		if !strings.HasPrefix(want.Error(), "etcdserver: ") && want != ErrPasswordTooLong && want != ErrBadPasswordHash {
+		if !strings.HasPrefix(want.Error(), "etcdserver: ") && want != ErrPasswordTooLong && want != ErrNoPasswordUser {
 			t.Errorf("code %d: message %q not in etcd's words", code, want.Error())
 		}
 		if name := Code(code).String(); strings.HasPrefix(name, "Code(") {

@@ -112,6 +112,8 @@ func TestApplyFollowsEtcdRules(t *testing.T) {
 		{"revoke permission not granted", []*Command{{Op: OpRoleAdd, Name: "r"}},
 			&Command{Op: OpRoleRevokePermission, Name: "r", Perm: api.Permission{Key: []byte("a")}}, api.ErrPermissionNotGranted},
 		{"change password of unknown user", nil, &Command{Op: OpUserChangePassword, Name: "u", Password: h}, api.ErrUserNotFound},
+		{"change password of a no-password user", []*Command{{Op: OpUserAdd, Name: "u", NoPassword: true}},
+			&Command{Op: OpUserChangePassword, Name: "u", Password: h}, nil},
 		{"token while auth is off", []*Command{{Op: OpUserAdd, Name: "u", Password: h}},
 			&Command{Op: OpIssueToken, Name: "u", Token: "t", Revision: 1}, api.ErrAuthNotEnabled},
 	}
@@ -250,5 +252,25 @@ func TestRootRolePermIsEtcds(t *testing.T) {
 	if len(perms) != 1 || perms[0].PermType != api.PermReadWrite || len(perms[0].Key) != 0 ||
 		string(perms[0].RangeEnd) != "\x00" {
 		t.Fatalf("the root role's permissions are %+v, want readwrite from \"\" with range end \"\\x00\"", perms)
+	}
+}
+
+// A password change of a user made without a password leaves it without
+// one, as etcd's does; the change still moves the revision.
+func TestNoPasswordUserKeepsNoPassword(t *testing.T) {
+	s, w := New(), memRecords{}
+	mustApply(t, s, w, rootSetup(t)...)
+	mustApply(t, s, w, &Command{Op: OpEnable, SigningKey: testKey}, &Command{Op: OpUserAdd, Name: "u", NoPassword: true})
+	rev := s.Revision()
+	mustApply(t, s, w, &Command{Op: OpUserChangePassword, Name: "u", Password: testHash(t, "pw")})
+	u, ok := s.User("u")
+	if !ok || !u.NoPassword || !u.Password.IsZero() {
+		t.Fatalf("after the change the user is %+v", u)
+	}
+	if s.Revision() == rev {
+		t.Fatal("the change did not move the revision")
+	}
+	if _, err := s.Authenticate("u", "pw", Decoy(MinBcryptCost)); !errors.Is(err, api.ErrNoPasswordUser) {
+		t.Fatalf("the user authenticates with the password given in the change: %v (want etcd's ErrNoPasswordUser)", err)
 	}
 }

@@ -9,10 +9,12 @@ import (
 
 // Authenticate checks a user's password and returns the identity a
 // token for the user carries: the user and the current revision. An
-// unknown user, a user without a password and a wrong password all give
-// api.ErrAuthFailed, after the same work: for the first two the password
-// is checked against decoy (a hash with the usual cost that matches no
-// password), so the time taken does not tell which users exist.
+// unknown user and a wrong password give api.ErrAuthFailed, after the
+// same work: for an unknown user the password is checked against decoy
+// (a hash with the usual cost that matches no password), so the time
+// taken does not tell which users exist. A user made without a password
+// gets etcd's answer, api.ErrNoPasswordUser (it lets in by certificate
+// only), after the same work too.
 //
 // It takes as long as one password hash; it holds no lock meanwhile.
 func (s *State) Authenticate(name, password string, decoy PasswordHash) (Identity, error) {
@@ -21,9 +23,14 @@ func (s *State) Authenticate(name, password string, decoy PasswordHash) (Identit
 		return Identity{}, api.ErrAuthNotEnabled
 	}
 	u := v.users[name]
-	if u == nil || u.NoPassword {
+	if u == nil {
 		decoy.Verify(password)
 		return Identity{}, api.ErrAuthFailed
+	}
+	if u.NoPassword {
+		// etcd's answer: the user exists and lets in by certificate only.
+		decoy.Verify(password)
+		return Identity{}, api.ErrNoPasswordUser
 	}
 	if !u.Password.Verify(password) {
 		return Identity{}, api.ErrAuthFailed

@@ -338,6 +338,7 @@ var ctlDiffSteps = []ctlStep{
 	{args: "user delete nobody"},
 	{args: "user delete u3"},
 	{args: "user passwd nobody --interactive=false", stdin: "pw\n"},
+	{args: "user passwd u2 --interactive=false", stdin: "u2pw\n"}, // a user without a password keeps none
 	{args: "auth status"},
 	{args: "role add r1"},
 	{args: "role add r1"},
@@ -430,6 +431,7 @@ var ctlDiffSteps = []ctlStep{
 	{args: "--user=root:rootpw user passwd u1 --interactive=false", stdin: "pw1b\n"},
 	{args: "--user=u1:pw1 get a1"},
 	{args: "--user=u1:pw1b get a1"},
+	{args: "--user=u2:u2pw get a1"},
 	{args: "--user=root:rootpw auth disable"},
 	{args: "auth disable"},
 	{args: "auth status -w json"},

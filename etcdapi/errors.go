@@ -101,10 +101,10 @@ func etcdError(c api.Code) error {
 		return rpctypes.ErrGRPCInvalidAuthMgmt
 	case api.CodeAuthOldRevision:
 		return rpctypes.ErrGRPCAuthOldRevision
-	case api.CodeBadPasswordHash:
+	case api.CodeNoPasswordUser:
 		// etcd's auth store's error, which has no twin in rpctypes: etcd
 		// sends it as any such error, Unknown with its message.
-		return status.Error(codes.Unknown, api.ErrBadPasswordHash.Error())
+		return status.Error(codes.Unknown, api.ErrNoPasswordUser.Error())
 	case api.CodeNoLeader:
 		return rpctypes.ErrGRPCNoLeader
 	case api.CodeNotLeader:

@@ -88,7 +88,7 @@ func (s *Server) hashInto(c *auth.Command, password string) func() error {
 
 // takeHash sets c's password to a hash the client made of it (etcd's
 // hashedPassword: a bcrypt hash, in standard base64), once it is seen to
-// be one; else api.ErrBadPasswordHash says what is wrong with it. A user
+// be one; else api.ErrNoPasswordUser says what is wrong with it. A user
 // this member does not know is refused first, as applying would refuse
 // it (api.ErrUserNotFound): etcd looks for the user before the hash.
 // etcd stores whatever decodes from base64; cairn refuses what is not a
@@ -100,11 +100,11 @@ func (s *Server) takeHash(c *auth.Command, hashed string) func() error {
 		}
 		raw, err := base64.StdEncoding.DecodeString(hashed)
 		if err != nil {
-			return api.Errorf(api.CodeBadPasswordHash, "auth: the hashed password of %q is not standard base64: %v", c.Name, err)
+			return api.Errorf(api.CodeNoPasswordUser, "auth: the hashed password of %q is not standard base64: %v", c.Name, err)
 		}
 		h, err := auth.ParseBcrypt(string(raw))
 		if err != nil {
-			return api.Errorf(api.CodeBadPasswordHash, "auth: the hashed password of %q: %v", c.Name, err)
+			return api.Errorf(api.CodeNoPasswordUser, "auth: the hashed password of %q: %v", c.Name, err)
 		}
 		c.Password = h
 		return nil
@@ -217,6 +217,11 @@ func (s *Server) serveUserChangePassword(ctx context.Context, req *api.UserChang
 	prepare := s.hashInto(c, req.Password)
 	if req.Password == "" && req.HashedPassword != "" {
 		prepare = s.takeHash(c, req.HashedPassword)
+	}
+	if u, ok := s.replica.State.Auth().User(req.Name); ok && u.NoPassword {
+		// As etcd's: the user keeps having no password, whatever came
+		// (an empty one too); applying the change moves the revision.
+		prepare = nil
 	}
 	if err := s.proposeAuth(ctx, c, prepare); err != nil {
 		return nil, err

@@ -181,7 +181,7 @@ func apiCodeToGRPC(c api.Code) codes.Code {
 		return codes.Unauthenticated
 	case api.CodeCorrupt:
 		return codes.DataLoss
-	case api.CodePasswordTooLong, api.CodeBadPasswordHash:
+	case api.CodePasswordTooLong, api.CodeNoPasswordUser:
 		return codes.Unknown
 	case api.CodeNoLeader, api.CodeLeaderChanged, api.CodeStopped, api.CodeTimeout,
 		api.CodeTimeoutDueToLeaderFail, api.CodeTimeoutDueToConnectionLost, api.CodeUnhealthy:

@@ -27,15 +27,18 @@ type authModel struct {
 	revision uint64
 	users    map[string][]string         // user -> roles held
 	roles    map[string][]api.Permission // role -> permissions
+	// noPassword holds the users made without a password: as etcd's, a
+	// password change leaves them without one but is applied.
+	noPassword map[string]bool
 }
 
 func newAuthModel() *authModel {
-	return &authModel{revision: auth.FirstRevision, users: map[string][]string{}, roles: map[string][]api.Permission{}}
+	return &authModel{revision: auth.FirstRevision, users: map[string][]string{}, roles: map[string][]api.Permission{}, noPassword: map[string]bool{}}
 }
 
 func (m *authModel) clone() *authModel {
 	c := *m
-	c.users, c.roles = maps.Clone(m.users), maps.Clone(m.roles)
+	c.users, c.roles, c.noPassword = maps.Clone(m.users), maps.Clone(m.roles), maps.Clone(m.noPassword)
 	return &c
 }
 
@@ -84,11 +87,19 @@ func (n *authModel) change(c *auth.Command) bool {
 			return false
 		}
 		n.users[c.Name] = nil
+		if c.NoPassword {
+			n.noPassword[c.Name] = true
+		}
 	case auth.OpUserDelete:
 		if !userExists || n.enabled && c.Name == auth.RootUser {
 			return false
 		}
 		delete(n.users, c.Name)
+		delete(n.noPassword, c.Name)
+	case auth.OpUserChangePassword:
+		if !userExists || !n.noPassword[c.Name] && c.Password.IsZero() {
+			return false
+		}
 	case auth.OpUserGrantRole:
 		_, roleExists := n.roles[c.Role]
 		if !userExists || !roleExists && c.Role != auth.RootRole || slices.Contains(roles, c.Role) {
