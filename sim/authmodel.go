@@ -45,14 +45,19 @@ func (m *authModel) clone() *authModel {
 // apply is the model after e, an auth command applied (Who and User as the
 // entry says), and whether e changed anything. It follows etcd's rules: a
 // client's change needs a user holding the root role while auth is on
-// (only enabling passes without a user); enabling needs the root user
+// (only enabling passes without a user; and, cairn's rule, a user may
+// change its own password); enabling needs the root user
 // holding the root role; the root user and role cannot be lost while auth
 // is on; a change that changes nothing leaves the revision, and so does
 // enabling, but a grant of a permission the role holds moves it.
 func (m *authModel) apply(e replica.Envelope, c *auth.Command) (*authModel, bool) {
 	if m.enabled {
+		// A user may change its own password (cairn's rule; etcd asks
+		// an administrator): that needs a valid identity, not the root
+		// role.
+		self := c.Op == auth.OpUserChangePassword && c.Name == e.User.User
 		switch {
-		case e.Who == replica.WhoUser && m.judgeIdentity(e.User, true) != 0:
+		case e.Who == replica.WhoUser && m.judgeIdentity(e.User, !self) != 0:
 			return m, false
 		case e.Who == replica.WhoAnyone && c.Op != auth.OpEnable:
 			return m, false
