@@ -214,14 +214,16 @@ func (s *Server) serveUserDelete(ctx context.Context, req *api.UserDeleteRequest
 
 func (s *Server) serveUserChangePassword(ctx context.Context, req *api.UserChangePasswordRequest) (api.Message, error) {
 	c := &auth.Command{Op: auth.OpUserChangePassword, Name: req.Name}
-	prepare := s.hashInto(c, req.Password)
-	if req.Password == "" && req.HashedPassword != "" {
-		prepare = s.takeHash(c, req.HashedPassword)
-	}
-	if u, ok := s.replica.State.Auth().User(req.Name); ok && u.NoPassword {
+	var prepare func() error
+	switch u, ok := s.replica.State.Auth().User(req.Name); {
+	case ok && u.NoPassword:
 		// As etcd's: the user keeps having no password, whatever came
-		// (an empty one too); applying the change moves the revision.
-		prepare = nil
+		// (an empty one too), so nothing is hashed; applying the change
+		// moves the revision.
+	case req.Password == "" && req.HashedPassword != "":
+		prepare = s.takeHash(c, req.HashedPassword)
+	default:
+		prepare = s.hashInto(c, req.Password)
 	}
 	if err := s.proposeAuth(ctx, c, prepare); err != nil {
 		return nil, err

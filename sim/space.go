@@ -44,9 +44,9 @@ const (
 type QuotaChoice uint8
 
 const (
-	// QuotaBySeed sets one in one seed of three.
+	// QuotaBySeed sets a quota in one seed of three.
 	QuotaBySeed QuotaChoice = iota
-	// QuotaAlways sets one in every run.
+	// QuotaAlways sets a quota in every run.
 	QuotaAlways
 	// QuotaNever sets none.
 	QuotaNever
