@@ -10,12 +10,16 @@ import (
 // Unary calls run on reused workers, yet no call waits for another: more
 // calls than idle workers are kept all block until every one of them has
 // started, in several rounds (the later ones on workers of the earlier).
-// Once the server closes, its idle workers end.
+// Then the workers above the minimum retire, half at a time, but only
+// while no call finds them all busy; once the server closes, its idle
+// workers end.
 func TestUnaryCallsNeverWaitForAWorker(t *testing.T) {
-	const calls = 3 * maxIdleWorkers
+	const minIdle, maxIdle = 40, 150
+	const calls = 3 * maxIdle
 	var started sync.WaitGroup
 	release := make(chan struct{})
 	srv := NewServer(ServerOptions{Logger: testLogger(t)})
+	srv.workers.minIdle, srv.workers.maxIdle = minIdle, maxIdle
 	srv.HandleUnary(mEcho, func(ctx context.Context, req []byte) ([]byte, error) {
 		started.Done()
 		select {
@@ -32,7 +36,7 @@ func TestUnaryCallsNeverWaitForAWorker(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	for round := range 3 {
+	burst := func(round, calls int) {
 		started.Add(calls)
 		release = make(chan struct{})
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -58,19 +62,43 @@ func TestUnaryCallsNeverWaitForAWorker(t *testing.T) {
 		}
 		cancel()
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for srv.workers.idle.Load() != maxIdleWorkers {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d idle workers after the calls; want the %d kept", srv.workers.idle.Load(), maxIdleWorkers)
+	idleBecomes := func(want int32, when string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for srv.workers.idle.Load() != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d idle workers; want %d", when, srv.workers.idle.Load(), want)
+			}
+			time.Sleep(time.Millisecond)
 		}
-		time.Sleep(time.Millisecond)
 	}
+	for round := range 3 {
+		burst(round, calls)
+	}
+	idleBecomes(maxIdle, "after the calls")
+
+	// Workers were started since the last look: none retires yet.
+	srv.workers.retire()
+	idleBecomes(maxIdle, "after a look that followed a shortage")
+	// Then half of those above the minimum at each look, rounded up.
+	for want := int32(maxIdle); want > minIdle; {
+		want -= (want - minIdle + 1) / 2
+		srv.workers.retire()
+		idleBecomes(want, "after a quiet look")
+	}
+	srv.workers.retire()
+	idleBecomes(minIdle, "at the minimum")
+
+	// A burst larger than the idle workers starts new ones: the next
+	// look keeps them all.
+	burst(3, 2*minIdle)
+	kept := srv.workers.idle.Load()
+	if kept <= minIdle {
+		t.Fatalf("%d idle workers after a burst of %d calls; want more than %d", kept, 2*minIdle, minIdle)
+	}
+	srv.workers.retire()
+	idleBecomes(kept, "after a look that followed the burst")
+
 	srv.Close()
-	deadline = time.Now().Add(10 * time.Second)
-	for srv.workers.idle.Load() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d idle workers still waiting after the server closed", srv.workers.idle.Load())
-		}
-		time.Sleep(time.Millisecond)
-	}
+	idleBecomes(0, "after the server closed")
 }
