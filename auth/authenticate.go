@@ -14,7 +14,9 @@ import (
 // (a hash with the usual cost that matches no password), so the time
 // taken does not tell which users exist. A user made without a password
 // gets etcd's answer, api.ErrNoPasswordUser (it lets in by certificate
-// only), after the same work too.
+// only), after the same work too; so does a user whose password hash no
+// password can match (bytes a client sent as its hash, which etcd keeps
+// too: see ClientHash), with etcd's answer for it, api.ErrAuthFailed.
 //
 // It takes as long as one password hash; it holds no lock meanwhile.
 func (s *State) Authenticate(name, password string, decoy PasswordHash) (Identity, error) {
@@ -31,6 +33,10 @@ func (s *State) Authenticate(name, password string, decoy PasswordHash) (Identit
 		// etcd's answer: the user exists and lets in by certificate only.
 		decoy.Verify(password)
 		return Identity{}, api.ErrNoPasswordUser
+	}
+	if !u.Password.Checkable() {
+		decoy.Verify(password)
+		return Identity{}, api.ErrAuthFailed
 	}
 	if !u.Password.Verify(password) {
 		return Identity{}, api.ErrAuthFailed

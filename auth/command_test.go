@@ -21,9 +21,13 @@ func TestCommandRoundTrip(t *testing.T) {
 			Token:      rapid.String().Draw(t, "token"),
 			Revision:   rapid.Uint64().Draw(t, "rev"),
 		}
-		if rapid.Bool().Draw(t, "hash") {
+		switch rapid.IntRange(0, 2).Draw(t, "hash") {
+		case 1:
 			c.Password = PasswordHash{Iterations: rapid.IntRange(1, MaxIterations).Draw(t, "iter"),
 				Salt: rapid.SliceOfN(rapid.Byte(), 16, 16).Draw(t, "salt"), Key: rapid.SliceOfN(rapid.Byte(), 1, 32).Draw(t, "hkey")}
+		case 2:
+			// Bytes a client sent as its hash, a bcrypt hash or not.
+			c.Password = ClientHash(rapid.SliceOf(rapid.Byte()).Draw(t, "client hash"))
 		}
 		back, err := UnmarshalCommand(c.Marshal())
 		if err != nil {

@@ -37,18 +37,22 @@ const (
 
 // PasswordHash is a salted, slow hash of a password: a bcrypt hash
 // (HashBcrypt, or ParsePasswordHash of one; the PBKDF2 fields are then
-// zero), or an earlier version's PBKDF2 hash (Iterations, Salt, Key).
-// The zero value is no hash.
+// zero), an earlier version's PBKDF2 hash (Iterations, Salt, Key), or
+// bytes kept as etcd keeps them that need not be a hash at all
+// (ClientHash, SnapshotHash; see etcdhash.go). The zero value is no
+// hash.
 type PasswordHash struct {
 	Iterations int
 	Salt       []byte
 	Key        []byte
 	// bcrypt is set for a bcrypt hash.
 	bcrypt *bcryptHash
+	// raw is set for bytes kept as etcd keeps them.
+	raw *rawHash
 }
 
 // IsZero reports whether h is no hash at all.
-func (h PasswordHash) IsZero() bool { return h.Iterations == 0 && h.bcrypt == nil }
+func (h PasswordHash) IsZero() bool { return h.Iterations == 0 && h.bcrypt == nil && h.raw == nil }
 
 // HashPBKDF2 hashes password as earlier versions of cairn did: PBKDF2
 // with a fresh salt read from random and the given iteration count.
@@ -73,6 +77,9 @@ func (h PasswordHash) Verify(password string) bool {
 	if h.bcrypt != nil {
 		return h.bcrypt.verify(password)
 	}
+	if h.raw != nil {
+		return h.raw.verify(password)
+	}
 	if h.Iterations < 1 || h.Iterations > MaxIterations || len(h.Key) == 0 {
 		return false
 	}
@@ -84,20 +91,28 @@ func (h PasswordHash) Verify(password string) bool {
 }
 
 // String encodes a bcrypt hash as bcrypt writes it ("$2a$cost$...",
-// which is what etcd keeps too), or a PBKDF2 hash as
-// "pbkdf2-sha256$iterations$salt$key" (salt and key in unpadded base64):
-// the form it is stored and replicated in.
+// which is what etcd keeps too), a PBKDF2 hash as
+// "pbkdf2-sha256$iterations$salt$key" (salt and key in unpadded base64),
+// or bytes kept as etcd keeps them as "raw$bytes" (unpadded base64): the
+// form it is stored and replicated in. EtcdBytes is the form etcd keeps.
 func (h PasswordHash) String() string {
 	if h.bcrypt != nil {
 		return h.bcrypt.encoded
+	}
+	if h.raw != nil {
+		return rawHashScheme + base64.RawStdEncoding.EncodeToString([]byte(h.raw.bytes))
 	}
 	enc := base64.RawStdEncoding
 	return hashScheme + "$" + strconv.Itoa(h.Iterations) + "$" + enc.EncodeToString(h.Salt) + "$" + enc.EncodeToString(h.Key)
 }
 
 // ParsePasswordHash decodes the form String writes: a bcrypt hash ("$2a$",
-// "$2b$" or "$2y$", as cairn and etcd keep passwords) or a PBKDF2 hash.
+// "$2b$" or "$2y$", as cairn and etcd keep passwords), a PBKDF2 hash, or
+// bytes kept as etcd keeps them ("raw$").
 func ParsePasswordHash(s string) (PasswordHash, error) {
+	if rest, ok := strings.CutPrefix(s, rawHashScheme); ok {
+		return parseRawHash(rest)
+	}
 	if strings.HasPrefix(s, "$2") {
 		b, err := parseBcrypt(s)
 		if err != nil {

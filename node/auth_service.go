@@ -87,12 +87,13 @@ func (s *Server) hashInto(c *auth.Command, password string) func() error {
 }
 
 // takeHash sets c's password to a hash the client made of it (etcd's
-// hashedPassword: a bcrypt hash, in standard base64), once it is seen to
-// be one; else api.ErrNoPasswordUser says what is wrong with it. A user
-// this member does not know is refused first, as applying would refuse
-// it (api.ErrUserNotFound): etcd looks for the user before the hash.
-// etcd stores whatever decodes from base64; cairn refuses what is not a
-// bcrypt hash, which no password would open.
+// hashedPassword, in standard base64), kept as etcd keeps it
+// (auth.ClientHash): bytes that are not a bcrypt hash are kept too, and
+// then no password lets the user in (api.ErrAuthFailed), as in etcd. A
+// hash that is not base64 gets etcd's error, api.ErrNoPasswordUser. A
+// user this member does not know is refused first, as applying would
+// refuse it (api.ErrUserNotFound): etcd looks for the user before the
+// hash.
 func (s *Server) takeHash(c *auth.Command, hashed string) func() error {
 	return func() error {
 		if _, ok := s.replica.State.Auth().User(c.Name); !ok {
@@ -102,11 +103,7 @@ func (s *Server) takeHash(c *auth.Command, hashed string) func() error {
 		if err != nil {
 			return api.Errorf(api.CodeNoPasswordUser, "auth: the hashed password of %q is not standard base64: %v", c.Name, err)
 		}
-		h, err := auth.ParseBcrypt(string(raw))
-		if err != nil {
-			return api.Errorf(api.CodeNoPasswordUser, "auth: the hashed password of %q: %v", c.Name, err)
-		}
-		c.Password = h
+		c.Password = auth.ClientHash(raw)
 		return nil
 	}
 }

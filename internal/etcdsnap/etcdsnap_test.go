@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"go.etcd.io/bbolt"
@@ -142,7 +143,7 @@ func buildStore(t *rapid.T, path string) *mvcc.Store {
 func buildAuth(t *rapid.T, b *storeBuilder) {
 	users := rapid.SampledFrom([]string{auth.RootUser, "alice", "bob"})
 	roles := rapid.SampledFrom([]string{auth.RootRole, "reader", "writer"})
-	switch rapid.IntRange(0, 4).Draw(t, "auth op") {
+	switch rapid.IntRange(0, 5).Draw(t, "auth op") {
 	case 0:
 		c := &auth.Command{Op: auth.OpUserAdd, Name: users.Draw(t, "user")}
 		if rapid.Bool().Draw(t, "no password") {
@@ -165,6 +166,16 @@ func buildAuth(t *rapid.T, b *storeBuilder) {
 		b.applyAuth(&auth.Command{Op: auth.OpUserGrantRole, Name: users.Draw(t, "user"), Role: roles.Draw(t, "role")})
 	case 4:
 		b.applyAuth(&auth.Command{Op: auth.OpEnable, SigningKey: []byte("key")})
+	case 5:
+		// A client's hash, kept as etcd keeps it: bytes that need not be
+		// a bcrypt hash (etcd's snapshot carries them as they are).
+		hash := rapid.SampledFrom([]string{"garbage", "", "$2a$21$" + strings.Repeat("a", 53), "raw$AAAA"}).Draw(t, "client hash")
+		if rapid.Bool().Draw(t, "random hash") {
+			hash = string(rapid.SliceOf(rapid.Byte()).Draw(t, "random bytes"))
+		}
+		name := users.Draw(t, "user")
+		b.applyAuth(&auth.Command{Op: auth.OpUserAdd, Name: name, Password: auth.ClientHash([]byte("first"))}) // if it is new
+		b.applyAuth(&auth.Command{Op: auth.OpUserChangePassword, Name: name, Password: auth.ClientHash([]byte(hash))})
 	}
 }
 

@@ -377,7 +377,7 @@ func writeAuth(tx *bbolt.Tx, s *mvcc.Store) (users, roles int, err error) {
 		pu := &authpb.User{Name: []byte(name), Roles: slices.Sorted(slices.Values(u.Roles)),
 			Options: &authpb.UserAddOptions{NoPassword: u.NoPassword}}
 		if !u.NoPassword && !u.Password.IsZero() {
-			pu.Password = []byte(u.Password.String())
+			pu.Password = u.Password.EtcdBytes()
 		}
 		v, err := pu.Marshal()
 		if err != nil {

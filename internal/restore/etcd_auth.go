@@ -72,10 +72,11 @@ var etcdPermTypes = map[authpb.Permission_Type]api.PermType{
 
 // restore writes the auth state into the store, by the commands that
 // would build it in a running cluster (so cairn's rules check it):
-// roles and their permissions, users with their bcrypt password hashes
-// (cairn checks them, see package auth) and roles, then auth enabled if
-// it was, with signingKey for signed tokens. It returns the notes the
-// operator must read: users whose password could not be kept.
+// roles and their permissions, users with their password hashes as etcd
+// keeps them (bcrypt hashes, which cairn checks, or whatever bytes etcd
+// held: see auth.SnapshotHash) and roles, then auth enabled if it was,
+// with signingKey for signed tokens. It returns the notes the operator
+// must read: users whose password no password can match.
 func (a *etcdAuth) restore(store *mvcc.Store, signingKey []byte) (notes []string, err error) {
 	var cmds []*auth.Command
 	for _, r := range a.roles {
@@ -92,22 +93,16 @@ func (a *etcdAuth) restore(store *mvcc.Store, signingKey []byte) (notes []string
 	for _, u := range a.users {
 		name := string(u.Name)
 		add := &auth.Command{Op: auth.OpUserAdd, Name: name}
-		switch {
-		case u.Options != nil && u.Options.NoPassword:
+		if u.Options != nil && u.Options.NoPassword {
 			add.NoPassword = true
-		case len(u.Password) == 0:
-			add.NoPassword = true
-			notes = append(notes, fmt.Sprintf("user %q has no password in the snapshot: it can authenticate only "+
-				"with a client certificate until it gets one (ctl user passwd %s)", name, name))
-		default:
-			h, err := auth.ParsePasswordHash(string(u.Password))
-			if err != nil {
-				add.NoPassword = true
-				notes = append(notes, fmt.Sprintf("user %q's password could not be kept (%v): it can authenticate only "+
-					"with a client certificate until its password is reset (ctl user passwd %s)", name, err, name))
-				break
+		} else {
+			// Kept as etcd keeps it, a hash or not (auth.SnapshotHash).
+			add.Password = auth.SnapshotHash(u.Password)
+			if !add.Password.Checkable() {
+				notes = append(notes, fmt.Sprintf("user %q's password in the snapshot is no hash cairn checks (it is empty, "+
+					"not a bcrypt hash, or one of a cost above %d): it is kept as it is, and the user can authenticate only "+
+					"with a client certificate until it gets a new one (ctl user passwd %s)", name, auth.MaxBcryptCost, name))
 			}
-			add.Password = h
 		}
 		cmds = append(cmds, add)
 		for _, role := range slices.Sorted(slices.Values(u.Roles)) {

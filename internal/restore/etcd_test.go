@@ -448,30 +448,50 @@ func TestDecodeEtcdLease(t *testing.T) {
 	}
 }
 
-// TestRestoreEtcdUnusableHashIsANote: a password hash cairn will not
-// check (bcrypt cost 21) leaves the user without a password, and the
-// report says so, naming the user and the way out.
-func TestRestoreEtcdUnusableHashIsANote(t *testing.T) {
-	dir := t.TempDir()
-	st := sampleStore()
-	st.users[0].Password = []byte("$2a$21$" + rootHash[7:])
-	snap := filepath.Join(dir, "etcd.db")
-	st.write(t, snap, true)
-	rep, err := Snapshot(snap, testMember(t, filepath.Join(dir, "m")), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rep.Notes) != 1 || !strings.Contains(rep.Notes[0], `user "reader"`) || !strings.Contains(rep.Notes[0], "ctl user passwd reader") {
-		t.Fatalf("notes %q", rep.Notes)
-	}
-	a, err := loadAuth(openRestored(t, filepath.Join(dir, "m")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.Authenticate("reader", "root-pw", auth.Decoy(auth.MinBcryptCost)); err == nil {
-		t.Fatal("reader authenticated without a usable hash")
-	}
-	if roles, _ := a.UserRoles("reader"); len(roles) != 1 {
-		t.Fatalf("reader lost its roles: %v", roles)
+// TestRestoreEtcdPasswordKeptAsEtcdKeepsIt: a user's password is kept
+// as the snapshot holds it, a hash cairn checks or not (etcd keeps
+// whatever a client sent as a hash). One no password can match (empty,
+// not a bcrypt hash, or a bcrypt cost cairn will not compute) gets etcd's
+// answer for a wrong password and a note naming the user and the way out;
+// one golang.org/x/crypto/bcrypt reads as etcd does (another version)
+// still lets the user in, without a note.
+func TestRestoreEtcdPasswordKeptAsEtcdKeepsIt(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		password string
+		note     bool
+	}{
+		{"a bcrypt cost past cairn's bound", "$2a$21$" + rootHash[7:], true},
+		{"not a bcrypt hash", "garbage", true},
+		{"empty", "", true},
+		{"a bcrypt version bcrypt reads", "$2x$" + rootHash[4:], false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			st := sampleStore()
+			st.users[0].Password = []byte(tt.password)
+			snap := filepath.Join(dir, "etcd.db")
+			st.write(t, snap, true)
+			rep, err := Snapshot(snap, testMember(t, filepath.Join(dir, "m")), Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			noted := len(rep.Notes) == 1 && strings.Contains(rep.Notes[0], `user "reader"`) && strings.Contains(rep.Notes[0], "ctl user passwd reader")
+			if noted != tt.note || len(rep.Notes) > 1 {
+				t.Fatalf("notes %q, want a note about reader: %v", rep.Notes, tt.note)
+			}
+			a, err := loadAuth(openRestored(t, filepath.Join(dir, "m")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = a.Authenticate("reader", "root-pw", auth.Decoy(auth.MinBcryptCost))
+			if tt.note && err != api.ErrAuthFailed || !tt.note && err != nil {
+				t.Fatalf("reader with the password: %v", err)
+			}
+			u, ok := a.User("reader")
+			if !ok || u.NoPassword || string(u.Password.EtcdBytes()) != tt.password || !reflect.DeepEqual(u.Roles, []string{"read-app"}) {
+				t.Fatalf("reader restored as %+v (etcd bytes %q)", u, u.Password.EtcdBytes())
+			}
+		})
 	}
 }
