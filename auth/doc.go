@@ -2,8 +2,9 @@
 // as pure logic: no I/O, no goroutines, no clock of its own.
 //
 // The State holds what the cluster replicates: whether auth is enabled,
-// the users (a bcrypt password hash, as etcd keeps them, or the PBKDF2
-// hash an earlier version of cairn made, and granted roles), the roles
+// the users (a bcrypt password hash, as etcd keeps them, the PBKDF2
+// hash an earlier version of cairn made, or bytes a client sent as its
+// hash that are none, which etcd keeps too; and granted roles), the roles
 // (read / write / readwrite permissions on key ranges), the key that
 // signs tokens, and the auth revision, which grows by one with every
 // change. It changes only by Apply, which the node calls while applying
