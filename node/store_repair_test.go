@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -246,4 +248,95 @@ func testRepairWaitsForALeader(t *testing.T, c *nodetest.Cluster, v, w int) {
 	}
 	c.StartMember(w)
 	started.Wait()
+}
+
+// pauseAtLog is a log handler that holds up, once armed, the member that
+// logs msg, until the test releases it: a way to stop a member at a known
+// point of its work (the record's attributes go to reached).
+type pauseAtLog struct {
+	msg     string
+	armed   atomic.Bool
+	reached chan map[string]string
+	release chan struct{}
+}
+
+func newPauseAtLog(msg string) *pauseAtLog {
+	return &pauseAtLog{msg: msg, reached: make(chan map[string]string, 1), release: make(chan struct{})}
+}
+
+func (h *pauseAtLog) Enabled(context.Context, slog.Level) bool { return true }
+func (h *pauseAtLog) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *pauseAtLog) WithGroup(string) slog.Handler            { return h }
+
+func (h *pauseAtLog) Handle(_ context.Context, r slog.Record) error {
+	if r.Message != h.msg || !h.armed.CompareAndSwap(true, false) {
+		return nil
+	}
+	attrs := map[string]string{}
+	r.Attrs(func(a slog.Attr) bool { attrs[a.Key] = a.Value.String(); return true })
+	h.reached <- attrs
+	<-h.release
+	return nil
+}
+
+// TestRepairStatusNamesTheLeaderWhileTheCopyStreams: while the leader
+// streams a member a copy of its store, the member's Status names that
+// leader (and the log's term and commit index, no index applied); once
+// the copy is in, the member serves every write. The member is held at
+// the start of the stream: the copy's header has come, its data not yet
+// (the leader streams on, as far as the stream's window lets it).
+func TestRepairStatusNamesTheLeaderWhileTheCopyStreams(t *testing.T) {
+	const keys = 40
+	pause := newPauseAtLog("receiving a copy of the leader's store")
+	c := nodetest.Start(t, 3, nodetest.Options{
+		Configure: func(i int, cfg *node.Config) { cfg.SnapshotCount = 10 },
+		Logger:    func(string) *slog.Logger { return slog.New(pause) },
+	})
+	ctx := ctxT(t)
+	cl := c.Client()
+	for i := range keys {
+		if _, err := cl.Put(ctx, fmt.Sprintf("key-%04d", i), repairValue(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lead := c.Leader()
+	leader := c.Servers[lead].ID()
+	v := (lead + 1) % 3
+	c.StopMember(v)
+	// The marker a member that found a corrupt page leaves: its next
+	// start repairs the store, whatever the page file holds.
+	marker := filepath.Join(c.Configs[v].DataDir, "member", "store-corrupt")
+	if err := os.WriteFile(marker, []byte("a corrupt page (the test's)\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pause.armed.Store(true)
+	started := make(chan struct{})
+	go func() {
+		defer close(started)
+		c.StartMember(v)
+	}()
+	var attrs map[string]string
+	select {
+	case attrs = <-pause.reached:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the member did not start receiving a copy of the store")
+	}
+	if want := fmt.Sprintf("%016x", leader); attrs["from"] != want {
+		close(pause.release)
+		t.Fatalf("the copy comes from %s, want the leader, %s", attrs["from"], want)
+	}
+	st, err := c.Client(c.Endpoint(v)).Status(ctx, c.Endpoint(v))
+	close(pause.release)
+	if err != nil {
+		t.Fatalf("status of the member receiving a copy of the store: %v", err)
+	}
+	if st.Leader != leader || st.RaftTerm == 0 || st.Header.RaftTerm != st.RaftTerm || st.RaftIndex == 0 || st.RaftAppliedIndex != 0 ||
+		len(st.Errors) != 1 || !strings.Contains(st.Errors[0], "store under repair (a corrupt page (the test's))") {
+		t.Fatalf("status of the member receiving a copy of the store from %016x: %+v", leader, st)
+	}
+	<-started
+	readsAll(t, c, v, keys)
+	if _, err := os.Stat(marker); !os.IsNotExist(err) {
+		t.Fatalf("the marker is still there after the repair: %v", err)
+	}
 }
