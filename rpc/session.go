@@ -107,6 +107,12 @@ func (s *session) readLoop() {
 		}
 		s.lastRecv.Store(int64(time.Since(s.epoch)))
 		if err := s.dispatch(&f); err != nil {
+			if s.err() != nil {
+				// The session ended meanwhile (a write failed: the peer
+				// left with calls in flight, or it was closed), and this
+				// frame was already read: it goes with the connection.
+				return
+			}
 			s.protocolViolation(err)
 			return
 		}
