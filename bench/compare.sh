@@ -7,7 +7,8 @@
 # built from tools/etcd). Then it runs each workload against each side below,
 # rotating which goes first, and prints a table with QPS, p50 and p99 per
 # workload and side, and the ratios cairn/side; then, after each workload,
-# every member's RSS and one member's data dir size. Besides the 256-byte
+# every member's RSS and one member's data dir size, and the CPU each
+# side's members used per 1,000 operations of each run. Besides the 256-byte
 # workloads there are puts of 4 KiB, 64 KiB and 1 MiB values (put-4k,
 # put-64k, put-1m) and serializable reads over 1,000,000 keys (range-s-1m,
 # the keys loaded once per cluster, untimed, before its first run).
@@ -209,9 +210,25 @@ prepare() {
 	fi
 }
 
-# run_one SIDE LABEL ARGS...: one run, appended to SIDE.jsonl.
+# cpu_ticks PIDS...: the processes' CPU time so far (user and system), in
+# clock ticks (/proc/PID/stat).
+cpu_ticks() {
+	local p t=0
+	for p in "$@"; do
+		t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+	done
+	echo "$t"
+}
+clk_tck=$(getconf CLK_TCK)
+
+# run_one SIDE LABEL ARGS...: one run, appended to SIDE.jsonl; the CPU its
+# cluster's members used during it, per 1,000 operations, to cpu.txt.
 run_one() {
-	local side=$1 label=$2 target=etcd eps
+	local side=$1 label=$2 target=etcd eps before ticks ops
+	local -a members=("${etcd_pids[@]}")
+	if [ "$(cluster_of "$side")" = cairn ]; then
+		members=("${cairn_pids[@]}")
+	fi
 	shift 2
 	case $side in
 	cairn) target=cairn eps=$cairn_eps ;;
@@ -225,9 +242,17 @@ run_one() {
 		;;
 	esac
 	log "  $side: $label${eps:+ at $eps}"
+	before=$(cpu_ticks "${members[@]}")
 	if ! "$work/bench" --target "$target" --endpoints "$eps" --duration "$DURATION" \
 		--label "$label" --json --plot "$out/$label-$side.svg" "$@" >>"$out/$side.jsonl" 2>>"$out/bench-errors.log"; then
 		log "  $side: $label failed: $(tail -n 1 "$out/bench-errors.log")"
+		return
+	fi
+	ticks=$(($(cpu_ticks "${members[@]}") - before))
+	ops=$(tail -n 1 "$out/$side.jsonl" | grep -o '"ops":[0-9]*' | head -n 1 | cut -d: -f2) # the run's total: the first "ops"
+	if [ -n "$ops" ] && [ "$ops" -gt 0 ]; then
+		awk -v l="$label" -v s="$side" -v t="$ticks" -v o="$ops" -v hz="$clk_tck" \
+			'BEGIN {printf "%-16s %-15s %9d ops  %7.1f s of the members'"'"' CPU  %7.2f ms per 1,000 ops\n", l, s, o, t / hz, 1e6 * t / hz / o}' >>"$out/cpu.txt"
 	fi
 }
 
@@ -258,6 +283,7 @@ for side in "${sides[@]}"; do
 	: >"$out/$side.jsonl"
 done
 : >"$out/resources.txt"
+: >"$out/cpu.txt"
 n=0
 for round in $(seq 1 "$ROUNDS"); do
 	log "round $round of $ROUNDS, $DURATION per run"
@@ -320,6 +346,9 @@ fi
 echo
 echo "members' RSS (each member, MB, as total/anonymous: the rest is mapped file pages) and one member's data dir after each workload's runs (the stores keep what earlier workloads wrote):"
 cat "$out/resources.txt"
+echo
+echo "the CPU (user and system) the three members of the side's cluster used during each run, per 1,000 operations (from /proc/PID/stat; the load generator's is not counted): on a machine whose cores are full, the cost of a request, less noisy than QPS"
+cat "$out/cpu.txt"
 if [ -s "$out/bench-errors.log" ]; then
 	echo
 	echo "errors reported by cmd/bench:"
