@@ -41,18 +41,21 @@ func Marshal(m Message) []byte { return AppendMarshal(nil, m) }
 // member's CPU under small puts).
 func AppendMarshal(b []byte, m Message) []byte {
 	// One coder for both passes: m.fields makes it escape to the heap.
-	c := &coder{sizing: true}
-	m.fields(c)
+	c := sizingCoder(m)
 	c.buf, c.sizing = slices.Grow(b, c.size), false
 	m.fields(c)
 	return c.buf
 }
 
 // encodedLen is the length of m's encoding, counted over its fields.
-func encodedLen(m Message) int {
-	c := coder{sizing: true}
-	m.fields(&c)
-	return c.size
+func encodedLen(m Message) int { return sizingCoder(m).size }
+
+// sizingCoder returns a coder that has counted the bytes of m's encoding
+// (size), the first pass of AppendMarshal.
+func sizingCoder(m Message) *coder {
+	c := &coder{sizing: true}
+	m.fields(c)
+	return c
 }
 
 // Unmarshal decodes b, which must hold exactly one message, into m.
