@@ -24,7 +24,7 @@ func TestFrameAfterAFailedWriteIsNoViolation(t *testing.T) {
 	first := appendFrame(hello(protocolVersion), &frame{kind: kindRequest, stream: 1, method: mEcho, body: []byte("a")})
 	late := appendFrame(nil, &frame{kind: kindRequest, stream: 3, method: mEcho, body: []byte("b")})
 	conn := newDyingConn(first, late)
-	go srv.Serve(&oneConnListener{conn: conn})
+	go srv.Serve(newOneConnListener(conn))
 	defer srv.Close()
 
 	select {
@@ -102,38 +102,30 @@ func (c *dyingConn) SetDeadline(time.Time) error      { return nil }
 func (c *dyingConn) SetReadDeadline(time.Time) error  { return nil }
 func (c *dyingConn) SetWriteDeadline(time.Time) error { return nil }
 
-// oneConnListener hands out conn once, then waits until closed.
+// oneConnListener hands out one connection, then waits until closed.
 type oneConnListener struct {
-	conn   net.Conn
-	mu     sync.Mutex
-	given  bool
+	conns  chan net.Conn
 	closed chan struct{}
 	once   sync.Once
 }
 
+func newOneConnListener(conn net.Conn) *oneConnListener {
+	l := &oneConnListener{conns: make(chan net.Conn, 1), closed: make(chan struct{})}
+	l.conns <- conn
+	return l
+}
+
 func (l *oneConnListener) Accept() (net.Conn, error) {
-	l.mu.Lock()
-	if l.closed == nil {
-		l.closed = make(chan struct{})
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
 	}
-	given, closed := l.given, l.closed
-	l.given = true
-	l.mu.Unlock()
-	if !given {
-		return l.conn, nil
-	}
-	<-closed
-	return nil, net.ErrClosed
 }
 
 func (l *oneConnListener) Close() error {
-	l.mu.Lock()
-	if l.closed == nil {
-		l.closed = make(chan struct{})
-	}
-	closed := l.closed
-	l.mu.Unlock()
-	l.once.Do(func() { close(closed) })
+	l.once.Do(func() { close(l.closed) })
 	return nil
 }
 
