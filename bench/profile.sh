@@ -80,10 +80,16 @@ fi
 
 # ticks PID: the process's user and system CPU time, in clock ticks.
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# written PID: the bytes the process has caused to be written to storage
+# (write_bytes of /proc/PID/io: its writes, whether through write or a
+# mapping, once the kernel sends them to the disk).
+written() { awk '/^write_bytes/ {print $2}' "/proc/$1/io"; }
 
 before=()
+wbefore=()
 for i in 1 2 3; do
 	before+=("$(ticks "${member_pids[$((i - 1))]}")")
+	wbefore+=("$(written "${member_pids[$((i - 1))]}")")
 	curl -fsS -o "$out/alloc$i-before.prof" "http://127.0.0.1:$(port $((20 + i)))/debug/pprof/allocs"
 done
 profilers=()
@@ -98,8 +104,10 @@ done
 log "running: bench $* --duration $DURATION (profiling the members for ${PROFILE}s)"
 "$bench" --endpoints "$eps" --cpuprofile "$out/client.prof" "$@" --duration "$DURATION" --json >"$out/result.json"
 used=()
+wrote=()
 for i in 1 2 3; do
 	used+=($(($(ticks "${member_pids[$((i - 1))]}") - before[i - 1])))
+	wrote+=($(($(written "${member_pids[$((i - 1))]}") - wbefore[i - 1])))
 done
 wait "${profilers[@]}" || log "a CPU profile failed (see the members' logs)"
 for i in 1 2 3; do
@@ -111,7 +119,8 @@ ops=$(jq -r '.ops + .errors' "$out/result.json")
 jq -r '"QPS \(.qps | floor)  p50 \(.latency.p50_ms * 100 | round / 100) ms  p99 \(.latency.p99_ms * 100 | round / 100) ms  errors \(.errors)"' "$out/result.json"
 total=0
 for i in 1 2 3; do
-	echo "member p$i: ${used[$((i - 1))]} ticks"
+	awk -v i="$i" -v t="${used[$((i - 1))]}" -v w="${wrote[$((i - 1))]}" -v n="$ops" \
+		'BEGIN {printf "member p%d: %d ticks, %.1f MB written (%.1f KB per operation)\n", i, t, w / 1e6, (n > 0 ? w / n / 1e3 : 0)}'
 	total=$((total + used[i - 1]))
 done
 awk -v t="$total" -v n="$ops" 'BEGIN {if (n > 0) printf "members: %d ticks, %.2f per 1,000 operations\n", t, t * 1000 / n}'
