@@ -7,13 +7,16 @@
 //	bench --target etcd --endpoints 127.0.0.1:12379 put
 //	bench leader --target etcd --endpoints 127.0.0.1:12379,127.0.0.1:22379
 //	bench compare cairn.jsonl etcd.jsonl etcd-spread=spread.jsonl
+//	bench disk --dir /var/lib/cairn --writers 3
 //
 // Workloads: put, range, txn-put, watch, lease-keepalive, mixed (see
 // package bench). The summary gives QPS, mean/p50/p90/p99/p99.9/max
 // latency and a histogram; --json writes one JSON object per run for
 // scripts, and "bench compare" turns files of them into a side-by-side
 // table. "bench leader" prints the leader's endpoint. bench/compare.sh
-// runs the whole comparison.
+// runs the whole comparison. "bench disk" measures, without any member,
+// how fast the disk makes writes durable in the members' pattern: the
+// bound of a write-heavy run.
 package main
 
 import (
@@ -48,6 +51,7 @@ func usage() string {
 	return `usage: bench [flags] WORKLOAD [flags]
        bench leader [--target T] [--endpoints E] [--dial-timeout D]
        bench compare A.jsonl [NAME=]B.jsonl [[NAME=]C.jsonl ...]
+       bench disk [--dir D] [--writers N] [--chunk-kib K] [--mib M] [--overwrite]
 
 Workloads: ` + strings.Join(bench.Workloads(), ", ") + `
   put              write one key per operation (--sequential-keys or random over --key-space)
@@ -64,6 +68,12 @@ compare reads files of --json results and prints, per workload and per
 file after the first, QPS, p50 and p99 of A and of the other side with the
 ratios A/other, then the runs' notes and errors. A side is named NAME when
 given as NAME=FILE, else by the target its results ran against.
+
+disk writes as the members of a cluster on one machine write their logs:
+--writers files at once, each a chunk and then an fsync, over and over, and
+prints the MB/s made durable (the bound of write-heavy runs on this disk)
+and the write+fsync latency; --overwrite writes over files written before,
+as a log reusing its segments would.
 
 Flags:
 `
@@ -130,6 +140,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 	}
 	if len(args) > 0 && args[0] == "leader" {
 		return leader(ctx, args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "disk" {
+		return disk(ctx, args[1:], stdout, stderr)
 	}
 	var o options
 	fs := newFlags(&o, stderr)
@@ -308,6 +321,47 @@ func leader(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintln(stdout, ep)
+	return 0
+}
+
+// disk measures the disk's bound on durable writes (bench.Disk).
+func disk(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bench disk", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		cfg      bench.DiskConfig
+		chunkKiB int
+		mib      int64
+	)
+	fs.StringVar(&cfg.Dir, "dir", os.TempDir(), "directory on the disk to measure (a temporary directory is made in it and removed)")
+	fs.IntVar(&cfg.Writers, "writers", 3, "writers at once, each with a file of its own (the members of a local cluster)")
+	fs.IntVar(&chunkKiB, "chunk-kib", 1300, "KiB written between two fsyncs (a member's batch: about 1.3 MiB under 64 KiB puts at 100 clients)")
+	fs.Int64Var(&mib, "mib", 256, "MiB each writer writes")
+	fs.BoolVar(&cfg.Overwrite, "overwrite", false, "write over files written before the run instead of growing new ones")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "bench disk: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	if chunkKiB < 1 || mib < 1 || cfg.Writers < 1 {
+		fmt.Fprintf(stderr, "bench disk: --writers, --chunk-kib and --mib must be at least 1\n")
+		return 2
+	}
+	cfg.Chunk, cfg.Bytes = chunkKiB<<10, mib<<20
+	res, err := bench.Disk(ctx, cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "bench %v\n", err)
+		return 1
+	}
+	if _, err := res.WriteTo(stdout); err != nil {
+		fmt.Fprintf(stderr, "bench disk: %v\n", err)
+		return 1
+	}
 	return 0
 }
 

@@ -74,6 +74,13 @@ func TestCommandAgainstACluster(t *testing.T) {
 	}
 }
 
+func TestDiskCommand(t *testing.T) {
+	code, out, errs := runCmd(t, "disk", "--dir", t.TempDir(), "--writers", "2", "--chunk-kib", "64", "--mib", "1", "--overwrite")
+	if code != 0 || !strings.Contains(out, "2 writers, overwriting, 64 KiB per fsync: ") || !strings.Contains(out, "MB/s in all") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+}
+
 func TestCommandRejectsBadUsage(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
@@ -94,6 +101,10 @@ func TestCommandRejectsBadUsage(t *testing.T) {
 		{[]string{"leader", "--target", "etcd", "--endpoints", "https://h:1"}, 1, "only plain-text"},
 		{[]string{"compare", "/nonexistent/a", "/nonexistent/b"}, 1, "no such file"},
 		{[]string{"-h"}, 0, "Workloads: "},
+		{[]string{"disk", "--writers", "0"}, 2, "must be at least 1"},
+		{[]string{"disk", "--mib", "x"}, 2, "invalid value"},
+		{[]string{"disk", "extra"}, 2, "unexpected arguments"},
+		{[]string{"disk", "--dir", "/nonexistent/dir", "--mib", "1"}, 1, "no such file"},
 	} {
 		code, _, errs := runCmd(t, tc.args...)
 		if code != tc.code || !strings.Contains(errs, tc.want) {
