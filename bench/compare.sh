@@ -8,7 +8,8 @@
 # rotating which goes first, and prints a table with QPS, p50 and p99 per
 # workload and side, and the ratios cairn/side; then, after each workload,
 # every member's RSS and one member's data dir size, and the CPU each
-# side's members used per 1,000 operations of each run. Besides the 256-byte
+# side's members used per 1,000 operations of each run and the bytes they
+# wrote to the disk per operation. Besides the 256-byte
 # workloads there are puts of 4 KiB, 64 KiB and 1 MiB values (put-4k,
 # put-64k, put-1m) and serializable reads over 1,000,000 keys (range-s-1m,
 # the keys loaded once per cluster, untimed, before its first run).
@@ -221,10 +222,21 @@ cpu_ticks() {
 }
 clk_tck=$(getconf CLK_TCK)
 
+# disk_bytes PIDS...: the bytes the processes have caused to be written to
+# storage so far (write_bytes of /proc/PID/io).
+disk_bytes() {
+	local p b=0
+	for p in "$@"; do
+		b=$((b + $(awk '/^write_bytes/ {print $2}' "/proc/$p/io" 2>/dev/null || echo 0)))
+	done
+	echo "$b"
+}
+
 # run_one SIDE LABEL ARGS...: one run, appended to SIDE.jsonl; the CPU its
-# cluster's members used during it, per 1,000 operations, to cpu.txt.
+# cluster's members used during it, per 1,000 operations, and the bytes
+# they wrote to the disk, per operation, to cpu.txt.
 run_one() {
-	local side=$1 label=$2 target=etcd eps before ticks ops
+	local side=$1 label=$2 target=etcd eps before wbefore ticks wrote ops
 	local -a members=("${etcd_pids[@]}")
 	if [ "$(cluster_of "$side")" = cairn ]; then
 		members=("${cairn_pids[@]}")
@@ -243,16 +255,18 @@ run_one() {
 	esac
 	log "  $side: $label${eps:+ at $eps}"
 	before=$(cpu_ticks "${members[@]}")
+	wbefore=$(disk_bytes "${members[@]}")
 	if ! "$work/bench" --target "$target" --endpoints "$eps" --duration "$DURATION" \
 		--label "$label" --json --plot "$out/$label-$side.svg" "$@" >>"$out/$side.jsonl" 2>>"$out/bench-errors.log"; then
 		log "  $side: $label failed: $(tail -n 1 "$out/bench-errors.log")"
 		return
 	fi
 	ticks=$(($(cpu_ticks "${members[@]}") - before))
+	wrote=$(($(disk_bytes "${members[@]}") - wbefore))
 	ops=$(tail -n 1 "$out/$side.jsonl" | grep -o '"ops":[0-9]*' | head -n 1 | cut -d: -f2) # the run's total: the first "ops"
 	if [ -n "$ops" ] && [ "$ops" -gt 0 ]; then
-		awk -v l="$label" -v s="$side" -v t="$ticks" -v o="$ops" -v hz="$clk_tck" \
-			'BEGIN {printf "%-16s %-15s %9d ops  %7.1f s of the members'"'"' CPU  %7.2f ms per 1,000 ops\n", l, s, o, t / hz, 1e6 * t / hz / o}' >>"$out/cpu.txt"
+		awk -v l="$label" -v s="$side" -v t="$ticks" -v o="$ops" -v hz="$clk_tck" -v w="$wrote" \
+			'BEGIN {printf "%-16s %-15s %9d ops  %7.1f s of the members'"'"' CPU  %7.2f ms per 1,000 ops  %8.1f KB written per op by the three\n", l, s, o, t / hz, 1e6 * t / hz / o, w / o / 1e3}' >>"$out/cpu.txt"
 	fi
 }
 
@@ -347,7 +361,7 @@ echo
 echo "members' RSS (each member, MB, as total/anonymous: the rest is mapped file pages) and one member's data dir after each workload's runs (the stores keep what earlier workloads wrote):"
 cat "$out/resources.txt"
 echo
-echo "the CPU (user and system) the three members of the side's cluster used during each run, per 1,000 operations (from /proc/PID/stat; the load generator's is not counted): on a machine whose cores are full, the cost of a request, less noisy than QPS"
+echo "the CPU (user and system) the three members of the side's cluster used during each run, per 1,000 operations (from /proc/PID/stat; the load generator's is not counted): on a machine whose cores are full, the cost of a request, less noisy than QPS; and the bytes the three wrote to the disk, per operation (write_bytes of /proc/PID/io): against 'bench disk', how close a write run came to the disk's bound"
 cat "$out/cpu.txt"
 if [ -s "$out/bench-errors.log" ]; then
 	echo
