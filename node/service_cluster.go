@@ -72,7 +72,7 @@ func (s *Server) confChange(ctx context.Context, cc raftcore.ConfChange) error {
 		if err == nil || s.confChangeMade(cc) {
 			return nil
 		}
-		retry := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, replica.ErrNoLeader) || errors.Is(err, raftcore.ErrProposalDropped)
+		retry := errors.Is(err, context.DeadlineExceeded) || certainlyNotProposed(err)
 		if !retry || ctx.Err() != nil {
 			return err
 		}

@@ -116,6 +116,7 @@ func toAPIError(err error) error {
 		{replica.ErrLeaseTTLTooLarge, api.CodeLeaseTTLTooLarge},
 		{replica.ErrNotPrimary, api.CodeNotLeader},
 		{replica.ErrNoLeader, api.CodeNoLeader},
+		{replica.ErrOutcomeUnknown, api.CodeTimeout},
 		{replica.ErrStopped, api.CodeStopped},
 		{replica.ErrMemberExists, api.CodeMemberExist},
 		{replica.ErrMemberNotFound, api.CodeMemberNotFound},
@@ -311,13 +312,23 @@ func (s *Server) completeHeader(resp api.Message) {
 func (s *Server) untilLeader(ctx context.Context, limit time.Time, try func() error) error {
 	for {
 		err := try()
-		if !errors.Is(err, replica.ErrNoLeader) && !errors.Is(err, raftcore.ErrProposalDropped) {
+		if !certainlyNotProposed(err) {
 			return err
 		}
 		if err := s.pauseForLeader(ctx, limit); err != nil {
 			return err
 		}
 	}
+}
+
+// certainlyNotProposed reports whether err says for sure that a request
+// had no effect, so that proposing it again cannot apply it twice: no
+// leader took it, or raft or the duplicate filter dropped it
+// (raftcore.ErrProposalDropped, replica.ErrProposalNotApplied). Any other
+// error after a proposal (a timeout, replica.ErrOutcomeUnknown, a stopped
+// member) leaves the outcome open.
+func certainlyNotProposed(err error) bool {
+	return errors.Is(err, replica.ErrNoLeader) || errors.Is(err, raftcore.ErrProposalDropped)
 }
 
 // pauseForLeader waits a heartbeat interval before untilLeader tries

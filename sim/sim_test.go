@@ -32,7 +32,7 @@ func seedCount() int {
 	if os.Getenv("CAIRN_SHORT") != "" {
 		return 2
 	}
-	return 11 // and the 16 regression seeds: 27 runs
+	return 11 // and the regression seeds
 }
 
 // regressionSeeds failed once, each in its own way, and run in every
@@ -56,8 +56,10 @@ func seedCount() int {
 // every store), 1869 (the power failed while the operator marked a
 // rotten store for repair, and the simulator did not expect it), 523 and
 // 990 (a watch started at, or lagging at, the compacted revision itself
-// lost a previous key-value and a delete).
-var regressionSeeds = []uint64{1295, 2143, 2541, 2574, 2748, 442, 265, 720, 1642, 1833, 1944, 1859, 2260, 2784, 311, 2679, 1869, 523, 990}
+// lost a previous key-value and a delete), 942 (a member that installed
+// a snapshot holding its own waiting proposal then refused that
+// proposal's duplicate and told its client it was not applied).
+var regressionSeeds = []uint64{1295, 2143, 2541, 2574, 2748, 442, 265, 720, 1642, 1833, 1944, 1859, 2260, 2784, 311, 2679, 1869, 523, 990, 942}
 
 // beforeLossFaults are the regression seeds found before the faults that
 // lose acknowledged data existed.

@@ -18,6 +18,14 @@ var ErrStopped = errors.New("node: member stopped")
 // ErrNoLeader is returned when a request needs a leader and none is known.
 var ErrNoLeader = errors.New("node: no leader")
 
+// ErrOutcomeUnknown answers the proposals a member was waiting for when it
+// installed a snapshot from the leader: the snapshot may hold a
+// proposal's effect, which the member then never applies as an entry, so
+// it cannot tell whether the proposal was applied. Like a timeout, it
+// says the request may or may not have happened: never propose it again
+// blindly.
+var ErrOutcomeUnknown = errors.New("node: the member installed the leader's snapshot while the request waited for its entry; it may or may not have been applied")
+
 // Event is an input to the Core.
 type Event interface{ isEvent() }
 
@@ -520,6 +528,21 @@ func (c *Core) forget(id uint64) {
 	}
 }
 
+// abandonWaiting answers every proposal the member waits for with err
+// and stops waiting for them. After a snapshot install, a proposal's
+// entry may be inside the snapshot: never applied here, so never
+// answered, and a later copy of it (a MsgProp delivered twice) would be
+// refused as a duplicate and answered ErrProposalNotApplied, which says
+// wrongly that nothing happened. Proposals not in the snapshot may still
+// be applied after it; the answer allows that.
+func (c *Core) abandonWaiting(err error) {
+	// In request order, so that a simulated run replays exactly.
+	for _, id := range slices.Sorted(maps.Keys(c.waiting)) {
+		c.reply(id, nil, err)
+	}
+	c.waiting, c.bySeq = map[uint64]uint64{}, map[uint64]uint64{}
+}
+
 // ownRequest returns the request id waiting for the proposal whose
 // envelope is data, if this incarnation of the member proposed it and
 // still waits for it, and stops waiting for it.
@@ -598,11 +621,7 @@ func (c *Core) drain() {
 
 func (c *Core) fail(err error) {
 	c.err = fmt.Errorf("node: member %x stopped: %w", c.cfg.ID, err)
-	// In request order, so that a simulated run replays exactly.
-	for _, id := range slices.Sorted(maps.Keys(c.waiting)) {
-		c.reply(id, nil, c.err)
-	}
-	c.waiting, c.bySeq = map[uint64]uint64{}, map[uint64]uint64{}
+	c.abandonWaiting(c.err)
 	for _, id := range c.proposalIDs {
 		c.reply(id, nil, c.err)
 	}
@@ -662,6 +681,7 @@ func (c *Core) handleReady(rd raftcore.Ready) error {
 		// The store is now the leader's copy: all committed, and what it
 		// held before a restart no longer matters.
 		c.smApplied, c.unconfirmed = s.Metadata.Index, 0
+		c.abandonWaiting(ErrOutcomeUnknown)
 	}
 	// Apply, a chunk at a time: the state machine first decides which
 	// proposals of the chunk are duplicates (dedup.go).

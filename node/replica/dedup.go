@@ -33,8 +33,10 @@ import (
 // is applied; one inside the window already applied is a duplicate; one
 // below the window is refused too, since it can no longer be told from a
 // duplicate. Its proposer, if it still waits (it does only if the entry
-// was never applied), gets ErrProposalNotApplied, which says for sure that
-// nothing happened: the server proposes the request again.
+// was never applied: a member that installs a snapshot, which may hold
+// the first copy's effect, stops waiting for all its proposals and
+// answers them ErrOutcomeUnknown), gets ErrProposalNotApplied, which says
+// for sure that nothing happened: the server proposes the request again.
 //
 // # Atomic with the data, one write per chunk
 //
