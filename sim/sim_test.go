@@ -16,11 +16,23 @@ import (
 var (
 	seedFlag     = flag.Uint64("seed", 0, "run only this seed")
 	seedsFlag    = flag.Int("seeds", 0, "number of seeds to sweep (default 11, or CAIRN_SIM_SEEDS), then the regression seeds")
+	fromFlag     = flag.Uint64("from", 0, "first seed of the sweep (default 1, or CAIRN_SIM_FROM): long sweeps go on where the last one stopped")
 	timelineFlag = flag.String("timeline", "", "with -seed: write the run's timeline to this HTML file (relative to sim/; "+
 		"a failed linearizability check writes porcupine's visualization beside it)")
 	sweepJSONFlag = flag.String("sweepjson", "", "write the sweep's coverage report to this JSON file (or CAIRN_SIM_JSON); "+
 		"go test keeps -json for itself")
 )
+
+// firstSeed is the first seed a sweep runs.
+func firstSeed() uint64 {
+	if *fromFlag > 0 {
+		return *fromFlag
+	}
+	if n, err := strconv.ParseUint(os.Getenv("CAIRN_SIM_FROM"), 10, 64); err == nil && n > 0 {
+		return n
+	}
+	return 1
+}
 
 func seedCount() int {
 	if *seedsFlag > 0 {
@@ -73,7 +85,7 @@ func seedConfig(seed uint64) Config {
 }
 
 // TestSeeds runs `go test ./sim -seed N` for one seed, or a sweep of
-// -seeds K (default 11) starting at 1, then the regression seeds, on all
+// -seeds K (default 11) starting at -from (default 1), then the regression seeds, on all
 // cores. Every failing seed is reported; with -v the sweep prints what it
 // covered (coverage.go), and -sweepjson writes it as JSON. With -seed N,
 // -timeline FILE writes the run's timeline (timeline.go).
@@ -85,11 +97,12 @@ func TestSeeds(t *testing.T) {
 		if *timelineFlag != "" {
 			t.Fatal("-timeline draws one run: give it a -seed")
 		}
-		for i := 1; i <= seedCount(); i++ {
-			seeds = append(seeds, uint64(i))
+		from := firstSeed()
+		for i := range uint64(seedCount()) {
+			seeds = append(seeds, from+i)
 		}
 		for _, s := range regressionSeeds {
-			if s > uint64(seedCount()) {
+			if !slices.Contains(seeds, s) {
 				seeds = append(seeds, s)
 			}
 		}
