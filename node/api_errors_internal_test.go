@@ -22,7 +22,8 @@ func TestProposalOutcomesOnTheWire(t *testing.T) {
 		{replica.ErrNoLeader, api.CodeNoLeader, true, "nothing was proposed"},
 		{replica.ErrProposalNotApplied, 0, true, "refused by the duplicate filter: certainly not applied"},
 		{fmt.Errorf("member 3: %w", replica.ErrOutcomeUnknown), api.CodeTimeout, false, "a snapshot may hold it"},
-		{replica.ErrStopped, api.CodeStopped, false, "the member stopped with it in flight"},
+		{replica.ErrStopped, api.CodeStopped, false, "the member stopped before it took it: the client may try another member, not this one"},
+		{ErrStoppedInFlight, api.CodeTimeout, false, "the member stopped with it in flight"},
 	} {
 		if retry := certainlyNotProposed(tc.err); retry != tc.retry {
 			t.Errorf("%v: retried %v, want %v (%s)", tc.err, retry, tc.retry, tc.reason)

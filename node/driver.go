@@ -58,6 +58,14 @@ type Driver struct {
 	stopOnce sync.Once
 }
 
+// ErrStoppedInFlight answers the requests a member's core had taken when
+// the member stopped: a proposal among them may be committed, and applied
+// by the other members, so its outcome is unknown. Unlike
+// replica.ErrStopped (the member stopped before it took the request),
+// which a client may send to another member, a write answered with this
+// must not be sent again blindly.
+var ErrStoppedInFlight = errors.New("node: member stopped with the request in flight; it may or may not have been applied")
+
 // maxBatch bounds the events fed in one turn, so a flood of requests still
 // lets the core make progress on each.
 const maxBatch = 4096
@@ -133,7 +141,7 @@ func (d *Driver) loop() {
 	for {
 		select {
 		case <-d.stop:
-			d.failAll(replica.ErrStopped)
+			d.failAll(ErrStoppedInFlight)
 			return
 		case <-ticker.C:
 			d.core.Feed(replica.EvTick{})
@@ -256,6 +264,11 @@ func (d *Driver) post(ev replica.Event) {
 func (d *Driver) request(ctx context.Context, limit time.Time, build func(id uint64) replica.Event) (any, error) {
 	id := d.nextID.Add(1)
 	ch := make(chan replica.Reply, 1)
+	select {
+	case <-d.stop:
+		return nil, replica.ErrStopped // not taken: another member may
+	default:
+	}
 	d.mu.Lock()
 	d.waiters[id] = ch
 	d.mu.Unlock()
@@ -278,7 +291,7 @@ func (d *Driver) request(ctx context.Context, limit time.Time, build func(id uin
 	case <-w.Expired:
 	case <-w.Ended:
 	case <-d.done:
-		return nil, replica.ErrStopped
+		return nil, ErrStoppedInFlight
 	}
 	d.forget(id)
 	d.post(replica.EvCancel{ReqID: id})

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -219,6 +220,57 @@ func TestDriverStopFailsWaiters(t *testing.T) {
 	defer cancel()
 	if _, err := d.Propose(ctx, putCommand(t, "a", "1")); err != replica.ErrStopped {
 		t.Fatalf("propose after stop: %v", err)
+	}
+}
+
+// A proposal the core took is in flight when the member stops: the
+// others may commit and apply it, so its caller must hear that the
+// outcome is unknown (ErrStoppedInFlight), not that the member stopped
+// (replica.ErrStopped), which clients take as "try another member".
+func TestDriverStopAnswersProposalsInFlight(t *testing.T) {
+	drivers := startDrivers(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var lead uint64
+	for lead == 0 {
+		if ctx.Err() != nil {
+			t.Fatal("no leader")
+		}
+		lead = drivers[1].Leader()
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, err := drivers[lead].Propose(ctx, putCommand(t, "a", "0")); err != nil {
+		t.Fatal(err)
+	}
+	// The followers stop: the leader appends the next proposal and waits
+	// for a quorum that never comes.
+	for id, d := range drivers {
+		if id != lead {
+			d.Stop()
+		}
+	}
+	st, err := drivers[lead].Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := drivers[lead].Propose(ctx, putCommand(t, "a", "1"))
+		errc <- err
+	}()
+	for {
+		now, err := drivers[lead].Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if now.Progress[lead].Match > st.Progress[lead].Match {
+			break // appended to the leader's log
+		}
+		time.Sleep(time.Millisecond)
+	}
+	drivers[lead].Stop()
+	if err := <-errc; !errors.Is(err, ErrStoppedInFlight) {
+		t.Fatalf("a proposal in flight when the member stopped got %v, want ErrStoppedInFlight", err)
 	}
 }
 

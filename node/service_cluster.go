@@ -83,7 +83,8 @@ func (s *Server) confChange(ctx context.Context, cc raftcore.ConfChange) error {
 		case <-ctx.Done():
 			return err
 		case <-s.stop:
-			return api.ErrStopped
+			// The attempt that timed out may still be made.
+			return ErrStoppedInFlight
 		case <-time.After(s.cfg.HeartbeatInterval):
 		}
 	}

@@ -51,7 +51,8 @@ func (s *Server) serveCompact(ctx context.Context, req *api.CompactionRequest) (
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-s.stop:
-			return nil, api.ErrStopped
+			// Applied, not yet removed from this member's file.
+			return nil, ErrStoppedInFlight
 		case <-tick.C:
 		}
 	}

@@ -117,6 +117,7 @@ func toAPIError(err error) error {
 		{replica.ErrNotPrimary, api.CodeNotLeader},
 		{replica.ErrNoLeader, api.CodeNoLeader},
 		{replica.ErrOutcomeUnknown, api.CodeTimeout},
+		{ErrStoppedInFlight, api.CodeTimeout},
 		{replica.ErrStopped, api.CodeStopped},
 		{replica.ErrMemberExists, api.CodeMemberExist},
 		{replica.ErrMemberNotFound, api.CodeMemberNotFound},
