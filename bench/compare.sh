@@ -211,26 +211,25 @@ prepare() {
 	fi
 }
 
-# cpu_ticks PIDS...: the processes' CPU time so far (user and system), in
-# clock ticks (/proc/PID/stat).
-cpu_ticks() {
-	local p t=0
+# proc_sum FILE PROGRAM PIDS...: the sum over the processes of the number
+# the awk PROGRAM prints from /proc/PID/FILE (0 for a process gone).
+proc_sum() {
+	local file=$1 prog=$2 p t=0
+	shift 2
 	for p in "$@"; do
-		t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+		t=$((t + $(awk "$prog" "/proc/$p/$file" 2>/dev/null || echo 0)))
 	done
 	echo "$t"
 }
+
+# cpu_ticks PIDS...: the processes' CPU time so far (user and system), in
+# clock ticks.
+cpu_ticks() { proc_sum stat '{print $14 + $15}' "$@"; }
 clk_tck=$(getconf CLK_TCK)
 
 # disk_bytes PIDS...: the bytes the processes have caused to be written to
-# storage so far (write_bytes of /proc/PID/io).
-disk_bytes() {
-	local p b=0
-	for p in "$@"; do
-		b=$((b + $(awk '/^write_bytes/ {print $2}' "/proc/$p/io" 2>/dev/null || echo 0)))
-	done
-	echo "$b"
-}
+# storage so far (write_bytes).
+disk_bytes() { proc_sum io '/^write_bytes/ {print $2}' "$@"; }
 
 # run_one SIDE LABEL ARGS...: one run, appended to SIDE.jsonl; the CPU its
 # cluster's members used during it, per 1,000 operations, and the bytes
