@@ -262,13 +262,13 @@ func (d *Driver) post(ev replica.Event) {
 // request sends a request event built around a fresh id and waits for its
 // reply or for ctx to end.
 func (d *Driver) request(ctx context.Context, limit time.Time, build func(id uint64) replica.Event) (any, error) {
-	id := d.nextID.Add(1)
-	ch := make(chan replica.Reply, 1)
 	select {
 	case <-d.stop:
 		return nil, replica.ErrStopped // not taken: another member may
 	default:
 	}
+	id := d.nextID.Add(1)
+	ch := make(chan replica.Reply, 1)
 	d.mu.Lock()
 	d.waiters[id] = ch
 	d.mu.Unlock()
