@@ -14,6 +14,14 @@
 // leader known). Errors are the typed errors of package api: test them
 // with errors.Is (errors.Is(err, api.ErrCompacted)).
 //
+// A write is sent to another member only when the first surely did not
+// take it (api.ErrNotLeader, api.ErrNoLeader, api.ErrStopped). A write
+// that ends with api.ErrTimeout, or with the connection lost, may or may
+// not have been applied, as with etcd: the member may have stopped with
+// it in flight, or installed a snapshot of the leader's that holds it.
+// Read the key back (or make the write a transaction that compares a
+// revision) before writing again.
+//
 // On a cluster with authentication on, set Config.Username and
 // Config.Password: the client authenticates and sends its token with
 // every call, renewing it when the cluster no longer accepts it. The
