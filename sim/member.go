@@ -315,7 +315,8 @@ func (w *World) step(m *member, ev replica.Event) {
 		return // lost: the client times out, raft retries
 	}
 	if w.now < m.busyUntil {
-		w.schedule(m.busyUntil-w.now, event{kind: evInput, who: m.id, input: ev})
+		// Received by this life of the member: lost if it ends first.
+		w.schedule(m.busyUntil-w.now, event{kind: evInput, who: m.id, input: ev, arg: m.incarnation})
 		return
 	}
 	what := fmt.Sprintf("%T", ev)

@@ -362,7 +362,15 @@ func (w *World) handle(e *event) {
 	case evStream:
 		w.streamArrives(e.stream, int(e.arg))
 	case evInput:
-		w.step(w.member(e.who), e.input)
+		m := w.member(e.who)
+		if e.arg != 0 && e.arg != m.incarnation {
+			// Taken by an earlier life of the member, which crashed
+			// before it got to it: a read planned on that life's store
+			// must not be answered by the next one.
+			w.endInput(e.input)
+			return
+		}
+		w.step(m, e.input)
 	case evRequest:
 		w.serve(w.member(e.who), e.arg, e.req)
 	case evClient:
