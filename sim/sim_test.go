@@ -74,8 +74,10 @@ func seedCount() int {
 // member restarted after losing data and a bit flip at once; the flip's
 // check, skipped then, ran at its next restart against a stale state),
 // 8533 (a read a member took just before it crashed was handed to its
-// next life, and answered from the crashed life's store).
-var regressionSeeds = []uint64{1295, 2143, 2541, 2574, 2748, 442, 265, 720, 1642, 1833, 1944, 1859, 2260, 2784, 311, 2679, 1869, 523, 990, 942, 1666, 8533}
+// next life, and answered from the crashed life's store), 8468 (a member
+// whose log lost entries its store held dropped the leader's snapshot as
+// stale, then raft installed it and the member stopped).
+var regressionSeeds = []uint64{1295, 2143, 2541, 2574, 2748, 442, 265, 720, 1642, 1833, 1944, 1859, 2260, 2784, 311, 2679, 1869, 523, 990, 942, 1666, 8533, 8468}
 
 // beforeLossFaults are the regression seeds found before the faults that
 // lose acknowledged data existed.

@@ -113,15 +113,29 @@ func (k *KVState) DropReceivedSnapshots() error {
 
 // Persist implements StateMachine: it commits the store, which records the
 // index applied with the data, and drops the received snapshots that
-// index has overtaken.
+// index has overtaken, but the newest (see ReceiveSnapshot).
 func (k *KVState) Persist() error {
 	s := k.Store()
 	if err := s.Commit(); err != nil {
 		return err
 	}
 	applied := s.ConsistentIndex()
-	_ = k.removeReceived(func(f receivedFile) bool { return f.part || f.index > applied })
+	newest := k.newestReceived()
+	_ = k.removeReceived(func(f receivedFile) bool { return f.part || f.index > applied || f.index == newest })
 	return nil
+}
+
+// newestReceived is the index of the newest snapshot received whole (0 if
+// none).
+func (k *KVState) newestReceived() uint64 {
+	files, _ := k.receivedFiles()
+	var newest uint64
+	for _, f := range files {
+		if !f.part {
+			newest = max(newest, f.index)
+		}
+	}
+	return newest
 }
 
 // storeSnapshot is a copy of the store at one index: a read transaction
@@ -171,16 +185,13 @@ func (k *KVState) OpenSnapshot() (SnapshotSource, error) {
 // a crash leaves either no received snapshot or a whole one, and never
 // touches the store. It may be called from any goroutine.
 //
-// A snapshot at or below the index the store has applied can never be
-// installed (raft refuses a snapshot it has committed): its data is read
-// and discarded.
+// A snapshot at or below the index the store has applied is kept too:
+// raft takes any snapshot past its commit index, and a member whose log
+// lost entries its store holds (repair.go) has a commit index below its
+// store's. The core's goroutine removes the ones it can no longer need
+// (Persist, Restore, DropReceivedSnapshots), never this one, which may be
+// installing one while another arrives.
 func (k *KVState) ReceiveSnapshot(index uint64, size int64, r io.Reader) error {
-	if index <= k.Store().AppliedIndex() {
-		if _, err := io.Copy(io.Discard, r); err != nil {
-			return fmt.Errorf("node: receive snapshot at %d: %w", index, err)
-		}
-		return nil
-	}
 	final := k.receivedPath(index)
 	part := fmt.Sprintf("%s.%d%s", final, k.receiving.Add(1), partExt)
 	err := func() error {

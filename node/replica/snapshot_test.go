@@ -448,22 +448,53 @@ func TestSnapshotReceiveMemoryIsBounded(t *testing.T) {
 	}
 }
 
-// A snapshot the store has already passed is read and dropped: raft would
-// refuse it, and nothing would remove its file.
-func TestSnapshotReceivedBehindTheStoreIsDropped(t *testing.T) {
-	k, _ := OpenKVState(fsx.NewMem(), "/db")
-	putN(t, k, 1, 10, 10)
-	data := []byte("whatever")
-	if err := k.ReceiveSnapshot(5, int64(len(data)), bytes.NewReader(data)); err != nil {
+// A snapshot at or below the index the store has applied is kept: a
+// member whose log lost entries its store holds has a raft commit index
+// below its store's, and raft installs the leader's snapshot (seeds 6711
+// and 8468 of the simulator stopped such a member, whose copy had been
+// dropped). Persist then keeps only the newest of those the store passed.
+func TestSnapshotReceivedBehindTheStoreIsKeptAndInstalled(t *testing.T) {
+	leader, _ := OpenKVState(fsx.NewMem(), "/db")
+	putN(t, leader, 1, 5, 10)
+	src, err := leader.OpenSnapshot()
+	if err != nil {
 		t.Fatal(err)
 	}
-	if files, _ := k.receivedFiles(); len(files) != 0 {
-		t.Fatalf("stale snapshot kept: %+v", files)
+	var copyOf5 bytes.Buffer
+	if _, err := src.WriteTo(&copyOf5); err != nil {
+		t.Fatal(err)
 	}
-	// And one that fails is an error even then.
+	src.Close()
+
+	k, _ := OpenKVState(fsx.NewMem(), "/db")
+	putN(t, k, 1, 10, 10)
+	other := []byte("an older copy")
+	if err := k.ReceiveSnapshot(3, int64(len(other)), bytes.NewReader(other)); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.ReceiveSnapshot(5, int64(copyOf5.Len()), bytes.NewReader(copyOf5.Bytes())); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Persist(); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := k.receivedFiles()
+	if len(files) != 1 || files[0].index != 5 {
+		t.Fatalf("received snapshots after Persist: %+v, want only the newest (5)", files)
+	}
+	if err := k.Restore(5); err != nil {
+		t.Fatalf("install the snapshot at 5 over a store at 10: %v", err)
+	}
+	if got := k.Store().ConsistentIndex(); got != 5 {
+		t.Fatalf("store at %d after the install, want 5", got)
+	}
+	// A reception that fails is an error, and leaves nothing.
 	boom := errors.New("connection reset")
-	if err := k.ReceiveSnapshot(5, 10, io.MultiReader(bytes.NewReader(data), errReader{boom})); !errors.Is(err, boom) {
-		t.Fatalf("failed stale reception: %v", err)
+	if err := k.ReceiveSnapshot(4, 10, io.MultiReader(bytes.NewReader(other), errReader{boom})); !errors.Is(err, boom) {
+		t.Fatalf("failed reception: %v", err)
+	}
+	if files, _ := k.receivedFiles(); len(files) != 0 {
+		t.Fatalf("left after the install and a failed reception: %+v", files)
 	}
 }
 
