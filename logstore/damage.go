@@ -73,7 +73,8 @@ const (
 	// entries the log had made durable are gone.
 	DamageCommitPastEnd DamageKind = "commit past end"
 	// DamageBehindSnapshot is a log whose records end before its newest
-	// snapshot: a snapshot is taken only of entries the log holds
+	// snapshot, or whose entries after it are of an older term than the
+	// snapshot's: a snapshot is taken only of entries the log holds
 	// durably, so records are gone (an old copy of the log, say).
 	DamageBehindSnapshot DamageKind = "log behind its snapshot"
 	// DamageStateAhead is a state machine that holds entries past the

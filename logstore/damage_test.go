@@ -478,3 +478,46 @@ func memDir(t *testing.T) (*fsx.MemFS, string) {
 	}
 	return fsys, "/log"
 }
+
+// TestLogOlderThanItsSnapshotIsDamage: a new leader's overwrite replaced
+// the log's suffix, a snapshot was taken of the new entries, then the
+// disk lost the overwrite's records (an old copy of the WAL). The entries
+// after the snapshot are then of an older term than the snapshot's, which
+// no log can hold (simulator seed 5731 refused to start on "terms
+// non-decreasing"): they are dropped and the loss reported.
+func TestLogOlderThanItsSnapshotIsDamage(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir, 1<<16)
+	if err := l.Save(raftcore.HardState{Term: 1, Commit: 10}, ents(1, 20, 1, 10)); err != nil {
+		t.Fatal(err)
+	}
+	old := map[string][]byte{}
+	for _, f := range walFiles(t, dir) {
+		b, _ := os.ReadFile(f)
+		old[f] = b
+	}
+	// Term 2's leader replaces 15-20 with 15-17, and they commit.
+	if err := l.Save(raftcore.HardState{Term: 2, Vote: 1, Commit: 16}, ents(15, 3, 2, 10)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.CreateSnapshot(16, raftcore.ConfState{Voters: []uint64{1}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	_ = l.Close()
+	for _, f := range walFiles(t, dir) {
+		_ = os.Remove(f)
+	}
+	for f, b := range old {
+		if err := os.WriteFile(f, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, d := openDamaged(t, dir, DamageBehindSnapshot)
+	defer l.Close()
+	if got := view(t, l); got.Last != 16 || d.LastIndex != 16 {
+		t.Fatalf("salvaged log ends at %d (damage says %d), want the snapshot's 16", got.Last, d.LastIndex)
+	}
+	if err := l.Save(raftcore.HardState{Term: 3, Commit: 17}, ents(17, 1, 3, 10)); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -345,6 +345,7 @@ func (l *Log) recover() error {
 	// is raised to it, as raft requires commit >= the snapshot index.
 	l.hs = raiseToSnapshot(l.hs, st.snap.Metadata)
 	last := len(l.segments) - 1
+	stale := l.staleAfterSnapshot(st.snap.Metadata)
 	switch {
 	case damage != nil || l.seg != nil: // damaged, or a new log
 	case l.hs.Commit > l.lastIndex():
@@ -355,9 +356,21 @@ func (l *Log) recover() error {
 	case st.walLast < st.snap.Metadata.Index:
 		damage = &damagePoint{seg: last, off: st.ends[last], kind: DamageBehindSnapshot,
 			detail: fmt.Sprintf("the records end at index %d, before the snapshot at %d taken of them", st.walLast, st.snap.Metadata.Index)}
+	case stale != 0:
+		damage = &damagePoint{seg: last, off: st.ends[last], kind: DamageBehindSnapshot,
+			detail: fmt.Sprintf("the entry after the snapshot at %d (term %d) is of term %d: the records that replaced the entries of that term are gone",
+				st.snap.Metadata.Index, st.snap.Metadata.Term, stale)}
 	}
 	if damage != nil && l.skipped > 0 {
 		return errReplayAll
+	}
+	if stale != 0 {
+		// Entries a later record had replaced: none of them is the
+		// cluster's. The log keeps the snapshot, and raft's repair
+		// brings the rest back from the quorum.
+		if err := l.resetToSnapshot(st.snap); err != nil {
+			return err
+		}
 	}
 	switch {
 	case damage != nil && !l.opts.Salvage:
@@ -390,6 +403,21 @@ func (l *Log) recover() error {
 	}
 	l.mem.SetHardState(l.hs)
 	return nil
+}
+
+// staleAfterSnapshot returns the term of the entry right after snapshot
+// m if it is older than the snapshot's, or 0. A log's terms never go
+// down, so such entries are ones a later record replaced (a new leader's
+// overwrite, of which the snapshot holds an entry) that the disk lost.
+func (l *Log) staleAfterSnapshot(m raftcore.SnapshotMetadata) uint64 {
+	if m.Index == 0 || l.lastIndex() <= m.Index {
+		return 0
+	}
+	term, err := l.mem.Term(m.Index + 1)
+	if err != nil || term >= m.Term {
+		return 0
+	}
+	return term
 }
 
 // describe returns the Damage that damage point p is.
