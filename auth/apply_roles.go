@@ -44,15 +44,17 @@ func (v *view) roleDelete(name string) ([]string, error) {
 // roleGrantPermission adds p to a role, or changes the type of the
 // permission the role has on the same range.
 func (v *view) roleGrantPermission(name string, p api.Permission) ([]string, error) {
+	// The range is checked before the role, with etcd's error, as etcd
+	// checks it.
+	if _, ok := toInterval(p.Key, p.RangeEnd); !ok {
+		return nil, api.Errorf(api.CodeInvalidAuthMgmt, "auth: permission on %s holds no key", DescribeRange(p.Key, p.RangeEnd))
+	}
 	r := v.roles[name]
 	if r == nil {
 		return nil, api.ErrRoleNotFound
 	}
 	if p.PermType > api.PermReadWrite {
 		return nil, api.Errorf(api.CodeInvalidArgument, "auth: permission type %d is not read, write or readwrite", p.PermType)
-	}
-	if _, ok := toInterval(p.Key, p.RangeEnd); !ok {
-		return nil, api.Errorf(api.CodeInvalidArgument, "auth: permission on %s holds no key", DescribeRange(p.Key, p.RangeEnd))
 	}
 	nr := &Role{Name: r.Name, Perms: slices.Clone(r.Perms)}
 	i, found := slices.BinarySearchFunc(nr.Perms, p, comparePerm)

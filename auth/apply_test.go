@@ -108,7 +108,7 @@ func TestApplyFollowsEtcdRules(t *testing.T) {
 		{"grant permission to unknown role", nil,
 			&Command{Op: OpRoleGrantPermission, Name: "r", Perm: api.Permission{Key: []byte("a")}}, api.ErrRoleNotFound},
 		{"grant permission on no key", []*Command{{Op: OpRoleAdd, Name: "r"}},
-			&Command{Op: OpRoleGrantPermission, Name: "r", Perm: api.Permission{Key: []byte("b"), RangeEnd: []byte("a")}}, api.ErrInvalidArgument},
+			&Command{Op: OpRoleGrantPermission, Name: "r", Perm: api.Permission{Key: []byte("b"), RangeEnd: []byte("a")}}, api.ErrInvalidAuthMgmt},
 		{"revoke permission not granted", []*Command{{Op: OpRoleAdd, Name: "r"}},
 			&Command{Op: OpRoleRevokePermission, Name: "r", Perm: api.Permission{Key: []byte("a")}}, api.ErrPermissionNotGranted},
 		{"change password of unknown user", nil, &Command{Op: OpUserChangePassword, Name: "u", Password: h}, api.ErrUserNotFound},

@@ -1,8 +1,11 @@
 package auth
 
 import (
+	"bytes"
 	"slices"
 	"strings"
+
+	"github.com/cairndb/cairn/api"
 )
 
 // Key ranges follow the conventions of RangeRequest: [key, end), where an
@@ -93,4 +96,21 @@ func (rs rangeSet) covers(key, end []byte) bool {
 	default:
 		return iv.end <= c.end
 	}
+}
+
+// CheckGrantRange refuses, with etcd's error (api.CodeInvalidAuthMgmt,
+// "etcdserver: invalid auth management"), a permission range etcd 3.6
+// refuses to grant: one with an empty key (etcdctl sends "\x00" for the
+// whole key space), or whose end is at or before its key and is not
+// "\x00" (every key from key on). A member checks it before it proposes
+// a grant; apply still checks only that the range holds a key, so that a
+// grant an older member proposed is applied the same way everywhere.
+func CheckGrantRange(key, end []byte) error {
+	switch {
+	case len(key) == 0:
+		return api.Errorf(api.CodeInvalidAuthMgmt, "auth: a permission's key cannot be empty (\"\\x00\" starts at the first key)")
+	case len(end) == 0, len(end) == 1 && end[0] == 0, bytes.Compare(key, end) < 0:
+		return nil
+	}
+	return api.Errorf(api.CodeInvalidAuthMgmt, "auth: permission on %s holds no key", DescribeRange(key, end))
 }

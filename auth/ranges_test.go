@@ -1,8 +1,10 @@
 package auth
 
 import (
+	"errors"
 	"testing"
 
+	"github.com/cairndb/cairn/api"
 	"pgregory.net/rapid"
 )
 
@@ -152,4 +154,32 @@ func TestRangeSetMatchesBruteForce(t *testing.T) {
 			}
 		}
 	})
+}
+
+// CheckGrantRange refuses what etcd 3.6's isValidPermissionRange refuses,
+// with etcd's error, and nothing else.
+func TestCheckGrantRange(t *testing.T) {
+	for _, tt := range []struct {
+		key, end string
+		ok       bool
+	}{
+		{"a", "", true},
+		{"a", "b", true},
+		{"a", "\x00", true},
+		{"\x00", "\x00", true}, // etcdctl's whole key space
+		{"\x00", "", true},
+		{"b", "a", false},
+		{"a", "a", false},
+		{"", "", false},
+		{"", "\x00", false},
+		{"", "b", false},
+	} {
+		err := CheckGrantRange([]byte(tt.key), []byte(tt.end))
+		switch {
+		case tt.ok && err != nil:
+			t.Errorf("[%q, %q): %v, want no error", tt.key, tt.end, err)
+		case !tt.ok && !errors.Is(err, api.ErrInvalidAuthMgmt):
+			t.Errorf("[%q, %q): %v, want %v", tt.key, tt.end, err, api.ErrInvalidAuthMgmt)
+		}
+	}
 }

@@ -278,7 +278,8 @@ func (s *Server) serveRoleDelete(ctx context.Context, req *api.RoleDeleteRequest
 }
 
 func (s *Server) serveRoleGrantPermission(ctx context.Context, req *api.RoleGrantPermissionRequest) (api.Message, error) {
-	if err := s.proposeAuth(ctx, &auth.Command{Op: auth.OpRoleGrantPermission, Name: req.Name, Perm: req.Perm}, nil); err != nil {
+	checkRange := func() error { return auth.CheckGrantRange(req.Perm.Key, req.Perm.RangeEnd) }
+	if err := s.proposeAuth(ctx, &auth.Command{Op: auth.OpRoleGrantPermission, Name: req.Name, Perm: req.Perm}, checkRange); err != nil {
 		return nil, err
 	}
 	return &api.RoleGrantPermissionResponse{Header: s.header()}, nil

@@ -135,3 +135,26 @@ func TestPrintAuth(t *testing.T) {
 		}
 	}
 }
+
+// permRange sends the empty KEY with --prefix or --from-key (every key)
+// as etcdctl does, from "\x00": members refuse a permission on the empty
+// key.
+func TestPermRange(t *testing.T) {
+	for _, tt := range []struct {
+		prefix, fromKey bool
+		args            []string
+		key, end        string
+	}{
+		{false, false, []string{"a"}, "a", ""},
+		{false, false, []string{"a", "c"}, "a", "c"},
+		{true, false, []string{"a"}, "a", "b"},
+		{false, true, []string{"a"}, "a", "\x00"},
+		{true, false, []string{""}, "\x00", "\x00"},
+		{false, true, []string{""}, "\x00", "\x00"},
+	} {
+		key, end, err := permRange(tt.prefix, tt.fromKey, tt.args)
+		if err != nil || key != tt.key || end != tt.end {
+			t.Errorf("permRange(%v, %v, %q) = %q, %q, %v; want %q, %q", tt.prefix, tt.fromKey, tt.args, key, end, err, tt.key, tt.end)
+		}
+	}
+}

@@ -62,7 +62,9 @@ func roleDeleteCommand() command {
 }
 
 // permRange turns KEY [END] and --prefix/--from-key into the range
-// a permission covers ("" end: the key alone).
+// a permission covers ("" end: the key alone). A permission's key cannot
+// be empty (members refuse it, as etcd's do): the empty KEY with --prefix
+// or --from-key, every key, is sent as etcdctl sends it, from "\x00".
 func permRange(prefix, fromKey bool, args []string) (key, end string, err error) {
 	key = args[0]
 	switch {
@@ -70,6 +72,8 @@ func permRange(prefix, fromKey bool, args []string) (key, end string, err error)
 		return "", "", badUsage("--prefix and --from-key cannot be set at the same time")
 	case (prefix || fromKey) && len(args) > 1:
 		return "", "", badUsage("an END cannot be given with --prefix or --from-key")
+	case key == "" && (prefix || fromKey):
+		return "\x00", client.FromKeyRangeEnd, nil
 	case prefix:
 		end = client.PrefixRangeEnd(key)
 	case fromKey:
