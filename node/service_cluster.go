@@ -41,6 +41,11 @@ func (s *Server) serveMemberAdd(ctx context.Context, req *api.MemberAddRequest) 
 	if req.IsLearner {
 		cc.Type = raftcore.AddLearner
 	}
+	// etcd's strict reconfiguration check comes before the checks of the
+	// member itself, in etcd's order.
+	if err := s.replica.State.Members().CheckStarted(cc); err != nil {
+		return nil, err
+	}
 	if err := s.replica.State.Members().ValidateChange(cc, m); err != nil {
 		return nil, err
 	}
@@ -136,6 +141,9 @@ func (s *Server) serveMemberRemove(ctx context.Context, req *api.MemberRemoveReq
 		return nil, err
 	}
 	cc := raftcore.ConfChange{Type: raftcore.RemoveNode, NodeID: req.ID}
+	if err := s.replica.State.Members().CheckStarted(cc); err != nil {
+		return nil, err
+	}
 	if err := s.replica.State.Members().ValidateChange(cc, Member{}); err != nil {
 		return nil, err
 	}
@@ -234,7 +242,11 @@ func (s *Server) serveMemberPromote(ctx context.Context, req *api.MemberPromoteR
 	if err != nil {
 		return nil, err
 	}
-	if err := s.confChange(ctx, raftcore.ConfChange{Type: raftcore.AddVoter, NodeID: req.ID}); err != nil {
+	promote := raftcore.ConfChange{Type: raftcore.AddVoter, NodeID: req.ID}
+	if err := s.replica.State.Members().CheckStarted(promote); err != nil {
+		return nil, err
+	}
+	if err := s.confChange(ctx, promote); err != nil {
 		return nil, err
 	}
 	return &api.MemberPromoteResponse{Header: s.header(), Members: s.memberList()}, nil

@@ -54,7 +54,7 @@ var etcdOnlyFlags = map[string]etcdFlag{
 	"discovery-proxy":                                   {instead: "cairn has no discovery service"},
 	"discovery-srv":                                     {refuse: true, instead: "cairn has no DNS discovery: list the members in --initial-cluster"},
 	"discovery-srv-name":                                {instead: "cairn has no DNS discovery"},
-	"strict-reconfig-check":                             {bool: true, instead: "cairn applies its own membership checks"},
+	"strict-reconfig-check":                             {bool: true, instead: "cairn always makes etcd's strict reconfiguration check on started members"},
 	"pre-vote":                                          {bool: true, instead: "cairn's raft always runs a pre-vote before an election"},
 	"v2-deprecation":                                    {instead: "cairn serves no v2 API"},
 	"client-cert-file":                                  {instead: "cairn's members present --cert-file to the peers they call"},

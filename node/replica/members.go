@@ -131,6 +131,49 @@ func (ms *Members) check(cc raftcore.ConfChange, m Member, needURLs bool) error 
 	return nil
 }
 
+// CheckStarted is etcd's strict reconfiguration check on started members
+// (a member is started once it has published its name): it refuses, with
+// api.ErrMemberNotEnoughStarted, a change after which the voters that have
+// started would be fewer than a quorum, as a voter added that has not
+// started yet, or a started voter removed, can make them. The new voter
+// counts as not started, a learner promoted as started; adding a second
+// voter to a one-member cluster is allowed (how a cluster restored from a
+// snapshot grows). Adding a learner, and removing one, cannot cost a
+// quorum. An id that is no member is removed from nothing: every voter
+// counts, as in etcd, and the change is refused later as unknown.
+func (ms *Members) CheckStarted(cc raftcore.ConfChange) error {
+	ms.mu.RLock()
+	defer ms.mu.RUnlock()
+	voters, started := 0, 0
+	for _, m := range ms.members {
+		if m.IsLearner || cc.Type == raftcore.RemoveNode && m.ID == cc.NodeID {
+			continue
+		}
+		voters++
+		if m.Name != "" {
+			started++
+		}
+	}
+	cur, exists := ms.members[cc.NodeID]
+	switch {
+	case cc.Type == raftcore.AddLearner:
+		return nil
+	case cc.Type == raftcore.RemoveNode && exists && cur.IsLearner:
+		return nil
+	case cc.Type == raftcore.AddVoter && exists && cur.IsLearner:
+		voters, started = voters+1, started+1
+	case cc.Type == raftcore.AddVoter:
+		voters++
+		if started == 1 && voters == 2 {
+			return nil
+		}
+	}
+	if started < voters/2+1 {
+		return api.ErrMemberNotEnoughStarted
+	}
+	return nil
+}
+
 // CheckUpdate refuses peer URLs for member id that another member has.
 func (ms *Members) CheckUpdate(id uint64, peerURLs []string) error {
 	ms.mu.RLock()
