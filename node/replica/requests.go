@@ -52,7 +52,8 @@ const (
 type Local struct {
 	Limits
 	// QuotaBytes is --quota-backend-bytes: a write that grows the store
-	// once its file passed it raises the NOSPACE alarm (0: no quota).
+	// raises the NOSPACE alarm when DBSize and its cost (QuotaCost) would
+	// reach it (0: no quota).
 	QuotaBytes int64
 	// DBSize is the store's file size as last measured.
 	DBSize int64
@@ -116,7 +117,7 @@ func (r *Replica) Plan(req api.Message, loc Local) Plan {
 	if err != nil {
 		return p.refuse(err)
 	}
-	if grows && loc.QuotaBytes > 0 && loc.DBSize > loc.QuotaBytes {
+	if grows && loc.QuotaBytes > 0 && loc.DBSize+QuotaCost(req) >= loc.QuotaBytes {
 		return r.raiseNoSpace(p)
 	}
 	if g, ok := req.(*api.LeaseGrantRequest); ok && g.TTL < r.minTTL() {
@@ -240,6 +241,45 @@ func IsRead(req api.Message) bool {
 		return mvcc.TxnReadOnly(req)
 	}
 	return false
+}
+
+// The quota costs of etcd 3.6 (its BackendQuota): what a put or a lease
+// grant is taken to add to the store.
+const (
+	quotaKVOverhead    = 256
+	quotaLeaseOverhead = 64
+)
+
+// QuotaCost is what req is taken to add to the store, as etcd 3.6
+// reckons it: a put its key and value and 256 bytes; a transaction the
+// larger of its branches' (a nested transaction counts as the larger of
+// its own branches, where etcd counts nothing of it); a lease grant 64
+// bytes. A write is refused with NOSPACE when the store's size and its
+// cost would reach the quota, so the write that would cross the quota is
+// refused, not taken.
+func QuotaCost(req api.Message) int64 {
+	switch req := req.(type) {
+	case *api.PutRequest:
+		return quotaKVOverhead + int64(len(req.Key)+len(req.Value))
+	case *api.TxnRequest:
+		return max(branchCost(req.Success), branchCost(req.Failure))
+	case *api.LeaseGrantRequest:
+		return quotaLeaseOverhead
+	}
+	return 0
+}
+
+func branchCost(ops []api.RequestOp) int64 {
+	var cost int64
+	for _, op := range ops {
+		switch {
+		case op.Put != nil:
+			cost += QuotaCost(op.Put)
+		case op.Txn != nil:
+			cost += QuotaCost(op.Txn)
+		}
+	}
+	return cost
 }
 
 // TxnPuts reports whether any branch of a transaction puts a key (the

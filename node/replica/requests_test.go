@@ -100,6 +100,12 @@ func TestPlan(t *testing.T) {
 			caller: &auth.Identity{User: strings.Repeat("u", 60)}, step: StepWrite, then: api.Errorf(api.CodeRequestTooLarge, "")},
 
 		{name: "a put over the quota", loc: overQuota, req: put, step: StepRaiseNoSpace, err: api.ErrNoSpace},
+		// etcd's rule: the size and the write's cost reach the quota.
+		{name: "a put that would reach the quota", loc: &Local{Limits: defaultLocal.Limits, QuotaBytes: 1 << 20, DBSize: 1<<20 - 258}, req: put, step: StepRaiseNoSpace, err: api.ErrNoSpace},
+		{name: "a put that stays under the quota", loc: &Local{Limits: defaultLocal.Limits, QuotaBytes: 1 << 20, DBSize: 1<<20 - 259}, req: put, step: StepWrite},
+		{name: "a grant that would reach the quota", loc: &Local{Limits: defaultLocal.Limits, QuotaBytes: 1 << 20, DBSize: 1<<20 - 64}, req: grant, step: StepRaiseNoSpace, err: api.ErrNoSpace},
+		{name: "a txn that would reach the quota by its larger branch", loc: &Local{Limits: defaultLocal.Limits, QuotaBytes: 1 << 20, DBSize: 1<<20 - 258},
+			req: &api.TxnRequest{Success: []api.RequestOp{{DeleteRange: del}}, Failure: []api.RequestOp{{Put: put}}}, step: StepRaiseNoSpace, err: api.ErrNoSpace},
 		{name: "a txn that puts over the quota", loc: overQuota, req: putTxn, step: StepRaiseNoSpace, err: api.ErrNoSpace},
 		{name: "a grant over the quota", loc: overQuota, req: grant, step: StepRaiseNoSpace, err: api.ErrNoSpace},
 		{name: "a delete over the quota", loc: overQuota, req: del, step: StepWrite},
@@ -270,5 +276,32 @@ func TestResponse(t *testing.T) {
 	}
 	if _, err := Response("something else"); err == nil {
 		t.Fatal("a result that is no ApplyResult was taken")
+	}
+}
+
+// QuotaCost is etcd 3.6's cost of a write (its BackendQuota): 256 bytes
+// and the key and value of each put, in a transaction's larger branch,
+// and 64 bytes a lease grant.
+func TestQuotaCost(t *testing.T) {
+	put := func(k, v string) api.RequestOp {
+		return api.RequestOp{Put: &api.PutRequest{Key: []byte(k), Value: []byte(v)}}
+	}
+	del := api.RequestOp{DeleteRange: &api.DeleteRangeRequest{Key: []byte("k")}}
+	for _, tt := range []struct {
+		name string
+		req  api.Message
+		want int64
+	}{
+		{"put", put("key", "value").Put, 256 + 3 + 5},
+		{"delete", del.DeleteRange, 0},
+		{"grant", &api.LeaseGrantRequest{TTL: 5}, 64},
+		{"range", &api.RangeRequest{Key: []byte("k")}, 0},
+		{"txn, larger success", &api.TxnRequest{Success: []api.RequestOp{put("a", "1"), put("b", "22")}, Failure: []api.RequestOp{put("c", "333")}}, 256*2 + 2 + 3},
+		{"txn, larger failure", &api.TxnRequest{Success: []api.RequestOp{del}, Failure: []api.RequestOp{put("c", "333")}}, 256 + 4},
+		{"nested txn", &api.TxnRequest{Success: []api.RequestOp{put("a", "1"), {Txn: &api.TxnRequest{Failure: []api.RequestOp{put("b", "22")}}}}}, 256*2 + 2 + 3},
+	} {
+		if got := QuotaCost(tt.req); got != tt.want {
+			t.Errorf("%s: %d, want %d", tt.name, got, tt.want)
+		}
 	}
 }
