@@ -90,14 +90,18 @@ func refuseDuringStoreRepair(ctx context.Context, req any, repairing error) erro
 	return toGRPCError(repairing)
 }
 
+// snapshotMethod is the Maintenance service's Snapshot stream, the one
+// stream a learner serves.
+const snapshotMethod = "/etcdserverpb.Maintenance/Snapshot"
+
 func (f *Face) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	call, ss := f.metrics.startStream(info.FullMethod, ss)
-	err := f.serveStream(srv, ss, handler)
+	err := f.serveStream(srv, ss, info.FullMethod, handler)
 	call.endStream(err)
 	return err
 }
 
-func (f *Face) serveStream(srv any, ss grpc.ServerStream, handler grpc.StreamHandler) error {
+func (f *Face) serveStream(srv any, ss grpc.ServerStream, method string, handler grpc.StreamHandler) error {
 	ctx := callerContext(ss.Context())
 	if err := f.s.StoreRepairing(); err != nil {
 		if _, ok := srv.(healthpb.HealthServer); ok {
@@ -105,8 +109,10 @@ func (f *Face) serveStream(srv any, ss grpc.ServerStream, handler grpc.StreamHan
 		}
 		return toGRPCError(err) // watches, keep-alives and snapshots need the store
 	}
-	if f.s.IsLearner() {
-		return rpctypes.ErrGRPCNotSupportedForLearner // watches, keep-alives and snapshots: at a voter
+	if f.s.IsLearner() && method != snapshotMethod {
+		// Watches and keep-alives are served at a voter; a learner sends
+		// a snapshot of its own store, as etcd's learners do.
+		return rpctypes.ErrGRPCNotSupportedForLearner
 	}
 	if !requiresLeader(ctx) {
 		return handler(srv, &contextStream{ServerStream: ss, ctx: ctx})

@@ -112,7 +112,8 @@ func TestClusterAndMaintenance(t *testing.T) {
 }
 
 // TestLearnerServesOnlyWhatEtcdsDoes: a learner answers its status and
-// serializable reads; linearizable reads, writes and watches are refused
+// serializable reads, and sends snapshots; linearizable reads, writes and
+// watches are refused
 // with etcd's error, which clientv3 takes as "ask another member".
 func TestLearnerServesOnlyWhatEtcdsDoes(t *testing.T) {
 	c := startCluster(t, 1)
@@ -144,6 +145,24 @@ func TestLearnerServesOnlyWhatEtcdsDoes(t *testing.T) {
 	}
 	if _, err := learner.Put(short, "k", "w"); err == nil || !strings.Contains(err.Error(), rpctypes.ErrorDesc(rpctypes.ErrGRPCNotSupportedForLearner)) {
 		t.Fatalf("put at a learner: %v", err)
+	}
+	// A snapshot is the one stream a learner serves, as etcd's do (of
+	// its own store).
+	rc, err := learner.Snapshot(ctx)
+	if err != nil {
+		t.Fatalf("snapshot at a learner: %v", err)
+	}
+	data, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || len(data) < sha256.Size {
+		t.Fatalf("snapshot at a learner: %d bytes, %v", len(data), err)
+	}
+	if body, sum := data[:len(data)-sha256.Size], data[len(data)-sha256.Size:]; sha256.Sum256(body) != [sha256.Size]byte(sum) {
+		t.Fatalf("snapshot of %d bytes at a learner: its SHA-256 does not match the data", len(data))
+	}
+	wch := learner.Watch(short, "k")
+	if w := <-wch; w.Err() == nil || !strings.Contains(w.Err().Error(), rpctypes.ErrorDesc(rpctypes.ErrGRPCNotSupportedForLearner)) {
+		t.Fatalf("watch at a learner: %v", w.Err())
 	}
 	// With a voter among its endpoints, clientv3 goes on there.
 	both := etcdClient(t, c.Endpoint(i), c.Endpoint(0))
