@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairndb/cairn/etcdapi"
+	"github.com/cairndb/cairn/node"
+	"github.com/cairndb/cairn/node/nodetest"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -235,5 +238,36 @@ func TestWatchStreamAsEtcd(t *testing.T) {
 	}
 	if r := next(); !r.Canceled || r.WatchId != 2 || r.CompactRevision != 4 || r.CancelReason != "" || r.Header.Revision != 0 {
 		t.Fatalf("a watch from a compacted revision: %+v, want canceled with compact revision 4 alone", r)
+	}
+}
+
+// TestWatchProgressNotifyInterval: a watch that asked for progress
+// notifications gets one every --watch-progress-notify-interval while no
+// event comes, as at etcd (it was every 10 minutes whatever the flag).
+func TestWatchProgressNotifyInterval(t *testing.T) {
+	c := nodetest.Start(t, 1, nodetest.Options{
+		ClientFace: etcdapi.New,
+		Configure:  func(i int, cfg *node.Config) { cfg.WatchProgressNotifyInterval = 200 * time.Millisecond },
+	})
+	cli := etcdClient(t, c.Endpoints()...)
+	ctx := ctxT(t)
+	must[*clientv3.PutResponse](t, "put")(cli.Put(ctx, "other", "v"))
+	wch := cli.Watch(ctx, "k", clientv3.WithProgressNotify())
+	start := time.Now()
+	for n := 0; n < 3; {
+		select {
+		case w := <-wch:
+			if err := w.Err(); err != nil {
+				t.Fatal(err)
+			}
+			if w.IsProgressNotify() {
+				if w.Header.Revision != 2 {
+					t.Fatalf("progress notification at revision %d, want 2", w.Header.Revision)
+				}
+				n++
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatalf("no progress notification within 2 s (%d after %v)", n, time.Since(start))
+		}
 	}
 }

@@ -103,6 +103,10 @@ const MaxRequestBytesLimit = peerMaxFrame - 1<<20
 // that.
 const DefaultCorruptCheckTime = 5 * time.Minute
 
+// DefaultWatchProgressNotifyInterval is etcd's default interval of watch
+// progress notifications.
+const DefaultWatchProgressNotifyInterval = 10 * time.Minute
+
 // Config is everything a member needs to start. The zero value is not
 // usable; start from DefaultConfig.
 type Config struct {
@@ -189,6 +193,12 @@ type Config struct {
 	CorruptCheckTime    time.Duration
 	InitialCorruptCheck bool
 
+	// WatchProgressNotifyInterval is how often the watches that asked for
+	// progress notifications get one while they see no event
+	// (0: DefaultWatchProgressNotifyInterval), as etcd's
+	// --watch-progress-notify-interval.
+	WatchProgressNotifyInterval time.Duration
+
 	// WarningApplyDuration is how long applying one committed entry may
 	// take before it is logged as slow and counted in
 	// etcd_server_slow_apply_total (0: never).
@@ -229,6 +239,7 @@ func DefaultConfig() Config {
 		WarningApplyDuration:        DefaultWarningApplyDuration,
 		WarningUnaryRequestDuration: DefaultWarningUnaryRequestDuration,
 		CorruptCheckTime:            DefaultCorruptCheckTime,
+		WatchProgressNotifyInterval: DefaultWatchProgressNotifyInterval,
 		InitialCorruptCheck:         true,
 	}
 }
@@ -280,6 +291,8 @@ func (c *Config) Validate() error {
 		return errors.New("--heartbeat-interval must be positive")
 	case c.ElectionTimeout < 5*c.HeartbeatInterval:
 		return fmt.Errorf("--election-timeout (%v) must be at least 5 times --heartbeat-interval (%v)", c.ElectionTimeout, c.HeartbeatInterval)
+	case c.WatchProgressNotifyInterval < 0:
+		return fmt.Errorf("--watch-progress-notify-interval (%v) must not be negative", c.WatchProgressNotifyInterval)
 	case c.CorruptCheckTime < 0:
 		return fmt.Errorf("--corrupt-check-time (%v) must not be negative", c.CorruptCheckTime)
 	case len(c.PeerCertAllowedCNs) > 0 && len(c.PeerCertAllowedHostnames) > 0:

@@ -780,7 +780,11 @@ func (s *Server) startBackground() {
 			s.log.Warn("catching up watchers failed", "err", err)
 		}
 	})
-	s.every(10*time.Minute, func() { s.replica.State.Store().NotifyProgress() })
+	progressEvery := s.cfg.WatchProgressNotifyInterval
+	if progressEvery == 0 {
+		progressEvery = DefaultWatchProgressNotifyInterval
+	}
+	s.every(progressEvery, func() { s.replica.State.Store().NotifyProgress() })
 	// What auth withdraws is withdrawn from open watches too.
 	var authRev uint64
 	var authOn bool

@@ -76,9 +76,9 @@ func TestEtcdOnlyFlags(t *testing.T) {
 	}
 	// etcd's experimental- names set cairn's flags.
 	o, err := parseFlags([]string{"--experimental-corrupt-check-time=1m", "--experimental-initial-corrupt-check", "--experimental-warning-apply-duration=1s",
-		"--experimental-warning-unary-request-duration=2s"}, nil)
+		"--experimental-warning-unary-request-duration=2s", "--experimental-watch-progress-notify-interval=3s"}, nil)
 	if err != nil || o.cfg.CorruptCheckTime != time.Minute || !o.cfg.InitialCorruptCheck || o.cfg.WarningApplyDuration != time.Second ||
-		o.cfg.WarningUnaryRequestDuration != 2*time.Second {
+		o.cfg.WarningUnaryRequestDuration != 2*time.Second || o.cfg.WatchProgressNotifyInterval != 3*time.Second {
 		t.Fatalf("aliases: %v %+v", err, o.cfg)
 	}
 }

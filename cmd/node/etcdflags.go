@@ -94,8 +94,6 @@ var etcdOnlyFlags = map[string]etcdFlag{
 	"compaction-batch-limit":                            {instead: "cairn compacts in batches of its own size"},
 	"experimental-compaction-sleep-interval":            {instead: "cairn compacts in batches, each under the store's lock, without a pause"},
 	"compaction-sleep-interval":                         {instead: "cairn compacts in batches, each under the store's lock, without a pause"},
-	"experimental-watch-progress-notify-interval":       {instead: "cairn sends watch progress notifications every 10 minutes"},
-	"watch-progress-notify-interval":                    {instead: "cairn sends watch progress notifications every 10 minutes"},
 	"experimental-txn-mode-write-with-shared-buffer":    {bool: true, instead: "cairn's store has its own write path"},
 	"experimental-bootstrap-defrag-threshold-megabytes": {instead: "cairn does not defragment at start: use ctl defrag"},
 	"bootstrap-defrag-threshold-megabytes":              {instead: "cairn does not defragment at start: use ctl defrag"},
@@ -114,6 +112,7 @@ var etcdOnlyFlags = map[string]etcdFlag{
 var etcdAliases = map[string]string{
 	"experimental-initial-corrupt-check":          "initial-corrupt-check",
 	"experimental-corrupt-check-time":             "corrupt-check-time",
+	"experimental-watch-progress-notify-interval": "watch-progress-notify-interval",
 	"experimental-warning-apply-duration":         "warning-apply-duration",
 	"experimental-warning-unary-request-duration": "warning-unary-request-duration",
 }

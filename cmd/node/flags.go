@@ -178,6 +178,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.BoolVar(&c.InitialElectionTickAdvance, "initial-election-tick-advance", c.InitialElectionTickAdvance, "start the election clock nearly run out, so that a member that hears no leader campaigns within one election timeout of starting")
 	fs.StringVar(&c.AutoCompactionMode, "auto-compaction-mode", "periodic", "periodic (keep a time window) or revision (keep N revisions)")
 	fs.StringVar(&c.AutoCompactionRetention, "auto-compaction-retention", "0", "for periodic: hours or a duration (1h, 30m); for revision: a count; 0 disables")
+	fs.DurationVar(&c.WatchProgressNotifyInterval, "watch-progress-notify-interval", c.WatchProgressNotifyInterval, "how often a watch that asked for progress notifications gets one while it sees no event")
 	fs.DurationVar(&c.CorruptCheckTime, "corrupt-check-time", c.CorruptCheckTime, "how often the leader compares the members' key-value hashes, raising the CORRUPT alarm on a member that differs (0 disables; etcd's default is 0)")
 	fs.BoolVar(&c.InitialCorruptCheck, "initial-corrupt-check", c.InitialCorruptCheck, "compare this member's key-value hash with its peers' at start, and stop if it differs (etcd 3.6: --feature-gates=InitialCorruptCheck=true, off by default)")
 	fs.Var(&featureGates{o: o}, "feature-gates", "etcd 3.6's feature gates, Name=true|false,...: InitialCorruptCheck sets --initial-corrupt-check; etcd's others are accepted with a warning")
