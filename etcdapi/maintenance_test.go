@@ -168,3 +168,33 @@ func TestLearnerServesOnlyWhatEtcdsDoes(t *testing.T) {
 	both := etcdClient(t, c.Endpoint(i), c.Endpoint(0))
 	must[*clientv3.PutResponse](t, "put through the voter")(both.Put(ctx, "k", "w"))
 }
+
+// TestStatusAndAlarmsWithoutLeader: a member that lost its quorum says
+// "etcdserver: no leader" first in its status's errors, and does not
+// answer alarm list (etcd's goes through its log), as etcd's members.
+func TestStatusAndAlarmsWithoutLeader(t *testing.T) {
+	c := startCluster(t, 3)
+	ctx := ctxT(t)
+	cli := etcdClient(t, c.Endpoint(0))
+	must[*clientv3.AlarmResponse](t, "alarm list with a leader")(cli.AlarmList(ctx))
+	c.StopMember(1)
+	c.StopMember(2)
+	for {
+		st := must[*clientv3.StatusResponse](t, "status")(cli.Status(ctx, c.Endpoint(0)))
+		if st.Leader == 0 {
+			if len(st.Errors) == 0 || st.Errors[0] != "etcdserver: no leader" {
+				t.Fatalf("status without a leader: errors %q, want etcd's no leader first", st.Errors)
+			}
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the member kept its leader without a quorum")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	short, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if r, err := cli.AlarmList(short); err == nil {
+		t.Fatalf("alarm list without a quorum answered %+v", r)
+	}
+}

@@ -285,6 +285,12 @@ func (s *Server) servePeerLearnerReady(ctx context.Context, b []byte) ([]byte, e
 
 func (s *Server) serveAlarm(ctx context.Context, req *api.AlarmRequest) (api.Message, error) {
 	if req.Action == api.AlarmGet {
+		// The list is read linearizably (etcd's goes through its log):
+		// a member cut off from the quorum does not answer with alarms
+		// that may have been disarmed meanwhile.
+		if err := s.readBarrier(ctx); err != nil {
+			return nil, err
+		}
 		if err := s.authorizeUser(ctx, "Alarm"); err != nil {
 			return nil, err
 		}
@@ -321,6 +327,10 @@ func (s *Server) serveStatus(ctx context.Context, req *api.StatusRequest) (api.M
 		if id == s.id {
 			resp.IsLearner = true
 		}
+	}
+	// etcd's errors: no leader first, then the alarms.
+	if resp.Leader == 0 {
+		resp.Errors = append(resp.Errors, api.ErrNoLeader.Error())
 	}
 	for _, a := range s.replica.State.Alarms() {
 		resp.Errors = append(resp.Errors, fmt.Sprintf("memberID:%016x alarm:%s", a.MemberID, a.Alarm))
