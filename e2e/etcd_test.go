@@ -81,6 +81,14 @@ func startEtcdNamed(t *testing.T, name string, extra ...string) *etcdServer {
 	}
 	go func() { e.done <- e.cmd.Wait() }()
 	t.Cleanup(e.stop)
+	e.waitServing()
+	return e
+}
+
+// waitServing returns once e answers a read (within 20 s), or fails the
+// test if it exits or does not.
+func (e *etcdServer) waitServing() {
+	e.t.Helper()
 	cli := e.client("", "")
 	defer cli.Close()
 	deadline := time.Now().Add(20 * time.Second)
@@ -89,16 +97,16 @@ func startEtcdNamed(t *testing.T, name string, extra ...string) *etcdServer {
 		_, err := cli.Get(ctx, "health-check")
 		cancel()
 		if err == nil {
-			return e
+			return
 		}
 		select {
 		case err := <-e.done:
 			e.done <- err
-			t.Fatalf("etcd exited: %v\n%s", err, e.stderr.String())
+			e.t.Fatalf("etcd %s exited: %v\n%s", e.endpoint, err, e.stderr.String())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("etcd did not answer: %v\n%s", err, e.stderr.String())
+			e.t.Fatalf("etcd %s did not answer: %v\n%s", e.endpoint, err, e.stderr.String())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

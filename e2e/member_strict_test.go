@@ -124,21 +124,7 @@ func startEtcd3(t *testing.T) []string {
 		servers = append(servers, e)
 	}
 	for _, e := range servers {
-		cli := e.client("", "")
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			_, err := cli.Get(ctx, "health-check")
-			cancel()
-			if err == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("etcd %s did not answer: %v\n%s", e.endpoint, err, e.stderr.String())
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		cli.Close()
+		e.waitServing()
 	}
 	return clients
 }
