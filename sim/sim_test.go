@@ -78,8 +78,10 @@ func seedCount() int {
 // whose log lost entries its store held dropped the leader's snapshot as
 // stale, then raft installed it and the member stopped), 5731 (a log
 // that lost a new leader's overwrite, after a snapshot of it, held
-// entries of an older term past the snapshot and refused to open).
-var regressionSeeds = []uint64{1295, 2143, 2541, 2574, 2748, 442, 265, 720, 1642, 1833, 1944, 1859, 2260, 2784, 311, 2679, 1869, 523, 990, 942, 1666, 8533, 8468, 5731}
+// entries of an older term past the snapshot and refused to open),
+// 11592 (the watch check asked a member the cluster never took, whose
+// streams cannot resume, for streams complete through its store).
+var regressionSeeds = []uint64{1295, 2143, 2541, 2574, 2748, 442, 265, 720, 1642, 1833, 1944, 1859, 2260, 2784, 311, 2679, 1869, 523, 990, 942, 1666, 8533, 8468, 5731, 11592}
 
 // beforeLossFaults are the regression seeds found before the faults that
 // lose acknowledged data existed.

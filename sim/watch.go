@@ -222,6 +222,12 @@ func (w *World) checkWatches() error {
 		}
 		w.drainWatchers(m, true)
 		for _, s := range m.watchers {
+			if s.w == nil && !m.confirm.Confirmed() {
+				// Disconnected by a restart, and no peer confirmed the
+				// member since (one the cluster never took, say): it
+				// serves no watch, so the stream cannot resume.
+				continue
+			}
 			// A stream that asked to start past the member's revision
 			// (a member that never caught up) waits for it: complete
 			// through the revision before its start.
