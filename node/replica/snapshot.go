@@ -87,6 +87,12 @@ func (k *KVState) removeReceived(keep func(receivedFile) bool) error {
 	if err != nil {
 		return err
 	}
+	return k.removeFiles(files, keep)
+}
+
+// removeFiles removes the received snapshots among files for which keep
+// is false.
+func (k *KVState) removeFiles(files []receivedFile, keep func(receivedFile) bool) error {
 	var errs []error
 	for _, f := range files {
 		if !keep(f) {
@@ -120,22 +126,18 @@ func (k *KVState) Persist() error {
 		return err
 	}
 	applied := s.ConsistentIndex()
-	newest := k.newestReceived()
-	_ = k.removeReceived(func(f receivedFile) bool { return f.part || f.index > applied || f.index == newest })
-	return nil
-}
-
-// newestReceived is the index of the newest snapshot received whole (0 if
-// none).
-func (k *KVState) newestReceived() uint64 {
-	files, _ := k.receivedFiles()
-	var newest uint64
+	files, err := k.receivedFiles()
+	if err != nil {
+		return nil // a file left behind costs only disk space
+	}
+	var newest uint64 // of the snapshots received whole
 	for _, f := range files {
 		if !f.part {
 			newest = max(newest, f.index)
 		}
 	}
-	return newest
+	_ = k.removeFiles(files, func(f receivedFile) bool { return f.part || f.index > applied || f.index == newest })
+	return nil
 }
 
 // storeSnapshot is a copy of the store at one index: a read transaction
