@@ -29,7 +29,7 @@ func (s *Store) History(fn func(rev Revision, kv api.KeyValue, tombstone bool) e
 			if err != nil {
 				return err
 			}
-			kv, tomb, err := readStored(tx, rev, v, false)
+			kv, tomb, err := readStored(tx, s.opts.LogValues, rev, v, false)
 			if err != nil {
 				return fmt.Errorf("mvcc: history: revision %v: %w", rev, err)
 			}

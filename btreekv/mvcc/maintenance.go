@@ -241,8 +241,9 @@ func (s *Store) compactSome() error {
 }
 
 // removeLocked deletes up to n of the records compactions left in the
-// page file (s.removing) in the open batch: the record and the value
-// stored out of line, if any (deleting a missing key is no error).
+// page file (s.removing) in the open batch: the record, the value stored
+// out of line, if any, and the reference to the raft log, if any
+// (deleting a missing key is no error).
 func (s *Store) removeLocked(n int) error {
 	tx, err := s.batchTx()
 	if err != nil {
@@ -251,6 +252,18 @@ func (s *Store) removeLocked(n int) error {
 	part := s.removing[:min(n, len(s.removing))]
 	b, values := tx.Bucket(bucketKey), tx.Bucket(bucketValue)
 	for _, r := range part {
+		if s.refs.count > 0 {
+			// The record may point into the raft log: its reference
+			// goes with it. (A store that never kept a value in the
+			// log reads nothing more.)
+			head, err := b.Get(revBytes(r))
+			if err != nil {
+				return s.fail(err)
+			}
+			if err := s.dropLogRef(tx, r, head); err != nil {
+				return err
+			}
+		}
 		if err := b.Delete(revBytes(r)); err != nil {
 			return s.fail(err)
 		}
@@ -344,14 +357,15 @@ func (s *Store) Hash(rev int64) (hash uint32, compactRev int64, err error) {
 	c := rtx.Bucket(bucketKey).Cursor()
 	for k, v := c.Seek(revBytes(Revision{Main: compactRev + 1})); k != nil && bytes.Compare(k, upper) < 0; k, v = c.Next() {
 		h.Write(k)
-		if len(v) > 0 && v[0] == flagSeparate {
+		if len(v) > 0 && (v[0] == flagSeparate || v[0] == flagLogValue) {
 			// The hash covers the whole record, wherever its value is
-			// stored: members that store it differently agree.
+			// stored (inline, out of line, in the raft log): members
+			// that store it differently agree.
 			rev, err := bytesRev(k)
 			if err != nil {
 				return 0, 0, err
 			}
-			kv, _, err := readStored(rtx, rev, v, false)
+			kv, _, err := readStored(rtx, s.opts.LogValues, rev, v, false)
 			if err != nil {
 				return 0, 0, err
 			}

@@ -12,7 +12,7 @@ import (
 )
 
 // readCommitted reads the record of rev from a page-file snapshot.
-func readCommitted(rtx *pagefile.Tx, rev Revision) (api.KeyValue, bool, error) {
+func readCommitted(rtx *pagefile.Tx, log LogValues, rev Revision) (api.KeyValue, bool, error) {
 	v, err := rtx.Bucket(bucketKey).Get(revBytes(rev))
 	if err != nil {
 		return api.KeyValue{}, false, err
@@ -20,7 +20,7 @@ func readCommitted(rtx *pagefile.Tx, rev Revision) (api.KeyValue, bool, error) {
 	if v == nil {
 		return api.KeyValue{}, false, missingRecord(rev)
 	}
-	kv, tomb, err := readStored(rtx, rev, v, false)
+	kv, tomb, err := readStored(rtx, log, rev, v, false)
 	if err != nil {
 		return kv, tomb, err
 	}
@@ -423,6 +423,7 @@ func (s *Store) queryLocked(key, end []byte, q *rangeQuery, current int64) (*Ran
 // do not change.
 type fetcher struct {
 	rtx *pagefile.Tx
+	log LogValues
 	mem map[Revision][]byte
 }
 
@@ -433,7 +434,7 @@ func (s *Store) newFetcher(revs []Revision) (*fetcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &fetcher{rtx: rtx}
+	f := &fetcher{rtx: rtx, log: s.opts.LogValues}
 	if len(s.overlay) > 0 {
 		for _, r := range revs {
 			if rec, ok := s.overlay[r]; ok {
@@ -464,7 +465,7 @@ func (f *fetcher) get(r Revision, keysOnly bool) (api.KeyValue, error) {
 		if rec == nil {
 			return api.KeyValue{}, missingRecord(r)
 		}
-		if kv, _, err = readStored(f.rtx, r, rec, keysOnly); err != nil {
+		if kv, _, err = readStored(f.rtx, f.log, r, rec, keysOnly); err != nil {
 			return api.KeyValue{}, err
 		}
 	}

@@ -42,6 +42,7 @@ const (
 	flagPut       = 'p'
 	flagTombstone = 't'
 	flagSeparate  = 'v' // a put whose value is stored out of line
+	flagLogValue  = 'l' // a put whose value is in the raft log (logvalues.go)
 )
 
 // Options configures Open.
@@ -73,6 +74,22 @@ type Options struct {
 	// StrictPages turns on the page file's StrictMode: every commit
 	// checks the whole file first (for tests and crash tests; costly).
 	StrictPages bool
+	// LogValues, with MinLogValue > 0, lets a put of a value of at least
+	// MinLogValue bytes keep it in the raft log instead of the page file
+	// (logvalues.go): the record points at the value's bytes in the
+	// entry the put applies, when LogValues.Place finds them there. Nil
+	// LogValues or MinLogValue 0: every value is stored in the page
+	// file. A store whose records point into the log needs LogValues to
+	// read those values (without it, reads of them fail with
+	// ErrNoLogValues), whatever MinLogValue.
+	LogValues   LogValues
+	MinLogValue int
+	// MinRetainedLog is how many bytes of raft log the collector lets
+	// the store's references keep before it moves values out of the
+	// oldest segment into the page file: it does once the log takes
+	// more than max(MinRetainedLog, 2 x the bytes of the values the store
+	// keeps in it). 0: DefaultMinRetainedLog (1 GiB).
+	MinRetainedLog int64
 }
 
 // CompactStep is how far a compaction has gone.
@@ -115,6 +132,9 @@ type Store struct {
 	seen struct {
 		rev, compactRev, keys  atomic.Int64
 		durableIdx, appliedIdx atomic.Uint64
+		// oldestSeg is 1 + the oldest raft log segment the durable
+		// page file points into (0: none): see OldestLogSegment.
+		oldestSeg atomic.Uint64
 	}
 	// commitErr is the error of a batch's page-file write, set by the
 	// goroutine that wrote it (see ErrStoreFailed).
@@ -149,6 +169,15 @@ type Store struct {
 	// separateMin is the size from which values are stored out of line
 	// (separateValueMin; tests change it).
 	separateMin int
+
+	// refs counts the references to the raft log in the open batch's
+	// tree (under mu); collectMu admits one collector at a time, which
+	// moves at most collectValues values and collectBytes bytes per
+	// Commit (constants; tests shrink them).
+	refs          logRefs
+	collectMu     sync.Mutex
+	collectValues int
+	collectBytes  int64
 }
 
 // Open opens (or creates) the store in the page file at path.
@@ -162,7 +191,8 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	s := &Store{db: db, opts: opts, idx: newIndex(), overlay: map[Revision][]byte{},
 		leases: map[int64]int64{}, leaseKeys: map[int64]map[string]struct{}{}, keyLease: map[string]int64{},
-		compactKeys: defaultCompactKeys, compactBatch: defaultCompactBatch, separateMin: separateValueMin}
+		compactKeys: defaultCompactKeys, compactBatch: defaultCompactBatch, separateMin: separateValueMin,
+		collectValues: defaultCollectValues, collectBytes: defaultCollectBytes}
 	s.watch.init()
 	if err := s.load(); err != nil {
 		_ = db.Close()
@@ -174,7 +204,7 @@ func Open(path string, opts Options) (*Store, error) {
 // load rebuilds the index, revisions and leases from the page file.
 func (s *Store) load() error {
 	err := s.db.Update(func(tx *pagefile.Tx) error {
-		for _, b := range [][]byte{bucketKey, bucketValue, bucketMeta, bucketLease, bucketAux} {
+		for _, b := range [][]byte{bucketKey, bucketValue, bucketMeta, bucketLease, bucketAux, bucketLogRefs} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -186,6 +216,7 @@ func (s *Store) load() error {
 	}
 	var orphans []Revision
 	var ki keyIndex
+	var logged logRefs // the records pointing into the raft log
 	err = s.db.View(func(tx *pagefile.Tx) error {
 		tx.ReadOnce() // every record, once: the cache is for what is read again
 		meta := tx.Bucket(bucketMeta)
@@ -210,9 +241,13 @@ func (s *Store) load() error {
 			}
 			// The record is only looked at here (the index copies the
 			// key), so it may alias the page.
-			kv, tomb, err := parseRecord(v)
+			kv, tomb, ref, err := parseStored(v)
 			if err != nil {
 				return fmt.Errorf("revision %v: %w", rev, err)
+			}
+			if ref.form == flagLogValue {
+				logged.count++
+				logged.bytes += int64(ref.size)
 			}
 			at := s.idx.load(kv.Key, &ki)
 			if tomb {
@@ -231,6 +266,9 @@ func (s *Store) load() error {
 			s.trackLease(kv, tomb)
 		}
 		if err := c.Err(); err != nil {
+			return err
+		}
+		if err := s.loadLogRefs(tx, logged); err != nil {
 			return err
 		}
 		if err := s.loadAux(tx); err != nil {
@@ -414,13 +452,19 @@ func (s *Store) Commit() error {
 	if err := s.compactSome(); err != nil {
 		return err
 	}
+	// Then the collector's part (logvalues.go). Its error (a value of
+	// the log lost or damaged) is reported once the batch is committed.
+	collectErr := s.collectSome()
 	s.mu.Lock()
 	err := s.freezeLocked()
 	s.mu.Unlock()
+	if err == nil {
+		err = s.flush()
+	}
 	if err != nil {
 		return err
 	}
-	return s.flush()
+	return collectErr
 }
 
 // flush writes the frozen batch, if any, on the calling goroutine (see
@@ -454,6 +498,15 @@ func (s *Store) freezeLocked() error {
 	if err := meta.Put(metaConsistentIndex, ci[:]); err != nil {
 		return s.fail(err)
 	}
+	// The oldest segment the batch's tree points into, published with
+	// the index once it is durable (see OldestLogSegment).
+	var oldest uint64
+	if s.refs.count > 0 {
+		var err error
+		if oldest, err = oldestIn(s.batch); err != nil {
+			return s.fail(err)
+		}
+	}
 	tx := s.batch
 	s.batch = nil
 	index := s.appliedIdx
@@ -462,6 +515,7 @@ func (s *Store) freezeLocked() error {
 			s.commitErr.CompareAndSwap(nil, &err)
 			return
 		}
+		s.seen.oldestSeg.Store(oldest) // before the index: see OldestLogSegment
 		s.seen.durableIdx.Store(index)
 	}
 	if _, err := tx.Freeze(written); err != nil {
@@ -473,13 +527,34 @@ func (s *Store) freezeLocked() error {
 	return nil
 }
 
-func (s *Store) putRecord(rev Revision, rec []byte) error {
+// putRecord writes the record rec of revision rev into the open batch
+// and the overlay. value is the caller's own value of a put (nil for a
+// deletion): a slice of raft entry index's data if the put comes from the
+// log, in which case the record may point at it there instead of storing
+// it (see logvalues.go).
+func (s *Store) putRecord(rev Revision, rec, value []byte, index uint64) error {
 	tx, err := s.batchTx()
 	if err != nil {
 		return err
 	}
-	head, value, err := storedForm(rec, s.separateMin)
-	if err != nil {
+	place, logged := s.logPlace(index, value)
+	if logged {
+		// Two records never share a place: one whose value the log
+		// says is where another's is stores its own.
+		prior, err := tx.Bucket(bucketLogRefs).Get(logRefKey(place))
+		if err != nil {
+			return s.fail(err)
+		}
+		logged = prior == nil
+	}
+	var head []byte
+	if logged {
+		n := len(value)
+		head, value = logHead(rec, n, place), nil
+		if err := s.putLogRef(tx, rev, place, n); err != nil {
+			return err
+		}
+	} else if head, value, err = storedForm(rec, s.separateMin); err != nil {
 		return err
 	}
 	// rec is the record's own buffer, shared with the overlay and never

@@ -233,7 +233,7 @@ func (s *Store) SyncWatchers(maxRevs int64) (behind int, err error) {
 	}
 	for i := range jobs {
 		j := &jobs[i]
-		if j.events, err = j.scan(rtx); err != nil {
+		if j.events, err = j.scan(rtx, s.opts.LogValues); err != nil {
 			break
 		}
 	}
@@ -353,9 +353,9 @@ func (s *Store) sendCompacted(w *Watcher) bool {
 
 // scan reads the events of the window that the watcher wants: the
 // committed ones from a page-file snapshot, then the copied recent ones.
-// It uses only the watcher's fixed settings, so it runs without the
-// store's lock.
-func (j *catchUp) scan(rtx *pagefile.Tx) ([]api.Event, error) {
+// It uses only the watcher's fixed settings (and log, the store's
+// LogValues), so it runs without the store's lock.
+func (j *catchUp) scan(rtx *pagefile.Tx, log LogValues) ([]api.Event, error) {
 	var evs []api.Event
 	add := func(kv api.KeyValue, tomb bool) {
 		if ev, ok := j.w.wants(kv, tomb); ok {
@@ -370,7 +370,7 @@ func (j *catchUp) scan(rtx *pagefile.Tx) ([]api.Event, error) {
 			if err != nil {
 				return nil, err
 			}
-			kv, tomb, err := readStored(rtx, rev, v, false)
+			kv, tomb, err := readStored(rtx, log, rev, v, false)
 			if err != nil {
 				return nil, err
 			}

@@ -80,7 +80,9 @@ func (tw *TxnWrite) write(key, value []byte, lease int64, wantPrev bool) (*api.K
 	// The event's key and value share the record's bytes (neither is
 	// ever modified), not the caller's.
 	kv.Key, kv.Value = recordKey(rec, len(key)), recordValue(rec, value)
-	if err := s.putRecord(rev, rec); err != nil {
+	// The caller's value, not the record's copy: it may be a slice of
+	// the raft entry applied, which the record can point at instead.
+	if err := s.putRecord(rev, rec, value, tw.index); err != nil {
 		return nil, err
 	}
 	if err := ki.put(rev); err != nil {
@@ -139,7 +141,7 @@ func (tw *TxnWrite) record(r Revision) (api.KeyValue, error) {
 		return api.KeyValue{}, err
 	}
 	defer rtx.Rollback()
-	kv, _, err := readCommitted(rtx, r)
+	kv, _, err := readCommitted(rtx, tw.s.opts.LogValues, r)
 	return kv, err
 }
 
@@ -183,7 +185,7 @@ func (tw *TxnWrite) deleteKeys(key, end []byte, wantPrev bool) (int64, []api.Key
 		}
 		rev := Revision{Main: tw.rev, Sub: tw.sub}
 		kv := api.KeyValue{Key: k, ModRevision: tw.rev}
-		if err := s.putRecord(rev, encodeRecord(kv, true)); err != nil {
+		if err := s.putRecord(rev, encodeRecord(kv, true), nil, tw.index); err != nil {
 			return 0, nil, err
 		}
 		if err := ki.tombstone(rev); err != nil {
