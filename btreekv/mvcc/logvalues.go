@@ -486,7 +486,7 @@ func (s *Store) internLocked(tx *pagefile.Tx, m movingValue) error {
 // logReader is a LogValues that only reads, through a function.
 type logReader func(LogPlace, []byte) error
 
-func (r logReader) Place(uint64, []byte) (LogPlace, bool)   { return LogPlace{}, false }
+func (r logReader) Place(uint64, []byte) (LogPlace, bool)    { return LogPlace{}, false }
 func (r logReader) ReadValue(place LogPlace, p []byte) error { return r(place, p) }
 func (r logReader) LogBytes() int64                          { return 0 }
 

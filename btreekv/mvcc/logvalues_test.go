@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"testing"
 	"unsafe"
@@ -308,5 +309,426 @@ func TestLogValuesAreNotCopied(t *testing.T) {
 	putLogged(t, s, log, index, "8", 5000)
 	if flags, _ := storedFlags(t, s); flags != "ppllppllpv" {
 		t.Fatalf("with MinLogValue 0, records stored as %q, want ppllppllpv", flags)
+	}
+}
+
+// flip changes a byte of segment seq at off.
+func (l *fakeLog) flip(seq uint64, off int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.segs[seq][off] ^= 0x40
+}
+
+// drop loses segment seq (the disk lost it).
+func (l *fakeLog) drop(seq uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.segs, seq)
+}
+
+// TestLogValueDamageIsCorruption: a value whose bytes in the log are lost
+// or differ from its record is reported, by every reader, as an error
+// wrapping pagefile.ErrCorrupt that names the revision; a store opened
+// without LogValues reports ErrNoLogValues. Neither serves an empty or
+// wrong value; reads that need no value go on.
+func TestLogValueDamageIsCorruption(t *testing.T) {
+	for _, damage := range []string{"flipped byte", "lost segment", "no LogValues"} {
+		t.Run(damage, func(t *testing.T) {
+			log := newFakeLog(1) // a segment per entry
+			disk := fsx.NewMem()
+			s := openLogged(t, disk, log, 100, 100)
+			putLogged(t, s, log, 1, "a", 1000)
+			putLogged(t, s, log, 2, "b", 1000)
+			if err := s.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			want := pagefile.ErrCorrupt
+			switch damage {
+			case "flipped byte":
+				log.flip(0, log.entries[1].place.Offset+8+500)
+			case "lost segment":
+				log.drop(0)
+			case "no LogValues":
+				if err := s.Close(); err != nil {
+					t.Fatal(err)
+				}
+				s = openLogged(t, disk, nil, 100, 100)
+				want = ErrNoLogValues
+			}
+			w, err := s.Watch([]byte("a"), nil, WatchOptions{StartRev: 2, Buffer: 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			readers := map[string]func() error{
+				"range": func() error {
+					_, err := s.Range([]byte("a"), nil, RangeOptions{})
+					return err
+				},
+				"range at old revision": func() error {
+					_, err := s.Range([]byte("a"), nil, RangeOptions{Rev: 2})
+					return err
+				},
+				"prev_kv": func() error {
+					log.add(3, []byte("x"))
+					_, err := s.Put(3, 1, &api.PutRequest{Key: []byte("a"), Value: []byte("new"), PrevKv: true})
+					return err
+				},
+				"txn compare": func() error {
+					_, err := s.Txn(4, 1, &api.TxnRequest{Compare: []api.Compare{{Key: []byte("a"), Target: api.CompareValue, Result: api.CompareEqual, Value: []byte("x")}}})
+					return err
+				},
+				"ignore_value": func() error {
+					_, err := s.Put(5, 1, &api.PutRequest{Key: []byte("a"), IgnoreValue: true})
+					return err
+				},
+				"hash": func() error {
+					_, _, err := s.Hash(0)
+					return err
+				},
+				"history": func() error {
+					return s.History(func(Revision, api.KeyValue, bool) error { return nil })
+				},
+				"watch catch-up": func() error {
+					_, err := s.SyncWatchers(100)
+					return err
+				},
+			}
+			for name, read := range readers {
+				err := read()
+				if !errors.Is(err, want) || !bytes.Contains([]byte(err.Error()), []byte("revision {2 0}")) {
+					t.Errorf("%s: %v, want an error wrapping %v naming revision 2", name, err, want)
+				}
+			}
+			select {
+			case r := <-w.C():
+				t.Errorf("the watcher got %v", r)
+			default:
+			}
+			res, err := s.Range([]byte("a"), []byte("c"), RangeOptions{KeysOnly: true})
+			if err != nil || len(res.KVs) != 2 {
+				t.Fatalf("keys-only read: %v, %v", res, err)
+			}
+			if res, err := s.Range([]byte("b"), nil, RangeOptions{}); damage != "no LogValues" && (err != nil || !bytes.Equal(res.KVs[0].Value, valueOf(2, 1000))) {
+				t.Fatalf("read of an undamaged value: %v", err)
+			}
+		})
+	}
+}
+
+// TestCompactionDropsLogRefs: compaction deletes the references of the
+// records it removes; OldestLogSegment rises only once the batch that
+// deletes them is durable (a crash before leaves the old records, and
+// their segments must still be there), and the references survive a
+// restart.
+func TestCompactionDropsLogRefs(t *testing.T) {
+	// setup writes a's and b's values three times (entries 1..6 in
+	// segments 0..5, revisions 2..7), compacts at revision 7, which drops
+	// their first two versions (revisions 2..5, segments 0..3), and
+	// freezes that batch without writing it.
+	setup := func() (*Store, *fakeLog, *fsx.MemFS) {
+		log := newFakeLog(1) // a segment per entry
+		disk := fsx.NewMem()
+		s := openLogged(t, disk, log, 100, 1000)
+		index := uint64(0)
+		for range 3 {
+			for _, k := range []string{"a", "b"} {
+				index++
+				putLogged(t, s, log, index, k, 500)
+			}
+		}
+		if n, size := checkLogRefs(t, s); n != 6 || size != 3000 {
+			t.Fatalf("%d references to %d bytes, want 6 to 3000", n, size)
+		}
+		if seq, ok := s.OldestLogSegment(); !ok || seq != 0 {
+			t.Fatalf("oldest log segment %d %v, want 0", seq, ok)
+		}
+		if err := s.StartCompact(7); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.compactSome(); err != nil {
+			t.Fatal(err)
+		}
+		if n, size := s.LogRefStats(); n != 2 || size != 1000 {
+			t.Fatalf("after compaction: %d references to %d bytes, want 2 to 1000", n, size)
+		}
+		s.mu.Lock()
+		if err := s.freezeLocked(); err != nil {
+			t.Fatal(err)
+		}
+		s.mu.Unlock()
+		// Frozen, not yet written: the durable file still points into
+		// segment 0.
+		if seq, ok := s.OldestLogSegment(); !ok || seq != 0 {
+			t.Fatalf("before the compaction is durable: oldest log segment %d %v, want 0", seq, ok)
+		}
+		return s, log, disk
+	}
+	// A crash now: the records are back, and read from segment 0.
+	_, log, disk := setup()
+	crashed := openLogged(t, disk.Crash(fsx.LoseUnsynced, nil), log, 100, 1000)
+	if seq, ok := crashed.OldestLogSegment(); !ok || seq != 0 {
+		t.Fatalf("after a crash: oldest log segment %d %v, want 0", seq, ok)
+	}
+	if n, _ := checkLogRefs(t, crashed); n != 6 {
+		t.Fatalf("after a crash: %d references, want 6", n)
+	}
+	if res, err := crashed.Range([]byte("a"), nil, RangeOptions{Rev: 2}); err != nil || !bytes.Equal(res.KVs[0].Value, valueOf(1, 500)) {
+		t.Fatalf("after a crash, a at revision 2: %v", err)
+	}
+
+	s, log, disk := setup()
+	index := s.AppliedIndex()
+	// Written: the bound moves to segment 4.
+	if err := s.flush(); err != nil {
+		t.Fatal(err)
+	}
+	if seq, ok := s.OldestLogSegment(); !ok || seq != 4 {
+		t.Fatalf("once the compaction is durable: oldest log segment %d %v, want 4", seq, ok)
+	}
+	log.purgeFor(s)
+	if first := log.first(); first != 4 {
+		t.Fatalf("the log kept segments from %d, want 4", first)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openLogged(t, disk, log, 100, 1000)
+	if seq, ok := s.OldestLogSegment(); !ok || seq != 4 {
+		t.Fatalf("after a restart: oldest log segment %d %v, want 4", seq, ok)
+	}
+	if n, size := checkLogRefs(t, s); n != 2 || size != 1000 {
+		t.Fatalf("after a restart: %d references to %d bytes, want 2 to 1000", n, size)
+	}
+	res, err := s.Range([]byte("a"), []byte("c"), RangeOptions{})
+	if err != nil || len(res.KVs) != 2 || !bytes.Equal(res.KVs[0].Value, valueOf(5, 500)) || !bytes.Equal(res.KVs[1].Value, valueOf(6, 500)) {
+		t.Fatalf("read after purge and restart: %v %v", res, err)
+	}
+	// Deleting the keys and compacting past the deletion leaves no
+	// reference, durably.
+	index++
+	if _, err := s.DeleteRange(index, 1, &api.DeleteRangeRequest{Key: []byte("a"), RangeEnd: []byte("c")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Compact(s.Rev()); err != nil {
+		t.Fatal(err)
+	}
+	if seq, ok := s.OldestLogSegment(); ok {
+		t.Fatalf("no references left, but oldest log segment %d", seq)
+	}
+	if n, size := checkLogRefs(t, s); n != 0 || size != 0 {
+		t.Fatalf("%d references to %d bytes left", n, size)
+	}
+}
+
+// TestCollectorMovesOldValues: once the log takes more than
+// max(MinRetainedLog, 2 x the live values), each Commit moves a bounded
+// number of values out of the oldest segment into the page file (inline
+// or out of line, as a put without the log stores them), and the bound
+// rises once that is durable; the values and the hash stay the same.
+func TestCollectorMovesOldValues(t *testing.T) {
+	log := newFakeLog(9000) // a, b, c in segment 0; d, e in segment 1
+	s := openLogged(t, fsx.NewMem(), log, 100, 1000)
+	s.collectValues = 2
+	sizes := map[string]int{"a": 3000, "b": 3000, "c": 3000, "d": 3000, "e": 200}
+	index := uint64(0)
+	for _, k := range []string{"a", "b", "c", "d", "e"} {
+		index++
+		putLogged(t, s, log, index, k, sizes[k])
+	}
+	h, _, err := s.Hash(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs := func(want int64, oldest uint64) {
+		t.Helper()
+		if n, _ := checkLogRefs(t, s); n != want {
+			t.Fatalf("%d references, want %d", n, want)
+		}
+		if seq, ok := s.OldestLogSegment(); ok != (want > 0) || seq != oldest {
+			t.Fatalf("oldest log segment %d %v, want %d", seq, ok, oldest)
+		}
+	}
+	refs(5, 0) // MinRetainedLog 1 TiB: nothing moves
+	// The log (12,275 bytes) is less than twice the live values: nothing
+	// moves either.
+	s.opts.MinRetainedLog = 1
+	refs(5, 0)
+	// Other entries make it larger: two values of segment 0 move per
+	// Commit, then the third (segment 0 only), then segment 1's two.
+	index++
+	log.add(index, make([]byte, 20000))
+	refs(3, 0)
+	refs(2, 1)
+	refs(0, 0)
+	if flags, values := storedFlags(t, s); flags != "vvvvp" || values != 4 {
+		t.Fatalf("records stored as %q with %d values out of line, want vvvvp and 4", flags, values)
+	}
+	log.purgeFor(s)
+	if first := log.first(); first != log.cur {
+		t.Fatalf("the log keeps segments from %d, the current is %d", first, log.cur)
+	}
+	for k, n := range sizes {
+		res, err := s.Range([]byte(k), nil, RangeOptions{})
+		if err != nil || len(res.KVs) != 1 || !bytes.Equal(res.KVs[0].Value, valueOf(uint64(k[0]-'a'+1), n)) {
+			t.Fatalf("%s after collection: %v %v", k, res, err)
+		}
+	}
+	if h2, _, err := s.Hash(0); err != nil || h2 != h {
+		t.Fatalf("hash %x after collection, %x before (%v)", h2, h, err)
+	}
+}
+
+// TestStoreCopyWithLogValues: a copy of the page file written from a
+// read transaction (as a raft snapshot is) carries pointers into the
+// sender's log; LogRefsIn lists exactly the values it needs, even after
+// the sender compacted them away, and InternLogValues, fed with them,
+// moves them into the copy, which then reads and hashes as the sender
+// did, with no reference left. A value that differs from its record is
+// refused as corruption.
+func TestStoreCopyWithLogValues(t *testing.T) {
+	log := newFakeLog(2000)
+	s := openLogged(t, fsx.NewMem(), log, 100, 1000)
+	index := uint64(0)
+	for i := range 10 {
+		index++
+		putLogged(t, s, log, index, fmt.Sprint(i%4), 300+100*i)
+	}
+	hash, _, err := s.Hash(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := s.Range([]byte("0"), []byte("9"), RangeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rtx, err := s.DB().Begin(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rtx.Rollback()
+	// The sender compacts meanwhile: its references go, the copy's stay.
+	if err := s.Compact(s.Rev()); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := checkLogRefs(t, s); n != 4 {
+		t.Fatalf("sender: %d references after compaction, want 4", n)
+	}
+	sent := map[LogPlace][]byte{}
+	err = LogRefsIn(rtx, func(place LogPlace, size int64) error {
+		v := make([]byte, size)
+		sent[place] = v
+		return log.ReadValue(place, v)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sent) != 10 {
+		t.Fatalf("LogRefsIn listed %d values, want 10", len(sent))
+	}
+	if seq, ok, err := OldestLogSegmentIn(rtx); err != nil || !ok || seq != 0 {
+		t.Fatalf("OldestLogSegmentIn: %d %v %v, want 0", seq, ok, err)
+	}
+	disk := fsx.NewMem()
+	f, err := disk.OpenFile("/copy", os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rtx.WriteTo(f); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Open("/copy", Options{FS: disk, PageSize: 1024, StrictPages: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Range([]byte("0"), []byte("9"), RangeOptions{}); !errors.Is(err, ErrNoLogValues) {
+		t.Fatalf("read of the copy before InternLogValues: %v, want ErrNoLogValues", err)
+	}
+	// A value that is not the record's is refused, and nothing moves.
+	err = c.InternLogValues(func(place LogPlace, p []byte) error {
+		copy(p, sent[place])
+		p[0] ^= 1
+		return nil
+	})
+	if !errors.Is(err, pagefile.ErrCorrupt) {
+		t.Fatalf("InternLogValues with damaged values: %v, want ErrCorrupt", err)
+	}
+	if n, _ := checkLogRefs(t, c); n != 10 {
+		t.Fatalf("%d references after a failed InternLogValues, want 10", n)
+	}
+	err = c.InternLogValues(func(place LogPlace, p []byte) error {
+		v, ok := sent[place]
+		if !ok || len(v) != len(p) {
+			return fmt.Errorf("no value of %d bytes sent for %v", len(p), place)
+		}
+		copy(p, v)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seq, ok := c.OldestLogSegment(); ok {
+		t.Fatalf("the copy points into segment %d after InternLogValues", seq)
+	}
+	if n, _ := checkLogRefs(t, c); n != 0 {
+		t.Fatalf("%d references after InternLogValues", n)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c, err = Open("/copy", Options{FS: disk, PageSize: 1024, StrictPages: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Range([]byte("0"), []byte("9"), RangeOptions{})
+	if err != nil || fmt.Sprint(got.KVs) != fmt.Sprint(want.KVs) {
+		t.Fatalf("the copy reads %v (%v), want %v", got, err, want)
+	}
+	if h, _, err := c.Hash(0); err != nil || h != hash {
+		t.Fatalf("the copy hashes to %x (%v), the sender did to %x", h, err, hash)
+	}
+}
+
+// TestDefragmentKeepsLogRefs: a defragmented page file keeps its records'
+// pointers and its references as they were.
+func TestDefragmentKeepsLogRefs(t *testing.T) {
+	log := newFakeLog(2000)
+	disk := fsx.NewMem()
+	s := openLogged(t, disk, log, 100, 1000)
+	index := uint64(0)
+	for i := range 30 {
+		index++
+		putLogged(t, s, log, index, fmt.Sprint(i%5), 200+50*i)
+	}
+	if err := s.StartCompact(s.Rev() - 7); err != nil {
+		t.Fatal(err)
+	}
+	want, err := s.Range([]byte("0"), []byte("9"), RangeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Defragment(); err != nil {
+		t.Fatal(err)
+	}
+	n, size := checkLogRefs(t, s)
+	if n != 12 {
+		t.Fatalf("%d references after defragmentation, want 12", n)
+	}
+	oldest, _ := s.OldestLogSegment()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openLogged(t, disk, log, 100, 1000)
+	if n2, size2 := checkLogRefs(t, s); n2 != n || size2 != size {
+		t.Fatalf("after a restart: %d references to %d bytes, want %d to %d", n2, size2, n, size)
+	}
+	if seq, _ := s.OldestLogSegment(); seq != oldest {
+		t.Fatalf("oldest log segment %d after a restart, %d before", seq, oldest)
+	}
+	got, err := s.Range([]byte("0"), []byte("9"), RangeOptions{})
+	if err != nil || fmt.Sprint(got.KVs) != fmt.Sprint(want.KVs) {
+		t.Fatalf("after defragmentation: %v (%v), want %v", got, err, want)
 	}
 }
