@@ -180,7 +180,7 @@ func valueOf(index uint64, n int) []byte {
 // checkLogRefs checks the references of s's page file against its
 // records: each 'l' record has its reference and each reference its 'l'
 // record, and LogRefStats counts them. It commits first.
-func checkLogRefs(t testing.TB, s *Store) (count, size int64) {
+func checkLogRefs(t fataler, s *Store) (count, size int64) {
 	t.Helper()
 	if err := s.Commit(); err != nil {
 		t.Fatal(err)
@@ -227,6 +227,13 @@ func checkLogRefs(t testing.TB, s *Store) (count, size int64) {
 		t.Fatalf("LogRefStats says %d values of %d bytes, the page file has %d of %d", c, b, count, size)
 	}
 	return count, size
+}
+
+// fataler is what checkLogRefs needs of a test (testing.TB or *rapid.T).
+type fataler interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
 }
 
 // TestLogValuesAreNotCopied: a large value given as a slice of its raft
