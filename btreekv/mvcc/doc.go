@@ -17,10 +17,35 @@
 // Records live in the page file (package pagefile), keyed by revision, so
 // the history of the whole store is one ordered sequence:
 //
-//	bucket "key":   revision (16 bytes, big endian) -> flag + encoded KeyValue
-//	                (flag 'p' for a put, 't' for a deletion tombstone)
-//	bucket "meta":  applied raft index and term, compacted revision
-//	bucket "lease": lease id -> TTL
+//	bucket "key":     revision (16 bytes, big endian) -> flag + encoded KeyValue
+//	                  (flag 'p' for a put, 't' for a deletion tombstone; 'v'
+//	                  and 'l' for a put whose value is elsewhere, see below)
+//	bucket "value":   revision -> the value of a 'v' record
+//	bucket "logrefs": (raft log segment, offset) -> revision and value length
+//	                  of an 'l' record
+//	bucket "meta":    applied raft index and term, compacted revision
+//	bucket "lease":   lease id -> TTL
+//
+// A value of 2 KiB or more is stored out of line ('v'), in the "value"
+// bucket, so that the records stay small (record.go). A value of at least
+// Options.MinLogValue bytes that the put was given as a slice of its raft
+// entry is not written to the page file at all: its record ('l') points
+// at the value's bytes in the raft log's segment file, which holds them
+// durably already, and "logrefs" lists the places records point at
+// (logvalues.go). Every reader goes through one function that fetches
+// and checks (length, CRC-32C) a value wherever it is; a value lost or
+// changed in the log is reported as corruption. The store tells the log
+// which segments it still needs (OldestLogSegment, the first key of
+// "logrefs" in the durable page file); compaction deletes references
+// with their records, and a collector run by Commit moves the few live
+// values out of old segments into the page file once the log takes more
+// than max(Options.MinRetainedLog, 2 x the live values). A copy of the
+// page file sent to another member carries pointers into the sender's
+// log: the sender sends the values LogRefsIn lists with it, and the
+// receiver moves them into its copy (InternLogValues). Open reads every
+// record, as before, and every entry of "logrefs" (one small entry per
+// value in the log) to count the live values and check them against the
+// records.
 //
 // An in-memory index maps each key to its generations, each a list of
 // revisions ending, if the key was deleted, with the tombstone's. It is

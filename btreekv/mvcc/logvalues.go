@@ -302,6 +302,8 @@ func (s *Store) collectSome() error {
 // LogValues, call InternLogValues, close it, then install it. It commits
 // every internBytes of values, so that the batch's memory stays bounded.
 func (s *Store) InternLogValues(read func(place LogPlace, p []byte) error) error {
+	s.collectMu.Lock() // the collector stays out meanwhile
+	defer s.collectMu.Unlock()
 	for {
 		listed, err := s.moveLogValues(false, internValues, internBytes, read)
 		if err == nil {

@@ -315,8 +315,12 @@ func (s *Store) Defragment() error {
 
 // Hash returns a CRC-32C over the compacted revision and every record
 // the store holds above it and at or below rev (0: the current revision),
-// in revision order, with the compacted revision it covers. Members that
-// applied the same log agree on it; it is how they check each other.
+// in revision order, with the compacted revision it covers. Each record
+// is hashed whole, as its inline form ('p' or 't'), wherever its value
+// is stored (inline, out of line, in the raft log): members store values
+// differently (after a snapshot install or a collection, or with other
+// options), and members that applied the same log agree on it all the
+// same; it is how they check each other.
 func (s *Store) Hash(rev int64) (hash uint32, compactRev int64, err error) {
 	// Write what an earlier freeze left first, without the lock: the
 	// freeze below then need not wait for it.
