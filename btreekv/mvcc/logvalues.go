@@ -35,6 +35,10 @@ type LogPlace struct {
 }
 
 // LogValues gives the store access to the values kept in the raft log.
+// Its methods must be safe for concurrent use: reads call ReadValue from
+// their own goroutines, without the store's lock; a write calls Place
+// holding the store's lock (so Place must not wait for the store), and
+// Commit calls LogBytes and ReadValue (the collector) without it.
 type LogValues interface {
 	// Place reports where value lies in the log, if value is a slice of
 	// the data of raft entry index (the entry the write transaction

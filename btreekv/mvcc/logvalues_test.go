@@ -130,7 +130,9 @@ func (l *fakeLog) first() uint64 {
 // OldestLogSegment's contract asks.
 func (l *fakeLog) purgeFor(s *Store) {
 	ci := s.ConsistentIndex()
+	l.mu.Lock()
 	bound := l.cur
+	l.mu.Unlock()
 	if seg, ok := l.segmentOf(ci + 1); ok {
 		bound = min(bound, seg)
 	}
@@ -737,5 +739,89 @@ func TestDefragmentKeepsLogRefs(t *testing.T) {
 	got, err := s.Range([]byte("0"), []byte("9"), RangeOptions{})
 	if err != nil || fmt.Sprint(got.KVs) != fmt.Sprint(want.KVs) {
 		t.Fatalf("after defragmentation: %v (%v), want %v", got, err, want)
+	}
+}
+
+// TestCollectorRacesCompactionAndDefragment runs writes of logged values
+// with compactions, Commits (which compact and collect), defragmentations
+// and reads at once: every read gets the values written, and the
+// references end up matching the records.
+func TestCollectorRacesCompactionAndDefragment(t *testing.T) {
+	log := newFakeLog(3000)
+	s := openLogged(t, fsx.NewMem(), log, 100, 50)
+	s.opts.MinRetainedLog = 1
+	s.collectValues = 3
+	s.compactKeys, s.compactBatch = 3, 5
+	const keys, writes = 8, 1000
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	errs := make(chan error, 10)
+	background := func(name string, f func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				if err := f(); err != nil {
+					errs <- fmt.Errorf("%s: %w", name, err)
+					return
+				}
+			}
+		}()
+	}
+	background("commit", func() error {
+		err := s.Commit()
+		log.purgeFor(s)
+		return err
+	})
+	background("defragment", s.Defragment)
+	background("read", func() error {
+		res, err := s.Range([]byte("k"), []byte("l"), RangeOptions{})
+		if err != nil {
+			return err
+		}
+		for _, kv := range res.KVs {
+			if !bytes.Equal(kv.Value, valueOf(uint64(kv.ModRevision-1), len(kv.Value))) || len(kv.Value) < 100 {
+				return fmt.Errorf("%s at revision %d: a value of %d bytes that is not the one written", kv.Key, kv.ModRevision, len(kv.Value))
+			}
+		}
+		return nil
+	})
+	for i := range writes {
+		index := uint64(i + 1)
+		putLogged(t, s, log, index, fmt.Sprintf("k%d", i%keys), 100+i%500)
+		if i%40 == 39 {
+			if err := s.StartCompact(s.Rev() - 5); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	close(done)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if err := s.FinishCompaction(); err != nil {
+		t.Fatal(err)
+	}
+	checkLogRefs(t, s)
+	log.purgeFor(s)
+	flags, _ := storedFlags(t, s)
+	if log.first() == 0 || !bytes.Contains([]byte(flags), []byte("p")) {
+		t.Fatalf("nothing was collected and purged: records %s, log from segment %d", flags, log.first())
+	}
+	res, err := s.Range([]byte("k"), []byte("l"), RangeOptions{})
+	if err != nil || len(res.KVs) != keys {
+		t.Fatalf("final read: %v %v", res, err)
+	}
+	for _, kv := range res.KVs {
+		if !bytes.Equal(kv.Value, valueOf(uint64(kv.ModRevision-1), len(kv.Value))) {
+			t.Fatalf("%s: not the value written", kv.Key)
+		}
 	}
 }

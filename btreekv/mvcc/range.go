@@ -468,6 +468,12 @@ func (f *fetcher) get(r Revision, keysOnly bool) (api.KeyValue, error) {
 		if kv, _, err = readStored(f.rtx, f.log, r, rec, keysOnly); err != nil {
 			return api.KeyValue{}, err
 		}
+		if rec[0] == flagLogValue && !keysOnly {
+			// A value read from the raft log is new memory already:
+			// only the key aliases the page file.
+			kv.Key = bytes.Clone(kv.Key)
+			return kv, nil
+		}
 	}
 	// One allocation for the key and the value (not a copy of the whole
 	// record, and nothing for a value left out).
