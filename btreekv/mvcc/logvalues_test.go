@@ -309,6 +309,29 @@ func TestLogValuesAreNotCopied(t *testing.T) {
 	if n, _ := checkLogRefs(t, s); n != 4 {
 		t.Fatalf("%d references after a restart, want 4", n)
 	}
+	// Two puts of one slice of the entry: only the first points at it
+	// (references are one per place), the second stores its value.
+	index++
+	data := log.add(index, entryData(index, 300))
+	v := data[8:308]
+	txn := &api.TxnRequest{Success: []api.RequestOp{
+		{Put: &api.PutRequest{Key: []byte("x"), Value: v}},
+		{Put: &api.PutRequest{Key: []byte("y"), Value: v}},
+	}}
+	if _, err := s.Txn(index, 1, txn); err != nil {
+		t.Fatal(err)
+	}
+	if flags, _ := storedFlags(t, s); flags != "ppllppllplp" {
+		t.Fatalf("a value put twice: records stored as %q, want ppllppllplp", flags)
+	}
+	if n, _ := checkLogRefs(t, s); n != 5 {
+		t.Fatalf("%d references, want 5", n)
+	}
+	for _, k := range []string{"x", "y"} {
+		if res, err := s.Range([]byte(k), nil, RangeOptions{}); err != nil || !bytes.Equal(res.KVs[0].Value, v) {
+			t.Fatalf("%s: %v %v", k, res, err)
+		}
+	}
 	// With the option off, the store is as before.
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -316,8 +339,8 @@ func TestLogValuesAreNotCopied(t *testing.T) {
 	s = openLogged(t, disk, log, 0, 100)
 	index++
 	putLogged(t, s, log, index, "8", 5000)
-	if flags, _ := storedFlags(t, s); flags != "ppllppllpv" {
-		t.Fatalf("with MinLogValue 0, records stored as %q, want ppllppllpv", flags)
+	if flags, _ := storedFlags(t, s); flags != "ppllppllplpv" {
+		t.Fatalf("with MinLogValue 0, records stored as %q, want ppllppllplpv", flags)
 	}
 }
 
