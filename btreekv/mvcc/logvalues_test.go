@@ -848,3 +848,33 @@ func TestCollectorRacesCompactionAndDefragment(t *testing.T) {
 		}
 	}
 }
+
+// TestCollectorReportsDamage: a value the collector cannot read from the
+// log (or reads other bytes than its record's) makes Commit fail with
+// ErrCorrupt, after the batch is committed; nothing is moved.
+func TestCollectorReportsDamage(t *testing.T) {
+	log := newFakeLog(1)
+	s := openLogged(t, fsx.NewMem(), log, 100, 1000)
+	putLogged(t, s, log, 1, "a", 500)
+	log.add(2, make([]byte, 5000)) // the log is now large
+	putLogged(t, s, log, 3, "b", 500)
+	if err := s.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	log.flip(0, 100)
+	s.opts.MinRetainedLog = 1
+	log.add(4, nil)
+	tw := s.Write(4, 1)
+	if err := tw.End(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(); !errors.Is(err, pagefile.ErrCorrupt) {
+		t.Fatalf("Commit collecting a damaged value: %v, want ErrCorrupt", err)
+	}
+	if ci := s.ConsistentIndex(); ci != 4 {
+		t.Fatalf("consistent index %d after the failed collection, want 4", ci)
+	}
+	if n, _ := s.LogRefStats(); n != 2 {
+		t.Fatalf("%d references, want 2", n)
+	}
+}
