@@ -250,6 +250,51 @@ func OldestLogSegmentIn(rtx *pagefile.Tx) (seq uint64, ok bool, err error) {
 	return v - 1, true, nil
 }
 
+// NewestLogPlace returns the newest place in the raft log that a record
+// of the page file's current tree points at (ok false: none): with
+// OldestLogSegment, the span of the log the store needs. A member whose
+// log lost data at or before it lost some of the store's values.
+func (s *Store) NewestLogPlace() (place LogPlace, ok bool, err error) {
+	err = s.db.View(func(tx *pagefile.Tx) error {
+		b := tx.Bucket(bucketLogRefs)
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		k, v := c.Last()
+		if err := c.Err(); err != nil || k == nil {
+			return err
+		}
+		var perr error
+		place, _, _, perr = parseLogRef(k, v)
+		ok = perr == nil
+		return perr
+	})
+	if err != nil {
+		return LogPlace{}, false, fmt.Errorf("mvcc: log references: %w", err)
+	}
+	return place, ok, nil
+}
+
+// InternLogValuesFile makes the store in the page file at path, a copy of
+// a store that keeps values in a raft log, hold every value itself: it
+// opens it (with opts, whose LogValues it ignores), moves the values in
+// with InternLogValues, reading each through read, and closes it. The
+// copy then needs no log: it can be sent to another member, or saved as a
+// backup.
+func InternLogValuesFile(path string, opts Options, read func(place LogPlace, p []byte) error) error {
+	opts.LogValues, opts.MinLogValue = nil, 0
+	s, err := Open(path, opts)
+	if err != nil {
+		return err
+	}
+	err = s.InternLogValues(read)
+	if cerr := s.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
 // LogRefs calls fn with every reference to the raft log in the page
 // file's current tree, as LogRefsIn: the changes of the last frozen batch
 // are in it (durable or not), those applied since the last Commit are not.

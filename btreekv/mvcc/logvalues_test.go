@@ -878,3 +878,65 @@ func TestCollectorReportsDamage(t *testing.T) {
 		t.Fatalf("%d references, want 2", n)
 	}
 }
+
+// TestNewestLogPlaceAndInternFile: NewestLogPlace is the place of the
+// newest value the store keeps in the log, and none once a copy of the
+// page file has been given its values by InternLogValuesFile, after
+// which the copy reads and hashes as the store, with no log at all.
+func TestNewestLogPlaceAndInternFile(t *testing.T) {
+	log := newFakeLog(1500)
+	disk := fsx.NewMem()
+	s := openLogged(t, disk, log, 100, 1000)
+	if _, ok, err := s.NewestLogPlace(); ok || err != nil {
+		t.Fatalf("empty store: NewestLogPlace ok %v, %v", ok, err)
+	}
+	var newest LogPlace
+	for i := range 8 {
+		index := uint64(i + 1)
+		v := putLogged(t, s, log, index, fmt.Sprint(i%3), 200+50*i)
+		place, ok := log.Place(index, v)
+		if !ok {
+			t.Fatalf("entry %d: the fake log does not find its value", index)
+		}
+		newest = place
+	}
+	if err := s.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok, err := s.NewestLogPlace(); !ok || err != nil || got != newest {
+		t.Fatalf("NewestLogPlace %v %v %v, want %v", got, ok, err, newest)
+	}
+	hash, _, err := s.Hash(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rtx, err := s.DB().Begin(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := disk.OpenFile("/copy", os.O_CREATE|os.O_RDWR, 0o600)
+	if err == nil {
+		_, err = rtx.WriteTo(f)
+	}
+	rtx.Rollback()
+	if err == nil {
+		err = f.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := InternLogValuesFile("/copy", Options{FS: disk, LogValues: log, MinLogValue: 1}, log.ReadValue); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Open("/copy", Options{FS: disk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, ok, err := c.NewestLogPlace(); ok || err != nil {
+		t.Fatalf("copy: NewestLogPlace ok %v, %v; want none", ok, err)
+	}
+	if got, _, err := c.Hash(0); err != nil || got != hash {
+		t.Fatalf("copy hash %x (%v), store %x", got, err, hash)
+	}
+}
