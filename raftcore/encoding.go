@@ -148,6 +148,14 @@ func (e Entry) EncodedSize() int {
 	return uvarintSize(e.Term) + uvarintSize(e.Index) + 1 + bytesSize(e.Data)
 }
 
+// EntryDataOffset returns where e.Data begins in e's encoding
+// (AppendEntry): after the term, the index, the type and the data's
+// length. The data runs from there to the encoding's end. The write-ahead
+// log uses it to record where on disk each entry's data lies.
+func EntryDataOffset(e Entry) int {
+	return uvarintSize(e.Term) + uvarintSize(e.Index) + 1 + uvarintSize(uint64(len(e.Data)))
+}
+
 // EncodedSize returns the length of m's encoding.
 func (m Message) EncodedSize() int {
 	n := 1 + 1

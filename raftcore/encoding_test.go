@@ -1,6 +1,7 @@
 package raftcore
 
 import (
+	"bytes"
 	"errors"
 	"reflect"
 	"testing"
@@ -241,4 +242,30 @@ func benchAppendMessage() Message {
 		m.Entries = append(m.Entries, Entry{Term: 5, Index: uint64(1001 + i), Data: make([]byte, 256)})
 	}
 	return m
+}
+
+// TestEntryDataOffset: the offset EntryDataOffset gives is where the data
+// starts in AppendEntry's output, whatever the sizes of the varints
+// before it, and DecodeEntry's data is the bytes from there to the end.
+func TestEntryDataOffset(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		e := Entry{
+			Term:  rapid.OneOf(rapid.Uint64Range(0, 300), rapid.Uint64()).Draw(t, "term"),
+			Index: rapid.OneOf(rapid.Uint64Range(0, 300), rapid.Uint64()).Draw(t, "index"),
+			Type:  EntryType(rapid.IntRange(0, 1).Draw(t, "type")),
+		}
+		// Lengths on each side of the varint's 1-, 2- and 3-byte steps.
+		n := rapid.SampledFrom([]int{0, 1, 127, 128, 129, 16383, 16384, 70000}).Draw(t, "size")
+		e.Data = bytes.Repeat([]byte{rapid.Byte().Draw(t, "fill")}, n)
+		prefix := rapid.SliceOfN(rapid.Byte(), 0, 10).Draw(t, "prefix")
+		b := AppendEntry(prefix, e)
+		off := len(prefix) + EntryDataOffset(e)
+		if off+len(e.Data) != len(b) || !bytes.Equal(b[off:], e.Data) {
+			t.Fatalf("data offset %d in an encoding of %d bytes (data %d bytes)", off, len(b), len(e.Data))
+		}
+		d, used, err := DecodeEntry(b[len(prefix):])
+		if err != nil || used != len(b)-len(prefix) || EntryDataOffset(d)+len(d.Data) != used {
+			t.Fatalf("decoded entry: used %d of %d bytes, data offset %d, err %v", used, len(b)-len(prefix), EntryDataOffset(d), err)
+		}
+	})
 }
