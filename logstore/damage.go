@@ -498,7 +498,8 @@ type damagePoint struct {
 // before it, already in memory — and cuts the rest: the repair file is
 // written first, then the damaged segment is cleared from p on (or
 // removed), and every later segment removed. The log then appends where
-// the damage began.
+// the damage began. The kept segments before the log's (keptSegments)
+// stay: they are not the log's, and none is damage.
 func (l *Log) salvage(p *damagePoint, st *replayState) error {
 	fsys := l.opts.FS
 	s := l.segments[p.seg]
@@ -525,13 +526,14 @@ func (l *Log) salvage(p *damagePoint, st *replayState) error {
 		return fmt.Errorf("logstore: sync %s: %w", l.walDir, err)
 	}
 	l.segments = l.segments[:keep]
-	if keep == 0 {
+	if keep == l.replayFrom {
+		// No segment of the log is left (a kept one is not appended to).
 		seg, err := createSegment(fsys, l.walDir, s.seq, l.lastIndex()+1, l.opts.SegmentSize, l.segmentPrologue())
 		if err != nil {
 			return err
 		}
 		l.seg = seg
-		l.segments = []segInfo{{seq: seg.seq, firstIndex: seg.firstIndex, name: filepath.Base(seg.path)}}
+		l.segments = append(l.segments, segInfo{seq: seg.seq, firstIndex: seg.firstIndex, name: filepath.Base(seg.path), size: seg.size})
 		return nil
 	}
 	off := p.off

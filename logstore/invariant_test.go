@@ -60,7 +60,7 @@ func TestRecoveryRefusesTermsGoingDown(t *testing.T) {
 	bad := ents(4, 2, 2, 8) // term 2 after term 3
 	rec := appendRecord(nil, recEntries, func(b []byte) []byte { return appendEntriesPayload(b, bad) })
 	l.mu.Lock()
-	if err := l.writeRecords(rec, 4); err != nil {
+	if _, _, err := l.writeRecords(rec, 4); err != nil {
 		t.Fatal(err)
 	}
 	l.mu.Unlock()

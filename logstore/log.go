@@ -29,9 +29,24 @@
 // that a corrupt newest snapshot can fall back to the previous one), and
 // only the newest KeepSnapshots snapshot files are kept.
 //
+// Places and reads: the log knows where it wrote each entry's data, a
+// Place (segment sequence number, byte offset), and EntryPlace gives it
+// for every entry it holds in memory; ReadAt reads bytes at a place, from
+// any segment still on disk, beside the writes. A state machine can so
+// keep a pointer to a large value instead of a second copy of it (the
+// value log, docs/value-log.md); it checks what it reads with its own
+// checksum. Segments are purged once the second-newest snapshot covers
+// them and — a second bound, KeepSegmentsFrom — only below the oldest
+// segment such a state machine still points into. CheckSegmentsFrom
+// checks at startup that the segments it points into are all there, and
+// SegmentBytes says what keeping them costs.
+//
 // Recovery reads the newest valid snapshot, then the segments in order
 // from the one holding the entry after it (every segment when it finds
-// damage: see coveredSegments).
+// damage: see coveredSegments). Segments that a purge would have removed
+// but for the retention bound are no part of the log it recovers: they
+// are never replayed, and no damage to them is the log's (see
+// keptSegments).
 // A torn record at the tail of the last segment — a write the crash cut
 // short, which was never acknowledged — is cut off and logged. Anything
 // else is damage to data the log acknowledged (see Damage: a segment
@@ -53,9 +68,11 @@
 //
 // Memory: the entries since the newest snapshot (and those before it
 // until Compact) are kept in memory, in a raftcore.MemoryStorage, so
-// raft's reads never touch the disk. Each costs its data plus about 48
-// bytes, so the total is bounded by the snapshot interval: with the
-// server's --snapshot-count of 100,000 entries of 1 KiB, about 110 MB.
+// raft's reads never touch the disk. Each costs its data plus about 64
+// bytes (with its 16-byte place), so the total is bounded by the snapshot
+// interval: with the server's --snapshot-count of 100,000 entries of
+// 1 KiB, about 110 MB. ReadAt keeps a read-only handle open per segment
+// read, until the segment is purged.
 // Recovery reads one segment at a time (SegmentSize bytes) on top of that.
 // The newest snapshot is kept in memory too (it is small).
 package logstore
@@ -159,9 +176,27 @@ type Log struct {
 
 	// replayAll makes recovery read every segment, even those the
 	// snapshot loaded covers (see coveredSegments); skipped counts the
-	// segments it did not read.
-	replayAll bool
-	skipped   int
+	// segments it did not read. replayFrom is the position in segments of
+	// the first segment recovery considers part of the log: those before
+	// it are ones a purge would have removed but for KeepSegmentsFrom (see
+	// keptSegments), read only by place.
+	replayAll  bool
+	skipped    int
+	replayFrom int
+
+	// places holds where each in-memory entry's data lies (EntryPlace);
+	// placeBuf is reused by writes to collect them.
+	places   placeList
+	placeBuf []Place
+	// keepSeq is the retention bound: purging removes no segment of this
+	// sequence number or higher (KeepSegmentsFrom).
+	keepSeq uint64
+
+	// readMu guards the read handles of ReadAt. Lock order: mu before
+	// readMu (ReadAt takes mu only to open a handle).
+	readMu     sync.Mutex
+	readers    map[uint64]*segReader // by segment sequence number
+	readClosed bool
 
 	// syncMu serializes fsyncs; synced is the write count the last fsync
 	// covered. Callers whose write is already covered skip their fsync:
@@ -179,6 +214,8 @@ type segInfo struct {
 	seq, firstIndex uint64
 	name            string
 	// size is the size the segment was preallocated to (0: not recorded).
+	// Once Open returns, a segment recovery did not read (or whose
+	// header records no size) has its file's size here.
 	size int64
 }
 
@@ -208,6 +245,8 @@ func Open(opts Options) (*Log, error) {
 			snapDir: filepath.Join(opts.Dir, "snap"),
 			log:     logger,
 			mem:     raftcore.NewMemoryStorage(),
+			places:  placeList{first: 1},
+			keepSeq: KeepNoSegments,
 		}
 	}
 	l := newLog()
@@ -286,6 +325,7 @@ func (l *Log) recover() error {
 		if err := l.mem.ApplySnapshot(st.snap); err != nil {
 			return fmt.Errorf("logstore: load snapshot: %w", err)
 		}
+		l.places.reset(st.snap.Metadata.Index)
 	}
 	earlier, err := readRepairFile(fsys, l.opts.Dir)
 	if err != nil {
@@ -402,6 +442,14 @@ func (l *Log) recover() error {
 		return err
 	}
 	l.mem.SetHardState(l.hs)
+	// The sizes of the segments recovery did not read, for SegmentBytes.
+	for i := range l.segments {
+		if s := &l.segments[i]; s.size == 0 {
+			if info, err := fsys.Stat(filepath.Join(l.walDir, s.name)); err == nil {
+				s.size = info.Size()
+			}
+		}
+	}
 	return nil
 }
 
@@ -426,21 +474,24 @@ func (l *Log) describe(p *damagePoint) *Damage {
 }
 
 // replaySegments replays the segments in order, stopping at the first
-// damage, skipping the oldest ones the snapshot loaded covers (unless
-// replayAll).
+// damage. It leaves out the kept ones (see keptSegments) and skips the
+// oldest ones the snapshot loaded covers (unless replayAll).
 func (l *Log) replaySegments(st *replayState) (*damagePoint, error) {
 	n := len(l.segments)
 	st.ends, st.written, st.holdsLog = make([]int64, n), make([]int64, n), make([]bool, n)
+	l.replayFrom = l.keptSegments(st.snap)
+	start := l.replayFrom
 	if !l.replayAll {
-		l.skipped = l.coveredSegments(st.snap)
+		start = max(start, l.coveredSegments(st.snap))
 	}
-	for i := range l.segments {
-		if i > 0 && l.segments[i].seq != l.segments[i-1].seq+1 {
+	l.skipped = start - l.replayFrom
+	for i := l.replayFrom; i < n; i++ {
+		if i > l.replayFrom && l.segments[i].seq != l.segments[i-1].seq+1 {
 			prev, next := l.segments[i-1], l.segments[i]
 			return &damagePoint{seg: i - 1, off: st.ends[i-1], kind: DamageMissingSegment,
 				detail: fmt.Sprintf("segment sequence jumps from %d (%s) to %d (%s)", prev.seq, prev.name, next.seq, next.name)}, nil
 		}
-		if i < l.skipped {
+		if i < start {
 			continue
 		}
 		if p, err := l.replaySegment(i, st); p != nil || err != nil {
@@ -448,6 +499,32 @@ func (l *Log) replaySegments(st *replayState) (*damagePoint, error) {
 		}
 	}
 	return nil, nil
+}
+
+// keptSegments returns how many of the oldest segments are no part of
+// the log recovery loads: those a purge removes at once when nothing
+// keeps them (KeepSegmentsFrom), segment i when segment i+1 starts at or
+// before S+1, S the second-newest snapshot's index — or the loaded
+// snapshot's, if older (the newer files are unreadable). They hold
+// nothing past S; what they hold is read by place only (ReadAt). Recovery
+// treats them as a purge would leave the log: never replayed, not even
+// when it finds damage (so a damaged or missing one is no damage of the
+// log: CheckSegmentsFrom and ReadAt report it to whoever points into
+// it), not salvaged, and the sequence of segments is checked from the
+// last of them on (a segment missing between that one and the next held
+// nothing past S either). Segments a crash or a failed removal left
+// behind a purge are treated the same way. As in coveredSegments, the
+// segment before the last is always read.
+func (l *Log) keptSegments(loaded raftcore.Snapshot) int {
+	if len(l.snaps) < 2 || loaded.IsEmpty() {
+		return 0
+	}
+	bound := min(l.snaps[len(l.snaps)-2].index, loaded.Metadata.Index)
+	k := 0
+	for k+2 < len(l.segments) && l.segments[k+1].firstIndex <= bound+1 {
+		k++
+	}
+	return k
 }
 
 // coveredSegments returns how many of the oldest segments hold nothing
@@ -461,7 +538,8 @@ func (l *Log) replaySegments(st *replayState) (*damagePoint, error) {
 // there; see purgeLocked). Only the last segment's name may be wrong (a
 // crash lost the batch that was to start it; see renameEmptyLast), so
 // the segment before it is always read. Damage is judged with every
-// segment read (errReplayAll), so skipping never changes what recovery
+// segment of the log read (errReplayAll: every one from keptSegments
+// on), so skipping never changes what recovery
 // reports or salvages once it finds damage; nor what it keeps in memory,
 // which starts at the snapshot either way. What it gives up is looking
 // for damage inside the skipped segments: they hold only entries the
@@ -572,7 +650,8 @@ func (l *Log) replaySegment(i int, st *replayState) (*damagePoint, error) {
 			st.holdsLog[i] = true
 		}
 		if t != recSeal {
-			if err := l.replayRecord(t, payload, st); errors.Is(err, ErrCorrupt) {
+			at := Place{Segment: s.seq, Offset: int64(off) + recordHeaderSize + 1} // the payload's
+			if err := l.replayRecord(t, payload, at, st); errors.Is(err, ErrCorrupt) {
 				return corrupt(off, err.Error()), nil
 			} else if err != nil {
 				return nil, fmt.Errorf("logstore: %s offset %d: %w", path, off, err)
@@ -717,7 +796,9 @@ func zeroRange(fsys fsx.FS, path string, from, to int64) error {
 	return nil
 }
 
-func (l *Log) replayRecord(t recordType, payload []byte, st *replayState) error {
+// replayRecord applies a record of type t, whose payload lies at place at,
+// to the in-memory log.
+func (l *Log) replayRecord(t recordType, payload []byte, at Place, st *replayState) error {
 	switch t {
 	case recMetadata:
 		if st.meta == nil {
@@ -751,7 +832,8 @@ func (l *Log) replayRecord(t recordType, payload []byte, st *replayState) error 
 		// own entries come later in the log).
 		return l.resetToSnapshot(st.snap)
 	case recEntries:
-		ents, err := decodeEntries(payload)
+		ents, places, err := decodeEntries(payload, at, l.placeBuf[:0])
+		l.placeBuf = places[:0]
 		if err != nil {
 			return err
 		}
@@ -781,6 +863,9 @@ func (l *Log) replayRecord(t recordType, payload []byte, st *replayState) error 
 		// overwrite) and ignores what the snapshot covers.
 		if err := l.mem.Append(own); err != nil {
 			return fmt.Errorf("%w: %v", ErrCorrupt, err)
+		}
+		if !l.places.put(ents[0].Index, places) {
+			return fmt.Errorf("%w: entries start at %d, a gap after the places known up to %d", ErrCorrupt, ents[0].Index, l.places.first+uint64(len(l.places.p))-1)
 		}
 	default:
 		return fmt.Errorf("%w: unexpected record type %v", ErrCorrupt, t)
@@ -814,45 +899,73 @@ func (l *Log) finishInstall(st *replayState, index, term uint64) (raftcore.Snaps
 // resetToSnapshot empties the in-memory log back to snap.
 func (l *Log) resetToSnapshot(snap raftcore.Snapshot) error {
 	l.mem = raftcore.NewMemoryStorage()
+	l.places.reset(snap.Metadata.Index)
 	if snap.IsEmpty() {
 		return nil
 	}
 	return l.mem.ApplySnapshot(snap)
 }
 
+// appendEntriesPayload appends the payload of an entries record: the
+// count, then each entry (raftcore.AppendEntry).
 func appendEntriesPayload(b []byte, ents []raftcore.Entry) []byte {
-	b = wire.AppendUvarint(b, uint64(len(ents)))
-	for _, e := range ents {
-		b = raftcore.AppendEntry(b, e)
-	}
+	b, _ = appendEntriesPlaced(b, ents, nil)
 	return b
 }
 
-func decodeEntries(b []byte) ([]raftcore.Entry, error) {
+// appendEntriesPlaced is appendEntriesPayload that also appends to ps,
+// for each entry, the offset in b at which its data begins (Segment 0;
+// the zero Place for an entry with no data).
+func appendEntriesPlaced(b []byte, ents []raftcore.Entry, ps []Place) ([]byte, []Place) {
+	b = wire.AppendUvarint(b, uint64(len(ents)))
+	for _, e := range ents {
+		var p Place
+		if len(e.Data) > 0 {
+			p.Offset = int64(len(b) + raftcore.EntryDataOffset(e))
+		}
+		ps = append(ps, p)
+		b = raftcore.AppendEntry(b, e)
+	}
+	return b, ps
+}
+
+// decodeEntries decodes the payload of an entries record, b, which lies
+// at place at, and appends to ps the place of each entry's data (the
+// zero Place for an entry with no data). The entries' data alias b.
+func decodeEntries(b []byte, at Place, ps []Place) ([]raftcore.Entry, []Place, error) {
 	n, k, err := wire.Uvarint(b)
 	if err != nil {
-		return nil, fmt.Errorf("%w: entry count: %v", ErrCorrupt, err)
+		return nil, ps, fmt.Errorf("%w: entry count: %v", ErrCorrupt, err)
 	}
+	off := k // of the next entry in the payload
 	b = b[k:]
 	if n > uint64(len(b))/4 {
-		return nil, fmt.Errorf("%w: entry count %d exceeds the %d bytes left", ErrCorrupt, n, len(b))
+		return nil, ps, fmt.Errorf("%w: entry count %d exceeds the %d bytes left", ErrCorrupt, n, len(b))
 	}
 	ents := make([]raftcore.Entry, 0, n)
 	for i := uint64(0); i < n; i++ {
 		e, used, err := raftcore.DecodeEntry(b)
 		if err != nil {
-			return nil, fmt.Errorf("%w: entry %d: %v", ErrCorrupt, i, err)
+			return nil, ps, fmt.Errorf("%w: entry %d: %v", ErrCorrupt, i, err)
 		}
 		if len(ents) > 0 && e.Index != ents[len(ents)-1].Index+1 {
-			return nil, fmt.Errorf("%w: entry %d has index %d after %d", ErrCorrupt, i, e.Index, ents[len(ents)-1].Index)
+			return nil, ps, fmt.Errorf("%w: entry %d has index %d after %d", ErrCorrupt, i, e.Index, ents[len(ents)-1].Index)
 		}
+		// The decoder takes only the shortest varints, which AppendEntry
+		// writes, so the data begins where EntryDataOffset says.
+		p := Place{}
+		if len(e.Data) > 0 {
+			p = Place{Segment: at.Segment, Offset: at.Offset + int64(off+raftcore.EntryDataOffset(e))}
+		}
+		ps = append(ps, p)
 		ents = append(ents, e)
 		b = b[used:]
+		off += used
 	}
 	if len(b) != 0 {
-		return nil, fmt.Errorf("%w: %d bytes after the entries", ErrCorrupt, len(b))
+		return nil, ps, fmt.Errorf("%w: %d bytes after the entries", ErrCorrupt, len(b))
 	}
-	return ents, nil
+	return ents, ps, nil
 }
 
 func encodeSnapMarker(b []byte, index, term uint64) []byte {
@@ -944,30 +1057,47 @@ func (l *Log) writeLocked(hs raftcore.HardState, ents []raftcore.Entry) error {
 	// there), the hard state after the last.
 	writeHS := !hs.IsEmpty() && hs != l.hs
 	firstIndex := l.lastIndex() + 1
+	places := l.placeBuf[:0] // of the entries' data, as written
 	for rest := ents; len(rest) > 0 || writeHS; {
 		buf := l.buf[:0]
+		placed := len(places)
 		if len(rest) > 0 {
 			n := entriesForRecord(rest)
 			part := rest[:n]
 			rest = rest[n:]
 			firstIndex = part[0].Index
-			buf = appendRecord(buf, recEntries, func(b []byte) []byte { return appendEntriesPayload(b, part) })
+			// The entries record is first in buf: the places collected
+			// are offsets in buf, made offsets in the segment below.
+			buf = appendRecord(buf, recEntries, func(b []byte) []byte {
+				b, places = appendEntriesPlaced(b, part, places)
+				return b
+			})
 		}
 		if len(rest) == 0 && writeHS {
 			buf = appendRecord(buf, recHardState, func(b []byte) []byte { return raftcore.AppendHardState(b, hs) })
 			writeHS = false
 		}
 		l.buf = buf
-		if err := l.writeRecords(buf, firstIndex); err != nil {
+		seq, at, err := l.writeRecords(buf, firstIndex)
+		if err != nil {
 			return err
 		}
+		for i := placed; i < len(places); i++ {
+			if places[i] != (Place{}) {
+				places[i] = Place{Segment: seq, Offset: at + places[i].Offset}
+			}
+		}
 	}
+	l.placeBuf = places[:0]
 	if len(ents) == 0 && (hs.IsEmpty() || hs == l.hs) {
 		return nil
 	}
 	if len(ents) > 0 {
 		if err := l.mem.Append(ents); err != nil {
 			return l.fail(fmt.Errorf("logstore: append to memory: %w", err))
+		}
+		if !l.places.put(ents[0].Index, places) {
+			return l.fail(fmt.Errorf("logstore: places of entries from %d: a gap after those known up to %d", ents[0].Index, l.places.first+uint64(len(l.places.p))-1))
 		}
 	}
 	if !hs.IsEmpty() {
@@ -1027,22 +1157,24 @@ func (l *Log) checkEntries(ents []raftcore.Entry) ([]raftcore.Entry, error) {
 }
 
 // writeRecords writes buf at the tail of the current segment, moving to a
-// new segment first if it does not fit. firstIndex is the index of the
-// first entry buf holds, or would hold (the new segment's name).
-func (l *Log) writeRecords(buf []byte, firstIndex uint64) error {
+// new segment first if it does not fit, and returns where it wrote it: the
+// segment's sequence number and the offset. firstIndex is the index of
+// the first entry buf holds, or would hold (the new segment's name).
+func (l *Log) writeRecords(buf []byte, firstIndex uint64) (uint64, int64, error) {
 	seg := l.seg
 	// Room is left for the seal that ends the segment.
 	if seg.tail+int64(len(buf))+maxSealSize > seg.size && seg.tail > segmentHeaderSize+int64(len(l.segmentPrologue())) {
 		if err := l.rollover(firstIndex); err != nil {
-			return err
+			return 0, 0, err
 		}
 		seg = l.seg
 	}
-	if _, err := seg.f.WriteAt(buf, seg.tail); err != nil {
-		return l.fail(fmt.Errorf("logstore: write %s at %d: %w", seg.path, seg.tail, err))
+	at := seg.tail
+	if _, err := seg.f.WriteAt(buf, at); err != nil {
+		return 0, 0, l.fail(fmt.Errorf("logstore: write %s at %d: %w", seg.path, at, err))
 	}
 	seg.tail += int64(len(buf))
-	return nil
+	return seg.seq, at, nil
 }
 
 // rollover makes the current segment durable, starts the next one, and
@@ -1151,7 +1283,7 @@ func (l *Log) ApplySnapshot(snap raftcore.Snapshot) error {
 		buf = appendRecord(buf, recHardState, func(b []byte) []byte { return raftcore.AppendHardState(b, hs) })
 	}
 	l.buf = buf
-	if err := l.writeRecords(buf, snap.Metadata.Index+1); err != nil {
+	if _, _, err := l.writeRecords(buf, snap.Metadata.Index+1); err != nil {
 		l.mu.Unlock()
 		return err
 	}
@@ -1162,6 +1294,7 @@ func (l *Log) ApplySnapshot(snap raftcore.Snapshot) error {
 		l.mu.Unlock()
 		return err
 	}
+	l.places.reset(snap.Metadata.Index)
 	l.hs = hs
 	l.mem.SetHardState(hs)
 	l.mu.Unlock()
@@ -1226,13 +1359,17 @@ func (l *Log) Compact(index uint64) error {
 	if l.err != nil {
 		return l.err
 	}
-	return l.mem.Compact(index)
+	if err := l.mem.Compact(index); err != nil {
+		return err
+	}
+	l.places.compact(index)
+	return nil
 }
 
 // purgeLocked deletes snapshot files beyond KeepSnapshots and segments
 // wholly covered by the second-newest snapshot (so that if the newest
 // snapshot file turns out unreadable, the previous one still has the log
-// it needs).
+// it needs) that the retention bound does not keep (KeepSegmentsFrom).
 func (l *Log) purgeLocked() error {
 	fsys := l.opts.FS
 	for len(l.snaps) > l.opts.KeepSnapshots {
@@ -1242,25 +1379,39 @@ func (l *Log) purgeLocked() error {
 		}
 		l.snaps = l.snaps[1:]
 	}
+	return l.purgeSegmentsLocked()
+}
+
+// purgeSegmentsLocked deletes the oldest segments while both bounds let
+// it: the second-newest snapshot covers them, and their sequence numbers
+// are below the retention bound. It costs a comparison or two when none
+// can go.
+func (l *Log) purgeSegmentsLocked() error {
 	if len(l.snaps) < 2 {
 		return nil
 	}
+	fsys := l.opts.FS
 	keepFrom := l.snaps[len(l.snaps)-2].index
 	removed := 0
 	// Every entry of the log at or after segments[i+1].firstIndex is in
 	// segment i+1 or later (the batch that started it replaced the suffix
 	// from there), so segment i holds nothing past keepFrom when
 	// segments[i+1].firstIndex <= keepFrom+1. The last segment stays.
-	for removed+1 < len(l.segments) && l.segments[removed+1].firstIndex <= keepFrom+1 {
+	for removed+1 < len(l.segments) && l.segments[removed+1].firstIndex <= keepFrom+1 && l.segments[removed].seq < l.keepSeq {
 		removed++
 	}
 	if removed == 0 {
 		return nil
 	}
 	paths := make([]string, removed)
+	seqs := make([]uint64, removed)
 	for i, sg := range l.segments[:removed] {
 		paths[i] = filepath.Join(l.walDir, sg.name)
+		seqs[i] = sg.seq
 	}
+	// ReadAt stops using them before they go (reads under way finish on
+	// their handles).
+	l.dropReadersLocked(seqs)
 	if !l.opts.PurgeInBackground {
 		if err := removeSegments(fsys, l.walDir, paths); err != nil {
 			return err
@@ -1308,6 +1459,7 @@ func (l *Log) Close() error {
 	for _, r := range l.retired {
 		_ = r.Close()
 	}
+	l.closeReadersLocked()
 	l.seg, l.retired = nil, nil
 	if l.err == nil {
 		l.err = ErrClosed

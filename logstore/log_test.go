@@ -506,10 +506,15 @@ func FuzzReadRecord(f *testing.F) {
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		check := func(payload []byte) {
-			if es, err := decodeEntries(payload); err == nil {
+			if es, ps, err := decodeEntries(payload, Place{Offset: 0}, nil); err == nil {
 				for i := 1; i < len(es); i++ {
 					if es[i].Index != es[i-1].Index+1 {
 						t.Fatalf("decoded entries %d then %d", es[i-1].Index, es[i].Index)
+					}
+				}
+				for i, e := range es {
+					if len(e.Data) > 0 && !bytes.Equal(payload[ps[i].Offset:][:len(e.Data)], e.Data) {
+						t.Fatalf("entry %d: its place, offset %d, does not hold its data", e.Index, ps[i].Offset)
 					}
 				}
 			} else if !errors.Is(err, ErrCorrupt) {
