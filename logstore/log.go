@@ -214,9 +214,11 @@ type segInfo struct {
 	seq, firstIndex uint64
 	name            string
 	// size is the size the segment was preallocated to (0: not recorded).
-	// Once Open returns, a segment recovery did not read (or whose
-	// header records no size) has its file's size here.
 	size int64
+	// length is the file's length as the log last knew it (SegmentBytes):
+	// its size, or more if a record longer than the room left stretched
+	// it. For the current segment, its tail may be past it.
+	length int64
 }
 
 // Open opens (or, with Create, creates) the log in opts.Dir and recovers
@@ -442,12 +444,11 @@ func (l *Log) recover() error {
 		return err
 	}
 	l.mem.SetHardState(l.hs)
-	// The sizes of the segments recovery did not read, for SegmentBytes.
+	// The files' lengths, for SegmentBytes.
 	for i := range l.segments {
-		if s := &l.segments[i]; s.size == 0 {
-			if info, err := fsys.Stat(filepath.Join(l.walDir, s.name)); err == nil {
-				s.size = info.Size()
-			}
+		s := &l.segments[i]
+		if info, err := fsys.Stat(filepath.Join(l.walDir, s.name)); err == nil {
+			s.length = info.Size()
 		}
 	}
 	return nil
@@ -1202,8 +1203,10 @@ func (l *Log) rollover(firstIndex uint64) error {
 		return l.fail(fmt.Errorf("logstore: sync %s: %w", old.path, err))
 	}
 	l.retired = append(l.retired, old.f)
+	prev := &l.segments[len(l.segments)-1]
+	prev.length = max(prev.length, old.tail+int64(len(seal)))
 	l.seg = seg
-	l.segments = append(l.segments, segInfo{seq: seg.seq, firstIndex: firstIndex, name: filepath.Base(seg.path), size: seg.size})
+	l.segments = append(l.segments, segInfo{seq: seg.seq, firstIndex: firstIndex, name: filepath.Base(seg.path), size: seg.size, length: seg.size})
 	return nil
 }
 

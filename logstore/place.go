@@ -88,11 +88,17 @@ func (pl *placeList) get(index uint64) (Place, bool) {
 // entries with no data. The place is that of the entry the log holds now:
 // after a new leader's overwrite, of the entry that replaced the old one.
 // The entry is durable there once the Save that wrote it has returned.
-// Safe for use beside Save and the other calls.
+// An entry before the second-newest snapshot that Compact has not dropped
+// may be in a segment a purge removed: it has no place either. Safe for
+// use beside Save and the other calls.
 func (l *Log) EntryPlace(index uint64) (Place, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.places.get(index)
+	p, ok := l.places.get(index)
+	if !ok || len(l.segments) == 0 || p.Segment < l.segments[0].seq {
+		return Place{}, false
+	}
+	return p, true
 }
 
 // segReader is a read-only handle of a segment for ReadAt, shared by the
@@ -258,15 +264,19 @@ func (l *Log) KeepSegmentsFrom(seq uint64) error {
 	return l.purgeSegmentsLocked()
 }
 
-// SegmentBytes returns the bytes of the segment files the log holds (the
-// sizes they were preallocated to): what keeping segments costs on disk.
-// Segments a background purge is removing no longer count.
+// SegmentBytes returns the bytes of the segment files the log holds —
+// the sizes they were preallocated to, or more for one that a record
+// longer than the room left stretched —: what keeping segments costs on
+// disk. Segments a background purge is removing no longer count.
 func (l *Log) SegmentBytes() int64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var n int64
 	for _, s := range l.segments {
-		n += s.size
+		n += s.length
+	}
+	if l.seg != nil && l.seg.tail > l.segments[len(l.segments)-1].length {
+		n += l.seg.tail - l.segments[len(l.segments)-1].length
 	}
 	return n
 }
