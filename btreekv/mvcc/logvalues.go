@@ -1,6 +1,7 @@
 package mvcc
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -282,6 +283,12 @@ func (s *Store) NewestLogPlace() (place LogPlace, ok bool, err error) {
 // with InternLogValues, reading each through read, and closes it. The
 // copy then needs no log: it can be sent to another member, or saved as a
 // backup.
+//
+// It then commits once more, changing nothing, so that both of the page
+// file's meta pages describe a tree that holds its values: a damaged
+// newest meta page makes the page file fall back to the other one, which
+// would otherwise describe the copy as it was made, pointing into the
+// log of the member that made it.
 func InternLogValuesFile(path string, opts Options, read func(place LogPlace, p []byte) error) error {
 	opts.LogValues, opts.MinLogValue = nil, 0
 	s, err := Open(path, opts)
@@ -289,6 +296,19 @@ func InternLogValuesFile(path string, opts Options, read func(place LogPlace, p 
 		return err
 	}
 	err = s.InternLogValues(read)
+	if err == nil {
+		err = s.db.Update(func(tx *pagefile.Tx) error {
+			meta := tx.Bucket(bucketMeta)
+			ci, err := meta.Get(metaConsistentIndex)
+			if err != nil {
+				return err
+			}
+			return meta.Put(metaConsistentIndex, bytes.Clone(ci))
+		})
+		if err != nil {
+			err = fmt.Errorf("mvcc: intern log values: second commit: %w", err)
+		}
+	}
 	if cerr := s.Close(); err == nil {
 		err = cerr
 	}

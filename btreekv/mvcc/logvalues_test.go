@@ -928,15 +928,36 @@ func TestNewestLogPlaceAndInternFile(t *testing.T) {
 	if err := InternLogValuesFile("/copy", Options{FS: disk, LogValues: log, MinLogValue: 1}, log.ReadValue); err != nil {
 		t.Fatal(err)
 	}
-	c, err := Open("/copy", Options{FS: disk})
+	whole, err := disk.ReadFile("/copy")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	if _, ok, err := c.NewestLogPlace(); ok || err != nil {
-		t.Fatalf("copy: NewestLogPlace ok %v, %v; want none", ok, err)
-	}
-	if got, _, err := c.Hash(0); err != nil || got != hash {
-		t.Fatalf("copy hash %x (%v), store %x", got, err, hash)
+	// The copy, and the copy with either meta page damaged (the page
+	// file falls back to the other), hold every value.
+	for _, damaged := range []int{-1, 0, 1} {
+		b := bytes.Clone(whole)
+		if damaged >= 0 {
+			b[damaged*1024+20] ^= 0x40
+		}
+		name := fmt.Sprintf("/copy%d", damaged)
+		f, err := disk.OpenFile(name, os.O_CREATE|os.O_RDWR, 0o600)
+		if err == nil {
+			_, err = f.Write(b)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		c, err := Open(name, Options{FS: disk})
+		if err != nil {
+			t.Fatalf("meta page %d damaged: %v", damaged, err)
+		}
+		if _, ok, err := c.NewestLogPlace(); ok || err != nil {
+			t.Errorf("meta page %d damaged: NewestLogPlace ok %v, %v; want none", damaged, ok, err)
+		}
+		if got, _, err := c.Hash(0); err != nil || got != hash {
+			t.Errorf("meta page %d damaged: copy hash %x (%v), store %x", damaged, got, err, hash)
+		}
+		c.Close()
 	}
 }
