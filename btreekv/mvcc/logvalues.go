@@ -251,30 +251,38 @@ func OldestLogSegmentIn(rtx *pagefile.Tx) (seq uint64, ok bool, err error) {
 	return v - 1, true, nil
 }
 
-// NewestLogPlace returns the newest place in the raft log that a record
-// of the page file's current tree points at (ok false: none): with
-// OldestLogSegment, the span of the log the store needs. A member whose
-// log lost data at or before it lost some of the store's values.
-func (s *Store) NewestLogPlace() (place LogPlace, ok bool, err error) {
+// CheckLogValues reads every value the page file's current tree keeps in
+// the raft log at or after place from (in the same segment, or a later
+// one) and checks it against its record (length, CRC-32C): the first that
+// cannot be read, or differs, is an error wrapping pagefile.ErrCorrupt.
+// It returns how many values it checked. A member whose log lost data
+// from some place on (logstore's Damage) asks it whether the store lost
+// values there: values applied from a later copy of the entries, written
+// where the lost ones were, check out; those of the lost entries do not.
+func (s *Store) CheckLogValues(from LogPlace) (checked int, err error) {
+	log := s.opts.LogValues
 	err = s.db.View(func(tx *pagefile.Tx) error {
 		b := tx.Bucket(bucketLogRefs)
 		if b == nil {
 			return nil
 		}
 		c := b.Cursor()
-		k, v := c.Last()
-		if err := c.Err(); err != nil || k == nil {
-			return err
+		for k, v := c.Seek(logRefKey(from)); k != nil; k, v = c.Next() {
+			_, rev, _, err := parseLogRef(k, v)
+			if err != nil {
+				return err
+			}
+			if _, _, err := readCommitted(tx, log, rev); err != nil {
+				return err
+			}
+			checked++
 		}
-		var perr error
-		place, _, _, perr = parseLogRef(k, v)
-		ok = perr == nil
-		return perr
+		return c.Err()
 	})
 	if err != nil {
-		return LogPlace{}, false, fmt.Errorf("mvcc: log references: %w", err)
+		return checked, fmt.Errorf("mvcc: check the values kept in the raft log: %w", err)
 	}
-	return place, ok, nil
+	return checked, nil
 }
 
 // InternLogValuesFile makes the store in the page file at path, a copy of

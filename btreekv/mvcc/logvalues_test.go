@@ -879,18 +879,17 @@ func TestCollectorReportsDamage(t *testing.T) {
 	}
 }
 
-// TestNewestLogPlaceAndInternFile: NewestLogPlace is the place of the
-// newest value the store keeps in the log, and none once a copy of the
-// page file has been given its values by InternLogValuesFile, after
-// which the copy reads and hashes as the store, with no log at all.
-func TestNewestLogPlaceAndInternFile(t *testing.T) {
+// TestCheckLogValuesAndInternFile: CheckLogValues reads back the values
+// the store keeps in the log from a place on, and finds one whose bytes
+// changed only when that place is at or before it; a copy of the page
+// file given its values by InternLogValuesFile keeps none in any log and
+// reads and hashes as the store, also when either of its meta pages is
+// damaged.
+func TestCheckLogValuesAndInternFile(t *testing.T) {
 	log := newFakeLog(1500)
 	disk := fsx.NewMem()
 	s := openLogged(t, disk, log, 100, 1000)
-	if _, ok, err := s.NewestLogPlace(); ok || err != nil {
-		t.Fatalf("empty store: NewestLogPlace ok %v, %v", ok, err)
-	}
-	var newest LogPlace
+	var places []LogPlace
 	for i := range 8 {
 		index := uint64(i + 1)
 		v := putLogged(t, s, log, index, fmt.Sprint(i%3), 200+50*i)
@@ -898,14 +897,31 @@ func TestNewestLogPlaceAndInternFile(t *testing.T) {
 		if !ok {
 			t.Fatalf("entry %d: the fake log does not find its value", index)
 		}
-		newest = place
+		places = append(places, place)
 	}
 	if err := s.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	if got, ok, err := s.NewestLogPlace(); !ok || err != nil || got != newest {
-		t.Fatalf("NewestLogPlace %v %v %v, want %v", got, ok, err, newest)
+	if n, err := s.CheckLogValues(LogPlace{}); n != 8 || err != nil {
+		t.Fatalf("CheckLogValues from the start: %d values, %v; want 8", n, err)
 	}
+	if n, err := s.CheckLogValues(places[5]); n != 3 || err != nil {
+		t.Fatalf("CheckLogValues from the 6th value: %d values, %v; want 3", n, err)
+	}
+	// The 4th value's bytes change in the log.
+	bad := places[3]
+	log.mu.Lock()
+	log.segs[bad.Segment][bad.Offset+7] ^= 1
+	log.mu.Unlock()
+	if _, err := s.CheckLogValues(places[2]); !errors.Is(err, pagefile.ErrCorrupt) {
+		t.Fatalf("CheckLogValues from before a changed value: %v, want ErrCorrupt", err)
+	}
+	if n, err := s.CheckLogValues(places[4]); n != 4 || err != nil {
+		t.Fatalf("CheckLogValues from after a changed value: %d values, %v; want 4", n, err)
+	}
+	log.mu.Lock()
+	log.segs[bad.Segment][bad.Offset+7] ^= 1
+	log.mu.Unlock()
 	hash, _, err := s.Hash(0)
 	if err != nil {
 		t.Fatal(err)
@@ -952,8 +968,8 @@ func TestNewestLogPlaceAndInternFile(t *testing.T) {
 		if err != nil {
 			t.Fatalf("meta page %d damaged: %v", damaged, err)
 		}
-		if _, ok, err := c.NewestLogPlace(); ok || err != nil {
-			t.Errorf("meta page %d damaged: NewestLogPlace ok %v, %v; want none", damaged, ok, err)
+		if _, ok := c.OldestLogSegment(); ok {
+			t.Errorf("meta page %d damaged: the copy points into the log", damaged)
 		}
 		if got, _, err := c.Hash(0); err != nil || got != hash {
 			t.Errorf("meta page %d damaged: copy hash %x (%v), store %x", damaged, got, err, hash)
