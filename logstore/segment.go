@@ -43,6 +43,13 @@ func segmentName(seq, firstIndex uint64) string {
 	return fmt.Sprintf("%016x-%016x%s", seq, firstIndex, segmentExt)
 }
 
+// ParseSegmentName returns the sequence and first index of a segment
+// file name (its base name, as a Damage's File ends), or ok=false if
+// name is not one.
+func ParseSegmentName(name string) (seq, firstIndex uint64, ok bool) {
+	return parseSegmentName(name)
+}
+
 // parseSegmentName returns the sequence and first index of a segment
 // file name, or ok=false if name is not one.
 func parseSegmentName(name string) (seq, firstIndex uint64, ok bool) {

@@ -75,6 +75,10 @@ const (
 	// tens of GiB and its hot leaves, a fraction of what etcd, which maps
 	// its whole file, has resident for a large store.
 	DefaultBackendCacheBytes = 256 << 20 // 256 MiB
+	// DefaultLogValueMinBytes is the size from which a put's value stays
+	// in the raft log instead of being copied into the store's page file
+	// (see Config.LogValueMinBytes).
+	DefaultLogValueMinBytes = 16 << 10 // 16 KiB
 	// DefaultBackendBatchInterval and DefaultBackendBatchLimit are
 	// etcd's defaults.
 	DefaultBackendBatchInterval = 100 * time.Millisecond
@@ -136,6 +140,13 @@ type Config struct {
 	// it commits). Reads past it go to the file through the operating
 	// system's page cache.
 	BackendCacheBytes int64
+	// LogValueMinBytes is the size from which a put's value is not
+	// copied into the store's page file: the store points at the value's
+	// bytes in the raft log, where every member has already written it,
+	// and the log keeps the segments the store points into (see
+	// docs/value-log.md). A large value is then written once per member,
+	// not twice. 0 turns it off: every value is copied.
+	LogValueMinBytes int
 	// BackendBatchInterval is how often the store commits what was applied
 	// to its page file, and BackendBatchLimit how many changes make it
 	// commit sooner (etcd's --backend-batch-interval and
@@ -228,6 +239,7 @@ func DefaultConfig() Config {
 		SnapshotCount:               DefaultSnapshotCount,
 		QuotaBackendBytes:           DefaultQuotaBackendBytes,
 		BackendCacheBytes:           DefaultBackendCacheBytes,
+		LogValueMinBytes:            DefaultLogValueMinBytes,
 		MaxRequestBytes:             DefaultMaxRequestBytes,
 		MaxTxnOps:                   DefaultMaxTxnOps,
 		HeartbeatInterval:           DefaultHeartbeatInterval,
@@ -277,6 +289,8 @@ func (c *Config) Validate() error {
 		return errors.New("--quota-backend-bytes must be positive")
 	case c.BackendCacheBytes <= 0:
 		return errors.New("--backend-cache-bytes must be positive")
+	case c.LogValueMinBytes < 0:
+		return fmt.Errorf("--log-value-min-bytes must not be negative, not %d", c.LogValueMinBytes)
 	case c.BackendBatchInterval < 0:
 		return fmt.Errorf("--backend-batch-interval must not be negative, not %v", c.BackendBatchInterval)
 	case c.BackendBatchLimit < 0:

@@ -70,9 +70,14 @@ func (e localEndpoint) sendSnapshot(m raftcore.Message, q chan raftcore.Message)
 		return
 	}
 	defer src.Close()
+	size, err := src.Size()
+	if err != nil {
+		d.ReportSnapshot(m.To, true)
+		return
+	}
 	pr, pw := io.Pipe()
 	go func() { _, err := src.WriteTo(pw); pw.CloseWithError(err) }()
-	if err := e.net.sms[m.To].ReceiveSnapshot(m.Snapshot.Metadata.Index, src.Size(), pr); err != nil {
+	if err := e.net.sms[m.To].ReceiveSnapshot(m.Snapshot.Metadata.Index, size, pr); err != nil {
 		d.ReportSnapshot(m.To, true)
 		return
 	}

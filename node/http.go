@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/cairndb/cairn/internal/metrics"
+	"github.com/cairndb/cairn/node/replica"
 )
 
 // serverMetrics are the member's Prometheus metrics (package metrics
@@ -54,8 +55,8 @@ func newServerMetrics(s *Server) *serverMetrics {
 			if !live() || s.replica == nil {
 				return 0
 			}
-			st := s.replica.State.Store().DB().Stats()
-			return int64(st.InUsePages) * int64(st.PageSize)
+			_, inUse := replica.StoreSize(s.replica.State.Store())
+			return inUse
 		},
 		Keys:            func() int64 { return s.storeInt(func(st storeReadings) int64 { return st.Keys() }) },
 		Revision:        func() int64 { return s.storeInt(func(st storeReadings) int64 { return st.Rev() }) },

@@ -108,7 +108,8 @@ type Server struct {
 	watchMu sync.Mutex
 	watches map[*watchSession]struct{}
 
-	// dbSize is the store file's size as of the last commit (quota).
+	// dbSize is the store's size (replica.StoreSize) as of the last
+	// commit (quota).
 	dbSize atomic.Int64
 	// corrupt counts the corruption checks (corrupt.go).
 	corrupt corruptStats
@@ -245,10 +246,11 @@ func NewServer(cfg Config, opts ServerOptions) (s *Server, err error) {
 	}
 	election, heartbeat := cfg.ticks()
 	r, err := replica.Open(replica.Config{
-		Log:         logOpts,
-		Identify:    identify,
-		StorePath:   filepath.Join(memberPath, dbFile),
-		Store:       mvcc.Options{FS: dbFS, CacheBytes: cfg.BackendCacheBytes, BatchLimit: cfg.backendBatchLimit(), OnCompactStep: s.logCompactStep},
+		Log:       logOpts,
+		Identify:  identify,
+		StorePath: filepath.Join(memberPath, dbFile),
+		Store: mvcc.Options{FS: dbFS, CacheBytes: cfg.BackendCacheBytes, BatchLimit: cfg.backendBatchLimit(), OnCompactStep: s.logCompactStep,
+			MinLogValue: cfg.LogValueMinBytes},
 		MinLeaseTTL: replica.MinLeaseTTLFor(cfg.HeartbeatInterval, cfg.ElectionTimeout),
 		Core: replica.CoreConfig{
 			ID: s.id, ElectionTick: election, HeartbeatTick: heartbeat,
@@ -767,13 +769,15 @@ func (s *Server) onLeaderChange(leader uint64) {
 // publishing this member's name and client URLs, and watching for a
 // fatal error or removal.
 func (s *Server) startBackground() {
-	s.dbSize.Store(s.replica.State.Store().DB().Stats().FileSize)
+	size, _ := replica.StoreSize(s.replica.State.Store())
+	s.dbSize.Store(size)
 	s.every(s.cfg.backendBatchInterval(), func() {
 		store := s.replica.State.Store()
 		if err := store.Commit(); err != nil {
 			s.failed(fmt.Errorf("commit store: %w", err))
 		}
-		s.dbSize.Store(store.DB().Stats().FileSize)
+		size, _ := replica.StoreSize(store)
+		s.dbSize.Store(size)
 	})
 	s.every(50*time.Millisecond, func() {
 		if _, err := s.replica.State.Store().SyncWatchers(1000); err != nil {

@@ -310,12 +310,12 @@ func (s *Server) serveStatus(ctx context.Context, req *api.StatusRequest) (api.M
 	if err != nil {
 		return nil, err
 	}
-	stats := s.replica.State.Store().DB().Stats()
+	dbSize, inUse := replica.StoreSize(s.replica.State.Store())
 	resp := &api.StatusResponse{
 		Header:           s.header(),
 		Version:          Version,
-		DbSize:           stats.FileSize,
-		DbSizeInUse:      int64(stats.InUsePages) * int64(stats.PageSize),
+		DbSize:           dbSize,
+		DbSizeInUse:      inUse,
 		Leader:           st.SoftState.Lead,
 		RaftIndex:        st.HardState.Commit,
 		RaftTerm:         st.HardState.Term,
@@ -347,9 +347,9 @@ func (s *Server) serveDefragment(ctx context.Context, req *api.DefragmentRequest
 	s.metrics.DefragInflight.Set(1)
 	// The page file rewrites itself in one go: the log says when it
 	// started, and when it ended what it gained.
-	before := s.replica.State.Store().DB().Stats()
+	before, inUse := replica.StoreSize(s.replica.State.Store())
 	prog := startProgress(s.log, s.progressInterval(), false, "defragmenting",
-		"db-size", before.FileSize, "db-size-in-use", int64(before.InUsePages)*int64(before.PageSize))
+		"db-size", before, "db-size-in-use", inUse)
 	start := time.Now()
 	err := s.replica.State.Store().Defragment()
 	s.metrics.DefragInflight.Set(0)
@@ -360,9 +360,9 @@ func (s *Server) serveDefragment(ctx context.Context, req *api.DefragmentRequest
 	s.metrics.DefragDuration.Observe(time.Since(start).Seconds())
 	// The quota check reads the size of the last commit: the file just
 	// shrank, so a write right after must not see the old size.
-	after := s.replica.State.Store().DB().Stats().FileSize
+	after, _ := replica.StoreSize(s.replica.State.Store())
 	s.dbSize.Store(after)
-	prog.finish("finished defragmenting", "db-size-before", before.FileSize, "db-size-after", after)
+	prog.finish("finished defragmenting", "db-size-before", before, "db-size-after", after)
 	return &api.DefragmentResponse{Header: s.header()}, nil
 }
 
@@ -417,7 +417,11 @@ func (s *Server) serveSnapshot(ctx context.Context, st SnapshotSender) error {
 	defer src.Close()
 	// The data, then its SHA-256: the client checks the one against the
 	// other (RemainingBytes counts both).
-	left := uint64(src.Size()) + sha256.Size
+	size, err := src.Size()
+	if err != nil {
+		return fmt.Errorf("snapshot: %w", err)
+	}
+	left := uint64(size) + sha256.Size
 	w := replica.NewChunkSender(func(b []byte) error {
 		left -= uint64(len(b))
 		resp := &api.SnapshotResponse{Header: s.header(), RemainingBytes: left, Blob: b, Version: Version}

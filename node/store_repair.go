@@ -270,7 +270,8 @@ func (t *peerTransport) serveStoreCopy(ctx context.Context, st *rpc.Stream) erro
 	if err := peerwire.SendStoreCopy(st.Send, m, src, replica.SnapshotChunk, "store copy"); err != nil {
 		return err
 	}
-	t.s.log.Info("sent a copy of the store to a member that repairs its own", "to", fmt.Sprintf("%016x", from), "index", meta.Index, "size", src.Size())
+	size, _ := src.Size() // made by SendStoreCopy
+	t.s.log.Info("sent a copy of the store to a member that repairs its own", "to", fmt.Sprintf("%016x", from), "index", meta.Index, "size", size)
 	return nil
 }
 

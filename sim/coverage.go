@@ -68,6 +68,10 @@ type Coverage struct {
 	// the quota.
 	NoSpaceAlarms  int `json:"nospace_alarms"`
 	NoSpaceRefused int `json:"nospace_refused"`
+	// LogValues counts the values the stores of the members up at the
+	// end keep in their raft logs (node/replica/logvalues.go): every
+	// member keeps every value there.
+	LogValues int64 `json:"log_values"`
 	// SimulatedMillis is the virtual time the runs lasted.
 	SimulatedMillis int64 `json:"simulated_ms"`
 }
@@ -83,6 +87,10 @@ func (w *World) Coverage() Coverage {
 	c.LeaseExpiries = w.leases.expiries
 	for _, m := range w.members {
 		c.UnconfirmedReads += m.unconfirmedReads
+		if m.state == stateUp && m.replica != nil {
+			n, _ := m.replica.State.Store().LogRefStats()
+			c.LogValues += n
+		}
 	}
 	if w.auth.on {
 		c.AuthRuns = 1
@@ -120,6 +128,7 @@ func (c *Coverage) Add(o Coverage) {
 	c.RotDetected += o.RotDetected
 	c.NoSpaceAlarms += o.NoSpaceAlarms
 	c.NoSpaceRefused += o.NoSpaceRefused
+	c.LogValues += o.LogValues
 	c.SimulatedMillis += o.SimulatedMillis
 }
 

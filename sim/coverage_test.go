@@ -37,7 +37,7 @@ func TestSweepCoverageIsDeterministic(t *testing.T) {
 	if faults == 0 || c.Faults[faultNames[fHealNetwork]]+c.Faults[faultNames[fPartition]]+c.Faults[faultNames[fCrash]] == 0 {
 		t.Errorf("%d runs with faults on counted no fault of the kinds always enabled: %v", len(seeds), c.Faults)
 	}
-	if c.Elections < len(seeds) || c.LeadersElected < len(seeds) || c.ClientOps == 0 || c.SimulatedMillis < int64(len(seeds))*duration {
+	if c.Elections < len(seeds) || c.LeadersElected < len(seeds) || c.ClientOps == 0 || c.LogValues == 0 || c.SimulatedMillis < int64(len(seeds))*duration {
 		t.Errorf("coverage too small for %d runs: %+v", len(seeds), c)
 	}
 	var text strings.Builder

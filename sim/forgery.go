@@ -179,7 +179,7 @@ type byteSource []byte
 
 func (b byteSource) Index() uint64                      { return 0 }
 func (b byteSource) Term() uint64                       { return 0 }
-func (b byteSource) Size() int64                        { return int64(len(b)) }
+func (b byteSource) Size() (int64, error)               { return int64(len(b)), nil }
 func (b byteSource) WriteTo(w io.Writer) (int64, error) { n, err := w.Write(b); return int64(n), err }
 func (b byteSource) Close() error                       { return nil }
 

@@ -163,6 +163,18 @@ func (w *World) start(m *member) (err error) {
 	return nil
 }
 
+// storeOptions are the options of member m's store: in the runs that keep
+// values in the raft log (Config.LogValues), every value stays there
+// (replica/logvalues.go), and the collector moves values out once the
+// log passes 8 segments.
+func (w *World) storeOptions(m *member) mvcc.Options {
+	opts := mvcc.Options{FS: w.fs(m)}
+	if w.cfg.logValuesOn() {
+		opts.MinLogValue, opts.MinRetainedLog = 1, 8<<16
+	}
+	return opts
+}
+
 // open opens a member's log and store from its disk and starts its core,
 // with the server's own wiring (replica.Open): only the disk, the clock,
 // the randomness and the mutations are the simulator's.
@@ -177,7 +189,7 @@ func (w *World) open(m *member) error {
 		// repairs itself from the quorum (node/replica/repair.go).
 		Log:       logstore.Options{FS: w.fs(m), Dir: logDir, Create: true, SegmentSize: 1 << 16, Salvage: true},
 		StorePath: dbPath,
-		Store:     mvcc.Options{FS: w.fs(m)},
+		Store:     w.storeOptions(m),
 		Core: replica.CoreConfig{
 			ID: m.id, ElectionTick: electionTicks, HeartbeatTick: 1, SnapshotCount: 50, CatchUpEntries: 10,
 			Peers: peers, Rand: rand.New(rand.NewPCG(w.rng.Uint64(), m.id)),

@@ -113,6 +113,36 @@ type Config struct {
 	// reach, and an operator who answers the NOSPACE alarm (space.go): by
 	// default, one seed in three does.
 	Quota QuotaChoice
+	// LogValues says whether the members' stores keep values in the raft
+	// log (node/replica/logvalues.go): by default, one seed in two does,
+	// every value of it.
+	LogValues LogValueChoice
+}
+
+// LogValueChoice says whether a run's stores keep values in the raft log.
+type LogValueChoice uint8
+
+const (
+	// LogValuesBySeed keeps them there in one seed of two.
+	LogValuesBySeed LogValueChoice = iota
+	// LogValuesAlways keeps them there in every run.
+	LogValuesAlways
+	// LogValuesNever keeps every value in the page file.
+	LogValuesNever
+)
+
+// logValuesOn decides whether the run's stores keep values in the raft
+// log, from a source of its own, so that the rest of the run draws what
+// it did before; the stream is one that leaves them out of the seeds of
+// docs/sim-tour.md (1, 14, 20, 22), whose stories they would change.
+func (c Config) logValuesOn() bool {
+	switch c.LogValues {
+	case LogValuesAlways:
+		return true
+	case LogValuesNever:
+		return false
+	}
+	return rand.New(rand.NewPCG(c.Seed, 0x10d4)).IntN(2) == 0
 }
 
 // Mutation names a bug the simulator can inject, so that a test can check

@@ -134,8 +134,12 @@ func encodeStream(msg raftcore.Message, src replica.SnapshotSource) (*snapStream
 	// The frames share one buffer (the sender reuses the slices it
 	// hands over); a frame appended past its capacity moves the later
 	// ones to a new array, and leaves the earlier ones where they are.
-	buf := make([]byte, 0, src.Size()+1024)
-	err := peerwire.SendStoreCopy(func(b []byte) error {
+	size, err := src.Size()
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, 0, size+1024)
+	err = peerwire.SendStoreCopy(func(b []byte) error {
 		buf = append(buf, b...)
 		s.frames = append(s.frames, buf[len(buf)-len(b):len(buf):len(buf)])
 		return nil

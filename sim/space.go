@@ -71,7 +71,8 @@ func (s *space) init(w *World) {
 // storeSize is the size of member m's store file, what the server
 // compares with the quota.
 func (m *member) storeSize() int64 {
-	return m.sm.kv.Store().DB().Stats().FileSize
+	size, _ := replica.StoreSize(m.sm.kv.Store())
+	return size
 }
 
 // largestStore is the size of the largest store of a member that is up.

@@ -19,7 +19,7 @@ func TestCorruptPageFilesAreRepaired(t *testing.T) {
 		}
 		w.nemesis.enabled, w.nemesis.churn = []fault{fFlipBit}, false
 		if err := w.Run(); err != nil {
-			t.Fatalf("seed %d: %.2000s", seed, err)
+			t.Fatalf("seed %d: %.20000s", seed, err)
 		}
 		repaired += w.Coverage().Faults[storeRepairedFault]
 	}

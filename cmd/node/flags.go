@@ -169,6 +169,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.Uint64Var(&c.SnapshotCount, "snapshot-count", c.SnapshotCount, "applied entries between snapshots")
 	fs.Int64Var(&c.QuotaBackendBytes, "quota-backend-bytes", c.QuotaBackendBytes, "store size that raises the NOSPACE alarm")
 	fs.Int64Var(&c.BackendCacheBytes, "backend-cache-bytes", c.BackendCacheBytes, "memory bound of the store's cache of decoded pages (clean pages only), in bytes")
+	fs.IntVar(&c.LogValueMinBytes, "log-value-min-bytes", c.LogValueMinBytes, "values of this size or more stay in the raft log, not copied into the store's page file (0: copy every value)")
 	fs.Var((*optionalDuration)(&c.BackendBatchInterval), "backend-batch-interval", "how often the store commits what was applied to its page file (0 or empty: 100ms)")
 	fs.IntVar(&c.BackendBatchLimit, "backend-batch-limit", c.BackendBatchLimit, "applied changes that make the store commit before the interval ends (0: 10000)")
 	fs.IntVar(&c.MaxRequestBytes, "max-request-bytes", c.MaxRequestBytes, "largest client request accepted")

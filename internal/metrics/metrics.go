@@ -169,7 +169,7 @@ func New(src Sources) *Member {
 	m.DefragInflight = f.gauge("etcd_disk_defrag_inflight", "1 while the store is being defragmented, else 0.")
 
 	// etcd_mvcc_* and etcd_debugging_mvcc_*: the store.
-	f.gaugeFunc("etcd_mvcc_db_total_size_in_bytes", "Size of the store's file.", intOf(src.DBSize))
+	f.gaugeFunc("etcd_mvcc_db_total_size_in_bytes", "Size of the store: its page file and the values it keeps in the raft log.", intOf(src.DBSize))
 	f.gaugeFunc("etcd_mvcc_db_total_size_in_use_in_bytes", "Part of the store's file that holds data (the rest is free pages that defrag gives back).", intOf(src.DBSizeInUse))
 	m.Ranges = f.counter("etcd_mvcc_range_total", "Range operations the member served, alone or in a transaction.")
 	m.Puts = f.counter("etcd_mvcc_put_total", "Put operations the member applied, alone or in a transaction.")

@@ -93,7 +93,10 @@ func BatchMessages(b []byte) iter.Seq2[[]byte, error] {
 // is replica.SnapshotChunk). send may keep no slice it is handed: they are
 // reused. what names the copy in errors.
 func SendStoreCopy(send func([]byte) error, m raftcore.Message, src replica.SnapshotSource, chunk int, what string) error {
-	size := src.Size()
+	size, err := src.Size()
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
 	if err := send(raftcore.AppendMessage(wire.AppendUvarint(nil, uint64(size)), m)); err != nil {
 		return err
 	}

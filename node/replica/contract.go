@@ -162,8 +162,11 @@ type SnapshotSource interface {
 	// Index and Term are those of the last entry the copy holds.
 	Index() uint64
 	Term() uint64
-	// Size is the number of bytes WriteTo writes.
-	Size() int64
+	// Size is the number of bytes WriteTo writes. The first call may do
+	// the copy's work (a store whose values are in the raft log makes a
+	// copy that holds them: see KVState.OpenSnapshot), so call it off the
+	// core's goroutine; an error fails this copy only.
+	Size() (int64, error)
 	// WriteTo writes the copy to w, a chunk at a time.
 	io.WriterTo
 	// Close releases the copy.

@@ -128,9 +128,9 @@ type bytesSnapshot struct {
 	data        []byte
 }
 
-func (s *bytesSnapshot) Index() uint64 { return s.index }
-func (s *bytesSnapshot) Term() uint64  { return s.term }
-func (s *bytesSnapshot) Size() int64   { return int64(len(s.data)) }
+func (s *bytesSnapshot) Index() uint64        { return s.index }
+func (s *bytesSnapshot) Term() uint64         { return s.term }
+func (s *bytesSnapshot) Size() (int64, error) { return int64(len(s.data)), nil }
 func (s *bytesSnapshot) WriteTo(w io.Writer) (int64, error) {
 	n, err := w.Write(s.data)
 	return int64(n), err

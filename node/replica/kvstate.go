@@ -64,9 +64,13 @@ type KVState struct {
 	auth kvAuth
 	// dedup is the duplicate filter's records, by proposer (dedup.go).
 	dedup dedupTable
-	// receiving numbers the snapshot receptions, for their temporary
-	// files (see ReceiveSnapshot).
+	// receiving numbers the snapshot receptions and the store copies
+	// made to be sent, for their temporary files (see ReceiveSnapshot,
+	// OpenSnapshot).
 	receiving atomic.Uint64
+	// values, if the store keeps large values in the raft log, is its
+	// access to them (logvalues.go); nil otherwise.
+	values *logValues
 }
 
 var _ StateMachine = (*KVState)(nil)

@@ -95,7 +95,12 @@ func Open(cfg Config) (_ *Replica, err error) {
 			return nil, err
 		}
 	}
-	if r.State, err = openStore(cfg, r.Log); err != nil {
+	var values *logValues
+	if cfg.Store.MinLogValue > 0 {
+		values = newLogValues(r.Log)
+		cfg.Store.LogValues = values
+	}
+	if r.State, err = openStore(cfg, r.Log, values); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	r.Lessor = NewLessor(r.minLeaseTTL)
@@ -131,11 +136,12 @@ func Open(cfg Config) (_ *Replica, err error) {
 // openStore opens the store, repairing it first from the cluster if it
 // must be (cfg.StoreRepair): when an earlier run left the marker that says
 // so, when its page file is missing while the log needs one, or when it
-// turns out corrupt.
-func openStore(cfg Config, log RaftLog) (*KVState, error) {
+// turns out corrupt — its pages, or the values it keeps in the raft log
+// (values, nil if it keeps none there).
+func openStore(cfg Config, log RaftLog, values *logValues) (*KVState, error) {
 	rep := cfg.StoreRepair
 	if rep == nil {
-		return openKVState(cfg.StorePath, cfg.Store)
+		return openKVStateWith(cfg, values)
 	}
 	reason, err := StoreRepairPending(cfg.Store.FS, rep.Marker)
 	if err == nil && reason == "" {
@@ -145,7 +151,7 @@ func openStore(cfg Config, log RaftLog) (*KVState, error) {
 		return nil, err
 	}
 	if reason == "" {
-		k, err := openKVState(cfg.StorePath, cfg.Store)
+		k, err := openKVStateWith(cfg, values)
 		if err == nil || !IsStoreCorrupt(err) {
 			return k, err
 		}
@@ -155,7 +161,7 @@ func openStore(cfg Config, log RaftLog) (*KVState, error) {
 	if err != nil {
 		return nil, err
 	}
-	k, err := openKVState(cfg.StorePath, cfg.Store)
+	k, err := openKVStateWith(cfg, values)
 	if err != nil {
 		return nil, fmt.Errorf("node: open the store copy the repair installed: %w", err)
 	}
@@ -169,6 +175,26 @@ func openStore(cfg Config, log RaftLog) (*KVState, error) {
 	}
 	if rep.Installed != nil {
 		rep.Installed(got)
+	}
+	return k, nil
+}
+
+// openKVStateWith opens the store with cfg.Store, and if it keeps values
+// in the raft log, checks that the log still has the segments it points
+// into (a store that lost them is corrupt) and has the log keep them.
+func openKVStateWith(cfg Config, values *logValues) (*KVState, error) {
+	k, err := openKVState(cfg.StorePath, cfg.Store)
+	if err != nil || values == nil {
+		return k, err
+	}
+	if err := values.checkSegments(k.Store()); err != nil {
+		_ = k.Close()
+		return nil, err
+	}
+	k.values = values
+	if err := values.storeDurable(k.Store()); err != nil {
+		_ = k.Close()
+		return nil, err
 	}
 	return k, nil
 }

@@ -105,9 +105,20 @@ func (k *KVState) removeFiles(files []receivedFile, keep func(receivedFile) bool
 }
 
 // removePartialSnapshots removes the temporary files of receptions a
-// crash interrupted (called when the store opens, before any reception).
+// crash interrupted, and of store copies made to be sent (called when the
+// store opens, before any reception or copy).
 func (k *KVState) removePartialSnapshots() {
 	_ = k.removeReceived(func(f receivedFile) bool { return !f.part })
+	dir, base := filepath.Split(k.path)
+	names, err := k.fs.ReadDir(filepath.Clean(dir))
+	if err != nil {
+		return
+	}
+	for _, n := range names {
+		if strings.HasPrefix(n, base+copyExt) {
+			_ = k.fs.Remove(filepath.Join(dir, n))
+		}
+	}
 }
 
 // DropReceivedSnapshots removes every received snapshot: the core calls
@@ -124,6 +135,11 @@ func (k *KVState) Persist() error {
 	s := k.Store()
 	if err := s.Commit(); err != nil {
 		return err
+	}
+	if k.values != nil {
+		if err := k.values.storeDurable(s); err != nil {
+			return err
+		}
 	}
 	applied := s.ConsistentIndex()
 	files, err := k.receivedFiles()
@@ -149,7 +165,7 @@ type storeSnapshot struct {
 
 func (s *storeSnapshot) Index() uint64                      { return s.index }
 func (s *storeSnapshot) Term() uint64                       { return s.term }
-func (s *storeSnapshot) Size() int64                        { return s.tx.Size() }
+func (s *storeSnapshot) Size() (int64, error)               { return s.tx.Size(), nil }
 func (s *storeSnapshot) WriteTo(w io.Writer) (int64, error) { return s.tx.WriteTo(w) }
 func (s *storeSnapshot) Close() error                       { s.tx.Rollback(); return nil }
 
@@ -157,6 +173,13 @@ func (s *storeSnapshot) Close() error                       { s.tx.Rollback(); r
 // read transaction on the page file, which sees the store at exactly the
 // index applied. It must be called where nothing is being applied (on
 // the core's goroutine); a change seen meanwhile is reported as an error.
+//
+// A store that keeps values in the raft log (logvalues.go) cannot be sent
+// as its pages: they point into this member's log. The copy is then
+// made, off the core's goroutine, by the source's first Size: the pages
+// go to a file beside the store, whose records then get their values from
+// the log (mvcc.InternLogValuesFile), and that file is what is sent. The
+// log keeps the segments the copy points into until it is closed.
 func (k *KVState) OpenSnapshot() (SnapshotSource, error) {
 	s := k.Store()
 	if err := s.Commit(); err != nil {
@@ -176,7 +199,98 @@ func (k *KVState) OpenSnapshot() (SnapshotSource, error) {
 		tx.Rollback()
 		return nil, fmt.Errorf("node: open snapshot: the store changed while the snapshot was opened (index %d, now %d)", index, s.AppliedIndex())
 	}
-	return &storeSnapshot{tx: tx, index: index, term: term}, nil
+	plain := &storeSnapshot{tx: tx, index: index, term: term}
+	if k.values == nil {
+		return plain, nil
+	}
+	oldest, ok, err := mvcc.OldestLogSegmentIn(tx)
+	if err != nil {
+		tx.Rollback()
+		return nil, fmt.Errorf("node: open snapshot: %w", err)
+	}
+	if !ok {
+		return plain, nil
+	}
+	return &internedSnapshot{storeSnapshot: plain, k: k, unpin: k.values.pin(oldest),
+		path: fmt.Sprintf("%s%s%d", k.path, copyExt, k.receiving.Add(1))}, nil
+}
+
+// copyExt marks, next to the store, the file of a copy being sent whose
+// values OpenSnapshot brought in from the log.
+const copyExt = ".copy-"
+
+// internedSnapshot is a copy of a store that keeps values in the raft
+// log: the pages of a read transaction, written to a file and given the
+// values their records point at (see KVState.OpenSnapshot).
+type internedSnapshot struct {
+	*storeSnapshot
+	k     *KVState
+	unpin func()
+	path  string
+
+	made bool
+	size int64
+	err  error
+}
+
+// Size makes the copy, the first time, and returns its size.
+func (s *internedSnapshot) Size() (int64, error) {
+	if !s.made {
+		s.made = true
+		s.size, s.err = s.make()
+		if s.err != nil {
+			s.err = fmt.Errorf("node: copy of the store at %d with the values it keeps in the log: %w", s.index, s.err)
+		}
+	}
+	return s.size, s.err
+}
+
+func (s *internedSnapshot) make() (int64, error) {
+	fsys := s.k.fs
+	f, err := fsx.Create(fsys, s.path)
+	if err != nil {
+		return 0, err
+	}
+	_, err = s.tx.WriteTo(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	// The pages are written: the transaction and the log's segments
+	// are needed only to read the values from now on.
+	if err == nil {
+		err = mvcc.InternLogValuesFile(s.path, mvcc.Options{FS: fsys}, s.k.values.ReadValue)
+	}
+	if err != nil {
+		return 0, err
+	}
+	st, err := fsys.Stat(s.path)
+	if err != nil {
+		return 0, err
+	}
+	return st.Size(), nil
+}
+
+// WriteTo streams the copy made by Size.
+func (s *internedSnapshot) WriteTo(w io.Writer) (int64, error) {
+	if _, err := s.Size(); err != nil {
+		return 0, err
+	}
+	f, err := fsx.Open(s.k.fs, s.path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	return io.Copy(w, io.NewSectionReader(f, 0, s.size))
+}
+
+// Close removes the copy's file and releases the log's segments.
+func (s *internedSnapshot) Close() error {
+	s.tx.Rollback()
+	s.unpin()
+	if err := s.k.fs.Remove(s.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("node: remove the store copy %s: %w", s.path, err)
+	}
+	return nil
 }
 
 // ReceiveSnapshot stores the copy of a leader's store for the snapshot at
@@ -248,6 +362,11 @@ func (k *KVState) Restore(index uint64) error {
 		return fmt.Errorf("node: restore snapshot at %d: open the store received as %s: %w", index, recv, err)
 	}
 	k.store.Store(s)
+	if k.values != nil {
+		if err := k.values.storeDurable(s); err != nil {
+			return fmt.Errorf("node: restore snapshot at %d: %w", index, err)
+		}
+	}
 	if got := s.ConsistentIndex(); got != index {
 		return fmt.Errorf("node: restored snapshot holds index %d, raft says %d", got, index)
 	}

@@ -90,8 +90,8 @@ func stream(t testing.TB, src SnapshotSource, between func()) [][]byte {
 		between()
 		return w.Write(p)
 	}))
-	if err != nil || n != src.Size() {
-		t.Fatalf("stream snapshot: %d of %d bytes: %v", n, src.Size(), err)
+	if err != nil || n != sizeOf(t, src) {
+		t.Fatalf("stream snapshot: %d of %d bytes: %v", n, sizeOf(t, src), err)
 	}
 	if err := w.Finish(); err != nil {
 		t.Fatal(err)
@@ -163,7 +163,7 @@ func TestSnapshotSentWhileWritesGoOn(t *testing.T) {
 		t.Fatal(err)
 	}
 	putN(t, follower, 1, 10, 10) // an older state, replaced
-	if err := follower.ReceiveSnapshot(src.Index(), src.Size(), NewChunkReceiver(chunkSource(chunks), src.Size())); err != nil {
+	if err := follower.ReceiveSnapshot(src.Index(), sizeOf(t, src), NewChunkReceiver(chunkSource(chunks), sizeOf(t, src))); err != nil {
 		t.Fatal(err)
 	}
 	restored := false
@@ -198,7 +198,7 @@ func TestSnapshotStreamRejectsDamage(t *testing.T) {
 		t.Fatal(err)
 	}
 	chunks := stream(t, src, func() {})
-	size := src.Size()
+	size := sizeOf(t, src)
 	_ = src.Close()
 	damage := map[string]func([][]byte) [][]byte{
 		"flipped bit": func(c [][]byte) [][]byte {
@@ -285,7 +285,7 @@ func TestSnapshotCrashDuringReceiveAndInstall(t *testing.T) {
 		t.Fatal(err)
 	}
 	chunks := stream(t, src, func() {})
-	index, size, rev := src.Index(), src.Size(), leader.Store().Rev()
+	index, size, rev := src.Index(), sizeOf(t, src), leader.Store().Rev()
 	newHash := storeHash(t, leader, rev)
 	_ = src.Close()
 
@@ -383,8 +383,8 @@ func TestSnapshotSendMemoryIsBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	if src.Size() < int64(mb)<<20 {
-		t.Fatalf("store of %d bytes, want %d MB", src.Size(), mb)
+	if sizeOf(t, src) < int64(mb)<<20 {
+		t.Fatalf("store of %d bytes, want %d MB", sizeOf(t, src), mb)
 	}
 	var sent int64
 	w := NewChunkSender(func(b []byte) error { sent += int64(len(b)); return nil })
@@ -397,11 +397,11 @@ func TestSnapshotSendMemoryIsBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	runtime.ReadMemStats(&after)
-	if sent != src.Size()+sha256.Size {
-		t.Fatalf("sent %d bytes of %d", sent, src.Size())
+	if sent != sizeOf(t, src)+sha256.Size {
+		t.Fatalf("sent %d bytes of %d", sent, sizeOf(t, src))
 	}
 	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 4<<20 {
-		t.Fatalf("sending %d MB allocated %d bytes, want O(chunk)", src.Size()>>20, alloc)
+		t.Fatalf("sending %d MB allocated %d bytes, want O(chunk)", sizeOf(t, src)>>20, alloc)
 	}
 }
 
@@ -574,4 +574,14 @@ func TestOpenSnapshotStorageFailureStopsTheMember(t *testing.T) {
 			t.Errorf("%v: member stopped = %v, want %v", tc.err, stopped, tc.stops)
 		}
 	}
+}
+
+// sizeOf is src's size; it fails the test if making the copy failed.
+func sizeOf(t testing.TB, src SnapshotSource) int64 {
+	t.Helper()
+	n, err := src.Size()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
