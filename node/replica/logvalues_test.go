@@ -3,7 +3,6 @@ package replica
 import (
 	"bytes"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,76 +11,33 @@ import (
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/btreekv/mvcc"
 	"github.com/cairndb/cairn/internal/fsx"
-	"github.com/cairndb/cairn/logstore"
-	"github.com/cairndb/cairn/raftcore"
 )
 
-// logValueMember is a one-member cluster whose store keeps values of
-// 1 KiB and more in the raft log, opened with Open as the server opens
-// its own.
-type logValueMember struct {
-	t     *testing.T
-	disk  *fsx.MemFS
-	r     *Replica
-	req   uint64
-	opens uint64
+// newLogValueMember is a one-member cluster whose store keeps values of
+// 1 KiB and more in the raft log (repairMember, without store repair).
+func newLogValueMember(t *testing.T) *repairMember {
+	m := &repairMember{t: t, disk: fsx.NewMem(), minLogValue: 1024}
+	if err := m.open(nil); err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
 
-func (m *logValueMember) open() error {
-	m.opens++
-	r, err := Open(Config{
-		Log:       logstore.Options{FS: m.disk, Dir: "/m/log", Create: true, SegmentSize: 1 << 16, Salvage: true},
-		StorePath: "/m/db",
-		Store:     mvcc.Options{FS: m.disk, MinLogValue: 1024},
-		Core: CoreConfig{ID: 1, ElectionTick: 10, HeartbeatTick: 1, SnapshotCount: 5, CatchUpEntries: 2,
-			Peers: []raftcore.Peer{{ID: 1}}, Rand: rand.New(rand.NewPCG(1, m.opens))},
-	})
-	if err != nil {
-		return err
-	}
-	m.r = r
-	for range 50 {
-		if r.Core.Leader() == 1 {
-			return nil
-		}
-		r.Core.Step(EvTick{})
-		r.Core.TakeEffects()
-	}
-	m.t.Fatal("the member does not lead itself")
-	return nil
-}
-
-func (m *logValueMember) close() {
+func (m *repairMember) close() {
 	m.t.Helper()
 	if err := m.r.Close(); err != nil {
 		m.t.Fatal(err)
 	}
 }
 
-// value is the value of key in round i: n bytes.
+// logValueOf is the value of key in round i: n bytes.
 func logValueOf(key string, i, n int) []byte {
 	unit := []byte(fmt.Sprintf("%s@%d;", key, i))
 	return bytes.Repeat(unit, n/len(unit)+1)[:n]
 }
 
-func (m *logValueMember) propose(req api.Message) {
-	m.t.Helper()
-	cmd, err := NewCommand(req)
-	if err != nil {
-		m.t.Fatal(err)
-	}
-	m.req++
-	m.r.Core.Step(EvPropose{ReqID: m.req, Cmd: cmd})
-	for _, rep := range m.r.Core.TakeEffects().Replies {
-		if rep.ReqID == m.req && rep.Err == nil {
-			return
-		}
-	}
-	m.t.Fatalf("%T was not applied at once: %v", req, m.r.Core.Err())
-}
-
 // check requires every key to hold its value of want.
-func (m *logValueMember) check(want map[string][]byte) {
+func (m *repairMember) check(want map[string][]byte) {
 	m.t.Helper()
 	for k, v := range want {
 		resp, err := m.r.State.Store().RangeRequest(&api.RangeRequest{Key: []byte(k)}, 0)
@@ -96,10 +52,7 @@ func (m *logValueMember) check(want map[string][]byte) {
 // keeps the segments they are in across snapshots and a restart, and
 // lets them go once compaction frees the values.
 func TestValuesStayInTheRaftLog(t *testing.T) {
-	m := &logValueMember{t: t, disk: fsx.NewMem()}
-	if err := m.open(); err != nil {
-		t.Fatal(err)
-	}
+	m := newLogValueMember(t)
 	want := map[string][]byte{}
 	for i := range 60 {
 		k := fmt.Sprintf("k%d", i%6)
@@ -123,7 +76,7 @@ func TestValuesStayInTheRaftLog(t *testing.T) {
 		t.Fatalf("the log holds %d segments after 60 puts of 4 KiB in 64 KiB segments and snapshots every 5 entries: it did not keep the store's", kept)
 	}
 	m.close()
-	if err := m.open(); err != nil {
+	if err := m.open(nil); err != nil {
 		t.Fatal(err)
 	}
 	m.check(want)
@@ -152,10 +105,7 @@ func TestValuesStayInTheRaftLog(t *testing.T) {
 // its store, or as a backup), holds the values itself: opened with no
 // log at all, it reads and hashes as the store.
 func TestStoreCopyHoldsItsValues(t *testing.T) {
-	m := &logValueMember{t: t, disk: fsx.NewMem()}
-	if err := m.open(); err != nil {
-		t.Fatal(err)
-	}
+	m := newLogValueMember(t)
 	defer m.close()
 	want := map[string][]byte{}
 	for i := range 20 {
@@ -237,10 +187,7 @@ func TestStoreThatLostItsLogValuesIsCorrupt(t *testing.T) {
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			m := &logValueMember{t: t, disk: fsx.NewMem()}
-			if err := m.open(); err != nil {
-				t.Fatal(err)
-			}
+			m := newLogValueMember(t)
 			for i := range 40 {
 				k := fmt.Sprintf("k%d", i)
 				m.propose(&api.PutRequest{Key: []byte(k), Value: logValueOf(k, i, 3000)})
@@ -261,7 +208,7 @@ func TestStoreThatLostItsLogValuesIsCorrupt(t *testing.T) {
 				t.Fatalf("segments %v", segs)
 			}
 			c.lose(t, m.disk, segs)
-			err = m.open()
+			err = m.open(nil)
 			if err == nil {
 				m.close()
 				t.Fatal("the member opened with values of its store lost")

@@ -24,6 +24,8 @@ type repairMember struct {
 	req  uint64
 	// opens seeds each incarnation's randomness (its proposals' tag).
 	opens uint64
+	// minLogValue is the store's mvcc.Options.MinLogValue.
+	minLogValue int
 }
 
 const (
@@ -37,7 +39,7 @@ func (m *repairMember) open(rep *StoreRepair) error {
 	r, err := Open(Config{
 		Log:         logstore.Options{FS: m.disk, Dir: "/m/log", Create: true, SegmentSize: 1 << 16, Salvage: true},
 		StorePath:   repairStorePath,
-		Store:       mvcc.Options{FS: m.disk},
+		Store:       mvcc.Options{FS: m.disk, MinLogValue: m.minLogValue},
 		Core:        CoreConfig{ID: 1, ElectionTick: 10, HeartbeatTick: 1, SnapshotCount: 5, CatchUpEntries: 2, Peers: []raftcore.Peer{{ID: 1}}, Rand: rand.New(rand.NewPCG(1, m.opens))},
 		StoreRepair: rep,
 	})
@@ -58,7 +60,13 @@ func (m *repairMember) open(rep *StoreRepair) error {
 
 func (m *repairMember) put(key string) {
 	m.t.Helper()
-	cmd, err := NewCommand(&api.PutRequest{Key: []byte(key), Value: []byte("v-" + key)})
+	m.propose(&api.PutRequest{Key: []byte(key), Value: []byte("v-" + key)})
+}
+
+// propose proposes req, which must be applied at once.
+func (m *repairMember) propose(req api.Message) {
+	m.t.Helper()
+	cmd, err := NewCommand(req)
 	if err != nil {
 		m.t.Fatal(err)
 	}
@@ -69,7 +77,7 @@ func (m *repairMember) put(key string) {
 			return
 		}
 	}
-	m.t.Fatalf("put %s was not applied at once: %v", key, m.r.Core.Err())
+	m.t.Fatalf("%T was not applied at once: %v", req, m.r.Core.Err())
 }
 
 // copyNow takes a copy of the store as the leader gives one.
