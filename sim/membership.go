@@ -14,6 +14,12 @@ type confTracker struct {
 	voters, learners []uint64
 	plan             *confPlan
 	nextReq          uint64
+	// givenUp are the learners whose promotion (AddVoter) the nemesis
+	// gave up on: the change may still be in members' logs, where raft
+	// already counts it, and commit later, or have committed where no
+	// member applied it (a snapshot, a store copy). votersSoon counts
+	// them until they are removed.
+	givenUp []uint64
 }
 
 // confPlan is a membership change in progress.
@@ -40,10 +46,19 @@ func (c *confTracker) isLearner(id uint64) bool { return slices.Contains(c.learn
 // commits, and leave the new configuration short of a quorum that lost
 // nothing.
 func (c *confTracker) votersSoon() []uint64 {
-	if p := c.plan; p != nil && p.cc.Type == raftcore.AddVoter && !c.isVoter(p.cc.NodeID) {
-		return append(slices.Clone(c.voters), p.cc.NodeID)
+	soon := c.voters
+	add := func(id uint64) {
+		if !slices.Contains(soon, id) {
+			soon = append(slices.Clone(soon), id)
+		}
 	}
-	return c.voters
+	if p := c.plan; p != nil && p.cc.Type == raftcore.AddVoter {
+		add(p.cc.NodeID)
+	}
+	for _, id := range c.givenUp {
+		add(id)
+	}
+	return soon
 }
 
 // committed records a conf change the first time a member applies it.
@@ -62,6 +77,9 @@ func (c *confTracker) committed(w *World, index uint64, cc raftcore.ConfChange) 
 	}
 	if c.plan != nil && c.plan.cc.Type == cc.Type && c.plan.cc.NodeID == cc.NodeID {
 		c.plan = nil
+	}
+	if err == nil && (cc.Type == raftcore.RemoveNode || cc.Type == raftcore.AddVoter) {
+		c.givenUp = slices.DeleteFunc(c.givenUp, func(id uint64) bool { return id == cc.NodeID })
 	}
 	if cc.Type == raftcore.RemoveNode && err == nil {
 		// The removed member shuts down, as a server does once it
@@ -104,6 +122,9 @@ func (c *confTracker) timeout(w *World, reqID uint64) {
 	}
 	if p.attempts >= 5 || w.healed {
 		w.logFault("gave up on %s %d", p.cc.Type, p.cc.NodeID)
+		if p.cc.Type == raftcore.AddVoter {
+			c.givenUp = append(c.givenUp, p.cc.NodeID)
+		}
 		c.plan = nil
 		return
 	}
