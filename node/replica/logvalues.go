@@ -22,9 +22,9 @@ var errStoreValuesLost = fmt.Errorf("%w: values the store keeps in the raft log 
 // core saves a Ready before it applies the Ready's committed entries), so
 // the bytes of a put's value are durable in a segment of the log when the
 // store applies the put. With Config.Store.MinLogValue set (the server's
-// --log-value-min-bytes), the store does not
-// copy values of that size or more into its page file: its record points
-// at the value's bytes in the log (mvcc.LogValues), and the log keeps the
+// --log-value-min-bytes), the store does not copy values of that size or
+// more into its page file: its record points at the value's bytes in the
+// log (mvcc.LogValues), and the log keeps the
 // segments the store points into (logstore.Log.KeepSegmentsFrom) until
 // compaction frees the values or the store's collector moves them into
 // the page file. A 64 KiB put then costs each member one write of its
