@@ -68,8 +68,9 @@ type KVState struct {
 	// made to be sent, for their temporary files (see ReceiveSnapshot,
 	// OpenSnapshot).
 	receiving atomic.Uint64
-	// values, if the store keeps large values in the raft log, is its
-	// access to them (logvalues.go); nil otherwise.
+	// values is the store's access to the values it keeps in the raft
+	// log (logvalues.go); nil for a store opened alone (OpenKVState),
+	// which keeps none there.
 	values *logValues
 }
 

@@ -219,3 +219,39 @@ func TestStoreThatLostItsLogValuesIsCorrupt(t *testing.T) {
 		})
 	}
 }
+
+// TestLogValuesOutliveTurningItOff: a member restarted with MinLogValue 0
+// keeps no new value in the log, but still reads those its store kept
+// there, and its log still keeps their segments through its snapshots.
+func TestLogValuesOutliveTurningItOff(t *testing.T) {
+	m := newLogValueMember(t)
+	want := map[string][]byte{}
+	for i := range 30 {
+		k := fmt.Sprintf("k%d", i)
+		want[k] = logValueOf(k, i, 4096)
+		m.propose(&api.PutRequest{Key: []byte(k), Value: want[k]})
+	}
+	m.close()
+	m.minLogValue = 0
+	if err := m.open(nil); err != nil {
+		t.Fatal(err)
+	}
+	m.check(want)
+	// Snapshots every 5 entries: 60 more puts purge what the log would
+	// not keep for the store.
+	for i := range 60 {
+		k := fmt.Sprintf("new%d", i%5)
+		want[k] = logValueOf(k, i, 4096)
+		m.propose(&api.PutRequest{Key: []byte(k), Value: want[k]})
+	}
+	if n, _ := m.r.State.Store().LogRefStats(); n != 30 {
+		t.Fatalf("%d values in the log, want the 30 put before MinLogValue was 0", n)
+	}
+	m.check(want)
+	m.close()
+	if err := m.open(nil); err != nil {
+		t.Fatal(err)
+	}
+	m.check(want)
+	m.close()
+}

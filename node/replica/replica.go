@@ -95,11 +95,11 @@ func Open(cfg Config) (_ *Replica, err error) {
 			return nil, err
 		}
 	}
-	var values *logValues
-	if cfg.Store.MinLogValue > 0 {
-		values = newLogValues(r.Log)
-		cfg.Store.LogValues = values
-	}
+	// The store reaches the log whatever Store.MinLogValue: a store that
+	// kept values in the log before a restart with 0 (no new ones) must
+	// still read them, and the log keep their segments.
+	values := newLogValues(r.Log)
+	cfg.Store.LogValues = values
 	if r.State, err = openStore(cfg, r.Log, values); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -137,7 +137,7 @@ func Open(cfg Config) (_ *Replica, err error) {
 // must be (cfg.StoreRepair): when an earlier run left the marker that says
 // so, when its page file is missing while the log needs one, or when it
 // turns out corrupt — its pages, or the values it keeps in the raft log
-// (values, nil if it keeps none there).
+// (through values).
 func openStore(cfg Config, log RaftLog, values *logValues) (*KVState, error) {
 	rep := cfg.StoreRepair
 	if rep == nil {
@@ -179,13 +179,13 @@ func openStore(cfg Config, log RaftLog, values *logValues) (*KVState, error) {
 	return k, nil
 }
 
-// openKVStateWith opens the store with cfg.Store, and if it keeps values
-// in the raft log, checks that the log still has the segments it points
-// into (a store that lost them is corrupt) and has the log keep them.
+// openKVStateWith opens the store with cfg.Store, checks that the log
+// still has what the values the store keeps in it need (a store that lost
+// them is corrupt), and has the log keep their segments.
 func openKVStateWith(cfg Config, values *logValues) (*KVState, error) {
 	k, err := openKVState(cfg.StorePath, cfg.Store)
-	if err != nil || values == nil {
-		return k, err
+	if err != nil {
+		return nil, err
 	}
 	if err := values.checkSegments(k.Store()); err != nil {
 		_ = k.Close()
