@@ -60,11 +60,25 @@ type receivedFile struct {
 
 // receivedFiles lists the files of received snapshots.
 func (k *KVState) receivedFiles() ([]receivedFile, error) {
-	dir, base := filepath.Split(k.path)
-	names, err := k.fs.ReadDir(filepath.Clean(dir))
+	names, err := k.filesBeside()
+	if err != nil {
+		return nil, err
+	}
+	return k.received(names), nil
+}
+
+// filesBeside lists the names of the files in the store's directory.
+func (k *KVState) filesBeside() ([]string, error) {
+	names, err := k.fs.ReadDir(filepath.Dir(k.path))
 	if err != nil {
 		return nil, fmt.Errorf("node: list received snapshots: %w", err)
 	}
+	return names, nil
+}
+
+// received picks the files of received snapshots among names.
+func (k *KVState) received(names []string) []receivedFile {
+	dir, base := filepath.Split(k.path)
 	var out []receivedFile
 	for _, n := range names {
 		rest, ok := strings.CutPrefix(n, base+snapshotExt)
@@ -77,7 +91,7 @@ func (k *KVState) receivedFiles() ([]receivedFile, error) {
 		}
 		out = append(out, receivedFile{path: filepath.Join(dir, n), index: index, part: len(rest) > 16})
 	}
-	return out, nil
+	return out
 }
 
 // removeReceived removes the received snapshots for which keep is false,
@@ -108,12 +122,12 @@ func (k *KVState) removeFiles(files []receivedFile, keep func(receivedFile) bool
 // crash interrupted, and of store copies made to be sent (called when the
 // store opens, before any reception or copy).
 func (k *KVState) removePartialSnapshots() {
-	_ = k.removeReceived(func(f receivedFile) bool { return !f.part })
-	dir, base := filepath.Split(k.path)
-	names, err := k.fs.ReadDir(filepath.Clean(dir))
+	names, err := k.filesBeside()
 	if err != nil {
 		return
 	}
+	_ = k.removeFiles(k.received(names), func(f receivedFile) bool { return !f.part })
+	dir, base := filepath.Split(k.path)
 	for _, n := range names {
 		if strings.HasPrefix(n, base+copyExt) {
 			_ = k.fs.Remove(filepath.Join(dir, n))
