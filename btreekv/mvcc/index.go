@@ -48,52 +48,45 @@ func bytesRev(b []byte) (Revision, error) {
 	return Revision{Main: int64(binary.BigEndian.Uint64(b)), Sub: int64(binary.BigEndian.Uint64(b[8:]))}, nil
 }
 
-// generation is one life of a key: from its creation to its deletion.
-type generation struct {
-	// created is the main revision of the put that created the key.
-	created int64
-	// verBase is the version before revs[0] (compaction drops old revs
-	// but versions keep counting from the creation).
-	verBase int64
-	revs    []Revision
-	// tombstone is the deletion that ended the generation (zero: alive).
-	tombstone Revision
-}
-
-func (g *generation) ended() bool { return g.tombstone != (Revision{}) }
-
-// keyIndex is the history of one key, oldest generation first, as the
-// index hands it out: decoded from its packed form (see index), and
-// written back with index.write after a change.
+// keyIndex is the history of one key as the index hands it out: its
+// packed form (index_codec.go), read in place, and changed by building a
+// new packed form in the keyIndex's own buffers, which index.write then
+// stores. Every method but compact reads or changes only the front of
+// the history: its cost does not grow with the number of revisions.
 type keyIndex struct {
-	key  []byte
-	gens []generation
-	// revs holds the generations' revisions when decoded, so that
-	// decoding into a reused keyIndex allocates nothing.
-	revs []Revision
+	key []byte
+	// h is the packed history: a slice of the index's own bytes until a
+	// change, then of buf.
+	h []byte
+	// buf and spare are where changes are built, reused; gens is what
+	// compact unpacks into.
+	buf, spare []byte
+	gens       []generation
+	revs       []Revision
 }
+
+// set makes packed the key's history, built in ki.buf: the old buffer
+// becomes the spare for the next change (h may be in it until then).
+func (ki *keyIndex) set(packed []byte) {
+	ki.h = packed
+	ki.buf, ki.spare = ki.spare, packed
+}
+
+// scratch is the buffer the next change is built in: never the one h is
+// in.
+func (ki *keyIndex) scratch() []byte { return ki.buf[:0] }
 
 // newest returns the key's newest revision: its last write or tombstone
 // (zero if it has no history).
 func (ki *keyIndex) newest() Revision {
-	n := len(ki.gens)
-	if n == 0 {
-		return Revision{}
-	}
-	g := &ki.gens[n-1]
-	if g.ended() {
-		return g.tombstone
-	}
-	if len(g.revs) == 0 {
-		return Revision{}
-	}
-	return g.revs[len(g.revs)-1]
+	f := frontOf(ki.h)
+	return f.newest()
 }
 
 // checkAfter asserts that rev is newer than everything in the key's
 // history.
-func (ki *keyIndex) checkAfter(rev Revision) error {
-	if last := ki.newest(); !last.Less(rev) {
+func (ki *keyIndex) checkAfter(f *front, rev Revision) error {
+	if last := f.newest(); !last.Less(rev) {
 		return violated(invRevisionsIncreasing, "key %q: revision %v after %v", ki.key, rev, last)
 	}
 	return nil
@@ -101,14 +94,15 @@ func (ki *keyIndex) checkAfter(rev Revision) error {
 
 // put records a write of the key at rev.
 func (ki *keyIndex) put(rev Revision) error {
-	if err := ki.checkAfter(rev); err != nil {
+	f := frontOf(ki.h)
+	if err := ki.checkAfter(&f, rev); err != nil {
 		return err
 	}
-	if n := len(ki.gens); n == 0 || ki.gens[n-1].ended() {
-		ki.gens = append(ki.gens, generation{created: rev.Main})
+	if !f.alive() {
+		ki.set(appendNewGeneration(ki.scratch(), ki.h, &f, rev.Main, 0, rev))
+		return nil
 	}
-	g := &ki.gens[len(ki.gens)-1]
-	g.revs = append(g.revs, rev)
+	ki.set(appendNewItem(ki.scratch(), ki.h, &f, rev, false))
 	return nil
 }
 
@@ -116,84 +110,106 @@ func (ki *keyIndex) put(rev Revision) error {
 // and creation revision (the generation may have lost older revisions to
 // compaction).
 func (ki *keyIndex) restore(rev Revision, created, version int64) error {
-	if err := ki.checkAfter(rev); err != nil {
+	f := frontOf(ki.h)
+	if err := ki.checkAfter(&f, rev); err != nil {
 		return err
 	}
 	if rev.Main < created {
 		return violated(invCreatedBeforeModified, "key %q: revision %v in a generation created at %d", ki.key, rev, created)
 	}
-	n := len(ki.gens)
-	if n == 0 || ki.gens[n-1].ended() || ki.gens[n-1].created != created {
+	if !f.alive() || f.created != created {
 		if version < 1 || (rev.Main == created && version != 1) {
 			return violated(invVersionsCountUp, "key %q: version %d at revision %v of a generation created at %d", ki.key, version, rev, created)
 		}
-		ki.gens = append(ki.gens, generation{created: created, verBase: version - 1})
-	} else if g := &ki.gens[n-1]; version != g.verBase+int64(len(g.revs))+1 {
-		return violated(invVersionsCountUp, "key %q: version %d at revision %v after version %d", ki.key, version, rev, g.verBase+int64(len(g.revs)))
+		ki.set(appendNewGeneration(ki.scratch(), ki.h, &f, created, version-1, rev))
+		return nil
 	}
-	g := &ki.gens[len(ki.gens)-1]
-	g.revs = append(g.revs, rev)
+	if version != f.verBase+int64(f.revs)+1 {
+		return violated(invVersionsCountUp, "key %q: version %d at revision %v after version %d", ki.key, version, rev, f.verBase+int64(f.revs))
+	}
+	ki.set(appendNewItem(ki.scratch(), ki.h, &f, rev, false))
 	return nil
 }
 
 // tombstone records the key's deletion at rev: it ends the key's live
 // generation.
 func (ki *keyIndex) tombstone(rev Revision) error {
-	if !ki.alive() {
+	f := frontOf(ki.h)
+	if !f.alive() {
 		return violated(invTombstoneEndsGeneration, "key %q: tombstone at %v without a live generation", ki.key, rev)
 	}
-	if err := ki.checkAfter(rev); err != nil {
+	if err := ki.checkAfter(&f, rev); err != nil {
 		return err
 	}
-	ki.gens[len(ki.gens)-1].tombstone = rev
+	ki.set(appendNewItem(ki.scratch(), ki.h, &f, rev, true))
 	return nil
 }
 
 // alive reports whether the key exists now.
 func (ki *keyIndex) alive() bool {
-	n := len(ki.gens)
-	return n > 0 && !ki.gens[n-1].ended()
+	f := frontOf(ki.h)
+	return f.alive()
 }
 
 // last returns the revision of the key's current value, with its
 // creation revision and version; ok is false if the key does not exist.
 func (ki *keyIndex) last() (rev Revision, created, version int64, ok bool) {
-	if !ki.alive() {
+	f := frontOf(ki.h)
+	if !f.alive() || f.revs == 0 {
 		return Revision{}, 0, 0, false
 	}
-	g := &ki.gens[len(ki.gens)-1]
-	if len(g.revs) == 0 {
-		return Revision{}, 0, 0, false
-	}
-	return g.revs[len(g.revs)-1], g.created, g.verBase + int64(len(g.revs)), true
+	return f.first, f.created, f.verBase + int64(f.revs), true
 }
 
 // get returns the revision of the key's value as of store revision at,
 // with its creation revision and version; ok is false if the key did not
-// exist then.
+// exist then. It reads from the newest revision back, and stops at the
+// first at or before at.
 func (ki *keyIndex) get(at int64) (rev Revision, created, version int64, ok bool) {
-	for i := len(ki.gens) - 1; i >= 0; i-- {
-		g := &ki.gens[i]
-		if g.created > at {
-			continue
+	if len(ki.h) == 0 {
+		return Revision{}, 0, 0, false
+	}
+	r := historyReader{b: ki.h}
+	for range r.next() {
+		g := r.header()
+		main := g.created
+		for k := range g.items() {
+			if k == 0 {
+				main += r.nextInt()
+			} else {
+				main -= r.nextInt()
+			}
+			sub := r.nextInt()
+			if g.created > at {
+				continue // the generation began after at: skip it
+			}
+			if main > at {
+				continue
+			}
+			if g.ended && k == 0 {
+				return Revision{}, 0, 0, false // deleted at or before at
+			}
+			j := k // the revision's place, newest first
+			if g.ended {
+				j--
+			}
+			return Revision{Main: main, Sub: sub}, g.created, g.verBase + int64(g.revs-j), true
 		}
-		if g.ended() && g.tombstone.Main <= at {
+		if g.created <= at {
+			// Created by at, but every revision kept is after it: a
+			// compaction removed the one at.
 			return Revision{}, 0, 0, false
 		}
-		for j := len(g.revs) - 1; j >= 0; j-- {
-			if g.revs[j].Main <= at {
-				return g.revs[j], g.created, g.verBase + int64(j) + 1, true
-			}
-		}
-		return Revision{}, 0, 0, false
 	}
 	return Revision{}, 0, 0, false
 }
 
 // compact drops the history no read at or after rev can see, and returns
 // the revisions whose backend records must go. It reports whether the
-// key has no history left.
+// key has no history left. It unpacks the whole history, and packs what
+// is left.
 func (ki *keyIndex) compact(rev int64) (drop []Revision, empty bool) {
+	ki.gens, ki.revs = unpackHistory(ki.h, ki.gens, ki.revs)
 	kept := ki.gens[:0]
 	for _, g := range ki.gens {
 		if g.ended() && g.tombstone.Main <= rev {
@@ -210,12 +226,19 @@ func (ki *keyIndex) compact(rev int64) (drop []Revision, empty bool) {
 		if k > 0 {
 			drop = append(drop, g.revs[:k]...)
 			g.verBase += int64(k)
-			g.revs = append([]Revision(nil), g.revs[k:]...)
+			g.revs = g.revs[k:]
 		}
 		kept = append(kept, g)
 	}
-	ki.gens = kept
-	return drop, len(kept) == 0
+	if len(drop) == 0 {
+		return nil, len(kept) == 0
+	}
+	if len(kept) == 0 {
+		ki.h = nil
+		return drop, true
+	}
+	ki.set(appendHistory(ki.scratch(), kept))
+	return drop, false
 }
 
 // index maps keys to their histories, packed to take little memory: a
@@ -232,8 +255,9 @@ func (ki *keyIndex) compact(rev int64) (drop []Revision, empty bool) {
 // found through a hash table of fingerprints (index_hash.go) that names
 // its leaf, without the search.
 //
-// The index hands out a key's history decoded into a keyIndex; a writer
-// changes it and writes it back (load, then write). Reads may run
+// The index hands out a key's packed history in a keyIndex, read in
+// place; a writer changes it there and writes it back (load, then
+// write). Reads may run
 // concurrently; a write excludes every other use, as the store's lock
 // ensures.
 type index struct {
@@ -247,7 +271,6 @@ type index struct {
 	hash leafHash
 	seed maphash.Seed
 	n    int
-	enc  []byte // a writer's packed history
 	// readers holds *readScratch: what a read decodes into, reused.
 	readers sync.Pool
 
@@ -358,39 +381,37 @@ func (x *index) load(key []byte, ki *keyIndex) spot {
 func (x *index) read(sp spot, key []byte, ki *keyIndex) {
 	ki.key = key
 	if !sp.found {
-		ki.gens, ki.revs = ki.gens[:0], ki.revs[:0]
+		ki.h = nil
 		return
 	}
-	_, h := sp.l.entry(sp.i)
-	decodeHistory(h, ki)
+	_, ki.h = sp.l.entry(sp.i)
 }
 
 // write stores ki's history under ki.key at sp, which load returned with
 // no change to the index since; a key left with no history is removed.
 func (x *index) write(sp spot, ki *keyIndex) {
-	if len(ki.gens) == 0 {
+	if len(ki.h) == 0 {
 		if sp.found {
 			x.remove(sp, ki.key)
 		}
 		return
 	}
-	x.enc = appendHistory(x.enc[:0], ki.gens)
 	l := sp.l
 	if sp.found {
-		l.splice(sp.i, sp.i+1, ki.key, x.enc, byte(sp.fp))
+		l.splice(sp.i, sp.i+1, ki.key, ki.h, byte(sp.fp))
 	} else {
 		fp := sp.fp
 		switch {
 		case l.len() == 0:
-			l.rebuild([][]byte{ki.key}, [][]byte{x.enc}, []byte{byte(fp)})
+			l.rebuild([][]byte{ki.key}, [][]byte{ki.h}, []byte{byte(fp)})
 		case bytes.HasPrefix(ki.key, l.prefix()):
-			l.splice(sp.i, sp.i, ki.key, x.enc, byte(fp))
+			l.splice(sp.i, sp.i, ki.key, ki.h, byte(fp))
 		default:
 			// The key is before or after every key of the leaf, and
 			// shares less of their prefix.
 			keys, hists, fps := l.entries()
 			keys = slices.Insert(keys, sp.i, bytes.Clone(ki.key))
-			hists = slices.Insert(hists, sp.i, bytes.Clone(x.enc))
+			hists = slices.Insert(hists, sp.i, bytes.Clone(ki.h))
 			fps = slices.Insert(fps, sp.i, byte(fp))
 			l.rebuild(keys, hists, fps)
 		}
@@ -524,7 +545,7 @@ func (x *index) scan(key, end []byte, fn func(*keyIndex) bool) {
 			if end != nil && bytes.Compare(buf, end) >= 0 {
 				return
 			}
-			decodeHistory(h, ki)
+			ki.h = h
 			ki.key = buf
 			if !fn(ki) {
 				return

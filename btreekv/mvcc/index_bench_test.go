@@ -177,3 +177,44 @@ func indexScan(x *index, key []byte, n int, at int64) int {
 	})
 	return seen
 }
+
+// BenchmarkIndexPutLongHistory: the index's part of a put to keys that
+// already hold at least revs revisions each (the run adds b.N/1,000
+// more; 1,000 keys, never compacted, as a
+// counter or a lock key's history grows). A put reads and rewrites only
+// the front of a key's packed history, so its cost should stay nearly
+// flat as revs grows (what grows is the copy of the history's bytes).
+func BenchmarkIndexPutLongHistory(b *testing.B) {
+	for _, revs := range []int{1, 100, 1000} {
+		b.Run(fmt.Sprintf("revs=%d", revs), func(b *testing.B) {
+			const n = 1000
+			x := newIndex()
+			keys := make([][]byte, n)
+			for i := range keys {
+				keys[i] = []byte(fmt.Sprintf("key%08d", i))
+			}
+			var ki keyIndex
+			rev := int64(1)
+			put := func(key []byte) {
+				rev++
+				at := x.load(key, &ki)
+				if err := ki.put(Revision{Main: rev}); err != nil {
+					b.Fatal(err)
+				}
+				x.write(at, &ki)
+			}
+			for range revs {
+				for _, k := range keys {
+					put(k)
+				}
+			}
+			rng := rand.New(rand.NewPCG(1, 2))
+			b.ResetTimer()
+			cpu := cpuNow()
+			defer reportCPU(b, cpu)
+			for i := 0; i < b.N; i++ {
+				put(keys[rng.IntN(n)])
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package mvcc
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -20,7 +21,7 @@ func TestIndexMatchesModel(t *testing.T) {
 		x.maxEntries = rapid.IntRange(2, 20).Draw(rt, "maxEntries") // past 8: several words of fingerprint bytes
 		x.maxBytes = rapid.IntRange(16, 400).Draw(rt, "maxBytes")
 		x.fpMask = rapid.SampledFrom([]uint32{0, 3, ^uint32(0)}).Draw(rt, "fpMask")
-		model := map[string]*keyIndex{}
+		model := map[string]*modelHistory{}
 		keyGen := rapid.StringOfN(rapid.RuneFrom([]rune("abc")), 1, 6, -1)
 		rev := int64(1)
 		var ki keyIndex
@@ -36,7 +37,7 @@ func TestIndexMatchesModel(t *testing.T) {
 					x.write(at, &ki)
 					m := model[k]
 					if m == nil {
-						m = &keyIndex{key: []byte(k)}
+						m = &modelHistory{}
 						model[k] = m
 					}
 					m.put(r)
@@ -82,14 +83,15 @@ func TestIndexMatchesModel(t *testing.T) {
 // checkIndex compares the index with the model: its keys in order with
 // their histories, every single-key lookup (of absent keys too), ranges,
 // and its own bookkeeping.
-func checkIndex(rt *rapid.T, x *index, model map[string]*keyIndex, rev int64, step int) {
+func checkIndex(rt *rapid.T, x *index, model map[string]*modelHistory, rev int64, step int) {
 	want := slices.Sorted(maps.Keys(model))
 	var got []string
 	x.all(func(ki *keyIndex) bool {
 		k := string(ki.key)
 		got = append(got, k)
-		if m := model[k]; m == nil || fmt.Sprint(m.gens) != fmt.Sprint(ki.gens) {
-			rt.Fatalf("step %d: key %q: index has %v, model %v", step, k, ki.gens, m)
+		gens, _ := unpackHistory(ki.h, nil, nil)
+		if m := model[k]; m == nil || fmt.Sprint(m.gens) != fmt.Sprint(gens) {
+			rt.Fatalf("step %d: key %q: index has %v, model %v", step, k, gens, m)
 		}
 		return true
 	})
@@ -157,8 +159,10 @@ func checkIndex(rt *rapid.T, x *index, model map[string]*keyIndex, rev int64, st
 	}
 }
 
-// TestHistoryCodec: a history decodes to what was encoded, and a put on
-// a decoded history changes no other generation.
+// TestHistoryCodec: a history unpacks to what was packed, and a put, a
+// deletion or a restored write made on the packed form, which rewrites
+// only its front, gives what the same change gives on the unpacked
+// generations; so do reads at every revision and compaction.
 func TestHistoryCodec(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		var gens []generation
@@ -177,18 +181,167 @@ func TestHistoryCodec(t *testing.T) {
 			gens = append(gens, gen)
 		}
 		want := fmt.Sprint(gens)
-		ki := keyIndex{gens: make([]generation, 3), revs: make([]Revision, 2, 40)}
-		decodeHistory(appendHistory(nil, gens), &ki)
-		if got := fmt.Sprint(ki.gens); got != want {
-			rt.Fatalf("decoded %s, encoded %s", got, want)
+		packed := appendHistory(nil, gens)
+		got, _ := unpackHistory(packed, make([]generation, 3), make([]Revision, 2, 40))
+		if fmt.Sprint(got) != want {
+			rt.Fatalf("unpacked %v, packed %s", got, want)
 		}
-		if n := len(ki.gens); n > 1 {
-			before := fmt.Sprint(ki.gens[:n-1])
-			ki.gens[n-1].tombstone = Revision{}
-			ki.put(Revision{Main: main + 1})
-			if after := fmt.Sprint(ki.gens[:n-1]); after != before {
-				rt.Fatalf("a put on the last generation changed the others: %s, was %s", after, before)
+		ki := keyIndex{key: []byte("k"), h: packed}
+		m := modelHistory{gens: gens}
+		for i := range rapid.IntRange(0, 6).Draw(rt, "changes") {
+			main += rapid.Int64Range(0, 1<<20).Draw(rt, "next")
+			rev := Revision{Main: main, Sub: rapid.Int64Range(0, 5).Draw(rt, "csub")}
+			var e1, e2 error
+			switch rapid.IntRange(0, 2).Draw(rt, "change") {
+			case 0:
+				e1, e2 = ki.put(rev), m.put(rev)
+			case 1:
+				e1, e2 = ki.tombstone(rev), m.tombstone(rev)
+			default:
+				created := main - rapid.Int64Range(0, 3).Draw(rt, "age")
+				version := rapid.Int64Range(0, 1<<34).Draw(rt, "version")
+				e1, e2 = ki.restore(rev, created, version), m.restore(rev, created, version)
 			}
+			if (e1 == nil) != (e2 == nil) {
+				rt.Fatalf("change %d at %v: packed gave %v, unpacked %v", i, rev, e1, e2)
+			}
+			got, _ := unpackHistory(ki.h, nil, nil)
+			if fmt.Sprint(got) != fmt.Sprint(m.gens) {
+				rt.Fatalf("change %d at %v: packed %v, unpacked %v", i, rev, got, m.gens)
+			}
+			if ki.alive() != m.alive() || ki.newest() != m.newest() {
+				rt.Fatalf("change %d: alive %v newest %v, unpacked %v %v", i, ki.alive(), ki.newest(), m.alive(), m.newest())
+			}
+			r1, c1, v1, ok1 := ki.last()
+			r2, c2, v2, ok2 := m.last()
+			if r1 != r2 || c1 != c2 || v1 != v2 || ok1 != ok2 {
+				rt.Fatalf("change %d: last %v %d %d %v, unpacked %v %d %d %v", i, r1, c1, v1, ok1, r2, c2, v2, ok2)
+			}
+			main++
+		}
+		at := rapid.Int64Range(0, main+1).Draw(rt, "at")
+		r1, c1, v1, ok1 := ki.get(at)
+		r2, c2, v2, ok2 := m.get(at)
+		if r1 != r2 || c1 != c2 || v1 != v2 || ok1 != ok2 {
+			rt.Fatalf("get(%d): %v %d %d %v, unpacked %v %d %d %v", at, r1, c1, v1, ok1, r2, c2, v2, ok2)
+		}
+		d1, empty1 := ki.compact(at)
+		d2, empty2 := m.compact(at)
+		got, _ = unpackHistory(ki.h, nil, nil)
+		if fmt.Sprint(d1) != fmt.Sprint(d2) || empty1 != empty2 || fmt.Sprint(got) != fmt.Sprint(m.gens) {
+			rt.Fatalf("compact(%d): dropped %v (empty %v) leaving %v, unpacked %v (%v) leaving %v", at, d1, empty1, got, d2, empty2, m.gens)
 		}
 	})
+}
+
+// modelHistory is a key's history as plain generations, oldest first:
+// what keyIndex does on the packed form, written the obvious way, for
+// the tests to compare with.
+type modelHistory struct{ gens []generation }
+
+func (m *modelHistory) newest() Revision {
+	if len(m.gens) == 0 {
+		return Revision{}
+	}
+	g := &m.gens[len(m.gens)-1]
+	if g.ended() {
+		return g.tombstone
+	}
+	if len(g.revs) == 0 {
+		return Revision{}
+	}
+	return g.revs[len(g.revs)-1]
+}
+
+func (m *modelHistory) alive() bool {
+	return len(m.gens) > 0 && !m.gens[len(m.gens)-1].ended()
+}
+
+func (m *modelHistory) put(rev Revision) error {
+	if !m.newest().Less(rev) {
+		return errors.New("not after the newest")
+	}
+	if !m.alive() {
+		m.gens = append(m.gens, generation{created: rev.Main})
+	}
+	g := &m.gens[len(m.gens)-1]
+	g.revs = append(slices.Clip(g.revs), rev)
+	return nil
+}
+
+func (m *modelHistory) tombstone(rev Revision) error {
+	if !m.alive() || !m.newest().Less(rev) {
+		return errors.New("no live generation, or not after the newest")
+	}
+	m.gens[len(m.gens)-1].tombstone = rev
+	return nil
+}
+
+func (m *modelHistory) restore(rev Revision, created, version int64) error {
+	if !m.newest().Less(rev) || rev.Main < created {
+		return errors.New("not after the newest, or before its creation")
+	}
+	n := len(m.gens)
+	if !m.alive() || m.gens[n-1].created != created {
+		if version < 1 || (rev.Main == created && version != 1) {
+			return errors.New("a new generation not at version 1")
+		}
+		m.gens = append(m.gens, generation{created: created, verBase: version - 1})
+	} else if g := &m.gens[n-1]; version != g.verBase+int64(len(g.revs))+1 {
+		return errors.New("a version skipped")
+	}
+	g := &m.gens[len(m.gens)-1]
+	g.revs = append(slices.Clip(g.revs), rev)
+	return nil
+}
+
+func (m *modelHistory) last() (rev Revision, created, version int64, ok bool) {
+	if !m.alive() {
+		return Revision{}, 0, 0, false
+	}
+	g := &m.gens[len(m.gens)-1]
+	if len(g.revs) == 0 {
+		return Revision{}, 0, 0, false
+	}
+	return g.revs[len(g.revs)-1], g.created, g.verBase + int64(len(g.revs)), true
+}
+
+func (m *modelHistory) get(at int64) (rev Revision, created, version int64, ok bool) {
+	for i := len(m.gens) - 1; i >= 0; i-- {
+		g := &m.gens[i]
+		if g.created > at {
+			continue
+		}
+		if g.ended() && g.tombstone.Main <= at {
+			return Revision{}, 0, 0, false
+		}
+		for j := len(g.revs) - 1; j >= 0; j-- {
+			if g.revs[j].Main <= at {
+				return g.revs[j], g.created, g.verBase + int64(j) + 1, true
+			}
+		}
+		return Revision{}, 0, 0, false
+	}
+	return Revision{}, 0, 0, false
+}
+
+func (m *modelHistory) compact(rev int64) (drop []Revision, empty bool) {
+	var kept []generation
+	for _, g := range m.gens {
+		if g.ended() && g.tombstone.Main <= rev {
+			drop = append(drop, g.revs...)
+			drop = append(drop, g.tombstone)
+			continue
+		}
+		k := 0
+		for k+1 < len(g.revs) && g.revs[k+1].Main <= rev {
+			k++
+		}
+		drop = append(drop, g.revs[:k]...)
+		g.verBase += int64(k)
+		g.revs = slices.Clone(g.revs[k:])
+		kept = append(kept, g)
+	}
+	m.gens = kept
+	return drop, len(kept) == 0
 }

@@ -79,7 +79,7 @@ func TestBrokenIndexStopsTheStore(t *testing.T) {
 	}
 	var ki keyIndex
 	at := s.idx.load([]byte("k"), &ki)
-	ki.gens[0].revs[0].Main = 100
+	ki.h = appendHistory(nil, []generation{{created: 100, revs: []Revision{{Main: 100}}}})
 	s.idx.write(at, &ki)
 	_, err := s.Put(2, 1, &api.PutRequest{Key: []byte("k"), Value: []byte("w")})
 	wantViolation(t, err, invRevisionsIncreasing, `key "k": revision {3 0} after {100 0}`)
