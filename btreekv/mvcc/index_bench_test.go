@@ -178,12 +178,12 @@ func indexScan(x *index, key []byte, n int, at int64) int {
 	return seen
 }
 
-// BenchmarkIndexPutLongHistory: the index's part of a put to keys that
-// already hold at least revs revisions each (the run adds b.N/1,000
-// more; 1,000 keys, never compacted, as a
-// counter or a lock key's history grows). A put reads and rewrites only
-// the front of a key's packed history, so its cost should stay nearly
-// flat as revs grows (what grows is the copy of the history's bytes).
+// BenchmarkIndexPutLongHistory: the index's part of a put to 1,000 keys
+// that already hold at least revs revisions each (the run adds b.N/1,000
+// more), never compacted, as a counter's or a lock key's history grows.
+// A put reads and rewrites only the front of a key's packed history, so
+// its cost should stay nearly flat as revs grows (what grows is the copy
+// of the history's bytes).
 func BenchmarkIndexPutLongHistory(b *testing.B) {
 	for _, revs := range []int{1, 100, 1000} {
 		b.Run(fmt.Sprintf("revs=%d", revs), func(b *testing.B) {
