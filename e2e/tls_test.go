@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 // startTLSCluster starts n cmd/node processes on free ports with https://
@@ -66,8 +67,18 @@ func TestTLSClusterThroughCLI(t *testing.T) {
 	if out := ctl(t, "", with("endpoint", "health")...); strings.Count(out, "is healthy") != 3 {
 		t.Fatalf("endpoint health over TLS:\n%s", out)
 	}
-	if out := ctl(t, "", with("member", "list")...); strings.Count(out, "https://127.0.0.1:") != 6 {
-		t.Fatalf("member list over TLS:\n%s", out)
+	// A member publishes its client URLs once it serves: under load the
+	// last one's may not be committed yet (etcd's member list shows such
+	// a member without them too).
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		out := ctl(t, "", with("member", "list")...)
+		if strings.Count(out, "https://127.0.0.1:") == 6 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("member list over TLS:\n%s", out)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 
 	quick := []string{"--dial-timeout=2s", "--command-timeout=3s"}
