@@ -1,6 +1,7 @@
 package pagefile
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -145,4 +146,41 @@ func BenchmarkScan(b *testing.B) {
 		})
 	}
 	b.ReportMetric(float64(b.N)*float64(n)/b.Elapsed().Seconds(), "keys/s")
+}
+
+// BenchmarkPutAppend: puts of keys in increasing order (as the store
+// writes its records, one per revision) of 16-byte keys and small
+// values, committed every 10,000: the insert's path down the right edge
+// of a tree whose branches are full.
+func BenchmarkPutAppend(b *testing.B) {
+	for _, size := range []int{16, 300} {
+		b.Run(fmt.Sprintf("value=%d", size), func(b *testing.B) {
+			db := loaded(b, 0)
+			defer db.Close()
+			val := make([]byte, size)
+			next := uint64(0)
+			b.ResetTimer()
+			for done := 0; done < b.N; {
+				err := db.Update(func(tx *Tx) error {
+					bk, err := tx.CreateBucketIfNotExists([]byte("b"))
+					if err != nil {
+						return err
+					}
+					for j := 0; j < 10_000 && done < b.N; j++ {
+						next++
+						key := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, next), 0)
+						if err := bk.Put(key, val); err != nil {
+							return err
+						}
+						done++
+					}
+					return nil
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "puts/s")
+		})
+	}
 }

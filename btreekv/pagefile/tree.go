@@ -151,6 +151,12 @@ func (t *tree) insert(n *node, key, val []byte) ([]split, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(splits) == 0 {
+		// n's keys are as they were, so is its size: no need to
+		// measure it (which costs all its keys, at every level of
+		// every put).
+		return nil, nil
+	}
 	for j, s := range splits {
 		n.keys = slices.Insert(n.keys, ci+1+j, s.key)
 		n.children = slices.Insert(n.children, ci+1+j, child{node: s.node})
