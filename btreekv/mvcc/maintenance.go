@@ -270,7 +270,7 @@ func (s *Store) removeLocked(n int) error {
 		if err := values.Delete(revBytes(r)); err != nil {
 			return s.fail(err)
 		}
-		delete(s.overlay, r)
+		s.overlay.remove(r)
 	}
 	s.removing = s.removing[len(part):]
 	if len(s.removing) == 0 {

@@ -424,7 +424,7 @@ func (s *Store) queryLocked(key, end []byte, q *rangeQuery, current int64) (*Ran
 type fetcher struct {
 	rtx *pagefile.Tx
 	log LogValues
-	mem map[Revision][]byte
+	mem *overlay // the open batch's records it may be asked for (nil: none)
 }
 
 // newFetcher is called with the store's lock held, with the revisions it
@@ -435,13 +435,13 @@ func (s *Store) newFetcher(revs []Revision) (*fetcher, error) {
 		return nil, err
 	}
 	f := &fetcher{rtx: rtx, log: s.opts.LogValues}
-	if len(s.overlay) > 0 {
+	if !s.overlay.empty() {
 		for _, r := range revs {
-			if rec, ok := s.overlay[r]; ok {
+			if rec, ok := s.overlay.get(r); ok {
 				if f.mem == nil {
-					f.mem = map[Revision][]byte{}
+					f.mem = &overlay{}
 				}
-				f.mem[r] = rec // records are never modified
+				f.mem.add(r, rec) // records are never modified
 			}
 		}
 	}
@@ -452,7 +452,7 @@ func (s *Store) newFetcher(revs []Revision) (*fetcher, error) {
 // returned is the caller's: it shares no memory with the page file.
 func (f *fetcher) get(r Revision, keysOnly bool) (api.KeyValue, error) {
 	var kv api.KeyValue
-	if rec, ok := f.mem[r]; ok {
+	if rec, ok := f.mem.get(r); ok {
 		var err error
 		if kv, _, err = parseRecord(rec); err != nil {
 			return api.KeyValue{}, err

@@ -144,7 +144,7 @@ type Store struct {
 	// holds.
 	batch   *pagefile.Tx
 	pending int
-	overlay map[Revision][]byte // records written in the open batch
+	overlay overlay // records written in the open batch
 
 	leases    map[int64]int64               // id -> TTL
 	leaseKeys map[int64]map[string]struct{} // id -> attached keys
@@ -189,7 +189,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, opts: opts, idx: newIndex(), overlay: map[Revision][]byte{},
+	s := &Store{db: db, opts: opts, idx: newIndex(),
 		leases: map[int64]int64{}, leaseKeys: map[int64]map[string]struct{}{}, keyLease: map[string]int64{},
 		compactKeys: defaultCompactKeys, compactBatch: defaultCompactBatch, separateMin: separateValueMin,
 		collectValues: defaultCollectValues, collectBytes: defaultCollectBytes}
@@ -523,7 +523,7 @@ func (s *Store) freezeLocked() error {
 	}
 	s.fileRev = s.currentRev
 	s.pending = 0
-	clear(s.overlay)
+	s.overlay.reset()
 	return nil
 }
 
@@ -568,7 +568,7 @@ func (s *Store) putRecord(rev Revision, rec, value []byte, index uint64) error {
 			return s.fail(err)
 		}
 	}
-	s.overlay[rev] = rec
+	s.overlay.add(rev, rec)
 	s.pending++
 	return nil
 }

@@ -401,7 +401,7 @@ func (s *Store) lockedFetcher() (*fetcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &fetcher{rtx: rtx, log: s.opts.LogValues, mem: s.overlay}, nil
+	return &fetcher{rtx: rtx, log: s.opts.LogValues, mem: &s.overlay}, nil
 }
 
 func compareOne(c api.Compare, kv api.KeyValue) bool {

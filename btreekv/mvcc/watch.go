@@ -3,7 +3,6 @@ package mvcc
 import (
 	"bytes"
 	"fmt"
-	"slices"
 
 	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/btreekv/pagefile"
@@ -320,10 +319,9 @@ func (s *Store) planCatchUp(maxRevs int64) ([]catchUp, *pagefile.Tx, error) {
 	// The records of the open batch, in revision order (they are never
 	// modified, so sharing them is safe).
 	var recent []revRecord
-	for rev, rec := range s.overlay {
+	s.overlay.each(func(rev Revision, rec []byte) {
 		recent = append(recent, revRecord{rev, rec})
-	}
-	slices.SortFunc(recent, func(a, b revRecord) int { return cmpRev(a.rev, b.rev) })
+	})
 	for i := range jobs {
 		j := &jobs[i]
 		for _, r := range recent {

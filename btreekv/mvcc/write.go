@@ -132,7 +132,7 @@ func (tw *TxnWrite) current(key []byte) (*api.KeyValue, error) {
 // record reads the record of revision r: from the open batch, or from
 // the page file.
 func (tw *TxnWrite) record(r Revision) (api.KeyValue, error) {
-	if rec, ok := tw.s.overlay[r]; ok {
+	if rec, ok := tw.s.overlay.get(r); ok {
 		kv, _, err := decodeRecord(rec)
 		return kv, err
 	}
