@@ -52,7 +52,10 @@
 // packed to cost little per key (about 43 bytes for a key written once,
 // docs/memory.md): runs of consecutive keys share a leaf that keeps their
 // common prefix once and their histories as varints in one byte slice,
-// and a hash table of fingerprints names the leaf of a single key.
+// and a hash table of fingerprints names the leaf of a single key. A
+// history is packed newest first, so a write changes only its first
+// bytes and a read at the current revision decodes only those: neither
+// costs more for a key with a long history (a counter, a lock key).
 // A read at revision R looks up, for each key in the range, the newest
 // revision <= R in the generation alive at R, and fetches those records.
 // The index and the map of leased keys know everything a write needs of

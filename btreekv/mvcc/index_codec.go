@@ -19,7 +19,7 @@ import (
 //	          main of the item before it (newer) - its own
 //	    sub
 //
-// A key written once takes 5 to 8 bytes (its creation revision is the
+// A key written once takes 6 to 9 bytes (its creation revision is the
 // largest part); every further revision 2 or 3 more.
 //
 // Newest first, so that what a write or a read at the current revision
