@@ -93,6 +93,10 @@ type ServerOptions struct {
 	// it is given), or an error that closes the connection. It is bounded
 	// by HandshakeTimeout, as the rest of the handshake is.
 	Authenticate ServerAuthenticate
+
+	// retireInterval replaces retireInterval (workers.go); negative: the
+	// idle workers are never looked at but by the tests' own calls.
+	retireInterval time.Duration
 }
 
 // DialOptions configures a client connection. The zero value is usable.

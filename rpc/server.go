@@ -81,7 +81,11 @@ func NewServer(opts ServerOptions) *Server {
 		}
 	}
 	s.ctx, s.cancel = context.WithCancel(context.WithValue(context.Background(), responseLimitKey{}, s.conn.maxBody))
-	s.workers = newUnaryWorkers(s.ctx.Done())
+	retire := retireInterval
+	if opts.retireInterval != 0 {
+		retire = opts.retireInterval
+	}
+	s.workers = newUnaryWorkers(s.ctx.Done(), retire)
 	return s
 }
 

@@ -52,11 +52,13 @@ type unaryWorkers struct {
 }
 
 // newUnaryWorkers returns the workers of a server, and starts the
-// goroutine that retires the idle ones a quieter server no longer needs
-// (until done).
-func newUnaryWorkers(done <-chan struct{}) *unaryWorkers {
+// goroutine that retires, every interval (if positive) until done, the
+// idle ones a quieter server no longer needs.
+func newUnaryWorkers(done <-chan struct{}, interval time.Duration) *unaryWorkers {
 	w := &unaryWorkers{tasks: make(chan unaryTask), done: done, minIdle: minIdleWorkers, maxIdle: maxIdleWorkers}
-	go w.retireEvery(retireInterval)
+	if interval > 0 {
+		go w.retireEvery(interval)
+	}
 	return w
 }
 

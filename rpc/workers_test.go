@@ -18,7 +18,10 @@ func TestUnaryCallsNeverWaitForAWorker(t *testing.T) {
 	const calls = 3 * maxIdle
 	var started sync.WaitGroup
 	release := make(chan struct{})
-	srv := NewServer(ServerOptions{Logger: testLogger(t)})
+	// Only the test's own looks retire workers: one of the server's,
+	// every 10 s, would make the counts below one step ahead on a slow
+	// machine.
+	srv := NewServer(ServerOptions{Logger: testLogger(t), retireInterval: -1})
 	srv.workers.minIdle, srv.workers.maxIdle = minIdle, maxIdle
 	srv.HandleUnary(mEcho, func(ctx context.Context, req []byte) ([]byte, error) {
 		started.Done()
