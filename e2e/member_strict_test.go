@@ -37,7 +37,7 @@ func TestMemberChangesNeedStartedMembersAsEtcd(t *testing.T) {
 	}
 	// etcd's connectivity check wants its peers connected for 5 s.
 	time.Sleep(6 * time.Second)
-	run := func(eps []string, port func() int) []string {
+	run := func(side string, eps []string, port func() int) []string {
 		cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 		if err != nil {
 			t.Fatal(err)
@@ -67,7 +67,7 @@ func TestMemberChangesNeedStartedMembersAsEtcd(t *testing.T) {
 		list, err := cli.MemberList(ctx)
 		cancel()
 		if err != nil {
-			t.Fatalf("member list after the adds: %v (lines so far: %q)", err, lines)
+			t.Fatalf("%s: member list after the adds: %v (lines so far: %q)", side, err, lines)
 		}
 		var started uint64
 		for _, m := range list.Members {
@@ -87,8 +87,8 @@ func TestMemberChangesNeedStartedMembersAsEtcd(t *testing.T) {
 		lines = append(lines, fmt.Sprintf("put: %v", err))
 		return lines
 	}
-	want := run(etcdEPs, func() int { return freePort(t) })
-	got := run(cairnEPs, func() int { return freePort(t) })
+	want := run("etcd", etcdEPs, func() int { return freePort(t) })
+	got := run("cairn", cairnEPs, func() int { return freePort(t) })
 	t.Logf("etcd:\n%s", strings.Join(want, "\n"))
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("cairn:\n%s\netcd:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
