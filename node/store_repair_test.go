@@ -172,6 +172,15 @@ func TestServerRepairsCorruptPageFile(t *testing.T) {
 func testRepairWaitsForALeader(t *testing.T, c *nodetest.Cluster, v, w int) {
 	t.Helper()
 	c.StopMember(w)
+	// The third member, alone, steps down within an election timeout
+	// (check-quorum); v must not start before: that leader could still
+	// give it a copy, and the repair would be over before it is looked at.
+	third := 3 - v - w
+	for deadline := time.Now().Add(10 * time.Second); c.Servers[third].Leader() != 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("member %d, alone, still knows a leader", third)
+		}
+	}
 	var started sync.WaitGroup
 	started.Add(1)
 	go func() {
