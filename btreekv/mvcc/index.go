@@ -210,15 +210,30 @@ func (ki *keyIndex) get(at int64) (rev Revision, created, version int64, ok bool
 // is left.
 func (ki *keyIndex) compact(rev int64) (drop []Revision, empty bool) {
 	ki.gens, ki.revs = unpackHistory(ki.h, ki.gens, ki.revs)
-	kept := ki.gens[:0]
-	for _, g := range ki.gens {
+	kept, drop := compactGenerations(ki.gens, rev)
+	if len(drop) == 0 {
+		return nil, len(kept) == 0
+	}
+	if len(kept) == 0 {
+		ki.h = nil
+		return drop, true
+	}
+	ki.set(appendHistory(ki.scratch(), kept))
+	return drop, false
+}
+
+// compactGenerations drops from gens (oldest first, reused) what no read
+// at or after rev can see, and returns what is left and the revisions
+// dropped: a generation deleted at or before rev goes whole; of the
+// others, every revision older than the newest at or below rev.
+func compactGenerations(gens []generation, rev int64) (kept []generation, drop []Revision) {
+	kept = gens[:0]
+	for _, g := range gens {
 		if g.ended() && g.tombstone.Main <= rev {
-			// Deleted at or before rev: nothing of it is visible.
 			drop = append(drop, g.revs...)
 			drop = append(drop, g.tombstone)
 			continue
 		}
-		// Keep the newest revision at or below rev, and all after it.
 		k := 0
 		for k+1 < len(g.revs) && g.revs[k+1].Main <= rev {
 			k++
@@ -230,15 +245,7 @@ func (ki *keyIndex) compact(rev int64) (drop []Revision, empty bool) {
 		}
 		kept = append(kept, g)
 	}
-	if len(drop) == 0 {
-		return nil, len(kept) == 0
-	}
-	if len(kept) == 0 {
-		ki.h = nil
-		return drop, true
-	}
-	ki.set(appendHistory(ki.scratch(), kept))
-	return drop, false
+	return kept, drop
 }
 
 // index maps keys to their histories, packed to take little memory: a

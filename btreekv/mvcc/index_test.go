@@ -236,7 +236,8 @@ func TestHistoryCodec(t *testing.T) {
 
 // modelHistory is a key's history as plain generations, oldest first:
 // what keyIndex does on the packed form, written the obvious way, for
-// the tests to compare with.
+// the tests to compare with. Compaction is the same function on both
+// (compactGenerations): what is compared there is the packing around it.
 type modelHistory struct{ gens []generation }
 
 func (m *modelHistory) newest() Revision {
@@ -326,22 +327,11 @@ func (m *modelHistory) get(at int64) (rev Revision, created, version int64, ok b
 }
 
 func (m *modelHistory) compact(rev int64) (drop []Revision, empty bool) {
-	var kept []generation
-	for _, g := range m.gens {
-		if g.ended() && g.tombstone.Main <= rev {
-			drop = append(drop, g.revs...)
-			drop = append(drop, g.tombstone)
-			continue
-		}
-		k := 0
-		for k+1 < len(g.revs) && g.revs[k+1].Main <= rev {
-			k++
-		}
-		drop = append(drop, g.revs[:k]...)
-		g.verBase += int64(k)
-		g.revs = slices.Clone(g.revs[k:])
-		kept = append(kept, g)
+	gens := make([]generation, len(m.gens))
+	for i, g := range m.gens {
+		g.revs = slices.Clone(g.revs)
+		gens[i] = g
 	}
-	m.gens = kept
-	return drop, len(kept) == 0
+	m.gens, drop = compactGenerations(gens, rev)
+	return drop, len(m.gens) == 0
 }
