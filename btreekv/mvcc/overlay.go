@@ -55,6 +55,27 @@ func (o *overlay) remove(rev Revision) {
 	}
 }
 
+// subset returns a new overlay of the records of revs (in any order) that
+// o holds, nil if none: sorted once, not inserted one at a time (the
+// revisions of a range come in key order).
+func (o *overlay) subset(revs []Revision) *overlay {
+	var picked []revRecord
+	for _, r := range revs {
+		if rec, ok := o.get(r); ok {
+			picked = append(picked, revRecord{r, rec})
+		}
+	}
+	if len(picked) == 0 {
+		return nil
+	}
+	slices.SortFunc(picked, func(a, b revRecord) int { return cmpRev(a.rev, b.rev) })
+	sub := &overlay{revs: make([]Revision, 0, len(picked)), recs: make([][]byte, 0, len(picked))}
+	for _, p := range picked {
+		sub.add(p.rev, p.rec)
+	}
+	return sub
+}
+
 // empty reports whether the overlay holds no revision.
 func (o *overlay) empty() bool { return len(o.revs) == 0 }
 

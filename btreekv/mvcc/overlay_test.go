@@ -60,6 +60,44 @@ func TestOverlayMatchesAMap(t *testing.T) {
 			}
 		}
 	})
+	// A subset, asked for in any order, holds exactly the records asked
+	// for that the overlay has, in order.
+	rapid.Check(t, func(t *rapid.T) {
+		var o overlay
+		model := map[Revision][]byte{}
+		for i := range rapid.IntRange(0, 50).Draw(t, "records") {
+			rev := Revision{Main: int64(2 * (i + 1))}
+			o.add(rev, []byte(fmt.Sprint(i)))
+			model[rev] = []byte(fmt.Sprint(i))
+		}
+		asked := rapid.SliceOf(rapid.Int64Range(0, 110)).Draw(t, "asked")
+		var revs []Revision
+		want := map[Revision][]byte{}
+		for _, m := range asked {
+			rev := Revision{Main: m}
+			revs = append(revs, rev)
+			if rec, ok := model[rev]; ok {
+				want[rev] = rec
+			}
+		}
+		sub := o.subset(revs)
+		if len(want) == 0 {
+			if sub != nil {
+				t.Fatalf("a subset of nothing held: %+v", sub)
+			}
+			return
+		}
+		var listed []Revision
+		sub.each(func(rev Revision, rec []byte) {
+			if string(rec) != string(want[rev]) {
+				t.Fatalf("subset has %v = %q, want %q", rev, rec, want[rev])
+			}
+			listed = append(listed, rev)
+		})
+		if !slices.Equal(listed, slices.SortedFunc(maps.Keys(want), cmpRev)) {
+			t.Fatalf("subset lists %v, want %v", listed, slices.SortedFunc(maps.Keys(want), cmpRev))
+		}
+	})
 	var nilOverlay *overlay
 	if _, ok := nilOverlay.get(Revision{Main: 1}); ok {
 		t.Fatal("a nil overlay holds a record")

@@ -436,14 +436,7 @@ func (s *Store) newFetcher(revs []Revision) (*fetcher, error) {
 	}
 	f := &fetcher{rtx: rtx, log: s.opts.LogValues}
 	if !s.overlay.empty() {
-		for _, r := range revs {
-			if rec, ok := s.overlay.get(r); ok {
-				if f.mem == nil {
-					f.mem = &overlay{}
-				}
-				f.mem.add(r, rec) // records are never modified
-			}
-		}
+		f.mem = s.overlay.subset(revs) // records are never modified
 	}
 	return f, nil
 }
