@@ -56,22 +56,28 @@ func (o *overlay) remove(rev Revision) {
 }
 
 // subset returns a new overlay of the records of revs (in any order) that
-// o holds, nil if none: sorted once, not inserted one at a time (the
-// revisions of a range come in key order).
+// o holds, nil if none: revs sorted, then walked beside o's in one pass
+// (the revisions of a range come in key order; inserting them one at a
+// time would cost the square of their number).
 func (o *overlay) subset(revs []Revision) *overlay {
-	var picked []revRecord
-	for _, r := range revs {
-		if rec, ok := o.get(r); ok {
-			picked = append(picked, revRecord{r, rec})
+	asked := slices.Clone(revs)
+	slices.SortFunc(asked, cmpRev)
+	var sub *overlay
+	i := 0
+	for j, r := range asked {
+		if j > 0 && r == asked[j-1] {
+			continue
 		}
-	}
-	if len(picked) == 0 {
-		return nil
-	}
-	slices.SortFunc(picked, func(a, b revRecord) int { return cmpRev(a.rev, b.rev) })
-	sub := &overlay{revs: make([]Revision, 0, len(picked)), recs: make([][]byte, 0, len(picked))}
-	for _, p := range picked {
-		sub.add(p.rev, p.rec)
+		for i < len(o.revs) && o.revs[i].Less(r) {
+			i++
+		}
+		if i < len(o.revs) && o.revs[i] == r && o.recs[i] != nil {
+			if sub == nil {
+				sub = &overlay{}
+			}
+			sub.revs = append(sub.revs, r)
+			sub.recs = append(sub.recs, o.recs[i])
+		}
 	}
 	return sub
 }
