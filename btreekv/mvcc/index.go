@@ -172,19 +172,12 @@ func (ki *keyIndex) get(at int64) (rev Revision, created, version int64, ok bool
 	r := historyReader{b: ki.h}
 	for range r.next() {
 		g := r.header()
-		main := g.created
+		prev := g.created
 		for k := range g.items() {
-			if k == 0 {
-				main += r.nextInt()
-			} else {
-				main -= r.nextInt()
-			}
-			sub := r.nextInt()
-			if g.created > at {
-				continue // the generation began after at: skip it
-			}
-			if main > at {
-				continue
+			it := r.item(k, prev)
+			prev = it.Main
+			if g.created > at || it.Main > at {
+				continue // the generation began after at, or the item is after it
 			}
 			if g.ended && k == 0 {
 				return Revision{}, 0, 0, false // deleted at or before at
@@ -193,7 +186,7 @@ func (ki *keyIndex) get(at int64) (rev Revision, created, version int64, ok bool
 			if g.ended {
 				j--
 			}
-			return Revision{Main: main, Sub: sub}, g.created, g.verBase + int64(g.revs-j), true
+			return it, g.created, g.verBase + int64(g.revs-j), true
 		}
 		if g.created <= at {
 			// Created by at, but every revision kept is after it: a

@@ -70,6 +70,17 @@ func (g genHeader) items() int {
 	return g.revs
 }
 
+// item reads a generation's item k (newest first): prev is the
+// generation's creation revision for the first, else the main revision
+// of the item read before it.
+func (r *historyReader) item(k int, prev int64) Revision {
+	d := r.nextInt()
+	if k == 0 {
+		return Revision{Main: prev + d, Sub: r.nextInt()}
+	}
+	return Revision{Main: prev - d, Sub: r.nextInt()}
+}
+
 func (r *historyReader) header() genHeader {
 	g := genHeader{created: r.nextInt(), verBase: r.nextInt()}
 	n := r.next()
@@ -110,6 +121,7 @@ func frontOf(h []byte) front {
 	f.genHeader = r.header()
 	f.firstMainEnd = r.p
 	if f.items() > 0 {
+		// item(0, created), but noting where its sub starts.
 		main := f.created + r.nextInt()
 		f.firstMainEnd = r.p
 		f.first = Revision{Main: main, Sub: r.nextInt()}
@@ -214,14 +226,10 @@ func unpackHistory(h []byte, gens []generation, revs []Revision) ([]generation, 
 		at := len(revs)
 		revs = slices.Grow(revs, hd.revs)[:at+hd.revs]
 		g := generation{created: hd.created, verBase: hd.verBase, revs: revs[at : at+hd.revs : at+hd.revs]}
-		main := hd.created
+		prev := hd.created
 		for k := range hd.items() {
-			if k == 0 {
-				main += r.nextInt()
-			} else {
-				main -= r.nextInt()
-			}
-			rev := Revision{Main: main, Sub: r.nextInt()}
+			rev := r.item(k, prev)
+			prev = rev.Main
 			if hd.ended && k == 0 {
 				g.tombstone = rev
 			} else {
