@@ -60,24 +60,34 @@ func BenchmarkPutCommit(b *testing.B) {
 			rng := rand.New(rand.NewPCG(1, 2))
 			val := make([]byte, 256)
 			b.ResetTimer()
-			for done := 0; done < b.N; {
-				err := db.Update(func(tx *Tx) error {
-					bk := tx.Bucket([]byte("b"))
-					for j := 0; j < batch && done < b.N; j++ {
-						if err := bk.Put(benchKey(rng.IntN(n)), val); err != nil {
-							return err
-						}
-						done++
-					}
-					return nil
-				})
-				if err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "puts/s")
+			putInBatches(b, db, batch, func() []byte { return benchKey(rng.IntN(n)) }, val)
 		})
 	}
+}
+
+// putInBatches puts b.N keys (the next from key) with val into bucket
+// "b", made if missing, committing every batch puts, and reports the
+// rate.
+func putInBatches(b *testing.B, db *DB, batch int, key func() []byte, val []byte) {
+	for done := 0; done < b.N; {
+		err := db.Update(func(tx *Tx) error {
+			bk, err := tx.CreateBucketIfNotExists([]byte("b"))
+			if err != nil {
+				return err
+			}
+			for j := 0; j < batch && done < b.N; j++ {
+				if err := bk.Put(key(), val); err != nil {
+					return err
+				}
+				done++
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "puts/s")
 }
 
 // BenchmarkGet: random point reads, one read transaction each.
@@ -160,27 +170,10 @@ func BenchmarkPutAppend(b *testing.B) {
 			val := make([]byte, size)
 			next := uint64(0)
 			b.ResetTimer()
-			for done := 0; done < b.N; {
-				err := db.Update(func(tx *Tx) error {
-					bk, err := tx.CreateBucketIfNotExists([]byte("b"))
-					if err != nil {
-						return err
-					}
-					for j := 0; j < 10_000 && done < b.N; j++ {
-						next++
-						key := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, next), 0)
-						if err := bk.Put(key, val); err != nil {
-							return err
-						}
-						done++
-					}
-					return nil
-				})
-				if err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "puts/s")
+			putInBatches(b, db, 10_000, func() []byte {
+				next++
+				return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, next), 0)
+			}, val)
 		})
 	}
 }
