@@ -63,7 +63,7 @@ func startRogueTarget(t *testing.T, peerTLS bool) *rogueTarget {
 		opts.PeerClientTLS = &tls.Config{Certificates: []tls.Certificate{member}, RootCAs: ca.Pool(), MinVersion: tls.VersionTLS12}
 		r.rogueTLS = &tls.Config{Certificates: []tls.Certificate{ca.IssueFor(t, "alice", nil)}, RootCAs: ca.Pool(), MinVersion: tls.VersionTLS12}
 	}
-	r.Cluster = nodetest.Start(t, 3, opts)
+	r.Cluster = nodetest.Start(t, 3, opts) // every member published: none is a joiner
 	setUpAuth(t, dial(t, r.Cluster, 0))
 	return r
 }

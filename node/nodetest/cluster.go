@@ -11,6 +11,7 @@
 package nodetest
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -21,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairndb/cairn/api"
 	"github.com/cairndb/cairn/client"
 	"github.com/cairndb/cairn/node"
 )
@@ -120,7 +122,50 @@ func Start(t testing.TB, n int, opts Options) *Cluster {
 	c := New(t, n, opts)
 	c.StartAll()
 	c.Leader()
+	c.WaitPublished()
 	return c
+}
+
+// WaitPublished waits until every running member sees every running
+// member's client URLs in the membership. A member publishes them once
+// it serves, and counts as started only then (a joiner may still get the
+// cluster secret for its peer URLs before); under load the last may not
+// have when a leader is agreed on.
+func (c *Cluster) WaitPublished() {
+	c.t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		missing := ""
+		for _, s := range c.Servers {
+			if s == nil {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			resp, err := s.MemberList(ctx, &api.MemberListRequest{})
+			cancel()
+			if err != nil {
+				missing = err.Error()
+				break
+			}
+			urls := map[uint64]bool{}
+			for _, m := range resp.Members {
+				urls[m.ID] = len(m.ClientURLs) > 0
+			}
+			for _, o := range c.Servers {
+				if o != nil && !urls[o.ID()] {
+					missing = fmt.Sprintf("member %016x sees no client URLs of %016x", s.ID(), o.ID())
+				}
+			}
+			if missing != "" {
+				break
+			}
+		}
+		if missing == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("nodetest: the members did not all publish their client URLs within 10s: %s", missing)
+		}
+	}
 }
 
 // StartAll starts every member that is not running.
